@@ -1,0 +1,32 @@
+package kernels
+
+import (
+	"runtime"
+
+	"golang.org/x/sys/cpu"
+)
+
+// Features of this CPU that the SIMD kernels use, read once at start-up.
+var (
+	hasAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512DQ
+	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+)
+
+// Path names the kernel implementation in use: "avx512", "avx2" or
+// "generic" (pure Go: other architectures, or the noasm build tag).
+func Path() string {
+	switch {
+	case !asmEnabled || runtime.GOARCH != "amd64":
+		return "generic"
+	case hasAVX512:
+		return "avx512"
+	case hasAVX2:
+		return "avx2"
+	}
+	return "generic"
+}
+
+// Version identifies the kernels' speed. Latency tables record it and refuse
+// to be used with another: bump it whenever a change makes any kernel faster
+// or slower.
+const Version = 1

@@ -1,0 +1,78 @@
+package nn
+
+import (
+	"fmt"
+	"math/rand/v2"
+)
+
+// Tape records the backward step of every operator applied through it, so
+// that Backward can run them in reverse order (reverse-mode autodiff).
+//
+// A nil *Tape is valid everywhere an operator takes one: it means inference
+// in eval mode, nothing recorded, no gradient. A Tape with Train set runs
+// batch normalization on batch statistics (and updates running averages) and
+// applies dropout; with Train unset it uses running statistics, which is what
+// a gradient check in eval mode wants.
+//
+// A Tape is used by one goroutine; operators may use several internally.
+type Tape struct {
+	Train bool
+	// RNG drives dropout. It must be set when Train is and a network has
+	// dropout; seeding it is the caller's job (runs record their seed).
+	RNG *rand.Rand
+
+	steps []func()
+}
+
+// NewTape returns a tape in training or eval mode.
+func NewTape(train bool, rng *rand.Rand) *Tape { return &Tape{Train: train, RNG: rng} }
+
+// training reports whether ops should behave as in training (nil-safe).
+func (tp *Tape) training() bool { return tp != nil && tp.Train }
+
+// record adds a backward step when out depends on a tensor that needs a
+// gradient. It marks out accordingly.
+func (tp *Tape) record(out *Tensor, step func(), inputs ...*Tensor) {
+	if tp == nil {
+		return
+	}
+	for _, in := range inputs {
+		if in != nil && in.requiresGrad {
+			out.requiresGrad = true
+			tp.steps = append(tp.steps, step)
+			return
+		}
+	}
+}
+
+// Backward seeds the gradient of loss (a tensor of one element) with 1 and
+// runs the recorded steps in reverse. Gradients accumulate into the Grad of
+// every tensor that requires one, parameters included, so clear them between
+// steps (see ZeroGrads). The tape is empty afterwards and can be reused.
+func (tp *Tape) Backward(loss *Tensor) {
+	if loss.Len() != 1 {
+		panic(fmt.Sprintf("nn.Tape.Backward: loss has shape %v, want one element", loss.Shape))
+	}
+	loss.grad()[0] = 1
+	tp.BackwardFrom()
+}
+
+// BackwardFrom runs the recorded steps in reverse, assuming the caller has
+// already set the Grad of the outputs of interest (used by gradient tests
+// with a random upstream gradient).
+func (tp *Tape) BackwardFrom() {
+	for i := len(tp.steps) - 1; i >= 0; i-- {
+		tp.steps[i]()
+		tp.steps[i] = nil
+	}
+	tp.steps = tp.steps[:0]
+}
+
+// Reset drops the recorded steps without running them.
+func (tp *Tape) Reset() {
+	clear(tp.steps)
+	tp.steps = tp.steps[:0]
+}
+
+// Len is the number of recorded backward steps.
+func (tp *Tape) Len() int { return len(tp.steps) }
