@@ -70,11 +70,11 @@ func TestMBConvShapeAndCost(t *testing.T) {
 			residual: true,
 		},
 		{
-			name: "grouped project without expand conv",
-			spec: MBConv{Out: 64, Mid: 64, Kernel: 3, Groups: 2, Act: ActReLU},
-			in:   Shape{64, 14, 14},
-			out:  Shape{64, 14, 14},
-			cost: Cost{Params: 576 + 128 + 2048 + 128, MACs: (576 + 2048) * 196},
+			name:     "grouped project without expand conv",
+			spec:     MBConv{Out: 64, Mid: 64, Kernel: 3, Groups: 2, Act: ActReLU},
+			in:       Shape{64, 14, 14},
+			out:      Shape{64, 14, 14},
+			cost:     Cost{Params: 576 + 128 + 2048 + 128, MACs: (576 + 2048) * 196},
 			residual: true,
 		},
 		{

@@ -295,3 +295,46 @@ func TestRoundChannels(t *testing.T) {
 		}
 	}
 }
+
+// The variants docs/zoo.md weighs against the paper's FBNet figures: the
+// e1 blocks without their expand conv (mobile-vision's default), and
+// FBNet-A with the 1984-channel head of the paper's Table 1.
+func TestFBNetVariants(t *testing.T) {
+	variant := func(name string, keepExpand bool, head int) blocks.Cost {
+		a, err := ZooArch(name, ZooOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range a.Layers {
+			switch l := l.(type) {
+			case *blocks.MBConv:
+				l.AlwaysExpand = keepExpand
+			case *blocks.Conv:
+				if l.Kernel == 1 && head > 0 {
+					l.Out = head
+				}
+			}
+		}
+		c, err := a.Cost()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	tests := []struct {
+		name       string
+		keepExpand bool
+		head       int
+		want       blocks.Cost
+	}{
+		{"fbnet_a", false, 0, blocks.Cost{Params: 4_235_144, MACs: 231_061_944}},
+		{"fbnet_b", false, 0, blocks.Cost{Params: 4_746_904, MACs: 280_605_448}},
+		{"fbnet_c", false, 0, blocks.Cost{Params: 5_570_664, MACs: 378_136_224}},
+		{"fbnet_a", true, 1984, blocks.Cost{Params: 4_914_712, MACs: 247_748_792}},
+	}
+	for _, tt := range tests {
+		if got := variant(tt.name, tt.keepExpand, tt.head); got != tt.want {
+			t.Errorf("%s (expand at e1: %v, head %d): %+v, want %+v", tt.name, tt.keepExpand, tt.head, got, tt.want)
+		}
+	}
+}
