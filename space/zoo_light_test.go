@@ -93,7 +93,7 @@ func TestLightZooPublished(t *testing.T) {
 		{name: "shufflenet_v1_g3", macs: 137, macsUnit: 1, classifierOut: true},
 		{name: "shufflenet_v1_g4", macs: 133, macsUnit: 1, classifierOut: true},
 		{name: "shufflenet_v1_g8", macs: 137, macsUnit: 1, classifierOut: true},
-		// GhostNet paper, Table 7: 5.2M params, 141M FLOPs (MACs).
+		// GhostNet paper: 5.2M params, 141M FLOPs (MACs).
 		{name: "ghostnet", params: 5.2, paramsUnit: 0.1, macs: 141, macsUnit: 1},
 		// ESPNetv2 ImageNet README (params in millions; FLOPs without the
 		// classifier, truncated to two decimals).
