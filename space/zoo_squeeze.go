@@ -56,7 +56,7 @@ func squeezeClassifier(o ZooOptions) []blocks.Spec {
 	}
 }
 
-func fire(squeeze, expand int) blocks.Spec {
+func squeezeFire(squeeze, expand int) blocks.Spec {
 	return &blocks.Fire{Squeeze: squeeze, E1: expand, E3: expand}
 }
 
@@ -66,9 +66,9 @@ func buildSqueezeNet10(o ZooOptions) (*Arch, error) {
 	}
 	layers := squeezeStem(o, 96, 7)
 	layers = append(layers,
-		fire(16, 64), fire(16, 64), fire(32, 128), squeezeMaxPool(),
-		fire(32, 128), fire(48, 192), fire(48, 192), fire(64, 256), squeezeMaxPool(),
-		fire(64, 256))
+		squeezeFire(16, 64), squeezeFire(16, 64), squeezeFire(32, 128), squeezeMaxPool(),
+		squeezeFire(32, 128), squeezeFire(48, 192), squeezeFire(48, 192), squeezeFire(64, 256), squeezeMaxPool(),
+		squeezeFire(64, 256))
 	layers = append(layers, squeezeClassifier(o)...)
 	return &Arch{Name: "squeezenet1_0", Input: o.Input, Classes: o.Classes, Layers: layers}, nil
 }
@@ -79,9 +79,9 @@ func buildSqueezeNet11(o ZooOptions) (*Arch, error) {
 	}
 	layers := squeezeStem(o, 64, 3)
 	layers = append(layers,
-		fire(16, 64), fire(16, 64), squeezeMaxPool(),
-		fire(32, 128), fire(32, 128), squeezeMaxPool(),
-		fire(48, 192), fire(48, 192), fire(64, 256), fire(64, 256))
+		squeezeFire(16, 64), squeezeFire(16, 64), squeezeMaxPool(),
+		squeezeFire(32, 128), squeezeFire(32, 128), squeezeMaxPool(),
+		squeezeFire(48, 192), squeezeFire(48, 192), squeezeFire(64, 256), squeezeFire(64, 256))
 	layers = append(layers, squeezeClassifier(o)...)
 	return &Arch{Name: "squeezenet1_1", Input: o.Input, Classes: o.Classes, Layers: layers}, nil
 }
