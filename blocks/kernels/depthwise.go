@@ -38,8 +38,9 @@ func DepthwiseConv2D(win Window, c, mult int, x, w, bias, y []float32) {
 					lo, hi := wLo[kw], wHi[kw]
 					off := kw*win.DilW - win.PadW
 					if win.StrideW == 1 {
-						xs := xr[lo+off : hi+off]
 						ys := yr[lo:hi]
+						xs := xr[lo+off : hi+off]
+						xs = xs[:len(ys)] // lets the compiler drop bounds checks
 						for i, xv := range xs {
 							ys[i] += wv * xv
 						}
@@ -78,8 +79,10 @@ func DepthwiseConv2DBackwardData(win Window, c, mult int, gy, w, gx []float32) {
 					lo, hi := wLo[kw], wHi[kw]
 					off := kw*win.DilW - win.PadW
 					if win.StrideW == 1 {
+						gys := gyr[lo:hi]
 						gxs := gxr[lo+off : hi+off]
-						for i, g := range gyr[lo:hi] {
+						gxs = gxs[:len(gys)]
+						for i, g := range gys {
 							gxs[i] += wv * g
 						}
 						continue
@@ -119,8 +122,10 @@ func DepthwiseConv2DBackwardFilter(win Window, c, mult int, x, gy, gw []float32)
 					off := kw*win.DilW - win.PadW
 					var s float32
 					if win.StrideW == 1 {
+						gys := gyr[lo:hi]
 						xs := xr[lo+off : hi+off]
-						for i, g := range gyr[lo:hi] {
+						xs = xs[:len(gys)]
+						for i, g := range gys {
 							s += g * xs[i]
 						}
 					} else {

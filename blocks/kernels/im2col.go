@@ -62,8 +62,10 @@ func Col2im(win Window, c int, cols, dst []float32) {
 					xr := xc[ih*win.InW : (ih+1)*win.InW]
 					sr := src[oh*win.OutW : (oh+1)*win.OutW]
 					if win.StrideW == 1 {
+						ss := sr[wLo:wHi]
 						xs := xr[wLo+offW : wHi+offW]
-						for i, v := range sr[wLo:wHi] {
+						xs = xs[:len(ss)]
+						for i, v := range ss {
 							xs[i] += v
 						}
 						continue
