@@ -121,7 +121,8 @@ func (c Conv2DConfig) dims(h, w, oh, ow int) kernels.ConvDims {
 }
 
 // Convolve applies the convolution cfg with weight w and optional bias b
-// (nil) to x [N, In, H, W], giving [N, Out, OH, OW]. Samples are spread over
+// (nil for none; cfg.Bias only tells NewConv2D whether to make one) to
+// x [N, In, H, W], giving [N, Out, OH, OW]. Samples are spread over
 // up to GOMAXPROCS goroutines in contiguous ranges; the weight gradient is
 // summed per goroutine and then in goroutine order, so results are
 // deterministic for a given GOMAXPROCS.

@@ -273,3 +273,21 @@ func BenchmarkConv2D(b *testing.B) {
 		})
 	}
 }
+
+func ExampleNewConv2D() {
+	rng := rand.New(rand.NewPCG(1, 2))
+	// A MobileNetV2 depthwise 3x3 stride-2 convolution.
+	dw, err := NewConv2D("features.2.conv.1.0", SquareConv2D(96, 96, 3, 2, 96), rng)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	out, err := dw.OutShape([]int{1, 96, 112, 112})
+	fmt.Println(out, err, dw.Weight.Name, dw.Weight.Shape, dw.Config.MACs(112, 112))
+
+	_, err = NewConv2D("features.3.conv.0.0", SquareConv2D(32, 24, 1, 1, 3), rng)
+	fmt.Println(err)
+	// Output:
+	// [1 96 56 56] <nil> features.2.conv.1.0.weight [96 1 3 3] 2709504
+	// nn.Conv2D "features.3.conv.0.0": groups 3 must divide input channels 32 and output channels 24
+}
