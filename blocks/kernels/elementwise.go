@@ -11,7 +11,10 @@ import "math"
 //
 // Gradients at the kinks are PyTorch's (1.13): ReLU passes nothing at 0;
 // ReLU6 nothing at 0 and 6; hard sigmoid nothing at -3 and 3; hard swish
-// x/3+1/2 on the closed interval [-3, 3] (so -1/2 at -3 and 3/2 at 3).
+// x/3+1/2 on [-3, 3) and 1 from 3 on (so -1/2 at -3 and 1 at 3). For hard
+// swish at exactly 3 PyTorch's own CPU kernels disagree: the vectorized
+// loop, which every tensor of 16 or more elements goes through, gives 1; the
+// scalar tail loop gives 3/2. We follow the vectorized loop.
 
 // Add sets dst = a + b.
 func Add(dst, a, b []float32) {
@@ -135,14 +138,14 @@ func HardSwish(dst, x []float32) {
 }
 
 // HardSwishGrad accumulates gx += gy*d, where d is 0 below -3, x/3+1/2 on
-// [-3, 3] and 1 above 3.
+// [-3, 3) and 1 from 3 on.
 func HardSwishGrad(gx, gy, x []float32) {
 	gy = gy[:len(gx)]
 	x = x[:len(gx)]
 	for i, v := range x {
 		switch {
 		case v < -3:
-		case v <= 3:
+		case v < 3:
 			gx[i] += gy[i] * (v/3 + 0.5)
 		default:
 			gx[i] += gy[i]

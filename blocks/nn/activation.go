@@ -35,8 +35,9 @@ func (a Act) Valid() bool {
 // parsed; see Act.Valid and NewActivationLayer).
 //
 // Gradients at the kinks are PyTorch's: ReLU passes nothing at 0, ReLU6
-// nothing at 0 and 6, h-sigmoid nothing at ±3, and h-swish x/3+1/2 on the
-// closed interval [-3, 3].
+// nothing at 0 and 6, h-sigmoid nothing at ±3, and h-swish x/3+1/2 on
+// [-3, 3) and 1 from 3 on (PyTorch's vectorized CPU loop; see
+// kernels.HardSwishGrad).
 func Activate(tp *Tape, a Act, x *Tensor) *Tensor {
 	switch a {
 	case ActNone:

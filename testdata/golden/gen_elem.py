@@ -71,7 +71,10 @@ def activations():
         "relu": F.relu, "relu6": F.relu6, "sigmoid": torch.sigmoid,
         "hsigmoid": F.hardsigmoid, "swish": F.silu, "hswish": F.hardswish,
     }
-    # Random values over the interesting range plus every kink exactly.
+    # Random values over the interesting range plus every kink exactly. The
+    # tensor is large enough (>= 16 elements) for PyTorch's vectorized CPU
+    # loops, which for hardswish at exactly 3 give another gradient (1) than
+    # the scalar tail loop (1.5); nn follows the vectorized one.
     base = torch.cat([torch.randn(2 * 3 * 5 * 7 - 10) * 4,
                       torch.tensor([-3.0, 0.0, 3.0, 6.0, -6.0, 7.5, -20.0, 20.0, 1e-3, -1e-3])])
     base = base[torch.randperm(base.numel())].view(2, 3, 5, 7)
