@@ -83,7 +83,8 @@ func SoftmaxCrossEntropy(tp *Tape, logits *Tensor, labels []int, smoothing float
 
 // Predictions returns the predicted class of each row of logits (N x K):
 // the index of its largest value, the first one on ties (as torch.argmax).
-// A NaN is never larger than anything, so an all-NaN row predicts class 0.
+// NaNs are skipped (torch.argmax would pick them); an all-NaN row predicts
+// class 0.
 func Predictions(logits *Tensor) []int {
 	if logits.Dims() != 2 {
 		panic(fmt.Sprintf("nn.Predictions: logits %s, want batch x classes", ShapeString(logits.Shape)))
@@ -92,13 +93,13 @@ func Predictions(logits *Tensor) []int {
 	out := make([]int, n)
 	for i := range out {
 		row := logits.Data[i*k : (i+1)*k]
-		best := 0
+		best := -1
 		for j, v := range row {
-			if v > row[best] {
+			if v == v && (best < 0 || v > row[best]) { // v == v: not NaN
 				best = j
 			}
 		}
-		out[i] = best
+		out[i] = max(best, 0)
 	}
 	return out
 }
