@@ -37,11 +37,7 @@ func AddTo(dst, src []float32) {
 func ReLU(dst, x []float32) {
 	x = x[:len(dst)]
 	for i, v := range x {
-		if v > 0 {
-			dst[i] = v
-		} else {
-			dst[i] = 0
-		}
+		dst[i] = max(v, 0)
 	}
 }
 
@@ -50,9 +46,7 @@ func ReLUGrad(gx, gy, x []float32) {
 	gy = gy[:len(gx)]
 	x = x[:len(gx)]
 	for i, v := range x {
-		if v > 0 {
-			gx[i] += gy[i]
-		}
+		gx[i] += elemMasked(gy[i], elemLess(0, v))
 	}
 }
 
@@ -69,9 +63,7 @@ func ReLU6Grad(gx, gy, x []float32) {
 	gy = gy[:len(gx)]
 	x = x[:len(gx)]
 	for i, v := range x {
-		if v > 0 && v < 6 {
-			gx[i] += gy[i]
-		}
+		gx[i] += elemMasked(gy[i], elemLess(0, v)&elemLess(v, 6))
 	}
 }
 
@@ -96,7 +88,7 @@ func SigmoidGrad(gx, gy, y []float32) {
 func HardSigmoid(dst, x []float32) {
 	x = x[:len(dst)]
 	for i, v := range x {
-		dst[i] = min(max(v+3, 0), 6) / 6
+		dst[i] = min(max(v+3, 0), 6) * sixth
 	}
 }
 
@@ -105,9 +97,7 @@ func HardSigmoidGrad(gx, gy, x []float32) {
 	gy = gy[:len(gx)]
 	x = x[:len(gx)]
 	for i, v := range x {
-		if v > -3 && v < 3 {
-			gx[i] += gy[i] / 6
-		}
+		gx[i] += elemMasked(gy[i]*sixth, elemLess(-3, v)&elemLess(v, 3))
 	}
 }
 
@@ -133,7 +123,7 @@ func SwishGrad(gx, gy, x []float32) {
 func HardSwish(dst, x []float32) {
 	x = x[:len(dst)]
 	for i, v := range x {
-		dst[i] = v * min(max(v+3, 0), 6) / 6
+		dst[i] = v * min(max(v+3, 0), 6) * sixth
 	}
 }
 
@@ -143,13 +133,10 @@ func HardSwishGrad(gx, gy, x []float32) {
 	gy = gy[:len(gx)]
 	x = x[:len(gx)]
 	for i, v := range x {
-		switch {
-		case v < -3:
-		case v < 3:
-			gx[i] += gy[i] * (v/3 + 0.5)
-		default:
-			gx[i] += gy[i]
-		}
+		below3 := elemLess(v, 3)
+		// d is v/3+1/2 below 3 and 1 from 3 on, then 0 below -3.
+		d := math.Float32frombits(math.Float32bits(v*third+0.5)&below3 | math.Float32bits(1)&^below3)
+		gx[i] += elemMasked(gy[i]*d, ^elemLess(v, -3))
 	}
 }
 
@@ -189,6 +176,29 @@ func MulChannelsGrad(gx, gs, gy, x, s []float32, rows, hw int) {
 		}
 	}
 }
+
+// The gradients of the piecewise activations select with bit masks rather
+// than branches: on data spread over several pieces a branch per element
+// mispredicts often and costs several times the memory traffic.
+
+// elemLess returns all ones when a < b and 0 otherwise (also for NaN
+// operands on the usual positive NaN). a-b is negative exactly when a < b,
+// and +0 when a == b, so the sign bit of the difference is the answer.
+func elemLess(a, b float32) uint32 {
+	return uint32(int32(math.Float32bits(a-b)) >> 31)
+}
+
+// elemMasked returns v where mask is all ones and +0 where it is 0.
+func elemMasked(v float32, mask uint32) float32 {
+	return math.Float32frombits(math.Float32bits(v) & mask)
+}
+
+// sixth replaces a division by 6 (several times slower); the result may
+// differ from PyTorch's division in the last bit.
+const (
+	sixth = float32(1.0 / 6)
+	third = float32(1.0 / 3)
+)
 
 // sigmoid32 is the logistic function, evaluated in float64 so that it is
 // correctly rounded to float32 over the whole range (0 below about -104,

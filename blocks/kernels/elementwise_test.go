@@ -163,3 +163,65 @@ func TestMulChannelsKernels(t *testing.T) {
 	MulChannelsGrad(nil, gs, gy, x, s, rows, hw)
 	MulChannelsGrad(gx, nil, gy, x, s, rows, hw)
 }
+
+// elemBenchLen is a MobileNetV2-like activation: batch 8, 144 channels at
+// 56x56 (the expanded layers of the second stage).
+const elemBenchLen = 8 * 144 * 56 * 56
+
+func elemBenchData(n int) []float32 {
+	rng := rand.New(rand.NewPCG(1, 1))
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(4 * rng.NormFloat64())
+	}
+	return x
+}
+
+// elemReportGBs reports the bytes moved per second.
+func elemReportGBs(b *testing.B, bytesPerOp int) {
+	b.ReportMetric(float64(bytesPerOp)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+}
+
+func BenchmarkElementwise(b *testing.B) {
+	x, y, dst := elemBenchData(elemBenchLen), elemBenchData(elemBenchLen), make([]float32, elemBenchLen)
+	const f = 4 * elemBenchLen
+	b.Run("Add", func(b *testing.B) {
+		for b.Loop() {
+			Add(dst, x, y)
+		}
+		elemReportGBs(b, 3*f)
+	})
+	b.Run("HardSwish", func(b *testing.B) {
+		for b.Loop() {
+			HardSwish(dst, x)
+		}
+		elemReportGBs(b, 2*f)
+	})
+	b.Run("HardSwishGrad", func(b *testing.B) {
+		for b.Loop() {
+			HardSwishGrad(dst, y, x)
+		}
+		elemReportGBs(b, 4*f)
+	})
+	b.Run("ReLU6", func(b *testing.B) {
+		for b.Loop() {
+			ReLU6(dst, x)
+		}
+		elemReportGBs(b, 2*f)
+	})
+}
+
+func BenchmarkActivationGrad(b *testing.B) {
+	// x spreads over all pieces (4 standard deviations): the worst case for
+	// branches, and the case of pre-activations before BN has settled.
+	x, gy, gx := elemBenchData(elemBenchLen), elemBenchData(elemBenchLen), make([]float32, elemBenchLen)
+	const f = 4 * elemBenchLen
+	for _, a := range elemActRefs {
+		b.Run(a.name, func(b *testing.B) {
+			for b.Loop() {
+				a.grad(gx, gy, x)
+			}
+			elemReportGBs(b, 4*f)
+		})
+	}
+}
