@@ -369,7 +369,9 @@ func forEachStored(tx *bolt.Tx, path string, deviceID []byte, fn func(string, En
 	})
 }
 
-func (t *Table) entries(tx *bolt.Tx) (*bolt.Bucket, error) { return entriesBucket(tx, t.path, t.deviceID) }
+func (t *Table) entries(tx *bolt.Tx) (*bolt.Bucket, error) {
+	return entriesBucket(tx, t.path, t.deviceID)
+}
 
 // Get returns the entry of a block signature and whether it is present.
 func (t *Table) Get(key string) (Entry, bool, error) {
