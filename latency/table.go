@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -202,6 +203,9 @@ func prepare(db *bolt.DB, path string, readOnly bool) error {
 		if tx.Bucket(bucketDevices) == nil {
 			return fmt.Errorf("latency table %s: %w: no %q bucket", path, ErrCorrupt, bucketDevices)
 		}
+		if err := checkSize(tx, path); err != nil {
+			return err
+		}
 		for cerr := range tx.Check() {
 			return fmt.Errorf("latency table %s: %w: %v", path, ErrCorrupt, cerr)
 		}
@@ -209,9 +213,24 @@ func prepare(db *bolt.DB, path string, readOnly bool) error {
 	})
 }
 
+// checkSize refuses a file shorter than the pages its meta page claims:
+// bbolt maps the file without checking, and reading a page past the end of
+// the file would fault.
+func checkSize(tx *bolt.Tx, path string) error {
+	info, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("latency table %s: %w", path, err)
+	}
+	if need := tx.Size(); info.Size() < need {
+		return fmt.Errorf("latency table %s: %w: the file is truncated: %d bytes, its pages need %d", path, ErrCorrupt, info.Size(), need)
+	}
+	return nil
+}
+
 // safeView runs fn in a read transaction, turning a panic of bbolt on a
-// damaged page into ErrCorrupt.
+// damaged page, or a fault reading the mapped file, into ErrCorrupt.
 func safeView(db *bolt.DB, path string, fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("latency table %s: %w: %v", path, ErrCorrupt, r)
@@ -223,6 +242,7 @@ func safeView(db *bolt.DB, path string, fn func(*bolt.Tx) error) (err error) {
 // safeUpdate runs fn in a write transaction that commits if fn returns nil,
 // turning a panic of bbolt on a damaged page into ErrCorrupt.
 func safeUpdate(db *bolt.DB, path string, fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("latency table %s: %w: %v", path, ErrCorrupt, r)
