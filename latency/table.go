@@ -206,10 +206,7 @@ func prepare(db *bolt.DB, path string, readOnly bool) error {
 		if err := checkSize(tx, path); err != nil {
 			return err
 		}
-		for cerr := range tx.Check() {
-			return fmt.Errorf("latency table %s: %w: %v", path, ErrCorrupt, cerr)
-		}
-		return nil
+		return checkPages(tx, path)
 	})
 }
 
@@ -225,6 +222,19 @@ func checkSize(tx *bolt.Tx, path string) error {
 		return fmt.Errorf("latency table %s: %w: the file is truncated: %d bytes, its pages need %d", path, ErrCorrupt, info.Size(), need)
 	}
 	return nil
+}
+
+// checkPages runs bbolt's consistency check of every page and reports the
+// first problem. It drains the check's channel: the check runs in its own
+// goroutine, which must end before the transaction does.
+func checkPages(tx *bolt.Tx, path string) error {
+	var first error
+	for cerr := range tx.Check() {
+		if first == nil {
+			first = fmt.Errorf("latency table %s: %w: %v", path, ErrCorrupt, cerr)
+		}
+	}
+	return first
 }
 
 // safeView runs fn in a read transaction, turning a panic of bbolt on a
