@@ -289,3 +289,19 @@ func TestConcurrentAppends(t *testing.T) {
 		require.Equal(t, perRun, r.Trials)
 	}
 }
+
+// BenchmarkAppendTrial measures one committed trial with a 4 KiB strategy
+// state (one fsync).
+func BenchmarkAppendTrial(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "results.db"))
+	require.NoError(b, err)
+	defer s.Close()
+	id, err := s.CreateRun(testConfig)
+	require.NoError(b, err)
+	state := make([]byte, 4096)
+	i := 1
+	for b.Loop() {
+		require.NoError(b, s.AppendTrial(id, trialFor(i), state))
+		i++
+	}
+}
