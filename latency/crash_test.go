@@ -20,8 +20,9 @@ const crashWriterEnv = "NAS_LATENCY_CRASH_WRITER"
 const crashBatch = 3
 
 // TestCrashWriterProcess is not a test on its own: run by TestKillNine in a
-// subprocess, it appends batches of entries to a table for ever, printing
-// the last index of each batch once its transaction has committed.
+// subprocess, it appends one batch of entries to a table for each byte read
+// from stdin, printing "begin" before each batch and its last index once
+// its transaction has committed.
 func TestCrashWriterProcess(t *testing.T) {
 	path := os.Getenv(crashWriterEnv)
 	if path == "" {
@@ -37,11 +38,16 @@ func TestCrashWriterProcess(t *testing.T) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
 	}
+	in := bufio.NewReader(os.Stdin)
 	for i := n; ; i += crashBatch {
+		if _, err := in.ReadByte(); err != nil { // the go-ahead for one more batch
+			os.Exit(0)
+		}
 		batch := map[string]Entry{}
 		for j := i; j < i+crashBatch; j++ {
 			batch[key(j)] = entryFor(j)
 		}
+		fmt.Println("begin")
 		if err := tbl.PutMany(batch); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(3)
@@ -62,21 +68,28 @@ func TestKillNine(t *testing.T) {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashWriterProcess$")
 		cmd.Env = append(os.Environ(), crashWriterEnv+"="+path)
 		cmd.Stderr = os.Stderr
+		stdin, err := cmd.StdinPipe()
+		require.NoError(t, err)
 		stdout, err := cmd.StdoutPipe()
 		require.NoError(t, err)
 		require.NoError(t, cmd.Start())
-		// Kill after a random number of commits: the kill lands wherever the
-		// writer is, usually inside the next transaction.
+		// Lockstep: one batch per go-ahead, so that the writer is never more
+		// than one batch ahead of what it has reported.
 		killAfter := 1 + rng.IntN(60)
 		sc := bufio.NewScanner(stdout)
 		for range killAfter {
-			if !sc.Scan() {
-				break
-			}
-			i, err := strconv.Atoi(sc.Text())
+			_, err := stdin.Write([]byte{'g'})
+			require.NoError(t, err)
+			require.True(t, sc.Scan() && sc.Text() == "begin", "writer stopped early")
+			require.True(t, sc.Scan(), "writer stopped early")
+			acked, err = strconv.Atoi(sc.Text())
 			require.NoError(t, err, "writer said %q", sc.Text())
-			acked = i
 		}
+		// One more go-ahead, and the kill as soon as the writer says it
+		// begins: it lands inside that batch's transaction, or just after.
+		_, err = stdin.Write([]byte{'g'})
+		require.NoError(t, err)
+		require.True(t, sc.Scan() && sc.Text() == "begin", "writer stopped early")
 		require.NoError(t, cmd.Process.Kill())
 		_ = cmd.Wait()
 		t.Logf("round %d: killed after %d commits, last committed index %d", round, killAfter, acked)
@@ -86,6 +99,7 @@ func TestKillNine(t *testing.T) {
 		n, err := tbl.Len()
 		require.NoError(t, err)
 		require.GreaterOrEqual(t, n, acked+1, "round %d: committed entries lost", round)
+		require.LessOrEqual(t, n, acked+1+crashBatch, "round %d: more than the batch in flight", round)
 		require.Zero(t, n%crashBatch, "round %d: a batch was stored in part (%d entries)", round, n)
 		for i := range n {
 			e, ok, err := tbl.Get(key(i))

@@ -19,8 +19,9 @@ import (
 const crashWriterEnv = "NAS_RESULTS_CRASH_WRITER"
 
 // TestCrashWriterProcess is not a test on its own: run by TestKillNine in a
-// subprocess, it appends trials with their strategy state to run 1 for
-// ever, printing each trial's sequence number once it has committed.
+// subprocess, it appends trials with their strategy state to run 1, one
+// for each byte read from stdin, printing "begin" before each trial and
+// the trial's sequence number once it has committed.
 func TestCrashWriterProcess(t *testing.T) {
 	path := os.Getenv(crashWriterEnv)
 	if path == "" {
@@ -38,7 +39,12 @@ func TestCrashWriterProcess(t *testing.T) {
 	if err != nil {
 		fail(err)
 	}
+	in := bufio.NewReader(os.Stdin)
 	for i := r.Trials + 1; ; i++ {
+		if _, err := in.ReadByte(); err != nil { // the go-ahead for one more trial
+			os.Exit(0)
+		}
+		fmt.Println("begin")
 		if err := s.AppendTrial(1, trialFor(i), stateFor(i)); err != nil {
 			fail(err)
 		}
@@ -64,18 +70,28 @@ func TestKillNine(t *testing.T) {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashWriterProcess$")
 		cmd.Env = append(os.Environ(), crashWriterEnv+"="+path)
 		cmd.Stderr = os.Stderr
+		stdin, err := cmd.StdinPipe()
+		require.NoError(t, err)
 		stdout, err := cmd.StdoutPipe()
 		require.NoError(t, err)
 		require.NoError(t, cmd.Start())
+		// Lockstep: one trial per go-ahead, so that the writer is never more
+		// than one trial ahead of what it has reported.
 		killAfter := 1 + rng.IntN(60)
 		sc := bufio.NewScanner(stdout)
 		for range killAfter {
-			if !sc.Scan() {
-				break
-			}
+			_, err := stdin.Write([]byte{'g'})
+			require.NoError(t, err)
+			require.True(t, sc.Scan() && sc.Text() == "begin", "writer stopped early")
+			require.True(t, sc.Scan(), "writer stopped early")
 			acked, err = strconv.Atoi(sc.Text())
 			require.NoError(t, err, "writer said %q", sc.Text())
 		}
+		// One more go-ahead, and the kill as soon as the writer says it
+		// begins: it lands inside that trial's transaction, or just after.
+		_, err = stdin.Write([]byte{'g'})
+		require.NoError(t, err)
+		require.True(t, sc.Scan() && sc.Text() == "begin", "writer stopped early")
 		require.NoError(t, cmd.Process.Kill())
 		_ = cmd.Wait()
 
