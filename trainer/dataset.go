@@ -267,3 +267,57 @@ func (e *FileError) Unwrap() error { return e.Err }
 func formatError(path, format string, args ...any) error {
 	return &FileError{Path: path, Err: fmt.Errorf("%w: %s", ErrFormat, fmt.Sprintf(format, args...))}
 }
+
+// Default folders of the datasets that OpenDataset knows. Only Fashion-MNIST
+// has a Debian package (dataset-fashion-mnist); the others must be put in
+// place by hand.
+const (
+	DefaultFashionMNISTDir = "/usr/share/datasets/fashion-mnist"
+	DefaultMNISTDir        = "/usr/share/datasets/mnist"
+	DefaultCIFAR10Dir      = "/usr/share/datasets/cifar10"
+)
+
+// DatasetNames are the names OpenDataset accepts.
+var DatasetNames = []string{"fashion-mnist", "mnist", "cifar10", "folder"}
+
+// OpenDataset loads a dataset by name from dir, or from the name's default
+// folder when dir is "":
+//
+//   - "fashion-mnist": IDX files (see LoadIDXDir), default
+//     DefaultFashionMNISTDir, 1x28x28, 10 classes, FashionMNISTNorm.
+//   - "mnist": IDX files, default DefaultMNISTDir, 1x28x28, 10 classes,
+//     MNISTNorm.
+//   - "cifar10": binary batches (see LoadCIFAR10Dir), default
+//     DefaultCIFAR10Dir, 3x32x32, 10 classes, CIFAR10Norm.
+//   - "folder": dir/train and dir/test with one sub-folder per class (see
+//     OpenImageFolder with zero FolderOptions); dir is required.
+//
+// The training set is the one to split (SplitValidation); the test set is
+// for final reports only.
+func OpenDataset(name, dir string) (*Sets, error) {
+	switch name {
+	case "fashion-mnist":
+		fix := "pass --data DIR with the Fashion-MNIST IDX files"
+		if dir == "" {
+			dir = DefaultFashionMNISTDir
+			fix = "install it with `apt-get install -y dataset-fashion-mnist`, or pass --data DIR with the IDX files"
+		}
+		return LoadIDXDir(name, dir, FashionMNISTClassNames, FashionMNISTNorm, fix)
+	case "mnist":
+		if dir == "" {
+			dir = DefaultMNISTDir
+		}
+		return LoadIDXDir(name, dir, MNISTClassNames, MNISTNorm, "")
+	case "cifar10":
+		if dir == "" {
+			dir = DefaultCIFAR10Dir
+		}
+		return LoadCIFAR10Dir(dir)
+	case "folder":
+		if dir == "" {
+			return nil, fmt.Errorf("dataset folder: a folder is required (--data DIR, holding DIR/train/CLASS/*.png and DIR/test/CLASS/*.png)")
+		}
+		return OpenImageFolder(dir, FolderOptions{})
+	}
+	return nil, fmt.Errorf("unknown dataset %q; want one of %s", name, strings.Join(DatasetNames, ", "))
+}
