@@ -297,12 +297,7 @@ var DatasetNames = []string{"fashion-mnist", "mnist", "cifar10", "folder"}
 func OpenDataset(name, dir string) (*Sets, error) {
 	switch name {
 	case "fashion-mnist":
-		fix := "pass --data DIR with the Fashion-MNIST IDX files"
-		if dir == "" {
-			dir = DefaultFashionMNISTDir
-			fix = "install it with `apt-get install -y dataset-fashion-mnist`, or pass --data DIR with the IDX files"
-		}
-		return LoadIDXDir(name, dir, FashionMNISTClassNames, FashionMNISTNorm, fix)
+		return openFashionMNIST(dir, DefaultFashionMNISTDir)
 	case "mnist":
 		if dir == "" {
 			dir = DefaultMNISTDir
@@ -320,4 +315,15 @@ func OpenDataset(name, dir string) (*Sets, error) {
 		return OpenImageFolder(dir, FolderOptions{})
 	}
 	return nil, fmt.Errorf("unknown dataset %q; want one of %s", name, strings.Join(DatasetNames, ", "))
+}
+
+// openFashionMNIST loads Fashion-MNIST from dir, or from defaultDir when dir
+// is "" (then a missing file's error says which package to install).
+func openFashionMNIST(dir, defaultDir string) (*Sets, error) {
+	fix := "pass --data DIR with the Fashion-MNIST IDX files"
+	if dir == "" {
+		dir = defaultDir
+		fix = "install it with `apt-get install -y dataset-fashion-mnist`, or pass --data DIR with the IDX files"
+	}
+	return LoadIDXDir("fashion-mnist", dir, FashionMNISTClassNames, FashionMNISTNorm, fix)
 }
