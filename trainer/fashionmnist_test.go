@@ -73,3 +73,17 @@ func BenchmarkFashionMNISTBatches(b *testing.B) {
 	b.ReportMetric(float64(batches)/s, "batches/s")
 	b.ReportMetric(float64(images)/s, "images/s")
 }
+
+// BenchmarkOpenFashionMNIST measures loading the installed Fashion-MNIST
+// (gunzip and parse of the four files):
+//
+//	go test ./trainer -run '^$' -bench OpenFashionMNIST -benchtime 5x
+func BenchmarkOpenFashionMNIST(b *testing.B) {
+	openInstalledFashionMNIST(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := OpenDataset("fashion-mnist", ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -144,11 +144,21 @@ func readIDXFile(path string, magic uint32) ([]int, []byte, error) {
 		return nil, nil, &FileError{Path: path, Err: err}
 	}
 	defer f.Close()
-	return readIDX(f, path, magic)
+	size := int64(-1)
+	if info, err := f.Stat(); err == nil {
+		size = info.Size()
+	}
+	return readIDX(f, size, path, magic)
 }
 
-// readIDX reads an IDX stream (gzipped or not); path names it in errors.
-func readIDX(r io.Reader, path string, magic uint32) ([]int, []byte, error) {
+// maxDeflateRatio bounds how much a gzip stream can expand (deflate's limit
+// is about 1032:1), so that a header's claim can be trusted for allocation
+// when it fits the file.
+const maxDeflateRatio = 1100
+
+// readIDX reads an IDX stream (gzipped or not) of fileSize bytes (-1 if not
+// known); path names it in errors.
+func readIDX(r io.Reader, fileSize int64, path string, magic uint32) ([]int, []byte, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	gz := false
 	if head, err := br.Peek(2); err == nil && head[0] == 0x1f && head[1] == 0x8b {
@@ -205,9 +215,36 @@ func readIDX(r io.Reader, path string, magic uint32) ([]int, []byte, error) {
 	}
 	// Read one byte past the end to catch over-long files, and so that a
 	// gzip stream is read to its end, where its checksum is verified.
-	data, err := io.ReadAll(io.LimitReader(r, int64(total)+1))
-	if err != nil {
-		return nil, nil, streamError(err)
+	var data []byte
+	bound := fileSize
+	if gz {
+		bound = fileSize * maxDeflateRatio
+	}
+	if fileSize >= 0 && int64(total) <= bound {
+		// The file can hold what the header claims: read it in place.
+		data = make([]byte, total, total+1)
+		n, err := io.ReadFull(r, data)
+		switch {
+		case err == nil:
+			var extra [1]byte
+			m, err := io.ReadFull(r, extra[:])
+			if err != nil && !errors.Is(err, io.EOF) {
+				return nil, nil, streamError(err)
+			}
+			data = data[:len(data)+m] // m == 1: over-long, reported below
+		case errors.Is(err, io.ErrUnexpectedEOF) && !gz:
+			data = data[:n] // truncated, reported below
+		default:
+			return nil, nil, streamError(err)
+		}
+	} else {
+		// Not known to fit: grow as the data comes, so that a corrupt
+		// header cannot make us allocate what the file does not hold.
+		var err error
+		data, err = io.ReadAll(io.LimitReader(r, int64(total)+1))
+		if err != nil {
+			return nil, nil, streamError(err)
+		}
 	}
 	switch {
 	case uint64(len(data)) < total:

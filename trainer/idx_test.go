@@ -194,7 +194,7 @@ func FuzzReadIDX(f *testing.F) {
 	_ = zw.Close()
 	f.Add(b.Bytes())
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dims, pixels, err := readIDX(bytes.NewReader(data), "fuzz", idxImagesMagic)
+		dims, pixels, err := readIDX(bytes.NewReader(data), int64(len(data)), "fuzz", idxImagesMagic)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "fuzz: ") {
 				t.Fatalf("error does not name the file: %v", err)

@@ -123,10 +123,11 @@ func TestImageFolderChannelsAndResize(t *testing.T) {
 	require.Equal(t, uint8(77), d.Pixels(1)[7])
 }
 
-// TestResizeBilinearTorch compares with PyTorch 1.13
-// F.interpolate(x, size, mode="bilinear", align_corners=False) on a 4x5
-// image (values printed by /usr/bin/python3, see the brief in
-// docs/data.md).
+// TestResizeBilinearTorch compares with PyTorch 1.13 on a 4x5 image; the
+// values were printed by Debian's /usr/bin/python3 with
+//
+//	x = torch.tensor(src, dtype=torch.float32).reshape(1, 1, 4, 5)
+//	F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=False)
 func TestResizeBilinearTorch(t *testing.T) {
 	src := []uint8{0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140, 150, 160, 170, 180, 250}
 	cases := []struct {
