@@ -22,6 +22,9 @@ func openInstalledFashionMNIST(tb testing.TB) *Sets {
 }
 
 func TestFashionMNISTInstalled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: loading and counting 70,000 images takes 12 s under -race; run without -short")
+	}
 	sets := openInstalledFashionMNIST(t)
 	require.Equal(t, 60000, sets.Train.Len())
 	require.Equal(t, 10000, sets.Test.Len())
