@@ -16,8 +16,9 @@ import (
 //
 // A Dataset returned by Select, SplitValidation or Subset is a view: it
 // shares the pixel storage of the dataset it came from and holds only the
-// list of sample positions. Datasets are read-only once built and safe to
-// share between goroutines.
+// list of sample positions. Build datasets with NewDataset or a loader
+// (OpenDataset, LoadIDX, LoadCIFAR10, LoadImageFolder), not as literals.
+// They are read-only once built and safe to share between goroutines.
 type Dataset struct {
 	// Name says where the samples came from ("fashion-mnist/train").
 	Name string
