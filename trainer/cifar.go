@@ -23,10 +23,12 @@ const (
 	cifarRecord = 1 + 3*cifarSide*cifarSide
 )
 
-// CIFAR10ClassNames are the ten CIFAR-10 classes, by label.
-var CIFAR10ClassNames = []string{
-	"airplane", "automobile", "bird", "cat", "deer",
-	"dog", "frog", "horse", "ship", "truck",
+// CIFAR10ClassNames returns the ten CIFAR-10 classes, by label.
+func CIFAR10ClassNames() []string {
+	return []string{
+		"airplane", "automobile", "bird", "cat", "deer",
+		"dog", "frog", "horse", "ship", "truck",
+	}
 }
 
 // cifarTrainFiles and cifarTestFile are the binary batch names.
@@ -38,7 +40,7 @@ var (
 // LoadCIFAR10Dir loads CIFAR-10's binary batches from dir, or from
 // dir/cifar-10-batches-bin (where the published archive unpacks). All five
 // training batches and the test batch must be there. Class names come from
-// batches.meta.txt when it exists, else CIFAR10ClassNames.
+// batches.meta.txt when it exists, else CIFAR10ClassNames().
 func LoadCIFAR10Dir(dir string) (*Sets, error) {
 	const fix = "unpack cifar-10-binary.tar.gz (the binary version) there, or pass --data DIR"
 	if _, err := os.Stat(filepath.Join(dir, cifarTestFile)); err != nil {
@@ -47,7 +49,7 @@ func LoadCIFAR10Dir(dir string) (*Sets, error) {
 			dir = sub
 		}
 	}
-	names := CIFAR10ClassNames
+	names := CIFAR10ClassNames()
 	if meta, err := readCIFARMeta(filepath.Join(dir, "batches.meta.txt")); err != nil {
 		return nil, err
 	} else if meta != nil {
@@ -75,7 +77,7 @@ func LoadCIFAR10Dir(dir string) (*Sets, error) {
 }
 
 // LoadCIFAR10 loads the records of the given CIFAR-10 binary batch files, in
-// order, as one 3x32x32 dataset normalised with CIFAR10Norm.
+// order, as one 3x32x32 dataset normalised with CIFAR10Norm().
 func LoadCIFAR10(name string, paths []string, classNames []string) (*Dataset, error) {
 	// Check every size first, so that the storage is allocated once.
 	counts := make([]int, len(paths))
@@ -106,7 +108,7 @@ func LoadCIFAR10(name string, paths []string, classNames []string) (*Dataset, er
 		}
 		start = end
 	}
-	d, err := NewDataset(name, blocks.Shape{C: 3, H: cifarSide, W: cifarSide}, classNames, pixels, labels, CIFAR10Norm)
+	d, err := NewDataset(name, blocks.Shape{C: 3, H: cifarSide, W: cifarSide}, classNames, pixels, labels, CIFAR10Norm())
 	if err != nil {
 		return nil, err
 	}
@@ -154,8 +156,8 @@ func readCIFARMeta(path string) ([]string, error) {
 			names = append(names, s)
 		}
 	}
-	if len(names) != len(CIFAR10ClassNames) {
-		return nil, formatError(path, "names %d classes, want %d for CIFAR-10", len(names), len(CIFAR10ClassNames))
+	if len(names) != len(CIFAR10ClassNames()) {
+		return nil, formatError(path, "names %d classes, want %d for CIFAR-10", len(names), len(CIFAR10ClassNames()))
 	}
 	return names, nil
 }

@@ -43,7 +43,7 @@ func TestLoadCIFAR10Dir(t *testing.T) {
 			require.Equal(t, 4, sets.Test.Len())
 			require.Equal(t, 3, sets.Shape().C)
 			require.Equal(t, 32, sets.Shape().H)
-			require.Equal(t, CIFAR10ClassNames, sets.ClassNames())
+			require.Equal(t, CIFAR10ClassNames(), sets.ClassNames())
 			want := cifarRecords(0, 15)
 			for i := range 15 {
 				rec := want[i*cifarRecord : (i+1)*cifarRecord]
@@ -51,7 +51,7 @@ func TestLoadCIFAR10Dir(t *testing.T) {
 				require.Equal(t, rec[1:], sets.Train.Pixels(i))
 			}
 			require.Equal(t, 1000%10, sets.Test.Label(0))
-			require.Equal(t, CIFAR10Norm, sets.Test.Norm)
+			require.Equal(t, CIFAR10Norm(), sets.Test.Norm)
 		})
 	}
 }

@@ -49,21 +49,29 @@ type Normalization struct {
 
 // Normalisation statistics of the training sets, per channel, as published
 // with torchvision's examples and checked against the real files by this
-// package's tests (Fashion-MNIST) where they are installed.
-var (
-	// FashionMNISTNorm is the mean and std of the 60,000 Fashion-MNIST
-	// training images.
-	FashionMNISTNorm = Normalization{Mean: []float32{0.2860}, Std: []float32{0.3530}}
-	// MNISTNorm is the mean and std of the 60,000 MNIST training images.
-	MNISTNorm = Normalization{Mean: []float32{0.1307}, Std: []float32{0.3081}}
-	// CIFAR10Norm is the per-channel (R, G, B) mean and std over all pixels
-	// of the 50,000 CIFAR-10 training images (not the often copied
-	// 0.2023/0.1994/0.2010, which are averages of per-image stds).
-	CIFAR10Norm = Normalization{
+// package's tests (Fashion-MNIST) where they are installed. Each call
+// returns a fresh copy.
+
+// FashionMNISTNorm is the mean and std of the 60,000 Fashion-MNIST training
+// images.
+func FashionMNISTNorm() Normalization {
+	return Normalization{Mean: []float32{0.2860}, Std: []float32{0.3530}}
+}
+
+// MNISTNorm is the mean and std of the 60,000 MNIST training images.
+func MNISTNorm() Normalization {
+	return Normalization{Mean: []float32{0.1307}, Std: []float32{0.3081}}
+}
+
+// CIFAR10Norm is the per-channel (R, G, B) mean and std over all pixels of
+// the 50,000 CIFAR-10 training images (not the often copied
+// 0.2023/0.1994/0.2010, which are averages of per-image stds).
+func CIFAR10Norm() Normalization {
+	return Normalization{
 		Mean: []float32{0.4914, 0.4822, 0.4465},
 		Std:  []float32{0.2470, 0.2435, 0.2616},
 	}
-)
+}
 
 // NewDataset builds a dataset from pixels (n samples of shape.C*H*W bytes,
 // each C x H x W) and labels (n values in [0, len(classNames))). The slices
@@ -278,18 +286,18 @@ const (
 	DefaultCIFAR10Dir      = "/usr/share/datasets/cifar10"
 )
 
-// DatasetNames are the names OpenDataset accepts.
-var DatasetNames = []string{"fashion-mnist", "mnist", "cifar10", "folder"}
+// DatasetNames returns the names OpenDataset accepts.
+func DatasetNames() []string { return []string{"fashion-mnist", "mnist", "cifar10", "folder"} }
 
 // OpenDataset loads a dataset by name from dir, or from the name's default
 // folder when dir is "":
 //
 //   - "fashion-mnist": IDX files (see LoadIDXDir), default
-//     DefaultFashionMNISTDir, 1x28x28, 10 classes, FashionMNISTNorm.
+//     DefaultFashionMNISTDir, 1x28x28, 10 classes, FashionMNISTNorm().
 //   - "mnist": IDX files, default DefaultMNISTDir, 1x28x28, 10 classes,
-//     MNISTNorm.
+//     MNISTNorm().
 //   - "cifar10": binary batches (see LoadCIFAR10Dir), default
-//     DefaultCIFAR10Dir, 3x32x32, 10 classes, CIFAR10Norm.
+//     DefaultCIFAR10Dir, 3x32x32, 10 classes, CIFAR10Norm().
 //   - "folder": dir/train and dir/test with one sub-folder per class (see
 //     OpenImageFolder with zero FolderOptions); dir is required.
 //
@@ -303,7 +311,7 @@ func OpenDataset(name, dir string) (*Sets, error) {
 		if dir == "" {
 			dir = DefaultMNISTDir
 		}
-		return LoadIDXDir(name, dir, MNISTClassNames, MNISTNorm, "")
+		return LoadIDXDir(name, dir, MNISTClassNames(), MNISTNorm(), "")
 	case "cifar10":
 		if dir == "" {
 			dir = DefaultCIFAR10Dir
@@ -315,7 +323,7 @@ func OpenDataset(name, dir string) (*Sets, error) {
 		}
 		return OpenImageFolder(dir, FolderOptions{})
 	}
-	return nil, fmt.Errorf("unknown dataset %q; want one of %s", name, strings.Join(DatasetNames, ", "))
+	return nil, fmt.Errorf("unknown dataset %q; want one of %s", name, strings.Join(DatasetNames(), ", "))
 }
 
 // openFashionMNIST loads Fashion-MNIST from dir, or from defaultDir when dir
@@ -326,5 +334,5 @@ func openFashionMNIST(dir, defaultDir string) (*Sets, error) {
 		dir = defaultDir
 		fix = "install it with `apt-get install -y dataset-fashion-mnist`, or pass --data DIR with the IDX files"
 	}
-	return LoadIDXDir("fashion-mnist", dir, FashionMNISTClassNames, FashionMNISTNorm, fix)
+	return LoadIDXDir("fashion-mnist", dir, FashionMNISTClassNames(), FashionMNISTNorm(), fix)
 }

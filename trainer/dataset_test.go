@@ -45,7 +45,7 @@ func TestNewDatasetErrors(t *testing.T) {
 		{"no classes", shape, nil, 4, []int{0}, Normalization{}, "no class names"},
 		{"pixel count", shape, []string{"a"}, 5, []int{0}, Normalization{}, "5 pixel bytes for 1 labels"},
 		{"label range", shape, []string{"a", "b"}, 8, []int{0, 2}, Normalization{}, "sample 1 has label 2, outside [0, 2)"},
-		{"norm channels", shape, []string{"a"}, 4, []int{0}, CIFAR10Norm, "3 means and 3 stds for 1 channels"},
+		{"norm channels", shape, []string{"a"}, 4, []int{0}, CIFAR10Norm(), "3 means and 3 stds for 1 channels"},
 		{"norm zero std", shape, []string{"a"}, 4, []int{0}, Normalization{Mean: []float32{0}, Std: []float32{0}}, "std of channel 0 is 0"},
 	}
 	for _, c := range cases {

@@ -32,7 +32,7 @@ func TestFashionMNISTInstalled(t *testing.T) {
 	require.Equal(t, 28, sets.Shape().H)
 	require.Equal(t, 28, sets.Shape().W)
 	require.Equal(t, 10, sets.Classes())
-	require.Equal(t, FashionMNISTClassNames, sets.ClassNames())
+	require.Equal(t, FashionMNISTClassNames(), sets.ClassNames())
 	train := sets.Train.ClassCounts()
 	test := sets.Test.ClassCounts()
 	for c := range 10 {
@@ -41,8 +41,8 @@ func TestFashionMNISTInstalled(t *testing.T) {
 	}
 	// The documented normalisation is the training set's.
 	n := ComputeNormalization(sets.Train)
-	require.InDelta(t, FashionMNISTNorm.Mean[0], n.Mean[0], 5e-4)
-	require.InDelta(t, FashionMNISTNorm.Std[0], n.Std[0], 5e-4)
+	require.InDelta(t, FashionMNISTNorm().Mean[0], n.Mean[0], 5e-4)
+	require.InDelta(t, FashionMNISTNorm().Std[0], n.Std[0], 5e-4)
 
 	// A 10% stratified validation split keeps 600 of each class.
 	fit, val, err := SplitValidation(sets.Train, 0.1, true, rand.New(rand.NewPCG(1, 1)))

@@ -29,14 +29,18 @@ const (
 // error rather than an attempt to allocate terabytes.
 const maxIDXBytes = 1 << 34
 
-// FashionMNISTClassNames are the ten Fashion-MNIST classes, by label.
-var FashionMNISTClassNames = []string{
-	"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-	"Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+// FashionMNISTClassNames returns the ten Fashion-MNIST classes, by label.
+func FashionMNISTClassNames() []string {
+	return []string{
+		"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+		"Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+	}
 }
 
-// MNISTClassNames are the ten MNIST digits, by label.
-var MNISTClassNames = []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
+// MNISTClassNames returns the ten MNIST digits, by label.
+func MNISTClassNames() []string {
+	return []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
+}
 
 // idxFiles are the names a split's files go by: the canonical names, gzipped
 // or not, and the dotted variant some mirrors use.

@@ -83,7 +83,7 @@ func TestLoadIDXDir(t *testing.T) {
 	for _, gz := range []bool{false, true} {
 		t.Run(map[bool]string{false: "plain", true: "gzip"}[gz], func(t *testing.T) {
 			dir := writeIDXDir(t, 25, 12, gz)
-			sets, err := LoadIDXDir("synth", dir, MNISTClassNames, MNISTNorm, "")
+			sets, err := LoadIDXDir("synth", dir, MNISTClassNames(), MNISTNorm(), "")
 			require.NoError(t, err)
 			require.Equal(t, 25, sets.Train.Len())
 			require.Equal(t, 12, sets.Test.Len())
@@ -97,7 +97,7 @@ func TestLoadIDXDir(t *testing.T) {
 				require.Equal(t, img[i*12:(i+1)*12], sets.Train.Pixels(i))
 				require.Equal(t, int(lab[i]), sets.Train.Label(i))
 			}
-			require.Equal(t, MNISTNorm, sets.Train.Norm)
+			require.Equal(t, MNISTNorm(), sets.Train.Norm)
 		})
 	}
 }
@@ -142,7 +142,7 @@ func TestIDXErrors(t *testing.T) {
 			}
 			writeFile(t, paths["images"], c.images)
 			writeFile(t, paths["labels"], c.labels)
-			_, err := LoadIDX("x", paths["images"], paths["labels"], MNISTClassNames, MNISTNorm)
+			_, err := LoadIDX("x", paths["images"], paths["labels"], MNISTClassNames(), MNISTNorm())
 			require.Error(t, err)
 			require.Contains(t, err.Error(), c.want)
 			require.Contains(t, err.Error(), paths[c.badFile])
@@ -153,7 +153,7 @@ func TestIDXErrors(t *testing.T) {
 
 func TestIDXMissingFiles(t *testing.T) {
 	dir := t.TempDir()
-	_, err := LoadIDXDir("mnist", dir, MNISTClassNames, MNISTNorm, "")
+	_, err := LoadIDXDir("mnist", dir, MNISTClassNames(), MNISTNorm(), "")
 	require.ErrorIs(t, err, ErrNotFound)
 	require.Contains(t, err.Error(), filepath.Join(dir, "train-images-idx3-ubyte.gz"))
 	require.Contains(t, err.Error(), "--data DIR")
@@ -169,7 +169,7 @@ func TestIDXMissingFiles(t *testing.T) {
 	// Test files missing while train files are there.
 	full := writeIDXDir(t, 5, 5, true)
 	require.NoError(t, os.Remove(filepath.Join(full, "t10k-labels-idx1-ubyte.gz")))
-	_, err = LoadIDXDir("mnist", full, MNISTClassNames, MNISTNorm, "")
+	_, err = LoadIDXDir("mnist", full, MNISTClassNames(), MNISTNorm(), "")
 	require.ErrorIs(t, err, ErrNotFound)
 	require.Contains(t, err.Error(), "t10k-labels-idx1-ubyte")
 }
@@ -178,7 +178,7 @@ func TestIDXTrainTestShapeMismatch(t *testing.T) {
 	dir := writeIDXDir(t, 5, 5, false)
 	img, _ := synthIDX(5, 3, 4, 10)
 	writeFile(t, filepath.Join(dir, "t10k-images-idx3-ubyte"), idxBytes(idxImagesMagic, []uint32{5, 3, 4}, img))
-	_, err := LoadIDXDir("mnist", dir, MNISTClassNames, MNISTNorm, "")
+	_, err := LoadIDXDir("mnist", dir, MNISTClassNames(), MNISTNorm(), "")
 	require.ErrorIs(t, err, ErrFormat)
 	require.Contains(t, err.Error(), "train images are 1x4x3 but test images 1x3x4")
 }
