@@ -5,7 +5,7 @@ Run from anywhere with Debian's Python (it has torch):
     /usr/bin/python3 testdata/golden/gen_elem.py
 
 It writes testdata/golden/ops/{bn,act,shuffle,split,concat,slice,add,mulch,
-xent}_*.safetensors. Each file holds the inputs, the outputs, an upstream
+xent,prelu}_*.safetensors. Each file holds the inputs, the outputs, an upstream
 gradient "gy" (for ops with several outputs, "gy0", "gy1", ...) and the
 gradients PyTorch computed from it ("g" + input name), with the settings as
 metadata. Shapes are small and deliberately awkward (channels not a multiple
@@ -137,6 +137,17 @@ def cross_entropy():
               {"smoothing": repr(smoothing)})
 
 
+def prelu():
+    # ESPNetv2's activation: one learnable slope per channel.
+    for name, shape in [("prelu_nchw", (2, 5, 3, 7)), ("prelu_c1", (3, 1, 4, 4))]:
+        c = shape[1]
+        x = leaf(torch.randn(shape) * 2)
+        w = leaf(torch.rand(c) * 0.5 - 0.1)
+        y = F.prelu(x, w)
+        (gy,) = backward([y], [x, w])
+        write(name, {"x": x, "weight": w, "y": y, "gy": gy, "gx": x.grad, "gweight": w.grad})
+
+
 def main():
     torch.manual_seed(20261127)
     os.makedirs(OUT, exist_ok=True)
@@ -145,6 +156,7 @@ def main():
     channel_ops()
     elementwise()
     cross_entropy()
+    prelu()
 
 
 if __name__ == "__main__":
