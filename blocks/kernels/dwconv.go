@@ -5,15 +5,20 @@ package kernels
 // channels with the bias and activation fused, allocating nothing.
 //
 // Each input channel is first copied into a zero-padded plane (scratch), so
-// the inner loops never test for borders; 3x3 kernels at stride 1 and 2
-// without dilation, the common case of the lightweight families, have loops
-// of their own that sum the nine taps of an output in registers.
+// the inner loops never test for borders. Square 3x3, 5x5 and 7x7 kernels
+// at stride 1 and 2 without dilation, the cases of the lightweight
+// families, run SIMD row kernels on amd64 (dwconv_amd64.s; at stride 2 the
+// padded plane is split into its even and odd columns so that every tap
+// reads contiguous values); elsewhere 3x3 kernels have Go loops that sum the
+// nine taps of an output in registers.
 type DepthwiseConv struct {
 	Win     Window
 	C, Mult int // input channels; outputs per input channel
 	// padded plane: rows x cols the windows read
 	padH, padW int
 	needPad    bool
+	simd       bool // SIMD row kernels
+	ldHalf     int  // stride 2 SIMD: row stride of the even and odd planes
 }
 
 // NewDepthwiseConv prepares the depthwise convolution of c channels (each
@@ -27,16 +32,34 @@ func NewDepthwiseConv(win Window, c, mult int) *DepthwiseConv {
 	// Without padding, and with the windows inside the plane, the input
 	// rows are read in place.
 	d.needPad = win.PadH != 0 || win.PadW != 0 || d.padH > win.InH || d.padW > win.InW
+	d.simd = win.KH == win.KW && win.StrideH == win.StrideW && win.DilH == 1 && win.DilW == 1 && dwSIMD(win.KH, win.StrideW)
+	if d.simd && win.StrideW == 2 {
+		d.needPad = true
+		d.ldHalf = (d.padW + 1) / 2
+	}
 	if !d.needPad {
 		d.padW = win.InW
 	}
 	return d
 }
 
+// withoutSIMD returns a copy of d that takes the pure-Go loops (tests).
+func (d *DepthwiseConv) withoutSIMD() *DepthwiseConv {
+	g := NewDepthwiseConv(d.Win, d.C, d.Mult)
+	if g.simd && g.Win.StrideW == 2 {
+		g.ldHalf = 0
+	}
+	g.simd = false
+	return g
+}
+
 // ScratchLen is the scratch one concurrent Run needs: a padded plane.
 func (d *DepthwiseConv) ScratchLen() int {
 	if !d.needPad {
 		return 0
+	}
+	if d.ldHalf > 0 {
+		return 2 * d.padH * d.ldHalf
 	}
 	return d.padH * d.padW
 }
@@ -57,7 +80,7 @@ func (d *DepthwiseConv) Run(x, w, y []float32, o0, o1 int, e *Epilogue, scratch 
 		if ci != last {
 			xc := x[ci*plane : (ci+1)*plane]
 			if d.needPad {
-				d.pad(xc, scratch)
+				d.pad(xc, scratch[:d.ScratchLen()])
 				xp = scratch
 			} else {
 				xp = xc
@@ -78,9 +101,37 @@ func (d *DepthwiseConv) Run(x, w, y []float32, o0, o1 int, e *Epilogue, scratch 
 	}
 }
 
-// pad copies one input plane into the padded plane dst (padH x padW).
+// pad copies one input plane into the padded plane dst (padH x padW), or,
+// for the stride-2 SIMD kernels, into its even and odd columns.
 func (d *DepthwiseConv) pad(xc, dst []float32) {
 	win := d.Win
+	if d.ldHalf > 0 {
+		half := d.padH * d.ldHalf
+		even, odd := dst[:half], dst[half:]
+		for r := 0; r < d.padH; r++ {
+			er := even[r*d.ldHalf : (r+1)*d.ldHalf]
+			or := odd[r*d.ldHalf : (r+1)*d.ldHalf]
+			clear(er)
+			clear(or)
+			ih := r - win.PadH
+			if ih < 0 || ih >= win.InH {
+				continue
+			}
+			xr := xc[ih*win.InW : (ih+1)*win.InW]
+			for iw, v := range xr {
+				c := iw + win.PadW
+				if c >= d.padW {
+					break
+				}
+				if c&1 == 0 {
+					er[c>>1] = v
+				} else {
+					or[c>>1] = v
+				}
+			}
+		}
+		return
+	}
 	for r := 0; r < d.padH; r++ {
 		row := dst[r*d.padW : (r+1)*d.padW]
 		ih := r - win.PadH
@@ -102,6 +153,10 @@ func (d *DepthwiseConv) plane(xp, w []float32, b float32, y []float32) {
 	win := d.Win
 	ld := d.padW
 	ow := win.OutW
+	if d.simd {
+		d.planeSIMD(xp, w, b, y)
+		return
+	}
 	if win.KH == 3 && win.KW == 3 && win.DilH == 1 && win.DilW == 1 {
 		switch {
 		case win.StrideH == 1 && win.StrideW == 1:
@@ -181,5 +236,52 @@ func dw3x3s2Row(y, x []float32, ld int, w []float32, b float32) {
 		s += w3*r1[0] + w4*r1[1] + w5*r1[2]
 		s += w6*r2[0] + w7*r2[1] + w8*r2[2]
 		y[i] = s
+	}
+}
+
+// planeSIMD computes one output plane with the SIMD row kernels and the
+// last OutW%8 outputs of each row in Go.
+func (d *DepthwiseConv) planeSIMD(xp, w []float32, b float32, y []float32) {
+	win := d.Win
+	k, s, ow := win.KH, win.StrideW, win.OutW
+	full := ow &^ 7
+	for oh := 0; oh < win.OutH; oh++ {
+		yr := y[oh*ow : (oh+1)*ow]
+		if s == 1 {
+			x := xp[oh*d.padW:]
+			if full > 0 {
+				dwRowSIMD(k, 1, yr[:full], x, nil, nil, d.padW, w, b)
+			}
+			for i := full; i < ow; i++ {
+				acc := b
+				for kh := 0; kh < k; kh++ {
+					xr := x[kh*d.padW+i : kh*d.padW+i+k]
+					for kw, v := range xr {
+						acc += w[kh*k+kw] * v
+					}
+				}
+				yr[i] = acc
+			}
+			continue
+		}
+		half := d.padH * d.ldHalf
+		e := xp[2*oh*d.ldHalf : half]
+		o := xp[half+2*oh*d.ldHalf : 2*half]
+		if full > 0 {
+			dwRowSIMD(k, 2, yr[:full], nil, e, o, d.ldHalf, w, b)
+		}
+		for i := full; i < ow; i++ {
+			acc := b
+			for kh := 0; kh < k; kh++ {
+				for kw := 0; kw < k; kw++ {
+					p := e
+					if kw&1 == 1 {
+						p = o
+					}
+					acc += w[kh*k+kw] * p[kh*d.ldHalf+kw/2+i]
+				}
+			}
+			yr[i] = acc
+		}
 	}
 }

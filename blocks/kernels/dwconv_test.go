@@ -40,13 +40,15 @@ func TestDepthwiseConvMatchesReference(t *testing.T) {
 	var cases []dwCase
 	for _, k := range []int{3, 5, 7} {
 		for _, s := range []int{1, 2} {
-			cases = append(cases, dwCase{5, 1, 13, 11, k, s, k / 2, 1}, dwCase{3, 1, 8, 9, k, s, 0, 1}, dwCase{2, 1, 17, 16, k, s, k / 2, 1})
+			cases = append(cases, dwCase{5, 1, 13, 11, k, s, k / 2, 1}, dwCase{3, 1, 8, 9, k, s, 0, 1}, dwCase{2, 1, 17, 16, k, s, k / 2, 1},
+				dwCase{2, 1, 9, 75, k, s, k / 2, 1}, dwCase{2, 1, 8, 80, k, s, 0, 1})
 		}
 	}
 	cases = append(cases, dwCase{4, 2, 9, 7, 3, 1, 1, 1}, dwCase{3, 1, 12, 12, 3, 1, 2, 2}, dwCase{3, 1, 12, 10, 3, 2, 3, 3}, dwCase{2, 3, 5, 5, 1, 1, 0, 1})
 	for _, c := range cases {
-		for _, act := range []ActKind{ActIdentity, ActReLU6, ActHardSwish, ActPReLU} {
-			name := fmt.Sprintf("c%d_m%d_%dx%d_k%d_s%d_p%d_d%d_act%d", c.c, c.mult, c.h, c.w, c.k, c.s, c.p, c.d, act)
+		for i, act := range []ActKind{ActIdentity, ActReLU6, ActHardSwish, ActPReLU} {
+			generic := i%2 == 1
+			name := fmt.Sprintf("c%d_m%d_%dx%d_k%d_s%d_p%d_d%d_act%d_generic%v", c.c, c.mult, c.h, c.w, c.k, c.s, c.p, c.d, act, generic)
 			t.Run(name, func(t *testing.T) {
 				oh := (c.h+2*c.p-c.d*(c.k-1)-1)/c.s + 1
 				ow := (c.w+2*c.p-c.d*(c.k-1)-1)/c.s + 1
@@ -63,6 +65,9 @@ func TestDepthwiseConvMatchesReference(t *testing.T) {
 					refActivate(act, want[o*oh*ow:(o+1)*oh*ow], slope[o])
 				}
 				d := NewDepthwiseConv(win, c.c, c.mult)
+				if generic {
+					d = d.withoutSIMD()
+				}
 				y, checkY := guarded(t, len(want), nil)
 				scratch, checkScratch := guarded(t, d.ScratchLen(), nil)
 				e := &Epilogue{Bias: bias, Act: act, Slope: slope}
@@ -84,9 +89,9 @@ func TestDepthwiseConvMatchesReference(t *testing.T) {
 
 func TestEpilogueApply(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	const rows, cols, ld = 5, 13, 16
+	const rows, cols, ld = 5, 21, 24
 	for _, act := range allActs {
-		for _, withRes := range []bool{false, true} {
+		for i, withRes := range []bool{false, true, false, true} {
 			y := randSlice(rng, rows*ld)
 			res := randSlice(rng, rows*ld)
 			bias := randSlice(rng, rows+2)
@@ -102,7 +107,7 @@ func TestEpilogueApply(t *testing.T) {
 				}
 				refActivate(act, row, slope[2+r])
 			}
-			e := &Epilogue{Bias: bias, Act: act, Slope: slope}
+			e := &Epilogue{Bias: bias, Act: act, Slope: slope, noSIMD: i >= 2}
 			var rr []float32
 			if withRes {
 				rr = res

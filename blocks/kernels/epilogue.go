@@ -24,6 +24,8 @@ type Epilogue struct {
 	Bias  []float32 // per row; nil for none
 	Act   ActKind
 	Slope []float32 // per row, ActPReLU only
+
+	noSIMD bool // tests: take the pure-Go loops
 }
 
 // Apply sets, for r < rows and j < cols,
@@ -33,6 +35,7 @@ type Epilogue struct {
 // where res is nil for no residual. Rows are output channels: row0 is the
 // channel of y's first row, for Bias and Slope.
 func (e *Epilogue) Apply(y []float32, ldy, row0, rows, cols int, res []float32, ldres int) {
+	simd := !e.noSIMD
 	for r := 0; r < rows; r++ {
 		yr := y[r*ldy : r*ldy+cols]
 		var b float32
@@ -41,11 +44,21 @@ func (e *Epilogue) Apply(y []float32, ldy, row0, rows, cols int, res []float32, 
 		}
 		if res != nil {
 			rr := res[r*ldres : r*ldres+cols]
-			rr = rr[:len(yr)]
-			for j, v := range rr {
-				yr[j] += b + v
+			if !simd || !biasResidualRowSIMD(yr, rr, b) {
+				rr = rr[:len(yr)]
+				for j, v := range rr {
+					yr[j] += b + v
+				}
 			}
-		} else if b != 0 {
+			b = 0
+		}
+		if e.Act == ActIdentity && b == 0 {
+			continue
+		}
+		if simd && biasActRowSIMD(e.Act, yr, b) {
+			continue
+		}
+		if b != 0 {
 			for j := range yr {
 				yr[j] += b
 			}
