@@ -33,9 +33,14 @@ func NewDepthwiseConv(win Window, c, mult int) *DepthwiseConv {
 	// rows are read in place.
 	d.needPad = win.PadH != 0 || win.PadW != 0 || d.padH > win.InH || d.padW > win.InW
 	d.simd = win.KH == win.KW && win.StrideH == win.StrideW && win.DilH == 1 && win.DilW == 1 && dwSIMD(win.KH, win.StrideW)
-	if d.simd && win.StrideW == 2 {
+	if d.simd {
+		// The row kernels compute whole vectors of 8 outputs and may read
+		// up to 7 values past a row: always work from the padded copy,
+		// which has that slack, and finish short rows in rowBuf.
 		d.needPad = true
-		d.ldHalf = (d.padW + 1) / 2
+		if win.StrideW == 2 {
+			d.ldHalf = (d.padW + 1) / 2
+		}
 	}
 	if !d.needPad {
 		d.padW = win.InW
@@ -58,11 +63,21 @@ func (d *DepthwiseConv) ScratchLen() int {
 	if !d.needPad {
 		return 0
 	}
+	n := d.padH * d.padW
 	if d.ldHalf > 0 {
-		return 2 * d.padH * d.ldHalf
+		n = 2 * d.padH * d.ldHalf
 	}
-	return d.padH * d.padW
+	if d.simd {
+		n += dwSlack + roundUp8(d.Win.OutW)
+	}
+	return n
 }
+
+// dwSlack is the padding after the planes that the SIMD row kernels may
+// read (never use) when they compute a row's last, partial vector.
+const dwSlack = 8
+
+func roundUp8(n int) int { return (n + 7) &^ 7 }
 
 // Run computes output channels [o0, o1) into y (all C*Mult x OutH x OutW
 // channels' storage) from x (C x InH x InW) and w ([C*Mult, KH*KW]), then
@@ -80,7 +95,7 @@ func (d *DepthwiseConv) Run(x, w, y []float32, o0, o1 int, e *Epilogue, scratch 
 		if ci != last {
 			xc := x[ci*plane : (ci+1)*plane]
 			if d.needPad {
-				d.pad(xc, scratch[:d.ScratchLen()])
+				d.pad(xc, scratch)
 				xp = scratch
 			} else {
 				xp = xc
@@ -93,6 +108,9 @@ func (d *DepthwiseConv) Run(x, w, y []float32, o0, o1 int, e *Epilogue, scratch 
 		}
 		yo := y[o*ohw : (o+1)*ohw]
 		d.plane(xp, w[o*taps:(o+1)*taps], b, yo)
+		if e.Act == ActIdentity || (!e.noSIMD && biasActRowSIMD(e.Act, yo, 0)) {
+			continue
+		}
 		var slope float32
 		if e.Act == ActPReLU {
 			slope = e.Slope[o]
@@ -118,15 +136,16 @@ func (d *DepthwiseConv) pad(xc, dst []float32) {
 				continue
 			}
 			xr := xc[ih*win.InW : (ih+1)*win.InW]
-			for iw, v := range xr {
-				c := iw + win.PadW
-				if c >= d.padW {
-					break
-				}
-				if c&1 == 0 {
-					er[c>>1] = v
-				} else {
-					or[c>>1] = v
+			// Padded column c holds input column c-PadW: the even plane
+			// takes c = 2j, the odd one c = 2j+1.
+			for p, dst := range [2][]float32{er, or} {
+				j0 := max(0, (win.PadW-p+1)/2) // first j with 2j+p-PadW >= 0
+				for j := j0; j < len(dst); j++ {
+					iw := 2*j + p - win.PadW
+					if iw >= win.InW || 2*j+p >= d.padW {
+						break
+					}
+					dst[j] = xr[iw]
 				}
 			}
 		}
@@ -239,49 +258,31 @@ func dw3x3s2Row(y, x []float32, ld int, w []float32, b float32) {
 	}
 }
 
-// planeSIMD computes one output plane with the SIMD row kernels and the
-// last OutW%8 outputs of each row in Go.
+// planeSIMD computes one output plane with the SIMD row kernels. A row
+// whose width is not a multiple of 8 is computed whole vectors wide into
+// the row buffer at the end of the scratch, then copied.
 func (d *DepthwiseConv) planeSIMD(xp, w []float32, b float32, y []float32) {
 	win := d.Win
 	k, s, ow := win.KH, win.StrideW, win.OutW
-	full := ow &^ 7
+	planes := d.padH * d.padW
+	if d.ldHalf > 0 {
+		planes = 2 * d.padH * d.ldHalf
+	}
+	rowBuf := xp[planes+dwSlack : planes+dwSlack+roundUp8(ow)]
 	for oh := 0; oh < win.OutH; oh++ {
 		yr := y[oh*ow : (oh+1)*ow]
+		out := yr
+		if ow%8 != 0 {
+			out = rowBuf
+		}
 		if s == 1 {
-			x := xp[oh*d.padW:]
-			if full > 0 {
-				dwRowSIMD(k, 1, yr[:full], x, nil, nil, d.padW, w, b)
-			}
-			for i := full; i < ow; i++ {
-				acc := b
-				for kh := 0; kh < k; kh++ {
-					xr := x[kh*d.padW+i : kh*d.padW+i+k]
-					for kw, v := range xr {
-						acc += w[kh*k+kw] * v
-					}
-				}
-				yr[i] = acc
-			}
-			continue
+			dwRowSIMD(k, 1, out, xp[oh*d.padW:], nil, nil, d.padW, w, b)
+		} else {
+			half := d.padH * d.ldHalf
+			dwRowSIMD(k, 2, out, nil, xp[2*oh*d.ldHalf:], xp[half+2*oh*d.ldHalf:], d.ldHalf, w, b)
 		}
-		half := d.padH * d.ldHalf
-		e := xp[2*oh*d.ldHalf : half]
-		o := xp[half+2*oh*d.ldHalf : 2*half]
-		if full > 0 {
-			dwRowSIMD(k, 2, yr[:full], nil, e, o, d.ldHalf, w, b)
-		}
-		for i := full; i < ow; i++ {
-			acc := b
-			for kh := 0; kh < k; kh++ {
-				for kw := 0; kw < k; kw++ {
-					p := e
-					if kw&1 == 1 {
-						p = o
-					}
-					acc += w[kh*k+kw] * p[kh*d.ldHalf+kw/2+i]
-				}
-			}
-			yr[i] = acc
+		if ow%8 != 0 {
+			copy(yr, rowBuf)
 		}
 	}
 }
