@@ -455,16 +455,23 @@ func (c *planCompiler) compileOp(i int) error {
 	case OpSlice:
 		c.view(op.Out, op.In[0], op.Start*in.H*in.W)
 	case OpShuffle:
-		s := &shuffleStep{c: in.C, groups: op.Groups, hw: in.H * in.W}
-		c.addStep(s, []Value{op.In[0]}, op.Out, -1, func(l func(Value) loc) { s.src, s.dst = l(op.In[0]), l(op.Out) })
+		s := &concatStep{hw: in.H * in.W, to: shuffleTargets(in.C, op.Groups)}
+		c.addStep(s, []Value{op.In[0]}, op.Out, -1, func(l func(Value) loc) { s.srcs, s.out = []loc{l(op.In[0])}, l(op.Out) })
 	case OpConcat:
-		s := &concatStep{}
+		s := &concatStep{hw: out.H * out.W}
+		y := op.Out
+		if j, ok := c.follower(y, OpShuffle); ok {
+			// Concat then shuffle: copy each channel to its place once.
+			s.to = shuffleTargets(out.C, g.Ops[j].Groups)
+			c.done[j] = true
+			y = g.Ops[j].Out
+		}
 		ins := slices.Clone(op.In)
-		c.addStep(s, ins, op.Out, -1, func(l func(Value) loc) {
+		c.addStep(s, ins, y, -1, func(l func(Value) loc) {
 			for _, v := range ins {
 				s.srcs = append(s.srcs, l(v))
 			}
-			s.dst = l(op.Out)
+			s.out = l(y)
 		})
 	case OpAdd:
 		act, slope, y, err := c.fuseAct(op.Out)

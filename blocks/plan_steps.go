@@ -222,7 +222,7 @@ func (s *linearStep) run(a *arena, part, parts int) {
 	if u0 == u1 {
 		return
 	}
-	kernels.Sgemm(false, false, 1, u1-u0, s.k, 1, x, s.k, s.wt[u0:], s.units, 0, y[u0:], s.units)
+	kernels.MatVecT(y[u0:u1], x, s.wt[u0:], s.units)
 	yr := y[u0:u1]
 	if s.bias != nil {
 		kernels.AddTo(yr, s.bias[u0:u1])
@@ -271,38 +271,48 @@ func (s *mulStep) run(a *arena, part, parts int) {
 	kernels.MulChannels(y[c0*s.hw:c1*s.hw], x[c0*s.hw:c1*s.hw], f[c0:c1], c1-c0, s.hw)
 }
 
-// shuffleStep is a channel shuffle: output channel j*groups+g is input
-// channel g*(c/groups)+j.
-type shuffleStep struct {
-	c, groups, hw int
-	src, dst      loc
-}
-
-func (s *shuffleStep) parts() int { return 1 }
-
-func (s *shuffleStep) run(a *arena, _, _ int) {
-	x, y := a.at(s.src), a.at(s.dst)
-	per := s.c / s.groups
-	for g := 0; g < s.groups; g++ {
-		for j := 0; j < per; j++ {
-			o, i := j*s.groups+g, g*per+j
-			copy(y[o*s.hw:(o+1)*s.hw], x[i*s.hw:(i+1)*s.hw])
-		}
-	}
-}
-
-// concatStep copies its inputs one after the other.
+// concatStep copies its inputs' channels into the output: input channel
+// i (counting through all inputs in order) goes to output channel dst[i]
+// (in order when dst is nil). A channel shuffle is one input with a
+// permutation; a concat followed by a shuffle is one step.
 type concatStep struct {
 	srcs []loc
-	dst  loc
+	hw   int
+	to   []int
+	out  loc
 }
 
 func (s *concatStep) parts() int { return 1 }
 
 func (s *concatStep) run(a *arena, _, _ int) {
-	y := a.at(s.dst)
-	off := 0
-	for _, l := range s.srcs {
-		off += copy(y[off:], a.at(l))
+	y := a.at(s.out)
+	if s.to == nil {
+		off := 0
+		for _, l := range s.srcs {
+			off += copy(y[off:], a.at(l))
+		}
+		return
 	}
+	i := 0
+	for _, l := range s.srcs {
+		x := a.at(l)
+		for c := 0; c < len(x)/s.hw; c++ {
+			o := s.to[i]
+			copy(y[o*s.hw:(o+1)*s.hw], x[c*s.hw:(c+1)*s.hw])
+			i++
+		}
+	}
+}
+
+// shuffleTargets returns the output channel of each input channel of a
+// channel shuffle: input channel g*(c/groups)+j goes to j*groups+g.
+func shuffleTargets(c, groups int) []int {
+	per := c / groups
+	to := make([]int, c)
+	for g := 0; g < groups; g++ {
+		for j := 0; j < per; j++ {
+			to[g*per+j] = j*groups + g
+		}
+	}
+	return to
 }

@@ -90,6 +90,7 @@ func planGraphs() map[string]*Graph {
 	m = b.Act("dwmult.act", m, ActPReLU)
 	m = b.Pool(m, true, PoolAttr{K: 3, S: 2, P: 1})
 	m = b.Conv("strided1x1", m, ConvAttr{Out: 6, KH: 1, KW: 1, SH: 2, SW: 2})
+	m = b.Shuffle(m, 3) // alone, not after a concat
 	m = b.Act("tail", m, ActSigmoid)
 	b.Concat(m, m)
 	gs["odd"] = b.Graph()

@@ -133,3 +133,25 @@ func TestDepthwiseConvAllocatesNothing(t *testing.T) {
 		t.Errorf("Run allocated %v times, want 0", a)
 	}
 }
+
+func TestMatVecT(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, c := range []struct{ k, n, ld int }{{1, 1, 1}, {7, 13, 13}, {33, 29, 40}, {64, 1000, 1000}} {
+		x := randSlice(rng, c.k)
+		x[0] = 0 // a skipped row
+		wt := randSlice(rng, c.k*c.ld)
+		want := make([]float32, c.n)
+		Sgemm(false, false, 1, c.n, c.k, 1, x, c.k, wt, c.ld, 0, want, c.n)
+		y, check := guarded(t, c.n, nil)
+		for i := range y {
+			y[i] = float32(i) // overwritten, not accumulated
+		}
+		MatVecT(y, x, wt, c.ld)
+		check("MatVecT")
+		for j := range want {
+			if math.Abs(float64(y[j]-want[j])) > 1e-5*(1+math.Abs(float64(want[j]))) {
+				t.Fatalf("k %d n %d: y[%d] = %v, Sgemm gives %v", c.k, c.n, j, y[j], want[j])
+			}
+		}
+	}
+}

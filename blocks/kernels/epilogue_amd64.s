@@ -138,3 +138,28 @@ loop:
 done:
 	VZEROUPPER
 	RET
+
+// func axpyAVX2(y []float32, w []float32, a float32)
+// Requires: AVX, AVX2, FMA3, SSE
+TEXT ·axpyAVX2(SB), NOSPLIT, $0-52
+	MOVQ         y_base+0(FP), AX
+	MOVQ         w_base+24(FP), CX
+	MOVSS        a+48(FP), X0
+	VBROADCASTSS X0, Y0
+	MOVQ         y_len+8(FP), DX
+	SHRQ         $0x03, DX
+	SHLQ         $0x05, DX
+	XORQ         BX, BX
+
+loop:
+	CMPQ        BX, DX
+	JAE         done
+	VMOVUPS     (AX)(BX*1), Y1
+	VFMADD231PS (CX)(BX*1), Y0, Y1
+	VMOVUPS     Y1, (AX)(BX*1)
+	ADDQ        $0x20, BX
+	JMP         loop
+
+done:
+	VZEROUPPER
+	RET

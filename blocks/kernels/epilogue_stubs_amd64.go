@@ -15,3 +15,6 @@ func biasHardSigmoidAVX2(y []float32, b float32)
 
 // biasResidualAVX2 sets y[i] += b + r[i] for the whole vectors of y; r is at least as long.
 func biasResidualAVX2(y []float32, r []float32, b float32)
+
+// axpyAVX2 sets y[i] += a*w[i] for the whole vectors of y; w is at least as long.
+func axpyAVX2(y []float32, w []float32, a float32)

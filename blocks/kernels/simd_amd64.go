@@ -57,6 +57,19 @@ func biasResidualRowSIMD(y, r []float32, b float32) bool {
 	return true
 }
 
+// axpySIMD sets y += a*w.
+func axpySIMD(y, w []float32, a float32) bool {
+	if !hasAVX2 {
+		return false
+	}
+	w = w[:len(y)]
+	axpyAVX2(y, w, a)
+	for i := len(y) &^ 7; i < len(y); i++ {
+		y[i] += a * w[i]
+	}
+	return true
+}
+
 // dwSIMD reports whether dwRowSIMD has a kernel for a k x k window at
 // stride s without dilation.
 func dwSIMD(k, s int) bool {

@@ -4,6 +4,8 @@
 //   - epilogue: bias plus activation (clamp, hard swish, hard sigmoid) and
 //     bias plus residual over one row of a convolution's output
 //     (epilogue_amd64.s);
+//   - epilogue also has axpy, the inner step of a fully connected layer on
+//     one image (y += a*w over a row of the transposed weight);
 //   - dwconv: one output row of a depthwise convolution with a 3x3, 5x5 or
 //     7x7 kernel at stride 1 or 2, from zero-padded planes
 //     (dwconv_amd64.s).
@@ -36,6 +38,7 @@ func main() {
 		biasHardSwish(false)
 		biasHardSwish(true)
 		biasResidual()
+		axpy()
 	case "dwconv":
 		for _, k := range []int{3, 5, 7} {
 			dwRow(k, 1)
@@ -141,6 +144,20 @@ func biasResidual() {
 		v := YMM()
 		VADDPS(Mem{Base: r, Index: off, Scale: 1}, b, v)
 		VADDPS(Mem{Base: y, Index: off, Scale: 1}, v, v)
+		VMOVUPS(v, Mem{Base: y, Index: off, Scale: 1})
+	})
+}
+
+func axpy() {
+	TEXT("axpyAVX2", NOSPLIT, "func(y, w []float32, a float32)")
+	Doc("axpyAVX2 sets y[i] += a*w[i] for the whole vectors of y; w is at least as long.")
+	y := Load(Param("y").Base(), GP64())
+	w := Load(Param("w").Base(), GP64())
+	a := broadcast("a")
+	rowLoop("y", func(off GPVirtual) {
+		v := YMM()
+		VMOVUPS(Mem{Base: y, Index: off, Scale: 1}, v)
+		VFMADD231PS(Mem{Base: w, Index: off, Scale: 1}, a, v)
 		VMOVUPS(v, Mem{Base: y, Index: off, Scale: 1})
 	})
 }
