@@ -149,7 +149,7 @@ type loc struct{ slot, off, n int }
 // arena is one set of buffers for one image at a time.
 type arena struct {
 	slots   [][]float32
-	scratch [][]float32 // one per part: padded planes of depthwise convolutions
+	scratch [][]float32 // one per part: depthwise padded planes, max pooling rows
 	cols    []float32   // im2col matrix
 	x       []float32   // the current image
 	output  loc
@@ -442,6 +442,9 @@ func (c *planCompiler) compileOp(i int) error {
 		win := kernels.Window{InH: in.H, InW: in.W, KH: p.K, KW: p.K, StrideH: p.S, StrideW: p.S,
 			PadH: p.P, PadW: p.P, DilH: 1, DilW: 1, OutH: out.H, OutW: out.W}
 		s := &poolStep{win: win, c: in.C, max: op.Kind == OpMaxPool}
+		if s.max {
+			c.scratchLen = max(c.scratchLen, in.W)
+		}
 		s.nparts = c.parts(shapeLen(out) * p.K * p.K)
 		c.addStep(s, []Value{op.In[0]}, op.Out, -1, func(l func(Value) loc) { s.src, s.dst = l(op.In[0]), l(op.Out) })
 	case OpGAP:

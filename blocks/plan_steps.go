@@ -167,7 +167,8 @@ func (s *affineStep) run(a *arena, part, parts int) {
 	}
 }
 
-// poolStep is max or average pooling, split by channels.
+// poolStep is max or average pooling, split by channels; max pooling
+// reduces rows in the part's scratch.
 type poolStep struct {
 	win      kernels.Window
 	c        int
@@ -183,7 +184,7 @@ func (s *poolStep) run(a *arena, part, parts int) {
 	c0, c1 := span(s.c, part, parts)
 	in, out := s.win.InH*s.win.InW, s.win.OutH*s.win.OutW
 	if s.max {
-		kernels.MaxPool2D(s.win, c1-c0, x[c0*in:c1*in], y[c0*out:c1*out], nil)
+		kernels.MaxPoolRows(s.win, c1-c0, x[c0*in:c1*in], y[c0*out:c1*out], a.scratch[part])
 		return
 	}
 	kernels.AvgPool2D(s.win, c1-c0, x[c0*in:c1*in], y[c0*out:c1*out])

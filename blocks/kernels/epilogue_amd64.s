@@ -163,3 +163,26 @@ loop:
 done:
 	VZEROUPPER
 	RET
+
+// func maxIntoAVX2(y []float32, x []float32)
+// Requires: AVX
+TEXT ·maxIntoAVX2(SB), NOSPLIT, $0-48
+	MOVQ y_base+0(FP), AX
+	MOVQ x_base+24(FP), CX
+	MOVQ y_len+8(FP), DX
+	SHRQ $0x03, DX
+	SHLQ $0x05, DX
+	XORQ BX, BX
+
+loop:
+	CMPQ    BX, DX
+	JAE     done
+	VMOVUPS (AX)(BX*1), Y0
+	VMAXPS  (CX)(BX*1), Y0, Y0
+	VMOVUPS Y0, (AX)(BX*1)
+	ADDQ    $0x20, BX
+	JMP     loop
+
+done:
+	VZEROUPPER
+	RET

@@ -18,3 +18,6 @@ func biasResidualAVX2(y []float32, r []float32, b float32)
 
 // axpyAVX2 sets y[i] += a*w[i] for the whole vectors of y; w is at least as long.
 func axpyAVX2(y []float32, w []float32, a float32)
+
+// maxIntoAVX2 sets y[i] = max(y[i], x[i]) for the whole vectors of y; x is at least as long.
+func maxIntoAVX2(y []float32, x []float32)

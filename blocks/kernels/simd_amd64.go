@@ -70,6 +70,21 @@ func axpySIMD(y, w []float32, a float32) bool {
 	return true
 }
 
+// maxIntoSIMD sets y = max(y, x) elementwise.
+func maxIntoSIMD(y, x []float32) bool {
+	if !hasAVX2 {
+		return false
+	}
+	x = x[:len(y)]
+	maxIntoAVX2(y, x)
+	for i := len(y) &^ 7; i < len(y); i++ {
+		if x[i] > y[i] {
+			y[i] = x[i]
+		}
+	}
+	return true
+}
+
 // dwSIMD reports whether dwRowSIMD has a kernel for a k x k window at
 // stride s without dilation.
 func dwSIMD(k, s int) bool {

@@ -10,6 +10,8 @@ func biasResidualRowSIMD(_, _ []float32, _ float32) bool { return false }
 
 func axpySIMD(_, _ []float32, _ float32) bool { return false }
 
+func maxIntoSIMD(_, _ []float32) bool { return false }
+
 func dwSIMD(_, _ int) bool { return false }
 
 func dwRowSIMD(_, _ int, _, _, _, _ []float32, _ int, _ []float32, _ float32) {

@@ -6,6 +6,7 @@
 //     (epilogue_amd64.s);
 //   - epilogue also has axpy, the inner step of a fully connected layer on
 //     one image (y += a*w over a row of the transposed weight);
+//     and maxInto, the vertical step of max pooling (y = max(y, x));
 //   - dwconv: one output row of a depthwise convolution with a 3x3, 5x5 or
 //     7x7 kernel at stride 1 or 2, from zero-padded planes
 //     (dwconv_amd64.s).
@@ -39,6 +40,7 @@ func main() {
 		biasHardSwish(true)
 		biasResidual()
 		axpy()
+		maxInto()
 	case "dwconv":
 		for _, k := range []int{3, 5, 7} {
 			dwRow(k, 1)
@@ -158,6 +160,19 @@ func axpy() {
 		v := YMM()
 		VMOVUPS(Mem{Base: y, Index: off, Scale: 1}, v)
 		VFMADD231PS(Mem{Base: w, Index: off, Scale: 1}, a, v)
+		VMOVUPS(v, Mem{Base: y, Index: off, Scale: 1})
+	})
+}
+
+func maxInto() {
+	TEXT("maxIntoAVX2", NOSPLIT, "func(y, x []float32)")
+	Doc("maxIntoAVX2 sets y[i] = max(y[i], x[i]) for the whole vectors of y; x is at least as long.")
+	y := Load(Param("y").Base(), GP64())
+	x := Load(Param("x").Base(), GP64())
+	rowLoop("y", func(off GPVirtual) {
+		v := YMM()
+		VMOVUPS(Mem{Base: y, Index: off, Scale: 1}, v)
+		VMAXPS(Mem{Base: x, Index: off, Scale: 1}, v, v)
 		VMOVUPS(v, Mem{Base: y, Index: off, Scale: 1})
 	})
 }
