@@ -139,13 +139,15 @@ func (d *DepthwiseConv) pad(xc, dst []float32) {
 			// Padded column c holds input column c-PadW: the even plane
 			// takes c = 2j, the odd one c = 2j+1.
 			for p, dst := range [2][]float32{er, or} {
-				j0 := max(0, (win.PadW-p+1)/2) // first j with 2j+p-PadW >= 0
-				for j := j0; j < len(dst); j++ {
-					iw := 2*j + p - win.PadW
-					if iw >= win.InW || 2*j+p >= d.padW {
-						break
-					}
-					dst[j] = xr[iw]
+				j0 := max(0, (win.PadW-p+1)/2)                                // first j with 2j+p-PadW >= 0
+				j1 := min(len(dst), (win.InW+win.PadW-p+1)/2, (d.padW-p+1)/2) // 2j+p-PadW < InW, 2j+p < padW
+				if j0 >= j1 {
+					continue
+				}
+				src := xr[2*j0+p-win.PadW : 2*(j1-1)+p-win.PadW+1]
+				dst := dst[j0:j1]
+				for j := range dst {
+					dst[j] = src[2*j]
 				}
 			}
 		}

@@ -32,7 +32,24 @@ func MaxPoolRows(win Window, c int, x, y, tmp []float32) {
 				}
 			}
 			yr := yc[oh*win.OutW : (oh+1)*win.OutW]
-			for ow := range yr {
+			ow := 0
+			if win.KW == 3 && win.PadW == 0 {
+				// Windows inside the row: three values each, no clipping.
+				inner := min(len(yr), (win.InW-3)/win.StrideW+1)
+				s := win.StrideW
+				for ; ow < inner; ow++ {
+					t := tmp[ow*s : ow*s+3]
+					m := t[0]
+					if t[1] > m {
+						m = t[1]
+					}
+					if t[2] > m {
+						m = t[2]
+					}
+					yr[ow] = m
+				}
+			}
+			for ; ow < len(yr); ow++ {
 				w0 := ow*win.StrideW - win.PadW
 				w1 := min(w0+win.KW, win.InW)
 				w0 = max(w0, 0)
