@@ -33,7 +33,7 @@ func MaxPoolRows(win Window, c int, x, y, tmp []float32) {
 			}
 			yr := yc[oh*win.OutW : (oh+1)*win.OutW]
 			ow := 0
-			if win.KW == 3 && win.PadW == 0 {
+			if win.KW == 3 && win.PadW == 0 && win.InW >= 3 {
 				// Windows inside the row: three values each, no clipping.
 				inner := min(len(yr), (win.InW-3)/win.StrideW+1)
 				s := win.StrideW
