@@ -14,6 +14,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,14 +41,15 @@ func main() {
 	threads := flag.Int("threads", 1, "threads of the plan")
 	iters := flag.Int("iters", 50, "timed runs (after 10 warm-up runs)")
 	size := flag.Int("size", 224, "input height and width")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the timed runs to this file")
 	flag.Parse()
-	if err := run(*net, *threads, *iters, *size); err != nil {
+	if err := run(*net, *threads, *iters, *size, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "planrun:", err)
 		os.Exit(1)
 	}
 }
 
-func run(name string, threads, iters, size int) error {
+func run(name string, threads, iters, size int, profile string) error {
 	if iters < 1 {
 		return fmt.Errorf("-iters %d: want at least 1", iters)
 	}
@@ -72,6 +74,17 @@ func run(name string, threads, iters, size int) error {
 		if _, err := p.Run(x); err != nil {
 			return err
 		}
+	}
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	times := make([]float64, iters)
 	for i := range times {
