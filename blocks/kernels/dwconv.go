@@ -68,9 +68,19 @@ func (d *DepthwiseConv) ScratchLen() int {
 		n = 2 * d.padH * d.ldHalf
 	}
 	if d.simd {
-		n += dwSlack + roundUp8(d.Win.OutW)
+		n += dwSlack + roundUp8(d.Win.OutW) + 2*d.ldHalf
 	}
 	return n
+}
+
+// planesLen is the length of the padded plane(s) at the start of scratch;
+// the SIMD path keeps dwSlack values after them, then a row of outputs,
+// then (stride 2) one padded input row.
+func (d *DepthwiseConv) planesLen() int {
+	if d.ldHalf > 0 {
+		return 2 * d.padH * d.ldHalf
+	}
+	return d.padH * d.padW
 }
 
 // dwSlack is the padding after the planes that the SIMD row kernels may
@@ -125,30 +135,29 @@ func (d *DepthwiseConv) pad(xc, dst []float32) {
 	win := d.Win
 	if d.ldHalf > 0 {
 		half := d.padH * d.ldHalf
-		even, odd := dst[:half], dst[half:]
+		even, odd := dst[:half], dst[half:2*half]
+		rowOff := d.planesLen() + dwSlack + roundUp8(win.OutW)
+		prow := dst[rowOff : rowOff+2*d.ldHalf]
+		lo := min(win.PadW, len(prow))
+		hi := min(win.PadW+win.InW, len(prow))
+		clear(prow[:lo])
+		clear(prow[hi:])
 		for r := 0; r < d.padH; r++ {
 			er := even[r*d.ldHalf : (r+1)*d.ldHalf]
 			or := odd[r*d.ldHalf : (r+1)*d.ldHalf]
-			clear(er)
-			clear(or)
 			ih := r - win.PadH
 			if ih < 0 || ih >= win.InH {
+				clear(er)
+				clear(or)
 				continue
 			}
-			xr := xc[ih*win.InW : (ih+1)*win.InW]
-			// Padded column c holds input column c-PadW: the even plane
-			// takes c = 2j, the odd one c = 2j+1.
-			for p, dst := range [2][]float32{er, or} {
-				j0 := max(0, (win.PadW-p+1)/2)                                // first j with 2j+p-PadW >= 0
-				j1 := min(len(dst), (win.InW+win.PadW-p+1)/2, (d.padW-p+1)/2) // 2j+p-PadW < InW, 2j+p < padW
-				if j0 >= j1 {
-					continue
-				}
-				src := xr[2*j0+p-win.PadW : 2*(j1-1)+p-win.PadW+1]
-				dst := dst[j0:j1]
-				for j := range dst {
-					dst[j] = src[2*j]
-				}
+			copy(prow[lo:hi], xc[ih*win.InW:ih*win.InW+hi-lo])
+			full := 0
+			if deinterleaveSIMD(er, or, prow) {
+				full = len(er) &^ 7
+			}
+			for j := full; j < len(er); j++ {
+				er[j], or[j] = prow[2*j], prow[2*j+1]
 			}
 		}
 		return
@@ -266,10 +275,7 @@ func dw3x3s2Row(y, x []float32, ld int, w []float32, b float32) {
 func (d *DepthwiseConv) planeSIMD(xp, w []float32, b float32, y []float32) {
 	win := d.Win
 	k, s, ow := win.KH, win.StrideW, win.OutW
-	planes := d.padH * d.padW
-	if d.ldHalf > 0 {
-		planes = 2 * d.padH * d.ldHalf
-	}
+	planes := d.planesLen()
 	rowBuf := xp[planes+dwSlack : planes+dwSlack+roundUp8(ow)]
 	for oh := 0; oh < win.OutH; oh++ {
 		yr := y[oh*ow : (oh+1)*ow]

@@ -1510,3 +1510,32 @@ narrow:
 done:
 	VZEROUPPER
 	RET
+
+// func deinterleaveAVX2(even []float32, odd []float32, x []float32)
+// Requires: AVX, AVX2
+TEXT ·deinterleaveAVX2(SB), NOSPLIT, $0-72
+	MOVQ even_base+0(FP), AX
+	MOVQ odd_base+24(FP), CX
+	MOVQ x_base+48(FP), DX
+	MOVQ even_len+8(FP), BX
+	SHRQ $0x03, BX
+	SHLQ $0x05, BX
+	XORQ SI, SI
+
+loop:
+	CMPQ    SI, BX
+	JAE     done
+	VMOVUPS (DX)(SI*2), Y0
+	VMOVUPS 32(DX)(SI*2), Y1
+	VSHUFPS $0x88, Y1, Y0, Y2
+	VSHUFPS $0xdd, Y1, Y0, Y0
+	VPERMPD $0xd8, Y2, Y2
+	VPERMPD $0xd8, Y0, Y0
+	VMOVUPS Y2, (AX)(SI*1)
+	VMOVUPS Y0, (CX)(SI*1)
+	ADDQ    $0x20, SI
+	JMP     loop
+
+done:
+	VZEROUPPER
+	RET

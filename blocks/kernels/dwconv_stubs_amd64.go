@@ -21,3 +21,6 @@ func dwRowK7S1AVX2(y []float32, x []float32, ld int, w []float32, b float32)
 
 // dwRowK7S2AVX2 computes the whole vectors of one output row of a 7x7 depthwise convolution at stride 2 (see asmplan).
 func dwRowK7S2AVX2(y []float32, e []float32, o []float32, ld int, w []float32, b float32)
+
+// deinterleaveAVX2 sets even[i] = x[2i] and odd[i] = x[2i+1] for the whole vectors of even; odd and x/2 are at least as long.
+func deinterleaveAVX2(even []float32, odd []float32, x []float32)

@@ -85,6 +85,17 @@ func maxIntoSIMD(y, x []float32) bool {
 	return true
 }
 
+// deinterleaveSIMD sets even[i] = x[2i], odd[i] = x[2i+1] for the whole
+// vectors of even (the caller finishes the rest).
+func deinterleaveSIMD(even, odd, x []float32) bool {
+	if !hasAVX2 {
+		return false
+	}
+	n := len(even) &^ 7
+	deinterleaveAVX2(even[:n], odd[:n], x[:2*n])
+	return true
+}
+
 // dwSIMD reports whether dwRowSIMD has a kernel for a k x k window at
 // stride s without dilation.
 func dwSIMD(k, s int) bool {

@@ -12,6 +12,8 @@ func axpySIMD(_, _ []float32, _ float32) bool { return false }
 
 func maxIntoSIMD(_, _ []float32) bool { return false }
 
+func deinterleaveSIMD(_, _, _ []float32) bool { return false }
+
 func dwSIMD(_, _ int) bool { return false }
 
 func dwRowSIMD(_, _ int, _, _, _, _ []float32, _ int, _ []float32, _ float32) {

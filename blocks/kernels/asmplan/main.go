@@ -9,7 +9,8 @@
 //     and maxInto, the vertical step of max pooling (y = max(y, x));
 //   - dwconv: one output row of a depthwise convolution with a 3x3, 5x5 or
 //     7x7 kernel at stride 1 or 2, from zero-padded planes
-//     (dwconv_amd64.s).
+//     (dwconv_amd64.s), and deinterleave, which splits a padded row into
+//     its even and odd columns for the stride-2 kernels.
 //
 // Every kernel is AVX2+FMA (eight floats per vector) and handles whole
 // vectors only: the Go callers finish the last len%8 elements. It lives in
@@ -46,6 +47,7 @@ func main() {
 			dwRow(k, 1)
 			dwRow(k, 2)
 		}
+		deinterleave()
 	default:
 		log.Fatalf("asmplan: -set %q: want epilogue or dwconv", *set)
 	}
@@ -174,6 +176,27 @@ func maxInto() {
 		VMOVUPS(Mem{Base: y, Index: off, Scale: 1}, v)
 		VMAXPS(Mem{Base: x, Index: off, Scale: 1}, v, v)
 		VMOVUPS(v, Mem{Base: y, Index: off, Scale: 1})
+	})
+}
+
+func deinterleave() {
+	TEXT("deinterleaveAVX2", NOSPLIT, "func(even, odd, x []float32)")
+	Doc("deinterleaveAVX2 sets even[i] = x[2i] and odd[i] = x[2i+1] for the whole vectors of even; odd and x/2 are at least as long.")
+	e := Load(Param("even").Base(), GP64())
+	o := Load(Param("odd").Base(), GP64())
+	x := Load(Param("x").Base(), GP64())
+	rowLoop("even", func(off GPVirtual) {
+		a, b, ev, od := YMM(), YMM(), YMM(), YMM()
+		VMOVUPS(Mem{Base: x, Index: off, Scale: 2}, a)
+		VMOVUPS(Mem{Base: x, Index: off, Scale: 2, Disp: 32}, b)
+		// Within each 128-bit lane: x0 x2 x8 x10 | x4 x6 x12 x14, then
+		// reorder the 64-bit pairs to x0 x2 x4 x6 x8 x10 x12 x14.
+		VSHUFPS(U8(0x88), b, a, ev)
+		VSHUFPS(U8(0xDD), b, a, od)
+		VPERMPD(U8(0xD8), ev, ev)
+		VPERMPD(U8(0xD8), od, od)
+		VMOVUPS(ev, Mem{Base: e, Index: off, Scale: 1})
+		VMOVUPS(od, Mem{Base: o, Index: off, Scale: 1})
 	})
 }
 
