@@ -19,6 +19,7 @@ cd "$(dirname "$0")"
 NETS=${NETS:-"mobilenet_v2 mobilenet_v3_small shufflenet_v2_x1_0 squeezenet1_1 mnasnet1_0"}
 THREADS=${THREADS:-"1 2"}
 ITERS=${ITERS:-50}
+ROUNDS=${ROUNDS:-3} # nas and ORT alternate this many times; the median round counts
 MODELS=${MODELS:-models}
 
 if [ ! -f node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1 ] && [ "$(uname -m)" = x86_64 ]; then
@@ -35,12 +36,23 @@ go build -o "$bin" ./planrun
 
 field() { sed -E "s/.*\"$1\":([0-9.e+-]+).*/\1/" <<<"$2"; }
 
+# median_run prints the JSON line whose median_ms is the median of the
+# rounds' (the lower middle one for an even count).
+median_run() {
+  for r in "$@"; do printf '%s\t%s\n' "$(field median_ms "$r")" "$r"; done |
+    sort -g | sed -n "$(( ($# + 1) / 2 ))p" | cut -f2-
+}
+
 printf '%-20s %7s %10s %10s %8s %12s %12s\n' network threads nas_ms ort_ms nas/ort nas_peak_MB ort_peak_MB
 logsum=0; count=0
 for net in $NETS; do
   for t in $THREADS; do
-    nas=$("$bin" -net "$net" -threads "$t" -iters "$ITERS")
-    ort=$(node ort_run.js "$MODELS/$net.onnx" "$t" "$ITERS")
+    nas_runs=(); ort_runs=()
+    for _ in $(seq "$ROUNDS"); do
+      nas_runs+=("$("$bin" -net "$net" -threads "$t" -iters "$ITERS")")
+      ort_runs+=("$(node ort_run.js "$MODELS/$net.onnx" "$t" "$ITERS")")
+    done
+    nas=$(median_run "${nas_runs[@]}"); ort=$(median_run "${ort_runs[@]}")
     nms=$(field median_ms "$nas"); oms=$(field median_ms "$ort")
     kern=$(sed -E 's/.*"kernels":"([^"]*)".*/\1/' <<<"$nas")
     nrss=$(field peak_rss_kb "$nas"); orss=$(field peak_rss_kb "$ort")
