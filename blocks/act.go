@@ -14,7 +14,22 @@ const (
 	ActSwish    Act = "swish"    // x * sigmoid(x) (SiLU), EfficientNet
 	ActSigmoid  Act = "sigmoid"  // SE gate of EfficientNet
 	ActHSigmoid Act = "hsigmoid" // ReLU6(x+3)/6, SE gate of MobileNetV3
+
+	// ActPReLU is max(0, x) + a*min(0, x) with a learnable slope a per
+	// channel (ESPNetv2). It carries parameters, so it is not one of the
+	// Valid activations: only the layers that count its slopes accept it
+	// (conv, eesp).
+	ActPReLU Act = "prelu"
 )
+
+// Params is the number of learnable parameters of activation a on c
+// channels: c for PReLU, 0 for the others.
+func (a Act) Params(c int) int64 {
+	if a == ActPReLU {
+		return int64(c)
+	}
+	return 0
+}
 
 // Valid reports whether a is a known activation.
 func (a Act) Valid() bool {

@@ -64,6 +64,9 @@ func ZooArch(name string, o ZooOptions) (*Arch, error) {
 		return nil, fmt.Errorf("no zoo network %q (see `nas zoo list`)", name)
 	}
 	o = o.withDefaults()
+	if err := e.checkWidth(o.Width); err != nil {
+		return nil, fmt.Errorf("zoo network %s: %w", name, err)
+	}
 	a, err := e.build(o)
 	if err != nil {
 		return nil, fmt.Errorf("zoo network %s: %w", name, err)
@@ -72,4 +75,65 @@ func ZooArch(name string, o ZooOptions) (*Arch, error) {
 		return nil, fmt.Errorf("zoo network %s at input %v: %w", name, o.Input, err)
 	}
 	return a, nil
+}
+
+// checkWidth accepts the width multipliers the entry lists (1.0 only when it
+// lists none).
+func (e ZooEntry) checkWidth(w float64) error {
+	if len(e.Widths) == 0 {
+		if w != 1 {
+			return fmt.Errorf("width %g: this network has no width multiplier (leave it at 1.0)", w)
+		}
+		return nil
+	}
+	for _, ok := range e.Widths {
+		if w == ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("width %g is not supported (choose one of %v)", w, e.Widths)
+}
+
+// smallInputSide is the input side, in pixels, below which a zoo network
+// counts as built for small images (Fashion-MNIST 28x28, CIFAR 32x32).
+const smallInputSide = 64
+
+// smallInput reports whether o.Input is small (height or width below 64
+// pixels).
+//
+// The small-input rule, applied by every zoo builder through
+// earlyDownsampling: a network for small images keeps all of its blocks and
+// channel counts but drops its first two downsampling steps. Going through
+// the network in order, the first two layers that would halve the spatial
+// size (a stride-2 stem convolution, a stride-2 max pool, the stride-2 block
+// that starts a stage) run at stride 1 instead; every later stride is kept.
+// A network that downsamples by 32 at 224x224 thus downsamples by 8: a
+// 28x28 input reaches the head at 4x4 (28 -> 14 -> 7 -> 4), a 32x32 one at
+// 4x4.
+func smallInput(o ZooOptions) bool {
+	return o.Input.H < smallInputSide || o.Input.W < smallInputSide
+}
+
+// earlyDownsampling applies the small-input rule to the strides of one
+// network as its builder lays the layers out in order. Make one per build.
+type earlyDownsampling struct{ toDrop int }
+
+// newEarlyDownsampling returns the rule for o: two strides to drop for a
+// small input, none otherwise.
+func newEarlyDownsampling(o ZooOptions) *earlyDownsampling {
+	if smallInput(o) {
+		return &earlyDownsampling{toDrop: 2}
+	}
+	return &earlyDownsampling{}
+}
+
+// stride returns the stride the next downsampling-capable layer uses: 1 in
+// place of the first two strides above 1 for a small input, s otherwise.
+// Call it for every layer that has a stride, in network order.
+func (d *earlyDownsampling) stride(s int) int {
+	if s > 1 && d.toDrop > 0 {
+		d.toDrop--
+		return 1
+	}
+	return s
 }

@@ -1,0 +1,39 @@
+package progress
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestQuietWhenNotATerminal(t *testing.T) {
+	var buf bytes.Buffer
+	b := New(&buf, "profile", "entries", 10, 0, false)
+	require.False(t, b.Enabled())
+	b.Add(5)
+	b.Status("x")
+	b.Finish()
+	require.Empty(t, buf.String())
+}
+
+func TestLineRateAndETA(t *testing.T) {
+	clock := time.Unix(0, 0)
+	b := &Bar{label: "train", unit: "steps", total: 100, done: 20, startN: 20, width: 100, start: clock}
+	b.done = 50 // 30 steps in 10 s: 3 steps/s, 50 left: 17 s
+	line := b.line(clock.Add(10 * time.Second))
+	require.Contains(t, line, "50/100 steps")
+	require.Contains(t, line, "3 steps/s")
+	require.Contains(t, line, "ETA 17s")
+	require.LessOrEqual(t, len(line), 99)
+	inner := line[strings.Index(line, "[")+1 : strings.Index(line, "]")]
+	require.Equal(t, len(inner)/2, strings.Count(inner, "="), "half done: half the bar filled")
+}
+
+func TestFormatDuration(t *testing.T) {
+	require.Equal(t, "5s", formatDuration(5*time.Second))
+	require.Equal(t, "2m05s", formatDuration(125*time.Second))
+	require.Equal(t, "1h01m", formatDuration(3660*time.Second))
+}
