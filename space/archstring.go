@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -180,7 +181,8 @@ type parsedBlock struct {
 }
 
 func parseBlock(item string, layer int) (parsedBlock, error) {
-	tokens := strings.Split(item, "_")
+	body, count, hasCount := strings.Cut(item, "*")
+	tokens := strings.Split(body, "_")
 	typ := tokens[0]
 	perr := func(token, format string, args ...any) error {
 		return &ParseError{Layer: layer, Item: item, Token: token, Msg: fmt.Sprintf(format, args...)}
@@ -197,16 +199,20 @@ func parseBlock(item string, layer int) (parsedBlock, error) {
 	if f, ok := fieldByToken(fields, "s"); ok && f.kind == kindInt {
 		b.stride = f.index
 	}
-	keys := []string{"r"}
-	expField := expansionField(typ)
-	if f, ok := fieldByToken(fields, expField); ok && f.kind == kindInt {
-		if _, clash := fieldByToken(fields, "e"); !clash {
-			keys = append(keys, "e")
-			b.expansionIndex = f.index
+	if hasCount {
+		n, err := parseInt(count)
+		if err == nil && n < 1 {
+			err = fmt.Errorf("repeat count %d must be at least 1", n)
 		}
+		if err != nil {
+			return parsedBlock{}, perr("*"+count, "repeat: %v", err)
+		}
+		b.repeat, b.repeatToken = n, "*"+count
 	}
-	for _, f := range fields {
-		keys = append(keys, f.token)
+	keys := blockKeys(typ, fields)
+	expField := expansionField(typ)
+	if f, ok := fieldByToken(fields, expField); ok && slices.Contains(keys, "e") {
+		b.expansionIndex = f.index
 	}
 	v := reflect.ValueOf(spec).Elem()
 	seen := map[string]string{}
@@ -229,7 +235,10 @@ func parseBlock(item string, layer int) (parsedBlock, error) {
 		seen[key] = tok
 		val := tok[len(key):]
 		switch key {
-		case "r":
+		case repeatKey(fields):
+			if hasCount {
+				return parsedBlock{}, perr(tok, "repeat given twice (r and *)")
+			}
 			n, err := parseInt(val)
 			if err == nil && n < 1 {
 				err = fmt.Errorf("repeat count %d must be at least 1", n)
@@ -265,6 +274,34 @@ func parseBlock(item string, layer int) (parsedBlock, error) {
 		}
 	}
 	return b, nil
+}
+
+// blockKeys lists the keys a block's tokens may start with: its fields'
+// tokens, "r" (repeat) unless a field has it, and "e" (expansion) for the
+// types with that convenience.
+func blockKeys(typ string, fields []specField) []string {
+	var keys []string
+	if _, own := fieldByToken(fields, "r"); !own {
+		keys = append(keys, "r")
+	}
+	if f, ok := fieldByToken(fields, expansionField(typ)); ok && f.kind == kindInt {
+		if _, clash := fieldByToken(fields, "e"); !clash {
+			keys = append(keys, "e")
+		}
+	}
+	for _, f := range fields {
+		keys = append(keys, f.token)
+	}
+	return keys
+}
+
+// repeatKey is "r", the repeat key, unless the type has a field of that
+// name (ghost, sqnxt), in which case only the "*N" suffix repeats.
+func repeatKey(fields []specField) string {
+	if _, own := fieldByToken(fields, "r"); own {
+		return "\x00" // matches no token
+	}
+	return "r"
 }
 
 // setFromString sets a field from the value part of a token.
@@ -468,10 +505,6 @@ type specField struct {
 	index     []int // reflect.Value.FieldByIndex path
 }
 
-// reservedTokens are keys the arch-string parser handles itself, for every
-// block type; a spec field may not use them.
-var reservedTokens = []string{"r"}
-
 // specFields lists the codec fields of a spec in struct order, embedded
 // structs' fields in place of the embedded struct. An error here is a
 // programmer error in a block family file (an unsupported field type, a
@@ -486,9 +519,6 @@ func specFields(s blocks.Spec) ([]specField, error) {
 		return nil, fmt.Errorf("%s spec: %w", s.Type(), err)
 	}
 	tokens, names := map[string]bool{}, map[string]bool{"type": true}
-	for _, r := range reservedTokens {
-		tokens[r] = true
-	}
 	for _, f := range out {
 		if tokens[f.token] {
 			return nil, fmt.Errorf("%s spec: arch token %q used twice or reserved", s.Type(), f.token)
@@ -515,8 +545,8 @@ func collectFields(t reflect.Type, prefix []int, out *[]specField) error {
 		if !f.IsExported() || !tagged || tag == "-" {
 			continue
 		}
-		if !isLowerWord(tag) {
-			return fmt.Errorf("field %s: arch token %q must be lowercase letters", f.Name, tag)
+		if !isIdent(tag) {
+			return fmt.Errorf("field %s: arch token %q must be a lowercase letter followed by lowercase letters or digits", f.Name, tag)
 		}
 		sf := specField{token: tag, json: tag, index: index}
 		if j, ok := f.Tag.Lookup("json"); ok {
@@ -567,19 +597,6 @@ func tokenList(fields []specField, extra ...string) string {
 		return "none"
 	}
 	return strings.Join(ts, ", ")
-}
-
-// isLowerWord reports whether s is one or more ASCII lowercase letters.
-func isLowerWord(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := range len(s) {
-		if s[i] < 'a' || s[i] > 'z' {
-			return false
-		}
-	}
-	return true
 }
 
 // isIdent reports whether s is a value a string field can take in both

@@ -27,7 +27,7 @@ func TestParseArchJSONErrors(t *testing.T) {
 		{"layer not object", head + `3` + tail, "layers[0]", "want an object, got 3"},
 		{"missing type", head + `{"out":8}` + tail, "layers[0]", `missing "type" (known: conv,`},
 		{"unknown type", head + `{"type":"conv","out":8,"kernel":3},{"type":"nope"}` + tail, "layers[1].type", `unknown block type "nope" (known: conv,`},
-		{"unknown field", head + `{"type":"conv","out":8,"kernal":3}` + tail, "layers[0].kernal", "unknown field (known: act, groups, kernel, no_bn, out, stride, type)"},
+		{"unknown field", head + `{"type":"conv","out":8,"kernal":3}` + tail, "layers[0].kernal", "unknown field (known: act, groups, kernel, no_bn, out, pad, stride, type, valid)"},
 		{"float for int", head + `{"type":"conv","out":8,"kernel":3.5}` + tail, "layers[0].kernel", "want an integer, got 3.5"},
 		{"int overflow", head + `{"type":"conv","out":8,"kernel":30000000000}` + tail, "layers[0].kernel", "out of range"},
 		{"null int", head + `{"type":"conv","out":null,"kernel":3}` + tail, "layers[0].out", "want an integer, got null"},

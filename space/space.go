@@ -34,13 +34,14 @@ type Space struct {
 }
 
 // Stage is one stage of a Space: its stride (taken by the first layer) and
-// its choices. A list that no family of the stage uses may be empty.
+// its choices. A list that no family of the stage uses may be empty, and
+// an empty SE list means no SE.
 type Stage struct {
 	Stride     int
 	Blocks     []string     // block families: "conv", "ir", "fire", "shuffle2", "ghost", ...
 	Kernels    []int        // depthwise/conv kernel sizes
 	Expansions []float64    // expanded channels = input channels * ratio
-	SE         []float64    // squeeze-and-excitation ratio, 0 for none
+	SE         []float64    // squeeze-and-excitation ratio, 0 for none; empty means [0]
 	Acts       []blocks.Act // activation inside the block
 	Widths     []int        // output channels (rounded per family, see space_blocks.go)
 	Depths     []int        // number of layers
@@ -177,7 +178,7 @@ func (st Stage) choice(c []int) stageChoice {
 	if f.uses[decExpansion] {
 		sc.expansion = st.Expansions[c[decExpansion]]
 	}
-	if f.uses[decSE] {
+	if f.uses[decSE] && len(st.SE) > 0 { // no list: no SE
 		sc.se = st.SE[c[decSE]]
 	}
 	if f.uses[decAct] {
@@ -191,7 +192,7 @@ func (st Stage) choice(c []int) stageChoice {
 // distinct networks: [0] for a decision f ignores, the first index of each
 // rounded width, every index otherwise.
 func (st Stage) reps(f family, d int) []int {
-	if d != decWidth && d != decDepth && !f.uses[d] {
+	if d != decWidth && d != decDepth && !f.uses[d] || st.count(d) == 0 {
 		return []int{0}
 	}
 	if d != decWidth {

@@ -210,7 +210,7 @@ func (st Stage) validate(p string) error {
 	needs[decWidth], needs[decDepth] = "every", "every"
 	keys := [decisionsPerStage]string{"blocks", "kernels", "expansions", "se", "acts", "widths", "depths"}
 	for d := decKernel; d < decisionsPerStage; d++ {
-		if needs[d] != "" && st.count(d) == 0 {
+		if needs[d] != "" && st.count(d) == 0 && d != decSE {
 			return jsonErr(join(p, keys[d]), "missing: the %s family needs a list of %s options", needs[d], decisionNames[d])
 		}
 	}

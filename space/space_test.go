@@ -186,7 +186,7 @@ func TestParseSpaceJSONErrors(t *testing.T) {
 		{"bad se", `"se": [0, 0.25]`, `"se": [0, 1.5]`, "stages[0].se[1]", "SE ratio 1.5 must be between 0"},
 		{"unknown stage key", `"stride": 2, "blocks": ["conv"], "kernels": [3, 5]`, `"stride": 2, "block": ["conv"], "kernels": [3, 5]`, "stages[1].block", "unknown field (known: acts, blocks, depths, expansions, kernels, se, stride, widths)"},
 		{"widths type", `"widths": [16, 32]`, `"widths": ["16"]`, "stages[1].widths[0]", `want an integer, got "16"`},
-		{"stem layer", `"stem": [{"type": "conv", "out": 8, "kernel": 3}]`, `"stem": [{"type": "conv", "out": 8, "kernel": 3, "pad": 1}]`, "stem[0].pad", "unknown field"},
+		{"stem layer", `"stem": [{"type": "conv", "out": 8, "kernel": 3}]`, `"stem": [{"type": "conv", "out": 8, "kernel": 3, "padding": 1}]`, "stem[0].padding", "unknown field"},
 		{"no stages", `"stages": [`, `"stages": [], "x": [`, "x", "unknown field"},
 	}
 	for _, tt := range tests {
