@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -267,4 +268,67 @@ func TestArchJSONRoundTrip(t *testing.T) {
 	var d Arch
 	require.NoError(t, json.Unmarshal(data, &d))
 	require.Equal(t, *a, d)
+}
+
+func TestParseArchConveniences(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"expansion from running channels", "in3x32x32 cls10 | conv_o16_k3 | ir_e6_o24_s2_r2 | gap | linear_o10",
+			"in3x32x32 cls10 | conv_o16_k3 | ir_o24_m96_s2 | ir_o24_m144 | gap | linear_o10"},
+		{"star repeat for a type with its own r", "in3x32x32 cls10 | conv_o16_k3 | ghost_m32_o16_r3*2 | gap | linear_o10",
+			"in3x32x32 cls10 | conv_o16_k3 | ghost_m32_o16_r3 | ghost_m32_o16_r3 | gap | linear_o10"},
+		{"star repeat keeps first stride", "in3x32x32 cls10 | conv_o16_k3_s2*3 | gap | linear_o10",
+			"in3x32x32 cls10 | conv_o16_k3_s2 | conv_o16_k3 | conv_o16_k3 | gap | linear_o10"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := ParseArch(tt.in)
+			require.NoError(t, err)
+			require.Equal(t, tt.want, a.String())
+		})
+	}
+	for _, tt := range []struct{ in, msg string }{
+		{"in3x32x32 cls10 | ir_e6_m96_o24 | gap | linear_o10", `token "m96": give the expansion e or the channels m, not both`},
+		{"in3x32x32 cls10 | conv_o16_k3_r2*2 | gap | linear_o10", `token "r2": repeat given twice`},
+		{"in3x32x32 cls10 | conv_o16_k3*0 | gap | linear_o10", `token "*0": repeat: repeat count 0 must be at least 1`},
+		{"in3x32x32 cls10 | conv_o16_k3_g5 | ir_e6_o24 | gap | linear_o10", `token "e6": cannot resolve the expansion`},
+		{"in3x32x32 cls10 | conv_e6_o16_k3 | gap | linear_o10", `token "e6": unknown key for a conv block`},
+	} {
+		_, err := ParseArch(tt.in)
+		require.ErrorContains(t, err, tt.msg, tt.in)
+	}
+}
+
+func TestResolve(t *testing.T) {
+	dir := t.TempDir()
+	a, err := ParseArch(tinyArch)
+	require.NoError(t, err)
+	data, err := a.IndentedJSON()
+	require.NoError(t, err)
+	file := dir + "/tiny.json"
+	require.NoError(t, os.WriteFile(file, data, 0o644))
+
+	got, err := Resolve(file, ZooOptions{})
+	require.NoError(t, err)
+	require.Equal(t, tinyArch, got.String())
+	got, err = Resolve(tinyArch, ZooOptions{})
+	require.NoError(t, err)
+	require.Equal(t, tinyArch, got.String())
+
+	bad := dir + "/bad.json"
+	require.NoError(t, os.WriteFile(bad, []byte(`{"version":1}`), 0o644))
+	_, err = Resolve(bad, ZooOptions{})
+	require.ErrorContains(t, err, bad+": input: missing")
+	_, err = Resolve(dir+"/none.json", ZooOptions{})
+	require.ErrorContains(t, err, "none.json: no such file")
+	_, err = Resolve("mobilenet_v9", ZooOptions{})
+	require.ErrorContains(t, err, `"mobilenet_v9" is not a zoo network (see `+"`nas zoo list`"+`), an arch JSON file or an arch string`)
+	_, err = Resolve(tinyArch, ZooOptions{Classes: 5})
+	require.ErrorContains(t, err, "apply to zoo networks")
+
+	zoo := Zoo()
+	require.NotEmpty(t, zoo)
+	got, err = Resolve(zoo[0].Name, ZooOptions{Input: blocks.Shape{C: 3, H: 64, W: 64}, Classes: 7})
+	require.NoError(t, err)
+	require.Equal(t, 7, got.Classes)
+	require.Equal(t, blocks.Shape{C: 3, H: 64, W: 64}, got.Input)
 }

@@ -501,7 +501,7 @@ func Resolve(ref string, o ZooOptions) (*Arch, error) {
 	if st, err := os.Stat(ref); err == nil && !st.IsDir() {
 		isFile = true
 	}
-	isString := !isFile && (strings.ContainsAny(ref, "_| \t\n") || isHeaderItem(ref, "in") || isHeaderItem(ref, "cls"))
+	isString := !isFile && (strings.ContainsAny(ref, "| \t\n") || isHeaderItem(ref, "in") || isHeaderItem(ref, "cls"))
 	if !isFile && !isString {
 		return nil, fmt.Errorf("%q is not a zoo network (see `nas zoo list`), an arch JSON file or an arch string (see docs/arch-format.md)", ref)
 	}
