@@ -403,7 +403,7 @@ func isHeaderItem(item, prefix string) bool {
 func parseShape(s string) (blocks.Shape, error) {
 	parts := strings.Split(s, "x")
 	if len(parts) != 3 {
-		return blocks.Shape{}, fmt.Errorf("input shape %q must be CxHxW, e.g. in3x224x224", s)
+		return blocks.Shape{}, fmt.Errorf("input shape %q must be CxHxW, e.g. 3x224x224", s)
 	}
 	var n [3]int
 	for i, p := range parts {
