@@ -240,3 +240,29 @@ func TestLoadSpace(t *testing.T) {
 	_, err = LoadSpace(filepath.Join(dir, "missing.json"))
 	require.ErrorContains(t, err, "missing.json: no such file")
 }
+
+// BenchmarkCostRange: go test -run '^$' -bench CostRange ./space/
+func BenchmarkCostRange(b *testing.B) {
+	s, err := LoadSpace("imagenet224")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := s.CostRange(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSample(b *testing.B) {
+	s, err := LoadSpace("imagenet224")
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for b.Loop() {
+		if _, _, err := s.Sample(rng); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
