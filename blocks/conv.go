@@ -77,3 +77,15 @@ func (c *Conv) Cost(in Shape) Cost {
 	params += c.Act.Params(c.Out)
 	return Cost{Params: params, MACs: w * int64(out.H*out.W)}
 }
+
+// Lower emits conv (with bias when NoBN), BN unless NoBN, and the
+// activation, named name.conv, name.bn, name.act.
+func (c *Conv) Lower(b *Builder, name string, x Value) Value {
+	p := c.padding()
+	y := b.Conv(name+".conv", x, ConvAttr{Out: c.Out, KH: c.Kernel, KW: c.Kernel, SH: c.stride(), SW: c.stride(),
+		PH: p, PW: p, Groups: c.groups(), Bias: c.NoBN})
+	if !c.NoBN {
+		y = b.BN(name+".bn", y)
+	}
+	return b.Act(name+".act", y, c.Act)
+}

@@ -113,3 +113,21 @@ func (d *Dropout) OutShape(in Shape) (Shape, error) {
 }
 
 func (d *Dropout) Cost(in Shape) Cost { return Cost{} }
+
+// Lower emits the pooling window.
+func (p *Pool) Lower(b *Builder, name string, x Value) Value {
+	return b.Pool(x, p.Avg, PoolAttr{K: p.Kernel, S: p.stride(), P: p.Pad, Ceil: p.Ceil})
+}
+
+// Lower emits global average pooling.
+func (g *GlobalPool) Lower(b *Builder, name string, x Value) Value { return b.GAP(x) }
+
+// Lower emits the fully connected layer, named name.fc.
+func (l *Linear) Lower(b *Builder, name string, x Value) Value {
+	return b.Linear(name+".fc", x, l.Out, !l.NoBias)
+}
+
+// Lower emits dropout (nothing at P 0).
+func (d *Dropout) Lower(b *Builder, name string, x Value) Value {
+	return b.Dropout(x, float64(d.P)/100)
+}

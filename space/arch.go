@@ -70,3 +70,11 @@ func (a *Arch) Cost() (blocks.Cost, error) {
 	}
 	return c, nil
 }
+
+// Graph lowers the network to primitive ops (see blocks.Graph).
+func (a *Arch) Graph() (*blocks.Graph, error) {
+	if _, err := a.Shapes(); err != nil {
+		return nil, err
+	}
+	return blocks.Lower(a.Input, a.Layers)
+}

@@ -45,6 +45,7 @@ from real training.`,
 	root.AddCommand(newCmdInspect(nil))
 	root.AddCommand(newCmdZoo())
 	root.AddCommand(newCmdSpace())
+	root.AddCommand(newCmdLut())
 	return root
 }
 
