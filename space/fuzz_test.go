@@ -49,3 +49,31 @@ func FuzzParseArch(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseArchJSON holds that ParseArchJSON never panics and that every
+// document it accepts writes back to JSON that reads to the same Arch.
+func FuzzParseArchJSON(f *testing.F) {
+	f.Add([]byte(`{"version":1,"name":"t","input":[1,28,28],"classes":10,"layers":[{"type":"conv","out":8,"kernel":3,"stride":2,"act":"relu"},{"type":"gap"},{"type":"linear","out":10}]}`))
+	f.Add([]byte(`{"version":1,"input":[3,8,8],"classes":2,"layers":[{"type":"ir","out":8,"mid":16,"se":8,"se_gate":"sigmoid"},{"type":"gap"},{"type":"linear","out":2,"no_bias":true}]}`))
+	f.Add([]byte(`{"version":1,"input":[3,8,8],"classes":2,"layers":[{"type":"fire","squeeze":2,"e1":4,"e3":4},{"type":"pool","kernel":2,"ceil":true},{"type":"gap"},{"type":"linear","out":2}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, err := ParseArchJSON(data)
+		if err != nil {
+			return
+		}
+		out, err := json.Marshal(a)
+		if err != nil {
+			t.Fatalf("marshal: %v", err)
+		}
+		b, err := ParseArchJSON(out)
+		if err != nil {
+			t.Fatalf("%s does not read back: %v", out, err)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("JSON round trip changed %s", out)
+		}
+		if c, err := ParseArch(a.String()); err != nil || c.String() != a.String() {
+			t.Fatalf("string form %q does not read back: %v", a.String(), err)
+		}
+	})
+}
