@@ -84,7 +84,6 @@ func requireUniqueParams(t *testing.T, g *Graph) {
 	}
 }
 
-
 func TestLowerInputReinforcement(t *testing.T) {
 	stem := &Conv{Out: 8, Kernel: 3, Stride: 2}
 	t.Run("marks the span", func(t *testing.T) {
