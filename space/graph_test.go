@@ -1,6 +1,9 @@
 package space
 
 import (
+	"encoding/json"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -50,3 +53,47 @@ func TestZooGraphCost(t *testing.T) {
 func zooCaseName(name string, w float64, o ZooOptions) string {
 	return name + "/" + strconvScale(w) + "/" + o.Input.String()
 }
+
+// TestZooGraphMatchesTorchvisionStateDict checks that the lowered
+// torchvision networks of the zoo hold torchvision's tensors one to one and
+// in order: the i-th tensor of Graph.Params has the shape of the i-th entry
+// of the network's state dict (trailing 1s dropped on both sides, as
+// MobileNet V3's classifier is a linear layer there and a 1x1 conv here).
+// The reference list comes from testdata/zoo/torchvision_param_shapes.py.
+func TestZooGraphMatchesTorchvisionStateDict(t *testing.T) {
+	raw, err := os.ReadFile("../testdata/zoo/torchvision_param_shapes.json")
+	require.NoError(t, err)
+	var ref map[string][][2]json.RawMessage
+	require.NoError(t, json.Unmarshal(raw, &ref))
+	require.NotEmpty(t, ref)
+	for name, entries := range ref {
+		t.Run(name, func(t *testing.T) {
+			a, err := ZooArch(name, ZooOptions{})
+			require.NoError(t, err)
+			g, err := a.Graph()
+			require.NoError(t, err)
+			params := g.Params()
+			require.Len(t, params, len(entries))
+			for i, e := range entries {
+				var key string
+				var shape []int
+				require.NoError(t, json.Unmarshal(e[0], &key))
+				require.NoError(t, json.Unmarshal(e[1], &shape))
+				require.Equal(t, trimOnes(shape), trimOnes(params[i].Shape),
+					"tensor %d: torchvision %s, ours %s", i, key, params[i].Name)
+				require.Equal(t, suffix(key), suffix(params[i].Name), "tensor %d: torchvision %s, ours %s", i, key, params[i].Name)
+			}
+		})
+	}
+}
+
+func trimOnes(s []int) []int {
+	for len(s) > 1 && s[len(s)-1] == 1 {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// suffix is the last dotted part of a tensor name (weight, bias,
+// running_mean, running_var).
+func suffix(name string) string { return name[strings.LastIndex(name, ".")+1:] }
