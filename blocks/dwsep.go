@@ -98,3 +98,11 @@ func depthwiseOut(typ string, in Shape, k, s int) (h, w int, err error) {
 	}
 	return h, w, nil
 }
+
+// Lower emits the depthwise conv + BN + Act (name.dw.conv, .bn, .act) and
+// the pointwise conv + BN + Act (name.pw.*).
+func (d *DWSep) Lower(b *Builder, name string, x Value) Value {
+	c := b.Shape(x).C
+	y := b.ConvBNAct(name+".dw", x, c, d.kernel(), d.stride(), c, d.Act)
+	return b.ConvBNAct(name+".pw", y, d.Out, 1, 1, 1, d.Act)
+}

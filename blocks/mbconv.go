@@ -115,3 +115,25 @@ func (m *MBConv) Cost(in Shape) Cost {
 	pw := mid / g * int64(m.Out)
 	return c.Add(Cost{Params: pw + 2*int64(m.Out), MACs: pw * hw})
 }
+
+// Lower emits, in torchvision's order, the expand conv + BN + Act
+// (name.expand.conv, .bn, .act) when the block expands, the channel
+// shuffle when Groups > 1, the depthwise conv + BN + Act (name.dw.*), the
+// SE gate (name.se.reduce, .expand), the project conv + BN
+// (name.project.conv, .bn), and the residual add when Residual holds.
+func (m *MBConv) Lower(b *Builder, name string, x Value) Value {
+	in := b.Shape(x)
+	g := m.groups()
+	y := x
+	if m.Expands(in) {
+		y = b.ConvBNAct(name+".expand", y, m.Mid, 1, 1, g, m.Act)
+	}
+	y = b.Shuffle(y, g)
+	y = b.ConvBNAct(name+".dw", y, m.Mid, m.kernel(), m.stride(), m.Mid, m.Act)
+	y = m.SE.lower(b, name+".se", y)
+	y = b.ConvBNAct(name+".project", y, m.Out, 1, 1, g, ActNone)
+	if m.Residual(in) {
+		y = b.Add(y, x)
+	}
+	return y
+}
