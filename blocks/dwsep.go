@@ -12,8 +12,8 @@ package blocks
 // TensorFlow code).
 type DWSep struct {
 	Out    int `json:"out" arch:"o"`
-	Kernel int `json:"kernel,omitempty" arch:"k"` // 0 means 3; 3, 5 or 7
-	Stride int `json:"stride,omitempty" arch:"s"` // 0 means 1; 1 or 2
+	Kernel int `json:"kernel,omitempty" def:"3" arch:"k"` // 0 means 3; 3, 5 or 7
+	Stride int `json:"stride,omitempty" def:"1" arch:"s"` // 0 means 1; 1 or 2
 	Act    Act `json:"act,omitempty" arch:"a"`
 }
 

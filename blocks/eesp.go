@@ -32,11 +32,11 @@ import (
 // output. The executable form needs the network input for it.
 type EESP struct {
 	Out      int  `json:"out" arch:"o"`
-	Stride   int  `json:"stride,omitempty" arch:"s"`   // 0 means 1
-	Branches int  `json:"branches,omitempty" arch:"b"` // K, 0 means 4
-	RLim     int  `json:"rlim,omitempty" arch:"rl"`    // receptive field limit, 0 means 7
-	Down     bool `json:"down,omitempty" arch:"down"`  // strided unit: pooled input concatenated
-	Reinf    int  `json:"reinf,omitempty" arch:"ri"`   // image channels of the input reinforcement, 0 means none
+	Stride   int  `json:"stride,omitempty" def:"1" arch:"s"`   // 0 means 1
+	Branches int  `json:"branches,omitempty" def:"4" arch:"b"` // K, 0 means 4
+	RLim     int  `json:"rlim,omitempty" def:"7" arch:"rl"`    // receptive field limit, 0 means 7
+	Down     bool `json:"down,omitempty" arch:"down"`          // strided unit: pooled input concatenated
+	Reinf    int  `json:"reinf,omitempty" arch:"ri"`           // image channels of the input reinforcement, 0 means none
 }
 
 func init() { Register("eesp", func() Spec { return &EESP{} }) }

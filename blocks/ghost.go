@@ -20,9 +20,9 @@ package blocks
 type Ghost struct {
 	Mid    int `json:"mid" arch:"m"`
 	Out    int `json:"out" arch:"o"`
-	Kernel int `json:"kernel,omitempty" arch:"k"` // depthwise kernel, 0 means 3
-	Stride int `json:"stride,omitempty" arch:"s"` // 0 means 1
-	Ratio  int `json:"ratio,omitempty" arch:"r"`  // 0 means 2
+	Kernel int `json:"kernel,omitempty" def:"3" arch:"k"` // depthwise kernel, 0 means 3
+	Stride int `json:"stride,omitempty" def:"1" arch:"s"` // 0 means 1
+	Ratio  int `json:"ratio,omitempty" def:"2" arch:"r"`  // 0 means 2
 	SE
 }
 

@@ -32,9 +32,9 @@ package blocks
 type MBConv struct {
 	Out          int  `json:"out" arch:"o"`
 	Mid          int  `json:"mid" arch:"m"`
-	Kernel       int  `json:"kernel,omitempty" arch:"k"` // 0 means 3; 3, 5 or 7
-	Stride       int  `json:"stride,omitempty" arch:"s"` // 0 means 1; 1 or 2
-	Groups       int  `json:"groups,omitempty" arch:"g"` // of the 1x1 convs; 0 means 1
+	Kernel       int  `json:"kernel,omitempty" def:"3" arch:"k"` // 0 means 3; 3, 5 or 7
+	Stride       int  `json:"stride,omitempty" def:"1" arch:"s"` // 0 means 1; 1 or 2
+	Groups       int  `json:"groups,omitempty" def:"1" arch:"g"` // of the 1x1 convs; 0 means 1
 	Act          Act  `json:"act,omitempty" arch:"a"`
 	SE                // squeeze-and-excitation on Mid channels; zero means none
 	NoSkip       bool `json:"no_skip,omitempty" arch:"noskip"`   // no residual even where one fits (MnasNet)

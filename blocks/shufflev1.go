@@ -18,10 +18,10 @@ package blocks
 // this, its 24 input channels being too few to split in groups.
 type ShuffleV1 struct {
 	Out        int  `json:"out" arch:"o"`
-	Mid        int  `json:"mid,omitempty" arch:"m"`    // 0 means Out/4
-	Groups     int  `json:"groups,omitempty" arch:"g"` // 0 means 1
-	Stride     int  `json:"stride,omitempty" arch:"s"` // 0 means 1
-	Kernel     int  `json:"kernel,omitempty" arch:"k"` // depthwise kernel, 0 means 3
+	Mid        int  `json:"mid,omitempty" arch:"m"`            // 0 means Out/4
+	Groups     int  `json:"groups,omitempty" def:"1" arch:"g"` // 0 means 1
+	Stride     int  `json:"stride,omitempty" def:"1" arch:"s"` // 0 means 1
+	Kernel     int  `json:"kernel,omitempty" def:"3" arch:"k"` // depthwise kernel, 0 means 3
 	DenseFirst bool `json:"dense_first,omitempty" arch:"df"`
 }
 

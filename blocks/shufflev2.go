@@ -16,9 +16,9 @@ package blocks
 // to Out/2 channels + ReLU; concatenation and shuffle follow.
 type ShuffleV2 struct {
 	Out    int `json:"out" arch:"o"`
-	Mid    int `json:"mid,omitempty" arch:"m"`    // right branch width, 0 means Out/2
-	Stride int `json:"stride,omitempty" arch:"s"` // 0 means 1
-	Kernel int `json:"kernel,omitempty" arch:"k"` // depthwise kernel, 0 means 3
+	Mid    int `json:"mid,omitempty" arch:"m"`            // right branch width, 0 means Out/2
+	Stride int `json:"stride,omitempty" def:"1" arch:"s"` // 0 means 1
+	Kernel int `json:"kernel,omitempty" def:"3" arch:"k"` // depthwise kernel, 0 means 3
 }
 
 func init() { Register("shuffle2", func() Spec { return &ShuffleV2{} }) }

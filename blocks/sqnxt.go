@@ -15,7 +15,7 @@ package blocks
 // runs the 3x1 first.
 type SqNxt struct {
 	Out    int `json:"out" arch:"o"`
-	Stride int `json:"stride,omitempty" arch:"s"` // 0 means 1
+	Stride int `json:"stride,omitempty" def:"1" arch:"s"` // 0 means 1
 	// Reduce is the width of the first 1x1 and of the 3x1/1x3 pair. 0 means
 	// the reference rule: the input channels for a stride-2 block, a quarter
 	// of them when the block narrows (input > Out), half of them otherwise.

@@ -156,6 +156,7 @@ header:
 				}
 				reflect.ValueOf(s).Elem().FieldByIndex(b.expansionIndex).SetInt(mid)
 			}
+			canonicalizeSpec(s)
 			a.Layers = append(a.Layers, s)
 			if runningErr == nil {
 				out, err := s.OutShape(running)
@@ -451,7 +452,7 @@ func BlockString(s blocks.Spec) string {
 	v := reflect.ValueOf(s).Elem()
 	for _, f := range fields {
 		fv := v.FieldByIndex(f.index)
-		if fv.IsZero() || (f.kind == kindInts && fv.Len() == 0) {
+		if f.isDefault(fv) {
 			continue
 		}
 		b.WriteByte('_')
@@ -503,6 +504,42 @@ type specField struct {
 	omitEmpty bool   // JSON leaves the zero value out
 	kind      fieldKind
 	index     []int // reflect.Value.FieldByIndex path
+	// def is the value an int field's zero stands for (`def:"1"` on a
+	// stride): writing it is the same as leaving it out, so the canonical
+	// forms leave it out and a spec with Stride 1 and one with Stride 0
+	// have one string.
+	def    int64
+	hasDef bool
+}
+
+// canonicalizeSpec zeroes the int fields that hold the value their zero
+// stands for (Stride 1, Kernel 3, ...), so that equal networks decode to
+// equal specs whichever way they were written.
+func canonicalizeSpec(s blocks.Spec) {
+	fields, err := specFields(s)
+	if err != nil {
+		return
+	}
+	v := reflect.ValueOf(s).Elem()
+	for _, f := range fields {
+		if fv := v.FieldByIndex(f.index); f.kind == kindInt && f.hasDef && fv.Int() == f.def {
+			fv.SetInt(0)
+		}
+	}
+}
+
+// isDefault reports whether fv is the field's zero value or the value its
+// zero stands for: the codecs leave such a field out.
+func (f specField) isDefault(fv reflect.Value) bool {
+	switch {
+	case fv.IsZero():
+		return true
+	case f.kind == kindInts:
+		return fv.Len() == 0
+	case f.kind == kindInt && f.hasDef:
+		return fv.Int() == f.def
+	}
+	return false
 }
 
 // specFields lists the codec fields of a spec in struct order, embedded
@@ -555,6 +592,13 @@ func collectFields(t reflect.Type, prefix []int, out *[]specField) error {
 				sf.json = name
 			}
 			sf.omitEmpty = strings.Contains(","+opts+",", ",omitempty,")
+		}
+		if d, ok := f.Tag.Lookup("def"); ok {
+			v, err := strconv.ParseInt(d, 10, 64)
+			if err != nil || f.Type.Kind() != reflect.Int {
+				return fmt.Errorf("field %s: def tag %q needs an int field and an integer", f.Name, d)
+			}
+			sf.def, sf.hasDef = v, true
 		}
 		switch {
 		case f.Type.Kind() == reflect.Int:

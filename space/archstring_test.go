@@ -37,7 +37,7 @@ func TestParseArchForms(t *testing.T) {
 	}{
 		{"spaces only", "in1x28x28 cls10 conv_o8_k3 gap linear_o10", "in1x28x28 cls10 | conv_o8_k3 | gap | linear_o10"},
 		{"pipes only", "in1x28x28|cls10|conv_o8_k3|gap|linear_o10", "in1x28x28 cls10 | conv_o8_k3 | gap | linear_o10"},
-		{"token order and explicit defaults", "in1x28x28 cls10 | conv_k3_s1_g1_o8 | gap | linear_o10", "in1x28x28 cls10 | conv_o8_k3_s1_g1 | gap | linear_o10"},
+		{"token order and explicit defaults", "in1x28x28 cls10 | conv_k3_s1_g1_o8 | gap | linear_o10", "in1x28x28 cls10 | conv_o8_k3 | gap | linear_o10"},
 		{"explicit zero", "in1x28x28 cls10 | conv_k3_s0_o8 | gap | linear_o10", "in1x28x28 cls10 | conv_o8_k3 | gap | linear_o10"},
 		{"leading zeros", "in1x28x28 cls010 | conv_o08_k03 | gap | linear_o10", "in1x28x28 cls10 | conv_o8_k3 | gap | linear_o10"},
 		{"bool flag", "in1x28x28 cls10 | conv_nobn_o8_k3 | gap | linear_nobias_o10", "in1x28x28 cls10 | conv_o8_k3_nobn | gap | linear_o10_nobias"},

@@ -115,8 +115,7 @@ func writeLayerJSON(b *bytes.Buffer, s blocks.Spec) error {
 	v := reflect.ValueOf(s).Elem()
 	for _, f := range fields {
 		fv := v.FieldByIndex(f.index)
-		empty := fv.IsZero() || (f.kind == kindInts && fv.Len() == 0)
-		if empty && f.omitEmpty {
+		if f.isDefault(fv) && f.omitEmpty {
 			continue
 		}
 		b.WriteByte(',')
@@ -339,6 +338,7 @@ func decodeLayer(raw json.RawMessage, path string) (blocks.Spec, error) {
 			return nil, err
 		}
 	}
+	canonicalizeSpec(spec)
 	return spec, nil
 }
 

@@ -301,6 +301,9 @@ func (s *Space) Arch(choices []int) (*Arch, error) {
 	if _, err := a.Shapes(); err != nil {
 		return nil, err
 	}
+	for _, l := range a.Layers {
+		canonicalizeSpec(l)
+	}
 	return a, nil
 }
 

@@ -32,18 +32,18 @@ func TestFamilyLayers(t *testing.T) {
 		want   string
 	}{
 		{"conv", stageChoice{kernel: 5, act: blocks.ActReLU, width: 24}, 2, in, "conv_o24_k5_s2_arelu"},
-		{"dwsep", stageChoice{kernel: 3, act: blocks.ActHSwish, width: 24}, 1, in, "dwsep_o24_k3_ahswish"},
-		{"ir", stageChoice{kernel: 3, expansion: 6, se: 0.25, act: blocks.ActHSwish, width: 24}, 2, in, "ir_o24_m96_k3_s2_ahswish_se24"},
+		{"dwsep", stageChoice{kernel: 3, act: blocks.ActHSwish, width: 24}, 1, in, "dwsep_o24_ahswish"},
+		{"ir", stageChoice{kernel: 3, expansion: 6, se: 0.25, act: blocks.ActHSwish, width: 24}, 2, in, "ir_o24_m96_s2_ahswish_se24"},
 		{"ir", stageChoice{kernel: 5, expansion: 1, act: blocks.ActReLU, width: 16}, 1, in, "ir_o16_m16_k5_arelu"},
-		{"ghost", stageChoice{kernel: 3, expansion: 3, se: 0.25, width: 24}, 2, in, "ghost_m48_o24_k3_s2_se12"},
+		{"ghost", stageChoice{kernel: 3, expansion: 3, se: 0.25, width: 24}, 2, in, "ghost_m48_o24_s2_se12"},
 		{"fire", stageChoice{width: 24}, 1, in, "fire_sq3_e112_e312"},
 		{"fire", stageChoice{width: 64}, 2, in, "pool_k3_s2_p1 fire_sq8_e132_e332"},
-		{"shuffle2", stageChoice{kernel: 3, width: 24}, 2, in, "shuffle2_o24_s2_k3"},
+		{"shuffle2", stageChoice{kernel: 3, width: 24}, 2, in, "shuffle2_o24_s2"},
 		{"shuffle2", stageChoice{kernel: 5, width: 24}, 1, in, "conv_o24_k1_arelu shuffle2_o24_k5"},
 		{"shuffle2", stageChoice{kernel: 5, width: 16}, 1, in, "shuffle2_o16_k5"},
-		{"shuffle1", stageChoice{kernel: 3, width: 36}, 2, in, "conv_o18_k1_arelu shuffle1_o36_g3_s2_k3"},
-		{"shuffle1", stageChoice{kernel: 3, width: 36}, 2, blocks.Shape{C: 12, H: 8, W: 8}, "shuffle1_o36_g3_s2_k3"},
-		{"shuffle1", stageChoice{kernel: 3, width: 24}, 1, in, "conv_o24_k1_arelu shuffle1_o24_g3_k3"},
+		{"shuffle1", stageChoice{kernel: 3, width: 36}, 2, in, "conv_o18_k1_arelu shuffle1_o36_g3_s2"},
+		{"shuffle1", stageChoice{kernel: 3, width: 36}, 2, blocks.Shape{C: 12, H: 8, W: 8}, "shuffle1_o36_g3_s2"},
+		{"shuffle1", stageChoice{kernel: 3, width: 24}, 1, in, "conv_o24_k1_arelu shuffle1_o24_g3"},
 		{"sqnxt", stageChoice{width: 32}, 2, in, "sqnxt_o32_s2"},
 	}
 	for _, tt := range tests {

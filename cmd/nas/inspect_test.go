@@ -29,7 +29,7 @@ func TestInspectTable(t *testing.T) {
 	for _, want := range []string{
 		"input 1x28x28, 10 classes, 4 layers",
 		"conv_o16_k3_s2_ahswish  16x14x14            176           28,224",
-		"ir_o24_m64_k3_s2",
+		"ir_o24_m64_s2",
 		"total                                     3,866          332,656",
 	} {
 		require.Contains(t, out, want)
@@ -53,7 +53,7 @@ func TestInspectJSON(t *testing.T) {
 	require.Equal(t, int64(3866), r.Params)
 	require.Equal(t, int64(332656), r.MACs)
 	require.Len(t, r.Layers, 4)
-	require.Equal(t, "ir_o24_m64_k3_s2", r.Layers[1].Block)
+	require.Equal(t, "ir_o24_m64_s2", r.Layers[1].Block)
 	require.Equal(t, "24x7x7", r.Layers[1].Output)
 	var sum int64
 	for _, l := range r.Layers {
