@@ -42,6 +42,7 @@ from real training.`,
 		return usageError{err}
 	})
 	root.AddCommand(newCmdVersion(nil))
+	root.AddCommand(newCmdLut())
 	return root
 }
 

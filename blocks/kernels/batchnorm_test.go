@@ -1,0 +1,121 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// bnRefStats is the two-pass float64 mean and biased variance per channel.
+func bnRefStats(x []float32, n, c, hw int) (mean, variance []float64) {
+	mean = make([]float64, c)
+	variance = make([]float64, c)
+	m := float64(n * hw)
+	for ch := 0; ch < c; ch++ {
+		for i := 0; i < n; i++ {
+			for j := 0; j < hw; j++ {
+				mean[ch] += float64(x[(i*c+ch)*hw+j])
+			}
+		}
+		mean[ch] /= m
+		for i := 0; i < n; i++ {
+			for j := 0; j < hw; j++ {
+				d := float64(x[(i*c+ch)*hw+j]) - mean[ch]
+				variance[ch] += d * d
+			}
+		}
+		variance[ch] /= m
+	}
+	return mean, variance
+}
+
+func TestBatchNormKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const n, c, hw = 3, 5, 21
+	const size = n * c * hw
+	rnd := func(int) float32 { return float32(rng.NormFloat64()) }
+	// Channel ch has mean about 1000*ch: the shifted sums must not cancel.
+	x, _ := elemGuarded(size, func(i int) float32 { return float32(1000*((i/hw)%c)) + 3*rnd(i) })
+	gy, _ := elemGuarded(size, rnd)
+	weight, _ := elemGuarded(c, func(int) float32 { return float32(0.5 + rng.Float64()) })
+	bias, _ := elemGuarded(c, rnd)
+
+	mean, mw := elemGuarded(c, rnd)
+	variance, vw := elemGuarded(c, rnd)
+	BatchNormStats(x, n, c, hw, mean, variance)
+	elemCheckGuards(t, mw, "mean")
+	elemCheckGuards(t, vw, "variance")
+	refMean, refVar := bnRefStats(x, n, c, hw)
+	for ch := 0; ch < c; ch++ {
+		require.InDelta(t, refMean[ch], mean[ch], 1e-6*math.Max(1, math.Abs(refMean[ch])), "mean %d", ch)
+		require.InDelta(t, refVar[ch], variance[ch], 1e-5*refVar[ch], "variance %d", ch)
+	}
+
+	const eps = 1e-3
+	invStd := make([]float32, c)
+	scale := make([]float32, c)
+	shift := make([]float32, c)
+	for ch := range invStd {
+		invStd[ch] = float32(1 / math.Sqrt(refVar[ch]+eps))
+		scale[ch] = weight[ch] * invStd[ch]
+		shift[ch] = bias[ch] - mean[ch]*scale[ch]
+	}
+	y, yw := elemGuarded(size, rnd)
+	ChannelAffine(y, x, n, c, hw, scale, shift)
+	elemCheckGuards(t, yw, "ChannelAffine")
+
+	sumGy, sgw := elemGuarded(c, rnd)
+	sumGyXhat, sgxw := elemGuarded(c, rnd)
+	BatchNormGradSums(gy, x, n, c, hw, mean, invStd, sumGy, sumGyXhat)
+	elemCheckGuards(t, sgw, "sumGy")
+	elemCheckGuards(t, sgxw, "sumGyXhat")
+
+	gxTrain, gtw := elemGuarded(size, func(int) float32 { return 1 })
+	BatchNormTrainGrad(gxTrain, gy, x, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
+	elemCheckGuards(t, gtw, "BatchNormTrainGrad")
+	gxEval, gew := elemGuarded(size, func(int) float32 { return 1 })
+	ChannelScaleGrad(gxEval, gy, n, c, hw, scale)
+	elemCheckGuards(t, gew, "ChannelScaleGrad")
+
+	// float64 reference of the same formulas. The gradients use the
+	// kernel's float32 mean (checked above), as PyTorch saves it in float32
+	// too: rounding a mean of 4000 moves xhat by 1e-4.
+	m := float64(n * hw)
+	for ch := 0; ch < c; ch++ {
+		is := 1 / math.Sqrt(refVar[ch]+eps)
+		var s1, s2 float64
+		idx := func(i, j int) int { return (i*c+ch)*hw + j }
+		for i := 0; i < n; i++ {
+			for j := 0; j < hw; j++ {
+				xhat := (float64(x[idx(i, j)]) - refMean[ch]) * is
+				// y = x*scale + shift rounds at the size of x*scale.
+				tol := 1e-6 * (math.Abs(float64(x[idx(i, j)]*scale[ch])) + 1)
+				require.InDelta(t, float64(weight[ch])*xhat+float64(bias[ch]), y[idx(i, j)], tol)
+				s1 += float64(gy[idx(i, j)])
+				s2 += float64(gy[idx(i, j)]) * (float64(x[idx(i, j)]) - float64(mean[ch])) * is
+			}
+		}
+		require.InDelta(t, s1, sumGy[ch], 1e-4)
+		require.InDelta(t, s2, sumGyXhat[ch], 1e-4)
+		k := float64(weight[ch]) * is
+		for i := 0; i < n; i++ {
+			for j := 0; j < hw; j++ {
+				xhat := (float64(x[idx(i, j)]) - float64(mean[ch])) * is
+				want := 1 + k*(float64(gy[idx(i, j)])-s1/m-xhat*s2/m)
+				require.InDelta(t, want, gxTrain[idx(i, j)], 1e-4)
+				require.InDelta(t, 1+k*float64(gy[idx(i, j)]), gxEval[idx(i, j)], 1e-5)
+			}
+		}
+	}
+}
+
+func TestBatchNormStatsConstantChannel(t *testing.T) {
+	// A constant channel has variance exactly 0, never a negative rounding.
+	x := []float32{3, 3, -1e6, -1e6, 3, 3, -1e6, -1e6} // n=2, c=2, hw=2
+	mean, variance := make([]float32, 2), make([]float32, 2)
+	BatchNormStats(x, 2, 2, 2, mean, variance)
+	require.Equal(t, []float32{3, -1e6}, []float32{mean[0], mean[1]})
+	require.Equal(t, []float32{0, 0}, variance)
+}

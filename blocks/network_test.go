@@ -1,0 +1,95 @@
+package blocks
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"nas/blocks/nn"
+)
+
+func testNet(t *testing.T) *Network {
+	t.Helper()
+	g, err := Lower(Shape{2, 9, 9}, []Spec{
+		&Conv{Out: 6, Kernel: 3, Stride: 2, Act: ActHSwish},
+		&Conv{Out: 4, Kernel: 1, NoBN: true, Act: ActPReLU},
+		&Pool{Kernel: 2, Avg: true},
+		&GlobalPool{},
+		&Dropout{P: 10},
+		&Linear{Out: 3},
+	})
+	require.NoError(t, err)
+	n, err := NewNetwork(g, rand.New(rand.NewPCG(1, 2)))
+	require.NoError(t, err)
+	return n
+}
+
+func TestNetworkForwardShapesAndCount(t *testing.T) {
+	n := testNet(t)
+	x := nn.New(2, 2, 9, 9)
+	for i := range x.Data {
+		x.Data[i] = float32(math.Sin(float64(i)))
+	}
+	y := n.Forward(nil, x)
+	require.Equal(t, []int{2, 3}, y.Shape)
+	var count int64
+	for _, p := range n.Params() {
+		count += int64(p.Len())
+	}
+	require.Equal(t, n.Graph.Cost().Params, count)
+	require.ErrorContains(t, n.CheckInput(nn.New(1, 3, 9, 9)), "want Nx2x9x9")
+}
+
+// The network's backward pass agrees with finite differences through every
+// op kind in it (conv, BN in eval, h-swish, PReLU, pooling, linear).
+func TestNetworkGradientsMatchFiniteDifferences(t *testing.T) {
+	n := testNet(t)
+	rng := rand.New(rand.NewPCG(5, 6))
+	x := nn.New(2, 2, 9, 9)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	labels := []int{0, 2}
+	loss := func(tp *nn.Tape) *nn.Tensor {
+		l, err := nn.SoftmaxCrossEntropy(tp, n.Forward(tp, x), labels, 0)
+		require.NoError(t, err)
+		return l
+	}
+	tp := nn.NewTape(false, nil)
+	nn.ZeroGrads(n.Params())
+	tp.Backward(loss(tp))
+	for _, p := range n.Params() {
+		for _, i := range []int{0, p.Len() / 2, p.Len() - 1} {
+			orig := p.Data[i]
+			h := float32(1e-2)
+			p.Data[i] = orig + h
+			lp := float64(loss(nil).Data[0])
+			p.Data[i] = orig - h
+			lm := float64(loss(nil).Data[0])
+			p.Data[i] = orig
+			num := (lp - lm) / float64(2*h)
+			require.InDelta(t, num, float64(p.Grad[i]), 2e-3+2e-2*math.Abs(num), "%s[%d]", p.Name, i)
+		}
+	}
+}
+
+func TestLoadState(t *testing.T) {
+	a, b := testNet(t), testNet(t)
+	w := map[string][]float32{}
+	for name, t := range a.State() {
+		v := append([]float32(nil), t.Data...)
+		for i := range v {
+			v[i] += 0.5
+		}
+		w[name] = v
+	}
+	require.NoError(t, b.LoadState(w))
+	require.Equal(t, w["layers.1.act.weight"], b.State()["layers.1.act.weight"].Data)
+
+	w["layers.0.conv.weight"] = w["layers.0.conv.weight"][:3]
+	require.ErrorContains(t, b.LoadState(w), "layers.0.conv.weight have 3 values")
+	delete(w, "layers.0.conv.weight")
+	require.ErrorContains(t, b.LoadState(w), "miss 1 tensors")
+}

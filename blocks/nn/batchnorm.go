@@ -1,0 +1,207 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"nas/blocks/kernels"
+)
+
+// Batch normalization defaults, PyTorch's.
+const (
+	DefaultBatchNormEps      = 1e-5
+	DefaultBatchNormMomentum = 0.1
+)
+
+// BatchNormConfig holds the settings of a batch normalization layer. The
+// zero value means PyTorch's defaults (eps 1e-5, momentum 0.1); MobileNetV3
+// and EfficientNet use Eps 1e-3 (and momentum 0.01 in their TensorFlow
+// origins).
+type BatchNormConfig struct {
+	// Eps is added to the variance before the square root; 0 means 1e-5.
+	Eps float64
+	// Momentum is the weight of the current batch in the running averages,
+	// PyTorch's convention: running = (1-Momentum)*running + Momentum*batch.
+	// 0 means 0.1. (PyTorch's momentum=None, a cumulative average, is not
+	// supported.)
+	Momentum float64
+}
+
+// BatchNorm is 2-D batch normalization over the channels of NCHW input
+// (torch.nn.BatchNorm2d with affine=True, track_running_stats=True).
+//
+// On a training tape it normalizes with the batch's mean and biased
+// variance and updates the running averages with the unbiased variance, as
+// PyTorch does; otherwise (nil tape, or Train unset) it uses the running
+// statistics.
+//
+// PyTorch's state dict also holds num_batches_tracked, an int64 counter that
+// only matters for momentum=None. It is kept here as NumBatchesTracked, not
+// as a Buffer (buffers are float32): an exporter may write it, and PyTorch's
+// load_state_dict (strict) accepts a plain dict without it.
+type BatchNorm struct {
+	Name     string
+	Channels int
+	Eps      float64
+	Momentum float64
+
+	Weight      *Param  // Name+".weight", ones at construction, NoDecay
+	Bias        *Param  // Name+".bias", zeros, NoDecay
+	RunningMean *Buffer // Name+".running_mean", zeros
+	RunningVar  *Buffer // Name+".running_var", ones
+
+	// NumBatchesTracked counts the training batches seen.
+	NumBatchesTracked int64
+}
+
+// NewBatchNorm returns a batch normalization layer over channels channels,
+// initialised as PyTorch does (weight 1, bias 0, running mean 0, running
+// variance 1). cfg's zero fields take the defaults.
+func NewBatchNorm(name string, channels int, cfg BatchNormConfig) (*BatchNorm, error) {
+	if channels < 1 {
+		return nil, fmt.Errorf("batch norm %q: %d channels, want at least 1", name, channels)
+	}
+	eps, mom := cfg.Eps, cfg.Momentum
+	if eps == 0 {
+		eps = DefaultBatchNormEps
+	}
+	if mom == 0 {
+		mom = DefaultBatchNormMomentum
+	}
+	if !(eps > 0) || math.IsInf(eps, 0) {
+		return nil, fmt.Errorf("batch norm %q: eps %g must be positive (0 means %g)", name, cfg.Eps, DefaultBatchNormEps)
+	}
+	if !(mom > 0 && mom <= 1) {
+		return nil, fmt.Errorf("batch norm %q: momentum %g must be in (0, 1] (0 means %g)", name, cfg.Momentum, DefaultBatchNormMomentum)
+	}
+	bn := &BatchNorm{
+		Name: name, Channels: channels, Eps: eps, Momentum: mom,
+		Weight:      NewParam(name+".weight", true, channels),
+		Bias:        NewParam(name+".bias", true, channels),
+		RunningMean: &Buffer{Name: name + ".running_mean", Tensor: New(channels)},
+		RunningVar:  &Buffer{Name: name + ".running_var", Tensor: New(channels)},
+	}
+	for i := range channels {
+		bn.Weight.Data[i] = 1
+		bn.RunningVar.Data[i] = 1
+	}
+	return bn, nil
+}
+
+// Params returns the weight and the bias.
+func (bn *BatchNorm) Params() []*Param { return []*Param{bn.Weight, bn.Bias} }
+
+// Buffers returns the running mean and variance.
+func (bn *BatchNorm) Buffers() []*Buffer { return []*Buffer{bn.RunningMean, bn.RunningVar} }
+
+// ScaleShift returns the per-channel affine map that batch normalization on
+// the running statistics is: y = x*scale + shift, with
+// scale = weight/sqrt(running_var+eps) and shift = bias - running_mean*scale.
+// An inference plan folds it into the preceding convolution.
+func (bn *BatchNorm) ScaleShift() (scale, shift []float32) {
+	scale = make([]float32, bn.Channels)
+	shift = make([]float32, bn.Channels)
+	for c := range scale {
+		s := float64(bn.Weight.Data[c]) / math.Sqrt(float64(bn.RunningVar.Data[c])+bn.Eps)
+		scale[c] = float32(s)
+		shift[c] = float32(float64(bn.Bias.Data[c]) - float64(bn.RunningMean.Data[c])*s)
+	}
+	return scale, shift
+}
+
+// Forward normalizes x (N x Channels x H x W, or N x Channels). It panics on
+// another channel count, or, in training, on a single value per channel
+// (N*H*W == 1), where the batch variance is undefined (PyTorch raises too).
+func (bn *BatchNorm) Forward(tp *Tape, x *Tensor) *Tensor {
+	if x.Dims() < 2 || x.Shape[1] != bn.Channels {
+		panic(fmt.Sprintf("nn.BatchNorm %q: input %s, want N x %d x H x W", bn.Name, ShapeString(x.Shape), bn.Channels))
+	}
+	n, c := x.Shape[0], bn.Channels
+	hw := x.Len() / max(n*c, 1)
+	if tp.training() {
+		return bn.forwardTrain(tp, x, n, c, hw)
+	}
+	return bn.forwardEval(tp, x, n, c, hw)
+}
+
+func (bn *BatchNorm) forwardEval(tp *Tape, x *Tensor, n, c, hw int) *Tensor {
+	out := New(x.Shape...)
+	scale, shift := bn.ScaleShift()
+	kernels.ChannelAffine(out.Data, x.Data, n, c, hw, scale, shift)
+	if tp == nil {
+		return out
+	}
+	// The statistics are constants here: gx = gy*scale, and the parameters
+	// see xhat = (x - running_mean)/sqrt(running_var + eps).
+	mean := append([]float32(nil), bn.RunningMean.Data...)
+	invStd := make([]float32, c)
+	for i := range invStd {
+		invStd[i] = float32(1 / math.Sqrt(float64(bn.RunningVar.Data[i])+bn.Eps))
+	}
+	tp.record(out, func() {
+		bn.backward(out, x, n, c, hw, mean, invStd, scale, false)
+	}, x, bn.Weight.Tensor, bn.Bias.Tensor)
+	return out
+}
+
+func (bn *BatchNorm) forwardTrain(tp *Tape, x *Tensor, n, c, hw int) *Tensor {
+	m := n * hw
+	if m < 2 {
+		panic(fmt.Sprintf("nn.BatchNorm %q: training needs more than one value per channel, input is %s", bn.Name, ShapeString(x.Shape)))
+	}
+	mean := make([]float32, c)
+	variance := make([]float32, c)
+	kernels.BatchNormStats(x.Data, n, c, hw, mean, variance)
+	invStd := make([]float32, c)
+	scale := make([]float32, c)
+	shift := make([]float32, c)
+	for i := range c {
+		is := 1 / math.Sqrt(float64(variance[i])+bn.Eps)
+		invStd[i] = float32(is)
+		scale[i] = float32(float64(bn.Weight.Data[i]) * is)
+		shift[i] = float32(float64(bn.Bias.Data[i]) - float64(mean[i])*float64(bn.Weight.Data[i])*is)
+	}
+	out := New(x.Shape...)
+	kernels.ChannelAffine(out.Data, x.Data, n, c, hw, scale, shift)
+
+	// Running averages, PyTorch's way: unbiased variance, momentum on the
+	// new value.
+	mom := bn.Momentum
+	unbias := float64(m) / float64(m-1)
+	for i := range c {
+		rm, rv := &bn.RunningMean.Data[i], &bn.RunningVar.Data[i]
+		*rm = float32((1-mom)*float64(*rm) + mom*float64(mean[i]))
+		*rv = float32((1-mom)*float64(*rv) + mom*float64(variance[i])*unbias)
+	}
+	bn.NumBatchesTracked++
+
+	tp.record(out, func() {
+		bn.backward(out, x, n, c, hw, mean, invStd, scale, true)
+	}, x, bn.Weight.Tensor, bn.Bias.Tensor)
+	return out
+}
+
+// backward accumulates the gradients of x, weight and bias from out.Grad.
+// With batch statistics (train) the mean and variance depend on x.
+func (bn *BatchNorm) backward(out, x *Tensor, n, c, hw int, mean, invStd, scale []float32, train bool) {
+	if out.Grad == nil {
+		return
+	}
+	sumGy := make([]float32, c)
+	sumGyXhat := make([]float32, c)
+	kernels.BatchNormGradSums(out.Grad, x.Data, n, c, hw, mean, invStd, sumGy, sumGyXhat)
+	if bn.Weight.requiresGrad {
+		kernels.AddTo(bn.Weight.grad(), sumGyXhat)
+	}
+	if bn.Bias.requiresGrad {
+		kernels.AddTo(bn.Bias.grad(), sumGy)
+	}
+	if !x.requiresGrad {
+		return
+	}
+	if train {
+		kernels.BatchNormTrainGrad(x.grad(), out.Grad, x.Data, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
+	} else {
+		kernels.ChannelScaleGrad(x.grad(), out.Grad, n, c, hw, scale)
+	}
+}

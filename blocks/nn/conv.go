@@ -1,0 +1,312 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+
+	"nas/blocks/kernels"
+)
+
+// Conv2DConfig describes a 2-D convolution (PyTorch's nn.Conv2d): In and Out
+// channels, a KernelH x KernelW kernel, per-axis stride, zero padding (PadH
+// rows above and below, PadW columns left and right) and dilation, and
+// Groups (In and Out must be multiples of it; Groups == In is a depthwise
+// convolution). The weight is [Out, In/Groups, KernelH, KernelW].
+// Zero Stride, Dilation and Groups mean 1.
+type Conv2DConfig struct {
+	In, Out              int
+	KernelH, KernelW     int
+	StrideH, StrideW     int
+	PadH, PadW           int
+	DilationH, DilationW int
+	Groups               int
+	Bias                 bool
+}
+
+// SquareConv2D is the convolution every family in nas uses: a square kernel
+// with (kernel-1)/2 zero padding on each side (the output is the input
+// divided by the stride, rounded up), no bias (batch norm follows).
+func SquareConv2D(in, out, kernel, stride, groups int) Conv2DConfig {
+	return Conv2DConfig{In: in, Out: out, KernelH: kernel, KernelW: kernel, StrideH: stride, StrideW: stride,
+		PadH: (kernel - 1) / 2, PadW: (kernel - 1) / 2, Groups: groups}
+}
+
+// withDefaults replaces the zero values that mean 1.
+func (c Conv2DConfig) withDefaults() Conv2DConfig {
+	for _, f := range []*int{&c.StrideH, &c.StrideW, &c.DilationH, &c.DilationW, &c.Groups} {
+		if *f == 0 {
+			*f = 1
+		}
+	}
+	return c
+}
+
+// Validate checks the settings that do not depend on the input size. The
+// error says which setting is wrong and why.
+func (c Conv2DConfig) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.In < 1 || c.Out < 1:
+		return fmt.Errorf("channels %d -> %d: both must be at least 1", c.In, c.Out)
+	case c.KernelH < 1 || c.KernelW < 1:
+		return fmt.Errorf("kernel %dx%d: both sides must be at least 1", c.KernelH, c.KernelW)
+	case c.StrideH < 1 || c.StrideW < 1:
+		return fmt.Errorf("stride %dx%d: both must be at least 1 (0 means 1)", c.StrideH, c.StrideW)
+	case c.PadH < 0 || c.PadW < 0:
+		return fmt.Errorf("padding %dx%d must not be negative", c.PadH, c.PadW)
+	case c.DilationH < 1 || c.DilationW < 1:
+		return fmt.Errorf("dilation %dx%d: both must be at least 1 (0 means 1)", c.DilationH, c.DilationW)
+	case c.Groups < 1:
+		return fmt.Errorf("groups %d must be at least 1 (0 means 1)", c.Groups)
+	case c.In%c.Groups != 0 || c.Out%c.Groups != 0:
+		return fmt.Errorf("groups %d must divide input channels %d and output channels %d", c.Groups, c.In, c.Out)
+	}
+	return nil
+}
+
+// Conv2DOutSize is the output size along one axis of a convolution (or
+// pooling window without ceil mode) over in positions, or an error when
+// the dilated kernel does not fit the padded input.
+func Conv2DOutSize(in, kernel, stride, pad, dilation int) (int, error) {
+	if stride < 1 || dilation < 1 || kernel < 1 || pad < 0 {
+		return 0, fmt.Errorf("kernel %d, stride %d, padding %d, dilation %d: need kernel, stride and dilation at least 1 and padding at least 0", kernel, stride, pad, dilation)
+	}
+	eff := dilation*(kernel-1) + 1
+	if in+2*pad < eff {
+		return 0, fmt.Errorf("kernel %d (dilation %d, span %d) is larger than input %d padded by %d on each side", kernel, dilation, eff, in, pad)
+	}
+	return (in+2*pad-eff)/stride + 1, nil
+}
+
+// OutSize is the output height and width for an h x w input.
+func (c Conv2DConfig) OutSize(h, w int) (oh, ow int, err error) {
+	c = c.withDefaults()
+	if oh, err = Conv2DOutSize(h, c.KernelH, c.StrideH, c.PadH, c.DilationH); err != nil {
+		return 0, 0, fmt.Errorf("height: %w", err)
+	}
+	if ow, err = Conv2DOutSize(w, c.KernelW, c.StrideW, c.PadW, c.DilationW); err != nil {
+		return 0, 0, fmt.Errorf("width: %w", err)
+	}
+	return oh, ow, nil
+}
+
+// WeightShape is [Out, In/Groups, KernelH, KernelW].
+func (c Conv2DConfig) WeightShape() []int {
+	c = c.withDefaults()
+	return []int{c.Out, c.In / c.Groups, c.KernelH, c.KernelW}
+}
+
+// MACs is the number of multiply-accumulates for one h x w image (the
+// torchvision count: bias additions excluded). The config must be valid
+// for that size.
+func (c Conv2DConfig) MACs(h, w int) int64 {
+	c = c.withDefaults()
+	oh, ow, err := c.OutSize(h, w)
+	if err != nil {
+		return 0
+	}
+	return int64(c.Out) * int64(c.In/c.Groups) * int64(c.KernelH*c.KernelW) * int64(oh*ow)
+}
+
+// dims is the kernel geometry for one h x w image (c has its defaults).
+func (c Conv2DConfig) dims(h, w, oh, ow int) kernels.ConvDims {
+	return kernels.ConvDims{
+		Window: kernels.Window{InH: h, InW: w, KH: c.KernelH, KW: c.KernelW, StrideH: c.StrideH, StrideW: c.StrideW,
+			PadH: c.PadH, PadW: c.PadW, DilH: c.DilationH, DilW: c.DilationW, OutH: oh, OutW: ow},
+		In: c.In, Out: c.Out, Groups: c.Groups,
+	}
+}
+
+// Convolve applies the convolution cfg with weight w and optional bias b
+// (nil for none; cfg.Bias only tells NewConv2D whether to make one) to
+// x [N, In, H, W], giving [N, Out, OH, OW]. Samples are spread over
+// up to GOMAXPROCS goroutines in contiguous ranges; the weight gradient is
+// summed per goroutine and then in goroutine order, so results are
+// deterministic for a given GOMAXPROCS.
+//
+// It panics on shapes that disagree with cfg: layers check them when a
+// network is built (see Conv2D.OutShape).
+func Convolve(tp *Tape, x, w, b *Tensor, cfg Conv2DConfig) *Tensor {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		panic("nn.Convolve: " + err.Error())
+	}
+	if x.Dims() != 4 || x.Shape[1] != cfg.In {
+		panic(fmt.Sprintf("nn.Convolve: input %s, want N x %d x H x W", ShapeString(x.Shape), cfg.In))
+	}
+	if !SameShape(w.Shape, cfg.WeightShape()) {
+		panic(fmt.Sprintf("nn.Convolve: weight %s, want %s", ShapeString(w.Shape), ShapeString(cfg.WeightShape())))
+	}
+	if b != nil && (b.Dims() != 1 || b.Shape[0] != cfg.Out) {
+		panic(fmt.Sprintf("nn.Convolve: bias %s, want %d", ShapeString(b.Shape), cfg.Out))
+	}
+	n, h, wd := x.Shape[0], x.Shape[2], x.Shape[3]
+	oh, ow, err := cfg.OutSize(h, wd)
+	if err != nil {
+		panic("nn.Convolve: " + err.Error())
+	}
+	d := cfg.dims(h, wd, oh, ow)
+	inLen, outLen := cfg.In*h*wd, cfg.Out*oh*ow
+	var bias []float32
+	if b != nil {
+		bias = b.Data
+	}
+	y := New(n, cfg.Out, oh, ow)
+	conv2dSplit(n, func(_, lo, hi int) {
+		scratch := make([]float32, d.ScratchLen())
+		for s := lo; s < hi; s++ {
+			kernels.Conv2D(d, x.Data[s*inLen:(s+1)*inLen], w.Data, bias, y.Data[s*outLen:(s+1)*outLen], scratch)
+		}
+	})
+	tp.record(y, func() { conv2dBackward(d, n, x, w, b, y) }, x, w, b)
+	return y
+}
+
+// conv2dBackward accumulates the gradients of x, w and b from y.Grad.
+func conv2dBackward(d kernels.ConvDims, n int, x, w, b, y *Tensor) {
+	if y.Grad == nil {
+		return
+	}
+	inLen, outLen := len(x.Data)/max(n, 1), len(y.Data)/max(n, 1)
+	var gx []float32
+	if x.requiresGrad {
+		gx = x.grad()
+	}
+	needW := w.requiresGrad
+	needB := b != nil && b.requiresGrad
+	workers := conv2dWorkers(n)
+	gws := make([][]float32, workers)
+	gbs := make([][]float32, workers)
+	for i := range workers {
+		switch {
+		case workers == 1:
+			if needW {
+				gws[i] = w.grad()
+			}
+			if needB {
+				gbs[i] = b.grad()
+			}
+		default:
+			if needW {
+				gws[i] = make([]float32, len(w.Data))
+			}
+			if needB {
+				gbs[i] = make([]float32, len(b.Data))
+			}
+		}
+	}
+	conv2dSplit(n, func(worker, lo, hi int) {
+		scratch := make([]float32, d.ScratchLen())
+		for s := lo; s < hi; s++ {
+			gy := y.Grad[s*outLen : (s+1)*outLen]
+			if gx != nil {
+				kernels.Conv2DBackwardData(d, gy, w.Data, gx[s*inLen:(s+1)*inLen], scratch)
+			}
+			if needW || needB {
+				kernels.Conv2DBackwardFilter(d, x.Data[s*inLen:(s+1)*inLen], gy, gws[worker], gbs[worker], scratch)
+			}
+		}
+	})
+	if workers > 1 {
+		for i := range workers {
+			if needW {
+				conv2dAddInto(w.grad(), gws[i])
+			}
+			if needB {
+				conv2dAddInto(b.grad(), gbs[i])
+			}
+		}
+	}
+}
+
+func conv2dAddInto(dst, src []float32) {
+	for i, v := range src {
+		dst[i] += v
+	}
+}
+
+// conv2dWorkers is the number of goroutines conv2dSplit uses for n samples.
+func conv2dWorkers(n int) int { return max(1, min(n, runtime.GOMAXPROCS(0))) }
+
+// conv2dSplit calls fn(worker, lo, hi) for conv2dWorkers(n) contiguous
+// ranges of samples [lo, hi), concurrently, and waits for them.
+func conv2dSplit(n int, fn func(worker, lo, hi int)) {
+	workers := conv2dWorkers(n)
+	if workers == 1 {
+		fn(0, 0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Go(func() { fn(i, i*n/workers, (i+1)*n/workers) })
+	}
+	wg.Wait()
+}
+
+// Conv2D is a convolution layer with its weight (and bias) as parameters,
+// named Name+".weight" and Name+".bias" as in a PyTorch state dict.
+type Conv2D struct {
+	Name   string
+	Config Conv2DConfig
+	Weight *Param
+	Bias   *Param // nil unless Config.Bias
+}
+
+// NewConv2D checks cfg and returns the layer with its weight drawn as
+// torchvision does for these networks (Kaiming normal, fan-out mode:
+// standard deviation sqrt(2 / (Out*KernelH*KernelW))) from rng, and a zero
+// bias. Errors name the layer and the numbers that do not fit.
+func NewConv2D(name string, cfg Conv2DConfig, rng *rand.Rand) (*Conv2D, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("nn.Conv2D %q: %w", name, err)
+	}
+	if rng == nil {
+		return nil, fmt.Errorf("nn.Conv2D %q: nil random source: pass a seeded *rand.Rand to initialise the weight", name)
+	}
+	cfg = cfg.withDefaults()
+	c := &Conv2D{Name: name, Config: cfg, Weight: NewParam(name+".weight", false, cfg.WeightShape()...)}
+	std := math.Sqrt(2 / float64(cfg.Out*cfg.KernelH*cfg.KernelW))
+	for i := range c.Weight.Data {
+		c.Weight.Data[i] = float32(rng.NormFloat64() * std)
+	}
+	if cfg.Bias {
+		c.Bias = NewParam(name+".bias", true, cfg.Out)
+	}
+	return c, nil
+}
+
+// OutShape checks an input shape [N, In, H, W] and returns the output shape,
+// or an error naming the layer when the input does not fit.
+func (c *Conv2D) OutShape(in []int) ([]int, error) {
+	if len(in) != 4 || in[1] != c.Config.In {
+		return nil, fmt.Errorf("nn.Conv2D %q: input %s, want N x %d x H x W", c.Name, ShapeString(in), c.Config.In)
+	}
+	oh, ow, err := c.Config.OutSize(in[2], in[3])
+	if err != nil {
+		return nil, fmt.Errorf("nn.Conv2D %q: %w", c.Name, err)
+	}
+	return []int{in[0], c.Config.Out, oh, ow}, nil
+}
+
+// Forward convolves x [N, In, H, W].
+func (c *Conv2D) Forward(tp *Tape, x *Tensor) *Tensor {
+	var b *Tensor
+	if c.Bias != nil {
+		b = c.Bias.Tensor
+	}
+	return Convolve(tp, x, c.Weight.Tensor, b, c.Config)
+}
+
+// Params returns the weight and, if present, the bias.
+func (c *Conv2D) Params() []*Param {
+	if c.Bias != nil {
+		return []*Param{c.Weight, c.Bias}
+	}
+	return []*Param{c.Weight}
+}
+
+// Buffers returns nil: a convolution has no running state.
+func (c *Conv2D) Buffers() []*Buffer { return nil }

@@ -1,0 +1,121 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+)
+
+// SoftmaxCrossEntropy returns the mean over the batch of the cross-entropy
+// between softmax(logits) and the labels smoothed by smoothing, as a tensor
+// of one element: torch.nn.CrossEntropyLoss(label_smoothing=smoothing).
+// For a sample with label y among K classes the target is
+// (1-smoothing)*onehot(y) + smoothing/K, so
+//
+//	loss_i = (1-smoothing)*(-log p_y) + smoothing/K * sum_k (-log p_k).
+//
+// logits is N x K. Labels come from data, so a bad one is an error (naming
+// the sample and the label), not a panic; so is smoothing outside [0, 1].
+func SoftmaxCrossEntropy(tp *Tape, logits *Tensor, labels []int, smoothing float64) (*Tensor, error) {
+	if logits.Dims() != 2 {
+		return nil, fmt.Errorf("cross-entropy: logits %s, want batch x classes", ShapeString(logits.Shape))
+	}
+	n, k := logits.Shape[0], logits.Shape[1]
+	if len(labels) != n {
+		return nil, fmt.Errorf("cross-entropy: %d labels for a batch of %d", len(labels), n)
+	}
+	if n == 0 || k == 0 {
+		return nil, fmt.Errorf("cross-entropy: empty logits %s", ShapeString(logits.Shape))
+	}
+	if !(smoothing >= 0 && smoothing <= 1) {
+		return nil, fmt.Errorf("cross-entropy: label smoothing %g must be in [0, 1]", smoothing)
+	}
+	for i, y := range labels {
+		if y < 0 || y >= k {
+			return nil, fmt.Errorf("cross-entropy: sample %d has label %d, want 0 to %d (%d classes)", i, y, k-1, k)
+		}
+	}
+	// prob holds softmax(logits), kept for the backward step.
+	prob := make([]float64, n*k)
+	var total float64
+	for i := 0; i < n; i++ {
+		row := logits.Data[i*k : (i+1)*k]
+		p := prob[i*k : (i+1)*k]
+		mx := math.Inf(-1)
+		for _, v := range row {
+			mx = math.Max(mx, float64(v))
+		}
+		var sum, sumLogits float64
+		for j, v := range row {
+			e := math.Exp(float64(v) - mx)
+			p[j] = e
+			sum += e
+			sumLogits += float64(v)
+		}
+		logZ := mx + math.Log(sum)
+		for j := range p {
+			p[j] /= sum
+		}
+		nllLabel := logZ - float64(row[labels[i]])
+		nllMean := logZ - sumLogits/float64(k) // mean over classes of -log p_k
+		total += (1-smoothing)*nllLabel + smoothing*nllMean
+	}
+	out := New(1)
+	out.Data[0] = float32(total / float64(n))
+	tp.record(out, func() {
+		if out.Grad == nil {
+			return
+		}
+		g := float64(out.Grad[0]) / float64(n)
+		gl := logits.grad()
+		off := smoothing / float64(k)
+		for i := 0; i < n; i++ {
+			for j := 0; j < k; j++ {
+				q := off
+				if j == labels[i] {
+					q += 1 - smoothing
+				}
+				gl[i*k+j] += float32(g * (prob[i*k+j] - q))
+			}
+		}
+	}, logits)
+	return out, nil
+}
+
+// Predictions returns the predicted class of each row of logits (N x K):
+// the index of its largest value, the first one on ties (as torch.argmax).
+// NaNs are skipped (torch.argmax would pick them); an all-NaN row predicts
+// class 0.
+func Predictions(logits *Tensor) []int {
+	if logits.Dims() != 2 {
+		panic(fmt.Sprintf("nn.Predictions: logits %s, want batch x classes", ShapeString(logits.Shape)))
+	}
+	n, k := logits.Shape[0], logits.Shape[1]
+	out := make([]int, n)
+	for i := range out {
+		row := logits.Data[i*k : (i+1)*k]
+		best := -1
+		for j, v := range row {
+			if v == v && (best < 0 || v > row[best]) { // v == v: not NaN
+				best = j
+			}
+		}
+		out[i] = max(best, 0)
+	}
+	return out
+}
+
+// CountCorrect returns how many rows of logits predict their label. It
+// panics when the label count differs from the batch size.
+func CountCorrect(logits *Tensor, labels []int) int {
+	pred := Predictions(logits)
+	if len(pred) != len(labels) {
+		panic(fmt.Sprintf("nn.CountCorrect: %d labels for a batch of %d", len(labels), len(pred)))
+	}
+	correct := 0
+	for i, p := range pred {
+		if p == labels[i] {
+			correct++
+		}
+	}
+	return correct
+}

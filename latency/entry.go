@@ -1,0 +1,101 @@
+package latency
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"time"
+	"unicode/utf8"
+)
+
+// Entry is the timing of one block signature on one device: the median and
+// the 10th and 90th percentiles of the samples, in nanoseconds.
+type Entry struct {
+	MedianNs   float64   `json:"median_ns"`
+	P10Ns      float64   `json:"p10_ns"`
+	P90Ns      float64   `json:"p90_ns"`
+	Samples    int       `json:"samples"`
+	MeasuredAt time.Time `json:"measured_at"`
+	// Protocol notes how it was measured (warm-up, repeats, timer), free text.
+	Protocol string `json:"protocol,omitempty"`
+}
+
+// MedianMs returns the median in milliseconds.
+func (e Entry) MedianMs() float64 { return e.MedianNs / 1e6 }
+
+// maxKeyLen bounds a block signature; real ones are under 100 bytes.
+const maxKeyLen = 1024
+
+// validateKey checks a block signature used as a key.
+func validateKey(key string) error {
+	switch {
+	case key == "":
+		return fmt.Errorf("%w: empty key", ErrInvalidEntry)
+	case len(key) > maxKeyLen:
+		return fmt.Errorf("%w: key of %d bytes, at most %d", ErrInvalidEntry, len(key), maxKeyLen)
+	case !utf8.ValidString(key):
+		return fmt.Errorf("%w: key %q is not UTF-8", ErrInvalidEntry, key)
+	}
+	return nil
+}
+
+// Validate checks that the entry is a plausible measurement: finite,
+// non-negative times with p10 <= median <= p90, at least one sample and a
+// measurement time.
+func (e Entry) Validate() error {
+	for _, v := range []float64{e.MedianNs, e.P10Ns, e.P90Ns} {
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			return fmt.Errorf("%w: times must be finite and non-negative (median %v, p10 %v, p90 %v ns)", ErrInvalidEntry, e.MedianNs, e.P10Ns, e.P90Ns)
+		}
+	}
+	switch {
+	case !(e.P10Ns <= e.MedianNs && e.MedianNs <= e.P90Ns):
+		return fmt.Errorf("%w: want p10 <= median <= p90, have %v, %v, %v ns", ErrInvalidEntry, e.P10Ns, e.MedianNs, e.P90Ns)
+	case e.Samples < 1:
+		return fmt.Errorf("%w: %d samples, want at least 1", ErrInvalidEntry, e.Samples)
+	case e.MeasuredAt.IsZero():
+		return fmt.Errorf("%w: measurement time is not set", ErrInvalidEntry)
+	}
+	return nil
+}
+
+// Stored values are sealed: a format byte, the JSON payload, and a CRC-32C
+// of key, format byte and payload, big-endian. The checksum catches bytes
+// damaged inside a value, which bbolt itself does not check, and a value
+// moved under another key.
+const valueFormat byte = 1
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func seal(key []byte, v any) ([]byte, error) {
+	payload, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, 1+len(payload)+4)
+	out = append(out, valueFormat)
+	out = append(out, payload...)
+	crc := crc32.Update(crc32.Checksum(key, castagnoli), castagnoli, out)
+	return binary.BigEndian.AppendUint32(out, crc), nil
+}
+
+// unseal checks and decodes a sealed value into v. Errors describe the
+// damage; the caller adds the file and key.
+func unseal(key, val []byte, v any) error {
+	if len(val) < 1+4 {
+		return fmt.Errorf("value of %d bytes is too short", len(val))
+	}
+	body, sum := val[:len(val)-4], binary.BigEndian.Uint32(val[len(val)-4:])
+	if crc := crc32.Update(crc32.Checksum(key, castagnoli), castagnoli, body); crc != sum {
+		return fmt.Errorf("checksum mismatch (stored %08x, computed %08x)", sum, crc)
+	}
+	if body[0] != valueFormat {
+		return fmt.Errorf("unknown value format %d", body[0])
+	}
+	dec := json.NewDecoder(bytes.NewReader(body[1:]))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
