@@ -3,7 +3,8 @@
 // (and model_folded.onnx for some, BN folded), model.py (the generated
 // PyTorch module), weights.safetensors (seeded weights with varied BN
 // statistics) and input.safetensors (a seeded random batch), plus
-// manifest.json listing them with their parameter counts.
+// nas.safetensors (the output of nas's own executor, blocks.Network, in
+// eval mode), plus manifest.json listing them with their parameter counts.
 //
 // The cases are every zoo network (at -zoo-input, and mobilenet_v2 also at
 // 3x224x224) whose blocks lower to a Graph today, and -random random graphs
@@ -22,6 +23,7 @@ import (
 	"path/filepath"
 
 	"nas/blocks"
+	"nas/blocks/nn"
 	"nas/export"
 	"nas/export/internal/testnets"
 	"nas/internal/safetensors"
@@ -126,6 +128,20 @@ func writeCase(out, name string, g *blocks.Graph, fold bool, rng *rand.Rand, bat
 	}); err != nil {
 		return manifestCase{}, err
 	}
+	// nas's own inference (eval mode) on the same input and weights.
+	net, err := blocks.NewNetwork(g, rng)
+	if err != nil {
+		return manifestCase{}, err
+	}
+	if err := net.LoadState(w); err != nil {
+		return manifestCase{}, err
+	}
+	y := net.Forward(nil, nn.FromData(x, shape...))
+	if err := safetensors.Write(filepath.Join(dir, "nas.safetensors"), &safetensors.File{
+		Tensors: map[string]safetensors.Tensor{"logits": {Shape: append([]int(nil), y.Shape...), F32: y.Data}},
+	}); err != nil {
+		return manifestCase{}, err
+	}
 	c := manifestCase{Name: name, Dir: name, Params: g.Cost().Params, Input: shape, ONNX: []string{"model.onnx"}}
 	if fold {
 		c.ONNX = append(c.ONNX, "model_folded.onnx")
@@ -137,7 +153,7 @@ func writeCase(out, name string, g *blocks.Graph, fold bool, rng *rand.Rand, bat
 			return manifestCase{}, err
 		}
 	}
-	err := writeFile(filepath.Join(dir, "model.py"), func(f *os.File) error {
+	err = writeFile(filepath.Join(dir, "model.py"), func(f *os.File) error {
 		return export.WritePyTorch(f, g, export.PyTorchOptions{Name: name})
 	})
 	return c, err
