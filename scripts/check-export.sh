@@ -22,9 +22,13 @@ if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 
 # What the consumers need.
 missing=()
-for p in python3-onnx python3-torch nodejs npm; do
+for p in python3-onnx python3-torch; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+# node and npm may come from another package set (NodeSource's nodejs
+# carries npm); ask Debian only when the commands are missing.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
@@ -33,26 +37,32 @@ if [ ! -f "$check/node_modules/onnxruntime-node/package.json" ]; then
   (cd "$check" && npm ci --ignore-scripts --no-audit --no-fund)
 fi
 
-work=${1:-$(mktemp -d)}
+if [ $# -ge 1 ]; then
+  work=$1
+else
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+fi
 mkdir -p "$work"
 echo "check-export: writing cases to $work"
 go build -o "$work/nas" ./cmd/nas
 go run ./export/internal/checkcases -out "$work/cases"
 
 # One network through the command line: export with seeded weights, write
-# them, and hand the files to the same checks as a case of its own.
-cli="$work/cases/cli_conv"
+# them, and hand the files to the same checks as a case of its own. (Skipped,
+# and said so, while the network's blocks do not lower to a Graph yet.)
+cli="$work/cases/cli_mobilenet_v2"
 mkdir -p "$cli"
-arch='3x32x32:conv_o16_k3_s2_ahswish,pool_k3_s2_ceil,conv_o24_k3_g2_aprelu,gap,dropout_p20,linear_o10'
-"$work/nas" export "$arch" --seed 7 --format onnx -o "$cli/model.onnx" --write-weights "$cli/weights.safetensors"
-"$work/nas" export "$arch" --seed 7 --format onnx --fold-bn -o "$cli/model_folded.onnx"
-"$work/nas" export "$arch" --format pytorch -o "$cli/model.py"
-/usr/bin/python3 - "$work/cases" "$arch" <<'PY'
+flags=(--input 3x32x32 --classes 10)
+if msg=$("$work/nas" export mobilenet_v2 "${flags[@]}" --seed 7 --format onnx -o "$cli/model.onnx" \
+    --write-weights "$cli/weights.safetensors" 2>&1); then
+  "$work/nas" export mobilenet_v2 "${flags[@]}" --seed 7 --format onnx --fold-bn -o "$cli/model_folded.onnx"
+  "$work/nas" export mobilenet_v2 "${flags[@]}" --format pytorch -o "$cli/model.py"
+  /usr/bin/python3 - "$work/cases" <<'PY'
 import json, os, random, struct, sys
-root, arch = sys.argv[1], sys.argv[2]
-d = os.path.join(root, "cli_conv")
-# The input: 2 x 3 x 32 x 32, seeded, as safetensors.
-rng = random.Random(7)
+root = sys.argv[1]
+d = os.path.join(root, "cli_mobilenet_v2")
+rng = random.Random(7)  # the input: 2 x 3 x 32 x 32, seeded, as safetensors
 n = 2 * 3 * 32 * 32
 header = json.dumps({"input": {"dtype": "F32", "shape": [2, 3, 32, 32], "data_offsets": [0, 4 * n]}}).encode()
 header += b" " * (-len(header) % 8)
@@ -60,11 +70,17 @@ with open(os.path.join(d, "input.safetensors"), "wb") as f:
     f.write(struct.pack("<Q", len(header)) + header + struct.pack(f"<{n}f", *(rng.gauss(0, 1) for _ in range(n))))
 with open(os.path.join(root, "manifest.json")) as f:
     m = json.load(f)
-m["cases"].append({"name": "cli: " + arch, "dir": "cli_conv", "params": None, "input": [2, 3, 32, 32],
-                   "onnx": ["model.onnx", "model_folded.onnx"]})
+m["cases"].append({"name": "cli_mobilenet_v2", "dir": "cli_mobilenet_v2", "params": None,
+                   "input": [2, 3, 32, 32], "onnx": ["model.onnx", "model_folded.onnx"]})
 with open(os.path.join(root, "manifest.json"), "w") as f:
     json.dump(m, f, indent=2)
 PY
+elif [[ $msg == *"cannot be executed yet"* ]]; then
+  echo "check-export: SKIP nas export mobilenet_v2: $msg"
+else
+  echo "check-export: nas export failed: $msg" >&2
+  exit 1
+fi
 
 node "$check/run_onnx.mjs" "$work/cases"
 /usr/bin/python3 "$check/check_export.py" "$work/cases"

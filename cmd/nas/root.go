@@ -43,6 +43,7 @@ from real training.`,
 	})
 	root.AddCommand(newCmdVersion(nil))
 	root.AddCommand(newCmdLut())
+	root.AddCommand(newCmdExport(nil))
 	return root
 }
 
