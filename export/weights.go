@@ -47,8 +47,10 @@ type RandomOptions struct {
 	// Varied gives BN non-trivial statistics and affine parameters (scale
 	// in [0.5, 1.5), shift and running mean N(0, 0.1²), running variance
 	// in [0.5, 1.5)) and biases N(0, 0.1²), so that a consumer check really
-	// tests them. Without it, BN is the PyTorch initialisation (scale 1,
-	// shift 0, mean 0, variance 1) and biases are 0.
+	// tests them, and linear weights N(0, 1/in) so that the logits depend
+	// on the input as much as on the biases. Without it, BN is the PyTorch
+	// initialisation (scale 1, shift 0, mean 0, variance 1), biases are 0
+	// and linear weights N(0, 0.01²).
 	Varied bool
 }
 
@@ -68,6 +70,8 @@ func RandomWeights(g *blocks.Graph, rng *rand.Rand, o RandomOptions) Weights {
 			a := op.Conv
 			fanOut := a.Out / max(a.Groups, 1) * a.KH * a.KW
 			normal(rng, v, 0, math.Sqrt(2/float64(fanOut)))
+		case op.Kind == blocks.OpLinear && suffix == ".weight" && o.Varied:
+			normal(rng, v, 0, 1/math.Sqrt(float64(p.Shape[1])))
 		case op.Kind == blocks.OpLinear && suffix == ".weight":
 			normal(rng, v, 0, 0.01)
 		case op.Kind == blocks.OpAct: // PReLU slopes

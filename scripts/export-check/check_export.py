@@ -5,6 +5,8 @@ For every case of a checkcases manifest (see export/internal/checkcases):
   * the generated PyTorch module (model.py) loads weights.safetensors with a
     strict load_state_dict, so its state_dict keys are exactly nas's names,
     and has the parameter count nas computes for the graph;
+  * the outputs of the two samples of the batch differ (else the check
+    would be blind: logits made by the biases alone);
   * in eval mode, its output on input.safetensors equals ONNX Runtime's
     (ort_*.safetensors from run_onnx.mjs) and, where present, nas's own
     (nas.safetensors) within a relative error of 1e-4:
@@ -57,6 +59,13 @@ def check_case(root, case):
     x = mod.load_safetensors(os.path.join(d, "input.safetensors"))["input"]
     with torch.no_grad():
         y = net(x)
+    # A check is only as good as its logits' dependence on the input: with
+    # two different samples, the outputs must differ.
+    if y.shape[0] >= 2:
+        spread = relative_error(y[0], y[1])
+        if spread < 1e-3:
+            problems.append(f"the outputs of two different inputs differ by only {spread:.1e} (relative): "
+                            "the weights make the check blind")
     refs = {"ort_" + m.replace(".onnx", ".safetensors"): "onnxruntime " + m for m in case["onnx"]}
     refs["nas.safetensors"] = "nas"
     worst = {}

@@ -21,10 +21,14 @@ func Random(rng *rand.Rand, in blocks.Shape, classes int) *blocks.Graph {
 	act := func() blocks.Act { return acts[rng.IntN(len(acts))] }
 	c := 8 * (1 + rng.IntN(3))
 	x := b.ConvBNAct("stem", b.Graph().Input, c, 3, 2, 1, act())
-	units := 4 + rng.IntN(4)
-	for u := 0; u < units; u++ {
+	// Every kind of unit once, in random order, then a few more.
+	kinds := rng.Perm(5)
+	for range rng.IntN(3) {
+		kinds = append(kinds, rng.IntN(5))
+	}
+	for u, kind := range kinds {
 		name := fmt.Sprintf("units.%d", u)
-		switch rng.IntN(5) {
+		switch kind {
 		case 0: // inverted residual with SE
 			x = residualSE(b, rng, name, x, act())
 		case 1: // ShuffleNet V2 style: split, one branch, concat, shuffle
