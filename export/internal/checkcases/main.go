@@ -114,6 +114,9 @@ func writeCase(out, name string, g *blocks.Graph, fold bool, rng *rand.Rand, bat
 		return manifestCase{}, err
 	}
 	w := export.RandomWeights(g, rng, export.RandomOptions{Varied: true})
+	if err := calibrate(g, w, rng); err != nil {
+		return manifestCase{}, err
+	}
 	if err := export.WriteWeights(filepath.Join(dir, "weights.safetensors"), g, w); err != nil {
 		return manifestCase{}, err
 	}
@@ -169,4 +172,30 @@ func writeFile(path string, write func(*os.File) error) error {
 		return err
 	}
 	return f.Close()
+}
+
+// calibrate sets every BN's running mean and variance in w to the
+// statistics of its input on one random batch of 8 in training mode (the
+// executor with momentum 1), as a trained network's would fit its data.
+func calibrate(g *blocks.Graph, w export.Weights, rng *rand.Rand) error {
+	net, err := blocks.NewNetwork(g, rng)
+	if err != nil {
+		return err
+	}
+	if err := net.LoadState(w); err != nil {
+		return err
+	}
+	for _, bn := range net.BatchNorms() {
+		bn.Momentum = 1
+	}
+	in := g.Shapes[g.Input]
+	x := nn.New(8, in.C, in.H, in.W)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	net.Forward(nn.NewTape(true, rng), x)
+	for name, t := range net.State() {
+		copy(w[name], t.Data)
+	}
+	return nil
 }
