@@ -33,6 +33,8 @@ type ONNXOptions struct {
 	// into that convolution's weights and bias (computed in float64). By
 	// default BN is kept as BatchNormalization nodes, which is exact.
 	FoldBN bool
+	// Arch is the network's arch string, recorded as the model's doc_string.
+	Arch string
 	// ProducerVersion is recorded as the model's producer_version.
 	ProducerVersion string
 }
@@ -87,6 +89,7 @@ func ONNX(g *blocks.Graph, w Weights, o ONNXOptions) (*onnxpb.ModelProto, error)
 		OpsetImport:     []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(ONNXOpset)}},
 		ProducerName:    proto.String("nas"),
 		ProducerVersion: proto.String(o.ProducerVersion),
+		DocString:       proto.String(o.Arch),
 		Graph:           e.gp,
 	}, nil
 }

@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"nas/blocks"
 	"nas/export"
 	"nas/space"
 )
@@ -23,16 +21,19 @@ type exportOptions struct {
 	Seed         uint64
 	FoldBN       bool
 	WriteWeights string
-	Input        string // CxHxW
+	Input        string // CxHxW, zoo networks only
 	Classes      int
 	Width        float64
 }
 
+// exportFormats are the values of --format.
+var exportFormats = []string{"onnx", "pytorch", "json", "string"}
+
 func newCmdExport(runF func(*cobra.Command, *exportOptions) error) *cobra.Command {
 	opts := &exportOptions{}
 	cmd := &cobra.Command{
-		Use:   "export ARCH --format onnx|pytorch -o FILE",
-		Short: "Write a network as an ONNX model or PyTorch module code",
+		Use:   "export ARCH --format onnx|pytorch|json|string -o FILE",
+		Short: "Write a network as an ONNX model, PyTorch module code, or its arch JSON or string",
 		Long: `Write a network for use outside nas.
 
   onnx     an ONNX model (opset 13) with its weights: input "input"
@@ -42,8 +43,11 @@ func newCmdExport(runF func(*cobra.Command, *exportOptions) error) *cobra.Comman
   pytorch  a self-contained Python file (torch only) defining an nn.Module
            whose state_dict keys are nas's parameter names, with load(path)
            to read a nas safetensors checkpoint. The weights are not in it.
+  json     the canonical arch JSON (docs/arch-format.md).
+  string   the canonical one-line arch string.
 
-ARCH is a zoo network name (see 'nas zoo list'). Weights come from --weights
+ARCH is a zoo network name (see 'nas zoo list'; --input, --classes and
+--width shape it), an arch JSON file or an arch string. Weights come from --weights
 (a safetensors checkpoint of nas train) or, without it, are seeded random
 (--seed): Kaiming-normal convolutions, BN at its initial state.
 See docs/export.md.`,
@@ -54,17 +58,20 @@ See docs/export.md.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Arch = args[0]
 			switch opts.Format {
-			case "onnx", "pytorch":
+			case "onnx", "pytorch", "json", "string":
 			case "":
-				return usageErrorf("--format is required: onnx or pytorch")
+				return usageErrorf("--format is required: one of %s", strings.Join(exportFormats, ", "))
 			default:
-				return usageErrorf("--format %q: want onnx or pytorch", opts.Format)
+				return usageErrorf("--format %q: want one of %s", opts.Format, strings.Join(exportFormats, ", "))
 			}
 			if opts.Output == "" {
 				return usageErrorf("-o FILE is required (- for standard output)")
 			}
 			if opts.Format == "pytorch" && opts.FoldBN {
 				return usageErrorf("--fold-bn applies to --format onnx only (the PyTorch module keeps BN to load checkpoints)")
+			}
+			if (opts.Format == "json" || opts.Format == "string") && (opts.Weights != "" || opts.WriteWeights != "" || opts.FoldBN) {
+				return usageErrorf("--format %s writes the architecture only: --weights, --write-weights and --fold-bn do not apply", opts.Format)
 			}
 			if opts.Weights != "" && cmd.Flags().Changed("seed") {
 				return usageErrorf("--seed makes random weights; it cannot be used with --weights")
@@ -76,26 +83,42 @@ See docs/export.md.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Format, "format", "", "what to write: onnx or pytorch")
+	f.StringVar(&opts.Format, "format", "", "what to write: onnx, pytorch, json or string")
 	f.StringVarP(&opts.Output, "output", "o", "", "file to write (- for standard output)")
 	f.StringVar(&opts.Weights, "weights", "", "safetensors checkpoint with the network's weights (default: seeded random weights)")
 	f.Uint64Var(&opts.Seed, "seed", 1, "seed of the random weights when --weights is not given")
 	f.BoolVar(&opts.FoldBN, "fold-bn", false, "fold batch norms into the convolutions before them (onnx)")
 	f.StringVar(&opts.WriteWeights, "write-weights", "", "also write the weights used to this safetensors file (for the random weights of --seed)")
-	f.StringVar(&opts.Input, "input", "3x224x224", "input shape of one sample, CxHxW")
-	f.IntVar(&opts.Classes, "classes", 1000, "number of classes")
-	f.Float64Var(&opts.Width, "width", 1, "width multiplier, for the zoo families that have one")
+	f.StringVar(&opts.Input, "input", "", "input shape CxHxW of a zoo network (default 3x224x224)")
+	f.IntVar(&opts.Classes, "classes", 0, "classes of a zoo network (default 1000)")
+	f.Float64Var(&opts.Width, "width", 0, "width multiplier of a zoo network (default 1.0)")
 	return cmd
 }
 
 func exportRun(cmd *cobra.Command, opts *exportOptions) error {
-	in, err := parseShape(opts.Input)
-	if err != nil {
-		return usageErrorf("--input %q: %v", opts.Input, err)
-	}
-	arch, err := space.ZooArch(opts.Arch, space.ZooOptions{Input: in, Classes: opts.Classes, Width: opts.Width})
+	o, err := zooOptions(opts.Input, opts.Classes, opts.Width)
 	if err != nil {
 		return err
+	}
+	arch, err := space.Resolve(opts.Arch, o)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	switch opts.Format {
+	case "json":
+		b, err := arch.IndentedJSON()
+		if err != nil {
+			return err
+		}
+		buf.Write(b)
+		if !bytes.HasSuffix(b, []byte("\n")) {
+			buf.WriteByte('\n')
+		}
+		return writeExport(cmd, opts, buf.Bytes(), "")
+	case "string":
+		buf.WriteString(arch.String() + "\n")
+		return writeExport(cmd, opts, buf.Bytes(), "")
 	}
 	g, err := arch.Graph()
 	if err != nil {
@@ -111,12 +134,15 @@ func exportRun(cmd *cobra.Command, opts *exportOptions) error {
 			w = export.RandomWeights(g, rand.New(rand.NewPCG(opts.Seed, 0)), export.RandomOptions{})
 		}
 	}
-	var buf bytes.Buffer
+	name := arch.Name
+	if name == "" {
+		name = "nas"
+	}
 	switch opts.Format {
 	case "onnx":
-		err = export.WriteONNX(&buf, g, w, export.ONNXOptions{Name: opts.Arch, FoldBN: opts.FoldBN, ProducerVersion: currentVersion().Version})
+		err = export.WriteONNX(&buf, g, w, export.ONNXOptions{Name: name, Arch: arch.String(), FoldBN: opts.FoldBN, ProducerVersion: currentVersion().Version})
 	case "pytorch":
-		err = export.WritePyTorch(&buf, g, export.PyTorchOptions{Name: opts.Arch})
+		err = export.WritePyTorch(&buf, g, export.PyTorchOptions{Name: name, Arch: arch.String()})
 	}
 	if err != nil {
 		return err
@@ -126,31 +152,20 @@ func exportRun(cmd *cobra.Command, opts *exportOptions) error {
 			return fmt.Errorf("--write-weights %s: %w", opts.WriteWeights, err)
 		}
 	}
-	if opts.Output == "-" {
-		_, err = cmd.OutOrStdout().Write(buf.Bytes())
-		return err
-	}
-	if err := os.WriteFile(opts.Output, buf.Bytes(), 0o644); err != nil {
-		return err
-	}
 	c := g.Cost()
-	fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%s, %d parameters, %d MACs)\n", opts.Output, opts.Format, c.Params, c.MACs)
-	return nil
+	return writeExport(cmd, opts, buf.Bytes(), fmt.Sprintf(", %d parameters, %d MACs", c.Params, c.MACs))
 }
 
-// parseShape reads CxHxW ("3x224x224").
-func parseShape(s string) (blocks.Shape, error) {
-	parts := strings.Split(s, "x")
-	if len(parts) != 3 {
-		return blocks.Shape{}, fmt.Errorf("want CxHxW, e.g. 3x224x224")
+// writeExport writes b to -o (standard output for -) and says so on
+// standard error.
+func writeExport(cmd *cobra.Command, opts *exportOptions, b []byte, about string) error {
+	if opts.Output == "-" {
+		_, err := cmd.OutOrStdout().Write(b)
+		return err
 	}
-	var d [3]int
-	for i, p := range parts {
-		v, err := strconv.Atoi(p)
-		if err != nil || v < 1 {
-			return blocks.Shape{}, fmt.Errorf("%q is not a positive whole number (want CxHxW, e.g. 3x224x224)", p)
-		}
-		d[i] = v
+	if err := os.WriteFile(opts.Output, b, 0o644); err != nil {
+		return err
 	}
-	return blocks.Shape{C: d[0], H: d[1], W: d[2]}, nil
+	fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%s%s)\n", opts.Output, opts.Format, about)
+	return nil
 }
