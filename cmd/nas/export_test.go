@@ -122,4 +122,3 @@ func TestExportArchForms(t *testing.T) {
 	require.True(t, proto.Equal(models["zoo"], models["string"]), "zoo name and arch string give the same model")
 	require.True(t, proto.Equal(models["zoo"], models["json"]), "zoo name and arch JSON give the same model")
 }
-
