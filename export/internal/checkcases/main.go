@@ -7,8 +7,10 @@
 // eval mode), plus manifest.json listing them with their parameter counts.
 //
 // The cases are every zoo network (at -zoo-input, and mobilenet_v2 also at
-// 3x224x224) whose blocks lower to a Graph today, and -random random graphs
-// that use every primitive op (export/internal/testnets). A zoo network
+// 3x224x224) whose blocks lower to a Graph, -per-space networks sampled
+// from each built-in space (space.SpaceNames), and -random random graphs
+// that use every primitive op in more combinations than the families do
+// (export/internal/testnets). A zoo network
 // whose family does not lower yet is listed as skipped with the reason.
 //
 //	go run ./export/internal/checkcases -out DIR
@@ -43,6 +45,7 @@ func main() {
 	out := flag.String("out", "", "directory to write the cases to (created)")
 	zooInput := flag.Int("zoo-input", 64, "input side of the zoo networks (3 x side x side)")
 	random := flag.Int("random", 6, "number of random graphs")
+	perSpace := flag.Int("per-space", 3, "random networks sampled from each built-in space")
 	seed := flag.Uint64("seed", 1, "seed of weights, inputs and random graphs")
 	batch := flag.Int("batch", 2, "batch size of the inputs")
 	flag.Parse()
@@ -50,13 +53,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "checkcases: -out DIR is required")
 		os.Exit(2)
 	}
-	if err := run(*out, *zooInput, *random, *seed, *batch); err != nil {
+	if err := run(*out, *zooInput, *random, *perSpace, *seed, *batch); err != nil {
 		fmt.Fprintln(os.Stderr, "checkcases:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out string, zooInput, random int, seed uint64, batch int) error {
+func run(out string, zooInput, random, perSpace int, seed uint64, batch int) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
@@ -92,6 +95,26 @@ func run(out string, zooInput, random int, seed uint64, batch int) error {
 		cases = append(cases, manifestCase{Name: "mobilenet_v2_224", Skipped: err.Error()})
 	} else if err := add("mobilenet_v2_224", g, true); err != nil {
 		return err
+	}
+	for _, name := range space.SpaceNames() {
+		sp, err := space.LoadSpace(name)
+		if err != nil {
+			return err
+		}
+		rng := rand.New(rand.NewPCG(seed, 2000))
+		for i := 0; i < perSpace; i++ {
+			_, a, err := sp.Sample(rng)
+			if err != nil {
+				return fmt.Errorf("space %s: %w", name, err)
+			}
+			g, err := a.Graph()
+			if err != nil {
+				return fmt.Errorf("space %s: sample %d (%s): %w", name, i, a, err)
+			}
+			if err := add(fmt.Sprintf("%s_%d", name, i), g, i%2 == 0); err != nil {
+				return err
+			}
+		}
 	}
 	for i := 0; i < random; i++ {
 		rng := rand.New(rand.NewPCG(seed, 1000+uint64(i)))
