@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 
 	"nas/blocks"
@@ -144,7 +145,7 @@ func ReadWeights(path string, g *blocks.Graph) (Weights, error) {
 		shapes[p.Name] = p.Shape
 	}
 	for name, t := range f.Tensors {
-		if s, ok := shapes[name]; ok && !equalInts(s, t.Shape) {
+		if s, ok := shapes[name]; ok && !slices.Equal(s, t.Shape) {
 			return nil, fmt.Errorf("%s: tensor %q has shape %v, the network needs %v: are the weights from another architecture?", path, name, t.Shape, s)
 		}
 	}
@@ -165,16 +166,4 @@ func WriteWeights(path string, g *blocks.Graph, w Weights) error {
 		f.Tensors[p.Name] = safetensors.Tensor{Shape: p.Shape, F32: w[p.Name]}
 	}
 	return safetensors.Write(path, f)
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
