@@ -10,3 +10,5 @@ go test -count=1 -race -short ./...
 # The arch parsers must never panic and must round-trip what they accept.
 go test -run='^$' -fuzz='^FuzzParseArch$' -fuzztime=10s ./space/
 go test -run='^$' -fuzz='^FuzzParseArchJSON$' -fuzztime=10s ./space/
+# The exporters, checked by their consumers (onnx.checker, ONNX Runtime, PyTorch).
+bash scripts/check-export.sh
