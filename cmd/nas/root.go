@@ -46,6 +46,7 @@ from real training.`,
 	root.AddCommand(newCmdZoo())
 	root.AddCommand(newCmdSpace())
 	root.AddCommand(newCmdLut())
+	root.AddCommand(newCmdReport(nil))
 	return root
 }
 
