@@ -84,9 +84,9 @@ h2 { font-size: 1.15em; margin-top: 1.6em; border-bottom: 1px solid #ddd; }
 dl.config { display: grid; grid-template-columns: max-content 1fr; gap: .1em 1em; }
 dl.config dt { color: #666; }
 dl.config dd { margin: 0; }
-code.arch { display: block; white-space: pre-wrap; word-break: break-all; background: #f5f5f5; padding: .5em; }
+code.arch { display: block; white-space: pre-wrap; overflow-wrap: anywhere; background: #f5f5f5; padding: .5em; }
 figure { margin: 0; }
-figure svg { width: 100%; height: auto; max-width: 900px; }
+figure svg { width: 100%; height: auto; max-width: 1150px; }
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th, td { padding: .2em .6em; border-bottom: 1px solid #eee; text-align: right; vertical-align: top; }
 th { background: #fafafa; position: sticky; top: 0; }
@@ -94,7 +94,7 @@ th.sortable { cursor: pointer; user-select: none; }
 th[aria-sort="ascending"]::after { content: " \25B2"; }
 th[aria-sort="descending"]::after { content: " \25BC"; }
 td.text, th.text { text-align: left; }
-td.arch { font-family: ui-monospace, monospace; font-size: .85em; word-break: break-all; max-width: 45em; }
+td.arch { font-family: ui-monospace, monospace; font-size: .85em; overflow-wrap: anywhere; min-width: 24em; max-width: 48em; }
 tr.front td { background: #eef6fc; }
 tr.best td { background: #dcecf8; font-weight: 600; }
 tr.failed td, tr.skipped td { color: #888; }
