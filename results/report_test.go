@@ -30,7 +30,7 @@ const hostileArch = `in1x28x28 cls10 | <script>alert("x&y")</script> | linear_o1
 // fakeTrials returns n trials of a search on a 1x28x28 space, drawn from
 // rng: accuracy rises with latency with noise; every 9th trial failed,
 // every 11th skipped. The arch strings are real, so the best one decodes.
-func fakeTrials(t *testing.T, rng *rand.Rand, n int) []Trial {
+func fakeTrials(t testing.TB, rng *rand.Rand, n int) []Trial {
 	t.Helper()
 	var trials []Trial
 	for i := 1; i <= n; i++ {
@@ -295,6 +295,22 @@ func TestBestArchFallsBackToJSON(t *testing.T) {
 	tr.ArchJSON = nil
 	_, err = NewReport(Run{ID: 1}, []Trial{tr}, nil).BestArch()
 	require.ErrorContains(t, err, "run-1, best trial 1")
+}
+
+// BenchmarkWriteDir measures a report of 1000 trials: table, front, plot
+// (SVG and PNG), HTML page and best network.
+func BenchmarkWriteDir(b *testing.B) {
+	trials := fakeTrials(b, rand.New(rand.NewPCG(1, 2)), 1000)
+	for i := range trials {
+		trials[i].Seq = uint64(i + 1)
+	}
+	r := NewReport(Run{ID: 1, Config: RunConfig{Strategy: "evolution", TargetMs: 2}}, trials, testBaselines)
+	dir := b.TempDir()
+	for b.Loop() {
+		if _, err := r.WriteDir(dir); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 func keys(m map[string]json.RawMessage) []string {
