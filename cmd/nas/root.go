@@ -47,6 +47,7 @@ from real training.`,
 	root.AddCommand(newCmdSpace())
 	root.AddCommand(newCmdLut())
 	root.AddCommand(newCmdExport(nil))
+	root.AddCommand(newCmdReport(nil))
 	return root
 }
 
