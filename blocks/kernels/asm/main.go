@@ -1,0 +1,193 @@
+// Command asm generates the amd64 GEMM micro-kernels of package
+// nas/blocks/kernels (gemm_kernels_amd64.s and its Go prototypes in
+// gemm_kernels_amd64.go) with avo.
+//
+// It lives in a module of its own so that avo is a dependency of the
+// generator only, never of nas itself. Run it through go generate in
+// blocks/kernels:
+//
+//	cd blocks/kernels && go generate
+//
+// Each micro-kernel computes one MR x NR tile of C from a packed A panel
+// (k steps of MR values, alpha already applied) and a packed B panel (k steps
+// of NR values):
+//
+//	C[i*ldc+j] = sum_p A[p*MR+i]*B[p*NR+j] + beta*C[i*ldc+j]
+//
+// and does not read C when beta is zero (C may hold NaN then).
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+const signature = "func(k int, a, b, c []float32, ldc int, beta float32)"
+
+func main() {
+	ConstraintExpr("!noasm")
+	for _, mr := range []int{12, 14} {
+		kernel(fmt.Sprintf("sgemmKernel%dx32AVX512", mr), mr, 2, 64, zmm)
+	}
+	kernel("sgemmKernel6x16AVX2", 6, 2, 32, ymm)
+	fmaPeak("fmaPeakAVX512", 24, zmm)
+	fmaPeak("fmaPeakAVX2", 12, ymm)
+	Generate()
+}
+
+func zmm(i int) VecPhysical {
+	return []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15, Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}[i]
+}
+func ymm(i int) VecPhysical {
+	return []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}[i]
+}
+
+// kernel emits one micro-kernel with mr rows and cols vectors of vecBytes
+// bytes per row, using the vector registers that vec numbers: the
+// accumulators first, then the cols B vectors, then the rest of the register
+// file (16 for VEX, 32 for EVEX) rotates through broadcasts of A.
+func kernel(name string, mr, cols, vecBytes int, vec func(int) VecPhysical) {
+	nregs := 16
+	if vecBytes == 64 {
+		nregs = 32
+	}
+	nr := cols * vecBytes / 4
+	TEXT(name, NOSPLIT, signature)
+	Doc(fmt.Sprintf("%s computes one %dx%d tile of C from packed panels of A and B.", name, mr, nr))
+	k := Load(Param("k"), GP64())
+	a := Load(Param("a").Base(), GP64())
+	b := Load(Param("b").Base(), GP64())
+	c := Load(Param("c").Base(), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(Imm(2), ldc)
+
+	acc := func(i, j int) VecPhysical { return vec(i*cols + j) }
+	bv := func(j int) VecPhysical { return vec(mr*cols + j) }
+	nbc := nregs - mr*cols - cols
+	if nbc < 1 {
+		panic(fmt.Sprintf("%s: no register left for broadcasts", name))
+	}
+	bc := func(i int) VecPhysical { return vec(mr*cols + cols + i%nbc) }
+
+	Comment("Prefetch the C tile.")
+	row := GP64()
+	MOVQ(c, row)
+	for i := 0; i < mr; i++ {
+		PREFETCHT0(Mem{Base: row})
+		if cols*vecBytes > 64 {
+			PREFETCHT0(Mem{Base: row, Disp: cols*vecBytes - 4})
+		}
+		if i < mr-1 {
+			ADDQ(ldc, row)
+		}
+	}
+
+	Comment("Zero the accumulators.")
+	for i := 0; i < mr; i++ {
+		for j := 0; j < cols; j++ {
+			VXORPS(acc(i, j), acc(i, j), acc(i, j))
+		}
+	}
+
+	step := func(u int) {
+		for j := 0; j < cols; j++ {
+			VMOVUPS(Mem{Base: b, Disp: (u*cols + j) * vecBytes}, bv(j))
+		}
+		for i := 0; i < mr; i++ {
+			VBROADCASTSS(Mem{Base: a, Disp: 4 * (u*mr + i)}, bc(i))
+			for j := 0; j < cols; j++ {
+				VFMADD231PS(bv(j), bc(i), acc(i, j))
+			}
+		}
+	}
+
+	const unroll = 4
+	Comment(fmt.Sprintf("Main loop, unrolled %d times.", unroll))
+	n := GP64()
+	MOVQ(k, n)
+	SHRQ(Imm(2), n)
+	JZ(LabelRef(name + "_tail"))
+	Label(name + "_loop")
+	for u := 0; u < unroll; u++ {
+		step(u)
+	}
+	ADDQ(U32(uint32(unroll*mr*4)), a)
+	ADDQ(U32(uint32(unroll*nr*4)), b)
+	DECQ(n)
+	JNZ(LabelRef(name + "_loop"))
+
+	Label(name + "_tail")
+	ANDQ(Imm(unroll-1), k)
+	JZ(LabelRef(name + "_store"))
+	Label(name + "_tailloop")
+	step(0)
+	ADDQ(U32(uint32(mr*4)), a)
+	ADDQ(U32(uint32(nr*4)), b)
+	DECQ(k)
+	JNZ(LabelRef(name + "_tailloop"))
+
+	Label(name + "_store")
+	betaArg, err := Param("beta").Resolve()
+	if err != nil {
+		panic(err)
+	}
+	bits := GP32()
+	MOVL(betaArg.Addr, bits)
+	ANDL(U32(0x7fffffff), bits)
+	JZ(LabelRef(name + "_overwrite"))
+
+	Comment("beta != 0: C = acc + beta*C.")
+	beta := bv(0)
+	VBROADCASTSS(betaArg.Addr, beta)
+	for i := 0; i < mr; i++ {
+		for j := 0; j < cols; j++ {
+			VFMADD231PS(Mem{Base: c, Disp: j * vecBytes}, beta, acc(i, j))
+			VMOVUPS(acc(i, j), Mem{Base: c, Disp: j * vecBytes})
+		}
+		if i < mr-1 {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+
+	Label(name + "_overwrite")
+	Comment("beta == 0: C = acc, C is not read.")
+	for i := 0; i < mr; i++ {
+		for j := 0; j < cols; j++ {
+			VMOVUPS(acc(i, j), Mem{Base: c, Disp: j * vecBytes})
+		}
+		if i < mr-1 {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// fmaPeak emits a loop of n iterations of chains independent FMAs on vector
+// registers and nothing else: the benchmarks time it to measure the CPU's
+// FMA peak rather than assume one.
+func fmaPeak(name string, chains int, vec func(int) VecPhysical) {
+	TEXT(name, NOSPLIT, "func(n int)")
+	Doc(fmt.Sprintf("%s runs n iterations of %d independent FMAs, for measuring peak FLOP/s.", name, chains))
+	n := Load(Param("n"), GP64())
+	x, y := vec(chains), vec(chains+1)
+	for i := 0; i < chains+2; i++ {
+		VXORPS(vec(i), vec(i), vec(i))
+	}
+	TESTQ(n, n)
+	JZ(LabelRef(name + "_done"))
+	Label(name + "_loop")
+	for i := 0; i < chains; i++ {
+		VFMADD231PS(x, y, vec(i))
+	}
+	DECQ(n)
+	JNZ(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
