@@ -39,6 +39,10 @@ type microKernel struct {
 	// holds k steps of mr values and b k steps of nr values; when beta is 0
 	// it does not read c.
 	run func(k int, a, b, c []float32, ldc int, beta float32)
+	// packNoTrans and packTrans, when not nil, pack one full panel of mr
+	// rows of op(A), k deep, times alpha (see packA); a starts at the
+	// panel's first element as stored.
+	packNoTrans, packTrans func(k int, a []float32, lda int, alpha float32, dst []float32)
 }
 
 // gemmWorkspace holds the packing buffers of one running product.
@@ -112,7 +116,16 @@ func sgemmBlocked(kern *microKernel, ws *gemmWorkspace, transA, transB bool, m, 
 			for ir := 0; ir < m; ir += mr {
 				mb := min(mr, m-ir)
 				ap := ws.a[:mr*kb]
-				packA(transA, a, lda, ir, mb, pc, kb, mr, alpha, ap)
+				switch {
+				case mb == mr && !transA && kern.packNoTrans != nil:
+					off := ir*lda + pc
+					kern.packNoTrans(kb, a[off:off+(mr-1)*lda+kb], lda, alpha, ap)
+				case mb == mr && transA && kern.packTrans != nil:
+					off := pc*lda + ir
+					kern.packTrans(kb, a[off:off+(kb-1)*lda+mr], lda, alpha, ap)
+				default:
+					packA(transA, a, lda, ir, mb, pc, kb, mr, alpha, ap)
+				}
 				for jr := 0; jr < nb; jr += nr {
 					nbr := min(nr, nb-jr)
 					bp := ws.b[jr*kb : (jr+nr)*kb]

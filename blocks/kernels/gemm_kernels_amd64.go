@@ -13,6 +13,24 @@ func sgemmKernel14x32AVX512(k int, a []float32, b []float32, c []float32, ldc in
 // sgemmKernel6x16AVX2 computes one 6x16 tile of C from packed panels of A and B.
 func sgemmKernel6x16AVX2(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
+// packANoTrans6 packs 6 rows of A, k columns deep, times alpha, as k steps of 6 values.
+func packANoTrans6(k int, a []float32, lda int, alpha float32, dst []float32)
+
+// packATrans6 packs 6 columns of a stored A^T, k rows deep, times alpha, as k steps of 6 values.
+func packATrans6(k int, a []float32, lda int, alpha float32, dst []float32)
+
+// packANoTrans12 packs 12 rows of A, k columns deep, times alpha, as k steps of 12 values.
+func packANoTrans12(k int, a []float32, lda int, alpha float32, dst []float32)
+
+// packATrans12 packs 12 columns of a stored A^T, k rows deep, times alpha, as k steps of 12 values.
+func packATrans12(k int, a []float32, lda int, alpha float32, dst []float32)
+
+// packANoTrans14 packs 14 rows of A, k columns deep, times alpha, as k steps of 14 values.
+func packANoTrans14(k int, a []float32, lda int, alpha float32, dst []float32)
+
+// packATrans14 packs 14 columns of a stored A^T, k rows deep, times alpha, as k steps of 14 values.
+func packATrans14(k int, a []float32, lda int, alpha float32, dst []float32)
+
 // fmaPeakAVX512 runs n iterations of 24 independent FMAs, for measuring peak FLOP/s.
 func fmaPeakAVX512(n int)
 

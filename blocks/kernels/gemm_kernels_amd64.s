@@ -1068,6 +1068,242 @@ sgemmKernel6x16AVX2_overwrite:
 	VZEROUPPER
 	RET
 
+// func packANoTrans6(k int, a []float32, lda int, alpha float32, dst []float32)
+// Requires: AVX
+TEXT ·packANoTrans6(SB), NOSPLIT, $0-72
+	MOVQ         k+0(FP), AX
+	MOVQ         a_base+8(FP), CX
+	MOVQ         lda+32(FP), DX
+	SHLQ         $0x02, DX
+	MOVQ         dst_base+48(FP), BX
+	VBROADCASTSS alpha+40(FP), X15
+	LEAQ         (CX)(DX*2), SI
+	ADDQ         DX, SI
+	TESTQ        AX, AX
+	JZ           packANoTrans6_done
+
+packANoTrans6_loop:
+	VMULSS (CX), X15, X0
+	VMOVSS X0, (BX)
+	VMULSS (CX)(DX*1), X15, X1
+	VMOVSS X1, 4(BX)
+	VMULSS (CX)(DX*2), X15, X2
+	VMOVSS X2, 8(BX)
+	VMULSS (SI), X15, X3
+	VMOVSS X3, 12(BX)
+	VMULSS (SI)(DX*1), X15, X4
+	VMOVSS X4, 16(BX)
+	VMULSS (SI)(DX*2), X15, X5
+	VMOVSS X5, 20(BX)
+	ADDQ   $0x04, CX
+	ADDQ   $0x04, SI
+	ADDQ   $0x00000018, BX
+	DECQ   AX
+	JNZ    packANoTrans6_loop
+
+packANoTrans6_done:
+	VZEROUPPER
+	RET
+
+// func packATrans6(k int, a []float32, lda int, alpha float32, dst []float32)
+// Requires: AVX
+TEXT ·packATrans6(SB), NOSPLIT, $0-72
+	MOVQ         k+0(FP), AX
+	MOVQ         a_base+8(FP), CX
+	MOVQ         lda+32(FP), DX
+	SHLQ         $0x02, DX
+	MOVQ         dst_base+48(FP), BX
+	VBROADCASTSS alpha+40(FP), Y15
+	TESTQ        AX, AX
+	JZ           packATrans6_done
+
+packATrans6_loop:
+	VMULPS  (CX), X15, X3
+	VMOVUPS X3, (BX)
+	VMOVSD  16(CX), X4
+	VMULPS  X4, X15, X4
+	VMOVSD  X4, 16(BX)
+	ADDQ    DX, CX
+	ADDQ    $0x00000018, BX
+	DECQ    AX
+	JNZ     packATrans6_loop
+
+packATrans6_done:
+	VZEROUPPER
+	RET
+
+// func packANoTrans12(k int, a []float32, lda int, alpha float32, dst []float32)
+// Requires: AVX
+TEXT ·packANoTrans12(SB), NOSPLIT, $0-72
+	MOVQ         k+0(FP), AX
+	MOVQ         a_base+8(FP), CX
+	MOVQ         lda+32(FP), DX
+	SHLQ         $0x02, DX
+	MOVQ         dst_base+48(FP), BX
+	VBROADCASTSS alpha+40(FP), X15
+	LEAQ         (CX)(DX*2), SI
+	ADDQ         DX, SI
+	LEAQ         (SI)(DX*2), DI
+	ADDQ         DX, DI
+	LEAQ         (DI)(DX*2), R8
+	ADDQ         DX, R8
+	TESTQ        AX, AX
+	JZ           packANoTrans12_done
+
+packANoTrans12_loop:
+	VMULSS (CX), X15, X0
+	VMOVSS X0, (BX)
+	VMULSS (CX)(DX*1), X15, X1
+	VMOVSS X1, 4(BX)
+	VMULSS (CX)(DX*2), X15, X2
+	VMOVSS X2, 8(BX)
+	VMULSS (SI), X15, X3
+	VMOVSS X3, 12(BX)
+	VMULSS (SI)(DX*1), X15, X4
+	VMOVSS X4, 16(BX)
+	VMULSS (SI)(DX*2), X15, X5
+	VMOVSS X5, 20(BX)
+	VMULSS (DI), X15, X6
+	VMOVSS X6, 24(BX)
+	VMULSS (DI)(DX*1), X15, X7
+	VMOVSS X7, 28(BX)
+	VMULSS (DI)(DX*2), X15, X8
+	VMOVSS X8, 32(BX)
+	VMULSS (R8), X15, X9
+	VMOVSS X9, 36(BX)
+	VMULSS (R8)(DX*1), X15, X10
+	VMOVSS X10, 40(BX)
+	VMULSS (R8)(DX*2), X15, X11
+	VMOVSS X11, 44(BX)
+	ADDQ   $0x04, CX
+	ADDQ   $0x04, SI
+	ADDQ   $0x04, DI
+	ADDQ   $0x04, R8
+	ADDQ   $0x00000030, BX
+	DECQ   AX
+	JNZ    packANoTrans12_loop
+
+packANoTrans12_done:
+	VZEROUPPER
+	RET
+
+// func packATrans12(k int, a []float32, lda int, alpha float32, dst []float32)
+// Requires: AVX
+TEXT ·packATrans12(SB), NOSPLIT, $0-72
+	MOVQ         k+0(FP), AX
+	MOVQ         a_base+8(FP), CX
+	MOVQ         lda+32(FP), DX
+	SHLQ         $0x02, DX
+	MOVQ         dst_base+48(FP), BX
+	VBROADCASTSS alpha+40(FP), Y15
+	TESTQ        AX, AX
+	JZ           packATrans12_done
+
+packATrans12_loop:
+	VMULPS  (CX), Y15, Y0
+	VMOVUPS Y0, (BX)
+	VMULPS  32(CX), X15, X3
+	VMOVUPS X3, 32(BX)
+	ADDQ    DX, CX
+	ADDQ    $0x00000030, BX
+	DECQ    AX
+	JNZ     packATrans12_loop
+
+packATrans12_done:
+	VZEROUPPER
+	RET
+
+// func packANoTrans14(k int, a []float32, lda int, alpha float32, dst []float32)
+// Requires: AVX
+TEXT ·packANoTrans14(SB), NOSPLIT, $0-72
+	MOVQ         k+0(FP), AX
+	MOVQ         a_base+8(FP), CX
+	MOVQ         lda+32(FP), DX
+	SHLQ         $0x02, DX
+	MOVQ         dst_base+48(FP), BX
+	VBROADCASTSS alpha+40(FP), X15
+	LEAQ         (CX)(DX*2), SI
+	ADDQ         DX, SI
+	LEAQ         (SI)(DX*2), DI
+	ADDQ         DX, DI
+	LEAQ         (DI)(DX*2), R8
+	ADDQ         DX, R8
+	LEAQ         (R8)(DX*2), R9
+	ADDQ         DX, R9
+	TESTQ        AX, AX
+	JZ           packANoTrans14_done
+
+packANoTrans14_loop:
+	VMULSS (CX), X15, X0
+	VMOVSS X0, (BX)
+	VMULSS (CX)(DX*1), X15, X1
+	VMOVSS X1, 4(BX)
+	VMULSS (CX)(DX*2), X15, X2
+	VMOVSS X2, 8(BX)
+	VMULSS (SI), X15, X3
+	VMOVSS X3, 12(BX)
+	VMULSS (SI)(DX*1), X15, X4
+	VMOVSS X4, 16(BX)
+	VMULSS (SI)(DX*2), X15, X5
+	VMOVSS X5, 20(BX)
+	VMULSS (DI), X15, X6
+	VMOVSS X6, 24(BX)
+	VMULSS (DI)(DX*1), X15, X7
+	VMOVSS X7, 28(BX)
+	VMULSS (DI)(DX*2), X15, X8
+	VMOVSS X8, 32(BX)
+	VMULSS (R8), X15, X9
+	VMOVSS X9, 36(BX)
+	VMULSS (R8)(DX*1), X15, X10
+	VMOVSS X10, 40(BX)
+	VMULSS (R8)(DX*2), X15, X11
+	VMOVSS X11, 44(BX)
+	VMULSS (R9), X15, X12
+	VMOVSS X12, 48(BX)
+	VMULSS (R9)(DX*1), X15, X13
+	VMOVSS X13, 52(BX)
+	ADDQ   $0x04, CX
+	ADDQ   $0x04, SI
+	ADDQ   $0x04, DI
+	ADDQ   $0x04, R8
+	ADDQ   $0x04, R9
+	ADDQ   $0x00000038, BX
+	DECQ   AX
+	JNZ    packANoTrans14_loop
+
+packANoTrans14_done:
+	VZEROUPPER
+	RET
+
+// func packATrans14(k int, a []float32, lda int, alpha float32, dst []float32)
+// Requires: AVX
+TEXT ·packATrans14(SB), NOSPLIT, $0-72
+	MOVQ         k+0(FP), AX
+	MOVQ         a_base+8(FP), CX
+	MOVQ         lda+32(FP), DX
+	SHLQ         $0x02, DX
+	MOVQ         dst_base+48(FP), BX
+	VBROADCASTSS alpha+40(FP), Y15
+	TESTQ        AX, AX
+	JZ           packATrans14_done
+
+packATrans14_loop:
+	VMULPS  (CX), Y15, Y0
+	VMOVUPS Y0, (BX)
+	VMULPS  32(CX), X15, X3
+	VMOVUPS X3, 32(BX)
+	VMOVSD  48(CX), X4
+	VMULPS  X4, X15, X4
+	VMOVSD  X4, 48(BX)
+	ADDQ    DX, CX
+	ADDQ    $0x00000038, BX
+	DECQ    AX
+	JNZ     packATrans14_loop
+
+packATrans14_done:
+	VZEROUPPER
+	RET
+
 // func fmaPeakAVX512(n int)
 // Requires: AVX, AVX512DQ, AVX512F
 TEXT ·fmaPeakAVX512(SB), NOSPLIT, $0-8

@@ -33,6 +33,10 @@ func main() {
 		kernel(fmt.Sprintf("sgemmKernel%dx32AVX512", mr), mr, 2, 64, zmm)
 	}
 	kernel("sgemmKernel6x16AVX2", 6, 2, 32, ymm)
+	for _, mr := range []int{6, 12, 14} {
+		packANoTrans(mr)
+		packATrans(mr)
+	}
 	fmaPeak("fmaPeakAVX512", 24, zmm)
 	fmaPeak("fmaPeakAVX2", 12, ymm)
 	Generate()
@@ -186,6 +190,113 @@ func fmaPeak(name string, chains int, vec func(int) VecPhysical) {
 		VFMADD231PS(x, y, vec(i))
 	}
 	DECQ(n)
+	JNZ(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+const packSignature = "func(k int, a []float32, lda int, alpha float32, dst []float32)"
+
+// packANoTrans emits packANoTrans<mr>: for p < k and i < mr it sets
+// dst[p*mr+i] = alpha*a[i*lda+p], one full panel of mr rows of a row-major
+// A. It needs AVX.
+func packANoTrans(mr int) {
+	name := fmt.Sprintf("packANoTrans%d", mr)
+	TEXT(name, NOSPLIT, packSignature)
+	Doc(fmt.Sprintf("%s packs %d rows of A, k columns deep, times alpha, as k steps of %d values.", name, mr, mr))
+	k := Load(Param("k"), GP64())
+	a := Load(Param("a").Base(), GP64())
+	lda := Load(Param("lda"), GP64())
+	SHLQ(Imm(2), lda)
+	dst := Load(Param("dst").Base(), GP64())
+	alphaArg, err := Param("alpha").Resolve()
+	if err != nil {
+		panic(err)
+	}
+	alpha := X15
+	VBROADCASTSS(alphaArg.Addr, alpha)
+	// Row i is at bases[i/3] + (i%3)*lda, bases[j] = a + 3*j*lda.
+	bases := []Register{a}
+	for len(bases)*3 < mr {
+		next := GP64()
+		LEAQ(Mem{Base: bases[len(bases)-1], Index: lda, Scale: 2}, next)
+		ADDQ(lda, next)
+		bases = append(bases, next)
+	}
+	TESTQ(k, k)
+	JZ(LabelRef(name + "_done"))
+	Label(name + "_loop")
+	for i := 0; i < mr; i++ {
+		src := Mem{Base: bases[i/3]}
+		switch i % 3 {
+		case 1:
+			src = Mem{Base: bases[i/3], Index: lda, Scale: 1}
+		case 2:
+			src = Mem{Base: bases[i/3], Index: lda, Scale: 2}
+		}
+		x := []VecPhysical{X0, X1, X2, X3, X4, X5, X6, X7, X8, X9, X10, X11, X12, X13}[i%14]
+		VMULSS(src, alpha, x)
+		VMOVSS(x, Mem{Base: dst, Disp: 4 * i})
+	}
+	for _, b := range bases {
+		ADDQ(Imm(4), b)
+	}
+	ADDQ(U32(uint32(4*mr)), dst)
+	DECQ(k)
+	JNZ(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// packATrans emits packATrans<mr>: for p < k and i < mr it sets
+// dst[p*mr+i] = alpha*a[p*lda+i], one full panel of mr columns of a
+// row-major A^T. It needs AVX.
+func packATrans(mr int) {
+	name := fmt.Sprintf("packATrans%d", mr)
+	TEXT(name, NOSPLIT, packSignature)
+	Doc(fmt.Sprintf("%s packs %d columns of a stored A^T, k rows deep, times alpha, as k steps of %d values.", name, mr, mr))
+	k := Load(Param("k"), GP64())
+	a := Load(Param("a").Base(), GP64())
+	lda := Load(Param("lda"), GP64())
+	SHLQ(Imm(2), lda)
+	dst := Load(Param("dst").Base(), GP64())
+	alphaArg, err := Param("alpha").Resolve()
+	if err != nil {
+		panic(err)
+	}
+	VBROADCASTSS(alphaArg.Addr, Y15)
+	TESTQ(k, k)
+	JZ(LabelRef(name + "_done"))
+	Label(name + "_loop")
+	off := 0
+	for i, left := 0, mr; left > 0; i++ {
+		m := Mem{Base: a, Disp: 4 * off}
+		d := Mem{Base: dst, Disp: 4 * off}
+		switch {
+		case left >= 8:
+			VMULPS(m, Y15, []VecPhysical{Y0, Y1, Y2}[i%3])
+			VMOVUPS([]VecPhysical{Y0, Y1, Y2}[i%3], d)
+			off, left = off+8, left-8
+		case left >= 4:
+			VMULPS(m, X15, X3)
+			VMOVUPS(X3, d)
+			off, left = off+4, left-4
+		case left >= 2:
+			VMOVSD(m, X4)
+			VMULPS(X4, X15, X4)
+			VMOVSD(X4, d)
+			off, left = off+2, left-2
+		default:
+			VMULSS(m, X15, X5)
+			VMOVSS(X5, d)
+			off, left = off+1, left-1
+		}
+	}
+	ADDQ(lda, a)
+	ADDQ(U32(uint32(4*mr)), dst)
+	DECQ(k)
 	JNZ(LabelRef(name + "_loop"))
 	Label(name + "_done")
 	VZEROUPPER()
