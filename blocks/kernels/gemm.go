@@ -43,7 +43,16 @@ type microKernel struct {
 	// rows of op(A), k deep, times alpha (see packA); a starts at the
 	// panel's first element as stored.
 	packNoTrans, packTrans func(k int, a []float32, lda int, alpha float32, dst []float32)
+	// runStrided, when not nil, is run reading A where it is stored:
+	// element (i, p) of the tile's rows at a[i*rsa+p*csa]. It sets c to
+	// alpha*a*b + beta*c.
+	runStrided func(k int, a []float32, rsa, csa int, b, c []float32, ldc int, alpha, beta float32)
 }
+
+// stridedMaxPanels is the most nr-wide panels of B for which the kernels
+// read A unpacked: packing a panel of A costs about as much as running the
+// kernel over two panels of B with it.
+const stridedMaxPanels = 2
 
 // gemmWorkspace holds the packing buffers of one running product.
 type gemmWorkspace struct {
@@ -113,8 +122,28 @@ func sgemmBlocked(kern *microKernel, ws *gemmWorkspace, transA, transB bool, m, 
 				blockBeta = 1
 			}
 			packB(transB, b, ldb, pc, kb, jc, nb, nr, ws.b)
+			strided := kern.runStrided != nil && nb <= stridedMaxPanels*nr
 			for ir := 0; ir < m; ir += mr {
 				mb := min(mr, m-ir)
+				if strided && mb == mr {
+					off, span, rsa, csa := ir*lda+pc, (mr-1)*lda+kb, lda, 1
+					if transA {
+						off, span, rsa, csa = pc*lda+ir, (kb-1)*lda+mr, 1, lda
+					}
+					ap := a[off : off+span]
+					for jr := 0; jr < nb; jr += nr {
+						nbr := min(nr, nb-jr)
+						bp := ws.b[jr*kb : (jr+nr)*kb]
+						off := ir*ldc + jc + jr
+						if nbr == nr {
+							kern.runStrided(kb, ap, rsa, csa, bp, c[off:off+(mr-1)*ldc+nr], ldc, alpha, blockBeta)
+							continue
+						}
+						kern.runStrided(kb, ap, rsa, csa, bp, ws.tile, nr, alpha, 0)
+						mergeTile(mb, nbr, ws.tile, nr, blockBeta, c[off:], ldc)
+					}
+					continue
+				}
 				ap := ws.a[:mr*kb]
 				switch {
 				case mb == mr && !transA && kern.packNoTrans != nil:

@@ -7,11 +7,20 @@ package kernels
 // sgemmKernel12x32AVX512 computes one 12x32 tile of C from packed panels of A and B.
 func sgemmKernel12x32AVX512(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
+// sgemmKernel12x32AVX512Strided computes one 12x32 tile of C from A as stored and a packed panel of B.
+func sgemmKernel12x32AVX512Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
+
 // sgemmKernel14x32AVX512 computes one 14x32 tile of C from packed panels of A and B.
 func sgemmKernel14x32AVX512(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
+// sgemmKernel14x32AVX512Strided computes one 14x32 tile of C from A as stored and a packed panel of B.
+func sgemmKernel14x32AVX512Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
+
 // sgemmKernel6x16AVX2 computes one 6x16 tile of C from packed panels of A and B.
 func sgemmKernel6x16AVX2(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
+
+// sgemmKernel6x16AVX2Strided computes one 6x16 tile of C from A as stored and a packed panel of B.
+func sgemmKernel6x16AVX2Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
 
 // packANoTrans6 packs 6 rows of A, k columns deep, times alpha, as k steps of 6 values.
 func packANoTrans6(k int, a []float32, lda int, alpha float32, dst []float32)

@@ -25,14 +25,19 @@ import (
 	. "github.com/mmcloughlin/avo/reg"
 )
 
-const signature = "func(k int, a, b, c []float32, ldc int, beta float32)"
+const (
+	signature        = "func(k int, a, b, c []float32, ldc int, beta float32)"
+	stridedSignature = "func(k int, a []float32, rsa, csa int, b, c []float32, ldc int, alpha, beta float32)"
+)
 
 func main() {
 	ConstraintExpr("!noasm")
 	for _, mr := range []int{12, 14} {
-		kernel(fmt.Sprintf("sgemmKernel%dx32AVX512", mr), mr, 2, 64, zmm)
+		kernel(fmt.Sprintf("sgemmKernel%dx32AVX512", mr), mr, 2, 64, zmm, false)
+		kernel(fmt.Sprintf("sgemmKernel%dx32AVX512Strided", mr), mr, 2, 64, zmm, true)
 	}
-	kernel("sgemmKernel6x16AVX2", 6, 2, 32, ymm)
+	kernel("sgemmKernel6x16AVX2", 6, 2, 32, ymm, false)
+	kernel("sgemmKernel6x16AVX2Strided", 6, 2, 32, ymm, true)
 	for _, mr := range []int{6, 12, 14} {
 		packANoTrans(mr)
 		packATrans(mr)
@@ -53,20 +58,65 @@ func ymm(i int) VecPhysical {
 // bytes per row, using the vector registers that vec numbers: the
 // accumulators first, then the cols B vectors, then the rest of the register
 // file (16 for VEX, 32 for EVEX) rotates through broadcasts of A.
-func kernel(name string, mr, cols, vecBytes int, vec func(int) VecPhysical) {
+//
+// With strided false, A is a packed panel (k steps of mr values, alpha
+// applied). With strided true, A is read where it is stored, element (i, p)
+// at a[i*rsa+p*csa], and the kernel applies alpha itself: C = alpha*A*B +
+// beta*C. That saves packing A when each panel of A would be used only
+// once or twice.
+func kernel(name string, mr, cols, vecBytes int, vec func(int) VecPhysical, strided bool) {
 	nregs := 16
 	if vecBytes == 64 {
 		nregs = 32
 	}
 	nr := cols * vecBytes / 4
-	TEXT(name, NOSPLIT, signature)
-	Doc(fmt.Sprintf("%s computes one %dx%d tile of C from packed panels of A and B.", name, mr, nr))
+	if strided {
+		TEXT(name, NOSPLIT, stridedSignature)
+		Doc(fmt.Sprintf("%s computes one %dx%d tile of C from A as stored and a packed panel of B.", name, mr, nr))
+	} else {
+		TEXT(name, NOSPLIT, signature)
+		Doc(fmt.Sprintf("%s computes one %dx%d tile of C from packed panels of A and B.", name, mr, nr))
+	}
 	k := Load(Param("k"), GP64())
 	a := Load(Param("a").Base(), GP64())
 	b := Load(Param("b").Base(), GP64())
 	c := Load(Param("c").Base(), GP64())
 	ldc := Load(Param("ldc"), GP64())
 	SHLQ(Imm(2), ldc)
+
+	// aAddr(u, i) addresses A's row i at unrolled step u. Packed, that is a
+	// displacement from a; strided, row i is at bases[i/3] + (i%3)*rsa and
+	// the bases move by csa each step (u is then always 0).
+	var aAddr func(u, i int) Mem
+	var advanceA func(steps int)
+	if strided {
+		rsa := Load(Param("rsa"), GP64())
+		SHLQ(Imm(2), rsa)
+		csa := Load(Param("csa"), GP64())
+		SHLQ(Imm(2), csa)
+		bases := []Register{a}
+		for len(bases)*3 < mr {
+			next := GP64()
+			LEAQ(Mem{Base: bases[len(bases)-1], Index: rsa, Scale: 2}, next)
+			ADDQ(rsa, next)
+			bases = append(bases, next)
+		}
+		aAddr = func(_, i int) Mem {
+			m := Mem{Base: bases[i/3]}
+			if i%3 > 0 {
+				m.Index, m.Scale = rsa, uint8(i%3)
+			}
+			return m
+		}
+		advanceA = func(int) {
+			for _, base := range bases {
+				ADDQ(csa, base)
+			}
+		}
+	} else {
+		aAddr = func(u, i int) Mem { return Mem{Base: a, Disp: 4 * (u*mr + i)} }
+		advanceA = func(steps int) { ADDQ(U32(uint32(steps*mr*4)), a) }
+	}
 
 	acc := func(i, j int) VecPhysical { return vec(i*cols + j) }
 	bv := func(j int) VecPhysical { return vec(mr*cols + j) }
@@ -101,10 +151,13 @@ func kernel(name string, mr, cols, vecBytes int, vec func(int) VecPhysical) {
 			VMOVUPS(Mem{Base: b, Disp: (u*cols + j) * vecBytes}, bv(j))
 		}
 		for i := 0; i < mr; i++ {
-			VBROADCASTSS(Mem{Base: a, Disp: 4 * (u*mr + i)}, bc(i))
+			VBROADCASTSS(aAddr(u, i), bc(i))
 			for j := 0; j < cols; j++ {
 				VFMADD231PS(bv(j), bc(i), acc(i, j))
 			}
+		}
+		if strided {
+			advanceA(1)
 		}
 	}
 
@@ -118,7 +171,9 @@ func kernel(name string, mr, cols, vecBytes int, vec func(int) VecPhysical) {
 	for u := 0; u < unroll; u++ {
 		step(u)
 	}
-	ADDQ(U32(uint32(unroll*mr*4)), a)
+	if !strided {
+		advanceA(unroll)
+	}
 	ADDQ(U32(uint32(unroll*nr*4)), b)
 	DECQ(n)
 	JNZ(LabelRef(name + "_loop"))
@@ -128,12 +183,27 @@ func kernel(name string, mr, cols, vecBytes int, vec func(int) VecPhysical) {
 	JZ(LabelRef(name + "_store"))
 	Label(name + "_tailloop")
 	step(0)
-	ADDQ(U32(uint32(mr*4)), a)
+	if !strided {
+		advanceA(1)
+	}
 	ADDQ(U32(uint32(nr*4)), b)
 	DECQ(k)
 	JNZ(LabelRef(name + "_tailloop"))
 
 	Label(name + "_store")
+	if strided {
+		alphaArg, err := Param("alpha").Resolve()
+		if err != nil {
+			panic(err)
+		}
+		alpha := bv(1 % cols)
+		VBROADCASTSS(alphaArg.Addr, alpha)
+		for i := 0; i < mr; i++ {
+			for j := 0; j < cols; j++ {
+				VMULPS(alpha, acc(i, j), acc(i, j))
+			}
+		}
+	}
 	betaArg, err := Param("beta").Resolve()
 	if err != nil {
 		panic(err)
