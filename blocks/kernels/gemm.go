@@ -47,6 +47,9 @@ type microKernel struct {
 	// element (i, p) of the tile's rows at a[i*rsa+p*csa]. It sets c to
 	// alpha*a*b + beta*c.
 	runStrided func(k int, a []float32, rsa, csa int, b, c []float32, ldc int, alpha, beta float32)
+	// edges are kernels with the same nr and fewer rows, narrowest first,
+	// for the last rows of C when m is not a multiple of mr.
+	edges []*microKernel
 }
 
 // stridedMaxPanels is the most nr-wide panels of B for which the kernels
@@ -106,13 +109,23 @@ func scaleMatrix(m, n int, beta float32, c []float32, ldc int) {
 // sgemmBlocked is the Goto/BLIS-style loop nest around a micro-kernel: B is
 // packed a kc x nc block at a time (sized for L2), A one mr x kc panel at a
 // time (sized for L1), and the kernel runs over every nr-wide panel of the B
-// block for each A panel. Edge tiles are computed into ws.tile and copied.
+// block for each A panel (see panel). The last rows of C, fewer than mr, go
+// to the narrowest edge kernel that covers them.
 func sgemmBlocked(kern *microKernel, ws *gemmWorkspace, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	mr, nr := kern.mr, kern.nr
 	kc, nc := min(kern.kc, k), min(kern.nc, roundUp(n, nr))
 	ws.a = grow(ws.a, mr*kc)
 	ws.b = grow(ws.b, kc*nc)
 	ws.tile = grow(ws.tile, mr*nr)
+	rowsKernel := kern
+	if rest := m % mr; rest > 0 {
+		for _, e := range kern.edges {
+			if e.mr >= rest {
+				rowsKernel = e
+				break
+			}
+		}
+	}
 	for jc := 0; jc < n; jc += nc {
 		nb := min(nc, n-jc)
 		for pc := 0; pc < k; pc += kc {
@@ -122,52 +135,62 @@ func sgemmBlocked(kern *microKernel, ws *gemmWorkspace, transA, transB bool, m, 
 				blockBeta = 1
 			}
 			packB(transB, b, ldb, pc, kb, jc, nb, nr, ws.b)
-			strided := kern.runStrided != nil && nb <= stridedMaxPanels*nr
 			for ir := 0; ir < m; ir += mr {
-				mb := min(mr, m-ir)
-				if strided && mb == mr {
-					off, span, rsa, csa := ir*lda+pc, (mr-1)*lda+kb, lda, 1
-					if transA {
-						off, span, rsa, csa = pc*lda+ir, (kb-1)*lda+mr, 1, lda
-					}
-					ap := a[off : off+span]
-					for jr := 0; jr < nb; jr += nr {
-						nbr := min(nr, nb-jr)
-						bp := ws.b[jr*kb : (jr+nr)*kb]
-						off := ir*ldc + jc + jr
-						if nbr == nr {
-							kern.runStrided(kb, ap, rsa, csa, bp, c[off:off+(mr-1)*ldc+nr], ldc, alpha, blockBeta)
-							continue
-						}
-						kern.runStrided(kb, ap, rsa, csa, bp, ws.tile, nr, alpha, 0)
-						mergeTile(mb, nbr, ws.tile, nr, blockBeta, c[off:], ldc)
-					}
-					continue
+				pk := kern
+				if m-ir < mr {
+					pk = rowsKernel
 				}
-				ap := ws.a[:mr*kb]
-				switch {
-				case mb == mr && !transA && kern.packNoTrans != nil:
-					off := ir*lda + pc
-					kern.packNoTrans(kb, a[off:off+(mr-1)*lda+kb], lda, alpha, ap)
-				case mb == mr && transA && kern.packTrans != nil:
-					off := pc*lda + ir
-					kern.packTrans(kb, a[off:off+(kb-1)*lda+mr], lda, alpha, ap)
-				default:
-					packA(transA, a, lda, ir, mb, pc, kb, mr, alpha, ap)
-				}
-				for jr := 0; jr < nb; jr += nr {
-					nbr := min(nr, nb-jr)
-					bp := ws.b[jr*kb : (jr+nr)*kb]
-					off := ir*ldc + jc + jr
-					if mb == mr && nbr == nr {
-						kern.run(kb, ap, bp, c[off:off+(mr-1)*ldc+nr], ldc, blockBeta)
-						continue
-					}
-					kern.run(kb, ap, bp, ws.tile, nr, 0)
-					mergeTile(mb, nbr, ws.tile, nr, blockBeta, c[off:], ldc)
-				}
+				panel(pk, ws, transA, min(mr, m-ir), nb, kb, alpha, a, lda, ir, pc, blockBeta, c[ir*ldc+jc:], ldc)
 			}
 		}
+	}
+}
+
+// panel computes rows ir..ir+mb-1 of the block of C at c (nb columns wide)
+// from the same rows of op(A), columns pc..pc+kb-1, and the packed block of
+// B in ws.b, running kern once for every nr-wide panel of B. kern reads A
+// unpacked when B is narrow, and edge tiles go through ws.tile.
+func panel(kern *microKernel, ws *gemmWorkspace, transA bool, mb, nb, kb int, alpha float32, a []float32, lda, ir, pc int, beta float32, c []float32, ldc int) {
+	mr, nr := kern.mr, kern.nr
+	tile := func(jr int) (bp []float32, full bool) {
+		return ws.b[jr*kb : (jr+nr)*kb], mb == mr && jr+nr <= nb
+	}
+	if kern.runStrided != nil && mb == mr && nb <= stridedMaxPanels*nr {
+		off, span, rsa, csa := ir*lda+pc, (mr-1)*lda+kb, lda, 1
+		if transA {
+			off, span, rsa, csa = pc*lda+ir, (kb-1)*lda+mr, 1, lda
+		}
+		ap := a[off : off+span]
+		for jr := 0; jr < nb; jr += nr {
+			bp, full := tile(jr)
+			if full {
+				kern.runStrided(kb, ap, rsa, csa, bp, c[jr:jr+(mr-1)*ldc+nr], ldc, alpha, beta)
+				continue
+			}
+			kern.runStrided(kb, ap, rsa, csa, bp, ws.tile, nr, alpha, 0)
+			mergeTile(mb, min(nr, nb-jr), ws.tile, nr, beta, c[jr:], ldc)
+		}
+		return
+	}
+	ap := ws.a[:mr*kb]
+	switch {
+	case mb == mr && !transA && kern.packNoTrans != nil:
+		off := ir*lda + pc
+		kern.packNoTrans(kb, a[off:off+(mr-1)*lda+kb], lda, alpha, ap)
+	case mb == mr && transA && kern.packTrans != nil:
+		off := pc*lda + ir
+		kern.packTrans(kb, a[off:off+(kb-1)*lda+mr], lda, alpha, ap)
+	default:
+		packA(transA, a, lda, ir, mb, pc, kb, mr, alpha, ap)
+	}
+	for jr := 0; jr < nb; jr += nr {
+		bp, full := tile(jr)
+		if full {
+			kern.run(kb, ap, bp, c[jr:jr+(mr-1)*ldc+nr], ldc, beta)
+			continue
+		}
+		kern.run(kb, ap, bp, ws.tile, nr, 0)
+		mergeTile(mb, min(nr, nb-jr), ws.tile, nr, beta, c[jr:], ldc)
 	}
 }
 

@@ -4,6 +4,18 @@
 
 package kernels
 
+// sgemmKernel4x32AVX512 computes one 4x32 tile of C from packed panels of A and B.
+func sgemmKernel4x32AVX512(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
+
+// sgemmKernel4x32AVX512Strided computes one 4x32 tile of C from A as stored and a packed panel of B.
+func sgemmKernel4x32AVX512Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel8x32AVX512 computes one 8x32 tile of C from packed panels of A and B.
+func sgemmKernel8x32AVX512(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
+
+// sgemmKernel8x32AVX512Strided computes one 8x32 tile of C from A as stored and a packed panel of B.
+func sgemmKernel8x32AVX512Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
+
 // sgemmKernel12x32AVX512 computes one 12x32 tile of C from packed panels of A and B.
 func sgemmKernel12x32AVX512(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
@@ -16,17 +28,47 @@ func sgemmKernel14x32AVX512(k int, a []float32, b []float32, c []float32, ldc in
 // sgemmKernel14x32AVX512Strided computes one 14x32 tile of C from A as stored and a packed panel of B.
 func sgemmKernel14x32AVX512Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
 
+// sgemmKernel2x16AVX2 computes one 2x16 tile of C from packed panels of A and B.
+func sgemmKernel2x16AVX2(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
+
+// sgemmKernel2x16AVX2Strided computes one 2x16 tile of C from A as stored and a packed panel of B.
+func sgemmKernel2x16AVX2Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel4x16AVX2 computes one 4x16 tile of C from packed panels of A and B.
+func sgemmKernel4x16AVX2(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
+
+// sgemmKernel4x16AVX2Strided computes one 4x16 tile of C from A as stored and a packed panel of B.
+func sgemmKernel4x16AVX2Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
+
 // sgemmKernel6x16AVX2 computes one 6x16 tile of C from packed panels of A and B.
 func sgemmKernel6x16AVX2(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
 // sgemmKernel6x16AVX2Strided computes one 6x16 tile of C from A as stored and a packed panel of B.
 func sgemmKernel6x16AVX2Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
 
+// packANoTrans2 packs 2 rows of A, k columns deep, times alpha, as k steps of 2 values.
+func packANoTrans2(k int, a []float32, lda int, alpha float32, dst []float32)
+
+// packATrans2 packs 2 columns of a stored A^T, k rows deep, times alpha, as k steps of 2 values.
+func packATrans2(k int, a []float32, lda int, alpha float32, dst []float32)
+
+// packANoTrans4 packs 4 rows of A, k columns deep, times alpha, as k steps of 4 values.
+func packANoTrans4(k int, a []float32, lda int, alpha float32, dst []float32)
+
+// packATrans4 packs 4 columns of a stored A^T, k rows deep, times alpha, as k steps of 4 values.
+func packATrans4(k int, a []float32, lda int, alpha float32, dst []float32)
+
 // packANoTrans6 packs 6 rows of A, k columns deep, times alpha, as k steps of 6 values.
 func packANoTrans6(k int, a []float32, lda int, alpha float32, dst []float32)
 
 // packATrans6 packs 6 columns of a stored A^T, k rows deep, times alpha, as k steps of 6 values.
 func packATrans6(k int, a []float32, lda int, alpha float32, dst []float32)
+
+// packANoTrans8 packs 8 rows of A, k columns deep, times alpha, as k steps of 8 values.
+func packANoTrans8(k int, a []float32, lda int, alpha float32, dst []float32)
+
+// packATrans8 packs 8 columns of a stored A^T, k rows deep, times alpha, as k steps of 8 values.
+func packATrans8(k int, a []float32, lda int, alpha float32, dst []float32)
 
 // packANoTrans12 packs 12 rows of A, k columns deep, times alpha, as k steps of 12 values.
 func packANoTrans12(k int, a []float32, lda int, alpha float32, dst []float32)

@@ -32,13 +32,17 @@ const (
 
 func main() {
 	ConstraintExpr("!noasm")
-	for _, mr := range []int{12, 14} {
+	// The 12x32 and 14x32 AVX-512 kernels and the 6x16 AVX2 one, with
+	// narrower ones for the last rows of C.
+	for _, mr := range []int{4, 8, 12, 14} {
 		kernel(fmt.Sprintf("sgemmKernel%dx32AVX512", mr), mr, 2, 64, zmm, false)
 		kernel(fmt.Sprintf("sgemmKernel%dx32AVX512Strided", mr), mr, 2, 64, zmm, true)
 	}
-	kernel("sgemmKernel6x16AVX2", 6, 2, 32, ymm, false)
-	kernel("sgemmKernel6x16AVX2Strided", 6, 2, 32, ymm, true)
-	for _, mr := range []int{6, 12, 14} {
+	for _, mr := range []int{2, 4, 6} {
+		kernel(fmt.Sprintf("sgemmKernel%dx16AVX2", mr), mr, 2, 32, ymm, false)
+		kernel(fmt.Sprintf("sgemmKernel%dx16AVX2Strided", mr), mr, 2, 32, ymm, true)
+	}
+	for _, mr := range []int{2, 4, 6, 8, 12, 14} {
 		packANoTrans(mr)
 		packATrans(mr)
 	}
