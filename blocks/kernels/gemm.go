@@ -47,6 +47,10 @@ type microKernel struct {
 	// element (i, p) of the tile's rows at a[i*rsa+p*csa]. It sets c to
 	// alpha*a*b + beta*c.
 	runStrided func(k int, a []float32, rsa, csa int, b, c []float32, ldc int, alpha, beta float32)
+	// packBNoTrans and packBTrans, when not nil, pack one full nr-wide
+	// panel of op(B), k deep (see packB); b starts at the panel's first
+	// element as stored.
+	packBNoTrans, packBTrans func(k int, b []float32, ldb int, dst []float32)
 	// edges are kernels with the same nr and fewer rows, narrowest first,
 	// for the last rows of C when m is not a multiple of mr.
 	edges []*microKernel
@@ -134,7 +138,7 @@ func sgemmBlocked(kern *microKernel, ws *gemmWorkspace, transA, transB bool, m, 
 			if pc > 0 {
 				blockBeta = 1
 			}
-			packB(transB, b, ldb, pc, kb, jc, nb, nr, ws.b)
+			packB(kern, transB, b, ldb, pc, kb, jc, nb, ws.b)
 			for ir := 0; ir < m; ir += mr {
 				pk := kern
 				if m-ir < mr {
@@ -241,12 +245,18 @@ func packA(trans bool, a []float32, lda, ir, mb, pc, kb, mr int, alpha float32, 
 
 // packB copies rows pc..pc+kb-1, columns jc..jc+nb-1 of op(B) into dst as
 // nr-wide panels, each kb steps of nr values, padding columns past nb with
-// zeros.
-func packB(trans bool, b []float32, ldb, pc, kb, jc, nb, nr int, dst []float32) {
+// zeros. It packs full panels with kern's assembly where kern has it.
+func packB(kern *microKernel, trans bool, b []float32, ldb, pc, kb, jc, nb int, dst []float32) {
+	nr := kern.nr
 	for jr := 0; jr < nb; jr += nr {
 		w := min(nr, nb-jr)
 		panel := dst[jr*kb : (jr+nr)*kb]
 		if !trans { // op(B)[p][j] = b[p*ldb+j]
+			if w == nr && kern.packBNoTrans != nil {
+				off := pc*ldb + jc + jr
+				kern.packBNoTrans(kb, b[off:off+(kb-1)*ldb+nr], ldb, panel)
+				continue
+			}
 			for p := 0; p < kb; p++ {
 				row := (pc+p)*ldb + jc + jr
 				d := panel[p*nr : p*nr+nr]
@@ -256,6 +266,11 @@ func packB(trans bool, b []float32, ldb, pc, kb, jc, nb, nr int, dst []float32) 
 			continue
 		}
 		// op(B)[p][j] = b[j*ldb+p]
+		if w == nr && kern.packBTrans != nil {
+			off := (jc+jr)*ldb + pc
+			kern.packBTrans(kb, b[off:off+(nr-1)*ldb+kb], ldb, panel)
+			continue
+		}
 		for j := 0; j < w; j++ {
 			col := (jc+jr+j)*ldb + pc
 			d := panel[j:]

@@ -11,13 +11,13 @@ var (
 	avx512Kernel = microKernel{
 		name: "avx512-12x32", mr: 12, nr: 32, kc: 384, nc: 1024,
 		run: sgemmKernel12x32AVX512, runStrided: sgemmKernel12x32AVX512Strided,
-		packNoTrans: packANoTrans12, packTrans: packATrans12,
+		packNoTrans: packANoTrans12, packTrans: packATrans12, packBNoTrans: packBNoTrans32, packBTrans: packBTrans32,
 		edges: []*microKernel{&avx512Edge4, &avx512Edge8},
 	}
 	avx512Kernel14 = microKernel{
 		name: "avx512-14x32", mr: 14, nr: 32, kc: 384, nc: 1024,
 		run: sgemmKernel14x32AVX512, runStrided: sgemmKernel14x32AVX512Strided,
-		packNoTrans: packANoTrans14, packTrans: packATrans14,
+		packNoTrans: packANoTrans14, packTrans: packATrans14, packBNoTrans: packBNoTrans32, packBTrans: packBTrans32,
 		edges: []*microKernel{&avx512Edge4, &avx512Edge8, &avx512Kernel},
 	}
 	avx512Edge4 = microKernel{
@@ -33,7 +33,7 @@ var (
 	avx2Kernel = microKernel{
 		name: "avx2-6x16", mr: 6, nr: 16, kc: 384, nc: 1024,
 		run: sgemmKernel6x16AVX2, runStrided: sgemmKernel6x16AVX2Strided,
-		packNoTrans: packANoTrans6, packTrans: packATrans6,
+		packNoTrans: packANoTrans6, packTrans: packATrans6, packBNoTrans: packBNoTrans16, packBTrans: packBTrans16,
 		edges: []*microKernel{&avx2Edge2, &avx2Edge4},
 	}
 	avx2Edge2 = microKernel{

@@ -82,6 +82,18 @@ func packANoTrans14(k int, a []float32, lda int, alpha float32, dst []float32)
 // packATrans14 packs 14 columns of a stored A^T, k rows deep, times alpha, as k steps of 14 values.
 func packATrans14(k int, a []float32, lda int, alpha float32, dst []float32)
 
+// packBTrans16 packs 16 rows of a stored B^T, k deep, as k steps of 16 values.
+func packBTrans16(k int, b []float32, ldb int, dst []float32)
+
+// packBNoTrans16 packs 16 columns of a row-major B, k deep, as k steps of 16 values.
+func packBNoTrans16(k int, b []float32, ldb int, dst []float32)
+
+// packBTrans32 packs 32 rows of a stored B^T, k deep, as k steps of 32 values.
+func packBTrans32(k int, b []float32, ldb int, dst []float32)
+
+// packBNoTrans32 packs 32 columns of a row-major B, k deep, as k steps of 32 values.
+func packBNoTrans32(k int, b []float32, ldb int, dst []float32)
+
 // fmaPeakAVX512 runs n iterations of 24 independent FMAs, for measuring peak FLOP/s.
 func fmaPeakAVX512(n int)
 

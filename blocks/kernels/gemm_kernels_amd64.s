@@ -4244,6 +4244,264 @@ packATrans14_done:
 	VZEROUPPER
 	RET
 
+// func packBTrans16(k int, b []float32, ldb int, dst []float32)
+// Requires: AVX
+TEXT ·packBTrans16(SB), NOSPLIT, $0-64
+	MOVQ k+0(FP), AX
+	MOVQ b_base+8(FP), CX
+	MOVQ ldb+32(FP), DX
+	SHLQ $0x02, DX
+	LEAQ (DX)(DX*2), BX
+	MOVQ dst_base+40(FP), SI
+	MOVQ $0x00000002, DI
+
+packBTrans16_group:
+	MOVQ CX, R8
+	LEAQ (CX)(DX*4), R9
+	MOVQ SI, R10
+	MOVQ AX, R11
+	SHRQ $0x03, R11
+	JZ   packBTrans16_tail
+
+packBTrans16_loop:
+	VMOVUPS    (R8), Y0
+	VMOVUPS    (R8)(DX*1), Y1
+	VMOVUPS    (R8)(DX*2), Y2
+	VMOVUPS    (R8)(BX*1), Y3
+	VMOVUPS    (R9), Y4
+	VMOVUPS    (R9)(DX*1), Y5
+	VMOVUPS    (R9)(DX*2), Y6
+	VMOVUPS    (R9)(BX*1), Y7
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y9
+	VUNPCKLPS  Y3, Y2, Y10
+	VUNPCKHPS  Y3, Y2, Y11
+	VUNPCKLPS  Y5, Y4, Y12
+	VUNPCKHPS  Y5, Y4, Y13
+	VUNPCKLPS  Y7, Y6, Y14
+	VUNPCKHPS  Y7, Y6, Y15
+	VSHUFPS    $0x44, Y10, Y8, Y0
+	VSHUFPS    $0xee, Y10, Y8, Y1
+	VSHUFPS    $0x44, Y11, Y9, Y2
+	VSHUFPS    $0xee, Y11, Y9, Y3
+	VSHUFPS    $0x44, Y14, Y12, Y4
+	VSHUFPS    $0xee, Y14, Y12, Y5
+	VSHUFPS    $0x44, Y15, Y13, Y6
+	VSHUFPS    $0xee, Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y7, Y3, Y15
+	VMOVUPS    Y8, (R10)
+	VMOVUPS    Y9, 64(R10)
+	VMOVUPS    Y10, 128(R10)
+	VMOVUPS    Y11, 192(R10)
+	VMOVUPS    Y12, 256(R10)
+	VMOVUPS    Y13, 320(R10)
+	VMOVUPS    Y14, 384(R10)
+	VMOVUPS    Y15, 448(R10)
+	ADDQ       $0x20, R8
+	ADDQ       $0x20, R9
+	ADDQ       $0x00000200, R10
+	DECQ       R11
+	JNZ        packBTrans16_loop
+
+packBTrans16_tail:
+	MOVQ AX, R11
+	ANDQ $0x07, R11
+	JZ   packBTrans16_next
+
+packBTrans16_tailloop:
+	VMOVSS (R8), X0
+	VMOVSS X0, (R10)
+	VMOVSS (R8)(DX*1), X0
+	VMOVSS X0, 4(R10)
+	VMOVSS (R8)(DX*2), X0
+	VMOVSS X0, 8(R10)
+	VMOVSS (R8)(BX*1), X0
+	VMOVSS X0, 12(R10)
+	VMOVSS (R9), X0
+	VMOVSS X0, 16(R10)
+	VMOVSS (R9)(DX*1), X0
+	VMOVSS X0, 20(R10)
+	VMOVSS (R9)(DX*2), X0
+	VMOVSS X0, 24(R10)
+	VMOVSS (R9)(BX*1), X0
+	VMOVSS X0, 28(R10)
+	ADDQ   $0x04, R8
+	ADDQ   $0x04, R9
+	ADDQ   $0x00000040, R10
+	DECQ   R11
+	JNZ    packBTrans16_tailloop
+
+packBTrans16_next:
+	LEAQ (CX)(DX*8), CX
+	ADDQ $0x20, SI
+	DECQ DI
+	JNZ  packBTrans16_group
+	VZEROUPPER
+	RET
+
+// func packBNoTrans16(k int, b []float32, ldb int, dst []float32)
+// Requires: AVX
+TEXT ·packBNoTrans16(SB), NOSPLIT, $0-64
+	MOVQ  k+0(FP), AX
+	MOVQ  b_base+8(FP), CX
+	MOVQ  ldb+32(FP), DX
+	SHLQ  $0x02, DX
+	MOVQ  dst_base+40(FP), BX
+	TESTQ AX, AX
+	JZ    packBNoTrans16_done
+
+packBNoTrans16_loop:
+	VMOVUPS (CX), Y0
+	VMOVUPS 32(CX), Y1
+	VMOVUPS Y0, (BX)
+	VMOVUPS Y1, 32(BX)
+	ADDQ    DX, CX
+	ADDQ    $0x00000040, BX
+	DECQ    AX
+	JNZ     packBNoTrans16_loop
+
+packBNoTrans16_done:
+	VZEROUPPER
+	RET
+
+// func packBTrans32(k int, b []float32, ldb int, dst []float32)
+// Requires: AVX
+TEXT ·packBTrans32(SB), NOSPLIT, $0-64
+	MOVQ k+0(FP), AX
+	MOVQ b_base+8(FP), CX
+	MOVQ ldb+32(FP), DX
+	SHLQ $0x02, DX
+	LEAQ (DX)(DX*2), BX
+	MOVQ dst_base+40(FP), SI
+	MOVQ $0x00000004, DI
+
+packBTrans32_group:
+	MOVQ CX, R8
+	LEAQ (CX)(DX*4), R9
+	MOVQ SI, R10
+	MOVQ AX, R11
+	SHRQ $0x03, R11
+	JZ   packBTrans32_tail
+
+packBTrans32_loop:
+	VMOVUPS    (R8), Y0
+	VMOVUPS    (R8)(DX*1), Y1
+	VMOVUPS    (R8)(DX*2), Y2
+	VMOVUPS    (R8)(BX*1), Y3
+	VMOVUPS    (R9), Y4
+	VMOVUPS    (R9)(DX*1), Y5
+	VMOVUPS    (R9)(DX*2), Y6
+	VMOVUPS    (R9)(BX*1), Y7
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y9
+	VUNPCKLPS  Y3, Y2, Y10
+	VUNPCKHPS  Y3, Y2, Y11
+	VUNPCKLPS  Y5, Y4, Y12
+	VUNPCKHPS  Y5, Y4, Y13
+	VUNPCKLPS  Y7, Y6, Y14
+	VUNPCKHPS  Y7, Y6, Y15
+	VSHUFPS    $0x44, Y10, Y8, Y0
+	VSHUFPS    $0xee, Y10, Y8, Y1
+	VSHUFPS    $0x44, Y11, Y9, Y2
+	VSHUFPS    $0xee, Y11, Y9, Y3
+	VSHUFPS    $0x44, Y14, Y12, Y4
+	VSHUFPS    $0xee, Y14, Y12, Y5
+	VSHUFPS    $0x44, Y15, Y13, Y6
+	VSHUFPS    $0xee, Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y7, Y3, Y15
+	VMOVUPS    Y8, (R10)
+	VMOVUPS    Y9, 128(R10)
+	VMOVUPS    Y10, 256(R10)
+	VMOVUPS    Y11, 384(R10)
+	VMOVUPS    Y12, 512(R10)
+	VMOVUPS    Y13, 640(R10)
+	VMOVUPS    Y14, 768(R10)
+	VMOVUPS    Y15, 896(R10)
+	ADDQ       $0x20, R8
+	ADDQ       $0x20, R9
+	ADDQ       $0x00000400, R10
+	DECQ       R11
+	JNZ        packBTrans32_loop
+
+packBTrans32_tail:
+	MOVQ AX, R11
+	ANDQ $0x07, R11
+	JZ   packBTrans32_next
+
+packBTrans32_tailloop:
+	VMOVSS (R8), X0
+	VMOVSS X0, (R10)
+	VMOVSS (R8)(DX*1), X0
+	VMOVSS X0, 4(R10)
+	VMOVSS (R8)(DX*2), X0
+	VMOVSS X0, 8(R10)
+	VMOVSS (R8)(BX*1), X0
+	VMOVSS X0, 12(R10)
+	VMOVSS (R9), X0
+	VMOVSS X0, 16(R10)
+	VMOVSS (R9)(DX*1), X0
+	VMOVSS X0, 20(R10)
+	VMOVSS (R9)(DX*2), X0
+	VMOVSS X0, 24(R10)
+	VMOVSS (R9)(BX*1), X0
+	VMOVSS X0, 28(R10)
+	ADDQ   $0x04, R8
+	ADDQ   $0x04, R9
+	ADDQ   $0x00000080, R10
+	DECQ   R11
+	JNZ    packBTrans32_tailloop
+
+packBTrans32_next:
+	LEAQ (CX)(DX*8), CX
+	ADDQ $0x20, SI
+	DECQ DI
+	JNZ  packBTrans32_group
+	VZEROUPPER
+	RET
+
+// func packBNoTrans32(k int, b []float32, ldb int, dst []float32)
+// Requires: AVX
+TEXT ·packBNoTrans32(SB), NOSPLIT, $0-64
+	MOVQ  k+0(FP), AX
+	MOVQ  b_base+8(FP), CX
+	MOVQ  ldb+32(FP), DX
+	SHLQ  $0x02, DX
+	MOVQ  dst_base+40(FP), BX
+	TESTQ AX, AX
+	JZ    packBNoTrans32_done
+
+packBNoTrans32_loop:
+	VMOVUPS (CX), Y0
+	VMOVUPS 32(CX), Y1
+	VMOVUPS 64(CX), Y2
+	VMOVUPS 96(CX), Y3
+	VMOVUPS Y0, (BX)
+	VMOVUPS Y1, 32(BX)
+	VMOVUPS Y2, 64(BX)
+	VMOVUPS Y3, 96(BX)
+	ADDQ    DX, CX
+	ADDQ    $0x00000080, BX
+	DECQ    AX
+	JNZ     packBNoTrans32_loop
+
+packBNoTrans32_done:
+	VZEROUPPER
+	RET
+
 // func fmaPeakAVX512(n int)
 // Requires: AVX, AVX512DQ, AVX512F
 TEXT ·fmaPeakAVX512(SB), NOSPLIT, $0-8

@@ -37,7 +37,7 @@ func BenchmarkPack(b *testing.B) {
 			})
 			b.Run("B/"+name, func(b *testing.B) {
 				for b.Loop() {
-					packB(trans, src, rows, 0, depth, 0, rows, nr, dst)
+					packB(kern, trans, src, rows, 0, depth, 0, rows, dst)
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/(rows*depth), "ns/elem")
 			})

@@ -46,6 +46,10 @@ func main() {
 		packANoTrans(mr)
 		packATrans(mr)
 	}
+	for _, nr := range []int{16, 32} {
+		packBTrans(nr)
+		packBNoTrans(nr)
+	}
 	fmaPeak("fmaPeakAVX512", 24, zmm)
 	fmaPeak("fmaPeakAVX2", 12, ymm)
 	Generate()
@@ -370,6 +374,133 @@ func packATrans(mr int) {
 	}
 	ADDQ(lda, a)
 	ADDQ(U32(uint32(4*mr)), dst)
+	DECQ(k)
+	JNZ(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// packBTrans emits packBTrans<nr>: for j < nr and p < k it sets
+// dst[p*nr+j] = b[j*ldb+p], one full nr-wide panel of a stored B^T. It
+// transposes 8x8 blocks in registers (8 rows of B^T in, 8 steps of the panel
+// out), and copies the last k%8 steps one element at a time. It needs AVX.
+func packBTrans(nr int) {
+	name := fmt.Sprintf("packBTrans%d", nr)
+	TEXT(name, NOSPLIT, "func(k int, b []float32, ldb int, dst []float32)")
+	Doc(fmt.Sprintf("%s packs %d rows of a stored B^T, k deep, as k steps of %d values.", name, nr, nr))
+	k := Load(Param("k"), GP64())
+	group := Load(Param("b").Base(), GP64())
+	ldb := Load(Param("ldb"), GP64())
+	SHLQ(Imm(2), ldb)
+	ldb3 := GP64()
+	LEAQ(Mem{Base: ldb, Index: ldb, Scale: 2}, ldb3)
+	col := Load(Param("dst").Base(), GP64())
+	g, r0, r4, dst, n := GP64(), GP64(), GP64(), GP64(), GP64()
+
+	// rowAddr addresses row i (0..7) of the current group at displacement d.
+	rowAddr := func(i, d int) Mem {
+		base := r0
+		if i >= 4 {
+			base = r4
+		}
+		switch i % 4 {
+		case 1:
+			return Mem{Base: base, Index: ldb, Scale: 1, Disp: d}
+		case 2:
+			return Mem{Base: base, Index: ldb, Scale: 2, Disp: d}
+		case 3:
+			return Mem{Base: base, Index: ldb3, Scale: 1, Disp: d}
+		}
+		return Mem{Base: base, Disp: d}
+	}
+	y := []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}
+
+	MOVQ(U32(uint32(nr/8)), g)
+	Label(name + "_group")
+	MOVQ(group, r0)
+	LEAQ(Mem{Base: group, Index: ldb, Scale: 4}, r4)
+	MOVQ(col, dst)
+	MOVQ(k, n)
+	SHRQ(Imm(3), n)
+	JZ(LabelRef(name + "_tail"))
+	Label(name + "_loop")
+	for i := 0; i < 8; i++ {
+		VMOVUPS(rowAddr(i, 0), y[i])
+	}
+	for i := 0; i < 8; i += 2 {
+		VUNPCKLPS(y[i+1], y[i], y[8+i])
+		VUNPCKHPS(y[i+1], y[i], y[8+i+1])
+	}
+	// y[8+2q] holds rows 2q,2q+1 at steps 0,1 | 4,5; y[8+2q+1] at 2,3 | 6,7.
+	for h := 0; h < 2; h++ { // rows 0-3, rows 4-7
+		t := 8 + 4*h
+		VSHUFPS(Imm(0x44), y[t+2], y[t], y[4*h+0])   // step 0 | 4
+		VSHUFPS(Imm(0xEE), y[t+2], y[t], y[4*h+1])   // step 1 | 5
+		VSHUFPS(Imm(0x44), y[t+3], y[t+1], y[4*h+2]) // step 2 | 6
+		VSHUFPS(Imm(0xEE), y[t+3], y[t+1], y[4*h+3]) // step 3 | 7
+	}
+	for q := 0; q < 4; q++ {
+		VPERM2F128(Imm(0x20), y[4+q], y[q], y[8+q])   // step q
+		VPERM2F128(Imm(0x31), y[4+q], y[q], y[8+4+q]) // step q+4
+	}
+	for u := 0; u < 8; u++ {
+		VMOVUPS(y[8+u], Mem{Base: dst, Disp: 4 * nr * u})
+	}
+	ADDQ(Imm(32), r0)
+	ADDQ(Imm(32), r4)
+	ADDQ(U32(uint32(4*nr*8)), dst)
+	DECQ(n)
+	JNZ(LabelRef(name + "_loop"))
+
+	Label(name + "_tail")
+	MOVQ(k, n)
+	ANDQ(Imm(7), n)
+	JZ(LabelRef(name + "_next"))
+	Label(name + "_tailloop")
+	for i := 0; i < 8; i++ {
+		VMOVSS(rowAddr(i, 0), X0)
+		VMOVSS(X0, Mem{Base: dst, Disp: 4 * i})
+	}
+	ADDQ(Imm(4), r0)
+	ADDQ(Imm(4), r4)
+	ADDQ(U32(uint32(4*nr)), dst)
+	DECQ(n)
+	JNZ(LabelRef(name + "_tailloop"))
+
+	Label(name + "_next")
+	LEAQ(Mem{Base: group, Index: ldb, Scale: 8}, group)
+	ADDQ(Imm(32), col)
+	DECQ(g)
+	JNZ(LabelRef(name + "_group"))
+	VZEROUPPER()
+	RET()
+}
+
+// packBNoTrans emits packBNoTrans<nr>: for p < k it copies the nr values
+// b[p*ldb:p*ldb+nr] to dst[p*nr:], one full nr-wide panel of a row-major B.
+// It needs AVX.
+func packBNoTrans(nr int) {
+	name := fmt.Sprintf("packBNoTrans%d", nr)
+	TEXT(name, NOSPLIT, "func(k int, b []float32, ldb int, dst []float32)")
+	Doc(fmt.Sprintf("%s packs %d columns of a row-major B, k deep, as k steps of %d values.", name, nr, nr))
+	k := Load(Param("k"), GP64())
+	src := Load(Param("b").Base(), GP64())
+	ldb := Load(Param("ldb"), GP64())
+	SHLQ(Imm(2), ldb)
+	dst := Load(Param("dst").Base(), GP64())
+	y := []VecPhysical{Y0, Y1, Y2, Y3}
+	TESTQ(k, k)
+	JZ(LabelRef(name + "_done"))
+	Label(name + "_loop")
+	for v := 0; v < nr/8; v++ {
+		VMOVUPS(Mem{Base: src, Disp: 32 * v}, y[v])
+	}
+	for v := 0; v < nr/8; v++ {
+		VMOVUPS(y[v], Mem{Base: dst, Disp: 32 * v})
+	}
+	ADDQ(ldb, src)
+	ADDQ(U32(uint32(4*nr)), dst)
 	DECQ(k)
 	JNZ(LabelRef(name + "_loop"))
 	Label(name + "_done")
