@@ -23,8 +23,10 @@ const parallelMinFlops = 1 << 21
 // SgemmParallel computes the same as Sgemm, splitting C into up to threads
 // blocks of columns (or of rows, when C has more row tiles than column tiles)
 // that as many goroutines compute at once. threads < 2, and products too small
-// to gain from it, run on the calling goroutine. Each call starts its own
-// goroutines and waits for them; nothing is shared between calls.
+// to gain from it, run on the calling goroutine alone. Each call starts
+// threads-1 goroutines, computes one block itself and waits for them;
+// nothing is shared between calls. Unlike Sgemm it allocates a few small
+// objects per call (the goroutines and their closures).
 func SgemmParallel(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	sgemmParallelWith(&defaultKernel, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
@@ -298,8 +300,8 @@ func sgemmParallelWith(kern *microKernel, threads int, transA, transB bool, m, n
 		sgemmWith(kern, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	var wg sync.WaitGroup
-	for t := 0; t < threads; t++ {
+	// chunk computes the share of C of worker t out of threads.
+	chunk := func(t int) {
 		lo, hi := tiles*t/threads, tiles*(t+1)/threads
 		if byRows {
 			i0, i1 := lo*kern.mr, min(hi*kern.mr, m)
@@ -307,20 +309,21 @@ func sgemmParallelWith(kern *microKernel, threads int, transA, transB bool, m, n
 			if transA {
 				ai = i0
 			}
-			wg.Go(func() {
-				sgemmWith(kern, transA, transB, i1-i0, n, k, alpha, a[ai:], lda, b, ldb, beta, c[i0*ldc:], ldc)
-			})
-			continue
+			sgemmWith(kern, transA, transB, i1-i0, n, k, alpha, a[ai:], lda, b, ldb, beta, c[i0*ldc:], ldc)
+			return
 		}
 		j0, j1 := lo*kern.nr, min(hi*kern.nr, n)
 		bj := j0
 		if transB {
 			bj = j0 * ldb
 		}
-		wg.Go(func() {
-			sgemmWith(kern, transA, transB, m, j1-j0, k, alpha, a, lda, b[bj:], ldb, beta, c[j0:], ldc)
-		})
+		sgemmWith(kern, transA, transB, m, j1-j0, k, alpha, a, lda, b[bj:], ldb, beta, c[j0:], ldc)
 	}
+	var wg sync.WaitGroup
+	for t := 1; t < threads; t++ {
+		wg.Go(func() { chunk(t) })
+	}
+	chunk(0)
 	wg.Wait()
 }
 
