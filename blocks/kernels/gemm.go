@@ -56,6 +56,10 @@ type microKernel struct {
 	// edges are kernels with the same nr and fewer rows, narrowest first,
 	// for the last rows of C when m is not a multiple of mr.
 	edges []*microKernel
+	// narrow, when not nil, is the same kernel half as wide (same mr and
+	// blocking), for the last panel of a block of B when it is at most that
+	// wide. Every kernel of a family (main and edges) has one, or none does.
+	narrow *microKernel
 }
 
 // stridedMaxPanels is the most nr-wide panels of B for which the kernels
@@ -158,8 +162,11 @@ func sgemmBlocked(kern *microKernel, ws *gemmWorkspace, transA, transB bool, m, 
 // unpacked when B is narrow, and edge tiles go through ws.tile.
 func panel(kern *microKernel, ws *gemmWorkspace, transA bool, mb, nb, kb int, alpha float32, a []float32, lda, ir, pc int, beta float32, c []float32, ldc int) {
 	mr, nr := kern.mr, kern.nr
-	tile := func(jr int) (bp []float32, full bool) {
-		return ws.b[jr*kb : (jr+nr)*kb], mb == mr && jr+nr <= nb
+	// tile returns the kernel for the panel of B at column jr (see
+	// panelKernel), that panel, and whether the C tile is whole.
+	tile := func(jr int) (pk *microKernel, bp []float32, whole bool) {
+		pk = panelKernel(kern, nb-jr)
+		return pk, ws.b[jr*kb : jr*kb+pk.nr*kb], mb == mr && jr+pk.nr <= nb
 	}
 	if kern.runStrided != nil && mb == mr && nb <= stridedMaxPanels*nr {
 		off, span, rsa, csa := ir*lda+pc, (mr-1)*lda+kb, lda, 1
@@ -168,13 +175,13 @@ func panel(kern *microKernel, ws *gemmWorkspace, transA bool, mb, nb, kb int, al
 		}
 		ap := a[off : off+span]
 		for jr := 0; jr < nb; jr += nr {
-			bp, full := tile(jr)
-			if full {
-				kern.runStrided(kb, ap, rsa, csa, bp, c[jr:jr+(mr-1)*ldc+nr], ldc, alpha, beta)
+			pk, bp, whole := tile(jr)
+			if whole {
+				pk.runStrided(kb, ap, rsa, csa, bp, c[jr:jr+(mr-1)*ldc+pk.nr], ldc, alpha, beta)
 				continue
 			}
-			kern.runStrided(kb, ap, rsa, csa, bp, ws.tile, nr, alpha, 0)
-			mergeTile(mb, min(nr, nb-jr), ws.tile, nr, beta, c[jr:], ldc)
+			pk.runStrided(kb, ap, rsa, csa, bp, ws.tile, pk.nr, alpha, 0)
+			mergeTile(mb, min(pk.nr, nb-jr), ws.tile, pk.nr, beta, c[jr:], ldc)
 		}
 		return
 	}
@@ -190,14 +197,23 @@ func panel(kern *microKernel, ws *gemmWorkspace, transA bool, mb, nb, kb int, al
 		packA(transA, a, lda, ir, mb, pc, kb, mr, alpha, ap)
 	}
 	for jr := 0; jr < nb; jr += nr {
-		bp, full := tile(jr)
-		if full {
-			kern.run(kb, ap, bp, c[jr:jr+(mr-1)*ldc+nr], ldc, beta)
+		pk, bp, whole := tile(jr)
+		if whole {
+			pk.run(kb, ap, bp, c[jr:jr+(mr-1)*ldc+pk.nr], ldc, beta)
 			continue
 		}
-		kern.run(kb, ap, bp, ws.tile, nr, 0)
-		mergeTile(mb, min(nr, nb-jr), ws.tile, nr, beta, c[jr:], ldc)
+		pk.run(kb, ap, bp, ws.tile, pk.nr, 0)
+		mergeTile(mb, min(pk.nr, nb-jr), ws.tile, pk.nr, beta, c[jr:], ldc)
 	}
+}
+
+// panelKernel returns the kernel for a panel of B with w columns left in
+// the block: kern, or its half-width variant when that covers them.
+func panelKernel(kern *microKernel, w int) *microKernel {
+	if kern.narrow != nil && w <= kern.narrow.nr {
+		return kern.narrow
+	}
+	return kern
 }
 
 // mergeTile sets the mb x nb corner of C to t + beta*C.
@@ -246,17 +262,18 @@ func packA(trans bool, a []float32, lda, ir, mb, pc, kb, mr int, alpha float32, 
 }
 
 // packB copies rows pc..pc+kb-1, columns jc..jc+nb-1 of op(B) into dst as
-// nr-wide panels, each kb steps of nr values, padding columns past nb with
-// zeros. It packs full panels with kern's assembly where kern has it.
+// kern.nr-wide panels, each kb steps of nr values, padding columns past nb
+// with zeros; the last panel is half as wide when panelKernel says so. It
+// packs full panels with the kernels' assembly where they have it.
 func packB(kern *microKernel, trans bool, b []float32, ldb, pc, kb, jc, nb int, dst []float32) {
-	nr := kern.nr
-	for jr := 0; jr < nb; jr += nr {
-		w := min(nr, nb-jr)
-		panel := dst[jr*kb : (jr+nr)*kb]
+	for jr := 0; jr < nb; jr += kern.nr {
+		pk := panelKernel(kern, nb-jr)
+		nr, w := pk.nr, min(pk.nr, nb-jr)
+		panel := dst[jr*kb : jr*kb+nr*kb]
 		if !trans { // op(B)[p][j] = b[p*ldb+j]
-			if w == nr && kern.packBNoTrans != nil {
+			if w == nr && pk.packBNoTrans != nil {
 				off := pc*ldb + jc + jr
-				kern.packBNoTrans(kb, b[off:off+(kb-1)*ldb+nr], ldb, panel)
+				pk.packBNoTrans(kb, b[off:off+(kb-1)*ldb+nr], ldb, panel)
 				continue
 			}
 			for p := 0; p < kb; p++ {
@@ -268,9 +285,9 @@ func packB(kern *microKernel, trans bool, b []float32, ldb, pc, kb, jc, nb int, 
 			continue
 		}
 		// op(B)[p][j] = b[j*ldb+p]
-		if w == nr && kern.packBTrans != nil {
+		if w == nr && pk.packBTrans != nil {
 			off := (jc+jr)*ldb + pc
-			kern.packBTrans(kb, b[off:off+(nr-1)*ldb+kb], ldb, panel)
+			pk.packBTrans(kb, b[off:off+(nr-1)*ldb+kb], ldb, panel)
 			continue
 		}
 		for j := 0; j < w; j++ {

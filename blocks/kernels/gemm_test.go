@@ -175,6 +175,8 @@ func gemmCases() []gemmCase {
 		[3]int{16, 33, 40}, [3]int{20, 49, 300}, [3]int{4, 64, 7},
 		[3]int{8, 31, 64}, [3]int{28, 100, 24}, [3]int{32, 96, 410},
 		[3]int{10, 20, 50}, [3]int{22, 7, 33},
+		// Columns that end on a half-width kernel exactly (n % 32 == 16, n % 16 == 8).
+		[3]int{13, 48, 20}, [3]int{24, 16, 70}, [3]int{7, 24, 9}, [3]int{36, 208, 33},
 	)
 	n := 0
 	for _, s := range shapes {

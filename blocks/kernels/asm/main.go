@@ -34,19 +34,25 @@ func main() {
 	ConstraintExpr("!noasm")
 	// The 12x32 and 14x32 AVX-512 kernels and the 6x16 AVX2 one, with
 	// narrower ones for the last rows of C.
+	// Each also comes half as wide (one vector per row) for the last
+	// columns.
 	for _, mr := range []int{4, 8, 12, 14} {
-		kernel(fmt.Sprintf("sgemmKernel%dx32AVX512", mr), mr, 2, 64, zmm, false)
-		kernel(fmt.Sprintf("sgemmKernel%dx32AVX512Strided", mr), mr, 2, 64, zmm, true)
+		for cols := 2; cols >= 1; cols-- {
+			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX512", mr, 16*cols), mr, cols, 64, zmm, false)
+			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX512Strided", mr, 16*cols), mr, cols, 64, zmm, true)
+		}
 	}
 	for _, mr := range []int{2, 4, 6} {
-		kernel(fmt.Sprintf("sgemmKernel%dx16AVX2", mr), mr, 2, 32, ymm, false)
-		kernel(fmt.Sprintf("sgemmKernel%dx16AVX2Strided", mr), mr, 2, 32, ymm, true)
+		for cols := 2; cols >= 1; cols-- {
+			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX2", mr, 8*cols), mr, cols, 32, ymm, false)
+			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX2Strided", mr, 8*cols), mr, cols, 32, ymm, true)
+		}
 	}
 	for _, mr := range []int{2, 4, 6, 8, 12, 14} {
 		packANoTrans(mr)
 		packATrans(mr)
 	}
-	for _, nr := range []int{16, 32} {
+	for _, nr := range []int{8, 16, 32} {
 		packBTrans(nr)
 		packBNoTrans(nr)
 	}
