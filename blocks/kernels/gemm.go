@@ -19,7 +19,7 @@ import "sync"
 // Unlike the reference loop it multiplies zeros of A with B as well, so an
 // Inf or NaN in B reaches C even where A is zero.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemmWith(&defaultKernel, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemmWith(defaultKernel, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // parallelMinFlops is the size below which SgemmParallel stays on one
@@ -35,7 +35,7 @@ const parallelMinFlops = 1 << 21
 // nothing is shared between calls. Unlike Sgemm it allocates a few small
 // objects per call (the goroutines and their closures).
 func SgemmParallel(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemmParallelWith(&defaultKernel, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemmParallelWith(defaultKernel, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // microKernel is one register-blocked inner kernel and the cache blocking

@@ -107,7 +107,7 @@ func BenchmarkSgemm(b *testing.B) {
 				sgemmWith(kern, false, false, s.m, s.n, s.k, 1, a, s.k, bm, s.n, 0, c, s.n)
 			})
 		}
-		run(fmt.Sprintf("%s-2threads", defaultKernel.name), 2*peaks[gemmKernels()[0]], func() {
+		run(fmt.Sprintf("%s-2threads", defaultKernel.name), 2*peaks[defaultKernel], func() {
 			SgemmParallel(2, false, false, s.m, s.n, s.k, 1, a, s.k, bm, s.n, 0, c, s.n)
 		})
 		run("ref", 0, func() {
