@@ -203,9 +203,9 @@ func TestPruneDeadChannelsKeepsOutputs(t *testing.T) {
 			units, _ := a.Units()
 			x := randomInput(4, a.Input, 2)
 			// A spread of units keeps the test fast; -short takes fewer.
-			step := max(1, len(units)/5)
+			step := max(1, len(units)/3)
 			if testing.Short() {
-				step = max(1, len(units)/3)
+				step = max(1, len(units)/2)
 			}
 			for j, u := range units {
 				if j%step != 0 && j != len(units)-1 || inexact[z.name+" "+u.Field] {
@@ -444,11 +444,13 @@ func TestPruneConstraints(t *testing.T) {
 		}
 	})
 	t.Run("ghost ratio", func(t *testing.T) {
-		a := smallZoo(t, "ghostnet", 1)
+		a := smallZoo(t, "ghostnet", 0.5)
+		checked := 0
 		for _, u := range mustUnits(t, a) {
-			if _, ok := a.Layers[u.Layer].(*blocks.Ghost); !ok {
+			if _, ok := a.Layers[u.Layer].(*blocks.Ghost); !ok || checked == 6 {
 				continue
 			}
+			checked++
 			for _, n := range a.ValidCounts(u) {
 				if n%2 != 0 {
 					t.Fatalf("%s: count %d does not keep the 1:1 primary/cheap split", u.Name(), n)
