@@ -97,6 +97,7 @@ func loadCarried(t *testing.T, a *Arch, w Weights) *blocks.Network {
 // counts changed together, carried weights of exactly the pruned graph's
 // shapes, and fewer MACs.
 func TestPruneEveryUnit(t *testing.T) {
+	skipPruneInShort(t)
 	for _, z := range pruneZoo {
 		t.Run(z.name, func(t *testing.T) {
 			a := smallZoo(t, z.name, z.width)
@@ -135,6 +136,7 @@ func TestPruneEveryUnit(t *testing.T) {
 // TestPruneFullCountIsIdentity: carrying weights to the same arch returns
 // the same tensors, and the network computes the same outputs.
 func TestPruneFullCountIsIdentity(t *testing.T) {
+	skipPruneInShort(t)
 	for _, z := range pruneZoo {
 		t.Run(z.name, func(t *testing.T) {
 			a := smallZoo(t, z.name, z.width)
@@ -192,6 +194,7 @@ func maxDiff(a, b []float32) float64 {
 // kept, consumers' input channels, BN entries, SE convs, depthwise
 // followers, residual chains, Ghost primary/cheap pairs.
 func TestPruneDeadChannelsKeepsOutputs(t *testing.T) {
+	skipPruneInShort(t)
 	// Units whose pruning cannot preserve outputs by construction: in
 	// ShuffleNet V1 the shuffle moves kept channels into other groups of
 	// the next grouped conv, in ShuffleNet V2 the pass-through halves of a
@@ -489,5 +492,14 @@ func TestPruneErrors(t *testing.T) {
 				t.Fatal("no error")
 			}
 		})
+	}
+}
+
+// skipPruneInShort skips the whole-network pruning tests in -short mode:
+// pruning has no concurrency for the race run to check, and under the race
+// detector these tests take over a minute. The full run covers them.
+func skipPruneInShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("whole-network pruning runs in the full (non-short) test run")
 	}
 }
