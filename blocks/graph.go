@@ -38,7 +38,7 @@ const (
 	OpGAP     OpKind = "gap"     // global average pool to C x 1 x 1
 	OpLinear  OpKind = "linear"  // on the flattened input; Units; params .weight [Units, In], .bias if Bias
 	OpDropout OpKind = "dropout" // P (probability)
-	OpShuffle OpKind = "shuffle" // channel shuffle with Groups
+	OpShuffle OpKind = "shuffle" // torchvision's channel_shuffle(x, Groups): output channel j*Groups+g is input channel g*(C/Groups)+j
 	OpSlice   OpKind = "slice"   // channels [Start, End)
 	OpConcat  OpKind = "concat"  // along channels, In in order
 	OpAdd     OpKind = "add"     // In[0] + In[1], same shape
@@ -112,13 +112,15 @@ type Lowerer interface {
 // spec, so a misfit is a bug in the lowering, not bad input.
 type Builder struct {
 	g        *Graph
+	bnEps    float64
 	netInput Value
-	reads    bool // the current block read the network input
+	reads    bool  // the current block read the network input
+	err      error // the first Fail of the current block
 }
 
 // NewBuilder starts a graph whose input has shape in.
 func NewBuilder(in Shape) *Builder {
-	b := &Builder{g: &Graph{}}
+	b := &Builder{g: &Graph{}, bnEps: DefaultBNEps}
 	b.g.Input = b.value(in)
 	b.netInput = b.g.Input
 	return b
@@ -137,6 +139,17 @@ func (b *Builder) Shape(v Value) Shape { return b.g.Shapes[v] }
 func (b *Builder) NetworkInput() Value {
 	b.reads = true
 	return b.netInput
+}
+
+// Fail records that the block being lowered does not fit this network for
+// a reason its OutShape cannot see, because it lies outside the block's
+// input (ESPNetv2's input reinforcement needs the network input to have the
+// right channels and to pool down to the block's size). Block returns the
+// first such error. After Fail the lowering may return any value.
+func (b *Builder) Fail(err error) {
+	if b.err == nil {
+		b.err = err
+	}
 }
 
 func (b *Builder) add(op Op, out Shape) Value {
@@ -175,9 +188,21 @@ func (b *Builder) Conv(name string, x Value, a ConvAttr) Value {
 	return b.add(Op{Kind: OpConv, Name: name, In: []Value{x}, Conv: a}, Shape{a.Out, h, w})
 }
 
-// BN adds a batch normalization with the default eps of 1e-5.
+// DefaultBNEps is PyTorch's batch-norm eps.
+const DefaultBNEps = 1e-5
+
+// SetBNEps sets the eps of the batch normalizations added from now on
+// (MobileNetV3 and EfficientNet use 1e-3); 0 means DefaultBNEps.
+func (b *Builder) SetBNEps(eps float64) {
+	if eps == 0 {
+		eps = DefaultBNEps
+	}
+	b.bnEps = eps
+}
+
+// BN adds a batch normalization with the builder's eps.
 func (b *Builder) BN(name string, x Value) Value {
-	return b.add(Op{Kind: OpBN, Name: name, In: []Value{x}, Eps: 1e-5}, b.Shape(x))
+	return b.add(Op{Kind: OpBN, Name: name, In: []Value{x}, Eps: b.bnEps}, b.Shape(x))
 }
 
 // Act adds an activation; the identity adds nothing and returns x. name is
@@ -291,17 +316,16 @@ func (b *Builder) Mul(x, s Value) Value {
 
 // Block lowers one layer as part of a network, recording its span.
 func (b *Builder) Block(index int, spec Spec, x Value) (Value, error) {
-	l, ok := spec.(Lowerer)
-	if !ok {
-		return 0, fmt.Errorf("layer %d: %s blocks cannot be executed yet", index, spec.Type())
-	}
 	if _, err := spec.OutShape(b.Shape(x)); err != nil {
 		return 0, fmt.Errorf("layer %d (%s): %w", index, spec.Type(), err)
 	}
 	name := fmt.Sprintf("layers.%d", index)
 	first := len(b.g.Ops)
-	b.reads = false
-	y := l.Lower(b, name, x)
+	b.reads, b.err = false, nil
+	y := spec.Lower(b, name, x)
+	if b.err != nil {
+		return 0, fmt.Errorf("layer %d (%s): %w", index, spec.Type(), b.err)
+	}
 	b.g.Blocks = append(b.g.Blocks, BlockSpan{Index: index, Name: name, Spec: spec, In: x, Out: y,
 		First: first, Last: len(b.g.Ops), NetworkInput: b.reads})
 	b.g.Output = y
@@ -311,9 +335,14 @@ func (b *Builder) Block(index int, spec Spec, x Value) (Value, error) {
 // Graph returns the graph built so far.
 func (b *Builder) Graph() *Graph { return b.g }
 
-// Lower lowers a sequence of layers on an input of shape in.
-func Lower(in Shape, layers []Spec) (*Graph, error) {
+// Lower lowers a sequence of layers on an input of shape in, with
+// batch normalizations at the default eps.
+func Lower(in Shape, layers []Spec) (*Graph, error) { return LowerWithEps(in, layers, 0) }
+
+// LowerWithEps is Lower with the batch normalizations' eps (0: the default).
+func LowerWithEps(in Shape, layers []Spec, bnEps float64) (*Graph, error) {
 	b := NewBuilder(in)
+	b.SetBNEps(bnEps)
 	x := b.g.Input
 	for i, l := range layers {
 		var err error

@@ -42,7 +42,12 @@ from real training.`,
 		return usageError{err}
 	})
 	root.AddCommand(newCmdVersion(nil))
+	root.AddCommand(newCmdInspect(nil))
+	root.AddCommand(newCmdZoo())
+	root.AddCommand(newCmdSpace())
 	root.AddCommand(newCmdLut())
+	root.AddCommand(newCmdExport(nil))
+	root.AddCommand(newCmdReport(nil))
 	return root
 }
 
