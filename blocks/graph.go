@@ -192,7 +192,7 @@ func (b *Builder) Conv(name string, x Value, a ConvAttr) Value {
 const DefaultBNEps = 1e-5
 
 // SetBNEps sets the eps of the batch normalizations added from now on
-// (MobileNetV3 and EfficientNet use 1e-3); 0 means DefaultBNEps.
+// (torchvision's MobileNetV3 uses 1e-3); 0 means DefaultBNEps.
 func (b *Builder) SetBNEps(eps float64) {
 	if eps == 0 {
 		eps = DefaultBNEps

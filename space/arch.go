@@ -16,8 +16,8 @@ type Arch struct {
 	Classes int           // outputs of the last layer
 	Layers  []blocks.Spec // in order
 	// BNEps is the eps of every batch normalization; 0 means PyTorch's
-	// 1e-5. MobileNetV3 and EfficientNet use 1e-3 (torchvision), which
-	// matters for matching their outputs, not their cost.
+	// 1e-5. torchvision's MobileNetV3 uses 1e-3 (its efficientnet_b0 keeps
+	// 1e-5), which matters for matching outputs, not cost.
 	BNEps float64
 }
 

@@ -313,9 +313,9 @@ func buildEfficientNetB0(o ZooOptions) (*Arch, error) {
 		}
 	}
 	l.head(1280, blocks.ActSwish, 20, o.Classes)
-	a := l.arch("efficientnet_b0", o)
-	a.BNEps = 1e-3 // torchvision's EfficientNet BatchNorm2d(eps=0.001)
-	return a, nil
+	// torchvision's efficientnet_b0 keeps BatchNorm2d's defaults (eps
+	// 1e-5); only its B5..B7 and V2 builders pass eps 1e-3.
+	return l.arch("efficientnet_b0", o), nil
 }
 
 // fbnetOp is one searched layer of FBNet (Wu et al., 2019, Figure 4): the

@@ -14,9 +14,9 @@ const (
 )
 
 // BatchNormConfig holds the settings of a batch normalization layer. The
-// zero value means PyTorch's defaults (eps 1e-5, momentum 0.1); MobileNetV3
-// and EfficientNet use Eps 1e-3 (and momentum 0.01 in their TensorFlow
-// origins).
+// zero value means PyTorch's defaults (eps 1e-5, momentum 0.1);
+// torchvision's MobileNetV3 uses Eps 1e-3 and Momentum 0.01, its
+// efficientnet_b0 the defaults.
 type BatchNormConfig struct {
 	// Eps is added to the variance before the square root; 0 means 1e-5.
 	Eps float64
