@@ -1,0 +1,256 @@
+package latency
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"time"
+
+	"nas/blocks"
+	"nas/blocks/nn"
+)
+
+// Runner runs one inference pass of a compiled network (or block) on an
+// input it owns. It is what the profiler times: everything Run does counts.
+type Runner interface {
+	Run()
+}
+
+// Compiler makes a Runner of a graph for a batch size and a thread count.
+// The profiler, the predictor's measure-on-miss and validation all time
+// through one Compiler, so that blocks and whole networks run the same way.
+type Compiler func(g *blocks.Graph, batch, threads int) (Runner, error)
+
+// NetworkCompiler compiles a graph into a blocks.Network, weights and input
+// drawn from a generator seeded with seed, run in inference mode
+// (Network.Forward with no tape). The nn engine spreads the samples of a
+// batch over up to GOMAXPROCS goroutines; the thread count itself is fixed
+// by the caller (nas profile sets GOMAXPROCS to --threads), so threads is
+// not used here.
+//
+// A graph of one block that reads the network input (see
+// blocks.LowerBlock) gets a second input of the network's shape.
+func NetworkCompiler(seed uint64) Compiler {
+	return func(g *blocks.Graph, batch, _ int) (Runner, error) {
+		if batch < 1 {
+			return nil, fmt.Errorf("batch %d: want at least 1", batch)
+		}
+		rng := rand.New(rand.NewPCG(seed, 0x6e6173))
+		n, err := blocks.NewNetwork(g, rng)
+		if err != nil {
+			return nil, err
+		}
+		r := &forwardRunner{net: n, x: randomInput(rng, batch, g.Shapes[g.Input])}
+		r.netIn = r.x
+		if g.NetworkInput != g.Input {
+			r.netIn = randomInput(rng, batch, g.Shapes[g.NetworkInput])
+		}
+		return r, nil
+	}
+}
+
+func randomInput(rng *rand.Rand, batch int, s blocks.Shape) *nn.Tensor {
+	x := nn.New(batch, s.C, s.H, s.W)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	return x
+}
+
+type forwardRunner struct {
+	net      *blocks.Network
+	x, netIn *nn.Tensor
+	sink     float32
+}
+
+func (r *forwardRunner) Run() {
+	y := r.net.ForwardWith(nil, r.x, r.netIn)
+	r.sink += y.Data[0] // keep the result alive
+}
+
+// Protocol says how a Runner is timed; see docs/latency.md. The zero value
+// of a field means its default.
+//
+// The protocol: a warm-up of WarmupRuns runs and at least WarmupTime; a
+// full garbage collection, then the collector held off (debug.SetGCPercent(-1))
+// while samples are taken, with a collection between samples, untimed,
+// whenever GCBudget bytes have been allocated since the last one; the
+// goroutine locked to its OS thread; each sample times RunsPerSample
+// consecutive runs, chosen so that a sample lasts at least MinSampleTime;
+// samples are taken until there are MinSamples and the 95% confidence
+// interval of the median is within ±Tolerance of it, or MaxSamples or
+// MaxTime is reached.
+type Protocol struct {
+	WarmupRuns    int           // default 3
+	WarmupTime    time.Duration // default 20 ms
+	MinSampleTime time.Duration // default 50 µs
+	MinSamples    int           // default 15
+	MaxSamples    int           // default 2000
+	MaxTime       time.Duration // default 1 s of sampling, the time cap
+	Tolerance     float64       // default 0.01: median's 95% CI within ±1%
+	GCBudget      int64         // default 64 MiB allocated between collections
+}
+
+func (p Protocol) withDefaults() Protocol {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&p.WarmupRuns, 3)
+	defDur(&p.WarmupTime, 20*time.Millisecond)
+	defDur(&p.MinSampleTime, 50*time.Microsecond)
+	def(&p.MinSamples, 15)
+	def(&p.MaxSamples, 2000)
+	defDur(&p.MaxTime, time.Second)
+	if p.Tolerance <= 0 {
+		p.Tolerance = 0.01
+	}
+	if p.GCBudget <= 0 {
+		p.GCBudget = 64 << 20
+	}
+	p.MaxSamples = max(p.MaxSamples, p.MinSamples)
+	return p
+}
+
+// String describes the protocol with its defaults filled in, as recorded
+// in each entry.
+func (p Protocol) String() string {
+	p = p.withDefaults()
+	return fmt.Sprintf("warmup=%dx/%v gc=off samples=%d..%d ci95=±%g%% cap=%v min-sample=%v",
+		p.WarmupRuns, p.WarmupTime, p.MinSamples, p.MaxSamples, p.Tolerance*100, p.MaxTime, p.MinSampleTime)
+}
+
+// Measurement is the result of timing one Runner: the entry to store and
+// how sampling ended.
+type Measurement struct {
+	Entry
+	RunsPerSample int
+	Stable        bool // the median's confidence interval met the tolerance
+}
+
+// Measure times r under the protocol and returns the median, 10th and 90th
+// percentiles of the time of one run. It stops early, with ctx's error,
+// when ctx is done. It changes process-wide settings while it runs (the
+// collector's percentage) and restores them before it returns; measure one
+// Runner at a time.
+func Measure(ctx context.Context, r Runner, p Protocol) (Measurement, error) {
+	p = p.withDefaults()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	// Warm-up: caches, branch predictors, lazily allocated buffers.
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	alloc0 := ms.TotalAlloc
+	start := time.Now()
+	warm := 0
+	for warm < p.WarmupRuns || time.Since(start) < p.WarmupTime {
+		r.Run()
+		warm++
+		if err := ctx.Err(); err != nil {
+			return Measurement{}, err
+		}
+	}
+	perRun := time.Since(start) / time.Duration(warm)
+	runtime.ReadMemStats(&ms)
+	allocPerRun := int64(ms.TotalAlloc-alloc0) / int64(warm)
+
+	k := 1
+	if perRun > 0 && perRun < p.MinSampleTime {
+		k = int((p.MinSampleTime + perRun - 1) / perRun)
+	}
+	gcEvery := math.MaxInt
+	if allocPerRun > 0 {
+		gcEvery = max(1, int(p.GCBudget/(allocPerRun*int64(k))))
+	}
+
+	runtime.GC()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	samples := make([]float64, 0, min(p.MaxSamples, 256))
+	sorted := make([]float64, 0, cap(samples))
+	stable := false
+	begin := time.Now()
+	sinceGC := 0
+	for len(samples) < p.MaxSamples {
+		if sinceGC >= gcEvery {
+			runtime.GC()
+			sinceGC = 0
+		}
+		t := time.Now()
+		for range k {
+			r.Run()
+		}
+		d := time.Since(t)
+		samples = append(samples, float64(d.Nanoseconds())/float64(k))
+		sinceGC++
+		if err := ctx.Err(); err != nil {
+			return Measurement{}, err
+		}
+		if n := len(samples); n >= p.MinSamples && (n-p.MinSamples)%4 == 0 {
+			sorted = append(sorted[:0], samples...)
+			slices.Sort(sorted)
+			if medianCIRelHalfWidth(sorted) <= p.Tolerance {
+				stable = true
+				break
+			}
+		}
+		if time.Since(begin) >= p.MaxTime && len(samples) >= 3 {
+			break
+		}
+	}
+	sorted = append(sorted[:0], samples...)
+	slices.Sort(sorted)
+	return Measurement{
+		Entry: Entry{
+			MedianNs:   quantile(sorted, 0.5),
+			P10Ns:      quantile(sorted, 0.1),
+			P90Ns:      quantile(sorted, 0.9),
+			Samples:    len(sorted),
+			MeasuredAt: time.Now().UTC(),
+			Protocol:   fmt.Sprintf("%s runs/sample=%d stable=%t", p, k, stable),
+		},
+		RunsPerSample: k,
+		Stable:        stable,
+	}, nil
+}
+
+// quantile returns the q-quantile of sorted values, interpolating linearly
+// between order statistics (the "type 7" definition of R and NumPy).
+func quantile(sorted []float64, q float64) float64 {
+	n := len(sorted)
+	if n == 0 {
+		return math.NaN()
+	}
+	pos := q * float64(n-1)
+	lo := int(math.Floor(pos))
+	hi := min(lo+1, n-1)
+	return sorted[lo] + (pos-float64(lo))*(sorted[hi]-sorted[lo])
+}
+
+// medianCIRelHalfWidth returns the half-width of a distribution-free 95%
+// confidence interval of the median, relative to the median: the order
+// statistics at ranks n/2 ± 1.96·√n/2 bound it.
+func medianCIRelHalfWidth(sorted []float64) float64 {
+	n := len(sorted)
+	m := quantile(sorted, 0.5)
+	if n < 3 || m <= 0 {
+		return math.Inf(1)
+	}
+	h := 1.96 * math.Sqrt(float64(n)) / 2
+	lo := int(math.Floor(float64(n)/2 - h))
+	hi := int(math.Ceil(float64(n)/2 + h))
+	if lo < 0 || hi > n-1 {
+		return math.Inf(1)
+	}
+	return (sorted[hi] - sorted[lo]) / 2 / m
+}

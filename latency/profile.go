@@ -1,0 +1,235 @@
+package latency
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"nas/blocks"
+	"nas/space"
+)
+
+// Item is one thing a table entry times: a block at its input shape (and
+// batch), or the overhead of a whole network at its input shape.
+type Item struct {
+	Key  string
+	Spec blocks.Spec  // nil for the overhead item
+	In   blocks.Shape // the block's input, or the network's for the overhead
+	// Net is the network's input shape, set only for a block that reads it
+	// (ESPNetv2's input reinforcement): its time depends on it.
+	Net blocks.Shape
+}
+
+// overheadType starts the key of the overhead item.
+const overheadType = "overhead"
+
+// IsOverhead reports whether the item is a network's overhead rather than
+// a block.
+func (it Item) IsOverhead() bool { return it.Spec == nil }
+
+// Graph lowers the item for timing alone: the block alone at its input
+// (with the network input as a second input if it reads it), or, for the
+// overhead, a graph with no operation, whose run is the executor's own
+// input and output handling.
+func (it Item) Graph() (*blocks.Graph, error) {
+	if it.IsOverhead() {
+		return &blocks.Graph{Shapes: []blocks.Shape{it.In}}, nil
+	}
+	return blocks.LowerBlock(it.Net, it.In, it.Spec)
+}
+
+// SpecToken is the canonical text of a block's settings: its type and the
+// JSON of its fields, e.g. `ir{"out":24,"kernel":3,"expand":96}`. Equal
+// blocks have equal tokens.
+func SpecToken(s blocks.Spec) (string, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return "", fmt.Errorf("%s block: %w", s.Type(), err)
+	}
+	return s.Type() + string(b), nil
+}
+
+// BlockKey is the table key of a block at input shape in and a batch size:
+// "TOKEN|CxHxW|bN", with "|netCxHxW" added for a block that reads the
+// network input of shape net.
+func BlockKey(s blocks.Spec, in blocks.Shape, batch int, net *blocks.Shape) (string, error) {
+	tok, err := SpecToken(s)
+	if err != nil {
+		return "", err
+	}
+	k := fmt.Sprintf("%s|%v|b%d", tok, in, batch)
+	if net != nil {
+		k += fmt.Sprintf("|net%v", *net)
+	}
+	return k, nil
+}
+
+// OverheadKey is the table key of the overhead of a network with input
+// shape in: "overhead|CxHxW|bN".
+func OverheadKey(in blocks.Shape, batch int) string {
+	return fmt.Sprintf("%s|%v|b%d", overheadType, in, batch)
+}
+
+// ArchItems lists the items whose entries sum to the latency of a: one per
+// layer, in order, then the network's overhead.
+func ArchItems(a *space.Arch, batch int) ([]Item, error) {
+	if batch < 1 {
+		return nil, fmt.Errorf("batch %d: want at least 1", batch)
+	}
+	g, err := a.Graph()
+	if err != nil {
+		return nil, fmt.Errorf("network %s: %w", archName(a), err)
+	}
+	items := make([]Item, 0, len(g.Blocks)+1)
+	for _, span := range g.Blocks {
+		it := Item{Spec: span.Spec, In: g.Shapes[span.In]}
+		var net *blocks.Shape
+		if span.NetworkInput {
+			it.Net = a.Input
+			net = &it.Net
+		}
+		if it.Key, err = BlockKey(span.Spec, it.In, batch, net); err != nil {
+			return nil, fmt.Errorf("network %s, layer %d: %w", archName(a), span.Index, err)
+		}
+		items = append(items, it)
+	}
+	items = append(items, Item{Key: OverheadKey(a.Input, batch), In: a.Input})
+	return items, nil
+}
+
+// DistinctItems lists, without repeats and in order of first appearance,
+// the items of all the networks.
+func DistinctItems(archs []*space.Arch, batch int) ([]Item, error) {
+	var out []Item
+	seen := map[string]bool{}
+	for _, a := range archs {
+		items, err := ArchItems(a, batch)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items {
+			if !seen[it.Key] {
+				seen[it.Key] = true
+				out = append(out, it)
+			}
+		}
+	}
+	return out, nil
+}
+
+func archName(a *space.Arch) string {
+	if a.Name != "" {
+		return a.Name
+	}
+	return "(unnamed)"
+}
+
+// Profiler measures items into a table, one committed entry each, skipping
+// those already there: run again after an interruption, it continues where
+// it stopped.
+type Profiler struct {
+	Table    *Table
+	Compile  Compiler
+	Protocol Protocol
+	Batch    int // the batch the items' keys were made for; default 1
+	Threads  int // passed to Compile; default the table device's
+	// Progress, when set, is called once before the first measurement and
+	// after each stored entry, with the entries present and the total.
+	Progress func(done, total int)
+}
+
+// ProfileStats says what a Profile call did.
+type ProfileStats struct {
+	Total    int           // distinct items asked for
+	Present  int           // already in the table
+	Measured int           // measured and stored now
+	Elapsed  time.Duration // of the measuring
+}
+
+// Profile measures the items the table does not have yet and stores each
+// as soon as it is measured, in its own transaction: a kill loses at most
+// the entry being measured. It refuses a table it may not write (another
+// device's, or read-only) before measuring anything.
+func (p *Profiler) Profile(ctx context.Context, items []Item) (ProfileStats, error) {
+	var st ProfileStats
+	switch {
+	case !p.Table.local:
+		return st, fmt.Errorf("latency table %s: %w: its device is %s (%s); profile on that device, or into a table of this machine (omit --device)",
+			p.Table.Path(), ErrForeignDevice, p.Table.Device().ID(), p.Table.Device())
+	case p.Table.readOnly:
+		return st, fmt.Errorf("latency table %s: %w: open it writable to profile", p.Table.Path(), ErrReadOnly)
+	}
+	if p.Compile == nil {
+		return st, fmt.Errorf("latency: Profiler.Compile is not set")
+	}
+	byKey := make(map[string]Item, len(items))
+	keys := make([]string, 0, len(items))
+	for _, it := range items {
+		if _, dup := byKey[it.Key]; !dup {
+			byKey[it.Key] = it
+			keys = append(keys, it.Key)
+		}
+	}
+	missing, err := p.Table.Missing(keys)
+	if err != nil {
+		return st, err
+	}
+	st.Total, st.Present = len(keys), len(keys)-len(missing)
+	if p.Progress != nil {
+		p.Progress(st.Present, st.Total)
+	}
+	start := time.Now()
+	defer func() { st.Elapsed = time.Since(start) }()
+	for _, k := range missing {
+		m, err := p.measure(ctx, byKey[k])
+		if err != nil {
+			return st, fmt.Errorf("profiling %s: %w", k, err)
+		}
+		if err := p.Table.Put(k, m.Entry); err != nil {
+			return st, err
+		}
+		st.Measured++
+		if p.Progress != nil {
+			p.Progress(st.Present+st.Measured, st.Total)
+		}
+	}
+	st.Elapsed = time.Since(start)
+	return st, nil
+}
+
+func (p *Profiler) threads() int {
+	if p.Threads > 0 {
+		return p.Threads
+	}
+	return p.Table.Device().Threads
+}
+
+func (p *Profiler) batch() int { return max(p.Batch, 1) }
+
+// measure times one item alone.
+func (p *Profiler) measure(ctx context.Context, it Item) (Measurement, error) {
+	g, err := it.Graph()
+	if err != nil {
+		return Measurement{}, err
+	}
+	r, err := p.Compile(g, p.batch(), p.threads())
+	if err != nil {
+		return Measurement{}, err
+	}
+	return Measure(ctx, r, p.Protocol)
+}
+
+// MeasureNetwork times the whole network a end to end, compiled as the
+// profiler compiles blocks and under the same protocol.
+func MeasureNetwork(ctx context.Context, compile Compiler, a *space.Arch, batch, threads int, p Protocol) (Measurement, error) {
+	g, err := a.Graph()
+	if err != nil {
+		return Measurement{}, fmt.Errorf("network %s: %w", archName(a), err)
+	}
+	r, err := compile(g, max(batch, 1), threads)
+	if err != nil {
+		return Measurement{}, fmt.Errorf("network %s: %w", archName(a), err)
+	}
+	return Measure(ctx, r, p)
+}
