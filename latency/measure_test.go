@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"math"
-	"strings"
 	"runtime/debug"
+	"strings"
 	"testing"
 	"time"
 
