@@ -8,8 +8,8 @@ package blocks
 type Conv struct {
 	Out    int  `json:"out" arch:"o"`
 	Kernel int  `json:"kernel" arch:"k"`
-	Stride int  `json:"stride,omitempty" arch:"s"` // 0 means 1
-	Groups int  `json:"groups,omitempty" arch:"g"` // 0 means 1
+	Stride int  `json:"stride,omitempty" def:"1" arch:"s"` // 0 means 1
+	Groups int  `json:"groups,omitempty" def:"1" arch:"g"` // 0 means 1
 	Act    Act  `json:"act,omitempty" arch:"a"`
 	NoBN   bool `json:"no_bn,omitempty" arch:"nobn"`  // without BN the conv has a bias
 	Pad    int  `json:"pad,omitempty" arch:"p"`       // padding on each side; 0 means same

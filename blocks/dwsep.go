@@ -12,8 +12,8 @@ package blocks
 // TensorFlow code).
 type DWSep struct {
 	Out    int `json:"out" arch:"o"`
-	Kernel int `json:"kernel,omitempty" arch:"k"` // 0 means 3; 3, 5 or 7
-	Stride int `json:"stride,omitempty" arch:"s"` // 0 means 1; 1 or 2
+	Kernel int `json:"kernel,omitempty" def:"3" arch:"k"` // 0 means 3; 3, 5 or 7
+	Stride int `json:"stride,omitempty" def:"1" arch:"s"` // 0 means 1; 1 or 2
 	Act    Act `json:"act,omitempty" arch:"a"`
 }
 
@@ -97,4 +97,12 @@ func depthwiseOut(typ string, in Shape, k, s int) (h, w int, err error) {
 		return 0, 0, fieldErr(typ, "k", "%v", err)
 	}
 	return h, w, nil
+}
+
+// Lower emits the depthwise conv + BN + Act (name.dw.conv, .bn, .act) and
+// the pointwise conv + BN + Act (name.pw.*).
+func (d *DWSep) Lower(b *Builder, name string, x Value) Value {
+	c := b.Shape(x).C
+	y := b.ConvBNAct(name+".dw", x, c, d.kernel(), d.stride(), c, d.Act)
+	return b.ConvBNAct(name+".pw", y, d.Out, 1, 1, 1, d.Act)
 }

@@ -1,6 +1,9 @@
 package blocks
 
-import "sort"
+import (
+	"fmt"
+	"sort"
+)
 
 // EESP is the Extremely Efficient Spatial Pyramid unit of ESPNetv2 (Mehta
 // et al., 2019, "ESPNetv2: A Light-weight, Power Efficient, and General
@@ -29,11 +32,11 @@ import "sort"
 // output. The executable form needs the network input for it.
 type EESP struct {
 	Out      int  `json:"out" arch:"o"`
-	Stride   int  `json:"stride,omitempty" arch:"s"`   // 0 means 1
-	Branches int  `json:"branches,omitempty" arch:"b"` // K, 0 means 4
-	RLim     int  `json:"rlim,omitempty" arch:"rl"`    // receptive field limit, 0 means 7
-	Down     bool `json:"down,omitempty" arch:"down"`  // strided unit: pooled input concatenated
-	Reinf    int  `json:"reinf,omitempty" arch:"ri"`   // image channels of the input reinforcement, 0 means none
+	Stride   int  `json:"stride,omitempty" def:"1" arch:"s"`   // 0 means 1
+	Branches int  `json:"branches,omitempty" def:"4" arch:"b"` // K, 0 means 4
+	RLim     int  `json:"rlim,omitempty" def:"7" arch:"rl"`    // receptive field limit, 0 means 7
+	Down     bool `json:"down,omitempty" arch:"down"`          // strided unit: pooled input concatenated
+	Reinf    int  `json:"reinf,omitempty" arch:"ri"`           // image channels of the input reinforcement, 0 means none
 }
 
 func init() { Register("eesp", func() Spec { return &EESP{} }) }
@@ -126,4 +129,78 @@ func (e *EESP) Cost(in Shape) Cost {
 			Add(branchConvCost(r, e.Out, 1, 1, hwOut, true))
 	}
 	return c
+}
+
+// Lower follows the authors' EESP and DownSampler modules, with their
+// parameter names. The branch (prefix p: name for the plain unit,
+// name.eesp for the strided one) is p.proj_1x1 (1x1 in K groups + BN +
+// PReLU: .conv, .bn, .act), p.spp_dw.i.conv (the K dilated depthwise 3x3s,
+// no BN, each added to the previous one's output), their concatenation,
+// p.br_after_cat.bn and .act, and p.conv_1x1_exp (1x1 in K groups + BN).
+// The plain unit adds its input when the shapes agree and ends in the
+// PReLU name.module_act. The strided unit concatenates the 3x3 average pool
+// of the input and the branch (in that order), adds the input
+// reinforcement name.inp_reinf.0 (3x3 + BN + PReLU) and name.inp_reinf.1
+// (1x1 + BN) of the network input, average-pooled (3x3, stride 2, padding
+// 1) until it has the unit's output size, and ends in the PReLU name.act.
+//
+// The network input must have Reinf channels and pool down to the unit's
+// output size; when it does not, the lowering fails (Builder.Fail).
+func (e *EESP) Lower(b *Builder, name string, x Value) Value {
+	in := b.Shape(x)
+	if !e.Down {
+		y := e.lowerBranch(b, name, x, e.Out)
+		if b.Shape(y) == in {
+			y = b.Add(y, x)
+		}
+		return b.Act(name+".module_act", y, ActPReLU)
+	}
+	pooled := b.Pool(x, true, PoolAttr{K: 3, S: e.stride(), P: 1})
+	y := b.Concat(pooled, e.lowerBranch(b, name+".eesp", x, e.Out-in.C))
+	if e.Reinf > 0 {
+		y = e.lowerReinforcement(b, name+".inp_reinf", y)
+	}
+	return b.Act(name+".act", y, ActPReLU)
+}
+
+// lowerBranch emits the EESP branch on x to out channels, named prefix.*.
+func (e *EESP) lowerBranch(b *Builder, prefix string, x Value, out int) Value {
+	k, s := e.branches(), e.stride()
+	n := out / k
+	p := b.ConvBNAct(prefix+".proj_1x1", x, n, 1, 1, k, ActPReLU)
+	fused := make([]Value, 0, k)
+	for i, d := range e.Dilations() {
+		y := b.Conv(fmt.Sprintf("%s.spp_dw.%d.conv", prefix, i), p, ConvAttr{Out: n, KH: 3, KW: 3,
+			SH: s, SW: s, PH: d, PW: d, DH: d, DW: d, Groups: n})
+		if i > 0 {
+			y = b.Add(y, fused[i-1]) // hierarchical feature fusion
+		}
+		fused = append(fused, y)
+	}
+	y := b.Concat(fused...)
+	y = b.Act(prefix+".br_after_cat.act", b.BN(prefix+".br_after_cat.bn", y), ActPReLU)
+	y = b.Conv(prefix+".conv_1x1_exp.conv", y, ConvAttr{Out: out, KH: 1, KW: 1, Groups: k})
+	return b.BN(prefix+".conv_1x1_exp.bn", y)
+}
+
+// lowerReinforcement adds the input reinforcement, named prefix.0 and
+// prefix.1, to y.
+func (e *EESP) lowerReinforcement(b *Builder, prefix string, y Value) Value {
+	img := b.NetworkInput()
+	want := b.Shape(y)
+	if c := b.Shape(img).C; c != e.Reinf {
+		b.Fail(fieldErr("eesp", "ri", "input reinforcement of %d channels, but the network input has %d: set ri to %d", e.Reinf, c, c))
+		return y
+	}
+	for s := b.Shape(img); s.H > want.H || s.W > want.W; s = b.Shape(img) {
+		img = b.Pool(img, true, PoolAttr{K: 3, S: 2, P: 1})
+	}
+	if s := b.Shape(img); s.H != want.H || s.W != want.W {
+		b.Fail(fieldErr("eesp", "ri", "the network input does not pool down to this unit's output size %dx%d (3x3 stride-2 average pools give %dx%d): drop ri here, or change the strides before this unit",
+			want.H, want.W, s.H, s.W))
+		return y
+	}
+	r := b.ConvBNAct(prefix+".0", img, e.Reinf, 3, 1, 1, ActPReLU)
+	r = b.ConvBNAct(prefix+".1", r, e.Out, 1, 1, 1, ActNone)
+	return b.Add(y, r)
 }

@@ -53,3 +53,22 @@ func branchConvCost(cin, cout, kk, groups, hw int, bn bool) Cost {
 	}
 	return Cost{Params: p, MACs: w * int64(hw)}
 }
+
+// Lower emits torchvision's Fire: name.squeeze (conv with bias) + ReLU,
+// then name.expand1x1 and name.expand3x3 (convs with bias, padding 1 for
+// the 3x3) each + ReLU, concatenated in that order. An expand branch of no
+// channels is left out.
+func (f *Fire) Lower(b *Builder, name string, x Value) Value {
+	s := b.Conv(name+".squeeze", x, ConvAttr{Out: f.Squeeze, KH: 1, KW: 1, Bias: true})
+	s = b.Act(name+".squeeze_act", s, ActReLU)
+	var outs []Value
+	if f.E1 > 0 {
+		e := b.Conv(name+".expand1x1", s, ConvAttr{Out: f.E1, KH: 1, KW: 1, Bias: true})
+		outs = append(outs, b.Act(name+".expand1x1_act", e, ActReLU))
+	}
+	if f.E3 > 0 {
+		e := b.Conv(name+".expand3x3", s, ConvAttr{Out: f.E3, KH: 3, KW: 3, PH: 1, PW: 1, Bias: true})
+		outs = append(outs, b.Act(name+".expand3x3_act", e, ActReLU))
+	}
+	return b.Concat(outs...)
+}

@@ -20,9 +20,9 @@ package blocks
 type Ghost struct {
 	Mid    int `json:"mid" arch:"m"`
 	Out    int `json:"out" arch:"o"`
-	Kernel int `json:"kernel,omitempty" arch:"k"` // depthwise kernel, 0 means 3
-	Stride int `json:"stride,omitempty" arch:"s"` // 0 means 1
-	Ratio  int `json:"ratio,omitempty" arch:"r"`  // 0 means 2
+	Kernel int `json:"kernel,omitempty" def:"3" arch:"k"` // depthwise kernel, 0 means 3
+	Stride int `json:"stride,omitempty" def:"1" arch:"s"` // 0 means 1
+	Ratio  int `json:"ratio,omitempty" def:"2" arch:"r"`  // 0 means 2
 	SE
 }
 
@@ -97,4 +97,38 @@ func ghostModuleCost(cin, cout, ratio, hw int) Cost {
 	cheap := primary * (ratio - 1)
 	return branchConvCost(cin, primary, 1, 1, hw, true).
 		Add(branchConvCost(primary, cheap, 3*3, primary, hw, true))
+}
+
+// Lower follows the official GhostBottleneck: the Ghost module name.ghost1
+// with ReLU; at stride 2 the depthwise conv + BN name.dw.conv, .bn; the SE
+// gate name.se; the Ghost module name.ghost2 without activation; plus the
+// shortcut, the input itself or name.shortcut.dw (depthwise + BN) and
+// name.shortcut.pw (1x1 + BN).
+func (g *Ghost) Lower(b *Builder, name string, x Value) Value {
+	in := b.Shape(x)
+	k, s := g.kernel(), g.stride()
+	y := ghostModule(b, name+".ghost1", x, g.Mid, g.ratio(), ActReLU)
+	if s > 1 {
+		y = b.ConvBNAct(name+".dw", y, g.Mid, k, s, g.Mid, ActNone)
+	}
+	y = g.SE.lower(b, name+".se", y)
+	y = ghostModule(b, name+".ghost2", y, g.Out, g.ratio(), ActNone)
+	short := x
+	if s != 1 || in.C != g.Out {
+		short = b.ConvBNAct(name+".shortcut.dw", x, in.C, k, s, in.C, ActNone)
+		short = b.ConvBNAct(name+".shortcut.pw", short, g.Out, 1, 1, 1, ActNone)
+	}
+	return b.Add(y, short)
+}
+
+// ghostModule emits a Ghost module to out channels: the primary 1x1 conv to
+// ceil(out/ratio) channels + BN + act (name.primary.conv, .bn, .act), the
+// cheap depthwise 3x3 making ratio-1 channels from each primary one + BN +
+// act (name.cheap.*), their concatenation (primary first) and the first out
+// channels of it.
+func ghostModule(b *Builder, name string, x Value, out, ratio int, act Act) Value {
+	primary := (out + ratio - 1) / ratio
+	p := b.ConvBNAct(name+".primary", x, primary, 1, 1, 1, act)
+	c := b.ConvBNAct(name+".cheap", p, primary*(ratio-1), 3, 1, primary, act)
+	return b.Slice(b.Concat(p, c), 0, out)
 }

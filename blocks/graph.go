@@ -43,7 +43,7 @@ const (
 	OpGAP     OpKind = "gap"     // global average pool to C x 1 x 1
 	OpLinear  OpKind = "linear"  // on the flattened input; Units; params .weight [Units, In], .bias if Bias
 	OpDropout OpKind = "dropout" // P (probability)
-	OpShuffle OpKind = "shuffle" // channel shuffle with Groups
+	OpShuffle OpKind = "shuffle" // torchvision's channel_shuffle(x, Groups): output channel j*Groups+g is input channel g*(C/Groups)+j
 	OpSlice   OpKind = "slice"   // channels [Start, End)
 	OpConcat  OpKind = "concat"  // along channels, In in order
 	OpAdd     OpKind = "add"     // In[0] + In[1], same shape
@@ -118,7 +118,8 @@ type Lowerer interface {
 type Builder struct {
 	g        *Graph
 	netInput Value
-	reads    bool // the current block read the network input
+	reads    bool  // the current block read the network input
+	err      error // the first Fail of the current block
 }
 
 // NewBuilder starts a graph whose input has shape in.
@@ -142,6 +143,17 @@ func (b *Builder) Shape(v Value) Shape { return b.g.Shapes[v] }
 func (b *Builder) NetworkInput() Value {
 	b.reads = true
 	return b.netInput
+}
+
+// Fail records that the block being lowered does not fit this network for
+// a reason its OutShape cannot see, because it lies outside the block's
+// input (ESPNetv2's input reinforcement needs the network input to have the
+// right channels and to pool down to the block's size). Block returns the
+// first such error. After Fail the lowering may return any value.
+func (b *Builder) Fail(err error) {
+	if b.err == nil {
+		b.err = err
+	}
 }
 
 func (b *Builder) add(op Op, out Shape) Value {
@@ -296,17 +308,16 @@ func (b *Builder) Mul(x, s Value) Value {
 
 // Block lowers one layer as part of a network, recording its span.
 func (b *Builder) Block(index int, spec Spec, x Value) (Value, error) {
-	l, ok := spec.(Lowerer)
-	if !ok {
-		return 0, fmt.Errorf("layer %d: %s blocks cannot be executed yet", index, spec.Type())
-	}
 	if _, err := spec.OutShape(b.Shape(x)); err != nil {
 		return 0, fmt.Errorf("layer %d (%s): %w", index, spec.Type(), err)
 	}
 	name := fmt.Sprintf("layers.%d", index)
 	first := len(b.g.Ops)
-	b.reads = false
-	y := l.Lower(b, name, x)
+	b.reads, b.err = false, nil
+	y := spec.Lower(b, name, x)
+	if b.err != nil {
+		return 0, fmt.Errorf("layer %d (%s): %w", index, spec.Type(), b.err)
+	}
 	b.g.Blocks = append(b.g.Blocks, BlockSpan{Index: index, Name: name, Spec: spec, In: x, Out: y,
 		First: first, Last: len(b.g.Ops), NetworkInput: b.reads})
 	b.g.Output = y

@@ -32,9 +32,9 @@ package blocks
 type MBConv struct {
 	Out          int  `json:"out" arch:"o"`
 	Mid          int  `json:"mid" arch:"m"`
-	Kernel       int  `json:"kernel,omitempty" arch:"k"` // 0 means 3; 3, 5 or 7
-	Stride       int  `json:"stride,omitempty" arch:"s"` // 0 means 1; 1 or 2
-	Groups       int  `json:"groups,omitempty" arch:"g"` // of the 1x1 convs; 0 means 1
+	Kernel       int  `json:"kernel,omitempty" def:"3" arch:"k"` // 0 means 3; 3, 5 or 7
+	Stride       int  `json:"stride,omitempty" def:"1" arch:"s"` // 0 means 1; 1 or 2
+	Groups       int  `json:"groups,omitempty" def:"1" arch:"g"` // of the 1x1 convs; 0 means 1
 	Act          Act  `json:"act,omitempty" arch:"a"`
 	SE                // squeeze-and-excitation on Mid channels; zero means none
 	NoSkip       bool `json:"no_skip,omitempty" arch:"noskip"`   // no residual even where one fits (MnasNet)
@@ -114,4 +114,26 @@ func (m *MBConv) Cost(in Shape) Cost {
 	c = c.Add(m.SE.cost(m.Mid))
 	pw := mid / g * int64(m.Out)
 	return c.Add(Cost{Params: pw + 2*int64(m.Out), MACs: pw * hw})
+}
+
+// Lower emits, in torchvision's order, the expand conv + BN + Act
+// (name.expand.conv, .bn, .act) when the block expands, the channel
+// shuffle when Groups > 1, the depthwise conv + BN + Act (name.dw.*), the
+// SE gate (name.se.reduce, .expand), the project conv + BN
+// (name.project.conv, .bn), and the residual add when Residual holds.
+func (m *MBConv) Lower(b *Builder, name string, x Value) Value {
+	in := b.Shape(x)
+	g := m.groups()
+	y := x
+	if m.Expands(in) {
+		y = b.ConvBNAct(name+".expand", y, m.Mid, 1, 1, g, m.Act)
+	}
+	y = b.Shuffle(y, g)
+	y = b.ConvBNAct(name+".dw", y, m.Mid, m.kernel(), m.stride(), m.Mid, m.Act)
+	y = m.SE.lower(b, name+".se", y)
+	y = b.ConvBNAct(name+".project", y, m.Out, 1, 1, g, ActNone)
+	if m.Residual(in) {
+		y = b.Add(y, x)
+	}
+	return y
 }

@@ -51,3 +51,21 @@ func (s SE) cost(c int) Cost {
 	w := 2 * int64(c) * int64(s.Squeeze)
 	return Cost{Params: w + int64(s.Squeeze) + int64(c), MACs: w}
 }
+
+// lower emits the gate on x, named name.reduce, name.act, name.expand and
+// name.gate (the two convs carry biases), as torchvision's
+// SqueezeExcitation and GhostNet's SqueezeExcite compute it: global average
+// pooling, reduce, inner activation, expand, gate activation, and x scaled
+// channel by channel. Without SE it returns x.
+func (s SE) lower(b *Builder, name string, x Value) Value {
+	if s.Squeeze == 0 {
+		return x
+	}
+	c := b.Shape(x).C
+	g := b.GAP(x)
+	g = b.Conv(name+".reduce", g, ConvAttr{Out: s.Squeeze, KH: 1, KW: 1, Bias: true})
+	g = b.Act(name+".act", g, s.InnerAct())
+	g = b.Conv(name+".expand", g, ConvAttr{Out: c, KH: 1, KW: 1, Bias: true})
+	g = b.Act(name+".gate", g, s.GateAct())
+	return b.Mul(x, g)
+}

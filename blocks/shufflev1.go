@@ -3,9 +3,12 @@ package blocks
 // ShuffleV1 is the ShuffleNet unit (Zhang et al., 2018, "ShuffleNet: An
 // Extremely Efficient Convolutional Neural Network for Mobile Devices"), as
 // Megvii's reference code builds it: a grouped 1x1 convolution to Mid
-// channels + BN + ReLU, a channel shuffle over Groups, a depthwise kxk
-// convolution (carrying the stride) + BN, and a grouped 1x1 convolution +
-// BN. At stride 1 the result is added to the input and goes through a ReLU
+// channels + BN + ReLU, a depthwise kxk convolution (carrying the stride) +
+// BN, a channel shuffle over Groups, and a grouped 1x1 convolution + BN.
+// (The paper shuffles before the depthwise convolution; a depthwise
+// convolution commutes with a channel permutation, so the two differ only
+// in the order of the depthwise weights. We follow the reference code, and
+// its shuffle, so that its weights map one to one.) At stride 1 the result is added to the input and goes through a ReLU
 // (Out must equal the input channels). At stride 2 the shortcut is a 3x3
 // average pool (stride 2, padding 1) of the input, concatenated with the
 // ReLU of the branch, so the branch produces Out minus the input channels.
@@ -15,10 +18,10 @@ package blocks
 // this, its 24 input channels being too few to split in groups.
 type ShuffleV1 struct {
 	Out        int  `json:"out" arch:"o"`
-	Mid        int  `json:"mid,omitempty" arch:"m"`    // 0 means Out/4
-	Groups     int  `json:"groups,omitempty" arch:"g"` // 0 means 1
-	Stride     int  `json:"stride,omitempty" arch:"s"` // 0 means 1
-	Kernel     int  `json:"kernel,omitempty" arch:"k"` // depthwise kernel, 0 means 3
+	Mid        int  `json:"mid,omitempty" arch:"m"`            // 0 means Out/4
+	Groups     int  `json:"groups,omitempty" def:"1" arch:"g"` // 0 means 1
+	Stride     int  `json:"stride,omitempty" def:"1" arch:"s"` // 0 means 1
+	Kernel     int  `json:"kernel,omitempty" def:"3" arch:"k"` // depthwise kernel, 0 means 3
 	DenseFirst bool `json:"dense_first,omitempty" arch:"df"`
 }
 
@@ -102,4 +105,30 @@ func (u *ShuffleV1) Cost(in Shape) Cost {
 	return branchConvCost(in.C, m, 1, u.firstGroups(), in.H*in.W, true).
 		Add(branchConvCost(m, m, k*k, m, out.H*out.W, true)).
 		Add(branchConvCost(m, u.branchOut(in.C), 1, u.groups(), out.H*out.W, true))
+}
+
+// Lower follows Megvii's ShuffleV1Block: name.pw1 (1x1 in Groups groups, or
+// ungrouped with DenseFirst, + BN + ReLU), name.dw (depthwise + BN), the
+// channel shuffle, name.pw2 (1x1 in Groups groups + BN); each part has
+// .conv, .bn (and .act). At stride 1 the input is added and a ReLU
+// (name.act) follows; at stride 2 the output is the concatenation of a 3x3
+// stride-2 average pool (padding 1) of the input and the ReLU of the branch.
+//
+// Megvii's channel_shuffle views the Mid channels as (Mid/Groups) x Groups
+// and transposes: that is torchvision's channel_shuffle (OpShuffle) with
+// Mid/Groups groups.
+func (u *ShuffleV1) Lower(b *Builder, name string, x Value) Value {
+	in := b.Shape(x)
+	m, g, k, s := u.mid(), u.groups(), u.kernel(), u.stride()
+	y := b.ConvBNAct(name+".pw1", x, m, 1, 1, u.firstGroups(), ActReLU)
+	y = b.ConvBNAct(name+".dw", y, m, k, s, m, ActNone)
+	if g > 1 {
+		y = b.Shuffle(y, m/g)
+	}
+	y = b.ConvBNAct(name+".pw2", y, u.branchOut(in.C), 1, 1, g, ActNone)
+	if s == 1 {
+		return b.Act(name+".act", b.Add(y, x), ActReLU)
+	}
+	pooled := b.Pool(x, true, PoolAttr{K: 3, S: 2, P: 1})
+	return b.Concat(pooled, b.Act(name+".act", y, ActReLU))
 }

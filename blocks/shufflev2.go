@@ -16,9 +16,9 @@ package blocks
 // to Out/2 channels + ReLU; concatenation and shuffle follow.
 type ShuffleV2 struct {
 	Out    int `json:"out" arch:"o"`
-	Mid    int `json:"mid,omitempty" arch:"m"`    // right branch width, 0 means Out/2
-	Stride int `json:"stride,omitempty" arch:"s"` // 0 means 1
-	Kernel int `json:"kernel,omitempty" arch:"k"` // depthwise kernel, 0 means 3
+	Mid    int `json:"mid,omitempty" arch:"m"`            // right branch width, 0 means Out/2
+	Stride int `json:"stride,omitempty" def:"1" arch:"s"` // 0 means 1
+	Kernel int `json:"kernel,omitempty" def:"3" arch:"k"` // depthwise kernel, 0 means 3
 }
 
 func init() { Register("shuffle2", func() Spec { return &ShuffleV2{} }) }
@@ -82,4 +82,28 @@ func (u *ShuffleV2) Cost(in Shape) Cost {
 	return c.Add(branchConvCost(rightIn, m, 1, 1, hwIn, true)).
 		Add(branchConvCost(m, m, kk, m, hwOut, true)).
 		Add(branchConvCost(m, half, 1, 1, hwOut, true))
+}
+
+// Lower follows torchvision's InvertedResidual. At stride 1 the input is
+// chunked into halves x1, x2 and the output is shuffle(concat(x1,
+// branch2(x2)), 2); at stride 2 it is shuffle(concat(branch1(x),
+// branch2(x)), 2). branch1 is name.branch1.dw (depthwise conv + BN) and
+// name.branch1.pw (1x1 + BN + ReLU); branch2 is name.branch2.pw1 (1x1 + BN
+// + ReLU), name.branch2.dw (depthwise + BN) and name.branch2.pw2 (1x1 + BN
+// + ReLU); each part has .conv, .bn (and .act).
+func (u *ShuffleV2) Lower(b *Builder, name string, x Value) Value {
+	in := b.Shape(x)
+	half, k, s := u.Out/2, u.kernel(), u.stride()
+	var left, right Value
+	if s == 1 {
+		left, right = b.Slice(x, 0, in.C/2), b.Slice(x, in.C/2, in.C)
+	} else {
+		left = b.ConvBNAct(name+".branch1.dw", x, in.C, k, s, in.C, ActNone)
+		left = b.ConvBNAct(name+".branch1.pw", left, half, 1, 1, 1, ActReLU)
+		right = x
+	}
+	right = b.ConvBNAct(name+".branch2.pw1", right, u.mid(), 1, 1, 1, ActReLU)
+	right = b.ConvBNAct(name+".branch2.dw", right, u.mid(), k, s, u.mid(), ActNone)
+	right = b.ConvBNAct(name+".branch2.pw2", right, half, 1, 1, 1, ActReLU)
+	return b.Shuffle(b.Concat(left, right), 2)
 }

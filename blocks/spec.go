@@ -38,6 +38,10 @@ type Spec interface {
 	// Cost counts parameters and MACs at this input (the spec must be valid
 	// for it).
 	Cost(in Shape) Cost
+	// Lowerer: every spec lowers itself to the primitive ops of a Graph,
+	// the form that is executed, exported and profiled (Lower is called
+	// only after OutShape has accepted the input).
+	Lowerer
 }
 
 var registry = map[string]func() Spec{}

@@ -15,7 +15,7 @@ package blocks
 // runs the 3x1 first.
 type SqNxt struct {
 	Out    int `json:"out" arch:"o"`
-	Stride int `json:"stride,omitempty" arch:"s"` // 0 means 1
+	Stride int `json:"stride,omitempty" def:"1" arch:"s"` // 0 means 1
 	// Reduce is the width of the first 1x1 and of the 3x1/1x3 pair. 0 means
 	// the reference rule: the input channels for a stride-2 block, a quarter
 	// of them when the block narrows (input > Out), half of them otherwise.
@@ -87,4 +87,32 @@ func (q *SqNxt) Cost(in Shape) Cost {
 		c = c.Add(branchConvCost(in.C, q.Out, 1, 1, hw, true))
 	}
 	return c
+}
+
+// Lower emits the five convolutions, each + BN + ReLU and named
+// name.reduce (1x1, with the stride), name.squeeze (1x1), name.conv3x1
+// (padding 1 along the height), name.conv1x3 (padding 1 along the width)
+// and name.expand (1x1); the shortcut (name.shortcut.conv, .bn, .act: a 1x1
+// with the stride) when the shape changes, else the input; their sum and a
+// final ReLU (name.act).
+func (q *SqNxt) Lower(b *Builder, name string, x Value) Value {
+	in := b.Shape(x)
+	r, sq, s := q.reduce(in.C), q.squeeze(in.C), q.stride()
+	y := sqnxtConv(b, name+".reduce", x, ConvAttr{Out: r, KH: 1, KW: 1, SH: s, SW: s})
+	y = sqnxtConv(b, name+".squeeze", y, ConvAttr{Out: sq, KH: 1, KW: 1})
+	y = sqnxtConv(b, name+".conv3x1", y, ConvAttr{Out: r, KH: 3, KW: 1, PH: 1})
+	y = sqnxtConv(b, name+".conv1x3", y, ConvAttr{Out: r, KH: 1, KW: 3, PW: 1})
+	y = sqnxtConv(b, name+".expand", y, ConvAttr{Out: q.Out, KH: 1, KW: 1})
+	short := x
+	if q.projects(in) {
+		short = sqnxtConv(b, name+".shortcut", x, ConvAttr{Out: q.Out, KH: 1, KW: 1, SH: s, SW: s})
+	}
+	return b.Act(name+".act", b.Add(y, short), ActReLU)
+}
+
+// sqnxtConv is a convolution without bias + BN + ReLU, named name.conv,
+// name.bn and name.act.
+func sqnxtConv(b *Builder, name string, x Value, a ConvAttr) Value {
+	y := b.Conv(name+".conv", x, a)
+	return b.Act(name+".act", b.BN(name+".bn", y), ActReLU)
 }

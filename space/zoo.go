@@ -74,6 +74,9 @@ func ZooArch(name string, o ZooOptions) (*Arch, error) {
 	if _, err := a.Shapes(); err != nil {
 		return nil, fmt.Errorf("zoo network %s at input %v: %w", name, o.Input, err)
 	}
+	for _, l := range a.Layers {
+		canonicalizeSpec(l)
+	}
 	return a, nil
 }
 

@@ -123,6 +123,9 @@ func ConcatChannels(tp *Tape, xs ...*Tensor) *Tensor {
 	if len(xs) == 0 {
 		panic("nn.ConcatChannels: no inputs")
 	}
+	// The backward step keeps the inputs: copy the slice, which the caller
+	// may reuse.
+	xs = append([]*Tensor(nil), xs...)
 	n, _, inner := channelOpDims("ConcatChannels", xs[0])
 	total := 0
 	for _, x := range xs {

@@ -174,3 +174,18 @@ func TestNewChannelShuffleLayer(t *testing.T) {
 		require.ErrorContains(t, err, fmt.Sprintf(`channel shuffle "stage2.0.shuffle": %d groups must be positive and divide %d channels`, tt.groups, tt.channels))
 	}
 }
+
+// The caller may reuse the slice it passes; the backward step must still
+// reach the original inputs.
+func TestConcatChannelsKeepsItsInputs(t *testing.T) {
+	a := FromData([]float32{1, 2}, 1, 1, 1, 2).SetRequiresGrad(true)
+	b := FromData([]float32{3, 4}, 1, 1, 1, 2).SetRequiresGrad(true)
+	args := []*Tensor{a, b}
+	tp := NewTape(true, nil)
+	y := ConcatChannels(tp, args...)
+	args[0], args[1] = New(1, 1, 1, 2), New(1, 1, 1, 2)
+	copy(y.grad(), []float32{1, 2, 3, 4})
+	tp.BackwardFrom()
+	require.Equal(t, []float32{1, 2}, a.Grad)
+	require.Equal(t, []float32{3, 4}, b.Grad)
+}

@@ -42,6 +42,9 @@ from real training.`,
 		return usageError{err}
 	})
 	root.AddCommand(newCmdVersion(nil))
+	root.AddCommand(newCmdInspect(nil))
+	root.AddCommand(newCmdZoo())
+	root.AddCommand(newCmdSpace())
 	root.AddCommand(newCmdLut())
 	return root
 }
