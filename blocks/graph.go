@@ -329,18 +329,21 @@ func (b *Builder) Graph() *Graph { return b.g }
 
 // LowerBlock lowers one layer alone on an input of shape in, for timing it
 // by itself. A block that reads the network's input (ESPNetv2's input
-// reinforcement) gets it as a second input of shape net, Graph.NetworkInput;
-// for other blocks net is not used.
+// reinforcement) gets it as a second input of shape net,
+// Graph.NetworkInput. net may be zero for a block that does not read it;
+// for such a block it is not used.
 func LowerBlock(net, in Shape, spec Spec) (*Graph, error) {
-	g, err := Lower(in, []Spec{spec})
-	if err != nil || !g.Blocks[0].NetworkInput {
-		return g, err
+	if net == (Shape{}) {
+		return Lower(in, []Spec{spec})
 	}
 	b := NewBuilder(in)
 	b.netInput = b.value(net)
 	b.g.NetworkInput = b.netInput
 	if _, err := b.Block(0, spec, b.g.Input); err != nil {
 		return nil, err
+	}
+	if !b.g.Blocks[0].NetworkInput {
+		return Lower(in, []Spec{spec})
 	}
 	return b.Graph(), nil
 }

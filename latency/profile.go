@@ -2,7 +2,6 @@ package latency
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -39,30 +38,16 @@ func (it Item) Graph() (*blocks.Graph, error) {
 	return blocks.LowerBlock(it.Net, it.In, it.Spec)
 }
 
-// SpecToken is the canonical text of a block's settings: its type and the
-// JSON of its fields, e.g. `ir{"out":24,"kernel":3,"expand":96}`. Equal
-// blocks have equal tokens.
-func SpecToken(s blocks.Spec) (string, error) {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return "", fmt.Errorf("%s block: %w", s.Type(), err)
-	}
-	return s.Type() + string(b), nil
-}
-
 // BlockKey is the table key of a block at input shape in and a batch size:
-// "TOKEN|CxHxW|bN", with "|netCxHxW" added for a block that reads the
-// network input of shape net.
-func BlockKey(s blocks.Spec, in blocks.Shape, batch int, net *blocks.Shape) (string, error) {
-	tok, err := SpecToken(s)
-	if err != nil {
-		return "", err
-	}
-	k := fmt.Sprintf("%s|%v|b%d", tok, in, batch)
+// its canonical arch-string token (space.BlockString), the input shape and
+// the batch, "TOKEN|CxHxW|bN", e.g. "ir_e4_o24|16x14x14|b1"; a block that
+// reads the network input (of shape net) has "|netCxHxW" added.
+func BlockKey(s blocks.Spec, in blocks.Shape, batch int, net *blocks.Shape) string {
+	k := fmt.Sprintf("%s|%v|b%d", space.BlockString(s), in, batch)
 	if net != nil {
 		k += fmt.Sprintf("|net%v", *net)
 	}
-	return k, nil
+	return k
 }
 
 // OverheadKey is the table key of the overhead of a network with input
@@ -89,9 +74,7 @@ func ArchItems(a *space.Arch, batch int) ([]Item, error) {
 			it.Net = a.Input
 			net = &it.Net
 		}
-		if it.Key, err = BlockKey(span.Spec, it.In, batch, net); err != nil {
-			return nil, fmt.Errorf("network %s, layer %d: %w", archName(a), span.Index, err)
-		}
+		it.Key = BlockKey(span.Spec, it.In, batch, net)
 		items = append(items, it)
 	}
 	items = append(items, Item{Key: OverheadKey(a.Input, batch), In: a.Input})

@@ -36,11 +36,11 @@ func TestArchItems(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, items, 6)
 	want := []string{
-		`conv{"out":4,"kernel":3,"stride":2,"act":"relu"}|3x8x8|b1`,
-		`conv{"out":4,"kernel":3,"groups":4,"act":"hswish"}|4x4x4|b1`,
-		`conv{"out":8,"kernel":1,"act":"relu"}|4x4x4|b1`,
-		`gap{}|8x4x4|b1`,
-		`linear{"out":4}|8x1x1|b1`,
+		`conv_o4_k3_s2_arelu|3x8x8|b1`,
+		`conv_o4_k3_g4_ahswish|4x4x4|b1`,
+		`conv_o8_k1_arelu|4x4x4|b1`,
+		`gap|8x4x4|b1`,
+		`linear_o4|8x1x1|b1`,
 		`overhead|3x8x8|b1`,
 	}
 	for i, it := range items {
@@ -257,4 +257,33 @@ func TestPredictMissing(t *testing.T) {
 		require.Contains(t, err.Error(), fmt.Sprintf("lacks %d entries", len(items)))
 		require.Contains(t, err.Error(), "and 1 more")
 	})
+}
+
+// TestReinforcedBlockAlone times ESPNetv2's strided units, which read the
+// network's input, alone: their graph gets the image as a second input and
+// their key names its shape.
+func TestReinforcedBlockAlone(t *testing.T) {
+	a, err := space.ZooArch("espnetv2", space.ZooOptions{Input: blocks.Shape{C: 3, H: 32, W: 32}, Classes: 10})
+	require.NoError(t, err)
+	items, err := ArchItems(a, 1)
+	require.NoError(t, err)
+	reinforced := 0
+	for _, it := range items {
+		g, err := it.Graph()
+		require.NoError(t, err, it.Key)
+		if it.Net == (blocks.Shape{}) {
+			require.Equal(t, g.Input, g.NetworkInput, it.Key)
+			require.NotContains(t, it.Key, "|net")
+			continue
+		}
+		reinforced++
+		require.True(t, strings.HasSuffix(it.Key, "|net3x32x32"), it.Key)
+		require.NotEqual(t, g.Input, g.NetworkInput, it.Key)
+		require.Equal(t, a.Input, g.Shapes[g.NetworkInput])
+		require.True(t, g.Blocks[0].NetworkInput)
+		r, err := NetworkCompiler(1)(g, 1, 1)
+		require.NoError(t, err, it.Key)
+		r.Run()
+	}
+	require.Equal(t, 3, reinforced, "the strided units of levels 2-4")
 }
