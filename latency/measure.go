@@ -90,7 +90,7 @@ type Protocol struct {
 	MinSampleTime time.Duration // default 50 µs
 	MinSamples    int           // default 15
 	MaxSamples    int           // default 2000
-	MaxTime       time.Duration // default 1 s of sampling, the time cap
+	MaxTime       time.Duration // default 250 ms of sampling, the time cap
 	Tolerance     float64       // default 0.01: median's 95% CI within ±1%
 	GCBudget      int64         // default 64 MiB allocated between collections
 }
@@ -111,7 +111,7 @@ func (p Protocol) withDefaults() Protocol {
 	defDur(&p.MinSampleTime, 50*time.Microsecond)
 	def(&p.MinSamples, 15)
 	def(&p.MaxSamples, 2000)
-	defDur(&p.MaxTime, time.Second)
+	defDur(&p.MaxTime, 250*time.Millisecond)
 	if p.Tolerance <= 0 {
 		p.Tolerance = 0.01
 	}
