@@ -101,6 +101,31 @@ func DistinctItems(archs []*space.Arch, batch int) ([]Item, error) {
 	return out, nil
 }
 
+// LayerItems turns layers of networks whose input has shape net (as
+// space.Space.Layers lists them) into items, the overhead of that input
+// last.
+func LayerItems(layers []space.LayerAt, net blocks.Shape, batch int) ([]Item, error) {
+	if batch < 1 {
+		return nil, fmt.Errorf("batch %d: want at least 1", batch)
+	}
+	items := make([]Item, 0, len(layers)+1)
+	for _, l := range layers {
+		g, err := blocks.LowerBlock(net, l.In, l.Spec)
+		if err != nil {
+			return nil, fmt.Errorf("layer %s: %w", l.Key(), err)
+		}
+		it := Item{Spec: l.Spec, In: l.In}
+		var reads *blocks.Shape
+		if g.NetworkInput != g.Input {
+			it.Net = net
+			reads = &it.Net
+		}
+		it.Key = BlockKey(l.Spec, l.In, batch, reads)
+		items = append(items, it)
+	}
+	return append(items, Item{Key: OverheadKey(net, batch), In: net}), nil
+}
+
 func archName(a *space.Arch) string {
 	if a.Name != "" {
 		return a.Name

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -286,4 +287,49 @@ func TestReinforcedBlockAlone(t *testing.T) {
 		r.Run()
 	}
 	require.Equal(t, 3, reinforced, "the strided units of levels 2-4")
+}
+
+// TestLayerItemsMatchArchItems checks that the items of a space's layer
+// list carry the keys the predictor looks up for its networks.
+func TestLayerItemsMatchArchItems(t *testing.T) {
+	s, err := space.LoadSpace("small28")
+	require.NoError(t, err)
+	layers, err := s.Layers()
+	require.NoError(t, err)
+	items, err := LayerItems(layers, s.Input, 1)
+	require.NoError(t, err)
+	listed := map[string]bool{}
+	for _, it := range items {
+		listed[it.Key] = true
+	}
+	require.True(t, items[len(items)-1].IsOverhead())
+	rng := rand.New(rand.NewPCG(1, 1))
+	for range 20 {
+		_, a, err := s.Sample(rng)
+		require.NoError(t, err)
+		ais, err := ArchItems(a, 1)
+		require.NoError(t, err)
+		for _, it := range ais {
+			require.True(t, listed[it.Key], "%s of %s", it.Key, a)
+		}
+	}
+
+	// Reinforced units get the network input in their key.
+	a, err := space.ZooArch("espnetv2", space.ZooOptions{Input: blocks.Shape{C: 3, H: 32, W: 32}, Classes: 10})
+	require.NoError(t, err)
+	shapes, err := a.Shapes()
+	require.NoError(t, err)
+	var ls []space.LayerAt
+	for i, l := range a.Layers {
+		ls = append(ls, space.LayerAt{Spec: l, In: shapes[i]})
+	}
+	fromLayers, err := LayerItems(ls, a.Input, 1)
+	require.NoError(t, err)
+	fromArch, err := ArchItems(a, 1)
+	require.NoError(t, err)
+	require.Equal(t, len(fromArch), len(fromLayers))
+	for i := range fromArch {
+		require.Equal(t, fromArch[i].Key, fromLayers[i].Key)
+		require.Equal(t, fromArch[i].Net, fromLayers[i].Net)
+	}
 }
