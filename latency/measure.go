@@ -72,6 +72,21 @@ func (r *forwardRunner) Run() {
 	r.sink += y.Data[0] // keep the result alive
 }
 
+// Clock is what a measurement reads to time a run.
+type Clock string
+
+const (
+	// ClockWall is elapsed real time: what a user waits, including time
+	// the thread spends preempted by other processes.
+	ClockWall Clock = "wall"
+	// ClockThreadCPU is the CPU time (user and system) of the measuring
+	// OS thread. For a run done entirely on that thread (one thread, the
+	// goroutine locked to it) it equals the wall time on an idle machine,
+	// and leaves out the time other processes take from it on a busy one.
+	// Linux only; elsewhere the wall clock is used.
+	ClockThreadCPU Clock = "thread-cpu"
+)
+
 // Protocol says how a Runner is timed; see docs/latency.md. The zero value
 // of a field means its default.
 //
@@ -93,6 +108,19 @@ type Protocol struct {
 	MaxTime       time.Duration // default 250 ms of sampling, the time cap
 	Tolerance     float64       // default 0.01: median's 95% CI within ±1%
 	GCBudget      int64         // default 64 MiB allocated between collections
+	// Clock defaults to ClockThreadCPU where it exists; the profiler uses
+	// ClockWall for more than one thread (see ForThreads).
+	Clock Clock
+}
+
+// ForThreads returns the protocol for runs on n threads: without a clock
+// set, the thread's CPU time for one thread and the wall clock for more,
+// whose work the measuring thread's CPU time would not see.
+func (p Protocol) ForThreads(n int) Protocol {
+	if p.Clock == "" && n > 1 {
+		p.Clock = ClockWall
+	}
+	return p
 }
 
 func (p Protocol) withDefaults() Protocol {
@@ -119,6 +147,12 @@ func (p Protocol) withDefaults() Protocol {
 		p.GCBudget = 64 << 20
 	}
 	p.MaxSamples = max(p.MaxSamples, p.MinSamples)
+	if p.Clock == "" {
+		p.Clock = ClockThreadCPU
+	}
+	if p.Clock == ClockThreadCPU && !threadCPUClock {
+		p.Clock = ClockWall
+	}
 	return p
 }
 
@@ -126,8 +160,8 @@ func (p Protocol) withDefaults() Protocol {
 // in each entry.
 func (p Protocol) String() string {
 	p = p.withDefaults()
-	return fmt.Sprintf("warmup=%dx/%v gc=off samples=%d..%d ci95=±%g%% cap=%v min-sample=%v",
-		p.WarmupRuns, p.WarmupTime, p.MinSamples, p.MaxSamples, p.Tolerance*100, p.MaxTime, p.MinSampleTime)
+	return fmt.Sprintf("clock=%s warmup=%dx/%v gc=off samples=%d..%d ci95=±%g%% cap=%v min-sample=%v",
+		p.Clock, p.WarmupRuns, p.WarmupTime, p.MinSamples, p.MaxSamples, p.Tolerance*100, p.MaxTime, p.MinSampleTime)
 }
 
 // Measurement is the result of timing one Runner: the entry to store and
@@ -186,12 +220,15 @@ func Measure(ctx context.Context, r Runner, p Protocol) (Measurement, error) {
 			runtime.GC()
 			sinceGC = 0
 		}
-		t := time.Now()
+		t, c := time.Now(), cpuNow(p.Clock)
 		for range k {
 			r.Run()
 		}
-		d := time.Since(t)
-		samples = append(samples, float64(d.Nanoseconds())/float64(k))
+		d := float64(time.Since(t).Nanoseconds())
+		if p.Clock == ClockThreadCPU {
+			d = float64(threadCPUNanos() - c)
+		}
+		samples = append(samples, d/float64(k))
 		sinceGC++
 		if err := ctx.Err(); err != nil {
 			return Measurement{}, err
@@ -222,6 +259,14 @@ func Measure(ctx context.Context, r Runner, p Protocol) (Measurement, error) {
 		RunsPerSample: k,
 		Stable:        stable,
 	}, nil
+}
+
+// cpuNow reads the thread's CPU clock when the protocol uses it.
+func cpuNow(c Clock) int64 {
+	if c == ClockThreadCPU {
+		return threadCPUNanos()
+	}
+	return 0
 }
 
 // quantile returns the q-quantile of sorted values, interpolating linearly

@@ -225,7 +225,7 @@ func (p *Profiler) measure(ctx context.Context, it Item) (Measurement, error) {
 	if err != nil {
 		return Measurement{}, err
 	}
-	return Measure(ctx, r, p.Protocol)
+	return Measure(ctx, r, p.Protocol.ForThreads(p.threads()))
 }
 
 // MeasureNetwork times the whole network a end to end, compiled as the
@@ -239,5 +239,5 @@ func MeasureNetwork(ctx context.Context, compile Compiler, a *space.Arch, batch,
 	if err != nil {
 		return Measurement{}, fmt.Errorf("network %s: %w", archName(a), err)
 	}
-	return Measure(ctx, r, p)
+	return Measure(ctx, r, p.ForThreads(threads))
 }

@@ -23,19 +23,27 @@ type protocolFlags struct {
 	Warmup    time.Duration
 	Cap       time.Duration
 	Tolerance float64
+	Clock     string
 }
 
 func (p *protocolFlags) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&p.Warmup, "warmup", 0, "warm-up time before each measurement (default 20ms)")
 	fs.DurationVar(&p.Cap, "cap", 0, "time cap of one measurement's sampling (default 250ms)")
 	fs.Float64Var(&p.Tolerance, "tolerance", 0, "stop sampling when the median's 95% interval is within ±this fraction (default 0.01)")
+	fs.StringVar(&p.Clock, "clock", "", "what to time: wall or thread-cpu (default thread-cpu for one thread on Linux, wall otherwise)")
 }
 
 func (p *protocolFlags) protocol() (latency.Protocol, error) {
 	if p.Warmup < 0 || p.Cap < 0 || p.Tolerance < 0 || p.Tolerance >= 1 {
 		return latency.Protocol{}, usageErrorf("--warmup, --cap and --tolerance must not be negative, and --tolerance below 1")
 	}
-	return latency.Protocol{WarmupTime: p.Warmup, MaxTime: p.Cap, Tolerance: p.Tolerance}, nil
+	c := latency.Clock(p.Clock)
+	switch c {
+	case "", latency.ClockWall, latency.ClockThreadCPU:
+	default:
+		return latency.Protocol{}, usageErrorf("--clock %q: want %s or %s", p.Clock, latency.ClockWall, latency.ClockThreadCPU)
+	}
+	return latency.Protocol{WarmupTime: p.Warmup, MaxTime: p.Cap, Tolerance: p.Tolerance, Clock: c}, nil
 }
 
 // compiler is what every command times networks and blocks with: the
