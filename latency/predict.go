@@ -59,7 +59,9 @@ func (e *MissingError) Unwrap() error { return ErrMissingEntries }
 // Predictor predicts network latencies from a table. With Fill set and a
 // table this machine may write (Table.CanMeasure), entries that are
 // missing are measured on the spot and stored; otherwise a prediction that
-// needs them fails with a *MissingError.
+// needs them fails with a *MissingError. A missing overhead entry is
+// calibrated on Fill.Calibration, or on the network predicted if that is
+// empty.
 type Predictor struct {
 	Table *Table
 	Batch int       // default 1
@@ -88,7 +90,11 @@ func (p *Predictor) Predict(ctx context.Context, a *space.Arch) (Prediction, err
 			return pred, &MissingError{Path: p.Table.Path(), Device: dev.ID(), Network: pred.Network, Keys: missing,
 				Command: fmt.Sprintf("nas profile --lut %s --threads %d --batch %d %s", p.Table.Path(), dev.Threads, batch, commandArg(a))}
 		}
-		st, err := p.Fill.Profile(ctx, items)
+		fill := *p.Fill
+		if len(fill.Calibration) == 0 {
+			fill.Calibration = []*space.Arch{a}
+		}
+		st, err := fill.Profile(ctx, items)
 		if err != nil {
 			return pred, err
 		}

@@ -3,6 +3,7 @@ package latency
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"nas/blocks"
@@ -142,6 +143,13 @@ type Profiler struct {
 	Protocol Protocol
 	Batch    int // the batch the items' keys were made for; default 1
 	Threads  int // passed to Compile; default the table device's
+	// Calibration are the networks the overhead entry of their input shape
+	// is calibrated on: each is measured end to end, and the overhead is
+	// the median over them of the end-to-end time minus the sum of their
+	// blocks' entries. Without a network of that input, the overhead is
+	// the executor's own cost of a graph with no operation. Their blocks
+	// are profiled too.
+	Calibration []*space.Arch
 	// Progress, when set, is called once before the first measurement and
 	// after each stored entry, with the entries present and the total.
 	Progress func(done, total int)
@@ -157,8 +165,9 @@ type ProfileStats struct {
 
 // Profile measures the items the table does not have yet and stores each
 // as soon as it is measured, in its own transaction: a kill loses at most
-// the entry being measured. It refuses a table it may not write (another
-// device's, or read-only) before measuring anything.
+// the entry being measured. Blocks come first, overhead entries last (they
+// need the blocks of the calibration networks). It refuses a table it may
+// not write (another device's, or read-only) before measuring anything.
 func (p *Profiler) Profile(ctx context.Context, items []Item) (ProfileStats, error) {
 	var st ProfileStats
 	switch {
@@ -171,14 +180,24 @@ func (p *Profiler) Profile(ctx context.Context, items []Item) (ProfileStats, err
 	if p.Compile == nil {
 		return st, fmt.Errorf("latency: Profiler.Compile is not set")
 	}
+	calib, err := DistinctItems(p.Calibration, p.batch())
+	if err != nil {
+		return st, fmt.Errorf("calibration networks: %w", err)
+	}
 	byKey := make(map[string]Item, len(items))
-	keys := make([]string, 0, len(items))
-	for _, it := range items {
-		if _, dup := byKey[it.Key]; !dup {
-			byKey[it.Key] = it
-			keys = append(keys, it.Key)
+	var blockKeys, overheadKeys []string
+	for _, it := range append(slices.Clip(items), calib...) {
+		if _, dup := byKey[it.Key]; dup {
+			continue
+		}
+		byKey[it.Key] = it
+		if it.IsOverhead() {
+			overheadKeys = append(overheadKeys, it.Key)
+		} else {
+			blockKeys = append(blockKeys, it.Key)
 		}
 	}
+	keys := append(blockKeys, overheadKeys...)
 	missing, err := p.Table.Missing(keys)
 	if err != nil {
 		return st, err
@@ -190,11 +209,19 @@ func (p *Profiler) Profile(ctx context.Context, items []Item) (ProfileStats, err
 	start := time.Now()
 	defer func() { st.Elapsed = time.Since(start) }()
 	for _, k := range missing {
-		m, err := p.measure(ctx, byKey[k])
+		it := byKey[k]
+		var e Entry
+		if it.IsOverhead() {
+			e, err = p.overhead(ctx, it)
+		} else {
+			var m Measurement
+			m, err = p.measure(ctx, it)
+			e = m.Entry
+		}
 		if err != nil {
 			return st, fmt.Errorf("profiling %s: %w", k, err)
 		}
-		if err := p.Table.Put(k, m.Entry); err != nil {
+		if err := p.Table.Put(k, e); err != nil {
 			return st, err
 		}
 		st.Measured++
@@ -204,6 +231,64 @@ func (p *Profiler) Profile(ctx context.Context, items []Item) (ProfileStats, err
 	}
 	st.Elapsed = time.Since(start)
 	return st, nil
+}
+
+// overhead measures the overhead entry of networks with input it.In: by
+// calibration on the networks of that input, else as the cost of a graph
+// with no operation.
+func (p *Profiler) overhead(ctx context.Context, it Item) (Entry, error) {
+	var nets []*space.Arch
+	for _, a := range p.Calibration {
+		if a.Input == it.In {
+			nets = append(nets, a)
+		}
+	}
+	if len(nets) == 0 {
+		m, err := p.measure(ctx, it)
+		if err != nil {
+			return Entry{}, err
+		}
+		m.Protocol = "empty graph; " + m.Protocol
+		return m.Entry, nil
+	}
+	diffs := make([]float64, 0, len(nets))
+	var proto string
+	for _, a := range nets {
+		items, err := ArchItems(a, p.batch())
+		if err != nil {
+			return Entry{}, err
+		}
+		sum := 0.0
+		for _, bi := range items {
+			if bi.IsOverhead() {
+				continue
+			}
+			e, ok, err := p.Table.Get(bi.Key)
+			if err != nil {
+				return Entry{}, err
+			}
+			if !ok {
+				return Entry{}, fmt.Errorf("calibration network %s: entry %s is missing", archName(a), bi.Key)
+			}
+			sum += e.MedianNs
+		}
+		m, err := MeasureNetwork(ctx, p.Compile, a, p.batch(), p.threads(), p.Protocol)
+		if err != nil {
+			return Entry{}, err
+		}
+		diffs = append(diffs, m.MedianNs-sum)
+		proto = m.Protocol
+	}
+	slices.Sort(diffs)
+	return Entry{
+		MedianNs:   max(0, quantile(diffs, 0.5)),
+		P10Ns:      max(0, quantile(diffs, 0.1)),
+		P90Ns:      max(0, quantile(diffs, 0.9)),
+		Samples:    len(diffs),
+		MeasuredAt: time.Now().UTC(),
+		Protocol: fmt.Sprintf("calibrated on %d networks: end-to-end median minus the sum of their blocks' medians; median, p10, p90 over the networks, at least 0; end to end %s",
+			len(diffs), proto),
+	}, nil
 }
 
 func (p *Profiler) threads() int {

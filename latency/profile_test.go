@@ -333,3 +333,43 @@ func TestLayerItemsMatchArchItems(t *testing.T) {
 		require.Equal(t, fromArch[i].Net, fromLayers[i].Net)
 	}
 }
+
+func TestOverheadCalibration(t *testing.T) {
+	archs := []*space.Arch{tinyArch("a", 1), tinyArch("b", 2), tinyArch("c", 3)}
+	items, err := DistinctItems(archs[:1], 1)
+	require.NoError(t, err)
+
+	t.Run("calibrated on networks, whose blocks are profiled too", func(t *testing.T) {
+		tbl := openTest(t, filepath.Join(t.TempDir(), "lut.db"), testFingerprint(1), Options{})
+		p := newTestProfiler(t, tbl)
+		p.Calibration = archs
+		st, err := p.Profile(context.Background(), items)
+		require.NoError(t, err)
+		all, err := DistinctItems(archs, 1)
+		require.NoError(t, err)
+		require.Equal(t, len(all), st.Measured)
+		e, ok, err := tbl.Get(OverheadKey(archs[0].Input, 1))
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, 3, e.Samples)
+		require.Contains(t, e.Protocol, "calibrated on 3 networks")
+		require.NoError(t, e.Validate())
+	})
+
+	t.Run("without networks of the input: the empty graph", func(t *testing.T) {
+		tbl := openTest(t, filepath.Join(t.TempDir(), "lut.db"), testFingerprint(1), Options{})
+		p := newTestProfiler(t, tbl)
+		other := tinyArch("big", 1)
+		other.Input = blocks.Shape{C: 3, H: 16, W: 16}
+		p.Calibration = []*space.Arch{other}
+		_, err := p.Profile(context.Background(), items)
+		require.NoError(t, err)
+		e, ok, err := tbl.Get(OverheadKey(archs[0].Input, 1))
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Contains(t, e.Protocol, "empty graph")
+		_, ok, err = tbl.Get(OverheadKey(other.Input, 1))
+		require.NoError(t, err)
+		require.True(t, ok, "the calibration network's own overhead")
+	})
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/signal"
 	"runtime"
@@ -58,6 +59,7 @@ type profileOptions struct {
 	Threads   int
 	AddDevice bool
 	Quiet     bool
+	Calibrate int
 	Input     string
 	Classes   int
 	Width     float64
@@ -99,6 +101,8 @@ ARCH is anything 'nas inspect' accepts: a zoo name (shaped by --input,
 				return usageErrorf("--batch %d: must be at least 1", opts.Batch)
 			case opts.Threads < 1:
 				return usageErrorf("--threads %d: must be at least 1", opts.Threads)
+			case opts.Calibrate < 0:
+				return usageErrorf("--calibrate %d: must not be negative", opts.Calibrate)
 			}
 			if runF != nil {
 				return runF(cmd, opts)
@@ -113,6 +117,7 @@ ARCH is anything 'nas inspect' accepts: a zoo name (shaped by --input,
 	f.IntVar(&opts.Threads, "threads", 1, "threads to run with (part of the device fingerprint)")
 	f.BoolVar(&opts.AddDevice, "add-device", false, "add this machine to a table that holds other devices")
 	f.BoolVar(&opts.Quiet, "quiet", false, "no progress bar")
+	f.IntVar(&opts.Calibrate, "calibrate", 8, "with --space: networks sampled (seed 1) to calibrate the network-level overhead on")
 	f.StringVar(&opts.Input, "input", "", "input shape CxHxW of zoo networks (default 3x224x224)")
 	f.IntVar(&opts.Classes, "classes", 0, "classes of zoo networks (default 1000)")
 	f.Float64Var(&opts.Width, "width", 0, "width multiplier of zoo networks (default 1.0)")
@@ -120,32 +125,46 @@ ARCH is anything 'nas inspect' accepts: a zoo name (shaped by --input,
 	return cmd
 }
 
-// profileItems lists what opts asks to profile.
-func profileItems(opts *profileOptions) ([]latency.Item, error) {
+// profileItems lists what opts asks to profile, and the networks to
+// calibrate the overhead on: networks sampled from the space, or the
+// networks given.
+func profileItems(opts *profileOptions) ([]latency.Item, []*space.Arch, error) {
 	if opts.Space != "" {
 		s, err := space.LoadSpace(opts.Space)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		layers, err := s.Layers()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return latency.LayerItems(layers, s.Input, opts.Batch)
+		items, err := latency.LayerItems(layers, s.Input, opts.Batch)
+		if err != nil {
+			return nil, nil, err
+		}
+		rng := rand.New(rand.NewPCG(1, 0))
+		calib := make([]*space.Arch, opts.Calibrate)
+		for i := range calib {
+			if _, calib[i], err = s.Sample(rng); err != nil {
+				return nil, nil, err
+			}
+		}
+		return items, calib, nil
 	}
 	o, err := zooOptions(opts.Input, opts.Classes, opts.Width)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	archs := make([]*space.Arch, 0, len(opts.Refs))
 	for _, ref := range opts.Refs {
 		a, err := space.Resolve(ref, o)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		archs = append(archs, a)
 	}
-	return latency.DistinctItems(archs, opts.Batch)
+	items, err := latency.DistinctItems(archs, opts.Batch)
+	return items, archs, err
 }
 
 // withThreads fixes the Go scheduler to n threads while fn runs: the
@@ -160,7 +179,7 @@ func profileRun(cmd *cobra.Command, opts *profileOptions) error {
 	if err != nil {
 		return err
 	}
-	items, err := profileItems(opts)
+	items, calib, err := profileItems(opts)
 	if err != nil {
 		return err
 	}
@@ -173,7 +192,7 @@ func profileRun(cmd *cobra.Command, opts *profileOptions) error {
 	ctx, stop := signal.NotifyContext(profileContext(cmd), os.Interrupt)
 	defer stop()
 	var bar *progress.Bar
-	p := &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Batch, Threads: opts.Threads,
+	p := &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Batch, Threads: opts.Threads, Calibration: calib,
 		Progress: func(done, total int) {
 			if bar == nil {
 				bar = progress.New(cmd.ErrOrStderr(), "profile", "entries", total, done, opts.Quiet)
