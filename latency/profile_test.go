@@ -373,3 +373,17 @@ func TestOverheadCalibration(t *testing.T) {
 		require.True(t, ok, "the calibration network's own overhead")
 	})
 }
+
+// TestIdentityBlockRunsTwice runs an item whose only op returns its input
+// in inference (dropout) and whose output is C x 1 x 1, which the executor
+// reshapes in place, more than once.
+func TestIdentityBlockRunsTwice(t *testing.T) {
+	it := Item{Spec: &blocks.Dropout{P: 20}, In: blocks.Shape{C: 6, H: 1, W: 1}}
+	g, err := it.Graph()
+	require.NoError(t, err)
+	r, err := NetworkCompiler(1)(g, 1, 1)
+	require.NoError(t, err)
+	for range 3 {
+		require.NotPanics(t, r.Run)
+	}
+}
