@@ -96,10 +96,10 @@ const (
 // Protocol says how a Runner is timed; see docs/latency.md. The zero value
 // of a field means its default.
 //
-// The protocol: a warm-up of WarmupRuns runs and at least WarmupTime; a
-// full garbage collection, then the collector held off (debug.SetGCPercent(-1))
-// while samples are taken, with a collection between samples, untimed,
-// whenever GCBudget bytes have been allocated since the last one; the
+// The protocol: a warm-up of WarmupRuns runs and at least WarmupTime; the
+// collector held off (debug.SetGCPercent(-1)) while samples are taken, and
+// a full collection, untimed, before every sample (see GCBudget), so that
+// every sample starts from the same heap, whatever the Runner allocates; the
 // goroutine locked to its OS thread; each sample times RunsPerSample
 // consecutive runs, chosen so that a sample lasts at least MinSampleTime;
 // samples are taken until there are MinSamples and the 95% confidence
@@ -113,7 +113,10 @@ type Protocol struct {
 	MaxSamples    int           // default 2000
 	MaxTime       time.Duration // default 250 ms of sampling, the time cap
 	Tolerance     float64       // default 0.01: median's 95% CI within ±1%
-	GCBudget      int64         // default 64 MiB allocated between collections
+	// GCBudget, when positive, collects between samples only once this
+	// many bytes have been allocated since the last collection; the
+	// default, 0, collects before every sample.
+	GCBudget int64
 	// Clock defaults to ClockThreadCPU where it exists; the profiler uses
 	// ClockWall for more than one thread (see ForThreads).
 	Clock Clock
@@ -149,9 +152,6 @@ func (p Protocol) withDefaults() Protocol {
 	if p.Tolerance <= 0 {
 		p.Tolerance = 0.01
 	}
-	if p.GCBudget <= 0 {
-		p.GCBudget = 64 << 20
-	}
 	p.MaxSamples = max(p.MaxSamples, p.MinSamples)
 	if p.Clock == "" {
 		p.Clock = ClockThreadCPU
@@ -166,7 +166,7 @@ func (p Protocol) withDefaults() Protocol {
 // in each entry.
 func (p Protocol) String() string {
 	p = p.withDefaults()
-	return fmt.Sprintf("clock=%s warmup=%dx/%v gc=off samples=%d..%d ci95=±%g%% cap=%v min-sample=%v",
+	return fmt.Sprintf("clock=%s warmup=%dx/%v gc=off,collect-before-sample samples=%d..%d ci95=±%g%% cap=%v min-sample=%v",
 		p.Clock, p.WarmupRuns, p.WarmupTime, p.MinSamples, p.MaxSamples, p.Tolerance*100, p.MaxTime, p.MinSampleTime)
 }
 
@@ -209,9 +209,12 @@ func Measure(ctx context.Context, r Runner, p Protocol) (Measurement, error) {
 	if perRun > 0 && perRun < p.MinSampleTime {
 		k = int((p.MinSampleTime + perRun - 1) / perRun)
 	}
-	gcEvery := math.MaxInt
-	if allocPerRun > 0 {
-		gcEvery = max(1, int(p.GCBudget/(allocPerRun*int64(k))))
+	gcEvery := 1
+	if p.GCBudget > 0 {
+		gcEvery = math.MaxInt
+		if allocPerRun > 0 {
+			gcEvery = max(1, int(p.GCBudget/(allocPerRun*int64(k))))
+		}
 	}
 
 	runtime.GC()

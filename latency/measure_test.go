@@ -128,7 +128,7 @@ func TestMedianCIShrinksWithSamples(t *testing.T) {
 
 func TestProtocolString(t *testing.T) {
 	s := Protocol{}.String()
-	for _, want := range []string{"warmup=3x/20ms", "samples=15..2000", "ci95=±1%", "cap=250ms"} {
+	for _, want := range []string{"warmup=3x/20ms", "collect-before-sample", "samples=15..2000", "ci95=±1%", "cap=250ms"} {
 		require.True(t, strings.Contains(s, want), "%q lacks %q", s, want)
 	}
 }
