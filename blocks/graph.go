@@ -117,6 +117,7 @@ type Lowerer interface {
 // spec, so a misfit is a bug in the lowering, not bad input.
 type Builder struct {
 	g        *Graph
+	bnEps    float64
 	netInput Value
 	reads    bool  // the current block read the network input
 	err      error // the first Fail of the current block
@@ -124,7 +125,7 @@ type Builder struct {
 
 // NewBuilder starts a graph whose input has shape in.
 func NewBuilder(in Shape) *Builder {
-	b := &Builder{g: &Graph{}}
+	b := &Builder{g: &Graph{}, bnEps: DefaultBNEps}
 	b.g.Input = b.value(in)
 	b.netInput = b.g.Input
 	return b
@@ -192,9 +193,21 @@ func (b *Builder) Conv(name string, x Value, a ConvAttr) Value {
 	return b.add(Op{Kind: OpConv, Name: name, In: []Value{x}, Conv: a}, Shape{a.Out, h, w})
 }
 
-// BN adds a batch normalization with the default eps of 1e-5.
+// DefaultBNEps is PyTorch's batch-norm eps.
+const DefaultBNEps = 1e-5
+
+// SetBNEps sets the eps of the batch normalizations added from now on
+// (MobileNetV3 and EfficientNet use 1e-3); 0 means DefaultBNEps.
+func (b *Builder) SetBNEps(eps float64) {
+	if eps == 0 {
+		eps = DefaultBNEps
+	}
+	b.bnEps = eps
+}
+
+// BN adds a batch normalization with the builder's eps.
 func (b *Builder) BN(name string, x Value) Value {
-	return b.add(Op{Kind: OpBN, Name: name, In: []Value{x}, Eps: 1e-5}, b.Shape(x))
+	return b.add(Op{Kind: OpBN, Name: name, In: []Value{x}, Eps: b.bnEps}, b.Shape(x))
 }
 
 // Act adds an activation; the identity adds nothing and returns x. name is
@@ -348,9 +361,14 @@ func LowerBlock(net, in Shape, spec Spec) (*Graph, error) {
 	return b.Graph(), nil
 }
 
-// Lower lowers a sequence of layers on an input of shape in.
-func Lower(in Shape, layers []Spec) (*Graph, error) {
+// Lower lowers a sequence of layers on an input of shape in, with
+// batch normalizations at the default eps.
+func Lower(in Shape, layers []Spec) (*Graph, error) { return LowerWithEps(in, layers, 0) }
+
+// LowerWithEps is Lower with the batch normalizations' eps (0: the default).
+func LowerWithEps(in Shape, layers []Spec, bnEps float64) (*Graph, error) {
 	b := NewBuilder(in)
+	b.SetBNEps(bnEps)
 	x := b.g.Input
 	for i, l := range layers {
 		var err error

@@ -29,6 +29,11 @@ var (
 	// outside [0, 1], NaN or infinite figures.
 	ErrInvalidTrial = errors.New("invalid trial")
 
+	// ErrInvalidBaseline is returned by AddBaselines for a baseline that
+	// cannot be stored: no name, accuracy outside [0, 1], NaN or negative
+	// figures.
+	ErrInvalidBaseline = errors.New("invalid baseline")
+
 	// ErrRunFinished is returned by AppendTrial when the run's status is
 	// finished: a finished run's trials are final.
 	ErrRunFinished = errors.New("run is finished")

@@ -15,6 +15,10 @@ type Arch struct {
 	Input   blocks.Shape  // C x H x W of one sample
 	Classes int           // outputs of the last layer
 	Layers  []blocks.Spec // in order
+	// BNEps is the eps of every batch normalization; 0 means PyTorch's
+	// 1e-5. MobileNetV3 and EfficientNet use 1e-3 (torchvision), which
+	// matters for matching their outputs, not their cost.
+	BNEps float64
 }
 
 // LayerError is an Arch whose layer i does not fit its input.
@@ -37,6 +41,9 @@ func (e *LayerError) Unwrap() error { return e.Err }
 func (a *Arch) Shapes() ([]blocks.Shape, error) {
 	if a.Input.C < 1 || a.Input.H < 1 || a.Input.W < 1 {
 		return nil, fmt.Errorf("input shape %v: every dimension must be at least 1", a.Input)
+	}
+	if a.BNEps < 0 || a.BNEps >= 1 || a.BNEps != a.BNEps {
+		return nil, fmt.Errorf("bn_eps %v must be in [0, 1) (0 means 1e-5)", a.BNEps)
 	}
 	if len(a.Layers) == 0 {
 		return nil, fmt.Errorf("arch has no layers")
@@ -76,5 +83,5 @@ func (a *Arch) Graph() (*blocks.Graph, error) {
 	if _, err := a.Shapes(); err != nil {
 		return nil, err
 	}
-	return blocks.Lower(a.Input, a.Layers)
+	return blocks.LowerWithEps(a.Input, a.Layers, a.BNEps)
 }

@@ -114,6 +114,12 @@ header:
 				return nil, &ParseError{Layer: -1, Item: it, Msg: "classes: " + err.Error()}
 			}
 			a.Classes, haveClasses = n, true
+		case isHeaderItem(it, "bneps"):
+			v, err := strconv.ParseFloat(it[5:], 64)
+			if err != nil || !(v > 0 && v < 1) {
+				return nil, &ParseError{Layer: -1, Item: it, Msg: "bn eps must be a number in (0, 1), e.g. bneps0.001"}
+			}
+			a.BNEps = v
 		default:
 			break header
 		}
@@ -128,7 +134,7 @@ header:
 	for ; i < len(items); i++ {
 		it := items[i]
 		layer := len(a.Layers)
-		if isHeaderItem(it, "in") || isHeaderItem(it, "cls") {
+		if isHeaderItem(it, "in") || isHeaderItem(it, "cls") || isHeaderItem(it, "bneps") {
 			return nil, &ParseError{Layer: layer, Item: it, Msg: "the input shape and classes go before the first layer"}
 		}
 		b, err := parseBlock(it, layer)
@@ -430,6 +436,9 @@ func ParseShape(s string) (blocks.Shape, error) { return parseShape(s) }
 func (a Arch) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "in%dx%dx%d cls%d", a.Input.C, a.Input.H, a.Input.W, a.Classes)
+	if a.BNEps != 0 {
+		b.WriteString(" bneps" + strconv.FormatFloat(a.BNEps, 'f', -1, 64))
+	}
 	for _, l := range a.Layers {
 		b.WriteString(" | ")
 		b.WriteString(BlockString(l))

@@ -55,7 +55,11 @@ func (a Arch) MarshalJSON() ([]byte, error) {
 		b.WriteString(`,"name":`)
 		writeJSONString(&b, a.Name)
 	}
-	fmt.Fprintf(&b, `,"input":[%d,%d,%d],"classes":%d,"layers":`, a.Input.C, a.Input.H, a.Input.W, a.Classes)
+	fmt.Fprintf(&b, `,"input":[%d,%d,%d],"classes":%d,`, a.Input.C, a.Input.H, a.Input.W, a.Classes)
+	if a.BNEps != 0 {
+		b.WriteString(`"bn_eps":` + strconv.FormatFloat(a.BNEps, 'g', -1, 64) + ",")
+	}
+	b.WriteString(`"layers":`)
 	if err := writeLayersJSON(&b, a.Layers); err != nil {
 		return nil, err
 	}
@@ -73,7 +77,11 @@ func (a Arch) IndentedJSON() ([]byte, error) {
 		writeJSONString(&b, a.Name)
 		b.WriteString(",\n")
 	}
-	fmt.Fprintf(&b, "  \"input\": [%d, %d, %d],\n  \"classes\": %d,\n  \"layers\": [", a.Input.C, a.Input.H, a.Input.W, a.Classes)
+	fmt.Fprintf(&b, "  \"input\": [%d, %d, %d],\n  \"classes\": %d,\n", a.Input.C, a.Input.H, a.Input.W, a.Classes)
+	if a.BNEps != 0 {
+		b.WriteString("  \"bn_eps\": " + strconv.FormatFloat(a.BNEps, 'g', -1, 64) + ",\n")
+	}
+	b.WriteString("  \"layers\": [")
 	for i, l := range a.Layers {
 		if i > 0 {
 			b.WriteByte(',')
@@ -174,7 +182,7 @@ func ParseArchJSON(data []byte) (*Arch, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkKeys(obj, "", "version", "name", "input", "classes", "layers"); err != nil {
+	if err := checkKeys(obj, "", "version", "name", "input", "classes", "bn_eps", "layers"); err != nil {
 		return nil, err
 	}
 	if err := checkVersion(obj); err != nil {
@@ -195,6 +203,14 @@ func ParseArchJSON(data []byte) (*Arch, error) {
 	}
 	if a.Classes, err = decodeInt(raw, "classes"); err != nil {
 		return nil, err
+	}
+	if raw, ok := obj["bn_eps"]; ok {
+		if a.BNEps, err = decodeFloat(raw, "bn_eps"); err != nil {
+			return nil, err
+		}
+		if !(a.BNEps > 0 && a.BNEps < 1) {
+			return nil, jsonErr("bn_eps", "%v must be in (0, 1), or leave it out for 1e-5", a.BNEps)
+		}
 	}
 	raw, ok = obj["layers"]
 	if !ok {

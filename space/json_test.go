@@ -18,7 +18,7 @@ func TestParseArchJSONErrors(t *testing.T) {
 		{"null", `null`, "", "want an object, got null"},
 		{"missing version", `{"input":[1,28,28],"classes":10,"layers":[]}`, "version", `add "version": 1`},
 		{"future version", `{"version":2,"input":[1,28,28],"classes":10,"layers":[]}`, "version", "format version 2 is not supported"},
-		{"unknown top field", `{"version":1,"input":[1,28,28],"classes":10,"layers":[],"layer":[]}`, "layer", "unknown field (known: classes, input, layers, name, version)"},
+		{"unknown top field", `{"version":1,"input":[1,28,28],"classes":10,"layers":[],"layer":[]}`, "layer", "unknown field (known: bn_eps, classes, input, layers, name, version)"},
 		{"input length", `{"version":1,"input":[28,28],"classes":10,"layers":[]}`, "input", "want [C, H, W]"},
 		{"input zero", `{"version":1,"input":[1,0,28],"classes":10,"layers":[]}`, "input[1]", "at least 1"},
 		{"classes string", `{"version":1,"input":[1,28,28],"classes":"10","layers":[]}`, "classes", `want an integer, got "10"`},

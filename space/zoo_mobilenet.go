@@ -216,7 +216,9 @@ func buildMobileNetV3(o ZooOptions, name string, table []mobileNetV3Block, penul
 	l.add(&blocks.Conv{Out: last, Kernel: 1, NoBN: true, Act: blocks.ActHSwish}, last)
 	l.add(&blocks.Dropout{P: 20}, last)
 	l.add(&blocks.Linear{Out: o.Classes}, o.Classes)
-	return l.arch(name, o), nil
+	a := l.arch(name, o)
+	a.BNEps = 1e-3 // torchvision's MobileNetV3 BatchNorm2d(eps=0.001)
+	return a, nil
 }
 
 // buildMnasNetB1 follows torchvision's mnasnet (MnasNet-B1, Tan et al.,
@@ -311,7 +313,9 @@ func buildEfficientNetB0(o ZooOptions) (*Arch, error) {
 		}
 	}
 	l.head(1280, blocks.ActSwish, 20, o.Classes)
-	return l.arch("efficientnet_b0", o), nil
+	a := l.arch("efficientnet_b0", o)
+	a.BNEps = 1e-3 // torchvision's EfficientNet BatchNorm2d(eps=0.001)
+	return a, nil
 }
 
 // fbnetOp is one searched layer of FBNet (Wu et al., 2019, Figure 4): the

@@ -46,6 +46,8 @@ from real training.`,
 	root.AddCommand(newCmdZoo())
 	root.AddCommand(newCmdSpace())
 	root.AddCommand(newCmdLut())
+	root.AddCommand(newCmdExport(nil))
+	root.AddCommand(newCmdReport(nil))
 	root.AddCommand(newCmdProfile(nil))
 	root.AddCommand(newCmdLatency(nil, nil))
 	return root

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# compare_ort.sh: batch-1 latency at 224x224 of nas's inference plan and of
+# ONNX Runtime 1.30 (CPU) on the same networks, in the same run, one thread
+# and two; prints a table with the ratio nas/ORT per network, the geometric
+# mean of the one-thread ratios, and the peak resident memory of both.
+#
+#   bash bench/compare_ort.sh                  # the five target networks
+#   NETS="mobilenet_v2" ITERS=100 bash bench/compare_ort.sh
+#
+# Needs Debian's /usr/bin/python3 with torch and torchvision (to export the
+# models), node and npm (onnxruntime-node is installed into bench/ with
+# --ignore-scripts: its native library ships in the package), and Go.
+# The machine should be quiet: runs alternate between nas and ORT per
+# network so that background load hits both alike, but the figures are
+# medians of one run, not a benchmark of record.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+NETS=${NETS:-"mobilenet_v2 mobilenet_v3_small shufflenet_v2_x1_0 squeezenet1_1 mnasnet1_0"}
+THREADS=${THREADS:-"1 2"}
+ITERS=${ITERS:-50}
+ROUNDS=${ROUNDS:-3} # nas and ORT alternate this many times; the median round counts
+MODELS=${MODELS:-models}
+
+if [ ! -f node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1 ] && [ "$(uname -m)" = x86_64 ]; then
+  npm install --ignore-scripts --no-audit --no-fund >&2
+fi
+node -e "require('onnxruntime-node')" || { echo "compare_ort.sh: onnxruntime-node does not load (see npm install above)" >&2; exit 1; }
+
+# shellcheck disable=SC2086
+/usr/bin/python3 export_onnx.py "$MODELS" $NETS
+
+bin=$(mktemp -d)/planrun
+trap 'rm -rf "$(dirname "$bin")"' EXIT
+go build -o "$bin" ./planrun
+
+field() { sed -E "s/.*\"$1\":([0-9.e+-]+).*/\1/" <<<"$2"; }
+
+# median_run prints the JSON line whose median_ms is the median of the
+# rounds' (the lower middle one for an even count).
+median_run() {
+  for r in "$@"; do printf '%s\t%s\n' "$(field median_ms "$r")" "$r"; done |
+    sort -g | sed -n "$(( ($# + 1) / 2 ))p" | cut -f2-
+}
+
+printf '%-20s %7s %10s %10s %8s %12s %12s\n' network threads nas_ms ort_ms nas/ort nas_peak_MB ort_peak_MB
+logsum=0; count=0
+for net in $NETS; do
+  for t in $THREADS; do
+    nas_runs=(); ort_runs=()
+    for _ in $(seq "$ROUNDS"); do
+      nas_runs+=("$("$bin" -net "$net" -threads "$t" -iters "$ITERS")")
+      ort_runs+=("$(node ort_run.js "$MODELS/$net.onnx" "$t" "$ITERS")")
+    done
+    nas=$(median_run "${nas_runs[@]}"); ort=$(median_run "${ort_runs[@]}")
+    nms=$(field median_ms "$nas"); oms=$(field median_ms "$ort")
+    kern=$(sed -E 's/.*"kernels":"([^"]*)".*/\1/' <<<"$nas")
+    nrss=$(field peak_rss_kb "$nas"); orss=$(field peak_rss_kb "$ort")
+    ratio=$(awk -v a="$nms" -v b="$oms" 'BEGIN { printf "%.2f", a/b }')
+    printf '%-20s %7d %10.2f %10.2f %8s %12.1f %12.1f\n' "$net" "$t" "$nms" "$oms" "$ratio" \
+      "$(awk -v k="$nrss" 'BEGIN{print k/1024}')" "$(awk -v k="$orss" 'BEGIN{print k/1024}')"
+    if [ "$t" = 1 ]; then
+      logsum=$(awk -v s="$logsum" -v r="$nms" -v o="$oms" 'BEGIN { print s + log(r/o) }')
+      count=$((count + 1))
+    fi
+  done
+done
+if [ "$count" -gt 0 ]; then
+  awk -v s="$logsum" -v n="$count" 'BEGIN { printf "geometric mean nas/ORT, one thread, %d networks: %.2f\n", n, exp(s/n) }'
+fi
+echo "nas kernels: ${kern:-?}; ONNX Runtime $(sed -E 's/.*"ort":"([^"]*)".*/\1/' <<<"$ort")"

@@ -1,0 +1,41 @@
+// ort_run.js MODEL THREADS ITERS: times batch-1 inference of an ONNX model
+// (input 1x3x224x224) in ONNX Runtime's CPU provider and prints one line of
+// JSON like bench/planrun: median and fastest run in ms, peak RSS in kB.
+'use strict';
+const ort = require('onnxruntime-node');
+
+async function main() {
+  const [model, threadsArg, itersArg] = process.argv.slice(2);
+  const threads = Number(threadsArg || 1);
+  const iters = Number(itersArg || 50);
+  const sess = await ort.InferenceSession.create(model, {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  });
+  const data = new Float32Array(3 * 224 * 224);
+  let s = 12345;
+  for (let i = 0; i < data.length; i++) {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    data[i] = s / 2147483648 - 0.5;
+  }
+  const feeds = { [sess.inputNames[0]]: new ort.Tensor('float32', data, [1, 3, 224, 224]) };
+  for (let i = 0; i < 10; i++) await sess.run(feeds);
+  const times = [];
+  for (let i = 0; i < iters; i++) {
+    const t0 = process.hrtime.bigint();
+    await sess.run(feeds);
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  times.sort((a, b) => a - b);
+  console.log(JSON.stringify({
+    model, threads, iters,
+    median_ms: times[Math.floor(iters / 2)],
+    min_ms: times[0],
+    peak_rss_kb: process.resourceUsage().maxRSS,
+    ort: ort.env.versions.common,
+  }));
+}
+
+main().catch((e) => { console.error('ort_run:', e.message); process.exit(1); });

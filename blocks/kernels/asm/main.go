@@ -1,0 +1,515 @@
+// Command asm generates the amd64 GEMM micro-kernels of package
+// nas/blocks/kernels (gemm_kernels_amd64.s and its Go prototypes in
+// gemm_kernels_amd64.go) with avo.
+//
+// It lives in a module of its own so that avo is a dependency of the
+// generator only, never of nas itself. Run it through go generate in
+// blocks/kernels:
+//
+//	cd blocks/kernels && go generate
+//
+// Each micro-kernel computes one MR x NR tile of C from a packed A panel
+// (k steps of MR values, alpha already applied) and a packed B panel (k steps
+// of NR values):
+//
+//	C[i*ldc+j] = sum_p A[p*MR+i]*B[p*NR+j] + beta*C[i*ldc+j]
+//
+// and does not read C when beta is zero (C may hold NaN then).
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+const (
+	signature        = "func(k int, a, b, c []float32, ldc int, beta float32)"
+	stridedSignature = "func(k int, a []float32, rsa, csa int, b, c []float32, ldc int, alpha, beta float32)"
+)
+
+func main() {
+	ConstraintExpr("!noasm")
+	// The 12x32 and 14x32 AVX-512 kernels and the 6x16 AVX2 one, with
+	// narrower ones for the last rows of C.
+	// Each also comes half as wide (one vector per row) for the last
+	// columns.
+	for _, mr := range []int{4, 8, 12, 14} {
+		for cols := 2; cols >= 1; cols-- {
+			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX512", mr, 16*cols), mr, cols, 64, zmm, false)
+			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX512Strided", mr, 16*cols), mr, cols, 64, zmm, true)
+		}
+	}
+	for _, mr := range []int{2, 4, 6} {
+		for cols := 2; cols >= 1; cols-- {
+			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX2", mr, 8*cols), mr, cols, 32, ymm, false)
+			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX2Strided", mr, 8*cols), mr, cols, 32, ymm, true)
+		}
+	}
+	for _, mr := range []int{2, 4, 6, 8, 12, 14} {
+		packANoTrans(mr)
+		packATrans(mr)
+	}
+	for _, nr := range []int{8, 16, 32} {
+		packBTrans(nr)
+		packBNoTrans(nr)
+	}
+	fmaPeak("fmaPeakAVX512", 24, zmm)
+	fmaPeak("fmaPeakAVX2", 12, ymm)
+	Generate()
+}
+
+func zmm(i int) VecPhysical {
+	return []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15, Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}[i]
+}
+func ymm(i int) VecPhysical {
+	return []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}[i]
+}
+
+// kernel emits one micro-kernel with mr rows and cols vectors of vecBytes
+// bytes per row, using the vector registers that vec numbers: the
+// accumulators first, then the cols B vectors, then the rest of the register
+// file (16 for VEX, 32 for EVEX) rotates through broadcasts of A.
+//
+// With strided false, A is a packed panel (k steps of mr values, alpha
+// applied). With strided true, A is read where it is stored, element (i, p)
+// at a[i*rsa+p*csa], and the kernel applies alpha itself: C = alpha*A*B +
+// beta*C. That saves packing A when each panel of A would be used only
+// once or twice.
+func kernel(name string, mr, cols, vecBytes int, vec func(int) VecPhysical, strided bool) {
+	nregs := 16
+	if vecBytes == 64 {
+		nregs = 32
+	}
+	nr := cols * vecBytes / 4
+	if strided {
+		TEXT(name, NOSPLIT, stridedSignature)
+		Doc(fmt.Sprintf("%s computes one %dx%d tile of C from A as stored and a packed panel of B.", name, mr, nr))
+	} else {
+		TEXT(name, NOSPLIT, signature)
+		Doc(fmt.Sprintf("%s computes one %dx%d tile of C from packed panels of A and B.", name, mr, nr))
+	}
+	k := Load(Param("k"), GP64())
+	a := Load(Param("a").Base(), GP64())
+	b := Load(Param("b").Base(), GP64())
+	c := Load(Param("c").Base(), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(Imm(2), ldc)
+
+	// aAddr(u, i) addresses A's row i at unrolled step u. Packed, that is a
+	// displacement from a; strided, row i is at bases[i/3] + (i%3)*rsa and
+	// the bases move by csa each step (u is then always 0).
+	var aAddr func(u, i int) Mem
+	var advanceA func(steps int)
+	if strided {
+		rsa := Load(Param("rsa"), GP64())
+		SHLQ(Imm(2), rsa)
+		csa := Load(Param("csa"), GP64())
+		SHLQ(Imm(2), csa)
+		bases := []Register{a}
+		for len(bases)*3 < mr {
+			next := GP64()
+			LEAQ(Mem{Base: bases[len(bases)-1], Index: rsa, Scale: 2}, next)
+			ADDQ(rsa, next)
+			bases = append(bases, next)
+		}
+		aAddr = func(_, i int) Mem {
+			m := Mem{Base: bases[i/3]}
+			if i%3 > 0 {
+				m.Index, m.Scale = rsa, uint8(i%3)
+			}
+			return m
+		}
+		advanceA = func(int) {
+			for _, base := range bases {
+				ADDQ(csa, base)
+			}
+		}
+	} else {
+		aAddr = func(u, i int) Mem { return Mem{Base: a, Disp: 4 * (u*mr + i)} }
+		advanceA = func(steps int) { ADDQ(U32(uint32(steps*mr*4)), a) }
+	}
+
+	acc := func(i, j int) VecPhysical { return vec(i*cols + j) }
+	bv := func(j int) VecPhysical { return vec(mr*cols + j) }
+	nbc := nregs - mr*cols - cols
+	if nbc < 1 {
+		panic(fmt.Sprintf("%s: no register left for broadcasts", name))
+	}
+	bc := func(i int) VecPhysical { return vec(mr*cols + cols + i%nbc) }
+
+	Comment("Prefetch the C tile.")
+	row := GP64()
+	MOVQ(c, row)
+	for i := 0; i < mr; i++ {
+		PREFETCHT0(Mem{Base: row})
+		if cols*vecBytes > 64 {
+			PREFETCHT0(Mem{Base: row, Disp: cols*vecBytes - 4})
+		}
+		if i < mr-1 {
+			ADDQ(ldc, row)
+		}
+	}
+
+	Comment("Zero the accumulators.")
+	for i := 0; i < mr; i++ {
+		for j := 0; j < cols; j++ {
+			VXORPS(acc(i, j), acc(i, j), acc(i, j))
+		}
+	}
+
+	step := func(u int) {
+		for j := 0; j < cols; j++ {
+			VMOVUPS(Mem{Base: b, Disp: (u*cols + j) * vecBytes}, bv(j))
+		}
+		for i := 0; i < mr; i++ {
+			VBROADCASTSS(aAddr(u, i), bc(i))
+			for j := 0; j < cols; j++ {
+				VFMADD231PS(bv(j), bc(i), acc(i, j))
+			}
+		}
+		if strided {
+			advanceA(1)
+		}
+	}
+
+	const unroll = 4
+	Comment(fmt.Sprintf("Main loop, unrolled %d times.", unroll))
+	n := GP64()
+	MOVQ(k, n)
+	SHRQ(Imm(2), n)
+	JZ(LabelRef(name + "_tail"))
+	Label(name + "_loop")
+	for u := 0; u < unroll; u++ {
+		step(u)
+	}
+	if !strided {
+		advanceA(unroll)
+	}
+	ADDQ(U32(uint32(unroll*nr*4)), b)
+	DECQ(n)
+	JNZ(LabelRef(name + "_loop"))
+
+	Label(name + "_tail")
+	ANDQ(Imm(unroll-1), k)
+	JZ(LabelRef(name + "_store"))
+	Label(name + "_tailloop")
+	step(0)
+	if !strided {
+		advanceA(1)
+	}
+	ADDQ(U32(uint32(nr*4)), b)
+	DECQ(k)
+	JNZ(LabelRef(name + "_tailloop"))
+
+	Label(name + "_store")
+	if strided {
+		alphaArg, err := Param("alpha").Resolve()
+		if err != nil {
+			panic(err)
+		}
+		alpha := bv(1 % cols)
+		VBROADCASTSS(alphaArg.Addr, alpha)
+		for i := 0; i < mr; i++ {
+			for j := 0; j < cols; j++ {
+				VMULPS(alpha, acc(i, j), acc(i, j))
+			}
+		}
+	}
+	betaArg, err := Param("beta").Resolve()
+	if err != nil {
+		panic(err)
+	}
+	bits := GP32()
+	MOVL(betaArg.Addr, bits)
+	ANDL(U32(0x7fffffff), bits)
+	JZ(LabelRef(name + "_overwrite"))
+
+	Comment("beta != 0: C = acc + beta*C.")
+	beta := bv(0)
+	VBROADCASTSS(betaArg.Addr, beta)
+	for i := 0; i < mr; i++ {
+		for j := 0; j < cols; j++ {
+			VFMADD231PS(Mem{Base: c, Disp: j * vecBytes}, beta, acc(i, j))
+			VMOVUPS(acc(i, j), Mem{Base: c, Disp: j * vecBytes})
+		}
+		if i < mr-1 {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+
+	Label(name + "_overwrite")
+	Comment("beta == 0: C = acc, C is not read.")
+	for i := 0; i < mr; i++ {
+		for j := 0; j < cols; j++ {
+			VMOVUPS(acc(i, j), Mem{Base: c, Disp: j * vecBytes})
+		}
+		if i < mr-1 {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// fmaPeak emits a loop of n iterations of chains independent FMAs on vector
+// registers and nothing else: the benchmarks time it to measure the CPU's
+// FMA peak rather than assume one.
+func fmaPeak(name string, chains int, vec func(int) VecPhysical) {
+	TEXT(name, NOSPLIT, "func(n int)")
+	Doc(fmt.Sprintf("%s runs n iterations of %d independent FMAs, for measuring peak FLOP/s.", name, chains))
+	n := Load(Param("n"), GP64())
+	x, y := vec(chains), vec(chains+1)
+	for i := 0; i < chains+2; i++ {
+		VXORPS(vec(i), vec(i), vec(i))
+	}
+	TESTQ(n, n)
+	JZ(LabelRef(name + "_done"))
+	Label(name + "_loop")
+	for i := 0; i < chains; i++ {
+		VFMADD231PS(x, y, vec(i))
+	}
+	DECQ(n)
+	JNZ(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+const packSignature = "func(k int, a []float32, lda int, alpha float32, dst []float32)"
+
+// packANoTrans emits packANoTrans<mr>: for p < k and i < mr it sets
+// dst[p*mr+i] = alpha*a[i*lda+p], one full panel of mr rows of a row-major
+// A. It needs AVX.
+func packANoTrans(mr int) {
+	name := fmt.Sprintf("packANoTrans%d", mr)
+	TEXT(name, NOSPLIT, packSignature)
+	Doc(fmt.Sprintf("%s packs %d rows of A, k columns deep, times alpha, as k steps of %d values.", name, mr, mr))
+	k := Load(Param("k"), GP64())
+	a := Load(Param("a").Base(), GP64())
+	lda := Load(Param("lda"), GP64())
+	SHLQ(Imm(2), lda)
+	dst := Load(Param("dst").Base(), GP64())
+	alphaArg, err := Param("alpha").Resolve()
+	if err != nil {
+		panic(err)
+	}
+	alpha := X15
+	VBROADCASTSS(alphaArg.Addr, alpha)
+	// Row i is at bases[i/3] + (i%3)*lda, bases[j] = a + 3*j*lda.
+	bases := []Register{a}
+	for len(bases)*3 < mr {
+		next := GP64()
+		LEAQ(Mem{Base: bases[len(bases)-1], Index: lda, Scale: 2}, next)
+		ADDQ(lda, next)
+		bases = append(bases, next)
+	}
+	TESTQ(k, k)
+	JZ(LabelRef(name + "_done"))
+	Label(name + "_loop")
+	for i := 0; i < mr; i++ {
+		src := Mem{Base: bases[i/3]}
+		switch i % 3 {
+		case 1:
+			src = Mem{Base: bases[i/3], Index: lda, Scale: 1}
+		case 2:
+			src = Mem{Base: bases[i/3], Index: lda, Scale: 2}
+		}
+		x := []VecPhysical{X0, X1, X2, X3, X4, X5, X6, X7, X8, X9, X10, X11, X12, X13}[i%14]
+		VMULSS(src, alpha, x)
+		VMOVSS(x, Mem{Base: dst, Disp: 4 * i})
+	}
+	for _, b := range bases {
+		ADDQ(Imm(4), b)
+	}
+	ADDQ(U32(uint32(4*mr)), dst)
+	DECQ(k)
+	JNZ(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// packATrans emits packATrans<mr>: for p < k and i < mr it sets
+// dst[p*mr+i] = alpha*a[p*lda+i], one full panel of mr columns of a
+// row-major A^T. It needs AVX.
+func packATrans(mr int) {
+	name := fmt.Sprintf("packATrans%d", mr)
+	TEXT(name, NOSPLIT, packSignature)
+	Doc(fmt.Sprintf("%s packs %d columns of a stored A^T, k rows deep, times alpha, as k steps of %d values.", name, mr, mr))
+	k := Load(Param("k"), GP64())
+	a := Load(Param("a").Base(), GP64())
+	lda := Load(Param("lda"), GP64())
+	SHLQ(Imm(2), lda)
+	dst := Load(Param("dst").Base(), GP64())
+	alphaArg, err := Param("alpha").Resolve()
+	if err != nil {
+		panic(err)
+	}
+	VBROADCASTSS(alphaArg.Addr, Y15)
+	TESTQ(k, k)
+	JZ(LabelRef(name + "_done"))
+	Label(name + "_loop")
+	off := 0
+	for i, left := 0, mr; left > 0; i++ {
+		m := Mem{Base: a, Disp: 4 * off}
+		d := Mem{Base: dst, Disp: 4 * off}
+		switch {
+		case left >= 8:
+			VMULPS(m, Y15, []VecPhysical{Y0, Y1, Y2}[i%3])
+			VMOVUPS([]VecPhysical{Y0, Y1, Y2}[i%3], d)
+			off, left = off+8, left-8
+		case left >= 4:
+			VMULPS(m, X15, X3)
+			VMOVUPS(X3, d)
+			off, left = off+4, left-4
+		case left >= 2:
+			VMOVSD(m, X4)
+			VMULPS(X4, X15, X4)
+			VMOVSD(X4, d)
+			off, left = off+2, left-2
+		default:
+			VMULSS(m, X15, X5)
+			VMOVSS(X5, d)
+			off, left = off+1, left-1
+		}
+	}
+	ADDQ(lda, a)
+	ADDQ(U32(uint32(4*mr)), dst)
+	DECQ(k)
+	JNZ(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// packBTrans emits packBTrans<nr>: for j < nr and p < k it sets
+// dst[p*nr+j] = b[j*ldb+p], one full nr-wide panel of a stored B^T. It
+// transposes 8x8 blocks in registers (8 rows of B^T in, 8 steps of the panel
+// out), and copies the last k%8 steps one element at a time. It needs AVX.
+func packBTrans(nr int) {
+	name := fmt.Sprintf("packBTrans%d", nr)
+	TEXT(name, NOSPLIT, "func(k int, b []float32, ldb int, dst []float32)")
+	Doc(fmt.Sprintf("%s packs %d rows of a stored B^T, k deep, as k steps of %d values.", name, nr, nr))
+	k := Load(Param("k"), GP64())
+	group := Load(Param("b").Base(), GP64())
+	ldb := Load(Param("ldb"), GP64())
+	SHLQ(Imm(2), ldb)
+	ldb3 := GP64()
+	LEAQ(Mem{Base: ldb, Index: ldb, Scale: 2}, ldb3)
+	col := Load(Param("dst").Base(), GP64())
+	g, r0, r4, dst, n := GP64(), GP64(), GP64(), GP64(), GP64()
+
+	// rowAddr addresses row i (0..7) of the current group at displacement d.
+	rowAddr := func(i, d int) Mem {
+		base := r0
+		if i >= 4 {
+			base = r4
+		}
+		switch i % 4 {
+		case 1:
+			return Mem{Base: base, Index: ldb, Scale: 1, Disp: d}
+		case 2:
+			return Mem{Base: base, Index: ldb, Scale: 2, Disp: d}
+		case 3:
+			return Mem{Base: base, Index: ldb3, Scale: 1, Disp: d}
+		}
+		return Mem{Base: base, Disp: d}
+	}
+	y := []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}
+
+	MOVQ(U32(uint32(nr/8)), g)
+	Label(name + "_group")
+	MOVQ(group, r0)
+	LEAQ(Mem{Base: group, Index: ldb, Scale: 4}, r4)
+	MOVQ(col, dst)
+	MOVQ(k, n)
+	SHRQ(Imm(3), n)
+	JZ(LabelRef(name + "_tail"))
+	Label(name + "_loop")
+	for i := 0; i < 8; i++ {
+		VMOVUPS(rowAddr(i, 0), y[i])
+	}
+	for i := 0; i < 8; i += 2 {
+		VUNPCKLPS(y[i+1], y[i], y[8+i])
+		VUNPCKHPS(y[i+1], y[i], y[8+i+1])
+	}
+	// y[8+2q] holds rows 2q,2q+1 at steps 0,1 | 4,5; y[8+2q+1] at 2,3 | 6,7.
+	for h := 0; h < 2; h++ { // rows 0-3, rows 4-7
+		t := 8 + 4*h
+		VSHUFPS(Imm(0x44), y[t+2], y[t], y[4*h+0])   // step 0 | 4
+		VSHUFPS(Imm(0xEE), y[t+2], y[t], y[4*h+1])   // step 1 | 5
+		VSHUFPS(Imm(0x44), y[t+3], y[t+1], y[4*h+2]) // step 2 | 6
+		VSHUFPS(Imm(0xEE), y[t+3], y[t+1], y[4*h+3]) // step 3 | 7
+	}
+	for q := 0; q < 4; q++ {
+		VPERM2F128(Imm(0x20), y[4+q], y[q], y[8+q])   // step q
+		VPERM2F128(Imm(0x31), y[4+q], y[q], y[8+4+q]) // step q+4
+	}
+	for u := 0; u < 8; u++ {
+		VMOVUPS(y[8+u], Mem{Base: dst, Disp: 4 * nr * u})
+	}
+	ADDQ(Imm(32), r0)
+	ADDQ(Imm(32), r4)
+	ADDQ(U32(uint32(4*nr*8)), dst)
+	DECQ(n)
+	JNZ(LabelRef(name + "_loop"))
+
+	Label(name + "_tail")
+	MOVQ(k, n)
+	ANDQ(Imm(7), n)
+	JZ(LabelRef(name + "_next"))
+	Label(name + "_tailloop")
+	for i := 0; i < 8; i++ {
+		VMOVSS(rowAddr(i, 0), X0)
+		VMOVSS(X0, Mem{Base: dst, Disp: 4 * i})
+	}
+	ADDQ(Imm(4), r0)
+	ADDQ(Imm(4), r4)
+	ADDQ(U32(uint32(4*nr)), dst)
+	DECQ(n)
+	JNZ(LabelRef(name + "_tailloop"))
+
+	Label(name + "_next")
+	LEAQ(Mem{Base: group, Index: ldb, Scale: 8}, group)
+	ADDQ(Imm(32), col)
+	DECQ(g)
+	JNZ(LabelRef(name + "_group"))
+	VZEROUPPER()
+	RET()
+}
+
+// packBNoTrans emits packBNoTrans<nr>: for p < k it copies the nr values
+// b[p*ldb:p*ldb+nr] to dst[p*nr:], one full nr-wide panel of a row-major B.
+// It needs AVX.
+func packBNoTrans(nr int) {
+	name := fmt.Sprintf("packBNoTrans%d", nr)
+	TEXT(name, NOSPLIT, "func(k int, b []float32, ldb int, dst []float32)")
+	Doc(fmt.Sprintf("%s packs %d columns of a row-major B, k deep, as k steps of %d values.", name, nr, nr))
+	k := Load(Param("k"), GP64())
+	src := Load(Param("b").Base(), GP64())
+	ldb := Load(Param("ldb"), GP64())
+	SHLQ(Imm(2), ldb)
+	dst := Load(Param("dst").Base(), GP64())
+	y := []VecPhysical{Y0, Y1, Y2, Y3}
+	TESTQ(k, k)
+	JZ(LabelRef(name + "_done"))
+	Label(name + "_loop")
+	for v := 0; v < nr/8; v++ {
+		VMOVUPS(Mem{Base: src, Disp: 32 * v}, y[v])
+	}
+	for v := 0; v < nr/8; v++ {
+		VMOVUPS(y[v], Mem{Base: dst, Disp: 32 * v})
+	}
+	ADDQ(ldb, src)
+	ADDQ(U32(uint32(4*nr)), dst)
+	DECQ(k)
+	JNZ(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}

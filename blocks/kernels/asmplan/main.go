@@ -1,0 +1,297 @@
+// Command asmplan generates the amd64 kernels of nas/blocks/kernels that
+// the inference plan uses besides GEMM, with avo:
+//
+//   - epilogue: bias plus activation (clamp, hard swish, hard sigmoid) and
+//     bias plus residual over one row of a convolution's output
+//     (epilogue_amd64.s);
+//   - epilogue also has axpy, the inner step of a fully connected layer on
+//     one image (y += a*w over a row of the transposed weight);
+//     and maxInto, the vertical step of max pooling (y = max(y, x));
+//   - dwconv: one output row of a depthwise convolution with a 3x3, 5x5 or
+//     7x7 kernel at stride 1 or 2, from zero-padded planes
+//     (dwconv_amd64.s), and deinterleave, which splits a padded row into
+//     its even and odd columns for the stride-2 kernels.
+//
+// Every kernel is AVX2+FMA (eight floats per vector) and handles whole
+// vectors only: the Go callers finish the last len%8 elements. It lives in
+// a module of its own so that avo is a dependency of the generator only.
+// Run it through go generate in blocks/kernels:
+//
+//	cd blocks/kernels && go generate ./...
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+func main() {
+	set := flag.String("set", "", "kernel set to generate: epilogue or dwconv")
+	flag.Parse()
+	ConstraintExpr("!noasm")
+	switch *set {
+	case "epilogue":
+		biasClamp()
+		biasHardSwish(false)
+		biasHardSwish(true)
+		biasResidual()
+		axpy()
+		maxInto()
+	case "dwconv":
+		for _, k := range []int{3, 5, 7} {
+			dwRow(k, 1)
+			dwRow(k, 2)
+		}
+		deinterleave()
+	default:
+		log.Fatalf("asmplan: -set %q: want epilogue or dwconv", *set)
+	}
+	Generate()
+}
+
+// broadcast loads the float32 argument name into all lanes of a new
+// register.
+func broadcast(name string) VecVirtual {
+	x := Load(Param(name), XMM())
+	y := YMM()
+	VBROADCASTSS(x, y)
+	return y
+}
+
+// constant broadcasts a float32 constant.
+func constant(name string, v float32) VecVirtual {
+	c := GLOBL(name, RODATA|NOPTR)
+	DATA(0, F32(v))
+	y := YMM()
+	VBROADCASTSS(c, y)
+	return y
+}
+
+// rowLoop emits a loop over the whole vectors of the slice argument
+// slice, calling body with the byte offset register of each vector.
+func rowLoop(slice string, body func(off GPVirtual)) {
+	n := Load(Param(slice).Len(), GP64())
+	SHRQ(U8(3), n)
+	SHLQ(U8(5), n) // bytes in whole vectors
+	off := GP64()
+	XORQ(off, off)
+	Label("loop")
+	CMPQ(off, n)
+	JAE(LabelRef("done"))
+	body(off)
+	ADDQ(U8(32), off)
+	JMP(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+func biasClamp() {
+	TEXT("biasClampAVX2", NOSPLIT, "func(y []float32, b, lo, hi float32)")
+	Doc("biasClampAVX2 sets y[i] = min(max(y[i]+b, lo), hi) for the whole vectors of y.")
+	y := Load(Param("y").Base(), GP64())
+	b, lo, hi := broadcast("b"), broadcast("lo"), broadcast("hi")
+	rowLoop("y", func(off GPVirtual) {
+		v := YMM()
+		VADDPS(Mem{Base: y, Index: off, Scale: 1}, b, v)
+		VMAXPS(lo, v, v)
+		VMINPS(hi, v, v)
+		VMOVUPS(v, Mem{Base: y, Index: off, Scale: 1})
+	})
+}
+
+// biasHardSwish emits v = y+b; t = min(max(v+3, 0), 6); y = v*t/6 (hard
+// swish), or y = t/6 (hard sigmoid) when sigmoid is set, in the order the
+// Go kernels compute them.
+func biasHardSwish(sigmoid bool) {
+	name := "biasHardSwishAVX2"
+	what := "v*min(max(v+3, 0), 6)*(1/6)"
+	if sigmoid {
+		name = "biasHardSigmoidAVX2"
+		what = "min(max(v+3, 0), 6)*(1/6)"
+	}
+	TEXT(name, NOSPLIT, "func(y []float32, b float32)")
+	Doc(fmt.Sprintf("%s sets y[i] = %s with v = y[i]+b for the whole vectors of y.", name, what))
+	y := Load(Param("y").Base(), GP64())
+	b := broadcast("b")
+	three := constant(name+"Three", 3)
+	six := constant(name+"Six", 6)
+	sixth := constant(name+"Sixth", float32(1.0/6))
+	zero := YMM()
+	VXORPS(zero, zero, zero)
+	rowLoop("y", func(off GPVirtual) {
+		v, t := YMM(), YMM()
+		VADDPS(Mem{Base: y, Index: off, Scale: 1}, b, v)
+		VADDPS(three, v, t)
+		VMAXPS(zero, t, t)
+		VMINPS(six, t, t)
+		if !sigmoid {
+			VMULPS(t, v, t)
+		}
+		VMULPS(sixth, t, t)
+		VMOVUPS(t, Mem{Base: y, Index: off, Scale: 1})
+	})
+}
+
+func biasResidual() {
+	TEXT("biasResidualAVX2", NOSPLIT, "func(y, r []float32, b float32)")
+	Doc("biasResidualAVX2 sets y[i] += b + r[i] for the whole vectors of y; r is at least as long.")
+	y := Load(Param("y").Base(), GP64())
+	r := Load(Param("r").Base(), GP64())
+	b := broadcast("b")
+	rowLoop("y", func(off GPVirtual) {
+		v := YMM()
+		VADDPS(Mem{Base: r, Index: off, Scale: 1}, b, v)
+		VADDPS(Mem{Base: y, Index: off, Scale: 1}, v, v)
+		VMOVUPS(v, Mem{Base: y, Index: off, Scale: 1})
+	})
+}
+
+func axpy() {
+	TEXT("axpyAVX2", NOSPLIT, "func(y, w []float32, a float32)")
+	Doc("axpyAVX2 sets y[i] += a*w[i] for the whole vectors of y; w is at least as long.")
+	y := Load(Param("y").Base(), GP64())
+	w := Load(Param("w").Base(), GP64())
+	a := broadcast("a")
+	rowLoop("y", func(off GPVirtual) {
+		v := YMM()
+		VMOVUPS(Mem{Base: y, Index: off, Scale: 1}, v)
+		VFMADD231PS(Mem{Base: w, Index: off, Scale: 1}, a, v)
+		VMOVUPS(v, Mem{Base: y, Index: off, Scale: 1})
+	})
+}
+
+func maxInto() {
+	TEXT("maxIntoAVX2", NOSPLIT, "func(y, x []float32)")
+	Doc("maxIntoAVX2 sets y[i] = max(y[i], x[i]) for the whole vectors of y; x is at least as long.")
+	y := Load(Param("y").Base(), GP64())
+	x := Load(Param("x").Base(), GP64())
+	rowLoop("y", func(off GPVirtual) {
+		v := YMM()
+		VMOVUPS(Mem{Base: y, Index: off, Scale: 1}, v)
+		VMAXPS(Mem{Base: x, Index: off, Scale: 1}, v, v)
+		VMOVUPS(v, Mem{Base: y, Index: off, Scale: 1})
+	})
+}
+
+func deinterleave() {
+	TEXT("deinterleaveAVX2", NOSPLIT, "func(even, odd, x []float32)")
+	Doc("deinterleaveAVX2 sets even[i] = x[2i] and odd[i] = x[2i+1] for the whole vectors of even; odd and x/2 are at least as long.")
+	e := Load(Param("even").Base(), GP64())
+	o := Load(Param("odd").Base(), GP64())
+	x := Load(Param("x").Base(), GP64())
+	rowLoop("even", func(off GPVirtual) {
+		a, b, ev, od := YMM(), YMM(), YMM(), YMM()
+		VMOVUPS(Mem{Base: x, Index: off, Scale: 2}, a)
+		VMOVUPS(Mem{Base: x, Index: off, Scale: 2, Disp: 32}, b)
+		// Within each 128-bit lane: x0 x2 x8 x10 | x4 x6 x12 x14, then
+		// reorder the 64-bit pairs to x0 x2 x4 x6 x8 x10 x12 x14.
+		VSHUFPS(U8(0x88), b, a, ev)
+		VSHUFPS(U8(0xDD), b, a, od)
+		VPERMPD(U8(0xD8), ev, ev)
+		VPERMPD(U8(0xD8), od, od)
+		VMOVUPS(ev, Mem{Base: e, Index: off, Scale: 1})
+		VMOVUPS(od, Mem{Base: o, Index: off, Scale: 1})
+	})
+}
+
+// dwRow emits one output row of a k x k depthwise convolution at stride s.
+//
+// Stride 1 reads one padded plane x (row stride ld floats): output i sums
+// w[kh*k+kw] * x[kh*ld + kw + i]. Stride 2 reads the padded plane split
+// into its even columns e and odd columns o (row stride ld each; the caller
+// passes row 2*oh): output i sums w[kh*k+kw] * p[kh*ld + kw/2 + i] with p = e
+// for even kw, o for odd. Outputs are computed 32 at a time (four
+// accumulators, each tap's weight broadcast once), then 8 at a time.
+func dwRow(k, s int) {
+	name := fmt.Sprintf("dwRowK%dS%dAVX2", k, s)
+	sig := "func(y, x []float32, ld int, w []float32, b float32)"
+	if s == 2 {
+		sig = "func(y, e, o []float32, ld int, w []float32, b float32)"
+	}
+	TEXT(name, NOSPLIT, sig)
+	Doc(fmt.Sprintf("%s computes the whole vectors of one output row of a %dx%d depthwise convolution at stride %d (see asmplan).", name, k, k, s))
+	y := Load(Param("y").Base(), GP64())
+	var planes []Register
+	if s == 1 {
+		planes = append(planes, Load(Param("x").Base(), GP64()))
+	} else {
+		planes = append(planes, Load(Param("e").Base(), GP64()), Load(Param("o").Base(), GP64()))
+	}
+	ld := Load(Param("ld"), GP64())
+	SHLQ(U8(2), ld) // bytes
+	w := Load(Param("w").Base(), GP64())
+	bx := Load(Param("b"), XMM())
+	n := Load(Param("y").Len(), GP64())
+	SHRQ(U8(3), n)
+	SHLQ(U8(5), n)
+	off := GP64()
+	XORQ(off, off)
+	rows := make([]Register, len(planes))
+	for i := range rows {
+		rows[i] = GP64()
+	}
+	wv := YMM()
+
+	// taps accumulates every tap into acc for the vectors at off.
+	taps := func(acc []VecVirtual) {
+		for i := range planes {
+			MOVQ(planes[i], rows[i])
+		}
+		for kh := 0; kh < k; kh++ {
+			for kw := 0; kw < k; kw++ {
+				VBROADCASTSS(Mem{Base: w, Disp: 4 * (kh*k + kw)}, wv)
+				p, shift := 0, kw
+				if s == 2 {
+					p, shift = kw%2, kw/2
+				}
+				for v, a := range acc {
+					VFMADD231PS(Mem{Base: rows[p], Index: off, Scale: 1, Disp: 4*shift + 32*v}, wv, a)
+				}
+			}
+			if kh < k-1 {
+				for i := range rows {
+					ADDQ(ld, rows[i])
+				}
+			}
+		}
+	}
+
+	wide := GP64()
+	MOVQ(n, wide)
+	SUBQ(U8(96), wide) // last offset where four vectors fit
+	Label("wide")
+	CMPQ(off, wide)
+	JGE(LabelRef("narrow"))
+	{
+		acc := []VecVirtual{YMM(), YMM(), YMM(), YMM()}
+		for _, a := range acc {
+			VBROADCASTSS(bx, a)
+		}
+		taps(acc)
+		for v, a := range acc {
+			VMOVUPS(a, Mem{Base: y, Index: off, Scale: 1, Disp: 32 * v})
+		}
+		ADDQ(U8(128), off)
+		JMP(LabelRef("wide"))
+	}
+	Label("narrow")
+	CMPQ(off, n)
+	JAE(LabelRef("done"))
+	{
+		acc := []VecVirtual{YMM()}
+		VBROADCASTSS(bx, acc[0])
+		taps(acc)
+		VMOVUPS(acc[0], Mem{Base: y, Index: off, Scale: 1})
+		ADDQ(U8(32), off)
+		JMP(LabelRef("narrow"))
+	}
+	Label("done")
+	VZEROUPPER()
+	RET()
+}

@@ -1,0 +1,296 @@
+package kernels
+
+// DepthwiseConv is a depthwise convolution prepared for inference: the
+// geometry is checked and sized once, and Run computes any range of output
+// channels with the bias and activation fused, allocating nothing.
+//
+// Each input channel is first copied into a zero-padded plane (scratch), so
+// the inner loops never test for borders. Square 3x3, 5x5 and 7x7 kernels
+// at stride 1 and 2 without dilation, the cases of the lightweight
+// families, run SIMD row kernels on amd64 (dwconv_amd64.s; at stride 2 the
+// padded plane is split into its even and odd columns so that every tap
+// reads contiguous values); elsewhere 3x3 kernels have Go loops that sum the
+// nine taps of an output in registers.
+type DepthwiseConv struct {
+	Win     Window
+	C, Mult int // input channels; outputs per input channel
+	// padded plane: rows x cols the windows read
+	padH, padW int
+	needPad    bool
+	simd       bool // SIMD row kernels
+	ldHalf     int  // stride 2 SIMD: row stride of the even and odd planes
+}
+
+// NewDepthwiseConv prepares the depthwise convolution of c channels (each
+// feeding mult outputs) over win.
+func NewDepthwiseConv(win Window, c, mult int) *DepthwiseConv {
+	win.DilH, win.DilW = max(win.DilH, 1), max(win.DilW, 1)
+	win.StrideH, win.StrideW = max(win.StrideH, 1), max(win.StrideW, 1)
+	d := &DepthwiseConv{Win: win, C: c, Mult: mult}
+	d.padH = (win.OutH-1)*win.StrideH + (win.KH-1)*win.DilH + 1
+	d.padW = (win.OutW-1)*win.StrideW + (win.KW-1)*win.DilW + 1
+	// Without padding, and with the windows inside the plane, the input
+	// rows are read in place.
+	d.needPad = win.PadH != 0 || win.PadW != 0 || d.padH > win.InH || d.padW > win.InW
+	d.simd = win.KH == win.KW && win.StrideH == win.StrideW && win.DilH == 1 && win.DilW == 1 && dwSIMD(win.KH, win.StrideW)
+	if d.simd {
+		// The row kernels compute whole vectors of 8 outputs and may read
+		// up to 7 values past a row: always work from the padded copy,
+		// which has that slack, and finish short rows in rowBuf.
+		d.needPad = true
+		if win.StrideW == 2 {
+			d.ldHalf = (d.padW + 1) / 2
+		}
+	}
+	if !d.needPad {
+		d.padW = win.InW
+	}
+	return d
+}
+
+// withoutSIMD returns a copy of d that takes the pure-Go loops (tests).
+func (d *DepthwiseConv) withoutSIMD() *DepthwiseConv {
+	g := NewDepthwiseConv(d.Win, d.C, d.Mult)
+	if g.simd && g.Win.StrideW == 2 {
+		g.ldHalf = 0
+	}
+	g.simd = false
+	return g
+}
+
+// ScratchLen is the scratch one concurrent Run needs: a padded plane.
+func (d *DepthwiseConv) ScratchLen() int {
+	if !d.needPad {
+		return 0
+	}
+	n := d.padH * d.padW
+	if d.ldHalf > 0 {
+		n = 2 * d.padH * d.ldHalf
+	}
+	if d.simd {
+		n += dwSlack + roundUp8(d.Win.OutW) + 2*d.ldHalf
+	}
+	return n
+}
+
+// planesLen is the length of the padded plane(s) at the start of scratch;
+// the SIMD path keeps dwSlack values after them, then a row of outputs,
+// then (stride 2) one padded input row.
+func (d *DepthwiseConv) planesLen() int {
+	if d.ldHalf > 0 {
+		return 2 * d.padH * d.ldHalf
+	}
+	return d.padH * d.padW
+}
+
+// dwSlack is the padding after the planes that the SIMD row kernels may
+// read (never use) when they compute a row's last, partial vector.
+const dwSlack = 8
+
+func roundUp8(n int) int { return (n + 7) &^ 7 }
+
+// Run computes output channels [o0, o1) into y (all C*Mult x OutH x OutW
+// channels' storage) from x (C x InH x InW) and w ([C*Mult, KH*KW]), then
+// applies e's activation; e.Bias, when set, is the initial value of each
+// channel. scratch has ScratchLen elements and is owned by this call.
+func (d *DepthwiseConv) Run(x, w, y []float32, o0, o1 int, e *Epilogue, scratch []float32) {
+	win := d.Win
+	plane := win.InH * win.InW
+	ohw := win.OutH * win.OutW
+	taps := win.KH * win.KW
+	last := -1
+	var xp []float32
+	for o := o0; o < o1; o++ {
+		ci := o / d.Mult
+		if ci != last {
+			xc := x[ci*plane : (ci+1)*plane]
+			if d.needPad {
+				d.pad(xc, scratch)
+				xp = scratch
+			} else {
+				xp = xc
+			}
+			last = ci
+		}
+		var b float32
+		if e.Bias != nil {
+			b = e.Bias[o]
+		}
+		yo := y[o*ohw : (o+1)*ohw]
+		d.plane(xp, w[o*taps:(o+1)*taps], b, yo)
+		if e.Act == ActIdentity || (!e.noSIMD && biasActRowSIMD(e.Act, yo, 0)) {
+			continue
+		}
+		var slope float32
+		if e.Act == ActPReLU {
+			slope = e.Slope[o]
+		}
+		ActivateRow(e.Act, yo, slope)
+	}
+}
+
+// pad copies one input plane into the padded plane dst (padH x padW), or,
+// for the stride-2 SIMD kernels, into its even and odd columns.
+func (d *DepthwiseConv) pad(xc, dst []float32) {
+	win := d.Win
+	if d.ldHalf > 0 {
+		half := d.padH * d.ldHalf
+		even, odd := dst[:half], dst[half:2*half]
+		rowOff := d.planesLen() + dwSlack + roundUp8(win.OutW)
+		prow := dst[rowOff : rowOff+2*d.ldHalf]
+		lo := min(win.PadW, len(prow))
+		hi := min(win.PadW+win.InW, len(prow))
+		clear(prow[:lo])
+		clear(prow[hi:])
+		for r := 0; r < d.padH; r++ {
+			er := even[r*d.ldHalf : (r+1)*d.ldHalf]
+			or := odd[r*d.ldHalf : (r+1)*d.ldHalf]
+			ih := r - win.PadH
+			if ih < 0 || ih >= win.InH {
+				clear(er)
+				clear(or)
+				continue
+			}
+			copy(prow[lo:hi], xc[ih*win.InW:ih*win.InW+hi-lo])
+			full := 0
+			if deinterleaveSIMD(er, or, prow) {
+				full = len(er) &^ 7
+			}
+			for j := full; j < len(er); j++ {
+				er[j], or[j] = prow[2*j], prow[2*j+1]
+			}
+		}
+		return
+	}
+	for r := 0; r < d.padH; r++ {
+		row := dst[r*d.padW : (r+1)*d.padW]
+		ih := r - win.PadH
+		if ih < 0 || ih >= win.InH {
+			clear(row)
+			continue
+		}
+		lo := min(win.PadW, d.padW)
+		hi := min(win.PadW+win.InW, d.padW)
+		clear(row[:lo])
+		copy(row[lo:hi], xc[ih*win.InW:ih*win.InW+hi-lo])
+		clear(row[hi:])
+	}
+}
+
+// plane computes one output plane from the padded plane xp (row stride
+// d.padW): y = b + sum of taps.
+func (d *DepthwiseConv) plane(xp, w []float32, b float32, y []float32) {
+	win := d.Win
+	ld := d.padW
+	ow := win.OutW
+	if d.simd {
+		d.planeSIMD(xp, w, b, y)
+		return
+	}
+	if win.KH == 3 && win.KW == 3 && win.DilH == 1 && win.DilW == 1 {
+		switch {
+		case win.StrideH == 1 && win.StrideW == 1:
+			for oh := 0; oh < win.OutH; oh++ {
+				dw3x3s1Row(y[oh*ow:(oh+1)*ow], xp[oh*ld:], ld, w, b)
+			}
+			return
+		case win.StrideH == 2 && win.StrideW == 2:
+			for oh := 0; oh < win.OutH; oh++ {
+				dw3x3s2Row(y[oh*ow:(oh+1)*ow], xp[2*oh*ld:], ld, w, b)
+			}
+			return
+		}
+	}
+	for oh := 0; oh < win.OutH; oh++ {
+		yr := y[oh*ow : (oh+1)*ow]
+		for i := range yr {
+			yr[i] = b
+		}
+		for kh := 0; kh < win.KH; kh++ {
+			xr := xp[(oh*win.StrideH+kh*win.DilH)*ld:]
+			for kw := 0; kw < win.KW; kw++ {
+				wv := w[kh*win.KW+kw]
+				off := kw * win.DilW
+				if win.StrideW == 1 {
+					xs := xr[off : off+ow]
+					for i, v := range xs {
+						yr[i] += wv * v
+					}
+					continue
+				}
+				s := win.StrideW
+				xs := xr[off : off+(ow-1)*s+1]
+				for i := range yr {
+					yr[i] += wv * xs[i*s]
+				}
+			}
+		}
+	}
+}
+
+// dw3x3s1Row computes one output row of a 3x3 stride-1 depthwise
+// convolution: x holds the first of three input rows, ld apart.
+func dw3x3s1Row(y, x []float32, ld int, w []float32, b float32) {
+	n := len(y)
+	r0 := x[: n+2 : n+2]
+	r1 := x[ld : ld+n+2 : ld+n+2]
+	r2 := x[2*ld : 2*ld+n+2 : 2*ld+n+2]
+	w = w[:9]
+	w0, w1, w2, w3, w4, w5, w6, w7, w8 := w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]
+	for i := range y {
+		r0 := r0[i : i+3]
+		r1 := r1[i : i+3]
+		r2 := r2[i : i+3]
+		s := b + w0*r0[0] + w1*r0[1] + w2*r0[2]
+		s += w3*r1[0] + w4*r1[1] + w5*r1[2]
+		s += w6*r2[0] + w7*r2[1] + w8*r2[2]
+		y[i] = s
+	}
+}
+
+// dw3x3s2Row is dw3x3s1Row at stride 2.
+func dw3x3s2Row(y, x []float32, ld int, w []float32, b float32) {
+	n := len(y)
+	m := 2*n + 1
+	r0 := x[:m:m]
+	r1 := x[ld : ld+m : ld+m]
+	r2 := x[2*ld : 2*ld+m : 2*ld+m]
+	w = w[:9]
+	w0, w1, w2, w3, w4, w5, w6, w7, w8 := w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]
+	for i := range y {
+		j := 2 * i
+		r0 := r0[j : j+3]
+		r1 := r1[j : j+3]
+		r2 := r2[j : j+3]
+		s := b + w0*r0[0] + w1*r0[1] + w2*r0[2]
+		s += w3*r1[0] + w4*r1[1] + w5*r1[2]
+		s += w6*r2[0] + w7*r2[1] + w8*r2[2]
+		y[i] = s
+	}
+}
+
+// planeSIMD computes one output plane with the SIMD row kernels. A row
+// whose width is not a multiple of 8 is computed whole vectors wide into
+// the row buffer at the end of the scratch, then copied.
+func (d *DepthwiseConv) planeSIMD(xp, w []float32, b float32, y []float32) {
+	win := d.Win
+	k, s, ow := win.KH, win.StrideW, win.OutW
+	planes := d.planesLen()
+	rowBuf := xp[planes+dwSlack : planes+dwSlack+roundUp8(ow)]
+	for oh := 0; oh < win.OutH; oh++ {
+		yr := y[oh*ow : (oh+1)*ow]
+		out := yr
+		if ow%8 != 0 {
+			out = rowBuf
+		}
+		if s == 1 {
+			dwRowSIMD(k, 1, out, xp[oh*d.padW:], nil, nil, d.padW, w, b)
+		} else {
+			half := d.padH * d.ldHalf
+			dwRowSIMD(k, 2, out, nil, xp[2*oh*d.ldHalf:], xp[half+2*oh*d.ldHalf:], d.ldHalf, w, b)
+		}
+		if ow%8 != 0 {
+			copy(yr, rowBuf)
+		}
+	}
+}

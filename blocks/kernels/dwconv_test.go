@@ -1,0 +1,157 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+var allActs = []ActKind{ActIdentity, ActReLU, ActReLU6, ActHardSwish, ActSwish, ActSigmoid, ActHardSigmoid, ActPReLU}
+
+// refActivate applies act to y with the elementwise kernels (the oracle of
+// ActivateRow).
+func refActivate(act ActKind, y []float32, slope float32) {
+	switch act {
+	case ActReLU:
+		ReLU(y, y)
+	case ActReLU6:
+		ReLU6(y, y)
+	case ActHardSwish:
+		HardSwish(y, y)
+	case ActSwish:
+		Swish(y, y)
+	case ActSigmoid:
+		Sigmoid(y, y)
+	case ActHardSigmoid:
+		HardSigmoid(y, y)
+	case ActPReLU:
+		for i, v := range y {
+			if v < 0 {
+				y[i] = slope * v
+			}
+		}
+	}
+}
+
+func TestDepthwiseConvMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	type dwCase struct{ c, mult, h, w, k, s, p, d int }
+	var cases []dwCase
+	for _, k := range []int{3, 5, 7} {
+		for _, s := range []int{1, 2} {
+			cases = append(cases, dwCase{5, 1, 13, 11, k, s, k / 2, 1}, dwCase{3, 1, 8, 9, k, s, 0, 1}, dwCase{2, 1, 17, 16, k, s, k / 2, 1},
+				dwCase{2, 1, 9, 75, k, s, k / 2, 1}, dwCase{2, 1, 8, 80, k, s, 0, 1})
+		}
+	}
+	cases = append(cases, dwCase{4, 2, 9, 7, 3, 1, 1, 1}, dwCase{3, 1, 12, 12, 3, 1, 2, 2}, dwCase{3, 1, 12, 10, 3, 2, 3, 3}, dwCase{2, 3, 5, 5, 1, 1, 0, 1})
+	for _, c := range cases {
+		for i, act := range []ActKind{ActIdentity, ActReLU6, ActHardSwish, ActPReLU} {
+			generic := i%2 == 1
+			name := fmt.Sprintf("c%d_m%d_%dx%d_k%d_s%d_p%d_d%d_act%d_generic%v", c.c, c.mult, c.h, c.w, c.k, c.s, c.p, c.d, act, generic)
+			t.Run(name, func(t *testing.T) {
+				oh := (c.h+2*c.p-c.d*(c.k-1)-1)/c.s + 1
+				ow := (c.w+2*c.p-c.d*(c.k-1)-1)/c.s + 1
+				win := Window{InH: c.h, InW: c.w, KH: c.k, KW: c.k, StrideH: c.s, StrideW: c.s, PadH: c.p, PadW: c.p,
+					DilH: c.d, DilW: c.d, OutH: oh, OutW: ow}
+				out := c.c * c.mult
+				x := randSlice(rng, c.c*c.h*c.w)
+				w := randSlice(rng, out*c.k*c.k)
+				bias := randSlice(rng, out)
+				slope := randSlice(rng, out)
+				want := make([]float32, out*oh*ow)
+				DepthwiseConv2D(win, c.c, c.mult, x, w, bias, want)
+				for o := 0; o < out; o++ {
+					refActivate(act, want[o*oh*ow:(o+1)*oh*ow], slope[o])
+				}
+				d := NewDepthwiseConv(win, c.c, c.mult)
+				if generic {
+					d = d.withoutSIMD()
+				}
+				y, checkY := guarded(t, len(want), nil)
+				scratch, checkScratch := guarded(t, d.ScratchLen(), nil)
+				e := &Epilogue{Bias: bias, Act: act, Slope: slope}
+				// Two calls over halves of the channels, as two threads would.
+				half := out / 2
+				d.Run(x, w, y, 0, half, e, scratch)
+				d.Run(x, w, y, half, out, e, scratch)
+				checkY("DepthwiseConv.Run")
+				checkScratch("DepthwiseConv.Run scratch")
+				for i := range want {
+					if diff := math.Abs(float64(y[i] - want[i])); diff > 1e-5*(1+math.Abs(float64(want[i]))) {
+						t.Fatalf("output %d = %v, reference %v", i, y[i], want[i])
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestEpilogueApply(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const rows, cols, ld = 5, 21, 24
+	for _, act := range allActs {
+		for i, withRes := range []bool{false, true, false, true} {
+			y := randSlice(rng, rows*ld)
+			res := randSlice(rng, rows*ld)
+			bias := randSlice(rng, rows+2)
+			slope := randSlice(rng, rows+2)
+			want := append([]float32(nil), y...)
+			for r := 0; r < rows; r++ {
+				row := want[r*ld : r*ld+cols]
+				for j := range row {
+					row[j] += bias[2+r]
+					if withRes {
+						row[j] += res[r*ld+j]
+					}
+				}
+				refActivate(act, row, slope[2+r])
+			}
+			e := &Epilogue{Bias: bias, Act: act, Slope: slope, noSIMD: i >= 2}
+			var rr []float32
+			if withRes {
+				rr = res
+			}
+			got := append([]float32(nil), y...)
+			e.Apply(got, ld, 2, rows, cols, rr, ld)
+			for i := range want {
+				if math.Abs(float64(got[i]-want[i])) > 1e-6*(1+math.Abs(float64(want[i]))) {
+					t.Fatalf("act %d residual %v: element %d = %v, want %v (untouched padding must stay)", act, withRes, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+func TestDepthwiseConvAllocatesNothing(t *testing.T) {
+	win := Window{InH: 28, InW: 28, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, OutH: 28, OutW: 28}
+	d := NewDepthwiseConv(win, 8, 1)
+	x, w, y := make([]float32, 8*784), make([]float32, 72), make([]float32, 8*784)
+	s := make([]float32, d.ScratchLen())
+	e := &Epilogue{Act: ActReLU6}
+	if a := testing.AllocsPerRun(10, func() { d.Run(x, w, y, 0, 8, e, s) }); a != 0 {
+		t.Errorf("Run allocated %v times, want 0", a)
+	}
+}
+
+func TestMatVecT(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, c := range []struct{ k, n, ld int }{{1, 1, 1}, {7, 13, 13}, {33, 29, 40}, {64, 1000, 1000}} {
+		x := randSlice(rng, c.k)
+		x[0] = 0 // a skipped row
+		wt := randSlice(rng, c.k*c.ld)
+		want := make([]float32, c.n)
+		Sgemm(false, false, 1, c.n, c.k, 1, x, c.k, wt, c.ld, 0, want, c.n)
+		y, check := guarded(t, c.n, nil)
+		for i := range y {
+			y[i] = float32(i) // overwritten, not accumulated
+		}
+		MatVecT(y, x, wt, c.ld)
+		check("MatVecT")
+		for j := range want {
+			if math.Abs(float64(y[j]-want[j])) > 1e-5*(1+math.Abs(float64(want[j]))) {
+				t.Fatalf("k %d n %d: y[%d] = %v, Sgemm gives %v", c.k, c.n, j, y[j], want[j])
+			}
+		}
+	}
+}

@@ -1,0 +1,21 @@
+//go:build !amd64 || noasm
+
+package kernels
+
+// Without assembly every case takes the pure-Go loops.
+
+func biasActRowSIMD(ActKind, []float32, float32) bool { return false }
+
+func biasResidualRowSIMD(_, _ []float32, _ float32) bool { return false }
+
+func axpySIMD(_, _ []float32, _ float32) bool { return false }
+
+func maxIntoSIMD(_, _ []float32) bool { return false }
+
+func deinterleaveSIMD(_, _, _ []float32) bool { return false }
+
+func dwSIMD(_, _ int) bool { return false }
+
+func dwRowSIMD(_, _ int, _, _, _, _ []float32, _ int, _ []float32, _ float32) {
+	panic("kernels: no depthwise row kernel without assembly")
+}

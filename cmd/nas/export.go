@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"nas/export"
+	"nas/space"
+)
+
+type exportOptions struct {
+	Arch         string
+	Format       string
+	Output       string
+	Weights      string // safetensors checkpoint; "" means seeded random weights
+	Seed         uint64
+	FoldBN       bool
+	WriteWeights string
+	Input        string // CxHxW, zoo networks only
+	Classes      int
+	Width        float64
+}
+
+// exportFormats are the values of --format.
+var exportFormats = []string{"onnx", "pytorch", "json", "string"}
+
+func newCmdExport(runF func(*cobra.Command, *exportOptions) error) *cobra.Command {
+	opts := &exportOptions{}
+	cmd := &cobra.Command{
+		Use:   "export ARCH --format onnx|pytorch|json|string -o FILE",
+		Short: "Write a network as an ONNX model, PyTorch module code, or its arch JSON or string",
+		Long: `Write a network for use outside nas.
+
+  onnx     an ONNX model (opset 13) with its weights: input "input"
+           (N x C x H x W, dynamic batch), output "logits" (N x classes).
+           BN stays BatchNormalization unless --fold-bn folds it into the
+           convolutions.
+  pytorch  a self-contained Python file (torch only) defining an nn.Module
+           whose state_dict keys are nas's parameter names, with load(path)
+           to read a nas safetensors checkpoint. The weights are not in it.
+  json     the canonical arch JSON (docs/arch-format.md).
+  string   the canonical one-line arch string.
+
+ARCH is a zoo network name (see 'nas zoo list'; --input, --classes and
+--width shape it), an arch JSON file or an arch string. Weights come from --weights
+(a safetensors checkpoint of nas train) or, without it, are seeded random
+(--seed): Kaiming-normal convolutions, BN at its initial state.
+See docs/export.md.`,
+		Example: `  nas export mobilenet_v2 --format onnx -o mobilenet_v2.onnx
+  nas export mobilenet_v2 --input 3x32x32 --classes 10 --weights ckpt.safetensors --format onnx --fold-bn -o m.onnx
+  nas export mobilenet_v2 --format pytorch -o mobilenet_v2.py`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Arch = args[0]
+			switch opts.Format {
+			case "onnx", "pytorch", "json", "string":
+			case "":
+				return usageErrorf("--format is required: one of %s", strings.Join(exportFormats, ", "))
+			default:
+				return usageErrorf("--format %q: want one of %s", opts.Format, strings.Join(exportFormats, ", "))
+			}
+			if opts.Output == "" {
+				return usageErrorf("-o FILE is required (- for standard output)")
+			}
+			if opts.Format == "pytorch" && opts.FoldBN {
+				return usageErrorf("--fold-bn applies to --format onnx only (the PyTorch module keeps BN to load checkpoints)")
+			}
+			if (opts.Format == "json" || opts.Format == "string") && (opts.Weights != "" || opts.WriteWeights != "" || opts.FoldBN) {
+				return usageErrorf("--format %s writes the architecture only: --weights, --write-weights and --fold-bn do not apply", opts.Format)
+			}
+			if opts.Weights != "" && cmd.Flags().Changed("seed") {
+				return usageErrorf("--seed makes random weights; it cannot be used with --weights")
+			}
+			if runF != nil {
+				return runF(cmd, opts)
+			}
+			return exportRun(cmd, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Format, "format", "", "what to write: onnx, pytorch, json or string")
+	f.StringVarP(&opts.Output, "output", "o", "", "file to write (- for standard output)")
+	f.StringVar(&opts.Weights, "weights", "", "safetensors checkpoint with the network's weights (default: seeded random weights)")
+	f.Uint64Var(&opts.Seed, "seed", 1, "seed of the random weights when --weights is not given")
+	f.BoolVar(&opts.FoldBN, "fold-bn", false, "fold batch norms into the convolutions before them (onnx)")
+	f.StringVar(&opts.WriteWeights, "write-weights", "", "also write the weights used to this safetensors file (for the random weights of --seed)")
+	f.StringVar(&opts.Input, "input", "", "input shape CxHxW of a zoo network (default 3x224x224)")
+	f.IntVar(&opts.Classes, "classes", 0, "classes of a zoo network (default 1000)")
+	f.Float64Var(&opts.Width, "width", 0, "width multiplier of a zoo network (default 1.0)")
+	return cmd
+}
+
+func exportRun(cmd *cobra.Command, opts *exportOptions) error {
+	o, err := zooOptions(opts.Input, opts.Classes, opts.Width)
+	if err != nil {
+		return err
+	}
+	arch, err := space.Resolve(opts.Arch, o)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	switch opts.Format {
+	case "json":
+		b, err := arch.IndentedJSON()
+		if err != nil {
+			return err
+		}
+		buf.Write(b)
+		if !bytes.HasSuffix(b, []byte("\n")) {
+			buf.WriteByte('\n')
+		}
+		return writeExport(cmd, opts, buf.Bytes(), "")
+	case "string":
+		buf.WriteString(arch.String() + "\n")
+		return writeExport(cmd, opts, buf.Bytes(), "")
+	}
+	g, err := arch.Graph()
+	if err != nil {
+		return fmt.Errorf("%s: %w", opts.Arch, err)
+	}
+	var w export.Weights
+	if opts.Format == "onnx" || opts.WriteWeights != "" {
+		if opts.Weights != "" {
+			if w, err = export.ReadWeights(opts.Weights, g); err != nil {
+				return err
+			}
+		} else {
+			w = export.RandomWeights(g, rand.New(rand.NewPCG(opts.Seed, 0)), export.RandomOptions{})
+		}
+	}
+	name := arch.Name
+	if name == "" {
+		name = "nas"
+	}
+	switch opts.Format {
+	case "onnx":
+		err = export.WriteONNX(&buf, g, w, export.ONNXOptions{Name: name, Arch: arch.String(), FoldBN: opts.FoldBN, ProducerVersion: currentVersion().Version})
+	case "pytorch":
+		err = export.WritePyTorch(&buf, g, export.PyTorchOptions{Name: name, Arch: arch.String()})
+	}
+	if err != nil {
+		return err
+	}
+	if opts.WriteWeights != "" {
+		if err := export.WriteWeights(opts.WriteWeights, g, w); err != nil {
+			return fmt.Errorf("--write-weights %s: %w", opts.WriteWeights, err)
+		}
+	}
+	c := g.Cost()
+	return writeExport(cmd, opts, buf.Bytes(), fmt.Sprintf(", %d parameters, %d MACs", c.Params, c.MACs))
+}
+
+// writeExport writes b to -o (standard output for -) and says so on
+// standard error.
+func writeExport(cmd *cobra.Command, opts *exportOptions, b []byte, about string) error {
+	if opts.Output == "-" {
+		_, err := cmd.OutOrStdout().Write(b)
+		return err
+	}
+	if err := os.WriteFile(opts.Output, b, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%s%s)\n", opts.Output, opts.Format, about)
+	return nil
+}

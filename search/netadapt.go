@@ -1,0 +1,354 @@
+package search
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"nas/space"
+)
+
+// NetAdapt shrinks a trained network to a latency budget the way Yang et
+// al. (ECCV 2018, "NetAdapt: Platform-Aware Neural Network Adaptation for
+// Mobile Applications") do, and MobileNetV3 did after its search. Each
+// iteration i sets the constraint Res_i - ΔR_i, ΔR_i = InitialReduction x
+// (starting latency) x Decay^i; for every prunable unit (space.Arch.Units:
+// a layer's channels together with every count tied to them) it picks the
+// largest channel count whose predicted latency meets the constraint,
+// carries the weights of the filters with the largest L2 norm over
+// (space.CarryWeights), fine-tunes briefly and measures validation
+// accuracy; it keeps the best proposal (Criterion) and repeats until the
+// budget is met. A long fine-tune ends the run.
+//
+// It only orchestrates: the latency model, the trainer and the store come
+// in through NetAdaptLatency, FineTuner and NetAdaptRecorder.
+type NetAdapt struct {
+	Latency  NetAdaptLatency
+	Tuner    FineTuner
+	Recorder NetAdaptRecorder
+	Settings NetAdaptSettings
+}
+
+// NetAdaptLatency is the latency of a network on the target device.
+type NetAdaptLatency interface {
+	// PredictMs is the lookup-table latency (measuring the blocks the
+	// table has not seen yet).
+	PredictMs(ctx context.Context, a *space.Arch) (float64, error)
+	// MeasureMs runs the whole network end to end.
+	MeasureMs(ctx context.Context, a *space.Arch) (float64, error)
+}
+
+// FineTuner trains and evaluates a network with given weights.
+type FineTuner interface {
+	// FineTune trains from w for steps steps; seed drives every stochastic
+	// step. It returns the new weights.
+	FineTune(ctx context.Context, a *space.Arch, w space.Weights, steps int, seed uint64) (space.Weights, error)
+	// Accuracy is the validation accuracy, in [0, 1].
+	Accuracy(ctx context.Context, a *space.Arch, w space.Weights) (float64, error)
+}
+
+// NetAdaptRecorder stores each iteration's network and the history up to
+// it, atomically, so that a killed run resumes from its last record.
+type NetAdaptRecorder interface {
+	Record(history []Iteration, a *space.Arch, w space.Weights) error
+}
+
+// Proposal criteria.
+const (
+	// CriterionAccuracy keeps the proposal of highest accuracy (the NetAdapt
+	// reference code).
+	CriterionAccuracy = "accuracy"
+	// CriterionRatio keeps the largest ΔAccuracy / |ΔLatency| (MobileNetV3).
+	CriterionRatio = "ratio"
+)
+
+// NetAdaptSettings of a run; zero values mean the defaults.
+type NetAdaptSettings struct {
+	TargetMs         float64 // latency budget (required)
+	InitialReduction float64 // ΔR_0 as a fraction of the starting latency; 0 means 0.025
+	Decay            float64 // of the reduction per iteration; 0 means 0.96
+	ShortTermSteps   int     // fine-tuning steps per proposal; 0 means none
+	LongTermSteps    int     // fine-tuning steps at the end; 0 means none
+	Criterion        string  // CriterionAccuracy (default) or CriterionRatio
+	MaxIterations    int     // 0 means 1000
+	Seed             uint64  // fine-tuning seeds derive from it
+	// Progress, when set, is called after each recorded iteration.
+	Progress func(Iteration)
+}
+
+func (s NetAdaptSettings) withDefaults() NetAdaptSettings {
+	if s.InitialReduction == 0 {
+		s.InitialReduction = 0.025
+	}
+	if s.Decay == 0 {
+		s.Decay = 0.96
+	}
+	if s.Criterion == "" {
+		s.Criterion = CriterionAccuracy
+	}
+	if s.MaxIterations == 0 {
+		s.MaxIterations = 1000
+	}
+	return s
+}
+
+// Validate reports settings that cannot run.
+func (s NetAdaptSettings) Validate() error {
+	s = s.withDefaults()
+	switch {
+	case !(s.TargetMs > 0):
+		return fmt.Errorf("netadapt: target latency %v ms must be positive", s.TargetMs)
+	case !(s.InitialReduction > 0 && s.InitialReduction < 1):
+		return fmt.Errorf("netadapt: initial reduction %v must be in (0, 1) (a fraction of the starting latency)", s.InitialReduction)
+	case !(s.Decay > 0 && s.Decay <= 1):
+		return fmt.Errorf("netadapt: decay %v must be in (0, 1]", s.Decay)
+	case s.ShortTermSteps < 0 || s.LongTermSteps < 0:
+		return fmt.Errorf("netadapt: fine-tuning steps %d and %d must not be negative", s.ShortTermSteps, s.LongTermSteps)
+	case s.Criterion != CriterionAccuracy && s.Criterion != CriterionRatio:
+		return fmt.Errorf("netadapt: criterion %q: want %q or %q", s.Criterion, CriterionAccuracy, CriterionRatio)
+	}
+	return nil
+}
+
+// Iteration is one step of the run as the history records it. Index 0 is
+// the starting network; Final marks the network after the long fine-tune.
+type Iteration struct {
+	Index        int        `json:"index"`
+	Arch         string     `json:"arch"` // canonical arch string
+	Unit         string     `json:"unit,omitempty"`
+	From         int        `json:"from,omitempty"` // the unit's channels before
+	To           int        `json:"to,omitempty"`   // and after
+	ConstraintMs float64    `json:"constraint_ms,omitempty"`
+	LatencyMs    float64    `json:"latency_ms"`  // lookup table
+	MeasuredMs   float64    `json:"measured_ms"` // end to end
+	Accuracy     float64    `json:"val_acc"`
+	Proposals    []Proposal `json:"proposals,omitempty"`
+	Final        bool       `json:"final,omitempty"`
+}
+
+// Proposal is one unit's candidate in an iteration.
+type Proposal struct {
+	Unit      string  `json:"unit"`
+	From      int     `json:"from"`
+	To        int     `json:"to"`
+	LatencyMs float64 `json:"latency_ms"`
+	Accuracy  float64 `json:"val_acc"`
+}
+
+// ErrNoProposal means no unit can shrink enough to meet an iteration's
+// constraint: the network cannot reach the budget by pruning channels.
+var ErrNoProposal = errors.New("netadapt: no unit can be pruned to meet the constraint")
+
+// Run adapts network a with weights w. history is the record of an
+// interrupted run of the same settings (nil to start): a and w must then
+// be the network of its last iteration, and the run continues after it.
+// It returns the history, the final network and its weights.
+func (n *NetAdapt) Run(ctx context.Context, a *space.Arch, w space.Weights, history []Iteration) ([]Iteration, *space.Arch, space.Weights, error) {
+	s := n.Settings.withDefaults()
+	if err := s.Validate(); err != nil {
+		return nil, nil, nil, err
+	}
+	if len(history) > 0 {
+		if last := history[len(history)-1]; last.Arch != a.String() {
+			return nil, nil, nil, fmt.Errorf("netadapt: resume: the network given is %s, the history ends at %s", a, last.Arch)
+		}
+		if history[len(history)-1].Final {
+			return history, a, w, nil
+		}
+	} else {
+		it, err := n.measure(ctx, a, w, Iteration{Index: 0})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if history, err = n.record(history, it, a, w); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	initial := history[0].LatencyMs
+	for {
+		cur := history[len(history)-1]
+		if cur.LatencyMs <= s.TargetMs {
+			break
+		}
+		i := cur.Index // iterations done so far
+		if i >= s.MaxIterations {
+			return history, a, w, fmt.Errorf("netadapt: %d iterations without meeting %.3f ms (at %.3f ms): raise the reduction or the iteration limit", i, s.TargetMs, cur.LatencyMs)
+		}
+		constraint := cur.LatencyMs - s.InitialReduction*initial*math.Pow(s.Decay, float64(i))
+		best, bestArch, bestW, props, err := n.iterate(ctx, a, w, cur, constraint, uint64(i+1))
+		if err != nil {
+			return history, a, w, err
+		}
+		best.Index, best.ConstraintMs, best.Proposals = i+1, constraint, props
+		if best, err = n.measure(ctx, bestArch, bestW, best); err != nil {
+			return history, a, w, err
+		}
+		if history, err = n.record(history, best, bestArch, bestW); err != nil {
+			return history, a, w, err
+		}
+		a, w = bestArch, bestW
+	}
+	final := history[len(history)-1]
+	var err error
+	if s.LongTermSteps > 0 {
+		if w, err = n.Tuner.FineTune(ctx, a, w, s.LongTermSteps, derive(s.Seed, 0, 1<<32)); err != nil {
+			return history, a, w, fmt.Errorf("netadapt: long-term fine-tuning: %w", err)
+		}
+	}
+	final = Iteration{Index: final.Index + 1, Final: true}
+	if final, err = n.measure(ctx, a, w, final); err != nil {
+		return history, a, w, err
+	}
+	history, err = n.record(history, final, a, w)
+	return history, a, w, err
+}
+
+// measure fills in the arch, both latencies and the accuracy of it.
+func (n *NetAdapt) measure(ctx context.Context, a *space.Arch, w space.Weights, it Iteration) (Iteration, error) {
+	var err error
+	it.Arch = a.String()
+	if it.LatencyMs, err = n.Latency.PredictMs(ctx, a); err != nil {
+		return it, fmt.Errorf("netadapt: latency of %s: %w", a, err)
+	}
+	if it.MeasuredMs, err = n.Latency.MeasureMs(ctx, a); err != nil {
+		return it, fmt.Errorf("netadapt: measuring %s: %w", a, err)
+	}
+	if it.Accuracy, err = n.Tuner.Accuracy(ctx, a, w); err != nil {
+		return it, fmt.Errorf("netadapt: accuracy of %s: %w", a, err)
+	}
+	return it, nil
+}
+
+func (n *NetAdapt) record(history []Iteration, it Iteration, a *space.Arch, w space.Weights) ([]Iteration, error) {
+	history = append(history, it)
+	if err := n.Recorder.Record(history, a, w); err != nil {
+		return history[:len(history)-1], fmt.Errorf("netadapt: recording iteration %d: %w", it.Index, err)
+	}
+	if n.Settings.Progress != nil {
+		n.Settings.Progress(it)
+	}
+	return history, nil
+}
+
+// iterate makes one proposal per unit and returns the best.
+func (n *NetAdapt) iterate(ctx context.Context, a *space.Arch, w space.Weights, cur Iteration, constraint float64, iter uint64) (Iteration, *space.Arch, space.Weights, []Proposal, error) {
+	s := n.Settings.withDefaults()
+	units, err := a.Units()
+	if err != nil {
+		return Iteration{}, nil, nil, nil, err
+	}
+	var (
+		best      Iteration
+		bestArch  *space.Arch
+		bestW     space.Weights
+		bestScore = math.Inf(-1)
+		props     []Proposal
+	)
+	for k, u := range units {
+		if err := ctx.Err(); err != nil {
+			return Iteration{}, nil, nil, nil, err
+		}
+		p, to, lat, err := n.largestMeeting(ctx, a, u, constraint)
+		if err != nil {
+			return Iteration{}, nil, nil, nil, err
+		}
+		if p == nil {
+			continue
+		}
+		pw, err := space.CarryWeights(a, w, p)
+		if err != nil {
+			return Iteration{}, nil, nil, nil, fmt.Errorf("netadapt: %s: %w", u.Name(), err)
+		}
+		if s.ShortTermSteps > 0 {
+			if pw, err = n.Tuner.FineTune(ctx, p, pw, s.ShortTermSteps, derive(s.Seed, iter, uint64(k))); err != nil {
+				return Iteration{}, nil, nil, nil, fmt.Errorf("netadapt: fine-tuning %s: %w", u.Name(), err)
+			}
+		}
+		acc, err := n.Tuner.Accuracy(ctx, p, pw)
+		if err != nil {
+			return Iteration{}, nil, nil, nil, fmt.Errorf("netadapt: accuracy with %s pruned: %w", u.Name(), err)
+		}
+		props = append(props, Proposal{Unit: u.Name(), From: u.Channels, To: to, LatencyMs: lat, Accuracy: acc})
+		score := acc
+		if s.Criterion == CriterionRatio {
+			score = (acc - cur.Accuracy) / math.Max(math.Abs(cur.LatencyMs-lat), 1e-9)
+		}
+		if score > bestScore {
+			bestScore = score
+			best = Iteration{Unit: u.Name(), From: u.Channels, To: to}
+			bestArch, bestW = p, pw
+		}
+	}
+	if bestArch == nil {
+		return Iteration{}, nil, nil, nil, fmt.Errorf("%w %.3f ms (at %.3f ms, %d units)", ErrNoProposal, constraint, cur.LatencyMs, len(units))
+	}
+	return best, bestArch, bestW, props, nil
+}
+
+// largestMeeting finds the largest valid count of u whose pruned network
+// meets the constraint, by bisection over the count (latency grows with
+// channels). It returns nil when even the smallest count does not.
+func (n *NetAdapt) largestMeeting(ctx context.Context, a *space.Arch, u space.Unit, constraint float64) (*space.Arch, int, float64, error) {
+	type cand struct {
+		arch     *space.Arch
+		channels int
+		lat      float64
+	}
+	memo := map[int]*cand{}
+	at := func(limit int) (int, *cand, error) {
+		c, _ := a.LargestValid(u, limit) // 0: no valid count up to limit
+		if c == 0 {
+			return 0, nil, nil
+		}
+		if m, ok := memo[c]; ok {
+			return c, m, nil
+		}
+		p, err := a.Prune(u, c)
+		if err != nil {
+			return 0, nil, err
+		}
+		lat, err := n.Latency.PredictMs(ctx, p)
+		if err != nil {
+			return 0, nil, fmt.Errorf("netadapt: latency with %s at %d: %w", u.Name(), c, err)
+		}
+		memo[c] = &cand{p, c, lat}
+		return c, memo[c], nil
+	}
+	lo, hi := 1, u.Channels-1 // the answer's limit lies in [lo, hi]
+	for ; lo <= hi; lo++ {
+		if _, err := a.Prune(u, lo); err == nil {
+			break
+		}
+	}
+	if lo > hi {
+		return nil, 0, 0, nil
+	}
+	c, m, err := at(lo)
+	if err != nil || m == nil || m.lat > constraint {
+		return nil, 0, 0, err
+	}
+	best := m
+	lo = c
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		c, m, err := at(mid)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		if m != nil && m.lat <= constraint {
+			best, lo = m, max(mid, c)
+		} else {
+			hi = mid - 1
+		}
+	}
+	return best.arch, best.channels, best.lat, nil
+}
+
+// derive mixes a run seed with two indices (SplitMix64 finalizer).
+func derive(seed, a, b uint64) uint64 {
+	z := seed ^ (a+1)*0x9e3779b97f4a7c15 ^ (b+1)*0xbf58476d1ce4e5b9
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
+}
