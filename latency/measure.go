@@ -54,6 +54,62 @@ func NetworkCompiler(seed uint64) Compiler {
 	}
 }
 
+// PlanCompiler compiles a graph into a blocks.Plan, the inference plan
+// (batch norm folded, activations fused, buffers allocated once, threads
+// splitting each operator), with weights and input drawn from a generator
+// seeded with seed. A graph with a second input, a block that reads the
+// network's input lowered alone (ESPNetv2's reinforced units), runs on
+// blocks.Network instead, which can feed it. The Runner it returns has a
+// Close method that stops the plan's threads.
+func PlanCompiler(seed uint64) Compiler {
+	network := NetworkCompiler(seed)
+	return func(g *blocks.Graph, batch, threads int) (Runner, error) {
+		if g.NetworkInput != g.Input {
+			return network(g, batch, threads)
+		}
+		if batch < 1 {
+			return nil, fmt.Errorf("batch %d: want at least 1", batch)
+		}
+		rng := rand.New(rand.NewPCG(seed, 0x6e6173))
+		n, err := blocks.NewNetwork(g, rng)
+		if err != nil {
+			return nil, err
+		}
+		p, err := blocks.NewPlan(n, batch, threads)
+		if err != nil {
+			return nil, err
+		}
+		return &planRunner{plan: p, x: randomInput(rng, batch, g.Shapes[g.Input]).Data}, nil
+	}
+}
+
+type planRunner struct {
+	plan *blocks.Plan
+	x    []float32
+	sink float32
+}
+
+func (r *planRunner) Run() {
+	y, err := r.plan.Run(r.x)
+	if err != nil {
+		// The input is made to the plan's size; an error is a bug.
+		panic("latency: plan run: " + err.Error())
+	}
+	if len(y) > 0 {
+		r.sink += y[0]
+	}
+}
+
+// Close stops the plan's threads.
+func (r *planRunner) Close() { r.plan.Close() }
+
+// closeRunner releases what a Runner holds, if it holds anything.
+func closeRunner(r Runner) {
+	if c, ok := r.(interface{ Close() }); ok {
+		c.Close()
+	}
+}
+
 func randomInput(rng *rand.Rand, batch int, s blocks.Shape) *nn.Tensor {
 	x := nn.New(batch, s.C, s.H, s.W)
 	for i := range x.Data {

@@ -310,6 +310,7 @@ func (p *Profiler) measure(ctx context.Context, it Item) (Measurement, error) {
 	if err != nil {
 		return Measurement{}, err
 	}
+	defer closeRunner(r)
 	return Measure(ctx, r, p.Protocol.ForThreads(p.threads()))
 }
 
@@ -324,5 +325,6 @@ func MeasureNetwork(ctx context.Context, compile Compiler, a *space.Arch, batch,
 	if err != nil {
 		return Measurement{}, fmt.Errorf("network %s: %w", archName(a), err)
 	}
+	defer closeRunner(r)
 	return Measure(ctx, r, p.ForThreads(threads))
 }

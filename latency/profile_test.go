@@ -387,3 +387,34 @@ func TestIdentityBlockRunsTwice(t *testing.T) {
 		require.NotPanics(t, r.Run)
 	}
 }
+
+// TestPlanCompiler runs every kind of item on the inference plan: blocks,
+// the overhead's empty graph, and a reinforced unit (on the Network).
+func TestPlanCompiler(t *testing.T) {
+	items, err := DistinctItems([]*space.Arch{tinyArch("a", 1)}, 1)
+	require.NoError(t, err)
+	esp, err := space.ZooArch("espnetv2", space.ZooOptions{Input: blocks.Shape{C: 3, H: 32, W: 32}, Classes: 10})
+	require.NoError(t, err)
+	espItems, err := ArchItems(esp, 1)
+	require.NoError(t, err)
+	items = append(items, espItems[1]) // the first reinforced unit
+	require.NotEqual(t, blocks.Shape{}, espItems[1].Net)
+	for _, threads := range []int{1, 2} {
+		for _, it := range items {
+			g, err := it.Graph()
+			require.NoError(t, err, it.Key)
+			r, err := PlanCompiler(1)(g, 2, threads)
+			require.NoError(t, err, it.Key)
+			for range 2 {
+				r.Run()
+			}
+			closeRunner(r)
+		}
+	}
+	// Whole networks, through the profiler and the predictor.
+	tbl := openTest(t, filepath.Join(t.TempDir(), "lut.db"), testFingerprint(1), Options{})
+	p := &Profiler{Table: tbl, Compile: PlanCompiler(1), Protocol: fastProtocol, Calibration: []*space.Arch{tinyArch("a", 1)}}
+	pred, err := (&Predictor{Table: tbl, Fill: p}).Predict(context.Background(), tinyArch("a", 1))
+	require.NoError(t, err)
+	require.Greater(t, pred.Ms, 0.0)
+}

@@ -48,8 +48,8 @@ func (p *protocolFlags) protocol() (latency.Protocol, error) {
 }
 
 // compiler is what every command times networks and blocks with: the
-// executor of blocks.Network. The inference plan replaces it here.
-func compiler() latency.Compiler { return latency.NetworkCompiler(1) }
+// inference plan, blocks.Plan.
+func compiler() latency.Compiler { return latency.PlanCompiler(1) }
 
 type profileOptions struct {
 	LUT       string
