@@ -19,6 +19,11 @@ type Graph struct {
 	Shapes []Shape // shape of each value, indexed by Value
 	Ops    []Op
 	Blocks []BlockSpan // which ops belong to which layer of the Arch
+	// NetworkInput is the value read by blocks that reach back to the
+	// network's input (BlockSpan.NetworkInput). It is Input, except in a
+	// graph of one such block lowered alone (LowerBlock), where it is a
+	// second input of the network's shape.
+	NetworkInput Value
 }
 
 // Value names a tensor in a Graph.
@@ -334,6 +339,27 @@ func (b *Builder) Block(index int, spec Spec, x Value) (Value, error) {
 
 // Graph returns the graph built so far.
 func (b *Builder) Graph() *Graph { return b.g }
+
+// LowerBlock lowers one layer alone on an input of shape in, for timing it
+// by itself. A block that reads the network's input (ESPNetv2's input
+// reinforcement) gets it as a second input of shape net,
+// Graph.NetworkInput. net may be zero for a block that does not read it;
+// for such a block it is not used.
+func LowerBlock(net, in Shape, spec Spec) (*Graph, error) {
+	if net == (Shape{}) {
+		return Lower(in, []Spec{spec})
+	}
+	b := NewBuilder(in)
+	b.netInput = b.value(net)
+	b.g.NetworkInput = b.netInput
+	if _, err := b.Block(0, spec, b.g.Input); err != nil {
+		return nil, err
+	}
+	if !b.g.Blocks[0].NetworkInput {
+		return Lower(in, []Spec{spec})
+	}
+	return b.Graph(), nil
+}
 
 // Lower lowers a sequence of layers on an input of shape in, with
 // batch normalizations at the default eps.

@@ -142,12 +142,27 @@ func (n *Network) CheckInput(x *nn.Tensor) error {
 // value, N x classes for a classifier. A nil tape is inference in eval mode.
 // It panics on an input of the wrong shape; see CheckInput.
 func (n *Network) Forward(tp *nn.Tape, x *nn.Tensor) *nn.Tensor {
+	return n.ForwardWith(tp, x, x)
+}
+
+// ForwardWith is Forward for a graph with a second input, a block lowered
+// alone by LowerBlock that reads the network's input: x feeds Graph.Input
+// and net (N x the network input's shape) feeds Graph.NetworkInput. For
+// other graphs net is not used.
+func (n *Network) ForwardWith(tp *nn.Tape, x, net *nn.Tensor) *nn.Tensor {
 	if err := n.CheckInput(x); err != nil {
 		panic("blocks.Network.Forward: " + err.Error())
 	}
 	g := n.Graph
 	vals := make([]*nn.Tensor, len(g.Shapes))
 	vals[g.Input] = x
+	if g.NetworkInput != g.Input {
+		s := g.Shapes[g.NetworkInput]
+		if net.Dims() != 4 || net.Shape[0] != x.Shape[0] || net.Shape[1] != s.C || net.Shape[2] != s.H || net.Shape[3] != s.W {
+			panic(fmt.Sprintf("blocks.Network.ForwardWith: network input is %s, want %dx%dx%dx%d", nn.ShapeString(net.Shape), x.Shape[0], s.C, s.H, s.W))
+		}
+		vals[g.NetworkInput] = net
+	}
 	args := make([]*nn.Tensor, 0, 4)
 	for i, op := range g.Ops {
 		args = args[:0]

@@ -46,4 +46,10 @@ var (
 	// ErrLocked is returned when another process holds the table open for
 	// writing.
 	ErrLocked = errors.New("latency table is locked by another process")
+
+	// ErrMissingEntries is returned by the predictor when the table lacks
+	// entries a network needs and they cannot be measured here (the table
+	// is another device's, or read-only). The error is a *MissingError that
+	// lists them.
+	ErrMissingEntries = errors.New("latency table lacks entries")
 )

@@ -48,6 +48,8 @@ from real training.`,
 	root.AddCommand(newCmdLut())
 	root.AddCommand(newCmdExport(nil))
 	root.AddCommand(newCmdReport(nil))
+	root.AddCommand(newCmdProfile(nil))
+	root.AddCommand(newCmdLatency(nil, nil))
 	return root
 }
 

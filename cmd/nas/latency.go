@@ -1,0 +1,395 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"nas/internal/progress"
+	"nas/latency"
+	"nas/space"
+)
+
+// tableFlags say which table and device a prediction reads.
+type tableFlags struct {
+	LUT     string
+	Device  string
+	Threads int
+	Batch   int
+}
+
+func (t *tableFlags) check() error {
+	switch {
+	case t.LUT == "":
+		return usageErrorf("--lut FILE is required")
+	case t.Threads < 1:
+		return usageErrorf("--threads %d: must be at least 1", t.Threads)
+	case t.Batch < 1:
+		return usageErrorf("--batch %d: must be at least 1", t.Batch)
+	}
+	return nil
+}
+
+// openForPrediction opens an existing table: with --device read-only for
+// that device; otherwise for this machine, writable when the file is, so
+// that missing entries can be measured on the spot.
+func openForPrediction(t tableFlags) (*latency.Table, error) {
+	if _, err := os.Stat(t.LUT); err != nil {
+		return nil, fmt.Errorf("latency table %s: %w; create it on the device with `nas profile --lut %s`", t.LUT, err, t.LUT)
+	}
+	this := latency.CurrentFingerprint(t.Threads)
+	if t.Device != "" {
+		return latency.Open(t.LUT, this, latency.Options{ReadOnly: true, Device: t.Device})
+	}
+	tbl, err := latency.Open(t.LUT, this, latency.Options{})
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, latency.ErrLocked) {
+		return latency.Open(t.LUT, this, latency.Options{ReadOnly: true})
+	}
+	return tbl, err
+}
+
+type latencyOptions struct {
+	Table    tableFlags
+	Ref      string
+	Measure  bool
+	JSON     bool
+	Input    string
+	Classes  int
+	Width    float64
+	Protocol protocolFlags
+}
+
+// latencyBlockJSON is one layer of `nas latency --json`.
+type latencyBlockJSON struct {
+	Index int     `json:"index"`
+	Block string  `json:"block"`
+	Input string  `json:"input"`
+	Key   string  `json:"key"`
+	Ms    float64 `json:"ms"`
+	P10Ms float64 `json:"p10_ms"`
+	P90Ms float64 `json:"p90_ms"`
+}
+
+// latencyJSON is the --json output of `nas latency`.
+type latencyJSON struct {
+	Network     string             `json:"network,omitempty"`
+	Arch        string             `json:"arch"`
+	LUT         string             `json:"lut"`
+	Device      string             `json:"device"`
+	Threads     int                `json:"threads"`
+	Batch       int                `json:"batch"`
+	PredictedMs float64            `json:"predicted_ms"`
+	OverheadMs  float64            `json:"overhead_ms"`
+	MeasuredNow int                `json:"entries_measured_now"`
+	Blocks      []latencyBlockJSON `json:"blocks"`
+	MeasuredMs  *float64           `json:"measured_ms,omitempty"`
+	MeasuredP10 *float64           `json:"measured_p10_ms,omitempty"`
+	MeasuredP90 *float64           `json:"measured_p90_ms,omitempty"`
+	ErrorPct    *float64           `json:"error_pct,omitempty"`
+}
+
+func newCmdLatency(runF func(*cobra.Command, *latencyOptions) error, validateRunF func(*cobra.Command, *validateOptions) error) *cobra.Command {
+	opts := &latencyOptions{}
+	cmd := &cobra.Command{
+		Use:   "latency ARCH --lut FILE",
+		Short: "Predict a network's latency from a latency table, and check it",
+		Long: `Predict the latency of a network as the sum of its blocks' entries in the
+latency table FILE (and the network-level overhead), with a per-block
+breakdown. With --measure, also run the same network end to end here, the
+same way the profiler measures, and report the error.
+
+Entries the table lacks are measured on the spot when the table is this
+machine's and writable; otherwise the command fails, listing what is
+missing and the command that fills it. --device reads a table profiled on
+another device (see 'nas lut show'); --measure then times this machine,
+not that device.
+
+ARCH is anything 'nas inspect' accepts: a zoo name (shaped by --input,
+--classes and --width), an arch JSON file or an arch string.`,
+		Example: `  nas latency mobilenet_v2 --lut lut.db
+  nas latency mobilenet_v3_small --input 1x28x28 --classes 10 --lut lut.db --measure
+  nas latency validate --lut lut.db --space small28 --samples 50`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Ref = args[0]
+			if err := opts.Table.check(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd, opts)
+			}
+			return latencyRun(cmd, opts)
+		},
+	}
+	f := cmd.Flags()
+	addTableFlags(cmd, &opts.Table)
+	f.BoolVar(&opts.Measure, "measure", false, "also measure the network end to end and report the error")
+	f.BoolVar(&opts.JSON, "json", false, "print a JSON object")
+	f.StringVar(&opts.Input, "input", "", "input shape CxHxW of a zoo network (default 3x224x224)")
+	f.IntVar(&opts.Classes, "classes", 0, "classes of a zoo network (default 1000)")
+	f.Float64Var(&opts.Width, "width", 0, "width multiplier of a zoo network (default 1.0)")
+	opts.Protocol.AddFlags(f)
+	cmd.AddCommand(newCmdLatencyValidate(validateRunF))
+	return cmd
+}
+
+func addTableFlags(cmd *cobra.Command, t *tableFlags) {
+	f := cmd.Flags()
+	f.StringVar(&t.LUT, "lut", "", "latency table file")
+	f.StringVar(&t.Device, "device", "", "read the table of this device ID (fp-..., see 'nas lut show') instead of this machine's")
+	f.IntVar(&t.Threads, "threads", 1, "threads the table was profiled with (part of the device fingerprint)")
+	f.IntVar(&t.Batch, "batch", 1, "batch size")
+}
+
+// fillCommand rewrites a MissingError's command with what the user typed.
+func fillCommand(err error, t tableFlags, networkArgs string) error {
+	var me *latency.MissingError
+	if errors.As(err, &me) {
+		me.Command = fmt.Sprintf("nas profile --lut %s --threads %d --batch %d %s", shellQuote(t.LUT), t.Threads, t.Batch, networkArgs)
+	}
+	return err
+}
+
+func latencyRun(cmd *cobra.Command, opts *latencyOptions) error {
+	proto, err := opts.Protocol.protocol()
+	if err != nil {
+		return err
+	}
+	o, err := zooOptions(opts.Input, opts.Classes, opts.Width)
+	if err != nil {
+		return err
+	}
+	a, err := space.Resolve(opts.Ref, o)
+	if err != nil {
+		return err
+	}
+	tbl, err := openForPrediction(opts.Table)
+	if err != nil {
+		return err
+	}
+	defer tbl.Close()
+	ctx, stop := signal.NotifyContext(profileContext(cmd), os.Interrupt)
+	defer stop()
+
+	netArgs := shellQuote(opts.Ref)
+	for _, fl := range []string{"input", "classes", "width"} {
+		if cmd.Flags().Changed(fl) {
+			netArgs += fmt.Sprintf(" --%s %s", fl, cmd.Flags().Lookup(fl).Value)
+		}
+	}
+	pr := &latency.Predictor{Table: tbl, Batch: opts.Table.Batch,
+		Fill: &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Table.Batch, Threads: opts.Table.Threads}}
+	var pred latency.Prediction
+	var meas *latency.Measurement
+	err = withThreads(opts.Table.Threads, func() error {
+		var err error
+		if pred, err = pr.Predict(ctx, a); err != nil {
+			return fillCommand(err, opts.Table, netArgs)
+		}
+		if opts.Measure {
+			m, err := latency.MeasureNetwork(ctx, compiler(), a, opts.Table.Batch, opts.Table.Threads, proto)
+			if err != nil {
+				return err
+			}
+			meas = &m
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	r := latencyJSON{Network: a.Name, Arch: a.String(), LUT: opts.Table.LUT, Device: tbl.Device().ID(), Threads: opts.Table.Threads,
+		Batch: pred.Batch, PredictedMs: pred.Ms, OverheadMs: pred.OverheadMs, MeasuredNow: pred.MeasuredNow, Blocks: []latencyBlockJSON{}}
+	for _, b := range pred.Blocks {
+		r.Blocks = append(r.Blocks, latencyBlockJSON{Index: b.Index, Block: space.BlockString(a.Layers[b.Index]), Input: b.In.String(), Key: b.Key,
+			Ms: b.Ms, P10Ms: b.Entry.P10Ns / 1e6, P90Ms: b.Entry.P90Ns / 1e6})
+	}
+	if meas != nil {
+		ms, p10, p90 := meas.MedianMs(), meas.P10Ns/1e6, meas.P90Ns/1e6
+		e := 100 * (pred.Ms - ms) / ms
+		r.MeasuredMs, r.MeasuredP10, r.MeasuredP90, r.ErrorPct = &ms, &p10, &p90, &e
+	}
+	out := cmd.OutOrStdout()
+	if opts.JSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	name := a.Name
+	if name == "" {
+		name = "network"
+	}
+	fmt.Fprintf(out, "%s on %s (%s, batch %d)\n", name, tbl.Device().ID(), tbl.Device(), pred.Batch)
+	if pred.MeasuredNow > 0 {
+		fmt.Fprintf(out, "%d missing entries measured now and stored in %s\n", pred.MeasuredNow, opts.Table.LUT)
+	}
+	fmt.Fprintln(out)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "#\tblock\tinput\tms\tp10\tp90\tshare\t")
+	for _, b := range r.Blocks {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%.4f\t%.4f\t%.4f\t%.1f%%\t\n", b.Index, b.Block, b.Input, b.Ms, b.P10Ms, b.P90Ms, 100*b.Ms/pred.Ms)
+	}
+	fmt.Fprintf(tw, "\toverhead\t\t%.4f\t\t\t%.1f%%\t\n", pred.OverheadMs, 100*pred.OverheadMs/pred.Ms)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\npredicted  %.3f ms\n", pred.Ms)
+	if meas != nil {
+		fmt.Fprintf(out, "measured   %.3f ms (p10 %.3f, p90 %.3f, %d samples)\nerror      %+.1f%%\n", *r.MeasuredMs, *r.MeasuredP10, *r.MeasuredP90, meas.Samples, *r.ErrorPct)
+	}
+	return nil
+}
+
+type validateOptions struct {
+	Table    tableFlags
+	Space    string
+	Samples  int
+	Seed     uint64
+	JSON     bool
+	Quiet    bool
+	Protocol protocolFlags
+}
+
+// validateJSON is the --json output of `nas latency validate`.
+type validateJSON struct {
+	Space   string `json:"space"`
+	Seed    uint64 `json:"seed"`
+	LUT     string `json:"lut"`
+	Device  string `json:"device"`
+	Threads int    `json:"threads"`
+	Batch   int    `json:"batch"`
+	latency.Validation
+}
+
+func newCmdLatencyValidate(runF func(*cobra.Command, *validateOptions) error) *cobra.Command {
+	opts := &validateOptions{}
+	cmd := &cobra.Command{
+		Use:   "validate --lut FILE --space SPACE --samples N",
+		Short: "Check predicted against measured latency on random networks of a space",
+		Long: `Sample N networks from the search space (seeded), predict each from the
+latency table, measure each end to end on this machine, and report the mean
+and 90th-percentile absolute percentage error, the RMSE and the fraction of
+networks within ±5% and ±10%. The table must be this machine's: the
+measurements are taken here. Missing entries are measured on the spot when
+the table is writable.`,
+		Example: `  nas latency validate --lut lut.db --space small28 --samples 50 --seed 1`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := opts.Table.check(); err != nil {
+				return err
+			}
+			switch {
+			case opts.Space == "":
+				return usageErrorf("--space SPACE is required")
+			case opts.Samples < 1:
+				return usageErrorf("--samples %d: must be at least 1", opts.Samples)
+			}
+			if runF != nil {
+				return runF(cmd, opts)
+			}
+			return validateRun(cmd, opts)
+		},
+	}
+	addTableFlags(cmd, &opts.Table)
+	f := cmd.Flags()
+	f.StringVar(&opts.Space, "space", "", "search space: a built-in name (see 'nas space list') or a JSON file")
+	f.IntVar(&opts.Samples, "samples", 20, "number of networks to sample")
+	f.Uint64Var(&opts.Seed, "seed", 1, "seed of the sampling")
+	f.BoolVar(&opts.JSON, "json", false, "print a JSON object")
+	f.BoolVar(&opts.Quiet, "quiet", false, "no progress bar")
+	opts.Protocol.AddFlags(f)
+	return cmd
+}
+
+func validateRun(cmd *cobra.Command, opts *validateOptions) error {
+	proto, err := opts.Protocol.protocol()
+	if err != nil {
+		return err
+	}
+	s, err := space.LoadSpace(opts.Space)
+	if err != nil {
+		return err
+	}
+	if opts.Table.Device != "" {
+		return usageErrorf("--device: validation measures on this machine, so it needs this machine's table; run it on the device")
+	}
+	rng := rand.New(rand.NewPCG(opts.Seed, 0))
+	archs := make([]*space.Arch, opts.Samples)
+	for i := range archs {
+		_, a, err := s.Sample(rng)
+		if err != nil {
+			return err
+		}
+		a.Name = a.String()
+		archs[i] = a
+	}
+	tbl, err := openForPrediction(opts.Table)
+	if err != nil {
+		return err
+	}
+	defer tbl.Close()
+	ctx, stop := signal.NotifyContext(profileContext(cmd), os.Interrupt)
+	defer stop()
+
+	bar := progress.New(cmd.ErrOrStderr(), "validate", "networks", len(archs), 0, opts.Quiet || opts.JSON)
+	v := &latency.Validator{
+		Predictor: &latency.Predictor{Table: tbl, Batch: opts.Table.Batch,
+			Fill: &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Table.Batch, Threads: opts.Table.Threads}},
+		Compile: compiler(), Protocol: proto, Threads: opts.Table.Threads,
+		Progress: func(done, total int) { bar.Add(1) },
+	}
+	var res latency.Validation
+	err = withThreads(opts.Table.Threads, func() (err error) {
+		res, err = v.Validate(ctx, archs)
+		return err
+	})
+	bar.Finish()
+	if err != nil {
+		return fillCommand(err, opts.Table, "--space "+shellQuote(opts.Space))
+	}
+	out := cmd.OutOrStdout()
+	if opts.JSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(validateJSON{Space: s.Name, Seed: opts.Seed, LUT: opts.Table.LUT, Device: tbl.Device().ID(),
+			Threads: opts.Table.Threads, Batch: opts.Table.Batch, Validation: res})
+	}
+	fmt.Fprintf(out, "space %s, %d networks (seed %d), table %s, device %s\n\n", s.Name, len(res.Samples), opts.Seed, opts.Table.LUT, tbl.Device().ID())
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "#\tpredicted ms\tmeasured ms\terror\t")
+	for i, smp := range res.Samples {
+		fmt.Fprintf(tw, "%d\t%.3f\t%.3f\t%+.1f%%\t\n", i, smp.PredictedMs, smp.MeasuredMs, smp.ErrorPct)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nmean |error| %.2f%%, p90 |error| %.2f%%, mean error %+.2f%%, RMSE %.3f ms\n", res.MeanAbsPct, res.P90AbsPct, res.MeanPct, res.RMSEMs)
+	fmt.Fprintf(out, "within ±5%%: %.0f%%, within ±10%%: %.0f%%\n", 100*res.Within5, 100*res.Within10)
+	if worst := worstSample(res); worst != "" {
+		fmt.Fprintf(out, "largest error: %s\n", worst)
+	}
+	return nil
+}
+
+// worstSample names the network with the largest absolute error.
+func worstSample(v latency.Validation) string {
+	best, bi := -1.0, -1
+	for i, s := range v.Samples {
+		if e := max(s.ErrorPct, -s.ErrorPct); e > best {
+			best, bi = e, i
+		}
+	}
+	if bi < 0 {
+		return ""
+	}
+	return fmt.Sprintf("#%d %+.1f%% %s", bi, v.Samples[bi].ErrorPct, strings.TrimSpace(v.Samples[bi].Network))
+}

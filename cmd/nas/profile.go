@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"nas/internal/progress"
+	"nas/latency"
+	"nas/space"
+)
+
+// protocolFlags are the measurement settings shared by profile, latency
+// --measure and latency validate. Zero means the protocol's default.
+type protocolFlags struct {
+	Warmup    time.Duration
+	Cap       time.Duration
+	Tolerance float64
+	Clock     string
+}
+
+func (p *protocolFlags) AddFlags(fs *pflag.FlagSet) {
+	fs.DurationVar(&p.Warmup, "warmup", 0, "warm-up time before each measurement (default 20ms)")
+	fs.DurationVar(&p.Cap, "cap", 0, "time cap of one measurement's sampling (default 250ms)")
+	fs.Float64Var(&p.Tolerance, "tolerance", 0, "stop sampling when the median's 95% interval is within ±this fraction (default 0.01)")
+	fs.StringVar(&p.Clock, "clock", "", "what to time: wall or thread-cpu (default thread-cpu for one thread on Linux, wall otherwise)")
+}
+
+func (p *protocolFlags) protocol() (latency.Protocol, error) {
+	if p.Warmup < 0 || p.Cap < 0 || p.Tolerance < 0 || p.Tolerance >= 1 {
+		return latency.Protocol{}, usageErrorf("--warmup, --cap and --tolerance must not be negative, and --tolerance below 1")
+	}
+	c := latency.Clock(p.Clock)
+	switch c {
+	case "", latency.ClockWall, latency.ClockThreadCPU:
+	default:
+		return latency.Protocol{}, usageErrorf("--clock %q: want %s or %s", p.Clock, latency.ClockWall, latency.ClockThreadCPU)
+	}
+	return latency.Protocol{WarmupTime: p.Warmup, MaxTime: p.Cap, Tolerance: p.Tolerance, Clock: c}, nil
+}
+
+// compiler is what every command times networks and blocks with: the
+// inference plan, blocks.Plan.
+func compiler() latency.Compiler { return latency.PlanCompiler(1) }
+
+type profileOptions struct {
+	LUT       string
+	Space     string
+	Refs      []string
+	Batch     int
+	Threads   int
+	AddDevice bool
+	Quiet     bool
+	Calibrate int
+	Input     string
+	Classes   int
+	Width     float64
+	Protocol  protocolFlags
+}
+
+func newCmdProfile(runF func(*cobra.Command, *profileOptions) error) *cobra.Command {
+	opts := &profileOptions{}
+	cmd := &cobra.Command{
+		Use:   "profile --lut FILE (--space SPACE | ARCH...)",
+		Short: "Measure every block of a search space or of networks into a latency table",
+		Long: `Measure, on this machine, every distinct block configuration (with its
+input shape) that networks of a search space, or the given networks, contain,
+and the network-level overhead, and store each in the latency table FILE as
+soon as it is measured. An interrupted run (Ctrl-C, kill -9, power loss)
+loses at most the entry being measured: run the same command again and it
+continues where it stopped.
+
+Run it on the device the table is for; copy the nas binary there first
+(README: "Profiling on another device"). The thread count is part of the
+device's fingerprint: a table profiled with --threads 2 is used with
+--threads 2. docs/latency.md describes the measurement protocol.
+
+ARCH is anything 'nas inspect' accepts: a zoo name (shaped by --input,
+--classes and --width), an arch JSON file or an arch string.`,
+		Example: `  nas profile --lut lut.db --space small28
+  nas profile --lut lut.db --threads 2 mobilenet_v2 shufflenet_v2_x1_0
+  nas profile --lut lut.db --input 1x28x28 --classes 10 mobilenet_v3_small`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Refs = args
+			switch {
+			case opts.LUT == "":
+				return usageErrorf("--lut FILE is required")
+			case opts.Space == "" && len(args) == 0:
+				return usageErrorf("give --space SPACE or one or more networks (ARCH...)")
+			case opts.Space != "" && len(args) > 0:
+				return usageErrorf("give --space or networks, not both")
+			case opts.Batch < 1:
+				return usageErrorf("--batch %d: must be at least 1", opts.Batch)
+			case opts.Threads < 1:
+				return usageErrorf("--threads %d: must be at least 1", opts.Threads)
+			case opts.Calibrate < 0:
+				return usageErrorf("--calibrate %d: must not be negative", opts.Calibrate)
+			}
+			if runF != nil {
+				return runF(cmd, opts)
+			}
+			return profileRun(cmd, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.LUT, "lut", "", "latency table file (created if missing)")
+	f.StringVar(&opts.Space, "space", "", "search space: a built-in name (see 'nas space list') or a JSON file")
+	f.IntVar(&opts.Batch, "batch", 1, "batch size to measure at")
+	f.IntVar(&opts.Threads, "threads", 1, "threads to run with (part of the device fingerprint)")
+	f.BoolVar(&opts.AddDevice, "add-device", false, "add this machine to a table that holds other devices")
+	f.BoolVar(&opts.Quiet, "quiet", false, "no progress bar")
+	f.IntVar(&opts.Calibrate, "calibrate", 8, "with --space: networks sampled (seed 1, a stream validation does not use) to calibrate the network-level overhead on")
+	f.StringVar(&opts.Input, "input", "", "input shape CxHxW of zoo networks (default 3x224x224)")
+	f.IntVar(&opts.Classes, "classes", 0, "classes of zoo networks (default 1000)")
+	f.Float64Var(&opts.Width, "width", 0, "width multiplier of zoo networks (default 1.0)")
+	opts.Protocol.AddFlags(f)
+	return cmd
+}
+
+// calibrationStream is the PCG stream of the calibration networks'
+// sampling; validation samples on stream 0.
+const calibrationStream = 0xca11b
+
+// profileItems lists what opts asks to profile, and the networks to
+// calibrate the overhead on: networks sampled from the space, or the
+// networks given.
+func profileItems(opts *profileOptions) ([]latency.Item, []*space.Arch, error) {
+	if opts.Space != "" {
+		s, err := space.LoadSpace(opts.Space)
+		if err != nil {
+			return nil, nil, err
+		}
+		layers, err := s.Layers()
+		if err != nil {
+			return nil, nil, err
+		}
+		items, err := latency.LayerItems(layers, s.Input, opts.Batch)
+		if err != nil {
+			return nil, nil, err
+		}
+		// A stream of its own, so that `nas latency validate --seed S`
+		// never validates on the calibration networks.
+		rng := rand.New(rand.NewPCG(1, calibrationStream))
+		calib := make([]*space.Arch, opts.Calibrate)
+		for i := range calib {
+			if _, calib[i], err = s.Sample(rng); err != nil {
+				return nil, nil, err
+			}
+		}
+		return items, calib, nil
+	}
+	o, err := zooOptions(opts.Input, opts.Classes, opts.Width)
+	if err != nil {
+		return nil, nil, err
+	}
+	archs := make([]*space.Arch, 0, len(opts.Refs))
+	for _, ref := range opts.Refs {
+		a, err := space.Resolve(ref, o)
+		if err != nil {
+			return nil, nil, err
+		}
+		archs = append(archs, a)
+	}
+	items, err := latency.DistinctItems(archs, opts.Batch)
+	return items, archs, err
+}
+
+// withThreads fixes the Go scheduler to n threads while fn runs: the
+// executor parallelises up to GOMAXPROCS.
+func withThreads(n int, fn func() error) error {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n))
+	return fn()
+}
+
+func profileRun(cmd *cobra.Command, opts *profileOptions) error {
+	proto, err := opts.Protocol.protocol()
+	if err != nil {
+		return err
+	}
+	items, calib, err := profileItems(opts)
+	if err != nil {
+		return err
+	}
+	tbl, err := latency.Open(opts.LUT, latency.CurrentFingerprint(opts.Threads), latency.Options{AddDevice: opts.AddDevice})
+	if err != nil {
+		return err
+	}
+	defer tbl.Close()
+
+	ctx, stop := signal.NotifyContext(profileContext(cmd), os.Interrupt)
+	defer stop()
+	var bar *progress.Bar
+	p := &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Batch, Threads: opts.Threads, Calibration: calib,
+		Progress: func(done, total int) {
+			if bar == nil {
+				bar = progress.New(cmd.ErrOrStderr(), "profile", "entries", total, done, opts.Quiet)
+				return
+			}
+			bar.Add(1)
+		}}
+	var st latency.ProfileStats
+	err = withThreads(opts.Threads, func() (err error) {
+		st, err = p.Profile(ctx, items)
+		return err
+	})
+	if bar != nil {
+		bar.Finish()
+	}
+	out := cmd.OutOrStdout()
+	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintf(out, "interrupted: %d of %d entries stored; run the same command to continue\n", st.Present+st.Measured, st.Total)
+		}
+		return err
+	}
+	fmt.Fprintf(out, "%s: device %s (%s)\n", opts.LUT, tbl.Device().ID(), tbl.Device())
+	fmt.Fprintf(out, "%d entries: %d measured now in %s, %d already present\n", st.Total, st.Measured, st.Elapsed.Round(time.Millisecond), st.Present)
+	return nil
+}
+
+// shellQuote quotes an argument for a shell command line when it needs it.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " |'\"$\\*?;&<>()[]{}~#!`\t\n") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// profileContext is the context profiling runs under when the caller gave
+// none.
+func profileContext(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}

@@ -1,0 +1,366 @@
+package latency
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"time"
+
+	"nas/blocks"
+	"nas/blocks/nn"
+)
+
+// Runner runs one inference pass of a compiled network (or block) on an
+// input it owns. It is what the profiler times: everything Run does counts.
+type Runner interface {
+	Run()
+}
+
+// Compiler makes a Runner of a graph for a batch size and a thread count.
+// The profiler, the predictor's measure-on-miss and validation all time
+// through one Compiler, so that blocks and whole networks run the same way.
+type Compiler func(g *blocks.Graph, batch, threads int) (Runner, error)
+
+// NetworkCompiler compiles a graph into a blocks.Network, weights and input
+// drawn from a generator seeded with seed, run in inference mode
+// (Network.Forward with no tape). The nn engine spreads the samples of a
+// batch over up to GOMAXPROCS goroutines; the thread count itself is fixed
+// by the caller (nas profile sets GOMAXPROCS to --threads), so threads is
+// not used here.
+//
+// A graph of one block that reads the network input (see
+// blocks.LowerBlock) gets a second input of the network's shape.
+func NetworkCompiler(seed uint64) Compiler {
+	return func(g *blocks.Graph, batch, _ int) (Runner, error) {
+		if batch < 1 {
+			return nil, fmt.Errorf("batch %d: want at least 1", batch)
+		}
+		rng := rand.New(rand.NewPCG(seed, 0x6e6173))
+		n, err := blocks.NewNetwork(g, rng)
+		if err != nil {
+			return nil, err
+		}
+		r := &forwardRunner{net: n, x: randomInput(rng, batch, g.Shapes[g.Input])}
+		r.netIn = r.x
+		if g.NetworkInput != g.Input {
+			r.netIn = randomInput(rng, batch, g.Shapes[g.NetworkInput])
+		}
+		r.xShape, r.netShape = slices.Clone(r.x.Shape), slices.Clone(r.netIn.Shape)
+		return r, nil
+	}
+}
+
+// PlanCompiler compiles a graph into a blocks.Plan, the inference plan
+// (batch norm folded, activations fused, buffers allocated once, threads
+// splitting each operator), with weights and input drawn from a generator
+// seeded with seed. A graph with a second input, a block that reads the
+// network's input lowered alone (ESPNetv2's reinforced units), runs on
+// blocks.Network instead, which can feed it. The Runner it returns has a
+// Close method that stops the plan's threads.
+func PlanCompiler(seed uint64) Compiler {
+	network := NetworkCompiler(seed)
+	return func(g *blocks.Graph, batch, threads int) (Runner, error) {
+		if g.NetworkInput != g.Input {
+			return network(g, batch, threads)
+		}
+		if batch < 1 {
+			return nil, fmt.Errorf("batch %d: want at least 1", batch)
+		}
+		rng := rand.New(rand.NewPCG(seed, 0x6e6173))
+		n, err := blocks.NewNetwork(g, rng)
+		if err != nil {
+			return nil, err
+		}
+		p, err := blocks.NewPlan(n, batch, threads)
+		if err != nil {
+			return nil, err
+		}
+		return &planRunner{plan: p, x: randomInput(rng, batch, g.Shapes[g.Input]).Data}, nil
+	}
+}
+
+type planRunner struct {
+	plan *blocks.Plan
+	x    []float32
+	sink float32
+}
+
+func (r *planRunner) Run() {
+	y, err := r.plan.Run(r.x)
+	if err != nil {
+		// The input is made to the plan's size; an error is a bug.
+		panic("latency: plan run: " + err.Error())
+	}
+	if len(y) > 0 {
+		r.sink += y[0]
+	}
+}
+
+// Close stops the plan's threads.
+func (r *planRunner) Close() { r.plan.Close() }
+
+// closeRunner releases what a Runner holds, if it holds anything.
+func closeRunner(r Runner) {
+	if c, ok := r.(interface{ Close() }); ok {
+		c.Close()
+	}
+}
+
+func randomInput(rng *rand.Rand, batch int, s blocks.Shape) *nn.Tensor {
+	x := nn.New(batch, s.C, s.H, s.W)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	return x
+}
+
+type forwardRunner struct {
+	net              *blocks.Network
+	x, netIn         *nn.Tensor
+	xShape, netShape []int
+	sink             float32
+}
+
+func (r *forwardRunner) Run() {
+	// Forward reshapes a C x 1 x 1 output to N x C in place, and an op that
+	// is the identity in inference (dropout) returns its input: put the
+	// inputs' shapes back.
+	r.x.Shape, r.netIn.Shape = r.xShape, r.netShape
+	y := r.net.ForwardWith(nil, r.x, r.netIn)
+	r.sink += y.Data[0] // keep the result alive
+}
+
+// Clock is what a measurement reads to time a run.
+type Clock string
+
+const (
+	// ClockWall is elapsed real time: what a user waits, including time
+	// the thread spends preempted by other processes.
+	ClockWall Clock = "wall"
+	// ClockThreadCPU is the CPU time (user and system) of the measuring
+	// OS thread. For a run done entirely on that thread (one thread, the
+	// goroutine locked to it) it equals the wall time on an idle machine,
+	// and leaves out the time other processes take from it on a busy one.
+	// Linux only; elsewhere the wall clock is used.
+	ClockThreadCPU Clock = "thread-cpu"
+)
+
+// Protocol says how a Runner is timed; see docs/latency.md. The zero value
+// of a field means its default.
+//
+// The protocol: a warm-up of WarmupRuns runs and at least WarmupTime; the
+// collector held off (debug.SetGCPercent(-1)) while samples are taken, and
+// a full collection, untimed, before every sample (see GCBudget), so that
+// every sample starts from the same heap, whatever the Runner allocates; the
+// goroutine locked to its OS thread; each sample times RunsPerSample
+// consecutive runs, chosen so that a sample lasts at least MinSampleTime;
+// samples are taken until there are MinSamples and the 95% confidence
+// interval of the median is within ±Tolerance of it, or MaxSamples or
+// MaxTime is reached.
+type Protocol struct {
+	WarmupRuns    int           // default 3
+	WarmupTime    time.Duration // default 20 ms
+	MinSampleTime time.Duration // default 50 µs
+	MinSamples    int           // default 15
+	MaxSamples    int           // default 2000
+	MaxTime       time.Duration // default 250 ms of sampling, the time cap
+	Tolerance     float64       // default 0.01: median's 95% CI within ±1%
+	// GCBudget, when positive, collects between samples only once this
+	// many bytes have been allocated since the last collection; the
+	// default, 0, collects before every sample.
+	GCBudget int64
+	// Clock defaults to ClockThreadCPU where it exists; the profiler uses
+	// ClockWall for more than one thread (see ForThreads).
+	Clock Clock
+}
+
+// ForThreads returns the protocol for runs on n threads: without a clock
+// set, the thread's CPU time for one thread and the wall clock for more,
+// whose work the measuring thread's CPU time would not see.
+func (p Protocol) ForThreads(n int) Protocol {
+	if p.Clock == "" && n > 1 {
+		p.Clock = ClockWall
+	}
+	return p
+}
+
+func (p Protocol) withDefaults() Protocol {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&p.WarmupRuns, 3)
+	defDur(&p.WarmupTime, 20*time.Millisecond)
+	defDur(&p.MinSampleTime, 50*time.Microsecond)
+	def(&p.MinSamples, 15)
+	def(&p.MaxSamples, 2000)
+	defDur(&p.MaxTime, 250*time.Millisecond)
+	if p.Tolerance <= 0 {
+		p.Tolerance = 0.01
+	}
+	p.MaxSamples = max(p.MaxSamples, p.MinSamples)
+	if p.Clock == "" {
+		p.Clock = ClockThreadCPU
+	}
+	if p.Clock == ClockThreadCPU && !threadCPUClock {
+		p.Clock = ClockWall
+	}
+	return p
+}
+
+// String describes the protocol with its defaults filled in, as recorded
+// in each entry.
+func (p Protocol) String() string {
+	p = p.withDefaults()
+	return fmt.Sprintf("clock=%s warmup=%dx/%v gc=off,collect-before-sample samples=%d..%d ci95=±%g%% cap=%v min-sample=%v",
+		p.Clock, p.WarmupRuns, p.WarmupTime, p.MinSamples, p.MaxSamples, p.Tolerance*100, p.MaxTime, p.MinSampleTime)
+}
+
+// Measurement is the result of timing one Runner: the entry to store and
+// how sampling ended.
+type Measurement struct {
+	Entry
+	RunsPerSample int
+	Stable        bool // the median's confidence interval met the tolerance
+}
+
+// Measure times r under the protocol and returns the median, 10th and 90th
+// percentiles of the time of one run. It stops early, with ctx's error,
+// when ctx is done. It changes process-wide settings while it runs (the
+// collector's percentage) and restores them before it returns; measure one
+// Runner at a time.
+func Measure(ctx context.Context, r Runner, p Protocol) (Measurement, error) {
+	p = p.withDefaults()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	// Warm-up: caches, branch predictors, lazily allocated buffers.
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	alloc0 := ms.TotalAlloc
+	start := time.Now()
+	warm := 0
+	for warm < p.WarmupRuns || time.Since(start) < p.WarmupTime {
+		r.Run()
+		warm++
+		if err := ctx.Err(); err != nil {
+			return Measurement{}, err
+		}
+	}
+	perRun := time.Since(start) / time.Duration(warm)
+	runtime.ReadMemStats(&ms)
+	allocPerRun := int64(ms.TotalAlloc-alloc0) / int64(warm)
+
+	k := 1
+	if perRun > 0 && perRun < p.MinSampleTime {
+		k = int((p.MinSampleTime + perRun - 1) / perRun)
+	}
+	gcEvery := 1
+	if p.GCBudget > 0 {
+		gcEvery = math.MaxInt
+		if allocPerRun > 0 {
+			gcEvery = max(1, int(p.GCBudget/(allocPerRun*int64(k))))
+		}
+	}
+
+	runtime.GC()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	samples := make([]float64, 0, min(p.MaxSamples, 256))
+	sorted := make([]float64, 0, cap(samples))
+	stable := false
+	begin := time.Now()
+	sinceGC := 0
+	for len(samples) < p.MaxSamples {
+		if sinceGC >= gcEvery {
+			runtime.GC()
+			sinceGC = 0
+		}
+		t, c := time.Now(), cpuNow(p.Clock)
+		for range k {
+			r.Run()
+		}
+		d := float64(time.Since(t).Nanoseconds())
+		if p.Clock == ClockThreadCPU {
+			d = float64(threadCPUNanos() - c)
+		}
+		samples = append(samples, d/float64(k))
+		sinceGC++
+		if err := ctx.Err(); err != nil {
+			return Measurement{}, err
+		}
+		if n := len(samples); n >= p.MinSamples && (n-p.MinSamples)%4 == 0 {
+			sorted = append(sorted[:0], samples...)
+			slices.Sort(sorted)
+			if medianCIRelHalfWidth(sorted) <= p.Tolerance {
+				stable = true
+				break
+			}
+		}
+		if time.Since(begin) >= p.MaxTime && len(samples) >= 3 {
+			break
+		}
+	}
+	sorted = append(sorted[:0], samples...)
+	slices.Sort(sorted)
+	return Measurement{
+		Entry: Entry{
+			MedianNs:   quantile(sorted, 0.5),
+			P10Ns:      quantile(sorted, 0.1),
+			P90Ns:      quantile(sorted, 0.9),
+			Samples:    len(sorted),
+			MeasuredAt: time.Now().UTC(),
+			Protocol:   fmt.Sprintf("%s runs/sample=%d stable=%t", p, k, stable),
+		},
+		RunsPerSample: k,
+		Stable:        stable,
+	}, nil
+}
+
+// cpuNow reads the thread's CPU clock when the protocol uses it.
+func cpuNow(c Clock) int64 {
+	if c == ClockThreadCPU {
+		return threadCPUNanos()
+	}
+	return 0
+}
+
+// quantile returns the q-quantile of sorted values, interpolating linearly
+// between order statistics (the "type 7" definition of R and NumPy).
+func quantile(sorted []float64, q float64) float64 {
+	n := len(sorted)
+	if n == 0 {
+		return math.NaN()
+	}
+	pos := q * float64(n-1)
+	lo := int(math.Floor(pos))
+	hi := min(lo+1, n-1)
+	return sorted[lo] + (pos-float64(lo))*(sorted[hi]-sorted[lo])
+}
+
+// medianCIRelHalfWidth returns the half-width of a distribution-free 95%
+// confidence interval of the median, relative to the median: the order
+// statistics at ranks n/2 ± 1.96·√n/2 bound it.
+func medianCIRelHalfWidth(sorted []float64) float64 {
+	n := len(sorted)
+	m := quantile(sorted, 0.5)
+	if n < 3 || m <= 0 {
+		return math.Inf(1)
+	}
+	h := 1.96 * math.Sqrt(float64(n)) / 2
+	lo := int(math.Floor(float64(n)/2 - h))
+	hi := int(math.Ceil(float64(n)/2 + h))
+	if lo < 0 || hi > n-1 {
+		return math.Inf(1)
+	}
+	return (sorted[hi] - sorted[lo]) / 2 / m
+}

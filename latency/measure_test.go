@@ -1,0 +1,134 @@
+package latency
+
+import (
+	"context"
+	"errors"
+	"math"
+	"runtime/debug"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// spinRunner does a fixed amount of arithmetic per run and counts its runs.
+type spinRunner struct {
+	work int
+	runs int
+	acc  float64
+	// cancel, when set, is called on the run numbered cancelAt.
+	cancel   func()
+	cancelAt int
+}
+
+func (r *spinRunner) Run() {
+	r.runs++
+	for i := range r.work {
+		r.acc += math.Sqrt(float64(i))
+	}
+	if r.cancel != nil && r.runs == r.cancelAt {
+		r.cancel()
+	}
+}
+
+// fastProtocol keeps test measurements short.
+var fastProtocol = Protocol{WarmupRuns: 2, WarmupTime: time.Millisecond, MinSamples: 5, MaxSamples: 40, MaxTime: 20 * time.Millisecond, MinSampleTime: time.Microsecond}
+
+func TestMeasureEntryIsValid(t *testing.T) {
+	tests := []struct {
+		name string
+		work int
+		p    Protocol
+	}{
+		{"tiny run, many runs per sample", 10, fastProtocol},
+		{"longer run", 20000, fastProtocol},
+		{"sample cap", 100, Protocol{WarmupRuns: 1, WarmupTime: time.Microsecond, MinSamples: 3, MaxSamples: 3, Tolerance: 1e-12}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &spinRunner{work: tt.work}
+			m, err := Measure(context.Background(), r, tt.p)
+			require.NoError(t, err)
+			require.NoError(t, m.Validate())
+			p := tt.p.withDefaults()
+			require.LessOrEqual(t, m.Samples, p.MaxSamples)
+			require.GreaterOrEqual(t, m.Samples, 3)
+			require.GreaterOrEqual(t, m.RunsPerSample, 1)
+			// Warm-up runs, then RunsPerSample runs per sample.
+			require.GreaterOrEqual(t, r.runs, p.WarmupRuns+m.Samples*m.RunsPerSample)
+			require.Contains(t, m.Protocol, "gc=off")
+			require.Contains(t, m.Protocol, "runs/sample=")
+			require.False(t, m.MeasuredAt.IsZero())
+		})
+	}
+}
+
+func TestMeasureRestoresGC(t *testing.T) {
+	orig := debug.SetGCPercent(77)
+	defer debug.SetGCPercent(orig)
+	r := &spinRunner{work: 10}
+	_, err := Measure(context.Background(), r, fastProtocol)
+	require.NoError(t, err)
+	// SetGCPercent returns the setting it replaces: Measure must have put
+	// ours back.
+	require.Equal(t, 77, debug.SetGCPercent(orig))
+}
+
+func TestMeasureStopsOnCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := &spinRunner{work: 10, cancel: cancel, cancelAt: 50}
+	_, err := Measure(ctx, r, Protocol{MaxSamples: 1 << 30, MaxTime: time.Hour, Tolerance: 1e-12})
+	require.True(t, errors.Is(err, context.Canceled), "got %v", err)
+}
+
+func TestQuantile(t *testing.T) {
+	tests := []struct {
+		xs   []float64
+		q    float64
+		want float64
+	}{
+		{[]float64{5}, 0.5, 5},
+		{[]float64{1, 2, 3}, 0.5, 2},
+		{[]float64{1, 2, 3, 4}, 0.5, 2.5},
+		{[]float64{0, 10}, 0.1, 1},
+		{[]float64{0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100}, 0.9, 90},
+		{[]float64{1, 2}, 0, 1},
+		{[]float64{1, 2}, 1, 2},
+	}
+	for _, tt := range tests {
+		require.InDelta(t, tt.want, quantile(tt.xs, tt.q), 1e-12, "%v q=%v", tt.xs, tt.q)
+	}
+	require.True(t, math.IsNaN(quantile(nil, 0.5)))
+}
+
+func TestMedianCIShrinksWithSamples(t *testing.T) {
+	// Values spread evenly over [90, 110]: the interval of the median
+	// narrows as 1/sqrt(n).
+	even := func(n int) []float64 {
+		xs := make([]float64, n)
+		for i := range xs {
+			xs[i] = 90 + 20*float64(i)/float64(n-1)
+		}
+		return xs
+	}
+	require.True(t, math.IsInf(medianCIRelHalfWidth([]float64{1, 2}), 1))
+	prev := math.Inf(1)
+	for _, n := range []int{10, 40, 160, 640} {
+		w := medianCIRelHalfWidth(even(n))
+		require.Less(t, w, prev, "n=%d", n)
+		prev = w
+	}
+	// Half-width ~ 1.96/sqrt(n) * (range/2) / median for a uniform spread.
+	require.InDelta(t, 1.96/math.Sqrt(640)*10/100, medianCIRelHalfWidth(even(640)), 0.002)
+	// All equal: a zero-width interval.
+	require.Zero(t, medianCIRelHalfWidth([]float64{7, 7, 7, 7, 7, 7, 7, 7, 7, 7}))
+}
+
+func TestProtocolString(t *testing.T) {
+	s := Protocol{}.String()
+	for _, want := range []string{"warmup=3x/20ms", "collect-before-sample", "samples=15..2000", "ci95=±1%", "cap=250ms"} {
+		require.True(t, strings.Contains(s, want), "%q lacks %q", s, want)
+	}
+}

@@ -1,0 +1,330 @@
+package latency
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"nas/blocks"
+	"nas/space"
+)
+
+// Item is one thing a table entry times: a block at its input shape (and
+// batch), or the overhead of a whole network at its input shape.
+type Item struct {
+	Key  string
+	Spec blocks.Spec  // nil for the overhead item
+	In   blocks.Shape // the block's input, or the network's for the overhead
+	// Net is the network's input shape, set only for a block that reads it
+	// (ESPNetv2's input reinforcement): its time depends on it.
+	Net blocks.Shape
+}
+
+// overheadType starts the key of the overhead item.
+const overheadType = "overhead"
+
+// IsOverhead reports whether the item is a network's overhead rather than
+// a block.
+func (it Item) IsOverhead() bool { return it.Spec == nil }
+
+// Graph lowers the item for timing alone: the block alone at its input
+// (with the network input as a second input if it reads it), or, for the
+// overhead, a graph with no operation, whose run is the executor's own
+// input and output handling.
+func (it Item) Graph() (*blocks.Graph, error) {
+	if it.IsOverhead() {
+		return &blocks.Graph{Shapes: []blocks.Shape{it.In}}, nil
+	}
+	return blocks.LowerBlock(it.Net, it.In, it.Spec)
+}
+
+// BlockKey is the table key of a block at input shape in and a batch size:
+// its canonical arch-string token (space.BlockString), the input shape and
+// the batch, "TOKEN|CxHxW|bN", e.g. "ir_e4_o24|16x14x14|b1"; a block that
+// reads the network input (of shape net) has "|netCxHxW" added.
+func BlockKey(s blocks.Spec, in blocks.Shape, batch int, net *blocks.Shape) string {
+	k := fmt.Sprintf("%s|%v|b%d", space.BlockString(s), in, batch)
+	if net != nil {
+		k += fmt.Sprintf("|net%v", *net)
+	}
+	return k
+}
+
+// OverheadKey is the table key of the overhead of a network with input
+// shape in: "overhead|CxHxW|bN".
+func OverheadKey(in blocks.Shape, batch int) string {
+	return fmt.Sprintf("%s|%v|b%d", overheadType, in, batch)
+}
+
+// ArchItems lists the items whose entries sum to the latency of a: one per
+// layer, in order, then the network's overhead.
+func ArchItems(a *space.Arch, batch int) ([]Item, error) {
+	if batch < 1 {
+		return nil, fmt.Errorf("batch %d: want at least 1", batch)
+	}
+	g, err := a.Graph()
+	if err != nil {
+		return nil, fmt.Errorf("network %s: %w", archName(a), err)
+	}
+	items := make([]Item, 0, len(g.Blocks)+1)
+	for _, span := range g.Blocks {
+		it := Item{Spec: span.Spec, In: g.Shapes[span.In]}
+		var net *blocks.Shape
+		if span.NetworkInput {
+			it.Net = a.Input
+			net = &it.Net
+		}
+		it.Key = BlockKey(span.Spec, it.In, batch, net)
+		items = append(items, it)
+	}
+	items = append(items, Item{Key: OverheadKey(a.Input, batch), In: a.Input})
+	return items, nil
+}
+
+// DistinctItems lists, without repeats and in order of first appearance,
+// the items of all the networks.
+func DistinctItems(archs []*space.Arch, batch int) ([]Item, error) {
+	var out []Item
+	seen := map[string]bool{}
+	for _, a := range archs {
+		items, err := ArchItems(a, batch)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items {
+			if !seen[it.Key] {
+				seen[it.Key] = true
+				out = append(out, it)
+			}
+		}
+	}
+	return out, nil
+}
+
+// LayerItems turns layers of networks whose input has shape net (as
+// space.Space.Layers lists them) into items, the overhead of that input
+// last.
+func LayerItems(layers []space.LayerAt, net blocks.Shape, batch int) ([]Item, error) {
+	if batch < 1 {
+		return nil, fmt.Errorf("batch %d: want at least 1", batch)
+	}
+	items := make([]Item, 0, len(layers)+1)
+	for _, l := range layers {
+		g, err := blocks.LowerBlock(net, l.In, l.Spec)
+		if err != nil {
+			return nil, fmt.Errorf("layer %s: %w", l.Key(), err)
+		}
+		it := Item{Spec: l.Spec, In: l.In}
+		var reads *blocks.Shape
+		if g.NetworkInput != g.Input {
+			it.Net = net
+			reads = &it.Net
+		}
+		it.Key = BlockKey(l.Spec, l.In, batch, reads)
+		items = append(items, it)
+	}
+	return append(items, Item{Key: OverheadKey(net, batch), In: net}), nil
+}
+
+func archName(a *space.Arch) string {
+	if a.Name != "" {
+		return a.Name
+	}
+	return "(unnamed)"
+}
+
+// Profiler measures items into a table, one committed entry each, skipping
+// those already there: run again after an interruption, it continues where
+// it stopped.
+type Profiler struct {
+	Table    *Table
+	Compile  Compiler
+	Protocol Protocol
+	Batch    int // the batch the items' keys were made for; default 1
+	Threads  int // passed to Compile; default the table device's
+	// Calibration are the networks the overhead entry of their input shape
+	// is calibrated on: each is measured end to end, and the overhead is
+	// the median over them of the end-to-end time minus the sum of their
+	// blocks' entries. Without a network of that input, the overhead is
+	// the executor's own cost of a graph with no operation. Their blocks
+	// are profiled too.
+	Calibration []*space.Arch
+	// Progress, when set, is called once before the first measurement and
+	// after each stored entry, with the entries present and the total.
+	Progress func(done, total int)
+}
+
+// ProfileStats says what a Profile call did.
+type ProfileStats struct {
+	Total    int           // distinct items asked for
+	Present  int           // already in the table
+	Measured int           // measured and stored now
+	Elapsed  time.Duration // of the measuring
+}
+
+// Profile measures the items the table does not have yet and stores each
+// as soon as it is measured, in its own transaction: a kill loses at most
+// the entry being measured. Blocks come first, overhead entries last (they
+// need the blocks of the calibration networks). It refuses a table it may
+// not write (another device's, or read-only) before measuring anything.
+func (p *Profiler) Profile(ctx context.Context, items []Item) (ProfileStats, error) {
+	var st ProfileStats
+	switch {
+	case !p.Table.local:
+		return st, fmt.Errorf("latency table %s: %w: its device is %s (%s); profile on that device, or into a table of this machine (omit --device)",
+			p.Table.Path(), ErrForeignDevice, p.Table.Device().ID(), p.Table.Device())
+	case p.Table.readOnly:
+		return st, fmt.Errorf("latency table %s: %w: open it writable to profile", p.Table.Path(), ErrReadOnly)
+	}
+	if p.Compile == nil {
+		return st, fmt.Errorf("latency: Profiler.Compile is not set")
+	}
+	calib, err := DistinctItems(p.Calibration, p.batch())
+	if err != nil {
+		return st, fmt.Errorf("calibration networks: %w", err)
+	}
+	byKey := make(map[string]Item, len(items))
+	var blockKeys, overheadKeys []string
+	for _, it := range append(slices.Clip(items), calib...) {
+		if _, dup := byKey[it.Key]; dup {
+			continue
+		}
+		byKey[it.Key] = it
+		if it.IsOverhead() {
+			overheadKeys = append(overheadKeys, it.Key)
+		} else {
+			blockKeys = append(blockKeys, it.Key)
+		}
+	}
+	keys := append(blockKeys, overheadKeys...)
+	missing, err := p.Table.Missing(keys)
+	if err != nil {
+		return st, err
+	}
+	st.Total, st.Present = len(keys), len(keys)-len(missing)
+	if p.Progress != nil {
+		p.Progress(st.Present, st.Total)
+	}
+	start := time.Now()
+	defer func() { st.Elapsed = time.Since(start) }()
+	for _, k := range missing {
+		it := byKey[k]
+		var e Entry
+		if it.IsOverhead() {
+			e, err = p.overhead(ctx, it)
+		} else {
+			var m Measurement
+			m, err = p.measure(ctx, it)
+			e = m.Entry
+		}
+		if err != nil {
+			return st, fmt.Errorf("profiling %s: %w", k, err)
+		}
+		if err := p.Table.Put(k, e); err != nil {
+			return st, err
+		}
+		st.Measured++
+		if p.Progress != nil {
+			p.Progress(st.Present+st.Measured, st.Total)
+		}
+	}
+	st.Elapsed = time.Since(start)
+	return st, nil
+}
+
+// overhead measures the overhead entry of networks with input it.In: by
+// calibration on the networks of that input, else as the cost of a graph
+// with no operation.
+func (p *Profiler) overhead(ctx context.Context, it Item) (Entry, error) {
+	var nets []*space.Arch
+	for _, a := range p.Calibration {
+		if a.Input == it.In {
+			nets = append(nets, a)
+		}
+	}
+	if len(nets) == 0 {
+		m, err := p.measure(ctx, it)
+		if err != nil {
+			return Entry{}, err
+		}
+		m.Protocol = "empty graph; " + m.Protocol
+		return m.Entry, nil
+	}
+	diffs := make([]float64, 0, len(nets))
+	var proto string
+	for _, a := range nets {
+		items, err := ArchItems(a, p.batch())
+		if err != nil {
+			return Entry{}, err
+		}
+		sum := 0.0
+		for _, bi := range items {
+			if bi.IsOverhead() {
+				continue
+			}
+			e, ok, err := p.Table.Get(bi.Key)
+			if err != nil {
+				return Entry{}, err
+			}
+			if !ok {
+				return Entry{}, fmt.Errorf("calibration network %s: entry %s is missing", archName(a), bi.Key)
+			}
+			sum += e.MedianNs
+		}
+		m, err := MeasureNetwork(ctx, p.Compile, a, p.batch(), p.threads(), p.Protocol)
+		if err != nil {
+			return Entry{}, err
+		}
+		diffs = append(diffs, m.MedianNs-sum)
+		proto = m.Protocol
+	}
+	slices.Sort(diffs)
+	return Entry{
+		MedianNs:   max(0, quantile(diffs, 0.5)),
+		P10Ns:      max(0, quantile(diffs, 0.1)),
+		P90Ns:      max(0, quantile(diffs, 0.9)),
+		Samples:    len(diffs),
+		MeasuredAt: time.Now().UTC(),
+		Protocol: fmt.Sprintf("calibrated on %d networks: end-to-end median minus the sum of their blocks' medians; median, p10, p90 over the networks, at least 0; end to end %s",
+			len(diffs), proto),
+	}, nil
+}
+
+func (p *Profiler) threads() int {
+	if p.Threads > 0 {
+		return p.Threads
+	}
+	return p.Table.Device().Threads
+}
+
+func (p *Profiler) batch() int { return max(p.Batch, 1) }
+
+// measure times one item alone.
+func (p *Profiler) measure(ctx context.Context, it Item) (Measurement, error) {
+	g, err := it.Graph()
+	if err != nil {
+		return Measurement{}, err
+	}
+	r, err := p.Compile(g, p.batch(), p.threads())
+	if err != nil {
+		return Measurement{}, err
+	}
+	defer closeRunner(r)
+	return Measure(ctx, r, p.Protocol.ForThreads(p.threads()))
+}
+
+// MeasureNetwork times the whole network a end to end, compiled as the
+// profiler compiles blocks and under the same protocol.
+func MeasureNetwork(ctx context.Context, compile Compiler, a *space.Arch, batch, threads int, p Protocol) (Measurement, error) {
+	g, err := a.Graph()
+	if err != nil {
+		return Measurement{}, fmt.Errorf("network %s: %w", archName(a), err)
+	}
+	r, err := compile(g, max(batch, 1), threads)
+	if err != nil {
+		return Measurement{}, fmt.Errorf("network %s: %w", archName(a), err)
+	}
+	defer closeRunner(r)
+	return Measure(ctx, r, p.ForThreads(threads))
+}

@@ -1,0 +1,420 @@
+package latency
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"nas/blocks"
+	"nas/blocks/nn"
+	"nas/space"
+)
+
+// tinyArch is a small conv network on 3x8x8 inputs, widths scaled by w.
+func tinyArch(name string, w int) *space.Arch {
+	return &space.Arch{Name: name, Input: blocks.Shape{C: 3, H: 8, W: 8}, Classes: 4, Layers: []blocks.Spec{
+		&blocks.Conv{Out: 4, Kernel: 3, Stride: 2, Act: blocks.ActReLU},
+		&blocks.Conv{Out: 4 * w, Kernel: 3, Groups: 4, Act: blocks.ActHSwish},
+		&blocks.Conv{Out: 8, Kernel: 1, Act: blocks.ActReLU},
+		&blocks.GlobalPool{},
+		&blocks.Linear{Out: 4},
+	}}
+}
+
+func newTestProfiler(t *testing.T, tbl *Table) *Profiler {
+	t.Helper()
+	return &Profiler{Table: tbl, Compile: NetworkCompiler(1), Protocol: fastProtocol}
+}
+
+func TestArchItems(t *testing.T) {
+	items, err := ArchItems(tinyArch("tiny", 1), 1)
+	require.NoError(t, err)
+	require.Len(t, items, 6)
+	want := []string{
+		`conv_o4_k3_s2_arelu|3x8x8|b1`,
+		`conv_o4_k3_g4_ahswish|4x4x4|b1`,
+		`conv_o8_k1_arelu|4x4x4|b1`,
+		`gap|8x4x4|b1`,
+		`linear_o4|8x1x1|b1`,
+		`overhead|3x8x8|b1`,
+	}
+	for i, it := range items {
+		require.Equal(t, want[i], it.Key, "item %d", i)
+		require.Equal(t, i == 5, it.IsOverhead())
+	}
+	items4, err := ArchItems(tinyArch("tiny", 1), 4)
+	require.NoError(t, err)
+	require.True(t, strings.HasSuffix(items4[0].Key, "|b4"))
+
+	_, err = ArchItems(tinyArch("tiny", 1), 0)
+	require.ErrorContains(t, err, "batch 0")
+	bad := tinyArch("bad", 1)
+	bad.Layers[1] = &blocks.Conv{Out: 6, Kernel: 3, Groups: 4}
+	_, err = ArchItems(bad, 1)
+	require.ErrorContains(t, err, "network bad")
+}
+
+func TestDistinctItems(t *testing.T) {
+	items, err := DistinctItems([]*space.Arch{tinyArch("a", 1), tinyArch("b", 2), tinyArch("a again", 1)}, 1)
+	require.NoError(t, err)
+	// b differs from a in its second layer, and so in the third's input.
+	require.Len(t, items, 8)
+	seen := map[string]bool{}
+	for _, it := range items {
+		require.False(t, seen[it.Key], "duplicate %s", it.Key)
+		seen[it.Key] = true
+	}
+}
+
+func TestItemGraphs(t *testing.T) {
+	items, err := DistinctItems([]*space.Arch{tinyArch("a", 1)}, 1)
+	require.NoError(t, err)
+	for _, it := range items {
+		g, err := it.Graph()
+		require.NoError(t, err, it.Key)
+		require.Equal(t, it.In, g.Shapes[g.Input], it.Key)
+		if it.IsOverhead() {
+			require.Empty(t, g.Ops)
+		} else {
+			require.Len(t, g.Blocks, 1)
+		}
+		r, err := NetworkCompiler(1)(g, 2, 1)
+		require.NoError(t, err, it.Key)
+		r.Run()
+	}
+}
+
+// TestNetworkCompilerSecondInput runs a graph whose block reads the network
+// input as a second input of another shape: y = x + maxpool(net).
+func TestNetworkCompilerSecondInput(t *testing.T) {
+	g := &blocks.Graph{
+		Input: 0, NetworkInput: 1, Output: 3,
+		Shapes: []blocks.Shape{{C: 2, H: 2, W: 2}, {C: 2, H: 4, W: 4}, {C: 2, H: 2, W: 2}, {C: 2, H: 2, W: 2}},
+		Ops: []blocks.Op{
+			{Kind: blocks.OpMaxPool, In: []blocks.Value{1}, Out: 2, Pool: blocks.PoolAttr{K: 2, S: 2}},
+			{Kind: blocks.OpAdd, In: []blocks.Value{0, 2}, Out: 3},
+		},
+	}
+	r, err := NetworkCompiler(3)(g, 1, 1)
+	require.NoError(t, err)
+	r.Run()
+	fr := r.(*forwardRunner)
+	require.Equal(t, []int{1, 2, 4, 4}, fr.netIn.Shape)
+	y := fr.net.ForwardWith(nil, fr.x, fr.netIn)
+	for c := range 2 {
+		for i := range 2 {
+			for j := range 2 {
+				m := float32(-1e30)
+				for di := range 2 {
+					for dj := range 2 {
+						m = max(m, fr.netIn.Data[c*16+(2*i+di)*4+2*j+dj])
+					}
+				}
+				require.InDelta(t, fr.x.Data[c*4+i*2+j]+m, y.Data[c*4+i*2+j], 1e-6)
+			}
+		}
+	}
+	require.Panics(t, func() { fr.net.ForwardWith(nil, fr.x, nn.New(1, 2, 2, 2)) })
+}
+
+func TestProfileFillsAndResumes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lut.db")
+	tbl := openTest(t, path, testFingerprint(1), Options{})
+	items, err := DistinctItems([]*space.Arch{tinyArch("a", 1)}, 1)
+	require.NoError(t, err)
+
+	// A first run stopped after three entries...
+	ctx, cancel := context.WithCancel(context.Background())
+	p := newTestProfiler(t, tbl)
+	p.Progress = func(done, total int) {
+		if done == 3 {
+			cancel()
+		}
+	}
+	st, err := p.Profile(ctx, items)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Equal(t, 3, st.Measured)
+	n, err := tbl.Len()
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+
+	// ...and a second that continues.
+	var calls [][2]int
+	p = newTestProfiler(t, tbl)
+	p.Progress = func(done, total int) { calls = append(calls, [2]int{done, total}) }
+	st, err = p.Profile(context.Background(), append(items, items...))
+	require.NoError(t, err)
+	require.Equal(t, ProfileStats{Total: 6, Present: 3, Measured: 3, Elapsed: st.Elapsed}, st)
+	require.Equal(t, [][2]int{{3, 6}, {4, 6}, {5, 6}, {6, 6}}, calls)
+	for _, it := range items {
+		e, ok, err := tbl.Get(it.Key)
+		require.NoError(t, err)
+		require.True(t, ok, it.Key)
+		require.NoError(t, e.Validate())
+	}
+
+	st, err = newTestProfiler(t, tbl).Profile(context.Background(), items)
+	require.NoError(t, err)
+	require.Zero(t, st.Measured)
+}
+
+// foreignTable returns a table file profiled by a device with 2 threads,
+// opened from a machine with 1 thread by naming that device.
+func foreignTable(t *testing.T, items []Item) *Table {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "lut.db")
+	other := testFingerprint(2)
+	tbl, err := Open(path, other, Options{})
+	require.NoError(t, err)
+	require.NoError(t, tbl.Put(items[0].Key, entryFor(0)))
+	require.NoError(t, tbl.Close())
+	return openTest(t, path, testFingerprint(1), Options{ReadOnly: true, Device: other.ID()})
+}
+
+func TestProfileRefusesForeignAndReadOnly(t *testing.T) {
+	items, err := ArchItems(tinyArch("a", 1), 1)
+	require.NoError(t, err)
+	foreign := foreignTable(t, items)
+	_, err = newTestProfiler(t, foreign).Profile(context.Background(), items)
+	require.ErrorIs(t, err, ErrForeignDevice)
+	require.ErrorContains(t, err, testFingerprint(2).ID())
+
+	path := filepath.Join(t.TempDir(), "lut.db")
+	tbl, err := Open(path, testFingerprint(1), Options{})
+	require.NoError(t, err)
+	require.NoError(t, tbl.Close())
+	ro := openTest(t, path, testFingerprint(1), Options{ReadOnly: true})
+	_, err = newTestProfiler(t, ro).Profile(context.Background(), items)
+	require.ErrorIs(t, err, ErrReadOnly)
+}
+
+func TestPredictSumsEntries(t *testing.T) {
+	tbl := openTest(t, filepath.Join(t.TempDir(), "lut.db"), testFingerprint(1), Options{})
+	a := tinyArch("tiny", 1)
+	items, err := ArchItems(a, 1)
+	require.NoError(t, err)
+	want := 0.0
+	entries := map[string]Entry{}
+	for i, it := range items {
+		e := entryFor(i)
+		entries[it.Key] = e
+		want += e.MedianMs()
+	}
+	require.NoError(t, tbl.PutMany(entries))
+	pred, err := (&Predictor{Table: tbl}).Predict(context.Background(), a)
+	require.NoError(t, err)
+	require.InDelta(t, want, pred.Ms, 1e-12)
+	require.Len(t, pred.Blocks, len(a.Layers))
+	require.Equal(t, entryFor(5).MedianMs(), pred.OverheadMs)
+	for i, b := range pred.Blocks {
+		require.Equal(t, i, b.Index)
+		require.Equal(t, a.Layers[i].Type(), b.Type)
+		require.Equal(t, entryFor(i).MedianMs(), b.Ms)
+	}
+	require.Zero(t, pred.MeasuredNow)
+}
+
+func TestPredictMissing(t *testing.T) {
+	a := tinyArch("tiny", 1)
+	items, err := ArchItems(a, 1)
+	require.NoError(t, err)
+
+	t.Run("foreign device: error lists the missing entries and the command", func(t *testing.T) {
+		foreign := foreignTable(t, items)
+		// Fill is set but must not be used on another device's table.
+		_, err := (&Predictor{Table: foreign, Fill: newTestProfiler(t, foreign)}).Predict(context.Background(), a)
+		var me *MissingError
+		require.True(t, errors.As(err, &me), "got %v", err)
+		require.ErrorIs(t, err, ErrMissingEntries)
+		require.Len(t, me.Keys, len(items)-1)
+		require.Equal(t, items[1].Key, me.Keys[0])
+		require.Equal(t, testFingerprint(2).ID(), me.Device)
+		require.Contains(t, err.Error(), "nas profile --lut "+foreign.Path()+" --threads 2 --batch 1 tiny")
+	})
+
+	t.Run("this machine: measured on the spot", func(t *testing.T) {
+		tbl := openTest(t, filepath.Join(t.TempDir(), "lut.db"), testFingerprint(1), Options{})
+		require.NoError(t, tbl.Put(items[0].Key, entryFor(0)))
+		pr := &Predictor{Table: tbl, Fill: newTestProfiler(t, tbl)}
+		pred, err := pr.Predict(context.Background(), a)
+		require.NoError(t, err)
+		require.Equal(t, len(items)-1, pred.MeasuredNow)
+		require.Equal(t, entryFor(0).MedianMs(), pred.Blocks[0].Ms)
+		n, err := tbl.Len()
+		require.NoError(t, err)
+		require.Equal(t, len(items), n)
+	})
+
+	t.Run("this machine without Fill: error", func(t *testing.T) {
+		tbl := openTest(t, filepath.Join(t.TempDir(), "lut.db"), testFingerprint(1), Options{})
+		_, err := (&Predictor{Table: tbl}).Predict(context.Background(), a)
+		require.ErrorIs(t, err, ErrMissingEntries)
+		require.Contains(t, err.Error(), fmt.Sprintf("lacks %d entries", len(items)))
+		require.Contains(t, err.Error(), "and 1 more")
+	})
+}
+
+// TestReinforcedBlockAlone times ESPNetv2's strided units, which read the
+// network's input, alone: their graph gets the image as a second input and
+// their key names its shape.
+func TestReinforcedBlockAlone(t *testing.T) {
+	a, err := space.ZooArch("espnetv2", space.ZooOptions{Input: blocks.Shape{C: 3, H: 32, W: 32}, Classes: 10})
+	require.NoError(t, err)
+	items, err := ArchItems(a, 1)
+	require.NoError(t, err)
+	reinforced := 0
+	for _, it := range items {
+		g, err := it.Graph()
+		require.NoError(t, err, it.Key)
+		if it.Net == (blocks.Shape{}) {
+			require.Equal(t, g.Input, g.NetworkInput, it.Key)
+			require.NotContains(t, it.Key, "|net")
+			continue
+		}
+		reinforced++
+		require.True(t, strings.HasSuffix(it.Key, "|net3x32x32"), it.Key)
+		require.NotEqual(t, g.Input, g.NetworkInput, it.Key)
+		require.Equal(t, a.Input, g.Shapes[g.NetworkInput])
+		require.True(t, g.Blocks[0].NetworkInput)
+		r, err := NetworkCompiler(1)(g, 1, 1)
+		require.NoError(t, err, it.Key)
+		r.Run()
+	}
+	require.Equal(t, 3, reinforced, "the strided units of levels 2-4")
+}
+
+// TestLayerItemsMatchArchItems checks that the items of a space's layer
+// list carry the keys the predictor looks up for its networks.
+func TestLayerItemsMatchArchItems(t *testing.T) {
+	s, err := space.LoadSpace("small28")
+	require.NoError(t, err)
+	layers, err := s.Layers()
+	require.NoError(t, err)
+	items, err := LayerItems(layers, s.Input, 1)
+	require.NoError(t, err)
+	listed := map[string]bool{}
+	for _, it := range items {
+		listed[it.Key] = true
+	}
+	require.True(t, items[len(items)-1].IsOverhead())
+	rng := rand.New(rand.NewPCG(1, 1))
+	for range 20 {
+		_, a, err := s.Sample(rng)
+		require.NoError(t, err)
+		ais, err := ArchItems(a, 1)
+		require.NoError(t, err)
+		for _, it := range ais {
+			require.True(t, listed[it.Key], "%s of %s", it.Key, a)
+		}
+	}
+
+	// Reinforced units get the network input in their key.
+	a, err := space.ZooArch("espnetv2", space.ZooOptions{Input: blocks.Shape{C: 3, H: 32, W: 32}, Classes: 10})
+	require.NoError(t, err)
+	shapes, err := a.Shapes()
+	require.NoError(t, err)
+	var ls []space.LayerAt
+	for i, l := range a.Layers {
+		ls = append(ls, space.LayerAt{Spec: l, In: shapes[i]})
+	}
+	fromLayers, err := LayerItems(ls, a.Input, 1)
+	require.NoError(t, err)
+	fromArch, err := ArchItems(a, 1)
+	require.NoError(t, err)
+	require.Equal(t, len(fromArch), len(fromLayers))
+	for i := range fromArch {
+		require.Equal(t, fromArch[i].Key, fromLayers[i].Key)
+		require.Equal(t, fromArch[i].Net, fromLayers[i].Net)
+	}
+}
+
+func TestOverheadCalibration(t *testing.T) {
+	archs := []*space.Arch{tinyArch("a", 1), tinyArch("b", 2), tinyArch("c", 3)}
+	items, err := DistinctItems(archs[:1], 1)
+	require.NoError(t, err)
+
+	t.Run("calibrated on networks, whose blocks are profiled too", func(t *testing.T) {
+		tbl := openTest(t, filepath.Join(t.TempDir(), "lut.db"), testFingerprint(1), Options{})
+		p := newTestProfiler(t, tbl)
+		p.Calibration = archs
+		st, err := p.Profile(context.Background(), items)
+		require.NoError(t, err)
+		all, err := DistinctItems(archs, 1)
+		require.NoError(t, err)
+		require.Equal(t, len(all), st.Measured)
+		e, ok, err := tbl.Get(OverheadKey(archs[0].Input, 1))
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, 3, e.Samples)
+		require.Contains(t, e.Protocol, "calibrated on 3 networks")
+		require.NoError(t, e.Validate())
+	})
+
+	t.Run("without networks of the input: the empty graph", func(t *testing.T) {
+		tbl := openTest(t, filepath.Join(t.TempDir(), "lut.db"), testFingerprint(1), Options{})
+		p := newTestProfiler(t, tbl)
+		other := tinyArch("big", 1)
+		other.Input = blocks.Shape{C: 3, H: 16, W: 16}
+		p.Calibration = []*space.Arch{other}
+		_, err := p.Profile(context.Background(), items)
+		require.NoError(t, err)
+		e, ok, err := tbl.Get(OverheadKey(archs[0].Input, 1))
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Contains(t, e.Protocol, "empty graph")
+		_, ok, err = tbl.Get(OverheadKey(other.Input, 1))
+		require.NoError(t, err)
+		require.True(t, ok, "the calibration network's own overhead")
+	})
+}
+
+// TestIdentityBlockRunsTwice runs an item whose only op returns its input
+// in inference (dropout) and whose output is C x 1 x 1, which the executor
+// reshapes in place, more than once.
+func TestIdentityBlockRunsTwice(t *testing.T) {
+	it := Item{Spec: &blocks.Dropout{P: 20}, In: blocks.Shape{C: 6, H: 1, W: 1}}
+	g, err := it.Graph()
+	require.NoError(t, err)
+	r, err := NetworkCompiler(1)(g, 1, 1)
+	require.NoError(t, err)
+	for range 3 {
+		require.NotPanics(t, r.Run)
+	}
+}
+
+// TestPlanCompiler runs every kind of item on the inference plan: blocks,
+// the overhead's empty graph, and a reinforced unit (on the Network).
+func TestPlanCompiler(t *testing.T) {
+	items, err := DistinctItems([]*space.Arch{tinyArch("a", 1)}, 1)
+	require.NoError(t, err)
+	esp, err := space.ZooArch("espnetv2", space.ZooOptions{Input: blocks.Shape{C: 3, H: 32, W: 32}, Classes: 10})
+	require.NoError(t, err)
+	espItems, err := ArchItems(esp, 1)
+	require.NoError(t, err)
+	items = append(items, espItems[1]) // the first reinforced unit
+	require.NotEqual(t, blocks.Shape{}, espItems[1].Net)
+	for _, threads := range []int{1, 2} {
+		for _, it := range items {
+			g, err := it.Graph()
+			require.NoError(t, err, it.Key)
+			r, err := PlanCompiler(1)(g, 2, threads)
+			require.NoError(t, err, it.Key)
+			for range 2 {
+				r.Run()
+			}
+			closeRunner(r)
+		}
+	}
+	// Whole networks, through the profiler and the predictor.
+	tbl := openTest(t, filepath.Join(t.TempDir(), "lut.db"), testFingerprint(1), Options{})
+	p := &Profiler{Table: tbl, Compile: PlanCompiler(1), Protocol: fastProtocol, Calibration: []*space.Arch{tinyArch("a", 1)}}
+	pred, err := (&Predictor{Table: tbl, Fill: p}).Predict(context.Background(), tinyArch("a", 1))
+	require.NoError(t, err)
+	require.Greater(t, pred.Ms, 0.0)
+}

@@ -1,0 +1,98 @@
+package latency
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+
+	"nas/space"
+)
+
+// ValidationSample is one network's predicted and measured latency.
+type ValidationSample struct {
+	Network     string  `json:"network"`
+	PredictedMs float64 `json:"predicted_ms"`
+	MeasuredMs  float64 `json:"measured_ms"`
+	ErrorPct    float64 `json:"error_pct"` // (predicted - measured) / measured * 100
+	Stable      bool    `json:"stable"`    // the end-to-end median met the protocol's tolerance
+}
+
+// Validation summarises how well predictions match end-to-end
+// measurements.
+type Validation struct {
+	Samples    []ValidationSample `json:"samples"`
+	MeanAbsPct float64            `json:"mean_abs_pct"` // mean absolute percentage error
+	P90AbsPct  float64            `json:"p90_abs_pct"`  // 90th percentile of the absolute percentage error
+	RMSEMs     float64            `json:"rmse_ms"`      // root mean squared error, milliseconds
+	MeanPct    float64            `json:"mean_pct"`     // mean signed percentage error: the bias
+	Within5    float64            `json:"within_5pct"`  // fraction of networks with |error| <= 5%
+	Within10   float64            `json:"within_10pct"` // fraction with |error| <= 10%
+}
+
+// Summarize computes the error statistics of the samples.
+func Summarize(samples []ValidationSample) Validation {
+	v := Validation{Samples: samples}
+	n := float64(len(samples))
+	if n == 0 {
+		return v
+	}
+	abs := make([]float64, len(samples))
+	var sq float64
+	for i, s := range samples {
+		abs[i] = math.Abs(s.ErrorPct)
+		v.MeanAbsPct += abs[i] / n
+		v.MeanPct += s.ErrorPct / n
+		d := s.PredictedMs - s.MeasuredMs
+		sq += d * d
+		if abs[i] <= 5 {
+			v.Within5 += 1 / n
+		}
+		if abs[i] <= 10 {
+			v.Within10 += 1 / n
+		}
+	}
+	v.RMSEMs = math.Sqrt(sq / n)
+	slices.Sort(abs)
+	v.P90AbsPct = quantile(abs, 0.9)
+	return v
+}
+
+// Validator predicts and measures networks to check the table against
+// end-to-end runs.
+type Validator struct {
+	Predictor *Predictor
+	Compile   Compiler // as the table was profiled
+	Protocol  Protocol
+	Threads   int // default the table device's
+	// Progress, when set, is called after each network with the count done
+	// and the total.
+	Progress func(done, total int)
+}
+
+// Validate predicts and measures each network, in order, and summarises
+// the errors. Predictions follow the Predictor's rules on missing entries.
+func (v *Validator) Validate(ctx context.Context, archs []*space.Arch) (Validation, error) {
+	threads := v.Threads
+	if threads < 1 {
+		threads = v.Predictor.Table.Device().Threads
+	}
+	samples := make([]ValidationSample, 0, len(archs))
+	for i, a := range archs {
+		pred, err := v.Predictor.Predict(ctx, a)
+		if err != nil {
+			return Summarize(samples), err
+		}
+		m, err := MeasureNetwork(ctx, v.Compile, a, max(v.Predictor.Batch, 1), threads, v.Protocol)
+		if err != nil {
+			return Summarize(samples), fmt.Errorf("measuring network %d (%s): %w", i, archName(a), err)
+		}
+		meas := m.MedianMs()
+		samples = append(samples, ValidationSample{Network: archName(a), PredictedMs: pred.Ms, MeasuredMs: meas,
+			ErrorPct: 100 * (pred.Ms - meas) / meas, Stable: m.Stable})
+		if v.Progress != nil {
+			v.Progress(i+1, len(archs))
+		}
+	}
+	return Summarize(samples), nil
+}
