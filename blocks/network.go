@@ -173,6 +173,11 @@ func (n *Network) ForwardWith(tp *nn.Tape, x, net *nn.Tensor) *nn.Tensor {
 	}
 	y := vals[g.Output]
 	if s := g.Shapes[g.Output]; s.H == 1 && s.W == 1 {
+		if y == x {
+			// Nothing computed a new tensor (a graph that passes its input
+			// through): do not reshape the caller's tensor.
+			return &nn.Tensor{Shape: []int{x.Shape[0], s.C}, Data: x.Data}
+		}
 		y.Shape = []int{y.Shape[0], s.C}
 	}
 	return y
