@@ -50,6 +50,9 @@ from real training.`,
 	root.AddCommand(newCmdReport(nil))
 	root.AddCommand(newCmdProfile(nil))
 	root.AddCommand(newCmdLatency(nil, nil))
+	root.AddCommand(newCmdTrain(nil))
+	root.AddCommand(newCmdEval(nil))
+	root.AddCommand(newCmdSearch(nil))
 	return root
 }
 

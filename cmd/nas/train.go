@@ -1,0 +1,303 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"nas/internal/progress"
+	"nas/space"
+	"nas/trainer"
+)
+
+// dataOptions are the flags that pick a dataset, shared by train and eval.
+type dataOptions struct {
+	Data    string
+	DataDir string
+}
+
+func (o *dataOptions) addFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.Data, "data", "fashion-mnist", "dataset: fashion-mnist, mnist, cifar10 or folder (see docs/data.md)")
+	cmd.Flags().StringVar(&o.DataDir, "data-dir", "", "folder of the dataset files (default: the dataset's install folder; required for folder)")
+}
+
+func (o *dataOptions) check() error {
+	if !slices.Contains(trainer.DatasetNames(), o.Data) {
+		return usageErrorf("--data %q: want one of %v", o.Data, trainer.DatasetNames())
+	}
+	return nil
+}
+
+// resolveArch loads ARCH for a dataset: a zoo network is built for the
+// dataset's input shape and classes (and --width); an arch file or string
+// carries its own, which must fit the dataset.
+func resolveArch(ref string, width float64, sets *trainer.Sets) (*space.Arch, error) {
+	if width < 0 {
+		return nil, usageErrorf("--width %v: must be positive", width)
+	}
+	for _, e := range space.Zoo() {
+		if e.Name == ref {
+			return space.Resolve(ref, space.ZooOptions{Input: sets.Shape(), Classes: sets.Classes(), Width: width})
+		}
+	}
+	if width != 0 {
+		return nil, usageErrorf("--width applies to zoo networks; %q carries its own channel counts", ref)
+	}
+	return space.Resolve(ref, space.ZooOptions{})
+}
+
+type trainOptions struct {
+	Ref string
+	dataOptions
+	Width float64
+	Out   string
+
+	Epochs          int
+	Steps           int
+	Batch           int
+	LR              float64
+	MinLR           float64
+	Warmup          float64
+	Momentum        float64
+	Nesterov        bool
+	WeightDecay     float64
+	LabelSmoothing  float64
+	NoAugment       bool
+	ValFraction     float64
+	DataFraction    float64
+	Seed            uint64
+	Threads         int
+	NoTest          bool
+	Resume          bool
+	CheckpointSteps int
+	JSON            bool
+}
+
+// ResultFile is the summary `nas train` writes next to the checkpoint.
+const resultFile = "result.json"
+
+func newCmdTrain(runF func(*cobra.Command, *trainOptions) error) *cobra.Command {
+	d := trainer.DefaultConfig()
+	opts := &trainOptions{}
+	cmd := &cobra.Command{
+		Use:   "train ARCH --out DIR",
+		Short: "Train a network on a dataset and report its accuracy",
+		Long: `Train a network with SGD (momentum, optional Nesterov), a linear warm-up and
+a cosine learning-rate decay, label smoothing and the dataset's usual
+augmentation, holding out a seeded, stratified part of the training set for
+validation. At the end the test set is evaluated once, for the report.
+
+ARCH is anything 'nas inspect' accepts: a zoo network (built for the
+dataset's input shape and classes, with the small-input rule for small
+images; --width sets its width multiplier), an arch JSON file or an arch
+string.
+
+The output folder receives a checkpoint at the end of every epoch (and on
+Ctrl-C): weights.safetensors (PyTorch state-dict names), arch.json and
+train-state.safetensors; --resume continues a stopped run from it and ends
+exactly where the uninterrupted run would have. result.json holds the
+summary that --json prints.
+
+Every random choice comes from --seed; results are bit-identical for the
+same seed and --threads (the number of goroutines a batch is split over;
+default: all cores).`,
+		Example: `  nas train mobilenet_v2 --width 0.5 --data fashion-mnist --epochs 10 --out runs/mbv2
+  nas train "in1x28x28 cls10 | conv_o16_k3_arelu | ir_e4_o24_k3_s2 | gap | linear_o10" --epochs 2 --out runs/tiny --json
+  nas train mobilenet_v2 --width 0.5 --epochs 10 --out runs/mbv2 --resume`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Ref = args[0]
+			if err := opts.dataOptions.check(); err != nil {
+				return err
+			}
+			if opts.Out == "" {
+				return usageErrorf("--out DIR is required: the folder for checkpoints and the result")
+			}
+			if opts.Threads < 0 {
+				return usageErrorf("--threads %d: want 1 or more (0: all cores)", opts.Threads)
+			}
+			if opts.Nesterov && opts.Momentum == 0 {
+				return usageErrorf("--nesterov needs --momentum above 0")
+			}
+			if runF != nil {
+				return runF(cmd, opts)
+			}
+			return trainRun(cmd, opts)
+		},
+	}
+	f := cmd.Flags()
+	opts.dataOptions.addFlags(cmd)
+	f.Float64Var(&opts.Width, "width", 0, "width multiplier of a zoo network (default 1.0)")
+	f.StringVar(&opts.Out, "out", "", "output folder for checkpoints and result.json (required)")
+	f.IntVar(&opts.Epochs, "epochs", d.Epochs, "epochs to train")
+	f.IntVar(&opts.Steps, "steps", 0, "budget in optimizer steps instead of epochs (0: use --epochs)")
+	f.IntVar(&opts.Batch, "batch", d.BatchSize, "images per step")
+	f.Float64Var(&opts.LR, "lr", d.LR, "peak learning rate")
+	f.Float64Var(&opts.MinLR, "min-lr", d.MinLR, "learning rate at the end of the cosine decay")
+	f.Float64Var(&opts.Warmup, "warmup", d.WarmupEpochs, "linear warm-up in epochs (fractions allowed)")
+	f.Float64Var(&opts.Momentum, "momentum", d.Momentum, "SGD momentum (0: plain SGD)")
+	f.BoolVar(&opts.Nesterov, "nesterov", d.Nesterov, "Nesterov momentum")
+	f.Float64Var(&opts.WeightDecay, "wd", d.WeightDecay, "weight decay of conv and linear weights (not BN, biases)")
+	f.Float64Var(&opts.LabelSmoothing, "label-smoothing", d.LabelSmoothing, "label smoothing of the loss (0: off)")
+	f.BoolVar(&opts.NoAugment, "no-augment", false, "turn off the dataset's usual augmentation (random crop, flip)")
+	f.Float64Var(&opts.ValFraction, "val", d.ValFraction, "fraction of the training set held out for validation")
+	f.Float64Var(&opts.DataFraction, "fraction", d.DataFraction, "fraction of the rest to train on (proxy training)")
+	f.Uint64Var(&opts.Seed, "seed", d.Seed, "seed of every random choice")
+	f.IntVar(&opts.Threads, "threads", 0, "goroutines a batch is split over (0: all cores); results depend on it")
+	f.BoolVar(&opts.NoTest, "no-test", false, "skip the final test-set evaluation")
+	f.BoolVar(&opts.Resume, "resume", false, "continue the run checkpointed in --out")
+	f.IntVar(&opts.CheckpointSteps, "checkpoint-steps", 0, "also checkpoint every N steps (0: at epoch ends only)")
+	f.BoolVar(&opts.JSON, "json", false, "print a JSON summary instead of progress")
+	return cmd
+}
+
+// trainReport is the --json output and result.json.
+type trainReport struct {
+	Arch         string               `json:"arch"`
+	Name         string               `json:"name,omitempty"`
+	Data         string               `json:"data"`
+	Params       int64                `json:"params"`
+	MACs         int64                `json:"macs"`
+	ValAcc       float64              `json:"val_acc"`
+	ValLoss      float64              `json:"val_loss"`
+	BestValAcc   float64              `json:"best_val_acc"`
+	BestEpoch    int                  `json:"best_epoch"`
+	TestAcc      *float64             `json:"test_acc"`
+	TestLoss     *float64             `json:"test_loss"`
+	Epochs       float64              `json:"epochs"`
+	Steps        int                  `json:"steps"`
+	TrainImages  int                  `json:"train_images"`
+	ImagesPerSec float64              `json:"images_per_s"`
+	WallSeconds  float64              `json:"wall_s"`
+	Threads      int                  `json:"threads"`
+	Seed         uint64               `json:"seed"`
+	Out          string               `json:"out"`
+	Config       trainer.Config       `json:"config"`
+	History      []trainer.EpochStats `json:"history"`
+}
+
+func (o *trainOptions) config(data string) trainer.Config {
+	c := trainer.DefaultConfig()
+	c.Epochs, c.Steps, c.BatchSize = o.Epochs, o.Steps, o.Batch
+	c.LR, c.MinLR, c.WarmupEpochs = o.LR, o.MinLR, o.Warmup
+	c.Momentum, c.Nesterov, c.WeightDecay = o.Momentum, o.Nesterov, o.WeightDecay
+	c.LabelSmoothing = o.LabelSmoothing
+	if !o.NoAugment {
+		c.Augment = trainer.DefaultAugmentation(data)
+	}
+	c.ValFraction, c.DataFraction, c.Seed = o.ValFraction, o.DataFraction, o.Seed
+	c.Test = !o.NoTest
+	c.CheckpointDir, c.CheckpointSteps, c.Resume = o.Out, o.CheckpointSteps, o.Resume
+	return c
+}
+
+func trainRun(cmd *cobra.Command, opts *trainOptions) error {
+	// The kernels split each batch over GOMAXPROCS goroutines; --threads
+	// sets it for this process (the library itself never touches it).
+	if opts.Threads > 0 {
+		runtime.GOMAXPROCS(opts.Threads)
+	}
+	sets, err := trainer.OpenDataset(opts.Data, opts.DataDir)
+	if err != nil {
+		return err
+	}
+	arch, err := resolveArch(opts.Ref, opts.Width, sets)
+	if err != nil {
+		return err
+	}
+	cost, err := arch.Cost()
+	if err != nil {
+		return err
+	}
+	cfg := opts.config(opts.Data)
+	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt)
+	defer stop()
+
+	var bar *progress.Bar
+	stderr := cmd.ErrOrStderr()
+	cfg.OnStep = func(s trainer.StepReport) {
+		if bar == nil {
+			bar = progress.New(stderr, "train", "steps", s.TotalSteps, s.Step-1, opts.JSON)
+		}
+		epochs := (s.TotalSteps + s.StepsPerEpoch - 1) / s.StepsPerEpoch
+		bar.Status(fmt.Sprintf("epoch %d/%d loss %.3f acc %.1f%% %.0f img/s", s.Epoch+1, epochs, s.EpochLoss, 100*s.EpochAcc, s.ImagesPerSec))
+		bar.Add(1)
+	}
+	cfg.OnEpoch = func(e trainer.EpochReport) {
+		if opts.JSON {
+			return
+		}
+		if bar != nil && bar.Enabled() {
+			fmt.Fprint(stderr, "\r\x1b[K")
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "epoch %d/%d  train loss %.4f acc %.2f%%  val loss %.4f acc %.2f%%  lr %.4g\n",
+			e.Epoch, e.Epochs, e.TrainLoss, 100*e.TrainAcc, e.ValLoss, 100*e.ValAcc, e.LR)
+	}
+	if !opts.JSON {
+		fmt.Fprintf(cmd.OutOrStdout(), "training %s on %s: %s params, %s MACs, %d threads\n",
+			arch.String(), sets.Train.Name, groupDigits(cost.Params), groupDigits(cost.MACs), runtime.GOMAXPROCS(0))
+	}
+	res, err := trainer.Train(ctx, cfg, arch, sets)
+	if bar != nil {
+		bar.Finish()
+	}
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("train %s: %w\nnas train ... --out %s --resume continues it", opts.Ref, err, opts.Out)
+		}
+		return fmt.Errorf("train %s: %w", opts.Ref, err)
+	}
+	rep := trainReport{
+		Arch: arch.String(), Name: arch.Name, Data: sets.Train.Name, Params: cost.Params, MACs: cost.MACs,
+		ValAcc: res.ValAcc, ValLoss: res.ValLoss, BestValAcc: res.BestValAcc, BestEpoch: res.BestEpoch,
+		Epochs: res.Epochs, Steps: res.Steps, TrainImages: res.TrainImages, ImagesPerSec: res.ImagesPerSec,
+		WallSeconds: res.WallTime.Seconds(), Threads: runtime.GOMAXPROCS(0), Seed: cfg.Seed, Out: opts.Out,
+		Config: cfg, History: res.History,
+	}
+	if res.Tested {
+		rep.TestAcc, rep.TestLoss = &res.TestAcc, &res.TestLoss
+	}
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if err := os.WriteFile(filepath.Join(opts.Out, resultFile), b, 0o644); err != nil {
+		return err
+	}
+	if opts.JSON {
+		_, err := cmd.OutOrStdout().Write(b)
+		return err
+	}
+	printTrainSummary(cmd.OutOrStdout(), &rep)
+	return nil
+}
+
+func printTrainSummary(w io.Writer, r *trainReport) {
+	fmt.Fprintf(w, "validation accuracy %.2f%% (best %.2f%% at epoch %d)\n", 100*r.ValAcc, 100*r.BestValAcc, r.BestEpoch)
+	if r.TestAcc != nil {
+		fmt.Fprintf(w, "test accuracy %.2f%% (loss %.4f)\n", 100**r.TestAcc, *r.TestLoss)
+	}
+	fmt.Fprintf(w, "%.4g epochs, %d steps, %.0f images/s, %s; weights in %s\n",
+		r.Epochs, r.Steps, r.ImagesPerSec, time.Duration(r.WallSeconds*float64(time.Second)).Round(time.Second),
+		filepath.Join(r.Out, trainer.WeightsFile))
+}
+
+// contextOf is cmd's context, or Background when it has none (tests
+// executing a command directly).
+func contextOf(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}

@@ -1,0 +1,91 @@
+package trainer
+
+import (
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"nas/blocks"
+	"nas/internal/safetensors"
+)
+
+func TestWeightsRoundTrip(t *testing.T) {
+	g, err := tinyArch().Graph()
+	require.NoError(t, err)
+	a, err := blocks.NewNetwork(g, rand.New(rand.NewPCG(1, 1)))
+	require.NoError(t, err)
+	b, err := blocks.NewNetwork(g, rand.New(rand.NewPCG(2, 2)))
+	require.NoError(t, err)
+	require.NotEqual(t, stateOf(a), stateOf(b))
+
+	path := filepath.Join(t.TempDir(), WeightsFile)
+	require.NoError(t, SaveWeights(path, a, map[string]string{"step": "7"}))
+	meta, err := LoadWeights(path, b)
+	require.NoError(t, err)
+	require.Equal(t, "7", meta["step"])
+	require.Equal(t, stateOf(a), stateOf(b))
+
+	// Names and shapes are the graph's: what PyTorch's state dict holds.
+	f, err := safetensors.Read(path)
+	require.NoError(t, err)
+	require.Equal(t, []int{8, 1, 3, 3}, f.Tensors["layers.0.conv.weight"].Shape)
+	require.Equal(t, []int{3, 8}, f.Tensors["layers.4.fc.weight"].Shape)
+
+	// PyTorch's num_batches_tracked counters are accepted and ignored.
+	f.Tensors["layers.0.bn.num_batches_tracked"] = safetensors.Tensor{Shape: []int{}, I64: []int64{3}}
+	require.NoError(t, safetensors.Write(path, f))
+	_, err = LoadWeights(path, b)
+	require.NoError(t, err)
+}
+
+func TestLoadWeightsErrors(t *testing.T) {
+	g, err := tinyArch().Graph()
+	require.NoError(t, err)
+	net, err := blocks.NewNetwork(g, rand.New(rand.NewPCG(1, 1)))
+	require.NoError(t, err)
+	dir := t.TempDir()
+
+	_, err = LoadWeights(filepath.Join(dir, "missing.safetensors"), net)
+	require.ErrorIs(t, err, ErrNotFound)
+	require.ErrorContains(t, err, "missing.safetensors")
+
+	wider := tinyArch()
+	wider.Layers[0] = &blocks.Conv{Out: 12, Kernel: 3, Act: blocks.ActReLU}
+	wg, err := wider.Graph()
+	require.NoError(t, err)
+	wnet, err := blocks.NewNetwork(wg, rand.New(rand.NewPCG(1, 1)))
+	require.NoError(t, err)
+	path := filepath.Join(dir, "wide.safetensors")
+	require.NoError(t, SaveWeights(path, wnet, nil))
+	_, err = LoadWeights(path, net)
+	require.ErrorContains(t, err, `tensor "layers.0.bn.bias" has shape [12], the network needs [8]`)
+
+	garbage := filepath.Join(dir, "garbage.safetensors")
+	require.NoError(t, os.WriteFile(garbage, []byte("not a safetensors file"), 0o644))
+	_, err = LoadWeights(garbage, net)
+	require.ErrorContains(t, err, "garbage.safetensors")
+}
+
+func TestWriteFileAtomicLeavesNoTemporaries(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "x.json")
+	require.NoError(t, writeFileAtomic(path, []byte("1")))
+	require.NoError(t, writeFileAtomic(path, []byte("2")))
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, "2", string(b))
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+}
+
+func TestWriteFileAtomicMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "arch.json")
+	require.NoError(t, writeFileAtomic(path, []byte("{}")))
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o644), st.Mode().Perm())
+}
