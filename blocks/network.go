@@ -2,6 +2,7 @@ package blocks
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sort"
 
@@ -9,18 +10,21 @@ import (
 )
 
 // Network is a Graph made executable on the nn engine: one nn layer per
-// parameterised op, weights initialised as torchvision does (convolutions
-// Kaiming-normal by fan-out, BN scale 1 and shift 0, linear layers
-// normal(0, 0.01), PReLU slopes 0.25). Forward runs the ops in order; with
+// parameterised op, weights initialised as torchvision does: convolutions
+// followed by BN Kaiming-normal by fan-out; convolutions with a bias and no
+// BN (SqueezeNet) Kaiming-uniform by fan-in, a classifier conv at the end
+// normal(0, 0.01); BN scale 1 and shift 0, linear layers normal(0, 0.01),
+// PReLU slopes 0.25. Forward runs the ops in order; with
 // a training tape it records their backward steps.
 type Network struct {
 	Graph *Graph
 
-	runs    []opRun
-	params  []*nn.Param
-	buffers []*nn.Buffer
-	bns     []*nn.BatchNorm
-	state   map[string]*nn.Tensor
+	runs       []opRun
+	classifier int // op index of a classifier conv, or -1
+	params     []*nn.Param
+	buffers    []*nn.Buffer
+	bns        []*nn.BatchNorm
+	state      map[string]*nn.Tensor
 }
 
 // opRun executes one op on its inputs.
@@ -31,9 +35,9 @@ func NewNetwork(g *Graph, rng *rand.Rand) (*Network, error) {
 	if rng == nil {
 		return nil, fmt.Errorf("blocks.NewNetwork: a seeded *rand.Rand is required to initialise weights")
 	}
-	n := &Network{Graph: g, state: map[string]*nn.Tensor{}}
+	n := &Network{Graph: g, state: map[string]*nn.Tensor{}, classifier: classifierConv(g)}
 	for i := range g.Ops {
-		r, err := n.build(&g.Ops[i], rng)
+		r, err := n.build(i, &g.Ops[i], rng)
 		if err != nil {
 			return nil, fmt.Errorf("op %d (%s %s): %w", i, g.Ops[i].Kind, g.Ops[i].Name, err)
 		}
@@ -48,7 +52,29 @@ func NewNetwork(g *Graph, rng *rand.Rand) (*Network, error) {
 	return n, nil
 }
 
-func (n *Network) build(op *Op, rng *rand.Rand) (opRun, error) {
+// classifierConv returns the index of the convolution that ends a network
+// as its classifier (SqueezeNet's final 1x1 conv: only activations, pooling
+// and dropout follow it), or -1.
+func classifierConv(g *Graph) int {
+	v := g.Output
+	for i := len(g.Ops) - 1; i >= 0; i-- {
+		op := g.Ops[i]
+		if op.Out != v {
+			continue
+		}
+		switch op.Kind {
+		case OpConv:
+			return i
+		case OpAct, OpGAP, OpAvgPool, OpMaxPool, OpDropout:
+			v = op.In[0]
+		default:
+			return -1
+		}
+	}
+	return -1
+}
+
+func (n *Network) build(i int, op *Op, rng *rand.Rand) (opRun, error) {
 	in := n.Graph.Shapes[op.In[0]]
 	switch op.Kind {
 	case OpConv:
@@ -58,6 +84,22 @@ func (n *Network) build(op *Op, rng *rand.Rand) (opRun, error) {
 		c, err := nn.NewConv2D(op.Name, cfg, rng)
 		if err != nil {
 			return nil, err
+		}
+		switch {
+		case i == n.classifier:
+			// torchvision's SqueezeNet: the classifier conv starts small.
+			for j := range c.Weight.Data {
+				c.Weight.Data[j] = float32(0.01 * rng.NormFloat64())
+			}
+		case a.Bias:
+			// A conv with a bias has no BN after it to fix the scale of its
+			// output: Kaiming-uniform by fan-in keeps the variance of the
+			// activations through a stack of them (torchvision's SqueezeNet).
+			fanIn := float64(cfg.In / max(a.Groups, 1) * a.KH * a.KW)
+			bound := math.Sqrt(6 / fanIn)
+			for j := range c.Weight.Data {
+				c.Weight.Data[j] = float32(bound * (2*rng.Float64() - 1))
+			}
 		}
 		n.params = append(n.params, c.Params()...)
 		return func(tp *nn.Tape, x []*nn.Tensor) *nn.Tensor { return c.Forward(tp, x[0]) }, nil
