@@ -53,6 +53,7 @@ from real training.`,
 	root.AddCommand(newCmdTrain(nil))
 	root.AddCommand(newCmdEval(nil))
 	root.AddCommand(newCmdSearch(nil))
+	root.AddCommand(newCmdInfer(nil))
 	return root
 }
 

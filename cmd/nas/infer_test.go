@@ -1,0 +1,138 @@
+package main
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"image"
+	"image/color"
+	"image/png"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"nas/blocks"
+	"nas/blocks/nn"
+	"nas/space"
+	"nas/trainer"
+)
+
+const inferArch = "in1x12x12 cls4 | conv_o6_k3_s2_ahswish | ir_o6_m12_se4 | gap | linear_o4"
+
+func inferNet(t *testing.T, seed uint64) *blocks.Network {
+	t.Helper()
+	a, err := space.ParseArch(inferArch)
+	require.NoError(t, err)
+	g, err := a.Graph()
+	require.NoError(t, err)
+	n, err := blocks.NewNetwork(g, rand.New(rand.NewPCG(seed, 0)))
+	require.NoError(t, err)
+	return n
+}
+
+func writeRaw(t *testing.T, x *nn.Tensor) string {
+	t.Helper()
+	var b []byte
+	for _, v := range x.Data {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	p := filepath.Join(t.TempDir(), "x.f32")
+	require.NoError(t, os.WriteFile(p, b, 0o644))
+	return p
+}
+
+func TestInferRawInputMatchesForward(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := nn.New(3, 1, 12, 12)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	path := writeRaw(t, x)
+
+	// Seeded initialisation, and weights from a file.
+	want := inferNet(t, 5).Forward(nil, x.Clone())
+	code, out, errOut := runNas(t, "infer", inferArch, "--input", path, "--seed", "5", "--json")
+	require.Equal(t, 0, code, errOut)
+	var res inferResult
+	require.NoError(t, json.Unmarshal([]byte(out), &res))
+	require.Equal(t, []int{3, 4}, res.Shape)
+	for i := range 3 {
+		require.Equal(t, want.Data[i*4:(i+1)*4], res.Logits[i])
+	}
+	require.Equal(t, nn.Predictions(want), res.Top1)
+
+	other := inferNet(t, 9)
+	for _, p := range other.Params() { // make BN and biases matter too
+		for i := range p.Data {
+			p.Data[i] += 0.01 * float32(i%7)
+		}
+	}
+	wpath := filepath.Join(t.TempDir(), "w.safetensors")
+	require.NoError(t, trainer.SaveWeights(wpath, other, nil))
+	want = other.Forward(nil, x.Clone())
+	code, out, errOut = runNas(t, "infer", inferArch, "--input", path, "--weights", wpath, "--json")
+	require.Equal(t, 0, code, errOut)
+	require.NoError(t, json.Unmarshal([]byte(out), &res))
+	require.Equal(t, want.Data[:4], res.Logits[0])
+}
+
+func TestInferImage(t *testing.T) {
+	img := image.NewGray(image.Rect(0, 0, 12, 12))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i * 7)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "x.png")
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	require.NoError(t, png.Encode(f, img))
+	require.NoError(t, f.Close())
+
+	x := nn.New(1, 1, 12, 12)
+	norm := trainer.FashionMNISTNorm()
+	for i, p := range img.Pix {
+		x.Data[i] = (float32(p)/255 - norm.Mean[0]) / norm.Std[0]
+	}
+	want := inferNet(t, 1).Forward(nil, x)
+	code, out, errOut := runNas(t, "infer", inferArch, "--input", path, "--norm", "fashion-mnist", "--json")
+	require.Equal(t, 0, code, errOut)
+	var res inferResult
+	require.NoError(t, json.Unmarshal([]byte(out), &res))
+	for i, v := range want.Data {
+		require.InDelta(t, v, res.Logits[0][i], 1e-5)
+	}
+
+	big := image.NewRGBA(image.Rect(0, 0, 20, 12))
+	big.Set(0, 0, color.White)
+	bpath := filepath.Join(dir, "big.png")
+	f, err = os.Create(bpath)
+	require.NoError(t, err)
+	require.NoError(t, png.Encode(f, big))
+	require.NoError(t, f.Close())
+	code, _, errOut = runNas(t, "infer", inferArch, "--input", bpath)
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "20x12 pixels, the network takes 12x12")
+}
+
+func TestInferErrors(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "x.f32")
+	require.NoError(t, os.WriteFile(bad, make([]byte, 100), 0o644))
+	code, _, errOut := runNas(t, "infer", inferArch, "--input", bad)
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "not a whole number of 1x12x12 float32 samples")
+
+	code, _, errOut = runNas(t, "infer", inferArch)
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errOut, "--input FILE is required")
+
+	code, _, errOut = runNas(t, "infer", inferArch, "--input", bad, "--norm", "imagenet")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errOut, "--norm")
+
+	code, _, errOut = runNas(t, "infer", inferArch, "--input", bad, "--weights", filepath.Join(t.TempDir(), "none.safetensors"))
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "none.safetensors")
+}
