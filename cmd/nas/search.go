@@ -208,6 +208,7 @@ type finalResult struct {
 	MeasuredMs  float64 `json:"measured_ms"`
 	ValAcc      float64 `json:"val_acc"`
 	TestAcc     float64 `json:"test_acc"`
+	Weights     string  `json:"weights"` // the trained weights (safetensors)
 }
 
 func searchRun(cmd *cobra.Command, opts *searchOptions) error {
@@ -355,6 +356,14 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 		say("%s\n", s.Stopped)
 	}
 
+	dir := opts.Out
+	if dir == "" {
+		dir = runFolder(id)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+
 	// The final recipe: the whole training split, test set once.
 	final := trainer.DefaultConfig()
 	final.Epochs, final.BatchSize, final.Test = st.FinalEpochs, st.Batch, true
@@ -370,7 +379,7 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 		}
 		a.Name = fmt.Sprintf("searched-%d", i+1)
 		say("final training of %s (trial %d, reward %.4f): %d epochs\n", a.Name, t.Index, t.Reward, final.Epochs)
-		fr, err := trainAndTime(ctx, final, a, sets, lat)
+		fr, err := trainAndTime(ctx, final, a, sets, lat, dir)
 		if err != nil {
 			return err
 		}
@@ -385,7 +394,7 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 		}
 		a.Name = b
 		say("final training of baseline %s: %d epochs\n", b, final.Epochs)
-		fr, err := trainAndTime(ctx, final, a, sets, lat)
+		fr, err := trainAndTime(ctx, final, a, sets, lat, dir)
 		if err != nil {
 			return err
 		}
@@ -404,10 +413,6 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 	rep, err := store.Report(id)
 	if err != nil {
 		return err
-	}
-	dir := opts.Out
-	if dir == "" {
-		dir = runFolder(id)
 	}
 	if _, err := rep.WriteDir(dir); err != nil {
 		return err
@@ -447,13 +452,19 @@ func topTrials(trials []search.Trial, n int) []search.Trial {
 	return ok[:min(n, len(ok))]
 }
 
-func trainAndTime(ctx context.Context, cfg trainer.Config, a *space.Arch, sets *trainer.Sets, lat *tableLatency) (finalResult, error) {
+// trainAndTime trains a with the final recipe, saves its weights as
+// dir/NAME.safetensors (nas export and nas infer read them), and times it.
+func trainAndTime(ctx context.Context, cfg trainer.Config, a *space.Arch, sets *trainer.Sets, lat *tableLatency, dir string) (finalResult, error) {
 	res, err := trainer.Train(ctx, cfg, a, sets)
 	if err != nil {
 		return finalResult{}, fmt.Errorf("final training of %s: %w", a.Name, err)
 	}
 	cost, _ := a.Cost()
-	fr := finalResult{Name: a.Name, Arch: a.String(), Params: cost.Params, MACs: cost.MACs, ValAcc: res.ValAcc, TestAcc: res.TestAcc}
+	fr := finalResult{Name: a.Name, Arch: a.String(), Params: cost.Params, MACs: cost.MACs, ValAcc: res.ValAcc, TestAcc: res.TestAcc,
+		Weights: filepath.Join(dir, strings.ReplaceAll(a.Name, "@", "_")+".safetensors")}
+	if err := trainer.SaveWeights(fr.Weights, res.Network, map[string]string{"arch": fr.Arch}); err != nil {
+		return fr, err
+	}
 	if fr.PredictedMs, err = lat.LatencyMs(a); err != nil {
 		return fr, err
 	}

@@ -87,7 +87,13 @@ func TestSearchEndToEnd(t *testing.T) {
 	for _, fr := range sum.Final {
 		require.Positive(t, fr.MeasuredMs)
 		require.GreaterOrEqual(t, fr.TestAcc, 0.0)
+		require.FileExists(t, fr.Weights)
 	}
+	// The searched network with its trained weights goes to ONNX.
+	code, _, errOut = runNas(t, "export", filepath.Join(dir, "report", "best.json"), "--weights", sum.Final[0].Weights,
+		"--format", "onnx", "-o", filepath.Join(dir, "best.onnx"))
+	require.Equal(t, 0, code, errOut)
+	require.FileExists(t, filepath.Join(dir, "best.onnx"))
 	for _, name := range []string{"report.html", "pareto.png", "best.json", "final.json", "trials.csv"} {
 		require.FileExists(t, filepath.Join(dir, "report", name))
 	}
