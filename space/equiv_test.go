@@ -30,20 +30,38 @@ import (
 // 1e-6..1e-5; a wrong index, a missing term or another eps is far above
 // 1e-4.
 //
-// Some tensors cannot be held to that by any float32 code: in training
-// mode the last stages hold 8 values per channel (2 x 2 pixels, batch 2),
-// and BN divides by their deviation, so the parameter gradients of some
-// inputs move by 1e-3 and more when the weights and the input move by
-// float32's rounding. The generator picks an input where they move less,
-// measures that sensitivity for every stored tensor (float64 runs with each
-// weight and input value multiplied by 1 + 6e-8 N(0,1)), and a tensor's
-// tolerance is equivSensitivityFactor times it where that is larger than
-// equivTol; beyond equivMaxSensitivity the case is refused as
-// ill-conditioned.
+// Training-mode parameter gradients cannot be held to that by any float32
+// code. About a million activation values pass through ReLU, ReLU6, hard
+// swish or max pooling; the closest to a kink is typically 1e-7 of its
+// tensor's range away, inside float32's summation error, and whichever side
+// a float32 sum lands on decides which branch the gradient takes there. In
+// eval mode that moves gradients by less than 1e-5; in training mode BN
+// spreads it over the whole channel and the batch, and every parameter
+// gradient behind that point moves by 0.3% to 3%. It does not shrink with
+// the rounding error (it happens or not), nor with larger batches or inputs
+// (more values, more of them near a kink); it depends on the summation
+// order, so the blocked AVX-512 GEMM, the pure-Go one and the reference
+// loop, all right to 1e-6 per product, land on different branches.
+//
+// So the generator measures, for every stored tensor, how far it moves
+// between plausible float32 computations: float64 runs in which each
+// weight and input value is multiplied by 1 + 2^-24 N(0,1) and every
+// convolution and linear layer adds Gaussian noise of 2^-24 sqrt(K) rms to
+// its output and to its input's gradient (K terms summed; a little above a
+// one-by-one float32 sum's error), the largest change over 4 draws. It
+// picks the least sensitive of 12 inputs. A tensor's tolerance is
+// equivSensitivityFactor times that where larger than equivTol: 3 because
+// the draws are a sample (a branch flip the draws missed can still happen)
+// and a flip's size depends on where it happens, not on the noise. Eval
+// outputs and gradients, training-mode outputs and running statistics stay
+// near 1e-5 and keep equivTol; the parameter gradients in training mode get
+// about 1e-2, still far below what a wrong formula in batch norm's
+// backward pass gives (a missing term or a biased variance is 10% or more).
+// Beyond equivMaxSensitivity the case is refused as ill-conditioned.
 const (
 	equivTol               = 1e-4
 	equivSensitivityFactor = 3
-	equivMaxSensitivity    = 1e-2
+	equivMaxSensitivity    = 2e-2
 )
 
 // detGradIndex is the tensor index of the upstream gradient in detUniform;
