@@ -30,18 +30,21 @@ import (
 // 1e-6..1e-5; a wrong index, a missing term or another eps is far above
 // 1e-4.
 //
-// Training-mode parameter gradients cannot be held to that by any float32
-// code. About a million activation values pass through ReLU, ReLU6, hard
-// swish or max pooling; the closest to a kink is typically 1e-7 of its
-// tensor's range away, inside float32's summation error, and whichever side
-// a float32 sum lands on decides which branch the gradient takes there. In
-// eval mode that moves gradients by less than 1e-5; in training mode BN
-// spreads it over the whole channel and the batch, and every parameter
-// gradient behind that point moves by 0.3% to 3%. It does not shrink with
-// the rounding error (it happens or not), nor with larger batches or inputs
-// (more values, more of them near a kink); it depends on the summation
-// order, so the blocked AVX-512 GEMM, the pure-Go one and the reference
-// loop, all right to 1e-6 per product, land on different branches.
+// Training-mode parameter gradients of the ReLU networks cannot be held to
+// that by any float32 code. About a million activation values pass through
+// ReLU, ReLU6, hard swish or max pooling; the closest to a kink is
+// typically 1e-7 of its tensor's range away, inside float32's summation
+// error, and the side a float32 sum lands on decides which branch the
+// gradient takes there. In eval mode that moves gradients by less than
+// 1e-5. In training mode, where BN normalises each channel over the batch
+// and so centres the following ReLU's inputs on its kink, every parameter
+// gradient behind such a point moves by 0.3% to 7% in mnasnet1_0 and
+// shufflenet_v2_x1_0 on every one of 12 inputs (mobilenet_v2 is alike). It does
+// not shrink with the rounding error (it happens or not), nor with batches
+// of 16 or 128 x 128 inputs (more values, more of them near a kink); which
+// side is taken depends on the summation order, so the blocked AVX-512
+// GEMM, the pure-Go one and the reference loop, each right to about 1e-6
+// per product, can disagree by a percent.
 //
 // So the generator measures, for every stored tensor, how far it moves
 // between plausible float32 computations: float64 runs in which each
@@ -53,10 +56,13 @@ import (
 // equivSensitivityFactor times that where larger than equivTol: 3 because
 // the draws are a sample (a branch flip the draws missed can still happen)
 // and a flip's size depends on where it happens, not on the noise. Eval
-// outputs and gradients, training-mode outputs and running statistics stay
-// near 1e-5 and keep equivTol; the parameter gradients in training mode get
-// about 1e-2, still far below what a wrong formula in batch norm's
-// backward pass gives (a missing term or a biased variance is 10% or more).
+// outputs and gradients and the running statistics keep equivTol; the
+// training-mode outputs get about 3e-4 (the noise is about 4 times
+// PyTorch's own float32 error where no branch flips), and the training-mode
+// parameter gradients of those ReLU networks 1% to 5%. That still
+// catches a wrong backward formula for batch norm, which moves every
+// gradient behind it by a whole term, and the training-mode outputs and
+// running statistics check the forward pass to 3e-4.
 // Beyond equivMaxSensitivity the case is refused as ill-conditioned.
 const (
 	equivTol               = 1e-4
