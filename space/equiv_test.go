@@ -30,20 +30,44 @@ import (
 // 1e-6..1e-5; a wrong index, a missing term or another eps is far above
 // 1e-4.
 //
-// Some tensors cannot be held to that by any float32 code: in training
-// mode the last stages hold 8 values per channel (2 x 2 pixels, batch 2),
-// and BN divides by their deviation, so the parameter gradients of some
-// inputs move by 1e-3 and more when the weights and the input move by
-// float32's rounding. The generator picks an input where they move less,
-// measures that sensitivity for every stored tensor (float64 runs with each
-// weight and input value multiplied by 1 + 6e-8 N(0,1)), and a tensor's
-// tolerance is equivSensitivityFactor times it where that is larger than
-// equivTol; beyond equivMaxSensitivity the case is refused as
-// ill-conditioned.
+// Training-mode parameter gradients of the ReLU networks cannot be held to
+// that by any float32 code. About a million activation values pass through
+// ReLU, ReLU6, hard swish or max pooling; the closest to a kink is
+// typically 1e-7 of its tensor's range away, inside float32's summation
+// error, and the side a float32 sum lands on decides which branch the
+// gradient takes there. In eval mode that moves gradients by less than
+// 1e-5. In training mode, where BN normalises each channel over the batch
+// and so centres the following ReLU's inputs on its kink, every parameter
+// gradient behind such a point moves by 0.3% to 7% in mnasnet1_0 and
+// shufflenet_v2_x1_0 on every one of 12 inputs (mobilenet_v2 is alike). It does
+// not shrink with the rounding error (it happens or not), nor with batches
+// of 16 or 128 x 128 inputs (more values, more of them near a kink); which
+// side is taken depends on the summation order, so the blocked AVX-512
+// GEMM, the pure-Go one and the reference loop, each right to about 1e-6
+// per product, can disagree by a percent.
+//
+// So the generator measures, for every stored tensor, how far it moves
+// between plausible float32 computations: float64 runs in which each
+// weight and input value is multiplied by 1 + 2^-24 N(0,1) and every
+// convolution and linear layer adds Gaussian noise of 2^-24 sqrt(K) rms to
+// its output and to its input's gradient (K terms summed; a little above a
+// one-by-one float32 sum's error), the largest change over 4 draws. It
+// picks the least sensitive of 12 inputs. A tensor's tolerance is
+// equivSensitivityFactor times that where larger than equivTol: 3 because
+// the draws are a sample (a branch flip the draws missed can still happen)
+// and a flip's size depends on where it happens, not on the noise. Eval
+// outputs and gradients and the running statistics keep equivTol; the
+// training-mode outputs get about 3e-4 (the noise is about 4 times
+// PyTorch's own float32 error where no branch flips), and the training-mode
+// parameter gradients of those ReLU networks 1% to 5%. That still
+// catches a wrong backward formula for batch norm, which moves every
+// gradient behind it by a whole term, and the training-mode outputs and
+// running statistics check the forward pass to 3e-4.
+// Beyond equivMaxSensitivity the case is refused as ill-conditioned.
 const (
 	equivTol               = 1e-4
 	equivSensitivityFactor = 3
-	equivMaxSensitivity    = 1e-2
+	equivMaxSensitivity    = 2e-2
 )
 
 // detGradIndex is the tensor index of the upstream gradient in detUniform;

@@ -319,18 +319,27 @@ def kink_margin(model, x):
 
 # How many inputs to try. With about a million activation values per
 # network the one closest to a kink is typically 1e-7 of its tensor's range
-# away, about float32's error there; and in training mode a channel of the
-# last stages (2 x 2 pixels, batch 2) whose values nearly coincide makes BN
-# divide by a tiny deviation. Either makes float32 gradients percents off
-# although the code is right. Of these inputs, the one on which PyTorch's
-# own float32 run stays within CONDITIONED of its float64 run and whose
-# kink margin is largest rank first (then the smallest float32 error), and
-# the first of them that is not SENSITIVE to float32-sized changes (see
-# sensitivity) is used.
+# away, within float32's summation error there; when float32 lands on the
+# other side of it than float64, every gradient behind that point takes the
+# other branch there. In eval mode that moves a gradient by little. In
+# training mode, where each BN normalises its channel over the batch and so
+# centres a following ReLU's inputs on its kink, it moves every parameter
+# gradient behind it by 0.3% to 7% in mnasnet1_0 and shufflenet_v2_x1_0 on
+# every input tried, mobilenet_v2 alike (measured with add_rounding_noise: the
+# change does not shrink with the noise, it appears or not); batches of 16
+# or 128 x 128 inputs did no better for the first two (more values, more of
+# them near a kink). Networks with hard swish (kinks at +-3, away from the
+# centre) stay near 1e-5. So the input used is the least sensitive (see
+# sensitivity) of the INPUT_TRIES, tried in this order: those on which
+# PyTorch's own float32 run stays within CONDITIONED of its float64 run,
+# largest kink margin first, then the rest, smallest float32 error first;
+# the first one that is not SENSITIVE ends the search.
 INPUT_TRIES = 12
 CONDITIONED = 1e-4
-SENSITIVITY_TRIES = 3
+SENSITIVITY_TRIES = INPUT_TRIES
+SENSITIVITY_DRAWS = 4
 SENSITIVE = 1e-3
+TIGHT = 3e-5
 
 
 def kink_margins(name, make, gain, x):
@@ -347,20 +356,74 @@ def kink_margins(name, make, gain, x):
     return margin
 
 
+# float32's unit roundoff, 2**-24.
+EPS32 = 2.0 ** -24
+
+
+def add_rounding_noise(model, gen):
+    """Makes every Conv2d and Linear of model add Gaussian noise of the
+    size of float32's summation error: a sum of K terms of random sign,
+    added one by one, is off by about EPS32 * sqrt(K / 2) * rms(sum)
+    (the partial sums grow as sqrt(k) and each addition rounds); the noise
+    is EPS32 * sqrt(K) * rms per element, a little above that and above
+    what blocked or pairwise summation gives. K is the fan-in for the
+    output, and out_channels / groups * kernel area for the gradient of
+    the input (what the backward pass sums). Each draw from gen is one
+    plausible float32 computation: whatever changes by much from one draw
+    to the next (a ReLU or max-pooling input within rounding of its kink,
+    whose gradient then takes the other branch) cannot be held to a tight
+    tolerance by any float32 code.
+
+    The model's activations are made out of place, so that the hooks see
+    tensors that nothing overwrites."""
+    def noise(v, k):
+        scale = EPS32 * math.sqrt(k) * v.detach().pow(2).mean().sqrt()
+        return scale * torch.randn(v.shape, generator=gen, dtype=v.dtype)
+
+    def grad_noise(k):
+        return lambda g: g + noise(g, k)
+
+    def pre(m, inputs):
+        x = inputs[0]
+        if not x.requires_grad:
+            return None
+        x = x.view_as(x)
+        if isinstance(m, torch.nn.Conv2d):
+            k = m.out_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
+        else:
+            k = m.out_features
+        x.register_hook(grad_noise(k))
+        return (x,) + tuple(inputs[1:])
+
+    def post(m, _, out):
+        return out + noise(out, m.weight[0].numel())
+
+    for m in model.modules():
+        if hasattr(m, "inplace"):
+            m.inplace = False
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            m.register_forward_pre_hook(pre)
+            m.register_forward_hook(post)
+
+
 def run(name, make, gain, x, gy, dtype, jitter=None):
     """Builds the network in dtype and runs it in eval mode, then in
     training mode with dropout off; returns the model, its state-dict keys
-    and what it computed. With jitter (a torch.Generator), every parameter
-    and the input are first multiplied by 1 + 6e-8 * N(0, 1): float32's
-    rounding, to measure how sensitive the results are to it."""
+    and what it computed. With jitter (a torch.Generator), float32's
+    rounding is imitated in float64 to measure how sensitive the results
+    are to it (see add_rounding_noise): every parameter and the input are
+    first multiplied by 1 + EPS32 * N(0, 1), and every convolution and
+    linear layer adds noise of the size of float32's summation error to
+    its output and to the gradient of its input."""
     model = make()
     keys = fill(model, gain)
     model = model.to(dtype)
     if jitter is not None:
         with torch.no_grad():
             for p in model.parameters():
-                p.mul_(1 + 6e-8 * torch.randn(p.shape, generator=jitter, dtype=dtype))
-            x = x.to(dtype) * (1 + 6e-8 * torch.randn(x.shape, generator=jitter, dtype=dtype))
+                p.mul_(1 + EPS32 * torch.randn(p.shape, generator=jitter, dtype=dtype))
+            x = x.to(dtype) * (1 + EPS32 * torch.randn(x.shape, generator=jitter, dtype=dtype))
+        add_rounding_noise(model, jitter)
     params = dict(model.named_parameters())
 
     def grads():
@@ -406,12 +469,13 @@ def float32_error(ref, f32, first):
 
 
 def sensitivity(name, make, gain, x, gy, ref, parts):
-    """The largest relative change of each of parts(results) over 3 float64
-    runs with every weight and input value multiplied by 1 + 6e-8 N(0, 1)."""
+    """The largest relative change of each of parts(results) over
+    SENSITIVITY_DRAWS float64 runs that imitate float32's rounding (run with
+    jitter)."""
     want = parts(ref)
     sens = {k: 0.0 for k in want}
     gen = torch.Generator().manual_seed(0)
-    for _ in range(3):
+    for _ in range(SENSITIVITY_DRAWS):
         _, _, jit = run(name, make, gain, x, gy, torch.float64, jitter=gen)
         got = parts(jit)
         for k in want:
@@ -432,17 +496,21 @@ def generate(name, make):
         margin = kink_margins(name, make, gain, x)
         cands.append(((err < CONDITIONED, margin if err < CONDITIONED else -err), t, margin, err))
     # In that order, the first whose results move by less than SENSITIVE
-    # under float32-sized changes of weights and input (see sensitivity);
-    # if none of the first SENSITIVITY_TRIES does, the least sensitive.
+    # under float32's rounding (see sensitivity); if none does, the least
+    # sensitive among those whose eval-mode results move by less than TIGHT
+    # (so that they keep the Go test's tolerance of 1e-4), or failing that
+    # the least sensitive.
     cands.sort(reverse=True)
     best = None
     for _, t, margin, err in cands[:SENSITIVITY_TRIES]:
         x = det_tensor(t, INPUT, "input")
         _, _, ref = run(name, make, gain, x, gy, torch.float64)
-        sens = max(sensitivity(name, make, gain, x, gy, ref, lambda r: float32_parts(r, 0)).values())
-        if best is None or sens < best[0]:
-            best = (sens, t, margin, err)
-        if sens < SENSITIVE:
+        sens = sensitivity(name, make, gain, x, gy, ref, lambda r: float32_parts(r, 0))
+        key = (max(v for k, v in sens.items() if k.startswith("eval.")) >= TIGHT, max(sens.values()))
+        print(f"{name}: input {t} sensitivity " + ", ".join(f"{k} {v:.2g}" for k, v in sens.items()), flush=True)
+        if best is None or key < best[0]:
+            best = (key, t, margin, err)
+        if key[1] < SENSITIVE:
             break
     _, t_input, margin, err = best
     x = det_tensor(t_input, INPUT, "input")
@@ -494,11 +562,11 @@ def generate(name, make):
             errs.append(rel_err(want, got))
         meta[f"torch_float32_error_{mode}"] = f"{max(errs):.2g}"
 
-    # Sensitivity of each stored tensor to float32-sized changes of the
-    # weights and the input (the largest relative change over 3 draws).
-    # The Go test allows 10 times that, or 1e-4 where that is larger: a
-    # tensor that moves by 1e-3 when its inputs move by 6e-8 cannot be held
-    # to 1e-4 by any float32 implementation.
+    # Sensitivity of each stored tensor to float32's rounding (the largest
+    # relative change over SENSITIVITY_DRAWS imitations, see sensitivity).
+    # The Go test allows 3 times that, or 1e-4 where that is larger: a
+    # tensor that moves by 1e-3 from one plausible float32 computation to
+    # the next cannot be held to 1e-4 by any float32 implementation.
     def stored(r):
         res = {}
         for k in out:
