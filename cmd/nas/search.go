@@ -306,7 +306,10 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 			return err
 		}
 	}
-	strategy, err := search.NewStrategy(cfg.Strategy, sp.Cardinalities(), cfg.Seed, search.StrategySettings{})
+	// Evolution's population is a third of the budget up to its default of
+	// 16, so that a small budget still breeds after the random start.
+	strategy, err := search.NewStrategy(cfg.Strategy, sp.Cardinalities(), cfg.Seed,
+		search.StrategySettings{Population: min(16, max(4, st.Budget/3))})
 	if err != nil {
 		return err
 	}
