@@ -53,6 +53,7 @@ from real training.`,
 	root.AddCommand(newCmdTrain(nil))
 	root.AddCommand(newCmdEval(nil))
 	root.AddCommand(newCmdSearch(nil))
+	root.AddCommand(newCmdNetAdapt(nil))
 	return root
 }
 
