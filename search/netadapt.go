@@ -75,6 +75,9 @@ type NetAdaptSettings struct {
 	Seed             uint64  // fine-tuning seeds derive from it
 	// Progress, when set, is called after each recorded iteration.
 	Progress func(Iteration)
+	// UnitDone, when set, is called during iteration iteration (from 1)
+	// after each of its units has been considered: done of units.
+	UnitDone func(iteration, done, units int)
 }
 
 func (s NetAdaptSettings) withDefaults() NetAdaptSettings {
@@ -254,6 +257,7 @@ func (n *NetAdapt) iterate(ctx context.Context, a *space.Arch, w space.Weights, 
 			return Iteration{}, nil, nil, nil, err
 		}
 		if p == nil {
+			n.unitDone(iter, k+1, len(units))
 			continue
 		}
 		pw, err := space.CarryWeights(a, w, p)
@@ -270,6 +274,7 @@ func (n *NetAdapt) iterate(ctx context.Context, a *space.Arch, w space.Weights, 
 			return Iteration{}, nil, nil, nil, fmt.Errorf("netadapt: accuracy with %s pruned: %w", u.Name(), err)
 		}
 		props = append(props, Proposal{Unit: u.Name(), From: u.Channels, To: to, LatencyMs: lat, Accuracy: acc})
+		n.unitDone(iter, k+1, len(units))
 		score := acc
 		if s.Criterion == CriterionRatio {
 			score = (acc - cur.Accuracy) / math.Max(math.Abs(cur.LatencyMs-lat), 1e-9)
@@ -284,6 +289,12 @@ func (n *NetAdapt) iterate(ctx context.Context, a *space.Arch, w space.Weights, 
 		return Iteration{}, nil, nil, nil, fmt.Errorf("%w %.3f ms (at %.3f ms, %d units)", ErrNoProposal, constraint, cur.LatencyMs, len(units))
 	}
 	return best, bestArch, bestW, props, nil
+}
+
+func (n *NetAdapt) unitDone(iter uint64, done, units int) {
+	if n.Settings.UnitDone != nil {
+		n.Settings.UnitDone(int(iter), done, units)
+	}
 }
 
 // largestMeeting finds the largest valid count of u whose pruned network

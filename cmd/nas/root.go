@@ -54,6 +54,7 @@ from real training.`,
 	root.AddCommand(newCmdEval(nil))
 	root.AddCommand(newCmdSearch(nil))
 	root.AddCommand(newCmdInfer(nil))
+	root.AddCommand(newCmdNetAdapt(nil))
 	return root
 }
 

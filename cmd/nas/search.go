@@ -471,11 +471,7 @@ func trainAndTime(ctx context.Context, cfg trainer.Config, a *space.Arch, sets *
 	if fr.PredictedMs, err = lat.LatencyMs(a); err != nil {
 		return fr, err
 	}
-	err = withThreads(1, func() error {
-		m, err := latency.MeasureNetwork(ctx, compiler(), a, 1, 1, latency.Protocol{})
-		fr.MeasuredMs = m.MedianMs()
-		return err
-	})
+	fr.MeasuredMs, err = measureNetworkMs(ctx, a, latency.Protocol{})
 	return fr, err
 }
 

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/stretchr/testify/require"
+
+	"nas/search"
+	"nas/trainer"
+)
+
+func TestNetAdaptFlags(t *testing.T) {
+	var got *netadaptOptions
+	cmd := newCmdNetAdapt(func(_ *cobra.Command, o *netadaptOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"arch.json", "--weights", "w.safetensors", "--target-ms", "1.5", "--lut", "l.db",
+		"--criterion", "ratio", "--short-steps", "7", "--long-steps", "9", "--resume", "--json"})
+	require.NoError(t, cmd.Execute())
+	require.Equal(t, "arch.json", got.Ref)
+	require.Equal(t, 1.5, got.TargetMs)
+	require.Equal(t, search.CriterionRatio, got.Criterion)
+	require.Equal(t, 7, got.ShortSteps)
+	require.Equal(t, 9, got.LongSteps)
+	require.True(t, got.Resume)
+	require.Equal(t, 0.025, got.InitialReduction)
+	require.Equal(t, 0.96, got.Decay)
+	require.Equal(t, "runs/netadapt", got.Out)
+
+	base := []string{"netadapt", "a", "--weights", "w", "--target-ms", "1", "--lut", "l"}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"netadapt", "a", "--target-ms", "1", "--lut", "l"}, "--weights"},
+		{[]string{"netadapt", "a", "--weights", "w", "--lut", "l"}, "--target-ms"},
+		{[]string{"netadapt", "a", "--weights", "w", "--target-ms", "1"}, "--lut"},
+		{[]string{"netadapt", "--weights", "w", "--target-ms", "1", "--lut", "l"}, "accepts 1 arg"},
+		{append(base, "--criterion", "speed"), "--criterion"},
+		{append(base, "--initial-reduction", "1.5"), "--initial-reduction"},
+		{append(base, "--decay", "0"), "--decay"},
+		{append(base, "--short-steps", "-1"), "--short-steps"},
+		{append(base, "--fraction", "0"), "--fraction"},
+		{append(base, "--eval-fraction", "2"), "--eval-fraction"},
+		{append(base, "--batch", "0"), "--batch"},
+		{append(base, "--data", "imagenet"), "--data"},
+		{append(base, "--cap", "-1s"), "--cap"},
+	} {
+		code, _, errOut := runNas(t, c.args...)
+		require.Equal(t, exitUsage, code, "%v: %s", c.args, errOut)
+		require.Contains(t, errOut, c.want, "%v", c.args)
+	}
+}
+
+// netadaptArch is small enough to fine-tune in milliseconds and has units
+// of several kinds: a conv's out, MBConv mids, an MBConv out without
+// residual that the next block's residual is tied to.
+const netadaptArch = "in1x28x28 cls10 | conv_o8_k3_s2_arelu | ir_e4_o16_k3_s2 | ir_e4_o16_k3 | gap | linear_o10"
+
+// netadaptFixture is a tiny dataset, a network trained on it for a few
+// steps, and a latency table profiled for it with short caps.
+type netadaptFixture struct {
+	data, weights, lut string
+	tableMs            float64 // the table latency of the starting network
+}
+
+// measureArgs keep table fills and end-to-end measurements short.
+var measureArgs = []string{"--cap", "5ms", "--warmup", "1ms", "--tolerance", "0.5"}
+
+func newNetadaptFixture(t *testing.T) netadaptFixture {
+	t.Helper()
+	f := netadaptFixture{data: writeMNISTDir(t, 300, 60), lut: filepath.Join(t.TempDir(), "lut.db")}
+	train := t.TempDir()
+	code, _, errOut := runNas(t, "train", netadaptArch, "--data", "mnist", "--data-dir", f.data, "--steps", "20",
+		"--batch", "16", "--no-test", "--out", train, "--json")
+	require.Equal(t, 0, code, errOut)
+	f.weights = filepath.Join(train, trainer.WeightsFile)
+	code, _, errOut = runNas(t, append([]string{"profile", "--lut", f.lut, "--quiet", netadaptArch}, measureArgs...)...)
+	require.Equal(t, 0, code, errOut)
+	code, out, errOut := runNas(t, "latency", "--lut", f.lut, netadaptArch, "--json")
+	require.Equal(t, 0, code, errOut)
+	var lj latencyJSON
+	require.NoError(t, json.Unmarshal([]byte(out), &lj))
+	f.tableMs = lj.PredictedMs
+	return f
+}
+
+func (f netadaptFixture) args(out string, extra ...string) []string {
+	args := []string{"netadapt", netadaptArch, "--weights", f.weights, "--data", "mnist", "--data-dir", f.data,
+		"--lut", f.lut, "--target-ms", jsonNumber(0.9 * f.tableMs), "--out", out, "--initial-reduction", "0.04",
+		"--short-steps", "2", "--long-steps", "3", "--batch", "16", "--seed", "3", "--threads", "1", "--json"}
+	return append(append(args, measureArgs...), extra...)
+}
+
+func jsonNumber(x float64) string {
+	b, _ := json.Marshal(x)
+	return string(b)
+}
+
+func readHistory(t *testing.T, out string) netadaptHistory {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(out, netadaptHistoryFile))
+	require.NoError(t, err)
+	var h netadaptHistory
+	require.NoError(t, json.Unmarshal(b, &h))
+	return h
+}
+
+func TestNetAdaptEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fine-tunes a tiny network many times")
+	}
+	f := newNetadaptFixture(t)
+	out := filepath.Join(t.TempDir(), "na")
+	code, stdout, errOut := runNas(t, f.args(out)...)
+	require.Equal(t, 0, code, errOut)
+
+	var raw map[string]any
+	require.NoError(t, json.Unmarshal([]byte(stdout), &raw), stdout)
+	for _, k := range []string{"initial_ms", "final_ms", "initial_acc", "final_acc"} {
+		require.Contains(t, raw, k)
+	}
+	var sum netadaptSummary
+	require.NoError(t, json.Unmarshal([]byte(stdout), &sum))
+	require.LessOrEqual(t, sum.FinalTableMs, 0.9*f.tableMs, "the table latency meets the target")
+	require.Less(t, sum.FinalParams, sum.InitialParams)
+	require.Positive(t, sum.InitialMs)
+	require.Positive(t, sum.FinalMs)
+	require.GreaterOrEqual(t, sum.Iterations, 1)
+
+	h := readHistory(t, out)
+	require.Len(t, h.Iterations, sum.Iterations+2)
+	require.True(t, h.Iterations[len(h.Iterations)-1].Final)
+	require.Equal(t, sum.FinalArch, h.Iterations[len(h.Iterations)-1].Arch)
+	for i, it := range h.Iterations {
+		require.Equal(t, i, it.Index)
+		dir := netadaptIterDir(out, it.Index)
+		code, _, errOut := runNas(t, "inspect", filepath.Join(dir, netadaptArchFile))
+		require.Equal(t, 0, code, "iteration %d: %s", i, errOut)
+		code, evalOut, errOut := runNas(t, "eval", filepath.Join(dir, netadaptArchFile), "--weights", filepath.Join(dir, trainer.WeightsFile),
+			"--data", "mnist", "--data-dir", f.data, "--split", "val", "--json")
+		require.Equal(t, 0, code, "iteration %d: %s", i, errOut)
+		var ev evalReport
+		require.NoError(t, json.Unmarshal([]byte(evalOut), &ev))
+		require.Equal(t, it.Arch, ev.Arch)
+		// nas eval on the training run's validation split measures what the
+		// run recorded.
+		require.InDelta(t, it.Accuracy, ev.Acc, 1e-9, "iteration %d", i)
+	}
+
+	// Without --json: a line per iteration, the same decisions.
+	human := filepath.Join(t.TempDir(), "human")
+	args := slices.DeleteFunc(f.args(human), func(s string) bool { return s == "--json" })
+	code, text, errOut := runNas(t, args...)
+	require.Equal(t, 0, code, errOut)
+	t.Log(text)
+	require.Contains(t, text, "iteration 1: layers.")
+	require.Contains(t, text, "final (after 3 fine-tuning steps)")
+	require.Equal(t, decisions(h.Iterations), decisions(readHistory(t, human).Iterations))
+
+	// A second run into the same folder must say how to continue.
+	code, _, errOut = runNas(t, f.args(out)...)
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "--resume")
+	// Resuming a finished run reports it again; other settings are refused.
+	code, again, errOut := runNas(t, f.args(out, "--resume")...)
+	require.Equal(t, 0, code, errOut)
+	var sum2 netadaptSummary
+	require.NoError(t, json.Unmarshal([]byte(again), &sum2))
+	require.Equal(t, sum, sum2)
+	code, _, errOut = runNas(t, f.args(out, "--resume", "--seed", "4")...)
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "seed 3, now 4")
+	// --resume without a run.
+	code, _, errOut = runNas(t, f.args(filepath.Join(t.TempDir(), "none"), "--resume")...)
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "run without --resume")
+}
+
+// TestNetAdaptChild is the process TestNetAdaptKillResume kills: it runs
+// the command line in NAS_NETADAPT_ARGS and exits.
+func TestNetAdaptChild(t *testing.T) {
+	raw := os.Getenv("NAS_NETADAPT_ARGS")
+	if raw == "" {
+		t.Skip("only run as the child of TestNetAdaptKillResume")
+	}
+	var args []string
+	require.NoError(t, json.Unmarshal([]byte(raw), &args))
+	os.Exit(run(args, io.Discard, os.Stderr))
+}
+
+// decisions drops what is timed, not decided: measured latencies.
+func decisions(its []search.Iteration) []search.Iteration {
+	out := make([]search.Iteration, len(its))
+	for i, it := range its {
+		it.MeasuredMs = 0
+		out[i] = it
+	}
+	return out
+}
+
+// A run killed with SIGKILL and continued with --resume ends with the
+// history of a run that was never interrupted.
+func TestNetAdaptKillResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fine-tunes a tiny network many times, three times over")
+	}
+	f := newNetadaptFixture(t)
+
+	// The uninterrupted run fills the table with every entry a run of
+	// these settings asks for; the others then read the same predictions
+	// from copies of it.
+	ref := filepath.Join(t.TempDir(), "ref")
+	start := time.Now()
+	code, _, errOut := runNas(t, f.args(ref)...)
+	require.Equal(t, 0, code, errOut)
+	full := time.Since(start)
+	want := readHistory(t, ref)
+	require.Greater(t, len(want.Iterations), 2)
+	lut, err := os.ReadFile(f.lut)
+	require.NoError(t, err)
+
+	for _, frac := range []float64{0.3, 0.6} {
+		dir := t.TempDir()
+		g := f
+		g.lut = filepath.Join(dir, "lut.db")
+		require.NoError(t, os.WriteFile(g.lut, lut, 0o644))
+		out := filepath.Join(dir, "na")
+		args, _ := json.Marshal(g.args(out))
+		child := exec.Command(os.Args[0], "-test.run=^TestNetAdaptChild$")
+		child.Env = append(os.Environ(), "NAS_NETADAPT_ARGS="+string(args))
+		require.NoError(t, child.Start())
+		time.Sleep(time.Duration(frac * float64(full)))
+		_ = child.Process.Kill() // SIGKILL: no clean-up runs
+		_ = child.Wait()
+
+		resume := g.args(out, "--resume")
+		if _, err := os.Stat(filepath.Join(out, netadaptHistoryFile)); err != nil {
+			resume = g.args(out) // killed before the first record
+		} else {
+			its := readHistory(t, out).Iterations
+			t.Logf("killed at %.0f%% of an uninterrupted run, after iteration %d", 100*frac, its[len(its)-1].Index)
+		}
+		code, _, errOut := runNas(t, resume...)
+		require.Equal(t, 0, code, errOut)
+		got := readHistory(t, out)
+		require.Equal(t, want.Settings, got.Settings)
+		require.Equal(t, decisions(want.Iterations), decisions(got.Iterations))
+	}
+}
