@@ -31,7 +31,7 @@ type result struct {
 	Iters     int     `json:"iters"`
 	MedianMs  float64 `json:"median_ms"`
 	MinMs     float64 `json:"min_ms"`
-	CPUMs     float64 `json:"cpu_ms"` // median on-CPU time of the calling thread per run (one thread only)
+	CPUMs     float64 `json:"cpu_ms"` // median time on a CPU of the calling thread per run (one thread only)
 	PeakRSSKB int     `json:"peak_rss_kb"`
 	RSSKB     int     `json:"rss_kb"`
 	Kernels   string  `json:"kernels"`
