@@ -14,12 +14,9 @@ func BatchNormStats(x []float32, n, c, hw int, mean, variance []float32) {
 		shift := float64(x[ch*hw])
 		var s1, s2 float64
 		for i := 0; i < n; i++ {
-			row := x[(i*c+ch)*hw : (i*c+ch+1)*hw]
-			for _, v := range row {
-				d := float64(v) - shift
-				s1 += d
-				s2 += d * d
-			}
+			a, b := shiftedSums(x[(i*c+ch)*hw:(i*c+ch+1)*hw], shift)
+			s1 += a
+			s2 += b
 		}
 		mu := s1 / m
 		mean[ch] = float32(shift + mu)
@@ -72,11 +69,7 @@ func BatchNormGradSums(gy, x []float32, n, c, hw int, mean, invStd, sumGy, sumGy
 			off := (i*c + ch) * hw
 			gyr := gy[off : off+hw]
 			xr := x[off : off+hw]
-			var r1, r2 float32
-			for j, g := range gyr {
-				r1 += g
-				r2 += g * (xr[j] - mu)
-			}
+			r1, r2 := sumAndCenteredDot(gyr, xr, mu)
 			s1 += float64(r1)
 			s2 += float64(r2)
 		}
@@ -106,9 +99,65 @@ func BatchNormTrainGrad(gx, gy, x []float32, n, c, hw int, mean, invStd, scale, 
 			// xhat*sumGyXhat/m = (x-mean) * invStd*sumGyXhat/m
 			kx := is * sumGyXhat[ch] / m
 			mu := mean[ch]
+			// gx += k*gy - k*kx*x + k*(kx*mu - mg), three SIMD passes
+			// over a row in cache where there are SIMD kernels.
+			if len(gxr) >= 8 && axpySIMD(gxr, gyr, k) {
+				axpySIMD(gxr, xr, -k*kx)
+				biasActRowSIMD(ActIdentity, gxr, k*(kx*mu-mg))
+				continue
+			}
 			for j, g := range gyr {
 				gxr[j] += k * (g - mg - (xr[j]-mu)*kx)
 			}
 		}
 	}
+}
+
+// shiftedSums returns the sum of v-shift and of (v-shift)^2 over row, in
+// float64 with four independent partial sums each.
+func shiftedSums(row []float32, shift float64) (s1, s2 float64) {
+	var a0, a1, a2, a3, b0, b1, b2, b3 float64
+	i := 0
+	for ; i+4 <= len(row); i += 4 {
+		r := row[i : i+4 : i+4]
+		d0, d1, d2, d3 := float64(r[0])-shift, float64(r[1])-shift, float64(r[2])-shift, float64(r[3])-shift
+		a0 += d0
+		a1 += d1
+		a2 += d2
+		a3 += d3
+		b0 += d0 * d0
+		b1 += d1 * d1
+		b2 += d2 * d2
+		b3 += d3 * d3
+	}
+	for ; i < len(row); i++ {
+		d := float64(row[i]) - shift
+		a0 += d
+		b0 += d * d
+	}
+	return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
+}
+
+// sumAndCenteredDot returns sum(g) and sum(g*(x-mu)) over g (x as long),
+// with four independent partial sums each.
+func sumAndCenteredDot(g, x []float32, mu float32) (s1, s2 float32) {
+	x = x[:len(g)]
+	var a0, a1, a2, a3, b0, b1, b2, b3 float32
+	i := 0
+	for ; i+4 <= len(g); i += 4 {
+		gg, xx := g[i:i+4:i+4], x[i:i+4:i+4]
+		a0 += gg[0]
+		a1 += gg[1]
+		a2 += gg[2]
+		a3 += gg[3]
+		b0 += gg[0] * (xx[0] - mu)
+		b1 += gg[1] * (xx[1] - mu)
+		b2 += gg[2] * (xx[2] - mu)
+		b3 += gg[3] * (xx[3] - mu)
+	}
+	for ; i < len(g); i++ {
+		a0 += g[i]
+		b0 += g[i] * (x[i] - mu)
+	}
+	return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
 }
