@@ -1,6 +1,8 @@
 package kernels
 
-// Batch normalization kernels on NCHW data: x has n*c*hw elements, channel
+// Batch normalization kernels on NCHW data (training; each splits its
+// channels over up to GOMAXPROCS goroutines when the tensor is large, with
+// the same result whatever the split): x has n*c*hw elements, channel
 // ch of sample i is the contiguous run x[(i*c+ch)*hw : (i*c+ch+1)*hw], and
 // the per-channel slices (mean, scale, ...) have c elements. Statistics are
 // accumulated in float64.
@@ -9,8 +11,13 @@ package kernels
 // by n*hw) of x. It shifts each channel by its first value before summing,
 // so a large mean does not cancel the variance away.
 func BatchNormStats(x []float32, n, c, hw int, mean, variance []float32) {
+	parallelRanges(c, n*c*hw, func(c0, c1 int) { batchNormStats(x, n, c, hw, c0, c1, mean, variance) })
+}
+
+// batchNormStats is BatchNormStats for channels [c0, c1).
+func batchNormStats(x []float32, n, c, hw, c0, c1 int, mean, variance []float32) {
 	m := float64(n * hw)
-	for ch := 0; ch < c; ch++ {
+	for ch := c0; ch < c1; ch++ {
 		shift := float64(x[ch*hw])
 		var s1, s2 float64
 		for i := 0; i < n; i++ {
@@ -28,15 +35,22 @@ func BatchNormStats(x []float32, n, c, hw int, mean, variance []float32) {
 // x). With scale = weight/sqrt(var+eps) and shift = bias - mean*scale it is
 // batch normalization with fixed statistics.
 func ChannelAffine(y, x []float32, n, c, hw int, scale, shift []float32) {
-	for i := 0; i < n; i++ {
-		for ch := 0; ch < c; ch++ {
-			off := (i*c + ch) * hw
-			xr := x[off : off+hw]
-			yr := y[off : off+hw]
-			a, b := scale[ch], shift[ch]
-			for j, v := range xr {
-				yr[j] = v*a + b
-			}
+	parallelRanges(c, n*c*hw, func(c0, c1 int) {
+		for i := 0; i < n; i++ {
+			channelAffine(y, x, i, c, hw, c0, c1, scale, shift)
+		}
+	})
+}
+
+// channelAffine is ChannelAffine for channels [c0, c1) of sample i.
+func channelAffine(y, x []float32, i, c, hw, c0, c1 int, scale, shift []float32) {
+	for ch := c0; ch < c1; ch++ {
+		off := (i*c + ch) * hw
+		xr := x[off : off+hw]
+		yr := y[off : off+hw]
+		a, b := scale[ch], shift[ch]
+		for j, v := range xr {
+			yr[j] = v*a + b
 		}
 	}
 }
@@ -62,7 +76,14 @@ func ChannelScaleGrad(gx, gy []float32, n, c, hw int, scale []float32) {
 // batch normalization, and the two reductions its input gradient needs.
 // They are overwritten, not accumulated.
 func BatchNormGradSums(gy, x []float32, n, c, hw int, mean, invStd, sumGy, sumGyXhat []float32) {
-	for ch := 0; ch < c; ch++ {
+	parallelRanges(c, 2*n*c*hw, func(c0, c1 int) {
+		batchNormGradSums(gy, x, n, c, hw, c0, c1, mean, invStd, sumGy, sumGyXhat)
+	})
+}
+
+// batchNormGradSums is BatchNormGradSums for channels [c0, c1).
+func batchNormGradSums(gy, x []float32, n, c, hw, c0, c1 int, mean, invStd, sumGy, sumGyXhat []float32) {
+	for ch := c0; ch < c1; ch++ {
 		mu := mean[ch]
 		var s1, s2 float64
 		for i := 0; i < n; i++ {
@@ -86,9 +107,16 @@ func BatchNormGradSums(gy, x []float32, n, c, hw int, mean, invStd, sumGy, sumGy
 // with m = n*hw, xhat = (x-mean)*invStd, scale = weight*invStd, and sumGy
 // and sumGyXhat from BatchNormGradSums.
 func BatchNormTrainGrad(gx, gy, x []float32, n, c, hw int, mean, invStd, scale, sumGy, sumGyXhat []float32) {
+	parallelRanges(c, 3*n*c*hw, func(c0, c1 int) {
+		batchNormTrainGrad(gx, gy, x, n, c, hw, c0, c1, mean, invStd, scale, sumGy, sumGyXhat)
+	})
+}
+
+// batchNormTrainGrad is BatchNormTrainGrad for channels [c0, c1).
+func batchNormTrainGrad(gx, gy, x []float32, n, c, hw, c0, c1 int, mean, invStd, scale, sumGy, sumGyXhat []float32) {
 	m := float32(n * hw)
 	for i := 0; i < n; i++ {
-		for ch := 0; ch < c; ch++ {
+		for ch := c0; ch < c1; ch++ {
 			off := (i*c + ch) * hw
 			gyr := gy[off : off+hw]
 			xr := x[off : off+hw]
