@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -71,5 +72,37 @@ func TestSgemmPackedDoesNotAllocate(t *testing.T) {
 		if allocs != 0 {
 			t.Errorf("%s: %v allocations per call, want 0", kern.name, allocs)
 		}
+	}
+}
+
+// BenchmarkSgemmPackedB compares packing B with reading it where it lies,
+// on products of few rows (1x1 convolutions of MobileNetV2 at batch 1,
+// in the plan's 512-column chunks).
+func BenchmarkSgemmPackedB(b *testing.B) {
+	shapes := [][3]int{{16, 512, 32}, {24, 512, 144}, {24, 3136, 144}, {36, 512, 144}, {48, 512, 144}, {96, 512, 24}, {144, 512, 24}}
+	rng := rand.New(rand.NewPCG(1, 1))
+	for _, s := range shapes {
+		m, n, k := s[0], s[1], s[2]
+		a, bm, c := randomSlice(rng, m*k), randomSlice(rng, k*n), make([]float32, m*n)
+		pa := PackA(false, m, k, 1, a, k)
+		ws := make([]float32, pa.WorkspaceLen(n))
+		kc, nc := min(pa.kern.kc, k), min(pa.kern.nc, roundUp(n, pa.kern.nr))
+		bbuf, tile := ws[:kc*nc], ws[kc*nc:]
+		flops := 2 * float64(m*n*k)
+		b.Run(fmt.Sprintf("m%d_n%d_k%d/pack", m, n, k), func(b *testing.B) {
+			for b.Loop() {
+				sgemmPackedPackB(pa, false, n, bm, n, 0, c, n, bbuf, tile)
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+		if pa.kern.runBStrided == nil {
+			continue
+		}
+		b.Run(fmt.Sprintf("m%d_n%d_k%d/unpacked", m, n, k), func(b *testing.B) {
+			for b.Loop() {
+				sgemmPackedUnpackedB(pa, n, bm, n, 0, c, n, bbuf, tile)
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
 	}
 }
