@@ -447,7 +447,7 @@ func (c *planCompiler) compileOp(i int) error {
 			PadH: p.P, PadW: p.P, DilH: 1, DilW: 1, OutH: out.H, OutW: out.W}
 		s := &poolStep{win: win, c: in.C, max: op.Kind == OpMaxPool}
 		if s.max {
-			c.scratchLen = max(c.scratchLen, in.W)
+			c.scratchLen = max(c.scratchLen, kernels.MaxPoolRowsScratchLen(win))
 		}
 		s.nparts = c.parts(shapeLen(out) * p.K * p.K)
 		c.addStep(s, []Value{op.In[0]}, op.Out, -1, func(l func(Value) loc) { s.src, s.dst = l(op.In[0]), l(op.Out) })
