@@ -10,6 +10,9 @@
 # Needs Debian's /usr/bin/python3 with torch and torchvision (to export the
 # models), node and npm (onnxruntime-node is installed into bench/ with
 # --ignore-scripts: its native library ships in the package), and Go.
+# Besides wall time (median of the runs), both sides report their process's
+# CPU time per run (mean over the runs): on a loaded machine, waiting for a
+# core does not count in it, so its ratio is the steadier one at one thread.
 # The machine should be quiet: runs alternate between nas and ORT per
 # network so that background load hits both alike, but the figures are
 # medians of one run, not a benchmark of record.
@@ -43,8 +46,8 @@ median_run() {
     sort -g | sed -n "$(( ($# + 1) / 2 ))p" | cut -f2-
 }
 
-printf '%-20s %7s %10s %10s %8s %12s %12s\n' network threads nas_ms ort_ms nas/ort nas_peak_MB ort_peak_MB
-logsum=0; count=0
+printf '%-20s %7s %10s %10s %8s %11s %11s %8s %12s %12s\n' network threads nas_ms ort_ms nas/ort nas_cpu_ms ort_cpu_ms cpu_ratio nas_peak_MB ort_peak_MB
+logsum=0; cpulogsum=0; count=0
 for net in $NETS; do
   for t in $THREADS; do
     nas_runs=(); ort_runs=()
@@ -56,16 +59,21 @@ for net in $NETS; do
     nms=$(field median_ms "$nas"); oms=$(field median_ms "$ort")
     kern=$(sed -E 's/.*"kernels":"([^"]*)".*/\1/' <<<"$nas")
     nrss=$(field peak_rss_kb "$nas"); orss=$(field peak_rss_kb "$ort")
+    ncpu=$(field cpu_mean_ms "$nas"); ocpu=$(field cpu_mean_ms "$ort")
     ratio=$(awk -v a="$nms" -v b="$oms" 'BEGIN { printf "%.2f", a/b }')
-    printf '%-20s %7d %10.2f %10.2f %8s %12.1f %12.1f\n' "$net" "$t" "$nms" "$oms" "$ratio" \
+    cratio=$(awk -v a="$ncpu" -v b="$ocpu" 'BEGIN { printf "%.2f", a/b }')
+    printf '%-20s %7d %10.2f %10.2f %8s %11.2f %11.2f %8s %12.1f %12.1f\n' "$net" "$t" "$nms" "$oms" "$ratio" \
+      "$ncpu" "$ocpu" "$cratio" \
       "$(awk -v k="$nrss" 'BEGIN{print k/1024}')" "$(awk -v k="$orss" 'BEGIN{print k/1024}')"
     if [ "$t" = 1 ]; then
       logsum=$(awk -v s="$logsum" -v r="$nms" -v o="$oms" 'BEGIN { print s + log(r/o) }')
+      cpulogsum=$(awk -v s="$cpulogsum" -v r="$ncpu" -v o="$ocpu" 'BEGIN { print s + log(r/o) }')
       count=$((count + 1))
     fi
   done
 done
 if [ "$count" -gt 0 ]; then
   awk -v s="$logsum" -v n="$count" 'BEGIN { printf "geometric mean nas/ORT, one thread, %d networks: %.2f\n", n, exp(s/n) }'
+  awk -v s="$cpulogsum" -v n="$count" 'BEGIN { printf "geometric mean of CPU time per run nas/ORT, one thread, %d networks: %.2f\n", n, exp(s/n) }'
 fi
 echo "nas kernels: ${kern:-?}; ONNX Runtime $(sed -E 's/.*"ort":"([^"]*)".*/\1/' <<<"$ort")"

@@ -1,6 +1,7 @@
 // ort_run.js MODEL THREADS ITERS: times batch-1 inference of an ONNX model
 // (input 1x3x224x224) in ONNX Runtime's CPU provider and prints one line of
-// JSON like bench/planrun: median and fastest run in ms, peak RSS in kB.
+// JSON like bench/planrun: median and fastest run in ms, the process's CPU
+// time per run (all threads, mean over the timed runs), peak RSS in kB.
 'use strict';
 const ort = require('onnxruntime-node');
 
@@ -23,16 +24,19 @@ async function main() {
   const feeds = { [sess.inputNames[0]]: new ort.Tensor('float32', data, [1, 3, 224, 224]) };
   for (let i = 0; i < 10; i++) await sess.run(feeds);
   const times = [];
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < iters; i++) {
     const t0 = process.hrtime.bigint();
     await sess.run(feeds);
     times.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
+  const cpu = process.cpuUsage(cpu0);
   times.sort((a, b) => a - b);
   console.log(JSON.stringify({
     model, threads, iters,
     median_ms: times[Math.floor(iters / 2)],
     min_ms: times[0],
+    cpu_mean_ms: (cpu.user + cpu.system) / 1000 / iters,
     peak_rss_kb: process.resourceUsage().maxRSS,
     ort: ort.env.versions.common,
   }));

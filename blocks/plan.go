@@ -151,6 +151,7 @@ type arena struct {
 	slots   [][]float32
 	scratch [][]float32 // one per part: depthwise padded planes, max pooling rows
 	cols    []float32   // im2col matrix
+	gemmWS  [][]float32 // one per part: GEMM packing buffers
 	x       []float32   // the current image
 	output  loc
 }
@@ -222,13 +223,16 @@ func newPlan(n *Network, batch, threads, minWork int) (*Plan, error) {
 			a.scratch = append(a.scratch, make([]float32, c.scratchLen))
 		}
 		a.cols = make([]float32, c.colsLen)
+		for range scratchParts {
+			a.gemmWS = append(a.gemmWS, make([]float32, c.gemmWSLen))
+		}
 		p.arenas = append(p.arenas, a)
 	}
 	bytes := 0
 	for _, sz := range c.slotSize {
 		bytes += 4 * sz
 	}
-	p.stats.ArenaBytes = bytes + 4*(scratchParts*c.scratchLen+c.colsLen)
+	p.stats.ArenaBytes = bytes + 4*(scratchParts*(c.scratchLen+c.gemmWSLen)+c.colsLen)
 	p.stats.Arenas = nArenas
 	p.stats.Ops = len(g.Ops)
 	p.stats.Steps = len(p.steps)
@@ -285,8 +289,8 @@ type planCompiler struct {
 	slotOf   []int                     // per root value
 	slotSize []int
 
-	scratchLen, colsLen int
-	stats               PlanStats
+	scratchLen, colsLen, gemmWSLen int
+	stats                          PlanStats
 }
 
 type bnParams struct{ scale, shift []float32 }
@@ -443,7 +447,7 @@ func (c *planCompiler) compileOp(i int) error {
 			PadH: p.P, PadW: p.P, DilH: 1, DilW: 1, OutH: out.H, OutW: out.W}
 		s := &poolStep{win: win, c: in.C, max: op.Kind == OpMaxPool}
 		if s.max {
-			c.scratchLen = max(c.scratchLen, in.W)
+			c.scratchLen = max(c.scratchLen, kernels.MaxPoolRowsScratchLen(win))
 		}
 		s.nparts = c.parts(shapeLen(out) * p.K * p.K)
 		c.addStep(s, []Value{op.In[0]}, op.Out, -1, func(l func(Value) loc) { s.src, s.dst = l(op.In[0]), l(op.Out) })
@@ -592,6 +596,7 @@ func (c *planCompiler) compileConv(i int) error {
 		c.addStep(s, []Value{x}, -1, -1, func(l func(Value) loc) { s.src = l(x) })
 	}
 	s := newGemmStep(d, w, epi, c.threads, c.minWork)
+	c.gemmWSLen = max(c.gemmWSLen, s.workspaceLen())
 	ins := []Value{x}
 	if res >= 0 {
 		ins = append(ins, res)

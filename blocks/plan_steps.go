@@ -15,8 +15,8 @@ func span(n, part, parts int) (lo, hi int) {
 // to each output tile. Tiles are column chunks of colChunk positions, and
 // row blocks when there are fewer chunks than threads.
 type gemmStep struct {
-	groups, m, k, n int // per group: m outputs, k = In/groups*KH*KW, n positions
-	w               []float32
+	groups, m, k, n int                // per group: m outputs, k = In/groups*KH*KW, n positions
+	packed          []*kernels.PackedA // per group and row block: the weights, packed once
 	epi             kernels.Epilogue
 
 	src, dst loc
@@ -34,7 +34,7 @@ const gemmColChunk = 512
 
 func newGemmStep(d kernels.ConvDims, w []float32, epi kernels.Epilogue, threads, minWork int) *gemmStep {
 	s := &gemmStep{groups: d.Groups, m: d.Out / d.Groups, k: d.In / d.Groups * d.KH * d.KW,
-		n: d.OutH * d.OutW, w: w, epi: epi}
+		n: d.OutH * d.OutW, epi: epi}
 	s.colChunk = min(gemmColChunk, s.n)
 	chunks := (s.n + s.colChunk - 1) / s.colChunk
 	s.rowBlocks = 1
@@ -50,6 +50,13 @@ func newGemmStep(d kernels.ConvDims, w []float32, epi kernels.Epilogue, threads,
 		}
 	}
 	s.tiles = s.groups * chunks * s.rowBlocks
+	for g := 0; g < s.groups; g++ {
+		for rb := 0; rb < s.rowBlocks; rb++ {
+			r0, r1 := span(s.m, rb, s.rowBlocks)
+			row := g*s.m + r0
+			s.packed = append(s.packed, kernels.PackA(false, r1-r0, s.k, 1, w[row*s.k:], s.k))
+		}
+	}
 	s.nparts = 1
 	if threads > 1 && work >= minWork {
 		s.nparts = min(threads, s.tiles)
@@ -58,6 +65,15 @@ func newGemmStep(d kernels.ConvDims, w []float32, epi kernels.Epilogue, threads,
 }
 
 func (s *gemmStep) parts() int { return s.nparts }
+
+// workspaceLen is the GEMM workspace one part of the step needs.
+func (s *gemmStep) workspaceLen() int {
+	n := 0
+	for _, p := range s.packed {
+		n = max(n, p.WorkspaceLen(min(s.colChunk, s.n)))
+	}
+	return n
+}
 
 func (s *gemmStep) run(a *arena, part, parts int) {
 	var x []float32
@@ -91,7 +107,7 @@ func (s *gemmStep) run(a *arena, part, parts int) {
 		} else if res != nil {
 			rt = res[row*s.n+j0:]
 		}
-		kernels.Sgemm(false, false, r1-r0, j1-j0, s.k, 1, s.w[row*s.k:], s.k, x[g*s.k*s.n+j0:], s.n, beta, yo, s.n)
+		kernels.SgemmPacked(s.packed[g*s.rowBlocks+rb], false, j1-j0, x[g*s.k*s.n+j0:], s.n, beta, yo, s.n, a.gemmWS[part])
 		s.epi.Apply(yo, s.n, row, r1-r0, j1-j0, rt, s.n)
 	}
 }

@@ -26,11 +26,15 @@ import (
 )
 
 type result struct {
-	Net       string  `json:"net"`
-	Threads   int     `json:"threads"`
-	Iters     int     `json:"iters"`
-	MedianMs  float64 `json:"median_ms"`
-	MinMs     float64 `json:"min_ms"`
+	Net      string  `json:"net"`
+	Threads  int     `json:"threads"`
+	Iters    int     `json:"iters"`
+	MedianMs float64 `json:"median_ms"`
+	MinMs    float64 `json:"min_ms"`
+	CPUMs    float64 `json:"cpu_ms"` // median time on a CPU of the calling thread per run (one thread only)
+	// CPUMeanMs is the process's CPU time (all threads) over the timed
+	// runs divided by their number, as bench/ort_run.js reports it.
+	CPUMeanMs float64 `json:"cpu_mean_ms"`
 	PeakRSSKB int     `json:"peak_rss_kb"`
 	RSSKB     int     `json:"rss_kb"`
 	Kernels   string  `json:"kernels"`
@@ -86,16 +90,30 @@ func run(name string, threads, iters, size int, profile string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	// The run's own thread time is what a busy machine perturbs least:
+	// waiting for a core is not counted in it.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	times := make([]float64, iters)
+	cpu := make([]float64, iters)
+	proc0 := processCPU()
 	for i := range times {
+		c0 := threadCPU()
 		start := time.Now()
 		if _, err := p.Run(x); err != nil {
 			return err
 		}
 		times[i] = float64(time.Since(start).Nanoseconds()) / 1e6
+		cpu[i] = threadCPU() - c0
 	}
+	procMs := (processCPU() - proc0) / float64(iters)
 	slices.Sort(times)
-	r := result{Net: name, Threads: threads, Iters: iters, MedianMs: times[iters/2], MinMs: times[0],
+	slices.Sort(cpu)
+	cpuMs := cpu[iters/2]
+	if threads > 1 {
+		cpuMs = 0 // the helpers' time is not in the caller's
+	}
+	r := result{Net: name, Threads: threads, Iters: iters, MedianMs: times[iters/2], MinMs: times[0], CPUMs: cpuMs, CPUMeanMs: procMs,
 		PeakRSSKB: procStatus("VmHWM"), RSSKB: procStatus("VmRSS"),
 		Kernels: fmt.Sprintf("%s v%d", kernels.Path(), kernels.Version)}
 	return json.NewEncoder(os.Stdout).Encode(r)

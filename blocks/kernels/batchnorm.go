@@ -1,6 +1,8 @@
 package kernels
 
-// Batch normalization kernels on NCHW data: x has n*c*hw elements, channel
+// Batch normalization kernels on NCHW data (training; each splits its
+// channels over up to GOMAXPROCS goroutines when the tensor is large, with
+// the same result whatever the split): x has n*c*hw elements, channel
 // ch of sample i is the contiguous run x[(i*c+ch)*hw : (i*c+ch+1)*hw], and
 // the per-channel slices (mean, scale, ...) have c elements. Statistics are
 // accumulated in float64.
@@ -9,17 +11,19 @@ package kernels
 // by n*hw) of x. It shifts each channel by its first value before summing,
 // so a large mean does not cancel the variance away.
 func BatchNormStats(x []float32, n, c, hw int, mean, variance []float32) {
+	parallelRanges(c, n*c*hw, func(c0, c1 int) { batchNormStats(x, n, c, hw, c0, c1, mean, variance) })
+}
+
+// batchNormStats is BatchNormStats for channels [c0, c1).
+func batchNormStats(x []float32, n, c, hw, c0, c1 int, mean, variance []float32) {
 	m := float64(n * hw)
-	for ch := 0; ch < c; ch++ {
+	for ch := c0; ch < c1; ch++ {
 		shift := float64(x[ch*hw])
 		var s1, s2 float64
 		for i := 0; i < n; i++ {
-			row := x[(i*c+ch)*hw : (i*c+ch+1)*hw]
-			for _, v := range row {
-				d := float64(v) - shift
-				s1 += d
-				s2 += d * d
-			}
+			a, b := shiftedSums(x[(i*c+ch)*hw:(i*c+ch+1)*hw], shift)
+			s1 += a
+			s2 += b
 		}
 		mu := s1 / m
 		mean[ch] = float32(shift + mu)
@@ -31,15 +35,22 @@ func BatchNormStats(x []float32, n, c, hw int, mean, variance []float32) {
 // x). With scale = weight/sqrt(var+eps) and shift = bias - mean*scale it is
 // batch normalization with fixed statistics.
 func ChannelAffine(y, x []float32, n, c, hw int, scale, shift []float32) {
-	for i := 0; i < n; i++ {
-		for ch := 0; ch < c; ch++ {
-			off := (i*c + ch) * hw
-			xr := x[off : off+hw]
-			yr := y[off : off+hw]
-			a, b := scale[ch], shift[ch]
-			for j, v := range xr {
-				yr[j] = v*a + b
-			}
+	parallelRanges(c, n*c*hw, func(c0, c1 int) {
+		for i := 0; i < n; i++ {
+			channelAffine(y, x, i, c, hw, c0, c1, scale, shift)
+		}
+	})
+}
+
+// channelAffine is ChannelAffine for channels [c0, c1) of sample i.
+func channelAffine(y, x []float32, i, c, hw, c0, c1 int, scale, shift []float32) {
+	for ch := c0; ch < c1; ch++ {
+		off := (i*c + ch) * hw
+		xr := x[off : off+hw]
+		yr := y[off : off+hw]
+		a, b := scale[ch], shift[ch]
+		for j, v := range xr {
+			yr[j] = v*a + b
 		}
 	}
 }
@@ -65,18 +76,21 @@ func ChannelScaleGrad(gx, gy []float32, n, c, hw int, scale []float32) {
 // batch normalization, and the two reductions its input gradient needs.
 // They are overwritten, not accumulated.
 func BatchNormGradSums(gy, x []float32, n, c, hw int, mean, invStd, sumGy, sumGyXhat []float32) {
-	for ch := 0; ch < c; ch++ {
+	parallelRanges(c, 2*n*c*hw, func(c0, c1 int) {
+		batchNormGradSums(gy, x, n, c, hw, c0, c1, mean, invStd, sumGy, sumGyXhat)
+	})
+}
+
+// batchNormGradSums is BatchNormGradSums for channels [c0, c1).
+func batchNormGradSums(gy, x []float32, n, c, hw, c0, c1 int, mean, invStd, sumGy, sumGyXhat []float32) {
+	for ch := c0; ch < c1; ch++ {
 		mu := mean[ch]
 		var s1, s2 float64
 		for i := 0; i < n; i++ {
 			off := (i*c + ch) * hw
 			gyr := gy[off : off+hw]
 			xr := x[off : off+hw]
-			var r1, r2 float32
-			for j, g := range gyr {
-				r1 += g
-				r2 += g * (xr[j] - mu)
-			}
+			r1, r2 := sumAndCenteredDot(gyr, xr, mu)
 			s1 += float64(r1)
 			s2 += float64(r2)
 		}
@@ -93,9 +107,16 @@ func BatchNormGradSums(gy, x []float32, n, c, hw int, mean, invStd, sumGy, sumGy
 // with m = n*hw, xhat = (x-mean)*invStd, scale = weight*invStd, and sumGy
 // and sumGyXhat from BatchNormGradSums.
 func BatchNormTrainGrad(gx, gy, x []float32, n, c, hw int, mean, invStd, scale, sumGy, sumGyXhat []float32) {
+	parallelRanges(c, 3*n*c*hw, func(c0, c1 int) {
+		batchNormTrainGrad(gx, gy, x, n, c, hw, c0, c1, mean, invStd, scale, sumGy, sumGyXhat)
+	})
+}
+
+// batchNormTrainGrad is BatchNormTrainGrad for channels [c0, c1).
+func batchNormTrainGrad(gx, gy, x []float32, n, c, hw, c0, c1 int, mean, invStd, scale, sumGy, sumGyXhat []float32) {
 	m := float32(n * hw)
 	for i := 0; i < n; i++ {
-		for ch := 0; ch < c; ch++ {
+		for ch := c0; ch < c1; ch++ {
 			off := (i*c + ch) * hw
 			gyr := gy[off : off+hw]
 			xr := x[off : off+hw]
@@ -106,9 +127,65 @@ func BatchNormTrainGrad(gx, gy, x []float32, n, c, hw int, mean, invStd, scale, 
 			// xhat*sumGyXhat/m = (x-mean) * invStd*sumGyXhat/m
 			kx := is * sumGyXhat[ch] / m
 			mu := mean[ch]
+			// gx += k*gy - k*kx*x + k*(kx*mu - mg), three SIMD passes
+			// over a row in cache where there are SIMD kernels.
+			if len(gxr) >= 8 && axpySIMD(gxr, gyr, k) {
+				axpySIMD(gxr, xr, -k*kx)
+				biasActRowSIMD(ActIdentity, gxr, k*(kx*mu-mg))
+				continue
+			}
 			for j, g := range gyr {
 				gxr[j] += k * (g - mg - (xr[j]-mu)*kx)
 			}
 		}
 	}
+}
+
+// shiftedSums returns the sum of v-shift and of (v-shift)^2 over row, in
+// float64 with four independent partial sums each.
+func shiftedSums(row []float32, shift float64) (s1, s2 float64) {
+	var a0, a1, a2, a3, b0, b1, b2, b3 float64
+	i := 0
+	for ; i+4 <= len(row); i += 4 {
+		r := row[i : i+4 : i+4]
+		d0, d1, d2, d3 := float64(r[0])-shift, float64(r[1])-shift, float64(r[2])-shift, float64(r[3])-shift
+		a0 += d0
+		a1 += d1
+		a2 += d2
+		a3 += d3
+		b0 += d0 * d0
+		b1 += d1 * d1
+		b2 += d2 * d2
+		b3 += d3 * d3
+	}
+	for ; i < len(row); i++ {
+		d := float64(row[i]) - shift
+		a0 += d
+		b0 += d * d
+	}
+	return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
+}
+
+// sumAndCenteredDot returns sum(g) and sum(g*(x-mu)) over g (x as long),
+// with four independent partial sums each.
+func sumAndCenteredDot(g, x []float32, mu float32) (s1, s2 float32) {
+	x = x[:len(g)]
+	var a0, a1, a2, a3, b0, b1, b2, b3 float32
+	i := 0
+	for ; i+4 <= len(g); i += 4 {
+		gg, xx := g[i:i+4:i+4], x[i:i+4:i+4]
+		a0 += gg[0]
+		a1 += gg[1]
+		a2 += gg[2]
+		a3 += gg[3]
+		b0 += gg[0] * (xx[0] - mu)
+		b1 += gg[1] * (xx[1] - mu)
+		b2 += gg[2] * (xx[2] - mu)
+		b3 += gg[3] * (xx[3] - mu)
+	}
+	for ; i < len(g); i++ {
+		a0 += g[i]
+		b0 += g[i] * (x[i] - mu)
+	}
+	return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
 }

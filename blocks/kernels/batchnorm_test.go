@@ -119,3 +119,47 @@ func TestBatchNormStatsConstantChannel(t *testing.T) {
 	require.Equal(t, []float32{3, -1e6}, []float32{mean[0], mean[1]})
 	require.Equal(t, []float32{0, 0}, variance)
 }
+
+// TestBatchNormSplitEqualsWhole runs the batch norm kernels on a tensor
+// large enough to be split over goroutines and checks every result bit for
+// bit against the same kernels over all channels at once.
+func TestBatchNormSplitEqualsWhole(t *testing.T) {
+	const n, c, hw = 4, 9, 2100 // n*c*hw above parallelMinWork
+	rng := rand.New(rand.NewPCG(5, 6))
+	x, gy := randSlice(rng, n*c*hw), randSlice(rng, n*c*hw)
+	scale, shift := randSlice(rng, c), randSlice(rng, c)
+	invStd := make([]float32, c)
+	for i := range invStd {
+		invStd[i] = 0.5 + rng.Float32()
+	}
+	type out struct{ mean, variance, sumGy, sumGyXhat, y, gx []float32 }
+	run := func(split bool) out {
+		o := out{make([]float32, c), make([]float32, c), make([]float32, c), make([]float32, c), make([]float32, n*c*hw), make([]float32, n*c*hw)}
+		if split {
+			BatchNormStats(x, n, c, hw, o.mean, o.variance)
+			ChannelAffine(o.y, x, n, c, hw, scale, shift)
+			BatchNormGradSums(gy, x, n, c, hw, o.mean, invStd, o.sumGy, o.sumGyXhat)
+			BatchNormTrainGrad(o.gx, gy, x, n, c, hw, o.mean, invStd, scale, o.sumGy, o.sumGyXhat)
+			return o
+		}
+		batchNormStats(x, n, c, hw, 0, c, o.mean, o.variance)
+		for i := 0; i < n; i++ {
+			channelAffine(o.y, x, i, c, hw, 0, c, scale, shift)
+		}
+		batchNormGradSums(gy, x, n, c, hw, 0, c, o.mean, invStd, o.sumGy, o.sumGyXhat)
+		batchNormTrainGrad(o.gx, gy, x, n, c, hw, 0, c, o.mean, invStd, scale, o.sumGy, o.sumGyXhat)
+		return o
+	}
+	whole, split := run(false), run(true)
+	for name, pair := range map[string][2][]float32{
+		"mean": {whole.mean, split.mean}, "variance": {whole.variance, split.variance},
+		"sumGy": {whole.sumGy, split.sumGy}, "sumGyXhat": {whole.sumGyXhat, split.sumGyXhat},
+		"y": {whole.y, split.y}, "gx": {whole.gx, split.gx},
+	} {
+		for i := range pair[0] {
+			if pair[0][i] != pair[1][i] {
+				t.Fatalf("%s[%d]: whole %v, split %v", name, i, pair[0][i], pair[1][i])
+			}
+		}
+	}
+}

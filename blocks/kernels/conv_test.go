@@ -38,6 +38,10 @@ var convCases = []convCase{
 	{in: 3, out: 4, groups: 1, h: 15, w: 13, kh: 7, kw: 7, sh: 2, sw: 2, ph: 3, pw: 3, dh: 1, dw: 1},
 	{in: 2, out: 3, groups: 1, h: 3, w: 4, kh: 5, kw: 5, sh: 3, sw: 1, ph: 2, pw: 3, dh: 1, dw: 1}, // heavy padding
 	{in: 1, out: 4, groups: 1, h: 5, w: 5, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1},
+	// 3x3 depthwise weight gradients (their own kernel): uneven and no padding, long rows.
+	{in: 6, out: 6, groups: 6, h: 12, w: 11, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 0, dh: 1, dw: 1},
+	{in: 3, out: 3, groups: 3, h: 20, w: 37, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1},
+	{in: 2, out: 6, groups: 2, h: 9, w: 30, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1, dh: 1, dw: 1},
 }
 
 // naiveConv computes the convolution and its gradients in float64 by the

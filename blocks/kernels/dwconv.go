@@ -105,7 +105,10 @@ func (d *DepthwiseConv) Run(x, w, y []float32, o0, o1 int, e *Epilogue, scratch 
 		if ci != last {
 			xc := x[ci*plane : (ci+1)*plane]
 			if d.needPad {
-				d.pad(xc, scratch)
+				// The zero borders of the padded plane stay in place from
+				// one channel to the next: only the first of this call
+				// writes them.
+				d.pad(xc, scratch, last >= 0)
 				xp = scratch
 			} else {
 				xp = xc
@@ -130,8 +133,10 @@ func (d *DepthwiseConv) Run(x, w, y []float32, o0, o1 int, e *Epilogue, scratch 
 }
 
 // pad copies one input plane into the padded plane dst (padH x padW), or,
-// for the stride-2 SIMD kernels, into its even and odd columns.
-func (d *DepthwiseConv) pad(xc, dst []float32) {
+// for the stride-2 SIMD kernels, into its even and odd columns. With
+// bordersReady, dst already holds this geometry's zero borders (an earlier
+// pad of the same Run) and only the input's rows are written.
+func (d *DepthwiseConv) pad(xc, dst []float32, bordersReady bool) {
 	win := d.Win
 	if d.ldHalf > 0 {
 		half := d.padH * d.ldHalf
@@ -140,15 +145,19 @@ func (d *DepthwiseConv) pad(xc, dst []float32) {
 		prow := dst[rowOff : rowOff+2*d.ldHalf]
 		lo := min(win.PadW, len(prow))
 		hi := min(win.PadW+win.InW, len(prow))
-		clear(prow[:lo])
-		clear(prow[hi:])
+		if !bordersReady {
+			clear(prow[:lo])
+			clear(prow[hi:])
+		}
 		for r := 0; r < d.padH; r++ {
 			er := even[r*d.ldHalf : (r+1)*d.ldHalf]
 			or := odd[r*d.ldHalf : (r+1)*d.ldHalf]
 			ih := r - win.PadH
 			if ih < 0 || ih >= win.InH {
-				clear(er)
-				clear(or)
+				if !bordersReady {
+					clear(er)
+					clear(or)
+				}
 				continue
 			}
 			copy(prow[lo:hi], xc[ih*win.InW:ih*win.InW+hi-lo])
@@ -166,14 +175,18 @@ func (d *DepthwiseConv) pad(xc, dst []float32) {
 		row := dst[r*d.padW : (r+1)*d.padW]
 		ih := r - win.PadH
 		if ih < 0 || ih >= win.InH {
-			clear(row)
+			if !bordersReady {
+				clear(row)
+			}
 			continue
 		}
 		lo := min(win.PadW, d.padW)
 		hi := min(win.PadW+win.InW, d.padW)
-		clear(row[:lo])
 		copy(row[lo:hi], xc[ih*win.InW:ih*win.InW+hi-lo])
-		clear(row[hi:])
+		if !bordersReady {
+			clear(row[:lo])
+			clear(row[hi:])
+		}
 	}
 }
 

@@ -50,9 +50,18 @@ func ReLUGrad(gx, gy, x []float32) {
 	}
 }
 
-// ReLU6 sets dst = min(max(0, x), 6).
+// ReLU6 sets dst = min(max(0, x), 6) (dst may alias x). With SIMD a NaN
+// of x may come out clamped instead of NaN.
 func ReLU6(dst, x []float32) {
 	x = x[:len(dst)]
+	if len(dst) >= 8 {
+		if len(x) > 0 && &x[0] != &dst[0] {
+			copy(dst, x)
+		}
+		if biasActRowSIMD(ActReLU6, dst, 0) {
+			return
+		}
+	}
 	for i, v := range x {
 		dst[i] = min(max(v, 0), 6)
 	}

@@ -56,6 +56,10 @@ type microKernel struct {
 	// element (i, p) of the tile's rows at a[i*rsa+p*csa]. It sets c to
 	// alpha*a*b + beta*c.
 	runStrided func(k int, a []float32, rsa, csa int, b, c []float32, ldc int, alpha, beta float32)
+	// runBStrided, when not nil, is run on a packed panel of A and B read
+	// where it is stored: row p of the nr-wide panel at b[p*ldb:]. It sets
+	// c to a*b + beta*c.
+	runBStrided func(k int, a, b []float32, ldb int, c []float32, ldc int, beta float32)
 	// packBNoTrans and packBTrans, when not nil, pack one full nr-wide
 	// panel of op(B), k deep (see packB); b starts at the panel's first
 	// element as stored.

@@ -19,83 +19,83 @@ package kernels
 var (
 	avx512Kernel = microKernel{
 		name: "avx512-12x32", mr: 12, nr: 32, kc: 384, nc: 1024,
-		run: sgemmKernel12x32AVX512, runStrided: sgemmKernel12x32AVX512Strided,
+		run: sgemmKernel12x32AVX512, runStrided: sgemmKernel12x32AVX512Strided, runBStrided: sgemmKernel12x32AVX512BStrided,
 		packNoTrans: packANoTrans12, packTrans: packATrans12, packBNoTrans: packBNoTrans32, packBTrans: packBTrans32,
 		edges:  []*microKernel{&avx512Edge4, &avx512Edge8},
 		narrow: &avx512Kernel12x16,
 	}
 	avx512Kernel14 = microKernel{
 		name: "avx512-14x32", mr: 14, nr: 32, kc: 384, nc: 1024,
-		run: sgemmKernel14x32AVX512, runStrided: sgemmKernel14x32AVX512Strided,
+		run: sgemmKernel14x32AVX512, runStrided: sgemmKernel14x32AVX512Strided, runBStrided: sgemmKernel14x32AVX512BStrided,
 		packNoTrans: packANoTrans14, packTrans: packATrans14, packBNoTrans: packBNoTrans32, packBTrans: packBTrans32,
 		edges:  []*microKernel{&avx512Edge4, &avx512Edge8, &avx512Kernel},
 		narrow: &avx512Kernel14x16,
 	}
 	avx512Edge4 = microKernel{
 		name: "avx512-4x32", mr: 4, nr: 32, kc: 384, nc: 1024,
-		run: sgemmKernel4x32AVX512, runStrided: sgemmKernel4x32AVX512Strided,
+		run: sgemmKernel4x32AVX512, runStrided: sgemmKernel4x32AVX512Strided, runBStrided: sgemmKernel4x32AVX512BStrided,
 		packNoTrans: packANoTrans4, packTrans: packATrans4, packBNoTrans: packBNoTrans32, packBTrans: packBTrans32,
 		narrow: &avx512Edge4x16,
 	}
 	avx512Edge8 = microKernel{
 		name: "avx512-8x32", mr: 8, nr: 32, kc: 384, nc: 1024,
-		run: sgemmKernel8x32AVX512, runStrided: sgemmKernel8x32AVX512Strided,
+		run: sgemmKernel8x32AVX512, runStrided: sgemmKernel8x32AVX512Strided, runBStrided: sgemmKernel8x32AVX512BStrided,
 		packNoTrans: packANoTrans8, packTrans: packATrans8, packBNoTrans: packBNoTrans32, packBTrans: packBTrans32,
 		narrow: &avx512Edge8x16,
 	}
 	avx512Kernel12x16 = microKernel{
 		name: "avx512-12x16", mr: 12, nr: 16, kc: 384, nc: 1024,
-		run: sgemmKernel12x16AVX512, runStrided: sgemmKernel12x16AVX512Strided,
+		run: sgemmKernel12x16AVX512, runStrided: sgemmKernel12x16AVX512Strided, runBStrided: sgemmKernel12x16AVX512BStrided,
 		packNoTrans: packANoTrans12, packTrans: packATrans12, packBNoTrans: packBNoTrans16, packBTrans: packBTrans16,
 	}
 	avx512Kernel14x16 = microKernel{
 		name: "avx512-14x16", mr: 14, nr: 16, kc: 384, nc: 1024,
-		run: sgemmKernel14x16AVX512, runStrided: sgemmKernel14x16AVX512Strided,
+		run: sgemmKernel14x16AVX512, runStrided: sgemmKernel14x16AVX512Strided, runBStrided: sgemmKernel14x16AVX512BStrided,
 		packNoTrans: packANoTrans14, packTrans: packATrans14, packBNoTrans: packBNoTrans16, packBTrans: packBTrans16,
 	}
 	avx512Edge4x16 = microKernel{
 		name: "avx512-4x16", mr: 4, nr: 16, kc: 384, nc: 1024,
-		run: sgemmKernel4x16AVX512, runStrided: sgemmKernel4x16AVX512Strided,
+		run: sgemmKernel4x16AVX512, runStrided: sgemmKernel4x16AVX512Strided, runBStrided: sgemmKernel4x16AVX512BStrided,
 		packNoTrans: packANoTrans4, packTrans: packATrans4, packBNoTrans: packBNoTrans16, packBTrans: packBTrans16,
 	}
 	avx512Edge8x16 = microKernel{
 		name: "avx512-8x16", mr: 8, nr: 16, kc: 384, nc: 1024,
-		run: sgemmKernel8x16AVX512, runStrided: sgemmKernel8x16AVX512Strided,
+		run: sgemmKernel8x16AVX512, runStrided: sgemmKernel8x16AVX512Strided, runBStrided: sgemmKernel8x16AVX512BStrided,
 		packNoTrans: packANoTrans8, packTrans: packATrans8, packBNoTrans: packBNoTrans16, packBTrans: packBTrans16,
 	}
 
 	avx2Kernel = microKernel{
 		name: "avx2-6x16", mr: 6, nr: 16, kc: 384, nc: 1024,
-		run: sgemmKernel6x16AVX2, runStrided: sgemmKernel6x16AVX2Strided,
+		run: sgemmKernel6x16AVX2, runStrided: sgemmKernel6x16AVX2Strided, runBStrided: sgemmKernel6x16AVX2BStrided,
 		packNoTrans: packANoTrans6, packTrans: packATrans6, packBNoTrans: packBNoTrans16, packBTrans: packBTrans16,
 		edges:  []*microKernel{&avx2Edge2, &avx2Edge4},
 		narrow: &avx2Kernel6x8,
 	}
 	avx2Edge2 = microKernel{
 		name: "avx2-2x16", mr: 2, nr: 16, kc: 384, nc: 1024,
-		run: sgemmKernel2x16AVX2, runStrided: sgemmKernel2x16AVX2Strided,
+		run: sgemmKernel2x16AVX2, runStrided: sgemmKernel2x16AVX2Strided, runBStrided: sgemmKernel2x16AVX2BStrided,
 		packNoTrans: packANoTrans2, packTrans: packATrans2, packBNoTrans: packBNoTrans16, packBTrans: packBTrans16,
 		narrow: &avx2Edge2x8,
 	}
 	avx2Edge4 = microKernel{
 		name: "avx2-4x16", mr: 4, nr: 16, kc: 384, nc: 1024,
-		run: sgemmKernel4x16AVX2, runStrided: sgemmKernel4x16AVX2Strided,
+		run: sgemmKernel4x16AVX2, runStrided: sgemmKernel4x16AVX2Strided, runBStrided: sgemmKernel4x16AVX2BStrided,
 		packNoTrans: packANoTrans4, packTrans: packATrans4, packBNoTrans: packBNoTrans16, packBTrans: packBTrans16,
 		narrow: &avx2Edge4x8,
 	}
 	avx2Kernel6x8 = microKernel{
 		name: "avx2-6x8", mr: 6, nr: 8, kc: 384, nc: 1024,
-		run: sgemmKernel6x8AVX2, runStrided: sgemmKernel6x8AVX2Strided,
+		run: sgemmKernel6x8AVX2, runStrided: sgemmKernel6x8AVX2Strided, runBStrided: sgemmKernel6x8AVX2BStrided,
 		packNoTrans: packANoTrans6, packTrans: packATrans6, packBNoTrans: packBNoTrans8, packBTrans: packBTrans8,
 	}
 	avx2Edge2x8 = microKernel{
 		name: "avx2-2x8", mr: 2, nr: 8, kc: 384, nc: 1024,
-		run: sgemmKernel2x8AVX2, runStrided: sgemmKernel2x8AVX2Strided,
+		run: sgemmKernel2x8AVX2, runStrided: sgemmKernel2x8AVX2Strided, runBStrided: sgemmKernel2x8AVX2BStrided,
 		packNoTrans: packANoTrans2, packTrans: packATrans2, packBNoTrans: packBNoTrans8, packBTrans: packBTrans8,
 	}
 	avx2Edge4x8 = microKernel{
 		name: "avx2-4x8", mr: 4, nr: 8, kc: 384, nc: 1024,
-		run: sgemmKernel4x8AVX2, runStrided: sgemmKernel4x8AVX2Strided,
+		run: sgemmKernel4x8AVX2, runStrided: sgemmKernel4x8AVX2Strided, runBStrided: sgemmKernel4x8AVX2BStrided,
 		packNoTrans: packANoTrans4, packTrans: packATrans4, packBNoTrans: packBNoTrans8, packBTrans: packBTrans8,
 	}
 )

@@ -10,11 +10,17 @@ func sgemmKernel4x32AVX512(k int, a []float32, b []float32, c []float32, ldc int
 // sgemmKernel4x32AVX512Strided computes one 4x32 tile of C from A as stored and a packed panel of B.
 func sgemmKernel4x32AVX512Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
 
+// sgemmKernel4x32AVX512BStrided computes one 4x32 tile of C from a packed panel of A and B as stored.
+func sgemmKernel4x32AVX512BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
+
 // sgemmKernel4x16AVX512 computes one 4x16 tile of C from packed panels of A and B.
 func sgemmKernel4x16AVX512(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
 // sgemmKernel4x16AVX512Strided computes one 4x16 tile of C from A as stored and a packed panel of B.
 func sgemmKernel4x16AVX512Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel4x16AVX512BStrided computes one 4x16 tile of C from a packed panel of A and B as stored.
+func sgemmKernel4x16AVX512BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
 // sgemmKernel8x32AVX512 computes one 8x32 tile of C from packed panels of A and B.
 func sgemmKernel8x32AVX512(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
@@ -22,11 +28,17 @@ func sgemmKernel8x32AVX512(k int, a []float32, b []float32, c []float32, ldc int
 // sgemmKernel8x32AVX512Strided computes one 8x32 tile of C from A as stored and a packed panel of B.
 func sgemmKernel8x32AVX512Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
 
+// sgemmKernel8x32AVX512BStrided computes one 8x32 tile of C from a packed panel of A and B as stored.
+func sgemmKernel8x32AVX512BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
+
 // sgemmKernel8x16AVX512 computes one 8x16 tile of C from packed panels of A and B.
 func sgemmKernel8x16AVX512(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
 // sgemmKernel8x16AVX512Strided computes one 8x16 tile of C from A as stored and a packed panel of B.
 func sgemmKernel8x16AVX512Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel8x16AVX512BStrided computes one 8x16 tile of C from a packed panel of A and B as stored.
+func sgemmKernel8x16AVX512BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
 // sgemmKernel12x32AVX512 computes one 12x32 tile of C from packed panels of A and B.
 func sgemmKernel12x32AVX512(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
@@ -34,11 +46,17 @@ func sgemmKernel12x32AVX512(k int, a []float32, b []float32, c []float32, ldc in
 // sgemmKernel12x32AVX512Strided computes one 12x32 tile of C from A as stored and a packed panel of B.
 func sgemmKernel12x32AVX512Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
 
+// sgemmKernel12x32AVX512BStrided computes one 12x32 tile of C from a packed panel of A and B as stored.
+func sgemmKernel12x32AVX512BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
+
 // sgemmKernel12x16AVX512 computes one 12x16 tile of C from packed panels of A and B.
 func sgemmKernel12x16AVX512(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
 // sgemmKernel12x16AVX512Strided computes one 12x16 tile of C from A as stored and a packed panel of B.
 func sgemmKernel12x16AVX512Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel12x16AVX512BStrided computes one 12x16 tile of C from a packed panel of A and B as stored.
+func sgemmKernel12x16AVX512BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
 // sgemmKernel14x32AVX512 computes one 14x32 tile of C from packed panels of A and B.
 func sgemmKernel14x32AVX512(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
@@ -46,11 +64,17 @@ func sgemmKernel14x32AVX512(k int, a []float32, b []float32, c []float32, ldc in
 // sgemmKernel14x32AVX512Strided computes one 14x32 tile of C from A as stored and a packed panel of B.
 func sgemmKernel14x32AVX512Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
 
+// sgemmKernel14x32AVX512BStrided computes one 14x32 tile of C from a packed panel of A and B as stored.
+func sgemmKernel14x32AVX512BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
+
 // sgemmKernel14x16AVX512 computes one 14x16 tile of C from packed panels of A and B.
 func sgemmKernel14x16AVX512(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
 // sgemmKernel14x16AVX512Strided computes one 14x16 tile of C from A as stored and a packed panel of B.
 func sgemmKernel14x16AVX512Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel14x16AVX512BStrided computes one 14x16 tile of C from a packed panel of A and B as stored.
+func sgemmKernel14x16AVX512BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
 // sgemmKernel2x16AVX2 computes one 2x16 tile of C from packed panels of A and B.
 func sgemmKernel2x16AVX2(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
@@ -58,11 +82,17 @@ func sgemmKernel2x16AVX2(k int, a []float32, b []float32, c []float32, ldc int, 
 // sgemmKernel2x16AVX2Strided computes one 2x16 tile of C from A as stored and a packed panel of B.
 func sgemmKernel2x16AVX2Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
 
+// sgemmKernel2x16AVX2BStrided computes one 2x16 tile of C from a packed panel of A and B as stored.
+func sgemmKernel2x16AVX2BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
+
 // sgemmKernel2x8AVX2 computes one 2x8 tile of C from packed panels of A and B.
 func sgemmKernel2x8AVX2(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
 // sgemmKernel2x8AVX2Strided computes one 2x8 tile of C from A as stored and a packed panel of B.
 func sgemmKernel2x8AVX2Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel2x8AVX2BStrided computes one 2x8 tile of C from a packed panel of A and B as stored.
+func sgemmKernel2x8AVX2BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
 // sgemmKernel4x16AVX2 computes one 4x16 tile of C from packed panels of A and B.
 func sgemmKernel4x16AVX2(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
@@ -70,11 +100,17 @@ func sgemmKernel4x16AVX2(k int, a []float32, b []float32, c []float32, ldc int, 
 // sgemmKernel4x16AVX2Strided computes one 4x16 tile of C from A as stored and a packed panel of B.
 func sgemmKernel4x16AVX2Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
 
+// sgemmKernel4x16AVX2BStrided computes one 4x16 tile of C from a packed panel of A and B as stored.
+func sgemmKernel4x16AVX2BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
+
 // sgemmKernel4x8AVX2 computes one 4x8 tile of C from packed panels of A and B.
 func sgemmKernel4x8AVX2(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
 // sgemmKernel4x8AVX2Strided computes one 4x8 tile of C from A as stored and a packed panel of B.
 func sgemmKernel4x8AVX2Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel4x8AVX2BStrided computes one 4x8 tile of C from a packed panel of A and B as stored.
+func sgemmKernel4x8AVX2BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
 // sgemmKernel6x16AVX2 computes one 6x16 tile of C from packed panels of A and B.
 func sgemmKernel6x16AVX2(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
@@ -82,11 +118,17 @@ func sgemmKernel6x16AVX2(k int, a []float32, b []float32, c []float32, ldc int, 
 // sgemmKernel6x16AVX2Strided computes one 6x16 tile of C from A as stored and a packed panel of B.
 func sgemmKernel6x16AVX2Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
 
+// sgemmKernel6x16AVX2BStrided computes one 6x16 tile of C from a packed panel of A and B as stored.
+func sgemmKernel6x16AVX2BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
+
 // sgemmKernel6x8AVX2 computes one 6x8 tile of C from packed panels of A and B.
 func sgemmKernel6x8AVX2(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
 // sgemmKernel6x8AVX2Strided computes one 6x8 tile of C from A as stored and a packed panel of B.
 func sgemmKernel6x8AVX2Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel6x8AVX2BStrided computes one 6x8 tile of C from a packed panel of A and B as stored.
+func sgemmKernel6x8AVX2BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
 // packANoTrans2 packs 2 rows of A, k columns deep, times alpha, as k steps of 2 values.
 func packANoTrans2(k int, a []float32, lda int, alpha float32, dst []float32)

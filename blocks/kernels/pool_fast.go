@@ -4,13 +4,18 @@ package kernels
 // it takes the maximum of each window of c planes (padding never wins),
 // but separably: the rows of a window are first reduced column by column
 // into tmp (SIMD where available), then each output takes the maximum of
-// its columns there. tmp has at least win.InW elements. Dilation must be 1.
+// its columns there. tmp has at least MaxPoolRowsScratchLen(win) elements.
+// Dilation must be 1. 3-wide windows at stride 2 (the lightweight
+// families' pooling) take the maximum across columns with SIMD too, on the
+// even and odd columns of the reduced row.
 //
 // Unlike MaxPool2D it does not propagate NaN: a window's NaN may or may not
 // win. Inference inputs hold none.
 func MaxPoolRows(win Window, c int, x, y, tmp []float32) {
 	plane := win.InH * win.InW
 	ohw := win.OutH * win.OutW
+	half := win.InW/2 + 1
+	even, odd := tmp[win.InW:win.InW+half], tmp[win.InW+half:win.InW+2*half]
 	tmp = tmp[:win.InW]
 	for ci := 0; ci < c; ci++ {
 		xc := x[ci*plane : (ci+1)*plane]
@@ -33,23 +38,9 @@ func MaxPoolRows(win Window, c int, x, y, tmp []float32) {
 			}
 			yr := yc[oh*win.OutW : (oh+1)*win.OutW]
 			ow := 0
-			if win.KW == 3 && win.PadW == 0 && win.InW >= 3 {
-				// Windows inside the row: three values each, no clipping.
-				inner := min(len(yr), (win.InW-3)/win.StrideW+1)
-				s := win.StrideW
-				for ; ow < inner; ow++ {
-					t := tmp[ow*s : ow*s+3]
-					m := t[0]
-					if t[1] > m {
-						m = t[1]
-					}
-					if t[2] > m {
-						m = t[2]
-					}
-					yr[ow] = m
-				}
-			}
-			for ; ow < len(yr); ow++ {
+			// clipped computes output ow from the columns of its window
+			// that lie inside the row.
+			clipped := func(ow int) {
 				w0 := ow*win.StrideW - win.PadW
 				w1 := min(w0+win.KW, win.InW)
 				w0 = max(w0, 0)
@@ -62,6 +53,58 @@ func MaxPoolRows(win Window, c int, x, y, tmp []float32) {
 				}
 				yr[ow] = m
 			}
+			if win.KW == 3 && (win.PadW == 0 || win.PadW == 1 && win.StrideW == 2) && win.InW >= 3+win.PadW {
+				// Windows inside the row, from output PadW on (its window
+				// starts at column base): three values each, no clipping.
+				s := win.StrideW
+				for ; ow < win.PadW; ow++ {
+					clipped(ow)
+				}
+				base := ow*s - win.PadW
+				inner := min(len(yr)-ow, (win.InW-base-3)/s+1)
+				if s == 2 && maxOf3Stride2SIMD(yr[ow:ow+inner], tmp[base:], even, odd) {
+					ow += inner
+				}
+				for end := win.PadW + inner; ow < end; ow++ {
+					t := tmp[ow*s-win.PadW : ow*s-win.PadW+3]
+					m := t[0]
+					if t[1] > m {
+						m = t[1]
+					}
+					if t[2] > m {
+						m = t[2]
+					}
+					yr[ow] = m
+				}
+			}
+			for ; ow < len(yr); ow++ {
+				clipped(ow)
+			}
 		}
 	}
+}
+
+// MaxPoolRowsScratchLen is the length of the tmp buffer MaxPoolRows needs
+// for win.
+func MaxPoolRowsScratchLen(win Window) int { return win.InW + 2*(win.InW/2+1) }
+
+// maxOf3Stride2SIMD sets y[i] = max(t[2i], t[2i+1], t[2i+2]) with SIMD, by
+// splitting t into its even and odd columns (buffers of len(t)/2+1), or
+// returns false where there is no SIMD. 2*len(y) < len(t).
+func maxOf3Stride2SIMD(y, t, even, odd []float32) bool {
+	n := len(t) / 2
+	if !deinterleaveSIMD(even[:n], odd[:n], t) {
+		return false
+	}
+	for j := n &^ 7; j < n; j++ {
+		even[j], odd[j] = t[2*j], t[2*j+1]
+	}
+	if len(t)%2 == 1 {
+		even[n] = t[len(t)-1]
+	}
+	m := len(y)
+	copy(y, even[:m])
+	maxIntoSIMD(y, odd[:m])
+	maxIntoSIMD(y, even[1:m+1])
+	return true
 }

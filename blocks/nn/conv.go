@@ -127,6 +127,11 @@ func (c Conv2DConfig) dims(h, w, oh, ow int) kernels.ConvDims {
 // summed per goroutine and then in goroutine order, so results are
 // deterministic for a given GOMAXPROCS.
 //
+// The weights are prepared once per call for all samples: packed for the
+// GEMM (and transposed for the input gradient), or, for a depthwise
+// convolution, run through kernels.DepthwiseConv (SIMD rows; stride-1
+// input gradients are the same kernel on the flipped weights).
+//
 // It panics on shapes that disagree with cfg: layers check them when a
 // network is built (see Conv2D.OutShape).
 func Convolve(tp *Tape, x, w, b *Tensor, cfg Conv2DConfig) *Tensor {
@@ -155,14 +160,72 @@ func Convolve(tp *Tape, x, w, b *Tensor, cfg Conv2DConfig) *Tensor {
 		bias = b.Data
 	}
 	y := New(n, cfg.Out, oh, ow)
-	conv2dSplit(n, func(_, lo, hi int) {
-		scratch := make([]float32, d.ScratchLen())
-		for s := lo; s < hi; s++ {
-			kernels.Conv2D(d, x.Data[s*inLen:(s+1)*inLen], w.Data, bias, y.Data[s*outLen:(s+1)*outLen], scratch)
-		}
-	})
+	if d.Depthwise() {
+		dw := kernels.NewDepthwiseConv(d.Window, d.In, d.Out/d.In)
+		epi := kernels.Epilogue{Bias: bias}
+		conv2dSplit(n, func(_, lo, hi int) {
+			scratch := make([]float32, dw.ScratchLen())
+			for s := lo; s < hi; s++ {
+				dw.Run(x.Data[s*inLen:(s+1)*inLen], w.Data, y.Data[s*outLen:(s+1)*outLen], 0, d.Out, &epi, scratch)
+			}
+		})
+	} else {
+		packed := packConvWeights(d, w.Data, false)
+		pos := oh * ow
+		conv2dSplit(n, func(_, lo, hi int) {
+			cols := make([]float32, d.ScratchLen())
+			ws := make([]float32, packed[0].WorkspaceLen(pos))
+			for s := lo; s < hi; s++ {
+				gemmConvForward(d, packed, x.Data[s*inLen:(s+1)*inLen], bias, y.Data[s*outLen:(s+1)*outLen], cols, ws)
+			}
+		})
+	}
 	tp.record(y, func() { conv2dBackward(d, n, x, w, b, y) }, x, w, b)
 	return y
+}
+
+// packConvWeights packs the weight of each group of a dense or grouped
+// convolution for kernels.SgemmPacked: [Out/Groups, K] as it lies, or its
+// transpose (for the input gradient) when trans is set.
+func packConvWeights(d kernels.ConvDims, w []float32, trans bool) []*kernels.PackedA {
+	outG := d.Out / d.Groups
+	k := d.In / d.Groups * d.KH * d.KW
+	packed := make([]*kernels.PackedA, d.Groups)
+	for g := range packed {
+		if trans {
+			packed[g] = kernels.PackA(true, k, outG, 1, w[g*outG*k:], k)
+		} else {
+			packed[g] = kernels.PackA(false, outG, k, 1, w[g*outG*k:], k)
+		}
+	}
+	return packed
+}
+
+// gemmConvForward is one image of a dense or grouped convolution: im2col
+// into cols (skipped when pointwise), then a GEMM per group on the packed
+// weights, then the bias.
+func gemmConvForward(d kernels.ConvDims, packed []*kernels.PackedA, x, bias, y, cols, ws []float32) {
+	inG, outG := d.In/d.Groups, d.Out/d.Groups
+	k := inG * d.KH * d.KW
+	n := d.OutH * d.OutW
+	inPlane := d.InH * d.InW
+	for g := 0; g < d.Groups; g++ {
+		xg := x[g*inG*inPlane : (g+1)*inG*inPlane]
+		b := xg
+		if !d.Pointwise() {
+			b = cols[:k*n]
+			kernels.Im2col(d.Window, inG, xg, b)
+		}
+		kernels.SgemmPacked(packed[g], false, n, b, n, 0, y[g*outG*n:], n, ws)
+	}
+	if bias != nil {
+		for o, bv := range bias[:d.Out] {
+			yo := y[o*n : (o+1)*n]
+			for i := range yo {
+				yo[i] += bv
+			}
+		}
+	}
 }
 
 // conv2dBackward accumulates the gradients of x, w and b from y.Grad.
@@ -198,12 +261,14 @@ func conv2dBackward(d kernels.ConvDims, n int, x, w, b, y *Tensor) {
 			}
 		}
 	}
+	data := newConvDataGrad(d, w.Data, gx != nil)
 	conv2dSplit(n, func(worker, lo, hi int) {
 		scratch := make([]float32, d.ScratchLen())
+		buf := data.buffers()
 		for s := lo; s < hi; s++ {
 			gy := y.Grad[s*outLen : (s+1)*outLen]
 			if gx != nil {
-				kernels.Conv2DBackwardData(d, gy, w.Data, gx[s*inLen:(s+1)*inLen], scratch)
+				data.run(gy, gx[s*inLen:(s+1)*inLen], buf)
 			}
 			if needW || needB {
 				kernels.Conv2DBackwardFilter(d, x.Data[s*inLen:(s+1)*inLen], gy, gws[worker], gbs[worker], scratch)
@@ -244,6 +309,91 @@ func conv2dSplit(n int, fn func(worker, lo, hi int)) {
 		wg.Go(func() { fn(i, i*n/workers, (i+1)*n/workers) })
 	}
 	wg.Wait()
+}
+
+// convDataGrad computes input gradients of one convolution, image by
+// image, with the weights prepared once: packed and transposed for the
+// GEMM, or, for a stride-1 depthwise convolution with one output per
+// channel, flipped, so that the gradient is the forward depthwise kernel
+// run on the output gradient. Other depthwise convolutions use the
+// reference kernel.
+type convDataGrad struct {
+	d       kernels.ConvDims
+	packedT []*kernels.PackedA // dense: W^T per group
+	dwT     *kernels.DepthwiseConv
+	flipped []float32 // dwT's weights
+	w       []float32
+}
+
+// convDataBuffers is one goroutine's scratch for convDataGrad.run.
+type convDataBuffers struct{ cols, ws, dwScratch, plane []float32 }
+
+func newConvDataGrad(d kernels.ConvDims, w []float32, need bool) *convDataGrad {
+	c := &convDataGrad{d: d, w: w}
+	if !need {
+		return c
+	}
+	if !d.Depthwise() {
+		c.packedT = packConvWeights(d, w, true)
+		return c
+	}
+	padH := (d.KH-1)*d.DilH - d.PadH
+	padW := (d.KW-1)*d.DilW - d.PadW
+	if d.Out != d.In || d.StrideH != 1 || d.StrideW != 1 || padH < 0 || padW < 0 {
+		return c
+	}
+	c.dwT = kernels.NewDepthwiseConv(kernels.Window{InH: d.OutH, InW: d.OutW, KH: d.KH, KW: d.KW,
+		StrideH: 1, StrideW: 1, PadH: padH, PadW: padW, DilH: d.DilH, DilW: d.DilW, OutH: d.InH, OutW: d.InW}, d.In, 1)
+	taps := d.KH * d.KW
+	c.flipped = make([]float32, len(w))
+	for o := 0; o < d.Out; o++ {
+		for t := 0; t < taps; t++ {
+			c.flipped[o*taps+t] = w[o*taps+taps-1-t]
+		}
+	}
+	return c
+}
+
+func (c *convDataGrad) buffers() *convDataBuffers {
+	b := &convDataBuffers{}
+	switch {
+	case c.packedT != nil:
+		n := c.d.OutH * c.d.OutW
+		b.cols = make([]float32, c.d.ScratchLen())
+		b.ws = make([]float32, c.packedT[0].WorkspaceLen(n))
+	case c.dwT != nil:
+		b.dwScratch = make([]float32, c.dwT.ScratchLen())
+		b.plane = make([]float32, c.d.In*c.d.InH*c.d.InW)
+	}
+	return b
+}
+
+// run adds the input gradient of one image, given its output gradient gy,
+// to gx.
+func (c *convDataGrad) run(gy, gx []float32, b *convDataBuffers) {
+	d := c.d
+	switch {
+	case c.dwT != nil:
+		c.dwT.Run(gy, c.flipped, b.plane, 0, d.In, &kernels.Epilogue{}, b.dwScratch)
+		kernels.AddTo(gx, b.plane)
+	case c.packedT != nil:
+		inG, outG := d.In/d.Groups, d.Out/d.Groups
+		k := inG * d.KH * d.KW
+		n := d.OutH * d.OutW
+		inPlane := d.InH * d.InW
+		for g := 0; g < d.Groups; g++ {
+			gxg := gx[g*inG*inPlane : (g+1)*inG*inPlane]
+			if d.Pointwise() {
+				kernels.SgemmPacked(c.packedT[g], false, n, gy[g*outG*n:], n, 1, gxg, n, b.ws)
+				continue
+			}
+			cols := b.cols[:k*n]
+			kernels.SgemmPacked(c.packedT[g], false, n, gy[g*outG*n:], n, 0, cols, n, b.ws)
+			kernels.Col2im(d.Window, inG, cols, gxg)
+		}
+	default:
+		kernels.Conv2DBackwardData(d, gy, c.w, gx, nil)
+	}
 }
 
 // Conv2D is a convolution layer with its weight (and bias) as parameters,

@@ -64,6 +64,12 @@ func TestConvolveGradCheck(t *testing.T) {
 		"depthwise":    {In: 4, Out: 4, KernelH: 3, KernelW: 3, StrideH: 2, StrideW: 1, PadH: 1, PadW: 1, Groups: 4, Bias: true},
 		"dilated_1x3":  {In: 2, Out: 3, KernelH: 1, KernelW: 3, PadW: 2, DilationW: 2},
 		"depthwise_x2": {In: 3, Out: 6, KernelH: 5, KernelW: 3, PadH: 2, PadW: 1, Groups: 3},
+		// Stride-1 depthwise: the input gradient is the forward kernel on
+		// the flipped weights (SIMD rows for the square ones).
+		"depthwise_3x3_s1": {In: 4, Out: 4, KernelH: 3, KernelW: 3, PadH: 1, PadW: 1, Groups: 4, Bias: true},
+		"depthwise_5x5_s1": {In: 2, Out: 2, KernelH: 5, KernelW: 5, PadH: 2, PadW: 2, Groups: 2},
+		"depthwise_3x3_s2": {In: 3, Out: 3, KernelH: 3, KernelW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, Groups: 3},
+		"depthwise_3x1_d2": {In: 2, Out: 2, KernelH: 3, KernelW: 1, PadH: 1, DilationH: 2, Groups: 2},
 	}
 	seed := uint64(0)
 	for name, cfg := range cases {

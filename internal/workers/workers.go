@@ -4,14 +4,18 @@
 //
 // Starting goroutines per operator costs a few microseconds and allocates;
 // a plan runs dozens of operators per image, so the goroutines are started
-// once, when the pool is made, and wait on channels between calls. A call
-// allocates nothing.
+// once, when the pool is made, and wait between calls (spinning briefly,
+// then parked on a channel). A call allocates nothing.
 //
 // It is not a general task queue: one Run at a time (a Pool is owned by
 // one plan), every part of a call runs before Run returns.
 package workers
 
-import "sync"
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
 
 // Job is work split into parts. Do(part, parts) runs part part of parts;
 // the parts of one call run concurrently and must not write the same
@@ -34,30 +38,83 @@ func (t task) run() {
 
 // Pool runs the parts of a Job on a fixed set of goroutines. Its zero value
 // is not usable; make one with New and stop it with Close.
+//
+// Hand-offs spin before they sleep: a helper that has finished a task
+// watches for the next one for a few microseconds (a plan's steps follow
+// each other that closely) before it parks on a channel, and Run watches
+// for the helpers' completion the same way. Waking a parked goroutine
+// costs a few microseconds; a hand-off between spinning ones a fraction
+// of that.
 type Pool struct {
-	size int
-	work []chan task // one per helper goroutine
-	wg   sync.WaitGroup
-	mu   sync.Mutex // one Run at a time
+	size    int
+	helpers []*helper
+	pending atomic.Int32 // helpers still running the current call's tasks
+	waiting atomic.Bool  // Run is parked on done
+	done    chan struct{}
+	mu      sync.Mutex // one Run at a time
+	closed  bool
 }
+
+// helper is one helper goroutine's mailbox.
+type helper struct {
+	seq      atomic.Uint64 // bumped by Run when t holds a new task
+	t        task
+	sleeping atomic.Bool // the helper is parked on wake
+	wake     chan struct{}
+	quit     atomic.Bool
+}
+
+// spinRounds is how many times a waiting side polls before it parks; it
+// yields the processor every spinYield polls, so spinning on an
+// oversubscribed machine does not starve the goroutine it waits for.
+const (
+	spinRounds = 4000
+	spinYield  = 64
+)
 
 // New starts a pool that runs up to threads parts at once: the caller of
 // Run and threads-1 helper goroutines. threads < 1 means 1 (no helpers).
 func New(threads int) *Pool {
 	threads = max(threads, 1)
-	p := &Pool{size: threads, work: make([]chan task, threads-1)}
-	for i := range p.work {
-		ch := make(chan task)
-		p.work[i] = ch
-		go p.helper(ch)
+	p := &Pool{size: threads, done: make(chan struct{}, 1)}
+	for range threads - 1 {
+		h := &helper{wake: make(chan struct{}, 1)}
+		p.helpers = append(p.helpers, h)
+		go p.serve(h)
 	}
 	return p
 }
 
-func (p *Pool) helper(ch chan task) {
-	for t := range ch {
-		t.run()
-		p.wg.Done()
+// serve runs h's tasks until Close.
+func (p *Pool) serve(h *helper) {
+	var seen uint64
+	for {
+		// Wait for the sequence number to move: spin, then park.
+		for i := 0; h.seq.Load() == seen; i++ {
+			if i < spinRounds {
+				if i%spinYield == spinYield-1 {
+					runtime.Gosched()
+				}
+				continue
+			}
+			h.sleeping.Store(true)
+			if h.seq.Load() == seen {
+				<-h.wake
+			}
+			h.sleeping.Store(false)
+			i = 0
+		}
+		seen = h.seq.Load()
+		if h.quit.Load() {
+			return
+		}
+		h.t.run()
+		if p.pending.Add(-1) == 0 && p.waiting.Load() {
+			select {
+			case p.done <- struct{}{}:
+			default: // a token is already there
+			}
+		}
 	}
 }
 
@@ -77,21 +134,54 @@ func (p *Pool) Run(parts int, job Job) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	step := min(parts, p.size)
-	p.wg.Add(step - 1)
+	p.pending.Store(int32(step - 1))
 	for w := 1; w < step; w++ {
-		p.work[w-1] <- task{job, w, step, parts}
+		h := p.helpers[w-1]
+		h.t = task{job, w, step, parts}
+		h.seq.Add(1)
+		if h.sleeping.Load() {
+			select {
+			case h.wake <- struct{}{}:
+			default:
+			}
+		}
 	}
 	task{job, 0, step, parts}.run()
-	p.wg.Wait()
+	for i := 0; p.pending.Load() != 0; i++ {
+		if i < spinRounds {
+			if i%spinYield == spinYield-1 {
+				runtime.Gosched()
+			}
+			continue
+		}
+		p.waiting.Store(true)
+		if p.pending.Load() != 0 {
+			<-p.done
+		}
+		p.waiting.Store(false)
+		i = 0
+	}
+	for w := 1; w < step; w++ {
+		p.helpers[w-1].t = task{} // drop the job
+	}
 }
 
 // Close stops the helper goroutines. The pool must not be used afterwards.
 func (p *Pool) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, ch := range p.work {
-		close(ch)
+	if p.closed {
+		return
 	}
-	p.work = nil
+	p.closed = true
+	for _, h := range p.helpers {
+		h.quit.Store(true)
+		h.seq.Add(1)
+		select {
+		case h.wake <- struct{}{}:
+		default:
+		}
+	}
+	p.helpers = nil
 	p.size = 1
 }

@@ -26,8 +26,9 @@ import (
 )
 
 const (
-	signature        = "func(k int, a, b, c []float32, ldc int, beta float32)"
-	stridedSignature = "func(k int, a []float32, rsa, csa int, b, c []float32, ldc int, alpha, beta float32)"
+	signature         = "func(k int, a, b, c []float32, ldc int, beta float32)"
+	stridedSignature  = "func(k int, a []float32, rsa, csa int, b, c []float32, ldc int, alpha, beta float32)"
+	bStridedSignature = "func(k int, a, b []float32, ldb int, c []float32, ldc int, beta float32)"
 )
 
 func main() {
@@ -38,14 +39,16 @@ func main() {
 	// columns.
 	for _, mr := range []int{4, 8, 12, 14} {
 		for cols := 2; cols >= 1; cols-- {
-			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX512", mr, 16*cols), mr, cols, 64, zmm, false)
-			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX512Strided", mr, 16*cols), mr, cols, 64, zmm, true)
+			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX512", mr, 16*cols), mr, cols, 64, zmm, packedAB)
+			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX512Strided", mr, 16*cols), mr, cols, 64, zmm, stridedA)
+			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX512BStrided", mr, 16*cols), mr, cols, 64, zmm, stridedB)
 		}
 	}
 	for _, mr := range []int{2, 4, 6} {
 		for cols := 2; cols >= 1; cols-- {
-			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX2", mr, 8*cols), mr, cols, 32, ymm, false)
-			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX2Strided", mr, 8*cols), mr, cols, 32, ymm, true)
+			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX2", mr, 8*cols), mr, cols, 32, ymm, packedAB)
+			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX2Strided", mr, 8*cols), mr, cols, 32, ymm, stridedA)
+			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX2BStrided", mr, 8*cols), mr, cols, 32, ymm, stridedB)
 		}
 	}
 	for _, mr := range []int{2, 4, 6, 8, 12, 14} {
@@ -61,6 +64,15 @@ func main() {
 	Generate()
 }
 
+// kernelMode says how a micro-kernel reads its operands.
+type kernelMode int
+
+const (
+	packedAB kernelMode = iota // A and B packed
+	stridedA                   // A as stored, B packed
+	stridedB                   // A packed, B as stored
+)
+
 func zmm(i int) VecPhysical {
 	return []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15, Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}[i]
 }
@@ -73,21 +85,28 @@ func ymm(i int) VecPhysical {
 // accumulators first, then the cols B vectors, then the rest of the register
 // file (16 for VEX, 32 for EVEX) rotates through broadcasts of A.
 //
-// With strided false, A is a packed panel (k steps of mr values, alpha
-// applied). With strided true, A is read where it is stored, element (i, p)
+// With packedAB, A is a packed panel (k steps of mr values, alpha
+// applied). With stridedA, A is read where it is stored, element (i, p)
 // at a[i*rsa+p*csa], and the kernel applies alpha itself: C = alpha*A*B +
 // beta*C. That saves packing A when each panel of A would be used only
-// once or twice.
-func kernel(name string, mr, cols, vecBytes int, vec func(int) VecPhysical, strided bool) {
+// once or twice. With stridedB, A is packed and B is read where it is
+// stored, row p of the panel at b[p*ldb:], which saves packing B when a
+// panel of it would be used by few panels of A.
+func kernel(name string, mr, cols, vecBytes int, vec func(int) VecPhysical, mode kernelMode) {
 	nregs := 16
 	if vecBytes == 64 {
 		nregs = 32
 	}
 	nr := cols * vecBytes / 4
-	if strided {
+	strided := mode == stridedA
+	switch mode {
+	case stridedA:
 		TEXT(name, NOSPLIT, stridedSignature)
 		Doc(fmt.Sprintf("%s computes one %dx%d tile of C from A as stored and a packed panel of B.", name, mr, nr))
-	} else {
+	case stridedB:
+		TEXT(name, NOSPLIT, bStridedSignature)
+		Doc(fmt.Sprintf("%s computes one %dx%d tile of C from a packed panel of A and B as stored.", name, mr, nr))
+	default:
 		TEXT(name, NOSPLIT, signature)
 		Doc(fmt.Sprintf("%s computes one %dx%d tile of C from packed panels of A and B.", name, mr, nr))
 	}
@@ -97,6 +116,11 @@ func kernel(name string, mr, cols, vecBytes int, vec func(int) VecPhysical, stri
 	c := Load(Param("c").Base(), GP64())
 	ldc := Load(Param("ldc"), GP64())
 	SHLQ(Imm(2), ldc)
+	var ldb Register
+	if mode == stridedB {
+		ldb = Load(Param("ldb"), GP64())
+		SHLQ(Imm(2), ldb)
+	}
 
 	// aAddr(u, i) addresses A's row i at unrolled step u. Packed, that is a
 	// displacement from a; strided, row i is at bases[i/3] + (i%3)*rsa and
@@ -162,7 +186,14 @@ func kernel(name string, mr, cols, vecBytes int, vec func(int) VecPhysical, stri
 
 	step := func(u int) {
 		for j := 0; j < cols; j++ {
-			VMOVUPS(Mem{Base: b, Disp: (u*cols + j) * vecBytes}, bv(j))
+			if mode == stridedB {
+				VMOVUPS(Mem{Base: b, Disp: j * vecBytes}, bv(j))
+			} else {
+				VMOVUPS(Mem{Base: b, Disp: (u*cols + j) * vecBytes}, bv(j))
+			}
+		}
+		if mode == stridedB {
+			ADDQ(ldb, b)
 		}
 		for i := 0; i < mr; i++ {
 			VBROADCASTSS(aAddr(u, i), bc(i))
@@ -188,7 +219,9 @@ func kernel(name string, mr, cols, vecBytes int, vec func(int) VecPhysical, stri
 	if !strided {
 		advanceA(unroll)
 	}
-	ADDQ(U32(uint32(unroll*nr*4)), b)
+	if mode != stridedB {
+		ADDQ(U32(uint32(unroll*nr*4)), b)
+	}
 	DECQ(n)
 	JNZ(LabelRef(name + "_loop"))
 
@@ -200,7 +233,9 @@ func kernel(name string, mr, cols, vecBytes int, vec func(int) VecPhysical, stri
 	if !strided {
 		advanceA(1)
 	}
-	ADDQ(U32(uint32(nr*4)), b)
+	if mode != stridedB {
+		ADDQ(U32(uint32(nr*4)), b)
+	}
 	DECQ(k)
 	JNZ(LabelRef(name + "_tailloop"))
 

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# compare_train.sh: training throughput of nas (bench/trainbench) and of
+# PyTorch (bench/train_torch.py on the module nas export writes for the same
+# architecture), alternating ROUNDS times; prints each side's median round
+# (images/s of wall time, and images per CPU-second of the process) and the
+# ratio nas/PyTorch.
+#
+#   bash bench/compare_train.sh                    # batch 64, 2 threads
+#   ARCH="in1x28x28 cls10 | ..." THREADS=1 ROUNDS=5 bash bench/compare_train.sh
+#
+# Needs Debian's /usr/bin/python3 with torch, and Go.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ARCH=${ARCH:-"in1x28x28 cls10 | conv_o16_k3_arelu6 | ir_o16_m16_arelu6 | ir_o24_m96_s2_arelu6 | ir_o24_m96_arelu6 | ir_o32_m144_s2_arelu6 | ir_o32_m192_arelu6 | ir_o32_m192_arelu6 | ir_o64_m192_s2_arelu6 | ir_o64_m384_arelu6 | ir_o80_m384_arelu6 | conv_o256_k1_arelu6 | gap | linear_o10"}
+BATCH=${BATCH:-64}
+THREADS=${THREADS:-2}
+STEPS=${STEPS:-20}
+ROUNDS=${ROUNDS:-3}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+go build -o "$tmp/trainbench" ./bench/trainbench
+go run ./cmd/nas export "$ARCH" --format pytorch -o "$tmp/net.py" >&2
+
+field() { sed -E "s/.*\"$1\": ?([0-9.e+-]+).*/\1/" <<<"$2"; }
+median() { printf '%s\n' "$@" | sort -g | sed -n "$(( ($# + 1) / 2 ))p"; }
+
+nas_ips=(); nas_cpu=(); pt_ips=(); pt_cpu=()
+for _ in $(seq "$ROUNDS"); do
+  n=$("$tmp/trainbench" -arch "$ARCH" -batch "$BATCH" -threads "$THREADS" -steps "$STEPS")
+  p=$(/usr/bin/python3 bench/train_torch.py "$tmp/net.py" "$BATCH" "$THREADS" "$STEPS")
+  nas_ips+=("$(field images_per_s "$n")"); nas_cpu+=("$(field images_per_cpu_s "$n")")
+  pt_ips+=("$(field images_per_s "$p")"); pt_cpu+=("$(field images_per_cpu_s "$p")")
+done
+ni=$(median "${nas_ips[@]}"); nc=$(median "${nas_cpu[@]}")
+pi=$(median "${pt_ips[@]}"); pc=$(median "${pt_cpu[@]}")
+printf '%-8s %14s %18s\n' side images/s images/cpu-s
+printf '%-8s %14.1f %18.1f\n' nas "$ni" "$nc" pytorch "$pi" "$pc"
+awk -v a="$ni" -v b="$pi" -v c="$nc" -v d="$pc" 'BEGIN { printf "nas/pytorch: %.2f (images/s), %.2f (images per CPU-second)\n", a/b, c/d }'
+echo "batch $BATCH, $THREADS threads, $STEPS steps x $ROUNDS rounds; nas kernels $(sed -E 's/.*"kernels":"([^"]*)".*/\1/' <<<"$n"); torch $(sed -E 's/.*"torch": "([^"]*)".*/\1/' <<<"$p")"
