@@ -381,7 +381,7 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 			return err
 		}
 		a.Name = fmt.Sprintf("searched-%d", i+1)
-		say("final training of %s (trial %d, reward %.4f): %d epochs\n", a.Name, t.Index, t.Reward, final.Epochs)
+		say("final training of %s (trial %d, reward %.4f): %d epochs\n", a.Name, t.Index+1, t.Reward, final.Epochs)
 		fr, err := trainAndTime(ctx, final, a, sets, lat, dir)
 		if err != nil {
 			return err
