@@ -1,16 +1,15 @@
 package latency
 
 import (
-	"bufio"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"nas/internal/crashtest"
 )
 
 // crashWriterEnv names the table file the crash writer subprocess writes to.
@@ -38,22 +37,15 @@ func TestCrashWriterProcess(t *testing.T) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
 	}
-	in := bufio.NewReader(os.Stdin)
-	for i := n; ; i += crashBatch {
-		if _, err := in.ReadByte(); err != nil { // the go-ahead for one more batch
-			os.Exit(0)
-		}
+	i := n
+	crashtest.Serve(func() (int, error) {
 		batch := map[string]Entry{}
 		for j := i; j < i+crashBatch; j++ {
 			batch[key(j)] = entryFor(j)
 		}
-		fmt.Println("begin")
-		if err := tbl.PutMany(batch); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(3)
-		}
-		fmt.Println(i + crashBatch - 1) // unbuffered: one write per commit
-	}
+		i += crashBatch
+		return i - 1, tbl.PutMany(batch)
+	})
 }
 
 // TestKillNine kills a writing process with SIGKILL at a random moment,
@@ -63,35 +55,9 @@ func TestCrashWriterProcess(t *testing.T) {
 func TestKillNine(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "lut.db")
 	rng := rand.New(rand.NewPCG(1, 2))
-	acked := -1
 	for round := range 4 {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashWriterProcess$")
-		cmd.Env = append(os.Environ(), crashWriterEnv+"="+path)
-		cmd.Stderr = os.Stderr
-		stdin, err := cmd.StdinPipe()
-		require.NoError(t, err)
-		stdout, err := cmd.StdoutPipe()
-		require.NoError(t, err)
-		require.NoError(t, cmd.Start())
-		// Lockstep: one batch per go-ahead, so that the writer is never more
-		// than one batch ahead of what it has reported.
 		killAfter := 1 + rng.IntN(60)
-		sc := bufio.NewScanner(stdout)
-		for range killAfter {
-			_, err := stdin.Write([]byte{'g'})
-			require.NoError(t, err)
-			require.True(t, sc.Scan() && sc.Text() == "begin", "writer stopped early")
-			require.True(t, sc.Scan(), "writer stopped early")
-			acked, err = strconv.Atoi(sc.Text())
-			require.NoError(t, err, "writer said %q", sc.Text())
-		}
-		// One more go-ahead, and the kill as soon as the writer says it
-		// begins: it lands inside that batch's transaction, or just after.
-		_, err = stdin.Write([]byte{'g'})
-		require.NoError(t, err)
-		require.True(t, sc.Scan() && sc.Text() == "begin", "writer stopped early")
-		require.NoError(t, cmd.Process.Kill())
-		_ = cmd.Wait()
+		acked := crashtest.KillInCommit(t, "TestCrashWriterProcess", crashWriterEnv, path, killAfter)
 		t.Logf("round %d: killed after %d commits, last committed index %d", round, killAfter, acked)
 
 		tbl, err := Open(path, testFingerprint(1), Options{ReadOnly: true})

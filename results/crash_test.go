@@ -1,18 +1,17 @@
 package results
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"nas/internal/crashtest"
 )
 
 // crashWriterEnv names the store file the crash writer subprocess appends to.
@@ -39,17 +38,11 @@ func TestCrashWriterProcess(t *testing.T) {
 	if err != nil {
 		fail(err)
 	}
-	in := bufio.NewReader(os.Stdin)
-	for i := r.Trials + 1; ; i++ {
-		if _, err := in.ReadByte(); err != nil { // the go-ahead for one more trial
-			os.Exit(0)
-		}
-		fmt.Println("begin")
-		if err := s.AppendTrial(1, trialFor(i), stateFor(i)); err != nil {
-			fail(err)
-		}
-		fmt.Println(i)
-	}
+	i := r.Trials
+	crashtest.Serve(func() (int, error) {
+		i++
+		return i, s.AppendTrial(1, trialFor(i), stateFor(i))
+	})
 }
 
 // TestKillNine kills a process appending trials with SIGKILL at a random
@@ -65,35 +58,9 @@ func TestKillNine(t *testing.T) {
 	require.NoError(t, s.Close())
 
 	rng := rand.New(rand.NewPCG(9, 10))
-	acked := 0
 	for round := range 4 {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashWriterProcess$")
-		cmd.Env = append(os.Environ(), crashWriterEnv+"="+path)
-		cmd.Stderr = os.Stderr
-		stdin, err := cmd.StdinPipe()
-		require.NoError(t, err)
-		stdout, err := cmd.StdoutPipe()
-		require.NoError(t, err)
-		require.NoError(t, cmd.Start())
-		// Lockstep: one trial per go-ahead, so that the writer is never more
-		// than one trial ahead of what it has reported.
 		killAfter := 1 + rng.IntN(60)
-		sc := bufio.NewScanner(stdout)
-		for range killAfter {
-			_, err := stdin.Write([]byte{'g'})
-			require.NoError(t, err)
-			require.True(t, sc.Scan() && sc.Text() == "begin", "writer stopped early")
-			require.True(t, sc.Scan(), "writer stopped early")
-			acked, err = strconv.Atoi(sc.Text())
-			require.NoError(t, err, "writer said %q", sc.Text())
-		}
-		// One more go-ahead, and the kill as soon as the writer says it
-		// begins: it lands inside that trial's transaction, or just after.
-		_, err = stdin.Write([]byte{'g'})
-		require.NoError(t, err)
-		require.True(t, sc.Scan() && sc.Text() == "begin", "writer stopped early")
-		require.NoError(t, cmd.Process.Kill())
-		_ = cmd.Wait()
+		acked := crashtest.KillInCommit(t, "TestCrashWriterProcess", crashWriterEnv, path, killAfter)
 
 		s, err := OpenReadOnly(path)
 		require.NoError(t, err, "round %d: the store must open after a kill", round)

@@ -1,0 +1,71 @@
+// Package crashtest kills a writing process in the middle of a commit, for
+// the kill -9 tests of the bbolt stores (latency tables, results store).
+//
+// The test binary re-runs itself as the writer: a test function that does
+// nothing unless an environment variable names the file, and then calls
+// Serve. The parent drives it in lockstep with KillInCommit, one commit per
+// go-ahead byte, so that the writer is never more than one commit ahead of
+// what it has reported, and the SIGKILL lands inside a commit or just after.
+package crashtest
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Serve is the writer's side: for every byte read from stdin it prints
+// "begin", calls commit and prints the index commit returns once it has
+// committed. It exits 0 when stdin closes and 3 when commit fails.
+func Serve(commit func() (int, error)) {
+	in := bufio.NewReader(os.Stdin)
+	for {
+		if _, err := in.ReadByte(); err != nil { // the go-ahead for one more commit
+			os.Exit(0)
+		}
+		fmt.Println("begin")
+		i, err := commit()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+		fmt.Println(i) // unbuffered: one write per commit
+	}
+}
+
+// KillInCommit starts the test binary running the test writerTest with the
+// environment variable env set to value, lets it make commits commits,
+// then gives one more go-ahead and sends SIGKILL as soon as the writer says
+// it begins. It returns the index of the last commit the writer reported.
+func KillInCommit(t testing.TB, writerTest, env, value string, commits int) int {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+writerTest+"$")
+	cmd.Env = append(os.Environ(), env+"="+value)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	sc := bufio.NewScanner(stdout)
+	acked := -1
+	for range commits {
+		_, err := stdin.Write([]byte{'g'})
+		require.NoError(t, err)
+		require.True(t, sc.Scan() && sc.Text() == "begin", "writer stopped early")
+		require.True(t, sc.Scan(), "writer stopped early")
+		acked, err = strconv.Atoi(sc.Text())
+		require.NoError(t, err, "writer said %q", sc.Text())
+	}
+	_, err = stdin.Write([]byte{'g'})
+	require.NoError(t, err)
+	require.True(t, sc.Scan() && sc.Text() == "begin", "writer stopped early")
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	return acked
+}
