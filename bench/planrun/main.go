@@ -7,9 +7,11 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -46,14 +48,15 @@ func main() {
 	iters := flag.Int("iters", 50, "timed runs (after 10 warm-up runs)")
 	size := flag.Int("size", 224, "input height and width")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the timed runs to this file")
+	steps := flag.Bool("steps", false, "print the time of each plan step instead of the JSON line")
 	flag.Parse()
-	if err := run(*net, *threads, *iters, *size, *profile); err != nil {
+	if err := run(*net, *threads, *iters, *size, *profile, *steps); err != nil {
 		fmt.Fprintln(os.Stderr, "planrun:", err)
 		os.Exit(1)
 	}
 }
 
-func run(name string, threads, iters, size int, profile string) error {
+func run(name string, threads, iters, size int, profile string, steps bool) error {
 	if iters < 1 {
 		return fmt.Errorf("-iters %d: want at least 1", iters)
 	}
@@ -94,6 +97,9 @@ func run(name string, threads, iters, size int, profile string) error {
 	// waiting for a core is not counted in it.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	if steps {
+		return stepTable(os.Stdout, p, x, iters)
+	}
 	times := make([]float64, iters)
 	cpu := make([]float64, iters)
 	proc0 := processCPU()
@@ -135,4 +141,51 @@ func procStatus(field string) int {
 		}
 	}
 	return -1
+}
+
+// stepTable times each step of p over iters runs of x and prints one row
+// per step and a summary per step kind.
+func stepTable(w io.Writer, p *blocks.Plan, x []float32, iters int) error {
+	infos := p.StepInfos()
+	ns := make([]int64, len(infos))
+	for range iters {
+		if _, err := p.RunTimed(x, ns); err != nil {
+			return err
+		}
+	}
+	var total int64
+	for _, t := range ns {
+		total += t
+	}
+	us := func(t int64) float64 { return float64(t) / float64(iters) / 1e3 }
+	fmt.Fprintf(w, "%4s %-7s %-36s %9s %6s %10s %8s\n", "step", "kind", "what", "us", "share", "MACs", "GMAC/s")
+	type sum struct {
+		ns   int64
+		macs int
+		n    int
+	}
+	kinds := map[string]*sum{}
+	var order []string
+	for i, in := range infos {
+		fmt.Fprintf(w, "%4d %-7s %-36s %9.1f %5.1f%% %10d %8.2f\n", i, in.Kind, in.Desc, us(ns[i]),
+			100*float64(ns[i])/float64(total), in.MACs, float64(in.MACs)*float64(iters)/float64(max(ns[i], 1)))
+		k := kinds[in.Kind]
+		if k == nil {
+			k = &sum{}
+			kinds[in.Kind] = k
+			order = append(order, in.Kind)
+		}
+		k.ns += ns[i]
+		k.macs += in.MACs
+		k.n++
+	}
+	slices.SortFunc(order, func(a, b string) int { return cmp.Compare(kinds[b].ns, kinds[a].ns) })
+	fmt.Fprintf(w, "\n%-7s %5s %9s %6s %10s %8s\n", "kind", "steps", "us", "share", "MACs", "GMAC/s")
+	for _, name := range order {
+		k := kinds[name]
+		fmt.Fprintf(w, "%-7s %5d %9.1f %5.1f%% %10d %8.2f\n", name, k.n, us(k.ns), 100*float64(k.ns)/float64(total),
+			k.macs, float64(k.macs)*float64(iters)/float64(max(k.ns, 1)))
+	}
+	fmt.Fprintf(w, "total %.1f us per run over %d runs (%s v%d)\n", us(total), iters, kernels.Path(), kernels.Version)
+	return nil
 }

@@ -1,0 +1,121 @@
+package blocks
+
+import (
+	"fmt"
+	"time"
+
+	"nas/blocks/kernels"
+)
+
+// StepInfo describes one step of a Plan for a profile: its kind, its
+// geometry, and the multiply-adds (or, for steps without any, the values)
+// it computes for one image.
+type StepInfo struct {
+	Kind string // gemm, im2col, dwconv, affine, pool, gap, linear, add, mul, concat
+	Desc string
+	MACs int
+}
+
+// StepInfos describes the plan's steps in the order Run runs them.
+func (p *Plan) StepInfos() []StepInfo {
+	infos := make([]StepInfo, len(p.steps))
+	for i, s := range p.steps {
+		infos[i] = describeStep(s)
+	}
+	return infos
+}
+
+// RunTimed is Run for one image on one buffer set that also adds the wall
+// time each step took to ns (one element per step, StepInfos' order). It
+// reads the clock twice per step and allocates nothing.
+func (p *Plan) RunTimed(x []float32, ns []int64) ([]float32, error) {
+	if len(p.arenas) != 1 || p.batch != 1 {
+		return nil, fmt.Errorf("RunTimed: plan has batch %d, want 1", p.batch)
+	}
+	if len(ns) != len(p.steps) {
+		return nil, fmt.Errorf("RunTimed: %d times for %d steps", len(ns), len(p.steps))
+	}
+	if len(x) != p.inLen {
+		return nil, fmt.Errorf("plan input has %d values, want %d", len(x), p.inLen)
+	}
+	if p.pool == nil {
+		return nil, fmt.Errorf("plan used after Close")
+	}
+	a := p.arenas[0]
+	a.x = x
+	for i, s := range p.steps {
+		t0 := time.Now()
+		if parts := s.parts(); parts > 1 {
+			p.stepJob.s, p.stepJob.a = s, a
+			p.pool.Run(parts, &p.stepJob)
+		} else {
+			s.run(a, 0, 1)
+		}
+		ns[i] += time.Since(t0).Nanoseconds()
+	}
+	copy(p.out, a.at(a.output))
+	a.x = nil
+	return p.out, nil
+}
+
+func describeStep(s step) StepInfo {
+	switch s := s.(type) {
+	case *gemmStep:
+		src := "1x1"
+		if s.fromCols {
+			src = "im2col"
+		}
+		d := fmt.Sprintf("%s m%d k%d n%d", src, s.m, s.k, s.n)
+		if s.groups > 1 {
+			d += fmt.Sprintf(" g%d", s.groups)
+		}
+		if s.res != nil {
+			d += " +res"
+		}
+		return StepInfo{"gemm", d + actSuffix(s.epi.Act), s.groups * s.m * s.k * s.n}
+	case *im2colStep:
+		w := s.win
+		return StepInfo{"im2col", fmt.Sprintf("c%d %dx%d k%d s%d", s.c, w.InH, w.InW, w.KH, w.StrideH),
+			s.c * w.KH * w.KW * w.OutH * w.OutW}
+	case *dwStep:
+		w := s.conv.Win
+		return StepInfo{"dwconv", fmt.Sprintf("c%d %dx%d k%d s%d", s.out, w.InH, w.InW, w.KH, w.StrideH) + actSuffix(s.epi.Act),
+			s.out * w.OutH * w.OutW * w.KH * w.KW}
+	case *affineStep:
+		return StepInfo{"affine", fmt.Sprintf("c%d hw%d", s.c, s.hw) + actSuffix(s.epi.Act), s.c * s.hw}
+	case *poolStep:
+		w := s.win
+		kind := "avg"
+		if s.max {
+			kind = "max"
+		}
+		return StepInfo{"pool", fmt.Sprintf("%s c%d %dx%d k%d s%d", kind, s.c, w.InH, w.InW, w.KH, w.StrideH),
+			s.c * w.OutH * w.OutW * w.KH * w.KW}
+	case *gapStep:
+		return StepInfo{"gap", fmt.Sprintf("c%d hw%d", s.c, s.hw), s.c * s.hw}
+	case *linearStep:
+		return StepInfo{"linear", fmt.Sprintf("k%d units%d", s.k, s.units) + actSuffix(s.act), s.k * s.units}
+	case *addStep:
+		return StepInfo{"add", fmt.Sprintf("c%d hw%d", s.c, s.hw) + actSuffix(s.epi.Act), s.c * s.hw}
+	case *mulStep:
+		return StepInfo{"mul", fmt.Sprintf("c%d hw%d", s.c, s.hw), s.c * s.hw}
+	case *concatStep:
+		n := 0
+		for _, l := range s.srcs {
+			n += l.n
+		}
+		return StepInfo{"concat", fmt.Sprintf("inputs%d hw%d", len(s.srcs), s.hw), n}
+	}
+	return StepInfo{Kind: fmt.Sprintf("%T", s)}
+}
+
+// actSuffix names a fused activation for a step's description.
+func actSuffix(a kernels.ActKind) string {
+	names := [...]string{kernels.ActIdentity: "", kernels.ActReLU: " relu", kernels.ActReLU6: " relu6",
+		kernels.ActHardSwish: " hswish", kernels.ActSwish: " swish", kernels.ActSigmoid: " sigmoid",
+		kernels.ActHardSigmoid: " hsigmoid", kernels.ActPReLU: " prelu"}
+	if int(a) < len(names) {
+		return names[a]
+	}
+	return fmt.Sprintf(" act%d", a)
+}
