@@ -586,6 +586,13 @@ func (c *planCompiler) compileConv(i int) error {
 		c.addStep(s, []Value{x}, y, -1, func(l func(Value) loc) { s.src, s.dst = l(x), l(y) })
 		return nil
 	}
+	if d.Pointwise() && d.Groups == 1 && d.OutH*d.OutW == 1 && res < 0 && act != kernels.ActPReLU {
+		// One position (squeeze-and-excitation, a head after global
+		// pooling): a matrix-vector product, not a GEMM whose micro-kernel
+		// would compute a whole panel of columns for one.
+		c.addLinear(x, y, w, bias, d.In, d.Out, act)
+		return nil
+	}
 	if !d.Pointwise() {
 		// im2col into the arena's column matrix, then a GEMM on it.
 		k := d.In * d.KH * d.KW
@@ -642,19 +649,24 @@ func (c *planCompiler) compileLinear(i int) error {
 	if act == kernels.ActPReLU {
 		return fmt.Errorf("PReLU after a linear layer is not planned")
 	}
+	c.addLinear(op.In[0], y, w, bias, k, op.Units, act)
+	return nil
+}
+
+// addLinear adds a step y = act(x W^T + bias) for the units x k weight w
+// (row-major, as a linear layer or a 1x1 convolution stores it).
+func (c *planCompiler) addLinear(x, y Value, w, bias []float32, k, units int, act kernels.ActKind) {
 	// Transposed to k x units: the product is then a row vector times a
 	// matrix read row by row.
 	wt := make([]float32, len(w))
-	for u := 0; u < op.Units; u++ {
+	for u := 0; u < units; u++ {
 		for j := 0; j < k; j++ {
-			wt[j*op.Units+u] = w[u*k+j]
+			wt[j*units+u] = w[u*k+j]
 		}
 	}
-	s := &linearStep{wt: wt, bias: bias, k: k, units: op.Units, act: act}
-	s.nparts = c.parts(k * op.Units)
-	x := op.In[0]
+	s := &linearStep{wt: wt, bias: bias, k: k, units: units, act: act}
+	s.nparts = c.parts(k * units)
 	c.addStep(s, []Value{x}, y, -1, func(l func(Value) loc) { s.src, s.dst = l(x), l(y) })
-	return nil
 }
 
 // locOf returns where v lies after layout.
