@@ -593,6 +593,12 @@ func (c *planCompiler) compileConv(i int) error {
 		c.addLinear(x, y, w, bias, d.In, d.Out, act)
 		return nil
 	}
+	if d.Groups == 1 && d.In <= maxStemIn && res < 0 {
+		if sc := kernels.NewStemConv(d.Window, d.In, d.Out, w, bias); sc != nil {
+			c.addStem(x, y, sc, epi)
+			return nil
+		}
+	}
 	if !d.Pointwise() {
 		// im2col into the arena's column matrix, then a GEMM on it.
 		k := d.In * d.KH * d.KW
@@ -625,6 +631,24 @@ func (c *planCompiler) compileConv(i int) error {
 		}
 	})
 	return nil
+}
+
+// maxStemIn is the most input channels a 3x3 stride-2 convolution may
+// have to run as a kernels.StemConv rather than im2col and a GEMM.
+const maxStemIn = 4
+
+// addStem adds the steps of a stem convolution: the input's padded planes
+// into the arena's column buffer, then the output rows from them.
+func (c *planCompiler) addStem(x, y Value, sc *kernels.StemConv, epi kernels.Epilogue) {
+	c.colsLen = max(c.colsLen, sc.BufferLen())
+	c.scratchLen = max(c.scratchLen, kernels.StemTileLen)
+	win := sc.Win
+	pad := &stemPadStep{conv: sc}
+	pad.nparts = min(c.parts(sc.C*win.InH*win.InW), sc.C)
+	c.addStep(pad, []Value{x}, -1, -1, func(l func(Value) loc) { pad.src = l(x) })
+	s := &stemStep{conv: sc, epi: epi}
+	s.nparts = min(c.parts(sc.Out*win.OutH*win.OutW*sc.C*win.KH*win.KW), win.OutH)
+	c.addStep(s, []Value{x}, y, -1, func(l func(Value) loc) { s.dst = l(y) })
 }
 
 func (c *planCompiler) compileLinear(i int) error {

@@ -11,7 +11,7 @@ import (
 // geometry, and the multiply-adds (or, for steps without any, the values)
 // it computes for one image.
 type StepInfo struct {
-	Kind string // gemm, im2col, dwconv, affine, pool, gap, linear, add, mul, concat
+	Kind string // gemm, im2col, stempad, stem, dwconv, affine, pool, gap, linear, add, mul, concat
 	Desc string
 	MACs int
 }
@@ -77,6 +77,13 @@ func describeStep(s step) StepInfo {
 		w := s.win
 		return StepInfo{"im2col", fmt.Sprintf("c%d %dx%d k%d s%d", s.c, w.InH, w.InW, w.KH, w.StrideH),
 			s.c * w.KH * w.KW * w.OutH * w.OutW}
+	case *stemPadStep:
+		w := s.conv.Win
+		return StepInfo{"stempad", fmt.Sprintf("c%d %dx%d", s.conv.C, w.InH, w.InW), s.conv.C * w.InH * w.InW}
+	case *stemStep:
+		w := s.conv.Win
+		return StepInfo{"stem", fmt.Sprintf("c%d->%d %dx%d k%d s%d", s.conv.C, s.conv.Out, w.InH, w.InW, w.KH, w.StrideH) + actSuffix(s.epi.Act),
+			s.conv.Out * w.OutH * w.OutW * s.conv.C * w.KH * w.KW}
 	case *dwStep:
 		w := s.conv.Win
 		return StepInfo{"dwconv", fmt.Sprintf("c%d %dx%d k%d s%d", s.out, w.InH, w.InW, w.KH, w.StrideH) + actSuffix(s.epi.Act),

@@ -131,6 +131,37 @@ func (s *im2colStep) run(a *arena, part, parts int) {
 	kernels.Im2col(s.win, c1-c0, x[c0*plane:c1*plane], a.cols[c0*rows:c1*rows])
 }
 
+// stemPadStep writes the padded planes of a stem convolution's input into
+// the arena's column buffer, split by input channels.
+type stemPadStep struct {
+	conv   *kernels.StemConv
+	src    loc
+	nparts int
+}
+
+func (s *stemPadStep) parts() int { return s.nparts }
+
+func (s *stemPadStep) run(a *arena, part, parts int) {
+	c0, c1 := span(s.conv.C, part, parts)
+	s.conv.Pad(a.at(s.src), a.cols, c0, c1)
+}
+
+// stemStep computes a stem convolution from the planes stemPadStep wrote,
+// split by output rows.
+type stemStep struct {
+	conv   *kernels.StemConv
+	epi    kernels.Epilogue
+	dst    loc
+	nparts int
+}
+
+func (s *stemStep) parts() int { return s.nparts }
+
+func (s *stemStep) run(a *arena, part, parts int) {
+	r0, r1 := span(s.conv.Win.OutH, part, parts)
+	s.conv.Run(a.cols, a.scratch[part], a.at(s.dst), r0, r1, &s.epi)
+}
+
 // dwStep is a depthwise convolution with its epilogue, split by output
 // channels; each part pads into its own scratch plane.
 type dwStep struct {

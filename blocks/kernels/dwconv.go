@@ -48,6 +48,17 @@ func NewDepthwiseConv(win Window, c, mult int) *DepthwiseConv {
 	return d
 }
 
+// newEvenOddPlanes returns a DepthwiseConv over win (stride 2) whose pad
+// writes the even and odd column planes of the stride-2 row kernels,
+// with their slack, whatever the CPU: StemConv reads the same layout.
+func newEvenOddPlanes(win Window) *DepthwiseConv {
+	d := NewDepthwiseConv(win, 1, 1)
+	d.needPad, d.simd = true, false
+	d.padW = (win.OutW-1)*win.StrideW + (win.KW-1)*win.DilW + 1
+	d.ldHalf = (d.padW + 1) / 2
+	return d
+}
+
 // withoutSIMD returns a copy of d that takes the pure-Go loops (tests).
 func (d *DepthwiseConv) withoutSIMD() *DepthwiseConv {
 	g := NewDepthwiseConv(d.Win, d.C, d.Mult)
@@ -67,7 +78,7 @@ func (d *DepthwiseConv) ScratchLen() int {
 	if d.ldHalf > 0 {
 		n = 2 * d.padH * d.ldHalf
 	}
-	if d.simd {
+	if d.simd || d.ldHalf > 0 {
 		n += dwSlack + roundUp8(d.Win.OutW) + 2*d.ldHalf
 	}
 	return n

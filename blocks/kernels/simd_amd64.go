@@ -123,3 +123,6 @@ func dwRowSIMD(k, s int, y, x, e, o []float32, ld int, w []float32, b float32) {
 		panic("kernels: no depthwise row kernel")
 	}
 }
+
+// stemSIMD reports whether StemConv has its SIMD kernel.
+func stemSIMD() bool { return hasAVX2 }

@@ -19,3 +19,9 @@ func dwSIMD(_, _ int) bool { return false }
 func dwRowSIMD(_, _ int, _, _, _, _ []float32, _ int, _ []float32, _ float32) {
 	panic("kernels: no depthwise row kernel without assembly")
 }
+
+func stemSIMD() bool { return false }
+
+func stemConvK3S2AVX2(_ []float32, _, _ int, _, _ []float32, _, _ int, _ []float32, _ int) {
+	panic("kernels: no stem kernel without assembly")
+}

@@ -10,7 +10,9 @@
 //   - dwconv: one output row of a depthwise convolution with a 3x3, 5x5 or
 //     7x7 kernel at stride 1 or 2, from zero-padded planes
 //     (dwconv_amd64.s), and deinterleave, which splits a padded row into
-//     its even and odd columns for the stride-2 kernels.
+//     its even and odd columns for the stride-2 kernels; also the stem
+//     convolution (stem.go: 3x3 stride 2 over a few input channels, four
+//     outputs at a time) on the same even and odd planes.
 //
 // Every kernel is AVX2+FMA (eight floats per vector) and handles whole
 // vectors only: the Go callers finish the last len%8 elements. It lives in
@@ -43,6 +45,7 @@ func main() {
 		axpy()
 		maxInto()
 	case "dwconv":
+		stemBlock(3)
 		for _, k := range []int{3, 5, 7} {
 			dwRow(k, 1)
 			dwRow(k, 2)

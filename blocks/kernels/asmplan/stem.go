@@ -1,0 +1,124 @@
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// stemBlock emits the stem convolution kernel: a dense k x k convolution
+// at stride 2 over a few input channels, for four output channels at once,
+// over the whole vectors of one output row.
+//
+// The input is each channel's zero-padded plane split into its even
+// columns e and odd columns o, as for the stride-2 depthwise kernels: e and
+// o point at channel 0, padded row 2*oh, the row's first output column;
+// channel c's planes are c*ldc floats further, rows ld floats apart. w is
+// the block's packed weights: the four biases, then for each input channel
+// and tap (kh, kw) the four outputs' weights. Output channel j's row is
+// written at y + j*ldy, nvec vectors of eight.
+//
+// Each input vector is loaded once per tap and feeds the four outputs:
+// three vectors at a time (12 accumulators), then one.
+func stemBlock(k int) {
+	const outs = 4
+	name := fmt.Sprintf("stemConvK%dS2AVX2", k)
+	TEXT(name, NOSPLIT, "func(y []float32, ldy, nvec int, e, o []float32, ldc, ld int, w []float32, c int)")
+	Doc(fmt.Sprintf("%s computes nvec vectors of one output row of four output channels of a %dx%d convolution at stride 2 over c input channels (see asmplan).", name, k, k))
+	y := Load(Param("y").Base(), GP64())
+	ldy := Load(Param("ldy"), GP64())
+	SHLQ(U8(2), ldy)
+	n := Load(Param("nvec"), GP64())
+	SHLQ(U8(5), n) // bytes
+	ld := Load(Param("ld"), GP64())
+	SHLQ(U8(2), ld)
+	// From the last tap row of one channel to the first of the next.
+	cstep := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), cstep)
+	back := GP64()
+	IMUL3Q(U32(k-1), ld, back)
+	SUBQ(back, cstep)
+	off := GP64()
+	XORQ(off, off)
+
+	block := func(vecs int) {
+		acc := make([][]VecVirtual, outs)
+		w := Load(Param("w").Base(), GP64())
+		for j := range acc {
+			acc[j] = make([]VecVirtual, vecs)
+			for v := range acc[j] {
+				acc[j][v] = YMM()
+				VBROADCASTSS(Mem{Base: w, Disp: 4 * j}, acc[j][v])
+			}
+		}
+		ADDQ(U8(4*outs), w)
+		pe := Load(Param("e").Base(), GP64())
+		po := Load(Param("o").Base(), GP64())
+		ADDQ(off, pe)
+		ADDQ(off, po)
+		cnt := Load(Param("c"), GP64())
+		in := make([]VecVirtual, vecs)
+		for v := range in {
+			in[v] = YMM()
+		}
+		wv := YMM()
+		Label(fmt.Sprintf("chan%d", vecs))
+		for kh := 0; kh < k; kh++ {
+			for kw := 0; kw < k; kw++ {
+				p := pe
+				if kw%2 == 1 {
+					p = po
+				}
+				for v := range in {
+					VMOVUPS(Mem{Base: p, Disp: 4*(kw/2) + 32*v}, in[v])
+				}
+				for j := range acc {
+					VBROADCASTSS(Mem{Base: w, Disp: 4 * ((kh*k+kw)*outs + j)}, wv)
+					for v := range in {
+						VFMADD231PS(in[v], wv, acc[j][v])
+					}
+				}
+			}
+			if kh < k-1 {
+				ADDQ(ld, pe)
+				ADDQ(ld, po)
+			}
+		}
+		ADDQ(U32(4*k*k*outs), w)
+		ADDQ(cstep, pe)
+		ADDQ(cstep, po)
+		DECQ(cnt)
+		JNZ(LabelRef(fmt.Sprintf("chan%d", vecs)))
+		dst := GP64()
+		MOVQ(y, dst)
+		ADDQ(off, dst)
+		for j := range acc {
+			for v, a := range acc[j] {
+				VMOVUPS(a, Mem{Base: dst, Disp: 32 * v})
+			}
+			if j < outs-1 {
+				ADDQ(ldy, dst)
+			}
+		}
+		ADDQ(U32(32*vecs), off)
+	}
+
+	wide := GP64()
+	MOVQ(n, wide)
+	SUBQ(U8(64), wide) // last offset where three vectors fit
+	Label("wide")
+	CMPQ(off, wide)
+	JGE(LabelRef("narrow"))
+	block(3)
+	JMP(LabelRef("wide"))
+	Label("narrow")
+	CMPQ(off, n)
+	JAE(LabelRef("done"))
+	block(1)
+	JMP(LabelRef("narrow"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
