@@ -79,7 +79,7 @@ func (d *DepthwiseConv) ScratchLen() int {
 		n = 2 * d.padH * d.ldHalf
 	}
 	if d.simd || d.ldHalf > 0 {
-		n += dwSlack + roundUp8(d.Win.OutW) + 2*d.ldHalf
+		n += dwSlack + dwRowBufLen(d.Win.OutW) + 2*d.ldHalf
 	}
 	return n
 }
@@ -99,6 +99,19 @@ func (d *DepthwiseConv) planesLen() int {
 const dwSlack = 8
 
 func roundUp8(n int) int { return (n + 7) &^ 7 }
+
+// dwRowsAtOnce is the number of output rows the SIMD path computes in one
+// call on planes of at most dwNarrow columns, where a row is one to three
+// vectors: one vector of each row at a time, so that the rows' sums are
+// independent chains of multiply-adds.
+const (
+	dwRowsAtOnce = 4
+	dwNarrow     = 24
+)
+
+// dwRowBufLen is the length of the SIMD path's output row buffer: rows
+// whose width is not a multiple of 8 are computed there whole vectors wide.
+func dwRowBufLen(ow int) int { return dwRowsAtOnce * roundUp8(ow) }
 
 // Run computes output channels [o0, o1) into y (all C*Mult x OutH x OutW
 // channels' storage) from x (C x InH x InW) and w ([C*Mult, KH*KW]), then
@@ -152,7 +165,7 @@ func (d *DepthwiseConv) pad(xc, dst []float32, bordersReady bool) {
 	if d.ldHalf > 0 {
 		half := d.padH * d.ldHalf
 		even, odd := dst[:half], dst[half:2*half]
-		rowOff := d.planesLen() + dwSlack + roundUp8(win.OutW)
+		rowOff := d.planesLen() + dwSlack + dwRowBufLen(win.OutW)
 		prow := dst[rowOff : rowOff+2*d.ldHalf]
 		lo := min(win.PadW, len(prow))
 		hi := min(win.PadW+win.InW, len(prow))
@@ -300,17 +313,39 @@ func (d *DepthwiseConv) planeSIMD(xp, w []float32, b float32, y []float32) {
 	win := d.Win
 	k, s, ow := win.KH, win.StrideW, win.OutW
 	planes := d.planesLen()
-	rowBuf := xp[planes+dwSlack : planes+dwSlack+roundUp8(ow)]
-	for oh := 0; oh < win.OutH; oh++ {
+	half := d.padH * d.ldHalf
+	rowBuf := xp[planes+dwSlack : planes+dwSlack+dwRowBufLen(ow)]
+	oh := 0
+	if ow <= dwNarrow {
+		// Four rows at a time, into the row buffer when a row is not
+		// whole vectors.
+		n := roundUp8(ow)
+		for ; oh+dwRowsAtOnce <= win.OutH; oh += dwRowsAtOnce {
+			out, ldo := y[oh*ow:], ow
+			if ow%8 != 0 {
+				out, ldo = rowBuf, n
+			}
+			if s == 1 {
+				dwRowsSIMD(k, 1, out, ldo, n, xp[oh*d.padW:], nil, nil, d.padW, w, b)
+			} else {
+				dwRowsSIMD(k, 2, out, ldo, n, nil, xp[2*oh*d.ldHalf:], xp[half+2*oh*d.ldHalf:], d.ldHalf, w, b)
+			}
+			if ow%8 != 0 {
+				for r := range dwRowsAtOnce {
+					copy(y[(oh+r)*ow:(oh+r+1)*ow], rowBuf[r*n:])
+				}
+			}
+		}
+	}
+	for ; oh < win.OutH; oh++ {
 		yr := y[oh*ow : (oh+1)*ow]
 		out := yr
 		if ow%8 != 0 {
-			out = rowBuf
+			out = rowBuf[:roundUp8(ow)]
 		}
 		if s == 1 {
 			dwRowSIMD(k, 1, out, xp[oh*d.padW:], nil, nil, d.padW, w, b)
 		} else {
-			half := d.padH * d.ldHalf
 			dwRowSIMD(k, 2, out, nil, xp[2*oh*d.ldHalf:], xp[half+2*oh*d.ldHalf:], d.ldHalf, w, b)
 		}
 		if ow%8 != 0 {

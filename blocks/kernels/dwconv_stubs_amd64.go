@@ -13,17 +13,35 @@ func dwRowK3S1AVX2(y []float32, x []float32, ld int, w []float32, b float32)
 // dwRowK3S2AVX2 computes the whole vectors of one output row of a 3x3 depthwise convolution at stride 2 (see asmplan).
 func dwRowK3S2AVX2(y []float32, e []float32, o []float32, ld int, w []float32, b float32)
 
+// dwRows4K3S1AVX2 computes the whole vectors of four output rows of a 3x3 depthwise convolution at stride 1 (see asmplan).
+func dwRows4K3S1AVX2(y []float32, ldy int, n int, x []float32, ld int, w []float32, b float32)
+
+// dwRows4K3S2AVX2 computes the whole vectors of four output rows of a 3x3 depthwise convolution at stride 2 (see asmplan).
+func dwRows4K3S2AVX2(y []float32, ldy int, n int, e []float32, o []float32, ld int, w []float32, b float32)
+
 // dwRowK5S1AVX2 computes the whole vectors of one output row of a 5x5 depthwise convolution at stride 1 (see asmplan).
 func dwRowK5S1AVX2(y []float32, x []float32, ld int, w []float32, b float32)
 
 // dwRowK5S2AVX2 computes the whole vectors of one output row of a 5x5 depthwise convolution at stride 2 (see asmplan).
 func dwRowK5S2AVX2(y []float32, e []float32, o []float32, ld int, w []float32, b float32)
 
+// dwRows4K5S1AVX2 computes the whole vectors of four output rows of a 5x5 depthwise convolution at stride 1 (see asmplan).
+func dwRows4K5S1AVX2(y []float32, ldy int, n int, x []float32, ld int, w []float32, b float32)
+
+// dwRows4K5S2AVX2 computes the whole vectors of four output rows of a 5x5 depthwise convolution at stride 2 (see asmplan).
+func dwRows4K5S2AVX2(y []float32, ldy int, n int, e []float32, o []float32, ld int, w []float32, b float32)
+
 // dwRowK7S1AVX2 computes the whole vectors of one output row of a 7x7 depthwise convolution at stride 1 (see asmplan).
 func dwRowK7S1AVX2(y []float32, x []float32, ld int, w []float32, b float32)
 
 // dwRowK7S2AVX2 computes the whole vectors of one output row of a 7x7 depthwise convolution at stride 2 (see asmplan).
 func dwRowK7S2AVX2(y []float32, e []float32, o []float32, ld int, w []float32, b float32)
+
+// dwRows4K7S1AVX2 computes the whole vectors of four output rows of a 7x7 depthwise convolution at stride 1 (see asmplan).
+func dwRows4K7S1AVX2(y []float32, ldy int, n int, x []float32, ld int, w []float32, b float32)
+
+// dwRows4K7S2AVX2 computes the whole vectors of four output rows of a 7x7 depthwise convolution at stride 2 (see asmplan).
+func dwRows4K7S2AVX2(y []float32, ldy int, n int, e []float32, o []float32, ld int, w []float32, b float32)
 
 // deinterleaveAVX2 sets even[i] = x[2i] and odd[i] = x[2i+1] for the whole vectors of even; odd and x/2 are at least as long.
 func deinterleaveAVX2(even []float32, odd []float32, x []float32)

@@ -126,3 +126,24 @@ func dwRowSIMD(k, s int, y, x, e, o []float32, ld int, w []float32, b float32) {
 
 // stemSIMD reports whether StemConv has its SIMD kernel.
 func stemSIMD() bool { return hasAVX2 }
+
+// dwRowsSIMD computes the whole vectors (n values) of four output rows,
+// ldy apart in y, as dwRowSIMD computes one.
+func dwRowsSIMD(k, s int, y []float32, ldy, n int, x, e, o []float32, ld int, w []float32, b float32) {
+	switch {
+	case k == 3 && s == 1:
+		dwRows4K3S1AVX2(y, ldy, n, x, ld, w, b)
+	case k == 5 && s == 1:
+		dwRows4K5S1AVX2(y, ldy, n, x, ld, w, b)
+	case k == 7 && s == 1:
+		dwRows4K7S1AVX2(y, ldy, n, x, ld, w, b)
+	case k == 3 && s == 2:
+		dwRows4K3S2AVX2(y, ldy, n, e, o, ld, w, b)
+	case k == 5 && s == 2:
+		dwRows4K5S2AVX2(y, ldy, n, e, o, ld, w, b)
+	case k == 7 && s == 2:
+		dwRows4K7S2AVX2(y, ldy, n, e, o, ld, w, b)
+	default:
+		panic("kernels: no depthwise row kernel")
+	}
+}

@@ -25,3 +25,7 @@ func stemSIMD() bool { return false }
 func stemConvK3S2AVX2(_ []float32, _, _ int, _, _ []float32, _, _ int, _ []float32, _ int) {
 	panic("kernels: no stem kernel without assembly")
 }
+
+func dwRowsSIMD(_, _ int, _ []float32, _, _ int, _, _, _ []float32, _ int, _ []float32, _ float32) {
+	panic("kernels: no depthwise row kernel without assembly")
+}

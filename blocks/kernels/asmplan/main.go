@@ -49,6 +49,8 @@ func main() {
 		for _, k := range []int{3, 5, 7} {
 			dwRow(k, 1)
 			dwRow(k, 2)
+			dwRows(k, 1)
+			dwRows(k, 2)
 		}
 		deinterleave()
 	default:

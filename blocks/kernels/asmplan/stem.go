@@ -122,3 +122,93 @@ func stemBlock(k int) {
 	VZEROUPPER()
 	RET()
 }
+
+// dwRows emits four output rows of a k x k depthwise convolution at stride
+// s, one vector of each row at a time: four independent sums where the
+// one-row kernel, on a row of one to three vectors (planes of 24 columns
+// or fewer), has one chain of k*k dependent multiply-adds per vector. The
+// planes are as for dwRow, x (or e and o) at the first output row's first
+// input row; output row r is written at y + r*ldy, n values (whole
+// vectors) each.
+func dwRows(k, s int) {
+	const rows = 4
+	name := fmt.Sprintf("dwRows4K%dS%dAVX2", k, s)
+	sig := "func(y []float32, ldy, n int, x []float32, ld int, w []float32, b float32)"
+	if s == 2 {
+		sig = "func(y []float32, ldy, n int, e, o []float32, ld int, w []float32, b float32)"
+	}
+	TEXT(name, NOSPLIT, sig)
+	Doc(fmt.Sprintf("%s computes the whole vectors of four output rows of a %dx%d depthwise convolution at stride %d (see asmplan).", name, k, k, s))
+	ld := Load(Param("ld"), GP64())
+	SHLQ(U8(2), ld)
+	w := Load(Param("w").Base(), GP64())
+	bx := Load(Param("b"), XMM())
+	off := GP64()
+	XORQ(off, off)
+	names := []string{"x"}
+	if s == 2 {
+		names = []string{"e", "o"}
+	}
+	Label("loop")
+	n := Load(Param("n"), GP64())
+	SHLQ(U8(2), n)
+	CMPQ(off, n)
+	JAE(LabelRef("done"))
+	// ptr[p][r]: plane p at output row r's first input row, this vector.
+	ptr := make([][]GPVirtual, len(names))
+	for p, nm := range names {
+		ptr[p] = make([]GPVirtual, rows)
+		for r := range rows {
+			ptr[p][r] = GP64()
+			if r == 0 {
+				Load(Param(nm).Base(), ptr[p][r])
+				ADDQ(off, ptr[p][r])
+			} else {
+				MOVQ(ptr[p][r-1], ptr[p][r])
+				for range s {
+					ADDQ(ld, ptr[p][r])
+				}
+			}
+		}
+	}
+	acc := make([]VecVirtual, rows)
+	for r := range acc {
+		acc[r] = YMM()
+		VBROADCASTSS(bx, acc[r])
+	}
+	wv := YMM()
+	for kh := 0; kh < k; kh++ {
+		for kw := 0; kw < k; kw++ {
+			VBROADCASTSS(Mem{Base: w, Disp: 4 * (kh*k + kw)}, wv)
+			p, shift := 0, kw
+			if s == 2 {
+				p, shift = kw%2, kw/2
+			}
+			for r, a := range acc {
+				VFMADD231PS(Mem{Base: ptr[p][r], Disp: 4 * shift}, wv, a)
+			}
+		}
+		if kh < k-1 {
+			for p := range ptr {
+				for r := range rows {
+					ADDQ(ld, ptr[p][r])
+				}
+			}
+		}
+	}
+	dst := Load(Param("y").Base(), GP64())
+	ADDQ(off, dst)
+	ldy := Load(Param("ldy"), GP64())
+	SHLQ(U8(2), ldy)
+	for r, a := range acc {
+		VMOVUPS(a, Mem{Base: dst})
+		if r < rows-1 {
+			ADDQ(ldy, dst)
+		}
+	}
+	ADDQ(U8(32), off)
+	JMP(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
