@@ -157,8 +157,8 @@ func MulChannels(dst, x, s []float32, rows, hw int) {
 		d := dst[r*hw : r*hw+hw]
 		xr := x[r*hw : r*hw+hw]
 		f := s[r]
-		for j, v := range xr {
-			d[j] = v * f
+		for j := scaleSIMD(d, xr, f); j < len(d); j++ {
+			d[j] = xr[j] * f
 		}
 	}
 }

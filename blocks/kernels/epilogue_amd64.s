@@ -186,3 +186,27 @@ loop:
 done:
 	VZEROUPPER
 	RET
+
+// func scaleAVX2(y []float32, x []float32, a float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·scaleAVX2(SB), NOSPLIT, $0-52
+	MOVQ         y_base+0(FP), AX
+	MOVQ         x_base+24(FP), CX
+	MOVSS        a+48(FP), X0
+	VBROADCASTSS X0, Y0
+	MOVQ         y_len+8(FP), DX
+	SHRQ         $0x03, DX
+	SHLQ         $0x05, DX
+	XORQ         BX, BX
+
+loop:
+	CMPQ    BX, DX
+	JAE     done
+	VMULPS  (CX)(BX*1), Y0, Y1
+	VMOVUPS Y1, (AX)(BX*1)
+	ADDQ    $0x20, BX
+	JMP     loop
+
+done:
+	VZEROUPPER
+	RET

@@ -21,3 +21,6 @@ func axpyAVX2(y []float32, w []float32, a float32)
 
 // maxIntoAVX2 sets y[i] = max(y[i], x[i]) for the whole vectors of y; x is at least as long.
 func maxIntoAVX2(y []float32, x []float32)
+
+// scaleAVX2 sets y[i] = a*x[i] for the whole vectors of y; x is at least as long.
+func scaleAVX2(y []float32, x []float32, a float32)

@@ -115,14 +115,24 @@ func AvgPool2DBackward(win Window, c int, gy, gx []float32) {
 }
 
 // GlobalAvgPool averages each of c planes of hw elements (x) into y[c].
-// Sums are accumulated in float64.
+// Sums are accumulated in float64, in four interleaved partial sums (one
+// serial chain of float64 adds costs its latency per element).
 func GlobalAvgPool(c, hw int, x, y []float32) {
 	for ci := 0; ci < c; ci++ {
-		var s float64
-		for _, v := range x[ci*hw : (ci+1)*hw] {
-			s += float64(v)
+		p := x[ci*hw : (ci+1)*hw]
+		var s0, s1, s2, s3 float64
+		i := 0
+		for ; i+4 <= len(p); i += 4 {
+			q := p[i : i+4 : i+4]
+			s0 += float64(q[0])
+			s1 += float64(q[1])
+			s2 += float64(q[2])
+			s3 += float64(q[3])
 		}
-		y[ci] = float32(s / float64(hw))
+		for ; i < len(p); i++ {
+			s0 += float64(p[i])
+		}
+		y[ci] = float32(((s0 + s1) + (s2 + s3)) / float64(hw))
 	}
 }
 

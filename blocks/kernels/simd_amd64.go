@@ -147,3 +147,14 @@ func dwRowsSIMD(k, s int, y []float32, ldy, n int, x, e, o []float32, ld int, w 
 		panic("kernels: no depthwise row kernel")
 	}
 }
+
+// scaleSIMD sets y = a*x over the whole vectors of y and reports how many
+// values it set (0 without AVX2).
+func scaleSIMD(y, x []float32, a float32) int {
+	if !hasAVX2 {
+		return 0
+	}
+	n := len(y) &^ 7
+	scaleAVX2(y[:n], x[:n], a)
+	return n
+}

@@ -7,11 +7,12 @@
 //   - epilogue also has axpy, the inner step of a fully connected layer on
 //     one image (y += a*w over a row of the transposed weight);
 //     and maxInto, the vertical step of max pooling (y = max(y, x));
+//     and scale, a channel times its squeeze-and-excitation factor;
 //   - dwconv: one output row of a depthwise convolution with a 3x3, 5x5 or
 //     7x7 kernel at stride 1 or 2, from zero-padded planes
 //     (dwconv_amd64.s), and deinterleave, which splits a padded row into
 //     its even and odd columns for the stride-2 kernels; also the stem
-//     convolution (stem.go: 3x3 stride 2 over a few input channels, four
+//     convolution (infer.go: 3x3 stride 2 over a few input channels, four
 //     outputs at a time) on the same even and odd planes.
 //
 // Every kernel is AVX2+FMA (eight floats per vector) and handles whole
@@ -44,6 +45,7 @@ func main() {
 		biasResidual()
 		axpy()
 		maxInto()
+		scale()
 	case "dwconv":
 		stemBlock(3)
 		for _, k := range []int{3, 5, 7} {

@@ -212,3 +212,16 @@ func dwRows(k, s int) {
 	VZEROUPPER()
 	RET()
 }
+
+func scale() {
+	TEXT("scaleAVX2", NOSPLIT, "func(y, x []float32, a float32)")
+	Doc("scaleAVX2 sets y[i] = a*x[i] for the whole vectors of y; x is at least as long.")
+	y := Load(Param("y").Base(), GP64())
+	x := Load(Param("x").Base(), GP64())
+	a := broadcast("a")
+	rowLoop("y", func(off GPVirtual) {
+		v := YMM()
+		VMULPS(Mem{Base: x, Index: off, Scale: 1}, a, v)
+		VMOVUPS(v, Mem{Base: y, Index: off, Scale: 1})
+	})
+}
