@@ -144,7 +144,9 @@ func (d *DepthwiseConv) Run(x, w, y []float32, o0, o1 int, e *Epilogue, scratch 
 			b = e.Bias[o]
 		}
 		yo := y[o*ohw : (o+1)*ohw]
-		d.plane(xp, w[o*taps:(o+1)*taps], b, yo)
+		// The SIMD rows may run past a plane into the next channel's,
+		// which this call computes afterwards: not past its last.
+		d.plane(xp, w[o*taps:(o+1)*taps], b, yo, o < o1-1)
 		if e.Act == ActIdentity || (!e.noSIMD && biasActRowSIMD(e.Act, yo, 0)) {
 			continue
 		}
@@ -215,13 +217,15 @@ func (d *DepthwiseConv) pad(xc, dst []float32, bordersReady bool) {
 }
 
 // plane computes one output plane from the padded plane xp (row stride
-// d.padW): y = b + sum of taps.
-func (d *DepthwiseConv) plane(xp, w []float32, b float32, y []float32) {
+// d.padW): y = b + sum of taps. With spill, the SIMD path may write up to
+// 7 values past the plane (within y's capacity), garbage for the caller to
+// overwrite.
+func (d *DepthwiseConv) plane(xp, w []float32, b float32, y []float32, spill bool) {
 	win := d.Win
 	ld := d.padW
 	ow := win.OutW
 	if d.simd {
-		d.planeSIMD(xp, w, b, y)
+		d.planeSIMD(xp, w, b, y, spill)
 		return
 	}
 	if win.KH == 3 && win.KW == 3 && win.DilH == 1 && win.DilW == 1 {
@@ -307,36 +311,45 @@ func dw3x3s2Row(y, x []float32, ld int, w []float32, b float32) {
 }
 
 // planeSIMD computes one output plane with the SIMD row kernels. A row
-// whose width is not a multiple of 8 is computed whole vectors wide into
-// the row buffer at the end of the scratch, then copied.
-func (d *DepthwiseConv) planeSIMD(xp, w []float32, b float32, y []float32) {
+// whose width is not a multiple of 8 is computed whole vectors wide: into
+// the row buffer at the end of the scratch, then copied; or, for planes of
+// at most dwNarrow columns, four rows at a time in place, each row's last
+// vector running into the next row, which is written after it, except on
+// the plane's last row when spill is not set.
+func (d *DepthwiseConv) planeSIMD(xp, w []float32, b float32, y []float32, spill bool) {
 	win := d.Win
 	k, s, ow := win.KH, win.StrideW, win.OutW
 	planes := d.planesLen()
 	half := d.padH * d.ldHalf
 	rowBuf := xp[planes+dwSlack : planes+dwSlack+dwRowBufLen(ow)]
-	oh := 0
-	if ow <= dwNarrow {
-		// Four rows at a time, into the row buffer when a row is not
-		// whole vectors.
+	if ow <= dwNarrow && win.OutH >= dwRowsAtOnce {
+		// Groups of four rows; the last group ends on the last row and
+		// may compute some rows again (the same values).
 		n := roundUp8(ow)
-		for ; oh+dwRowsAtOnce <= win.OutH; oh += dwRowsAtOnce {
-			out, ldo := y[oh*ow:], ow
-			if ow%8 != 0 {
-				out, ldo = rowBuf, n
+		for g := 0; ; g += dwRowsAtOnce {
+			oh := min(g, win.OutH-dwRowsAtOnce)
+			last := oh+dwRowsAtOnce == win.OutH
+			viaBuf := last && ow%8 != 0 && !spill
+			out, ldo := rowBuf, n
+			if !viaBuf {
+				out, ldo = y[oh*ow:(oh+dwRowsAtOnce-1)*ow+n], ow
 			}
 			if s == 1 {
 				dwRowsSIMD(k, 1, out, ldo, n, xp[oh*d.padW:], nil, nil, d.padW, w, b)
 			} else {
 				dwRowsSIMD(k, 2, out, ldo, n, nil, xp[2*oh*d.ldHalf:], xp[half+2*oh*d.ldHalf:], d.ldHalf, w, b)
 			}
-			if ow%8 != 0 {
+			if viaBuf {
 				for r := range dwRowsAtOnce {
 					copy(y[(oh+r)*ow:(oh+r+1)*ow], rowBuf[r*n:])
 				}
 			}
+			if last {
+				return
+			}
 		}
 	}
+	oh := 0
 	for ; oh < win.OutH; oh++ {
 		yr := y[oh*ow : (oh+1)*ow]
 		out := yr

@@ -604,13 +604,13 @@ TEXT ·dwRows4K3S1AVX2(SB), NOSPLIT, $0-100
 	SHLQ  $0x02, AX
 	MOVQ  w_base+72(FP), CX
 	MOVSS b+96(FP), X0
-	XORQ  DX, DX
+	MOVQ  n+32(FP), DX
+	SHLQ  $0x02, DX
 
 loop:
-	MOVQ         n+32(FP), BX
-	SHLQ         $0x02, BX
-	CMPQ         DX, BX
-	JAE          done
+	CMPQ         DX, $0x00
+	JLE          done
+	SUBQ         $0x20, DX
 	MOVQ         x_base+40(FP), BX
 	ADDQ         DX, BX
 	MOVQ         BX, SI
@@ -687,7 +687,6 @@ loop:
 	VMOVUPS      Y3, (BX)
 	ADDQ         SI, BX
 	VMOVUPS      Y4, (BX)
-	ADDQ         $0x20, DX
 	JMP          loop
 
 done:
@@ -701,13 +700,13 @@ TEXT ·dwRows4K3S2AVX2(SB), NOSPLIT, $0-124
 	SHLQ  $0x02, AX
 	MOVQ  w_base+96(FP), CX
 	MOVSS b+120(FP), X0
-	XORQ  DX, DX
+	MOVQ  n+32(FP), DX
+	SHLQ  $0x02, DX
 
 loop:
-	MOVQ         n+32(FP), BX
-	SHLQ         $0x02, BX
-	CMPQ         DX, BX
-	JAE          done
+	CMPQ         DX, $0x00
+	JLE          done
+	SUBQ         $0x20, DX
 	MOVQ         e_base+40(FP), BX
 	ADDQ         DX, BX
 	MOVQ         BX, SI
@@ -806,7 +805,6 @@ loop:
 	VMOVUPS      Y3, (BX)
 	ADDQ         SI, BX
 	VMOVUPS      Y4, (BX)
-	ADDQ         $0x20, DX
 	JMP          loop
 
 done:
@@ -1285,13 +1283,13 @@ TEXT ·dwRows4K5S1AVX2(SB), NOSPLIT, $0-100
 	SHLQ  $0x02, AX
 	MOVQ  w_base+72(FP), CX
 	MOVSS b+96(FP), X0
-	XORQ  DX, DX
+	MOVQ  n+32(FP), DX
+	SHLQ  $0x02, DX
 
 loop:
-	MOVQ         n+32(FP), BX
-	SHLQ         $0x02, BX
-	CMPQ         DX, BX
-	JAE          done
+	CMPQ         DX, $0x00
+	JLE          done
+	SUBQ         $0x20, DX
 	MOVQ         x_base+40(FP), BX
 	ADDQ         DX, BX
 	MOVQ         BX, SI
@@ -1456,7 +1454,6 @@ loop:
 	VMOVUPS      Y3, (BX)
 	ADDQ         SI, BX
 	VMOVUPS      Y4, (BX)
-	ADDQ         $0x20, DX
 	JMP          loop
 
 done:
@@ -1470,13 +1467,13 @@ TEXT ·dwRows4K5S2AVX2(SB), NOSPLIT, $0-124
 	SHLQ  $0x02, AX
 	MOVQ  w_base+96(FP), CX
 	MOVSS b+120(FP), X0
-	XORQ  DX, DX
+	MOVQ  n+32(FP), DX
+	SHLQ  $0x02, DX
 
 loop:
-	MOVQ         n+32(FP), BX
-	SHLQ         $0x02, BX
-	CMPQ         DX, BX
-	JAE          done
+	CMPQ         DX, $0x00
+	JLE          done
+	SUBQ         $0x20, DX
 	MOVQ         e_base+40(FP), BX
 	ADDQ         DX, BX
 	MOVQ         BX, SI
@@ -1671,7 +1668,6 @@ loop:
 	VMOVUPS      Y3, (BX)
 	ADDQ         SI, BX
 	VMOVUPS      Y4, (BX)
-	ADDQ         $0x20, DX
 	JMP          loop
 
 done:
@@ -2498,13 +2494,13 @@ TEXT ·dwRows4K7S1AVX2(SB), NOSPLIT, $0-100
 	SHLQ  $0x02, AX
 	MOVQ  w_base+72(FP), CX
 	MOVSS b+96(FP), X0
-	XORQ  DX, DX
+	MOVQ  n+32(FP), DX
+	SHLQ  $0x02, DX
 
 loop:
-	MOVQ         n+32(FP), BX
-	SHLQ         $0x02, BX
-	CMPQ         DX, BX
-	JAE          done
+	CMPQ         DX, $0x00
+	JLE          done
+	SUBQ         $0x20, DX
 	MOVQ         x_base+40(FP), BX
 	ADDQ         DX, BX
 	MOVQ         BX, SI
@@ -2797,7 +2793,6 @@ loop:
 	VMOVUPS      Y3, (BX)
 	ADDQ         SI, BX
 	VMOVUPS      Y4, (BX)
-	ADDQ         $0x20, DX
 	JMP          loop
 
 done:
@@ -2811,13 +2806,13 @@ TEXT ·dwRows4K7S2AVX2(SB), NOSPLIT, $0-124
 	SHLQ  $0x02, AX
 	MOVQ  w_base+96(FP), CX
 	MOVSS b+120(FP), X0
-	XORQ  DX, DX
+	MOVQ  n+32(FP), DX
+	SHLQ  $0x02, DX
 
 loop:
-	MOVQ         n+32(FP), BX
-	SHLQ         $0x02, BX
-	CMPQ         DX, BX
-	JAE          done
+	CMPQ         DX, $0x00
+	JLE          done
+	SUBQ         $0x20, DX
 	MOVQ         e_base+40(FP), BX
 	ADDQ         DX, BX
 	MOVQ         BX, SI
@@ -3148,7 +3143,6 @@ loop:
 	VMOVUPS      Y3, (BX)
 	ADDQ         SI, BX
 	VMOVUPS      Y4, (BX)
-	ADDQ         $0x20, DX
 	JMP          loop
 
 done:

@@ -129,7 +129,7 @@ func stemBlock(k int) {
 // or fewer), has one chain of k*k dependent multiply-adds per vector. The
 // planes are as for dwRow, x (or e and o) at the first output row's first
 // input row; output row r is written at y + r*ldy, n values (whole
-// vectors) each.
+// vectors) each, n a multiple of 8.
 func dwRows(k, s int) {
 	const rows = 4
 	name := fmt.Sprintf("dwRows4K%dS%dAVX2", k, s)
@@ -143,17 +143,20 @@ func dwRows(k, s int) {
 	SHLQ(U8(2), ld)
 	w := Load(Param("w").Base(), GP64())
 	bx := Load(Param("b"), XMM())
-	off := GP64()
-	XORQ(off, off)
+	// Last vector first: a row's last vector may run past the row into
+	// the next one's first values (the caller allows it where the next
+	// row is computed after), which the next row's first vector, written
+	// last, then overwrites.
+	off := Load(Param("n"), GP64())
+	SHLQ(U8(2), off)
 	names := []string{"x"}
 	if s == 2 {
 		names = []string{"e", "o"}
 	}
 	Label("loop")
-	n := Load(Param("n"), GP64())
-	SHLQ(U8(2), n)
-	CMPQ(off, n)
-	JAE(LabelRef("done"))
+	CMPQ(off, U8(0))
+	JLE(LabelRef("done"))
+	SUBQ(U8(32), off)
 	// ptr[p][r]: plane p at output row r's first input row, this vector.
 	ptr := make([][]GPVirtual, len(names))
 	for p, nm := range names {
@@ -206,7 +209,6 @@ func dwRows(k, s int) {
 			ADDQ(ldy, dst)
 		}
 	}
-	ADDQ(U8(32), off)
 	JMP(LabelRef("loop"))
 	Label("done")
 	VZEROUPPER()
