@@ -197,22 +197,31 @@ func (d *DepthwiseConv) pad(xc, dst []float32, bordersReady bool) {
 		}
 		return
 	}
-	for r := 0; r < d.padH; r++ {
-		row := dst[r*d.padW : (r+1)*d.padW]
-		ih := r - win.PadH
-		if ih < 0 || ih >= win.InH {
-			if !bordersReady {
+	lo := min(win.PadW, d.padW)
+	hi := min(win.PadW+win.InW, d.padW)
+	if !bordersReady {
+		for r := 0; r < d.padH; r++ {
+			row := dst[r*d.padW : (r+1)*d.padW]
+			if ih := r - win.PadH; ih < 0 || ih >= win.InH {
 				clear(row)
+				continue
 			}
-			continue
-		}
-		lo := min(win.PadW, d.padW)
-		hi := min(win.PadW+win.InW, d.padW)
-		copy(row[lo:hi], xc[ih*win.InW:ih*win.InW+hi-lo])
-		if !bordersReady {
 			clear(row[:lo])
 			clear(row[hi:])
 		}
+	}
+	// The input rows inside the padded plane: padded rows [r0, r1).
+	r0 := min(win.PadH, d.padH)
+	r1 := min(win.PadH+win.InH, d.padH)
+	if r1 <= r0 || hi <= lo {
+		return
+	}
+	if copyRowsSIMD(dst[r0*d.padW+lo:], d.padW, xc, win.InW, hi-lo, r1-r0) {
+		return
+	}
+	for r := r0; r < r1; r++ {
+		ih := r - win.PadH
+		copy(dst[r*d.padW+lo:r*d.padW+hi], xc[ih*win.InW:ih*win.InW+hi-lo])
 	}
 }
 

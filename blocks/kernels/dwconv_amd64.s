@@ -368,6 +368,73 @@ done:
 	VZEROUPPER
 	RET
 
+// func copyRowsAVX2(y []float32, ldd int, x []float32, lds int, w int, h int)
+// Requires: AVX
+TEXT ·copyRowsAVX2(SB), NOSPLIT, $0-80
+	MOVQ    y_base+0(FP), AX
+	MOVQ    x_base+32(FP), CX
+	MOVQ    ldd+24(FP), DX
+	SHLQ    $0x02, DX
+	MOVQ    lds+56(FP), BX
+	SHLQ    $0x02, BX
+	MOVQ    w+64(FP), SI
+	MOVQ    SI, DI
+	ANDQ    $-8, DI
+	SHLQ    $0x02, DI
+	ANDQ    $0x07, SI
+	MOVQ    $0x00000008, R8
+	SUBQ    SI, R8
+	LEAQ    copyRowsMask<>+0(SB), R9
+	VMOVUPS (R9)(R8*4), Y0
+	MOVQ    h+72(FP), R8
+
+row:
+	CMPQ R8, $0x00
+	JLE  done
+	XORQ R9, R9
+
+vec:
+	CMPQ    R9, DI
+	JAE     tail
+	VMOVUPS (CX)(R9*1), Y1
+	VMOVUPS Y1, (AX)(R9*1)
+	ADDQ    $0x20, R9
+	JMP     vec
+
+tail:
+	CMPQ       SI, $0x00
+	JE         next
+	VMASKMOVPS (CX)(R9*1), Y0, Y1
+	VMASKMOVPS Y1, Y0, (AX)(R9*1)
+
+next:
+	ADDQ BX, CX
+	ADDQ DX, AX
+	DECQ R8
+	JMP  row
+
+done:
+	VZEROUPPER
+	RET
+
+DATA copyRowsMask<>+0(SB)/4, $0xffffffff
+DATA copyRowsMask<>+4(SB)/4, $0xffffffff
+DATA copyRowsMask<>+8(SB)/4, $0xffffffff
+DATA copyRowsMask<>+12(SB)/4, $0xffffffff
+DATA copyRowsMask<>+16(SB)/4, $0xffffffff
+DATA copyRowsMask<>+20(SB)/4, $0xffffffff
+DATA copyRowsMask<>+24(SB)/4, $0xffffffff
+DATA copyRowsMask<>+28(SB)/4, $0xffffffff
+DATA copyRowsMask<>+32(SB)/4, $0x00000000
+DATA copyRowsMask<>+36(SB)/4, $0x00000000
+DATA copyRowsMask<>+40(SB)/4, $0x00000000
+DATA copyRowsMask<>+44(SB)/4, $0x00000000
+DATA copyRowsMask<>+48(SB)/4, $0x00000000
+DATA copyRowsMask<>+52(SB)/4, $0x00000000
+DATA copyRowsMask<>+56(SB)/4, $0x00000000
+DATA copyRowsMask<>+60(SB)/4, $0x00000000
+GLOBL copyRowsMask<>(SB), RODATA|NOPTR, $64
+
 // func dwRowK3S1AVX2(y []float32, x []float32, ld int, w []float32, b float32)
 // Requires: AVX, AVX2, FMA3, SSE
 TEXT ·dwRowK3S1AVX2(SB), NOSPLIT, $0-84

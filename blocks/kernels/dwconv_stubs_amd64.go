@@ -7,6 +7,9 @@ package kernels
 // stemConvK3S2AVX2 computes nvec vectors of one output row of four output channels of a 3x3 convolution at stride 2 over c input channels (see asmplan).
 func stemConvK3S2AVX2(y []float32, ldy int, nvec int, e []float32, o []float32, ldc int, ld int, w []float32, c int)
 
+// copyRowsAVX2 copies h rows of w floats from x (rows lds apart) to y (rows ldd apart).
+func copyRowsAVX2(y []float32, ldd int, x []float32, lds int, w int, h int)
+
 // dwRowK3S1AVX2 computes the whole vectors of one output row of a 3x3 depthwise convolution at stride 1 (see asmplan).
 func dwRowK3S1AVX2(y []float32, x []float32, ld int, w []float32, b float32)
 

@@ -158,3 +158,15 @@ func scaleSIMD(y, x []float32, a float32) int {
 	scaleAVX2(y[:n], x[:n], a)
 	return n
 }
+
+// copyRowsSIMD copies h rows of w values from x (rows lds apart) to y
+// (rows ldd apart) and reports whether it did (not without AVX2).
+func copyRowsSIMD(y []float32, ldd int, x []float32, lds, w, h int) bool {
+	if !hasAVX2 || h <= 0 {
+		return false
+	}
+	_ = y[(h-1)*ldd+w-1]
+	_ = x[(h-1)*lds+w-1]
+	copyRowsAVX2(y, ldd, x, lds, w, h)
+	return true
+}

@@ -227,3 +227,69 @@ func scale() {
 		VMOVUPS(v, Mem{Base: y, Index: off, Scale: 1})
 	})
 }
+
+// copyRows emits the copy of h rows of w floats from x (rows lds floats
+// apart) to y (rows ldd apart): the interior of a zero-padded plane, one
+// call per plane instead of one copy per row. The last w%8 floats of a row
+// are moved with masked loads and stores, so nothing outside the rows is
+// read or written.
+func copyRows() {
+	TEXT("copyRowsAVX2", NOSPLIT, "func(y []float32, ldd int, x []float32, lds, w, h int)")
+	Doc("copyRowsAVX2 copies h rows of w floats from x (rows lds apart) to y (rows ldd apart).")
+	mask := GLOBL("copyRowsMask", RODATA|NOPTR)
+	for i := range 16 {
+		v := uint32(0)
+		if i < 8 {
+			v = 0xFFFFFFFF
+		}
+		DATA(4*i, U32(v))
+	}
+	y := Load(Param("y").Base(), GP64())
+	x := Load(Param("x").Base(), GP64())
+	ldd := Load(Param("ldd"), GP64())
+	SHLQ(U8(2), ldd)
+	lds := Load(Param("lds"), GP64())
+	SHLQ(U8(2), lds)
+	w := Load(Param("w"), GP64())
+	full := GP64()
+	MOVQ(w, full)
+	ANDQ(I32(-8), full)
+	SHLQ(U8(2), full) // bytes in whole vectors
+	tail := GP64()
+	ANDQ(U8(7), w) // floats after them
+	// The mask of the tail: w%8 ones from copyRowsMask + 4*(8 - w%8).
+	m := YMM()
+	MOVQ(U32(8), tail)
+	SUBQ(w, tail)
+	addr := GP64()
+	LEAQ(mask, addr)
+	VMOVUPS(Mem{Base: addr, Index: tail, Scale: 4}, m)
+	h := Load(Param("h"), GP64())
+	Label("row")
+	CMPQ(h, U8(0))
+	JLE(LabelRef("done"))
+	off := GP64()
+	XORQ(off, off)
+	Label("vec")
+	CMPQ(off, full)
+	JAE(LabelRef("tail"))
+	v := YMM()
+	VMOVUPS(Mem{Base: x, Index: off, Scale: 1}, v)
+	VMOVUPS(v, Mem{Base: y, Index: off, Scale: 1})
+	ADDQ(U8(32), off)
+	JMP(LabelRef("vec"))
+	Label("tail")
+	CMPQ(w, U8(0))
+	JE(LabelRef("next"))
+	t := YMM()
+	VMASKMOVPS(Mem{Base: x, Index: off, Scale: 1}, m, t)
+	VMASKMOVPS(t, m, Mem{Base: y, Index: off, Scale: 1})
+	Label("next")
+	ADDQ(lds, x)
+	ADDQ(ldd, y)
+	DECQ(h)
+	JMP(LabelRef("row"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}

@@ -48,6 +48,7 @@ func main() {
 		scale()
 	case "dwconv":
 		stemBlock(3)
+		copyRows()
 		for _, k := range []int{3, 5, 7} {
 			dwRow(k, 1)
 			dwRow(k, 2)
