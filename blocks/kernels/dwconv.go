@@ -79,14 +79,17 @@ func (d *DepthwiseConv) ScratchLen() int {
 		n = 2 * d.padH * d.ldHalf
 	}
 	if d.simd || d.ldHalf > 0 {
-		n += dwSlack + dwRowBufLen(d.Win.OutW) + 2*d.ldHalf
+		n += dwSlack + dwRowBufLen(d.Win.OutW)
+	}
+	if d.ldHalf > 0 {
+		n += 2 * d.padH * d.ldHalf // the padded plane before the split
 	}
 	return n
 }
 
 // planesLen is the length of the padded plane(s) at the start of scratch;
-// the SIMD path keeps dwSlack values after them, then a row of outputs,
-// then (stride 2) one padded input row.
+// the SIMD path keeps dwSlack values after them, then the output row
+// buffer, then (stride 2) the padded plane before its split.
 func (d *DepthwiseConv) planesLen() int {
 	if d.ldHalf > 0 {
 		return 2 * d.padH * d.ldHalf
@@ -163,45 +166,36 @@ func (d *DepthwiseConv) Run(x, w, y []float32, o0, o1 int, e *Epilogue, scratch 
 // bordersReady, dst already holds this geometry's zero borders (an earlier
 // pad of the same Run) and only the input's rows are written.
 func (d *DepthwiseConv) pad(xc, dst []float32, bordersReady bool) {
-	win := d.Win
-	if d.ldHalf > 0 {
-		half := d.padH * d.ldHalf
-		even, odd := dst[:half], dst[half:2*half]
-		rowOff := d.planesLen() + dwSlack + dwRowBufLen(win.OutW)
-		prow := dst[rowOff : rowOff+2*d.ldHalf]
-		lo := min(win.PadW, len(prow))
-		hi := min(win.PadW+win.InW, len(prow))
-		if !bordersReady {
-			clear(prow[:lo])
-			clear(prow[hi:])
-		}
-		for r := 0; r < d.padH; r++ {
-			er := even[r*d.ldHalf : (r+1)*d.ldHalf]
-			or := odd[r*d.ldHalf : (r+1)*d.ldHalf]
-			ih := r - win.PadH
-			if ih < 0 || ih >= win.InH {
-				if !bordersReady {
-					clear(er)
-					clear(or)
-				}
-				continue
-			}
-			copy(prow[lo:hi], xc[ih*win.InW:ih*win.InW+hi-lo])
-			full := 0
-			if deinterleaveSIMD(er, or, prow) {
-				full = len(er) &^ 7
-			}
-			for j := full; j < len(er); j++ {
-				er[j], or[j] = prow[2*j], prow[2*j+1]
-			}
-		}
+	if d.ldHalf == 0 {
+		d.padRows(xc, dst, d.padW, bordersReady)
 		return
 	}
-	lo := min(win.PadW, d.padW)
-	hi := min(win.PadW+win.InW, d.padW)
+	// Stride 2: the padded plane, 2*ldHalf wide, after the row buffer,
+	// then its even and odd columns at the start, each in one pass over
+	// the whole plane (no call per row).
+	half := d.padH * d.ldHalf
+	off := d.planesLen() + dwSlack + dwRowBufLen(d.Win.OutW)
+	p := dst[off : off+2*half]
+	d.padRows(xc, p, 2*d.ldHalf, bordersReady)
+	even, odd := dst[:half], dst[half:2*half]
+	j := 0
+	if deinterleaveSIMD(even, odd, p) {
+		j = half &^ 7
+	}
+	for ; j < half; j++ {
+		even[j], odd[j] = p[2*j], p[2*j+1]
+	}
+}
+
+// padRows writes the input plane xc into the zero-padded plane dst of
+// padH rows of ld values (the zero borders only when not bordersReady).
+func (d *DepthwiseConv) padRows(xc, dst []float32, ld int, bordersReady bool) {
+	win := d.Win
+	lo := min(win.PadW, ld)
+	hi := min(win.PadW+win.InW, ld)
 	if !bordersReady {
 		for r := 0; r < d.padH; r++ {
-			row := dst[r*d.padW : (r+1)*d.padW]
+			row := dst[r*ld : (r+1)*ld]
 			if ih := r - win.PadH; ih < 0 || ih >= win.InH {
 				clear(row)
 				continue
@@ -216,12 +210,12 @@ func (d *DepthwiseConv) pad(xc, dst []float32, bordersReady bool) {
 	if r1 <= r0 || hi <= lo {
 		return
 	}
-	if copyRowsSIMD(dst[r0*d.padW+lo:], d.padW, xc, win.InW, hi-lo, r1-r0) {
+	if copyRowsSIMD(dst[r0*ld+lo:], ld, xc, win.InW, hi-lo, r1-r0) {
 		return
 	}
 	for r := r0; r < r1; r++ {
 		ih := r - win.PadH
-		copy(dst[r*d.padW+lo:r*d.padW+hi], xc[ih*win.InW:ih*win.InW+hi-lo])
+		copy(dst[r*ld+lo:r*ld+hi], xc[ih*win.InW:ih*win.InW+hi-lo])
 	}
 }
 
