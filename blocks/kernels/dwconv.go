@@ -81,15 +81,19 @@ func (d *DepthwiseConv) ScratchLen() int {
 	if d.simd || d.ldHalf > 0 {
 		n += dwSlack + dwRowBufLen(d.Win.OutW)
 	}
-	if d.ldHalf > 0 {
+	switch {
+	case d.flatSplit():
 		n += 2 * d.padH * d.ldHalf // the padded plane before the split
+	case d.ldHalf > 0:
+		n += 2 * d.ldHalf // one padded row
 	}
 	return n
 }
 
 // planesLen is the length of the padded plane(s) at the start of scratch;
 // the SIMD path keeps dwSlack values after them, then the output row
-// buffer, then (stride 2) the padded plane before its split.
+// buffer, then (stride 2) the padded plane before its split, or one padded
+// row (see flatSplit).
 func (d *DepthwiseConv) planesLen() int {
 	if d.ldHalf > 0 {
 		return 2 * d.padH * d.ldHalf
@@ -170,11 +174,15 @@ func (d *DepthwiseConv) pad(xc, dst []float32, bordersReady bool) {
 		d.padRows(xc, dst, d.padW, bordersReady)
 		return
 	}
-	// Stride 2: the padded plane, 2*ldHalf wide, after the row buffer,
-	// then its even and odd columns at the start, each in one pass over
-	// the whole plane (no call per row).
 	half := d.padH * d.ldHalf
 	off := d.planesLen() + dwSlack + dwRowBufLen(d.Win.OutW)
+	if !d.flatSplit() {
+		d.padSplitRows(xc, dst[:half], dst[half:2*half], dst[off:off+2*d.ldHalf], bordersReady)
+		return
+	}
+	// Stride 2 on a small plane: the padded plane, 2*ldHalf wide, after
+	// the row buffer, then its even and odd columns at the start, each in
+	// one pass over the whole plane (no call per row).
 	p := dst[off : off+2*half]
 	d.padRows(xc, p, 2*d.ldHalf, bordersReady)
 	even, odd := dst[:half], dst[half:2*half]
@@ -184,6 +192,48 @@ func (d *DepthwiseConv) pad(xc, dst []float32, bordersReady bool) {
 	}
 	for ; j < half; j++ {
 		even[j], odd[j] = p[2*j], p[2*j+1]
+	}
+}
+
+// flatSplit reports whether the stride-2 pad writes the whole padded plane
+// and then splits it (small planes: the calls of a row-by-row split cost
+// more than its bytes), or copies and splits row by row through one
+// padded row (planes whose two copies would not stay in L2).
+func (d *DepthwiseConv) flatSplit() bool { return d.ldHalf > 0 && d.Win.InW < dwFlatSplitMaxW }
+
+// dwFlatSplitMaxW is the input width from which the stride-2 pad goes row
+// by row.
+const dwFlatSplitMaxW = 128
+
+// padSplitRows is the stride-2 pad row by row: each input row is copied
+// into the padded row prow (2*ldHalf), then split into even and odd.
+func (d *DepthwiseConv) padSplitRows(xc, even, odd, prow []float32, bordersReady bool) {
+	win := d.Win
+	lo := min(win.PadW, len(prow))
+	hi := min(win.PadW+win.InW, len(prow))
+	if !bordersReady {
+		clear(prow[:lo])
+		clear(prow[hi:])
+	}
+	for r := 0; r < d.padH; r++ {
+		er := even[r*d.ldHalf : (r+1)*d.ldHalf]
+		or := odd[r*d.ldHalf : (r+1)*d.ldHalf]
+		ih := r - win.PadH
+		if ih < 0 || ih >= win.InH {
+			if !bordersReady {
+				clear(er)
+				clear(or)
+			}
+			continue
+		}
+		copy(prow[lo:hi], xc[ih*win.InW:ih*win.InW+hi-lo])
+		full := 0
+		if deinterleaveSIMD(er, or, prow) {
+			full = len(er) &^ 7
+		}
+		for j := full; j < len(er); j++ {
+			er[j], or[j] = prow[2*j], prow[2*j+1]
+		}
 	}
 }
 

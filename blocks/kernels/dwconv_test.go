@@ -41,7 +41,7 @@ func TestDepthwiseConvMatchesReference(t *testing.T) {
 	for _, k := range []int{3, 5, 7} {
 		for _, s := range []int{1, 2} {
 			cases = append(cases, dwCase{5, 1, 13, 11, k, s, k / 2, 1}, dwCase{3, 1, 8, 9, k, s, 0, 1}, dwCase{2, 1, 17, 16, k, s, k / 2, 1},
-				dwCase{2, 1, 9, 75, k, s, k / 2, 1}, dwCase{2, 1, 8, 80, k, s, 0, 1})
+				dwCase{2, 1, 9, 75, k, s, k / 2, 1}, dwCase{2, 1, 8, 80, k, s, 0, 1}, dwCase{2, 1, 6, 131, k, s, k / 2, 1})
 		}
 	}
 	cases = append(cases, dwCase{4, 2, 9, 7, 3, 1, 1, 1}, dwCase{3, 1, 12, 12, 3, 1, 2, 2}, dwCase{3, 1, 12, 10, 3, 2, 3, 3}, dwCase{2, 3, 5, 5, 1, 1, 0, 1})
