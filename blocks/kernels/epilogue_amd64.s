@@ -210,3 +210,42 @@ loop:
 done:
 	VZEROUPPER
 	RET
+
+// func sumF64AVX2(x []float32) float64
+// Requires: AVX, SSE2
+TEXT ·sumF64AVX2(SB), NOSPLIT, $0-32
+	MOVQ   x_base+0(FP), AX
+	MOVQ   x_len+8(FP), CX
+	SHRQ   $0x04, CX
+	SHLQ   $0x06, CX
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	XORQ   DX, DX
+
+loop:
+	CMPQ      DX, CX
+	JAE       sum
+	VCVTPS2PD (AX)(DX*1), Y4
+	VADDPD    Y4, Y0, Y0
+	VCVTPS2PD 16(AX)(DX*1), Y4
+	VADDPD    Y4, Y1, Y1
+	VCVTPS2PD 32(AX)(DX*1), Y4
+	VADDPD    Y4, Y2, Y2
+	VCVTPS2PD 48(AX)(DX*1), Y4
+	VADDPD    Y4, Y3, Y3
+	ADDQ      $0x40, DX
+	JMP       loop
+
+sum:
+	VADDPD       Y1, Y0, Y0
+	VADDPD       Y3, Y2, Y2
+	VADDPD       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPD       X1, X0, X0
+	VPERMILPD    $0x01, X0, X1
+	VADDSD       X1, X0, X0
+	VZEROUPPER
+	MOVSD        X0, ret+24(FP)
+	RET

@@ -24,3 +24,6 @@ func maxIntoAVX2(y []float32, x []float32)
 
 // scaleAVX2 sets y[i] = a*x[i] for the whole vectors of y; x is at least as long.
 func scaleAVX2(y []float32, x []float32, a float32)
+
+// sumF64AVX2 returns the sum in float64 of x[:len(x)&^15].
+func sumF64AVX2(x []float32) float64

@@ -115,13 +115,14 @@ func AvgPool2DBackward(win Window, c int, gy, gx []float32) {
 }
 
 // GlobalAvgPool averages each of c planes of hw elements (x) into y[c].
-// Sums are accumulated in float64, in four interleaved partial sums (one
-// serial chain of float64 adds costs its latency per element).
+// Sums are accumulated in float64, in interleaved partial sums (one serial
+// chain of float64 adds costs its latency per element): SIMD lanes where
+// there are, else four.
 func GlobalAvgPool(c, hw int, x, y []float32) {
 	for ci := 0; ci < c; ci++ {
 		p := x[ci*hw : (ci+1)*hw]
-		var s0, s1, s2, s3 float64
-		i := 0
+		s0, i := sumF64SIMD(p)
+		var s1, s2, s3 float64
 		for ; i+4 <= len(p); i += 4 {
 			q := p[i : i+4 : i+4]
 			s0 += float64(q[0])

@@ -107,3 +107,24 @@ func TestGlobalAvgPool(t *testing.T) {
 		}
 	}
 }
+
+func TestGlobalAvgPoolLongPlanes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, hw := range []int{15, 16, 49, 197, 3136} {
+		const c = 3
+		x := randSlice(rng, c*hw)
+		y, check := guarded(t, c, nil)
+		GlobalAvgPool(c, hw, x, y)
+		check("GlobalAvgPool")
+		for ci := range c {
+			var s float64
+			for _, v := range x[ci*hw : (ci+1)*hw] {
+				s += float64(v)
+			}
+			want := float32(s / float64(hw))
+			if math.Abs(float64(y[ci]-want)) > 1e-6*(1+math.Abs(float64(want))) {
+				t.Errorf("hw %d channel %d: %v, serial float64 sum gives %v", hw, ci, y[ci], want)
+			}
+		}
+	}
+}

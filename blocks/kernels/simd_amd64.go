@@ -170,3 +170,13 @@ func copyRowsSIMD(y []float32, ldd int, x []float32, lds, w, h int) bool {
 	copyRowsAVX2(y, ldd, x, lds, w, h)
 	return true
 }
+
+// sumF64SIMD returns the float64 sum of x's first n values, n the whole
+// blocks of 16 (0 without AVX2).
+func sumF64SIMD(x []float32) (float64, int) {
+	n := len(x) &^ 15
+	if !hasAVX2 || n == 0 {
+		return 0, 0
+	}
+	return sumF64AVX2(x[:n]), n
+}

@@ -33,3 +33,5 @@ func dwRowsSIMD(_, _ int, _ []float32, _, _ int, _, _, _ []float32, _ int, _ []f
 func scaleSIMD(_, _ []float32, _ float32) int { return 0 }
 
 func copyRowsSIMD(_ []float32, _ int, _ []float32, _, _, _ int) bool { return false }
+
+func sumF64SIMD([]float32) (float64, int) { return 0, 0 }

@@ -293,3 +293,44 @@ func copyRows() {
 	VZEROUPPER()
 	RET()
 }
+
+// sumF64 emits the float64 sum of the whole 16-value blocks of a float32
+// slice (global average pooling): four float64 accumulators of four lanes.
+func sumF64() {
+	TEXT("sumF64AVX2", NOSPLIT, "func(x []float32) float64")
+	Doc("sumF64AVX2 returns the sum in float64 of x[:len(x)&^15].")
+	x := Load(Param("x").Base(), GP64())
+	n := Load(Param("x").Len(), GP64())
+	SHRQ(U8(4), n)
+	SHLQ(U8(6), n) // bytes in whole blocks of 16
+	acc := []VecVirtual{YMM(), YMM(), YMM(), YMM()}
+	for _, a := range acc {
+		VXORPD(a, a, a)
+	}
+	off := GP64()
+	XORQ(off, off)
+	Label("loop")
+	CMPQ(off, n)
+	JAE(LabelRef("sum"))
+	for i, a := range acc {
+		v := YMM()
+		VCVTPS2PD(Mem{Base: x, Index: off, Scale: 1, Disp: 16 * i}, v)
+		VADDPD(v, a, a)
+	}
+	ADDQ(U8(64), off)
+	JMP(LabelRef("loop"))
+	Label("sum")
+	VADDPD(acc[1], acc[0], acc[0])
+	VADDPD(acc[3], acc[2], acc[2])
+	VADDPD(acc[2], acc[0], acc[0])
+	hi := XMM()
+	VEXTRACTF128(U8(1), acc[0], hi)
+	lo := acc[0].AsX()
+	VADDPD(hi, lo, lo)
+	sw := XMM()
+	VPERMILPD(U8(1), lo, sw)
+	VADDSD(sw, lo, lo)
+	VZEROUPPER()
+	Store(lo, ReturnIndex(0))
+	RET()
+}

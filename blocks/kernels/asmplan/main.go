@@ -8,6 +8,7 @@
 //     one image (y += a*w over a row of the transposed weight);
 //     and maxInto, the vertical step of max pooling (y = max(y, x));
 //     and scale, a channel times its squeeze-and-excitation factor;
+//     and sumF64, a plane's float64 sum for global average pooling;
 //   - dwconv: one output row of a depthwise convolution with a 3x3, 5x5 or
 //     7x7 kernel at stride 1 or 2, from zero-padded planes
 //     (dwconv_amd64.s), and deinterleave, which splits a padded row into
@@ -46,6 +47,7 @@ func main() {
 		axpy()
 		maxInto()
 		scale()
+		sumF64()
 	case "dwconv":
 		stemBlock(3)
 		copyRows()
