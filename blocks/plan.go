@@ -16,7 +16,9 @@ import (
 //   - an activation, and a residual sum, that follow a convolution are
 //     applied to its output tiles while they are in cache (kernels.Epilogue);
 //   - 1x1 stride-1 convolutions are a GEMM on the input as it lies, no
-//     im2col; depthwise ones use kernels.DepthwiseConv;
+//     im2col (a matrix-vector product over one position); depthwise ones
+//     use kernels.DepthwiseConv, a 3x3 stride-2 stem over a few channels
+//     kernels.StemConv;
 //   - channel slices and dropout are views, not copies;
 //   - every buffer is allocated when the plan is made, values whose lives
 //     do not overlap share storage, and Run allocates nothing.
