@@ -249,3 +249,47 @@ sum:
 	VZEROUPPER
 	MOVSD        X0, ret+24(FP)
 	RET
+
+// func maxPool3S2AVX2(y []float32, x []float32, ld int)
+// Requires: AVX, AVX2
+TEXT ·maxPool3S2AVX2(SB), NOSPLIT, $0-56
+	MOVQ y_base+0(FP), AX
+	MOVQ x_base+24(FP), CX
+	MOVQ ld+48(FP), DX
+	SHLQ $0x02, DX
+	MOVQ y_len+8(FP), BX
+	SHRQ $0x03, BX
+
+loop:
+	CMPQ    BX, $0x00
+	JE      done
+	VMOVUPS (CX), Y0
+	VMOVUPS 32(CX), Y1
+	VMOVUPS 8(CX), Y2
+	VMOVUPS 40(CX), Y3
+	MOVQ    CX, SI
+	ADDQ    DX, SI
+	VMAXPS  (SI), Y0, Y0
+	VMAXPS  32(SI), Y1, Y1
+	VMAXPS  8(SI), Y2, Y2
+	VMAXPS  40(SI), Y3, Y3
+	ADDQ    DX, SI
+	VMAXPS  (SI), Y0, Y0
+	VMAXPS  32(SI), Y1, Y1
+	VMAXPS  8(SI), Y2, Y2
+	VMAXPS  40(SI), Y3, Y3
+	VSHUFPS $0x88, Y1, Y0, Y4
+	VSHUFPS $0xdd, Y1, Y0, Y0
+	VSHUFPS $0x88, Y3, Y2, Y1
+	VMAXPS  Y0, Y4, Y4
+	VMAXPS  Y1, Y4, Y4
+	VPERMPD $0xd8, Y4, Y4
+	VMOVUPS Y4, (AX)
+	ADDQ    $0x20, AX
+	ADDQ    $0x40, CX
+	DECQ    BX
+	JMP     loop
+
+done:
+	VZEROUPPER
+	RET

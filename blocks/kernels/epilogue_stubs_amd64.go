@@ -27,3 +27,6 @@ func scaleAVX2(y []float32, x []float32, a float32)
 
 // sumF64AVX2 returns the sum in float64 of x[:len(x)&^15].
 func sumF64AVX2(x []float32) float64
+
+// maxPool3S2AVX2 sets the whole vectors of y to the maxima of 3x3 windows at stride 2 of x, rows ld apart (see asmplan).
+func maxPool3S2AVX2(y []float32, x []float32, ld int)

@@ -12,6 +12,10 @@ package kernels
 // Unlike MaxPool2D it does not propagate NaN: a window's NaN may or may not
 // win. Inference inputs hold none.
 func MaxPoolRows(win Window, c int, x, y, tmp []float32) {
+	if win.KH == 3 && win.KW == 3 && win.StrideH == 2 && win.StrideW == 2 && maxPool3S2SIMD() {
+		maxPool3S2(win, c, x, y)
+		return
+	}
 	plane := win.InH * win.InW
 	ohw := win.OutH * win.OutW
 	half := win.InW/2 + 1
@@ -107,4 +111,62 @@ func maxOf3Stride2SIMD(y, t, even, odd []float32) bool {
 	maxIntoSIMD(y, odd[:m])
 	maxIntoSIMD(y, even[1:m+1])
 	return true
+}
+
+// maxPool3S2 is MaxPoolRows for 3x3 windows at stride 2 with the SIMD row
+// kernel: on rows whose windows lie inside the plane, the outputs whose
+// windows (and one more column, which the kernel reads) lie inside the row,
+// in vectors of 8 (the last one overlapping the one before); every other
+// output takes the maximum of its clipped window.
+func maxPool3S2(win Window, c int, x, y []float32) {
+	plane := win.InH * win.InW
+	ohw := win.OutH * win.OutW
+	// First output whose window starts inside the row, and the outputs
+	// from there whose window and one more column end inside it.
+	ow0 := (win.PadW + 1) / 2
+	inner := 0
+	if last := (win.InW - 4 + win.PadW) / 2; last >= ow0 && win.InW >= 4 {
+		inner = min(last+1, win.OutW) - ow0
+	}
+	for ci := 0; ci < c; ci++ {
+		xc := x[ci*plane : (ci+1)*plane]
+		yc := y[ci*ohw : (ci+1)*ohw]
+		for oh := 0; oh < win.OutH; oh++ {
+			yr := yc[oh*win.OutW : (oh+1)*win.OutW]
+			h0 := oh*2 - win.PadH
+			lo, hi := 0, 0 // outputs [lo, hi) done by the kernel
+			if h0 >= 0 && h0+3 <= win.InH && inner >= 8 {
+				lo, hi = ow0, ow0+inner
+				whole := lo + inner&^7
+				maxPool3S2AVX2(yr[lo:whole], xc[h0*win.InW+2*lo-win.PadW:], win.InW)
+				if whole < hi {
+					// The last vector again, ending on the last output
+					// (some outputs twice, the same values).
+					maxPool3S2AVX2(yr[hi-8:hi], xc[h0*win.InW+2*(hi-8)-win.PadW:], win.InW)
+				}
+			}
+			for ow := 0; ow < lo; ow++ {
+				yr[ow] = maxWindow(xc, win, h0, ow*2-win.PadW)
+			}
+			for ow := hi; ow < len(yr); ow++ {
+				yr[ow] = maxWindow(xc, win, h0, ow*2-win.PadW)
+			}
+		}
+	}
+}
+
+// maxWindow is the maximum of the KH x KW window of plane xc at row h0 and
+// column w0, clipped to the plane.
+func maxWindow(xc []float32, win Window, h0, w0 int) float32 {
+	h1, w1 := min(h0+win.KH, win.InH), min(w0+win.KW, win.InW)
+	h0, w0 = max(h0, 0), max(w0, 0)
+	m := xc[h0*win.InW+w0]
+	for ih := h0; ih < h1; ih++ {
+		for _, v := range xc[ih*win.InW+w0 : ih*win.InW+w1] {
+			if v > m {
+				m = v
+			}
+		}
+	}
+	return m
 }

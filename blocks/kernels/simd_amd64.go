@@ -180,3 +180,6 @@ func sumF64SIMD(x []float32) (float64, int) {
 	}
 	return sumF64AVX2(x[:n]), n
 }
+
+// maxPool3S2SIMD reports whether maxPool3S2AVX2 runs here.
+func maxPool3S2SIMD() bool { return hasAVX2 }

@@ -35,3 +35,7 @@ func scaleSIMD(_, _ []float32, _ float32) int { return 0 }
 func copyRowsSIMD(_ []float32, _ int, _ []float32, _, _, _ int) bool { return false }
 
 func sumF64SIMD([]float32) (float64, int) { return 0, 0 }
+
+func maxPool3S2SIMD() bool { return false }
+
+func maxPool3S2AVX2(_, _ []float32, _ int) { panic("kernels: no max pooling kernel without assembly") }

@@ -334,3 +334,53 @@ func sumF64() {
 	Store(lo, ReturnIndex(0))
 	RET()
 }
+
+// maxPool3S2 emits one output row of 3x3 stride-2 max pooling over
+// windows inside the plane: output i is the maximum of x[r*ld + 2i + j]
+// for r, j < 3. For eight outputs it takes the rows' maximum of columns
+// 2i..2i+15 and 2i+2..2i+17 (four loads per row) and then the maximum of
+// the first pair's even and odd columns and the second pair's even ones
+// (the shuffles of deinterleave); it reads one column past the last
+// window.
+func maxPool3S2() {
+	TEXT("maxPool3S2AVX2", NOSPLIT, "func(y, x []float32, ld int)")
+	Doc("maxPool3S2AVX2 sets the whole vectors of y to the maxima of 3x3 windows at stride 2 of x, rows ld apart (see asmplan).")
+	y := Load(Param("y").Base(), GP64())
+	x := Load(Param("x").Base(), GP64())
+	ld := Load(Param("ld"), GP64())
+	SHLQ(U8(2), ld)
+	n := Load(Param("y").Len(), GP64())
+	SHRQ(U8(3), n)
+	Label("loop")
+	CMPQ(n, U8(0))
+	JE(LabelRef("done"))
+	a0, a1, b0, b1 := YMM(), YMM(), YMM(), YMM()
+	VMOVUPS(Mem{Base: x}, a0)
+	VMOVUPS(Mem{Base: x, Disp: 32}, a1)
+	VMOVUPS(Mem{Base: x, Disp: 8}, b0)
+	VMOVUPS(Mem{Base: x, Disp: 40}, b1)
+	r := GP64()
+	MOVQ(x, r)
+	for range 2 {
+		ADDQ(ld, r)
+		VMAXPS(Mem{Base: r}, a0, a0)
+		VMAXPS(Mem{Base: r, Disp: 32}, a1, a1)
+		VMAXPS(Mem{Base: r, Disp: 8}, b0, b0)
+		VMAXPS(Mem{Base: r, Disp: 40}, b1, b1)
+	}
+	ev, od, e2 := YMM(), YMM(), YMM()
+	VSHUFPS(U8(0x88), a1, a0, ev)
+	VSHUFPS(U8(0xDD), a1, a0, od)
+	VSHUFPS(U8(0x88), b1, b0, e2)
+	VMAXPS(od, ev, ev)
+	VMAXPS(e2, ev, ev)
+	VPERMPD(U8(0xD8), ev, ev)
+	VMOVUPS(ev, Mem{Base: y})
+	ADDQ(U8(32), y)
+	ADDQ(U8(64), x)
+	DECQ(n)
+	JMP(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}

@@ -9,6 +9,7 @@
 //     and maxInto, the vertical step of max pooling (y = max(y, x));
 //     and scale, a channel times its squeeze-and-excitation factor;
 //     and sumF64, a plane's float64 sum for global average pooling;
+//     and maxPool3S2, a row of 3x3 stride-2 max pooling;
 //   - dwconv: one output row of a depthwise convolution with a 3x3, 5x5 or
 //     7x7 kernel at stride 1 or 2, from zero-padded planes
 //     (dwconv_amd64.s), and deinterleave, which splits a padded row into
@@ -48,6 +49,7 @@ func main() {
 		maxInto()
 		scale()
 		sumF64()
+		maxPool3S2()
 	case "dwconv":
 		stemBlock(3)
 		copyRows()
