@@ -476,7 +476,8 @@ func trainAndTime(ctx context.Context, cfg trainer.Config, a *space.Arch, sets *
 }
 
 func (f finalResult) baseline() results.Baseline {
-	return results.Baseline{Name: f.Name + " (final)", Arch: f.Arch, LatencyMs: f.MeasuredMs, Accuracy: f.TestAcc, Params: f.Params, MACs: f.MACs}
+	test := f.TestAcc
+	return results.Baseline{Name: f.Name + " (final)", Arch: f.Arch, LatencyMs: f.MeasuredMs, Accuracy: f.ValAcc, TestAccuracy: &test, Params: f.Params, MACs: f.MACs}
 }
 
 func printFinals(w interface{ Write([]byte) (int, error) }, fs []finalResult) {
