@@ -17,9 +17,10 @@ cd "$(dirname "$0")/.."
 
 SEEDS=${SEEDS:-"1 2 3"}
 STRATEGIES=${STRATEGIES:-"random evolution rl"}
-BUDGET=${BUDGET:-30}
-PROXY_STEPS=${PROXY_STEPS:-60}
+BUDGET=${BUDGET:-24}
+PROXY_STEPS=${PROXY_STEPS:-50}
 PROXY_FRACTION=${PROXY_FRACTION:-0.05}
+PROXY_EVAL=${PROXY_EVAL:-0.34}
 TARGET=${TARGET:-1.0}
 SPACE=${SPACE:-small28}
 THREADS=${THREADS:-1}
@@ -38,7 +39,7 @@ for seed in $SEEDS; do
     name="$s-$seed"
     [[ -s "$OUT/$name.json" ]] && continue
     args=(--target-ms "$TARGET" --strategy "$s" --seed "$seed" --budget "$BUDGET" --space "$SPACE"
-      --proxy-steps "$PROXY_STEPS" --proxy-fraction "$PROXY_FRACTION" --final 0
+      --proxy-steps "$PROXY_STEPS" --proxy-fraction "$PROXY_FRACTION" --proxy-eval-fraction "$PROXY_EVAL" --final 0
       --lut "$OUT/lut.db" --store "$OUT/$name.db" --out "$OUT/$name" --json)
     if [[ -e "$OUT/$name.db" ]]; then
       args=(--resume 1 --store "$OUT/$name.db" --lut "$OUT/lut.db" --out "$OUT/$name" --json)
