@@ -22,6 +22,10 @@ PROXY_STEPS=${PROXY_STEPS:-50}
 PROXY_FRACTION=${PROXY_FRACTION:-0.05}
 PROXY_EVAL=${PROXY_EVAL:-0.34}
 TARGET=${TARGET:-1.0}
+# REWARD: "--hard" (accuracy under the target: the searched networks are
+# then comparable with zoo networks that meet it, bench/compare_zoo.sh) or
+# e.g. "--w -0.15" (the soft constraint).
+REWARD=${REWARD:---hard}
 SPACE=${SPACE:-small28}
 THREADS=${THREADS:-1}
 OUT=${OUT:-runs/compare-strategies}
@@ -38,7 +42,7 @@ for seed in $SEEDS; do
   for s in $STRATEGIES; do
     name="$s-$seed"
     [[ -s "$OUT/$name.json" ]] && continue
-    args=(--target-ms "$TARGET" --strategy "$s" --seed "$seed" --budget "$BUDGET" --space "$SPACE"
+    args=(--target-ms "$TARGET" $REWARD --strategy "$s" --seed "$seed" --budget "$BUDGET" --space "$SPACE"
       --proxy-steps "$PROXY_STEPS" --proxy-fraction "$PROXY_FRACTION" --proxy-eval-fraction "$PROXY_EVAL" --final 0
       --lut "$OUT/lut.db" --store "$OUT/$name.db" --out "$OUT/$name" --json)
     if [[ -e "$OUT/$name.db" ]]; then
