@@ -49,8 +49,9 @@ func channelAffine(y, x []float32, i, c, hw, c0, c1 int, scale, shift []float32)
 		xr := x[off : off+hw]
 		yr := y[off : off+hw]
 		a, b := scale[ch], shift[ch]
-		for j, v := range xr {
-			yr[j] = v*a + b
+		done := channelAffineSIMD(yr, xr, a, b)
+		for j := done; j < len(yr); j++ {
+			yr[j] = xr[j]*a + b
 		}
 	}
 }
@@ -58,17 +59,22 @@ func channelAffine(y, x []float32, i, c, hw, c0, c1 int, scale, shift []float32)
 // ChannelScaleGrad accumulates gx += gy*scale[ch], the input gradient of
 // ChannelAffine.
 func ChannelScaleGrad(gx, gy []float32, n, c, hw int, scale []float32) {
-	for i := 0; i < n; i++ {
-		for ch := 0; ch < c; ch++ {
-			off := (i*c + ch) * hw
-			gyr := gy[off : off+hw]
-			gxr := gx[off : off+hw]
-			a := scale[ch]
-			for j, g := range gyr {
-				gxr[j] += g * a
+	parallelRanges(c, 2*n*c*hw, func(c0, c1 int) {
+		for i := 0; i < n; i++ {
+			for ch := c0; ch < c1; ch++ {
+				off := (i*c + ch) * hw
+				gyr := gy[off : off+hw]
+				gxr := gx[off : off+hw]
+				a := scale[ch]
+				if axpySIMD(gxr, gyr, a) {
+					continue
+				}
+				for j, g := range gyr {
+					gxr[j] += g * a
+				}
 			}
 		}
-	}
+	})
 }
 
 // BatchNormGradSums computes, per channel, sumGy = sum(gy) and
@@ -127,23 +133,28 @@ func batchNormTrainGrad(gx, gy, x []float32, n, c, hw, c0, c1 int, mean, invStd,
 			// xhat*sumGyXhat/m = (x-mean) * invStd*sumGyXhat/m
 			kx := is * sumGyXhat[ch] / m
 			mu := mean[ch]
-			// gx += k*gy - k*kx*x + k*(kx*mu - mg), three SIMD passes
-			// over a row in cache where there are SIMD kernels.
-			if len(gxr) >= 8 && axpySIMD(gxr, gyr, k) {
-				axpySIMD(gxr, xr, -k*kx)
-				biasActRowSIMD(ActIdentity, gxr, k*(kx*mu-mg))
-				continue
-			}
-			for j, g := range gyr {
-				gxr[j] += k * (g - mg - (xr[j]-mu)*kx)
+			// gx += k*gy + (-k*kx*x + k*(kx*mu - mg)), one SIMD pass
+			// where there is a kernel.
+			done := bnInputGradSIMD(gxr, gyr, xr, k, -k*kx, k*(kx*mu-mg))
+			for j := done; j < len(gxr); j++ {
+				gxr[j] += k * (gyr[j] - mg - (xr[j]-mu)*kx)
 			}
 		}
 	}
 }
 
 // shiftedSums returns the sum of v-shift and of (v-shift)^2 over row, in
-// float64 with four independent partial sums each.
+// float64: SIMD over the whole vectors where there is a kernel, and
+// shiftedSumsGo over the rest.
 func shiftedSums(row []float32, shift float64) (s1, s2 float64) {
+	s1, s2, done := shiftedSumsSIMD(row, shift)
+	a, b := shiftedSumsGo(row[done:], shift)
+	return s1 + a, s2 + b
+}
+
+// shiftedSumsGo is shiftedSums in Go, with four independent partial sums
+// each.
+func shiftedSumsGo(row []float32, shift float64) (s1, s2 float64) {
 	var a0, a1, a2, a3, b0, b1, b2, b3 float64
 	i := 0
 	for ; i+4 <= len(row); i += 4 {
@@ -166,9 +177,18 @@ func shiftedSums(row []float32, shift float64) (s1, s2 float64) {
 	return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
 }
 
-// sumAndCenteredDot returns sum(g) and sum(g*(x-mu)) over g (x as long),
-// with four independent partial sums each.
+// sumAndCenteredDot returns sum(g) and sum(g*(x-mu)) over g (x as long):
+// SIMD over the whole vectors where there is a kernel, and
+// sumAndCenteredDotGo over the rest.
 func sumAndCenteredDot(g, x []float32, mu float32) (s1, s2 float32) {
+	s1, s2, done := sumCenteredDotSIMD(g, x, mu)
+	a, b := sumAndCenteredDotGo(g[done:], x[done:], mu)
+	return s1 + a, s2 + b
+}
+
+// sumAndCenteredDotGo is sumAndCenteredDot in Go, with four independent
+// partial sums each.
+func sumAndCenteredDotGo(g, x []float32, mu float32) (s1, s2 float32) {
 	x = x[:len(g)]
 	var a0, a1, a2, a3, b0, b1, b2, b3 float32
 	i := 0

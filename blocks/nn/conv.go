@@ -267,11 +267,20 @@ func conv2dBackward(d kernels.ConvDims, n int, x, w, b, y *Tensor) {
 		buf := data.buffers()
 		for s := lo; s < hi; s++ {
 			gy := y.Grad[s*outLen : (s+1)*outLen]
+			xs := x.Data[s*inLen : (s+1)*inLen]
 			if gx != nil {
 				data.run(gy, gx[s*inLen:(s+1)*inLen], buf)
 			}
+			if data.dw != nil && (needW || needB) {
+				// The bias gradient, then the weight's prepared kernel.
+				kernels.Conv2DBackwardFilter(d, xs, gy, nil, gbs[worker], nil)
+				if needW {
+					data.dw.Filter(xs, gy, gws[worker], buf.dwGrad)
+				}
+				continue
+			}
 			if needW || needB {
-				kernels.Conv2DBackwardFilter(d, x.Data[s*inLen:(s+1)*inLen], gy, gws[worker], gbs[worker], scratch)
+				kernels.Conv2DBackwardFilter(d, xs, gy, gws[worker], gbs[worker], scratch)
 			}
 		}
 	})
@@ -315,21 +324,26 @@ func conv2dSplit(n int, fn func(worker, lo, hi int)) {
 // image, with the weights prepared once: packed and transposed for the
 // GEMM, or, for a stride-1 depthwise convolution with one output per
 // channel, flipped, so that the gradient is the forward depthwise kernel
-// run on the output gradient. Other depthwise convolutions use the
-// reference kernel.
+// run on the output gradient. Other depthwise convolutions, and the
+// weight gradients of all depthwise ones, use kernels.DepthwiseBackward.
 type convDataGrad struct {
 	d       kernels.ConvDims
 	packedT []*kernels.PackedA // dense: W^T per group
 	dwT     *kernels.DepthwiseConv
 	flipped []float32 // dwT's weights
+	dw      *kernels.DepthwiseBackward
 	w       []float32
 }
 
-// convDataBuffers is one goroutine's scratch for convDataGrad.run.
-type convDataBuffers struct{ cols, ws, dwScratch, plane []float32 }
+// convDataBuffers is one goroutine's scratch for convDataGrad.run and
+// DepthwiseBackward.
+type convDataBuffers struct{ cols, ws, dwScratch, plane, dwGrad []float32 }
 
 func newConvDataGrad(d kernels.ConvDims, w []float32, need bool) *convDataGrad {
 	c := &convDataGrad{d: d, w: w}
+	if d.Depthwise() {
+		c.dw = kernels.NewDepthwiseBackward(d.Window, d.In, d.Out/d.In)
+	}
 	if !need {
 		return c
 	}
@@ -356,6 +370,9 @@ func newConvDataGrad(d kernels.ConvDims, w []float32, need bool) *convDataGrad {
 
 func (c *convDataGrad) buffers() *convDataBuffers {
 	b := &convDataBuffers{}
+	if c.dw != nil {
+		b.dwGrad = make([]float32, c.dw.ScratchLen())
+	}
 	switch {
 	case c.packedT != nil:
 		n := c.d.OutH * c.d.OutW
@@ -391,6 +408,8 @@ func (c *convDataGrad) run(gy, gx []float32, b *convDataBuffers) {
 			kernels.SgemmPacked(c.packedT[g], false, n, gy[g*outG*n:], n, 0, cols, n, b.ws)
 			kernels.Col2im(d.Window, inG, cols, gxg)
 		}
+	case c.dw != nil:
+		c.dw.Data(gy, c.w, gx, b.dwGrad)
 	default:
 		kernels.Conv2DBackwardData(d, gy, c.w, gx, nil)
 	}

@@ -13,16 +13,16 @@ func Add(tp *Tape, a, b *Tensor) *Tensor {
 		panic(fmt.Sprintf("nn.Add: shapes %s and %s differ", ShapeString(a.Shape), ShapeString(b.Shape)))
 	}
 	out := New(a.Shape...)
-	kernels.Add(out.Data, a.Data, b.Data)
+	kernels.AddParallel(out.Data, a.Data, b.Data)
 	tp.record(out, func() {
 		if out.Grad == nil {
 			return
 		}
 		if a.requiresGrad {
-			kernels.AddTo(a.grad(), out.Grad)
+			kernels.AddToParallel(a.grad(), out.Grad)
 		}
 		if b.requiresGrad {
-			kernels.AddTo(b.grad(), out.Grad)
+			kernels.AddToParallel(b.grad(), out.Grad)
 		}
 	}, a, b)
 	return out
