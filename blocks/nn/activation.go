@@ -85,7 +85,7 @@ func Swish(tp *Tape, x *Tensor) *Tensor {
 
 // Sigmoid returns 1/(1+exp(-x)).
 func Sigmoid(tp *Tape, x *Tensor) *Tensor {
-	out := New(x.Shape...)
+	out := tp.allocOutput(x.Shape...)
 	kernels.Sigmoid(out.Data, x.Data)
 	tp.record(out, func() {
 		if out.Grad != nil {
@@ -98,7 +98,7 @@ func Sigmoid(tp *Tape, x *Tensor) *Tensor {
 // activationFromInput applies an elementwise function whose gradient is
 // computed from the input.
 func activationFromInput(tp *Tape, x *Tensor, fwd func(dst, x []float32), grad func(gx, gy, x []float32)) *Tensor {
-	out := New(x.Shape...)
+	out := tp.allocOutput(x.Shape...)
 	fwd(out.Data, x.Data)
 	tp.record(out, func() {
 		if out.Grad != nil {

@@ -125,7 +125,7 @@ func (bn *BatchNorm) Forward(tp *Tape, x *Tensor) *Tensor {
 }
 
 func (bn *BatchNorm) forwardEval(tp *Tape, x *Tensor, n, c, hw int) *Tensor {
-	out := New(x.Shape...)
+	out := tp.allocOutput(x.Shape...)
 	scale, shift := bn.ScaleShift()
 	kernels.ChannelAffine(out.Data, x.Data, n, c, hw, scale, shift)
 	if tp == nil {
@@ -161,7 +161,7 @@ func (bn *BatchNorm) forwardTrain(tp *Tape, x *Tensor, n, c, hw int) *Tensor {
 		scale[i] = float32(float64(bn.Weight.Data[i]) * is)
 		shift[i] = float32(float64(bn.Bias.Data[i]) - float64(mean[i])*float64(bn.Weight.Data[i])*is)
 	}
-	out := New(x.Shape...)
+	out := tp.allocOutput(x.Shape...)
 	kernels.ChannelAffine(out.Data, x.Data, n, c, hw, scale, shift)
 
 	// Running averages, PyTorch's way: unbiased variance, momentum on the

@@ -159,7 +159,7 @@ func Convolve(tp *Tape, x, w, b *Tensor, cfg Conv2DConfig) *Tensor {
 	if b != nil {
 		bias = b.Data
 	}
-	y := New(n, cfg.Out, oh, ow)
+	y := tp.allocOutput(n, cfg.Out, oh, ow)
 	if d.Depthwise() {
 		dw := kernels.NewDepthwiseConv(d.Window, d.In, d.Out/d.In)
 		epi := kernels.Epilogue{Bias: bias}

@@ -12,7 +12,7 @@ func Add(tp *Tape, a, b *Tensor) *Tensor {
 	if !SameShape(a.Shape, b.Shape) {
 		panic(fmt.Sprintf("nn.Add: shapes %s and %s differ", ShapeString(a.Shape), ShapeString(b.Shape)))
 	}
-	out := New(a.Shape...)
+	out := tp.allocOutput(a.Shape...)
 	kernels.AddParallel(out.Data, a.Data, b.Data)
 	tp.record(out, func() {
 		if out.Grad == nil {
@@ -41,7 +41,7 @@ func MulChannels(tp *Tape, x, s *Tensor) *Tensor {
 	if rows > 0 {
 		hw = x.Len() / rows
 	}
-	out := New(x.Shape...)
+	out := tp.alloc(x.Shape...)
 	kernels.MulChannels(out.Data, x.Data, s.Data, rows, hw)
 	tp.record(out, func() {
 		if out.Grad == nil {

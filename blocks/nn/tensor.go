@@ -16,6 +16,9 @@ type Tensor struct {
 	// requiresGrad marks leaves (parameters, inputs under test) and every
 	// tensor computed from them on a Tape.
 	requiresGrad bool
+	// pool, for a tensor a recycling tape made, provides its gradient's
+	// storage too.
+	pool *tensorPool
 }
 
 // New returns a zero tensor of the given shape.
@@ -55,7 +58,11 @@ func (t *Tensor) ZeroGrad() {
 // grad returns t.Grad, allocating it on first use.
 func (t *Tensor) grad() []float32 {
 	if t.Grad == nil {
-		t.Grad = make([]float32, len(t.Data))
+		if t.pool != nil {
+			t.Grad = t.pool.get(len(t.Data), true)
+		} else {
+			t.Grad = make([]float32, len(t.Data))
+		}
 	}
 	return t.Grad
 }
