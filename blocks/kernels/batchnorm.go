@@ -114,12 +114,21 @@ func batchNormGradSums(gy, x []float32, n, c, hw, c0, c1 int, mean, invStd, sumG
 // and sumGyXhat from BatchNormGradSums.
 func BatchNormTrainGrad(gx, gy, x []float32, n, c, hw int, mean, invStd, scale, sumGy, sumGyXhat []float32) {
 	parallelRanges(c, 3*n*c*hw, func(c0, c1 int) {
-		batchNormTrainGrad(gx, gy, x, n, c, hw, c0, c1, mean, invStd, scale, sumGy, sumGyXhat)
+		batchNormTrainGrad(gx, gy, x, n, c, hw, c0, c1, mean, invStd, scale, sumGy, sumGyXhat, false)
 	})
 }
 
-// batchNormTrainGrad is BatchNormTrainGrad for channels [c0, c1).
-func batchNormTrainGrad(gx, gy, x []float32, n, c, hw, c0, c1 int, mean, invStd, scale, sumGy, sumGyXhat []float32) {
+// BatchNormTrainGradSet is BatchNormTrainGrad into a gradient that has no
+// value yet: it sets gx instead of adding to it, and does not read it.
+func BatchNormTrainGradSet(gx, gy, x []float32, n, c, hw int, mean, invStd, scale, sumGy, sumGyXhat []float32) {
+	parallelRanges(c, 2*n*c*hw, func(c0, c1 int) {
+		batchNormTrainGrad(gx, gy, x, n, c, hw, c0, c1, mean, invStd, scale, sumGy, sumGyXhat, true)
+	})
+}
+
+// batchNormTrainGrad is BatchNormTrainGrad (or, with set,
+// BatchNormTrainGradSet) for channels [c0, c1).
+func batchNormTrainGrad(gx, gy, x []float32, n, c, hw, c0, c1 int, mean, invStd, scale, sumGy, sumGyXhat []float32, set bool) {
 	m := float32(n * hw)
 	for i := 0; i < n; i++ {
 		for ch := c0; ch < c1; ch++ {
@@ -135,7 +144,10 @@ func batchNormTrainGrad(gx, gy, x []float32, n, c, hw, c0, c1 int, mean, invStd,
 			mu := mean[ch]
 			// gx += k*gy + (-k*kx*x + k*(kx*mu - mg)), one SIMD pass
 			// where there is a kernel.
-			done := bnInputGradSIMD(gxr, gyr, xr, k, -k*kx, k*(kx*mu-mg))
+			done := bnInputGradSIMD(gxr, gyr, xr, k, -k*kx, k*(kx*mu-mg), set)
+			if set {
+				clear(gxr[done:])
+			}
 			for j := done; j < len(gxr); j++ {
 				gxr[j] += k * (gyr[j] - mg - (xr[j]-mu)*kx)
 			}

@@ -58,7 +58,11 @@ func ReLU(dst, x []float32) {
 }
 
 // ReLUGrad accumulates gx += gy where x > 0.
-func ReLUGrad(gx, gy, x []float32) { activationGrad(gx, gy, x, reluGradSIMD, reluGradGo) }
+func ReLUGrad(gx, gy, x []float32) { activationGrad(gx, gy, x, false, reluGradSIMD, reluGradGo) }
+
+// ReLUGradSet is ReLUGrad into a gradient that has no value yet: it sets
+// gx = gy where x > 0, else 0, and does not read gx.
+func ReLUGradSet(gx, gy, x []float32) { activationGrad(gx, gy, x, true, reluGradSIMD, reluGradGo) }
 
 // reluGradGo is ReLUGrad in Go.
 func reluGradGo(gx, gy, x []float32) {
@@ -100,9 +104,13 @@ func clampRow(act ActKind, dst, x []float32, lo, hi float32) {
 }
 
 // ReLU6Grad accumulates gx += gy where 0 < x < 6.
-func ReLU6Grad(gx, gy, x []float32) {
-	activationGrad(gx, gy, x, func(gx, gy, x []float32) int { return clampGradSIMD(gx, gy, x, 0, 6) }, relu6GradGo)
-}
+func ReLU6Grad(gx, gy, x []float32) { activationGrad(gx, gy, x, false, relu6GradSIMD, relu6GradGo) }
+
+// ReLU6GradSet is ReLU6Grad into a gradient that has no value yet (see
+// ReLUGradSet).
+func ReLU6GradSet(gx, gy, x []float32) { activationGrad(gx, gy, x, true, relu6GradSIMD, relu6GradGo) }
+
+func relu6GradSIMD(gx, gy, x []float32, set bool) int { return clampGradSIMD(gx, gy, x, 0, 6, set) }
 
 // relu6GradGo is ReLU6Grad in Go.
 func relu6GradGo(gx, gy, x []float32) {
@@ -114,14 +122,18 @@ func relu6GradGo(gx, gy, x []float32) {
 }
 
 // activationGrad accumulates an activation's input gradient, gx += gy*f'(x),
-// over chunks of gx in parallel when it is large: the SIMD kernel does the
-// whole vectors of each chunk (none without one) and the Go loop the rest.
-func activationGrad(gx, gy, x []float32, simd func(gx, gy, x []float32) int, scalar func(gx, gy, x []float32)) {
+// or with set writes it, gx = gy*f'(x), over chunks of gx in parallel when
+// it is large: the SIMD kernel does the whole vectors of each chunk (none
+// without one) and the Go loop the rest.
+func activationGrad(gx, gy, x []float32, set bool, simd func(gx, gy, x []float32, set bool) int, scalar func(gx, gy, x []float32)) {
 	gy = gy[:len(gx)]
 	x = x[:len(gx)]
 	parallelChunks(len(gx), 3*len(gx), func(lo, hi int) {
 		gx, gy, x := gx[lo:hi], gy[lo:hi], x[lo:hi]
-		done := simd(gx, gy, x)
+		done := simd(gx, gy, x, set)
+		if set {
+			clear(gx[done:])
+		}
 		scalar(gx[done:], gy[done:], x[done:])
 	})
 }
@@ -189,7 +201,13 @@ func HardSwish(dst, x []float32) {
 // HardSwishGrad accumulates gx += gy*d, where d is 0 below -3, x/3+1/2 on
 // [-3, 3) and 1 from 3 on.
 func HardSwishGrad(gx, gy, x []float32) {
-	activationGrad(gx, gy, x, hardSwishGradSIMD, hardSwishGradGo)
+	activationGrad(gx, gy, x, false, hardSwishGradSIMD, hardSwishGradGo)
+}
+
+// HardSwishGradSet is HardSwishGrad into a gradient that has no value yet
+// (see ReLUGradSet).
+func HardSwishGradSet(gx, gy, x []float32) {
+	activationGrad(gx, gy, x, true, hardSwishGradSIMD, hardSwishGradGo)
 }
 
 // hardSwishGradGo is HardSwishGrad in Go.

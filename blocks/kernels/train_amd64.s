@@ -237,11 +237,11 @@ TEXT ·hardSwishGradAVX2(SB), NOSPLIT, $0-72
 	MOVQ         gx_base+0(FP), AX
 	MOVQ         gy_base+24(FP), CX
 	MOVQ         x_base+48(FP), DX
-	VBROADCASTSS hardSwishGradThird<>+0(SB), Y0
-	VBROADCASTSS hardSwishGradHalf<>+0(SB), Y1
-	VBROADCASTSS hardSwishGradOne<>+0(SB), Y2
-	VBROADCASTSS hardSwishGradThree<>+0(SB), Y3
-	VBROADCASTSS hardSwishGradMinus3<>+0(SB), Y4
+	VBROADCASTSS hardSwishGradAVX2Third<>+0(SB), Y0
+	VBROADCASTSS hardSwishGradAVX2Half<>+0(SB), Y1
+	VBROADCASTSS hardSwishGradAVX2One<>+0(SB), Y2
+	VBROADCASTSS hardSwishGradAVX2Three<>+0(SB), Y3
+	VBROADCASTSS hardSwishGradAVX2Minus3<>+0(SB), Y4
 	MOVQ         gx_len+8(FP), BX
 	SHRQ         $0x03, BX
 	SHLQ         $0x05, BX
@@ -267,20 +267,157 @@ done:
 	VZEROUPPER
 	RET
 
-DATA hardSwishGradThird<>+0(SB)/4, $(0.33333334)
-GLOBL hardSwishGradThird<>(SB), RODATA|NOPTR, $4
+DATA hardSwishGradAVX2Third<>+0(SB)/4, $(0.33333334)
+GLOBL hardSwishGradAVX2Third<>(SB), RODATA|NOPTR, $4
 
-DATA hardSwishGradHalf<>+0(SB)/4, $(0.5)
-GLOBL hardSwishGradHalf<>(SB), RODATA|NOPTR, $4
+DATA hardSwishGradAVX2Half<>+0(SB)/4, $(0.5)
+GLOBL hardSwishGradAVX2Half<>(SB), RODATA|NOPTR, $4
 
-DATA hardSwishGradOne<>+0(SB)/4, $(1.0)
-GLOBL hardSwishGradOne<>(SB), RODATA|NOPTR, $4
+DATA hardSwishGradAVX2One<>+0(SB)/4, $(1.0)
+GLOBL hardSwishGradAVX2One<>(SB), RODATA|NOPTR, $4
 
-DATA hardSwishGradThree<>+0(SB)/4, $(3.0)
-GLOBL hardSwishGradThree<>(SB), RODATA|NOPTR, $4
+DATA hardSwishGradAVX2Three<>+0(SB)/4, $(3.0)
+GLOBL hardSwishGradAVX2Three<>(SB), RODATA|NOPTR, $4
 
-DATA hardSwishGradMinus3<>+0(SB)/4, $(-3.0)
-GLOBL hardSwishGradMinus3<>(SB), RODATA|NOPTR, $4
+DATA hardSwishGradAVX2Minus3<>+0(SB)/4, $(-3.0)
+GLOBL hardSwishGradAVX2Minus3<>(SB), RODATA|NOPTR, $4
+
+// func bnInputGradSetAVX2(gx []float32, gy []float32, x []float32, a float32, b float32, c float32)
+// Requires: AVX, AVX2, FMA3, SSE
+TEXT ·bnInputGradSetAVX2(SB), NOSPLIT, $0-84
+	MOVQ         gx_base+0(FP), AX
+	MOVQ         gy_base+24(FP), CX
+	MOVQ         x_base+48(FP), DX
+	MOVSS        a+72(FP), X0
+	VBROADCASTSS X0, Y0
+	MOVSS        b+76(FP), X1
+	VBROADCASTSS X1, Y1
+	MOVSS        c+80(FP), X2
+	VBROADCASTSS X2, Y2
+	MOVQ         gx_len+8(FP), BX
+	SHRQ         $0x03, BX
+	SHLQ         $0x05, BX
+	XORQ         SI, SI
+
+loop:
+	CMPQ        SI, BX
+	JAE         done
+	VMOVUPS     Y2, Y3
+	VFMADD231PS (DX)(SI*1), Y1, Y3
+	VFMADD231PS (CX)(SI*1), Y0, Y3
+	VMOVUPS     Y3, (AX)(SI*1)
+	ADDQ        $0x20, SI
+	JMP         loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func reluGradSetAVX2(gx []float32, gy []float32, x []float32)
+// Requires: AVX
+TEXT ·reluGradSetAVX2(SB), NOSPLIT, $0-72
+	MOVQ   gx_base+0(FP), AX
+	MOVQ   gy_base+24(FP), CX
+	MOVQ   x_base+48(FP), DX
+	VXORPS Y0, Y0, Y0
+	MOVQ   gx_len+8(FP), BX
+	SHRQ   $0x03, BX
+	SHLQ   $0x05, BX
+	XORQ   SI, SI
+
+loop:
+	CMPQ    SI, BX
+	JAE     done
+	VCMPPS  $0x01, (DX)(SI*1), Y0, Y1
+	VANDPS  (CX)(SI*1), Y1, Y1
+	VMOVUPS Y1, (AX)(SI*1)
+	ADDQ    $0x20, SI
+	JMP     loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func clampGradSetAVX2(gx []float32, gy []float32, x []float32, lo float32, hi float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·clampGradSetAVX2(SB), NOSPLIT, $0-80
+	MOVQ         gx_base+0(FP), AX
+	MOVQ         gy_base+24(FP), CX
+	MOVQ         x_base+48(FP), DX
+	MOVSS        lo+72(FP), X0
+	VBROADCASTSS X0, Y0
+	MOVSS        hi+76(FP), X1
+	VBROADCASTSS X1, Y1
+	MOVQ         gx_len+8(FP), BX
+	SHRQ         $0x03, BX
+	SHLQ         $0x05, BX
+	XORQ         SI, SI
+
+loop:
+	CMPQ    SI, BX
+	JAE     done
+	VMOVUPS (DX)(SI*1), Y2
+	VCMPPS  $0x01, Y2, Y0, Y3
+	VCMPPS  $0x01, Y1, Y2, Y2
+	VANDPS  Y2, Y3, Y3
+	VANDPS  (CX)(SI*1), Y3, Y2
+	VMOVUPS Y2, (AX)(SI*1)
+	ADDQ    $0x20, SI
+	JMP     loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func hardSwishGradSetAVX2(gx []float32, gy []float32, x []float32)
+// Requires: AVX
+TEXT ·hardSwishGradSetAVX2(SB), NOSPLIT, $0-72
+	MOVQ         gx_base+0(FP), AX
+	MOVQ         gy_base+24(FP), CX
+	MOVQ         x_base+48(FP), DX
+	VBROADCASTSS hardSwishGradSetAVX2Third<>+0(SB), Y0
+	VBROADCASTSS hardSwishGradSetAVX2Half<>+0(SB), Y1
+	VBROADCASTSS hardSwishGradSetAVX2One<>+0(SB), Y2
+	VBROADCASTSS hardSwishGradSetAVX2Three<>+0(SB), Y3
+	VBROADCASTSS hardSwishGradSetAVX2Minus3<>+0(SB), Y4
+	MOVQ         gx_len+8(FP), BX
+	SHRQ         $0x03, BX
+	SHLQ         $0x05, BX
+	XORQ         SI, SI
+
+loop:
+	CMPQ      SI, BX
+	JAE       done
+	VMOVUPS   (DX)(SI*1), Y5
+	VMULPS    Y0, Y5, Y6
+	VADDPS    Y1, Y6, Y6
+	VCMPPS    $0x01, Y3, Y5, Y7
+	VBLENDVPS Y7, Y6, Y2, Y6
+	VMULPS    (CX)(SI*1), Y6, Y6
+	VCMPPS    $0x05, Y4, Y5, Y7
+	VANDPS    Y7, Y6, Y6
+	VMOVUPS   Y6, (AX)(SI*1)
+	ADDQ      $0x20, SI
+	JMP       loop
+
+done:
+	VZEROUPPER
+	RET
+
+DATA hardSwishGradSetAVX2Third<>+0(SB)/4, $(0.33333334)
+GLOBL hardSwishGradSetAVX2Third<>(SB), RODATA|NOPTR, $4
+
+DATA hardSwishGradSetAVX2Half<>+0(SB)/4, $(0.5)
+GLOBL hardSwishGradSetAVX2Half<>(SB), RODATA|NOPTR, $4
+
+DATA hardSwishGradSetAVX2One<>+0(SB)/4, $(1.0)
+GLOBL hardSwishGradSetAVX2One<>(SB), RODATA|NOPTR, $4
+
+DATA hardSwishGradSetAVX2Three<>+0(SB)/4, $(3.0)
+GLOBL hardSwishGradSetAVX2Three<>(SB), RODATA|NOPTR, $4
+
+DATA hardSwishGradSetAVX2Minus3<>+0(SB)/4, $(-3.0)
+GLOBL hardSwishGradSetAVX2Minus3<>(SB), RODATA|NOPTR, $4
 
 // func dwGradRowK3S1AVX2(gy []float32, x []float32, ld int, acc []float32)
 // Requires: AVX, FMA3

@@ -36,39 +36,56 @@ func channelAffineSIMD(y, x []float32, a, b float32) (done int) {
 	return len(y) &^ 7
 }
 
-// bnInputGradSIMD sets gx += a*gy + (b*x + c) over gx[:done].
-func bnInputGradSIMD(gx, gy, x []float32, a, b, c float32) (done int) {
+// bnInputGradSIMD sets gx += a*gy + (b*x + c) over gx[:done] (gx = with
+// set, as for the other gradients).
+func bnInputGradSIMD(gx, gy, x []float32, a, b, c float32, set bool) (done int) {
 	if !hasAVX2 {
 		return 0
 	}
-	bnInputGradAVX2(gx, gy[:len(gx)], x[:len(gx)], a, b, c)
+	if set {
+		bnInputGradSetAVX2(gx, gy[:len(gx)], x[:len(gx)], a, b, c)
+	} else {
+		bnInputGradAVX2(gx, gy[:len(gx)], x[:len(gx)], a, b, c)
+	}
 	return len(gx) &^ 7
 }
 
 // reluGradSIMD sets gx += gy where 0 < x over gx[:done].
-func reluGradSIMD(gx, gy, x []float32) (done int) {
+func reluGradSIMD(gx, gy, x []float32, set bool) (done int) {
 	if !hasAVX2 {
 		return 0
 	}
-	reluGradAVX2(gx, gy[:len(gx)], x[:len(gx)])
+	if set {
+		reluGradSetAVX2(gx, gy[:len(gx)], x[:len(gx)])
+	} else {
+		reluGradAVX2(gx, gy[:len(gx)], x[:len(gx)])
+	}
 	return len(gx) &^ 7
 }
 
 // clampGradSIMD sets gx += gy where lo < x < hi over gx[:done].
-func clampGradSIMD(gx, gy, x []float32, lo, hi float32) (done int) {
+func clampGradSIMD(gx, gy, x []float32, lo, hi float32, set bool) (done int) {
 	if !hasAVX2 {
 		return 0
 	}
-	clampGradAVX2(gx, gy[:len(gx)], x[:len(gx)], lo, hi)
+	if set {
+		clampGradSetAVX2(gx, gy[:len(gx)], x[:len(gx)], lo, hi)
+	} else {
+		clampGradAVX2(gx, gy[:len(gx)], x[:len(gx)], lo, hi)
+	}
 	return len(gx) &^ 7
 }
 
 // hardSwishGradSIMD is HardSwishGrad over gx[:done].
-func hardSwishGradSIMD(gx, gy, x []float32) (done int) {
+func hardSwishGradSIMD(gx, gy, x []float32, set bool) (done int) {
 	if !hasAVX2 {
 		return 0
 	}
-	hardSwishGradAVX2(gx, gy[:len(gx)], x[:len(gx)])
+	if set {
+		hardSwishGradSetAVX2(gx, gy[:len(gx)], x[:len(gx)])
+	} else {
+		hardSwishGradAVX2(gx, gy[:len(gx)], x[:len(gx)])
+	}
 	return len(gx) &^ 7
 }
 

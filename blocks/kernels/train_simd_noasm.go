@@ -10,13 +10,13 @@ func shiftedSumsSIMD(_ []float32, _ float64) (s1, s2 float64, done int) { return
 
 func channelAffineSIMD(_, _ []float32, _, _ float32) int { return 0 }
 
-func bnInputGradSIMD(_, _, _ []float32, _, _, _ float32) int { return 0 }
+func bnInputGradSIMD(_, _, _ []float32, _, _, _ float32, _ bool) int { return 0 }
 
-func reluGradSIMD(_, _, _ []float32) int { return 0 }
+func reluGradSIMD(_, _, _ []float32, _ bool) int { return 0 }
 
-func clampGradSIMD(_, _, _ []float32, _, _ float32) int { return 0 }
+func clampGradSIMD(_, _, _ []float32, _, _ float32, _ bool) int { return 0 }
 
-func hardSwishGradSIMD(_, _, _ []float32) int { return 0 }
+func hardSwishGradSIMD(_, _, _ []float32, _ bool) int { return 0 }
 
 func interleaveAddSIMD(_, _, _ []float32) int { return 0 }
 

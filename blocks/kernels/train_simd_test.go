@@ -31,12 +31,12 @@ func trainValues(rng *rand.Rand, n int) []float32 {
 func TestActivationGradsMatchGo(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, k := range []struct {
-		name      string
-		fast, go_ func(gx, gy, x []float32)
+		name           string
+		fast, set, go_ func(gx, gy, x []float32)
 	}{
-		{"relu", ReLUGrad, reluGradGo},
-		{"relu6", ReLU6Grad, relu6GradGo},
-		{"hswish", HardSwishGrad, hardSwishGradGo},
+		{"relu", ReLUGrad, ReLUGradSet, reluGradGo},
+		{"relu6", ReLU6Grad, ReLU6GradSet, relu6GradGo},
+		{"hswish", HardSwishGrad, HardSwishGradSet, hardSwishGradGo},
 	} {
 		for _, n := range trainSizes {
 			t.Run(fmt.Sprintf("%s_%d", k.name, n), func(t *testing.T) {
@@ -49,6 +49,23 @@ func TestActivationGradsMatchGo(t *testing.T) {
 				for i := range want {
 					if math.Float32bits(want[i]) != math.Float32bits(gx[i]) {
 						t.Fatalf("element %d (x %v, gy %v): want %v, got %v", i, x[i], gy[i], want[i], gx[i])
+					}
+				}
+				// The setting form ignores what gx held (NaN here) and
+				// gives what accumulating into zeros gives (up to the sign
+				// of a zero).
+				fresh := make([]float32, n)
+				k.go_(fresh, gy, x)
+				nan := make([]float32, n)
+				for i := range nan {
+					nan[i] = float32(math.NaN())
+				}
+				set, checkSet := guarded(t, n, nan)
+				k.set(set, gy, x)
+				checkSet(k.name + " set")
+				for i := range fresh {
+					if fresh[i] != set[i] {
+						t.Fatalf("set: element %d (x %v, gy %v): want %v, got %v", i, x[i], gy[i], fresh[i], set[i])
 					}
 				}
 			})
@@ -119,7 +136,7 @@ func TestBatchNormRowKernelsMatchGo(t *testing.T) {
 		gx0 := randSlice(rng, n)
 		gx, check := guarded(t, n, gx0)
 		a, b, c := float32(0.75), float32(-0.5), float32(50.25)
-		if done := bnInputGradSIMD(gx, g, x, a, b, c); done < n {
+		if done := bnInputGradSIMD(gx, g, x, a, b, c, false); done < n {
 			for i := done; i < n; i++ {
 				gx[i] += a*g[i] + (b*x[i] + c)
 			}
@@ -186,5 +203,31 @@ func TestDepthwiseBackwardMatchesReference(t *testing.T) {
 				near(t, float64(wantX[i]), float64(gx[i]), 1e-5, fmt.Sprintf("gx[%d]", i))
 			}
 		})
+	}
+}
+
+// TestBatchNormTrainGradSet checks that the setting form of the batch norm
+// input gradient ignores gx and equals accumulating into zeros.
+func TestBatchNormTrainGradSet(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	for _, hw := range []int{1, 7, 49, 196, 2100} {
+		const n, c = 3, 5
+		x, gy := randSlice(rng, n*c*hw), randSlice(rng, n*c*hw)
+		mean, invStd, scale := randSlice(rng, c), randSlice(rng, c), randSlice(rng, c)
+		sumGy, sumGyXhat := randSlice(rng, c), randSlice(rng, c)
+		want := make([]float32, n*c*hw)
+		BatchNormTrainGrad(want, gy, x, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
+		init := make([]float32, len(want))
+		for i := range init {
+			init[i] = float32(math.NaN())
+		}
+		got, check := guarded(t, len(want), init)
+		BatchNormTrainGradSet(got, gy, x, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
+		check("BatchNormTrainGradSet")
+		for i := range want {
+			if want[i] != got[i] {
+				t.Fatalf("hw %d element %d: want %v, got %v", hw, i, want[i], got[i])
+			}
+		}
 	}
 }

@@ -16,14 +16,26 @@ func channelAffineAVX2(y []float32, x []float32, a float32, b float32)
 // bnInputGradAVX2 sets gx[i] += a*gy[i] + (b*x[i] + c) for the whole vectors of gx; gy and x are at least as long.
 func bnInputGradAVX2(gx []float32, gy []float32, x []float32, a float32, b float32, c float32)
 
-// reluGradAVX2 sets gx[i] += gy[i] where 0 < x[i] for the whole vectors of gx; gy and x are at least as long.
+// reluGradAVX2 sets gx[i] += gy[i] where 0 < x[i] (else 0) for the whole vectors of gx; gy and x are at least as long.
 func reluGradAVX2(gx []float32, gy []float32, x []float32)
 
-// clampGradAVX2 sets gx[i] += gy[i] where lo < x[i] < hi for the whole vectors of gx; gy and x are at least as long.
+// clampGradAVX2 sets gx[i] += gy[i] where lo < x[i] < hi (else 0) for the whole vectors of gx; gy and x are at least as long.
 func clampGradAVX2(gx []float32, gy []float32, x []float32, lo float32, hi float32)
 
 // hardSwishGradAVX2 sets gx[i] += gy[i]*d(x[i]), d the hard swish's derivative (see kernels.HardSwishGrad), for the whole vectors of gx; gy and x are at least as long.
 func hardSwishGradAVX2(gx []float32, gy []float32, x []float32)
+
+// bnInputGradSetAVX2 sets gx[i] = a*gy[i] + (b*x[i] + c) for the whole vectors of gx; gy and x are at least as long.
+func bnInputGradSetAVX2(gx []float32, gy []float32, x []float32, a float32, b float32, c float32)
+
+// reluGradSetAVX2 sets gx[i] = gy[i] where 0 < x[i] (else 0) for the whole vectors of gx; gy and x are at least as long.
+func reluGradSetAVX2(gx []float32, gy []float32, x []float32)
+
+// clampGradSetAVX2 sets gx[i] = gy[i] where lo < x[i] < hi (else 0) for the whole vectors of gx; gy and x are at least as long.
+func clampGradSetAVX2(gx []float32, gy []float32, x []float32, lo float32, hi float32)
+
+// hardSwishGradSetAVX2 sets gx[i] = gy[i]*d(x[i]), d the hard swish's derivative (see kernels.HardSwishGrad), for the whole vectors of gx; gy and x are at least as long.
+func hardSwishGradSetAVX2(gx []float32, gy []float32, x []float32)
 
 // dwGradRowK3S1AVX2 adds one output row's products to the lane sums of the nine weight gradients of a 3x3 depthwise convolution at stride 1 (see asmplan).
 func dwGradRowK3S1AVX2(gy []float32, x []float32, ld int, acc []float32)

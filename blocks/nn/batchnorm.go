@@ -199,9 +199,16 @@ func (bn *BatchNorm) backward(out, x *Tensor, n, c, hw int, mean, invStd, scale 
 	if !x.requiresGrad {
 		return
 	}
-	if train {
-		kernels.BatchNormTrainGrad(x.grad(), out.Grad, x.Data, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
-	} else {
-		kernels.ChannelScaleGrad(x.grad(), out.Grad, n, c, hw, scale)
+	gx, fresh := x.gradToSet()
+	switch {
+	case train && fresh:
+		kernels.BatchNormTrainGradSet(gx, out.Grad, x.Data, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
+	case train:
+		kernels.BatchNormTrainGrad(gx, out.Grad, x.Data, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
+	default:
+		if fresh {
+			clear(gx)
+		}
+		kernels.ChannelScaleGrad(gx, out.Grad, n, c, hw, scale)
 	}
 }

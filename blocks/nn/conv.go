@@ -235,8 +235,9 @@ func conv2dBackward(d kernels.ConvDims, n int, x, w, b, y *Tensor) {
 	}
 	inLen, outLen := len(x.Data)/max(n, 1), len(y.Data)/max(n, 1)
 	var gx []float32
+	var setGx bool // gx is new: each image's gradient is written, not added
 	if x.requiresGrad {
-		gx = x.grad()
+		gx, setGx = x.gradToSet()
 	}
 	needW := w.requiresGrad
 	needB := b != nil && b.requiresGrad
@@ -269,7 +270,7 @@ func conv2dBackward(d kernels.ConvDims, n int, x, w, b, y *Tensor) {
 			gy := y.Grad[s*outLen : (s+1)*outLen]
 			xs := x.Data[s*inLen : (s+1)*inLen]
 			if gx != nil {
-				data.run(gy, gx[s*inLen:(s+1)*inLen], buf)
+				data.run(gy, gx[s*inLen:(s+1)*inLen], setGx, buf)
 			}
 			if data.dw != nil && (needW || needB) {
 				// The bias gradient, then the weight's prepared kernel.
@@ -386,13 +387,26 @@ func (c *convDataGrad) buffers() *convDataBuffers {
 }
 
 // run adds the input gradient of one image, given its output gradient gy,
-// to gx.
-func (c *convDataGrad) run(gy, gx []float32, b *convDataBuffers) {
+// to gx, or with set writes it there (gx holds garbage).
+func (c *convDataGrad) run(gy, gx []float32, set bool, b *convDataBuffers) {
 	d := c.d
-	switch {
-	case c.dwT != nil:
+	if c.dwT != nil {
+		if set {
+			c.dwT.Run(gy, c.flipped, gx, 0, d.In, &kernels.Epilogue{}, b.dwScratch)
+			return
+		}
 		c.dwT.Run(gy, c.flipped, b.plane, 0, d.In, &kernels.Epilogue{}, b.dwScratch)
 		kernels.AddTo(gx, b.plane)
+		return
+	}
+	if c.packedT == nil || !d.Pointwise() {
+		// These paths add: a new gradient is cleared first.
+		if set {
+			clear(gx)
+		}
+		set = false
+	}
+	switch {
 	case c.packedT != nil:
 		inG, outG := d.In/d.Groups, d.Out/d.Groups
 		k := inG * d.KH * d.KW
@@ -401,7 +415,11 @@ func (c *convDataGrad) run(gy, gx []float32, b *convDataBuffers) {
 		for g := 0; g < d.Groups; g++ {
 			gxg := gx[g*inG*inPlane : (g+1)*inG*inPlane]
 			if d.Pointwise() {
-				kernels.SgemmPacked(c.packedT[g], false, n, gy[g*outG*n:], n, 1, gxg, n, b.ws)
+				var beta float32 = 1
+				if set {
+					beta = 0
+				}
+				kernels.SgemmPacked(c.packedT[g], false, n, gy[g*outG*n:], n, beta, gxg, n, b.ws)
 				continue
 			}
 			cols := b.cols[:k*n]

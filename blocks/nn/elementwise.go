@@ -18,11 +18,15 @@ func Add(tp *Tape, a, b *Tensor) *Tensor {
 		if out.Grad == nil {
 			return
 		}
-		if a.requiresGrad {
-			kernels.AddToParallel(a.grad(), out.Grad)
-		}
-		if b.requiresGrad {
-			kernels.AddToParallel(b.grad(), out.Grad)
+		for _, t := range []*Tensor{a, b} {
+			if !t.requiresGrad {
+				continue
+			}
+			if g, fresh := t.gradToSet(); fresh {
+				copy(g, out.Grad)
+			} else {
+				kernels.AddToParallel(g, out.Grad)
+			}
 		}
 	}, a, b)
 	return out

@@ -67,6 +67,23 @@ func (t *Tensor) grad() []float32 {
 	return t.Grad
 }
 
+// gradToSet returns t's gradient storage for a backward step that writes
+// every element of it when it is new (fresh): a new gradient from a
+// recycling tape is not cleared, so such a step sets it instead of adding
+// to zeros, which saves clearing and reading it. When t already has a
+// gradient (another consumer's), the step adds to it as usual.
+func (t *Tensor) gradToSet() (g []float32, fresh bool) {
+	if t.Grad != nil {
+		return t.Grad, false
+	}
+	if t.pool != nil {
+		t.Grad = t.pool.get(len(t.Data), false)
+	} else {
+		t.Grad = make([]float32, len(t.Data))
+	}
+	return t.Grad, true
+}
+
 // Clone returns a deep copy of the data (not the gradient).
 func (t *Tensor) Clone() *Tensor {
 	return &Tensor{Shape: append([]int(nil), t.Shape...), Data: append([]float32(nil), t.Data...)}

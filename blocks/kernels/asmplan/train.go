@@ -16,6 +16,9 @@ import (
 //   - channelAffine and bnInputGrad: batch normalization's forward map and
 //     its input gradient, one pass each;
 //   - reluGrad, clampGrad and hardSwishGrad: activation gradients;
+//   - the gradients in two forms: accumulating (gx +=), and setting
+//     (...SetAVX2: gx =) for a gradient that has no value yet, which then
+//     needs neither zeroing nor reading;
 //   - dwGradRowK3S1 and dwGradRowK3S2: one output row's contribution to
 //     the nine weight gradients of a 3x3 depthwise convolution;
 //   - interleaveAdd: the stride-2 depthwise input gradient's last step,
@@ -24,10 +27,12 @@ func trainSet() {
 	sumCenteredDot()
 	shiftedSums()
 	channelAffine()
-	bnInputGrad()
-	reluGrad()
-	clampGrad()
-	hardSwishGrad()
+	for _, set := range []bool{false, true} {
+		bnInputGrad(set)
+		reluGrad(set)
+		clampGrad(set)
+		hardSwishGrad(set)
+	}
 	dwGradRow(1)
 	dwGradRow(2)
 	interleaveAdd()
@@ -173,9 +178,10 @@ func channelAffine() {
 	})
 }
 
-func bnInputGrad() {
-	TEXT("bnInputGradAVX2", NOSPLIT, "func(gx, gy, x []float32, a, b, c float32)")
-	Doc("bnInputGradAVX2 sets gx[i] += a*gy[i] + (b*x[i] + c) for the whole vectors of gx; gy and x are at least as long.")
+func bnInputGrad(set bool) {
+	name, op := gradKernel("bnInputGrad", set)
+	TEXT(name, NOSPLIT, "func(gx, gy, x []float32, a, b, c float32)")
+	Doc(fmt.Sprintf("%s sets gx[i] %s a*gy[i] + (b*x[i] + c) for the whole vectors of gx; gy and x are at least as long.", name, op))
 	gx := Load(Param("gx").Base(), GP64())
 	gy := Load(Param("gy").Base(), GP64())
 	x := Load(Param("x").Base(), GP64())
@@ -185,9 +191,26 @@ func bnInputGrad() {
 		VMOVUPS(c, t)
 		VFMADD231PS(at(x, off), b, t)
 		VFMADD231PS(at(gy, off), a, t)
-		VADDPS(at(gx, off), t, t)
-		VMOVUPS(t, at(gx, off))
+		storeGrad(t, gx, off, set)
 	})
+}
+
+// gradKernel names a gradient kernel and its doc's operator: += , or = for
+// the setting form.
+func gradKernel(base string, set bool) (name, op string) {
+	if set {
+		return base + "SetAVX2", "="
+	}
+	return base + "AVX2", "+="
+}
+
+// storeGrad writes the gradient g to gx at off: added to the old value, or
+// (set) in its place.
+func storeGrad(g VecVirtual, gx, off Register, set bool) {
+	if !set {
+		VADDPS(at(gx, off), g, g)
+	}
+	VMOVUPS(g, at(gx, off))
 }
 
 // VCMPPS predicates.
@@ -196,9 +219,10 @@ const (
 	cmpNLT = 0x05 // not less than, unordered
 )
 
-func reluGrad() {
-	TEXT("reluGradAVX2", NOSPLIT, "func(gx, gy, x []float32)")
-	Doc("reluGradAVX2 sets gx[i] += gy[i] where 0 < x[i] for the whole vectors of gx; gy and x are at least as long.")
+func reluGrad(set bool) {
+	name, op := gradKernel("reluGrad", set)
+	TEXT(name, NOSPLIT, "func(gx, gy, x []float32)")
+	Doc(fmt.Sprintf("%s sets gx[i] %s gy[i] where 0 < x[i] (else 0) for the whole vectors of gx; gy and x are at least as long.", name, op))
 	gx := Load(Param("gx").Base(), GP64())
 	gy := Load(Param("gy").Base(), GP64())
 	x := Load(Param("x").Base(), GP64())
@@ -208,14 +232,14 @@ func reluGrad() {
 		m, g := YMM(), YMM()
 		VCMPPS(U8(cmpLT), at(x, off), zero, m) // 0 < x
 		VANDPS(at(gy, off), m, g)
-		VADDPS(at(gx, off), g, g)
-		VMOVUPS(g, at(gx, off))
+		storeGrad(g, gx, off, set)
 	})
 }
 
-func clampGrad() {
-	TEXT("clampGradAVX2", NOSPLIT, "func(gx, gy, x []float32, lo, hi float32)")
-	Doc("clampGradAVX2 sets gx[i] += gy[i] where lo < x[i] < hi for the whole vectors of gx; gy and x are at least as long.")
+func clampGrad(set bool) {
+	name, op := gradKernel("clampGrad", set)
+	TEXT(name, NOSPLIT, "func(gx, gy, x []float32, lo, hi float32)")
+	Doc(fmt.Sprintf("%s sets gx[i] %s gy[i] where lo < x[i] < hi (else 0) for the whole vectors of gx; gy and x are at least as long.", name, op))
 	gx := Load(Param("gx").Base(), GP64())
 	gy := Load(Param("gy").Base(), GP64())
 	x := Load(Param("x").Base(), GP64())
@@ -227,24 +251,24 @@ func clampGrad() {
 		VCMPPS(U8(cmpLT), hi, v, u) // x < hi
 		VANDPS(u, m, m)
 		VANDPS(at(gy, off), m, g)
-		VADDPS(at(gx, off), g, g)
-		VMOVUPS(g, at(gx, off))
+		storeGrad(g, gx, off, set)
 	})
 }
 
 // hardSwishGrad follows kernels.HardSwishGrad: d = x*(1/3)+1/2 (a multiply,
 // then an add) below 3, 1 from 3 on, and nothing below -3.
-func hardSwishGrad() {
-	TEXT("hardSwishGradAVX2", NOSPLIT, "func(gx, gy, x []float32)")
-	Doc("hardSwishGradAVX2 sets gx[i] += gy[i]*d(x[i]), d the hard swish's derivative (see kernels.HardSwishGrad), for the whole vectors of gx; gy and x are at least as long.")
+func hardSwishGrad(set bool) {
+	name, op := gradKernel("hardSwishGrad", set)
+	TEXT(name, NOSPLIT, "func(gx, gy, x []float32)")
+	Doc(fmt.Sprintf("%s sets gx[i] %s gy[i]*d(x[i]), d the hard swish's derivative (see kernels.HardSwishGrad), for the whole vectors of gx; gy and x are at least as long.", name, op))
 	gx := Load(Param("gx").Base(), GP64())
 	gy := Load(Param("gy").Base(), GP64())
 	x := Load(Param("x").Base(), GP64())
-	third := constant("hardSwishGradThird", float32(1.0/3))
-	half := constant("hardSwishGradHalf", 0.5)
-	one := constant("hardSwishGradOne", 1)
-	three := constant("hardSwishGradThree", 3)
-	minus3 := constant("hardSwishGradMinus3", -3)
+	third := constant(name+"Third", float32(1.0/3))
+	half := constant(name+"Half", 0.5)
+	one := constant(name+"One", 1)
+	three := constant(name+"Three", 3)
+	minus3 := constant(name+"Minus3", -3)
 	rowLoop("gx", func(off GPVirtual) {
 		v, d, m, g := YMM(), YMM(), YMM(), YMM()
 		VMOVUPS(at(x, off), v)
@@ -255,8 +279,7 @@ func hardSwishGrad() {
 		VMULPS(at(gy, off), d, g)
 		VCMPPS(U8(cmpNLT), minus3, v, m) // !(x < -3)
 		VANDPS(m, g, g)
-		VADDPS(at(gx, off), g, g)
-		VMOVUPS(g, at(gx, off))
+		storeGrad(g, gx, off, set)
 	})
 }
 
