@@ -17,13 +17,21 @@ func BatchNormStats(x []float32, n, c, hw int, mean, variance []float32) {
 // batchNormStats is BatchNormStats for channels [c0, c1).
 func batchNormStats(x []float32, n, c, hw, c0, c1 int, mean, variance []float32) {
 	m := float64(n * hw)
+	step := bnRowsPerCall(hw)
 	for ch := c0; ch < c1; ch++ {
 		shift := float64(x[ch*hw])
 		var s1, s2 float64
-		for i := 0; i < n; i++ {
-			a, b := shiftedSums(x[(i*c+ch)*hw:(i*c+ch+1)*hw], shift)
+		for i := 0; i < n; i += step {
+			rows := min(step, n-i)
+			base := x[(i*c+ch)*hw:]
+			a, b, done := shiftedSumsRowsSIMD(base, rows, hw, c*hw, shift)
 			s1 += a
 			s2 += b
+			for r := 0; r < rows && done < hw; r++ {
+				a, b := shiftedSumsGo(base[r*c*hw+done:r*c*hw+hw], shift)
+				s1 += a
+				s2 += b
+			}
 		}
 		mu := s1 / m
 		mean[ch] = float32(shift + mu)
@@ -89,16 +97,22 @@ func BatchNormGradSums(gy, x []float32, n, c, hw int, mean, invStd, sumGy, sumGy
 
 // batchNormGradSums is BatchNormGradSums for channels [c0, c1).
 func batchNormGradSums(gy, x []float32, n, c, hw, c0, c1 int, mean, invStd, sumGy, sumGyXhat []float32) {
+	step := bnRowsPerCall(hw)
 	for ch := c0; ch < c1; ch++ {
 		mu := mean[ch]
 		var s1, s2 float64
-		for i := 0; i < n; i++ {
+		for i := 0; i < n; i += step {
+			rows := min(step, n-i)
 			off := (i*c + ch) * hw
-			gyr := gy[off : off+hw]
-			xr := x[off : off+hw]
-			r1, r2 := sumAndCenteredDot(gyr, xr, mu)
+			r1, r2, done := sumCenteredDotRowsSIMD(gy[off:], x[off:], rows, hw, c*hw, mu)
 			s1 += float64(r1)
 			s2 += float64(r2)
+			for r := 0; r < rows && done < hw; r++ {
+				o := off + r*c*hw
+				r1, r2 := sumAndCenteredDotGo(gy[o+done:o+hw], x[o+done:o+hw], mu)
+				s1 += float64(r1)
+				s2 += float64(r2)
+			}
 		}
 		sumGy[ch] = float32(s1)
 		sumGyXhat[ch] = float32(s2 * float64(invStd[ch]))
@@ -155,17 +169,14 @@ func batchNormTrainGrad(gx, gy, x []float32, n, c, hw, c0, c1 int, mean, invStd,
 	}
 }
 
-// shiftedSums returns the sum of v-shift and of (v-shift)^2 over row, in
-// float64: SIMD over the whole vectors where there is a kernel, and
-// shiftedSumsGo over the rest.
-func shiftedSums(row []float32, shift float64) (s1, s2 float64) {
-	s1, s2, done := shiftedSumsSIMD(row, shift)
-	a, b := shiftedSumsGo(row[done:], shift)
-	return s1 + a, s2 + b
-}
+// bnRowsPerCall is the number of samples whose rows of one channel a
+// SIMD reduction sums in one call: about 1024 values, so that small planes
+// do not pay a call per row and the float32 lane sums of the gradient
+// reductions stay short; the calls' sums are added in float64.
+func bnRowsPerCall(hw int) int { return max(1, 1024/max(hw, 1)) }
 
-// shiftedSumsGo is shiftedSums in Go, with four independent partial sums
-// each.
+// shiftedSumsGo returns the sum of v-shift and of (v-shift)^2 over row, in
+// float64 with four independent partial sums each.
 func shiftedSumsGo(row []float32, shift float64) (s1, s2 float64) {
 	var a0, a1, a2, a3, b0, b1, b2, b3 float64
 	i := 0
@@ -189,17 +200,8 @@ func shiftedSumsGo(row []float32, shift float64) (s1, s2 float64) {
 	return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
 }
 
-// sumAndCenteredDot returns sum(g) and sum(g*(x-mu)) over g (x as long):
-// SIMD over the whole vectors where there is a kernel, and
-// sumAndCenteredDotGo over the rest.
-func sumAndCenteredDot(g, x []float32, mu float32) (s1, s2 float32) {
-	s1, s2, done := sumCenteredDotSIMD(g, x, mu)
-	a, b := sumAndCenteredDotGo(g[done:], x[done:], mu)
-	return s1 + a, s2 + b
-}
-
-// sumAndCenteredDotGo is sumAndCenteredDot in Go, with four independent
-// partial sums each.
+// sumAndCenteredDotGo returns sum(g) and sum(g*(x-mu)) over g (x as long),
+// with four independent partial sums each.
 func sumAndCenteredDotGo(g, x []float32, mu float32) (s1, s2 float32) {
 	x = x[:len(g)]
 	var a0, a1, a2, a3, b0, b1, b2, b3 float32

@@ -4,99 +4,102 @@
 
 #include "textflag.h"
 
-// func sumCenteredDotAVX2(g []float32, x []float32, mu float32) (s1 float32, s2 float32)
+// func sumCenteredDotRowsAVX2(g []float32, x []float32, rows int, cols int, ld int, mu float32) (s1 float32, s2 float32)
 // Requires: AVX, AVX2, FMA3, SSE
-TEXT ·sumCenteredDotAVX2(SB), NOSPLIT, $0-64
+TEXT ·sumCenteredDotRowsAVX2(SB), NOSPLIT, $0-88
 	MOVQ         g_base+0(FP), AX
 	MOVQ         x_base+24(FP), CX
-	MOVSS        mu+48(FP), X0
+	MOVSS        mu+72(FP), X0
 	VBROADCASTSS X0, Y0
 	VXORPS       Y1, Y1, Y1
 	VXORPS       Y2, Y2, Y2
-	VXORPS       Y3, Y3, Y3
-	VXORPS       Y4, Y4, Y4
-	MOVQ         g_len+8(FP), DX
-	SHRQ         $0x03, DX
-	SHLQ         $0x05, DX
-	XORQ         BX, BX
-	MOVQ         DX, SI
-	SUBQ         $0x20, SI
+	MOVQ         rows+48(FP), DX
+	MOVQ         cols+56(FP), BX
+	SHRQ         $0x03, BX
+	SHLQ         $0x05, BX
+	MOVQ         ld+64(FP), SI
+	SHLQ         $0x02, SI
 
-pair:
-	CMPQ        BX, SI
-	JGE         single
-	VMOVUPS     (AX)(BX*1), Y5
-	VMOVUPS     (CX)(BX*1), Y6
-	VSUBPS      Y0, Y6, Y6
-	VADDPS      Y5, Y1, Y1
-	VFMADD231PS Y6, Y5, Y3
-	VMOVUPS     32(AX)(BX*1), Y5
-	VMOVUPS     32(CX)(BX*1), Y6
-	VSUBPS      Y0, Y6, Y6
-	VADDPS      Y5, Y2, Y2
-	VFMADD231PS Y6, Y5, Y4
-	ADDQ        $0x40, BX
-	JMP         pair
+row:
+	TESTQ DX, DX
+	JZ    done
+	XORQ  DI, DI
 
-single:
-	CMPQ        BX, DX
-	JAE         done
-	VMOVUPS     (AX)(BX*1), Y5
-	VMOVUPS     (CX)(BX*1), Y6
-	VSUBPS      Y0, Y6, Y6
-	VADDPS      Y5, Y1, Y1
-	VFMADD231PS Y6, Y5, Y3
-	ADDQ        $0x20, BX
-	JMP         single
+col:
+	CMPQ        DI, BX
+	JAE         next
+	VMOVUPS     (AX)(DI*1), Y3
+	VMOVUPS     (CX)(DI*1), Y4
+	VSUBPS      Y0, Y4, Y4
+	VADDPS      Y3, Y1, Y1
+	VFMADD231PS Y4, Y3, Y2
+	ADDQ        $0x20, DI
+	JMP         col
+
+next:
+	ADDQ SI, AX
+	ADDQ SI, CX
+	DECQ DX
+	JMP  row
 
 done:
-	VADDPS       Y2, Y1, Y1
-	VADDPS       Y4, Y3, Y3
 	VEXTRACTF128 $0x01, Y1, X0
 	VADDPS       X1, X0, X0
 	VPERMILPS    $0x0e, X0, X1
 	VADDPS       X1, X0, X0
 	VMOVSHDUP    X0, X1
 	VADDSS       X1, X0, X0
-	MOVSS        X0, s1+56(FP)
-	VEXTRACTF128 $0x01, Y3, X0
-	VADDPS       X3, X0, X0
+	MOVSS        X0, s1+80(FP)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
 	VPERMILPS    $0x0e, X0, X1
 	VADDPS       X1, X0, X0
 	VMOVSHDUP    X0, X1
 	VADDSS       X1, X0, X0
-	MOVSS        X0, s2+60(FP)
+	MOVSS        X0, s2+84(FP)
 	VZEROUPPER
 	RET
 
-// func shiftedSumsAVX2(x []float32, shift float64) (s1 float64, s2 float64)
+// func shiftedSumsRowsAVX2(x []float32, rows int, cols int, ld int, shift float64) (s1 float64, s2 float64)
 // Requires: AVX, AVX2, FMA3, SSE2
-TEXT ·shiftedSumsAVX2(SB), NOSPLIT, $0-48
+TEXT ·shiftedSumsRowsAVX2(SB), NOSPLIT, $0-72
 	MOVQ         x_base+0(FP), AX
-	MOVSD        shift+24(FP), X0
+	MOVSD        shift+48(FP), X0
 	VBROADCASTSD X0, Y0
 	VXORPD       Y1, Y1, Y1
 	VXORPD       Y2, Y2, Y2
 	VXORPD       Y3, Y3, Y3
 	VXORPD       Y4, Y4, Y4
-	MOVQ         x_len+8(FP), CX
-	SHRQ         $0x03, CX
-	SHLQ         $0x05, CX
-	XORQ         DX, DX
+	MOVQ         rows+24(FP), CX
+	MOVQ         cols+32(FP), DX
+	SHRQ         $0x03, DX
+	SHLQ         $0x05, DX
+	MOVQ         ld+40(FP), BX
+	SHLQ         $0x02, BX
 
-loop:
-	CMPQ        DX, CX
-	JAE         done
-	VCVTPS2PD   (AX)(DX*1), Y5
+row:
+	TESTQ CX, CX
+	JZ    done
+	XORQ  SI, SI
+
+col:
+	CMPQ        SI, DX
+	JAE         next
+	VCVTPS2PD   (AX)(SI*1), Y5
 	VSUBPD      Y0, Y5, Y5
 	VADDPD      Y5, Y1, Y1
 	VFMADD231PD Y5, Y5, Y3
-	VCVTPS2PD   16(AX)(DX*1), Y5
+	VCVTPS2PD   16(AX)(SI*1), Y5
 	VSUBPD      Y0, Y5, Y5
 	VADDPD      Y5, Y2, Y2
 	VFMADD231PD Y5, Y5, Y4
-	ADDQ        $0x20, DX
-	JMP         loop
+	ADDQ        $0x20, SI
+	JMP         col
+
+next:
+	ADDQ BX, AX
+	DECQ CX
+	JMP  row
 
 done:
 	VADDPD       Y2, Y1, Y1
@@ -105,12 +108,12 @@ done:
 	VADDPD       X1, X0, X0
 	VPERMILPD    $0x01, X0, X1
 	VADDSD       X1, X0, X0
-	MOVSD        X0, s1+32(FP)
+	MOVSD        X0, s1+56(FP)
 	VEXTRACTF128 $0x01, Y3, X0
 	VADDPD       X3, X0, X0
 	VPERMILPD    $0x01, X0, X1
 	VADDSD       X1, X0, X0
-	MOVSD        X0, s2+40(FP)
+	MOVSD        X0, s2+64(FP)
 	VZEROUPPER
 	RET
 

@@ -9,22 +9,25 @@ package kernels
 // whole vectors of its slices and returns how many elements it did: 0 when
 // the CPU lacks the instructions, and the caller's pure-Go loop finishes.
 
-// sumCenteredDotSIMD returns sum(g) and sum(g*(x-mu)) over g[:done].
-func sumCenteredDotSIMD(g, x []float32, mu float32) (s1, s2 float32, done int) {
+// sumCenteredDotRowsSIMD returns sum(g) and sum(g*(x-mu)) over the
+// first done values of rows rows, ld apart, of g and x.
+func sumCenteredDotRowsSIMD(g, x []float32, rows, cols, ld int, mu float32) (s1, s2 float32, done int) {
 	if !hasAVX2 {
 		return 0, 0, 0
 	}
-	s1, s2 = sumCenteredDotAVX2(g, x[:len(g)], mu)
-	return s1, s2, len(g) &^ 7
+	n := (rows-1)*ld + cols
+	s1, s2 = sumCenteredDotRowsAVX2(g[:n], x[:n], rows, cols, ld, mu)
+	return s1, s2, cols &^ 7
 }
 
-// shiftedSumsSIMD returns sum(v-shift) and sum((v-shift)^2) over x[:done].
-func shiftedSumsSIMD(x []float32, shift float64) (s1, s2 float64, done int) {
+// shiftedSumsRowsSIMD returns sum(v-shift) and sum((v-shift)^2) over the
+// first done values of rows rows, ld apart, of x.
+func shiftedSumsRowsSIMD(x []float32, rows, cols, ld int, shift float64) (s1, s2 float64, done int) {
 	if !hasAVX2 {
 		return 0, 0, 0
 	}
-	s1, s2 = shiftedSumsAVX2(x, shift)
-	return s1, s2, len(x) &^ 7
+	s1, s2 = shiftedSumsRowsAVX2(x[:(rows-1)*ld+cols], rows, cols, ld, shift)
+	return s1, s2, cols &^ 7
 }
 
 // channelAffineSIMD sets y = x*a + b over y[:done].

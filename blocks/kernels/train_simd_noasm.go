@@ -4,9 +4,13 @@ package kernels
 
 // Without assembly the training kernels take their pure-Go loops.
 
-func sumCenteredDotSIMD(_, _ []float32, _ float32) (s1, s2 float32, done int) { return 0, 0, 0 }
+func sumCenteredDotRowsSIMD(_, _ []float32, _, _, _ int, _ float32) (s1, s2 float32, done int) {
+	return 0, 0, 0
+}
 
-func shiftedSumsSIMD(_ []float32, _ float64) (s1, s2 float64, done int) { return 0, 0, 0 }
+func shiftedSumsRowsSIMD(_ []float32, _, _, _ int, _ float64) (s1, s2 float64, done int) {
+	return 0, 0, 0
+}
 
 func channelAffineSIMD(_, _ []float32, _, _ float32) int { return 0 }
 

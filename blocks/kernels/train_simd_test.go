@@ -118,14 +118,38 @@ func TestBatchNormRowKernelsMatchGo(t *testing.T) {
 		for i := range x {
 			x[i] += 100 // a large mean, as batch norm sees before centring
 		}
-		s1, s2 := sumAndCenteredDot(g, x, 100.5)
-		w1, w2 := sumAndCenteredDotGo(g, x, 100.5)
-		near(t, float64(w1), float64(s1), 1e-5*float64(n), "sum(g)")
-		near(t, float64(w2), float64(s2), 1e-5*float64(n), "sum(g*(x-mu))")
-		h1, h2 := shiftedSums(x, 99.5)
-		v1, v2 := shiftedSumsGo(x, 99.5)
-		near(t, v1, h1, 1e-9*float64(n), "sum(x-shift)")
-		near(t, v2, h2, 1e-9*float64(n), "sum((x-shift)^2)")
+		// Three rows of n values, ld apart as a channel's rows in
+		// consecutive samples are, with NaN between them that must not be
+		// read.
+		const rows = 3
+		ld := n + 5
+		gr, xr := make([]float32, rows*ld), make([]float32, rows*ld)
+		var w1, w2 float32
+		var v1, v2 float64
+		for r := range rows {
+			for j := range ld {
+				gr[r*ld+j], xr[r*ld+j] = float32(math.NaN()), float32(math.NaN())
+				if j < n {
+					gr[r*ld+j], xr[r*ld+j] = g[j]*float32(r+1), x[j]+float32(r)
+				}
+			}
+			a, b := sumAndCenteredDotGo(gr[r*ld:r*ld+n], xr[r*ld:r*ld+n], 100.5)
+			w1, w2 = w1+a, w2+b
+			c, d := shiftedSumsGo(xr[r*ld:r*ld+n], 99.5)
+			v1, v2 = v1+c, v2+d
+		}
+		s1, s2, done := sumCenteredDotRowsSIMD(gr, xr, rows, n, ld, 100.5)
+		h1, h2, _ := shiftedSumsRowsSIMD(xr, rows, n, ld, 99.5)
+		for r := range rows {
+			a, b := sumAndCenteredDotGo(gr[r*ld+done:r*ld+n], xr[r*ld+done:r*ld+n], 100.5)
+			s1, s2 = s1+a, s2+b
+			c, d := shiftedSumsGo(xr[r*ld+done:r*ld+n], 99.5)
+			h1, h2 = h1+c, h2+d
+		}
+		near(t, float64(w1), float64(s1), 1e-5*float64(rows*n), "sum(g)")
+		near(t, float64(w2), float64(s2), 1e-5*float64(rows*n), "sum(g*(x-mu))")
+		near(t, v1, h1, 1e-9*float64(rows*n), "sum(x-shift)")
+		near(t, v2, h2, 1e-9*float64(rows*n), "sum((x-shift)^2)")
 
 		y, check := guarded(t, n, nil)
 		channelAffine(y, x, 0, 1, n, 0, 1, []float32{1.5}, []float32{-150})

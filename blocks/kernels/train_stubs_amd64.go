@@ -4,11 +4,11 @@
 
 package kernels
 
-// sumCenteredDotAVX2 returns sum(g[i]) and sum(g[i]*(x[i]-mu)) over the whole vectors of g; x is at least as long.
-func sumCenteredDotAVX2(g []float32, x []float32, mu float32) (s1 float32, s2 float32)
+// sumCenteredDotRowsAVX2 returns sum(g[i]) and sum(g[i]*(x[i]-mu)) over the whole vectors of the first cols values of rows rows, ld apart, of g and x.
+func sumCenteredDotRowsAVX2(g []float32, x []float32, rows int, cols int, ld int, mu float32) (s1 float32, s2 float32)
 
-// shiftedSumsAVX2 returns sum(x[i]-shift) and sum((x[i]-shift)^2), in float64, over the whole vectors of x.
-func shiftedSumsAVX2(x []float32, shift float64) (s1 float64, s2 float64)
+// shiftedSumsRowsAVX2 returns sum(x[i]-shift) and sum((x[i]-shift)^2), in float64, over the whole vectors of the first cols values of rows rows, ld apart, of x.
+func shiftedSumsRowsAVX2(x []float32, rows int, cols int, ld int, shift float64) (s1 float64, s2 float64)
 
 // channelAffineAVX2 sets y[i] = x[i]*a + b (a multiply, then an add) for the whole vectors of y; x is at least as long.
 func channelAffineAVX2(y []float32, x []float32, a float32, b float32)

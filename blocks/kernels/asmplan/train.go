@@ -11,8 +11,10 @@ import (
 // The train set: the per-channel reductions and elementwise passes of a
 // training step (train_amd64.s).
 //
-//   - sumCenteredDot and shiftedSums: the reductions of batch
-//     normalization's backward and forward passes over one channel's row;
+//   - sumCenteredDotRows and shiftedSumsRows: the reductions of batch
+//     normalization's backward and forward passes over one channel's rows
+//     in several samples (ld apart) at once, so that small planes do not
+//     pay a call per row;
 //   - channelAffine and bnInputGrad: batch normalization's forward map and
 //     its input gradient, one pass each;
 //   - reluGrad, clampGrad and hardSwishGrad: activation gradients;
@@ -24,8 +26,8 @@ import (
 //   - interleaveAdd: the stride-2 depthwise input gradient's last step,
 //     which adds the even and odd columns back into a row.
 func trainSet() {
-	sumCenteredDot()
-	shiftedSums()
+	sumCenteredDotRows()
+	shiftedSumsRows()
 	channelAffine()
 	for _, set := range []bool{false, true} {
 		bnInputGrad(set)
@@ -92,36 +94,63 @@ func pairLoop(slice string, body func(off GPVirtual, v int)) {
 	Label("done")
 }
 
-func sumCenteredDot() {
-	TEXT("sumCenteredDotAVX2", NOSPLIT, "func(g, x []float32, mu float32) (s1, s2 float32)")
-	Doc("sumCenteredDotAVX2 returns sum(g[i]) and sum(g[i]*(x[i]-mu)) over the whole vectors of g; x is at least as long.")
+// rowsLoop emits a loop over rows rows of the slice arguments, ld floats
+// apart, and within each over the whole vectors of its first cols floats,
+// calling body with the base register of the row's slices and the byte
+// offset of each vector.
+func rowsLoop(bases []Register, body func(rowBases []Register, off GPVirtual)) {
+	rows := Load(Param("rows"), GP64())
+	cols := Load(Param("cols"), GP64())
+	SHRQ(U8(3), cols)
+	SHLQ(U8(5), cols) // bytes in whole vectors
+	ld := Load(Param("ld"), GP64())
+	SHLQ(U8(2), ld)
+	off := GP64()
+	Label("row")
+	TESTQ(rows, rows)
+	JZ(LabelRef("done"))
+	XORQ(off, off)
+	Label("col")
+	CMPQ(off, cols)
+	JAE(LabelRef("next"))
+	body(bases, off)
+	ADDQ(U8(32), off)
+	JMP(LabelRef("col"))
+	Label("next")
+	for _, b := range bases {
+		ADDQ(ld, b)
+	}
+	DECQ(rows)
+	JMP(LabelRef("row"))
+	Label("done")
+}
+
+func sumCenteredDotRows() {
+	TEXT("sumCenteredDotRowsAVX2", NOSPLIT, "func(g, x []float32, rows, cols, ld int, mu float32) (s1, s2 float32)")
+	Doc("sumCenteredDotRowsAVX2 returns sum(g[i]) and sum(g[i]*(x[i]-mu)) over the whole vectors of the first cols values of rows rows, ld apart, of g and x.")
 	g := Load(Param("g").Base(), GP64())
 	x := Load(Param("x").Base(), GP64())
 	mu := broadcast("mu")
-	s1 := []VecVirtual{YMM(), YMM()}
-	s2 := []VecVirtual{YMM(), YMM()}
-	for _, a := range append(s1, s2...) {
-		VXORPS(a, a, a)
-	}
-	pairLoop("g", func(off GPVirtual, v int) {
+	s1, s2 := YMM(), YMM()
+	VXORPS(s1, s1, s1)
+	VXORPS(s2, s2, s2)
+	rowsLoop([]Register{g, x}, func(_ []Register, off GPVirtual) {
 		gv, d := YMM(), YMM()
-		VMOVUPS(Mem{Base: g, Index: off, Scale: 1, Disp: 32 * v}, gv)
-		VMOVUPS(Mem{Base: x, Index: off, Scale: 1, Disp: 32 * v}, d)
+		VMOVUPS(at(g, off), gv)
+		VMOVUPS(at(x, off), d)
 		VSUBPS(mu, d, d)
-		VADDPS(gv, s1[v], s1[v])
-		VFMADD231PS(d, gv, s2[v])
+		VADDPS(gv, s1, s1)
+		VFMADD231PS(d, gv, s2)
 	})
-	VADDPS(s1[1], s1[0], s1[0])
-	VADDPS(s2[1], s2[0], s2[0])
-	Store(hsumPS(s1[0]), ReturnIndex(0))
-	Store(hsumPS(s2[0]), ReturnIndex(1))
+	Store(hsumPS(s1), ReturnIndex(0))
+	Store(hsumPS(s2), ReturnIndex(1))
 	VZEROUPPER()
 	RET()
 }
 
-func shiftedSums() {
-	TEXT("shiftedSumsAVX2", NOSPLIT, "func(x []float32, shift float64) (s1, s2 float64)")
-	Doc("shiftedSumsAVX2 returns sum(x[i]-shift) and sum((x[i]-shift)^2), in float64, over the whole vectors of x.")
+func shiftedSumsRows() {
+	TEXT("shiftedSumsRowsAVX2", NOSPLIT, "func(x []float32, rows, cols, ld int, shift float64) (s1, s2 float64)")
+	Doc("shiftedSumsRowsAVX2 returns sum(x[i]-shift) and sum((x[i]-shift)^2), in float64, over the whole vectors of the first cols values of rows rows, ld apart, of x.")
 	x := Load(Param("x").Base(), GP64())
 	sx := Load(Param("shift"), XMM())
 	shift := YMM()
@@ -131,7 +160,7 @@ func shiftedSums() {
 	for _, a := range append(s1, s2...) {
 		VXORPD(a, a, a)
 	}
-	rowLoopBody("x", func(off GPVirtual) {
+	rowsLoop([]Register{x}, func(_ []Register, off GPVirtual) {
 		for h := range 2 {
 			d := YMM()
 			VCVTPS2PD(Mem{Base: x, Index: off, Scale: 1, Disp: 16 * h}, d)
