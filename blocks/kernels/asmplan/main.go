@@ -79,18 +79,7 @@ func constant(name string, v float32) VecVirtual {
 // rowLoop emits a loop over the whole vectors of the slice argument
 // slice, calling body with the byte offset register of each vector.
 func rowLoop(slice string, body func(off GPVirtual)) {
-	n := Load(Param(slice).Len(), GP64())
-	SHRQ(U8(3), n)
-	SHLQ(U8(5), n) // bytes in whole vectors
-	off := GP64()
-	XORQ(off, off)
-	Label("loop")
-	CMPQ(off, n)
-	JAE(LabelRef("done"))
-	body(off)
-	ADDQ(U8(32), off)
-	JMP(LabelRef("loop"))
-	Label("done")
+	rowLoopBody(slice, body)
 	VZEROUPPER()
 	RET()
 }

@@ -181,7 +181,7 @@ func shiftedSumsRows() {
 func rowLoopBody(slice string, body func(off GPVirtual)) {
 	n := Load(Param(slice).Len(), GP64())
 	SHRQ(U8(3), n)
-	SHLQ(U8(5), n)
+	SHLQ(U8(5), n) // bytes in whole vectors
 	off := GP64()
 	XORQ(off, off)
 	Label("loop")
@@ -211,9 +211,7 @@ func bnInputGrad(set bool) {
 	name, op := gradKernel("bnInputGrad", set)
 	TEXT(name, NOSPLIT, "func(gx, gy, x []float32, a, b, c float32)")
 	Doc(fmt.Sprintf("%s sets gx[i] %s a*gy[i] + (b*x[i] + c) for the whole vectors of gx; gy and x are at least as long.", name, op))
-	gx := Load(Param("gx").Base(), GP64())
-	gy := Load(Param("gy").Base(), GP64())
-	x := Load(Param("x").Base(), GP64())
+	gx, gy, x := gradParams()
 	a, b, c := broadcast("a"), broadcast("b"), broadcast("c")
 	rowLoop("gx", func(off GPVirtual) {
 		t := YMM()
@@ -222,6 +220,11 @@ func bnInputGrad(set bool) {
 		VFMADD231PS(at(gy, off), a, t)
 		storeGrad(t, gx, off, set)
 	})
+}
+
+// gradParams loads the bases of the slice arguments gx, gy and x.
+func gradParams() (gx, gy, x Register) {
+	return Load(Param("gx").Base(), GP64()), Load(Param("gy").Base(), GP64()), Load(Param("x").Base(), GP64())
 }
 
 // gradKernel names a gradient kernel and its doc's operator: += , or = for
@@ -252,9 +255,7 @@ func reluGrad(set bool) {
 	name, op := gradKernel("reluGrad", set)
 	TEXT(name, NOSPLIT, "func(gx, gy, x []float32)")
 	Doc(fmt.Sprintf("%s sets gx[i] %s gy[i] where 0 < x[i] (else 0) for the whole vectors of gx; gy and x are at least as long.", name, op))
-	gx := Load(Param("gx").Base(), GP64())
-	gy := Load(Param("gy").Base(), GP64())
-	x := Load(Param("x").Base(), GP64())
+	gx, gy, x := gradParams()
 	zero := YMM()
 	VXORPS(zero, zero, zero)
 	rowLoop("gx", func(off GPVirtual) {
@@ -269,9 +270,7 @@ func clampGrad(set bool) {
 	name, op := gradKernel("clampGrad", set)
 	TEXT(name, NOSPLIT, "func(gx, gy, x []float32, lo, hi float32)")
 	Doc(fmt.Sprintf("%s sets gx[i] %s gy[i] where lo < x[i] < hi (else 0) for the whole vectors of gx; gy and x are at least as long.", name, op))
-	gx := Load(Param("gx").Base(), GP64())
-	gy := Load(Param("gy").Base(), GP64())
-	x := Load(Param("x").Base(), GP64())
+	gx, gy, x := gradParams()
 	lo, hi := broadcast("lo"), broadcast("hi")
 	rowLoop("gx", func(off GPVirtual) {
 		v, m, u, g := YMM(), YMM(), YMM(), YMM()
@@ -290,9 +289,7 @@ func hardSwishGrad(set bool) {
 	name, op := gradKernel("hardSwishGrad", set)
 	TEXT(name, NOSPLIT, "func(gx, gy, x []float32)")
 	Doc(fmt.Sprintf("%s sets gx[i] %s gy[i]*d(x[i]), d the hard swish's derivative (see kernels.HardSwishGrad), for the whole vectors of gx; gy and x are at least as long.", name, op))
-	gx := Load(Param("gx").Base(), GP64())
-	gy := Load(Param("gy").Base(), GP64())
-	x := Load(Param("x").Base(), GP64())
+	gx, gy, x := gradParams()
 	third := constant(name+"Third", float32(1.0/3))
 	half := constant(name+"Half", 0.5)
 	one := constant(name+"One", 1)
