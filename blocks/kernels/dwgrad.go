@@ -15,7 +15,9 @@ package kernels
 // i + kh*ld + kw/2 with i = oh*2*ld + ow. Laying the output gradient out
 // the same way (row stride ld or 2*ld, zeros between rows) turns every tap
 // into one long vector operation over the whole plane, whatever its width;
-// the zeros make the positions between rows contribute nothing.
+// the zeros make the positions between rows contribute nothing. (For the
+// weight gradient they multiply input values: an infinite input can turn
+// a tap's sum into NaN where the reference kernel would not.)
 //
 //   - Weight gradient of 3x3 kernels at stride 1 or 2, on amd64: each input
 //     channel is copied into the forward pass's padded plane (its even and
