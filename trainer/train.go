@@ -364,6 +364,7 @@ func newRun(cfg Config, net *blocks.Network, arch *space.Arch, sets *Sets) (*run
 	dropoutSrc, dropoutRNG := seeded(cfg.Seed, streamDropout)
 	r.dropoutSrc = dropoutSrc
 	r.tape = nn.NewTape(true, dropoutRNG)
+	r.tape.Recycle = true // trainStep releases each step's tensors
 
 	total := cfg.Steps
 	if total == 0 {
@@ -535,6 +536,9 @@ func (r *run) result() *Result {
 // trainStep runs one forward, backward and update on a training tape and
 // returns the batch's loss and its count of correct predictions.
 func trainStep(net *blocks.Network, opt *SGD, tp *nn.Tape, x *nn.Tensor, labels []int, lr, smoothing, maxLoss float64) (float64, int, error) {
+	// Nothing made on the tape outlives the step: a recycling tape reuses
+	// the storage in the next one.
+	defer tp.Release()
 	logits := net.Forward(tp, x)
 	loss, err := nn.SoftmaxCrossEntropy(tp, logits, labels, smoothing)
 	if err != nil {

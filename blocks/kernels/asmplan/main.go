@@ -10,7 +10,9 @@
 //   - dwconv: one output row of a depthwise convolution with a 3x3, 5x5 or
 //     7x7 kernel at stride 1 or 2, from zero-padded planes
 //     (dwconv_amd64.s), and deinterleave, which splits a padded row into
-//     its even and odd columns for the stride-2 kernels.
+//     its even and odd columns for the stride-2 kernels;
+//   - train: the reductions, elementwise passes and depthwise weight
+//     gradient rows of a training step (train_amd64.s; see train.go).
 //
 // Every kernel is AVX2+FMA (eight floats per vector) and handles whole
 // vectors only: the Go callers finish the last len%8 elements. It lives in
@@ -31,7 +33,7 @@ import (
 )
 
 func main() {
-	set := flag.String("set", "", "kernel set to generate: epilogue or dwconv")
+	set := flag.String("set", "", "kernel set to generate: epilogue, dwconv or train")
 	flag.Parse()
 	ConstraintExpr("!noasm")
 	switch *set {
@@ -48,8 +50,10 @@ func main() {
 			dwRow(k, 2)
 		}
 		deinterleave()
+	case "train":
+		trainSet()
 	default:
-		log.Fatalf("asmplan: -set %q: want epilogue or dwconv", *set)
+		log.Fatalf("asmplan: -set %q: want epilogue, dwconv or train", *set)
 	}
 	Generate()
 }
@@ -75,18 +79,7 @@ func constant(name string, v float32) VecVirtual {
 // rowLoop emits a loop over the whole vectors of the slice argument
 // slice, calling body with the byte offset register of each vector.
 func rowLoop(slice string, body func(off GPVirtual)) {
-	n := Load(Param(slice).Len(), GP64())
-	SHRQ(U8(3), n)
-	SHLQ(U8(5), n) // bytes in whole vectors
-	off := GP64()
-	XORQ(off, off)
-	Label("loop")
-	CMPQ(off, n)
-	JAE(LabelRef("done"))
-	body(off)
-	ADDQ(U8(32), off)
-	JMP(LabelRef("loop"))
-	Label("done")
+	rowLoopBody(slice, body)
 	VZEROUPPER()
 	RET()
 }
