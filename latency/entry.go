@@ -12,7 +12,8 @@ import (
 )
 
 // Entry is the timing of one block signature on one device: the median and
-// the 10th and 90th percentiles of the samples, in nanoseconds.
+// the 10th and 90th percentiles of the samples, in nanoseconds. The 10th
+// percentile is what predictions sum (LatencyMs).
 type Entry struct {
 	MedianNs   float64   `json:"median_ns"`
 	P10Ns      float64   `json:"p10_ns"`
@@ -25,6 +26,11 @@ type Entry struct {
 
 // MedianMs returns the median in milliseconds.
 func (e Entry) MedianMs() float64 { return e.MedianNs / 1e6 }
+
+// LatencyMs returns the latency the entry stands for, in milliseconds: its
+// 10th percentile (see LatencyQuantile). Predictions sum it, and
+// end-to-end measurements report it.
+func (e Entry) LatencyMs() float64 { return e.P10Ns / 1e6 }
 
 // maxKeyLen bounds a block signature; real ones are under 100 bytes.
 const maxKeyLen = 1024

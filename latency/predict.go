@@ -9,7 +9,8 @@ import (
 	"nas/space"
 )
 
-// Prediction is a network's latency as the sum over its table entries.
+// Prediction is a network's latency as the sum over its table entries'
+// latencies (Entry.LatencyMs).
 type Prediction struct {
 	Network    string
 	Batch      int
@@ -27,7 +28,7 @@ type BlockTime struct {
 	Type  string
 	In    blocks.Shape
 	Key   string
-	Ms    float64 // the entry's median
+	Ms    float64 // the entry's latency (its 10th percentile, Entry.LatencyMs)
 	Entry Entry
 }
 
@@ -108,7 +109,7 @@ func (p *Predictor) Predict(ctx context.Context, a *space.Arch) (Prediction, err
 		if !ok {
 			return pred, fmt.Errorf("latency table %s: entry %s vanished while predicting", p.Table.Path(), it.Key)
 		}
-		ms := e.MedianMs()
+		ms := e.LatencyMs()
 		pred.Ms += ms
 		if it.IsOverhead() {
 			pred.OverheadMs = ms

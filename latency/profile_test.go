@@ -204,18 +204,18 @@ func TestPredictSumsEntries(t *testing.T) {
 	for i, it := range items {
 		e := entryFor(i)
 		entries[it.Key] = e
-		want += e.MedianMs()
+		want += e.LatencyMs()
 	}
 	require.NoError(t, tbl.PutMany(entries))
 	pred, err := (&Predictor{Table: tbl}).Predict(context.Background(), a)
 	require.NoError(t, err)
 	require.InDelta(t, want, pred.Ms, 1e-12)
 	require.Len(t, pred.Blocks, len(a.Layers))
-	require.Equal(t, entryFor(5).MedianMs(), pred.OverheadMs)
+	require.Equal(t, entryFor(5).LatencyMs(), pred.OverheadMs)
 	for i, b := range pred.Blocks {
 		require.Equal(t, i, b.Index)
 		require.Equal(t, a.Layers[i].Type(), b.Type)
-		require.Equal(t, entryFor(i).MedianMs(), b.Ms)
+		require.Equal(t, entryFor(i).LatencyMs(), b.Ms)
 	}
 	require.Zero(t, pred.MeasuredNow)
 }
@@ -245,7 +245,7 @@ func TestPredictMissing(t *testing.T) {
 		pred, err := pr.Predict(context.Background(), a)
 		require.NoError(t, err)
 		require.Equal(t, len(items)-1, pred.MeasuredNow)
-		require.Equal(t, entryFor(0).MedianMs(), pred.Blocks[0].Ms)
+		require.Equal(t, entryFor(0).LatencyMs(), pred.Blocks[0].Ms)
 		n, err := tbl.Len()
 		require.NoError(t, err)
 		require.Equal(t, len(items), n)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ func TestLutShowText(t *testing.T) {
 	code, out, errOut := runNas(t, "lut", "show", path)
 	require.Equal(t, exitOK, code, errOut)
 	for _, want := range []string{
-		"latency table " + path + " (schema 1",
+		"latency table " + path + " (schema " + strconv.Itoa(latency.SchemaVersion),
 		"device " + boardFingerprint.ID(),
 		"Cortex-A76", "generic, version 1", "linux/arm64, go1.26.0", "6.6.31-v8",
 		"threads       4",
@@ -68,7 +69,7 @@ func TestLutShowJSON(t *testing.T) {
 	require.Equal(t, exitOK, code, errOut)
 	var doc lutJSON
 	require.NoError(t, json.Unmarshal([]byte(out), &doc))
-	require.Equal(t, 1, doc.Schema)
+	require.Equal(t, latency.SchemaVersion, doc.Schema)
 	require.Len(t, doc.Devices, 1)
 	d := doc.Devices[0]
 	require.Equal(t, boardFingerprint, d.Fingerprint)
