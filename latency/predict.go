@@ -110,11 +110,15 @@ func (p *Predictor) Predict(ctx context.Context, a *space.Arch) (Prediction, err
 			return pred, fmt.Errorf("latency table %s: entry %s vanished while predicting", p.Table.Path(), it.Key)
 		}
 		ms := e.LatencyMs()
-		pred.Ms += ms
 		if it.IsOverhead() {
+			// A calibrated overhead's median is the median over the
+			// calibration networks, its p10 the p10 over them.
+			ms = e.MedianMs()
+			pred.Ms += ms
 			pred.OverheadMs = ms
 			continue
 		}
+		pred.Ms += ms
 		pred.Blocks = append(pred.Blocks, BlockTime{Index: i, Type: it.Spec.Type(), In: it.In, Key: it.Key, Ms: ms, Entry: e})
 	}
 	return pred, nil

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"math"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -214,15 +215,21 @@ func TestOpenErrors(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotTable)
 	require.Contains(t, err.Error(), other)
 
+	// A table file whose meta says schema version v.
+	withSchema := func(name string, v int) string {
+		path := filepath.Join(dir, name)
+		tbl, err := Open(path, fp, Options{})
+		require.NoError(t, err)
+		require.NoError(t, tbl.Close())
+		db, err := bolt.Open(path, 0o644, nil)
+		require.NoError(t, err)
+		require.NoError(t, db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(v))) }))
+		require.NoError(t, db.Close())
+		return path
+	}
+
 	// A newer schema.
-	newer := filepath.Join(dir, "newer.db")
-	tbl, err := Open(newer, fp, Options{})
-	require.NoError(t, err)
-	require.NoError(t, tbl.Close())
-	db, err = bolt.Open(newer, 0o644, nil)
-	require.NoError(t, err)
-	require.NoError(t, db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySchema, []byte("3")) }))
-	require.NoError(t, db.Close())
+	newer := withSchema("newer.db", SchemaVersion+1)
 	_, err = Open(newer, fp, Options{ReadOnly: true})
 	require.ErrorIs(t, err, ErrSchema)
 	require.Contains(t, err.Error(), "schema version 3, this nas reads version 2")
@@ -230,15 +237,7 @@ func TestOpenErrors(t *testing.T) {
 	require.ErrorIs(t, err, ErrSchema)
 
 	// An older schema: its entries mean something else; re-profile.
-	older := filepath.Join(dir, "older.db")
-	tbl, err = Open(older, fp, Options{})
-	require.NoError(t, err)
-	require.NoError(t, tbl.Close())
-	db, err = bolt.Open(older, 0o644, nil)
-	require.NoError(t, err)
-	require.NoError(t, db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySchema, []byte("1")) }))
-	require.NoError(t, db.Close())
-	_, err = Open(older, fp, Options{})
+	_, err = Open(withSchema("older.db", 1), fp, Options{})
 	require.ErrorIs(t, err, ErrSchema)
 	require.Contains(t, err.Error(), "schema version 1, this nas reads version 2")
 	require.Contains(t, err.Error(), "re-profile")

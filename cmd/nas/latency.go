@@ -60,6 +60,7 @@ type latencyOptions struct {
 	Table    tableFlags
 	Ref      string
 	Measure  bool
+	Rounds   int
 	JSON     bool
 	Input    string
 	Classes  int
@@ -134,6 +135,7 @@ ARCH is anything 'nas inspect' accepts: a zoo name (shaped by --input,
 	f := cmd.Flags()
 	addTableFlags(cmd, &opts.Table)
 	f.BoolVar(&opts.Measure, "measure", false, "also measure the network end to end and report the error")
+	addRoundsFlag(f, &opts.Rounds, "network (with --measure)")
 	f.BoolVar(&opts.JSON, "json", false, "print a JSON object")
 	f.StringVar(&opts.Input, "input", "", "input shape CxHxW of a zoo network (default 3x224x224)")
 	f.IntVar(&opts.Classes, "classes", 0, "classes of a zoo network (default 1000)")
@@ -197,11 +199,11 @@ func latencyRun(cmd *cobra.Command, opts *latencyOptions) error {
 			return fillCommand(err, opts.Table, netArgs)
 		}
 		if opts.Measure {
-			m, err := latency.MeasureNetwork(ctx, compiler(), a, opts.Table.Batch, opts.Table.Threads, proto)
+			ms, err := latency.MeasureNetworks(ctx, compiler(), []*space.Arch{a}, opts.Table.Batch, opts.Table.Threads, proto, opts.Rounds, nil)
 			if err != nil {
 				return err
 			}
-			meas = &m
+			meas = &ms[0]
 		}
 		return nil
 	})
@@ -256,6 +258,7 @@ type validateOptions struct {
 	Space    string
 	Samples  int
 	Seed     uint64
+	Rounds   int
 	JSON     bool
 	Quiet    bool
 	Protocol protocolFlags
@@ -294,6 +297,8 @@ the table is writable.`,
 				return usageErrorf("--space SPACE is required")
 			case opts.Samples < 1:
 				return usageErrorf("--samples %d: must be at least 1", opts.Samples)
+			case opts.Rounds < 1:
+				return usageErrorf("--rounds %d: must be at least 1", opts.Rounds)
 			}
 			if runF != nil {
 				return runF(cmd, opts)
@@ -306,6 +311,7 @@ the table is writable.`,
 	f.StringVar(&opts.Space, "space", "", "search space: a built-in name (see 'nas space list') or a JSON file")
 	f.IntVar(&opts.Samples, "samples", 20, "number of networks to sample")
 	f.Uint64Var(&opts.Seed, "seed", 1, "seed of the sampling")
+	addRoundsFlag(f, &opts.Rounds, "network")
 	f.BoolVar(&opts.JSON, "json", false, "print a JSON object")
 	f.BoolVar(&opts.Quiet, "quiet", false, "no progress bar")
 	opts.Protocol.AddFlags(f)
@@ -342,11 +348,11 @@ func validateRun(cmd *cobra.Command, opts *validateOptions) error {
 	ctx, stop := signal.NotifyContext(profileContext(cmd), os.Interrupt)
 	defer stop()
 
-	bar := progress.New(cmd.ErrOrStderr(), "validate", "networks", len(archs), 0, opts.Quiet || opts.JSON)
+	bar := progress.New(cmd.ErrOrStderr(), "validate", "measurements", opts.Rounds*len(archs), 0, opts.Quiet || opts.JSON)
 	v := &latency.Validator{
 		Predictor: &latency.Predictor{Table: tbl, Batch: opts.Table.Batch,
 			Fill: &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Table.Batch, Threads: opts.Table.Threads}},
-		Compile: compiler(), Protocol: proto, Threads: opts.Table.Threads,
+		Compile: compiler(), Protocol: proto, Threads: opts.Table.Threads, Rounds: opts.Rounds,
 		Progress: func(done, total int) { bar.Add(1) },
 	}
 	var res latency.Validation
