@@ -3,6 +3,7 @@ package latency
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"nas/blocks"
@@ -95,11 +96,18 @@ func (p *Predictor) Predict(ctx context.Context, a *space.Arch) (Prediction, err
 		if len(fill.Calibration) == 0 {
 			fill.Calibration = []*space.Arch{a}
 		}
-		st, err := fill.Profile(ctx, items)
-		if err != nil {
+		// Only what is missing: entries present with fewer rounds than
+		// fill.Rounds are not refined by a prediction.
+		todo := make([]Item, 0, len(missing))
+		for _, it := range items {
+			if slices.Contains(missing, it.Key) {
+				todo = append(todo, it)
+			}
+		}
+		if _, err := fill.Profile(ctx, todo); err != nil {
 			return pred, err
 		}
-		pred.MeasuredNow = st.Measured
+		pred.MeasuredNow = len(missing)
 	}
 	for i, it := range items {
 		e, ok, err := p.Table.Get(it.Key)

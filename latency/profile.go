@@ -220,6 +220,17 @@ func (p *Profiler) Profile(ctx context.Context, items []Item) (ProfileStats, err
 	if err != nil {
 		return st, err
 	}
+	// A calibration network's block that is not asked for is measured
+	// only if it is missing, not refined to more rounds.
+	asked := make(map[string]bool, len(items))
+	for _, it := range items {
+		asked[it.Key] = true
+	}
+	for k, n := range have {
+		if !asked[k] && n > 0 {
+			have[k] = max(n, rounds)
+		}
+	}
 	st.Total = rounds * len(have)
 	for _, n := range have {
 		st.Present += min(n, rounds)

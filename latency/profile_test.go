@@ -499,3 +499,26 @@ func TestMeasureNetworksKeepsBest(t *testing.T) {
 		require.NoError(t, m.Validate())
 	}
 }
+
+func TestPredictFillsOnlyWhatIsMissing(t *testing.T) {
+	tbl := openTest(t, filepath.Join(t.TempDir(), "lut.db"), testFingerprint(1), Options{})
+	a := tinyArch("tiny", 1)
+	items, err := ArchItems(a, 1)
+	require.NoError(t, err)
+	// One entry of one round; the rest missing.
+	require.NoError(t, tbl.Put(items[0].Key, entryFor(0)))
+	fill := newTestProfiler(t, tbl)
+	fill.Rounds = 3
+	pred, err := (&Predictor{Table: tbl, Fill: fill}).Predict(context.Background(), a)
+	require.NoError(t, err)
+	require.Equal(t, len(items)-1, pred.MeasuredNow, "entries, not measurements")
+	e, _, err := tbl.Get(items[0].Key)
+	require.NoError(t, err)
+	require.Equal(t, entryFor(0), e, "a prediction does not refine what is there")
+	for _, it := range items[1:] {
+		e, ok, err := tbl.Get(it.Key)
+		require.NoError(t, err)
+		require.True(t, ok, it.Key)
+		require.Equal(t, 3, e.Rounds, it.Key)
+	}
+}

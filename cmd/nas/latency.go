@@ -135,7 +135,7 @@ ARCH is anything 'nas inspect' accepts: a zoo name (shaped by --input,
 	f := cmd.Flags()
 	addTableFlags(cmd, &opts.Table)
 	f.BoolVar(&opts.Measure, "measure", false, "also measure the network end to end and report the error")
-	addRoundsFlag(f, &opts.Rounds, "network (with --measure)")
+	addRoundsFlag(f, &opts.Rounds, "network (with --measure) and each missing block")
 	f.BoolVar(&opts.JSON, "json", false, "print a JSON object")
 	f.StringVar(&opts.Input, "input", "", "input shape CxHxW of a zoo network (default 3x224x224)")
 	f.IntVar(&opts.Classes, "classes", 0, "classes of a zoo network (default 1000)")
@@ -190,7 +190,7 @@ func latencyRun(cmd *cobra.Command, opts *latencyOptions) error {
 		}
 	}
 	pr := &latency.Predictor{Table: tbl, Batch: opts.Table.Batch,
-		Fill: &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Table.Batch, Threads: opts.Table.Threads}}
+		Fill: &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Table.Batch, Threads: opts.Table.Threads, Rounds: opts.Rounds}}
 	var pred latency.Prediction
 	var meas *latency.Measurement
 	err = withThreads(opts.Table.Threads, func() error {
@@ -311,7 +311,7 @@ the table is writable.`,
 	f.StringVar(&opts.Space, "space", "", "search space: a built-in name (see 'nas space list') or a JSON file")
 	f.IntVar(&opts.Samples, "samples", 20, "number of networks to sample")
 	f.Uint64Var(&opts.Seed, "seed", 1, "seed of the sampling")
-	addRoundsFlag(f, &opts.Rounds, "network")
+	addRoundsFlag(f, &opts.Rounds, "network and each missing block")
 	f.BoolVar(&opts.JSON, "json", false, "print a JSON object")
 	f.BoolVar(&opts.Quiet, "quiet", false, "no progress bar")
 	opts.Protocol.AddFlags(f)
@@ -351,7 +351,7 @@ func validateRun(cmd *cobra.Command, opts *validateOptions) error {
 	bar := progress.New(cmd.ErrOrStderr(), "validate", "measurements", opts.Rounds*len(archs), 0, opts.Quiet || opts.JSON)
 	v := &latency.Validator{
 		Predictor: &latency.Predictor{Table: tbl, Batch: opts.Table.Batch,
-			Fill: &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Table.Batch, Threads: opts.Table.Threads}},
+			Fill: &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Table.Batch, Threads: opts.Table.Threads, Rounds: opts.Rounds}},
 		Compile: compiler(), Protocol: proto, Threads: opts.Table.Threads, Rounds: opts.Rounds,
 		Progress: func(done, total int) { bar.Add(1) },
 	}
