@@ -31,8 +31,10 @@ THREADS=${THREADS:-1}
 OUT=${OUT:-runs/compare-strategies}
 
 mkdir -p "$OUT"
-nas="$OUT/nas"
-go build -o "$nas" ./cmd/nas
+# NAS: a nas binary to use (e.g. the one a first invocation built, so that
+# a later start does not rebuild from a newer checkout); default: build one.
+nas=${NAS:-"$OUT/nas"}
+[[ -n "${NAS:-}" ]] || go build -o "$nas" ./cmd/nas
 if [[ ! -e "$OUT/lut.done" ]]; then
   "$nas" profile --quiet --lut "$OUT/lut.db" --space "$SPACE" --calibrate 16
   touch "$OUT/lut.done"

@@ -25,8 +25,10 @@ NETS=${NETS:-"mobilenet_v3_small@0.5 mobilenet_v3_small@0.75 mobilenet_v3_small@
 OUT=${OUT:-runs/compare-zoo}
 
 mkdir -p "$OUT"
-nas="$OUT/nas"
-go build -o "$nas" ./cmd/nas
+# NAS: a nas binary to use (e.g. the one a first invocation built, so that
+# a later start does not rebuild from a newer checkout); default: build one.
+nas=${NAS:-"$OUT/nas"}
+[[ -n "${NAS:-}" ]] || go build -o "$nas" ./cmd/nas
 
 # name, arch, width per network, tab-separated (arch strings hold '|')
 entries=()
