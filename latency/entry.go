@@ -12,7 +12,8 @@ import (
 )
 
 // Entry is the timing of one block signature on one device: the median and
-// the 10th and 90th percentiles of the samples, in nanoseconds.
+// the 10th and 90th percentiles of the samples, in nanoseconds. The 10th
+// percentile is what predictions sum (LatencyMs).
 type Entry struct {
 	MedianNs   float64   `json:"median_ns"`
 	P10Ns      float64   `json:"p10_ns"`
@@ -21,10 +22,21 @@ type Entry struct {
 	MeasuredAt time.Time `json:"measured_at"`
 	// Protocol notes how it was measured (warm-up, repeats, timer), free text.
 	Protocol string `json:"protocol,omitempty"`
+	// Rounds is the number of measurements, taken in separate passes over
+	// the table, of which this is the one of lowest latency (0 means 1).
+	Rounds int `json:"rounds,omitempty"`
 }
+
+// rounds is the number of measurements the entry is the best of.
+func (e Entry) rounds() int { return max(e.Rounds, 1) }
 
 // MedianMs returns the median in milliseconds.
 func (e Entry) MedianMs() float64 { return e.MedianNs / 1e6 }
+
+// LatencyMs returns the latency the entry stands for, in milliseconds: its
+// 10th percentile (see LatencyQuantile). Predictions sum it, and
+// end-to-end measurements report it.
+func (e Entry) LatencyMs() float64 { return e.P10Ns / 1e6 }
 
 // maxKeyLen bounds a block signature; real ones are under 100 bytes.
 const maxKeyLen = 1024
@@ -54,6 +66,8 @@ func (e Entry) Validate() error {
 	switch {
 	case !(e.P10Ns <= e.MedianNs && e.MedianNs <= e.P90Ns):
 		return fmt.Errorf("%w: want p10 <= median <= p90, have %v, %v, %v ns", ErrInvalidEntry, e.P10Ns, e.MedianNs, e.P90Ns)
+	case e.Rounds < 0:
+		return fmt.Errorf("%w: %d rounds", ErrInvalidEntry, e.Rounds)
 	case e.Samples < 1:
 		return fmt.Errorf("%w: %d samples, want at least 1", ErrInvalidEntry, e.Samples)
 	case e.MeasuredAt.IsZero():

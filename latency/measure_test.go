@@ -103,7 +103,7 @@ func TestQuantile(t *testing.T) {
 	require.True(t, math.IsNaN(quantile(nil, 0.5)))
 }
 
-func TestMedianCIShrinksWithSamples(t *testing.T) {
+func TestQuantileCIShrinksWithSamples(t *testing.T) {
 	// Values spread evenly over [90, 110]: the interval of the median
 	// narrows as 1/sqrt(n).
 	even := func(n int) []float64 {
@@ -113,22 +113,22 @@ func TestMedianCIShrinksWithSamples(t *testing.T) {
 		}
 		return xs
 	}
-	require.True(t, math.IsInf(medianCIRelHalfWidth([]float64{1, 2}), 1))
+	require.True(t, math.IsInf(quantileCIRelHalfWidth([]float64{1, 2}, 0.5), 1))
 	prev := math.Inf(1)
 	for _, n := range []int{10, 40, 160, 640} {
-		w := medianCIRelHalfWidth(even(n))
+		w := quantileCIRelHalfWidth(even(n), 0.5)
 		require.Less(t, w, prev, "n=%d", n)
 		prev = w
 	}
 	// Half-width ~ 1.96/sqrt(n) * (range/2) / median for a uniform spread.
-	require.InDelta(t, 1.96/math.Sqrt(640)*10/100, medianCIRelHalfWidth(even(640)), 0.002)
+	require.InDelta(t, 1.96/math.Sqrt(640)*10/100, quantileCIRelHalfWidth(even(640), 0.5), 0.002)
 	// All equal: a zero-width interval.
-	require.Zero(t, medianCIRelHalfWidth([]float64{7, 7, 7, 7, 7, 7, 7, 7, 7, 7}))
+	require.Zero(t, quantileCIRelHalfWidth([]float64{7, 7, 7, 7, 7, 7, 7, 7, 7, 7}, 0.5))
 }
 
 func TestProtocolString(t *testing.T) {
 	s := Protocol{}.String()
-	for _, want := range []string{"warmup=3x/20ms", "collect-before-sample", "samples=15..2000", "ci95=±1%", "cap=250ms"} {
+	for _, want := range []string{"warmup=3x/20ms", "collect-before-sample", "samples=15..2000", "stat=p10", "ci95=±1%", "cap=250ms"} {
 		require.True(t, strings.Contains(s, want), "%q lacks %q", s, want)
 	}
 }

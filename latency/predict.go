@@ -3,13 +3,15 @@ package latency
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"nas/blocks"
 	"nas/space"
 )
 
-// Prediction is a network's latency as the sum over its table entries.
+// Prediction is a network's latency as the sum over its table entries'
+// latencies (Entry.LatencyMs).
 type Prediction struct {
 	Network    string
 	Batch      int
@@ -27,7 +29,7 @@ type BlockTime struct {
 	Type  string
 	In    blocks.Shape
 	Key   string
-	Ms    float64 // the entry's median
+	Ms    float64 // the entry's latency (its 10th percentile, Entry.LatencyMs)
 	Entry Entry
 }
 
@@ -94,11 +96,18 @@ func (p *Predictor) Predict(ctx context.Context, a *space.Arch) (Prediction, err
 		if len(fill.Calibration) == 0 {
 			fill.Calibration = []*space.Arch{a}
 		}
-		st, err := fill.Profile(ctx, items)
-		if err != nil {
+		// Only what is missing: entries present with fewer rounds than
+		// fill.Rounds are not refined by a prediction.
+		todo := make([]Item, 0, len(missing))
+		for _, it := range items {
+			if slices.Contains(missing, it.Key) {
+				todo = append(todo, it)
+			}
+		}
+		if _, err := fill.Profile(ctx, todo); err != nil {
 			return pred, err
 		}
-		pred.MeasuredNow = st.Measured
+		pred.MeasuredNow = len(missing)
 	}
 	for i, it := range items {
 		e, ok, err := p.Table.Get(it.Key)
@@ -108,12 +117,16 @@ func (p *Predictor) Predict(ctx context.Context, a *space.Arch) (Prediction, err
 		if !ok {
 			return pred, fmt.Errorf("latency table %s: entry %s vanished while predicting", p.Table.Path(), it.Key)
 		}
-		ms := e.MedianMs()
-		pred.Ms += ms
+		ms := e.LatencyMs()
 		if it.IsOverhead() {
+			// A calibrated overhead's median is the median over the
+			// calibration networks, its p10 the p10 over them.
+			ms = e.MedianMs()
+			pred.Ms += ms
 			pred.OverheadMs = ms
 			continue
 		}
+		pred.Ms += ms
 		pred.Blocks = append(pred.Blocks, BlockTime{Index: i, Type: it.Spec.Type(), In: it.In, Key: it.Key, Ms: ms, Entry: e})
 	}
 	return pred, nil

@@ -204,7 +204,13 @@ func TestPredictSumsEntries(t *testing.T) {
 	for i, it := range items {
 		e := entryFor(i)
 		entries[it.Key] = e
-		want += e.MedianMs()
+		// A block counts its latency (p10); the overhead its median, the
+		// median over the calibration networks.
+		if it.IsOverhead() {
+			want += e.MedianMs()
+		} else {
+			want += e.LatencyMs()
+		}
 	}
 	require.NoError(t, tbl.PutMany(entries))
 	pred, err := (&Predictor{Table: tbl}).Predict(context.Background(), a)
@@ -215,7 +221,7 @@ func TestPredictSumsEntries(t *testing.T) {
 	for i, b := range pred.Blocks {
 		require.Equal(t, i, b.Index)
 		require.Equal(t, a.Layers[i].Type(), b.Type)
-		require.Equal(t, entryFor(i).MedianMs(), b.Ms)
+		require.Equal(t, entryFor(i).LatencyMs(), b.Ms)
 	}
 	require.Zero(t, pred.MeasuredNow)
 }
@@ -245,7 +251,7 @@ func TestPredictMissing(t *testing.T) {
 		pred, err := pr.Predict(context.Background(), a)
 		require.NoError(t, err)
 		require.Equal(t, len(items)-1, pred.MeasuredNow)
-		require.Equal(t, entryFor(0).MedianMs(), pred.Blocks[0].Ms)
+		require.Equal(t, entryFor(0).LatencyMs(), pred.Blocks[0].Ms)
 		n, err := tbl.Len()
 		require.NoError(t, err)
 		require.Equal(t, len(items), n)
@@ -417,4 +423,102 @@ func TestPlanCompiler(t *testing.T) {
 	pred, err := (&Predictor{Table: tbl, Fill: p}).Predict(context.Background(), tinyArch("a", 1))
 	require.NoError(t, err)
 	require.Greater(t, pred.Ms, 0.0)
+}
+
+func TestProfileRounds(t *testing.T) {
+	tbl := openTest(t, filepath.Join(t.TempDir(), "lut.db"), testFingerprint(1), Options{})
+	a := tinyArch("a", 1)
+	items, err := ArchItems(a, 1)
+	require.NoError(t, err)
+	blockItems := items[:len(items)-1]
+
+	// Entries from an earlier run: one faster than anything measurable,
+	// which a new measurement must not replace, and one slower.
+	fast, slow := entryFor(0), entryFor(1)
+	fast.MedianNs, fast.P10Ns, fast.P90Ns = 1, 1, 1
+	slow.MedianNs, slow.P10Ns, slow.P90Ns = 1e12, 1e12, 1e12
+	require.NoError(t, tbl.Put(blockItems[0].Key, fast))
+	require.NoError(t, tbl.Put(blockItems[1].Key, slow))
+
+	// Stopped in the middle of the second pass...
+	ctx, cancel := context.WithCancel(context.Background())
+	p := newTestProfiler(t, tbl)
+	p.Rounds, p.Calibration = 3, []*space.Arch{a}
+	var last [2]int
+	p.Progress = func(done, total int) {
+		last = [2]int{done, total}
+		if done == 2+len(blockItems)+1 {
+			cancel()
+		}
+	}
+	st, err := p.Profile(ctx, items)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Equal(t, 3*len(items), last[1], "progress counts measurements")
+	require.Equal(t, 2+len(blockItems)+1, st.Present+st.Measured)
+	e, ok, err := tbl.Get(blockItems[2].Key)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, 2, e.Rounds, "measured in both passes so far")
+
+	// ...and continued: every entry is the best of 3, the overhead too.
+	p = newTestProfiler(t, tbl)
+	p.Rounds, p.Calibration = 3, []*space.Arch{a}
+	st, err = p.Profile(context.Background(), items)
+	require.NoError(t, err)
+	require.Equal(t, 3*len(items), st.Present+st.Measured)
+	for _, it := range items {
+		e, ok, err := tbl.Get(it.Key)
+		require.NoError(t, err)
+		require.True(t, ok, it.Key)
+		require.NoError(t, e.Validate())
+		require.Equal(t, 3, e.Rounds, it.Key)
+	}
+	e, _, err = tbl.Get(blockItems[0].Key)
+	require.NoError(t, err)
+	require.Equal(t, 1.0, e.P10Ns, "the best measurement is kept")
+	require.Equal(t, fast.MeasuredAt, e.MeasuredAt)
+	e, _, err = tbl.Get(blockItems[1].Key)
+	require.NoError(t, err)
+	require.Less(t, e.P10Ns, 1e12, "a slower one is replaced")
+
+	// Nothing left to do at 3 rounds.
+	st, err = p.Profile(context.Background(), items)
+	require.NoError(t, err)
+	require.Zero(t, st.Measured)
+}
+
+func TestMeasureNetworksKeepsBest(t *testing.T) {
+	archs := []*space.Arch{tinyArch("a", 1), tinyArch("b", 2)}
+	var calls [][2]int
+	ms, err := MeasureNetworks(context.Background(), NetworkCompiler(1), archs, 1, 1, fastProtocol, 3,
+		func(done, total int) { calls = append(calls, [2]int{done, total}) })
+	require.NoError(t, err)
+	require.Len(t, ms, 2)
+	require.Equal(t, [][2]int{{1, 6}, {2, 6}, {3, 6}, {4, 6}, {5, 6}, {6, 6}}, calls)
+	for _, m := range ms {
+		require.NoError(t, m.Validate())
+	}
+}
+
+func TestPredictFillsOnlyWhatIsMissing(t *testing.T) {
+	tbl := openTest(t, filepath.Join(t.TempDir(), "lut.db"), testFingerprint(1), Options{})
+	a := tinyArch("tiny", 1)
+	items, err := ArchItems(a, 1)
+	require.NoError(t, err)
+	// One entry of one round; the rest missing.
+	require.NoError(t, tbl.Put(items[0].Key, entryFor(0)))
+	fill := newTestProfiler(t, tbl)
+	fill.Rounds = 3
+	pred, err := (&Predictor{Table: tbl, Fill: fill}).Predict(context.Background(), a)
+	require.NoError(t, err)
+	require.Equal(t, len(items)-1, pred.MeasuredNow, "entries, not measurements")
+	e, _, err := tbl.Get(items[0].Key)
+	require.NoError(t, err)
+	require.Equal(t, entryFor(0), e, "a prediction does not refine what is there")
+	for _, it := range items[1:] {
+		e, ok, err := tbl.Get(it.Key)
+		require.NoError(t, err)
+		require.True(t, ok, it.Key)
+		require.Equal(t, 3, e.Rounds, it.Key)
+	}
 }

@@ -15,9 +15,14 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 )
 
-// SchemaVersion is the layout of table files this build writes and reads.
-// See docs/latency-table.md.
-const SchemaVersion = 1
+// SchemaVersion is the layout of table files this build writes and reads,
+// and the meaning of their entries. See docs/latency-table.md.
+//
+// Version 2: an entry's latency is its 10th percentile, sampled until that
+// is stable, and a block's times leave out the run's boundary (the
+// executor's call and output copy, docs/latency.md); version 1 entries were
+// medians that included it.
+const SchemaVersion = 2
 
 // Names of buckets and keys in a table file.
 var (
@@ -197,7 +202,10 @@ func prepare(db *bolt.DB, path string, readOnly bool) error {
 		if err != nil {
 			return fmt.Errorf("latency table %s: %w: schema version %q is not a number", path, ErrCorrupt, raw)
 		}
-		if v != SchemaVersion {
+		switch {
+		case v < SchemaVersion:
+			return fmt.Errorf("latency table %s: %w: schema version %d, this nas reads version %d: the table was measured with an older protocol whose figures this nas would sum wrongly; re-profile it on its device with `nas profile --lut NEWFILE`", path, ErrSchema, v, SchemaVersion)
+		case v != SchemaVersion:
 			return fmt.Errorf("latency table %s: %w: schema version %d, this nas reads version %d: use the nas release that wrote it, or re-profile with `nas profile --lut NEWFILE`", path, ErrSchema, v, SchemaVersion)
 		}
 		if tx.Bucket(bucketDevices) == nil {

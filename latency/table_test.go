@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"math"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -214,20 +215,32 @@ func TestOpenErrors(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotTable)
 	require.Contains(t, err.Error(), other)
 
+	// A table file whose meta says schema version v.
+	withSchema := func(name string, v int) string {
+		path := filepath.Join(dir, name)
+		tbl, err := Open(path, fp, Options{})
+		require.NoError(t, err)
+		require.NoError(t, tbl.Close())
+		db, err := bolt.Open(path, 0o644, nil)
+		require.NoError(t, err)
+		require.NoError(t, db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(v))) }))
+		require.NoError(t, db.Close())
+		return path
+	}
+
 	// A newer schema.
-	newer := filepath.Join(dir, "newer.db")
-	tbl, err := Open(newer, fp, Options{})
-	require.NoError(t, err)
-	require.NoError(t, tbl.Close())
-	db, err = bolt.Open(newer, 0o644, nil)
-	require.NoError(t, err)
-	require.NoError(t, db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySchema, []byte("2")) }))
-	require.NoError(t, db.Close())
+	newer := withSchema("newer.db", SchemaVersion+1)
 	_, err = Open(newer, fp, Options{ReadOnly: true})
 	require.ErrorIs(t, err, ErrSchema)
-	require.Contains(t, err.Error(), "schema version 2, this nas reads version 1")
+	require.Contains(t, err.Error(), "schema version 3, this nas reads version 2")
 	_, err = Inspect(newer)
 	require.ErrorIs(t, err, ErrSchema)
+
+	// An older schema: its entries mean something else; re-profile.
+	_, err = Open(withSchema("older.db", 1), fp, Options{})
+	require.ErrorIs(t, err, ErrSchema)
+	require.Contains(t, err.Error(), "schema version 1, this nas reads version 2")
+	require.Contains(t, err.Error(), "re-profile")
 
 	// An invalid fingerprint is a programmer's error, reported not panicked.
 	_, err = Open(filepath.Join(dir, "x.db"), Fingerprint{}, Options{})

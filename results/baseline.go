@@ -18,9 +18,13 @@ type Baseline struct {
 	Name      string  `json:"name"`           // e.g. "mobilenet_v3_small"
 	Arch      string  `json:"arch,omitempty"` // one-line arch string, when known
 	LatencyMs float64 `json:"latency_ms"`
-	Accuracy  float64 `json:"accuracy"` // validation accuracy in [0, 1]
-	Params    int64   `json:"params"`
-	MACs      int64   `json:"macs"`
+	Accuracy  float64 `json:"accuracy"` // validation accuracy in [0, 1], comparable with the trials'
+	// TestAccuracy is the test-split accuracy of a network trained with the
+	// run's final recipe, when it was tested; reports show it in tables but
+	// never plot it against the trials' validation accuracies.
+	TestAccuracy *float64 `json:"test_accuracy,omitempty"`
+	Params       int64    `json:"params"`
+	MACs         int64    `json:"macs"`
 }
 
 // Validate checks that a baseline can be stored.
@@ -35,6 +39,8 @@ func (b Baseline) Validate() error {
 		return bad("latency %v ms, want a finite non-negative number", b.LatencyMs)
 	case !finite(b.Accuracy) || b.Accuracy < 0 || b.Accuracy > 1:
 		return bad("accuracy %v, want a fraction in [0, 1]", b.Accuracy)
+	case b.TestAccuracy != nil && (!finite(*b.TestAccuracy) || *b.TestAccuracy < 0 || *b.TestAccuracy > 1):
+		return bad("test accuracy %v, want a fraction in [0, 1]", *b.TestAccuracy)
 	case b.Params < 0 || b.MACs < 0:
 		return bad("params %d and MACs %d must be non-negative", b.Params, b.MACs)
 	}

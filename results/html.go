@@ -141,9 +141,9 @@ input#filter { margin: .5em 0; padding: .3em; width: 24em; }
 {{if .Baselines}}
 <h2>Baselines</h2>
 <table>
-<thead><tr><th class="text">network</th><th>latency (ms)</th><th>val. acc. (%)</th><th>params</th><th>MACs</th></tr></thead>
+<thead><tr><th class="text">network</th><th>latency (ms)</th><th>val. acc. (%)</th><th>test acc. (%)</th><th>params</th><th>MACs</th></tr></thead>
 <tbody>
-{{range .Baselines}}<tr><td class="text">{{.Name}}</td><td>{{ms .LatencyMs}}</td><td>{{pct .Accuracy}}</td><td>{{group .Params}}</td><td>{{group .MACs}}</td></tr>
+{{range .Baselines}}<tr><td class="text">{{.Name}}</td><td>{{ms .LatencyMs}}</td><td>{{pct .Accuracy}}</td><td>{{optpct .TestAccuracy}}</td><td>{{group .Params}}</td><td>{{group .MACs}}</td></tr>
 {{end}}</tbody>
 </table>
 {{end}}

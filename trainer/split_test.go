@@ -84,3 +84,36 @@ func TestSubset(t *testing.T) {
 	_, err = Subset(d, 0, false, rand.New(rand.NewPCG(5, 6)))
 	require.ErrorContains(t, err, "want a value in (0, 1]")
 }
+
+// TestConfigSplitSeed: SplitSeed fixes the validation split across seeds
+// (a search's trials are scored on the same images), and EvalFraction
+// scores on a per-class part of it that training still never sees.
+func TestConfigSplitSeed(t *testing.T) {
+	d := synthDataset(t, 200, 4, func(i int) int { return i % 4 })
+	a, b := DefaultConfig(), DefaultConfig()
+	a.ValFraction, b.ValFraction = 0.2, 0.2
+	a.Seed, b.Seed = 1, 2
+	_, va, err := a.Split(d)
+	require.NoError(t, err)
+	_, vb, err := b.Split(d)
+	require.NoError(t, err)
+	require.NotEqual(t, ids(va), ids(vb), "without SplitSeed the split follows Seed")
+
+	a.SplitSeed, b.SplitSeed = 7, 7
+	fa, va, err := a.Split(d)
+	require.NoError(t, err)
+	fb, vb, err := b.Split(d)
+	require.NoError(t, err)
+	require.Equal(t, ids(va), ids(vb))
+	require.Equal(t, ids(fa), ids(fb))
+
+	a.EvalFraction = 0.2
+	fe, ve, err := a.Split(d)
+	require.NoError(t, err)
+	require.Equal(t, ids(fa), ids(fe), "the training part does not change")
+	require.Equal(t, []int{2, 2, 2, 2}, ve.ClassCounts())
+	require.Subset(t, ids(va), ids(ve))
+
+	a.EvalFraction = 1.5
+	require.Error(t, a.check())
+}

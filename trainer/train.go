@@ -54,6 +54,14 @@ type Config struct {
 	// Seed drives every random choice: initial weights, the validation
 	// split, the data subset, the sample order, augmentation and dropout.
 	Seed uint64 `json:"seed"`
+	// SplitSeed, when not 0, draws the validation split (and EvalFraction's
+	// part of it) instead of Seed, so that runs with different seeds (the
+	// trials of a search) are scored on the same images.
+	SplitSeed uint64 `json:"split_seed,omitempty"`
+	// EvalFraction of the validation split, drawn per class, is what
+	// validation accuracy is measured on (0 or 1: all of it; less makes
+	// proxy scoring cheaper). Training never uses the rest.
+	EvalFraction float64 `json:"eval_fraction,omitempty"`
 	// Test evaluates the final network on the test set as well (final
 	// reports only; search never sets it).
 	Test bool `json:"test"`
@@ -120,6 +128,8 @@ func (c Config) check() error {
 		return fmt.Errorf("validation fraction %g: want a value strictly between 0 and 1 (0.1 is usual)", c.ValFraction)
 	case !(c.DataFraction > 0 && c.DataFraction <= 1):
 		return fmt.Errorf("data fraction %g: want a value in (0, 1]", c.DataFraction)
+	case !(c.EvalFraction >= 0 && c.EvalFraction <= 1):
+		return fmt.Errorf("evaluation fraction %g: want a value in (0, 1] (0 means all of the validation split)", c.EvalFraction)
 	case c.MaxLoss < 0 || math.IsNaN(c.MaxLoss):
 		return fmt.Errorf("max loss %g: want 0 (the default) or a positive loss", c.MaxLoss)
 	case c.CheckpointSteps < 0:
@@ -201,6 +211,7 @@ const (
 	streamSubset  = 3
 	streamData    = 4 // sample order and augmentation
 	streamDropout = 5
+	streamEval    = 6 // EvalFraction's part of the validation split
 )
 
 func seeded(seed, stream uint64) (*rand.PCG, *rand.Rand) {
@@ -353,6 +364,7 @@ func newRun(cfg Config, net *blocks.Network, arch *space.Arch, sets *Sets) (*run
 	dropoutSrc, dropoutRNG := seeded(cfg.Seed, streamDropout)
 	r.dropoutSrc = dropoutSrc
 	r.tape = nn.NewTape(true, dropoutRNG)
+	r.tape.Recycle = true // trainStep releases each step's tensors
 
 	total := cfg.Steps
 	if total == 0 {
@@ -372,11 +384,25 @@ func newRun(cfg Config, net *blocks.Network, arch *space.Arch, sets *Sets) (*run
 
 // Split returns the training and validation parts of train that a run
 // with this config uses: ValFraction of each class held out, drawn with
-// Seed (before DataFraction takes its subset of the rest). Evaluate a
+// SplitSeed, or Seed when that is 0 (before DataFraction takes its subset
+// of the rest), and of those, EvalFraction of each class. Evaluate a
 // trained network on val to reproduce a run's validation accuracy.
 func (c Config) Split(train *Dataset) (fit, val *Dataset, err error) {
-	_, rng := seeded(c.Seed, streamSplit)
-	return SplitValidation(train, c.ValFraction, true, rng)
+	seed := c.Seed
+	if c.SplitSeed != 0 {
+		seed = c.SplitSeed
+	}
+	_, rng := seeded(seed, streamSplit)
+	if fit, val, err = SplitValidation(train, c.ValFraction, true, rng); err != nil {
+		return nil, nil, err
+	}
+	if c.EvalFraction > 0 && c.EvalFraction < 1 {
+		_, rng := seeded(seed, streamEval)
+		if val, err = Subset(val, c.EvalFraction, true, rng); err != nil {
+			return nil, nil, err
+		}
+	}
+	return fit, val, nil
 }
 
 // archOf recovers the Arch a network was built from.
@@ -510,6 +536,9 @@ func (r *run) result() *Result {
 // trainStep runs one forward, backward and update on a training tape and
 // returns the batch's loss and its count of correct predictions.
 func trainStep(net *blocks.Network, opt *SGD, tp *nn.Tape, x *nn.Tensor, labels []int, lr, smoothing, maxLoss float64) (float64, int, error) {
+	// Nothing made on the tape outlives the step: a recycling tape reuses
+	// the storage in the next one.
+	defer tp.Release()
 	logits := net.Forward(tp, x)
 	loss, err := nn.SoftmaxCrossEntropy(tp, logits, labels, smoothing)
 	if err != nil {

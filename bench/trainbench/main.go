@@ -88,7 +88,9 @@ func run(ref string, batch, threads, steps int, profile string) error {
 	}
 	opt := newSGD(n.Params(), 0.01, 0.9, 4e-5)
 	tp := nn.NewTape(true, rand.New(rand.NewPCG(3, 4)))
+	tp.Recycle = true // as the trainer does
 	step := func() error {
+		defer tp.Release()
 		nn.ZeroGrads(n.Params())
 		logits := n.Forward(tp, x)
 		loss, err := nn.SoftmaxCrossEntropy(tp, logits, labels, 0)

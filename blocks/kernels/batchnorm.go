@@ -17,13 +17,21 @@ func BatchNormStats(x []float32, n, c, hw int, mean, variance []float32) {
 // batchNormStats is BatchNormStats for channels [c0, c1).
 func batchNormStats(x []float32, n, c, hw, c0, c1 int, mean, variance []float32) {
 	m := float64(n * hw)
+	step := bnRowsPerCall(hw)
 	for ch := c0; ch < c1; ch++ {
 		shift := float64(x[ch*hw])
 		var s1, s2 float64
-		for i := 0; i < n; i++ {
-			a, b := shiftedSums(x[(i*c+ch)*hw:(i*c+ch+1)*hw], shift)
+		for i := 0; i < n; i += step {
+			rows := min(step, n-i)
+			base := x[(i*c+ch)*hw:]
+			a, b, done := shiftedSumsRowsSIMD(base, rows, hw, c*hw, shift)
 			s1 += a
 			s2 += b
+			for r := 0; r < rows && done < hw; r++ {
+				a, b := shiftedSumsGo(base[r*c*hw+done:r*c*hw+hw], shift)
+				s1 += a
+				s2 += b
+			}
 		}
 		mu := s1 / m
 		mean[ch] = float32(shift + mu)
@@ -49,8 +57,9 @@ func channelAffine(y, x []float32, i, c, hw, c0, c1 int, scale, shift []float32)
 		xr := x[off : off+hw]
 		yr := y[off : off+hw]
 		a, b := scale[ch], shift[ch]
-		for j, v := range xr {
-			yr[j] = v*a + b
+		done := channelAffineSIMD(yr, xr, a, b)
+		for j := done; j < len(yr); j++ {
+			yr[j] = xr[j]*a + b
 		}
 	}
 }
@@ -58,17 +67,22 @@ func channelAffine(y, x []float32, i, c, hw, c0, c1 int, scale, shift []float32)
 // ChannelScaleGrad accumulates gx += gy*scale[ch], the input gradient of
 // ChannelAffine.
 func ChannelScaleGrad(gx, gy []float32, n, c, hw int, scale []float32) {
-	for i := 0; i < n; i++ {
-		for ch := 0; ch < c; ch++ {
-			off := (i*c + ch) * hw
-			gyr := gy[off : off+hw]
-			gxr := gx[off : off+hw]
-			a := scale[ch]
-			for j, g := range gyr {
-				gxr[j] += g * a
+	parallelRanges(c, 2*n*c*hw, func(c0, c1 int) {
+		for i := 0; i < n; i++ {
+			for ch := c0; ch < c1; ch++ {
+				off := (i*c + ch) * hw
+				gyr := gy[off : off+hw]
+				gxr := gx[off : off+hw]
+				a := scale[ch]
+				if axpySIMD(gxr, gyr, a) {
+					continue
+				}
+				for j, g := range gyr {
+					gxr[j] += g * a
+				}
 			}
 		}
-	}
+	})
 }
 
 // BatchNormGradSums computes, per channel, sumGy = sum(gy) and
@@ -83,16 +97,22 @@ func BatchNormGradSums(gy, x []float32, n, c, hw int, mean, invStd, sumGy, sumGy
 
 // batchNormGradSums is BatchNormGradSums for channels [c0, c1).
 func batchNormGradSums(gy, x []float32, n, c, hw, c0, c1 int, mean, invStd, sumGy, sumGyXhat []float32) {
+	step := bnRowsPerCall(hw)
 	for ch := c0; ch < c1; ch++ {
 		mu := mean[ch]
 		var s1, s2 float64
-		for i := 0; i < n; i++ {
+		for i := 0; i < n; i += step {
+			rows := min(step, n-i)
 			off := (i*c + ch) * hw
-			gyr := gy[off : off+hw]
-			xr := x[off : off+hw]
-			r1, r2 := sumAndCenteredDot(gyr, xr, mu)
+			r1, r2, done := sumCenteredDotRowsSIMD(gy[off:], x[off:], rows, hw, c*hw, mu)
 			s1 += float64(r1)
 			s2 += float64(r2)
+			for r := 0; r < rows && done < hw; r++ {
+				o := off + r*c*hw
+				r1, r2 := sumAndCenteredDotGo(gy[o+done:o+hw], x[o+done:o+hw], mu)
+				s1 += float64(r1)
+				s2 += float64(r2)
+			}
 		}
 		sumGy[ch] = float32(s1)
 		sumGyXhat[ch] = float32(s2 * float64(invStd[ch]))
@@ -108,12 +128,21 @@ func batchNormGradSums(gy, x []float32, n, c, hw, c0, c1 int, mean, invStd, sumG
 // and sumGyXhat from BatchNormGradSums.
 func BatchNormTrainGrad(gx, gy, x []float32, n, c, hw int, mean, invStd, scale, sumGy, sumGyXhat []float32) {
 	parallelRanges(c, 3*n*c*hw, func(c0, c1 int) {
-		batchNormTrainGrad(gx, gy, x, n, c, hw, c0, c1, mean, invStd, scale, sumGy, sumGyXhat)
+		batchNormTrainGrad(gx, gy, x, n, c, hw, c0, c1, mean, invStd, scale, sumGy, sumGyXhat, false)
 	})
 }
 
-// batchNormTrainGrad is BatchNormTrainGrad for channels [c0, c1).
-func batchNormTrainGrad(gx, gy, x []float32, n, c, hw, c0, c1 int, mean, invStd, scale, sumGy, sumGyXhat []float32) {
+// BatchNormTrainGradSet is BatchNormTrainGrad into a gradient that has no
+// value yet: it sets gx instead of adding to it, and does not read it.
+func BatchNormTrainGradSet(gx, gy, x []float32, n, c, hw int, mean, invStd, scale, sumGy, sumGyXhat []float32) {
+	parallelRanges(c, 2*n*c*hw, func(c0, c1 int) {
+		batchNormTrainGrad(gx, gy, x, n, c, hw, c0, c1, mean, invStd, scale, sumGy, sumGyXhat, true)
+	})
+}
+
+// batchNormTrainGrad is BatchNormTrainGrad (or, with set,
+// BatchNormTrainGradSet) for channels [c0, c1).
+func batchNormTrainGrad(gx, gy, x []float32, n, c, hw, c0, c1 int, mean, invStd, scale, sumGy, sumGyXhat []float32, set bool) {
 	m := float32(n * hw)
 	for i := 0; i < n; i++ {
 		for ch := c0; ch < c1; ch++ {
@@ -127,23 +156,28 @@ func batchNormTrainGrad(gx, gy, x []float32, n, c, hw, c0, c1 int, mean, invStd,
 			// xhat*sumGyXhat/m = (x-mean) * invStd*sumGyXhat/m
 			kx := is * sumGyXhat[ch] / m
 			mu := mean[ch]
-			// gx += k*gy - k*kx*x + k*(kx*mu - mg), three SIMD passes
-			// over a row in cache where there are SIMD kernels.
-			if len(gxr) >= 8 && axpySIMD(gxr, gyr, k) {
-				axpySIMD(gxr, xr, -k*kx)
-				biasActRowSIMD(ActIdentity, gxr, k*(kx*mu-mg))
-				continue
+			// gx += k*gy + (-k*kx*x + k*(kx*mu - mg)), one SIMD pass
+			// where there is a kernel.
+			done := bnInputGradSIMD(gxr, gyr, xr, k, -k*kx, k*(kx*mu-mg), set)
+			if set {
+				clear(gxr[done:])
 			}
-			for j, g := range gyr {
-				gxr[j] += k * (g - mg - (xr[j]-mu)*kx)
+			for j := done; j < len(gxr); j++ {
+				gxr[j] += k * (gyr[j] - mg - (xr[j]-mu)*kx)
 			}
 		}
 	}
 }
 
-// shiftedSums returns the sum of v-shift and of (v-shift)^2 over row, in
+// bnRowsPerCall is the number of samples whose rows of one channel a
+// SIMD reduction sums in one call: about 1024 values, so that small planes
+// do not pay a call per row and the float32 lane sums of the gradient
+// reductions stay short; the calls' sums are added in float64.
+func bnRowsPerCall(hw int) int { return max(1, 1024/max(hw, 1)) }
+
+// shiftedSumsGo returns the sum of v-shift and of (v-shift)^2 over row, in
 // float64 with four independent partial sums each.
-func shiftedSums(row []float32, shift float64) (s1, s2 float64) {
+func shiftedSumsGo(row []float32, shift float64) (s1, s2 float64) {
 	var a0, a1, a2, a3, b0, b1, b2, b3 float64
 	i := 0
 	for ; i+4 <= len(row); i += 4 {
@@ -166,9 +200,9 @@ func shiftedSums(row []float32, shift float64) (s1, s2 float64) {
 	return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
 }
 
-// sumAndCenteredDot returns sum(g) and sum(g*(x-mu)) over g (x as long),
+// sumAndCenteredDotGo returns sum(g) and sum(g*(x-mu)) over g (x as long),
 // with four independent partial sums each.
-func sumAndCenteredDot(g, x []float32, mu float32) (s1, s2 float32) {
+func sumAndCenteredDotGo(g, x []float32, mu float32) (s1, s2 float32) {
 	x = x[:len(g)]
 	var a0, a1, a2, a3, b0, b1, b2, b3 float32
 	i := 0

@@ -147,7 +147,7 @@ func TestBatchNormSplitEqualsWhole(t *testing.T) {
 			channelAffine(o.y, x, i, c, hw, 0, c, scale, shift)
 		}
 		batchNormGradSums(gy, x, n, c, hw, 0, c, o.mean, invStd, o.sumGy, o.sumGyXhat)
-		batchNormTrainGrad(o.gx, gy, x, n, c, hw, 0, c, o.mean, invStd, scale, o.sumGy, o.sumGyXhat)
+		batchNormTrainGrad(o.gx, gy, x, n, c, hw, 0, c, o.mean, invStd, scale, o.sumGy, o.sumGyXhat, false)
 		return o
 	}
 	whole, split := run(false), run(true)

@@ -28,21 +28,44 @@ func Add(dst, a, b []float32) {
 // AddTo accumulates dst += src.
 func AddTo(dst, src []float32) {
 	src = src[:len(dst)]
+	if len(dst) >= 8 && biasResidualRowSIMD(dst, src, 0) {
+		return
+	}
 	for i := range dst {
 		dst[i] += src[i]
 	}
 }
 
-// ReLU sets dst = max(0, x).
+// AddParallel is Add over chunks of dst on up to GOMAXPROCS goroutines
+// when dst is large: for the operators of a training step, which run one
+// at a time. (The inference plan calls Add from its own workers.)
+func AddParallel(dst, a, b []float32) {
+	a = a[:len(dst)]
+	b = b[:len(dst)]
+	parallelChunks(len(dst), 3*len(dst), func(lo, hi int) { Add(dst[lo:hi], a[lo:hi], b[lo:hi]) })
+}
+
+// AddToParallel is AddTo over chunks of dst on up to GOMAXPROCS goroutines
+// when dst is large, as AddParallel.
+func AddToParallel(dst, src []float32) {
+	src = src[:len(dst)]
+	parallelChunks(len(dst), 2*len(dst), func(lo, hi int) { AddTo(dst[lo:hi], src[lo:hi]) })
+}
+
+// ReLU sets dst = max(0, x) (dst may alias x).
 func ReLU(dst, x []float32) {
-	x = x[:len(dst)]
-	for i, v := range x {
-		dst[i] = max(v, 0)
-	}
+	clampForward(ActReLU, dst, x, 0, posInf32)
 }
 
 // ReLUGrad accumulates gx += gy where x > 0.
-func ReLUGrad(gx, gy, x []float32) {
+func ReLUGrad(gx, gy, x []float32) { activationGrad(gx, gy, x, false, reluGradSIMD, reluGradGo) }
+
+// ReLUGradSet is ReLUGrad into a gradient that has no value yet: it sets
+// gx = gy where x > 0, else 0, and does not read gx.
+func ReLUGradSet(gx, gy, x []float32) { activationGrad(gx, gy, x, true, reluGradSIMD, reluGradGo) }
+
+// reluGradGo is ReLUGrad in Go.
+func reluGradGo(gx, gy, x []float32) {
 	gy = gy[:len(gx)]
 	x = x[:len(gx)]
 	for i, v := range x {
@@ -53,27 +76,66 @@ func ReLUGrad(gx, gy, x []float32) {
 // ReLU6 sets dst = min(max(0, x), 6) (dst may alias x). With SIMD a NaN
 // of x may come out clamped instead of NaN.
 func ReLU6(dst, x []float32) {
+	clampForward(ActReLU6, dst, x, 0, 6)
+}
+
+// clampForward sets dst = min(max(x, lo), hi), the forward pass of act
+// (ReLU or ReLU6), over chunks of dst in parallel when it is large, with
+// the SIMD epilogue kernel where there is one.
+func clampForward(act ActKind, dst, x []float32, lo, hi float32) {
+	x = x[:len(dst)]
+	parallelChunks(len(dst), 2*len(dst), func(c0, c1 int) { clampRow(act, dst[c0:c1], x[c0:c1], lo, hi) })
+}
+
+// clampRow is clampForward on the calling goroutine.
+func clampRow(act ActKind, dst, x []float32, lo, hi float32) {
 	x = x[:len(dst)]
 	if len(dst) >= 8 {
-		if len(x) > 0 && &x[0] != &dst[0] {
+		if &x[0] != &dst[0] {
 			copy(dst, x)
 		}
-		if biasActRowSIMD(ActReLU6, dst, 0) {
+		if biasActRowSIMD(act, dst, 0) {
 			return
 		}
 	}
 	for i, v := range x {
-		dst[i] = min(max(v, 0), 6)
+		dst[i] = min(max(v, lo), hi)
 	}
 }
 
 // ReLU6Grad accumulates gx += gy where 0 < x < 6.
-func ReLU6Grad(gx, gy, x []float32) {
+func ReLU6Grad(gx, gy, x []float32) { activationGrad(gx, gy, x, false, relu6GradSIMD, relu6GradGo) }
+
+// ReLU6GradSet is ReLU6Grad into a gradient that has no value yet (see
+// ReLUGradSet).
+func ReLU6GradSet(gx, gy, x []float32) { activationGrad(gx, gy, x, true, relu6GradSIMD, relu6GradGo) }
+
+func relu6GradSIMD(gx, gy, x []float32, set bool) int { return clampGradSIMD(gx, gy, x, 0, 6, set) }
+
+// relu6GradGo is ReLU6Grad in Go.
+func relu6GradGo(gx, gy, x []float32) {
 	gy = gy[:len(gx)]
 	x = x[:len(gx)]
 	for i, v := range x {
 		gx[i] += elemMasked(gy[i], elemLess(0, v)&elemLess(v, 6))
 	}
+}
+
+// activationGrad accumulates an activation's input gradient, gx += gy*f'(x),
+// or with set writes it, gx = gy*f'(x), over chunks of gx in parallel when
+// it is large: the SIMD kernel does the whole vectors of each chunk (none
+// without one) and the Go loop the rest.
+func activationGrad(gx, gy, x []float32, set bool, simd func(gx, gy, x []float32, set bool) int, scalar func(gx, gy, x []float32)) {
+	gy = gy[:len(gx)]
+	x = x[:len(gx)]
+	parallelChunks(len(gx), 3*len(gx), func(lo, hi int) {
+		gx, gy, x := gx[lo:hi], gy[lo:hi], x[lo:hi]
+		done := simd(gx, gy, x, set)
+		if set {
+			clear(gx[done:])
+		}
+		scalar(gx[done:], gy[done:], x[done:])
+	})
 }
 
 // Sigmoid sets dst = 1/(1+exp(-x)).
@@ -139,6 +201,17 @@ func HardSwish(dst, x []float32) {
 // HardSwishGrad accumulates gx += gy*d, where d is 0 below -3, x/3+1/2 on
 // [-3, 3) and 1 from 3 on.
 func HardSwishGrad(gx, gy, x []float32) {
+	activationGrad(gx, gy, x, false, hardSwishGradSIMD, hardSwishGradGo)
+}
+
+// HardSwishGradSet is HardSwishGrad into a gradient that has no value yet
+// (see ReLUGradSet).
+func HardSwishGradSet(gx, gy, x []float32) {
+	activationGrad(gx, gy, x, true, hardSwishGradSIMD, hardSwishGradGo)
+}
+
+// hardSwishGradGo is HardSwishGrad in Go.
+func hardSwishGradGo(gx, gy, x []float32) {
 	gy = gy[:len(gx)]
 	x = x[:len(gx)]
 	for i, v := range x {
@@ -208,6 +281,9 @@ const (
 	sixth = float32(1.0 / 6)
 	third = float32(1.0 / 3)
 )
+
+// posInf32 is ReLU's upper bound.
+var posInf32 = float32(math.Inf(1))
 
 // sigmoid32 is the logistic function, evaluated in float64 so that it is
 // correctly rounded to float32 over the whole range (0 below about -104,

@@ -76,9 +76,9 @@ func ActivateRow(act ActKind, y []float32, slope float32) {
 	switch act {
 	case ActIdentity:
 	case ActReLU:
-		ReLU(y, y)
+		clampRow(ActReLU, y, y, 0, posInf32)
 	case ActReLU6:
-		ReLU6(y, y)
+		clampRow(ActReLU6, y, y, 0, 6)
 	case ActHardSwish:
 		HardSwish(y, y)
 	case ActSwish:

@@ -28,3 +28,9 @@ func parallelRanges(n, work int, fn func(lo, hi int)) {
 	fn(0, n/workers)
 	wg.Wait()
 }
+
+// parallelChunks is parallelRanges over [0, n) split at multiples of 16
+// elements (whole cache lines of float32), for elementwise kernels.
+func parallelChunks(n, work int, fn func(lo, hi int)) {
+	parallelRanges((n+15)/16, work, func(b0, b1 int) { fn(min(b0*16, n), min(b1*16, n)) })
+}

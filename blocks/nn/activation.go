@@ -60,32 +60,32 @@ func Activate(tp *Tape, a Act, x *Tensor) *Tensor {
 
 // ReLU returns max(0, x).
 func ReLU(tp *Tape, x *Tensor) *Tensor {
-	return activationFromInput(tp, x, kernels.ReLU, kernels.ReLUGrad)
+	return activationFromInput(tp, x, kernels.ReLU, kernels.ReLUGrad, kernels.ReLUGradSet)
 }
 
 // ReLU6 returns min(max(0, x), 6).
 func ReLU6(tp *Tape, x *Tensor) *Tensor {
-	return activationFromInput(tp, x, kernels.ReLU6, kernels.ReLU6Grad)
+	return activationFromInput(tp, x, kernels.ReLU6, kernels.ReLU6Grad, kernels.ReLU6GradSet)
 }
 
 // HSigmoid returns the hard sigmoid ReLU6(x+3)/6 (MobileNetV3).
 func HSigmoid(tp *Tape, x *Tensor) *Tensor {
-	return activationFromInput(tp, x, kernels.HardSigmoid, kernels.HardSigmoidGrad)
+	return activationFromInput(tp, x, kernels.HardSigmoid, kernels.HardSigmoidGrad, nil)
 }
 
 // HSwish returns the hard swish x*ReLU6(x+3)/6 (MobileNetV3).
 func HSwish(tp *Tape, x *Tensor) *Tensor {
-	return activationFromInput(tp, x, kernels.HardSwish, kernels.HardSwishGrad)
+	return activationFromInput(tp, x, kernels.HardSwish, kernels.HardSwishGrad, kernels.HardSwishGradSet)
 }
 
 // Swish returns x*sigmoid(x), also called SiLU (EfficientNet).
 func Swish(tp *Tape, x *Tensor) *Tensor {
-	return activationFromInput(tp, x, kernels.Swish, kernels.SwishGrad)
+	return activationFromInput(tp, x, kernels.Swish, kernels.SwishGrad, nil)
 }
 
 // Sigmoid returns 1/(1+exp(-x)).
 func Sigmoid(tp *Tape, x *Tensor) *Tensor {
-	out := New(x.Shape...)
+	out := tp.allocOutput(x.Shape...)
 	kernels.Sigmoid(out.Data, x.Data)
 	tp.record(out, func() {
 		if out.Grad != nil {
@@ -96,13 +96,24 @@ func Sigmoid(tp *Tape, x *Tensor) *Tensor {
 }
 
 // activationFromInput applies an elementwise function whose gradient is
-// computed from the input.
-func activationFromInput(tp *Tape, x *Tensor, fwd func(dst, x []float32), grad func(gx, gy, x []float32)) *Tensor {
-	out := New(x.Shape...)
+// computed from the input: grad accumulates it, gradSet (nil for none)
+// writes it into a gradient that has no value yet.
+func activationFromInput(tp *Tape, x *Tensor, fwd func(dst, x []float32), grad, gradSet func(gx, gy, x []float32)) *Tensor {
+	out := tp.allocOutput(x.Shape...)
 	fwd(out.Data, x.Data)
 	tp.record(out, func() {
-		if out.Grad != nil {
-			grad(x.grad(), out.Grad, x.Data)
+		if out.Grad == nil {
+			return
+		}
+		gx, fresh := x.gradToSet()
+		switch {
+		case !fresh:
+			grad(gx, out.Grad, x.Data)
+		case gradSet != nil:
+			gradSet(gx, out.Grad, x.Data)
+		default:
+			clear(gx)
+			grad(gx, out.Grad, x.Data)
 		}
 	}, x)
 	return out

@@ -125,7 +125,7 @@ func (bn *BatchNorm) Forward(tp *Tape, x *Tensor) *Tensor {
 }
 
 func (bn *BatchNorm) forwardEval(tp *Tape, x *Tensor, n, c, hw int) *Tensor {
-	out := New(x.Shape...)
+	out := tp.allocOutput(x.Shape...)
 	scale, shift := bn.ScaleShift()
 	kernels.ChannelAffine(out.Data, x.Data, n, c, hw, scale, shift)
 	if tp == nil {
@@ -161,7 +161,7 @@ func (bn *BatchNorm) forwardTrain(tp *Tape, x *Tensor, n, c, hw int) *Tensor {
 		scale[i] = float32(float64(bn.Weight.Data[i]) * is)
 		shift[i] = float32(float64(bn.Bias.Data[i]) - float64(mean[i])*float64(bn.Weight.Data[i])*is)
 	}
-	out := New(x.Shape...)
+	out := tp.allocOutput(x.Shape...)
 	kernels.ChannelAffine(out.Data, x.Data, n, c, hw, scale, shift)
 
 	// Running averages, PyTorch's way: unbiased variance, momentum on the
@@ -199,9 +199,16 @@ func (bn *BatchNorm) backward(out, x *Tensor, n, c, hw int, mean, invStd, scale 
 	if !x.requiresGrad {
 		return
 	}
-	if train {
-		kernels.BatchNormTrainGrad(x.grad(), out.Grad, x.Data, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
-	} else {
-		kernels.ChannelScaleGrad(x.grad(), out.Grad, n, c, hw, scale)
+	gx, fresh := x.gradToSet()
+	switch {
+	case train && fresh:
+		kernels.BatchNormTrainGradSet(gx, out.Grad, x.Data, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
+	case train:
+		kernels.BatchNormTrainGrad(gx, out.Grad, x.Data, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
+	default:
+		if fresh {
+			clear(gx)
+		}
+		kernels.ChannelScaleGrad(gx, out.Grad, n, c, hw, scale)
 	}
 }

@@ -49,7 +49,7 @@ func ChannelShuffle(tp *Tape, x *Tensor, groups int) *Tensor {
 			src[j*groups+g] = g*per + j
 		}
 	}
-	out := New(x.Shape...)
+	out := tp.alloc(x.Shape...)
 	for i := 0; i < n; i++ {
 		for o, s := range src {
 			copy(out.Data[(i*c+o)*inner:(i*c+o+1)*inner], x.Data[(i*c+s)*inner:(i*c+s+1)*inner])
@@ -77,7 +77,7 @@ func SliceChannels(tp *Tape, x *Tensor, start, end int) *Tensor {
 		panic(fmt.Sprintf("nn.SliceChannels: channels [%d, %d) of %d", start, end, c))
 	}
 	w := end - start
-	out := New(channelOpReshape(x.Shape, w)...)
+	out := tp.alloc(channelOpReshape(x.Shape, w)...)
 	for i := 0; i < n; i++ {
 		copy(out.Data[i*w*inner:(i+1)*w*inner], x.Data[(i*c+start)*inner:(i*c+end)*inner])
 	}
@@ -135,7 +135,7 @@ func ConcatChannels(tp *Tape, xs ...*Tensor) *Tensor {
 		}
 		total += c
 	}
-	out := New(channelOpReshape(xs[0].Shape, total)...)
+	out := tp.alloc(channelOpReshape(xs[0].Shape, total)...)
 	start := 0
 	for _, x := range xs {
 		c := x.Shape[1]

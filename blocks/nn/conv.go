@@ -159,7 +159,7 @@ func Convolve(tp *Tape, x, w, b *Tensor, cfg Conv2DConfig) *Tensor {
 	if b != nil {
 		bias = b.Data
 	}
-	y := New(n, cfg.Out, oh, ow)
+	y := tp.allocOutput(n, cfg.Out, oh, ow)
 	if d.Depthwise() {
 		dw := kernels.NewDepthwiseConv(d.Window, d.In, d.Out/d.In)
 		epi := kernels.Epilogue{Bias: bias}
@@ -235,8 +235,9 @@ func conv2dBackward(d kernels.ConvDims, n int, x, w, b, y *Tensor) {
 	}
 	inLen, outLen := len(x.Data)/max(n, 1), len(y.Data)/max(n, 1)
 	var gx []float32
+	var setGx bool // gx is new: each image's gradient is written, not added
 	if x.requiresGrad {
-		gx = x.grad()
+		gx, setGx = x.gradToSet()
 	}
 	needW := w.requiresGrad
 	needB := b != nil && b.requiresGrad
@@ -267,11 +268,20 @@ func conv2dBackward(d kernels.ConvDims, n int, x, w, b, y *Tensor) {
 		buf := data.buffers()
 		for s := lo; s < hi; s++ {
 			gy := y.Grad[s*outLen : (s+1)*outLen]
+			xs := x.Data[s*inLen : (s+1)*inLen]
 			if gx != nil {
-				data.run(gy, gx[s*inLen:(s+1)*inLen], buf)
+				data.run(gy, gx[s*inLen:(s+1)*inLen], setGx, buf)
+			}
+			if data.dw != nil && (needW || needB) {
+				// The bias gradient, then the weight's prepared kernel.
+				kernels.Conv2DBackwardFilter(d, xs, gy, nil, gbs[worker], nil)
+				if needW {
+					data.dw.Filter(xs, gy, gws[worker], buf.dwGrad)
+				}
+				continue
 			}
 			if needW || needB {
-				kernels.Conv2DBackwardFilter(d, x.Data[s*inLen:(s+1)*inLen], gy, gws[worker], gbs[worker], scratch)
+				kernels.Conv2DBackwardFilter(d, xs, gy, gws[worker], gbs[worker], scratch)
 			}
 		}
 	})
@@ -315,21 +325,26 @@ func conv2dSplit(n int, fn func(worker, lo, hi int)) {
 // image, with the weights prepared once: packed and transposed for the
 // GEMM, or, for a stride-1 depthwise convolution with one output per
 // channel, flipped, so that the gradient is the forward depthwise kernel
-// run on the output gradient. Other depthwise convolutions use the
-// reference kernel.
+// run on the output gradient. Other depthwise convolutions, and the
+// weight gradients of all depthwise ones, use kernels.DepthwiseBackward.
 type convDataGrad struct {
 	d       kernels.ConvDims
 	packedT []*kernels.PackedA // dense: W^T per group
 	dwT     *kernels.DepthwiseConv
 	flipped []float32 // dwT's weights
+	dw      *kernels.DepthwiseBackward
 	w       []float32
 }
 
-// convDataBuffers is one goroutine's scratch for convDataGrad.run.
-type convDataBuffers struct{ cols, ws, dwScratch, plane []float32 }
+// convDataBuffers is one goroutine's scratch for convDataGrad.run and
+// DepthwiseBackward.
+type convDataBuffers struct{ cols, ws, dwScratch, plane, dwGrad []float32 }
 
 func newConvDataGrad(d kernels.ConvDims, w []float32, need bool) *convDataGrad {
 	c := &convDataGrad{d: d, w: w}
+	if d.Depthwise() {
+		c.dw = kernels.NewDepthwiseBackward(d.Window, d.In, d.Out/d.In)
+	}
 	if !need {
 		return c
 	}
@@ -356,6 +371,9 @@ func newConvDataGrad(d kernels.ConvDims, w []float32, need bool) *convDataGrad {
 
 func (c *convDataGrad) buffers() *convDataBuffers {
 	b := &convDataBuffers{}
+	if c.dw != nil {
+		b.dwGrad = make([]float32, c.dw.ScratchLen())
+	}
 	switch {
 	case c.packedT != nil:
 		n := c.d.OutH * c.d.OutW
@@ -369,13 +387,26 @@ func (c *convDataGrad) buffers() *convDataBuffers {
 }
 
 // run adds the input gradient of one image, given its output gradient gy,
-// to gx.
-func (c *convDataGrad) run(gy, gx []float32, b *convDataBuffers) {
+// to gx, or with set writes it there (gx holds garbage).
+func (c *convDataGrad) run(gy, gx []float32, set bool, b *convDataBuffers) {
 	d := c.d
-	switch {
-	case c.dwT != nil:
+	if c.dwT != nil {
+		if set {
+			c.dwT.Run(gy, c.flipped, gx, 0, d.In, &kernels.Epilogue{}, b.dwScratch)
+			return
+		}
 		c.dwT.Run(gy, c.flipped, b.plane, 0, d.In, &kernels.Epilogue{}, b.dwScratch)
 		kernels.AddTo(gx, b.plane)
+		return
+	}
+	if c.packedT == nil || !d.Pointwise() {
+		// These paths add: a new gradient is cleared first.
+		if set {
+			clear(gx)
+		}
+		set = false
+	}
+	switch {
 	case c.packedT != nil:
 		inG, outG := d.In/d.Groups, d.Out/d.Groups
 		k := inG * d.KH * d.KW
@@ -384,13 +415,19 @@ func (c *convDataGrad) run(gy, gx []float32, b *convDataBuffers) {
 		for g := 0; g < d.Groups; g++ {
 			gxg := gx[g*inG*inPlane : (g+1)*inG*inPlane]
 			if d.Pointwise() {
-				kernels.SgemmPacked(c.packedT[g], false, n, gy[g*outG*n:], n, 1, gxg, n, b.ws)
+				var beta float32 = 1
+				if set {
+					beta = 0
+				}
+				kernels.SgemmPacked(c.packedT[g], false, n, gy[g*outG*n:], n, beta, gxg, n, b.ws)
 				continue
 			}
 			cols := b.cols[:k*n]
 			kernels.SgemmPacked(c.packedT[g], false, n, gy[g*outG*n:], n, 0, cols, n, b.ws)
 			kernels.Col2im(d.Window, inG, cols, gxg)
 		}
+	case c.dw != nil:
+		c.dw.Data(gy, c.w, gx, b.dwGrad)
 	default:
 		kernels.Conv2DBackwardData(d, gy, c.w, gx, nil)
 	}

@@ -25,7 +25,7 @@ func Dropout(tp *Tape, x *Tensor, p float64) *Tensor {
 	scale := float32(1 / (1 - p))
 	// mask holds the factor of each element: 0 or 1/(1-p).
 	mask := make([]float32, x.Len())
-	out := New(x.Shape...)
+	out := tp.alloc(x.Shape...)
 	for i, v := range x.Data {
 		if tp.RNG.Float64() >= p {
 			mask[i] = scale

@@ -12,17 +12,21 @@ func Add(tp *Tape, a, b *Tensor) *Tensor {
 	if !SameShape(a.Shape, b.Shape) {
 		panic(fmt.Sprintf("nn.Add: shapes %s and %s differ", ShapeString(a.Shape), ShapeString(b.Shape)))
 	}
-	out := New(a.Shape...)
-	kernels.Add(out.Data, a.Data, b.Data)
+	out := tp.allocOutput(a.Shape...)
+	kernels.AddParallel(out.Data, a.Data, b.Data)
 	tp.record(out, func() {
 		if out.Grad == nil {
 			return
 		}
-		if a.requiresGrad {
-			kernels.AddTo(a.grad(), out.Grad)
-		}
-		if b.requiresGrad {
-			kernels.AddTo(b.grad(), out.Grad)
+		for _, t := range []*Tensor{a, b} {
+			if !t.requiresGrad {
+				continue
+			}
+			if g, fresh := t.gradToSet(); fresh {
+				copy(g, out.Grad)
+			} else {
+				kernels.AddToParallel(g, out.Grad)
+			}
 		}
 	}, a, b)
 	return out
@@ -41,7 +45,7 @@ func MulChannels(tp *Tape, x, s *Tensor) *Tensor {
 	if rows > 0 {
 		hw = x.Len() / rows
 	}
-	out := New(x.Shape...)
+	out := tp.alloc(x.Shape...)
 	kernels.MulChannels(out.Data, x.Data, s.Data, rows, hw)
 	tp.record(out, func() {
 		if out.Grad == nil {

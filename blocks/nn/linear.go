@@ -41,7 +41,7 @@ func Dense(tp *Tape, x, w, b *Tensor) *Tensor {
 		panic(fmt.Sprintf("nn.Dense: bias %s, want %d", ShapeString(b.Shape), out))
 	}
 	n := x.Shape[0]
-	y := New(n, out)
+	y := tp.alloc(n, out)
 	kernels.Sgemm(false, true, n, out, in, 1, x.Data, in, w.Data, in, 0, y.Data, out)
 	if b != nil {
 		for s := 0; s < n; s++ {

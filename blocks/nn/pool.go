@@ -95,7 +95,7 @@ func (c Pool2DConfig) window(op string, x *Tensor) kernels.Window {
 func MaxPool(tp *Tape, x *Tensor, cfg Pool2DConfig) *Tensor {
 	win := cfg.window("nn.MaxPool", x)
 	planes := x.Shape[0] * x.Shape[1]
-	y := New(x.Shape[0], x.Shape[1], win.OutH, win.OutW)
+	y := tp.alloc(x.Shape[0], x.Shape[1], win.OutH, win.OutW)
 	var argmax []int32
 	if tp != nil && x.requiresGrad {
 		argmax = make([]int32, y.Len())
@@ -114,7 +114,7 @@ func MaxPool(tp *Tape, x *Tensor, cfg Pool2DConfig) *Tensor {
 func AvgPool(tp *Tape, x *Tensor, cfg Pool2DConfig) *Tensor {
 	win := cfg.window("nn.AvgPool", x)
 	planes := x.Shape[0] * x.Shape[1]
-	y := New(x.Shape[0], x.Shape[1], win.OutH, win.OutW)
+	y := tp.alloc(x.Shape[0], x.Shape[1], win.OutH, win.OutW)
 	kernels.AvgPool2D(win, planes, x.Data, y.Data)
 	tp.record(y, func() {
 		if y.Grad != nil {
@@ -130,7 +130,7 @@ func GlobalAvgPool(tp *Tape, x *Tensor) *Tensor {
 		panic(fmt.Sprintf("nn.GlobalAvgPool: input %s, want N x C x H x W", ShapeString(x.Shape)))
 	}
 	planes, hw := x.Shape[0]*x.Shape[1], x.Shape[2]*x.Shape[3]
-	y := New(x.Shape[0], x.Shape[1], 1, 1)
+	y := tp.alloc(x.Shape[0], x.Shape[1], 1, 1)
 	kernels.GlobalAvgPool(planes, hw, x.Data, y.Data)
 	tp.record(y, func() {
 		if y.Grad != nil {

@@ -12,7 +12,7 @@ func PReLU(tp *Tape, x, slope *Tensor) *Tensor {
 	}
 	n, c := x.Shape[0], x.Shape[1]
 	hw := x.Len() / max(n*c, 1)
-	y := New(x.Shape...)
+	y := tp.alloc(x.Shape...)
 	for i := range n {
 		for ch := range c {
 			a := slope.Data[ch]

@@ -20,8 +20,41 @@ type Tape struct {
 	// RNG drives dropout. It must be set when Train is and a network has
 	// dropout; seeding it is the caller's job (runs record their seed).
 	RNG *rand.Rand
+	// Recycle makes the operators take the storage of their outputs (and
+	// of those outputs' gradients) from the tape, which gets it back at
+	// Release and reuses it in later steps instead of allocating (and the
+	// runtime zeroing, and collecting) a step's worth of tensors again.
+	// A caller that sets it must call Release once per step, when it no
+	// longer uses that step's tensors.
+	Recycle bool
 
 	steps []func()
+	pool  tensorPool
+}
+
+// Release hands the storage of every tensor the operators made on this
+// tape since the last Release back to the tape, for the tensors of later
+// steps. Those tensors must not be used afterwards: their Data and Grad
+// are nil. Parameters, inputs and buffers are not the tape's and are not
+// touched. Without Recycle there is nothing to release.
+func (tp *Tape) Release() { tp.pool.release() }
+
+// alloc returns a zero tensor of the given shape: from the tape's storage
+// when it recycles, else New.
+func (tp *Tape) alloc(shape ...int) *Tensor {
+	if tp == nil || !tp.Recycle {
+		return New(shape...)
+	}
+	return tp.pool.tensor(true, shape)
+}
+
+// allocOutput is alloc for an operator that writes every element of its
+// output: recycled storage is not cleared.
+func (tp *Tape) allocOutput(shape ...int) *Tensor {
+	if tp == nil || !tp.Recycle {
+		return New(shape...)
+	}
+	return tp.pool.tensor(false, shape)
 }
 
 // NewTape returns a tape in training or eval mode.

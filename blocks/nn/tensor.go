@@ -16,6 +16,9 @@ type Tensor struct {
 	// requiresGrad marks leaves (parameters, inputs under test) and every
 	// tensor computed from them on a Tape.
 	requiresGrad bool
+	// pool, for a tensor a recycling tape made, provides its gradient's
+	// storage too.
+	pool *tensorPool
 }
 
 // New returns a zero tensor of the given shape.
@@ -55,9 +58,30 @@ func (t *Tensor) ZeroGrad() {
 // grad returns t.Grad, allocating it on first use.
 func (t *Tensor) grad() []float32 {
 	if t.Grad == nil {
-		t.Grad = make([]float32, len(t.Data))
+		if t.pool != nil {
+			t.Grad = t.pool.get(len(t.Data), true)
+		} else {
+			t.Grad = make([]float32, len(t.Data))
+		}
 	}
 	return t.Grad
+}
+
+// gradToSet returns t's gradient storage for a backward step that writes
+// every element of it when it is new (fresh): a new gradient from a
+// recycling tape is not cleared, so such a step sets it instead of adding
+// to zeros, which saves clearing and reading it. When t already has a
+// gradient (another consumer's), the step adds to it as usual.
+func (t *Tensor) gradToSet() (g []float32, fresh bool) {
+	if t.Grad != nil {
+		return t.Grad, false
+	}
+	if t.pool != nil {
+		t.Grad = t.pool.get(len(t.Data), false)
+	} else {
+		t.Grad = make([]float32, len(t.Data))
+	}
+	return t.Grad, true
 }
 
 // Clone returns a deep copy of the data (not the gradient).

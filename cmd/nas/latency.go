@@ -60,6 +60,7 @@ type latencyOptions struct {
 	Table    tableFlags
 	Ref      string
 	Measure  bool
+	Rounds   int
 	JSON     bool
 	Input    string
 	Classes  int
@@ -69,13 +70,14 @@ type latencyOptions struct {
 
 // latencyBlockJSON is one layer of `nas latency --json`.
 type latencyBlockJSON struct {
-	Index int     `json:"index"`
-	Block string  `json:"block"`
-	Input string  `json:"input"`
-	Key   string  `json:"key"`
-	Ms    float64 `json:"ms"`
-	P10Ms float64 `json:"p10_ms"`
-	P90Ms float64 `json:"p90_ms"`
+	Index    int     `json:"index"`
+	Block    string  `json:"block"`
+	Input    string  `json:"input"`
+	Key      string  `json:"key"`
+	Ms       float64 `json:"ms"` // the entry's latency, its p10
+	P10Ms    float64 `json:"p10_ms"`
+	MedianMs float64 `json:"median_ms"`
+	P90Ms    float64 `json:"p90_ms"`
 }
 
 // latencyJSON is the --json output of `nas latency`.
@@ -92,6 +94,7 @@ type latencyJSON struct {
 	Blocks      []latencyBlockJSON `json:"blocks"`
 	MeasuredMs  *float64           `json:"measured_ms,omitempty"`
 	MeasuredP10 *float64           `json:"measured_p10_ms,omitempty"`
+	MeasuredMed *float64           `json:"measured_median_ms,omitempty"`
 	MeasuredP90 *float64           `json:"measured_p90_ms,omitempty"`
 	ErrorPct    *float64           `json:"error_pct,omitempty"`
 }
@@ -132,6 +135,7 @@ ARCH is anything 'nas inspect' accepts: a zoo name (shaped by --input,
 	f := cmd.Flags()
 	addTableFlags(cmd, &opts.Table)
 	f.BoolVar(&opts.Measure, "measure", false, "also measure the network end to end and report the error")
+	addRoundsFlag(f, &opts.Rounds, "network (with --measure) and each missing block")
 	f.BoolVar(&opts.JSON, "json", false, "print a JSON object")
 	f.StringVar(&opts.Input, "input", "", "input shape CxHxW of a zoo network (default 3x224x224)")
 	f.IntVar(&opts.Classes, "classes", 0, "classes of a zoo network (default 1000)")
@@ -186,7 +190,7 @@ func latencyRun(cmd *cobra.Command, opts *latencyOptions) error {
 		}
 	}
 	pr := &latency.Predictor{Table: tbl, Batch: opts.Table.Batch,
-		Fill: &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Table.Batch, Threads: opts.Table.Threads}}
+		Fill: &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Table.Batch, Threads: opts.Table.Threads, Rounds: opts.Rounds}}
 	var pred latency.Prediction
 	var meas *latency.Measurement
 	err = withThreads(opts.Table.Threads, func() error {
@@ -195,11 +199,11 @@ func latencyRun(cmd *cobra.Command, opts *latencyOptions) error {
 			return fillCommand(err, opts.Table, netArgs)
 		}
 		if opts.Measure {
-			m, err := latency.MeasureNetwork(ctx, compiler(), a, opts.Table.Batch, opts.Table.Threads, proto)
+			ms, err := latency.MeasureNetworks(ctx, compiler(), []*space.Arch{a}, opts.Table.Batch, opts.Table.Threads, proto, opts.Rounds, nil)
 			if err != nil {
 				return err
 			}
-			meas = &m
+			meas = &ms[0]
 		}
 		return nil
 	})
@@ -211,12 +215,12 @@ func latencyRun(cmd *cobra.Command, opts *latencyOptions) error {
 		Batch: pred.Batch, PredictedMs: pred.Ms, OverheadMs: pred.OverheadMs, MeasuredNow: pred.MeasuredNow, Blocks: []latencyBlockJSON{}}
 	for _, b := range pred.Blocks {
 		r.Blocks = append(r.Blocks, latencyBlockJSON{Index: b.Index, Block: space.BlockString(a.Layers[b.Index]), Input: b.In.String(), Key: b.Key,
-			Ms: b.Ms, P10Ms: b.Entry.P10Ns / 1e6, P90Ms: b.Entry.P90Ns / 1e6})
+			Ms: b.Ms, P10Ms: b.Entry.P10Ns / 1e6, MedianMs: b.Entry.MedianMs(), P90Ms: b.Entry.P90Ns / 1e6})
 	}
 	if meas != nil {
-		ms, p10, p90 := meas.MedianMs(), meas.P10Ns/1e6, meas.P90Ns/1e6
+		ms, p10, med, p90 := meas.LatencyMs(), meas.P10Ns/1e6, meas.MedianMs(), meas.P90Ns/1e6
 		e := 100 * (pred.Ms - ms) / ms
-		r.MeasuredMs, r.MeasuredP10, r.MeasuredP90, r.ErrorPct = &ms, &p10, &p90, &e
+		r.MeasuredMs, r.MeasuredP10, r.MeasuredMed, r.MeasuredP90, r.ErrorPct = &ms, &p10, &med, &p90, &e
 	}
 	out := cmd.OutOrStdout()
 	if opts.JSON {
@@ -234,9 +238,9 @@ func latencyRun(cmd *cobra.Command, opts *latencyOptions) error {
 	}
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "#\tblock\tinput\tms\tp10\tp90\tshare\t")
+	fmt.Fprintln(tw, "#\tblock\tinput\tms (p10)\tmedian\tp90\tshare\t")
 	for _, b := range r.Blocks {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%.4f\t%.4f\t%.4f\t%.1f%%\t\n", b.Index, b.Block, b.Input, b.Ms, b.P10Ms, b.P90Ms, 100*b.Ms/pred.Ms)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%.4f\t%.4f\t%.4f\t%.1f%%\t\n", b.Index, b.Block, b.Input, b.Ms, b.MedianMs, b.P90Ms, 100*b.Ms/pred.Ms)
 	}
 	fmt.Fprintf(tw, "\toverhead\t\t%.4f\t\t\t%.1f%%\t\n", pred.OverheadMs, 100*pred.OverheadMs/pred.Ms)
 	if err := tw.Flush(); err != nil {
@@ -244,7 +248,7 @@ func latencyRun(cmd *cobra.Command, opts *latencyOptions) error {
 	}
 	fmt.Fprintf(out, "\npredicted  %.3f ms\n", pred.Ms)
 	if meas != nil {
-		fmt.Fprintf(out, "measured   %.3f ms (p10 %.3f, p90 %.3f, %d samples)\nerror      %+.1f%%\n", *r.MeasuredMs, *r.MeasuredP10, *r.MeasuredP90, meas.Samples, *r.ErrorPct)
+		fmt.Fprintf(out, "measured   %.3f ms (p10 of %d samples; median %.3f, p90 %.3f)\nerror      %+.1f%%\n", *r.MeasuredMs, meas.Samples, *r.MeasuredMed, *r.MeasuredP90, *r.ErrorPct)
 	}
 	return nil
 }
@@ -254,6 +258,7 @@ type validateOptions struct {
 	Space    string
 	Samples  int
 	Seed     uint64
+	Rounds   int
 	JSON     bool
 	Quiet    bool
 	Protocol protocolFlags
@@ -292,6 +297,8 @@ the table is writable.`,
 				return usageErrorf("--space SPACE is required")
 			case opts.Samples < 1:
 				return usageErrorf("--samples %d: must be at least 1", opts.Samples)
+			case opts.Rounds < 1:
+				return usageErrorf("--rounds %d: must be at least 1", opts.Rounds)
 			}
 			if runF != nil {
 				return runF(cmd, opts)
@@ -304,6 +311,7 @@ the table is writable.`,
 	f.StringVar(&opts.Space, "space", "", "search space: a built-in name (see 'nas space list') or a JSON file")
 	f.IntVar(&opts.Samples, "samples", 20, "number of networks to sample")
 	f.Uint64Var(&opts.Seed, "seed", 1, "seed of the sampling")
+	addRoundsFlag(f, &opts.Rounds, "network and each missing block")
 	f.BoolVar(&opts.JSON, "json", false, "print a JSON object")
 	f.BoolVar(&opts.Quiet, "quiet", false, "no progress bar")
 	opts.Protocol.AddFlags(f)
@@ -340,11 +348,11 @@ func validateRun(cmd *cobra.Command, opts *validateOptions) error {
 	ctx, stop := signal.NotifyContext(profileContext(cmd), os.Interrupt)
 	defer stop()
 
-	bar := progress.New(cmd.ErrOrStderr(), "validate", "networks", len(archs), 0, opts.Quiet || opts.JSON)
+	bar := progress.New(cmd.ErrOrStderr(), "validate", "measurements", opts.Rounds*len(archs), 0, opts.Quiet || opts.JSON)
 	v := &latency.Validator{
 		Predictor: &latency.Predictor{Table: tbl, Batch: opts.Table.Batch,
-			Fill: &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Table.Batch, Threads: opts.Table.Threads}},
-		Compile: compiler(), Protocol: proto, Threads: opts.Table.Threads,
+			Fill: &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Table.Batch, Threads: opts.Table.Threads, Rounds: opts.Rounds}},
+		Compile: compiler(), Protocol: proto, Threads: opts.Table.Threads, Rounds: opts.Rounds,
 		Progress: func(done, total int) { bar.Add(1) },
 	}
 	var res latency.Validation

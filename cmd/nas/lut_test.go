@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ func TestLutShowText(t *testing.T) {
 	code, out, errOut := runNas(t, "lut", "show", path)
 	require.Equal(t, exitOK, code, errOut)
 	for _, want := range []string{
-		"latency table " + path + " (schema 1",
+		"latency table " + path + " (schema " + strconv.Itoa(latency.SchemaVersion),
 		"device " + boardFingerprint.ID(),
 		"Cortex-A76", "generic, version 1", "linux/arm64, go1.26.0", "6.6.31-v8",
 		"threads       4",
@@ -68,7 +69,7 @@ func TestLutShowJSON(t *testing.T) {
 	require.Equal(t, exitOK, code, errOut)
 	var doc lutJSON
 	require.NoError(t, json.Unmarshal([]byte(out), &doc))
-	require.Equal(t, 1, doc.Schema)
+	require.Equal(t, latency.SchemaVersion, doc.Schema)
 	require.Len(t, doc.Devices, 1)
 	d := doc.Devices[0]
 	require.Equal(t, boardFingerprint, d.Fingerprint)
@@ -86,9 +87,9 @@ func TestLutShowCSV(t *testing.T) {
 	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
 	require.NoError(t, err)
 	require.Equal(t, [][]string{
-		{"device", "key", "median_ns", "p10_ns", "p90_ns", "samples", "measured_at", "protocol"},
-		{boardFingerprint.ID(), "conv_k3_s2_o16|in3x224x224|b1", "98000", "97000", "99000", "50", "2026-11-27T10:00:00Z", ""},
-		{boardFingerprint.ID(), "ir_k3_e6_i16_o24|in16x56x56|b1", "152300", "150000", "160000.5", "50", "2026-11-27T09:00:00Z", "warmup=5, repeats=50"},
+		{"device", "key", "median_ns", "p10_ns", "p90_ns", "samples", "rounds", "measured_at", "protocol"},
+		{boardFingerprint.ID(), "conv_k3_s2_o16|in3x224x224|b1", "98000", "97000", "99000", "50", "1", "2026-11-27T10:00:00Z", ""},
+		{boardFingerprint.ID(), "ir_k3_e6_i16_o24|in16x56x56|b1", "152300", "150000", "160000.5", "50", "1", "2026-11-27T09:00:00Z", "warmup=5, repeats=50"},
 	}, rows)
 }
 

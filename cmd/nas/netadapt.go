@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -18,6 +20,7 @@ import (
 	"nas/internal/progress"
 	"nas/internal/safetensors"
 	"nas/latency"
+	"nas/results"
 	"nas/search"
 	"nas/space"
 	"nas/trainer"
@@ -59,6 +62,7 @@ type netadaptOptions struct {
 // arch.json and weights.safetensors.
 const (
 	netadaptHistoryFile = "history.json"
+	netadaptPlotFile    = "netadapt" // .svg and .png: accuracy against latency per iteration
 	netadaptArchFile    = "arch.json"
 )
 
@@ -464,12 +468,13 @@ func (l *netadaptLatency) MeasureMs(ctx context.Context, a *space.Arch) (float64
 	return measureNetworkMs(ctx, a, l.proto)
 }
 
-// measureNetworkMs times a end to end on one thread at batch 1 (median).
+// measureNetworkMs times a end to end on one thread at batch 1 (its latency,
+// the 10th percentile of the runs, as the table's entries are).
 func measureNetworkMs(ctx context.Context, a *space.Arch, proto latency.Protocol) (float64, error) {
 	var ms float64
 	err := withThreads(1, func() error {
 		m, err := latency.MeasureNetwork(ctx, compiler(), a, 1, 1, proto)
-		ms = m.MedianMs()
+		ms = m.LatencyMs()
 		return err
 	})
 	return ms, err
@@ -586,7 +591,39 @@ func (r *netadaptRecorder) Record(history []search.Iteration, a *space.Arch, w s
 	if err != nil {
 		return err
 	}
-	return writeFileSynced(filepath.Join(r.out, netadaptHistoryFile), append(b, '\n'))
+	if err := writeFileSynced(filepath.Join(r.out, netadaptHistoryFile), append(b, '\n')); err != nil {
+		return err
+	}
+	return writeNetadaptPlot(r.out, r.settings.TargetMs, history)
+}
+
+// writeNetadaptPlot draws the run so far, validation accuracy against
+// latency per iteration, as netadapt.svg and netadapt.png in out.
+func writeNetadaptPlot(out string, targetMs float64, history []search.Iteration) error {
+	pts := make([]results.TrajectoryPoint, len(history))
+	for i, it := range history {
+		pts[i] = results.TrajectoryPoint{Label: fmt.Sprint(it.Index), LatencyMs: it.LatencyMs, MeasuredMs: it.MeasuredMs, Accuracy: it.Accuracy}
+		if it.Final {
+			pts[i].Label = "final"
+		}
+	}
+	fig, err := results.PlotTrajectory(fmt.Sprintf("NetAdapt: validation accuracy against latency per iteration (target %.3g ms)", targetMs), pts, targetMs)
+	if err != nil {
+		return err
+	}
+	for _, w := range []struct {
+		name  string
+		write func(io.Writer, *results.Figure) error
+	}{{netadaptPlotFile + ".svg", results.WriteSVG}, {netadaptPlotFile + ".png", results.WritePNG}} {
+		var buf bytes.Buffer
+		if err := w.write(&buf, fig); err != nil {
+			return fmt.Errorf("plot %s: %w", w.name, err)
+		}
+		if err := writeFileSynced(filepath.Join(out, w.name), buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeFileSynced writes data to path through a temporary file in the same

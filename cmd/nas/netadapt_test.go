@@ -136,6 +136,11 @@ func TestNetAdaptEndToEnd(t *testing.T) {
 
 	h := readHistory(t, out)
 	require.Len(t, h.Iterations, sum.Iterations+2)
+	for _, ext := range []string{".svg", ".png"} {
+		fi, err := os.Stat(filepath.Join(out, netadaptPlotFile+ext))
+		require.NoError(t, err, "the plot of the run")
+		require.Positive(t, fi.Size())
+	}
 	require.True(t, h.Iterations[len(h.Iterations)-1].Final)
 	require.Equal(t, sum.FinalArch, h.Iterations[len(h.Iterations)-1].Arch)
 	for i, it := range h.Iterations {

@@ -34,6 +34,7 @@ func TestProfileFlags(t *testing.T) {
 		{"--lut", "x.db", "--batch", "0", "m"},       // batch
 		{"--lut", "x.db", "--clock", "sundial", "m"}, // clock
 		{"--lut", "x.db", "--tolerance", "-1", "m"},  // tolerance
+		{"--lut", "x.db", "--rounds", "0", "m"},      // rounds
 	} {
 		code, _, errOut := runNas(t, append([]string{"profile"}, args...)...)
 		require.Equal(t, exitUsage, code, "%v: %s", args, errOut)
@@ -45,17 +46,24 @@ func TestProfileAndResume(t *testing.T) {
 	args := append([]string{"profile", "--lut", lut, tinyNet}, fastFlags...)
 	code, out, errOut := runNas(t, args...)
 	require.Equal(t, 0, code, errOut)
-	require.Contains(t, out, "5 entries: 5 measured now")
+	require.Contains(t, out, "5 entries, 3 rounds: 15 measurements now")
 	code, out, errOut = runNas(t, args...)
 	require.Equal(t, 0, code, errOut)
-	require.Contains(t, out, "5 entries: 0 measured now")
-	require.Contains(t, out, "5 already present")
+	require.Contains(t, out, "5 entries, 3 rounds: 0 measurements now")
+	require.Contains(t, out, "15 already present")
 
 	// Another network sharing the stem adds only what it lacks.
 	other := strings.Replace(tinyNet, "ir_e2_o8_k3", "ir_e2_o8_k5", 1)
 	code, out, errOut = runNas(t, append([]string{"profile", "--lut", lut, other}, fastFlags...)...)
 	require.Equal(t, 0, code, errOut)
-	require.Contains(t, out, "5 entries: 1 measured now")
+	require.Contains(t, out, "5 entries, 3 rounds: 3 measurements now")
+
+	// More rounds refine the table: one more measurement of each block,
+	// and the overhead calibrated again.
+	code, out, errOut = runNas(t, append([]string{"profile", "--lut", lut, "--rounds", "4", tinyNet}, fastFlags...)...)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "5 entries, 4 rounds: 5 measurements now")
+	require.Contains(t, out, "15 already present")
 }
 
 func TestProfileSpaceFile(t *testing.T) {
@@ -64,7 +72,7 @@ func TestProfileSpaceFile(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	// stem, stage 0 (kernel 1 or 3, two layers deep), stage 1 (width 8 or
 	// 16), the head at both widths, and the overhead.
-	require.Contains(t, out, "11 entries: 11 measured now")
+	require.Contains(t, out, "11 entries, 3 rounds: 33 measurements now")
 }
 
 func TestProfileRefusesForeignTable(t *testing.T) {

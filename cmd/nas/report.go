@@ -169,9 +169,13 @@ func printReport(out io.Writer, r *results.Report) {
 	if len(r.Baselines) > 0 {
 		fmt.Fprintln(out, "\nbaselines:")
 		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "network\tlatency ms\tval acc %\tparams\tMACs")
+		fmt.Fprintln(tw, "network\tlatency ms\tval acc %\ttest acc %\tparams\tMACs")
 		for _, b := range r.Baselines {
-			fmt.Fprintf(tw, "%s\t%.3f\t%.2f\t%s\t%s\n", b.Name, b.LatencyMs, 100*b.Accuracy, groupDigits(b.Params), groupDigits(b.MACs))
+			test := "-"
+			if b.TestAccuracy != nil {
+				test = fmt.Sprintf("%.2f", 100**b.TestAccuracy)
+			}
+			fmt.Fprintf(tw, "%s\t%.3f\t%.2f\t%s\t%s\t%s\n", b.Name, b.LatencyMs, 100*b.Accuracy, test, groupDigits(b.Params), groupDigits(b.MACs))
 		}
 		tw.Flush()
 	}

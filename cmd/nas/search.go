@@ -39,6 +39,7 @@ type searchOptions struct {
 	ProxyEpochs   int
 	ProxyFraction float64
 	ProxySteps    int
+	ProxyEval     float64
 	Batch         int
 
 	Final         int
@@ -56,13 +57,18 @@ type searchOptions struct {
 // searchSettings are the run's settings as stored with it (RunConfig.Settings),
 // so that --resume continues with exactly them.
 type searchSettings struct {
-	Budget        int      `json:"budget"`
-	Alpha         float64  `json:"alpha"`
-	Beta          float64  `json:"beta"`
-	DataDir       string   `json:"data_dir,omitempty"`
-	ProxyEpochs   int      `json:"proxy_epochs"`
-	ProxyFraction float64  `json:"proxy_fraction"`
-	ProxySteps    int      `json:"proxy_steps,omitempty"`
+	Budget        int     `json:"budget"`
+	Alpha         float64 `json:"alpha"`
+	Beta          float64 `json:"beta"`
+	DataDir       string  `json:"data_dir,omitempty"`
+	ProxyEpochs   int     `json:"proxy_epochs"`
+	ProxyFraction float64 `json:"proxy_fraction"`
+	ProxySteps    int     `json:"proxy_steps,omitempty"`
+	// ProxyEval is the fraction of the validation split trials are scored
+	// on; FixedSplit, that every trial and final network uses the run's
+	// validation split (runs stored before it drew one per trial).
+	ProxyEval     float64  `json:"proxy_eval_fraction,omitempty"`
+	FixedSplit    bool     `json:"fixed_split,omitempty"`
 	Batch         int      `json:"batch"`
 	Final         int      `json:"final"`
 	FinalEpochs   int      `json:"final_epochs"`
@@ -120,6 +126,7 @@ written to runs/RUN/ (see nas report).`,
 	f.IntVar(&opts.ProxyEpochs, "proxy-epochs", 1, "epochs of proxy training per candidate")
 	f.Float64Var(&opts.ProxyFraction, "proxy-fraction", 0.05, "fraction of the training split that proxy training uses")
 	f.IntVar(&opts.ProxySteps, "proxy-steps", 0, "budget of proxy training in optimizer steps instead of epochs (0: use --proxy-epochs)")
+	f.Float64Var(&opts.ProxyEval, "proxy-eval-fraction", 1, "fraction of the validation split (per class, the same for every trial) that candidates are scored on")
 	f.IntVar(&opts.Batch, "batch", 64, "batch size of proxy and final training")
 	f.IntVar(&opts.Final, "final", 1, "best networks to retrain, test and time after the search (0: none)")
 	f.IntVar(&opts.FinalEpochs, "final-epochs", 1, "epochs of the final training")
@@ -153,6 +160,8 @@ func (o *searchOptions) check(cmd *cobra.Command) error {
 		return usageErrorf("--proxy-epochs %d: at least 1 (or give --proxy-steps)", o.ProxyEpochs)
 	case !(o.ProxyFraction > 0 && o.ProxyFraction <= 1):
 		return usageErrorf("--proxy-fraction %g: want a fraction in (0, 1]", o.ProxyFraction)
+	case !(o.ProxyEval > 0 && o.ProxyEval <= 1):
+		return usageErrorf("--proxy-eval-fraction %g: want a fraction in (0, 1]", o.ProxyEval)
 	case o.Batch < 1:
 		return usageErrorf("--batch %d: at least 1", o.Batch)
 	case o.Final < 0 || o.FinalEpochs < 1:
@@ -264,6 +273,7 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 	} else {
 		st = searchSettings{Budget: opts.Budget, Alpha: opts.W, Beta: opts.W, DataDir: opts.DataDir,
 			ProxyEpochs: opts.ProxyEpochs, ProxyFraction: opts.ProxyFraction, ProxySteps: opts.ProxySteps,
+			ProxyEval: opts.ProxyEval, FixedSplit: true,
 			Batch: opts.Batch, Final: opts.Final, FinalEpochs: opts.FinalEpochs, FinalFraction: opts.FinalFraction, Baselines: opts.Baselines}
 		if opts.Hard {
 			st.Alpha, st.Beta = 0, -1
@@ -316,6 +326,9 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 	proxy := trainer.DefaultConfig()
 	proxy.Epochs, proxy.Steps, proxy.BatchSize = st.ProxyEpochs, st.ProxySteps, st.Batch
 	proxy.DataFraction = st.ProxyFraction
+	if st.FixedSplit {
+		proxy.SplitSeed, proxy.EvalFraction = runSplitSeed(cfg.Seed), st.ProxyEval
+	}
 	proxy.WarmupEpochs = 0.1
 	if proxy.Steps == 0 {
 		proxy.WarmupEpochs = min(1, 0.1*float64(proxy.Epochs))
@@ -373,6 +386,9 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 	final.DataFraction = st.FinalFraction
 	final.Augment = trainer.DefaultAugmentation(cfg.Dataset)
 	final.Seed = cfg.Seed
+	if st.FixedSplit {
+		final.SplitSeed = runSplitSeed(cfg.Seed)
+	}
 	var finals []finalResult
 	var baselines []results.Baseline
 	for i, t := range topTrials(s.Trials(), st.Final) {
@@ -476,7 +492,8 @@ func trainAndTime(ctx context.Context, cfg trainer.Config, a *space.Arch, sets *
 }
 
 func (f finalResult) baseline() results.Baseline {
-	return results.Baseline{Name: f.Name + " (final)", Arch: f.Arch, LatencyMs: f.MeasuredMs, Accuracy: f.TestAcc, Params: f.Params, MACs: f.MACs}
+	test := f.TestAcc
+	return results.Baseline{Name: f.Name + " (final)", Arch: f.Arch, LatencyMs: f.MeasuredMs, Accuracy: f.ValAcc, TestAccuracy: &test, Params: f.Params, MACs: f.MACs}
 }
 
 func printFinals(w interface{ Write([]byte) (int, error) }, fs []finalResult) {
@@ -513,6 +530,15 @@ func (l *tableLatency) LatencyMs(a *space.Arch) (float64, error) {
 		return err
 	})
 	return ms, err
+}
+
+// runSplitSeed is the seed of a run's validation split: the run seed
+// (trainer.Config.SplitSeed 0 would mean each trial's own seed).
+func runSplitSeed(seed uint64) uint64 {
+	if seed == 0 {
+		return 1 << 63
+	}
+	return seed
 }
 
 // proxyTrainer is search's Evaluator: proxy training on a seeded part of

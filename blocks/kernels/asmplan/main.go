@@ -15,7 +15,9 @@
 //     (dwconv_amd64.s), and deinterleave, which splits a padded row into
 //     its even and odd columns for the stride-2 kernels; also the stem
 //     convolution (infer.go: 3x3 stride 2 over a few input channels, four
-//     outputs at a time) on the same even and odd planes.
+//     outputs at a time) on the same even and odd planes;
+//   - train: the reductions, elementwise passes and depthwise weight
+//     gradient rows of a training step (train_amd64.s; see train.go).
 //
 // Every kernel is AVX2+FMA (eight floats per vector) and handles whole
 // vectors only: the Go callers finish the last len%8 elements. It lives in
@@ -36,7 +38,7 @@ import (
 )
 
 func main() {
-	set := flag.String("set", "", "kernel set to generate: epilogue or dwconv")
+	set := flag.String("set", "", "kernel set to generate: epilogue, dwconv or train")
 	flag.Parse()
 	ConstraintExpr("!noasm")
 	switch *set {
@@ -60,8 +62,10 @@ func main() {
 			dwRows(k, 2)
 		}
 		deinterleave()
+	case "train":
+		trainSet()
 	default:
-		log.Fatalf("asmplan: -set %q: want epilogue or dwconv", *set)
+		log.Fatalf("asmplan: -set %q: want epilogue, dwconv or train", *set)
 	}
 	Generate()
 }
@@ -87,18 +91,7 @@ func constant(name string, v float32) VecVirtual {
 // rowLoop emits a loop over the whole vectors of the slice argument
 // slice, calling body with the byte offset register of each vector.
 func rowLoop(slice string, body func(off GPVirtual)) {
-	n := Load(Param(slice).Len(), GP64())
-	SHRQ(U8(3), n)
-	SHLQ(U8(5), n) // bytes in whole vectors
-	off := GP64()
-	XORQ(off, off)
-	Label("loop")
-	CMPQ(off, n)
-	JAE(LabelRef("done"))
-	body(off)
-	ADDQ(U8(32), off)
-	JMP(LabelRef("loop"))
-	Label("done")
+	rowLoopBody(slice, body)
 	VZEROUPPER()
 	RET()
 }

@@ -1,0 +1,394 @@
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// The train set: the per-channel reductions and elementwise passes of a
+// training step (train_amd64.s).
+//
+//   - sumCenteredDotRows and shiftedSumsRows: the reductions of batch
+//     normalization's backward and forward passes over one channel's rows
+//     in several samples (ld apart) at once, so that small planes do not
+//     pay a call per row;
+//   - channelAffine and bnInputGrad: batch normalization's forward map and
+//     its input gradient, one pass each;
+//   - reluGrad, clampGrad and hardSwishGrad: activation gradients;
+//   - the gradients in two forms: accumulating (gx +=), and setting
+//     (...SetAVX2: gx =) for a gradient that has no value yet, which then
+//     needs neither zeroing nor reading;
+//   - dwGradRowK3S1 and dwGradRowK3S2: one output row's contribution to
+//     the nine weight gradients of a 3x3 depthwise convolution;
+//   - interleaveAdd: the stride-2 depthwise input gradient's last step,
+//     which adds the even and odd columns back into a row.
+func trainSet() {
+	sumCenteredDotRows()
+	shiftedSumsRows()
+	channelAffine()
+	for _, set := range []bool{false, true} {
+		bnInputGrad(set)
+		reluGrad(set)
+		clampGrad(set)
+		hardSwishGrad(set)
+	}
+	dwGradRow(1)
+	dwGradRow(2)
+	interleaveAdd()
+}
+
+// at is the vector at byte offset off of the slice based at base.
+func at(base, off Register) Mem { return Mem{Base: base, Index: off, Scale: 1} }
+
+// hsumPS returns the sum of the eight lanes of y in the low lane of an XMM
+// register: halves, then pairs, then the last two.
+func hsumPS(y VecVirtual) VecVirtual {
+	x, t := XMM(), XMM()
+	VEXTRACTF128(U8(1), y, x)
+	VADDPS(y.AsX(), x, x)
+	VPERMILPS(U8(0x0E), x, t)
+	VADDPS(t, x, x)
+	VMOVSHDUP(x, t)
+	VADDSS(t, x, x)
+	return x
+}
+
+// hsumPD returns the sum of the four float64 lanes of y in the low lane.
+func hsumPD(y VecVirtual) VecVirtual {
+	x, t := XMM(), XMM()
+	VEXTRACTF128(U8(1), y, x)
+	VADDPD(y.AsX(), x, x)
+	VPERMILPD(U8(1), x, t)
+	VADDSD(t, x, x)
+	return x
+}
+
+// pairLoop emits a loop over the whole vectors of the slice argument
+// slice, two vectors per iteration (body(off, 0) and body(off, 1)) while
+// they fit, then one (body(off, 0)).
+func pairLoop(slice string, body func(off GPVirtual, v int)) {
+	n := Load(Param(slice).Len(), GP64())
+	SHRQ(U8(3), n)
+	SHLQ(U8(5), n)
+	off := GP64()
+	XORQ(off, off)
+	pair := GP64()
+	MOVQ(n, pair)
+	SUBQ(U8(32), pair) // last offset where two vectors fit
+	Label("pair")
+	CMPQ(off, pair)
+	JGE(LabelRef("single"))
+	body(off, 0)
+	body(off, 1)
+	ADDQ(U8(64), off)
+	JMP(LabelRef("pair"))
+	Label("single")
+	CMPQ(off, n)
+	JAE(LabelRef("done"))
+	body(off, 0)
+	ADDQ(U8(32), off)
+	JMP(LabelRef("single"))
+	Label("done")
+}
+
+// rowsLoop emits a loop over rows rows of the slice arguments, ld floats
+// apart, and within each over the whole vectors of its first cols floats,
+// calling body with the base register of the row's slices and the byte
+// offset of each vector.
+func rowsLoop(bases []Register, body func(rowBases []Register, off GPVirtual)) {
+	rows := Load(Param("rows"), GP64())
+	cols := Load(Param("cols"), GP64())
+	SHRQ(U8(3), cols)
+	SHLQ(U8(5), cols) // bytes in whole vectors
+	ld := Load(Param("ld"), GP64())
+	SHLQ(U8(2), ld)
+	off := GP64()
+	Label("row")
+	TESTQ(rows, rows)
+	JZ(LabelRef("done"))
+	XORQ(off, off)
+	Label("col")
+	CMPQ(off, cols)
+	JAE(LabelRef("next"))
+	body(bases, off)
+	ADDQ(U8(32), off)
+	JMP(LabelRef("col"))
+	Label("next")
+	for _, b := range bases {
+		ADDQ(ld, b)
+	}
+	DECQ(rows)
+	JMP(LabelRef("row"))
+	Label("done")
+}
+
+func sumCenteredDotRows() {
+	TEXT("sumCenteredDotRowsAVX2", NOSPLIT, "func(g, x []float32, rows, cols, ld int, mu float32) (s1, s2 float32)")
+	Doc("sumCenteredDotRowsAVX2 returns sum(g[i]) and sum(g[i]*(x[i]-mu)) over the whole vectors of the first cols values of rows rows, ld apart, of g and x.")
+	g := Load(Param("g").Base(), GP64())
+	x := Load(Param("x").Base(), GP64())
+	mu := broadcast("mu")
+	s1, s2 := YMM(), YMM()
+	VXORPS(s1, s1, s1)
+	VXORPS(s2, s2, s2)
+	rowsLoop([]Register{g, x}, func(_ []Register, off GPVirtual) {
+		gv, d := YMM(), YMM()
+		VMOVUPS(at(g, off), gv)
+		VMOVUPS(at(x, off), d)
+		VSUBPS(mu, d, d)
+		VADDPS(gv, s1, s1)
+		VFMADD231PS(d, gv, s2)
+	})
+	Store(hsumPS(s1), ReturnIndex(0))
+	Store(hsumPS(s2), ReturnIndex(1))
+	VZEROUPPER()
+	RET()
+}
+
+func shiftedSumsRows() {
+	TEXT("shiftedSumsRowsAVX2", NOSPLIT, "func(x []float32, rows, cols, ld int, shift float64) (s1, s2 float64)")
+	Doc("shiftedSumsRowsAVX2 returns sum(x[i]-shift) and sum((x[i]-shift)^2), in float64, over the whole vectors of the first cols values of rows rows, ld apart, of x.")
+	x := Load(Param("x").Base(), GP64())
+	sx := Load(Param("shift"), XMM())
+	shift := YMM()
+	VBROADCASTSD(sx, shift)
+	s1 := []VecVirtual{YMM(), YMM()}
+	s2 := []VecVirtual{YMM(), YMM()}
+	for _, a := range append(s1, s2...) {
+		VXORPD(a, a, a)
+	}
+	rowsLoop([]Register{x}, func(_ []Register, off GPVirtual) {
+		for h := range 2 {
+			d := YMM()
+			VCVTPS2PD(Mem{Base: x, Index: off, Scale: 1, Disp: 16 * h}, d)
+			VSUBPD(shift, d, d)
+			VADDPD(d, s1[h], s1[h])
+			VFMADD231PD(d, d, s2[h])
+		}
+	})
+	VADDPD(s1[1], s1[0], s1[0])
+	VADDPD(s2[1], s2[0], s2[0])
+	Store(hsumPD(s1[0]), ReturnIndex(0))
+	Store(hsumPD(s2[0]), ReturnIndex(1))
+	VZEROUPPER()
+	RET()
+}
+
+// rowLoopBody is rowLoop without the return: the caller finishes.
+func rowLoopBody(slice string, body func(off GPVirtual)) {
+	n := Load(Param(slice).Len(), GP64())
+	SHRQ(U8(3), n)
+	SHLQ(U8(5), n) // bytes in whole vectors
+	off := GP64()
+	XORQ(off, off)
+	Label("loop")
+	CMPQ(off, n)
+	JAE(LabelRef("done"))
+	body(off)
+	ADDQ(U8(32), off)
+	JMP(LabelRef("loop"))
+	Label("done")
+}
+
+func channelAffine() {
+	TEXT("channelAffineAVX2", NOSPLIT, "func(y, x []float32, a, b float32)")
+	Doc("channelAffineAVX2 sets y[i] = x[i]*a + b (a multiply, then an add) for the whole vectors of y; x is at least as long.")
+	y := Load(Param("y").Base(), GP64())
+	x := Load(Param("x").Base(), GP64())
+	a, b := broadcast("a"), broadcast("b")
+	rowLoop("y", func(off GPVirtual) {
+		v := YMM()
+		VMULPS(at(x, off), a, v)
+		VADDPS(b, v, v)
+		VMOVUPS(v, at(y, off))
+	})
+}
+
+func bnInputGrad(set bool) {
+	name, op := gradKernel("bnInputGrad", set)
+	TEXT(name, NOSPLIT, "func(gx, gy, x []float32, a, b, c float32)")
+	Doc(fmt.Sprintf("%s sets gx[i] %s a*gy[i] + (b*x[i] + c) for the whole vectors of gx; gy and x are at least as long.", name, op))
+	gx, gy, x := gradParams()
+	a, b, c := broadcast("a"), broadcast("b"), broadcast("c")
+	rowLoop("gx", func(off GPVirtual) {
+		t := YMM()
+		VMOVUPS(c, t)
+		VFMADD231PS(at(x, off), b, t)
+		VFMADD231PS(at(gy, off), a, t)
+		storeGrad(t, gx, off, set)
+	})
+}
+
+// gradParams loads the bases of the slice arguments gx, gy and x.
+func gradParams() (gx, gy, x Register) {
+	return Load(Param("gx").Base(), GP64()), Load(Param("gy").Base(), GP64()), Load(Param("x").Base(), GP64())
+}
+
+// gradKernel names a gradient kernel and its doc's operator: += , or = for
+// the setting form.
+func gradKernel(base string, set bool) (name, op string) {
+	if set {
+		return base + "SetAVX2", "="
+	}
+	return base + "AVX2", "+="
+}
+
+// storeGrad writes the gradient g to gx at off: added to the old value, or
+// (set) in its place.
+func storeGrad(g VecVirtual, gx, off Register, set bool) {
+	if !set {
+		VADDPS(at(gx, off), g, g)
+	}
+	VMOVUPS(g, at(gx, off))
+}
+
+// VCMPPS predicates.
+const (
+	cmpLT  = 0x01 // less than, ordered
+	cmpNLT = 0x05 // not less than, unordered
+)
+
+func reluGrad(set bool) {
+	name, op := gradKernel("reluGrad", set)
+	TEXT(name, NOSPLIT, "func(gx, gy, x []float32)")
+	Doc(fmt.Sprintf("%s sets gx[i] %s gy[i] where 0 < x[i] (else 0) for the whole vectors of gx; gy and x are at least as long.", name, op))
+	gx, gy, x := gradParams()
+	zero := YMM()
+	VXORPS(zero, zero, zero)
+	rowLoop("gx", func(off GPVirtual) {
+		m, g := YMM(), YMM()
+		VCMPPS(U8(cmpLT), at(x, off), zero, m) // 0 < x
+		VANDPS(at(gy, off), m, g)
+		storeGrad(g, gx, off, set)
+	})
+}
+
+func clampGrad(set bool) {
+	name, op := gradKernel("clampGrad", set)
+	TEXT(name, NOSPLIT, "func(gx, gy, x []float32, lo, hi float32)")
+	Doc(fmt.Sprintf("%s sets gx[i] %s gy[i] where lo < x[i] < hi (else 0) for the whole vectors of gx; gy and x are at least as long.", name, op))
+	gx, gy, x := gradParams()
+	lo, hi := broadcast("lo"), broadcast("hi")
+	rowLoop("gx", func(off GPVirtual) {
+		v, m, u, g := YMM(), YMM(), YMM(), YMM()
+		VMOVUPS(at(x, off), v)
+		VCMPPS(U8(cmpLT), v, lo, m) // lo < x
+		VCMPPS(U8(cmpLT), hi, v, u) // x < hi
+		VANDPS(u, m, m)
+		VANDPS(at(gy, off), m, g)
+		storeGrad(g, gx, off, set)
+	})
+}
+
+// hardSwishGrad follows kernels.HardSwishGrad: d = x*(1/3)+1/2 (a multiply,
+// then an add) below 3, 1 from 3 on, and nothing below -3.
+func hardSwishGrad(set bool) {
+	name, op := gradKernel("hardSwishGrad", set)
+	TEXT(name, NOSPLIT, "func(gx, gy, x []float32)")
+	Doc(fmt.Sprintf("%s sets gx[i] %s gy[i]*d(x[i]), d the hard swish's derivative (see kernels.HardSwishGrad), for the whole vectors of gx; gy and x are at least as long.", name, op))
+	gx, gy, x := gradParams()
+	third := constant(name+"Third", float32(1.0/3))
+	half := constant(name+"Half", 0.5)
+	one := constant(name+"One", 1)
+	three := constant(name+"Three", 3)
+	minus3 := constant(name+"Minus3", -3)
+	rowLoop("gx", func(off GPVirtual) {
+		v, d, m, g := YMM(), YMM(), YMM(), YMM()
+		VMOVUPS(at(x, off), v)
+		VMULPS(third, v, d)
+		VADDPS(half, d, d)
+		VCMPPS(U8(cmpLT), three, v, m) // x < 3
+		VBLENDVPS(m, d, one, d)
+		VMULPS(at(gy, off), d, g)
+		VCMPPS(U8(cmpNLT), minus3, v, m) // !(x < -3)
+		VANDPS(m, g, g)
+		storeGrad(g, gx, off, set)
+	})
+}
+
+// dwGradRow emits the weight-gradient step of a 3x3 depthwise convolution
+// for one output row at stride s: acc[t*8+l] += gy[i]*p(t, i) over the
+// whole vectors of gy, i = 8j+l, where tap t = kh*3+kw reads, at stride 1,
+// p = x[kh*ld + kw + i] of the padded plane, and at stride 2 the even (e)
+// or odd (o) columns of the padded plane as dwRow does. acc holds nine
+// vectors of lane sums, loaded on entry and stored on exit; the caller sums
+// the lanes.
+func dwGradRow(s int) {
+	name := fmt.Sprintf("dwGradRowK3S%dAVX2", s)
+	sig := "func(gy, x []float32, ld int, acc []float32)"
+	if s == 2 {
+		sig = "func(gy, e, o []float32, ld int, acc []float32)"
+	}
+	TEXT(name, NOSPLIT, sig)
+	Doc(fmt.Sprintf("%s adds one output row's products to the lane sums of the nine weight gradients of a 3x3 depthwise convolution at stride %d (see asmplan).", name, s))
+	gy := Load(Param("gy").Base(), GP64())
+	var planes []Register
+	if s == 1 {
+		planes = append(planes, Load(Param("x").Base(), GP64()))
+	} else {
+		planes = append(planes, Load(Param("e").Base(), GP64()), Load(Param("o").Base(), GP64()))
+	}
+	ld := Load(Param("ld"), GP64())
+	SHLQ(U8(2), ld) // bytes
+	// rows[p][kh] is the start of row kh of plane p.
+	rows := make([][3]Register, len(planes))
+	for p, base := range planes {
+		rows[p][0] = base
+		for kh := 1; kh < 3; kh++ {
+			r := GP64()
+			MOVQ(rows[p][kh-1], r)
+			ADDQ(ld, r)
+			rows[p][kh] = r
+		}
+	}
+	acc := Load(Param("acc").Base(), GP64())
+	sums := make([]VecVirtual, 9)
+	for t := range sums {
+		sums[t] = YMM()
+		VMOVUPS(Mem{Base: acc, Disp: 32 * t}, sums[t])
+	}
+	rowLoopBody("gy", func(off GPVirtual) {
+		g := YMM()
+		VMOVUPS(at(gy, off), g)
+		for kh := 0; kh < 3; kh++ {
+			for kw := 0; kw < 3; kw++ {
+				p, shift := 0, kw
+				if s == 2 {
+					p, shift = kw%2, kw/2
+				}
+				VFMADD231PS(Mem{Base: rows[p][kh], Index: off, Scale: 1, Disp: 4 * shift}, g, sums[kh*3+kw])
+			}
+		}
+	})
+	for t, v := range sums {
+		VMOVUPS(v, Mem{Base: acc, Disp: 32 * t})
+	}
+	VZEROUPPER()
+	RET()
+}
+
+func interleaveAdd() {
+	TEXT("interleaveAddAVX2", NOSPLIT, "func(y, a, b []float32)")
+	Doc("interleaveAddAVX2 sets y[2i] += a[i] and y[2i+1] += b[i] for the whole vectors of a; b and y/2 are at least as long.")
+	y := Load(Param("y").Base(), GP64())
+	a := Load(Param("a").Base(), GP64())
+	b := Load(Param("b").Base(), GP64())
+	rowLoop("a", func(off GPVirtual) {
+		va, vb, lo, hi, out := YMM(), YMM(), YMM(), YMM(), YMM()
+		VMOVUPS(at(a, off), va)
+		VMOVUPS(at(b, off), vb)
+		// Within each 128-bit lane: a0 b0 a1 b1 | a4 b4 a5 b5 and
+		// a2 b2 a3 b3 | a6 b6 a7 b7, then the lanes in order.
+		VUNPCKLPS(vb, va, lo)
+		VUNPCKHPS(vb, va, hi)
+		VPERM2F128(U8(0x20), hi, lo, out)
+		VADDPS(Mem{Base: y, Index: off, Scale: 2}, out, out)
+		VMOVUPS(out, Mem{Base: y, Index: off, Scale: 2})
+		VPERM2F128(U8(0x31), hi, lo, out)
+		VADDPS(Mem{Base: y, Index: off, Scale: 2, Disp: 32}, out, out)
+		VMOVUPS(out, Mem{Base: y, Index: off, Scale: 2, Disp: 32})
+	})
+}

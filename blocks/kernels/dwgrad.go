@@ -1,0 +1,203 @@
+package kernels
+
+// DepthwiseBackward computes the gradients of a depthwise convolution (see
+// DepthwiseConv2D) one image at a time, prepared once per geometry as
+// DepthwiseConv is for the forward pass. Both methods add to their
+// outputs and allocate nothing; the reference kernels
+// DepthwiseConv2DBackwardFilter and DepthwiseConv2DBackwardData are the
+// oracle and the path for the other cases.
+//
+// Both fast paths read or write the padded planes as flat arrays: output
+// (oh, ow) of a k x k window at stride s touches padded position
+// (s*oh+kh, s*ow+kw), which in a plane of row stride ld is flat index
+// i + kh*ld + kw with i = oh*ld + ow at stride 1; at stride 2, in the
+// even or odd columns (row stride ld, padded column p at p/2), it is
+// i + kh*ld + kw/2 with i = oh*2*ld + ow. Laying the output gradient out
+// the same way (row stride ld or 2*ld, zeros between rows) turns every tap
+// into one long vector operation over the whole plane, whatever its width;
+// the zeros make the positions between rows contribute nothing. (For the
+// weight gradient they multiply input values: an infinite input can turn
+// a tap's sum into NaN where the reference kernel would not.)
+//
+//   - Weight gradient of 3x3 kernels at stride 1 or 2, on amd64: each input
+//     channel is copied into the forward pass's padded plane (its even and
+//     odd columns at stride 2) and a SIMD kernel adds the products of every
+//     tap to nine vectors of lane sums, which are added into float64 every
+//     dwFlushLanes products per lane, so large planes lose no precision.
+//   - Input gradient at stride 2 without dilation: each tap adds w*gy
+//     (axpy, SIMD where available) into the even or odd columns of a zeroed
+//     gradient plane, and each row is then interleaved back into gx.
+type DepthwiseBackward struct {
+	Win     Window
+	C, Mult int
+
+	fwd *DepthwiseConv // weight gradient: padded planes and SIMD rows; nil for the reference
+	// Stride-2 input gradient: row stride and length of the even and odd
+	// gradient planes; dataLd 0 for the reference.
+	dataLd, dataPlane int
+}
+
+// dwFlushLanes is the number of products a lane of the weight gradient's
+// SIMD sums takes before they are added into float64.
+const dwFlushLanes = 64
+
+// NewDepthwiseBackward prepares the gradients of the depthwise convolution
+// of c channels (each feeding mult outputs) over win.
+func NewDepthwiseBackward(win Window, c, mult int) *DepthwiseBackward {
+	win.DilH, win.DilW = max(win.DilH, 1), max(win.DilW, 1)
+	win.StrideH, win.StrideW = max(win.StrideH, 1), max(win.StrideW, 1)
+	b := &DepthwiseBackward{Win: win, C: c, Mult: mult}
+	s := win.StrideW
+	noDil := win.DilH == 1 && win.DilW == 1
+	if win.KH == 3 && win.KW == 3 && noDil && win.StrideH == s && dwGradSIMD(s) {
+		b.fwd = NewDepthwiseConv(win, c, mult)
+		if !b.fwd.simd {
+			b.fwd = nil
+		}
+	}
+	if win.StrideH == 2 && s == 2 && noDil {
+		b.dataLd = max(win.OutW+win.KW/2, (win.InW+win.PadW)/2+1)
+		// Rows 2*oh+kh < 2*OutH+KH, and the flat taps of the last row
+		// reach up to one row and KW/2 values further.
+		b.dataPlane = (2*win.OutH+win.KH)*b.dataLd + win.KW
+	}
+	return b
+}
+
+// filterLd is the row stride of the weight gradient's flat output
+// gradient: the padded plane's at stride 1, twice its column planes' at
+// stride 2.
+func (b *DepthwiseBackward) filterLd() int {
+	if b.Win.StrideW == 1 {
+		return b.fwd.padW
+	}
+	return 2 * b.fwd.ldHalf
+}
+
+// ScratchLen is the scratch one concurrent Filter or Data call needs.
+func (b *DepthwiseBackward) ScratchLen() int {
+	n := 0
+	if b.dataLd > 0 {
+		n = 2*b.dataPlane + b.Win.OutH*2*b.dataLd
+	}
+	if b.fwd != nil {
+		// The forward pass's scratch: the padded planes, then buffers
+		// (finite values) at least as long as the flat taps of the last
+		// row read past the planes, multiplied by zeros; then the flat
+		// output gradient.
+		n = max(n, b.fwd.ScratchLen()+roundUp8(b.Win.OutH*b.filterLd()))
+	}
+	return n
+}
+
+// Filter adds the weight gradient of one image (x: C x InH x InW, gy:
+// C*Mult x OutH x OutW) to gw ([C*Mult, KH*KW]).
+func (b *DepthwiseBackward) Filter(x, gy, gw, scratch []float32) {
+	if b.fwd == nil {
+		DepthwiseConv2DBackwardFilter(b.Win, b.C, b.Mult, x, gy, gw)
+		return
+	}
+	win, d := b.Win, b.fwd
+	s, ow := win.StrideW, win.OutW
+	plane, ohw := win.InH*win.InW, win.OutH*win.OutW
+	ld := b.filterLd()
+	planes := scratch[:d.ScratchLen()]
+	flat := scratch[d.ScratchLen():][:roundUp8(win.OutH*ld)]
+	clear(flat) // the gaps between rows stay zero
+	half := d.padH * d.ldHalf
+	const chunk = dwFlushLanes * 8
+	var acc [72]float32
+	for ci := 0; ci < b.C; ci++ {
+		d.pad(x[ci*plane:(ci+1)*plane], planes, ci > 0)
+		for m := 0; m < b.Mult; m++ {
+			o := ci*b.Mult + m
+			gyo := gy[o*ohw : (o+1)*ohw]
+			for oh := 0; oh < win.OutH; oh++ {
+				copy(flat[oh*ld:oh*ld+ow], gyo[oh*ow:(oh+1)*ow])
+			}
+			var sum [9]float64
+			for i0 := 0; i0 < len(flat); i0 += chunk {
+				g := flat[i0:min(i0+chunk, len(flat))]
+				if s == 1 {
+					dwGradRowSIMD(1, g, planes[i0:], nil, nil, d.padW, &acc)
+				} else {
+					dwGradRowSIMD(2, g, nil, planes[i0:], planes[half+i0:], d.ldHalf, &acc)
+				}
+				for t := range sum {
+					l := acc[t*8 : t*8+8]
+					sum[t] += float64(((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7])))
+				}
+				clear(acc[:])
+			}
+			for t, v := range sum {
+				gw[o*9+t] += float32(v)
+			}
+		}
+	}
+}
+
+// Data adds the input gradient of one image, given its output gradient gy
+// (C*Mult x OutH x OutW) and the weights w, to gx (C x InH x InW).
+func (b *DepthwiseBackward) Data(gy, w, gx, scratch []float32) {
+	if b.dataLd == 0 {
+		DepthwiseConv2DBackwardData(b.Win, b.C, b.Mult, gy, w, gx)
+		return
+	}
+	win := b.Win
+	ld, ow := b.dataLd, win.OutW
+	plane, ohw, taps := win.InH*win.InW, win.OutH*win.OutW, win.KH*win.KW
+	even, odd := scratch[:b.dataPlane], scratch[b.dataPlane:2*b.dataPlane]
+	flat := scratch[2*b.dataPlane:][:win.OutH*2*ld]
+	clear(flat) // the gaps between rows stay zero
+	pairs := win.InW / 2
+	for ci := 0; ci < b.C; ci++ {
+		clear(even)
+		clear(odd)
+		for m := 0; m < b.Mult; m++ {
+			o := ci*b.Mult + m
+			gyo := gy[o*ohw : (o+1)*ohw]
+			for oh := 0; oh < win.OutH; oh++ {
+				copy(flat[oh*2*ld:oh*2*ld+ow], gyo[oh*ow:(oh+1)*ow])
+			}
+			wo := w[o*taps : (o+1)*taps]
+			for kh := 0; kh < win.KH; kh++ {
+				for kw := 0; kw < win.KW; kw++ {
+					p := even
+					if kw%2 == 1 {
+						p = odd
+					}
+					dst := p[kh*ld+kw/2:][:len(flat)]
+					if wv := wo[kh*win.KW+kw]; !axpySIMD(dst, flat, wv) {
+						for j, g := range flat {
+							dst[j] += wv * g
+						}
+					}
+				}
+			}
+		}
+		// Input column iw is padded column iw+PadW: pairs (2i, 2i+1) come
+		// from (even, odd) columns when PadW is even, else (odd, even).
+		gxc := gx[ci*plane : (ci+1)*plane]
+		q := win.PadW
+		for ih := 0; ih < win.InH; ih++ {
+			r := ih + win.PadH
+			if (r+1)*ld > len(even) {
+				break // no tap reaches this row
+			}
+			er, or := even[r*ld:(r+1)*ld], odd[r*ld:(r+1)*ld]
+			a, c := er[q/2:], or[q/2:]
+			if q%2 == 1 {
+				a, c = or[(q-1)/2:], er[(q+1)/2:]
+			}
+			gxr := gxc[ih*win.InW : (ih+1)*win.InW]
+			done := interleaveAddSIMD(gxr, a[:pairs], c[:pairs])
+			for i := done; i < pairs; i++ {
+				gxr[2*i] += a[i]
+				gxr[2*i+1] += c[i]
+			}
+			if win.InW%2 == 1 {
+				gxr[win.InW-1] += a[pairs]
+			}
+		}
+	}
+}

@@ -1,0 +1,31 @@
+//go:build !amd64 || noasm
+
+package kernels
+
+// Without assembly the training kernels take their pure-Go loops.
+
+func sumCenteredDotRowsSIMD(_, _ []float32, _, _, _ int, _ float32) (s1, s2 float32, done int) {
+	return 0, 0, 0
+}
+
+func shiftedSumsRowsSIMD(_ []float32, _, _, _ int, _ float64) (s1, s2 float64, done int) {
+	return 0, 0, 0
+}
+
+func channelAffineSIMD(_, _ []float32, _, _ float32) int { return 0 }
+
+func bnInputGradSIMD(_, _, _ []float32, _, _, _ float32, _ bool) int { return 0 }
+
+func reluGradSIMD(_, _, _ []float32, _ bool) int { return 0 }
+
+func clampGradSIMD(_, _, _ []float32, _, _ float32, _ bool) int { return 0 }
+
+func hardSwishGradSIMD(_, _, _ []float32, _ bool) int { return 0 }
+
+func interleaveAddSIMD(_, _, _ []float32) int { return 0 }
+
+func dwGradSIMD(int) bool { return false }
+
+func dwGradRowSIMD(int, []float32, []float32, []float32, []float32, int, *[72]float32) {
+	panic("kernels: no depthwise gradient row kernel without assembly")
+}

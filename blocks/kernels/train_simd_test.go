@@ -1,0 +1,257 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// trainSizes are slice lengths around the SIMD kernels' vector and pair
+// widths, and one large enough to be split over goroutines.
+var trainSizes = []int{1, 7, 8, 9, 15, 16, 17, 31, 33, 100, 1 << 17}
+
+// trainValues draws values that hit the activations' kinks (0, 6, ±3)
+// often, with infinities now and then.
+func trainValues(rng *rand.Rand, n int) []float32 {
+	kinks := []float32{0, 6, 3, -3, float32(math.Inf(1)), float32(math.Inf(-1))}
+	s := make([]float32, n)
+	for i := range s {
+		if rng.IntN(5) == 0 {
+			s[i] = kinks[rng.IntN(len(kinks))]
+		} else {
+			s[i] = float32(rng.NormFloat64() * 4)
+		}
+	}
+	return s
+}
+
+// TestActivationGradsMatchGo checks the SIMD (and parallel) activation
+// gradients bit for bit against their Go loops, with guards around gx.
+func TestActivationGradsMatchGo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, k := range []struct {
+		name           string
+		fast, set, go_ func(gx, gy, x []float32)
+	}{
+		{"relu", ReLUGrad, ReLUGradSet, reluGradGo},
+		{"relu6", ReLU6Grad, ReLU6GradSet, relu6GradGo},
+		{"hswish", HardSwishGrad, HardSwishGradSet, hardSwishGradGo},
+	} {
+		for _, n := range trainSizes {
+			t.Run(fmt.Sprintf("%s_%d", k.name, n), func(t *testing.T) {
+				x, gy, gx0 := trainValues(rng, n), randSlice(rng, n), randSlice(rng, n)
+				want := append([]float32(nil), gx0...)
+				k.go_(want, gy, x)
+				gx, check := guarded(t, n, gx0)
+				k.fast(gx, gy, x)
+				check(k.name)
+				for i := range want {
+					if math.Float32bits(want[i]) != math.Float32bits(gx[i]) {
+						t.Fatalf("element %d (x %v, gy %v): want %v, got %v", i, x[i], gy[i], want[i], gx[i])
+					}
+				}
+				// The setting form ignores what gx held (NaN here) and
+				// gives what accumulating into zeros gives (up to the sign
+				// of a zero).
+				fresh := make([]float32, n)
+				k.go_(fresh, gy, x)
+				nan := make([]float32, n)
+				for i := range nan {
+					nan[i] = float32(math.NaN())
+				}
+				set, checkSet := guarded(t, n, nan)
+				k.set(set, gy, x)
+				checkSet(k.name + " set")
+				for i := range fresh {
+					if fresh[i] != set[i] {
+						t.Fatalf("set: element %d (x %v, gy %v): want %v, got %v", i, x[i], gy[i], fresh[i], set[i])
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestClampForwardMatchesGo checks ReLU and ReLU6 (SIMD, parallel) against
+// the plain loops.
+func TestClampForwardMatchesGo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, n := range trainSizes {
+		x := trainValues(rng, n)
+		for name, f := range map[string]func(dst, x []float32){"relu": ReLU, "relu6": ReLU6} {
+			hi := float32(math.Inf(1))
+			if name == "relu6" {
+				hi = 6
+			}
+			dst, check := guarded(t, n, nil)
+			f(dst, x)
+			check(name)
+			for i, v := range x {
+				if want := min(max(v, 0), hi); dst[i] != want {
+					t.Fatalf("%s n=%d element %d: want %v, got %v", name, n, i, want, dst[i])
+				}
+			}
+		}
+		a, b := randSlice(rng, n), randSlice(rng, n)
+		dst, check := guarded(t, n, a)
+		AddToParallel(dst, b)
+		check("AddToParallel")
+		sum, checkSum := guarded(t, n, nil)
+		AddParallel(sum, a, b)
+		checkSum("AddParallel")
+		for i := range a {
+			if dst[i] != a[i]+b[i] || sum[i] != a[i]+b[i] {
+				t.Fatalf("n=%d element %d: want %v, got %v (AddToParallel), %v (AddParallel)", n, i, a[i]+b[i], dst[i], sum[i])
+			}
+		}
+	}
+}
+
+// TestBatchNormRowKernelsMatchGo checks the SIMD row reductions and passes
+// of batch normalization against their Go loops, within float32 rounding
+// of a differently ordered sum.
+func TestBatchNormRowKernelsMatchGo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, n := range trainSizes[:len(trainSizes)-1] {
+		g, x := randSlice(rng, n), randSlice(rng, n)
+		for i := range x {
+			x[i] += 100 // a large mean, as batch norm sees before centring
+		}
+		// Three rows of n values, ld apart as a channel's rows in
+		// consecutive samples are, with NaN between them that must not be
+		// read.
+		const rows = 3
+		ld := n + 5
+		gr, xr := make([]float32, rows*ld), make([]float32, rows*ld)
+		var w1, w2 float32
+		var v1, v2 float64
+		for r := range rows {
+			for j := range ld {
+				gr[r*ld+j], xr[r*ld+j] = float32(math.NaN()), float32(math.NaN())
+				if j < n {
+					gr[r*ld+j], xr[r*ld+j] = g[j]*float32(r+1), x[j]+float32(r)
+				}
+			}
+			a, b := sumAndCenteredDotGo(gr[r*ld:r*ld+n], xr[r*ld:r*ld+n], 100.5)
+			w1, w2 = w1+a, w2+b
+			c, d := shiftedSumsGo(xr[r*ld:r*ld+n], 99.5)
+			v1, v2 = v1+c, v2+d
+		}
+		s1, s2, done := sumCenteredDotRowsSIMD(gr, xr, rows, n, ld, 100.5)
+		h1, h2, _ := shiftedSumsRowsSIMD(xr, rows, n, ld, 99.5)
+		for r := range rows {
+			a, b := sumAndCenteredDotGo(gr[r*ld+done:r*ld+n], xr[r*ld+done:r*ld+n], 100.5)
+			s1, s2 = s1+a, s2+b
+			c, d := shiftedSumsGo(xr[r*ld+done:r*ld+n], 99.5)
+			h1, h2 = h1+c, h2+d
+		}
+		near(t, float64(w1), float64(s1), 1e-5*float64(rows*n), "sum(g)")
+		near(t, float64(w2), float64(s2), 1e-5*float64(rows*n), "sum(g*(x-mu))")
+		near(t, v1, h1, 1e-9*float64(rows*n), "sum(x-shift)")
+		near(t, v2, h2, 1e-9*float64(rows*n), "sum((x-shift)^2)")
+
+		y, check := guarded(t, n, nil)
+		channelAffine(y, x, 0, 1, n, 0, 1, []float32{1.5}, []float32{-150})
+		check("channelAffine")
+		for i := range x {
+			near(t, float64(x[i]*1.5-150), float64(y[i]), 2e-5, "channelAffine")
+		}
+		gx0 := randSlice(rng, n)
+		gx, check := guarded(t, n, gx0)
+		a, b, c := float32(0.75), float32(-0.5), float32(50.25)
+		if done := bnInputGradSIMD(gx, g, x, a, b, c, false); done < n {
+			for i := done; i < n; i++ {
+				gx[i] += a*g[i] + (b*x[i] + c)
+			}
+		}
+		check("bnInputGrad")
+		for i := range x {
+			want := float64(gx0[i]) + float64(a)*float64(g[i]) + float64(b)*float64(x[i]) + float64(c)
+			near(t, want, float64(gx[i]), 2e-5, "bnInputGrad")
+		}
+	}
+}
+
+func near(t *testing.T, want, got, tol float64, what string) {
+	t.Helper()
+	if !(math.Abs(want-got) <= tol) {
+		t.Fatalf("%s: want %.9g, got %.9g", what, want, got)
+	}
+}
+
+// TestDepthwiseBackwardMatchesReference checks both gradients of
+// DepthwiseBackward against the reference kernels, two calls accumulating
+// into guarded outputs.
+func TestDepthwiseBackwardMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	type dwCase struct{ c, mult, h, w, k, s, p int }
+	var cases []dwCase
+	for _, s := range []int{1, 2} {
+		for _, k := range []int{3, 5} {
+			cases = append(cases, dwCase{3, 1, 28, 28, k, s, k / 2}, dwCase{2, 1, 14, 14, k, s, k / 2}, dwCase{2, 2, 9, 19, k, s, k / 2},
+				dwCase{2, 1, 17, 33, k, s, k / 2}, dwCase{2, 1, 16, 18, k, s, 0}, dwCase{1, 1, 7, 7, k, s, k / 2}, dwCase{2, 1, 12, 11, k, s, 2})
+		}
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("c%d_m%d_%dx%d_k%d_s%d_p%d", c.c, c.mult, c.h, c.w, c.k, c.s, c.p), func(t *testing.T) {
+			oh := (c.h+2*c.p-c.k)/c.s + 1
+			ow := (c.w+2*c.p-c.k)/c.s + 1
+			win := Window{InH: c.h, InW: c.w, KH: c.k, KW: c.k, StrideH: c.s, StrideW: c.s, PadH: c.p, PadW: c.p,
+				DilH: 1, DilW: 1, OutH: oh, OutW: ow}
+			out := c.c * c.mult
+			x, gy := randSlice(rng, c.c*c.h*c.w), randSlice(rng, out*oh*ow)
+			w := randSlice(rng, out*c.k*c.k)
+			gw0, gx0 := randSlice(rng, len(w)), randSlice(rng, len(x))
+			wantW := append([]float32(nil), gw0...)
+			wantX := append([]float32(nil), gx0...)
+			for range 2 {
+				DepthwiseConv2DBackwardFilter(win, c.c, c.mult, x, gy, wantW)
+				DepthwiseConv2DBackwardData(win, c.c, c.mult, gy, w, wantX)
+			}
+			b := NewDepthwiseBackward(win, c.c, c.mult)
+			gw, checkW := guarded(t, len(w), gw0)
+			gx, checkX := guarded(t, len(x), gx0)
+			scratch, checkS := guarded(t, b.ScratchLen(), nil)
+			for range 2 {
+				b.Filter(x, gy, gw, scratch)
+				b.Data(gy, w, gx, scratch)
+			}
+			checkW("Filter")
+			checkX("Data")
+			checkS("scratch")
+			for i := range wantW {
+				near(t, float64(wantW[i]), float64(gw[i]), 1e-5+1e-6*float64(oh*ow), fmt.Sprintf("gw[%d]", i))
+			}
+			for i := range wantX {
+				near(t, float64(wantX[i]), float64(gx[i]), 1e-5, fmt.Sprintf("gx[%d]", i))
+			}
+		})
+	}
+}
+
+// TestBatchNormTrainGradSet checks that the setting form of the batch norm
+// input gradient ignores gx and equals accumulating into zeros.
+func TestBatchNormTrainGradSet(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	for _, hw := range []int{1, 7, 49, 196, 2100} {
+		const n, c = 3, 5
+		x, gy := randSlice(rng, n*c*hw), randSlice(rng, n*c*hw)
+		mean, invStd, scale := randSlice(rng, c), randSlice(rng, c), randSlice(rng, c)
+		sumGy, sumGyXhat := randSlice(rng, c), randSlice(rng, c)
+		want := make([]float32, n*c*hw)
+		BatchNormTrainGrad(want, gy, x, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
+		init := make([]float32, len(want))
+		for i := range init {
+			init[i] = float32(math.NaN())
+		}
+		got, check := guarded(t, len(want), init)
+		BatchNormTrainGradSet(got, gy, x, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
+		check("BatchNormTrainGradSet")
+		for i := range want {
+			if want[i] != got[i] {
+				t.Fatalf("hw %d element %d: want %v, got %v", hw, i, want[i], got[i])
+			}
+		}
+	}
+}
