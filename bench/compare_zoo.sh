@@ -53,8 +53,11 @@ for e in "${entries[@]}"; do
   args=("$arch" "${zoo[@]}" --epochs "$EPOCHS" --fraction "$FRACTION" --seed "$SEED" --threads "$THREADS" --out "$OUT/$name" --json)
   [[ -e "$OUT/$name/train-state.safetensors" ]] && args+=(--resume)
   echo "$(date +%T) train $name" >&2
-  "$nas" train "${args[@]}" >"$OUT/$name.tmp"
-  mv "$OUT/$name.tmp" "$OUT/$name.train.json"
+  if "$nas" train "${args[@]}" >"$OUT/$name.tmp" 2>"$OUT/$name.err"; then
+    mv "$OUT/$name.tmp" "$OUT/$name.train.json"
+  else # e.g. diverged at this recipe's learning rate: reported, not fatal
+    echo "$name: training failed: $(tail -1 "$OUT/$name.err")" >&2
+  fi
 done
 
 for e in "${entries[@]}"; do
@@ -73,8 +76,13 @@ import json, sys
 out, target = sys.argv[1], float(sys.argv[2])
 print("%-26s %10s %12s %8s %8s %5s %7s %7s" % ("network", "params", "MACs", "pred ms", "meas ms", "<=T", "val %", "test %"))
 for name in sys.stdin.read().split():
-    t = json.load(open(f"{out}/{name}.train.json"))
     l = json.load(open(f"{out}/{name}.latency.json"))
+    try:
+        t = json.load(open(f"{out}/{name}.train.json"))
+    except FileNotFoundError:
+        print("%-26s %10s %12s %8.3f %8.3f %5s  training failed (see %s.err)" % (name, "", "", l["predicted_ms"], l["measured_ms"],
+              "yes" if l["measured_ms"] <= target else "no", name))
+        continue
     print("%-26s %10d %12d %8.3f %8.3f %5s %7.2f %7.2f" % (name, t["params"], t["macs"], l["predicted_ms"], l["measured_ms"],
           "yes" if l["measured_ms"] <= target else "no", 100 * t["val_acc"], 100 * t["test_acc"]))
 ' "$OUT" "$TARGET"
