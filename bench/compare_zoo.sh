@@ -8,7 +8,8 @@
 #   SEARCHED=runs/cmp/evolution-1/best.json TARGET=1.0 bash bench/compare_zoo.sh
 #   EPOCHS=5 NETS="mobilenet_v3_small@0.5 shufflenet_v2_x0_5" OUT=runs/zoo bash bench/compare_zoo.sh
 #
-# SEARCHED is an arch (JSON file or string; several separated by ';');
+# SEARCHED is an arch (JSON file or string; several separated by ';', each
+# optionally NAME=ARCH to name its row; searched-1, -2, ... otherwise);
 # NETS are zoo networks as NAME or NAME@WIDTH, built by the small-input rule
 # for Fashion-MNIST. A network whose summary exists is not trained again; one
 # whose training was killed resumes. THREADS sets the training's threads.
@@ -37,7 +38,11 @@ IFS=';' read -ra searched <<<"$SEARCHED"
 for a in "${searched[@]}"; do
   [[ -z "${a// /}" ]] && continue
   i=$((i + 1))
-  entries+=("searched-$i"$'\t'"$a"$'\t')
+  name="searched-$i"
+  if [[ $a =~ ^[[:space:]]*([A-Za-z0-9_.-]+)=(.*)$ ]]; then # NAME=ARCH
+    name=${BASH_REMATCH[1]} a=${BASH_REMATCH[2]}
+  fi
+  entries+=("$name"$'\t'"$a"$'\t')
 done
 for n in $NETS; do
   w=1
