@@ -10,7 +10,7 @@
 #
 # SEARCHED is an arch (JSON file or string; several separated by ';', each
 # optionally NAME=ARCH to name its row; searched-1, -2, ... otherwise);
-# NETS are zoo networks as NAME or NAME@WIDTH, built by the small-input rule
+# NETS are zoo networks as NAME or NAME@WIDTH (NETS="" for none), built by the small-input rule
 # for Fashion-MNIST. A network whose summary exists is not trained again; one
 # whose training was killed resumes. THREADS sets the training's threads.
 set -euo pipefail
@@ -22,7 +22,7 @@ FRACTION=${FRACTION:-1}
 SEED=${SEED:-1}
 THREADS=${THREADS:-1}
 SEARCHED=${SEARCHED:-}
-NETS=${NETS:-"mobilenet_v3_small@0.5 mobilenet_v3_small@0.75 mobilenet_v3_small@1.0 shufflenet_v2_x0_5 shufflenet_v2_x1_0 mobilenet_v2@0.5 ghostnet@0.5 squeezenet1_1"}
+NETS=${NETS-"mobilenet_v3_small@0.5 mobilenet_v3_small@0.75 mobilenet_v3_small@1.0 shufflenet_v2_x0_5 shufflenet_v2_x1_0 mobilenet_v2@0.5 ghostnet@0.5 squeezenet1_1"}
 OUT=${OUT:-runs/compare-zoo}
 
 mkdir -p "$OUT"
