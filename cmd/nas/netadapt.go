@@ -313,7 +313,7 @@ func netadaptRunThreads(cmd *cobra.Command, opts *netadaptOptions) error {
 	}
 	defer tbl.Close()
 	lat := &netadaptLatency{proto: proto, table: &tableLatency{ctx: ctx, pred: &latency.Predictor{Table: tbl, Batch: 1,
-		Fill: &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: 1, Threads: 1}}}}
+		Fill: &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: 1, Threads: 1, Rounds: defaultRounds}}}}
 
 	var bar *progress.Bar
 	na := &search.NetAdapt{
@@ -469,12 +469,15 @@ func (l *netadaptLatency) MeasureMs(ctx context.Context, a *space.Arch) (float64
 }
 
 // measureNetworkMs times a end to end on one thread at batch 1 (its latency,
-// the 10th percentile of the runs, as the table's entries are).
+// the 10th percentile of the runs, the best of defaultRounds measurements,
+// as the table's entries are).
 func measureNetworkMs(ctx context.Context, a *space.Arch, proto latency.Protocol) (float64, error) {
 	var ms float64
 	err := withThreads(1, func() error {
-		m, err := latency.MeasureNetwork(ctx, compiler(), a, 1, 1, proto)
-		ms = m.LatencyMs()
+		m, err := latency.MeasureNetworks(ctx, compiler(), []*space.Arch{a}, 1, 1, proto, defaultRounds, nil)
+		if err == nil {
+			ms = m[0].LatencyMs()
+		}
 		return err
 	})
 	return ms, err

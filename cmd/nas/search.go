@@ -308,7 +308,7 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 	}
 	defer tbl.Close()
 	lat := &tableLatency{ctx: ctx, pred: &latency.Predictor{Table: tbl, Batch: 1,
-		Fill: &latency.Profiler{Table: tbl, Compile: compiler(), Batch: 1, Threads: 1}}}
+		Fill: &latency.Profiler{Table: tbl, Compile: compiler(), Batch: 1, Threads: 1, Rounds: defaultRounds}}}
 
 	if opts.Resume == "" {
 		cfg.Device = tbl.Device().ID()
