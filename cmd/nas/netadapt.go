@@ -93,8 +93,9 @@ and --seed), which fine-tuning never trains on; --eval-fraction uses a seeded
 part of it.
 
 Every iteration's network is written to --out as it is kept: iter-NNN/arch.json
-and iter-NNN/weights.safetensors, with the history so far in history.json, each
-atomically. A run that was stopped (Ctrl-C, kill -9) continues with the same
+and iter-NNN/weights.safetensors, with the history so far in history.json and
+its plot (validation accuracy against latency) in netadapt.svg and netadapt.png,
+each atomically. A run that was stopped (Ctrl-C, kill -9) continues with the same
 command and --resume, and ends with the history of an uninterrupted run.`,
 		Example: `  nas netadapt runs/mbv2/arch.json --weights runs/mbv2/weights.safetensors --target-ms 2 --lut nas-lut.db --out runs/mbv2-na
   nas netadapt mobilenet_v2 --width 0.5 --weights runs/mbv2/weights.safetensors --target-ms 2 --lut nas-lut.db \

@@ -140,7 +140,11 @@ func TestNetAdaptEndToEnd(t *testing.T) {
 		fi, err := os.Stat(filepath.Join(out, netadaptPlotFile+ext))
 		require.NoError(t, err, "the plot of the run")
 		require.Positive(t, fi.Size())
+		require.Equal(t, os.FileMode(0o644), fi.Mode().Perm(), "results others can read, not CreateTemp's 0600")
 	}
+	fi, err := os.Stat(filepath.Join(out, netadaptHistoryFile))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o644), fi.Mode().Perm())
 	require.True(t, h.Iterations[len(h.Iterations)-1].Final)
 	require.Equal(t, sum.FinalArch, h.Iterations[len(h.Iterations)-1].Arch)
 	for i, it := range h.Iterations {
