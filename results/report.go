@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"nas/internal/atomicfile"
 	"nas/space"
 )
 
@@ -272,7 +273,7 @@ func (r *Report) WriteDir(dir string) ([]string, error) {
 	var paths []string
 	for _, f := range files {
 		path := filepath.Join(dir, f.name)
-		if err := writeFileAtomic(path, f.write); err != nil {
+		if err := atomicfile.Write(path, f.write); err != nil {
 			return paths, err
 		}
 		paths = append(paths, path)
@@ -284,32 +285,4 @@ func (r *Report) WriteDir(dir string) ([]string, error) {
 type reportFile struct {
 	name  string
 	write func(io.Writer) error
-}
-
-// writeFileAtomic writes path through a temporary file in the same folder
-// and a rename.
-func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := write(tmp); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }

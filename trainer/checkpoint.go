@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"nas/blocks"
+	"nas/internal/atomicfile"
 	"nas/internal/safetensors"
 )
 
@@ -115,32 +116,6 @@ func LoadWeights(path string, net *blocks.Network) (map[string]string, error) {
 	return f.Metadata, nil
 }
 
-// writeFileAtomic writes data to path through a temporary file in the same
-// folder, fsynced, then renamed over path.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())              // fails harmlessly after the rename
-	if err := tmp.Chmod(0o644); err != nil { // CreateTemp makes it 0600
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
 // save writes the run's checkpoint to cfg.CheckpointDir.
 func (r *run) save() error {
 	dir := r.cfg.CheckpointDir
@@ -155,7 +130,7 @@ func (r *run) save() error {
 	if err != nil {
 		return fmt.Errorf("checkpoint in %s: arch: %w", dir, err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, ArchFile), append(archJSON, '\n')); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(dir, ArchFile), append(archJSON, '\n')); err != nil {
 		return fmt.Errorf("checkpoint in %s: %w", dir, err)
 	}
 	st := checkpointState{

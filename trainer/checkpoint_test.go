@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"nas/blocks"
+	"nas/internal/atomicfile"
 	"nas/internal/safetensors"
 )
 
@@ -72,8 +73,8 @@ func TestLoadWeightsErrors(t *testing.T) {
 func TestWriteFileAtomicLeavesNoTemporaries(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "x.json")
-	require.NoError(t, writeFileAtomic(path, []byte("1")))
-	require.NoError(t, writeFileAtomic(path, []byte("2")))
+	require.NoError(t, atomicfile.WriteBytes(path, []byte("1")))
+	require.NoError(t, atomicfile.WriteBytes(path, []byte("2")))
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	require.Equal(t, "2", string(b))
@@ -84,7 +85,7 @@ func TestWriteFileAtomicLeavesNoTemporaries(t *testing.T) {
 
 func TestWriteFileAtomicMode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "arch.json")
-	require.NoError(t, writeFileAtomic(path, []byte("{}")))
+	require.NoError(t, atomicfile.WriteBytes(path, []byte("{}")))
 	st, err := os.Stat(path)
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o644), st.Mode().Perm())

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"nas/blocks"
+	"nas/internal/atomicfile"
 	"nas/internal/progress"
 	"nas/internal/safetensors"
 	"nas/latency"
@@ -580,7 +581,7 @@ func (r *netadaptRecorder) Record(history []search.Iteration, a *space.Arch, w s
 	if err != nil {
 		return err
 	}
-	if err := writeFileSynced(filepath.Join(dir, netadaptArchFile), append(js, '\n')); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(dir, netadaptArchFile), append(js, '\n')); err != nil {
 		return err
 	}
 	f := &safetensors.File{Tensors: make(map[string]safetensors.Tensor, len(w)),
@@ -595,7 +596,7 @@ func (r *netadaptRecorder) Record(history []search.Iteration, a *space.Arch, w s
 	if err != nil {
 		return err
 	}
-	if err := writeFileSynced(filepath.Join(r.out, netadaptHistoryFile), append(b, '\n')); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(r.out, netadaptHistoryFile), append(b, '\n')); err != nil {
 		return err
 	}
 	return writeNetadaptPlot(r.out, r.settings.TargetMs, history)
@@ -623,33 +624,9 @@ func writeNetadaptPlot(out string, targetMs float64, history []search.Iteration)
 		if err := w.write(&buf, fig); err != nil {
 			return fmt.Errorf("plot %s: %w", w.name, err)
 		}
-		if err := writeFileSynced(filepath.Join(out, w.name), buf.Bytes()); err != nil {
+		if err := atomicfile.WriteBytes(filepath.Join(out, w.name), buf.Bytes()); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// writeFileSynced writes data to path through a temporary file in the same
-// folder, fsynced, then renamed over path.
-func writeFileSynced(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	// CreateTemp makes the file 0600; these are results to share, like
-	// the files os.WriteFile writes.
-	merr := f.Chmod(0o644)
-	_, werr := f.Write(data)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(merr, werr, serr, cerr); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"nas/internal/atomicfile"
 	"nas/internal/progress"
 	"nas/latency"
 	"nas/results"
@@ -508,11 +509,7 @@ func writeJSONFile(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteBytes(path, append(b, '\n'))
 }
 
 // tableLatency is search's LatencyModel over the lookup table, measuring

@@ -17,6 +17,8 @@ import (
 	"math"
 	"os"
 	"sort"
+
+	"nas/internal/atomicfile"
 )
 
 // Tensor is one named array. Exactly one of F32 and I64 is set.
@@ -179,24 +181,5 @@ func Encode(w io.Writer, f *File) error {
 // Write stores f at path atomically (temporary file, fsync, rename), so a
 // killed process never leaves a half-written checkpoint behind.
 func Write(path string, f *File) error {
-	tmp := path + ".tmp"
-	fh, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if err := Encode(fh, f); err != nil {
-		fh.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := fh.Sync(); err != nil {
-		fh.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := fh.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(path, func(w io.Writer) error { return Encode(w, f) })
 }
