@@ -5,13 +5,12 @@ import (
 	"testing"
 
 	"nas/blocks"
-	"nas/blocks/nn"
 	"nas/space"
 )
 
 // BenchmarkTrainStep times one SGD step (forward, backward, update) of zoo
-// networks at the small-input rule on a 1x28x28 batch of 64, with the
-// GOMAXPROCS of the run (-cpu sets it):
+// networks at the small-input rule on a 1x28x28 batch of 64, in one shard
+// per GOMAXPROCS (-cpu sets it), as training runs:
 //
 //	go test ./trainer -run '^$' -bench TrainStep -cpu 2
 func BenchmarkTrainStep(b *testing.B) {
@@ -44,17 +43,13 @@ func BenchmarkTrainStep(b *testing.B) {
 				b.Fatal(err)
 			}
 			const batch = 64
-			x := nn.New(batch, 1, 28, 28)
-			for i := range x.Data {
-				x.Data[i] = float32(rng.NormFloat64())
+			x, labels := randomBatch(rng, batch, 10, 1, 28, 28)
+			st, err := NewStepper(net, opt, ShardsFor(0, batch), rng)
+			if err != nil {
+				b.Fatal(err)
 			}
-			labels := make([]int, batch)
-			for i := range labels {
-				labels[i] = rng.IntN(10)
-			}
-			tape := nn.NewTape(true, rng)
 			for b.Loop() {
-				if _, _, err := trainStep(net, opt, tape, x, labels, 0.01, 0.1, 1e9); err != nil {
+				if _, _, err := st.Step(x, labels, 0.01, 0.1, 1e9); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -78,10 +78,15 @@ type Config struct {
 	// 0, and when the context is cancelled.
 	CheckpointDir   string `json:"-"`
 	CheckpointSteps int    `json:"-"`
+	// Threads is the number of shards each batch is split into, one
+	// goroutine each (0: GOMAXPROCS; see Stepper). Results depend on it, as
+	// float32 sums do on their order; the same Threads gives bit-identical
+	// results.
+	Threads int `json:"-"`
 	// Resume continues the run checkpointed in CheckpointDir. The network
 	// and Config (apart from the fields that are not saved) must be those
 	// of the checkpointed run; the result is bit-identical to a run that
-	// was never interrupted, given the same GOMAXPROCS.
+	// was never interrupted, given the same Threads.
 	Resume bool `json:"-"`
 	// OnStep, when set, is called after every optimizer step; OnEpoch after
 	// every validation (at the end of each epoch, and at the end of a run
@@ -247,8 +252,8 @@ func archLabel(a *space.Arch) string {
 // from fresh ones.
 //
 // Every random choice comes from cfg.Seed, so two runs with the same
-// network, data, Config and GOMAXPROCS (the number of goroutines the
-// kernels split a batch over) end with bit-identical weights.
+// network, data and Config (Threads included: the number of shards a
+// batch is split over) end with bit-identical weights.
 //
 // A loss that becomes NaN, infinite or larger than cfg.MaxLoss stops the
 // run with an error wrapping ErrDiverged. A cancelled ctx stops it at the
@@ -303,7 +308,7 @@ type run struct {
 	batches    *Batches
 	dataSrc    *rand.PCG
 	dropoutSrc *rand.PCG
-	tape       *nn.Tape
+	steps      *Stepper
 
 	stepsPerEpoch int
 	maxLoss       float64
@@ -363,8 +368,9 @@ func newRun(cfg Config, net *blocks.Network, arch *space.Arch, sets *Sets) (*run
 		batches: batches, dataSrc: dataSrc, stepsPerEpoch: batches.Len(), bestEpoch: 0}
 	dropoutSrc, dropoutRNG := seeded(cfg.Seed, streamDropout)
 	r.dropoutSrc = dropoutSrc
-	r.tape = nn.NewTape(true, dropoutRNG)
-	r.tape.Recycle = true // trainStep releases each step's tensors
+	if r.steps, err = NewStepper(net, opt, ShardsFor(cfg.Threads, cfg.BatchSize), dropoutRNG); err != nil {
+		return nil, err
+	}
 
 	total := cfg.Steps
 	if total == 0 {
@@ -437,7 +443,7 @@ func (r *run) loop(ctx context.Context) error {
 		t0 := time.Now()
 		lr := r.sched.LR(r.step)
 		x, y := r.batches.Images(), r.batches.Labels()
-		loss, correct, err := trainStep(r.net, r.opt, r.tape, x, y, lr, r.cfg.LabelSmoothing, r.maxLoss)
+		loss, correct, err := r.steps.Step(x, y, lr, r.cfg.LabelSmoothing, r.maxLoss)
 		if err != nil {
 			return fmt.Errorf("epoch %d, step %d (learning rate %.4g): %w", r.epoch()+1, r.step+1, lr, err)
 		}

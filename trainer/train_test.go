@@ -124,19 +124,22 @@ func stateOf(net *blocks.Network) map[string][]float32 {
 
 func TestTrainDeterministic(t *testing.T) {
 	sets := stripeSets(t)
-	cfg := tinyConfig()
-	cfg.Epochs = 2
-	a, err := Train(context.Background(), cfg, tinyArch(), sets)
-	require.NoError(t, err)
-	b, err := Train(context.Background(), cfg, tinyArch(), sets)
-	require.NoError(t, err)
-	require.Equal(t, stateOf(a.Network), stateOf(b.Network))
-	require.Equal(t, a.History, b.History)
+	for _, threads := range []int{1, 3} {
+		cfg := tinyConfig()
+		cfg.Epochs = 2
+		cfg.Threads = threads
+		a, err := Train(context.Background(), cfg, tinyArch(), sets)
+		require.NoError(t, err)
+		b, err := Train(context.Background(), cfg, tinyArch(), sets)
+		require.NoError(t, err)
+		require.Equal(t, stateOf(a.Network), stateOf(b.Network), "threads %d", threads)
+		require.Equal(t, a.History, b.History, "threads %d", threads)
 
-	cfg.Seed++
-	c, err := Train(context.Background(), cfg, tinyArch(), sets)
-	require.NoError(t, err)
-	require.NotEqual(t, stateOf(a.Network), stateOf(c.Network))
+		cfg.Seed++
+		c, err := Train(context.Background(), cfg, tinyArch(), sets)
+		require.NoError(t, err)
+		require.NotEqual(t, stateOf(a.Network), stateOf(c.Network), "threads %d", threads)
+	}
 }
 
 // TestTrainResume stops runs at several points (inside an epoch, on an
@@ -239,18 +242,22 @@ func TestTrainDataFraction(t *testing.T) {
 }
 
 func TestTrainDiverged(t *testing.T) {
-	cfg := tinyConfig()
-	cfg.LR = 1e6
-	cfg.WarmupEpochs = 0
-	_, err := Train(context.Background(), cfg, tinyArch(), stripeSets(t))
-	require.ErrorIs(t, err, ErrDiverged)
-	require.ErrorContains(t, err, "lower the learning rate")
+	for _, threads := range []int{1, 2} {
+		cfg := tinyConfig()
+		cfg.Threads = threads
+		cfg.LR = 1e6
+		cfg.WarmupEpochs = 0
+		_, err := Train(context.Background(), cfg, tinyArch(), stripeSets(t))
+		require.ErrorIs(t, err, ErrDiverged)
+		require.ErrorContains(t, err, "lower the learning rate")
 
-	cfg = tinyConfig()
-	cfg.MaxLoss = 0.01
-	_, err = Train(context.Background(), cfg, tinyArch(), stripeSets(t))
-	require.ErrorIs(t, err, ErrDiverged)
-	require.ErrorContains(t, err, "epoch 1, step 1")
+		cfg = tinyConfig()
+		cfg.Threads = threads
+		cfg.MaxLoss = 0.01
+		_, err = Train(context.Background(), cfg, tinyArch(), stripeSets(t))
+		require.ErrorIs(t, err, ErrDiverged)
+		require.ErrorContains(t, err, "epoch 1, step 1")
+	}
 }
 
 func TestTrainCancelledWithoutCheckpoint(t *testing.T) {

@@ -1,5 +1,6 @@
-// Command trainbench measures training throughput of nas's layers (forward,
-// backward and an SGD step with momentum, batch norm in training mode) on
+// Command trainbench measures training throughput of the trainer's step (forward,
+// backward and an SGD step with momentum, batch norm in training mode, the
+// batch split into one shard per thread as trainer.Stepper does) on
 // random data, and prints one line of JSON with images per second. It is
 // the nas side of bench/compare_train.sh; bench/train_torch.py is the
 // PyTorch side, on the same architecture exported by nas export.
@@ -11,6 +12,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -22,6 +24,7 @@ import (
 	"nas/blocks/kernels"
 	"nas/blocks/nn"
 	"nas/space"
+	"nas/trainer"
 )
 
 // DefaultArch is a MobileNetV2-style network of 8,301,712 multiply-adds on
@@ -86,20 +89,21 @@ func run(ref string, batch, threads, steps int, profile string) error {
 	for i := range labels {
 		labels[i] = rng.IntN(classes)
 	}
-	opt := newSGD(n.Params(), 0.01, 0.9, 4e-5)
-	tp := nn.NewTape(true, rand.New(rand.NewPCG(3, 4)))
-	tp.Recycle = true // as the trainer does
+	// The trainer's own step (trainer.Stepper: the batch split into one
+	// shard per thread) and optimizer, with torch.optim.SGD's settings in
+	// bench/train_torch.py: momentum 0.9, weight decay 4e-5 off BN and
+	// biases, no label smoothing.
+	opt, err := trainer.NewSGD(n.Params(), trainer.SGDConfig{Momentum: 0.9, WeightDecay: 4e-5})
+	if err != nil {
+		return err
+	}
+	st, err := trainer.NewStepper(n, opt, trainer.ShardsFor(threads, batch), rand.New(rand.NewPCG(3, 4)))
+	if err != nil {
+		return err
+	}
 	step := func() error {
-		defer tp.Release()
-		nn.ZeroGrads(n.Params())
-		logits := n.Forward(tp, x)
-		loss, err := nn.SoftmaxCrossEntropy(tp, logits, labels, 0)
-		if err != nil {
-			return err
-		}
-		tp.Backward(loss)
-		opt.step()
-		return nil
+		_, _, err := st.Step(x, labels, 0.01, 0, math.Inf(1))
+		return err
 	}
 	for range 3 {
 		if err := step(); err != nil {
@@ -136,37 +140,4 @@ func run(ref string, batch, threads, steps int, profile string) error {
 		ImagesPerCPUSec: float64(batch*steps) / cpu,
 		Kernels:         fmt.Sprintf("%s v%d", kernels.Path(), kernels.Version)}
 	return json.NewEncoder(os.Stdout).Encode(r)
-}
-
-// sgd is SGD with momentum and decoupled-free (L2) weight decay, as
-// torch.optim.SGD computes it: v = mu*v + (g + wd*w); w -= lr*v.
-type sgd struct {
-	params     []*nn.Param
-	vel        [][]float32
-	lr, mu, wd float32
-}
-
-func newSGD(params []*nn.Param, lr, mu, wd float32) *sgd {
-	s := &sgd{params: params, lr: lr, mu: mu, wd: wd}
-	for _, p := range params {
-		s.vel = append(s.vel, make([]float32, len(p.Data)))
-	}
-	return s
-}
-
-func (s *sgd) step() {
-	for i, p := range s.params {
-		if p.Grad == nil {
-			continue
-		}
-		wd := s.wd
-		if p.NoDecay {
-			wd = 0
-		}
-		v := s.vel[i]
-		for j, g := range p.Grad {
-			v[j] = s.mu*v[j] + g + wd*p.Data[j]
-			p.Data[j] -= s.lr * v[j]
-		}
-	}
 }

@@ -10,8 +10,8 @@ package kernels
 // BatchNormStats computes the per-channel mean and biased variance (divided
 // by n*hw) of x. It shifts each channel by its first value before summing,
 // so a large mean does not cancel the variance away.
-func BatchNormStats(x []float32, n, c, hw int, mean, variance []float32) {
-	parallelRanges(c, n*c*hw, func(c0, c1 int) { batchNormStats(x, n, c, hw, c0, c1, mean, variance) })
+func BatchNormStats(threads int, x []float32, n, c, hw int, mean, variance []float32) {
+	ParallelRanges(threads, c, n*c*hw, func(c0, c1 int) { batchNormStats(x, n, c, hw, c0, c1, mean, variance) })
 }
 
 // batchNormStats is BatchNormStats for channels [c0, c1).
@@ -42,8 +42,8 @@ func batchNormStats(x []float32, n, c, hw, c0, c1 int, mean, variance []float32)
 // ChannelAffine sets y = x*scale[ch] + shift[ch] per channel (y may alias
 // x). With scale = weight/sqrt(var+eps) and shift = bias - mean*scale it is
 // batch normalization with fixed statistics.
-func ChannelAffine(y, x []float32, n, c, hw int, scale, shift []float32) {
-	parallelRanges(c, n*c*hw, func(c0, c1 int) {
+func ChannelAffine(threads int, y, x []float32, n, c, hw int, scale, shift []float32) {
+	ParallelRanges(threads, c, n*c*hw, func(c0, c1 int) {
 		for i := 0; i < n; i++ {
 			channelAffine(y, x, i, c, hw, c0, c1, scale, shift)
 		}
@@ -66,8 +66,8 @@ func channelAffine(y, x []float32, i, c, hw, c0, c1 int, scale, shift []float32)
 
 // ChannelScaleGrad accumulates gx += gy*scale[ch], the input gradient of
 // ChannelAffine.
-func ChannelScaleGrad(gx, gy []float32, n, c, hw int, scale []float32) {
-	parallelRanges(c, 2*n*c*hw, func(c0, c1 int) {
+func ChannelScaleGrad(threads int, gx, gy []float32, n, c, hw int, scale []float32) {
+	ParallelRanges(threads, c, 2*n*c*hw, func(c0, c1 int) {
 		for i := 0; i < n; i++ {
 			for ch := c0; ch < c1; ch++ {
 				off := (i*c + ch) * hw
@@ -89,8 +89,8 @@ func ChannelScaleGrad(gx, gy []float32, n, c, hw int, scale []float32) {
 // sumGyXhat = sum(gy * (x-mean)*invStd): the bias and weight gradients of
 // batch normalization, and the two reductions its input gradient needs.
 // They are overwritten, not accumulated.
-func BatchNormGradSums(gy, x []float32, n, c, hw int, mean, invStd, sumGy, sumGyXhat []float32) {
-	parallelRanges(c, 2*n*c*hw, func(c0, c1 int) {
+func BatchNormGradSums(threads int, gy, x []float32, n, c, hw int, mean, invStd, sumGy, sumGyXhat []float32) {
+	ParallelRanges(threads, c, 2*n*c*hw, func(c0, c1 int) {
 		batchNormGradSums(gy, x, n, c, hw, c0, c1, mean, invStd, sumGy, sumGyXhat)
 	})
 }
@@ -126,16 +126,16 @@ func batchNormGradSums(gy, x []float32, n, c, hw, c0, c1 int, mean, invStd, sumG
 //
 // with m = n*hw, xhat = (x-mean)*invStd, scale = weight*invStd, and sumGy
 // and sumGyXhat from BatchNormGradSums.
-func BatchNormTrainGrad(gx, gy, x []float32, n, c, hw int, mean, invStd, scale, sumGy, sumGyXhat []float32) {
-	parallelRanges(c, 3*n*c*hw, func(c0, c1 int) {
+func BatchNormTrainGrad(threads int, gx, gy, x []float32, n, c, hw int, mean, invStd, scale, sumGy, sumGyXhat []float32) {
+	ParallelRanges(threads, c, 3*n*c*hw, func(c0, c1 int) {
 		batchNormTrainGrad(gx, gy, x, n, c, hw, c0, c1, mean, invStd, scale, sumGy, sumGyXhat, false)
 	})
 }
 
 // BatchNormTrainGradSet is BatchNormTrainGrad into a gradient that has no
 // value yet: it sets gx instead of adding to it, and does not read it.
-func BatchNormTrainGradSet(gx, gy, x []float32, n, c, hw int, mean, invStd, scale, sumGy, sumGyXhat []float32) {
-	parallelRanges(c, 2*n*c*hw, func(c0, c1 int) {
+func BatchNormTrainGradSet(threads int, gx, gy, x []float32, n, c, hw int, mean, invStd, scale, sumGy, sumGyXhat []float32) {
+	ParallelRanges(threads, c, 2*n*c*hw, func(c0, c1 int) {
 		batchNormTrainGrad(gx, gy, x, n, c, hw, c0, c1, mean, invStd, scale, sumGy, sumGyXhat, true)
 	})
 }

@@ -44,7 +44,7 @@ func TestBatchNormKernels(t *testing.T) {
 
 	mean, mw := elemGuarded(c, rnd)
 	variance, vw := elemGuarded(c, rnd)
-	BatchNormStats(x, n, c, hw, mean, variance)
+	BatchNormStats(0, x, n, c, hw, mean, variance)
 	elemCheckGuards(t, mw, "mean")
 	elemCheckGuards(t, vw, "variance")
 	refMean, refVar := bnRefStats(x, n, c, hw)
@@ -63,20 +63,20 @@ func TestBatchNormKernels(t *testing.T) {
 		shift[ch] = bias[ch] - mean[ch]*scale[ch]
 	}
 	y, yw := elemGuarded(size, rnd)
-	ChannelAffine(y, x, n, c, hw, scale, shift)
+	ChannelAffine(0, y, x, n, c, hw, scale, shift)
 	elemCheckGuards(t, yw, "ChannelAffine")
 
 	sumGy, sgw := elemGuarded(c, rnd)
 	sumGyXhat, sgxw := elemGuarded(c, rnd)
-	BatchNormGradSums(gy, x, n, c, hw, mean, invStd, sumGy, sumGyXhat)
+	BatchNormGradSums(0, gy, x, n, c, hw, mean, invStd, sumGy, sumGyXhat)
 	elemCheckGuards(t, sgw, "sumGy")
 	elemCheckGuards(t, sgxw, "sumGyXhat")
 
 	gxTrain, gtw := elemGuarded(size, func(int) float32 { return 1 })
-	BatchNormTrainGrad(gxTrain, gy, x, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
+	BatchNormTrainGrad(0, gxTrain, gy, x, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
 	elemCheckGuards(t, gtw, "BatchNormTrainGrad")
 	gxEval, gew := elemGuarded(size, func(int) float32 { return 1 })
-	ChannelScaleGrad(gxEval, gy, n, c, hw, scale)
+	ChannelScaleGrad(0, gxEval, gy, n, c, hw, scale)
 	elemCheckGuards(t, gew, "ChannelScaleGrad")
 
 	// float64 reference of the same formulas. The gradients use the
@@ -115,13 +115,13 @@ func TestBatchNormStatsConstantChannel(t *testing.T) {
 	// A constant channel has variance exactly 0, never a negative rounding.
 	x := []float32{3, 3, -1e6, -1e6, 3, 3, -1e6, -1e6} // n=2, c=2, hw=2
 	mean, variance := make([]float32, 2), make([]float32, 2)
-	BatchNormStats(x, 2, 2, 2, mean, variance)
+	BatchNormStats(0, x, 2, 2, 2, mean, variance)
 	require.Equal(t, []float32{3, -1e6}, []float32{mean[0], mean[1]})
 	require.Equal(t, []float32{0, 0}, variance)
 }
 
 // TestBatchNormSplitEqualsWhole runs the batch norm kernels on a tensor
-// large enough to be split over goroutines and checks every result bit for
+// large enough to be split over three goroutines and checks every result bit for
 // bit against the same kernels over all channels at once.
 func TestBatchNormSplitEqualsWhole(t *testing.T) {
 	const n, c, hw = 4, 9, 2100 // n*c*hw above parallelMinWork
@@ -136,10 +136,10 @@ func TestBatchNormSplitEqualsWhole(t *testing.T) {
 	run := func(split bool) out {
 		o := out{make([]float32, c), make([]float32, c), make([]float32, c), make([]float32, c), make([]float32, n*c*hw), make([]float32, n*c*hw)}
 		if split {
-			BatchNormStats(x, n, c, hw, o.mean, o.variance)
-			ChannelAffine(o.y, x, n, c, hw, scale, shift)
-			BatchNormGradSums(gy, x, n, c, hw, o.mean, invStd, o.sumGy, o.sumGyXhat)
-			BatchNormTrainGrad(o.gx, gy, x, n, c, hw, o.mean, invStd, scale, o.sumGy, o.sumGyXhat)
+			BatchNormStats(3, x, n, c, hw, o.mean, o.variance)
+			ChannelAffine(3, o.y, x, n, c, hw, scale, shift)
+			BatchNormGradSums(3, gy, x, n, c, hw, o.mean, invStd, o.sumGy, o.sumGyXhat)
+			BatchNormTrainGrad(3, o.gx, gy, x, n, c, hw, o.mean, invStd, scale, o.sumGy, o.sumGyXhat)
 			return o
 		}
 		batchNormStats(x, n, c, hw, 0, c, o.mean, o.variance)

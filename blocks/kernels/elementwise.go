@@ -36,20 +36,20 @@ func AddTo(dst, src []float32) {
 	}
 }
 
-// AddParallel is Add over chunks of dst on up to GOMAXPROCS goroutines
-// when dst is large: for the operators of a training step, which run one
-// at a time. (The inference plan calls Add from its own workers.)
-func AddParallel(dst, a, b []float32) {
+// AddParallel is Add over chunks of dst on up to threads goroutines (see
+// ParallelRanges) when dst is large: for the operators of a training step.
+// (The inference plan calls Add from its own workers.)
+func AddParallel(threads int, dst, a, b []float32) {
 	a = a[:len(dst)]
 	b = b[:len(dst)]
-	parallelChunks(len(dst), 3*len(dst), func(lo, hi int) { Add(dst[lo:hi], a[lo:hi], b[lo:hi]) })
+	ParallelChunks(threads, len(dst), 3*len(dst), func(lo, hi int) { Add(dst[lo:hi], a[lo:hi], b[lo:hi]) })
 }
 
-// AddToParallel is AddTo over chunks of dst on up to GOMAXPROCS goroutines
+// AddToParallel is AddTo over chunks of dst on up to threads goroutines
 // when dst is large, as AddParallel.
-func AddToParallel(dst, src []float32) {
+func AddToParallel(threads int, dst, src []float32) {
 	src = src[:len(dst)]
-	parallelChunks(len(dst), 2*len(dst), func(lo, hi int) { AddTo(dst[lo:hi], src[lo:hi]) })
+	ParallelChunks(threads, len(dst), 2*len(dst), func(lo, hi int) { AddTo(dst[lo:hi], src[lo:hi]) })
 }
 
 // ReLU sets dst = max(0, x) (dst may alias x).
@@ -80,15 +80,8 @@ func ReLU6(dst, x []float32) {
 }
 
 // clampForward sets dst = min(max(x, lo), hi), the forward pass of act
-// (ReLU or ReLU6), over chunks of dst in parallel when it is large, with
-// the SIMD epilogue kernel where there is one.
+// (ReLU or ReLU6), with the SIMD epilogue kernel where there is one.
 func clampForward(act ActKind, dst, x []float32, lo, hi float32) {
-	x = x[:len(dst)]
-	parallelChunks(len(dst), 2*len(dst), func(c0, c1 int) { clampRow(act, dst[c0:c1], x[c0:c1], lo, hi) })
-}
-
-// clampRow is clampForward on the calling goroutine.
-func clampRow(act ActKind, dst, x []float32, lo, hi float32) {
 	x = x[:len(dst)]
 	if len(dst) >= 8 {
 		if &x[0] != &dst[0] {
@@ -122,20 +115,16 @@ func relu6GradGo(gx, gy, x []float32) {
 }
 
 // activationGrad accumulates an activation's input gradient, gx += gy*f'(x),
-// or with set writes it, gx = gy*f'(x), over chunks of gx in parallel when
-// it is large: the SIMD kernel does the whole vectors of each chunk (none
-// without one) and the Go loop the rest.
+// or with set writes it, gx = gy*f'(x): the SIMD kernel does the whole
+// vectors (none without one) and the Go loop the rest.
 func activationGrad(gx, gy, x []float32, set bool, simd func(gx, gy, x []float32, set bool) int, scalar func(gx, gy, x []float32)) {
 	gy = gy[:len(gx)]
 	x = x[:len(gx)]
-	parallelChunks(len(gx), 3*len(gx), func(lo, hi int) {
-		gx, gy, x := gx[lo:hi], gy[lo:hi], x[lo:hi]
-		done := simd(gx, gy, x, set)
-		if set {
-			clear(gx[done:])
-		}
-		scalar(gx[done:], gy[done:], x[done:])
-	})
+	done := simd(gx, gy, x, set)
+	if set {
+		clear(gx[done:])
+	}
+	scalar(gx[done:], gy[done:], x[done:])
 }
 
 // Sigmoid sets dst = 1/(1+exp(-x)).

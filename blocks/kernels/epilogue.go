@@ -76,9 +76,9 @@ func ActivateRow(act ActKind, y []float32, slope float32) {
 	switch act {
 	case ActIdentity:
 	case ActReLU:
-		clampRow(ActReLU, y, y, 0, posInf32)
+		clampForward(ActReLU, y, y, 0, posInf32)
 	case ActReLU6:
-		clampRow(ActReLU6, y, y, 0, 6)
+		clampForward(ActReLU6, y, y, 0, 6)
 	case ActHardSwish:
 		HardSwish(y, y)
 	case ActSwish:

@@ -10,13 +10,21 @@ import (
 // microseconds.
 const parallelMinWork = 1 << 16
 
-// parallelRanges calls fn(lo, hi) for contiguous ranges that split [0, n),
-// one per goroutine, on up to GOMAXPROCS goroutines when work (elements
-// touched) is large enough, and waits for them. Each index is in exactly
-// one range, so kernels that write per index are deterministic whatever
-// the split.
-func parallelRanges(n, work int, fn func(lo, hi int)) {
-	workers := min(n, runtime.GOMAXPROCS(0))
+// ParallelRanges calls fn(lo, hi) for contiguous ranges that split [0, n),
+// one per goroutine, on up to threads goroutines (GOMAXPROCS when threads
+// is 0 or less) when work (elements touched) is large enough, and waits
+// for them; the calling goroutine takes the first range. Each index is in
+// exactly one range, so kernels that write per index are deterministic
+// whatever the split.
+//
+// The training kernels take their thread count from the caller: a batch
+// split into shards (nn.ShardGroup) runs each shard's operators on one
+// goroutine, and the operators of an unsharded step split their work.
+func ParallelRanges(threads, n, work int, fn func(lo, hi int)) {
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	workers := min(n, threads)
 	if workers < 2 || work < parallelMinWork {
 		fn(0, n)
 		return
@@ -29,8 +37,8 @@ func parallelRanges(n, work int, fn func(lo, hi int)) {
 	wg.Wait()
 }
 
-// parallelChunks is parallelRanges over [0, n) split at multiples of 16
+// ParallelChunks is ParallelRanges over [0, n) split at multiples of 16
 // elements (whole cache lines of float32), for elementwise kernels.
-func parallelChunks(n, work int, fn func(lo, hi int)) {
-	parallelRanges((n+15)/16, work, func(b0, b1 int) { fn(min(b0*16, n), min(b1*16, n)) })
+func ParallelChunks(threads, n, work int, fn func(lo, hi int)) {
+	ParallelRanges(threads, (n+15)/16, work, func(b0, b1 int) { fn(min(b0*16, n), min(b1*16, n)) })
 }

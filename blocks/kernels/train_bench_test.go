@@ -27,10 +27,10 @@ func BenchmarkBatchNormTrain(b *testing.B) {
 			tensors float64
 			run     func()
 		}{
-			{"stats", 1, func() { BatchNormStats(x, n, s.c, s.hw, mean, variance) }},
-			{"gradsums", 2, func() { BatchNormGradSums(gy, x, n, s.c, s.hw, mean, invStd, sumGy, sumGyXhat) }},
+			{"stats", 1, func() { BatchNormStats(0, x, n, s.c, s.hw, mean, variance) }},
+			{"gradsums", 2, func() { BatchNormGradSums(0, gy, x, n, s.c, s.hw, mean, invStd, sumGy, sumGyXhat) }},
 			{"inputgrad_set", 3, func() {
-				BatchNormTrainGradSet(gx, gy, x, n, s.c, s.hw, mean, invStd, scale, sumGy, sumGyXhat)
+				BatchNormTrainGradSet(0, gx, gy, x, n, s.c, s.hw, mean, invStd, scale, sumGy, sumGyXhat)
 			}},
 		} {
 			b.Run(fmt.Sprintf("%s_c%d_hw%d", k.name, s.c, s.hw), func(b *testing.B) {

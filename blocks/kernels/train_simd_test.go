@@ -95,10 +95,10 @@ func TestClampForwardMatchesGo(t *testing.T) {
 		}
 		a, b := randSlice(rng, n), randSlice(rng, n)
 		dst, check := guarded(t, n, a)
-		AddToParallel(dst, b)
+		AddToParallel(0, dst, b)
 		check("AddToParallel")
 		sum, checkSum := guarded(t, n, nil)
-		AddParallel(sum, a, b)
+		AddParallel(0, sum, a, b)
 		checkSum("AddParallel")
 		for i := range a {
 			if dst[i] != a[i]+b[i] || sum[i] != a[i]+b[i] {
@@ -240,13 +240,13 @@ func TestBatchNormTrainGradSet(t *testing.T) {
 		mean, invStd, scale := randSlice(rng, c), randSlice(rng, c), randSlice(rng, c)
 		sumGy, sumGyXhat := randSlice(rng, c), randSlice(rng, c)
 		want := make([]float32, n*c*hw)
-		BatchNormTrainGrad(want, gy, x, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
+		BatchNormTrainGrad(0, want, gy, x, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
 		init := make([]float32, len(want))
 		for i := range init {
 			init[i] = float32(math.NaN())
 		}
 		got, check := guarded(t, len(want), init)
-		BatchNormTrainGradSet(got, gy, x, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
+		BatchNormTrainGradSet(0, got, gy, x, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
 		check("BatchNormTrainGradSet")
 		for i := range want {
 			if want[i] != got[i] {

@@ -97,24 +97,29 @@ func Sigmoid(tp *Tape, x *Tensor) *Tensor {
 
 // activationFromInput applies an elementwise function whose gradient is
 // computed from the input: grad accumulates it, gradSet (nil for none)
-// writes it into a gradient that has no value yet.
+// writes it into a gradient that has no value yet. Both passes split the
+// elements over the tape's threads when there are many.
 func activationFromInput(tp *Tape, x *Tensor, fwd func(dst, x []float32), grad, gradSet func(gx, gy, x []float32)) *Tensor {
 	out := tp.allocOutput(x.Shape...)
-	fwd(out.Data, x.Data)
+	threads := tp.threads()
+	kernels.ParallelChunks(threads, x.Len(), 2*x.Len(), func(lo, hi int) { fwd(out.Data[lo:hi], x.Data[lo:hi]) })
 	tp.record(out, func() {
 		if out.Grad == nil {
 			return
 		}
 		gx, fresh := x.gradToSet()
-		switch {
-		case !fresh:
-			grad(gx, out.Grad, x.Data)
-		case gradSet != nil:
-			gradSet(gx, out.Grad, x.Data)
-		default:
-			clear(gx)
-			grad(gx, out.Grad, x.Data)
-		}
+		kernels.ParallelChunks(threads, len(gx), 3*len(gx), func(lo, hi int) {
+			gx, gy, xs := gx[lo:hi], out.Grad[lo:hi], x.Data[lo:hi]
+			switch {
+			case !fresh:
+				grad(gx, gy, xs)
+			case gradSet != nil:
+				gradSet(gx, gy, xs)
+			default:
+				clear(gx)
+				grad(gx, gy, xs)
+			}
+		})
 	}, x)
 	return out
 }

@@ -127,7 +127,7 @@ func (bn *BatchNorm) Forward(tp *Tape, x *Tensor) *Tensor {
 func (bn *BatchNorm) forwardEval(tp *Tape, x *Tensor, n, c, hw int) *Tensor {
 	out := tp.allocOutput(x.Shape...)
 	scale, shift := bn.ScaleShift()
-	kernels.ChannelAffine(out.Data, x.Data, n, c, hw, scale, shift)
+	kernels.ChannelAffine(tp.threads(), out.Data, x.Data, n, c, hw, scale, shift)
 	if tp == nil {
 		return out
 	}
@@ -139,19 +139,32 @@ func (bn *BatchNorm) forwardEval(tp *Tape, x *Tensor, n, c, hw int) *Tensor {
 		invStd[i] = float32(1 / math.Sqrt(float64(bn.RunningVar.Data[i])+bn.Eps))
 	}
 	tp.record(out, func() {
-		bn.backward(out, x, n, c, hw, mean, invStd, scale, false)
+		bn.backward(tp, out, x, n, c, hw, 0, mean, invStd, scale, false)
 	}, x, bn.Weight.Tensor, bn.Bias.Tensor)
 	return out
 }
 
 func (bn *BatchNorm) forwardTrain(tp *Tape, x *Tensor, n, c, hw int) *Tensor {
-	m := n * hw
+	threads := tp.threads()
+	mean := make([]float32, c)
+	variance := make([]float32, c)
+	kernels.BatchNormStats(threads, x.Data, n, c, hw, mean, variance)
+	m := n * hw // values per channel in the batch, all shards'
+	if tp.sharded() {
+		local := make([]float64, 1+2*c)
+		local[0] = float64(m)
+		for i := range c {
+			local[1+i], local[1+c+i] = float64(mean[i]), float64(variance[i])
+		}
+		count, bm, bv := tp.Group.batchStats(tp.Shard, local, c)
+		m = int(count)
+		for i := range c {
+			mean[i], variance[i] = float32(bm[i]), float32(bv[i])
+		}
+	}
 	if m < 2 {
 		panic(fmt.Sprintf("nn.BatchNorm %q: training needs more than one value per channel, input is %s", bn.Name, ShapeString(x.Shape)))
 	}
-	mean := make([]float32, c)
-	variance := make([]float32, c)
-	kernels.BatchNormStats(x.Data, n, c, hw, mean, variance)
 	invStd := make([]float32, c)
 	scale := make([]float32, c)
 	shift := make([]float32, c)
@@ -162,34 +175,41 @@ func (bn *BatchNorm) forwardTrain(tp *Tape, x *Tensor, n, c, hw int) *Tensor {
 		shift[i] = float32(float64(bn.Bias.Data[i]) - float64(mean[i])*float64(bn.Weight.Data[i])*is)
 	}
 	out := tp.allocOutput(x.Shape...)
-	kernels.ChannelAffine(out.Data, x.Data, n, c, hw, scale, shift)
+	kernels.ChannelAffine(threads, out.Data, x.Data, n, c, hw, scale, shift)
 
 	// Running averages, PyTorch's way: unbiased variance, momentum on the
-	// new value.
-	mom := bn.Momentum
-	unbias := float64(m) / float64(m-1)
-	for i := range c {
-		rm, rv := &bn.RunningMean.Data[i], &bn.RunningVar.Data[i]
-		*rm = float32((1-mom)*float64(*rm) + mom*float64(mean[i]))
-		*rv = float32((1-mom)*float64(*rv) + mom*float64(variance[i])*unbias)
+	// new value. Of a sharded batch, shard 0 keeps them.
+	if !tp.sharded() || tp.Shard == 0 {
+		mom := bn.Momentum
+		unbias := float64(m) / float64(m-1)
+		for i := range c {
+			rm, rv := &bn.RunningMean.Data[i], &bn.RunningVar.Data[i]
+			*rm = float32((1-mom)*float64(*rm) + mom*float64(mean[i]))
+			*rv = float32((1-mom)*float64(*rv) + mom*float64(variance[i])*unbias)
+		}
+		bn.NumBatchesTracked++
 	}
-	bn.NumBatchesTracked++
 
 	tp.record(out, func() {
-		bn.backward(out, x, n, c, hw, mean, invStd, scale, true)
+		bn.backward(tp, out, x, n, c, hw, m, mean, invStd, scale, true)
 	}, x, bn.Weight.Tensor, bn.Bias.Tensor)
 	return out
 }
 
 // backward accumulates the gradients of x, weight and bias from out.Grad.
-// With batch statistics (train) the mean and variance depend on x.
-func (bn *BatchNorm) backward(out, x *Tensor, n, c, hw int, mean, invStd, scale []float32, train bool) {
+// With batch statistics (train) the mean and variance depend on x; m is
+// then the number of values per channel they were taken over (more than
+// n*hw when tp is one shard of a batch).
+func (bn *BatchNorm) backward(tp *Tape, out, x *Tensor, n, c, hw, m int, mean, invStd, scale []float32, train bool) {
 	if out.Grad == nil {
 		return
 	}
+	threads := tp.threads()
 	sumGy := make([]float32, c)
 	sumGyXhat := make([]float32, c)
-	kernels.BatchNormGradSums(out.Grad, x.Data, n, c, hw, mean, invStd, sumGy, sumGyXhat)
+	kernels.BatchNormGradSums(threads, out.Grad, x.Data, n, c, hw, mean, invStd, sumGy, sumGyXhat)
+	// The parameters' gradients are this shard's part; the caller adds
+	// the shards' up.
 	if bn.Weight.requiresGrad {
 		kernels.AddTo(bn.Weight.grad(), sumGyXhat)
 	}
@@ -199,16 +219,30 @@ func (bn *BatchNorm) backward(out, x *Tensor, n, c, hw int, mean, invStd, scale 
 	if !x.requiresGrad {
 		return
 	}
+	if train && tp.sharded() {
+		// The input gradient needs the sums over the batch. The kernel
+		// divides them by its own n*hw values, so scale them by
+		// n*hw/m to divide by m.
+		local := make([]float64, 2*c)
+		for i := range c {
+			local[i], local[c+i] = float64(sumGy[i]), float64(sumGyXhat[i])
+		}
+		tot := tp.Group.sum(tp.Shard, local)
+		r := float64(n*hw) / float64(m)
+		for i := range c {
+			sumGy[i], sumGyXhat[i] = float32(tot[i]*r), float32(tot[c+i]*r)
+		}
+	}
 	gx, fresh := x.gradToSet()
 	switch {
 	case train && fresh:
-		kernels.BatchNormTrainGradSet(gx, out.Grad, x.Data, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
+		kernels.BatchNormTrainGradSet(threads, gx, out.Grad, x.Data, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
 	case train:
-		kernels.BatchNormTrainGrad(gx, out.Grad, x.Data, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
+		kernels.BatchNormTrainGrad(threads, gx, out.Grad, x.Data, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
 	default:
 		if fresh {
 			clear(gx)
 		}
-		kernels.ChannelScaleGrad(gx, out.Grad, n, c, hw, scale)
+		kernels.ChannelScaleGrad(threads, gx, out.Grad, n, c, hw, scale)
 	}
 }

@@ -123,9 +123,9 @@ func (c Conv2DConfig) dims(h, w, oh, ow int) kernels.ConvDims {
 // Convolve applies the convolution cfg with weight w and optional bias b
 // (nil for none; cfg.Bias only tells NewConv2D whether to make one) to
 // x [N, In, H, W], giving [N, Out, OH, OW]. Samples are spread over
-// up to GOMAXPROCS goroutines in contiguous ranges; the weight gradient is
-// summed per goroutine and then in goroutine order, so results are
-// deterministic for a given GOMAXPROCS.
+// up to tp.Threads goroutines (GOMAXPROCS when 0) in contiguous ranges;
+// the weight gradient is summed per goroutine and then in goroutine
+// order, so results are deterministic for a given thread count.
 //
 // The weights are prepared once per call for all samples: packed for the
 // GEMM (and transposed for the input gradient), or, for a depthwise
@@ -163,7 +163,7 @@ func Convolve(tp *Tape, x, w, b *Tensor, cfg Conv2DConfig) *Tensor {
 	if d.Depthwise() {
 		dw := kernels.NewDepthwiseConv(d.Window, d.In, d.Out/d.In)
 		epi := kernels.Epilogue{Bias: bias}
-		conv2dSplit(n, func(_, lo, hi int) {
+		conv2dSplit(tp.threads(), n, func(_, lo, hi int) {
 			scratch := make([]float32, dw.ScratchLen())
 			for s := lo; s < hi; s++ {
 				dw.Run(x.Data[s*inLen:(s+1)*inLen], w.Data, y.Data[s*outLen:(s+1)*outLen], 0, d.Out, &epi, scratch)
@@ -172,7 +172,7 @@ func Convolve(tp *Tape, x, w, b *Tensor, cfg Conv2DConfig) *Tensor {
 	} else {
 		packed := packConvWeights(d, w.Data, false)
 		pos := oh * ow
-		conv2dSplit(n, func(_, lo, hi int) {
+		conv2dSplit(tp.threads(), n, func(_, lo, hi int) {
 			cols := make([]float32, d.ScratchLen())
 			ws := make([]float32, packed[0].WorkspaceLen(pos))
 			for s := lo; s < hi; s++ {
@@ -180,7 +180,8 @@ func Convolve(tp *Tape, x, w, b *Tensor, cfg Conv2DConfig) *Tensor {
 			}
 		})
 	}
-	tp.record(y, func() { conv2dBackward(d, n, x, w, b, y) }, x, w, b)
+	threads := tp.threads()
+	tp.record(y, func() { conv2dBackward(threads, d, n, x, w, b, y) }, x, w, b)
 	return y
 }
 
@@ -229,7 +230,7 @@ func gemmConvForward(d kernels.ConvDims, packed []*kernels.PackedA, x, bias, y, 
 }
 
 // conv2dBackward accumulates the gradients of x, w and b from y.Grad.
-func conv2dBackward(d kernels.ConvDims, n int, x, w, b, y *Tensor) {
+func conv2dBackward(threads int, d kernels.ConvDims, n int, x, w, b, y *Tensor) {
 	if y.Grad == nil {
 		return
 	}
@@ -241,7 +242,7 @@ func conv2dBackward(d kernels.ConvDims, n int, x, w, b, y *Tensor) {
 	}
 	needW := w.requiresGrad
 	needB := b != nil && b.requiresGrad
-	workers := conv2dWorkers(n)
+	workers := conv2dWorkers(threads, n)
 	gws := make([][]float32, workers)
 	gbs := make([][]float32, workers)
 	for i := range workers {
@@ -263,7 +264,7 @@ func conv2dBackward(d kernels.ConvDims, n int, x, w, b, y *Tensor) {
 		}
 	}
 	data := newConvDataGrad(d, w.Data, gx != nil)
-	conv2dSplit(n, func(worker, lo, hi int) {
+	conv2dSplit(threads, n, func(worker, lo, hi int) {
 		scratch := make([]float32, d.ScratchLen())
 		buf := data.buffers()
 		for s := lo; s < hi; s++ {
@@ -303,13 +304,19 @@ func conv2dAddInto(dst, src []float32) {
 	}
 }
 
-// conv2dWorkers is the number of goroutines conv2dSplit uses for n samples.
-func conv2dWorkers(n int) int { return max(1, min(n, runtime.GOMAXPROCS(0))) }
+// conv2dWorkers is the number of goroutines conv2dSplit uses for n
+// samples: up to threads (GOMAXPROCS when 0).
+func conv2dWorkers(threads, n int) int {
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	return max(1, min(n, threads))
+}
 
-// conv2dSplit calls fn(worker, lo, hi) for conv2dWorkers(n) contiguous
+// conv2dSplit calls fn(worker, lo, hi) for conv2dWorkers(threads, n) contiguous
 // ranges of samples [lo, hi), concurrently, and waits for them.
-func conv2dSplit(n int, fn func(worker, lo, hi int)) {
-	workers := conv2dWorkers(n)
+func conv2dSplit(threads, n int, fn func(worker, lo, hi int)) {
+	workers := conv2dWorkers(threads, n)
 	if workers == 1 {
 		fn(0, 0, n)
 		return

@@ -13,7 +13,8 @@ func Add(tp *Tape, a, b *Tensor) *Tensor {
 		panic(fmt.Sprintf("nn.Add: shapes %s and %s differ", ShapeString(a.Shape), ShapeString(b.Shape)))
 	}
 	out := tp.allocOutput(a.Shape...)
-	kernels.AddParallel(out.Data, a.Data, b.Data)
+	threads := tp.threads()
+	kernels.AddParallel(threads, out.Data, a.Data, b.Data)
 	tp.record(out, func() {
 		if out.Grad == nil {
 			return
@@ -25,7 +26,7 @@ func Add(tp *Tape, a, b *Tensor) *Tensor {
 			if g, fresh := t.gradToSet(); fresh {
 				copy(g, out.Grad)
 			} else {
-				kernels.AddToParallel(g, out.Grad)
+				kernels.AddToParallel(threads, g, out.Grad)
 			}
 		}
 	}, a, b)

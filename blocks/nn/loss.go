@@ -16,6 +16,14 @@ import (
 // logits is N x K. Labels come from data, so a bad one is an error (naming
 // the sample and the label), not a panic; so is smoothing outside [0, 1].
 func SoftmaxCrossEntropy(tp *Tape, logits *Tensor, labels []int, smoothing float64) (*Tensor, error) {
+	return SoftmaxCrossEntropyOf(tp, logits, labels, smoothing, 0)
+}
+
+// SoftmaxCrossEntropyOf is SoftmaxCrossEntropy for one shard of a batch of
+// batch samples (see ShardGroup): the sum of the shard's losses divided by
+// batch, so that the shards' values, and their gradients, add up to those
+// of the whole batch's mean. batch 0 means the shard is the whole batch.
+func SoftmaxCrossEntropyOf(tp *Tape, logits *Tensor, labels []int, smoothing float64, batch int) (*Tensor, error) {
 	if logits.Dims() != 2 {
 		return nil, fmt.Errorf("cross-entropy: logits %s, want batch x classes", ShapeString(logits.Shape))
 	}
@@ -33,6 +41,12 @@ func SoftmaxCrossEntropy(tp *Tape, logits *Tensor, labels []int, smoothing float
 		if y < 0 || y >= k {
 			return nil, fmt.Errorf("cross-entropy: sample %d has label %d, want 0 to %d (%d classes)", i, y, k-1, k)
 		}
+	}
+	if batch == 0 {
+		batch = n
+	}
+	if batch < n {
+		return nil, fmt.Errorf("cross-entropy: a shard of %d samples in a batch of %d", n, batch)
 	}
 	// prob holds softmax(logits), kept for the backward step.
 	prob := make([]float64, n*k)
@@ -60,12 +74,12 @@ func SoftmaxCrossEntropy(tp *Tape, logits *Tensor, labels []int, smoothing float
 		total += (1-smoothing)*nllLabel + smoothing*nllMean
 	}
 	out := New(1)
-	out.Data[0] = float32(total / float64(n))
+	out.Data[0] = float32(total / float64(batch))
 	tp.record(out, func() {
 		if out.Grad == nil {
 			return
 		}
-		g := float64(out.Grad[0]) / float64(n)
+		g := float64(out.Grad[0]) / float64(batch)
 		gl := logits.grad()
 		off := smoothing / float64(k)
 		for i := 0; i < n; i++ {

@@ -27,6 +27,15 @@ type Tape struct {
 	// A caller that sets it must call Release once per step, when it no
 	// longer uses that step's tensors.
 	Recycle bool
+	// Threads is the number of goroutines an operator may split its work
+	// over; 0 means GOMAXPROCS. The tape of one shard of a batch sets 1:
+	// the shards are the parallelism.
+	Threads int
+	// Group, when set, makes this tape shard Shard of a batch split over
+	// Group's tapes (see ShardGroup): batch normalization in training
+	// takes its statistics over the whole batch.
+	Group *ShardGroup
+	Shard int
 
 	steps []func()
 	pool  tensorPool
@@ -59,6 +68,17 @@ func (tp *Tape) allocOutput(shape ...int) *Tensor {
 
 // NewTape returns a tape in training or eval mode.
 func NewTape(train bool, rng *rand.Rand) *Tape { return &Tape{Train: train, RNG: rng} }
+
+// threads is Threads, nil-safe (0: GOMAXPROCS).
+func (tp *Tape) threads() int {
+	if tp == nil {
+		return 0
+	}
+	return tp.Threads
+}
+
+// sharded reports whether the tape is one shard of a larger batch.
+func (tp *Tape) sharded() bool { return tp != nil && tp.Group != nil && tp.Group.shards > 1 }
 
 // training reports whether ops should behave as in training (nil-safe).
 func (tp *Tape) training() bool { return tp != nil && tp.Train }

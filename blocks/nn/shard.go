@@ -1,0 +1,174 @@
+package nn
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// ShardGroup joins the tapes of one batch split into shards, each run on
+// its own goroutine by its own copy of the network (parameters shared,
+// gradients not): data parallelism for training on several cores, where
+// every shard's operators stay on one core and on that shard's memory.
+//
+// The only operator that couples samples is batch normalization in
+// training. On a tape with a Group it computes its per-channel statistics,
+// and the sums its backward step needs, over the whole batch: each shard
+// contributes its own and every shard combines them in shard order, so
+// all shards compute identical statistics and the run is deterministic for
+// a given shard count. With SoftmaxCrossEntropyOf as the loss, the shards'
+// parameter gradients add up (in shard order, by the caller) to the whole
+// batch's. Only shard 0 updates the running averages.
+//
+// Every shard must apply the same operators in the same order: an
+// exchange waits for all shards. A shard that fails calls Abort, which
+// makes the others' waiting operators panic with ErrShardAborted instead
+// of waiting forever.
+type ShardGroup struct {
+	shards int
+	// slots[k%2][s] is shard s's contribution to exchange k: while shard
+	// s reads exchange k, a faster one may already write k+1, never k+2
+	// (that needs shard s to have arrived at k+1).
+	slots [2][][]float64
+	seq   []int // per shard, the exchanges it has started
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	arrived int
+	gen     atomic.Uint64
+	aborted atomic.Bool
+}
+
+// ErrShardAborted is the panic value of an operator waiting on a
+// ShardGroup that another shard aborted.
+var ErrShardAborted = errors.New("another shard of the batch failed")
+
+// NewShardGroup returns a group for shards tapes (at least 1).
+func NewShardGroup(shards int) *ShardGroup {
+	if shards < 1 {
+		panic(fmt.Sprintf("nn.NewShardGroup: %d shards", shards))
+	}
+	g := &ShardGroup{shards: shards, seq: make([]int, shards)}
+	g.cond = sync.NewCond(&g.mu)
+	for i := range g.slots {
+		g.slots[i] = make([][]float64, shards)
+	}
+	return g
+}
+
+// Shards is the number of shards.
+func (g *ShardGroup) Shards() int { return g.shards }
+
+// Abort releases every shard waiting in an exchange, and every later one,
+// with a panic of ErrShardAborted. A group that was aborted cannot be
+// used again.
+func (g *ShardGroup) Abort() {
+	g.aborted.Store(true)
+	g.mu.Lock()
+	g.cond.Broadcast()
+	g.mu.Unlock()
+}
+
+// exchange publishes shard's values and returns every shard's, in shard
+// order, once all have published theirs. The returned slices are valid
+// until the shard's next exchange; local is copied.
+func (g *ShardGroup) exchange(shard int, local []float64) [][]float64 {
+	if g.shards == 1 {
+		return [][]float64{local}
+	}
+	k := g.seq[shard]
+	g.seq[shard]++
+	slots := g.slots[k%2]
+	slots[shard] = append(slots[shard][:0], local...)
+	g.wait()
+	return slots
+}
+
+// wait is a barrier over the shards: it returns when all have arrived. It
+// spins briefly before sleeping, since the shards of a training step
+// arrive within microseconds of each other when they have a core each.
+func (g *ShardGroup) wait() {
+	gen := g.gen.Load()
+	g.mu.Lock()
+	if g.aborted.Load() {
+		g.mu.Unlock()
+		panic(ErrShardAborted)
+	}
+	g.arrived++
+	if g.arrived == g.shards {
+		g.arrived = 0
+		g.gen.Add(1)
+		g.cond.Broadcast()
+		g.mu.Unlock()
+		return
+	}
+	g.mu.Unlock()
+	for range 4000 {
+		if g.gen.Load() != gen {
+			return
+		}
+		if g.aborted.Load() {
+			panic(ErrShardAborted)
+		}
+		runtime.Gosched()
+	}
+	g.mu.Lock()
+	for g.gen.Load() == gen && !g.aborted.Load() {
+		g.cond.Wait()
+	}
+	g.mu.Unlock()
+	if g.gen.Load() == gen {
+		panic(ErrShardAborted)
+	}
+}
+
+// batchStats combines the shards' per-channel counts, means and biased
+// variances (Chan et al.'s pairwise update, in shard order) into the
+// batch's; local is count, c means, c variances.
+func (g *ShardGroup) batchStats(shard int, local []float64, c int) (count float64, mean, variance []float64) {
+	all := g.exchange(shard, local)
+	count = all[0][0]
+	mean = append([]float64(nil), all[0][1:1+c]...)
+	m2 := make([]float64, c)
+	for ch := range c {
+		m2[ch] = all[0][1+c+ch] * count
+	}
+	for _, o := range all[1:] {
+		nb := o[0]
+		if nb == 0 {
+			continue
+		}
+		n := count + nb
+		for ch := range c {
+			d := o[1+ch] - mean[ch]
+			mean[ch] += d * nb / n
+			m2[ch] += o[1+c+ch]*nb + d*d*count*nb/n
+		}
+		count = n
+	}
+	variance = m2
+	for ch := range c {
+		variance[ch] = m2[ch] / count
+	}
+	return count, mean, variance
+}
+
+// sum adds the shards' vectors elementwise, in shard order.
+func (g *ShardGroup) sum(shard int, local []float64) []float64 {
+	all := g.exchange(shard, local)
+	out := append([]float64(nil), all[0]...)
+	for _, o := range all[1:] {
+		for i, v := range o {
+			out[i] += v
+		}
+	}
+	return out
+}
+
+// Sum adds the shards' values elementwise, in shard order: for the loss, the
+// count of correct predictions and whatever else a training step must
+// agree on across shards before it goes on (every shard gets the same
+// totals).
+func (g *ShardGroup) Sum(shard int, local ...float64) []float64 { return g.sum(shard, local) }

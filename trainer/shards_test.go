@@ -1,0 +1,138 @@
+package trainer
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"nas/blocks"
+	"nas/blocks/nn"
+	"nas/space"
+)
+
+// shardArch has batch norm everywhere, a residual MBConv block with SE and
+// h-swish, and no dropout (whose draws differ with the shard count).
+func shardArch(t *testing.T) *space.Arch {
+	a, err := space.ParseArch("in2x8x8 cls4 | conv_o8_k3_arelu6 | ir_o8_m16_k3_se25_ahswish | ir_o12_m24_k5_s2_arelu6 | conv_o16_k1_arelu | gap | linear_o4")
+	require.NoError(t, err)
+	return a
+}
+
+// randomBatch returns n images of shape (normal values) and labels below
+// classes.
+func randomBatch(rng *rand.Rand, n, classes int, shape ...int) (*nn.Tensor, []int) {
+	x := nn.New(append([]int{n}, shape...)...)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	labels := make([]int, n)
+	for i := range labels {
+		labels[i] = rng.IntN(classes)
+	}
+	return x, labels
+}
+
+func newShardNet(t *testing.T, a *space.Arch) *blocks.Network {
+	g, err := a.Graph()
+	require.NoError(t, err)
+	net, err := blocks.NewNetwork(g, rand.New(rand.NewPCG(7, 8)))
+	require.NoError(t, err)
+	return net
+}
+
+// TestStepperShardsMatchOneShard trains the same network from the same
+// weights for a few steps with one shard and with three unequal ones (10
+// samples: 3, 3 and 4) and requires the same losses, counts and weights,
+// up to float32 rounding: the shards together compute the whole batch's
+// batch norm statistics, loss and gradients.
+func TestStepperShardsMatchOneShard(t *testing.T) {
+	a := shardArch(t)
+	x, labels := randomBatch(rand.New(rand.NewPCG(1, 2)), 10, 4, 2, 8, 8)
+	run := func(shards int) ([]float64, []int, *blocks.Network) {
+		net := newShardNet(t, a)
+		opt, err := NewSGD(net.Params(), SGDConfig{Momentum: 0.9, Nesterov: true, WeightDecay: 1e-3})
+		require.NoError(t, err)
+		st, err := NewStepper(net, opt, shards, rand.New(rand.NewPCG(3, 4)))
+		require.NoError(t, err)
+		var losses []float64
+		var correct []int
+		for range 4 {
+			l, c, err := st.Step(x, labels, 0.05, 0.1, 100)
+			require.NoError(t, err)
+			losses = append(losses, l)
+			correct = append(correct, c)
+		}
+		return losses, correct, net
+	}
+	wantLoss, wantCorrect, want := run(1)
+	gotLoss, gotCorrect, got := run(3)
+	require.Equal(t, wantCorrect, gotCorrect)
+	for i := range wantLoss {
+		require.InEpsilon(t, wantLoss[i], gotLoss[i], 1e-5, "step %d", i)
+	}
+	ws, gs := want.State(), got.State()
+	for name, w := range ws {
+		var d, m float64
+		for i, v := range w.Data {
+			d = math.Max(d, math.Abs(float64(v)-float64(gs[name].Data[i])))
+			m = math.Max(m, math.Abs(float64(v)))
+		}
+		require.LessOrEqual(t, d, 1e-4*math.Max(m, 1e-3), "%s: max difference %g (max |value| %g)", name, d, m)
+	}
+	// The weights moved: the comparison is not between two untouched
+	// networks.
+	start := newShardNet(t, a).State()
+	moved := false
+	for name, w := range start {
+		if w.Data[0] != ws[name].Data[0] {
+			moved = true
+		}
+	}
+	require.True(t, moved)
+}
+
+// TestStepperShardPanicDoesNotHang makes one shard's operator panic (a
+// label error is an error, not a panic, so the test breaks the input of
+// one shard only) and requires Step to panic on the caller instead of
+// waiting forever; the other shards' waits are released.
+func TestStepperShardPanicDoesNotHang(t *testing.T) {
+	net := newShardNet(t, shardArch(t))
+	opt, err := NewSGD(net.Params(), SGDConfig{})
+	require.NoError(t, err)
+	st, err := NewStepper(net, opt, 2, rand.New(rand.NewPCG(3, 4)))
+	require.NoError(t, err)
+	// A batch of 3 samples of the wrong image size: shard 0 gets 1
+	// sample, shard 1 two; both panic in the first conv (a programmer
+	// error), and neither may hang waiting for the other.
+	x := nn.New(3, 2, 5, 5)
+	require.Panics(t, func() { st.Step(x, []int{0, 1, 2}, 0.1, 0, 100) })
+	// The stepper is usable again afterwards.
+	good := nn.New(4, 2, 8, 8)
+	_, _, err = st.Step(good, []int{0, 1, 2, 3}, 0.1, 0, 100)
+	require.NoError(t, err)
+}
+
+// TestStepperBadLabelIsAnErrorInEveryShard gives a label out of range in
+// one shard's samples only: the step fails with that error, no shard
+// hangs, and no update happens.
+func TestStepperBadLabelIsAnErrorInEveryShard(t *testing.T) {
+	net := newShardNet(t, shardArch(t))
+	opt, err := NewSGD(net.Params(), SGDConfig{})
+	require.NoError(t, err)
+	st, err := NewStepper(net, opt, 2, rand.New(rand.NewPCG(3, 4)))
+	require.NoError(t, err)
+	params := func() [][]float32 {
+		var out [][]float32
+		for _, p := range net.Params() {
+			out = append(out, append([]float32(nil), p.Data...))
+		}
+		return out
+	}
+	w0 := params()
+	x := nn.New(4, 2, 8, 8)
+	_, _, err = st.Step(x, []int{0, 1, 2, 9}, 0.1, 0, 100)
+	require.ErrorContains(t, err, "label 9")
+	require.Equal(t, w0, params(), "no update after a failed step")
+}
