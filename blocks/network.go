@@ -31,7 +31,11 @@ type Network struct {
 type opRun func(tp *nn.Tape, in []*nn.Tensor) *nn.Tensor
 
 // NewNetwork builds g with fresh weights drawn from rng.
-func NewNetwork(g *Graph, rng *rand.Rand) (*Network, error) {
+func NewNetwork(g *Graph, rng *rand.Rand) (*Network, error) { return newNetwork(g, rng, true) }
+
+// newNetwork is NewNetwork; fuse pairs batch norms with the activations
+// after them (fuseBNAct).
+func newNetwork(g *Graph, rng *rand.Rand, fuse bool) (*Network, error) {
 	if rng == nil {
 		return nil, fmt.Errorf("blocks.NewNetwork: a seeded *rand.Rand is required to initialise weights")
 	}
@@ -43,6 +47,9 @@ func NewNetwork(g *Graph, rng *rand.Rand) (*Network, error) {
 		}
 		n.runs = append(n.runs, r)
 	}
+	if fuse {
+		n.fuseBNAct()
+	}
 	for _, p := range n.params {
 		n.state[p.Name] = p.Tensor
 	}
@@ -50,6 +57,42 @@ func NewNetwork(g *Graph, rng *rand.Rand) (*Network, error) {
 		n.state[b.Name] = b.Tensor
 	}
 	return n, nil
+}
+
+// fuseBNAct makes every batch norm whose output only a ReLU or ReLU6 reads,
+// the op right after it, run as one operator with it
+// (nn.BatchNorm.ForwardAct): the batch norm's run computes the
+// activation's output, and the activation's run passes it on. The results
+// are the same; training saves a pass over memory and two tensors per
+// pair.
+func (n *Network) fuseBNAct() {
+	g := n.Graph
+	uses := make([]int, len(g.Shapes))
+	for _, op := range g.Ops {
+		for _, v := range op.In {
+			uses[v]++
+		}
+	}
+	uses[g.Output]++
+	bn := 0 // index into n.bns, in op order
+	for i := range g.Ops {
+		op := &g.Ops[i]
+		if op.Kind != OpBN {
+			continue
+		}
+		layer := n.bns[bn]
+		bn++
+		if i+1 >= len(g.Ops) || uses[op.Out] != 1 {
+			continue
+		}
+		next := &g.Ops[i+1]
+		if next.Kind != OpAct || next.In[0] != op.Out || (next.Act != ActReLU && next.Act != ActReLU6) {
+			continue
+		}
+		act := nn.Act(next.Act)
+		n.runs[i] = func(tp *nn.Tape, x []*nn.Tensor) *nn.Tensor { return layer.ForwardAct(tp, x[0], act) }
+		n.runs[i+1] = func(_ *nn.Tape, x []*nn.Tensor) *nn.Tensor { return x[0] }
+	}
 }
 
 // classifierConv returns the index of the convolution that ends a network

@@ -93,3 +93,72 @@ func TestLoadState(t *testing.T) {
 	delete(w, "layers.0.conv.weight")
 	require.ErrorContains(t, b.LoadState(w), "miss 1 tensors")
 }
+
+// TestFusedBatchNormActIsExact trains one step of a network whose batch
+// norms are followed by ReLU and ReLU6 (in MBConv blocks with residuals,
+// a plain conv, and one batch norm whose output a residual add also reads,
+// which must not be fused) with and without the fusion, from the same
+// weights, and requires the same outputs, gradients and running
+// statistics, bit for bit.
+func TestFusedBatchNormActIsExact(t *testing.T) {
+	g, err := Lower(Shape{3, 10, 10}, []Spec{
+		&Conv{Out: 8, Kernel: 3, Act: ActReLU},
+		&MBConv{Out: 8, Mid: 16, Kernel: 3, Act: ActReLU6},
+		&MBConv{Out: 12, Mid: 24, Kernel: 5, Stride: 2, Act: ActReLU6},
+		&Conv{Out: 12, Kernel: 1, Act: ActReLU6},
+		&GlobalPool{},
+		&Linear{Out: 4},
+	})
+	require.NoError(t, err)
+	fused, err := newNetwork(g, rand.New(rand.NewPCG(5, 6)), true)
+	require.NoError(t, err)
+	plain, err := newNetwork(g, rand.New(rand.NewPCG(5, 6)), false)
+	require.NoError(t, err)
+	fusedOps := 0
+	for i := range g.Ops {
+		if g.Ops[i].Kind == OpBN && i+1 < len(g.Ops) && g.Ops[i+1].Kind == OpAct {
+			fusedOps++
+		}
+	}
+	require.Greater(t, fusedOps, 3)
+
+	rng := rand.New(rand.NewPCG(7, 8))
+	x := nn.New(5, 3, 10, 10)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	labels := []int{0, 1, 2, 3, 1}
+	// Batch norm's scale and shift such that many values reach 6, so that
+	// ReLU6's upper kink is exercised too.
+	for _, n := range []*Network{fused, plain} {
+		for _, bn := range n.BatchNorms() {
+			for c := range bn.Weight.Data {
+				bn.Weight.Data[c], bn.Bias.Data[c] = 4, 1
+			}
+		}
+	}
+	step := func(n *Network) (*nn.Tensor, []float32) {
+		tp := nn.NewTape(true, nil)
+		tp.Recycle = true
+		xi := x.Clone().SetRequiresGrad(true)
+		y := n.Forward(tp, xi)
+		out := y.Clone()
+		loss, err := nn.SoftmaxCrossEntropy(tp, y, labels, 0.1)
+		require.NoError(t, err)
+		nn.ZeroGrads(n.Params())
+		tp.Backward(loss)
+		gx := append([]float32(nil), xi.Grad...)
+		tp.Release()
+		return out, gx
+	}
+	yf, gxf := step(fused)
+	yp, gxp := step(plain)
+	require.Equal(t, yp.Data, yf.Data, "outputs")
+	require.Equal(t, gxp, gxf, "input gradient")
+	for i, p := range plain.Params() {
+		require.Equal(t, p.Grad, fused.Params()[i].Grad, p.Name)
+	}
+	for i, b := range plain.Buffers() {
+		require.Equal(t, b.Data, fused.Buffers()[i].Data, b.Name)
+	}
+}

@@ -64,6 +64,26 @@ func channelAffine(y, x []float32, i, c, hw, c0, c1 int, scale, shift []float32)
 	}
 }
 
+// ChannelAffineClamp sets y = min(max(x*scale[ch] + shift[ch], 0), hi) per
+// channel (y may alias x): batch normalization followed by ReLU (hi = +Inf)
+// or ReLU6 (hi = 6) in one pass over memory, each row clamped while it is
+// in L1.
+func ChannelAffineClamp(threads int, y, x []float32, n, c, hw int, scale, shift []float32, hi float32) {
+	act := ActReLU6
+	if hi != 6 {
+		act = ActReLU
+	}
+	ParallelRanges(threads, c, n*c*hw, func(c0, c1 int) {
+		for i := 0; i < n; i++ {
+			for ch := c0; ch < c1; ch++ {
+				channelAffine(y, x, i, c, hw, ch, ch+1, scale, shift)
+				row := y[(i*c+ch)*hw : (i*c+ch+1)*hw]
+				clampForward(act, row, row, 0, hi)
+			}
+		}
+	})
+}
+
 // ChannelScaleGrad accumulates gx += gy*scale[ch], the input gradient of
 // ChannelAffine.
 func ChannelScaleGrad(threads int, gx, gy []float32, n, c, hw int, scale []float32) {
@@ -133,7 +153,8 @@ func BatchNormTrainGrad(threads int, gx, gy, x []float32, n, c, hw int, mean, in
 }
 
 // BatchNormTrainGradSet is BatchNormTrainGrad into a gradient that has no
-// value yet: it sets gx instead of adding to it, and does not read it.
+// value yet: it sets gx instead of adding to it, and does not read it. gy
+// may be gx itself (each element is read before it is written).
 func BatchNormTrainGradSet(threads int, gx, gy, x []float32, n, c, hw int, mean, invStd, scale, sumGy, sumGyXhat []float32) {
 	ParallelRanges(threads, c, 2*n*c*hw, func(c0, c1 int) {
 		batchNormTrainGrad(gx, gy, x, n, c, hw, c0, c1, mean, invStd, scale, sumGy, sumGyXhat, true)
@@ -160,7 +181,11 @@ func batchNormTrainGrad(gx, gy, x []float32, n, c, hw, c0, c1 int, mean, invStd,
 			// where there is a kernel.
 			done := bnInputGradSIMD(gxr, gyr, xr, k, -k*kx, k*(kx*mu-mg), set)
 			if set {
-				clear(gxr[done:])
+				// Set, not clear and add: gy may be gx itself.
+				for j := done; j < len(gxr); j++ {
+					gxr[j] = k * (gyr[j] - mg - (xr[j]-mu)*kx)
+				}
+				continue
 			}
 			for j := done; j < len(gxr); j++ {
 				gxr[j] += k * (gyr[j] - mg - (xr[j]-mu)*kx)

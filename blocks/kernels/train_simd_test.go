@@ -253,5 +253,46 @@ func TestBatchNormTrainGradSet(t *testing.T) {
 				t.Fatalf("hw %d element %d: want %v, got %v", hw, i, want[i], got[i])
 			}
 		}
+		// In place: the gradient of a fused batch norm and activation
+		// is written over its masked output gradient.
+		inPlace := append([]float32(nil), gy...)
+		BatchNormTrainGradSet(2, inPlace, inPlace, x, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
+		for i := range want {
+			if want[i] != inPlace[i] {
+				t.Fatalf("in place, hw %d element %d: want %v, got %v", hw, i, want[i], inPlace[i])
+			}
+		}
+	}
+}
+
+// TestChannelAffineClamp checks the fused batch norm and ReLU/ReLU6
+// forward against ChannelAffine then the activation, bit for bit, with
+// guard values around the output.
+func TestChannelAffineClamp(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	for _, hw := range []int{1, 5, 16, 49, 196} {
+		const n, c = 3, 6
+		x := randSlice(rng, n*c*hw)
+		for i := range x {
+			x[i] *= 8
+		}
+		scale, shift := randSlice(rng, c), randSlice(rng, c)
+		for _, hi := range []float32{6, float32(math.Inf(1))} {
+			want := make([]float32, len(x))
+			ChannelAffine(1, want, x, n, c, hw, scale, shift)
+			if hi == 6 {
+				ReLU6(want, want)
+			} else {
+				ReLU(want, want)
+			}
+			got, check := guarded(t, len(x), nil)
+			ChannelAffineClamp(2, got, x, n, c, hw, scale, shift, hi)
+			check("ChannelAffineClamp")
+			for i := range want {
+				if want[i] != got[i] {
+					t.Fatalf("hw %d hi %v element %d: want %v, got %v", hw, hi, i, want[i], got[i])
+				}
+			}
+		}
 	}
 }

@@ -145,10 +145,29 @@ func (bn *BatchNorm) forwardEval(tp *Tape, x *Tensor, n, c, hw int) *Tensor {
 }
 
 func (bn *BatchNorm) forwardTrain(tp *Tape, x *Tensor, n, c, hw int) *Tensor {
-	threads := tp.threads()
+	st := bn.trainStats(tp, x, n, c, hw)
+	out := tp.allocOutput(x.Shape...)
+	kernels.ChannelAffine(tp.threads(), out.Data, x.Data, n, c, hw, st.scale, st.shift)
+	tp.record(out, func() {
+		bn.backward(tp, out, x, n, c, hw, st.m, st.mean, st.invStd, st.scale, true)
+	}, x, bn.Weight.Tensor, bn.Bias.Tensor)
+	return out
+}
+
+// batchStats is what batch normalization in training computes from a
+// batch: its statistics over m values per channel, and the affine map
+// they give with the weight and bias.
+type batchStats struct {
+	m                          int
+	mean, invStd, scale, shift []float32
+}
+
+// trainStats computes the batch's statistics of x (over all shards of a
+// sharded tape) and updates the running averages.
+func (bn *BatchNorm) trainStats(tp *Tape, x *Tensor, n, c, hw int) batchStats {
 	mean := make([]float32, c)
 	variance := make([]float32, c)
-	kernels.BatchNormStats(threads, x.Data, n, c, hw, mean, variance)
+	kernels.BatchNormStats(tp.threads(), x.Data, n, c, hw, mean, variance)
 	m := n * hw // values per channel in the batch, all shards'
 	if tp.sharded() {
 		local := make([]float64, 1+2*c)
@@ -165,17 +184,13 @@ func (bn *BatchNorm) forwardTrain(tp *Tape, x *Tensor, n, c, hw int) *Tensor {
 	if m < 2 {
 		panic(fmt.Sprintf("nn.BatchNorm %q: training needs more than one value per channel, input is %s", bn.Name, ShapeString(x.Shape)))
 	}
-	invStd := make([]float32, c)
-	scale := make([]float32, c)
-	shift := make([]float32, c)
+	st := batchStats{m: m, mean: mean, invStd: make([]float32, c), scale: make([]float32, c), shift: make([]float32, c)}
 	for i := range c {
 		is := 1 / math.Sqrt(float64(variance[i])+bn.Eps)
-		invStd[i] = float32(is)
-		scale[i] = float32(float64(bn.Weight.Data[i]) * is)
-		shift[i] = float32(float64(bn.Bias.Data[i]) - float64(mean[i])*float64(bn.Weight.Data[i])*is)
+		st.invStd[i] = float32(is)
+		st.scale[i] = float32(float64(bn.Weight.Data[i]) * is)
+		st.shift[i] = float32(float64(bn.Bias.Data[i]) - float64(mean[i])*float64(bn.Weight.Data[i])*is)
 	}
-	out := tp.allocOutput(x.Shape...)
-	kernels.ChannelAffine(threads, out.Data, x.Data, n, c, hw, scale, shift)
 
 	// Running averages, PyTorch's way: unbiased variance, momentum on the
 	// new value. Of a sharded batch, shard 0 keeps them.
@@ -189,9 +204,56 @@ func (bn *BatchNorm) forwardTrain(tp *Tape, x *Tensor, n, c, hw int) *Tensor {
 		}
 		bn.NumBatchesTracked++
 	}
+	return st
+}
 
+// ForwardAct is Forward followed by the activation act, Activate(tp, act,
+// bn.Forward(tp, x)), with the same result. In training, for ReLU and
+// ReLU6, the two are one operator: the activation is applied to each row
+// as it is normalized, and its gradient (from its output: 0 < y < 6 is
+// 0 < x < 6 for y = ReLU6(x)) is written where batch normalization's
+// input gradient then goes, so neither the normalized tensor nor its
+// gradient is stored. blocks.Network uses it for every batch norm whose
+// only consumer is such an activation.
+func (bn *BatchNorm) ForwardAct(tp *Tape, x *Tensor, act Act) *Tensor {
+	if !tp.training() || (act != ActReLU && act != ActReLU6) {
+		return Activate(tp, act, bn.Forward(tp, x))
+	}
+	if x.Dims() < 2 || x.Shape[1] != bn.Channels {
+		panic(fmt.Sprintf("nn.BatchNorm %q: input %s, want N x %d x H x W", bn.Name, ShapeString(x.Shape), bn.Channels))
+	}
+	n, c := x.Shape[0], bn.Channels
+	hw := x.Len() / max(n*c, 1)
+	st := bn.trainStats(tp, x, n, c, hw)
+	hi := float32(6)
+	if act == ActReLU {
+		hi = float32(math.Inf(1))
+	}
+	out := tp.allocOutput(x.Shape...)
+	threads := tp.threads()
+	kernels.ChannelAffineClamp(threads, out.Data, x.Data, n, c, hw, st.scale, st.shift, hi)
 	tp.record(out, func() {
-		bn.backward(tp, out, x, n, c, hw, m, mean, invStd, scale, true)
+		if out.Grad == nil {
+			return
+		}
+		// The activation's gradient, into x's gradient when that is new
+		// (batch normalization's input gradient then overwrites it in
+		// place), else into a temporary.
+		var g []float32
+		inPlace := x.requiresGrad && x.Grad == nil
+		if inPlace {
+			g, _ = x.gradToSet()
+		} else {
+			g = make([]float32, len(out.Grad))
+		}
+		gradSet := kernels.ReLU6GradSet
+		if act == ActReLU {
+			gradSet = kernels.ReLUGradSet
+		}
+		kernels.ParallelChunks(threads, len(g), 3*len(g), func(lo, hi int) {
+			gradSet(g[lo:hi], out.Grad[lo:hi], out.Data[lo:hi])
+		})
+		bn.backwardFrom(tp, g, inPlace, x, n, c, hw, st.m, st.mean, st.invStd, st.scale, true)
 	}, x, bn.Weight.Tensor, bn.Bias.Tensor)
 	return out
 }
@@ -204,10 +266,17 @@ func (bn *BatchNorm) backward(tp *Tape, out, x *Tensor, n, c, hw, m int, mean, i
 	if out.Grad == nil {
 		return
 	}
+	bn.backwardFrom(tp, out.Grad, false, x, n, c, hw, m, mean, invStd, scale, train)
+}
+
+// backwardFrom is backward from the output gradient gy. With inPlace (in
+// training only), gy is x's new gradient storage, which the input
+// gradient overwrites.
+func (bn *BatchNorm) backwardFrom(tp *Tape, gy []float32, inPlace bool, x *Tensor, n, c, hw, m int, mean, invStd, scale []float32, train bool) {
 	threads := tp.threads()
 	sumGy := make([]float32, c)
 	sumGyXhat := make([]float32, c)
-	kernels.BatchNormGradSums(threads, out.Grad, x.Data, n, c, hw, mean, invStd, sumGy, sumGyXhat)
+	kernels.BatchNormGradSums(threads, gy, x.Data, n, c, hw, mean, invStd, sumGy, sumGyXhat)
 	// The parameters' gradients are this shard's part; the caller adds
 	// the shards' up.
 	if bn.Weight.requiresGrad {
@@ -233,16 +302,21 @@ func (bn *BatchNorm) backward(tp *Tape, out, x *Tensor, n, c, hw, m int, mean, i
 			sumGy[i], sumGyXhat[i] = float32(tot[i]*r), float32(tot[c+i]*r)
 		}
 	}
+	if inPlace {
+		// gy is x.Grad, which has no other value: set it over gy.
+		kernels.BatchNormTrainGradSet(threads, gy, gy, x.Data, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
+		return
+	}
 	gx, fresh := x.gradToSet()
 	switch {
 	case train && fresh:
-		kernels.BatchNormTrainGradSet(threads, gx, out.Grad, x.Data, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
+		kernels.BatchNormTrainGradSet(threads, gx, gy, x.Data, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
 	case train:
-		kernels.BatchNormTrainGrad(threads, gx, out.Grad, x.Data, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
+		kernels.BatchNormTrainGrad(threads, gx, gy, x.Data, n, c, hw, mean, invStd, scale, sumGy, sumGyXhat)
 	default:
 		if fresh {
 			clear(gx)
 		}
-		kernels.ChannelScaleGrad(threads, gx, out.Grad, n, c, hw, scale)
+		kernels.ChannelScaleGrad(threads, gx, gy, n, c, hw, scale)
 	}
 }
