@@ -324,16 +324,7 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 	if err != nil {
 		return err
 	}
-	proxy := trainer.DefaultConfig()
-	proxy.Epochs, proxy.Steps, proxy.BatchSize = st.ProxyEpochs, st.ProxySteps, st.Batch
-	proxy.DataFraction = st.ProxyFraction
-	if st.FixedSplit {
-		proxy.SplitSeed, proxy.EvalFraction = runSplitSeed(cfg.Seed), st.ProxyEval
-	}
-	proxy.WarmupEpochs = 0.1
-	if proxy.Steps == 0 {
-		proxy.WarmupEpochs = min(1, 0.1*float64(proxy.Epochs))
-	}
+	proxy := proxyConfig(st, cfg.Seed)
 	s := &search.Search{
 		Space:    sp,
 		Strategy: strategy,
@@ -527,6 +518,25 @@ func (l *tableLatency) LatencyMs(a *space.Arch) (float64, error) {
 		return err
 	})
 	return ms, err
+}
+
+// proxyConfig is the training recipe of a search's trials (the run seed
+// runSeed): proxyTrainer sets each trial's own Seed, which draws its
+// weights, its part of the training split and its sample order; with
+// FixedSplit the validation split, and the part of it that scores, come
+// from the run seed, the same for every trial.
+func proxyConfig(st searchSettings, runSeed uint64) trainer.Config {
+	proxy := trainer.DefaultConfig()
+	proxy.Epochs, proxy.Steps, proxy.BatchSize = st.ProxyEpochs, st.ProxySteps, st.Batch
+	proxy.DataFraction = st.ProxyFraction
+	if st.FixedSplit {
+		proxy.SplitSeed, proxy.EvalFraction = runSplitSeed(runSeed), st.ProxyEval
+	}
+	proxy.WarmupEpochs = 0.1
+	if proxy.Steps == 0 {
+		proxy.WarmupEpochs = min(1, 0.1*float64(proxy.Epochs))
+	}
+	return proxy
 }
 
 // runSplitSeed is the seed of a run's validation split: the run seed
