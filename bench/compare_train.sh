@@ -3,7 +3,7 @@
 # PyTorch (bench/train_torch.py on the module nas export writes for the same
 # architecture), alternating ROUNDS times; prints each side's median round
 # (images/s of wall time, and images per CPU-second of the process) and the
-# ratio nas/PyTorch.
+# ratio nas/PyTorch, and the median and range of the rounds' own ratios.
 #
 #   bash bench/compare_train.sh                    # batch 64, 2 threads
 #   ARCH="in1x28x28 cls10 | ..." THREADS=1 ROUNDS=5 bash bench/compare_train.sh
@@ -26,16 +26,22 @@ go run ./cmd/nas export "$ARCH" --format pytorch -o "$tmp/net.py" >&2
 field() { sed -E "s/.*\"$1\": ?([0-9.e+-]+).*/\1/" <<<"$2"; }
 median() { printf '%s\n' "$@" | sort -g | sed -n "$(( ($# + 1) / 2 ))p"; }
 
-nas_ips=(); nas_cpu=(); pt_ips=(); pt_cpu=()
-for _ in $(seq "$ROUNDS"); do
+nas_ips=(); nas_cpu=(); pt_ips=(); pt_cpu=(); ratios=()
+for r in $(seq "$ROUNDS"); do
   n=$("$tmp/trainbench" -arch "$ARCH" -batch "$BATCH" -threads "$THREADS" -steps "$STEPS")
   p=$(/usr/bin/python3 bench/train_torch.py "$tmp/net.py" "$BATCH" "$THREADS" "$STEPS")
   nas_ips+=("$(field images_per_s "$n")"); nas_cpu+=("$(field images_per_cpu_s "$n")")
   pt_ips+=("$(field images_per_s "$p")"); pt_cpu+=("$(field images_per_cpu_s "$p")")
+  ratios+=("$(awk -v a="${nas_ips[-1]}" -v b="${pt_ips[-1]}" 'BEGIN { printf "%.3f", a/b }')")
+  printf 'round %d: nas %.1f, pytorch %.1f images/s, ratio %s\n' "$r" "${nas_ips[-1]}" "${pt_ips[-1]}" "${ratios[-1]}" >&2
 done
 ni=$(median "${nas_ips[@]}"); nc=$(median "${nas_cpu[@]}")
 pi=$(median "${pt_ips[@]}"); pc=$(median "${pt_cpu[@]}")
 printf '%-8s %14s %18s\n' side images/s images/cpu-s
 printf '%-8s %14.1f %18.1f\n' nas "$ni" "$nc" pytorch "$pi" "$pc"
 awk -v a="$ni" -v b="$pi" -v c="$nc" -v d="$pc" 'BEGIN { printf "nas/pytorch: %.2f (images/s), %.2f (images per CPU-second)\n", a/b, c/d }'
+# Each round's ratio pairs two runs a few seconds apart, so a drift of the
+# machine's speed over the rounds cancels in it.
+sorted=$(printf '%s\n' "${ratios[@]}" | sort -g)
+echo "per-round ratio (images/s): median $(median "${ratios[@]}"), range $(head -1 <<<"$sorted") to $(tail -1 <<<"$sorted")"
 echo "batch $BATCH, $THREADS threads, $STEPS steps x $ROUNDS rounds; nas kernels $(sed -E 's/.*"kernels":"([^"]*)".*/\1/' <<<"$n"); torch $(sed -E 's/.*"torch": "([^"]*)".*/\1/' <<<"$p")"
