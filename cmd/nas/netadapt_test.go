@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -262,4 +263,17 @@ func TestNetAdaptKillResume(t *testing.T) {
 		require.Equal(t, want.Settings, got.Settings)
 		require.Equal(t, decisions(want.Iterations), decisions(got.Iterations))
 	}
+}
+
+func TestNetadaptWarning(t *testing.T) {
+	it := search.Iteration{Index: 5, Unit: "layers.7.out", From: 64, To: 2, Accuracy: 0.1975, Proposals: make([]search.Proposal, 1)}
+	w := netadaptWarning(0.8912, it, 0.08)
+	require.Contains(t, w, "fell 69.4 points")
+	require.Contains(t, w, "layers.7.out 64 -> 2")
+	require.Contains(t, w, "--initial-reduction (now 0.08)")
+	it.Accuracy = 0.88
+	require.Empty(t, netadaptWarning(0.8912, it, 0.08), "a drop of one point is not worth a warning")
+	require.Empty(t, netadaptWarning(math.NaN(), it, 0.08))
+	it.Final, it.Accuracy = true, 0.1
+	require.Empty(t, netadaptWarning(0.9, it, 0.08), "the final fine-tune is reported as it is")
 }
