@@ -224,6 +224,13 @@ func netadaptWarning(prevAcc float64, it search.Iteration, initialReduction floa
 		100*(prevAcc-it.Accuracy), it.Unit, it.From, it.To, len(it.Proposals), initialReduction)
 }
 
+// netadaptFinalRounds is how many times the first and the last network
+// are timed, alternating, for the summary's speed-up (the best of each).
+// On the development VM single timings of one network moved by up to 25%
+// within minutes; seven alternating rounds of five gave ratios within
+// ±4% of their median (docs/netadapt.md).
+const netadaptFinalRounds = 5
+
 // netadaptDropWarn is the accuracy drop of one iteration (a fraction)
 // above which netadaptWarning speaks.
 const netadaptDropWarn = 0.05
@@ -231,11 +238,17 @@ const netadaptDropWarn = 0.05
 // netadaptSummary is what --json prints. Latencies are measured end to end
 // unless named table.
 type netadaptSummary struct {
-	InitialArch    string  `json:"initial_arch"`
-	FinalArch      string  `json:"final_arch"`
-	TargetMs       float64 `json:"target_ms"`
+	InitialArch string  `json:"initial_arch"`
+	FinalArch   string  `json:"final_arch"`
+	TargetMs    float64 `json:"target_ms"`
+	// InitialMs and FinalMs are the first and last networks timed side by
+	// side at the end of the run (SpeedUp is their ratio); the Run figures
+	// are the timings the run recorded as it went.
 	InitialMs      float64 `json:"initial_ms"`
 	FinalMs        float64 `json:"final_ms"`
+	SpeedUp        float64 `json:"speedup"`
+	InitialRunMs   float64 `json:"initial_run_ms"`
+	FinalRunMs     float64 `json:"final_run_ms"`
 	InitialTableMs float64 `json:"initial_table_ms"`
 	FinalTableMs   float64 `json:"final_table_ms"`
 	InitialAcc     float64 `json:"initial_acc"`
@@ -391,9 +404,23 @@ func netadaptRunThreads(cmd *cobra.Command, opts *netadaptOptions) error {
 
 	first, last := history[0], history[len(history)-1]
 	sum := netadaptSummary{InitialArch: first.Arch, FinalArch: last.Arch, TargetMs: st.TargetMs,
-		InitialMs: first.MeasuredMs, FinalMs: last.MeasuredMs, InitialTableMs: first.LatencyMs, FinalTableMs: last.LatencyMs,
+		InitialRunMs: first.MeasuredMs, FinalRunMs: last.MeasuredMs, InitialTableMs: first.LatencyMs, FinalTableMs: last.LatencyMs,
 		InitialAcc: first.Accuracy, FinalAcc: last.Accuracy, Iterations: len(history) - 2, Out: opts.Out,
 		FinalWeights: filepath.Join(netadaptIterDir(opts.Out, last.Index), trainer.WeightsFile), History: histPath}
+	// The speed-up: the first and the last network timed side by side,
+	// alternating, the best of netadaptFinalRounds each, so that a slow
+	// moment of the machine cannot fall on one of them only (the run's own
+	// timings are minutes apart).
+	if err := withThreads(1, func() error {
+		m, err := latency.MeasureNetworks(ctx, compiler(), []*space.Arch{start, final}, 1, 1, proto, netadaptFinalRounds, nil)
+		if err == nil {
+			sum.InitialMs, sum.FinalMs = m[0].LatencyMs(), m[1].LatencyMs()
+			sum.SpeedUp = sum.InitialMs / sum.FinalMs
+		}
+		return err
+	}); err != nil {
+		return fmt.Errorf("timing the first and the last network side by side: %w", err)
+	}
 	if c, err := start.Cost(); err == nil {
 		sum.InitialParams = c.Params
 	}
@@ -405,8 +432,8 @@ func netadaptRunThreads(cmd *cobra.Command, opts *netadaptOptions) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(sum)
 	}
-	say("\n%d iterations: measured %.4f -> %.4f ms, table %.4f -> %.4f ms, val acc %.2f%% -> %.2f%%, %d -> %d params\n",
-		sum.Iterations, sum.InitialMs, sum.FinalMs, sum.InitialTableMs, sum.FinalTableMs, 100*sum.InitialAcc, 100*sum.FinalAcc,
+	say("\n%d iterations: measured side by side %.4f -> %.4f ms (%.2fx), table %.4f -> %.4f ms, val acc %.2f%% -> %.2f%%, %d -> %d params\n",
+		sum.Iterations, sum.InitialMs, sum.FinalMs, sum.SpeedUp, sum.InitialTableMs, sum.FinalTableMs, 100*sum.InitialAcc, 100*sum.FinalAcc,
 		sum.InitialParams, sum.FinalParams)
 	say("final network: %s (%s)\n", filepath.Join(netadaptIterDir(opts.Out, last.Index), netadaptArchFile), sum.FinalWeights)
 	return nil

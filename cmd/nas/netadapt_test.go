@@ -133,6 +133,10 @@ func TestNetAdaptEndToEnd(t *testing.T) {
 	require.Less(t, sum.FinalParams, sum.InitialParams)
 	require.Positive(t, sum.InitialMs)
 	require.Positive(t, sum.FinalMs)
+	require.Positive(t, sum.InitialRunMs)
+	require.Positive(t, sum.FinalRunMs)
+	require.InDelta(t, sum.InitialMs/sum.FinalMs, sum.SpeedUp, 1e-9)
+	require.Contains(t, raw, "speedup")
 	require.GreaterOrEqual(t, sum.Iterations, 1)
 
 	h := readHistory(t, out)
@@ -183,6 +187,11 @@ func TestNetAdaptEndToEnd(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	var sum2 netadaptSummary
 	require.NoError(t, json.Unmarshal([]byte(again), &sum2))
+	require.Positive(t, sum2.SpeedUp)
+	// The side-by-side timings are taken again: timings, not decisions.
+	for _, s := range []*netadaptSummary{&sum, &sum2} {
+		s.InitialMs, s.FinalMs, s.SpeedUp = 0, 0, 0
+	}
 	require.Equal(t, sum, sum2)
 	code, _, errOut = runNas(t, f.args(out, "--resume", "--seed", "4")...)
 	require.Equal(t, exitError, code)
