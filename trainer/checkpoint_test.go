@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"context"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -9,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"nas/blocks"
-	"nas/internal/atomicfile"
 	"nas/internal/safetensors"
 )
 
@@ -70,23 +70,23 @@ func TestLoadWeightsErrors(t *testing.T) {
 	require.ErrorContains(t, err, "garbage.safetensors")
 }
 
-func TestWriteFileAtomicLeavesNoTemporaries(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "x.json")
-	require.NoError(t, atomicfile.WriteBytes(path, []byte("1")))
-	require.NoError(t, atomicfile.WriteBytes(path, []byte("2")))
-	b, err := os.ReadFile(path)
+// TestCheckpointFilesAreCompleteAndShared checks what a checkpoint leaves
+// in its folder: its three files, no temporaries, each readable by others
+// (0644; internal/atomicfile tests the writes themselves).
+func TestCheckpointFilesAreCompleteAndShared(t *testing.T) {
+	cfg := tinyConfig()
+	cfg.Epochs = 1
+	cfg.CheckpointDir = t.TempDir()
+	_, err := Train(context.Background(), cfg, tinyArch(), stripeSets(t))
 	require.NoError(t, err)
-	require.Equal(t, "2", string(b))
-	entries, err := os.ReadDir(dir)
+	entries, err := os.ReadDir(cfg.CheckpointDir)
 	require.NoError(t, err)
-	require.Len(t, entries, 1)
-}
-
-func TestWriteFileAtomicMode(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "arch.json")
-	require.NoError(t, atomicfile.WriteBytes(path, []byte("{}")))
-	st, err := os.Stat(path)
-	require.NoError(t, err)
-	require.Equal(t, os.FileMode(0o644), st.Mode().Perm())
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+		st, err := e.Info()
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o644), st.Mode().Perm(), e.Name())
+	}
+	require.ElementsMatch(t, []string{WeightsFile, ArchFile, StateFile}, names)
 }

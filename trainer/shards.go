@@ -41,6 +41,7 @@ type Stepper struct {
 	group    *nn.ShardGroup
 	seeds    []uint64
 	results  []shardResult
+	gradLen  int // values in the network's parameters
 }
 
 type shardResult struct {
@@ -88,6 +89,9 @@ func NewStepper(net *blocks.Network, opt *SGD, shards int, rng *rand.Rand) (*Ste
 			}
 		}
 		s.nets = append(s.nets, rep)
+	}
+	for _, p := range net.Params() {
+		s.gradLen += len(p.Data)
 	}
 	s.results = make([]shardResult, shards)
 	s.seeds = make([]uint64, shards)
@@ -155,7 +159,7 @@ func (s *Stepper) Step(x *nn.Tensor, labels []int, lr, smoothing, maxLoss float6
 	// The shards' parameter gradients add up to the batch's: in shard
 	// order, so the sum does not depend on how the parameters are split
 	// over goroutines here.
-	kernels.ParallelRanges(shards, len(params), len(params)*shards*1024, func(lo, hi int) {
+	kernels.ParallelRanges(shards, len(params), s.gradLen*(shards-1), func(lo, hi int) {
 		for j := lo; j < hi; j++ {
 			g := params[j].Grad
 			if g == nil {

@@ -93,19 +93,19 @@ func TestStepperShardsMatchOneShard(t *testing.T) {
 	require.True(t, moved)
 }
 
-// TestStepperShardPanicDoesNotHang makes one shard's operator panic (a
-// label error is an error, not a panic, so the test breaks the input of
-// one shard only) and requires Step to panic on the caller instead of
-// waiting forever; the other shards' waits are released.
+// TestStepperShardPanicDoesNotHang gives every shard an input of the wrong
+// image size, so that their first convolution panics (a programmer error),
+// and requires Step to panic on the caller, not to hang or swallow it, and
+// the stepper to work again on a good batch. (A shard left waiting in an
+// exchange by another's panic is released by ShardGroup.Abort, which
+// TestShardGroupAbortReleasesWaiters checks.)
 func TestStepperShardPanicDoesNotHang(t *testing.T) {
 	net := newShardNet(t, shardArch(t))
 	opt, err := NewSGD(net.Params(), SGDConfig{})
 	require.NoError(t, err)
 	st, err := NewStepper(net, opt, 2, rand.New(rand.NewPCG(3, 4)))
 	require.NoError(t, err)
-	// A batch of 3 samples of the wrong image size: shard 0 gets 1
-	// sample, shard 1 two; both panic in the first conv (a programmer
-	// error), and neither may hang waiting for the other.
+	// 3 samples of the wrong size: shard 0 gets 1, shard 1 two.
 	x := nn.New(3, 2, 5, 5)
 	require.Panics(t, func() { st.Step(x, []int{0, 1, 2}, 0.1, 0, 100) })
 	// The stepper is usable again afterwards.

@@ -296,7 +296,7 @@ func (bn *BatchNorm) backwardFrom(tp *Tape, gy []float32, inPlace bool, x *Tenso
 		for i := range c {
 			local[i], local[c+i] = float64(sumGy[i]), float64(sumGyXhat[i])
 		}
-		tot := tp.Group.sum(tp.Shard, local)
+		tot := tp.Group.Sum(tp.Shard, local...)
 		r := float64(n*hw) / float64(m)
 		for i := range c {
 			sumGy[i], sumGyXhat[i] = float32(tot[i]*r), float32(tot[c+i]*r)

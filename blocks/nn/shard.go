@@ -155,8 +155,12 @@ func (g *ShardGroup) batchStats(shard int, local []float64, c int) (count float6
 	return count, mean, variance
 }
 
-// sum adds the shards' vectors elementwise, in shard order.
-func (g *ShardGroup) sum(shard int, local []float64) []float64 {
+// Sum adds the shards' values elementwise, in shard order: for batch
+// normalization's gradient sums, the loss, the
+// count of correct predictions and whatever else a training step must
+// agree on across shards before it goes on (every shard gets the same
+// totals).
+func (g *ShardGroup) Sum(shard int, local ...float64) []float64 {
 	all := g.exchange(shard, local)
 	out := append([]float64(nil), all[0]...)
 	for _, o := range all[1:] {
@@ -166,9 +170,3 @@ func (g *ShardGroup) sum(shard int, local []float64) []float64 {
 	}
 	return out
 }
-
-// Sum adds the shards' values elementwise, in shard order: for the loss, the
-// count of correct predictions and whatever else a training step must
-// agree on across shards before it goes on (every shard gets the same
-// totals).
-func (g *ShardGroup) Sum(shard int, local ...float64) []float64 { return g.sum(shard, local) }

@@ -411,16 +411,11 @@ func netadaptRunThreads(cmd *cobra.Command, opts *netadaptOptions) error {
 	// alternating, the best of netadaptFinalRounds each, so that a slow
 	// moment of the machine cannot fall on one of them only (the run's own
 	// timings are minutes apart).
-	if err := withThreads(1, func() error {
-		m, err := latency.MeasureNetworks(ctx, compiler(), []*space.Arch{start, final}, 1, 1, proto, netadaptFinalRounds, nil)
-		if err == nil {
-			sum.InitialMs, sum.FinalMs = m[0].LatencyMs(), m[1].LatencyMs()
-			sum.SpeedUp = sum.InitialMs / sum.FinalMs
-		}
-		return err
-	}); err != nil {
+	ms, err := measureNetworksMs(ctx, []*space.Arch{start, final}, proto, netadaptFinalRounds)
+	if err != nil {
 		return fmt.Errorf("timing the first and the last network side by side: %w", err)
 	}
+	sum.InitialMs, sum.FinalMs, sum.SpeedUp = ms[0], ms[1], ms[0]/ms[1]
 	if c, err := start.Cost(); err == nil {
 		sum.InitialParams = c.Params
 	}
@@ -530,11 +525,21 @@ func (l *netadaptLatency) MeasureMs(ctx context.Context, a *space.Arch) (float64
 // the 10th percentile of the runs, the best of defaultRounds measurements,
 // as the table's entries are).
 func measureNetworkMs(ctx context.Context, a *space.Arch, proto latency.Protocol) (float64, error) {
-	var ms float64
+	ms, err := measureNetworksMs(ctx, []*space.Arch{a}, proto, defaultRounds)
+	if err != nil {
+		return 0, err
+	}
+	return ms[0], nil
+}
+
+// measureNetworksMs is measureNetworkMs for several networks, timed in
+// rounds passes over all of them (so side by side), the best of each.
+func measureNetworksMs(ctx context.Context, archs []*space.Arch, proto latency.Protocol, rounds int) ([]float64, error) {
+	var ms []float64
 	err := withThreads(1, func() error {
-		m, err := latency.MeasureNetworks(ctx, compiler(), []*space.Arch{a}, 1, 1, proto, defaultRounds, nil)
-		if err == nil {
-			ms = m[0].LatencyMs()
+		m, err := latency.MeasureNetworks(ctx, compiler(), archs, 1, 1, proto, rounds, nil)
+		for _, x := range m {
+			ms = append(ms, x.LatencyMs())
 		}
 		return err
 	})
