@@ -53,6 +53,24 @@ func (f *Figure) Draw(c draw.Canvas) {
 	f.Legend.Draw(draw.Crop(c, c.Size().X-legendWidth+gap, 0, 0, -titleHeight-gap))
 }
 
+// newAccuracyPlot returns a plot of validation accuracy (%) against
+// latency with the house style (ticks, grid) and a legend to fill, for
+// the report's plot and NetAdapt's trajectory.
+func newAccuracyPlot(title, xLabel string) (*plot.Plot, plot.Legend) {
+	p := plot.New()
+	legend := plot.NewLegend()
+	legend.TextStyle.Font.Size = vg.Points(10)
+	legend.Padding = vg.Points(4)
+	p.X.Tick.Marker, p.Y.Tick.Marker = niceTicks{}, niceTicks{}
+	p.Title.Text = title
+	p.X.Label.Text = xLabel
+	p.Y.Label.Text = "validation accuracy (%)"
+	grid := plotter.NewGrid()
+	grid.Vertical.Color, grid.Horizontal.Color = colourGrid, colourGrid
+	p.Add(grid)
+	return p, legend
+}
+
 // Plot draws the run on the accuracy/latency plane: every ok trial, the
 // Pareto front as the staircase of the best accuracy reachable at each
 // latency, the best trial ringed, the latency target as a dashed vertical
@@ -60,13 +78,9 @@ func (f *Figure) Draw(c draw.Canvas) {
 // have no accuracy; they are drawn as crosses at their latency in a band
 // under the data. Accuracy is shown in percent.
 func (r *Report) Plot() (*Figure, error) {
-	p := plot.New()
-	legend := plot.NewLegend()
-	legend.TextStyle.Font.Size = vg.Points(10)
+	p, legend := newAccuracyPlot(fmt.Sprintf("%s: validation accuracy against latency", r.Run.ID),
+		"latency (ms; measured where available, else predicted)")
 	legend.Top, legend.Left = true, true
-	legend.Padding = vg.Points(4)
-	p.X.Tick.Marker, p.Y.Tick.Marker = niceTicks{}, niceTicks{}
-	p.Title.Text = fmt.Sprintf("%s: validation accuracy against latency", r.Run.ID)
 	if c := r.Run.Config; c.Strategy != "" || c.Space != "" {
 		p.Title.Text += fmt.Sprintf(" (%s", c.Strategy)
 		if c.Space != "" {
@@ -77,11 +91,6 @@ func (r *Report) Plot() (*Figure, error) {
 		}
 		p.Title.Text += ")"
 	}
-	p.X.Label.Text = "latency (ms; measured where available, else predicted)"
-	p.Y.Label.Text = "validation accuracy (%)"
-	grid := plotter.NewGrid()
-	grid.Vertical.Color, grid.Horizontal.Color = colourGrid, colourGrid
-	p.Add(grid)
 
 	var ok, noAcc plotter.XYs
 	for _, t := range r.Trials {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 
-	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -28,17 +27,7 @@ func PlotTrajectory(title string, pts []TrajectoryPoint, targetMs float64) (*Fig
 	if len(pts) == 0 {
 		return nil, fmt.Errorf("plot %q: no points", title)
 	}
-	p := plot.New()
-	legend := plot.NewLegend()
-	legend.TextStyle.Font.Size = vg.Points(10)
-	legend.Padding = vg.Points(4)
-	p.X.Tick.Marker, p.Y.Tick.Marker = niceTicks{}, niceTicks{}
-	p.Title.Text = title
-	p.X.Label.Text = "latency (ms, batch 1, one thread)"
-	p.Y.Label.Text = "validation accuracy (%)"
-	grid := plotter.NewGrid()
-	grid.Vertical.Color, grid.Horizontal.Color = colourGrid, colourGrid
-	p.Add(grid)
+	p, legend := newAccuracyPlot(title, "latency (ms, batch 1, one thread)")
 
 	var table, measured plotter.XYs
 	names := plotter.XYLabels{}
