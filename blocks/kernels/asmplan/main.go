@@ -88,6 +88,15 @@ func constant(name string, v float32) VecVirtual {
 	return y
 }
 
+// loadPlanes loads the input planes of a depthwise row kernel at stride s:
+// the padded plane x at stride 1, its even and odd columns e and o at 2.
+func loadPlanes(s int) []Register {
+	if s == 1 {
+		return []Register{Load(Param("x").Base(), GP64())}
+	}
+	return []Register{Load(Param("e").Base(), GP64()), Load(Param("o").Base(), GP64())}
+}
+
 // rowLoop emits a loop over the whole vectors of the slice argument
 // slice, calling body with the byte offset register of each vector.
 func rowLoop(slice string, body func(off GPVirtual)) {
@@ -222,12 +231,7 @@ func dwRow(k, s int) {
 	TEXT(name, NOSPLIT, sig)
 	Doc(fmt.Sprintf("%s computes the whole vectors of one output row of a %dx%d depthwise convolution at stride %d (see asmplan).", name, k, k, s))
 	y := Load(Param("y").Base(), GP64())
-	var planes []Register
-	if s == 1 {
-		planes = append(planes, Load(Param("x").Base(), GP64()))
-	} else {
-		planes = append(planes, Load(Param("e").Base(), GP64()), Load(Param("o").Base(), GP64()))
-	}
+	planes := loadPlanes(s)
 	ld := Load(Param("ld"), GP64())
 	SHLQ(U8(2), ld) // bytes
 	w := Load(Param("w").Base(), GP64())

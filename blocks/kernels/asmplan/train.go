@@ -325,12 +325,7 @@ func dwGradRow(s int) {
 	TEXT(name, NOSPLIT, sig)
 	Doc(fmt.Sprintf("%s adds one output row's products to the lane sums of the nine weight gradients of a 3x3 depthwise convolution at stride %d (see asmplan).", name, s))
 	gy := Load(Param("gy").Base(), GP64())
-	var planes []Register
-	if s == 1 {
-		planes = append(planes, Load(Param("x").Base(), GP64()))
-	} else {
-		planes = append(planes, Load(Param("e").Base(), GP64()), Load(Param("o").Base(), GP64()))
-	}
+	planes := loadPlanes(s)
 	ld := Load(Param("ld"), GP64())
 	SHLQ(U8(2), ld) // bytes
 	// rows[p][kh] is the start of row kh of plane p.
