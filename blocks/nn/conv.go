@@ -125,7 +125,11 @@ func (c Conv2DConfig) dims(h, w, oh, ow int) kernels.ConvDims {
 // x [N, In, H, W], giving [N, Out, OH, OW]. Samples are spread over
 // up to tp.Threads goroutines (GOMAXPROCS when 0) in contiguous ranges;
 // the weight gradient is summed per goroutine and then in goroutine
-// order, so results are deterministic for a given thread count.
+// order, so results are deterministic for a given thread count. On a
+// shard's tape the samples run in order on its goroutine, and shards
+// waiting in an exchange take images (and their input gradients) from the
+// back (see ShardGroup); the weight gradient stays on the shard, summed
+// in image order.
 //
 // The weights are prepared once per call for all samples: packed for the
 // GEMM (and transposed for the input gradient), or, for a depthwise
@@ -163,26 +167,44 @@ func Convolve(tp *Tape, x, w, b *Tensor, cfg Conv2DConfig) *Tensor {
 	if d.Depthwise() {
 		dw := kernels.NewDepthwiseConv(d.Window, d.In, d.Out/d.In)
 		epi := kernels.Epilogue{Bias: bias}
-		conv2dSplit(tp.threads(), n, func(_, lo, hi int) {
-			scratch := make([]float32, dw.ScratchLen())
-			for s := lo; s < hi; s++ {
-				dw.Run(x.Data[s*inLen:(s+1)*inLen], w.Data, y.Data[s*outLen:(s+1)*outLen], 0, d.Out, &epi, scratch)
-			}
+		forEachImage(tp, n, func() []float32 { return make([]float32, dw.ScratchLen()) }, func(s int, scratch []float32) {
+			dw.Run(x.Data[s*inLen:(s+1)*inLen], w.Data, y.Data[s*outLen:(s+1)*outLen], 0, d.Out, &epi, scratch)
 		})
 	} else {
 		packed := packConvWeights(d, w.Data, false)
 		pos := oh * ow
-		conv2dSplit(tp.threads(), n, func(_, lo, hi int) {
-			cols := make([]float32, d.ScratchLen())
-			ws := make([]float32, packed[0].WorkspaceLen(pos))
-			for s := lo; s < hi; s++ {
-				gemmConvForward(d, packed, x.Data[s*inLen:(s+1)*inLen], bias, y.Data[s*outLen:(s+1)*outLen], cols, ws)
-			}
+		type buffers struct{ cols, ws []float32 }
+		newBuffers := func() buffers {
+			return buffers{make([]float32, d.ScratchLen()), make([]float32, packed[0].WorkspaceLen(pos))}
+		}
+		forEachImage(tp, n, newBuffers, func(s int, b buffers) {
+			gemmConvForward(d, packed, x.Data[s*inLen:(s+1)*inLen], bias, y.Data[s*outLen:(s+1)*outLen], b.cols, b.ws)
 		})
 	}
-	threads := tp.threads()
-	tp.record(y, func() { conv2dBackward(threads, d, n, x, w, b, y) }, x, w, b)
+	tp.record(y, func() { conv2dBackward(tp, d, n, x, w, b, y) }, x, w, b)
 	return y
+}
+
+// forEachImage runs image(i, s) for the n images of an operator: on a
+// shard's tape in order on its goroutine, with waiting shards taking
+// images from the back (shareImages); otherwise in contiguous ranges on up
+// to tp.Threads goroutines (conv2dSplit). Each goroutine gets its own
+// scratch s from newScratch.
+func forEachImage[S any](tp *Tape, n int, newScratch func() S, image func(i int, s S)) {
+	if tp.sharded() {
+		shareImages(tp, n, newScratch, func(i int, s S, mine bool) {
+			if mine {
+				image(i, s)
+			}
+		}, image)
+		return
+	}
+	conv2dSplit(tp.threads(), n, func(_, lo, hi int) {
+		s := newScratch()
+		for i := lo; i < hi; i++ {
+			image(i, s)
+		}
+	})
 }
 
 // packConvWeights packs the weight of each group of a dense or grouped
@@ -230,7 +252,7 @@ func gemmConvForward(d kernels.ConvDims, packed []*kernels.PackedA, x, bias, y, 
 }
 
 // conv2dBackward accumulates the gradients of x, w and b from y.Grad.
-func conv2dBackward(threads int, d kernels.ConvDims, n int, x, w, b, y *Tensor) {
+func conv2dBackward(tp *Tape, d kernels.ConvDims, n int, x, w, b, y *Tensor) {
 	if y.Grad == nil {
 		return
 	}
@@ -242,6 +264,51 @@ func conv2dBackward(threads int, d kernels.ConvDims, n int, x, w, b, y *Tensor) 
 	}
 	needW := w.requiresGrad
 	needB := b != nil && b.requiresGrad
+	data := newConvDataGrad(d, w.Data, gx != nil)
+	// The weight and bias gradients of image s, added to gw and gb.
+	paramGrads := func(s int, gw, gb []float32, buf *convDataBuffers) {
+		if !needW && !needB {
+			return
+		}
+		gy := y.Grad[s*outLen : (s+1)*outLen]
+		xs := x.Data[s*inLen : (s+1)*inLen]
+		if data.dw != nil {
+			// The bias gradient, then the weight's prepared kernel.
+			kernels.Conv2DBackwardFilter(d, xs, gy, nil, gb, nil)
+			if needW {
+				data.dw.Filter(xs, gy, gw, buf.dwGrad)
+			}
+			return
+		}
+		if buf.filter == nil {
+			buf.filter = make([]float32, d.ScratchLen())
+		}
+		kernels.Conv2DBackwardFilter(d, xs, gy, gw, gb, buf.filter)
+	}
+	inputGrad := func(s int, buf *convDataBuffers) {
+		if gx != nil {
+			data.run(y.Grad[s*outLen:(s+1)*outLen], gx[s*inLen:(s+1)*inLen], setGx, buf)
+		}
+	}
+	if tp.sharded() {
+		// Waiting shards may take input gradients; the parameters'
+		// stay here, summed in image order whoever took the image.
+		var gw, gb []float32
+		if needW {
+			gw = w.grad()
+		}
+		if needB {
+			gb = b.grad()
+		}
+		shareImages(tp, n, data.buffers, func(s int, buf *convDataBuffers, mine bool) {
+			if mine {
+				inputGrad(s, buf)
+			}
+			paramGrads(s, gw, gb, buf)
+		}, inputGrad)
+		return
+	}
+	threads := tp.threads()
 	workers := conv2dWorkers(threads, n)
 	gws := make([][]float32, workers)
 	gbs := make([][]float32, workers)
@@ -263,27 +330,11 @@ func conv2dBackward(threads int, d kernels.ConvDims, n int, x, w, b, y *Tensor) 
 			}
 		}
 	}
-	data := newConvDataGrad(d, w.Data, gx != nil)
 	conv2dSplit(threads, n, func(worker, lo, hi int) {
-		scratch := make([]float32, d.ScratchLen())
 		buf := data.buffers()
 		for s := lo; s < hi; s++ {
-			gy := y.Grad[s*outLen : (s+1)*outLen]
-			xs := x.Data[s*inLen : (s+1)*inLen]
-			if gx != nil {
-				data.run(gy, gx[s*inLen:(s+1)*inLen], setGx, buf)
-			}
-			if data.dw != nil && (needW || needB) {
-				// The bias gradient, then the weight's prepared kernel.
-				kernels.Conv2DBackwardFilter(d, xs, gy, nil, gbs[worker], nil)
-				if needW {
-					data.dw.Filter(xs, gy, gws[worker], buf.dwGrad)
-				}
-				continue
-			}
-			if needW || needB {
-				kernels.Conv2DBackwardFilter(d, xs, gy, gws[worker], gbs[worker], scratch)
-			}
+			inputGrad(s, buf)
+			paramGrads(s, gws[worker], gbs[worker], buf)
 		}
 	})
 	if workers > 1 {
@@ -344,8 +395,9 @@ type convDataGrad struct {
 }
 
 // convDataBuffers is one goroutine's scratch for convDataGrad.run and
-// DepthwiseBackward.
-type convDataBuffers struct{ cols, ws, dwScratch, plane, dwGrad []float32 }
+// DepthwiseBackward; filter, the weight gradient's im2col scratch, is made
+// on first use (a shard that only takes input gradients never needs it).
+type convDataBuffers struct{ cols, ws, dwScratch, plane, dwGrad, filter []float32 }
 
 func newConvDataGrad(d kernels.ConvDims, w []float32, need bool) *convDataGrad {
 	c := &convDataGrad{d: d, w: w}

@@ -22,6 +22,13 @@ import (
 // parameter gradients add up (in shard order, by the caller) to the whole
 // batch's. Only shard 0 updates the running averages.
 //
+// A shard that arrives at an exchange before the others does not idle:
+// while it waits it takes images from the convolution another shard is
+// running (shareImages), computing them exactly as their owner would, so
+// a shard whose core is slower for a while (a virtual CPU shares its
+// physical core with other tenants) does not hold every shard back at
+// the next exchange.
+//
 // Every shard must apply the same operators in the same order: an
 // exchange waits for all shards. A shard that fails calls Abort, which
 // makes the others' waiting operators panic with ErrShardAborted instead
@@ -33,6 +40,11 @@ type ShardGroup struct {
 	// (that needs shard s to have arrived at k+1).
 	slots [2][][]float64
 	seq   []int // per shard, the exchanges it has started
+
+	// jobs[s] is the work shard s offers the waiting shards, nil when none.
+	jobs []atomic.Pointer[sharedJob]
+	// stolen counts the images shards took from others (tests).
+	stolen atomic.Int64
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -50,7 +62,7 @@ func NewShardGroup(shards int) *ShardGroup {
 	if shards < 1 {
 		panic(fmt.Sprintf("nn.NewShardGroup: %d shards", shards))
 	}
-	g := &ShardGroup{shards: shards, seq: make([]int, shards)}
+	g := &ShardGroup{shards: shards, seq: make([]int, shards), jobs: make([]atomic.Pointer[sharedJob], shards)}
 	g.cond = sync.NewCond(&g.mu)
 	for i := range g.slots {
 		g.slots[i] = make([][]float64, shards)
@@ -112,7 +124,9 @@ func (g *ShardGroup) wait() {
 		if g.aborted.Load() {
 			panic(ErrShardAborted)
 		}
-		runtime.Gosched()
+		if !g.help() {
+			runtime.Gosched()
+		}
 	}
 	g.mu.Lock()
 	for g.gen.Load() == gen && !g.aborted.Load() {
@@ -169,4 +183,116 @@ func (g *ShardGroup) Sum(shard int, local ...float64) []float64 {
 		}
 	}
 	return out
+}
+
+// sharedJob is the images of one operator that their shard offers to the
+// shards waiting in an exchange: its shard takes them from the front, the
+// others (thieves) from the back, so each image is computed once.
+type sharedJob struct {
+	// ends is front<<32 | back: images [front, back) are still unclaimed.
+	ends atomic.Uint64
+	// done counts the images thieves have finished.
+	done atomic.Int32
+	// steal runs the images a thief can take, claiming them one by one.
+	steal func(j *sharedJob)
+}
+
+func (j *sharedJob) claimFront() bool {
+	for {
+		e := j.ends.Load()
+		front, back := e>>32, e&0xffffffff
+		if front >= back {
+			return false
+		}
+		if j.ends.CompareAndSwap(e, (front+1)<<32|back) {
+			return true
+		}
+	}
+}
+
+// claimBack returns the last unclaimed image, or -1.
+func (j *sharedJob) claimBack() int {
+	for {
+		e := j.ends.Load()
+		front, back := e>>32, e&0xffffffff
+		if front >= back {
+			return -1
+		}
+		if j.ends.CompareAndSwap(e, front<<32|(back-1)) {
+			return int(back - 1)
+		}
+	}
+}
+
+// help runs images of another shard's offered job, if there is one with
+// images left, and reports whether it ran any.
+func (g *ShardGroup) help() bool {
+	for s := range g.jobs {
+		j := g.jobs[s].Load()
+		if j == nil {
+			continue
+		}
+		if e := j.ends.Load(); e>>32 < e&0xffffffff {
+			j.steal(j)
+			return true
+		}
+	}
+	return false
+}
+
+// shareImages runs the n images of one operator of shard tp.Shard, in
+// order, offering them to the shards waiting in an exchange meanwhile.
+// For each image it calls own(i, s, true) when this shard claimed it, and
+// own(i, s, false) when a thief did, after which the thief runs
+// stolen(i, s') on its goroutine with its own scratch s' (from
+// newScratch; s is this shard's). It returns when every image is
+// done, thieves' included. own with false lets an operator keep the part
+// of an image's work that must stay in order on its shard (a weight
+// gradient summed image by image): the result does not depend on who took
+// which image.
+func shareImages[S any](tp *Tape, n int, newScratch func() S, own func(i int, s S, mine bool), stolen func(i int, s S)) {
+	if !tp.sharded() || n < 2 {
+		s := newScratch()
+		for i := range n {
+			own(i, s, true)
+		}
+		return
+	}
+	g := tp.Group
+	j := &sharedJob{}
+	j.ends.Store(uint64(n))
+	j.steal = func(j *sharedJob) {
+		var s S
+		made := false
+		for {
+			i := j.claimBack()
+			if i < 0 {
+				return
+			}
+			if !made {
+				s, made = newScratch(), true
+			}
+			stolen(i, s)
+			g.stolen.Add(1)
+			j.done.Add(1)
+		}
+	}
+	g.jobs[tp.Shard].Store(j)
+	s := newScratch()
+	front := 0
+	for i := range n {
+		mine := j.claimFront()
+		if mine {
+			front = i + 1
+		}
+		own(i, s, mine)
+	}
+	g.jobs[tp.Shard].Store(nil)
+	// The thieves took images [front, n): wait until they are done.
+	for thieves := int32(n - front); j.done.Load() < thieves; {
+		if g.aborted.Load() {
+			panic(ErrShardAborted)
+		}
+		runtime.Gosched()
+	}
 }

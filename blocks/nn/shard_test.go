@@ -3,6 +3,7 @@ package nn
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -140,4 +141,67 @@ func TestShardGroupSumInShardOrder(t *testing.T) {
 	for b := range bad {
 		t.Fatal(b)
 	}
+}
+
+// TestShardsTakeImagesFromTheSlowerOne runs a convolution (forward and
+// backward) on shard 0 of two while shard 1 already waits in an exchange,
+// so that shard 1 takes images of shard 0's convolution, and checks that
+// shard 0's output and gradients are bit for bit those of the same
+// convolution on a tape of its own.
+func TestShardsTakeImagesFromTheSlowerOne(t *testing.T) {
+	const n = 12
+	cfg := Conv2DConfig{In: 16, Out: 32, KernelH: 3, KernelW: 3, PadH: 1, PadW: 1}
+	dw := Conv2DConfig{In: 32, Out: 32, KernelH: 3, KernelW: 3, PadH: 1, PadW: 1, Groups: 32}
+	rng := rand.New(rand.NewPCG(3, 4))
+	x := randTensor(rng, n, 16, 24, 24)
+	w1 := randTensor(rng, 32, 16, 3, 3)
+	w2 := randTensor(rng, 32, 1, 3, 3)
+	gy := randTensor(rng, n, 32, 24, 24)
+	run := func(tp *Tape) (y, gx, gw1, gw2 []float32) {
+		xt := x.Clone().SetRequiresGrad(true)
+		a := w1.Clone().SetRequiresGrad(true)
+		b := w2.Clone().SetRequiresGrad(true)
+		out := Convolve(tp, Convolve(tp, xt, a, nil, cfg), b, nil, dw)
+		copy(out.grad(), gy.Data)
+		tp.BackwardFrom()
+		return out.Data, xt.Grad, a.Grad, b.Grad
+	}
+	ref := NewTape(true, nil)
+	ref.Threads = 1 // a shard's tape runs on one goroutine
+	wantY, wantGx, wantW1, wantW2 := run(ref)
+
+	// The thief's share depends on timing: try until it took some.
+	var stolen int64
+	for attempt := 0; attempt < 20 && stolen == 0; attempt++ {
+		g := NewShardGroup(2)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			g.Sum(1, 1) // waits for shard 0, taking its images meanwhile
+		}()
+		// Start once shard 1 is waiting.
+		for {
+			g.mu.Lock()
+			waiting := g.arrived == 1
+			g.mu.Unlock()
+			if waiting {
+				break
+			}
+			runtime.Gosched()
+		}
+		tp := NewTape(true, nil)
+		tp.Threads, tp.Group, tp.Shard = 1, g, 0
+		y, gx, gw1, gw2 := run(tp)
+		g.Sum(0, 1)
+		<-done
+		require.Equal(t, wantY, y, "output")
+		require.Equal(t, wantGx, gx, "input gradient")
+		require.Equal(t, wantW1, gw1, "weight gradient")
+		require.Equal(t, wantW2, gw2, "depthwise weight gradient")
+		stolen = g.stolen.Load()
+	}
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("one processor: shard 1 cannot run while shard 0 computes")
+	}
+	require.NotZero(t, stolen, "shard 1 never took an image of shard 0 in 20 attempts")
 }
