@@ -24,6 +24,7 @@ type Network struct {
 	params     []*nn.Param
 	buffers    []*nn.Buffer
 	bns        []*nn.BatchNorm
+	convs      map[int]*nn.Conv2D // by op index
 	state      map[string]*nn.Tensor
 }
 
@@ -39,7 +40,7 @@ func newNetwork(g *Graph, rng *rand.Rand, fuse bool) (*Network, error) {
 	if rng == nil {
 		return nil, fmt.Errorf("blocks.NewNetwork: a seeded *rand.Rand is required to initialise weights")
 	}
-	n := &Network{Graph: g, state: map[string]*nn.Tensor{}, classifier: classifierConv(g)}
+	n := &Network{Graph: g, state: map[string]*nn.Tensor{}, classifier: classifierConv(g), convs: map[int]*nn.Conv2D{}}
 	for i := range g.Ops {
 		r, err := n.build(i, &g.Ops[i], rng)
 		if err != nil {
@@ -62,18 +63,14 @@ func newNetwork(g *Graph, rng *rand.Rand, fuse bool) (*Network, error) {
 // fuseBNAct makes every batch norm whose output only a ReLU or ReLU6 reads,
 // the op right after it, run as one operator with it
 // (nn.BatchNorm.ForwardAct): the batch norm's run computes the
-// activation's output, and the activation's run passes it on. The results
-// are the same; training saves a pass over memory and two tensors per
-// pair.
+// activation's output, and the activation's run passes it on. When the
+// activation's output in turn only feeds a depthwise convolution, the op
+// after it, the three run as one (nn.BatchNorm.ForwardActDepthwise). The
+// results are the same; training saves passes over memory and the
+// tensors in between.
 func (n *Network) fuseBNAct() {
 	g := n.Graph
-	uses := make([]int, len(g.Shapes))
-	for _, op := range g.Ops {
-		for _, v := range op.In {
-			uses[v]++
-		}
-	}
-	uses[g.Output]++
+	uses := opUses(g)
 	bn := 0 // index into n.bns, in op order
 	for i := range g.Ops {
 		op := &g.Ops[i]
@@ -90,9 +87,51 @@ func (n *Network) fuseBNAct() {
 			continue
 		}
 		act := nn.Act(next.Act)
+		pass := func(_ *nn.Tape, x []*nn.Tensor) *nn.Tensor { return x[0] }
+		if conv := n.depthwiseAfter(i+1, uses); conv != nil {
+			// An inverted residual's middle: the three as one.
+			n.runs[i] = func(tp *nn.Tape, x []*nn.Tensor) *nn.Tensor {
+				return layer.ForwardActDepthwise(tp, x[0], act, conv.Weight.Tensor, conv.Config)
+			}
+			n.runs[i+1], n.runs[i+2] = pass, pass
+			continue
+		}
 		n.runs[i] = func(tp *nn.Tape, x []*nn.Tensor) *nn.Tensor { return layer.ForwardAct(tp, x[0], act) }
-		n.runs[i+1] = func(_ *nn.Tape, x []*nn.Tensor) *nn.Tensor { return x[0] }
+		n.runs[i+1] = pass
 	}
+}
+
+// opUses counts the readers of each value of g (the output has one more).
+func opUses(g *Graph) []int {
+	uses := make([]int, len(g.Shapes))
+	for _, op := range g.Ops {
+		for _, v := range op.In {
+			uses[v]++
+		}
+	}
+	uses[g.Output]++
+	return uses
+}
+
+// depthwiseAfter returns the convolution of op i+1 when it is a depthwise
+// one without bias (one output per channel) whose input is op i's output
+// and nothing else reads that output (uses counts the readers of each
+// value), else nil.
+func (n *Network) depthwiseAfter(i int, uses []int) *nn.Conv2D {
+	g := n.Graph
+	if i+1 >= len(g.Ops) || uses[g.Ops[i].Out] != 1 {
+		return nil
+	}
+	next := &g.Ops[i+1]
+	c := n.convs[i+1]
+	if next.Kind != OpConv || next.In[0] != g.Ops[i].Out || c == nil {
+		return nil
+	}
+	cfg := c.Config
+	if c.Bias != nil || cfg.Groups != cfg.In || cfg.Out != cfg.In {
+		return nil
+	}
+	return c
 }
 
 // classifierConv returns the index of the convolution that ends a network
@@ -145,6 +184,7 @@ func (n *Network) build(i int, op *Op, rng *rand.Rand) (opRun, error) {
 			}
 		}
 		n.params = append(n.params, c.Params()...)
+		n.convs[i] = c
 		return func(tp *nn.Tape, x []*nn.Tensor) *nn.Tensor { return c.Forward(tp, x[0]) }, nil
 	case OpBN:
 		bn, err := nn.NewBatchNorm(op.Name, in.C, nn.BatchNormConfig{Eps: op.Eps})

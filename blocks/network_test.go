@@ -101,7 +101,10 @@ func TestLoadState(t *testing.T) {
 // weights, and requires the same outputs, gradients and running
 // statistics, bit for bit.
 func TestFusedBatchNormActIsExact(t *testing.T) {
-	g, err := Lower(Shape{3, 10, 10}, []Spec{
+	// Planes of more than 512 values where a batch norm, its activation
+	// and a depthwise convolution are fused: exact there (see
+	// nn.BatchNorm.ForwardActDepthwise).
+	g, err := Lower(Shape{3, 24, 24}, []Spec{
 		&Conv{Out: 8, Kernel: 3, Act: ActReLU},
 		&MBConv{Out: 8, Mid: 16, Kernel: 3, Act: ActReLU6},
 		&MBConv{Out: 12, Mid: 24, Kernel: 5, Stride: 2, Act: ActReLU6},
@@ -121,9 +124,16 @@ func TestFusedBatchNormActIsExact(t *testing.T) {
 		}
 	}
 	require.Greater(t, fusedOps, 3)
+	triples := 0
+	for i := range g.Ops {
+		if fused.depthwiseAfter(i, opUses(g)) != nil {
+			triples++
+		}
+	}
+	require.Equal(t, 2, triples, "batch norm, activation and depthwise conv fused")
 
 	rng := rand.New(rand.NewPCG(7, 8))
-	x := nn.New(5, 3, 10, 10)
+	x := nn.New(5, 3, 24, 24)
 	for i := range x.Data {
 		x.Data[i] = float32(rng.NormFloat64())
 	}
@@ -140,6 +150,7 @@ func TestFusedBatchNormActIsExact(t *testing.T) {
 	step := func(n *Network) (*nn.Tensor, []float32) {
 		tp := nn.NewTape(true, nil)
 		tp.Recycle = true
+		tp.Threads = 1 // a shard's tape; the fused operators run on one goroutine
 		xi := x.Clone().SetRequiresGrad(true)
 		y := n.Forward(tp, xi)
 		out := y.Clone()

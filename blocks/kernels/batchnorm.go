@@ -117,25 +117,45 @@ func BatchNormGradSums(threads int, gy, x []float32, n, c, hw int, mean, invStd,
 
 // batchNormGradSums is BatchNormGradSums for channels [c0, c1).
 func batchNormGradSums(gy, x []float32, n, c, hw, c0, c1 int, mean, invStd, sumGy, sumGyXhat []float32) {
-	step := bnRowsPerCall(hw)
 	for ch := c0; ch < c1; ch++ {
-		mu := mean[ch]
-		var s1, s2 float64
-		for i := 0; i < n; i += step {
-			rows := min(step, n-i)
-			off := (i*c + ch) * hw
-			r1, r2, done := sumCenteredDotRowsSIMD(gy[off:], x[off:], rows, hw, c*hw, mu)
-			s1 += float64(r1)
-			s2 += float64(r2)
-			for r := 0; r < rows && done < hw; r++ {
-				o := off + r*c*hw
-				r1, r2 := sumAndCenteredDotGo(gy[o+done:o+hw], x[o+done:o+hw], mu)
-				s1 += float64(r1)
-				s2 += float64(r2)
-			}
-		}
+		s1, s2 := gradSumsChannel(gy, x, n, c, hw, ch, mean[ch])
 		sumGy[ch] = float32(s1)
 		sumGyXhat[ch] = float32(s2 * float64(invStd[ch]))
+	}
+}
+
+// gradSumsChannel returns sum(gy) and sum(gy*(x-mu)) over channel ch of
+// the n samples, in float64 over calls of bnRowsPerCall rows.
+func gradSumsChannel(gy, x []float32, n, c, hw, ch int, mu float32) (s1, s2 float64) {
+	step := bnRowsPerCall(hw)
+	for i := 0; i < n; i += step {
+		rows := min(step, n-i)
+		off := (i*c + ch) * hw
+		r1, r2, done := sumCenteredDotRowsSIMD(gy[off:], x[off:], rows, hw, c*hw, mu)
+		s1 += float64(r1)
+		s2 += float64(r2)
+		for r := 0; r < rows && done < hw; r++ {
+			o := off + r*c*hw
+			r1, r2 := sumAndCenteredDotGo(gy[o+done:o+hw], x[o+done:o+hw], mu)
+			s1 += float64(r1)
+			s2 += float64(r2)
+		}
+	}
+	return s1, s2
+}
+
+// BatchNormGradPartials adds to s1 and s2, per channel, sum(gy) and
+// sum(gy*(x-mean)) over one sample (gy and x: c x hw), in float64: the
+// part of BatchNormGradSums one sample contributes, for operators that
+// compute it while the sample is in cache. Adding the samples' parts in
+// order gives BatchNormGradSums's sums exactly when hw is over 512 (one
+// row per call there as here); on smaller planes those sum several
+// samples' rows in float32 first.
+func BatchNormGradPartials(gy, x []float32, c, hw int, mean []float32, s1, s2 []float64) {
+	for ch := range c {
+		a, b := gradSumsChannel(gy, x, 1, c, hw, ch, mean[ch])
+		s1[ch] += a
+		s2[ch] += b
 	}
 }
 

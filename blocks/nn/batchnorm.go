@@ -224,14 +224,8 @@ func (bn *BatchNorm) ForwardAct(tp *Tape, x *Tensor, act Act) *Tensor {
 	}
 	n, c := x.Shape[0], bn.Channels
 	hw := x.Len() / max(n*c, 1)
-	st := bn.trainStats(tp, x, n, c, hw)
-	hi := float32(6)
-	if act == ActReLU {
-		hi = float32(math.Inf(1))
-	}
-	out := tp.allocOutput(x.Shape...)
+	out, st := bn.forwardActTrain(tp, x, act)
 	threads := tp.threads()
-	kernels.ChannelAffineClamp(threads, out.Data, x.Data, n, c, hw, st.scale, st.shift, hi)
 	tp.record(out, func() {
 		if out.Grad == nil {
 			return
@@ -258,6 +252,21 @@ func (bn *BatchNorm) ForwardAct(tp *Tape, x *Tensor, act Act) *Tensor {
 	return out
 }
 
+// forwardActTrain is ForwardAct's forward pass in training (act ReLU or
+// ReLU6), recording nothing: the output and the batch's statistics.
+func (bn *BatchNorm) forwardActTrain(tp *Tape, x *Tensor, act Act) (*Tensor, batchStats) {
+	n, c := x.Shape[0], bn.Channels
+	hw := x.Len() / max(n*c, 1)
+	st := bn.trainStats(tp, x, n, c, hw)
+	hi := float32(6)
+	if act == ActReLU {
+		hi = float32(math.Inf(1))
+	}
+	out := tp.allocOutput(x.Shape...)
+	kernels.ChannelAffineClamp(tp.threads(), out.Data, x.Data, n, c, hw, st.scale, st.shift, hi)
+	return out, st
+}
+
 // backward accumulates the gradients of x, weight and bias from out.Grad.
 // With batch statistics (train) the mean and variance depend on x; m is
 // then the number of values per channel they were taken over (more than
@@ -273,10 +282,16 @@ func (bn *BatchNorm) backward(tp *Tape, out, x *Tensor, n, c, hw, m int, mean, i
 // training only), gy is x's new gradient storage, which the input
 // gradient overwrites.
 func (bn *BatchNorm) backwardFrom(tp *Tape, gy []float32, inPlace bool, x *Tensor, n, c, hw, m int, mean, invStd, scale []float32, train bool) {
-	threads := tp.threads()
 	sumGy := make([]float32, c)
 	sumGyXhat := make([]float32, c)
-	kernels.BatchNormGradSums(threads, gy, x.Data, n, c, hw, mean, invStd, sumGy, sumGyXhat)
+	kernels.BatchNormGradSums(tp.threads(), gy, x.Data, n, c, hw, mean, invStd, sumGy, sumGyXhat)
+	bn.backwardWithSums(tp, gy, inPlace, x, n, c, hw, m, mean, invStd, scale, train, sumGy, sumGyXhat)
+}
+
+// backwardWithSums is backwardFrom given this shard's gradient sums
+// (kernels.BatchNormGradSums of gy and x).
+func (bn *BatchNorm) backwardWithSums(tp *Tape, gy []float32, inPlace bool, x *Tensor, n, c, hw, m int, mean, invStd, scale []float32, train bool, sumGy, sumGyXhat []float32) {
+	threads := tp.threads()
 	// The parameters' gradients are this shard's part; the caller adds
 	// the shards' up.
 	if bn.Weight.requiresGrad {
