@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // trainBenchShapes are batch-64 tensors of the MobileNetV2-style network of
@@ -73,5 +74,41 @@ func BenchmarkDepthwiseBackward(b *testing.B) {
 				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})
 		}
+	}
+}
+
+// BenchmarkDepthwiseBackwardBoth runs both gradients of a stride-1 3x3
+// depthwise convolution for one image, as two calls (the forward kernel on
+// the flipped weights, then Filter) and as Both, alternating the two in
+// each iteration, and reports each one's time per image and their ratio
+// (a drift of the machine's speed cancels in the ratio).
+func BenchmarkDepthwiseBackwardBoth(b *testing.B) {
+	for _, c := range []struct{ ch, h int }{{16, 28}, {96, 14}, {192, 7}, {384, 4}} {
+		win := Window{InH: c.h, InW: c.h, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, OutH: c.h, OutW: c.h}
+		bw := NewDepthwiseBackward(win, c.ch, 1)
+		if !bw.CanBoth() {
+			b.Skip("no Both on this kernel path")
+		}
+		rng := rand.New(rand.NewPCG(1, 2))
+		x, gy, w := randSlice(rng, c.ch*c.h*c.h), randSlice(rng, c.ch*c.h*c.h), randSlice(rng, c.ch*9)
+		gx, gw := make([]float32, len(x)), make([]float32, len(w))
+		dt := NewDepthwiseConv(win, c.ch, 1) // the transposed window is the same
+		dtScratch := make([]float32, dt.ScratchLen())
+		scratch := make([]float32, bw.ScratchLen())
+		both := make([]float32, bw.BothScratchLen())
+		b.Run(fmt.Sprintf("c%d_%dx%d", c.ch, c.h, c.h), func(b *testing.B) {
+			var sep, one time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				dt.Run(gy, w, gx, 0, c.ch, &Epilogue{}, dtScratch)
+				bw.Filter(x, gy, gw, scratch)
+				t1 := time.Now()
+				bw.Both(gy, w, w, x, gx, gw, both)
+				sep, one = sep+t1.Sub(t0), one+time.Since(t1)
+			}
+			b.ReportMetric(float64(sep.Nanoseconds())/float64(b.N), "ns/two-calls")
+			b.ReportMetric(float64(one.Nanoseconds())/float64(b.N), "ns/both")
+			b.ReportMetric(float64(one)/float64(sep), "both/two-calls")
+		})
 	}
 }

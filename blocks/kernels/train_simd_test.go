@@ -1,6 +1,8 @@
 package kernels
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -228,6 +230,73 @@ func TestDepthwiseBackwardMatchesReference(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDepthwiseBackwardBoth checks Both against the stride-1 input
+// gradient nn computes (the forward kernel on the flipped weights) and
+// Filter, bit for bit, into guarded outputs, on the geometries of the
+// inverted residuals (3x3, one output per channel, pad 1), and that it
+// declines the others.
+func TestDepthwiseBackwardBoth(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	for _, c := range []struct{ c, h, w, s int }{
+		{3, 28, 28, 1}, {4, 14, 14, 1}, {2, 7, 7, 1}, {2, 4, 4, 1}, {2, 2, 2, 1}, {2, 9, 19, 1}, {2, 25, 25, 1},
+	} {
+		t.Run(fmt.Sprintf("c%d_%dx%d_s%d", c.c, c.h, c.w, c.s), func(t *testing.T) {
+			oh, ow := (c.h+2-3)/c.s+1, (c.w+2-3)/c.s+1
+			win := Window{InH: c.h, InW: c.w, KH: 3, KW: 3, StrideH: c.s, StrideW: c.s, PadH: 1, PadW: 1, DilH: 1, DilW: 1, OutH: oh, OutW: ow}
+			b := NewDepthwiseBackward(win, c.c, 1)
+			if !b.CanBoth() {
+				if dwGradSIMD(c.s) {
+					t.Fatal("Both declines an inverted residual's geometry")
+				}
+				t.Skip("no SIMD weight gradient on this path")
+			}
+			x, gy, w := randSlice(rng, c.c*c.h*c.w), randSlice(rng, c.c*oh*ow), randSlice(rng, c.c*9)
+			flipped := make([]float32, len(w))
+			for o := range c.c {
+				for k := range 9 {
+					flipped[o*9+k] = w[o*9+8-k]
+				}
+			}
+			gw0 := randSlice(rng, len(w))
+			wantW := append([]float32(nil), gw0...)
+			wantX := make([]float32, len(x))
+			scratch := make([]float32, b.ScratchLen())
+			b.Filter(x, gy, wantW, scratch)
+			// The stride-1 input gradient of nn's convDataGrad: the
+			// forward kernel over the output gradient, flipped.
+			twin := Window{InH: oh, InW: ow, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, OutH: c.h, OutW: c.w}
+			dt := NewDepthwiseConv(twin, c.c, 1)
+			dt.Run(gy, flipped, wantX, 0, c.c, &Epilogue{}, make([]float32, dt.ScratchLen()))
+			garbage := make([]float32, len(x))
+			for i := range garbage {
+				garbage[i] = float32(math.NaN())
+			}
+			gw, checkW := guarded(t, len(w), gw0)
+			gx, checkX := guarded(t, len(x), garbage)
+			bs, checkS := guarded(t, b.BothScratchLen(), nil)
+			for range 2 { // the second call reuses the scratch's borders
+				copy(gw, gw0)
+				b.Both(gy, w, flipped, x, gx, gw, bs)
+			}
+			checkW("Both weight gradient")
+			checkX("Both input gradient")
+			checkS("Both scratch")
+			require.Equal(t, wantX, gx, "input gradient")
+			require.Equal(t, wantW, gw, "weight gradient")
+		})
+	}
+	t.Run("declines", func(t *testing.T) {
+		for _, win := range []Window{
+			{InH: 8, InW: 8, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 0, PadW: 0, OutH: 6, OutW: 6}, // no padding
+			{InH: 8, InW: 8, KH: 5, KW: 5, StrideH: 1, StrideW: 1, PadH: 2, PadW: 2, OutH: 8, OutW: 8}, // 5x5
+		} {
+			require.False(t, NewDepthwiseBackward(win, 2, 1).CanBoth(), "%+v", win)
+		}
+		win := Window{InH: 8, InW: 8, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, OutH: 8, OutW: 8}
+		require.False(t, NewDepthwiseBackward(win, 2, 2).CanBoth(), "two outputs per channel")
+	})
 }
 
 // TestBatchNormTrainGradSet checks that the setting form of the batch norm

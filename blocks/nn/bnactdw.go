@@ -82,26 +82,46 @@ func (bn *BatchNorm) ForwardActDepthwise(tp *Tape, x *Tensor, act Act, w *Tensor
 		}
 		// Per image, the batch norm's gradient sums (s1, then s2).
 		parts := make([]float64, n*2*c)
+		both := needW && data.dw.CanBoth()
 		type bwdBuffers struct {
 			conv *convDataBuffers
 			ga   []float32 // the image's activation gradient
+			both []float32 // DepthwiseBackward.Both's scratch
 		}
-		newBwd := func() bwdBuffers { return bwdBuffers{data.buffers(), make([]float32, inLen)} }
-		// inputSide is everything of image i but the weight gradient.
-		inputSide := func(i int, b bwdBuffers) {
-			gy := y.Grad[i*outLen : (i+1)*outLen]
-			data.run(gy, b.ga, true, b.conv)
+		newBwd := func() bwdBuffers {
+			b := bwdBuffers{conv: data.buffers(), ga: make([]float32, inLen)}
+			if both {
+				b.both = make([]float32, data.dw.BothScratchLen())
+			}
+			return b
+		}
+		// maskAndSums takes the activation's mask and batch
+		// normalization's gradient sums of image i from b.ga.
+		maskAndSums := func(i int, b bwdBuffers) {
 			gi := g[i*inLen : (i+1)*inLen]
 			gradSet(gi, b.ga, a.Data[i*inLen:(i+1)*inLen])
 			p := parts[i*2*c : (i+1)*2*c]
 			kernels.BatchNormGradPartials(gi, x.Data[i*inLen:(i+1)*inLen], c, hw, st.mean, p[:c], p[c:])
 		}
+		// inputSide is everything of image i but the weight gradient.
+		inputSide := func(i int, b bwdBuffers) {
+			data.run(y.Grad[i*outLen:(i+1)*outLen], b.ga, true, b.conv)
+			maskAndSums(i, b)
+		}
 		shareImages(tp, n, newBwd, func(i int, b bwdBuffers, mine bool) {
+			gy, ai := y.Grad[i*outLen:(i+1)*outLen], a.Data[i*inLen:(i+1)*inLen]
+			if mine && both {
+				// The input and weight gradients channel by channel,
+				// each channel's output gradient laid out once.
+				data.dw.Both(gy, w.Data, data.flipped, ai, b.ga, gw, b.both)
+				maskAndSums(i, b)
+				return
+			}
 			if mine {
 				inputSide(i, b)
 			}
 			if needW {
-				data.dw.Filter(a.Data[i*inLen:(i+1)*inLen], y.Grad[i*outLen:(i+1)*outLen], gw, b.conv.dwGrad)
+				data.dw.Filter(ai, gy, gw, b.conv.dwGrad)
 			}
 		}, inputSide)
 		s1, s2 := make([]float64, c), make([]float64, c)
