@@ -4,8 +4,10 @@
 // two (go test -bench . ./bench). compare_ort.sh times the same networks in
 // ONNX Runtime side by side; docs/performance.md has the figures.
 //
-// It holds no library code: everything here is a test, a benchmark, or the
-// planrun command the comparison script drives.
+// It holds no library code: everything here is a test, a benchmark, a
+// script, or a command one of them drives (planrun, trainbench), and
+// blockctx, which times a network's blocks inside the network and alone
+// (docs/latency.md).
 package bench
 
 import (

@@ -25,6 +25,13 @@ type Entry struct {
 	// Rounds is the number of measurements, taken in separate passes over
 	// the table, of which this is the one of lowest latency (0 means 1).
 	Rounds int `json:"rounds,omitempty"`
+	// Scale, on a calibrated overhead entry, is the median over the
+	// calibration networks of their end-to-end latency divided by the sum
+	// of their blocks' entries: a prediction is the sum times Scale (the
+	// overhead grows with the network; see docs/latency.md). Zero on
+	// other entries and on tables written before it: the prediction then
+	// adds the overhead's median instead.
+	Scale float64 `json:"scale,omitempty"`
 }
 
 // rounds is the number of measurements the entry is the best of.
@@ -68,6 +75,8 @@ func (e Entry) Validate() error {
 		return fmt.Errorf("%w: want p10 <= median <= p90, have %v, %v, %v ns", ErrInvalidEntry, e.P10Ns, e.MedianNs, e.P90Ns)
 	case e.Rounds < 0:
 		return fmt.Errorf("%w: %d rounds", ErrInvalidEntry, e.Rounds)
+	case math.IsNaN(e.Scale) || math.IsInf(e.Scale, 0) || e.Scale < 0:
+		return fmt.Errorf("%w: scale %v, want finite and non-negative", ErrInvalidEntry, e.Scale)
 	case e.Samples < 1:
 		return fmt.Errorf("%w: %d samples, want at least 1", ErrInvalidEntry, e.Samples)
 	case e.MeasuredAt.IsZero():

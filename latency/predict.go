@@ -10,8 +10,9 @@ import (
 	"nas/space"
 )
 
-// Prediction is a network's latency as the sum over its table entries'
-// latencies (Entry.LatencyMs).
+// Prediction is a network's latency: the sum over its blocks' table
+// entries' latencies (Entry.LatencyMs), plus the overhead of networks of
+// its input, which a calibrated table scales with that sum (Entry.Scale).
 type Prediction struct {
 	Network    string
 	Batch      int
@@ -109,6 +110,7 @@ func (p *Predictor) Predict(ctx context.Context, a *space.Arch) (Prediction, err
 		}
 		pred.MeasuredNow = len(missing)
 	}
+	var overhead Entry
 	for i, it := range items {
 		e, ok, err := p.Table.Get(it.Key)
 		if err != nil {
@@ -117,18 +119,23 @@ func (p *Predictor) Predict(ctx context.Context, a *space.Arch) (Prediction, err
 		if !ok {
 			return pred, fmt.Errorf("latency table %s: entry %s vanished while predicting", p.Table.Path(), it.Key)
 		}
-		ms := e.LatencyMs()
 		if it.IsOverhead() {
-			// A calibrated overhead's median is the median over the
-			// calibration networks, its p10 the p10 over them.
-			ms = e.MedianMs()
-			pred.Ms += ms
-			pred.OverheadMs = ms
+			overhead = e
 			continue
 		}
+		ms := e.LatencyMs()
 		pred.Ms += ms
 		pred.Blocks = append(pred.Blocks, BlockTime{Index: i, Type: it.Spec.Type(), In: it.In, Key: it.Key, Ms: ms, Entry: e})
 	}
+	// A calibrated overhead scales the sum (Entry.Scale); one from before
+	// scales were calibrated, or the empty graph's, adds its median (over
+	// the calibration networks, for a calibrated one).
+	if overhead.Scale > 0 {
+		pred.OverheadMs = pred.Ms * (overhead.Scale - 1)
+	} else {
+		pred.OverheadMs = overhead.MedianMs()
+	}
+	pred.Ms += pred.OverheadMs
 	return pred, nil
 }
 

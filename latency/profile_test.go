@@ -226,6 +226,46 @@ func TestPredictSumsEntries(t *testing.T) {
 	require.Zero(t, pred.MeasuredNow)
 }
 
+// TestPredictScalesBySum checks a calibrated overhead's scale: the
+// prediction is the blocks' sum times it, whatever the overhead's median.
+func TestPredictScalesBySum(t *testing.T) {
+	tbl := openTest(t, filepath.Join(t.TempDir(), "lut.db"), testFingerprint(1), Options{})
+	a := tinyArch("tiny", 1)
+	items, err := ArchItems(a, 1)
+	require.NoError(t, err)
+	sum := 0.0
+	entries := map[string]Entry{}
+	for i, it := range items {
+		e := entryFor(i)
+		if it.IsOverhead() {
+			e.Scale = 1.25
+		} else {
+			sum += e.LatencyMs()
+		}
+		entries[it.Key] = e
+	}
+	require.NoError(t, tbl.PutMany(entries))
+	pred, err := (&Predictor{Table: tbl}).Predict(context.Background(), a)
+	require.NoError(t, err)
+	require.InDelta(t, 1.25*sum, pred.Ms, 1e-12)
+	require.InDelta(t, 0.25*sum, pred.OverheadMs, 1e-12)
+}
+
+func TestCalibratedOverhead(t *testing.T) {
+	// Three networks: 10 over 8, 30 over 20, 13 over 10 (ns).
+	e := calibratedOverhead([]float64{10, 30, 13}, []float64{8, 20, 10})
+	require.NoError(t, e.Validate())
+	require.Equal(t, 3, e.Samples)
+	require.InDelta(t, 1.3, e.Scale, 1e-12, "the median ratio")
+	require.InDelta(t, 3, e.MedianNs, 1e-12, "the median difference")
+	// Networks faster than their blocks: no negative overhead, and a
+	// scale below 1.
+	e = calibratedOverhead([]float64{9, 18}, []float64{10, 20})
+	require.NoError(t, e.Validate())
+	require.Zero(t, e.MedianNs)
+	require.InDelta(t, 0.9, e.Scale, 1e-12)
+}
+
 func TestPredictMissing(t *testing.T) {
 	a := tinyArch("tiny", 1)
 	items, err := ArchItems(a, 1)
@@ -360,6 +400,7 @@ func TestOverheadCalibration(t *testing.T) {
 		require.Equal(t, 3, e.Samples)
 		require.Contains(t, e.Protocol, "calibrated on 3 networks")
 		require.NoError(t, e.Validate())
+		require.Positive(t, e.Scale)
 	})
 
 	t.Run("without networks of the input: the empty graph", func(t *testing.T) {

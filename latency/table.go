@@ -22,7 +22,11 @@ import (
 // is stable, and a block's times leave out the run's boundary (the
 // executor's call and output copy, docs/latency.md); version 1 entries were
 // medians that included it.
-const SchemaVersion = 2
+//
+// Version 3: a calibrated overhead entry has a scale (Entry.Scale), and a
+// prediction is the sum of the blocks times it; version 2 added the
+// overhead's median, which undercounted large networks.
+const SchemaVersion = 3
 
 // Names of buckets and keys in a table file.
 var (

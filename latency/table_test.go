@@ -91,6 +91,8 @@ func TestInvalidEntries(t *testing.T) {
 		{"median above p90", "k", func(e *Entry) { e.MedianNs = e.P90Ns + 1 }},
 		{"no samples", "k", func(e *Entry) { e.Samples = 0 }},
 		{"no time", "k", func(e *Entry) { e.MeasuredAt = time.Time{} }},
+		{"nan scale", "k", func(e *Entry) { e.Scale = math.NaN() }},
+		{"negative scale", "k", func(e *Entry) { e.Scale = -1 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -232,14 +234,14 @@ func TestOpenErrors(t *testing.T) {
 	newer := withSchema("newer.db", SchemaVersion+1)
 	_, err = Open(newer, fp, Options{ReadOnly: true})
 	require.ErrorIs(t, err, ErrSchema)
-	require.Contains(t, err.Error(), "schema version 3, this nas reads version 2")
+	require.Contains(t, err.Error(), fmt.Sprintf("schema version %d, this nas reads version %d", SchemaVersion+1, SchemaVersion))
 	_, err = Inspect(newer)
 	require.ErrorIs(t, err, ErrSchema)
 
 	// An older schema: its entries mean something else; re-profile.
-	_, err = Open(withSchema("older.db", 1), fp, Options{})
+	_, err = Open(withSchema("older.db", SchemaVersion-1), fp, Options{})
 	require.ErrorIs(t, err, ErrSchema)
-	require.Contains(t, err.Error(), "schema version 1, this nas reads version 2")
+	require.Contains(t, err.Error(), fmt.Sprintf("schema version %d, this nas reads version %d", SchemaVersion-1, SchemaVersion))
 	require.Contains(t, err.Error(), "re-profile")
 
 	// An invalid fingerprint is a programmer's error, reported not panicked.
