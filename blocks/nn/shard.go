@@ -240,6 +240,10 @@ func (g *ShardGroup) help() bool {
 	return false
 }
 
+// testHookImage, when set (tests), is called by a shard's goroutine before
+// it claims each image of a shared operator.
+var testHookImage func(g *ShardGroup, shard, i int)
+
 // shareImages runs the n images of one operator of shard tp.Shard, in
 // order, offering them to the shards waiting in an exchange meanwhile.
 // For each image it calls own(i, s, true) when this shard claimed it, and
@@ -281,6 +285,9 @@ func shareImages[S any](tp *Tape, n int, newScratch func() S, own func(i int, s 
 	s := newScratch()
 	front := 0
 	for i := range n {
+		if testHookImage != nil {
+			testHookImage(g, tp.Shard, i)
+		}
 		mine := j.claimFront()
 		if mine {
 			front = i + 1
