@@ -7,6 +7,12 @@
 #
 #   bash bench/compare_train.sh                    # batch 64, 2 threads
 #   ARCH="in1x28x28 cls10 | ..." THREADS=1 ROUNDS=5 bash bench/compare_train.sh
+#   BASELINE=/tmp/trainbench-old bash bench/compare_train.sh
+#
+# With BASELINE (a trainbench binary built from another commit), each round
+# runs it too, and the script also prints this nas against the baseline:
+# the median and range of the rounds' own ratios, in which a drift of the
+# machine's speed cancels.
 #
 # Needs Debian's /usr/bin/python3 with torch, and Go.
 set -euo pipefail
@@ -26,14 +32,21 @@ go run ./cmd/nas export "$ARCH" --format pytorch -o "$tmp/net.py" >&2
 field() { sed -E "s/.*\"$1\": ?([0-9.e+-]+).*/\1/" <<<"$2"; }
 median() { printf '%s\n' "$@" | sort -g | sed -n "$(( ($# + 1) / 2 ))p"; }
 
-nas_ips=(); nas_cpu=(); pt_ips=(); pt_cpu=(); ratios=()
+nas_ips=(); nas_cpu=(); pt_ips=(); pt_cpu=(); ratios=(); base_ratios=()
 for r in $(seq "$ROUNDS"); do
+  if [[ -n "${BASELINE:-}" ]]; then
+    bl=$("$BASELINE" -arch "$ARCH" -batch "$BATCH" -threads "$THREADS" -steps "$STEPS")
+  fi
   n=$("$tmp/trainbench" -arch "$ARCH" -batch "$BATCH" -threads "$THREADS" -steps "$STEPS")
   p=$(/usr/bin/python3 bench/train_torch.py "$tmp/net.py" "$BATCH" "$THREADS" "$STEPS")
   nas_ips+=("$(field images_per_s "$n")"); nas_cpu+=("$(field images_per_cpu_s "$n")")
   pt_ips+=("$(field images_per_s "$p")"); pt_cpu+=("$(field images_per_cpu_s "$p")")
   ratios+=("$(awk -v a="${nas_ips[-1]}" -v b="${pt_ips[-1]}" 'BEGIN { printf "%.3f", a/b }')")
   printf 'round %d: nas %.1f, pytorch %.1f images/s, ratio %s\n' "$r" "${nas_ips[-1]}" "${pt_ips[-1]}" "${ratios[-1]}" >&2
+  if [[ -n "${BASELINE:-}" ]]; then
+    base_ratios+=("$(awk -v a="${nas_ips[-1]}" -v b="$(field images_per_s "$bl")" 'BEGIN { printf "%.3f", a/b }')")
+    printf '         baseline %.1f images/s, nas/baseline %s\n' "$(field images_per_s "$bl")" "${base_ratios[-1]}" >&2
+  fi
 done
 ni=$(median "${nas_ips[@]}"); nc=$(median "${nas_cpu[@]}")
 pi=$(median "${pt_ips[@]}"); pc=$(median "${pt_cpu[@]}")
@@ -44,4 +57,8 @@ awk -v a="$ni" -v b="$pi" -v c="$nc" -v d="$pc" 'BEGIN { printf "nas/pytorch: %.
 # machine's speed over the rounds cancels in it.
 sorted=$(printf '%s\n' "${ratios[@]}" | sort -g)
 echo "per-round ratio (images/s): median $(median "${ratios[@]}"), range $(head -1 <<<"$sorted") to $(tail -1 <<<"$sorted")"
+if [[ -n "${BASELINE:-}" ]]; then
+  sorted=$(printf '%s\n' "${base_ratios[@]}" | sort -g)
+  echo "nas/baseline per round: median $(median "${base_ratios[@]}"), range $(head -1 <<<"$sorted") to $(tail -1 <<<"$sorted")"
+fi
 echo "batch $BATCH, $THREADS threads, $STEPS steps x $ROUNDS rounds; nas kernels $(sed -E 's/.*"kernels":"([^"]*)".*/\1/' <<<"$n"); torch $(sed -E 's/.*"torch": "([^"]*)".*/\1/' <<<"$p")"
