@@ -233,23 +233,35 @@ func (bn *BatchNorm) ForwardAct(tp *Tape, x *Tensor, act Act) *Tensor {
 		// The activation's gradient, into x's gradient when that is new
 		// (batch normalization's input gradient then overwrites it in
 		// place), else into a temporary.
-		var g []float32
-		inPlace := x.requiresGrad && x.Grad == nil
-		if inPlace {
-			g, _ = x.gradToSet()
-		} else {
-			g = make([]float32, len(out.Grad))
-		}
-		gradSet := kernels.ReLU6GradSet
-		if act == ActReLU {
-			gradSet = kernels.ReLUGradSet
-		}
+		g, inPlace := actGradStorage(x)
+		gradSet := clampGradSet(act)
 		kernels.ParallelChunks(threads, len(g), 3*len(g), func(lo, hi int) {
 			gradSet(g[lo:hi], out.Grad[lo:hi], out.Data[lo:hi])
 		})
 		bn.backwardFrom(tp, g, inPlace, x, n, c, hw, st.m, st.mean, st.invStd, st.scale, true)
 	}, x, bn.Weight.Tensor, bn.Bias.Tensor)
 	return out
+}
+
+// actGradStorage is where the gradient through a batch norm's fused
+// activation goes: x's gradient storage when that is new (inPlace: batch
+// normalization's input gradient then overwrites it there), else a
+// temporary.
+func actGradStorage(x *Tensor) (g []float32, inPlace bool) {
+	if x.requiresGrad && x.Grad == nil {
+		g, _ = x.gradToSet()
+		return g, true
+	}
+	return make([]float32, len(x.Data)), false
+}
+
+// clampGradSet is the setting gradient kernel of ReLU or ReLU6 (act),
+// from the activation's output.
+func clampGradSet(act Act) func(gx, gy, y []float32) {
+	if act == ActReLU {
+		return kernels.ReLUGradSet
+	}
+	return kernels.ReLU6GradSet
 }
 
 // forwardActTrain is ForwardAct's forward pass in training (act ReLU or

@@ -48,10 +48,7 @@ func (bn *BatchNorm) ForwardActDepthwise(tp *Tape, x *Tensor, act Act, w *Tensor
 		panic("nn.ForwardActDepthwise: " + err.Error())
 	}
 	a, st := bn.forwardActTrain(tp, x, act) // the activation, kept for the backward step
-	gradSet := kernels.ReLU6GradSet
-	if act == ActReLU {
-		gradSet = kernels.ReLUGradSet
-	}
+	gradSet := clampGradSet(act)
 	d := cfg.dims(h, wd, oh, ow)
 	dw := kernels.NewDepthwiseConv(d.Window, d.In, 1)
 	inLen, outLen := c*hw, cfg.Out*oh*ow
@@ -67,13 +64,7 @@ func (bn *BatchNorm) ForwardActDepthwise(tp *Tape, x *Tensor, act Act, w *Tensor
 		}
 		// g: the batch norm's output gradient, then (in place) its input
 		// gradient; x's own gradient storage when that is new.
-		var g []float32
-		inPlace := x.requiresGrad && x.Grad == nil
-		if inPlace {
-			g, _ = x.gradToSet()
-		} else {
-			g = make([]float32, len(x.Data))
-		}
+		g, inPlace := actGradStorage(x)
 		data := newConvDataGrad(d, w.Data, true)
 		needW := w.requiresGrad
 		var gw []float32
