@@ -5,46 +5,76 @@
 package kernels
 
 // stemConvK3S2AVX2 computes nvec vectors of one output row of four output channels of a 3x3 convolution at stride 2 over c input channels (see asmplan).
+//
+//go:noescape
 func stemConvK3S2AVX2(y []float32, ldy int, nvec int, e []float32, o []float32, ldc int, ld int, w []float32, c int)
 
 // copyRowsAVX2 copies h rows of w floats from x (rows lds apart) to y (rows ldd apart).
+//
+//go:noescape
 func copyRowsAVX2(y []float32, ldd int, x []float32, lds int, w int, h int)
 
 // dwRowK3S1AVX2 computes the whole vectors of one output row of a 3x3 depthwise convolution at stride 1 (see asmplan).
+//
+//go:noescape
 func dwRowK3S1AVX2(y []float32, x []float32, ld int, w []float32, b float32)
 
 // dwRowK3S2AVX2 computes the whole vectors of one output row of a 3x3 depthwise convolution at stride 2 (see asmplan).
+//
+//go:noescape
 func dwRowK3S2AVX2(y []float32, e []float32, o []float32, ld int, w []float32, b float32)
 
 // dwRows4K3S1AVX2 computes the whole vectors of four output rows of a 3x3 depthwise convolution at stride 1 (see asmplan).
+//
+//go:noescape
 func dwRows4K3S1AVX2(y []float32, ldy int, n int, x []float32, ld int, w []float32, b float32)
 
 // dwRows4K3S2AVX2 computes the whole vectors of four output rows of a 3x3 depthwise convolution at stride 2 (see asmplan).
+//
+//go:noescape
 func dwRows4K3S2AVX2(y []float32, ldy int, n int, e []float32, o []float32, ld int, w []float32, b float32)
 
 // dwRowK5S1AVX2 computes the whole vectors of one output row of a 5x5 depthwise convolution at stride 1 (see asmplan).
+//
+//go:noescape
 func dwRowK5S1AVX2(y []float32, x []float32, ld int, w []float32, b float32)
 
 // dwRowK5S2AVX2 computes the whole vectors of one output row of a 5x5 depthwise convolution at stride 2 (see asmplan).
+//
+//go:noescape
 func dwRowK5S2AVX2(y []float32, e []float32, o []float32, ld int, w []float32, b float32)
 
 // dwRows4K5S1AVX2 computes the whole vectors of four output rows of a 5x5 depthwise convolution at stride 1 (see asmplan).
+//
+//go:noescape
 func dwRows4K5S1AVX2(y []float32, ldy int, n int, x []float32, ld int, w []float32, b float32)
 
 // dwRows4K5S2AVX2 computes the whole vectors of four output rows of a 5x5 depthwise convolution at stride 2 (see asmplan).
+//
+//go:noescape
 func dwRows4K5S2AVX2(y []float32, ldy int, n int, e []float32, o []float32, ld int, w []float32, b float32)
 
 // dwRowK7S1AVX2 computes the whole vectors of one output row of a 7x7 depthwise convolution at stride 1 (see asmplan).
+//
+//go:noescape
 func dwRowK7S1AVX2(y []float32, x []float32, ld int, w []float32, b float32)
 
 // dwRowK7S2AVX2 computes the whole vectors of one output row of a 7x7 depthwise convolution at stride 2 (see asmplan).
+//
+//go:noescape
 func dwRowK7S2AVX2(y []float32, e []float32, o []float32, ld int, w []float32, b float32)
 
 // dwRows4K7S1AVX2 computes the whole vectors of four output rows of a 7x7 depthwise convolution at stride 1 (see asmplan).
+//
+//go:noescape
 func dwRows4K7S1AVX2(y []float32, ldy int, n int, x []float32, ld int, w []float32, b float32)
 
 // dwRows4K7S2AVX2 computes the whole vectors of four output rows of a 7x7 depthwise convolution at stride 2 (see asmplan).
+//
+//go:noescape
 func dwRows4K7S2AVX2(y []float32, ldy int, n int, e []float32, o []float32, ld int, w []float32, b float32)
 
 // deinterleaveAVX2 sets even[i] = x[2i] and odd[i] = x[2i+1] for the whole vectors of even; odd and x/2 are at least as long.
+//
+//go:noescape
 func deinterleaveAVX2(even []float32, odd []float32, x []float32)

@@ -5,28 +5,46 @@
 package kernels
 
 // biasClampAVX2 sets y[i] = min(max(y[i]+b, lo), hi) for the whole vectors of y.
+//
+//go:noescape
 func biasClampAVX2(y []float32, b float32, lo float32, hi float32)
 
 // biasHardSwishAVX2 sets y[i] = v*min(max(v+3, 0), 6)*(1/6) with v = y[i]+b for the whole vectors of y.
+//
+//go:noescape
 func biasHardSwishAVX2(y []float32, b float32)
 
 // biasHardSigmoidAVX2 sets y[i] = min(max(v+3, 0), 6)*(1/6) with v = y[i]+b for the whole vectors of y.
+//
+//go:noescape
 func biasHardSigmoidAVX2(y []float32, b float32)
 
 // biasResidualAVX2 sets y[i] += b + r[i] for the whole vectors of y; r is at least as long.
+//
+//go:noescape
 func biasResidualAVX2(y []float32, r []float32, b float32)
 
 // axpyAVX2 sets y[i] += a*w[i] for the whole vectors of y; w is at least as long.
+//
+//go:noescape
 func axpyAVX2(y []float32, w []float32, a float32)
 
 // maxIntoAVX2 sets y[i] = max(y[i], x[i]) for the whole vectors of y; x is at least as long.
+//
+//go:noescape
 func maxIntoAVX2(y []float32, x []float32)
 
 // scaleAVX2 sets y[i] = a*x[i] for the whole vectors of y; x is at least as long.
+//
+//go:noescape
 func scaleAVX2(y []float32, x []float32, a float32)
 
 // sumF64AVX2 returns the sum in float64 of x[:len(x)&^15].
+//
+//go:noescape
 func sumF64AVX2(x []float32) float64
 
 // maxPool3S2AVX2 sets the whole vectors of y to the maxima of 3x3 windows at stride 2 of x, rows ld apart (see asmplan).
+//
+//go:noescape
 func maxPool3S2AVX2(y []float32, x []float32, ld int)

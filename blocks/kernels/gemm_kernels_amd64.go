@@ -5,187 +5,311 @@
 package kernels
 
 // sgemmKernel4x32AVX512 computes one 4x32 tile of C from packed panels of A and B.
+//
+//go:noescape
 func sgemmKernel4x32AVX512(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
 // sgemmKernel4x32AVX512Strided computes one 4x32 tile of C from A as stored and a packed panel of B.
+//
+//go:noescape
 func sgemmKernel4x32AVX512Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
 
 // sgemmKernel4x32AVX512BStrided computes one 4x32 tile of C from a packed panel of A and B as stored.
+//
+//go:noescape
 func sgemmKernel4x32AVX512BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
 // sgemmKernel4x16AVX512 computes one 4x16 tile of C from packed panels of A and B.
+//
+//go:noescape
 func sgemmKernel4x16AVX512(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
 // sgemmKernel4x16AVX512Strided computes one 4x16 tile of C from A as stored and a packed panel of B.
+//
+//go:noescape
 func sgemmKernel4x16AVX512Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
 
 // sgemmKernel4x16AVX512BStrided computes one 4x16 tile of C from a packed panel of A and B as stored.
+//
+//go:noescape
 func sgemmKernel4x16AVX512BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
 // sgemmKernel8x32AVX512 computes one 8x32 tile of C from packed panels of A and B.
+//
+//go:noescape
 func sgemmKernel8x32AVX512(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
 // sgemmKernel8x32AVX512Strided computes one 8x32 tile of C from A as stored and a packed panel of B.
+//
+//go:noescape
 func sgemmKernel8x32AVX512Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
 
 // sgemmKernel8x32AVX512BStrided computes one 8x32 tile of C from a packed panel of A and B as stored.
+//
+//go:noescape
 func sgemmKernel8x32AVX512BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
 // sgemmKernel8x16AVX512 computes one 8x16 tile of C from packed panels of A and B.
+//
+//go:noescape
 func sgemmKernel8x16AVX512(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
 // sgemmKernel8x16AVX512Strided computes one 8x16 tile of C from A as stored and a packed panel of B.
+//
+//go:noescape
 func sgemmKernel8x16AVX512Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
 
 // sgemmKernel8x16AVX512BStrided computes one 8x16 tile of C from a packed panel of A and B as stored.
+//
+//go:noescape
 func sgemmKernel8x16AVX512BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
 // sgemmKernel12x32AVX512 computes one 12x32 tile of C from packed panels of A and B.
+//
+//go:noescape
 func sgemmKernel12x32AVX512(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
 // sgemmKernel12x32AVX512Strided computes one 12x32 tile of C from A as stored and a packed panel of B.
+//
+//go:noescape
 func sgemmKernel12x32AVX512Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
 
 // sgemmKernel12x32AVX512BStrided computes one 12x32 tile of C from a packed panel of A and B as stored.
+//
+//go:noescape
 func sgemmKernel12x32AVX512BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
 // sgemmKernel12x16AVX512 computes one 12x16 tile of C from packed panels of A and B.
+//
+//go:noescape
 func sgemmKernel12x16AVX512(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
 // sgemmKernel12x16AVX512Strided computes one 12x16 tile of C from A as stored and a packed panel of B.
+//
+//go:noescape
 func sgemmKernel12x16AVX512Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
 
 // sgemmKernel12x16AVX512BStrided computes one 12x16 tile of C from a packed panel of A and B as stored.
+//
+//go:noescape
 func sgemmKernel12x16AVX512BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
 // sgemmKernel14x32AVX512 computes one 14x32 tile of C from packed panels of A and B.
+//
+//go:noescape
 func sgemmKernel14x32AVX512(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
 // sgemmKernel14x32AVX512Strided computes one 14x32 tile of C from A as stored and a packed panel of B.
+//
+//go:noescape
 func sgemmKernel14x32AVX512Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
 
 // sgemmKernel14x32AVX512BStrided computes one 14x32 tile of C from a packed panel of A and B as stored.
+//
+//go:noescape
 func sgemmKernel14x32AVX512BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
 // sgemmKernel14x16AVX512 computes one 14x16 tile of C from packed panels of A and B.
+//
+//go:noescape
 func sgemmKernel14x16AVX512(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
 // sgemmKernel14x16AVX512Strided computes one 14x16 tile of C from A as stored and a packed panel of B.
+//
+//go:noescape
 func sgemmKernel14x16AVX512Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
 
 // sgemmKernel14x16AVX512BStrided computes one 14x16 tile of C from a packed panel of A and B as stored.
+//
+//go:noescape
 func sgemmKernel14x16AVX512BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
 // sgemmKernel2x16AVX2 computes one 2x16 tile of C from packed panels of A and B.
+//
+//go:noescape
 func sgemmKernel2x16AVX2(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
 // sgemmKernel2x16AVX2Strided computes one 2x16 tile of C from A as stored and a packed panel of B.
+//
+//go:noescape
 func sgemmKernel2x16AVX2Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
 
 // sgemmKernel2x16AVX2BStrided computes one 2x16 tile of C from a packed panel of A and B as stored.
+//
+//go:noescape
 func sgemmKernel2x16AVX2BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
 // sgemmKernel2x8AVX2 computes one 2x8 tile of C from packed panels of A and B.
+//
+//go:noescape
 func sgemmKernel2x8AVX2(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
 // sgemmKernel2x8AVX2Strided computes one 2x8 tile of C from A as stored and a packed panel of B.
+//
+//go:noescape
 func sgemmKernel2x8AVX2Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
 
 // sgemmKernel2x8AVX2BStrided computes one 2x8 tile of C from a packed panel of A and B as stored.
+//
+//go:noescape
 func sgemmKernel2x8AVX2BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
 // sgemmKernel4x16AVX2 computes one 4x16 tile of C from packed panels of A and B.
+//
+//go:noescape
 func sgemmKernel4x16AVX2(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
 // sgemmKernel4x16AVX2Strided computes one 4x16 tile of C from A as stored and a packed panel of B.
+//
+//go:noescape
 func sgemmKernel4x16AVX2Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
 
 // sgemmKernel4x16AVX2BStrided computes one 4x16 tile of C from a packed panel of A and B as stored.
+//
+//go:noescape
 func sgemmKernel4x16AVX2BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
 // sgemmKernel4x8AVX2 computes one 4x8 tile of C from packed panels of A and B.
+//
+//go:noescape
 func sgemmKernel4x8AVX2(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
 // sgemmKernel4x8AVX2Strided computes one 4x8 tile of C from A as stored and a packed panel of B.
+//
+//go:noescape
 func sgemmKernel4x8AVX2Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
 
 // sgemmKernel4x8AVX2BStrided computes one 4x8 tile of C from a packed panel of A and B as stored.
+//
+//go:noescape
 func sgemmKernel4x8AVX2BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
 // sgemmKernel6x16AVX2 computes one 6x16 tile of C from packed panels of A and B.
+//
+//go:noescape
 func sgemmKernel6x16AVX2(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
 // sgemmKernel6x16AVX2Strided computes one 6x16 tile of C from A as stored and a packed panel of B.
+//
+//go:noescape
 func sgemmKernel6x16AVX2Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
 
 // sgemmKernel6x16AVX2BStrided computes one 6x16 tile of C from a packed panel of A and B as stored.
+//
+//go:noescape
 func sgemmKernel6x16AVX2BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
 // sgemmKernel6x8AVX2 computes one 6x8 tile of C from packed panels of A and B.
+//
+//go:noescape
 func sgemmKernel6x8AVX2(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 
 // sgemmKernel6x8AVX2Strided computes one 6x8 tile of C from A as stored and a packed panel of B.
+//
+//go:noescape
 func sgemmKernel6x8AVX2Strided(k int, a []float32, rsa int, csa int, b []float32, c []float32, ldc int, alpha float32, beta float32)
 
 // sgemmKernel6x8AVX2BStrided computes one 6x8 tile of C from a packed panel of A and B as stored.
+//
+//go:noescape
 func sgemmKernel6x8AVX2BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
 // packANoTrans2 packs 2 rows of A, k columns deep, times alpha, as k steps of 2 values.
+//
+//go:noescape
 func packANoTrans2(k int, a []float32, lda int, alpha float32, dst []float32)
 
 // packATrans2 packs 2 columns of a stored A^T, k rows deep, times alpha, as k steps of 2 values.
+//
+//go:noescape
 func packATrans2(k int, a []float32, lda int, alpha float32, dst []float32)
 
 // packANoTrans4 packs 4 rows of A, k columns deep, times alpha, as k steps of 4 values.
+//
+//go:noescape
 func packANoTrans4(k int, a []float32, lda int, alpha float32, dst []float32)
 
 // packATrans4 packs 4 columns of a stored A^T, k rows deep, times alpha, as k steps of 4 values.
+//
+//go:noescape
 func packATrans4(k int, a []float32, lda int, alpha float32, dst []float32)
 
 // packANoTrans6 packs 6 rows of A, k columns deep, times alpha, as k steps of 6 values.
+//
+//go:noescape
 func packANoTrans6(k int, a []float32, lda int, alpha float32, dst []float32)
 
 // packATrans6 packs 6 columns of a stored A^T, k rows deep, times alpha, as k steps of 6 values.
+//
+//go:noescape
 func packATrans6(k int, a []float32, lda int, alpha float32, dst []float32)
 
 // packANoTrans8 packs 8 rows of A, k columns deep, times alpha, as k steps of 8 values.
+//
+//go:noescape
 func packANoTrans8(k int, a []float32, lda int, alpha float32, dst []float32)
 
 // packATrans8 packs 8 columns of a stored A^T, k rows deep, times alpha, as k steps of 8 values.
+//
+//go:noescape
 func packATrans8(k int, a []float32, lda int, alpha float32, dst []float32)
 
 // packANoTrans12 packs 12 rows of A, k columns deep, times alpha, as k steps of 12 values.
+//
+//go:noescape
 func packANoTrans12(k int, a []float32, lda int, alpha float32, dst []float32)
 
 // packATrans12 packs 12 columns of a stored A^T, k rows deep, times alpha, as k steps of 12 values.
+//
+//go:noescape
 func packATrans12(k int, a []float32, lda int, alpha float32, dst []float32)
 
 // packANoTrans14 packs 14 rows of A, k columns deep, times alpha, as k steps of 14 values.
+//
+//go:noescape
 func packANoTrans14(k int, a []float32, lda int, alpha float32, dst []float32)
 
 // packATrans14 packs 14 columns of a stored A^T, k rows deep, times alpha, as k steps of 14 values.
+//
+//go:noescape
 func packATrans14(k int, a []float32, lda int, alpha float32, dst []float32)
 
 // packBTrans8 packs 8 rows of a stored B^T, k deep, as k steps of 8 values.
+//
+//go:noescape
 func packBTrans8(k int, b []float32, ldb int, dst []float32)
 
 // packBNoTrans8 packs 8 columns of a row-major B, k deep, as k steps of 8 values.
+//
+//go:noescape
 func packBNoTrans8(k int, b []float32, ldb int, dst []float32)
 
 // packBTrans16 packs 16 rows of a stored B^T, k deep, as k steps of 16 values.
+//
+//go:noescape
 func packBTrans16(k int, b []float32, ldb int, dst []float32)
 
 // packBNoTrans16 packs 16 columns of a row-major B, k deep, as k steps of 16 values.
+//
+//go:noescape
 func packBNoTrans16(k int, b []float32, ldb int, dst []float32)
 
 // packBTrans32 packs 32 rows of a stored B^T, k deep, as k steps of 32 values.
+//
+//go:noescape
 func packBTrans32(k int, b []float32, ldb int, dst []float32)
 
 // packBNoTrans32 packs 32 columns of a row-major B, k deep, as k steps of 32 values.
+//
+//go:noescape
 func packBNoTrans32(k int, b []float32, ldb int, dst []float32)
 
 // fmaPeakAVX512 runs n iterations of 24 independent FMAs, for measuring peak FLOP/s.
+//
+//go:noescape
 func fmaPeakAVX512(n int)
 
 // fmaPeakAVX2 runs n iterations of 12 independent FMAs, for measuring peak FLOP/s.
+//
+//go:noescape
 func fmaPeakAVX2(n int)

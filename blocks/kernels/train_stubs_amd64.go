@@ -5,43 +5,71 @@
 package kernels
 
 // sumCenteredDotRowsAVX2 returns sum(g[i]) and sum(g[i]*(x[i]-mu)) over the whole vectors of the first cols values of rows rows, ld apart, of g and x.
+//
+//go:noescape
 func sumCenteredDotRowsAVX2(g []float32, x []float32, rows int, cols int, ld int, mu float32) (s1 float32, s2 float32)
 
 // shiftedSumsRowsAVX2 returns sum(x[i]-shift) and sum((x[i]-shift)^2), in float64, over the whole vectors of the first cols values of rows rows, ld apart, of x.
+//
+//go:noescape
 func shiftedSumsRowsAVX2(x []float32, rows int, cols int, ld int, shift float64) (s1 float64, s2 float64)
 
 // channelAffineAVX2 sets y[i] = x[i]*a + b (a multiply, then an add) for the whole vectors of y; x is at least as long.
+//
+//go:noescape
 func channelAffineAVX2(y []float32, x []float32, a float32, b float32)
 
 // bnInputGradAVX2 sets gx[i] += a*gy[i] + (b*x[i] + c) for the whole vectors of gx; gy and x are at least as long.
+//
+//go:noescape
 func bnInputGradAVX2(gx []float32, gy []float32, x []float32, a float32, b float32, c float32)
 
 // reluGradAVX2 sets gx[i] += gy[i] where 0 < x[i] (else 0) for the whole vectors of gx; gy and x are at least as long.
+//
+//go:noescape
 func reluGradAVX2(gx []float32, gy []float32, x []float32)
 
 // clampGradAVX2 sets gx[i] += gy[i] where lo < x[i] < hi (else 0) for the whole vectors of gx; gy and x are at least as long.
+//
+//go:noescape
 func clampGradAVX2(gx []float32, gy []float32, x []float32, lo float32, hi float32)
 
 // hardSwishGradAVX2 sets gx[i] += gy[i]*d(x[i]), d the hard swish's derivative (see kernels.HardSwishGrad), for the whole vectors of gx; gy and x are at least as long.
+//
+//go:noescape
 func hardSwishGradAVX2(gx []float32, gy []float32, x []float32)
 
 // bnInputGradSetAVX2 sets gx[i] = a*gy[i] + (b*x[i] + c) for the whole vectors of gx; gy and x are at least as long.
+//
+//go:noescape
 func bnInputGradSetAVX2(gx []float32, gy []float32, x []float32, a float32, b float32, c float32)
 
 // reluGradSetAVX2 sets gx[i] = gy[i] where 0 < x[i] (else 0) for the whole vectors of gx; gy and x are at least as long.
+//
+//go:noescape
 func reluGradSetAVX2(gx []float32, gy []float32, x []float32)
 
 // clampGradSetAVX2 sets gx[i] = gy[i] where lo < x[i] < hi (else 0) for the whole vectors of gx; gy and x are at least as long.
+//
+//go:noescape
 func clampGradSetAVX2(gx []float32, gy []float32, x []float32, lo float32, hi float32)
 
 // hardSwishGradSetAVX2 sets gx[i] = gy[i]*d(x[i]), d the hard swish's derivative (see kernels.HardSwishGrad), for the whole vectors of gx; gy and x are at least as long.
+//
+//go:noescape
 func hardSwishGradSetAVX2(gx []float32, gy []float32, x []float32)
 
 // dwGradRowK3S1AVX2 adds one output row's products to the lane sums of the nine weight gradients of a 3x3 depthwise convolution at stride 1 (see asmplan).
+//
+//go:noescape
 func dwGradRowK3S1AVX2(gy []float32, x []float32, ld int, acc []float32)
 
 // dwGradRowK3S2AVX2 adds one output row's products to the lane sums of the nine weight gradients of a 3x3 depthwise convolution at stride 2 (see asmplan).
+//
+//go:noescape
 func dwGradRowK3S2AVX2(gy []float32, e []float32, o []float32, ld int, acc []float32)
 
 // interleaveAddAVX2 sets y[2i] += a[i] and y[2i+1] += b[i] for the whole vectors of a; b and y/2 are at least as long.
+//
+//go:noescape
 func interleaveAddAVX2(y []float32, a []float32, b []float32)

@@ -102,12 +102,15 @@ func kernel(name string, mr, cols, vecBytes int, vec func(int) VecPhysical, mode
 	switch mode {
 	case stridedA:
 		TEXT(name, NOSPLIT, stridedSignature)
+		Pragma("noescape")
 		Doc(fmt.Sprintf("%s computes one %dx%d tile of C from A as stored and a packed panel of B.", name, mr, nr))
 	case stridedB:
 		TEXT(name, NOSPLIT, bStridedSignature)
+		Pragma("noescape")
 		Doc(fmt.Sprintf("%s computes one %dx%d tile of C from a packed panel of A and B as stored.", name, mr, nr))
 	default:
 		TEXT(name, NOSPLIT, signature)
+		Pragma("noescape")
 		Doc(fmt.Sprintf("%s computes one %dx%d tile of C from packed panels of A and B.", name, mr, nr))
 	}
 	k := Load(Param("k"), GP64())
@@ -296,6 +299,7 @@ func kernel(name string, mr, cols, vecBytes int, vec func(int) VecPhysical, mode
 // FMA peak rather than assume one.
 func fmaPeak(name string, chains int, vec func(int) VecPhysical) {
 	TEXT(name, NOSPLIT, "func(n int)")
+	Pragma("noescape")
 	Doc(fmt.Sprintf("%s runs n iterations of %d independent FMAs, for measuring peak FLOP/s.", name, chains))
 	n := Load(Param("n"), GP64())
 	x, y := vec(chains), vec(chains+1)
@@ -323,6 +327,7 @@ const packSignature = "func(k int, a []float32, lda int, alpha float32, dst []fl
 func packANoTrans(mr int) {
 	name := fmt.Sprintf("packANoTrans%d", mr)
 	TEXT(name, NOSPLIT, packSignature)
+	Pragma("noescape")
 	Doc(fmt.Sprintf("%s packs %d rows of A, k columns deep, times alpha, as k steps of %d values.", name, mr, mr))
 	k := Load(Param("k"), GP64())
 	a := Load(Param("a").Base(), GP64())
@@ -375,6 +380,7 @@ func packANoTrans(mr int) {
 func packATrans(mr int) {
 	name := fmt.Sprintf("packATrans%d", mr)
 	TEXT(name, NOSPLIT, packSignature)
+	Pragma("noescape")
 	Doc(fmt.Sprintf("%s packs %d columns of a stored A^T, k rows deep, times alpha, as k steps of %d values.", name, mr, mr))
 	k := Load(Param("k"), GP64())
 	a := Load(Param("a").Base(), GP64())
@@ -429,6 +435,7 @@ func packATrans(mr int) {
 func packBTrans(nr int) {
 	name := fmt.Sprintf("packBTrans%d", nr)
 	TEXT(name, NOSPLIT, "func(k int, b []float32, ldb int, dst []float32)")
+	Pragma("noescape")
 	Doc(fmt.Sprintf("%s packs %d rows of a stored B^T, k deep, as k steps of %d values.", name, nr, nr))
 	k := Load(Param("k"), GP64())
 	group := Load(Param("b").Base(), GP64())
@@ -524,6 +531,7 @@ func packBTrans(nr int) {
 func packBNoTrans(nr int) {
 	name := fmt.Sprintf("packBNoTrans%d", nr)
 	TEXT(name, NOSPLIT, "func(k int, b []float32, ldb int, dst []float32)")
+	Pragma("noescape")
 	Doc(fmt.Sprintf("%s packs %d columns of a row-major B, k deep, as k steps of %d values.", name, nr, nr))
 	k := Load(Param("k"), GP64())
 	src := Load(Param("b").Base(), GP64())

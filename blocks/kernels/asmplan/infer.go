@@ -26,6 +26,7 @@ func stemBlock(k int) {
 	const outs = 4
 	name := fmt.Sprintf("stemConvK%dS2AVX2", k)
 	TEXT(name, NOSPLIT, "func(y []float32, ldy, nvec int, e, o []float32, ldc, ld int, w []float32, c int)")
+	Pragma("noescape")
 	Doc(fmt.Sprintf("%s computes nvec vectors of one output row of four output channels of a %dx%d convolution at stride 2 over c input channels (see asmplan).", name, k, k))
 	y := Load(Param("y").Base(), GP64())
 	ldy := Load(Param("ldy"), GP64())
@@ -138,6 +139,7 @@ func dwRows(k, s int) {
 		sig = "func(y []float32, ldy, n int, e, o []float32, ld int, w []float32, b float32)"
 	}
 	TEXT(name, NOSPLIT, sig)
+	Pragma("noescape")
 	Doc(fmt.Sprintf("%s computes the whole vectors of four output rows of a %dx%d depthwise convolution at stride %d (see asmplan).", name, k, k, s))
 	ld := Load(Param("ld"), GP64())
 	SHLQ(U8(2), ld)
@@ -217,6 +219,7 @@ func dwRows(k, s int) {
 
 func scale() {
 	TEXT("scaleAVX2", NOSPLIT, "func(y, x []float32, a float32)")
+	Pragma("noescape")
 	Doc("scaleAVX2 sets y[i] = a*x[i] for the whole vectors of y; x is at least as long.")
 	y := Load(Param("y").Base(), GP64())
 	x := Load(Param("x").Base(), GP64())
@@ -235,6 +238,7 @@ func scale() {
 // read or written.
 func copyRows() {
 	TEXT("copyRowsAVX2", NOSPLIT, "func(y []float32, ldd int, x []float32, lds, w, h int)")
+	Pragma("noescape")
 	Doc("copyRowsAVX2 copies h rows of w floats from x (rows lds apart) to y (rows ldd apart).")
 	mask := GLOBL("copyRowsMask", RODATA|NOPTR)
 	for i := range 16 {
@@ -298,6 +302,7 @@ func copyRows() {
 // slice (global average pooling): four float64 accumulators of four lanes.
 func sumF64() {
 	TEXT("sumF64AVX2", NOSPLIT, "func(x []float32) float64")
+	Pragma("noescape")
 	Doc("sumF64AVX2 returns the sum in float64 of x[:len(x)&^15].")
 	x := Load(Param("x").Base(), GP64())
 	n := Load(Param("x").Len(), GP64())
@@ -344,6 +349,7 @@ func sumF64() {
 // window.
 func maxPool3S2() {
 	TEXT("maxPool3S2AVX2", NOSPLIT, "func(y, x []float32, ld int)")
+	Pragma("noescape")
 	Doc("maxPool3S2AVX2 sets the whole vectors of y to the maxima of 3x3 windows at stride 2 of x, rows ld apart (see asmplan).")
 	y := Load(Param("y").Base(), GP64())
 	x := Load(Param("x").Base(), GP64())

@@ -107,6 +107,7 @@ func rowLoop(slice string, body func(off GPVirtual)) {
 
 func biasClamp() {
 	TEXT("biasClampAVX2", NOSPLIT, "func(y []float32, b, lo, hi float32)")
+	Pragma("noescape")
 	Doc("biasClampAVX2 sets y[i] = min(max(y[i]+b, lo), hi) for the whole vectors of y.")
 	y := Load(Param("y").Base(), GP64())
 	b, lo, hi := broadcast("b"), broadcast("lo"), broadcast("hi")
@@ -130,6 +131,7 @@ func biasHardSwish(sigmoid bool) {
 		what = "min(max(v+3, 0), 6)*(1/6)"
 	}
 	TEXT(name, NOSPLIT, "func(y []float32, b float32)")
+	Pragma("noescape")
 	Doc(fmt.Sprintf("%s sets y[i] = %s with v = y[i]+b for the whole vectors of y.", name, what))
 	y := Load(Param("y").Base(), GP64())
 	b := broadcast("b")
@@ -154,6 +156,7 @@ func biasHardSwish(sigmoid bool) {
 
 func biasResidual() {
 	TEXT("biasResidualAVX2", NOSPLIT, "func(y, r []float32, b float32)")
+	Pragma("noescape")
 	Doc("biasResidualAVX2 sets y[i] += b + r[i] for the whole vectors of y; r is at least as long.")
 	y := Load(Param("y").Base(), GP64())
 	r := Load(Param("r").Base(), GP64())
@@ -168,6 +171,7 @@ func biasResidual() {
 
 func axpy() {
 	TEXT("axpyAVX2", NOSPLIT, "func(y, w []float32, a float32)")
+	Pragma("noescape")
 	Doc("axpyAVX2 sets y[i] += a*w[i] for the whole vectors of y; w is at least as long.")
 	y := Load(Param("y").Base(), GP64())
 	w := Load(Param("w").Base(), GP64())
@@ -182,6 +186,7 @@ func axpy() {
 
 func maxInto() {
 	TEXT("maxIntoAVX2", NOSPLIT, "func(y, x []float32)")
+	Pragma("noescape")
 	Doc("maxIntoAVX2 sets y[i] = max(y[i], x[i]) for the whole vectors of y; x is at least as long.")
 	y := Load(Param("y").Base(), GP64())
 	x := Load(Param("x").Base(), GP64())
@@ -195,6 +200,7 @@ func maxInto() {
 
 func deinterleave() {
 	TEXT("deinterleaveAVX2", NOSPLIT, "func(even, odd, x []float32)")
+	Pragma("noescape")
 	Doc("deinterleaveAVX2 sets even[i] = x[2i] and odd[i] = x[2i+1] for the whole vectors of even; odd and x/2 are at least as long.")
 	e := Load(Param("even").Base(), GP64())
 	o := Load(Param("odd").Base(), GP64())
@@ -229,6 +235,7 @@ func dwRow(k, s int) {
 		sig = "func(y, e, o []float32, ld int, w []float32, b float32)"
 	}
 	TEXT(name, NOSPLIT, sig)
+	Pragma("noescape")
 	Doc(fmt.Sprintf("%s computes the whole vectors of one output row of a %dx%d depthwise convolution at stride %d (see asmplan).", name, k, k, s))
 	y := Load(Param("y").Base(), GP64())
 	planes := loadPlanes(s)

@@ -127,6 +127,7 @@ func rowsLoop(bases []Register, body func(rowBases []Register, off GPVirtual)) {
 
 func sumCenteredDotRows() {
 	TEXT("sumCenteredDotRowsAVX2", NOSPLIT, "func(g, x []float32, rows, cols, ld int, mu float32) (s1, s2 float32)")
+	Pragma("noescape")
 	Doc("sumCenteredDotRowsAVX2 returns sum(g[i]) and sum(g[i]*(x[i]-mu)) over the whole vectors of the first cols values of rows rows, ld apart, of g and x.")
 	g := Load(Param("g").Base(), GP64())
 	x := Load(Param("x").Base(), GP64())
@@ -150,6 +151,7 @@ func sumCenteredDotRows() {
 
 func shiftedSumsRows() {
 	TEXT("shiftedSumsRowsAVX2", NOSPLIT, "func(x []float32, rows, cols, ld int, shift float64) (s1, s2 float64)")
+	Pragma("noescape")
 	Doc("shiftedSumsRowsAVX2 returns sum(x[i]-shift) and sum((x[i]-shift)^2), in float64, over the whole vectors of the first cols values of rows rows, ld apart, of x.")
 	x := Load(Param("x").Base(), GP64())
 	sx := Load(Param("shift"), XMM())
@@ -195,6 +197,7 @@ func rowLoopBody(slice string, body func(off GPVirtual)) {
 
 func channelAffine() {
 	TEXT("channelAffineAVX2", NOSPLIT, "func(y, x []float32, a, b float32)")
+	Pragma("noescape")
 	Doc("channelAffineAVX2 sets y[i] = x[i]*a + b (a multiply, then an add) for the whole vectors of y; x is at least as long.")
 	y := Load(Param("y").Base(), GP64())
 	x := Load(Param("x").Base(), GP64())
@@ -210,6 +213,7 @@ func channelAffine() {
 func bnInputGrad(set bool) {
 	name, op := gradKernel("bnInputGrad", set)
 	TEXT(name, NOSPLIT, "func(gx, gy, x []float32, a, b, c float32)")
+	Pragma("noescape")
 	Doc(fmt.Sprintf("%s sets gx[i] %s a*gy[i] + (b*x[i] + c) for the whole vectors of gx; gy and x are at least as long.", name, op))
 	gx, gy, x := gradParams()
 	a, b, c := broadcast("a"), broadcast("b"), broadcast("c")
@@ -254,6 +258,7 @@ const (
 func reluGrad(set bool) {
 	name, op := gradKernel("reluGrad", set)
 	TEXT(name, NOSPLIT, "func(gx, gy, x []float32)")
+	Pragma("noescape")
 	Doc(fmt.Sprintf("%s sets gx[i] %s gy[i] where 0 < x[i] (else 0) for the whole vectors of gx; gy and x are at least as long.", name, op))
 	gx, gy, x := gradParams()
 	zero := YMM()
@@ -269,6 +274,7 @@ func reluGrad(set bool) {
 func clampGrad(set bool) {
 	name, op := gradKernel("clampGrad", set)
 	TEXT(name, NOSPLIT, "func(gx, gy, x []float32, lo, hi float32)")
+	Pragma("noescape")
 	Doc(fmt.Sprintf("%s sets gx[i] %s gy[i] where lo < x[i] < hi (else 0) for the whole vectors of gx; gy and x are at least as long.", name, op))
 	gx, gy, x := gradParams()
 	lo, hi := broadcast("lo"), broadcast("hi")
@@ -288,6 +294,7 @@ func clampGrad(set bool) {
 func hardSwishGrad(set bool) {
 	name, op := gradKernel("hardSwishGrad", set)
 	TEXT(name, NOSPLIT, "func(gx, gy, x []float32)")
+	Pragma("noescape")
 	Doc(fmt.Sprintf("%s sets gx[i] %s gy[i]*d(x[i]), d the hard swish's derivative (see kernels.HardSwishGrad), for the whole vectors of gx; gy and x are at least as long.", name, op))
 	gx, gy, x := gradParams()
 	third := constant(name+"Third", float32(1.0/3))
@@ -323,6 +330,7 @@ func dwGradRow(s int) {
 		sig = "func(gy, e, o []float32, ld int, acc []float32)"
 	}
 	TEXT(name, NOSPLIT, sig)
+	Pragma("noescape")
 	Doc(fmt.Sprintf("%s adds one output row's products to the lane sums of the nine weight gradients of a 3x3 depthwise convolution at stride %d (see asmplan).", name, s))
 	gy := Load(Param("gy").Base(), GP64())
 	planes := loadPlanes(s)
@@ -367,6 +375,7 @@ func dwGradRow(s int) {
 
 func interleaveAdd() {
 	TEXT("interleaveAddAVX2", NOSPLIT, "func(y, a, b []float32)")
+	Pragma("noescape")
 	Doc("interleaveAddAVX2 sets y[2i] += a[i] and y[2i+1] += b[i] for the whole vectors of a; b and y/2 are at least as long.")
 	y := Load(Param("y").Base(), GP64())
 	a := Load(Param("a").Base(), GP64())
