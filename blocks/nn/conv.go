@@ -395,8 +395,10 @@ type convDataGrad struct {
 }
 
 // convDataBuffers is one goroutine's scratch for convDataGrad.run and
-// DepthwiseBackward; filter, the weight gradient's im2col scratch, is made
-// on first use (a shard that only takes input gradients never needs it).
+// DepthwiseBackward; filter, the weight gradient's im2col scratch, and
+// plane, the stride-1 depthwise input gradient before it is added, are
+// made on first use (a shard that only takes input gradients, or only sets
+// them, never needs them).
 type convDataBuffers struct{ cols, ws, dwScratch, plane, dwGrad, filter []float32 }
 
 func newConvDataGrad(d kernels.ConvDims, w []float32, need bool) *convDataGrad {
@@ -440,7 +442,6 @@ func (c *convDataGrad) buffers() *convDataBuffers {
 		b.ws = make([]float32, c.packedT[0].WorkspaceLen(n))
 	case c.dwT != nil:
 		b.dwScratch = make([]float32, c.dwT.ScratchLen())
-		b.plane = make([]float32, c.d.In*c.d.InH*c.d.InW)
 	}
 	return b
 }
@@ -453,6 +454,9 @@ func (c *convDataGrad) run(gy, gx []float32, set bool, b *convDataBuffers) {
 		if set {
 			c.dwT.Run(gy, c.flipped, gx, 0, d.In, &kernels.Epilogue{}, b.dwScratch)
 			return
+		}
+		if b.plane == nil { // only a gradient added to, not set, needs it
+			b.plane = make([]float32, len(gx))
 		}
 		c.dwT.Run(gy, c.flipped, b.plane, 0, d.In, &kernels.Epilogue{}, b.dwScratch)
 		kernels.AddTo(gx, b.plane)

@@ -225,7 +225,8 @@ func (j *sharedJob) claimBack() int {
 }
 
 // help runs images of another shard's offered job, if there is one with
-// images left, and reports whether it ran any.
+// images left, and reports whether it found one (another thief, or its
+// owner, may have claimed the last images first).
 func (g *ShardGroup) help() bool {
 	for s := range g.jobs {
 		j := g.jobs[s].Load()
