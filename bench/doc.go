@@ -6,8 +6,9 @@
 //
 // It holds no library code: everything here is a test, a benchmark, a
 // script, or a command one of them drives (planrun, trainbench), and
-// blockctx, which times a network's blocks inside the network and alone
-// (docs/latency.md).
+// blockctx, which times a network's blocks inside the network and alone,
+// and overhead_models.py, which scores models of the network-level
+// overhead on a validation run (docs/latency.md).
 package bench
 
 import (
