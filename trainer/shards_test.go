@@ -173,7 +173,7 @@ func TestStepAllocatesLittle(t *testing.T) {
 	perStep := float64(ms.TotalAlloc-before) / steps
 	// The step's activations alone (16 images, the 32- and 48-channel
 	// 28x28 tensors) are several megabytes. When this test was written a
-	// step allocated 1.28 MB of scratch on amd64 (1.42 MB before the
+	// step allocated 1.25 MB of scratch on amd64 (1.42 MB before the
 	// stride-1 depthwise input gradient stopped making a plane it only
 	// needs when adding), and 2.11 MB with the
 	// per-channel allocation above.

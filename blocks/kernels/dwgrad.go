@@ -136,14 +136,13 @@ func (b *DepthwiseBackward) Both(gy, w, flipped, x, gx, gw, scratch []float32) {
 	planes := scratch[t.ScratchLen():][:d.ScratchLen()]
 	off := t.Win.PadH*t.padW + t.Win.PadW
 	flat := p[off : off+roundUp8(win.OutH*b.filterLd())]
-	acc := new([72]float32)
 	for ci := 0; ci < b.C; ci++ {
 		t.pad(gy[ci*ohw:(ci+1)*ohw], p, ci > 0)
 		// Up to 7 values past this channel's plane may be written too,
 		// before the next channel's are: not past the last.
 		t.plane(p, flipped[ci*taps:(ci+1)*taps], 0, gx[ci*plane:(ci+1)*plane], ci < b.C-1)
 		d.pad(x[ci*plane:(ci+1)*plane], planes, ci > 0)
-		b.filterTaps(planes, flat, gw[ci*taps:(ci+1)*taps], acc)
+		b.filterTaps(planes, flat, gw[ci*taps:(ci+1)*taps])
 	}
 }
 
@@ -159,13 +158,12 @@ func (b *DepthwiseBackward) Filter(x, gy, gw, scratch []float32) {
 	planes := scratch[:d.ScratchLen()]
 	flat := scratch[d.ScratchLen():][:roundUp8(win.OutH*b.filterLd())]
 	clear(flat) // the gaps between rows stay zero
-	acc := new([72]float32)
 	for ci := 0; ci < b.C; ci++ {
 		d.pad(x[ci*plane:(ci+1)*plane], planes, ci > 0)
 		for m := 0; m < b.Mult; m++ {
 			o := ci*b.Mult + m
 			fillFlat(flat, gy[o*ohw:(o+1)*ohw], b.filterLd(), win.OutW)
-			b.filterTaps(planes, flat, gw[o*9:(o+1)*9], acc)
+			b.filterTaps(planes, flat, gw[o*9:(o+1)*9])
 		}
 	}
 }
@@ -181,21 +179,18 @@ func fillFlat(flat, gy []float32, ld, ow int) {
 // filterTaps adds to gw9 the nine weight gradients of one channel: the
 // products of the flat output gradient (row stride filterLd, zeros between
 // rows) with the padded input planes (the forward pass's layout).
-//
-// acc is the SIMD kernels' lane sums, zero, owned by the caller: passed to
-// assembly, it escapes to the heap, so each caller allocates it once for
-// all its channels.
-func (b *DepthwiseBackward) filterTaps(planes, flat, gw9 []float32, acc *[72]float32) {
+func (b *DepthwiseBackward) filterTaps(planes, flat, gw9 []float32) {
 	d := b.fwd
 	half := d.padH * d.ldHalf
 	const chunk = dwFlushLanes * 8
+	var acc [72]float32 // on the stack: the kernels' stubs are go:noescape
 	var sum [9]float64
 	for i0 := 0; i0 < len(flat); i0 += chunk {
 		g := flat[i0:min(i0+chunk, len(flat))]
 		if b.Win.StrideW == 1 {
-			dwGradRowSIMD(1, g, planes[i0:], nil, nil, d.padW, acc)
+			dwGradRowSIMD(1, g, planes[i0:], nil, nil, d.padW, &acc)
 		} else {
-			dwGradRowSIMD(2, g, nil, planes[i0:], planes[half+i0:], d.ldHalf, acc)
+			dwGradRowSIMD(2, g, nil, planes[i0:], planes[half+i0:], d.ldHalf, &acc)
 		}
 		for t := range sum {
 			l := acc[t*8 : t*8+8]
