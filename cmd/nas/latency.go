@@ -105,7 +105,8 @@ func newCmdLatency(runF func(*cobra.Command, *latencyOptions) error, validateRun
 		Use:   "latency ARCH --lut FILE",
 		Short: "Predict a network's latency from a latency table, and check it",
 		Long: `Predict the latency of a network as the sum of its blocks' entries in the
-latency table FILE (and the network-level overhead), with a per-block
+latency table FILE, times the scale of the network-level overhead
+calibrated there (see docs/latency.md), with a per-block
 breakdown. With --measure, also run the same network end to end here, the
 same way the profiler measures, and report the error.
 
