@@ -119,8 +119,22 @@ func BatchNormGradSums(threads int, gy, x []float32, n, c, hw int, mean, invStd,
 func batchNormGradSums(gy, x []float32, n, c, hw, c0, c1 int, mean, invStd, sumGy, sumGyXhat []float32) {
 	for ch := c0; ch < c1; ch++ {
 		s1, s2 := gradSumsChannel(gy, x, n, c, hw, ch, mean[ch])
-		sumGy[ch] = float32(s1)
-		sumGyXhat[ch] = float32(s2 * float64(invStd[ch]))
+		sumGy[ch], sumGyXhat[ch] = gradSumsOut(s1, s2, invStd[ch])
+	}
+}
+
+// gradSumsOut is BatchNormGradSums's pair for one channel from its float64
+// sums of gy and of gy*(x-mean).
+func gradSumsOut(s1, s2 float64, invStd float32) (sumGy, sumGyXhat float32) {
+	return float32(s1), float32(s2 * float64(invStd))
+}
+
+// BatchNormGradSumsFrom sets sumGy and sumGyXhat as BatchNormGradSums
+// does, from the per-channel float64 sums s1 and s2 that
+// BatchNormGradPartials added up.
+func BatchNormGradSumsFrom(s1, s2 []float64, invStd, sumGy, sumGyXhat []float32) {
+	for ch := range sumGy {
+		sumGy[ch], sumGyXhat[ch] = gradSumsOut(s1[ch], s2[ch], invStd[ch])
 	}
 }
 

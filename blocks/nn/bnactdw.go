@@ -124,10 +124,7 @@ func (bn *BatchNorm) ForwardActDepthwise(tp *Tape, x *Tensor, act Act, w *Tensor
 			}
 		}
 		sumGy, sumGyXhat := make([]float32, c), make([]float32, c)
-		for ch := range c {
-			sumGy[ch] = float32(s1[ch])
-			sumGyXhat[ch] = float32(s2[ch] * float64(st.invStd[ch]))
-		}
+		kernels.BatchNormGradSumsFrom(s1, s2, st.invStd, sumGy, sumGyXhat)
 		bn.backwardWithSums(tp, g, inPlace, x, n, c, hw, st.m, st.mean, st.invStd, st.scale, true, sumGy, sumGyXhat)
 	}, x, w, bn.Weight.Tensor, bn.Bias.Tensor)
 	return y
