@@ -205,8 +205,17 @@ func (b *DepthwiseBackward) filterTaps(planes, flat, gw9 []float32) {
 
 // Data adds the input gradient of one image, given its output gradient gy
 // (C*Mult x OutH x OutW) and the weights w, to gx (C x InH x InW).
-func (b *DepthwiseBackward) Data(gy, w, gx, scratch []float32) {
+func (b *DepthwiseBackward) Data(gy, w, gx, scratch []float32) { b.data(gy, w, gx, scratch, false) }
+
+// DataSet is Data for a gradient gx that has no value yet: it sets gx
+// instead of adding to it (gx needs no zeroing first).
+func (b *DepthwiseBackward) DataSet(gy, w, gx, scratch []float32) { b.data(gy, w, gx, scratch, true) }
+
+func (b *DepthwiseBackward) data(gy, w, gx, scratch []float32, set bool) {
 	if b.dataLd == 0 {
+		if set {
+			clear(gx[:b.C*b.Win.InH*b.Win.InW])
+		}
 		DepthwiseConv2DBackwardData(b.Win, b.C, b.Mult, gy, w, gx)
 		return
 	}
@@ -224,7 +233,7 @@ func (b *DepthwiseBackward) Data(gy, w, gx, scratch []float32) {
 			fillFlat(flat, gy[o*ohw:(o+1)*ohw], 2*ld, win.OutW)
 			b.dataTaps(flat, w[o*taps:(o+1)*taps], even, odd)
 		}
-		b.interleaveInto(gx[ci*plane:(ci+1)*plane], even, odd)
+		b.interleaveInto(gx[ci*plane:(ci+1)*plane], even, odd, set)
 	}
 }
 
@@ -249,32 +258,46 @@ func (b *DepthwiseBackward) dataTaps(flat, wo, even, odd []float32) {
 	}
 }
 
-// interleaveInto adds the even and odd column planes of one channel's
-// input gradient to its rows in gxc.
-func (b *DepthwiseBackward) interleaveInto(gxc, even, odd []float32) {
+// interleaveInto adds (or, with set, writes) the even and odd column
+// planes of one channel's input gradient to its rows in gxc.
+func (b *DepthwiseBackward) interleaveInto(gxc, even, odd []float32, set bool) {
 	win, ld := b.Win, b.dataLd
 	pairs := win.InW / 2
 	// Input column iw is padded column iw+PadW: pairs (2i, 2i+1) come
 	// from (even, odd) columns when PadW is even, else (odd, even).
 	q := win.PadW
-	for ih := 0; ih < win.InH; ih++ {
-		r := ih + win.PadH
-		if (r+1)*ld > len(even) {
-			break // no tap reaches this row
-		}
-		er, or := even[r*ld:(r+1)*ld], odd[r*ld:(r+1)*ld]
-		a, c := er[q/2:], or[q/2:]
-		if q%2 == 1 {
-			a, c = or[(q-1)/2:], er[(q+1)/2:]
-		}
+	// Input row ih is padded row ih+PadH; rows no tap reaches are zero.
+	rows := max(min(win.InH, len(even)/ld-win.PadH), 0)
+	base := win.PadH * ld
+	a, c := even[base+q/2:], odd[base+q/2:]
+	if q%2 == 1 {
+		a, c = odd[base+(q-1)/2:], even[base+(q+1)/2:]
+	}
+	if set {
+		clear(gxc[rows*win.InW : win.InH*win.InW])
+	}
+	if interleaveRowsSIMD(gxc, a, c, rows, win.InW, win.InW, ld, set) {
+		return
+	}
+	for ih := range rows {
+		ar, cr := a[ih*ld:], c[ih*ld:]
 		gxr := gxc[ih*win.InW : (ih+1)*win.InW]
-		done := interleaveAddSIMD(gxr, a[:pairs], c[:pairs])
+		if set {
+			for i := range pairs {
+				gxr[2*i], gxr[2*i+1] = ar[i], cr[i]
+			}
+			if win.InW%2 == 1 {
+				gxr[win.InW-1] = ar[pairs]
+			}
+			continue
+		}
+		done := interleaveAddSIMD(gxr, ar[:pairs], cr[:pairs])
 		for i := done; i < pairs; i++ {
-			gxr[2*i] += a[i]
-			gxr[2*i+1] += c[i]
+			gxr[2*i] += ar[i]
+			gxr[2*i+1] += cr[i]
 		}
 		if win.InW%2 == 1 {
-			gxr[win.InW-1] += a[pairs]
+			gxr[win.InW-1] += ar[pairs]
 		}
 	}
 }

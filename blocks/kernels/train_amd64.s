@@ -567,3 +567,133 @@ loop:
 done:
 	VZEROUPPER
 	RET
+
+// func interleaveAddRowsAVX512(y []float32, a []float32, b []float32, rows int, full int, ldy int, lda int, idx *[32]int32, m *[4]uint16)
+// Requires: AVX, AVX512F
+TEXT ·interleaveAddRowsAVX512(SB), NOSPLIT, $0-120
+	MOVQ    y_base+0(FP), AX
+	MOVQ    a_base+24(FP), CX
+	MOVQ    b_base+48(FP), DX
+	MOVQ    rows+72(FP), BX
+	MOVQ    full+80(FP), SI
+	MOVQ    ldy+88(FP), DI
+	MOVQ    lda+96(FP), R8
+	SHLQ    $0x02, DI
+	SHLQ    $0x02, R8
+	MOVQ    idx+104(FP), R9
+	MOVQ    m+112(FP), R10
+	VMOVUPS (R9), Z0
+	VMOVUPS 64(R9), Z1
+	KMOVW   (R10), K1
+	KMOVW   2(R10), K2
+	KMOVW   4(R10), K3
+	KMOVW   6(R10), K4
+
+row:
+	TESTQ BX, BX
+	JZ    done
+	XORQ  R9, R9
+	MOVQ  SI, R10
+
+vec:
+	TESTQ     R10, R10
+	JZ        tail
+	VMOVUPS   (CX)(R9*1), Z2
+	VMOVUPS   (DX)(R9*1), Z3
+	VMOVAPS   Z0, Z4
+	VPERMI2PS Z3, Z2, Z4
+	VMOVAPS   Z1, Z5
+	VPERMI2PS Z3, Z2, Z5
+	VMOVUPS   (AX)(R9*2), Z2
+	VADDPS    Z2, Z4, Z4
+	VMOVUPS   Z4, (AX)(R9*2)
+	VMOVUPS   64(AX)(R9*2), Z2
+	VADDPS    Z2, Z5, Z5
+	VMOVUPS   Z5, 64(AX)(R9*2)
+	ADDQ      $0x40, R9
+	DECQ      R10
+	JMP       vec
+
+tail:
+	VMOVUPS.Z (CX)(R9*1), K1, Z2
+	VMOVUPS.Z (DX)(R9*1), K2, Z3
+	VMOVAPS   Z0, Z4
+	VPERMI2PS Z3, Z2, Z4
+	VMOVAPS   Z1, Z5
+	VPERMI2PS Z3, Z2, Z5
+	VMOVUPS.Z (AX)(R9*2), K3, Z2
+	VADDPS    Z2, Z4, Z4
+	VMOVUPS   Z4, K3, (AX)(R9*2)
+	VMOVUPS.Z 64(AX)(R9*2), K4, Z2
+	VADDPS    Z2, Z5, Z5
+	VMOVUPS   Z5, K4, 64(AX)(R9*2)
+	ADDQ      DI, AX
+	ADDQ      R8, CX
+	ADDQ      R8, DX
+	DECQ      BX
+	JMP       row
+
+done:
+	VZEROUPPER
+	RET
+
+// func interleaveSetRowsAVX512(y []float32, a []float32, b []float32, rows int, full int, ldy int, lda int, idx *[32]int32, m *[4]uint16)
+// Requires: AVX, AVX512F
+TEXT ·interleaveSetRowsAVX512(SB), NOSPLIT, $0-120
+	MOVQ    y_base+0(FP), AX
+	MOVQ    a_base+24(FP), CX
+	MOVQ    b_base+48(FP), DX
+	MOVQ    rows+72(FP), BX
+	MOVQ    full+80(FP), SI
+	MOVQ    ldy+88(FP), DI
+	MOVQ    lda+96(FP), R8
+	SHLQ    $0x02, DI
+	SHLQ    $0x02, R8
+	MOVQ    idx+104(FP), R9
+	MOVQ    m+112(FP), R10
+	VMOVUPS (R9), Z0
+	VMOVUPS 64(R9), Z1
+	KMOVW   (R10), K1
+	KMOVW   2(R10), K2
+	KMOVW   4(R10), K3
+	KMOVW   6(R10), K4
+
+row:
+	TESTQ BX, BX
+	JZ    done
+	XORQ  R9, R9
+	MOVQ  SI, R10
+
+vec:
+	TESTQ     R10, R10
+	JZ        tail
+	VMOVUPS   (CX)(R9*1), Z2
+	VMOVUPS   (DX)(R9*1), Z3
+	VMOVAPS   Z0, Z4
+	VPERMI2PS Z3, Z2, Z4
+	VMOVAPS   Z1, Z5
+	VPERMI2PS Z3, Z2, Z5
+	VMOVUPS   Z4, (AX)(R9*2)
+	VMOVUPS   Z5, 64(AX)(R9*2)
+	ADDQ      $0x40, R9
+	DECQ      R10
+	JMP       vec
+
+tail:
+	VMOVUPS.Z (CX)(R9*1), K1, Z2
+	VMOVUPS.Z (DX)(R9*1), K2, Z3
+	VMOVAPS   Z0, Z4
+	VPERMI2PS Z3, Z2, Z4
+	VMOVAPS   Z1, Z5
+	VPERMI2PS Z3, Z2, Z5
+	VMOVUPS   Z4, K3, (AX)(R9*2)
+	VMOVUPS   Z5, K4, 64(AX)(R9*2)
+	ADDQ      DI, AX
+	ADDQ      R8, CX
+	ADDQ      R8, DX
+	DECQ      BX
+	JMP       row
+
+done:
+	VZEROUPPER
+	RET

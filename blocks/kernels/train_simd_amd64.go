@@ -102,6 +102,39 @@ func interleaveAddSIMD(y, a, b []float32) (done int) {
 	return n
 }
 
+// interleaveIdx holds interleave...RowsAVX512's VPERMI2PS indexes: a's
+// lane i at 2i and b's at 2i+1 (b's lanes are 16 to 31).
+var interleaveIdx = func() (idx [32]int32) {
+	for i := range 16 {
+		idx[2*i], idx[2*i+1] = int32(i), int32(16+i)
+	}
+	return idx
+}()
+
+// interleaveRowsSIMD sets (set) or adds to y[r*ldy+2i] the value
+// a[r*lda+i], and to y[r*ldy+2i+1] the value b[r*lda+i], for r < rows and
+// the w values of each row of y; it reports whether it ran (with AVX-512
+// only).
+func interleaveRowsSIMD(y, a, b []float32, rows, w, ldy, lda int, set bool) bool {
+	if !hasAVX512 || rows <= 0 || w <= 0 {
+		return false
+	}
+	_ = y[(rows-1)*ldy+w-1]
+	_ = a[(rows-1)*lda+(w+1)/2-1]
+	if w > 1 {
+		_ = b[(rows-1)*lda+w/2-1]
+	}
+	t := w % 32 // the values of a row's last, masked vectors
+	ta, tb := (t+1)/2, t/2
+	m := [4]uint16{uint16(1<<ta - 1), uint16(1<<tb - 1), uint16(1<<min(t, 16) - 1), uint16(1<<max(t-16, 0) - 1)}
+	if set {
+		interleaveSetRowsAVX512(y, a, b, rows, w/32, ldy, lda, &interleaveIdx, &m)
+	} else {
+		interleaveAddRowsAVX512(y, a, b, rows, w/32, ldy, lda, &interleaveIdx, &m)
+	}
+	return true
+}
+
 // dwGradSIMD reports whether dwGradRowSIMD has a kernel for a 3x3 window
 // at stride s.
 func dwGradSIMD(s int) bool { return hasAVX2 && (s == 1 || s == 2) }

@@ -24,6 +24,8 @@ func hardSwishGradSIMD(_, _, _ []float32, _ bool) int { return 0 }
 
 func interleaveAddSIMD(_, _, _ []float32) int { return 0 }
 
+func interleaveRowsSIMD(_, _, _ []float32, _, _, _, _ int, _ bool) bool { return false }
+
 func dwGradSIMD(int) bool { return false }
 
 func dwGradRowSIMD(int, []float32, []float32, []float32, []float32, int, *[72]float32) {

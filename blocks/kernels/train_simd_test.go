@@ -195,6 +195,11 @@ func TestDepthwiseBackwardMatchesReference(t *testing.T) {
 				dwCase{2, 1, 17, 33, k, s, k / 2}, dwCase{2, 1, 16, 18, k, s, 0}, dwCase{1, 1, 7, 7, k, s, k / 2}, dwCase{2, 1, 12, 11, k, s, 2})
 		}
 	}
+	// Rows of one to 35 pairs at stride 2: whole 16-pair vectors of the
+	// interleave and its masked last ones.
+	for _, w := range []int{1, 2, 3, 4, 31, 32, 33, 34, 63, 64, 65, 70} {
+		cases = append(cases, dwCase{2, 1, 5, w, 3, 2, 1})
+	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("c%d_m%d_%dx%d_k%d_s%d_p%d", c.c, c.mult, c.h, c.w, c.k, c.s, c.p), func(t *testing.T) {
 			oh := (c.h+2*c.p-c.k)/c.s + 1
@@ -227,6 +232,20 @@ func TestDepthwiseBackwardMatchesReference(t *testing.T) {
 			}
 			for i := range wantX {
 				near(t, float64(wantX[i]), float64(gx[i]), 1e-5, fmt.Sprintf("gx[%d]", i))
+			}
+
+			// DataSet overwrites whatever gx held.
+			wantSet := make([]float32, len(x))
+			DepthwiseConv2DBackwardData(win, c.c, c.mult, gy, w, wantSet)
+			nan := make([]float32, len(x))
+			for i := range nan {
+				nan[i] = float32(math.NaN())
+			}
+			gs, checkSet := guarded(t, len(x), nan)
+			b.DataSet(gy, w, gs, scratch)
+			checkSet("DataSet")
+			for i := range wantSet {
+				near(t, float64(wantSet[i]), float64(gs[i]), 1e-5, fmt.Sprintf("DataSet gx[%d]", i))
 			}
 		})
 	}

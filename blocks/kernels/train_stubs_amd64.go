@@ -73,3 +73,15 @@ func dwGradRowK3S2AVX2(gy []float32, e []float32, o []float32, ld int, acc []flo
 //
 //go:noescape
 func interleaveAddAVX2(y []float32, a []float32, b []float32)
+
+// interleaveAddRowsAVX512 adds the pairs (a[i], b[i]) into y[2i], y[2i+1] of each of rows rows (y rows ldy apart, a and b rows lda apart):
+// full vectors of 16 pairs, then the last pairs under the masks m (a's, b's, then the two output vectors').
+//
+//go:noescape
+func interleaveAddRowsAVX512(y []float32, a []float32, b []float32, rows int, full int, ldy int, lda int, idx *[32]int32, m *[4]uint16)
+
+// interleaveSetRowsAVX512 sets the pairs (a[i], b[i]) into y[2i], y[2i+1] of each of rows rows (y rows ldy apart, a and b rows lda apart):
+// full vectors of 16 pairs, then the last pairs under the masks m (a's, b's, then the two output vectors').
+//
+//go:noescape
+func interleaveSetRowsAVX512(y []float32, a []float32, b []float32, rows int, full int, ldy int, lda int, idx *[32]int32, m *[4]uint16)

@@ -462,6 +462,14 @@ func (c *convDataGrad) run(gy, gx []float32, set bool, b *convDataBuffers) {
 		kernels.AddTo(gx, b.plane)
 		return
 	}
+	if c.dw != nil { // a depthwise convolution that is not dwT's
+		if set {
+			c.dw.DataSet(gy, c.w, gx, b.dwGrad)
+		} else {
+			c.dw.Data(gy, c.w, gx, b.dwGrad)
+		}
+		return
+	}
 	if c.packedT == nil || !d.Pointwise() {
 		// These paths add: a new gradient is cleared first.
 		if set {
@@ -489,8 +497,6 @@ func (c *convDataGrad) run(gy, gx []float32, set bool, b *convDataBuffers) {
 			kernels.SgemmPacked(c.packedT[g], false, n, gy[g*outG*n:], n, 0, cols, n, b.ws)
 			kernels.Col2im(d.Window, inG, cols, gxg)
 		}
-	case c.dw != nil:
-		c.dw.Data(gy, c.w, gx, b.dwGrad)
 	default:
 		kernels.Conv2DBackwardData(d, gy, c.w, gx, nil)
 	}

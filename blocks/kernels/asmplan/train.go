@@ -24,7 +24,11 @@ import (
 //   - dwGradRowK3S1 and dwGradRowK3S2: one output row's contribution to
 //     the nine weight gradients of a 3x3 depthwise convolution;
 //   - interleaveAdd: the stride-2 depthwise input gradient's last step,
-//     which adds the even and odd columns back into a row.
+//     which adds the even and odd columns back into a row; and
+//     interleaveAddRows / interleaveSetRows, the same for all rows of a
+//     plane in one call with AVX-512, the rows' last values under masks
+//     (the planes of a MobileNet's later stages have rows of 3 to 14
+//     pairs, shorter than an AVX2 vector's 8).
 func trainSet() {
 	sumCenteredDotRows()
 	shiftedSumsRows()
@@ -38,6 +42,8 @@ func trainSet() {
 	dwGradRow(1)
 	dwGradRow(2)
 	interleaveAdd()
+	interleaveRows(false)
+	interleaveRows(true)
 }
 
 // at is the vector at byte offset off of the slice based at base.
@@ -395,4 +401,107 @@ func interleaveAdd() {
 		VADDPS(Mem{Base: y, Index: off, Scale: 2, Disp: 32}, out, out)
 		VMOVUPS(out, Mem{Base: y, Index: off, Scale: 2, Disp: 32})
 	})
+}
+
+// interleaveRows emits interleaveAddRowsAVX512 (or, with set,
+// interleaveSetRowsAVX512): for each of rows rows, y[2i] (+)= a[i] and
+// y[2i+1] (+)= b[i], 16 pairs a vector; full vectors per row, then one
+// under masks m: m[0] a's lanes, m[1] b's, m[2] and m[3] the two output
+// vectors' (a mask of 0 loads and stores nothing). idx holds VPERMI2PS's
+// indexes: 0,16,1,17,...,7,23 then 8,24,...,15,31.
+func interleaveRows(set bool) {
+	name, verb := "interleaveAddRowsAVX512", "adds"
+	if set {
+		name, verb = "interleaveSetRowsAVX512", "sets"
+	}
+	TEXT(name, NOSPLIT, "func(y, a, b []float32, rows, full, ldy, lda int, idx *[32]int32, m *[4]uint16)")
+	Pragma("noescape")
+	Doc(name+" "+verb+" the pairs (a[i], b[i]) into y[2i], y[2i+1] of each of rows rows (y rows ldy apart, a and b rows lda apart):",
+		"full vectors of 16 pairs, then the last pairs under the masks m (a's, b's, then the two output vectors').")
+	y := Load(Param("y").Base(), GP64())
+	a := Load(Param("a").Base(), GP64())
+	b := Load(Param("b").Base(), GP64())
+	rows := Load(Param("rows"), GP64())
+	full := Load(Param("full"), GP64())
+	ldy := Load(Param("ldy"), GP64())
+	lda := Load(Param("lda"), GP64())
+	SHLQ(U8(2), ldy)
+	SHLQ(U8(2), lda)
+	idx := Load(Param("idx"), GP64())
+	m := Load(Param("m"), GP64())
+	ilo, ihi := ZMM(), ZMM()
+	VMOVUPS(Mem{Base: idx}, ilo)
+	VMOVUPS(Mem{Base: idx, Disp: 64}, ihi)
+	ka, kb, klo, khi := K(), K(), K(), K()
+	KMOVW(Mem{Base: m}, ka)
+	KMOVW(Mem{Base: m, Disp: 2}, kb)
+	KMOVW(Mem{Base: m, Disp: 4}, klo)
+	KMOVW(Mem{Base: m, Disp: 6}, khi)
+	// store writes lo and hi, the output vectors at byte offset 2*off of
+	// the row, under the masks (nil: whole vectors).
+	store := func(lo, hi VecVirtual, off GPVirtual, kl, kh Op) {
+		for j, v := range []VecVirtual{lo, hi} {
+			dst := Mem{Base: y, Index: off, Scale: 2, Disp: 64 * j}
+			k := kl
+			if j == 1 {
+				k = kh
+			}
+			if !set {
+				t := ZMM()
+				if k == nil {
+					VMOVUPS(dst, t)
+				} else {
+					VMOVUPS_Z(dst, k, t)
+				}
+				VADDPS(t, v, v)
+			}
+			if k == nil {
+				VMOVUPS(v, dst)
+			} else {
+				VMOVUPS(v, k, dst)
+			}
+		}
+	}
+	Label("row")
+	TESTQ(rows, rows)
+	JZ(LabelRef("done"))
+	off := GP64()
+	XORQ(off, off)
+	n := GP64()
+	MOVQ(full, n)
+	Label("vec")
+	TESTQ(n, n)
+	JZ(LabelRef("tail"))
+	{
+		va, vb, lo, hi := ZMM(), ZMM(), ZMM(), ZMM()
+		VMOVUPS(at(a, off), va)
+		VMOVUPS(at(b, off), vb)
+		VMOVAPS(ilo, lo)
+		VPERMI2PS(vb, va, lo)
+		VMOVAPS(ihi, hi)
+		VPERMI2PS(vb, va, hi)
+		store(lo, hi, off, nil, nil)
+	}
+	ADDQ(U8(64), off)
+	DECQ(n)
+	JMP(LabelRef("vec"))
+	Label("tail")
+	{
+		va, vb, lo, hi := ZMM(), ZMM(), ZMM(), ZMM()
+		VMOVUPS_Z(at(a, off), ka, va)
+		VMOVUPS_Z(at(b, off), kb, vb)
+		VMOVAPS(ilo, lo)
+		VPERMI2PS(vb, va, lo)
+		VMOVAPS(ihi, hi)
+		VPERMI2PS(vb, va, hi)
+		store(lo, hi, off, klo, khi)
+	}
+	ADDQ(ldy, y)
+	ADDQ(lda, a)
+	ADDQ(lda, b)
+	DECQ(rows)
+	JMP(LabelRef("row"))
+	Label("done")
+	VZEROUPPER()
+	RET()
 }
