@@ -435,6 +435,47 @@ DATA copyRowsMask<>+56(SB)/4, $0x00000000
 DATA copyRowsMask<>+60(SB)/4, $0x00000000
 GLOBL copyRowsMask<>(SB), RODATA|NOPTR, $64
 
+// func copyRowsAVX512(y []float32, ldd int, x []float32, lds int, w int, h int, tail uint16)
+// Requires: AVX, AVX512F
+TEXT ·copyRowsAVX512(SB), NOSPLIT, $0-82
+	MOVQ    y_base+0(FP), AX
+	MOVQ    x_base+32(FP), CX
+	MOVQ    ldd+24(FP), DX
+	SHLQ    $0x02, DX
+	MOVQ    lds+56(FP), BX
+	SHLQ    $0x02, BX
+	MOVQ    w+64(FP), SI
+	ANDQ    $-16, SI
+	SHLQ    $0x02, SI
+	MOVWLZX tail+80(FP), DI
+	KMOVW   DI, K1
+	MOVQ    h+72(FP), DI
+
+row:
+	CMPQ DI, $0x00
+	JLE  done
+	XORQ R8, R8
+
+vec:
+	CMPQ    R8, SI
+	JAE     tail
+	VMOVUPS (CX)(R8*1), Z0
+	VMOVUPS Z0, (AX)(R8*1)
+	ADDQ    $0x40, R8
+	JMP     vec
+
+tail:
+	VMOVUPS.Z (CX)(R8*1), K1, Z0
+	VMOVUPS   Z0, K1, (AX)(R8*1)
+	ADDQ      BX, CX
+	ADDQ      DX, AX
+	DECQ      DI
+	JMP       row
+
+done:
+	VZEROUPPER
+	RET
+
 // func dwRowK3S1AVX2(y []float32, x []float32, ld int, w []float32, b float32)
 // Requires: AVX, AVX2, FMA3, SSE
 TEXT ·dwRowK3S1AVX2(SB), NOSPLIT, $0-84

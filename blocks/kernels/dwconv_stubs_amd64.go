@@ -14,6 +14,11 @@ func stemConvK3S2AVX2(y []float32, ldy int, nvec int, e []float32, o []float32, 
 //go:noescape
 func copyRowsAVX2(y []float32, ldd int, x []float32, lds int, w int, h int)
 
+// copyRowsAVX512 copies h rows of w floats from x (rows lds apart) to y (rows ldd apart); tail is the mask of the w%16 values after the whole vectors.
+//
+//go:noescape
+func copyRowsAVX512(y []float32, ldd int, x []float32, lds int, w int, h int, tail uint16)
+
 // dwRowK3S1AVX2 computes the whole vectors of one output row of a 3x3 depthwise convolution at stride 1 (see asmplan).
 //
 //go:noescape

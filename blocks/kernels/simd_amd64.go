@@ -167,6 +167,10 @@ func copyRowsSIMD(y []float32, ldd int, x []float32, lds, w, h int) bool {
 	}
 	_ = y[(h-1)*ldd+w-1]
 	_ = x[(h-1)*lds+w-1]
+	if hasAVX512 {
+		copyRowsAVX512(y, ldd, x, lds, w, h, uint16(1<<(w%16)-1))
+		return true
+	}
 	copyRowsAVX2(y, ldd, x, lds, w, h)
 	return true
 }

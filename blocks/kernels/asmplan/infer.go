@@ -298,6 +298,54 @@ func copyRows() {
 	RET()
 }
 
+// copyRowsAVX512 emits copyRowsAVX2's AVX-512 form: 16 values a vector,
+// the last ones of a row under the mask tail (w%16 ones). AMD's VMASKMOVPS
+// store is microcoded (a few per hundred cycles), and the padded planes of
+// a small network's depthwise convolutions have rows of 4 to 28 values, so
+// nearly every row ended in one; an AVX-512 masked store is one uop.
+func copyRowsAVX512() {
+	TEXT("copyRowsAVX512", NOSPLIT, "func(y []float32, ldd int, x []float32, lds, w, h int, tail uint16)")
+	Pragma("noescape")
+	Doc("copyRowsAVX512 copies h rows of w floats from x (rows lds apart) to y (rows ldd apart); tail is the mask of the w%16 values after the whole vectors.")
+	y := Load(Param("y").Base(), GP64())
+	x := Load(Param("x").Base(), GP64())
+	ldd := Load(Param("ldd"), GP64())
+	SHLQ(U8(2), ldd)
+	lds := Load(Param("lds"), GP64())
+	SHLQ(U8(2), lds)
+	full := Load(Param("w"), GP64())
+	ANDQ(I32(-16), full)
+	SHLQ(U8(2), full) // bytes in whole vectors
+	t := Load(Param("tail"), GP32())
+	k := K()
+	KMOVW(t, k)
+	h := Load(Param("h"), GP64())
+	Label("row")
+	CMPQ(h, U8(0))
+	JLE(LabelRef("done"))
+	off := GP64()
+	XORQ(off, off)
+	Label("vec")
+	CMPQ(off, full)
+	JAE(LabelRef("tail"))
+	v := ZMM()
+	VMOVUPS(Mem{Base: x, Index: off, Scale: 1}, v)
+	VMOVUPS(v, Mem{Base: y, Index: off, Scale: 1})
+	ADDQ(U8(64), off)
+	JMP(LabelRef("vec"))
+	Label("tail")
+	r := ZMM()
+	VMOVUPS_Z(Mem{Base: x, Index: off, Scale: 1}, k, r)
+	VMOVUPS(r, k, Mem{Base: y, Index: off, Scale: 1})
+	ADDQ(lds, x)
+	ADDQ(ldd, y)
+	DECQ(h)
+	JMP(LabelRef("row"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
 // sumF64 emits the float64 sum of the whole 16-value blocks of a float32
 // slice (global average pooling): four float64 accumulators of four lanes.
 func sumF64() {

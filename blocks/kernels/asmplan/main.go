@@ -55,6 +55,7 @@ func main() {
 	case "dwconv":
 		stemBlock(3)
 		copyRows()
+		copyRowsAVX512()
 		for _, k := range []int{3, 5, 7} {
 			dwRow(k, 1)
 			dwRow(k, 2)
