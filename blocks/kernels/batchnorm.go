@@ -52,6 +52,9 @@ func ChannelAffine(threads int, y, x []float32, n, c, hw int, scale, shift []flo
 
 // channelAffine is ChannelAffine for channels [c0, c1) of sample i.
 func channelAffine(y, x []float32, i, c, hw, c0, c1 int, scale, shift []float32) {
+	if off := (i*c + c0) * hw; channelAffineRowsSIMD(y[off:], x[off:], c1-c0, hw, scale[c0:c1], shift[c0:c1], false, 0) {
+		return
+	}
 	for ch := c0; ch < c1; ch++ {
 		off := (i*c + ch) * hw
 		xr := x[off : off+hw]
@@ -75,6 +78,9 @@ func ChannelAffineClamp(threads int, y, x []float32, n, c, hw int, scale, shift 
 	}
 	ParallelRanges(threads, c, n*c*hw, func(c0, c1 int) {
 		for i := 0; i < n; i++ {
+			if off := (i*c + c0) * hw; channelAffineRowsSIMD(y[off:], x[off:], c1-c0, hw, scale[c0:c1], shift[c0:c1], true, hi) {
+				continue
+			}
 			for ch := c0; ch < c1; ch++ {
 				channelAffine(y, x, i, c, hw, ch, ch+1, scale, shift)
 				row := y[(i*c+ch)*hw : (i*c+ch+1)*hw]
@@ -199,6 +205,21 @@ func BatchNormTrainGradSet(threads int, gx, gy, x []float32, n, c, hw int, mean,
 // BatchNormTrainGradSet) for channels [c0, c1).
 func batchNormTrainGrad(gx, gy, x []float32, n, c, hw, c0, c1 int, mean, invStd, scale, sumGy, sumGyXhat []float32, set bool) {
 	m := float32(n * hw)
+	if rowsSIMD() {
+		// Each channel's coefficients once, then a call per sample.
+		coef := make([]float32, 3*(c1-c0))
+		for ch := c0; ch < c1; ch++ {
+			k, kx := scale[ch], invStd[ch]*sumGyXhat[ch]/m
+			mg := sumGy[ch] / m
+			r := coef[3*(ch-c0):]
+			r[0], r[1], r[2] = k, -k*kx, k*(kx*mean[ch]-mg)
+		}
+		for i := 0; i < n; i++ {
+			off := (i*c + c0) * hw
+			bnInputGradRowsSIMD(gx[off:], gy[off:], x[off:], c1-c0, hw, coef, set)
+		}
+		return
+	}
 	for i := 0; i < n; i++ {
 		for ch := c0; ch < c1; ch++ {
 			off := (i*c + ch) * hw

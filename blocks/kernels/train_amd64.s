@@ -697,3 +697,220 @@ tail:
 done:
 	VZEROUPPER
 	RET
+
+// func channelAffineRowsAVX512(y []float32, x []float32, rows int, hw int, scale []float32, shift []float32, tail uint16)
+// Requires: AVX, AVX512F
+TEXT ·channelAffineRowsAVX512(SB), NOSPLIT, $0-114
+	MOVQ    y_base+0(FP), AX
+	MOVQ    x_base+24(FP), CX
+	MOVQ    scale_base+64(FP), DX
+	MOVQ    shift_base+88(FP), BX
+	MOVQ    rows+48(FP), SI
+	MOVQ    hw+56(FP), DI
+	MOVQ    DI, R8
+	SHRQ    $0x04, R8
+	SHLQ    $0x06, R8
+	SHLQ    $0x02, DI
+	MOVWLZX tail+112(FP), R9
+	KMOVW   R9, K1
+	XORQ    R9, R9
+
+row:
+	CMPQ         R9, SI
+	JAE          done
+	VBROADCASTSS (DX)(R9*4), Z0
+	VBROADCASTSS (BX)(R9*4), Z1
+	XORQ         R10, R10
+
+vec:
+	CMPQ    R10, R8
+	JAE     tail
+	VMOVUPS (CX)(R10*1), Z2
+	VMULPS  Z2, Z0, Z2
+	VADDPS  Z1, Z2, Z2
+	VMOVUPS Z2, (AX)(R10*1)
+	ADDQ    $0x40, R10
+	JMP     vec
+
+tail:
+	VMOVUPS.Z (CX)(R10*1), K1, Z2
+	VMULPS    Z2, Z0, Z2
+	VADDPS    Z1, Z2, Z2
+	VMOVUPS   Z2, K1, (AX)(R10*1)
+	ADDQ      DI, AX
+	ADDQ      DI, CX
+	INCQ      R9
+	JMP       row
+
+done:
+	VZEROUPPER
+	RET
+
+// func channelAffineClampRowsAVX512(y []float32, x []float32, rows int, hw int, scale []float32, shift []float32, tail uint16, hi float32)
+// Requires: AVX, AVX512DQ, AVX512F, SSE
+TEXT ·channelAffineClampRowsAVX512(SB), NOSPLIT, $0-120
+	MOVQ         y_base+0(FP), AX
+	MOVQ         x_base+24(FP), CX
+	MOVQ         scale_base+64(FP), DX
+	MOVQ         shift_base+88(FP), BX
+	VXORPS       Z2, Z2, Z2
+	MOVSS        hi+116(FP), X0
+	VBROADCASTSS X0, Z3
+	MOVQ         rows+48(FP), SI
+	MOVQ         hw+56(FP), DI
+	MOVQ         DI, R8
+	SHRQ         $0x04, R8
+	SHLQ         $0x06, R8
+	SHLQ         $0x02, DI
+	MOVWLZX      tail+112(FP), R9
+	KMOVW        R9, K1
+	XORQ         R9, R9
+
+row:
+	CMPQ         R9, SI
+	JAE          done
+	VBROADCASTSS (DX)(R9*4), Z0
+	VBROADCASTSS (BX)(R9*4), Z1
+	XORQ         R10, R10
+
+vec:
+	CMPQ    R10, R8
+	JAE     tail
+	VMOVUPS (CX)(R10*1), Z4
+	VMULPS  Z4, Z0, Z4
+	VADDPS  Z1, Z4, Z4
+	VMAXPS  Z2, Z4, Z4
+	VMINPS  Z3, Z4, Z4
+	VMOVUPS Z4, (AX)(R10*1)
+	ADDQ    $0x40, R10
+	JMP     vec
+
+tail:
+	VMOVUPS.Z (CX)(R10*1), K1, Z4
+	VMULPS    Z4, Z0, Z4
+	VADDPS    Z1, Z4, Z4
+	VMAXPS    Z2, Z4, Z4
+	VMINPS    Z3, Z4, Z4
+	VMOVUPS   Z4, K1, (AX)(R10*1)
+	ADDQ      DI, AX
+	ADDQ      DI, CX
+	INCQ      R9
+	JMP       row
+
+done:
+	VZEROUPPER
+	RET
+
+// func bnInputGradRowsAVX512(gx []float32, gy []float32, x []float32, rows int, hw int, coef []float32, tail uint16)
+// Requires: AVX, AVX512F
+TEXT ·bnInputGradRowsAVX512(SB), NOSPLIT, $0-114
+	MOVQ    gx_base+0(FP), AX
+	MOVQ    gy_base+24(FP), CX
+	MOVQ    x_base+48(FP), DX
+	MOVQ    coef_base+88(FP), BX
+	MOVQ    rows+72(FP), SI
+	MOVQ    hw+80(FP), DI
+	MOVQ    DI, R8
+	SHRQ    $0x04, R8
+	SHLQ    $0x06, R8
+	SHLQ    $0x02, DI
+	MOVWLZX tail+112(FP), R9
+	KMOVW   R9, K1
+	XORQ    R9, R9
+
+row:
+	CMPQ         R9, SI
+	JAE          done
+	LEAQ         (R9)(R9*2), R10
+	VBROADCASTSS (BX)(R10*4), Z0
+	VBROADCASTSS 4(BX)(R10*4), Z1
+	VBROADCASTSS 8(BX)(R10*4), Z2
+	XORQ         R10, R10
+
+vec:
+	CMPQ        R10, R8
+	JAE         tail
+	VMOVAPS     Z2, Z3
+	VMOVUPS     (DX)(R10*1), Z4
+	VFMADD231PS Z4, Z1, Z3
+	VMOVUPS     (CX)(R10*1), Z4
+	VFMADD231PS Z4, Z0, Z3
+	VMOVUPS     (AX)(R10*1), Z4
+	VADDPS      Z4, Z3, Z3
+	VMOVUPS     Z3, (AX)(R10*1)
+	ADDQ        $0x40, R10
+	JMP         vec
+
+tail:
+	VMOVAPS     Z2, Z2
+	VMOVUPS.Z   (DX)(R10*1), K1, Z3
+	VFMADD231PS Z3, Z1, Z2
+	VMOVUPS.Z   (CX)(R10*1), K1, Z1
+	VFMADD231PS Z1, Z0, Z2
+	VMOVUPS.Z   (AX)(R10*1), K1, Z0
+	VADDPS      Z0, Z2, Z2
+	VMOVUPS     Z2, K1, (AX)(R10*1)
+	ADDQ        DI, AX
+	ADDQ        DI, CX
+	ADDQ        DI, DX
+	INCQ        R9
+	JMP         row
+
+done:
+	VZEROUPPER
+	RET
+
+// func bnInputGradSetRowsAVX512(gx []float32, gy []float32, x []float32, rows int, hw int, coef []float32, tail uint16)
+// Requires: AVX, AVX512F
+TEXT ·bnInputGradSetRowsAVX512(SB), NOSPLIT, $0-114
+	MOVQ    gx_base+0(FP), AX
+	MOVQ    gy_base+24(FP), CX
+	MOVQ    x_base+48(FP), DX
+	MOVQ    coef_base+88(FP), BX
+	MOVQ    rows+72(FP), SI
+	MOVQ    hw+80(FP), DI
+	MOVQ    DI, R8
+	SHRQ    $0x04, R8
+	SHLQ    $0x06, R8
+	SHLQ    $0x02, DI
+	MOVWLZX tail+112(FP), R9
+	KMOVW   R9, K1
+	XORQ    R9, R9
+
+row:
+	CMPQ         R9, SI
+	JAE          done
+	LEAQ         (R9)(R9*2), R10
+	VBROADCASTSS (BX)(R10*4), Z0
+	VBROADCASTSS 4(BX)(R10*4), Z1
+	VBROADCASTSS 8(BX)(R10*4), Z2
+	XORQ         R10, R10
+
+vec:
+	CMPQ        R10, R8
+	JAE         tail
+	VMOVAPS     Z2, Z3
+	VMOVUPS     (DX)(R10*1), Z4
+	VFMADD231PS Z4, Z1, Z3
+	VMOVUPS     (CX)(R10*1), Z4
+	VFMADD231PS Z4, Z0, Z3
+	VMOVUPS     Z3, (AX)(R10*1)
+	ADDQ        $0x40, R10
+	JMP         vec
+
+tail:
+	VMOVAPS     Z2, Z2
+	VMOVUPS.Z   (DX)(R10*1), K1, Z3
+	VFMADD231PS Z3, Z1, Z2
+	VMOVUPS.Z   (CX)(R10*1), K1, Z1
+	VFMADD231PS Z1, Z0, Z2
+	VMOVUPS     Z2, K1, (AX)(R10*1)
+	ADDQ        DI, AX
+	ADDQ        DI, CX
+	ADDQ        DI, DX
+	INCQ        R9
+	JMP         row
+
+done:
+	VZEROUPPER
+	RET

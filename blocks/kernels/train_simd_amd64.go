@@ -135,6 +135,48 @@ func interleaveRowsSIMD(y, a, b []float32, rows, w, ldy, lda int, set bool) bool
 	return true
 }
 
+// rowTail is the mask of a row's last hw%16 values for the AVX-512
+// per-channel kernels.
+func rowTail(hw int) uint16 { return uint16(1<<(hw%16) - 1) }
+
+// channelAffineRowsSIMD sets y = x*scale[r] + shift[r] (then, with clamp,
+// min(max(.,0), hi)) over rows rows of hw values, and reports whether it
+// ran (with AVX-512 only).
+func channelAffineRowsSIMD(y, x []float32, rows, hw int, scale, shift []float32, clamp bool, hi float32) bool {
+	if !rowsSIMD() || rows <= 0 || hw <= 0 {
+		return false
+	}
+	n := rows * hw
+	y, x, scale, shift = y[:n], x[:n], scale[:rows], shift[:rows]
+	if clamp {
+		channelAffineClampRowsAVX512(y, x, rows, hw, scale, shift, rowTail(hw), hi)
+	} else {
+		channelAffineRowsAVX512(y, x, rows, hw, scale, shift, rowTail(hw))
+	}
+	return true
+}
+
+// rowsSIMD reports whether the per-channel row kernels
+// (channelAffineRowsSIMD, bnInputGradRowsSIMD) run here.
+func rowsSIMD() bool { return hasAVX512 }
+
+// bnInputGradRowsSIMD sets (set) or adds to gx the value a*gy + (b*x + c)
+// over rows rows of hw values, (a, b, c) = coef[3r:3r+3] for row r, and
+// reports whether it ran (with AVX-512 only).
+func bnInputGradRowsSIMD(gx, gy, x []float32, rows, hw int, coef []float32, set bool) bool {
+	if !hasAVX512 || rows <= 0 || hw <= 0 {
+		return false
+	}
+	n := rows * hw
+	gx, gy, x, coef = gx[:n], gy[:n], x[:n], coef[:3*rows]
+	if set {
+		bnInputGradSetRowsAVX512(gx, gy, x, rows, hw, coef, rowTail(hw))
+	} else {
+		bnInputGradRowsAVX512(gx, gy, x, rows, hw, coef, rowTail(hw))
+	}
+	return true
+}
+
 // dwGradSIMD reports whether dwGradRowSIMD has a kernel for a 3x3 window
 // at stride s.
 func dwGradSIMD(s int) bool { return hasAVX2 && (s == 1 || s == 2) }

@@ -28,6 +28,14 @@ func interleaveRowsSIMD(_, _, _ []float32, _, _, _, _ int, _ bool) bool { return
 
 func dwGradSIMD(int) bool { return false }
 
+func channelAffineRowsSIMD(_, _ []float32, _, _ int, _, _ []float32, _ bool, _ float32) bool {
+	return false
+}
+
+func rowsSIMD() bool { return false }
+
+func bnInputGradRowsSIMD(_, _, _ []float32, _, _ int, _ []float32, _ bool) bool { return false }
+
 func dwGradRowSIMD(int, []float32, []float32, []float32, []float32, int, *[72]float32) {
 	panic("kernels: no depthwise gradient row kernel without assembly")
 }

@@ -85,3 +85,23 @@ func interleaveAddRowsAVX512(y []float32, a []float32, b []float32, rows int, fu
 //
 //go:noescape
 func interleaveSetRowsAVX512(y []float32, a []float32, b []float32, rows int, full int, ldy int, lda int, idx *[32]int32, m *[4]uint16)
+
+// channelAffineRowsAVX512 sets y = x*scale[r] + shift[r] (a multiply, then an add) in each row r of rows rows of hw values; tail is the mask of the hw%16 values after a row's whole vectors.
+//
+//go:noescape
+func channelAffineRowsAVX512(y []float32, x []float32, rows int, hw int, scale []float32, shift []float32, tail uint16)
+
+// channelAffineClampRowsAVX512 sets y = min(max(x*scale[r] + shift[r], 0), hi) in each row r of rows rows of hw values; tail is the mask of the hw%16 values after a row's whole vectors.
+//
+//go:noescape
+func channelAffineClampRowsAVX512(y []float32, x []float32, rows int, hw int, scale []float32, shift []float32, tail uint16, hi float32)
+
+// bnInputGradRowsAVX512 sets gx += a*gy + (b*x + c) in each row r of rows rows of hw values, with (a, b, c) = coef[3r:3r+3]; tail is the mask of the hw%16 values after a row's whole vectors.
+//
+//go:noescape
+func bnInputGradRowsAVX512(gx []float32, gy []float32, x []float32, rows int, hw int, coef []float32, tail uint16)
+
+// bnInputGradSetRowsAVX512 sets gx = a*gy + (b*x + c) in each row r of rows rows of hw values, with (a, b, c) = coef[3r:3r+3]; tail is the mask of the hw%16 values after a row's whole vectors.
+//
+//go:noescape
+func bnInputGradSetRowsAVX512(gx []float32, gy []float32, x []float32, rows int, hw int, coef []float32, tail uint16)

@@ -44,6 +44,10 @@ func trainSet() {
 	interleaveAdd()
 	interleaveRows(false)
 	interleaveRows(true)
+	channelAffineRows(false)
+	channelAffineRows(true)
+	bnInputGradRows(false)
+	bnInputGradRows(true)
 }
 
 // at is the vector at byte offset off of the slice based at base.
@@ -504,4 +508,144 @@ func interleaveRows(set bool) {
 	Label("done")
 	VZEROUPPER()
 	RET()
+}
+
+// channelRows emits the row loop of the per-channel AVX-512 kernels: rows
+// rows of hw values each (the channels of one sample, contiguous), whole
+// vectors of 16 and then the row's last values under the mask tail
+// (hw%16 ones; 0 loads and stores nothing). start(r) runs at the start of
+// row r (r: the row index), body(off, k) for each vector at byte offset
+// off of the row (k: nil, or the tail mask). The slices in bases advance
+// a row at a time.
+func channelRows(bases []Register, start func(r GPVirtual), body func(off GPVirtual, k Op)) {
+	rows := Load(Param("rows"), GP64())
+	hw := Load(Param("hw"), GP64())
+	full := GP64()
+	MOVQ(hw, full)
+	SHRQ(U8(4), full)
+	SHLQ(U8(6), full) // bytes in whole vectors
+	SHLQ(U8(2), hw)   // bytes in a row
+	t := Load(Param("tail"), GP32())
+	k := K()
+	KMOVW(t, k)
+	r := GP64()
+	XORQ(r, r)
+	off := GP64()
+	Label("row")
+	CMPQ(r, rows)
+	JAE(LabelRef("done"))
+	start(r)
+	XORQ(off, off)
+	Label("vec")
+	CMPQ(off, full)
+	JAE(LabelRef("tail"))
+	body(off, nil)
+	ADDQ(U8(64), off)
+	JMP(LabelRef("vec"))
+	Label("tail")
+	body(off, k)
+	for _, b := range bases {
+		ADDQ(hw, b)
+	}
+	INCQ(r)
+	JMP(LabelRef("row"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// loadRow loads the vector at off of the row at base, under k unless it
+// is nil (the masked lanes zero).
+func loadRow(base, off Register, k Op) VecVirtual {
+	v := ZMM()
+	if k == nil {
+		VMOVUPS(at(base, off), v)
+	} else {
+		VMOVUPS_Z(at(base, off), k, v)
+	}
+	return v
+}
+
+// storeRow stores v at off of the row at base, under k unless it is nil.
+func storeRow(v VecVirtual, base, off Register, k Op) {
+	if k == nil {
+		VMOVUPS(v, at(base, off))
+	} else {
+		VMOVUPS(v, k, at(base, off))
+	}
+}
+
+// channelAffineRows emits channelAffineRowsAVX512 (y = x*scale[r] +
+// shift[r] in row r, a multiply then an add, as channelAffineAVX2) or,
+// with clamp, channelAffineClampRowsAVX512 (then max with 0 and min with
+// hi, as biasClampAVX2): batch normalization's forward map, and with its
+// ReLU or ReLU6, over all channels of a sample in one call.
+func channelAffineRows(clamp bool) {
+	name, sig := "channelAffineRowsAVX512", "func(y, x []float32, rows, hw int, scale, shift []float32, tail uint16)"
+	what := "y = x*scale[r] + shift[r] (a multiply, then an add)"
+	if clamp {
+		name, sig = "channelAffineClampRowsAVX512", "func(y, x []float32, rows, hw int, scale, shift []float32, tail uint16, hi float32)"
+		what = "y = min(max(x*scale[r] + shift[r], 0), hi)"
+	}
+	TEXT(name, NOSPLIT, sig)
+	Pragma("noescape")
+	Doc(name+" sets "+what+" in each row r of rows rows of hw values; tail is the mask of the hw%16 values after a row's whole vectors.")
+	y := Load(Param("y").Base(), GP64())
+	x := Load(Param("x").Base(), GP64())
+	sc := Load(Param("scale").Base(), GP64())
+	sh := Load(Param("shift").Base(), GP64())
+	a, b := ZMM(), ZMM()
+	var zero, hi VecVirtual
+	if clamp {
+		zero = ZMM()
+		VXORPS(zero, zero, zero)
+		hx := Load(Param("hi"), XMM())
+		hi = ZMM()
+		VBROADCASTSS(hx, hi)
+	}
+	channelRows([]Register{y, x}, func(r GPVirtual) {
+		VBROADCASTSS(Mem{Base: sc, Index: r, Scale: 4}, a)
+		VBROADCASTSS(Mem{Base: sh, Index: r, Scale: 4}, b)
+	}, func(off GPVirtual, k Op) {
+		v := loadRow(x, off, k)
+		VMULPS(v, a, v)
+		VADDPS(b, v, v)
+		if clamp {
+			VMAXPS(zero, v, v)
+			VMINPS(hi, v, v)
+		}
+		storeRow(v, y, off, k)
+	})
+}
+
+// bnInputGradRows emits bnInputGradRowsAVX512 (or, with set,
+// bnInputGradSetRowsAVX512): bnInputGradAVX2 over all channels of a
+// sample, each row r with its own coefficients coef[3r:3r+3].
+func bnInputGradRows(set bool) {
+	name, op := "bnInputGradRowsAVX512", "+="
+	if set {
+		name, op = "bnInputGradSetRowsAVX512", "="
+	}
+	TEXT(name, NOSPLIT, "func(gx, gy, x []float32, rows, hw int, coef []float32, tail uint16)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s sets gx %s a*gy + (b*x + c) in each row r of rows rows of hw values, with (a, b, c) = coef[3r:3r+3]; tail is the mask of the hw%%16 values after a row's whole vectors.", name, op))
+	gx, gy, x := gradParams()
+	cf := Load(Param("coef").Base(), GP64())
+	a, b, c := ZMM(), ZMM(), ZMM()
+	channelRows([]Register{gx, gy, x}, func(r GPVirtual) {
+		i := GP64()
+		LEAQ(Mem{Base: r, Index: r, Scale: 2}, i) // 3r
+		VBROADCASTSS(Mem{Base: cf, Index: i, Scale: 4}, a)
+		VBROADCASTSS(Mem{Base: cf, Index: i, Scale: 4, Disp: 4}, b)
+		VBROADCASTSS(Mem{Base: cf, Index: i, Scale: 4, Disp: 8}, c)
+	}, func(off GPVirtual, k Op) {
+		t := ZMM()
+		VMOVAPS(c, t)
+		VFMADD231PS(loadRow(x, off, k), b, t)
+		VFMADD231PS(loadRow(gy, off, k), a, t)
+		if !set {
+			VADDPS(loadRow(gx, off, k), t, t)
+		}
+		storeRow(t, gx, off, k)
+	})
 }
