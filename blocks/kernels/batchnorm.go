@@ -123,6 +123,24 @@ func BatchNormGradSums(threads int, gy, x []float32, n, c, hw int, mean, invStd,
 
 // batchNormGradSums is BatchNormGradSums for channels [c0, c1).
 func batchNormGradSums(gy, x []float32, n, c, hw, c0, c1 int, mean, invStd, sumGy, sumGyXhat []float32) {
+	if k := c1 - c0; rowsSIMD() && k > 0 {
+		// Sample by sample, each row's sums in float64 and added in
+		// sample order: ClampGradSetPartials's sums, so that a fused
+		// activation's batch norm gets the same.
+		part, s := make([]float64, 2*k), make([]float64, 2*k)
+		for i := range n {
+			clear(part)
+			off := (i*c + c0) * hw
+			gradSumsRowsSIMD(gy[off:], x[off:], k, hw, mean[c0:c1], part)
+			for j := range s {
+				s[j] += part[j]
+			}
+		}
+		for j := range k {
+			sumGy[c0+j], sumGyXhat[c0+j] = gradSumsOut(s[j], s[k+j], invStd[c0+j])
+		}
+		return
+	}
 	for ch := c0; ch < c1; ch++ {
 		s1, s2 := gradSumsChannel(gy, x, n, c, hw, ch, mean[ch])
 		sumGy[ch], sumGyXhat[ch] = gradSumsOut(s1, s2, invStd[ch])
@@ -178,6 +196,22 @@ func BatchNormGradPartials(gy, x []float32, c, hw int, mean []float32, s1, s2 []
 		s2[ch] += b
 	}
 }
+
+// ClampGradSetPartials is, on one sample (g, gy, y and x: c x hw), the
+// gradient of a ReLU6 (hi 6) or ReLU (hi +Inf) with output y, g = gy
+// where 0 < y < hi, followed by BatchNormGradPartials of g and x (the
+// batch norm before the activation), in one pass: it sets g and adds
+// sum(g) to s1[ch] and sum(g*(x-mean[ch])) to s2[ch] (s1 and s2: sums[:c]
+// and sums[c:2c]). It reports whether it ran (with AVX-512 only); the
+// caller otherwise takes the two steps. Its sums add each row's float32
+// lane sums in float64, so they differ from BatchNormGradPartials's by
+// rounding.
+func ClampGradSetPartials(g, gy, y, x []float32, c, hw int, hi float32, mean []float32, sums []float64) bool {
+	return clampGradSumsRowsSIMD(g, gy, y, x, c, hw, mean, hi, sums)
+}
+
+// HasClampGradSetPartials reports whether ClampGradSetPartials runs here.
+func HasClampGradSetPartials() bool { return rowsSIMD() }
 
 // BatchNormTrainGrad accumulates the input gradient of batch normalization
 // on batch statistics:

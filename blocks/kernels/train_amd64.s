@@ -914,3 +914,264 @@ tail:
 done:
 	VZEROUPPER
 	RET
+
+// func clampGradSumsRowsAVX512(g []float32, gy []float32, y []float32, x []float32, rows int, hw int, mean []float32, tail uint16, sums []float64, hi float32)
+// Requires: AVX, AVX512DQ, AVX512F, SSE
+TEXT ·clampGradSumsRowsAVX512(SB), NOSPLIT, $0-172
+	MOVQ         g_base+0(FP), AX
+	MOVQ         gy_base+24(FP), CX
+	MOVQ         y_base+48(FP), DX
+	MOVQ         x_base+72(FP), BX
+	MOVQ         mean_base+112(FP), SI
+	MOVQ         sums_base+144(FP), DI
+	MOVQ         rows+96(FP), R8
+	SHLQ         $0x03, R8
+	VXORPS       Z0, Z0, Z0
+	MOVSS        hi+168(FP), X1
+	VBROADCASTSS X1, Z1
+	MOVQ         rows+96(FP), R9
+	MOVQ         hw+104(FP), R10
+	MOVQ         R10, R11
+	SHRQ         $0x04, R11
+	SHLQ         $0x06, R11
+	SHLQ         $0x02, R10
+	MOVWLZX      tail+136(FP), R12
+	KMOVW        R12, K1
+	XORQ         R12, R12
+
+row:
+	CMPQ         R12, R9
+	JAE          done
+	VBROADCASTSS (SI)(R12*4), Z2
+	VXORPS       Z3, Z3, Z3
+	VXORPS       Z4, Z4, Z4
+	XORQ         R13, R13
+
+vec:
+	CMPQ        R13, R11
+	JAE         tail
+	VMOVUPS     (DX)(R13*1), Z5
+	VCMPPS      $0x01, Z5, Z0, K2
+	VCMPPS      $0x01, Z1, Z5, K3
+	KANDW       K3, K2, K2
+	VMOVUPS.Z   (CX)(R13*1), K2, Z5
+	VMOVUPS     Z5, (AX)(R13*1)
+	VADDPS      Z5, Z3, Z3
+	VMOVUPS     (BX)(R13*1), Z6
+	VSUBPS      Z2, Z6, Z6
+	VFMADD231PS Z6, Z5, Z4
+	ADDQ        $0x40, R13
+	JMP         vec
+
+tail:
+	VMOVUPS.Z     (DX)(R13*1), K1, Z5
+	VCMPPS        $0x01, Z5, Z0, K2
+	VCMPPS        $0x01, Z1, Z5, K3
+	KANDW         K3, K2, K2
+	KANDW         K1, K2, K2
+	VMOVUPS.Z     (CX)(R13*1), K2, Z5
+	VMOVUPS       Z5, K1, (AX)(R13*1)
+	VADDPS        Z5, Z3, Z3
+	VMOVUPS.Z     (BX)(R13*1), K1, Z6
+	VSUBPS        Z2, Z6, Z6
+	VFMADD231PS   Z6, Z5, Z4
+	VEXTRACTF64X4 $0x01, Z3, Y2
+	VADDPS        Y3, Y2, Y2
+	VEXTRACTF128  $0x01, Y2, X3
+	VADDPS        X2, X3, X3
+	VPERMILPS     $0x0e, X3, X2
+	VADDPS        X2, X3, X3
+	VMOVSHDUP     X3, X2
+	VADDSS        X2, X3, X3
+	VCVTSS2SD     X3, X3, X3
+	VADDSD        (DI)(R12*8), X3, X3
+	VMOVSD        X3, (DI)(R12*8)
+	VEXTRACTF64X4 $0x01, Z4, Y2
+	VADDPS        Y4, Y2, Y2
+	VEXTRACTF128  $0x01, Y2, X3
+	VADDPS        X2, X3, X3
+	VPERMILPS     $0x0e, X3, X2
+	VADDPS        X2, X3, X3
+	VMOVSHDUP     X3, X2
+	VADDSS        X2, X3, X3
+	VCVTSS2SD     X3, X3, X3
+	LEAQ          (DI)(R12*8), R13
+	ADDQ          R8, R13
+	VADDSD        (R13), X3, X3
+	VMOVSD        X3, (R13)
+	ADDQ          R10, AX
+	ADDQ          R10, CX
+	ADDQ          R10, DX
+	ADDQ          R10, BX
+	INCQ          R12
+	JMP           row
+
+done:
+	VZEROUPPER
+	RET
+
+// func reluGradSumsRowsAVX512(g []float32, gy []float32, y []float32, x []float32, rows int, hw int, mean []float32, tail uint16, sums []float64)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·reluGradSumsRowsAVX512(SB), NOSPLIT, $0-168
+	MOVQ    g_base+0(FP), AX
+	MOVQ    gy_base+24(FP), CX
+	MOVQ    y_base+48(FP), DX
+	MOVQ    x_base+72(FP), BX
+	MOVQ    mean_base+112(FP), SI
+	MOVQ    sums_base+144(FP), DI
+	MOVQ    rows+96(FP), R8
+	SHLQ    $0x03, R8
+	VXORPS  Z0, Z0, Z0
+	MOVQ    rows+96(FP), R9
+	MOVQ    hw+104(FP), R10
+	MOVQ    R10, R11
+	SHRQ    $0x04, R11
+	SHLQ    $0x06, R11
+	SHLQ    $0x02, R10
+	MOVWLZX tail+136(FP), R12
+	KMOVW   R12, K1
+	XORQ    R12, R12
+
+row:
+	CMPQ         R12, R9
+	JAE          done
+	VBROADCASTSS (SI)(R12*4), Z1
+	VXORPS       Z2, Z2, Z2
+	VXORPS       Z3, Z3, Z3
+	XORQ         R13, R13
+
+vec:
+	CMPQ        R13, R11
+	JAE         tail
+	VMOVUPS     (DX)(R13*1), Z4
+	VCMPPS      $0x01, Z4, Z0, K2
+	VMOVUPS.Z   (CX)(R13*1), K2, Z4
+	VMOVUPS     Z4, (AX)(R13*1)
+	VADDPS      Z4, Z2, Z2
+	VMOVUPS     (BX)(R13*1), Z5
+	VSUBPS      Z1, Z5, Z5
+	VFMADD231PS Z5, Z4, Z3
+	ADDQ        $0x40, R13
+	JMP         vec
+
+tail:
+	VMOVUPS.Z     (DX)(R13*1), K1, Z4
+	VCMPPS        $0x01, Z4, Z0, K2
+	KANDW         K1, K2, K2
+	VMOVUPS.Z     (CX)(R13*1), K2, Z4
+	VMOVUPS       Z4, K1, (AX)(R13*1)
+	VADDPS        Z4, Z2, Z2
+	VMOVUPS.Z     (BX)(R13*1), K1, Z5
+	VSUBPS        Z1, Z5, Z5
+	VFMADD231PS   Z5, Z4, Z3
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VADDPS        Y2, Y1, Y1
+	VEXTRACTF128  $0x01, Y1, X2
+	VADDPS        X1, X2, X2
+	VPERMILPS     $0x0e, X2, X1
+	VADDPS        X1, X2, X2
+	VMOVSHDUP     X2, X1
+	VADDSS        X1, X2, X2
+	VCVTSS2SD     X2, X2, X2
+	VADDSD        (DI)(R12*8), X2, X2
+	VMOVSD        X2, (DI)(R12*8)
+	VEXTRACTF64X4 $0x01, Z3, Y1
+	VADDPS        Y3, Y1, Y1
+	VEXTRACTF128  $0x01, Y1, X2
+	VADDPS        X1, X2, X2
+	VPERMILPS     $0x0e, X2, X1
+	VADDPS        X1, X2, X2
+	VMOVSHDUP     X2, X1
+	VADDSS        X1, X2, X2
+	VCVTSS2SD     X2, X2, X2
+	LEAQ          (DI)(R12*8), R13
+	ADDQ          R8, R13
+	VADDSD        (R13), X2, X2
+	VMOVSD        X2, (R13)
+	ADDQ          R10, AX
+	ADDQ          R10, CX
+	ADDQ          R10, DX
+	ADDQ          R10, BX
+	INCQ          R12
+	JMP           row
+
+done:
+	VZEROUPPER
+	RET
+
+// func gradSumsRowsAVX512(gy []float32, x []float32, rows int, hw int, mean []float32, tail uint16, sums []float64)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gradSumsRowsAVX512(SB), NOSPLIT, $0-120
+	MOVQ    gy_base+0(FP), AX
+	MOVQ    x_base+24(FP), CX
+	MOVQ    mean_base+64(FP), DX
+	MOVQ    sums_base+96(FP), BX
+	MOVQ    rows+48(FP), SI
+	SHLQ    $0x03, SI
+	MOVQ    rows+48(FP), DI
+	MOVQ    hw+56(FP), R8
+	MOVQ    R8, R9
+	SHRQ    $0x04, R9
+	SHLQ    $0x06, R9
+	SHLQ    $0x02, R8
+	MOVWLZX tail+88(FP), R10
+	KMOVW   R10, K1
+	XORQ    R10, R10
+
+row:
+	CMPQ         R10, DI
+	JAE          done
+	VBROADCASTSS (DX)(R10*4), Z0
+	VXORPS       Z1, Z1, Z1
+	VXORPS       Z2, Z2, Z2
+	XORQ         R11, R11
+
+vec:
+	CMPQ        R11, R9
+	JAE         tail
+	VMOVUPS     (AX)(R11*1), Z3
+	VADDPS      Z3, Z1, Z1
+	VMOVUPS     (CX)(R11*1), Z4
+	VSUBPS      Z0, Z4, Z4
+	VFMADD231PS Z4, Z3, Z2
+	ADDQ        $0x40, R11
+	JMP         vec
+
+tail:
+	VMOVUPS.Z     (AX)(R11*1), K1, Z3
+	VADDPS        Z3, Z1, Z1
+	VMOVUPS.Z     (CX)(R11*1), K1, Z4
+	VSUBPS        Z0, Z4, Z4
+	VFMADD231PS   Z4, Z3, Z2
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VADDPS        Y1, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X0, X1, X1
+	VPERMILPS     $0x0e, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VCVTSS2SD     X1, X1, X1
+	VADDSD        (BX)(R10*8), X1, X1
+	VMOVSD        X1, (BX)(R10*8)
+	VEXTRACTF64X4 $0x01, Z2, Y0
+	VADDPS        Y2, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X0, X1, X1
+	VPERMILPS     $0x0e, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	VCVTSS2SD     X1, X1, X1
+	LEAQ          (BX)(R10*8), R11
+	ADDQ          SI, R11
+	VADDSD        (R11), X1, X1
+	VMOVSD        X1, (R11)
+	ADDQ          R8, AX
+	ADDQ          R8, CX
+	INCQ          R10
+	JMP           row
+
+done:
+	VZEROUPPER
+	RET

@@ -34,6 +34,14 @@ func channelAffineRowsSIMD(_, _ []float32, _, _ int, _, _ []float32, _ bool, _ f
 
 func rowsSIMD() bool { return false }
 
+func gradSumsRowsSIMD(_, _ []float32, _, _ int, _ []float32, _ []float64) {
+	panic("kernels: no gradient sums row kernel without assembly")
+}
+
+func clampGradSumsRowsSIMD(_, _, _, _ []float32, _, _ int, _ []float32, _ float32, _ []float64) bool {
+	return false
+}
+
 func bnInputGradRowsSIMD(_, _, _ []float32, _, _ int, _ []float32, _ bool) bool { return false }
 
 func dwGradRowSIMD(int, []float32, []float32, []float32, []float32, int, *[72]float32) {

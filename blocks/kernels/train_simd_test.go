@@ -386,8 +386,9 @@ func TestChannelAffineClamp(t *testing.T) {
 }
 
 // TestChannelRowKernels checks the per-sample, all-channel AVX-512
-// kernels (batch norm's forward map with and without its clamp, and its
-// input gradient, setting and adding) against their formulas on rows of 1
+// kernels (batch norm's forward map with and without its clamp, its
+// input gradient, setting and adding, and its gradient sums after a
+// ReLU6, a ReLU or nothing) against their formulas on rows of 1
 // to 196 values, into guarded outputs. Without AVX-512 they decline.
 func TestChannelRowKernels(t *testing.T) {
 	if !rowsSIMD() {
@@ -415,6 +416,37 @@ func TestChannelRowKernels(t *testing.T) {
 						want = min(max(want, 0), 6)
 					}
 					require.Equal(t, want, y[i], "channelAffineRows hw %d value %d", hw, i)
+				}
+			}
+			for _, hi := range []float32{6, float32(math.Inf(1)), 0} {
+				// hi 0: no mask (gradSumsRowsSIMD).
+				mean, xb := randSlice(rng, rows), randSlice(rng, n) // xb: the batch norm's input
+				sums0 := make([]float64, 2*rows)
+				for i := range sums0 {
+					sums0[i] = float64(i) - 1.5
+				}
+				sums := append([]float64(nil), sums0...)
+				g, check := guarded(t, n, randSlice(rng, n))
+				if hi == 0 {
+					gradSumsRowsSIMD(gy, xb, rows, hw, mean, sums)
+					copy(g, gy)
+				} else {
+					require.True(t, ClampGradSetPartials(g, gy, x, xb, rows, hw, hi, mean, sums))
+				}
+				check(fmt.Sprintf("gradient sums rows hw %d rows %d hi %v", hw, rows, hi))
+				want := append([]float64(nil), sums0...)
+				for i := range g {
+					r := i / hw
+					wg := gy[i]
+					if hi != 0 && !(0 < x[i] && x[i] < hi) {
+						wg = 0
+					}
+					require.Equal(t, wg, g[i], "masked gradient hw %d hi %v value %d", hw, hi, i)
+					want[r] += float64(wg)
+					want[rows+r] += float64(wg) * float64(xb[i]-mean[r])
+				}
+				for i := range want {
+					near(t, want[i], sums[i], 1e-5*float64(hw), fmt.Sprintf("sums hw %d hi %v [%d]", hw, hi, i))
 				}
 			}
 			for _, set := range []bool{false, true} {

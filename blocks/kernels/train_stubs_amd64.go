@@ -105,3 +105,21 @@ func bnInputGradRowsAVX512(gx []float32, gy []float32, x []float32, rows int, hw
 //
 //go:noescape
 func bnInputGradSetRowsAVX512(gx []float32, gy []float32, x []float32, rows int, hw int, coef []float32, tail uint16)
+
+// clampGradSumsRowsAVX512 sets g = gy where 0 < y < hi (else 0) in each row r of rows rows of hw values, and adds sum(g) to sums[r] and sum(g*(x-mean[r])) to sums[rows+r]
+// (float32 lanes, then float64); tail is the mask of the hw%16 values after a row's whole vectors.
+//
+//go:noescape
+func clampGradSumsRowsAVX512(g []float32, gy []float32, y []float32, x []float32, rows int, hw int, mean []float32, tail uint16, sums []float64, hi float32)
+
+// reluGradSumsRowsAVX512 sets g = gy where 0 < y (else 0) in each row r of rows rows of hw values, and adds sum(g) to sums[r] and sum(g*(x-mean[r])) to sums[rows+r]
+// (float32 lanes, then float64); tail is the mask of the hw%16 values after a row's whole vectors.
+//
+//go:noescape
+func reluGradSumsRowsAVX512(g []float32, gy []float32, y []float32, x []float32, rows int, hw int, mean []float32, tail uint16, sums []float64)
+
+// gradSumsRowsAVX512 adds, in each row r of rows rows of hw values, sum(gy) to sums[r] and sum(gy*(x-mean[r])) to sums[rows+r]
+// (float32 lanes, then float64); tail is the mask of the hw%16 values after a row's whole vectors.
+//
+//go:noescape
+func gradSumsRowsAVX512(gy []float32, x []float32, rows int, hw int, mean []float32, tail uint16, sums []float64)

@@ -234,6 +234,10 @@ func (bn *BatchNorm) ForwardAct(tp *Tape, x *Tensor, act Act) *Tensor {
 		// (batch normalization's input gradient then overwrites it in
 		// place), else into a temporary.
 		g, inPlace := actGradStorage(x)
+		if sumGy, sumGyXhat, ok := actGradSums(tp, g, out.Grad, out.Data, x.Data, n, c, hw, act, st); ok {
+			bn.backwardWithSums(tp, g, inPlace, x, n, c, hw, st.m, st.mean, st.invStd, st.scale, true, sumGy, sumGyXhat)
+			return
+		}
 		gradSet := clampGradSet(act)
 		kernels.ParallelChunks(threads, len(g), 3*len(g), func(lo, hi int) {
 			gradSet(g[lo:hi], out.Grad[lo:hi], out.Data[lo:hi])
@@ -241,6 +245,43 @@ func (bn *BatchNorm) ForwardAct(tp *Tape, x *Tensor, act Act) *Tensor {
 		bn.backwardFrom(tp, g, inPlace, x, n, c, hw, st.m, st.mean, st.invStd, st.scale, true)
 	}, x, bn.Weight.Tensor, bn.Bias.Tensor)
 	return out
+}
+
+// actGradSums sets g to the gradient through a ReLU or ReLU6 act (output
+// y, output gradient gy) into the batch norm before it (input x,
+// statistics st), and returns that batch norm's gradient sums, as
+// kernels.BatchNormGradSums would, in one pass per image
+// (kernels.ClampGradSetPartials, whose per-image sums are added in image
+// order, as the fused ForwardActDepthwise adds its own). It reports false,
+// having done nothing, where that kernel does not run.
+func actGradSums(tp *Tape, g, gy, y, x []float32, n, c, hw int, act Act, st batchStats) (sumGy, sumGyXhat []float32, ok bool) {
+	if !kernels.HasClampGradSetPartials() {
+		return nil, nil, false
+	}
+	l := c * hw
+	parts := make([]float64, n*2*c)
+	hi := clampHi(act)
+	forEachImage(tp, n, func() struct{} { return struct{}{} }, func(i int, _ struct{}) {
+		kernels.ClampGradSetPartials(g[i*l:(i+1)*l], gy[i*l:(i+1)*l], y[i*l:(i+1)*l], x[i*l:(i+1)*l], c, hw, hi, st.mean, parts[i*2*c:(i+1)*2*c])
+	})
+	sumGy, sumGyXhat = sumParts(parts, n, c, st.invStd)
+	return sumGy, sumGyXhat, true
+}
+
+// sumParts adds per-image gradient sums (image i's s1 then s2 at
+// parts[2ci:]) in image order into batch normalization's pair of sums.
+func sumParts(parts []float64, n, c int, invStd []float32) (sumGy, sumGyXhat []float32) {
+	s1, s2 := make([]float64, c), make([]float64, c)
+	for i := range n {
+		p := parts[i*2*c : (i+1)*2*c]
+		for ch := range c {
+			s1[ch] += p[ch]
+			s2[ch] += p[c+ch]
+		}
+	}
+	sumGy, sumGyXhat = make([]float32, c), make([]float32, c)
+	kernels.BatchNormGradSumsFrom(s1, s2, invStd, sumGy, sumGyXhat)
+	return sumGy, sumGyXhat
 }
 
 // actGradStorage is where the gradient through a batch norm's fused
@@ -264,18 +305,22 @@ func clampGradSet(act Act) func(gx, gy, y []float32) {
 	return kernels.ReLU6GradSet
 }
 
+// clampHi is the upper bound of ReLU6 (6) or ReLU (+Inf).
+func clampHi(act Act) float32 {
+	if act == ActReLU {
+		return float32(math.Inf(1))
+	}
+	return 6
+}
+
 // forwardActTrain is ForwardAct's forward pass in training (act ReLU or
 // ReLU6), recording nothing: the output and the batch's statistics.
 func (bn *BatchNorm) forwardActTrain(tp *Tape, x *Tensor, act Act) (*Tensor, batchStats) {
 	n, c := x.Shape[0], bn.Channels
 	hw := x.Len() / max(n*c, 1)
 	st := bn.trainStats(tp, x, n, c, hw)
-	hi := float32(6)
-	if act == ActReLU {
-		hi = float32(math.Inf(1))
-	}
 	out := tp.allocOutput(x.Shape...)
-	kernels.ChannelAffineClamp(tp.threads(), out.Data, x.Data, n, c, hw, st.scale, st.shift, hi)
+	kernels.ChannelAffineClamp(tp.threads(), out.Data, x.Data, n, c, hw, st.scale, st.shift, clampHi(act))
 	return out, st
 }
 

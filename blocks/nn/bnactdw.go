@@ -19,10 +19,11 @@ import (
 // activation and the input again, for the expanded tensor, the largest
 // of such a block.
 //
-// The results are bit for bit the unfused operators' except batch
+// The results are bit for bit the unfused operators'. (Without AVX-512,
+// where kernels.ClampGradSetPartials does not run, but for batch
 // normalization's gradient sums on planes of at most 512 values, which
 // add each image's sums in float64 where the unfused kernel first adds a
-// few images' rows in float32 (see kernels.BatchNormGradPartials).
+// few images' rows in float32: see kernels.BatchNormGradPartials.)
 // On a shard's tape waiting shards take images as in Convolve; on another
 // training tape the backward step runs on one goroutine (the trainer's
 // tapes are shards). blocks.Network uses it wherever a batch norm feeds
@@ -90,9 +91,13 @@ func (bn *BatchNorm) ForwardActDepthwise(tp *Tape, x *Tensor, act Act, w *Tensor
 		// normalization's gradient sums of image i from b.ga.
 		maskAndSums := func(i int, b bwdBuffers) {
 			gi := g[i*inLen : (i+1)*inLen]
-			gradSet(gi, b.ga, a.Data[i*inLen:(i+1)*inLen])
+			ai, xi := a.Data[i*inLen:(i+1)*inLen], x.Data[i*inLen:(i+1)*inLen]
 			p := parts[i*2*c : (i+1)*2*c]
-			kernels.BatchNormGradPartials(gi, x.Data[i*inLen:(i+1)*inLen], c, hw, st.mean, p[:c], p[c:])
+			if kernels.ClampGradSetPartials(gi, b.ga, ai, xi, c, hw, clampHi(act), st.mean, p) {
+				return
+			}
+			gradSet(gi, b.ga, ai)
+			kernels.BatchNormGradPartials(gi, xi, c, hw, st.mean, p[:c], p[c:])
 		}
 		// inputSide is everything of image i but the weight gradient.
 		inputSide := func(i int, b bwdBuffers) {
@@ -115,16 +120,7 @@ func (bn *BatchNorm) ForwardActDepthwise(tp *Tape, x *Tensor, act Act, w *Tensor
 				data.dw.Filter(ai, gy, gw, b.conv.dwGrad)
 			}
 		}, inputSide)
-		s1, s2 := make([]float64, c), make([]float64, c)
-		for i := range n {
-			p := parts[i*2*c : (i+1)*2*c]
-			for ch := range c {
-				s1[ch] += p[ch]
-				s2[ch] += p[c+ch]
-			}
-		}
-		sumGy, sumGyXhat := make([]float32, c), make([]float32, c)
-		kernels.BatchNormGradSumsFrom(s1, s2, st.invStd, sumGy, sumGyXhat)
+		sumGy, sumGyXhat := sumParts(parts, n, c, st.invStd)
 		bn.backwardWithSums(tp, g, inPlace, x, n, c, hw, st.m, st.mean, st.invStd, st.scale, true, sumGy, sumGyXhat)
 	}, x, w, bn.Weight.Tensor, bn.Bias.Tensor)
 	return y

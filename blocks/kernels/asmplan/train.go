@@ -48,6 +48,9 @@ func trainSet() {
 	channelAffineRows(true)
 	bnInputGradRows(false)
 	bnInputGradRows(true)
+	clampGradSumsRows(sumsClamp)
+	clampGradSumsRows(sumsReLU)
+	clampGradSumsRows(sumsPlain)
 }
 
 // at is the vector at byte offset off of the slice based at base.
@@ -518,6 +521,12 @@ func interleaveRows(set bool) {
 // off of the row (k: nil, or the tail mask). The slices in bases advance
 // a row at a time.
 func channelRows(bases []Register, start func(r GPVirtual), body func(off GPVirtual, k Op)) {
+	channelRowsEnd(bases, start, body, nil)
+}
+
+// channelRowsEnd is channelRows with end, when not nil, run at the end of
+// each row.
+func channelRowsEnd(bases []Register, start func(r GPVirtual), body func(off GPVirtual, k Op), end func()) {
 	rows := Load(Param("rows"), GP64())
 	hw := Load(Param("hw"), GP64())
 	full := GP64()
@@ -544,6 +553,9 @@ func channelRows(bases []Register, start func(r GPVirtual), body func(off GPVirt
 	JMP(LabelRef("vec"))
 	Label("tail")
 	body(off, k)
+	if end != nil {
+		end()
+	}
 	for _, b := range bases {
 		ADDQ(hw, b)
 	}
@@ -589,7 +601,7 @@ func channelAffineRows(clamp bool) {
 	}
 	TEXT(name, NOSPLIT, sig)
 	Pragma("noescape")
-	Doc(name+" sets "+what+" in each row r of rows rows of hw values; tail is the mask of the hw%16 values after a row's whole vectors.")
+	Doc(name + " sets " + what + " in each row r of rows rows of hw values; tail is the mask of the hw%16 values after a row's whole vectors.")
 	y := Load(Param("y").Base(), GP64())
 	x := Load(Param("x").Base(), GP64())
 	sc := Load(Param("scale").Base(), GP64())
@@ -648,4 +660,137 @@ func bnInputGradRows(set bool) {
 		}
 		storeRow(t, gx, off, k)
 	})
+}
+
+// hsumZ returns the sum of the sixteen lanes of z, as float64, in the low
+// lane of an XMM register: the halves added, then hsumPS, then converted.
+func hsumZ(z VecVirtual) VecVirtual {
+	h := YMM()
+	VEXTRACTF64X4(U8(1), z, h)
+	VADDPS(z.AsY(), h, h)
+	x := hsumPS(h)
+	VCVTSS2SD(x, x, x)
+	return x
+}
+
+// sumsMode says which activation gradient clampGradSumsRows applies
+// first.
+type sumsMode int
+
+const (
+	sumsClamp sumsMode = iota // ReLU6: 0 < y < hi
+	sumsReLU                  // 0 < y
+	sumsPlain                 // none: the sums of gy itself
+)
+
+// clampGradSumsRows emits clampGradSumsRowsAVX512 (ReLU6: lo 0, hi),
+// reluGradSumsRowsAVX512 (0 < y only) or gradSumsRowsAVX512 (no
+// activation): an activation's gradient into the batch norm before it and
+// that batch norm's two gradient sums in one pass, over all channels of a
+// sample. The three add the same way, so that the sums of a fused
+// activation equal those taken after it.
+func clampGradSumsRows(mode sumsMode) {
+	var name, sig, cond string
+	switch mode {
+	case sumsClamp:
+		name, sig, cond = "clampGradSumsRowsAVX512", "func(g, gy, y, x []float32, rows, hw int, mean []float32, tail uint16, sums []float64, hi float32)", "0 < y < hi"
+	case sumsReLU:
+		name, sig, cond = "reluGradSumsRowsAVX512", "func(g, gy, y, x []float32, rows, hw int, mean []float32, tail uint16, sums []float64)", "0 < y"
+	default:
+		name, sig = "gradSumsRowsAVX512", "func(gy, x []float32, rows, hw int, mean []float32, tail uint16, sums []float64)"
+	}
+	TEXT(name, NOSPLIT, sig)
+	Pragma("noescape")
+	if mode == sumsPlain {
+		Doc(name+" adds, in each row r of rows rows of hw values, sum(gy) to sums[r] and sum(gy*(x-mean[r])) to sums[rows+r]",
+			"(float32 lanes, then float64); tail is the mask of the hw%16 values after a row's whole vectors.")
+	} else {
+		Doc(name+" sets g = gy where "+cond+" (else 0) in each row r of rows rows of hw values, and adds sum(g) to sums[r] and sum(g*(x-mean[r])) to sums[rows+r]",
+			"(float32 lanes, then float64); tail is the mask of the hw%16 values after a row's whole vectors.")
+	}
+	if mode == sumsPlain {
+		plainSums()
+		return
+	}
+	g, gy := Load(Param("g").Base(), GP64()), Load(Param("gy").Base(), GP64())
+	y, x := Load(Param("y").Base(), GP64()), Load(Param("x").Base(), GP64())
+	mean := Load(Param("mean").Base(), GP64())
+	sums := Load(Param("sums").Base(), GP64())
+	second := Load(Param("rows"), GP64())
+	SHLQ(U8(3), second) // bytes from sums[r] to sums[rows+r]
+	zero := ZMM()
+	VXORPS(zero, zero, zero)
+	var hi VecVirtual
+	if mode == sumsClamp {
+		hx := Load(Param("hi"), XMM())
+		hi = ZMM()
+		VBROADCASTSS(hx, hi)
+	}
+	mu, s1, s2 := ZMM(), ZMM(), ZMM()
+	var row GPVirtual
+	channelRowsEnd([]Register{g, gy, y, x}, func(r GPVirtual) {
+		row = r
+		VBROADCASTSS(Mem{Base: mean, Index: r, Scale: 4}, mu)
+		VXORPS(s1, s1, s1)
+		VXORPS(s2, s2, s2)
+	}, func(off GPVirtual, k Op) {
+		v := loadRow(y, off, k)
+		m := K()
+		VCMPPS(U8(cmpLT), v, zero, m) // 0 < y
+		if mode == sumsClamp {
+			u := K()
+			VCMPPS(U8(cmpLT), hi, v, u) // y < hi
+			KANDW(u, m, m)
+		}
+		if k != nil {
+			KANDW(k, m, m)
+		}
+		gv := ZMM()
+		VMOVUPS_Z(at(gy, off), m, gv)
+		storeRow(gv, g, off, k)
+		accumulateSums(gv, x, off, k, mu, s1, s2)
+	}, func() { addRowSums(s1, s2, sums, row, second) })
+}
+
+// accumulateSums adds the gradient vector gv to s1 and gv*(x-mu) to s2, x
+// at off (under k unless nil).
+func accumulateSums(gv VecVirtual, x, off Register, k Op, mu, s1, s2 VecVirtual) {
+	VADDPS(gv, s1, s1)
+	d := loadRow(x, off, k)
+	VSUBPS(mu, d, d)
+	VFMADD231PS(d, gv, s2)
+}
+
+// addRowSums adds the lane sums s1 and s2, as float64, to sums[row] and to
+// the value second bytes after it.
+func addRowSums(s1, s2 VecVirtual, sums, row, second Register) {
+	a := hsumZ(s1)
+	VADDSD(Mem{Base: sums, Index: row, Scale: 8}, a, a)
+	VMOVSD(a, Mem{Base: sums, Index: row, Scale: 8})
+	b := hsumZ(s2)
+	t := GP64()
+	LEAQ(Mem{Base: sums, Index: row, Scale: 8}, t)
+	ADDQ(second, t)
+	VADDSD(Mem{Base: t}, b, b)
+	VMOVSD(b, Mem{Base: t})
+}
+
+// plainSums is gradSumsRowsAVX512's body: clampGradSumsRows's sums of gy
+// itself.
+func plainSums() {
+	gy, x := Load(Param("gy").Base(), GP64()), Load(Param("x").Base(), GP64())
+	mean := Load(Param("mean").Base(), GP64())
+	sums := Load(Param("sums").Base(), GP64())
+	second := Load(Param("rows"), GP64())
+	SHLQ(U8(3), second)
+	mu, s1, s2 := ZMM(), ZMM(), ZMM()
+	var row GPVirtual
+	channelRowsEnd([]Register{gy, x}, func(r GPVirtual) {
+		row = r
+		VBROADCASTSS(Mem{Base: mean, Index: r, Scale: 4}, mu)
+		VXORPS(s1, s1, s1)
+		VXORPS(s2, s2, s2)
+	}, func(off GPVirtual, k Op) {
+		accumulateSums(loadRow(gy, off, k), x, off, k, mu, s1, s2)
+	}, func() { addRowSums(s1, s2, sums, row, second) })
 }
