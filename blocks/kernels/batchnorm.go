@@ -17,6 +17,23 @@ func BatchNormStats(threads int, x []float32, n, c, hw int, mean, variance []flo
 // batchNormStats is BatchNormStats for channels [c0, c1).
 func batchNormStats(x []float32, n, c, hw, c0, c1 int, mean, variance []float32) {
 	m := float64(n * hw)
+	if k := c1 - c0; rowsSIMD() && k > 0 {
+		// A call per sample over all its channels, in float64 lanes.
+		shift, sums := make([]float64, k), make([]float64, 2*k)
+		for j := range shift {
+			shift[j] = float64(x[(c0+j)*hw])
+		}
+		for i := range n {
+			off := (i*c + c0) * hw
+			shiftedSumsChannelRowsSIMD(x[off:], k, hw, shift, sums)
+		}
+		for j := range k {
+			mu := sums[j] / m
+			mean[c0+j] = float32(shift[j] + mu)
+			variance[c0+j] = float32(max(sums[k+j]/m-mu*mu, 0))
+		}
+		return
+	}
 	step := bnRowsPerCall(hw)
 	for ch := c0; ch < c1; ch++ {
 		shift := float64(x[ch*hw])

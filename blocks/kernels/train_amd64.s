@@ -1175,3 +1175,91 @@ tail:
 done:
 	VZEROUPPER
 	RET
+
+// func shiftedSumsChannelRowsAVX512(x []float32, rows int, hw int, shift []float64, tail uint16, sums []float64)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·shiftedSumsChannelRowsAVX512(SB), NOSPLIT, $0-96
+	MOVQ    x_base+0(FP), AX
+	MOVQ    shift_base+40(FP), CX
+	MOVQ    sums_base+72(FP), DX
+	MOVQ    rows+24(FP), BX
+	SHLQ    $0x03, BX
+	MOVQ    rows+24(FP), SI
+	MOVQ    hw+32(FP), DI
+	MOVQ    DI, R8
+	SHRQ    $0x04, R8
+	SHLQ    $0x06, R8
+	SHLQ    $0x02, DI
+	MOVWLZX tail+64(FP), R9
+	KMOVW   R9, K1
+	XORQ    R9, R9
+
+row:
+	CMPQ         R9, SI
+	JAE          done
+	VBROADCASTSD (CX)(R9*8), Z0
+	VXORPD       Z1, Z1, Z1
+	VXORPD       Z2, Z2, Z2
+	VXORPD       Z3, Z3, Z3
+	VXORPD       Z4, Z4, Z4
+	XORQ         R10, R10
+
+vec:
+	CMPQ          R10, R8
+	JAE           tail
+	VMOVUPS       (AX)(R10*1), Z5
+	VCVTPS2PD     Y5, Z6
+	VSUBPD        Z0, Z6, Z6
+	VADDPD        Z6, Z1, Z1
+	VFMADD231PD   Z6, Z6, Z3
+	VEXTRACTF64X4 $0x01, Z5, Y5
+	VCVTPS2PD     Y5, Z5
+	VSUBPD        Z0, Z5, Z5
+	VADDPD        Z5, Z2, Z2
+	VFMADD231PD   Z5, Z5, Z4
+	ADDQ          $0x40, R10
+	JMP           vec
+
+tail:
+	VMOVUPS.Z     (AX)(R10*1), K1, Z5
+	VCVTPS2PD     Y5, Z6
+	VSUBPD        Z0, Z6, Z6
+	KMOVW         K1, K2
+	VMOVAPD.Z     Z6, K2, Z6
+	VADDPD        Z6, Z1, Z1
+	VFMADD231PD   Z6, Z6, Z3
+	VEXTRACTF64X4 $0x01, Z5, Y5
+	VCVTPS2PD     Y5, Z5
+	VSUBPD        Z0, Z5, Z5
+	KMOVW         K1, K2
+	KSHIFTRW      $0x08, K2, K2
+	VMOVAPD.Z     Z5, K2, Z5
+	VADDPD        Z5, Z2, Z2
+	VFMADD231PD   Z5, Z5, Z4
+	VADDPD        Z2, Z1, Z1
+	VADDPD        Z4, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VADDPD        Y1, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPD        X0, X1, X1
+	VPERMILPD     $0x01, X1, X0
+	VADDSD        X0, X1, X1
+	VADDSD        (DX)(R9*8), X1, X1
+	VMOVSD        X1, (DX)(R9*8)
+	VEXTRACTF64X4 $0x01, Z3, Y0
+	VADDPD        Y3, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPD        X0, X1, X1
+	VPERMILPD     $0x01, X1, X0
+	VADDSD        X0, X1, X1
+	LEAQ          (DX)(R9*8), R10
+	ADDQ          BX, R10
+	VADDSD        (R10), X1, X1
+	VMOVSD        X1, (R10)
+	ADDQ          DI, AX
+	INCQ          R9
+	JMP           row
+
+done:
+	VZEROUPPER
+	RET

@@ -205,6 +205,13 @@ func gradSumsRowsSIMD(gy, x []float32, rows, hw int, mean []float32, sums []floa
 	gradSumsRowsAVX512(gy[:n], x[:n], rows, hw, mean[:rows], rowTail(hw), sums[:2*rows])
 }
 
+// shiftedSumsChannelRowsSIMD adds, in each row r of rows rows of hw
+// values, sum(x-shift[r]) to sums[r] and sum((x-shift[r])^2) to
+// sums[rows+r], in float64 (AVX-512 only: see rowsSIMD).
+func shiftedSumsChannelRowsSIMD(x []float32, rows, hw int, shift, sums []float64) {
+	shiftedSumsChannelRowsAVX512(x[:rows*hw], rows, hw, shift[:rows], rowTail(hw), sums[:2*rows])
+}
+
 // dwGradSIMD reports whether dwGradRowSIMD has a kernel for a 3x3 window
 // at stride s.
 func dwGradSIMD(s int) bool { return hasAVX2 && (s == 1 || s == 2) }

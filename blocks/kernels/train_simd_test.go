@@ -387,8 +387,8 @@ func TestChannelAffineClamp(t *testing.T) {
 
 // TestChannelRowKernels checks the per-sample, all-channel AVX-512
 // kernels (batch norm's forward map with and without its clamp, its
-// input gradient, setting and adding, and its gradient sums after a
-// ReLU6, a ReLU or nothing) against their formulas on rows of 1
+// input gradient, setting and adding, its gradient sums after a ReLU6, a
+// ReLU or nothing, and its forward sums) against their formulas on rows of 1
 // to 196 values, into guarded outputs. Without AVX-512 they decline.
 func TestChannelRowKernels(t *testing.T) {
 	if !rowsSIMD() {
@@ -447,6 +447,20 @@ func TestChannelRowKernels(t *testing.T) {
 				}
 				for i := range want {
 					near(t, want[i], sums[i], 1e-5*float64(hw), fmt.Sprintf("sums hw %d hi %v [%d]", hw, hi, i))
+				}
+			}
+			{
+				shift := []float64{0.5, -1, 2}[:rows]
+				sums := []float64{1, 2, 3, 4, 5, 6}[:2*rows]
+				want := append([]float64(nil), sums...)
+				for i, v := range x {
+					d := float64(v) - shift[i/hw]
+					want[i/hw] += d
+					want[rows+i/hw] += d * d
+				}
+				shiftedSumsChannelRowsSIMD(x, rows, hw, shift, sums)
+				for i := range want {
+					near(t, want[i], sums[i], 1e-9*float64(hw)*(1+math.Abs(want[i])), fmt.Sprintf("shifted sums hw %d [%d]", hw, i))
 				}
 			}
 			for _, set := range []bool{false, true} {

@@ -123,3 +123,9 @@ func reluGradSumsRowsAVX512(g []float32, gy []float32, y []float32, x []float32,
 //
 //go:noescape
 func gradSumsRowsAVX512(gy []float32, x []float32, rows int, hw int, mean []float32, tail uint16, sums []float64)
+
+// shiftedSumsChannelRowsAVX512 adds, in each row r of rows rows of hw values, sum(x-shift[r]) to sums[r] and sum((x-shift[r])^2) to sums[rows+r], in float64;
+// tail is the mask of the hw%16 values after a row's whole vectors.
+//
+//go:noescape
+func shiftedSumsChannelRowsAVX512(x []float32, rows int, hw int, shift []float64, tail uint16, sums []float64)

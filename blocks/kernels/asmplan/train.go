@@ -51,6 +51,7 @@ func trainSet() {
 	clampGradSumsRows(sumsClamp)
 	clampGradSumsRows(sumsReLU)
 	clampGradSumsRows(sumsPlain)
+	shiftedSumsChannelRows()
 }
 
 // at is the vector at byte offset off of the slice based at base.
@@ -793,4 +794,74 @@ func plainSums() {
 	}, func(off GPVirtual, k Op) {
 		accumulateSums(loadRow(gy, off, k), x, off, k, mu, s1, s2)
 	}, func() { addRowSums(s1, s2, sums, row, second) })
+}
+
+// shiftedSumsChannelRows emits shiftedSumsChannelRowsAVX512: batch
+// normalization's forward sums over all channels of a sample, in float64
+// lanes (eight values a conversion), each row r shifted by shift[r].
+func shiftedSumsChannelRows() {
+	TEXT("shiftedSumsChannelRowsAVX512", NOSPLIT, "func(x []float32, rows, hw int, shift []float64, tail uint16, sums []float64)")
+	Pragma("noescape")
+	Doc("shiftedSumsChannelRowsAVX512 adds, in each row r of rows rows of hw values, sum(x-shift[r]) to sums[r] and sum((x-shift[r])^2) to sums[rows+r], in float64;",
+		"tail is the mask of the hw%16 values after a row's whole vectors.")
+	x := Load(Param("x").Base(), GP64())
+	sh := Load(Param("shift").Base(), GP64())
+	sums := Load(Param("sums").Base(), GP64())
+	second := Load(Param("rows"), GP64())
+	SHLQ(U8(3), second)
+	shift := ZMM()
+	s1 := []VecVirtual{ZMM(), ZMM()}
+	s2 := []VecVirtual{ZMM(), ZMM()}
+	var row GPVirtual
+	channelRowsEnd([]Register{x}, func(r GPVirtual) {
+		row = r
+		VBROADCASTSD(Mem{Base: sh, Index: r, Scale: 8}, shift)
+		for _, a := range append(append([]VecVirtual{}, s1...), s2...) {
+			VXORPD(a, a, a)
+		}
+	}, func(off GPVirtual, k Op) {
+		v := loadRow(x, off, k) // masked lanes are 0: shifted, they count
+		for h := range 2 {
+			d := ZMM()
+			if h == 0 {
+				VCVTPS2PD(v.AsY(), d)
+			} else {
+				half := YMM()
+				VEXTRACTF64X4(U8(1), v, half)
+				VCVTPS2PD(half, d)
+			}
+			VSUBPD(shift, d, d)
+			if k != nil {
+				// Zero the lanes past the row: the tail mask's bits 8h to
+				// 8h+7, as a float64 lane mask.
+				m := K()
+				KMOVW(k, m)
+				if h == 1 {
+					KSHIFTRW(U8(8), m, m)
+				}
+				VMOVAPD_Z(d, m, d)
+			}
+			VADDPD(d, s1[h], s1[h])
+			VFMADD231PD(d, d, s2[h])
+		}
+	}, func() {
+		VADDPD(s1[1], s1[0], s1[0])
+		VADDPD(s2[1], s2[0], s2[0])
+		for j, acc := range []VecVirtual{s1[0], s2[0]} {
+			h := YMM()
+			VEXTRACTF64X4(U8(1), acc, h)
+			VADDPD(acc.AsY(), h, h)
+			a := hsumPD(h)
+			if j == 0 {
+				VADDSD(Mem{Base: sums, Index: row, Scale: 8}, a, a)
+				VMOVSD(a, Mem{Base: sums, Index: row, Scale: 8})
+				continue
+			}
+			t := GP64()
+			LEAQ(Mem{Base: sums, Index: row, Scale: 8}, t)
+			ADDQ(second, t)
+			VADDSD(Mem{Base: t}, a, a)
+			VMOVSD(a, Mem{Base: t})
+		}
+	})
 }
