@@ -182,9 +182,21 @@ func fillFlat(flat, gy []float32, ld, ow int) {
 func (b *DepthwiseBackward) filterTaps(planes, flat, gw9 []float32) {
 	d := b.fwd
 	half := d.padH * d.ldHalf
+	var sum [9]float64 // on the stack: the kernels' stubs are go:noescape
+	ran := false
+	if b.Win.StrideW == 1 {
+		ran = dwGradPlaneSIMD(1, flat, planes, nil, nil, d.padW, &sum)
+	} else {
+		ran = dwGradPlaneSIMD(2, flat, nil, planes, planes[half:], d.ldHalf, &sum)
+	}
+	if ran {
+		for t, v := range sum {
+			gw9[t] += float32(v)
+		}
+		return
+	}
 	const chunk = dwFlushLanes * 8
-	var acc [72]float32 // on the stack: the kernels' stubs are go:noescape
-	var sum [9]float64
+	var acc [72]float32
 	for i0 := 0; i0 < len(flat); i0 += chunk {
 		g := flat[i0:min(i0+chunk, len(flat))]
 		if b.Win.StrideW == 1 {

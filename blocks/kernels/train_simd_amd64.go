@@ -212,6 +212,30 @@ func shiftedSumsChannelRowsSIMD(x []float32, rows, hw int, shift, sums []float64
 	shiftedSumsChannelRowsAVX512(x[:rows*hw], rows, hw, shift[:rows], rowTail(hw), sums[:2*rows])
 }
 
+// dwGradPlaneSIMD adds to sums the nine weight gradient sums of a 3x3
+// depthwise convolution at stride s over the whole flat output gradient
+// gy (dwGradRowSIMD's layout), and reports whether it ran (with AVX-512
+// only).
+func dwGradPlaneSIMD(s int, gy, x, e, o []float32, ld int, sums *[9]float64) bool {
+	if !hasAVX512 || len(gy) == 0 {
+		return false
+	}
+	last := len(gy)&^15 - 1 // the last value the unmasked vectors read
+	if s == 1 {
+		if last >= 0 {
+			_ = x[last+2*ld+2]
+		}
+		dwGradPlaneK3S1AVX512(gy, x, ld, rowTail(len(gy)), sums)
+		return true
+	}
+	if last >= 0 {
+		_ = e[last+2*ld+1]
+		_ = o[last+2*ld]
+	}
+	dwGradPlaneK3S2AVX512(gy, e, o, ld, rowTail(len(gy)), sums)
+	return true
+}
+
 // dwGradSIMD reports whether dwGradRowSIMD has a kernel for a 3x3 window
 // at stride s.
 func dwGradSIMD(s int) bool { return hasAVX2 && (s == 1 || s == 2) }

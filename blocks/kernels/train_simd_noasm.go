@@ -34,6 +34,10 @@ func channelAffineRowsSIMD(_, _ []float32, _, _ int, _, _ []float32, _ bool, _ f
 
 func rowsSIMD() bool { return false }
 
+func dwGradPlaneSIMD(int, []float32, []float32, []float32, []float32, int, *[9]float64) bool {
+	return false
+}
+
 func shiftedSumsChannelRowsSIMD(_ []float32, _, _ int, _, _ []float64) {
 	panic("kernels: no batch norm sums row kernel without assembly")
 }

@@ -129,3 +129,15 @@ func gradSumsRowsAVX512(gy []float32, x []float32, rows int, hw int, mean []floa
 //
 //go:noescape
 func shiftedSumsChannelRowsAVX512(x []float32, rows int, hw int, shift []float64, tail uint16, sums []float64)
+
+// dwGradPlaneK3S1AVX512 adds the products of the flat output gradient gy with the padded input planes to the nine weight gradient sums of a 3x3 depthwise convolution at stride 1 (see asmplan);
+// tail is the mask of the len(gy)%16 values after the whole vectors.
+//
+//go:noescape
+func dwGradPlaneK3S1AVX512(gy []float32, x []float32, ld int, tail uint16, sums *[9]float64)
+
+// dwGradPlaneK3S2AVX512 adds the products of the flat output gradient gy with the padded input planes to the nine weight gradient sums of a 3x3 depthwise convolution at stride 2 (see asmplan);
+// tail is the mask of the len(gy)%16 values after the whole vectors.
+//
+//go:noescape
+func dwGradPlaneK3S2AVX512(gy []float32, e []float32, o []float32, ld int, tail uint16, sums *[9]float64)

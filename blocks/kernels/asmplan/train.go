@@ -52,6 +52,8 @@ func trainSet() {
 	clampGradSumsRows(sumsReLU)
 	clampGradSumsRows(sumsPlain)
 	shiftedSumsChannelRows()
+	dwGradPlane(1)
+	dwGradPlane(2)
 }
 
 // at is the vector at byte offset off of the slice based at base.
@@ -864,4 +866,102 @@ func shiftedSumsChannelRows() {
 			VMOVSD(a, Mem{Base: t})
 		}
 	})
+}
+
+// dwGradPlane emits dwGradPlaneK3S1AVX512 (or S2): dwGradRow's nine lane
+// sums over a whole flat output gradient plane in one call, 16 lanes, the
+// last vector under a mask, the lane sums added into float64 sums every
+// dwPlaneChunk vectors (and at the end).
+func dwGradPlane(s int) {
+	name := fmt.Sprintf("dwGradPlaneK3S%dAVX512", s)
+	sig := "func(gy, x []float32, ld int, tail uint16, sums *[9]float64)"
+	if s == 2 {
+		sig = "func(gy, e, o []float32, ld int, tail uint16, sums *[9]float64)"
+	}
+	TEXT(name, NOSPLIT, sig)
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s adds the products of the flat output gradient gy with the padded input planes to the nine weight gradient sums of a 3x3 depthwise convolution at stride %d (see asmplan);", name, s),
+		"tail is the mask of the len(gy)%16 values after the whole vectors.")
+	const dwPlaneChunk = 64 // vectors, as dwFlushLanes products per lane
+	gy := Load(Param("gy").Base(), GP64())
+	planes := loadPlanes(s)
+	ld := Load(Param("ld"), GP64())
+	SHLQ(U8(2), ld) // bytes
+	rows := make([][3]Register, len(planes))
+	for p, base := range planes {
+		rows[p][0] = base
+		for kh := 1; kh < 3; kh++ {
+			r := GP64()
+			MOVQ(rows[p][kh-1], r)
+			ADDQ(ld, r)
+			rows[p][kh] = r
+		}
+	}
+	left := Load(Param("gy").Len(), GP64())
+	SHRQ(U8(4), left) // whole vectors still to do
+	t := Load(Param("tail"), GP32())
+	kt := K()
+	KMOVW(t, kt)
+	out := Load(Param("sums"), GP64())
+	sums := make([]VecVirtual, 9)
+	off := GP64()
+	XORQ(off, off)
+	cnt := GP64()
+	// body adds one vector's products (under k unless nil).
+	body := func(k Op) {
+		g := ZMM()
+		if k == nil {
+			VMOVUPS(at(gy, off), g)
+		} else {
+			VMOVUPS_Z(at(gy, off), k, g)
+		}
+		for kh := 0; kh < 3; kh++ {
+			for kw := 0; kw < 3; kw++ {
+				p, shift := 0, kw
+				if s == 2 {
+					p, shift = kw%2, kw/2
+				}
+				m := Mem{Base: rows[p][kh], Index: off, Scale: 1, Disp: 4 * shift}
+				if k == nil {
+					VFMADD231PS(m, g, sums[kh*3+kw])
+				} else {
+					VFMADD231PS(m, g, k, sums[kh*3+kw]) // masked lanes neither read nor added
+				}
+			}
+		}
+	}
+	Label("chunk")
+	for i := range sums {
+		sums[i] = ZMM()
+		VXORPS(sums[i], sums[i], sums[i])
+	}
+	MOVQ(U32(dwPlaneChunk), cnt)
+	Label("vec")
+	TESTQ(left, left)
+	JZ(LabelRef("last"))
+	TESTQ(cnt, cnt)
+	JZ(LabelRef("flush"))
+	body(nil)
+	ADDQ(U8(64), off)
+	DECQ(left)
+	DECQ(cnt)
+	JMP(LabelRef("vec"))
+	Label("last")
+	body(kt)
+	flushSums(sums, out)
+	VZEROUPPER()
+	RET()
+	Label("flush")
+	flushSums(sums, out)
+	JMP(LabelRef("chunk"))
+}
+
+// flushSums adds the lane sums of each vector in sums, as float64, to
+// out[t].
+func flushSums(sums []VecVirtual, out Register) {
+	for t, v := range sums {
+		a := hsumZ(v)
+		VADDSD(Mem{Base: out, Disp: 8 * t}, a, a)
+		VMOVSD(a, Mem{Base: out, Disp: 8 * t})
+	}
 }
