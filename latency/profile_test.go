@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -496,10 +497,22 @@ func TestProfileRounds(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	require.Equal(t, 3*len(items), last[1], "progress counts measurements")
 	require.Equal(t, 2+len(blockItems)+1, st.Present+st.Measured)
-	e, ok, err := tbl.Get(blockItems[2].Key)
-	require.NoError(t, err)
-	require.True(t, ok)
-	require.Equal(t, 2, e.Rounds, "measured in both passes so far")
+	// The second pass takes the blocks in its own order (roundOrder): its
+	// first three have two measurements, the others one.
+	keys := make([]string, len(blockItems))
+	for i, it := range blockItems {
+		keys[i] = it.Key
+	}
+	for i, k := range roundOrder(keys, 2) {
+		e, ok, err := tbl.Get(k)
+		require.NoError(t, err)
+		require.True(t, ok, k)
+		want := 1
+		if i < 3 {
+			want = 2
+		}
+		require.Equal(t, want, e.rounds(), "%s, %d in the second pass", k, i)
+	}
 
 	// ...and continued: every entry is the best of 3, the overhead too.
 	p = newTestProfiler(t, tbl)
@@ -514,7 +527,7 @@ func TestProfileRounds(t *testing.T) {
 		require.NoError(t, e.Validate())
 		require.Equal(t, 3, e.Rounds, it.Key)
 	}
-	e, _, err = tbl.Get(blockItems[0].Key)
+	e, _, err := tbl.Get(blockItems[0].Key)
 	require.NoError(t, err)
 	require.Equal(t, 1.0, e.P10Ns, "the best measurement is kept")
 	require.Equal(t, fast.MeasuredAt, e.MeasuredAt)
@@ -562,4 +575,26 @@ func TestPredictFillsOnlyWhatIsMissing(t *testing.T) {
 		require.True(t, ok, it.Key)
 		require.Equal(t, 3, e.Rounds, it.Key)
 	}
+}
+
+// TestRoundOrder checks that each pass of a profile takes the blocks in an
+// order of its own, every block once, the same for a pass on every run
+// (so that a resumed run measures what it would have).
+func TestRoundOrder(t *testing.T) {
+	keys := make([]string, 50)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k%02d", i)
+	}
+	orig := slices.Clone(keys)
+	var orders [][]string
+	for round := 1; round <= 3; round++ {
+		o := roundOrder(keys, round)
+		require.Equal(t, o, roundOrder(keys, round), "round %d is deterministic", round)
+		require.ElementsMatch(t, keys, o, "round %d is a permutation", round)
+		orders = append(orders, o)
+	}
+	require.Equal(t, orig, keys, "the keys are not reordered in place")
+	require.NotEqual(t, orders[0], orders[1])
+	require.NotEqual(t, orders[1], orders[2])
+	require.NotEqual(t, keys, orders[0])
 }
