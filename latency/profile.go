@@ -312,10 +312,23 @@ func (p *Profiler) Profile(ctx context.Context, items []Item) (ProfileStats, err
 // 207 entries came out more than 15% above a profile of those blocks
 // alone, and 6 still did as the best of three such passes.
 func roundOrder(keys []string, round int) []string {
-	order := slices.Clone(keys)
-	rng := rand.New(rand.NewPCG(uint64(round), 0x6c6174)) // "lat"
-	rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	order := make([]string, len(keys))
+	for i, j := range roundPerm(len(keys), round) {
+		order[i] = keys[j]
+	}
 	return order
+}
+
+// roundPerm is the permutation of n items that pass round takes
+// (roundOrder; MeasureNetworks's passes over the networks too).
+func roundPerm(n, round int) []int {
+	perm := make([]int, n)
+	for i := range perm {
+		perm[i] = i
+	}
+	rng := rand.New(rand.NewPCG(uint64(round), 0x6c6174)) // "lat"
+	rng.Shuffle(n, func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+	return perm
 }
 
 // rounds is the number of passes over the blocks, at least 1.
@@ -553,14 +566,17 @@ func (p *Profiler) time(ctx context.Context, g *blocks.Graph) (Measurement, erro
 
 // MeasureNetworks times each network end to end rounds times, in rounds
 // over all of them (so that each network's measurements are spread over
-// the whole call), and returns for each the measurement of lowest latency,
+// the whole call), each round in an order of its own (roundPerm, as the
+// profiler's passes), and returns for each the measurement of lowest latency,
 // as the profiler keeps for blocks. progress, when set, is called after
 // each measurement with the count done and the total.
 func MeasureNetworks(ctx context.Context, compile Compiler, archs []*space.Arch, batch, threads int, p Protocol, rounds int, progress func(done, total int)) ([]Measurement, error) {
 	rounds = max(rounds, 1)
 	best := make([]Measurement, len(archs))
 	for r := range rounds {
-		for i, a := range archs {
+		// Each pass in an order of its own, as the profiler's.
+		for n, i := range roundPerm(len(archs), r+1) {
+			a := archs[i]
 			m, err := MeasureNetwork(ctx, compile, a, batch, threads, p)
 			if err != nil {
 				return nil, fmt.Errorf("measuring network %d (%s): %w", i, archName(a), err)
@@ -569,7 +585,7 @@ func MeasureNetworks(ctx context.Context, compile Compiler, archs []*space.Arch,
 				best[i] = m
 			}
 			if progress != nil {
-				progress(r*len(archs)+i+1, rounds*len(archs))
+				progress(r*len(archs)+n+1, rounds*len(archs))
 			}
 		}
 	}
