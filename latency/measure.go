@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"nas/blocks"
@@ -182,6 +184,55 @@ type Protocol struct {
 	// Clock defaults to ClockThreadCPU where it exists; the profiler uses
 	// ClockWall for more than one thread (see ForThreads).
 	Clock Clock
+	// NoProbe turns the memory probe off. By default each sample is
+	// preceded by a probe of the memory system (a read of one value per
+	// cache line of a 4 MB buffer, about 20 µs) and one untimed run, and
+	// a sample whose probe took more than ProbeSlack times the fastest
+	// probe of the process is dropped: it would have been taken while
+	// another tenant of the machine loaded the shared cache and memory,
+	// which on the development VM slowed a small28 network by 40% for
+	// seconds at a time (the probe took 33 µs against 18 then). A
+	// measurement whose samples keep being dropped takes them all after
+	// 4x MaxTime.
+	NoProbe bool
+}
+
+// ProbeSlack is how much slower than the process's fastest probe a
+// sample's memory probe may be for the sample to count.
+const ProbeSlack = 1.25
+
+// probeBuf is the memory probe's buffer: 4 MB, more than a core's L2 and
+// a share of the L3 that other tenants' loads evict.
+var (
+	probeOnce  sync.Once
+	probeBuf   []float32
+	probeFloor atomic.Int64 // the fastest probe of the process, ns
+	probeSink  atomic.Uint32
+)
+
+// probeFn is the probe Measure calls (tests replace it).
+var probeFn = probe
+
+// probe reads one value per 64-byte line of probeBuf and returns how long
+// that took, and the fastest probe of the process so far.
+func probe() (d, floor time.Duration) {
+	probeOnce.Do(func() { probeBuf = make([]float32, 1<<20) })
+	t := time.Now()
+	var s float32
+	for i := 0; i < len(probeBuf); i += 16 {
+		s += probeBuf[i]
+	}
+	d = time.Since(t)
+	probeSink.Store(math.Float32bits(s)) // keeps the reads
+	for {
+		f := probeFloor.Load()
+		if f != 0 && f <= int64(d) {
+			return d, time.Duration(f)
+		}
+		if probeFloor.CompareAndSwap(f, int64(d)) {
+			return d, d
+		}
+	}
 }
 
 // ForThreads returns the protocol for runs on n threads: without a clock
@@ -224,6 +275,15 @@ func (p Protocol) withDefaults() Protocol {
 	return p
 }
 
+// probeNote is what a measurement's protocol text says of the memory
+// probe: the samples it dropped.
+func probeNote(p Protocol, dropped int) string {
+	if p.NoProbe {
+		return ""
+	}
+	return fmt.Sprintf(" probe-dropped=%d", dropped)
+}
+
 // LatencyQuantile is the statistic a measurement reports as the latency:
 // the 10th percentile of the per-run times of its samples (Entry.P10Ns).
 // Other processes only ever add time to a run: on a shared machine they
@@ -240,8 +300,12 @@ const LatencyQuantile = 0.1
 // in each entry.
 func (p Protocol) String() string {
 	p = p.withDefaults()
-	return fmt.Sprintf("clock=%s warmup=%dx/%v gc=off,collect-before-sample-if-allocating samples=%d..%d stat=p%g ci95=±%g%% cap=%v min-sample=%v",
-		p.Clock, p.WarmupRuns, p.WarmupTime, p.MinSamples, p.MaxSamples, LatencyQuantile*100, p.Tolerance*100, p.MaxTime, p.MinSampleTime)
+	probe := fmt.Sprintf(" probe=4MB,slack=%g", ProbeSlack)
+	if p.NoProbe {
+		probe = " probe=off"
+	}
+	return fmt.Sprintf("clock=%s warmup=%dx/%v gc=off,collect-before-sample-if-allocating samples=%d..%d stat=p%g ci95=±%g%% cap=%v min-sample=%v%s",
+		p.Clock, p.WarmupRuns, p.WarmupTime, p.MinSamples, p.MaxSamples, LatencyQuantile*100, p.Tolerance*100, p.MaxTime, p.MinSampleTime, probe)
 }
 
 // Measurement is the result of timing one Runner: the entry to store and
@@ -299,10 +363,26 @@ func Measure(ctx context.Context, r Runner, p Protocol) (Measurement, error) {
 	stable := false
 	begin := time.Now()
 	sinceGC := 0
+	dropped := 0
+	if !p.NoProbe {
+		for range 3 { // a floor for this process
+			probeFn()
+		}
+	}
 	for len(samples) < p.MaxSamples {
 		if sinceGC >= gcEvery {
 			runtime.GC()
 			sinceGC = 0
+		}
+		if !p.NoProbe && time.Since(begin) < 4*p.MaxTime {
+			if d, floor := probeFn(); float64(d) > ProbeSlack*float64(floor) {
+				dropped++
+				if err := ctx.Err(); err != nil {
+					return Measurement{}, err
+				}
+				continue
+			}
+			r.Run() // the probe evicted the caches the run had warmed
 		}
 		t, c := time.Now(), cpuNow(p.Clock)
 		for range k {
@@ -338,7 +418,7 @@ func Measure(ctx context.Context, r Runner, p Protocol) (Measurement, error) {
 			P90Ns:      quantile(sorted, 0.9),
 			Samples:    len(sorted),
 			MeasuredAt: time.Now().UTC(),
-			Protocol:   fmt.Sprintf("%s runs/sample=%d stable=%t", p, k, stable),
+			Protocol:   fmt.Sprintf("%s runs/sample=%d stable=%t%s", p, k, stable, probeNote(p, dropped)),
 		},
 		RunsPerSample: k,
 		Stable:        stable,

@@ -132,3 +132,46 @@ func TestProtocolString(t *testing.T) {
 		require.True(t, strings.Contains(s, want), "%q lacks %q", s, want)
 	}
 }
+
+// TestMeasureDropsSamplesOfSlowProbes checks the memory probe's rule: a
+// sample whose probe ran more than ProbeSlack times the fastest is not
+// taken, the count dropped is recorded, and a
+// machine that stays slow still gets a measurement after 4x MaxTime.
+func TestMeasureDropsSamplesOfSlowProbes(t *testing.T) {
+	defer func(f func() (time.Duration, time.Duration)) { probeFn = f }(probeFn)
+	const floor = 20 * time.Microsecond
+	calls, slow := 0, 0
+	probeFn = func() (time.Duration, time.Duration) {
+		calls++
+		if calls > 3 && calls <= 3+slow {
+			return 2 * floor, floor
+		}
+		return floor, floor
+	}
+
+	slow = 7
+	r := &spinRunner{work: 100}
+	m, err := Measure(context.Background(), r, fastProtocol)
+	require.NoError(t, err)
+	require.NoError(t, m.Validate())
+	require.Contains(t, m.Protocol, "probe=4MB,slack=1.25")
+	require.Contains(t, m.Protocol, "probe-dropped=7")
+	require.Equal(t, 3+7+m.Samples, calls, "a probe per sample taken or dropped, after three for the floor")
+
+	calls, slow = 0, math.MaxInt32 // slow for good
+	start := time.Now()
+	m, err = Measure(context.Background(), &spinRunner{work: 100}, fastProtocol)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, time.Since(start), 4*fastProtocol.MaxTime, "it waited for a fast probe")
+	require.GreaterOrEqual(t, m.Samples, 3, "and then took the samples anyway")
+	require.NotContains(t, m.Protocol, "probe-dropped=0")
+
+	calls, slow = 0, math.MaxInt32
+	p := fastProtocol
+	p.NoProbe = true
+	m, err = Measure(context.Background(), &spinRunner{work: 100}, p)
+	require.NoError(t, err)
+	require.Zero(t, calls, "no probe with NoProbe")
+	require.Contains(t, m.Protocol, "probe=off")
+	require.NotContains(t, m.Protocol, "probe-dropped")
+}

@@ -25,6 +25,7 @@ type protocolFlags struct {
 	Cap       time.Duration
 	Tolerance float64
 	Clock     string
+	NoProbe   bool
 }
 
 func (p *protocolFlags) AddFlags(fs *pflag.FlagSet) {
@@ -32,6 +33,7 @@ func (p *protocolFlags) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&p.Cap, "cap", 0, "time cap of one measurement's sampling (default 250ms)")
 	fs.Float64Var(&p.Tolerance, "tolerance", 0, "stop sampling when the median's 95% interval is within ±this fraction (default 0.01)")
 	fs.StringVar(&p.Clock, "clock", "", "what to time: wall or thread-cpu (default thread-cpu for one thread on Linux, wall otherwise)")
+	fs.BoolVar(&p.NoProbe, "no-probe", false, "keep samples taken while the memory probe before them ran slow (another tenant loading the caches and memory)")
 }
 
 func (p *protocolFlags) protocol() (latency.Protocol, error) {
@@ -44,7 +46,7 @@ func (p *protocolFlags) protocol() (latency.Protocol, error) {
 	default:
 		return latency.Protocol{}, usageErrorf("--clock %q: want %s or %s", p.Clock, latency.ClockWall, latency.ClockThreadCPU)
 	}
-	return latency.Protocol{WarmupTime: p.Warmup, MaxTime: p.Cap, Tolerance: p.Tolerance, Clock: c}, nil
+	return latency.Protocol{WarmupTime: p.Warmup, MaxTime: p.Cap, Tolerance: p.Tolerance, Clock: c, NoProbe: p.NoProbe}, nil
 }
 
 // defaultRounds is how many times profile, latency --measure and latency
