@@ -349,20 +349,7 @@ func dwGradRow(s int) {
 	Pragma("noescape")
 	Doc(fmt.Sprintf("%s adds one output row's products to the lane sums of the nine weight gradients of a 3x3 depthwise convolution at stride %d (see asmplan).", name, s))
 	gy := Load(Param("gy").Base(), GP64())
-	planes := loadPlanes(s)
-	ld := Load(Param("ld"), GP64())
-	SHLQ(U8(2), ld) // bytes
-	// rows[p][kh] is the start of row kh of plane p.
-	rows := make([][3]Register, len(planes))
-	for p, base := range planes {
-		rows[p][0] = base
-		for kh := 1; kh < 3; kh++ {
-			r := GP64()
-			MOVQ(rows[p][kh-1], r)
-			ADDQ(ld, r)
-			rows[p][kh] = r
-		}
-	}
+	rows := tapRows(s)
 	acc := Load(Param("acc").Base(), GP64())
 	sums := make([]VecVirtual, 9)
 	for t := range sums {
@@ -884,19 +871,7 @@ func dwGradPlane(s int) {
 		"tail is the mask of the len(gy)%16 values after the whole vectors.")
 	const dwPlaneChunk = 64 // vectors, as dwFlushLanes products per lane
 	gy := Load(Param("gy").Base(), GP64())
-	planes := loadPlanes(s)
-	ld := Load(Param("ld"), GP64())
-	SHLQ(U8(2), ld) // bytes
-	rows := make([][3]Register, len(planes))
-	for p, base := range planes {
-		rows[p][0] = base
-		for kh := 1; kh < 3; kh++ {
-			r := GP64()
-			MOVQ(rows[p][kh-1], r)
-			ADDQ(ld, r)
-			rows[p][kh] = r
-		}
-	}
+	rows := tapRows(s)
 	left := Load(Param("gy").Len(), GP64())
 	SHRQ(U8(4), left) // whole vectors still to do
 	t := Load(Param("tail"), GP32())
@@ -964,4 +939,24 @@ func flushSums(sums []VecVirtual, out Register) {
 		VADDSD(Mem{Base: out, Disp: 8 * t}, a, a)
 		VMOVSD(a, Mem{Base: out, Disp: 8 * t})
 	}
+}
+
+// tapRows loads the padded input planes of a 3x3 depthwise weight
+// gradient kernel at stride s (x, or e and o) and the row stride ld, and
+// returns rows[p][kh], the start of row kh of plane p.
+func tapRows(s int) [][3]Register {
+	planes := loadPlanes(s)
+	ld := Load(Param("ld"), GP64())
+	SHLQ(U8(2), ld) // bytes
+	rows := make([][3]Register, len(planes))
+	for p, base := range planes {
+		rows[p][0] = base
+		for kh := 1; kh < 3; kh++ {
+			r := GP64()
+			MOVQ(rows[p][kh-1], r)
+			ADDQ(ld, r)
+			rows[p][kh] = r
+		}
+	}
+	return rows
 }
