@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"nas/internal/crashtest"
 	"nas/space"
 )
 
@@ -85,7 +86,7 @@ func TestProfileKillNine(t *testing.T) {
 		cmd.Stderr = os.Stderr
 		stdout, err := cmd.StdoutPipe()
 		require.NoError(t, err)
-		require.NoError(t, cmd.Start())
+		crashtest.Start(t, cmd)
 		sc := bufio.NewScanner(stdout)
 		require.True(t, sc.Scan(), "round %d: profiler said nothing", round)
 		var present, total int

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/require"
 
+	"nas/internal/crashtest"
 	"nas/search"
 	"nas/trainer"
 )
@@ -254,7 +255,7 @@ func TestNetAdaptKillResume(t *testing.T) {
 		args, _ := json.Marshal(g.args(out))
 		child := exec.Command(os.Args[0], "-test.run=^TestNetAdaptChild$")
 		child.Env = append(os.Environ(), "NAS_NETADAPT_ARGS="+string(args))
-		require.NoError(t, child.Start())
+		crashtest.Start(t, child)
 		time.Sleep(time.Duration(frac * float64(full)))
 		_ = child.Process.Kill() // SIGKILL: no clean-up runs
 		_ = child.Wait()

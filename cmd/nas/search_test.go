@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"nas/blocks"
+	"nas/internal/crashtest"
 	"nas/results"
 	"nas/trainer"
 )
@@ -145,7 +146,7 @@ func TestSearchKillResume(t *testing.T) {
 		args, _ := json.Marshal(f.args(dir, "--budget", budget, "--final", "0"))
 		child := exec.Command(os.Args[0], "-test.run=^TestSearchChild$")
 		child.Env = append(os.Environ(), "NAS_SEARCH_ARGS="+string(args))
-		require.NoError(t, child.Start())
+		crashtest.Start(t, child)
 		time.Sleep(time.Duration(frac * float64(full)))
 		_ = child.Process.Kill() // SIGKILL: no clean-up runs
 		_ = child.Wait()

@@ -10,10 +10,12 @@ package crashtest
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -38,6 +40,20 @@ func Serve(commit func() (int, error)) {
 	}
 }
 
+// Start starts cmd, a run of the test binary itself, and skips the test
+// when the kernel cannot execute that binary: a test binary for another
+// architecture run through a user-mode emulator (go test -exec
+// qemu-aarch64-static) that binfmt_misc does not know cannot start itself
+// again.
+func Start(t testing.TB, cmd *exec.Cmd) {
+	t.Helper()
+	err := cmd.Start()
+	if errors.Is(err, syscall.ENOEXEC) {
+		t.Skipf("cannot re-run the test binary %s (%v): run this test on the target, or register the emulator with binfmt_misc", cmd.Path, err)
+	}
+	require.NoError(t, err)
+}
+
 // KillInCommit starts the test binary running the test writerTest with the
 // environment variable env set to value, lets it make commits commits,
 // then gives one more go-ahead and sends SIGKILL as soon as the writer says
@@ -51,7 +67,7 @@ func KillInCommit(t testing.TB, writerTest, env, value string, commits int) int 
 	require.NoError(t, err)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
+	Start(t, cmd)
 	sc := bufio.NewScanner(stdout)
 	acked := -1
 	for range commits {
