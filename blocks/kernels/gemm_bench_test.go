@@ -123,3 +123,56 @@ func randomSlice(rng *rand.Rand, n int) []float32 {
 	}
 	return s
 }
+
+// BenchmarkSgemmImages compares, on the 1x1 convolutions of the small
+// layers of bench/trainbench's network (4x4, 7x7 and 14x14 positions, a
+// shard of 32 images), a GEMM per image with one GEMM over all the images
+// laid side by side (which NCHW tensors are not): the forward product
+// (C[m x hw] = A[m x k] B[k x hw], A packed once) and the weight gradient
+// (gW[m x n] += gY[m x hw] X[n x hw]^T). It reports the batched form's
+// time as a fraction of the per-image form's (batched/per-image).
+func BenchmarkSgemmImages(b *testing.B) {
+	const imgs = 32
+	for _, s := range []struct{ m, k, hw int }{{384, 64, 16}, {64, 384, 16}, {192, 32, 49}, {32, 192, 49}, {96, 24, 196}, {24, 96, 196}, {80, 384, 16}} {
+		a := make([]float32, s.m*s.k)
+		x := make([]float32, imgs*s.k*s.hw)
+		y := make([]float32, imgs*s.m*s.hw)
+		for i := range a {
+			a[i] = float32(i%7) * 0.1
+		}
+		for i := range x {
+			x[i] = float32(i%5) * 0.1
+		}
+		pa := PackA(false, s.m, s.k, 1, a, s.k)
+		ws := make([]float32, pa.WorkspaceLen(imgs*s.hw))
+		gw := make([]float32, s.m*s.k)
+		b.Run(fmt.Sprintf("forward/%dx%dx%d", s.m, s.k, s.hw), func(b *testing.B) {
+			var per, all time.Duration
+			for range b.N {
+				t := time.Now()
+				for i := range imgs {
+					SgemmPacked(pa, false, s.hw, x[i*s.k*s.hw:], s.hw, 0, y[i*s.m*s.hw:], s.hw, ws)
+				}
+				per += time.Since(t)
+				t = time.Now()
+				SgemmPacked(pa, false, imgs*s.hw, x, imgs*s.hw, 0, y, imgs*s.hw, ws)
+				all += time.Since(t)
+			}
+			b.ReportMetric(float64(all)/float64(per), "batched/per-image")
+		})
+		b.Run(fmt.Sprintf("wgrad/%dx%dx%d", s.m, s.k, s.hw), func(b *testing.B) {
+			var per, all time.Duration
+			for range b.N {
+				t := time.Now()
+				for i := range imgs {
+					Sgemm(false, true, s.m, s.k, s.hw, 1, y[i*s.m*s.hw:], s.hw, x[i*s.k*s.hw:], s.hw, 1, gw, s.k)
+				}
+				per += time.Since(t)
+				t = time.Now()
+				Sgemm(false, true, s.m, s.k, imgs*s.hw, 1, y, imgs*s.hw, x, imgs*s.hw, 1, gw, s.k)
+				all += time.Since(t)
+			}
+			b.ReportMetric(float64(all)/float64(per), "batched/per-image")
+		})
+	}
+}
