@@ -158,15 +158,16 @@ func channelAffineRowsSIMD(y, x []float32, rows, hw int, scale, shift []float32,
 	return true
 }
 
-// rowsSIMD reports whether the per-channel row kernels
-// (channelAffineRowsSIMD, bnInputGradRowsSIMD) run here.
+// rowsSIMD reports whether the per-channel row kernels (channelAffine-,
+// bnInputGrad-, clampGradSums-, gradSums- and shiftedSumsChannelRowsSIMD)
+// run here.
 func rowsSIMD() bool { return hasAVX512 }
 
 // bnInputGradRowsSIMD sets (set) or adds to gx the value a*gy + (b*x + c)
 // over rows rows of hw values, (a, b, c) = coef[3r:3r+3] for row r, and
 // reports whether it ran (with AVX-512 only).
 func bnInputGradRowsSIMD(gx, gy, x []float32, rows, hw int, coef []float32, set bool) bool {
-	if !hasAVX512 || rows <= 0 || hw <= 0 {
+	if !rowsSIMD() || rows <= 0 || hw <= 0 {
 		return false
 	}
 	n := rows * hw
