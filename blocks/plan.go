@@ -35,10 +35,11 @@ type Plan struct {
 	batch, threads int
 	inLen, outLen  int // per image
 
-	steps  []step
-	arenas []*arena
-	pool   *workers.Pool
-	out    []float32
+	steps   []step
+	stepOps []int // per step: the graph op it was compiled from
+	arenas  []*arena
+	pool    *workers.Pool
+	out     []float32
 
 	stepJob  stepJob
 	batchJob batchJob
@@ -201,11 +202,12 @@ func newPlan(n *Network, batch, threads, minWork int) (*Plan, error) {
 	g := n.Graph
 	p := &Plan{
 		batch: batch, threads: threads,
-		inLen:  shapeLen(g.Shapes[g.Input]),
-		outLen: shapeLen(g.Shapes[g.Output]),
-		steps:  c.steps,
-		pool:   workers.New(threads),
-		stats:  c.stats,
+		inLen:   shapeLen(g.Shapes[g.Input]),
+		outLen:  shapeLen(g.Shapes[g.Output]),
+		steps:   c.steps,
+		stepOps: c.stepOps,
+		pool:    workers.New(threads),
+		stats:   c.stats,
 	}
 	p.out = make([]float32, batch*p.outLen)
 	nArenas := 1
@@ -287,6 +289,8 @@ type planCompiler struct {
 	stepOut  []Value
 	inPlace  []int // per step: index into stepIns that may share the output's storage, or -1
 	steps    []step
+	stepOps  []int                     // per step: the op it was compiled from (the first it fuses)
+	cur      int                       // the op being compiled
 	pending  []func(l func(Value) loc) // per step: bind locations once memory is laid out
 	slotOf   []int                     // per root value
 	slotSize []int
@@ -375,6 +379,7 @@ func (c *planCompiler) fuseAct(v Value) (kernels.ActKind, []float32, Value, erro
 // the step's locations once memory is laid out.
 func (c *planCompiler) addStep(s step, ins []Value, out Value, inPlace int, bind func(l func(Value) loc)) {
 	c.steps = append(c.steps, s)
+	c.stepOps = append(c.stepOps, c.cur)
 	c.stepIns = append(c.stepIns, ins)
 	c.stepOut = append(c.stepOut, out)
 	c.inPlace = append(c.inPlace, inPlace)
@@ -388,6 +393,7 @@ func (c *planCompiler) compile() error {
 			continue
 		}
 		c.done[i] = true
+		c.cur = i
 		if err := c.compileOp(i); err != nil {
 			op := g.Ops[i]
 			return fmt.Errorf("plan: op %d (%s %s): %w", i, op.Kind, op.Name, err)

@@ -2,6 +2,7 @@ package blocks
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"nas/blocks/kernels"
@@ -24,6 +25,12 @@ func (p *Plan) StepInfos() []StepInfo {
 	}
 	return infos
 }
+
+// StepOps returns, for each step in StepInfos' order, the index in the
+// graph's Ops of the op it was compiled from (the first of the ops it
+// fuses), so that a profile can add steps up by block (Graph.Blocks'
+// First and Last bound each block's ops).
+func (p *Plan) StepOps() []int { return slices.Clone(p.stepOps) }
 
 // RunTimed is Run for one image on one buffer set that also adds the time
 // each step took to ns (one element per step, StepInfos' order), read
@@ -135,4 +142,47 @@ func actSuffix(a kernels.ActKind) string {
 		return names[a]
 	}
 	return fmt.Sprintf(" act%d", a)
+}
+
+// Weights returns the memory that the plan's steps read and never write:
+// packed weights, biases, per-channel scales. Each slice belongs to one
+// step, in StepInfos' order (a step may have several, or none), so that a
+// profiler can drop one block's weights from the caches
+// (nas/internal/cacheflush) without touching its activations. The slices
+// must not be written.
+func (p *Plan) Weights() [][][]float32 {
+	out := make([][][]float32, len(p.steps))
+	for i, s := range p.steps {
+		var ws [][]float32
+		add := func(v ...[]float32) {
+			for _, x := range v {
+				if len(x) > 0 {
+					ws = append(ws, x)
+				}
+			}
+		}
+		epi := func(e *kernels.Epilogue) { add(e.Bias, e.Slope) }
+		switch s := s.(type) {
+		case *gemmStep:
+			for _, pa := range s.packed {
+				add(pa.Data())
+			}
+			epi(&s.epi)
+		case *stemStep:
+			add(s.conv.Weights())
+			epi(&s.epi)
+		case *dwStep:
+			add(s.w)
+			epi(&s.epi)
+		case *affineStep:
+			add(s.scale, s.shift)
+			epi(&s.epi)
+		case *linearStep:
+			add(s.wt, s.bias)
+		case *addStep:
+			epi(&s.epi)
+		}
+		out[i] = ws
+	}
+	return out
 }

@@ -70,6 +70,10 @@ func (p *PackedA) Rows() int { return p.m }
 // Depth is the number of columns of op(A), the k of the product.
 func (p *PackedA) Depth() int { return p.k }
 
+// Data is the packed matrix as SgemmPacked reads it (for cache control;
+// not to be written).
+func (p *PackedA) Data() []float32 { return p.data }
+
 // WorkspaceLen is the length of the workspace SgemmPacked needs for a
 // product with n columns.
 func (p *PackedA) WorkspaceLen(n int) int {

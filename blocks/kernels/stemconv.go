@@ -59,6 +59,10 @@ func NewStemConv(win Window, c, out int, w, bias []float32) *StemConv {
 // input channel's padded planes.
 func (s *StemConv) BufferLen() int { return s.C * s.region }
 
+// Weights is the laid-out weights and biases Run reads (for cache
+// control; not to be written).
+func (s *StemConv) Weights() []float32 { return s.w }
+
 // StemTileLen is the length of the tile Run finishes a row in when OutW is
 // not a multiple of 8.
 const StemTileLen = stemOuts * 8
