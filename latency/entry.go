@@ -32,6 +32,29 @@ type Entry struct {
 	// other entries and on tables written before it: the prediction then
 	// adds the overhead's median instead.
 	Scale float64 `json:"scale,omitempty"`
+	// ColdNs, on a block entry, is the block's latency (10th percentile,
+	// boundary taken out, best of its rounds) with its weights dropped from
+	// the caches before every run (Protocol.FlushWeights): what it costs
+	// inside a network that pushed them out since it last ran. Zero where
+	// it was not measured (a block the plan does not run); the prediction
+	// then takes P10Ns.
+	ColdNs float64 `json:"cold_ns,omitempty"`
+	// Beta, on a calibrated overhead entry, is how much of each block's
+	// cold-minus-warm difference a prediction adds: a block counts
+	// P10Ns + Beta*(ColdNs-P10Ns), before the sum is scaled by Scale.
+	// Fitted on every block of the calibration networks, timed inside
+	// them (MeasureBlocks); see docs/latency.md, "Weights from memory".
+	Beta float64 `json:"beta,omitempty"`
+}
+
+// BlockNs is the time a block entry counts for in a prediction whose
+// overhead entry has beta (Entry.Beta): its latency plus beta times its
+// cold entry's excess, at least 0.
+func (e Entry) BlockNs(beta float64) float64 {
+	if e.ColdNs <= 0 || beta == 0 {
+		return e.P10Ns
+	}
+	return max(0, e.P10Ns+beta*(e.ColdNs-e.P10Ns))
 }
 
 // rounds is the number of measurements the entry is the best of.
@@ -77,6 +100,10 @@ func (e Entry) Validate() error {
 		return fmt.Errorf("%w: %d rounds", ErrInvalidEntry, e.Rounds)
 	case math.IsNaN(e.Scale) || math.IsInf(e.Scale, 0) || e.Scale < 0:
 		return fmt.Errorf("%w: scale %v, want finite and non-negative", ErrInvalidEntry, e.Scale)
+	case math.IsNaN(e.ColdNs) || math.IsInf(e.ColdNs, 0) || e.ColdNs < 0:
+		return fmt.Errorf("%w: cold latency %v ns, want finite and non-negative", ErrInvalidEntry, e.ColdNs)
+	case math.IsNaN(e.Beta) || math.IsInf(e.Beta, 0) || e.Beta < 0:
+		return fmt.Errorf("%w: beta %v, want finite and non-negative", ErrInvalidEntry, e.Beta)
 	case e.Samples < 1:
 		return fmt.Errorf("%w: %d samples, want at least 1", ErrInvalidEntry, e.Samples)
 	case e.MeasuredAt.IsZero():

@@ -14,6 +14,7 @@ import (
 
 	"nas/blocks"
 	"nas/blocks/nn"
+	"nas/internal/cacheflush"
 )
 
 // Runner runs one inference pass of a compiled network (or block) on an
@@ -86,10 +87,40 @@ func PlanCompiler(seed uint64) Compiler {
 }
 
 type planRunner struct {
-	plan *blocks.Plan
-	x    []float32
-	sink float32
+	plan    *blocks.Plan
+	x       []float32
+	sink    float32
+	weights [][]float32 // flattened plan.Weights(), made on first flush
 }
+
+// FlushWeights drops the plan's weights from the caches (a no-op where
+// cacheflush is not supported).
+func (r *planRunner) FlushWeights() {
+	if r.weights == nil {
+		r.weights = [][]float32{}
+		for _, ws := range r.plan.Weights() {
+			r.weights = append(r.weights, ws...)
+		}
+	}
+	for _, w := range r.weights {
+		cacheflush.Float32s(w)
+	}
+}
+
+// RunSteps runs the plan once, adding each step's time to ns.
+func (r *planRunner) RunSteps(ns []int64, clock func() int64) {
+	y, err := r.plan.RunTimed(r.x, ns, clock)
+	if err != nil {
+		// Batch 1 is checked by MeasureBlocks; an error is a bug.
+		panic("latency: plan run: " + err.Error())
+	}
+	if len(y) > 0 {
+		r.sink += y[0]
+	}
+}
+
+// StepOps is the plan's step-to-op map.
+func (r *planRunner) StepOps() []int { return r.plan.StepOps() }
 
 func (r *planRunner) Run() {
 	y, err := r.plan.Run(r.x)
@@ -184,21 +215,48 @@ type Protocol struct {
 	// Clock defaults to ClockThreadCPU where it exists; the profiler uses
 	// ClockWall for more than one thread (see ForThreads).
 	Clock Clock
-	// NoProbe turns the memory probe off. By default each sample is
-	// preceded by a probe of the memory system (a read of one value per
-	// cache line of a 4 MB buffer, about 20 µs) and one untimed run, and
-	// a sample whose probe took more than ProbeSlack times the fastest
-	// probe of the process is dropped: it would have been taken while
-	// another tenant of the machine loaded the shared cache and memory,
-	// which on the development VM slowed a small28 network by 40% for
-	// seconds at a time (the probe took 33 µs against 18 then). A
-	// measurement whose samples keep being dropped takes them all after
-	// 4x MaxTime.
+	// NoProbe turns the probe off. By default each sample is preceded by
+	// a probe of the memory system (a read of one value per cache line of
+	// a 4 MB buffer, about 20 µs) and of the core (a few thousand
+	// multiply-adds; see probe) and one untimed run, and a sample whose
+	// probe took more than ProbeSlack times the fastest of the process
+	// is dropped: it would have been taken while another tenant of the
+	// machine loaded the shared cache and memory, which on the
+	// development VM slowed a small28 network by 40% for seconds at a
+	// time (the memory probe took 33 µs against 18 then), or shared the
+	// core. A measurement whose samples keep being dropped takes them all
+	// after MaxTime (4x until session 6, when a VM phase in which the
+	// core was shared most of the time made small28's profile take over
+	// 9 minutes instead of 2).
 	NoProbe bool
+	// FlushWeights times every run alone (one run per sample), with the
+	// Runner's weights dropped from every level of the caches just before
+	// it (the Runner must be a WeightFlusher) and its activations warm:
+	// a block as it runs inside a network large enough that the rest of
+	// the network pushed its weights out since it last ran. The profiler
+	// takes a block's cold entry (Entry.ColdNs) this way.
+	FlushWeights bool
 }
 
-// ProbeSlack is how much slower than the process's fastest probe a
-// sample's memory probe may be for the sample to count.
+// WeightFlusher is a Runner that can drop its weights (the memory its runs
+// read and never write) from the CPU's caches: blocks.Plan's, through
+// nas/internal/cacheflush.
+type WeightFlusher interface {
+	Runner
+	FlushWeights()
+}
+
+// StepTimer is a Runner that can time its steps and say which graph op
+// each comes from (blocks.Plan.RunTimed and StepOps), so that the time of
+// each block inside a whole network can be read (MeasureBlocks).
+type StepTimer interface {
+	Runner
+	RunSteps(ns []int64, clock func() int64)
+	StepOps() []int
+}
+
+// ProbeSlack is how much slower than the process's fastest a sample's
+// memory or compute probe may be for the sample to count.
 const ProbeSlack = 1.25
 
 // probeBuf is the memory probe's buffer: 4 MB, more than a core's L2 and
@@ -206,31 +264,76 @@ const ProbeSlack = 1.25
 var (
 	probeOnce  sync.Once
 	probeBuf   []float32
-	probeFloor atomic.Int64 // the fastest probe of the process, ns
+	memFloor   atomic.Int64 // the fastest memory probe of the process, ns
+	fmaFloor   atomic.Int64 // the fastest compute probe of the process, ns
 	probeSink  atomic.Uint32
+	probeFSink atomic.Uint64
 )
 
-// probeFn is the probe Measure calls (tests replace it).
+// probeFn is the probe Measure calls (tests replace it): how much slower
+// than the process's fastest the slower of its two parts ran (1 at best).
 var probeFn = probe
 
-// probe reads one value per 64-byte line of probeBuf and returns how long
-// that took, and the fastest probe of the process so far.
-func probe() (d, floor time.Duration) {
+// probe times two things and returns the larger of their ratios to the
+// fastest of each this process has seen:
+//
+//   - memory: one value read per 64-byte line of probeBuf, about 20 to
+//     55 µs on the development VM, slow while another tenant loads the
+//     shared cache and memory;
+//   - compute: 8 independent chains of 1000 fused multiply-adds, about
+//     4 µs, slow while another tenant runs on the same physical core (its
+//     other hardware thread) or the core's clock drops. On the development
+//     VM, in a phase when that held three quarters of the time, a small28
+//     network ran 0.63 ms after a fast compute probe and 0.85 ms after a
+//     slow one (p50, 10 s of probes and runs alternating, `go run
+//     ./bench/probecheck NET`), while the memory probe did not tell the
+//     two apart.
+func probe() float64 {
+	dm, df := ProbeTimes()
+	return max(probeRatio(&memFloor, dm), probeRatio(&fmaFloor, df))
+}
+
+// ProbeTimes runs the two parts of the profiler's probe once and returns
+// how long each took: the memory read and the multiply-add chains (see
+// probe; bench/probecheck uses it to check the probe against a network's
+// runs).
+func ProbeTimes() (memory, compute time.Duration) {
 	probeOnce.Do(func() { probeBuf = make([]float32, 1<<20) })
 	t := time.Now()
 	var s float32
 	for i := 0; i < len(probeBuf); i += 16 {
 		s += probeBuf[i]
 	}
-	d = time.Since(t)
+	memory = time.Since(t)
 	probeSink.Store(math.Float32bits(s)) // keeps the reads
+	t = time.Now()
+	a0, a1, a2, a3, a4, a5, a6, a7 := 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7
+	for range 1000 {
+		a0 = math.FMA(a0, 0.999, 0.001)
+		a1 = math.FMA(a1, 0.999, 0.001)
+		a2 = math.FMA(a2, 0.999, 0.001)
+		a3 = math.FMA(a3, 0.999, 0.001)
+		a4 = math.FMA(a4, 0.999, 0.001)
+		a5 = math.FMA(a5, 0.999, 0.001)
+		a6 = math.FMA(a6, 0.999, 0.001)
+		a7 = math.FMA(a7, 0.999, 0.001)
+	}
+	compute = time.Since(t)
+	probeFSink.Store(math.Float64bits(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7))
+	return memory, compute
+}
+
+// probeRatio records d against the fastest so far in floor and returns
+// d's ratio to it.
+func probeRatio(floor *atomic.Int64, d time.Duration) float64 {
+	d = max(d, 1)
 	for {
-		f := probeFloor.Load()
+		f := floor.Load()
 		if f != 0 && f <= int64(d) {
-			return d, time.Duration(f)
+			return float64(d) / float64(f)
 		}
-		if probeFloor.CompareAndSwap(f, int64(d)) {
-			return d, d
+		if floor.CompareAndSwap(f, int64(d)) {
+			return 1
 		}
 	}
 }
@@ -300,9 +403,12 @@ const LatencyQuantile = 0.1
 // in each entry.
 func (p Protocol) String() string {
 	p = p.withDefaults()
-	probe := fmt.Sprintf(" probe=4MB,slack=%g", ProbeSlack)
+	probe := fmt.Sprintf(" probe=4MB+fma,slack=%g", ProbeSlack)
 	if p.NoProbe {
 		probe = " probe=off"
+	}
+	if p.FlushWeights {
+		probe += " weights=flushed-before-each-run"
 	}
 	return fmt.Sprintf("clock=%s warmup=%dx/%v gc=off,collect-before-sample-if-allocating samples=%d..%d stat=p%g ci95=±%g%% cap=%v min-sample=%v%s",
 		p.Clock, p.WarmupRuns, p.WarmupTime, p.MinSamples, p.MaxSamples, LatencyQuantile*100, p.Tolerance*100, p.MaxTime, p.MinSampleTime, probe)
@@ -314,6 +420,9 @@ type Measurement struct {
 	Entry
 	RunsPerSample int
 	Stable        bool // the latency statistic's confidence interval met the tolerance
+	// ProbeDropped counts the samples dropped for a slow probe (see
+	// Protocol.NoProbe): how busy the machine was.
+	ProbeDropped int
 }
 
 // Measure times r under the protocol and returns the median, 10th and 90th
@@ -348,6 +457,14 @@ func Measure(ctx context.Context, r Runner, p Protocol) (Measurement, error) {
 	if perRun > 0 && perRun < p.MinSampleTime {
 		k = int((p.MinSampleTime + perRun - 1) / perRun)
 	}
+	var flusher WeightFlusher
+	if p.FlushWeights {
+		f, ok := r.(WeightFlusher)
+		if !ok {
+			return Measurement{}, fmt.Errorf("latency: a %T cannot flush its weights", r)
+		}
+		flusher, k = f, 1
+	}
 	gcEvery := 1
 	if p.GCBudget > 0 || allocPerRun == 0 {
 		gcEvery = math.MaxInt
@@ -374,8 +491,8 @@ func Measure(ctx context.Context, r Runner, p Protocol) (Measurement, error) {
 			runtime.GC()
 			sinceGC = 0
 		}
-		if !p.NoProbe && time.Since(begin) < 4*p.MaxTime {
-			if d, floor := probeFn(); float64(d) > ProbeSlack*float64(floor) {
+		if !p.NoProbe && time.Since(begin) < p.MaxTime {
+			if probeFn() > ProbeSlack {
 				dropped++
 				if err := ctx.Err(); err != nil {
 					return Measurement{}, err
@@ -383,6 +500,9 @@ func Measure(ctx context.Context, r Runner, p Protocol) (Measurement, error) {
 				continue
 			}
 			r.Run() // the probe evicted the caches the run had warmed
+		}
+		if flusher != nil {
+			flusher.FlushWeights()
 		}
 		t, c := time.Now(), cpuNow(p.Clock)
 		for range k {
@@ -422,6 +542,7 @@ func Measure(ctx context.Context, r Runner, p Protocol) (Measurement, error) {
 		},
 		RunsPerSample: k,
 		Stable:        stable,
+		ProbeDropped:  dropped,
 	}, nil
 }
 
@@ -464,4 +585,78 @@ func quantileCIRelHalfWidth(sorted []float64, q float64) float64 {
 		return math.Inf(1)
 	}
 	return (sorted[hi] - sorted[lo]) / 2 / m
+}
+
+// blockSamples is the number of timed runs MeasureBlocks takes (fewer if
+// the protocol's time cap comes first, at least its MinSamples).
+const blockSamples = 60
+
+// MeasureBlocks times each block of g inside the whole network that r runs
+// (g compiled, at batch 1): every step of the plan timed on its own
+// (StepTimer), the 10th percentile of each step over the samples, summed
+// per block of g.Blocks (by the op each step comes from). The warm-up, the
+// collector held off, the thread lock, the clock and the memory probe are
+// Measure's; each sample is one run. It is how the profiler learns how
+// much slower blocks run inside networks than alone (Entry.Beta).
+func MeasureBlocks(ctx context.Context, r StepTimer, g *blocks.Graph, p Protocol) ([]float64, error) {
+	p = p.withDefaults()
+	stepOps := r.StepOps()
+	blockOf := make([]int, len(stepOps))
+	for i, op := range stepOps {
+		blockOf[i] = -1
+		for b, span := range g.Blocks {
+			if op >= span.First && op < span.Last {
+				blockOf[i] = b
+				break
+			}
+		}
+		if blockOf[i] < 0 {
+			return nil, fmt.Errorf("latency: step %d (op %d) is in no block of the network", i, op)
+		}
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	start := time.Now()
+	for warm := 0; warm < p.WarmupRuns || time.Since(start) < p.WarmupTime; warm++ {
+		r.Run()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	clock := func() int64 { return time.Since(start).Nanoseconds() }
+	if p.Clock == ClockThreadCPU {
+		clock = threadCPUNanos
+	}
+	runtime.GC()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	ns := make([]int64, len(stepOps))
+	per := make([][]float64, len(stepOps))
+	n := max(blockSamples, p.MinSamples)
+	begin := time.Now()
+	for taken := 0; taken < n; {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if !p.NoProbe && time.Since(begin) < p.MaxTime {
+			if probeFn() > ProbeSlack {
+				continue
+			}
+			r.Run()
+		}
+		clear(ns)
+		r.RunSteps(ns, clock)
+		for i, v := range ns {
+			per[i] = append(per[i], float64(v))
+		}
+		taken++
+		if time.Since(begin) >= p.MaxTime && taken >= p.MinSamples {
+			break
+		}
+	}
+	out := make([]float64, len(g.Blocks))
+	for i, v := range per {
+		slices.Sort(v)
+		out[blockOf[i]] += quantile(v, LatencyQuantile)
+	}
+	return out, nil
 }

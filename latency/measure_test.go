@@ -136,17 +136,16 @@ func TestProtocolString(t *testing.T) {
 // TestMeasureDropsSamplesOfSlowProbes checks the memory probe's rule: a
 // sample whose probe ran more than ProbeSlack times the fastest is not
 // taken, the count dropped is recorded, and a
-// machine that stays slow still gets a measurement after 4x MaxTime.
+// machine that stays slow still gets a measurement after MaxTime.
 func TestMeasureDropsSamplesOfSlowProbes(t *testing.T) {
-	defer func(f func() (time.Duration, time.Duration)) { probeFn = f }(probeFn)
-	const floor = 20 * time.Microsecond
+	defer func(f func() float64) { probeFn = f }(probeFn)
 	calls, slow := 0, 0
-	probeFn = func() (time.Duration, time.Duration) {
+	probeFn = func() float64 {
 		calls++
 		if calls > 3 && calls <= 3+slow {
-			return 2 * floor, floor
+			return 2 // twice the fastest
 		}
-		return floor, floor
+		return 1.1 // within ProbeSlack
 	}
 
 	slow = 7
@@ -154,15 +153,16 @@ func TestMeasureDropsSamplesOfSlowProbes(t *testing.T) {
 	m, err := Measure(context.Background(), r, fastProtocol)
 	require.NoError(t, err)
 	require.NoError(t, m.Validate())
-	require.Contains(t, m.Protocol, "probe=4MB,slack=1.25")
+	require.Contains(t, m.Protocol, "probe=4MB+fma,slack=1.25")
 	require.Contains(t, m.Protocol, "probe-dropped=7")
+	require.Equal(t, 7, m.ProbeDropped)
 	require.Equal(t, 3+7+m.Samples, calls, "a probe per sample taken or dropped, after three for the floor")
 
 	calls, slow = 0, math.MaxInt32 // slow for good
 	start := time.Now()
 	m, err = Measure(context.Background(), &spinRunner{work: 100}, fastProtocol)
 	require.NoError(t, err)
-	require.GreaterOrEqual(t, time.Since(start), 4*fastProtocol.MaxTime, "it waited for a fast probe")
+	require.GreaterOrEqual(t, time.Since(start), fastProtocol.MaxTime, "it waited for a fast probe")
 	require.GreaterOrEqual(t, m.Samples, 3, "and then took the samples anyway")
 	require.NotContains(t, m.Protocol, "probe-dropped=0")
 
@@ -174,4 +174,44 @@ func TestMeasureDropsSamplesOfSlowProbes(t *testing.T) {
 	require.Zero(t, calls, "no probe with NoProbe")
 	require.Contains(t, m.Protocol, "probe=off")
 	require.NotContains(t, m.Protocol, "probe-dropped")
+}
+
+// flushRunner is a spinRunner that logs its runs and flushes in order.
+type flushRunner struct {
+	spinRunner
+	log []byte // 'r' per run, 'f' per flush
+}
+
+func (r *flushRunner) Run()          { r.log = append(r.log, 'r'); r.spinRunner.Run() }
+func (r *flushRunner) FlushWeights() { r.log = append(r.log, 'f') }
+
+func TestMeasureFlushesBeforeEveryTimedRun(t *testing.T) {
+	defer func(f func() float64) { probeFn = f }(probeFn)
+	probeFn = func() float64 { return 1 } // always fast: a probe before every sample
+	for _, noProbe := range []bool{true, false} {
+		p := fastProtocol
+		p.FlushWeights, p.NoProbe = true, noProbe
+		r := &flushRunner{spinRunner: spinRunner{work: 10}}
+		m, err := Measure(context.Background(), r, p)
+		require.NoError(t, err)
+		require.NoError(t, m.Validate())
+		require.Equal(t, 1, m.RunsPerSample, "one run per sample, however short")
+		require.Contains(t, m.Protocol, "weights=flushed-before-each-run")
+		log := string(r.log)
+		require.Equal(t, m.Samples, strings.Count(log, "f"), "a flush per sample")
+		require.NotContains(t, log, "ff")
+		require.True(t, strings.HasSuffix(log, "fr"), "every flush is followed by the timed run: %s", log)
+		require.Equal(t, m.Samples, strings.Count(log, "fr"))
+		if !noProbe {
+			// probe, untimed run to warm the activations, flush, timed run;
+			// the last sample may start just past the cap, where probing
+			// stops.
+			require.GreaterOrEqual(t, strings.Count(log, "rfr"), m.Samples-1, log)
+		}
+	}
+	// A runner that cannot flush is refused, not timed warm.
+	p := fastProtocol
+	p.FlushWeights = true
+	_, err := Measure(context.Background(), &spinRunner{work: 10}, p)
+	require.ErrorContains(t, err, "cannot flush its weights")
 }

@@ -11,8 +11,9 @@ import (
 )
 
 // Prediction is a network's latency: the sum over its blocks' table
-// entries' latencies (Entry.LatencyMs), plus the overhead of networks of
-// its input, which a calibrated table scales with that sum (Entry.Scale).
+// entries (each its latency plus the calibrated share of its cold excess,
+// Entry.BlockNs), plus the overhead of networks of its input, which a
+// calibrated table scales with that sum (Entry.Scale).
 type Prediction struct {
 	Network    string
 	Batch      int
@@ -30,7 +31,7 @@ type BlockTime struct {
 	Type  string
 	In    blocks.Shape
 	Key   string
-	Ms    float64 // the entry's latency (its 10th percentile, Entry.LatencyMs)
+	Ms    float64 // what the entry counts for: Entry.BlockNs of the overhead's Beta, in ms
 	Entry Entry
 }
 
@@ -110,6 +111,7 @@ func (p *Predictor) Predict(ctx context.Context, a *space.Arch) (Prediction, err
 		}
 		pred.MeasuredNow = len(missing)
 	}
+	entries := make([]Entry, len(items))
 	var overhead Entry
 	for i, it := range items {
 		e, ok, err := p.Table.Get(it.Key)
@@ -119,11 +121,19 @@ func (p *Predictor) Predict(ctx context.Context, a *space.Arch) (Prediction, err
 		if !ok {
 			return pred, fmt.Errorf("latency table %s: entry %s vanished while predicting", p.Table.Path(), it.Key)
 		}
+		entries[i] = e
 		if it.IsOverhead() {
 			overhead = e
+		}
+	}
+	// A block counts its latency plus the calibrated share (Beta) of what
+	// it costs with its weights out of the caches.
+	for i, it := range items {
+		if it.IsOverhead() {
 			continue
 		}
-		ms := e.LatencyMs()
+		e := entries[i]
+		ms := e.BlockNs(overhead.Beta) / 1e6
 		pred.Ms += ms
 		pred.Blocks = append(pred.Blocks, BlockTime{Index: i, Type: it.Spec.Type(), In: it.In, Key: it.Key, Ms: ms, Entry: e})
 	}

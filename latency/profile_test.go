@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"nas/blocks"
 	"nas/blocks/nn"
+	"nas/internal/cacheflush"
 	"nas/space"
 )
 
@@ -597,4 +599,106 @@ func TestRoundOrder(t *testing.T) {
 	require.NotEqual(t, orders[0], orders[1])
 	require.NotEqual(t, orders[1], orders[2])
 	require.NotEqual(t, keys, orders[0])
+}
+
+func TestFitBeta(t *testing.T) {
+	var xs, ys []float64
+	for i := range 50 {
+		x := float64(i * 7 % 23)
+		xs = append(xs, x)
+		ys = append(ys, 1.7*x+5+0.01*float64(i%3-1))
+	}
+	require.InDelta(t, 1.7, fitBeta(xs, ys), 0.01, "the slope, whatever the intercept")
+	require.Zero(t, fitBeta(xs[:2], ys[:2]), "too few points")
+	require.Zero(t, fitBeta([]float64{3, 3, 3}, []float64{1, 2, 3}), "no spread in x")
+	neg := make([]float64, len(xs))
+	for i, x := range xs {
+		neg[i] = -x
+	}
+	require.Zero(t, fitBeta(xs, neg), "clamped at 0")
+	require.Equal(t, maxBeta, fitBeta(xs, scaled(xs, 100)), "clamped at maxBeta")
+}
+
+func scaled(v []float64, f float64) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = f * x
+	}
+	return out
+}
+
+func TestPredictAddsColdShare(t *testing.T) {
+	tbl := openTest(t, filepath.Join(t.TempDir(), "lut.db"), testFingerprint(1), Options{})
+	a := tinyArch("tiny", 1)
+	items, err := ArchItems(a, 1)
+	require.NoError(t, err)
+	sum := 0.0
+	entries := map[string]Entry{}
+	for i, it := range items {
+		e := entryFor(i)
+		if it.IsOverhead() {
+			e.Scale, e.Beta = 1.25, 1.5
+		} else {
+			e.ColdNs = e.P10Ns + 1000*float64(i+1)
+			sum += e.P10Ns + 1.5*(e.ColdNs-e.P10Ns)
+		}
+		entries[it.Key] = e
+	}
+	require.NoError(t, tbl.PutMany(entries))
+	pred, err := (&Predictor{Table: tbl}).Predict(context.Background(), a)
+	require.NoError(t, err)
+	require.InDelta(t, 1.25*sum/1e6, pred.Ms, 1e-12)
+	for _, b := range pred.Blocks {
+		require.InDelta(t, b.Entry.BlockNs(1.5)/1e6, b.Ms, 1e-15)
+		require.Greater(t, b.Ms, b.Entry.LatencyMs())
+	}
+	// Without a cold entry, or with beta 0, a block counts its latency.
+	require.Equal(t, 7.0, Entry{P10Ns: 7}.BlockNs(2))
+	require.Equal(t, 7.0, Entry{P10Ns: 7, ColdNs: 9}.BlockNs(0))
+	require.Equal(t, 0.0, Entry{P10Ns: 7, ColdNs: 1}.BlockNs(4), "never below 0")
+}
+
+// TestProfileColdAndBeta profiles a small network on the inference plan:
+// every block with weights gets a cold entry, and the calibrated overhead
+// a beta fitted on its blocks timed inside it.
+func TestProfileColdAndBeta(t *testing.T) {
+	if !cacheflush.Supported {
+		t.Skip("no cache flush on " + runtime.GOARCH)
+	}
+	tbl := openTest(t, filepath.Join(t.TempDir(), "lut.db"), testFingerprint(1), Options{})
+	a := tinyArch("a", 1)
+	p := &Profiler{Table: tbl, Compile: PlanCompiler(1), Protocol: fastProtocol, Calibration: []*space.Arch{a}, Rounds: 2}
+	items, err := ArchItems(a, 1)
+	require.NoError(t, err)
+	_, err = p.Profile(context.Background(), items)
+	require.NoError(t, err)
+	for _, it := range items {
+		e, ok, err := tbl.Get(it.Key)
+		require.NoError(t, err)
+		require.True(t, ok, it.Key)
+		require.NoError(t, e.Validate(), it.Key)
+		if it.IsOverhead() {
+			require.Contains(t, e.Protocol, "beta")
+			require.LessOrEqual(t, e.Beta, maxBeta)
+			require.Greater(t, e.Scale, 0.0)
+			continue
+		}
+		g, err := it.Graph()
+		require.NoError(t, err)
+		if len(g.Ops) > 0 {
+			require.Contains(t, e.Protocol, "cold: weights flushed", it.Key)
+		}
+	}
+	// The blocks timed inside the network: one figure per block.
+	g, err := a.Graph()
+	require.NoError(t, err)
+	r, err := PlanCompiler(1)(g, 1, 1)
+	require.NoError(t, err)
+	defer closeRunner(r)
+	inside, err := MeasureBlocks(context.Background(), r.(StepTimer), g, fastProtocol)
+	require.NoError(t, err)
+	require.Len(t, inside, len(g.Blocks))
+	for i, v := range inside {
+		require.Greater(t, v, 0.0, "block %d", i)
+	}
 }

@@ -26,7 +26,13 @@ import (
 // Version 3: a calibrated overhead entry has a scale (Entry.Scale), and a
 // prediction is the sum of the blocks times it; version 2 added the
 // overhead's median, which undercounted large networks.
-const SchemaVersion = 3
+//
+// Version 4: a block entry also has its latency with its weights flushed
+// from the caches (Entry.ColdNs), and a calibrated overhead entry the share
+// of it a block shows inside a network (Entry.Beta); version 3 entries
+// lack both, and predicted networks whose large weights do not stay in the
+// caches as much as 10% too low.
+const SchemaVersion = 4
 
 // Names of buckets and keys in a table file.
 var (

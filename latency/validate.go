@@ -17,6 +17,9 @@ type ValidationSample struct {
 	MeasuredMedianMs float64 `json:"measured_median_ms"`
 	ErrorPct         float64 `json:"error_pct"` // (predicted - measured) / measured * 100
 	Stable           bool    `json:"stable"`    // the end-to-end latency met the protocol's tolerance
+	// ProbeDropped counts the samples of the counted measurement that
+	// were dropped for a slow probe: how busy the machine was meanwhile.
+	ProbeDropped int `json:"probe_dropped"`
 }
 
 // Validation summarises how well predictions match end-to-end
@@ -97,7 +100,7 @@ func (v *Validator) Validate(ctx context.Context, archs []*space.Arch) (Validati
 	for i, a := range archs {
 		pred, m := preds[i].Ms, meas[i].LatencyMs()
 		samples = append(samples, ValidationSample{Network: archName(a), PredictedMs: pred, MeasuredMs: m, MeasuredMedianMs: meas[i].MedianMs(),
-			ErrorPct: 100 * (pred - m) / m, Stable: meas[i].Stable})
+			ErrorPct: 100 * (pred - m) / m, Stable: meas[i].Stable, ProbeDropped: meas[i].ProbeDropped})
 	}
 	return Summarize(samples), nil
 }

@@ -92,10 +92,10 @@ func lutShowRun(cmd *cobra.Command, opts *lutShowOptions) error {
 	switch {
 	case opts.CSV:
 		w := csv.NewWriter(out)
-		_ = w.Write([]string{"device", "key", "median_ns", "p10_ns", "p90_ns", "samples", "rounds", "scale", "measured_at", "protocol"})
+		_ = w.Write([]string{"device", "key", "median_ns", "p10_ns", "p90_ns", "samples", "rounds", "scale", "cold_ns", "beta", "measured_at", "protocol"})
 		err := latency.ReadAll(opts.Path, func(dev, key string, e latency.Entry) error {
 			return w.Write([]string{dev, key, fmtFloat(e.MedianNs), fmtFloat(e.P10Ns), fmtFloat(e.P90Ns),
-				strconv.Itoa(e.Samples), strconv.Itoa(max(e.Rounds, 1)), fmtFloat(e.Scale), e.MeasuredAt.Format(time.RFC3339Nano), e.Protocol})
+				strconv.Itoa(e.Samples), strconv.Itoa(max(e.Rounds, 1)), fmtFloat(e.Scale), fmtFloat(e.ColdNs), fmtFloat(e.Beta), e.MeasuredAt.Format(time.RFC3339Nano), e.Protocol})
 		})
 		if err != nil {
 			return err

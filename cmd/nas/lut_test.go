@@ -87,9 +87,9 @@ func TestLutShowCSV(t *testing.T) {
 	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
 	require.NoError(t, err)
 	require.Equal(t, [][]string{
-		{"device", "key", "median_ns", "p10_ns", "p90_ns", "samples", "rounds", "scale", "measured_at", "protocol"},
-		{boardFingerprint.ID(), "conv_k3_s2_o16|in3x224x224|b1", "98000", "97000", "99000", "50", "1", "0", "2026-11-27T10:00:00Z", ""},
-		{boardFingerprint.ID(), "ir_k3_e6_i16_o24|in16x56x56|b1", "152300", "150000", "160000.5", "50", "1", "0", "2026-11-27T09:00:00Z", "warmup=5, repeats=50"},
+		{"device", "key", "median_ns", "p10_ns", "p90_ns", "samples", "rounds", "scale", "cold_ns", "beta", "measured_at", "protocol"},
+		{boardFingerprint.ID(), "conv_k3_s2_o16|in3x224x224|b1", "98000", "97000", "99000", "50", "1", "0", "0", "0", "2026-11-27T10:00:00Z", ""},
+		{boardFingerprint.ID(), "ir_k3_e6_i16_o24|in16x56x56|b1", "152300", "150000", "160000.5", "50", "1", "0", "0", "0", "2026-11-27T09:00:00Z", "warmup=5, repeats=50"},
 	}, rows)
 }
 
