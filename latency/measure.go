@@ -423,6 +423,11 @@ type Measurement struct {
 	// ProbeDropped counts the samples dropped for a slow probe (see
 	// Protocol.NoProbe): how busy the machine was.
 	ProbeDropped int
+	// Contended says that most samples were taken after the probe had
+	// found the machine busy for a whole time cap, without it: the
+	// measurement is probably slow. MeasureNetworks measures such
+	// networks again.
+	Contended bool
 }
 
 // Measure times r under the protocol and returns the median, 10th and 90th
@@ -480,7 +485,7 @@ func Measure(ctx context.Context, r Runner, p Protocol) (Measurement, error) {
 	stable := false
 	begin := time.Now()
 	sinceGC := 0
-	dropped := 0
+	dropped, unprobed := 0, 0
 	if !p.NoProbe {
 		for range 3 { // a floor for this process
 			probeFn()
@@ -500,6 +505,8 @@ func Measure(ctx context.Context, r Runner, p Protocol) (Measurement, error) {
 				continue
 			}
 			r.Run() // the probe evicted the caches the run had warmed
+		} else if !p.NoProbe {
+			unprobed++
 		}
 		if flusher != nil {
 			flusher.FlushWeights()
@@ -543,6 +550,7 @@ func Measure(ctx context.Context, r Runner, p Protocol) (Measurement, error) {
 		RunsPerSample: k,
 		Stable:        stable,
 		ProbeDropped:  dropped,
+		Contended:     2*unprobed > len(sorted),
 	}, nil
 }
 

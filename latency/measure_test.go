@@ -156,6 +156,7 @@ func TestMeasureDropsSamplesOfSlowProbes(t *testing.T) {
 	require.Contains(t, m.Protocol, "probe=4MB+fma,slack=1.25")
 	require.Contains(t, m.Protocol, "probe-dropped=7")
 	require.Equal(t, 7, m.ProbeDropped)
+	require.False(t, m.Contended, "7 dropped, then fast probes: not contended")
 	require.Equal(t, 3+7+m.Samples, calls, "a probe per sample taken or dropped, after three for the floor")
 
 	calls, slow = 0, math.MaxInt32 // slow for good
@@ -164,6 +165,7 @@ func TestMeasureDropsSamplesOfSlowProbes(t *testing.T) {
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, time.Since(start), fastProtocol.MaxTime, "it waited for a fast probe")
 	require.GreaterOrEqual(t, m.Samples, 3, "and then took the samples anyway")
+	require.True(t, m.Contended, "unprobed, so marked")
 	require.NotContains(t, m.Protocol, "probe-dropped=0")
 
 	calls, slow = 0, math.MaxInt32

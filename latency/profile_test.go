@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -544,6 +545,8 @@ func TestProfileRounds(t *testing.T) {
 }
 
 func TestMeasureNetworksKeepsBest(t *testing.T) {
+	defer func(f func() float64) { probeFn = f }(probeFn)
+	probeFn = func() float64 { return 1 } // a quiet machine: no extra passes
 	archs := []*space.Arch{tinyArch("a", 1), tinyArch("b", 2)}
 	var calls [][2]int
 	ms, err := MeasureNetworks(context.Background(), NetworkCompiler(1), archs, 1, 1, fastProtocol, 3,
@@ -553,6 +556,44 @@ func TestMeasureNetworksKeepsBest(t *testing.T) {
 	require.Equal(t, [][2]int{{1, 6}, {2, 6}, {3, 6}, {4, 6}, {5, 6}, {6, 6}}, calls)
 	for _, m := range ms {
 		require.NoError(t, m.Validate())
+		require.False(t, m.Contended)
+	}
+}
+
+// TestMeasureNetworksRetriesContended: a machine busy throughout makes
+// every measurement contended, and each network gets rounds more
+// measurements; one busy only at first needs none.
+func TestMeasureNetworksRetriesContended(t *testing.T) {
+	defer func(f func() float64) { probeFn = f }(probeFn)
+	archs := []*space.Arch{tinyArch("a", 1), tinyArch("b", 2)}
+	p := fastProtocol
+	p.MaxTime = 5 * time.Millisecond
+
+	probeFn = func() float64 { return 2 } // always busy
+	var last [2]int
+	ms, err := MeasureNetworks(context.Background(), NetworkCompiler(1), archs, 1, 1, p, 2,
+		func(done, total int) { last = [2]int{done, total} })
+	require.NoError(t, err)
+	require.Equal(t, [2]int{8, 8}, last, "2 rounds, then 2 more passes over both")
+	for _, m := range ms {
+		require.True(t, m.Contended)
+		require.Greater(t, m.ProbeDropped, 0)
+	}
+
+	calls := 0
+	probeFn = func() float64 { // busy for the first network's measurement only
+		calls++
+		if calls < 40 {
+			return 2
+		}
+		return 1
+	}
+	ms, err = MeasureNetworks(context.Background(), NetworkCompiler(1), archs, 1, 1, p, 2,
+		func(done, total int) { last = [2]int{done, total} })
+	require.NoError(t, err)
+	require.Equal(t, [2]int{4, 4}, last, "a clean measurement of each in the 2 rounds: no extra pass")
+	for _, m := range ms {
+		require.False(t, m.Contended)
 	}
 }
 

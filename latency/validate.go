@@ -20,6 +20,10 @@ type ValidationSample struct {
 	// ProbeDropped counts the samples of the counted measurement that
 	// were dropped for a slow probe: how busy the machine was meanwhile.
 	ProbeDropped int `json:"probe_dropped"`
+	// Contended says that even the counted measurement, after the extra
+	// passes MeasureNetworks gives such networks, was taken while the
+	// probe found the machine busy: it is probably too slow.
+	Contended bool `json:"contended"`
 }
 
 // Validation summarises how well predictions match end-to-end
@@ -100,7 +104,7 @@ func (v *Validator) Validate(ctx context.Context, archs []*space.Arch) (Validati
 	for i, a := range archs {
 		pred, m := preds[i].Ms, meas[i].LatencyMs()
 		samples = append(samples, ValidationSample{Network: archName(a), PredictedMs: pred, MeasuredMs: m, MeasuredMedianMs: meas[i].MedianMs(),
-			ErrorPct: 100 * (pred - m) / m, Stable: meas[i].Stable, ProbeDropped: meas[i].ProbeDropped})
+			ErrorPct: 100 * (pred - m) / m, Stable: meas[i].Stable, ProbeDropped: meas[i].ProbeDropped, Contended: meas[i].Contended})
 	}
 	return Summarize(samples), nil
 }
