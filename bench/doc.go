@@ -6,9 +6,12 @@
 //
 // It holds no library code: everything here is a test, a benchmark, a
 // script, or a command one of them drives (planrun, trainbench), and
-// blockctx, which times a network's blocks inside the network and alone,
-// and overhead_models.py, which scores models of the network-level
-// overhead on a validation run (docs/latency.md).
+// blockctx, which times a network's blocks inside the network, alone and
+// alone with their weights flushed; block_models.py, which scores models
+// of blocks inside networks on blockctx's figures; overhead_models.py,
+// which scores models of the network-level overhead on a validation run;
+// and probecheck, which checks the profiler's probe against a network's
+// runs (docs/latency.md).
 package bench
 
 import (

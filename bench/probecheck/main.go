@@ -1,0 +1,107 @@
+// Command probecheck tells whether the profiler's probes (latency.probe:
+// a read of a 4 MB buffer and a chain of multiply-adds) predict how fast
+// a network runs right after them, on this machine, now. For 10 seconds it
+// alternates: the compute probe, the memory probe, one untimed run of the
+// network, one timed run. It prints the percentiles of each, then the
+// runs grouped by which probes were fast (within 1.25x of their fastest,
+// as latency.ProbeSlack): if the runs after fast probes are faster, the
+// probe is dropping the right samples.
+//
+//	go run ./bench/probecheck ARCH
+//
+// ARCH is anything nas inspect takes; the network runs on the inference
+// plan, one thread, batch 1. docs/latency.md has the figures.
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"time"
+
+	"nas/blocks"
+	"nas/latency"
+	"nas/space"
+)
+
+func main() {
+	runtime.LockOSThread()
+	debug.SetGCPercent(-1)
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: probecheck ARCH")
+		os.Exit(2)
+	}
+	p, err := compile(os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "probecheck:", err)
+		os.Exit(1)
+	}
+	defer p.Close()
+	x := make([]float32, p.InputLen())
+	type rec struct{ f, m, r time.Duration }
+	var recs []rec
+	end := time.Now().Add(10 * time.Second)
+	for time.Now().Before(end) {
+		m, f := latency.ProbeTimes()
+		_, _ = p.Run(x) // the input is made to the plan's size
+		t := time.Now()
+		_, _ = p.Run(x)
+		recs = append(recs, rec{f, m, time.Since(t)})
+	}
+	fs := make([]float64, len(recs))
+	ms := make([]float64, len(recs))
+	rs := make([]float64, len(recs))
+	for i, r := range recs {
+		fs[i], ms[i], rs[i] = float64(r.f), float64(r.m), float64(r.r)
+	}
+	q := func(v []float64, p float64) float64 {
+		s := slices.Clone(v)
+		slices.Sort(s)
+		return s[int(p*float64(len(s)-1))]
+	}
+	fmt.Printf("n=%d fma p10 %.0f p50 %.0f p90 %.0f | mem p10 %.0f p50 %.0f p90 %.0f | run p10 %.0f p50 %.0f p90 %.0f\n", len(recs),
+		q(fs, .1), q(fs, .5), q(fs, .9), q(ms, .1), q(ms, .5), q(ms, .9), q(rs, .1), q(rs, .5), q(rs, .9))
+	// runs grouped by whether the probes were fast
+	ff, mf := q(fs, 0), q(ms, 0)
+	var both, fOnly, mOnly, none []float64
+	for i := range recs {
+		fo, mo := fs[i] <= 1.25*ff, ms[i] <= 1.25*mf
+		switch {
+		case fo && mo:
+			both = append(both, rs[i])
+		case fo:
+			fOnly = append(fOnly, rs[i])
+		case mo:
+			mOnly = append(mOnly, rs[i])
+		default:
+			none = append(none, rs[i])
+		}
+	}
+	for _, g := range []struct {
+		n string
+		v []float64
+	}{{"both fast", both}, {"fma fast only", fOnly}, {"mem fast only", mOnly}, {"neither", none}} {
+		if len(g.v) > 0 {
+			fmt.Printf("%-14s n=%5d run p10 %.0f p50 %.0f\n", g.n, len(g.v), q(g.v, .1), q(g.v, .5))
+		}
+	}
+}
+
+func compile(ref string) (*blocks.Plan, error) {
+	a, err := space.Resolve(ref, space.ZooOptions{})
+	if err != nil {
+		return nil, err
+	}
+	g, err := a.Graph()
+	if err != nil {
+		return nil, err
+	}
+	n, err := blocks.NewNetwork(g, rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		return nil, err
+	}
+	return blocks.NewPlan(n, 1, 1)
+}
