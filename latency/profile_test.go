@@ -230,31 +230,6 @@ func TestPredictSumsEntries(t *testing.T) {
 	require.Zero(t, pred.MeasuredNow)
 }
 
-// TestPredictScalesBySum checks a calibrated overhead's scale: the
-// prediction is the blocks' sum times it, whatever the overhead's median.
-func TestPredictScalesBySum(t *testing.T) {
-	tbl := openTest(t, filepath.Join(t.TempDir(), "lut.db"), testFingerprint(1), Options{})
-	a := tinyArch("tiny", 1)
-	items, err := ArchItems(a, 1)
-	require.NoError(t, err)
-	sum := 0.0
-	entries := map[string]Entry{}
-	for i, it := range items {
-		e := entryFor(i)
-		if it.IsOverhead() {
-			e.Scale = 1.25
-		} else {
-			sum += e.LatencyMs()
-		}
-		entries[it.Key] = e
-	}
-	require.NoError(t, tbl.PutMany(entries))
-	pred, err := (&Predictor{Table: tbl}).Predict(context.Background(), a)
-	require.NoError(t, err)
-	require.InDelta(t, 1.25*sum, pred.Ms, 1e-12)
-	require.InDelta(t, 0.25*sum, pred.OverheadMs, 1e-12)
-}
-
 func TestCalibratedOverhead(t *testing.T) {
 	// Three networks: 10 over 8, 30 over 20, 13 over 10 (ns).
 	e := calibratedOverhead([]float64{10, 30, 13}, []float64{8, 20, 10})
@@ -668,30 +643,40 @@ func scaled(v []float64, f float64) []float64 {
 	return out
 }
 
-func TestPredictAddsColdShare(t *testing.T) {
-	tbl := openTest(t, filepath.Join(t.TempDir(), "lut.db"), testFingerprint(1), Options{})
-	a := tinyArch("tiny", 1)
-	items, err := ArchItems(a, 1)
-	require.NoError(t, err)
-	sum := 0.0
-	entries := map[string]Entry{}
-	for i, it := range items {
-		e := entryFor(i)
-		if it.IsOverhead() {
-			e.Scale, e.Beta = 1.25, 1.5
-		} else {
-			e.ColdNs = e.P10Ns + 1000*float64(i+1)
-			sum += e.P10Ns + 1.5*(e.ColdNs-e.P10Ns)
+// TestPredictScalesBySum checks a calibrated overhead's beta and scale:
+// each block counts its latency plus beta times its cold excess, and the
+// prediction is their sum times the scale, whatever the overhead's median.
+func TestPredictScalesBySum(t *testing.T) {
+	for _, beta := range []float64{0, 1.5} {
+		tbl := openTest(t, filepath.Join(t.TempDir(), "lut.db"), testFingerprint(1), Options{})
+		a := tinyArch("tiny", 1)
+		items, err := ArchItems(a, 1)
+		require.NoError(t, err)
+		sum := 0.0 // ns
+		entries := map[string]Entry{}
+		for i, it := range items {
+			e := entryFor(i)
+			if it.IsOverhead() {
+				e.Scale, e.Beta = 1.25, beta
+			} else {
+				e.ColdNs = e.P10Ns + 1000*float64(i+1)
+				sum += e.P10Ns + beta*(e.ColdNs-e.P10Ns)
+			}
+			entries[it.Key] = e
 		}
-		entries[it.Key] = e
-	}
-	require.NoError(t, tbl.PutMany(entries))
-	pred, err := (&Predictor{Table: tbl}).Predict(context.Background(), a)
-	require.NoError(t, err)
-	require.InDelta(t, 1.25*sum/1e6, pred.Ms, 1e-12)
-	for _, b := range pred.Blocks {
-		require.InDelta(t, b.Entry.BlockNs(1.5)/1e6, b.Ms, 1e-15)
-		require.Greater(t, b.Ms, b.Entry.LatencyMs())
+		require.NoError(t, tbl.PutMany(entries))
+		pred, err := (&Predictor{Table: tbl}).Predict(context.Background(), a)
+		require.NoError(t, err)
+		require.InDelta(t, 1.25*sum/1e6, pred.Ms, 1e-12, "beta %v", beta)
+		require.InDelta(t, 0.25*sum/1e6, pred.OverheadMs, 1e-12, "beta %v", beta)
+		for _, b := range pred.Blocks {
+			require.InDelta(t, b.Entry.BlockNs(beta)/1e6, b.Ms, 1e-15)
+			if beta > 0 {
+				require.Greater(t, b.Ms, b.Entry.LatencyMs())
+			} else {
+				require.Equal(t, b.Entry.LatencyMs(), b.Ms)
+			}
+		}
 	}
 	// Without a cold entry, or with beta 0, a block counts its latency.
 	require.Equal(t, 7.0, Entry{P10Ns: 7}.BlockNs(2))
