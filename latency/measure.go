@@ -428,6 +428,10 @@ type Measurement struct {
 	// measurement is probably slow. MeasureNetworks measures such
 	// networks again.
 	Contended bool
+	// RoundGap, set by MeasureNetworks, is the second-lowest latency of
+	// the network's measurements over the lowest, minus 1 (0 for one):
+	// how closely another measurement reproduced the one that counts.
+	RoundGap float64
 }
 
 // Measure times r under the protocol and returns the median, 10th and 90th

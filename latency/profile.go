@@ -749,7 +749,8 @@ func (p *Profiler) measureCalibrationNetwork(ctx context.Context, a *space.Arch)
 func MeasureNetworks(ctx context.Context, compile Compiler, archs []*space.Arch, batch, threads int, p Protocol, rounds int, progress func(done, total int)) ([]Measurement, error) {
 	rounds = max(rounds, 1)
 	best := make([]Measurement, len(archs))
-	clean := make([]bool, len(archs)) // some measurement was not contended
+	second := make([]float64, len(archs)) // the second-lowest latency so far
+	clean := make([]bool, len(archs))     // some measurement was not contended
 	done, total := 0, rounds*len(archs)
 	measure := func(i, r int) error {
 		a := archs[i]
@@ -757,11 +758,20 @@ func MeasureNetworks(ctx context.Context, compile Compiler, archs []*space.Arch,
 		if err != nil {
 			return fmt.Errorf("measuring network %d (%s): %w", i, archName(a), err)
 		}
-		if r == 0 || m.P10Ns < best[i].P10Ns {
+		switch {
+		case r == 0:
 			best[i] = m
+		case m.P10Ns < best[i].P10Ns:
+			second[i] = best[i].P10Ns
+			best[i] = m
+		case second[i] == 0 || m.P10Ns < second[i]:
+			second[i] = m.P10Ns
 		}
 		clean[i] = clean[i] || !m.Contended
 		best[i].Contended = !clean[i]
+		if second[i] > 0 && best[i].P10Ns > 0 {
+			best[i].RoundGap = second[i]/best[i].P10Ns - 1
+		}
 		done++
 		if progress != nil {
 			progress(done, total)

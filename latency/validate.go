@@ -24,6 +24,11 @@ type ValidationSample struct {
 	// passes MeasureNetworks gives such networks, was taken while the
 	// probe found the machine busy: it is probably too slow.
 	Contended bool `json:"contended"`
+	// RoundGapPct is how closely the counted measurement (the lowest of
+	// the rounds) was reproduced: the second-lowest over it, minus 1, in
+	// percent. An error smaller than it is within the measurement's own
+	// noise.
+	RoundGapPct float64 `json:"round_gap_pct"`
 }
 
 // Validation summarises how well predictions match end-to-end
@@ -36,6 +41,9 @@ type Validation struct {
 	MeanPct    float64            `json:"mean_pct"`     // mean signed percentage error: the bias
 	Within5    float64            `json:"within_5pct"`  // fraction of networks with |error| <= 5%
 	Within10   float64            `json:"within_10pct"` // fraction with |error| <= 10%
+	// MedianRoundGapPct is the median over the networks of RoundGapPct:
+	// how reproducible the measurements were while validating.
+	MedianRoundGapPct float64 `json:"median_round_gap_pct"`
 }
 
 // Summarize computes the error statistics of the samples.
@@ -63,6 +71,12 @@ func Summarize(samples []ValidationSample) Validation {
 	v.RMSEMs = math.Sqrt(sq / n)
 	slices.Sort(abs)
 	v.P90AbsPct = quantile(abs, 0.9)
+	gaps := make([]float64, len(samples))
+	for i, s := range samples {
+		gaps[i] = s.RoundGapPct
+	}
+	slices.Sort(gaps)
+	v.MedianRoundGapPct = quantile(gaps, 0.5)
 	return v
 }
 
@@ -104,7 +118,8 @@ func (v *Validator) Validate(ctx context.Context, archs []*space.Arch) (Validati
 	for i, a := range archs {
 		pred, m := preds[i].Ms, meas[i].LatencyMs()
 		samples = append(samples, ValidationSample{Network: archName(a), PredictedMs: pred, MeasuredMs: m, MeasuredMedianMs: meas[i].MedianMs(),
-			ErrorPct: 100 * (pred - m) / m, Stable: meas[i].Stable, ProbeDropped: meas[i].ProbeDropped, Contended: meas[i].Contended})
+			ErrorPct: 100 * (pred - m) / m, Stable: meas[i].Stable, ProbeDropped: meas[i].ProbeDropped, Contended: meas[i].Contended,
+			RoundGapPct: 100 * meas[i].RoundGap})
 	}
 	return Summarize(samples), nil
 }

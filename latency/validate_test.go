@@ -11,6 +11,11 @@ import (
 	"nas/space"
 )
 
+func spread(s ValidationSample, pct float64) ValidationSample {
+	s.RoundGapPct = pct
+	return s
+}
+
 func TestSummarize(t *testing.T) {
 	s := func(pred, meas float64) ValidationSample {
 		return ValidationSample{PredictedMs: pred, MeasuredMs: meas, ErrorPct: 100 * (pred - meas) / meas}
@@ -24,15 +29,16 @@ func TestSummarize(t *testing.T) {
 		{"exact", []ValidationSample{s(2, 2), s(3, 3)}, Validation{Within5: 1, Within10: 1}},
 		{
 			"mixed",
-			// errors +4%, -8%, +20%, -5%
-			[]ValidationSample{s(10.4, 10), s(9.2, 10), s(12, 10), s(9.5, 10)},
+			// errors +4%, -8%, +20%, -5%; rounds 1%, 3%, 10%, 2% apart
+			[]ValidationSample{spread(s(10.4, 10), 1), spread(s(9.2, 10), 3), spread(s(12, 10), 10), spread(s(9.5, 10), 2)},
 			Validation{
-				MeanAbsPct: (4 + 8 + 20 + 5) / 4.0,
-				MeanPct:    (4 - 8 + 20 - 5) / 4.0,
-				RMSEMs:     math.Sqrt((0.16 + 0.64 + 4 + 0.25) / 4),
-				P90AbsPct:  8 + 0.7*(20-8), // type-7 quantile of 4, 5, 8, 20
-				Within5:    0.5,
-				Within10:   0.75,
+				MedianRoundGapPct: 2.5,
+				MeanAbsPct:        (4 + 8 + 20 + 5) / 4.0,
+				MeanPct:           (4 - 8 + 20 - 5) / 4.0,
+				RMSEMs:            math.Sqrt((0.16 + 0.64 + 4 + 0.25) / 4),
+				P90AbsPct:         8 + 0.7*(20-8), // type-7 quantile of 4, 5, 8, 20
+				Within5:           0.5,
+				Within10:          0.75,
 			},
 		},
 	}
@@ -45,6 +51,7 @@ func TestSummarize(t *testing.T) {
 			require.InDelta(t, tt.want.P90AbsPct, got.P90AbsPct, 1e-9)
 			require.InDelta(t, tt.want.Within5, got.Within5, 1e-9)
 			require.InDelta(t, tt.want.Within10, got.Within10, 1e-9)
+			require.InDelta(t, tt.want.MedianRoundGapPct, got.MedianRoundGapPct, 1e-9)
 			require.Equal(t, tt.samples, got.Samples)
 		})
 	}
