@@ -1,16 +1,19 @@
 package latency
 
 import (
+	"math"
 	"os"
 	"testing"
 )
 
 // TestMain runs the package's tests with a probe that always finds the
 // machine quiet, so that what a test counts (samples, passes, progress
-// calls) does not depend on what else the machine runs; the tests of the
+// calls) does not depend on what else the machine runs, nor on how close
+// two timings of one network come; the tests of the
 // probe itself replace it again, and TestProbe runs the real one.
 func TestMain(m *testing.M) {
 	probeFn = func() float64 { return 1 }
+	reproduceTolerance = math.Inf(1) // every best counts as reproduced; TestMeasureNetworksReproduces lowers it
 	os.Exit(m.Run())
 }
 

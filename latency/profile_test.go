@@ -539,6 +539,31 @@ func TestMeasureNetworksKeepsBest(t *testing.T) {
 	require.Zero(t, ms[0].RoundGap, "one measurement: no gap")
 }
 
+// TestMeasureNetworksReproduces: a network whose second measurement is
+// twice its first is measured again, and no more than rounds more times.
+func TestMeasureNetworksReproduces(t *testing.T) {
+	defer func(v float64) { reproduceTolerance = v }(reproduceTolerance)
+	reproduceTolerance = ReproduceTolerance
+	compiles := 0
+	compile := func(g *blocks.Graph, batch, threads int) (Runner, error) {
+		compiles++
+		work := 20000
+		if compiles == 2 {
+			work *= 2 // the second round runs slow
+		}
+		return &spinRunner{work: work}, nil
+	}
+	var last [2]int
+	ms, err := MeasureNetworks(context.Background(), compile, []*space.Arch{tinyArch("a", 1)}, 1, 1, fastProtocol, 2,
+		func(done, total int) { last = [2]int{done, total} })
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, last[0], 3, "the best was not reproduced by the second round: a third")
+	require.LessOrEqual(t, last[0], 4, "at most rounds more")
+	require.Equal(t, last[0], last[1])
+	require.Equal(t, last[0], compiles)
+	require.GreaterOrEqual(t, ms[0].RoundGap, 0.0)
+}
+
 // TestMeasureNetworksRetriesContended: a machine busy throughout makes
 // every measurement contended, and each network gets rounds more
 // measurements; one busy only at first needs none.
