@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"slices"
 	"time"
 	"unicode/utf8"
 )
@@ -45,6 +46,12 @@ type Entry struct {
 	// Fitted on every block of the calibration networks, timed inside
 	// them (MeasureBlocks); see docs/latency.md, "Weights from memory".
 	Beta float64 `json:"beta,omitempty"`
+	// CalibrationArchs and CalibrationNs, on a calibrated overhead entry,
+	// are its calibration networks (arch strings) and their end-to-end
+	// latencies as the profile measured them, in the same order: a
+	// reference for the device's state, which Drift measures again.
+	CalibrationArchs []string  `json:"calibration_archs,omitempty"`
+	CalibrationNs    []float64 `json:"calibration_ns,omitempty"`
 }
 
 // BlockNs is the time a block entry counts for in a prediction whose
@@ -104,6 +111,10 @@ func (e Entry) Validate() error {
 		return fmt.Errorf("%w: cold latency %v ns, want finite and non-negative", ErrInvalidEntry, e.ColdNs)
 	case math.IsNaN(e.Beta) || math.IsInf(e.Beta, 0) || e.Beta < 0:
 		return fmt.Errorf("%w: beta %v, want finite and non-negative", ErrInvalidEntry, e.Beta)
+	case len(e.CalibrationArchs) != len(e.CalibrationNs):
+		return fmt.Errorf("%w: %d calibration networks with %d latencies", ErrInvalidEntry, len(e.CalibrationArchs), len(e.CalibrationNs))
+	case slices.ContainsFunc(e.CalibrationNs, func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 }):
+		return fmt.Errorf("%w: calibration latencies %v, want finite and positive", ErrInvalidEntry, e.CalibrationNs)
 	case e.Samples < 1:
 		return fmt.Errorf("%w: %d samples, want at least 1", ErrInvalidEntry, e.Samples)
 	case e.MeasuredAt.IsZero():

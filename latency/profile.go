@@ -520,6 +520,10 @@ func (p *Profiler) overhead(ctx context.Context, it Item, c *calibration) (Entry
 	}
 	e := calibratedOverhead(measured, sums)
 	e.Beta = beta
+	for _, i := range nets {
+		e.CalibrationArchs = append(e.CalibrationArchs, p.Calibration[i].String())
+		e.CalibrationNs = append(e.CalibrationNs, c.best[i].P10Ns)
+	}
 	e.Protocol = fmt.Sprintf("calibrated on %d networks: end-to-end latency (p10, best of %d measurements, one after each pass over the blocks) minus the sum of their blocks' latencies, median, p10 and p90 over the networks, at least 0; beta %.3f: least squares over %d blocks of (time inside the network - latency) on (cold latency - latency), with an intercept, within [0, %g]; scale: the median over the networks of the end-to-end latency divided by the sum of latency + beta*(cold - latency); end to end %s",
 		len(measured), c.n[nets[0]], beta, len(xs), maxBeta, c.best[nets[0]].Protocol)
 	return e, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"runtime"
@@ -736,6 +737,8 @@ func TestProfileColdAndBeta(t *testing.T) {
 			require.Contains(t, e.Protocol, "beta")
 			require.LessOrEqual(t, e.Beta, maxBeta)
 			require.Greater(t, e.Scale, 0.0)
+			require.Equal(t, []string{a.String()}, e.CalibrationArchs, "the reference for Drift")
+			require.Len(t, e.CalibrationNs, 1)
 			continue
 		}
 		g, err := it.Graph()
@@ -744,6 +747,24 @@ func TestProfileColdAndBeta(t *testing.T) {
 			require.Contains(t, e.Protocol, "cold: weights flushed", it.Key)
 		}
 	}
+	// Drift measures the calibration network again, and only it.
+	var compiled []int
+	counting := func(g *blocks.Graph, batch, threads int) (Runner, error) {
+		compiled = append(compiled, len(g.Blocks))
+		return PlanCompiler(1)(g, batch, threads)
+	}
+	drift, ok, err := Drift(context.Background(), tbl, counting, a.Input, 1, 1, fastProtocol, 1)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.False(t, math.IsNaN(drift) || math.IsInf(drift, 0))
+	require.Greater(t, drift, -1.0)
+	ag, err := a.Graph()
+	require.NoError(t, err)
+	require.Equal(t, []int{len(ag.Blocks)}, compiled)
+	_, ok, err = Drift(context.Background(), tbl, counting, blocks.Shape{C: 3, H: 9, W: 9}, 1, 1, fastProtocol, 1)
+	require.NoError(t, err)
+	require.False(t, ok, "no overhead entry for that input")
+
 	// The blocks timed inside the network: one figure per block.
 	g, err := a.Graph()
 	require.NoError(t, err)

@@ -3,6 +3,7 @@ package latency
 import (
 	"math/rand/v2"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -54,7 +55,7 @@ func TestSimulation(t *testing.T) {
 					name, _ := k()
 					e, ok, err := tbl.Get(name)
 					want, wantOK := oracle[name]
-					if err != nil || ok != wantOK || e != want {
+					if err != nil || ok != wantOK || !reflect.DeepEqual(e, want) {
 						failures <- "get " + name
 					}
 				case 3:

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"math"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"sync"
 	"testing"
@@ -93,6 +94,10 @@ func TestInvalidEntries(t *testing.T) {
 		{"no time", "k", func(e *Entry) { e.MeasuredAt = time.Time{} }},
 		{"nan scale", "k", func(e *Entry) { e.Scale = math.NaN() }},
 		{"negative scale", "k", func(e *Entry) { e.Scale = -1 }},
+		{"nan cold", "k", func(e *Entry) { e.ColdNs = math.NaN() }},
+		{"negative beta", "k", func(e *Entry) { e.Beta = -0.5 }},
+		{"calibration lengths differ", "k", func(e *Entry) { e.CalibrationArchs = []string{"a", "b"}; e.CalibrationNs = []float64{1} }},
+		{"zero calibration latency", "k", func(e *Entry) { e.CalibrationArchs = []string{"a"}; e.CalibrationNs = []float64{0} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -265,7 +270,7 @@ func TestConcurrentGetPut(t *testing.T) {
 			for j := range perWriter {
 				i := w*perWriter + j
 				e, ok, err := tbl.Get(key(i))
-				if err == nil && ok && e != entryFor(i) {
+				if err == nil && ok && !reflect.DeepEqual(e, entryFor(i)) {
 					err = fmt.Errorf("key %d: read %+v", i, e)
 				}
 				errs <- err
@@ -285,7 +290,7 @@ func TestConcurrentGetPut(t *testing.T) {
 		if _, err := fmt.Sscanf(k, "ir_k3_e6_i%d_o24", &i); err != nil {
 			return err
 		}
-		if e != entryFor(i) {
+		if !reflect.DeepEqual(e, entryFor(i)) {
 			return errors.New("entry differs from what was written: " + k)
 		}
 		return nil

@@ -2,9 +2,11 @@ package latency
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
 
+	"nas/blocks"
 	"nas/space"
 )
 
@@ -44,6 +46,11 @@ type Validation struct {
 	// MedianRoundGapPct is the median over the networks of RoundGapPct:
 	// how reproducible the measurements were while validating.
 	MedianRoundGapPct float64 `json:"median_round_gap_pct"`
+	// DriftPct, when set, is how much slower (positive) or faster the
+	// device ran the table's calibration networks during the validation
+	// than when the table was profiled (Drift), in percent: the part of
+	// the errors that is the device's state, not the table.
+	DriftPct *float64 `json:"drift_pct,omitempty"`
 }
 
 // Summarize computes the error statistics of the samples.
@@ -122,4 +129,35 @@ func (v *Validator) Validate(ctx context.Context, archs []*space.Arch) (Validati
 			RoundGapPct: 100 * meas[i].RoundGap})
 	}
 	return Summarize(samples), nil
+}
+
+// Drift measures again, end to end, the calibration networks of the
+// overhead entry of networks with input in (Entry.CalibrationArchs), as
+// MeasureNetworks does with rounds rounds, and returns the median over
+// them of (now ÷ as the profile measured them) − 1: how much faster
+// (negative) or slower the device runs than when the table was made.
+// Every prediction from the table is off by about as much. ok is false
+// when the table holds no such networks for that input (an uncalibrated
+// overhead, or a table of schema 4 made before they were kept).
+func Drift(ctx context.Context, tbl *Table, compile Compiler, in blocks.Shape, batch, threads int, p Protocol, rounds int) (drift float64, ok bool, err error) {
+	e, found, err := tbl.Get(OverheadKey(in, max(batch, 1)))
+	if err != nil || !found || len(e.CalibrationArchs) == 0 {
+		return 0, false, err
+	}
+	archs := make([]*space.Arch, len(e.CalibrationArchs))
+	for i, s := range e.CalibrationArchs {
+		if archs[i], err = space.ParseArch(s); err != nil {
+			return 0, false, fmt.Errorf("latency table %s: calibration network %d: %w", tbl.Path(), i, err)
+		}
+	}
+	ms, err := MeasureNetworks(ctx, compile, archs, batch, threads, p, rounds, nil)
+	if err != nil {
+		return 0, false, err
+	}
+	ratios := make([]float64, len(ms))
+	for i, m := range ms {
+		ratios[i] = m.P10Ns / e.CalibrationNs[i]
+	}
+	slices.Sort(ratios)
+	return quantile(ratios, 0.5) - 1, true, nil
 }

@@ -289,7 +289,10 @@ latency table, measure each end to end on this machine, and report the mean
 and 90th-percentile absolute percentage error, the RMSE and the fraction of
 networks within ±5% and ±10%, and how closely each network's counted
 measurement (the best of its rounds) was reproduced by its next best:
-errors smaller than that are the machine's noise, not the table's. The table must be this machine's: the
+errors smaller than that are the machine's noise, not the table's. It
+then measures the table's calibration networks again and reports how
+much slower or faster they run than when the table was profiled: the
+device's drift, by which every prediction is off. The table must be this machine's: the
 measurements are taken here. Missing entries are measured on the spot when
 the table is writable.`,
 		Example: `  nas latency validate --lut lut.db --space small28 --samples 50 --seed 1`,
@@ -363,7 +366,20 @@ func validateRun(cmd *cobra.Command, opts *validateOptions) error {
 	}
 	var res latency.Validation
 	err = withThreads(opts.Table.Threads, func() (err error) {
-		res, err = v.Validate(ctx, archs)
+		if res, err = v.Validate(ctx, archs); err != nil {
+			return err
+		}
+		// The device's state against the table's: its calibration
+		// networks measured again.
+		threads := opts.Table.Threads
+		if threads < 1 {
+			threads = tbl.Device().Threads
+		}
+		drift, ok, err := latency.Drift(ctx, tbl, compiler(), s.Input, opts.Table.Batch, threads, proto, opts.Rounds)
+		if ok {
+			d := 100 * drift
+			res.DriftPct = &d
+		}
 		return err
 	})
 	bar.Finish()
@@ -389,6 +405,9 @@ func validateRun(cmd *cobra.Command, opts *validateOptions) error {
 	fmt.Fprintf(out, "\nmean |error| %.2f%%, p90 |error| %.2f%%, mean error %+.2f%%, RMSE %.3f ms\n", res.MeanAbsPct, res.P90AbsPct, res.MeanPct, res.RMSEMs)
 	fmt.Fprintf(out, "within ±5%%: %.0f%%, within ±10%%: %.0f%%\n", 100*res.Within5, 100*res.Within10)
 	fmt.Fprintf(out, "a network's second-best round measured a median %.1f%% above its best (the measurements' own noise)\n", res.MedianRoundGapPct)
+	if res.DriftPct != nil {
+		fmt.Fprintf(out, "the table's calibration networks ran %+.1f%% against the profile's timings of them (the device's drift since; errors move by about as much, the other way)\n", *res.DriftPct)
+	}
 	if worst := worstSample(res); worst != "" {
 		fmt.Fprintf(out, "largest error: %s\n", worst)
 	}
