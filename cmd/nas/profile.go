@@ -134,7 +134,7 @@ ARCH is anything 'nas inspect' accepts: a zoo name (shaped by --input,
 	f.IntVar(&opts.Threads, "threads", 1, "threads to run with (part of the device fingerprint)")
 	f.BoolVar(&opts.AddDevice, "add-device", false, "add this machine to a table that holds other devices")
 	f.BoolVar(&opts.Quiet, "quiet", false, "no progress bar")
-	f.IntVar(&opts.Calibrate, "calibrate", 8, "with --space: networks sampled (seed 1, a stream validation does not use) to calibrate the network-level overhead on")
+	f.IntVar(&opts.Calibrate, "calibrate", defaultCalibrate, "with --space: networks sampled (seed 1, a stream validation does not use) to calibrate the network-level overhead on")
 	f.StringVar(&opts.Input, "input", "", "input shape CxHxW of zoo networks (default 3x224x224)")
 	f.IntVar(&opts.Classes, "classes", 0, "classes of zoo networks (default 1000)")
 	f.Float64Var(&opts.Width, "width", 0, "width multiplier of zoo networks (default 1.0)")
@@ -143,9 +143,29 @@ ARCH is anything 'nas inspect' accepts: a zoo name (shaped by --input,
 	return cmd
 }
 
+// defaultCalibrate is the number of calibration networks sampled from a
+// space.
+const defaultCalibrate = 8
+
 // calibrationStream is the PCG stream of the calibration networks'
 // sampling; validation samples on stream 0.
 const calibrationStream = 0xca11b
+
+// spaceCalibration samples the n networks of space s that a table's
+// overhead is calibrated on (nas profile --space, and nas search filling
+// its table): seed 1 on a stream of its own, so that `nas latency validate
+// --seed S` never validates on them.
+func spaceCalibration(s *space.Space, n int) ([]*space.Arch, error) {
+	rng := rand.New(rand.NewPCG(1, calibrationStream))
+	calib := make([]*space.Arch, n)
+	for i := range calib {
+		var err error
+		if _, calib[i], err = s.Sample(rng); err != nil {
+			return nil, err
+		}
+	}
+	return calib, nil
+}
 
 // profileItems lists what opts asks to profile, and the networks to
 // calibrate the overhead on: networks sampled from the space, or the
@@ -164,14 +184,9 @@ func profileItems(opts *profileOptions) ([]latency.Item, []*space.Arch, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		// A stream of its own, so that `nas latency validate --seed S`
-		// never validates on the calibration networks.
-		rng := rand.New(rand.NewPCG(1, calibrationStream))
-		calib := make([]*space.Arch, opts.Calibrate)
-		for i := range calib {
-			if _, calib[i], err = s.Sample(rng); err != nil {
-				return nil, nil, err
-			}
+		calib, err := spaceCalibration(s, opts.Calibrate)
+		if err != nil {
+			return nil, nil, err
 		}
 		return items, calib, nil
 	}

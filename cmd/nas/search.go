@@ -308,8 +308,15 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 		return err
 	}
 	defer tbl.Close()
+	// Its overhead is calibrated on the space's calibration networks, as
+	// `nas profile --space` does, not on the first candidate alone: one
+	// network's scale was 16% off in one run of the README's main job.
+	calib, err := spaceCalibration(sp, defaultCalibrate)
+	if err != nil {
+		return err
+	}
 	lat := &tableLatency{ctx: ctx, pred: &latency.Predictor{Table: tbl, Batch: 1,
-		Fill: &latency.Profiler{Table: tbl, Compile: compiler(), Batch: 1, Threads: 1, Rounds: defaultRounds}}}
+		Fill: &latency.Profiler{Table: tbl, Compile: compiler(), Batch: 1, Threads: 1, Rounds: defaultRounds, Calibration: calib}}}
 
 	if opts.Resume == "" {
 		cfg.Device = tbl.Device().ID()
