@@ -323,6 +323,17 @@ func ProbeTimes() (memory, compute time.Duration) {
 	return memory, compute
 }
 
+// probeGate runs the probe before a sample taken by a measurement that
+// began sampling at begin (see Protocol.NoProbe): drop says to skip the
+// sample, probed whether the probe ran at all (not with NoProbe, nor once
+// the time cap has passed).
+func probeGate(p Protocol, begin time.Time) (drop, probed bool) {
+	if p.NoProbe || time.Since(begin) >= p.MaxTime {
+		return false, false
+	}
+	return probeFn() > ProbeSlack, true
+}
+
 // probeRatio records d against the fastest so far in floor and returns
 // d's ratio to it.
 func probeRatio(floor *atomic.Int64, d time.Duration) float64 {
@@ -500,16 +511,17 @@ func Measure(ctx context.Context, r Runner, p Protocol) (Measurement, error) {
 			runtime.GC()
 			sinceGC = 0
 		}
-		if !p.NoProbe && time.Since(begin) < p.MaxTime {
-			if probeFn() > ProbeSlack {
-				dropped++
-				if err := ctx.Err(); err != nil {
-					return Measurement{}, err
-				}
-				continue
+		drop, probed := probeGate(p, begin)
+		switch {
+		case drop:
+			dropped++
+			if err := ctx.Err(); err != nil {
+				return Measurement{}, err
 			}
+			continue
+		case probed:
 			r.Run() // the probe evicted the caches the run had warmed
-		} else if !p.NoProbe {
+		case !p.NoProbe:
 			unprobed++
 		}
 		if flusher != nil {
@@ -649,11 +661,12 @@ func MeasureBlocks(ctx context.Context, r StepTimer, g *blocks.Graph, p Protocol
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if !p.NoProbe && time.Since(begin) < p.MaxTime {
-			if probeFn() > ProbeSlack {
-				continue
-			}
-			r.Run()
+		drop, probed := probeGate(p, begin)
+		if drop {
+			continue
+		}
+		if probed {
+			r.Run() // the probe evicted the caches the run had warmed
 		}
 		clear(ns)
 		r.RunSteps(ns, clock)

@@ -362,7 +362,7 @@ func validateRun(cmd *cobra.Command, opts *validateOptions) error {
 		Predictor: &latency.Predictor{Table: tbl, Batch: opts.Table.Batch,
 			Fill: &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Table.Batch, Threads: opts.Table.Threads, Rounds: opts.Rounds}},
 		Compile: compiler(), Protocol: proto, Threads: opts.Table.Threads, Rounds: opts.Rounds,
-		Progress: func(done, total int) { bar.Add(1) },
+		Progress: func(done, total int) { bar.SetTotal(total); bar.Add(1) }, // the total grows when measurements are repeated
 	}
 	var res latency.Validation
 	err = withThreads(opts.Table.Threads, func() (err error) {

@@ -59,6 +59,15 @@ func (b *Bar) Add(n int) {
 	b.draw(false)
 }
 
+// SetTotal changes the number of units the bar runs to, for work that
+// grows as it goes (measurements repeated until they agree).
+func (b *Bar) SetTotal(total int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.total = total
+	b.draw(false)
+}
+
 // Status sets a short text shown after the counts (e.g. "loss 0.412").
 func (b *Bar) Status(s string) {
 	b.mu.Lock()

@@ -37,3 +37,14 @@ func TestFormatDuration(t *testing.T) {
 	require.Equal(t, "2m05s", formatDuration(125*time.Second))
 	require.Equal(t, "1h01m", formatDuration(3660*time.Second))
 }
+
+func TestSetTotalGrows(t *testing.T) {
+	clock := time.Unix(0, 0)
+	b := &Bar{label: "validate", unit: "measurements", total: 10, width: 100, start: clock, now: func() time.Time { return clock }}
+	b.Add(10)
+	b.SetTotal(15) // five measurements repeated
+	b.done = 12
+	line := b.line(clock.Add(12 * time.Second))
+	require.Contains(t, line, "12/15 measurements")
+	require.Contains(t, line, "ETA 3s", "3 left at 1/s")
+}
