@@ -236,6 +236,31 @@ type Protocol struct {
 	// the network pushed its weights out since it last ran. The profiler
 	// takes a block's cold entry (Entry.ColdNs) this way.
 	FlushWeights bool
+	// ProbeWait is how long from the start of sampling a measurement
+	// keeps dropping samples for slow probes; after it, samples are taken
+	// unprobed (Measurement.Contended). The default is MaxTime; whole
+	// networks wait networkProbeWait caps. Sampling still ends at MaxTime
+	// once it has 3 samples.
+	ProbeWait time.Duration
+}
+
+// networkProbeWait is how many time caps a whole network's measurement
+// waits for a fast probe (Protocol.ProbeWait): 2 s at the default cap. On
+// the development VM the slow spells, in which a sibling load made the
+// multiply-add probe 1.7 times slower and a 224x224 network 1.27 times,
+// lasted from under a second to several seconds, longer than one cap;
+// and the end-to-end latencies (the calibration networks', validation's,
+// --measure's) are few, and each sets many predictions' errors.
+const networkProbeWait = 8
+
+// forNetwork is the protocol of a whole network's measurement: p with
+// networkProbeWait time caps of wait unless it sets a wait of its own.
+func (p Protocol) forNetwork() Protocol {
+	if p.ProbeWait <= 0 {
+		p = p.withDefaults()
+		p.ProbeWait = networkProbeWait * p.MaxTime
+	}
+	return p
 }
 
 // WeightFlusher is a Runner that can drop its weights (the memory its runs
@@ -328,7 +353,7 @@ func ProbeTimes() (memory, compute time.Duration) {
 // sample, probed whether the probe ran at all (not with NoProbe, nor once
 // the time cap has passed).
 func probeGate(p Protocol, begin time.Time) (drop, probed bool) {
-	if p.NoProbe || time.Since(begin) >= p.MaxTime {
+	if p.NoProbe || time.Since(begin) >= p.ProbeWait {
 		return false, false
 	}
 	return probeFn() > ProbeSlack, true
@@ -376,6 +401,7 @@ func (p Protocol) withDefaults() Protocol {
 	def(&p.MinSamples, 15)
 	def(&p.MaxSamples, 2000)
 	defDur(&p.MaxTime, 250*time.Millisecond)
+	defDur(&p.ProbeWait, p.MaxTime)
 	if p.Tolerance <= 0 {
 		p.Tolerance = 0.01
 	}
@@ -414,7 +440,7 @@ const LatencyQuantile = 0.1
 // in each entry.
 func (p Protocol) String() string {
 	p = p.withDefaults()
-	probe := fmt.Sprintf(" probe=4MB+fma,slack=%g", ProbeSlack)
+	probe := fmt.Sprintf(" probe=4MB+fma,slack=%g,before-and-after-each-sample,wait=%v", ProbeSlack, p.ProbeWait)
 	if p.NoProbe {
 		probe = " probe=off"
 	}
@@ -435,10 +461,13 @@ type Measurement struct {
 	// Protocol.NoProbe): how busy the machine was.
 	ProbeDropped int
 	// Contended says that most samples were taken after the probe had
-	// found the machine busy for a whole time cap, without it: the
-	// measurement is probably slow. MeasureNetworks measures such
+	// found the machine busy for the whole of Protocol.ProbeWait, without
+	// it: the measurement is probably slow. MeasureNetworks measures such
 	// networks again.
 	Contended bool
+	// Waited is the time the measurement spent on dropped samples and
+	// their probes (see Protocol.ProbeWait).
+	Waited time.Duration
 	// RoundGap, set by MeasureNetworks, is the second-lowest latency of
 	// the network's measurements over the lowest, minus 1 (0 for one):
 	// how closely another measurement reproduced the one that counts.
@@ -501,24 +530,61 @@ func Measure(ctx context.Context, r Runner, p Protocol) (Measurement, error) {
 	begin := time.Now()
 	sinceGC := 0
 	dropped, unprobed := 0, 0
+	var lost time.Duration // spent on dropped samples and their probes
 	if !p.NoProbe {
 		for range 3 { // a floor for this process
 			probeFn()
 		}
 	}
-	for len(samples) < p.MaxSamples {
+	// commit counts a sample and says whether sampling is done.
+	commit := func(d float64) bool {
+		samples = append(samples, d)
+		sinceGC++
+		if n := len(samples); n >= p.MinSamples && (n-p.MinSamples)%4 == 0 {
+			sorted = append(sorted[:0], samples...)
+			slices.Sort(sorted)
+			if quantileCIRelHalfWidth(sorted, LatencyQuantile) <= p.Tolerance {
+				stable = true
+				return true
+			}
+		}
+		return len(samples) >= p.MaxSamples || (time.Since(begin) >= p.MaxTime && len(samples) >= 3)
+	}
+	// A probed sample counts only once the probe after it, the next
+	// sample's, is fast too: a probe takes microseconds and a sample up
+	// to milliseconds, and a load that left the core for the probe's few
+	// microseconds can be back for the sample.
+	pending, pendingTook := -1.0, time.Duration(0)
+	var dropAt time.Time // when the last pass, which dropped, began
+	for {
+		t0 := time.Now()
+		if !dropAt.IsZero() {
+			lost += t0.Sub(dropAt)
+			dropAt = time.Time{}
+		}
 		if sinceGC >= gcEvery {
 			runtime.GC()
 			sinceGC = 0
 		}
 		drop, probed := probeGate(p, begin)
-		switch {
-		case drop:
+		if pending >= 0 {
+			if drop {
+				dropped++
+				lost += pendingTook
+			} else if commit(pending) {
+				break
+			}
+			pending = -1
+		}
+		if drop {
 			dropped++
+			dropAt = t0
 			if err := ctx.Err(); err != nil {
 				return Measurement{}, err
 			}
 			continue
+		}
+		switch {
 		case probed:
 			r.Run() // the probe evicted the caches the run had warmed
 		case !p.NoProbe:
@@ -535,20 +601,14 @@ func Measure(ctx context.Context, r Runner, p Protocol) (Measurement, error) {
 		if p.Clock == ClockThreadCPU {
 			d = float64(threadCPUNanos() - c)
 		}
-		samples = append(samples, d/float64(k))
-		sinceGC++
 		if err := ctx.Err(); err != nil {
 			return Measurement{}, err
 		}
-		if n := len(samples); n >= p.MinSamples && (n-p.MinSamples)%4 == 0 {
-			sorted = append(sorted[:0], samples...)
-			slices.Sort(sorted)
-			if quantileCIRelHalfWidth(sorted, LatencyQuantile) <= p.Tolerance {
-				stable = true
-				break
-			}
+		if probed {
+			pending, pendingTook = d/float64(k), time.Since(t0)
+			continue
 		}
-		if time.Since(begin) >= p.MaxTime && len(samples) >= 3 {
+		if commit(d / float64(k)) {
 			break
 		}
 	}
@@ -567,6 +627,7 @@ func Measure(ctx context.Context, r Runner, p Protocol) (Measurement, error) {
 		Stable:        stable,
 		ProbeDropped:  dropped,
 		Contended:     2*unprobed > len(sorted),
+		Waited:        lost,
 	}, nil
 }
 

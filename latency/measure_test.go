@@ -128,7 +128,8 @@ func TestQuantileCIShrinksWithSamples(t *testing.T) {
 
 func TestProtocolString(t *testing.T) {
 	s := Protocol{}.String()
-	for _, want := range []string{"warmup=3x/20ms", "collect-before-sample", "samples=15..2000", "stat=p10", "ci95=±1%", "cap=250ms"} {
+	require.Contains(t, Protocol{}.forNetwork().String(), "wait=2s", "a whole network waits 8 caps for a fast probe")
+	for _, want := range []string{"warmup=3x/20ms", "collect-before-sample", "samples=15..2000", "stat=p10", "ci95=±1%", "cap=250ms", "wait=250ms"} {
 		require.True(t, strings.Contains(s, want), "%q lacks %q", s, want)
 	}
 }
@@ -157,7 +158,7 @@ func TestMeasureDropsSamplesOfSlowProbes(t *testing.T) {
 	require.Contains(t, m.Protocol, "probe-dropped=7")
 	require.Equal(t, 7, m.ProbeDropped)
 	require.False(t, m.Contended, "7 dropped, then fast probes: not contended")
-	require.Equal(t, 3+7+m.Samples, calls, "a probe per sample taken or dropped, after three for the floor")
+	require.Equal(t, 3+7+m.Samples+1, calls, "a probe per sample taken or dropped, after three for the floor, and one after the last sample")
 
 	calls, slow = 0, math.MaxInt32 // slow for good
 	start := time.Now()
@@ -176,6 +177,58 @@ func TestMeasureDropsSamplesOfSlowProbes(t *testing.T) {
 	require.Zero(t, calls, "no probe with NoProbe")
 	require.Contains(t, m.Protocol, "probe=off")
 	require.NotContains(t, m.Protocol, "probe-dropped")
+}
+
+func TestMeasureDropsSampleBeforeSlowProbe(t *testing.T) {
+	defer func(f func() float64) { probeFn = f }(probeFn)
+	calls := 0
+	probeFn = func() float64 {
+		calls++
+		if calls == 5 { // the probe after the first sample
+			return 2
+		}
+		return 1
+	}
+	m, err := Measure(context.Background(), &spinRunner{work: 100}, fastProtocol)
+	require.NoError(t, err)
+	require.Equal(t, 2, m.ProbeDropped, "the sample before the slow probe, and the one the probe gated")
+	require.Equal(t, 3+2+m.Samples+1, calls, "the dropped sample's probe, the slow one, then a probe per sample counted and one after the last")
+	require.False(t, m.Contended)
+}
+
+func TestProbeWaitExtendsTheWait(t *testing.T) {
+	defer func(f func() float64) { probeFn = f }(probeFn)
+	// Slow for slowFor from the first probe after the three of the floor.
+	var slowUntil time.Time
+	var slowFor time.Duration
+	calls := 0
+	probeFn = func() float64 {
+		if calls++; calls == 4 {
+			slowUntil = time.Now().Add(slowFor)
+		}
+		if calls > 3 && time.Now().Before(slowUntil) {
+			return 2
+		}
+		return 1
+	}
+	p := fastProtocol
+	p.ProbeWait = 3 * p.MaxTime
+	// Slow past the time cap, fast before the wait ends: the samples are
+	// all probed ones, taken after the slow spell.
+	calls, slowFor = 0, 3*p.MaxTime/2
+	m, err := Measure(context.Background(), &spinRunner{work: 100}, p)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, m.Samples, 3)
+	require.False(t, m.Contended, "every sample was probed")
+	require.True(t, time.Now().After(slowUntil), "sampling ended after the slow spell")
+	require.Greater(t, m.ProbeDropped, 0)
+	require.GreaterOrEqual(t, m.Waited, 3*p.MaxTime/2-p.MaxTime/10, "the wait is recorded")
+	// Without the wait, the samples after the cap are unprobed.
+	calls = 0
+	m, err = Measure(context.Background(), &spinRunner{work: 100}, fastProtocol)
+	require.NoError(t, err)
+	require.True(t, time.Now().Before(slowUntil), "sampling ended inside the slow spell")
+	require.True(t, m.Contended, "its samples were taken unprobed")
 }
 
 // flushRunner is a spinRunner that logs its runs and flushes in order.

@@ -740,7 +740,7 @@ func (p *Profiler) measureCalibrationNetwork(ctx context.Context, a *space.Arch)
 		return m, nil, err
 	}
 	defer closeRunner(r)
-	pr := p.Protocol.ForThreads(p.threads())
+	pr := p.Protocol.ForThreads(p.threads()).forNetwork()
 	if m, err = Measure(ctx, r, pr); err != nil {
 		return m, nil, err
 	}
@@ -835,5 +835,5 @@ func MeasureNetwork(ctx context.Context, compile Compiler, a *space.Arch, batch,
 		return Measurement{}, fmt.Errorf("network %s: %w", archName(a), err)
 	}
 	defer closeRunner(r)
-	return Measure(ctx, r, p.ForThreads(threads))
+	return Measure(ctx, r, p.ForThreads(threads).forNetwork())
 }

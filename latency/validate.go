@@ -22,6 +22,9 @@ type ValidationSample struct {
 	// ProbeDropped counts the samples of the counted measurement that
 	// were dropped for a slow probe: how busy the machine was meanwhile.
 	ProbeDropped int `json:"probe_dropped"`
+	// ProbeWaitedMs is how long the counted measurement spent on those
+	// samples and their probes (Measurement.Waited).
+	ProbeWaitedMs float64 `json:"probe_waited_ms"`
 	// Contended says that even the counted measurement, after the extra
 	// passes MeasureNetworks gives such networks, was taken while the
 	// probe found the machine busy: it is probably too slow.
@@ -126,7 +129,7 @@ func (v *Validator) Validate(ctx context.Context, archs []*space.Arch) (Validati
 		pred, m := preds[i].Ms, meas[i].LatencyMs()
 		samples = append(samples, ValidationSample{Network: archName(a), PredictedMs: pred, MeasuredMs: m, MeasuredMedianMs: meas[i].MedianMs(),
 			ErrorPct: 100 * (pred - m) / m, Stable: meas[i].Stable, ProbeDropped: meas[i].ProbeDropped, Contended: meas[i].Contended,
-			RoundGapPct: 100 * meas[i].RoundGap})
+			ProbeWaitedMs: float64(meas[i].Waited) / 1e6, RoundGapPct: 100 * meas[i].RoundGap})
 	}
 	return Summarize(samples), nil
 }
