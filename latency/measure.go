@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -216,18 +215,14 @@ type Protocol struct {
 	// ClockWall for more than one thread (see ForThreads).
 	Clock Clock
 	// NoProbe turns the probe off. By default each sample is preceded by
-	// a probe of the memory system (a read of one value per cache line of
-	// a 4 MB buffer, about 20 µs) and of the core (a few thousand
-	// multiply-adds; see probe) and one untimed run, and a sample whose
-	// probe took more than ProbeSlack times the fastest of the process
-	// is dropped: it would have been taken while another tenant of the
-	// machine loaded the shared cache and memory, which on the
-	// development VM slowed a small28 network by 40% for seconds at a
-	// time (the memory probe took 33 µs against 18 then), or shared the
-	// core. A measurement whose samples keep being dropped takes them all
-	// after MaxTime (4x until session 6, when a VM phase in which the
-	// core was shared most of the time made small28's profile take over
-	// 9 minutes instead of 2).
+	// a probe of the core (a few thousand multiply-adds, about 4 µs; see
+	// probe) and one untimed run, and counts only if that probe and the
+	// next one, after it, took at most ProbeSlack times the fastest of the
+	// process: otherwise it would have been taken while another tenant
+	// shared the core, which on the development VM slowed networks by 27%
+	// (224x224) to 35% (small28) for spells of under a second to several
+	// seconds. A measurement that gets no fast probes within ProbeWait
+	// takes its samples without them (Contended).
 	NoProbe bool
 	// FlushWeights times every run alone (one run per sample), with the
 	// Runner's weights dropped from every level of the caches just before
@@ -281,57 +276,45 @@ type StepTimer interface {
 }
 
 // ProbeSlack is how much slower than the process's fastest a sample's
-// memory or compute probe may be for the sample to count.
+// probe may be for the sample to count.
 const ProbeSlack = 1.25
 
-// probeBuf is the memory probe's buffer: 4 MB, more than a core's L2 and
-// a share of the L3 that other tenants' loads evict.
 var (
-	probeOnce  sync.Once
-	probeBuf   []float32
-	memFloor   atomic.Int64 // the fastest memory probe of the process, ns
-	fmaFloor   atomic.Int64 // the fastest compute probe of the process, ns
-	probeSink  atomic.Uint32
+	fmaFloor   atomic.Int64 // the fastest probe of the process, ns
 	probeFSink atomic.Uint64
 )
 
 // probeFn is the probe Measure calls (tests replace it): how much slower
-// than the process's fastest the slower of its two parts ran (1 at best).
+// than the process's fastest it ran (1 at best).
 var probeFn = probe
 
-// probe times two things and returns the larger of their ratios to the
-// fastest of each this process has seen:
+// probe times 8 independent chains of 1000 fused multiply-adds, about
+// 4 µs, and returns their time over the fastest this process has seen.
+// They run slow while another tenant runs on the same physical core (its
+// other hardware thread) or the core's clock drops: on the development VM
+// they took 3.5 to 3.8 µs and, in spells of under a second to several
+// seconds, 6 to 7 µs, while a 224x224 network ran 9.1 ms and 11.5 ms
+// (`go run ./bench/probecheck NET`: the probe and a timed run alternating
+// for 10 s, the runs grouped by whether the probe was fast).
 //
-//   - memory: one value read per 64-byte line of probeBuf, about 20 to
-//     55 µs on the development VM, slow while another tenant loads the
-//     shared cache and memory;
-//   - compute: 8 independent chains of 1000 fused multiply-adds, about
-//     4 µs, slow while another tenant runs on the same physical core (its
-//     other hardware thread) or the core's clock drops. On the development
-//     VM, in a phase when that held three quarters of the time, a small28
-//     network ran 0.63 ms after a fast compute probe and 0.85 ms after a
-//     slow one (p50, 10 s of probes and runs alternating, `go run
-//     ./bench/probecheck NET`), while the memory probe did not tell the
-//     two apart.
+// Until session 7 the probe also read one value per 64-byte line of a
+// 4 MB buffer, meant to see other tenants' loads on the shared cache and
+// memory. The buffer was never written, so it read the kernel's zero page
+// from L1 (53 µs, whatever ran before); when the heap gave it pages that
+// had been written, it read memory instead: 200 to 370 µs right after a
+// 224x224 network's run against 61 to 67 µs back to back, so it failed
+// after every run of such a network. Its speed told the slow spells apart
+// less well than the multiply-adds (about 1.2 times slower in them
+// against 1.7), and it was nine tenths of the probe's cost.
 func probe() float64 {
-	dm, df := ProbeTimes()
-	return max(probeRatio(&memFloor, dm), probeRatio(&fmaFloor, df))
+	return probeRatio(&fmaFloor, ProbeTime())
 }
 
-// ProbeTimes runs the two parts of the profiler's probe once and returns
-// how long each took: the memory read and the multiply-add chains (see
-// probe; bench/probecheck uses it to check the probe against a network's
-// runs).
-func ProbeTimes() (memory, compute time.Duration) {
-	probeOnce.Do(func() { probeBuf = make([]float32, 1<<20) })
+// ProbeTime runs the profiler's probe once and returns how long it took
+// (see probe; bench/probecheck uses it to check the probe against a
+// network's runs).
+func ProbeTime() time.Duration {
 	t := time.Now()
-	var s float32
-	for i := 0; i < len(probeBuf); i += 16 {
-		s += probeBuf[i]
-	}
-	memory = time.Since(t)
-	probeSink.Store(math.Float32bits(s)) // keeps the reads
-	t = time.Now()
 	a0, a1, a2, a3, a4, a5, a6, a7 := 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7
 	for range 1000 {
 		a0 = math.FMA(a0, 0.999, 0.001)
@@ -343,9 +326,9 @@ func ProbeTimes() (memory, compute time.Duration) {
 		a6 = math.FMA(a6, 0.999, 0.001)
 		a7 = math.FMA(a7, 0.999, 0.001)
 	}
-	compute = time.Since(t)
+	d := time.Since(t)
 	probeFSink.Store(math.Float64bits(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7))
-	return memory, compute
+	return d
 }
 
 // probeGate runs the probe before a sample taken by a measurement that
@@ -440,7 +423,7 @@ const LatencyQuantile = 0.1
 // in each entry.
 func (p Protocol) String() string {
 	p = p.withDefaults()
-	probe := fmt.Sprintf(" probe=4MB+fma,slack=%g,before-and-after-each-sample,wait=%v", ProbeSlack, p.ProbeWait)
+	probe := fmt.Sprintf(" probe=fma,slack=%g,before-and-after-each-sample,wait=%v", ProbeSlack, p.ProbeWait)
 	if p.NoProbe {
 		probe = " probe=off"
 	}
@@ -680,7 +663,7 @@ const blockSamples = 60
 // (g compiled, at batch 1): every step of the plan timed on its own
 // (StepTimer), the 10th percentile of each step over the samples, summed
 // per block of g.Blocks (by the op each step comes from). The warm-up, the
-// collector held off, the thread lock, the clock and the memory probe are
+// collector held off, the thread lock, the clock and the probe are
 // Measure's; each sample is one run. It is how the profiler learns how
 // much slower blocks run inside networks than alone (Entry.Beta).
 func MeasureBlocks(ctx context.Context, r StepTimer, g *blocks.Graph, p Protocol) ([]float64, error) {

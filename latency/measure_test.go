@@ -134,7 +134,7 @@ func TestProtocolString(t *testing.T) {
 	}
 }
 
-// TestMeasureDropsSamplesOfSlowProbes checks the memory probe's rule: a
+// TestMeasureDropsSamplesOfSlowProbes checks the probe's rule: a
 // sample whose probe ran more than ProbeSlack times the fastest is not
 // taken, the count dropped is recorded, and a
 // machine that stays slow still gets a measurement after MaxTime.
@@ -154,7 +154,7 @@ func TestMeasureDropsSamplesOfSlowProbes(t *testing.T) {
 	m, err := Measure(context.Background(), r, fastProtocol)
 	require.NoError(t, err)
 	require.NoError(t, m.Validate())
-	require.Contains(t, m.Protocol, "probe=4MB+fma,slack=1.25")
+	require.Contains(t, m.Protocol, "probe=fma,slack=1.25,before-and-after-each-sample")
 	require.Contains(t, m.Protocol, "probe-dropped=7")
 	require.Equal(t, 7, m.ProbeDropped)
 	require.False(t, m.Contended, "7 dropped, then fast probes: not contended")

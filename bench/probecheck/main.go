@@ -1,11 +1,10 @@
-// Command probecheck tells whether the profiler's probes (latency.probe:
-// a read of a 4 MB buffer and a chain of multiply-adds) predict how fast
-// a network runs right after them, on this machine, now. For 10 seconds it
-// alternates: the compute probe, the memory probe, one untimed run of the
-// network, one timed run. It prints the percentiles of each, then the
-// runs grouped by which probes were fast (within 1.25x of their fastest,
-// as latency.ProbeSlack): if the runs after fast probes are faster, the
-// probe is dropping the right samples.
+// Command probecheck tells whether the profiler's probe (latency.probe:
+// chains of multiply-adds) predicts how fast a network runs right after
+// it, on this machine, now. For 10 seconds it alternates: the probe, one
+// untimed run of the network, one timed run. It prints the percentiles
+// of each, then the runs grouped by whether the probe was fast (within
+// 1.25x of its fastest, as latency.ProbeSlack): if the runs after fast
+// probes are faster, the probe is dropping the right samples.
 //
 //	go run ./bench/probecheck ARCH
 //
@@ -41,51 +40,43 @@ func main() {
 	}
 	defer p.Close()
 	x := make([]float32, p.InputLen())
-	type rec struct{ f, m, r time.Duration }
+	type rec struct{ f, r time.Duration }
 	var recs []rec
 	end := time.Now().Add(10 * time.Second)
 	for time.Now().Before(end) {
-		m, f := latency.ProbeTimes()
+		f := latency.ProbeTime()
 		_, _ = p.Run(x) // the input is made to the plan's size
 		t := time.Now()
 		_, _ = p.Run(x)
-		recs = append(recs, rec{f, m, time.Since(t)})
+		recs = append(recs, rec{f, time.Since(t)})
 	}
 	fs := make([]float64, len(recs))
-	ms := make([]float64, len(recs))
 	rs := make([]float64, len(recs))
 	for i, r := range recs {
-		fs[i], ms[i], rs[i] = float64(r.f), float64(r.m), float64(r.r)
+		fs[i], rs[i] = float64(r.f), float64(r.r)
 	}
 	q := func(v []float64, p float64) float64 {
 		s := slices.Clone(v)
 		slices.Sort(s)
 		return s[int(p*float64(len(s)-1))]
 	}
-	fmt.Printf("n=%d fma p10 %.0f p50 %.0f p90 %.0f | mem p10 %.0f p50 %.0f p90 %.0f | run p10 %.0f p50 %.0f p90 %.0f\n", len(recs),
-		q(fs, .1), q(fs, .5), q(fs, .9), q(ms, .1), q(ms, .5), q(ms, .9), q(rs, .1), q(rs, .5), q(rs, .9))
-	// runs grouped by whether the probes were fast
-	ff, mf := q(fs, 0), q(ms, 0)
-	var both, fOnly, mOnly, none []float64
+	fmt.Printf("n=%d probe p10 %.0f p50 %.0f p90 %.0f | run p10 %.0f p50 %.0f p90 %.0f\n", len(recs),
+		q(fs, .1), q(fs, .5), q(fs, .9), q(rs, .1), q(rs, .5), q(rs, .9))
+	floor := q(fs, 0)
+	var fast, slow []float64
 	for i := range recs {
-		fo, mo := fs[i] <= 1.25*ff, ms[i] <= 1.25*mf
-		switch {
-		case fo && mo:
-			both = append(both, rs[i])
-		case fo:
-			fOnly = append(fOnly, rs[i])
-		case mo:
-			mOnly = append(mOnly, rs[i])
-		default:
-			none = append(none, rs[i])
+		if fs[i] <= latency.ProbeSlack*floor {
+			fast = append(fast, rs[i])
+		} else {
+			slow = append(slow, rs[i])
 		}
 	}
 	for _, g := range []struct {
 		n string
 		v []float64
-	}{{"both fast", both}, {"fma fast only", fOnly}, {"mem fast only", mOnly}, {"neither", none}} {
+	}{{"probe fast", fast}, {"probe slow", slow}} {
 		if len(g.v) > 0 {
-			fmt.Printf("%-14s n=%5d run p10 %.0f p50 %.0f\n", g.n, len(g.v), q(g.v, .1), q(g.v, .5))
+			fmt.Printf("%-10s n=%5d run p10 %.0f p50 %.0f\n", g.n, len(g.v), q(g.v, .1), q(g.v, .5))
 		}
 	}
 }

@@ -33,7 +33,7 @@ func (p *protocolFlags) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&p.Cap, "cap", 0, "time cap of one measurement's sampling (default 250ms)")
 	fs.Float64Var(&p.Tolerance, "tolerance", 0, "stop sampling when the median's 95% interval is within ±this fraction (default 0.01)")
 	fs.StringVar(&p.Clock, "clock", "", "what to time: wall or thread-cpu (default thread-cpu for one thread on Linux, wall otherwise)")
-	fs.BoolVar(&p.NoProbe, "no-probe", false, "keep samples taken while the memory probe before them ran slow (another tenant loading the caches and memory)")
+	fs.BoolVar(&p.NoProbe, "no-probe", false, "keep samples taken while the probe around them ran slow (another tenant sharing the core)")
 }
 
 func (p *protocolFlags) protocol() (latency.Protocol, error) {
