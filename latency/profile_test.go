@@ -401,6 +401,46 @@ func TestOverheadCalibration(t *testing.T) {
 	})
 }
 
+func TestProfileRecalibrate(t *testing.T) {
+	archs := []*space.Arch{tinyArch("a", 1), tinyArch("b", 2)}
+	items, err := DistinctItems(archs, 1)
+	require.NoError(t, err)
+	tbl := openTest(t, filepath.Join(t.TempDir(), "lut.db"), testFingerprint(1), Options{})
+	p := newTestProfiler(t, tbl)
+	p.Calibration = archs
+	_, err = p.Profile(context.Background(), items)
+	require.NoError(t, err)
+	before := map[string]Entry{}
+	for _, it := range items {
+		e, ok, err := tbl.Get(it.Key)
+		require.NoError(t, err)
+		require.True(t, ok, it.Key)
+		before[it.Key] = e
+	}
+
+	// Nothing is missing: a plain run measures nothing.
+	st, err := p.Profile(context.Background(), items)
+	require.NoError(t, err)
+	require.Zero(t, st.Measured)
+
+	p.Recalibrate = true
+	st, err = p.Profile(context.Background(), items)
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Measured, "the one overhead entry, nothing else")
+	for _, it := range items {
+		e, ok, err := tbl.Get(it.Key)
+		require.NoError(t, err)
+		require.True(t, ok, it.Key)
+		if it.IsOverhead() {
+			require.True(t, e.MeasuredAt.After(before[it.Key].MeasuredAt), "the overhead entry is made anew")
+			require.Len(t, e.CalibrationNs, len(archs))
+			require.NoError(t, e.Validate())
+			continue
+		}
+		require.Equal(t, before[it.Key], e, "block %s is left as it was", it.Key)
+	}
+}
+
 // TestIdentityBlockRunsTwice runs an item whose only op returns its input
 // in inference (dropout) and whose output is C x 1 x 1, which the executor
 // reshapes in place, more than once.

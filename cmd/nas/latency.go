@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -407,12 +408,20 @@ func validateRun(cmd *cobra.Command, opts *validateOptions) error {
 	fmt.Fprintf(out, "a network's second-best round measured a median %.1f%% above its best (the measurements' own noise)\n", res.MedianRoundGapPct)
 	if res.DriftPct != nil {
 		fmt.Fprintf(out, "the table's calibration networks ran %+.1f%% against the profile's timings of them (the device's drift since; errors move by about as much, the other way)\n", *res.DriftPct)
+		if math.Abs(*res.DriftPct) >= driftHintPct {
+			fmt.Fprintf(out, "the device is not in the state the table was profiled in: if it stays so, refit the table's overhead to it (nas profile --lut %s --space %s --recalibrate), or profile again\n",
+				shellQuote(opts.Table.LUT), shellQuote(opts.Space))
+		}
 	}
 	if worst := worstSample(res); worst != "" {
 		fmt.Fprintf(out, "largest error: %s\n", worst)
 	}
 	return nil
 }
+
+// driftHintPct is the drift (percent) from which validate suggests
+// recalibrating: past it, networks at the edge of ±5% cross it.
+const driftHintPct = 2.0
 
 // worstSample names the network with the largest absolute error.
 func worstSample(v latency.Validation) string {

@@ -74,6 +74,7 @@ type profileOptions struct {
 	AddDevice bool
 	Quiet     bool
 	Calibrate int
+	Recal     bool
 	Rounds    int
 	Input     string
 	Classes   int
@@ -101,6 +102,7 @@ device's fingerprint: a table profiled with --threads 2 is used with
 ARCH is anything 'nas inspect' accepts: a zoo name (shaped by --input,
 --classes and --width), an arch JSON file or an arch string.`,
 		Example: `  nas profile --lut lut.db --space small28
+  nas profile --lut lut.db --space small28 --recalibrate
   nas profile --lut lut.db --threads 2 mobilenet_v2 shufflenet_v2_x1_0
   nas profile --lut lut.db --input 1x28x28 --classes 10 mobilenet_v3_small`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -135,6 +137,7 @@ ARCH is anything 'nas inspect' accepts: a zoo name (shaped by --input,
 	f.BoolVar(&opts.AddDevice, "add-device", false, "add this machine to a table that holds other devices")
 	f.BoolVar(&opts.Quiet, "quiet", false, "no progress bar")
 	f.IntVar(&opts.Calibrate, "calibrate", defaultCalibrate, "with --space: networks sampled (seed 1, a stream validation does not use) to calibrate the network-level overhead on")
+	f.BoolVar(&opts.Recal, "recalibrate", false, "measure the calibration networks again and refit the overhead (beta, scale), measuring no block the table has: a table brought to the device's present state (see 'nas latency validate', drift_pct)")
 	f.StringVar(&opts.Input, "input", "", "input shape CxHxW of zoo networks (default 3x224x224)")
 	f.IntVar(&opts.Classes, "classes", 0, "classes of zoo networks (default 1000)")
 	f.Float64Var(&opts.Width, "width", 0, "width multiplier of zoo networks (default 1.0)")
@@ -231,7 +234,7 @@ func profileRun(cmd *cobra.Command, opts *profileOptions) error {
 	ctx, stop := signal.NotifyContext(profileContext(cmd), os.Interrupt)
 	defer stop()
 	var bar *progress.Bar
-	p := &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Batch, Threads: opts.Threads, Calibration: calib, Rounds: opts.Rounds,
+	p := &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Batch, Threads: opts.Threads, Calibration: calib, Rounds: opts.Rounds, Recalibrate: opts.Recal,
 		Progress: func(done, total int) {
 			if bar == nil {
 				bar = progress.New(cmd.ErrOrStderr(), "profile", "measurements", total, done, opts.Quiet)

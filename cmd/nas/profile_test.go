@@ -64,6 +64,12 @@ func TestProfileAndResume(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	require.Contains(t, out, "5 entries, 4 rounds: 5 measurements now")
 	require.Contains(t, out, "15 already present")
+
+	// --recalibrate makes the overhead entry anew and measures no block.
+	code, out, errOut = runNas(t, append([]string{"profile", "--lut", lut, "--rounds", "4", "--recalibrate", tinyNet}, fastFlags...)...)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "5 entries, 4 rounds: 4 measurements now", "the overhead's 4 rounds")
+	require.Contains(t, out, "16 already present")
 }
 
 func TestProfileSpaceFile(t *testing.T) {
