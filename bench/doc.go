@@ -10,8 +10,9 @@
 // alone with their weights flushed; block_models.py, which scores models
 // of blocks inside networks on blockctx's figures; overhead_models.py,
 // which scores models of the network-level overhead on a validation run;
-// and probecheck, which checks the profiler's probe against a network's
-// runs (docs/latency.md).
+// probecheck, which checks the profiler's probe against a network's
+// runs; and probetrace (Linux), which follows the machine's slow spells
+// on each CPU over time (docs/latency.md).
 package bench
 
 import (

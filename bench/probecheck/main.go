@@ -14,16 +14,14 @@ package main
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"slices"
 	"time"
 
-	"nas/blocks"
+	"nas/bench/internal/benchnet"
 	"nas/latency"
-	"nas/space"
 )
 
 func main() {
@@ -33,7 +31,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: probecheck ARCH")
 		os.Exit(2)
 	}
-	p, err := compile(os.Args[1])
+	p, err := benchnet.Compile(os.Args[1])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "probecheck:", err)
 		os.Exit(1)
@@ -79,20 +77,4 @@ func main() {
 			fmt.Printf("%-10s n=%5d run p10 %.0f p50 %.0f\n", g.n, len(g.v), q(g.v, .1), q(g.v, .5))
 		}
 	}
-}
-
-func compile(ref string) (*blocks.Plan, error) {
-	a, err := space.Resolve(ref, space.ZooOptions{})
-	if err != nil {
-		return nil, err
-	}
-	g, err := a.Graph()
-	if err != nil {
-		return nil, err
-	}
-	n, err := blocks.NewNetwork(g, rand.New(rand.NewPCG(1, 2)))
-	if err != nil {
-		return nil, err
-	}
-	return blocks.NewPlan(n, 1, 1)
 }

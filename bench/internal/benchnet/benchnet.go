@@ -1,0 +1,29 @@
+// Package benchnet compiles the network a bench command is given as the
+// profiler would time it: the inference plan, one thread, batch 1,
+// weights from a fixed seed.
+package benchnet
+
+import (
+	"math/rand/v2"
+
+	"nas/blocks"
+	"nas/space"
+)
+
+// Compile resolves ref (anything nas inspect takes, zoo networks at their
+// default shape) and compiles it.
+func Compile(ref string) (*blocks.Plan, error) {
+	a, err := space.Resolve(ref, space.ZooOptions{})
+	if err != nil {
+		return nil, err
+	}
+	g, err := a.Graph()
+	if err != nil {
+		return nil, err
+	}
+	n, err := blocks.NewNetwork(g, rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		return nil, err
+	}
+	return blocks.NewPlan(n, 1, 1)
+}
