@@ -11,8 +11,9 @@
 // of blocks inside networks on blockctx's figures; overhead_models.py,
 // which scores models of the network-level overhead on a validation run;
 // probecheck, which checks the profiler's probe against a network's
-// runs; and probetrace (Linux), which follows the machine's slow spells
-// on each CPU over time (docs/latency.md).
+// runs; probetrace (Linux), which follows the machine's slow spells on
+// each CPU over time; and zeropage, which shows why the old memory probe
+// did not measure memory (docs/latency.md).
 package bench
 
 import (
