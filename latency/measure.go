@@ -301,9 +301,9 @@ var probeFn = probe
 // 4 MB buffer, meant to see other tenants' loads on the shared cache and
 // memory. The buffer was never written, so it read the kernel's zero page
 // from L1 (53 µs, whatever ran before); when the heap gave it pages that
-// had been written, it read memory instead: 200 to 370 µs right after a
-// 224x224 network's run against 61 to 67 µs back to back, so it failed
-// after every run of such a network. Its speed told the slow spells apart
+// had been written, it read memory instead (216 to 466 µs after 64 MB of
+// other reads, against 56 to 215 µs back to back: `go run
+// ./bench/zeropage`), and failed after every run of a 224x224 network. Its speed told the slow spells apart
 // less well than the multiply-adds (about 1.2 times slower in them
 // against 1.7), and it was nine tenths of the probe's cost.
 func probe() float64 {
