@@ -331,10 +331,10 @@ func ProbeTime() time.Duration {
 	return d
 }
 
-// probeGate runs the probe before a sample taken by a measurement that
+// probeGate runs the probe between two samples of a measurement that
 // began sampling at begin (see Protocol.NoProbe): drop says to skip the
-// sample, probed whether the probe ran at all (not with NoProbe, nor once
-// the time cap has passed).
+// sample to come and the one just taken, probed whether the probe ran at
+// all (not with NoProbe, nor once Protocol.ProbeWait has passed).
 func probeGate(p Protocol, begin time.Time) (drop, probed bool) {
 	if p.NoProbe || time.Since(begin) >= p.ProbeWait {
 		return false, false
@@ -398,8 +398,8 @@ func (p Protocol) withDefaults() Protocol {
 	return p
 }
 
-// probeNote is what a measurement's protocol text says of the memory
-// probe: the samples it dropped.
+// probeNote is what a measurement's protocol text says of the probe: the
+// samples it dropped.
 func probeNote(p Protocol, dropped int) string {
 	if p.NoProbe {
 		return ""

@@ -227,8 +227,7 @@ func TestProbeWaitExtendsTheWait(t *testing.T) {
 	calls = 0
 	m, err = Measure(context.Background(), &spinRunner{work: 100}, fastProtocol)
 	require.NoError(t, err)
-	require.True(t, time.Now().Before(slowUntil), "sampling ended inside the slow spell")
-	require.True(t, m.Contended, "its samples were taken unprobed")
+	require.True(t, m.Contended, "its samples were taken unprobed, inside the slow spell")
 }
 
 // flushRunner is a spinRunner that logs its runs and flushes in order.

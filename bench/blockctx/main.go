@@ -32,6 +32,7 @@ import (
 	"slices"
 	"time"
 
+	"nas/bench/internal/benchnet"
 	"nas/blocks"
 	"nas/internal/cacheflush"
 	"nas/space"
@@ -78,7 +79,7 @@ func run(ref string, runs, rounds, evictMiB int, flush bool) error {
 	if evictMiB > 0 {
 		evict = make([]byte, evictMiB<<20)
 	}
-	np, err := compile(g)
+	np, err := benchnet.CompileGraph(g)
 	if err != nil {
 		return err
 	}
@@ -91,7 +92,7 @@ func run(ref string, runs, rounds, evictMiB int, flush bool) error {
 		if err != nil {
 			return err
 		}
-		bp, err := compile(bg)
+		bp, err := benchnet.CompileGraph(bg)
 		if err != nil {
 			return err
 		}
@@ -170,14 +171,6 @@ func run(ref string, runs, rounds, evictMiB int, flush bool) error {
 		fmt.Printf("sum of steps with weights flushed: %.1f µs (in the network / flushed %.3f)\n", sumCold/1e3, sumIn/sumCold)
 	}
 	return nil
-}
-
-func compile(g *blocks.Graph) (*blocks.Plan, error) {
-	n, err := blocks.NewNetwork(g, rand.New(rand.NewPCG(1, 2)))
-	if err != nil {
-		return nil, err
-	}
-	return blocks.NewPlan(n, 1, 1)
 }
 
 var sink float32

@@ -21,6 +21,11 @@ func Compile(ref string) (*blocks.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	return CompileGraph(g)
+}
+
+// CompileGraph compiles g.
+func CompileGraph(g *blocks.Graph) (*blocks.Plan, error) {
 	n, err := blocks.NewNetwork(g, rand.New(rand.NewPCG(1, 2)))
 	if err != nil {
 		return nil, err
