@@ -1,13 +1,13 @@
 package bench
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
 
+	"nas/bench/internal/benchnet"
 	"nas/blocks"
 	"nas/blocks/nn"
 	"nas/space"
@@ -48,22 +48,16 @@ func checkPlan(t *testing.T, n *blocks.Network, in blocks.Shape, batch int, rng 
 // -short the target networks at batch 1.
 func TestZooPlansMatchForward(t *testing.T) {
 	in := blocks.Shape{C: 3, H: 64, W: 64}
-	lowered := 0
 	for _, e := range space.Zoo() {
-		if testing.Short() && !slices.Contains(Targets(), e.Name) {
+		if testing.Short() && !slices.Contains(benchnet.Targets(), e.Name) {
 			continue
 		}
 		t.Run(e.Name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(11, 12))
-			n, err := ZooNetwork(e.Name, in, rng)
-			var nl ErrNotLowered
-			if errors.As(err, &nl) {
-				t.Skipf("not lowered yet: %v", err)
-			}
+			n, err := benchnet.ZooNetwork(e.Name, in, rng)
 			if err != nil {
 				t.Fatal(err)
 			}
-			lowered++
 			for _, batch := range []int{1, 2} {
 				if batch > 1 && testing.Short() {
 					break
@@ -71,9 +65,6 @@ func TestZooPlansMatchForward(t *testing.T) {
 				checkPlan(t, n, in, batch, rng)
 			}
 		})
-	}
-	if lowered == 0 {
-		t.Log("no zoo network lowers yet")
 	}
 }
 
@@ -86,11 +77,7 @@ func TestZooPlansMatchForward224(t *testing.T) {
 	for _, name := range []string{"mobilenet_v2", "shufflenet_v2_x1_0"} {
 		t.Run(name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(13, 14))
-			n, err := ZooNetwork(name, in, rng)
-			var nl ErrNotLowered
-			if errors.As(err, &nl) {
-				t.Skipf("not lowered yet: %v", err)
-			}
+			n, err := benchnet.ZooNetwork(name, in, rng)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -104,12 +91,8 @@ func TestZooPlansAllocateNothing(t *testing.T) {
 		t.Skip("the race detector makes Sgemm's sync.Pool drop buffers")
 	}
 	in := blocks.Shape{C: 3, H: 64, W: 64}
-	for _, name := range Targets() {
-		n, err := ZooNetwork(name, in, rand.New(rand.NewPCG(1, 2)))
-		var nl ErrNotLowered
-		if errors.As(err, &nl) {
-			continue
-		}
+	for _, name := range benchnet.Targets() {
+		n, err := benchnet.ZooNetwork(name, in, rand.New(rand.NewPCG(1, 2)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,13 +132,8 @@ func TestZooPlansAllocateNothing(t *testing.T) {
 // on one thread and two.
 func BenchmarkPlan(b *testing.B) {
 	in := blocks.Shape{C: 3, H: 224, W: 224}
-	for _, name := range Targets() {
-		n, err := ZooNetwork(name, in, rand.New(rand.NewPCG(1, 2)))
-		var nl ErrNotLowered
-		if errors.As(err, &nl) {
-			b.Logf("%s: %v", name, err)
-			continue
-		}
+	for _, name := range benchnet.Targets() {
+		n, err := benchnet.ZooNetwork(name, in, rand.New(rand.NewPCG(1, 2)))
 		if err != nil {
 			b.Fatal(err)
 		}

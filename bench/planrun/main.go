@@ -22,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	"nas/bench"
+	"nas/bench/internal/benchnet"
 	"nas/blocks"
 	"nas/blocks/kernels"
 )
@@ -61,7 +61,7 @@ func run(name string, threads, iters, size int, profile string, steps bool) erro
 		return fmt.Errorf("-iters %d: want at least 1", iters)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	n, err := bench.ZooNetwork(name, blocks.Shape{C: 3, H: size, W: size}, rng)
+	n, err := benchnet.ZooNetwork(name, blocks.Shape{C: 3, H: size, W: size}, rng)
 	if err != nil {
 		return err
 	}

@@ -4,11 +4,12 @@
 // for SECONDS seconds it times the profiler's probe (latency.ProbeTime)
 // and one run of the network alternately, in windows of half a second,
 // pinning the thread to each CPU in turn, and prints per window and CPU
-// the 10th percentile of the run and the median of the probe. On the
-// development VM it showed two states, switching every second or few:
-// the probe at 3.5 to 3.9 µs with a 224x224 network at 8.9 to 9.7 ms,
-// and the probe at 5.6 to 6.9 µs with the network at 10.3 to 12.4 ms, on
-// either CPU and often both (docs/latency.md, "Session 7").
+// the 10th percentile of the run and the median of the probe. On a
+// machine whose cores are shared with other tenants (a VM, a core's other
+// hardware thread), the windows fall into a fast and a slow state, and the
+// probe and the network are slow in the same windows: that is what lets
+// the profiler drop the samples taken in a slow spell (docs/latency.md,
+// "The probe").
 //
 //	go run ./bench/probetrace ARCH [SECONDS]
 //

@@ -1,6 +1,8 @@
-// Package benchnet compiles the network a bench command is given as the
-// profiler would time it: the inference plan, one thread, batch 1,
-// weights from a fixed seed.
+// Package benchnet builds the networks that the bench commands and tests
+// run: Compile compiles a network as the profiler times it (the inference
+// plan, one thread, batch 1, weights from a fixed seed), ZooNetwork builds a
+// zoo network with random weights and batch-norm statistics, and Targets
+// lists the networks of the comparison with ONNX Runtime.
 package benchnet
 
 import (
