@@ -14,13 +14,13 @@ fitted on the 8 and scored on the rest; the script prints the mean
 fraction of networks predicted within ±5% of E, the mean and p90
 absolute error and the mean signed error:
 
-- scale:  s * sum(warm), s the median of E / sum(warm) (schema 3);
+- scale:  s * sum(warm), s the median of E / sum(warm);
 - cold:   s * sum(cold);
 - weights: s * sum(warm + a * weight bytes), a fitted on the blocks;
 - beta:   s * sum(warm + beta * (cold - warm)), beta fitted by least
   squares, with an intercept, on every block of the 8 networks (inside
-  minus warm on cold minus warm), clamped to [0, 4] (schema 4, what
-  nas profile does).
+  minus warm on cold minus warm), clamped to [0, 4] (what nas profile
+  does).
 
 Standard library only.
 """

@@ -8,8 +8,8 @@ For each validated network, `nas latency NET --lut LUT --json` gives the
 sum of its blocks (predicted_ms - overhead_ms). The script then reports,
 on the same measurements:
 
-- within ±5% with the table's own calibration, as a scale (schema 3)
-  and as the median difference the entry also holds (schema 2);
+- within ±5% with the table's own calibration, as a scale and as the
+  median difference the overhead entry also holds;
 - out of sample: 200 random splits of the networks into 8 (the
   calibration's default count) and the rest, each model fitted on the 8
   and scored on the rest: median difference, median ratio (the scale),

@@ -18,7 +18,7 @@
 // block (network, index, block, input, alone, inside, cold ns, weight,
 // input and output bytes, the block's arena bytes) and one for the
 // network (index -1: the sums and the end-to-end time) are appended to
-// FILE, for bench/block_models.py. docs/latency.md has the figures.
+// FILE, for bench/block_models.py. docs/latency.md explains what it shows.
 package main
 
 import (

@@ -9,7 +9,7 @@
 //	go run ./bench/probecheck ARCH
 //
 // ARCH is anything nas inspect takes; the network runs on the inference
-// plan, one thread, batch 1. docs/latency.md has the figures.
+// plan, one thread, batch 1. docs/latency.md, "The probe", explains it.
 package main
 
 import (
