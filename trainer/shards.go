@@ -22,9 +22,8 @@ import (
 // their gradients are not. Splitting each operator over the cores instead
 // (what a single tape with several threads does) moves every activation
 // between the cores' caches at every operator and waits for the slowest
-// part of each; on the 2-core development machine the second core then
-// added a third to the throughput, against 1.9x for two independent
-// single-threaded runs. Batch normalization exchanges its sums between
+// part of each, so that a second core adds far less than a second
+// independent single-threaded run would. Batch normalization exchanges its sums between
 // the shards, so a sharded step computes what one tape computes on the
 // whole batch, up to float32 rounding.
 type Stepper struct {

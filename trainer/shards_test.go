@@ -140,9 +140,9 @@ func TestStepperBadLabelIsAnErrorInEveryShard(t *testing.T) {
 
 // TestStepAllocatesLittle bounds what a training step allocates once the
 // tape's storage is recycled: scratch buffers and bookkeeping, not
-// tensors. A depthwise kernel whose per-channel buffer moved to the heap
-// once made a step of the network of bench/trainbench allocate 43 MB
-// instead of 12.
+// tensors. A buffer that escapes to the heap once per channel or per image
+// (a stack array passed to a kernel without //go:noescape, a plane made
+// where it is not needed) multiplies that, and fails the bound.
 func TestStepAllocatesLittle(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector changes what escapes to the heap")
@@ -172,11 +172,9 @@ func TestStepAllocatesLittle(t *testing.T) {
 	runtime.ReadMemStats(&ms)
 	perStep := float64(ms.TotalAlloc-before) / steps
 	// The step's activations alone (16 images, the 32- and 48-channel
-	// 28x28 tensors) are several megabytes. When this test was written a
-	// step allocated 1.25 MB of scratch on amd64 (1.42 MB before the
-	// stride-1 depthwise input gradient stopped making a plane it only
-	// needs when adding), and 2.11 MB with the
-	// per-channel allocation above.
+	// 28x28 tensors) are several megabytes. A step allocates about 1.25 MB
+	// of scratch on amd64; one buffer per channel in the depthwise
+	// gradient takes it past 2 MB.
 	t.Logf("%.0f bytes a step", perStep)
 	require.Less(t, perStep, 1.8e6, "a training step allocates more than it did: look for a buffer made per image or per channel")
 }

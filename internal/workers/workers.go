@@ -72,10 +72,9 @@ type helper struct {
 // Half a millisecond is longer than most steps of a plan, and than the
 // imbalance between the parts of one: once a side parks, waking it takes
 // a futex and, on a virtual machine, an idle vCPU's wake-up, tens to
-// hundreds of microseconds. With 4000 polls (about 10 us) the helpers
-// parked between most steps, and mobilenet_v2 at batch 1 ran slower on
-// two threads than on one (median 11.7 to 12.6 ms against 10.1); with
-// this spin, 7.3 to 8.8 ms (go run ./bench/planrun -threads 2 -iters 100).
+// hundreds of microseconds. A spin of about 10 µs lets the helpers park
+// between most steps, and a plan at batch 1 then runs slower on two
+// threads than on one (go run ./bench/planrun -threads 2 shows it).
 const (
 	spinRounds = 200000
 	spinYield  = 64
