@@ -6,6 +6,10 @@
 #
 #   bash bench/compare_ort.sh                  # the five target networks
 #   NETS="mobilenet_v2" ITERS=100 bash bench/compare_ort.sh
+#   MARKDOWN=1 bash bench/compare_ort.sh       # the table of docs/benchmarks.md
+#
+# With MARKDOWN=1 the table is printed as docs/benchmarks.md holds it, and
+# the last line adds the date and the CPU.
 #
 # Needs Debian's /usr/bin/python3 with torch and torchvision (to export the
 # models), node and npm (onnxruntime-node is installed into bench/ with
@@ -46,7 +50,15 @@ median_run() {
     sort -g | sed -n "$(( ($# + 1) / 2 ))p" | cut -f2-
 }
 
-printf '%-20s %7s %10s %10s %8s %11s %11s %8s %12s %12s\n' network threads nas_ms ort_ms nas/ort nas_cpu_ms ort_cpu_ms cpu_ratio nas_peak_MB ort_peak_MB
+MARKDOWN=${MARKDOWN:-}
+if [ -n "$MARKDOWN" ]; then
+  echo '| network | threads | nas ms | ORT ms | nas/ORT | nas CPU ms | ORT CPU ms | CPU ratio | nas peak MB | ORT peak MB |'
+  echo '|---|---|---|---|---|---|---|---|---|---|'
+  rowfmt='| %s | %d | %.2f | %.2f | %s | %.2f | %.2f | %s | %.1f | %.1f |\n'
+else
+  printf '%-20s %7s %10s %10s %8s %11s %11s %8s %12s %12s\n' network threads nas_ms ort_ms nas/ort nas_cpu_ms ort_cpu_ms cpu_ratio nas_peak_MB ort_peak_MB
+  rowfmt='%-20s %7d %10.2f %10.2f %8s %11.2f %11.2f %8s %12.1f %12.1f\n'
+fi
 logsum=0; cpulogsum=0; count=0
 for net in $NETS; do
   for t in $THREADS; do
@@ -62,7 +74,8 @@ for net in $NETS; do
     ncpu=$(field cpu_mean_ms "$nas"); ocpu=$(field cpu_mean_ms "$ort")
     ratio=$(awk -v a="$nms" -v b="$oms" 'BEGIN { printf "%.2f", a/b }')
     cratio=$(awk -v a="$ncpu" -v b="$ocpu" 'BEGIN { printf "%.2f", a/b }')
-    printf '%-20s %7d %10.2f %10.2f %8s %11.2f %11.2f %8s %12.1f %12.1f\n' "$net" "$t" "$nms" "$oms" "$ratio" \
+    # shellcheck disable=SC2059
+    printf "$rowfmt" "$net" "$t" "$nms" "$oms" "$ratio" \
       "$ncpu" "$ocpu" "$cratio" \
       "$(awk -v k="$nrss" 'BEGIN{print k/1024}')" "$(awk -v k="$orss" 'BEGIN{print k/1024}')"
     if [ "$t" = 1 ]; then
@@ -77,3 +90,6 @@ if [ "$count" -gt 0 ]; then
   awk -v s="$cpulogsum" -v n="$count" 'BEGIN { printf "geometric mean of CPU time per run nas/ORT, one thread, %d networks: %.2f\n", n, exp(s/n) }'
 fi
 echo "nas kernels: ${kern:-?}; ONNX Runtime $(sed -E 's/.*"ort":"([^"]*)".*/\1/' <<<"$ort")"
+if [ -n "$MARKDOWN" ]; then
+  echo "$(date -u +%F), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1) ($(nproc) CPUs)"
+fi

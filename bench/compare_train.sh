@@ -8,11 +8,16 @@
 #   bash bench/compare_train.sh                    # batch 64, 2 threads
 #   ARCH="in1x28x28 cls10 | ..." THREADS=1 ROUNDS=5 bash bench/compare_train.sh
 #   BASELINE=/tmp/trainbench-old bash bench/compare_train.sh
+#   MARKDOWN=1 bash bench/compare_train.sh         # a row of docs/benchmarks.md
 #
 # With BASELINE (a trainbench binary built from another commit), each round
 # runs it too, and the script also prints this nas against the baseline:
 # the median and range of the rounds' own ratios, in which a drift of the
 # machine's speed cancels.
+#
+# With MARKDOWN=1 the result is also printed as a row of the table in
+# docs/benchmarks.md (command, images/s of both, the ratio of the medians,
+# the rounds' own ratios), and a line with the date and the CPU.
 #
 # Needs Debian's /usr/bin/python3 with torch, and Go.
 set -euo pipefail
@@ -62,3 +67,14 @@ if [[ -n "${BASELINE:-}" ]]; then
   echo "nas/baseline per round: median $(median "${base_ratios[@]}"), range $(head -1 <<<"$sorted") to $(tail -1 <<<"$sorted")"
 fi
 echo "batch $BATCH, $THREADS threads, $STEPS steps x $ROUNDS rounds; nas kernels $(sed -E 's/.*"kernels":"([^"]*)".*/\1/' <<<"$n"); torch $(sed -E 's/.*"torch": "([^"]*)".*/\1/' <<<"$p")"
+if [[ -n "${MARKDOWN:-}" ]]; then
+  sorted=$(printf '%s\n' "${ratios[@]}" | sort -g)
+  echo
+  echo "| command | nas images/s | PyTorch images/s | nas/PyTorch (medians) | the rounds' own ratios |"
+  echo '|---|---|---|---|---|'
+  awk -v cmd="THREADS=$THREADS ROUNDS=$ROUNDS bash bench/compare_train.sh" -v a="$ni" -v b="$pi" -v c="$nc" -v d="$pc" \
+    -v med="$(median "${ratios[@]}")" -v lo="$(head -1 <<<"$sorted")" -v hi="$(tail -1 <<<"$sorted")" \
+    'BEGIN { printf "| `%s` | %.1f | %.1f | %.2f (%.2f per CPU-second) | median %.2f, %.2f to %.2f |\n", cmd, a, b, a/b, c/d, med, lo, hi }'
+  echo
+  echo "$(date -u +%F), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1) ($(nproc) CPUs)"
+fi
