@@ -1,0 +1,99 @@
+package latency
+
+import (
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
+)
+
+// ProbeSlack is how much slower than the process's fastest a sample's
+// probe may be for the sample to count.
+const ProbeSlack = 1.25
+
+var (
+	fmaFloor   atomic.Int64 // the fastest probe of the process, ns
+	probeFSink atomic.Uint64
+)
+
+// probeFn is the probe Measure calls (tests replace it): how much slower
+// than the process's fastest it ran (1 at best).
+var probeFn = probe
+
+// probe times 8 independent chains of 1000 fused multiply-adds, about
+// 4 µs, and returns their time over the fastest this process has seen.
+// They run slow while another tenant runs on the same physical core (its
+// other hardware thread) or the core's clock drops: on the development VM
+// they took 3.5 to 3.8 µs and, in spells of under a second to several
+// seconds, 6 to 7 µs, while a 224x224 network ran 9.1 ms and 11.5 ms
+// (`go run ./bench/probecheck NET`: the probe and a timed run alternating
+// for 10 s, the runs grouped by whether the probe was fast).
+//
+// Until session 7 the probe also read one value per 64-byte line of a
+// 4 MB buffer, meant to see other tenants' loads on the shared cache and
+// memory. The buffer was never written, so it read the kernel's zero page
+// from L1 (53 µs, whatever ran before); when the heap gave it pages that
+// had been written, it read memory instead (216 to 466 µs after 64 MB of
+// other reads, against 56 to 215 µs back to back: `go run
+// ./bench/zeropage`), and failed after every run of a 224x224 network. Its speed told the slow spells apart
+// less well than the multiply-adds (about 1.2 times slower in them
+// against 1.7), and it was nine tenths of the probe's cost.
+func probe() float64 {
+	return probeRatio(&fmaFloor, ProbeTime())
+}
+
+// ProbeTime runs the profiler's probe once and returns how long it took
+// (see probe; bench/probecheck uses it to check the probe against a
+// network's runs).
+func ProbeTime() time.Duration {
+	t := time.Now()
+	a0, a1, a2, a3, a4, a5, a6, a7 := 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7
+	for range 1000 {
+		a0 = math.FMA(a0, 0.999, 0.001)
+		a1 = math.FMA(a1, 0.999, 0.001)
+		a2 = math.FMA(a2, 0.999, 0.001)
+		a3 = math.FMA(a3, 0.999, 0.001)
+		a4 = math.FMA(a4, 0.999, 0.001)
+		a5 = math.FMA(a5, 0.999, 0.001)
+		a6 = math.FMA(a6, 0.999, 0.001)
+		a7 = math.FMA(a7, 0.999, 0.001)
+	}
+	d := time.Since(t)
+	probeFSink.Store(math.Float64bits(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7))
+	return d
+}
+
+// probeGate runs the probe between two samples of a measurement that
+// began sampling at begin (see Protocol.NoProbe): drop says to skip the
+// sample to come and the one just taken, probed whether the probe ran at
+// all (not with NoProbe, nor once Protocol.ProbeWait has passed).
+func probeGate(p Protocol, begin time.Time) (drop, probed bool) {
+	if p.NoProbe || time.Since(begin) >= p.ProbeWait {
+		return false, false
+	}
+	return probeFn() > ProbeSlack, true
+}
+
+// probeRatio records d against the fastest so far in floor and returns
+// d's ratio to it.
+func probeRatio(floor *atomic.Int64, d time.Duration) float64 {
+	d = max(d, 1)
+	for {
+		f := floor.Load()
+		if f != 0 && f <= int64(d) {
+			return float64(d) / float64(f)
+		}
+		if floor.CompareAndSwap(f, int64(d)) {
+			return 1
+		}
+	}
+}
+
+// probeNote is what a measurement's protocol text says of the probe: the
+// samples it dropped.
+func probeNote(p Protocol, dropped int) string {
+	if p.NoProbe {
+		return ""
+	}
+	return fmt.Sprintf(" probe-dropped=%d", dropped)
+}
