@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	"nas/blocks"
 	"nas/space"
@@ -211,13 +210,8 @@ func calibratedOverhead(measured, sums []float64) Entry {
 	}
 	slices.Sort(diffs)
 	slices.Sort(ratios)
-	e := Entry{
-		MedianNs:   max(0, quantile(diffs, 0.5)),
-		P10Ns:      max(0, quantile(diffs, 0.1)),
-		P90Ns:      max(0, quantile(diffs, 0.9)),
-		Samples:    len(diffs),
-		MeasuredAt: time.Now().UTC(),
-	}
+	e := percentiles(diffs)
+	e.MedianNs, e.P10Ns, e.P90Ns = max(0, e.MedianNs), max(0, e.P10Ns), max(0, e.P90Ns)
 	if len(ratios) > 0 {
 		e.Scale = quantile(ratios, 0.5)
 	}

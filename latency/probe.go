@@ -74,6 +74,14 @@ func probeGate(p Protocol, begin time.Time) (drop, probed bool) {
 	return probeFn() > ProbeSlack, true
 }
 
+// runAfterProbe runs r once, untimed, between a probe that admits a
+// sample and the sample, so that every probed sample follows a run of r
+// rather than the probe. The multiply-add probe reads no memory and
+// leaves the caches as r's last run left them; the run stays because
+// every entry of a table is taken with it, and entries taken without it
+// are not known to sum the same way.
+func runAfterProbe(r Runner) { r.Run() }
+
 // probeRatio records d against the fastest so far in floor and returns
 // d's ratio to it.
 func probeRatio(floor *atomic.Int64, d time.Duration) float64 {

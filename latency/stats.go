@@ -2,6 +2,7 @@ package latency
 
 import (
 	"math"
+	"time"
 )
 
 // quantile returns the q-quantile of sorted values, interpolating linearly
@@ -35,4 +36,16 @@ func quantileCIRelHalfWidth(sorted []float64, q float64) float64 {
 		return math.Inf(1)
 	}
 	return (sorted[hi] - sorted[lo]) / 2 / m
+}
+
+// percentiles is the entry of sorted samples: their median, 10th and 90th
+// percentiles, their number, and the time now as the measurement's.
+func percentiles(sorted []float64) Entry {
+	return Entry{
+		MedianNs:   quantile(sorted, 0.5),
+		P10Ns:      quantile(sorted, 0.1),
+		P90Ns:      quantile(sorted, 0.9),
+		Samples:    len(sorted),
+		MeasuredAt: time.Now().UTC(),
+	}
 }
