@@ -148,9 +148,9 @@ func (p *Profiler) overhead(ctx context.Context, it Item, c *calibration) (Entry
 	return e, nil
 }
 
-// maxBeta bounds Entry.Beta. Inside 224x224 networks on the development
-// VM blocks showed about twice their cold excess (docs/latency.md); a fit
-// far above that is noise.
+// maxBeta bounds Entry.Beta. Inside 224x224 networks blocks show about
+// twice their cold excess (docs/latency.md); a fit far above that is
+// noise.
 const maxBeta = 4.0
 
 // fitBeta fits ys = beta*xs + c by least squares and returns beta within
@@ -192,12 +192,12 @@ func fitBeta(xs, ys []float64) float64 {
 // ratios as the Scale predictions use.
 //
 // A scale rather than a constant because the gap grows with the network:
-// over 40 sampled imagenet224 networks (docs/latency.md) it correlated
+// over 40 sampled imagenet224 networks (docs/latency.md) it correlates
 // 0.70 with the sum, and blocks run slower inside a large network by a
 // factor of their own. Fitted on 8 networks and scored on the rest
-// (bench/overhead_models.py), the scale put 83.9% of imagenet224
+// (bench/overhead_models.py), the scale puts 83.9% of imagenet224
 // networks within ±5% on average over six validations, the median
-// difference 82.7%: better in four of the six, not by more than this
+// difference 82.7%: better in four of the six, by no more than the
 // machine's noise.
 func calibratedOverhead(measured, sums []float64) Entry {
 	diffs := make([]float64, 0, len(measured))

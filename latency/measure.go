@@ -37,10 +37,10 @@ type Measurement struct {
 
 // Measure times r under the protocol and returns the median, 10th and 90th
 // percentiles of the time of one run; the 10th is the latency
-// (LatencyQuantile). It stops early, with ctx's error,
-// when ctx is done. It changes process-wide settings while it runs (the
-// collector's percentage) and restores them before it returns; measure one
-// Runner at a time.
+// (LatencyQuantile). It stops early, with ctx's error, when ctx is done.
+// It changes process-wide settings while it runs (the collector's
+// percentage) and restores them before it returns; measure one Runner at
+// a time.
 //
 // It has three steps: a warm-up, which also shows how long a run takes
 // and what it allocates (warmUp, planSampling); sampling (sampler.run);

@@ -23,21 +23,16 @@ var probeFn = probe
 // probe times 8 independent chains of 1000 fused multiply-adds, about
 // 4 µs, and returns their time over the fastest this process has seen.
 // They run slow while another tenant runs on the same physical core (its
-// other hardware thread) or the core's clock drops: on the development VM
-// they took 3.5 to 3.8 µs and, in spells of under a second to several
-// seconds, 6 to 7 µs, while a 224x224 network ran 9.1 ms and 11.5 ms
-// (`go run ./bench/probecheck NET`: the probe and a timed run alternating
-// for 10 s, the runs grouped by whether the probe was fast).
+// other hardware thread) or the core's clock drops: on a shared 2-core VM
+// they take 3.5 to 3.8 µs, and 6 to 7 µs in spells of under a second to
+// several seconds in which a 224x224 network runs 11.5 ms instead of
+// 9.1 ms (`go run ./bench/probecheck NET`: the probe and a timed run
+// alternating for 10 s, the runs grouped by whether the probe was fast).
 //
-// Until session 7 the probe also read one value per 64-byte line of a
-// 4 MB buffer, meant to see other tenants' loads on the shared cache and
-// memory. The buffer was never written, so it read the kernel's zero page
-// from L1 (53 µs, whatever ran before); when the heap gave it pages that
-// had been written, it read memory instead (216 to 466 µs after 64 MB of
-// other reads, against 56 to 215 µs back to back: `go run
-// ./bench/zeropage`), and failed after every run of a 224x224 network. Its speed told the slow spells apart
-// less well than the multiply-adds (about 1.2 times slower in them
-// against 1.7), and it was nine tenths of the probe's cost.
+// The probe reads no memory. A read of a buffer through the caches times
+// what the run before it left there as much as other tenants' load, and
+// the time of a buffer the process never wrote is the kernel's zero page,
+// read from L1 whatever the load; the multiply-adds see only the core.
 func probe() float64 {
 	return probeRatio(&fmaFloor, ProbeTime())
 }

@@ -24,9 +24,9 @@ type Profiler struct {
 	// Calibration are the networks the overhead entry of their input shape
 	// is calibrated on: each is measured end to end, and the overhead is
 	// the median over them of the end-to-end latency minus the sum of their
-	// blocks' entries (latencies are 10th percentiles, LatencyQuantile). Without a network of that input, the overhead is
-	// the executor's own cost of a graph with no operation. Their blocks
-	// are profiled too.
+	// blocks' entries (latencies are 10th percentiles, LatencyQuantile).
+	// Without a network of that input, the overhead is the executor's own
+	// cost of a graph with no operation. Their blocks are profiled too.
 	Calibration []*space.Arch
 	// Rounds is the number of measurements of each block, each in its own
 	// pass over all of them, of which its entry keeps the best (default 1).
@@ -207,9 +207,9 @@ func (p *Profiler) Profile(ctx context.Context, items []Item) (ProfileStats, err
 // ones before it (the heap's layout, what the collector left, the
 // machine's state a few seconds in) then changes from pass to pass, and
 // the best of a block's measurements is one such effect did not slow.
-// In one pass over small28's blocks in the same order every time, 49 of
-// 207 entries came out more than 15% above a profile of those blocks
-// alone, and 6 still did as the best of three such passes.
+// Passes in one fixed order share those effects: over small28's 207
+// blocks, one such pass can leave 49 entries more than 15% above a
+// profile of those blocks alone, and the best of three such passes 6.
 func roundOrder(keys []string, round int) []string {
 	order := make([]string, len(keys))
 	for i, j := range roundPerm(len(keys), round) {

@@ -27,8 +27,8 @@ const (
 // collector held off (debug.SetGCPercent(-1)) while samples are taken, and
 // a full collection, untimed, before every sample of a Runner that
 // allocates (see GCBudget), so that every sample starts from the same heap,
-// whatever the Runner allocates; the
-// goroutine locked to its OS thread; each sample times RunsPerSample
+// whatever the Runner allocates; the goroutine locked to its OS thread;
+// each sample times RunsPerSample
 // consecutive runs, chosen so that a sample lasts at least MinSampleTime;
 // samples are taken until there are MinSamples and the 95% confidence
 // interval of the latency statistic (the LatencyQuantile of the samples) is
@@ -47,7 +47,7 @@ type Protocol struct {
 	// Runner that allocates nothing (the inference plan) gets one
 	// collection before sampling and none between samples: there is
 	// nothing for them to collect, and a collection from a thread-locked
-	// goroutine, with its hand-offs between threads, cost 40% of the CPU
+	// goroutine, with its hand-offs between threads, costs 40% of the CPU
 	// time of profiling small28 (CPU profile of `nas profile`).
 	GCBudget int64
 	// Clock defaults to ClockThreadCPU where it exists; the profiler uses
@@ -58,7 +58,7 @@ type Protocol struct {
 	// probe) and one untimed run, and counts only if that probe and the
 	// next one, after it, took at most ProbeSlack times the fastest of the
 	// process: otherwise it would have been taken while another tenant
-	// shared the core, which on the development VM slowed networks by 27%
+	// shared the core, which on a shared VM slows networks by 27%
 	// (224x224) to 35% (small28) for spells of under a second to several
 	// seconds. A measurement that gets no fast probes within ProbeWait
 	// takes its samples without them (Contended).
@@ -80,9 +80,9 @@ type Protocol struct {
 
 // networkProbeWait is how many time caps a whole network's measurement
 // waits for a fast probe (Protocol.ProbeWait): 2 s at the default cap. On
-// the development VM the slow spells, in which a sibling load made the
+// a shared VM the slow spells, in which a sibling load makes the
 // multiply-add probe 1.7 times slower and a 224x224 network 1.27 times,
-// lasted from under a second to several seconds, longer than one cap;
+// last from under a second to several seconds, longer than one cap;
 // and the end-to-end latencies (the calibration networks', validation's,
 // --measure's) are few, and each sets many predictions' errors.
 const networkProbeWait = 8
@@ -103,9 +103,10 @@ func (p Protocol) forNetwork() Protocol {
 // tolerance. A cold entry counts through Beta times its excess over the
 // warm one: at ±3% on a block whose weights double its time that is ±1.5%
 // of the block, and a profile is a sum over many. Single runs seldom meet
-// a tight tolerance, so cold measurements mostly end at their cap: at a
-// quarter of it small28's profile took 5 min 44 s, against 2 min without
-// cold entries.
+// a tight tolerance, so cold measurements mostly end at their cap, which
+// sets what they cost: with a quarter of the cap instead of an eighth, a
+// profile of small28 takes 5 min 44 s on a 2-core VM, against 2 min
+// without cold entries.
 func coldProtocol(p Protocol) Protocol {
 	p = p.withDefaults()
 	p.FlushWeights = true
