@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	"gonum.org/v1/gonum/stat"
+
 	"nas/blocks"
 	"nas/space"
 )
@@ -153,7 +155,8 @@ func (p *Profiler) overhead(ctx context.Context, it Item, c *calibration) (Entry
 // noise.
 const maxBeta = 4.0
 
-// fitBeta fits ys = beta*xs + c by least squares and returns beta within
+// fitBeta fits ys = c + beta*xs by ordinary least squares
+// (stat.LinearRegression, with an intercept) and returns beta within
 // [0, maxBeta]: 0 without at least 3 points or with xs all equal.
 //
 // xs are blocks' cold-minus-warm latencies, ys their time inside a
@@ -164,26 +167,11 @@ const maxBeta = 4.0
 // networks' 150 or so blocks to go on, where a fit per network has 8
 // points.
 func fitBeta(xs, ys []float64) float64 {
-	n := float64(len(xs))
-	if len(xs) < 3 {
+	if len(xs) < 3 || slices.Min(xs) == slices.Max(xs) {
 		return 0
 	}
-	var mx, my float64
-	for i := range xs {
-		mx += xs[i]
-		my += ys[i]
-	}
-	mx, my = mx/n, my/n
-	var sxx, sxy float64
-	for i := range xs {
-		dx := xs[i] - mx
-		sxx += dx * dx
-		sxy += dx * (ys[i] - my)
-	}
-	if sxx <= 0 {
-		return 0
-	}
-	return min(max(sxy/sxx, 0), maxBeta)
+	_, beta := stat.LinearRegression(xs, ys, nil, false)
+	return min(max(beta, 0), maxBeta)
 }
 
 // calibratedOverhead is the overhead entry of networks whose end-to-end

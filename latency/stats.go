@@ -7,6 +7,11 @@ import (
 
 // quantile returns the q-quantile of sorted values, interpolating linearly
 // between order statistics (the "type 7" definition of R and NumPy).
+//
+// Every entry's percentiles are type-7 quantiles. gonum's stat.Quantile
+// defines quantiles otherwise (Empirical is R's type 1, LinInterp type
+// 4: the median of 1, 2, 3, 4 is 2 by either, 2.5 here), so it would
+// give other figures for the same samples.
 func quantile(sorted []float64, q float64) float64 {
 	n := len(sorted)
 	if n == 0 {
