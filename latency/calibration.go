@@ -210,11 +210,7 @@ func calibratedOverhead(measured, sums []float64) Entry {
 // where the compiled runner can time its steps (the plan, batch 1), each
 // of its blocks inside it (MeasureBlocks); inside is nil otherwise.
 func (p *Profiler) measureCalibrationNetwork(ctx context.Context, a *space.Arch) (m Measurement, inside []float64, err error) {
-	g, err := a.Graph()
-	if err != nil {
-		return m, nil, err
-	}
-	r, err := p.Compile(g, p.batch(), p.threads())
+	g, r, err := compileNetwork(p.Compile, a, p.batch(), p.threads())
 	if err != nil {
 		return m, nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"nas/blocks"
 	"nas/space"
 )
 
@@ -92,14 +93,21 @@ func MeasureNetworks(ctx context.Context, compile Compiler, archs []*space.Arch,
 // MeasureNetwork times the whole network a end to end, compiled as the
 // profiler compiles blocks and under the same protocol.
 func MeasureNetwork(ctx context.Context, compile Compiler, a *space.Arch, batch, threads int, p Protocol) (Measurement, error) {
-	g, err := a.Graph()
-	if err != nil {
-		return Measurement{}, fmt.Errorf("network %s: %w", archName(a), err)
-	}
-	r, err := compile(g, max(batch, 1), threads)
+	_, r, err := compileNetwork(compile, a, batch, threads)
 	if err != nil {
 		return Measurement{}, fmt.Errorf("network %s: %w", archName(a), err)
 	}
 	defer closeRunner(r)
 	return Measure(ctx, r, p.ForThreads(threads).forNetwork())
+}
+
+// compileNetwork lowers network a to its graph and compiles it whole for
+// a batch (at least 1) and a thread count.
+func compileNetwork(compile Compiler, a *space.Arch, batch, threads int) (*blocks.Graph, Runner, error) {
+	g, err := a.Graph()
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := compile(g, max(batch, 1), threads)
+	return g, r, err
 }

@@ -32,11 +32,7 @@ type Compiler func(g *blocks.Graph, batch, threads int) (Runner, error)
 // blocks.LowerBlock) gets a second input of the network's shape.
 func NetworkCompiler(seed uint64) Compiler {
 	return func(g *blocks.Graph, batch, _ int) (Runner, error) {
-		if batch < 1 {
-			return nil, fmt.Errorf("batch %d: want at least 1", batch)
-		}
-		rng := rand.New(rand.NewPCG(seed, 0x6e6173))
-		n, err := blocks.NewNetwork(g, rng)
+		n, rng, err := seededNetwork(g, batch, seed)
 		if err != nil {
 			return nil, err
 		}
@@ -63,11 +59,7 @@ func PlanCompiler(seed uint64) Compiler {
 		if g.NetworkInput != g.Input {
 			return network(g, batch, threads)
 		}
-		if batch < 1 {
-			return nil, fmt.Errorf("batch %d: want at least 1", batch)
-		}
-		rng := rand.New(rand.NewPCG(seed, 0x6e6173))
-		n, err := blocks.NewNetwork(g, rng)
+		n, rng, err := seededNetwork(g, batch, seed)
 		if err != nil {
 			return nil, err
 		}
@@ -77,6 +69,18 @@ func PlanCompiler(seed uint64) Compiler {
 		}
 		return &planRunner{plan: p, x: randomInput(rng, batch, g.Shapes[g.Input]).Data}, nil
 	}
+}
+
+// seededNetwork builds the network of g, its weights drawn from a
+// generator seeded with seed, for runs of batch inputs; the compilers draw
+// the input from the generator it returns, after the weights.
+func seededNetwork(g *blocks.Graph, batch int, seed uint64) (*blocks.Network, *rand.Rand, error) {
+	if batch < 1 {
+		return nil, nil, fmt.Errorf("batch %d: want at least 1", batch)
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x6e6173))
+	n, err := blocks.NewNetwork(g, rng)
+	return n, rng, err
 }
 
 type planRunner struct {
