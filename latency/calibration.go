@@ -23,6 +23,33 @@ type calibration struct {
 	blocks [][]float64
 }
 
+// newCalibration holds the calibration networks that the overhead
+// entries of w still to make need, none measured yet.
+func (p *Profiler) newCalibration(w *profileWork) *calibration {
+	c := &calibration{best: make([]Measurement, len(p.Calibration)), n: make([]int, len(p.Calibration)),
+		blocks: make([][]float64, len(p.Calibration))}
+	for _, k := range w.overheadKeys {
+		if w.have[k] < p.rounds() {
+			c.add(p.Calibration, w.byKey[k].In)
+		}
+	}
+	return c
+}
+
+// recalibration turns w into a recalibration (Profiler.Recalibrate): every
+// entry the table has counts as done, but the overhead entries, which are
+// made anew.
+func (p *Profiler) recalibration(w *profileWork) {
+	for k, n := range w.have {
+		if n > 0 {
+			w.have[k] = max(n, p.rounds())
+		}
+	}
+	for _, k := range w.overheadKeys {
+		w.have[k] = 0
+	}
+}
+
 // add marks the calibration networks with input in as needed.
 func (c *calibration) add(nets []*space.Arch, in blocks.Shape) {
 	for i, a := range nets {

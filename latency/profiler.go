@@ -77,59 +77,14 @@ type ProfileStats struct {
 // measurement, and a run with more rounds than a table has refines it.
 func (p *Profiler) Profile(ctx context.Context, items []Item) (ProfileStats, error) {
 	var st ProfileStats
-	switch {
-	case !p.Table.local:
-		return st, fmt.Errorf("latency table %s: %w: its device is %s (%s); profile on that device, or into a table of this machine (omit --device)",
-			p.Table.Path(), ErrForeignDevice, p.Table.Device().ID(), p.Table.Device())
-	case p.Table.readOnly:
-		return st, fmt.Errorf("latency table %s: %w: open it writable to profile", p.Table.Path(), ErrReadOnly)
+	if err := p.check(); err != nil {
+		return st, err
 	}
-	if p.Compile == nil {
-		return st, fmt.Errorf("latency: Profiler.Compile is not set")
-	}
-	calib, err := DistinctItems(p.Calibration, p.batch())
-	if err != nil {
-		return st, fmt.Errorf("calibration networks: %w", err)
-	}
-	byKey := make(map[string]Item, len(items))
-	var blockKeys, overheadKeys []string
-	for _, it := range append(slices.Clip(items), calib...) {
-		if _, dup := byKey[it.Key]; dup {
-			continue
-		}
-		byKey[it.Key] = it
-		if it.IsOverhead() {
-			overheadKeys = append(overheadKeys, it.Key)
-		} else {
-			blockKeys = append(blockKeys, it.Key)
-		}
-	}
-	rounds := p.rounds()
-	have, err := p.roundsDone(append(slices.Clip(blockKeys), overheadKeys...))
+	w, err := p.work(items)
 	if err != nil {
 		return st, err
 	}
-	// A calibration network's block that is not asked for is measured
-	// only if it is missing, not refined to more rounds.
-	asked := make(map[string]bool, len(items))
-	for _, it := range items {
-		asked[it.Key] = true
-	}
-	for k, n := range have {
-		if !asked[k] && n > 0 {
-			have[k] = max(n, rounds)
-		}
-	}
-	if p.Recalibrate {
-		for k, n := range have {
-			if n > 0 {
-				have[k] = max(n, rounds)
-			}
-		}
-		for _, k := range overheadKeys {
-			have[k] = 0
-		}
-	}
+	rounds, have := p.rounds(), w.have
 	st.Total = rounds * len(have)
 	for _, n := range have {
 		st.Present += min(n, rounds)
@@ -153,22 +108,16 @@ func (p *Profiler) Profile(ctx context.Context, items []Item) (ProfileStats, err
 	// The calibration networks of the overhead entries still to make are
 	// measured once after each pass over the blocks, so that their
 	// measurements too are spread over the whole run.
-	cal := &calibration{best: make([]Measurement, len(p.Calibration)), n: make([]int, len(p.Calibration)),
-		blocks: make([][]float64, len(p.Calibration))}
-	for _, k := range overheadKeys {
-		if have[k] < rounds {
-			cal.add(p.Calibration, byKey[k].In)
-		}
-	}
+	cal := p.newCalibration(w)
 	for round := 1; round <= rounds; round++ {
 		if err := p.measureCalibration(ctx, cal, round-1); err != nil {
 			return st, err
 		}
-		for _, k := range roundOrder(blockKeys, round) {
+		for _, k := range roundOrder(w.blockKeys, round) {
 			if have[k] >= round {
 				continue
 			}
-			m, err := p.measure(ctx, byKey[k])
+			m, err := p.measure(ctx, w.byKey[k])
 			if err != nil {
 				return st, fmt.Errorf("profiling %s: %w", k, err)
 			}
@@ -185,11 +134,11 @@ func (p *Profiler) Profile(ctx context.Context, items []Item) (ProfileStats, err
 	if err := p.measureCalibration(ctx, cal, rounds); err != nil {
 		return st, err
 	}
-	for _, k := range overheadKeys {
+	for _, k := range w.overheadKeys {
 		if have[k] >= rounds {
 			continue
 		}
-		e, err := p.overhead(ctx, byKey[k], cal)
+		e, err := p.overhead(ctx, w.byKey[k], cal)
 		if err != nil {
 			return st, fmt.Errorf("profiling %s: %w", k, err)
 		}
@@ -200,6 +149,73 @@ func (p *Profiler) Profile(ctx context.Context, items []Item) (ProfileStats, err
 	}
 	st.Elapsed = time.Since(start)
 	return st, nil
+}
+
+// check refuses a table the profiler may not write, and a profiler
+// without a compiler.
+func (p *Profiler) check() error {
+	switch {
+	case !p.Table.local:
+		return fmt.Errorf("latency table %s: %w: its device is %s (%s); profile on that device, or into a table of this machine (omit --device)",
+			p.Table.Path(), ErrForeignDevice, p.Table.Device().ID(), p.Table.Device())
+	case p.Table.readOnly:
+		return fmt.Errorf("latency table %s: %w: open it writable to profile", p.Table.Path(), ErrReadOnly)
+	case p.Compile == nil:
+		return fmt.Errorf("latency: Profiler.Compile is not set")
+	}
+	return nil
+}
+
+// profileWork is what a Profile call has to do.
+type profileWork struct {
+	byKey map[string]Item // the items asked for and the calibration networks'
+	// blockKeys and overheadKeys are the keys of byKey, blocks and
+	// overhead entries apart, in order of first appearance.
+	blockKeys, overheadKeys []string
+	// have is how many rounds each entry counts as done: the rounds its
+	// stored entry is the best of, raised to Rounds for an entry that is
+	// to be kept as it is.
+	have map[string]int
+}
+
+// work lists the entries of the items and of the calibration networks,
+// and how many rounds of each are done. A calibration network's block
+// that is not asked for is measured only if it is missing, not refined to
+// more rounds; under Recalibrate, see recalibration.
+func (p *Profiler) work(items []Item) (*profileWork, error) {
+	calib, err := DistinctItems(p.Calibration, p.batch())
+	if err != nil {
+		return nil, fmt.Errorf("calibration networks: %w", err)
+	}
+	w := &profileWork{byKey: make(map[string]Item, len(items))}
+	for _, it := range append(slices.Clip(items), calib...) {
+		if _, dup := w.byKey[it.Key]; dup {
+			continue
+		}
+		w.byKey[it.Key] = it
+		if it.IsOverhead() {
+			w.overheadKeys = append(w.overheadKeys, it.Key)
+		} else {
+			w.blockKeys = append(w.blockKeys, it.Key)
+		}
+	}
+	if w.have, err = p.roundsDone(append(slices.Clip(w.blockKeys), w.overheadKeys...)); err != nil {
+		return nil, err
+	}
+	rounds := p.rounds()
+	asked := make(map[string]bool, len(items))
+	for _, it := range items {
+		asked[it.Key] = true
+	}
+	for k, n := range w.have {
+		if !asked[k] && n > 0 {
+			w.have[k] = max(n, rounds)
+		}
+	}
+	if p.Recalibrate {
+		p.recalibration(w)
+	}
+	return w, nil
 }
 
 // roundOrder is the order of the blocks in pass round: a permutation of
