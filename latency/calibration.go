@@ -105,39 +105,13 @@ func (p *Profiler) overhead(ctx context.Context, it Item, c *calibration) (Entry
 		}
 	}
 	if len(nets) == 0 {
-		var best Measurement
-		for r := range p.rounds() {
-			m, err := p.measure(ctx, it)
-			if err != nil {
-				return Entry{}, err
-			}
-			if r == 0 || m.P10Ns < best.P10Ns {
-				best = m
-			}
-		}
-		best.Protocol = "empty graph; " + best.Protocol
-		return best.Entry, nil
+		return p.emptyGraphOverhead(ctx, it)
 	}
-	// Each calibration network's block entries, in layer order.
 	entries := make([][]Entry, len(nets))
 	for n, i := range nets {
-		a := p.Calibration[i]
-		items, err := ArchItems(a, p.batch())
-		if err != nil {
+		var err error
+		if entries[n], err = p.blockEntries(p.Calibration[i]); err != nil {
 			return Entry{}, err
-		}
-		for _, bi := range items {
-			if bi.IsOverhead() {
-				continue
-			}
-			e, ok, err := p.Table.Get(bi.Key)
-			if err != nil {
-				return Entry{}, err
-			}
-			if !ok {
-				return Entry{}, fmt.Errorf("calibration network %s: entry %s is missing", archName(a), bi.Key)
-			}
-			entries[n] = append(entries[n], e)
 		}
 	}
 	// Beta: over every block of the networks, how much of its cold entry's
@@ -175,6 +149,48 @@ func (p *Profiler) overhead(ctx context.Context, it Item, c *calibration) (Entry
 	e.Protocol = fmt.Sprintf("calibrated on %d networks: end-to-end latency (p10, best of %d measurements, one after each pass over the blocks) minus the sum of their blocks' latencies, median, p10 and p90 over the networks, at least 0; beta %.3f: least squares over %d blocks of (time inside the network - latency) on (cold latency - latency), with an intercept, within [0, %g]; scale: the median over the networks of the end-to-end latency divided by the sum of latency + beta*(cold - latency); end to end %s",
 		len(measured), c.n[nets[0]], beta, len(xs), maxBeta, c.best[nets[0]].Protocol)
 	return e, nil
+}
+
+// emptyGraphOverhead is the overhead entry of networks with input it.In
+// without a calibration network: the cost of a graph with no operation,
+// the best of Rounds measurements.
+func (p *Profiler) emptyGraphOverhead(ctx context.Context, it Item) (Entry, error) {
+	var best Measurement
+	for r := range p.rounds() {
+		m, err := p.measure(ctx, it)
+		if err != nil {
+			return Entry{}, err
+		}
+		if r == 0 || m.P10Ns < best.P10Ns {
+			best = m
+		}
+	}
+	best.Protocol = "empty graph; " + best.Protocol
+	return best.Entry, nil
+}
+
+// blockEntries returns the table's entries of calibration network a's
+// blocks, in layer order.
+func (p *Profiler) blockEntries(a *space.Arch) ([]Entry, error) {
+	items, err := ArchItems(a, p.batch())
+	if err != nil {
+		return nil, err
+	}
+	var entries []Entry
+	for _, bi := range items {
+		if bi.IsOverhead() {
+			continue
+		}
+		e, ok, err := p.Table.Get(bi.Key)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("calibration network %s: entry %s is missing", archName(a), bi.Key)
+		}
+		entries = append(entries, e)
+	}
+	return entries, nil
 }
 
 // maxBeta bounds Entry.Beta. Inside 224x224 networks blocks show about
