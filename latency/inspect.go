@@ -29,12 +29,7 @@ type DeviceSummary struct {
 // looking at a table, not for using it.
 func Inspect(path string) (Summary, error) {
 	s := Summary{Path: path, Schema: SchemaVersion}
-	db, err := openFile(path, true)
-	if err != nil {
-		return s, err
-	}
-	defer db.Close()
-	err = safeView(db, path, func(tx *bolt.Tx) error {
+	err := viewFile(path, func(tx *bolt.Tx) error {
 		if c, err := time.Parse(time.RFC3339, string(tx.Bucket(bucketMeta).Get(keyCreated))); err == nil {
 			s.Created = c
 		}
@@ -68,12 +63,7 @@ func Inspect(path string) (Summary, error) {
 // path, devices in ID order and entries in key order, stopping at the
 // first error. Like Inspect it does not compare fingerprints.
 func ReadAll(path string, fn func(deviceID, key string, e Entry) error) error {
-	db, err := openFile(path, true)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return safeView(db, path, func(tx *bolt.Tx) error {
+	return viewFile(path, func(tx *bolt.Tx) error {
 		devices, err := readDevices(tx, path)
 		if err != nil {
 			return err
@@ -85,6 +75,17 @@ func ReadAll(path string, fn func(deviceID, key string, e Entry) error) error {
 		}
 		return nil
 	})
+}
+
+// viewFile opens the table file at path read-only and runs fn in a read
+// transaction of it (safeView), then closes it.
+func viewFile(path string, fn func(*bolt.Tx) error) error {
+	db, err := openFile(path, true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return safeView(db, path, fn)
 }
 
 // String gives a device summary's measurement range for people.

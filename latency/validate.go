@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 
+	"gonum.org/v1/gonum/stat"
+
 	"nas/blocks"
 	"nas/space"
 )
@@ -63,12 +65,11 @@ func Summarize(samples []ValidationSample) Validation {
 	if n == 0 {
 		return v
 	}
+	pct := make([]float64, len(samples))
 	abs := make([]float64, len(samples))
 	var sq float64
 	for i, s := range samples {
-		abs[i] = math.Abs(s.ErrorPct)
-		v.MeanAbsPct += abs[i] / n
-		v.MeanPct += s.ErrorPct / n
+		pct[i], abs[i] = s.ErrorPct, math.Abs(s.ErrorPct)
 		d := s.PredictedMs - s.MeasuredMs
 		sq += d * d
 		if abs[i] <= 5 {
@@ -78,6 +79,7 @@ func Summarize(samples []ValidationSample) Validation {
 			v.Within10 += 1 / n
 		}
 	}
+	v.MeanAbsPct, v.MeanPct = stat.Mean(abs, nil), stat.Mean(pct, nil)
 	v.RMSEMs = math.Sqrt(sq / n)
 	slices.Sort(abs)
 	v.P90AbsPct = quantile(abs, 0.9)
