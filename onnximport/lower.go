@@ -881,12 +881,9 @@ func (c *nodeCtx) reshape() error {
 	s := c.l.shape(x)
 	total := int64(s.C * s.H * s.W)
 	// The dims of x as ONNX sees it, to resolve 0 (copy) and -1 (infer).
-	var src []int64
-	switch x.view {
-	case plain:
+	src := []int64{1} // a shuffle view: only the batch is known here
+	if x.view == plain {
 		src = c.l.dims(x)
-	default:
-		src = nil
 	}
 	want := make([]int64, len(k.i))
 	infer := -1

@@ -18,3 +18,6 @@ go test -run='^$' -fuzz='^FuzzParseArch$' -fuzztime=300000x ./space/
 go test -run='^$' -fuzz='^FuzzParseArchJSON$' -fuzztime=300000x ./space/
 # The exporters, checked by their consumers (onnx.checker, ONNX Runtime, PyTorch).
 bash scripts/check-export.sh
+# The ONNX import round trip: torchvision's networks exported by PyTorch,
+# imported, run and re-exported (about a minute on two cores).
+bash scripts/check-import.sh
