@@ -210,6 +210,9 @@ func (m *matcher) try(v blocks.Value, spec blocks.Spec, index int) (r match, ok 
 		}
 		r.ops = append(r.ops, p)
 	}
+	if len(local) == 0 { // a block that is the identity at inference (dropout)
+		return r, r.out == v
+	}
 	for _, q := range m.readers[v] {
 		if !local[q] {
 			return r, false

@@ -159,7 +159,9 @@ func (m *matcher) proposeConv(p int) []blocks.Spec {
 	default:
 		s.Pad = a.PH
 	}
-	if !u.bn && m.folded && m.unfoldConv {
+	// A folded model's conv gets its BN back, except on a 1 x 1 map, where
+	// it is a classifier layer (MobileNetV3's) rather than a BN unit.
+	if in := m.g.shapes[m.g.ops[p].In[0]]; !u.bn && m.folded && m.unfoldConv && in.H*in.W > 1 {
 		withBN := s
 		withBN.NoBN = false
 		return []blocks.Spec{&withBN, &s}
