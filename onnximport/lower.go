@@ -324,6 +324,18 @@ func (c *nodeCtx) pads(in [2]int, k, s, d [2]int) ([2]int, error) {
 	return p, nil
 }
 
+// window reads the strides, dilations and padding of a k window on in.
+func (c *nodeCtx) window(in blocks.Shape, k [2]int) (s, d, p [2]int, err error) {
+	if s, err = c.pair("strides", 1); err != nil {
+		return
+	}
+	if d, err = c.pair("dilations", 1); err != nil {
+		return
+	}
+	p, err = c.pads([2]int{in.H, in.W}, k, s, d)
+	return
+}
+
 // pair reads a 2-value attribute (kernel_shape, strides, dilations).
 func (c *nodeCtx) pair(name string, def int64) ([2]int, error) {
 	v, ok := c.intsAttr(name)
@@ -374,15 +386,7 @@ func (c *nodeCtx) conv() error {
 	if ks, ok := c.intsAttr("kernel_shape"); ok && (len(ks) != 2 || ks[0] != w.dims[2] || ks[1] != w.dims[3]) {
 		return c.errf("kernel_shape %v does not match weight dims %v", ks, w.dims)
 	}
-	s, err := c.pair("strides", 1)
-	if err != nil {
-		return err
-	}
-	d, err := c.pair("dilations", 1)
-	if err != nil {
-		return err
-	}
-	p, err := c.pads([2]int{in.H, in.W}, k, s, d)
+	s, d, p, err := c.window(in, k)
 	if err != nil {
 		return err
 	}
@@ -660,15 +664,7 @@ func (c *nodeCtx) pool() error {
 	if err != nil {
 		return err
 	}
-	s, err := c.pair("strides", 1)
-	if err != nil {
-		return err
-	}
-	d, err := c.pair("dilations", 1)
-	if err != nil {
-		return err
-	}
-	p, err := c.pads([2]int{in.H, in.W}, k, s, d)
+	s, d, p, err := c.window(in, k)
 	if err != nil {
 		return err
 	}
