@@ -10,7 +10,8 @@
 // The Arch format is a sequence of block specs, not a free op graph, so the
 // import is a search for that sequence: at each block boundary the importer
 // proposes the specs the ops there suggest (an inverted residual, a Fire
-// module, a ShuffleNet V2 unit, a conv-BN-activation unit, a pool, ...),
+// module, a ShuffleNet unit, a Ghost bottleneck, a conv-BN-activation
+// unit, a pool, ...),
 // lowers each with blocks.Builder and accepts one only if its ops match the
 // model's op for op (kinds, attributes, how values flow, and no value read
 // from outside the block), backtracking when a choice leads nowhere. A

@@ -53,6 +53,7 @@ type GroupError struct {
 func (e *GroupError) Error() string {
 	return fmt.Sprintf("node %s (%s): no nas block matches the network from here (layer %d would start here): %s; "+
 		"nas imports sequences of its block families (conv-BN-activation units, inverted residuals with optional SE, "+
-		"Fire modules, ShuffleNet V2 units, depthwise-separable convs, pools, global pooling, linear layers)",
+		"Fire modules, ShuffleNet V1/V2 units, Ghost bottlenecks, SqueezeNext blocks, depthwise-separable convs, "+
+		"pools, global pooling, linear layers)",
 		e.Node, e.Op, e.Layer, e.Detail)
 }

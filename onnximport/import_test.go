@@ -79,16 +79,12 @@ func relErr(a, b []float32) float64 {
 	return worst / max(scale, 1e-30)
 }
 
-// metadataOnly are the zoo families the importer does not group from the
-// graph alone: their networks import only through the arch nas records in
-// its ONNX metadata. ESPNetv2 (PReLU, and units that read the network's
-// input) does not import at all.
-var metadataOnly = map[string]bool{"ghostnet": true, "shufflenet_v1": true, "squeezenext": true}
-
-func zooNames(graph bool) []string {
+// zooNames lists the zoo networks the importer takes. ESPNetv2 (PReLU, and
+// units that read the network's input) it refuses.
+func zooNames() []string {
 	var out []string
 	for _, e := range space.Zoo() {
-		if e.Family != "espnetv2" && metadataOnly[e.Family] != graph {
+		if e.Family != "espnetv2" {
 			out = append(out, e.Name)
 		}
 	}
@@ -100,7 +96,7 @@ func zooNames(graph bool) []string {
 // graph alone (same cost and outputs), and from the graph with BN folded
 // (BN rebuilt, same cost and outputs).
 func TestZooThroughONNX(t *testing.T) {
-	names := zooNames(true)
+	names := zooNames()
 	if testing.Short() {
 		names = []string{"mobilenet_v2", "mobilenet_v3_small", "shufflenet_v2_x0_5", "squeezenet1_1"}
 	}
@@ -174,34 +170,17 @@ func countBN(t testing.TB, a *space.Arch) int {
 	return n
 }
 
-// TestZooMetadataOnly: the families the importer does not group from the
-// graph alone still come back through the arch nas records, and without
-// it are refused with a GroupError naming a node.
-func TestZooMetadataOnly(t *testing.T) {
-	for _, name := range zooNames(false) {
-		t.Run(name, func(t *testing.T) {
-			a, err := space.ZooArch(name, space.ZooOptions{Input: blocks.Shape{C: 3, H: 64, W: 64}, Classes: 10})
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, w := exported(t, a, false)
-			r, err := onnximport.Decode(b, onnximport.Options{})
-			if err != nil {
-				t.Fatalf("with metadata: %v", err)
-			}
-			if !r.FromMetadata || r.Arch.String() != a.String() {
-				t.Errorf("with metadata: got %s, want %s", r.Arch, a)
-			}
-			for k, v := range w {
-				if !slices.Equal(r.Weights[k], v) {
-					t.Fatalf("with metadata: tensor %s differs", k)
-				}
-			}
-			_, err = onnximport.Decode(withoutMetadata(t, b), onnximport.Options{})
-			var ge *onnximport.GroupError
-			if !errors.As(err, &ge) || ge.Node == "" {
-				t.Errorf("without metadata: %v, want a GroupError naming a node", err)
-			}
-		})
+// TestESPNetRefused: a network with an operator nas's importable blocks do
+// not have is refused, naming the node and the operator.
+func TestESPNetRefused(t *testing.T) {
+	a, err := space.ZooArch("espnetv2", space.ZooOptions{Input: blocks.Shape{C: 3, H: 64, W: 64}, Classes: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := exported(t, a, false)
+	_, err = onnximport.Decode(b, onnximport.Options{})
+	var ue *onnximport.UnsupportedError
+	if !errors.As(err, &ue) || ue.Op != "PRelu" || ue.Node == "" {
+		t.Errorf("got %v, want PRelu refused", err)
 	}
 }

@@ -95,6 +95,15 @@ func (m *matcher) propose(v blocks.Value) []blocks.Spec {
 		if s := m.proposeDWSep(v, p); s != nil {
 			out = append(out, s)
 		}
+		if s := m.proposeShuffleV1(v, p); s != nil {
+			out = append(out, s)
+		}
+		if s := m.proposeSqNxt(v, p); s != nil {
+			out = append(out, s)
+		}
+		if s := m.proposeGhost(v, p); s != nil {
+			out = append(out, s)
+		}
 	}
 	for _, p := range convs {
 		out = append(out, m.proposeConv(p)...)
@@ -228,11 +237,15 @@ func canonicalIR(s *blocks.MBConv) {
 	if s.Stride == 1 {
 		s.Stride = 0
 	}
-	if s.SE.Inner == blocks.ActReLU {
-		s.SE.Inner = ""
+	canonicalSE(&s.SE)
+}
+
+func canonicalSE(se *blocks.SE) {
+	if se.Inner == blocks.ActReLU {
+		se.Inner = ""
 	}
-	if s.SE.Gate == blocks.ActHSigmoid {
-		s.SE.Gate = ""
+	if se.Gate == blocks.ActHSigmoid {
+		se.Gate = ""
 	}
 }
 
@@ -354,5 +367,139 @@ func (m *matcher) proposeShuffleV2(v blocks.Value) blocks.Spec {
 	if s.Kernel == 3 {
 		s.Kernel = 0
 	}
+	return s
+}
+
+// proposeShuffleV1 reads a ShuffleNet V1 unit: grouped 1x1, depthwise,
+// channel shuffle, grouped 1x1, then a residual sum (stride 1) or a join
+// with the average-pooled input (stride 2), and ReLU.
+func (m *matcher) proposeShuffleV1(v blocks.Value, p int) blocks.Spec {
+	in := m.g.shapes[v]
+	pw1 := m.unitAt(p)
+	if !pointwise(pw1.conv) || pw1.act != blocks.ActReLU {
+		return nil
+	}
+	dw, ok := m.unitFrom(pw1.out)
+	if !ok || !depthwise(dw.conv, pw1.conv.Out) {
+		return nil
+	}
+	y := dw.out
+	if q := m.onlyKind(y, blocks.OpShuffle); q >= 0 {
+		y = m.g.ops[q].Out
+	}
+	pw2, ok := m.unitFrom(y)
+	if !ok || !pointwise(pw2.conv) {
+		return nil
+	}
+	g := max(pw2.conv.Groups, 1)
+	s := &blocks.ShuffleV1{Out: pw2.conv.Out, Mid: pw1.conv.Out, Groups: g, Stride: dw.conv.SH, Kernel: dw.conv.KH,
+		DenseFirst: g > 1 && max(pw1.conv.Groups, 1) == 1}
+	if s.Stride == 2 {
+		s.Out += in.C
+	}
+	if s.Mid == s.Out/4 {
+		s.Mid = 0
+	}
+	return s
+}
+
+// proposeSqNxt reads a SqueezeNext block: five conv-BN-ReLU units (1x1
+// reduce, 1x1 squeeze, 3x1, 1x3, 1x1 expand), a shortcut, a sum and ReLU.
+func (m *matcher) proposeSqNxt(v blocks.Value, p int) blocks.Spec {
+	in := m.g.shapes[v]
+	var us [5]unit
+	us[0] = m.unitAt(p)
+	for i := 1; i < 5; i++ {
+		var ok bool
+		if us[i], ok = m.unitFrom(us[i-1].out); !ok {
+			return nil
+		}
+	}
+	if us[2].conv.KH != 3 || us[2].conv.KW != 1 || us[3].conv.KH != 1 || us[3].conv.KW != 3 {
+		return nil
+	}
+	s := &blocks.SqNxt{Out: us[4].conv.Out, Stride: us[0].conv.SH, Reduce: us[0].conv.Out, Squeeze: us[1].conv.Out}
+	def := in.C / 2 // the reference rule of blocks.SqNxt for Reduce 0
+	switch {
+	case s.Stride == 2:
+		def = in.C
+	case in.C > s.Out:
+		def = in.C / 4
+	}
+	if s.Reduce == def {
+		s.Reduce = 0
+	}
+	if s.Squeeze == us[0].conv.Out/2 {
+		s.Squeeze = 0
+	}
+	if s.Stride == 1 {
+		s.Stride = 0
+	}
+	return s
+}
+
+// ghostModuleAt reads a Ghost module from its primary 1x1 conv p: the
+// cheap depthwise conv on its output, the join, and the slice to out.
+func (m *matcher) ghostModuleAt(p int) (out, ratio int, end blocks.Value, ok bool) {
+	primary := m.unitAt(p)
+	if !pointwise(primary.conv) {
+		return 0, 0, 0, false
+	}
+	var cheap unit
+	cat := -1
+	for _, q := range m.readers[primary.out] {
+		switch m.g.ops[q].Kind {
+		case blocks.OpConv:
+			cheap = m.unitAt(q)
+		case blocks.OpConcat:
+			cat = q
+		}
+	}
+	c := primary.conv.Out
+	if cat < 0 || cheap.conv.Out == 0 || cheap.conv.Out%c != 0 {
+		return 0, 0, 0, false
+	}
+	ratio = cheap.conv.Out/c + 1
+	end, out = m.g.ops[cat].Out, c*ratio
+	if q := m.onlyKind(end, blocks.OpSlice); q >= 0 && m.g.ops[q].Start == 0 {
+		end, out = m.g.ops[q].Out, m.g.ops[q].End
+	}
+	return out, ratio, end, true
+}
+
+// proposeGhost reads a Ghost bottleneck: Ghost module, [depthwise at
+// stride 2], [SE], Ghost module, plus the shortcut.
+func (m *matcher) proposeGhost(v blocks.Value, p int) blocks.Spec {
+	mid, ratio, y, ok := m.ghostModuleAt(p)
+	if !ok {
+		return nil
+	}
+	s := &blocks.Ghost{Mid: mid, Ratio: ratio}
+	if dw, ok := m.unitFrom(y); ok && depthwise(dw.conv, mid) && dw.conv.SH > 1 {
+		s.Stride, s.Kernel, y = dw.conv.SH, dw.conv.KH, dw.out
+	}
+	if se, out, ok := m.readSE(y); ok {
+		s.SE, y = se, out
+	}
+	q := m.onlyKind(y, blocks.OpConv)
+	if q < 0 {
+		return nil
+	}
+	if s.Out, _, _, ok = m.ghostModuleAt(q); !ok {
+		return nil
+	}
+	// The kernel of a stride-1 block shows only in its shortcut.
+	for _, r := range m.readers[v] {
+		if a := m.g.ops[r].Conv; m.g.ops[r].Kind == blocks.OpConv && s.Stride == 0 && depthwise(a, m.g.shapes[v].C) {
+			s.Kernel = a.KH
+		}
+	}
+	if s.Ratio == 2 {
+		s.Ratio = 0
+	}
+	if s.Kernel == 3 {
+		s.Kernel = 0
+	}
+	canonicalSE(&s.SE)
 	return s
 }
