@@ -188,6 +188,9 @@ func lowerGraph(m *onnxpb.ModelProto, input blocks.Shape, lim Limits) (*primGrap
 	}
 	l.g.output = out.t.v
 	l.g.prune()
+	if len(l.g.ops) == 0 {
+		return nil, 0, fmt.Errorf("graph output %q is the input itself: the model computes nothing", outName)
+	}
 	return l.g, os.C, nil
 }
 

@@ -195,7 +195,7 @@ func matchGraph(g *primGraph, eps float64) (*matcher, error) {
 	ok := m.search(g.input)
 	if !folded || (ok && m.rebuilt == 0) {
 		if !ok {
-			return nil, m.worst
+			return nil, m.failure()
 		}
 		return m, nil
 	}
@@ -206,7 +206,7 @@ func matchGraph(g *primGraph, eps float64) (*matcher, error) {
 	if ok {
 		return m, nil
 	}
-	return nil, m.worst
+	return nil, m.failure()
 }
 
 func readMetadata(m *onnxpb.ModelProto) (Metadata, error) {

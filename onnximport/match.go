@@ -125,6 +125,15 @@ func (m *matcher) commit(r match, spec blocks.Spec, do bool) {
 	m.rebuilt -= r.rebuilt
 }
 
+// failure is the error of a search that found no sequence: the deepest
+// point where no block matched.
+func (m *matcher) failure() error {
+	if m.worst != nil {
+		return m.worst
+	}
+	return &GroupError{Node: "(graph output)", Op: "-", Detail: "the graph's ops do not form a sequence of blocks"}
+}
+
 func (m *matcher) noteFailure(v blocks.Value) {
 	e := &GroupError{Node: "(graph output)", Op: "-", Layer: len(m.layers)}
 	for _, r := range m.readers[v] {
