@@ -12,6 +12,7 @@ import (
 var layers = []string{
 	"nas/cmd/nas",
 	"nas/export",
+	"nas/onnximport",
 	"nas/search",
 	"nas/results",
 	"nas/latency",
