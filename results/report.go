@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -190,8 +191,17 @@ func sortBaselines(bs []Baseline) {
 }
 
 // Report reads a run, its trials and its baselines and builds their report.
+// For a run the store does not hold it returns an *UnknownRunError that
+// lists the runs it does.
 func (s *Store) Report(id RunID) (*Report, error) {
 	run, err := s.Run(id)
+	if errors.Is(err, ErrUnknownRun) {
+		runs, lerr := s.Runs()
+		if lerr != nil {
+			return nil, errors.Join(err, lerr)
+		}
+		return nil, &UnknownRunError{Path: s.path, Run: id, Runs: runs}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -419,3 +419,40 @@ func TestReportTestAccuracy(t *testing.T) {
 	require.NoError(t, json.Unmarshal(buf.Bytes(), &back))
 	require.Equal(t, "searched-2 (final)", back.Trials[3].TestAccuracyFrom)
 }
+
+func TestReportUnknownRun(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nas-results.db")
+	s := openTest(t, path)
+	_, err := s.Report(99)
+	require.ErrorIs(t, err, ErrUnknownRun)
+	require.EqualError(t, err, "results store "+path+": no such run run-99: the store holds no runs yet; start one with nas search")
+
+	first, err := s.CreateRun(RunConfig{Strategy: "evolution"})
+	require.NoError(t, err)
+	for i := range 3 {
+		require.NoError(t, s.AppendTrial(first, okTrial(0, 1, 0.8, 0.8+0.01*float64(i)), nil))
+	}
+	require.NoError(t, s.SetStatus(first, RunFinished))
+	second, err := s.CreateRun(RunConfig{Strategy: "rl"})
+	require.NoError(t, err)
+	require.NoError(t, s.AppendTrial(second, okTrial(0, 1, 0.8, 0.8), nil))
+	runs, err := s.Runs()
+	require.NoError(t, err)
+
+	_, err = s.Report(99)
+	require.ErrorIs(t, err, ErrUnknownRun)
+	var ue *UnknownRunError
+	require.True(t, errors.As(err, &ue))
+	require.Equal(t, &UnknownRunError{Path: path, Run: 99, Runs: runs}, ue)
+	started := func(r Run) string { return r.Created.UTC().Format("2006-01-02 15:04 UTC") }
+	require.Equal(t, strings.Join([]string{
+		"results store " + path + ": no such run run-99; it holds 2 runs:",
+		"  run-1  finished  started " + started(runs[0]) + "  3 trials",
+		"  run-2  running   started " + started(runs[1]) + "  1 trial",
+		"report one of them with nas report RUN (run-N, N or latest)",
+	}, "\n"), err.Error())
+
+	// A run the store holds is reported as before.
+	_, err = s.Report(second)
+	require.NoError(t, err)
+}
