@@ -120,6 +120,7 @@ dl.config dd { margin: 0; }
 code.arch { display: block; white-space: pre-wrap; overflow-wrap: anywhere; background: #f5f5f5; padding: .5em; }
 figure { margin: 0; }
 figure svg { width: 100%; height: auto; max-width: 1150px; }
+figure svg .marks circle:hover { stroke: #000; stroke-width: 1.5; }
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th, td { padding: .2em .6em; border-bottom: 1px solid #eee; text-align: right; vertical-align: top; }
 th { background: #fafafa; position: sticky; top: 0; }
