@@ -42,8 +42,9 @@ type NetAdaptLatency interface {
 // FineTuner trains and evaluates a network with given weights.
 type FineTuner interface {
 	// FineTune trains from w for steps steps; seed drives every stochastic
-	// step. It returns the new weights.
-	FineTune(ctx context.Context, a *space.Arch, w space.Weights, steps int, seed uint64) (space.Weights, error)
+	// step. It returns the new weights and their validation accuracy, in
+	// [0, 1] (one call, so that a remote trainer ships the weights once).
+	FineTune(ctx context.Context, a *space.Arch, w space.Weights, steps int, seed uint64) (space.Weights, float64, error)
 	// Accuracy is the validation accuracy, in [0, 1].
 	Accuracy(ctx context.Context, a *space.Arch, w space.Weights) (float64, error)
 }
@@ -195,7 +196,7 @@ func (n *NetAdapt) Run(ctx context.Context, a *space.Arch, w space.Weights, hist
 	final := history[len(history)-1]
 	var err error
 	if s.LongTermSteps > 0 {
-		if w, err = n.Tuner.FineTune(ctx, a, w, s.LongTermSteps, derive(s.Seed, 0, 1<<32)); err != nil {
+		if w, _, err = n.Tuner.FineTune(ctx, a, w, s.LongTermSteps, derive(s.Seed, 0, 1<<32)); err != nil {
 			return history, a, w, fmt.Errorf("netadapt: long-term fine-tuning: %w", err)
 		}
 	}
@@ -264,13 +265,12 @@ func (n *NetAdapt) iterate(ctx context.Context, a *space.Arch, w space.Weights, 
 		if err != nil {
 			return Iteration{}, nil, nil, nil, fmt.Errorf("netadapt: %s: %w", u.Name(), err)
 		}
+		var acc float64
 		if s.ShortTermSteps > 0 {
-			if pw, err = n.Tuner.FineTune(ctx, p, pw, s.ShortTermSteps, derive(s.Seed, iter, uint64(k))); err != nil {
+			if pw, acc, err = n.Tuner.FineTune(ctx, p, pw, s.ShortTermSteps, derive(s.Seed, iter, uint64(k))); err != nil {
 				return Iteration{}, nil, nil, nil, fmt.Errorf("netadapt: fine-tuning %s: %w", u.Name(), err)
 			}
-		}
-		acc, err := n.Tuner.Accuracy(ctx, p, pw)
-		if err != nil {
+		} else if acc, err = n.Tuner.Accuracy(ctx, p, pw); err != nil {
 			return Iteration{}, nil, nil, nil, fmt.Errorf("netadapt: accuracy with %s pruned: %w", u.Name(), err)
 		}
 		props = append(props, Proposal{Unit: u.Name(), From: u.Channels, To: to, LatencyMs: lat, Accuracy: acc})

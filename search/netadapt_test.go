@@ -45,7 +45,7 @@ func (m *macLatency) MeasureMs(ctx context.Context, a *space.Arch) (float64, err
 // network exactly and scales them by a seed-dependent factor.
 type paramTuner struct{ t *testing.T }
 
-func (p paramTuner) FineTune(_ context.Context, a *space.Arch, w space.Weights, steps int, seed uint64) (space.Weights, error) {
+func (p paramTuner) FineTune(ctx context.Context, a *space.Arch, w space.Weights, steps int, seed uint64) (space.Weights, float64, error) {
 	p.check(a, w)
 	out := space.Weights{}
 	for k, v := range w {
@@ -56,7 +56,8 @@ func (p paramTuner) FineTune(_ context.Context, a *space.Arch, w space.Weights, 
 		}
 		out[k] = &c
 	}
-	return out, nil
+	acc, err := p.Accuracy(ctx, a, out)
+	return out, acc, err
 }
 
 func (p paramTuner) Accuracy(_ context.Context, a *space.Arch, w space.Weights) (float64, error) {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -39,22 +38,11 @@ func (t *tableFlags) check() error {
 	return nil
 }
 
-// openForPrediction opens an existing table: with --device read-only for
-// that device; otherwise for this machine, writable when the file is, so
-// that missing entries can be measured on the spot.
-func openForPrediction(t tableFlags) (*latency.Table, error) {
-	if _, err := os.Stat(t.LUT); err != nil {
-		return nil, fmt.Errorf("latency table %s: %w; create it on the device with `nas profile --lut %s`", t.LUT, err, t.LUT)
-	}
-	this := latency.CurrentFingerprint(t.Threads)
-	if t.Device != "" {
-		return latency.Open(t.LUT, this, latency.Options{ReadOnly: true, Device: t.Device})
-	}
-	tbl, err := latency.Open(t.LUT, this, latency.Options{})
-	if errors.Is(err, fs.ErrPermission) || errors.Is(err, latency.ErrLocked) {
-		return latency.Open(t.LUT, this, latency.Options{ReadOnly: true})
-	}
-	return tbl, err
+// openForPrediction opens an existing table (latency.OpenPredictor): with
+// --device read-only for that device; otherwise for this machine, writable
+// when the file is, so that missing entries can be measured on the spot.
+func openForPrediction(t tableFlags, proto latency.Protocol, rounds int) (*latency.Predictor, error) {
+	return latency.OpenPredictor(t.LUT, latency.PredictorOptions{Device: t.Device, Threads: t.Threads, Batch: t.Batch, Protocol: proto, Rounds: rounds})
 }
 
 type latencyOptions struct {
@@ -180,12 +168,13 @@ func latencyRun(cmd *cobra.Command, opts *latencyOptions) error {
 	if err != nil {
 		return err
 	}
-	tbl, err := openForPrediction(opts.Table)
+	pr, err := openForPrediction(opts.Table, proto, opts.Rounds)
 	if err != nil {
 		return err
 	}
+	tbl := pr.Table
 	defer tbl.Close()
-	ctx, stop := signal.NotifyContext(profileContext(cmd), os.Interrupt)
+	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt)
 	defer stop()
 
 	netArgs := shellQuote(opts.Ref)
@@ -194,26 +183,17 @@ func latencyRun(cmd *cobra.Command, opts *latencyOptions) error {
 			netArgs += fmt.Sprintf(" --%s %s", fl, cmd.Flags().Lookup(fl).Value)
 		}
 	}
-	pr := &latency.Predictor{Table: tbl, Batch: opts.Table.Batch,
-		Fill: &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Table.Batch, Threads: opts.Table.Threads, Rounds: opts.Rounds}}
-	var pred latency.Prediction
-	var meas *latency.Measurement
-	err = withThreads(opts.Table.Threads, func() error {
-		var err error
-		if pred, err = pr.Predict(ctx, a); err != nil {
-			return fillCommand(err, opts.Table, netArgs)
-		}
-		if opts.Measure {
-			ms, err := latency.MeasureNetworks(ctx, compiler(), []*space.Arch{a}, opts.Table.Batch, opts.Table.Threads, proto, opts.Rounds, nil)
-			if err != nil {
-				return err
-			}
-			meas = &ms[0]
-		}
-		return nil
-	})
+	pred, err := pr.Predict(ctx, a)
 	if err != nil {
-		return err
+		return fillCommand(err, opts.Table, netArgs)
+	}
+	var meas *latency.Measurement
+	if opts.Measure {
+		ms, err := latency.MeasureNetworks(ctx, compiler(), []*space.Arch{a}, opts.Table.Batch, opts.Table.Threads, proto, opts.Rounds, nil)
+		if err != nil {
+			return err
+		}
+		meas = &ms[0]
 	}
 
 	r := latencyJSON{Network: a.Name, Arch: a.String(), LUT: opts.Table.LUT, Device: tbl.Device().ID(), Threads: opts.Table.Threads,
@@ -350,39 +330,33 @@ func validateRun(cmd *cobra.Command, opts *validateOptions) error {
 		a.Name = a.String()
 		archs[i] = a
 	}
-	tbl, err := openForPrediction(opts.Table)
+	pr, err := openForPrediction(opts.Table, proto, opts.Rounds)
 	if err != nil {
 		return err
 	}
+	tbl := pr.Table
 	defer tbl.Close()
-	ctx, stop := signal.NotifyContext(profileContext(cmd), os.Interrupt)
+	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt)
 	defer stop()
 
 	bar := progress.New(cmd.ErrOrStderr(), "validate", "measurements", opts.Rounds*len(archs), 0, opts.Quiet || opts.JSON)
 	v := &latency.Validator{
-		Predictor: &latency.Predictor{Table: tbl, Batch: opts.Table.Batch,
-			Fill: &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Table.Batch, Threads: opts.Table.Threads, Rounds: opts.Rounds}},
-		Compile: compiler(), Protocol: proto, Threads: opts.Table.Threads, Rounds: opts.Rounds,
+		Predictor: pr,
+		Compile:   compiler(), Protocol: proto, Threads: opts.Table.Threads, Rounds: opts.Rounds,
 		Progress: func(done, total int) { bar.SetTotal(total); bar.Add(1) }, // the total grows when measurements are repeated
 	}
-	var res latency.Validation
-	err = withThreads(opts.Table.Threads, func() (err error) {
-		if res, err = v.Validate(ctx, archs); err != nil {
-			return err
-		}
+	res, err := v.Validate(ctx, archs)
+	if err == nil {
 		// The device's state against the table's: its calibration
 		// networks measured again.
-		threads := opts.Table.Threads
-		if threads < 1 {
-			threads = tbl.Device().Threads
-		}
-		drift, ok, err := latency.Drift(ctx, tbl, compiler(), s.Input, opts.Table.Batch, threads, proto, opts.Rounds)
+		var drift float64
+		var ok bool
+		drift, ok, err = latency.Drift(ctx, tbl, compiler(), s.Input, opts.Table.Batch, tbl.Device().Threads, proto, opts.Rounds)
 		if ok {
 			d := 100 * drift
 			res.DriftPct = &d
 		}
-		return err
-	})
+	}
 	bar.Finish()
 	if err != nil {
 		return fillCommand(err, opts.Table, "--space "+shellQuote(opts.Space))

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"nas/internal/crashtest"
+	"nas/pipeline"
 	"nas/search"
 	"nas/trainer"
 )
@@ -26,13 +27,13 @@ func TestNetAdaptFlags(t *testing.T) {
 		"--criterion", "ratio", "--short-steps", "7", "--long-steps", "9", "--resume", "--json"})
 	require.NoError(t, cmd.Execute())
 	require.Equal(t, "arch.json", got.Ref)
-	require.Equal(t, 1.5, got.TargetMs)
-	require.Equal(t, search.CriterionRatio, got.Criterion)
-	require.Equal(t, 7, got.ShortSteps)
-	require.Equal(t, 9, got.LongSteps)
+	require.Equal(t, 1.5, got.Settings.TargetMs)
+	require.Equal(t, search.CriterionRatio, got.Settings.Criterion)
+	require.Equal(t, 7, got.Settings.ShortSteps)
+	require.Equal(t, 9, got.Settings.LongSteps)
 	require.True(t, got.Resume)
-	require.Equal(t, 0.025, got.InitialReduction)
-	require.Equal(t, 0.96, got.Decay)
+	require.Equal(t, 0.025, got.Settings.InitialReduction)
+	require.Equal(t, 0.96, got.Settings.Decay)
 	require.Equal(t, "runs/netadapt", got.Out)
 
 	base := []string{"netadapt", "a", "--weights", "w", "--target-ms", "1", "--lut", "l"}
@@ -46,11 +47,11 @@ func TestNetAdaptFlags(t *testing.T) {
 		{[]string{"netadapt", "--weights", "w", "--target-ms", "1", "--lut", "l"}, "accepts 1 arg"},
 		{append(base, "--criterion", "speed"), "--criterion"},
 		{append(base, "--initial-reduction", "1.5"), "--initial-reduction"},
-		{append(base, "--decay", "0"), "--decay"},
+		{append(base, "--decay", "1.5"), "--decay"},
 		{append(base, "--short-steps", "-1"), "--short-steps"},
-		{append(base, "--fraction", "0"), "--fraction"},
+		{append(base, "--fraction", "-0.5"), "--fraction"},
 		{append(base, "--eval-fraction", "2"), "--eval-fraction"},
-		{append(base, "--batch", "0"), "--batch"},
+		{append(base, "--batch", "-1"), "--batch"},
 		{append(base, "--data", "imagenet"), "--data"},
 		{append(base, "--cap", "-1s"), "--cap"},
 	} {
@@ -105,11 +106,11 @@ func jsonNumber(x float64) string {
 	return string(b)
 }
 
-func readHistory(t *testing.T, out string) netadaptHistory {
+func readHistory(t *testing.T, out string) pipeline.History {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(out, netadaptHistoryFile))
+	b, err := os.ReadFile(filepath.Join(out, pipeline.HistoryFile))
 	require.NoError(t, err)
-	var h netadaptHistory
+	var h pipeline.History
 	require.NoError(t, json.Unmarshal(b, &h))
 	return h
 }
@@ -143,22 +144,22 @@ func TestNetAdaptEndToEnd(t *testing.T) {
 	h := readHistory(t, out)
 	require.Len(t, h.Iterations, sum.Iterations+2)
 	for _, ext := range []string{".svg", ".png"} {
-		fi, err := os.Stat(filepath.Join(out, netadaptPlotFile+ext))
+		fi, err := os.Stat(filepath.Join(out, pipeline.PlotFile+ext))
 		require.NoError(t, err, "the plot of the run")
 		require.Positive(t, fi.Size())
 		require.Equal(t, os.FileMode(0o644), fi.Mode().Perm(), "results others can read, not CreateTemp's 0600")
 	}
-	fi, err := os.Stat(filepath.Join(out, netadaptHistoryFile))
+	fi, err := os.Stat(filepath.Join(out, pipeline.HistoryFile))
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o644), fi.Mode().Perm())
 	require.True(t, h.Iterations[len(h.Iterations)-1].Final)
 	require.Equal(t, sum.FinalArch, h.Iterations[len(h.Iterations)-1].Arch)
 	for i, it := range h.Iterations {
 		require.Equal(t, i, it.Index)
-		dir := netadaptIterDir(out, it.Index)
-		code, _, errOut := runNas(t, "inspect", filepath.Join(dir, netadaptArchFile))
+		dir := pipeline.IterDir(out, it.Index)
+		code, _, errOut := runNas(t, "inspect", filepath.Join(dir, pipeline.IterArchFile))
 		require.Equal(t, 0, code, "iteration %d: %s", i, errOut)
-		code, evalOut, errOut := runNas(t, "eval", filepath.Join(dir, netadaptArchFile), "--weights", filepath.Join(dir, trainer.WeightsFile),
+		code, evalOut, errOut := runNas(t, "eval", filepath.Join(dir, pipeline.IterArchFile), "--weights", filepath.Join(dir, trainer.WeightsFile),
 			"--data", "mnist", "--data-dir", f.data, "--split", "val", "--json")
 		require.Equal(t, 0, code, "iteration %d: %s", i, errOut)
 		var ev evalReport
@@ -261,7 +262,7 @@ func TestNetAdaptKillResume(t *testing.T) {
 		_ = child.Wait()
 
 		resume := g.args(out, "--resume")
-		if _, err := os.Stat(filepath.Join(out, netadaptHistoryFile)); err != nil {
+		if _, err := os.Stat(filepath.Join(out, pipeline.HistoryFile)); err != nil {
 			resume = g.args(out) // killed before the first record
 		} else {
 			its := readHistory(t, out).Iterations

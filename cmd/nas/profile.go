@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/signal"
-	"runtime"
 	"strings"
 	"time"
 
@@ -15,6 +12,7 @@ import (
 
 	"nas/internal/progress"
 	"nas/latency"
+	"nas/pipeline"
 	"nas/space"
 )
 
@@ -49,16 +47,9 @@ func (p *protocolFlags) protocol() (latency.Protocol, error) {
 	return latency.Protocol{WarmupTime: p.Warmup, MaxTime: p.Cap, Tolerance: p.Tolerance, Clock: c, NoProbe: p.NoProbe}, nil
 }
 
-// defaultRounds is how many times profile, latency --measure and latency
-// validate measure each block or network, keeping the best: on a shared
-// machine, the best of 3 measurements of a small28 network spread over a
-// minute moved by 0.3% (median over 40 networks) between two such sets at
-// load 6 on 2 cores, a single measurement by 10% (docs/latency.md).
-const defaultRounds = 3
-
 // addRoundsFlag registers --rounds.
 func addRoundsFlag(fs *pflag.FlagSet, rounds *int, what string) {
-	fs.IntVar(rounds, "rounds", defaultRounds, "measure each "+what+" this many times, in passes over all of them, and keep the best")
+	fs.IntVar(rounds, "rounds", pipeline.DefaultRounds, "measure each "+what+" this many times, in passes over all of them, and keep the best")
 }
 
 // compiler is what every command times networks and blocks with: the
@@ -136,7 +127,7 @@ ARCH is anything 'nas inspect' accepts: a zoo name (shaped by --input,
 	f.IntVar(&opts.Threads, "threads", 1, "threads to run with (part of the device fingerprint)")
 	f.BoolVar(&opts.AddDevice, "add-device", false, "add this machine to a table that holds other devices")
 	f.BoolVar(&opts.Quiet, "quiet", false, "no progress bar")
-	f.IntVar(&opts.Calibrate, "calibrate", defaultCalibrate, "with --space: networks sampled (seed 1, a stream validation does not use) to calibrate the network-level overhead on")
+	f.IntVar(&opts.Calibrate, "calibrate", pipeline.DefaultCalibrate, "with --space: networks sampled (seed 1, a stream validation does not use) to calibrate the network-level overhead on")
 	f.BoolVar(&opts.Recal, "recalibrate", false, "measure the calibration networks again and refit the overhead (beta, scale), measuring no block the table has: a table brought to the device's present state (see 'nas latency validate', drift_pct)")
 	f.StringVar(&opts.Input, "input", "", "input shape CxHxW of zoo networks (default 3x224x224)")
 	f.IntVar(&opts.Classes, "classes", 0, "classes of zoo networks (default 1000)")
@@ -144,30 +135,6 @@ ARCH is anything 'nas inspect' accepts: a zoo name (shaped by --input,
 	addRoundsFlag(f, &opts.Rounds, "block")
 	opts.Protocol.AddFlags(f)
 	return cmd
-}
-
-// defaultCalibrate is the number of calibration networks sampled from a
-// space.
-const defaultCalibrate = 8
-
-// calibrationStream is the PCG stream of the calibration networks'
-// sampling; validation samples on stream 0.
-const calibrationStream = 0xca11b
-
-// spaceCalibration samples the n networks of space s that a table's
-// overhead is calibrated on (nas profile --space, and nas search filling
-// its table): seed 1 on a stream of its own, so that `nas latency validate
-// --seed S` never validates on them.
-func spaceCalibration(s *space.Space, n int) ([]*space.Arch, error) {
-	rng := rand.New(rand.NewPCG(1, calibrationStream))
-	calib := make([]*space.Arch, n)
-	for i := range calib {
-		var err error
-		if _, calib[i], err = s.Sample(rng); err != nil {
-			return nil, err
-		}
-	}
-	return calib, nil
 }
 
 // profileItems lists what opts asks to profile, and the networks to
@@ -187,7 +154,7 @@ func profileItems(opts *profileOptions) ([]latency.Item, []*space.Arch, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		calib, err := spaceCalibration(s, opts.Calibrate)
+		calib, err := pipeline.SpaceCalibration(s, opts.Calibrate)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -209,13 +176,6 @@ func profileItems(opts *profileOptions) ([]latency.Item, []*space.Arch, error) {
 	return items, archs, err
 }
 
-// withThreads fixes the Go scheduler to n threads while fn runs: the
-// executor parallelises up to GOMAXPROCS.
-func withThreads(n int, fn func() error) error {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n))
-	return fn()
-}
-
 func profileRun(cmd *cobra.Command, opts *profileOptions) error {
 	proto, err := opts.Protocol.protocol()
 	if err != nil {
@@ -231,7 +191,7 @@ func profileRun(cmd *cobra.Command, opts *profileOptions) error {
 	}
 	defer tbl.Close()
 
-	ctx, stop := signal.NotifyContext(profileContext(cmd), os.Interrupt)
+	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt)
 	defer stop()
 	var bar *progress.Bar
 	p := &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Batch, Threads: opts.Threads, Calibration: calib, Rounds: opts.Rounds, Recalibrate: opts.Recal,
@@ -242,11 +202,7 @@ func profileRun(cmd *cobra.Command, opts *profileOptions) error {
 			}
 			bar.Add(1)
 		}}
-	var st latency.ProfileStats
-	err = withThreads(opts.Threads, func() (err error) {
-		st, err = p.Profile(ctx, items)
-		return err
-	})
+	st, err := p.Profile(ctx, items)
 	if bar != nil {
 		bar.Finish()
 	}
@@ -268,13 +224,4 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// profileContext is the context profiling runs under when the caller gave
-// none.
-func profileContext(cmd *cobra.Command) context.Context {
-	if ctx := cmd.Context(); ctx != nil {
-		return ctx
-	}
-	return context.Background()
 }

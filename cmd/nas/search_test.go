@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,10 +12,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/require"
 
-	"nas/blocks"
 	"nas/internal/crashtest"
 	"nas/results"
-	"nas/trainer"
 )
 
 func TestSearchFlags(t *testing.T) {
@@ -24,18 +21,18 @@ func TestSearchFlags(t *testing.T) {
 	cmd := newCmdSearch(func(_ *cobra.Command, o *searchOptions) error { got = o; return nil })
 	cmd.SetArgs([]string{"--target-ms", "2", "--strategy", "rl", "--hard", "--baselines", "mobilenet_v2@0.5,ghostnet"})
 	require.NoError(t, cmd.Execute())
-	require.Equal(t, 2.0, got.TargetMs)
-	require.Equal(t, "rl", got.Strategy)
+	require.Equal(t, 2.0, got.Settings.Objective.TargetMs)
+	require.Equal(t, "rl", got.Settings.Strategy)
 	require.True(t, got.Hard)
-	require.Equal(t, []string{"mobilenet_v2@0.5", "ghostnet"}, got.Baselines)
-	require.Equal(t, "small28", got.Space)
-	require.Equal(t, "fashion-mnist", got.Data)
+	require.Equal(t, []string{"mobilenet_v2@0.5", "ghostnet"}, got.Settings.Baselines)
+	require.Equal(t, "small28", got.Settings.Space)
+	require.Equal(t, "fashion-mnist", got.Settings.Data)
 
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
-		{nil, "--target-ms is required"},
+		{nil, "--target-ms 0: the latency target is required"},
 		{[]string{"--target-ms", "1", "--strategy", "anneal"}, "--strategy"},
 		{[]string{"--target-ms", "1", "--w", "0.2"}, "--w"},
 		{[]string{"--target-ms", "1", "--budget", "0"}, "--budget"},
@@ -201,52 +198,4 @@ func storedTrials(t *testing.T, path string) []results.Trial {
 	tr, err := s.Trials(1)
 	require.NoError(t, err)
 	return tr
-}
-
-// TestSearchTrialsShareTheValidationSplit builds the recipe two trials of
-// one search train with (their own seeds, the run's seed 5) and checks
-// that they are scored on the same validation images, drawn from the run
-// seed and never trained on, and that a search with another seed holds
-// out other images.
-func TestSearchTrialsShareTheValidationSplit(t *testing.T) {
-	const n = 600
-	pixels := make([]uint8, n*4)
-	labels := make([]int, n)
-	for i := range labels {
-		labels[i] = i % 3
-		pixels[4*i] = uint8(i) // an id in every image
-		pixels[4*i+1] = uint8(i >> 8)
-	}
-	train, err := trainer.NewDataset("synthetic", blocks.Shape{C: 1, H: 2, W: 2}, []string{"a", "b", "c"}, pixels, labels, trainer.Normalization{})
-	require.NoError(t, err)
-	ids := func(d *trainer.Dataset) []int {
-		out := make([]int, d.Len())
-		for i := range out {
-			p := d.Pixels(i)
-			out[i] = int(p[0]) | int(p[1])<<8
-		}
-		slices.Sort(out)
-		return out
-	}
-	st := searchSettings{ProxyEpochs: 1, ProxyFraction: 0.5, ProxyEval: 0.5, FixedSplit: true, Batch: 8}
-	split := func(runSeed, trialSeed uint64) (fit, val []int) {
-		cfg := proxyConfig(st, runSeed)
-		cfg.Seed = trialSeed // what proxyTrainer.Accuracy does
-		f, v, err := cfg.Split(train)
-		require.NoError(t, err)
-		return ids(f), ids(v)
-	}
-	fitA, valA := split(5, 101)
-	_, valB := split(5, 202)
-	require.Equal(t, valA, valB, "two trials of one search score on the same images")
-	require.Len(t, valA, 30) // half of the 10% held out
-	for _, v := range valA {
-		require.NotContains(t, fitA, v, "no trial trains on a validation image")
-	}
-	_, valOther := split(6, 101)
-	require.NotEqual(t, valA, valOther, "another run seed holds out other images")
-	// Without FixedSplit (runs stored before it) each trial drew its own.
-	st.FixedSplit = false
-	_, valOwn := split(5, 202)
-	require.NotEqual(t, valA, valOwn)
 }

@@ -10,7 +10,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,24 +18,6 @@ import (
 	"nas/space"
 	"nas/trainer"
 )
-
-// dataOptions are the flags that pick a dataset, shared by train and eval.
-type dataOptions struct {
-	Data    string
-	DataDir string
-}
-
-func (o *dataOptions) addFlags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&o.Data, "data", "fashion-mnist", "dataset: fashion-mnist, mnist, cifar10 or folder (see docs/data.md)")
-	cmd.Flags().StringVar(&o.DataDir, "data-dir", "", "folder of the dataset files (default: the dataset's install folder; required for folder)")
-}
-
-func (o *dataOptions) check() error {
-	if !slices.Contains(trainer.DatasetNames(), o.Data) {
-		return usageErrorf("--data %q: want one of %v", o.Data, trainer.DatasetNames())
-	}
-	return nil
-}
 
 // resolveArch loads ARCH for a dataset: a zoo network is built for the
 // dataset's input shape and classes (and --width); an arch file or string
@@ -291,13 +272,4 @@ func printTrainSummary(w io.Writer, r *trainReport) {
 	fmt.Fprintf(w, "%.4g epochs, %d steps, %.0f images/s, %s; weights in %s\n",
 		r.Epochs, r.Steps, r.ImagesPerSec, time.Duration(r.WallSeconds*float64(time.Second)).Round(time.Second),
 		filepath.Join(r.Out, trainer.WeightsFile))
-}
-
-// contextOf is cmd's context, or Background when it has none (tests
-// executing a command directly).
-func contextOf(cmd *cobra.Command) context.Context {
-	if ctx := cmd.Context(); ctx != nil {
-		return ctx
-	}
-	return context.Background()
 }
