@@ -9,10 +9,10 @@ import (
 )
 
 // DefaultRounds is how many times a block or network is measured, in
-// passes over all of them, keeping the best: on a shared machine, the best
-// of 3 measurements of a small28 network spread over a minute moved by
-// 0.3% (median over 40 networks) between two such sets at load 6 on 2
-// cores, a single measurement by 10% (docs/latency.md).
+// passes over all of them, keeping the best: on a shared machine (load 6
+// on 2 cores), the best of 3 measurements of a small28 network spread over
+// a minute moves by 0.3% (median over 40 networks) between two such sets,
+// a single measurement by 10% (docs/latency.md).
 const DefaultRounds = 3
 
 // DefaultCalibrate is the number of calibration networks sampled from a

@@ -225,10 +225,10 @@ type NetAdaptResult struct {
 }
 
 // FinalRounds is how many times the first and the last network are timed,
-// alternating, for the speed-up (the best of each). On a shared machine
-// single timings of one network move by up to 28% within minutes (2.93 to
-// 3.77 ms); seven alternating rounds of five gave ratios of 1.65 to 1.79,
-// median 1.68 (docs/netadapt.md).
+// alternating, for the speed-up (the best of each): on a shared machine
+// single timings of one network move by up to 28% within minutes, while
+// the ratio of the best of five alternating rounds stays within a few
+// percent (docs/netadapt.md).
 const FinalRounds = 5
 
 // Run runs (or with Resume continues) the NetAdapt job of settings st.
@@ -379,12 +379,12 @@ const DropWarning = 0.05
 
 // FellSharply reports whether an iteration's kept proposal lost more than
 // DropWarning of validation accuracy against the iteration before
-// (prevAcc): the constraint was too far for any unit to meet gracefully,
-// so the one that could cut most of its channels (a run with an initial
-// reduction of 0.08 on mobilenet_v2 at width 1.0 cut a stage output from
-// 64 channels to 2 and fell from 89% to 20%). The long fine-tune may not
-// recover such a cut; a smaller initial reduction keeps more proposals to
-// choose from.
+// (prevAcc): the constraint is too far for any unit to meet gracefully,
+// so the one that could cut most of its channels is kept (with an initial
+// reduction of 0.08, mobilenet_v2 at width 1.0 loses a stage output's
+// channels from 64 to 2 and falls from 89% to 20%). The long fine-tune may
+// not recover such a cut; a smaller initial reduction keeps more proposals
+// to choose from.
 func FellSharply(prevAcc float64, it search.Iteration) bool {
 	return !it.Final && it.Index > 0 && !math.IsNaN(prevAcc) && prevAcc-it.Accuracy > DropWarning
 }

@@ -348,7 +348,7 @@ func (s *Search) run(ctx context.Context, id results.RunID, st SearchSettings, t
 	if lat == nil {
 		// The table's overhead is calibrated on the space's calibration
 		// networks, as profiling a space does, not on the first candidate
-		// alone: one network's scale was 16% off in one run of the main job.
+		// alone: one network's scale can be off by 16%.
 		calib, err := SpaceCalibration(sp, DefaultCalibrate)
 		if err != nil {
 			return nil, err

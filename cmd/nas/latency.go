@@ -1,9 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -51,9 +51,7 @@ type latencyOptions struct {
 	Measure  bool
 	Rounds   int
 	JSON     bool
-	Input    string
-	Classes  int
-	Width    float64
+	Zoo      zooFlags
 	Protocol protocolFlags
 }
 
@@ -130,9 +128,7 @@ ARCH is anything 'nas inspect' accepts: a zoo name (shaped by --input,
 	f.BoolVar(&opts.Measure, "measure", false, "also measure the network end to end and report the error")
 	addRoundsFlag(f, &opts.Rounds, "network (with --measure) and each missing block")
 	f.BoolVar(&opts.JSON, "json", false, "print a JSON object")
-	f.StringVar(&opts.Input, "input", "", "input shape CxHxW of a zoo network (default 3x224x224)")
-	f.IntVar(&opts.Classes, "classes", 0, "classes of a zoo network (default 1000)")
-	f.Float64Var(&opts.Width, "width", 0, "width multiplier of a zoo network (default 1.0)")
+	opts.Zoo.addFlags(cmd)
 	opts.Protocol.AddFlags(f)
 	cmd.AddCommand(newCmdLatencyValidate(validateRunF))
 	return cmd
@@ -160,11 +156,7 @@ func latencyRun(cmd *cobra.Command, opts *latencyOptions) error {
 	if err != nil {
 		return err
 	}
-	o, err := zooOptions(opts.Input, opts.Classes, opts.Width)
-	if err != nil {
-		return err
-	}
-	a, err := space.Resolve(opts.Ref, o)
+	a, err := opts.Zoo.resolve(opts.Ref)
 	if err != nil {
 		return err
 	}
@@ -172,20 +164,13 @@ func latencyRun(cmd *cobra.Command, opts *latencyOptions) error {
 	if err != nil {
 		return err
 	}
-	tbl := pr.Table
-	defer tbl.Close()
+	defer pr.Table.Close()
 	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt)
 	defer stop()
 
-	netArgs := shellQuote(opts.Ref)
-	for _, fl := range []string{"input", "classes", "width"} {
-		if cmd.Flags().Changed(fl) {
-			netArgs += fmt.Sprintf(" --%s %s", fl, cmd.Flags().Lookup(fl).Value)
-		}
-	}
 	pred, err := pr.Predict(ctx, a)
 	if err != nil {
-		return fillCommand(err, opts.Table, netArgs)
+		return fillCommand(err, opts.Table, zooArgs(cmd, opts.Ref))
 	}
 	var meas *latency.Measurement
 	if opts.Measure {
@@ -195,8 +180,27 @@ func latencyRun(cmd *cobra.Command, opts *latencyOptions) error {
 		}
 		meas = &ms[0]
 	}
+	r := newLatencyJSON(a, pr.Table, opts.Table, pred, meas)
+	if opts.JSON {
+		return writeJSON(cmd.OutOrStdout(), r)
+	}
+	return printLatency(cmd.OutOrStdout(), a, pr.Table, opts.Table, pred, r, meas)
+}
 
-	r := latencyJSON{Network: a.Name, Arch: a.String(), LUT: opts.Table.LUT, Device: tbl.Device().ID(), Threads: opts.Table.Threads,
+// zooArgs is ARCH with the zoo-shaping flags the user gave, for a command
+// line that names the same network.
+func zooArgs(cmd *cobra.Command, ref string) string {
+	args := shellQuote(ref)
+	for _, fl := range []string{"input", "classes", "width"} {
+		if cmd.Flags().Changed(fl) {
+			args += fmt.Sprintf(" --%s %s", fl, cmd.Flags().Lookup(fl).Value)
+		}
+	}
+	return args
+}
+
+func newLatencyJSON(a *space.Arch, tbl *latency.Table, t tableFlags, pred latency.Prediction, meas *latency.Measurement) latencyJSON {
+	r := latencyJSON{Network: a.Name, Arch: a.String(), LUT: t.LUT, Device: tbl.Device().ID(), Threads: tbl.Device().Threads,
 		Batch: pred.Batch, PredictedMs: pred.Ms, OverheadMs: pred.OverheadMs, MeasuredNow: pred.MeasuredNow, Blocks: []latencyBlockJSON{}}
 	for _, b := range pred.Blocks {
 		r.Blocks = append(r.Blocks, latencyBlockJSON{Index: b.Index, Block: space.BlockString(a.Layers[b.Index]), Input: b.In.String(), Key: b.Key,
@@ -207,19 +211,17 @@ func latencyRun(cmd *cobra.Command, opts *latencyOptions) error {
 		e := 100 * (pred.Ms - ms) / ms
 		r.MeasuredMs, r.MeasuredP10, r.MeasuredMed, r.MeasuredP90, r.ErrorPct = &ms, &p10, &med, &p90, &e
 	}
-	out := cmd.OutOrStdout()
-	if opts.JSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
-	}
+	return r
+}
+
+func printLatency(out io.Writer, a *space.Arch, tbl *latency.Table, t tableFlags, pred latency.Prediction, r latencyJSON, meas *latency.Measurement) error {
 	name := a.Name
 	if name == "" {
 		name = "network"
 	}
 	fmt.Fprintf(out, "%s on %s (%s, batch %d)\n", name, tbl.Device().ID(), tbl.Device(), pred.Batch)
 	if pred.MeasuredNow > 0 {
-		fmt.Fprintf(out, "%d missing entries measured now and stored in %s\n", pred.MeasuredNow, opts.Table.LUT)
+		fmt.Fprintf(out, "%d missing entries measured now and stored in %s\n", pred.MeasuredNow, t.LUT)
 	}
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -313,22 +315,16 @@ func validateRun(cmd *cobra.Command, opts *validateOptions) error {
 	if err != nil {
 		return err
 	}
+	if opts.Table.Device != "" {
+		return usageErrorf("--device: validation measures on this machine, so it needs this machine's table; run it on the device")
+	}
 	s, err := space.LoadSpace(opts.Space)
 	if err != nil {
 		return err
 	}
-	if opts.Table.Device != "" {
-		return usageErrorf("--device: validation measures on this machine, so it needs this machine's table; run it on the device")
-	}
-	rng := rand.New(rand.NewPCG(opts.Seed, 0))
-	archs := make([]*space.Arch, opts.Samples)
-	for i := range archs {
-		_, a, err := s.Sample(rng)
-		if err != nil {
-			return err
-		}
-		a.Name = a.String()
-		archs[i] = a
+	archs, err := sampleArchs(s, opts.Samples, opts.Seed)
+	if err != nil {
+		return err
 	}
 	pr, err := openForPrediction(opts.Table, proto, opts.Rounds)
 	if err != nil {
@@ -340,9 +336,7 @@ func validateRun(cmd *cobra.Command, opts *validateOptions) error {
 	defer stop()
 
 	bar := progress.New(cmd.ErrOrStderr(), "validate", "measurements", opts.Rounds*len(archs), 0, opts.Quiet || opts.JSON)
-	v := &latency.Validator{
-		Predictor: pr,
-		Compile:   compiler(), Protocol: proto, Threads: opts.Table.Threads, Rounds: opts.Rounds,
+	v := &latency.Validator{Predictor: pr, Compile: compiler(), Protocol: proto, Threads: tbl.Device().Threads, Rounds: opts.Rounds,
 		Progress: func(done, total int) { bar.SetTotal(total); bar.Add(1) }, // the total grows when measurements are repeated
 	}
 	res, err := v.Validate(ctx, archs)
@@ -361,14 +355,31 @@ func validateRun(cmd *cobra.Command, opts *validateOptions) error {
 	if err != nil {
 		return fillCommand(err, opts.Table, "--space "+shellQuote(opts.Space))
 	}
-	out := cmd.OutOrStdout()
 	if opts.JSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(validateJSON{Space: s.Name, Seed: opts.Seed, LUT: opts.Table.LUT, Device: tbl.Device().ID(),
-			Threads: opts.Table.Threads, Batch: opts.Table.Batch, Validation: res})
+		return writeJSON(cmd.OutOrStdout(), validateJSON{Space: s.Name, Seed: opts.Seed, LUT: opts.Table.LUT, Device: tbl.Device().ID(),
+			Threads: tbl.Device().Threads, Batch: opts.Table.Batch, Validation: res})
 	}
-	fmt.Fprintf(out, "space %s, %d networks (seed %d), table %s, device %s\n\n", s.Name, len(res.Samples), opts.Seed, opts.Table.LUT, tbl.Device().ID())
+	return printValidation(cmd.OutOrStdout(), s.Name, opts, tbl.Device().ID(), res)
+}
+
+// sampleArchs samples n networks of s with seed, each named by its arch
+// string.
+func sampleArchs(s *space.Space, n int, seed uint64) ([]*space.Arch, error) {
+	rng := rand.New(rand.NewPCG(seed, 0))
+	archs := make([]*space.Arch, n)
+	for i := range archs {
+		_, a, err := s.Sample(rng)
+		if err != nil {
+			return nil, err
+		}
+		a.Name = a.String()
+		archs[i] = a
+	}
+	return archs, nil
+}
+
+func printValidation(out io.Writer, spaceName string, opts *validateOptions, device string, res latency.Validation) error {
+	fmt.Fprintf(out, "space %s, %d networks (seed %d), table %s, device %s\n\n", spaceName, len(res.Samples), opts.Seed, opts.Table.LUT, device)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "#\tpredicted ms\tmeasured ms\terror\tnext round\t")
 	for i, smp := range res.Samples {

@@ -166,34 +166,11 @@ func netadaptRun(cmd *cobra.Command, opts *netadaptOptions) error {
 		return err
 	}
 	st.Arch = start.String()
-	var bar *progress.Bar
-	longSteps := 0
-	na := &pipeline.NetAdapt{Data: data, LatencyTable: opts.LUT, Protocol: proto, Threads: opts.Threads, Out: opts.Out, Weights: opts.Weights, Resume: opts.Resume,
-		Started: func(h []search.Iteration, long int) {
-			longSteps = long
-			if len(h) > 0 {
-				say("resuming %s after iteration %d\n", opts.Out, h[len(h)-1].Index)
-			}
-		},
-		UnitDone: func(iter, done, units int) {
-			if bar == nil {
-				bar = progress.New(cmd.ErrOrStderr(), fmt.Sprintf("iteration %d", iter), "units", units, 0, opts.JSON)
-			}
-			bar.Add(1)
-		},
-		Progress: func(it search.Iteration, prevAcc float64) {
-			if bar != nil {
-				bar.Finish()
-				bar = nil
-			}
-			say("%s\n", iterationLine(it, st.TargetMs, longSteps))
-			if pipeline.FellSharply(prevAcc, it) {
-				say("%s\n", netadaptWarning(prevAcc, it, st.InitialReduction))
-			}
-		}}
+	na := &pipeline.NetAdapt{Data: data, LatencyTable: opts.LUT, Protocol: proto, Threads: opts.Threads, Out: opts.Out, Weights: opts.Weights, Resume: opts.Resume}
+	bar := netadaptProgress(cmd, na, st, opts)
 	res, err := na.Run(ctx, st)
-	if bar != nil {
-		bar.Finish()
+	if *bar != nil {
+		(*bar).Finish()
 	}
 	if se := (*pipeline.StoppedAfterError)(nil); errors.As(err, &se) {
 		return fmt.Errorf("%w: the same command with --resume continues", err)
@@ -201,12 +178,7 @@ func netadaptRun(cmd *cobra.Command, opts *netadaptOptions) error {
 	if err != nil {
 		return netadaptError(err, opts.Out)
 	}
-	first, last := res.History[0], res.History[len(res.History)-1]
-	sum := netadaptSummary{InitialArch: first.Arch, FinalArch: last.Arch, TargetMs: st.TargetMs,
-		InitialMs: res.InitialMs, FinalMs: res.FinalMs, SpeedUp: res.SpeedUp,
-		InitialRunMs: first.MeasuredMs, FinalRunMs: last.MeasuredMs, InitialTableMs: first.LatencyMs, FinalTableMs: last.LatencyMs,
-		InitialAcc: first.Accuracy, FinalAcc: last.Accuracy, InitialParams: res.InitialParams, FinalParams: res.FinalParams,
-		Iterations: len(res.History) - 2, Out: opts.Out, FinalWeights: res.FinalWeights, History: filepath.Join(opts.Out, pipeline.HistoryFile)}
+	sum := newNetadaptSummary(res, st.TargetMs, opts.Out)
 	if opts.JSON {
 		return writeJSON(out, sum)
 	}
@@ -215,6 +187,47 @@ func netadaptRun(cmd *cobra.Command, opts *netadaptOptions) error {
 		sum.InitialParams, sum.FinalParams)
 	say("final network: %s (%s)\n", res.FinalArch, sum.FinalWeights)
 	return nil
+}
+
+// netadaptProgress sets na's callbacks to print a line per iteration (and
+// a warning after a sharp drop of accuracy) and draw a progress bar over
+// an iteration's units, made at its first unit.
+func netadaptProgress(cmd *cobra.Command, na *pipeline.NetAdapt, st pipeline.NetAdaptSettings, opts *netadaptOptions) **progress.Bar {
+	say := sayer(cmd.OutOrStdout(), opts.JSON)
+	var bar *progress.Bar
+	longSteps := 0
+	na.Started = func(h []search.Iteration, long int) {
+		longSteps = long
+		if len(h) > 0 {
+			say("resuming %s after iteration %d\n", opts.Out, h[len(h)-1].Index)
+		}
+	}
+	na.UnitDone = func(iter, done, units int) {
+		if bar == nil {
+			bar = progress.New(cmd.ErrOrStderr(), fmt.Sprintf("iteration %d", iter), "units", units, 0, opts.JSON)
+		}
+		bar.Add(1)
+	}
+	na.Progress = func(it search.Iteration, prevAcc float64) {
+		if bar != nil {
+			bar.Finish()
+			bar = nil
+		}
+		say("%s\n", iterationLine(it, st.TargetMs, longSteps))
+		if pipeline.FellSharply(prevAcc, it) {
+			say("%s\n", netadaptWarning(prevAcc, it, st.InitialReduction))
+		}
+	}
+	return &bar
+}
+
+func newNetadaptSummary(res *pipeline.NetAdaptResult, targetMs float64, out string) netadaptSummary {
+	first, last := res.History[0], res.History[len(res.History)-1]
+	return netadaptSummary{InitialArch: first.Arch, FinalArch: last.Arch, TargetMs: targetMs,
+		InitialMs: res.InitialMs, FinalMs: res.FinalMs, SpeedUp: res.SpeedUp,
+		InitialRunMs: first.MeasuredMs, FinalRunMs: last.MeasuredMs, InitialTableMs: first.LatencyMs, FinalTableMs: last.LatencyMs,
+		InitialAcc: first.Accuracy, FinalAcc: last.Accuracy, InitialParams: res.InitialParams, FinalParams: res.FinalParams,
+		Iterations: len(res.History) - 2, Out: out, FinalWeights: res.FinalWeights, History: filepath.Join(out, pipeline.HistoryFile)}
 }
 
 // iterationLine is the line printed for a recorded iteration.

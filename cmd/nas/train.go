@@ -200,42 +200,21 @@ func trainRun(cmd *cobra.Command, opts *trainOptions) error {
 	if err != nil {
 		return err
 	}
-	cfg := opts.config(opts.Data)
 	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt)
 	defer stop()
-
-	var bar *progress.Bar
-	stderr := cmd.ErrOrStderr()
-	cfg.OnStep = func(s trainer.StepReport) {
-		if bar == nil {
-			bar = progress.New(stderr, "train", "steps", s.TotalSteps, s.Step-1, opts.JSON)
-		}
-		epochs := (s.TotalSteps + s.StepsPerEpoch - 1) / s.StepsPerEpoch
-		bar.Status(fmt.Sprintf("epoch %d/%d loss %.3f acc %.1f%% %.0f img/s", s.Epoch+1, epochs, s.EpochLoss, 100*s.EpochAcc, s.ImagesPerSec))
-		bar.Add(1)
-	}
-	cfg.OnEpoch = func(e trainer.EpochReport) {
-		if opts.JSON {
-			return
-		}
-		if bar != nil && bar.Enabled() {
-			fmt.Fprint(stderr, "\r\x1b[K")
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "epoch %d/%d  train loss %.4f acc %.2f%%  val loss %.4f acc %.2f%%  lr %.4g\n",
-			e.Epoch, e.Epochs, e.TrainLoss, 100*e.TrainAcc, e.ValLoss, 100*e.ValAcc, e.LR)
-	}
+	cfg := opts.config(opts.Data)
+	bar := trainProgress(cmd, opts.JSON, &cfg)
 	if !opts.JSON {
 		fmt.Fprintf(cmd.OutOrStdout(), "training %s on %s: %s params, %s MACs, %d threads\n",
 			arch.String(), sets.Train.Name, groupDigits(cost.Params), groupDigits(cost.MACs), runtime.GOMAXPROCS(0))
 	}
 	res, err := trainer.Train(ctx, cfg, arch, sets)
-	if bar != nil {
-		bar.Finish()
+	if *bar != nil {
+		(*bar).Finish()
 	}
-	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return fmt.Errorf("train %s: %w\nnas train ... --out %s --resume continues it", opts.Ref, err, opts.Out)
-		}
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("train %s: %w\nnas train ... --out %s --resume continues it", opts.Ref, err, opts.Out)
+	} else if err != nil {
 		return fmt.Errorf("train %s: %w", opts.Ref, err)
 	}
 	rep := trainReport{
@@ -262,6 +241,33 @@ func trainRun(cmd *cobra.Command, opts *trainOptions) error {
 	}
 	printTrainSummary(cmd.OutOrStdout(), &rep)
 	return nil
+}
+
+// trainProgress sets cfg's callbacks to draw a progress bar per step and
+// print a line per epoch (nothing with quiet); the bar is made on the
+// first step.
+func trainProgress(cmd *cobra.Command, quiet bool, cfg *trainer.Config) **progress.Bar {
+	var bar *progress.Bar
+	stderr := cmd.ErrOrStderr()
+	cfg.OnStep = func(s trainer.StepReport) {
+		if bar == nil {
+			bar = progress.New(stderr, "train", "steps", s.TotalSteps, s.Step-1, quiet)
+		}
+		epochs := (s.TotalSteps + s.StepsPerEpoch - 1) / s.StepsPerEpoch
+		bar.Status(fmt.Sprintf("epoch %d/%d loss %.3f acc %.1f%% %.0f img/s", s.Epoch+1, epochs, s.EpochLoss, 100*s.EpochAcc, s.ImagesPerSec))
+		bar.Add(1)
+	}
+	cfg.OnEpoch = func(e trainer.EpochReport) {
+		if quiet {
+			return
+		}
+		if bar != nil && bar.Enabled() {
+			fmt.Fprint(stderr, "\r\x1b[K")
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "epoch %d/%d  train loss %.4f acc %.2f%%  val loss %.4f acc %.2f%%  lr %.4g\n",
+			e.Epoch, e.Epochs, e.TrainLoss, 100*e.TrainAcc, e.ValLoss, 100*e.ValAcc, e.LR)
+	}
+	return &bar
 }
 
 func printTrainSummary(w io.Writer, r *trainReport) {
