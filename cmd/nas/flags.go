@@ -1,6 +1,7 @@
 package main
 
 import (
+	"runtime"
 	"slices"
 
 	"github.com/spf13/cobra"
@@ -65,17 +66,103 @@ func addWidthFlag(cmd *cobra.Command, p *float64) {
 
 // addSeedFlag registers --seed.
 func addSeedFlag(cmd *cobra.Command, p *uint64) {
-	cmd.Flags().Uint64Var(p, "seed", 1, "seed of every random choice (training, sampling, random weights); for weights of a training run, that run's seed, which drew its validation split")
+	cmd.Flags().Uint64Var(p, "seed", 1, "seed of every random choice (training, sampling, random weights); for the weights of a training run, that run's seed, which drew its validation split")
 }
 
 // addJSONFlag registers --json.
 func addJSONFlag(cmd *cobra.Command, p *bool) {
-	cmd.Flags().BoolVar(p, "json", false, "print JSON instead of text (and no progress)")
+	cmd.Flags().BoolVar(p, "json", false, "print JSON instead of text, and no progress bar")
 }
 
 // addQuietFlag registers --quiet.
 func addQuietFlag(cmd *cobra.Command, p *bool) {
 	cmd.Flags().BoolVar(p, "quiet", false, "no progress bar")
+}
+
+// addOutFlag registers -o/--out.
+func addOutFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVarP(p, "out", "o", "", "where the command writes: a file or folder (the command's help says which, and its default)")
+}
+
+// addThreadsFlag registers --threads.
+func addThreadsFlag(cmd *cobra.Command, p *int) {
+	cmd.Flags().IntVar(p, "threads", 0, "goroutines for compute: a training batch is split over them, evaluation runs on them (0: all cores); training results depend on it")
+}
+
+// checkThreads refuses a negative --threads.
+func checkThreads(n int) error {
+	if n < 0 {
+		return usageErrorf("--threads %d: want 1 or more (0: all cores)", n)
+	}
+	return nil
+}
+
+// applyThreads sets how many goroutines the process computes on
+// (--threads; 0 leaves all cores).
+func applyThreads(n int) {
+	if n > 0 {
+		runtime.GOMAXPROCS(n)
+	}
+}
+
+// addLUTFlag registers --lut.
+func addLUTFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVar(p, "lut", pipeline.DefaultLatencyTable, "latency table (bbolt file); the commands that measure create it and fill this machine's entries")
+}
+
+// addDeviceFlag registers --device.
+func addDeviceFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVar(p, "device", "", "use the table's entries of this device (fp-..., see 'nas lut show') instead of this machine's; nothing is measured into them, and end-to-end timings are still of this machine")
+}
+
+// addLUTThreadsFlag registers --lut-threads, and --threads as its
+// deprecated name.
+func addLUTThreadsFlag(cmd *cobra.Command, p *int) {
+	cmd.Flags().IntVar(p, "lut-threads", 0, "thread count of the table's device fingerprint, which its measurements run on (0: the table's own for this machine, 1 for a new table)")
+	deprecatedAlias(cmd, "threads", "lut-threads")
+}
+
+// checkLUTThreads refuses a negative --lut-threads.
+func checkLUTThreads(n int) error {
+	if n < 0 {
+		return usageErrorf("--lut-threads %d: want 1 or more (0: the table's)", n)
+	}
+	return nil
+}
+
+// addStoreFlag registers --store.
+func addStoreFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVar(p, "store", defaultStore, "results store (bbolt file) of search runs and their trials")
+}
+
+// addSpaceFlag registers --space.
+func addSpaceFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVar(p, "space", "", "search space: a built-in name (see 'nas space list') or a space JSON file (nas search: small28 when not given)")
+}
+
+// addWeightsFlag registers --weights.
+func addWeightsFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVar(p, "weights", "", "safetensors file of the network's weights (nas train's weights.safetensors, or a PyTorch state dict saved as safetensors)")
+}
+
+// addTargetFlag registers --target-ms.
+func addTargetFlag(cmd *cobra.Command, p *float64) {
+	cmd.Flags().Float64Var(p, "target-ms", 0, "latency target in milliseconds at batch 1 on one thread, as the table predicts it (required)")
+}
+
+// addValFlag registers --val.
+func addValFlag(cmd *cobra.Command, p *float64) {
+	cmd.Flags().Float64Var(p, "val", trainer.DefaultConfig().ValFraction, "fraction of the training split held out for validation (for given weights: that of their training run)")
+}
+
+// addFractionFlag registers --fraction.
+func addFractionFlag(cmd *cobra.Command, p *float64) {
+	cmd.Flags().Float64Var(p, "fraction", 1, "fraction of the training data (after --val) that training draws from, seeded")
+}
+
+// addRoundsFlag registers --rounds.
+func addRoundsFlag(cmd *cobra.Command, p *int) {
+	cmd.Flags().IntVar(p, "rounds", pipeline.DefaultRounds, "measure each block or network this many times, in passes over all of them, and keep the best")
 }
 
 // deprecatedAlias registers old as a deprecated name of the flag name: it

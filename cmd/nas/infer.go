@@ -63,7 +63,7 @@ FILE (or --file) is either
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.File, "file", "", "input file (instead of the FILE argument): raw little-endian float32 (NxCxHxW) or a PNG/JPEG image")
-	f.StringVar(&opts.Weights, "weights", "", "weights (safetensors); without it, seeded random initialisation")
+	addWeightsFlag(cmd, &opts.Weights)
 	addSeedFlag(cmd, &opts.Seed)
 	f.StringVar(&opts.Norm, "norm", "none", "normalisation of image inputs: fashion-mnist, mnist, cifar10 or none")
 	opts.Zoo.addFlags(cmd)

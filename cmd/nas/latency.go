@@ -29,9 +29,9 @@ type tableFlags struct {
 func (t *tableFlags) check() error {
 	switch {
 	case t.LUT == "":
-		return usageErrorf("--lut FILE is required")
-	case t.Threads < 1:
-		return usageErrorf("--threads %d: must be at least 1", t.Threads)
+		return usageErrorf("--lut FILE must not be empty")
+	case t.Threads < 0:
+		return checkLUTThreads(t.Threads)
 	case t.Batch < 1:
 		return usageErrorf("--batch %d: must be at least 1", t.Batch)
 	}
@@ -42,7 +42,8 @@ func (t *tableFlags) check() error {
 // --device read-only for that device; otherwise for this machine, writable
 // when the file is, so that missing entries can be measured on the spot.
 func openForPrediction(t tableFlags, proto latency.Protocol, rounds int) (*latency.Predictor, error) {
-	return latency.OpenPredictor(t.LUT, latency.PredictorOptions{Device: t.Device, Threads: t.Threads, Batch: t.Batch, Protocol: proto, Rounds: rounds})
+	p, err := latency.OpenPredictor(t.LUT, latency.PredictorOptions{Device: t.Device, Threads: t.Threads, Batch: t.Batch, Protocol: proto, Rounds: rounds})
+	return p, lutThreadsError(err)
 }
 
 type latencyOptions struct {
@@ -90,7 +91,7 @@ type latencyJSON struct {
 func newCmdLatency(runF func(*cobra.Command, *latencyOptions) error, validateRunF func(*cobra.Command, *validateOptions) error) *cobra.Command {
 	opts := &latencyOptions{}
 	cmd := &cobra.Command{
-		Use:   "latency ARCH --lut FILE",
+		Use:   "latency ARCH",
 		Short: "Predict a network's latency from a latency table, and check it",
 		Long: `Predict the latency of a network as the sum of its blocks' entries in the
 latency table FILE, times the scale of the network-level overhead
@@ -126,8 +127,8 @@ ARCH is anything 'nas inspect' accepts: a zoo name (shaped by --input,
 	f := cmd.Flags()
 	addTableFlags(cmd, &opts.Table)
 	f.BoolVar(&opts.Measure, "measure", false, "also measure the network end to end and report the error")
-	addRoundsFlag(f, &opts.Rounds, "network (with --measure) and each missing block")
-	f.BoolVar(&opts.JSON, "json", false, "print a JSON object")
+	addRoundsFlag(cmd, &opts.Rounds)
+	addJSONFlag(cmd, &opts.JSON)
 	opts.Zoo.addFlags(cmd)
 	opts.Protocol.AddFlags(f)
 	cmd.AddCommand(newCmdLatencyValidate(validateRunF))
@@ -135,20 +136,40 @@ ARCH is anything 'nas inspect' accepts: a zoo name (shaped by --input,
 }
 
 func addTableFlags(cmd *cobra.Command, t *tableFlags) {
-	f := cmd.Flags()
-	f.StringVar(&t.LUT, "lut", "", "latency table file")
-	f.StringVar(&t.Device, "device", "", "read the table of this device ID (fp-..., see 'nas lut show') instead of this machine's")
-	f.IntVar(&t.Threads, "threads", 1, "threads the table was profiled with (part of the device fingerprint)")
-	f.IntVar(&t.Batch, "batch", 1, "batch size")
+	addLUTFlag(cmd, &t.LUT)
+	addDeviceFlag(cmd, &t.Device)
+	addLUTThreadsFlag(cmd, &t.Threads)
+	cmd.Flags().IntVar(&t.Batch, "batch", 1, "batch size")
 }
 
-// fillCommand rewrites a MissingError's command with what the user typed.
-func fillCommand(err error, t tableFlags, networkArgs string) error {
+// fillCommand returns the MissingError in err with the command that fills
+// the table as the user would type it (the thread count is the table
+// device's), or err as it is.
+func fillCommand(err error, lut string, batch int, networkArgs string) error {
 	var me *latency.MissingError
-	if errors.As(err, &me) {
-		me.Command = fmt.Sprintf("nas profile --lut %s --threads %d --batch %d %s", shellQuote(t.LUT), t.Threads, t.Batch, networkArgs)
+	if !errors.As(err, &me) {
+		return err
 	}
-	return err
+	threads := 1
+	if t, err := deviceThreads(lut, me.Device); err == nil {
+		threads = t
+	}
+	me.Command = fmt.Sprintf("nas profile --lut %s --lut-threads %d --batch %d %s", shellQuote(lut), threads, batch, networkArgs)
+	return me
+}
+
+// deviceThreads is the thread count of device id in the table at path.
+func deviceThreads(path, id string) (int, error) {
+	sum, err := latency.Inspect(path)
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range sum.Devices {
+		if d.ID == id {
+			return d.Fingerprint.Threads, nil
+		}
+	}
+	return 0, fmt.Errorf("no device %s", id)
 }
 
 func latencyRun(cmd *cobra.Command, opts *latencyOptions) error {
@@ -170,7 +191,7 @@ func latencyRun(cmd *cobra.Command, opts *latencyOptions) error {
 
 	pred, err := pr.Predict(ctx, a)
 	if err != nil {
-		return fillCommand(err, opts.Table, zooArgs(cmd, opts.Ref))
+		return fillCommand(err, opts.Table.LUT, opts.Table.Batch, zooArgs(cmd, opts.Ref))
 	}
 	var meas *latency.Measurement
 	if opts.Measure {
@@ -265,7 +286,7 @@ type validateJSON struct {
 func newCmdLatencyValidate(runF func(*cobra.Command, *validateOptions) error) *cobra.Command {
 	opts := &validateOptions{}
 	cmd := &cobra.Command{
-		Use:   "validate --lut FILE --space SPACE --samples N",
+		Use:   "validate --space SPACE --samples N",
 		Short: "Check predicted against measured latency on random networks of a space",
 		Long: `Sample N networks from the search space (seeded), predict each from the
 latency table, measure each end to end on this machine, and report the mean
@@ -300,12 +321,12 @@ the table is writable.`,
 	}
 	addTableFlags(cmd, &opts.Table)
 	f := cmd.Flags()
-	f.StringVar(&opts.Space, "space", "", "search space: a built-in name (see 'nas space list') or a JSON file")
+	addSpaceFlag(cmd, &opts.Space)
 	f.IntVar(&opts.Samples, "samples", 20, "number of networks to sample")
-	f.Uint64Var(&opts.Seed, "seed", 1, "seed of the sampling")
-	addRoundsFlag(f, &opts.Rounds, "network and each missing block")
-	f.BoolVar(&opts.JSON, "json", false, "print a JSON object")
-	f.BoolVar(&opts.Quiet, "quiet", false, "no progress bar")
+	addSeedFlag(cmd, &opts.Seed)
+	addRoundsFlag(cmd, &opts.Rounds)
+	addJSONFlag(cmd, &opts.JSON)
+	addQuietFlag(cmd, &opts.Quiet)
 	opts.Protocol.AddFlags(f)
 	return cmd
 }
@@ -353,7 +374,7 @@ func validateRun(cmd *cobra.Command, opts *validateOptions) error {
 	}
 	bar.Finish()
 	if err != nil {
-		return fillCommand(err, opts.Table, "--space "+shellQuote(opts.Space))
+		return fillCommand(err, opts.Table.LUT, opts.Table.Batch, "--space "+shellQuote(opts.Space))
 	}
 	if opts.JSON {
 		return writeJSON(cmd.OutOrStdout(), validateJSON{Space: s.Name, Seed: opts.Seed, LUT: opts.Table.LUT, Device: tbl.Device().ID(),

@@ -41,7 +41,7 @@ func newCmdLutShow(runF func(*cobra.Command, *lutShowOptions) error) *cobra.Comm
 		Short: "Show the devices of a latency table, or dump its entries",
 		Long: `Show the devices of a latency table: their fingerprints, how many entries
 each holds and when they were measured. With --json or --csv, dump every
-entry as well.`,
+entry as well (--json: the devices with their entries).`,
 		Example: `  nas lut show lut.db
   nas lut show lut.db --csv > lut.csv`,
 		Args: cobra.ExactArgs(1),
@@ -56,7 +56,7 @@ entry as well.`,
 			return lutShowRun(cmd, opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the devices and every entry as JSON")
+	addJSONFlag(cmd, &opts.JSON)
 	cmd.Flags().BoolVar(&opts.CSV, "csv", false, "print every entry as CSV, one row per device and key")
 	return cmd
 }

@@ -22,19 +22,25 @@ type netadaptOptions struct {
 	Width    float64
 	Weights  string
 	LUT      string
+	Device   string
 	Out      string
 	Resume   bool
 	JSON     bool
+	Quiet    bool
 	Threads  int
+	ValSeed  uint64 // the deprecated --val-seed
 	Protocol protocolFlags
 }
+
+// defaultNetadaptOut is the output folder when -o is not given.
+const defaultNetadaptOut = "runs/netadapt"
 
 func newCmdNetAdapt(runF func(*cobra.Command, *netadaptOptions) error) *cobra.Command {
 	d := trainer.DefaultConfig()
 	opts := &netadaptOptions{}
 	st := &opts.Settings
 	cmd := &cobra.Command{
-		Use:   "netadapt ARCH --weights FILE --target-ms T --lut FILE",
+		Use:   "netadapt ARCH --weights FILE --target-ms T",
 		Short: "Shrink a trained network channel by channel until it meets a latency target (NetAdapt)",
 		Long: `Adapt a trained network to a latency budget with NetAdapt (Yang et al.,
 ECCV 2018; see docs/netadapt.md). Each iteration lowers the latency
@@ -48,22 +54,33 @@ fine-tune (--long-epochs or --long-steps) ends the run.
 
 ARCH and --weights are the trained network, as given to 'nas eval' (for a
 zoo network, the same --width). Validation accuracy is measured on the
-validation split of the training run (--val and --val-seed, nas train's --val
-and --seed), which fine-tuning never trains on; --eval-fraction uses a seeded
-part of it.
+validation split of the training run (--val and --seed, as given to nas
+train), which fine-tuning never trains on; --eval-fraction uses a seeded
+part of it. The fine-tunes' seeds derive from --seed too.
 
-Every iteration's network is written to --out as it is kept: iter-NNN/arch.json
+The table is this machine's, at one thread, unless --device names another
+device in it: NetAdapt then reads that device's entries and measures
+nothing into them (the end-to-end timings are still of this machine).
+
+Every iteration's network is written to -o DIR (default runs/netadapt) as it is kept: iter-NNN/arch.json
 and iter-NNN/weights.safetensors, with the history so far in history.json and
 its plot (validation accuracy against latency) in netadapt.svg and netadapt.png,
 each atomically. A run that was stopped (Ctrl-C, kill -9) continues with the same
 command and --resume, and ends with the history of an uninterrupted run.`,
-		Example: `  nas netadapt runs/mbv2/arch.json --weights runs/mbv2/weights.safetensors --target-ms 2 --lut nas-lut.db --out runs/mbv2-na
+		Example: `  nas netadapt runs/mbv2/arch.json --weights runs/mbv2/weights.safetensors --target-ms 2 -o runs/mbv2-na
   nas netadapt mobilenet_v2 --width 0.5 --weights runs/mbv2/weights.safetensors --target-ms 2 --lut nas-lut.db \
       --short-steps 50 --long-epochs 1 --criterion ratio --json
-  nas netadapt runs/mbv2/arch.json --weights runs/mbv2/weights.safetensors --target-ms 2 --lut nas-lut.db --out runs/mbv2-na --resume`,
+  nas netadapt runs/mbv2/arch.json --weights runs/mbv2/weights.safetensors --target-ms 2 -o runs/mbv2-na --resume`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Ref = args[0]
+			opts.Settings.ValSeed = opts.Settings.Seed
+			if cmd.Flags().Changed("val-seed") {
+				opts.Settings.ValSeed = opts.ValSeed
+			}
+			if opts.Out == "" {
+				opts.Out = defaultNetadaptOut
+			}
 			if err := opts.check(); err != nil {
 				return err
 			}
@@ -75,13 +92,15 @@ command and --resume, and ends with the history of an uninterrupted run.`,
 	}
 	f := cmd.Flags()
 	addDataFlags(cmd, &st.Data, &st.DataDir)
-	f.Float64Var(&opts.Width, "width", 0, "width multiplier of a zoo network (default 1.0)")
-	f.StringVar(&opts.Weights, "weights", "", "safetensors file of the trained network's weights (required)")
-	f.Float64Var(&st.TargetMs, "target-ms", 0, "latency budget in milliseconds, as the table predicts it (batch 1, one thread, this machine; required)")
-	f.StringVar(&opts.LUT, "lut", "", "latency table (bbolt) of this machine; created and filled when entries are missing (required)")
-	f.StringVar(&opts.Out, "out", "runs/netadapt", "output folder for the iterations' networks and history.json")
-	f.BoolVar(&opts.Resume, "resume", false, "continue the run recorded in --out")
-	f.BoolVar(&opts.JSON, "json", false, "print a JSON summary instead of progress")
+	addWidthFlag(cmd, &opts.Width)
+	addWeightsFlag(cmd, &opts.Weights)
+	addTargetFlag(cmd, &st.TargetMs)
+	addLUTFlag(cmd, &opts.LUT)
+	addDeviceFlag(cmd, &opts.Device)
+	addOutFlag(cmd, &opts.Out)
+	f.BoolVar(&opts.Resume, "resume", false, "continue the run recorded in -o DIR")
+	addJSONFlag(cmd, &opts.JSON)
+	addQuietFlag(cmd, &opts.Quiet)
 	f.Float64Var(&st.InitialReduction, "initial-reduction", 0.025, "latency reduction of the first iteration, as a fraction of the starting latency")
 	f.Float64Var(&st.Decay, "decay", 0.96, "decay of the reduction per iteration")
 	f.StringVar(&st.Criterion, "criterion", search.CriterionAccuracy, "proposal to keep: accuracy (highest) or ratio (largest accuracy change per ms saved)")
@@ -89,14 +108,15 @@ command and --resume, and ends with the history of an uninterrupted run.`,
 	f.IntVar(&st.ShortSteps, "short-steps", 50, "fine-tuning steps of each proposal (0: none)")
 	f.IntVar(&st.LongEpochs, "long-epochs", 1, "epochs of the final fine-tune (over --fraction of the data)")
 	f.IntVar(&st.LongSteps, "long-steps", 0, "steps of the final fine-tune instead of --long-epochs (0: use --long-epochs)")
-	f.Float64Var(&st.Fraction, "fraction", 1, "fraction of the training split each fine-tune draws from (seeded per fine-tune)")
+	addFractionFlag(cmd, &st.Fraction)
 	f.Float64Var(&st.EvalFraction, "eval-fraction", 1, "fraction of the validation split that accuracy is measured on (seeded, the same all run)")
 	f.IntVar(&st.Batch, "batch", d.BatchSize, "images per fine-tuning step")
 	f.Float64Var(&st.LR, "lr", pipeline.DefaultNetAdaptLR, "peak learning rate of fine-tuning (cosine to 0, no warm-up)")
-	f.Float64Var(&st.ValFraction, "val", d.ValFraction, "validation fraction of the training run that made the weights")
-	f.Uint64Var(&st.ValSeed, "val-seed", d.Seed, "seed of the training run that made the weights (it drew the validation split)")
-	f.Uint64Var(&st.Seed, "seed", 1, "seed of this run's fine-tuning")
-	f.IntVar(&opts.Threads, "threads", 0, "goroutines a training batch is split over (0: all cores); results depend on it; latency is always one thread")
+	addValFlag(cmd, &st.ValFraction)
+	addSeedFlag(cmd, &st.Seed)
+	f.Uint64Var(&opts.ValSeed, "val-seed", 1, "seed of the training run that made the weights, when it differs from --seed")
+	_ = f.MarkDeprecated("val-seed", "use --seed, the seed of the training run (the fine-tunes' seeds derive from it)")
+	addThreadsFlag(cmd, &opts.Threads)
 	opts.Protocol.AddFlags(f)
 	return cmd
 }
@@ -109,11 +129,9 @@ func (o *netadaptOptions) check() error {
 	case o.Weights == "":
 		return usageErrorf("--weights FILE is required (the weights.safetensors of a training run)")
 	case o.LUT == "":
-		return usageErrorf("--lut FILE is required (the latency table of this machine; created when missing)")
-	case o.Out == "":
-		return usageErrorf("--out DIR must not be empty")
+		return usageErrorf("--lut FILE must not be empty")
 	case o.Threads < 0:
-		return usageErrorf("--threads %d: want 1 or more (0: all cores)", o.Threads)
+		return checkThreads(o.Threads)
 	}
 	if _, err := o.Protocol.protocol(); err != nil {
 		return err
@@ -150,6 +168,7 @@ type netadaptSummary struct {
 }
 
 func netadaptRun(cmd *cobra.Command, opts *netadaptOptions) error {
+	applyThreads(opts.Threads)
 	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt)
 	defer stop()
 	out := cmd.OutOrStdout()
@@ -166,7 +185,7 @@ func netadaptRun(cmd *cobra.Command, opts *netadaptOptions) error {
 		return err
 	}
 	st.Arch = start.String()
-	na := &pipeline.NetAdapt{Data: data, LatencyTable: opts.LUT, Protocol: proto, Threads: opts.Threads, Out: opts.Out, Weights: opts.Weights, Resume: opts.Resume}
+	na := &pipeline.NetAdapt{Data: data, LatencyTable: opts.LUT, Device: opts.Device, Protocol: proto, Threads: opts.Threads, Out: opts.Out, Weights: opts.Weights, Resume: opts.Resume}
 	bar := netadaptProgress(cmd, na, st, opts)
 	res, err := na.Run(ctx, st)
 	if *bar != nil {
@@ -204,7 +223,7 @@ func netadaptProgress(cmd *cobra.Command, na *pipeline.NetAdapt, st pipeline.Net
 	}
 	na.UnitDone = func(iter, done, units int) {
 		if bar == nil {
-			bar = progress.New(cmd.ErrOrStderr(), fmt.Sprintf("iteration %d", iter), "units", units, 0, opts.JSON)
+			bar = progress.New(cmd.ErrOrStderr(), fmt.Sprintf("iteration %d", iter), "units", units, 0, opts.JSON || opts.Quiet)
 		}
 		bar.Add(1)
 	}
@@ -256,7 +275,7 @@ func netadaptWarning(prevAcc float64, it search.Iteration, initialReduction floa
 func netadaptError(err error, out string) error {
 	switch {
 	case errors.Is(err, pipeline.ErrHistoryExists):
-		return fmt.Errorf("%s already holds a NetAdapt run: add --resume to continue it, or choose another --out", out)
+		return fmt.Errorf("%s already holds a NetAdapt run: add --resume to continue it, or choose another -o DIR", out)
 	case errors.Is(err, pipeline.ErrNoHistory):
 		return fmt.Errorf("%w: run without --resume", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"nas/internal/crashtest"
+	"nas/latency"
 	"nas/pipeline"
 	"nas/search"
 	"nas/trainer"
@@ -35,6 +36,22 @@ func TestNetAdaptFlags(t *testing.T) {
 	require.Equal(t, 0.025, got.Settings.InitialReduction)
 	require.Equal(t, 0.96, got.Settings.Decay)
 	require.Equal(t, "runs/netadapt", got.Out)
+	require.Equal(t, "nas-lut.db", newCmdNetAdapt(nil).Flags().Lookup("lut").DefValue, "one default table")
+
+	// --seed is the training run's seed, which drew the validation split;
+	// the deprecated --val-seed still names it apart.
+	cmd = newCmdNetAdapt(func(_ *cobra.Command, o *netadaptOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"a", "--weights", "w", "--target-ms", "1", "--seed", "7", "-o", "x", "--device", "fp-1"})
+	require.NoError(t, cmd.Execute())
+	require.Equal(t, uint64(7), got.Settings.Seed)
+	require.Equal(t, uint64(7), got.Settings.ValSeed)
+	require.Equal(t, "x", got.Out)
+	require.Equal(t, "fp-1", got.Device)
+	cmd = newCmdNetAdapt(func(_ *cobra.Command, o *netadaptOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"a", "--weights", "w", "--target-ms", "1", "--seed", "7", "--val-seed", "2"})
+	require.NoError(t, cmd.Execute())
+	require.Equal(t, uint64(7), got.Settings.Seed)
+	require.Equal(t, uint64(2), got.Settings.ValSeed)
 
 	base := []string{"netadapt", "a", "--weights", "w", "--target-ms", "1", "--lut", "l"}
 	for _, c := range []struct {
@@ -43,7 +60,7 @@ func TestNetAdaptFlags(t *testing.T) {
 	}{
 		{[]string{"netadapt", "a", "--target-ms", "1", "--lut", "l"}, "--weights"},
 		{[]string{"netadapt", "a", "--weights", "w", "--lut", "l"}, "--target-ms"},
-		{[]string{"netadapt", "a", "--weights", "w", "--target-ms", "1"}, "--lut"},
+		{[]string{"netadapt", "a", "--weights", "w", "--target-ms", "1", "--lut", ""}, "--lut"},
 		{[]string{"netadapt", "--weights", "w", "--target-ms", "1", "--lut", "l"}, "accepts 1 arg"},
 		{append(base, "--criterion", "speed"), "--criterion"},
 		{append(base, "--initial-reduction", "1.5"), "--initial-reduction"},
@@ -81,7 +98,7 @@ func newNetadaptFixture(t *testing.T) netadaptFixture {
 	f := netadaptFixture{data: writeMNISTDir(t, 300, 60), lut: filepath.Join(t.TempDir(), "lut.db")}
 	train := t.TempDir()
 	code, _, errOut := runNas(t, "train", netadaptArch, "--data", "mnist", "--data-dir", f.data, "--steps", "20",
-		"--batch", "16", "--no-test", "--out", train, "--json")
+		"--batch", "16", "--no-test", "--seed", "3", "--out", train, "--json")
 	require.Equal(t, 0, code, errOut)
 	f.weights = filepath.Join(train, trainer.WeightsFile)
 	code, _, errOut = runNas(t, append([]string{"profile", "--lut", f.lut, "--quiet", netadaptArch}, measureArgs...)...)
@@ -160,7 +177,7 @@ func TestNetAdaptEndToEnd(t *testing.T) {
 		code, _, errOut := runNas(t, "inspect", filepath.Join(dir, pipeline.IterArchFile))
 		require.Equal(t, 0, code, "iteration %d: %s", i, errOut)
 		code, evalOut, errOut := runNas(t, "eval", filepath.Join(dir, pipeline.IterArchFile), "--weights", filepath.Join(dir, trainer.WeightsFile),
-			"--data", "mnist", "--data-dir", f.data, "--split", "val", "--json")
+			"--data", "mnist", "--data-dir", f.data, "--split", "val", "--seed", "3", "--json")
 		require.Equal(t, 0, code, "iteration %d: %s", i, errOut)
 		var ev evalReport
 		require.NoError(t, json.Unmarshal([]byte(evalOut), &ev))
@@ -274,6 +291,75 @@ func TestNetAdaptKillResume(t *testing.T) {
 		require.Equal(t, want.Settings, got.Settings)
 		require.Equal(t, decisions(want.Iterations), decisions(got.Iterations))
 	}
+}
+
+// copyToDevice writes a table at path whose only device is fp, with the
+// entries of the table src's device of this machine at one thread: a table
+// "profiled" under another fingerprint, whose predictions are those of src.
+func copyToDevice(t *testing.T, src string, fp latency.Fingerprint) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "other.db")
+	tbl, err := latency.Open(path, fp, latency.Options{})
+	require.NoError(t, err)
+	defer tbl.Close()
+	here := latency.CurrentFingerprint(1).ID()
+	n := 0
+	require.NoError(t, latency.ReadAll(src, func(dev, key string, e latency.Entry) error {
+		if dev != here {
+			return nil
+		}
+		n++
+		return tbl.Put(key, e)
+	}))
+	require.Positive(t, n)
+	return path
+}
+
+// lutEntries counts the entries of each device of a table.
+func lutEntries(t *testing.T, path string) map[string]int {
+	t.Helper()
+	sum, err := latency.Inspect(path)
+	require.NoError(t, err)
+	n := map[string]int{}
+	for _, d := range sum.Devices {
+		n[d.ID] = d.Entries
+	}
+	return n
+}
+
+// nas netadapt --device reads a table profiled under another fingerprint:
+// with the same entries it makes the decisions of a run on this machine's
+// table, and measures nothing into the other device's.
+func TestNetAdaptDevice(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fine-tunes a tiny network many times, twice")
+	}
+	f := newNetadaptFixture(t)
+	ref := filepath.Join(t.TempDir(), "ref")
+	code, _, errOut := runNas(t, f.args(ref)...)
+	require.Equal(t, 0, code, errOut)
+
+	other := latency.CurrentFingerprint(2) // this machine at two threads: another fingerprint
+	g := f
+	g.lut = copyToDevice(t, f.lut, other)
+	before := lutEntries(t, g.lut)
+	out := filepath.Join(t.TempDir(), "dev")
+	code, _, errOut = runNas(t, g.args(out)...)
+	require.Equal(t, exitError, code, "without --device the table is not this machine's")
+	require.Contains(t, errOut, "--device "+other.ID())
+	code, _, errOut = runNas(t, g.args(out, "--device", other.ID())...)
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, decisions(readHistory(t, ref).Iterations), decisions(readHistory(t, out).Iterations))
+	require.Equal(t, before, lutEntries(t, g.lut))
+
+	// A device whose table lacks what a run needs: the run stops and names
+	// the command that fills it there; nothing is measured here.
+	board, bfp := writeBoardLut(t)
+	code, _, errOut = runNas(t, f.args(filepath.Join(t.TempDir(), "board"), "--lut", board, "--device", bfp.ID())...)
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "lacks")
+	require.Contains(t, errOut, "fill them on that device")
+	require.Equal(t, map[string]int{bfp.ID(): 1}, lutEntries(t, board))
 }
 
 func TestNetadaptWarning(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"nas/internal/progress"
+	"nas/latency"
 	"nas/pipeline"
 	"nas/results"
 	"nas/search"
@@ -26,7 +27,9 @@ type searchOptions struct {
 	Store    string
 	Out      string
 	Resume   string
+	Threads  int
 	JSON     bool
+	Quiet    bool
 }
 
 func newCmdSearch(runF func(*cobra.Command, *searchOptions) error) *cobra.Command {
@@ -46,13 +49,18 @@ MnasNet reward  ACC(m) * (LAT(m)/TAR)^w  on this device:
   w    --w on both sides of the target (soft constraint, default -0.15), or
        with --hard, 0 below and -1 above it.
 
+The table is this machine's, at one thread, unless --device names another
+device in it (profiled there, see 'nas lut show'): the search then reads
+that device's entries and measures nothing into them; the final networks'
+end-to-end timings are still of this machine.
+
 Every trial is committed to the results store (--store) as it finishes; a
 killed search continues with --resume RUN and loses at most the trial in
 flight. After the budget, the best --final networks are retrained for
 --final-epochs on --final-fraction of the training split, evaluated once on
 the test set, and timed end to end; --baselines trains and times zoo networks with the
 same recipe for comparison. The report (plot, HTML page, best arch) is
-written to runs/RUN/ (see nas report).`,
+written to runs/RUN/, or -o DIR (see nas report).`,
 		Example: `  nas search --target-ms 0.5
   nas search --target-ms 1 --strategy rl --budget 60 --proxy-epochs 2 --seed 7
   nas search --target-ms 1 --baselines mobilenet_v2@0.5,shufflenet_v2_x0_5
@@ -69,11 +77,11 @@ written to runs/RUN/ (see nas report).`,
 		},
 	}
 	f := cmd.Flags()
-	f.Float64Var(&st.Objective.TargetMs, "target-ms", 0, "latency target TAR in milliseconds (batch 1, one thread, on this machine)")
+	addTargetFlag(cmd, &st.Objective.TargetMs)
 	f.IntVar(&st.Budget, "budget", 12, "candidates to train and score")
 	f.StringVar(&st.Strategy, "strategy", pipeline.DefaultStrategy, "search strategy: "+strings.Join(search.Strategies, ", "))
-	f.StringVar(&st.Space, "space", pipeline.DefaultSpace, "search space: a built-in name (nas space list) or a space JSON file")
-	f.Uint64Var(&st.Seed, "seed", 1, "seed of every random choice of the run")
+	addSpaceFlag(cmd, &st.Space)
+	addSeedFlag(cmd, &st.Seed)
 	f.Float64Var(&opts.W, "w", search.DefaultW, "reward exponent w of the soft constraint (alpha = beta = w)")
 	f.BoolVar(&opts.Hard, "hard", false, "hard constraint: alpha = 0, beta = -1 (networks over the target are penalised, faster ones earn nothing)")
 	addDataFlags(cmd, &st.Data, &st.DataDir)
@@ -86,11 +94,14 @@ written to runs/RUN/ (see nas report).`,
 	f.IntVar(&st.FinalEpochs, "final-epochs", 1, "epochs of the final training")
 	f.Float64Var(&st.FinalFraction, "final-fraction", pipeline.DefaultFinalFraction, "fraction of the training split the final training uses (1: all of it)")
 	f.StringSliceVar(&st.Baselines, "baselines", nil, "zoo networks to train and time with the final recipe, as NAME or NAME@WIDTH (e.g. mobilenet_v2@0.5)")
-	f.StringVar(&st.LatencyTable, "lut", pipeline.DefaultLatencyTable, "latency table (bbolt); created and filled on this machine when missing")
-	f.StringVar(&opts.Store, "store", defaultStore, "results store (bbolt) of runs and trials")
-	f.StringVar(&opts.Out, "out", "", "report folder (default runs/RUN)")
+	addLUTFlag(cmd, &st.LatencyTable)
+	addDeviceFlag(cmd, &st.Device)
+	addThreadsFlag(cmd, &opts.Threads)
+	addStoreFlag(cmd, &opts.Store)
+	addOutFlag(cmd, &opts.Out)
 	f.StringVar(&opts.Resume, "resume", "", "continue the stopped run RUN (run-N or N) with its stored settings")
-	f.BoolVar(&opts.JSON, "json", false, "print a JSON summary instead of progress and tables")
+	addJSONFlag(cmd, &opts.JSON)
+	addQuietFlag(cmd, &opts.Quiet)
 	return cmd
 }
 
@@ -98,6 +109,9 @@ written to runs/RUN/ (see nas report).`,
 var searchFlags = map[string]string{"alpha": "w", "beta": "w", "latency_table": "lut"}
 
 func (o *searchOptions) check() error {
+	if err := checkThreads(o.Threads); err != nil {
+		return err
+	}
 	if o.Resume != "" {
 		if _, err := results.ParseRunID(o.Resume); err != nil {
 			return usageErrorf("--resume: %v", err)
@@ -125,6 +139,7 @@ type searchSummary struct {
 }
 
 func searchRun(cmd *cobra.Command, opts *searchOptions) error {
+	applyThreads(opts.Threads)
 	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt)
 	defer stop()
 	out := cmd.OutOrStdout()
@@ -136,11 +151,11 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 	defer store.Close()
 
 	var bar *progress.Bar
-	s := &pipeline.Search{Store: store, Out: opts.Out, Log: func(msg string) { say("%s\n", msg) },
+	s := &pipeline.Search{Store: store, Out: opts.Out, Threads: opts.Threads, Log: func(msg string) { say("%s\n", msg) },
 		Started: func(id results.RunID, st pipeline.SearchSettings, done int) {
 			say("%s: %s search of %s for %g ms on %s, seed %d, budget %d (store %s, table %s)\n",
 				id, st.Strategy, st.Space, st.Objective.TargetMs, st.Data, st.Seed, st.Budget, opts.Store, st.LatencyTable)
-			bar = progress.New(cmd.ErrOrStderr(), "search", "trials", st.Budget, done, opts.JSON)
+			bar = progress.New(cmd.ErrOrStderr(), "search", "trials", st.Budget, done, opts.JSON || opts.Quiet)
 		},
 		Progress: func(done int, best search.Trial) {
 			bar.Add(1)
@@ -160,7 +175,7 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 		return fmt.Errorf("stopped: %d trials are stored; continue with nas search --resume %s", se.Trials, se.Run)
 	}
 	if err != nil {
-		return flagError(err, searchFlags)
+		return flagError(searchFillCommand(err, store, opts), searchFlags)
 	}
 	if res.Stopped != "" {
 		say("%s\n", res.Stopped)
@@ -177,6 +192,25 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 	}
 	fmt.Fprintf(out, "\nreport: %s (open report.html)\n", res.Dir)
 	return nil
+}
+
+// searchFillCommand names the command that fills another device's table
+// with what a search of its space needs.
+func searchFillCommand(err error, store *results.Store, opts *searchOptions) error {
+	var me *latency.MissingError
+	if !errors.As(err, &me) {
+		return err
+	}
+	sp := opts.Settings.Space
+	if id, perr := results.ParseRunID(opts.Resume); perr == nil {
+		if run, rerr := store.Run(id); rerr == nil {
+			sp = run.Config.Space
+		}
+	}
+	if sp == "" {
+		sp = pipeline.DefaultSpace
+	}
+	return fillCommand(err, me.Path, 1, "--space "+shellQuote(sp))
 }
 
 func printFinals(w io.Writer, fs []pipeline.FinalResult) {

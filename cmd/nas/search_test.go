@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"nas/internal/crashtest"
+	"nas/latency"
 	"nas/results"
 )
 
@@ -24,8 +25,9 @@ func TestSearchFlags(t *testing.T) {
 	require.Equal(t, 2.0, got.Settings.Objective.TargetMs)
 	require.Equal(t, "rl", got.Settings.Strategy)
 	require.True(t, got.Hard)
+	require.True(t, got.Settings.Objective.Hard(), "the hard constraint is search.HardObjective")
 	require.Equal(t, []string{"mobilenet_v2@0.5", "ghostnet"}, got.Settings.Baselines)
-	require.Equal(t, "small28", got.Settings.Space)
+	require.Equal(t, "", got.Settings.Space, "the pipeline's default space")
 	require.Equal(t, "fashion-mnist", got.Settings.Data)
 
 	for _, c := range []struct {
@@ -198,4 +200,57 @@ func storedTrials(t *testing.T, path string) []results.Trial {
 	tr, err := s.Trials(1)
 	require.NoError(t, err)
 	return tr
+}
+
+// nas search --device reads a table profiled under another fingerprint:
+// with the same entries it makes the decisions of a search on this
+// machine's table, records the device with the run, and measures nothing
+// into the other device's entries.
+func TestSearchDevice(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a few tiny networks, twice")
+	}
+	f := newSearchFixture(t)
+	ref := t.TempDir()
+	code, out, errOut := runNas(t, f.args(ref, "--budget", "3", "--final", "0")...)
+	require.Equal(t, 0, code, errOut)
+	var want searchSummary
+	require.NoError(t, json.Unmarshal([]byte(out), &want))
+
+	other := latency.CurrentFingerprint(2) // this machine at two threads: another fingerprint
+	g := f
+	g.lut = copyToDevice(t, f.lut, other)
+	before := lutEntries(t, g.lut)
+	dir := t.TempDir()
+	code, _, errOut = runNas(t, g.args(dir, "--budget", "3", "--final", "0")...)
+	require.Equal(t, exitError, code, "without --device the table is not this machine's")
+	require.Contains(t, errOut, "--device "+other.ID())
+	code, out, errOut = runNas(t, g.args(dir, "--budget", "3", "--final", "0", "--device", other.ID())...)
+	require.Equal(t, 0, code, errOut)
+	var got searchSummary
+	require.NoError(t, json.Unmarshal([]byte(out), &got))
+	require.Equal(t, want.Best.Key, got.Best.Key)
+	require.Equal(t, want.Best.Reward, got.Best.Reward)
+	wantTrials, gotTrials := storedTrials(t, filepath.Join(ref, "store.db")), storedTrials(t, filepath.Join(dir, "store.db"))
+	require.Equal(t, len(wantTrials), len(gotTrials))
+	for i := range wantTrials {
+		require.Equal(t, wantTrials[i].PredictedLatencyMs, gotTrials[i].PredictedLatencyMs, "trial %d", i+1)
+	}
+	require.Equal(t, before, lutEntries(t, g.lut))
+	s, err := results.OpenReadOnly(filepath.Join(dir, "store.db"))
+	require.NoError(t, err)
+	run, err := s.Run(1)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	require.Equal(t, other.ID(), run.Config.Device)
+
+	// Another device's table without the space's entries: the search stops
+	// before its first trial and names the command that fills the table.
+	board, bfp := writeBoardLut(t)
+	dir = t.TempDir()
+	code, _, errOut = runNas(t, f.args(dir, "--budget", "3", "--final", "0", "--lut", board, "--device", bfp.ID())...)
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "lacks")
+	require.Contains(t, errOut, "nas profile --lut "+board+" --lut-threads 4 --batch 1 --space convnet28")
+	require.Equal(t, map[string]int{bfp.ID(): 1}, lutEntries(t, board))
 }
