@@ -430,7 +430,7 @@ type tunerAdapter struct {
 	base  FineTuneTask // all but the arch, weights, steps and seed
 }
 
-func (t *tunerAdapter) do(ctx context.Context, a *space.Arch, w space.Weights, steps int, seed uint64) (FineTuneResult, error) {
+func (t *tunerAdapter) do(ctx context.Context, a *space.Arch, w search.Weights, steps int, seed uint64) (FineTuneResult, error) {
 	b, err := EncodeWeights(w, nil)
 	if err != nil {
 		return FineTuneResult{}, err
@@ -440,7 +440,7 @@ func (t *tunerAdapter) do(ctx context.Context, a *space.Arch, w space.Weights, s
 	return t.tuner.FineTune(ctx, task)
 }
 
-func (t *tunerAdapter) FineTune(ctx context.Context, a *space.Arch, w space.Weights, steps int, seed uint64) (space.Weights, float64, error) {
+func (t *tunerAdapter) FineTune(ctx context.Context, a *space.Arch, w search.Weights, steps int, seed uint64) (search.Weights, float64, error) {
 	res, err := t.do(ctx, a, w, steps, seed)
 	if err != nil {
 		return nil, 0, err
@@ -452,7 +452,7 @@ func (t *tunerAdapter) FineTune(ctx context.Context, a *space.Arch, w space.Weig
 	return tuned, res.ValAcc, err
 }
 
-func (t *tunerAdapter) Accuracy(ctx context.Context, a *space.Arch, w space.Weights) (float64, error) {
+func (t *tunerAdapter) Accuracy(ctx context.Context, a *space.Arch, w search.Weights) (float64, error) {
 	res, err := t.do(ctx, a, w, 0, 0)
 	return res.ValAcc, err
 }
@@ -465,7 +465,7 @@ type folderRecorder struct {
 	settings NetAdaptSettings
 }
 
-func (r *folderRecorder) Record(history []search.Iteration, a *space.Arch, w space.Weights) error {
+func (r *folderRecorder) Record(history []search.Iteration, a *space.Arch, w search.Weights) error {
 	it := history[len(history)-1]
 	dir := IterDir(r.out, it.Index)
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -11,6 +11,7 @@ import (
 	"nas/blocks"
 	"nas/blocks/nn"
 	"nas/internal/safetensors"
+	"nas/search"
 	"nas/space"
 	"nas/trainer"
 )
@@ -265,7 +266,7 @@ func (ds *Datasets) tuneSplit(td TuneData) (*tuneSplit, error) {
 }
 
 // EncodeWeights writes w as safetensors bytes with meta as metadata.
-func EncodeWeights(w space.Weights, meta map[string]string) ([]byte, error) {
+func EncodeWeights(w search.Weights, meta map[string]string) ([]byte, error) {
 	f := &safetensors.File{Tensors: make(map[string]safetensors.Tensor, len(w)), Metadata: meta}
 	for name, t := range w {
 		f.Tensors[name] = safetensors.Tensor{Shape: slices.Clone(t.Shape), F32: t.Data}
@@ -278,12 +279,12 @@ func EncodeWeights(w space.Weights, meta map[string]string) ([]byte, error) {
 }
 
 // DecodeWeights reads weights written by EncodeWeights.
-func DecodeWeights(b []byte) (space.Weights, error) {
+func DecodeWeights(b []byte) (search.Weights, error) {
 	f, err := safetensors.Decode(b)
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
-	w := make(space.Weights, len(f.Tensors))
+	w := make(search.Weights, len(f.Tensors))
 	for name, t := range f.Tensors {
 		if t.F32 == nil {
 			return nil, fmt.Errorf("weights: tensor %q is not float32", name)
@@ -294,7 +295,7 @@ func DecodeWeights(b []byte) (space.Weights, error) {
 }
 
 // LoadWeights reads the weights of network a from a safetensors file.
-func LoadWeights(a *space.Arch, path string) (space.Weights, error) {
+func LoadWeights(a *space.Arch, path string) (search.Weights, error) {
 	net, err := newNetwork(a)
 	if err != nil {
 		return nil, err
@@ -315,7 +316,7 @@ func newNetwork(a *space.Arch) (*blocks.Network, error) {
 }
 
 // withWeights builds a with the weights w (copied).
-func withWeights(a *space.Arch, w space.Weights) (*blocks.Network, error) {
+func withWeights(a *space.Arch, w search.Weights) (*blocks.Network, error) {
 	net, err := newNetwork(a)
 	if err != nil {
 		return nil, err
