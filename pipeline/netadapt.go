@@ -212,16 +212,16 @@ type NetAdapt struct {
 
 // NetAdaptResult is a finished run: the first and the last network.
 type NetAdaptResult struct {
-	History  []search.Iteration
-	Start    *space.Arch
-	Final    *space.Arch
-	LongStep int // steps of the long fine-tune
+	History   []search.Iteration
+	Start     *space.Arch
+	Final     *space.Arch
+	LongSteps int // steps of the long fine-tune
 	// InitialMs and FinalMs are the first and the last network timed side
 	// by side at the end of the run (SpeedUp is their ratio).
 	InitialMs, FinalMs, SpeedUp float64
 	InitialParams, FinalParams  int64
 	FinalWeights                string // the file of the final network's weights
-	FinalArch                   string // the file of the final network's arch
+	FinalArchFile               string // the file of the final network's arch
 }
 
 // FinalRounds is how many times the first and the last network are timed,
@@ -337,9 +337,9 @@ func (n *NetAdapt) Run(ctx context.Context, st NetAdaptSettings) (*NetAdaptResul
 	}
 
 	last := history[len(history)-1]
-	res := &NetAdaptResult{History: history, Start: start, Final: final, LongStep: longSteps,
-		FinalWeights: filepath.Join(IterDir(n.Out, last.Index), trainer.WeightsFile),
-		FinalArch:    filepath.Join(IterDir(n.Out, last.Index), IterArchFile)}
+	res := &NetAdaptResult{History: history, Start: start, Final: final, LongSteps: longSteps,
+		FinalWeights:  filepath.Join(IterDir(n.Out, last.Index), trainer.WeightsFile),
+		FinalArchFile: filepath.Join(IterDir(n.Out, last.Index), IterArchFile)}
 	// The speed-up: the first and the last network timed side by side,
 	// alternating, the best of FinalRounds each, so that a slow moment of
 	// the machine cannot fall on one of them only (the run's own timings

@@ -204,7 +204,7 @@ func netadaptRun(cmd *cobra.Command, opts *netadaptOptions) error {
 	say("\n%d iterations: measured side by side %.4f -> %.4f ms (%.2fx), table %.4f -> %.4f ms, val acc %.2f%% -> %.2f%%, %d -> %d params\n",
 		sum.Iterations, sum.InitialMs, sum.FinalMs, sum.SpeedUp, sum.InitialTableMs, sum.FinalTableMs, 100*sum.InitialAcc, 100*sum.FinalAcc,
 		sum.InitialParams, sum.FinalParams)
-	say("final network: %s (%s)\n", res.FinalArch, sum.FinalWeights)
+	say("final network: %s (%s)\n", res.FinalArchFile, sum.FinalWeights)
 	return nil
 }
 
