@@ -44,10 +44,14 @@ type zooFlags struct {
 }
 
 func (z *zooFlags) addFlags(cmd *cobra.Command) {
-	f := cmd.Flags()
-	f.StringVar(&z.Input, "input", "", "input shape CxHxW of a zoo network (default 3x224x224)")
-	f.IntVar(&z.Classes, "classes", 0, "classes of a zoo network (default 1000)")
+	addInputFlag(cmd, &z.Input)
+	cmd.Flags().IntVar(&z.Classes, "classes", 0, "classes of a zoo network (default 1000)")
 	addWidthFlag(cmd, &z.Width)
+}
+
+// addInputFlag registers --input, the input shape.
+func addInputFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVar(p, "input", "", "input shape CxHxW where the network does not fix it: a zoo network (default 3x224x224), an ONNX model with symbolic dimensions")
 }
 
 // resolve loads ARCH, shaping a zoo network with the flags.
