@@ -269,7 +269,7 @@ func TestWriteDir(t *testing.T) {
 
 func TestWriteDirNoTrained(t *testing.T) {
 	trials := []Trial{{Arch: "a1", PredictedLatencyMs: 1, Status: TrialFailed, Reason: "diverged"}}
-	s, id := storeWith(t, RunConfig{Strategy: "random"}, trials, nil)
+	s, id := storeWith(t, RunConfig{Strategy: "random", TargetMs: 1}, trials, nil)
 	r, err := s.Report(id)
 	require.NoError(t, err)
 	dir := t.TempDir()

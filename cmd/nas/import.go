@@ -87,11 +87,10 @@ accepted wherever ARCH is. See docs/import.md.`,
 			return importRun(cmd, opts)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVarP(&opts.Out, "out", "o", "", "arch JSON file to write (- for standard output; required)")
-	f.StringVar(&opts.WeightsOut, "weights-out", "", "also write the model's weights to this safetensors file")
-	f.StringVar(&opts.Input, "input", "", "input shape CxHxW, for a model whose input dimensions are symbolic")
-	f.BoolVar(&opts.JSON, "json", false, "print a JSON summary")
+	addOutFlag(cmd, &opts.Out) // the arch JSON file (- for standard output; required)
+	cmd.Flags().StringVar(&opts.WeightsOut, "weights-out", "", "also write the model's weights to this safetensors file")
+	addInputFlag(cmd, &opts.Input)
+	addJSONFlag(cmd, &opts.JSON)
 	return cmd
 }
 
