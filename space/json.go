@@ -177,7 +177,16 @@ func (a *Arch) UnmarshalJSON(data []byte) error {
 // Arch.Shapes, so that the Arch it returns is valid. Content errors are a
 // *JSONError naming the path; a layer that does not fit its input is a
 // *LayerError naming its index.
-func ParseArchJSON(data []byte) (*Arch, error) {
+//
+// The network must fit DefaultLimits (a *JSONError naming the field, or a
+// *LimitError for an activation or the cost); ParseArchJSONWith takes other
+// limits.
+func ParseArchJSON(data []byte) (*Arch, error) { return ParseArchJSONWith(data, Limits{}) }
+
+// ParseArchJSONWith is ParseArchJSON with limits l (zero fields meaning
+// DefaultLimits).
+func ParseArchJSONWith(data []byte, l Limits) (*Arch, error) {
+	l = l.withDefaults()
 	obj, err := decodeObject(data, "")
 	if err != nil {
 		return nil, err
@@ -204,6 +213,9 @@ func ParseArchJSON(data []byte) (*Arch, error) {
 	if a.Classes, err = decodeInt(raw, "classes"); err != nil {
 		return nil, err
 	}
+	if err := checkHeaderJSON(l, a.Input, a.Classes); err != nil {
+		return nil, err
+	}
 	if raw, ok := obj["bn_eps"]; ok {
 		if a.BNEps, err = decodeFloat(raw, "bn_eps"); err != nil {
 			return nil, err
@@ -216,13 +228,36 @@ func ParseArchJSON(data []byte) (*Arch, error) {
 	if !ok {
 		return nil, jsonErr("layers", "missing: give the list of layers")
 	}
-	if a.Layers, err = decodeLayers(raw, "layers"); err != nil {
+	if a.Layers, err = decodeLayers(raw, "layers", l); err != nil {
 		return nil, err
 	}
 	if _, err := a.Shapes(); err != nil {
 		return nil, err
 	}
+	if err := a.CheckLimits(l); err != nil {
+		return nil, err
+	}
 	return a, nil
+}
+
+// checkHeaderJSON checks the input shape and the classes against l, the
+// error naming the JSON field.
+func checkHeaderJSON(l Limits, in blocks.Shape, classes int) error {
+	for _, c := range []struct {
+		path string
+		in   blocks.Shape
+		cls  int
+	}{
+		{"input[0]", blocks.Shape{C: in.C}, 0},
+		{"input[1]", blocks.Shape{H: in.H}, 0},
+		{"input[2]", blocks.Shape{W: in.W}, 0},
+		{"classes", blocks.Shape{}, classes},
+	} {
+		if err := l.checkInput(c.in, c.cls); err != nil {
+			return jsonErr(c.path, "%v", err)
+		}
+	}
+	return nil
 }
 
 func checkVersion(obj map[string]json.RawMessage) error {
@@ -299,14 +334,17 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-func decodeLayers(raw json.RawMessage, path string) ([]blocks.Spec, error) {
+func decodeLayers(raw json.RawMessage, path string, l Limits) ([]blocks.Spec, error) {
 	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil || items == nil {
 		return nil, jsonErr(path, "want an array of layer objects, got %s", describeJSON(raw))
 	}
+	if len(items) > l.Layers {
+		return nil, jsonErr(path, "%v", &LimitError{What: "number of layers", Value: int64(len(items)), Limit: int64(l.Layers), Field: "Layers"})
+	}
 	out := make([]blocks.Spec, 0, len(items))
 	for i, it := range items {
-		s, err := decodeLayer(it, fmt.Sprintf("%s[%d]", path, i))
+		s, err := decodeLayer(it, fmt.Sprintf("%s[%d]", path, i), l)
 		if err != nil {
 			return nil, err
 		}
@@ -316,7 +354,7 @@ func decodeLayers(raw json.RawMessage, path string) ([]blocks.Spec, error) {
 }
 
 // decodeLayer reads one {"type": ..., fields...} object.
-func decodeLayer(raw json.RawMessage, path string) (blocks.Spec, error) {
+func decodeLayer(raw json.RawMessage, path string, l Limits) (blocks.Spec, error) {
 	obj, err := decodeObject(raw, path)
 	if err != nil {
 		return nil, err
@@ -352,6 +390,9 @@ func decodeLayer(raw json.RawMessage, path string) (blocks.Spec, error) {
 		}
 		if err := setFromJSON(v.FieldByIndex(f.index), f, raw, join(path, f.json)); err != nil {
 			return nil, err
+		}
+		if err := l.checkField(f, v.FieldByIndex(f.index), f.json); err != nil {
+			return nil, jsonErr(join(path, f.json), "%v", err)
 		}
 	}
 	canonicalizeSpec(spec)
