@@ -54,6 +54,9 @@ func ParseSpaceJSONWith(data []byte, l Limits) (*Space, error) {
 		if s.Stem, err = decodeLayers(raw, "stem", l); err != nil {
 			return nil, err
 		}
+		if len(s.Stem) == 0 {
+			s.Stem = nil // as when it is left out, which MarshalJSON writes as []
+		}
 	}
 	raw, ok = obj["head"]
 	if !ok {
