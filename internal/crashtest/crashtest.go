@@ -1,5 +1,7 @@
 // Package crashtest kills a writing process in the middle of a commit, for
-// the kill -9 tests of the bbolt stores (latency tables, results store).
+// the kill -9 tests of the bbolt stores (latency tables, results store),
+// and holds a store open in another process, for their locking tests
+// (Hold, HoldFile).
 //
 // The test binary re-runs itself as the writer: a test function that does
 // nothing unless an environment variable names the file, and then calls
