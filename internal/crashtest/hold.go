@@ -1,11 +1,9 @@
 package crashtest
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -37,15 +35,7 @@ func Hold(open func() (io.Closer, error)) {
 // held.
 func HoldFile(t testing.TB, holderTest, env, value string) (release func()) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^"+holderTest+"$")
-	cmd.Env = append(os.Environ(), env+"="+value)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	Start(t, cmd)
-	sc := bufio.NewScanner(stdout)
+	cmd, stdin, sc := startSelf(t, holderTest, env, value)
 	if !sc.Scan() || sc.Text() != "held" {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
