@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 
 	"nas/blocks"
@@ -579,6 +580,27 @@ func (f specField) isDefault(fv reflect.Value) bool {
 // programmer error in a block family file (an unsupported field type, a
 // token used twice); TestRegisteredSpecs checks every registered type.
 func specFields(s blocks.Spec) ([]specField, error) {
+	t := reflect.TypeOf(s)
+	if c, ok := specFieldsCache.Load(t); ok {
+		c := c.(cachedFields)
+		return c.fields, c.err
+	}
+	fields, err := collectSpecFields(s)
+	specFieldsCache.Store(t, cachedFields{fields, err})
+	return fields, err
+}
+
+// specFieldsCache holds specFields by spec type: the parsers, String and
+// the limits check ask for a type's fields once per layer. The slices it
+// returns are shared and must not be modified.
+var specFieldsCache sync.Map // reflect.Type -> cachedFields
+
+type cachedFields struct {
+	fields []specField
+	err    error
+}
+
+func collectSpecFields(s blocks.Spec) ([]specField, error) {
 	v := reflect.ValueOf(s)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
 		return nil, fmt.Errorf("%s spec is %T, want a pointer to a struct", s.Type(), s)
