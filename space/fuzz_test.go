@@ -2,7 +2,6 @@ package space
 
 import (
 	"encoding/json"
-	"math"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -46,11 +45,6 @@ func exercise(t *testing.T, a *Arch) {
 	y := net.Forward(nil, x)
 	if len(y.Data) != a.Classes {
 		t.Fatalf("forward of %q gives %d values, want %d classes", a.String(), len(y.Data), a.Classes)
-	}
-	for _, v := range y.Data {
-		if math.IsNaN(float64(v)) {
-			t.Fatalf("forward of %q gives NaN", a.String())
-		}
 	}
 }
 
