@@ -269,7 +269,7 @@ func (s *Space) Canonical(choices []int) ([]int, error) {
 }
 
 // Arch builds the network of a choice vector and checks it with
-// Arch.Shapes.
+// Arch.Shapes and against DefaultLimits.
 func (s *Space) Arch(choices []int) (*Arch, error) {
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("space %s: %w", s.Name, err)
@@ -299,6 +299,9 @@ func (s *Space) Arch(choices []int) (*Arch, error) {
 	}
 	a.Layers = append(a.Layers, head...)
 	if _, err := a.Shapes(); err != nil {
+		return nil, err
+	}
+	if err := a.CheckLimits(Limits{}); err != nil {
 		return nil, err
 	}
 	for _, l := range a.Layers {
