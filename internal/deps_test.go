@@ -12,6 +12,7 @@ import (
 var layers = []string{
 	"nas/cmd/nas",
 	"nas/export",
+	"nas/supernet",
 	"nas/search",
 	"nas/results",
 	"nas/latency",
