@@ -138,9 +138,9 @@ const stateVersion = 1
 const (
 	streamInit   = 101
 	streamSubset = 102
-	streamSample = 103 // the random networks of a step, reseeded per step
-	streamShards = 104 // the shards' dropout seeds, reseeded per step and network
-	streamCalib  = 105 // the calibration images
+	streamSample = 103     // the random networks of a step, reseeded per step
+	streamShards = 104     // the shards' dropout seeds, reseeded per step and network
+	streamCalib  = 105     // the calibration images
 	streamData   = 1 << 32 // + epoch: the sample order and augmentation of each epoch
 )
 
