@@ -55,6 +55,7 @@ from real training.`,
 	root.AddCommand(newCmdSearch(nil))
 	root.AddCommand(newCmdInfer(nil))
 	root.AddCommand(newCmdNetAdapt(nil))
+	root.AddCommand(newCmdSupernet())
 	return root
 }
 
