@@ -149,3 +149,20 @@ func TestSoftCrossEntropyErrors(t *testing.T) {
 	_, err = SoftCrossEntropyOf(nil, New(2, 3), make([]float32, 6), 1)
 	require.ErrorContains(t, err, "a shard of 2 samples in a batch of 1")
 }
+
+func TestSoftCrossEntropyGolden(t *testing.T) {
+	for _, g := range goldenCases(t, "softxent_*") {
+		t.Run(g.name, func(t *testing.T) {
+			logits := g.T(t, "logits")
+			soft := g.T(t, "soft").Data
+			batch := int(g.Float(t, "batch"))
+			elemPrefill(logits)
+			tp := NewTape(true, nil)
+			loss, err := SoftCrossEntropyOf(tp, logits, soft, batch)
+			require.NoError(t, err)
+			requireClose(t, g.T(t, "loss").Data, loss.Data, goldenTol, "loss")
+			tp.Backward(loss)
+			requireClose(t, g.T(t, "glogits").Data, elemGrad(t, logits), goldenTol, "glogits")
+		})
+	}
+}
