@@ -53,21 +53,10 @@ func SoftmaxCrossEntropyOf(tp *Tape, logits *Tensor, labels []int, smoothing flo
 	var total float64
 	for i := 0; i < n; i++ {
 		row := logits.Data[i*k : (i+1)*k]
-		p := prob[i*k : (i+1)*k]
-		mx := math.Inf(-1)
+		logZ := softmaxRow(row, prob[i*k:(i+1)*k])
+		var sumLogits float64
 		for _, v := range row {
-			mx = math.Max(mx, float64(v))
-		}
-		var sum, sumLogits float64
-		for j, v := range row {
-			e := math.Exp(float64(v) - mx)
-			p[j] = e
-			sum += e
 			sumLogits += float64(v)
-		}
-		logZ := mx + math.Log(sum)
-		for j := range p {
-			p[j] /= sum
 		}
 		nllLabel := logZ - float64(row[labels[i]])
 		nllMean := logZ - sumLogits/float64(k) // mean over classes of -log p_k
@@ -171,19 +160,8 @@ func SoftCrossEntropyOf(tp *Tape, logits *Tensor, soft []float32, batch int) (*T
 	var total float64
 	for i := range n {
 		row := logits.Data[i*k : (i+1)*k]
-		p := prob[i*k : (i+1)*k]
-		mx := math.Inf(-1)
-		for _, v := range row {
-			mx = math.Max(mx, float64(v))
-		}
-		var sum float64
+		logZ := softmaxRow(row, prob[i*k:(i+1)*k])
 		for j, v := range row {
-			p[j] = math.Exp(float64(v) - mx)
-			sum += p[j]
-		}
-		logZ := mx + math.Log(sum)
-		for j, v := range row {
-			p[j] /= sum
 			total += float64(soft[i*k+j]) * (logZ - float64(v))
 		}
 	}
@@ -221,18 +199,30 @@ func Softmax(logits *Tensor, out []float32) {
 		panic(fmt.Sprintf("nn.Softmax: logits %s and %d outputs, want batch x classes and as many", ShapeString(logits.Shape), len(out)))
 	}
 	k := logits.Shape[1]
+	p := make([]float64, k)
 	for i := range logits.Shape[0] {
-		row := logits.Data[i*k : (i+1)*k]
-		mx := math.Inf(-1)
-		for _, v := range row {
-			mx = math.Max(mx, float64(v))
-		}
-		var sum float64
-		for _, v := range row {
-			sum += math.Exp(float64(v) - mx)
-		}
-		for j, v := range row {
-			out[i*k+j] = float32(math.Exp(float64(v)-mx) / sum)
+		softmaxRow(logits.Data[i*k:(i+1)*k], p)
+		for j, v := range p {
+			out[i*k+j] = float32(v)
 		}
 	}
+}
+
+// softmaxRow writes softmax(row) into p (as long as row) in float64, with
+// the maximum subtracted first so that large logits do not overflow, and
+// returns log(sum(exp(row))).
+func softmaxRow(row []float32, p []float64) float64 {
+	mx := math.Inf(-1)
+	for _, v := range row {
+		mx = math.Max(mx, float64(v))
+	}
+	var sum float64
+	for j, v := range row {
+		p[j] = math.Exp(float64(v) - mx)
+		sum += p[j]
+	}
+	for j := range p {
+		p[j] /= sum
+	}
+	return mx + math.Log(sum)
 }
