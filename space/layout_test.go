@@ -77,3 +77,30 @@ func TestMatchErrors(t *testing.T) {
 	_, err = s.Match(stemless)
 	require.ErrorContains(t, err, "layer 0 (conv_o8_k3_arelu) is not the stem layer 0")
 }
+
+// FuzzMatch matches arbitrary networks against small28: never a panic, and
+// a match is exact (the vector's network is the one given).
+func FuzzMatch(f *testing.F) {
+	s, err := LoadSpace("small28")
+	require.NoError(f, err)
+	rng := rand.New(rand.NewPCG(9, 9))
+	for range 8 {
+		_, a, err := s.Sample(rng)
+		require.NoError(f, err)
+		f.Add(a.String())
+	}
+	f.Add("in1x28x28 cls10 | conv_o16_k3_arelu | gap | linear_o10")
+	f.Fuzz(func(t *testing.T, str string) {
+		a, err := ParseArch(str)
+		if err != nil {
+			return
+		}
+		c, err := s.Match(a)
+		if err != nil {
+			return
+		}
+		b, err := s.Arch(c)
+		require.NoError(t, err)
+		require.Equal(t, a.String(), b.String())
+	})
+}

@@ -15,9 +15,13 @@ import (
 	"nas/blocks/nn"
 	"nas/internal/crashtest"
 	"nas/internal/safetensors"
+	"nas/search"
 	"nas/space"
 	"nas/trainer"
 )
+
+// An Evaluator is what a search scores its candidates with.
+var _ search.Evaluator = (*Evaluator)(nil)
 
 // tinySpace has every family small28 has, on 8x8 images of 4 classes.
 const tinySpace = `{
