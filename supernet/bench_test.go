@@ -82,3 +82,43 @@ func BenchmarkEvaluateSmall28(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTrainStepSmall28 runs supernet training steps of small28 on
+// batches of 64 Fashion-MNIST-shaped images split over two shards (the
+// largest, the smallest and two random networks per step) and reports
+// images per second of wall time and CPU milliseconds per step:
+//
+//	go test ./supernet -run '^$' -bench TrainStepSmall28 -benchtime 10x
+func BenchmarkTrainStepSmall28(b *testing.B) {
+	sp, err := space.LoadSpace("small28")
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := NewWeights(sp, rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Recipe.Threads = 2
+	cfg.Recipe.Augment = trainer.DefaultAugmentation("fashion-mnist")
+	r, err := newRun(cfg, w, &trainer.Sets{Train: fashionShaped(b, 4000)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cpu0 := cpuTime()
+	images := 0
+	for b.Loop() {
+		if err := r.seek(r.st.Step/r.perEpoch, r.st.Step%r.perEpoch); err != nil {
+			b.Fatal(err)
+		}
+		r.batches.Next()
+		if _, _, err := r.step(r.batches.Images(), r.batches.Labels()); err != nil {
+			b.Fatal(err)
+		}
+		r.opt.Step(0.01)
+		r.st.Step++
+		images += len(r.batches.Labels())
+	}
+	b.ReportMetric(float64(images)/b.Elapsed().Seconds(), "images/s")
+	b.ReportMetric(float64(cpuTime()-cpu0)/1e6/float64(b.N), "cpu-ms/op")
+}

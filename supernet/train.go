@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"time"
@@ -187,7 +188,7 @@ func Train(ctx context.Context, cfg Config, sp *space.Space, dataName string, se
 			return nil, err
 		}
 	} else {
-		if _, err := os.Stat(dir + "/" + ManifestFile); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, ManifestFile)); err == nil {
 			return nil, fmt.Errorf("%s already holds a supernet: continue it with --resume, or give another --out", dir)
 		}
 		if err := writeManifest(dir, man); err != nil {
