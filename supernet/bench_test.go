@@ -40,8 +40,8 @@ func fashionShaped(b *testing.B, n int) *trainer.Dataset {
 
 // BenchmarkEvaluateSmall28 scores networks drawn from small28 the way
 // Evaluator does (bind the shared weights, recalibrate batch norm on
-// 2,000 images, score the validation split of 60,000 images' 10%, or a
-// third of it), and reports wall and CPU milliseconds per network:
+// 2,000 or 500 images, score the validation split of 60,000 images' 10%,
+// or a third of it), and reports wall and CPU milliseconds per network:
 //
 //	go test ./supernet -run '^$' -bench EvaluateSmall28 -benchtime 20x
 func BenchmarkEvaluateSmall28(b *testing.B) {
@@ -57,15 +57,16 @@ func BenchmarkEvaluateSmall28(b *testing.B) {
 	train := fashionShaped(b, 60000)
 	for _, bc := range []struct {
 		name     string
+		calib    int
 		fraction float64
-	}{{"val6000", 0}, {"val2000", 1.0 / 3}} {
+	}{{"calib2000-val6000", 2000, 0}, {"calib2000-val2000", 2000, 1.0 / 3}, {"calib500-val2000", 500, 1.0 / 3}} {
 		b.Run(bc.name, func(b *testing.B) {
 			rc.EvalFraction = bc.fraction
 			fit, val, err := rc.Split(train)
 			if err != nil {
 				b.Fatal(err)
 			}
-			ev := &Evaluator{w: w, fit: fit, val: val, calibImages: 2000, batch: 250}
+			ev := &Evaluator{w: w, fit: fit, val: val, calibImages: bc.calib, batch: 250}
 			rng := rand.New(rand.NewPCG(5, 5))
 			cpu0 := cpuTime()
 			for b.Loop() {
