@@ -100,6 +100,10 @@ func newManifest(sp *space.Space, data DataIdentity, cfg Config) (*Manifest, err
 		SpaceName: sp.Name, Space: js, Data: data, Config: cfg.saved()}, nil
 }
 
+// maxManifest bounds the manifest read into memory (a space's JSON is a
+// few kilobytes).
+const maxManifest = 16 << 20
+
 // ErrNoSupernet is a folder without a supernet.
 var ErrNoSupernet = errors.New("no supernet")
 
@@ -107,17 +111,21 @@ var ErrNoSupernet = errors.New("no supernet")
 // layout.
 func readManifest(dir string) (*Manifest, error) {
 	path := filepath.Join(dir, ManifestFile)
-	data, err := os.ReadFile(path)
+	fi, err := os.Stat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%s: %w there (%s is missing; train one with nas supernet train --out %s)", dir, ErrNoSupernet, ManifestFile, dir)
 		}
 		return nil, err
 	}
-	var m Manifest
-	if len(data) > 64<<20 {
-		return nil, fmt.Errorf("%s: %d bytes is too large for a supernet manifest", path, len(data))
+	if fi.Size() > maxManifest {
+		return nil, fmt.Errorf("%s: %d bytes is too large for a supernet manifest (at most %d)", path, fi.Size(), maxManifest)
 	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("%s: not a supernet manifest: %v", path, err)
 	}

@@ -350,3 +350,28 @@ func valSplit(t *testing.T, sn *Supernet, sets *trainer.Sets) *trainer.Dataset {
 	require.NoError(t, err)
 	return val
 }
+
+// FuzzReadManifest reads arbitrary manifests: an error or a manifest whose
+// space parses, never a panic.
+func FuzzReadManifest(f *testing.F) {
+	sp, err := space.ParseSpaceJSON([]byte(tinySpace))
+	require.NoError(f, err)
+	m, err := newManifest(sp, DataIdentity{Name: "tiny", Hash: "00", TrainImages: 1}, DefaultConfig())
+	require.NoError(f, err)
+	dir := f.TempDir()
+	require.NoError(f, writeManifest(dir, m))
+	good, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	require.NoError(f, err)
+	f.Add(good)
+	f.Add([]byte(`{"format": "nas supernet", "layout_version": 1, "space": {}}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, ManifestFile), data, 0o644))
+		m, err := readManifest(dir)
+		if err != nil {
+			return
+		}
+		_, _ = m.space()
+	})
+}
