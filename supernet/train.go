@@ -36,11 +36,9 @@ type Config struct {
 	CalibrationImages int `json:"calibration_images"`
 
 	// OnStep is called after every step (with the largest network's loss
-	// and accuracy); OnEpoch after every epoch's validation. AfterSave is
-	// called after every checkpoint with the step it holds.
-	OnStep    func(trainer.StepReport) `json:"-"`
-	OnEpoch   func(EpochStats)         `json:"-"`
-	AfterSave func(step int)           `json:"-"`
+	// and accuracy); OnEpoch after every epoch's validation.
+	OnStep  func(trainer.StepReport) `json:"-"`
+	OnEpoch func(EpochStats)         `json:"-"`
 }
 
 // DefaultConfig is trainer.DefaultConfig's recipe (SGD with Nesterov
@@ -53,11 +51,12 @@ func DefaultConfig() Config {
 	return Config{Recipe: r, Random: 2, CalibrationImages: 2000}
 }
 
-// saved is the config as the manifest stores it: without Threads, which
-// may differ between a run and its resumption only if bit-identity is
-// not wanted, so it is checked apart.
+// saved is the config as the manifest stores it, without the callbacks
+// (the recipe's fields that trainer.Config keeps out of JSON, Threads and
+// CheckpointSteps among them, are not stored; the checkpoint records the
+// threads and a resumption must use the same).
 func (c Config) saved() Config {
-	c.OnStep, c.OnEpoch, c.AfterSave = nil, nil, nil
+	c.OnStep, c.OnEpoch = nil, nil
 	return c
 }
 
@@ -511,13 +510,7 @@ func (r *run) endEpoch(ctx context.Context) error {
 }
 
 func (r *run) save() error {
-	if err := saveCheckpoint(r.dir, r.w, r.opt.Velocity(), &r.st); err != nil {
-		return err
-	}
-	if r.cfg.AfterSave != nil {
-		r.cfg.AfterSave(r.st.Step)
-	}
-	return nil
+	return saveCheckpoint(r.dir, r.w, r.opt.Velocity(), &r.st)
 }
 
 func (r *run) imagesPerSec() float64 {
