@@ -117,6 +117,12 @@ func TestSupernetEndToEnd(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(stdout), &m))
 	require.InDelta(t, ev.Acc, m.Acc, 1e-9, "nas eval of the extracted weights on the same split: %s", stdout)
 
+	// nas export takes them too.
+	code, _, errOut = runNas(t, "export", a.String(), "--weights", weights, "--format", "onnx", "-o", filepath.Join(tmp, "m.onnx"))
+	require.Equal(t, 0, code, errOut)
+	_, err = os.Stat(filepath.Join(tmp, "m.onnx"))
+	require.NoError(t, err)
+
 	// A network outside the space is refused, naming the layer.
 	code, _, errOut = runNas(t, "supernet", "eval", out, "in1x28x28 cls10 | conv_o8_k3_s2_arelu | ir_o8_m16_k7_s2_arelu | conv_o16_k1_arelu | gap | linear_o10", "--data-dir", data)
 	require.Equal(t, 1, code)
