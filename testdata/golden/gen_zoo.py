@@ -225,6 +225,7 @@ def kink_margin(model, x):
 # the first one that is not SENSITIVE ends the search.
 INPUT_TRIES = 12
 CONDITIONED = 1e-4
+SENSITIVITY_TRIES = INPUT_TRIES
 SENSITIVITY_DRAWS = 4
 SENSITIVE = 1e-3
 TIGHT = 3e-5
@@ -373,7 +374,7 @@ def sensitivity(name, make, gain, x, gy, ref, parts):
     return sens
 
 
-def generate(name, make, dest=OUT, no_train=None, tries=INPUT_TRIES):
+def generate(name, make, dest=OUT, no_train=None):
     """Writes <dest>/<name>.safetensors for the network that make() builds,
     whose state dict must hold the zoo graph's tensors in the graph's order
     (space/equiv_test.go maps them by index).
@@ -381,14 +382,12 @@ def generate(name, make, dest=OUT, no_train=None, tries=INPUT_TRIES):
     no_train, when given, is why the training-mode results are left out
     (stored as the metadata train_omitted, with PyTorch's own float32
     error on them as torch_float32_error_train): the file then holds the
-    eval-mode results only, and the input is chosen on them. tries is the
-    number of inputs tried (INPUT_TRIES unless a network needs more to find
-    a well-conditioned one)."""
+    eval-mode results only, and the input is chosen on them."""
     train = no_train is None
     gain = GAIN.get(name, 2)
     gy = det_tensor(T_GY, (INPUT[0], CLASSES), "gy")
     cands = []
-    for k in range(tries):
+    for k in range(INPUT_TRIES):
         t = T_INPUT + k
         x = det_tensor(t, INPUT, "input")
         _, _, ref = run(name, make, gain, x, gy, torch.float64)
@@ -403,7 +402,7 @@ def generate(name, make, dest=OUT, no_train=None, tries=INPUT_TRIES):
     # the least sensitive.
     cands.sort(reverse=True)
     best = None
-    for _, t, margin, err in cands[:tries]:
+    for _, t, margin, err in cands[:SENSITIVITY_TRIES]:
         x = det_tensor(t, INPUT, "input")
         _, _, ref = run(name, make, gain, x, gy, torch.float64)
         sens = sensitivity(name, make, gain, x, gy, ref, lambda r: float32_parts(r, 0, train))
