@@ -11,8 +11,9 @@ package blocks
 // final ReLU.
 //
 // The Caffe definitions alternate the order of the 3x1 and the 1x3 from one
-// block to the next; the cost does not depend on it and this block always
-// runs the 3x1 first.
+// block to the next (the 1x3 comes first in the odd blocks of each stage);
+// WidthFirst runs the 1x3 first. With BN and ReLU between them the two
+// orders compute different functions; the cost is the same.
 type SqNxt struct {
 	Out    int `json:"out" arch:"o"`
 	Stride int `json:"stride,omitempty" def:"1" arch:"s"` // 0 means 1
@@ -22,6 +23,8 @@ type SqNxt struct {
 	Reduce int `json:"reduce,omitempty" arch:"r"`
 	// Squeeze is the width of the second 1x1; 0 means half of Reduce.
 	Squeeze int `json:"squeeze,omitempty" arch:"sq"`
+	// WidthFirst runs the 1x3 convolution before the 3x1.
+	WidthFirst bool `json:"width_first,omitempty" arch:"wf"`
 }
 
 func init() { Register("sqnxt", func() Spec { return &SqNxt{} }) }
@@ -91,8 +94,9 @@ func (q *SqNxt) Cost(in Shape) Cost {
 
 // Lower emits the five convolutions, each + BN + ReLU and named
 // name.reduce (1x1, with the stride), name.squeeze (1x1), name.conv3x1
-// (padding 1 along the height), name.conv1x3 (padding 1 along the width)
-// and name.expand (1x1); the shortcut (name.shortcut.conv, .bn, .act: a 1x1
+// (padding 1 along the height), name.conv1x3 (padding 1 along the width),
+// these two in the other order with WidthFirst, and name.expand (1x1); the
+// shortcut (name.shortcut.conv, .bn, .act: a 1x1
 // with the stride) when the shape changes, else the input; their sum and a
 // final ReLU (name.act).
 func (q *SqNxt) Lower(b *Builder, name string, x Value) Value {
@@ -100,8 +104,13 @@ func (q *SqNxt) Lower(b *Builder, name string, x Value) Value {
 	r, sq, s := q.reduce(in.C), q.squeeze(in.C), q.stride()
 	y := sqnxtConv(b, name+".reduce", x, ConvAttr{Out: r, KH: 1, KW: 1, SH: s, SW: s})
 	y = sqnxtConv(b, name+".squeeze", y, ConvAttr{Out: sq, KH: 1, KW: 1})
-	y = sqnxtConv(b, name+".conv3x1", y, ConvAttr{Out: r, KH: 3, KW: 1, PH: 1})
-	y = sqnxtConv(b, name+".conv1x3", y, ConvAttr{Out: r, KH: 1, KW: 3, PW: 1})
+	if q.WidthFirst {
+		y = sqnxtConv(b, name+".conv1x3", y, ConvAttr{Out: r, KH: 1, KW: 3, PW: 1})
+		y = sqnxtConv(b, name+".conv3x1", y, ConvAttr{Out: r, KH: 3, KW: 1, PH: 1})
+	} else {
+		y = sqnxtConv(b, name+".conv3x1", y, ConvAttr{Out: r, KH: 3, KW: 1, PH: 1})
+		y = sqnxtConv(b, name+".conv1x3", y, ConvAttr{Out: r, KH: 1, KW: 3, PW: 1})
+	}
 	y = sqnxtConv(b, name+".expand", y, ConvAttr{Out: q.Out, KH: 1, KW: 1})
 	short := x
 	if q.projects(in) {

@@ -20,8 +20,10 @@ import (
 
 // The equivalence tests run zoo networks on deterministic weights and
 // compare them with what PyTorch computed for the reference network on the
-// same weights (testdata/golden/gen_zoo.py writes the reference; no weights
-// are stored, both sides compute them from detUniform).
+// same weights. testdata/golden/gen_zoo.py writes the reference for the
+// torchvision networks, testdata/golden/gen_zoo_authors.py for the others,
+// from ports of their authors' models (see equivNetworks); no weights are
+// stored, both sides compute them from detUniform.
 
 // equivTol is the tolerance on max|got - want| / max|want| for outputs and
 // gradients. PyTorch computes the reference in float64, so the error is
@@ -63,12 +65,48 @@ import (
 // catches a wrong backward formula for batch norm, which moves every
 // gradient behind it by a whole term, and the training-mode outputs and
 // running statistics check the forward pass to 3e-4.
-// Beyond equivMaxSensitivity the case is refused as ill-conditioned.
+//
+// Beyond equivMaxSensitivity the case is refused as ill-conditioned. The
+// worst case accepted is fbnet_a, 59 batch-normalised layers deep: none of
+// 24 inputs tried keeps its eval-mode results within 3e-5 and its
+// first-conv training-mode gradient under 2e-2 together, and the stored
+// training-mode gradients of the input used move by 2.1e-2 to 2.3e-2
+// (tolerances up to 7%), while ours agree with PyTorch's float64 result to
+// 1e-4 there. SqueezeNext, deeper still, is compared in eval mode only (see
+// equivNetworks).
 const (
 	equivTol               = 1e-4
 	equivSensitivityFactor = 3
-	equivMaxSensitivity    = 2e-2
+	equivMaxSensitivity    = 3e-2
 )
+
+// equivReference is where a network's golden file comes from.
+type equivReference struct {
+	source string
+	// evalOnly: the file holds the eval-mode results only, because the
+	// training mode is too ill-conditioned for any float32 code to match
+	// (the file's train_omitted says why; see gen_zoo_authors.py).
+	evalOnly bool
+}
+
+// equivNetworks are the zoo networks compared with PyTorch. Every one must
+// have its file: a missing file fails the test rather than shrinking what
+// it compares.
+var equivNetworks = map[string]equivReference{
+	"efficientnet_b0":    {source: "torchvision"},
+	"mnasnet1_0":         {source: "torchvision"},
+	"mobilenet_v2":       {source: "torchvision"},
+	"mobilenet_v3_large": {source: "torchvision"},
+	"mobilenet_v3_small": {source: "torchvision"},
+	"shufflenet_v2_x1_0": {source: "torchvision"},
+	"squeezenet1_0":      {source: "torchvision"},
+	"squeezenet1_1":      {source: "torchvision"},
+	"ghostnet":           {source: "a port of huawei-noah's ghostnet.py"},
+	"shufflenet_v1_g3":   {source: "a port of Megvii's ShuffleNet-Series"},
+	"squeezenext23":      {source: "a port of the authors' Caffe 1.0-SqNxt-23", evalOnly: true},
+	"espnetv2":           {source: "a port of sacmehta's EdgeNets"},
+	"fbnet_a":            {source: "a port of maskrcnn-benchmark's fbnet_builder"},
+}
 
 // detGradIndex is the tensor index of the upstream gradient in detUniform;
 // the input's index is in each golden file (gen_zoo.py picks it).
@@ -95,6 +133,7 @@ const (
 	detRunningVar                // 1 + u
 	detInput                     // 2u
 	detGrad                      // u
+	detPReLU                     // PReLU slope: 0.25 + 0.2u
 )
 
 // detTensor fills a tensor of the given shape as gen_zoo.py's det_tensor
@@ -127,6 +166,8 @@ func detTensor(t int, shape []int, kind detKind, gain float64) []float32 {
 			v = 2 * u
 		case detGrad:
 			v = u
+		case detPReLU:
+			v = 0.25 + float64(0.2*u)
 		}
 		out[i] = float32(v)
 	}
@@ -150,6 +191,8 @@ func paramKind(g *blocks.Graph, p blocks.ParamSpec) (detKind, error) {
 		return detBias, nil
 	case op.Kind == blocks.OpBN && suffix == "running_var":
 		return detRunningVar, nil
+	case op.Kind == blocks.OpAct && op.Act == blocks.ActPReLU && suffix == "weight":
+		return detPReLU, nil
 	}
 	return 0, fmt.Errorf("no deterministic values for %s (op %s)", p.Name, op.Kind)
 }
@@ -212,8 +255,20 @@ func loadEquivCases(t *testing.T, pattern string) []equivCase {
 	return out
 }
 
-// relErr is max|got - want| / max|want|, and the index of the worst element.
-func relErr(want, got []float32) (float64, int) {
+// equivErr is a measured error: max|got - want| / max|want| and
+// max|got - want|.
+type equivErr struct{ rel, abs float64 }
+
+// max is the larger of two errors, each part on its own.
+func (e equivErr) max(o equivErr) equivErr {
+	return equivErr{math.Max(e.rel, o.rel), math.Max(e.abs, o.abs)}
+}
+
+func (e equivErr) String() string { return fmt.Sprintf("%.2g (abs %.2g)", e.rel, e.abs) }
+
+// relErr is max|got - want| / max|want|, max|got - want| and the index of
+// the worst element.
+func relErr(want, got []float32) (float64, float64, int) {
 	var maxAbs, maxErr float64
 	worst := 0
 	for i := range want {
@@ -221,26 +276,26 @@ func relErr(want, got []float32) (float64, int) {
 		if e := math.Abs(float64(got[i]) - float64(want[i])); e > maxErr || math.IsNaN(e) {
 			maxErr, worst = e, i
 			if math.IsNaN(e) {
-				return math.NaN(), i
+				return math.NaN(), math.NaN(), i
 			}
 		}
 	}
 	if maxAbs == 0 {
-		return maxErr, worst
+		return maxErr, maxErr, worst
 	}
-	return maxErr / maxAbs, worst
+	return maxErr / maxAbs, maxErr, worst
 }
 
 // checkClose fails unless got is within tol of want (relative to max|want|)
 // and returns the error for the report.
-func checkClose(t *testing.T, what string, want safetensors.Tensor, got []float32, tol float64) float64 {
+func checkClose(t *testing.T, what string, want safetensors.Tensor, got []float32, tol float64) equivErr {
 	t.Helper()
 	require.Len(t, got, len(want.F32), "%s: length", what)
-	e, i := relErr(want.F32, got)
+	e, abs, i := relErr(want.F32, got)
 	if !(e <= tol) {
 		t.Errorf("%s: relative error %.3g > %.1g (worst at %d: want %g, got %g)", what, e, tol, i, want.F32[i], got[i])
 	}
-	return e
+	return equivErr{e, abs}
 }
 
 // tol is the tolerance of one stored tensor: equivTol, or
@@ -315,28 +370,43 @@ func equivNetwork(t *testing.T, c equivCase) (*blocks.Network, []blocks.ParamSpe
 	return n, specs
 }
 
-// equivReport is what one network's comparison measured.
+// equivReport is what one network's comparison measured; trained is false
+// when the training mode is not compared.
 type equivReport struct {
-	evalY, evalGX, evalGP, trainY, trainGP, stats float64
+	evalY, evalGX, evalGP, trainY, trainGP, stats equivErr
+	trained                                       bool
 }
 
 func (r equivReport) String() string {
-	return fmt.Sprintf("eval y %.2g, eval dx %.2g, eval dparams %.2g, train y %.2g, train dparams %.2g, running stats %.2g",
-		r.evalY, r.evalGX, r.evalGP, r.trainY, r.trainGP, r.stats)
+	s := fmt.Sprintf("eval y %v, eval dx %v, eval dparams %v", r.evalY, r.evalGX, r.evalGP)
+	if !r.trained {
+		return s + ", training mode not compared"
+	}
+	return fmt.Sprintf("%s, train y %v, train dparams %v, running stats %v", s, r.trainY, r.trainGP, r.stats)
 }
 
-// TestZooMatchesPyTorch runs each torchvision network of the zoo, and
-// GhostNet (against a port of its authors' model), on the deterministic
-// weights and compares with PyTorch: the eval-mode output,
-// the gradients of sum(y * gy) with respect to the input and a few
-// parameters in eval mode, and in training mode (batch statistics) the
-// output, parameter gradients and the running statistics of the last BN
-// after one step.
+// TestZooMatchesPyTorch runs each network of equivNetworks on the
+// deterministic weights and compares with PyTorch running the reference
+// (torchvision's model, or a port of the authors' one): the eval-mode
+// output, the gradients of sum(y * gy) with respect to the input and a few
+// parameters in eval mode, and, except for the evalOnly networks, in
+// training mode (batch statistics) the output, parameter gradients and the
+// running statistics of the last BN after one step.
 func TestZooMatchesPyTorch(t *testing.T) {
-	for _, c := range loadEquivCases(t, "*") {
+	cases := loadEquivCases(t, "*")
+	have := map[string]bool{}
+	for _, c := range cases {
+		_, ok := equivNetworks[c.name]
+		require.True(t, ok, "golden file %s.safetensors: add the network to equivNetworks", c.name)
+		have[c.name] = true
+	}
+	for name, ref := range equivNetworks {
+		require.True(t, have[name], "no golden file for %s (%s): run testdata/golden/gen_zoo.py or gen_zoo_authors.py", name, ref.source)
+	}
+	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := runEquivCase(t, c)
-			t.Logf("%s: %s", c.name, r)
+			t.Logf("%s (against %s): %s", c.name, equivNetworks[c.name].source, r)
 		})
 	}
 }
@@ -366,23 +436,32 @@ func runEquivCase(t *testing.T, c equivCase) equivReport {
 	r.evalGX = checkClose(t, "eval dx", c.tensor(t, "eval.gx"), x.Grad, c.tol(t, "eval.gx"))
 	for _, i := range c.indices(t, "eval.g.") {
 		p := byIndex(i)
-		r.evalGP = math.Max(r.evalGP, checkClose(t, "eval d"+specs[i].Name, c.tensor(t, "eval.g."+strconv.Itoa(i)), p.Grad, c.tol(t, "eval.g."+strconv.Itoa(i))))
+		r.evalGP = r.evalGP.max(checkClose(t, "eval d"+specs[i].Name, c.tensor(t, "eval.g."+strconv.Itoa(i)), p.Grad, c.tol(t, "eval.g."+strconv.Itoa(i))))
 	}
 	nn.ZeroGrads(n.Params())
+
+	why, omitted := c.f.Metadata["train_omitted"]
+	require.Equal(t, equivNetworks[c.name].evalOnly, omitted, "%s: training-mode results stored or not against equivNetworks", c.name)
+	if omitted {
+		require.Empty(t, c.indices(t, "train.g."), "%s: training-mode gradients in an eval-only file", c.name)
+		t.Logf("%s: training mode not compared: %s (%s)", c.name, why, c.meta(t, "torch_float32_error_train"))
+		return r
+	}
 
 	// Training mode: batch statistics, dropout off.
 	x = nn.FromData(detTensor(inputIndex, xShape, detInput, 0), xShape...)
 	tp = nn.NewTape(true, rand.New(rand.NewPCG(3, 4)))
 	y = n.Forward(tp, x)
+	r.trained = true
 	r.trainY = checkClose(t, "train y", c.tensor(t, "train.y"), y.Data, c.tol(t, "train.y"))
 	y.Grad = append([]float32(nil), gy...)
 	tp.BackwardFrom()
 	for _, i := range c.indices(t, "train.g.") {
 		p := byIndex(i)
-		r.trainGP = math.Max(r.trainGP, checkClose(t, "train d"+specs[i].Name, c.tensor(t, "train.g."+strconv.Itoa(i)), p.Grad, c.tol(t, "train.g."+strconv.Itoa(i))))
+		r.trainGP = r.trainGP.max(checkClose(t, "train d"+specs[i].Name, c.tensor(t, "train.g."+strconv.Itoa(i)), p.Grad, c.tol(t, "train.g."+strconv.Itoa(i))))
 	}
 	for _, i := range c.indices(t, "train.state.") {
-		r.stats = math.Max(r.stats, checkClose(t, "train "+specs[i].Name, c.tensor(t, "train.state."+strconv.Itoa(i)), byIndex(i).Data, c.tol(t, "train.state."+strconv.Itoa(i))))
+		r.stats = r.stats.max(checkClose(t, "train "+specs[i].Name, c.tensor(t, "train.state."+strconv.Itoa(i)), byIndex(i).Data, c.tol(t, "train.state."+strconv.Itoa(i))))
 	}
 	return r
 }

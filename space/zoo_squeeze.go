@@ -82,7 +82,8 @@ func buildSqueezeNet11(o ZooOptions) (*Arch, error) {
 // buildSqueezeNext23 is 1.0-SqNxt-23: a 7x7 stride-2 stem to 64 channels +
 // BN + ReLU and a 3x3 stride-2 max-pool, stages of 6, 6, 8 and 1 SqueezeNext
 // blocks at 32, 64, 128 and 256 channels (the first block of stages 2-4 at
-// stride 2), a 1x1 convolution to 128 channels + BN + ReLU, global average
+// stride 2; the odd blocks of each stage run their 1x3 before their 3x1, as
+// the prototxt does), a 1x1 convolution to 128 channels + BN + ReLU, global average
 // pooling and a fully connected layer without bias.
 //
 // The Caffe definition feeds 227x227 crops to an unpadded stem (111x111,
@@ -103,7 +104,7 @@ func buildSqueezeNext23(o ZooOptions) (*Arch, error) {
 			if i == 0 && stage > 0 {
 				stride = 2
 			}
-			layers = append(layers, &blocks.SqNxt{Out: width, Stride: stride})
+			layers = append(layers, &blocks.SqNxt{Out: width, Stride: stride, WidthFirst: i%2 == 1})
 		}
 	}
 	layers = append(layers,

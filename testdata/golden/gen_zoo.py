@@ -1,5 +1,7 @@
-"""Golden data for whole networks: the torchvision networks of the zoo, and
-GhostNet from a port of its authors' model (below).
+"""Golden data for whole networks: the torchvision networks of the zoo.
+gen_zoo_authors.py writes the same data, with the same functions, for the
+networks that torchvision lacks (GhostNet, ShuffleNet V1, SqueezeNext,
+ESPNetv2, FBNet), from ports of their authors' models.
 
 Run from the repository root with Debian's Python (torch 1.13,
 torchvision 0.14); it takes a few minutes:
@@ -21,6 +23,7 @@ then, in float64 and rounded once to float32:
     BN weight              1 + 0.2 * u
     BN bias, running_mean  0.2 * u
     BN running_var         1 + u                   (in [0.5, 1.5))
+    PReLU weight           0.25 + 0.2 * u          (around PyTorch's 0.25)
     input x   (t = input_index)   2 * u
     upstream gy (t = 1000001)     u
 
@@ -87,124 +90,6 @@ T_GY = 1000001
 M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
-# GhostNet is not in torchvision: this is a port of the authors' PyTorch
-# model (huawei-noah, ghostnet_pytorch/ghostnet.py, "GhostNet: More
-# Features from Cheap Operations", Han et al., 2020) with the same modules
-# registered in the same order, so that its state dict has the authors'
-# names and order.
-
-def ghost_divisible(v, divisor=4):
-    """The TensorFlow MobileNet make_divisible the authors use."""
-    n = max(divisor, int(v + divisor / 2) // divisor * divisor)
-    return n + divisor if n < 0.9 * v else n
-
-
-class GhostSE(torch.nn.Module):
-    def __init__(self, chs):
-        super().__init__()
-        reduced = ghost_divisible(chs * 0.25)
-        self.avg_pool = torch.nn.AdaptiveAvgPool2d(1)
-        self.conv_reduce = torch.nn.Conv2d(chs, reduced, 1, bias=True)
-        self.act1 = torch.nn.ReLU()
-        self.conv_expand = torch.nn.Conv2d(reduced, chs, 1, bias=True)
-        self.gate = torch.nn.Hardsigmoid()  # relu6(x + 3) / 6, the authors' hard_sigmoid
-
-    def forward(self, x):
-        s = self.conv_expand(self.act1(self.conv_reduce(self.avg_pool(x))))
-        return x * self.gate(s)
-
-
-class GhostModule(torch.nn.Module):
-    def __init__(self, inp, oup, relu):
-        super().__init__()
-        self.oup = oup
-        init = math.ceil(oup / 2)
-
-        def act():
-            return torch.nn.ReLU() if relu else torch.nn.Sequential()
-        self.primary_conv = torch.nn.Sequential(
-            torch.nn.Conv2d(inp, init, 1, 1, 0, bias=False), torch.nn.BatchNorm2d(init), act())
-        self.cheap_operation = torch.nn.Sequential(
-            torch.nn.Conv2d(init, init, 3, 1, 1, groups=init, bias=False), torch.nn.BatchNorm2d(init), act())
-
-    def forward(self, x):
-        a = self.primary_conv(x)
-        return torch.cat([a, self.cheap_operation(a)], dim=1)[:, :self.oup]
-
-
-class GhostBottleneck(torch.nn.Module):
-    def __init__(self, cin, mid, cout, k, stride, se):
-        super().__init__()
-        self.stride = stride
-        self.ghost1 = GhostModule(cin, mid, relu=True)
-        if stride > 1:
-            self.conv_dw = torch.nn.Conv2d(mid, mid, k, stride, (k - 1) // 2, groups=mid, bias=False)
-            self.bn_dw = torch.nn.BatchNorm2d(mid)
-        self.se = GhostSE(mid) if se else None
-        self.ghost2 = GhostModule(mid, cout, relu=False)
-        if cin == cout and stride == 1:
-            self.shortcut = torch.nn.Sequential()
-        else:
-            self.shortcut = torch.nn.Sequential(
-                torch.nn.Conv2d(cin, cin, k, stride, (k - 1) // 2, groups=cin, bias=False),
-                torch.nn.BatchNorm2d(cin),
-                torch.nn.Conv2d(cin, cout, 1, 1, 0, bias=False),
-                torch.nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        y = self.ghost1(x)
-        if self.stride > 1:
-            y = self.bn_dw(self.conv_dw(y))
-        if self.se is not None:
-            y = self.se(y)
-        return self.ghost2(y) + self.shortcut(x)
-
-
-# kernel, expanded, out, SE, stride; grouped into the authors' stages.
-GHOST_STAGES = [
-    [(3, 16, 16, 0, 1)], [(3, 48, 24, 0, 2)], [(3, 72, 24, 0, 1)],
-    [(5, 72, 40, 1, 2)], [(5, 120, 40, 1, 1)], [(3, 240, 80, 0, 2)],
-    [(3, 200, 80, 0, 1), (3, 184, 80, 0, 1), (3, 184, 80, 0, 1), (3, 480, 112, 1, 1), (3, 672, 112, 1, 1)],
-    [(5, 672, 160, 1, 2)],
-    [(5, 960, 160, 0, 1), (5, 960, 160, 1, 1), (5, 960, 160, 0, 1), (5, 960, 160, 1, 1)],
-]
-
-
-class GhostNet(torch.nn.Module):
-    def __init__(self, num_classes, width=1.0, dropout=0.2):
-        super().__init__()
-        self.dropout = dropout
-        c = ghost_divisible(16 * width)
-        self.conv_stem = torch.nn.Conv2d(3, c, 3, 2, 1, bias=False)
-        self.bn1 = torch.nn.BatchNorm2d(c)
-        self.act1 = torch.nn.ReLU()
-        stages = []
-        for stage in GHOST_STAGES:
-            blocks = []
-            for k, exp, out, se, s in stage:
-                o, m = ghost_divisible(out * width), ghost_divisible(exp * width)
-                blocks.append(GhostBottleneck(c, m, o, k, s, se))
-                c = o
-            stages.append(torch.nn.Sequential(*blocks))
-        last = ghost_divisible(960 * width)
-        head = torch.nn.Sequential()
-        head.conv = torch.nn.Conv2d(c, last, 1, 1, 0, bias=False)  # the authors' ConvBnAct
-        head.bn1 = torch.nn.BatchNorm2d(last)
-        head.act1 = torch.nn.ReLU()
-        stages.append(torch.nn.Sequential(head))
-        self.blocks = torch.nn.Sequential(*stages)
-        self.global_pool = torch.nn.AdaptiveAvgPool2d(1)
-        self.conv_head = torch.nn.Conv2d(last, 1280, 1, 1, 0, bias=True)
-        self.act2 = torch.nn.ReLU()
-        self.classifier = torch.nn.Linear(1280, num_classes)
-
-    def forward(self, x):
-        x = self.blocks(self.act1(self.bn1(self.conv_stem(x))))
-        x = self.act2(self.conv_head(self.global_pool(x))).flatten(1)
-        x = torch.nn.functional.dropout(x, p=self.dropout, training=self.training)
-        return self.classifier(x)
-
-
 def det_uniform(t, n):
     """u in [-0.5, 0.5) for elements 0..n-1 of tensor t, as float64."""
     with np.errstate(over="ignore"):
@@ -232,6 +117,8 @@ def det_tensor(t, shape, kind, gain=2):
         v = 1.0 + 0.2 * u
     elif kind == "running_var":
         v = 1.0 + u
+    elif kind == "prelu":
+        v = 0.25 + 0.2 * u
     elif kind == "input":
         v = 2.0 * u
     elif kind == "gy":
@@ -247,6 +134,8 @@ def tensor_kind(module, suffix):
     if isinstance(module, torch.nn.BatchNorm2d):
         return {"weight": "bn_weight", "bias": "bn_bias", "running_mean": "running_mean",
                 "running_var": "running_var"}[suffix]
+    if isinstance(module, torch.nn.PReLU):
+        return {"weight": "prelu"}[suffix]
     raise ValueError(f"no deterministic init for {type(module).__name__}.{suffix}")
 
 
@@ -263,8 +152,8 @@ def fill(model, gain):
 
 
 def no_dropout(model):
-    if isinstance(model, GhostNet):
-        model.dropout = 0.0  # functional dropout
+    if isinstance(getattr(model, "dropout", None), float):
+        model.dropout = 0.0  # functional dropout (the authors' GhostNet, ESPNetv2)
     for m in model.modules():
         if isinstance(m, torch.nn.Dropout) or type(m).__name__ == "StochasticDepth":
             m.p = 0.0
@@ -275,7 +164,7 @@ def no_dropout(model):
 # reference), and then its gradient is taken on the other branch: the
 # forward pass does not notice, but every gradient behind that point does,
 # by up to a few percent. See kink_margin.
-KINKS = {torch.nn.ReLU: (0.0,), torch.nn.ReLU6: (0.0, 6.0),
+KINKS = {torch.nn.ReLU: (0.0,), torch.nn.ReLU6: (0.0, 6.0), torch.nn.PReLU: (0.0,),
          torch.nn.Hardswish: (-3.0, 3.0), torch.nn.Hardsigmoid: (-3.0, 3.0)}
 
 
@@ -454,17 +343,19 @@ def rel_err(want, got):
     return float((got.double() - want.double()).abs().max() / want.double().abs().max())
 
 
-def float32_parts(r, first):
+def float32_parts(r, first, train=True):
     """The outputs, the input gradient and the first conv's weight gradient
-    in both modes: what the input is chosen on."""
-    parts = {k: r[k] for k in ("eval.y", "eval.gx", "train.y")}
-    parts.update({m: r[m][first] for m in ("eval.g", "train.g")})
+    in both modes (in eval mode only when not train): what the input is
+    chosen on."""
+    modes = ("eval", "train") if train else ("eval",)
+    parts = {k: r[k] for k in ("eval.y", "eval.gx", "train.y") if k.split(".")[0] in modes}
+    parts.update({m + ".g": r[m + ".g"][first] for m in modes})
     return parts
 
 
-def float32_error(ref, f32, first):
+def float32_error(ref, f32, first, train=True):
     """PyTorch's own float32 error on float32_parts."""
-    want, got = float32_parts(ref, first), float32_parts(f32, first)
+    want, got = float32_parts(ref, first, train), float32_parts(f32, first, train)
     return max(rel_err(want[k], got[k]) for k in want)
 
 
@@ -483,7 +374,16 @@ def sensitivity(name, make, gain, x, gy, ref, parts):
     return sens
 
 
-def generate(name, make):
+def generate(name, make, dest=OUT, no_train=None):
+    """Writes <dest>/<name>.safetensors for the network that make() builds,
+    whose state dict must hold the zoo graph's tensors in the graph's order
+    (space/equiv_test.go maps them by index).
+
+    no_train, when given, is why the training-mode results are left out
+    (stored as the metadata train_omitted, with PyTorch's own float32
+    error on them as torch_float32_error_train): the file then holds the
+    eval-mode results only, and the input is chosen on them."""
+    train = no_train is None
     gain = GAIN.get(name, 2)
     gy = det_tensor(T_GY, (INPUT[0], CLASSES), "gy")
     cands = []
@@ -492,7 +392,7 @@ def generate(name, make):
         x = det_tensor(t, INPUT, "input")
         _, _, ref = run(name, make, gain, x, gy, torch.float64)
         _, _, f32 = run(name, make, gain, x, gy, torch.float32)
-        err = float32_error(ref, f32, 0)
+        err = float32_error(ref, f32, 0, train)
         margin = kink_margins(name, make, gain, x)
         cands.append(((err < CONDITIONED, margin if err < CONDITIONED else -err), t, margin, err))
     # In that order, the first whose results move by less than SENSITIVE
@@ -505,7 +405,7 @@ def generate(name, make):
     for _, t, margin, err in cands[:SENSITIVITY_TRIES]:
         x = det_tensor(t, INPUT, "input")
         _, _, ref = run(name, make, gain, x, gy, torch.float64)
-        sens = sensitivity(name, make, gain, x, gy, ref, lambda r: float32_parts(r, 0))
+        sens = sensitivity(name, make, gain, x, gy, ref, lambda r: float32_parts(r, 0, train))
         key = (max(v for k, v in sens.items() if k.startswith("eval.")) >= TIGHT, max(sens.values()))
         print(f"{name}: input {t} sensitivity " + ", ".join(f"{k} {v:.2g}" for k, v in sens.items()), flush=True)
         if best is None or key < best[0]:
@@ -561,6 +461,10 @@ def generate(name, make):
             got = f32[k] if len(part) == 2 else f32[part[0] + "." + part[1]][int(part[2])]
             errs.append(rel_err(want, got))
         meta[f"torch_float32_error_{mode}"] = f"{max(errs):.2g}"
+    if not train:
+        out = {k: v for k, v in out.items() if not k.startswith("train.")}
+        meta.pop("stat_bn_momentum", None)
+        meta["train_omitted"] = no_train
 
     # Sensitivity of each stored tensor to float32's rounding (the largest
     # relative change over SENSITIVITY_DRAWS imitations, see sensitivity).
@@ -580,7 +484,7 @@ def generate(name, make):
     used = sorted({int(k.rsplit(".", 1)[1]) for k in out if k.count(".") == 2})
     meta["names"] = json.dumps({t: keys[t] for t in used})
     meta["tensors"] = len(keys)
-    st.save(os.path.join(OUT, name + ".safetensors"), out, meta)
+    st.save(os.path.join(dest, name + ".safetensors"), out, meta)
     print(f"{name}: {len(keys)} tensors, input {t_input} (kink margin {margin:.2g}), "
           f"input share of eval y {ref['share']:.3f}, torch float32 error eval "
           f"{meta['torch_float32_error_eval']} train {meta['torch_float32_error_train']}, "
@@ -594,11 +498,6 @@ def main():
         if only and name not in only:
             continue
         generate(name, lambda: getattr(torchvision.models, name)(weights=None, num_classes=CLASSES))
-    # GhostNet only on request: its eval mode and training forward match
-    # (1.5e-6), but its training-mode parameter gradients are 0.5% off on
-    # every input tried (kink margins near 1e-9): not yet explained.
-    if "ghostnet" in only:
-        generate("ghostnet", lambda: GhostNet(CLASSES))
 
 
 if __name__ == "__main__":
