@@ -1,0 +1,121 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/require"
+)
+
+// testQueueConfig has a short AckWait so that a lost task comes back
+// within the test's time.
+var testQueueConfig = QueueConfig{AckWait: 2 * time.Second, MaxDeliver: 3}
+
+// connect opens a connection to srv that is closed when the test ends.
+func connect(t testing.TB, srv *natsServer, name string) *nats.Conn {
+	t.Helper()
+	nc, err := Connect(Settings{URL: srv.url(), Name: name, ReconnectWait: 100 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+func testQueue(t testing.TB, srv *natsServer) *Queue {
+	t.Helper()
+	q, err := OpenQueue(context.Background(), connect(t, srv, "coordinator"), "", testQueueConfig)
+	require.NoError(t, err)
+	return q
+}
+
+func testLog(t testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return nil
+}
+
+// runWorker serves tasks on its own connection until the test ends.
+func runWorker(t testing.TB, srv *natsServer, w *Worker) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	q, err := JoinQueue(ctx, connect(t, srv, w.Name), "")
+	require.NoError(t, err)
+	w.Log = testLog(t)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := w.Run(ctx, q); err != nil {
+			t.Errorf("worker %s: %v", w.Name, err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+}
+
+// collect runs the coordinator over tasks with a time bound and returns
+// the results by task ID, failing the test on a result handed over twice.
+func collect(t testing.TB, q *Queue, tasks []Task, bound time.Duration) map[string]Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	got := map[string]Result{}
+	err := NewCoordinator(q, testLog(t)).Run(ctx, tasks, func(r Result) error {
+		_, twice := got[r.Task]
+		require.False(t, twice, "result of %s handed over twice", r.Task)
+		got[r.Task] = r
+		return nil
+	})
+	require.NoError(t, err)
+	return got
+}
+
+// requireSame checks that every result is done and equal, bit for bit, to
+// the in-process reference, and that its weights blob is there and whole.
+func requireSame(t testing.TB, q *Queue, want map[string]trainOutput, got map[string]Result) {
+	t.Helper()
+	require.Len(t, got, len(want))
+	for id, w := range want {
+		r := got[id]
+		require.Equal(t, StatusDone, r.Status, "task %s: %s", id, r.Error)
+		var o trainOutput
+		require.NoError(t, json.Unmarshal(r.Output, &o))
+		require.Equal(t, w, o, "task %s", id)
+		_, err := q.Blobs().Get(context.Background(), o.Weights)
+		require.NoError(t, err)
+	}
+}
+
+// TestRunOnTwoWorkers: the results of tasks run by two workers equal those
+// of the same calls in this process, and a second run of the same tasks
+// (a coordinator resuming) publishes nothing and hands every result over
+// once from the bucket.
+func TestRunOnTwoWorkers(t *testing.T) {
+	srv := startServer(t)
+	q := testQueue(t, srv)
+	data := loadStripes(t, writeStripes(t, 400, 1))
+	tasks := trainTasks(t, "run-1", 6, &data.id)
+	want := reference(t, q, data.sets, tasks)
+	for _, name := range []string{"w1", "w2"} {
+		runWorker(t, srv, &Worker{Name: name, Tasks: Registry{kindTrain: trainTask(data.sets)}, Dataset: &data.id})
+	}
+	got := collect(t, q, tasks, time.Minute)
+	requireSame(t, q, want, got)
+	workers := map[string]bool{}
+	for _, r := range got {
+		workers[r.Worker] = true
+		require.Equal(t, 1, r.Attempt)
+	}
+	t.Logf("workers that ran tasks: %v", workers)
+
+	n, err := NewCoordinator(q, nil).Submit(context.Background(), tasks)
+	require.NoError(t, err)
+	require.Zero(t, n, "tasks with results are not published again")
+	again := collect(t, q, tasks, 10*time.Second)
+	require.Equal(t, got, again)
+}
