@@ -8,10 +8,15 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
+
+// reconnectCheck is how often Collect looks whether the connection was
+// re-established.
+const reconnectCheck = 250 * time.Millisecond
 
 // Coordinator publishes the tasks of a run and collects their results.
 // It holds no state of its own: the results bucket is the record of what
@@ -81,13 +86,26 @@ func (c *Coordinator) Collect(ctx context.Context, run string, ids []string, fn 
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	watcher, err := c.q.results.Watch(ctx, run+".*")
-	if err != nil {
-		return fmt.Errorf("watch results of %s: %w", run, err)
+	watch := func() (jetstream.KeyWatcher, error) {
+		w, err := c.q.results.Watch(ctx, run+".*")
+		if err != nil {
+			return nil, fmt.Errorf("watch results of %s: %w", run, err)
+		}
+		return w, nil
 	}
-	defer watcher.Stop()
+	watcher, err := watch()
+	if err != nil {
+		return err
+	}
+	defer func() { watcher.Stop() }()
 	exhausted := make(chan error, 1)
 	go func() { exhausted <- c.recordExhausted(ctx) }()
+	// After a reconnection (a server restart) the watch starts again: it
+	// would find its way back by itself, but only after missing a few
+	// heartbeats. Its initial values then hand over what came meanwhile.
+	reconnects := c.q.nc.Stats().Reconnects
+	tick := time.NewTicker(reconnectCheck)
+	defer tick.Stop()
 	for len(pending) > 0 {
 		select {
 		case <-ctx.Done():
@@ -95,6 +113,15 @@ func (c *Coordinator) Collect(ctx context.Context, run string, ids []string, fn 
 		case err := <-exhausted:
 			if ctx.Err() == nil {
 				return fmt.Errorf("read exhausted-task advisories: %w", err)
+			}
+		case <-tick.C:
+			if n := c.q.nc.Stats().Reconnects; n != reconnects && c.q.nc.IsConnected() {
+				reconnects = n
+				c.log.Info("reconnected; watching the results again", "run", run)
+				_ = watcher.Stop()
+				if watcher, err = watch(); err != nil {
+					return err
+				}
 			}
 		case e, ok := <-watcher.Updates():
 			if !ok {
@@ -157,6 +184,10 @@ func (c *Coordinator) recordExhausted(ctx context.Context) error {
 				continue
 			}
 			c.log.Warn("reading advisories", "err", err)
+			select { // the server may be away: do not spin
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
 			continue
 		}
 		c.recordOne(ctx, msg)

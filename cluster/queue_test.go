@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"sync"
@@ -62,17 +63,24 @@ func runWorker(t testing.TB, srv *natsServer, w *Worker) {
 // the results by task ID, failing the test on a result handed over twice.
 func collect(t testing.TB, q *Queue, tasks []Task, bound time.Duration) map[string]Result {
 	t.Helper()
+	got, err := tryCollect(t, q, tasks, bound)
+	require.NoError(t, err)
+	return got
+}
+
+// tryCollect is collect for another goroutine than the test's.
+func tryCollect(t testing.TB, q *Queue, tasks []Task, bound time.Duration) (map[string]Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
 	got := map[string]Result{}
 	err := NewCoordinator(q, testLog(t)).Run(ctx, tasks, func(r Result) error {
-		_, twice := got[r.Task]
-		require.False(t, twice, "result of %s handed over twice", r.Task)
+		if _, twice := got[r.Task]; twice {
+			return fmt.Errorf("result of %s handed over twice", r.Task)
+		}
 		got[r.Task] = r
 		return nil
 	})
-	require.NoError(t, err)
-	return got
+	return got, err
 }
 
 // requireSame checks that every result is done and equal, bit for bit, to
