@@ -35,10 +35,11 @@ func NewCoordinator(q *Queue, log *slog.Logger) *Coordinator {
 	return &Coordinator{q: q, log: log}
 }
 
-// Submit publishes every task that has no result yet and returns how many
-// it published. A task published twice within two minutes (a coordinator
-// restarted in the middle of Submit) is stored once: its message ID is
-// its run and task ID.
+// Submit publishes every task that has no result yet and is not in the
+// queue already (waiting, or running on a worker), and returns how many it
+// published: a coordinator that restarts redoes nothing. Two coordinators
+// racing to publish the same task within two minutes store it once: its
+// message ID is its run and task ID.
 func (c *Coordinator) Submit(ctx context.Context, tasks []Task) (int, error) {
 	n := 0
 	for _, t := range tasks {
@@ -53,7 +54,15 @@ func (c *Coordinator) Submit(ctx context.Context, tasks []Task) (int, error) {
 		if done {
 			continue
 		}
-		msg := &nats.Msg{Subject: c.q.names.TaskSubject(t.Run, t.ID), Data: b, Header: nats.Header{}}
+		subject := c.q.names.TaskSubject(t.Run, t.ID)
+		_, err = c.q.tasks.GetLastMsgForSubject(ctx, subject)
+		if err == nil {
+			continue // queued or running
+		}
+		if !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return n, fmt.Errorf("task %s/%s: %w", t.Run, t.ID, err)
+		}
+		msg := &nats.Msg{Subject: subject, Data: b, Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, t.Run+"."+t.ID)
 		if _, err := c.q.js.PublishMsg(ctx, msg); err != nil {
 			return n, fmt.Errorf("publish task %s/%s: %w", t.Run, t.ID, err)

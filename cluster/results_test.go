@@ -172,3 +172,60 @@ func TestExhaustedTaskIsRecorded(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, info.State.Msgs, "the exhausted task left the stream")
 }
+
+// TestCoordinatorRestart: a coordinator that goes away after committing
+// one result, and a new one started with the tasks not committed, publish
+// every task once: the new one publishes none (queued, running or done),
+// and it hands over the results finished while no coordinator listened.
+func TestCoordinatorRestart(t *testing.T) {
+	srv := startServer(t)
+	data := loadStripes(t, writeStripes(t, 400, 1))
+	tasks := trainTasks(t, "run-10", 4, &data.id)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	newCoordinator := func(name string) (*Coordinator, *Queue, func()) {
+		nc, err := Connect(Settings{URL: srv.url(), Name: name})
+		require.NoError(t, err)
+		q, err := OpenQueue(ctx, nc, "", testQueueConfig)
+		require.NoError(t, err)
+		return NewCoordinator(q, testLog(t)), q, nc.Close
+	}
+	first, _, gone := newCoordinator("first")
+	n, err := first.Submit(ctx, tasks)
+	require.NoError(t, err)
+	require.Equal(t, 4, n)
+	second, _, gone2 := newCoordinator("second")
+	n, err = second.Submit(ctx, tasks)
+	require.NoError(t, err)
+	require.Zero(t, n, "queued tasks are not published again")
+	gone2()
+
+	runWorker(t, srv, &Worker{Name: "w", Tasks: Registry{kindTrain: trainTask(data.sets)}, Dataset: &data.id})
+	committed := map[string]Result{}
+	died := errors.New("coordinator killed")
+	err = first.Collect(ctx, "run-10", []string{"t0", "t1", "t2", "t3"}, func(r Result) error {
+		committed[r.Task] = r
+		return died
+	})
+	require.ErrorIs(t, err, died)
+	gone()
+	require.Len(t, committed, 1)
+
+	third, q3, _ := newCoordinator("third")
+	var rest []Task
+	for _, task := range tasks {
+		if _, ok := committed[task.ID]; !ok {
+			rest = append(rest, task)
+		}
+	}
+	require.NoError(t, third.Run(ctx, rest, func(r Result) error {
+		_, twice := committed[r.Task]
+		require.False(t, twice, "%s handed over again", r.Task)
+		committed[r.Task] = r
+		return nil
+	}))
+	require.Len(t, committed, 4)
+	info, err := q3.tasks.Info(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(4), info.State.LastSeq, "each task published once")
+}
