@@ -221,7 +221,7 @@ func (c *Coordinator) recordOne(ctx context.Context, msg jetstream.Msg) {
 		if err != nil {
 			c.log.Error("exhausted task is malformed", "seq", adv.StreamSeq, "err", err)
 		} else {
-			reason := fmt.Errorf("delivered %d times and never finished: the workers died or stalled past AckWait (%v) each time", adv.Deliveries, c.q.ackWait)
+			reason := fmt.Errorf("delivered %d times and never finished: the workers died or stalled past AckWait (%v) each time", adv.Deliveries, c.q.AckWait())
 			r := failure(task, "", adv.Deliveries, 0, reason)
 			if _, err := c.q.putResult(ctx, r); err != nil {
 				c.log.Warn("storing the failure of an exhausted task", "run", task.Run, "task", task.ID, "err", err)

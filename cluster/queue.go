@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -64,6 +65,7 @@ type Queue struct {
 	exhausted jetstream.Stream
 	blobs     *Blobs
 
+	mu         sync.Mutex // guards the two below (refresh)
 	ackWait    time.Duration
 	maxDeliver int
 }
@@ -184,17 +186,36 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 	return s, err
 }
 
+// refresh reads the consumer's AckWait and MaxDeliver again: a worker
+// that joined before the coordinator set them follows the coordinator's.
+// On error the last known values stay.
+func (q *Queue) refresh(ctx context.Context) {
+	if info, err := q.consumer.Info(ctx); err == nil {
+		q.mu.Lock()
+		q.ackWait, q.maxDeliver = info.Config.AckWait, info.Config.MaxDeliver
+		q.mu.Unlock()
+	}
+}
+
 // Names are the queue's subjects and stream names.
 func (q *Queue) Names() Names { return q.names }
 
 // Blobs is the queue's blob store.
 func (q *Queue) Blobs() *Blobs { return q.blobs }
 
-// AckWait and MaxDeliver are those of the workers' consumer.
-func (q *Queue) AckWait() time.Duration { return q.ackWait }
+// AckWait is how long a delivered task may go without a sign of life.
+func (q *Queue) AckWait() time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.ackWait
+}
 
 // MaxDeliver is how often a task is delivered at most.
-func (q *Queue) MaxDeliver() int { return q.maxDeliver }
+func (q *Queue) MaxDeliver() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.maxDeliver
+}
 
 // putResult stores r unless a result for its task is there already (the
 // first one wins); it reports whether r was stored.

@@ -127,3 +127,22 @@ func TestRunOnTwoWorkers(t *testing.T) {
 	again := collect(t, q, tasks, 10*time.Second)
 	require.Equal(t, got, again)
 }
+
+// TestWorkerFirst: a worker that joins before any coordinator creates the
+// queue with defaults, and follows the AckWait and MaxDeliver the
+// coordinator sets afterwards.
+func TestWorkerFirst(t *testing.T) {
+	srv := startServer(t)
+	ctx := context.Background()
+	wq, err := JoinQueue(ctx, connect(t, srv, "worker"), "")
+	require.NoError(t, err)
+	require.Equal(t, 30*time.Second, wq.AckWait())
+	require.Equal(t, 3, wq.MaxDeliver())
+	_, err = OpenQueue(ctx, connect(t, srv, "coordinator"), "", QueueConfig{AckWait: 5 * time.Second, MaxDeliver: 4})
+	require.NoError(t, err)
+	wq.refresh(ctx)
+	require.Equal(t, 5*time.Second, wq.AckWait())
+	require.Equal(t, 4, wq.MaxDeliver())
+	_, err = OpenQueue(ctx, connect(t, srv, "bad"), "", QueueConfig{AckWait: time.Millisecond})
+	require.ErrorContains(t, err, "ack wait 1ms")
+}

@@ -97,8 +97,10 @@ func (w *Worker) handle(ctx context.Context, q *Queue, msg jetstream.Msg) {
 		_ = msg.Term()
 		return
 	}
+	q.refresh(ctx)
 	attempt := int(meta.NumDelivered)
-	last := q.maxDeliver > 0 && attempt >= q.maxDeliver
+	maxDeliver := q.MaxDeliver()
+	last := maxDeliver > 0 && attempt >= maxDeliver
 	log = log.With("attempt", attempt)
 
 	task, err := DecodeTask(msg.Data())
@@ -129,7 +131,7 @@ func (w *Worker) handle(ctx context.Context, q *Queue, msg jetstream.Msg) {
 	}
 
 	start := time.Now()
-	out, err := runKeptAlive(ctx, q.ackWait, msg, func(ctx context.Context) (json.RawMessage, error) {
+	out, err := runKeptAlive(ctx, q.AckWait(), msg, func(ctx context.Context) (json.RawMessage, error) {
 		return fn(ctx, task.Payload, Env{Task: task, Attempt: attempt, Blobs: q.blobs})
 	})
 	elapsed := time.Since(start)
