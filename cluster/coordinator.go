@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -25,6 +26,12 @@ const reconnectCheck = 250 * time.Millisecond
 type Coordinator struct {
 	q   *Queue
 	log *slog.Logger
+
+	// The advisory reader runs while at least one Collect does.
+	mu       sync.Mutex
+	readers  int
+	stopRead context.CancelFunc
+	readDone chan struct{}
 }
 
 // NewCoordinator returns a coordinator on q; log may be nil.
@@ -95,8 +102,12 @@ func (c *Coordinator) Collect(ctx context.Context, run string, ids []string, fn 
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	keys := run + ".*"
+	if len(pending) == 1 {
+		keys = c.q.names.ResultKey(run, ids[0])
+	}
 	watch := func() (jetstream.KeyWatcher, error) {
-		w, err := c.q.results.Watch(ctx, run+".*")
+		w, err := c.q.results.Watch(ctx, keys)
 		if err != nil {
 			return nil, fmt.Errorf("watch results of %s: %w", run, err)
 		}
@@ -107,8 +118,8 @@ func (c *Coordinator) Collect(ctx context.Context, run string, ids []string, fn 
 		return err
 	}
 	defer func() { watcher.Stop() }()
-	exhausted := make(chan error, 1)
-	go func() { exhausted <- c.recordExhausted(ctx) }()
+	c.startReading()
+	defer c.stopReading()
 	// After a reconnection (a server restart) the watch starts again: it
 	// would find its way back by itself, but only after missing a few
 	// heartbeats. Its initial values then hand over what came meanwhile.
@@ -119,10 +130,6 @@ func (c *Coordinator) Collect(ctx context.Context, run string, ids []string, fn 
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("run %s: %d tasks without a result: %w", run, len(pending), ctx.Err())
-		case err := <-exhausted:
-			if ctx.Err() == nil {
-				return fmt.Errorf("read exhausted-task advisories: %w", err)
-			}
 		case <-tick.C:
 			if n := c.q.nc.Stats().Reconnects; n != reconnects && c.q.nc.IsConnected() {
 				reconnects = n
@@ -174,19 +181,56 @@ type maxDeliveriesAdvisory struct {
 	Deliveries int    `json:"deliveries"`
 }
 
+// startReading starts the advisory reader unless a Collect runs it
+// already; stopReading stops it after the last Collect.
+func (c *Coordinator) startReading() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.readers++
+	if c.readers > 1 {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stopRead, c.readDone = cancel, make(chan struct{})
+	go func(done chan struct{}) {
+		defer close(done)
+		c.recordExhausted(ctx)
+	}(c.readDone)
+}
+
+func (c *Coordinator) stopReading() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.readers--
+	if c.readers == 0 {
+		c.stopRead()
+		<-c.readDone
+	}
+}
+
 // recordExhausted reads the stream of max-deliveries advisories from its
 // start until ctx ends. For each task still in the task stream it stores
 // a failed result and removes the task; then it removes the advisory. All
 // of it is idempotent: coordinators of several runs may do it at once.
-func (c *Coordinator) recordExhausted(ctx context.Context) error {
-	cons, err := c.q.js.OrderedConsumer(ctx, c.q.names.ExhaustedStream(), jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		return err
+func (c *Coordinator) recordExhausted(ctx context.Context) {
+	var cons jetstream.Consumer
+	for {
+		var err error
+		cons, err = c.q.js.OrderedConsumer(ctx, c.q.names.ExhaustedStream(), jetstream.OrderedConsumerConfig{})
+		if err == nil {
+			break
+		}
+		c.log.Warn("reading advisories", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
 	}
 	for {
 		msg, err := cons.Next(jetstream.FetchContext(ctx))
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) {
@@ -199,7 +243,11 @@ func (c *Coordinator) recordExhausted(ctx context.Context) error {
 			}
 			continue
 		}
-		c.recordOne(ctx, msg)
+		// Once begun, an advisory is dealt with to the end, even when the
+		// last Collect returns meanwhile.
+		octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		c.recordOne(octx, msg)
+		cancel()
 	}
 }
 
@@ -238,6 +286,18 @@ func (c *Coordinator) recordOne(ctx context.Context, msg jetstream.Msg) {
 			c.log.Warn("removing an advisory", "err", err)
 		}
 	}
+}
+
+// Do runs one task and returns its result: Submit, then Collect of that
+// task alone. Calls may run at once from many goroutines; each watches
+// its own result's key.
+func (c *Coordinator) Do(ctx context.Context, t Task) (Result, error) {
+	if _, err := c.Submit(ctx, []Task{t}); err != nil {
+		return Result{}, err
+	}
+	var r Result
+	err := c.Collect(ctx, t.Run, []string{t.ID}, func(res Result) error { r = res; return nil })
+	return r, err
 }
 
 // Run submits tasks and collects their results: Submit, then Collect for

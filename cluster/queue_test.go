@@ -146,3 +146,31 @@ func TestWorkerFirst(t *testing.T) {
 	_, err = OpenQueue(ctx, connect(t, srv, "bad"), "", QueueConfig{AckWait: time.Millisecond})
 	require.ErrorContains(t, err, "ack wait 1ms")
 }
+
+// TestDoConcurrently: many goroutines each run one task through one
+// coordinator, as a search does with the trials of a population.
+func TestDoConcurrently(t *testing.T) {
+	srv := startServer(t)
+	q := testQueue(t, srv)
+	for _, name := range []string{"w1", "w2"} {
+		runWorker(t, srv, &Worker{Name: name, Tasks: Registry{"echo": echoTask}})
+	}
+	c := NewCoordinator(q, testLog(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const n = 20
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			payload := json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))
+			r, err := c.Do(ctx, Task{Run: "run-11", ID: fmt.Sprint("t", i), Kind: "echo", Payload: payload})
+			if err == nil && (r.Status != StatusDone || string(r.Output) != string(payload)) {
+				err = fmt.Errorf("task %d: %+v", i, r)
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		require.NoError(t, <-errs)
+	}
+}
