@@ -62,8 +62,8 @@ func TestDatasetMismatchRefused(t *testing.T) {
 	q := testQueue(t, srv)
 	mine := loadStripes(t, writeStripes(t, 200, 1))
 	theirs := loadStripes(t, writeStripes(t, 200, 2))
-	runWorker(t, srv, &Worker{Name: "w-other-data", Tasks: Registry{kindTrain: trainTask(theirs.sets)}, Dataset: &theirs.id})
-	got := collect(t, q, trainTasks(t, "run-6", 1, &mine.id), 30*time.Second)
+	runWorker(t, srv, &Worker{Name: "w-other-data", Tasks: Registry{kindTrain: stripesTask(theirs.sets)}, Dataset: &theirs.id})
+	got := collect(t, q, stripesTasks(t, "run-6", 1, &mine.id), 30*time.Second)
 	r := got["t0"]
 	require.Equal(t, StatusFailed, r.Status)
 	require.Equal(t, 1, r.Attempt)
@@ -71,7 +71,7 @@ func TestDatasetMismatchRefused(t *testing.T) {
 
 	srv2 := startServer(t)
 	q2 := testQueue(t, srv2)
-	runWorker(t, srv2, &Worker{Name: "w-no-data", Tasks: Registry{kindTrain: trainTask(theirs.sets)}})
-	got = collect(t, q2, trainTasks(t, "run-6", 1, &mine.id), 30*time.Second)
+	runWorker(t, srv2, &Worker{Name: "w-no-data", Tasks: Registry{kindTrain: stripesTask(theirs.sets)}})
+	got = collect(t, q2, stripesTasks(t, "run-6", 1, &mine.id), 30*time.Second)
 	require.True(t, strings.HasSuffix(got["t0"].Error, "worker w-no-data has no dataset (--data)"), got["t0"].Error)
 }

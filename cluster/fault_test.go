@@ -37,7 +37,7 @@ func TestWorkerProcess(t *testing.T) {
 		t.Skip("the worker process of the fault tests; run by them")
 	}
 	data := loadStripes(t, os.Getenv(envWorkerData))
-	train := trainTask(data.sets)
+	train := stripesTask(data.sets)
 	killAt := os.Getenv(envKillAt)
 	name := os.Getenv(envWorkerName)
 	tasks := Registry{kindTrain: func(ctx context.Context, p json.RawMessage, env Env) (json.RawMessage, error) {
@@ -92,7 +92,7 @@ func TestWorkerKilledMidTask(t *testing.T) {
 	srv := startServer(t)
 	q := testQueue(t, srv)
 	data := loadStripes(t, writeStripes(t, 400, 1))
-	tasks := trainTasks(t, "run-8", 4, &data.id)
+	tasks := stripesTasks(t, "run-8", 4, &data.id)
 	want := reference(t, q, data.sets, tasks)
 	_, err := NewCoordinator(q, nil).Submit(context.Background(), tasks)
 	require.NoError(t, err)
@@ -122,10 +122,10 @@ func TestServerRestartMidRun(t *testing.T) {
 	srv := startServer(t)
 	q := testQueue(t, srv)
 	data := loadStripes(t, writeStripes(t, 400, 1))
-	tasks := trainTasks(t, "run-9", 4, &data.id)
+	tasks := stripesTasks(t, "run-9", 4, &data.id)
 	want := reference(t, q, data.sets, tasks)
 	started, release := make(chan struct{}), make(chan struct{})
-	train := trainTask(data.sets)
+	train := stripesTask(data.sets)
 	runWorker(t, srv, &Worker{Name: "w", Dataset: &data.id, Tasks: Registry{kindTrain: func(ctx context.Context, p json.RawMessage, env Env) (json.RawMessage, error) {
 		if env.Task.ID == "t1" && env.Attempt == 1 {
 			close(started)

@@ -85,13 +85,13 @@ func tryCollect(t testing.TB, q *Queue, tasks []Task, bound time.Duration) (map[
 
 // requireSame checks that every result is done and equal, bit for bit, to
 // the in-process reference, and that its weights blob is there and whole.
-func requireSame(t testing.TB, q *Queue, want map[string]trainOutput, got map[string]Result) {
+func requireSame(t testing.TB, q *Queue, want map[string]stripesOutput, got map[string]Result) {
 	t.Helper()
 	require.Len(t, got, len(want))
 	for id, w := range want {
 		r := got[id]
 		require.Equal(t, StatusDone, r.Status, "task %s: %s", id, r.Error)
-		var o trainOutput
+		var o stripesOutput
 		require.NoError(t, json.Unmarshal(r.Output, &o))
 		require.Equal(t, w, o, "task %s", id)
 		_, err := q.Blobs().Get(context.Background(), o.Weights)
@@ -107,10 +107,10 @@ func TestRunOnTwoWorkers(t *testing.T) {
 	srv := startServer(t)
 	q := testQueue(t, srv)
 	data := loadStripes(t, writeStripes(t, 400, 1))
-	tasks := trainTasks(t, "run-1", 6, &data.id)
+	tasks := stripesTasks(t, "run-1", 6, &data.id)
 	want := reference(t, q, data.sets, tasks)
 	for _, name := range []string{"w1", "w2"} {
-		runWorker(t, srv, &Worker{Name: name, Tasks: Registry{kindTrain: trainTask(data.sets)}, Dataset: &data.id})
+		runWorker(t, srv, &Worker{Name: name, Tasks: Registry{kindTrain: stripesTask(data.sets)}, Dataset: &data.id})
 	}
 	got := collect(t, q, tasks, time.Minute)
 	requireSame(t, q, want, got)

@@ -182,7 +182,7 @@ func TestExhaustedTaskIsRecorded(t *testing.T) {
 func TestCoordinatorRestart(t *testing.T) {
 	srv := startServer(t)
 	data := loadStripes(t, writeStripes(t, 400, 1))
-	tasks := trainTasks(t, "run-10", 4, &data.id)
+	tasks := stripesTasks(t, "run-10", 4, &data.id)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	newCoordinator := func(name string) (*Coordinator, *Queue, func()) {
@@ -202,7 +202,7 @@ func TestCoordinatorRestart(t *testing.T) {
 	require.Zero(t, n, "queued tasks are not published again")
 	gone2()
 
-	runWorker(t, srv, &Worker{Name: "w", Tasks: Registry{kindTrain: trainTask(data.sets)}, Dataset: &data.id})
+	runWorker(t, srv, &Worker{Name: "w", Tasks: Registry{kindTrain: stripesTask(data.sets)}, Dataset: &data.id})
 	committed := map[string]Result{}
 	died := errors.New("coordinator killed")
 	err = first.Collect(ctx, "run-10", []string{"t0", "t1", "t2", "t3"}, func(r Result) error {

@@ -25,15 +25,15 @@ import (
 
 const kindTrain = "train"
 
-// trainInput is the payload of a training task.
-type trainInput struct {
+// stripesInput is the payload of a training task.
+type stripesInput struct {
 	Arch  string `json:"arch"`
 	Seed  uint64 `json:"seed"`
 	Steps int    `json:"steps"`
 }
 
-// trainOutput is what a training task returns.
-type trainOutput struct {
+// stripesOutput is what a training task returns.
+type stripesOutput struct {
 	ValAcc  float64 `json:"val_acc"`
 	ValLoss float64 `json:"val_loss"`
 	Weights string  `json:"weights"` // blob hash of the safetensors bytes
@@ -41,11 +41,11 @@ type trainOutput struct {
 
 const tinyArch = "in1x8x8 cls3 | conv_o8_k3_arelu | conv_o8_k3_s2_arelu | gap | linear_o3"
 
-// trainTask trains the payload's arch on sets with one thread, so that a
+// stripesTask trains the payload's arch on sets with one thread, so that a
 // run is bit-identical wherever it runs.
-func trainTask(sets *trainer.Sets) TaskFunc {
+func stripesTask(sets *trainer.Sets) TaskFunc {
 	return func(ctx context.Context, payload json.RawMessage, env Env) (json.RawMessage, error) {
-		var in trainInput
+		var in stripesInput
 		dec := json.NewDecoder(bytes.NewReader(payload))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&in); err != nil {
@@ -74,7 +74,7 @@ func trainTask(sets *trainer.Sets) TaskFunc {
 		if err != nil {
 			return nil, err
 		}
-		return json.Marshal(trainOutput{ValAcc: res.ValAcc, ValLoss: res.ValLoss, Weights: hash})
+		return json.Marshal(stripesOutput{ValAcc: res.ValAcc, ValLoss: res.ValLoss, Weights: hash})
 	}
 }
 
@@ -137,12 +137,12 @@ func loadStripes(t testing.TB, dir string) stripes {
 	return stripes{dir: dir, sets: sets, id: id}
 }
 
-// trainTasks are n training tasks of run with different seeds.
-func trainTasks(t testing.TB, run string, n int, ds *DatasetID) []Task {
+// stripesTasks are n training tasks of run with different seeds.
+func stripesTasks(t testing.TB, run string, n int, ds *DatasetID) []Task {
 	t.Helper()
 	var tasks []Task
 	for i := range n {
-		p, err := json.Marshal(trainInput{Arch: tinyArch, Seed: uint64(100 + i), Steps: 15})
+		p, err := json.Marshal(stripesInput{Arch: tinyArch, Seed: uint64(100 + i), Steps: 15})
 		require.NoError(t, err)
 		tasks = append(tasks, Task{Run: run, ID: fmt.Sprintf("t%d", i), Kind: kindTrain, Dataset: ds, Payload: p})
 	}
@@ -151,14 +151,14 @@ func trainTasks(t testing.TB, run string, n int, ds *DatasetID) []Task {
 
 // reference runs tasks in this process, as nas does without a server,
 // and returns their outputs by task ID.
-func reference(t testing.TB, q *Queue, sets *trainer.Sets, tasks []Task) map[string]trainOutput {
+func reference(t testing.TB, q *Queue, sets *trainer.Sets, tasks []Task) map[string]stripesOutput {
 	t.Helper()
-	fn := trainTask(sets)
-	out := map[string]trainOutput{}
+	fn := stripesTask(sets)
+	out := map[string]stripesOutput{}
 	for i := range tasks {
 		b, err := fn(context.Background(), tasks[i].Payload, Env{Task: &tasks[i], Attempt: 1, Blobs: q.Blobs()})
 		require.NoError(t, err)
-		var o trainOutput
+		var o stripesOutput
 		require.NoError(t, json.Unmarshal(b, &o))
 		out[tasks[i].ID] = o
 	}
