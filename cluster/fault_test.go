@@ -47,19 +47,14 @@ func TestWorkerProcess(t *testing.T) {
 		}
 		return train(ctx, p, env)
 	}}
-	nc, err := Connect(Settings{URL: url, Name: name, ReconnectWait: 100 * time.Millisecond})
-	require.NoError(t, err)
-	defer nc.Close()
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer cancel()
-	q, err := JoinQueue(ctx, nc, "")
-	require.NoError(t, err)
 	go func() { // the parent closes stdin to stop the worker
 		_, _ = bufio.NewReader(os.Stdin).ReadByte()
 		cancel()
 	}()
 	w := &Worker{Name: name, Tasks: tasks, Dataset: &data.id, Log: testLog(t)}
-	require.NoError(t, w.Run(ctx, q))
+	require.NoError(t, Serve(ctx, Settings{URL: url, ReconnectWait: 100 * time.Millisecond}, w))
 }
 
 // startWorkerProcess runs TestWorkerProcess as a separate process.

@@ -257,3 +257,22 @@ func runKeptAlive(ctx context.Context, ackWait time.Duration, msg jetstream.Msg,
 	<-beats
 	return out, err
 }
+
+// Serve connects to the server of s, joins the project's queue and runs w
+// until ctx is cancelled: the whole life of a worker process.
+func Serve(ctx context.Context, s Settings, w *Worker) error {
+	if s.Name == "" {
+		s.Name = w.Name
+	}
+	nc, err := Connect(s)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	q, err := JoinQueue(ctx, nc, s.Project)
+	if err != nil {
+		return err
+	}
+	w.logger().Info("worker serving", "name", w.Name, "server", nc.ConnectedUrlRedacted(), "project", q.names.Project())
+	return w.Run(ctx, q)
+}
