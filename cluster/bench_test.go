@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"nas/internal/natstest"
 )
 
 // BenchmarkRoundTrip measures the queue's own cost per task: each
@@ -21,7 +23,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	const perRun = 200
 	for _, workers := range []int{1, 4, 16} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
-			srv := startServer(b)
+			srv := natstest.Start(b)
 			q := testQueue(b, srv)
 			for i := range workers {
 				runWorker(b, srv, &Worker{Name: fmt.Sprint("w", i), Tasks: Registry{"echo": echoTask}})

@@ -8,10 +8,12 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
+
+	"nas/internal/natstest"
 )
 
 func TestBlobs(t *testing.T) {
-	srv := startServer(t)
+	srv := natstest.Start(t)
 	q := testQueue(t, srv)
 	ctx := context.Background()
 	data := make([]byte, 5<<20+17) // several object-store chunks

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"nas/internal/natstest"
 )
 
 func TestHashDataset(t *testing.T) {
@@ -58,7 +60,7 @@ func TestHashDataset(t *testing.T) {
 // refuses it at the first delivery, with a reason naming both sides; a
 // worker without data refuses tasks that name a dataset.
 func TestDatasetMismatchRefused(t *testing.T) {
-	srv := startServer(t)
+	srv := natstest.Start(t)
 	q := testQueue(t, srv)
 	mine := loadStripes(t, writeStripes(t, 200, 1))
 	theirs := loadStripes(t, writeStripes(t, 200, 2))
@@ -69,7 +71,7 @@ func TestDatasetMismatchRefused(t *testing.T) {
 	require.Equal(t, 1, r.Attempt)
 	require.Contains(t, r.Error, "task refused: worker w-other-data: the task wants dataset "+mine.id.String()+", this worker has "+theirs.id.String())
 
-	srv2 := startServer(t)
+	srv2 := natstest.Start(t)
 	q2 := testQueue(t, srv2)
 	runWorker(t, srv2, &Worker{Name: "w-no-data", Tasks: Registry{kindTrain: stripesTask(theirs.sets)}})
 	got = collect(t, q2, stripesTasks(t, "run-6", 1, &mine.id), 30*time.Second)

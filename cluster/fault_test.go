@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"nas/internal/natstest"
+
 	"nas/internal/crashtest"
 )
 
@@ -58,14 +60,14 @@ func TestWorkerProcess(t *testing.T) {
 }
 
 // startWorkerProcess runs TestWorkerProcess as a separate process.
-func startWorkerProcess(t *testing.T, srv *natsServer, dataDir, name, killAt string) *exec.Cmd {
+func startWorkerProcess(t *testing.T, srv *natstest.Server, dataDir, name, killAt string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestWorkerProcess$")
 	if testing.Verbose() {
 		cmd.Args = append(cmd.Args, "-test.v")
 		cmd.Stderr = os.Stderr
 	}
-	cmd.Env = append(os.Environ(), envWorkerURL+"="+srv.url(), envWorkerData+"="+dataDir, envWorkerName+"="+name, envKillAt+"="+killAt)
+	cmd.Env = append(os.Environ(), envWorkerURL+"="+srv.URL(), envWorkerData+"="+dataDir, envWorkerName+"="+name, envKillAt+"="+killAt)
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	crashtest.Start(t, cmd)
@@ -84,7 +86,7 @@ func TestWorkerKilledMidTask(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits out an AckWait")
 	}
-	srv := startServer(t)
+	srv := natstest.Start(t)
 	q := testQueue(t, srv)
 	data := loadStripes(t, writeStripes(t, 400, 1))
 	tasks := stripesTasks(t, "run-8", 4, &data.id)
@@ -114,7 +116,7 @@ func TestServerRestartMidRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("restarts a server")
 	}
-	srv := startServer(t)
+	srv := natstest.Start(t)
 	q := testQueue(t, srv)
 	data := loadStripes(t, writeStripes(t, 400, 1))
 	tasks := stripesTasks(t, "run-9", 4, &data.id)
@@ -142,7 +144,7 @@ func TestServerRestartMidRun(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("task t1 did not start")
 	}
-	srv.restart()
+	srv.Restart()
 	close(release)
 	o := <-collected
 	require.NoError(t, o.err)

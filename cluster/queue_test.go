@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
+
+	"nas/internal/natstest"
 )
 
 // testQueueConfig has a short AckWait so that a lost task comes back
@@ -19,15 +21,15 @@ import (
 var testQueueConfig = QueueConfig{AckWait: 2 * time.Second, MaxDeliver: 3}
 
 // connect opens a connection to srv that is closed when the test ends.
-func connect(t testing.TB, srv *natsServer, name string) *nats.Conn {
+func connect(t testing.TB, srv *natstest.Server, name string) *nats.Conn {
 	t.Helper()
-	nc, err := Connect(Settings{URL: srv.url(), Name: name, ReconnectWait: 100 * time.Millisecond})
+	nc, err := Connect(Settings{URL: srv.URL(), Name: name, ReconnectWait: 100 * time.Millisecond})
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	return nc
 }
 
-func testQueue(t testing.TB, srv *natsServer) *Queue {
+func testQueue(t testing.TB, srv *natstest.Server) *Queue {
 	t.Helper()
 	q, err := OpenQueue(context.Background(), connect(t, srv, "coordinator"), "", testQueueConfig)
 	require.NoError(t, err)
@@ -42,7 +44,7 @@ func testLog(t testing.TB) *slog.Logger {
 }
 
 // runWorker serves tasks on its own connection until the test ends.
-func runWorker(t testing.TB, srv *natsServer, w *Worker) {
+func runWorker(t testing.TB, srv *natstest.Server, w *Worker) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	q, err := JoinQueue(ctx, connect(t, srv, w.Name), "")
@@ -104,7 +106,7 @@ func requireSame(t testing.TB, q *Queue, want map[string]stripesOutput, got map[
 // (a coordinator resuming) publishes nothing and hands every result over
 // once from the bucket.
 func TestRunOnTwoWorkers(t *testing.T) {
-	srv := startServer(t)
+	srv := natstest.Start(t)
 	q := testQueue(t, srv)
 	data := loadStripes(t, writeStripes(t, 400, 1))
 	tasks := stripesTasks(t, "run-1", 6, &data.id)
@@ -132,7 +134,7 @@ func TestRunOnTwoWorkers(t *testing.T) {
 // queue with defaults, and follows the AckWait and MaxDeliver the
 // coordinator sets afterwards.
 func TestWorkerFirst(t *testing.T) {
-	srv := startServer(t)
+	srv := natstest.Start(t)
 	ctx := context.Background()
 	wq, err := JoinQueue(ctx, connect(t, srv, "worker"), "")
 	require.NoError(t, err)
@@ -150,7 +152,7 @@ func TestWorkerFirst(t *testing.T) {
 // TestDoConcurrently: many goroutines each run one task through one
 // coordinator, as a search does with the trials of a population.
 func TestDoConcurrently(t *testing.T) {
-	srv := startServer(t)
+	srv := natstest.Start(t)
 	q := testQueue(t, srv)
 	for _, name := range []string{"w1", "w2"} {
 		runWorker(t, srv, &Worker{Name: name, Tasks: Registry{"echo": echoTask}})

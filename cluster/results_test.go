@@ -10,13 +10,15 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
+
+	"nas/internal/natstest"
 )
 
 // TestDuplicateResultHarmless: the first result of a task wins; a second
 // one (a redelivered task finishing twice) is dropped, and the coordinator
 // hands over the first, once.
 func TestDuplicateResultHarmless(t *testing.T) {
-	srv := startServer(t)
+	srv := natstest.Start(t)
 	q := testQueue(t, srv)
 	ctx := context.Background()
 	first := Result{Run: "run-1", Task: "t0", Kind: "k", Status: StatusDone, Output: json.RawMessage(`{"acc":0.5}`), Worker: "a", Attempt: 1}
@@ -42,7 +44,7 @@ func TestDuplicateResultHarmless(t *testing.T) {
 // stops Collect, and the next Collect hands that result over again; the
 // results finished while no coordinator listened arrive from the bucket.
 func TestCollectResumes(t *testing.T) {
-	srv := startServer(t)
+	srv := natstest.Start(t)
 	q := testQueue(t, srv)
 	ctx := context.Background()
 	for i := range 3 {
@@ -78,7 +80,7 @@ func TestCollectResumes(t *testing.T) {
 // TestMalformedResult: a value in the results bucket that is not a result
 // reaches the caller as a failed result naming the damage.
 func TestMalformedResult(t *testing.T) {
-	srv := startServer(t)
+	srv := natstest.Start(t)
 	q := testQueue(t, srv)
 	ctx := context.Background()
 	_, err := q.results.Put(ctx, q.names.ResultKey("run-3", "t0"), []byte("{{garbage"))
@@ -101,7 +103,7 @@ func TestMalformedResult(t *testing.T) {
 // MaxDeliver and then recorded as failed with its reason; one that fails
 // once and then succeeds is done.
 func TestFailingTaskIsRecorded(t *testing.T) {
-	srv := startServer(t)
+	srv := natstest.Start(t)
 	q := testQueue(t, srv)
 	runWorker(t, srv, &Worker{Name: "w", Tasks: Registry{
 		"broken": func(ctx context.Context, p json.RawMessage, env Env) (json.RawMessage, error) {
@@ -140,7 +142,7 @@ func TestFailingTaskIsRecorded(t *testing.T) {
 // the task stream. The server sends the advisory when it looks for a task
 // to give a waiting worker, so a live worker joins after the third loss.
 func TestExhaustedTaskIsRecorded(t *testing.T) {
-	srv := startServer(t)
+	srv := natstest.Start(t)
 	q := testQueue(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -180,13 +182,13 @@ func TestExhaustedTaskIsRecorded(t *testing.T) {
 // every task once: the new one publishes none (queued, running or done),
 // and it hands over the results finished while no coordinator listened.
 func TestCoordinatorRestart(t *testing.T) {
-	srv := startServer(t)
+	srv := natstest.Start(t)
 	data := loadStripes(t, writeStripes(t, 400, 1))
 	tasks := stripesTasks(t, "run-10", 4, &data.id)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	newCoordinator := func(name string) (*Coordinator, *Queue, func()) {
-		nc, err := Connect(Settings{URL: srv.url(), Name: name})
+		nc, err := Connect(Settings{URL: srv.URL(), Name: name})
 		require.NoError(t, err)
 		q, err := OpenQueue(ctx, nc, "", testQueueConfig)
 		require.NoError(t, err)

@@ -17,22 +17,24 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"nas/internal/natstest"
 )
 
 // TestAuthRequired: against a server that requires a user and password, a
 // worker without them, or with a wrong password, cannot connect and so
 // cannot take tasks; with them it runs a task.
 func TestAuthRequired(t *testing.T) {
-	srv := startServer(t, "--user", "worker", "--pass", "s3cret")
+	srv := natstest.Start(t, "--user", "worker", "--pass", "s3cret")
 	for _, s := range []Settings{
-		{URL: srv.url()},
-		{URL: srv.url(), User: "worker", Password: "wrong"},
-		{URL: srv.url(), User: "intruder", Password: "s3cret"},
+		{URL: srv.URL()},
+		{URL: srv.URL(), User: "worker", Password: "wrong"},
+		{URL: srv.URL(), User: "intruder", Password: "s3cret"},
 	} {
 		_, err := Connect(s)
 		require.ErrorContains(t, err, "Authorization Violation", "user %q", s.User)
 	}
-	s := Settings{URL: srv.url(), User: "worker", Password: "s3cret"}
+	s := Settings{URL: srv.URL(), User: "worker", Password: "s3cret"}
 	nc, err := Connect(s)
 	require.NoError(t, err)
 	defer nc.Close()
@@ -59,7 +61,7 @@ func echoTask(_ context.Context, p json.RawMessage, _ Env) (json.RawMessage, err
 // logged; when the subject names a task its coordinator gets a failed
 // result; the worker keeps serving the tasks that follow.
 func TestGarbageRejected(t *testing.T) {
-	srv := startServer(t)
+	srv := natstest.Start(t)
 	q := testQueue(t, srv)
 	runWorker(t, srv, &Worker{Name: "w", Tasks: Registry{"echo": echoTask}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -101,7 +103,7 @@ func TestGarbageRejected(t *testing.T) {
 // TestProjectsApart: a worker of another project neither sees nor takes
 // this project's tasks.
 func TestProjectsApart(t *testing.T) {
-	srv := startServer(t)
+	srv := natstest.Start(t)
 	q := testQueue(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -125,18 +127,18 @@ func TestTLS(t *testing.T) {
 	newCert(t, dir, "server", ca, caKey)
 	newCert(t, dir, "client", ca, caKey)
 	p := func(name string) string { return filepath.Join(dir, name) }
-	srv := startServer(t, "--tls", "--tlscert", p("server.pem"), "--tlskey", p("server-key.pem"),
+	srv := natstest.Start(t, "--tls", "--tlscert", p("server.pem"), "--tlskey", p("server-key.pem"),
 		"--tlscacert", p("ca.pem"), "--tlsverify")
-	nc, err := Connect(Settings{URL: srv.url(), TLSCA: p("ca.pem"), TLSCert: p("client.pem"), TLSKey: p("client-key.pem")})
+	nc, err := Connect(Settings{URL: srv.URL(), TLSCA: p("ca.pem"), TLSCert: p("client.pem"), TLSKey: p("client-key.pem")})
 	require.NoError(t, err)
 	require.True(t, nc.IsConnected())
 	state, err := nc.TLSConnectionState()
 	require.NoError(t, err)
 	require.True(t, state.HandshakeComplete)
 	nc.Close()
-	_, err = Connect(Settings{URL: srv.url(), TLSCA: p("ca.pem")})
+	_, err = Connect(Settings{URL: srv.URL(), TLSCA: p("ca.pem")})
 	require.Error(t, err, "a client without a certificate")
-	_, err = Connect(Settings{URL: srv.url()})
+	_, err = Connect(Settings{URL: srv.URL()})
 	require.Error(t, err, "a client without TLS")
 }
 

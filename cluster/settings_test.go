@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"nas/internal/natstest"
 )
 
 func TestSettingsCheck(t *testing.T) {
@@ -57,8 +59,8 @@ func TestNames(t *testing.T) {
 }
 
 func TestConnect(t *testing.T) {
-	srv := startServer(t)
-	nc, err := Connect(Settings{URL: srv.url(), Name: "test"})
+	srv := natstest.Start(t)
+	nc, err := Connect(Settings{URL: srv.URL(), Name: "test"})
 	require.NoError(t, err)
 	defer nc.Close()
 	require.True(t, nc.IsConnected())

@@ -1,4 +1,8 @@
-package cluster
+// Package natstest starts a real nats-server with JetStream on a loopback
+// port for tests (Debian's nats-server package), with its store in a
+// temporary folder, and stops it when the test ends. Tests skip when
+// nats-server is not installed.
+package natstest
 
 import (
 	"bufio"
@@ -14,9 +18,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// natsServer is a real nats-server process with JetStream on loopback,
+// Server is a real nats-server process with JetStream on loopback,
 // started by a test and stopped when it ends.
-type natsServer struct {
+type Server struct {
 	t     testing.TB
 	port  int
 	dir   string   // JetStream's file store
@@ -28,17 +32,17 @@ type natsServer struct {
 // serverBinary is Debian's nats-server (package nats-server).
 const serverBinary = "nats-server"
 
-// startServer starts nats-server -js on a random loopback port with its
+// Start starts nats-server -js on a random loopback port with its
 // store in a new folder, and waits until it says it is ready. It skips the
 // test when nats-server is not installed.
-func startServer(t testing.TB, extra ...string) *natsServer {
+func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
 	if _, err := exec.LookPath(serverBinary); err != nil {
 		t.Skipf("%s not on PATH (apt-get install -y nats-server, or scripts/setup.sh): %v", serverBinary, err)
 	}
-	s := &natsServer{t: t, port: -1, dir: t.TempDir(), extra: extra}
+	s := &Server{t: t, port: -1, dir: t.TempDir(), extra: extra}
 	s.start()
-	t.Cleanup(func() { s.stop() })
+	t.Cleanup(func() { s.Stop() })
 	return s
 }
 
@@ -46,7 +50,7 @@ var listening = regexp.MustCompile(`Listening for client connections on 127\.0\.
 
 // start runs the server on s.port (-1: a random one, then remembered, so
 // that a restart comes back on the same address).
-func (s *natsServer) start() {
+func (s *Server) start() {
 	t := s.t
 	t.Helper()
 	args := append([]string{"-js", "-a", "127.0.0.1", "-p", fmt.Sprint(s.port), "-sd", s.dir}, s.extra...)
@@ -90,11 +94,11 @@ func (s *natsServer) start() {
 	require.NotZero(t, s.port)
 }
 
-// url is the server's client URL.
-func (s *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", s.port) }
+// URL is the server's client URL.
+func (s *Server) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", s.port) }
 
-// stop shuts the server down cleanly (SIGTERM) and waits for it to exit.
-func (s *natsServer) stop() {
+// Stop shuts the server down cleanly (SIGTERM) and waits for it to exit.
+func (s *Server) Stop() {
 	if s.cmd == nil {
 		return
 	}
@@ -108,8 +112,8 @@ func (s *natsServer) stop() {
 	s.cmd = nil
 }
 
-// restart stops the server and starts it again on the same port and store.
-func (s *natsServer) restart() {
-	s.stop()
+// Restart stops the server and starts it again on the same port and store.
+func (s *Server) Restart() {
+	s.Stop()
 	s.start()
 }
