@@ -86,11 +86,8 @@ func TestWorkerKilledMidTask(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits out an AckWait")
 	}
-	srv := natstest.Start(t)
-	q := testQueue(t, srv)
-	data := loadStripes(t, writeStripes(t, 400, 1))
-	tasks := stripesTasks(t, "run-8", 4, &data.id)
-	want := reference(t, q, data.sets, tasks)
+	r := newStripesRun(t, "run-8", 4)
+	srv, q, data, tasks, want := r.srv, r.q, r.data, r.tasks, r.want
 	_, err := NewCoordinator(q, nil).Submit(context.Background(), tasks)
 	require.NoError(t, err)
 
@@ -116,11 +113,8 @@ func TestServerRestartMidRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("restarts a server")
 	}
-	srv := natstest.Start(t)
-	q := testQueue(t, srv)
-	data := loadStripes(t, writeStripes(t, 400, 1))
-	tasks := stripesTasks(t, "run-9", 4, &data.id)
-	want := reference(t, q, data.sets, tasks)
+	r := newStripesRun(t, "run-9", 4)
+	srv, q, data, tasks, want := r.srv, r.q, r.data, r.tasks, r.want
 	started, release := make(chan struct{}), make(chan struct{})
 	train := stripesTask(data.sets)
 	runWorker(t, srv, &Worker{Name: "w", Dataset: &data.id, Tasks: Registry{kindTrain: func(ctx context.Context, p json.RawMessage, env Env) (json.RawMessage, error) {

@@ -106,11 +106,8 @@ func requireSame(t testing.TB, q *Queue, want map[string]stripesOutput, got map[
 // (a coordinator resuming) publishes nothing and hands every result over
 // once from the bucket.
 func TestRunOnTwoWorkers(t *testing.T) {
-	srv := natstest.Start(t)
-	q := testQueue(t, srv)
-	data := loadStripes(t, writeStripes(t, 400, 1))
-	tasks := stripesTasks(t, "run-1", 6, &data.id)
-	want := reference(t, q, data.sets, tasks)
+	r := newStripesRun(t, "run-1", 6)
+	srv, q, data, tasks, want := r.srv, r.q, r.data, r.tasks, r.want
 	for _, name := range []string{"w1", "w2"} {
 		runWorker(t, srv, &Worker{Name: name, Tasks: Registry{kindTrain: stripesTask(data.sets)}, Dataset: &data.id})
 	}

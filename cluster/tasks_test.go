@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"nas/internal/natstest"
 	"nas/internal/safetensors"
 	"nas/space"
 	"nas/trainer"
@@ -163,4 +164,24 @@ func reference(t testing.TB, q *Queue, sets *trainer.Sets, tasks []Task) map[str
 		out[tasks[i].ID] = o
 	}
 	return out
+}
+
+// stripesRun is the set-up of a run of training tasks: a server, the
+// coordinator's queue, the data, the tasks and their results computed in
+// this process.
+type stripesRun struct {
+	srv   *natstest.Server
+	q     *Queue
+	data  stripes
+	tasks []Task
+	want  map[string]stripesOutput
+}
+
+func newStripesRun(t testing.TB, run string, n int) stripesRun {
+	t.Helper()
+	srv := natstest.Start(t)
+	q := testQueue(t, srv)
+	data := loadStripes(t, writeStripes(t, 400, 1))
+	tasks := stripesTasks(t, run, n, &data.id)
+	return stripesRun{srv: srv, q: q, data: data, tasks: tasks, want: reference(t, q, data.sets, tasks)}
 }
