@@ -33,7 +33,7 @@ func openBlobs(ctx context.Context, js jetstream.JetStream, names Names) (*Blobs
 	store, err := js.ObjectStore(ctx, cfg.Bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		store, err = js.CreateObjectStore(ctx, cfg)
-		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		if lostRace(err) {
 			store, err = js.ObjectStore(ctx, cfg.Bucket)
 		}
 	}

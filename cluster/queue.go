@@ -122,10 +122,10 @@ func openQueue(ctx context.Context, nc *nats.Conn, project string, cfg QueueConf
 		FilterSubject: names.TaskSubjects(),
 	}
 	if update {
-		q.consumer, err = js.CreateOrUpdateConsumer(ctx, names.TaskStream(), consCfg)
+		q.consumer, err = retryRace(func() (jetstream.Consumer, error) { return js.CreateOrUpdateConsumer(ctx, names.TaskStream(), consCfg) })
 	} else if q.consumer, err = js.Consumer(ctx, names.TaskStream(), consCfg.Durable); errors.Is(err, jetstream.ErrConsumerNotFound) {
 		q.consumer, err = js.CreateConsumer(ctx, names.TaskStream(), consCfg)
-		if errors.Is(err, jetstream.ErrConsumerExists) {
+		if lostRace(err) {
 			q.consumer, err = js.Consumer(ctx, names.TaskStream(), consCfg.Durable)
 		}
 	}
@@ -154,10 +154,10 @@ func openQueue(ctx context.Context, nc *nats.Conn, project string, cfg QueueConf
 		Storage:      jetstream.FileStorage,
 	}
 	if update {
-		q.results, err = js.CreateOrUpdateKeyValue(ctx, kvCfg)
+		q.results, err = retryRace(func() (jetstream.KeyValue, error) { return js.CreateOrUpdateKeyValue(ctx, kvCfg) })
 	} else if q.results, err = js.KeyValue(ctx, kvCfg.Bucket); errors.Is(err, jetstream.ErrBucketNotFound) {
 		q.results, err = js.CreateKeyValue(ctx, kvCfg)
-		if errors.Is(err, jetstream.ErrBucketExists) {
+		if lostRace(err) {
 			q.results, err = js.KeyValue(ctx, kvCfg.Bucket)
 		}
 	}
@@ -174,12 +174,12 @@ func openQueue(ctx context.Context, nc *nats.Conn, project string, cfg QueueConf
 // it as it is (!update) when it exists.
 func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, update bool) (jetstream.Stream, error) {
 	if update {
-		return js.CreateOrUpdateStream(ctx, cfg)
+		return retryRace(func() (jetstream.Stream, error) { return js.CreateOrUpdateStream(ctx, cfg) })
 	}
 	s, err := js.Stream(ctx, cfg.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		s, err = js.CreateStream(ctx, cfg)
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		if lostRace(err) {
 			s, err = js.Stream(ctx, cfg.Name)
 		}
 	}
@@ -238,4 +238,28 @@ func (q *Queue) hasResult(ctx context.Context, run, task string) (bool, error) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// errSubjectsOverlap is the server's error code for a stream created
+// with the subjects of another (here: the same stream, created by another
+// client a moment before).
+const errSubjectsOverlap jetstream.ErrorCode = 10065
+
+// lostRace reports whether err is what a create returns when another
+// client created the same thing first.
+func lostRace(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) || errors.Is(err, jetstream.ErrConsumerExists) ||
+		errors.Is(err, jetstream.ErrBucketExists) || (errors.As(err, &apiErr) && apiErr.ErrorCode == errSubjectsOverlap)
+}
+
+// retryRace runs a create-or-update once more when it lost a race with
+// another client creating the same thing (a worker joining as the
+// coordinator opens the queue): the second try finds it and updates it.
+func retryRace[T any](f func() (T, error)) (T, error) {
+	v, err := f()
+	if lostRace(err) {
+		v, err = f()
+	}
+	return v, err
 }

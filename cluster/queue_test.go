@@ -173,3 +173,34 @@ func TestDoConcurrently(t *testing.T) {
 		require.NoError(t, <-errs)
 	}
 }
+
+// TestOpenRace: coordinators and workers opening a project's queue at the
+// same moment on a fresh server all succeed, whoever creates what (ten
+// projects, eight clients each).
+func TestOpenRace(t *testing.T) {
+	srv := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var conns []*nats.Conn
+	for i := range 8 {
+		conns = append(conns, connect(t, srv, fmt.Sprint("c", i)))
+	}
+	for p := range 10 {
+		project := fmt.Sprint("race", p)
+		errs := make(chan error, len(conns))
+		for i, nc := range conns {
+			go func() {
+				var err error
+				if i%2 == 0 {
+					_, err = OpenQueue(ctx, nc, project, testQueueConfig)
+				} else {
+					_, err = JoinQueue(ctx, nc, project)
+				}
+				errs <- err
+			}()
+		}
+		for range conns {
+			require.NoError(t, <-errs)
+		}
+	}
+}
