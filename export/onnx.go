@@ -2,14 +2,18 @@ package export
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"runtime/debug"
 
 	"google.golang.org/protobuf/proto"
 
 	"nas/blocks"
 	"nas/internal/onnxpb"
+	"nas/onnximport"
+	"nas/trainer"
 )
 
 // ONNX model settings nas writes.
@@ -33,10 +37,110 @@ type ONNXOptions struct {
 	// into that convolution's weights and bias (computed in float64). By
 	// default BN is kept as BatchNormalization nodes, which is exact.
 	FoldBN bool
-	// Arch is the network's arch string, recorded as the model's doc_string.
+	// Arch is the network's arch string, recorded as the model's doc_string
+	// and as its nas.arch metadata.
 	Arch string
-	// ProducerVersion is recorded as the model's producer_version.
+	// ProducerVersion is recorded as the model's producer_version and as
+	// the metadata's nas version; "" means the build's module version.
 	ProducerVersion string
+	// Norm is the input normalisation the network was trained with
+	// (per-channel mean and std of pixel/255), recorded as metadata when
+	// set (DatasetMetadata gives a dataset's).
+	Norm *trainer.Normalization
+	// ClassNames name the outputs, recorded as metadata when set.
+	ClassNames []string
+}
+
+// DatasetMetadata returns the normalisation and class names of a dataset
+// nas trains on ("fashion-mnist", "mnist", "cifar10"), for ONNXOptions.
+func DatasetMetadata(name string) (*trainer.Normalization, []string, bool) {
+	var n trainer.Normalization
+	var classes []string
+	switch name {
+	case "fashion-mnist":
+		n, classes = trainer.FashionMNISTNorm(), trainer.FashionMNISTClassNames()
+	case "mnist":
+		n, classes = trainer.MNISTNorm(), trainer.MNISTClassNames()
+	case "cifar10":
+		n, classes = trainer.CIFAR10Norm(), trainer.CIFAR10ClassNames()
+	default:
+		return nil, nil, false
+	}
+	return &n, classes, true
+}
+
+// metadata lists the model's metadata_props (the keys of onnximport,
+// which reads them back): the arch string, nas's version and VCS commit
+// (from the build information, when it has one), the normalisation and
+// the class names.
+func metadata(o ONNXOptions) ([]*onnxpb.StringStringEntryProto, error) {
+	var props []*onnxpb.StringStringEntryProto
+	add := func(k, v string) {
+		props = append(props, &onnxpb.StringStringEntryProto{Key: proto.String(k), Value: proto.String(v)})
+	}
+	addJSON := func(k string, v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("export: metadata %s: %w", k, err)
+		}
+		add(k, string(b))
+		return nil
+	}
+	if o.Arch != "" {
+		add(onnximport.MetaArch, o.Arch)
+	}
+	version, commit := buildVersion()
+	if o.ProducerVersion != "" {
+		version = o.ProducerVersion
+	}
+	add(onnximport.MetaVersion, version)
+	if commit != "" {
+		add(onnximport.MetaCommit, commit)
+	}
+	if o.Norm != nil {
+		if len(o.Norm.Mean) == 0 || len(o.Norm.Mean) != len(o.Norm.Std) {
+			return nil, fmt.Errorf("export: normalisation has %d means and %d stds", len(o.Norm.Mean), len(o.Norm.Std))
+		}
+		if err := addJSON(onnximport.MetaMean, o.Norm.Mean); err != nil {
+			return nil, err
+		}
+		if err := addJSON(onnximport.MetaStd, o.Norm.Std); err != nil {
+			return nil, err
+		}
+	}
+	if len(o.ClassNames) > 0 {
+		if err := addJSON(onnximport.MetaClassNames, o.ClassNames); err != nil {
+			return nil, err
+		}
+	}
+	return props, nil
+}
+
+// buildVersion returns the module version and VCS revision recorded in the
+// binary's build information ("(devel)" and "" when there are none); a
+// revision with uncommitted changes ends in "+modified".
+func buildVersion() (version, commit string) {
+	version = "(devel)"
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return version, ""
+	}
+	if bi.Main.Version != "" {
+		version = bi.Main.Version
+	}
+	modified := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			commit = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if commit != "" && modified {
+		commit += "+modified"
+	}
+	return version, commit
 }
 
 // WriteONNX encodes the ONNX model of g with weights w (see ONNX) to out.
@@ -84,7 +188,15 @@ func ONNX(g *blocks.Graph, w Weights, o ONNXOptions) (*onnxpb.ModelProto, error)
 	}
 	e.gp.Input = []*onnxpb.ValueInfoProto{valueInfo(ONNXInput, in.C, in.H, in.W)}
 	e.gp.Output = []*onnxpb.ValueInfoProto{valueInfo(ONNXOutput, outShape.C*outShape.H*outShape.W)}
+	if n := len(o.ClassNames); n > 0 && n != outShape.C*outShape.H*outShape.W {
+		return nil, fmt.Errorf("export: %d class names for a network of %d outputs", n, outShape.C*outShape.H*outShape.W)
+	}
+	props, err := metadata(o)
+	if err != nil {
+		return nil, err
+	}
 	return &onnxpb.ModelProto{
+		MetadataProps:   props,
 		IrVersion:       proto.Int64(onnxIRVersion),
 		OpsetImport:     []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(ONNXOpset)}},
 		ProducerName:    proto.String("nas"),

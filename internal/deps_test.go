@@ -12,7 +12,9 @@ import (
 var layers = []string{
 	"nas/cmd/nas",
 	"nas/cluster",
+	"nas/pipeline",
 	"nas/export",
+	"nas/onnximport",
 	"nas/search",
 	"nas/results",
 	"nas/latency",

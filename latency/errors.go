@@ -1,6 +1,10 @@
 package latency
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
 
 // Sentinel errors of the latency table. Functions wrap them with the file,
 // key or field concerned; test for them with errors.Is.
@@ -23,7 +27,8 @@ var (
 	ErrFingerprintMismatch = errors.New("latency table was profiled on another device")
 
 	// ErrUnknownDevice is returned when Options.Device names no device of
-	// the table.
+	// the table. The error is an *UnknownDeviceError that lists the devices
+	// the table holds.
 	ErrUnknownDevice = errors.New("no such device in latency table")
 
 	// ErrStaleKernels is returned when the device named by Options.Device
@@ -53,3 +58,54 @@ var (
 	// lists them.
 	ErrMissingEntries = errors.New("latency table lacks entries")
 )
+
+// UnknownDeviceError is returned by Open when Options.Device names no device
+// of the table. It unwraps to ErrUnknownDevice.
+type UnknownDeviceError struct {
+	Path    string        // the table file
+	Device  string        // the ID asked for
+	Devices []Fingerprint // the devices the table holds, in ID order
+}
+
+// Error names the file and the device asked for, lists the devices the
+// table holds, one a line with its ID and what it is, and says what to do.
+func (e *UnknownDeviceError) Error() string {
+	profile := fmt.Sprintf("run `nas profile --lut %s` on the device you mean", e.Path)
+	if len(e.Devices) == 0 {
+		return fmt.Sprintf("latency table %s has no device %s: it holds no device yet; %s", e.Path, e.Device, profile)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "latency table %s has no device %s; it holds %s:\n", e.Path, e.Device, plural(len(e.Devices), "device"))
+	for _, d := range e.Devices {
+		fmt.Fprintf(&b, "  %s  %s\n", d.ID(), deviceSummary(d))
+	}
+	fmt.Fprintf(&b, "pass one of these IDs as --device ID, or %s", profile)
+	return b.String()
+}
+
+// Unwrap returns ErrUnknownDevice.
+func (e *UnknownDeviceError) Unwrap() error { return ErrUnknownDevice }
+
+// unknownDevice returns the *UnknownDeviceError of a table at path that
+// holds the devices ds and not id.
+func unknownDevice(path, id string, ds []storedDevice) error {
+	e := &UnknownDeviceError{Path: path, Device: id}
+	for _, d := range ds {
+		e.Devices = append(e.Devices, d.fp)
+	}
+	return e
+}
+
+// deviceSummary describes a device for people choosing among a table's
+// devices: "AMD EPYC 9R14, linux/amd64, 1 thread, avx512 kernels".
+func deviceSummary(f Fingerprint) string {
+	return fmt.Sprintf("%s, %s/%s, %s, %s kernels", f.CPUModel, f.GOOS, f.GOARCH, plural(f.Threads, "thread"), f.KernelPath)
+}
+
+// plural writes a count and a noun, with an s unless the count is one.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

@@ -318,7 +318,7 @@ func (t *Table) selectDevice(this Fingerprint, opts Options) error {
 	if opts.Device != "" {
 		i := slices.IndexFunc(devices, func(d storedDevice) bool { return d.id == opts.Device })
 		if i < 0 {
-			return fmt.Errorf("latency table %s: %w %s; it holds %s", t.path, ErrUnknownDevice, opts.Device, listOrNone(ids))
+			return unknownDevice(t.path, opts.Device, devices)
 		}
 		dev := devices[i].fp
 		if dev.KernelVersion != this.KernelVersion {
@@ -364,13 +364,6 @@ func (t *Table) selectDevice(this Fingerprint, opts Options) error {
 	}
 	t.device, t.deviceID, t.local = this, []byte(id), true
 	return nil
-}
-
-func listOrNone(ids []string) string {
-	if len(ids) == 0 {
-		return "no device"
-	}
-	return strings.Join(ids, ", ")
 }
 
 // Path returns the file the table was opened from.

@@ -16,7 +16,7 @@ import (
 // goes through html/template's escaping.
 func (r *Report) WriteHTML(w io.Writer, svg []byte) error {
 	var buf bytes.Buffer
-	if err := reportPage.Execute(&buf, htmlData{Report: r, SVG: inlineSVG(svg)}); err != nil {
+	if err := reportPage.Execute(&buf, htmlData{Report: r, SVG: inlineSVG(svg), TrialColumns: trialColumns}); err != nil {
 		return fmt.Errorf("report page: %w", err)
 	}
 	_, err := buf.WriteTo(w)
@@ -25,7 +25,39 @@ func (r *Report) WriteHTML(w io.Writer, svg []byte) error {
 
 type htmlData struct {
 	*Report
-	SVG template.HTML
+	SVG          template.HTML
+	TrialColumns []trialColumn
+}
+
+// trialColumn is a heading of the trial table.
+type trialColumn struct {
+	Label  string
+	Text   bool   // sorts as text, else by the cells' data-v numbers
+	Sorted bool   // the rows come sorted by it, ascending
+	Title  string // the heading's tooltip, when the label needs one
+}
+
+// testAccTitle explains the test accuracy column, which is empty for most
+// trials.
+const testAccTitle = "Test-split accuracy after the run's final training (nas search --final), evaluated once. " +
+	"Only the networks that had a final training have one; the cell is empty for the others."
+
+// trialColumns are the columns of the trial table, in the order of its
+// cells.
+var trialColumns = []trialColumn{
+	{Label: "trial", Sorted: true},
+	{Label: "status", Text: true},
+	{Label: "latency (ms)", Title: "measured where there is a measurement, else predicted by the latency table (see source)"},
+	{Label: "source", Text: true},
+	{Label: "val. acc. (%)", Title: "validation accuracy after proxy training, the accuracy the search ranks by"},
+	{Label: "test acc. (%)", Title: testAccTitle},
+	{Label: "reward"},
+	{Label: "params"},
+	{Label: "MACs"},
+	{Label: "wall (s)"},
+	{Label: "front", Text: true},
+	{Label: "arch", Text: true},
+	{Label: "reason", Text: true},
 }
 
 // inlineSVG drops what precedes the <svg element (the XML declaration and
@@ -46,12 +78,13 @@ var reportPage = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return strconv.FormatFloat(100**v, 'f', 2, 64)
 	},
-	"ms":     func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) },
-	"num":    func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) },
-	"reward": func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) },
-	"group":  groupThousands,
-	"secs":   func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
-	"time":   func(v interface{ Format(string) string }) string { return v.Format("2006-01-02 15:04:05 MST") },
+	"testAccTitle": func() string { return testAccTitle },
+	"ms":           func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) },
+	"num":          func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) },
+	"reward":       func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) },
+	"group":        groupThousands,
+	"secs":         func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
+	"time":         func(v interface{ Format(string) string }) string { return v.Format("2006-01-02 15:04:05 MST") },
 }).Parse(reportTemplate))
 
 // groupThousands writes n with thousands separators: 3,504,872.
@@ -87,12 +120,17 @@ dl.config dd { margin: 0; }
 code.arch { display: block; white-space: pre-wrap; overflow-wrap: anywhere; background: #f5f5f5; padding: .5em; }
 figure { margin: 0; }
 figure svg { width: 100%; height: auto; max-width: 1150px; }
+figure svg .marks circle:hover { stroke: #000; stroke-width: 1.5; }
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th, td { padding: .2em .6em; border-bottom: 1px solid #eee; text-align: right; vertical-align: top; }
 th { background: #fafafa; position: sticky; top: 0; }
-th.sortable { cursor: pointer; user-select: none; }
-th[aria-sort="ascending"]::after { content: " \25B2"; }
-th[aria-sort="descending"]::after { content: " \25BC"; }
+th button { font: inherit; color: inherit; background: none; border: 0; padding: 0; margin: 0; cursor: pointer; text-align: inherit; }
+th button:hover { text-decoration: underline; }
+th button:focus-visible { outline: 2px solid #0072b2; outline-offset: 2px; }
+th button .sort::after { content: "\2195"; color: #bbb; padding-left: .25em; }
+th[aria-sort="ascending"] button .sort::after { content: "\25B2"; color: inherit; }
+th[aria-sort="descending"] button .sort::after { content: "\25BC"; color: inherit; }
+.sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 td.text, th.text { text-align: left; }
 td.arch { font-family: ui-monospace, monospace; font-size: .85em; overflow-wrap: anywhere; min-width: 24em; max-width: 48em; }
 tr.front td { background: #eef6fc; }
@@ -119,7 +157,7 @@ input#filter { margin: .5em 0; padding: .3em; width: 24em; }
 
 <h2>Best network</h2>
 {{with .Best}}
-<p>Trial {{.Seq}}: reward {{reward .Reward}}, validation accuracy {{pct .ValAccuracy}}%{{with .TestAccuracy}}, test accuracy {{optpct .}}%{{end}}, latency {{ms .LatencyMs}} ms ({{.LatencySource}}), {{group .Params}} params, {{group .MACs}} MACs.</p>
+<p>Trial {{.Seq}}: reward {{reward .Reward}}, validation accuracy {{pct .ValAccuracy}}% (proxy training), latency {{ms .LatencyMs}} ms ({{.LatencySource}}), {{group .Params}} params, {{group .MACs}} MACs{{if .TestAccuracy}}; {{with .TestAccuracyFrom}}its final training, {{.}}, reached{{else}}after its final training, it reached{{end}} a test accuracy of {{optpct .TestAccuracy}}%{{end}}.</p>
 <code class="arch">{{.Arch}}</code>
 {{else}}
 <p>No trial has trained yet, so there is no best network.</p>
@@ -131,9 +169,9 @@ input#filter { margin: .5em 0; padding: .3em; width: 24em; }
 <h2>Pareto front ({{len .Front}})</h2>
 {{if .Front}}
 <table>
-<thead><tr><th>trial</th><th>latency (ms)</th><th>val. acc. (%)</th><th>reward</th><th>params</th><th>MACs</th><th class="text">arch</th></tr></thead>
+<thead><tr><th>trial</th><th>latency (ms)</th><th>val. acc. (%)</th><th title="{{testAccTitle}}">test acc. (%)</th><th>reward</th><th>params</th><th>MACs</th><th class="text">arch</th></tr></thead>
 <tbody>
-{{range .Front}}<tr><td>{{.Seq}}</td><td>{{ms .LatencyMs}}</td><td>{{pct .ValAccuracy}}</td><td>{{reward .Reward}}</td><td>{{group .Params}}</td><td>{{group .MACs}}</td><td class="text arch">{{.Arch}}</td></tr>
+{{range .Front}}<tr><td>{{.Seq}}</td><td>{{ms .LatencyMs}}</td><td>{{pct .ValAccuracy}}</td><td{{with .TestAccuracyFrom}} title="final training {{.}}"{{end}}>{{optpct .TestAccuracy}}</td><td>{{reward .Reward}}</td><td>{{group .Params}}</td><td>{{group .MACs}}</td><td class="text arch">{{.Arch}}</td></tr>
 {{end}}</tbody>
 </table>
 {{else}}<p>Empty: no trial has trained yet.</p>{{end}}
@@ -149,29 +187,18 @@ input#filter { margin: .5em 0; padding: .3em; width: 24em; }
 {{end}}
 
 <h2>All trials ({{len .Trials}})</h2>
-<p class="muted">Click a column heading to sort by it; type to show only the rows that contain the text. Rows on the front are shaded, the best darker.</p>
+<p class="muted">Click a column heading, or move to it with Tab and press Enter or Space, to sort by that column; again to reverse. Type in the box to show only the rows that contain the text. Rows on the front are shaded, the best darker.</p>
 <input id="filter" type="search" placeholder="filter: ok, failed, ir_k5, ..." aria-label="filter the trials">
 <table id="trials">
+<caption class="sr-only">Every trial of the run. Column headings are buttons that sort the table.</caption>
 <thead><tr>
-<th class="sortable" data-type="num">trial</th>
-<th class="sortable text" data-type="text">status</th>
-<th class="sortable" data-type="num">latency (ms)</th>
-<th class="sortable text" data-type="text">source</th>
-<th class="sortable" data-type="num">val. acc. (%)</th>
-<th class="sortable" data-type="num">test acc. (%)</th>
-<th class="sortable" data-type="num">reward</th>
-<th class="sortable" data-type="num">params</th>
-<th class="sortable" data-type="num">MACs</th>
-<th class="sortable" data-type="num">wall (s)</th>
-<th class="sortable text" data-type="text">front</th>
-<th class="sortable text" data-type="text">arch</th>
-<th class="sortable text" data-type="text">reason</th>
-</tr></thead>
+{{range .TrialColumns}}<th scope="col"{{if .Text}} class="text"{{end}}{{if .Sorted}} aria-sort="ascending"{{end}}><button type="button" data-type="{{if .Text}}text{{else}}num{{end}}"{{with .Title}} title="{{.}}"{{end}}>{{.Label}}<span class="sort" aria-hidden="true"></span></button></th>
+{{end}}</tr></thead>
 <tbody>
 {{$best := .Best}}{{range .Trials}}<tr class="{{.Status}}{{if .OnFront}} front{{end}}{{if $best}}{{if eq .Seq $best.Seq}} best{{end}}{{end}}">
 <td data-v="{{.Seq}}">{{.Seq}}</td><td class="text">{{.Status}}</td><td data-v="{{num .LatencyMs}}">{{ms .LatencyMs}}</td><td class="text">{{.LatencySource}}</td>
 {{if eq .Status "ok"}}<td data-v="{{num .ValAccuracy}}">{{pct .ValAccuracy}}</td>{{else}}<td data-v="">&ndash;</td>{{end}}
-<td data-v="{{with .TestAccuracy}}{{num .}}{{end}}">{{optpct .TestAccuracy}}</td>
+<td data-v="{{with .TestAccuracy}}{{num .}}{{end}}"{{with .TestAccuracyFrom}} title="final training {{.}}"{{end}}>{{optpct .TestAccuracy}}</td>
 <td data-v="{{num .Reward}}">{{reward .Reward}}</td><td data-v="{{.Params}}">{{group .Params}}</td><td data-v="{{.MACs}}">{{group .MACs}}</td><td data-v="{{num .WallSeconds}}">{{secs .WallSeconds}}</td>
 <td class="text">{{if .OnFront}}front{{end}}</td><td class="text arch">{{.Arch}}</td><td class="text">{{.Reason}}</td></tr>
 {{end}}</tbody>
@@ -180,6 +207,9 @@ input#filter { margin: .5em 0; padding: .3em; width: 24em; }
 <script>
 (function () {
   "use strict";
+  // The sortable table of the WAI-ARIA Authoring Practices: each heading
+  // holds a button (reached with Tab, pressed with Enter or Space), and
+  // the heading of the column the rows are sorted by carries aria-sort.
   var table = document.getElementById("trials");
   var body = table.tBodies[0];
   var heads = table.tHead.rows[0].cells;
@@ -191,24 +221,26 @@ input#filter { margin: .5em 0; padding: .3em; width: 24em; }
   }
   function sortBy(col) {
     var th = heads[col];
-    var numeric = th.getAttribute("data-type") === "num";
+    var numeric = th.querySelector("button").getAttribute("data-type") === "num";
     var dir = th.getAttribute("aria-sort") === "ascending" ? -1 : 1;
     for (var i = 0; i < heads.length; i++) { heads[i].removeAttribute("aria-sort"); }
     th.setAttribute("aria-sort", dir === 1 ? "ascending" : "descending");
     var rows = Array.prototype.slice.call(body.rows);
+    var order = new Map(rows.map(function (r) { return [r, Number(r.cells[0].getAttribute("data-v"))]; }));
     rows.sort(function (a, b) {
       var x = key(a, col, numeric), y = key(b, col, numeric);
+      var tie = order.get(a) - order.get(b); // equal keys keep the trial order
       if (numeric) {
-        if (isNaN(x) || isNaN(y)) { return isNaN(x) - isNaN(y); } // blanks last
-        return dir * (x - y) || a.rowIndex - b.rowIndex;
+        if (isNaN(x) || isNaN(y)) { return (isNaN(x) - isNaN(y)) || tie; } // blanks last
+        return dir * (x - y) || tie;
       }
-      return dir * x.localeCompare(y) || a.rowIndex - b.rowIndex;
+      return dir * x.localeCompare(y) || tie;
     });
     rows.forEach(function (r) { body.appendChild(r); });
   }
   for (var i = 0; i < heads.length; i++) {
     (function (col) {
-      heads[col].addEventListener("click", function () { sortBy(col); });
+      heads[col].querySelector("button").addEventListener("click", function () { sortBy(col); });
     })(i);
   }
   document.getElementById("filter").addEventListener("input", function (e) {

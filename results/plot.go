@@ -1,13 +1,18 @@
 package results
 
 import (
+	"bytes"
+	"encoding/xml"
 	"fmt"
 	"image/color"
 	"io"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
@@ -36,21 +41,52 @@ var (
 )
 
 // Figure is a report's plot with its legend, which is drawn in a column
-// to the right of the axes so that it never hides a point.
+// to the right of the axes so that it never hides a point, and the marks
+// a reader can point at.
 type Figure struct {
 	Plot   *plot.Plot
 	Legend plot.Legend
+	// Marks are points of the plot with a description: WriteSVG draws each
+	// as an invisible circle over the point holding a <title>, which
+	// browsers show as the point's tooltip.
+	Marks []Mark
+}
+
+// Mark is a point of a figure, in data coordinates as plotted, and the
+// text that describes it.
+type Mark struct {
+	X, Y  float64
+	Title string
 }
 
 // Draw draws the figure on c: the axes on the left, the legend to their
 // right, level with the top of the data.
 func (f *Figure) Draw(c draw.Canvas) {
+	axes, legend := f.layout(c)
+	f.Plot.Draw(axes)
+	f.Legend.Draw(legend)
+}
+
+// layout splits c into the canvas of the axes and that of the legend.
+func (f *Figure) layout(c draw.Canvas) (axes, legend draw.Canvas) {
 	gap := vg.Points(10)
 	c = draw.Crop(c, gap/2, 0, gap/2, -gap/2) // a margin, for the title
 	legendWidth := f.Legend.Rectangle(c).Size().X + 2*gap
-	f.Plot.Draw(draw.Crop(c, 0, -legendWidth, 0, 0))
 	titleHeight := f.Plot.Title.TextStyle.Height(f.Plot.Title.Text) + f.Plot.Title.Padding
-	f.Legend.Draw(draw.Crop(c, c.Size().X-legendWidth+gap, 0, 0, -titleHeight-gap))
+	return draw.Crop(c, 0, -legendWidth, 0, 0), draw.Crop(c, c.Size().X-legendWidth+gap, 0, 0, -titleHeight-gap)
+}
+
+// markPoints returns where Draw on c puts each mark, in c's coordinates
+// (origin bottom left).
+func (f *Figure) markPoints(c draw.Canvas) []vg.Point {
+	axes, _ := f.layout(c)
+	data := f.Plot.DataCanvas(axes)
+	x, y := f.Plot.Transforms(&data)
+	pts := make([]vg.Point, len(f.Marks))
+	for i, m := range f.Marks {
+		pts[i] = vg.Point{X: x(m.X), Y: y(m.Y)}
+	}
+	return pts
 }
 
 // newAccuracyPlot returns a plot of validation accuracy (%) against
@@ -93,11 +129,14 @@ func (r *Report) Plot() (*Figure, error) {
 	}
 
 	var ok, noAcc plotter.XYs
+	var okRows, noAccRows []Row
 	for _, t := range r.Trials {
 		if t.Status == TrialOK {
 			ok = append(ok, plotter.XY{X: t.LatencyMs, Y: 100 * t.ValAccuracy})
+			okRows = append(okRows, t)
 		} else {
 			noAcc = append(noAcc, plotter.XY{X: t.LatencyMs})
+			noAccRows = append(noAccRows, t)
 		}
 	}
 	var front plotter.XYs
@@ -198,40 +237,150 @@ func (r *Report) Plot() (*Figure, error) {
 		}
 		s.GlyphStyle = draw.GlyphStyle{Color: colourBaseline, Radius: vg.Points(4), Shape: draw.TriangleGlyph{}}
 		p.Add(s)
-		// Names right of their marker, or left of it in the right third of
-		// the axes, where they could run off the plot.
-		var right, left plotter.XYLabels
-		for i, pt := range base.XYs {
-			side := &right
-			if pt.X > p.X.Min+2*(p.X.Max-p.X.Min)/3 {
-				side = &left
-			}
-			side.XYs = append(side.XYs, pt)
-			side.Labels = append(side.Labels, base.Labels[i])
-		}
-		for _, side := range []struct {
-			names plotter.XYLabels
-			align text.XAlignment
-			dx    vg.Length
-		}{{right, draw.XLeft, vg.Points(7)}, {left, draw.XRight, vg.Points(-7)}} {
-			if len(side.names.XYs) == 0 {
-				continue
-			}
-			labels, err := plotter.NewLabels(side.names)
-			if err != nil {
-				return nil, fmt.Errorf("plot of %s: baseline names: %w", r.Run.ID, err)
-			}
-			labels.Offset = vg.Point{X: side.dx, Y: vg.Points(-3)}
-			for i := range labels.TextStyle {
-				labels.TextStyle[i].Color = colourBaseline
-				labels.TextStyle[i].Font.Size = vg.Points(9)
-				labels.TextStyle[i].XAlign = side.align
-			}
-			p.Add(labels)
-		}
 		legend.Add("baselines", s)
+		names, err := baselineNames(p, legend, base, slices.Concat(ok, noAcc))
+		if err != nil {
+			return nil, fmt.Errorf("plot of %s: baseline names: %w", r.Run.ID, err)
+		}
+		p.Add(names...)
 	}
-	return &Figure{Plot: p, Legend: legend}, nil
+
+	fig := &Figure{Plot: p, Legend: legend}
+	for i, t := range okRows {
+		fig.Marks = append(fig.Marks, Mark{X: ok[i].X, Y: ok[i].Y, Title: r.trialTitle(t)})
+	}
+	for i, t := range noAccRows {
+		fig.Marks = append(fig.Marks, Mark{X: noAcc[i].X, Y: noAcc[i].Y, Title: r.trialTitle(t)})
+	}
+	for i, b := range r.Baselines {
+		fig.Marks = append(fig.Marks, Mark{X: base.XYs[i].X, Y: base.XYs[i].Y, Title: baselineTitle(b)})
+	}
+	return fig, nil
+}
+
+// trialTitle describes a trial's point: its number and standing, its arch
+// string, then its figures.
+func (r *Report) trialTitle(t Row) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "trial %d", t.Seq)
+	switch {
+	case t.Status != TrialOK:
+		fmt.Fprintf(&b, ", %s: %s", t.Status, t.Reason)
+	case r.Best != nil && t.Seq == r.Best.Seq && t.OnFront:
+		b.WriteString(", best reward, on the Pareto front")
+	case r.Best != nil && t.Seq == r.Best.Seq:
+		b.WriteString(", best reward")
+	case t.OnFront:
+		b.WriteString(", on the Pareto front")
+	}
+	fmt.Fprintf(&b, "\n%s\nlatency %.3f ms (%s)", t.Arch, t.LatencyMs, t.LatencySource)
+	if t.Status == TrialOK {
+		fmt.Fprintf(&b, ", validation accuracy %.2f%%", 100*t.ValAccuracy)
+		if t.TestAccuracy != nil {
+			fmt.Fprintf(&b, ", test accuracy %.2f%%", 100**t.TestAccuracy)
+		}
+		fmt.Fprintf(&b, ", reward %.4f", t.Reward)
+	}
+	return b.String()
+}
+
+// baselineTitle describes a baseline's point.
+func baselineTitle(b Baseline) string {
+	s := fmt.Sprintf("baseline %s\nlatency %.3f ms, validation accuracy %.2f%%", b.Name, b.LatencyMs, 100*b.Accuracy)
+	if b.TestAccuracy != nil {
+		s += fmt.Sprintf(", test accuracy %.2f%%", 100**b.TestAccuracy)
+	}
+	if b.Arch != "" {
+		s += "\n" + b.Arch
+	}
+	return s
+}
+
+// baselineNames returns the plotters of the baselines' names. A name goes
+// right of its marker (left of it in the right third of the axes, where it
+// could run off the plot), else where it crosses the fewest of the points,
+// the baseline markers and the names placed before it: on the other side,
+// or a line or two up or down. p must hold the rest of the plot and legend
+// the whole legend, so that the names are placed where they will be drawn.
+func baselineNames(p *plot.Plot, legend plot.Legend, base plotter.XYLabels, points plotter.XYs) ([]plot.Plotter, error) {
+	style := text.Style{Color: colourBaseline, Font: font.From(plotter.DefaultFont, vg.Points(9)), Handler: plot.DefaultTextHandler}
+	gap, drop := vg.Points(7), vg.Points(-3) // from the marker to the name
+	axes, _ := (&Figure{Plot: p, Legend: legend}).layout(draw.Canvas{Rectangle: vg.Rectangle{Max: vg.Point{X: plotWidth, Y: plotHeight}}})
+	data := p.DataCanvas(axes)
+	toX, toY := p.Transforms(&data)
+	yPerPoint := (p.Y.Max - p.Y.Min) / float64(toY(p.Y.Max)-toY(p.Y.Min))
+
+	var taken []vg.Rectangle // what a name should not cross
+	for _, pts := range []plotter.XYs{points, base.XYs} {
+		for _, pt := range pts {
+			c, r := vg.Point{X: toX(pt.X), Y: toY(pt.Y)}, vg.Points(4)
+			taken = append(taken, vg.Rectangle{Min: vg.Point{X: c.X - r, Y: c.Y - r}, Max: vg.Point{X: c.X + r, Y: c.Y + r}})
+		}
+	}
+	var right, left plotter.XYLabels
+	for i, pt := range base.XYs {
+		name := base.Labels[i]
+		w, h := style.Width(name), style.Height(name)
+		at := vg.Point{X: toX(pt.X), Y: toY(pt.Y) + drop}
+		preferRight := pt.X <= p.X.Min+2*(p.X.Max-p.X.Min)/3
+		bestScore, bestRight, bestShift := -1, preferRight, vg.Length(0)
+		for _, lines := range []vg.Length{0, 1, -1, 2, -2} {
+			for _, onRight := range []bool{preferRight, !preferRight} {
+				box := vg.Rectangle{Min: vg.Point{X: at.X - gap - w, Y: at.Y + lines*h}}
+				if onRight {
+					box.Min.X = at.X + gap
+				}
+				box.Max = vg.Point{X: box.Min.X + w, Y: box.Min.Y + h}
+				if box.Min.X < data.Min.X || box.Max.X > data.Max.X || box.Min.Y < data.Min.Y || box.Max.Y > data.Max.Y {
+					continue
+				}
+				score := 0
+				for _, t := range taken {
+					if overlap(t, box) {
+						score++
+					}
+				}
+				if bestScore < 0 || score < bestScore {
+					bestScore, bestRight, bestShift = score, onRight, lines*h
+				}
+			}
+		}
+		box := vg.Rectangle{Min: vg.Point{X: at.X - gap - w, Y: at.Y + bestShift}}
+		side := &left
+		if bestRight {
+			box.Min.X, side = at.X+gap, &right
+		}
+		box.Max = vg.Point{X: box.Min.X + w, Y: box.Min.Y + h}
+		taken = append(taken, box)
+		side.XYs = append(side.XYs, plotter.XY{X: pt.X, Y: pt.Y + float64(bestShift)*yPerPoint})
+		side.Labels = append(side.Labels, name)
+	}
+	var out []plot.Plotter
+	for _, side := range []struct {
+		names plotter.XYLabels
+		align text.XAlignment
+		dx    vg.Length
+	}{{right, draw.XLeft, gap}, {left, draw.XRight, -gap}} {
+		if len(side.names.XYs) == 0 {
+			continue
+		}
+		labels, err := plotter.NewLabels(side.names)
+		if err != nil {
+			return nil, err
+		}
+		labels.Offset = vg.Point{X: side.dx, Y: drop}
+		for i := range labels.TextStyle {
+			labels.TextStyle[i] = style
+			labels.TextStyle[i].XAlign = side.align
+		}
+		out = append(out, labels)
+	}
+	return out, nil
+}
+
+// overlap reports whether two rectangles share more than an edge.
+func overlap(a, b vg.Rectangle) bool {
+	return a.Min.X < b.Max.X && b.Min.X < a.Max.X && a.Min.Y < b.Max.Y && b.Min.Y < a.Max.Y
 }
 
 // niceTicks marks an axis every 1, 2 or 5 times a power of ten, labelled
@@ -273,13 +422,43 @@ func (s span) empty() bool    { return s.lo > s.hi }
 func (s span) pad() float64   { return math.Max(0.06*(s.hi-s.lo), 0.02*math.Max(math.Abs(s.hi), 1)) }
 
 // WriteSVG writes a figure as SVG, 10 x 6 inches, fonts named not
-// embedded.
+// embedded. Its marks follow the drawing, in a group of class "marks": a
+// transparent circle over each point holding a <title> with the mark's
+// text, the tooltip browsers show when the pointer rests on the point.
 func WriteSVG(w io.Writer, f *Figure) error {
 	c := vgsvg.New(plotWidth, plotHeight)
-	f.Draw(draw.New(c))
-	_, err := c.WriteTo(w)
+	dc := draw.New(c)
+	f.Draw(dc)
+	var svg bytes.Buffer
+	if _, err := c.WriteTo(&svg); err != nil {
+		return err
+	}
+	doc := svg.Bytes()
+	if len(f.Marks) > 0 {
+		end := bytes.LastIndex(doc, []byte("</svg>"))
+		if end < 0 {
+			return fmt.Errorf("svg of %q has no </svg>", f.Plot.Title.Text)
+		}
+		var marks bytes.Buffer
+		marks.WriteString(`<g class="marks" fill="#000" fill-opacity="0" stroke="none">` + "\n")
+		for i, pt := range f.markPoints(dc) {
+			// vgsvg's user unit is the point, with y down from the top.
+			fmt.Fprintf(&marks, `<circle cx="%.2f" cy="%.2f" r="%.1f"><title>`, pt.X.Points(), (plotHeight - pt.Y).Points(), markRadius.Points())
+			if err := xml.EscapeText(&marks, []byte(f.Marks[i].Title)); err != nil {
+				return err
+			}
+			marks.WriteString("</title></circle>\n")
+		}
+		marks.WriteString("</g>\n")
+		doc = slices.Concat(doc[:end], marks.Bytes(), doc[end:])
+	}
+	_, err := w.Write(doc)
 	return err
 }
+
+// markRadius is the radius of the circle a mark's tooltip answers in: a
+// little more than the largest glyph, so that a point is easy to hit.
+const markRadius = vg.Length(6)
 
 // WritePNG writes a figure as PNG, 10 x 6 inches at 150 dots per inch, on
 // white.

@@ -2,9 +2,18 @@ package results
 
 import (
 	"bytes"
+	"fmt"
+	"image/color"
+	"math"
+	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 func TestPlotEdgeCases(t *testing.T) {
@@ -59,5 +68,95 @@ func TestNiceTicks(t *testing.T) {
 			}
 		}
 		require.Equal(t, tc.labels, got, "ticks of [%v, %v]", tc.lo, tc.hi)
+	}
+}
+
+// TestMarksOnPoints checks that the marks (the SVG's tooltips) sit on the
+// points the plot draws: the pixel of the PNG under each front trial's mark
+// has the front's colour, and every mark lies inside the axes.
+func TestMarksOnPoints(t *testing.T) {
+	trials := fakeTrials(t, rand.New(rand.NewPCG(9, 9)), 40)
+	for i := range trials {
+		trials[i].Seq = uint64(i + 1)
+	}
+	r := NewReport(Run{ID: 1, Config: RunConfig{Strategy: "random", TargetMs: 2}}, trials, testBaselines)
+	fig, err := r.Plot()
+	require.NoError(t, err)
+	require.Len(t, fig.Marks, len(trials)+len(testBaselines))
+
+	c := vgimg.NewWith(vgimg.UseWH(plotWidth, plotHeight), vgimg.UseDPI(plotDPI), vgimg.UseBackgroundColor(color.White))
+	dc := draw.New(c)
+	fig.Draw(dc)
+	img := c.Image()
+	axes, _ := fig.layout(dc)
+	data := fig.Plot.DataCanvas(axes)
+	pts := fig.markPoints(dc)
+	front := 0
+	for i, m := range fig.Marks {
+		require.True(t, data.Contains(pts[i]), "mark %q at %v is inside the axes", m.Title, pts[i])
+		if !strings.Contains(m.Title, "on the Pareto front") || strings.Contains(m.Title, "best reward") {
+			continue // the best trial's ring is drawn over its point
+		}
+		front++
+		px := int(math.Round(pts[i].X.Dots(plotDPI)))
+		py := img.Bounds().Dy() - int(math.Round(pts[i].Y.Dots(plotDPI)))
+		got := color.NRGBAModel.Convert(img.At(px, py)).(color.NRGBA)
+		require.Equal(t, colourFront, got, "pixel (%d, %d) under %q", px, py, m.Title)
+	}
+	require.GreaterOrEqual(t, front, 2)
+
+	// The SVG holds the marks at the same places, y measured down.
+	var svg bytes.Buffer
+	require.NoError(t, WriteSVG(&svg, fig))
+	doc := svg.String()
+	for i := range fig.Marks {
+		require.Contains(t, doc, fmt.Sprintf(`<circle cx="%.2f" cy="%.2f"`, pts[i].X.Points(), (plotHeight-pts[i].Y).Points()))
+	}
+}
+
+// TestBaselineNamesApart checks that the names of baselines drawn close
+// together (a search's final trainings sit where their trials are) do not
+// cross each other.
+func TestBaselineNamesApart(t *testing.T) {
+	trials := []Trial{okTrial(1, 0.174, 0.1, 0.1), okTrial(2, 0.199, 0.1, 0.1), okTrial(3, 0.447, 0.1, 0.1)}
+	var baselines []Baseline
+	for i, lat := range []float64{0.170, 0.196, 0.171, 0.170} {
+		baselines = append(baselines, Baseline{Name: fmt.Sprintf("searched-%d (final)", i+1), LatencyMs: lat, Accuracy: 0.1})
+	}
+	r := NewReport(Run{ID: 1, Config: RunConfig{Strategy: "evolution", TargetMs: 0.5}}, trials, baselines)
+	fig, err := r.Plot()
+	require.NoError(t, err)
+	var base plotter.XYLabels
+	for _, b := range r.Baselines {
+		base.XYs = append(base.XYs, plotter.XY{X: b.LatencyMs, Y: 100 * b.Accuracy})
+		base.Labels = append(base.Labels, b.Name)
+	}
+	names, err := baselineNames(fig.Plot, fig.Legend, base, nil)
+	require.NoError(t, err)
+
+	c := draw.Canvas{Rectangle: vg.Rectangle{Max: vg.Point{X: plotWidth, Y: plotHeight}}}
+	axes, _ := fig.layout(c)
+	data := fig.Plot.DataCanvas(axes)
+	toX, toY := fig.Plot.Transforms(&data)
+	var boxes []vg.Rectangle
+	for _, p := range names {
+		l := p.(*plotter.Labels)
+		for i, xy := range l.XYs {
+			st := l.TextStyle[i]
+			at := vg.Point{X: toX(xy.X) + l.Offset.X, Y: toY(xy.Y) + l.Offset.Y}
+			w, h := st.Width(l.Labels[i]), st.Height(l.Labels[i])
+			box := vg.Rectangle{Min: vg.Point{X: at.X + vg.Length(st.XAlign)*w, Y: at.Y}}
+			box.Max = vg.Point{X: box.Min.X + w, Y: box.Min.Y + h}
+			const e = 0.01 // the data coordinates' rounding: names may touch
+			box.Min, box.Max = vg.Point{X: box.Min.X + e, Y: box.Min.Y + e}, vg.Point{X: box.Max.X - e, Y: box.Max.Y - e}
+			require.True(t, data.Contains(box.Min) && data.Contains(box.Max), "%q inside the axes", l.Labels[i])
+			boxes = append(boxes, box)
+		}
+	}
+	require.Len(t, boxes, len(baselines))
+	for i := range boxes {
+		for j := range i {
+			require.False(t, overlap(boxes[i], boxes[j]), "names %d and %d cross: %v, %v", i, j, boxes[i], boxes[j])
+		}
 	}
 }

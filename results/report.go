@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -70,11 +71,17 @@ type Row struct {
 	PredictedLatencyMs float64  `json:"predicted_latency_ms"`
 	MeasuredLatencyMs  *float64 `json:"measured_latency_ms,omitempty"`
 	ValAccuracy        float64  `json:"val_accuracy"`
-	TestAccuracy       *float64 `json:"test_accuracy,omitempty"`
-	Reward             float64  `json:"reward"`
-	OnFront            bool     `json:"on_front"`
-	Seed               uint64   `json:"seed"`
-	WallSeconds        float64  `json:"wall_s"`
+	// TestAccuracy is the test-split accuracy of the trial's network after
+	// the run's final training (nas search --final): stored with the trial,
+	// or taken from the run's baseline of the same arch (a final training is
+	// stored as a baseline, "searched-1 (final)"), which TestAccuracyFrom
+	// then names. Trials whose network had no final training have none.
+	TestAccuracy     *float64 `json:"test_accuracy,omitempty"`
+	TestAccuracyFrom string   `json:"test_accuracy_from,omitempty"`
+	Reward           float64  `json:"reward"`
+	OnFront          bool     `json:"on_front"`
+	Seed             uint64   `json:"seed"`
+	WallSeconds      float64  `json:"wall_s"`
 }
 
 func rowOf(t Trial) Row {
@@ -94,7 +101,8 @@ func rowOf(t Trial) Row {
 // NewReport builds the report of a run from its trials (in the order
 // stored) and baselines. The front is TrialFront's; the best trial is the ok
 // trial with the highest reward, the earliest of equals, as the search
-// itself picks it.
+// itself picks it. A trial without a test accuracy of its own gets the one
+// of a tested baseline with the same network (see Row.TestAccuracy).
 func NewReport(run Run, trials []Trial, baselines []Baseline) *Report {
 	r := &Report{
 		Run:       ReportRun{ID: run.ID.String(), Status: run.Status, Created: run.Created, Updated: run.Updated, Config: run.Config},
@@ -106,8 +114,14 @@ func NewReport(run Run, trials []Trial, baselines []Baseline) *Report {
 	var okRows []int // indices into r.Trials
 	var points []Point
 	best := -1
+	tested := testedArchs(r.Baselines)
 	for _, t := range trials {
 		row := rowOf(t)
+		if row.TestAccuracy == nil && len(tested) > 0 {
+			if b, ok := tested[canonicalArch(row.Arch)]; ok {
+				row.TestAccuracy, row.TestAccuracyFrom = b.TestAccuracy, b.Name
+			}
+		}
 		r.Summary.Trials++
 		r.Summary.WallSeconds += row.WallSeconds
 		switch t.Status {
@@ -141,6 +155,34 @@ func NewReport(run Run, trials []Trial, baselines []Baseline) *Report {
 	return r
 }
 
+// testedArchs maps the canonical arch string of every baseline with a test
+// accuracy to that baseline; of baselines with the same network, the first
+// in bs.
+func testedArchs(bs []Baseline) map[string]Baseline {
+	m := map[string]Baseline{}
+	for _, b := range bs {
+		if b.TestAccuracy == nil || b.Arch == "" {
+			continue
+		}
+		if k := canonicalArch(b.Arch); k != "" {
+			if _, ok := m[k]; !ok {
+				m[k] = b
+			}
+		}
+	}
+	return m
+}
+
+// canonicalArch returns the canonical form of an arch string, so that
+// equal networks written differently match; a string that does not parse
+// is its own form.
+func canonicalArch(s string) string {
+	if a, err := space.ParseArch(s); err == nil {
+		return a.String()
+	}
+	return s
+}
+
 // sortBaselines orders baselines fastest first, then by name.
 func sortBaselines(bs []Baseline) {
 	slices.SortFunc(bs, func(a, b Baseline) int {
@@ -149,8 +191,17 @@ func sortBaselines(bs []Baseline) {
 }
 
 // Report reads a run, its trials and its baselines and builds their report.
+// For a run the store does not hold it returns an *UnknownRunError that
+// lists the runs it does.
 func (s *Store) Report(id RunID) (*Report, error) {
 	run, err := s.Run(id)
+	if errors.Is(err, ErrUnknownRun) {
+		runs, lerr := s.Runs()
+		if lerr != nil {
+			return nil, errors.Join(err, lerr)
+		}
+		return nil, &UnknownRunError{Path: s.path, Run: id, Runs: runs}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -269,7 +269,7 @@ func TestWriteDir(t *testing.T) {
 
 func TestWriteDirNoTrained(t *testing.T) {
 	trials := []Trial{{Arch: "a1", PredictedLatencyMs: 1, Status: TrialFailed, Reason: "diverged"}}
-	s, id := storeWith(t, RunConfig{Strategy: "random"}, trials, nil)
+	s, id := storeWith(t, RunConfig{Strategy: "random", TargetMs: 1}, trials, nil)
 	r, err := s.Report(id)
 	require.NoError(t, err)
 	dir := t.TempDir()
@@ -336,4 +336,123 @@ func xmlTexts(t *testing.T, doc []byte) []string {
 			texts = append(texts, string(cd))
 		}
 	}
+}
+
+// finalTrainingRun returns the trials and baselines of a run whose two best
+// networks had a final training, stored as baselines the way nas search
+// stores them: trial 5 is trial 2's network written in another form,
+// trial 6 carries a test accuracy of its own, and a zoo baseline with an
+// arch has none.
+func finalTrainingRun(t *testing.T) ([]Trial, []Baseline) {
+	t.Helper()
+	archs := []string{
+		"in1x28x28 cls10 | conv_o8_k3_s2 | gap | linear_o10",
+		"in1x28x28 cls10 | conv_o16_k3_s2 | gap | linear_o10",
+		"in1x28x28 cls10 | conv_o24_k3_s2 | gap | linear_o10",
+		"in1x28x28 cls10 | conv_o32_k3_s2 | gap | linear_o10",
+		"in1x28x28 cls10|conv_o16_k3_s2|gap|linear_o10", // trial 2's network
+		"in1x28x28 cls10 | conv_o40_k3_s2 | gap | linear_o10",
+	}
+	var trials []Trial
+	for i, a := range archs {
+		tr := okTrial(uint64(i+1), 0.1*float64(i+1), 0.80+0.01*float64(i), 0.80+0.01*float64(i))
+		tr.Arch = a
+		trials = append(trials, tr)
+	}
+	own := 0.87
+	trials[5].TestAccuracy = &own
+	acc := func(v float64) *float64 { return &v }
+	canonical := func(s string) string {
+		a, err := space.ParseArch(s)
+		require.NoError(t, err)
+		return a.String()
+	}
+	baselines := []Baseline{
+		{Name: "searched-1 (final)", Arch: canonical(archs[1]), LatencyMs: 0.21, Accuracy: 0.9, TestAccuracy: acc(0.9125)},
+		{Name: "searched-2 (final)", Arch: canonical(archs[3]), LatencyMs: 0.41, Accuracy: 0.89, TestAccuracy: acc(0.885)},
+		{Name: "searched-3 (final)", Arch: canonical(archs[5]), LatencyMs: 0.61, Accuracy: 0.89, TestAccuracy: acc(0.5)},
+		{Name: "zoo-untested", Arch: canonical(archs[0]), LatencyMs: 0.1, Accuracy: 0.8},
+	}
+	return trials, baselines
+}
+
+func TestReportTestAccuracy(t *testing.T) {
+	trials, baselines := finalTrainingRun(t)
+	s, id := storeWith(t, RunConfig{Strategy: "evolution"}, trials, baselines)
+	r, err := s.Report(id)
+	require.NoError(t, err)
+	type test struct {
+		acc  float64
+		from string
+	}
+	got := map[uint64]*test{}
+	for _, row := range r.Trials {
+		if row.TestAccuracy != nil {
+			got[row.Seq] = &test{*row.TestAccuracy, row.TestAccuracyFrom}
+		} else {
+			require.Empty(t, row.TestAccuracyFrom)
+		}
+	}
+	require.Equal(t, map[uint64]*test{
+		2: {0.9125, "searched-1 (final)"},
+		4: {0.885, "searched-2 (final)"},
+		5: {0.9125, "searched-1 (final)"}, // the same network as trial 2
+		6: {0.87, ""},                     // its own, not the baseline's
+	}, got)
+	require.Equal(t, uint64(6), r.Best.Seq)
+	require.Equal(t, 0.87, *r.Best.TestAccuracy, "the best row is the trial's row")
+
+	var buf bytes.Buffer
+	require.NoError(t, r.WriteCSV(&buf))
+	recs, err := csv.NewReader(&buf).ReadAll()
+	require.NoError(t, err)
+	col := slices.Index(recs[0], "test_accuracy")
+	var column []string
+	for _, rec := range recs[1:] {
+		column = append(column, rec[col])
+	}
+	require.Equal(t, []string{"", "0.9125", "", "0.885", "0.9125", "0.87"}, column)
+
+	buf.Reset()
+	require.NoError(t, r.WriteJSON(&buf))
+	var back Report
+	require.NoError(t, json.Unmarshal(buf.Bytes(), &back))
+	require.Equal(t, "searched-2 (final)", back.Trials[3].TestAccuracyFrom)
+}
+
+func TestReportUnknownRun(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nas-results.db")
+	s := openTest(t, path)
+	_, err := s.Report(99)
+	require.ErrorIs(t, err, ErrUnknownRun)
+	require.EqualError(t, err, "results store "+path+": no such run run-99: the store holds no runs yet; start one with nas search")
+
+	first, err := s.CreateRun(RunConfig{Strategy: "evolution"})
+	require.NoError(t, err)
+	for i := range 3 {
+		require.NoError(t, s.AppendTrial(first, okTrial(0, 1, 0.8, 0.8+0.01*float64(i)), nil))
+	}
+	require.NoError(t, s.SetStatus(first, RunFinished))
+	second, err := s.CreateRun(RunConfig{Strategy: "rl"})
+	require.NoError(t, err)
+	require.NoError(t, s.AppendTrial(second, okTrial(0, 1, 0.8, 0.8), nil))
+	runs, err := s.Runs()
+	require.NoError(t, err)
+
+	_, err = s.Report(99)
+	require.ErrorIs(t, err, ErrUnknownRun)
+	var ue *UnknownRunError
+	require.True(t, errors.As(err, &ue))
+	require.Equal(t, &UnknownRunError{Path: path, Run: 99, Runs: runs}, ue)
+	started := func(r Run) string { return r.Created.UTC().Format("2006-01-02 15:04 UTC") }
+	require.Equal(t, strings.Join([]string{
+		"results store " + path + ": no such run run-99; it holds 2 runs:",
+		"  run-1  finished  started " + started(runs[0]) + "  3 trials",
+		"  run-2  running   started " + started(runs[1]) + "  1 trial",
+		"report one of them with nas report RUN (run-N, N or latest)",
+	}, "\n"), err.Error())
+
+	// A run the store holds is reported as before.
+	_, err = s.Report(second)
+	require.NoError(t, err)
 }

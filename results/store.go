@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io/fs"
+	"math"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -303,8 +304,8 @@ func (c RunConfig) validate() error {
 	switch {
 	case c.Strategy == "":
 		return fmt.Errorf("%w: no strategy", ErrInvalidConfig)
-	case c.TargetMs < 0 || c.TargetMs != c.TargetMs:
-		return fmt.Errorf("%w: target %v ms, want a non-negative number", ErrInvalidConfig, c.TargetMs)
+	case !(c.TargetMs > 0) || math.IsInf(c.TargetMs, 0):
+		return fmt.Errorf("%w: target %v ms, want a positive number", ErrInvalidConfig, c.TargetMs)
 	case len(c.Settings) > 0 && !json.Valid(c.Settings):
 		return fmt.Errorf("%w: settings are not valid JSON", ErrInvalidConfig)
 	}

@@ -62,7 +62,7 @@ func TestRunsAndTrials(t *testing.T) {
 	id, err := s.CreateRun(testConfig)
 	require.NoError(t, err)
 	require.Equal(t, RunID(1), id)
-	other, err := s.CreateRun(RunConfig{Strategy: "random", Seed: 1})
+	other, err := s.CreateRun(RunConfig{Strategy: "random", Seed: 1, TargetMs: 1})
 	require.NoError(t, err)
 	require.Equal(t, RunID(2), other)
 
@@ -188,7 +188,7 @@ func TestTrialValidation(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, trials)
 
-	for _, cfg := range []RunConfig{{}, {Strategy: "random", TargetMs: -1}, {Strategy: "random", TargetMs: math.NaN()}, {Strategy: "random", Settings: json.RawMessage("{")}} {
+	for _, cfg := range []RunConfig{{}, {Strategy: "random"}, {Strategy: "random", TargetMs: -1}, {Strategy: "random", TargetMs: math.Inf(1)}, {Strategy: "random", TargetMs: math.NaN()}, {Strategy: "random", TargetMs: 1, Settings: json.RawMessage("{")}} {
 		_, err := s.CreateRun(cfg)
 		require.ErrorIs(t, err, ErrInvalidConfig)
 	}

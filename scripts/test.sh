@@ -16,5 +16,10 @@ go test -count=1 -race -short ./...
 # 300,000 executions take about 10 s each at ~30,000 executions/s.
 go test -run='^$' -fuzz='^FuzzParseArch$' -fuzztime=300000x ./space/
 go test -run='^$' -fuzz='^FuzzParseArchJSON$' -fuzztime=300000x ./space/
+# The ONNX importer's decoder and lowering on mutated models (about 10 s).
+go test -run='^$' -fuzz='^FuzzImport$' -fuzztime=100000x ./onnximport/
 # The exporters, checked by their consumers (onnx.checker, ONNX Runtime, PyTorch).
 bash scripts/check-export.sh
+# The ONNX import round trip: torchvision's networks exported by PyTorch,
+# imported, run and re-exported (about a minute on two cores).
+bash scripts/check-import.sh

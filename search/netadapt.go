@@ -17,7 +17,7 @@ import (
 // a layer's channels together with every count tied to them) it picks the
 // largest channel count whose predicted latency meets the constraint,
 // carries the weights of the filters with the largest L2 norm over
-// (space.CarryWeights), fine-tunes briefly and measures validation
+// (CarryWeights), fine-tunes briefly and measures validation
 // accuracy; it keeps the best proposal (Criterion) and repeats until the
 // budget is met. A long fine-tune ends the run.
 //
@@ -42,16 +42,17 @@ type NetAdaptLatency interface {
 // FineTuner trains and evaluates a network with given weights.
 type FineTuner interface {
 	// FineTune trains from w for steps steps; seed drives every stochastic
-	// step. It returns the new weights.
-	FineTune(ctx context.Context, a *space.Arch, w space.Weights, steps int, seed uint64) (space.Weights, error)
+	// step. It returns the new weights and their validation accuracy, in
+	// [0, 1] (one call, so that a remote trainer ships the weights once).
+	FineTune(ctx context.Context, a *space.Arch, w Weights, steps int, seed uint64) (Weights, float64, error)
 	// Accuracy is the validation accuracy, in [0, 1].
-	Accuracy(ctx context.Context, a *space.Arch, w space.Weights) (float64, error)
+	Accuracy(ctx context.Context, a *space.Arch, w Weights) (float64, error)
 }
 
 // NetAdaptRecorder stores each iteration's network and the history up to
 // it, atomically, so that a killed run resumes from its last record.
 type NetAdaptRecorder interface {
-	Record(history []Iteration, a *space.Arch, w space.Weights) error
+	Record(history []Iteration, a *space.Arch, w Weights) error
 }
 
 // Proposal criteria.
@@ -147,7 +148,7 @@ var ErrNoProposal = errors.New("netadapt: no unit can be pruned to meet the cons
 // interrupted run of the same settings (nil to start): a and w must then
 // be the network of its last iteration, and the run continues after it.
 // It returns the history, the final network and its weights.
-func (n *NetAdapt) Run(ctx context.Context, a *space.Arch, w space.Weights, history []Iteration) ([]Iteration, *space.Arch, space.Weights, error) {
+func (n *NetAdapt) Run(ctx context.Context, a *space.Arch, w Weights, history []Iteration) ([]Iteration, *space.Arch, Weights, error) {
 	s := n.Settings.withDefaults()
 	if err := s.Validate(); err != nil {
 		return nil, nil, nil, err
@@ -195,7 +196,7 @@ func (n *NetAdapt) Run(ctx context.Context, a *space.Arch, w space.Weights, hist
 	final := history[len(history)-1]
 	var err error
 	if s.LongTermSteps > 0 {
-		if w, err = n.Tuner.FineTune(ctx, a, w, s.LongTermSteps, derive(s.Seed, 0, 1<<32)); err != nil {
+		if w, _, err = n.Tuner.FineTune(ctx, a, w, s.LongTermSteps, derive(s.Seed, 0, 1<<32)); err != nil {
 			return history, a, w, fmt.Errorf("netadapt: long-term fine-tuning: %w", err)
 		}
 	}
@@ -208,7 +209,7 @@ func (n *NetAdapt) Run(ctx context.Context, a *space.Arch, w space.Weights, hist
 }
 
 // measure fills in the arch, both latencies and the accuracy of it.
-func (n *NetAdapt) measure(ctx context.Context, a *space.Arch, w space.Weights, it Iteration) (Iteration, error) {
+func (n *NetAdapt) measure(ctx context.Context, a *space.Arch, w Weights, it Iteration) (Iteration, error) {
 	var err error
 	it.Arch = a.String()
 	if it.LatencyMs, err = n.Latency.PredictMs(ctx, a); err != nil {
@@ -223,7 +224,7 @@ func (n *NetAdapt) measure(ctx context.Context, a *space.Arch, w space.Weights, 
 	return it, nil
 }
 
-func (n *NetAdapt) record(history []Iteration, it Iteration, a *space.Arch, w space.Weights) ([]Iteration, error) {
+func (n *NetAdapt) record(history []Iteration, it Iteration, a *space.Arch, w Weights) ([]Iteration, error) {
 	history = append(history, it)
 	if err := n.Recorder.Record(history, a, w); err != nil {
 		return history[:len(history)-1], fmt.Errorf("netadapt: recording iteration %d: %w", it.Index, err)
@@ -235,7 +236,7 @@ func (n *NetAdapt) record(history []Iteration, it Iteration, a *space.Arch, w sp
 }
 
 // iterate makes one proposal per unit and returns the best.
-func (n *NetAdapt) iterate(ctx context.Context, a *space.Arch, w space.Weights, cur Iteration, constraint float64, iter uint64) (Iteration, *space.Arch, space.Weights, []Proposal, error) {
+func (n *NetAdapt) iterate(ctx context.Context, a *space.Arch, w Weights, cur Iteration, constraint float64, iter uint64) (Iteration, *space.Arch, Weights, []Proposal, error) {
 	s := n.Settings.withDefaults()
 	units, err := a.Units()
 	if err != nil {
@@ -244,7 +245,7 @@ func (n *NetAdapt) iterate(ctx context.Context, a *space.Arch, w space.Weights, 
 	var (
 		best      Iteration
 		bestArch  *space.Arch
-		bestW     space.Weights
+		bestW     Weights
 		bestScore = math.Inf(-1)
 		props     []Proposal
 	)
@@ -260,17 +261,16 @@ func (n *NetAdapt) iterate(ctx context.Context, a *space.Arch, w space.Weights, 
 			n.unitDone(iter, k+1, len(units))
 			continue
 		}
-		pw, err := space.CarryWeights(a, w, p)
+		pw, err := CarryWeights(a, w, p)
 		if err != nil {
 			return Iteration{}, nil, nil, nil, fmt.Errorf("netadapt: %s: %w", u.Name(), err)
 		}
+		var acc float64
 		if s.ShortTermSteps > 0 {
-			if pw, err = n.Tuner.FineTune(ctx, p, pw, s.ShortTermSteps, derive(s.Seed, iter, uint64(k))); err != nil {
+			if pw, acc, err = n.Tuner.FineTune(ctx, p, pw, s.ShortTermSteps, derive(s.Seed, iter, uint64(k))); err != nil {
 				return Iteration{}, nil, nil, nil, fmt.Errorf("netadapt: fine-tuning %s: %w", u.Name(), err)
 			}
-		}
-		acc, err := n.Tuner.Accuracy(ctx, p, pw)
-		if err != nil {
+		} else if acc, err = n.Tuner.Accuracy(ctx, p, pw); err != nil {
 			return Iteration{}, nil, nil, nil, fmt.Errorf("netadapt: accuracy with %s pruned: %w", u.Name(), err)
 		}
 		props = append(props, Proposal{Unit: u.Name(), From: u.Channels, To: to, LatencyMs: lat, Accuracy: acc})

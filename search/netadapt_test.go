@@ -45,9 +45,9 @@ func (m *macLatency) MeasureMs(ctx context.Context, a *space.Arch) (float64, err
 // network exactly and scales them by a seed-dependent factor.
 type paramTuner struct{ t *testing.T }
 
-func (p paramTuner) FineTune(_ context.Context, a *space.Arch, w space.Weights, steps int, seed uint64) (space.Weights, error) {
+func (p paramTuner) FineTune(ctx context.Context, a *space.Arch, w Weights, steps int, seed uint64) (Weights, float64, error) {
 	p.check(a, w)
-	out := space.Weights{}
+	out := Weights{}
 	for k, v := range w {
 		c := *v
 		c.Data = append([]float32(nil), v.Data...)
@@ -56,10 +56,11 @@ func (p paramTuner) FineTune(_ context.Context, a *space.Arch, w space.Weights, 
 		}
 		out[k] = &c
 	}
-	return out, nil
+	acc, err := p.Accuracy(ctx, a, out)
+	return out, acc, err
 }
 
-func (p paramTuner) Accuracy(_ context.Context, a *space.Arch, w space.Weights) (float64, error) {
+func (p paramTuner) Accuracy(_ context.Context, a *space.Arch, w Weights) (float64, error) {
 	p.check(a, w)
 	c, err := a.Cost()
 	// Favour keeping the Ghost block wide, so that the criteria disagree.
@@ -67,7 +68,7 @@ func (p paramTuner) Accuracy(_ context.Context, a *space.Arch, w space.Weights) 
 	return 1 - 1/(1+float64(c.Params)/2e3) - 0.002*float64(32-g.Out), err
 }
 
-func (p paramTuner) check(a *space.Arch, w space.Weights) {
+func (p paramTuner) check(a *space.Arch, w Weights) {
 	p.t.Helper()
 	g, err := a.Graph()
 	if err != nil {
@@ -89,12 +90,12 @@ func (p paramTuner) check(a *space.Arch, w space.Weights) {
 type naRecorder struct {
 	history   []Iteration
 	arch      *space.Arch
-	w         space.Weights
+	w         Weights
 	records   int
 	failAfter int
 }
 
-func (r *naRecorder) Record(h []Iteration, a *space.Arch, w space.Weights) error {
+func (r *naRecorder) Record(h []Iteration, a *space.Arch, w Weights) error {
 	if r.failAfter > 0 && r.records == r.failAfter {
 		return errors.New("killed")
 	}
@@ -103,7 +104,7 @@ func (r *naRecorder) Record(h []Iteration, a *space.Arch, w space.Weights) error
 	return nil
 }
 
-func startWeights(t *testing.T, a *space.Arch) space.Weights {
+func startWeights(t *testing.T, a *space.Arch) Weights {
 	t.Helper()
 	g, err := a.Graph()
 	if err != nil {
@@ -116,7 +117,7 @@ func startWeights(t *testing.T, a *space.Arch) space.Weights {
 	return net.State()
 }
 
-func runNetAdapt(t *testing.T, s NetAdaptSettings, rec *naRecorder, a *space.Arch, w space.Weights, h []Iteration) ([]Iteration, error) {
+func runNetAdapt(t *testing.T, s NetAdaptSettings, rec *naRecorder, a *space.Arch, w Weights, h []Iteration) ([]Iteration, error) {
 	t.Helper()
 	na := &NetAdapt{Latency: &macLatency{}, Tuner: paramTuner{t}, Recorder: rec, Settings: s}
 	h, _, _, err := na.Run(context.Background(), a, w, h)

@@ -38,7 +38,7 @@ func HardObjective(targetMs float64) Objective {
 func (o Objective) Validate() error {
 	switch {
 	case !(o.TargetMs > 0) || math.IsInf(o.TargetMs, 0):
-		return fmt.Errorf("target latency %v ms must be a positive number (--target-ms)", o.TargetMs)
+		return fmt.Errorf("target latency %v ms must be a positive number", o.TargetMs)
 	case o.Alpha > 0 || o.Beta > 0:
 		return fmt.Errorf("reward exponents alpha %v and beta %v must be <= 0 (a slower network must never score higher)", o.Alpha, o.Beta)
 	}

@@ -46,8 +46,9 @@ func TestRewardTradeOff(t *testing.T) {
 func TestObjectiveValidate(t *testing.T) {
 	require.NoError(t, SoftObjective(5, DefaultW).Validate())
 	require.NoError(t, HardObjective(5).Validate())
-	require.ErrorContains(t, SoftObjective(0, DefaultW).Validate(), "--target-ms")
-	require.ErrorContains(t, SoftObjective(math.NaN(), DefaultW).Validate(), "--target-ms")
+	require.ErrorContains(t, SoftObjective(0, DefaultW).Validate(), "target latency")
+	require.ErrorContains(t, SoftObjective(math.NaN(), DefaultW).Validate(), "target latency")
+	require.NotContains(t, SoftObjective(0, DefaultW).Validate().Error(), "--", "the library names settings, not a command's flags")
 	require.ErrorContains(t, SoftObjective(5, 0.1).Validate(), "<= 0")
 	require.True(t, HardObjective(5).Hard())
 	require.False(t, SoftObjective(5, DefaultW).Hard())

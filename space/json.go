@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
@@ -503,8 +504,23 @@ func LoadArch(path string) (*Arch, error) {
 	return a, nil
 }
 
+// fileLoaders read arch files of formats this package does not know, by
+// extension (".onnx": a model imported by nas/onnximport, which registers
+// itself from the command line's side, as imports go downward).
+var fileLoaders = map[string]func(path string) (*Arch, error){}
+
+// RegisterFileLoader makes Resolve read files ending in ext (".onnx") with
+// load. Registering an extension twice is a programmer error.
+func RegisterFileLoader(ext string, load func(path string) (*Arch, error)) {
+	if _, dup := fileLoaders[ext]; dup {
+		panic("space: file loader registered twice: " + ext)
+	}
+	fileLoaders[ext] = load
+}
+
 // Resolve loads anything `nas inspect` accepts: the name of a zoo network
-// (built with o), a path to an arch JSON file, or an arch string. A ref that
+// (built with o), a path to an arch JSON file, a file of a format
+// registered with RegisterFileLoader (an ONNX model), or an arch string. A ref that
 // names an existing file, or ends in ".json", is a file; a ref with "_", "|"
 // or a space, or one that starts with an input shape ("in3x..."), is an arch
 // string. Input, classes and width in o apply to zoo networks only; an arch
@@ -512,6 +528,12 @@ func LoadArch(path string) (*Arch, error) {
 func Resolve(ref string, o ZooOptions) (*Arch, error) {
 	if _, ok := zoo[ref]; ok {
 		return ZooArch(ref, o)
+	}
+	if load, ok := fileLoaders[strings.ToLower(filepath.Ext(ref))]; ok {
+		if o != (ZooOptions{}) {
+			return nil, fmt.Errorf("input, classes and width options apply to zoo networks; %s sets its own input and classes", ref)
+		}
+		return load(ref)
 	}
 	isFile := strings.HasSuffix(ref, ".json")
 	if st, err := os.Stat(ref); err == nil && !st.IsDir() {

@@ -42,7 +42,7 @@ var (
 // training batches and the test batch must be there. Class names come from
 // batches.meta.txt when it exists, else CIFAR10ClassNames().
 func LoadCIFAR10Dir(dir string) (*Sets, error) {
-	const fix = "unpack cifar-10-binary.tar.gz (the binary version) there, or pass --data DIR"
+	const fix = "unpack cifar-10-binary.tar.gz (the binary version) there, or pass --data-dir DIR"
 	if _, err := os.Stat(filepath.Join(dir, cifarTestFile)); err != nil {
 		sub := filepath.Join(dir, "cifar-10-batches-bin")
 		if _, err := os.Stat(filepath.Join(sub, cifarTestFile)); err == nil {

@@ -319,7 +319,7 @@ func OpenDataset(name, dir string) (*Sets, error) {
 		return LoadCIFAR10Dir(dir)
 	case "folder":
 		if dir == "" {
-			return nil, fmt.Errorf("dataset folder: a folder is required (--data DIR, holding DIR/train/CLASS/*.png and DIR/test/CLASS/*.png)")
+			return nil, fmt.Errorf("dataset folder: a folder is required: pass --data-dir DIR, holding DIR/train/CLASS/*.png and DIR/test/CLASS/*.png")
 		}
 		return OpenImageFolder(dir, FolderOptions{})
 	}
@@ -329,10 +329,10 @@ func OpenDataset(name, dir string) (*Sets, error) {
 // openFashionMNIST loads Fashion-MNIST from dir, or from defaultDir when dir
 // is "" (then a missing file's error says which package to install).
 func openFashionMNIST(dir, defaultDir string) (*Sets, error) {
-	fix := "pass --data DIR with the Fashion-MNIST IDX files"
+	fix := "pass --data-dir DIR with the Fashion-MNIST IDX files"
 	if dir == "" {
 		dir = defaultDir
-		fix = "install it with `apt-get install -y dataset-fashion-mnist`, or pass --data DIR with the IDX files"
+		fix = "install it with `apt-get install -y dataset-fashion-mnist`, or pass --data-dir DIR with the IDX files"
 	}
 	return LoadIDXDir("fashion-mnist", dir, FashionMNISTClassNames(), FashionMNISTNorm(), fix)
 }

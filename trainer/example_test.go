@@ -12,7 +12,7 @@ import (
 // from the training set, iterate over augmented, normalised batches. The
 // test set is left for the final report.
 func Example() {
-	sets, err := trainer.OpenDataset("fashion-mnist", "") // or a folder: --data DIR
+	sets, err := trainer.OpenDataset("fashion-mnist", "") // or a folder: --data-dir DIR
 	if err != nil {
 		log.Fatal(err) // names the file, what is wrong, and the fix
 	}

@@ -74,7 +74,7 @@ func findFile(dir string, names []string, fix string) (string, error) {
 // not empty, is appended to the error for missing files.
 func LoadIDXDir(name, dir string, classNames []string, norm Normalization, fix string) (*Sets, error) {
 	if fix == "" {
-		fix = fmt.Sprintf("put %s-{images-idx3,labels-idx1}-ubyte[.gz] for train and t10k there, or pass --data DIR", "{train,t10k}")
+		fix = fmt.Sprintf("put %s-{images-idx3,labels-idx1}-ubyte[.gz] for train and t10k there, or pass --data-dir DIR", "{train,t10k}")
 	}
 	var sets Sets
 	for _, split := range []struct {

@@ -156,7 +156,7 @@ func TestIDXMissingFiles(t *testing.T) {
 	_, err := LoadIDXDir("mnist", dir, MNISTClassNames(), MNISTNorm(), "")
 	require.ErrorIs(t, err, ErrNotFound)
 	require.Contains(t, err.Error(), filepath.Join(dir, "train-images-idx3-ubyte.gz"))
-	require.Contains(t, err.Error(), "--data DIR")
+	require.Contains(t, err.Error(), "--data-dir DIR")
 
 	// The default folder's message says how to install the package.
 	_, err = openFashionMNIST("", dir)

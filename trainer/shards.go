@@ -1,7 +1,6 @@
 package trainer
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -149,7 +148,7 @@ func (s *Stepper) Step(x *nn.Tensor, labels []int, lr, smoothing, maxLoss float6
 	r0 := s.results[0]
 	if r0.err != nil {
 		for _, r := range s.results[:shards] {
-			if r.err != errShardFailed {
+			if r.err != nn.ErrShardAborted {
 				return r.loss, 0, r.err
 			}
 		}
@@ -174,10 +173,6 @@ func (s *Stepper) Step(x *nn.Tensor, labels []int, lr, smoothing, maxLoss float6
 	s.opt.Step(lr)
 	return r0.loss, r0.correct, nil
 }
-
-// errShardFailed stands for another shard's error in the shards that had
-// none: they all stop the step.
-var errShardFailed = errors.New("another shard of the batch failed")
 
 // runShard runs forward, loss and backward of shard i of shards on its
 // samples, exchanging what batch normalization and the loss check need
@@ -215,7 +210,7 @@ func (s *Stepper) runShard(i, shards int, x *nn.Tensor, labels []int, inner int,
 	case tot[2] > 0:
 		tp.Reset()
 		if err == nil {
-			err = errShardFailed
+			err = nn.ErrShardAborted // another shard's error stops this one too
 		}
 		return shardResult{err: err}
 	case math.IsNaN(tot[0]) || math.IsInf(tot[0], 0) || tot[0] > maxLoss:

@@ -53,8 +53,10 @@ type ShardGroup struct {
 	aborted atomic.Bool
 }
 
-// ErrShardAborted is the panic value of an operator waiting on a
-// ShardGroup that another shard aborted.
+// ErrShardAborted means another shard of the batch failed: it is the
+// panic value of an operator waiting on a ShardGroup that another shard
+// aborted, and the error of a shard that stops because another one's loss
+// failed.
 var ErrShardAborted = errors.New("another shard of the batch failed")
 
 // NewShardGroup returns a group for shards tapes (at least 1).

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 
 	"github.com/spf13/cobra"
 
@@ -56,8 +54,8 @@ of a training run, which needs that run's --seed and --val; --split test
 			if opts.Batch < 1 {
 				return usageErrorf("--batch %d: want at least 1", opts.Batch)
 			}
-			if opts.Threads < 0 {
-				return usageErrorf("--threads %d: want 1 or more (0: all cores)", opts.Threads)
+			if err := checkThreads(opts.Threads); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd, opts)
@@ -67,14 +65,14 @@ of a training run, which needs that run's --seed and --val; --split test
 	}
 	f := cmd.Flags()
 	opts.dataOptions.addFlags(cmd)
-	f.Float64Var(&opts.Width, "width", 0, "width multiplier of a zoo network (default 1.0)")
-	f.StringVar(&opts.Weights, "weights", "", "safetensors file of the weights (required)")
-	f.StringVar(&opts.Split, "split", "test", "val (the validation split of a training run) or test")
-	f.Float64Var(&opts.ValFraction, "val", d.ValFraction, "validation fraction of the training run (--split val)")
-	f.Uint64Var(&opts.Seed, "seed", d.Seed, "seed of the training run (--split val)")
+	addWidthFlag(cmd, &opts.Width)
+	addWeightsFlag(cmd, &opts.Weights)
+	f.StringVar(&opts.Split, "split", "test", "val (the validation split of a training run, given by --val and --seed) or test")
+	addValFlag(cmd, &opts.ValFraction)
+	addSeedFlag(cmd, &opts.Seed)
 	f.IntVar(&opts.Batch, "batch", d.EvalBatchSize, "images per batch (memory only; results do not change)")
-	f.IntVar(&opts.Threads, "threads", 0, "goroutines a batch is split over (0: all cores)")
-	f.BoolVar(&opts.JSON, "json", false, "print a JSON object")
+	addThreadsFlag(cmd, &opts.Threads)
+	addJSONFlag(cmd, &opts.JSON)
 	return cmd
 }
 
@@ -90,9 +88,7 @@ type evalReport struct {
 }
 
 func evalRun(cmd *cobra.Command, opts *evalOptions) error {
-	if opts.Threads > 0 {
-		runtime.GOMAXPROCS(opts.Threads)
-	}
+	applyThreads(opts.Threads)
 	sets, err := trainer.OpenDataset(opts.Data, opts.DataDir)
 	if err != nil {
 		return err
@@ -128,9 +124,7 @@ func evalRun(cmd *cobra.Command, opts *evalOptions) error {
 	rep := evalReport{Arch: arch.String(), Weights: opts.Weights, Data: d.Name, Split: opts.Split, Images: m.N, Acc: m.Acc, Loss: m.Loss}
 	out := cmd.OutOrStdout()
 	if opts.JSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return writeJSON(out, rep)
 	}
 	fmt.Fprintf(out, "%s: accuracy %.2f%%, loss %.4f on %d images\n", d.Name, 100*m.Acc, m.Loss, m.N)
 	return nil

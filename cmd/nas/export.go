@@ -21,9 +21,18 @@ type exportOptions struct {
 	Seed         uint64
 	FoldBN       bool
 	WriteWeights string
-	Input        string // CxHxW, zoo networks only
-	Classes      int
-	Width        float64
+	Zoo          zooFlags
+	JSON         bool
+}
+
+// exportJSON is what --json prints about the file written.
+type exportJSON struct {
+	Out    string `json:"out"`
+	Format string `json:"format"`
+	Arch   string `json:"arch"`
+	Params int64  `json:"params"`
+	MACs   int64  `json:"macs"`
+	Bytes  int    `json:"bytes"`
 }
 
 // exportFormats are the values of --format.
@@ -67,6 +76,9 @@ See docs/export.md.`,
 			if opts.Output == "" {
 				return usageErrorf("-o FILE is required (- for standard output)")
 			}
+			if opts.Output == "-" && opts.JSON {
+				return usageErrorf("--json describes the file written: give -o FILE, not standard output")
+			}
 			if opts.Format == "pytorch" && opts.FoldBN {
 				return usageErrorf("--fold-bn applies to --format onnx only (the PyTorch module keeps BN to load checkpoints)")
 			}
@@ -84,23 +96,19 @@ See docs/export.md.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Format, "format", "", "what to write: onnx, pytorch, json or string")
-	f.StringVarP(&opts.Output, "output", "o", "", "file to write (- for standard output)")
-	f.StringVar(&opts.Weights, "weights", "", "safetensors checkpoint with the network's weights (default: seeded random weights)")
-	f.Uint64Var(&opts.Seed, "seed", 1, "seed of the random weights when --weights is not given")
+	addOutFlag(cmd, &opts.Output)
+	deprecatedAlias(cmd, "output", "out")
+	addWeightsFlag(cmd, &opts.Weights)
+	addSeedFlag(cmd, &opts.Seed)
 	f.BoolVar(&opts.FoldBN, "fold-bn", false, "fold batch norms into the convolutions before them (onnx)")
 	f.StringVar(&opts.WriteWeights, "write-weights", "", "also write the weights used to this safetensors file (for the random weights of --seed)")
-	f.StringVar(&opts.Input, "input", "", "input shape CxHxW of a zoo network (default 3x224x224)")
-	f.IntVar(&opts.Classes, "classes", 0, "classes of a zoo network (default 1000)")
-	f.Float64Var(&opts.Width, "width", 0, "width multiplier of a zoo network (default 1.0)")
+	opts.Zoo.addFlags(cmd)
+	addJSONFlag(cmd, &opts.JSON)
 	return cmd
 }
 
 func exportRun(cmd *cobra.Command, opts *exportOptions) error {
-	o, err := zooOptions(opts.Input, opts.Classes, opts.Width)
-	if err != nil {
-		return err
-	}
-	arch, err := space.Resolve(opts.Arch, o)
+	arch, err := opts.Zoo.resolve(opts.Arch)
 	if err != nil {
 		return err
 	}
@@ -115,10 +123,10 @@ func exportRun(cmd *cobra.Command, opts *exportOptions) error {
 		if !bytes.HasSuffix(b, []byte("\n")) {
 			buf.WriteByte('\n')
 		}
-		return writeExport(cmd, opts, buf.Bytes(), "")
+		return writeExport(cmd, opts, arch, buf.Bytes())
 	case "string":
 		buf.WriteString(arch.String() + "\n")
-		return writeExport(cmd, opts, buf.Bytes(), "")
+		return writeExport(cmd, opts, arch, buf.Bytes())
 	}
 	g, err := arch.Graph()
 	if err != nil {
@@ -152,19 +160,29 @@ func exportRun(cmd *cobra.Command, opts *exportOptions) error {
 			return fmt.Errorf("--write-weights %s: %w", opts.WriteWeights, err)
 		}
 	}
-	c := g.Cost()
-	return writeExport(cmd, opts, buf.Bytes(), fmt.Sprintf(", %d parameters, %d MACs", c.Params, c.MACs))
+	return writeExport(cmd, opts, arch, buf.Bytes())
 }
 
 // writeExport writes b to -o (standard output for -) and says so on
-// standard error.
-func writeExport(cmd *cobra.Command, opts *exportOptions, b []byte, about string) error {
+// standard error, or with --json on standard output.
+func writeExport(cmd *cobra.Command, opts *exportOptions, a *space.Arch, b []byte) error {
 	if opts.Output == "-" {
 		_, err := cmd.OutOrStdout().Write(b)
 		return err
 	}
 	if err := os.WriteFile(opts.Output, b, 0o644); err != nil {
 		return err
+	}
+	about := ""
+	c, err := a.Cost()
+	if err != nil {
+		return err
+	}
+	if opts.Format == "onnx" || opts.Format == "pytorch" {
+		about = fmt.Sprintf(", %d parameters, %d MACs", c.Params, c.MACs)
+	}
+	if opts.JSON {
+		return writeJSON(cmd.OutOrStdout(), exportJSON{Out: opts.Output, Format: opts.Format, Arch: a.String(), Params: c.Params, MACs: c.MACs, Bytes: len(b)})
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%s%s)\n", opts.Output, opts.Format, about)
 	return nil

@@ -41,7 +41,7 @@ func TestExportFlags(t *testing.T) {
 			if c.want == "" {
 				require.NoError(t, err)
 				require.Equal(t, "mobilenet_v2", got.Arch)
-				require.Equal(t, "", got.Input, "zoo default unless set")
+				require.Equal(t, "", got.Zoo.Input, "zoo default unless set")
 				return
 			}
 			var ue usageError

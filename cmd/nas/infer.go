@@ -1,14 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
-	"image"
-	_ "image/jpeg" // decoders for --input images
-	_ "image/png"
-	"math"
 	"math/rand/v2"
 	"os"
 	"sort"
@@ -24,20 +17,18 @@ import (
 
 type inferOptions struct {
 	Ref     string
-	Input   string // the data file
+	File    string // the data file
 	Weights string
 	Seed    uint64
 	Norm    string
-	Shape   string // zoo networks' input shape
-	Classes int
-	Width   float64
+	Zoo     zooFlags
 	JSON    bool
 }
 
 func newCmdInfer(runF func(*cobra.Command, *inferOptions) error) *cobra.Command {
 	opts := &inferOptions{}
 	cmd := &cobra.Command{
-		Use:   "infer ARCH --input FILE",
+		Use:   "infer ARCH FILE",
 		Short: "Run a network on an input and print its outputs",
 		Long: `Run a network (eval mode: BN running statistics, no dropout) on an input and
 print the outputs (logits) and the top classes.
@@ -46,20 +37,20 @@ ARCH is anything 'nas inspect' accepts. The weights come from --weights (a
 safetensors file from 'nas train' or 'nas export --write-weights'), or, without
 it, seeded random initialisation (--seed).
 
---input is either
+FILE (or --file) is either
   raw float32: little-endian float32 values, N x C x H x W in that order
                (N is the file size over C*H*W*4; any file that is not a PNG
                or JPEG is read this way), used as they are; or
   an image:    PNG or JPEG of exactly H x W pixels, gray for C=1 and RGB for
                C=3, scaled to [0, 1] and normalised with --norm (the
                training statistics of a dataset, or none).`,
-		Example: `  nas infer runs/run-1/best.json --weights runs/mbv2/weights.safetensors --input shoe.png --norm fashion-mnist
-  nas infer mobilenet_v2 --input x.f32 --seed 3 --json`,
-		Args: cobra.ExactArgs(1),
+		Example: `  nas infer runs/run-1/best.json shoe.png --weights runs/mbv2/weights.safetensors --norm fashion-mnist
+  nas infer mobilenet_v2 x.f32 --seed 3 --json`,
+		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Ref = args[0]
-			if opts.Input == "" {
-				return usageErrorf("--input FILE is required")
+			if err := opts.takeFile(cmd, args[1:]); err != nil {
+				return err
 			}
 			if _, err := normalization(opts.Norm); err != nil {
 				return err
@@ -71,15 +62,36 @@ it, seeded random initialisation (--seed).
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Input, "input", "", "input file: raw little-endian float32 (NxCxHxW) or a PNG/JPEG image")
-	f.StringVar(&opts.Weights, "weights", "", "weights (safetensors); without it, seeded random initialisation")
-	f.Uint64Var(&opts.Seed, "seed", 1, "seed of the random initialisation when --weights is not given")
+	f.StringVar(&opts.File, "file", "", "input file (instead of the FILE argument): raw little-endian float32 (NxCxHxW) or a PNG/JPEG image")
+	addWeightsFlag(cmd, &opts.Weights)
+	addSeedFlag(cmd, &opts.Seed)
 	f.StringVar(&opts.Norm, "norm", "none", "normalisation of image inputs: fashion-mnist, mnist, cifar10 or none")
-	f.StringVar(&opts.Shape, "input-shape", "", "input shape CxHxW of a zoo network (default 3x224x224)")
-	f.IntVar(&opts.Classes, "classes", 0, "classes of a zoo network (default 1000)")
-	f.Float64Var(&opts.Width, "width", 0, "width multiplier of a zoo network (default 1.0)")
-	f.BoolVar(&opts.JSON, "json", false, "print a JSON object")
+	opts.Zoo.addFlags(cmd)
+	deprecatedAlias(cmd, "input-shape", "input")
+	addJSONFlag(cmd, &opts.JSON)
 	return cmd
+}
+
+// takeFile finds the input file: the argument, --file, or (deprecated)
+// --input given a file rather than a shape.
+func (o *inferOptions) takeFile(cmd *cobra.Command, args []string) error {
+	if o.Zoo.Input != "" {
+		if _, err := space.ParseShape(o.Zoo.Input); err != nil {
+			if _, serr := os.Stat(o.Zoo.Input); serr == nil && o.File == "" && len(args) == 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "Flag --input as the input file is deprecated, give the file as an argument: --input is the input shape\n")
+				o.File, o.Zoo.Input = o.Zoo.Input, ""
+			}
+		}
+	}
+	switch {
+	case len(args) == 1 && o.File != "":
+		return usageErrorf("give the input file as an argument or with --file, not both")
+	case len(args) == 1:
+		o.File = args[0]
+	case o.File == "":
+		return usageErrorf("the input FILE is required (an argument, or --file)")
+	}
+	return nil
 }
 
 func normalization(name string) (*trainer.Normalization, error) {
@@ -107,11 +119,7 @@ type inferResult struct {
 }
 
 func inferRun(cmd *cobra.Command, opts *inferOptions) error {
-	o, err := zooOptions(opts.Shape, opts.Classes, opts.Width)
-	if err != nil {
-		return err
-	}
-	a, err := space.Resolve(opts.Ref, o)
+	a, err := opts.Zoo.resolve(opts.Ref)
 	if err != nil {
 		return err
 	}
@@ -129,7 +137,7 @@ func inferRun(cmd *cobra.Command, opts *inferOptions) error {
 		}
 	}
 	norm, _ := normalization(opts.Norm)
-	x, err := readInput(opts.Input, a.Input, norm)
+	x, err := trainer.ReadInput(opts.File, a.Input, norm)
 	if err != nil {
 		return err
 	}
@@ -141,9 +149,7 @@ func inferRun(cmd *cobra.Command, opts *inferOptions) error {
 	}
 	out := cmd.OutOrStdout()
 	if opts.JSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return writeJSON(out, res)
 	}
 	for i, row := range res.Logits {
 		idx := make([]int, len(row))
@@ -158,57 +164,4 @@ func inferRun(cmd *cobra.Command, opts *inferOptions) error {
 		fmt.Fprintf(out, "sample %d: %s\n", i, strings.Join(parts, ", "))
 	}
 	return nil
-}
-
-// readInput reads an image or raw float32 values for a network input of
-// shape s.
-func readInput(path string, s blocks.Shape, norm *trainer.Normalization) (*nn.Tensor, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if img, _, err := image.Decode(bytes.NewReader(b)); err == nil {
-		return imageInput(path, img, s, norm)
-	}
-	per := s.C * s.H * s.W * 4
-	if len(b) == 0 || len(b)%per != 0 {
-		return nil, fmt.Errorf("%s: %d bytes is not a whole number of %v float32 samples (%d bytes each), nor a PNG or JPEG image", path, len(b), s, per)
-	}
-	n := len(b) / per
-	x := nn.New(n, s.C, s.H, s.W)
-	for i := range x.Data {
-		x.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return x, nil
-}
-
-func imageInput(path string, img image.Image, s blocks.Shape, norm *trainer.Normalization) (*nn.Tensor, error) {
-	r := img.Bounds()
-	if r.Dx() != s.W || r.Dy() != s.H {
-		return nil, fmt.Errorf("%s: image is %dx%d pixels, the network takes %dx%d: resize it first", path, r.Dx(), r.Dy(), s.W, s.H)
-	}
-	if s.C != 1 && s.C != 3 {
-		return nil, fmt.Errorf("%s: the network takes %d channels; images give 1 (gray) or 3 (RGB)", path, s.C)
-	}
-	if norm != nil && len(norm.Mean) != s.C {
-		return nil, fmt.Errorf("--norm has statistics for %d channels, the network takes %d", len(norm.Mean), s.C)
-	}
-	x := nn.New(1, s.C, s.H, s.W)
-	for yy := range s.H {
-		for xx := range s.W {
-			cr, cg, cb, _ := img.At(r.Min.X+xx, r.Min.Y+yy).RGBA()
-			rgb := [3]float32{float32(cr) / 65535, float32(cg) / 65535, float32(cb) / 65535}
-			for c := range s.C {
-				v := rgb[c]
-				if s.C == 1 {
-					v = 0.299*rgb[0] + 0.587*rgb[1] + 0.114*rgb[2]
-				}
-				if norm != nil {
-					v = (v - norm.Mean[c]) / norm.Std[c]
-				}
-				x.Data[(c*s.H+yy)*s.W+xx] = v
-			}
-		}
-	}
-	return x, nil
 }

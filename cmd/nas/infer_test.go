@@ -54,7 +54,7 @@ func TestInferRawInputMatchesForward(t *testing.T) {
 
 	// Seeded initialisation, and weights from a file.
 	want := inferNet(t, 5).Forward(nil, x.Clone())
-	code, out, errOut := runNas(t, "infer", inferArch, "--input", path, "--seed", "5", "--json")
+	code, out, errOut := runNas(t, "infer", inferArch, path, "--seed", "5", "--json")
 	require.Equal(t, 0, code, errOut)
 	var res inferResult
 	require.NoError(t, json.Unmarshal([]byte(out), &res))
@@ -73,8 +73,15 @@ func TestInferRawInputMatchesForward(t *testing.T) {
 	wpath := filepath.Join(t.TempDir(), "w.safetensors")
 	require.NoError(t, trainer.SaveWeights(wpath, other, nil))
 	want = other.Forward(nil, x.Clone())
+	code, out, errOut = runNas(t, "infer", inferArch, "--file", path, "--weights", wpath, "--json")
+	require.Equal(t, 0, code, errOut)
+	require.NoError(t, json.Unmarshal([]byte(out), &res))
+	require.Equal(t, want.Data[:4], res.Logits[0])
+
+	// --input FILE, the flag's old meaning, still works, with a warning.
 	code, out, errOut = runNas(t, "infer", inferArch, "--input", path, "--weights", wpath, "--json")
 	require.Equal(t, 0, code, errOut)
+	require.Contains(t, errOut, "deprecated")
 	require.NoError(t, json.Unmarshal([]byte(out), &res))
 	require.Equal(t, want.Data[:4], res.Logits[0])
 }
@@ -97,7 +104,7 @@ func TestInferImage(t *testing.T) {
 		x.Data[i] = (float32(p)/255 - norm.Mean[0]) / norm.Std[0]
 	}
 	want := inferNet(t, 1).Forward(nil, x)
-	code, out, errOut := runNas(t, "infer", inferArch, "--input", path, "--norm", "fashion-mnist", "--json")
+	code, out, errOut := runNas(t, "infer", inferArch, path, "--norm", "fashion-mnist", "--json")
 	require.Equal(t, 0, code, errOut)
 	var res inferResult
 	require.NoError(t, json.Unmarshal([]byte(out), &res))
@@ -112,7 +119,7 @@ func TestInferImage(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, png.Encode(f, big))
 	require.NoError(t, f.Close())
-	code, _, errOut = runNas(t, "infer", inferArch, "--input", bpath)
+	code, _, errOut = runNas(t, "infer", inferArch, bpath)
 	require.Equal(t, exitError, code)
 	require.Contains(t, errOut, "20x12 pixels, the network takes 12x12")
 }
@@ -120,19 +127,19 @@ func TestInferImage(t *testing.T) {
 func TestInferErrors(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "x.f32")
 	require.NoError(t, os.WriteFile(bad, make([]byte, 100), 0o644))
-	code, _, errOut := runNas(t, "infer", inferArch, "--input", bad)
+	code, _, errOut := runNas(t, "infer", inferArch, bad)
 	require.Equal(t, exitError, code)
 	require.Contains(t, errOut, "not a whole number of 1x12x12 float32 samples")
 
 	code, _, errOut = runNas(t, "infer", inferArch)
 	require.Equal(t, exitUsage, code)
-	require.Contains(t, errOut, "--input FILE is required")
+	require.Contains(t, errOut, "input FILE is required")
 
-	code, _, errOut = runNas(t, "infer", inferArch, "--input", bad, "--norm", "imagenet")
+	code, _, errOut = runNas(t, "infer", inferArch, bad, "--norm", "imagenet")
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, errOut, "--norm")
 
-	code, _, errOut = runNas(t, "infer", inferArch, "--input", bad, "--weights", filepath.Join(t.TempDir(), "none.safetensors"))
+	code, _, errOut = runNas(t, "infer", inferArch, bad, "--weights", filepath.Join(t.TempDir(), "none.safetensors"))
 	require.Equal(t, exitError, code)
 	require.Contains(t, errOut, "none.safetensors")
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -11,11 +10,9 @@ import (
 )
 
 type inspectOptions struct {
-	Ref     string
-	Input   string // CxHxW, zoo networks only
-	Classes int
-	Width   float64
-	JSON    bool
+	Ref  string
+	Zoo  zooFlags
+	JSON bool
 }
 
 // inspectLayer is one row of `nas inspect`.
@@ -61,10 +58,8 @@ zoo networks; a file or string carries its own input and classes.`,
 			return inspectRun(cmd, opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Input, "input", "", "input shape CxHxW of a zoo network (default 3x224x224)")
-	cmd.Flags().IntVar(&opts.Classes, "classes", 0, "classes of a zoo network (default 1000)")
-	cmd.Flags().Float64Var(&opts.Width, "width", 0, "width multiplier of a zoo network (default 1.0)")
-	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON object")
+	opts.Zoo.addFlags(cmd)
+	addJSONFlag(cmd, &opts.JSON)
 	return cmd
 }
 
@@ -89,11 +84,7 @@ func zooOptions(input string, classes int, width float64) (space.ZooOptions, err
 }
 
 func inspectRun(cmd *cobra.Command, opts *inspectOptions) error {
-	o, err := zooOptions(opts.Input, opts.Classes, opts.Width)
-	if err != nil {
-		return err
-	}
-	a, err := space.Resolve(opts.Ref, o)
+	a, err := opts.Zoo.resolve(opts.Ref)
 	if err != nil {
 		return err
 	}
@@ -110,9 +101,7 @@ func inspectRun(cmd *cobra.Command, opts *inspectOptions) error {
 	}
 	out := cmd.OutOrStdout()
 	if opts.JSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return writeJSON(out, r)
 	}
 	if a.Name != "" {
 		fmt.Fprintf(out, "%s: ", a.Name)

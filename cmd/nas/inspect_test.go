@@ -18,7 +18,7 @@ func TestInspectFlags(t *testing.T) {
 	cmd := newCmdInspect(func(_ *cobra.Command, o *inspectOptions) error { got = o; return nil })
 	cmd.SetArgs([]string{"mobilenet_v2", "--input", "3x32x32", "--classes", "10", "--width", "0.5", "--json"})
 	require.NoError(t, cmd.Execute())
-	require.Equal(t, &inspectOptions{Ref: "mobilenet_v2", Input: "3x32x32", Classes: 10, Width: 0.5, JSON: true}, got)
+	require.Equal(t, &inspectOptions{Ref: "mobilenet_v2", Zoo: zooFlags{Input: "3x32x32", Classes: 10, Width: 0.5}, JSON: true}, got)
 }
 
 func TestInspectTable(t *testing.T) {

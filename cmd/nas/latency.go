@@ -1,10 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -30,31 +29,21 @@ type tableFlags struct {
 func (t *tableFlags) check() error {
 	switch {
 	case t.LUT == "":
-		return usageErrorf("--lut FILE is required")
-	case t.Threads < 1:
-		return usageErrorf("--threads %d: must be at least 1", t.Threads)
+		return usageErrorf("--lut FILE must not be empty")
+	case t.Threads < 0:
+		return checkLUTThreads(t.Threads)
 	case t.Batch < 1:
 		return usageErrorf("--batch %d: must be at least 1", t.Batch)
 	}
 	return nil
 }
 
-// openForPrediction opens an existing table: with --device read-only for
-// that device; otherwise for this machine, writable when the file is, so
-// that missing entries can be measured on the spot.
-func openForPrediction(t tableFlags) (*latency.Table, error) {
-	if _, err := os.Stat(t.LUT); err != nil {
-		return nil, fmt.Errorf("latency table %s: %w; create it on the device with `nas profile --lut %s`", t.LUT, err, t.LUT)
-	}
-	this := latency.CurrentFingerprint(t.Threads)
-	if t.Device != "" {
-		return latency.Open(t.LUT, this, latency.Options{ReadOnly: true, Device: t.Device})
-	}
-	tbl, err := latency.Open(t.LUT, this, latency.Options{})
-	if errors.Is(err, fs.ErrPermission) || errors.Is(err, latency.ErrLocked) {
-		return latency.Open(t.LUT, this, latency.Options{ReadOnly: true})
-	}
-	return tbl, err
+// openForPrediction opens an existing table (latency.OpenPredictor): with
+// --device read-only for that device; otherwise for this machine, writable
+// when the file is, so that missing entries can be measured on the spot.
+func openForPrediction(t tableFlags, proto latency.Protocol, rounds int) (*latency.Predictor, error) {
+	p, err := latency.OpenPredictor(t.LUT, latency.PredictorOptions{Device: t.Device, Threads: t.Threads, Batch: t.Batch, Protocol: proto, Rounds: rounds})
+	return p, lutThreadsError(err)
 }
 
 type latencyOptions struct {
@@ -63,9 +52,7 @@ type latencyOptions struct {
 	Measure  bool
 	Rounds   int
 	JSON     bool
-	Input    string
-	Classes  int
-	Width    float64
+	Zoo      zooFlags
 	Protocol protocolFlags
 }
 
@@ -104,7 +91,7 @@ type latencyJSON struct {
 func newCmdLatency(runF func(*cobra.Command, *latencyOptions) error, validateRunF func(*cobra.Command, *validateOptions) error) *cobra.Command {
 	opts := &latencyOptions{}
 	cmd := &cobra.Command{
-		Use:   "latency ARCH --lut FILE",
+		Use:   "latency ARCH",
 		Short: "Predict a network's latency from a latency table, and check it",
 		Long: `Predict the latency of a network as the sum of its blocks' entries in the
 latency table FILE, times the scale of the network-level overhead
@@ -140,31 +127,49 @@ ARCH is anything 'nas inspect' accepts: a zoo name (shaped by --input,
 	f := cmd.Flags()
 	addTableFlags(cmd, &opts.Table)
 	f.BoolVar(&opts.Measure, "measure", false, "also measure the network end to end and report the error")
-	addRoundsFlag(f, &opts.Rounds, "network (with --measure) and each missing block")
-	f.BoolVar(&opts.JSON, "json", false, "print a JSON object")
-	f.StringVar(&opts.Input, "input", "", "input shape CxHxW of a zoo network (default 3x224x224)")
-	f.IntVar(&opts.Classes, "classes", 0, "classes of a zoo network (default 1000)")
-	f.Float64Var(&opts.Width, "width", 0, "width multiplier of a zoo network (default 1.0)")
+	addRoundsFlag(cmd, &opts.Rounds)
+	addJSONFlag(cmd, &opts.JSON)
+	opts.Zoo.addFlags(cmd)
 	opts.Protocol.AddFlags(f)
 	cmd.AddCommand(newCmdLatencyValidate(validateRunF))
 	return cmd
 }
 
 func addTableFlags(cmd *cobra.Command, t *tableFlags) {
-	f := cmd.Flags()
-	f.StringVar(&t.LUT, "lut", "", "latency table file")
-	f.StringVar(&t.Device, "device", "", "read the table of this device ID (fp-..., see 'nas lut show') instead of this machine's")
-	f.IntVar(&t.Threads, "threads", 1, "threads the table was profiled with (part of the device fingerprint)")
-	f.IntVar(&t.Batch, "batch", 1, "batch size")
+	addLUTFlag(cmd, &t.LUT)
+	addDeviceFlag(cmd, &t.Device)
+	addLUTThreadsFlag(cmd, &t.Threads)
+	cmd.Flags().IntVar(&t.Batch, "batch", 1, "batch size")
 }
 
-// fillCommand rewrites a MissingError's command with what the user typed.
-func fillCommand(err error, t tableFlags, networkArgs string) error {
+// fillCommand returns the MissingError in err with the command that fills
+// the table as the user would type it (the thread count is the table
+// device's), or err as it is.
+func fillCommand(err error, lut string, batch int, networkArgs string) error {
 	var me *latency.MissingError
-	if errors.As(err, &me) {
-		me.Command = fmt.Sprintf("nas profile --lut %s --threads %d --batch %d %s", shellQuote(t.LUT), t.Threads, t.Batch, networkArgs)
+	if !errors.As(err, &me) {
+		return err
 	}
-	return err
+	threads := 1
+	if t, err := deviceThreads(lut, me.Device); err == nil {
+		threads = t
+	}
+	me.Command = fmt.Sprintf("nas profile --lut %s --lut-threads %d --batch %d %s", shellQuote(lut), threads, batch, networkArgs)
+	return me
+}
+
+// deviceThreads is the thread count of device id in the table at path.
+func deviceThreads(path, id string) (int, error) {
+	sum, err := latency.Inspect(path)
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range sum.Devices {
+		if d.ID == id {
+			return d.Fingerprint.Threads, nil
+		}
+	}
+	return 0, fmt.Errorf("no device %s", id)
 }
 
 func latencyRun(cmd *cobra.Command, opts *latencyOptions) error {
@@ -172,51 +177,51 @@ func latencyRun(cmd *cobra.Command, opts *latencyOptions) error {
 	if err != nil {
 		return err
 	}
-	o, err := zooOptions(opts.Input, opts.Classes, opts.Width)
+	a, err := opts.Zoo.resolve(opts.Ref)
 	if err != nil {
 		return err
 	}
-	a, err := space.Resolve(opts.Ref, o)
+	pr, err := openForPrediction(opts.Table, proto, opts.Rounds)
 	if err != nil {
 		return err
 	}
-	tbl, err := openForPrediction(opts.Table)
-	if err != nil {
-		return err
-	}
-	defer tbl.Close()
-	ctx, stop := signal.NotifyContext(profileContext(cmd), os.Interrupt)
+	defer pr.Table.Close()
+	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt)
 	defer stop()
 
-	netArgs := shellQuote(opts.Ref)
+	pred, err := pr.Predict(ctx, a)
+	if err != nil {
+		return fillCommand(err, opts.Table.LUT, opts.Table.Batch, zooArgs(cmd, opts.Ref))
+	}
+	var meas *latency.Measurement
+	if opts.Measure {
+		ms, err := latency.MeasureNetworks(ctx, compiler(), []*space.Arch{a}, opts.Table.Batch, opts.Table.Threads, proto, opts.Rounds, nil)
+		if err != nil {
+			return err
+		}
+		meas = &ms[0]
+	}
+	r := newLatencyJSON(a, pr.Table, opts.Table, pred, meas)
+	if opts.JSON {
+		return writeJSON(cmd.OutOrStdout(), r)
+	}
+	return printLatency(cmd.OutOrStdout(), a, pr.Table, opts.Table, pred, r, meas)
+}
+
+// zooArgs is ARCH with the zoo-shaping flags the user gave, for a command
+// line that names the same network.
+func zooArgs(cmd *cobra.Command, ref string) string {
+	args := shellQuote(ref)
 	for _, fl := range []string{"input", "classes", "width"} {
 		if cmd.Flags().Changed(fl) {
-			netArgs += fmt.Sprintf(" --%s %s", fl, cmd.Flags().Lookup(fl).Value)
+			args += fmt.Sprintf(" --%s %s", fl, cmd.Flags().Lookup(fl).Value)
 		}
 	}
-	pr := &latency.Predictor{Table: tbl, Batch: opts.Table.Batch,
-		Fill: &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Table.Batch, Threads: opts.Table.Threads, Rounds: opts.Rounds}}
-	var pred latency.Prediction
-	var meas *latency.Measurement
-	err = withThreads(opts.Table.Threads, func() error {
-		var err error
-		if pred, err = pr.Predict(ctx, a); err != nil {
-			return fillCommand(err, opts.Table, netArgs)
-		}
-		if opts.Measure {
-			ms, err := latency.MeasureNetworks(ctx, compiler(), []*space.Arch{a}, opts.Table.Batch, opts.Table.Threads, proto, opts.Rounds, nil)
-			if err != nil {
-				return err
-			}
-			meas = &ms[0]
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
+	return args
+}
 
-	r := latencyJSON{Network: a.Name, Arch: a.String(), LUT: opts.Table.LUT, Device: tbl.Device().ID(), Threads: opts.Table.Threads,
+func newLatencyJSON(a *space.Arch, tbl *latency.Table, t tableFlags, pred latency.Prediction, meas *latency.Measurement) latencyJSON {
+	r := latencyJSON{Network: a.Name, Arch: a.String(), LUT: t.LUT, Device: tbl.Device().ID(), Threads: tbl.Device().Threads,
 		Batch: pred.Batch, PredictedMs: pred.Ms, OverheadMs: pred.OverheadMs, MeasuredNow: pred.MeasuredNow, Blocks: []latencyBlockJSON{}}
 	for _, b := range pred.Blocks {
 		r.Blocks = append(r.Blocks, latencyBlockJSON{Index: b.Index, Block: space.BlockString(a.Layers[b.Index]), Input: b.In.String(), Key: b.Key,
@@ -227,19 +232,17 @@ func latencyRun(cmd *cobra.Command, opts *latencyOptions) error {
 		e := 100 * (pred.Ms - ms) / ms
 		r.MeasuredMs, r.MeasuredP10, r.MeasuredMed, r.MeasuredP90, r.ErrorPct = &ms, &p10, &med, &p90, &e
 	}
-	out := cmd.OutOrStdout()
-	if opts.JSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
-	}
+	return r
+}
+
+func printLatency(out io.Writer, a *space.Arch, tbl *latency.Table, t tableFlags, pred latency.Prediction, r latencyJSON, meas *latency.Measurement) error {
 	name := a.Name
 	if name == "" {
 		name = "network"
 	}
 	fmt.Fprintf(out, "%s on %s (%s, batch %d)\n", name, tbl.Device().ID(), tbl.Device(), pred.Batch)
 	if pred.MeasuredNow > 0 {
-		fmt.Fprintf(out, "%d missing entries measured now and stored in %s\n", pred.MeasuredNow, opts.Table.LUT)
+		fmt.Fprintf(out, "%d missing entries measured now and stored in %s\n", pred.MeasuredNow, t.LUT)
 	}
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -283,7 +286,7 @@ type validateJSON struct {
 func newCmdLatencyValidate(runF func(*cobra.Command, *validateOptions) error) *cobra.Command {
 	opts := &validateOptions{}
 	cmd := &cobra.Command{
-		Use:   "validate --lut FILE --space SPACE --samples N",
+		Use:   "validate --space SPACE --samples N",
 		Short: "Check predicted against measured latency on random networks of a space",
 		Long: `Sample N networks from the search space (seeded), predict each from the
 latency table, measure each end to end on this machine, and report the mean
@@ -318,12 +321,12 @@ the table is writable.`,
 	}
 	addTableFlags(cmd, &opts.Table)
 	f := cmd.Flags()
-	f.StringVar(&opts.Space, "space", "", "search space: a built-in name (see 'nas space list') or a JSON file")
+	addSpaceFlag(cmd, &opts.Space)
 	f.IntVar(&opts.Samples, "samples", 20, "number of networks to sample")
-	f.Uint64Var(&opts.Seed, "seed", 1, "seed of the sampling")
-	addRoundsFlag(f, &opts.Rounds, "network and each missing block")
-	f.BoolVar(&opts.JSON, "json", false, "print a JSON object")
-	f.BoolVar(&opts.Quiet, "quiet", false, "no progress bar")
+	addSeedFlag(cmd, &opts.Seed)
+	addRoundsFlag(cmd, &opts.Rounds)
+	addJSONFlag(cmd, &opts.JSON)
+	addQuietFlag(cmd, &opts.Quiet)
 	opts.Protocol.AddFlags(f)
 	return cmd
 }
@@ -333,68 +336,71 @@ func validateRun(cmd *cobra.Command, opts *validateOptions) error {
 	if err != nil {
 		return err
 	}
+	if opts.Table.Device != "" {
+		return usageErrorf("--device: validation measures on this machine, so it needs this machine's table; run it on the device")
+	}
 	s, err := space.LoadSpace(opts.Space)
 	if err != nil {
 		return err
 	}
-	if opts.Table.Device != "" {
-		return usageErrorf("--device: validation measures on this machine, so it needs this machine's table; run it on the device")
-	}
-	rng := rand.New(rand.NewPCG(opts.Seed, 0))
-	archs := make([]*space.Arch, opts.Samples)
-	for i := range archs {
-		_, a, err := s.Sample(rng)
-		if err != nil {
-			return err
-		}
-		a.Name = a.String()
-		archs[i] = a
-	}
-	tbl, err := openForPrediction(opts.Table)
+	archs, err := sampleArchs(s, opts.Samples, opts.Seed)
 	if err != nil {
 		return err
 	}
+	pr, err := openForPrediction(opts.Table, proto, opts.Rounds)
+	if err != nil {
+		return err
+	}
+	tbl := pr.Table
 	defer tbl.Close()
-	ctx, stop := signal.NotifyContext(profileContext(cmd), os.Interrupt)
+	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt)
 	defer stop()
 
 	bar := progress.New(cmd.ErrOrStderr(), "validate", "measurements", opts.Rounds*len(archs), 0, opts.Quiet || opts.JSON)
-	v := &latency.Validator{
-		Predictor: &latency.Predictor{Table: tbl, Batch: opts.Table.Batch,
-			Fill: &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Table.Batch, Threads: opts.Table.Threads, Rounds: opts.Rounds}},
-		Compile: compiler(), Protocol: proto, Threads: opts.Table.Threads, Rounds: opts.Rounds,
+	v := &latency.Validator{Predictor: pr, Compile: compiler(), Protocol: proto, Threads: tbl.Device().Threads, Rounds: opts.Rounds,
 		Progress: func(done, total int) { bar.SetTotal(total); bar.Add(1) }, // the total grows when measurements are repeated
 	}
-	var res latency.Validation
-	err = withThreads(opts.Table.Threads, func() (err error) {
-		if res, err = v.Validate(ctx, archs); err != nil {
-			return err
-		}
+	res, err := v.Validate(ctx, archs)
+	if err == nil {
 		// The device's state against the table's: its calibration
 		// networks measured again.
-		threads := opts.Table.Threads
-		if threads < 1 {
-			threads = tbl.Device().Threads
-		}
-		drift, ok, err := latency.Drift(ctx, tbl, compiler(), s.Input, opts.Table.Batch, threads, proto, opts.Rounds)
+		var drift float64
+		var ok bool
+		drift, ok, err = latency.Drift(ctx, tbl, compiler(), s.Input, opts.Table.Batch, tbl.Device().Threads, proto, opts.Rounds)
 		if ok {
 			d := 100 * drift
 			res.DriftPct = &d
 		}
-		return err
-	})
+	}
 	bar.Finish()
 	if err != nil {
-		return fillCommand(err, opts.Table, "--space "+shellQuote(opts.Space))
+		return fillCommand(err, opts.Table.LUT, opts.Table.Batch, "--space "+shellQuote(opts.Space))
 	}
-	out := cmd.OutOrStdout()
 	if opts.JSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(validateJSON{Space: s.Name, Seed: opts.Seed, LUT: opts.Table.LUT, Device: tbl.Device().ID(),
-			Threads: opts.Table.Threads, Batch: opts.Table.Batch, Validation: res})
+		return writeJSON(cmd.OutOrStdout(), validateJSON{Space: s.Name, Seed: opts.Seed, LUT: opts.Table.LUT, Device: tbl.Device().ID(),
+			Threads: tbl.Device().Threads, Batch: opts.Table.Batch, Validation: res})
 	}
-	fmt.Fprintf(out, "space %s, %d networks (seed %d), table %s, device %s\n\n", s.Name, len(res.Samples), opts.Seed, opts.Table.LUT, tbl.Device().ID())
+	return printValidation(cmd.OutOrStdout(), s.Name, opts, tbl.Device().ID(), res)
+}
+
+// sampleArchs samples n networks of s with seed, each named by its arch
+// string.
+func sampleArchs(s *space.Space, n int, seed uint64) ([]*space.Arch, error) {
+	rng := rand.New(rand.NewPCG(seed, 0))
+	archs := make([]*space.Arch, n)
+	for i := range archs {
+		_, a, err := s.Sample(rng)
+		if err != nil {
+			return nil, err
+		}
+		a.Name = a.String()
+		archs[i] = a
+	}
+	return archs, nil
+}
+
+func printValidation(out io.Writer, spaceName string, opts *validateOptions, device string, res latency.Validation) error {
+	fmt.Fprintf(out, "space %s, %d networks (seed %d), table %s, device %s\n\n", spaceName, len(res.Samples), opts.Seed, opts.Table.LUT, device)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "#\tpredicted ms\tmeasured ms\terror\tnext round\t")
 	for i, smp := range res.Samples {

@@ -33,7 +33,7 @@ func writeTinySpace(t *testing.T) string {
 func TestLatencyFlags(t *testing.T) {
 	var got *latencyOptions
 	cmd := newCmdLatency(func(_ *cobra.Command, o *latencyOptions) error { got = o; return nil }, nil)
-	cmd.SetArgs([]string{"mobilenet_v2", "--lut", "x.db", "--measure", "--threads", "2", "--json", "--input", "3x32x32", "--device", "fp-1"})
+	cmd.SetArgs([]string{"mobilenet_v2", "--lut", "x.db", "--measure", "--lut-threads", "2", "--json", "--input", "3x32x32", "--device", "fp-1"})
 	require.NoError(t, cmd.Execute())
 	require.Equal(t, "mobilenet_v2", got.Ref)
 	require.True(t, got.Measure && got.JSON)
@@ -48,7 +48,8 @@ func TestLatencyFlags(t *testing.T) {
 	require.Equal(t, uint64(9), gotV.Seed)
 
 	for _, args := range [][]string{
-		{"latency", "mobilenet_v2"},
+		{"latency", "mobilenet_v2", "--lut", ""},
+		{"latency", "mobilenet_v2", "--lut-threads", "-1"},
 		{"latency", "--lut", "x.db"},
 		{"latency", "validate", "--lut", "x.db", "--samples", "3"},
 		{"latency", "validate", "--lut", "x.db", "--space", "small28", "--samples", "0"},
@@ -121,12 +122,12 @@ func TestLatencyForeignTable(t *testing.T) {
 	require.Contains(t, errOut, "was profiled on another device")
 
 	// Naming the device reads it, but cannot measure what it lacks here.
-	code, _, errOut = runNas(t, "latency", tinyNet, "--lut", lut, "--device", board.ID(), "--threads", "4")
+	code, _, errOut = runNas(t, "latency", tinyNet, "--lut", lut, "--device", board.ID())
 	require.Equal(t, exitError, code)
 	require.Contains(t, errOut, "lacks 4 entries")
 	require.Contains(t, errOut, "conv_o4_k3_s2_arelu|1x8x8|b1")
 	require.NotContains(t, errOut, "gap|8x4x4|b1", "the entry the table has is not missing")
-	require.Contains(t, errOut, "nas profile --lut "+lut+" --threads 4 --batch 1 '"+tinyNet+"'")
+	require.Contains(t, errOut, "nas profile --lut "+lut+" --lut-threads 4 --batch 1 '"+tinyNet+"'", "the board's thread count, read from the table")
 
 	code, _, errOut = runNas(t, "latency", tinyNet, "--lut", filepath.Join(t.TempDir(), "none.db"))
 	require.Equal(t, exitError, code)

@@ -2,8 +2,8 @@ package main
 
 import (
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -41,7 +41,7 @@ func newCmdLutShow(runF func(*cobra.Command, *lutShowOptions) error) *cobra.Comm
 		Short: "Show the devices of a latency table, or dump its entries",
 		Long: `Show the devices of a latency table: their fingerprints, how many entries
 each holds and when they were measured. With --json or --csv, dump every
-entry as well.`,
+entry as well (--json: the devices with their entries).`,
 		Example: `  nas lut show lut.db
   nas lut show lut.db --csv > lut.csv`,
 		Args: cobra.ExactArgs(1),
@@ -56,7 +56,7 @@ entry as well.`,
 			return lutShowRun(cmd, opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the devices and every entry as JSON")
+	addJSONFlag(cmd, &opts.JSON)
 	cmd.Flags().BoolVar(&opts.CSV, "csv", false, "print every entry as CSV, one row per device and key")
 	return cmd
 }
@@ -91,39 +91,13 @@ func lutShowRun(cmd *cobra.Command, opts *lutShowOptions) error {
 	out := cmd.OutOrStdout()
 	switch {
 	case opts.CSV:
-		w := csv.NewWriter(out)
-		_ = w.Write([]string{"device", "key", "median_ns", "p10_ns", "p90_ns", "samples", "rounds", "scale", "cold_ns", "beta", "measured_at", "protocol"})
-		err := latency.ReadAll(opts.Path, func(dev, key string, e latency.Entry) error {
-			return w.Write([]string{dev, key, fmtFloat(e.MedianNs), fmtFloat(e.P10Ns), fmtFloat(e.P90Ns),
-				strconv.Itoa(e.Samples), strconv.Itoa(max(e.Rounds, 1)), fmtFloat(e.Scale), fmtFloat(e.ColdNs), fmtFloat(e.Beta), e.MeasuredAt.Format(time.RFC3339Nano), e.Protocol})
-		})
-		if err != nil {
-			return err
-		}
-		w.Flush()
-		return w.Error()
+		return writeLutCSV(out, opts.Path)
 	case opts.JSON:
-		doc := lutJSON{Path: sum.Path, Schema: sum.Schema, Created: sum.Created}
-		index := map[string]int{}
-		for _, d := range sum.Devices {
-			dj := lutDeviceJSON{ID: d.ID, Fingerprint: d.Fingerprint, Count: d.Entries, Entries: []lutEntryJSON{}}
-			if d.Entries > 0 {
-				dj.Oldest, dj.Newest = &d.Oldest, &d.Newest
-			}
-			index[d.ID] = len(doc.Devices)
-			doc.Devices = append(doc.Devices, dj)
-		}
-		err := latency.ReadAll(opts.Path, func(dev, key string, e latency.Entry) error {
-			d := &doc.Devices[index[dev]]
-			d.Entries = append(d.Entries, lutEntryJSON{Key: key, Entry: e})
-			return nil
-		})
+		doc, err := lutDump(opts.Path, sum)
 		if err != nil {
 			return err
 		}
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(doc)
+		return writeJSON(out, doc)
 	}
 	fmt.Fprintf(out, "latency table %s (schema %d, created %s)\n", sum.Path, sum.Schema, fmtTime(sum.Created))
 	if len(sum.Devices) == 0 {
@@ -131,29 +105,68 @@ func lutShowRun(cmd *cobra.Command, opts *lutShowOptions) error {
 		return nil
 	}
 	for _, d := range sum.Devices {
-		fp := d.Fingerprint
-		here := ""
-		if fp.Equal(latency.CurrentFingerprint(fp.Threads)) {
-			here = "  (this machine)"
-		}
-		fmt.Fprintf(out, "\ndevice %s%s\n", d.ID, here)
-		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "  cpu\t%s\n", fp.CPUModel)
-		fmt.Fprintf(tw, "  cpu features\t%s\n", orNone(strings.Join(fp.CPUFeatures, " ")))
-		fmt.Fprintf(tw, "  kernels\t%s, version %d\n", fp.KernelPath, fp.KernelVersion)
-		fmt.Fprintf(tw, "  platform\t%s/%s, %s\n", fp.GOOS, fp.GOARCH, fp.GoVersion)
-		fmt.Fprintf(tw, "  os release\t%s\n", orNone(fp.OSRelease))
-		fmt.Fprintf(tw, "  threads\t%d\n", fp.Threads)
-		if d.Entries == 0 {
-			fmt.Fprintf(tw, "  entries\t0\n")
-		} else {
-			fmt.Fprintf(tw, "  entries\t%d, measured %s .. %s\n", d.Entries, fmtTime(d.Oldest), fmtTime(d.Newest))
-		}
-		if err := tw.Flush(); err != nil {
+		if err := printLutDevice(out, d); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// writeLutCSV writes every entry of the table at path as CSV.
+func writeLutCSV(out io.Writer, path string) error {
+	w := csv.NewWriter(out)
+	_ = w.Write([]string{"device", "key", "median_ns", "p10_ns", "p90_ns", "samples", "rounds", "scale", "cold_ns", "beta", "measured_at", "protocol"})
+	err := latency.ReadAll(path, func(dev, key string, e latency.Entry) error {
+		return w.Write([]string{dev, key, fmtFloat(e.MedianNs), fmtFloat(e.P10Ns), fmtFloat(e.P90Ns),
+			strconv.Itoa(e.Samples), strconv.Itoa(max(e.Rounds, 1)), fmtFloat(e.Scale), fmtFloat(e.ColdNs), fmtFloat(e.Beta), e.MeasuredAt.Format(time.RFC3339Nano), e.Protocol})
+	})
+	if err != nil {
+		return err
+	}
+	w.Flush()
+	return w.Error()
+}
+
+// lutDump is the --json document: the devices and every entry.
+func lutDump(path string, sum latency.Summary) (lutJSON, error) {
+	doc := lutJSON{Path: sum.Path, Schema: sum.Schema, Created: sum.Created}
+	index := map[string]int{}
+	for _, d := range sum.Devices {
+		dj := lutDeviceJSON{ID: d.ID, Fingerprint: d.Fingerprint, Count: d.Entries, Entries: []lutEntryJSON{}}
+		if d.Entries > 0 {
+			dj.Oldest, dj.Newest = &d.Oldest, &d.Newest
+		}
+		index[d.ID] = len(doc.Devices)
+		doc.Devices = append(doc.Devices, dj)
+	}
+	err := latency.ReadAll(path, func(dev, key string, e latency.Entry) error {
+		d := &doc.Devices[index[dev]]
+		d.Entries = append(d.Entries, lutEntryJSON{Key: key, Entry: e})
+		return nil
+	})
+	return doc, err
+}
+
+func printLutDevice(out io.Writer, d latency.DeviceSummary) error {
+	fp := d.Fingerprint
+	here := ""
+	if fp.Equal(latency.CurrentFingerprint(fp.Threads)) {
+		here = "  (this machine)"
+	}
+	fmt.Fprintf(out, "\ndevice %s%s\n", d.ID, here)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  cpu\t%s\n", fp.CPUModel)
+	fmt.Fprintf(tw, "  cpu features\t%s\n", orNone(strings.Join(fp.CPUFeatures, " ")))
+	fmt.Fprintf(tw, "  kernels\t%s, version %d\n", fp.KernelPath, fp.KernelVersion)
+	fmt.Fprintf(tw, "  platform\t%s/%s, %s\n", fp.GOOS, fp.GOARCH, fp.GoVersion)
+	fmt.Fprintf(tw, "  os release\t%s\n", orNone(fp.OSRelease))
+	fmt.Fprintf(tw, "  threads\t%d\n", fp.Threads)
+	if d.Entries == 0 {
+		fmt.Fprintf(tw, "  entries\t0\n")
+	} else {
+		fmt.Fprintf(tw, "  entries\t%d, measured %s .. %s\n", d.Entries, fmtTime(d.Oldest), fmtTime(d.Newest))
+	}
+	return tw.Flush()
 }
 
 func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }

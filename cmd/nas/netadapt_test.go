@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"nas/internal/crashtest"
+	"nas/latency"
+	"nas/pipeline"
 	"nas/search"
 	"nas/trainer"
 )
@@ -26,14 +28,30 @@ func TestNetAdaptFlags(t *testing.T) {
 		"--criterion", "ratio", "--short-steps", "7", "--long-steps", "9", "--resume", "--json"})
 	require.NoError(t, cmd.Execute())
 	require.Equal(t, "arch.json", got.Ref)
-	require.Equal(t, 1.5, got.TargetMs)
-	require.Equal(t, search.CriterionRatio, got.Criterion)
-	require.Equal(t, 7, got.ShortSteps)
-	require.Equal(t, 9, got.LongSteps)
+	require.Equal(t, 1.5, got.Settings.TargetMs)
+	require.Equal(t, search.CriterionRatio, got.Settings.Criterion)
+	require.Equal(t, 7, got.Settings.ShortSteps)
+	require.Equal(t, 9, got.Settings.LongSteps)
 	require.True(t, got.Resume)
-	require.Equal(t, 0.025, got.InitialReduction)
-	require.Equal(t, 0.96, got.Decay)
+	require.Equal(t, 0.025, got.Settings.InitialReduction)
+	require.Equal(t, 0.96, got.Settings.Decay)
 	require.Equal(t, "runs/netadapt", got.Out)
+	require.Equal(t, "nas-lut.db", newCmdNetAdapt(nil).Flags().Lookup("lut").DefValue, "one default table")
+
+	// --seed is the training run's seed, which drew the validation split;
+	// the deprecated --val-seed still names it apart.
+	cmd = newCmdNetAdapt(func(_ *cobra.Command, o *netadaptOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"a", "--weights", "w", "--target-ms", "1", "--seed", "7", "-o", "x", "--device", "fp-1"})
+	require.NoError(t, cmd.Execute())
+	require.Equal(t, uint64(7), got.Settings.Seed)
+	require.Equal(t, uint64(7), got.Settings.ValSeed)
+	require.Equal(t, "x", got.Out)
+	require.Equal(t, "fp-1", got.Device)
+	cmd = newCmdNetAdapt(func(_ *cobra.Command, o *netadaptOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"a", "--weights", "w", "--target-ms", "1", "--seed", "7", "--val-seed", "2"})
+	require.NoError(t, cmd.Execute())
+	require.Equal(t, uint64(7), got.Settings.Seed)
+	require.Equal(t, uint64(2), got.Settings.ValSeed)
 
 	base := []string{"netadapt", "a", "--weights", "w", "--target-ms", "1", "--lut", "l"}
 	for _, c := range []struct {
@@ -42,15 +60,15 @@ func TestNetAdaptFlags(t *testing.T) {
 	}{
 		{[]string{"netadapt", "a", "--target-ms", "1", "--lut", "l"}, "--weights"},
 		{[]string{"netadapt", "a", "--weights", "w", "--lut", "l"}, "--target-ms"},
-		{[]string{"netadapt", "a", "--weights", "w", "--target-ms", "1"}, "--lut"},
+		{[]string{"netadapt", "a", "--weights", "w", "--target-ms", "1", "--lut", ""}, "--lut"},
 		{[]string{"netadapt", "--weights", "w", "--target-ms", "1", "--lut", "l"}, "accepts 1 arg"},
 		{append(base, "--criterion", "speed"), "--criterion"},
 		{append(base, "--initial-reduction", "1.5"), "--initial-reduction"},
-		{append(base, "--decay", "0"), "--decay"},
+		{append(base, "--decay", "1.5"), "--decay"},
 		{append(base, "--short-steps", "-1"), "--short-steps"},
-		{append(base, "--fraction", "0"), "--fraction"},
+		{append(base, "--fraction", "-0.5"), "--fraction"},
 		{append(base, "--eval-fraction", "2"), "--eval-fraction"},
-		{append(base, "--batch", "0"), "--batch"},
+		{append(base, "--batch", "-1"), "--batch"},
 		{append(base, "--data", "imagenet"), "--data"},
 		{append(base, "--cap", "-1s"), "--cap"},
 	} {
@@ -80,7 +98,7 @@ func newNetadaptFixture(t *testing.T) netadaptFixture {
 	f := netadaptFixture{data: writeMNISTDir(t, 300, 60), lut: filepath.Join(t.TempDir(), "lut.db")}
 	train := t.TempDir()
 	code, _, errOut := runNas(t, "train", netadaptArch, "--data", "mnist", "--data-dir", f.data, "--steps", "20",
-		"--batch", "16", "--no-test", "--out", train, "--json")
+		"--batch", "16", "--no-test", "--seed", "3", "--out", train, "--json")
 	require.Equal(t, 0, code, errOut)
 	f.weights = filepath.Join(train, trainer.WeightsFile)
 	code, _, errOut = runNas(t, append([]string{"profile", "--lut", f.lut, "--quiet", netadaptArch}, measureArgs...)...)
@@ -105,11 +123,11 @@ func jsonNumber(x float64) string {
 	return string(b)
 }
 
-func readHistory(t *testing.T, out string) netadaptHistory {
+func readHistory(t *testing.T, out string) pipeline.History {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(out, netadaptHistoryFile))
+	b, err := os.ReadFile(filepath.Join(out, pipeline.HistoryFile))
 	require.NoError(t, err)
-	var h netadaptHistory
+	var h pipeline.History
 	require.NoError(t, json.Unmarshal(b, &h))
 	return h
 }
@@ -143,23 +161,23 @@ func TestNetAdaptEndToEnd(t *testing.T) {
 	h := readHistory(t, out)
 	require.Len(t, h.Iterations, sum.Iterations+2)
 	for _, ext := range []string{".svg", ".png"} {
-		fi, err := os.Stat(filepath.Join(out, netadaptPlotFile+ext))
+		fi, err := os.Stat(filepath.Join(out, pipeline.PlotFile+ext))
 		require.NoError(t, err, "the plot of the run")
 		require.Positive(t, fi.Size())
 		require.Equal(t, os.FileMode(0o644), fi.Mode().Perm(), "results others can read, not CreateTemp's 0600")
 	}
-	fi, err := os.Stat(filepath.Join(out, netadaptHistoryFile))
+	fi, err := os.Stat(filepath.Join(out, pipeline.HistoryFile))
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o644), fi.Mode().Perm())
 	require.True(t, h.Iterations[len(h.Iterations)-1].Final)
 	require.Equal(t, sum.FinalArch, h.Iterations[len(h.Iterations)-1].Arch)
 	for i, it := range h.Iterations {
 		require.Equal(t, i, it.Index)
-		dir := netadaptIterDir(out, it.Index)
-		code, _, errOut := runNas(t, "inspect", filepath.Join(dir, netadaptArchFile))
+		dir := pipeline.IterDir(out, it.Index)
+		code, _, errOut := runNas(t, "inspect", filepath.Join(dir, pipeline.IterArchFile))
 		require.Equal(t, 0, code, "iteration %d: %s", i, errOut)
-		code, evalOut, errOut := runNas(t, "eval", filepath.Join(dir, netadaptArchFile), "--weights", filepath.Join(dir, trainer.WeightsFile),
-			"--data", "mnist", "--data-dir", f.data, "--split", "val", "--json")
+		code, evalOut, errOut := runNas(t, "eval", filepath.Join(dir, pipeline.IterArchFile), "--weights", filepath.Join(dir, trainer.WeightsFile),
+			"--data", "mnist", "--data-dir", f.data, "--split", "val", "--seed", "3", "--json")
 		require.Equal(t, 0, code, "iteration %d: %s", i, errOut)
 		var ev evalReport
 		require.NoError(t, json.Unmarshal([]byte(evalOut), &ev))
@@ -261,7 +279,7 @@ func TestNetAdaptKillResume(t *testing.T) {
 		_ = child.Wait()
 
 		resume := g.args(out, "--resume")
-		if _, err := os.Stat(filepath.Join(out, netadaptHistoryFile)); err != nil {
+		if _, err := os.Stat(filepath.Join(out, pipeline.HistoryFile)); err != nil {
 			resume = g.args(out) // killed before the first record
 		} else {
 			its := readHistory(t, out).Iterations
@@ -273,6 +291,75 @@ func TestNetAdaptKillResume(t *testing.T) {
 		require.Equal(t, want.Settings, got.Settings)
 		require.Equal(t, decisions(want.Iterations), decisions(got.Iterations))
 	}
+}
+
+// copyToDevice writes a table at path whose only device is fp, with the
+// entries of the table src's device of this machine at one thread: a table
+// "profiled" under another fingerprint, whose predictions are those of src.
+func copyToDevice(t *testing.T, src string, fp latency.Fingerprint) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "other.db")
+	tbl, err := latency.Open(path, fp, latency.Options{})
+	require.NoError(t, err)
+	defer tbl.Close()
+	here := latency.CurrentFingerprint(1).ID()
+	n := 0
+	require.NoError(t, latency.ReadAll(src, func(dev, key string, e latency.Entry) error {
+		if dev != here {
+			return nil
+		}
+		n++
+		return tbl.Put(key, e)
+	}))
+	require.Positive(t, n)
+	return path
+}
+
+// lutEntries counts the entries of each device of a table.
+func lutEntries(t *testing.T, path string) map[string]int {
+	t.Helper()
+	sum, err := latency.Inspect(path)
+	require.NoError(t, err)
+	n := map[string]int{}
+	for _, d := range sum.Devices {
+		n[d.ID] = d.Entries
+	}
+	return n
+}
+
+// nas netadapt --device reads a table profiled under another fingerprint:
+// with the same entries it makes the decisions of a run on this machine's
+// table, and measures nothing into the other device's.
+func TestNetAdaptDevice(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fine-tunes a tiny network many times, twice")
+	}
+	f := newNetadaptFixture(t)
+	ref := filepath.Join(t.TempDir(), "ref")
+	code, _, errOut := runNas(t, f.args(ref)...)
+	require.Equal(t, 0, code, errOut)
+
+	other := latency.CurrentFingerprint(2) // this machine at two threads: another fingerprint
+	g := f
+	g.lut = copyToDevice(t, f.lut, other)
+	before := lutEntries(t, g.lut)
+	out := filepath.Join(t.TempDir(), "dev")
+	code, _, errOut = runNas(t, g.args(out)...)
+	require.Equal(t, exitError, code, "without --device the table is not this machine's")
+	require.Contains(t, errOut, "--device "+other.ID())
+	code, _, errOut = runNas(t, g.args(out, "--device", other.ID())...)
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, decisions(readHistory(t, ref).Iterations), decisions(readHistory(t, out).Iterations))
+	require.Equal(t, before, lutEntries(t, g.lut))
+
+	// A device whose table lacks what a run needs: the run stops and names
+	// the command that fills it there; nothing is measured here.
+	board, bfp := writeBoardLut(t)
+	code, _, errOut = runNas(t, f.args(filepath.Join(t.TempDir(), "board"), "--lut", board, "--device", bfp.ID())...)
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "lacks")
+	require.Contains(t, errOut, "fill them on that device")
+	require.Equal(t, map[string]int{bfp.ID(): 1}, lutEntries(t, board))
 }
 
 func TestNetadaptWarning(t *testing.T) {

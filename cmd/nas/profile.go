@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
+	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/signal"
-	"runtime"
 	"strings"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 
 	"nas/internal/progress"
 	"nas/latency"
+	"nas/pipeline"
 	"nas/space"
 )
 
@@ -49,18 +48,6 @@ func (p *protocolFlags) protocol() (latency.Protocol, error) {
 	return latency.Protocol{WarmupTime: p.Warmup, MaxTime: p.Cap, Tolerance: p.Tolerance, Clock: c, NoProbe: p.NoProbe}, nil
 }
 
-// defaultRounds is how many times profile, latency --measure and latency
-// validate measure each block or network, keeping the best: on a shared
-// machine, the best of 3 measurements of a small28 network spread over a
-// minute moved by 0.3% (median over 40 networks) between two such sets at
-// load 6 on 2 cores, a single measurement by 10% (docs/latency.md).
-const defaultRounds = 3
-
-// addRoundsFlag registers --rounds.
-func addRoundsFlag(fs *pflag.FlagSet, rounds *int, what string) {
-	fs.IntVar(rounds, "rounds", defaultRounds, "measure each "+what+" this many times, in passes over all of them, and keep the best")
-}
-
 // compiler is what every command times networks and blocks with: the
 // inference plan, blocks.Plan.
 func compiler() latency.Compiler { return latency.PlanCompiler(1) }
@@ -70,22 +57,21 @@ type profileOptions struct {
 	Space     string
 	Refs      []string
 	Batch     int
-	Threads   int
+	Threads   int // of the fingerprint; 0: the table's
 	AddDevice bool
 	Quiet     bool
+	JSON      bool
 	Calibrate int
 	Recal     bool
 	Rounds    int
-	Input     string
-	Classes   int
-	Width     float64
+	Zoo       zooFlags
 	Protocol  protocolFlags
 }
 
 func newCmdProfile(runF func(*cobra.Command, *profileOptions) error) *cobra.Command {
 	opts := &profileOptions{}
 	cmd := &cobra.Command{
-		Use:   "profile --lut FILE (--space SPACE | ARCH...)",
+		Use:   "profile (--space SPACE | ARCH...)",
 		Short: "Measure every block of a search space or of networks into a latency table",
 		Long: `Measure, on this machine, every distinct block configuration (with its
 input shape) that networks of a search space, or the given networks, contain,
@@ -96,28 +82,29 @@ continues where it stopped.
 
 Run it on the device the table is for; copy the nas binary there first
 (README: "Profiling on another device"). The thread count is part of the
-device's fingerprint: a table profiled with --threads 2 is used with
---threads 2. docs/latency.md describes the measurement protocol.
+device's fingerprint: a table profiled with --lut-threads 2 holds the
+device at two threads, which the commands that read it pick up.
+docs/latency.md describes the measurement protocol.
 
 ARCH is anything 'nas inspect' accepts: a zoo name (shaped by --input,
 --classes and --width), an arch JSON file or an arch string.`,
 		Example: `  nas profile --lut lut.db --space small28
   nas profile --lut lut.db --space small28 --recalibrate
-  nas profile --lut lut.db --threads 2 mobilenet_v2 shufflenet_v2_x1_0
+  nas profile --lut lut.db --lut-threads 2 mobilenet_v2 shufflenet_v2_x1_0
   nas profile --lut lut.db --input 1x28x28 --classes 10 mobilenet_v3_small`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Refs = args
 			switch {
 			case opts.LUT == "":
-				return usageErrorf("--lut FILE is required")
+				return usageErrorf("--lut FILE must not be empty")
 			case opts.Space == "" && len(args) == 0:
 				return usageErrorf("give --space SPACE or one or more networks (ARCH...)")
 			case opts.Space != "" && len(args) > 0:
 				return usageErrorf("give --space or networks, not both")
 			case opts.Batch < 1:
 				return usageErrorf("--batch %d: must be at least 1", opts.Batch)
-			case opts.Threads < 1:
-				return usageErrorf("--threads %d: must be at least 1", opts.Threads)
+			case opts.Threads < 0:
+				return checkLUTThreads(opts.Threads)
 			case opts.Calibrate < 0:
 				return usageErrorf("--calibrate %d: must not be negative", opts.Calibrate)
 			case opts.Rounds < 1:
@@ -130,44 +117,19 @@ ARCH is anything 'nas inspect' accepts: a zoo name (shaped by --input,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.LUT, "lut", "", "latency table file (created if missing)")
-	f.StringVar(&opts.Space, "space", "", "search space: a built-in name (see 'nas space list') or a JSON file")
+	addLUTFlag(cmd, &opts.LUT)
+	addSpaceFlag(cmd, &opts.Space)
 	f.IntVar(&opts.Batch, "batch", 1, "batch size to measure at")
-	f.IntVar(&opts.Threads, "threads", 1, "threads to run with (part of the device fingerprint)")
+	addLUTThreadsFlag(cmd, &opts.Threads)
 	f.BoolVar(&opts.AddDevice, "add-device", false, "add this machine to a table that holds other devices")
-	f.BoolVar(&opts.Quiet, "quiet", false, "no progress bar")
-	f.IntVar(&opts.Calibrate, "calibrate", defaultCalibrate, "with --space: networks sampled (seed 1, a stream validation does not use) to calibrate the network-level overhead on")
+	addQuietFlag(cmd, &opts.Quiet)
+	addJSONFlag(cmd, &opts.JSON)
+	f.IntVar(&opts.Calibrate, "calibrate", pipeline.DefaultCalibrate, "with --space: networks sampled (seed 1, a stream validation does not use) to calibrate the network-level overhead on")
 	f.BoolVar(&opts.Recal, "recalibrate", false, "measure the calibration networks again and refit the overhead (beta, scale), measuring no block the table has: a table brought to the device's present state (see 'nas latency validate', drift_pct)")
-	f.StringVar(&opts.Input, "input", "", "input shape CxHxW of zoo networks (default 3x224x224)")
-	f.IntVar(&opts.Classes, "classes", 0, "classes of zoo networks (default 1000)")
-	f.Float64Var(&opts.Width, "width", 0, "width multiplier of zoo networks (default 1.0)")
-	addRoundsFlag(f, &opts.Rounds, "block")
+	opts.Zoo.addFlags(cmd)
+	addRoundsFlag(cmd, &opts.Rounds)
 	opts.Protocol.AddFlags(f)
 	return cmd
-}
-
-// defaultCalibrate is the number of calibration networks sampled from a
-// space.
-const defaultCalibrate = 8
-
-// calibrationStream is the PCG stream of the calibration networks'
-// sampling; validation samples on stream 0.
-const calibrationStream = 0xca11b
-
-// spaceCalibration samples the n networks of space s that a table's
-// overhead is calibrated on (nas profile --space, and nas search filling
-// its table): seed 1 on a stream of its own, so that `nas latency validate
-// --seed S` never validates on them.
-func spaceCalibration(s *space.Space, n int) ([]*space.Arch, error) {
-	rng := rand.New(rand.NewPCG(1, calibrationStream))
-	calib := make([]*space.Arch, n)
-	for i := range calib {
-		var err error
-		if _, calib[i], err = s.Sample(rng); err != nil {
-			return nil, err
-		}
-	}
-	return calib, nil
 }
 
 // profileItems lists what opts asks to profile, and the networks to
@@ -187,19 +149,15 @@ func profileItems(opts *profileOptions) ([]latency.Item, []*space.Arch, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		calib, err := spaceCalibration(s, opts.Calibrate)
+		calib, err := pipeline.SpaceCalibration(s, opts.Calibrate)
 		if err != nil {
 			return nil, nil, err
 		}
 		return items, calib, nil
 	}
-	o, err := zooOptions(opts.Input, opts.Classes, opts.Width)
-	if err != nil {
-		return nil, nil, err
-	}
 	archs := make([]*space.Arch, 0, len(opts.Refs))
 	for _, ref := range opts.Refs {
-		a, err := space.Resolve(ref, o)
+		a, err := opts.Zoo.resolve(ref)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -209,11 +167,16 @@ func profileItems(opts *profileOptions) ([]latency.Item, []*space.Arch, error) {
 	return items, archs, err
 }
 
-// withThreads fixes the Go scheduler to n threads while fn runs: the
-// executor parallelises up to GOMAXPROCS.
-func withThreads(n int, fn func() error) error {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n))
-	return fn()
+// profileJSON is the --json output of `nas profile`.
+type profileJSON struct {
+	LUT         string  `json:"lut"`
+	Device      string  `json:"device"`
+	Threads     int     `json:"threads"`
+	Entries     int     `json:"entries"`
+	Rounds      int     `json:"rounds"`
+	Measured    int     `json:"measured"` // measurements taken now
+	Present     int     `json:"present"`  // measurements the table had
+	WallSeconds float64 `json:"wall_s"`
 }
 
 func profileRun(cmd *cobra.Command, opts *profileOptions) error {
@@ -225,28 +188,29 @@ func profileRun(cmd *cobra.Command, opts *profileOptions) error {
 	if err != nil {
 		return err
 	}
-	tbl, err := latency.Open(opts.LUT, latency.CurrentFingerprint(opts.Threads), latency.Options{AddDevice: opts.AddDevice})
+	threads := opts.Threads
+	if threads == 0 {
+		if threads, err = latency.TableThreads(opts.LUT); err != nil {
+			return lutThreadsError(err)
+		}
+	}
+	tbl, err := latency.Open(opts.LUT, latency.CurrentFingerprint(threads), latency.Options{AddDevice: opts.AddDevice})
 	if err != nil {
 		return err
 	}
 	defer tbl.Close()
-
-	ctx, stop := signal.NotifyContext(profileContext(cmd), os.Interrupt)
+	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt)
 	defer stop()
 	var bar *progress.Bar
-	p := &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Batch, Threads: opts.Threads, Calibration: calib, Rounds: opts.Rounds, Recalibrate: opts.Recal,
+	p := &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Batch, Threads: threads, Calibration: calib, Rounds: opts.Rounds, Recalibrate: opts.Recal,
 		Progress: func(done, total int) {
 			if bar == nil {
-				bar = progress.New(cmd.ErrOrStderr(), "profile", "measurements", total, done, opts.Quiet)
+				bar = progress.New(cmd.ErrOrStderr(), "profile", "measurements", total, done, opts.Quiet || opts.JSON)
 				return
 			}
 			bar.Add(1)
 		}}
-	var st latency.ProfileStats
-	err = withThreads(opts.Threads, func() (err error) {
-		st, err = p.Profile(ctx, items)
-		return err
-	})
+	st, err := p.Profile(ctx, items)
 	if bar != nil {
 		bar.Finish()
 	}
@@ -257,9 +221,22 @@ func profileRun(cmd *cobra.Command, opts *profileOptions) error {
 		}
 		return err
 	}
+	if opts.JSON {
+		return writeJSON(out, profileJSON{LUT: opts.LUT, Device: tbl.Device().ID(), Threads: threads, Entries: st.Total / opts.Rounds,
+			Rounds: opts.Rounds, Measured: st.Measured, Present: st.Present, WallSeconds: st.Elapsed.Seconds()})
+	}
 	fmt.Fprintf(out, "%s: device %s (%s)\n", opts.LUT, tbl.Device().ID(), tbl.Device())
 	fmt.Fprintf(out, "%d entries, %d rounds: %d measurements now in %s, %d already present\n", st.Total/opts.Rounds, opts.Rounds, st.Measured, st.Elapsed.Round(time.Millisecond), st.Present)
 	return nil
+}
+
+// lutThreadsError says which flag names the thread count.
+func lutThreadsError(err error) error {
+	var te *latency.ThreadsError
+	if errors.As(err, &te) {
+		return usageErrorf("%v: give --lut-threads N", err)
+	}
+	return err
 }
 
 // shellQuote quotes an argument for a shell command line when it needs it.
@@ -268,13 +245,4 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// profileContext is the context profiling runs under when the caller gave
-// none.
-func profileContext(cmd *cobra.Command) context.Context {
-	if ctx := cmd.Context(); ctx != nil {
-		return ctx
-	}
-	return context.Background()
 }

@@ -20,21 +20,27 @@ var fastFlags = []string{"--warmup", "1ms", "--cap", "5ms"}
 func TestProfileFlags(t *testing.T) {
 	var got *profileOptions
 	cmd := newCmdProfile(func(_ *cobra.Command, o *profileOptions) error { got = o; return nil })
-	cmd.SetArgs([]string{"--lut", "x.db", "--threads", "2", "--batch", "4", "mobilenet_v2", "ghostnet", "--cap", "1s"})
+	cmd.SetArgs([]string{"--lut", "x.db", "--lut-threads", "2", "--batch", "4", "mobilenet_v2", "ghostnet", "--cap", "1s"})
 	require.NoError(t, cmd.Execute())
 	require.Equal(t, []string{"mobilenet_v2", "ghostnet"}, got.Refs)
 	require.Equal(t, 2, got.Threads)
 	require.Equal(t, 4, got.Batch)
+	require.Equal(t, "nas-lut.db", newCmdProfile(nil).Flags().Lookup("lut").DefValue, "one default table")
+	// --threads, the old name of --lut-threads, still works.
+	cmd = newCmdProfile(func(_ *cobra.Command, o *profileOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"--threads", "3", "m"})
+	require.NoError(t, cmd.Execute())
+	require.Equal(t, 3, got.Threads)
 
 	for _, args := range [][]string{
-		{"mobilenet_v2"},  // no --lut
-		{"--lut", "x.db"}, // nothing to profile
-		{"--lut", "x.db", "--space", "small28", "m"}, // both
-		{"--lut", "x.db", "--threads", "0", "m"},     // threads
-		{"--lut", "x.db", "--batch", "0", "m"},       // batch
-		{"--lut", "x.db", "--clock", "sundial", "m"}, // clock
-		{"--lut", "x.db", "--tolerance", "-1", "m"},  // tolerance
-		{"--lut", "x.db", "--rounds", "0", "m"},      // rounds
+		{"--lut", "", "m"}, // no table
+		{"--lut", "x.db"},  // nothing to profile
+		{"--lut", "x.db", "--space", "small28", "m"},  // both
+		{"--lut", "x.db", "--lut-threads", "-1", "m"}, // threads
+		{"--lut", "x.db", "--batch", "0", "m"},        // batch
+		{"--lut", "x.db", "--clock", "sundial", "m"},  // clock
+		{"--lut", "x.db", "--tolerance", "-1", "m"},   // tolerance
+		{"--lut", "x.db", "--rounds", "0", "m"},       // rounds
 	} {
 		code, _, errOut := runNas(t, append([]string{"profile"}, args...)...)
 		require.Equal(t, exitUsage, code, "%v: %s", args, errOut)

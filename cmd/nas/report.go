@@ -10,15 +10,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"nas/pipeline"
 	"nas/results"
 )
 
 // defaultStore is the results store nas search writes and nas report reads
 // when --store is not given.
 const defaultStore = "nas-results.db"
-
-// runFolder is the output folder of a run when --out is not given.
-func runFolder(id results.RunID) string { return filepath.Join("runs", id.String()) }
 
 type reportOptions struct {
 	Run   string // run-N, N or latest
@@ -38,7 +36,7 @@ run's baselines.
 
 RUN is a run ID as nas search prints it (run-3, or just 3), or latest.
 
-The report is written into the run's folder (runs/RUN/, or --out DIR):
+The report is written into the run's folder (runs/RUN/, or -o DIR):
   report.json   everything below, as JSON (the same as --json prints)
   trials.csv    one row per trial
   pareto.svg    accuracy against latency: trials, front, target, baselines
@@ -50,7 +48,7 @@ The report is written into the run's folder (runs/RUN/, or --out DIR):
 It then prints the front and the best network, or with --json the report.
 See docs/report.md.`,
 		Example: `  nas report run-3
-  nas report latest --store ~/exp/nas-results.db --out report/
+  nas report latest --store ~/exp/nas-results.db -o report/
   nas report 3 --json | jq .best.arch`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -66,9 +64,9 @@ See docs/report.md.`,
 			return reportRun(cmd, opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Store, "store", defaultStore, "results store `FILE`")
-	cmd.Flags().StringVar(&opts.Out, "out", "", "write the report into `DIR` (default runs/RUN)")
-	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the report as JSON instead of a summary")
+	addStoreFlag(cmd, &opts.Store)
+	addOutFlag(cmd, &opts.Out)
+	addJSONFlag(cmd, &opts.JSON)
 	return cmd
 }
 
@@ -91,7 +89,7 @@ func reportRun(cmd *cobra.Command, opts *reportOptions) error {
 	}
 	dir := opts.Out
 	if dir == "" {
-		dir = runFolder(id)
+		dir = pipeline.RunFolder(id)
 	}
 	paths, err := r.WriteDir(dir)
 	if err != nil {

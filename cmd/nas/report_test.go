@@ -64,7 +64,7 @@ func reportStore(t *testing.T, dir string) string {
 	require.NoError(t, s.AddBaselines(id,
 		results.Baseline{Name: "mobilenet_v3_small", LatencyMs: 1.2, Accuracy: 0.83, Params: 1_528_106, MACs: 2_810_000},
 		results.Baseline{Name: "squeezenet1_1", LatencyMs: 2.0, Accuracy: 0.82}))
-	_, err = s.CreateRun(results.RunConfig{Strategy: "random"}) // run-2: no trials yet
+	_, err = s.CreateRun(results.RunConfig{Strategy: "random", TargetMs: 1}) // run-2: no trials yet
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 	return path

@@ -37,7 +37,10 @@ device it runs on, using latency tables measured on that device and accuracy
 from real training.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       currentVersion().Version,
 	}
+	root.SetVersionTemplate(currentVersion().text())
+	root.Flags().Bool("version", false, "the version of nas (as `nas version`)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{err}
 	})
@@ -55,6 +58,7 @@ from real training.`,
 	root.AddCommand(newCmdSearch(nil))
 	root.AddCommand(newCmdInfer(nil))
 	root.AddCommand(newCmdNetAdapt(nil))
+	root.AddCommand(newCmdImport(nil))
 	return root
 }
 

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,10 +12,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/require"
 
-	"nas/blocks"
 	"nas/internal/crashtest"
+	"nas/latency"
 	"nas/results"
-	"nas/trainer"
 )
 
 func TestSearchFlags(t *testing.T) {
@@ -24,18 +22,19 @@ func TestSearchFlags(t *testing.T) {
 	cmd := newCmdSearch(func(_ *cobra.Command, o *searchOptions) error { got = o; return nil })
 	cmd.SetArgs([]string{"--target-ms", "2", "--strategy", "rl", "--hard", "--baselines", "mobilenet_v2@0.5,ghostnet"})
 	require.NoError(t, cmd.Execute())
-	require.Equal(t, 2.0, got.TargetMs)
-	require.Equal(t, "rl", got.Strategy)
+	require.Equal(t, 2.0, got.Settings.Objective.TargetMs)
+	require.Equal(t, "rl", got.Settings.Strategy)
 	require.True(t, got.Hard)
-	require.Equal(t, []string{"mobilenet_v2@0.5", "ghostnet"}, got.Baselines)
-	require.Equal(t, "small28", got.Space)
-	require.Equal(t, "fashion-mnist", got.Data)
+	require.True(t, got.Settings.Objective.Hard(), "the hard constraint is search.HardObjective")
+	require.Equal(t, []string{"mobilenet_v2@0.5", "ghostnet"}, got.Settings.Baselines)
+	require.Equal(t, "", got.Settings.Space, "the pipeline's default space")
+	require.Equal(t, "fashion-mnist", got.Settings.Data)
 
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
-		{nil, "--target-ms is required"},
+		{nil, "--target-ms 0: the latency target is required"},
 		{[]string{"--target-ms", "1", "--strategy", "anneal"}, "--strategy"},
 		{[]string{"--target-ms", "1", "--w", "0.2"}, "--w"},
 		{[]string{"--target-ms", "1", "--budget", "0"}, "--budget"},
@@ -203,50 +202,55 @@ func storedTrials(t *testing.T, path string) []results.Trial {
 	return tr
 }
 
-// TestSearchTrialsShareTheValidationSplit builds the recipe two trials of
-// one search train with (their own seeds, the run's seed 5) and checks
-// that they are scored on the same validation images, drawn from the run
-// seed and never trained on, and that a search with another seed holds
-// out other images.
-func TestSearchTrialsShareTheValidationSplit(t *testing.T) {
-	const n = 600
-	pixels := make([]uint8, n*4)
-	labels := make([]int, n)
-	for i := range labels {
-		labels[i] = i % 3
-		pixels[4*i] = uint8(i) // an id in every image
-		pixels[4*i+1] = uint8(i >> 8)
+// nas search --device reads a table profiled under another fingerprint:
+// with the same entries it makes the decisions of a search on this
+// machine's table, records the device with the run, and measures nothing
+// into the other device's entries.
+func TestSearchDevice(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a few tiny networks, twice")
 	}
-	train, err := trainer.NewDataset("synthetic", blocks.Shape{C: 1, H: 2, W: 2}, []string{"a", "b", "c"}, pixels, labels, trainer.Normalization{})
+	f := newSearchFixture(t)
+	ref := t.TempDir()
+	code, out, errOut := runNas(t, f.args(ref, "--budget", "3", "--final", "0")...)
+	require.Equal(t, 0, code, errOut)
+	var want searchSummary
+	require.NoError(t, json.Unmarshal([]byte(out), &want))
+
+	other := latency.CurrentFingerprint(2) // this machine at two threads: another fingerprint
+	g := f
+	g.lut = copyToDevice(t, f.lut, other)
+	before := lutEntries(t, g.lut)
+	dir := t.TempDir()
+	code, _, errOut = runNas(t, g.args(dir, "--budget", "3", "--final", "0")...)
+	require.Equal(t, exitError, code, "without --device the table is not this machine's")
+	require.Contains(t, errOut, "--device "+other.ID())
+	code, out, errOut = runNas(t, g.args(dir, "--budget", "3", "--final", "0", "--device", other.ID())...)
+	require.Equal(t, 0, code, errOut)
+	var got searchSummary
+	require.NoError(t, json.Unmarshal([]byte(out), &got))
+	require.Equal(t, want.Best.Key, got.Best.Key)
+	require.Equal(t, want.Best.Reward, got.Best.Reward)
+	wantTrials, gotTrials := storedTrials(t, filepath.Join(ref, "store.db")), storedTrials(t, filepath.Join(dir, "store.db"))
+	require.Equal(t, len(wantTrials), len(gotTrials))
+	for i := range wantTrials {
+		require.Equal(t, wantTrials[i].PredictedLatencyMs, gotTrials[i].PredictedLatencyMs, "trial %d", i+1)
+	}
+	require.Equal(t, before, lutEntries(t, g.lut))
+	s, err := results.OpenReadOnly(filepath.Join(dir, "store.db"))
 	require.NoError(t, err)
-	ids := func(d *trainer.Dataset) []int {
-		out := make([]int, d.Len())
-		for i := range out {
-			p := d.Pixels(i)
-			out[i] = int(p[0]) | int(p[1])<<8
-		}
-		slices.Sort(out)
-		return out
-	}
-	st := searchSettings{ProxyEpochs: 1, ProxyFraction: 0.5, ProxyEval: 0.5, FixedSplit: true, Batch: 8}
-	split := func(runSeed, trialSeed uint64) (fit, val []int) {
-		cfg := proxyConfig(st, runSeed)
-		cfg.Seed = trialSeed // what proxyTrainer.Accuracy does
-		f, v, err := cfg.Split(train)
-		require.NoError(t, err)
-		return ids(f), ids(v)
-	}
-	fitA, valA := split(5, 101)
-	_, valB := split(5, 202)
-	require.Equal(t, valA, valB, "two trials of one search score on the same images")
-	require.Len(t, valA, 30) // half of the 10% held out
-	for _, v := range valA {
-		require.NotContains(t, fitA, v, "no trial trains on a validation image")
-	}
-	_, valOther := split(6, 101)
-	require.NotEqual(t, valA, valOther, "another run seed holds out other images")
-	// Without FixedSplit (runs stored before it) each trial drew its own.
-	st.FixedSplit = false
-	_, valOwn := split(5, 202)
-	require.NotEqual(t, valA, valOwn)
+	run, err := s.Run(1)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	require.Equal(t, other.ID(), run.Config.Device)
+
+	// Another device's table without the space's entries: the search stops
+	// before its first trial and names the command that fills the table.
+	board, bfp := writeBoardLut(t)
+	dir = t.TempDir()
+	code, _, errOut = runNas(t, f.args(dir, "--budget", "3", "--final", "0", "--lut", board, "--device", bfp.ID())...)
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "lacks")
+	require.Contains(t, errOut, "nas profile --lut "+board+" --lut-threads 4 --batch 1 --space convnet28")
+	require.Equal(t, map[string]int{bfp.ID(): 1}, lutEntries(t, board))
 }

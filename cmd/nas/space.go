@@ -53,18 +53,25 @@ func newCmdSpace() *cobra.Command {
 	return cmd
 }
 
-func newCmdSpaceList(runF func(*cobra.Command) error) *cobra.Command {
-	return &cobra.Command{
+type spaceListOptions struct {
+	JSON bool
+}
+
+func newCmdSpaceList(runF func(*cobra.Command, *spaceListOptions) error) *cobra.Command {
+	opts := &spaceListOptions{}
+	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the built-in search spaces with their size and MACs range",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
-				return runF(cmd)
+				return runF(cmd, opts)
 			}
-			return spaceListRun(cmd)
+			return spaceListRun(cmd, opts)
 		},
 	}
+	addJSONFlag(cmd, &opts.JSON)
+	return cmd
 }
 
 func newCmdSpaceShow(runF func(*cobra.Command, *spaceShowOptions) error) *cobra.Command {
@@ -87,7 +94,7 @@ file (docs/space-format.md).`,
 			return spaceShowRun(cmd, opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON object")
+	addJSONFlag(cmd, &opts.JSON)
 	return cmd
 }
 
@@ -103,9 +110,8 @@ func summarize(s *space.Space) (spaceSummary, error) {
 	}, nil
 }
 
-func spaceListRun(cmd *cobra.Command) error {
-	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tINPUT\tCLASSES\tSTAGES\tNETWORKS\tMACS")
+func spaceListRun(cmd *cobra.Command, opts *spaceListOptions) error {
+	sums := []spaceSummary{}
 	for _, name := range space.SpaceNames() {
 		s, err := space.LoadSpace(name)
 		if err != nil {
@@ -115,6 +121,15 @@ func spaceListRun(cmd *cobra.Command) error {
 		if err != nil {
 			return err
 		}
+		sums = append(sums, sum)
+	}
+	if opts.JSON {
+		return writeJSON(cmd.OutOrStdout(), sums)
+	}
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tINPUT\tCLASSES\tSTAGES\tNETWORKS\tMACS")
+	for _, sum := range sums {
+		name := sum.Name
 		fmt.Fprintf(tw, "%s\t%dx%dx%d\t%d\t%d\t%s\t%s - %s\n", name, sum.Input[0], sum.Input[1], sum.Input[2], sum.Classes, sum.Stages,
 			sizeString(sum), groupDigits(sum.MinMACs), groupDigits(sum.MaxMACs))
 	}
@@ -146,9 +161,7 @@ func spaceShowRun(cmd *cobra.Command, opts *spaceShowOptions) error {
 		if sum.Space, err = s.MarshalJSON(); err != nil {
 			return err
 		}
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(sum)
+		return writeJSON(out, sum)
 	}
 	fmt.Fprintf(out, "space %s: input %dx%dx%d, %d classes, %d stages\n", s.Name, sum.Input[0], sum.Input[1], sum.Input[2], s.Classes, len(s.Stages))
 	fmt.Fprintf(out, "networks: %s (10^%.2f); %s of them fit their input\n", sum.Cardinality, sum.Log10Cardinality, validString(sum))

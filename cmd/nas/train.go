@@ -10,7 +10,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,24 +18,6 @@ import (
 	"nas/space"
 	"nas/trainer"
 )
-
-// dataOptions are the flags that pick a dataset, shared by train and eval.
-type dataOptions struct {
-	Data    string
-	DataDir string
-}
-
-func (o *dataOptions) addFlags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&o.Data, "data", "fashion-mnist", "dataset: fashion-mnist, mnist, cifar10 or folder (see docs/data.md)")
-	cmd.Flags().StringVar(&o.DataDir, "data-dir", "", "folder of the dataset files (default: the dataset's install folder; required for folder)")
-}
-
-func (o *dataOptions) check() error {
-	if !slices.Contains(trainer.DatasetNames(), o.Data) {
-		return usageErrorf("--data %q: want one of %v", o.Data, trainer.DatasetNames())
-	}
-	return nil
-}
 
 // resolveArch loads ARCH for a dataset: a zoo network is built for the
 // dataset's input shape and classes (and --width); an arch file or string
@@ -81,6 +62,7 @@ type trainOptions struct {
 	Resume          bool
 	CheckpointSteps int
 	JSON            bool
+	Quiet           bool
 }
 
 // ResultFile is the summary `nas train` writes next to the checkpoint.
@@ -90,7 +72,7 @@ func newCmdTrain(runF func(*cobra.Command, *trainOptions) error) *cobra.Command 
 	d := trainer.DefaultConfig()
 	opts := &trainOptions{}
 	cmd := &cobra.Command{
-		Use:   "train ARCH --out DIR",
+		Use:   "train ARCH -o DIR",
 		Short: "Train a network on a dataset and report its accuracy",
 		Long: `Train a network with SGD (momentum, optional Nesterov), a linear warm-up and
 a cosine learning-rate decay, label smoothing and the dataset's usual
@@ -123,8 +105,8 @@ default: all cores).`,
 			if opts.Out == "" {
 				return usageErrorf("--out DIR is required: the folder for checkpoints and the result")
 			}
-			if opts.Threads < 0 {
-				return usageErrorf("--threads %d: want 1 or more (0: all cores)", opts.Threads)
+			if err := checkThreads(opts.Threads); err != nil {
+				return err
 			}
 			if opts.Nesterov && opts.Momentum == 0 {
 				return usageErrorf("--nesterov needs --momentum above 0")
@@ -137,27 +119,29 @@ default: all cores).`,
 	}
 	f := cmd.Flags()
 	opts.dataOptions.addFlags(cmd)
-	f.Float64Var(&opts.Width, "width", 0, "width multiplier of a zoo network (default 1.0)")
-	f.StringVar(&opts.Out, "out", "", "output folder for checkpoints and result.json (required)")
+	addWidthFlag(cmd, &opts.Width)
+	addOutFlag(cmd, &opts.Out)
 	f.IntVar(&opts.Epochs, "epochs", d.Epochs, "epochs to train")
 	f.IntVar(&opts.Steps, "steps", 0, "budget in optimizer steps instead of epochs (0: use --epochs)")
 	f.IntVar(&opts.Batch, "batch", d.BatchSize, "images per step")
 	f.Float64Var(&opts.LR, "lr", d.LR, "peak learning rate")
 	f.Float64Var(&opts.MinLR, "min-lr", d.MinLR, "learning rate at the end of the cosine decay")
-	f.Float64Var(&opts.Warmup, "warmup", d.WarmupEpochs, "linear warm-up in epochs (fractions allowed)")
+	f.Float64Var(&opts.Warmup, "warmup-epochs", d.WarmupEpochs, "linear warm-up of the learning rate in epochs (fractions allowed)")
+	deprecatedAlias(cmd, "warmup", "warmup-epochs") // --warmup is the measurement protocol's warm-up time
 	f.Float64Var(&opts.Momentum, "momentum", d.Momentum, "SGD momentum (0: plain SGD)")
 	f.BoolVar(&opts.Nesterov, "nesterov", d.Nesterov, "Nesterov momentum")
 	f.Float64Var(&opts.WeightDecay, "wd", d.WeightDecay, "weight decay of conv and linear weights (not BN, biases)")
 	f.Float64Var(&opts.LabelSmoothing, "label-smoothing", d.LabelSmoothing, "label smoothing of the loss (0: off)")
 	f.BoolVar(&opts.NoAugment, "no-augment", false, "turn off the dataset's usual augmentation (random crop, flip)")
-	f.Float64Var(&opts.ValFraction, "val", d.ValFraction, "fraction of the training set held out for validation")
-	f.Float64Var(&opts.DataFraction, "fraction", d.DataFraction, "fraction of the rest to train on (proxy training)")
-	f.Uint64Var(&opts.Seed, "seed", d.Seed, "seed of every random choice")
-	f.IntVar(&opts.Threads, "threads", 0, "goroutines a batch is split over (0: all cores); results depend on it")
+	addValFlag(cmd, &opts.ValFraction)
+	addFractionFlag(cmd, &opts.DataFraction)
+	addSeedFlag(cmd, &opts.Seed)
+	addThreadsFlag(cmd, &opts.Threads)
 	f.BoolVar(&opts.NoTest, "no-test", false, "skip the final test-set evaluation")
 	f.BoolVar(&opts.Resume, "resume", false, "continue the run checkpointed in --out")
 	f.IntVar(&opts.CheckpointSteps, "checkpoint-steps", 0, "also checkpoint every N steps (0: at epoch ends only)")
-	f.BoolVar(&opts.JSON, "json", false, "print a JSON summary instead of progress")
+	addJSONFlag(cmd, &opts.JSON)
+	addQuietFlag(cmd, &opts.Quiet)
 	return cmd
 }
 
@@ -202,11 +186,7 @@ func (o *trainOptions) config(data string) trainer.Config {
 }
 
 func trainRun(cmd *cobra.Command, opts *trainOptions) error {
-	// The kernels split each batch over GOMAXPROCS goroutines; --threads
-	// sets it for this process (the library itself never touches it).
-	if opts.Threads > 0 {
-		runtime.GOMAXPROCS(opts.Threads)
-	}
+	applyThreads(opts.Threads)
 	sets, err := trainer.OpenDataset(opts.Data, opts.DataDir)
 	if err != nil {
 		return err
@@ -219,42 +199,21 @@ func trainRun(cmd *cobra.Command, opts *trainOptions) error {
 	if err != nil {
 		return err
 	}
-	cfg := opts.config(opts.Data)
 	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt)
 	defer stop()
-
-	var bar *progress.Bar
-	stderr := cmd.ErrOrStderr()
-	cfg.OnStep = func(s trainer.StepReport) {
-		if bar == nil {
-			bar = progress.New(stderr, "train", "steps", s.TotalSteps, s.Step-1, opts.JSON)
-		}
-		epochs := (s.TotalSteps + s.StepsPerEpoch - 1) / s.StepsPerEpoch
-		bar.Status(fmt.Sprintf("epoch %d/%d loss %.3f acc %.1f%% %.0f img/s", s.Epoch+1, epochs, s.EpochLoss, 100*s.EpochAcc, s.ImagesPerSec))
-		bar.Add(1)
-	}
-	cfg.OnEpoch = func(e trainer.EpochReport) {
-		if opts.JSON {
-			return
-		}
-		if bar != nil && bar.Enabled() {
-			fmt.Fprint(stderr, "\r\x1b[K")
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "epoch %d/%d  train loss %.4f acc %.2f%%  val loss %.4f acc %.2f%%  lr %.4g\n",
-			e.Epoch, e.Epochs, e.TrainLoss, 100*e.TrainAcc, e.ValLoss, 100*e.ValAcc, e.LR)
-	}
+	cfg := opts.config(opts.Data)
+	bar := trainProgress(cmd, opts.JSON || opts.Quiet, opts.JSON, &cfg)
 	if !opts.JSON {
 		fmt.Fprintf(cmd.OutOrStdout(), "training %s on %s: %s params, %s MACs, %d threads\n",
 			arch.String(), sets.Train.Name, groupDigits(cost.Params), groupDigits(cost.MACs), runtime.GOMAXPROCS(0))
 	}
 	res, err := trainer.Train(ctx, cfg, arch, sets)
-	if bar != nil {
-		bar.Finish()
+	if *bar != nil {
+		(*bar).Finish()
 	}
-	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return fmt.Errorf("train %s: %w\nnas train ... --out %s --resume continues it", opts.Ref, err, opts.Out)
-		}
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("train %s: %w\nnas train ... --out %s --resume continues it", opts.Ref, err, opts.Out)
+	} else if err != nil {
 		return fmt.Errorf("train %s: %w", opts.Ref, err)
 	}
 	rep := trainReport{
@@ -283,6 +242,33 @@ func trainRun(cmd *cobra.Command, opts *trainOptions) error {
 	return nil
 }
 
+// trainProgress sets cfg's callbacks to draw a progress bar per step
+// (unless noBar) and print a line per epoch (unless noText); the bar is
+// made on the first step.
+func trainProgress(cmd *cobra.Command, noBar, noText bool, cfg *trainer.Config) **progress.Bar {
+	var bar *progress.Bar
+	stderr := cmd.ErrOrStderr()
+	cfg.OnStep = func(s trainer.StepReport) {
+		if bar == nil {
+			bar = progress.New(stderr, "train", "steps", s.TotalSteps, s.Step-1, noBar)
+		}
+		epochs := (s.TotalSteps + s.StepsPerEpoch - 1) / s.StepsPerEpoch
+		bar.Status(fmt.Sprintf("epoch %d/%d loss %.3f acc %.1f%% %.0f img/s", s.Epoch+1, epochs, s.EpochLoss, 100*s.EpochAcc, s.ImagesPerSec))
+		bar.Add(1)
+	}
+	cfg.OnEpoch = func(e trainer.EpochReport) {
+		if noText {
+			return
+		}
+		if bar != nil && bar.Enabled() {
+			fmt.Fprint(stderr, "\r\x1b[K")
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "epoch %d/%d  train loss %.4f acc %.2f%%  val loss %.4f acc %.2f%%  lr %.4g\n",
+			e.Epoch, e.Epochs, e.TrainLoss, 100*e.TrainAcc, e.ValLoss, 100*e.ValAcc, e.LR)
+	}
+	return &bar
+}
+
 func printTrainSummary(w io.Writer, r *trainReport) {
 	fmt.Fprintf(w, "validation accuracy %.2f%% (best %.2f%% at epoch %d)\n", 100*r.ValAcc, 100*r.BestValAcc, r.BestEpoch)
 	if r.TestAcc != nil {
@@ -291,13 +277,4 @@ func printTrainSummary(w io.Writer, r *trainReport) {
 	fmt.Fprintf(w, "%.4g epochs, %d steps, %.0f images/s, %s; weights in %s\n",
 		r.Epochs, r.Steps, r.ImagesPerSec, time.Duration(r.WallSeconds*float64(time.Second)).Round(time.Second),
 		filepath.Join(r.Out, trainer.WeightsFile))
-}
-
-// contextOf is cmd's context, or Background when it has none (tests
-// executing a command directly).
-func contextOf(cmd *cobra.Command) context.Context {
-	if ctx := cmd.Context(); ctx != nil {
-		return ctx
-	}
-	return context.Background()
 }

@@ -68,6 +68,13 @@ func TestTrainFlags(t *testing.T) {
 	require.False(t, cfg.Augment.Enabled())
 	require.True(t, cfg.Resume)
 	require.True(t, cfg.Test)
+
+	// -o is --out; --warmup, the old name of --warmup-epochs, still works.
+	cmd = newCmdTrain(func(_ *cobra.Command, o *trainOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"m", "-o", "dir", "--warmup", "0.3"})
+	require.NoError(t, cmd.Execute())
+	require.Equal(t, "dir", got.Out)
+	require.Equal(t, 0.3, got.config(got.Data).WarmupEpochs)
 	require.Equal(t, "o", cfg.CheckpointDir)
 
 	// Defaults: the dataset's augmentation, the library's settings.
@@ -106,7 +113,7 @@ func TestTrainAndEvalEndToEnd(t *testing.T) {
 	data := writeMNISTDir(t, 400, 100)
 	out := filepath.Join(t.TempDir(), "run")
 	code, stdout, errOut := runNas(t, "train", trainTestArch, "--data", "mnist", "--data-dir", data,
-		"--epochs", "3", "--batch", "16", "--val", "0.2", "--warmup", "0.2", "--lr", "0.05", "--out", out, "--json")
+		"--epochs", "3", "--batch", "16", "--val", "0.2", "--warmup-epochs", "0.2", "--lr", "0.05", "--out", out, "--json")
 	require.Equal(t, 0, code, errOut)
 	var rep map[string]any
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
@@ -133,7 +140,7 @@ func TestTrainAndEvalEndToEnd(t *testing.T) {
 
 	// Resuming a finished run changes nothing and ends at once.
 	code, stdout2, errOut := runNas(t, "train", trainTestArch, "--data", "mnist", "--data-dir", data,
-		"--epochs", "3", "--batch", "16", "--val", "0.2", "--warmup", "0.2", "--lr", "0.05", "--out", out, "--json", "--resume")
+		"--epochs", "3", "--batch", "16", "--val", "0.2", "--warmup-epochs", "0.2", "--lr", "0.05", "--out", out, "--json", "--resume")
 	require.Equal(t, 0, code, errOut)
 	var rep2 map[string]any
 	require.NoError(t, json.Unmarshal([]byte(stdout2), &rep2))

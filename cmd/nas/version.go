@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -38,7 +37,7 @@ func newCmdVersion(runF func(*cobra.Command, *versionOptions) error) *cobra.Comm
 			return versionRun(cmd, opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON object")
+	addJSONFlag(cmd, &opts.JSON)
 	return cmd
 }
 
@@ -70,10 +69,13 @@ func versionRun(cmd *cobra.Command, opts *versionOptions) error {
 	v := currentVersion()
 	out := cmd.OutOrStdout()
 	if opts.JSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+		return writeJSON(out, v)
 	}
-	fmt.Fprintf(out, "%s %s\n%s %s/%s\nkernels: %s (version %d)\n", v.Module, v.Version, v.GoVersion, v.GOOS, v.GOARCH, v.KernelPath, v.KernelVersion)
-	return nil
+	_, err := fmt.Fprint(out, v.text())
+	return err
+}
+
+// text is what `nas version` and `nas --version` print.
+func (v versionInfo) text() string {
+	return fmt.Sprintf("%s %s\n%s %s/%s\nkernels: %s (version %d)\n", v.Module, v.Version, v.GoVersion, v.GOOS, v.GOARCH, v.KernelPath, v.KernelVersion)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 
@@ -53,7 +52,7 @@ at the default shape (3x224x224, 1000 classes, width 1.0). Run
 			return zooListRun(cmd, opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON array")
+	addJSONFlag(cmd, &opts.JSON)
 	return cmd
 }
 
@@ -73,9 +72,7 @@ func zooListRun(cmd *cobra.Command, opts *zooListOptions) error {
 	}
 	out := cmd.OutOrStdout()
 	if opts.JSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(entries)
+		return writeJSON(out, entries)
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tFAMILY\tPARAMS\tMACS")

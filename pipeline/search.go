@@ -1,0 +1,628 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"nas/internal/atomicfile"
+	"nas/latency"
+	"nas/results"
+	"nas/search"
+	"nas/space"
+	"nas/trainer"
+)
+
+// SearchSettings are the settings of a search run. Validate checks them;
+// zero means the default where one is named. A run stores them
+// (results.RunConfig), and a resumed run continues with exactly them.
+type SearchSettings struct {
+	Space    string // a built-in space or a space JSON file; default small28
+	Data     string // dataset name (trainer.DatasetNames); default fashion-mnist
+	DataDir  string // default the dataset's install folder
+	Strategy string // search.Strategies; default evolution
+	Seed     uint64 // every random choice of the run derives from it
+	// Objective is the reward: its TargetMs is required; use
+	// search.SoftObjective or search.HardObjective.
+	Objective search.Objective
+	Budget    int // candidates to train and score (required)
+
+	ProxyEpochs   int     // epochs of proxy training per candidate; default 1 unless ProxySteps
+	ProxySteps    int     // optimizer steps of proxy training instead of epochs
+	ProxyFraction float64 // fraction of the training split proxy training uses; default 0.05
+	ProxyEval     float64 // fraction of the validation split candidates are scored on; default 1
+	Batch         int     // batch size of proxy and final training; default 64
+
+	Final         int      // best networks to retrain, test and time after the search (0: none)
+	FinalEpochs   int      // default 1
+	FinalFraction float64  // fraction of the training split the final training uses; default 0.25
+	Baselines     []string // zoo networks trained with the final recipe: NAME or NAME@WIDTH
+
+	LatencyTable string // default DefaultLatencyTable
+	// Device reads another device's measurements from the table (a
+	// fingerprint ID); "" is this machine, whose table is created and
+	// filled as candidates need entries.
+	Device string
+
+	// perTrialSplit marks a run stored before runs had one validation
+	// split for all trials: each trial then draws its own.
+	perTrialSplit bool
+}
+
+// Defaults of SearchSettings.
+const (
+	DefaultSpace         = "small28"
+	DefaultData          = "fashion-mnist"
+	DefaultStrategy      = "evolution"
+	DefaultProxyFraction = 0.05
+	DefaultBatch         = 64
+	DefaultFinalFraction = 0.25
+)
+
+func (s SearchSettings) withDefaults() SearchSettings {
+	if s.Space == "" {
+		s.Space = DefaultSpace
+	}
+	if s.Data == "" {
+		s.Data = DefaultData
+	}
+	if s.Strategy == "" {
+		s.Strategy = DefaultStrategy
+	}
+	if s.ProxyEpochs == 0 && s.ProxySteps == 0 {
+		s.ProxyEpochs = 1
+	}
+	if s.ProxyFraction == 0 {
+		s.ProxyFraction = DefaultProxyFraction
+	}
+	if s.ProxyEval == 0 {
+		s.ProxyEval = 1
+	}
+	if s.Batch == 0 {
+		s.Batch = DefaultBatch
+	}
+	if s.FinalEpochs == 0 {
+		s.FinalEpochs = 1
+	}
+	if s.FinalFraction == 0 {
+		s.FinalFraction = DefaultFinalFraction
+	}
+	if s.LatencyTable == "" {
+		s.LatencyTable = DefaultLatencyTable
+	}
+	return s
+}
+
+// Validate reports the first setting that cannot run, as a *SettingError.
+func (s SearchSettings) Validate() error {
+	s = s.withDefaults()
+	o := s.Objective
+	switch {
+	case !(o.TargetMs > 0) || math.IsInf(o.TargetMs, 0):
+		return settingErr("target_ms", o.TargetMs, "the latency target is required and must be a positive number of milliseconds")
+	case o.Alpha > 0:
+		return settingErr("alpha", o.Alpha, "the reward exponent must be <= 0 (a slower network must never score higher)")
+	case o.Beta > 0:
+		return settingErr("beta", o.Beta, "the reward exponent must be <= 0 (a slower network must never score higher)")
+	case s.Budget < 1:
+		return settingErr("budget", s.Budget, "train at least one candidate")
+	case !slices.Contains(search.Strategies, s.Strategy):
+		return settingErr("strategy", s.Strategy, "want one of %s", strings.Join(search.Strategies, ", "))
+	case !slices.Contains(trainer.DatasetNames(), s.Data):
+		return settingErr("data", s.Data, "want one of %s", strings.Join(trainer.DatasetNames(), ", "))
+	case s.ProxyEpochs < 0 || s.ProxySteps < 0:
+		return settingErr("proxy_epochs", s.ProxyEpochs, "epochs and steps (%d) of proxy training must not be negative", s.ProxySteps)
+	case !(s.ProxyFraction > 0 && s.ProxyFraction <= 1):
+		return settingErr("proxy_fraction", s.ProxyFraction, "want a fraction in (0, 1]")
+	case !(s.ProxyEval > 0 && s.ProxyEval <= 1):
+		return settingErr("proxy_eval_fraction", s.ProxyEval, "want a fraction in (0, 1]")
+	case s.Batch < 1:
+		return settingErr("batch", s.Batch, "at least 1")
+	case s.Final < 0:
+		return settingErr("final", s.Final, "want 0 or more networks")
+	case s.FinalEpochs < 1:
+		return settingErr("final_epochs", s.FinalEpochs, "at least 1")
+	case !(s.FinalFraction > 0 && s.FinalFraction <= 1):
+		return settingErr("final_fraction", s.FinalFraction, "want a fraction in (0, 1]")
+	}
+	for _, b := range s.Baselines {
+		if _, _, err := ParseBaseline(b); err != nil {
+			return &SettingError{Setting: "baselines", Value: b, Reason: err.Error()}
+		}
+	}
+	return nil
+}
+
+// ParseBaseline reads a baseline, NAME or NAME@WIDTH, of the zoo.
+func ParseBaseline(s string) (name string, width float64, err error) {
+	name, w, hasW := strings.Cut(s, "@")
+	width = 1.0
+	if hasW {
+		if _, err := fmt.Sscanf(w, "%g", &width); err != nil || !(width > 0) {
+			return "", 0, fmt.Errorf("%q: the width after @ must be a positive number", s)
+		}
+	}
+	for _, e := range space.Zoo() {
+		if e.Name == name {
+			return name, width, nil
+		}
+	}
+	return "", 0, fmt.Errorf("%q: no zoo network %q (see nas zoo list)", s, name)
+}
+
+// storedSettings are the part of SearchSettings a run keeps in
+// RunConfig.Settings; the rest are RunConfig's own fields.
+type storedSettings struct {
+	Budget        int     `json:"budget"`
+	Alpha         float64 `json:"alpha"`
+	Beta          float64 `json:"beta"`
+	DataDir       string  `json:"data_dir,omitempty"`
+	ProxyEpochs   int     `json:"proxy_epochs"`
+	ProxyFraction float64 `json:"proxy_fraction"`
+	ProxySteps    int     `json:"proxy_steps,omitempty"`
+	// ProxyEval is the fraction of the validation split trials are scored
+	// on; FixedSplit, that every trial and final network uses the run's
+	// validation split (runs stored without it drew one per trial).
+	ProxyEval     float64  `json:"proxy_eval_fraction,omitempty"`
+	FixedSplit    bool     `json:"fixed_split,omitempty"`
+	Batch         int      `json:"batch"`
+	Final         int      `json:"final"`
+	FinalEpochs   int      `json:"final_epochs"`
+	FinalFraction float64  `json:"final_fraction"`
+	Baselines     []string `json:"baselines,omitempty"`
+	Device        string   `json:"device,omitempty"` // the Device setting ("" this machine)
+}
+
+// runConfig is s as a run stores it; device is the table device's ID.
+func (s SearchSettings) runConfig(device string) results.RunConfig {
+	raw, _ := json.Marshal(storedSettings{Budget: s.Budget, Alpha: s.Objective.Alpha, Beta: s.Objective.Beta, DataDir: s.DataDir,
+		ProxyEpochs: s.ProxyEpochs, ProxyFraction: s.ProxyFraction, ProxySteps: s.ProxySteps, ProxyEval: s.ProxyEval,
+		FixedSplit: !s.perTrialSplit, Batch: s.Batch, Final: s.Final, FinalEpochs: s.FinalEpochs, FinalFraction: s.FinalFraction,
+		Baselines: s.Baselines, Device: s.Device})
+	return results.RunConfig{Strategy: s.Strategy, Seed: s.Seed, TargetMs: s.Objective.TargetMs, Space: s.Space,
+		Dataset: s.Data, LatencyTable: s.LatencyTable, Device: device, Settings: raw}
+}
+
+// settingsOf reads back the settings a run stored.
+func settingsOf(id results.RunID, c results.RunConfig) (SearchSettings, error) {
+	var st storedSettings
+	if err := json.Unmarshal(c.Settings, &st); err != nil {
+		return SearchSettings{}, fmt.Errorf("%s: stored settings: %v", id, err)
+	}
+	return SearchSettings{Space: c.Space, Data: c.Dataset, DataDir: st.DataDir, Strategy: c.Strategy, Seed: c.Seed,
+		Objective: search.Objective{TargetMs: c.TargetMs, Alpha: st.Alpha, Beta: st.Beta}, Budget: st.Budget,
+		ProxyEpochs: st.ProxyEpochs, ProxySteps: st.ProxySteps, ProxyFraction: st.ProxyFraction, ProxyEval: st.ProxyEval,
+		Batch: st.Batch, Final: st.Final, FinalEpochs: st.FinalEpochs, FinalFraction: st.FinalFraction, Baselines: st.Baselines,
+		LatencyTable: c.LatencyTable, Device: st.Device, perTrialSplit: !st.FixedSplit}, nil
+}
+
+// Trainer trains networks for a search: candidates' proxy training and
+// the final training. Local runs them in this process.
+type Trainer interface {
+	Train(ctx context.Context, task TrainTask) (TrainResult, error)
+}
+
+// Search runs search runs against a results store. Its collaborators
+// default to this machine: the run's latency table (OpenTableLatency) and
+// training in this process (Local).
+type Search struct {
+	Store   *results.Store
+	Latency LatencySource // nil: the run's table
+	Trainer Trainer       // nil: a Local
+	Threads int           // shards a training batch is split over (0: all cores); results depend on it
+	Out     string        // report folder; default RunFolder(run)
+
+	// Started, when set, is called once the run is created or reopened,
+	// with the trials it holds already.
+	Started func(id results.RunID, s SearchSettings, done int)
+	// Progress, when set, is called after each recorded trial.
+	Progress func(done int, best search.Trial)
+	// Log, when set, receives a line for each step after the search
+	// proper (final training, baselines).
+	Log func(msg string)
+}
+
+// SearchResult is a finished run.
+type SearchResult struct {
+	Run      results.RunID
+	Settings SearchSettings
+	Stopped  string // why the search ended before its budget, if it did
+	Trials   []search.Trial
+	Best     *search.Trial
+	Final    []FinalResult
+	Report   *results.Report
+	Dir      string // where the report files are
+}
+
+// FinalResult is a network trained with the final recipe, tested and
+// timed (final.json holds them).
+type FinalResult struct {
+	Name        string  `json:"name"`
+	Arch        string  `json:"arch"`
+	Params      int64   `json:"params"`
+	MACs        int64   `json:"macs"`
+	PredictedMs float64 `json:"predicted_ms,omitempty"`
+	MeasuredMs  float64 `json:"measured_ms"`
+	ValAcc      float64 `json:"val_acc"`
+	TestAcc     float64 `json:"test_acc"`
+	Weights     string  `json:"weights"` // the trained weights (safetensors)
+}
+
+// FinalFile is the file of a run's report folder that holds its final
+// results.
+const FinalFile = "final.json"
+
+// RunFolder is a run's report folder when none is given.
+func RunFolder(id results.RunID) string { return filepath.Join("runs", id.String()) }
+
+// StoppedError is a run stopped by its context; the trials are stored and
+// the run continues with Search.Resume. It wraps the context's error.
+type StoppedError struct {
+	Run    results.RunID
+	Trials int
+	Err    error
+}
+
+func (e *StoppedError) Error() string {
+	return fmt.Sprintf("%s stopped: %d trials are stored", e.Run, e.Trials)
+}
+
+func (e *StoppedError) Unwrap() error { return e.Err }
+
+// FinishedError is a resume of a run that has finished.
+type FinishedError struct{ Run results.RunID }
+
+func (e *FinishedError) Error() string {
+	return fmt.Sprintf("%s is finished: nothing to resume (nas report %s shows it)", e.Run, e.Run)
+}
+
+// Start creates a run of settings st and runs it.
+func (s *Search) Start(ctx context.Context, st SearchSettings) (*SearchResult, error) {
+	st = st.withDefaults()
+	if err := st.Validate(); err != nil {
+		return nil, err
+	}
+	return s.run(ctx, 0, st, nil, nil)
+}
+
+// Resume continues the stopped run id with its stored settings.
+func (s *Search) Resume(ctx context.Context, id results.RunID) (*SearchResult, error) {
+	run, err := s.Store.Run(id)
+	if err != nil {
+		return nil, err
+	}
+	if run.Status == results.RunFinished {
+		return nil, &FinishedError{Run: id}
+	}
+	st, err := settingsOf(id, run.Config)
+	if err != nil {
+		return nil, err
+	}
+	st = st.withDefaults()
+	if err := st.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: stored settings: %w", id, err)
+	}
+	stored, err := s.Store.Trials(id)
+	if err != nil {
+		return nil, err
+	}
+	trials := make([]search.Trial, len(stored))
+	for i, t := range stored {
+		trials[i] = fromStored(i, t)
+	}
+	state, _, err := s.Store.LastState(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Store.SetStatus(id, results.RunRunning); err != nil {
+		return nil, err
+	}
+	return s.run(ctx, id, st, trials, state)
+}
+
+// run runs the search of id (0: a new run) from trials and state.
+func (s *Search) run(ctx context.Context, id results.RunID, st SearchSettings, trials []search.Trial, state []byte) (*SearchResult, error) {
+	sp, err := space.LoadSpace(st.Space)
+	if err != nil {
+		return nil, err
+	}
+	data := Dataset{Name: st.Data, Dir: st.DataDir}
+	trainer := s.Trainer
+	if trainer == nil {
+		trainer = &Local{Data: &Datasets{}}
+	}
+	if err := checkDataset(trainer, data, sp); err != nil {
+		return nil, err
+	}
+
+	lat := s.Latency
+	device := ""
+	if lat == nil {
+		// The table's overhead is calibrated on the space's calibration
+		// networks, as profiling a space does, not on the first candidate
+		// alone: one network's scale can be off by 16%.
+		calib, err := SpaceCalibration(sp, DefaultCalibrate)
+		if err != nil {
+			return nil, err
+		}
+		tbl, err := OpenTableLatency(st.LatencyTable, latency.PredictorOptions{Device: st.Device, Calibration: calib})
+		if err != nil {
+			return nil, err
+		}
+		defer tbl.Close()
+		lat, device = tbl, tbl.Device().ID()
+	}
+	if id == 0 {
+		if id, err = s.Store.CreateRun(st.runConfig(device)); err != nil {
+			return nil, err
+		}
+	}
+	// Evolution's population is a third of the budget up to its default of
+	// 16, so that a small budget still breeds after the random start.
+	strategy, err := search.NewStrategy(st.Strategy, sp.Cardinalities(), st.Seed,
+		search.StrategySettings{Population: min(16, max(4, st.Budget/3))})
+	if err != nil {
+		return nil, err
+	}
+	srch := &search.Search{
+		Space:    sp,
+		Strategy: strategy,
+		Latency:  searchLatency{ctx: ctx, src: lat},
+		Accuracy: &proxyEvaluator{trainer: trainer, task: TrainTask{Data: data, Recipe: ProxyRecipe(st), Threads: s.Threads}},
+		Recorder: &storeRecorder{store: s.Store, run: id},
+		Settings: search.Settings{Objective: st.Objective, Budget: st.Budget, Seed: st.Seed,
+			Key: func(a *space.Arch) string { return a.String() }, Progress: s.Progress},
+	}
+	if len(trials) > 0 {
+		if err := srch.Resume(trials, state); err != nil {
+			return nil, fmt.Errorf("%s: %w", id, err)
+		}
+	}
+	if s.Started != nil {
+		s.Started(id, st, len(trials))
+	}
+	if err := srch.Run(ctx); err != nil {
+		status := results.RunFailed
+		if errors.Is(err, context.Canceled) {
+			status = results.RunStopped
+			err = &StoppedError{Run: id, Trials: len(srch.Trials()), Err: err}
+		}
+		if serr := s.Store.SetStatus(id, status); serr != nil {
+			return nil, errors.Join(err, serr)
+		}
+		return nil, err
+	}
+	res := &SearchResult{Run: id, Settings: st, Stopped: srch.Stopped, Trials: srch.Trials(), Dir: s.Out}
+	if b, ok := srch.Best(); ok {
+		res.Best = &b
+	}
+	if res.Dir == "" {
+		res.Dir = RunFolder(id)
+	}
+	if err := os.MkdirAll(res.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	if res.Final, err = s.finals(ctx, st, sp, trainer, lat, res); err != nil {
+		return nil, err
+	}
+	if err := s.Store.SetStatus(id, results.RunFinished); err != nil {
+		return nil, err
+	}
+	if res.Report, err = s.Store.Report(id); err != nil {
+		return nil, err
+	}
+	if _, err := res.Report.WriteDir(res.Dir); err != nil {
+		return nil, err
+	}
+	if err := writeJSONFile(filepath.Join(res.Dir, FinalFile), res.Final); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// checkDataset refuses a space made for other images than the dataset's.
+func checkDataset(t Trainer, d Dataset, sp *space.Space) error {
+	lt, ok := t.(*Local)
+	if !ok {
+		return nil // a remote trainer's workers check it
+	}
+	if lt.Data == nil {
+		lt.Data = &Datasets{}
+	}
+	sets, err := lt.Data.Open(d)
+	if err != nil {
+		return err
+	}
+	if sets.Shape() != sp.Input || sets.Classes() != sp.Classes {
+		return fmt.Errorf("space %s is for %v images and %d classes, dataset %s has %v and %d: choose a space made for the dataset (nas space list)",
+			sp.Name, sp.Input, sp.Classes, d.Name, sets.Shape(), sets.Classes())
+	}
+	return nil
+}
+
+// finals trains the best Final networks and the baselines with the final
+// recipe, saves their weights into res.Dir, tests and times them, and
+// stores them as the run's baselines.
+func (s *Search) finals(ctx context.Context, st SearchSettings, sp *space.Space, t Trainer, lat LatencySource, res *SearchResult) ([]FinalResult, error) {
+	recipe := FinalRecipe(st)
+	var archs []*space.Arch
+	var say []string // what to log before each training
+	for i, tr := range topTrials(res.Trials, st.Final) {
+		a, err := space.ParseArch(tr.Key)
+		if err != nil {
+			return nil, err
+		}
+		a.Name = fmt.Sprintf("searched-%d", i+1)
+		archs = append(archs, a)
+		say = append(say, fmt.Sprintf("final training of %s (trial %d, reward %.4f): %d epochs", a.Name, tr.Index+1, tr.Reward, recipe.Epochs))
+	}
+	for _, b := range st.Baselines {
+		name, width, err := ParseBaseline(b)
+		if err != nil {
+			return nil, err
+		}
+		a, err := space.ZooArch(name, space.ZooOptions{Input: sp.Input, Classes: sp.Classes, Width: width})
+		if err != nil {
+			return nil, err
+		}
+		a.Name = b
+		archs = append(archs, a)
+		say = append(say, fmt.Sprintf("final training of baseline %s: %d epochs", b, recipe.Epochs))
+	}
+	finals := make([]FinalResult, 0, len(archs))
+	var baselines []results.Baseline
+	for i, a := range archs {
+		s.log("%s", say[i])
+		fr, err := trainAndTime(ctx, t, lat, TrainTask{Arch: a.String(), Name: a.Name, Data: Dataset{Name: st.Data, Dir: st.DataDir},
+			Recipe: recipe, Threads: s.Threads, Weights: filepath.Join(res.Dir, strings.ReplaceAll(a.Name, "@", "_")+".safetensors")}, a)
+		if err != nil {
+			return nil, err
+		}
+		finals = append(finals, fr)
+		test := fr.TestAcc
+		baselines = append(baselines, results.Baseline{Name: fr.Name + " (final)", Arch: fr.Arch, LatencyMs: fr.MeasuredMs,
+			Accuracy: fr.ValAcc, TestAccuracy: &test, Params: fr.Params, MACs: fr.MACs})
+	}
+	if len(baselines) > 0 {
+		if err := s.Store.AddBaselines(res.Run, baselines...); err != nil {
+			return nil, err
+		}
+	}
+	return finals, nil
+}
+
+func (s *Search) log(format string, args ...any) {
+	if s.Log != nil {
+		s.Log(fmt.Sprintf(format, args...))
+	}
+}
+
+// trainAndTime trains a with the final recipe (task), saving its weights,
+// and times it.
+func trainAndTime(ctx context.Context, t Trainer, lat LatencySource, task TrainTask, a *space.Arch) (FinalResult, error) {
+	res, err := t.Train(ctx, task)
+	if err != nil {
+		return FinalResult{}, fmt.Errorf("final training of %s: %w", a.Name, err)
+	}
+	cost, _ := a.Cost()
+	fr := FinalResult{Name: a.Name, Arch: a.String(), Params: cost.Params, MACs: cost.MACs, ValAcc: res.ValAcc, TestAcc: res.TestAcc, Weights: res.Weights}
+	if fr.PredictedMs, err = lat.PredictMs(ctx, a); err != nil {
+		return fr, err
+	}
+	fr.MeasuredMs, err = measureOne(ctx, lat, a)
+	return fr, err
+}
+
+// topTrials returns the n ok trials of highest reward, best first.
+func topTrials(trials []search.Trial, n int) []search.Trial {
+	var ok []search.Trial
+	for _, t := range trials {
+		if t.Status == search.StatusOK {
+			ok = append(ok, t)
+		}
+	}
+	sort.SliceStable(ok, func(i, j int) bool { return ok[i].Reward > ok[j].Reward })
+	return ok[:min(n, len(ok))]
+}
+
+// ProxyRecipe is the training recipe of a search's trials: each trial
+// sets its own Seed, which draws its weights, its part of the training
+// split and its sample order; the validation split, and the part of it
+// that scores, come from the run seed, the same for every trial.
+func ProxyRecipe(st SearchSettings) trainer.Config {
+	st = st.withDefaults()
+	proxy := trainer.DefaultConfig()
+	proxy.Epochs, proxy.Steps, proxy.BatchSize = st.ProxyEpochs, st.ProxySteps, st.Batch
+	proxy.DataFraction = st.ProxyFraction
+	if !st.perTrialSplit {
+		proxy.SplitSeed, proxy.EvalFraction = runSplitSeed(st.Seed), st.ProxyEval
+	}
+	proxy.WarmupEpochs = 0.1
+	if proxy.Steps == 0 {
+		proxy.WarmupEpochs = min(1, 0.1*float64(proxy.Epochs))
+	}
+	return proxy
+}
+
+// FinalRecipe is the recipe of a search's final training: FinalEpochs on
+// FinalFraction of the training split with the dataset's augmentation,
+// tested once.
+func FinalRecipe(st SearchSettings) trainer.Config {
+	st = st.withDefaults()
+	final := trainer.DefaultConfig()
+	final.Epochs, final.BatchSize, final.Test = st.FinalEpochs, st.Batch, true
+	final.DataFraction = st.FinalFraction
+	final.Augment = trainer.DefaultAugmentation(st.Data)
+	final.Seed = st.Seed
+	if !st.perTrialSplit {
+		final.SplitSeed = runSplitSeed(st.Seed)
+	}
+	return final
+}
+
+// runSplitSeed is the seed of a run's validation split: the run seed
+// (trainer.Config.SplitSeed 0 would mean each trial's own seed).
+func runSplitSeed(seed uint64) uint64 {
+	if seed == 0 {
+		return 1 << 63
+	}
+	return seed
+}
+
+// proxyEvaluator is search's Evaluator: a TrainTask per candidate.
+type proxyEvaluator struct {
+	trainer Trainer
+	task    TrainTask // all but the arch and the seed
+}
+
+func (p *proxyEvaluator) Accuracy(ctx context.Context, a *space.Arch, seed uint64) (float64, error) {
+	task := p.task
+	task.Arch, task.Name = a.String(), a.Name
+	task.Recipe.Seed = seed
+	res, err := p.trainer.Train(ctx, task)
+	return res.ValAcc, err
+}
+
+// storeRecorder commits each trial with the search state in one write.
+type storeRecorder struct {
+	store *results.Store
+	run   results.RunID
+}
+
+func (r *storeRecorder) Record(t search.Trial, state []byte) error {
+	return r.store.AppendTrial(r.run, toStored(t), state)
+}
+
+func toStored(t search.Trial) results.Trial {
+	rt := results.Trial{Arch: t.Key, Params: t.Params, MACs: t.MACs, PredictedLatencyMs: t.LatencyMs,
+		ValAccuracy: t.Accuracy, Reward: t.Reward, Status: results.TrialStatus(t.Status), Reason: t.Reason,
+		Seed: t.Seed, WallTime: t.Wall, Finished: time.Now()}
+	rt.Started = rt.Finished.Add(-t.Wall)
+	if a, err := space.ParseArch(t.Key); err == nil {
+		if js, err := a.MarshalJSON(); err == nil {
+			rt.ArchJSON = js
+		}
+	}
+	return rt
+}
+
+func fromStored(i int, t results.Trial) search.Trial {
+	return search.Trial{Index: i, Key: t.Arch, Params: t.Params, MACs: t.MACs, LatencyMs: t.PredictedLatencyMs,
+		Accuracy: t.ValAccuracy, Reward: t.Reward, Status: string(t.Status), Reason: t.Reason, Seed: t.Seed, Wall: t.WallTime}
+}
+
+func writeJSONFile(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteBytes(path, append(b, '\n'))
+}
