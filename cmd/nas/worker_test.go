@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/stretchr/testify/require"
+
+	"nas/cluster"
+	"nas/internal/natstest"
+	"nas/pipeline"
+	"nas/trainer"
+)
+
+func TestWorkerUsage(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"worker"}, "--nats URL is required"},
+		{[]string{"worker", "--nats", "nats://h:4222", "--password", "p"}, "a password without a user"},
+		{[]string{"worker", "--nats", "nats://h:4222", "--threads", "-1"}, "--threads -1"},
+		{[]string{"worker", "--nats", "nats://h:4222", "--data", "imagenet"}, `--data "imagenet"`},
+		{[]string{"worker", "--nats", "nats://h:4222", "--project", "a.b"}, `nats project "a.b"`},
+		{[]string{"worker", "--nats", "nats://h:4222", "--tls-cert", "c.pem"}, "--tls-key"},
+	} {
+		code, _, errOut := runNas(t, c.args...)
+		require.Equal(t, exitUsage, code, "%v: %s", c.args, errOut)
+		require.Contains(t, errOut, c.want)
+	}
+	var got *workerOptions
+	cmd := newCmdWorker(func(_ *cobra.Command, o *workerOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"--nats", "nats://h:4222", "--user", "u", "--password", "p", "--threads", "1", "--name", "w1", "--project", "lab"})
+	require.NoError(t, cmd.Execute())
+	require.Equal(t, cluster.Settings{URL: "nats://h:4222", User: "u", Password: "p", Project: "lab", Name: "w1"}, got.settings("w1"))
+	require.Equal(t, 1, got.Threads)
+}
+
+// TestWorkerEndToEnd: `nas worker` serves a training task published by a
+// coordinator in this process; the result equals the same task done here.
+func TestWorkerEndToEnd(t *testing.T) {
+	srv := natstest.Start(t)
+	data := writeMNISTDir(t, 400, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := newCmdWorker(nil)
+	cmd.SetArgs([]string{"--nats", srv.URL(), "--data", "mnist", "--data-dir", data, "--threads", "1", "--name", "w"})
+	var out, errb bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errb)
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+
+	nc, err := cluster.Connect(cluster.Settings{URL: srv.URL()})
+	require.NoError(t, err)
+	defer nc.Close()
+	q, err := cluster.OpenQueue(ctx, nc, "", cluster.QueueConfig{})
+	require.NoError(t, err)
+	remote := &cluster.Remote{Coordinator: cluster.NewCoordinator(q, nil), Run: "run-1"}
+	recipe := trainer.DefaultConfig()
+	recipe.Steps, recipe.BatchSize, recipe.ValFraction = 10, 16, 0.2
+	task := pipeline.TrainTask{Arch: trainTestArch, Data: pipeline.Dataset{Name: "mnist", Dir: data}, Recipe: recipe, Threads: 1}
+	tctx, tcancel := context.WithTimeout(ctx, time.Minute)
+	defer tcancel()
+	got, err := remote.Train(tctx, task)
+	require.NoError(t, err, errb.String())
+	want, err := pipeline.Train(tctx, task, nil)
+	require.NoError(t, err)
+	require.Equal(t, want.ValAcc, got.ValAcc)
+	require.Equal(t, want.Steps, got.Steps)
+
+	cancel()
+	require.NoError(t, <-done)
+	require.Contains(t, out.String(), "worker w: dataset mnist (4 files, sha256 ")
+}
