@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"nas/cluster"
 	"nas/internal/natstest"
 	"nas/pipeline"
+	"nas/results"
 	"nas/trainer"
 )
 
@@ -75,4 +78,57 @@ func TestWorkerEndToEnd(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 	require.Contains(t, out.String(), "worker w: dataset mnist (4 files, sha256 ")
+}
+
+// TestSearchOverNATS: a search whose trials and final training run on a
+// `nas worker` records the trials of the same search run in one process,
+// accuracies bit for bit, and its report's final network has weights.
+func TestSearchOverNATS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a few tiny networks, twice")
+	}
+	srv := natstest.Start(t)
+	f := newSearchFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	worker := newCmdWorker(nil)
+	worker.SetArgs([]string{"--nats", srv.URL(), "--data", "mnist", "--data-dir", f.data, "--threads", "1", "--name", "w"})
+	var wout, werr bytes.Buffer
+	worker.SetOut(&wout)
+	worker.SetErr(&werr)
+	done := make(chan error, 1)
+	go func() { done <- worker.ExecuteContext(ctx) }()
+
+	remoteDir, localDir := t.TempDir(), t.TempDir()
+	code, out, errOut := runNas(t, f.args(remoteDir, "--budget", "3", "--final", "1", "--threads", "1", "--nats", srv.URL())...)
+	require.Equal(t, 0, code, errOut)
+	var remote searchSummary
+	require.NoError(t, json.Unmarshal([]byte(out), &remote), out)
+	code, out, errOut = runNas(t, f.args(localDir, "--budget", "3", "--final", "1", "--threads", "1")...)
+	require.Equal(t, 0, code, errOut)
+	var local searchSummary
+	require.NoError(t, json.Unmarshal([]byte(out), &local), out)
+
+	trials := func(dir string) []results.Trial {
+		s, err := results.OpenReadOnly(filepath.Join(dir, "store.db"))
+		require.NoError(t, err)
+		defer s.Close()
+		ts, err := s.Trials(1)
+		require.NoError(t, err)
+		return ts
+	}
+	rt, lt := trials(remoteDir), trials(localDir)
+	require.Len(t, rt, 3)
+	for i := range lt {
+		require.Equal(t, lt[i].Arch, rt[i].Arch)
+		require.Equal(t, lt[i].Status, rt[i].Status, rt[i].Reason)
+		require.Equal(t, lt[i].ValAccuracy, rt[i].ValAccuracy, "trial %d", i)
+		require.Equal(t, lt[i].Reward, rt[i].Reward, "trial %d", i)
+	}
+	require.Len(t, remote.Final, 1)
+	require.Equal(t, local.Final[0].TestAcc, remote.Final[0].TestAcc)
+	require.FileExists(t, remote.Final[0].Weights)
+	cancel()
+	require.NoError(t, <-done)
+	require.Contains(t, werr.String(), "task finished")
 }
