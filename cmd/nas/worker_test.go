@@ -89,15 +89,7 @@ func TestSearchOverNATS(t *testing.T) {
 	}
 	srv := natstest.Start(t)
 	f := newSearchFixture(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	worker := newCmdWorker(nil)
-	worker.SetArgs([]string{"--nats", srv.URL(), "--data", "mnist", "--data-dir", f.data, "--threads", "1", "--name", "w"})
-	var wout, werr bytes.Buffer
-	worker.SetOut(&wout)
-	worker.SetErr(&werr)
-	done := make(chan error, 1)
-	go func() { done <- worker.ExecuteContext(ctx) }()
+	startWorker(t, srv, f.data)
 
 	remoteDir, localDir := t.TempDir(), t.TempDir()
 	code, out, errOut := runNas(t, f.args(remoteDir, "--budget", "3", "--final", "1", "--threads", "1", "--nats", srv.URL())...)
@@ -128,7 +120,46 @@ func TestSearchOverNATS(t *testing.T) {
 	require.Len(t, remote.Final, 1)
 	require.Equal(t, local.Final[0].TestAcc, remote.Final[0].TestAcc)
 	require.FileExists(t, remote.Final[0].Weights)
-	cancel()
-	require.NoError(t, <-done)
-	require.Contains(t, werr.String(), "task finished")
+}
+
+// startWorker runs `nas worker` on data against srv until the test ends.
+func startWorker(t *testing.T, srv *natstest.Server, data string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := newCmdWorker(nil)
+	cmd.SetArgs([]string{"--nats", srv.URL(), "--data", "mnist", "--data-dir", data, "--threads", "1", "--name", "w"})
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("nas worker: %v\n%s", err, out.String())
+		}
+	})
+}
+
+// TestNetAdaptOverNATS: NetAdapt whose fine-tunes run on a `nas worker`
+// keeps the networks the same run keeps in one process, with the same
+// accuracies bit for bit.
+func TestNetAdaptOverNATS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fine-tunes a tiny network many times, twice")
+	}
+	srv := natstest.Start(t)
+	f := newNetadaptFixture(t)
+	startWorker(t, srv, f.data)
+	remote, local := filepath.Join(t.TempDir(), "remote"), filepath.Join(t.TempDir(), "local")
+	code, _, errOut := runNas(t, f.args(remote, "--nats", srv.URL())...)
+	require.Equal(t, 0, code, errOut)
+	code, _, errOut = runNas(t, f.args(local)...)
+	require.Equal(t, 0, code, errOut)
+	rh, lh := readHistory(t, remote).Iterations, readHistory(t, local).Iterations
+	require.Equal(t, len(lh), len(rh))
+	for i := range lh {
+		require.Equal(t, lh[i].Arch, rh[i].Arch, "iteration %d", i)
+		require.Equal(t, lh[i].Accuracy, rh[i].Accuracy, "iteration %d", i)
+	}
 }
