@@ -15,6 +15,7 @@ var layers = []string{
 	"nas/pipeline",
 	"nas/export",
 	"nas/onnximport",
+	"nas/supernet",
 	"nas/search",
 	"nas/results",
 	"nas/latency",

@@ -45,8 +45,14 @@ var (
 )
 
 // lockTimeout is how long Open waits for another process to release the
-// file before giving up with ErrLocked.
-const lockTimeout = 2 * time.Second
+// file before giving up with ErrLocked (docs/reliability.md, Locking).
+var lockTimeout = 2 * time.Second // a variable so that tests can shorten it
+
+// maxValueBytes bounds a stored value (an entry or a fingerprint), checked
+// before it is decoded; Put refuses to store a larger one. Real entries are
+// under a kilobyte; a calibrated overhead entry with its calibration
+// networks a few tens.
+const maxValueBytes = 1 << 20
 
 // Options say how to open a table. The zero value opens this machine's
 // device for reading and writing, creating the file if needed.
@@ -119,6 +125,11 @@ func (e *MismatchError) Unwrap() error { return ErrFingerprintMismatch }
 //
 // A file that is not a table, is damaged, or was written by a newer schema
 // is refused with an error naming the file.
+//
+// A process that has the file open locks it: exclusively when it writes,
+// shared when it only reads. Open waits up to 2 seconds for a lock it
+// cannot take, then returns an error wrapping ErrLocked that names the file
+// and says what to do.
 func Open(path string, this Fingerprint, opts Options) (*Table, error) {
 	if err := this.validate(); err != nil {
 		return nil, fmt.Errorf("latency table %s: %w", path, err)
@@ -163,7 +174,7 @@ func openFile(path string, readOnly bool) (db *bolt.DB, err error) {
 func classifyOpenError(path string, err error) error {
 	switch {
 	case errors.Is(err, bolterrors.ErrTimeout):
-		return fmt.Errorf("latency table %s: %w (waited %v); close the other nas using it", path, ErrLocked, lockTimeout)
+		return fmt.Errorf("latency table %s: %w: another nas process (a profile, search or prediction) has it open, and it was not released within %v; wait until that process ends, or give another table file", path, ErrLocked, lockTimeout)
 	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch):
 		return fmt.Errorf("latency table %s: %w: %v", path, ErrNotTable, err)
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
@@ -291,7 +302,11 @@ func readDevices(tx *bolt.Tx, path string) ([]storedDevice, error) {
 	err := tx.Bucket(bucketDevices).ForEachBucket(func(id []byte) error {
 		b := tx.Bucket(bucketDevices).Bucket(id)
 		var fp Fingerprint
-		if err := unseal(keyFingerprint, b.Get(keyFingerprint), &fp); err != nil {
+		v := b.Get(keyFingerprint)
+		if len(v) > maxValueBytes {
+			return fmt.Errorf("latency table %s: %w: device %s: fingerprint of %d bytes, above the limit of %d", path, ErrCorrupt, id, len(v), maxValueBytes)
+		}
+		if err := unseal(keyFingerprint, v, &fp); err != nil {
 			return fmt.Errorf("latency table %s: %w: device %s: fingerprint: %v", path, ErrCorrupt, id, err)
 		}
 		if fp.ID() != string(id) {
@@ -386,11 +401,19 @@ func entriesBucket(tx *bolt.Tx, path string, deviceID []byte) (*bolt.Bucket, err
 	return dev.Bucket(bucketEntries), nil
 }
 
-// decodeEntry checks and decodes a stored entry.
+// decodeEntry checks and decodes a stored entry: its size before
+// anything else, its checksum, its JSON, and that it is a measurement Put
+// would have stored (Entry.Validate).
 func decodeEntry(path string, deviceID, key, val []byte) (Entry, error) {
 	var e Entry
+	if len(val) > maxValueBytes {
+		return Entry{}, fmt.Errorf("latency table %s: %w: device %s, key %q: value of %d bytes, above the limit of %d", path, ErrCorrupt, deviceID, key, len(val), maxValueBytes)
+	}
 	if err := unseal(key, val, &e); err != nil {
-		return e, fmt.Errorf("latency table %s: %w: device %s, key %q: %v", path, ErrCorrupt, deviceID, key, err)
+		return Entry{}, fmt.Errorf("latency table %s: %w: device %s, key %q: %v", path, ErrCorrupt, deviceID, key, err)
+	}
+	if err := e.Validate(); err != nil {
+		return Entry{}, fmt.Errorf("latency table %s: %w: device %s, key %q: %v", path, ErrCorrupt, deviceID, key, err)
 	}
 	return e, nil
 }
@@ -467,6 +490,9 @@ func (t *Table) PutMany(entries map[string]Entry) error {
 		var err error
 		if sealed[i], err = seal([]byte(k), e); err != nil {
 			return err
+		}
+		if len(sealed[i]) > maxValueBytes {
+			return fmt.Errorf("key %q: %w: the entry takes %d bytes, above the limit of %d (fewer calibration networks)", k, ErrInvalidEntry, len(sealed[i]), maxValueBytes)
 		}
 	}
 	return safeUpdate(t.db, t.path, func(tx *bolt.Tx) error {

@@ -48,6 +48,11 @@ var (
 	// ErrReadOnly is returned by writes to a store opened read-only.
 	ErrReadOnly = errors.New("results store is open read-only")
 
+	// ErrRecordTooLarge is returned by a write whose record (a trial, a
+	// run, a baseline or a strategy state) is above the size limit that
+	// reading checks.
+	ErrRecordTooLarge = errors.New("record too large")
+
 	// ErrLocked is returned when another process holds the store open for
 	// writing.
 	ErrLocked = errors.New("results store is locked by another process")

@@ -378,7 +378,7 @@ func finalTrainingRun(t *testing.T) ([]Trial, []Baseline) {
 
 func TestReportTestAccuracy(t *testing.T) {
 	trials, baselines := finalTrainingRun(t)
-	s, id := storeWith(t, RunConfig{Strategy: "evolution"}, trials, baselines)
+	s, id := storeWith(t, RunConfig{Strategy: "evolution", TargetMs: 1}, trials, baselines)
 	r, err := s.Report(id)
 	require.NoError(t, err)
 	type test struct {
@@ -427,13 +427,13 @@ func TestReportUnknownRun(t *testing.T) {
 	require.ErrorIs(t, err, ErrUnknownRun)
 	require.EqualError(t, err, "results store "+path+": no such run run-99: the store holds no runs yet; start one with nas search")
 
-	first, err := s.CreateRun(RunConfig{Strategy: "evolution"})
+	first, err := s.CreateRun(RunConfig{Strategy: "evolution", TargetMs: 1})
 	require.NoError(t, err)
 	for i := range 3 {
 		require.NoError(t, s.AppendTrial(first, okTrial(0, 1, 0.8, 0.8+0.01*float64(i)), nil))
 	}
 	require.NoError(t, s.SetStatus(first, RunFinished))
-	second, err := s.CreateRun(RunConfig{Strategy: "rl"})
+	second, err := s.CreateRun(RunConfig{Strategy: "rl", TargetMs: 1})
 	require.NoError(t, err)
 	require.NoError(t, s.AppendTrial(second, okTrial(0, 1, 0.8, 0.8), nil))
 	runs, err := s.Runs()

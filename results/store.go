@@ -35,8 +35,14 @@ var (
 )
 
 // lockTimeout is how long Open waits for another process to release the
-// file before giving up with ErrLocked.
-const lockTimeout = 2 * time.Second
+// file before giving up with ErrLocked (docs/reliability.md, Locking).
+var lockTimeout = 2 * time.Second // a variable so that tests can shorten it
+
+// maxRecordBytes bounds a stored record (a run, a trial, a baseline, a
+// strategy state), checked before it is decoded; writes refuse a larger
+// one. Trials take about a kilobyte; an evolution strategy's state a few
+// hundred.
+const maxRecordBytes = 16 << 20
 
 // Store is a results file: runs and their trials. It is safe for
 // concurrent use; every write is one committed bbolt transaction, so a crash
@@ -49,6 +55,11 @@ type Store struct {
 
 // Open opens the store at path for reading and writing, creating it if it
 // does not exist.
+//
+// A process that has the file open locks it: exclusively when it writes,
+// shared when it only reads. Open and OpenReadOnly wait up to 2 seconds
+// for a lock they cannot take, then return an error wrapping ErrLocked
+// that names the file and says what to do.
 func Open(path string) (*Store, error) { return open(path, false) }
 
 // OpenReadOnly opens an existing store for reading, with a shared lock, for
@@ -70,7 +81,7 @@ func open(path string, readOnly bool) (s *Store, err error) {
 	if err != nil {
 		switch {
 		case errors.Is(err, bolterrors.ErrTimeout):
-			return nil, fmt.Errorf("results store %s: %w (waited %v); stop the other nas using it", path, ErrLocked, lockTimeout)
+			return nil, fmt.Errorf("results store %s: %w: another nas process (a search, or a report on it) has it open, and it was not released within %v; wait until that process ends, or give another store file", path, ErrLocked, lockTimeout)
 		case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch):
 			return nil, fmt.Errorf("results store %s: %w: %v", path, ErrNotStore, err)
 		case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
@@ -198,6 +209,8 @@ const valueFormat byte = 1
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// seal wraps a payload for storing. Callers check the size with
+// checkRecordSize.
 func seal(key, payload []byte) []byte {
 	out := make([]byte, 0, 1+len(payload)+4)
 	out = append(out, valueFormat)
@@ -211,11 +224,26 @@ func sealJSON(key []byte, v any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return seal(key, payload), nil
+	val := seal(key, payload)
+	if err := checkRecordSize(val); err != nil {
+		return nil, err
+	}
+	return val, nil
 }
 
-// unseal checks a sealed value and returns its payload.
+// checkRecordSize refuses a sealed value above maxRecordBytes.
+func checkRecordSize(val []byte) error {
+	if len(val) > maxRecordBytes {
+		return fmt.Errorf("%w: record of %d bytes, above the limit of %d", ErrRecordTooLarge, len(val), maxRecordBytes)
+	}
+	return nil
+}
+
+// unseal checks a sealed value (its size first) and returns its payload.
 func unseal(key, val []byte) ([]byte, error) {
+	if len(val) > maxRecordBytes {
+		return nil, fmt.Errorf("value of %d bytes, above the limit of %d", len(val), maxRecordBytes)
+	}
 	if len(val) < 1+4 {
 		return nil, fmt.Errorf("value of %d bytes is too short", len(val))
 	}
@@ -353,7 +381,8 @@ func (s *Store) runBucket(tx *bolt.Tx, id RunID) (*bolt.Bucket, Run, error) {
 	if rb == nil {
 		return nil, r, fmt.Errorf("results store %s: %w %s", s.path, ErrUnknownRun, id)
 	}
-	if err := unsealJSON(keyRun, rb.Get(keyRun), &r); err != nil {
+	r, err := decodeRun(rb.Get(keyRun))
+	if err != nil {
 		return nil, r, s.corrupt("%s: %v", id, err)
 	}
 	if r.ID != id {
@@ -365,6 +394,25 @@ func (s *Store) runBucket(tx *bolt.Tx, id RunID) (*bolt.Bucket, Run, error) {
 	}
 	r.Trials = tb.Stats().KeyN
 	return rb, r, nil
+}
+
+// decodeRun checks and decodes a stored run record: size, checksum, JSON,
+// and the values a stored run has (a valid status and configuration).
+func decodeRun(val []byte) (Run, error) {
+	var r Run
+	if err := unsealJSON(keyRun, val, &r); err != nil {
+		return Run{}, err
+	}
+	if !r.Status.valid() {
+		return Run{}, fmt.Errorf("status %q: want running, stopped, finished or failed", r.Status)
+	}
+	if err := r.Config.validate(); err != nil {
+		return Run{}, err
+	}
+	if r.ID == 0 {
+		return Run{}, fmt.Errorf("run ID 0")
+	}
+	return r, nil
 }
 
 // Run returns one run.

@@ -137,13 +137,34 @@ func (s *Store) AppendTrial(run RunID, t Trial, strategyState []byte) error {
 		}
 		if strategyState != nil {
 			payload := append(u64(seq), strategyState...)
-			if err := rb.Put(keyState, seal(keyState, payload)); err != nil {
+			sealed := seal(keyState, payload)
+			if err := checkRecordSize(sealed); err != nil {
+				return fmt.Errorf("results store %s: %s: strategy state: %w", s.path, run, err)
+			}
+			if err := rb.Put(keyState, sealed); err != nil {
 				return err
 			}
 		}
 		r.Updated = time.Now().UTC()
 		return putRun(rb, r)
 	})
+}
+
+// decodeTrial checks and decodes a stored trial: size, checksum, JSON, its
+// key against its sequence number, and the values AppendTrial checks
+// (Trial.Validate).
+func decodeTrial(key, val []byte) (Trial, error) {
+	var t Trial
+	if err := unsealJSON(key, val, &t); err != nil {
+		return Trial{}, err
+	}
+	if len(key) != 8 || binary.BigEndian.Uint64(key) != t.Seq {
+		return Trial{}, fmt.Errorf("trial key %x holds trial %d", key, t.Seq)
+	}
+	if err := t.Validate(); err != nil {
+		return Trial{}, err
+	}
+	return t, nil
 }
 
 // Trials returns the trials of a run in the order they were stored.
@@ -155,12 +176,9 @@ func (s *Store) Trials(run RunID) ([]Trial, error) {
 			return err
 		}
 		return rb.Bucket(bucketTrials).ForEach(func(k, v []byte) error {
-			var t Trial
-			if err := unsealJSON(k, v, &t); err != nil {
+			t, err := decodeTrial(k, v)
+			if err != nil {
 				return s.corrupt("%s, trial %x: %v", run, k, err)
-			}
-			if len(k) != 8 || binary.BigEndian.Uint64(k) != t.Seq {
-				return s.corrupt("%s: trial key %x holds trial %d", run, k, t.Seq)
 			}
 			trials = append(trials, t)
 			return nil

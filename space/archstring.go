@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 
 	"nas/blocks"
@@ -22,10 +23,6 @@ import (
 // separated by "|" or spaces. A layer is its block type followed by tokens,
 // joined by "_"; a token is a key (the spec field's `arch` tag) directly
 // followed by its value. Zero values are left out.
-
-// maxParsedLayers bounds the layers one arch string may expand to, so that a
-// large repeat count is an error rather than an allocation.
-const maxParsedLayers = 10000
 
 // ParseError is an arch string that cannot be read: which layer, which
 // token, and why.
@@ -64,12 +61,25 @@ func (e *ParseError) Error() string {
 // conveniences: rN repeats a layer N times (the first copy keeps its stride,
 // the others have stride 1), and for "ir" blocks eN sets the expanded
 // channels to N times the block's input channels.
-func ParseArch(s string) (*Arch, error) {
-	a, err := parseArchString(s)
+//
+// The network must fit DefaultLimits (a *LimitError says which value is too
+// large); ParseArchWith takes other limits.
+func ParseArch(s string) (*Arch, error) { return ParseArchWith(s, Limits{}) }
+
+// ParseArchWith is ParseArch with limits l (zero fields meaning
+// DefaultLimits). Sizes are checked as they are read, so that a repeat
+// count or an expansion cannot allocate before it is refused, and the
+// params and MACs are checked before the Arch is returned.
+func ParseArchWith(s string, l Limits) (*Arch, error) {
+	l = l.withDefaults()
+	a, err := parseArchString(s, l)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := a.Shapes(); err != nil {
+		return nil, err
+	}
+	if err := a.CheckLimits(l); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -84,7 +94,7 @@ func expansionField(typ string) string {
 	return ""
 }
 
-func parseArchString(s string) (*Arch, error) {
+func parseArchString(s string, l Limits) (*Arch, error) {
 	items := strings.FieldsFunc(s, func(r rune) bool { return r == '|' || unicode.IsSpace(r) })
 	if len(items) == 0 {
 		return nil, fmt.Errorf("empty arch string: write the input and classes, then the layers, e.g. \"in1x28x28 cls10 | conv_o8_k3 | gap | linear_o10\"")
@@ -104,6 +114,9 @@ header:
 			if err != nil {
 				return nil, &ParseError{Layer: -1, Item: it, Msg: err.Error()}
 			}
+			if err := l.checkInput(sh, 0); err != nil {
+				return nil, &ParseError{Layer: -1, Item: it, Msg: err.Error()}
+			}
 			a.Input, haveInput = sh, true
 		case isHeaderItem(it, "cls"):
 			if haveClasses {
@@ -112,6 +125,9 @@ header:
 			n, err := parseInt(it[3:])
 			if err != nil {
 				return nil, &ParseError{Layer: -1, Item: it, Msg: "classes: " + err.Error()}
+			}
+			if err := l.checkInput(blocks.Shape{}, n); err != nil {
+				return nil, &ParseError{Layer: -1, Item: it, Msg: err.Error()}
 			}
 			a.Classes, haveClasses = n, true
 		case isHeaderItem(it, "bneps"):
@@ -137,12 +153,13 @@ header:
 		if isHeaderItem(it, "in") || isHeaderItem(it, "cls") || isHeaderItem(it, "bneps") {
 			return nil, &ParseError{Layer: layer, Item: it, Msg: "the input shape and classes go before the first layer"}
 		}
-		b, err := parseBlock(it, layer)
+		b, err := parseBlock(it, layer, l)
 		if err != nil {
 			return nil, err
 		}
-		if layer+b.repeat > maxParsedLayers {
-			return nil, &ParseError{Layer: layer, Item: it, Token: b.repeatToken, Msg: fmt.Sprintf("the arch would have more than %d layers", maxParsedLayers)}
+		if layer+b.repeat > l.Layers {
+			lerr := &LimitError{What: "number of layers", Value: int64(layer + b.repeat), Limit: int64(l.Layers), Field: "Layers"}
+			return nil, &ParseError{Layer: layer, Item: it, Token: b.repeatToken, Msg: lerr.Error()}
 		}
 		for k := range b.repeat {
 			s := b.spec
@@ -157,8 +174,9 @@ header:
 					return nil, &ParseError{Layer: layer, Item: it, Token: b.expansionToken, Msg: fmt.Sprintf("cannot resolve the expansion: the input channels are unknown because an earlier layer does not fit (%v)", runningErr)}
 				}
 				mid := int64(running.C) * int64(b.expansion)
-				if mid > math.MaxInt32 {
-					return nil, &ParseError{Layer: layer, Item: it, Token: b.expansionToken, Msg: fmt.Sprintf("expansion %d of %d input channels is too large", b.expansion, running.C)}
+				if mid > int64(l.Channels) {
+					lerr := &LimitError{What: fmt.Sprintf("expanded channels (%d input channels times %d)", running.C, b.expansion), Value: mid, Limit: int64(l.Channels), Field: "Channels"}
+					return nil, &ParseError{Layer: layer, Item: it, Token: b.expansionToken, Msg: lerr.Error()}
 				}
 				reflect.ValueOf(s).Elem().FieldByIndex(b.expansionIndex).SetInt(mid)
 			}
@@ -187,7 +205,7 @@ type parsedBlock struct {
 	expansionIndex []int
 }
 
-func parseBlock(item string, layer int) (parsedBlock, error) {
+func parseBlock(item string, layer int, l Limits) (parsedBlock, error) {
 	body, count, hasCount := strings.Cut(item, "*")
 	tokens := strings.Split(body, "_")
 	typ := tokens[0]
@@ -264,6 +282,9 @@ func parseBlock(item string, layer int) (parsedBlock, error) {
 				if err == nil && n < 1 {
 					err = fmt.Errorf("expansion %d must be at least 1", n)
 				}
+				if err == nil && n > l.Expansion {
+					err = &LimitError{What: "expansion", Value: int64(n), Limit: int64(l.Expansion), Field: "Expansion"}
+				}
 				if err != nil {
 					return parsedBlock{}, perr(tok, "expansion: %v", err)
 				}
@@ -277,6 +298,9 @@ func parseBlock(item string, layer int) (parsedBlock, error) {
 		}
 		f, _ := fieldByToken(fields, key)
 		if err := setFromString(v.FieldByIndex(f.index), f, val); err != nil {
+			return parsedBlock{}, perr(tok, "%v", err)
+		}
+		if err := l.checkField(f, v.FieldByIndex(f.index), f.json); err != nil {
 			return parsedBlock{}, perr(tok, "%v", err)
 		}
 	}
@@ -556,6 +580,27 @@ func (f specField) isDefault(fv reflect.Value) bool {
 // programmer error in a block family file (an unsupported field type, a
 // token used twice); TestRegisteredSpecs checks every registered type.
 func specFields(s blocks.Spec) ([]specField, error) {
+	t := reflect.TypeOf(s)
+	if c, ok := specFieldsCache.Load(t); ok {
+		c := c.(cachedFields)
+		return c.fields, c.err
+	}
+	fields, err := collectSpecFields(s)
+	specFieldsCache.Store(t, cachedFields{fields, err})
+	return fields, err
+}
+
+// specFieldsCache holds specFields by spec type: the parsers, String and
+// the limits check ask for a type's fields once per layer. The slices it
+// returns are shared and must not be modified.
+var specFieldsCache sync.Map // reflect.Type -> cachedFields
+
+type cachedFields struct {
+	fields []specField
+	err    error
+}
+
+func collectSpecFields(s blocks.Spec) ([]specField, error) {
 	v := reflect.ValueOf(s)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
 		return nil, fmt.Errorf("%s spec is %T, want a pointer to a struct", s.Type(), s)

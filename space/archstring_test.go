@@ -72,7 +72,7 @@ func TestParseArchErrors(t *testing.T) {
 		{"duplicate key", "in1x28x28 cls10 | conv_o8_k3_k5 | gap | linear_o10", 0, "k5", `key "k" already given by token "k3"`},
 		{"empty token", "in1x28x28 cls10 | conv_o8__k3 | gap | linear_o10", 0, "", "empty token"},
 		{"zero repeat", "in1x28x28 cls10 | conv_o8_k3_r0 | gap | linear_o10", 0, "r0", "repeat count 0 must be at least 1"},
-		{"huge repeat", "in1x28x28 cls10 | conv_o8_k3_r99999 | gap | linear_o10", 0, "r99999", "more than 10000 layers"},
+		{"huge repeat", "in1x28x28 cls10 | conv_o8_k3_r99999 | gap | linear_o10", 0, "r99999", "number of layers 99999 is above the limit of 10000"},
 		{"overflow", "in1x28x28 cls10 | conv_o99999999999_k3 | gap | linear_o10", 0, "o99999999999", "out of range"},
 		{"layer numbering after repeat", "in1x28x28 cls10 | conv_o8_k3_r4 | conv_o8_z | gap | linear_o10", 4, "z", "unknown key"},
 		{"missing input", "cls10 | conv_o8_k3 | gap | linear_o10", -1, "", "missing input shape"},

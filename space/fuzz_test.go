@@ -2,13 +2,56 @@ package space
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"reflect"
 	"testing"
+
+	"nas/blocks"
+	"nas/blocks/nn"
 )
 
-// FuzzParseArch holds that ParseArch never panics and that every string it
+// exercise holds that an Arch a parser accepted goes through what the
+// commands do with it without a panic: Graph, Cost, and, when the network
+// is small, building it and a forward pass on one sample. The cost bound
+// keeps each execution fast; it is far below the Limits, which the parsers
+// already checked.
+func exercise(t *testing.T, a *Arch) {
+	t.Helper()
+	if err := a.CheckLimits(Limits{}); err != nil {
+		t.Fatalf("parser accepted %q beyond the limits: %v", a.String(), err)
+	}
+	g, err := a.Graph()
+	if err != nil {
+		t.Fatalf("Graph of accepted %q: %v", a.String(), err)
+	}
+	c, err := a.Cost()
+	if err != nil {
+		t.Fatalf("Cost of accepted %q: %v", a.String(), err)
+	}
+	if c.Params < 0 || c.MACs < 0 {
+		t.Fatalf("Cost of %q is negative: %+v", a.String(), c)
+	}
+	if c.Params > 20000 || c.MACs > 200000 || a.Input.C*a.Input.H*a.Input.W > 4096 {
+		return
+	}
+	net, err := blocks.NewNetwork(g, rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		t.Fatalf("NewNetwork of accepted %q: %v", a.String(), err)
+	}
+	x := nn.New(1, a.Input.C, a.Input.H, a.Input.W)
+	for i := range x.Data {
+		x.Data[i] = float32(i%7) - 3
+	}
+	y := net.Forward(nil, x)
+	if len(y.Data) != a.Classes {
+		t.Fatalf("forward of %q gives %d values, want %d classes", a.String(), len(y.Data), a.Classes)
+	}
+}
+
+// FuzzParseArch holds that ParseArch never panics, that every string it
 // accepts round-trips: through String (to the same Arch, and String is a
-// fixed point) and through the JSON form. The seeds in testdata/fuzz and
+// fixed point) and through the JSON form, and that the Arch goes through
+// exercise. The seeds in testdata/fuzz and
 // below run with every `go test`; CI adds a short fuzzing run.
 func FuzzParseArch(f *testing.F) {
 	for _, s := range []string{
@@ -47,11 +90,13 @@ func FuzzParseArch(f *testing.F) {
 		if c.String() != str {
 			t.Fatalf("JSON round trip changed %q to %q", str, c.String())
 		}
+		exercise(t, a)
 	})
 }
 
 // FuzzParseArchJSON holds that ParseArchJSON never panics and that every
-// document it accepts writes back to JSON that reads to the same Arch.
+// document it accepts writes back to JSON that reads to the same Arch, and
+// that the Arch goes through exercise.
 func FuzzParseArchJSON(f *testing.F) {
 	f.Add([]byte(`{"version":1,"name":"t","input":[1,28,28],"classes":10,"layers":[{"type":"conv","out":8,"kernel":3,"stride":2,"act":"relu"},{"type":"gap"},{"type":"linear","out":10}]}`))
 	f.Add([]byte(`{"version":1,"input":[3,8,8],"classes":2,"layers":[{"type":"ir","out":8,"mid":16,"se":8,"se_gate":"sigmoid"},{"type":"gap"},{"type":"linear","out":2,"no_bias":true}]}`))
@@ -74,6 +119,46 @@ func FuzzParseArchJSON(f *testing.F) {
 		}
 		if c, err := ParseArch(a.String()); err != nil || c.String() != a.String() {
 			t.Fatalf("string form %q does not read back: %v", a.String(), err)
+		}
+		exercise(t, a)
+	})
+}
+
+// FuzzParseSpaceJSON holds that ParseSpaceJSON never panics, that every
+// space it accepts writes back to JSON that reads to the same Space, and
+// that the space's first network (choice vector of zeros) can be built and
+// costed.
+func FuzzParseSpaceJSON(f *testing.F) {
+	f.Add([]byte(convSpace))
+	for _, name := range SpaceNames() {
+		data, err := defaultSpaces.ReadFile("spaces/" + name + ".json")
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := ParseSpaceJSON(data)
+		if err != nil {
+			return
+		}
+		out, err := json.Marshal(s)
+		if err != nil {
+			t.Fatalf("marshal: %v", err)
+		}
+		b, err := ParseSpaceJSON(out)
+		if err != nil {
+			t.Fatalf("%s does not read back: %v", out, err)
+		}
+		if !reflect.DeepEqual(s, b) {
+			t.Fatalf("JSON round trip changed the space:\n%s", out)
+		}
+		a, err := s.Arch(make([]int, len(s.Cardinalities())))
+		if err != nil {
+			return // a space whose smallest choice does not fit is refused when sampled
+		}
+		if _, err := a.Cost(); err != nil {
+			t.Fatalf("Cost of the space's first network %q: %v", a.String(), err)
 		}
 	})
 }

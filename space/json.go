@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
@@ -178,7 +177,16 @@ func (a *Arch) UnmarshalJSON(data []byte) error {
 // Arch.Shapes, so that the Arch it returns is valid. Content errors are a
 // *JSONError naming the path; a layer that does not fit its input is a
 // *LayerError naming its index.
-func ParseArchJSON(data []byte) (*Arch, error) {
+//
+// The network must fit DefaultLimits (a *JSONError naming the field, or a
+// *LimitError for an activation or the cost); ParseArchJSONWith takes other
+// limits.
+func ParseArchJSON(data []byte) (*Arch, error) { return ParseArchJSONWith(data, Limits{}) }
+
+// ParseArchJSONWith is ParseArchJSON with limits l (zero fields meaning
+// DefaultLimits).
+func ParseArchJSONWith(data []byte, l Limits) (*Arch, error) {
+	l = l.withDefaults()
 	obj, err := decodeObject(data, "")
 	if err != nil {
 		return nil, err
@@ -205,6 +213,9 @@ func ParseArchJSON(data []byte) (*Arch, error) {
 	if a.Classes, err = decodeInt(raw, "classes"); err != nil {
 		return nil, err
 	}
+	if err := checkHeaderJSON(l, a.Input, a.Classes); err != nil {
+		return nil, err
+	}
 	if raw, ok := obj["bn_eps"]; ok {
 		if a.BNEps, err = decodeFloat(raw, "bn_eps"); err != nil {
 			return nil, err
@@ -217,13 +228,36 @@ func ParseArchJSON(data []byte) (*Arch, error) {
 	if !ok {
 		return nil, jsonErr("layers", "missing: give the list of layers")
 	}
-	if a.Layers, err = decodeLayers(raw, "layers"); err != nil {
+	if a.Layers, err = decodeLayers(raw, "layers", l); err != nil {
 		return nil, err
 	}
 	if _, err := a.Shapes(); err != nil {
 		return nil, err
 	}
+	if err := a.CheckLimits(l); err != nil {
+		return nil, err
+	}
 	return a, nil
+}
+
+// checkHeaderJSON checks the input shape and the classes against l, the
+// error naming the JSON field.
+func checkHeaderJSON(l Limits, in blocks.Shape, classes int) error {
+	for _, c := range []struct {
+		path string
+		in   blocks.Shape
+		cls  int
+	}{
+		{"input[0]", blocks.Shape{C: in.C}, 0},
+		{"input[1]", blocks.Shape{H: in.H}, 0},
+		{"input[2]", blocks.Shape{W: in.W}, 0},
+		{"classes", blocks.Shape{}, classes},
+	} {
+		if err := l.checkInput(c.in, c.cls); err != nil {
+			return jsonErr(c.path, "%v", err)
+		}
+	}
+	return nil
 }
 
 func checkVersion(obj map[string]json.RawMessage) error {
@@ -300,14 +334,17 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-func decodeLayers(raw json.RawMessage, path string) ([]blocks.Spec, error) {
+func decodeLayers(raw json.RawMessage, path string, l Limits) ([]blocks.Spec, error) {
 	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil || items == nil {
 		return nil, jsonErr(path, "want an array of layer objects, got %s", describeJSON(raw))
 	}
+	if len(items) > l.Layers {
+		return nil, jsonErr(path, "%v", &LimitError{What: "number of layers", Value: int64(len(items)), Limit: int64(l.Layers), Field: "Layers"})
+	}
 	out := make([]blocks.Spec, 0, len(items))
 	for i, it := range items {
-		s, err := decodeLayer(it, fmt.Sprintf("%s[%d]", path, i))
+		s, err := decodeLayer(it, fmt.Sprintf("%s[%d]", path, i), l)
 		if err != nil {
 			return nil, err
 		}
@@ -317,7 +354,7 @@ func decodeLayers(raw json.RawMessage, path string) ([]blocks.Spec, error) {
 }
 
 // decodeLayer reads one {"type": ..., fields...} object.
-func decodeLayer(raw json.RawMessage, path string) (blocks.Spec, error) {
+func decodeLayer(raw json.RawMessage, path string, l Limits) (blocks.Spec, error) {
 	obj, err := decodeObject(raw, path)
 	if err != nil {
 		return nil, err
@@ -353,6 +390,9 @@ func decodeLayer(raw json.RawMessage, path string) (blocks.Spec, error) {
 		}
 		if err := setFromJSON(v.FieldByIndex(f.index), f, raw, join(path, f.json)); err != nil {
 			return nil, err
+		}
+		if err := l.checkField(f, v.FieldByIndex(f.index), f.json); err != nil {
+			return nil, jsonErr(join(path, f.json), "%v", err)
 		}
 	}
 	canonicalizeSpec(spec)
@@ -502,56 +542,4 @@ func LoadArch(path string) (*Arch, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return a, nil
-}
-
-// fileLoaders read arch files of formats this package does not know, by
-// extension (".onnx": a model imported by nas/onnximport, which registers
-// itself from the command line's side, as imports go downward).
-var fileLoaders = map[string]func(path string) (*Arch, error){}
-
-// RegisterFileLoader makes Resolve read files ending in ext (".onnx") with
-// load. Registering an extension twice is a programmer error.
-func RegisterFileLoader(ext string, load func(path string) (*Arch, error)) {
-	if _, dup := fileLoaders[ext]; dup {
-		panic("space: file loader registered twice: " + ext)
-	}
-	fileLoaders[ext] = load
-}
-
-// Resolve loads anything `nas inspect` accepts: the name of a zoo network
-// (built with o), a path to an arch JSON file, a file of a format
-// registered with RegisterFileLoader (an ONNX model), or an arch string. A ref that
-// names an existing file, or ends in ".json", is a file; a ref with "_", "|"
-// or a space, or one that starts with an input shape ("in3x..."), is an arch
-// string. Input, classes and width in o apply to zoo networks only; an arch
-// file or string carries its own, so setting them for one is an error.
-func Resolve(ref string, o ZooOptions) (*Arch, error) {
-	if _, ok := zoo[ref]; ok {
-		return ZooArch(ref, o)
-	}
-	if load, ok := fileLoaders[strings.ToLower(filepath.Ext(ref))]; ok {
-		if o != (ZooOptions{}) {
-			return nil, fmt.Errorf("input, classes and width options apply to zoo networks; %s sets its own input and classes", ref)
-		}
-		return load(ref)
-	}
-	isFile := strings.HasSuffix(ref, ".json")
-	if st, err := os.Stat(ref); err == nil && !st.IsDir() {
-		isFile = true
-	}
-	isString := !isFile && (strings.ContainsAny(ref, "| \t\n") || isHeaderItem(ref, "in") || isHeaderItem(ref, "cls"))
-	if !isFile && !isString {
-		return nil, fmt.Errorf("%q is not a zoo network (see `nas zoo list`), an arch JSON file or an arch string (see docs/arch-format.md)", ref)
-	}
-	if o != (ZooOptions{}) {
-		what := "an arch string"
-		if isFile {
-			what = "an arch file"
-		}
-		return nil, fmt.Errorf("input, classes and width options apply to zoo networks; %s sets its own input and classes", what)
-	}
-	if isFile {
-		return LoadArch(ref)
-	}
-	return ParseArch(ref)
 }

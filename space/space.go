@@ -269,7 +269,7 @@ func (s *Space) Canonical(choices []int) ([]int, error) {
 }
 
 // Arch builds the network of a choice vector and checks it with
-// Arch.Shapes.
+// Arch.Shapes and against DefaultLimits.
 func (s *Space) Arch(choices []int) (*Arch, error) {
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("space %s: %w", s.Name, err)
@@ -301,6 +301,9 @@ func (s *Space) Arch(choices []int) (*Arch, error) {
 	if _, err := a.Shapes(); err != nil {
 		return nil, err
 	}
+	if err := a.CheckLimits(Limits{}); err != nil {
+		return nil, err
+	}
 	for _, l := range a.Layers {
 		canonicalizeSpec(l)
 	}
@@ -323,30 +326,8 @@ func (a *Arch) outShape() (blocks.Shape, error) {
 
 // layers builds the layers of a stage from its input shape.
 func (st Stage) layers(c stageChoice, in blocks.Shape) ([]blocks.Spec, blocks.Shape, error) {
-	f, ok := familyFor(c.family)
-	if !ok {
-		return nil, in, fmt.Errorf("unknown block family %q", c.family)
-	}
-	var out []blocks.Spec
-	for k := range c.depth {
-		stride := 1
-		if k == 0 {
-			stride = max(st.Stride, 1)
-		}
-		ls, err := f.layer(in, c, stride)
-		if err != nil {
-			return nil, in, fmt.Errorf("layer %d: %w", k, err)
-		}
-		for _, l := range ls {
-			o, err := l.OutShape(in)
-			if err != nil {
-				return nil, in, fmt.Errorf("layer %d (%s): %w", k, BlockString(l), err)
-			}
-			in = o
-		}
-		out = append(out, ls...)
-	}
-	return out, in, nil
+	out, _, o, err := st.placedLayers(c, in)
+	return out, o, err
 }
 
 // head returns copies of the head layers with the classes filled in as the

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -15,8 +16,14 @@ import (
 )
 
 // ParseSpaceJSON reads a Space from its JSON form (docs/space-format.md)
-// and validates it. Errors are a *JSONError naming the path.
-func ParseSpaceJSON(data []byte) (*Space, error) {
+// and validates it against DefaultLimits. Errors are a *JSONError naming
+// the path.
+func ParseSpaceJSON(data []byte) (*Space, error) { return ParseSpaceJSONWith(data, Limits{}) }
+
+// ParseSpaceJSONWith is ParseSpaceJSON with limits l (zero fields meaning
+// DefaultLimits) on the input, classes, layers and every option.
+func ParseSpaceJSONWith(data []byte, l Limits) (*Space, error) {
+	l = l.withDefaults()
 	obj, err := decodeObject(data, "")
 	if err != nil {
 		return nil, err
@@ -44,15 +51,18 @@ func ParseSpaceJSON(data []byte) (*Space, error) {
 		return nil, err
 	}
 	if raw, ok := obj["stem"]; ok {
-		if s.Stem, err = decodeLayers(raw, "stem"); err != nil {
+		if s.Stem, err = decodeLayers(raw, "stem", l); err != nil {
 			return nil, err
+		}
+		if len(s.Stem) == 0 {
+			s.Stem = nil // as when it is left out, which MarshalJSON writes as []
 		}
 	}
 	raw, ok = obj["head"]
 	if !ok {
 		return nil, jsonErr("head", `missing: give the fixed last layers, e.g. [{"type":"gap"},{"type":"linear"}]`)
 	}
-	if s.Head, err = decodeLayers(raw, "head"); err != nil {
+	if s.Head, err = decodeLayers(raw, "head", l); err != nil {
 		return nil, err
 	}
 	raw, ok = obj["stages"]
@@ -63,6 +73,9 @@ func ParseSpaceJSON(data []byte) (*Space, error) {
 	if err := json.Unmarshal(raw, &stages); err != nil || stages == nil {
 		return nil, jsonErr("stages", "want an array of stage objects, got %s", describeJSON(raw))
 	}
+	if len(stages) > l.Layers {
+		return nil, jsonErr("stages", "%v", &LimitError{What: "number of stages", Value: int64(len(stages)), Limit: int64(l.Layers), Field: "Layers"})
+	}
 	for i, raw := range stages {
 		st, err := decodeStage(raw, fmt.Sprintf("stages[%d]", i))
 		if err != nil {
@@ -70,7 +83,7 @@ func ParseSpaceJSON(data []byte) (*Space, error) {
 		}
 		s.Stages = append(s.Stages, st)
 	}
-	if err := s.Validate(); err != nil {
+	if err := s.validate(l); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -166,13 +179,19 @@ const maxStageDepth = 64
 
 // Validate checks that every choice of the space can be built: known
 // families, the lists they need present, sensible and distinct values. It
-// does not build every network (Arch and Sample check those).
-func (s *Space) Validate() error {
+// does not build every network (Arch and Sample check those). Sizes are
+// checked against DefaultLimits.
+func (s *Space) Validate() error { return s.validate(DefaultLimits()) }
+
+func (s *Space) validate(l Limits) error {
 	if s.Input.C < 1 || s.Input.H < 1 || s.Input.W < 1 {
 		return jsonErr("input", "%v: every dimension must be at least 1", s.Input)
 	}
 	if s.Classes < 1 {
 		return jsonErr("classes", "%d: must be at least 1", s.Classes)
+	}
+	if err := checkHeaderJSON(l, s.Input, s.Classes); err != nil {
+		return err
 	}
 	if len(s.Stages) == 0 {
 		return jsonErr("stages", "no stages: give at least one")
@@ -180,17 +199,25 @@ func (s *Space) Validate() error {
 	if _, err := s.head(); err != nil {
 		return jsonErr("head", "%v", err)
 	}
+	depth := len(s.Stem) + len(s.Head)
 	for i, st := range s.Stages {
-		if err := st.validate(fmt.Sprintf("stages[%d]", i)); err != nil {
+		if err := st.validate(fmt.Sprintf("stages[%d]", i), l); err != nil {
 			return err
 		}
+		depth += slices.Max(st.Depths)
+	}
+	if depth > l.Layers {
+		return jsonErr("stages", "%v", &LimitError{What: "layers of the deepest network", Value: int64(depth), Limit: int64(l.Layers), Field: "Layers"})
 	}
 	return nil
 }
 
-func (st Stage) validate(p string) error {
+func (st Stage) validate(p string, l Limits) error {
 	if st.Stride < 1 {
 		return jsonErr(join(p, "stride"), "%d: must be at least 1", st.Stride)
+	}
+	if st.Stride > l.Stride {
+		return jsonErr(join(p, "stride"), "%v", &LimitError{What: "stride", Value: int64(st.Stride), Limit: int64(l.Stride), Field: "Stride"})
 	}
 	if len(st.Blocks) == 0 {
 		return jsonErr(join(p, "blocks"), "no block families: give at least one of %s", strings.Join(knownFamilies(), ", "))
@@ -234,10 +261,13 @@ func (st Stage) validate(p string) error {
 		if k < 1 {
 			return bad(decKernel, i, "kernel %d must be at least 1", k)
 		}
+		if k > l.Kernel {
+			return bad(decKernel, i, "%v", &LimitError{What: "kernel", Value: int64(k), Limit: int64(l.Kernel), Field: "Kernel"})
+		}
 	}
 	for i, e := range st.Expansions {
-		if !(e > 0) || math.IsInf(e, 0) || e > 64 {
-			return bad(decExpansion, i, "expansion ratio %v must be above 0 and at most 64", e)
+		if !(e > 0) || math.IsInf(e, 0) || e > float64(l.Expansion) {
+			return bad(decExpansion, i, "expansion ratio %v must be above 0 and at most %d (space.Limits.Expansion)", e, l.Expansion)
 		}
 	}
 	for i, r := range st.SE {
@@ -251,8 +281,8 @@ func (st Stage) validate(p string) error {
 		}
 	}
 	for i, w := range st.Widths {
-		if w < 1 || w > 1<<16 {
-			return bad(decWidth, i, "width %d must be between 1 and 65536", w)
+		if w < 1 || w > l.Channels {
+			return bad(decWidth, i, "width %d must be between 1 and %d (space.Limits.Channels)", w, l.Channels)
 		}
 	}
 	for i, n := range st.Depths {

@@ -21,6 +21,9 @@ import (
 const (
 	cifarSide   = 32
 	cifarRecord = 1 + 3*cifarSide*cifarSide
+	// maxCIFARBytes bounds the batches loaded together (4 GiB, about 20
+	// times CIFAR-10), checked from the file sizes before allocating.
+	maxCIFARBytes = 1 << 32
 )
 
 // CIFAR10ClassNames returns the ten CIFAR-10 classes, by label.
@@ -90,13 +93,15 @@ func LoadCIFAR10(name string, paths []string, classNames []string) (*Dataset, er
 			}
 			return nil, &FileError{Path: p, Err: err}
 		}
-		size := info.Size()
-		if size == 0 || size%cifarRecord != 0 {
-			return nil, formatError(p, "size %d bytes is not a positive multiple of the %d-byte CIFAR-10 record (%d whole records and %d bytes over); the file is truncated or not a CIFAR-10 binary batch",
-				size, cifarRecord, size/cifarRecord, size%cifarRecord)
+		n, err := cifarRecordCount(p, info.Size())
+		if err != nil {
+			return nil, err
 		}
-		counts[k] = int(size / cifarRecord)
-		total += counts[k]
+		counts[k] = n
+		total += n
+		if int64(total)*cifarRecord > maxCIFARBytes {
+			return nil, formatError(p, "the batches up to this one hold %d bytes, above the limit of %d bytes for one dataset; load fewer batches", int64(total)*cifarRecord, int64(maxCIFARBytes))
+		}
 	}
 	pixels := make([]uint8, total*(cifarRecord-1))
 	labels := make([]int, total)
@@ -115,6 +120,19 @@ func LoadCIFAR10(name string, paths []string, classNames []string) (*Dataset, er
 	return d, nil
 }
 
+// cifarRecords is the number of records in a batch file of size bytes, or
+// an error naming path when size is not a positive multiple of a record.
+func cifarRecordCount(path string, size int64) (int, error) {
+	if size <= 0 || size%cifarRecord != 0 {
+		return 0, formatError(path, "size %d bytes is not a positive multiple of the %d-byte CIFAR-10 record (%d whole records and %d bytes over); the file is truncated or not a CIFAR-10 binary batch",
+			size, cifarRecord, size/cifarRecord, size%cifarRecord)
+	}
+	if size > maxCIFARBytes {
+		return 0, formatError(path, "size %d bytes is above the limit of %d bytes for one dataset; split the batch", size, int64(maxCIFARBytes))
+	}
+	return int(size / cifarRecord), nil
+}
+
 // readCIFARBatch fills pixels and labels (sized for the whole file) from one
 // binary batch file.
 func readCIFARBatch(path string, pixels []uint8, labels []int, classes int) error {
@@ -123,7 +141,12 @@ func readCIFARBatch(path string, pixels []uint8, labels []int, classes int) erro
 		return &FileError{Path: path, Err: err}
 	}
 	defer f.Close()
-	r := bufio.NewReaderSize(f, 1<<16)
+	return decodeCIFARBatch(bufio.NewReaderSize(f, 1<<16), path, pixels, labels, classes)
+}
+
+// decodeCIFARBatch fills pixels and labels from len(labels) records read
+// from r; path names the file in errors.
+func decodeCIFARBatch(r io.Reader, path string, pixels []uint8, labels []int, classes int) error {
 	var record [cifarRecord]byte
 	for i := range labels {
 		if _, err := io.ReadFull(r, record[:]); err != nil {

@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,4 +102,50 @@ func TestCIFARErrors(t *testing.T) {
 			require.Contains(t, err.Error(), c.want)
 		})
 	}
+}
+
+// TestCIFARSizeLimit checks the bound on a batch's size, taken from the
+// file size before anything is allocated.
+func TestCIFARSizeLimit(t *testing.T) {
+	_, err := cifarRecordCount("big.bin", (maxCIFARBytes/cifarRecord+1)*cifarRecord)
+	require.ErrorIs(t, err, ErrFormat)
+	require.ErrorContains(t, err, "big.bin: bad format: size 4294969231 bytes is above the limit of 4294967296 bytes")
+	n, err := cifarRecordCount("ok.bin", 3*cifarRecord)
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+}
+
+// FuzzCIFARBatch holds that a byte string either is refused with an error
+// naming the file or decodes to records that encode back to the same bytes.
+func FuzzCIFARBatch(f *testing.F) {
+	f.Add(cifarRecords(0, 2))
+	f.Add(cifarRecords(3, 1)[:100])
+	bad := cifarRecords(0, 1)
+	bad[0] = 12
+	f.Add(bad)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, err := cifarRecordCount("fuzz.bin", int64(len(b)))
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.bin: ") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		pixels := make([]uint8, n*(cifarRecord-1))
+		labels := make([]int, n)
+		if err := decodeCIFARBatch(bytes.NewReader(b), "fuzz.bin", pixels, labels, 10); err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.bin: ") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		var out []byte
+		for i, l := range labels {
+			out = append(out, byte(l))
+			out = append(out, pixels[i*(cifarRecord-1):(i+1)*(cifarRecord-1)]...)
+		}
+		if !bytes.Equal(out, b) {
+			t.Fatal("records do not encode back to the batch")
+		}
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -203,6 +204,14 @@ func FuzzReadIDX(f *testing.F) {
 		}
 		if len(dims) != 3 || dims[0]*dims[1]*dims[2] != len(pixels) {
 			t.Fatalf("dims %v for %d bytes", dims, len(pixels))
+		}
+		// What was accepted writes back (uncompressed) to an IDX file that
+		// reads to the same dimensions and bytes.
+		raw := []uint32{uint32(dims[0]), uint32(dims[1]), uint32(dims[2])}
+		enc := idxBytes(idxImagesMagic, raw, pixels)
+		dims2, pixels2, err := readIDX(bytes.NewReader(enc), int64(len(enc)), "fuzz", idxImagesMagic)
+		if err != nil || !slices.Equal(dims, dims2) || !bytes.Equal(pixels, pixels2) {
+			t.Fatalf("round trip of %v: %v", dims, err)
 		}
 	})
 }

@@ -1,12 +1,14 @@
 package trainer
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"image"
 	"image/color"
 	_ "image/jpeg" // registers JPEG with image.Decode
 	_ "image/png"  // registers PNG with image.Decode
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -77,6 +79,9 @@ func LoadImageFolder(name, dir string, classNames []string, o FolderOptions) (*D
 	if (o.Height == 0) != (o.Width == 0) || o.Height < 0 || o.Width < 0 {
 		return nil, fmt.Errorf("folder dataset %s: size %dx%d; give both height and width, or neither", dir, o.Height, o.Width)
 	}
+	if int64(o.Height)*int64(o.Width) > maxImagePixels {
+		return nil, fmt.Errorf("folder dataset %s: size %dx%d is above the limit of %d pixels a sample", dir, o.Height, o.Width, maxImagePixels)
+	}
 	files, labels, names, err := listImageFolder(dir, classNames)
 	if err != nil {
 		return nil, err
@@ -106,6 +111,10 @@ func LoadImageFolder(name, dir string, classNames []string, o FolderOptions) (*D
 	shape := blocks.Shape{C: o.Channels, H: o.Height, W: o.Width}
 
 	size := shape.C * shape.H * shape.W
+	if total := int64(len(files)) * int64(size); total > maxFolderBytes {
+		return nil, &FileError{Path: dir, Err: fmt.Errorf("%w: %d images of %v make %d bytes, above the limit of %d bytes for one dataset", ErrFormat, len(files), shape, total, int64(maxFolderBytes)),
+			Fix: "use fewer or smaller images (set the sample size)"}
+	}
 	pixels := make([]uint8, len(files)*size)
 	var native []uint8 // reused for images that need resizing
 	for k, f := range files {
@@ -187,18 +196,38 @@ func listImageFolder(dir string, classNames []string) (files []string, labels []
 	return files, labels, names, nil
 }
 
+// Bounds on the images of a folder dataset, checked before anything is
+// decoded: an image file's size, its pixels as its header gives them (a
+// small PNG can claim a huge image), and the bytes of the whole dataset.
+const (
+	maxImageFileBytes = 1 << 28 // 256 MiB
+	maxImagePixels    = 1 << 26 // 8192 x 8192
+	maxFolderBytes    = 1 << 32 // 4 GiB of samples
+)
+
 func decodeImageConfig(path string) (image.Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return image.Config{}, &FileError{Path: path, Err: err}
 	}
 	defer f.Close()
-	cfg, _, err := image.DecodeConfig(f)
+	if info, err := f.Stat(); err == nil && info.Size() > maxImageFileBytes {
+		return image.Config{}, formatError(path, "file of %d bytes is above the limit of %d bytes for one image", info.Size(), maxImageFileBytes)
+	}
+	return checkImageConfig(f, path)
+}
+
+// checkImageConfig reads an image header and checks its size.
+func checkImageConfig(r io.Reader, path string) (image.Config, error) {
+	cfg, _, err := image.DecodeConfig(r)
 	if err != nil {
 		return image.Config{}, &FileError{Path: path, Err: fmt.Errorf("%w: not a readable PNG or JPEG image: %v", ErrFormat, err)}
 	}
 	if cfg.Width < 1 || cfg.Height < 1 {
 		return image.Config{}, formatError(path, "image is %dx%d", cfg.Width, cfg.Height)
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
+		return image.Config{}, formatError(path, "image is %dx%d, %d pixels, above the limit of %d pixels; make it smaller", cfg.Width, cfg.Height, int64(cfg.Width)*int64(cfg.Height), maxImagePixels)
 	}
 	return cfg, nil
 }
@@ -209,9 +238,29 @@ func decodeImage(path string) (image.Image, error) {
 		return nil, &FileError{Path: path, Err: err}
 	}
 	defer f.Close()
-	img, _, err := image.Decode(f)
+	b, err := io.ReadAll(io.LimitReader(f, maxImageFileBytes+1))
+	if err != nil {
+		return nil, &FileError{Path: path, Err: err}
+	}
+	if len(b) > maxImageFileBytes {
+		return nil, formatError(path, "file is above the limit of %d bytes for one image", maxImageFileBytes)
+	}
+	return decodeImageBytes(b, path)
+}
+
+// decodeImageBytes decodes a PNG or JPEG image held in b after checking
+// the size its header gives; path names it in errors.
+func decodeImageBytes(b []byte, path string) (image.Image, error) {
+	cfg, err := checkImageConfig(bytes.NewReader(b), path)
+	if err != nil {
+		return nil, err
+	}
+	img, _, err := image.Decode(bytes.NewReader(b))
 	if err != nil {
 		return nil, &FileError{Path: path, Err: fmt.Errorf("%w: not a readable PNG or JPEG image: %v", ErrFormat, err)}
+	}
+	if r := img.Bounds(); r.Dx() != cfg.Width || r.Dy() != cfg.Height {
+		return nil, formatError(path, "image is %dx%d but its header says %dx%d", r.Dx(), r.Dy(), cfg.Width, cfg.Height)
 	}
 	return img, nil
 }

@@ -1,6 +1,9 @@
 package trainer
 
 import (
+	"bytes"
+	"encoding/binary"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -8,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -181,6 +185,16 @@ func TestImageFolderErrors(t *testing.T) {
 			require.NoError(t, os.RemoveAll(p))
 			return p
 		}, ErrNotFound, "DIR/test/CLASS"},
+		{"huge image claimed", func(t *testing.T, root string) string {
+			p := filepath.Join(root, "train", "ant", "bomb.png")
+			writeFile(t, p, pngClaiming(t, 100000, 100000))
+			return p
+		}, ErrFormat, "image is 100000x100000, 10000000000 pixels, above the limit of 67108864 pixels"},
+		{"wide image claimed", func(t *testing.T, root string) string {
+			p := filepath.Join(root, "train", "bee", "wide.png")
+			writeFile(t, p, pngClaiming(t, 1<<30, 1))
+			return p
+		}, ErrFormat, "above the limit of 67108864 pixels"},
 		{"no class folders", func(t *testing.T, root string) string {
 			p := filepath.Join(root, "train")
 			require.NoError(t, os.RemoveAll(p))
@@ -200,9 +214,86 @@ func TestImageFolderErrors(t *testing.T) {
 	}
 }
 
+// pngClaiming is a small valid PNG whose header claims w x h pixels (the
+// IHDR chunk's CRC recomputed): a decompression bomb's first bytes.
+func pngClaiming(t *testing.T, w, h uint32) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	require.NoError(t, png.Encode(&buf, grayImage(2, 2, func(x, y int) uint8 { return 1 })))
+	b := buf.Bytes()
+	// Signature (8), IHDR length (4), "IHDR" (4), width, height, ...
+	binary.BigEndian.PutUint32(b[16:], w)
+	binary.BigEndian.PutUint32(b[20:], h)
+	binary.BigEndian.PutUint32(b[29:], crc32.ChecksumIEEE(b[12:29]))
+	return b
+}
+
+// FuzzDecodeImage holds that decodeImageBytes never panics, bounds what it
+// decodes, and that an image it accepts goes through the loader's
+// conversions (CHW in 1 and 3 channels, a resize) and, being opaque,
+// survives a PNG round trip unchanged.
+func FuzzDecodeImage(f *testing.F) {
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, grayImage(3, 2, func(x, y int) uint8 { return uint8(40*x + y) })); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+	buf.Reset()
+	if err := png.Encode(&buf, rgbImage(2, 3, color.NRGBA{R: 200, G: 10, B: 30, A: 255})); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+	buf.Reset()
+	if err := jpeg.Encode(&buf, rgbImage(8, 8, color.NRGBA{R: 1, G: 2, B: 3, A: 255}), nil); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+	f.Add([]byte("\x89PNG\r\n\x1a\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		img, err := decodeImageBytes(b, "fuzz.png")
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.png: ") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		r := img.Bounds()
+		if int64(r.Dx())*int64(r.Dy()) > maxImagePixels || r.Dx() < 1 || r.Dy() < 1 {
+			t.Fatalf("accepted a %dx%d image", r.Dx(), r.Dy())
+		}
+		if r.Dx()*r.Dy() > 1<<16 {
+			return // keep executions fast
+		}
+		var chw [2][]uint8
+		for k, c := range []int{1, 3} {
+			chw[k] = make([]uint8, c*r.Dx()*r.Dy())
+			imageToCHW(chw[k], img, c)
+			resizeBilinear(make([]uint8, c*5*4), 5, 4, chw[k], r.Dy(), r.Dx(), c)
+		}
+		if o, ok := img.(interface{ Opaque() bool }); !ok || !o.Opaque() {
+			return
+		}
+		var out bytes.Buffer
+		if err := png.Encode(&out, img); err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		back, err := decodeImageBytes(out.Bytes(), "fuzz.png")
+		if err != nil {
+			t.Fatalf("re-encoded image does not decode: %v", err)
+		}
+		for k, c := range []int{1, 3} {
+			got := make([]uint8, c*r.Dx()*r.Dy())
+			imageToCHW(got, back, c)
+			if !bytes.Equal(got, chw[k]) {
+				t.Fatalf("PNG round trip changed the %d-channel pixels", c)
+			}
+		}
+	})
+}
+
 func TestImageFolderOptionErrors(t *testing.T) {
 	root := writeGrayFolder(t)
-	for _, o := range []FolderOptions{{Channels: 2}, {Height: 5}, {Height: -1, Width: -1}} {
+	for _, o := range []FolderOptions{{Channels: 2}, {Height: 5}, {Height: -1, Width: -1}, {Height: 100000, Width: 100000}} {
 		_, err := OpenImageFolder(root, o)
 		require.Error(t, err, "%+v", o)
 	}

@@ -110,10 +110,41 @@ func ShardsFor(threads, batch int) int {
 // and its count of correct predictions. A loss above maxLoss (or NaN)
 // stops it before the update with an error wrapping ErrDiverged.
 func (s *Stepper) Step(x *nn.Tensor, labels []int, lr, smoothing, maxLoss float64) (float64, int, error) {
+	loss, correct, err := s.Gradients(x, Target{Labels: labels, Smoothing: smoothing}, maxLoss)
+	if err != nil {
+		return loss, 0, err
+	}
+	s.opt.Step(lr)
+	return loss, correct, nil
+}
+
+// Target is what the loss of a step compares a network's outputs with.
+type Target struct {
+	// Labels holds the class of each sample: the loss's target (smoothed
+	// by Smoothing) unless Soft is set, and what correct predictions count.
+	Labels    []int
+	Smoothing float64
+	// Soft, when set, holds N x classes probabilities and the loss is the
+	// cross-entropy against them (nn.SoftCrossEntropyOf): in-place
+	// distillation from a teacher's outputs.
+	Soft []float32
+	// Probs, when set (N x classes values), receives the softmax of the
+	// network's outputs: a teacher's soft targets for other networks.
+	Probs []float32
+}
+
+// Gradients runs forward, loss and backward on the batch x without
+// updating the parameters: afterwards the network's parameters hold the
+// batch's gradient in Grad (nil for a parameter the step does not reach).
+// It returns the batch's mean loss and its count of correct predictions;
+// a loss above maxLoss (or NaN) is an error wrapping ErrDiverged. Step is
+// Gradients followed by the optimizer's update; a Stepper made with a nil
+// optimizer serves Gradients only (the caller updates the parameters).
+func (s *Stepper) Gradients(x *nn.Tensor, t Target, maxLoss float64) (float64, int, error) {
 	n := x.Shape[0]
 	shards := min(s.shards, n)
 	if shards == 1 {
-		return trainStep(s.net, s.opt, s.tapes[0], x, labels, lr, smoothing, maxLoss)
+		return gradStep(s.net, s.tapes[0], x, t, maxLoss)
 	}
 	if s.group == nil || s.group.Shards() != shards {
 		s.group = nn.NewShardGroup(shards)
@@ -130,9 +161,9 @@ func (s *Stepper) Step(x *nn.Tensor, labels []int, lr, smoothing, maxLoss float6
 	inner := x.Len() / max(n, 1)
 	var wg sync.WaitGroup
 	for i := 1; i < shards; i++ {
-		wg.Go(func() { s.results[i] = s.runShard(i, shards, x, labels, inner, smoothing, maxLoss) })
+		wg.Go(func() { s.results[i] = s.runShard(i, shards, x, t, inner, maxLoss) })
 	}
-	s.results[0] = s.runShard(0, shards, x, labels, inner, smoothing, maxLoss)
+	s.results[0] = s.runShard(0, shards, x, t, inner, maxLoss)
 	wg.Wait()
 
 	var first any
@@ -170,14 +201,13 @@ func (s *Stepper) Step(x *nn.Tensor, labels []int, lr, smoothing, maxLoss float6
 			}
 		}
 	})
-	s.opt.Step(lr)
 	return r0.loss, r0.correct, nil
 }
 
 // runShard runs forward, loss and backward of shard i of shards on its
 // samples, exchanging what batch normalization and the loss check need
 // with the other shards.
-func (s *Stepper) runShard(i, shards int, x *nn.Tensor, labels []int, inner int, smoothing, maxLoss float64) (res shardResult) {
+func (s *Stepper) runShard(i, shards int, x *nn.Tensor, t Target, inner int, maxLoss float64) (res shardResult) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.tapes[i].Reset() // the steps of a forward pass that did not finish
@@ -189,14 +219,14 @@ func (s *Stepper) runShard(i, shards int, x *nn.Tensor, labels []int, inner int,
 	lo, hi := i*n/shards, (i+1)*n/shards
 	shape := append([]int{hi - lo}, x.Shape[1:]...)
 	xs := nn.FromData(x.Data[lo*inner:hi*inner], shape...)
-	ys := labels[lo:hi]
+	ys := t.Labels[lo:hi]
 	tp, net := s.tapes[i], s.nets[i]
 	tp.Group, tp.Shard = s.group, i
 	s.shardSrc[i].Seed(s.seeds[i], uint64(i))
 	defer tp.Release()
 
 	logits := net.Forward(tp, xs)
-	loss, err := nn.SoftmaxCrossEntropyOf(tp, logits, ys, smoothing, n)
+	loss, err := shardLoss(tp, logits, t, lo, hi, n)
 	var l, correct, failed float64
 	if err != nil {
 		failed = 1

@@ -178,3 +178,46 @@ func TestStepAllocatesLittle(t *testing.T) {
 	t.Logf("%.0f bytes a step", perStep)
 	require.Less(t, perStep, 1.8e6, "a training step allocates more than it did: look for a buffer made per image or per channel")
 }
+
+// TestStepperSoftTargets checks Gradients with soft targets: one-hot
+// targets give the hard-label gradients, on one shard and on three, and
+// Probs receives the softmax of the outputs of every sample.
+func TestStepperSoftTargets(t *testing.T) {
+	a := shardArch(t)
+	x, labels := randomBatch(rand.New(rand.NewPCG(1, 2)), 10, 4, 2, 8, 8)
+	onehot := make([]float32, 10*4)
+	for i, y := range labels {
+		onehot[i*4+y] = 1
+	}
+	for _, shards := range []int{1, 3} {
+		grads := func(tg Target) ([][]float32, float64) {
+			net := newShardNet(t, a)
+			st, err := NewStepper(net, nil, shards, rand.New(rand.NewPCG(3, 4)))
+			require.NoError(t, err)
+			l, _, err := st.Gradients(x, tg, 100)
+			require.NoError(t, err)
+			var out [][]float32
+			for _, p := range net.Params() {
+				out = append(out, append([]float32(nil), p.Grad...))
+			}
+			return out, l
+		}
+		probs := make([]float32, 10*4)
+		hard, hl := grads(Target{Labels: labels, Probs: probs})
+		soft, sl := grads(Target{Labels: labels, Soft: onehot})
+		require.InEpsilon(t, hl, sl, 1e-5, "%d shards", shards)
+		for j := range hard {
+			for i := range hard[j] {
+				require.InDelta(t, hard[j][i], soft[j][i], 1e-5, "%d shards: param %d value %d", shards, j, i)
+			}
+		}
+		for i := range 10 {
+			var s float32
+			for _, p := range probs[i*4 : i*4+4] {
+				require.Greater(t, p, float32(0))
+				s += p
+			}
+			require.InDelta(t, 1, s, 1e-5, "%d shards: sample %d", shards, i)
+		}
+	}
+}

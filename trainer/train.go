@@ -539,14 +539,15 @@ func (r *run) result() *Result {
 	return res
 }
 
-// trainStep runs one forward, backward and update on a training tape and
-// returns the batch's loss and its count of correct predictions.
-func trainStep(net *blocks.Network, opt *SGD, tp *nn.Tape, x *nn.Tensor, labels []int, lr, smoothing, maxLoss float64) (float64, int, error) {
+// gradStep runs one forward and backward on a training tape and returns
+// the batch's loss and its count of correct predictions (Gradients with
+// one shard).
+func gradStep(net *blocks.Network, tp *nn.Tape, x *nn.Tensor, t Target, maxLoss float64) (float64, int, error) {
 	// Nothing made on the tape outlives the step: a recycling tape reuses
 	// the storage in the next one.
 	defer tp.Release()
 	logits := net.Forward(tp, x)
-	loss, err := nn.SoftmaxCrossEntropy(tp, logits, labels, smoothing)
+	loss, err := shardLoss(tp, logits, t, 0, len(t.Labels), 0)
 	if err != nil {
 		tp.Reset()
 		return 0, 0, err
@@ -556,9 +557,28 @@ func trainStep(net *blocks.Network, opt *SGD, tp *nn.Tape, x *nn.Tensor, labels 
 		tp.Reset()
 		return l, 0, fmt.Errorf("loss %g (limit %g): %w; lower the learning rate or check the network", l, maxLoss, ErrDiverged)
 	}
-	correct := nn.CountCorrect(logits, labels)
+	correct := nn.CountCorrect(logits, t.Labels)
 	nn.ZeroGrads(net.Params())
 	tp.Backward(loss)
-	opt.Step(lr)
 	return l, correct, nil
+}
+
+// shardLoss is the loss of samples lo to hi of a batch of batch samples
+// (0: the whole batch) against t, and hands their softmax to t.Probs when
+// it is set.
+func shardLoss(tp *nn.Tape, logits *nn.Tensor, t Target, lo, hi, batch int) (*nn.Tensor, error) {
+	k := logits.Shape[len(logits.Shape)-1]
+	if t.Probs != nil {
+		if len(t.Probs) < hi*k {
+			return nil, fmt.Errorf("training: %d values for the probabilities of %d samples of %d classes", len(t.Probs), hi, k)
+		}
+		nn.Softmax(logits, t.Probs[lo*k:hi*k])
+	}
+	if t.Soft != nil {
+		if len(t.Soft) < hi*k {
+			return nil, fmt.Errorf("training: %d soft targets for %d samples of %d classes", len(t.Soft), hi, k)
+		}
+		return nn.SoftCrossEntropyOf(tp, logits, t.Soft[lo*k:hi*k], batch)
+	}
+	return nn.SoftmaxCrossEntropyOf(tp, logits, t.Labels[lo:hi], t.Smoothing, batch)
 }

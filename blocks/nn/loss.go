@@ -53,21 +53,10 @@ func SoftmaxCrossEntropyOf(tp *Tape, logits *Tensor, labels []int, smoothing flo
 	var total float64
 	for i := 0; i < n; i++ {
 		row := logits.Data[i*k : (i+1)*k]
-		p := prob[i*k : (i+1)*k]
-		mx := math.Inf(-1)
+		logZ := softmaxRow(row, prob[i*k:(i+1)*k])
+		var sumLogits float64
 		for _, v := range row {
-			mx = math.Max(mx, float64(v))
-		}
-		var sum, sumLogits float64
-		for j, v := range row {
-			e := math.Exp(float64(v) - mx)
-			p[j] = e
-			sum += e
 			sumLogits += float64(v)
-		}
-		logZ := mx + math.Log(sum)
-		for j := range p {
-			p[j] /= sum
 		}
 		nllLabel := logZ - float64(row[labels[i]])
 		nllMean := logZ - sumLogits/float64(k) // mean over classes of -log p_k
@@ -132,4 +121,108 @@ func CountCorrect(logits *Tensor, labels []int) int {
 		}
 	}
 	return correct
+}
+
+// SoftCrossEntropyOf is the cross-entropy between softmax(logits) and the
+// probability targets soft (N x K, each row summing to 1), summed over the
+// shard's samples and divided by batch (0: the shard is the whole batch):
+// torch.nn.functional.cross_entropy with probability targets,
+//
+//	loss_i = sum_k -soft_ik * log p_ik,
+//
+// whose gradient with respect to the logits is (p_i - soft_i)/batch. It
+// is the loss of in-place distillation, where a smaller network learns the
+// outputs of a larger one; the targets are data, not on the tape. Shapes
+// that disagree, or targets that are not finite, are an error.
+func SoftCrossEntropyOf(tp *Tape, logits *Tensor, soft []float32, batch int) (*Tensor, error) {
+	if logits.Dims() != 2 {
+		return nil, fmt.Errorf("soft cross-entropy: logits %s, want batch x classes", ShapeString(logits.Shape))
+	}
+	n, k := logits.Shape[0], logits.Shape[1]
+	if n == 0 || k == 0 {
+		return nil, fmt.Errorf("soft cross-entropy: empty logits %s", ShapeString(logits.Shape))
+	}
+	if len(soft) != n*k {
+		return nil, fmt.Errorf("soft cross-entropy: %d target values for logits %s", len(soft), ShapeString(logits.Shape))
+	}
+	for i, q := range soft {
+		if math.IsNaN(float64(q)) || math.IsInf(float64(q), 0) {
+			return nil, fmt.Errorf("soft cross-entropy: target %d of sample %d is %g", i%k, i/k, q)
+		}
+	}
+	if batch == 0 {
+		batch = n
+	}
+	if batch < n {
+		return nil, fmt.Errorf("soft cross-entropy: a shard of %d samples in a batch of %d", n, batch)
+	}
+	prob := make([]float64, n*k)
+	var total float64
+	for i := range n {
+		row := logits.Data[i*k : (i+1)*k]
+		logZ := softmaxRow(row, prob[i*k:(i+1)*k])
+		for j, v := range row {
+			total += float64(soft[i*k+j]) * (logZ - float64(v))
+		}
+	}
+	out := New(1)
+	out.Data[0] = float32(total / float64(batch))
+	tp.record(out, func() {
+		if out.Grad == nil {
+			return
+		}
+		g := float64(out.Grad[0]) / float64(batch)
+		gl := logits.grad()
+		for i := range n * k {
+			// The targets need not sum to exactly 1 in float32: the
+			// gradient of sum_k -q_k log p_k is p*sum(q) - q.
+			gl[i] += float32(g * (prob[i]*rowSum(soft, i/k, k) - float64(soft[i])))
+		}
+	}, logits)
+	return out, nil
+}
+
+// rowSum is the sum of row i of the n x k matrix m.
+func rowSum(m []float32, i, k int) float64 {
+	var s float64
+	for _, v := range m[i*k : (i+1)*k] {
+		s += float64(v)
+	}
+	return s
+}
+
+// Softmax writes softmax(logits) row by row into out (N x K values, the
+// length of logits.Data): the probabilities a teacher hands to
+// SoftCrossEntropyOf. It panics on a shape mismatch.
+func Softmax(logits *Tensor, out []float32) {
+	if logits.Dims() != 2 || len(out) != len(logits.Data) {
+		panic(fmt.Sprintf("nn.Softmax: logits %s and %d outputs, want batch x classes and as many", ShapeString(logits.Shape), len(out)))
+	}
+	k := logits.Shape[1]
+	p := make([]float64, k)
+	for i := range logits.Shape[0] {
+		softmaxRow(logits.Data[i*k:(i+1)*k], p)
+		for j, v := range p {
+			out[i*k+j] = float32(v)
+		}
+	}
+}
+
+// softmaxRow writes softmax(row) into p (as long as row) in float64, with
+// the maximum subtracted first so that large logits do not overflow, and
+// returns log(sum(exp(row))).
+func softmaxRow(row []float32, p []float64) float64 {
+	mx := math.Inf(-1)
+	for _, v := range row {
+		mx = math.Max(mx, float64(v))
+	}
+	var sum float64
+	for j, v := range row {
+		p[j] = math.Exp(float64(v) - mx)
+		sum += p[j]
+	}
+	for j := range p {
+		p[j] /= sum
+	}
+	return mx + math.Log(sum)
 }

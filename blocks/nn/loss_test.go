@@ -98,3 +98,71 @@ func TestPredictionsAndCountCorrect(t *testing.T) {
 	require.Panics(t, func() { CountCorrect(logits, []int{1}) })
 	require.Panics(t, func() { Predictions(New(2, 3, 1)) })
 }
+
+func TestSoftCrossEntropyGradCheck(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 3))
+	logits := elemRandn(rng, 4, 6)
+	teacher := elemRandn(rng, 4, 6)
+	soft := make([]float32, 24)
+	Softmax(teacher, soft)
+	for _, batch := range []int{0, 8} {
+		f := func(tp *Tape) *Tensor {
+			loss, err := SoftCrossEntropyOf(tp, logits, soft, batch)
+			require.NoError(t, err)
+			return loss
+		}
+		gradCheck(t, []*Tensor{logits}, f, 24, uint64(batch))
+	}
+}
+
+func TestSoftCrossEntropyValues(t *testing.T) {
+	// One-hot targets: the loss is the hard-label cross-entropy.
+	rng := rand.New(rand.NewPCG(8, 3))
+	logits := elemRandn(rng, 3, 5)
+	labels := []int{4, 0, 2}
+	soft := make([]float32, 15)
+	for i, y := range labels {
+		soft[i*5+y] = 1
+	}
+	hard, err := SoftmaxCrossEntropy(nil, logits, labels, 0)
+	require.NoError(t, err)
+	got, err := SoftCrossEntropyOf(nil, logits, soft, 0)
+	require.NoError(t, err)
+	require.InDelta(t, hard.Data[0], got.Data[0], 1e-6)
+	// Targets equal to the network's own softmax: the gradient vanishes.
+	Softmax(logits, soft)
+	logits.SetRequiresGrad(true)
+	tp := NewTape(true, nil)
+	loss, err := SoftCrossEntropyOf(tp, logits, soft, 0)
+	require.NoError(t, err)
+	tp.Backward(loss)
+	for _, g := range logits.Grad {
+		require.InDelta(t, 0, g, 1e-6)
+	}
+}
+
+func TestSoftCrossEntropyErrors(t *testing.T) {
+	_, err := SoftCrossEntropyOf(nil, New(2, 3), make([]float32, 5), 0)
+	require.ErrorContains(t, err, "5 target values for logits 2x3")
+	_, err = SoftCrossEntropyOf(nil, New(2, 3), []float32{0, 1, 0, float32(math.NaN()), 0, 0}, 0)
+	require.ErrorContains(t, err, "target 0 of sample 1 is NaN")
+	_, err = SoftCrossEntropyOf(nil, New(2, 3), make([]float32, 6), 1)
+	require.ErrorContains(t, err, "a shard of 2 samples in a batch of 1")
+}
+
+func TestSoftCrossEntropyGolden(t *testing.T) {
+	for _, g := range goldenCases(t, "softxent_*") {
+		t.Run(g.name, func(t *testing.T) {
+			logits := g.T(t, "logits")
+			soft := g.T(t, "soft").Data
+			batch := int(g.Float(t, "batch"))
+			elemPrefill(logits)
+			tp := NewTape(true, nil)
+			loss, err := SoftCrossEntropyOf(tp, logits, soft, batch)
+			require.NoError(t, err)
+			requireClose(t, g.T(t, "loss").Data, loss.Data, goldenTol, "loss")
+			tp.Backward(loss)
+			requireClose(t, g.T(t, "glogits").Data, elemGrad(t, logits), goldenTol, "glogits")
+		})
+	}
+}

@@ -59,6 +59,7 @@ from real training.`,
 	root.AddCommand(newCmdInfer(nil))
 	root.AddCommand(newCmdNetAdapt(nil))
 	root.AddCommand(newCmdImport(nil))
+	root.AddCommand(newCmdSupernet())
 	root.AddCommand(newCmdWorker(nil))
 	return root
 }

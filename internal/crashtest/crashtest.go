@@ -1,5 +1,7 @@
 // Package crashtest kills a writing process in the middle of a commit, for
-// the kill -9 tests of the bbolt stores (latency tables, results store).
+// the kill -9 tests of the bbolt stores (latency tables, results store),
+// and holds a store open in another process, for their locking tests
+// (Hold, HoldFile).
 //
 // The test binary re-runs itself as the writer: a test function that does
 // nothing unless an environment variable names the file, and then calls
@@ -12,6 +14,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -60,16 +63,9 @@ func Start(t testing.TB, cmd *exec.Cmd) {
 // it begins. It returns the index of the last commit the writer reported.
 func KillInCommit(t testing.TB, writerTest, env, value string, commits int) int {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^"+writerTest+"$")
-	cmd.Env = append(os.Environ(), env+"="+value)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	Start(t, cmd)
-	sc := bufio.NewScanner(stdout)
+	cmd, stdin, sc := startSelf(t, writerTest, env, value)
 	acked := -1
+	var err error
 	for range commits {
 		_, err := stdin.Write([]byte{'g'})
 		require.NoError(t, err)
@@ -84,4 +80,20 @@ func KillInCommit(t testing.TB, writerTest, env, value string, commits int) int 
 	require.NoError(t, cmd.Process.Kill())
 	_ = cmd.Wait()
 	return acked
+}
+
+// startSelf starts the test binary running the test named test with the
+// environment variable env set to value, and returns the command, its
+// stdin and a scanner of its stdout.
+func startSelf(t testing.TB, test, env, value string) (*exec.Cmd, io.WriteCloser, *bufio.Scanner) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$")
+	cmd.Env = append(os.Environ(), env+"="+value)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	Start(t, cmd)
+	return cmd, stdin, bufio.NewScanner(stdout)
 }

@@ -1,0 +1,348 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"nas/internal/progress"
+	"nas/space"
+	"nas/supernet"
+	"nas/trainer"
+)
+
+func newCmdSupernet() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "supernet",
+		Short: "Train a weight-sharing supernet of a space, and score or extract its networks",
+		Long: `A supernet holds the weights of every network of a search space at once
+(docs/supernet.md). 'nas supernet train' trains one for a space and a
+dataset; 'nas supernet eval' scores a network of the space with the weights
+it inherits, after recalibrating its batch normalization, in about a
+second; 'nas supernet extract' writes those weights for 'nas eval
+--weights', fine-tuning or export.`,
+	}
+	cmd.AddCommand(newCmdSupernetTrain(nil), newCmdSupernetEval(nil), newCmdSupernetExtract(nil))
+	return cmd
+}
+
+type supernetTrainOptions struct {
+	Space string
+	dataOptions
+	Out             string
+	Epochs          int
+	Batch           int
+	LR              float64
+	Random          int
+	Calibration     int
+	NoAugment       bool
+	DataFraction    float64
+	Seed            uint64
+	Threads         int
+	CheckpointSteps int
+	Resume          bool
+	JSON            bool
+}
+
+func newCmdSupernetTrain(runF func(*cobra.Command, *supernetTrainOptions) error) *cobra.Command {
+	d := supernet.DefaultConfig()
+	opts := &supernetTrainOptions{}
+	cmd := &cobra.Command{
+		Use:   "train --space S --data D --epochs E --out DIR",
+		Short: "Train a supernet of a space on a dataset",
+		Long: `Train a weight-sharing supernet: at every step the largest and the smallest
+network of the space and --random networks drawn uniformly from it train on
+the same batch (the sandwich rule); the largest learns the labels, the
+others its outputs (in-place distillation). The recipe is that of
+'nas train' (SGD with Nesterov momentum, warm-up, cosine decay, label
+smoothing, the dataset's augmentation, a seeded validation split).
+
+DIR receives supernet.json (the space, the data's identity, the settings)
+and supernet.safetensors (the shared weights and the optimizer state),
+checkpointed every --checkpoint-steps steps and at every epoch's end;
+--resume continues a stopped or killed run and ends bit-identical to an
+uninterrupted one for the same --seed and --threads.`,
+		Example: `  nas supernet train --space small28 --data fashion-mnist --epochs 10 --out runs/super
+  nas supernet train --space small28 --data fashion-mnist --epochs 10 --out runs/super --resume`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := opts.dataOptions.check(); err != nil {
+				return err
+			}
+			switch {
+			case opts.Out == "":
+				return usageErrorf("--out DIR is required: the supernet's folder")
+			case opts.Threads < 0:
+				return usageErrorf("--threads %d: want 1 or more (0: all cores)", opts.Threads)
+			case opts.Epochs < 1:
+				return usageErrorf("--epochs %d: want at least 1", opts.Epochs)
+			}
+			if runF != nil {
+				return runF(cmd, opts)
+			}
+			return supernetTrainRun(cmd, opts)
+		},
+	}
+	f := cmd.Flags()
+	opts.dataOptions.addFlags(cmd)
+	f.StringVar(&opts.Space, "space", "small28", "search space: a built-in name or a space JSON file")
+	f.StringVar(&opts.Out, "out", "", "the supernet's folder (required)")
+	f.IntVar(&opts.Epochs, "epochs", d.Recipe.Epochs, "epochs to train")
+	f.IntVar(&opts.Batch, "batch", d.Recipe.BatchSize, "images per step")
+	f.Float64Var(&opts.LR, "lr", d.Recipe.LR, "peak learning rate")
+	f.IntVar(&opts.Random, "random", d.Random, "networks drawn at random per step besides the largest and smallest")
+	f.IntVar(&opts.Calibration, "calibration", d.CalibrationImages, "training images batch norm is recalibrated on before scoring a network")
+	f.BoolVar(&opts.NoAugment, "no-augment", false, "turn off the dataset's usual augmentation")
+	f.Float64Var(&opts.DataFraction, "fraction", d.Recipe.DataFraction, "fraction of the training split to train on")
+	f.Uint64Var(&opts.Seed, "seed", d.Recipe.Seed, "seed of every random choice")
+	f.IntVar(&opts.Threads, "threads", 0, "goroutines a batch is split over (0: all cores); results depend on it")
+	f.IntVar(&opts.CheckpointSteps, "checkpoint-steps", d.Recipe.CheckpointSteps, "checkpoint every N steps as well as at epoch ends (0: epoch ends only)")
+	f.BoolVar(&opts.Resume, "resume", false, "continue the run in --out")
+	f.BoolVar(&opts.JSON, "json", false, "print a JSON summary instead of progress")
+	return cmd
+}
+
+func (o *supernetTrainOptions) config() supernet.Config {
+	c := supernet.DefaultConfig()
+	c.Recipe.Epochs, c.Recipe.BatchSize, c.Recipe.LR = o.Epochs, o.Batch, o.LR
+	if !o.NoAugment {
+		c.Recipe.Augment = trainer.DefaultAugmentation(o.Data)
+	}
+	c.Recipe.DataFraction, c.Recipe.Seed = o.DataFraction, o.Seed
+	c.Recipe.Threads, c.Recipe.CheckpointSteps = o.Threads, o.CheckpointSteps
+	c.Random, c.CalibrationImages = o.Random, o.Calibration
+	return c
+}
+
+func supernetTrainRun(cmd *cobra.Command, opts *supernetTrainOptions) error {
+	if opts.Threads > 0 {
+		runtime.GOMAXPROCS(opts.Threads)
+	}
+	sp, err := space.LoadSpace(opts.Space)
+	if err != nil {
+		return err
+	}
+	sets, err := trainer.OpenDataset(opts.Data, opts.DataDir)
+	if err != nil {
+		return err
+	}
+	cfg := opts.config()
+	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt)
+	defer stop()
+	out, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	var bar *progress.Bar
+	cfg.OnStep = func(s trainer.StepReport) {
+		if bar == nil {
+			bar = progress.New(stderr, "supernet", "steps", s.TotalSteps, s.Step-1, opts.JSON)
+		}
+		epochs := (s.TotalSteps + s.StepsPerEpoch - 1) / s.StepsPerEpoch
+		status := fmt.Sprintf("epoch %d/%d largest loss %.3f acc %.1f%% %.0f img/s", s.Epoch+1, epochs, s.EpochLoss, 100*s.EpochAcc, s.ImagesPerSec)
+		bar.Status(status)
+		bar.Add(1)
+		if !bar.Enabled() && !opts.JSON && (s.Step%50 == 0 || s.Step == s.TotalSteps) {
+			fmt.Fprintf(out, "step %d/%d  %s\n", s.Step, s.TotalSteps, status)
+		}
+	}
+	cfg.OnEpoch = func(e supernet.EpochStats) {
+		if opts.JSON {
+			return
+		}
+		if bar != nil && bar.Enabled() {
+			fmt.Fprint(stderr, "\r\x1b[K")
+		}
+		fmt.Fprintf(out, "epoch %d  largest: train loss %.4f acc %.2f%%  val acc %.2f%%  smallest: val acc %.2f%%  lr %.4g\n",
+			e.Epoch, e.TrainLoss, 100*e.TrainAcc, 100*e.LargestValAcc, 100*e.SmallestValAcc, e.LR)
+	}
+	if !opts.JSON {
+		fmt.Fprintf(out, "training a supernet of space %s (10^%.1f networks) on %s, %d threads\n", sp.Name, sp.Log10Cardinality(), sets.Train.Name, runtime.GOMAXPROCS(0))
+	}
+	res, err := supernet.Train(ctx, cfg, sp, opts.Data, sets, opts.Out, opts.Resume)
+	if bar != nil {
+		bar.Finish()
+	}
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("supernet train: %w\nnas supernet train ... --out %s --resume continues it", err, opts.Out)
+		}
+		return fmt.Errorf("supernet train: %w", err)
+	}
+	if opts.JSON {
+		return supernetJSON(cmd, res)
+	}
+	fmt.Fprintf(out, "%d steps, %.0f images/s, %s; supernet in %s\n", res.Steps, res.ImagesPerSec, res.WallTime.Round(1e9), opts.Out)
+	return nil
+}
+
+// supernetJSON prints v as indented JSON.
+func supernetJSON(cmd *cobra.Command, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = cmd.OutOrStdout().Write(append(b, '\n'))
+	return err
+}
+
+// supernetSubnetOptions are the flags shared by eval and extract.
+type supernetSubnetOptions struct {
+	Dir, Ref    string
+	DataDir     string
+	Seed        uint64
+	Calibration int
+	Threads     int
+}
+
+func (o *supernetSubnetOptions) addFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.DataDir, "data-dir", "", "folder of the supernet's dataset files (default: the dataset's install folder)")
+	f.Uint64Var(&o.Seed, "seed", 1, "seed of the calibration images")
+	f.IntVar(&o.Calibration, "calibration", 0, "training images batch norm is recalibrated on (0: the supernet's setting)")
+	f.IntVar(&o.Threads, "threads", 0, "goroutines (0: all cores)")
+}
+
+func (o *supernetSubnetOptions) check(args []string) error {
+	o.Dir, o.Ref = args[0], args[1]
+	if o.Calibration < 0 {
+		return usageErrorf("--calibration %d: want 2 or more (0: the supernet's setting)", o.Calibration)
+	}
+	if o.Threads < 0 {
+		return usageErrorf("--threads %d: want 1 or more (0: all cores)", o.Threads)
+	}
+	return nil
+}
+
+// open reads the supernet, its data and ARCH, and returns an evaluator.
+func (o *supernetSubnetOptions) open(evalFraction float64) (*supernet.Evaluator, *space.Arch, error) {
+	if o.Threads > 0 {
+		runtime.GOMAXPROCS(o.Threads)
+	}
+	sn, err := supernet.Open(o.Dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	data := sn.Manifest.Data.Name
+	sets, err := trainer.OpenDataset(data, o.DataDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the supernet's data %s: %w", data, err)
+	}
+	a, err := space.Resolve(o.Ref, space.ZooOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	ev, err := supernet.NewEvaluator(sn, data, sets, supernet.EvalOptions{CalibrationImages: o.Calibration, EvalFraction: evalFraction})
+	if err != nil {
+		return nil, nil, err
+	}
+	return ev, a, nil
+}
+
+type supernetEvalOptions struct {
+	supernetSubnetOptions
+	EvalFraction float64
+	JSON         bool
+}
+
+func newCmdSupernetEval(runF func(*cobra.Command, *supernetEvalOptions) error) *cobra.Command {
+	opts := &supernetEvalOptions{}
+	cmd := &cobra.Command{
+		Use:   "eval DIR ARCH",
+		Short: "Score a network of the space with the weights it inherits",
+		Long: `Score ARCH (an arch string or JSON file of a network of the supernet's
+space) with the weights it inherits from the supernet in DIR: its batch
+normalization is recalibrated on a seeded sample of the training split, and
+its accuracy measured on the supernet run's validation split.`,
+		Example: `  nas supernet eval runs/super "in1x28x28 cls10 | conv_o16_k3_arelu | ..."
+  nas supernet eval runs/super best.json --json`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := opts.check(args); err != nil {
+				return err
+			}
+			if !(opts.EvalFraction >= 0 && opts.EvalFraction <= 1) {
+				return usageErrorf("--eval-fraction %g: want a fraction in (0, 1] (0: all of the validation split)", opts.EvalFraction)
+			}
+			if runF != nil {
+				return runF(cmd, opts)
+			}
+			return supernetEvalRun(cmd, opts)
+		},
+	}
+	opts.addFlags(cmd)
+	cmd.Flags().Float64Var(&opts.EvalFraction, "eval-fraction", 0, "fraction of the validation split to score on (0: all of it)")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON object")
+	return cmd
+}
+
+func supernetEvalRun(cmd *cobra.Command, opts *supernetEvalOptions) error {
+	ev, a, err := opts.open(opts.EvalFraction)
+	if err != nil {
+		return err
+	}
+	e, err := ev.Evaluate(contextOf(cmd), a, opts.Seed)
+	if err != nil {
+		return fmt.Errorf("supernet eval: %w", err)
+	}
+	if opts.JSON {
+		return supernetJSON(cmd, e)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "validation accuracy %.2f%% (loss %.4f) on %d images, batch norm recalibrated on %d, in %s\n",
+		100*e.Acc, e.Loss, e.Images, e.CalibrationImages, e.Time.Round(1e6))
+	return nil
+}
+
+type supernetExtractOptions struct {
+	supernetSubnetOptions
+	Out string
+}
+
+func newCmdSupernetExtract(runF func(*cobra.Command, *supernetExtractOptions) error) *cobra.Command {
+	opts := &supernetExtractOptions{}
+	cmd := &cobra.Command{
+		Use:   "extract DIR ARCH -o FILE",
+		Short: "Write the weights a network inherits from the supernet",
+		Long: `Write the weights ARCH inherits from the supernet in DIR, with batch norm
+recalibrated as 'nas supernet eval' does, as safetensors with the names of
+'nas train' checkpoints: 'nas eval ARCH --weights FILE' reads them.`,
+		Example: `  nas supernet extract runs/super best.json -o best.safetensors`,
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := opts.check(args); err != nil {
+				return err
+			}
+			if opts.Out == "" {
+				return usageErrorf("-o FILE is required: where the weights go")
+			}
+			if runF != nil {
+				return runF(cmd, opts)
+			}
+			return supernetExtractRun(cmd, opts)
+		},
+	}
+	opts.addFlags(cmd)
+	cmd.Flags().StringVarP(&opts.Out, "output", "o", "", "weights file to write (required)")
+	return cmd
+}
+
+func supernetExtractRun(cmd *cobra.Command, opts *supernetExtractOptions) error {
+	ev, a, err := opts.open(0)
+	if err != nil {
+		return err
+	}
+	net, err := ev.Network(contextOf(cmd), a, opts.Seed)
+	if err != nil {
+		return fmt.Errorf("supernet extract: %w", err)
+	}
+	meta := map[string]string{"format": "nas weights", "arch": a.String(), "supernet": opts.Dir, "calibration_seed": strconv.FormatUint(opts.Seed, 10)}
+	if err := trainer.SaveWeights(opts.Out, net, meta); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "weights of %s in %s\n", a.String(), opts.Out)
+	return nil
+}

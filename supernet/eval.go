@@ -1,0 +1,226 @@
+package supernet
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"nas/blocks"
+	"nas/blocks/nn"
+	"nas/space"
+	"nas/trainer"
+)
+
+// Supernet is a trained supernet read from its folder.
+type Supernet struct {
+	Dir      string
+	Manifest *Manifest
+	Space    *space.Space
+	Weights  *Weights
+	// Steps is the number of training steps its weights have had, of
+	// TotalSteps; History the epochs done.
+	Steps, TotalSteps int
+	History           []EpochStats
+}
+
+// Open reads the supernet in dir. A folder of another weights layout is
+// refused with the command that trains it again.
+func Open(dir string) (*Supernet, error) {
+	m, err := readManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	sp, err := m.space()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	w, err := NewWeights(sp, rand.New(rand.NewPCG(0, 0)))
+	if err != nil {
+		return nil, err
+	}
+	_, st, err := loadCheckpoint(dir, w)
+	if err != nil {
+		return nil, err
+	}
+	return &Supernet{Dir: dir, Manifest: m, Space: sp, Weights: w, Steps: st.Step, TotalSteps: st.TotalSteps, History: st.History}, nil
+}
+
+// CheckData refuses data other than the supernet's, naming the
+// difference and the command that trains a supernet for it.
+func (s *Supernet) CheckData(name string, sets *trainer.Sets) error {
+	return s.Manifest.checkData(s.Dir, IdentifyData(name, sets))
+}
+
+// EvalOptions set how an Evaluator scores a network. Zero fields take the
+// defaults.
+type EvalOptions struct {
+	// CalibrationImages is the number of training images batch-norm
+	// statistics are recalibrated on (default: the supernet's config,
+	// 2,000 unless set otherwise).
+	CalibrationImages int
+	// EvalFraction of the validation split, drawn per class with the
+	// split seed, is what accuracy is measured on (0 or 1: all of it).
+	EvalFraction float64
+	// BatchSize is the batch size of recalibration and evaluation
+	// (default 250; memory only, apart from recalibration, whose
+	// statistics are averaged over batches).
+	BatchSize int
+}
+
+// Evaluator scores networks of a supernet's space with the weights they
+// inherit: it binds the network to the shared weights, recalibrates its
+// batch-norm statistics on a seeded sample of the training split, and
+// measures its accuracy on the run's validation split. Its Accuracy
+// method is the accuracy evaluator package search consumes. It is not
+// safe for concurrent use.
+type Evaluator struct {
+	w           *Weights
+	fit, val    *trainer.Dataset
+	calibImages int
+	batch       int
+}
+
+// NewEvaluator returns an evaluator of s on sets, which must be the data
+// s was trained on (the same split of it is used).
+func NewEvaluator(s *Supernet, dataName string, sets *trainer.Sets, o EvalOptions) (*Evaluator, error) {
+	if err := s.CheckData(dataName, sets); err != nil {
+		return nil, err
+	}
+	rc := s.Manifest.Config.Recipe
+	rc.EvalFraction = o.EvalFraction
+	fit, val, err := rc.Split(sets.Train)
+	if err != nil {
+		return nil, err
+	}
+	e := &Evaluator{w: s.Weights, fit: fit, val: val, calibImages: s.Manifest.Config.CalibrationImages, batch: 250}
+	if o.CalibrationImages > 0 {
+		e.calibImages = o.CalibrationImages
+	}
+	if o.BatchSize > 0 {
+		e.batch = o.BatchSize
+	}
+	if e.calibImages < 2 {
+		e.calibImages = 2000
+	}
+	return e, nil
+}
+
+// Evaluation is the score of one network.
+type Evaluation struct {
+	Arch              string        `json:"arch"`
+	Acc               float64       `json:"val_acc"`
+	Loss              float64       `json:"val_loss"`
+	Images            int           `json:"val_images"`
+	CalibrationImages int           `json:"calibration_images"`
+	Seed              uint64        `json:"seed"`
+	Time              time.Duration `json:"time_ns"`
+}
+
+// Accuracy is the validation accuracy of a with inherited weights after
+// recalibration on the images seed draws (search.Evaluator).
+func (e *Evaluator) Accuracy(ctx context.Context, a *space.Arch, seed uint64) (float64, error) {
+	ev, err := e.Evaluate(ctx, a, seed)
+	return ev.Acc, err
+}
+
+// Evaluate scores a (see Evaluator). An arch outside the supernet's space
+// is an error naming its first layer outside it.
+func (e *Evaluator) Evaluate(ctx context.Context, a *space.Arch, seed uint64) (Evaluation, error) {
+	choices, err := e.w.space.Match(a)
+	if err != nil {
+		return Evaluation{}, err
+	}
+	s, err := e.w.subnetOf(choices)
+	if err != nil {
+		return Evaluation{}, err
+	}
+	return e.evaluate(ctx, s, seed)
+}
+
+func (e *Evaluator) evaluate(ctx context.Context, s *subnet, seed uint64) (Evaluation, error) {
+	t0 := time.Now()
+	if err := e.recalibrated(ctx, s, seed); err != nil {
+		return Evaluation{}, err
+	}
+	m, err := trainer.Evaluate(ctx, s.net, e.val, e.batch)
+	if err != nil {
+		return Evaluation{}, err
+	}
+	return Evaluation{Arch: s.arch.String(), Acc: m.Acc, Loss: m.Loss, Images: m.N, CalibrationImages: min(e.calibImages, e.fit.Len()), Seed: seed, Time: time.Since(t0)}, nil
+}
+
+// Network returns a with its inherited weights and batch-norm statistics
+// recalibrated on the images seed draws: what extraction writes.
+func (e *Evaluator) Network(ctx context.Context, a *space.Arch, seed uint64) (*blocks.Network, error) {
+	choices, err := e.w.space.Match(a)
+	if err != nil {
+		return nil, err
+	}
+	s, err := e.w.subnetOf(choices)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.recalibrated(ctx, s, seed); err != nil {
+		return nil, err
+	}
+	return s.net, nil
+}
+
+// recalibrated loads the shared weights into s and recalibrates it.
+func (e *Evaluator) recalibrated(ctx context.Context, s *subnet, seed uint64) error {
+	s.load()
+	calib := e.fit
+	if n := e.calibImages; n < calib.Len() {
+		_, rng := seeded(seed, streamCalib)
+		var err error
+		if calib, err = trainer.Subset(calib, float64(n)/float64(calib.Len()), false, rng); err != nil {
+			return err
+		}
+	}
+	return Recalibrate(ctx, s.net, calib, e.batch)
+}
+
+// Recalibrate replaces the batch-norm running statistics of net with
+// those of d, taken in batches of batch images in training mode: the
+// mean over batches of each batch's mean and unbiased variance
+// (PyTorch's momentum=None). Inherited weights come without statistics
+// of their own, and those of the supernet's training mix every network's.
+func Recalibrate(ctx context.Context, net *blocks.Network, d *trainer.Dataset, batch int) error {
+	bns := net.BatchNorms()
+	saved := make([]float64, len(bns))
+	for i, bn := range bns {
+		saved[i] = bn.Momentum
+		clear(bn.RunningMean.Data)
+		for j := range bn.RunningVar.Data {
+			bn.RunningVar.Data[j] = 1
+		}
+	}
+	defer func() {
+		for i, bn := range bns {
+			bn.Momentum = saved[i]
+		}
+	}()
+	it, err := trainer.NewBatches(d, trainer.BatchOptions{Size: batch, DropLast: d.Len() >= 2*batch}, nil)
+	if err != nil {
+		return err
+	}
+	tp := nn.NewTape(true, nil)
+	tp.Recycle = true
+	for t := 0; it.Next(); t++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		x := it.Images()
+		if x.Shape[0] < 2 {
+			break
+		}
+		for _, bn := range bns {
+			bn.Momentum = 1 / float64(t+1)
+		}
+		net.Forward(tp, x)
+		tp.Reset()
+		tp.Release()
+	}
+	return nil
+}
