@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"nas/internal/atomicfile"
 	"nas/pipeline"
@@ -224,7 +225,8 @@ func (r *Remote) Train(ctx context.Context, task pipeline.TrainTask) (pipeline.T
 	}
 	res := out.Result
 	if path != "" {
-		b, err := r.Coordinator.q.blobs.Get(ctx, out.Weights)
+		var b []byte
+		err := r.patiently(ctx, func() (err error) { b, err = r.Coordinator.q.blobs.Get(ctx, out.Weights); return err })
 		if err != nil {
 			return res, fmt.Errorf("weights of %s: %w", task.Arch, err)
 		}
@@ -238,7 +240,8 @@ func (r *Remote) Train(ctx context.Context, task pipeline.TrainTask) (pipeline.T
 
 // FineTune does task on a worker; the weights travel as blobs both ways.
 func (r *Remote) FineTune(ctx context.Context, task pipeline.FineTuneTask) (pipeline.FineTuneResult, error) {
-	hash, err := r.Coordinator.q.blobs.Put(ctx, task.Weights)
+	var hash string
+	err := r.patiently(ctx, func() (err error) { hash, err = r.Coordinator.q.blobs.Put(ctx, task.Weights); return err })
 	if err != nil {
 		return pipeline.FineTuneResult{}, err
 	}
@@ -249,7 +252,7 @@ func (r *Remote) FineTune(ctx context.Context, task pipeline.FineTuneTask) (pipe
 	}
 	res := pipeline.FineTuneResult{ValAcc: out.ValAcc}
 	if out.Weights != "" {
-		if res.Weights, err = r.Coordinator.q.blobs.Get(ctx, out.Weights); err != nil {
+		if err := r.patiently(ctx, func() (err error) { res.Weights, err = r.Coordinator.q.blobs.Get(ctx, out.Weights); return err }); err != nil {
 			return res, err
 		}
 	}
@@ -273,8 +276,8 @@ func (r *Remote) do(ctx context.Context, kind string, data pipeline.Dataset, pay
 	}
 	sum := sha256.Sum256(append([]byte(kind+"\n"), p...))
 	t := Task{Run: r.Run, ID: hex.EncodeToString(sum[:16]), Kind: kind, Dataset: &ds, Payload: p}
-	res, err := r.Coordinator.Do(ctx, t)
-	if err != nil {
+	var res Result
+	if err := r.patiently(ctx, func() (err error) { res, err = r.Coordinator.Do(ctx, t); return err }); err != nil {
 		return err
 	}
 	if res.Status != StatusDone {
@@ -284,4 +287,23 @@ func (r *Remote) do(ctx context.Context, kind string, data pipeline.Dataset, pay
 		return fmt.Errorf("%w: output of %s task %s: %v", ErrMalformed, kind, t.ID, err)
 	}
 	return nil
+}
+
+// patiently runs f until it succeeds, fails for a reason another try
+// would not change (a malformed task, a blob that is corrupt or gone), or
+// ctx ends: a server that is away pauses a run instead of failing its
+// trials.
+func (r *Remote) patiently(ctx context.Context, f func() error) error {
+	for {
+		err := f()
+		if err == nil || ctx.Err() != nil || errors.Is(err, ErrMalformed) || errors.Is(err, ErrBlobCorrupt) || errors.Is(err, ErrBlobNotFound) {
+			return err
+		}
+		r.Coordinator.log.Warn("NATS request failed; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
 }

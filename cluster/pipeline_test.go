@@ -2,8 +2,10 @@ package cluster
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,3 +80,67 @@ func TestRemotePipeline(t *testing.T) {
 	require.ErrorIs(t, err, ErrTaskFailed)
 	require.ErrorContains(t, err, "the task wants dataset fashion-mnist (4 files, sha256 "+id.Digest[:12]+"), this worker has mnist")
 }
+
+// TestRemoteWaitsForServer: a task asked for while the server is down
+// (longer than a request's timeout) runs once it is back, instead of
+// failing the trial. The server restarts when the first try has failed.
+func TestRemoteWaitsForServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out a request timeout")
+	}
+	srv := natstest.Start(t)
+	q := testQueue(t, srv)
+	dir := writeStripes(t, 200, 1)
+	id, err := HashDataset("mnist", dir)
+	require.NoError(t, err)
+	runWorker(t, srv, &Worker{Name: "w", Dataset: &id, Tasks: PipelineTasks(&pipeline.Datasets{}, pipeline.Dataset{Name: "mnist", Dir: dir}, 1)})
+	failed := make(chan struct{})
+	var once sync.Once
+	log := slog.New(&onMessage{msg: "NATS request failed; trying again", fn: func() { once.Do(func() { close(failed) }) }})
+	remote := &Remote{Coordinator: NewCoordinator(q, log), Run: "run-13"}
+	recipe := trainer.DefaultConfig()
+	recipe.Steps, recipe.BatchSize, recipe.ValFraction, recipe.EvalBatchSize = 5, 16, 0.2, 64
+	task := pipeline.TrainTask{Arch: "in1x8x8 cls10 | conv_o8_k3_s2_arelu | gap | linear_o10", Data: pipeline.Dataset{Name: "mnist", Dir: dir}, Recipe: recipe, Threads: 1}
+	// A context without a deadline, as a search's is: each request then
+	// times out on its own (5 s) and Remote tries again.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	bound := time.AfterFunc(time.Minute, cancel)
+	defer bound.Stop()
+	srv.Stop()
+	type outcome struct {
+		res pipeline.TrainResult
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := remote.Train(ctx, task)
+		done <- outcome{res, err}
+	}()
+	select {
+	case <-failed:
+	case o := <-done:
+		t.Fatalf("the task ended while the server was down: %+v", o)
+	}
+	srv.Restart()
+	o := <-done
+	require.NoError(t, o.err)
+	require.Equal(t, 5, o.res.Steps)
+}
+
+// onMessage is a log handler that calls fn for each record with message
+// msg.
+type onMessage struct {
+	msg string
+	fn  func()
+}
+
+func (h *onMessage) Enabled(context.Context, slog.Level) bool { return true }
+func (h *onMessage) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.fn()
+	}
+	return nil
+}
+func (h *onMessage) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *onMessage) WithGroup(string) slog.Handler      { return h }
