@@ -18,3 +18,7 @@ var ErrBlobCorrupt = errors.New("blob does not match its hash")
 
 // ErrBlobNotFound is a hash the object store holds no blob for.
 var ErrBlobNotFound = errors.New("blob not found")
+
+// ErrTaskFailed is a task whose result is a failure; the error wrapping it
+// carries the worker's reason.
+var ErrTaskFailed = errors.New("task failed")

@@ -259,10 +259,6 @@ func (r *Remote) FineTune(ctx context.Context, task pipeline.FineTuneTask) (pipe
 	return res, nil
 }
 
-// ErrTaskFailed is a task whose result is a failure; the error wrapping it
-// carries the worker's reason.
-var ErrTaskFailed = errors.New("task failed")
-
 // do runs one task of kind on data with payload and decodes its output
 // into out.
 func (r *Remote) do(ctx context.Context, kind string, data pipeline.Dataset, payload, out any) error {
