@@ -11,6 +11,7 @@ import (
 // it (and anything under nas/internal).
 var layers = []string{
 	"nas/cmd/nas",
+	"nas/cluster",
 	"nas/pipeline",
 	"nas/export",
 	"nas/onnximport",

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"nas/cluster"
 	"nas/pipeline"
 	"nas/space"
 	"nas/trainer"
@@ -181,4 +182,24 @@ func deprecatedAlias(cmd *cobra.Command, old, name string) {
 	if err := f.MarkDeprecated(old, "use --"+name); err != nil {
 		panic(err)
 	}
+}
+
+// natsOptions are the connection flags of the commands that talk to a
+// NATS server.
+type natsOptions struct {
+	URL, Creds, User, Password string
+	TLSCert, TLSKey, TLSCA     string
+	Project                    string
+}
+
+func (o *natsOptions) addFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.URL, "nats", "", "NATS server URL, nats://host:4222: trainings and fine-tunes run on 'nas worker' processes (see docs/distributed.md)")
+	f.StringVar(&o.Creds, "creds", "", "NATS credentials file (user JWT and seed)")
+	f.StringVar(&o.User, "user", "", "NATS user")
+	f.StringVar(&o.Password, "password", "", "NATS password (with --user)")
+	f.StringVar(&o.TLSCert, "tls-cert", "", "client certificate (PEM) for a server that verifies clients")
+	f.StringVar(&o.TLSKey, "tls-key", "", "key of --tls-cert (PEM)")
+	f.StringVar(&o.TLSCA, "tls-ca", "", "authority (PEM) that signed the server's certificate")
+	f.StringVar(&o.Project, "project", cluster.DefaultProject, "prefix of the NATS subjects, streams and buckets")
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"nas/cluster"
 	"nas/internal/progress"
 	"nas/pipeline"
 	"nas/search"
@@ -30,6 +31,7 @@ type netadaptOptions struct {
 	Threads  int
 	ValSeed  uint64 // the deprecated --val-seed
 	Protocol protocolFlags
+	NATS     natsOptions
 }
 
 // defaultNetadaptOut is the output folder when -o is not given.
@@ -99,6 +101,7 @@ command and --resume, and ends with the history of an uninterrupted run.`,
 	addDeviceFlag(cmd, &opts.Device)
 	addOutFlag(cmd, &opts.Out)
 	f.BoolVar(&opts.Resume, "resume", false, "continue the run recorded in -o DIR")
+	opts.NATS.addFlags(cmd)
 	addJSONFlag(cmd, &opts.JSON)
 	addQuietFlag(cmd, &opts.Quiet)
 	f.Float64Var(&st.InitialReduction, "initial-reduction", 0.025, "latency reduction of the first iteration, as a fraction of the starting latency")
@@ -125,6 +128,9 @@ command and --resume, and ends with the history of an uninterrupted run.`,
 var netadaptFlags = map[string]string{"arch": "ARCH"}
 
 func (o *netadaptOptions) check() error {
+	if err := o.NATS.check(); err != nil {
+		return err
+	}
 	switch {
 	case o.Weights == "":
 		return usageErrorf("--weights FILE is required (the weights.safetensors of a training run)")
@@ -186,6 +192,15 @@ func netadaptRun(cmd *cobra.Command, opts *netadaptOptions) error {
 	}
 	st.Arch = start.String()
 	na := &pipeline.NetAdapt{Data: data, LatencyTable: opts.LUT, Device: opts.Device, Protocol: proto, Threads: opts.Threads, Out: opts.Out, Weights: opts.Weights, Resume: opts.Resume}
+	remote, closeNATS, err := opts.NATS.remote(ctx, "nas netadapt")
+	if err != nil {
+		return err
+	}
+	defer closeNATS()
+	if remote != nil {
+		remote.Run = cluster.RunName("netadapt", opts.Out)
+		na.Tuner = remote
+	}
 	bar := netadaptProgress(cmd, na, st, opts)
 	res, err := na.Run(ctx, st)
 	if *bar != nil {

@@ -60,6 +60,7 @@ from real training.`,
 	root.AddCommand(newCmdNetAdapt(nil))
 	root.AddCommand(newCmdImport(nil))
 	root.AddCommand(newCmdSupernet())
+	root.AddCommand(newCmdWorker(nil))
 	return root
 }
 

@@ -30,6 +30,7 @@ type searchOptions struct {
 	Threads  int
 	JSON     bool
 	Quiet    bool
+	NATS     natsOptions
 }
 
 func newCmdSearch(runF func(*cobra.Command, *searchOptions) error) *cobra.Command {
@@ -102,6 +103,7 @@ written to runs/RUN/, or -o DIR (see nas report).`,
 	f.StringVar(&opts.Resume, "resume", "", "continue the stopped run RUN (run-N or N) with its stored settings")
 	addJSONFlag(cmd, &opts.JSON)
 	addQuietFlag(cmd, &opts.Quiet)
+	opts.NATS.addFlags(cmd)
 	return cmd
 }
 
@@ -110,6 +112,9 @@ var searchFlags = map[string]string{"alpha": "w", "beta": "w", "latency_table": 
 
 func (o *searchOptions) check() error {
 	if err := checkThreads(o.Threads); err != nil {
+		return err
+	}
+	if err := o.NATS.check(); err != nil {
 		return err
 	}
 	if o.Resume != "" {
@@ -150,9 +155,17 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 	}
 	defer store.Close()
 
+	remote, closeNATS, err := opts.NATS.remote(ctx, "nas search")
+	if err != nil {
+		return err
+	}
+	defer closeNATS()
 	var bar *progress.Bar
 	s := &pipeline.Search{Store: store, Out: opts.Out, Threads: opts.Threads, Log: func(msg string) { say("%s\n", msg) },
 		Started: func(id results.RunID, st pipeline.SearchSettings, done int) {
+			if remote != nil {
+				remote.Run = id.String()
+			}
 			say("%s: %s search of %s for %g ms on %s, seed %d, budget %d (store %s, table %s)\n",
 				id, st.Strategy, st.Space, st.Objective.TargetMs, st.Data, st.Seed, st.Budget, opts.Store, st.LatencyTable)
 			bar = progress.New(cmd.ErrOrStderr(), "search", "trials", st.Budget, done, opts.JSON || opts.Quiet)
@@ -161,6 +174,9 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 			bar.Add(1)
 			bar.Status(fmt.Sprintf("best reward %.4f (acc %.3f, %.3g ms)", best.Reward, best.Accuracy, best.LatencyMs))
 		}}
+	if remote != nil {
+		s.Trainer = remote
+	}
 	var res *pipeline.SearchResult
 	if opts.Resume != "" {
 		id, _ := results.ParseRunID(opts.Resume)
