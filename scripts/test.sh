@@ -31,6 +31,8 @@ FUZZ_TARGETS=(
   "./results/ FuzzDecodeTrial 100000"
   "./results/ FuzzDecodeRun 50000"
   "./onnximport/ FuzzImport 100000"
+  "./cluster/ FuzzDecodeTask 50000"
+  "./cluster/ FuzzDecodeResult 50000"
 )
 for t in "${FUZZ_TARGETS[@]}"; do
   read -r pkg target execs <<<"$t"

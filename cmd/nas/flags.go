@@ -34,8 +34,10 @@ func (o *dataOptions) check() error {
 // addDataFlags registers --data and --data-dir.
 func addDataFlags(cmd *cobra.Command, data, dir *string) {
 	cmd.Flags().StringVar(data, "data", pipeline.DefaultData, "dataset: fashion-mnist, mnist, cifar10 or folder (see docs/data.md)")
-	cmd.Flags().StringVar(dir, "data-dir", "", "folder of the dataset files (default: the dataset's install folder; required for folder)")
+	cmd.Flags().StringVar(dir, "data-dir", "", dataDirHelp)
 }
+
+const dataDirHelp = "folder of the dataset files (default: the dataset's install folder; required for folder)"
 
 // zooFlags shape a zoo network: --input, --classes, --width.
 type zooFlags struct {
