@@ -33,6 +33,9 @@ FUZZ_TARGETS=(
   "./onnximport/ FuzzImport 100000"
   "./cluster/ FuzzDecodeTask 50000"
   "./cluster/ FuzzDecodeResult 50000"
+  "./trainer/ FuzzReadInput 50000"
+  "./space/ FuzzMatch 50000"
+  "./supernet/ FuzzReadManifest 20000"
 )
 for t in "${FUZZ_TARGETS[@]}"; do
   read -r pkg target execs <<<"$t"
