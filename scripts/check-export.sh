@@ -18,25 +18,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 check=scripts/export-check
-SUDO=""
-if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
-
-# What the consumers need.
-missing=()
-for p in python3-onnx python3-torch; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-# node and npm may come from another package set (NodeSource's nodejs
-# carries npm); ask Debian only when the commands are missing.
-command -v node >/dev/null || missing+=(nodejs)
-command -v npm >/dev/null || missing+=(npm)
-if [ ${#missing[@]} -gt 0 ]; then
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
-fi
-if [ ! -f "$check/node_modules/onnxruntime-node/package.json" ]; then
-  (cd "$check" && npm ci --ignore-scripts --no-audit --no-fund)
-fi
+. scripts/consumers.sh
+install_consumers
 
 if [ $# -ge 1 ]; then
   work=$1

@@ -22,22 +22,8 @@ cd "$(dirname "$0")/.."
 start=$SECONDS
 check=scripts/import-check
 runner=scripts/export-check
-SUDO=""
-if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
-
-missing=()
-for p in python3-onnx python3-torch python3-torchvision; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-command -v node >/dev/null || missing+=(nodejs)
-command -v npm >/dev/null || missing+=(npm)
-if [ ${#missing[@]} -gt 0 ]; then
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
-fi
-if [ ! -f "$runner/node_modules/onnxruntime-node/package.json" ]; then
-  (cd "$runner" && npm ci --ignore-scripts --no-audit --no-fund)
-fi
+. scripts/consumers.sh
+install_consumers
 
 if [ $# -ge 1 ]; then
   work=$1
