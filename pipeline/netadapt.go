@@ -312,8 +312,9 @@ func (n *NetAdapt) Run(ctx context.Context, st NetAdaptSettings) (*NetAdaptResul
 		prevAcc = history[len(history)-1].Accuracy
 	}
 	na := &search.NetAdapt{
-		Latency:  netadaptLatency{src: lat},
-		Tuner:    &tunerAdapter{tuner: tuner, base: FineTuneTask{LR: st.LR, Data: st.tuneData(), Threads: n.Threads}},
+		Latency: netadaptLatency{src: lat},
+		Tuner: &tunerAdapter{tuner: tuner, base: FineTuneTask{LR: st.LR, Data: st.tuneData(), Threads: n.Threads},
+			shortSteps: st.ShortSteps, longSteps: longSteps},
 		Recorder: &folderRecorder{out: n.Out, settings: st},
 		Settings: search.NetAdaptSettings{TargetMs: st.TargetMs, InitialReduction: st.InitialReduction, Decay: st.Decay,
 			ShortTermSteps: st.ShortSteps, LongTermSteps: longSteps, Criterion: st.Criterion, MaxIterations: st.MaxIterations, Seed: st.Seed,
@@ -428,6 +429,9 @@ func (l *Local) FineTune(ctx context.Context, task FineTuneTask) (FineTuneResult
 type tunerAdapter struct {
 	tuner Tuner
 	base  FineTuneTask // all but the arch, weights, steps and seed
+	// shortSteps and longSteps tell a proposal's fine-tune from the long
+	// one, for the crash tests' hook (checkpoint).
+	shortSteps, longSteps int
 }
 
 func (t *tunerAdapter) do(ctx context.Context, a *space.Arch, w search.Weights, steps int, seed uint64) (FineTuneResult, error) {
@@ -441,6 +445,12 @@ func (t *tunerAdapter) do(ctx context.Context, a *space.Arch, w search.Weights, 
 }
 
 func (t *tunerAdapter) FineTune(ctx context.Context, a *space.Arch, w search.Weights, steps int, seed uint64) (search.Weights, float64, error) {
+	switch {
+	case steps == t.shortSteps:
+		checkpoint(ctx, "proposal")
+	case steps == t.longSteps:
+		checkpoint(ctx, "long")
+	}
 	res, err := t.do(ctx, a, w, steps, seed)
 	if err != nil {
 		return nil, 0, err

@@ -411,6 +411,14 @@ func (s *Search) run(ctx context.Context, id results.RunID, st SearchSettings, t
 		return nil, err
 	}
 	if res.Final, err = s.finals(ctx, st, sp, trainer, lat, res); err != nil {
+		if errors.Is(err, context.Canceled) {
+			// Stopped during the final training: the trials are all
+			// stored, and a resume trains the final networks again.
+			if serr := s.Store.SetStatus(id, results.RunStopped); serr != nil {
+				return nil, errors.Join(err, serr)
+			}
+			return nil, &StoppedError{Run: id, Trials: len(res.Trials), Err: err}
+		}
 		return nil, err
 	}
 	if err := s.Store.SetStatus(id, results.RunFinished); err != nil {
@@ -479,8 +487,14 @@ func (s *Search) finals(ctx context.Context, st SearchSettings, sp *space.Space,
 	}
 	finals := make([]FinalResult, 0, len(archs))
 	var baselines []results.Baseline
+	searched := len(archs) - len(st.Baselines)
 	for i, a := range archs {
 		s.log("%s", say[i])
+		if i < searched {
+			checkpoint(ctx, "final")
+		} else {
+			checkpoint(ctx, "baseline")
+		}
 		fr, err := trainAndTime(ctx, t, lat, TrainTask{Arch: a.String(), Name: a.Name, Data: Dataset{Name: st.Data, Dir: st.DataDir},
 			Recipe: recipe, Threads: s.Threads, Weights: filepath.Join(res.Dir, strings.ReplaceAll(a.Name, "@", "_")+".safetensors")}, a)
 		if err != nil {
@@ -587,6 +601,7 @@ func (p *proxyEvaluator) Accuracy(ctx context.Context, a *space.Arch, seed uint6
 	task := p.task
 	task.Arch, task.Name = a.String(), a.Name
 	task.Recipe.Seed = seed
+	checkpoint(ctx, "trial")
 	res, err := p.trainer.Train(ctx, task)
 	return res.ValAcc, err
 }
