@@ -274,8 +274,8 @@ func (n *NetAdapt) Run(ctx context.Context, st NetAdaptSettings) (*NetAdaptResul
 		if err != nil {
 			return nil, err
 		}
-		if diff := settingsDiff(h.Settings, st); diff != "" {
-			return nil, fmt.Errorf("%s: the run was started with other settings (%s): resume it with those, or choose another output folder", histPath, diff)
+		if diffs := diffSettings(h.Settings, st, nil); len(diffs) > 0 {
+			return nil, &ConflictError{Run: histPath, Diffs: diffs, Fix: "resume it with those, or choose another output folder"}
 		}
 		if len(h.Iterations) == 0 {
 			return nil, fmt.Errorf("%s records no iteration: %w", histPath, ErrNoHistory)
@@ -388,26 +388,6 @@ const DropWarning = 0.05
 // to choose from.
 func FellSharply(prevAcc float64, it search.Iteration) bool {
 	return !it.Final && it.Index > 0 && !math.IsNaN(prevAcc) && prevAcc-it.Accuracy > DropWarning
-}
-
-// settingsDiff names the settings that differ, or returns "".
-func settingsDiff(stored, given NetAdaptSettings) string {
-	var a, b map[string]any
-	ja, _ := json.Marshal(stored)
-	jb, _ := json.Marshal(given)
-	_ = json.Unmarshal(ja, &a)
-	_ = json.Unmarshal(jb, &b)
-	var diffs []string
-	for k, v := range a {
-		if fmt.Sprint(v) != fmt.Sprint(b[k]) {
-			diffs = append(diffs, fmt.Sprintf("%s %v, now %v", k, v, b[k]))
-		}
-	}
-	slices.Sort(diffs)
-	if len(diffs) == 0 {
-		return ""
-	}
-	return fmt.Sprint(diffs)
 }
 
 // Local does tasks in this process: Train and FineTune over Data.

@@ -213,7 +213,7 @@ func TestNetAdaptEndToEnd(t *testing.T) {
 	require.Equal(t, sum, sum2)
 	code, _, errOut = runNas(t, f.args(out, "--resume", "--seed", "4")...)
 	require.Equal(t, exitError, code)
-	require.Contains(t, errOut, "seed 3, now 4")
+	require.Contains(t, errOut, "--seed: stored 3, given 4")
 	// --resume without a run.
 	code, _, errOut = runNas(t, f.args(filepath.Join(t.TempDir(), "none"), "--resume")...)
 	require.Equal(t, exitError, code)

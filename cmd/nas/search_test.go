@@ -43,6 +43,9 @@ func TestSearchFlags(t *testing.T) {
 		{[]string{"--target-ms", "1", "--baselines", "resnet50"}, "no zoo network"},
 		{[]string{"--target-ms", "1", "--baselines", "mobilenet_v2@x"}, "width after @"},
 		{[]string{"--resume", "bogus"}, "--resume"},
+		{[]string{"--target-ms", "1", "--hard", "--w", "-0.07"}, "--hard and --w cannot be given together"},
+		{[]string{"--resume", "run-1", "--hard", "--w", "-0.07"}, "--hard and --w cannot be given together"},
+		{[]string{"--target-ms", "1", "--proxy-steps", "3", "--proxy-epochs", "2"}, "--proxy-steps and --proxy-epochs cannot be given together"},
 	} {
 		code, _, errOut := runNas(t, append([]string{"search"}, c.args...)...)
 		require.Equal(t, exitUsage, code, "%v: %s", c.args, errOut)
@@ -222,7 +225,20 @@ func TestSearchKillResume(t *testing.T) {
 			require.Len(t, stored, kp.trials)
 			requireSameTrials(t, wantTrials[:kp.trials], stored)
 
-			code, out, errOut := runNas(t, "search", "--resume", "run-1", "--store", store, "--out", filepath.Join(dir, "report"), "--threads", "1", "--json")
+			resume := []string{"search", "--resume", "run-1", "--store", store, "--out", filepath.Join(dir, "report"), "--threads", "1", "--json"}
+			if kp.at == searchKillPoints[0].at {
+				// Settings that differ from the run's are refused, each named
+				// with both values; the run's own are accepted.
+				code, _, errOut := runNas(t, append(resume, "--budget", "6", "--seed", "7", "--strategy", "rl", "--target-ms", "1", "--hard", "--lut", "x.db")...)
+				require.Equal(t, exitError, code)
+				for _, want := range []string{"run-1 was started with other settings", "--budget: stored 4, given 6", "--seed: stored 5, given 7",
+					"--strategy: stored evolution, given rl", "--target-ms: stored 0.05, given 1", "--w (alpha): stored -0.15, given 0",
+					"--w (beta): stored -0.15, given -1", "--lut (latency_table): stored " + f.lut + ", given x.db", "resume it without them"} {
+					require.Contains(t, errOut, want)
+				}
+				resume = append(resume, "--budget", "4", "--seed", "5", "--target-ms", "0.05", "--space", "convnet28", "--lut", f.lut)
+			}
+			code, out, errOut := runNas(t, resume...)
 			require.Equal(t, 0, code, "the resume: %s", errOut)
 			var got searchSummary
 			require.NoError(t, json.Unmarshal([]byte(out), &got))
