@@ -55,6 +55,9 @@ FILE (or --file), at most 256 MiB, is either
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Ref = args[0]
+			if err := refuseTogether(cmd, "input-shape", "input", "they are one flag"); err != nil {
+				return err
+			}
 			if err := opts.takeFile(cmd, args[1:]); err != nil {
 				return err
 			}

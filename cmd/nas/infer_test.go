@@ -136,6 +136,10 @@ func TestInferErrors(t *testing.T) {
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, errOut, "input FILE is required")
 
+	code, _, errOut = runNas(t, "infer", "mobilenet_v2", bad, "--input", "1x12x12", "--input-shape", "3x12x12")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errOut, "--input-shape and --input cannot be given together")
+
 	code, _, errOut = runNas(t, "infer", inferArch, bad, "--norm", "imagenet")
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, errOut, "--norm")
