@@ -59,7 +59,9 @@ end-to-end timings are still of this machine.
 
 Every trial is committed to the results store (--store) as it finishes; a
 killed search continues with --resume RUN and loses at most the trial in
-flight. After the budget, the best --final networks are retrained for
+flight. A resumed run keeps its stored settings: a setting flag given with
+--resume must have the stored value, else the resume is refused, naming
+each that differs. After the budget, the best --final networks are retrained for
 --final-epochs on --final-fraction of the training split, evaluated once on
 the test set, and timed end to end; --baselines trains and times zoo networks with the
 same recipe for comparison. The report (plot, HTML page, best arch) is
