@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestParseKillPoint(t *testing.T) {
+func TestParseHookEvent(t *testing.T) {
 	kp, err := parseKillPoint("trial:3")
 	require.NoError(t, err)
 	require.Equal(t, killPoint{event: "trial", n: 3, sig: os.Kill}, *kp)

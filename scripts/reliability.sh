@@ -231,6 +231,7 @@ doc_out="$work/reliability.md"
           *) result="FAILING" ;;
         esac
         echo "| $test | \`${dir#./}\` | $point | $what | $result |"
+        what="(as above)"
       done < <(points "$events" "$test")
     else
       echo "| $test | \`${dir#./}\` | - | $what | not run (--no-kill) |"
