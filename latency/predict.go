@@ -92,7 +92,7 @@ func (p *Predictor) Predict(ctx context.Context, a *space.Arch) (Prediction, err
 		if p.Fill == nil || !p.Table.CanMeasure() {
 			dev := p.Table.Device()
 			return pred, &MissingError{Path: p.Table.Path(), Device: dev.ID(), Network: pred.Network, Keys: missing,
-				Command: fmt.Sprintf("nas profile --lut %s --threads %d --batch %d %s", p.Table.Path(), dev.Threads, batch, commandArg(a))}
+				Command: fmt.Sprintf("nas profile --lut %s --lut-threads %d --batch %d %s", p.Table.Path(), dev.Threads, batch, commandArg(a))}
 		}
 		fill := *p.Fill
 		if len(fill.Calibration) == 0 {

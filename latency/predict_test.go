@@ -57,7 +57,7 @@ func TestPredictMissing(t *testing.T) {
 		require.Len(t, me.Keys, len(items)-1)
 		require.Equal(t, items[1].Key, me.Keys[0])
 		require.Equal(t, testFingerprint(2).ID(), me.Device)
-		require.Contains(t, err.Error(), "nas profile --lut "+foreign.Path()+" --threads 2 --batch 1 tiny")
+		require.Contains(t, err.Error(), "nas profile --lut "+foreign.Path()+" --lut-threads 2 --batch 1 tiny")
 	})
 
 	t.Run("this machine: measured on the spot", func(t *testing.T) {

@@ -105,7 +105,7 @@ func (e *MismatchError) Error() string {
 	}
 	fix := fmt.Sprintf("re-profile on this machine with `nas profile --lut %s`", e.Path)
 	if threads != "" && len(e.Diffs) == 1 {
-		fix += " or pass --threads " + threads
+		fix += " or pass --lut-threads " + threads
 	}
 	fix += fmt.Sprintf(", or read it as another device's table with --device %s", e.Closest.ID())
 	return fmt.Sprintf("latency table %s was profiled on another device (%s): table has %s; this run has %s: %s",

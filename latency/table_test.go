@@ -128,7 +128,7 @@ func TestFingerprintRefusal(t *testing.T) {
 		require.ErrorAs(t, err, &me)
 		require.Equal(t, []FieldDiff{{Field: "threads", Table: "2", This: "1"}}, me.Diffs)
 		msg := err.Error()
-		for _, want := range []string{path, "table has threads=2", "this run has threads=1", "nas profile --lut " + path, "--threads 2", "--device " + board.ID()} {
+		for _, want := range []string{path, "table has threads=2", "this run has threads=1", "nas profile --lut " + path, "--lut-threads 2", "--device " + board.ID()} {
 			require.Contains(t, msg, want)
 		}
 	})
@@ -140,7 +140,7 @@ func TestFingerprintRefusal(t *testing.T) {
 		msg := err.Error()
 		require.Contains(t, msg, "cpu=AMD EPYC 9R14 96-Core Processor, kernel_version=1, threads=2")
 		require.Contains(t, msg, "cpu=Intel Xeon, kernel_version=2, threads=1")
-		require.NotContains(t, msg, "--threads")
+		require.NotContains(t, msg, "--lut-threads")
 	})
 	t.Run("add device explicitly", func(t *testing.T) {
 		laptop := testFingerprint(1)

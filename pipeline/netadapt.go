@@ -274,8 +274,8 @@ func (n *NetAdapt) Run(ctx context.Context, st NetAdaptSettings) (*NetAdaptResul
 		if err != nil {
 			return nil, err
 		}
-		if diff := settingsDiff(h.Settings, st); diff != "" {
-			return nil, fmt.Errorf("%s: the run was started with other settings (%s): resume it with those, or choose another output folder", histPath, diff)
+		if diffs := diffSettings(h.Settings, st, nil); len(diffs) > 0 {
+			return nil, &ConflictError{Run: histPath, Diffs: diffs, Fix: "resume it with those, or choose another output folder"}
 		}
 		if len(h.Iterations) == 0 {
 			return nil, fmt.Errorf("%s records no iteration: %w", histPath, ErrNoHistory)
@@ -312,8 +312,9 @@ func (n *NetAdapt) Run(ctx context.Context, st NetAdaptSettings) (*NetAdaptResul
 		prevAcc = history[len(history)-1].Accuracy
 	}
 	na := &search.NetAdapt{
-		Latency:  netadaptLatency{src: lat},
-		Tuner:    &tunerAdapter{tuner: tuner, base: FineTuneTask{LR: st.LR, Data: st.tuneData(), Threads: n.Threads}},
+		Latency: netadaptLatency{src: lat},
+		Tuner: &tunerAdapter{tuner: tuner, base: FineTuneTask{LR: st.LR, Data: st.tuneData(), Threads: n.Threads},
+			shortSteps: st.ShortSteps, longSteps: longSteps},
 		Recorder: &folderRecorder{out: n.Out, settings: st},
 		Settings: search.NetAdaptSettings{TargetMs: st.TargetMs, InitialReduction: st.InitialReduction, Decay: st.Decay,
 			ShortTermSteps: st.ShortSteps, LongTermSteps: longSteps, Criterion: st.Criterion, MaxIterations: st.MaxIterations, Seed: st.Seed,
@@ -389,26 +390,6 @@ func FellSharply(prevAcc float64, it search.Iteration) bool {
 	return !it.Final && it.Index > 0 && !math.IsNaN(prevAcc) && prevAcc-it.Accuracy > DropWarning
 }
 
-// settingsDiff names the settings that differ, or returns "".
-func settingsDiff(stored, given NetAdaptSettings) string {
-	var a, b map[string]any
-	ja, _ := json.Marshal(stored)
-	jb, _ := json.Marshal(given)
-	_ = json.Unmarshal(ja, &a)
-	_ = json.Unmarshal(jb, &b)
-	var diffs []string
-	for k, v := range a {
-		if fmt.Sprint(v) != fmt.Sprint(b[k]) {
-			diffs = append(diffs, fmt.Sprintf("%s %v, now %v", k, v, b[k]))
-		}
-	}
-	slices.Sort(diffs)
-	if len(diffs) == 0 {
-		return ""
-	}
-	return fmt.Sprint(diffs)
-}
-
 // Local does tasks in this process: Train and FineTune over Data.
 type Local struct {
 	Data *Datasets
@@ -428,6 +409,9 @@ func (l *Local) FineTune(ctx context.Context, task FineTuneTask) (FineTuneResult
 type tunerAdapter struct {
 	tuner Tuner
 	base  FineTuneTask // all but the arch, weights, steps and seed
+	// shortSteps and longSteps tell a proposal's fine-tune from the long
+	// one, for the crash tests' hook (checkpoint).
+	shortSteps, longSteps int
 }
 
 func (t *tunerAdapter) do(ctx context.Context, a *space.Arch, w search.Weights, steps int, seed uint64) (FineTuneResult, error) {
@@ -441,6 +425,12 @@ func (t *tunerAdapter) do(ctx context.Context, a *space.Arch, w search.Weights, 
 }
 
 func (t *tunerAdapter) FineTune(ctx context.Context, a *space.Arch, w search.Weights, steps int, seed uint64) (search.Weights, float64, error) {
+	switch {
+	case steps == t.shortSteps:
+		checkpoint(ctx, "proposal")
+	case steps == t.longSteps:
+		checkpoint(ctx, "long")
+	}
 	res, err := t.do(ctx, a, w, steps, seed)
 	if err != nil {
 		return nil, 0, err

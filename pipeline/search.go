@@ -158,6 +158,39 @@ func ParseBaseline(s string) (name string, width float64, err error) {
 	return "", 0, fmt.Errorf("%q: no zoo network %q (see nas zoo list)", s, name)
 }
 
+// searchValues are SearchSettings by the names SettingError uses, for
+// the resume's comparison.
+type searchValues struct {
+	Space         string   `json:"space"`
+	Data          string   `json:"data"`
+	DataDir       string   `json:"data_dir"`
+	Strategy      string   `json:"strategy"`
+	Seed          uint64   `json:"seed"`
+	TargetMs      float64  `json:"target_ms"`
+	Alpha         float64  `json:"alpha"`
+	Beta          float64  `json:"beta"`
+	Budget        int      `json:"budget"`
+	ProxyEpochs   int      `json:"proxy_epochs"`
+	ProxySteps    int      `json:"proxy_steps"`
+	ProxyFraction float64  `json:"proxy_fraction"`
+	ProxyEval     float64  `json:"proxy_eval_fraction"`
+	Batch         int      `json:"batch"`
+	Final         int      `json:"final"`
+	FinalEpochs   int      `json:"final_epochs"`
+	FinalFraction float64  `json:"final_fraction"`
+	Baselines     []string `json:"baselines"`
+	LatencyTable  string   `json:"latency_table"`
+	Device        string   `json:"device"`
+}
+
+func (s SearchSettings) values() searchValues {
+	return searchValues{Space: s.Space, Data: s.Data, DataDir: s.DataDir, Strategy: s.Strategy, Seed: s.Seed,
+		TargetMs: s.Objective.TargetMs, Alpha: s.Objective.Alpha, Beta: s.Objective.Beta, Budget: s.Budget,
+		ProxyEpochs: s.ProxyEpochs, ProxySteps: s.ProxySteps, ProxyFraction: s.ProxyFraction, ProxyEval: s.ProxyEval,
+		Batch: s.Batch, Final: s.Final, FinalEpochs: s.FinalEpochs, FinalFraction: s.FinalFraction, Baselines: s.Baselines,
+		LatencyTable: s.LatencyTable, Device: s.Device}
+}
+
 // storedSettings are the part of SearchSettings a run keeps in
 // RunConfig.Settings; the rest are RunConfig's own fields.
 type storedSettings struct {
@@ -293,20 +326,27 @@ func (s *Search) Start(ctx context.Context, st SearchSettings) (*SearchResult, e
 	return s.run(ctx, 0, st, nil, nil)
 }
 
-// Resume continues the stopped run id with its stored settings.
-func (s *Search) Resume(ctx context.Context, id results.RunID) (*SearchResult, error) {
+// Resume continues the stopped run id with its stored settings. given
+// holds the settings the caller was given, and set names those of them to
+// check (as SettingError names them; others are ignored): one that
+// differs from the stored run's is refused with a *ConflictError naming
+// each, since a resumed run continues with exactly its own.
+func (s *Search) Resume(ctx context.Context, id results.RunID, given SearchSettings, set ...string) (*SearchResult, error) {
 	run, err := s.Store.Run(id)
 	if err != nil {
 		return nil, err
-	}
-	if run.Status == results.RunFinished {
-		return nil, &FinishedError{Run: id}
 	}
 	st, err := settingsOf(id, run.Config)
 	if err != nil {
 		return nil, err
 	}
 	st = st.withDefaults()
+	if diffs := diffSettings(st.values(), given.withDefaults().values(), func(k string) bool { return slices.Contains(set, k) }); len(diffs) > 0 {
+		return nil, &ConflictError{Run: id.String(), Diffs: diffs, Fix: "resume it without them (it keeps its own), or start a new run"}
+	}
+	if run.Status == results.RunFinished {
+		return nil, &FinishedError{Run: id}
+	}
 	if err := st.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: stored settings: %w", id, err)
 	}
@@ -411,6 +451,14 @@ func (s *Search) run(ctx context.Context, id results.RunID, st SearchSettings, t
 		return nil, err
 	}
 	if res.Final, err = s.finals(ctx, st, sp, trainer, lat, res); err != nil {
+		if errors.Is(err, context.Canceled) {
+			// Stopped during the final training: the trials are all
+			// stored, and a resume trains the final networks again.
+			if serr := s.Store.SetStatus(id, results.RunStopped); serr != nil {
+				return nil, errors.Join(err, serr)
+			}
+			return nil, &StoppedError{Run: id, Trials: len(res.Trials), Err: err}
+		}
 		return nil, err
 	}
 	if err := s.Store.SetStatus(id, results.RunFinished); err != nil {
@@ -479,8 +527,14 @@ func (s *Search) finals(ctx context.Context, st SearchSettings, sp *space.Space,
 	}
 	finals := make([]FinalResult, 0, len(archs))
 	var baselines []results.Baseline
+	searched := len(archs) - len(st.Baselines)
 	for i, a := range archs {
 		s.log("%s", say[i])
+		if i < searched {
+			checkpoint(ctx, "final")
+		} else {
+			checkpoint(ctx, "baseline")
+		}
 		fr, err := trainAndTime(ctx, t, lat, TrainTask{Arch: a.String(), Name: a.Name, Data: Dataset{Name: st.Data, Dir: st.DataDir},
 			Recipe: recipe, Threads: s.Threads, Weights: filepath.Join(res.Dir, strings.ReplaceAll(a.Name, "@", "_")+".safetensors")}, a)
 		if err != nil {
@@ -587,6 +641,7 @@ func (p *proxyEvaluator) Accuracy(ctx context.Context, a *space.Arch, seed uint6
 	task := p.task
 	task.Arch, task.Name = a.String(), a.Name
 	task.Recipe.Seed = seed
+	checkpoint(ctx, "trial")
 	res, err := p.trainer.Train(ctx, task)
 	return res.ValAcc, err
 }

@@ -137,8 +137,19 @@ func TestSearchResumeMatchesUninterrupted(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, results.RunStopped, run.Status)
 
+	// A resume given settings that differ from the run's is refused,
+	// naming each with both values; the same values are accepted.
+	given := fakeSettings()
+	given.Budget, given.Seed, given.Strategy = 9, 5, "random"
+	_, err = s.Resume(context.Background(), stopped.Run, given, "budget", "seed", "strategy", "target_ms", "store")
+	var ce *ConflictError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, []SettingDiff{{"budget", 8.0, 9.0}, {"seed", 4.0, 5.0}, {"strategy", "evolution", "random"}}, ce.Diffs)
+	require.Contains(t, err.Error(), "budget: stored 8, given 9; seed: stored 4, given 5; strategy: stored evolution, given random")
+	_, err = s.Resume(ctx, stopped.Run, given, "data", "space") // ctx is cancelled: the run stops at once
+	require.ErrorIs(t, err, context.Canceled, "settings not named are not compared")
 	tr.stopAfter = 0
-	got, err := s.Resume(context.Background(), stopped.Run)
+	got, err := s.Resume(context.Background(), stopped.Run, fakeSettings(), "budget", "seed", "target_ms", "alpha", "beta")
 	require.NoError(t, err)
 	require.Equal(t, want.Best.Key, got.Best.Key)
 	require.Equal(t, want.Best.Reward, got.Best.Reward)
@@ -149,7 +160,7 @@ func TestSearchResumeMatchesUninterrupted(t *testing.T) {
 		require.Equal(t, w, g, "trial %d", i)
 	}
 	require.Equal(t, want.Final[0].Arch, got.Final[0].Arch)
-	_, err = s.Resume(context.Background(), stopped.Run)
+	_, err = s.Resume(context.Background(), stopped.Run, SearchSettings{})
 	var finished *FinishedError
 	require.ErrorAs(t, err, &finished)
 }

@@ -20,7 +20,7 @@ func FuzzReadInput(f *testing.F) {
 			t.Fatal(err)
 		}
 		norm := FashionMNISTNorm()
-		x, err := ReadInput(path, blocks.Shape{C: 1, H: 2, W: 2}, &norm)
+		x, err := ReadInput(path, blocks.Shape{C: 1, H: 2, W: 2}, InputOptions{Norm: &norm, Grey: len(b)%2 == 0})
 		if err == nil && x.Len() != len(b)/4 && x.Len() != 4 {
 			t.Fatalf("%d bytes read as %d values", len(b), x.Len())
 		}

@@ -21,6 +21,7 @@ type exportOptions struct {
 	Seed         uint64
 	FoldBN       bool
 	WriteWeights string
+	Data         string // dataset whose normalisation and class names the ONNX metadata records
 	Zoo          zooFlags
 	JSON         bool
 }
@@ -59,9 +60,13 @@ ARCH is a zoo network name (see 'nas zoo list'; --input, --classes and
 --width shape it), an arch JSON file or an arch string. Weights come from --weights
 (a safetensors checkpoint of nas train) or, without it, are seeded random
 (--seed): Kaiming-normal convolutions, BN at its initial state.
+--data NAME records the dataset's input normalisation and class names in
+the ONNX model's metadata (nas import reads them back; docs/import.md);
+without it the model carries the arch, the version and the commit only.
 See docs/export.md.`,
 		Example: `  nas export mobilenet_v2 --format onnx -o mobilenet_v2.onnx
   nas export mobilenet_v2 --input 3x32x32 --classes 10 --weights ckpt.safetensors --format onnx --fold-bn -o m.onnx
+  nas export runs/run-1/best.json --weights runs/run-1/searched-1.safetensors --data fashion-mnist --format onnx -o best.onnx
   nas export mobilenet_v2 --format pytorch -o mobilenet_v2.py`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -85,6 +90,17 @@ See docs/export.md.`,
 			if (opts.Format == "json" || opts.Format == "string") && (opts.Weights != "" || opts.WriteWeights != "" || opts.FoldBN) {
 				return usageErrorf("--format %s writes the architecture only: --weights, --write-weights and --fold-bn do not apply", opts.Format)
 			}
+			if opts.Data != "" && opts.Format != "onnx" {
+				return usageErrorf("--data records the dataset in ONNX metadata: it applies to --format onnx only")
+			}
+			if opts.Data != "" {
+				if _, _, ok := export.DatasetMetadata(opts.Data); !ok {
+					return usageErrorf("--data %q: want fashion-mnist, mnist or cifar10 (the datasets whose normalisation and class names nas knows)", opts.Data)
+				}
+			}
+			if err := refuseTogether(cmd, "output", "out", "they are one flag"); err != nil {
+				return err
+			}
 			if opts.Weights != "" && cmd.Flags().Changed("seed") {
 				return usageErrorf("--seed makes random weights; it cannot be used with --weights")
 			}
@@ -101,6 +117,7 @@ See docs/export.md.`,
 	addWeightsFlag(cmd, &opts.Weights)
 	addSeedFlag(cmd, &opts.Seed)
 	f.BoolVar(&opts.FoldBN, "fold-bn", false, "fold batch norms into the convolutions before them (onnx)")
+	f.StringVar(&opts.Data, "data", "", "dataset whose input normalisation and class names the ONNX model's metadata records: fashion-mnist, mnist or cifar10 (default: none)")
 	f.StringVar(&opts.WriteWeights, "write-weights", "", "also write the weights used to this safetensors file (for the random weights of --seed)")
 	opts.Zoo.addFlags(cmd)
 	addJSONFlag(cmd, &opts.JSON)
@@ -148,7 +165,15 @@ func exportRun(cmd *cobra.Command, opts *exportOptions) error {
 	}
 	switch opts.Format {
 	case "onnx":
-		err = export.WriteONNX(&buf, g, w, export.ONNXOptions{Name: name, Arch: arch.String(), FoldBN: opts.FoldBN, ProducerVersion: currentVersion().Version})
+		o := export.ONNXOptions{Name: name, Arch: arch.String(), FoldBN: opts.FoldBN, ProducerVersion: currentVersion().Version}
+		if opts.Data != "" {
+			o.Norm, o.ClassNames, _ = export.DatasetMetadata(opts.Data)
+			if len(o.Norm.Mean) != arch.Input.C || len(o.ClassNames) != arch.Classes {
+				return fmt.Errorf("--data %s: the dataset has %d channels and %d classes, %s takes %d channels and has %d classes: name the dataset the network was trained on",
+					opts.Data, len(o.Norm.Mean), len(o.ClassNames), opts.Arch, arch.Input.C, arch.Classes)
+			}
+		}
+		err = export.WriteONNX(&buf, g, w, o)
 	case "pytorch":
 		err = export.WritePyTorch(&buf, g, export.PyTorchOptions{Name: name, Arch: arch.String()})
 	}

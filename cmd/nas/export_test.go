@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"nas/blocks"
+	"nas/export"
 	"nas/internal/onnxpb"
 	"nas/space"
 )
@@ -121,4 +123,49 @@ func TestExportArchForms(t *testing.T) {
 	}
 	require.True(t, proto.Equal(models["zoo"], models["string"]), "zoo name and arch string give the same model")
 	require.True(t, proto.Equal(models["zoo"], models["json"]), "zoo name and arch JSON give the same model")
+}
+
+// nas export --data records the dataset's normalisation and class names in
+// the ONNX metadata, which nas import reads back; without it the model
+// carries neither.
+func TestExportDataMetadata(t *testing.T) {
+	dir := t.TempDir()
+	flags := []string{"mobilenet_v1", "--width", "0.25", "--input", "1x28x28", "--classes", "10", "--format", "onnx"}
+	with, without := filepath.Join(dir, "with.onnx"), filepath.Join(dir, "without.onnx")
+	code, _, errOut := runNas(t, append([]string{"export", "--data", "fashion-mnist", "-o", with}, flags...)...)
+	require.Equal(t, 0, code, errOut)
+	code, _, errOut = runNas(t, append([]string{"export", "-o", without}, flags...)...)
+	require.Equal(t, 0, code, errOut)
+
+	norm, classes, ok := export.DatasetMetadata("fashion-mnist")
+	require.True(t, ok)
+	code, out, errOut := runNas(t, "import", with, "-o", filepath.Join(dir, "a.json"), "--json")
+	require.Equal(t, 0, code, errOut)
+	var rep importReport
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	require.Equal(t, norm.Mean, rep.Mean)
+	require.Equal(t, norm.Std, rep.Std)
+	require.Equal(t, classes, rep.ClassNames)
+	require.Equal(t, "T-shirt/top", rep.ClassNames[0], "Fashion-MNIST's own names")
+	code, out, errOut = runNas(t, "import", without, "-o", filepath.Join(dir, "b.json"), "--json")
+	require.Equal(t, 0, code, errOut)
+	rep = importReport{}
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	require.Empty(t, rep.Mean)
+	require.Empty(t, rep.ClassNames)
+
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--data", "cifar10"}, exitError, "--data cifar10: the dataset has 3 channels and 10 classes, mobilenet_v1 takes 1 channels"},
+		{[]string{"--data", "imagenet"}, exitUsage, `--data "imagenet": want fashion-mnist, mnist or cifar10`},
+		{[]string{"--data", "mnist", "--format", "pytorch"}, exitUsage, "applies to --format onnx only"},
+		{[]string{"--output", filepath.Join(dir, "x.onnx")}, exitUsage, "--output and --out cannot be given together"},
+	} {
+		code, _, errOut := runNas(t, append(append([]string{"export", "-o", filepath.Join(dir, "x.onnx")}, flags...), c.args...)...)
+		require.Equal(t, c.code, code, "%v: %s", c.args, errOut)
+		require.Contains(t, errOut, c.want, "%v", c.args)
+	}
 }

@@ -21,6 +21,7 @@ type inferOptions struct {
 	Weights string
 	Seed    uint64
 	Norm    string
+	Grey    bool
 	Zoo     zooFlags
 	JSON    bool
 }
@@ -35,20 +36,28 @@ print the outputs (logits) and the top classes.
 
 ARCH is anything 'nas inspect' accepts. The weights come from --weights (a
 safetensors file from 'nas train' or 'nas export --write-weights'), or, without
-it, seeded random initialisation (--seed).
+it, seeded random initialisation (--seed): the outputs of random weights
+mean nothing, and a warning on stderr says so.
 
-FILE (or --file) is either
+FILE (or --file), at most 256 MiB, is either
   raw float32: little-endian float32 values, N x C x H x W in that order
                (N is the file size over C*H*W*4; any file that is not a PNG
-               or JPEG is read this way), used as they are; or
-  an image:    PNG or JPEG of exactly H x W pixels, gray for C=1 and RGB for
-               C=3, scaled to [0, 1] and normalised with --norm (the
-               training statistics of a dataset, or none).`,
+               or JPEG is read this way), finite, used as they are (--norm
+               is refused); or
+  an image:    PNG or JPEG of exactly H x W pixels, scaled to [0, 1] and
+               normalised with --norm (the training statistics of a dataset
+               of C channels, or none). A network of 1 channel takes a grey
+               image; a colour one is refused unless --grey converts it to
+               BT.601 luma (0.299 R + 0.587 G + 0.114 B). A network of 3
+               channels takes RGB, or grey in all three.`,
 		Example: `  nas infer runs/run-1/best.json shoe.png --weights runs/mbv2/weights.safetensors --norm fashion-mnist
   nas infer mobilenet_v2 x.f32 --seed 3 --json`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Ref = args[0]
+			if err := refuseTogether(cmd, "input-shape", "input", "they are one flag"); err != nil {
+				return err
+			}
 			if err := opts.takeFile(cmd, args[1:]); err != nil {
 				return err
 			}
@@ -66,6 +75,7 @@ FILE (or --file) is either
 	addWeightsFlag(cmd, &opts.Weights)
 	addSeedFlag(cmd, &opts.Seed)
 	f.StringVar(&opts.Norm, "norm", "none", "normalisation of image inputs: fashion-mnist, mnist, cifar10 or none")
+	f.BoolVar(&opts.Grey, "grey", false, "convert a colour image for a one-channel network to grey (BT.601 luma); without it such an image is refused")
 	opts.Zoo.addFlags(cmd)
 	deprecatedAlias(cmd, "input-shape", "input")
 	addJSONFlag(cmd, &opts.JSON)
@@ -135,10 +145,15 @@ func inferRun(cmd *cobra.Command, opts *inferOptions) error {
 		if _, err := trainer.LoadWeights(opts.Weights, net); err != nil {
 			return err
 		}
+	} else {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: no --weights: the weights are random (seed %d), and the predictions mean nothing\n", opts.Seed)
 	}
 	norm, _ := normalization(opts.Norm)
-	x, err := trainer.ReadInput(opts.File, a.Input, norm)
+	x, err := trainer.ReadInput(opts.File, a.Input, trainer.InputOptions{Norm: norm, Grey: opts.Grey})
 	if err != nil {
+		if norm != nil && strings.Contains(err.Error(), "normalisation") {
+			return fmt.Errorf("--norm %s: %w", opts.Norm, err)
+		}
 		return err
 	}
 	y := net.Forward(nil, x)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"image"
 	"image/color"
+	"image/jpeg"
 	"image/png"
 	"math"
 	"math/rand/v2"
@@ -135,6 +136,10 @@ func TestInferErrors(t *testing.T) {
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, errOut, "input FILE is required")
 
+	code, _, errOut = runNas(t, "infer", "mobilenet_v2", bad, "--input", "1x12x12", "--input-shape", "3x12x12")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errOut, "--input-shape and --input cannot be given together")
+
 	code, _, errOut = runNas(t, "infer", inferArch, bad, "--norm", "imagenet")
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, errOut, "--norm")
@@ -142,4 +147,100 @@ func TestInferErrors(t *testing.T) {
 	code, _, errOut = runNas(t, "infer", inferArch, bad, "--weights", filepath.Join(t.TempDir(), "none.safetensors"))
 	require.Equal(t, exitError, code)
 	require.Contains(t, errOut, "none.safetensors")
+}
+
+// writeImage writes img as PNG or JPEG (by the name's extension) into dir.
+func writeImage(t *testing.T, dir, name string, img image.Image) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	if filepath.Ext(name) == ".jpg" {
+		require.NoError(t, jpeg.Encode(f, img, &jpeg.Options{Quality: 95}))
+	} else {
+		require.NoError(t, png.Encode(f, img))
+	}
+	require.NoError(t, f.Close())
+	return path
+}
+
+// Every bad input of nas infer is refused with an error that names the
+// file and says what to do; none panics.
+func TestInferBadInputs(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, b, 0o644))
+		return p
+	}
+	raw := func(name string, vals []float32) string {
+		var b []byte
+		for _, v := range vals {
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+		}
+		return file(name, b)
+	}
+	sample := 12 * 12
+	nan := make([]float32, 2*sample)
+	nan[sample+13] = float32(math.NaN())
+	inf := make([]float32, sample)
+	inf[7] = float32(math.Inf(1))
+	rgb := image.NewRGBA(image.Rect(0, 0, 12, 12))
+	for i := range rgb.Pix {
+		rgb.Pix[i] = uint8(i * 13)
+		if i%4 == 3 {
+			rgb.Pix[i] = 255 // opaque
+		}
+	}
+	huge := filepath.Join(dir, "huge.f32")
+	f, err := os.Create(huge)
+	require.NoError(t, err)
+	require.NoError(t, f.Truncate(trainer.MaxInputBytes+int64(4*sample))) // sparse: nothing written
+	require.NoError(t, f.Close())
+
+	for _, c := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"empty", []string{file("empty.f32", nil)}, []string{"empty.f32 is empty", "576 bytes per 1x12x12 sample"}},
+		{"wrong size", []string{file("short.f32", make([]byte, 4*sample+4))}, []string{"short.f32: 580 bytes is not a whole number of 1x12x12 float32 samples", "write N x 144 little-endian float32 values"}},
+		{"NaN", []string{raw("nan.f32", nan)}, []string{"nan.f32: value 157 (sample 1, channel 0, row 1, column 1) is NaN", "finite numbers"}},
+		{"Inf", []string{raw("inf.f32", inf)}, []string{"inf.f32: value 7 (sample 0, channel 0, row 0, column 7) is +Inf"}},
+		{"huge", []string{huge}, []string{"huge.f32 is 268436032 bytes, more than the 256 MiB", "split it into files of at most 466033 samples"}},
+		{"RGB PNG, 1 channel", []string{writeImage(t, dir, "rgb.png", rgb)}, []string{"rgb.png: a colour png image", "--grey"}},
+		{"JPEG, 1 channel", []string{writeImage(t, dir, "rgb.jpg", rgb)}, []string{"rgb.jpg: a colour jpeg image", "--grey"}},
+		{"norm channels", []string{writeImage(t, dir, "grey.png", image.NewGray(image.Rect(0, 0, 12, 12))), "--norm", "cifar10"},
+			[]string{"--norm cifar10: the normalisation has statistics for 3 channels, the network takes 1"}},
+		{"norm on raw", []string{raw("ok.f32", make([]float32, sample)), "--norm", "mnist"}, []string{"ok.f32: raw float32 values are used as they are", "normalise the values in the file"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errOut := runNas(t, append([]string{"infer", inferArch, "--json"}, c.args...)...)
+			require.Equal(t, exitError, code, errOut)
+			require.Empty(t, out)
+			for _, w := range c.want {
+				require.Contains(t, errOut, w)
+			}
+			require.NotContains(t, errOut, "panic")
+		})
+	}
+
+	// --grey converts colour to BT.601 luma; a grey JPEG needs no --grey.
+	x := nn.New(1, 1, 12, 12)
+	for i := range x.Data {
+		p := rgb.Pix[4*i : 4*i+3]
+		x.Data[i] = 0.299*float32(p[0])/255 + 0.587*float32(p[1])/255 + 0.114*float32(p[2])/255
+	}
+	want := inferNet(t, 1).Forward(nil, x)
+	code, out, errOut := runNas(t, "infer", inferArch, filepath.Join(dir, "rgb.png"), "--grey", "--json")
+	require.Equal(t, 0, code, errOut)
+	var res inferResult
+	require.NoError(t, json.Unmarshal([]byte(out), &res), "the warning goes to stderr: stdout stays JSON")
+	for i, v := range want.Data {
+		require.InDelta(t, v, res.Logits[0][i], 1e-5)
+	}
+	require.Contains(t, errOut, "warning: no --weights: the weights are random (seed 1), and the predictions mean nothing")
+	grey := image.NewGray(image.Rect(0, 0, 12, 12))
+	code, _, errOut = runNas(t, "infer", inferArch, writeImage(t, dir, "grey.jpg", grey), "--json")
+	require.Equal(t, 0, code, errOut)
 }

@@ -83,6 +83,9 @@ command and --resume, and ends with the history of an uninterrupted run.`,
 			if opts.Out == "" {
 				opts.Out = defaultNetadaptOut
 			}
+			if err := refuseTogether(cmd, "long-steps", "long-epochs", "the long fine-tune's length is one or the other"); err != nil {
+				return err
+			}
 			if err := opts.check(); err != nil {
 				return err
 			}
@@ -125,7 +128,7 @@ command and --resume, and ends with the history of an uninterrupted run.`,
 }
 
 // netadaptFlags names the flag of each setting whose flag is not its name.
-var netadaptFlags = map[string]string{"arch": "ARCH"}
+var netadaptFlags = map[string]string{"arch": "ARCH", "val": "val", "val_seed": "val-seed"}
 
 func (o *netadaptOptions) check() error {
 	if err := o.NATS.check(); err != nil {
@@ -294,5 +297,5 @@ func netadaptError(err error, out string) error {
 	case errors.Is(err, pipeline.ErrNoHistory):
 		return fmt.Errorf("%w: run without --resume", err)
 	}
-	return flagError(err, netadaptFlags)
+	return conflictError(flagError(err, netadaptFlags), netadaptFlags)
 }

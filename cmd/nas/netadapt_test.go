@@ -2,19 +2,18 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/require"
 
-	"nas/internal/crashtest"
 	"nas/latency"
 	"nas/pipeline"
 	"nas/search"
@@ -214,7 +213,7 @@ func TestNetAdaptEndToEnd(t *testing.T) {
 	require.Equal(t, sum, sum2)
 	code, _, errOut = runNas(t, f.args(out, "--resume", "--seed", "4")...)
 	require.Equal(t, exitError, code)
-	require.Contains(t, errOut, "seed 3, now 4")
+	require.Contains(t, errOut, "--seed: stored 3, given 4")
 	// --resume without a run.
 	code, _, errOut = runNas(t, f.args(filepath.Join(t.TempDir(), "none"), "--resume")...)
 	require.Equal(t, exitError, code)
@@ -243,11 +242,13 @@ func decisions(its []search.Iteration) []search.Iteration {
 	return out
 }
 
-// A run killed with SIGKILL and continued with --resume ends with the
+// A NetAdapt run stopped by SIGKILL or SIGINT (Ctrl-C) at a known point
+// (during a proposal's fine-tune, during the long fine-tune) and continued
+// with --resume keeps every iteration it recorded and ends with the
 // history of a run that was never interrupted.
 func TestNetAdaptKillResume(t *testing.T) {
 	if testing.Short() {
-		t.Skip("fine-tunes a tiny network many times, three times over")
+		t.Skip("fine-tunes a tiny network many times, five times over")
 	}
 	f := newNetadaptFixture(t)
 
@@ -255,41 +256,53 @@ func TestNetAdaptKillResume(t *testing.T) {
 	// these settings asks for; the others then read the same predictions
 	// from copies of it.
 	ref := filepath.Join(t.TempDir(), "ref")
-	start := time.Now()
 	code, _, errOut := runNas(t, f.args(ref)...)
 	require.Equal(t, 0, code, errOut)
-	full := time.Since(start)
 	want := readHistory(t, ref)
-	require.Greater(t, len(want.Iterations), 2)
+	require.Greater(t, len(want.Iterations), 3, "the kill points need two pruning iterations")
 	lut, err := os.ReadFile(f.lut)
 	require.NoError(t, err)
+	// The first proposal of the second iteration: each proposal an
+	// iteration lists was fine-tuned.
+	second := len(want.Iterations[1].Proposals) + 1
 
-	for _, frac := range []float64{0.3, 0.6} {
-		dir := t.TempDir()
-		g := f
-		g.lut = filepath.Join(dir, "lut.db")
-		require.NoError(t, os.WriteFile(g.lut, lut, 0o644))
-		out := filepath.Join(dir, "na")
-		args, _ := json.Marshal(g.args(out))
-		child := exec.Command(os.Args[0], "-test.run=^TestNetAdaptChild$")
-		child.Env = append(os.Environ(), "NAS_NETADAPT_ARGS="+string(args))
-		crashtest.Start(t, child)
-		time.Sleep(time.Duration(frac * float64(full)))
-		_ = child.Process.Kill() // SIGKILL: no clean-up runs
-		_ = child.Wait()
+	for _, kp := range []struct {
+		name, at string
+		final    bool // stopped in the long fine-tune: every pruning iteration is recorded
+	}{
+		{"proposal-SIGKILL", fmt.Sprintf("proposal:%d", second), false},
+		{"long-fine-tune-SIGKILL", "long:1", true},
+		{"proposal-SIGINT", "proposal:2:int", false},
+		{"long-fine-tune-SIGINT", "long:1:int", true},
+	} {
+		t.Run(kp.name, func(t *testing.T) {
+			dir := t.TempDir()
+			g := f
+			g.lut = filepath.Join(dir, "lut.db")
+			require.NoError(t, os.WriteFile(g.lut, lut, 0o644))
+			out := filepath.Join(dir, "na")
+			c := runKilled(t, "TestNetAdaptChild", "NAS_NETADAPT_ARGS", kp.at, g.args(out))
+			requireStopped(t, c, strings.HasSuffix(kp.at, ":int"), "the same command with --resume continues")
 
-		resume := g.args(out, "--resume")
-		if _, err := os.Stat(filepath.Join(out, pipeline.HistoryFile)); err != nil {
-			resume = g.args(out) // killed before the first record
-		} else {
+			// The kill landed mid-run: the history holds a prefix of the
+			// uninterrupted run's, without its final network.
 			its := readHistory(t, out).Iterations
-			t.Logf("killed at %.0f%% of an uninterrupted run, after iteration %d", 100*frac, its[len(its)-1].Index)
-		}
-		code, _, errOut := runNas(t, resume...)
-		require.Equal(t, 0, code, errOut)
-		got := readHistory(t, out)
-		require.Equal(t, want.Settings, got.Settings)
-		require.Equal(t, decisions(want.Iterations), decisions(got.Iterations))
+			require.NotEmpty(t, its)
+			require.Less(t, len(its), len(want.Iterations))
+			require.False(t, its[len(its)-1].Final)
+			if kp.final {
+				require.Len(t, its, len(want.Iterations)-1, "every pruning iteration is recorded before the long fine-tune")
+			}
+			require.Equal(t, decisions(want.Iterations[:len(its)]), decisions(its))
+			t.Logf("stopped after iteration %d of %d", its[len(its)-1].Index, len(want.Iterations)-1)
+
+			code, stdout, errOut := runNas(t, slices.DeleteFunc(g.args(out, "--resume"), func(s string) bool { return s == "--json" })...)
+			require.Equal(t, 0, code, "the resume: %s", errOut)
+			require.Contains(t, stdout, fmt.Sprintf("resuming %s after iteration %d", out, its[len(its)-1].Index))
+			got := readHistory(t, out)
+			require.Equal(t, want.Settings, got.Settings)
+			require.Equal(t, decisions(want.Iterations), decisions(got.Iterations))
+		})
 	}
 }
 

@@ -6,9 +6,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"nas/internal/progress"
 	"nas/latency"
@@ -31,6 +33,7 @@ type searchOptions struct {
 	JSON     bool
 	Quiet    bool
 	NATS     natsOptions
+	Set      []string // the settings given with --resume, checked against the run's
 }
 
 func newCmdSearch(runF func(*cobra.Command, *searchOptions) error) *cobra.Command {
@@ -57,7 +60,9 @@ end-to-end timings are still of this machine.
 
 Every trial is committed to the results store (--store) as it finishes; a
 killed search continues with --resume RUN and loses at most the trial in
-flight. After the budget, the best --final networks are retrained for
+flight. A resumed run keeps its stored settings: a setting flag given with
+--resume must have the stored value, else the resume is refused, naming
+each that differs. After the budget, the best --final networks are retrained for
 --final-epochs on --final-fraction of the training split, evaluated once on
 the test set, and timed end to end; --baselines trains and times zoo networks with the
 same recipe for comparison. The report (plot, HTML page, best arch) is
@@ -68,7 +73,7 @@ written to runs/RUN/, or -o DIR (see nas report).`,
   nas search --resume run-3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := opts.check(); err != nil {
+			if err := opts.check(cmd); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -108,26 +113,79 @@ written to runs/RUN/, or -o DIR (see nas report).`,
 }
 
 // searchFlags names the flag of each setting whose flag is not its name.
-var searchFlags = map[string]string{"alpha": "w", "beta": "w", "latency_table": "lut"}
+var searchFlags = map[string]string{"alpha": "w", "beta": "w", "latency_table": "lut", "target_ms": "target-ms"}
 
-func (o *searchOptions) check() error {
+func (o *searchOptions) check(cmd *cobra.Command) error {
 	if err := checkThreads(o.Threads); err != nil {
 		return err
 	}
 	if err := o.NATS.check(); err != nil {
 		return err
 	}
-	if o.Resume != "" {
-		if _, err := results.ParseRunID(o.Resume); err != nil {
-			return usageErrorf("--resume: %v", err)
-		}
-		return nil
+	if err := refuseTogether(cmd, "hard", "w", "--hard sets the exponents itself (alpha = 0, beta = -1)"); err != nil {
+		return err
+	}
+	if err := refuseTogether(cmd, "proxy-steps", "proxy-epochs", "the proxy training's budget is one or the other"); err != nil {
+		return err
 	}
 	o.Settings.Objective = search.SoftObjective(o.Settings.Objective.TargetMs, o.W)
 	if o.Hard {
 		o.Settings.Objective = search.HardObjective(o.Settings.Objective.TargetMs)
 	}
+	if o.Resume != "" {
+		if _, err := results.ParseRunID(o.Resume); err != nil {
+			return usageErrorf("--resume: %v", err)
+		}
+		// The settings given with --resume are checked against the run's.
+		cmd.Flags().Visit(func(f *pflag.Flag) {
+			switch f.Name {
+			case "w", "hard":
+				o.Set = append(o.Set, "alpha", "beta")
+			case "lut":
+				o.Set = append(o.Set, "latency_table")
+			default:
+				o.Set = append(o.Set, strings.ReplaceAll(f.Name, "-", "_"))
+			}
+		})
+		return nil
+	}
 	return flagError(o.Settings.Validate(), searchFlags)
+}
+
+// refuseTogether refuses the flags a and b given together, with why one
+// would silently override the other.
+func refuseTogether(cmd *cobra.Command, a, b, why string) error {
+	if cmd.Flags().Changed(a) && cmd.Flags().Changed(b) {
+		return usageErrorf("--%s and --%s cannot be given together: %s; give one of them", a, b, why)
+	}
+	return nil
+}
+
+// conflictError names the flags of a resume's settings that differ from
+// the stored run's (pipeline.ConflictError), with both values.
+func conflictError(err error, flags map[string]string) error {
+	var ce *pipeline.ConflictError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	var parts []string
+	for _, d := range ce.Diffs {
+		name, ok := flags[d.Setting]
+		switch {
+		case !ok:
+			name = "--" + strings.ReplaceAll(d.Setting, "_", "-")
+		case strings.ToLower(name) != name: // an argument: ARCH
+		case strings.ReplaceAll(name, "-", "_") != d.Setting:
+			name = fmt.Sprintf("--%s (%s)", name, d.Setting)
+		default:
+			name = "--" + name
+		}
+		part := fmt.Sprintf("%s: stored %v, given %v", name, d.Stored, d.Given)
+		if !slices.Contains(parts, part) {
+			parts = append(parts, part)
+		}
+	}
+	return fmt.Errorf("%s was started with other settings (%s): %s", ce.Run, strings.Join(parts, "; "), ce.Fix)
 }
 
 // searchSummary is what --json prints.
@@ -180,7 +238,7 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 	var res *pipeline.SearchResult
 	if opts.Resume != "" {
 		id, _ := results.ParseRunID(opts.Resume)
-		res, err = s.Resume(ctx, id)
+		res, err = s.Resume(ctx, id, opts.Settings, opts.Set...)
 	} else {
 		res, err = s.Start(ctx, opts.Settings)
 	}
@@ -191,7 +249,7 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 		return fmt.Errorf("stopped: %d trials are stored; continue with nas search --resume %s", se.Trials, se.Run)
 	}
 	if err != nil {
-		return flagError(searchFillCommand(err, store, opts), searchFlags)
+		return conflictError(flagError(searchFillCommand(err, store, opts), searchFlags), searchFlags)
 	}
 	if res.Stopped != "" {
 		say("%s\n", res.Stopped)

@@ -2,18 +2,20 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/require"
 
 	"nas/internal/crashtest"
 	"nas/latency"
+	"nas/pipeline"
 	"nas/results"
 )
 
@@ -41,6 +43,9 @@ func TestSearchFlags(t *testing.T) {
 		{[]string{"--target-ms", "1", "--baselines", "resnet50"}, "no zoo network"},
 		{[]string{"--target-ms", "1", "--baselines", "mobilenet_v2@x"}, "width after @"},
 		{[]string{"--resume", "bogus"}, "--resume"},
+		{[]string{"--target-ms", "1", "--hard", "--w", "-0.07"}, "--hard and --w cannot be given together"},
+		{[]string{"--resume", "run-1", "--hard", "--w", "-0.07"}, "--hard and --w cannot be given together"},
+		{[]string{"--target-ms", "1", "--proxy-steps", "3", "--proxy-epochs", "2"}, "--proxy-steps and --proxy-epochs cannot be given together"},
 	} {
 		code, _, errOut := runNas(t, append([]string{"search"}, c.args...)...)
 		require.Equal(t, exitUsage, code, "%v: %s", c.args, errOut)
@@ -111,7 +116,7 @@ func TestSearchEndToEnd(t *testing.T) {
 	require.Len(t, bl, 2)
 }
 
-// TestSearchChild is the process TestSearchKillResume kills: it runs the
+// TestSearchChild is the process the search kill tests stop: it runs the
 // command line in NAS_SEARCH_ARGS and exits.
 func TestSearchChild(t *testing.T) {
 	raw := os.Getenv("NAS_SEARCH_ARGS")
@@ -123,72 +128,151 @@ func TestSearchChild(t *testing.T) {
 	os.Exit(run(args, os.Stdout, os.Stderr))
 }
 
-// A search killed with SIGKILL at any moment and continued with --resume
-// ends with exactly the trials of a search that was never interrupted.
+// killedChild is a child process stopped by the crash tests' hook.
+type killedChild struct {
+	state          *os.ProcessState
+	stdout, stderr string
+}
+
+// runKilled runs the command line args in the test binary's child test
+// (TestSearchChild or TestNetAdaptChild, reading argsEnv) with the hook
+// pipeline.KillAtEnv set to at, and waits for it to end.
+func runKilled(t *testing.T, child, argsEnv, at string, args []string) killedChild {
+	t.Helper()
+	raw, err := json.Marshal(args)
+	require.NoError(t, err)
+	cmd := exec.Command(os.Args[0], "-test.run=^"+child+"$")
+	cmd.Env = append(os.Environ(), argsEnv+"="+string(raw), pipeline.KillAtEnv+"="+at)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	crashtest.Start(t, cmd)
+	_ = cmd.Wait()
+	return killedChild{state: cmd.ProcessState, stdout: out.String(), stderr: errb.String()}
+}
+
+// requireStopped fails unless the child ended as the kill point says: by
+// SIGKILL, or after SIGINT with the message naming how to continue.
+func requireStopped(t *testing.T, c killedChild, sigint bool, want string) {
+	t.Helper()
+	if sigint {
+		require.Equal(t, exitError, c.state.ExitCode(), "the child stopped by Ctrl-C fails: %s", c.stderr)
+		require.Contains(t, c.stderr, want)
+		return
+	}
+	ws, ok := c.state.Sys().(syscall.WaitStatus)
+	require.True(t, ok)
+	require.True(t, ws.Signaled() && ws.Signal() == syscall.SIGKILL, "the child was not killed by the hook: %v\n%s", c.state, c.stderr)
+}
+
+// searchKillPoints are where the search kill tests stop a search of
+// budget 4 with one final network and one baseline: the event of
+// pipeline.KillAtEnv, and the trials the store must hold by then.
+var searchKillPoints = []struct {
+	name, at string
+	trials   int
+}{
+	{"proxy-trial-3-SIGKILL", "trial:3", 2},
+	{"final-training-SIGKILL", "final:1", 4},
+	{"baseline-training-SIGKILL", "baseline:1", 4},
+	{"proxy-trial-2-SIGINT", "trial:2:int", 1},
+	{"final-training-SIGINT", "final:1:int", 4},
+}
+
+// A search stopped by SIGKILL or SIGINT (Ctrl-C) at a known point of its
+// run (during the proxy training of a trial, the final training of the
+// searched network, the training of a baseline) and continued with
+// --resume keeps every trial it committed and ends with exactly the trials
+// and final results of a search that was never interrupted.
 func TestSearchKillResume(t *testing.T) {
 	if testing.Short() {
-		t.Skip("trains a few tiny networks, twice")
+		t.Skip("trains a few tiny networks, six times over")
 	}
 	f := newSearchFixture(t)
-	const budget = "6"
-
+	runArgs := func(dir string) []string {
+		return f.args(dir, "--budget", "4", "--final", "1", "--final-fraction", "0.5", "--baselines", "mobilenet_v1@0.25", "--threads", "1")
+	}
 	ref := t.TempDir()
-	start := time.Now()
-	code, out, errOut := runNas(t, f.args(ref, "--budget", budget, "--final", "0")...)
+	code, out, errOut := runNas(t, runArgs(ref)...)
 	require.Equal(t, 0, code, errOut)
-	full := time.Since(start)
 	var want searchSummary
 	require.NoError(t, json.Unmarshal([]byte(out), &want))
+	require.Equal(t, 4, want.Trials)
+	require.Len(t, want.Final, 2)
+	wantTrials := storedTrials(t, filepath.Join(ref, "store.db"))
 
-	for _, frac := range []float64{0.3, 0.6} {
-		dir := t.TempDir()
-		args, _ := json.Marshal(f.args(dir, "--budget", budget, "--final", "0"))
-		child := exec.Command(os.Args[0], "-test.run=^TestSearchChild$")
-		child.Env = append(os.Environ(), "NAS_SEARCH_ARGS="+string(args))
-		crashtest.Start(t, child)
-		time.Sleep(time.Duration(frac * float64(full)))
-		_ = child.Process.Kill() // SIGKILL: no clean-up runs
-		_ = child.Wait()
+	for _, kp := range searchKillPoints {
+		t.Run(kp.name, func(t *testing.T) {
+			dir := t.TempDir()
+			store := filepath.Join(dir, "store.db")
+			sigint := strings.HasSuffix(kp.at, ":int")
+			c := runKilled(t, "TestSearchChild", "NAS_SEARCH_ARGS", kp.at, runArgs(dir))
+			requireStopped(t, c, sigint, fmt.Sprintf("stopped: %d trials are stored; continue with nas search --resume run-1", kp.trials))
 
-		store := filepath.Join(dir, "store.db")
-		var resumeArgs []string
-		if _, err := os.Stat(store); err == nil {
+			// The kill landed mid-run: the run is stored, not finished, with
+			// the trials committed before the kill point, each that of the
+			// uninterrupted run.
 			s, err := results.OpenReadOnly(store)
 			require.NoError(t, err)
-			runs, err := s.Runs()
+			run, err := s.Run(1)
 			require.NoError(t, err)
-			var stored []results.Trial
-			if len(runs) == 1 {
-				stored, err = s.Trials(1)
-				require.NoError(t, err)
-			}
+			stored, err := s.Trials(1)
+			require.NoError(t, err)
 			require.NoError(t, s.Close())
-			t.Logf("killed at %.0f%% of an uninterrupted run: %d runs, %d trials stored", 100*frac, len(runs), len(stored))
-			if len(runs) == 1 {
-				resumeArgs = []string{"search", "--resume", "run-1", "--store", store, "--out", filepath.Join(dir, "report"), "--json"}
+			require.NotEqual(t, results.RunFinished, run.Status)
+			if sigint {
+				require.Equal(t, results.RunStopped, run.Status)
 			}
-		}
-		if resumeArgs == nil { // killed before the run was created
-			resumeArgs = f.args(dir, "--budget", budget, "--final", "0")
-		}
-		code, out, errOut := runNas(t, resumeArgs...)
-		if code != 0 && strings.Contains(errOut, "is finished") {
-			continue // the child finished before the kill
-		}
-		require.Equal(t, 0, code, errOut)
-		var got searchSummary
-		require.NoError(t, json.Unmarshal([]byte(out), &got))
-		require.Equal(t, want.Trials, got.Trials)
-		require.Equal(t, want.Best.Key, got.Best.Key)
-		require.Equal(t, want.Best.Reward, got.Best.Reward)
-		gotTrials := storedTrials(t, filepath.Join(dir, "store.db"))
-		wantTrials := storedTrials(t, filepath.Join(ref, "store.db"))
-		require.Equal(t, len(wantTrials), len(gotTrials))
-		for i := range wantTrials {
-			require.Equal(t, wantTrials[i].Arch, gotTrials[i].Arch, "trial %d", i+1)
-			require.Equal(t, wantTrials[i].ValAccuracy, gotTrials[i].ValAccuracy, "trial %d", i+1)
-			require.Equal(t, wantTrials[i].Reward, gotTrials[i].Reward, "trial %d", i+1)
-		}
+			require.Len(t, stored, kp.trials)
+			requireSameTrials(t, wantTrials[:kp.trials], stored)
+
+			resume := []string{"search", "--resume", "run-1", "--store", store, "--out", filepath.Join(dir, "report"), "--threads", "1", "--json"}
+			if kp.at == searchKillPoints[0].at {
+				// Settings that differ from the run's are refused, each named
+				// with both values; the run's own are accepted.
+				code, _, errOut := runNas(t, append(resume, "--budget", "6", "--seed", "7", "--strategy", "rl", "--target-ms", "1", "--hard", "--lut", "x.db")...)
+				require.Equal(t, exitError, code)
+				for _, want := range []string{"run-1 was started with other settings", "--budget: stored 4, given 6", "--seed: stored 5, given 7",
+					"--strategy: stored evolution, given rl", "--target-ms: stored 0.05, given 1", "--w (alpha): stored -0.15, given 0",
+					"--w (beta): stored -0.15, given -1", "--lut (latency_table): stored " + f.lut + ", given x.db", "resume it without them"} {
+					require.Contains(t, errOut, want)
+				}
+				resume = append(resume, "--budget", "4", "--seed", "5", "--target-ms", "0.05", "--space", "convnet28", "--lut", f.lut)
+			}
+			code, out, errOut := runNas(t, resume...)
+			require.Equal(t, 0, code, "the resume: %s", errOut)
+			var got searchSummary
+			require.NoError(t, json.Unmarshal([]byte(out), &got))
+			requireSameTrials(t, wantTrials, storedTrials(t, store))
+			require.Equal(t, want.Best.Key, got.Best.Key)
+			require.Equal(t, want.Best.Reward, got.Best.Reward)
+			require.Len(t, got.Final, len(want.Final))
+			for i, w := range want.Final {
+				g := got.Final[i]
+				require.Equal(t, w.Name, g.Name)
+				require.Equal(t, w.Arch, g.Arch)
+				require.Equal(t, w.ValAcc, g.ValAcc, "%s: the final training is deterministic", w.Name)
+				require.Equal(t, w.TestAcc, g.TestAcc, "%s", w.Name)
+				require.FileExists(t, g.Weights)
+			}
+			code, _, errOut = runNas(t, "search", "--resume", "run-1", "--store", store, "--json")
+			require.Equal(t, exitError, code)
+			require.Contains(t, errOut, "is finished")
+		})
+	}
+}
+
+// requireSameTrials fails unless got holds the trials of want, bit for bit
+// in what a run decides (timings aside).
+func requireSameTrials(t *testing.T, want, got []results.Trial) {
+	t.Helper()
+	require.Equal(t, len(want), len(got))
+	for i := range want {
+		require.Equal(t, want[i].Arch, got[i].Arch, "trial %d", i+1)
+		require.Equal(t, want[i].Seed, got[i].Seed, "trial %d", i+1)
+		require.Equal(t, want[i].Status, got[i].Status, "trial %d", i+1)
+		require.Equal(t, want[i].PredictedLatencyMs, got[i].PredictedLatencyMs, "trial %d", i+1)
+		require.Equal(t, want[i].ValAccuracy, got[i].ValAccuracy, "trial %d", i+1)
+		require.Equal(t, want[i].Reward, got[i].Reward, "trial %d", i+1)
 	}
 }
 
