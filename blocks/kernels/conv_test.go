@@ -42,6 +42,11 @@ var convCases = []convCase{
 	{in: 6, out: 6, groups: 6, h: 12, w: 11, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 0, dh: 1, dw: 1},
 	{in: 3, out: 3, groups: 3, h: 20, w: 37, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1},
 	{in: 2, out: 6, groups: 2, h: 9, w: 30, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1, dh: 1, dw: 1},
+	// Kernels wider than the padded input: some taps never reach it.
+	{in: 1, out: 1, groups: 1, h: 2, w: 2, kh: 10, kw: 10, sh: 1, sw: 1, ph: 4, pw: 4, dh: 1, dw: 1},
+	{in: 3, out: 2, groups: 1, h: 2, w: 1, kh: 7, kw: 7, sh: 1, sw: 1, ph: 3, pw: 3, dh: 1, dw: 1},
+	{in: 3, out: 3, groups: 3, h: 2, w: 1, kh: 7, kw: 7, sh: 1, sw: 1, ph: 3, pw: 3, dh: 1, dw: 1},
+	{in: 2, out: 2, groups: 2, h: 3, w: 2, kh: 5, kw: 5, sh: 2, sw: 2, ph: 2, pw: 2, dh: 1, dw: 1},
 }
 
 // naiveConv computes the convolution and its gradients in float64 by the

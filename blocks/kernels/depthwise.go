@@ -36,6 +36,9 @@ func DepthwiseConv2D(win Window, c, mult int, x, w, bias, y []float32) {
 				for kw := 0; kw < win.KW; kw++ {
 					wv := wo[kh*win.KW+kw]
 					lo, hi := wLo[kw], wHi[kw]
+					if lo >= hi {
+						continue // the tap never reaches the input
+					}
 					off := kw*win.DilW - win.PadW
 					if win.StrideW == 1 {
 						ys := yr[lo:hi]
@@ -77,6 +80,9 @@ func DepthwiseConv2DBackwardData(win Window, c, mult int, gy, w, gx []float32) {
 				for kw := 0; kw < win.KW; kw++ {
 					wv := wo[kh*win.KW+kw]
 					lo, hi := wLo[kw], wHi[kw]
+					if lo >= hi {
+						continue // the tap never reaches the input
+					}
 					off := kw*win.DilW - win.PadW
 					if win.StrideW == 1 {
 						gys := gyr[lo:hi]
@@ -123,6 +129,9 @@ func DepthwiseConv2DBackwardFilter(win Window, c, mult int, x, gy, gw []float32)
 				xr := xc[ih*win.InW : (ih+1)*win.InW]
 				for kw := 0; kw < win.KW; kw++ {
 					lo, hi := wLo[kw], wHi[kw]
+					if lo >= hi {
+						continue // the tap never reaches the input
+					}
 					off := kw*win.DilW - win.PadW
 					var s float32
 					if win.StrideW == 1 {

@@ -28,7 +28,12 @@ func Im2col(win Window, c int, src, cols []float32) {
 					clear(dr[:wLo])
 					clear(dr[wHi:])
 					if win.StrideW == 1 {
-						copy(dr[wLo:wHi], xr[wLo+offW:wHi+offW])
+						// An empty range (a tap that never reaches the
+						// input: a kernel wider than the padded row) may
+						// lie outside the row, so it is not sliced.
+						if wLo < wHi {
+							copy(dr[wLo:wHi], xr[wLo+offW:wHi+offW])
+						}
 						continue
 					}
 					for ow := wLo; ow < wHi; ow++ {
@@ -62,6 +67,9 @@ func Col2im(win Window, c int, cols, dst []float32) {
 					xr := xc[ih*win.InW : (ih+1)*win.InW]
 					sr := src[oh*win.OutW : (oh+1)*win.OutW]
 					if win.StrideW == 1 {
+						if wLo >= wHi {
+							continue // the tap never reaches the input (see Im2col)
+						}
 						ss := sr[wLo:wHi]
 						xs := xr[wLo+offW : wHi+offW]
 						xs = xs[:len(ss)]
