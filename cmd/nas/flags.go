@@ -164,6 +164,17 @@ func addFractionFlag(cmd *cobra.Command, p *float64) {
 	cmd.Flags().Float64Var(p, "fraction", 1, "fraction of the training data (after --val) that training draws from, seeded")
 }
 
+// Values of --log-format.
+const (
+	logText = "text"
+	logJSON = "json"
+)
+
+// addLogFormatFlag registers --log-format on the root, for every command.
+func addLogFormatFlag(cmd *cobra.Command, p *string) {
+	cmd.PersistentFlags().StringVar(p, "log-format", logText, "format of the progress log lines on stderr: text or json (log/slog); long commands log a line per trial, epoch or iteration when stderr is not a terminal, or when this flag is given")
+}
+
 // addRoundsFlag registers --rounds.
 func addRoundsFlag(cmd *cobra.Command, p *int) {
 	cmd.Flags().IntVar(p, "rounds", pipeline.DefaultRounds, "measure each block or network this many times, in passes over all of them, and keep the best")

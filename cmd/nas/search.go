@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"nas/internal/progress"
 	"nas/latency"
 	"nas/pipeline"
 	"nas/results"
@@ -150,17 +149,9 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 	}
 	defer store.Close()
 
-	var bar *progress.Bar
-	s := &pipeline.Search{Store: store, Out: opts.Out, Threads: opts.Threads, Log: func(msg string) { say("%s\n", msg) },
-		Started: func(id results.RunID, st pipeline.SearchSettings, done int) {
-			say("%s: %s search of %s for %g ms on %s, seed %d, budget %d (store %s, table %s)\n",
-				id, st.Strategy, st.Space, st.Objective.TargetMs, st.Data, st.Seed, st.Budget, opts.Store, st.LatencyTable)
-			bar = progress.New(cmd.ErrOrStderr(), "search", "trials", st.Budget, done, opts.JSON || opts.Quiet)
-		},
-		Progress: func(done int, best search.Trial) {
-			bar.Add(1)
-			bar.Status(fmt.Sprintf("best reward %.4f (acc %.3f, %.3g ms)", best.Reward, best.Accuracy, best.LatencyMs))
-		}}
+	watch := newSearchWatch(cmd, opts)
+	s := &pipeline.Search{Store: store, Out: opts.Out, Threads: opts.Threads}
+	watch.attach(s)
 	var res *pipeline.SearchResult
 	if opts.Resume != "" {
 		id, _ := results.ParseRunID(opts.Resume)
@@ -168,9 +159,7 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 	} else {
 		res, err = s.Start(ctx, opts.Settings)
 	}
-	if bar != nil {
-		bar.Finish()
-	}
+	watch.finish()
 	if se := (*pipeline.StoppedError)(nil); errors.As(err, &se) {
 		return fmt.Errorf("stopped: %d trials are stored; continue with nas search --resume %s", se.Trials, se.Run)
 	}
