@@ -62,6 +62,7 @@ from real training.`,
 	root.AddCommand(newCmdInfer(nil))
 	root.AddCommand(newCmdNetAdapt(nil))
 	root.AddCommand(newCmdImport(nil))
+	addCompletions(root)
 	return root
 }
 
