@@ -299,6 +299,11 @@ func completeDevices(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.
 	return out, cobra.ShellCompDirectiveNoFileComp
 }
 
+// completeDirs completes folders.
+func completeDirs(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return nil, cobra.ShellCompDirectiveFilterDirs
+}
+
 // count is "1 trial", "2 trials", "0 entries".
 func count(n int, noun string) string {
 	if n == 1 {
@@ -318,7 +323,7 @@ var flagCompleters = map[string]struct {
 }{
 	"space":      {"string", completeSpace},
 	"data":       {"string", fixedValues(trainer.DatasetNames()...)},
-	"data-dir":   {"string", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) { return nil, cobra.ShellCompDirectiveFilterDirs }},
+	"data-dir":   {"string", completeDirs},
 	"device":     {"string", completeDevices},
 	"baselines":  {"stringSlice", completeBaselines},
 	"strategy":   {"string", fixedValues(search.Strategies...)},
