@@ -20,18 +20,6 @@ import (
 	"nas/results"
 )
 
-// TestWatchChild is the search that TestSearchRedirected watches: it runs
-// the command line in NAS_WATCH_ARGS and exits.
-func TestWatchChild(t *testing.T) {
-	raw := os.Getenv("NAS_WATCH_ARGS")
-	if raw == "" {
-		t.Skip("only run as the child of TestSearchRedirected")
-	}
-	var args []string
-	require.NoError(t, json.Unmarshal([]byte(raw), &args))
-	os.Exit(run(args, os.Stdout, os.Stderr))
-}
-
 // watchArgs is a search of the fixture without --json.
 func (f searchFixture) watchArgs(dir string, extra ...string) []string {
 	args := slices.DeleteFunc(f.args(dir, extra...), func(a string) bool { return a == "--json" })
@@ -57,8 +45,8 @@ func TestSearchRedirected(t *testing.T) {
 	logFile, err := os.Create(logPath)
 	require.NoError(t, err)
 	defer logFile.Close()
-	child := exec.Command(os.Args[0], "-test.run=^TestWatchChild$")
-	child.Env = append(os.Environ(), "NAS_WATCH_ARGS="+string(args))
+	child := exec.Command(os.Args[0], "-test.run=^TestSearchChild$") // runs NAS_SEARCH_ARGS (search_test.go)
+	child.Env = append(os.Environ(), "NAS_SEARCH_ARGS="+string(args))
 	child.Stdout, child.Stderr = logFile, logFile
 	crashtest.Start(t, child)
 	exited := make(chan error, 1)
@@ -85,9 +73,13 @@ func TestSearchRedirected(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &mid), out)
 	require.GreaterOrEqual(t, len(mid.Trials), seen)
 	require.Equal(t, results.RunRunning, mid.Run.Status)
+	code, out, errOut = runNas(t, "report", "latest", "--store", filepath.Join(dir, "store.db"), "-o", filepath.Join(dir, "mid"))
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "run-1 (running)")
+	require.Contains(t, out, "this report holds what it has committed so far")
 	select {
 	case err := <-exited:
-		t.Fatalf("the search ended (%v) before the report was read: the report did not run beside it", err)
+		t.Fatalf("the search ended (%v) before the reports were read: they did not run beside it", err)
 	default:
 	}
 
