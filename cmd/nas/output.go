@@ -184,8 +184,13 @@ func (w *searchWatch) epoch(name string, e trainer.EpochReport) {
 	if w.log == nil {
 		return
 	}
-	w.log.Info("epoch", "run", w.run.String(), "network", name, "epoch", e.Epoch, "of", e.Epochs, "train_loss", sig(e.TrainLoss),
-		"train_acc", sig(e.TrainAcc), "val_loss", sig(e.ValLoss), "val_acc", sig(e.ValAcc), "lr", sig(e.LR))
+	w.log.Info("epoch", append([]any{"run", w.run.String(), "network", name}, epochArgs(e)...)...)
+}
+
+// epochArgs are the attributes of an epoch's log line.
+func epochArgs(e trainer.EpochReport) []any {
+	return []any{"epoch", e.Epoch, "of", e.Epochs, "train_loss", sig(e.TrainLoss), "train_acc", sig(e.TrainAcc),
+		"val_loss", sig(e.ValLoss), "val_acc", sig(e.ValAcc), "lr", sig(e.LR)}
 }
 
 // finish ends the bar.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -219,7 +220,8 @@ func trainRun(cmd *cobra.Command, opts *trainOptions) error {
 	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt)
 	defer stop()
 	cfg := opts.config(opts.Data)
-	bar := trainProgress(cmd, opts.JSON || opts.Quiet, opts.JSON, &cfg)
+	log := progressLog(cmd, opts.Quiet)
+	bar := trainProgress(cmd, opts.JSON || opts.Quiet || log != nil, opts.JSON, log, &cfg)
 	if !opts.JSON {
 		fmt.Fprintf(cmd.OutOrStdout(), "training %s on %s: %s params, %s MACs, %d threads\n",
 			arch.String(), sets.Train.Name, groupDigits(cost.Params), groupDigits(cost.MACs), runtime.GOMAXPROCS(0))
@@ -303,9 +305,9 @@ func initNetwork(ctx context.Context, arch *space.Arch, path string, cfg trainer
 }
 
 // trainProgress sets cfg's callbacks to draw a progress bar per step
-// (unless noBar) and print a line per epoch (unless noText); the bar is
-// made on the first step.
-func trainProgress(cmd *cobra.Command, noBar, noText bool, cfg *trainer.Config) **progress.Bar {
+// (unless noBar), print a line per epoch (unless noText) and log one (when
+// log is set); the bar is made on the first step.
+func trainProgress(cmd *cobra.Command, noBar, noText bool, log *slog.Logger, cfg *trainer.Config) **progress.Bar {
 	var bar *progress.Bar
 	stderr := cmd.ErrOrStderr()
 	cfg.OnStep = func(s trainer.StepReport) {
@@ -317,6 +319,16 @@ func trainProgress(cmd *cobra.Command, noBar, noText bool, cfg *trainer.Config) 
 		bar.Add(1)
 	}
 	cfg.OnEpoch = func(e trainer.EpochReport) {
+		if log != nil {
+			args := epochArgs(e)
+			if bar != nil {
+				args = append(args, "elapsed", roundDuration(bar.Elapsed()))
+				if eta, ok := bar.ETA(); ok {
+					args = append(args, "eta", roundDuration(eta))
+				}
+			}
+			log.Info("epoch", args...)
+		}
 		if noText {
 			return
 		}

@@ -73,3 +73,19 @@ func TestTrainInit(t *testing.T) {
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, errOut, "drop --init")
 }
+
+// nas train with stderr not a terminal logs a line per epoch there; stdout
+// keeps its JSON.
+func TestTrainLog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a tiny network")
+	}
+	data := writeMNISTDir(t, 300, 60)
+	code, out, errOut := runNas(t, "train", initArch, "--epochs", "2", "--data", "mnist", "--data-dir", data, "--batch", "32",
+		"--no-test", "--out", t.TempDir(), "--json")
+	require.Equal(t, 0, code, errOut)
+	var rep trainReport
+	require.NoError(t, json.Unmarshal([]byte(out), &rep), out)
+	require.Regexp(t, `level=INFO msg=epoch epoch=1 of=2 train_loss=\S+ train_acc=\S+ val_loss=\S+ val_acc=\S+ lr=\S+ elapsed=\S+ eta=\S+\n`, errOut)
+	require.Regexp(t, `msg=epoch epoch=2 of=2 .* eta=0s\n`, errOut)
+}
