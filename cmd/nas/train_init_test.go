@@ -89,3 +89,28 @@ func TestTrainLog(t *testing.T) {
 	require.Regexp(t, `level=INFO msg=epoch epoch=1 of=2 train_loss=\S+ train_acc=\S+ val_loss=\S+ val_acc=\S+ lr=\S+ elapsed=\S+ eta=\S+\n`, errOut)
 	require.Regexp(t, `msg=epoch epoch=2 of=2 .* eta=0s\n`, errOut)
 }
+
+// An imported ONNX model trains on from its weights: nas import
+// --weights-out, then nas train --init.
+func TestTrainInitFromImport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a tiny network")
+	}
+	dir := t.TempDir()
+	model := writeONNX(t, dir, initArch)
+	arch, weights := filepath.Join(dir, "arch.json"), filepath.Join(dir, "w.safetensors")
+	code, _, errOut := runNas(t, "import", model, "-o", arch, "--weights-out", weights)
+	require.Equal(t, 0, code, errOut)
+	data := writeMNISTDir(t, 300, 60)
+	code, out, errOut := runNas(t, "train", arch, "--init", weights, "--steps", "3", "--batch", "16", "--lr", "0.01",
+		"--data", "mnist", "--data-dir", data, "--no-test", "--out", t.TempDir(), "--json")
+	require.Equal(t, 0, code, errOut)
+	var rep trainReport
+	require.NoError(t, json.Unmarshal([]byte(out), &rep), out)
+	require.NotNil(t, rep.InitValAcc)
+	code, out, errOut = runNas(t, "eval", arch, "--weights", weights, "--split", "val", "--data", "mnist", "--data-dir", data, "--json")
+	require.Equal(t, 0, code, errOut)
+	var ev evalReport
+	require.NoError(t, json.Unmarshal([]byte(out), &ev))
+	require.Equal(t, ev.Acc, *rep.InitValAcc)
+}
