@@ -393,11 +393,17 @@ func FellSharply(prevAcc float64, it search.Iteration) bool {
 // Local does tasks in this process: Train and FineTune over Data.
 type Local struct {
 	Data *Datasets
+	// OnEpoch, when set, is called after each epoch of a TrainTask with
+	// the task's network name.
+	OnEpoch func(name string, e trainer.EpochReport)
 }
 
 // Train does task here.
 func (l *Local) Train(ctx context.Context, task TrainTask) (TrainResult, error) {
-	return Train(ctx, task, l.Data)
+	if l.OnEpoch == nil {
+		return Train(ctx, task, l.Data)
+	}
+	return train(ctx, task, l.Data, func(e trainer.EpochReport) { l.OnEpoch(task.Name, e) })
 }
 
 // FineTune does task here.

@@ -256,11 +256,18 @@ type Search struct {
 	// Started, when set, is called once the run is created or reopened,
 	// with the trials it holds already.
 	Started func(id results.RunID, s SearchSettings, done int)
+	// Trial, when set, is called with each trial once it is committed,
+	// before Progress.
+	Trial func(t search.Trial)
 	// Progress, when set, is called after each recorded trial.
 	Progress func(done int, best search.Trial)
 	// Log, when set, receives a line for each step after the search
 	// proper (final training, baselines).
 	Log func(msg string)
+	// Epoch, when set, is called after each epoch of a final training or
+	// a baseline's that runs in this process (a Local trainer), with the
+	// network's name.
+	Epoch func(name string, e trainer.EpochReport)
 }
 
 // SearchResult is a finished run.
@@ -417,7 +424,7 @@ func (s *Search) run(ctx context.Context, id results.RunID, st SearchSettings, t
 		Strategy: strategy,
 		Latency:  searchLatency{ctx: ctx, src: lat},
 		Accuracy: &proxyEvaluator{trainer: trainer, task: TrainTask{Data: data, Recipe: ProxyRecipe(st), Threads: s.Threads}},
-		Recorder: &storeRecorder{store: s.Store, run: id},
+		Recorder: &storeRecorder{store: s.Store, run: id, recorded: s.Trial},
 		Settings: search.Settings{Objective: st.Objective, Budget: st.Budget, Seed: st.Seed,
 			Key: func(a *space.Arch) string { return a.String() }, Progress: s.Progress},
 	}
@@ -501,6 +508,9 @@ func checkDataset(t Trainer, d Dataset, sp *space.Space) error {
 // stores them as the run's baselines.
 func (s *Search) finals(ctx context.Context, st SearchSettings, sp *space.Space, t Trainer, lat LatencySource, res *SearchResult) ([]FinalResult, error) {
 	recipe := FinalRecipe(st)
+	if lt, ok := t.(*Local); ok && s.Epoch != nil && lt.OnEpoch == nil {
+		t = &Local{Data: lt.Data, OnEpoch: s.Epoch}
+	}
 	var archs []*space.Arch
 	var say []string // what to log before each training
 	for i, tr := range topTrials(res.Trials, st.Final) {
@@ -648,12 +658,19 @@ func (p *proxyEvaluator) Accuracy(ctx context.Context, a *space.Arch, seed uint6
 
 // storeRecorder commits each trial with the search state in one write.
 type storeRecorder struct {
-	store *results.Store
-	run   results.RunID
+	store    *results.Store
+	run      results.RunID
+	recorded func(search.Trial) // Search.Trial
 }
 
 func (r *storeRecorder) Record(t search.Trial, state []byte) error {
-	return r.store.AppendTrial(r.run, toStored(t), state)
+	if err := r.store.AppendTrial(r.run, toStored(t), state); err != nil {
+		return err
+	}
+	if r.recorded != nil {
+		r.recorded(t)
+	}
+	return nil
 }
 
 func toStored(t search.Trial) results.Trial {

@@ -92,6 +92,11 @@ type TrainResult struct {
 
 // Train does a TrainTask; data opens its dataset (nil: a fresh Datasets).
 func Train(ctx context.Context, task TrainTask, data *Datasets) (TrainResult, error) {
+	return train(ctx, task, data, nil)
+}
+
+// train is Train, calling onEpoch (when set) after each epoch.
+func train(ctx context.Context, task TrainTask, data *Datasets, onEpoch func(trainer.EpochReport)) (TrainResult, error) {
 	if data == nil {
 		data = &Datasets{}
 	}
@@ -106,7 +111,7 @@ func Train(ctx context.Context, task TrainTask, data *Datasets) (TrainResult, er
 	}
 	cfg := task.Recipe
 	cfg.Threads = task.Threads
-	cfg.CheckpointDir, cfg.Resume, cfg.OnStep, cfg.OnEpoch = "", false, nil, nil
+	cfg.CheckpointDir, cfg.Resume, cfg.OnStep, cfg.OnEpoch = "", false, nil, onEpoch
 	res, err := trainer.Train(ctx, cfg, a, sets)
 	if err != nil {
 		return TrainResult{}, err

@@ -35,8 +35,9 @@ func TestLockHolderProcess(t *testing.T) {
 }
 
 // TestLocked opens a store that another process holds: a writer shuts out
-// readers and writers, a reader shuts out writers only, and the error
-// names the file, says another nas process holds it and what to do.
+// writers, and readers read its snapshot; a reader shuts out writers only.
+// The error names the file, says another nas process holds it and what to
+// do.
 func TestLocked(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "results.db")
 	s, err := Open(path)
@@ -44,6 +45,7 @@ func TestLocked(t *testing.T) {
 	_, err = s.CreateRun(testConfig)
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
+	require.NoFileExists(t, path+SnapshotSuffix, "a writer removes its snapshot when it closes")
 	requireLocked := func(err error) {
 		t.Helper()
 		require.ErrorIs(t, err, ErrLocked)
@@ -56,24 +58,63 @@ func TestLocked(t *testing.T) {
 	_, err = Open(path)
 	requireLocked(err)
 	require.ErrorContains(t, err, "not released within 2s")
-	// The other cases wait less: what they test is which opens conflict.
-	defer func(d time.Duration) { lockTimeout = d }(lockTimeout)
-	lockTimeout = 100 * time.Millisecond
-	_, err = OpenReadOnly(path)
-	requireLocked(err)
+	r, err := OpenReadOnly(path)
+	require.NoError(t, err, "a reader reads the writer's snapshot")
+	require.True(t, r.FromSnapshot())
+	runs, err := r.Runs()
+	require.NoError(t, err)
+	require.Len(t, runs, 1)
+	require.NoError(t, r.Close())
 	release()
+	require.NoFileExists(t, path+SnapshotSuffix)
 	s, err = Open(path)
 	require.NoError(t, err, "the file is free once the other process ends")
-	runs, err := s.Runs()
+	runs, err = s.Runs()
 	require.NoError(t, err)
 	require.Len(t, runs, 1, "nothing stored is lost")
 	require.NoError(t, s.Close())
 
+	defer func(d time.Duration) { lockTimeout = d }(lockTimeout)
+	lockTimeout = 100 * time.Millisecond
 	release = crashtest.HoldFile(t, "TestLockHolderProcess", lockHolderEnv, "ro:"+path)
 	s, err = OpenReadOnly(path)
 	require.NoError(t, err, "two readers share the file")
+	require.False(t, s.FromSnapshot())
 	require.NoError(t, s.Close())
 	_, err = Open(path)
 	requireLocked(err)
 	release()
+}
+
+// TestReaderSeesEachCommit reads a store while a writer has it open: each
+// reader sees every trial committed before it opened, from the snapshot,
+// and reads the live file once the writer has closed it.
+func TestReaderSeesEachCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "results.db")
+	w, err := Open(path)
+	require.NoError(t, err)
+	id, err := w.CreateRun(testConfig)
+	require.NoError(t, err)
+	for i := range 3 {
+		require.NoError(t, w.AppendTrial(id, trialFor(i+1), []byte{byte(i)}))
+		r, err := OpenReadOnly(path)
+		require.NoError(t, err)
+		require.True(t, r.FromSnapshot(), "the writer holds the live file")
+		trials, err := r.Trials(id)
+		require.NoError(t, err)
+		require.Len(t, trials, i+1)
+		state, seq, err := r.LastState(id)
+		require.NoError(t, err)
+		require.Equal(t, []byte{byte(i)}, state)
+		require.EqualValues(t, i+1, seq)
+		require.NoError(t, r.Close())
+	}
+	require.NoError(t, w.Close())
+	r, err := OpenReadOnly(path)
+	require.NoError(t, err)
+	require.False(t, r.FromSnapshot())
+	trials, err := r.Trials(id)
+	require.NoError(t, err)
+	require.Len(t, trials, 3)
+	require.NoError(t, r.Close())
 }

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -38,6 +39,14 @@ var (
 // file before giving up with ErrLocked (docs/reliability.md, Locking).
 var lockTimeout = 2 * time.Second // a variable so that tests can shorten it
 
+// snapshotWait is how long OpenReadOnly waits for the live file before it
+// reads the writer's snapshot instead.
+const snapshotWait = 100 * time.Millisecond
+
+// SnapshotSuffix names the snapshot a writer keeps next to the store
+// (PATH.snapshot) for readers while it has the store open.
+const SnapshotSuffix = ".snapshot"
+
 // maxRecordBytes bounds a stored record (a run, a trial, a baseline, a
 // strategy state), checked before it is decoded; writes refuse a larger
 // one. Trials take about a kilobyte; an evolution strategy's state a few
@@ -51,37 +60,80 @@ type Store struct {
 	db       *bolt.DB
 	path     string
 	readOnly bool
+	// snapshot is the file a writer copies the store to after each
+	// commit ("" for a reader); a reader of a snapshot has it as path.
+	snapshot string
+	// fromSnapshot is set on a reader that opened the writer's snapshot
+	// because a writer holds the live file.
+	fromSnapshot bool
 }
 
 // Open opens the store at path for reading and writing, creating it if it
 // does not exist.
 //
 // A process that has the file open locks it: exclusively when it writes,
-// shared when it only reads. Open and OpenReadOnly wait up to 2 seconds
-// for a lock they cannot take, then return an error wrapping ErrLocked
-// that names the file and says what to do.
-func Open(path string) (*Store, error) { return open(path, false) }
-
-// OpenReadOnly opens an existing store for reading, with a shared lock, for
-// reports while a search may be paused.
-func OpenReadOnly(path string) (*Store, error) { return open(path, true) }
-
-func open(path string, readOnly bool) (s *Store, err error) {
-	if readOnly {
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("results store %s: %w", path, err)
-		}
+// shared when it only reads. Open waits up to 2 seconds for a lock it
+// cannot take, then returns an error wrapping ErrLocked that names the
+// file and says what to do.
+//
+// While a writer has the store open it keeps a snapshot of it, PATH.snapshot,
+// rewritten after each commit and removed by Close, so that readers can
+// read a running search (OpenReadOnly).
+func Open(path string) (*Store, error) {
+	s, err := open(path, path, false, lockTimeout)
+	if err != nil {
+		return nil, err
 	}
+	s.snapshot = path + SnapshotSuffix
+	if err := s.writeSnapshot(); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenReadOnly opens an existing store for reading, with a shared lock. When
+// a writer (a running search) holds the file, it opens the writer's
+// snapshot instead, which holds everything the writer has committed; a
+// reader never delays the writer.
+func OpenReadOnly(path string) (*Store, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("results store %s: %w", path, err)
+	}
+	s, err := open(path, path, true, snapshotWait)
+	if !errors.Is(err, ErrLocked) {
+		return s, err
+	}
+	snap := path + SnapshotSuffix
+	if _, serr := os.Stat(snap); serr != nil {
+		// A writer that keeps no snapshot: wait for the file.
+		return open(path, path, true, lockTimeout)
+	}
+	s, err = open(path, snap, true, lockTimeout)
+	if err != nil {
+		return nil, err
+	}
+	s.fromSnapshot = true
+	return s, nil
+}
+
+// FromSnapshot reports whether a reader reads the snapshot of a store
+// that a writer has open (see OpenReadOnly).
+func (s *Store) FromSnapshot() bool { return s.fromSnapshot }
+
+// open opens file, the store path or its snapshot, waiting up to wait for
+// its lock.
+func open(path, file string, readOnly bool, wait time.Duration) (s *Store, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			s, err = nil, fmt.Errorf("results store %s: %w: %v", path, ErrCorrupt, r)
+			s, err = nil, fmt.Errorf("results store %s: %w: %v", file, ErrCorrupt, r)
 		}
 	}()
-	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: lockTimeout, ReadOnly: readOnly})
+	db, err := bolt.Open(file, 0o644, &bolt.Options{Timeout: wait, ReadOnly: readOnly})
 	if err != nil {
 		switch {
 		case errors.Is(err, bolterrors.ErrTimeout):
-			return nil, fmt.Errorf("results store %s: %w: another nas process (a search, or a report on it) has it open, and it was not released within %v; wait until that process ends, or give another store file", path, ErrLocked, lockTimeout)
+			return nil, fmt.Errorf("results store %s: %w: another nas process (a search, or a report on it) has it open, and it was not released within %v; wait until that process ends, or give another store file", path, ErrLocked, wait)
 		case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch):
 			return nil, fmt.Errorf("results store %s: %w: %v", path, ErrNotStore, err)
 		case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
@@ -90,6 +142,9 @@ func open(path string, readOnly bool) (s *Store, err error) {
 		return nil, fmt.Errorf("results store %s: %w: %v", path, ErrCorrupt, err)
 	}
 	s = &Store{db: db, path: path, readOnly: readOnly}
+	if file != path {
+		s.path = file
+	}
 	if err := s.prepare(); err != nil {
 		db.Close()
 		return nil, err
@@ -188,14 +243,56 @@ func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
 			err = s.corrupt("%v", r)
 		}
 	}()
-	return s.db.Update(fn)
+	if err := s.db.Update(fn); err != nil {
+		return err
+	}
+	return s.writeSnapshot()
+}
+
+// writeSnapshot copies the store, as of its last commit, to its snapshot
+// file, atomically: a reader opens the old or the new copy, both whole.
+// The copy is not synced to disk: it serves readers while this writer
+// runs, and a writer that opens the store writes a new one. A failed
+// snapshot is an error of the write that preceded it, though that write
+// is committed.
+func (s *Store) writeSnapshot() error {
+	if s.snapshot == "" {
+		return nil
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		tmp, err := os.CreateTemp(filepath.Dir(s.snapshot), "."+filepath.Base(s.snapshot)+".tmp*")
+		if err != nil {
+			return err
+		}
+		_, err = tx.WriteTo(tmp)
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(tmp.Name(), s.snapshot)
+		}
+		if err != nil {
+			os.Remove(tmp.Name())
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("results store %s: snapshot for readers: %w", s.path, err)
+	}
+	return nil
 }
 
 // Path returns the file the store was opened from.
 func (s *Store) Path() string { return s.path }
 
-// Close releases the file.
+// Close releases the file; a writer removes its snapshot first.
 func (s *Store) Close() error {
+	if s.snapshot != "" {
+		if err := os.Remove(s.snapshot); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.db.Close()
+			return fmt.Errorf("results store %s: %w", s.path, err)
+		}
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("results store %s: %w", s.path, err)
 	}

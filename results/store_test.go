@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -290,18 +291,39 @@ func TestConcurrentAppends(t *testing.T) {
 	}
 }
 
-// BenchmarkAppendTrial measures one committed trial with a 4 KiB strategy
-// state (one fsync).
+// BenchmarkAppendTrial commits one trial with a 4 KiB strategy state to a
+// store that holds trials already: the commit (one fsync), and the
+// snapshot for readers that a writer keeps (snapshot=on, as Open does) or
+// not (docs/results-store.md).
 func BenchmarkAppendTrial(b *testing.B) {
-	s, err := Open(filepath.Join(b.TempDir(), "results.db"))
-	require.NoError(b, err)
-	defer s.Close()
-	id, err := s.CreateRun(testConfig)
-	require.NoError(b, err)
-	state := make([]byte, 4096)
-	i := 1
-	for b.Loop() {
-		require.NoError(b, s.AppendTrial(id, trialFor(i), state))
-		i++
+	for _, held := range []int{100, 1000, 5000} {
+		for _, snap := range []bool{false, true} {
+			b.Run(fmt.Sprintf("held=%d/snapshot=%v", held, snap), func(b *testing.B) {
+				s, err := Open(filepath.Join(b.TempDir(), "results.db"))
+				require.NoError(b, err)
+				defer s.Close()
+				path := s.snapshot
+				s.snapshot = "" // filled without
+				id, err := s.CreateRun(testConfig)
+				require.NoError(b, err)
+				state := make([]byte, 4096)
+				for i := 1; i <= held; i++ {
+					require.NoError(b, s.AppendTrial(id, trialFor(i), state))
+				}
+				if snap {
+					s.snapshot = path
+				}
+				i := held
+				for b.Loop() {
+					i++
+					if err := s.AppendTrial(id, trialFor(i), state); err != nil {
+						b.Fatal(err)
+					}
+				}
+				fi, err := os.Stat(s.Path())
+				require.NoError(b, err)
+				b.ReportMetric(float64(fi.Size())/(1<<20), "MiB")
+			})
+		}
 	}
 }

@@ -77,7 +77,7 @@ func commandFlags() map[string][]*pflag.Flag {
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
 		path := strings.TrimPrefix(c.CommandPath(), "nas ")
-		c.LocalNonPersistentFlags().VisitAll(func(f *pflag.Flag) {
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
 			if f.Name != "help" {
 				out[path] = append(out[path], f)
 			}

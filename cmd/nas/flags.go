@@ -1,13 +1,19 @@
 package main
 
 import (
+	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"nas/cluster"
+	"nas/latency"
 	"nas/pipeline"
+	"nas/results"
+	"nas/search"
 	"nas/space"
 	"nas/trainer"
 )
@@ -167,6 +173,17 @@ func addFractionFlag(cmd *cobra.Command, p *float64) {
 	cmd.Flags().Float64Var(p, "fraction", 1, "fraction of the training data (after --val) that training draws from, seeded")
 }
 
+// Values of --log-format.
+const (
+	logText = "text"
+	logJSON = "json"
+)
+
+// addLogFormatFlag registers --log-format on the root, for every command.
+func addLogFormatFlag(cmd *cobra.Command, p *string) {
+	cmd.PersistentFlags().StringVar(p, "log-format", logText, "format of the progress log lines on stderr: text or json (log/slog); long commands log a line per trial, epoch or iteration when stderr is not a terminal, or when this flag is given")
+}
+
 // addRoundsFlag registers --rounds.
 func addRoundsFlag(cmd *cobra.Command, p *int) {
 	cmd.Flags().IntVar(p, "rounds", pipeline.DefaultRounds, "measure each block or network this many times, in passes over all of them, and keep the best")
@@ -204,4 +221,187 @@ func (o *natsOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.TLSKey, "tls-key", "", "key of --tls-cert (PEM)")
 	f.StringVar(&o.TLSCA, "tls-ca", "", "authority (PEM) that signed the server's certificate")
 	f.StringVar(&o.Project, "project", cluster.DefaultProject, "prefix of the NATS subjects, streams and buckets")
+}
+
+// Completion of flag values and arguments (cobra's __complete, which the
+// scripts of `nas completion SHELL` call). The completers are registered
+// by flag name over the whole command tree, so that a flag completes the
+// same way in every command that takes it.
+
+// completer proposes values for what the user has typed so far.
+type completer = func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective)
+
+// fixedValues completes from a closed list.
+func fixedValues(values ...string) completer {
+	return func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return values, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// zooNames are the names of the zoo networks.
+func zooNames() []string {
+	var names []string
+	for _, e := range space.Zoo() {
+		names = append(names, e.Name)
+	}
+	return names
+}
+
+// completeArch completes ARCH, the first argument or (many) every one: a
+// zoo name, or a file (arch JSON, ONNX).
+func completeArch(many bool) completer {
+	return func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 && !many {
+			return nil, cobra.ShellCompDirectiveDefault
+		}
+		return zooNames(), cobra.ShellCompDirectiveDefault
+	}
+}
+
+// completeBaselines completes the last item of the list --baselines.
+func completeBaselines(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	done := ""
+	if i := strings.LastIndex(toComplete, ","); i >= 0 {
+		done = toComplete[:i+1]
+	}
+	var out []string
+	for _, n := range zooNames() {
+		out = append(out, done+n)
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+}
+
+// completeSpace completes a built-in space; a space JSON file is a file.
+func completeSpace(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return space.SpaceNames(), cobra.ShellCompDirectiveDefault
+}
+
+// completeRuns completes a run of the store named by --store, with its
+// status and trials as the description.
+func completeRuns(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	if cmd.Flags().Lookup("resume") == nil && len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	path := defaultStore
+	if f := cmd.Flag("store"); f != nil {
+		path = f.Value.String()
+	}
+	s, err := results.OpenReadOnly(path)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	defer s.Close()
+	runs, err := s.Runs()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []string
+	for _, r := range runs {
+		out = append(out, fmt.Sprintf("%s\t%s, %s", r.ID, r.Status, count(r.Trials, "trial")))
+	}
+	if cmd.Name() == "report" {
+		out = append(out, "latest\tthe run created last")
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+// completeDevices completes a device of the table named by --lut.
+func completeDevices(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+	path := pipeline.DefaultLatencyTable
+	if f := cmd.Flag("lut"); f != nil {
+		path = f.Value.String()
+	}
+	sum, err := latency.Inspect(path)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []string
+	for _, d := range sum.Devices {
+		out = append(out, fmt.Sprintf("%s\t%s", d.ID, count(d.Entries, "entry")))
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+// completeDirs completes folders.
+func completeDirs(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return nil, cobra.ShellCompDirectiveFilterDirs
+}
+
+// count is "1 trial", "2 trials", "0 entries".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "y") {
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(noun, "y"))
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// flagCompleters complete flag values by flag name; a name is completed
+// only where the flag has the type given.
+var flagCompleters = map[string]struct {
+	typ string
+	fn  completer
+}{
+	"space":      {"string", completeSpace},
+	"data":       {"string", fixedValues(trainer.DatasetNames()...)},
+	"data-dir":   {"string", completeDirs},
+	"device":     {"string", completeDevices},
+	"baselines":  {"stringSlice", completeBaselines},
+	"strategy":   {"string", fixedValues(search.Strategies...)},
+	"format":     {"string", fixedValues(exportFormats...)},
+	"resume":     {"string", completeRuns},
+	"criterion":  {"string", fixedValues(search.CriterionAccuracy, search.CriterionRatio)},
+	"clock":      {"string", fixedValues(string(latency.ClockWall), string(latency.ClockThreadCPU))},
+	"log-format": {"string", fixedValues(logText, logJSON)},
+}
+
+// withPrefix keeps the values of fn that start with what is typed.
+func withPrefix(fn completer) completer {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		values, dir := fn(cmd, args, toComplete)
+		return slices.DeleteFunc(values, func(v string) bool {
+			v, _, _ = strings.Cut(v, "\t")
+			return !strings.HasPrefix(v, toComplete)
+		}), dir
+	}
+}
+
+// addCompletions registers the completers over the command tree rooted at
+// root: flag values by name (flagCompleters), ARCH, RUN and SPACE
+// arguments by the command's use line.
+func addCompletions(root *cobra.Command) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			if cf, ok := flagCompleters[f.Name]; ok && cf.typ == f.Value.Type() && f.Deprecated == "" {
+				if err := c.RegisterFlagCompletionFunc(f.Name, withPrefix(cf.fn)); err != nil {
+					panic(err)
+				}
+			}
+		})
+		if c.ValidArgsFunction == nil {
+			switch args := strings.Fields(c.Use)[1:]; {
+			case len(args) == 0:
+			case args[0] == "ARCH":
+				c.ValidArgsFunction = withPrefix(completeArch(false))
+			case strings.Contains(c.Use, "ARCH..."):
+				c.ValidArgsFunction = withPrefix(completeArch(true))
+			case args[0] == "RUN":
+				c.ValidArgsFunction = withPrefix(completeRuns)
+			case args[0] == "SPACE":
+				c.ValidArgsFunction = withPrefix(func(_ *cobra.Command, args []string, s string) ([]string, cobra.ShellCompDirective) {
+					if len(args) > 0 {
+						return nil, cobra.ShellCompDirectiveNoFileComp
+					}
+					return completeSpace(nil, nil, s)
+				})
+			}
+		}
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk(root)
 }

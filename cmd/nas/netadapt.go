@@ -231,6 +231,7 @@ func netadaptRun(cmd *cobra.Command, opts *netadaptOptions) error {
 // an iteration's units, made at its first unit.
 func netadaptProgress(cmd *cobra.Command, na *pipeline.NetAdapt, st pipeline.NetAdaptSettings, opts *netadaptOptions) **progress.Bar {
 	say := sayer(cmd.OutOrStdout(), opts.JSON)
+	log := newNetadaptLog(progressLog(cmd, opts.Quiet))
 	var bar *progress.Bar
 	longSteps := 0
 	na.Started = func(h []search.Iteration, long int) {
@@ -241,15 +242,17 @@ func netadaptProgress(cmd *cobra.Command, na *pipeline.NetAdapt, st pipeline.Net
 	}
 	na.UnitDone = func(iter, done, units int) {
 		if bar == nil {
-			bar = progress.New(cmd.ErrOrStderr(), fmt.Sprintf("iteration %d", iter), "units", units, 0, opts.JSON || opts.Quiet)
+			bar = progress.New(cmd.ErrOrStderr(), fmt.Sprintf("iteration %d", iter), "units", units, 0, opts.JSON || opts.Quiet || log != nil)
 		}
 		bar.Add(1)
+		log.unit(iter, done, units, bar)
 	}
 	na.Progress = func(it search.Iteration, prevAcc float64) {
 		if bar != nil {
 			bar.Finish()
 			bar = nil
 		}
+		log.iteration(it, st.TargetMs, longSteps)
 		say("%s\n", iterationLine(it, st.TargetMs, longSteps))
 		if pipeline.FellSharply(prevAcc, it) {
 			say("%s\n", netadaptWarning(prevAcc, it, st.InitialReduction))

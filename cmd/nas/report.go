@@ -105,6 +105,9 @@ func reportRun(cmd *cobra.Command, opts *reportOptions) error {
 		names[i] = filepath.Base(p)
 	}
 	fmt.Fprintf(out, "\nwrote %s: %s\n", dir, strings.Join(names, " "))
+	if s.FromSnapshot() {
+		fmt.Fprintf(out, "a search has %s open: this report holds what it has committed so far (its snapshot; docs/results-store.md)\n", opts.Store)
+	}
 	return nil
 }
 

@@ -41,6 +41,9 @@ from real training.`,
 	}
 	root.SetVersionTemplate(currentVersion().text())
 	root.Flags().Bool("version", false, "the version of nas (as `nas version`)")
+	var logFormat string
+	addLogFormatFlag(root, &logFormat)
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return checkLogFormat(logFormat) }
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{err}
 	})
@@ -61,6 +64,7 @@ from real training.`,
 	root.AddCommand(newCmdImport(nil))
 	root.AddCommand(newCmdSupernet())
 	root.AddCommand(newCmdWorker(nil))
+	addCompletions(root)
 	return root
 }
 

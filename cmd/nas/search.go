@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"nas/internal/progress"
 	"nas/latency"
 	"nas/pipeline"
 	"nas/results"
@@ -218,21 +217,16 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 		return err
 	}
 	defer closeNATS()
-	var bar *progress.Bar
-	s := &pipeline.Search{Store: store, Out: opts.Out, Threads: opts.Threads, Log: func(msg string) { say("%s\n", msg) },
-		Started: func(id results.RunID, st pipeline.SearchSettings, done int) {
-			if remote != nil {
-				remote.Run = id.String()
-			}
-			say("%s: %s search of %s for %g ms on %s, seed %d, budget %d (store %s, table %s)\n",
-				id, st.Strategy, st.Space, st.Objective.TargetMs, st.Data, st.Seed, st.Budget, opts.Store, st.LatencyTable)
-			bar = progress.New(cmd.ErrOrStderr(), "search", "trials", st.Budget, done, opts.JSON || opts.Quiet)
-		},
-		Progress: func(done int, best search.Trial) {
-			bar.Add(1)
-			bar.Status(fmt.Sprintf("best reward %.4f (acc %.3f, %.3g ms)", best.Reward, best.Accuracy, best.LatencyMs))
-		}}
+	watch := newSearchWatch(cmd, opts)
+	s := &pipeline.Search{Store: store, Out: opts.Out, Threads: opts.Threads}
+	watch.attach(s)
 	if remote != nil {
+		// Tasks are named by run: the run is known once it starts.
+		started := s.Started
+		s.Started = func(id results.RunID, st pipeline.SearchSettings, done int) {
+			remote.Run = id.String()
+			started(id, st, done)
+		}
 		s.Trainer = remote
 	}
 	var res *pipeline.SearchResult
@@ -242,9 +236,7 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 	} else {
 		res, err = s.Start(ctx, opts.Settings)
 	}
-	if bar != nil {
-		bar.Finish()
-	}
+	watch.finish()
 	if se := (*pipeline.StoppedError)(nil); errors.As(err, &se) {
 		return fmt.Errorf("stopped: %d trials are stored; continue with nas search --resume %s", se.Trials, se.Run)
 	}

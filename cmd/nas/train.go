@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"math/rand/v2"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"nas/blocks"
 	"nas/internal/progress"
 	"nas/space"
 	"nas/trainer"
@@ -42,6 +45,7 @@ type trainOptions struct {
 	dataOptions
 	Width float64
 	Out   string
+	Init  string // weights to start from (--init)
 
 	Epochs          int
 	Steps           int
@@ -90,12 +94,19 @@ train-state.safetensors; --resume continues a stopped run from it and ends
 exactly where the uninterrupted run would have. result.json holds the
 summary that --json prints.
 
+Training starts from weights drawn from --seed, or with --init FILE from
+given weights (safetensors with the network's tensor names and shapes:
+'nas import --weights-out', a training run's weights.safetensors, a PyTorch
+state dict saved as safetensors); the network with them is evaluated on the
+validation split before the first step (init_val_acc in result.json).
+
 Every random choice comes from --seed; results are bit-identical for the
 same seed and --threads (the number of goroutines a batch is split over;
 default: all cores).`,
 		Example: `  nas train mobilenet_v2 --width 0.5 --data fashion-mnist --epochs 10 --out runs/mbv2
   nas train "in1x28x28 cls10 | conv_o16_k3_arelu | ir_e4_o24_k3_s2 | gap | linear_o10" --epochs 2 --out runs/tiny --json
-  nas train mobilenet_v2 --width 0.5 --epochs 10 --out runs/mbv2 --resume`,
+  nas train mobilenet_v2 --width 0.5 --epochs 10 --out runs/mbv2 --resume
+  nas train arch.json --init weights.safetensors --lr 0.01 --epochs 3 --out runs/tuned`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Ref = args[0]
@@ -111,6 +122,9 @@ default: all cores).`,
 			if opts.Nesterov && opts.Momentum == 0 {
 				return usageErrorf("--nesterov needs --momentum above 0")
 			}
+			if opts.Init != "" && opts.Resume {
+				return usageErrorf("--init with --resume: a resumed run continues from the weights of its checkpoint; drop --init")
+			}
 			if runF != nil {
 				return runF(cmd, opts)
 			}
@@ -121,6 +135,7 @@ default: all cores).`,
 	opts.dataOptions.addFlags(cmd)
 	addWidthFlag(cmd, &opts.Width)
 	addOutFlag(cmd, &opts.Out)
+	f.StringVar(&opts.Init, "init", "", "start from these weights (safetensors; names and shapes of the network's tensors) instead of weights drawn from --seed")
 	f.IntVar(&opts.Epochs, "epochs", d.Epochs, "epochs to train")
 	f.IntVar(&opts.Steps, "steps", 0, "budget in optimizer steps instead of epochs (0: use --epochs)")
 	f.IntVar(&opts.Batch, "batch", d.BatchSize, "images per step")
@@ -156,6 +171,9 @@ type trainReport struct {
 	ValLoss      float64              `json:"val_loss"`
 	BestValAcc   float64              `json:"best_val_acc"`
 	BestEpoch    int                  `json:"best_epoch"`
+	Init         string               `json:"init,omitempty"`         // --init
+	InitValAcc   *float64             `json:"init_val_acc,omitempty"` // of the --init weights, before training
+	InitValLoss  *float64             `json:"init_val_loss,omitempty"`
 	TestAcc      *float64             `json:"test_acc"`
 	TestLoss     *float64             `json:"test_loss"`
 	Epochs       float64              `json:"epochs"`
@@ -202,12 +220,26 @@ func trainRun(cmd *cobra.Command, opts *trainOptions) error {
 	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt)
 	defer stop()
 	cfg := opts.config(opts.Data)
-	bar := trainProgress(cmd, opts.JSON || opts.Quiet, opts.JSON, &cfg)
+	log := progressLog(cmd, opts.Quiet)
+	bar := trainProgress(cmd, opts.JSON || opts.Quiet || log != nil, opts.JSON, log, &cfg)
 	if !opts.JSON {
 		fmt.Fprintf(cmd.OutOrStdout(), "training %s on %s: %s params, %s MACs, %d threads\n",
 			arch.String(), sets.Train.Name, groupDigits(cost.Params), groupDigits(cost.MACs), runtime.GOMAXPROCS(0))
 	}
-	res, err := trainer.Train(ctx, cfg, arch, sets)
+	var init *trainer.Metrics
+	var res *trainer.Result
+	if opts.Init != "" {
+		var net *blocks.Network
+		if net, init, err = initNetwork(ctx, arch, opts.Init, cfg, sets); err != nil {
+			return err
+		}
+		if !opts.JSON {
+			fmt.Fprintf(cmd.OutOrStdout(), "initial weights %s: val acc %.2f%%, loss %.4f\n", opts.Init, 100*init.Acc, init.Loss)
+		}
+		res, err = trainer.TrainNetwork(ctx, cfg, net, sets)
+	} else {
+		res, err = trainer.Train(ctx, cfg, arch, sets)
+	}
 	if *bar != nil {
 		(*bar).Finish()
 	}
@@ -226,6 +258,9 @@ func trainRun(cmd *cobra.Command, opts *trainOptions) error {
 	if res.Tested {
 		rep.TestAcc, rep.TestLoss = &res.TestAcc, &res.TestLoss
 	}
+	if init != nil {
+		rep.Init, rep.InitValAcc, rep.InitValLoss = opts.Init, &init.Acc, &init.Loss
+	}
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
@@ -242,10 +277,37 @@ func trainRun(cmd *cobra.Command, opts *trainOptions) error {
 	return nil
 }
 
+// initNetwork builds arch with the weights of the file path (--init),
+// which must hold every tensor of the network with its shape, and
+// evaluates it on the validation split of cfg.
+func initNetwork(ctx context.Context, arch *space.Arch, path string, cfg trainer.Config, sets *trainer.Sets) (*blocks.Network, *trainer.Metrics, error) {
+	g, err := arch.Graph()
+	if err != nil {
+		return nil, nil, err
+	}
+	// Every weight is overwritten: the seed only fills them first.
+	net, err := blocks.NewNetwork(g, rand.New(rand.NewPCG(0, 0)))
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := trainer.LoadWeights(path, net); err != nil {
+		return nil, nil, fmt.Errorf("--init: %w", err)
+	}
+	_, val, err := cfg.Split(sets.Train)
+	if err != nil {
+		return nil, nil, usageErrorf("--val: %v", err)
+	}
+	m, err := trainer.Evaluate(ctx, net, val, cfg.EvalBatchSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	return net, &m, nil
+}
+
 // trainProgress sets cfg's callbacks to draw a progress bar per step
-// (unless noBar) and print a line per epoch (unless noText); the bar is
-// made on the first step.
-func trainProgress(cmd *cobra.Command, noBar, noText bool, cfg *trainer.Config) **progress.Bar {
+// (unless noBar), print a line per epoch (unless noText) and log one (when
+// log is set); the bar is made on the first step.
+func trainProgress(cmd *cobra.Command, noBar, noText bool, log *slog.Logger, cfg *trainer.Config) **progress.Bar {
 	var bar *progress.Bar
 	stderr := cmd.ErrOrStderr()
 	cfg.OnStep = func(s trainer.StepReport) {
@@ -257,6 +319,16 @@ func trainProgress(cmd *cobra.Command, noBar, noText bool, cfg *trainer.Config) 
 		bar.Add(1)
 	}
 	cfg.OnEpoch = func(e trainer.EpochReport) {
+		if log != nil {
+			args := epochArgs(e)
+			if bar != nil {
+				args = append(args, "elapsed", roundDuration(bar.Elapsed()))
+				if eta, ok := bar.ETA(); ok {
+					args = append(args, "eta", roundDuration(eta))
+				}
+			}
+			log.Info("epoch", args...)
+		}
 		if noText {
 			return
 		}

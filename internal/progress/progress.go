@@ -1,7 +1,8 @@
 // Package progress draws a one-line progress bar with rate and ETA for the
 // long jobs of nas (profiling, training, search). It draws only on a
 // terminal; writing to a file or a pipe, or with quiet set (--json), it
-// stays silent so machine-readable output is not mixed with it.
+// stays silent so machine-readable output is not mixed with it, and still
+// counts, so that its Elapsed and ETA serve log lines instead.
 package progress
 
 import (
@@ -38,7 +39,8 @@ type Bar struct {
 // already so that the rate and ETA count only this run's work.
 func New(w io.Writer, label, unit string, total, already int, quiet bool) *Bar {
 	b := &Bar{w: w, label: label, unit: unit, total: total, done: already, startN: already, now: time.Now, width: 80}
-	if f, ok := w.(*os.File); ok && !quiet && term.IsTerminal(int(f.Fd())) {
+	if !quiet && IsTerminal(w) {
+		f := w.(*os.File)
 		b.enabled = true
 		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 20 {
 			b.width = cols
@@ -46,6 +48,42 @@ func New(w io.Writer, label, unit string, total, already int, quiet bool) *Bar {
 	}
 	b.start = b.now()
 	return b
+}
+
+// IsTerminal reports whether w is a terminal.
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// Total is the number of units the bar runs to.
+func (b *Bar) Total() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.total
+}
+
+// Elapsed is the time since the bar started.
+func (b *Bar) Elapsed() time.Duration { return b.now().Sub(b.start) }
+
+// ETA estimates the time left from this run's rate so far; ok is false
+// before a unit is done.
+func (b *Bar) ETA() (eta time.Duration, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.eta(b.now())
+}
+
+func (b *Bar) eta(t time.Time) (time.Duration, bool) {
+	if b.done >= b.total {
+		return 0, true
+	}
+	n := b.done - b.startN
+	if n <= 0 {
+		return 0, false
+	}
+	per := float64(t.Sub(b.start)) / float64(n)
+	return time.Duration(per * float64(b.total-b.done)), true
 }
 
 // Enabled reports whether the bar draws anything.
@@ -106,10 +144,8 @@ func (b *Bar) line(t time.Time) string {
 		rate = float64(b.done-b.startN) / elapsed
 	}
 	eta := "--"
-	if rate > 0 && b.total > b.done {
-		eta = formatDuration(time.Duration(float64(b.total-b.done) / rate * float64(time.Second)))
-	} else if b.done >= b.total {
-		eta = "0s"
+	if d, ok := b.eta(t); ok && (rate > 0 || b.done >= b.total) {
+		eta = formatDuration(d)
 	}
 	frac := 0.0
 	if b.total > 0 {

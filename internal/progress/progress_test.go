@@ -48,3 +48,25 @@ func TestSetTotalGrows(t *testing.T) {
 	require.Contains(t, line, "12/15 measurements")
 	require.Contains(t, line, "ETA 3s", "3 left at 1/s")
 }
+
+// A bar that does not draw still counts: Elapsed and ETA serve log lines.
+func TestETAWithoutDrawing(t *testing.T) {
+	clock := time.Unix(0, 0)
+	var buf bytes.Buffer
+	b := New(&buf, "search", "trials", 12, 2, false)
+	b.now, b.start = func() time.Time { return clock }, clock
+	_, ok := b.ETA()
+	require.False(t, ok, "no unit of this run done yet")
+	clock = clock.Add(20 * time.Second)
+	b.Add(4) // 4 trials in 20 s, 6 left: 30 s
+	eta, ok := b.ETA()
+	require.True(t, ok)
+	require.Equal(t, 30*time.Second, eta)
+	require.Equal(t, 20*time.Second, b.Elapsed())
+	require.Equal(t, 12, b.Total())
+	b.Add(6)
+	eta, ok = b.ETA()
+	require.True(t, ok)
+	require.Zero(t, eta)
+	require.Empty(t, buf.String())
+}
