@@ -10,14 +10,18 @@ import (
 var (
 	hasAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512DQ
 	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	hasNEON   = runtime.GOARCH == "arm64" && cpu.ARM64.HasASIMD
 )
 
-// Path names the kernel implementation in use: "avx512", "avx2" or
-// "generic" (pure Go: other architectures, or the noasm build tag).
+// Path names the kernel implementation in use: "avx512", "avx2" (amd64),
+// "neon" (arm64) or "generic" (pure Go: other architectures, or the noasm
+// build tag).
 func Path() string {
 	switch {
-	case !asmEnabled || runtime.GOARCH != "amd64":
+	case !asmEnabled:
 		return "generic"
+	case hasNEON:
+		return "neon"
 	case hasAVX512:
 		return "avx512"
 	case hasAVX2:
