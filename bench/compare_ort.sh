@@ -25,7 +25,14 @@ ITERS=${ITERS:-50}
 ROUNDS=${ROUNDS:-3} # nas and ORT alternate this many times; the median round counts
 MODELS=${MODELS:-models}
 
-if [ ! -f node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1 ] && [ "$(uname -m)" = x86_64 ]; then
+# The package ships ONNX Runtime for linux/x64 and linux/arm64 (the same
+# script runs on an arm64 board).
+case "$(uname -m)" in
+  x86_64) ort_arch=x64 ;;
+  aarch64 | arm64) ort_arch=arm64 ;;
+  *) ort_arch=$(uname -m) ;;
+esac
+if [ ! -f "node_modules/onnxruntime-node/bin/napi-v6/linux/$ort_arch/libonnxruntime.so.1" ]; then
   npm install --ignore-scripts --no-audit --no-fund >&2
 fi
 node -e "require('onnxruntime-node')" || { echo "compare_ort.sh: onnxruntime-node does not load (see npm install above)" >&2; exit 1; }

@@ -4,6 +4,12 @@
 
 package kernels
 
+// stemConvK3S2NEON computes nvec vectors of eight of one output row of four output channels of a 3x3
+// convolution at stride 2 over c input channels (see gen/neon).
+//
+//go:noescape
+func stemConvK3S2NEON(y []float32, ldy int, nvec int, e []float32, o []float32, ldc int, ld int, w []float32, c int)
+
 // dwRowK3S1NEON computes the whole vectors of eight of one output row of a 3x3 depthwise convolution
 // at stride 1 (see gen/neon).
 //

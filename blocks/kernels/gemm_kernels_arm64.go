@@ -13,3 +13,8 @@ func sgemmKernel8x12NEON(k int, a []float32, b []float32, c []float32, ldc int, 
 //
 //go:noescape
 func sgemmKernel8x12NEONBStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
+
+// packBNoTrans12NEON packs k rows of 12 values of b, ldb apart, into dst, 12 values a row.
+//
+//go:noescape
+func packBNoTrans12NEON(k int, b []float32, ldb int, dst []float32)

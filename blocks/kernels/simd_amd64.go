@@ -127,6 +127,12 @@ func dwRowSIMD(k, s int, y, x, e, o []float32, ld int, w []float32, b float32) {
 // stemSIMD reports whether StemConv has its SIMD kernel.
 func stemSIMD() bool { return hasAVX2 }
 
+// stemConvSIMD computes nvec vectors of eight of one output row of four
+// output channels of the stem convolution (see gen/plan).
+func stemConvSIMD(y []float32, ldy, nvec int, e, o []float32, ldc, ld int, w []float32, c int) {
+	stemConvK3S2AVX2(y, ldy, nvec, e, o, ldc, ld, w, c)
+}
+
 // dwRowsSIMD computes the whole vectors (n values) of four output rows,
 // ldy apart in y, as dwRowSIMD computes one.
 func dwRowsSIMD(k, s int, y []float32, ldy, n int, x, e, o []float32, ld int, w []float32, b float32) {

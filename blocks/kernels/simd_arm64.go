@@ -12,7 +12,7 @@ import "math"
 // epilogue kernels handle whole vectors of four, the depthwise ones whole
 // vectors of eight (the callers' contract, shared with amd64); each wrapper
 // here returns false where the case has no kernel, and the caller takes its
-// pure-Go loop. The stem convolution, max pooling's 3x3 stride-2 rows, the
+// pure-Go loop. Max pooling's 3x3 stride-2 rows, the
 // padding copy and the float64 plane sum have no NEON kernel yet.
 
 var (
@@ -160,10 +160,13 @@ func scaleSIMD(y, x []float32, a float32) int {
 	return n
 }
 
-func stemSIMD() bool { return false }
+// stemSIMD reports whether StemConv has its SIMD kernel.
+func stemSIMD() bool { return hasNEON }
 
-func stemConvK3S2AVX2(_ []float32, _, _ int, _, _ []float32, _, _ int, _ []float32, _ int) {
-	panic("kernels: no stem kernel on arm64")
+// stemConvSIMD computes nvec vectors of eight of one output row of four
+// output channels of the stem convolution (see gen/neon).
+func stemConvSIMD(y []float32, ldy, nvec int, e, o []float32, ldc, ld int, w []float32, c int) {
+	stemConvK3S2NEON(y, ldy, nvec, e, o, ldc, ld, w, c)
 }
 
 func copyRowsSIMD(_ []float32, _ int, _ []float32, _, _, _ int) bool { return false }

@@ -228,6 +228,7 @@ func deinterleave(f *file) {
 }
 
 func dwconvSet(f *file) {
+	stem(f)
 	for _, k := range []int{3, 5, 7} {
 		for _, s := range []int{1, 2} {
 			dwRow(f, k, s)

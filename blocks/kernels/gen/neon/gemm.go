@@ -5,7 +5,7 @@ import "fmt"
 // The GEMM micro-kernel: an 8x12 tile of C in 24 registers (V8-V31, row r
 // in V8+3r..V10+3r), the eight values of A of one step in V0-V1 and the
 // twelve of B in V2-V4. Each step is two loads and 24 multiply-adds by
-// element (FMLA Vc, Vb, Va.S[i]).
+// element (FMLA Vc, Vb, Va.S[i]), two steps per iteration.
 const (
 	gemmMR = 8
 	gemmNR = 12
@@ -38,20 +38,29 @@ func gemmKernel(f *file, bStrided bool) {
 	for v := 8; v < 32; v++ {
 		f.i("VEOR V%d.B16, V%d.B16, V%d.B16", v, v, v)
 	}
-	f.i("CBZ R0, store")
-	f.label("loop")
-	f.i("VLD1.P 32(R1), [V0.S4, V1.S4]")
-	if bStrided {
-		f.i("VLD1.P (R2)(R5), [V2.S4, V3.S4, V4.S4]")
-	} else {
-		f.i("VLD1.P 48(R2), [V2.S4, V3.S4, V4.S4]")
-	}
-	for r := 0; r < gemmMR; r++ {
-		for j := 0; j < 3; j++ {
-			f.word(fmlaElem(acc(r, j), 2+j, r/4, r%4))
+	step := func() {
+		f.i("VLD1.P 32(R1), [V0.S4, V1.S4]")
+		if bStrided {
+			f.i("VLD1.P (R2)(R5), [V2.S4, V3.S4, V4.S4]")
+		} else {
+			f.i("VLD1.P 48(R2), [V2.S4, V3.S4, V4.S4]")
+		}
+		for r := 0; r < gemmMR; r++ {
+			for j := 0; j < 3; j++ {
+				f.word(fmlaElem(acc(r, j), 2+j, r/4, r%4))
+			}
 		}
 	}
-	f.i("SUBS $1, R0, R0")
+	// One step when k is odd, then two per iteration.
+	f.i("TBZ $0, R0, pairs")
+	step()
+	f.i("SUB $1, R0, R0")
+	f.label("pairs")
+	f.i("CBZ R0, store")
+	f.label("loop")
+	step()
+	step()
+	f.i("SUBS $2, R0, R0")
 	f.i("BNE loop")
 	f.label("store")
 	f.i("FMOVS %s, F7", f.arg("beta"))
@@ -70,5 +79,25 @@ func gemmKernel(f *file, bStrided bool) {
 	for r := 0; r < gemmMR; r++ {
 		f.i("VST1.P [V%d.S4, V%d.S4, V%d.S4], (R3)(R4)", acc(r, 0), acc(r, 1), acc(r, 2))
 	}
+	f.i("RET")
+}
+
+// packB emits packBNoTrans12NEON, which packs one 12-wide panel of B (not
+// transposed), k rows ldb apart, into dst: row p at dst[12p:12p+12].
+func packB(f *file) {
+	f.text("packBNoTrans12NEON", "packBNoTrans12NEON packs k rows of 12 values of b, ldb apart, into dst, 12 values a row.",
+		[]param{{"k", "int"}, {"b", "[]float32"}, {"ldb", "int"}, {"dst", "[]float32"}})
+	f.i("MOVD %s, R0", f.arg("k"))
+	f.i("MOVD %s, R1", f.arg("b_base"))
+	f.i("MOVD %s, R2", f.arg("ldb"))
+	f.i("LSL $2, R2, R2")
+	f.i("MOVD %s, R3", f.arg("dst_base"))
+	f.i("CBZ R0, done")
+	f.label("loop")
+	f.i("VLD1.P (R1)(R2), [V0.S4, V1.S4, V2.S4]")
+	f.i("VST1.P [V0.S4, V1.S4, V2.S4], 48(R3)")
+	f.i("SUBS $1, R0, R0")
+	f.i("BNE loop")
+	f.label("done")
 	f.i("RET")
 }

@@ -2,14 +2,16 @@
 // nas/blocks/kernels in Go assembly, with their Go prototypes:
 //
 //   - gemm: the 8x12 GEMM micro-kernel, on packed A and either packed B
-//     or B as stored (gemm_kernels_arm64.s; see gemm.go);
+//     or B as stored, and the packing of B's 12-wide panels
+//     (gemm_kernels_arm64.s; see gemm.go);
 //   - epilogue: bias plus activation (clamp, hard swish, hard sigmoid),
 //     bias plus residual, axpy, maxInto and scale over one row
 //     (epilogue_arm64.s; see epilogue.go);
 //   - dwconv: one or four output rows of a depthwise convolution with a
 //     3x3, 5x5 or 7x7 kernel at stride 1 or 2 from zero-padded planes, and
 //     the even/odd column split of the stride-2 planes (dwconv_arm64.s;
-//     see dwconv.go).
+//     see dwconv.go), and the stem convolution (3x3 at stride 2 over a few
+//     input channels, four outputs at a time; stem.go).
 //
 // The kernels compute what their AVX2 namesakes of the amd64 generators
 // compute, with the same arguments, so the Go wrappers of both
@@ -41,6 +43,7 @@ func main() {
 	case "gemm":
 		gemmKernel(f, false)
 		gemmKernel(f, true)
+		packB(f)
 	case "epilogue":
 		epilogueSet(f)
 	case "dwconv":
