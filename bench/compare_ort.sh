@@ -37,8 +37,17 @@ if [ ! -f "node_modules/onnxruntime-node/bin/napi-v6/linux/$ort_arch/libonnxrunt
 fi
 node -e "require('onnxruntime-node')" || { echo "compare_ort.sh: onnxruntime-node does not load (see npm install above)" >&2; exit 1; }
 
-# shellcheck disable=SC2086
-/usr/bin/python3 export_onnx.py "$MODELS" $NETS
+# The export needs torch and torchvision; where the models are already in
+# $MODELS (copied from another machine to a board without PyTorch), it is
+# skipped.
+missing_models=0
+for net in $NETS; do
+  [ -f "$MODELS/$net.onnx" ] || missing_models=1
+done
+if [ "$missing_models" = 1 ]; then
+  # shellcheck disable=SC2086
+  /usr/bin/python3 export_onnx.py "$MODELS" $NETS
+fi
 
 bin=$(mktemp -d)/planrun
 trap 'rm -rf "$(dirname "$bin")"' EXIT

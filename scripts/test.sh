@@ -18,3 +18,22 @@ go test -run='^$' -fuzz='^FuzzParseArch$' -fuzztime=300000x ./space/
 go test -run='^$' -fuzz='^FuzzParseArchJSON$' -fuzztime=300000x ./space/
 # The exporters, checked by their consumers (onnx.checker, ONNX Runtime, PyTorch).
 bash scripts/check-export.sh
+
+# --- Kernel paths ---------------------------------------------------------
+# The suite runs on every kernel path, not only the one this machine has.
+# The committed generated assembly is what its generators produce.
+bash scripts/check-generated.sh
+# AVX2, where the machine has AVX-512 (golang.org/x/sys/cpu honours GODEBUG).
+if grep -qw avx512f /proc/cpuinfo; then
+  GODEBUG=cpu.avx512f=off go test -count=1 -short ./...
+fi
+# The pure-Go path: the kernels' oracle, and the fallback on other CPUs.
+go test -count=1 -short -tags noasm ./...
+# arm64 (NEON) under qemu-user: every package but cmd/nas, whose version
+# test lists the amd64 paths only, and latency, whose probe tests time
+# waits that emulation stretches.
+GOARCH=arm64 go vet ./blocks/kernels/
+# shellcheck disable=SC2046
+GOARCH=arm64 go test -count=1 -short -exec qemu-aarch64-static \
+  $(go list ./... | grep -v -e '/cmd/nas$' -e '/latency$')
+# --- end of kernel paths ---------------------------------------------------
