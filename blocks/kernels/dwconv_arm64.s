@@ -4196,3 +4196,51 @@ loop:
 	BNE loop
 done:
 	RET
+
+// func copyRowsNEON(y []float32, ldd int, x []float32, lds int, w int, h int)
+TEXT ·copyRowsNEON(SB), NOSPLIT, $0-80
+	MOVD y_base+0(FP), R0
+	MOVD x_base+32(FP), R1
+	MOVD ldd+24(FP), R2
+	LSL $2, R2, R2
+	MOVD lds+56(FP), R3
+	LSL $2, R3, R3
+	MOVD w+64(FP), R4
+	MOVD h+72(FP), R5
+	LSR $4, R4, R6
+	UBFX $2, R4, $2, R7
+	AND $3, R4, R8
+row:
+	CBZ R5, done
+	MOVD R0, R9
+	MOVD R1, R10
+	MOVD R6, R11
+	CBZ R11, vec
+block:
+	VLD1.P 64(R10), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R9)
+	SUBS $1, R11, R11
+	BNE block
+vec:
+	MOVD R7, R11
+	CBZ R11, one
+vecl:
+	VLD1.P 16(R10), [V0.S4]
+	VST1.P [V0.S4], 16(R9)
+	SUBS $1, R11, R11
+	BNE vecl
+one:
+	MOVD R8, R11
+	CBZ R11, next
+onel:
+	MOVWU.P 4(R10), R12
+	MOVW.P R12, 4(R9)
+	SUBS $1, R11, R11
+	BNE onel
+next:
+	ADD R3, R1, R1
+	ADD R2, R0, R0
+	SUB $1, R5, R5
+	B row
+done:
+	RET

@@ -87,3 +87,8 @@ func dwRows4K7S2NEON(y []float32, ldy int, n int, e []float32, o []float32, ld i
 //
 //go:noescape
 func deinterleaveNEON(even []float32, odd []float32, x []float32)
+
+// copyRowsNEON copies h rows of w floats from x (rows lds apart) to y (rows ldd apart).
+//
+//go:noescape
+func copyRowsNEON(y []float32, ldd int, x []float32, lds int, w int, h int)

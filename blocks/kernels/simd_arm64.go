@@ -12,8 +12,8 @@ import "math"
 // epilogue kernels handle whole vectors of four, the depthwise ones whole
 // vectors of eight (the callers' contract, shared with amd64); each wrapper
 // here returns false where the case has no kernel, and the caller takes its
-// pure-Go loop. Max pooling's 3x3 stride-2 rows, the
-// padding copy and the float64 plane sum have no NEON kernel yet.
+// pure-Go loop. Max pooling's 3x3 stride-2 rows and the float64 plane
+// sum have no NEON kernel yet.
 
 var (
 	posInf = float32(math.Inf(1))
@@ -169,7 +169,17 @@ func stemConvSIMD(y []float32, ldy, nvec int, e, o []float32, ldc, ld int, w []f
 	stemConvK3S2NEON(y, ldy, nvec, e, o, ldc, ld, w, c)
 }
 
-func copyRowsSIMD(_ []float32, _ int, _ []float32, _, _, _ int) bool { return false }
+// copyRowsSIMD copies h rows of w values from x (rows lds apart) to y
+// (rows ldd apart) and reports whether it did.
+func copyRowsSIMD(y []float32, ldd int, x []float32, lds, w, h int) bool {
+	if !hasNEON || h <= 0 {
+		return false
+	}
+	_ = y[(h-1)*ldd+w-1]
+	_ = x[(h-1)*lds+w-1]
+	copyRowsNEON(y, ldd, x, lds, w, h)
+	return true
+}
 
 func sumF64SIMD([]float32) (float64, int) { return 0, 0 }
 

@@ -137,6 +137,38 @@ func TestRowKernelsMatchGo(t *testing.T) {
 	}
 }
 
+// TestCopyRowsSIMD checks the plane copy of the padding against copy, at
+// every row length, with guard values around the destination and between
+// its rows.
+func TestCopyRowsSIMD(t *testing.T) {
+	skipWithoutSIMD(t)
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, w := range rowLens()[1:] {
+		for h := 1; h <= 3; h++ {
+			ldd, lds := w+3, w+5
+			x := randSlice(rng, (h-1)*lds+w)
+			n := (h-1)*ldd + w
+			init := randSlice(rng, n)
+			want := append([]float32(nil), init...)
+			for r := range h {
+				copy(want[r*ldd:r*ldd+w], x[r*lds:])
+			}
+			y, check := guarded(t, n, init)
+			if !copyRowsSIMD(y, ldd, x, lds, w, h) {
+				t.Fatal("no copy kernel")
+			}
+			check(fmt.Sprintf("copyRows w=%d h=%d", w, h))
+			same := true
+			for i := range want {
+				same = same && math.Float32bits(y[i]) == math.Float32bits(want[i])
+			}
+			if !same {
+				t.Fatalf("copyRows w=%d h=%d: %v, want %v", w, h, y, want)
+			}
+		}
+	}
+}
+
 // TestMaxIntoNaN checks that a NaN in x reaches y through the SIMD max
 // (max pooling propagates NaN, as PyTorch does), and on arm64 a NaN already
 // in y too (FMAX returns NaN for either; AVX's VMAXPS returns x).

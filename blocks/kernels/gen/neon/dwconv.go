@@ -236,4 +236,61 @@ func dwconvSet(f *file) {
 		}
 	}
 	deinterleave(f)
+	copyRows(f)
+}
+
+// copyRows emits copyRowsNEON, the copy of h rows of w floats from x (rows
+// lds floats apart) to y (rows ldd apart): the interior of a zero-padded
+// plane, one call per plane instead of one copy per row. Sixteen floats at
+// a time, then four, then one; nothing outside the rows is read or
+// written.
+func copyRows(f *file) {
+	in := func(n string) param { return param{n, "int"} }
+	f.text("copyRowsNEON", "copyRowsNEON copies h rows of w floats from x (rows lds apart) to y (rows ldd apart).",
+		[]param{{"y", "[]float32"}, in("ldd"), {"x", "[]float32"}, in("lds"), in("w"), in("h")})
+	f.i("MOVD %s, R0", f.arg("y_base"))
+	f.i("MOVD %s, R1", f.arg("x_base"))
+	f.i("MOVD %s, R2", f.arg("ldd"))
+	f.i("LSL $2, R2, R2")
+	f.i("MOVD %s, R3", f.arg("lds"))
+	f.i("LSL $2, R3, R3")
+	f.i("MOVD %s, R4", f.arg("w"))
+	f.i("MOVD %s, R5", f.arg("h"))
+	f.i("LSR $4, R4, R6")      // blocks of sixteen
+	f.i("UBFX $2, R4, $2, R7") // then vectors of four
+	f.i("AND $3, R4, R8")      // then floats
+	f.label("row")
+	f.i("CBZ R5, done")
+	f.i("MOVD R0, R9")
+	f.i("MOVD R1, R10")
+	f.i("MOVD R6, R11")
+	f.i("CBZ R11, vec")
+	f.label("block")
+	f.i("VLD1.P 64(R10), %s", regs(0, 4))
+	f.i("VST1.P %s, 64(R9)", regs(0, 4))
+	f.i("SUBS $1, R11, R11")
+	f.i("BNE block")
+	f.label("vec")
+	f.i("MOVD R7, R11")
+	f.i("CBZ R11, one")
+	f.label("vecl")
+	f.i("VLD1.P 16(R10), [V0.S4]")
+	f.i("VST1.P [V0.S4], 16(R9)")
+	f.i("SUBS $1, R11, R11")
+	f.i("BNE vecl")
+	f.label("one")
+	f.i("MOVD R8, R11")
+	f.i("CBZ R11, next")
+	f.label("onel")
+	f.i("MOVWU.P 4(R10), R12")
+	f.i("MOVW.P R12, 4(R9)")
+	f.i("SUBS $1, R11, R11")
+	f.i("BNE onel")
+	f.label("next")
+	f.i("ADD R3, R1, R1")
+	f.i("ADD R2, R0, R0")
+	f.i("SUB $1, R5, R5")
+	f.i("B row")
+	f.label("done")
+	f.i("RET")
 }

@@ -11,7 +11,8 @@
 //     3x3, 5x5 or 7x7 kernel at stride 1 or 2 from zero-padded planes, and
 //     the even/odd column split of the stride-2 planes (dwconv_arm64.s;
 //     see dwconv.go), and the stem convolution (3x3 at stride 2 over a few
-//     input channels, four outputs at a time; stem.go).
+//     input channels, four outputs at a time; stem.go), and the copy of
+//     an input plane into the padded one.
 //
 // The kernels compute what their AVX2 namesakes of the amd64 generators
 // compute, with the same arguments, so the Go wrappers of both
