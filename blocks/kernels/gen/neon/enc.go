@@ -46,3 +46,6 @@ func fmulElem(d, n, m, idx int) (uint32, string) {
 	enc := 0x4f809000 | l<<21 | (vreg(m)>>4)<<20 | (vreg(m)&15)<<16 | h<<11 | vreg(n)<<5 | vreg(d)
 	return enc, fmt.Sprintf("FMUL V%d.4S, V%d.4S, V%d.S[%d]", d, n, m, idx)
 }
+
+// fcmgt: Vd = all ones where Vn > Vm, else zero (false for NaN).
+func fcmgt(d, n, m int) (uint32, string) { return threeSame(0x6ea0e400, "FCMGT", d, n, m) }

@@ -12,7 +12,10 @@
 //     the even/odd column split of the stride-2 planes (dwconv_arm64.s;
 //     see dwconv.go), and the stem convolution (3x3 at stride 2 over a few
 //     input channels, four outputs at a time; stem.go), and the copy of
-//     an input plane into the padded one.
+//     an input plane into the padded one;
+//   - train: the batch-norm affine pass and input gradient, and the ReLU
+//     and clamp gradients of a training step (train_arm64.s; see
+//     train.go).
 //
 // The kernels compute what their AVX2 namesakes of the amd64 generators
 // compute, with the same arguments, so the Go wrappers of both
@@ -34,7 +37,7 @@ import (
 )
 
 func main() {
-	set := flag.String("set", "", "kernel set to generate: gemm, epilogue or dwconv")
+	set := flag.String("set", "", "kernel set to generate: gemm, epilogue, dwconv or train")
 	out := flag.String("out", "", "assembly file to write")
 	stubs := flag.String("stubs", "", "Go prototypes file to write")
 	pkg := flag.String("pkg", "kernels", "package of the prototypes")
@@ -49,8 +52,10 @@ func main() {
 		epilogueSet(f)
 	case "dwconv":
 		dwconvSet(f)
+	case "train":
+		trainSet(f)
 	default:
-		log.Fatalf("neon: -set %q: want gemm, epilogue or dwconv", *set)
+		log.Fatalf("neon: -set %q: want gemm, epilogue, dwconv or train", *set)
 	}
 	if *out == "" || *stubs == "" {
 		log.Fatal("neon: -out and -stubs are required")
