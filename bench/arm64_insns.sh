@@ -12,8 +12,11 @@
 # which counts every guest instruction executed. planrun does its setup and
 # ten warm-up inferences before the timed ones, so the script runs it with
 # -iters 1 and with -iters 3 and reports half the difference: the
-# instructions of one inference, setup excluded (garbage collection that
-# falls inside the runs is included).
+# instructions of one inference, setup excluded. The collector is off
+# (GOGC=off, passed to the guest) so that no collection falls into one run
+# and not the other; the runtime's other threads still make two counts of
+# one run differ by about 0.1% (a million instructions for
+# mobilenet_v3_small), so a figure holds to a few percent.
 #
 # With PROFILE=DIR, the -iters 1 run of each network and path also writes
 # DIR/<network>-<path>.txt: the instructions of the whole run (setup and
@@ -46,7 +49,7 @@ count() {
 	if [ -n "$4" ]; then
 		plugin="$plugin,profile=$4.blocks"
 	fi
-	qemu-aarch64 -plugin "$plugin" -d plugin -D "$tmp/log" \
+	GOGC=off qemu-aarch64 -plugin "$plugin" -d plugin -D "$tmp/log" \
 		"$1" -net "$2" -size "$size" -threads 1 -iters "$3" >/dev/null
 	sed -n 's/^insns: //p' "$tmp/log"
 	if [ -n "$4" ]; then
