@@ -46,3 +46,21 @@ bash scripts/check-export.sh
 # The ONNX import round trip: torchvision's networks exported by PyTorch,
 # imported, run and re-exported (about a minute on two cores).
 bash scripts/check-import.sh
+
+# --- Kernel paths ---------------------------------------------------------
+# The suite runs on every kernel path, not only the one this machine has.
+# The committed generated assembly is what its generators produce.
+bash scripts/check-generated.sh
+# AVX2, where the machine has AVX-512 (golang.org/x/sys/cpu honours GODEBUG).
+if grep -qw avx512f /proc/cpuinfo; then
+  GODEBUG=cpu.avx512f=off go test -count=1 -short ./...
+fi
+# The pure-Go path: the kernels' oracle, and the fallback on other CPUs.
+go test -count=1 -short -tags noasm ./...
+# arm64 (NEON) under qemu-user: every package but latency, whose probe
+# tests time waits that emulation stretches.
+GOARCH=arm64 go vet ./blocks/kernels/
+# shellcheck disable=SC2046
+GOARCH=arm64 go test -count=1 -short -exec qemu-aarch64-static \
+  $(go list ./... | grep -v -e '/latency$')
+# --- end of kernel paths ---------------------------------------------------

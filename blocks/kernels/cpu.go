@@ -10,14 +10,18 @@ import (
 var (
 	hasAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512DQ
 	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	hasNEON   = runtime.GOARCH == "arm64" && cpu.ARM64.HasASIMD
 )
 
-// Path names the kernel implementation in use: "avx512", "avx2" or
-// "generic" (pure Go: other architectures, or the noasm build tag).
+// Path names the kernel implementation in use: "avx512", "avx2" (amd64),
+// "neon" (arm64) or "generic" (pure Go: other architectures, or the noasm
+// build tag).
 func Path() string {
 	switch {
-	case !asmEnabled || runtime.GOARCH != "amd64":
+	case !asmEnabled:
 		return "generic"
+	case hasNEON:
+		return "neon"
 	case hasAVX512:
 		return "avx512"
 	case hasAVX2:
@@ -28,5 +32,8 @@ func Path() string {
 
 // Version identifies the kernels' speed. Latency tables record it and refuse
 // to be used with another: bump it whenever a change makes any kernel faster
-// or slower.
-const Version = 6 // 6: the depthwise padding copies end rows with AVX-512 masked stores (copyRowsAVX512)
+// or slower. It covers every path Path names: the AVX-512 and AVX2 kernels
+// on amd64, the NEON kernels on arm64 (the 8x12 GEMM micro-kernel, the
+// depthwise and epilogue rows; the rest of arm64 runs the pure-Go loops,
+// whose speed it covers too) and the pure-Go path.
+const Version = 7

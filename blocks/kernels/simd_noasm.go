@@ -1,4 +1,4 @@
-//go:build !amd64 || noasm
+//go:build (!amd64 && !arm64) || noasm
 
 package kernels
 
@@ -22,7 +22,7 @@ func dwRowSIMD(_, _ int, _, _, _, _ []float32, _ int, _ []float32, _ float32) {
 
 func stemSIMD() bool { return false }
 
-func stemConvK3S2AVX2(_ []float32, _, _ int, _, _ []float32, _, _ int, _ []float32, _ int) {
+func stemConvSIMD(_ []float32, _, _ int, _, _ []float32, _, _ int, _ []float32, _ int) {
 	panic("kernels: no stem kernel without assembly")
 }
 

@@ -100,10 +100,10 @@ func (s *StemConv) Run(buf, tile, y []float32, oh0, oh1 int, e *Epilogue) {
 				stemBlockGo(yb, ohw, ow, e0, o0, s.region, ld, w, s.C)
 			} else {
 				if full > 0 {
-					stemConvK3S2AVX2(yb, ohw, full, e0, o0, s.region, ld, w, s.C)
+					stemConvSIMD(yb, ohw, full, e0, o0, s.region, ld, w, s.C)
 				}
 				if r := ow - 8*full; r > 0 {
-					stemConvK3S2AVX2(tail, 8, 1, e0[8*full:], o0[8*full:], s.region, ld, w, s.C)
+					stemConvSIMD(tail, 8, 1, e0[8*full:], o0[8*full:], s.region, ld, w, s.C)
 					for j := range stemOuts {
 						copy(yb[j*ohw+8*full:j*ohw+ow], tail[j*8:j*8+r])
 					}
@@ -115,7 +115,7 @@ func (s *StemConv) Run(buf, tile, y []float32, oh0, oh1 int, e *Epilogue) {
 }
 
 // stemBlockGo is the kernel in Go: n outputs of one row of four output
-// channels (see stemConvK3S2AVX2).
+// channels (see stemConvSIMD).
 func stemBlockGo(y []float32, ldy, n int, e, o []float32, ldc, ld int, w []float32, c int) {
 	for j := range stemOuts {
 		yr := y[j*ldy : j*ldy+n]

@@ -23,7 +23,7 @@ func TestVersionJSON(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &v))
 	require.Equal(t, runtime.GOARCH, v.GOARCH)
 	require.Equal(t, runtime.Version(), v.GoVersion)
-	require.Contains(t, []string{"avx512", "avx2", "generic"}, v.KernelPath)
+	require.Contains(t, []string{"avx512", "avx2", "neon", "generic"}, v.KernelPath)
 }
 
 func TestUsageErrors(t *testing.T) {

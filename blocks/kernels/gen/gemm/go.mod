@@ -1,4 +1,4 @@
-module nas/blocks/kernels/asm
+module nas/blocks/kernels/gen/gemm
 
 go 1.26.0
 

@@ -1,4 +1,4 @@
-// Command asmplan generates the amd64 kernels of nas/blocks/kernels that
+// Command plan generates the amd64 kernels of nas/blocks/kernels that
 // the inference plan uses besides GEMM, with avo:
 //
 //   - epilogue: bias plus activation (clamp, hard swish, hard sigmoid) and
@@ -66,7 +66,7 @@ func main() {
 	case "train":
 		trainSet()
 	default:
-		log.Fatalf("asmplan: -set %q: want epilogue, dwconv or train", *set)
+		log.Fatalf("plan: -set %q: want epilogue, dwconv or train", *set)
 	}
 	Generate()
 }
@@ -237,7 +237,7 @@ func dwRow(k, s int) {
 	}
 	TEXT(name, NOSPLIT, sig)
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s computes the whole vectors of one output row of a %dx%d depthwise convolution at stride %d (see asmplan).", name, k, k, s))
+	Doc(fmt.Sprintf("%s computes the whole vectors of one output row of a %dx%d depthwise convolution at stride %d (see gen/plan).", name, k, k, s))
 	y := Load(Param("y").Base(), GP64())
 	planes := loadPlanes(s)
 	ld := Load(Param("ld"), GP64())

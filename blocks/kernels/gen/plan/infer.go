@@ -27,7 +27,7 @@ func stemBlock(k int) {
 	name := fmt.Sprintf("stemConvK%dS2AVX2", k)
 	TEXT(name, NOSPLIT, "func(y []float32, ldy, nvec int, e, o []float32, ldc, ld int, w []float32, c int)")
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s computes nvec vectors of one output row of four output channels of a %dx%d convolution at stride 2 over c input channels (see asmplan).", name, k, k))
+	Doc(fmt.Sprintf("%s computes nvec vectors of one output row of four output channels of a %dx%d convolution at stride 2 over c input channels (see gen/plan).", name, k, k))
 	y := Load(Param("y").Base(), GP64())
 	ldy := Load(Param("ldy"), GP64())
 	SHLQ(U8(2), ldy)
@@ -140,7 +140,7 @@ func dwRows(k, s int) {
 	}
 	TEXT(name, NOSPLIT, sig)
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s computes the whole vectors of four output rows of a %dx%d depthwise convolution at stride %d (see asmplan).", name, k, k, s))
+	Doc(fmt.Sprintf("%s computes the whole vectors of four output rows of a %dx%d depthwise convolution at stride %d (see gen/plan).", name, k, k, s))
 	ld := Load(Param("ld"), GP64())
 	SHLQ(U8(2), ld)
 	w := Load(Param("w").Base(), GP64())
@@ -398,7 +398,7 @@ func sumF64() {
 func maxPool3S2() {
 	TEXT("maxPool3S2AVX2", NOSPLIT, "func(y, x []float32, ld int)")
 	Pragma("noescape")
-	Doc("maxPool3S2AVX2 sets the whole vectors of y to the maxima of 3x3 windows at stride 2 of x, rows ld apart (see asmplan).")
+	Doc("maxPool3S2AVX2 sets the whole vectors of y to the maxima of 3x3 windows at stride 2 of x, rows ld apart (see gen/plan).")
 	y := Load(Param("y").Base(), GP64())
 	x := Load(Param("x").Base(), GP64())
 	ld := Load(Param("ld"), GP64())

@@ -347,7 +347,7 @@ func dwGradRow(s int) {
 	}
 	TEXT(name, NOSPLIT, sig)
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s adds one output row's products to the lane sums of the nine weight gradients of a 3x3 depthwise convolution at stride %d (see asmplan).", name, s))
+	Doc(fmt.Sprintf("%s adds one output row's products to the lane sums of the nine weight gradients of a 3x3 depthwise convolution at stride %d (see gen/plan).", name, s))
 	gy := Load(Param("gy").Base(), GP64())
 	rows := tapRows(s)
 	acc := Load(Param("acc").Base(), GP64())
@@ -867,7 +867,7 @@ func dwGradPlane(s int) {
 	}
 	TEXT(name, NOSPLIT, sig)
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s adds the products of the flat output gradient gy with the padded input planes to the nine weight gradient sums of a 3x3 depthwise convolution at stride %d (see asmplan);", name, s),
+	Doc(fmt.Sprintf("%s adds the products of the flat output gradient gy with the padded input planes to the nine weight gradient sums of a 3x3 depthwise convolution at stride %d (see gen/plan);", name, s),
 		"tail is the mask of the len(gy)%16 values after the whole vectors.")
 	const dwPlaneChunk = 64 // vectors, as dwFlushLanes products per lane
 	gy := Load(Param("gy").Base(), GP64())

@@ -1,4 +1,4 @@
-module nas/blocks/kernels/asmplan
+module nas/blocks/kernels/gen/plan
 
 go 1.26.0
 

@@ -1,4 +1,4 @@
-// Command asm generates the amd64 GEMM micro-kernels of package
+// Command gemm generates the amd64 GEMM micro-kernels of package
 // nas/blocks/kernels (gemm_kernels_amd64.s and its Go prototypes in
 // gemm_kernels_amd64.go) with avo.
 //
