@@ -152,3 +152,17 @@ func TestDeprecatedFlags(t *testing.T) {
 	require.Equal(t, "m.onnx", got.Output)
 	require.Contains(t, errb.String(), "--output has been deprecated, use --out")
 }
+
+// A deprecated name and the flag it stands for, given together, are
+// refused: whichever came last would silently win.
+func TestAliasWithItsFlagRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{"profile", "--threads", "1", "--lut-threads", "2", "mobilenet_v3_small"},
+		{"train", "convnet28", "--out", "x", "--warmup", "1", "--warmup-epochs", "2"},
+		{"train", "convnet28", "--out", "x", "--steps", "3", "--epochs", "1"},
+	} {
+		code, _, errOut := runNas(t, args...)
+		require.Equal(t, exitUsage, code, "%v", args)
+		require.Contains(t, errOut, "cannot be given together", "%v", args)
+	}
+}

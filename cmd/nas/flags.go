@@ -201,6 +201,24 @@ func deprecatedAlias(cmd *cobra.Command, old, name string) {
 	if err := f.MarkDeprecated(old, "use --"+name); err != nil {
 		panic(err)
 	}
+	if err := f.SetAnnotation(old, aliasOf, []string{name}); err != nil {
+		panic(err)
+	}
+}
+
+// aliasOf is the annotation of a deprecated name that names its flag.
+const aliasOf = "nas-alias-of"
+
+// refuseAliasTogether refuses a deprecated name given together with the
+// flag it stands for: the one given last would silently win.
+func refuseAliasTogether(cmd *cobra.Command) error {
+	var err error
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if name := f.Annotations[aliasOf]; len(name) == 1 && err == nil {
+			err = refuseTogether(cmd, f.Name, name[0], "--"+f.Name+" is the old name of --"+name[0])
+		}
+	})
+	return err
 }
 
 // natsOptions are the connection flags of the commands that talk to a

@@ -43,7 +43,12 @@ from real training.`,
 	root.Flags().Bool("version", false, "the version of nas (as `nas version`)")
 	var logFormat string
 	addLogFormatFlag(root, &logFormat)
-	root.PersistentPreRunE = func(*cobra.Command, []string) error { return checkLogFormat(logFormat) }
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if err := refuseAliasTogether(cmd); err != nil {
+			return err
+		}
+		return checkLogFormat(logFormat)
+	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{err}
 	})

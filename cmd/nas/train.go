@@ -122,6 +122,9 @@ default: all cores).`,
 			if opts.Nesterov && opts.Momentum == 0 {
 				return usageErrorf("--nesterov needs --momentum above 0")
 			}
+			if err := refuseTogether(cmd, "steps", "epochs", "the training's budget is one or the other"); err != nil {
+				return err
+			}
 			if opts.Init != "" && opts.Resume {
 				return usageErrorf("--init with --resume: a resumed run continues from the weights of its checkpoint; drop --init")
 			}
