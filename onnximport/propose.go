@@ -404,7 +404,7 @@ func (m *matcher) proposeShuffleV1(v blocks.Value, p int) blocks.Spec {
 }
 
 // proposeSqNxt reads a SqueezeNext block: five conv-BN-ReLU units (1x1
-// reduce, 1x1 squeeze, 3x1, 1x3, 1x1 expand), a shortcut, a sum and ReLU.
+// reduce, 1x1 squeeze, 3x1 and 1x3 in either order, 1x1 expand), a shortcut, a sum and ReLU.
 func (m *matcher) proposeSqNxt(v blocks.Value, p int) blocks.Spec {
 	in := m.g.shapes[v]
 	var us [5]unit
@@ -415,10 +415,12 @@ func (m *matcher) proposeSqNxt(v blocks.Value, p int) blocks.Spec {
 			return nil
 		}
 	}
-	if us[2].conv.KH != 3 || us[2].conv.KW != 1 || us[3].conv.KH != 1 || us[3].conv.KW != 3 {
+	heightFirst := us[2].conv.KH == 3 && us[2].conv.KW == 1 && us[3].conv.KH == 1 && us[3].conv.KW == 3
+	widthFirst := us[2].conv.KH == 1 && us[2].conv.KW == 3 && us[3].conv.KH == 3 && us[3].conv.KW == 1
+	if !heightFirst && !widthFirst {
 		return nil
 	}
-	s := &blocks.SqNxt{Out: us[4].conv.Out, Stride: us[0].conv.SH, Reduce: us[0].conv.Out, Squeeze: us[1].conv.Out}
+	s := &blocks.SqNxt{Out: us[4].conv.Out, Stride: us[0].conv.SH, Reduce: us[0].conv.Out, Squeeze: us[1].conv.Out, WidthFirst: widthFirst}
 	def := in.C / 2 // the reference rule of blocks.SqNxt for Reduce 0
 	switch {
 	case s.Stride == 2:
