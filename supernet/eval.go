@@ -2,7 +2,12 @@ package supernet
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -22,6 +27,10 @@ type Supernet struct {
 	// TotalSteps; History the epochs done.
 	Steps, TotalSteps int
 	History           []EpochStats
+	// Identity names these weights: the SHA-256 of the manifest's space,
+	// data and config and of every shared tensor, so that a supernet
+	// trained further, or another one in the same folder, has another.
+	Identity string
 }
 
 // Open reads the supernet in dir. A folder of another weights layout is
@@ -43,7 +52,39 @@ func Open(dir string) (*Supernet, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Supernet{Dir: dir, Manifest: m, Space: sp, Weights: w, Steps: st.Step, TotalSteps: st.TotalSteps, History: st.History}, nil
+	return &Supernet{Dir: dir, Manifest: m, Space: sp, Weights: w, Steps: st.Step, TotalSteps: st.TotalSteps, History: st.History,
+		Identity: identity(m, w)}, nil
+}
+
+// identity hashes what the supernet's scores depend on: its space, data
+// and config, and its weights.
+func identity(m *Manifest, w *Weights) string {
+	h := sha256.New()
+	cfg, _ := json.Marshal(m.Config)
+	for _, part := range [][]byte{m.Space, []byte(m.Data.Hash), cfg} {
+		binary.Write(h, binary.LittleEndian, uint64(len(part)))
+		h.Write(part)
+	}
+	buf := make([]byte, 0, 1<<16)
+	for _, name := range w.names {
+		buf = append(buf[:0], name...)
+		for _, v := range w.params[name].Data {
+			if len(buf)+4 > cap(buf) {
+				h.Write(buf)
+				buf = buf[:0]
+			}
+			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+		}
+		h.Write(buf)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// CheckSpace refuses a space other than the supernet's, naming the first
+// part in which they differ and the command that trains a supernet of
+// sp.
+func (s *Supernet) CheckSpace(sp *space.Space) error {
+	return s.Manifest.checkSpace(s.Dir, sp)
 }
 
 // CheckData refuses data other than the supernet's, naming the
