@@ -98,16 +98,25 @@ func (s *Supernet) CheckData(name string, sets *trainer.Sets) error {
 type EvalOptions struct {
 	// CalibrationImages is the number of training images batch-norm
 	// statistics are recalibrated on (default: the supernet's config,
-	// 2,000 unless set otherwise).
+	// 500 unless set otherwise).
 	CalibrationImages int
 	// EvalFraction of the validation split, drawn per class with the
-	// split seed, is what accuracy is measured on (0 or 1: all of it).
+	// split seed, is what accuracy is measured on: 1 is all of it, and 0
+	// DefaultValidationImages of it (all of it when it has fewer).
 	EvalFraction float64
 	// BatchSize is the batch size of recalibration and evaluation
 	// (default 250; memory only, apart from recalibration, whose
 	// statistics are averaged over batches).
 	BatchSize int
 }
+
+// DefaultValidationImages is the size of the fixed part of the validation
+// split an Evaluator scores on by default, drawn per class with the split
+// seed. Every network is scored on the same images, so the ranking of two
+// networks depends on the images on which their predictions differ, not
+// on the sampling error of each accuracy: 1,000 images keep the standard
+// error of one accuracy near 1% at 85% and halve the time of scoring 2,000.
+const DefaultValidationImages = 1000
 
 // Evaluator scores networks of a supernet's space with the weights they
 // inherit: it binds the network to the shared weights, recalibrates its
@@ -134,6 +143,12 @@ func NewEvaluator(s *Supernet, dataName string, sets *trainer.Sets, o EvalOption
 	if err != nil {
 		return nil, err
 	}
+	if o.EvalFraction == 0 && val.Len() > DefaultValidationImages {
+		rc.EvalFraction = float64(DefaultValidationImages) / float64(val.Len())
+		if fit, val, err = rc.Split(sets.Train); err != nil {
+			return nil, err
+		}
+	}
 	e := &Evaluator{w: s.Weights, fit: fit, val: val, calibImages: s.Manifest.Config.CalibrationImages, batch: 250}
 	if o.CalibrationImages > 0 {
 		e.calibImages = o.CalibrationImages
@@ -142,7 +157,7 @@ func NewEvaluator(s *Supernet, dataName string, sets *trainer.Sets, o EvalOption
 		e.batch = o.BatchSize
 	}
 	if e.calibImages < 2 {
-		e.calibImages = 2000
+		e.calibImages = DefaultConfig().CalibrationImages
 	}
 	return e, nil
 }
