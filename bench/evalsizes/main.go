@@ -15,12 +15,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"os"
 	"syscall"
 	"time"
 
+	"nas/bench/internal/rankcorr"
 	"nas/space"
 	"nas/supernet"
 	"nas/trainer"
@@ -54,6 +54,9 @@ func main() {
 }
 
 func run(dir, dataDir string, n int, seed uint64, w io.Writer) error {
+	if dir == "" {
+		return fmt.Errorf("-supernet DIR is required")
+	}
 	if n < 3 {
 		return fmt.Errorf("-n %d: want at least 3 networks", n)
 	}
@@ -113,7 +116,7 @@ func run(dir, dataDir string, n int, seed uint64, w io.Writer) error {
 			mean += e.Acc / float64(n)
 		}
 		per := (cpuTime() - cpu0).Seconds() / float64(n)
-		fmt.Fprintf(w, "%-44s %14.2f %10.4f %10.3f\n", s, per, mean, kendallTauB(accs[0], accs[i]))
+		fmt.Fprintf(w, "%-44s %14.2f %10.4f %10.3f\n", s, per, mean, rankcorr.KendallTauB(accs[0], accs[i]))
 	}
 	return nil
 }
@@ -123,30 +126,4 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// kendallTauB is Kendall's rank correlation with the tie correction.
-func kendallTauB(x, y []float64) float64 {
-	var concordant, discordant, tiesX, tiesY float64
-	for i := range x {
-		for j := i + 1; j < len(x); j++ {
-			dx, dy := x[i]-x[j], y[i]-y[j]
-			switch {
-			case dx == 0 && dy == 0:
-			case dx == 0:
-				tiesX++
-			case dy == 0:
-				tiesY++
-			case (dx > 0) == (dy > 0):
-				concordant++
-			default:
-				discordant++
-			}
-		}
-	}
-	den := (concordant + discordant + tiesX) * (concordant + discordant + tiesY)
-	if den == 0 {
-		return 0
-	}
-	return (concordant - discordant) / math.Sqrt(den)
 }
