@@ -105,10 +105,17 @@ type EvalOptions struct {
 	// DefaultValidationImages of it (all of it when it has fewer).
 	EvalFraction float64
 	// BatchSize is the batch size of recalibration and evaluation
-	// (default 250; memory only, apart from recalibration, whose
-	// statistics are averaged over batches).
+	// (default DefaultEvalBatch; memory only, apart from recalibration,
+	// whose statistics are averaged over batches).
 	BatchSize int
 }
+
+// DefaultEvalBatch is the default batch of an Evaluator: Once-for-All's
+// recalibration batch. Recalibration runs training-mode forward passes,
+// which allocate every activation of a batch at once: at 100 images
+// there is less fresh memory to zero and fault in per network, and a
+// small28 network takes 13% less CPU than at 250.
+const DefaultEvalBatch = 100
 
 // DefaultValidationImages is the size of the fixed part of the validation
 // split an Evaluator scores on by default, drawn per class with the split
@@ -149,7 +156,7 @@ func NewEvaluator(s *Supernet, dataName string, sets *trainer.Sets, o EvalOption
 			return nil, err
 		}
 	}
-	e := &Evaluator{w: s.Weights, fit: fit, val: val, calibImages: s.Manifest.Config.CalibrationImages, batch: 250}
+	e := &Evaluator{w: s.Weights, fit: fit, val: val, calibImages: s.Manifest.Config.CalibrationImages, batch: DefaultEvalBatch}
 	if o.CalibrationImages > 0 {
 		e.calibImages = o.CalibrationImages
 	}
