@@ -141,7 +141,7 @@ func addStoreFlag(cmd *cobra.Command, p *string) {
 
 // addSpaceFlag registers --space.
 func addSpaceFlag(cmd *cobra.Command, p *string) {
-	cmd.Flags().StringVar(p, "space", "", "search space: a built-in name (see 'nas space list') or a space JSON file (nas search, nas supernet train: small28 when not given)")
+	cmd.Flags().StringVar(p, "space", "", "search space: a built-in name (see 'nas space list') or a space JSON file (nas search: small28 when not given)")
 }
 
 // addWeightsFlag registers --weights.

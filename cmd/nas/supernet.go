@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"nas/internal/progress"
-	"nas/pipeline"
 	"nas/space"
 	"nas/supernet"
 	"nas/trainer"
@@ -77,9 +76,6 @@ uninterrupted one for the same --seed and --threads.`,
 			if err := opts.dataOptions.check(); err != nil {
 				return err
 			}
-			if opts.Space == "" {
-				opts.Space = pipeline.DefaultSpace
-			}
 			switch {
 			case opts.Out == "":
 				return usageErrorf("--out DIR is required: the supernet's folder")
@@ -96,20 +92,20 @@ uninterrupted one for the same --seed and --threads.`,
 	}
 	f := cmd.Flags()
 	opts.dataOptions.addFlags(cmd)
-	addSpaceFlag(cmd, &opts.Space)
-	addOutFlag(cmd, &opts.Out)
+	f.StringVar(&opts.Space, "space", "small28", "search space: a built-in name or a space JSON file")
+	f.StringVar(&opts.Out, "out", "", "the supernet's folder (required)")
 	f.IntVar(&opts.Epochs, "epochs", d.Recipe.Epochs, "epochs to train")
 	f.IntVar(&opts.Batch, "batch", d.Recipe.BatchSize, "images per step")
 	f.Float64Var(&opts.LR, "lr", d.Recipe.LR, "peak learning rate")
 	f.IntVar(&opts.Random, "random", d.Random, "networks drawn at random per step besides the largest and smallest")
-	f.IntVar(&opts.Calibration, "calibration", d.CalibrationImages, "training images batch norm is recalibrated on before scoring a network (eval, extract: 0 is the supernet's setting)")
-	f.BoolVar(&opts.NoAugment, "no-augment", false, "turn off the dataset's usual augmentation (random crop, flip)")
-	addFractionFlag(cmd, &opts.DataFraction)
-	addSeedFlag(cmd, &opts.Seed)
-	addThreadsFlag(cmd, &opts.Threads)
-	f.IntVar(&opts.CheckpointSteps, "checkpoint-steps", d.Recipe.CheckpointSteps, "also checkpoint every N steps (0: at epoch ends only)")
+	f.IntVar(&opts.Calibration, "calibration", d.CalibrationImages, "training images batch norm is recalibrated on before scoring a network")
+	f.BoolVar(&opts.NoAugment, "no-augment", false, "turn off the dataset's usual augmentation")
+	f.Float64Var(&opts.DataFraction, "fraction", d.Recipe.DataFraction, "fraction of the training split to train on")
+	f.Uint64Var(&opts.Seed, "seed", d.Recipe.Seed, "seed of every random choice")
+	f.IntVar(&opts.Threads, "threads", 0, "goroutines a batch is split over (0: all cores); results depend on it")
+	f.IntVar(&opts.CheckpointSteps, "checkpoint-steps", d.Recipe.CheckpointSteps, "checkpoint every N steps as well as at epoch ends (0: epoch ends only)")
 	f.BoolVar(&opts.Resume, "resume", false, "continue the run in --out")
-	addJSONFlag(cmd, &opts.JSON)
+	f.BoolVar(&opts.JSON, "json", false, "print a JSON summary instead of progress")
 	return cmd
 }
 
@@ -205,10 +201,10 @@ type supernetSubnetOptions struct {
 
 func (o *supernetSubnetOptions) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&o.DataDir, "data-dir", "", "folder of the dataset files (default: the dataset's install folder; required for folder)")
-	addSeedFlag(cmd, &o.Seed)
-	f.IntVar(&o.Calibration, "calibration", 0, "training images batch norm is recalibrated on before scoring a network (eval, extract: 0 is the supernet's setting)")
-	addThreadsFlag(cmd, &o.Threads)
+	f.StringVar(&o.DataDir, "data-dir", "", "folder of the supernet's dataset files (default: the dataset's install folder)")
+	f.Uint64Var(&o.Seed, "seed", 1, "seed of the calibration images")
+	f.IntVar(&o.Calibration, "calibration", 0, "training images batch norm is recalibrated on (0: the supernet's setting)")
+	f.IntVar(&o.Threads, "threads", 0, "goroutines (0: all cores)")
 }
 
 func (o *supernetSubnetOptions) check(args []string) error {
@@ -282,7 +278,7 @@ with --supernet scores candidates on.`,
 	}
 	opts.addFlags(cmd)
 	cmd.Flags().Float64Var(&opts.EvalFraction, "eval-fraction", 0, "fraction of the validation split to score on, drawn per class (0: "+strconv.Itoa(supernet.DefaultValidationImages)+" images of it, as a search does; 1: all of it)")
-	addJSONFlag(cmd, &opts.JSON)
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON object")
 	return cmd
 }
 
@@ -332,7 +328,7 @@ recalibrated as 'nas supernet eval' does, as safetensors with the names of
 		},
 	}
 	opts.addFlags(cmd)
-	addOutFlag(cmd, &opts.Out)
+	cmd.Flags().StringVarP(&opts.Out, "output", "o", "", "weights file to write (required)")
 	return cmd
 }
 
