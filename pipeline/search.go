@@ -361,13 +361,13 @@ func (s *Search) run(ctx context.Context, id results.RunID, st SearchSettings, t
 	if err := checkDataset(trainer, data, sp); err != nil {
 		return nil, err
 	}
-	var accuracy search.Evaluator = &proxyEvaluator{trainer: trainer, task: TrainTask{Data: data, Recipe: ProxyRecipe(st), Threads: s.Threads}}
+	var supernetEval search.Evaluator // nil: proxy training
 	if st.Supernet != "" {
 		ds := &Datasets{}
 		if lt, ok := trainer.(*Local); ok {
 			ds = lt.Data
 		}
-		if accuracy, err = supernetEvaluator(&st, sp, data, ds); err != nil {
+		if supernetEval, err = supernetEvaluator(&st, sp, data, ds); err != nil {
 			return nil, err
 		}
 	}
@@ -402,10 +402,13 @@ func (s *Search) run(ctx context.Context, id results.RunID, st SearchSettings, t
 		Space:    sp,
 		Strategy: strategy,
 		Latency:  searchLatency{ctx: ctx, src: lat},
-		Accuracy: accuracy,
+		Accuracy: &proxyEvaluator{trainer: trainer, task: TrainTask{Data: data, Recipe: ProxyRecipe(st), Threads: s.Threads}},
 		Recorder: &storeRecorder{store: s.Store, run: id},
 		Settings: search.Settings{Objective: st.Objective, Budget: st.Budget, Seed: st.Seed,
 			Key: func(a *space.Arch) string { return a.String() }, Progress: s.Progress},
+	}
+	if supernetEval != nil {
+		srch.Accuracy = supernetEval
 	}
 	if len(trials) > 0 {
 		if err := srch.Resume(trials, state); err != nil {

@@ -71,11 +71,11 @@ written to runs/RUN/, or -o DIR (see nas report).`,
   nas search --resume run-3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if st.Supernet != "" && !cmd.Flags().Changed("budget") {
-				st.Budget = 0 // the supernet search's default
-			}
 			if err := opts.check(); err != nil {
 				return err
+			}
+			if st.Supernet != "" && !cmd.Flags().Changed("budget") {
+				st.Budget = 0 // the supernet search's default
 			}
 			if runF != nil {
 				return runF(cmd, opts)
