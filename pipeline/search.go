@@ -33,7 +33,15 @@ type SearchSettings struct {
 	// Objective is the reward: its TargetMs is required; use
 	// search.SoftObjective or search.HardObjective.
 	Objective search.Objective
-	Budget    int // candidates to train and score (required)
+	Budget    int // candidates to train and score (required, unless Supernet: default DefaultSupernetBudget)
+
+	// Supernet is the folder of a supernet (nas supernet train) of the
+	// run's space and data: when set, a candidate's accuracy is the one it
+	// has with the weights it inherits, after batch-norm recalibration, on
+	// the supernet's validation split (supernet.Evaluator), instead of
+	// after proxy training. The run records the supernet's identity, and
+	// a resumed run refuses a folder whose weights are not those.
+	Supernet string
 
 	ProxyEpochs   int     // epochs of proxy training per candidate; default 1 unless ProxySteps
 	ProxySteps    int     // optimizer steps of proxy training instead of epochs
@@ -55,6 +63,9 @@ type SearchSettings struct {
 	// perTrialSplit marks a run stored before runs had one validation
 	// split for all trials: each trial then draws its own.
 	perTrialSplit bool
+	// supernetIdentity is the identity of the Supernet's weights the run
+	// searches with (supernet.Supernet.Identity).
+	supernetIdentity string
 }
 
 // Defaults of SearchSettings.
@@ -97,6 +108,9 @@ func (s SearchSettings) withDefaults() SearchSettings {
 	}
 	if s.LatencyTable == "" {
 		s.LatencyTable = DefaultLatencyTable
+	}
+	if s.Budget == 0 && s.Supernet != "" {
+		s.Budget = DefaultSupernetBudget
 	}
 	return s
 }
@@ -181,6 +195,7 @@ type searchValues struct {
 	Baselines     []string `json:"baselines"`
 	LatencyTable  string   `json:"latency_table"`
 	Device        string   `json:"device"`
+	Supernet      string   `json:"supernet"`
 }
 
 func (s SearchSettings) values() searchValues {
@@ -188,7 +203,7 @@ func (s SearchSettings) values() searchValues {
 		TargetMs: s.Objective.TargetMs, Alpha: s.Objective.Alpha, Beta: s.Objective.Beta, Budget: s.Budget,
 		ProxyEpochs: s.ProxyEpochs, ProxySteps: s.ProxySteps, ProxyFraction: s.ProxyFraction, ProxyEval: s.ProxyEval,
 		Batch: s.Batch, Final: s.Final, FinalEpochs: s.FinalEpochs, FinalFraction: s.FinalFraction, Baselines: s.Baselines,
-		LatencyTable: s.LatencyTable, Device: s.Device}
+		LatencyTable: s.LatencyTable, Device: s.Device, Supernet: s.Supernet}
 }
 
 // storedSettings are the part of SearchSettings a run keeps in
@@ -212,6 +227,10 @@ type storedSettings struct {
 	FinalFraction float64  `json:"final_fraction"`
 	Baselines     []string `json:"baselines,omitempty"`
 	Device        string   `json:"device,omitempty"` // the Device setting ("" this machine)
+	// Supernet is the supernet folder trials are scored with, and
+	// SupernetIdentity the identity of its weights (none: proxy training).
+	Supernet         string `json:"supernet,omitempty"`
+	SupernetIdentity string `json:"supernet_identity,omitempty"`
 }
 
 // runConfig is s as a run stores it; device is the table device's ID.
@@ -219,7 +238,7 @@ func (s SearchSettings) runConfig(device string) results.RunConfig {
 	raw, _ := json.Marshal(storedSettings{Budget: s.Budget, Alpha: s.Objective.Alpha, Beta: s.Objective.Beta, DataDir: s.DataDir,
 		ProxyEpochs: s.ProxyEpochs, ProxyFraction: s.ProxyFraction, ProxySteps: s.ProxySteps, ProxyEval: s.ProxyEval,
 		FixedSplit: !s.perTrialSplit, Batch: s.Batch, Final: s.Final, FinalEpochs: s.FinalEpochs, FinalFraction: s.FinalFraction,
-		Baselines: s.Baselines, Device: s.Device})
+		Baselines: s.Baselines, Device: s.Device, Supernet: s.Supernet, SupernetIdentity: s.supernetIdentity})
 	return results.RunConfig{Strategy: s.Strategy, Seed: s.Seed, TargetMs: s.Objective.TargetMs, Space: s.Space,
 		Dataset: s.Data, LatencyTable: s.LatencyTable, Device: device, Settings: raw}
 }
@@ -234,7 +253,8 @@ func settingsOf(id results.RunID, c results.RunConfig) (SearchSettings, error) {
 		Objective: search.Objective{TargetMs: c.TargetMs, Alpha: st.Alpha, Beta: st.Beta}, Budget: st.Budget,
 		ProxyEpochs: st.ProxyEpochs, ProxySteps: st.ProxySteps, ProxyFraction: st.ProxyFraction, ProxyEval: st.ProxyEval,
 		Batch: st.Batch, Final: st.Final, FinalEpochs: st.FinalEpochs, FinalFraction: st.FinalFraction, Baselines: st.Baselines,
-		LatencyTable: c.LatencyTable, Device: st.Device, perTrialSplit: !st.FixedSplit}, nil
+		LatencyTable: c.LatencyTable, Device: st.Device, perTrialSplit: !st.FixedSplit,
+		Supernet: st.Supernet, supernetIdentity: st.SupernetIdentity}, nil
 }
 
 // Trainer trains networks for a search: candidates' proxy training and
@@ -389,6 +409,16 @@ func (s *Search) run(ctx context.Context, id results.RunID, st SearchSettings, t
 	if err := checkDataset(trainer, data, sp); err != nil {
 		return nil, err
 	}
+	var supernetEval search.Evaluator // nil: proxy training
+	if st.Supernet != "" {
+		ds := &Datasets{}
+		if lt, ok := trainer.(*Local); ok {
+			ds = lt.Data
+		}
+		if supernetEval, err = supernetEvaluator(&st, sp, data, ds); err != nil {
+			return nil, err
+		}
+	}
 
 	lat := s.Latency
 	device := ""
@@ -412,10 +442,7 @@ func (s *Search) run(ctx context.Context, id results.RunID, st SearchSettings, t
 			return nil, err
 		}
 	}
-	// Evolution's population is a third of the budget up to its default of
-	// 16, so that a small budget still breeds after the random start.
-	strategy, err := search.NewStrategy(st.Strategy, sp.Cardinalities(), st.Seed,
-		search.StrategySettings{Population: min(16, max(4, st.Budget/3))})
+	strategy, err := search.NewStrategy(st.Strategy, sp.Cardinalities(), st.Seed, st.strategySettings())
 	if err != nil {
 		return nil, err
 	}
@@ -427,6 +454,9 @@ func (s *Search) run(ctx context.Context, id results.RunID, st SearchSettings, t
 		Recorder: &storeRecorder{store: s.Store, run: id, recorded: s.Trial},
 		Settings: search.Settings{Objective: st.Objective, Budget: st.Budget, Seed: st.Seed,
 			Key: func(a *space.Arch) string { return a.String() }, Progress: s.Progress},
+	}
+	if supernetEval != nil {
+		srch.Accuracy = supernetEval
 	}
 	if len(trials) > 0 {
 		if err := srch.Resume(trials, state); err != nil {

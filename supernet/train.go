@@ -44,11 +44,11 @@ type Config struct {
 // DefaultConfig is trainer.DefaultConfig's recipe (SGD with Nesterov
 // momentum, one warm-up epoch, cosine decay, label smoothing 0.1) for 10
 // epochs with a checkpoint every 100 steps, two random networks per step
-// and 2,000 calibration images.
+// and 500 calibration images.
 func DefaultConfig() Config {
 	r := trainer.DefaultConfig()
 	r.CheckpointSteps = 100
-	return Config{Recipe: r, Random: 2, CalibrationImages: 2000}
+	return Config{Recipe: r, Random: 2, CalibrationImages: 500}
 }
 
 // saved is the config as the manifest stores it, without the callbacks
@@ -86,7 +86,7 @@ func (c Config) check() error {
 	case c.Random < 0 || c.Random > 64:
 		return fmt.Errorf("random networks per step %d: want 0 to 64 (2 is usual)", c.Random)
 	case c.CalibrationImages < 2:
-		return fmt.Errorf("calibration images %d: want at least 2 (2000 is usual)", c.CalibrationImages)
+		return fmt.Errorf("calibration images %d: want at least 2 (500 is usual)", c.CalibrationImages)
 	}
 	_, err := trainer.NewSGD(nil, r.SGDConfig)
 	return err

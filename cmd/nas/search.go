@@ -48,7 +48,10 @@ MnasNet reward  ACC(m) * (LAT(m)/TAR)^w  on this device:
        machine on the fly for blocks the table does not have yet;
   ACC  the validation accuracy after proxy training (--proxy-epochs on
        --proxy-fraction of the training split; the test split is never used
-       for a search decision);
+       for a search decision), or with --supernet DIR the accuracy the
+       network has with the weights it inherits from that supernet (nas
+       supernet train), batch norm recalibrated, in about a second:
+       the budget is then 1000 unless --budget is given;
   w    --w on both sides of the target (soft constraint, default -0.15), or
        with --hard, 0 below and -1 above it.
 
@@ -69,11 +72,15 @@ written to runs/RUN/, or -o DIR (see nas report).`,
 		Example: `  nas search --target-ms 0.5
   nas search --target-ms 1 --strategy rl --budget 60 --proxy-epochs 2 --seed 7
   nas search --target-ms 1 --baselines mobilenet_v2@0.5,shufflenet_v2_x0_5
+  nas search --target-ms 0.5 --supernet runs/super
   nas search --resume run-3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.check(cmd); err != nil {
 				return err
+			}
+			if st.Supernet != "" && !cmd.Flags().Changed("budget") {
+				st.Budget = 0 // the supernet search's default
 			}
 			if runF != nil {
 				return runF(cmd, opts)
@@ -98,6 +105,7 @@ written to runs/RUN/, or -o DIR (see nas report).`,
 	f.IntVar(&st.Final, "final", 1, "best networks to retrain, test and time after the search (0: none)")
 	f.IntVar(&st.FinalEpochs, "final-epochs", 1, "epochs of the final training")
 	f.Float64Var(&st.FinalFraction, "final-fraction", pipeline.DefaultFinalFraction, "fraction of the training split the final training uses (1: all of it)")
+	f.StringVar(&st.Supernet, "supernet", "", "score candidates with the weights they inherit from the supernet in this folder (nas supernet train) instead of proxy training")
 	f.StringSliceVar(&st.Baselines, "baselines", nil, "zoo networks to train and time with the final recipe, as NAME or NAME@WIDTH (e.g. mobilenet_v2@0.5)")
 	addLUTFlag(cmd, &st.LatencyTable)
 	addDeviceFlag(cmd, &st.Device)

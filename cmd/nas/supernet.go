@@ -259,7 +259,9 @@ func newCmdSupernetEval(runF func(*cobra.Command, *supernetEvalOptions) error) *
 		Long: `Score ARCH (an arch string or JSON file of a network of the supernet's
 space) with the weights it inherits from the supernet in DIR: its batch
 normalization is recalibrated on a seeded sample of the training split, and
-its accuracy measured on the supernet run's validation split.`,
+its accuracy measured on the supernet run's validation split: by default on
+a fixed part of it, 1000 images drawn per class, which is what a search
+with --supernet scores candidates on.`,
 		Example: `  nas supernet eval runs/super "in1x28x28 cls10 | conv_o16_k3_arelu | ..."
   nas supernet eval runs/super best.json --json`,
 		Args: cobra.ExactArgs(2),
@@ -268,7 +270,7 @@ its accuracy measured on the supernet run's validation split.`,
 				return err
 			}
 			if !(opts.EvalFraction >= 0 && opts.EvalFraction <= 1) {
-				return usageErrorf("--eval-fraction %g: want a fraction in (0, 1] (0: all of the validation split)", opts.EvalFraction)
+				return usageErrorf("--eval-fraction %g: want a fraction in (0, 1] (0: %d images of the validation split)", opts.EvalFraction, supernet.DefaultValidationImages)
 			}
 			if runF != nil {
 				return runF(cmd, opts)
@@ -277,7 +279,7 @@ its accuracy measured on the supernet run's validation split.`,
 		},
 	}
 	opts.addFlags(cmd)
-	cmd.Flags().Float64Var(&opts.EvalFraction, "eval-fraction", 0, "fraction of the validation split to score on (0: all of it)")
+	cmd.Flags().Float64Var(&opts.EvalFraction, "eval-fraction", 0, "fraction of the validation split to score on, drawn per class (0: "+strconv.Itoa(supernet.DefaultValidationImages)+" images of it, as a search does; 1: all of it)")
 	addJSONFlag(cmd, &opts.JSON)
 	return cmd
 }
