@@ -23,11 +23,11 @@ var probeFn = probe
 // probe times 8 independent chains of 1000 fused multiply-adds, about
 // 4 µs, and returns their time over the fastest this process has seen.
 // They run slow while another tenant runs on the same physical core (its
-// other hardware thread) or the core's clock drops: on a shared 2-core VM
-// they take 3.5 to 3.8 µs, and 6 to 7 µs in spells of under a second to
-// several seconds in which a 224x224 network runs 11.5 ms instead of
-// 9.1 ms (`go run ./bench/probecheck NET`: the probe and a timed run
-// alternating for 10 s, the runs grouped by whether the probe was fast).
+// other hardware thread) or the core's clock drops: on a shared VM they
+// run nearly twice as long in spells of under a second to several seconds,
+// in which a network runs about a quarter slower too (`go run
+// ./bench/probecheck NET` shows it: the probe and a timed run alternating,
+// the runs grouped by whether the probe was fast).
 //
 // The probe reads no memory. A read of a buffer through the caches times
 // what the run before it left there as much as other tenants' load, and

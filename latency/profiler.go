@@ -39,8 +39,7 @@ type Profiler struct {
 	// networks measured again, beta and the scale fitted again) even when
 	// the table has them, and measures no block that the table has: a
 	// table brought to the device's present state in the time of its
-	// calibration networks' measurements (about 40 s for imagenet224's
-	// 8) instead of a whole profile. The old overhead entry stays until
+	// calibration networks' measurements instead of a whole profile. The old overhead entry stays until
 	// the new one replaces it.
 	Recalibrate bool
 	// Progress, when set, is called once before the first measurement and
@@ -358,8 +357,8 @@ func (p *Profiler) measure(ctx context.Context, it Item) (Measurement, error) {
 // A Runner's run has a boundary the blocks inside a network do not pay
 // each: the executor's call, and the copy of the output to the caller
 // (blocks.Plan.Run). A graph with no operation at a block's output shape is
-// that boundary alone: 0.2 to 1.5 µs at small28's shapes, about 1% of a
-// network's sum of blocks, always in one direction.
+// that boundary alone: about a hundredth of a network's sum of blocks at
+// small28's shapes, always in one direction.
 func (p *Profiler) time(ctx context.Context, g *blocks.Graph) (Measurement, error) {
 	r, err := p.Compile(g, p.batch(), p.threads())
 	if err != nil {

@@ -44,6 +44,11 @@ CLASSES=(
   "./results/|TestCorruptFiles|results store files: flipped bytes, truncation, random damage"
   "./results/|TestDecodeTrialErrors|results store trial records: size, checksum, key, format, JSON, values"
   "./results/|TestTrialValidation|trials given to the store to write"
+  "./onnximport/|TestRefusals|ONNX models: operators and forms nas does not lower, custom domains, missing initializers, dangling inputs, cycles, shapes"
+  "./onnximport/|TestLimits|ONNX models beyond the importer's limits: file size, nodes, values"
+  "./supernet/|TestRefusals|supernet folders of another space, dataset, layout or settings"
+  "./cluster/|TestDecodeTaskRefuses|task messages on the NATS queue: garbage, trailing data, unknown fields, versions, names, sizes"
+  "./cluster/|TestMalformedResult|results in the NATS key-value bucket that do not decode or name another run"
   "./cmd/nas/|TestInferBadInputs|nas infer inputs: empty, wrong size, NaN and Inf values, over 256 MiB (by size, before reading), colour PNG and JPEG for one channel, --norm of other channels or on raw values"
 )
 # Locking: package|test|situation.

@@ -13,8 +13,8 @@ go test -count=1 -race -short ./...
 # accepts: each fuzz target below runs for its budget. Budgets in
 # executions, not seconds: with a duration, Go 1.26's fuzzing coordinator
 # can report "context deadline exceeded" as a failure when the time runs out
-# (golang/go#75804, fixed in Go 1.27); CI hit it once. The budgets are sized
-# for about 2 minutes in all on 2 cores; FuzzParseArch and
+# (golang/go#75804, fixed in Go 1.27). The budgets are sized
+# for a few minutes in all on 2 cores; FuzzParseArch and
 # FuzzParseArchJSON run slower than the rest because they build and run
 # the small networks they accept. scripts/reliability.sh reads this list
 # for docs/reliability.md: keep one target per line, "package target
@@ -44,7 +44,7 @@ done
 # The exporters, checked by their consumers (onnx.checker, ONNX Runtime, PyTorch).
 bash scripts/check-export.sh
 # The ONNX import round trip: torchvision's networks exported by PyTorch,
-# imported, run and re-exported (about a minute on two cores).
+# imported, run and re-exported.
 bash scripts/check-import.sh
 
 # --- Kernel paths ---------------------------------------------------------

@@ -3,7 +3,7 @@
 // multiply-accumulates (a seeded pool of -pool networks, sorted by MACs,
 // taken at evenly spaced ranks), trains each stand-alone with one fixed
 // recipe, scores each with the supernet (inherited weights, batch norm
-// recalibrated) and with the proxy of today's search (one epoch on 5% of
+// recalibrated) and with the search's default proxy (one epoch on 5% of
 // the training split), and prints Kendall's tau-b and Spearman's rho
 // between the stand-alone accuracy and each score, and MACs.
 //

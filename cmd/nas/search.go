@@ -50,7 +50,7 @@ MnasNet reward  ACC(m) * (LAT(m)/TAR)^w  on this device:
        --proxy-fraction of the training split; the test split is never used
        for a search decision), or with --supernet DIR the accuracy the
        network has with the weights it inherits from that supernet (nas
-       supernet train), batch norm recalibrated, in about a second:
+       supernet train), batch norm recalibrated, far faster than proxy training:
        the budget is then 1000 unless --budget is given;
   w    --w on both sides of the target (soft constraint, default -0.15), or
        with --hard, 0 below and -1 above it.

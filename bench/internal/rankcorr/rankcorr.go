@@ -5,10 +5,14 @@ package rankcorr
 import (
 	"math"
 	"sort"
+
+	"gonum.org/v1/gonum/stat"
 )
 
 // KendallTauB is Kendall's tau-b of x and y: (concordant - discordant)
-// pairs over the geometric mean of the pairs untied in x and in y.
+// pairs over the geometric mean of the pairs untied in x and in y. It is
+// written here because gonum's stat.Kendall is tau-a, which does not
+// correct for ties (accuracies tie often on a fixed validation set).
 func KendallTauB(x, y []float64) float64 {
 	var conc, disc, tx, ty float64
 	for i := range x {
@@ -62,21 +66,8 @@ func ranks(x []float64) []float64 {
 }
 
 func pearson(x, y []float64) float64 {
-	n := float64(len(x))
-	var mx, my float64
-	for i := range x {
-		mx += x[i]
-		my += y[i]
-	}
-	mx, my = mx/n, my/n
-	var sxy, sxx, syy float64
-	for i := range x {
-		sxy += (x[i] - mx) * (y[i] - my)
-		sxx += (x[i] - mx) * (x[i] - mx)
-		syy += (y[i] - my) * (y[i] - my)
-	}
-	if sxx == 0 || syy == 0 {
+	if stat.Variance(x, nil) == 0 || stat.Variance(y, nil) == 0 {
 		return 0
 	}
-	return sxy / math.Sqrt(sxx*syy)
+	return stat.Correlation(x, y, nil)
 }
