@@ -223,8 +223,8 @@ func trainRun(cmd *cobra.Command, opts *trainOptions) error {
 	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt)
 	defer stop()
 	cfg := opts.config(opts.Data)
-	log := progressLog(cmd, opts.Quiet)
-	bar := trainProgress(cmd, opts.JSON || opts.Quiet || log != nil, opts.JSON, log, &cfg)
+	watch := newTrainWatch(cmd, "train", opts.JSON, opts.Quiet, 0)
+	watchTraining(watch, &cfg)
 	if !opts.JSON {
 		fmt.Fprintf(cmd.OutOrStdout(), "training %s on %s: %s params, %s MACs, %d threads\n",
 			arch.String(), sets.Train.Name, groupDigits(cost.Params), groupDigits(cost.MACs), runtime.GOMAXPROCS(0))
@@ -243,9 +243,7 @@ func trainRun(cmd *cobra.Command, opts *trainOptions) error {
 	} else {
 		res, err = trainer.Train(ctx, cfg, arch, sets)
 	}
-	if *bar != nil {
-		(*bar).Finish()
-	}
+	watch.finish()
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("train %s: %w\nnas train ... --out %s --resume continues it", opts.Ref, err, opts.Out)
 	} else if err != nil {
@@ -307,41 +305,83 @@ func initNetwork(ctx context.Context, arch *space.Arch, path string, cfg trainer
 	return net, &m, nil
 }
 
-// trainProgress sets cfg's callbacks to draw a progress bar per step
-// (unless noBar), print a line per epoch (unless noText) and log one (when
-// log is set); the bar is made on the first step.
-func trainProgress(cmd *cobra.Command, noBar, noText bool, log *slog.Logger, cfg *trainer.Config) **progress.Bar {
-	var bar *progress.Bar
-	stderr := cmd.ErrOrStderr()
-	cfg.OnStep = func(s trainer.StepReport) {
-		if bar == nil {
-			bar = progress.New(stderr, "train", "steps", s.TotalSteps, s.Step-1, noBar)
-		}
-		epochs := (s.TotalSteps + s.StepsPerEpoch - 1) / s.StepsPerEpoch
-		bar.Status(fmt.Sprintf("epoch %d/%d loss %.3f acc %.1f%% %.0f img/s", s.Epoch+1, epochs, s.EpochLoss, 100*s.EpochAcc, s.ImagesPerSec))
-		bar.Add(1)
+// trainWatch shows a training's progress: a bar per step on stderr (unless
+// noBar, made on the first step), a log line per epoch and every logSteps
+// steps (when log is set), and a line of text per epoch on stdout (unless
+// noText).
+type trainWatch struct {
+	cmd      *cobra.Command
+	name     string // of the bar
+	noBar    bool
+	noText   bool
+	log      *slog.Logger
+	logSteps int // 0: no step lines
+	bar      *progress.Bar
+}
+
+// newTrainWatch makes the watch of a training command with --json and
+// --quiet: the bar on a terminal, log lines elsewhere (progressLog).
+func newTrainWatch(cmd *cobra.Command, name string, jsonOut, quiet bool, logSteps int) *trainWatch {
+	log := progressLog(cmd, quiet)
+	return &trainWatch{cmd: cmd, name: name, noBar: jsonOut || quiet || log != nil, noText: jsonOut, log: log, logSteps: logSteps}
+}
+
+// step advances the bar by s; what names the network the loss is of ("":
+// the one trained).
+func (w *trainWatch) step(s trainer.StepReport, what string) {
+	if w.bar == nil {
+		w.bar = progress.New(w.cmd.ErrOrStderr(), w.name, "steps", s.TotalSteps, s.Step-1, w.noBar)
 	}
+	epochs := (s.TotalSteps + s.StepsPerEpoch - 1) / s.StepsPerEpoch
+	w.bar.Status(fmt.Sprintf("epoch %d/%d %sloss %.3f acc %.1f%% %.0f img/s", s.Epoch+1, epochs, what, s.EpochLoss, 100*s.EpochAcc, s.ImagesPerSec))
+	w.bar.Add(1)
+	if w.log != nil && w.logSteps > 0 && (s.Step%w.logSteps == 0 || s.Step == s.TotalSteps) {
+		w.log.Info("step", append([]any{"step", s.Step, "of", s.TotalSteps, "epoch", s.Epoch + 1, "of_epochs", epochs,
+			"loss", sig(s.EpochLoss), "acc", sig(s.EpochAcc), "images_per_s", sig(s.ImagesPerSec)}, w.times()...)...)
+	}
+}
+
+// epoch logs an epoch line with args, and prints line (with a newline
+// added) to stdout, clearing the bar's line first.
+func (w *trainWatch) epoch(args []any, line string) {
+	if w.log != nil {
+		w.log.Info("epoch", append(args, w.times()...)...)
+	}
+	if w.noText {
+		return
+	}
+	if w.bar != nil && w.bar.Enabled() {
+		fmt.Fprint(w.cmd.ErrOrStderr(), "\r\x1b[K")
+	}
+	fmt.Fprintln(w.cmd.OutOrStdout(), line)
+}
+
+// times are the elapsed time and the ETA of a log line.
+func (w *trainWatch) times() []any {
+	if w.bar == nil {
+		return nil
+	}
+	args := []any{"elapsed", roundDuration(w.bar.Elapsed())}
+	if eta, ok := w.bar.ETA(); ok {
+		args = append(args, "eta", roundDuration(eta))
+	}
+	return args
+}
+
+// finish ends the bar.
+func (w *trainWatch) finish() {
+	if w.bar != nil {
+		w.bar.Finish()
+	}
+}
+
+// watchTraining sets cfg's callbacks to show a nas train run on w.
+func watchTraining(w *trainWatch, cfg *trainer.Config) {
+	cfg.OnStep = func(s trainer.StepReport) { w.step(s, "") }
 	cfg.OnEpoch = func(e trainer.EpochReport) {
-		if log != nil {
-			args := epochArgs(e)
-			if bar != nil {
-				args = append(args, "elapsed", roundDuration(bar.Elapsed()))
-				if eta, ok := bar.ETA(); ok {
-					args = append(args, "eta", roundDuration(eta))
-				}
-			}
-			log.Info("epoch", args...)
-		}
-		if noText {
-			return
-		}
-		if bar != nil && bar.Enabled() {
-			fmt.Fprint(stderr, "\r\x1b[K")
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "epoch %d/%d  train loss %.4f acc %.2f%%  val loss %.4f acc %.2f%%  lr %.4g\n",
-			e.Epoch, e.Epochs, e.TrainLoss, 100*e.TrainAcc, e.ValLoss, 100*e.ValAcc, e.LR)
+		w.epoch(epochArgs(e), fmt.Sprintf("epoch %d/%d  train loss %.4f acc %.2f%%  val loss %.4f acc %.2f%%  lr %.4g",
+			e.Epoch, e.Epochs, e.TrainLoss, 100*e.TrainAcc, e.ValLoss, 100*e.ValAcc, e.LR))
 	}
-	return &bar
 }
 
 func printTrainSummary(w io.Writer, r *trainReport) {
