@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"nas/blocks"
+	"nas/internal/atomicfile"
 	"nas/internal/progress"
 	"nas/space"
 	"nas/trainer"
@@ -233,9 +233,11 @@ func trainRun(cmd *cobra.Command, opts *trainOptions) error {
 	var res *trainer.Result
 	if opts.Init != "" {
 		var net *blocks.Network
-		if net, init, err = initNetwork(ctx, arch, opts.Init, cfg, sets); err != nil {
-			return err
+		var m trainer.Metrics
+		if net, m, err = trainer.NetworkWithWeights(ctx, arch, opts.Init, cfg, sets); err != nil {
+			return fmt.Errorf("--init: %w", err)
 		}
+		init = &m
 		if !opts.JSON {
 			fmt.Fprintf(cmd.OutOrStdout(), "initial weights %s: val acc %.2f%%, loss %.4f\n", opts.Init, 100*init.Acc, init.Loss)
 		}
@@ -267,7 +269,7 @@ func trainRun(cmd *cobra.Command, opts *trainOptions) error {
 		return err
 	}
 	b = append(b, '\n')
-	if err := os.WriteFile(filepath.Join(opts.Out, resultFile), b, 0o644); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(opts.Out, resultFile), b); err != nil {
 		return err
 	}
 	if opts.JSON {
@@ -276,33 +278,6 @@ func trainRun(cmd *cobra.Command, opts *trainOptions) error {
 	}
 	printTrainSummary(cmd.OutOrStdout(), &rep)
 	return nil
-}
-
-// initNetwork builds arch with the weights of the file path (--init),
-// which must hold every tensor of the network with its shape, and
-// evaluates it on the validation split of cfg.
-func initNetwork(ctx context.Context, arch *space.Arch, path string, cfg trainer.Config, sets *trainer.Sets) (*blocks.Network, *trainer.Metrics, error) {
-	g, err := arch.Graph()
-	if err != nil {
-		return nil, nil, err
-	}
-	// Every weight is overwritten: the seed only fills them first.
-	net, err := blocks.NewNetwork(g, rand.New(rand.NewPCG(0, 0)))
-	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := trainer.LoadWeights(path, net); err != nil {
-		return nil, nil, fmt.Errorf("--init: %w", err)
-	}
-	_, val, err := cfg.Split(sets.Train)
-	if err != nil {
-		return nil, nil, usageErrorf("--val: %v", err)
-	}
-	m, err := trainer.Evaluate(ctx, net, val, cfg.EvalBatchSize)
-	if err != nil {
-		return nil, nil, err
-	}
-	return net, &m, nil
 }
 
 // trainWatch shows a training's progress: a bar per step on stderr (unless
