@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -184,12 +183,11 @@ func exportRun(cmd *cobra.Command, opts *exportOptions) error {
 // writeExport writes b to -o (standard output for -) and says so on
 // standard error, or with --json on standard output.
 func writeExport(cmd *cobra.Command, opts *exportOptions, a *space.Arch, b []byte) error {
-	if opts.Output == "-" {
-		_, err := cmd.OutOrStdout().Write(b)
+	if err := writeOut(cmd, opts.Output, b); err != nil {
 		return err
 	}
-	if err := os.WriteFile(opts.Output, b, 0o644); err != nil {
-		return err
+	if opts.Output == "-" {
+		return nil
 	}
 	about := ""
 	c, err := a.Cost()
