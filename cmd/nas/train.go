@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"nas/blocks"
-	"nas/internal/atomicfile"
 	"nas/internal/progress"
 	"nas/space"
 	"nas/trainer"
@@ -68,9 +66,6 @@ type trainOptions struct {
 	JSON            bool
 	Quiet           bool
 }
-
-// ResultFile is the summary `nas train` writes next to the checkpoint.
-const resultFile = "result.json"
 
 func newCmdTrain(runF func(*cobra.Command, *trainOptions) error) *cobra.Command {
 	d := trainer.DefaultConfig()
@@ -163,34 +158,6 @@ default: all cores).`,
 	return cmd
 }
 
-// trainReport is the --json output and result.json.
-type trainReport struct {
-	Arch         string               `json:"arch"`
-	Name         string               `json:"name,omitempty"`
-	Data         string               `json:"data"`
-	Params       int64                `json:"params"`
-	MACs         int64                `json:"macs"`
-	ValAcc       float64              `json:"val_acc"`
-	ValLoss      float64              `json:"val_loss"`
-	BestValAcc   float64              `json:"best_val_acc"`
-	BestEpoch    int                  `json:"best_epoch"`
-	Init         string               `json:"init,omitempty"`         // --init
-	InitValAcc   *float64             `json:"init_val_acc,omitempty"` // of the --init weights, before training
-	InitValLoss  *float64             `json:"init_val_loss,omitempty"`
-	TestAcc      *float64             `json:"test_acc"`
-	TestLoss     *float64             `json:"test_loss"`
-	Epochs       float64              `json:"epochs"`
-	Steps        int                  `json:"steps"`
-	TrainImages  int                  `json:"train_images"`
-	ImagesPerSec float64              `json:"images_per_s"`
-	WallSeconds  float64              `json:"wall_s"`
-	Threads      int                  `json:"threads"`
-	Seed         uint64               `json:"seed"`
-	Out          string               `json:"out"`
-	Config       trainer.Config       `json:"config"`
-	History      []trainer.EpochStats `json:"history"`
-}
-
 func (o *trainOptions) config(data string) trainer.Config {
 	c := trainer.DefaultConfig()
 	c.Epochs, c.Steps, c.BatchSize = o.Epochs, o.Steps, o.Batch
@@ -251,32 +218,19 @@ func trainRun(cmd *cobra.Command, opts *trainOptions) error {
 	} else if err != nil {
 		return fmt.Errorf("train %s: %w", opts.Ref, err)
 	}
-	rep := trainReport{
-		Arch: arch.String(), Name: arch.Name, Data: sets.Train.Name, Params: cost.Params, MACs: cost.MACs,
-		ValAcc: res.ValAcc, ValLoss: res.ValLoss, BestValAcc: res.BestValAcc, BestEpoch: res.BestEpoch,
-		Epochs: res.Epochs, Steps: res.Steps, TrainImages: res.TrainImages, ImagesPerSec: res.ImagesPerSec,
-		WallSeconds: res.WallTime.Seconds(), Threads: runtime.GOMAXPROCS(0), Seed: cfg.Seed, Out: opts.Out,
-		Config: cfg, History: res.History,
-	}
-	if res.Tested {
-		rep.TestAcc, rep.TestLoss = &res.TestAcc, &res.TestLoss
-	}
-	if init != nil {
-		rep.Init, rep.InitValAcc, rep.InitValLoss = opts.Init, &init.Acc, &init.Loss
-	}
-	b, err := json.MarshalIndent(rep, "", "  ")
+	rep, err := trainer.NewReport(arch, cfg, sets, res, opts.Init, init)
 	if err != nil {
 		return err
 	}
-	b = append(b, '\n')
-	if err := atomicfile.WriteBytes(filepath.Join(opts.Out, resultFile), b); err != nil {
+	b, err := trainer.WriteReport(opts.Out, rep)
+	if err != nil {
 		return err
 	}
 	if opts.JSON {
 		_, err := cmd.OutOrStdout().Write(b)
 		return err
 	}
-	printTrainSummary(cmd.OutOrStdout(), &rep)
+	printTrainSummary(cmd.OutOrStdout(), rep)
 	return nil
 }
 
@@ -359,7 +313,7 @@ func watchTraining(w *trainWatch, cfg *trainer.Config) {
 	}
 }
 
-func printTrainSummary(w io.Writer, r *trainReport) {
+func printTrainSummary(w io.Writer, r *trainer.Report) {
 	fmt.Fprintf(w, "validation accuracy %.2f%% (best %.2f%% at epoch %d)\n", 100*r.ValAcc, 100*r.BestValAcc, r.BestEpoch)
 	if r.TestAcc != nil {
 		fmt.Fprintf(w, "test accuracy %.2f%% (loss %.4f)\n", 100**r.TestAcc, *r.TestLoss)
