@@ -184,10 +184,7 @@ func TestSupernetTrainLog(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains a tiny supernet")
 	}
-	data := writeMNISTDir(t, 300, 60)
-	tmp := t.TempDir()
-	spacePath := filepath.Join(tmp, "mini.json")
-	require.NoError(t, os.WriteFile(spacePath, []byte(supernetTestSpace), 0o644))
+	data, spacePath, tmp := supernetFixture(t)
 	train := func(out string, extra ...string) (string, string) {
 		code, stdout, errOut := runNas(t, append([]string{"supernet", "train", "--space", spacePath, "--data", "mnist", "--data-dir", data,
 			"--epochs", "1", "--batch", "16", "--calibration", "64", "--out", filepath.Join(tmp, out)}, extra...)...)
