@@ -148,18 +148,7 @@ func sameDataset(want, have pipeline.Dataset) error {
 // DatasetDir is the folder a pipeline dataset is read from: its Dir, or
 // the name's install folder.
 func DatasetDir(d pipeline.Dataset) (string, error) {
-	if d.Dir != "" {
-		return d.Dir, nil
-	}
-	switch d.Name {
-	case "fashion-mnist":
-		return trainer.DefaultFashionMNISTDir, nil
-	case "mnist":
-		return trainer.DefaultMNISTDir, nil
-	case "cifar10":
-		return trainer.DefaultCIFAR10Dir, nil
-	}
-	return "", fmt.Errorf("dataset %s: a folder is required (--data DIR)", d.Name)
+	return trainer.DatasetDir(d.Name, d.Dir)
 }
 
 // Remote does the pipeline's tasks on workers through a Coordinator: it

@@ -3,9 +3,11 @@ package export_test
 import (
 	"encoding/json"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
 	"nas/export"
@@ -82,4 +84,34 @@ func TestONNXMetadata(t *testing.T) {
 	if _, err := export.ONNX(g, w, export.ONNXOptions{ClassNames: []string{"a", "b"}}); err == nil {
 		t.Error("2 class names for 10 outputs accepted")
 	}
+}
+
+// SetDataset records a dataset's metadata only for a network of its
+// channels and classes.
+func TestSetDataset(t *testing.T) {
+	var o export.ONNXOptions
+	require.NoError(t, o.SetDataset("fashion-mnist", 1, 10))
+	require.Equal(t, trainer.FashionMNISTClassNames(), o.ClassNames)
+	require.Equal(t, trainer.FashionMNISTNorm().Mean, o.Norm.Mean)
+
+	var bad export.ONNXOptions
+	require.ErrorContains(t, bad.SetDataset("cifar10", 1, 10), "the dataset has 3 channels and 10 classes, the network takes 1 channels")
+	require.ErrorContains(t, bad.SetDataset("imagenet", 3, 1000), "the dataset has 0 channels")
+	require.Nil(t, bad.Norm)
+}
+
+// WeightsOrRandom reads the file when given, else draws from the seed.
+func TestWeightsOrRandom(t *testing.T) {
+	a, err := space.ParseArch("in1x8x8 cls3 | conv_o4_k3_arelu | gap | linear_o3")
+	require.NoError(t, err)
+	g, err := a.Graph()
+	require.NoError(t, err)
+	w, err := export.WeightsOrRandom(g, "", 7)
+	require.NoError(t, err)
+	require.Equal(t, export.RandomWeights(g, rand.New(rand.NewPCG(7, 0)), export.RandomOptions{}), w)
+	path := filepath.Join(t.TempDir(), "w.safetensors")
+	require.NoError(t, export.WriteWeights(path, g, w))
+	r, err := export.WeightsOrRandom(g, path, 1)
+	require.NoError(t, err)
+	require.Equal(t, w, r)
 }

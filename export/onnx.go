@@ -51,6 +51,23 @@ type ONNXOptions struct {
 	ClassNames []string
 }
 
+// SetDataset records in o the normalisation and class names of dataset
+// name (DatasetMetadata) for a network of input channels and classes, which
+// must be the dataset's: the network is one trained on it.
+func (o *ONNXOptions) SetDataset(name string, channels, classes int) error {
+	norm, names, _ := DatasetMetadata(name)
+	if norm == nil || len(norm.Mean) != channels || len(names) != classes {
+		n := 0
+		if norm != nil {
+			n = len(norm.Mean)
+		}
+		return fmt.Errorf("the dataset has %d channels and %d classes, the network takes %d channels and has %d classes: name the dataset the network was trained on",
+			n, len(names), channels, classes)
+	}
+	o.Norm, o.ClassNames = norm, names
+	return nil
+}
+
 // DatasetMetadata returns the normalisation and class names of a dataset
 // nas trains on ("fashion-mnist", "mnist", "cifar10"), for ONNXOptions.
 func DatasetMetadata(name string) (*trainer.Normalization, []string, bool) {

@@ -125,6 +125,16 @@ func numel(shape []int) int {
 	return n
 }
 
+// WeightsOrRandom reads the weights of g from the safetensors file path
+// (ReadWeights), or makes them from seed with RandomWeights' defaults when
+// path is "".
+func WeightsOrRandom(g *blocks.Graph, path string, seed uint64) (Weights, error) {
+	if path == "" {
+		return RandomWeights(g, rand.New(rand.NewPCG(seed, 0)), RandomOptions{}), nil
+	}
+	return ReadWeights(path, g)
+}
+
 // ReadWeights reads a safetensors file (a nas checkpoint) and checks it
 // against g. Tensors whose names g does not have are an error, so weights
 // of another architecture are never half-used.

@@ -158,21 +158,108 @@ var ErrNoHistory = errors.New("no NetAdapt run to resume there")
 // new run would overwrite.
 var ErrHistoryExists = errors.New("the folder holds a NetAdapt run already")
 
-// ReadHistory reads out's history.json.
+// MaxHistoryBytes bounds the history.json ReadHistory reads: thousands
+// of iterations with their proposals take a few MiB.
+const MaxHistoryBytes = 64 << 20
+
+// ReadHistory reads out's history.json and checks it (DecodeHistory).
 func ReadHistory(out string) (*History, error) {
 	path := filepath.Join(out, HistoryFile)
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", path, ErrNoHistory)
 	}
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > MaxHistoryBytes {
+		return nil, fmt.Errorf("%s: %d bytes, more than the %d MiB a NetAdapt history is allowed: not a history.json of nas netadapt", path, fi.Size(), MaxHistoryBytes>>20)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxHistoryBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	h, err := DecodeHistory(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return h, nil
+}
+
+// DecodeHistory decodes the bytes of a history.json and checks them: at
+// most MaxHistoryBytes, valid settings, iterations numbered in order from
+// 0 with only the last one final, archs that parse and finite,
+// non-negative figures.
+func DecodeHistory(b []byte) (*History, error) {
+	if len(b) > MaxHistoryBytes {
+		return nil, fmt.Errorf("more than the %d MiB a NetAdapt history is allowed", MaxHistoryBytes>>20)
+	}
 	var h History
 	if err := json.Unmarshal(b, &h); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+		return nil, err
+	}
+	if err := h.Settings.Validate(); err != nil {
+		return nil, fmt.Errorf("settings: %w", err)
+	}
+	if _, err := space.ParseArch(h.Settings.Arch); err != nil {
+		return nil, fmt.Errorf("settings: arch: %w", err)
+	}
+	for i, it := range h.Iterations {
+		if err := checkIteration(it, i, i == len(h.Iterations)-1); err != nil {
+			return nil, fmt.Errorf("iterations[%d]: %w", i, err)
+		}
 	}
 	return &h, nil
+}
+
+// checkIteration checks the iteration recorded at position i.
+func checkIteration(it search.Iteration, i int, last bool) error {
+	if it.Index != i {
+		return fmt.Errorf("index %d, want %d: iterations are recorded in order from 0", it.Index, i)
+	}
+	if it.Final && !last {
+		return errors.New("a final iteration before the last one")
+	}
+	if _, err := space.ParseArch(it.Arch); err != nil {
+		return fmt.Errorf("arch: %w", err)
+	}
+	if it.From < 0 || it.To < 0 {
+		return fmt.Errorf("channels from %d to %d: must not be negative", it.From, it.To)
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"constraint_ms", it.ConstraintMs}, {"latency_ms", it.LatencyMs}, {"measured_ms", it.MeasuredMs}, {"val_acc", it.Accuracy}} {
+		if err := checkFigure(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	for j, p := range it.Proposals {
+		if p.From < 0 || p.To < 0 {
+			return fmt.Errorf("proposals[%d]: channels from %d to %d: must not be negative", j, p.From, p.To)
+		}
+		if err := checkFigure("latency_ms", p.LatencyMs); err != nil {
+			return fmt.Errorf("proposals[%d]: %w", j, err)
+		}
+		if err := checkFigure("val_acc", p.Accuracy); err != nil {
+			return fmt.Errorf("proposals[%d]: %w", j, err)
+		}
+	}
+	return nil
+}
+
+// checkFigure refuses a recorded figure that is not a finite, non-negative
+// number.
+func checkFigure(name string, v float64) error {
+	if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+		return fmt.Errorf("%s %v: want a finite, non-negative number", name, v)
+	}
+	return nil
 }
 
 // Tuner fine-tunes networks for NetAdapt. Local runs in this process.

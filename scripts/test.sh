@@ -36,6 +36,7 @@ FUZZ_TARGETS=(
   "./trainer/ FuzzReadInput 50000"
   "./space/ FuzzMatch 50000"
   "./supernet/ FuzzReadManifest 20000"
+  "./pipeline/ FuzzReadHistory 50000"
 )
 for t in "${FUZZ_TARGETS[@]}"; do
   read -r pkg target execs <<<"$t"

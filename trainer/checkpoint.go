@@ -1,10 +1,12 @@
 package trainer
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,6 +17,7 @@ import (
 	"nas/blocks"
 	"nas/internal/atomicfile"
 	"nas/internal/safetensors"
+	"nas/space"
 )
 
 // A checkpoint is a folder of three files, each written atomically
@@ -268,4 +271,32 @@ func configDiff(a, b Config) string {
 		return ""
 	}
 	return walk(va, vb, va.Type())
+}
+
+// NetworkWithWeights builds arch with the weights of the file path (see
+// LoadWeights: every tensor of the network with its shape) and evaluates
+// it on the validation split cfg draws from sets.Train, the one
+// TrainNetwork validates on.
+func NetworkWithWeights(ctx context.Context, arch *space.Arch, path string, cfg Config, sets *Sets) (*blocks.Network, Metrics, error) {
+	g, err := arch.Graph()
+	if err != nil {
+		return nil, Metrics{}, err
+	}
+	// Every weight is overwritten: the seed only fills them first.
+	net, err := blocks.NewNetwork(g, rand.New(rand.NewPCG(0, 0)))
+	if err != nil {
+		return nil, Metrics{}, err
+	}
+	if _, err := LoadWeights(path, net); err != nil {
+		return nil, Metrics{}, err
+	}
+	_, val, err := cfg.Split(sets.Train)
+	if err != nil {
+		return nil, Metrics{}, fmt.Errorf("validation split: %w", err)
+	}
+	m, err := Evaluate(ctx, net, val, cfg.EvalBatchSize)
+	if err != nil {
+		return nil, Metrics{}, err
+	}
+	return net, m, nil
 }

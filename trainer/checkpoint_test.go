@@ -90,3 +90,31 @@ func TestCheckpointFilesAreCompleteAndShared(t *testing.T) {
 	}
 	require.ElementsMatch(t, []string{WeightsFile, ArchFile, StateFile}, names)
 }
+
+// NetworkWithWeights gives the network with the file's weights and its
+// metrics on the validation split TrainNetwork validates on.
+func TestNetworkWithWeights(t *testing.T) {
+	sets := stripeSets(t)
+	cfg := tinyConfig()
+	cfg.Epochs = 1
+	res, err := Train(context.Background(), cfg, tinyArch(), sets)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), WeightsFile)
+	require.NoError(t, SaveWeights(path, res.Network, nil))
+
+	net, m, err := NetworkWithWeights(context.Background(), tinyArch(), path, cfg, sets)
+	require.NoError(t, err)
+	require.Equal(t, stateOf(res.Network), stateOf(net))
+	_, val, err := cfg.Split(sets.Train)
+	require.NoError(t, err)
+	want, err := Evaluate(context.Background(), res.Network, val, cfg.EvalBatchSize)
+	require.NoError(t, err)
+	require.Equal(t, want, m)
+	require.InDelta(t, res.ValAcc, m.Acc, 1e-12, "the validation split of the training run")
+
+	_, _, err = NetworkWithWeights(context.Background(), tinyArch(), filepath.Join(t.TempDir(), "missing.safetensors"), cfg, sets)
+	require.ErrorIs(t, err, ErrNotFound)
+	cfg.ValFraction = 1.5
+	_, _, err = NetworkWithWeights(context.Background(), tinyArch(), path, cfg, sets)
+	require.ErrorContains(t, err, "validation split")
+}

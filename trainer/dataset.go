@@ -307,23 +307,40 @@ func OpenDataset(name, dir string) (*Sets, error) {
 	switch name {
 	case "fashion-mnist":
 		return openFashionMNIST(dir, DefaultFashionMNISTDir)
+	case "mnist", "cifar10", "folder":
+	default:
+		return nil, fmt.Errorf("unknown dataset %q; want one of %s", name, strings.Join(DatasetNames(), ", "))
+	}
+	dir, err := DatasetDir(name, dir)
+	if err != nil {
+		return nil, err
+	}
+	switch name {
 	case "mnist":
-		if dir == "" {
-			dir = DefaultMNISTDir
-		}
 		return LoadIDXDir(name, dir, MNISTClassNames(), MNISTNorm(), "")
 	case "cifar10":
-		if dir == "" {
-			dir = DefaultCIFAR10Dir
-		}
 		return LoadCIFAR10Dir(dir)
-	case "folder":
-		if dir == "" {
-			return nil, fmt.Errorf("dataset folder: a folder is required: pass --data-dir DIR, holding DIR/train/CLASS/*.png and DIR/test/CLASS/*.png")
-		}
-		return OpenImageFolder(dir, FolderOptions{})
 	}
-	return nil, fmt.Errorf("unknown dataset %q; want one of %s", name, strings.Join(DatasetNames(), ", "))
+	return OpenImageFolder(dir, FolderOptions{})
+}
+
+// DatasetDir is the folder dataset name is read from: dir, or the name's
+// install folder when dir is "" (an error for a dataset without one).
+func DatasetDir(name, dir string) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
+	switch name {
+	case "fashion-mnist":
+		return DefaultFashionMNISTDir, nil
+	case "mnist":
+		return DefaultMNISTDir, nil
+	case "cifar10":
+		return DefaultCIFAR10Dir, nil
+	case "folder":
+		return "", fmt.Errorf("dataset folder: a folder is required: pass --data-dir DIR, holding DIR/train/CLASS/*.png and DIR/test/CLASS/*.png")
+	}
+	return "", fmt.Errorf("dataset %s: a folder is required (--data-dir DIR)", name)
 }
 
 // openFashionMNIST loads Fashion-MNIST from dir, or from defaultDir when dir

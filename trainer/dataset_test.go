@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -77,4 +78,20 @@ func TestSelectAndComputeNormalization(t *testing.T) {
 	variance := (81+4+4)/3.0 - mean*mean
 	require.InDelta(t, mean/255, n.Mean[0], 1e-6)
 	require.InDelta(t, variance/(255*255), float64(n.Std[0]*n.Std[0]), 1e-6)
+}
+
+func TestDatasetDir(t *testing.T) {
+	for name, want := range map[string]string{"fashion-mnist": DefaultFashionMNISTDir, "mnist": DefaultMNISTDir, "cifar10": DefaultCIFAR10Dir} {
+		if got, err := DatasetDir(name, ""); err != nil || got != want {
+			t.Errorf("DatasetDir(%q, \"\") = %q, %v; want %q", name, got, err, want)
+		}
+		if got, err := DatasetDir(name, "d"); err != nil || got != "d" {
+			t.Errorf("DatasetDir(%q, \"d\") = %q, %v; want d", name, got, err)
+		}
+	}
+	for _, name := range []string{"folder", "imagenet"} {
+		if _, err := DatasetDir(name, ""); err == nil || !strings.Contains(err.Error(), "--data-dir DIR") {
+			t.Errorf("DatasetDir(%q, \"\"): error %v, want one naming --data-dir DIR", name, err)
+		}
+	}
 }

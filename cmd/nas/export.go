@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"math/rand/v2"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -151,12 +149,8 @@ func exportRun(cmd *cobra.Command, opts *exportOptions) error {
 	}
 	var w export.Weights
 	if opts.Format == "onnx" || opts.WriteWeights != "" {
-		if opts.Weights != "" {
-			if w, err = export.ReadWeights(opts.Weights, g); err != nil {
-				return err
-			}
-		} else {
-			w = export.RandomWeights(g, rand.New(rand.NewPCG(opts.Seed, 0)), export.RandomOptions{})
+		if w, err = export.WeightsOrRandom(g, opts.Weights, opts.Seed); err != nil {
+			return err
 		}
 	}
 	name := arch.Name
@@ -167,10 +161,8 @@ func exportRun(cmd *cobra.Command, opts *exportOptions) error {
 	case "onnx":
 		o := export.ONNXOptions{Name: name, Arch: arch.String(), FoldBN: opts.FoldBN, ProducerVersion: currentVersion().Version}
 		if opts.Data != "" {
-			o.Norm, o.ClassNames, _ = export.DatasetMetadata(opts.Data)
-			if len(o.Norm.Mean) != arch.Input.C || len(o.ClassNames) != arch.Classes {
-				return fmt.Errorf("--data %s: the dataset has %d channels and %d classes, %s takes %d channels and has %d classes: name the dataset the network was trained on",
-					opts.Data, len(o.Norm.Mean), len(o.ClassNames), opts.Arch, arch.Input.C, arch.Classes)
+			if err := o.SetDataset(opts.Data, arch.Input.C, arch.Classes); err != nil {
+				return fmt.Errorf("--data %s: %w", opts.Data, err)
 			}
 		}
 		err = export.WriteONNX(&buf, g, w, o)
@@ -191,12 +183,11 @@ func exportRun(cmd *cobra.Command, opts *exportOptions) error {
 // writeExport writes b to -o (standard output for -) and says so on
 // standard error, or with --json on standard output.
 func writeExport(cmd *cobra.Command, opts *exportOptions, a *space.Arch, b []byte) error {
-	if opts.Output == "-" {
-		_, err := cmd.OutOrStdout().Write(b)
+	if err := writeOut(cmd, opts.Output, b); err != nil {
 		return err
 	}
-	if err := os.WriteFile(opts.Output, b, 0o644); err != nil {
-		return err
+	if opts.Output == "-" {
+		return nil
 	}
 	about := ""
 	c, err := a.Cost()

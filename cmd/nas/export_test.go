@@ -159,7 +159,7 @@ func TestExportDataMetadata(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--data", "cifar10"}, exitError, "--data cifar10: the dataset has 3 channels and 10 classes, mobilenet_v1 takes 1 channels"},
+		{[]string{"--data", "cifar10"}, exitError, "--data cifar10: the dataset has 3 channels and 10 classes, the network takes 1 channels"},
 		{[]string{"--data", "imagenet"}, exitUsage, `--data "imagenet": want fashion-mnist, mnist or cifar10`},
 		{[]string{"--data", "mnist", "--format", "pytorch"}, exitUsage, "applies to --format onnx only"},
 		{[]string{"--output", filepath.Join(dir, "x.onnx")}, exitUsage, "--output and --out cannot be given together"},

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"nas/export"
-	"nas/internal/atomicfile"
 	"nas/onnximport"
 	"nas/space"
 )
@@ -81,6 +79,9 @@ accepted wherever ARCH is. See docs/import.md.`,
 			if opts.Out == "" {
 				return usageErrorf("-o ARCH.json is required (- for standard output)")
 			}
+			if opts.Out == "-" && opts.JSON {
+				return usageErrorf("--json prints the summary on standard output: give -o a file")
+			}
 			if runF != nil {
 				return runF(cmd, opts)
 			}
@@ -115,14 +116,7 @@ func importRun(cmd *cobra.Command, opts *importOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.Out == "-" {
-		if opts.JSON {
-			return usageErrorf("--json prints the summary on standard output: give -o a file")
-		}
-		if _, err := cmd.OutOrStdout().Write(js); err != nil {
-			return err
-		}
-	} else if err := atomicfile.WriteBytes(opts.Out, js); err != nil {
+	if err := writeOut(cmd, opts.Out, js); err != nil {
 		return fmt.Errorf("-o %s: %w", opts.Out, err)
 	}
 	if opts.WeightsOut != "" {
@@ -137,9 +131,7 @@ func importRun(cmd *cobra.Command, opts *importOptions) error {
 		Out: opts.Out, WeightsOut: opts.WeightsOut, Producer: r.Metadata.Producer,
 		Mean: r.Metadata.Mean, Std: r.Metadata.Std, ClassNames: r.Metadata.ClassNames}
 	if opts.JSON {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return writeJSON(cmd.OutOrStdout(), rep)
 	}
 	w := cmd.ErrOrStderr()
 	fmt.Fprintf(w, "imported %s: input %v, %d classes, %d layers, %s parameters, %s MACs\n",

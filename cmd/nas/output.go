@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"nas/internal/atomicfile"
 	"nas/internal/progress"
 	"nas/pipeline"
 	"nas/results"
@@ -59,6 +60,16 @@ func flagError(err error, flags map[string]string) error {
 		name = strings.ReplaceAll(se.Setting, "_", "-")
 	}
 	return usageErrorf("--%s %v: %s", name, se.Value, se.Reason)
+}
+
+// writeOut writes b to the file path (-o), atomically, or to standard
+// output for "-".
+func writeOut(cmd *cobra.Command, path string, b []byte) error {
+	if path == "-" {
+		_, err := cmd.OutOrStdout().Write(b)
+		return err
+	}
+	return atomicfile.WriteBytes(path, b)
 }
 
 // progressLog is the logger of a long command's progress lines on stderr

@@ -36,6 +36,17 @@ func TestSearchSupernetFlags(t *testing.T) {
 	require.Equal(t, "", got.Settings.Supernet)
 }
 
+// supernetFixture writes a small MNIST folder and the space
+// supernetTestSpace into a temporary folder: their paths, and the folder.
+func supernetFixture(t *testing.T) (data, spacePath, tmp string) {
+	t.Helper()
+	data = writeMNISTDir(t, 300, 60)
+	tmp = t.TempDir()
+	spacePath = filepath.Join(tmp, "mini.json")
+	require.NoError(t, os.WriteFile(spacePath, []byte(supernetTestSpace), 0o644))
+	return data, spacePath, tmp
+}
+
 // TestSearchSupernet trains a supernet of a small space, searches it with
 // --supernet, and checks that every trial's accuracy is what nas supernet
 // eval gives the same network with the trial's seed; that a supernet of
@@ -45,10 +56,7 @@ func TestSearchSupernet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains a tiny supernet")
 	}
-	data := writeMNISTDir(t, 300, 60)
-	tmp := t.TempDir()
-	spacePath := filepath.Join(tmp, "mini.json")
-	require.NoError(t, os.WriteFile(spacePath, []byte(supernetTestSpace), 0o644))
+	data, spacePath, tmp := supernetFixture(t)
 	super := filepath.Join(tmp, "super")
 	train := func(out, seed string) {
 		code, _, errOut := runNas(t, "supernet", "train", "--space", spacePath, "--data", "mnist", "--data-dir", data,

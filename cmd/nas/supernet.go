@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"nas/internal/progress"
 	"nas/pipeline"
 	"nas/space"
 	"nas/supernet"
@@ -50,6 +49,7 @@ type supernetTrainOptions struct {
 	CheckpointSteps int
 	Resume          bool
 	JSON            bool
+	Quiet           bool
 }
 
 func newCmdSupernetTrain(runF func(*cobra.Command, *supernetTrainOptions) error) *cobra.Command {
@@ -110,6 +110,7 @@ uninterrupted one for the same --seed and --threads.`,
 	f.IntVar(&opts.CheckpointSteps, "checkpoint-steps", d.Recipe.CheckpointSteps, "also checkpoint every N steps (0: at epoch ends only)")
 	f.BoolVar(&opts.Resume, "resume", false, "continue the run in --out")
 	addJSONFlag(cmd, &opts.JSON)
+	addQuietFlag(cmd, &opts.Quiet)
 	return cmd
 }
 
@@ -125,6 +126,10 @@ func (o *supernetTrainOptions) config() supernet.Config {
 	return c
 }
 
+// supernetLogSteps is how often a supernet training logs a step line
+// besides its epoch lines: its epochs are long.
+const supernetLogSteps = 50
+
 func supernetTrainRun(cmd *cobra.Command, opts *supernetTrainOptions) error {
 	applyThreads(opts.Threads)
 	sp, err := space.LoadSpace(opts.Space)
@@ -138,37 +143,20 @@ func supernetTrainRun(cmd *cobra.Command, opts *supernetTrainOptions) error {
 	cfg := opts.config()
 	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt)
 	defer stop()
-	out, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
-	var bar *progress.Bar
-	cfg.OnStep = func(s trainer.StepReport) {
-		if bar == nil {
-			bar = progress.New(stderr, "supernet", "steps", s.TotalSteps, s.Step-1, opts.JSON)
-		}
-		epochs := (s.TotalSteps + s.StepsPerEpoch - 1) / s.StepsPerEpoch
-		status := fmt.Sprintf("epoch %d/%d largest loss %.3f acc %.1f%% %.0f img/s", s.Epoch+1, epochs, s.EpochLoss, 100*s.EpochAcc, s.ImagesPerSec)
-		bar.Status(status)
-		bar.Add(1)
-		if !bar.Enabled() && !opts.JSON && (s.Step%50 == 0 || s.Step == s.TotalSteps) {
-			fmt.Fprintf(out, "step %d/%d  %s\n", s.Step, s.TotalSteps, status)
-		}
-	}
+	out := cmd.OutOrStdout()
+	watch := newTrainWatch(cmd, "supernet", opts.JSON, opts.Quiet, supernetLogSteps)
+	cfg.OnStep = func(s trainer.StepReport) { watch.step(s, "largest ") }
 	cfg.OnEpoch = func(e supernet.EpochStats) {
-		if opts.JSON {
-			return
-		}
-		if bar != nil && bar.Enabled() {
-			fmt.Fprint(stderr, "\r\x1b[K")
-		}
-		fmt.Fprintf(out, "epoch %d  largest: train loss %.4f acc %.2f%%  val acc %.2f%%  smallest: val acc %.2f%%  lr %.4g\n",
-			e.Epoch, e.TrainLoss, 100*e.TrainAcc, 100*e.LargestValAcc, 100*e.SmallestValAcc, e.LR)
+		watch.epoch([]any{"epoch", e.Epoch, "train_loss", sig(e.TrainLoss), "train_acc", sig(e.TrainAcc),
+			"largest_val_acc", sig(e.LargestValAcc), "smallest_val_acc", sig(e.SmallestValAcc), "lr", sig(e.LR)},
+			fmt.Sprintf("epoch %d  largest: train loss %.4f acc %.2f%%  val acc %.2f%%  smallest: val acc %.2f%%  lr %.4g",
+				e.Epoch, e.TrainLoss, 100*e.TrainAcc, 100*e.LargestValAcc, 100*e.SmallestValAcc, e.LR))
 	}
 	if !opts.JSON {
 		fmt.Fprintf(out, "training a supernet of space %s (10^%.1f networks) on %s, %d threads\n", sp.Name, sp.Log10Cardinality(), sets.Train.Name, runtime.GOMAXPROCS(0))
 	}
 	res, err := supernet.Train(ctx, cfg, sp, opts.Data, sets, opts.Out, opts.Resume)
-	if bar != nil {
-		bar.Finish()
-	}
+	watch.finish()
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return fmt.Errorf("supernet train: %w\nnas supernet train ... --out %s --resume continues it", err, opts.Out)

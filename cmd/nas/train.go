@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -68,9 +66,6 @@ type trainOptions struct {
 	JSON            bool
 	Quiet           bool
 }
-
-// ResultFile is the summary `nas train` writes next to the checkpoint.
-const resultFile = "result.json"
 
 func newCmdTrain(runF func(*cobra.Command, *trainOptions) error) *cobra.Command {
 	d := trainer.DefaultConfig()
@@ -163,34 +158,6 @@ default: all cores).`,
 	return cmd
 }
 
-// trainReport is the --json output and result.json.
-type trainReport struct {
-	Arch         string               `json:"arch"`
-	Name         string               `json:"name,omitempty"`
-	Data         string               `json:"data"`
-	Params       int64                `json:"params"`
-	MACs         int64                `json:"macs"`
-	ValAcc       float64              `json:"val_acc"`
-	ValLoss      float64              `json:"val_loss"`
-	BestValAcc   float64              `json:"best_val_acc"`
-	BestEpoch    int                  `json:"best_epoch"`
-	Init         string               `json:"init,omitempty"`         // --init
-	InitValAcc   *float64             `json:"init_val_acc,omitempty"` // of the --init weights, before training
-	InitValLoss  *float64             `json:"init_val_loss,omitempty"`
-	TestAcc      *float64             `json:"test_acc"`
-	TestLoss     *float64             `json:"test_loss"`
-	Epochs       float64              `json:"epochs"`
-	Steps        int                  `json:"steps"`
-	TrainImages  int                  `json:"train_images"`
-	ImagesPerSec float64              `json:"images_per_s"`
-	WallSeconds  float64              `json:"wall_s"`
-	Threads      int                  `json:"threads"`
-	Seed         uint64               `json:"seed"`
-	Out          string               `json:"out"`
-	Config       trainer.Config       `json:"config"`
-	History      []trainer.EpochStats `json:"history"`
-}
-
 func (o *trainOptions) config(data string) trainer.Config {
 	c := trainer.DefaultConfig()
 	c.Epochs, c.Steps, c.BatchSize = o.Epochs, o.Steps, o.Batch
@@ -223,8 +190,8 @@ func trainRun(cmd *cobra.Command, opts *trainOptions) error {
 	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt)
 	defer stop()
 	cfg := opts.config(opts.Data)
-	log := progressLog(cmd, opts.Quiet)
-	bar := trainProgress(cmd, opts.JSON || opts.Quiet || log != nil, opts.JSON, log, &cfg)
+	watch := newTrainWatch(cmd, "train", opts.JSON, opts.Quiet, 0)
+	watchTraining(watch, &cfg)
 	if !opts.JSON {
 		fmt.Fprintf(cmd.OutOrStdout(), "training %s on %s: %s params, %s MACs, %d threads\n",
 			arch.String(), sets.Train.Name, groupDigits(cost.Params), groupDigits(cost.MACs), runtime.GOMAXPROCS(0))
@@ -233,9 +200,11 @@ func trainRun(cmd *cobra.Command, opts *trainOptions) error {
 	var res *trainer.Result
 	if opts.Init != "" {
 		var net *blocks.Network
-		if net, init, err = initNetwork(ctx, arch, opts.Init, cfg, sets); err != nil {
-			return err
+		var m trainer.Metrics
+		if net, m, err = trainer.NetworkWithWeights(ctx, arch, opts.Init, cfg, sets); err != nil {
+			return fmt.Errorf("--init: %w", err)
 		}
+		init = &m
 		if !opts.JSON {
 			fmt.Fprintf(cmd.OutOrStdout(), "initial weights %s: val acc %.2f%%, loss %.4f\n", opts.Init, 100*init.Acc, init.Loss)
 		}
@@ -243,108 +212,108 @@ func trainRun(cmd *cobra.Command, opts *trainOptions) error {
 	} else {
 		res, err = trainer.Train(ctx, cfg, arch, sets)
 	}
-	if *bar != nil {
-		(*bar).Finish()
-	}
+	watch.finish()
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("train %s: %w\nnas train ... --out %s --resume continues it", opts.Ref, err, opts.Out)
 	} else if err != nil {
 		return fmt.Errorf("train %s: %w", opts.Ref, err)
 	}
-	rep := trainReport{
-		Arch: arch.String(), Name: arch.Name, Data: sets.Train.Name, Params: cost.Params, MACs: cost.MACs,
-		ValAcc: res.ValAcc, ValLoss: res.ValLoss, BestValAcc: res.BestValAcc, BestEpoch: res.BestEpoch,
-		Epochs: res.Epochs, Steps: res.Steps, TrainImages: res.TrainImages, ImagesPerSec: res.ImagesPerSec,
-		WallSeconds: res.WallTime.Seconds(), Threads: runtime.GOMAXPROCS(0), Seed: cfg.Seed, Out: opts.Out,
-		Config: cfg, History: res.History,
-	}
-	if res.Tested {
-		rep.TestAcc, rep.TestLoss = &res.TestAcc, &res.TestLoss
-	}
-	if init != nil {
-		rep.Init, rep.InitValAcc, rep.InitValLoss = opts.Init, &init.Acc, &init.Loss
-	}
-	b, err := json.MarshalIndent(rep, "", "  ")
+	rep, err := trainer.NewReport(arch, cfg, sets, res, opts.Init, init)
 	if err != nil {
 		return err
 	}
-	b = append(b, '\n')
-	if err := os.WriteFile(filepath.Join(opts.Out, resultFile), b, 0o644); err != nil {
+	b, err := trainer.WriteReport(opts.Out, rep)
+	if err != nil {
 		return err
 	}
 	if opts.JSON {
 		_, err := cmd.OutOrStdout().Write(b)
 		return err
 	}
-	printTrainSummary(cmd.OutOrStdout(), &rep)
+	printTrainSummary(cmd.OutOrStdout(), rep)
 	return nil
 }
 
-// initNetwork builds arch with the weights of the file path (--init),
-// which must hold every tensor of the network with its shape, and
-// evaluates it on the validation split of cfg.
-func initNetwork(ctx context.Context, arch *space.Arch, path string, cfg trainer.Config, sets *trainer.Sets) (*blocks.Network, *trainer.Metrics, error) {
-	g, err := arch.Graph()
-	if err != nil {
-		return nil, nil, err
-	}
-	// Every weight is overwritten: the seed only fills them first.
-	net, err := blocks.NewNetwork(g, rand.New(rand.NewPCG(0, 0)))
-	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := trainer.LoadWeights(path, net); err != nil {
-		return nil, nil, fmt.Errorf("--init: %w", err)
-	}
-	_, val, err := cfg.Split(sets.Train)
-	if err != nil {
-		return nil, nil, usageErrorf("--val: %v", err)
-	}
-	m, err := trainer.Evaluate(ctx, net, val, cfg.EvalBatchSize)
-	if err != nil {
-		return nil, nil, err
-	}
-	return net, &m, nil
+// trainWatch shows a training's progress: a bar per step on stderr (unless
+// noBar, made on the first step), a log line per epoch and every logSteps
+// steps (when log is set), and a line of text per epoch on stdout (unless
+// noText).
+type trainWatch struct {
+	cmd      *cobra.Command
+	name     string // of the bar
+	noBar    bool
+	noText   bool
+	log      *slog.Logger
+	logSteps int // 0: no step lines
+	bar      *progress.Bar
 }
 
-// trainProgress sets cfg's callbacks to draw a progress bar per step
-// (unless noBar), print a line per epoch (unless noText) and log one (when
-// log is set); the bar is made on the first step.
-func trainProgress(cmd *cobra.Command, noBar, noText bool, log *slog.Logger, cfg *trainer.Config) **progress.Bar {
-	var bar *progress.Bar
-	stderr := cmd.ErrOrStderr()
-	cfg.OnStep = func(s trainer.StepReport) {
-		if bar == nil {
-			bar = progress.New(stderr, "train", "steps", s.TotalSteps, s.Step-1, noBar)
-		}
-		epochs := (s.TotalSteps + s.StepsPerEpoch - 1) / s.StepsPerEpoch
-		bar.Status(fmt.Sprintf("epoch %d/%d loss %.3f acc %.1f%% %.0f img/s", s.Epoch+1, epochs, s.EpochLoss, 100*s.EpochAcc, s.ImagesPerSec))
-		bar.Add(1)
+// newTrainWatch makes the watch of a training command with --json and
+// --quiet: the bar on a terminal, log lines elsewhere (progressLog).
+func newTrainWatch(cmd *cobra.Command, name string, jsonOut, quiet bool, logSteps int) *trainWatch {
+	log := progressLog(cmd, quiet)
+	return &trainWatch{cmd: cmd, name: name, noBar: jsonOut || quiet || log != nil, noText: jsonOut, log: log, logSteps: logSteps}
+}
+
+// step advances the bar by s; what names the network the loss is of ("":
+// the one trained).
+func (w *trainWatch) step(s trainer.StepReport, what string) {
+	if w.bar == nil {
+		w.bar = progress.New(w.cmd.ErrOrStderr(), w.name, "steps", s.TotalSteps, s.Step-1, w.noBar)
 	}
+	epochs := (s.TotalSteps + s.StepsPerEpoch - 1) / s.StepsPerEpoch
+	w.bar.Status(fmt.Sprintf("epoch %d/%d %sloss %.3f acc %.1f%% %.0f img/s", s.Epoch+1, epochs, what, s.EpochLoss, 100*s.EpochAcc, s.ImagesPerSec))
+	w.bar.Add(1)
+	if w.log != nil && w.logSteps > 0 && (s.Step%w.logSteps == 0 || s.Step == s.TotalSteps) {
+		w.log.Info("step", append([]any{"step", s.Step, "of", s.TotalSteps, "epoch", s.Epoch + 1, "of_epochs", epochs,
+			"loss", sig(s.EpochLoss), "acc", sig(s.EpochAcc), "images_per_s", sig(s.ImagesPerSec)}, w.times()...)...)
+	}
+}
+
+// epoch logs an epoch line with args, and prints line (with a newline
+// added) to stdout, clearing the bar's line first.
+func (w *trainWatch) epoch(args []any, line string) {
+	if w.log != nil {
+		w.log.Info("epoch", append(args, w.times()...)...)
+	}
+	if w.noText {
+		return
+	}
+	if w.bar != nil && w.bar.Enabled() {
+		fmt.Fprint(w.cmd.ErrOrStderr(), "\r\x1b[K")
+	}
+	fmt.Fprintln(w.cmd.OutOrStdout(), line)
+}
+
+// times are the elapsed time and the ETA of a log line.
+func (w *trainWatch) times() []any {
+	if w.bar == nil {
+		return nil
+	}
+	args := []any{"elapsed", roundDuration(w.bar.Elapsed())}
+	if eta, ok := w.bar.ETA(); ok {
+		args = append(args, "eta", roundDuration(eta))
+	}
+	return args
+}
+
+// finish ends the bar.
+func (w *trainWatch) finish() {
+	if w.bar != nil {
+		w.bar.Finish()
+	}
+}
+
+// watchTraining sets cfg's callbacks to show a nas train run on w.
+func watchTraining(w *trainWatch, cfg *trainer.Config) {
+	cfg.OnStep = func(s trainer.StepReport) { w.step(s, "") }
 	cfg.OnEpoch = func(e trainer.EpochReport) {
-		if log != nil {
-			args := epochArgs(e)
-			if bar != nil {
-				args = append(args, "elapsed", roundDuration(bar.Elapsed()))
-				if eta, ok := bar.ETA(); ok {
-					args = append(args, "eta", roundDuration(eta))
-				}
-			}
-			log.Info("epoch", args...)
-		}
-		if noText {
-			return
-		}
-		if bar != nil && bar.Enabled() {
-			fmt.Fprint(stderr, "\r\x1b[K")
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "epoch %d/%d  train loss %.4f acc %.2f%%  val loss %.4f acc %.2f%%  lr %.4g\n",
-			e.Epoch, e.Epochs, e.TrainLoss, 100*e.TrainAcc, e.ValLoss, 100*e.ValAcc, e.LR)
+		w.epoch(epochArgs(e), fmt.Sprintf("epoch %d/%d  train loss %.4f acc %.2f%%  val loss %.4f acc %.2f%%  lr %.4g",
+			e.Epoch, e.Epochs, e.TrainLoss, 100*e.TrainAcc, e.ValLoss, 100*e.ValAcc, e.LR))
 	}
-	return &bar
 }
 
-func printTrainSummary(w io.Writer, r *trainReport) {
+func printTrainSummary(w io.Writer, r *trainer.Report) {
 	fmt.Fprintf(w, "validation accuracy %.2f%% (best %.2f%% at epoch %d)\n", 100*r.ValAcc, 100*r.BestValAcc, r.BestEpoch)
 	if r.TestAcc != nil {
 		fmt.Fprintf(w, "test accuracy %.2f%% (loss %.4f)\n", 100**r.TestAcc, *r.TestLoss)

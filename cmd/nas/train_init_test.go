@@ -32,12 +32,12 @@ func TestTrainInit(t *testing.T) {
 	second := t.TempDir()
 	code, out, errOut := runNas(t, append([]string{"train", initArch, "--init", weights, "--steps", "5", "--lr", "0.01", "--out", second}, common...)...)
 	require.Equal(t, 0, code, errOut)
-	var rep trainReport
+	var rep trainer.Report
 	require.NoError(t, json.Unmarshal([]byte(out), &rep), out)
 	require.Equal(t, weights, rep.Init)
 	require.NotNil(t, rep.InitValAcc)
 	require.NotNil(t, rep.InitValLoss)
-	b, err := os.ReadFile(filepath.Join(second, resultFile))
+	b, err := os.ReadFile(filepath.Join(second, trainer.ResultFile))
 	require.NoError(t, err)
 	require.Contains(t, string(b), `"init_val_acc"`)
 
@@ -53,7 +53,7 @@ func TestTrainInit(t *testing.T) {
 	fresh := t.TempDir()
 	code, out, errOut = runNas(t, append([]string{"train", initArch, "--steps", "5", "--lr", "0.01", "--out", fresh}, common...)...)
 	require.Equal(t, 0, code, errOut)
-	var scratch trainReport
+	var scratch trainer.Report
 	require.NoError(t, json.Unmarshal([]byte(out), &scratch))
 	require.Nil(t, scratch.InitValAcc, "no --init, no initial evaluation")
 	require.NotEqual(t, scratch.ValLoss, rep.ValLoss)
@@ -84,7 +84,7 @@ func TestTrainLog(t *testing.T) {
 	code, out, errOut := runNas(t, "train", initArch, "--epochs", "2", "--data", "mnist", "--data-dir", data, "--batch", "32",
 		"--no-test", "--out", t.TempDir(), "--json")
 	require.Equal(t, 0, code, errOut)
-	var rep trainReport
+	var rep trainer.Report
 	require.NoError(t, json.Unmarshal([]byte(out), &rep), out)
 	require.Regexp(t, `level=INFO msg=epoch epoch=1 of=2 train_loss=\S+ train_acc=\S+ val_loss=\S+ val_acc=\S+ lr=\S+ elapsed=\S+ eta=\S+\n`, errOut)
 	require.Regexp(t, `msg=epoch epoch=2 of=2 .* eta=0s\n`, errOut)
@@ -105,7 +105,7 @@ func TestTrainInitFromImport(t *testing.T) {
 	code, out, errOut := runNas(t, "train", arch, "--init", weights, "--steps", "3", "--batch", "16", "--lr", "0.01",
 		"--data", "mnist", "--data-dir", data, "--no-test", "--out", t.TempDir(), "--json")
 	require.Equal(t, 0, code, errOut)
-	var rep trainReport
+	var rep trainer.Report
 	require.NoError(t, json.Unmarshal([]byte(out), &rep), out)
 	require.NotNil(t, rep.InitValAcc)
 	code, out, errOut = runNas(t, "eval", arch, "--weights", weights, "--split", "val", "--data", "mnist", "--data-dir", data, "--json")

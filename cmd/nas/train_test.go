@@ -122,7 +122,7 @@ func TestTrainAndEvalEndToEnd(t *testing.T) {
 	}
 	require.Equal(t, 3.0, rep["epochs"])
 	require.Greater(t, rep["val_acc"], 0.5, stdout)
-	for _, f := range []string{trainer.WeightsFile, trainer.ArchFile, trainer.StateFile, resultFile} {
+	for _, f := range []string{trainer.WeightsFile, trainer.ArchFile, trainer.StateFile, trainer.ResultFile} {
 		require.FileExists(t, filepath.Join(out, f))
 	}
 

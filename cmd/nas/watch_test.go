@@ -176,3 +176,34 @@ func TestNetAdaptLog(t *testing.T) {
 	require.Regexp(t, `msg="netadapt unit" iteration=1 unit=1 of=\d+ elapsed=\S+ iteration_eta=\S+`, errOut)
 	require.Regexp(t, `msg="netadapt iteration" iteration=\d+ .* final=true long_steps=3`, errOut)
 }
+
+// nas supernet train with stderr not a terminal logs step and epoch lines
+// on stderr; stdout keeps its report (or its JSON); --quiet turns the lines
+// off.
+func TestSupernetTrainLog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a tiny supernet")
+	}
+	data, spacePath, tmp := supernetFixture(t)
+	train := func(out string, extra ...string) (string, string) {
+		code, stdout, errOut := runNas(t, append([]string{"supernet", "train", "--space", spacePath, "--data", "mnist", "--data-dir", data,
+			"--epochs", "1", "--batch", "16", "--calibration", "64", "--out", filepath.Join(tmp, out)}, extra...)...)
+		require.Equal(t, 0, code, errOut)
+		return stdout, errOut
+	}
+	out, errOut := train("text")
+	require.NotContains(t, out, "level=")
+	require.NotContains(t, out, "step ")
+	require.Contains(t, out, "epoch 1  largest:")
+	require.Regexp(t, `(?m)^time=\S+ level=INFO msg=step step=16 of=16 epoch=1 of_epochs=1 loss=\S+ acc=\S+ images_per_s=\S+ elapsed=`, errOut)
+	require.Regexp(t, `(?m)^time=\S+ level=INFO msg=epoch epoch=1 train_loss=\S+ train_acc=\S+ largest_val_acc=\S+ smallest_val_acc=\S+ lr=\S+ elapsed=`, errOut)
+
+	out, errOut = train("json", "--json")
+	var res map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
+	require.Contains(t, errOut, "msg=epoch")
+
+	out, errOut = train("quiet", "--quiet")
+	require.Empty(t, errOut)
+	require.Contains(t, out, "epoch 1  largest:")
+}
