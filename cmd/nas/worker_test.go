@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,7 +52,8 @@ func TestWorkerEndToEnd(t *testing.T) {
 	defer cancel()
 	cmd := newCmdWorker(nil)
 	cmd.SetArgs([]string{"--nats", srv.URL(), "--data", "mnist", "--data-dir", data, "--threads", "1", "--name", "w"})
-	var out, errb bytes.Buffer
+	// The worker writes while the test reads: the buffers are locked.
+	var out, errb lockedBuffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&errb)
 	done := make(chan error, 1)
@@ -128,7 +130,7 @@ func startWorker(t *testing.T, srv *natstest.Server, data string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := newCmdWorker(nil)
 	cmd.SetArgs([]string{"--nats", srv.URL(), "--data", "mnist", "--data-dir", data, "--threads", "1", "--name", "w"})
-	var out bytes.Buffer
+	var out lockedBuffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&out)
 	done := make(chan error, 1)
@@ -162,4 +164,23 @@ func TestNetAdaptOverNATS(t *testing.T) {
 		require.Equal(t, lh[i].Arch, rh[i].Arch, "iteration %d", i)
 		require.Equal(t, lh[i].Accuracy, rh[i].Accuracy, "iteration %d", i)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer that a command running in another
+// goroutine writes and the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
