@@ -289,3 +289,17 @@ func (d *Device) MeasureNetwork(ctx context.Context, a *space.Arch, batch int, p
 	}
 	return rep.measurement(), rep.Inside, nil
 }
+
+// DialDevice connects to the server of s and opens device name there
+// (OpenDevice); close ends the connection.
+func DialDevice(ctx context.Context, s Settings, name string, o DeviceOptions) (d *Device, close func(), err error) {
+	nc, err := Connect(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d, err = OpenDevice(ctx, nc, s.Project, name, o); err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return d, nc.Close, nil
+}

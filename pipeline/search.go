@@ -272,6 +272,11 @@ type Search struct {
 	Trainer Trainer       // nil: a Local
 	Threads int           // shards a training batch is split over (0: all cores); results depend on it
 	Out     string        // report folder; default RunFolder(run)
+	// Agent, when set, is the device the run's table is for, measured
+	// through its agents (cluster.Device; Device then is its name): the
+	// table is opened for its fingerprint, and missing entries and the
+	// final networks are measured there.
+	Agent latency.RemoteDevice
 
 	// Started, when set, is called once the run is created or reopened,
 	// with the trials it holds already.
@@ -430,7 +435,11 @@ func (s *Search) run(ctx context.Context, id results.RunID, st SearchSettings, t
 		if err != nil {
 			return nil, err
 		}
-		tbl, err := OpenTableLatency(st.LatencyTable, latency.PredictorOptions{Device: st.Device, Calibration: calib})
+		o := latency.PredictorOptions{Device: st.Device, Calibration: calib}
+		if s.Agent != nil {
+			o.Device, o.Remote = "", s.Agent
+		}
+		tbl, err := OpenTableLatency(st.LatencyTable, o)
 		if err != nil {
 			return nil, err
 		}

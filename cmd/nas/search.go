@@ -58,7 +58,9 @@ MnasNet reward  ACC(m) * (LAT(m)/TAR)^w  on this device:
 The table is this machine's, at one thread, unless --device names another
 device in it (profiled there, see 'nas lut show'): the search then reads
 that device's entries and measures nothing into them; the final networks'
-end-to-end timings are still of this machine.
+end-to-end timings are still of this machine. With --nats, --device NAME
+names a device served by 'nas agent': the table is that device's, and the
+entries it lacks and the final networks are measured there.
 
 Every trial is committed to the results store (--store) as it finishes; a
 killed search continues with --resume RUN and loses at most the trial in
@@ -127,6 +129,9 @@ func (o *searchOptions) check(cmd *cobra.Command) error {
 		return err
 	}
 	if err := o.NATS.check(); err != nil {
+		return err
+	}
+	if err := o.NATS.checkAgentDevice(o.Settings.Device); err != nil {
 		return err
 	}
 	if err := refuseTogether(cmd, "hard", "w", "--hard sets the exponents itself (alpha = 0, beta = -1)"); err != nil {
@@ -220,13 +225,13 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 	}
 	defer store.Close()
 
-	remote, closeNATS, err := opts.NATS.remote(ctx, "nas search")
+	remote, agent, closeNATS, err := opts.NATS.remoteWithAgent(ctx, "nas search", opts.Settings.Device)
 	if err != nil {
 		return err
 	}
 	defer closeNATS()
 	watch := newSearchWatch(cmd, opts)
-	s := &pipeline.Search{Store: store, Out: opts.Out, Threads: opts.Threads}
+	s := &pipeline.Search{Store: store, Out: opts.Out, Threads: opts.Threads, Agent: agent}
 	watch.attach(s)
 	if remote != nil {
 		// Tasks are named by run: the run is known once it starts.
