@@ -15,6 +15,7 @@ import (
 	"nas/blocks"
 	"nas/internal/natstest"
 	"nas/latency"
+	"nas/pipeline"
 	"nas/space"
 )
 
@@ -265,4 +266,32 @@ func TestAgentNameTaken(t *testing.T) {
 	startAgent(t, srv, other)
 	require.Error(t, CheckDeviceName("fp-abc"))
 	require.Error(t, CheckDeviceName("a.b"))
+}
+
+// TestAgentFillsPredictions: a predictor for an agent's device (what nas
+// search --device NAME --nats opens) measures the entries it lacks on the
+// agent, under the device's fingerprint, and times networks there.
+func TestAgentFillsPredictions(t *testing.T) {
+	srv := natstest.Start(t)
+	board := boardFingerprint("test board")
+	startAgent(t, srv, &Agent{Device: "board", Name: "a1", Fingerprint: board})
+	dev, err := OpenDevice(context.Background(), agentConn(t, srv, "search"), "", "board", DeviceOptions{})
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "lut.db")
+	a := tinyAgentArch()
+	tl, err := pipeline.OpenTableLatency(path, latency.PredictorOptions{Remote: dev, Protocol: agentProtocol, Rounds: 1, Calibration: []*space.Arch{a}})
+	require.NoError(t, err)
+	defer tl.Close()
+	require.Equal(t, board.ID(), tl.Device().ID())
+	pred, err := tl.Predictor.Predict(context.Background(), a)
+	require.NoError(t, err)
+	require.Equal(t, len(a.Layers)+1, pred.MeasuredNow)
+	require.Positive(t, pred.Ms)
+	again, err := tl.Predictor.Predict(context.Background(), a)
+	require.NoError(t, err)
+	require.Zero(t, again.MeasuredNow)
+	require.Equal(t, pred.Ms, again.Ms)
+	ms, err := tl.MeasureMs(context.Background(), []*space.Arch{a}, 2)
+	require.NoError(t, err)
+	require.Positive(t, ms[0])
 }
