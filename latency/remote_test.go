@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"nas/blocks"
 	"nas/space"
 )
 
@@ -117,4 +118,31 @@ func TestProfileThroughMeasurer(t *testing.T) {
 	old.KernelVersion--
 	_, err = OpenRemote(filepath.Join(t.TempDir(), "x.db"), old, Options{})
 	require.ErrorIs(t, err, ErrStaleKernels)
+}
+
+// FuzzParseKey: no key makes ParseKey panic, and a key it accepts is the
+// canonical key of what it read.
+func FuzzParseKey(f *testing.F) {
+	for _, k := range []string{"ir_k3_m64_o24|16x14x14|b1", "overhead|1x28x28|b1", "conv_o8_k3_s2_arelu|3x8x8|b4", "espr_o16|8x14x14|b1|net3x28x28", "x|1x1x1|b1"} {
+		f.Add(k)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		it, batch, err := ParseKey(key)
+		if err != nil {
+			return
+		}
+		var want string
+		if it.IsOverhead() {
+			want = OverheadKey(it.In, batch)
+		} else {
+			var net *blocks.Shape
+			if it.Net != (blocks.Shape{}) {
+				net = &it.Net
+			}
+			want = BlockKey(it.Spec, it.In, batch, net)
+		}
+		if want != key {
+			t.Fatalf("ParseKey(%q) read %q", key, want)
+		}
+	})
 }

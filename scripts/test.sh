@@ -37,6 +37,9 @@ FUZZ_TARGETS=(
   "./space/ FuzzMatch 50000"
   "./supernet/ FuzzReadManifest 20000"
   "./pipeline/ FuzzReadHistory 50000"
+  "./cluster/ FuzzDecodeMeasureRequest 50000"
+  "./cluster/ FuzzDecodeMeasureReply 50000"
+  "./latency/ FuzzParseKey 50000"
 )
 for t in "${FUZZ_TARGETS[@]}"; do
   read -r pkg target execs <<<"$t"
