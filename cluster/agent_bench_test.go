@@ -17,7 +17,7 @@ import (
 //
 //	go test -run '^$' -bench AgentMeasure -benchtime 20x ./cluster/
 func BenchmarkAgentMeasure(b *testing.B) {
-	const key = "ir_k3_m48_o24_ahswish|16x28x28|b1"
+	const key = "ir_o24_m48_ahswish|16x28x28|b1"
 	it, batch, err := latency.ParseKey(key)
 	if err != nil {
 		b.Fatal(err)
