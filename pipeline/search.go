@@ -436,8 +436,11 @@ func (s *Search) run(ctx context.Context, id results.RunID, st SearchSettings, t
 			return nil, err
 		}
 		o := latency.PredictorOptions{Device: st.Device, Calibration: calib}
-		if s.Agent != nil {
+		switch {
+		case s.Agent != nil:
 			o.Device, o.Remote = "", s.Agent
+		case st.Device != "" && !strings.HasPrefix(st.Device, "fp-"):
+			return nil, fmt.Errorf("the run's device %s is an agent's: give --nats URL --device %s (the server its 'nas agent' is on)", st.Device, st.Device)
 		}
 		tbl, err := OpenTableLatency(st.LatencyTable, o)
 		if err != nil {

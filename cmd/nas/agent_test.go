@@ -17,6 +17,9 @@ import (
 	"nas/internal/crashtest"
 	"nas/internal/natstest"
 	"nas/latency"
+	"nas/pipeline"
+	"nas/results"
+	"nas/space"
 )
 
 func TestAgentUsage(t *testing.T) {
@@ -141,4 +144,63 @@ func TestProfileThroughAgent(t *testing.T) {
 	require.Contains(t, errOut, "device board ("+board.ID()+")")
 	require.Contains(t, errOut, "nas agent --nats "+srv.URL()+" --device board")
 	require.False(t, strings.Contains(errOut, "panic"))
+}
+
+// TestSearchWithAgent: `nas search --nats --device NAME` prices candidates
+// with the board's table, measures the entries it lacks on the board's
+// agent during the run, and records the board as the run's device.
+func TestSearchWithAgent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a few tiny networks and measures their missing blocks at the default protocol")
+	}
+	srv := natstest.Start(t)
+	const cpu = "test board standing in for an arm64 board"
+	board := latency.CurrentFingerprint(1)
+	board.CPUModel = cpu
+	startAgentProcess(t, cpu, "--nats", srv.URL(), "--device", "board", "--threads", "1")
+	f := newSearchFixture(t)
+	startWorker(t, srv, f.data)
+
+	// The board's table holds the space's calibration networks, measured
+	// through the agent, and so its overhead entry; the candidates' other
+	// blocks are missing.
+	sp, err := space.LoadSpace("convnet28")
+	require.NoError(t, err)
+	calib, err := pipeline.SpaceCalibration(sp, pipeline.DefaultCalibrate)
+	require.NoError(t, err)
+	lut := filepath.Join(t.TempDir(), "board.db")
+	args := []string{"profile", "--lut", lut, "--quiet", "--cap", "5ms", "--warmup", "1ms", "--tolerance", "0.5", "--rounds", "1", "--nats", srv.URL(), "--device", "board"}
+	for _, a := range calib {
+		args = append(args, a.String())
+	}
+	require.Eventually(t, func() bool {
+		code, _, _ := runNas(t, args...)
+		return code == 0
+	}, 30*time.Second, 200*time.Millisecond, "profile through the agent")
+	entries := func() int {
+		sum, err := latency.Inspect(lut)
+		require.NoError(t, err)
+		require.Len(t, sum.Devices, 1)
+		require.Equal(t, board.ID(), sum.Devices[0].ID)
+		return sum.Devices[0].Entries
+	}
+	before := entries()
+
+	dir := t.TempDir()
+	search := f.args(dir, "--budget", "2", "--final", "1", "--threads", "1", "--nats", srv.URL(), "--device", "board")
+	search = append(search, "--lut", lut)
+	code, out, errOut := runNas(t, search...)
+	require.Equal(t, 0, code, errOut)
+	var sum searchSummary
+	require.NoError(t, json.Unmarshal([]byte(out), &sum), out)
+	require.Len(t, sum.Final, 1)
+	require.Positive(t, sum.Final[0].MeasuredMs, "the final network timed on the board")
+	require.Greater(t, entries(), before, "missing entries measured on the board during the run")
+
+	store, err := results.OpenReadOnly(filepath.Join(dir, "store.db"))
+	require.NoError(t, err)
+	defer store.Close()
+	run, err := store.Run(1)
+	require.NoError(t, err)
+	require.Equal(t, board.ID(), run.Config.Device)
 }
