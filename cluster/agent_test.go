@@ -51,7 +51,9 @@ func startAgent(t *testing.T, srv *natstest.Server, a *Agent) (stop func()) {
 		return err == nil && d.Fingerprint().ID() == a.Fingerprint.ID()
 	}, 10*time.Second, 50*time.Millisecond)
 	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	// Once stopped, the server has the agent's unsubscriptions (Flush), so
+	// that a request sent after stop finds no responder.
+	stop = func() { once.Do(func() { cancel(); wg.Wait(); _ = nc.Flush() }) }
 	t.Cleanup(stop)
 	return stop
 }
@@ -227,7 +229,7 @@ func TestDeviceDeadAgent(t *testing.T) {
 	board := boardFingerprint("test board")
 	stop := startAgent(t, srv, &Agent{Device: "board", Name: "a1", Fingerprint: board})
 	nc := agentConn(t, srv, "profile")
-	dev, err := OpenDevice(context.Background(), nc, "", "board", DeviceOptions{})
+	dev, err := OpenDevice(context.Background(), nc, "", "board", DeviceOptions{Timeout: 20 * time.Second})
 	require.NoError(t, err)
 	stop()
 	it, _, err := latency.ParseKey("conv_o4_k3_s2_arelu|3x8x8|b1")
