@@ -205,6 +205,9 @@ func devicesBucket(ctx context.Context, nc *nats.Conn, names Names, create bool)
 func (a *Agent) serve(ctx context.Context, m *nats.Msg) {
 	start := time.Now()
 	rep := a.measure(ctx, m.Data)
+	if ctx.Err() != nil && rep.Error != "" {
+		rep = MeasureReply{Error: "agent " + a.Name + " stopped before it finished", Retry: true}
+	}
 	rep.Version, rep.Agent, rep.Device, rep.ElapsedNs = deviceMessage, a.Name, a.Fingerprint.ID(), int64(time.Since(start))
 	log := a.logger().With("bytes", len(m.Data), "elapsed", time.Since(start).Round(time.Millisecond))
 	if rep.Error != "" {

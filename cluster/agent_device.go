@@ -250,11 +250,17 @@ func (d *Device) request(ctx context.Context, req MeasureRequest) (*MeasureReply
 			d.release(agent, true)
 			continue
 		}
-		d.release(agent, false)
 		if len(msg.Data) > MaxMeasureReplyBytes {
+			d.release(agent, false)
 			return nil, fmt.Errorf("device %s (%s): agent %s: %w: reply of %d bytes, limit %d", d.name, d.fp.ID(), agent, ErrMalformed, len(msg.Data), MaxMeasureReplyBytes)
 		}
 		rep, err := DecodeMeasureReply(msg.Data)
+		if err == nil && rep.Retry {
+			lastLoss = fmt.Errorf("agent %s: %s", agent, rep.Error)
+			d.release(agent, true)
+			continue
+		}
+		d.release(agent, false)
 		if err != nil {
 			return nil, fmt.Errorf("device %s (%s): agent %s: %w", d.name, d.fp.ID(), agent, err)
 		}

@@ -297,3 +297,32 @@ func TestAgentFillsPredictions(t *testing.T) {
 	require.NoError(t, err)
 	require.Positive(t, ms[0])
 }
+
+// TestDeviceRetriesOnStoppingAgent: a request an agent hands back as it
+// stops (Retry) goes to another agent of the device.
+func TestDeviceRetriesOnStoppingAgent(t *testing.T) {
+	srv := natstest.Start(t)
+	board := boardFingerprint("test board")
+	startAgent(t, srv, &Agent{Device: "board", Name: "a1", Fingerprint: board})
+	var handedBack int
+	var mu sync.Mutex
+	fakeAgent(t, srv, board, "board", "zz-stopping", func(m *nats.Msg) {
+		mu.Lock()
+		handedBack++
+		mu.Unlock()
+		_ = m.Respond([]byte(`{"v":1,"agent":"zz-stopping","device":"` + board.ID() + `","error":"agent zz-stopping stopped before it finished","retry":true}`))
+	})
+	dev, err := OpenDevice(context.Background(), agentConn(t, srv, "profile"), "", "board", DeviceOptions{})
+	require.NoError(t, err)
+	require.Equal(t, 2, dev.Concurrency())
+	it, _, err := latency.ParseKey("conv_o4_k3_s2_arelu|3x8x8|b1")
+	require.NoError(t, err)
+	for range 2 {
+		m, err := dev.MeasureItem(context.Background(), it, 1, agentProtocol)
+		require.NoError(t, err)
+		require.Positive(t, m.P10Ns)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, 1, handedBack, "the stopping agent is asked once, then counted lost")
+}

@@ -175,7 +175,10 @@ type MeasureReply struct {
 	Error string `json:"error,omitempty"`
 	// Refused says the request itself was at fault (malformed, another
 	// device's): sending it again, to any agent, gives the same answer.
-	Refused       bool           `json:"refused,omitempty"`
+	Refused bool `json:"refused,omitempty"`
+	// Retry says the agent stopped before it finished: another agent of
+	// the device should take the request.
+	Retry         bool           `json:"retry,omitempty"`
 	Entry         *latency.Entry `json:"entry,omitempty"`
 	RunsPerSample int            `json:"runs_per_sample,omitempty"`
 	Stable        bool           `json:"stable,omitempty"`
@@ -190,6 +193,8 @@ func (r *MeasureReply) check() error {
 	switch {
 	case !idPattern.MatchString(r.Agent):
 		return fmt.Errorf("%w: reply: agent %q", ErrMalformed, clip(r.Agent))
+	case r.Retry && r.Error == "":
+		return fmt.Errorf("%w: reply: a retry without a reason", ErrMalformed)
 	case r.Error != "":
 		if r.Entry != nil || len(r.Inside) > 0 {
 			return fmt.Errorf("%w: reply: an error with a measurement", ErrMalformed)

@@ -65,11 +65,12 @@ Ctrl-C or SIGTERM stops it (see docs/distributed.md).`,
 }
 
 func agentRun(cmd *cobra.Command, opts *agentOptions) error {
+	// The plans run on threads threads; GOMAXPROCS stays as nas profile
+	// leaves it, so that the agent measures as a profile on the device does.
 	threads := opts.Threads
 	if threads == 0 {
-		threads = runtime.GOMAXPROCS(0)
+		threads = runtime.NumCPU()
 	}
-	applyThreads(threads)
 	a := &cluster.Agent{Device: opts.Device, Threads: threads, Log: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))}
 	a.Fingerprint = cluster.AgentFingerprint(threads)
 	fmt.Fprintf(cmd.OutOrStdout(), "agent for device %s: %s (%s)\n", opts.Device, a.Fingerprint.ID(), a.Fingerprint)
