@@ -85,10 +85,11 @@ func startAgentProcess(t *testing.T, cpu string, args ...string) (*exec.Cmd, str
 }
 
 // TestProfileThroughAgent: two `nas agent` processes standing for one
-// board (a CPU model of their own) serve `nas profile --nats`: the table
-// lands under the board's fingerprint, both agents measured, the table is
-// refused as this machine's, and once the agents are dead a profile fails
-// naming the device and the command that serves it.
+// board (a CPU model of their own) refuse garbage and serve `nas profile
+// --nats`: the table lands under the board's fingerprint, both agents
+// measured, the table is refused as this machine's, and once the agents
+// are dead a profile fails naming the device and the command that serves
+// it.
 func TestProfileThroughAgent(t *testing.T) {
 	srv := natstest.Start(t)
 	const cpu = "test board standing in for an arm64 board"
@@ -104,6 +105,23 @@ func TestProfileThroughAgent(t *testing.T) {
 		d, err := cluster.OpenDevice(t.Context(), nc, "", "board", cluster.DeviceOptions{Discover: 200 * time.Millisecond})
 		return err == nil && d.Concurrency() == 2
 	}, 30*time.Second, 100*time.Millisecond, "the two agents did not come up")
+
+	// Garbage to an agent is refused, logged, and the agent serves on.
+	names, err := cluster.NewNames("")
+	require.NoError(t, err)
+	hello, err := nc.Request(names.HelloSubject(board.ID()), nil, 10*time.Second)
+	require.NoError(t, err)
+	var h cluster.Hello
+	require.NoError(t, json.Unmarshal(hello.Data, &h))
+	for _, garbage := range [][]byte{[]byte("\x00garbage"), []byte(strings.Repeat("{", cluster.MaxMeasureRequestBytes+1)),
+		[]byte(`{"v":1,"device":"` + board.ID() + `","key":"conv_o99999999_k3|1x8x8|b1","protocol":{}}`)} {
+		msg, err := nc.Request(names.AgentSubject(board.ID(), h.Agent), garbage, 10*time.Second)
+		require.NoError(t, err)
+		rep, err := cluster.DecodeMeasureReply(msg.Data)
+		require.NoError(t, err)
+		require.True(t, rep.Refused, rep.Error)
+		require.Nil(t, rep.Entry)
+	}
 
 	lut := filepath.Join(t.TempDir(), "board.db")
 	sp := writeTinySpace(t)
@@ -131,11 +149,14 @@ func TestProfileThroughAgent(t *testing.T) {
 		require.NoError(t, a.Process.Signal(syscall.SIGTERM))
 		_ = a.Wait()
 	}
+	refused := false
 	for _, p := range []string{log1, log2} {
 		b, err := os.ReadFile(p)
 		require.NoError(t, err)
 		require.Contains(t, string(b), "msg=measured", "agent log %s:\n%s", p, b)
+		refused = refused || strings.Contains(string(b), `msg="request refused"`)
 	}
+	require.True(t, refused, "the garbage is logged")
 
 	// With its agents gone, the device is named with the command that
 	// serves it.
