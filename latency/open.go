@@ -159,5 +159,9 @@ func OpenRemote(path string, dev Fingerprint, opts Options) (*Table, error) {
 		return nil, fmt.Errorf("latency table %s holds other devices (%s), not %s (%s): give another --lut, or --add-device to add it: %w",
 			path, strings.Join(me.Devices, ", "), dev.ID(), dev, ErrFingerprintMismatch)
 	}
-	return tbl, err
+	if err != nil {
+		return nil, err
+	}
+	tbl.remote = !dev.Equal(CurrentFingerprint(dev.Threads))
+	return tbl, nil
 }

@@ -165,6 +165,12 @@ func (p *Profiler) check() error {
 		return fmt.Errorf("latency table %s: %w: open it writable to profile", p.Table.Path(), ErrReadOnly)
 	case p.Compile == nil && p.Measurer == nil:
 		return fmt.Errorf("latency: Profiler.Compile is not set")
+	case p.Table.remote && p.Measurer == nil:
+		return fmt.Errorf("latency table %s: %w: its device is %s (%s), measured through its agents, and Profiler.Measurer is not set",
+			p.Table.Path(), ErrForeignDevice, p.Table.Device().ID(), p.Table.Device())
+	}
+	if d, ok := p.Measurer.(RemoteDevice); ok && !d.Fingerprint().Equal(p.Table.Device()) {
+		return fmt.Errorf("latency table %s: %w: the table's device is %s, the measurer's %s", p.Table.Path(), ErrForeignDevice, p.Table.Device().ID(), d.Fingerprint().ID())
 	}
 	return nil
 }

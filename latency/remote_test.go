@@ -104,6 +104,14 @@ func TestProfileThroughMeasurer(t *testing.T) {
 	require.Greater(t, dev.maxFlight, 1, "blocks are asked for concurrently")
 	require.LessOrEqual(t, dev.maxFlight, dev.n)
 	require.Equal(t, board.ID(), tbl.Device().ID())
+
+	// The board's table is not measured here, nor with another device's
+	// measurer.
+	_, err = (&Profiler{Table: tbl, Compile: PlanCompiler(1), Protocol: fastProtocol}).Profile(context.Background(), items)
+	require.ErrorIs(t, err, ErrForeignDevice)
+	other := &deviceProfiler{fp: testFingerprint(1), n: 1}
+	_, err = (&Profiler{Table: tbl, Measurer: other, Protocol: fastProtocol}).Profile(context.Background(), items)
+	require.ErrorIs(t, err, ErrForeignDevice)
 	require.NoError(t, tbl.Close())
 
 	// The file holds the board, not this machine: opening it as this
