@@ -83,3 +83,43 @@ func dwRows4K7S2AVX2(y []float32, ldy int, n int, e []float32, o []float32, ld i
 //
 //go:noescape
 func deinterleaveAVX2(even []float32, odd []float32, x []float32)
+
+// dwPack8AVX2 sets p[8*offs[j]+c] = x[c*plane+j] for c < 8 and j < len(offs)&^7.
+//
+//go:noescape
+func dwPack8AVX2(p []float32, x []float32, plane int, offs []int32)
+
+// dwUnpack8AVX2 sets y[c*plane+j] = o[8*j+c] for c < 8 and j < len(o)/64*8.
+//
+//go:noescape
+func dwUnpack8AVX2(y []float32, plane int, o []float32)
+
+// dwNHWC8K3S1AVX2 computes a 3x3 depthwise convolution at stride 1 over eight channels, channels last (see gen/plan).
+//
+//go:noescape
+func dwNHWC8K3S1AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)
+
+// dwNHWC8K3S2AVX2 computes a 3x3 depthwise convolution at stride 2 over eight channels, channels last (see gen/plan).
+//
+//go:noescape
+func dwNHWC8K3S2AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)
+
+// dwNHWC8K5S1AVX2 computes a 5x5 depthwise convolution at stride 1 over eight channels, channels last (see gen/plan).
+//
+//go:noescape
+func dwNHWC8K5S1AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)
+
+// dwNHWC8K5S2AVX2 computes a 5x5 depthwise convolution at stride 2 over eight channels, channels last (see gen/plan).
+//
+//go:noescape
+func dwNHWC8K5S2AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)
+
+// dwNHWC8K7S1AVX2 computes a 7x7 depthwise convolution at stride 1 over eight channels, channels last (see gen/plan).
+//
+//go:noescape
+func dwNHWC8K7S1AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)
+
+// dwNHWC8K7S2AVX2 computes a 7x7 depthwise convolution at stride 2 over eight channels, channels last (see gen/plan).
+//
+//go:noescape
+func dwNHWC8K7S2AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)

@@ -63,6 +63,12 @@ func main() {
 			dwRows(k, 2)
 		}
 		deinterleave()
+		dwPack8()
+		dwUnpack8()
+		for _, k := range []int{3, 5, 7} {
+			dwNHWC8(k, 1)
+			dwNHWC8(k, 2)
+		}
 	case "train":
 		trainSet()
 	default:

@@ -1,0 +1,54 @@
+//go:build !noasm
+
+package kernels
+
+// dwNHWC8SIMD reports whether the channels-last depthwise kernels run here
+// for a k x k window at stride s.
+func dwNHWC8SIMD(k, s int) bool {
+	return hasAVX2 && (k == 3 || k == 5 || k == 7) && (s == 1 || s == 2)
+}
+
+// dwPack8 sets p[8*offs[j]+c] = x[c*plane+j] for c < 8 and j < len(offs)&^7.
+func dwPack8(p, x []float32, plane int, offs []int32) {
+	n := len(offs) &^ 7
+	if n == 0 {
+		return
+	}
+	_ = x[7*plane+n-1]
+	dwPack8AVX2(p, x, plane, offs[:n])
+}
+
+// dwUnpack8 sets y[c*plane+j] = o[8*j+c] for c < 8 and j < len(o)/64*8.
+func dwUnpack8(y []float32, plane int, o []float32) {
+	n := len(o) / 64 * 8
+	if n == 0 {
+		return
+	}
+	_ = y[7*plane+n-1]
+	dwUnpack8AVX2(y, plane, o[:8*n])
+}
+
+// dwNHWC8 computes oh x ow positions of eight channels into o from the
+// padded positions p (ldp a row), see gen/plan.
+func dwNHWC8(k, s int, o, p []float32, ldp, oh, ow int, w, b []float32, lo, hi float32) {
+	_ = o[8*oh*ow-1]
+	_ = p[8*(((oh-1)*s+k-1)*ldp+(ow-1)*s+k)-1]
+	_ = w[8*k*k-1]
+	_ = b[7]
+	switch {
+	case k == 3 && s == 1:
+		dwNHWC8K3S1AVX2(o, p, ldp, oh, ow, w, b, lo, hi)
+	case k == 3 && s == 2:
+		dwNHWC8K3S2AVX2(o, p, ldp, oh, ow, w, b, lo, hi)
+	case k == 5 && s == 1:
+		dwNHWC8K5S1AVX2(o, p, ldp, oh, ow, w, b, lo, hi)
+	case k == 5 && s == 2:
+		dwNHWC8K5S2AVX2(o, p, ldp, oh, ow, w, b, lo, hi)
+	case k == 7 && s == 1:
+		dwNHWC8K7S1AVX2(o, p, ldp, oh, ow, w, b, lo, hi)
+	case k == 7 && s == 2:
+		dwNHWC8K7S2AVX2(o, p, ldp, oh, ow, w, b, lo, hi)
+	default:
+		panic("kernels: no channels-last depthwise kernel")
+	}
+}

@@ -1,0 +1,16 @@
+//go:build !amd64 || noasm
+
+package kernels
+
+// Without the amd64 assembly the depthwise convolution takes its
+// per-channel paths.
+
+func dwNHWC8SIMD(_, _ int) bool { return false }
+
+func dwPack8(_, _ []float32, _ int, _ []int32) { panic("kernels: no channels-last depthwise kernel") }
+
+func dwUnpack8(_ []float32, _ int, _ []float32) { panic("kernels: no channels-last depthwise kernel") }
+
+func dwNHWC8(_, _ int, _, _ []float32, _, _, _ int, _, _ []float32, _, _ float32) {
+	panic("kernels: no channels-last depthwise kernel")
+}

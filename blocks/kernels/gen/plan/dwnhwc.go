@@ -1,0 +1,228 @@
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// The channels-last depthwise kernels: eight channels of a depthwise
+// convolution at once, one channel per lane. dwPack8 moves eight input
+// planes into a zero-padded plane of eight-channel positions, dwNHWC8
+// computes the output positions from it (one vector per position: every
+// lane does useful work however narrow the plane), and dwUnpack8 moves
+// them back into eight output planes. On planes of 7x7 to 28x28 this does
+// away with the per-channel costs of the row kernels (a padded copy, calls
+// per row, a partly empty last vector per row).
+
+// transpose8 transposes the 8x8 block in rows (rows[i] lane j is element
+// (i, j)) and returns the columns.
+func transpose8(rows []VecVirtual) []VecVirtual {
+	t := make([]VecVirtual, 8)
+	for i := 0; i < 8; i += 2 {
+		t[i], t[i+1] = YMM(), YMM()
+		VUNPCKLPS(rows[i+1], rows[i], t[i])   // r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5]
+		VUNPCKHPS(rows[i+1], rows[i], t[i+1]) // r0[2] r1[2] r0[3] r1[3] | r0[6] r1[6] r0[7] r1[7]
+	}
+	s := make([]VecVirtual, 8)
+	for h := 0; h < 8; h += 4 {
+		for i := 0; i < 2; i++ {
+			a, b := t[h+i], t[h+2+i]
+			s[h+2*i], s[h+2*i+1] = YMM(), YMM()
+			VSHUFPS(U8(0x44), b, a, s[h+2*i])   // column 2i of four rows | column 2i+4
+			VSHUFPS(U8(0xEE), b, a, s[h+2*i+1]) // column 2i+1 | column 2i+5
+		}
+	}
+	cols := make([]VecVirtual, 8)
+	for j := 0; j < 4; j++ {
+		cols[j], cols[j+4] = YMM(), YMM()
+		VPERM2F128(U8(0x20), s[4+j], s[j], cols[j])
+		VPERM2F128(U8(0x31), s[4+j], s[j], cols[j+4])
+	}
+	return cols
+}
+
+// planePointers returns three base registers and a stride register that
+// address eight planes st bytes apart: plane i is at bases and index
+// (see planeMem).
+type planePointers struct{ a, b, c, st GPVirtual }
+
+func newPlanePointers(base Register, stride Register) planePointers {
+	p := planePointers{a: GP64(), b: GP64(), c: GP64(), st: GP64()}
+	MOVQ(stride, p.st)
+	SHLQ(U8(2), p.st) // bytes
+	MOVQ(base, p.a)
+	LEAQ(Mem{Base: p.a, Index: p.st, Scale: 2}, p.b)
+	ADDQ(p.st, p.b) // a + 3 st
+	LEAQ(Mem{Base: p.b, Index: p.st, Scale: 2}, p.c)
+	ADDQ(p.st, p.c) // a + 6 st
+	return p
+}
+
+// mem addresses plane i at byte offset disp.
+func (p planePointers) mem(i, disp int) Mem {
+	switch i {
+	case 0:
+		return Mem{Base: p.a, Disp: disp}
+	case 1:
+		return Mem{Base: p.a, Index: p.st, Scale: 1, Disp: disp}
+	case 2:
+		return Mem{Base: p.a, Index: p.st, Scale: 2, Disp: disp}
+	case 3:
+		return Mem{Base: p.b, Disp: disp}
+	case 4:
+		return Mem{Base: p.a, Index: p.st, Scale: 4, Disp: disp}
+	case 5:
+		return Mem{Base: p.b, Index: p.st, Scale: 2, Disp: disp}
+	case 6:
+		return Mem{Base: p.c, Disp: disp}
+	}
+	return Mem{Base: p.c, Index: p.st, Scale: 1, Disp: disp}
+}
+
+func (p planePointers) advance(bytes int) {
+	ADDQ(U32(bytes), p.a)
+	ADDQ(U32(bytes), p.b)
+	ADDQ(U32(bytes), p.c)
+}
+
+func dwPack8() {
+	TEXT("dwPack8AVX2", NOSPLIT, "func(p, x []float32, plane int, offs []int32)")
+	Pragma("noescape")
+	Doc("dwPack8AVX2 sets p[8*offs[j]+c] = x[c*plane+j] for c < 8 and j < len(offs)&^7.")
+	pp := Load(Param("p").Base(), GP64())
+	planes := newPlanePointers(Load(Param("x").Base(), GP64()), Load(Param("plane"), GP64()))
+	offs := Load(Param("offs").Base(), GP64())
+	n := Load(Param("offs").Len(), GP64())
+	SHRQ(U8(3), n)
+	TESTQ(n, n)
+	JZ(LabelRef("done"))
+	t := GP64()
+	Label("block")
+	rows := make([]VecVirtual, 8)
+	for i := range rows {
+		rows[i] = YMM()
+		VMOVUPS(planes.mem(i, 0), rows[i])
+	}
+	cols := transpose8(rows)
+	for j, c := range cols {
+		MOVLQSX(Mem{Base: offs, Disp: 4 * j}, t)
+		SHLQ(U8(5), t)
+		VMOVUPS(c, Mem{Base: pp, Index: t, Scale: 1})
+	}
+	planes.advance(32)
+	ADDQ(U8(32), offs)
+	DECQ(n)
+	JNZ(LabelRef("block"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+func dwUnpack8() {
+	TEXT("dwUnpack8AVX2", NOSPLIT, "func(y []float32, plane int, o []float32)")
+	Pragma("noescape")
+	Doc("dwUnpack8AVX2 sets y[c*plane+j] = o[8*j+c] for c < 8 and j < len(o)/64*8.")
+	planes := newPlanePointers(Load(Param("y").Base(), GP64()), Load(Param("plane"), GP64()))
+	o := Load(Param("o").Base(), GP64())
+	n := Load(Param("o").Len(), GP64())
+	SHRQ(U8(6), n)
+	TESTQ(n, n)
+	JZ(LabelRef("done"))
+	Label("block")
+	rows := make([]VecVirtual, 8)
+	for i := range rows {
+		rows[i] = YMM()
+		VMOVUPS(Mem{Base: o, Disp: 32 * i}, rows[i])
+	}
+	cols := transpose8(rows)
+	for c, v := range cols {
+		VMOVUPS(v, planes.mem(c, 0))
+	}
+	planes.advance(32)
+	ADDQ(U32(256), o)
+	DECQ(n)
+	JNZ(LabelRef("block"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// dwNHWC8 emits a k x k depthwise convolution at stride s over eight
+// channels in channels-last form: p is the zero-padded input, positions of
+// eight floats, ldp positions a row; o gets oh x ow positions, each
+// min(max(b + sum of taps, lo), hi) with w[tap*8+lane] the tap's weights.
+// Outputs are computed 8 at a time along a row (the tap's weights loaded
+// once for eight multiply-adds), then 4, 2 and 1 for the rest of the row.
+func dwNHWC8(k, s int) {
+	name := fmt.Sprintf("dwNHWC8K%dS%dAVX2", k, s)
+	TEXT(name, NOSPLIT, "func(o, p []float32, ldp, oh, ow int, w, b []float32, lo, hi float32)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride %d over eight channels, channels last (see gen/plan).", name, k, k, s))
+	o := Load(Param("o").Base(), GP64())
+	p := Load(Param("p").Base(), GP64())
+	ld := Load(Param("ldp"), GP64())
+	SHLQ(U8(5), ld) // bytes per padded row
+	rows := Load(Param("oh"), GP64())
+	ow := Load(Param("ow"), GP64())
+	w := Load(Param("w").Base(), GP64())
+	bias := YMM()
+	VMOVUPS(Mem{Base: Load(Param("b").Base(), GP64())}, bias)
+	lo, hi := broadcast("lo"), broadcast("hi")
+	step := GP64() // bytes from one output row's inputs to the next's
+	MOVQ(ld, step)
+	if s == 2 {
+		SHLQ(U8(1), step)
+	}
+	x, xr, n := GP64(), GP64(), GP64()
+	wv := YMM()
+	chunk := func(width int) {
+		acc := make([]VecVirtual, width)
+		for j := range acc {
+			acc[j] = YMM()
+			VMOVAPS(bias, acc[j])
+		}
+		MOVQ(x, xr)
+		for kh := 0; kh < k; kh++ {
+			for kw := 0; kw < k; kw++ {
+				VMOVUPS(Mem{Base: w, Disp: 32 * (kh*k + kw)}, wv)
+				for j, a := range acc {
+					VFMADD231PS(Mem{Base: xr, Disp: 32 * (j*s + kw)}, wv, a)
+				}
+			}
+			if kh < k-1 {
+				ADDQ(ld, xr)
+			}
+		}
+		for j, a := range acc {
+			VMAXPS(a, lo, a) // a NaN stays NaN, as with Go's max and min
+			VMINPS(a, hi, a)
+			VMOVUPS(a, Mem{Base: o, Disp: 32 * j})
+		}
+		ADDQ(U32(32*width*s), x)
+		ADDQ(U32(32*width), o)
+		SUBQ(U8(width), n)
+	}
+	Label("row")
+	MOVQ(p, x)
+	MOVQ(ow, n)
+	Label("wide")
+	CMPQ(n, U8(8))
+	JL(LabelRef("w4"))
+	chunk(8)
+	JMP(LabelRef("wide"))
+	for _, width := range []int{4, 2, 1} {
+		Label(fmt.Sprintf("w%d", width))
+		CMPQ(n, U8(width))
+		JL(LabelRef(fmt.Sprintf("after%d", width)))
+		chunk(width)
+		Label(fmt.Sprintf("after%d", width))
+	}
+	ADDQ(step, p)
+	DECQ(rows)
+	JNZ(LabelRef("row"))
+	VZEROUPPER()
+	RET()
+}
