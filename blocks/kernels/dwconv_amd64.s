@@ -477,28 +477,28 @@ done:
 	RET
 
 // func dwRowK3S1AVX2(y []float32, x []float32, ld int, w []float32, b float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·dwRowK3S1AVX2(SB), NOSPLIT, $0-84
-	MOVQ  y_base+0(FP), AX
-	MOVQ  x_base+24(FP), CX
-	MOVQ  ld+48(FP), DX
-	SHLQ  $0x02, DX
-	MOVQ  w_base+56(FP), BX
-	MOVSS b+80(FP), X0
-	MOVQ  y_len+8(FP), SI
-	SHRQ  $0x03, SI
-	SHLQ  $0x05, SI
-	XORQ  DI, DI
-	MOVQ  SI, R9
-	SUBQ  $0x60, R9
+	MOVQ         y_base+0(FP), AX
+	MOVQ         x_base+24(FP), CX
+	MOVQ         ld+48(FP), DX
+	SHLQ         $0x02, DX
+	MOVQ         w_base+56(FP), BX
+	VBROADCASTSS b+80(FP), Y0
+	MOVQ         y_len+8(FP), SI
+	SHRQ         $0x03, SI
+	SHLQ         $0x05, SI
+	XORQ         DI, DI
+	MOVQ         SI, R9
+	SUBQ         $0x60, R9
 
 wide:
 	CMPQ         DI, R9
 	JGE          narrow
-	VBROADCASTSS X0, Y2
-	VBROADCASTSS X0, Y3
-	VBROADCASTSS X0, Y4
-	VBROADCASTSS X0, Y5
+	VMOVAPS      Y0, Y2
+	VMOVAPS      Y0, Y3
+	VMOVAPS      Y0, Y4
+	VMOVAPS      Y0, Y5
 	MOVQ         CX, R8
 	VBROADCASTSS (BX), Y1
 	VFMADD231PS  (R8)(DI*1), Y1, Y2
@@ -557,7 +557,7 @@ wide:
 narrow:
 	CMPQ         DI, SI
 	JAE          done
-	VBROADCASTSS X0, Y2
+	VMOVAPS      Y0, Y2
 	MOVQ         CX, R8
 	VBROADCASTSS (BX), Y1
 	VFMADD231PS  (R8)(DI*1), Y1, Y2
@@ -588,29 +588,29 @@ done:
 	RET
 
 // func dwRowK3S2AVX2(y []float32, e []float32, o []float32, ld int, w []float32, b float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·dwRowK3S2AVX2(SB), NOSPLIT, $0-108
-	MOVQ  y_base+0(FP), AX
-	MOVQ  e_base+24(FP), CX
-	MOVQ  o_base+48(FP), DX
-	MOVQ  ld+72(FP), BX
-	SHLQ  $0x02, BX
-	MOVQ  w_base+80(FP), SI
-	MOVSS b+104(FP), X0
-	MOVQ  y_len+8(FP), DI
-	SHRQ  $0x03, DI
-	SHLQ  $0x05, DI
-	XORQ  R8, R8
-	MOVQ  DI, R11
-	SUBQ  $0x60, R11
+	MOVQ         y_base+0(FP), AX
+	MOVQ         e_base+24(FP), CX
+	MOVQ         o_base+48(FP), DX
+	MOVQ         ld+72(FP), BX
+	SHLQ         $0x02, BX
+	MOVQ         w_base+80(FP), SI
+	VBROADCASTSS b+104(FP), Y0
+	MOVQ         y_len+8(FP), DI
+	SHRQ         $0x03, DI
+	SHLQ         $0x05, DI
+	XORQ         R8, R8
+	MOVQ         DI, R11
+	SUBQ         $0x60, R11
 
 wide:
 	CMPQ         R8, R11
 	JGE          narrow
-	VBROADCASTSS X0, Y2
-	VBROADCASTSS X0, Y3
-	VBROADCASTSS X0, Y4
-	VBROADCASTSS X0, Y5
+	VMOVAPS      Y0, Y2
+	VMOVAPS      Y0, Y3
+	VMOVAPS      Y0, Y4
+	VMOVAPS      Y0, Y5
 	MOVQ         CX, R9
 	MOVQ         DX, R10
 	VBROADCASTSS (SI), Y1
@@ -672,7 +672,7 @@ wide:
 narrow:
 	CMPQ         R8, DI
 	JAE          done
-	VBROADCASTSS X0, Y2
+	VMOVAPS      Y0, Y2
 	MOVQ         CX, R9
 	MOVQ         DX, R10
 	VBROADCASTSS (SI), Y1
@@ -706,14 +706,14 @@ done:
 	RET
 
 // func dwRows4K3S1AVX2(y []float32, ldy int, n int, x []float32, ld int, w []float32, b float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·dwRows4K3S1AVX2(SB), NOSPLIT, $0-100
-	MOVQ  ld+64(FP), AX
-	SHLQ  $0x02, AX
-	MOVQ  w_base+72(FP), CX
-	MOVSS b+96(FP), X0
-	MOVQ  n+32(FP), DX
-	SHLQ  $0x02, DX
+	MOVQ         ld+64(FP), AX
+	SHLQ         $0x02, AX
+	MOVQ         w_base+72(FP), CX
+	VBROADCASTSS b+96(FP), Y0
+	MOVQ         n+32(FP), DX
+	SHLQ         $0x02, DX
 
 loop:
 	CMPQ         DX, $0x00
@@ -727,10 +727,10 @@ loop:
 	ADDQ         AX, DI
 	MOVQ         DI, R8
 	ADDQ         AX, R8
-	VBROADCASTSS X0, Y1
-	VBROADCASTSS X0, Y2
-	VBROADCASTSS X0, Y3
-	VBROADCASTSS X0, Y4
+	VMOVAPS      Y0, Y1
+	VMOVAPS      Y0, Y2
+	VMOVAPS      Y0, Y3
+	VMOVAPS      Y0, Y4
 	VBROADCASTSS (CX), Y5
 	VFMADD231PS  (BX), Y5, Y1
 	VFMADD231PS  (SI), Y5, Y2
@@ -802,14 +802,14 @@ done:
 	RET
 
 // func dwRows4K3S2AVX2(y []float32, ldy int, n int, e []float32, o []float32, ld int, w []float32, b float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·dwRows4K3S2AVX2(SB), NOSPLIT, $0-124
-	MOVQ  ld+88(FP), AX
-	SHLQ  $0x02, AX
-	MOVQ  w_base+96(FP), CX
-	MOVSS b+120(FP), X0
-	MOVQ  n+32(FP), DX
-	SHLQ  $0x02, DX
+	MOVQ         ld+88(FP), AX
+	SHLQ         $0x02, AX
+	MOVQ         w_base+96(FP), CX
+	VBROADCASTSS b+120(FP), Y0
+	MOVQ         n+32(FP), DX
+	SHLQ         $0x02, DX
 
 loop:
 	CMPQ         DX, $0x00
@@ -837,10 +837,10 @@ loop:
 	MOVQ         R11, R12
 	ADDQ         AX, R12
 	ADDQ         AX, R12
-	VBROADCASTSS X0, Y1
-	VBROADCASTSS X0, Y2
-	VBROADCASTSS X0, Y3
-	VBROADCASTSS X0, Y4
+	VMOVAPS      Y0, Y1
+	VMOVAPS      Y0, Y2
+	VMOVAPS      Y0, Y3
+	VMOVAPS      Y0, Y4
 	VBROADCASTSS (CX), Y5
 	VFMADD231PS  (BX), Y5, Y1
 	VFMADD231PS  (SI), Y5, Y2
@@ -920,28 +920,28 @@ done:
 	RET
 
 // func dwRowK5S1AVX2(y []float32, x []float32, ld int, w []float32, b float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·dwRowK5S1AVX2(SB), NOSPLIT, $0-84
-	MOVQ  y_base+0(FP), AX
-	MOVQ  x_base+24(FP), CX
-	MOVQ  ld+48(FP), DX
-	SHLQ  $0x02, DX
-	MOVQ  w_base+56(FP), BX
-	MOVSS b+80(FP), X0
-	MOVQ  y_len+8(FP), SI
-	SHRQ  $0x03, SI
-	SHLQ  $0x05, SI
-	XORQ  DI, DI
-	MOVQ  SI, R9
-	SUBQ  $0x60, R9
+	MOVQ         y_base+0(FP), AX
+	MOVQ         x_base+24(FP), CX
+	MOVQ         ld+48(FP), DX
+	SHLQ         $0x02, DX
+	MOVQ         w_base+56(FP), BX
+	VBROADCASTSS b+80(FP), Y0
+	MOVQ         y_len+8(FP), SI
+	SHRQ         $0x03, SI
+	SHLQ         $0x05, SI
+	XORQ         DI, DI
+	MOVQ         SI, R9
+	SUBQ         $0x60, R9
 
 wide:
 	CMPQ         DI, R9
 	JGE          narrow
-	VBROADCASTSS X0, Y2
-	VBROADCASTSS X0, Y3
-	VBROADCASTSS X0, Y4
-	VBROADCASTSS X0, Y5
+	VMOVAPS      Y0, Y2
+	VMOVAPS      Y0, Y3
+	VMOVAPS      Y0, Y4
+	VMOVAPS      Y0, Y5
 	MOVQ         CX, R8
 	VBROADCASTSS (BX), Y1
 	VFMADD231PS  (R8)(DI*1), Y1, Y2
@@ -1082,7 +1082,7 @@ wide:
 narrow:
 	CMPQ         DI, SI
 	JAE          done
-	VBROADCASTSS X0, Y2
+	VMOVAPS      Y0, Y2
 	MOVQ         CX, R8
 	VBROADCASTSS (BX), Y1
 	VFMADD231PS  (R8)(DI*1), Y1, Y2
@@ -1147,29 +1147,29 @@ done:
 	RET
 
 // func dwRowK5S2AVX2(y []float32, e []float32, o []float32, ld int, w []float32, b float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·dwRowK5S2AVX2(SB), NOSPLIT, $0-108
-	MOVQ  y_base+0(FP), AX
-	MOVQ  e_base+24(FP), CX
-	MOVQ  o_base+48(FP), DX
-	MOVQ  ld+72(FP), BX
-	SHLQ  $0x02, BX
-	MOVQ  w_base+80(FP), SI
-	MOVSS b+104(FP), X0
-	MOVQ  y_len+8(FP), DI
-	SHRQ  $0x03, DI
-	SHLQ  $0x05, DI
-	XORQ  R8, R8
-	MOVQ  DI, R11
-	SUBQ  $0x60, R11
+	MOVQ         y_base+0(FP), AX
+	MOVQ         e_base+24(FP), CX
+	MOVQ         o_base+48(FP), DX
+	MOVQ         ld+72(FP), BX
+	SHLQ         $0x02, BX
+	MOVQ         w_base+80(FP), SI
+	VBROADCASTSS b+104(FP), Y0
+	MOVQ         y_len+8(FP), DI
+	SHRQ         $0x03, DI
+	SHLQ         $0x05, DI
+	XORQ         R8, R8
+	MOVQ         DI, R11
+	SUBQ         $0x60, R11
 
 wide:
 	CMPQ         R8, R11
 	JGE          narrow
-	VBROADCASTSS X0, Y2
-	VBROADCASTSS X0, Y3
-	VBROADCASTSS X0, Y4
-	VBROADCASTSS X0, Y5
+	VMOVAPS      Y0, Y2
+	VMOVAPS      Y0, Y3
+	VMOVAPS      Y0, Y4
+	VMOVAPS      Y0, Y5
 	MOVQ         CX, R9
 	MOVQ         DX, R10
 	VBROADCASTSS (SI), Y1
@@ -1315,7 +1315,7 @@ wide:
 narrow:
 	CMPQ         R8, DI
 	JAE          done
-	VBROADCASTSS X0, Y2
+	VMOVAPS      Y0, Y2
 	MOVQ         CX, R9
 	MOVQ         DX, R10
 	VBROADCASTSS (SI), Y1
@@ -1385,14 +1385,14 @@ done:
 	RET
 
 // func dwRows4K5S1AVX2(y []float32, ldy int, n int, x []float32, ld int, w []float32, b float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·dwRows4K5S1AVX2(SB), NOSPLIT, $0-100
-	MOVQ  ld+64(FP), AX
-	SHLQ  $0x02, AX
-	MOVQ  w_base+72(FP), CX
-	MOVSS b+96(FP), X0
-	MOVQ  n+32(FP), DX
-	SHLQ  $0x02, DX
+	MOVQ         ld+64(FP), AX
+	SHLQ         $0x02, AX
+	MOVQ         w_base+72(FP), CX
+	VBROADCASTSS b+96(FP), Y0
+	MOVQ         n+32(FP), DX
+	SHLQ         $0x02, DX
 
 loop:
 	CMPQ         DX, $0x00
@@ -1406,10 +1406,10 @@ loop:
 	ADDQ         AX, DI
 	MOVQ         DI, R8
 	ADDQ         AX, R8
-	VBROADCASTSS X0, Y1
-	VBROADCASTSS X0, Y2
-	VBROADCASTSS X0, Y3
-	VBROADCASTSS X0, Y4
+	VMOVAPS      Y0, Y1
+	VMOVAPS      Y0, Y2
+	VMOVAPS      Y0, Y3
+	VMOVAPS      Y0, Y4
 	VBROADCASTSS (CX), Y5
 	VFMADD231PS  (BX), Y5, Y1
 	VFMADD231PS  (SI), Y5, Y2
@@ -1569,14 +1569,14 @@ done:
 	RET
 
 // func dwRows4K5S2AVX2(y []float32, ldy int, n int, e []float32, o []float32, ld int, w []float32, b float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·dwRows4K5S2AVX2(SB), NOSPLIT, $0-124
-	MOVQ  ld+88(FP), AX
-	SHLQ  $0x02, AX
-	MOVQ  w_base+96(FP), CX
-	MOVSS b+120(FP), X0
-	MOVQ  n+32(FP), DX
-	SHLQ  $0x02, DX
+	MOVQ         ld+88(FP), AX
+	SHLQ         $0x02, AX
+	MOVQ         w_base+96(FP), CX
+	VBROADCASTSS b+120(FP), Y0
+	MOVQ         n+32(FP), DX
+	SHLQ         $0x02, DX
 
 loop:
 	CMPQ         DX, $0x00
@@ -1604,10 +1604,10 @@ loop:
 	MOVQ         R11, R12
 	ADDQ         AX, R12
 	ADDQ         AX, R12
-	VBROADCASTSS X0, Y1
-	VBROADCASTSS X0, Y2
-	VBROADCASTSS X0, Y3
-	VBROADCASTSS X0, Y4
+	VMOVAPS      Y0, Y1
+	VMOVAPS      Y0, Y2
+	VMOVAPS      Y0, Y3
+	VMOVAPS      Y0, Y4
 	VBROADCASTSS (CX), Y5
 	VFMADD231PS  (BX), Y5, Y1
 	VFMADD231PS  (SI), Y5, Y2
@@ -1783,28 +1783,28 @@ done:
 	RET
 
 // func dwRowK7S1AVX2(y []float32, x []float32, ld int, w []float32, b float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·dwRowK7S1AVX2(SB), NOSPLIT, $0-84
-	MOVQ  y_base+0(FP), AX
-	MOVQ  x_base+24(FP), CX
-	MOVQ  ld+48(FP), DX
-	SHLQ  $0x02, DX
-	MOVQ  w_base+56(FP), BX
-	MOVSS b+80(FP), X0
-	MOVQ  y_len+8(FP), SI
-	SHRQ  $0x03, SI
-	SHLQ  $0x05, SI
-	XORQ  DI, DI
-	MOVQ  SI, R9
-	SUBQ  $0x60, R9
+	MOVQ         y_base+0(FP), AX
+	MOVQ         x_base+24(FP), CX
+	MOVQ         ld+48(FP), DX
+	SHLQ         $0x02, DX
+	MOVQ         w_base+56(FP), BX
+	VBROADCASTSS b+80(FP), Y0
+	MOVQ         y_len+8(FP), SI
+	SHRQ         $0x03, SI
+	SHLQ         $0x05, SI
+	XORQ         DI, DI
+	MOVQ         SI, R9
+	SUBQ         $0x60, R9
 
 wide:
 	CMPQ         DI, R9
 	JGE          narrow
-	VBROADCASTSS X0, Y2
-	VBROADCASTSS X0, Y3
-	VBROADCASTSS X0, Y4
-	VBROADCASTSS X0, Y5
+	VMOVAPS      Y0, Y2
+	VMOVAPS      Y0, Y3
+	VMOVAPS      Y0, Y4
+	VMOVAPS      Y0, Y5
 	MOVQ         CX, R8
 	VBROADCASTSS (BX), Y1
 	VFMADD231PS  (R8)(DI*1), Y1, Y2
@@ -2067,7 +2067,7 @@ wide:
 narrow:
 	CMPQ         DI, SI
 	JAE          done
-	VBROADCASTSS X0, Y2
+	VMOVAPS      Y0, Y2
 	MOVQ         CX, R8
 	VBROADCASTSS (BX), Y1
 	VFMADD231PS  (R8)(DI*1), Y1, Y2
@@ -2182,29 +2182,29 @@ done:
 	RET
 
 // func dwRowK7S2AVX2(y []float32, e []float32, o []float32, ld int, w []float32, b float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·dwRowK7S2AVX2(SB), NOSPLIT, $0-108
-	MOVQ  y_base+0(FP), AX
-	MOVQ  e_base+24(FP), CX
-	MOVQ  o_base+48(FP), DX
-	MOVQ  ld+72(FP), BX
-	SHLQ  $0x02, BX
-	MOVQ  w_base+80(FP), SI
-	MOVSS b+104(FP), X0
-	MOVQ  y_len+8(FP), DI
-	SHRQ  $0x03, DI
-	SHLQ  $0x05, DI
-	XORQ  R8, R8
-	MOVQ  DI, R11
-	SUBQ  $0x60, R11
+	MOVQ         y_base+0(FP), AX
+	MOVQ         e_base+24(FP), CX
+	MOVQ         o_base+48(FP), DX
+	MOVQ         ld+72(FP), BX
+	SHLQ         $0x02, BX
+	MOVQ         w_base+80(FP), SI
+	VBROADCASTSS b+104(FP), Y0
+	MOVQ         y_len+8(FP), DI
+	SHRQ         $0x03, DI
+	SHLQ         $0x05, DI
+	XORQ         R8, R8
+	MOVQ         DI, R11
+	SUBQ         $0x60, R11
 
 wide:
 	CMPQ         R8, R11
 	JGE          narrow
-	VBROADCASTSS X0, Y2
-	VBROADCASTSS X0, Y3
-	VBROADCASTSS X0, Y4
-	VBROADCASTSS X0, Y5
+	VMOVAPS      Y0, Y2
+	VMOVAPS      Y0, Y3
+	VMOVAPS      Y0, Y4
+	VMOVAPS      Y0, Y5
 	MOVQ         CX, R9
 	MOVQ         DX, R10
 	VBROADCASTSS (SI), Y1
@@ -2474,7 +2474,7 @@ wide:
 narrow:
 	CMPQ         R8, DI
 	JAE          done
-	VBROADCASTSS X0, Y2
+	VMOVAPS      Y0, Y2
 	MOVQ         CX, R9
 	MOVQ         DX, R10
 	VBROADCASTSS (SI), Y1
@@ -2596,14 +2596,14 @@ done:
 	RET
 
 // func dwRows4K7S1AVX2(y []float32, ldy int, n int, x []float32, ld int, w []float32, b float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·dwRows4K7S1AVX2(SB), NOSPLIT, $0-100
-	MOVQ  ld+64(FP), AX
-	SHLQ  $0x02, AX
-	MOVQ  w_base+72(FP), CX
-	MOVSS b+96(FP), X0
-	MOVQ  n+32(FP), DX
-	SHLQ  $0x02, DX
+	MOVQ         ld+64(FP), AX
+	SHLQ         $0x02, AX
+	MOVQ         w_base+72(FP), CX
+	VBROADCASTSS b+96(FP), Y0
+	MOVQ         n+32(FP), DX
+	SHLQ         $0x02, DX
 
 loop:
 	CMPQ         DX, $0x00
@@ -2617,10 +2617,10 @@ loop:
 	ADDQ         AX, DI
 	MOVQ         DI, R8
 	ADDQ         AX, R8
-	VBROADCASTSS X0, Y1
-	VBROADCASTSS X0, Y2
-	VBROADCASTSS X0, Y3
-	VBROADCASTSS X0, Y4
+	VMOVAPS      Y0, Y1
+	VMOVAPS      Y0, Y2
+	VMOVAPS      Y0, Y3
+	VMOVAPS      Y0, Y4
 	VBROADCASTSS (CX), Y5
 	VFMADD231PS  (BX), Y5, Y1
 	VFMADD231PS  (SI), Y5, Y2
@@ -2908,14 +2908,14 @@ done:
 	RET
 
 // func dwRows4K7S2AVX2(y []float32, ldy int, n int, e []float32, o []float32, ld int, w []float32, b float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·dwRows4K7S2AVX2(SB), NOSPLIT, $0-124
-	MOVQ  ld+88(FP), AX
-	SHLQ  $0x02, AX
-	MOVQ  w_base+96(FP), CX
-	MOVSS b+120(FP), X0
-	MOVQ  n+32(FP), DX
-	SHLQ  $0x02, DX
+	MOVQ         ld+88(FP), AX
+	SHLQ         $0x02, AX
+	MOVQ         w_base+96(FP), CX
+	VBROADCASTSS b+120(FP), Y0
+	MOVQ         n+32(FP), DX
+	SHLQ         $0x02, DX
 
 loop:
 	CMPQ         DX, $0x00
@@ -2943,10 +2943,10 @@ loop:
 	MOVQ         R11, R12
 	ADDQ         AX, R12
 	ADDQ         AX, R12
-	VBROADCASTSS X0, Y1
-	VBROADCASTSS X0, Y2
-	VBROADCASTSS X0, Y3
-	VBROADCASTSS X0, Y4
+	VMOVAPS      Y0, Y1
+	VMOVAPS      Y0, Y2
+	VMOVAPS      Y0, Y3
+	VMOVAPS      Y0, Y4
 	VBROADCASTSS (CX), Y5
 	VFMADD231PS  (BX), Y5, Y1
 	VFMADD231PS  (SI), Y5, Y2
@@ -3440,7 +3440,7 @@ done:
 	RET
 
 // func dwNHWC8K3S1AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·dwNHWC8K3S1AVX2(SB), NOSPLIT, $0-128
 	MOVQ         o_base+0(FP), AX
 	MOVQ         p_base+24(FP), CX
@@ -3451,10 +3451,8 @@ TEXT ·dwNHWC8K3S1AVX2(SB), NOSPLIT, $0-128
 	MOVQ         w_base+72(FP), DI
 	MOVQ         b_base+96(FP), R8
 	VMOVUPS      (R8), Y0
-	MOVSS        lo+120(FP), X1
-	VBROADCASTSS X1, Y1
-	MOVSS        hi+124(FP), X2
-	VBROADCASTSS X2, Y2
+	VBROADCASTSS lo+120(FP), Y1
+	VBROADCASTSS hi+124(FP), Y2
 	MOVQ         DX, R8
 
 row:
@@ -3741,7 +3739,7 @@ after1:
 	RET
 
 // func dwNHWC8K3S2AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·dwNHWC8K3S2AVX2(SB), NOSPLIT, $0-128
 	MOVQ         o_base+0(FP), AX
 	MOVQ         p_base+24(FP), CX
@@ -3752,10 +3750,8 @@ TEXT ·dwNHWC8K3S2AVX2(SB), NOSPLIT, $0-128
 	MOVQ         w_base+72(FP), DI
 	MOVQ         b_base+96(FP), R8
 	VMOVUPS      (R8), Y0
-	MOVSS        lo+120(FP), X1
-	VBROADCASTSS X1, Y1
-	MOVSS        hi+124(FP), X2
-	VBROADCASTSS X2, Y2
+	VBROADCASTSS lo+120(FP), Y1
+	VBROADCASTSS hi+124(FP), Y2
 	MOVQ         DX, R8
 	SHLQ         $0x01, R8
 
@@ -4043,7 +4039,7 @@ after1:
 	RET
 
 // func dwNHWC8K5S1AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·dwNHWC8K5S1AVX2(SB), NOSPLIT, $0-128
 	MOVQ         o_base+0(FP), AX
 	MOVQ         p_base+24(FP), CX
@@ -4054,10 +4050,8 @@ TEXT ·dwNHWC8K5S1AVX2(SB), NOSPLIT, $0-128
 	MOVQ         w_base+72(FP), DI
 	MOVQ         b_base+96(FP), R8
 	VMOVUPS      (R8), Y0
-	MOVSS        lo+120(FP), X1
-	VBROADCASTSS X1, Y1
-	MOVSS        hi+124(FP), X2
-	VBROADCASTSS X2, Y2
+	VBROADCASTSS lo+120(FP), Y1
+	VBROADCASTSS hi+124(FP), Y2
 	MOVQ         DX, R8
 
 row:
@@ -4656,7 +4650,7 @@ after1:
 	RET
 
 // func dwNHWC8K5S2AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·dwNHWC8K5S2AVX2(SB), NOSPLIT, $0-128
 	MOVQ         o_base+0(FP), AX
 	MOVQ         p_base+24(FP), CX
@@ -4667,10 +4661,8 @@ TEXT ·dwNHWC8K5S2AVX2(SB), NOSPLIT, $0-128
 	MOVQ         w_base+72(FP), DI
 	MOVQ         b_base+96(FP), R8
 	VMOVUPS      (R8), Y0
-	MOVSS        lo+120(FP), X1
-	VBROADCASTSS X1, Y1
-	MOVSS        hi+124(FP), X2
-	VBROADCASTSS X2, Y2
+	VBROADCASTSS lo+120(FP), Y1
+	VBROADCASTSS hi+124(FP), Y2
 	MOVQ         DX, R8
 	SHLQ         $0x01, R8
 
@@ -5270,7 +5262,7 @@ after1:
 	RET
 
 // func dwNHWC8K7S1AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·dwNHWC8K7S1AVX2(SB), NOSPLIT, $0-128
 	MOVQ         o_base+0(FP), AX
 	MOVQ         p_base+24(FP), CX
@@ -5281,10 +5273,8 @@ TEXT ·dwNHWC8K7S1AVX2(SB), NOSPLIT, $0-128
 	MOVQ         w_base+72(FP), DI
 	MOVQ         b_base+96(FP), R8
 	VMOVUPS      (R8), Y0
-	MOVSS        lo+120(FP), X1
-	VBROADCASTSS X1, Y1
-	MOVSS        hi+124(FP), X2
-	VBROADCASTSS X2, Y2
+	VBROADCASTSS lo+120(FP), Y1
+	VBROADCASTSS hi+124(FP), Y2
 	MOVQ         DX, R8
 
 row:
@@ -6347,7 +6337,7 @@ after1:
 	RET
 
 // func dwNHWC8K7S2AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·dwNHWC8K7S2AVX2(SB), NOSPLIT, $0-128
 	MOVQ         o_base+0(FP), AX
 	MOVQ         p_base+24(FP), CX
@@ -6358,10 +6348,8 @@ TEXT ·dwNHWC8K7S2AVX2(SB), NOSPLIT, $0-128
 	MOVQ         w_base+72(FP), DI
 	MOVQ         b_base+96(FP), R8
 	VMOVUPS      (R8), Y0
-	MOVSS        lo+120(FP), X1
-	VBROADCASTSS X1, Y1
-	MOVSS        hi+124(FP), X2
-	VBROADCASTSS X2, Y2
+	VBROADCASTSS lo+120(FP), Y1
+	VBROADCASTSS hi+124(FP), Y2
 	MOVQ         DX, R8
 	SHLQ         $0x01, R8
 

@@ -5,15 +5,12 @@
 #include "textflag.h"
 
 // func biasClampAVX2(y []float32, b float32, lo float32, hi float32)
-// Requires: AVX, AVX2, SSE
+// Requires: AVX
 TEXT ·biasClampAVX2(SB), NOSPLIT, $0-36
 	MOVQ         y_base+0(FP), AX
-	MOVSS        b+24(FP), X0
-	VBROADCASTSS X0, Y0
-	MOVSS        lo+28(FP), X1
-	VBROADCASTSS X1, Y1
-	MOVSS        hi+32(FP), X2
-	VBROADCASTSS X2, Y2
+	VBROADCASTSS b+24(FP), Y0
+	VBROADCASTSS lo+28(FP), Y1
+	VBROADCASTSS hi+32(FP), Y2
 	MOVQ         y_len+8(FP), CX
 	SHRQ         $0x03, CX
 	SHLQ         $0x05, CX
@@ -34,11 +31,10 @@ done:
 	RET
 
 // func biasHardSwishAVX2(y []float32, b float32)
-// Requires: AVX, AVX2, SSE
+// Requires: AVX
 TEXT ·biasHardSwishAVX2(SB), NOSPLIT, $0-28
 	MOVQ         y_base+0(FP), AX
-	MOVSS        b+24(FP), X0
-	VBROADCASTSS X0, Y0
+	VBROADCASTSS b+24(FP), Y0
 	VBROADCASTSS biasHardSwishAVX2Three<>+0(SB), Y1
 	VBROADCASTSS biasHardSwishAVX2Six<>+0(SB), Y2
 	VBROADCASTSS biasHardSwishAVX2Sixth<>+0(SB), Y3
@@ -75,11 +71,10 @@ DATA biasHardSwishAVX2Sixth<>+0(SB)/4, $(0.16666667)
 GLOBL biasHardSwishAVX2Sixth<>(SB), RODATA|NOPTR, $4
 
 // func biasHardSigmoidAVX2(y []float32, b float32)
-// Requires: AVX, AVX2, SSE
+// Requires: AVX
 TEXT ·biasHardSigmoidAVX2(SB), NOSPLIT, $0-28
 	MOVQ         y_base+0(FP), AX
-	MOVSS        b+24(FP), X0
-	VBROADCASTSS X0, Y0
+	VBROADCASTSS b+24(FP), Y0
 	VBROADCASTSS biasHardSigmoidAVX2Three<>+0(SB), Y1
 	VBROADCASTSS biasHardSigmoidAVX2Six<>+0(SB), Y2
 	VBROADCASTSS biasHardSigmoidAVX2Sixth<>+0(SB), Y3
@@ -115,12 +110,11 @@ DATA biasHardSigmoidAVX2Sixth<>+0(SB)/4, $(0.16666667)
 GLOBL biasHardSigmoidAVX2Sixth<>(SB), RODATA|NOPTR, $4
 
 // func biasResidualAVX2(y []float32, r []float32, b float32)
-// Requires: AVX, AVX2, SSE
+// Requires: AVX
 TEXT ·biasResidualAVX2(SB), NOSPLIT, $0-52
 	MOVQ         y_base+0(FP), AX
 	MOVQ         r_base+24(FP), CX
-	MOVSS        b+48(FP), X0
-	VBROADCASTSS X0, Y0
+	VBROADCASTSS b+48(FP), Y0
 	MOVQ         y_len+8(FP), DX
 	SHRQ         $0x03, DX
 	SHLQ         $0x05, DX
@@ -140,12 +134,11 @@ done:
 	RET
 
 // func axpyAVX2(y []float32, w []float32, a float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·axpyAVX2(SB), NOSPLIT, $0-52
 	MOVQ         y_base+0(FP), AX
 	MOVQ         w_base+24(FP), CX
-	MOVSS        a+48(FP), X0
-	VBROADCASTSS X0, Y0
+	VBROADCASTSS a+48(FP), Y0
 	MOVQ         y_len+8(FP), DX
 	SHRQ         $0x03, DX
 	SHLQ         $0x05, DX
@@ -188,12 +181,11 @@ done:
 	RET
 
 // func scaleAVX2(y []float32, x []float32, a float32)
-// Requires: AVX, AVX2, SSE
+// Requires: AVX
 TEXT ·scaleAVX2(SB), NOSPLIT, $0-52
 	MOVQ         y_base+0(FP), AX
 	MOVQ         x_base+24(FP), CX
-	MOVSS        a+48(FP), X0
-	VBROADCASTSS X0, Y0
+	VBROADCASTSS a+48(FP), Y0
 	MOVQ         y_len+8(FP), DX
 	SHRQ         $0x03, DX
 	SHLQ         $0x05, DX

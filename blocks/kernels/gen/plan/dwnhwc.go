@@ -170,7 +170,7 @@ func dwNHWC8(k, s int) {
 	w := Load(Param("w").Base(), GP64())
 	bias := YMM()
 	VMOVUPS(Mem{Base: Load(Param("b").Base(), GP64())}, bias)
-	lo, hi := broadcast("lo"), broadcast("hi")
+	lo, hi := broadcastArg("lo"), broadcastArg("hi")
 	step := GP64() // bytes from one output row's inputs to the next's
 	MOVQ(ld, step)
 	if s == 2 {

@@ -144,7 +144,7 @@ func dwRows(k, s int) {
 	ld := Load(Param("ld"), GP64())
 	SHLQ(U8(2), ld)
 	w := Load(Param("w").Base(), GP64())
-	bx := Load(Param("b"), XMM())
+	bx := broadcastArg("b")
 	// Last vector first: a row's last vector may run past the row into
 	// the next one's first values (the caller allows it where the next
 	// row is computed after), which the next row's first vector, written
@@ -179,7 +179,7 @@ func dwRows(k, s int) {
 	acc := make([]VecVirtual, rows)
 	for r := range acc {
 		acc[r] = YMM()
-		VBROADCASTSS(bx, acc[r])
+		VMOVAPS(bx, acc[r])
 	}
 	wv := YMM()
 	for kh := 0; kh < k; kh++ {
@@ -223,7 +223,7 @@ func scale() {
 	Doc("scaleAVX2 sets y[i] = a*x[i] for the whole vectors of y; x is at least as long.")
 	y := Load(Param("y").Base(), GP64())
 	x := Load(Param("x").Base(), GP64())
-	a := broadcast("a")
+	a := broadcastArg("a")
 	rowLoop("y", func(off GPVirtual) {
 		v := YMM()
 		VMULPS(Mem{Base: x, Index: off, Scale: 1}, a, v)
