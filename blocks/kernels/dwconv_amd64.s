@@ -3371,6 +3371,41 @@ done:
 	VZEROUPPER
 	RET
 
+// func copyRowsSpillAVX2(y []float32, ldd int, x []float32, lds int, w int, h int)
+// Requires: AVX
+TEXT ·copyRowsSpillAVX2(SB), NOSPLIT, $0-80
+	MOVQ  y_base+0(FP), AX
+	MOVQ  x_base+32(FP), CX
+	MOVQ  ldd+24(FP), DX
+	SHLQ  $0x02, DX
+	MOVQ  lds+56(FP), BX
+	SHLQ  $0x02, BX
+	MOVQ  w+64(FP), SI
+	ADDQ  $0x07, SI
+	SHRQ  $0x03, SI
+	SHLQ  $0x05, SI
+	MOVQ  h+72(FP), DI
+	TESTQ DI, DI
+	JLE   done
+
+row:
+	XORQ R8, R8
+
+vec:
+	VMOVUPS (CX)(R8*1), Y0
+	VMOVUPS Y0, (AX)(R8*1)
+	ADDQ    $0x20, R8
+	CMPQ    R8, SI
+	JB      vec
+	ADDQ    BX, CX
+	ADDQ    DX, AX
+	DECQ    DI
+	JNZ     row
+
+done:
+	VZEROUPPER
+	RET
+
 // func dwUnpack8AVX2(y []float32, plane int, o []float32)
 // Requires: AVX
 TEXT ·dwUnpack8AVX2(SB), NOSPLIT, $0-56

@@ -89,6 +89,11 @@ func deinterleaveAVX2(even []float32, odd []float32, x []float32)
 //go:noescape
 func dwPack8AVX2(p []float32, x []float32, plane int, offs []int32)
 
+// copyRowsSpillAVX2 copies h rows of (w+7)&^7 floats from x (rows lds apart) to y (rows ldd apart).
+//
+//go:noescape
+func copyRowsSpillAVX2(y []float32, ldd int, x []float32, lds int, w int, h int)
+
 // dwUnpack8AVX2 sets y[c*plane+j] = o[8*j+c] for c < 8 and j < len(o)/64*8.
 //
 //go:noescape

@@ -52,3 +52,16 @@ func dwNHWC8(k, s int, o, p []float32, ldp, oh, ow int, w, b []float32, lo, hi f
 		panic("kernels: no channels-last depthwise kernel")
 	}
 }
+
+// copyRowsSpill copies h rows of w values from x (rows lds apart) to y
+// (rows ldd apart) in whole vectors, reading and writing up to 7 values
+// past each row, and reports whether it did (not without AVX2, nor where
+// the last row's vectors would run past x or y).
+func copyRowsSpill(y []float32, ldd int, x []float32, lds, w, h int) bool {
+	n := (w + 7) &^ 7
+	if !hasAVX2 || w <= 0 || h <= 0 || (h-1)*ldd+n > len(y) || (h-1)*lds+n > len(x) {
+		return false
+	}
+	copyRowsSpillAVX2(y, ldd, x, lds, w, h)
+	return true
+}

@@ -14,3 +14,5 @@ func dwUnpack8(_ []float32, _ int, _ []float32) { panic("kernels: no channels-la
 func dwNHWC8(_, _ int, _, _ []float32, _, _, _ int, _, _ []float32, _, _ float32) {
 	panic("kernels: no channels-last depthwise kernel")
 }
+
+func copyRowsSpill(_ []float32, _ int, _ []float32, _, _, _ int) bool { return false }

@@ -226,3 +226,45 @@ func dwNHWC8(k, s int) {
 	VZEROUPPER()
 	RET()
 }
+
+// copyRowsSpill emits copyRowsAVX2 without its masked tail: every row is
+// copied in whole vectors, up to 7 floats past its end, both where it is
+// read and where it is written. Im2col writes a matrix row by row, and
+// what a row's last vector writes past it is written again after it;
+// AMD's VMASKMOVPS store is microcoded, and the rows of a late stage are
+// 13 to 55 values.
+func copyRowsSpill() {
+	TEXT("copyRowsSpillAVX2", NOSPLIT, "func(y []float32, ldd int, x []float32, lds, w, h int)")
+	Pragma("noescape")
+	Doc("copyRowsSpillAVX2 copies h rows of (w+7)&^7 floats from x (rows lds apart) to y (rows ldd apart).")
+	y := Load(Param("y").Base(), GP64())
+	x := Load(Param("x").Base(), GP64())
+	ldd := Load(Param("ldd"), GP64())
+	SHLQ(U8(2), ldd)
+	lds := Load(Param("lds"), GP64())
+	SHLQ(U8(2), lds)
+	n := Load(Param("w"), GP64())
+	ADDQ(U8(7), n)
+	SHRQ(U8(3), n)
+	SHLQ(U8(5), n) // bytes in whole vectors
+	h := Load(Param("h"), GP64())
+	TESTQ(h, h)
+	JLE(LabelRef("done"))
+	Label("row")
+	off := GP64()
+	XORQ(off, off)
+	Label("vec")
+	v := YMM()
+	VMOVUPS(Mem{Base: x, Index: off, Scale: 1}, v)
+	VMOVUPS(v, Mem{Base: y, Index: off, Scale: 1})
+	ADDQ(U8(32), off)
+	CMPQ(off, n)
+	JB(LabelRef("vec"))
+	ADDQ(lds, x)
+	ADDQ(ldd, y)
+	DECQ(h)
+	JNZ(LabelRef("row"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}

@@ -64,6 +64,7 @@ func main() {
 		}
 		deinterleave()
 		dwPack8()
+		copyRowsSpill()
 		dwUnpack8()
 		for _, k := range []int{3, 5, 7} {
 			dwNHWC8(k, 1)
