@@ -470,10 +470,10 @@ func (c *planCompiler) compileOp(i int) error {
 	case OpSlice:
 		c.view(op.Out, op.In[0], op.Start*in.H*in.W)
 	case OpShuffle:
-		s := &concatStep{hw: in.H * in.W, to: shuffleTargets(in.C, op.Groups)}
+		s := &concatStep{hw: in.H * in.W, to: shuffleTargets(in.C, op.Groups), nparts: c.parts(shapeLen(in))}
 		c.addStep(s, []Value{op.In[0]}, op.Out, -1, func(l func(Value) loc) { s.srcs, s.out = []loc{l(op.In[0])}, l(op.Out) })
 	case OpConcat:
-		s := &concatStep{hw: out.H * out.W}
+		s := &concatStep{hw: out.H * out.W, nparts: c.parts(shapeLen(out))}
 		y := op.Out
 		if j, ok := c.follower(y, OpShuffle); ok {
 			// Concat then shuffle: copy each channel to its place once.

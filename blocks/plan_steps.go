@@ -332,31 +332,36 @@ func (s *mulStep) run(a *arena, part, parts int) {
 // (in order when dst is nil). A channel shuffle is one input with a
 // permutation; a concat followed by a shuffle is one step.
 type concatStep struct {
-	srcs []loc
-	hw   int
-	to   []int
-	out  loc
+	srcs   []loc
+	hw     int
+	to     []int
+	out    loc
+	nparts int
 }
 
-func (s *concatStep) parts() int { return 1 }
+func (s *concatStep) parts() int { return max(s.nparts, 1) }
 
-func (s *concatStep) run(a *arena, _, _ int) {
+// run copies the output channels [c0, c1) of this part (in the order of
+// the inputs' channels, before the shuffle) to their places.
+func (s *concatStep) run(a *arena, part, parts int) {
 	y := a.at(s.out)
-	if s.to == nil {
-		off := 0
-		for _, l := range s.srcs {
-			off += copy(y[off:], a.at(l))
-		}
-		return
-	}
-	i := 0
+	c0, c1 := span(len(y)/s.hw, part, parts)
+	i := 0 // the first channel of the current input
 	for _, l := range s.srcs {
 		x := a.at(l)
-		for c := 0; c < len(x)/s.hw; c++ {
-			o := s.to[i]
-			copy(y[o*s.hw:(o+1)*s.hw], x[c*s.hw:(c+1)*s.hw])
-			i++
+		n := len(x) / s.hw
+		lo, hi := max(c0-i, 0), min(c1-i, n)
+		switch {
+		case lo >= hi:
+		case s.to == nil:
+			copy(y[(i+lo)*s.hw:(i+hi)*s.hw], x[lo*s.hw:hi*s.hw])
+		default:
+			for c := lo; c < hi; c++ {
+				o := s.to[i+c]
+				copy(y[o*s.hw:(o+1)*s.hw], x[c*s.hw:(c+1)*s.hw])
+			}
 		}
+		i += n
 	}
 }
 
