@@ -28,10 +28,17 @@ func Im2col(win Window, c int, src, cols []float32) {
 						src[ci*plane+ih*win.InW+wLo+offW:], win.StrideH*win.InW, wHi-wLo, hHi-hLo) {
 						clear(dst[:hLo*win.OutW])
 						clear(dst[hHi*win.OutW:])
-						for oh := hLo; oh < hHi; oh++ {
-							dr := dst[oh*win.OutW : (oh+1)*win.OutW]
-							clear(dr[:wLo])
-							clear(dr[wHi:])
+						if wLo > 0 || wHi < win.OutW {
+							// A value or two a row: a loop, not calls.
+							for oh := hLo; oh < hHi; oh++ {
+								dr := dst[oh*win.OutW : (oh+1)*win.OutW]
+								for j := range wLo {
+									dr[j] = 0
+								}
+								for j := wHi; j < len(dr); j++ {
+									dr[j] = 0
+								}
+							}
 						}
 						continue
 					}
