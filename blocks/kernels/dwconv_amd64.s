@@ -4,9 +4,9 @@
 
 #include "textflag.h"
 
-// func stemConvK3S2AVX2(y []float32, ldy int, nvec int, e []float32, o []float32, ldc int, ld int, w []float32, c int)
+// func stemConvK3S2AVX2(y []float32, ldy int, nvec int, e []float32, o []float32, ldc int, ld int, w []float32, c int, lo float32, hi float32)
 // Requires: AVX, FMA3
-TEXT ·stemConvK3S2AVX2(SB), NOSPLIT, $0-136
+TEXT ·stemConvK3S2AVX2(SB), NOSPLIT, $0-144
 	MOVQ   y_base+0(FP), AX
 	MOVQ   ldy+24(FP), CX
 	SHLQ   $0x02, CX
@@ -228,20 +228,46 @@ chan3:
 	JNZ          chan3
 	MOVQ         AX, R9
 	ADDQ         DI, R9
+	VBROADCASTSS lo+136(FP), Y12
+	VBROADCASTSS hi+140(FP), Y15
+	VMAXPS       Y0, Y12, Y0
+	VMINPS       Y0, Y15, Y0
 	VMOVUPS      Y0, (R9)
+	VMAXPS       Y1, Y12, Y1
+	VMINPS       Y1, Y15, Y1
 	VMOVUPS      Y1, 32(R9)
+	VMAXPS       Y2, Y12, Y2
+	VMINPS       Y2, Y15, Y2
 	VMOVUPS      Y2, 64(R9)
 	ADDQ         CX, R9
+	VMAXPS       Y3, Y12, Y3
+	VMINPS       Y3, Y15, Y3
 	VMOVUPS      Y3, (R9)
+	VMAXPS       Y4, Y12, Y4
+	VMINPS       Y4, Y15, Y4
 	VMOVUPS      Y4, 32(R9)
+	VMAXPS       Y5, Y12, Y5
+	VMINPS       Y5, Y15, Y5
 	VMOVUPS      Y5, 64(R9)
 	ADDQ         CX, R9
+	VMAXPS       Y6, Y12, Y6
+	VMINPS       Y6, Y15, Y6
 	VMOVUPS      Y6, (R9)
+	VMAXPS       Y7, Y12, Y7
+	VMINPS       Y7, Y15, Y7
 	VMOVUPS      Y7, 32(R9)
+	VMAXPS       Y8, Y12, Y8
+	VMINPS       Y8, Y15, Y8
 	VMOVUPS      Y8, 64(R9)
 	ADDQ         CX, R9
+	VMAXPS       Y9, Y12, Y9
+	VMINPS       Y9, Y15, Y9
 	VMOVUPS      Y9, (R9)
+	VMAXPS       Y10, Y12, Y10
+	VMINPS       Y10, Y15, Y10
 	VMOVUPS      Y10, 32(R9)
+	VMAXPS       Y11, Y12, Y11
+	VMINPS       Y11, Y15, Y11
 	VMOVUPS      Y11, 64(R9)
 	ADDQ         $0x00000060, DI
 	JMP          wide
@@ -354,12 +380,22 @@ chan1:
 	JNZ          chan1
 	MOVQ         AX, R8
 	ADDQ         DI, R8
+	VBROADCASTSS lo+136(FP), Y4
+	VBROADCASTSS hi+140(FP), Y5
+	VMAXPS       Y0, Y4, Y0
+	VMINPS       Y0, Y5, Y0
 	VMOVUPS      Y0, (R8)
 	ADDQ         CX, R8
+	VMAXPS       Y1, Y4, Y1
+	VMINPS       Y1, Y5, Y1
 	VMOVUPS      Y1, (R8)
 	ADDQ         CX, R8
+	VMAXPS       Y2, Y4, Y2
+	VMINPS       Y2, Y5, Y2
 	VMOVUPS      Y2, (R8)
 	ADDQ         CX, R8
+	VMAXPS       Y3, Y4, Y3
+	VMINPS       Y3, Y5, Y3
 	VMOVUPS      Y3, (R8)
 	ADDQ         $0x00000020, DI
 	JMP          narrow

@@ -65,3 +65,13 @@ func copyRowsSpill(y []float32, ldd int, x []float32, lds, w, h int) bool {
 	copyRowsSpillAVX2(y, ldd, x, lds, w, h)
 	return true
 }
+
+// stemConvClampSIMD is stemConvSIMD with the outputs clamped to [lo, hi]
+// as they are stored, and reports whether it ran (not without AVX2).
+func stemConvClampSIMD(y []float32, ldy, nvec int, e, o []float32, ldc, ld int, w []float32, c int, lo, hi float32) bool {
+	if !hasAVX2 {
+		return false
+	}
+	stemConvK3S2AVX2(y, ldy, nvec, e, o, ldc, ld, w, c, lo, hi)
+	return true
+}

@@ -16,3 +16,7 @@ func dwNHWC8(_, _ int, _, _ []float32, _, _, _ int, _, _ []float32, _, _ float32
 }
 
 func copyRowsSpill(_ []float32, _ int, _ []float32, _, _, _ int) bool { return false }
+
+func stemConvClampSIMD(_ []float32, _, _ int, _, _ []float32, _, _ int, _ []float32, _ int, _, _ float32) bool {
+	return false
+}

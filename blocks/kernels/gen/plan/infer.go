@@ -21,11 +21,13 @@ import (
 // written at y + j*ldy, nvec vectors of eight.
 //
 // Each input vector is loaded once per tap and feeds the four outputs:
-// three vectors at a time (12 accumulators), then one.
+// three vectors at a time (12 accumulators), then one. The outputs are
+// clamped to [lo, hi] as they are stored (ReLU, ReLU6; -Inf and +Inf for
+// none).
 func stemBlock(k int) {
 	const outs = 4
 	name := fmt.Sprintf("stemConvK%dS2AVX2", k)
-	TEXT(name, NOSPLIT, "func(y []float32, ldy, nvec int, e, o []float32, ldc, ld int, w []float32, c int)")
+	TEXT(name, NOSPLIT, "func(y []float32, ldy, nvec int, e, o []float32, ldc, ld int, w []float32, c int, lo, hi float32)")
 	Pragma("noescape")
 	Doc(fmt.Sprintf("%s computes nvec vectors of one output row of four output channels of a %dx%d convolution at stride 2 over c input channels (see gen/plan).", name, k, k))
 	y := Load(Param("y").Base(), GP64())
@@ -95,8 +97,22 @@ func stemBlock(k int) {
 		dst := GP64()
 		MOVQ(y, dst)
 		ADDQ(off, dst)
+		// The activation's clamp, in the input registers (free now).
+		lo, hi := in[0], wv
+		for _, b := range []struct {
+			name string
+			r    VecVirtual
+		}{{"lo", lo}, {"hi", hi}} {
+			arg, err := Param(b.name).Resolve()
+			if err != nil {
+				panic(err)
+			}
+			VBROADCASTSS(arg.Addr, b.r)
+		}
 		for j := range acc {
 			for v, a := range acc[j] {
+				VMAXPS(a, lo, a) // a NaN stays NaN, as with Go's max and min
+				VMINPS(a, hi, a)
 				VMOVUPS(a, Mem{Base: dst, Disp: 32 * v})
 			}
 			if j < outs-1 {
