@@ -48,6 +48,14 @@ func newGemmStep(d kernels.ConvDims, w []float32, epi kernels.Epilogue, threads,
 			s.colChunk = max(64, (s.n+threads-1)/threads)
 			chunks = (s.n + s.colChunk - 1) / s.colChunk
 		}
+		if s.groups == 1 && s.rowBlocks == 1 && chunks > threads && chunks%threads != 0 {
+			// As many chunks for each thread (3136 positions: 8 chunks
+			// of 400, not 7 of 512, four of them on one thread), in
+			// whole panels of 16 columns.
+			even := (chunks + threads - 1) / threads * threads
+			s.colChunk = ((s.n+even-1)/even + 15) &^ 15
+			chunks = (s.n + s.colChunk - 1) / s.colChunk
+		}
 	}
 	s.tiles = s.groups * chunks * s.rowBlocks
 	for g := 0; g < s.groups; g++ {

@@ -14,8 +14,9 @@ import (
 // partsTable times every step of the network's plan at one thread and,
 // part by part, at threads, all in thread CPU time, and prints per step
 // kind what limits the split: the work the split adds (the parts' sum
-// against the one-thread time), the imbalance (the slowest part against
-// the parts' mean) and the steps left on one thread. The two plans
+// against the one-thread time), the imbalance (the slowest parts against
+// the parts' mean; steps left on one thread count whole) and the steps
+// split. The two plans
 // alternate run by run, so a drift of the machine's speed hits both.
 //
 // The bound it prints, one-thread time over the sum of the steps' slowest
@@ -105,16 +106,17 @@ func partsTable(w io.Writer, name string, threads, iters, size int) error {
 		}
 	}
 	us := func(t int64) float64 { return float64(t) / float64(iters) / 1e3 }
-	fmt.Fprintf(w, "%-8s %5s %5s %10s %10s %10s %8s %8s\n", "kind", "steps", "split", "1thr_us", "parts_us", "slowest_us", "work", "bound")
+	fmt.Fprintf(w, "%-8s %5s %5s %10s %10s %10s %8s %8s %8s\n", "kind", "steps", "split", "1thr_us", "parts_us", "slowest_us", "work", "imbal", "bound")
 	row := func(kind string, s *sum) {
-		fmt.Fprintf(w, "%-8s %5d %5d %10.1f %10.1f %10.1f %8.2f %8.2f\n", kind, s.n, s.split, us(s.one), us(s.parts), us(s.slowest),
-			float64(s.parts)/float64(max(s.one, 1)), float64(s.one)/float64(max(s.slowest, 1)))
+		fmt.Fprintf(w, "%-8s %5d %5d %10.1f %10.1f %10.1f %8.2f %8.2f %8.2f\n", kind, s.n, s.split, us(s.one), us(s.parts), us(s.slowest),
+			float64(s.parts)/float64(max(s.one, 1)), float64(s.slowest)*float64(threads)/float64(max(s.parts, 1)),
+			float64(s.one)/float64(max(s.slowest, 1)))
 	}
 	for _, kind := range order {
 		row(kind, kinds[kind])
 	}
 	row("total", &all)
-	fmt.Fprintf(w, "%s, %d threads, thread CPU time per run over %d runs (%s v%d): work = parts' sum / one thread, bound = one thread / slowest parts\n",
+	fmt.Fprintf(w, "%s, %d threads, thread CPU time per run over %d runs (%s v%d): work = parts' sum / one thread, imbal = slowest parts / (parts' sum / threads), bound = one thread / slowest parts\n",
 		name, threads, iters, kernels.Path(), kernels.Version)
 	return nil
 }
