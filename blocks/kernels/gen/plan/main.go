@@ -88,10 +88,11 @@ func broadcast(name string) VecVirtual {
 }
 
 // broadcastArg is broadcast in one VEX instruction from the argument's
-// stack slot. A legacy-SSE MOVSS into a register whose upper half is
-// dirty costs about a microsecond per call on the AMD EPYC (Zen 3) this
-// was measured on: biasClampAVX2 over rows of 512 values ran three times
-// slower with it.
+// stack slot. A legacy-SSE MOVSS at the start of a kernel made every call
+// cost far more than a row's arithmetic on AMD's Zen 3 (BenchmarkEpilogueRows
+// shows it: biasClampAVX2 over rows of 512 values against one call over
+// all of them); the epilogue and depthwise kernels take their float
+// arguments this way.
 func broadcastArg(name string) VecVirtual {
 	arg, err := Param(name).Resolve()
 	if err != nil {
