@@ -103,7 +103,7 @@ func (s *gemmStep) run(a *arena, part, parts int) {
 		g := t / (chunks * s.rowBlocks)
 		rb := t / chunks % s.rowBlocks
 		cb := t % chunks
-		r0, r1 := span(s.m, rb, s.rowBlocks)
+		r0, _ := span(s.m, rb, s.rowBlocks)
 		j0 := cb * s.colChunk
 		j1 := min(j0+s.colChunk, s.n)
 		row := g*s.m + r0
@@ -115,8 +115,10 @@ func (s *gemmStep) run(a *arena, part, parts int) {
 		} else if res != nil {
 			rt = res[row*s.n+j0:]
 		}
-		kernels.SgemmPacked(s.packed[g*s.rowBlocks+rb], false, j1-j0, x[g*s.k*s.n+j0:], s.n, beta, yo, s.n, a.gemmWS[part])
-		s.epi.Apply(yo, s.n, row, r1-r0, j1-j0, rt, s.n)
+		// The epilogue runs on each strip of rows as the product
+		// finishes it, while it is in L1.
+		epi := kernels.RowEpilogue{E: &s.epi, Row0: row, Res: rt, LdRes: s.n}
+		kernels.SgemmPackedEpilogue(s.packed[g*s.rowBlocks+rb], false, j1-j0, x[g*s.k*s.n+j0:], s.n, beta, yo, s.n, a.gemmWS[part], &epi)
 	}
 }
 
