@@ -75,3 +75,17 @@ func stemConvClampSIMD(y []float32, ldy, nvec int, e, o []float32, ldc, ld int, 
 	stemConvK3S2AVX2(y, ldy, nvec, e, o, ldc, ld, w, c, lo, hi)
 	return true
 }
+
+// maxPool3S2Plane sets the oh x ow outputs y of a 3x3 stride-2 max
+// pooling without padding whose windows all lie in x (rows ld = 2*ow+1
+// apart), reading one value past the windows' last row (the caller's
+// next plane), and reports whether it did (not without AVX2, nor for rows
+// under eight outputs).
+func maxPool3S2Plane(y []float32, ow, oh int, x []float32) bool {
+	ld := 2*ow + 1
+	if !hasAVX2 || ow < 8 || oh < 1 || len(y) < oh*ow || len(x) <= (2*oh+1)*ld {
+		return false
+	}
+	maxPool3S2PlaneAVX2(y, ow, oh, x, ld)
+	return true
+}

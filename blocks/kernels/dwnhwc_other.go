@@ -20,3 +20,5 @@ func copyRowsSpill(_ []float32, _ int, _ []float32, _, _, _ int) bool { return f
 func stemConvClampSIMD(_ []float32, _, _ int, _, _ []float32, _, _ int, _ []float32, _ int, _, _ float32) bool {
 	return false
 }
+
+func maxPool3S2Plane(_ []float32, _, _ int, _ []float32) bool { return false }

@@ -285,3 +285,89 @@ loop:
 done:
 	VZEROUPPER
 	RET
+
+// func maxPool3S2PlaneAVX2(y []float32, ow int, oh int, x []float32, ld int)
+// Requires: AVX, AVX2
+TEXT ·maxPool3S2PlaneAVX2(SB), NOSPLIT, $0-72
+	MOVQ  y_base+0(FP), AX
+	MOVQ  x_base+40(FP), CX
+	MOVQ  ld+64(FP), DX
+	SHLQ  $0x02, DX
+	MOVQ  ow+24(FP), BX
+	MOVQ  oh+32(FP), SI
+	MOVQ  BX, DI
+	SUBQ  $0x08, DI
+	SHLQ  $0x02, DI
+	TESTQ SI, SI
+	JLE   done
+
+row:
+	XORQ R9, R9
+
+vec:
+	CMPQ    R9, DI
+	JGE     tail
+	MOVQ    CX, R8
+	ADDQ    R9, R8
+	ADDQ    R9, R8
+	VMOVUPS (R8), Y0
+	VMOVUPS 32(R8), Y1
+	VMOVUPS 8(R8), Y2
+	VMOVUPS 40(R8), Y3
+	ADDQ    DX, R8
+	VMAXPS  (R8), Y0, Y0
+	VMAXPS  32(R8), Y1, Y1
+	VMAXPS  8(R8), Y2, Y2
+	VMAXPS  40(R8), Y3, Y3
+	ADDQ    DX, R8
+	VMAXPS  (R8), Y0, Y0
+	VMAXPS  32(R8), Y1, Y1
+	VMAXPS  8(R8), Y2, Y2
+	VMAXPS  40(R8), Y3, Y3
+	VSHUFPS $0x88, Y1, Y0, Y4
+	VSHUFPS $0xdd, Y1, Y0, Y0
+	VSHUFPS $0x88, Y3, Y2, Y1
+	VMAXPS  Y0, Y4, Y4
+	VMAXPS  Y1, Y4, Y4
+	VPERMPD $0xd8, Y4, Y4
+	VMOVUPS Y4, (AX)(R9*1)
+	ADDQ    $0x20, R9
+	JMP     vec
+
+tail:
+	MOVQ    DI, R9
+	MOVQ    CX, R8
+	ADDQ    R9, R8
+	ADDQ    R9, R8
+	VMOVUPS (R8), Y0
+	VMOVUPS 32(R8), Y1
+	VMOVUPS 8(R8), Y2
+	VMOVUPS 40(R8), Y3
+	ADDQ    DX, R8
+	VMAXPS  (R8), Y0, Y0
+	VMAXPS  32(R8), Y1, Y1
+	VMAXPS  8(R8), Y2, Y2
+	VMAXPS  40(R8), Y3, Y3
+	ADDQ    DX, R8
+	VMAXPS  (R8), Y0, Y0
+	VMAXPS  32(R8), Y1, Y1
+	VMAXPS  8(R8), Y2, Y2
+	VMAXPS  40(R8), Y3, Y3
+	VSHUFPS $0x88, Y1, Y0, Y4
+	VSHUFPS $0xdd, Y1, Y0, Y0
+	VSHUFPS $0x88, Y3, Y2, Y1
+	VMAXPS  Y0, Y4, Y4
+	VMAXPS  Y1, Y4, Y4
+	VPERMPD $0xd8, Y4, Y4
+	VMOVUPS Y4, (AX)(R9*1)
+	MOVQ    BX, R9
+	SHLQ    $0x02, R9
+	ADDQ    R9, AX
+	ADDQ    DX, CX
+	ADDQ    DX, CX
+	DECQ    SI
+	JNZ     row
+
+done:
+	VZEROUPPER
+	RET

@@ -268,3 +268,75 @@ func copyRowsSpill() {
 	VZEROUPPER()
 	RET()
 }
+
+// maxPool3S2Plane emits max pooling 3x3 at stride 2 without padding over
+// rows [0, oh) of a plane whose windows all lie inside it, ow >= 8 outputs a
+// row (rows ld apart in x): every row in whole vectors of eight, the last
+// one ending on the row's last output (some outputs twice, the same
+// values), so a plane is one call. Eight outputs read 18 columns: one past
+// the last window of a row, which the caller provides (the next row).
+func maxPool3S2Plane() {
+	TEXT("maxPool3S2PlaneAVX2", NOSPLIT, "func(y []float32, ow, oh int, x []float32, ld int)")
+	Pragma("noescape")
+	Doc("maxPool3S2PlaneAVX2 sets y (oh rows of ow) to the maxima of the 3x3 windows at stride 2 of x, rows ld apart (see gen/plan).")
+	y := Load(Param("y").Base(), GP64())
+	x := Load(Param("x").Base(), GP64())
+	ld := Load(Param("ld"), GP64())
+	SHLQ(U8(2), ld)
+	ow := Load(Param("ow"), GP64())
+	rows := Load(Param("oh"), GP64())
+	last := GP64() // byte offset in y of a row's last vector
+	MOVQ(ow, last)
+	SUBQ(U8(8), last)
+	SHLQ(U8(2), last)
+	xs, off := GP64(), GP64()
+	vector := func() {
+		// Outputs y[off/4 ..+8) of this row from x columns 2*off/4 ...
+		MOVQ(x, xs)
+		ADDQ(off, xs)
+		ADDQ(off, xs)
+		a0, a1, b0, b1 := YMM(), YMM(), YMM(), YMM()
+		VMOVUPS(Mem{Base: xs}, a0)
+		VMOVUPS(Mem{Base: xs, Disp: 32}, a1)
+		VMOVUPS(Mem{Base: xs, Disp: 8}, b0)
+		VMOVUPS(Mem{Base: xs, Disp: 40}, b1)
+		for range 2 {
+			ADDQ(ld, xs)
+			VMAXPS(Mem{Base: xs}, a0, a0)
+			VMAXPS(Mem{Base: xs, Disp: 32}, a1, a1)
+			VMAXPS(Mem{Base: xs, Disp: 8}, b0, b0)
+			VMAXPS(Mem{Base: xs, Disp: 40}, b1, b1)
+		}
+		ev, od, e2 := YMM(), YMM(), YMM()
+		VSHUFPS(U8(0x88), a1, a0, ev)
+		VSHUFPS(U8(0xDD), a1, a0, od)
+		VSHUFPS(U8(0x88), b1, b0, e2)
+		VMAXPS(od, ev, ev)
+		VMAXPS(e2, ev, ev)
+		VPERMPD(U8(0xD8), ev, ev)
+		VMOVUPS(ev, Mem{Base: y, Index: off, Scale: 1})
+	}
+	TESTQ(rows, rows)
+	JLE(LabelRef("done"))
+	Label("row")
+	XORQ(off, off)
+	Label("vec")
+	CMPQ(off, last)
+	JGE(LabelRef("tail"))
+	vector()
+	ADDQ(U8(32), off)
+	JMP(LabelRef("vec"))
+	Label("tail")
+	MOVQ(last, off)
+	vector()
+	MOVQ(ow, off)
+	SHLQ(U8(2), off)
+	ADDQ(off, y) // next output row
+	ADDQ(ld, x)
+	ADDQ(ld, x) // two input rows down
+	DECQ(rows)
+	JNZ(LabelRef("row"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}

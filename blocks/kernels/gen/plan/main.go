@@ -52,6 +52,7 @@ func main() {
 		scale()
 		sumF64()
 		maxPool3S2()
+		maxPool3S2Plane()
 	case "dwconv":
 		stemBlock(3)
 		copyRows()
