@@ -195,7 +195,11 @@ func (p *Plan) Weights() [][][]float32 {
 // the hand-offs and a busy machine's waits, and show how evenly a step
 // splits and what the split adds to its work. Each part runs locked to
 // its thread.
-func (p *Plan) RunPartsTimed(x []float32, ns []int64, clock func() int64) ([]float32, error) {
+//
+// With sequential, the parts of each step run one after the other on the
+// calling goroutine instead of on the pool: what the split itself adds to
+// the work, without the two cores running at once.
+func (p *Plan) RunPartsTimed(x []float32, ns []int64, clock func() int64, sequential bool) ([]float32, error) {
 	if len(p.arenas) != 1 || p.batch != 1 {
 		return nil, fmt.Errorf("RunPartsTimed: plan has batch %d, want 1", p.batch)
 	}
@@ -217,10 +221,13 @@ func (p *Plan) RunPartsTimed(x []float32, ns []int64, clock func() int64) ([]flo
 	job := &timedPartJob{a: a, clock: clock}
 	for i, s := range p.steps {
 		job.s, job.ns = s, ns[i*t:(i+1)*t]
-		if parts := s.parts(); parts > 1 {
+		switch parts := s.parts(); {
+		case parts > 1 && !sequential:
 			p.pool.Run(parts, job)
-		} else {
-			job.Do(0, 1)
+		default:
+			for i := range parts {
+				job.Do(i, parts)
+			}
 		}
 	}
 	copy(p.out, a.at(a.output))

@@ -22,7 +22,9 @@ import (
 // The bound it prints, one-thread time over the sum of the steps' slowest
 // parts, is the speed-up with free hand-offs and two idle cores; the wall
 // time of a two-thread run adds the hand-offs and any wait for a core.
-func partsTable(w io.Writer, name string, threads, iters, size int) error {
+// With sequential, the parts run one after the other on one thread: the
+// work the split adds without the cores running at once.
+func partsTable(w io.Writer, name string, threads, iters, size int, sequential bool) error {
 	if threads < 2 {
 		return fmt.Errorf("-parts needs -threads 2 or more")
 	}
@@ -60,7 +62,7 @@ func partsTable(w io.Writer, name string, threads, iters, size int) error {
 		if _, err := one.RunTimed(x, scratch1, clock); err != nil {
 			return err
 		}
-		if _, err := many.RunPartsTimed(x, scratchP, clock); err != nil {
+		if _, err := many.RunPartsTimed(x, scratchP, clock, sequential); err != nil {
 			return err
 		}
 	}
@@ -68,7 +70,7 @@ func partsTable(w io.Writer, name string, threads, iters, size int) error {
 		if _, err := one.RunTimed(x, t1, clock); err != nil {
 			return err
 		}
-		if _, err := many.RunPartsTimed(x, tp, clock); err != nil {
+		if _, err := many.RunPartsTimed(x, tp, clock, sequential); err != nil {
 			return err
 		}
 	}
@@ -116,7 +118,11 @@ func partsTable(w io.Writer, name string, threads, iters, size int) error {
 		row(kind, kinds[kind])
 	}
 	row("total", &all)
-	fmt.Fprintf(w, "%s, %d threads, thread CPU time per run over %d runs (%s v%d): work = parts' sum / one thread, imbal = slowest parts / (parts' sum / threads), bound = one thread / slowest parts\n",
-		name, threads, iters, kernels.Path(), kernels.Version)
+	how := "parts at once"
+	if sequential {
+		how = "parts one after the other"
+	}
+	fmt.Fprintf(w, "%s, %d threads (%s), thread CPU time per run over %d runs (%s v%d): work = parts' sum / one thread, imbal = slowest parts / (parts' sum / threads), bound = one thread / slowest parts\n",
+		name, threads, how, iters, kernels.Path(), kernels.Version)
 	return nil
 }
