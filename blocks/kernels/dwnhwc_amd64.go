@@ -66,14 +66,13 @@ func copyRowsSpill(y []float32, ldd int, x []float32, lds, w, h int) bool {
 	return true
 }
 
+// stemClampSIMD reports whether stemConvClampSIMD runs here.
+func stemClampSIMD() bool { return hasAVX2 }
+
 // stemConvClampSIMD is stemConvSIMD with the outputs clamped to [lo, hi]
-// as they are stored, and reports whether it ran (not without AVX2).
-func stemConvClampSIMD(y []float32, ldy, nvec int, e, o []float32, ldc, ld int, w []float32, c int, lo, hi float32) bool {
-	if !hasAVX2 {
-		return false
-	}
+// as they are stored.
+func stemConvClampSIMD(y []float32, ldy, nvec int, e, o []float32, ldc, ld int, w []float32, c int, lo, hi float32) {
 	stemConvK3S2AVX2(y, ldy, nvec, e, o, ldc, ld, w, c, lo, hi)
-	return true
 }
 
 // maxPool3S2Plane sets the oh x ow outputs y of a 3x3 stride-2 max

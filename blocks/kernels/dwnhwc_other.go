@@ -17,8 +17,10 @@ func dwNHWC8(_, _ int, _, _ []float32, _, _, _ int, _, _ []float32, _, _ float32
 
 func copyRowsSpill(_ []float32, _ int, _ []float32, _, _, _ int) bool { return false }
 
-func stemConvClampSIMD(_ []float32, _, _ int, _, _ []float32, _, _ int, _ []float32, _ int, _, _ float32) bool {
-	return false
+func stemClampSIMD() bool { return false }
+
+func stemConvClampSIMD(_ []float32, _, _ int, _, _ []float32, _, _ int, _ []float32, _ int, _, _ float32) {
+	panic("kernels: no clamping stem kernel")
 }
 
 func maxPool3S2Plane(_ []float32, _, _ int, _ []float32) bool { return false }

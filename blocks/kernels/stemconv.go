@@ -91,7 +91,7 @@ func (s *StemConv) Run(buf, tile, y []float32, oh0, oh1 int, e *Epilogue) {
 	// ReLU and ReLU6 clamp in the kernel as it stores; the last, partial
 	// vector of a row is computed again over the row's last 8 outputs (the
 	// same values) rather than in the tile.
-	lo, hi, clamp := negInf32, posInf32, s.simd && ow >= 8 && !e.noSIMD
+	lo, hi, clamp := negInf32, posInf32, s.simd && ow >= 8 && !e.noSIMD && stemClampSIMD()
 	if clamp {
 		switch act.Act {
 		case ActReLU:
@@ -111,7 +111,8 @@ func (s *StemConv) Run(buf, tile, y []float32, oh0, oh1 int, e *Epilogue) {
 			switch {
 			case !s.simd:
 				stemBlockGo(yb, ohw, ow, e0, o0, s.region, ld, w, s.C)
-			case clamp && stemConvClampSIMD(yb, ohw, full, e0, o0, s.region, ld, w, s.C, lo, hi):
+			case clamp:
+				stemConvClampSIMD(yb, ohw, full, e0, o0, s.region, ld, w, s.C, lo, hi)
 				if ow%8 != 0 {
 					stemConvClampSIMD(yb[ow-8:], ohw, 1, e0[ow-8:], o0[ow-8:], s.region, ld, w, s.C, lo, hi)
 				}
