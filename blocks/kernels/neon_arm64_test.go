@@ -198,3 +198,45 @@ func TestNEONInterleaveAdd(t *testing.T) {
 		}
 	}
 }
+
+// TestNEONInterleaveRows checks the rows' interleave, adding and setting,
+// on one to three rows of every width to 21, into guarded outputs.
+func TestNEONInterleaveRows(t *testing.T) {
+	if !hasNEON {
+		t.Skip("no NEON")
+	}
+	rng := rand.New(rand.NewPCG(41, 42))
+	for w := 1; w <= 21; w++ {
+		for rows := 1; rows <= 3; rows++ {
+			for _, set := range []bool{false, true} {
+				ldy, lda := w+2, (w+1)/2+3
+				a, b := randSlice(rng, rows*lda), randSlice(rng, rows*lda)
+				y0 := randSlice(rng, (rows-1)*ldy+w)
+				want := append([]float32(nil), y0...)
+				for r := range rows {
+					for j := range w {
+						v := a[r*lda+j/2]
+						if j%2 == 1 {
+							v = b[r*lda+j/2]
+						}
+						if set {
+							want[r*ldy+j] = v
+						} else {
+							want[r*ldy+j] += v
+						}
+					}
+				}
+				y, check := guarded(t, len(y0), y0)
+				if !interleaveRowsSIMD(y, a, b, rows, w, ldy, lda, set) {
+					t.Fatal("interleaveRowsSIMD declined")
+				}
+				check(fmt.Sprintf("interleaveRows w %d rows %d set %v", w, rows, set))
+				for i := range want {
+					if y[i] != want[i] {
+						t.Fatalf("w %d rows %d set %v value %d: %v, want %v", w, rows, set, i, y[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}

@@ -810,3 +810,40 @@ next:
 	BNE next
 done:
 	RET
+
+// func interleaveSetNEON(y []float32, a []float32, b []float32)
+TEXT ·interleaveSetNEON(SB), NOSPLIT, $0-72
+	MOVD a_base+24(FP), R0
+	MOVD a_len+32(FP), R1
+	LSR $2, R1, R1
+	MOVD R0, R2
+	MOVD b_base+48(FP), R3
+	MOVD y_base+0(FP), R0
+	CMP $4, R1
+	BLT one
+four:
+	VLD1.P 16(R2), [V0.S4]
+	VLD1.P 16(R3), [V1.S4]
+	VST2.P [V0.S4, V1.S4], 32(R0)
+	VLD1.P 16(R2), [V2.S4]
+	VLD1.P 16(R3), [V3.S4]
+	VST2.P [V2.S4, V3.S4], 32(R0)
+	VLD1.P 16(R2), [V4.S4]
+	VLD1.P 16(R3), [V5.S4]
+	VST2.P [V4.S4, V5.S4], 32(R0)
+	VLD1.P 16(R2), [V6.S4]
+	VLD1.P 16(R3), [V7.S4]
+	VST2.P [V6.S4, V7.S4], 32(R0)
+	SUB $4, R1, R1
+	CMP $4, R1
+	BGE four
+one:
+	CBZ R1, done
+next:
+	VLD1.P 16(R2), [V0.S4]
+	VLD1.P 16(R3), [V1.S4]
+	VST2.P [V0.S4, V1.S4], 32(R0)
+	SUBS $1, R1, R1
+	BNE next
+done:
+	RET

@@ -87,3 +87,9 @@ func dwGradRowK3S2NEON(gy []float32, e []float32, o []float32, ld int, acc []flo
 //
 //go:noescape
 func interleaveAddNEON(y []float32, a []float32, b []float32)
+
+// interleaveSetNEON sets y[2i] = a[i] and y[2i+1] = b[i] for the whole vectors of four of a; b and y/2
+// are at least as long.
+//
+//go:noescape
+func interleaveSetNEON(y []float32, a []float32, b []float32)

@@ -107,6 +107,7 @@ func trainSet(f *file) {
 	dwGradRow(f, 1)
 	dwGradRow(f, 2)
 	interleaveAdd(f)
+	interleaveSet(f)
 }
 
 // hardSwishGrad follows kernels.HardSwishGrad as Go compiles it on arm64:
@@ -330,6 +331,22 @@ func interleaveAdd(f *file) {
 			f.i("VLD2 (R0), [V%d.S4, V%d.S4]", 2*v, 2*v+1)
 			f.word(fadd(2*v, 2*v, 8+v))
 			f.word(fadd(2*v+1, 2*v+1, 12+v))
+			f.i("VST2.P [V%d.S4, V%d.S4], 32(R0)", 2*v, 2*v+1)
+		}
+	})
+}
+
+func interleaveSet(f *file) {
+	f.text("interleaveSetNEON", "interleaveSetNEON sets y[2i] = a[i] and y[2i+1] = b[i] for the whole vectors of four of a; b and y/2 are at least as long.",
+		[]param{{"y", "[]float32"}, {"a", "[]float32"}, {"b", "[]float32"}})
+	rowStart(f, "a")
+	f.i("MOVD R0, R2")
+	f.i("MOVD %s, R3", f.arg("b_base"))
+	f.i("MOVD %s, R0", f.arg("y_base"))
+	vecLoop(f, func(w int) {
+		for v := 0; v < w; v++ {
+			f.i("VLD1.P 16(R2), [V%d.S4]", 2*v)
+			f.i("VLD1.P 16(R3), [V%d.S4]", 2*v+1)
 			f.i("VST2.P [V%d.S4, V%d.S4], 32(R0)", 2*v, 2*v+1)
 		}
 	})
