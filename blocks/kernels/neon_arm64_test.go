@@ -240,3 +240,26 @@ func TestNEONInterleaveRows(t *testing.T) {
 		}
 	}
 }
+
+// TestNEONHardSwish checks the hard swish forward against its formula bit
+// for bit at every length to 40, on values at its kinks and infinities,
+// into guarded outputs and in place.
+func TestNEONHardSwish(t *testing.T) {
+	rng := rand.New(rand.NewPCG(43, 44))
+	for n := 0; n <= 40; n++ {
+		x := trainValues(rng, n)
+		y, check := guarded(t, n, nil)
+		HardSwish(y, x)
+		check(fmt.Sprintf("HardSwish n %d", n))
+		inPlace := append([]float32(nil), x...)
+		HardSwish(inPlace, inPlace)
+		for i, v := range x {
+			want := v * min(max(v+3, 0), 6) * sixth
+			for _, got := range []float32{y[i], inPlace[i]} {
+				if math.Float32bits(got) != math.Float32bits(want) && !(got != got && want != want) {
+					t.Fatalf("n %d value %d (x %v): %v, want %v", n, i, v, got, want)
+				}
+			}
+		}
+	}
+}

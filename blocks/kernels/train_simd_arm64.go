@@ -84,6 +84,15 @@ func shiftedSumsRowsSIMD(x []float32, rows, cols, ld int, shift float64) (s1, s2
 	return s1, s2, cols &^ 3
 }
 
+// hardSwishSIMD is HardSwish over dst[:done].
+func hardSwishSIMD(dst, x []float32) (done int) {
+	if !hasNEON {
+		return 0
+	}
+	hardSwishNEON(dst, x[:len(dst)])
+	return len(dst) &^ 3
+}
+
 // hardSwishGradSIMD is HardSwishGrad over gx[:done].
 func hardSwishGradSIMD(gx, gy, x []float32, set bool) (done int) {
 	if !hasNEON {

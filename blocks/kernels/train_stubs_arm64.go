@@ -93,3 +93,9 @@ func interleaveAddNEON(y []float32, a []float32, b []float32)
 //
 //go:noescape
 func interleaveSetNEON(y []float32, a []float32, b []float32)
+
+// hardSwishNEON sets y[i] = x[i]*min(max(x[i]+3, 0), 6)*(1/6) for the whole vectors of y; x is at
+// least as long (and may be y).
+//
+//go:noescape
+func hardSwishNEON(y []float32, x []float32)

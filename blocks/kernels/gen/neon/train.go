@@ -108,6 +108,7 @@ func trainSet(f *file) {
 	dwGradRow(f, 2)
 	interleaveAdd(f)
 	interleaveSet(f)
+	hardSwish(f)
 }
 
 // hardSwishGrad follows kernels.HardSwishGrad as Go compiles it on arm64:
@@ -349,5 +350,31 @@ func interleaveSet(f *file) {
 			f.i("VLD1.P 16(R3), [V%d.S4]", 2*v+1)
 			f.i("VST2.P [V%d.S4, V%d.S4], 32(R0)", 2*v, 2*v+1)
 		}
+	})
+}
+
+// hardSwish emits the hard swish of a training step's forward pass,
+// x*min(max(x+3, 0), 6)*(1/6) in kernels.HardSwish's order (a product,
+// then the scaling), as biasHardSwishNEON does without the bias.
+func hardSwish(f *file) {
+	f.text("hardSwishNEON", "hardSwishNEON sets y[i] = x[i]*min(max(x[i]+3, 0), 6)*(1/6) for the whole vectors of y; x is at least as long (and may be y).",
+		[]param{{"y", "[]float32"}, {"x", "[]float32"}})
+	rowStart(f, "y")
+	f.i("MOVD %s, R2", f.arg("x_base"))
+	broadcastConst(f, 3, 21)
+	broadcastConst(f, 6, 22)
+	broadcastConst(f, float32(1.0/6), 23)
+	f.i("VEOR V24.B16, V24.B16, V24.B16")
+	vecLoop(f, func(w int) {
+		f.i("VLD1.P %d(R2), %s", 16*w, regs(0, w))
+		for v := 0; v < w; v++ {
+			t := 4 + v
+			f.word(fadd(t, v, 21))
+			f.word(fmax(t, t, 24))
+			f.word(fmin(t, t, 22))
+			f.word(fmul(t, v, t))
+			f.word(fmul(t, t, 23))
+		}
+		f.i("VST1.P %s, %d(R0)", regs(4, w), 16*w)
 	})
 }
