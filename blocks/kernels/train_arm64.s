@@ -811,40 +811,114 @@ next:
 done:
 	RET
 
-// func interleaveSetNEON(y []float32, a []float32, b []float32)
-TEXT ·interleaveSetNEON(SB), NOSPLIT, $0-72
-	MOVD a_base+24(FP), R0
-	MOVD a_len+32(FP), R1
-	LSR $2, R1, R1
-	MOVD R0, R2
-	MOVD b_base+48(FP), R3
+// func interleaveAddRowsNEON(y []float32, a []float32, b []float32, rows int, w int, ldy int, lda int)
+TEXT ·interleaveAddRowsNEON(SB), NOSPLIT, $0-104
 	MOVD y_base+0(FP), R0
-	CMP $4, R1
-	BLT one
-four:
-	VLD1.P 16(R2), [V0.S4]
-	VLD1.P 16(R3), [V1.S4]
-	VST2.P [V0.S4, V1.S4], 32(R0)
-	VLD1.P 16(R2), [V2.S4]
-	VLD1.P 16(R3), [V3.S4]
-	VST2.P [V2.S4, V3.S4], 32(R0)
-	VLD1.P 16(R2), [V4.S4]
-	VLD1.P 16(R3), [V5.S4]
-	VST2.P [V4.S4, V5.S4], 32(R0)
-	VLD1.P 16(R2), [V6.S4]
-	VLD1.P 16(R3), [V7.S4]
-	VST2.P [V6.S4, V7.S4], 32(R0)
-	SUB $4, R1, R1
-	CMP $4, R1
-	BGE four
-one:
-	CBZ R1, done
+	MOVD a_base+24(FP), R1
+	MOVD b_base+48(FP), R2
+	MOVD rows+72(FP), R3
+	MOVD w+80(FP), R4
+	MOVD ldy+88(FP), R5
+	LSL $2, R5, R5
+	MOVD lda+96(FP), R6
+	LSL $2, R6, R6
+	LSR $1, R4, R7
+	LSR $2, R7, R8
+	AND $3, R7, R9
+	CBZ R3, done
+row:
+	MOVD R0, R10
+	MOVD R1, R11
+	MOVD R2, R12
+	MOVD R8, R13
+	CBZ R13, pairs
+vec:
+	VLD1.P 16(R11), [V0.S4]
+	VLD1.P 16(R12), [V1.S4]
+	VLD2 (R10), [V2.S4, V3.S4]
+	WORD $0x4e22d400 // FADD V0.4S, V0.4S, V2.4S
+	WORD $0x4e23d421 // FADD V1.4S, V1.4S, V3.4S
+	VST2.P [V0.S4, V1.S4], 32(R10)
+	SUBS $1, R13, R13
+	BNE vec
+pairs:
+	MOVD R9, R13
+	CBZ R13, odd
+pair:
+	FMOVS.P 4(R11), F0
+	FMOVS.P 4(R12), F1
+	FMOVS (R10), F2
+	FMOVS 4(R10), F3
+	FADDS F2, F0, F0
+	FADDS F3, F1, F1
+	FMOVS F0, (R10)
+	FMOVS F1, 4(R10)
+	ADD $8, R10, R10
+	SUBS $1, R13, R13
+	BNE pair
+odd:
+	TBZ $0, R4, next
+	FMOVS (R11), F0
+	FMOVS (R10), F2
+	FADDS F2, F0, F0
+	FMOVS F0, (R10)
 next:
-	VLD1.P 16(R2), [V0.S4]
-	VLD1.P 16(R3), [V1.S4]
-	VST2.P [V0.S4, V1.S4], 32(R0)
-	SUBS $1, R1, R1
-	BNE next
+	ADD R5, R0, R0
+	ADD R6, R1, R1
+	ADD R6, R2, R2
+	SUBS $1, R3, R3
+	BNE row
+done:
+	RET
+
+// func interleaveSetRowsNEON(y []float32, a []float32, b []float32, rows int, w int, ldy int, lda int)
+TEXT ·interleaveSetRowsNEON(SB), NOSPLIT, $0-104
+	MOVD y_base+0(FP), R0
+	MOVD a_base+24(FP), R1
+	MOVD b_base+48(FP), R2
+	MOVD rows+72(FP), R3
+	MOVD w+80(FP), R4
+	MOVD ldy+88(FP), R5
+	LSL $2, R5, R5
+	MOVD lda+96(FP), R6
+	LSL $2, R6, R6
+	LSR $1, R4, R7
+	LSR $2, R7, R8
+	AND $3, R7, R9
+	CBZ R3, done
+row:
+	MOVD R0, R10
+	MOVD R1, R11
+	MOVD R2, R12
+	MOVD R8, R13
+	CBZ R13, pairs
+vec:
+	VLD1.P 16(R11), [V0.S4]
+	VLD1.P 16(R12), [V1.S4]
+	VST2.P [V0.S4, V1.S4], 32(R10)
+	SUBS $1, R13, R13
+	BNE vec
+pairs:
+	MOVD R9, R13
+	CBZ R13, odd
+pair:
+	FMOVS.P 4(R11), F0
+	FMOVS.P 4(R12), F1
+	FMOVS F0, (R10)
+	FMOVS F1, 4(R10)
+	ADD $8, R10, R10
+	SUBS $1, R13, R13
+	BNE pair
+odd:
+	TBZ $0, R4, next
+	FMOVS (R11), F0
+	FMOVS F0, (R10)
+next:
+	ADD R5, R0, R0
+	ADD R6, R1, R1
+	ADD R6, R2, R2
+	SUBS $1, R3, R3
+	BNE row
 done:
 	RET
 

@@ -118,39 +118,20 @@ func interleaveAddSIMD(y, a, b []float32) (done int) {
 
 // interleaveRowsSIMD sets (set) or adds to y[r*ldy+2i] the value
 // a[r*lda+i], and to y[r*ldy+2i+1] the value b[r*lda+i], for r < rows and
-// the w values of each row of y: a call per row for its whole vectors of
-// four pairs, the rest in Go. It reports whether it ran.
+// the w values of each row of y, in one call, and reports whether it ran.
 func interleaveRowsSIMD(y, a, b []float32, rows, w, ldy, lda int, set bool) bool {
 	if !hasNEON || rows <= 0 || w <= 0 {
 		return false
 	}
-	pairs := w / 2
-	n := pairs &^ 3
-	for r := range rows {
-		yr, ar, br := y[r*ldy:r*ldy+w], a[r*lda:r*lda+(w+1)/2], b[r*lda:r*lda+pairs]
-		if n > 0 {
-			if set {
-				interleaveSetNEON(yr[:2*n], ar[:n], br[:n])
-			} else {
-				interleaveAddNEON(yr[:2*n], ar[:n], br[:n])
-			}
-		}
-		if set {
-			for i := n; i < pairs; i++ {
-				yr[2*i], yr[2*i+1] = ar[i], br[i]
-			}
-			if w%2 == 1 {
-				yr[w-1] = ar[pairs]
-			}
-			continue
-		}
-		for i := n; i < pairs; i++ {
-			yr[2*i] += ar[i]
-			yr[2*i+1] += br[i]
-		}
-		if w%2 == 1 {
-			yr[w-1] += ar[pairs]
-		}
+	_ = y[(rows-1)*ldy+w-1]
+	_ = a[(rows-1)*lda+(w+1)/2-1]
+	if w > 1 {
+		_ = b[(rows-1)*lda+w/2-1]
+	}
+	if set {
+		interleaveSetRowsNEON(y, a, b, rows, w, ldy, lda)
+	} else {
+		interleaveAddRowsNEON(y, a, b, rows, w, ldy, lda)
 	}
 	return true
 }

@@ -88,11 +88,19 @@ func dwGradRowK3S2NEON(gy []float32, e []float32, o []float32, ld int, acc []flo
 //go:noescape
 func interleaveAddNEON(y []float32, a []float32, b []float32)
 
-// interleaveSetNEON sets y[2i] = a[i] and y[2i+1] = b[i] for the whole vectors of four of a; b and y/2
-// are at least as long.
+// interleaveAddRowsNEON adds the pairs (a[i], b[i]) into y[2i], y[2i+1] of each of rows rows of w
+// values of y (a's value alone at the end of an odd row); y's rows are ldy apart, a's and b's lda (see
+// gen/neon).
 //
 //go:noescape
-func interleaveSetNEON(y []float32, a []float32, b []float32)
+func interleaveAddRowsNEON(y []float32, a []float32, b []float32, rows int, w int, ldy int, lda int)
+
+// interleaveSetRowsNEON sets the pairs (a[i], b[i]) into y[2i], y[2i+1] of each of rows rows of w
+// values of y (a's value alone at the end of an odd row); y's rows are ldy apart, a's and b's lda (see
+// gen/neon).
+//
+//go:noescape
+func interleaveSetRowsNEON(y []float32, a []float32, b []float32, rows int, w int, ldy int, lda int)
 
 // hardSwishNEON sets y[i] = x[i]*min(max(x[i]+3, 0), 6)*(1/6) for the whole vectors of y; x is at
 // least as long (and may be y).

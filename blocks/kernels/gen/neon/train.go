@@ -107,7 +107,8 @@ func trainSet(f *file) {
 	dwGradRow(f, 1)
 	dwGradRow(f, 2)
 	interleaveAdd(f)
-	interleaveSet(f)
+	interleaveRows(f, false)
+	interleaveRows(f, true)
 	hardSwish(f)
 }
 
@@ -337,22 +338,6 @@ func interleaveAdd(f *file) {
 	})
 }
 
-func interleaveSet(f *file) {
-	f.text("interleaveSetNEON", "interleaveSetNEON sets y[2i] = a[i] and y[2i+1] = b[i] for the whole vectors of four of a; b and y/2 are at least as long.",
-		[]param{{"y", "[]float32"}, {"a", "[]float32"}, {"b", "[]float32"}})
-	rowStart(f, "a")
-	f.i("MOVD R0, R2")
-	f.i("MOVD %s, R3", f.arg("b_base"))
-	f.i("MOVD %s, R0", f.arg("y_base"))
-	vecLoop(f, func(w int) {
-		for v := 0; v < w; v++ {
-			f.i("VLD1.P 16(R2), [V%d.S4]", 2*v)
-			f.i("VLD1.P 16(R3), [V%d.S4]", 2*v+1)
-			f.i("VST2.P [V%d.S4, V%d.S4], 32(R0)", 2*v, 2*v+1)
-		}
-	})
-}
-
 // hardSwish emits the hard swish of a training step's forward pass,
 // x*min(max(x+3, 0), 6)*(1/6) in kernels.HardSwish's order (a product,
 // then the scaling), as biasHardSwishNEON does without the bias.
@@ -377,4 +362,82 @@ func hardSwish(f *file) {
 		}
 		f.i("VST1.P %s, %d(R0)", regs(4, w), 16*w)
 	})
+}
+
+// interleaveRows emits interleaveAddRowsNEON (or, with set,
+// interleaveSetRowsNEON): for each of rows rows, y[2i] (+)= a[i] and
+// y[2i+1] (+)= b[i] for the w values of the row of y (a's value alone at
+// the end of an odd row), rows ldy apart in y and lda in a and b; four
+// pairs a vector while whole vectors last, then pair by pair, so that the
+// short rows of a network's later stages cost one call.
+func interleaveRows(f *file, set bool) {
+	name, verb := "interleaveAddRowsNEON", "adds"
+	if set {
+		name, verb = "interleaveSetRowsNEON", "sets"
+	}
+	f.text(name, fmt.Sprintf("%s %s the pairs (a[i], b[i]) into y[2i], y[2i+1] of each of rows rows of w values of y (a's value alone at the end of an odd row); y's rows are ldy apart, a's and b's lda (see gen/neon).", name, verb),
+		[]param{{"y", "[]float32"}, {"a", "[]float32"}, {"b", "[]float32"}, {"rows", "int"}, {"w", "int"}, {"ldy", "int"}, {"lda", "int"}})
+	f.i("MOVD %s, R0", f.arg("y_base"))
+	f.i("MOVD %s, R1", f.arg("a_base"))
+	f.i("MOVD %s, R2", f.arg("b_base"))
+	f.i("MOVD %s, R3", f.arg("rows"))
+	f.i("MOVD %s, R4", f.arg("w"))
+	f.i("MOVD %s, R5", f.arg("ldy"))
+	f.i("LSL $2, R5, R5")
+	f.i("MOVD %s, R6", f.arg("lda"))
+	f.i("LSL $2, R6, R6")
+	f.i("LSR $1, R4, R7") // pairs
+	f.i("LSR $2, R7, R8") // whole vectors of pairs
+	f.i("AND $3, R7, R9") // pairs after them
+	f.i("CBZ R3, done")
+	f.label("row")
+	f.i("MOVD R0, R10")
+	f.i("MOVD R1, R11")
+	f.i("MOVD R2, R12")
+	f.i("MOVD R8, R13")
+	f.i("CBZ R13, pairs")
+	f.label("vec")
+	f.i("VLD1.P 16(R11), [V0.S4]")
+	f.i("VLD1.P 16(R12), [V1.S4]")
+	if !set {
+		f.i("VLD2 (R10), [V2.S4, V3.S4]")
+		f.word(fadd(0, 0, 2))
+		f.word(fadd(1, 1, 3))
+	}
+	f.i("VST2.P [V0.S4, V1.S4], 32(R10)")
+	f.i("SUBS $1, R13, R13")
+	f.i("BNE vec")
+	f.label("pairs")
+	f.i("MOVD R9, R13")
+	f.i("CBZ R13, odd")
+	f.label("pair")
+	f.i("FMOVS.P 4(R11), F0")
+	f.i("FMOVS.P 4(R12), F1")
+	if !set {
+		f.i("FMOVS (R10), F2")
+		f.i("FMOVS 4(R10), F3")
+		f.i("FADDS F2, F0, F0")
+		f.i("FADDS F3, F1, F1")
+	}
+	f.i("FMOVS F0, (R10)")
+	f.i("FMOVS F1, 4(R10)")
+	f.i("ADD $8, R10, R10")
+	f.i("SUBS $1, R13, R13")
+	f.i("BNE pair")
+	f.label("odd")
+	f.i("TBZ $0, R4, next")
+	f.i("FMOVS (R11), F0")
+	if !set {
+		f.i("FMOVS (R10), F2")
+		f.i("FADDS F2, F0, F0")
+	}
+	f.i("FMOVS F0, (R10)")
+	f.label("next")
+	f.i("ADD R5, R0, R0")
+	f.i("ADD R6, R1, R1")
+	f.i("ADD R6, R2, R2")
+	f.i("SUBS $1, R3, R3")
+	f.i("BNE row")
+	f.label("done")
+	f.i("RET")
 }
