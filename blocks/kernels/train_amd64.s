@@ -5,12 +5,11 @@
 #include "textflag.h"
 
 // func sumCenteredDotRowsAVX2(g []float32, x []float32, rows int, cols int, ld int, mu float32) (s1 float32, s2 float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·sumCenteredDotRowsAVX2(SB), NOSPLIT, $0-88
 	MOVQ         g_base+0(FP), AX
 	MOVQ         x_base+24(FP), CX
-	MOVSS        mu+72(FP), X0
-	VBROADCASTSS X0, Y0
+	VBROADCASTSS mu+72(FP), Y0
 	VXORPS       Y1, Y1, Y1
 	VXORPS       Y2, Y2, Y2
 	MOVQ         rows+48(FP), DX
@@ -49,23 +48,22 @@ done:
 	VADDPS       X1, X0, X0
 	VMOVSHDUP    X0, X1
 	VADDSS       X1, X0, X0
-	MOVSS        X0, s1+80(FP)
+	VMOVSS       X0, s1+80(FP)
 	VEXTRACTF128 $0x01, Y2, X0
 	VADDPS       X2, X0, X0
 	VPERMILPS    $0x0e, X0, X1
 	VADDPS       X1, X0, X0
 	VMOVSHDUP    X0, X1
 	VADDSS       X1, X0, X0
-	MOVSS        X0, s2+84(FP)
+	VMOVSS       X0, s2+84(FP)
 	VZEROUPPER
 	RET
 
 // func shiftedSumsRowsAVX2(x []float32, rows int, cols int, ld int, shift float64) (s1 float64, s2 float64)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, FMA3
 TEXT ·shiftedSumsRowsAVX2(SB), NOSPLIT, $0-72
 	MOVQ         x_base+0(FP), AX
-	MOVSD        shift+48(FP), X0
-	VBROADCASTSD X0, Y0
+	VBROADCASTSD shift+48(FP), Y0
 	VXORPD       Y1, Y1, Y1
 	VXORPD       Y2, Y2, Y2
 	VXORPD       Y3, Y3, Y3
@@ -108,24 +106,22 @@ done:
 	VADDPD       X1, X0, X0
 	VPERMILPD    $0x01, X0, X1
 	VADDSD       X1, X0, X0
-	MOVSD        X0, s1+56(FP)
+	VMOVSD       X0, s1+56(FP)
 	VEXTRACTF128 $0x01, Y3, X0
 	VADDPD       X3, X0, X0
 	VPERMILPD    $0x01, X0, X1
 	VADDSD       X1, X0, X0
-	MOVSD        X0, s2+64(FP)
+	VMOVSD       X0, s2+64(FP)
 	VZEROUPPER
 	RET
 
 // func channelAffineAVX2(y []float32, x []float32, a float32, b float32)
-// Requires: AVX, AVX2, SSE
+// Requires: AVX
 TEXT ·channelAffineAVX2(SB), NOSPLIT, $0-56
 	MOVQ         y_base+0(FP), AX
 	MOVQ         x_base+24(FP), CX
-	MOVSS        a+48(FP), X0
-	VBROADCASTSS X0, Y0
-	MOVSS        b+52(FP), X1
-	VBROADCASTSS X1, Y1
+	VBROADCASTSS a+48(FP), Y0
+	VBROADCASTSS b+52(FP), Y1
 	MOVQ         y_len+8(FP), DX
 	SHRQ         $0x03, DX
 	SHLQ         $0x05, DX
@@ -145,17 +141,14 @@ done:
 	RET
 
 // func bnInputGradAVX2(gx []float32, gy []float32, x []float32, a float32, b float32, c float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·bnInputGradAVX2(SB), NOSPLIT, $0-84
 	MOVQ         gx_base+0(FP), AX
 	MOVQ         gy_base+24(FP), CX
 	MOVQ         x_base+48(FP), DX
-	MOVSS        a+72(FP), X0
-	VBROADCASTSS X0, Y0
-	MOVSS        b+76(FP), X1
-	VBROADCASTSS X1, Y1
-	MOVSS        c+80(FP), X2
-	VBROADCASTSS X2, Y2
+	VBROADCASTSS a+72(FP), Y0
+	VBROADCASTSS b+76(FP), Y1
+	VBROADCASTSS c+80(FP), Y2
 	MOVQ         gx_len+8(FP), BX
 	SHRQ         $0x03, BX
 	SHLQ         $0x05, BX
@@ -203,15 +196,13 @@ done:
 	RET
 
 // func clampGradAVX2(gx []float32, gy []float32, x []float32, lo float32, hi float32)
-// Requires: AVX, AVX2, SSE
+// Requires: AVX
 TEXT ·clampGradAVX2(SB), NOSPLIT, $0-80
 	MOVQ         gx_base+0(FP), AX
 	MOVQ         gy_base+24(FP), CX
 	MOVQ         x_base+48(FP), DX
-	MOVSS        lo+72(FP), X0
-	VBROADCASTSS X0, Y0
-	MOVSS        hi+76(FP), X1
-	VBROADCASTSS X1, Y1
+	VBROADCASTSS lo+72(FP), Y0
+	VBROADCASTSS hi+76(FP), Y1
 	MOVQ         gx_len+8(FP), BX
 	SHRQ         $0x03, BX
 	SHLQ         $0x05, BX
@@ -286,17 +277,14 @@ DATA hardSwishGradAVX2Minus3<>+0(SB)/4, $(-3.0)
 GLOBL hardSwishGradAVX2Minus3<>(SB), RODATA|NOPTR, $4
 
 // func bnInputGradSetAVX2(gx []float32, gy []float32, x []float32, a float32, b float32, c float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·bnInputGradSetAVX2(SB), NOSPLIT, $0-84
 	MOVQ         gx_base+0(FP), AX
 	MOVQ         gy_base+24(FP), CX
 	MOVQ         x_base+48(FP), DX
-	MOVSS        a+72(FP), X0
-	VBROADCASTSS X0, Y0
-	MOVSS        b+76(FP), X1
-	VBROADCASTSS X1, Y1
-	MOVSS        c+80(FP), X2
-	VBROADCASTSS X2, Y2
+	VBROADCASTSS a+72(FP), Y0
+	VBROADCASTSS b+76(FP), Y1
+	VBROADCASTSS c+80(FP), Y2
 	MOVQ         gx_len+8(FP), BX
 	SHRQ         $0x03, BX
 	SHLQ         $0x05, BX
@@ -342,15 +330,13 @@ done:
 	RET
 
 // func clampGradSetAVX2(gx []float32, gy []float32, x []float32, lo float32, hi float32)
-// Requires: AVX, AVX2, SSE
+// Requires: AVX
 TEXT ·clampGradSetAVX2(SB), NOSPLIT, $0-80
 	MOVQ         gx_base+0(FP), AX
 	MOVQ         gy_base+24(FP), CX
 	MOVQ         x_base+48(FP), DX
-	MOVSS        lo+72(FP), X0
-	VBROADCASTSS X0, Y0
-	MOVSS        hi+76(FP), X1
-	VBROADCASTSS X1, Y1
+	VBROADCASTSS lo+72(FP), Y0
+	VBROADCASTSS hi+76(FP), Y1
 	MOVQ         gx_len+8(FP), BX
 	SHRQ         $0x03, BX
 	SHLQ         $0x05, BX
