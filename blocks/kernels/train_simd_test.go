@@ -385,18 +385,19 @@ func TestChannelAffineClamp(t *testing.T) {
 	}
 }
 
-// TestChannelRowKernels checks the per-sample, all-channel AVX-512
-// kernels (batch norm's forward map with and without its clamp, its
-// input gradient, setting and adding, its gradient sums after a ReLU6, a
-// ReLU or nothing, and its forward sums) against their formulas on rows of 1
-// to 196 values, into guarded outputs. Without AVX-512 they decline.
+// TestChannelRowKernels checks the per-sample, all-channel kernels of
+// AVX-512 or AVX2 (batch norm's forward map with and without its clamp,
+// its input gradient, setting and adding, its gradient sums after a ReLU6,
+// a ReLU or nothing, and its forward sums) against their formulas on rows
+// of 1 to 196 values (whole vectors of 8 and 16, pairs of them, and the
+// values after them), into guarded outputs. Without either they decline.
 func TestChannelRowKernels(t *testing.T) {
 	if !rowsSIMD() {
 		require.False(t, channelAffineRowsSIMD(make([]float32, 4), make([]float32, 4), 1, 4, []float32{1}, []float32{0}, false, 0))
-		t.Skip("no AVX-512 here")
+		t.Skip("no row kernels here")
 	}
 	rng := rand.New(rand.NewPCG(21, 22))
-	for _, hw := range []int{1, 4, 15, 16, 17, 31, 32, 33, 49, 196} {
+	for _, hw := range []int{1, 4, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 49, 196} {
 		for _, rows := range []int{1, 3} {
 			n := rows * hw
 			x, gy := randSlice(rng, n), randSlice(rng, n)

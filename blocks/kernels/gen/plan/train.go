@@ -55,6 +55,7 @@ func trainSet() {
 	shiftedSumsChannelRows()
 	dwGradPlane(1)
 	dwGradPlane(2)
+	trainRowsAVX2()
 }
 
 // The AVX2 kernels move their float arguments and results with VEX
