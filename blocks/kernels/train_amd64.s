@@ -2527,3 +2527,577 @@ rowdone:
 done:
 	VZEROUPPER
 	RET
+
+// func interleaveAddRowsAVX2(y []float32, a []float32, b []float32, rows int, w int, ldy int, lda int)
+// Requires: AVX
+TEXT ·interleaveAddRowsAVX2(SB), NOSPLIT, $0-104
+	MOVQ y_base+0(FP), AX
+	MOVQ a_base+24(FP), CX
+	MOVQ b_base+48(FP), DX
+	MOVQ rows+72(FP), BX
+	MOVQ w+80(FP), SI
+	MOVQ ldy+88(FP), DI
+	MOVQ lda+96(FP), R8
+	SHLQ $0x02, DI
+	SHLQ $0x02, R8
+	MOVQ SI, R9
+	SHRQ $0x01, R9
+	SHLQ $0x02, R9
+	MOVQ R9, R10
+	ANDQ $-32, R10
+	ANDQ $0x01, SI
+
+row:
+	TESTQ BX, BX
+	JZ    done
+	XORQ  R11, R11
+
+vec:
+	CMPQ       R11, R10
+	JAE        pair
+	VMOVUPS    (CX)(R11*1), Y0
+	VMOVUPS    (DX)(R11*1), Y1
+	VUNPCKLPS  Y1, Y0, Y2
+	VUNPCKHPS  Y1, Y0, Y0
+	VPERM2F128 $0x20, Y0, Y2, Y1
+	VADDPS     (AX)(R11*2), Y1, Y1
+	VMOVUPS    Y1, (AX)(R11*2)
+	VPERM2F128 $0x31, Y0, Y2, Y1
+	VADDPS     32(AX)(R11*2), Y1, Y1
+	VMOVUPS    Y1, 32(AX)(R11*2)
+	ADDQ       $0x20, R11
+	JMP        vec
+
+pair:
+	CMPQ   R11, R9
+	JAE    odd
+	VMOVSS (CX)(R11*1), X0
+	VMOVSS (DX)(R11*1), X1
+	VADDSS (AX)(R11*2), X0, X0
+	VMOVSS X0, (AX)(R11*2)
+	VADDSS 4(AX)(R11*2), X1, X1
+	VMOVSS X1, 4(AX)(R11*2)
+	ADDQ   $0x04, R11
+	JMP    pair
+
+odd:
+	TESTQ  SI, SI
+	JZ     next
+	VMOVSS (CX)(R11*1), X0
+	VADDSS (AX)(R11*2), X0, X0
+	VMOVSS X0, (AX)(R11*2)
+
+next:
+	ADDQ DI, AX
+	ADDQ R8, CX
+	ADDQ R8, DX
+	DECQ BX
+	JMP  row
+
+done:
+	VZEROUPPER
+	RET
+
+// func interleaveSetRowsAVX2(y []float32, a []float32, b []float32, rows int, w int, ldy int, lda int)
+// Requires: AVX
+TEXT ·interleaveSetRowsAVX2(SB), NOSPLIT, $0-104
+	MOVQ y_base+0(FP), AX
+	MOVQ a_base+24(FP), CX
+	MOVQ b_base+48(FP), DX
+	MOVQ rows+72(FP), BX
+	MOVQ w+80(FP), SI
+	MOVQ ldy+88(FP), DI
+	MOVQ lda+96(FP), R8
+	SHLQ $0x02, DI
+	SHLQ $0x02, R8
+	MOVQ SI, R9
+	SHRQ $0x01, R9
+	SHLQ $0x02, R9
+	MOVQ R9, R10
+	ANDQ $-32, R10
+	ANDQ $0x01, SI
+
+row:
+	TESTQ BX, BX
+	JZ    done
+	XORQ  R11, R11
+
+vec:
+	CMPQ       R11, R10
+	JAE        pair
+	VMOVUPS    (CX)(R11*1), Y0
+	VMOVUPS    (DX)(R11*1), Y1
+	VUNPCKLPS  Y1, Y0, Y2
+	VUNPCKHPS  Y1, Y0, Y0
+	VPERM2F128 $0x20, Y0, Y2, Y1
+	VMOVUPS    Y1, (AX)(R11*2)
+	VPERM2F128 $0x31, Y0, Y2, Y1
+	VMOVUPS    Y1, 32(AX)(R11*2)
+	ADDQ       $0x20, R11
+	JMP        vec
+
+pair:
+	CMPQ   R11, R9
+	JAE    odd
+	VMOVSS (CX)(R11*1), X0
+	VMOVSS (DX)(R11*1), X1
+	VMOVSS X0, (AX)(R11*2)
+	VMOVSS X1, 4(AX)(R11*2)
+	ADDQ   $0x04, R11
+	JMP    pair
+
+odd:
+	TESTQ  SI, SI
+	JZ     next
+	VMOVSS (CX)(R11*1), X0
+	VMOVSS X0, (AX)(R11*2)
+
+next:
+	ADDQ DI, AX
+	ADDQ R8, CX
+	ADDQ R8, DX
+	DECQ BX
+	JMP  row
+
+done:
+	VZEROUPPER
+	RET
+
+// func dwGradPlaneK3S1AVX2(gy []float32, x []float32, ld int, sums *[9]float64)
+// Requires: AVX, FMA3
+TEXT ·dwGradPlaneK3S1AVX2(SB), NOSPLIT, $0-64
+	MOVQ gy_base+0(FP), AX
+	MOVQ x_base+24(FP), CX
+	MOVQ ld+48(FP), DX
+	SHLQ $0x02, DX
+	MOVQ CX, BX
+	ADDQ DX, BX
+	MOVQ BX, SI
+	ADDQ DX, SI
+	MOVQ gy_len+8(FP), DX
+	SHRQ $0x03, DX
+	MOVQ sums+56(FP), DI
+	XORQ R8, R8
+
+chunk:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	MOVQ   $0x00000040, R9
+
+vec:
+	TESTQ       DX, DX
+	JZ          last
+	TESTQ       R9, R9
+	JZ          flush
+	VMOVUPS     (AX)(R8*1), Y9
+	VFMADD231PS (CX)(R8*1), Y9, Y0
+	VFMADD231PS 4(CX)(R8*1), Y9, Y1
+	VFMADD231PS 8(CX)(R8*1), Y9, Y2
+	VFMADD231PS (BX)(R8*1), Y9, Y3
+	VFMADD231PS 4(BX)(R8*1), Y9, Y4
+	VFMADD231PS 8(BX)(R8*1), Y9, Y5
+	VFMADD231PS (SI)(R8*1), Y9, Y6
+	VFMADD231PS 4(SI)(R8*1), Y9, Y7
+	VFMADD231PS 8(SI)(R8*1), Y9, Y8
+	ADDQ        $0x20, R8
+	DECQ        DX
+	DECQ        R9
+	JMP         vec
+
+last:
+	VEXTRACTF128 $0x01, Y0, X9
+	VADDPS       X0, X9, X9
+	VPERMILPS    $0x0e, X9, X0
+	VADDPS       X0, X9, X9
+	VMOVSHDUP    X9, X0
+	VADDSS       X0, X9, X9
+	VCVTSS2SD    X9, X9, X9
+	VADDSD       (DI), X9, X9
+	VMOVSD       X9, (DI)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       8(DI), X0, X0
+	VMOVSD       X0, 8(DI)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       16(DI), X0, X0
+	VMOVSD       X0, 16(DI)
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X3, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       24(DI), X0, X0
+	VMOVSD       X0, 24(DI)
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       32(DI), X0, X0
+	VMOVSD       X0, 32(DI)
+	VEXTRACTF128 $0x01, Y5, X0
+	VADDPS       X5, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       40(DI), X0, X0
+	VMOVSD       X0, 40(DI)
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       48(DI), X0, X0
+	VMOVSD       X0, 48(DI)
+	VEXTRACTF128 $0x01, Y7, X0
+	VADDPS       X7, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       56(DI), X0, X0
+	VMOVSD       X0, 56(DI)
+	VEXTRACTF128 $0x01, Y8, X0
+	VADDPS       X8, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       64(DI), X0, X0
+	VMOVSD       X0, 64(DI)
+	VZEROUPPER
+	RET
+
+flush:
+	VEXTRACTF128 $0x01, Y0, X9
+	VADDPS       X0, X9, X9
+	VPERMILPS    $0x0e, X9, X0
+	VADDPS       X0, X9, X9
+	VMOVSHDUP    X9, X0
+	VADDSS       X0, X9, X9
+	VCVTSS2SD    X9, X9, X9
+	VADDSD       (DI), X9, X9
+	VMOVSD       X9, (DI)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       8(DI), X0, X0
+	VMOVSD       X0, 8(DI)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       16(DI), X0, X0
+	VMOVSD       X0, 16(DI)
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X3, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       24(DI), X0, X0
+	VMOVSD       X0, 24(DI)
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       32(DI), X0, X0
+	VMOVSD       X0, 32(DI)
+	VEXTRACTF128 $0x01, Y5, X0
+	VADDPS       X5, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       40(DI), X0, X0
+	VMOVSD       X0, 40(DI)
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       48(DI), X0, X0
+	VMOVSD       X0, 48(DI)
+	VEXTRACTF128 $0x01, Y7, X0
+	VADDPS       X7, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       56(DI), X0, X0
+	VMOVSD       X0, 56(DI)
+	VEXTRACTF128 $0x01, Y8, X0
+	VADDPS       X8, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       64(DI), X0, X0
+	VMOVSD       X0, 64(DI)
+	JMP          chunk
+
+// func dwGradPlaneK3S2AVX2(gy []float32, e []float32, o []float32, ld int, sums *[9]float64)
+// Requires: AVX, FMA3
+TEXT ·dwGradPlaneK3S2AVX2(SB), NOSPLIT, $0-88
+	MOVQ gy_base+0(FP), AX
+	MOVQ e_base+24(FP), CX
+	MOVQ o_base+48(FP), DX
+	MOVQ ld+72(FP), BX
+	SHLQ $0x02, BX
+	MOVQ CX, SI
+	ADDQ BX, SI
+	MOVQ SI, DI
+	ADDQ BX, DI
+	MOVQ DX, R8
+	ADDQ BX, R8
+	MOVQ R8, R9
+	ADDQ BX, R9
+	MOVQ gy_len+8(FP), BX
+	SHRQ $0x03, BX
+	MOVQ sums+80(FP), R10
+	XORQ R11, R11
+
+chunk:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	MOVQ   $0x00000040, R12
+
+vec:
+	TESTQ       BX, BX
+	JZ          last
+	TESTQ       R12, R12
+	JZ          flush
+	VMOVUPS     (AX)(R11*1), Y9
+	VFMADD231PS (CX)(R11*1), Y9, Y0
+	VFMADD231PS (DX)(R11*1), Y9, Y1
+	VFMADD231PS 4(CX)(R11*1), Y9, Y2
+	VFMADD231PS (SI)(R11*1), Y9, Y3
+	VFMADD231PS (R8)(R11*1), Y9, Y4
+	VFMADD231PS 4(SI)(R11*1), Y9, Y5
+	VFMADD231PS (DI)(R11*1), Y9, Y6
+	VFMADD231PS (R9)(R11*1), Y9, Y7
+	VFMADD231PS 4(DI)(R11*1), Y9, Y8
+	ADDQ        $0x20, R11
+	DECQ        BX
+	DECQ        R12
+	JMP         vec
+
+last:
+	VEXTRACTF128 $0x01, Y0, X9
+	VADDPS       X0, X9, X9
+	VPERMILPS    $0x0e, X9, X0
+	VADDPS       X0, X9, X9
+	VMOVSHDUP    X9, X0
+	VADDSS       X0, X9, X9
+	VCVTSS2SD    X9, X9, X9
+	VADDSD       (R10), X9, X9
+	VMOVSD       X9, (R10)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       8(R10), X0, X0
+	VMOVSD       X0, 8(R10)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       16(R10), X0, X0
+	VMOVSD       X0, 16(R10)
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X3, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       24(R10), X0, X0
+	VMOVSD       X0, 24(R10)
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       32(R10), X0, X0
+	VMOVSD       X0, 32(R10)
+	VEXTRACTF128 $0x01, Y5, X0
+	VADDPS       X5, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       40(R10), X0, X0
+	VMOVSD       X0, 40(R10)
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       48(R10), X0, X0
+	VMOVSD       X0, 48(R10)
+	VEXTRACTF128 $0x01, Y7, X0
+	VADDPS       X7, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       56(R10), X0, X0
+	VMOVSD       X0, 56(R10)
+	VEXTRACTF128 $0x01, Y8, X0
+	VADDPS       X8, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       64(R10), X0, X0
+	VMOVSD       X0, 64(R10)
+	VZEROUPPER
+	RET
+
+flush:
+	VEXTRACTF128 $0x01, Y0, X9
+	VADDPS       X0, X9, X9
+	VPERMILPS    $0x0e, X9, X0
+	VADDPS       X0, X9, X9
+	VMOVSHDUP    X9, X0
+	VADDSS       X0, X9, X9
+	VCVTSS2SD    X9, X9, X9
+	VADDSD       (R10), X9, X9
+	VMOVSD       X9, (R10)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       8(R10), X0, X0
+	VMOVSD       X0, 8(R10)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       16(R10), X0, X0
+	VMOVSD       X0, 16(R10)
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X3, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       24(R10), X0, X0
+	VMOVSD       X0, 24(R10)
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       32(R10), X0, X0
+	VMOVSD       X0, 32(R10)
+	VEXTRACTF128 $0x01, Y5, X0
+	VADDPS       X5, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       40(R10), X0, X0
+	VMOVSD       X0, 40(R10)
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       48(R10), X0, X0
+	VMOVSD       X0, 48(R10)
+	VEXTRACTF128 $0x01, Y7, X0
+	VADDPS       X7, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       56(R10), X0, X0
+	VMOVSD       X0, 56(R10)
+	VEXTRACTF128 $0x01, Y8, X0
+	VADDPS       X8, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       64(R10), X0, X0
+	VMOVSD       X0, 64(R10)
+	JMP          chunk

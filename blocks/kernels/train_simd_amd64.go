@@ -116,15 +116,23 @@ var interleaveIdx = func() (idx [32]int32) {
 // interleaveRowsSIMD sets (set) or adds to y[r*ldy+2i] the value
 // a[r*lda+i], and to y[r*ldy+2i+1] the value b[r*lda+i], for r < rows and
 // the w values of each row of y; it reports whether it ran (with AVX-512
-// only).
+// or AVX2).
 func interleaveRowsSIMD(y, a, b []float32, rows, w, ldy, lda int, set bool) bool {
-	if !hasAVX512 || rows <= 0 || w <= 0 {
+	if !(hasAVX512 || hasAVX2) || rows <= 0 || w <= 0 {
 		return false
 	}
 	_ = y[(rows-1)*ldy+w-1]
 	_ = a[(rows-1)*lda+(w+1)/2-1]
 	if w > 1 {
 		_ = b[(rows-1)*lda+w/2-1]
+	}
+	if !hasAVX512 {
+		if set {
+			interleaveSetRowsAVX2(y, a, b, rows, w, ldy, lda)
+		} else {
+			interleaveAddRowsAVX2(y, a, b, rows, w, ldy, lda)
+		}
+		return true
 	}
 	t := w % 32 // the values of a row's last, masked vectors
 	ta, tb := (t+1)/2, t/2
@@ -245,10 +253,40 @@ func shiftedSumsChannelRowsSIMD(x []float32, rows, hw int, shift, sums []float64
 // dwGradPlaneSIMD adds to sums the nine weight gradient sums of a 3x3
 // depthwise convolution at stride s over the whole flat output gradient
 // gy (dwGradRowSIMD's layout), and reports whether it ran (with AVX-512
-// only).
+// or AVX2). With AVX2 the values after gy's whole vectors (none in
+// DepthwiseBackward's flat planes, whole vectors long) are added in Go.
 func dwGradPlaneSIMD(s int, gy, x, e, o []float32, ld int, sums *[9]float64) bool {
-	if !hasAVX512 || len(gy) == 0 {
+	if !(hasAVX512 || hasAVX2) || len(gy) == 0 {
 		return false
+	}
+	if !hasAVX512 {
+		n := len(gy) &^ 7
+		if n > 0 {
+			if s == 1 {
+				_ = x[n-1+2*ld+2]
+				dwGradPlaneK3S1AVX2(gy[:n], x, ld, sums)
+			} else {
+				_ = e[n-1+2*ld+1]
+				_ = o[n-1+2*ld]
+				dwGradPlaneK3S2AVX2(gy[:n], e, o, ld, sums)
+			}
+		}
+		for i := n; i < len(gy); i++ {
+			for kh := range 3 {
+				for kw := range 3 {
+					var p float32
+					if s == 1 {
+						p = x[i+kh*ld+kw]
+					} else if kw%2 == 0 {
+						p = e[i+kh*ld+kw/2]
+					} else {
+						p = o[i+kh*ld+kw/2]
+					}
+					sums[kh*3+kw] += float64(gy[i] * p)
+				}
+			}
+		}
+		return true
 	}
 	last := len(gy)&^15 - 1 // the last value the unmasked vectors read
 	if s == 1 {

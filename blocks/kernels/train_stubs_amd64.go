@@ -185,3 +185,25 @@ func gradSumsRowsAVX2(gy []float32, x []float32, rows int, hw int, mean []float3
 //
 //go:noescape
 func shiftedSumsChannelRowsAVX2(x []float32, rows int, hw int, shift []float64, sums []float64)
+
+// interleaveAddRowsAVX2 adds the pairs (a[i], b[i]) into y[2i], y[2i+1] of each of rows rows (y rows ldy apart, a and b rows lda apart) for the w values of a row of y:
+// vectors of 8 pairs, then the last pairs one at a time, and the last value from a when w is odd.
+//
+//go:noescape
+func interleaveAddRowsAVX2(y []float32, a []float32, b []float32, rows int, w int, ldy int, lda int)
+
+// interleaveSetRowsAVX2 sets the pairs (a[i], b[i]) into y[2i], y[2i+1] of each of rows rows (y rows ldy apart, a and b rows lda apart) for the w values of a row of y:
+// vectors of 8 pairs, then the last pairs one at a time, and the last value from a when w is odd.
+//
+//go:noescape
+func interleaveSetRowsAVX2(y []float32, a []float32, b []float32, rows int, w int, ldy int, lda int)
+
+// dwGradPlaneK3S1AVX2 adds the products of the whole vectors of the flat output gradient gy with the padded input planes to the nine weight gradient sums of a 3x3 depthwise convolution at stride 1 (see gen/plan).
+//
+//go:noescape
+func dwGradPlaneK3S1AVX2(gy []float32, x []float32, ld int, sums *[9]float64)
+
+// dwGradPlaneK3S2AVX2 adds the products of the whole vectors of the flat output gradient gy with the padded input planes to the nine weight gradient sums of a 3x3 depthwise convolution at stride 2 (see gen/plan).
+//
+//go:noescape
+func dwGradPlaneK3S2AVX2(gy []float32, e []float32, o []float32, ld int, sums *[9]float64)

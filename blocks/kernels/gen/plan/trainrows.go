@@ -25,6 +25,10 @@ func trainRowsAVX2() {
 	gradSumsRows8(sumsReLU)
 	gradSumsRows8(sumsPlain)
 	shiftedSumsChannelRows8()
+	interleaveRows8(false)
+	interleaveRows8(true)
+	dwGradPlane8(1)
+	dwGradPlane8(2)
 }
 
 // rowPart says which part of a row a body of channelRows8 computes: one
@@ -391,4 +395,172 @@ func shiftedSumsChannelRows8() {
 			VMOVSD(t, Mem{Base: p})
 		}
 	})
+}
+
+// interleaveRows8 emits interleaveAddRowsAVX2 (or, with set,
+// interleaveSetRowsAVX2), interleaveRows's work with AVX2: for each of rows
+// rows, y[2i] (+)= a[i] and y[2i+1] (+)= b[i] for the w values of the row
+// of y, vectors of 8 pairs (VUNPCKLPS, VUNPCKHPS and VPERM2F128, as
+// interleaveAdd), then the row's last pairs one at a time and, when w is
+// odd, its last value from a.
+func interleaveRows8(set bool) {
+	name, verb := "interleaveAddRowsAVX2", "adds"
+	if set {
+		name, verb = "interleaveSetRowsAVX2", "sets"
+	}
+	TEXT(name, NOSPLIT, "func(y, a, b []float32, rows, w, ldy, lda int)")
+	Pragma("noescape")
+	Doc(name+" "+verb+" the pairs (a[i], b[i]) into y[2i], y[2i+1] of each of rows rows (y rows ldy apart, a and b rows lda apart) for the w values of a row of y:",
+		"vectors of 8 pairs, then the last pairs one at a time, and the last value from a when w is odd.")
+	y := Load(Param("y").Base(), GP64())
+	a := Load(Param("a").Base(), GP64())
+	b := Load(Param("b").Base(), GP64())
+	rows := Load(Param("rows"), GP64())
+	w := Load(Param("w"), GP64())
+	ldy := Load(Param("ldy"), GP64())
+	lda := Load(Param("lda"), GP64())
+	SHLQ(U8(2), ldy)
+	SHLQ(U8(2), lda)
+	pairs := GP64() // bytes of a in a row's whole pairs
+	MOVQ(w, pairs)
+	SHRQ(U8(1), pairs)
+	SHLQ(U8(2), pairs)
+	full := GP64() // bytes of a in a row's whole vectors of pairs
+	MOVQ(pairs, full)
+	ANDQ(I8(-32), full)
+	ANDQ(U8(1), w) // whether a row ends with a value of a alone
+	// put stores v at m, after adding what is there unless set.
+	put := func(v Register, m Mem, scalar bool) {
+		if scalar {
+			if !set {
+				VADDSS(m, v, v)
+			}
+			VMOVSS(v, m)
+			return
+		}
+		if !set {
+			VADDPS(m, v, v)
+		}
+		VMOVUPS(v, m)
+	}
+	off := GP64()
+	Label("row")
+	TESTQ(rows, rows)
+	JZ(LabelRef("done"))
+	XORQ(off, off)
+	Label("vec")
+	CMPQ(off, full)
+	JAE(LabelRef("pair"))
+	{
+		va, vb, lo, hi, out := YMM(), YMM(), YMM(), YMM(), YMM()
+		VMOVUPS(at(a, off), va)
+		VMOVUPS(at(b, off), vb)
+		VUNPCKLPS(vb, va, lo)
+		VUNPCKHPS(vb, va, hi)
+		VPERM2F128(U8(0x20), hi, lo, out)
+		put(out, Mem{Base: y, Index: off, Scale: 2}, false)
+		VPERM2F128(U8(0x31), hi, lo, out)
+		put(out, Mem{Base: y, Index: off, Scale: 2, Disp: 32}, false)
+	}
+	ADDQ(U8(32), off)
+	JMP(LabelRef("vec"))
+	Label("pair")
+	CMPQ(off, pairs)
+	JAE(LabelRef("odd"))
+	{
+		va, vb := XMM(), XMM()
+		VMOVSS(at(a, off), va)
+		VMOVSS(at(b, off), vb)
+		put(va, Mem{Base: y, Index: off, Scale: 2}, true)
+		put(vb, Mem{Base: y, Index: off, Scale: 2, Disp: 4}, true)
+	}
+	ADDQ(U8(4), off)
+	JMP(LabelRef("pair"))
+	Label("odd")
+	TESTQ(w, w)
+	JZ(LabelRef("next"))
+	{
+		va := XMM()
+		VMOVSS(at(a, off), va)
+		put(va, Mem{Base: y, Index: off, Scale: 2}, true)
+	}
+	Label("next")
+	ADDQ(ldy, y)
+	ADDQ(lda, a)
+	ADDQ(lda, b)
+	DECQ(rows)
+	JMP(LabelRef("row"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// dwGradPlane8 emits dwGradPlaneK3S1AVX2 (or S2): dwGradRow's nine lane
+// sums over a whole flat output gradient plane in one call, its lane sums
+// added into float64 sums every dwPlaneChunk vectors and at the end, as
+// dwGradPlane does with AVX-512. The flat plane is whole vectors long (the
+// caller rounds it up with zeros).
+func dwGradPlane8(s int) {
+	name := fmt.Sprintf("dwGradPlaneK3S%dAVX2", s)
+	sig := "func(gy, x []float32, ld int, sums *[9]float64)"
+	if s == 2 {
+		sig = "func(gy, e, o []float32, ld int, sums *[9]float64)"
+	}
+	TEXT(name, NOSPLIT, sig)
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s adds the products of the whole vectors of the flat output gradient gy with the padded input planes to the nine weight gradient sums of a 3x3 depthwise convolution at stride %d (see gen/plan).", name, s))
+	const dwPlaneChunk = 64 // vectors, as dwFlushLanes products per lane
+	gy := Load(Param("gy").Base(), GP64())
+	rows := tapRows(s)
+	left := Load(Param("gy").Len(), GP64())
+	SHRQ(U8(3), left) // whole vectors still to do
+	out := Load(Param("sums"), GP64())
+	sums := make([]VecVirtual, 9)
+	off := GP64()
+	XORQ(off, off)
+	cnt := GP64()
+	Label("chunk")
+	for i := range sums {
+		sums[i] = YMM()
+		VXORPS(sums[i], sums[i], sums[i])
+	}
+	MOVQ(U32(dwPlaneChunk), cnt)
+	Label("vec")
+	TESTQ(left, left)
+	JZ(LabelRef("last"))
+	TESTQ(cnt, cnt)
+	JZ(LabelRef("flush"))
+	g := YMM()
+	VMOVUPS(at(gy, off), g)
+	for kh := 0; kh < 3; kh++ {
+		for kw := 0; kw < 3; kw++ {
+			p, shift := 0, kw
+			if s == 2 {
+				p, shift = kw%2, kw/2
+			}
+			VFMADD231PS(Mem{Base: rows[p][kh], Index: off, Scale: 1, Disp: 4 * shift}, g, sums[kh*3+kw])
+		}
+	}
+	ADDQ(U8(32), off)
+	DECQ(left)
+	DECQ(cnt)
+	JMP(LabelRef("vec"))
+	Label("last")
+	flushSums8(sums, out)
+	VZEROUPPER()
+	RET()
+	Label("flush")
+	flushSums8(sums, out)
+	JMP(LabelRef("chunk"))
+}
+
+// flushSums8 adds the lane sums of each vector in sums (hsumPS), as
+// float64, to out[t].
+func flushSums8(sums []VecVirtual, out Register) {
+	for t, v := range sums {
+		a := hsumPS(v)
+		VCVTSS2SD(a, a, a)
+		VADDSD(Mem{Base: out, Disp: 8 * t}, a, a)
+		VMOVSD(a, Mem{Base: out, Disp: 8 * t})
+	}
 }
