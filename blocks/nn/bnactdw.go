@@ -19,8 +19,8 @@ import (
 // activation and the input again, for the expanded tensor, the largest
 // of such a block.
 //
-// The results are bit for bit the unfused operators'. (Without AVX-512,
-// where kernels.ClampGradSetPartials does not run, but for batch
+// The results are bit for bit the unfused operators'. (Without AVX-512 or
+// AVX2, where kernels.ClampGradSetPartials does not run, but for batch
 // normalization's gradient sums on planes of at most 512 values, which
 // add each image's sums in float64 where the unfused kernel first adds a
 // few images' rows in float32: see kernels.BatchNormGradPartials.)
