@@ -79,28 +79,15 @@ func main() {
 	Generate()
 }
 
-// broadcast loads the float32 argument name into all lanes of a new
-// register, through a legacy-SSE MOVSS (the training kernels use it).
-func broadcast(name string) VecVirtual {
-	x := Load(Param(name), XMM())
-	y := YMM()
-	VBROADCASTSS(x, y)
-	return y
-}
-
 // broadcastArg is broadcast in one VEX instruction from the argument's
 // stack slot. A legacy-SSE MOVSS at the start of a kernel made every call
 // cost far more than a row's arithmetic on AMD's Zen 3 (BenchmarkEpilogueRows
 // shows it: biasClampAVX2 over rows of 512 values against one call over
-// all of them); the epilogue and depthwise kernels take their float
-// arguments this way.
+// all of them); every kernel of this generator takes its float arguments
+// this way.
 func broadcastArg(name string) VecVirtual {
-	arg, err := Param(name).Resolve()
-	if err != nil {
-		panic(err)
-	}
 	y := YMM()
-	VBROADCASTSS(arg.Addr, y)
+	VBROADCASTSS(argAddr(Param(name)), y)
 	return y
 }
 

@@ -74,14 +74,6 @@ func argAddr(c gotypes.Component) Mem {
 	return b.Addr
 }
 
-// broadcastArg broadcasts the float32 argument name into all lanes of a
-// new register, straight from its slot.
-func broadcastArg(name string) VecVirtual {
-	y := YMM()
-	VBROADCASTSS(argAddr(Param(name)), y)
-	return y
-}
-
 // at is the vector at byte offset off of the slice based at base.
 func at(base, off Register) Mem { return Mem{Base: base, Index: off, Scale: 1} }
 
