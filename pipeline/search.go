@@ -134,9 +134,7 @@ func (s SearchSettings) withDefaults() SearchSettings {
 		s.FinalEpochs = cmp.Or(s.FinalEpochs, DefaultFinalEpochs)
 		s.FinalFraction = cmp.Or(s.FinalFraction, 1)
 		s.Budget = cmp.Or(s.Budget, DefaultSupernetBudget)
-		if s.SupernetRecipe == (SupernetRecipe{}) {
-			s.SupernetRecipe = DefaultSupernetRecipe()
-		}
+		s.SupernetRecipe = s.SupernetRecipe.withDefaults()
 	}
 	if s.LatencyTable == "" {
 		s.LatencyTable = DefaultLatencyTable

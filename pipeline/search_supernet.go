@@ -66,6 +66,19 @@ func DefaultSupernetRecipe() SupernetRecipe {
 	return SupernetRecipe{Epochs: 1, Fraction: 0.3, Random: 1, LR: 0.1, Warmup: 0.05, Calibration: 500, CheckpointSteps: 50}
 }
 
+// withDefaults is r, or DefaultSupernetRecipe when r is zero, with
+// DefaultSupernetRecipe's epochs, fraction, learning rate and
+// calibration in place of zeros.
+func (r SupernetRecipe) withDefaults() SupernetRecipe {
+	d := DefaultSupernetRecipe()
+	if r == (SupernetRecipe{}) {
+		return d
+	}
+	r.Epochs, r.Fraction, r.LR = cmp.Or(r.Epochs, d.Epochs), cmp.Or(r.Fraction, d.Fraction), cmp.Or(r.LR, d.LR)
+	r.Calibration = cmp.Or(r.Calibration, d.Calibration)
+	return r
+}
+
 // supernetSeed is the seed of a supernet a search builds: one supernet
 // serves the searches of every seed.
 const supernetSeed = 1

@@ -116,6 +116,7 @@ written to runs/RUN/, or -o DIR (see nas report).`,
 	f.Float64Var(&st.FinalFraction, "final-fraction", 0, fmt.Sprintf("fraction of the training split the final training uses (0: 1, all of it, with the supernet; %g with --proxy)", pipeline.DefaultFinalFraction))
 	f.StringVar(&st.Supernet, "supernet", "", "the supernet's folder: built there if it holds none, continued if its training stopped, used as it is if finished (nas search: default runs/supernets/SPACE-DATA-HASH, reused by the next search of the space and data)")
 	d := pipeline.DefaultSupernetRecipe()
+	st.SupernetRecipe = d
 	f.IntVar(&st.SupernetRecipe.Epochs, "supernet-epochs", d.Epochs, "epochs of the supernet's training when the search builds it")
 	f.Float64Var(&st.SupernetRecipe.Fraction, "supernet-fraction", d.Fraction, "fraction of the training split the supernet's training draws from when the search builds it")
 	f.StringSliceVar(&st.Baselines, "baselines", nil, "zoo networks to train and time with the final recipe, as NAME or NAME@WIDTH (e.g. mobilenet_v2@0.5)")
