@@ -42,7 +42,7 @@ func TestSupernetSearchDefaults(t *testing.T) {
 	require.Equal(t, DefaultFineTuneLR, fr.LR)
 	require.Equal(t, uint64(supernetSeed), fr.SplitSeed)
 	bad := st
-	bad.SupernetRecipe.Fraction = 0
+	bad.SupernetRecipe.Fraction = 1.5
 	require.ErrorContains(t, bad.Validate(), "supernet_fraction")
 
 	// The run stores the folder and the weights' identity, and reads them back.

@@ -39,7 +39,7 @@ func TestSearchFlags(t *testing.T) {
 		{nil, "--target-ms 0: the latency target is required"},
 		{[]string{"--target-ms", "1", "--strategy", "anneal"}, "--strategy"},
 		{[]string{"--target-ms", "1", "--w", "0.2"}, "--w"},
-		{[]string{"--target-ms", "1", "--budget", "0"}, "--budget"},
+		{[]string{"--target-ms", "1", "--budget", "-1"}, "--budget"},
 		{[]string{"--target-ms", "1", "--baselines", "resnet50"}, "no zoo network"},
 		{[]string{"--target-ms", "1", "--baselines", "mobilenet_v2@x"}, "width after @"},
 		{[]string{"--resume", "bogus"}, "--resume"},
