@@ -60,7 +60,7 @@ type SearchSettings struct {
 	ProxySteps    int     // optimizer steps of proxy training instead of epochs
 	ProxyFraction float64 // fraction of the training split proxy training uses; default 0.05
 	ProxyEval     float64 // fraction of the validation split candidates are scored on; default 1
-	Batch         int     // batch size of proxy and final training; default 64
+	Batch         int     // batch size of the supernet's (when built here), proxy and final training; default 64
 
 	// Final is the number of best networks to train, test and time after
 	// the search (0: none). With a supernet, a final network starts from

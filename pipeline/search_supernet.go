@@ -161,17 +161,34 @@ func (s SearchSettings) strategySettings() search.StrategySettings {
 }
 
 // resolveSupernet sets st.Supernet, when empty, to the folder under root
-// of the supernet st's recipe builds for sp and data.
+// of the supernet st's recipe builds for sp and data, and refuses a
+// folder that holds a supernet of another space or other data before a
+// run is stored.
 func resolveSupernet(st *SearchSettings, root string, sp *space.Space, sets *trainer.Sets) error {
-	if st.Proxy || st.Supernet != "" {
+	if st.Proxy {
 		return nil
 	}
-	if root == "" {
-		root = DefaultSupernets
+	if st.Supernet == "" {
+		dir, err := SupernetFolder(cmp.Or(root, DefaultSupernets), sp, supernet.IdentifyData(st.Data, sets), st.SupernetRecipe.Config(st.Data, st.Batch, 0))
+		if err != nil {
+			return err
+		}
+		st.Supernet = dir
 	}
-	dir, err := SupernetFolder(root, sp, supernet.IdentifyData(st.Data, sets), st.SupernetRecipe.Config(st.Data, st.Batch, 0))
-	st.Supernet = dir
-	return err
+	sn, err := supernet.Open(st.Supernet)
+	switch {
+	case errors.Is(err, supernet.ErrNoSupernet):
+		return nil // built later
+	case err != nil:
+		return fmt.Errorf("supernet: %w", err)
+	}
+	if err := sn.CheckSpace(sp); err != nil {
+		return fmt.Errorf("supernet: %w", err)
+	}
+	if err := sn.CheckData(st.Data, sets); err != nil {
+		return fmt.Errorf("supernet: %w", err)
+	}
+	return nil
 }
 
 // prepareSupernet makes the supernet of st ready and returns its
