@@ -630,7 +630,7 @@ func (s *Search) finals(ctx context.Context, st SearchSettings, sp *space.Space,
 	}
 	var archs []*space.Arch
 	var say []string // what to log before each training
-	for i, tr := range topTrials(res.Trials, st.Final) {
+	for i, tr := range topTrials(res.Trials, st.Final, st.Objective.TargetMs) {
 		a, err := space.ParseArch(tr.Key)
 		if err != nil {
 			return nil, err
@@ -716,15 +716,16 @@ func trainAndTime(ctx context.Context, t Trainer, lat LatencySource, task TrainT
 	return fr, err
 }
 
-// topTrials returns the n ok trials of highest reward, best first.
-func topTrials(trials []search.Trial, n int) []search.Trial {
+// topTrials returns the n best ok trials, best first (search.Better: those
+// that meet the target first, then by reward).
+func topTrials(trials []search.Trial, n int, targetMs float64) []search.Trial {
 	var ok []search.Trial
 	for _, t := range trials {
 		if t.Status == search.StatusOK {
 			ok = append(ok, t)
 		}
 	}
-	sort.SliceStable(ok, func(i, j int) bool { return ok[i].Reward > ok[j].Reward })
+	sort.SliceStable(ok, func(i, j int) bool { return search.Better(ok[i], ok[j], targetMs) })
 	return ok[:min(n, len(ok))]
 }
 

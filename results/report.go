@@ -99,9 +99,10 @@ func rowOf(t Trial) Row {
 }
 
 // NewReport builds the report of a run from its trials (in the order
-// stored) and baselines. The front is TrialFront's; the best trial is the ok
-// trial with the highest reward, the earliest of equals, as the search
-// itself picks it. A trial without a test accuracy of its own gets the one
+// stored) and baselines. The front is TrialFront's; the best trial is, as
+// the search itself picks it, the ok trial with the highest reward among
+// those whose latency meets the run's target (among all of them when none
+// does), the earliest of equals. A trial without a test accuracy of its own gets the one
 // of a tested baseline with the same network (see Row.TestAccuracy).
 func NewReport(run Run, trials []Trial, baselines []Baseline) *Report {
 	r := &Report{
@@ -132,7 +133,7 @@ func NewReport(run Run, trials []Trial, baselines []Baseline) *Report {
 			}
 			okRows = append(okRows, len(r.Trials))
 			points = append(points, Point{LatencyMs: row.LatencyMs, Accuracy: row.ValAccuracy})
-			if best < 0 || t.Reward > r.Trials[best].Reward {
+			if best < 0 || betterTrial(row, r.Trials[best], run.Config.TargetMs) {
 				best = len(r.Trials)
 				r.bestArchJSON = t.ArchJSON
 			}
@@ -336,4 +337,16 @@ func (r *Report) WriteDir(dir string) ([]string, error) {
 type reportFile struct {
 	name  string
 	write func(io.Writer) error
+}
+
+// betterTrial is search.Better on report rows: a trial whose predicted
+// latency meets the target ranks above one that does not (with no target, all do), then the
+// higher reward.
+func betterTrial(a, b Row, targetMs float64) bool {
+	if targetMs > 0 {
+		if ina, inb := a.PredictedLatencyMs <= targetMs, b.PredictedLatencyMs <= targetMs; ina != inb {
+			return ina
+		}
+	}
+	return a.Reward > b.Reward
 }

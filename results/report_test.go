@@ -109,7 +109,9 @@ func TestNewReport(t *testing.T) {
 	}
 	require.Equal(t, []uint64{3, 1, 8}, front, "2 is dominated by 1; 4 and 7 (3 ms, 90%) by 8 (2.5 ms, 95%)")
 	require.NotNil(t, r.Best)
-	require.Equal(t, uint64(4), r.Best.Seq, "highest reward, the earliest of equals")
+	require.Equal(t, uint64(8), r.Best.Seq, "within the 2.5 ms target first (4 and 7, of higher reward, are predicted at 3 ms), then the highest reward")
+	noTarget := NewReport(Run{ID: 8, Config: RunConfig{Strategy: "random"}}, trials, nil)
+	require.Equal(t, uint64(4), noTarget.Best.Seq, "without a target: the highest reward, the earliest of equals")
 	for _, row := range r.Trials {
 		require.Equal(t, slices.Contains(front, row.Seq), row.OnFront, "trial %d", row.Seq)
 	}

@@ -61,3 +61,21 @@ func TestHopeless(t *testing.T) {
 	require.False(t, h.Hopeless(12, 0.7))
 	require.False(t, h.Hopeless(5, 0.7))
 }
+
+func TestBetter(t *testing.T) {
+	in := Trial{LatencyMs: 0.5, Reward: 0.80}
+	over := Trial{LatencyMs: 0.6, Reward: 0.90}
+	higher := Trial{LatencyMs: 0.4, Reward: 0.85}
+	if !Better(in, over, 0.5) || Better(over, in, 0.5) {
+		t.Error("a trial that meets the target must rank above one over it, whatever their rewards")
+	}
+	if !Better(higher, in, 0.5) || Better(in, higher, 0.5) {
+		t.Error("of two trials within the target, the higher reward must rank first")
+	}
+	if Better(in, in, 0.5) {
+		t.Error("a trial is not better than its equal (the earliest of equals stays best)")
+	}
+	if !Better(over, Trial{LatencyMs: 0.7, Reward: 0.7}, 0.5) {
+		t.Error("of two trials over the target, the higher reward must rank first")
+	}
+}
