@@ -34,6 +34,12 @@ type SearchSettings struct {
 	// search.SoftObjective or search.HardObjective.
 	Objective search.Objective
 	Budget    int // candidates to train and score (required, unless Supernet: default DefaultSupernetBudget)
+	// Parallel is how many candidates are trained at once (0 and 1: one
+	// at a time): on workers when the Trainer is remote, else in this
+	// process. The strategy proposes from the trials committed so far
+	// while the others train (search.Settings.Parallel), so the trials
+	// depend on it, except with the random strategy; a run stores it.
+	Parallel int
 
 	// Supernet is the folder of a supernet (nas supernet train) of the
 	// run's space and data: when set, a candidate's accuracy is the one it
@@ -128,6 +134,10 @@ func (s SearchSettings) Validate() error {
 		return settingErr("beta", o.Beta, "the reward exponent must be <= 0 (a slower network must never score higher)")
 	case s.Budget < 1:
 		return settingErr("budget", s.Budget, "train at least one candidate")
+	case s.Parallel < 0:
+		return settingErr("parallel", s.Parallel, "want 1 or more candidates trained at once")
+	case s.Parallel > 1 && s.Supernet != "":
+		return settingErr("parallel", s.Parallel, "a supernet scores candidates in this process, one at a time: give 1, or proxy training")
 	case !slices.Contains(search.Strategies, s.Strategy):
 		return settingErr("strategy", s.Strategy, "want one of %s", strings.Join(search.Strategies, ", "))
 	case !slices.Contains(trainer.DatasetNames(), s.Data):
@@ -184,6 +194,7 @@ type searchValues struct {
 	Alpha         float64  `json:"alpha"`
 	Beta          float64  `json:"beta"`
 	Budget        int      `json:"budget"`
+	Parallel      int      `json:"parallel"`
 	ProxyEpochs   int      `json:"proxy_epochs"`
 	ProxySteps    int      `json:"proxy_steps"`
 	ProxyFraction float64  `json:"proxy_fraction"`
@@ -201,7 +212,7 @@ type searchValues struct {
 func (s SearchSettings) values() searchValues {
 	return searchValues{Space: s.Space, Data: s.Data, DataDir: s.DataDir, Strategy: s.Strategy, Seed: s.Seed,
 		TargetMs: s.Objective.TargetMs, Alpha: s.Objective.Alpha, Beta: s.Objective.Beta, Budget: s.Budget,
-		ProxyEpochs: s.ProxyEpochs, ProxySteps: s.ProxySteps, ProxyFraction: s.ProxyFraction, ProxyEval: s.ProxyEval,
+		Parallel: max(1, s.Parallel), ProxyEpochs: s.ProxyEpochs, ProxySteps: s.ProxySteps, ProxyFraction: s.ProxyFraction, ProxyEval: s.ProxyEval,
 		Batch: s.Batch, Final: s.Final, FinalEpochs: s.FinalEpochs, FinalFraction: s.FinalFraction, Baselines: s.Baselines,
 		LatencyTable: s.LatencyTable, Device: s.Device, Supernet: s.Supernet}
 }
@@ -210,6 +221,7 @@ func (s SearchSettings) values() searchValues {
 // RunConfig.Settings; the rest are RunConfig's own fields.
 type storedSettings struct {
 	Budget        int     `json:"budget"`
+	Parallel      int     `json:"parallel,omitempty"` // trained at once; 0 (runs stored without it): 1
 	Alpha         float64 `json:"alpha"`
 	Beta          float64 `json:"beta"`
 	DataDir       string  `json:"data_dir,omitempty"`
@@ -235,7 +247,7 @@ type storedSettings struct {
 
 // runConfig is s as a run stores it; device is the table device's ID.
 func (s SearchSettings) runConfig(device string) results.RunConfig {
-	raw, _ := json.Marshal(storedSettings{Budget: s.Budget, Alpha: s.Objective.Alpha, Beta: s.Objective.Beta, DataDir: s.DataDir,
+	raw, _ := json.Marshal(storedSettings{Budget: s.Budget, Parallel: s.Parallel, Alpha: s.Objective.Alpha, Beta: s.Objective.Beta, DataDir: s.DataDir,
 		ProxyEpochs: s.ProxyEpochs, ProxyFraction: s.ProxyFraction, ProxySteps: s.ProxySteps, ProxyEval: s.ProxyEval,
 		FixedSplit: !s.perTrialSplit, Batch: s.Batch, Final: s.Final, FinalEpochs: s.FinalEpochs, FinalFraction: s.FinalFraction,
 		Baselines: s.Baselines, Device: s.Device, Supernet: s.Supernet, SupernetIdentity: s.supernetIdentity})
@@ -250,7 +262,7 @@ func settingsOf(id results.RunID, c results.RunConfig) (SearchSettings, error) {
 		return SearchSettings{}, fmt.Errorf("%s: stored settings: %v", id, err)
 	}
 	return SearchSettings{Space: c.Space, Data: c.Dataset, DataDir: st.DataDir, Strategy: c.Strategy, Seed: c.Seed,
-		Objective: search.Objective{TargetMs: c.TargetMs, Alpha: st.Alpha, Beta: st.Beta}, Budget: st.Budget,
+		Objective: search.Objective{TargetMs: c.TargetMs, Alpha: st.Alpha, Beta: st.Beta}, Budget: st.Budget, Parallel: st.Parallel,
 		ProxyEpochs: st.ProxyEpochs, ProxySteps: st.ProxySteps, ProxyFraction: st.ProxyFraction, ProxyEval: st.ProxyEval,
 		Batch: st.Batch, Final: st.Final, FinalEpochs: st.FinalEpochs, FinalFraction: st.FinalFraction, Baselines: st.Baselines,
 		LatencyTable: c.LatencyTable, Device: st.Device, perTrialSplit: !st.FixedSplit,
@@ -452,7 +464,7 @@ func (s *Search) run(ctx context.Context, id results.RunID, st SearchSettings, t
 		Latency:  searchLatency{ctx: ctx, src: lat},
 		Accuracy: &proxyEvaluator{trainer: trainer, task: TrainTask{Data: data, Recipe: ProxyRecipe(st), Threads: s.Threads}},
 		Recorder: &storeRecorder{store: s.Store, run: id, recorded: s.Trial},
-		Settings: search.Settings{Objective: st.Objective, Budget: st.Budget, Seed: st.Seed,
+		Settings: search.Settings{Objective: st.Objective, Budget: st.Budget, Seed: st.Seed, Parallel: st.Parallel,
 			Key: func(a *space.Arch) string { return a.String() }, Progress: s.Progress},
 	}
 	if supernetEval != nil {
