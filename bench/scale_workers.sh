@@ -1,26 +1,30 @@
 #!/usr/bin/env bash
 # scale_workers.sh: trials per hour of one search over NATS with 1 worker and
-# with 2 workers, each worker one thread (--threads 1, GOMAXPROCS=1), side by
-# side on this machine. Both searches are the same run: random strategy,
-# same seed, --parallel 2 (two trials in flight), so they train the same
-# candidates with the same seeds and only the worker count differs; the
-# script checks that their trials are equal, accuracies bit for bit.
+# with 2 workers, each worker one thread (--threads 1, GOMAXPROCS=1), side
+# by side on this machine. Both searches are the same run: random strategy,
+# same seed, --parallel 4 (four trials out at once, so that a worker that
+# finishes out of order finds another task queued while the search waits to
+# commit the older one), so they train the same candidates with the same
+# seeds and only the worker count differs; the script checks that their
+# trials are equal, accuracies bit for bit.
 #
 #   bash bench/scale_workers.sh
-#   BUDGET=24 PROXY_STEPS=100 ROUNDS=2 OUT=runs/scale bash bench/scale_workers.sh
+#   BUDGET=32 PROXY_STEPS=100 ROUNDS=2 OUT=runs/scale bash bench/scale_workers.sh
 #
 # Needs Debian's nats-server (scripts/setup.sh) and the fashion-mnist files
 # (dataset-fashion-mnist). The latency table is profiled first, so the
 # coordinator measures nothing while the workers train; its start-up
 # (dataset hash, table) is outside the measured span, which runs from its
-# "search started" log line to its last "trial" line (--log-format json). ROUNDS alternates the two set-ups that many times (1, 2, 1,
-# 2, ...) so that a change of the machine's load falls on both. It prints
-# one line per search and the ratio of the medians, with the load average.
+# "search started" log line to its last "trial" line (--log-format json).
+# ROUNDS alternates the two set-ups that many times (1, 2, 1, 2, ...) so
+# that a change of the machine's load falls on both. It prints one line per
+# search and the ratio of the medians, with the load average.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BUDGET=${BUDGET:-16}
-PROXY_STEPS=${PROXY_STEPS:-60}
+BUDGET=${BUDGET:-24}
+PARALLEL=${PARALLEL:-4}
+PROXY_STEPS=${PROXY_STEPS:-40}
 PROXY_EVAL=${PROXY_EVAL:-0.25}
 ROUNDS=${ROUNDS:-1}
 SEED=${SEED:-3}
@@ -57,7 +61,7 @@ search() {
     GOMAXPROCS=1 "$nas" worker --nats "$url" --project "$tag" --threads 1 --name "w$i" >"$OUT/$tag-w$i.log" 2>&1 &
     workers+=($!)
   done
-  "$nas" search --nats "$url" --project "$tag" --parallel 2 --strategy random --seed "$SEED" --budget "$BUDGET" \
+  "$nas" search --nats "$url" --project "$tag" --parallel "$PARALLEL" --strategy random --seed "$SEED" --budget "$BUDGET" \
     --space "$SPACE" --target-ms 1 --proxy-steps "$PROXY_STEPS" --proxy-eval-fraction "$PROXY_EVAL" \
     --final 0 --threads 1 --lut "$OUT/lut.db" --store "$OUT/$tag.db" --out "$OUT/$tag" --json \
     --log-format json >"$OUT/$tag.json" 2>"$OUT/$tag.log"

@@ -277,6 +277,9 @@ func (s *Search) outcome(ctx context.Context, e *inFlight) (Trial, error) {
 		t.Wall = e.prep
 		return t, nil
 	}
+	if e.done == nil {
+		panic("search: a trial skipped when proposed is not hopeless when committed")
+	}
 	var ev evaluation
 	select {
 	case ev = <-e.done:

@@ -103,7 +103,7 @@ func addThreadsFlag(cmd *cobra.Command, p *int) {
 }
 
 // parallelHelp is the help of --parallel.
-const parallelHelp = "trainings at once: search candidates, or the proposals of a NetAdapt iteration; on 'nas worker' processes with --nats (give the number of workers), else in this process. A search's trials depend on it (except with --strategy random) and a run keeps it; NetAdapt's results do not"
+const parallelHelp = "trainings at once: search candidates, or the proposals of a NetAdapt iteration; on 'nas worker' processes with --nats (give at least the number of workers), else in this process. A search's trials depend on it (except with --strategy random) and a run keeps it; NetAdapt's results do not"
 
 func addParallelFlag(cmd *cobra.Command, p *int) {
 	cmd.Flags().IntVar(p, "parallel", 1, parallelHelp)
