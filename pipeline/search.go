@@ -275,6 +275,14 @@ type Trainer interface {
 	Train(ctx context.Context, task TrainTask) (TrainResult, error)
 }
 
+// AsyncTrainer is a Trainer that can queue a training and wait for it
+// apart (cluster.Remote): a search with Parallel above one queues its
+// trials in proposal order (search.AsyncEvaluator).
+type AsyncTrainer interface {
+	Trainer
+	SubmitTrain(ctx context.Context, task TrainTask) (wait func() (TrainResult, error), err error)
+}
+
 // Search runs search runs against a results store. Its collaborators
 // default to this machine: the run's latency table (OpenTableLatency) and
 // training in this process (Local).
@@ -690,12 +698,34 @@ type proxyEvaluator struct {
 }
 
 func (p *proxyEvaluator) Accuracy(ctx context.Context, a *space.Arch, seed uint64) (float64, error) {
+	checkpoint(ctx, "trial")
+	res, err := p.trainer.Train(ctx, p.taskOf(a, seed))
+	return res.ValAcc, err
+}
+
+func (p *proxyEvaluator) taskOf(a *space.Arch, seed uint64) TrainTask {
 	task := p.task
 	task.Arch, task.Name = a.String(), a.Name
 	task.Recipe.Seed = seed
+	return task
+}
+
+// Submit queues the candidate's training when the trainer can
+// (AsyncTrainer); else the returned function trains it.
+func (p *proxyEvaluator) Submit(ctx context.Context, a *space.Arch, seed uint64) (func() (float64, error), error) {
+	at, ok := p.trainer.(AsyncTrainer)
+	if !ok {
+		return func() (float64, error) { return p.Accuracy(ctx, a, seed) }, nil
+	}
 	checkpoint(ctx, "trial")
-	res, err := p.trainer.Train(ctx, task)
-	return res.ValAcc, err
+	wait, err := at.SubmitTrain(ctx, p.taskOf(a, seed))
+	if err != nil {
+		return nil, err
+	}
+	return func() (float64, error) {
+		res, err := wait()
+		return res.ValAcc, err
+	}, nil
 }
 
 // storeRecorder commits each trial with the search state in one write.

@@ -181,11 +181,23 @@ func (s *Search) enter(ctx context.Context, wg *sync.WaitGroup, choices []int, r
 	}
 	ectx, cancel := context.WithCancel(ctx)
 	e.cancel, e.done = cancel, make(chan evaluation, 1)
+	start = time.Now()
+	evaluate := func() (float64, error) { return s.Accuracy.Accuracy(ectx, arch, e.trial.Seed) }
+	if async, ok := s.Accuracy.(AsyncEvaluator); ok && s.parallel() > 1 {
+		wait, err := async.Submit(ectx, arch, e.trial.Seed)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			e.done <- evaluation{err: err, wall: time.Since(start)}
+			return nil
+		}
+		evaluate = wait
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		start := time.Now()
-		acc, err := s.Accuracy.Accuracy(ectx, arch, e.trial.Seed)
+		acc, err := evaluate()
 		e.done <- evaluation{acc: acc, err: err, wall: time.Since(start)}
 	}()
 	return nil

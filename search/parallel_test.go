@@ -216,3 +216,36 @@ func TestParallelFollowers(t *testing.T) {
 		require.Equal(t, 1, n, k)
 	}
 }
+
+// asyncEval is shuffledEval that is handed its candidates through Submit,
+// recording their seeds in the order submitted.
+type asyncEval struct {
+	*shuffledEval
+	seeds []uint64
+}
+
+func (a *asyncEval) Submit(ctx context.Context, arch *space.Arch, seed uint64) (func() (float64, error), error) {
+	a.seeds = append(a.seeds, seed)
+	return func() (float64, error) { return a.Accuracy(ctx, arch, seed) }, nil
+}
+
+// An AsyncEvaluator gets its candidates in proposal order, and the
+// trials are those of the plain Evaluator.
+func TestParallelSubmitsInOrder(t *testing.T) {
+	for _, name := range Strategies {
+		ev := newShuffledEval(4, 5)
+		plain := parallelSearch(t, name, 8, 30, 4, ev, nil)
+		require.NoError(t, plain.Run(context.Background()))
+		ev.stop()
+		async := &asyncEval{shuffledEval: newShuffledEval(4, 6)}
+		s := parallelSearch(t, name, 8, 30, 4, async, nil)
+		require.NoError(t, s.Run(context.Background()))
+		async.stop()
+		require.Equal(t, plain.Trials(), zeroWall(s.Trials(), plain.Trials()), name)
+		var want []uint64
+		for _, tr := range s.Trials() {
+			want = append(want, tr.Seed)
+		}
+		require.Equal(t, want, async.seeds, name)
+	}
+}

@@ -28,6 +28,18 @@ type Evaluator interface {
 	Accuracy(ctx context.Context, a *space.Arch, seed uint64) (float64, error)
 }
 
+// AsyncEvaluator is an Evaluator that can hand a candidate over without
+// waiting for its accuracy. With Settings.Parallel above one the search
+// calls Submit from its own goroutine, in proposal order, so that the
+// work is queued in that order (a worker pool then starts the oldest
+// trials first, and the window of trials in flight, which moves on only
+// when its oldest trial ends, does not wait on a trial queued late); wait
+// is then called from another goroutine and returns the accuracy.
+type AsyncEvaluator interface {
+	Evaluator
+	Submit(ctx context.Context, a *space.Arch, seed uint64) (wait func() (float64, error), err error)
+}
+
 // Recorder stores a finished trial together with the search state that
 // follows it, in one atomic write, so that a killed search resumes from its
 // last recorded trial.
