@@ -44,7 +44,7 @@ for seed in $SEEDS; do
   for s in $STRATEGIES; do
     name="$s-$seed"
     [[ -s "$OUT/$name.json" ]] && continue
-    args=(--target-ms "$TARGET" $REWARD --strategy "$s" --seed "$seed" --budget "$BUDGET" --space "$SPACE"
+    args=(--target-ms "$TARGET" $REWARD --strategy "$s" --seed "$seed" --budget "$BUDGET" --space "$SPACE" --proxy
       --proxy-steps "$PROXY_STEPS" --proxy-fraction "$PROXY_FRACTION" --proxy-eval-fraction "$PROXY_EVAL" --final 0
       --lut "$OUT/lut.db" --store "$OUT/$name.db" --out "$OUT/$name" --json)
     if [[ -e "$OUT/$name.db" ]]; then

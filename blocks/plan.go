@@ -470,10 +470,10 @@ func (c *planCompiler) compileOp(i int) error {
 	case OpSlice:
 		c.view(op.Out, op.In[0], op.Start*in.H*in.W)
 	case OpShuffle:
-		s := &concatStep{hw: in.H * in.W, to: shuffleTargets(in.C, op.Groups)}
+		s := &concatStep{hw: in.H * in.W, to: shuffleTargets(in.C, op.Groups), nparts: c.parts(shapeLen(in))}
 		c.addStep(s, []Value{op.In[0]}, op.Out, -1, func(l func(Value) loc) { s.srcs, s.out = []loc{l(op.In[0])}, l(op.Out) })
 	case OpConcat:
-		s := &concatStep{hw: out.H * out.W}
+		s := &concatStep{hw: out.H * out.W, nparts: c.parts(shapeLen(out))}
 		y := op.Out
 		if j, ok := c.follower(y, OpShuffle); ok {
 			// Concat then shuffle: copy each channel to its place once.
@@ -482,6 +482,9 @@ func (c *planCompiler) compileOp(i int) error {
 			y = g.Ops[j].Out
 		}
 		ins := slices.Clone(op.In)
+		if s.to == nil && c.concatInPlace(ins, y) {
+			return nil
+		}
 		c.addStep(s, ins, y, -1, func(l func(Value) loc) {
 			for _, v := range ins {
 				s.srcs = append(s.srcs, l(v))
@@ -509,6 +512,47 @@ func (c *planCompiler) compileOp(i int) error {
 }
 
 // view makes v a window of base starting off values in.
+// concatInPlace makes the inputs of a concat parts of its output y, so
+// that the steps that compute them write them in place and no copy is
+// made, and reports whether it could: each input must be computed by
+// steps already added, none of which writes in the storage of one of its
+// own inputs, and be read by the concat alone, with no views of it.
+func (c *planCompiler) concatInPlace(ins []Value, y Value) bool {
+	if c.uses[y] == 0 && y != c.g.Output {
+		return false // not read: nothing would keep its storage
+	}
+	for i, v := range ins {
+		if v == c.g.Input || v == c.g.Output || c.root[v] != v || c.uses[v] != 1 || slices.Contains(ins[:i], v) {
+			return false
+		}
+		written := false
+		for s, out := range c.stepOut {
+			if out == v {
+				written = true
+				if c.inPlace[s] >= 0 {
+					return false
+				}
+			}
+		}
+		if !written {
+			return false
+		}
+		for w, r := range c.root {
+			if r == v && Value(w) != v {
+				return false
+			}
+		}
+	}
+	off := 0
+	for _, v := range ins {
+		c.root[v] = y
+		c.rootOff[v] = off
+		off += shapeLen(c.g.Shapes[v])
+	}
+	c.stats.Views += len(ins)
+	return true
+}
+
 func (c *planCompiler) view(v, base Value, off int) {
 	c.root[v] = c.root[base]
 	c.rootOff[v] = c.rootOff[base] + off
@@ -737,6 +781,17 @@ func (c *planCompiler) layout() {
 	}
 	for s := range c.steps {
 		out := c.stepOut[s]
+		if out >= 0 && c.root[out] != out {
+			// A part of a root (a concat's input, written in place):
+			// the root's storage, taken when its first part is written.
+			if r := c.root[out]; c.slotOf[r] < 0 {
+				slot := c.takeSlot(&free, shapeLen(g.Shapes[r]))
+				c.slotOf[r] = slot
+				owner[slot] = r
+			}
+			release(s)
+			continue
+		}
 		if out >= 0 {
 			need := shapeLen(g.Shapes[out])
 			slot := -1

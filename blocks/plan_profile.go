@@ -2,6 +2,7 @@ package blocks
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"time"
 
@@ -185,4 +186,69 @@ func (p *Plan) Weights() [][][]float32 {
 		out[i] = ws
 	}
 	return out
+}
+
+// RunPartsTimed is RunTimed with each part of a step timed on the goroutine
+// that runs it: ns[i*Threads()+part] gets the time of part part of step i
+// (a step in one part: part 0), read from clock before and after the
+// part. With a clock of the thread's CPU time, the parts' times leave out
+// the hand-offs and a busy machine's waits, and show how evenly a step
+// splits and what the split adds to its work. Each part runs locked to
+// its thread.
+//
+// With sequential, the parts of each step run one after the other on the
+// calling goroutine instead of on the pool: what the split itself adds to
+// the work, without the two cores running at once.
+func (p *Plan) RunPartsTimed(x []float32, ns []int64, clock func() int64, sequential bool) ([]float32, error) {
+	if len(p.arenas) != 1 || p.batch != 1 {
+		return nil, fmt.Errorf("RunPartsTimed: plan has batch %d, want 1", p.batch)
+	}
+	t := p.Threads()
+	if len(ns) != len(p.steps)*t {
+		return nil, fmt.Errorf("RunPartsTimed: %d times for %d steps of %d parts", len(ns), len(p.steps), t)
+	}
+	if len(x) != p.inLen {
+		return nil, fmt.Errorf("plan input has %d values, want %d", len(x), p.inLen)
+	}
+	if p.pool == nil {
+		return nil, fmt.Errorf("plan used after Close")
+	}
+	if clock == nil {
+		clock = wallClock
+	}
+	a := p.arenas[0]
+	a.x = x
+	job := &timedPartJob{a: a, clock: clock}
+	for i, s := range p.steps {
+		job.s, job.ns = s, ns[i*t:(i+1)*t]
+		switch parts := s.parts(); {
+		case parts > 1 && !sequential:
+			p.pool.Run(parts, job)
+		default:
+			for i := range parts {
+				job.Do(i, parts)
+			}
+		}
+	}
+	copy(p.out, a.at(a.output))
+	a.x = nil
+	return p.out, nil
+}
+
+// timedPartJob runs one step's parts, each timed on its own goroutine.
+type timedPartJob struct {
+	s     step
+	a     *arena
+	ns    []int64
+	clock func() int64
+}
+
+func (j *timedPartJob) Do(part, parts int) {
+	// The thread's clock holds for the part only if the goroutine stays
+	// on its thread meanwhile.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	t0 := j.clock()
+	j.s.run(j.a, part, parts)
+	j.ns[part%len(j.ns)] += j.clock() - t0
 }

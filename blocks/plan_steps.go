@@ -48,6 +48,14 @@ func newGemmStep(d kernels.ConvDims, w []float32, epi kernels.Epilogue, threads,
 			s.colChunk = max(64, (s.n+threads-1)/threads)
 			chunks = (s.n + s.colChunk - 1) / s.colChunk
 		}
+		if s.groups == 1 && s.rowBlocks == 1 && chunks > threads && chunks%threads != 0 {
+			// As many chunks for each thread (3136 positions: 8 chunks
+			// of 400, not 7 of 512, four of them on one thread), in
+			// whole panels of 16 columns.
+			even := (chunks + threads - 1) / threads * threads
+			s.colChunk = ((s.n+even-1)/even + 15) &^ 15
+			chunks = (s.n + s.colChunk - 1) / s.colChunk
+		}
 	}
 	s.tiles = s.groups * chunks * s.rowBlocks
 	for g := 0; g < s.groups; g++ {
@@ -95,7 +103,7 @@ func (s *gemmStep) run(a *arena, part, parts int) {
 		g := t / (chunks * s.rowBlocks)
 		rb := t / chunks % s.rowBlocks
 		cb := t % chunks
-		r0, r1 := span(s.m, rb, s.rowBlocks)
+		r0, _ := span(s.m, rb, s.rowBlocks)
 		j0 := cb * s.colChunk
 		j1 := min(j0+s.colChunk, s.n)
 		row := g*s.m + r0
@@ -107,8 +115,10 @@ func (s *gemmStep) run(a *arena, part, parts int) {
 		} else if res != nil {
 			rt = res[row*s.n+j0:]
 		}
-		kernels.SgemmPacked(s.packed[g*s.rowBlocks+rb], false, j1-j0, x[g*s.k*s.n+j0:], s.n, beta, yo, s.n, a.gemmWS[part])
-		s.epi.Apply(yo, s.n, row, r1-r0, j1-j0, rt, s.n)
+		// The epilogue runs on each strip of rows as the product
+		// finishes it, while it is in L1.
+		epi := kernels.RowEpilogue{E: &s.epi, Row0: row, Res: rt, LdRes: s.n}
+		kernels.SgemmPackedEpilogue(s.packed[g*s.rowBlocks+rb], false, j1-j0, x[g*s.k*s.n+j0:], s.n, beta, yo, s.n, a.gemmWS[part], &epi)
 	}
 }
 
@@ -176,7 +186,15 @@ type dwStep struct {
 func (s *dwStep) parts() int { return s.nparts }
 
 func (s *dwStep) run(a *arena, part, parts int) {
+	// Whole groups of eight channels per part where there are enough: the
+	// channels-last kernels compute eight at a time.
 	o0, o1 := span(s.out, part, parts)
+	if g := s.out / 8; g >= parts {
+		o0, o1 = 8*(g*part/parts), 8*(g*(part+1)/parts)
+		if part == parts-1 {
+			o1 = s.out
+		}
+	}
 	s.conv.Run(a.at(s.src), s.w, a.at(s.dst), o0, o1, &s.epi, a.scratch[part])
 }
 
@@ -324,31 +342,36 @@ func (s *mulStep) run(a *arena, part, parts int) {
 // (in order when dst is nil). A channel shuffle is one input with a
 // permutation; a concat followed by a shuffle is one step.
 type concatStep struct {
-	srcs []loc
-	hw   int
-	to   []int
-	out  loc
+	srcs   []loc
+	hw     int
+	to     []int
+	out    loc
+	nparts int
 }
 
-func (s *concatStep) parts() int { return 1 }
+func (s *concatStep) parts() int { return max(s.nparts, 1) }
 
-func (s *concatStep) run(a *arena, _, _ int) {
+// run copies the output channels [c0, c1) of this part (in the order of
+// the inputs' channels, before the shuffle) to their places.
+func (s *concatStep) run(a *arena, part, parts int) {
 	y := a.at(s.out)
-	if s.to == nil {
-		off := 0
-		for _, l := range s.srcs {
-			off += copy(y[off:], a.at(l))
-		}
-		return
-	}
-	i := 0
+	c0, c1 := span(len(y)/s.hw, part, parts)
+	i := 0 // the first channel of the current input
 	for _, l := range s.srcs {
 		x := a.at(l)
-		for c := 0; c < len(x)/s.hw; c++ {
-			o := s.to[i]
-			copy(y[o*s.hw:(o+1)*s.hw], x[c*s.hw:(c+1)*s.hw])
-			i++
+		n := len(x) / s.hw
+		lo, hi := max(c0-i, 0), min(c1-i, n)
+		switch {
+		case lo >= hi:
+		case s.to == nil:
+			copy(y[(i+lo)*s.hw:(i+hi)*s.hw], x[lo*s.hw:hi*s.hw])
+		default:
+			for c := lo; c < hi; c++ {
+				o := s.to[i+c]
+				copy(y[o*s.hw:(o+1)*s.hw], x[c*s.hw:(c+1)*s.hw])
+			}
 		}
+		i += n
 	}
 }
 

@@ -30,6 +30,13 @@
 //     project name (Settings.Project, "nas" by default), so that several
 //     projects share one server without seeing each other's work.
 //
+// Device agents (agent*.go) measure latency on the device a table is for:
+// an Agent announces the device's fingerprint under a name and serves
+// measurement requests with latency.Profiler; a Device, on the machine
+// that profiles or searches, is the latency.Measurer that deals them out
+// to the device's agents (core NATS request and reply; nothing stored
+// but the announcement).
+//
 // It is not the default: without a NATS URL, nas runs everything in one
 // process and needs no server. docs/distributed.md describes the design.
 package cluster

@@ -28,10 +28,13 @@ const (
 )
 
 // trainPayload is a TrainTask on the wire. Its weights file is a path on
-// the coordinator; the worker returns the weights as a blob instead.
+// the coordinator; the worker returns the weights as a blob instead. The
+// weights it starts from, when it has some, travel as a blob too (Init,
+// its hash; the task's Init is nil).
 type trainPayload struct {
 	Task        pipeline.TrainTask `json:"task"`
 	WantWeights bool               `json:"want_weights,omitempty"`
+	Init        string             `json:"init,omitempty"`
 }
 
 type trainOutput struct {
@@ -69,6 +72,12 @@ func PipelineTasks(data *pipeline.Datasets, local pipeline.Dataset, threads int)
 				return nil, err
 			}
 			p.Task.Data = local
+			if p.Init != "" {
+				var err error
+				if p.Task.Init, err = env.Blobs.Get(ctx, p.Init); err != nil {
+					return nil, err
+				}
+			}
 			if p.Task.Threads == 0 {
 				p.Task.Threads = threads
 			}
@@ -215,8 +224,16 @@ func (r *Remote) dataset(d pipeline.Dataset) (DatasetID, error) {
 func (r *Remote) Train(ctx context.Context, task pipeline.TrainTask) (pipeline.TrainResult, error) {
 	path := task.Weights
 	task.Weights = ""
+	var init string
+	if task.Init != nil {
+		err := r.patiently(ctx, func() (err error) { init, err = r.Coordinator.q.blobs.Put(ctx, task.Init); return err })
+		if err != nil {
+			return pipeline.TrainResult{}, err
+		}
+		task.Init = nil
+	}
 	var out trainOutput
-	if err := r.do(ctx, KindTrain, task.Data, trainPayload{Task: task, WantWeights: path != ""}, &out); err != nil {
+	if err := r.do(ctx, KindTrain, task.Data, trainPayload{Task: task, WantWeights: path != "", Init: init}, &out); err != nil {
 		return pipeline.TrainResult{}, err
 	}
 	res := out.Result

@@ -69,6 +69,24 @@ func TestRemotePipeline(t *testing.T) {
 	require.Equal(t, wantFT.ValAcc, gotFT.ValAcc)
 	require.Equal(t, wantFT.Weights, gotFT.Weights)
 
+	// A training that starts from given weights (a searched network's
+	// fine-tune from its inherited weights) gets them as a blob.
+	init := task
+	init.Init, init.Recipe.Seed = wb, 8
+	init.Weights = filepath.Join(out, "remote-init.safetensors")
+	gotInit, err := remote.Train(ctx, init)
+	require.NoError(t, err)
+	init.Weights = filepath.Join(out, "local-init.safetensors")
+	wantInit, err := local.Train(ctx, init)
+	require.NoError(t, err)
+	require.Equal(t, wantInit.ValAcc, gotInit.ValAcc)
+	wib, err := os.ReadFile(wantInit.Weights)
+	require.NoError(t, err)
+	gib, err := os.ReadFile(gotInit.Weights)
+	require.NoError(t, err)
+	require.Equal(t, wib, gib, "weights bit for bit")
+	require.NotEqual(t, wb, wib)
+
 	// The same task again runs nowhere: its result is there.
 	again, err := remote.FineTune(ctx, ft)
 	require.NoError(t, err)

@@ -253,6 +253,17 @@ func calibratedOverhead(measured, sums []float64) Entry {
 // where the compiled runner can time its steps (the plan, batch 1), each
 // of its blocks inside it (MeasureBlocks); inside is nil otherwise.
 func (p *Profiler) measureCalibrationNetwork(ctx context.Context, a *space.Arch) (m Measurement, inside []float64, err error) {
+	if p.Measurer != nil {
+		// overhead skips a network whose inside times do not match its
+		// blocks.
+		return p.Measurer.MeasureNetwork(ctx, a, p.batch(), p.Protocol, true)
+	}
+	return p.measureNetworkHere(ctx, a, true)
+}
+
+// measureNetworkHere is measureCalibrationNetwork in this process; inside
+// false leaves the blocks inside it untimed.
+func (p *Profiler) measureNetworkHere(ctx context.Context, a *space.Arch, wantInside bool) (m Measurement, inside []float64, err error) {
 	g, r, err := compileNetwork(p.Compile, a, p.batch(), p.threads())
 	if err != nil {
 		return m, nil, err
@@ -262,7 +273,7 @@ func (p *Profiler) measureCalibrationNetwork(ctx context.Context, a *space.Arch)
 	if m, err = Measure(ctx, r, pr); err != nil {
 		return m, nil, err
 	}
-	if st, ok := r.(StepTimer); ok && p.batch() == 1 {
+	if st, ok := r.(StepTimer); ok && p.batch() == 1 && wantInside {
 		if inside, err = MeasureBlocks(ctx, st, g, pr); err != nil {
 			return m, nil, err
 		}

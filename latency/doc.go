@@ -16,5 +16,7 @@
 //     overhead entry, beta and the scale, fitted on calibration networks;
 //     networks.go: whole networks measured end to end;
 //   - table.go, entry.go, fingerprint.go, inspect.go, errors.go: the file;
-//   - predict.go and validate.go: what a table is for.
+//   - predict.go and validate.go: what a table is for;
+//   - remote.go: a profile whose measurements another device takes
+//     (Measurer; cluster's agents), and keys read back into items (ParseKey).
 package latency

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"slices"
+	"strings"
 
 	"nas/space"
 )
@@ -34,6 +35,11 @@ type PredictorOptions struct {
 	Protocol    Protocol
 	Rounds      int
 	Calibration []*space.Arch
+	// Remote, when set, is the device the predictions are for, measured
+	// from here (an agent, cluster.Device): the table is opened for its
+	// fingerprint (created with it when Create is set), and missing
+	// entries are measured there. Device and Threads are then not used.
+	Remote RemoteDevice
 }
 
 // OpenPredictor opens the table at path for prediction on this machine,
@@ -42,6 +48,9 @@ type PredictorOptions struct {
 // Close the table (Predictor.Table) when done.
 func OpenPredictor(path string, o PredictorOptions) (*Predictor, error) {
 	batch := max(o.Batch, 1)
+	if o.Remote != nil {
+		return openRemotePredictor(path, o, batch)
+	}
 	if !o.Create || o.Device != "" {
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("latency table %s: %w; create it on the device with `nas profile --lut %s`", path, err, path)
@@ -113,4 +122,46 @@ func TableThreads(path string) (int, error) {
 	}
 	slices.Sort(counts)
 	return 0, &ThreadsError{Path: path, Counts: counts}
+}
+
+// openRemotePredictor is OpenPredictor for o.Remote's device.
+func openRemotePredictor(path string, o PredictorOptions, batch int) (*Predictor, error) {
+	dev := o.Remote.Fingerprint()
+	if !o.Create {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("latency table %s: %w; fill it with `nas profile --nats URL --device NAME --lut %s`", path, err, path)
+		}
+	}
+	tbl, err := OpenRemote(path, dev, Options{})
+	if err != nil {
+		return nil, err
+	}
+	return &Predictor{Table: tbl, Batch: batch,
+		Fill: &Profiler{Table: tbl, Measurer: o.Remote, Protocol: o.Protocol, Batch: batch, Threads: dev.Threads,
+			Rounds: o.Rounds, Calibration: o.Calibration}}, nil
+}
+
+// OpenRemote opens the table at path for device dev, measured from this
+// process through a Measurer (Profiler.Measurer): as Open does for this
+// machine, but with dev's fingerprint, so that its entries land in dev's
+// bucket. dev must run this build's kernels (KernelVersion): a table
+// whose entries this build could not read is refused before anything is
+// measured. opts.Device is not used.
+func OpenRemote(path string, dev Fingerprint, opts Options) (*Table, error) {
+	if dev.KernelVersion != CurrentFingerprint(1).KernelVersion {
+		return nil, fmt.Errorf("latency table %s: device %s: %w (device: kernel version %d, this build: %d): run the same nas release on both sides",
+			path, dev.ID(), ErrStaleKernels, dev.KernelVersion, CurrentFingerprint(1).KernelVersion)
+	}
+	opts.Device = ""
+	tbl, err := Open(path, dev, opts)
+	var me *MismatchError
+	if errors.As(err, &me) {
+		return nil, fmt.Errorf("latency table %s holds other devices (%s), not %s (%s): give another --lut, or --add-device to add it: %w",
+			path, strings.Join(me.Devices, ", "), dev.ID(), dev, ErrFingerprintMismatch)
+	}
+	if err != nil {
+		return nil, err
+	}
+	tbl.remote = !dev.Equal(CurrentFingerprint(dev.Threads))
+	return tbl, nil
 }

@@ -46,6 +46,11 @@ type Profiler struct {
 	// after each stored one, with the measurements present and the total
 	// (entries times Rounds).
 	Progress func(done, total int)
+	// Measurer, when set, takes the measurements on another device (an
+	// agent, cluster.Device) instead of in this process; Compile is then
+	// not used. The table must be open for that device (Open with its
+	// fingerprint). A ConcurrentMeasurer gets several blocks at once.
+	Measurer Measurer
 
 	// boundary caches the cost of a run's boundary per output shape (see
 	// measure); it is measured again by each process, never stored.
@@ -112,21 +117,20 @@ func (p *Profiler) Profile(ctx context.Context, items []Item) (ProfileStats, err
 		if err := p.measureCalibration(ctx, cal, round-1); err != nil {
 			return st, err
 		}
+		var todo []string
 		for _, k := range roundOrder(w.blockKeys, round) {
-			if have[k] >= round {
-				continue
+			if have[k] < round {
+				todo = append(todo, k)
 			}
-			m, err := p.measure(ctx, w.byKey[k])
-			if err != nil {
-				return st, fmt.Errorf("profiling %s: %w", k, err)
-			}
+		}
+		if err := p.measureEach(ctx, w.byKey, todo, func(k string, m Measurement) error {
 			e, err := p.best(k, m.Entry, have[k])
 			if err != nil {
-				return st, err
+				return err
 			}
-			if err := put(k, e, have[k]+1); err != nil {
-				return st, err
-			}
+			return put(k, e, have[k]+1)
+		}); err != nil {
+			return st, err
 		}
 	}
 	// After an interrupted run, the calibration networks may lack rounds.
@@ -159,8 +163,14 @@ func (p *Profiler) check() error {
 			p.Table.Path(), ErrForeignDevice, p.Table.Device().ID(), p.Table.Device())
 	case p.Table.readOnly:
 		return fmt.Errorf("latency table %s: %w: open it writable to profile", p.Table.Path(), ErrReadOnly)
-	case p.Compile == nil:
+	case p.Compile == nil && p.Measurer == nil:
 		return fmt.Errorf("latency: Profiler.Compile is not set")
+	case p.Table.remote && p.Measurer == nil:
+		return fmt.Errorf("latency table %s: %w: its device is %s (%s), measured through its agents, and Profiler.Measurer is not set",
+			p.Table.Path(), ErrForeignDevice, p.Table.Device().ID(), p.Table.Device())
+	}
+	if d, ok := p.Measurer.(RemoteDevice); ok && !d.Fingerprint().Equal(p.Table.Device()) {
+		return fmt.Errorf("latency table %s: %w: the table's device is %s, the measurer's %s", p.Table.Path(), ErrForeignDevice, p.Table.Device().ID(), d.Fingerprint().ID())
 	}
 	return nil
 }
@@ -308,11 +318,20 @@ func (p *Profiler) threads() int {
 
 func (p *Profiler) batch() int { return max(p.Batch, 1) }
 
-// measure times one item alone. A block's entry is its run minus the run's
+// measure times one item alone, on the Measurer's device when there is
+// one, else here (measureHere).
+func (p *Profiler) measure(ctx context.Context, it Item) (Measurement, error) {
+	if p.Measurer != nil {
+		return p.Measurer.MeasureItem(ctx, it, p.batch(), p.Protocol)
+	}
+	return p.measureHere(ctx, it)
+}
+
+// measureHere times one item alone in this process. A block's entry is its run minus the run's
 // boundary (see boundaryNs): inside a network the block's steps run
 // between the previous block's and the next one's, and only the network as
 // a whole has a boundary, which its overhead entry holds.
-func (p *Profiler) measure(ctx context.Context, it Item) (Measurement, error) {
+func (p *Profiler) measureHere(ctx context.Context, it Item) (Measurement, error) {
 	g, err := it.Graph()
 	if err != nil {
 		return Measurement{}, err

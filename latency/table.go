@@ -79,7 +79,8 @@ type Table struct {
 	path     string
 	device   Fingerprint
 	deviceID []byte
-	local    bool // the device is this machine
+	local    bool // the device is this machine, or one measured from here (remote)
+	remote   bool // opened by OpenRemote: measured through a Measurer
 	readOnly bool
 }
 

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"nas/results"
 	"nas/search"
 	"nas/space"
+	"nas/supernet"
 	"nas/trainer"
 )
 
@@ -33,7 +35,7 @@ type SearchSettings struct {
 	// Objective is the reward: its TargetMs is required; use
 	// search.SoftObjective or search.HardObjective.
 	Objective search.Objective
-	Budget    int // candidates to train and score (required, unless Supernet: default DefaultSupernetBudget)
+	Budget    int // candidates to score (default DefaultSupernetBudget, or DefaultProxyBudget with Proxy)
 	// Parallel is how many candidates are trained at once (0 and 1: one
 	// at a time): on workers when the Trainer is remote, else in this
 	// process. The strategy proposes from the trials committed so far
@@ -41,23 +43,38 @@ type SearchSettings struct {
 	// depend on it, except with the random strategy; a run stores it.
 	Parallel int
 
-	// Supernet is the folder of a supernet (nas supernet train) of the
-	// run's space and data: when set, a candidate's accuracy is the one it
-	// has with the weights it inherits, after batch-norm recalibration, on
-	// the supernet's validation split (supernet.Evaluator), instead of
-	// after proxy training. The run records the supernet's identity, and
-	// a resumed run refuses a folder whose weights are not those.
+	// Proxy scores candidates by proxy training, as MnasNet does: a
+	// candidate's accuracy is its validation accuracy after ProxyEpochs
+	// (or ProxySteps) on ProxyFraction of the training split. Without it,
+	// a candidate's accuracy is the one it has with the weights it
+	// inherits from the supernet in Supernet, after batch-norm
+	// recalibration, on the supernet's validation split
+	// (supernet.Evaluator).
+	Proxy bool
+	// Supernet is the supernet's folder ("": the folder SupernetFolder
+	// names under Search.Supernets). A folder without a supernet gets one
+	// trained with SupernetRecipe, an unfinished one of that recipe
+	// continues its training, and a finished one is used as it is. The
+	// run records the supernet's identity, and a resumed run refuses a
+	// folder whose weights are not those.
 	Supernet string
+	// SupernetRecipe is how the supernet is trained when it is built
+	// here (zero: DefaultSupernetRecipe).
+	SupernetRecipe SupernetRecipe
 
 	ProxyEpochs   int     // epochs of proxy training per candidate; default 1 unless ProxySteps
 	ProxySteps    int     // optimizer steps of proxy training instead of epochs
 	ProxyFraction float64 // fraction of the training split proxy training uses; default 0.05
 	ProxyEval     float64 // fraction of the validation split candidates are scored on; default 1
-	Batch         int     // batch size of proxy and final training; default 64
+	Batch         int     // batch size of the supernet's (when built here), proxy and final training; default 64
 
-	Final         int      // best networks to retrain, test and time after the search (0: none)
-	FinalEpochs   int      // default 1
-	FinalFraction float64  // fraction of the training split the final training uses; default 0.25
+	// Final is the number of best networks to train, test and time after
+	// the search (0: none). With a supernet, a final network starts from
+	// the weights it inherits from it (a fine-tune); with Proxy, from
+	// fresh weights.
+	Final         int
+	FinalEpochs   int      // default DefaultFinalEpochs, or 1 with Proxy
+	FinalFraction float64  // fraction of the training split the final training uses; default 1, or 0.25 with Proxy
 	Baselines     []string // zoo networks trained with the final recipe: NAME or NAME@WIDTH
 
 	LatencyTable string // default DefaultLatencyTable
@@ -81,7 +98,16 @@ const (
 	DefaultStrategy      = "evolution"
 	DefaultProxyFraction = 0.05
 	DefaultBatch         = 64
-	DefaultFinalFraction = 0.25
+	DefaultFinalFraction = 0.25 // with Proxy
+	DefaultProxyBudget   = 12   // with Proxy
+	// DefaultFinalEpochs is the length of the fine-tune of a searched
+	// network from its inherited weights, on all of the training split,
+	// and of the baselines' training beside it.
+	DefaultFinalEpochs = 3
+	// DefaultFineTuneLR is the peak learning rate of that fine-tune,
+	// reached after DefaultFineTuneWarmup epochs of linear warm-up.
+	DefaultFineTuneLR     = 0.1
+	DefaultFineTuneWarmup = 0.1
 )
 
 func (s SearchSettings) withDefaults() SearchSettings {
@@ -106,17 +132,18 @@ func (s SearchSettings) withDefaults() SearchSettings {
 	if s.Batch == 0 {
 		s.Batch = DefaultBatch
 	}
-	if s.FinalEpochs == 0 {
-		s.FinalEpochs = 1
-	}
-	if s.FinalFraction == 0 {
-		s.FinalFraction = DefaultFinalFraction
+	if s.Proxy {
+		s.Budget = cmp.Or(s.Budget, DefaultProxyBudget)
+		s.FinalEpochs = cmp.Or(s.FinalEpochs, 1)
+		s.FinalFraction = cmp.Or(s.FinalFraction, DefaultFinalFraction)
+	} else {
+		s.FinalEpochs = cmp.Or(s.FinalEpochs, DefaultFinalEpochs)
+		s.FinalFraction = cmp.Or(s.FinalFraction, 1)
+		s.Budget = cmp.Or(s.Budget, DefaultSupernetBudget)
+		s.SupernetRecipe = s.SupernetRecipe.withDefaults()
 	}
 	if s.LatencyTable == "" {
 		s.LatencyTable = DefaultLatencyTable
-	}
-	if s.Budget == 0 && s.Supernet != "" {
-		s.Budget = DefaultSupernetBudget
 	}
 	return s
 }
@@ -133,10 +160,12 @@ func (s SearchSettings) Validate() error {
 	case o.Beta > 0:
 		return settingErr("beta", o.Beta, "the reward exponent must be <= 0 (a slower network must never score higher)")
 	case s.Budget < 1:
-		return settingErr("budget", s.Budget, "train at least one candidate")
+		return settingErr("budget", s.Budget, "score at least one candidate")
+	case s.Proxy && s.Supernet != "":
+		return settingErr("supernet", s.Supernet, "proxy training scores candidates without a supernet: give one or the other")
 	case s.Parallel < 0:
 		return settingErr("parallel", s.Parallel, "want 1 or more candidates trained at once")
-	case s.Parallel > 1 && s.Supernet != "":
+	case s.Parallel > 1 && !s.Proxy:
 		return settingErr("parallel", s.Parallel, "a supernet scores candidates in this process, one at a time: give 1, or proxy training")
 	case !slices.Contains(search.Strategies, s.Strategy):
 		return settingErr("strategy", s.Strategy, "want one of %s", strings.Join(search.Strategies, ", "))
@@ -156,6 +185,11 @@ func (s SearchSettings) Validate() error {
 		return settingErr("final_epochs", s.FinalEpochs, "at least 1")
 	case !(s.FinalFraction > 0 && s.FinalFraction <= 1):
 		return settingErr("final_fraction", s.FinalFraction, "want a fraction in (0, 1]")
+	}
+	if !s.Proxy {
+		if err := s.SupernetRecipe.validate(); err != nil {
+			return err
+		}
 	}
 	for _, b := range s.Baselines {
 		if _, _, err := ParseBaseline(b); err != nil {
@@ -185,28 +219,31 @@ func ParseBaseline(s string) (name string, width float64, err error) {
 // searchValues are SearchSettings by the names SettingError uses, for
 // the resume's comparison.
 type searchValues struct {
-	Space         string   `json:"space"`
-	Data          string   `json:"data"`
-	DataDir       string   `json:"data_dir"`
-	Strategy      string   `json:"strategy"`
-	Seed          uint64   `json:"seed"`
-	TargetMs      float64  `json:"target_ms"`
-	Alpha         float64  `json:"alpha"`
-	Beta          float64  `json:"beta"`
-	Budget        int      `json:"budget"`
-	Parallel      int      `json:"parallel"`
-	ProxyEpochs   int      `json:"proxy_epochs"`
-	ProxySteps    int      `json:"proxy_steps"`
-	ProxyFraction float64  `json:"proxy_fraction"`
-	ProxyEval     float64  `json:"proxy_eval_fraction"`
-	Batch         int      `json:"batch"`
-	Final         int      `json:"final"`
-	FinalEpochs   int      `json:"final_epochs"`
-	FinalFraction float64  `json:"final_fraction"`
-	Baselines     []string `json:"baselines"`
-	LatencyTable  string   `json:"latency_table"`
-	Device        string   `json:"device"`
-	Supernet      string   `json:"supernet"`
+	Space            string   `json:"space"`
+	Data             string   `json:"data"`
+	DataDir          string   `json:"data_dir"`
+	Strategy         string   `json:"strategy"`
+	Seed             uint64   `json:"seed"`
+	TargetMs         float64  `json:"target_ms"`
+	Alpha            float64  `json:"alpha"`
+	Beta             float64  `json:"beta"`
+	Budget           int      `json:"budget"`
+	Parallel         int      `json:"parallel"`
+	ProxyEpochs      int      `json:"proxy_epochs"`
+	ProxySteps       int      `json:"proxy_steps"`
+	ProxyFraction    float64  `json:"proxy_fraction"`
+	ProxyEval        float64  `json:"proxy_eval_fraction"`
+	Batch            int      `json:"batch"`
+	Final            int      `json:"final"`
+	FinalEpochs      int      `json:"final_epochs"`
+	FinalFraction    float64  `json:"final_fraction"`
+	Baselines        []string `json:"baselines"`
+	LatencyTable     string   `json:"latency_table"`
+	Device           string   `json:"device"`
+	Proxy            bool     `json:"proxy"`
+	Supernet         string   `json:"supernet"`
+	SupernetEpochs   int      `json:"supernet_epochs"`
+	SupernetFraction float64  `json:"supernet_fraction"`
 }
 
 func (s SearchSettings) values() searchValues {
@@ -214,7 +251,8 @@ func (s SearchSettings) values() searchValues {
 		TargetMs: s.Objective.TargetMs, Alpha: s.Objective.Alpha, Beta: s.Objective.Beta, Budget: s.Budget,
 		Parallel: max(1, s.Parallel), ProxyEpochs: s.ProxyEpochs, ProxySteps: s.ProxySteps, ProxyFraction: s.ProxyFraction, ProxyEval: s.ProxyEval,
 		Batch: s.Batch, Final: s.Final, FinalEpochs: s.FinalEpochs, FinalFraction: s.FinalFraction, Baselines: s.Baselines,
-		LatencyTable: s.LatencyTable, Device: s.Device, Supernet: s.Supernet}
+		LatencyTable: s.LatencyTable, Device: s.Device, Proxy: s.Proxy, Supernet: s.Supernet,
+		SupernetEpochs: s.SupernetRecipe.Epochs, SupernetFraction: s.SupernetRecipe.Fraction}
 }
 
 // storedSettings are the part of SearchSettings a run keeps in
@@ -239,15 +277,24 @@ type storedSettings struct {
 	FinalFraction float64  `json:"final_fraction"`
 	Baselines     []string `json:"baselines,omitempty"`
 	Device        string   `json:"device,omitempty"` // the Device setting ("" this machine)
-	// Supernet is the supernet folder trials are scored with, and
-	// SupernetIdentity the identity of its weights (none: proxy training).
-	Supernet         string `json:"supernet,omitempty"`
-	SupernetIdentity string `json:"supernet_identity,omitempty"`
+	// Accuracy is where the trials' accuracy comes from: "proxy" or
+	// "supernet" (runs stored without it: proxy unless Supernet is set).
+	Accuracy string `json:"accuracy,omitempty"`
+	// Supernet is the supernet folder trials are scored with,
+	// SupernetRecipe the recipe that builds it there, and
+	// SupernetIdentity the identity of its weights ("" until it is built).
+	Supernet         string          `json:"supernet,omitempty"`
+	SupernetRecipe   *SupernetRecipe `json:"supernet_recipe,omitempty"`
+	SupernetIdentity string          `json:"supernet_identity,omitempty"`
 }
 
 // runConfig is s as a run stores it; device is the table device's ID.
 func (s SearchSettings) runConfig(device string) results.RunConfig {
-	raw, _ := json.Marshal(storedSettings{Budget: s.Budget, Parallel: s.Parallel, Alpha: s.Objective.Alpha, Beta: s.Objective.Beta, DataDir: s.DataDir,
+	acc, recipe := "supernet", &s.SupernetRecipe
+	if s.Proxy {
+		acc, recipe = "proxy", nil
+	}
+	raw, _ := json.Marshal(storedSettings{Accuracy: acc, SupernetRecipe: recipe, Budget: s.Budget, Parallel: s.Parallel, Alpha: s.Objective.Alpha, Beta: s.Objective.Beta, DataDir: s.DataDir,
 		ProxyEpochs: s.ProxyEpochs, ProxyFraction: s.ProxyFraction, ProxySteps: s.ProxySteps, ProxyEval: s.ProxyEval,
 		FixedSplit: !s.perTrialSplit, Batch: s.Batch, Final: s.Final, FinalEpochs: s.FinalEpochs, FinalFraction: s.FinalFraction,
 		Baselines: s.Baselines, Device: s.Device, Supernet: s.Supernet, SupernetIdentity: s.supernetIdentity})
@@ -261,7 +308,12 @@ func settingsOf(id results.RunID, c results.RunConfig) (SearchSettings, error) {
 	if err := json.Unmarshal(c.Settings, &st); err != nil {
 		return SearchSettings{}, fmt.Errorf("%s: stored settings: %v", id, err)
 	}
-	return SearchSettings{Space: c.Space, Data: c.Dataset, DataDir: st.DataDir, Strategy: c.Strategy, Seed: c.Seed,
+	proxy := st.Accuracy == "proxy" || st.Accuracy == "" && st.Supernet == ""
+	var recipe SupernetRecipe
+	if st.SupernetRecipe != nil {
+		recipe = *st.SupernetRecipe
+	}
+	return SearchSettings{Space: c.Space, Data: c.Dataset, DataDir: st.DataDir, Strategy: c.Strategy, Seed: c.Seed, Proxy: proxy, SupernetRecipe: recipe,
 		Objective: search.Objective{TargetMs: c.TargetMs, Alpha: st.Alpha, Beta: st.Beta}, Budget: st.Budget, Parallel: st.Parallel,
 		ProxyEpochs: st.ProxyEpochs, ProxySteps: st.ProxySteps, ProxyFraction: st.ProxyFraction, ProxyEval: st.ProxyEval,
 		Batch: st.Batch, Final: st.Final, FinalEpochs: st.FinalEpochs, FinalFraction: st.FinalFraction, Baselines: st.Baselines,
@@ -292,6 +344,14 @@ type Search struct {
 	Trainer Trainer       // nil: a Local
 	Threads int           // shards a training batch is split over (0: all cores); results depend on it
 	Out     string        // report folder; default RunFolder(run)
+	// Agent, when set, is the device the run's table is for, measured
+	// through its agents (cluster.Device; Device then is its name): the
+	// table is opened for its fingerprint, and missing entries and the
+	// final networks are measured there.
+	Agent latency.RemoteDevice
+	// Supernets is the folder the supernets of searches without a
+	// Supernet folder are kept in (default DefaultSupernets).
+	Supernets string
 
 	// Started, when set, is called once the run is created or reopened,
 	// with the trials it holds already.
@@ -301,9 +361,13 @@ type Search struct {
 	Trial func(t search.Trial)
 	// Progress, when set, is called after each recorded trial.
 	Progress func(done int, best search.Trial)
-	// Log, when set, receives a line for each step after the search
-	// proper (final training, baselines).
+	// Log, when set, receives a line for each step besides the trials
+	// (building the supernet, final training, baselines).
 	Log func(msg string)
+	// SupernetStep, when set, is called after each step of the
+	// supernet's training, and SupernetEpoch after each of its epochs.
+	SupernetStep  func(trainer.StepReport)
+	SupernetEpoch func(supernet.EpochStats)
 	// Epoch, when set, is called after each epoch of a final training or
 	// a baseline's that runs in this process (a Local trainer), with the
 	// network's name.
@@ -422,20 +486,23 @@ func (s *Search) run(ctx context.Context, id results.RunID, st SearchSettings, t
 		return nil, err
 	}
 	data := Dataset{Name: st.Data, Dir: st.DataDir}
-	trainer := s.Trainer
-	if trainer == nil {
-		trainer = &Local{Data: &Datasets{}}
+	tr := s.Trainer
+	if tr == nil {
+		tr = &Local{Data: &Datasets{}}
 	}
-	if err := checkDataset(trainer, data, sp); err != nil {
+	if err := checkDataset(tr, data, sp); err != nil {
 		return nil, err
 	}
-	var supernetEval search.Evaluator // nil: proxy training
-	if st.Supernet != "" {
+	var sets *trainer.Sets // the data a supernet trains and scores on
+	if !st.Proxy {
 		ds := &Datasets{}
-		if lt, ok := trainer.(*Local); ok {
+		if lt, ok := tr.(*Local); ok {
 			ds = lt.Data
 		}
-		if supernetEval, err = supernetEvaluator(&st, sp, data, ds); err != nil {
+		if sets, err = ds.Open(data); err != nil {
+			return nil, err
+		}
+		if err := resolveSupernet(&st, s.Supernets, sp, sets); err != nil {
 			return nil, err
 		}
 	}
@@ -450,7 +517,14 @@ func (s *Search) run(ctx context.Context, id results.RunID, st SearchSettings, t
 		if err != nil {
 			return nil, err
 		}
-		tbl, err := OpenTableLatency(st.LatencyTable, latency.PredictorOptions{Device: st.Device, Calibration: calib})
+		o := latency.PredictorOptions{Device: st.Device, Calibration: calib}
+		switch {
+		case s.Agent != nil:
+			o.Device, o.Remote = "", s.Agent
+		case st.Device != "" && !strings.HasPrefix(st.Device, "fp-"):
+			return nil, fmt.Errorf("the run's device %s is an agent's: give --nats URL --device %s (the server its 'nas agent' is on)", st.Device, st.Device)
+		}
+		tbl, err := OpenTableLatency(st.LatencyTable, o)
 		if err != nil {
 			return nil, err
 		}
@@ -462,6 +536,15 @@ func (s *Search) run(ctx context.Context, id results.RunID, st SearchSettings, t
 			return nil, err
 		}
 	}
+	if s.Started != nil {
+		s.Started(id, st, len(trials))
+	}
+	var supernetEval *supernet.Evaluator // nil: proxy training
+	if !st.Proxy {
+		if supernetEval, err = s.prepareSupernet(ctx, id, &st, sp, data, sets); err != nil {
+			return nil, s.stopped(id, len(trials), err)
+		}
+	}
 	strategy, err := search.NewStrategy(st.Strategy, sp.Cardinalities(), st.Seed, st.strategySettings())
 	if err != nil {
 		return nil, err
@@ -470,7 +553,7 @@ func (s *Search) run(ctx context.Context, id results.RunID, st SearchSettings, t
 		Space:    sp,
 		Strategy: strategy,
 		Latency:  searchLatency{ctx: ctx, src: lat},
-		Accuracy: &proxyEvaluator{trainer: trainer, task: TrainTask{Data: data, Recipe: ProxyRecipe(st), Threads: s.Threads}},
+		Accuracy: &proxyEvaluator{trainer: tr, task: TrainTask{Data: data, Recipe: ProxyRecipe(st), Threads: s.Threads}},
 		Recorder: &storeRecorder{store: s.Store, run: id, recorded: s.Trial},
 		Settings: search.Settings{Objective: st.Objective, Budget: st.Budget, Seed: st.Seed, Parallel: st.Parallel,
 			Key: func(a *space.Arch) string { return a.String() }, Progress: s.Progress},
@@ -483,19 +566,8 @@ func (s *Search) run(ctx context.Context, id results.RunID, st SearchSettings, t
 			return nil, fmt.Errorf("%s: %w", id, err)
 		}
 	}
-	if s.Started != nil {
-		s.Started(id, st, len(trials))
-	}
 	if err := srch.Run(ctx); err != nil {
-		status := results.RunFailed
-		if errors.Is(err, context.Canceled) {
-			status = results.RunStopped
-			err = &StoppedError{Run: id, Trials: len(srch.Trials()), Err: err}
-		}
-		if serr := s.Store.SetStatus(id, status); serr != nil {
-			return nil, errors.Join(err, serr)
-		}
-		return nil, err
+		return nil, s.stopped(id, len(srch.Trials()), err)
 	}
 	res := &SearchResult{Run: id, Settings: st, Stopped: srch.Stopped, Trials: srch.Trials(), Dir: s.Out}
 	if b, ok := srch.Best(); ok {
@@ -507,7 +579,7 @@ func (s *Search) run(ctx context.Context, id results.RunID, st SearchSettings, t
 	if err := os.MkdirAll(res.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	if res.Final, err = s.finals(ctx, st, sp, trainer, lat, res); err != nil {
+	if res.Final, err = s.finals(ctx, st, sp, tr, lat, supernetEval, res); err != nil {
 		if errors.Is(err, context.Canceled) {
 			// Stopped during the final training: the trials are all
 			// stored, and a resume trains the final networks again.
@@ -533,6 +605,20 @@ func (s *Search) run(ctx context.Context, id results.RunID, st SearchSettings, t
 	return res, nil
 }
 
+// stopped marks run id stopped (err a cancellation: a *StoppedError
+// with the trials it holds) or failed, and returns err.
+func (s *Search) stopped(id results.RunID, trials int, err error) error {
+	status := results.RunFailed
+	if errors.Is(err, context.Canceled) {
+		status = results.RunStopped
+		err = &StoppedError{Run: id, Trials: trials, Err: err}
+	}
+	if serr := s.Store.SetStatus(id, status); serr != nil {
+		return errors.Join(err, serr)
+	}
+	return err
+}
+
 // checkDataset refuses a space made for other images than the dataset's.
 func checkDataset(t Trainer, d Dataset, sp *space.Space) error {
 	lt, ok := t.(*Local)
@@ -555,8 +641,9 @@ func checkDataset(t Trainer, d Dataset, sp *space.Space) error {
 
 // finals trains the best Final networks and the baselines with the final
 // recipe, saves their weights into res.Dir, tests and times them, and
-// stores them as the run's baselines.
-func (s *Search) finals(ctx context.Context, st SearchSettings, sp *space.Space, t Trainer, lat LatencySource, res *SearchResult) ([]FinalResult, error) {
+// stores them as the run's baselines. With a supernet (ev), a searched
+// network starts from the weights it inherits from it.
+func (s *Search) finals(ctx context.Context, st SearchSettings, sp *space.Space, t Trainer, lat LatencySource, ev *supernet.Evaluator, res *SearchResult) ([]FinalResult, error) {
 	recipe := FinalRecipe(st)
 	if lt, ok := t.(*Local); ok && s.Epoch != nil && lt.OnEpoch == nil {
 		t = &Local{Data: lt.Data, OnEpoch: s.Epoch}
@@ -570,7 +657,11 @@ func (s *Search) finals(ctx context.Context, st SearchSettings, sp *space.Space,
 		}
 		a.Name = fmt.Sprintf("searched-%d", i+1)
 		archs = append(archs, a)
-		say = append(say, fmt.Sprintf("final training of %s (trial %d, reward %.4f): %d epochs", a.Name, tr.Index+1, tr.Reward, recipe.Epochs))
+		from := "fresh weights"
+		if ev != nil {
+			from = "its inherited weights"
+		}
+		say = append(say, fmt.Sprintf("final training of %s (trial %d, reward %.4f) from %s: %d epochs on %.3g of the training split", a.Name, tr.Index+1, tr.Reward, from, recipe.Epochs, recipe.DataFraction))
 	}
 	for _, b := range st.Baselines {
 		name, width, err := ParseBaseline(b)
@@ -595,8 +686,18 @@ func (s *Search) finals(ctx context.Context, st SearchSettings, sp *space.Space,
 		} else {
 			checkpoint(ctx, "baseline")
 		}
-		fr, err := trainAndTime(ctx, t, lat, TrainTask{Arch: a.String(), Name: a.Name, Data: Dataset{Name: st.Data, Dir: st.DataDir},
-			Recipe: recipe, Threads: s.Threads, Weights: filepath.Join(res.Dir, strings.ReplaceAll(a.Name, "@", "_")+".safetensors")}, a)
+		task := TrainTask{Arch: a.String(), Name: a.Name, Data: Dataset{Name: st.Data, Dir: st.DataDir},
+			Recipe: recipe, Threads: s.Threads, Weights: filepath.Join(res.Dir, strings.ReplaceAll(a.Name, "@", "_")+".safetensors")}
+		if i < searched && ev != nil {
+			net, err := ev.Network(ctx, a, st.Seed)
+			if err != nil {
+				return nil, fmt.Errorf("the inherited weights of %s: %w", a.Name, err)
+			}
+			if task.Init, err = EncodeWeights(net.State(), nil); err != nil {
+				return nil, err
+			}
+		}
+		fr, err := trainAndTime(ctx, t, lat, task, a)
 		if err != nil {
 			return nil, err
 		}
@@ -668,7 +769,12 @@ func ProxyRecipe(st SearchSettings) trainer.Config {
 
 // FinalRecipe is the recipe of a search's final training: FinalEpochs on
 // FinalFraction of the training split with the dataset's augmentation,
-// tested once.
+// tested once. With a supernet it is a fine-tune from the inherited
+// weights: a peak learning rate of DefaultFineTuneLR after
+// DefaultFineTuneWarmup epochs, cosine decay, on the supernet's
+// validation split, so that no image the supernet trained on is
+// validated on; with Proxy it is trainer.DefaultConfig's recipe (one
+// warm-up epoch) on the run's validation split.
 func FinalRecipe(st SearchSettings) trainer.Config {
 	st = st.withDefaults()
 	final := trainer.DefaultConfig()
@@ -676,7 +782,11 @@ func FinalRecipe(st SearchSettings) trainer.Config {
 	final.DataFraction = st.FinalFraction
 	final.Augment = trainer.DefaultAugmentation(st.Data)
 	final.Seed = st.Seed
-	if !st.perTrialSplit {
+	switch {
+	case !st.Proxy:
+		final.LR, final.WarmupEpochs = DefaultFineTuneLR, DefaultFineTuneWarmup
+		final.SplitSeed = supernetSeed
+	case !st.perTrialSplit:
 		final.SplitSeed = runSplitSeed(st.Seed)
 	}
 	return final

@@ -112,7 +112,7 @@ func (f *fakeTrainer) Train(_ context.Context, task TrainTask) (TrainResult, err
 }
 
 func fakeSettings() SearchSettings {
-	return SearchSettings{Space: "convnet28", Data: "mnist", Seed: 4, Objective: search.SoftObjective(2, search.DefaultW), Budget: 8, Final: 1}
+	return SearchSettings{Space: "convnet28", Data: "mnist", Seed: 4, Objective: search.SoftObjective(2, search.DefaultW), Budget: 8, Final: 1, Proxy: true}
 }
 
 // A search stopped after some trials and resumed ends with the trials,
@@ -196,9 +196,10 @@ func TestSearchSettingsValidate(t *testing.T) {
 		{func(s *SearchSettings) { s.Objective.TargetMs = 0 }, "target_ms"},
 		{func(s *SearchSettings) { s.Objective.TargetMs = math.Inf(1) }, "target_ms"},
 		{func(s *SearchSettings) { s.Objective.Beta = 0.1 }, "beta"},
-		{func(s *SearchSettings) { s.Budget = 0 }, "budget"},
+		{func(s *SearchSettings) { s.Budget = -1 }, "budget"},
+		{func(s *SearchSettings) { s.Proxy = false; s.SupernetRecipe.Epochs = -1 }, "supernet_epochs"},
 		{func(s *SearchSettings) { s.Parallel = -1 }, "parallel"},
-		{func(s *SearchSettings) { s.Parallel, s.Supernet = 2, "runs/super" }, "parallel"},
+		{func(s *SearchSettings) { s.Proxy = false; s.Parallel = 2 }, "parallel"},
 		{func(s *SearchSettings) { s.Strategy = "anneal" }, "strategy"},
 		{func(s *SearchSettings) { s.Data = "imagenet" }, "data"},
 		{func(s *SearchSettings) { s.ProxyFraction = 1.5 }, "proxy_fraction"},
@@ -214,7 +215,7 @@ func TestSearchSettingsValidate(t *testing.T) {
 		require.NotContains(t, err.Error(), "--", "the library names settings, not flags")
 	}
 	// Zero means the default; the stored form reads back the same.
-	s := SearchSettings{Objective: search.HardObjective(1), Budget: 3, Seed: 9, Device: "fp-x", Parallel: 4}.withDefaults()
+	s := SearchSettings{Objective: search.HardObjective(1), Budget: 3, Seed: 9, Device: "fp-x", Proxy: true, Parallel: 4}.withDefaults()
 	require.Equal(t, DefaultSpace, s.Space)
 	require.Equal(t, DefaultBatch, s.Batch)
 	require.Equal(t, 1, s.ProxyEpochs)

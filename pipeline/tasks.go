@@ -78,6 +78,10 @@ type TrainTask struct {
 	// Weights, when set, is the file the trained weights are written to
 	// (safetensors, with the arch string in its metadata).
 	Weights string `json:"weights,omitempty"`
+	// Init, when set, holds the weights training starts from
+	// (EncodeWeights: a searched network's weights inherited from a
+	// supernet) instead of weights drawn from the recipe's seed.
+	Init []byte `json:"init,omitempty"`
 }
 
 // TrainResult is what a TrainTask measured.
@@ -112,7 +116,20 @@ func train(ctx context.Context, task TrainTask, data *Datasets, onEpoch func(tra
 	cfg := task.Recipe
 	cfg.Threads = task.Threads
 	cfg.CheckpointDir, cfg.Resume, cfg.OnStep, cfg.OnEpoch = "", false, nil, onEpoch
-	res, err := trainer.Train(ctx, cfg, a, sets)
+	var res *trainer.Result
+	if task.Init != nil {
+		w, err := DecodeWeights(task.Init)
+		if err != nil {
+			return TrainResult{}, fmt.Errorf("the initial weights of %s: %w", a.Name, err)
+		}
+		net, err := withWeights(a, w)
+		if err != nil {
+			return TrainResult{}, fmt.Errorf("the initial weights of %s: %w", a.Name, err)
+		}
+		res, err = trainer.TrainNetwork(ctx, cfg, net, sets)
+	} else {
+		res, err = trainer.Train(ctx, cfg, a, sets)
+	}
 	if err != nil {
 		return TrainResult{}, err
 	}

@@ -16,6 +16,7 @@ import (
 // time in it, so that a test stops a run at a known point rather than
 // after a sleep. The events:
 //
+//	supernet  a step of the training of a search's supernet ends
 //	trial     the proxy training of a search candidate starts
 //	final     the final training of a searched network starts
 //	baseline  the final training of a baseline starts
@@ -51,7 +52,7 @@ var (
 	killMu    sync.Mutex
 	killSeen  = map[string]int{}
 	killWait  = 30 * time.Second // how long an int waits for the cancellation
-	killEvent = []string{"trial", "final", "baseline", "proposal", "long"}
+	killEvent = []string{"supernet", "trial", "final", "baseline", "proposal", "long"}
 )
 
 // parseKillPoint reads EVENT:N[:SIGNAL].

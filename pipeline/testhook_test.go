@@ -17,7 +17,7 @@ func TestParseHookEvent(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"trial", "want EVENT:N"},
 		{"trial:1:kill:x", "want EVENT:N"},
-		{"step:1", `event "step": want one of trial, final, baseline, proposal, long`},
+		{"step:1", `event "step": want one of supernet, trial, final, baseline, proposal, long`},
 		{"final:0", `N "0": want a count from 1`},
 		{"final:x", `N "x"`},
 		{"final:1:term", `signal "term": want kill or int`},

@@ -541,6 +541,23 @@ func (s *Store) Runs() ([]Run, error) {
 	return runs, err
 }
 
+// SetSettings replaces the settings a run stores (RunConfig.Settings):
+// those a run learns once it has started, such as the identity of the
+// supernet it builds.
+func (s *Store) SetSettings(id RunID, settings json.RawMessage) error {
+	if !json.Valid(settings) {
+		return fmt.Errorf("%w: settings are not valid JSON", ErrInvalidConfig)
+	}
+	return s.update(func(tx *bolt.Tx) error {
+		rb, r, err := s.runBucket(tx, id)
+		if err != nil {
+			return err
+		}
+		r.Config.Settings, r.Updated = settings, time.Now().UTC()
+		return putRun(rb, r)
+	})
+}
+
 // SetStatus changes a run's status.
 func (s *Store) SetStatus(id RunID, status RunStatus) error {
 	if !status.valid() {

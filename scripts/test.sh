@@ -37,6 +37,9 @@ FUZZ_TARGETS=(
   "./space/ FuzzMatch 50000"
   "./supernet/ FuzzReadManifest 20000"
   "./pipeline/ FuzzReadHistory 50000"
+  "./cluster/ FuzzDecodeMeasureRequest 50000"
+  "./cluster/ FuzzDecodeMeasureReply 50000"
+  "./latency/ FuzzParseKey 50000"
 )
 for t in "${FUZZ_TARGETS[@]}"; do
   read -r pkg target execs <<<"$t"
@@ -64,4 +67,7 @@ GOARCH=arm64 go vet ./blocks/kernels/
 # shellcheck disable=SC2046
 GOARCH=arm64 go test -count=1 -short -exec qemu-aarch64-static \
   $(go list ./... | grep -v -e '/latency$')
+# nas agent as a real other device: the arm64 binary under qemu serves a
+# profile; the table lands under its arm64 fingerprint.
+bash scripts/check-agent-arm64.sh
 # --- end of kernel paths ---------------------------------------------------

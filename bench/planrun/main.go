@@ -49,7 +49,16 @@ func main() {
 	size := flag.Int("size", 224, "input height and width")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the timed runs to this file")
 	steps := flag.Bool("steps", false, "print the time of each plan step instead of the JSON line")
+	parts := flag.Bool("parts", false, "print how the steps split between the threads (thread CPU time of each part) instead of the JSON line")
+	sequential := flag.Bool("sequential", false, "with -parts: run each step's parts one after the other on one thread")
 	flag.Parse()
+	if *parts {
+		if err := partsTable(os.Stdout, *net, *threads, *iters, *size, *sequential); err != nil {
+			fmt.Fprintln(os.Stderr, "planrun:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*net, *threads, *iters, *size, *profile, *steps); err != nil {
 		fmt.Fprintln(os.Stderr, "planrun:", err)
 		os.Exit(1)

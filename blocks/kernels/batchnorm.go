@@ -202,11 +202,12 @@ func gradSumsChannel(gy, x []float32, n, c, hw, ch int, mu float32) (s1, s2 floa
 // BatchNormGradPartials adds to s1 and s2, per channel, sum(gy) and
 // sum(gy*(x-mean)) over one sample (gy and x: c x hw), in float64: the
 // part of BatchNormGradSums one sample contributes, for operators that
-// compute it while the sample is in cache. It is the path without
-// AVX-512 (where ClampGradSetPartials does not run); there, adding the
-// samples' parts in order gives BatchNormGradSums's sums exactly when hw
-// is over 512 (one row per call there as here); on smaller planes those
-// sum several samples' rows in float32 first.
+// compute it while the sample is in cache. It is the path without the
+// per-channel row kernels (where ClampGradSetPartials does not run: the
+// pure-Go and NEON paths); there, adding the samples' parts in order gives
+// BatchNormGradSums's sums exactly when hw is over 512 (one row per call
+// there as here); on smaller planes those sum several samples' rows in
+// float32 first.
 func BatchNormGradPartials(gy, x []float32, c, hw int, mean []float32, s1, s2 []float64) {
 	for ch := range c {
 		a, b := gradSumsChannel(gy, x, 1, c, hw, ch, mean[ch])
@@ -220,9 +221,9 @@ func BatchNormGradPartials(gy, x []float32, c, hw int, mean []float32, s1, s2 []
 // where 0 < y < hi, followed by BatchNormGradPartials of g and x (the
 // batch norm before the activation), in one pass: it sets g and adds
 // sum(g) to s1[ch] and sum(g*(x-mean[ch])) to s2[ch] (s1 and s2: sums[:c]
-// and sums[c:2c]). It reports whether it ran (with AVX-512 only); the
+// and sums[c:2c]). It reports whether it ran (with AVX-512 or AVX2); the
 // caller otherwise takes the two steps. Its sums add each row's float32
-// lane sums in float64, as BatchNormGradSums does with AVX-512, so that
+// lane sums in float64, as BatchNormGradSums does on those paths, so that
 // per-sample parts added in sample order equal BatchNormGradSums's sums
 // of g bit for bit.
 func ClampGradSetPartials(g, gy, y, x []float32, c, hw int, hi float32, mean []float32, sums []float64) bool {

@@ -8,25 +8,34 @@ import (
 
 // BenchmarkDepthwiseConv runs the plan's depthwise kernel (one thread,
 // ReLU fused) on the shapes of mnasnet1_0 and mobilenet_v3_small at 224,
-// reporting multiply-adds per second.
+// reporting multiply-adds per second, by the channels-last path (where it
+// runs) and by the per-channel row kernels.
 func BenchmarkDepthwiseConv(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, c := range []struct{ c, hw, k, s int }{
 		{32, 112, 3, 1}, {48, 112, 3, 2}, {72, 56, 3, 1}, {72, 56, 5, 2}, {120, 28, 5, 1},
 		{240, 28, 5, 2}, {480, 14, 5, 1}, {576, 14, 3, 1}, {576, 14, 5, 2}, {1152, 7, 5, 1},
+		{144, 56, 3, 1}, {144, 56, 3, 2}, {192, 28, 3, 1}, {960, 7, 3, 1},
 	} {
-		b.Run(fmt.Sprintf("c%d_%d_k%d_s%d", c.c, c.hw, c.k, c.s), func(b *testing.B) {
-			o := (c.hw+2*(c.k/2)-c.k)/c.s + 1
-			win := Window{InH: c.hw, InW: c.hw, KH: c.k, KW: c.k, StrideH: c.s, StrideW: c.s, PadH: c.k / 2, PadW: c.k / 2,
-				DilH: 1, DilW: 1, OutH: o, OutW: o}
-			d := NewDepthwiseConv(win, c.c, 1)
-			x, w := randSlice(rng, c.c*c.hw*c.hw), randSlice(rng, c.c*c.k*c.k)
-			y, s := make([]float32, c.c*o*o), make([]float32, d.ScratchLen())
-			e := &Epilogue{Bias: randSlice(rng, c.c), Act: ActReLU}
-			for b.Loop() {
-				d.Run(x, w, y, 0, c.c, e, s)
-			}
-			b.ReportMetric(float64(c.c*o*o*c.k*c.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
-		})
+		for _, rows := range []bool{false, true} {
+			b.Run(fmt.Sprintf("c%d_%d_k%d_s%d/rows=%v", c.c, c.hw, c.k, c.s, rows), func(b *testing.B) {
+				o := (c.hw+2*(c.k/2)-c.k)/c.s + 1
+				win := Window{InH: c.hw, InW: c.hw, KH: c.k, KW: c.k, StrideH: c.s, StrideW: c.s, PadH: c.k / 2, PadW: c.k / 2,
+					DilH: 1, DilW: 1, OutH: o, OutW: o}
+				d := NewDepthwiseConv(win, c.c, 1)
+				if rows {
+					d.nhwc = false
+				} else if !d.nhwc {
+					b.Skip("no channels-last path")
+				}
+				x, w := randSlice(rng, c.c*c.hw*c.hw), randSlice(rng, c.c*c.k*c.k)
+				y, s := make([]float32, c.c*o*o), make([]float32, d.ScratchLen())
+				e := &Epilogue{Bias: randSlice(rng, c.c), Act: ActReLU}
+				for b.Loop() {
+					d.Run(x, w, y, 0, c.c, e, s)
+				}
+				b.ReportMetric(float64(c.c*o*o*c.k*c.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+			})
+		}
 	}
 }

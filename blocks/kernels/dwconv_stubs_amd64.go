@@ -7,7 +7,7 @@ package kernels
 // stemConvK3S2AVX2 computes nvec vectors of one output row of four output channels of a 3x3 convolution at stride 2 over c input channels (see gen/plan).
 //
 //go:noescape
-func stemConvK3S2AVX2(y []float32, ldy int, nvec int, e []float32, o []float32, ldc int, ld int, w []float32, c int)
+func stemConvK3S2AVX2(y []float32, ldy int, nvec int, e []float32, o []float32, ldc int, ld int, w []float32, c int, lo float32, hi float32)
 
 // copyRowsAVX2 copies h rows of w floats from x (rows lds apart) to y (rows ldd apart).
 //
@@ -83,3 +83,48 @@ func dwRows4K7S2AVX2(y []float32, ldy int, n int, e []float32, o []float32, ld i
 //
 //go:noescape
 func deinterleaveAVX2(even []float32, odd []float32, x []float32)
+
+// dwPack8AVX2 sets p[8*offs[j]+c] = x[c*plane+j] for c < 8 and j < len(offs)&^7.
+//
+//go:noescape
+func dwPack8AVX2(p []float32, x []float32, plane int, offs []int32)
+
+// copyRowsSpillAVX2 copies h rows of (w+7)&^7 floats from x (rows lds apart) to y (rows ldd apart).
+//
+//go:noescape
+func copyRowsSpillAVX2(y []float32, ldd int, x []float32, lds int, w int, h int)
+
+// dwUnpack8AVX2 sets y[c*plane+j] = o[8*j+c] for c < 8 and j < len(o)/64*8.
+//
+//go:noescape
+func dwUnpack8AVX2(y []float32, plane int, o []float32)
+
+// dwNHWC8K3S1AVX2 computes a 3x3 depthwise convolution at stride 1 over eight channels, channels last (see gen/plan).
+//
+//go:noescape
+func dwNHWC8K3S1AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)
+
+// dwNHWC8K3S2AVX2 computes a 3x3 depthwise convolution at stride 2 over eight channels, channels last (see gen/plan).
+//
+//go:noescape
+func dwNHWC8K3S2AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)
+
+// dwNHWC8K5S1AVX2 computes a 5x5 depthwise convolution at stride 1 over eight channels, channels last (see gen/plan).
+//
+//go:noescape
+func dwNHWC8K5S1AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)
+
+// dwNHWC8K5S2AVX2 computes a 5x5 depthwise convolution at stride 2 over eight channels, channels last (see gen/plan).
+//
+//go:noescape
+func dwNHWC8K5S2AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)
+
+// dwNHWC8K7S1AVX2 computes a 7x7 depthwise convolution at stride 1 over eight channels, channels last (see gen/plan).
+//
+//go:noescape
+func dwNHWC8K7S1AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)
+
+// dwNHWC8K7S2AVX2 computes a 7x7 depthwise convolution at stride 2 over eight channels, channels last (see gen/plan).
+//
+//go:noescape
+func dwNHWC8K7S2AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)

@@ -45,8 +45,23 @@ func TestDepthwiseConvMatchesReference(t *testing.T) {
 		}
 	}
 	cases = append(cases, dwCase{4, 2, 9, 7, 3, 1, 1, 1}, dwCase{3, 1, 12, 12, 3, 1, 2, 2}, dwCase{3, 1, 12, 10, 3, 2, 3, 3}, dwCase{2, 3, 5, 5, 1, 1, 0, 1})
+	// Eight channels and more: the channels-last path takes groups of
+	// eight (35 channels: 17 and 18 a call, a group of eight starting at
+	// an odd channel, and channels left over), on planes from 3x3 to
+	// 56x56, with and without a last partial block of eight positions.
+	for _, k := range []int{3, 5, 7} {
+		for _, s := range []int{1, 2} {
+			cases = append(cases, dwCase{35, 1, 7, 7, k, s, k / 2, 1}, dwCase{19, 1, 14, 14, k, s, k / 2, 1}, dwCase{16, 1, 3, 3, k, s, k / 2, 1},
+				dwCase{16, 1, 13, 11, k, s, k / 2, 1}, dwCase{16, 1, 4, 4, k, s, k / 2, 1}, dwCase{16, 1, 12, 10, k, s, 0, 1})
+		}
+	}
+	cases = append(cases, dwCase{16, 1, 56, 56, 3, 1, 1, 1}, dwCase{16, 1, 112, 112, 3, 2, 1, 1}, dwCase{16, 1, 28, 28, 5, 2, 2, 1}, dwCase{16, 2, 7, 7, 3, 1, 1, 1})
 	for _, c := range cases {
-		for i, act := range []ActKind{ActIdentity, ActReLU6, ActHardSwish, ActPReLU} {
+		acts := []ActKind{ActIdentity, ActReLU6, ActHardSwish, ActPReLU}
+		if c.c >= 8 {
+			acts = append(acts, ActReLU6, ActReLU, ActReLU)
+		}
+		for i, act := range acts {
 			generic := i%2 == 1
 			name := fmt.Sprintf("c%d_m%d_%dx%d_k%d_s%d_p%d_d%d_act%d_generic%v", c.c, c.mult, c.h, c.w, c.k, c.s, c.p, c.d, act, generic)
 			t.Run(name, func(t *testing.T) {

@@ -182,7 +182,8 @@ func SwishGrad(gx, gy, x []float32) {
 // HardSwish sets dst = x*ReLU6(x+3)/6.
 func HardSwish(dst, x []float32) {
 	x = x[:len(dst)]
-	for i, v := range x {
+	for i := hardSwishSIMD(dst, x); i < len(x); i++ {
+		v := x[i]
 		dst[i] = v * min(max(v+3, 0), 6) * sixth
 	}
 }

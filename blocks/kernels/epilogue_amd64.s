@@ -5,15 +5,12 @@
 #include "textflag.h"
 
 // func biasClampAVX2(y []float32, b float32, lo float32, hi float32)
-// Requires: AVX, AVX2, SSE
+// Requires: AVX
 TEXT ·biasClampAVX2(SB), NOSPLIT, $0-36
 	MOVQ         y_base+0(FP), AX
-	MOVSS        b+24(FP), X0
-	VBROADCASTSS X0, Y0
-	MOVSS        lo+28(FP), X1
-	VBROADCASTSS X1, Y1
-	MOVSS        hi+32(FP), X2
-	VBROADCASTSS X2, Y2
+	VBROADCASTSS b+24(FP), Y0
+	VBROADCASTSS lo+28(FP), Y1
+	VBROADCASTSS hi+32(FP), Y2
 	MOVQ         y_len+8(FP), CX
 	SHRQ         $0x03, CX
 	SHLQ         $0x05, CX
@@ -34,11 +31,10 @@ done:
 	RET
 
 // func biasHardSwishAVX2(y []float32, b float32)
-// Requires: AVX, AVX2, SSE
+// Requires: AVX
 TEXT ·biasHardSwishAVX2(SB), NOSPLIT, $0-28
 	MOVQ         y_base+0(FP), AX
-	MOVSS        b+24(FP), X0
-	VBROADCASTSS X0, Y0
+	VBROADCASTSS b+24(FP), Y0
 	VBROADCASTSS biasHardSwishAVX2Three<>+0(SB), Y1
 	VBROADCASTSS biasHardSwishAVX2Six<>+0(SB), Y2
 	VBROADCASTSS biasHardSwishAVX2Sixth<>+0(SB), Y3
@@ -75,11 +71,10 @@ DATA biasHardSwishAVX2Sixth<>+0(SB)/4, $(0.16666667)
 GLOBL biasHardSwishAVX2Sixth<>(SB), RODATA|NOPTR, $4
 
 // func biasHardSigmoidAVX2(y []float32, b float32)
-// Requires: AVX, AVX2, SSE
+// Requires: AVX
 TEXT ·biasHardSigmoidAVX2(SB), NOSPLIT, $0-28
 	MOVQ         y_base+0(FP), AX
-	MOVSS        b+24(FP), X0
-	VBROADCASTSS X0, Y0
+	VBROADCASTSS b+24(FP), Y0
 	VBROADCASTSS biasHardSigmoidAVX2Three<>+0(SB), Y1
 	VBROADCASTSS biasHardSigmoidAVX2Six<>+0(SB), Y2
 	VBROADCASTSS biasHardSigmoidAVX2Sixth<>+0(SB), Y3
@@ -115,12 +110,11 @@ DATA biasHardSigmoidAVX2Sixth<>+0(SB)/4, $(0.16666667)
 GLOBL biasHardSigmoidAVX2Sixth<>(SB), RODATA|NOPTR, $4
 
 // func biasResidualAVX2(y []float32, r []float32, b float32)
-// Requires: AVX, AVX2, SSE
+// Requires: AVX
 TEXT ·biasResidualAVX2(SB), NOSPLIT, $0-52
 	MOVQ         y_base+0(FP), AX
 	MOVQ         r_base+24(FP), CX
-	MOVSS        b+48(FP), X0
-	VBROADCASTSS X0, Y0
+	VBROADCASTSS b+48(FP), Y0
 	MOVQ         y_len+8(FP), DX
 	SHRQ         $0x03, DX
 	SHLQ         $0x05, DX
@@ -140,12 +134,11 @@ done:
 	RET
 
 // func axpyAVX2(y []float32, w []float32, a float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·axpyAVX2(SB), NOSPLIT, $0-52
 	MOVQ         y_base+0(FP), AX
 	MOVQ         w_base+24(FP), CX
-	MOVSS        a+48(FP), X0
-	VBROADCASTSS X0, Y0
+	VBROADCASTSS a+48(FP), Y0
 	MOVQ         y_len+8(FP), DX
 	SHRQ         $0x03, DX
 	SHLQ         $0x05, DX
@@ -188,12 +181,11 @@ done:
 	RET
 
 // func scaleAVX2(y []float32, x []float32, a float32)
-// Requires: AVX, AVX2, SSE
+// Requires: AVX
 TEXT ·scaleAVX2(SB), NOSPLIT, $0-52
 	MOVQ         y_base+0(FP), AX
 	MOVQ         x_base+24(FP), CX
-	MOVSS        a+48(FP), X0
-	VBROADCASTSS X0, Y0
+	VBROADCASTSS a+48(FP), Y0
 	MOVQ         y_len+8(FP), DX
 	SHRQ         $0x03, DX
 	SHLQ         $0x05, DX
@@ -289,6 +281,92 @@ loop:
 	ADDQ    $0x40, CX
 	DECQ    BX
 	JMP     loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func maxPool3S2PlaneAVX2(y []float32, ow int, oh int, x []float32, ld int)
+// Requires: AVX, AVX2
+TEXT ·maxPool3S2PlaneAVX2(SB), NOSPLIT, $0-72
+	MOVQ  y_base+0(FP), AX
+	MOVQ  x_base+40(FP), CX
+	MOVQ  ld+64(FP), DX
+	SHLQ  $0x02, DX
+	MOVQ  ow+24(FP), BX
+	MOVQ  oh+32(FP), SI
+	MOVQ  BX, DI
+	SUBQ  $0x08, DI
+	SHLQ  $0x02, DI
+	TESTQ SI, SI
+	JLE   done
+
+row:
+	XORQ R9, R9
+
+vec:
+	CMPQ    R9, DI
+	JGE     tail
+	MOVQ    CX, R8
+	ADDQ    R9, R8
+	ADDQ    R9, R8
+	VMOVUPS (R8), Y0
+	VMOVUPS 32(R8), Y1
+	VMOVUPS 8(R8), Y2
+	VMOVUPS 40(R8), Y3
+	ADDQ    DX, R8
+	VMAXPS  (R8), Y0, Y0
+	VMAXPS  32(R8), Y1, Y1
+	VMAXPS  8(R8), Y2, Y2
+	VMAXPS  40(R8), Y3, Y3
+	ADDQ    DX, R8
+	VMAXPS  (R8), Y0, Y0
+	VMAXPS  32(R8), Y1, Y1
+	VMAXPS  8(R8), Y2, Y2
+	VMAXPS  40(R8), Y3, Y3
+	VSHUFPS $0x88, Y1, Y0, Y4
+	VSHUFPS $0xdd, Y1, Y0, Y0
+	VSHUFPS $0x88, Y3, Y2, Y1
+	VMAXPS  Y0, Y4, Y4
+	VMAXPS  Y1, Y4, Y4
+	VPERMPD $0xd8, Y4, Y4
+	VMOVUPS Y4, (AX)(R9*1)
+	ADDQ    $0x20, R9
+	JMP     vec
+
+tail:
+	MOVQ    DI, R9
+	MOVQ    CX, R8
+	ADDQ    R9, R8
+	ADDQ    R9, R8
+	VMOVUPS (R8), Y0
+	VMOVUPS 32(R8), Y1
+	VMOVUPS 8(R8), Y2
+	VMOVUPS 40(R8), Y3
+	ADDQ    DX, R8
+	VMAXPS  (R8), Y0, Y0
+	VMAXPS  32(R8), Y1, Y1
+	VMAXPS  8(R8), Y2, Y2
+	VMAXPS  40(R8), Y3, Y3
+	ADDQ    DX, R8
+	VMAXPS  (R8), Y0, Y0
+	VMAXPS  32(R8), Y1, Y1
+	VMAXPS  8(R8), Y2, Y2
+	VMAXPS  40(R8), Y3, Y3
+	VSHUFPS $0x88, Y1, Y0, Y4
+	VSHUFPS $0xdd, Y1, Y0, Y0
+	VSHUFPS $0x88, Y3, Y2, Y1
+	VMAXPS  Y0, Y4, Y4
+	VMAXPS  Y1, Y4, Y4
+	VPERMPD $0xd8, Y4, Y4
+	VMOVUPS Y4, (AX)(R9*1)
+	MOVQ    BX, R9
+	SHLQ    $0x02, R9
+	ADDQ    R9, AX
+	ADDQ    DX, CX
+	ADDQ    DX, CX
+	DECQ    SI
+	JNZ     row
 
 done:
 	VZEROUPPER

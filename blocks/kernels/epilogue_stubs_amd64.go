@@ -48,3 +48,8 @@ func sumF64AVX2(x []float32) float64
 //
 //go:noescape
 func maxPool3S2AVX2(y []float32, x []float32, ld int)
+
+// maxPool3S2PlaneAVX2 sets y (oh rows of ow) to the maxima of the 3x3 windows at stride 2 of x, rows ld apart (see gen/plan).
+//
+//go:noescape
+func maxPool3S2PlaneAVX2(y []float32, ow int, oh int, x []float32, ld int)

@@ -91,12 +91,44 @@ func (p *PackedA) WorkspaceLen(n int) int {
 //
 // It panics if ws is too short (a programmer error).
 func SgemmPacked(a *PackedA, transB bool, n int, b []float32, ldb int, beta float32, c []float32, ldc int, ws []float32) {
+	SgemmPackedEpilogue(a, transB, n, b, ldb, beta, c, ldc, ws, nil)
+}
+
+// RowEpilogue is an epilogue SgemmPackedEpilogue applies to each strip of
+// rows of C as soon as the strip is final, while it is in L1: E.Apply over
+// the strip's rows, whose first is channel Row0 + the strip's row, with the
+// residual Res (row stride LdRes) from the strip's first row, if not nil.
+type RowEpilogue struct {
+	E     *Epilogue
+	Row0  int
+	Res   []float32
+	LdRes int
+}
+
+// apply applies the epilogue to rows [ir, ir+mb) and columns [j0, j0+nb)
+// of C.
+func (r *RowEpilogue) apply(c []float32, ldc, ir, mb, j0, nb int) {
+	var res []float32
+	if r.Res != nil {
+		res = r.Res[ir*r.LdRes+j0:]
+	}
+	r.E.Apply(c[ir*ldc+j0:], ldc, r.Row0+ir, mb, nb, res, r.LdRes)
+}
+
+// SgemmPackedEpilogue is SgemmPacked followed by epi (nil for none) over
+// C, applied strip by strip of the packed panels' rows as each is final,
+// rather than in a pass over C after the product; the values are those of
+// the pass.
+func SgemmPackedEpilogue(a *PackedA, transB bool, n int, b []float32, ldb int, beta float32, c []float32, ldc int, ws []float32, epi *RowEpilogue) {
 	m, k := a.m, a.k
 	if m == 0 || n <= 0 {
 		return
 	}
 	if k == 0 {
 		scaleMatrix(m, n, beta, c, ldc)
+		if epi != nil {
+			epi.apply(c, ldc, 0, m, 0, n)
+		}
 		return
 	}
 	if len(ws) < a.WorkspaceLen(n) {
@@ -107,14 +139,14 @@ func SgemmPacked(a *PackedA, transB bool, n int, b []float32, ldb int, beta floa
 	kc, nc := min(kern.kc, k), min(kern.nc, roundUp(n, nr))
 	bbuf, tile := ws[:kc*nc], ws[kc*nc:kc*nc+mr*nr]
 	if !transB && kern.runBStrided != nil && m <= unpackedBMaxRows*mr {
-		sgemmPackedUnpackedB(a, n, b, ldb, beta, c, ldc, bbuf, tile)
+		sgemmPackedUnpackedB(a, n, b, ldb, beta, c, ldc, bbuf, tile, epi)
 		return
 	}
-	sgemmPackedPackB(a, transB, n, b, ldb, beta, c, ldc, bbuf, tile)
+	sgemmPackedPackB(a, transB, n, b, ldb, beta, c, ldc, bbuf, tile, epi)
 }
 
 // sgemmPackedPackB is SgemmPacked packing B a kc x nc block at a time.
-func sgemmPackedPackB(a *PackedA, transB bool, n int, b []float32, ldb int, beta float32, c []float32, ldc int, bbuf, tile []float32) {
+func sgemmPackedPackB(a *PackedA, transB bool, n int, b []float32, ldb int, beta float32, c []float32, ldc int, bbuf, tile []float32, epi *RowEpilogue) {
 	kern := a.kern
 	m, k := a.m, a.k
 	mr := kern.mr
@@ -136,6 +168,9 @@ func sgemmPackedPackB(a *PackedA, transB bool, n int, b []float32, ldb int, beta
 				}
 				ap := block[ir*kb : ir*kb+pk.mr*kb]
 				panelPacked(pk, ap, bbuf, tile, min(mr, m-ir), nb, kb, blockBeta, c[ir*ldc+jc:], ldc)
+				if epi != nil && pc+kb == k {
+					epi.apply(c, ldc, ir, min(mr, m-ir), jc, nb)
+				}
 			}
 		}
 	}
@@ -168,7 +203,7 @@ const unpackedBMaxRows = 4
 // sgemmPackedUnpackedB is SgemmPacked reading B (not transposed) where it
 // is stored: only the last, partial nr-wide panel of each block is packed
 // (into bbuf), since the kernels read whole panels.
-func sgemmPackedUnpackedB(a *PackedA, n int, b []float32, ldb int, beta float32, c []float32, ldc int, bbuf, tile []float32) {
+func sgemmPackedUnpackedB(a *PackedA, n int, b []float32, ldb int, beta float32, c []float32, ldc int, bbuf, tile []float32, epi *RowEpilogue) {
 	kern := a.kern
 	m, k := a.m, a.k
 	mr, nr := kern.mr, kern.nr
@@ -204,6 +239,9 @@ func sgemmPackedUnpackedB(a *PackedA, n int, b []float32, ldb int, beta float32,
 			}
 			if whole < n {
 				panelPacked(pk, ap, bbuf, tile, mb, n-whole, kb, blockBeta, cr[whole:], ldc)
+			}
+			if epi != nil && pc+kb == k {
+				epi.apply(c, ldc, ir, mb, 0, n)
 			}
 		}
 	}

@@ -19,6 +19,30 @@ func Im2col(win Window, c int, src, cols []float32) {
 				wLo, wHi := convValidRange(win.OutW, win.InW, win.StrideW, win.PadW, kw*win.DilW)
 				dst := cols[row*ohw : (row+1)*ohw]
 				row++
+				// At stride 1 the tap's rows are one SIMD call, whole
+				// vectors (up to 7 values past each row, written again
+				// below or by the next row of cols), then the borders.
+				if win.StrideW == 1 && hLo < hHi && wLo < wHi {
+					ih := hLo*win.StrideH - win.PadH + offH
+					if copyRowsSpill(cols[(row-1)*ohw+hLo*win.OutW+wLo:], win.OutW,
+						src[ci*plane+ih*win.InW+wLo+offW:], win.StrideH*win.InW, wHi-wLo, hHi-hLo) {
+						clear(dst[:hLo*win.OutW])
+						clear(dst[hHi*win.OutW:])
+						if wLo > 0 || wHi < win.OutW {
+							// A value or two a row: a loop, not calls.
+							for oh := hLo; oh < hHi; oh++ {
+								dr := dst[oh*win.OutW : (oh+1)*win.OutW]
+								for j := range wLo {
+									dr[j] = 0
+								}
+								for j := wHi; j < len(dr); j++ {
+									dr[j] = 0
+								}
+							}
+						}
+						continue
+					}
+				}
 				clear(dst[:hLo*win.OutW])
 				clear(dst[hHi*win.OutW:])
 				for oh := hLo; oh < hHi; oh++ {

@@ -121,6 +121,13 @@ func maxOf3Stride2SIMD(y, t, even, odd []float32) bool {
 func maxPool3S2(win Window, c int, x, y []float32) {
 	plane := win.InH * win.InW
 	ohw := win.OutH * win.OutW
+	if win.PadH == 0 && win.PadW == 0 && win.InW == 2*win.OutW+1 && win.InH == 2*win.OutH+1 {
+		// Every window inside the plane (SqueezeNet's pools): a call per
+		// plane, which reads one value past it, so not the last plane.
+		for c > 1 && maxPool3S2Plane(y[:ohw], win.OutW, win.OutH, x) {
+			x, y, c = x[plane:], y[ohw:], c-1
+		}
+	}
 	// First output whose window starts inside the row, and the outputs
 	// from there whose window and one more column end inside it.
 	ow0 := (win.PadW + 1) / 2

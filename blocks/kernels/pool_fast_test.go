@@ -13,6 +13,8 @@ func TestMaxPoolRowsMatchesMaxPool2D(t *testing.T) {
 		ceil          bool
 	}{
 		{111, 111, 3, 2, 0, true}, {112, 112, 3, 2, 1, false}, {55, 54, 3, 2, 0, true}, {27, 27, 3, 2, 0, true}, {6, 40, 3, 2, 0, false}, {9, 41, 3, 2, 1, true}, {8, 4, 3, 2, 1, false}, {8, 3, 3, 1, 1, false}, {9, 30, 2, 2, 0, false}, {7, 7, 3, 1, 1, false}, {13, 21, 3, 2, 0, true}, {5, 5, 5, 1, 2, false},
+		// Every window inside the plane, rows of 8 and 9 outputs (a call per plane).
+		{17, 17, 3, 2, 0, false}, {19, 19, 3, 2, 0, true}, {3, 17, 3, 2, 0, false},
 	} {
 		t.Run(fmt.Sprintf("%dx%d_k%d_s%d_p%d_ceil%v", c.h, c.w, c.k, c.s, c.p, c.ceil), func(t *testing.T) {
 			out := func(n int) int {

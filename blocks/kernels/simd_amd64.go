@@ -130,7 +130,7 @@ func stemSIMD() bool { return hasAVX2 }
 // stemConvSIMD computes nvec vectors of eight of one output row of four
 // output channels of the stem convolution (see gen/plan).
 func stemConvSIMD(y []float32, ldy, nvec int, e, o []float32, ldc, ld int, w []float32, c int) {
-	stemConvK3S2AVX2(y, ldy, nvec, e, o, ldc, ld, w, c)
+	stemConvK3S2AVX2(y, ldy, nvec, e, o, ldc, ld, w, c, negInf, posInf)
 }
 
 // dwRowsSIMD computes the whole vectors (n values) of four output rows,

@@ -88,6 +88,18 @@ func (s *StemConv) Run(buf, tile, y []float32, oh0, oh1 int, e *Epilogue) {
 	half := s.planes.padH * ld
 	per := stemOuts * (1 + s.C*9)
 	act := Epilogue{Act: e.Act, Slope: e.Slope, noSIMD: e.noSIMD}
+	// ReLU and ReLU6 clamp in the kernel as it stores; the last, partial
+	// vector of a row is computed again over the row's last 8 outputs (the
+	// same values) rather than in the tile.
+	lo, hi, clamp := negInf32, posInf32, s.simd && ow >= 8 && !e.noSIMD && stemClampSIMD()
+	if clamp {
+		switch act.Act {
+		case ActReLU:
+			lo, act.Act = 0, ActIdentity
+		case ActReLU6:
+			lo, hi, act.Act = 0, 6, ActIdentity
+		}
+	}
 	full := ow / 8
 	tail := tile[:StemTileLen]
 	for oh := oh0; oh < oh1; oh++ {
@@ -96,9 +108,15 @@ func (s *StemConv) Run(buf, tile, y []float32, oh0, oh1 int, e *Epilogue) {
 			yb := y[b*stemOuts*ohw+oh*ow:]
 			e0 := buf[2*oh*ld:]
 			o0 := buf[half+2*oh*ld:]
-			if !s.simd {
+			switch {
+			case !s.simd:
 				stemBlockGo(yb, ohw, ow, e0, o0, s.region, ld, w, s.C)
-			} else {
+			case clamp:
+				stemConvClampSIMD(yb, ohw, full, e0, o0, s.region, ld, w, s.C, lo, hi)
+				if ow%8 != 0 {
+					stemConvClampSIMD(yb[ow-8:], ohw, 1, e0[ow-8:], o0[ow-8:], s.region, ld, w, s.C, lo, hi)
+				}
+			default:
 				if full > 0 {
 					stemConvSIMD(yb, ohw, full, e0, o0, s.region, ld, w, s.C)
 				}
@@ -109,7 +127,9 @@ func (s *StemConv) Run(buf, tile, y []float32, oh0, oh1 int, e *Epilogue) {
 					}
 				}
 			}
-			act.Apply(yb, ohw, b*stemOuts, stemOuts, ow, nil, 0)
+			if act.Act != ActIdentity {
+				act.Apply(yb, ohw, b*stemOuts, stemOuts, ow, nil, 0)
+			}
 		}
 	}
 }

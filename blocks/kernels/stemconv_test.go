@@ -19,7 +19,7 @@ func TestStemConvMatchesReference(t *testing.T) {
 		{2, 4, 6, 5, 2},
 	}
 	for _, c := range cases {
-		for _, act := range []ActKind{ActIdentity, ActReLU, ActHardSwish, ActPReLU} {
+		for _, act := range []ActKind{ActIdentity, ActReLU, ActReLU6, ActHardSwish, ActPReLU} {
 			for _, generic := range []bool{false, true} {
 				name := fmt.Sprintf("c%d_o%d_%dx%d_p%d_act%d_generic%v", c.c, c.out, c.h, c.w, c.p, act, generic)
 				t.Run(name, func(t *testing.T) {

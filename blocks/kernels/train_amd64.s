@@ -5,12 +5,11 @@
 #include "textflag.h"
 
 // func sumCenteredDotRowsAVX2(g []float32, x []float32, rows int, cols int, ld int, mu float32) (s1 float32, s2 float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·sumCenteredDotRowsAVX2(SB), NOSPLIT, $0-88
 	MOVQ         g_base+0(FP), AX
 	MOVQ         x_base+24(FP), CX
-	MOVSS        mu+72(FP), X0
-	VBROADCASTSS X0, Y0
+	VBROADCASTSS mu+72(FP), Y0
 	VXORPS       Y1, Y1, Y1
 	VXORPS       Y2, Y2, Y2
 	MOVQ         rows+48(FP), DX
@@ -49,23 +48,22 @@ done:
 	VADDPS       X1, X0, X0
 	VMOVSHDUP    X0, X1
 	VADDSS       X1, X0, X0
-	MOVSS        X0, s1+80(FP)
+	VMOVSS       X0, s1+80(FP)
 	VEXTRACTF128 $0x01, Y2, X0
 	VADDPS       X2, X0, X0
 	VPERMILPS    $0x0e, X0, X1
 	VADDPS       X1, X0, X0
 	VMOVSHDUP    X0, X1
 	VADDSS       X1, X0, X0
-	MOVSS        X0, s2+84(FP)
+	VMOVSS       X0, s2+84(FP)
 	VZEROUPPER
 	RET
 
 // func shiftedSumsRowsAVX2(x []float32, rows int, cols int, ld int, shift float64) (s1 float64, s2 float64)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, FMA3
 TEXT ·shiftedSumsRowsAVX2(SB), NOSPLIT, $0-72
 	MOVQ         x_base+0(FP), AX
-	MOVSD        shift+48(FP), X0
-	VBROADCASTSD X0, Y0
+	VBROADCASTSD shift+48(FP), Y0
 	VXORPD       Y1, Y1, Y1
 	VXORPD       Y2, Y2, Y2
 	VXORPD       Y3, Y3, Y3
@@ -108,24 +106,22 @@ done:
 	VADDPD       X1, X0, X0
 	VPERMILPD    $0x01, X0, X1
 	VADDSD       X1, X0, X0
-	MOVSD        X0, s1+56(FP)
+	VMOVSD       X0, s1+56(FP)
 	VEXTRACTF128 $0x01, Y3, X0
 	VADDPD       X3, X0, X0
 	VPERMILPD    $0x01, X0, X1
 	VADDSD       X1, X0, X0
-	MOVSD        X0, s2+64(FP)
+	VMOVSD       X0, s2+64(FP)
 	VZEROUPPER
 	RET
 
 // func channelAffineAVX2(y []float32, x []float32, a float32, b float32)
-// Requires: AVX, AVX2, SSE
+// Requires: AVX
 TEXT ·channelAffineAVX2(SB), NOSPLIT, $0-56
 	MOVQ         y_base+0(FP), AX
 	MOVQ         x_base+24(FP), CX
-	MOVSS        a+48(FP), X0
-	VBROADCASTSS X0, Y0
-	MOVSS        b+52(FP), X1
-	VBROADCASTSS X1, Y1
+	VBROADCASTSS a+48(FP), Y0
+	VBROADCASTSS b+52(FP), Y1
 	MOVQ         y_len+8(FP), DX
 	SHRQ         $0x03, DX
 	SHLQ         $0x05, DX
@@ -145,17 +141,14 @@ done:
 	RET
 
 // func bnInputGradAVX2(gx []float32, gy []float32, x []float32, a float32, b float32, c float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·bnInputGradAVX2(SB), NOSPLIT, $0-84
 	MOVQ         gx_base+0(FP), AX
 	MOVQ         gy_base+24(FP), CX
 	MOVQ         x_base+48(FP), DX
-	MOVSS        a+72(FP), X0
-	VBROADCASTSS X0, Y0
-	MOVSS        b+76(FP), X1
-	VBROADCASTSS X1, Y1
-	MOVSS        c+80(FP), X2
-	VBROADCASTSS X2, Y2
+	VBROADCASTSS a+72(FP), Y0
+	VBROADCASTSS b+76(FP), Y1
+	VBROADCASTSS c+80(FP), Y2
 	MOVQ         gx_len+8(FP), BX
 	SHRQ         $0x03, BX
 	SHLQ         $0x05, BX
@@ -203,15 +196,13 @@ done:
 	RET
 
 // func clampGradAVX2(gx []float32, gy []float32, x []float32, lo float32, hi float32)
-// Requires: AVX, AVX2, SSE
+// Requires: AVX
 TEXT ·clampGradAVX2(SB), NOSPLIT, $0-80
 	MOVQ         gx_base+0(FP), AX
 	MOVQ         gy_base+24(FP), CX
 	MOVQ         x_base+48(FP), DX
-	MOVSS        lo+72(FP), X0
-	VBROADCASTSS X0, Y0
-	MOVSS        hi+76(FP), X1
-	VBROADCASTSS X1, Y1
+	VBROADCASTSS lo+72(FP), Y0
+	VBROADCASTSS hi+76(FP), Y1
 	MOVQ         gx_len+8(FP), BX
 	SHRQ         $0x03, BX
 	SHLQ         $0x05, BX
@@ -286,17 +277,14 @@ DATA hardSwishGradAVX2Minus3<>+0(SB)/4, $(-3.0)
 GLOBL hardSwishGradAVX2Minus3<>(SB), RODATA|NOPTR, $4
 
 // func bnInputGradSetAVX2(gx []float32, gy []float32, x []float32, a float32, b float32, c float32)
-// Requires: AVX, AVX2, FMA3, SSE
+// Requires: AVX, FMA3
 TEXT ·bnInputGradSetAVX2(SB), NOSPLIT, $0-84
 	MOVQ         gx_base+0(FP), AX
 	MOVQ         gy_base+24(FP), CX
 	MOVQ         x_base+48(FP), DX
-	MOVSS        a+72(FP), X0
-	VBROADCASTSS X0, Y0
-	MOVSS        b+76(FP), X1
-	VBROADCASTSS X1, Y1
-	MOVSS        c+80(FP), X2
-	VBROADCASTSS X2, Y2
+	VBROADCASTSS a+72(FP), Y0
+	VBROADCASTSS b+76(FP), Y1
+	VBROADCASTSS c+80(FP), Y2
 	MOVQ         gx_len+8(FP), BX
 	SHRQ         $0x03, BX
 	SHLQ         $0x05, BX
@@ -342,15 +330,13 @@ done:
 	RET
 
 // func clampGradSetAVX2(gx []float32, gy []float32, x []float32, lo float32, hi float32)
-// Requires: AVX, AVX2, SSE
+// Requires: AVX
 TEXT ·clampGradSetAVX2(SB), NOSPLIT, $0-80
 	MOVQ         gx_base+0(FP), AX
 	MOVQ         gy_base+24(FP), CX
 	MOVQ         x_base+48(FP), DX
-	MOVSS        lo+72(FP), X0
-	VBROADCASTSS X0, Y0
-	MOVSS        hi+76(FP), X1
-	VBROADCASTSS X1, Y1
+	VBROADCASTSS lo+72(FP), Y0
+	VBROADCASTSS hi+76(FP), Y1
 	MOVQ         gx_len+8(FP), BX
 	SHRQ         $0x03, BX
 	SHLQ         $0x05, BX
@@ -1798,3 +1784,1320 @@ flush:
 	VADDSD        64(R10), X1, X1
 	VMOVSD        X1, 64(R10)
 	JMP           chunk
+
+// func channelAffineRowsAVX2(y []float32, x []float32, rows int, hw int, scale []float32, shift []float32)
+// Requires: AVX
+TEXT ·channelAffineRowsAVX2(SB), NOSPLIT, $0-112
+	MOVQ y_base+0(FP), AX
+	MOVQ x_base+24(FP), CX
+	MOVQ scale_base+64(FP), DX
+	MOVQ shift_base+88(FP), BX
+	MOVQ rows+48(FP), SI
+	MOVQ hw+56(FP), DI
+	MOVQ DI, R8
+	SHRQ $0x03, R8
+	SHLQ $0x05, R8
+	SHLQ $0x02, DI
+	XORQ R9, R9
+
+row:
+	CMPQ         R9, SI
+	JAE          done
+	VBROADCASTSS (DX)(R9*4), Y0
+	VBROADCASTSS (BX)(R9*4), Y1
+	XORQ         R10, R10
+
+pair:
+	LEAQ    64(R10), R11
+	CMPQ    R11, R8
+	JA      single
+	VMOVUPS (CX)(R10*1), Y2
+	VMULPS  Y0, Y2, Y2
+	VADDPS  Y1, Y2, Y2
+	VMOVUPS Y2, (AX)(R10*1)
+	VMOVUPS 32(CX)(R10*1), Y2
+	VMULPS  Y0, Y2, Y2
+	VADDPS  Y1, Y2, Y2
+	VMOVUPS Y2, 32(AX)(R10*1)
+	ADDQ    $0x40, R10
+	JMP     pair
+
+single:
+	CMPQ    R10, R8
+	JAE     vecdone
+	VMOVUPS (CX)(R10*1), Y2
+	VMULPS  Y0, Y2, Y2
+	VADDPS  Y1, Y2, Y2
+	VMOVUPS Y2, (AX)(R10*1)
+	ADDQ    $0x20, R10
+
+vecdone:
+scalar:
+	CMPQ   R10, DI
+	JAE    rowdone
+	VMOVSS (CX)(R10*1), X2
+	VMULSS X0, X2, X2
+	VADDSS X1, X2, X2
+	VMOVSS X2, (AX)(R10*1)
+	ADDQ   $0x04, R10
+	JMP    scalar
+
+rowdone:
+	ADDQ DI, AX
+	ADDQ DI, CX
+	INCQ R9
+	JMP  row
+
+done:
+	VZEROUPPER
+	RET
+
+// func channelAffineClampRowsAVX2(y []float32, x []float32, rows int, hw int, scale []float32, shift []float32, hi float32)
+// Requires: AVX
+TEXT ·channelAffineClampRowsAVX2(SB), NOSPLIT, $0-116
+	MOVQ         y_base+0(FP), AX
+	MOVQ         x_base+24(FP), CX
+	MOVQ         scale_base+64(FP), DX
+	MOVQ         shift_base+88(FP), BX
+	VXORPS       Y2, Y2, Y2
+	VBROADCASTSS hi+112(FP), Y3
+	MOVQ         rows+48(FP), SI
+	MOVQ         hw+56(FP), DI
+	MOVQ         DI, R8
+	SHRQ         $0x03, R8
+	SHLQ         $0x05, R8
+	SHLQ         $0x02, DI
+	XORQ         R9, R9
+
+row:
+	CMPQ         R9, SI
+	JAE          done
+	VBROADCASTSS (DX)(R9*4), Y0
+	VBROADCASTSS (BX)(R9*4), Y1
+	XORQ         R10, R10
+
+pair:
+	LEAQ    64(R10), R11
+	CMPQ    R11, R8
+	JA      single
+	VMOVUPS (CX)(R10*1), Y4
+	VMULPS  Y0, Y4, Y4
+	VADDPS  Y1, Y4, Y4
+	VMAXPS  Y2, Y4, Y4
+	VMINPS  Y3, Y4, Y4
+	VMOVUPS Y4, (AX)(R10*1)
+	VMOVUPS 32(CX)(R10*1), Y4
+	VMULPS  Y0, Y4, Y4
+	VADDPS  Y1, Y4, Y4
+	VMAXPS  Y2, Y4, Y4
+	VMINPS  Y3, Y4, Y4
+	VMOVUPS Y4, 32(AX)(R10*1)
+	ADDQ    $0x40, R10
+	JMP     pair
+
+single:
+	CMPQ    R10, R8
+	JAE     vecdone
+	VMOVUPS (CX)(R10*1), Y4
+	VMULPS  Y0, Y4, Y4
+	VADDPS  Y1, Y4, Y4
+	VMAXPS  Y2, Y4, Y4
+	VMINPS  Y3, Y4, Y4
+	VMOVUPS Y4, (AX)(R10*1)
+	ADDQ    $0x20, R10
+
+vecdone:
+scalar:
+	CMPQ   R10, DI
+	JAE    rowdone
+	VMOVSS (CX)(R10*1), X4
+	VMULSS X0, X4, X4
+	VADDSS X1, X4, X4
+	VMAXSS X2, X4, X4
+	VMINSS X3, X4, X4
+	VMOVSS X4, (AX)(R10*1)
+	ADDQ   $0x04, R10
+	JMP    scalar
+
+rowdone:
+	ADDQ DI, AX
+	ADDQ DI, CX
+	INCQ R9
+	JMP  row
+
+done:
+	VZEROUPPER
+	RET
+
+// func bnInputGradRowsAVX2(gx []float32, gy []float32, x []float32, rows int, hw int, coef []float32)
+// Requires: AVX, FMA3
+TEXT ·bnInputGradRowsAVX2(SB), NOSPLIT, $0-112
+	MOVQ gx_base+0(FP), AX
+	MOVQ gy_base+24(FP), CX
+	MOVQ x_base+48(FP), DX
+	MOVQ coef_base+88(FP), BX
+	MOVQ rows+72(FP), SI
+	MOVQ hw+80(FP), DI
+	MOVQ DI, R8
+	SHRQ $0x03, R8
+	SHLQ $0x05, R8
+	SHLQ $0x02, DI
+	XORQ R9, R9
+
+row:
+	CMPQ         R9, SI
+	JAE          done
+	LEAQ         (R9)(R9*2), R10
+	VBROADCASTSS (BX)(R10*4), Y0
+	VBROADCASTSS 4(BX)(R10*4), Y1
+	VBROADCASTSS 8(BX)(R10*4), Y2
+	XORQ         R10, R10
+
+pair:
+	LEAQ        64(R10), R11
+	CMPQ        R11, R8
+	JA          single
+	VMOVAPS     Y2, Y3
+	VFMADD231PS (DX)(R10*1), Y1, Y3
+	VFMADD231PS (CX)(R10*1), Y0, Y3
+	VADDPS      (AX)(R10*1), Y3, Y3
+	VMOVUPS     Y3, (AX)(R10*1)
+	VMOVAPS     Y2, Y3
+	VFMADD231PS 32(DX)(R10*1), Y1, Y3
+	VFMADD231PS 32(CX)(R10*1), Y0, Y3
+	VADDPS      32(AX)(R10*1), Y3, Y3
+	VMOVUPS     Y3, 32(AX)(R10*1)
+	ADDQ        $0x40, R10
+	JMP         pair
+
+single:
+	CMPQ        R10, R8
+	JAE         vecdone
+	VMOVAPS     Y2, Y3
+	VFMADD231PS (DX)(R10*1), Y1, Y3
+	VFMADD231PS (CX)(R10*1), Y0, Y3
+	VADDPS      (AX)(R10*1), Y3, Y3
+	VMOVUPS     Y3, (AX)(R10*1)
+	ADDQ        $0x20, R10
+
+vecdone:
+scalar:
+	CMPQ        R10, DI
+	JAE         rowdone
+	VMOVAPS     X2, X3
+	VFMADD231SS (DX)(R10*1), X1, X3
+	VFMADD231SS (CX)(R10*1), X0, X3
+	VADDSS      (AX)(R10*1), X3, X3
+	VMOVSS      X3, (AX)(R10*1)
+	ADDQ        $0x04, R10
+	JMP         scalar
+
+rowdone:
+	ADDQ DI, AX
+	ADDQ DI, CX
+	ADDQ DI, DX
+	INCQ R9
+	JMP  row
+
+done:
+	VZEROUPPER
+	RET
+
+// func bnInputGradSetRowsAVX2(gx []float32, gy []float32, x []float32, rows int, hw int, coef []float32)
+// Requires: AVX, FMA3
+TEXT ·bnInputGradSetRowsAVX2(SB), NOSPLIT, $0-112
+	MOVQ gx_base+0(FP), AX
+	MOVQ gy_base+24(FP), CX
+	MOVQ x_base+48(FP), DX
+	MOVQ coef_base+88(FP), BX
+	MOVQ rows+72(FP), SI
+	MOVQ hw+80(FP), DI
+	MOVQ DI, R8
+	SHRQ $0x03, R8
+	SHLQ $0x05, R8
+	SHLQ $0x02, DI
+	XORQ R9, R9
+
+row:
+	CMPQ         R9, SI
+	JAE          done
+	LEAQ         (R9)(R9*2), R10
+	VBROADCASTSS (BX)(R10*4), Y0
+	VBROADCASTSS 4(BX)(R10*4), Y1
+	VBROADCASTSS 8(BX)(R10*4), Y2
+	XORQ         R10, R10
+
+pair:
+	LEAQ        64(R10), R11
+	CMPQ        R11, R8
+	JA          single
+	VMOVAPS     Y2, Y3
+	VFMADD231PS (DX)(R10*1), Y1, Y3
+	VFMADD231PS (CX)(R10*1), Y0, Y3
+	VMOVUPS     Y3, (AX)(R10*1)
+	VMOVAPS     Y2, Y3
+	VFMADD231PS 32(DX)(R10*1), Y1, Y3
+	VFMADD231PS 32(CX)(R10*1), Y0, Y3
+	VMOVUPS     Y3, 32(AX)(R10*1)
+	ADDQ        $0x40, R10
+	JMP         pair
+
+single:
+	CMPQ        R10, R8
+	JAE         vecdone
+	VMOVAPS     Y2, Y3
+	VFMADD231PS (DX)(R10*1), Y1, Y3
+	VFMADD231PS (CX)(R10*1), Y0, Y3
+	VMOVUPS     Y3, (AX)(R10*1)
+	ADDQ        $0x20, R10
+
+vecdone:
+scalar:
+	CMPQ        R10, DI
+	JAE         rowdone
+	VMOVAPS     X2, X3
+	VFMADD231SS (DX)(R10*1), X1, X3
+	VFMADD231SS (CX)(R10*1), X0, X3
+	VMOVSS      X3, (AX)(R10*1)
+	ADDQ        $0x04, R10
+	JMP         scalar
+
+rowdone:
+	ADDQ DI, AX
+	ADDQ DI, CX
+	ADDQ DI, DX
+	INCQ R9
+	JMP  row
+
+done:
+	VZEROUPPER
+	RET
+
+// func clampGradSumsRowsAVX2(g []float32, gy []float32, y []float32, x []float32, rows int, hw int, mean []float32, sums []float64, hi float32)
+// Requires: AVX, FMA3
+TEXT ·clampGradSumsRowsAVX2(SB), NOSPLIT, $0-164
+	MOVQ         g_base+0(FP), AX
+	MOVQ         gy_base+24(FP), CX
+	MOVQ         y_base+48(FP), DX
+	MOVQ         x_base+72(FP), BX
+	MOVQ         mean_base+112(FP), SI
+	MOVQ         sums_base+136(FP), DI
+	VXORPS       Y0, Y0, Y0
+	VBROADCASTSS hi+160(FP), Y1
+	MOVQ         rows+96(FP), R8
+	MOVQ         hw+104(FP), R9
+	MOVQ         R9, R10
+	SHRQ         $0x03, R10
+	SHLQ         $0x05, R10
+	SHLQ         $0x02, R9
+	XORQ         R11, R11
+
+row:
+	CMPQ         R11, R8
+	JAE          done
+	VBROADCASTSS (SI)(R11*4), Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	XORQ         R12, R12
+
+pair:
+	LEAQ        64(R12), R13
+	CMPQ        R13, R10
+	JA          single
+	VMOVUPS     (CX)(R12*1), Y7
+	VMOVUPS     (DX)(R12*1), Y8
+	VCMPPS      $0x01, Y8, Y0, Y9
+	VCMPPS      $0x01, Y1, Y8, Y8
+	VANDPS      Y8, Y9, Y9
+	VANDPS      Y7, Y9, Y7
+	VMOVUPS     Y7, (AX)(R12*1)
+	VMOVUPS     (BX)(R12*1), Y8
+	VSUBPS      Y2, Y8, Y8
+	VADDPS      Y7, Y3, Y3
+	VFMADD231PS Y8, Y7, Y5
+	VMOVUPS     32(CX)(R12*1), Y7
+	VMOVUPS     32(DX)(R12*1), Y8
+	VCMPPS      $0x01, Y8, Y0, Y9
+	VCMPPS      $0x01, Y1, Y8, Y8
+	VANDPS      Y8, Y9, Y9
+	VANDPS      Y7, Y9, Y7
+	VMOVUPS     Y7, 32(AX)(R12*1)
+	VMOVUPS     32(BX)(R12*1), Y8
+	VSUBPS      Y2, Y8, Y8
+	VADDPS      Y7, Y4, Y4
+	VFMADD231PS Y8, Y7, Y6
+	ADDQ        $0x40, R12
+	JMP         pair
+
+single:
+	CMPQ        R12, R10
+	JAE         vecdone
+	VMOVUPS     (CX)(R12*1), Y7
+	VMOVUPS     (DX)(R12*1), Y8
+	VCMPPS      $0x01, Y8, Y0, Y9
+	VCMPPS      $0x01, Y1, Y8, Y8
+	VANDPS      Y8, Y9, Y9
+	VANDPS      Y7, Y9, Y7
+	VMOVUPS     Y7, (AX)(R12*1)
+	VMOVUPS     (BX)(R12*1), Y8
+	VSUBPS      Y2, Y8, Y8
+	VADDPS      Y7, Y3, Y3
+	VFMADD231PS Y8, Y7, Y5
+	ADDQ        $0x20, R12
+
+vecdone:
+	VADDPS       Y4, Y3, Y3
+	VADDPS       Y6, Y5, Y5
+	VEXTRACTF128 $0x01, Y3, X4
+	VADDPS       X3, X4, X4
+	VPERMILPS    $0x0e, X4, X3
+	VADDPS       X3, X4, X4
+	VMOVSHDUP    X4, X3
+	VADDSS       X3, X4, X4
+	VEXTRACTF128 $0x01, Y5, X3
+	VADDPS       X5, X3, X3
+	VPERMILPS    $0x0e, X3, X5
+	VADDPS       X5, X3, X3
+	VMOVSHDUP    X3, X5
+	VADDSS       X5, X3, X3
+
+scalar:
+	CMPQ        R12, R9
+	JAE         rowdone
+	VMOVSS      (CX)(R12*1), X5
+	VMOVSS      (DX)(R12*1), X6
+	VCMPPS      $0x01, X6, X0, X7
+	VCMPPS      $0x01, X1, X6, X6
+	VANDPS      X6, X7, X7
+	VANDPS      X5, X7, X5
+	VMOVSS      X5, (AX)(R12*1)
+	VMOVSS      (BX)(R12*1), X6
+	VSUBSS      X2, X6, X6
+	VADDSS      X5, X4, X4
+	VFMADD231SS X6, X5, X3
+	ADDQ        $0x04, R12
+	JMP         scalar
+
+rowdone:
+	VCVTSS2SD X4, X4, X4
+	LEAQ      (DI)(R11*8), R12
+	VADDSD    (R12), X4, X4
+	VMOVSD    X4, (R12)
+	VCVTSS2SD X3, X3, X3
+	LEAQ      (DI)(R11*8), R12
+	MOVQ      rows+96(FP), R13
+	LEAQ      (R12)(R13*8), R12
+	VADDSD    (R12), X3, X3
+	VMOVSD    X3, (R12)
+	ADDQ      R9, AX
+	ADDQ      R9, CX
+	ADDQ      R9, DX
+	ADDQ      R9, BX
+	INCQ      R11
+	JMP       row
+
+done:
+	VZEROUPPER
+	RET
+
+// func reluGradSumsRowsAVX2(g []float32, gy []float32, y []float32, x []float32, rows int, hw int, mean []float32, sums []float64)
+// Requires: AVX, FMA3
+TEXT ·reluGradSumsRowsAVX2(SB), NOSPLIT, $0-160
+	MOVQ   g_base+0(FP), AX
+	MOVQ   gy_base+24(FP), CX
+	MOVQ   y_base+48(FP), DX
+	MOVQ   x_base+72(FP), BX
+	MOVQ   mean_base+112(FP), SI
+	MOVQ   sums_base+136(FP), DI
+	VXORPS Y0, Y0, Y0
+	MOVQ   rows+96(FP), R8
+	MOVQ   hw+104(FP), R9
+	MOVQ   R9, R10
+	SHRQ   $0x03, R10
+	SHLQ   $0x05, R10
+	SHLQ   $0x02, R9
+	XORQ   R11, R11
+
+row:
+	CMPQ         R11, R8
+	JAE          done
+	VBROADCASTSS (SI)(R11*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	XORQ         R12, R12
+
+pair:
+	LEAQ        64(R12), R13
+	CMPQ        R13, R10
+	JA          single
+	VMOVUPS     (CX)(R12*1), Y6
+	VMOVUPS     (DX)(R12*1), Y7
+	VCMPPS      $0x01, Y7, Y0, Y7
+	VANDPS      Y6, Y7, Y6
+	VMOVUPS     Y6, (AX)(R12*1)
+	VMOVUPS     (BX)(R12*1), Y7
+	VSUBPS      Y1, Y7, Y7
+	VADDPS      Y6, Y2, Y2
+	VFMADD231PS Y7, Y6, Y4
+	VMOVUPS     32(CX)(R12*1), Y6
+	VMOVUPS     32(DX)(R12*1), Y7
+	VCMPPS      $0x01, Y7, Y0, Y7
+	VANDPS      Y6, Y7, Y6
+	VMOVUPS     Y6, 32(AX)(R12*1)
+	VMOVUPS     32(BX)(R12*1), Y7
+	VSUBPS      Y1, Y7, Y7
+	VADDPS      Y6, Y3, Y3
+	VFMADD231PS Y7, Y6, Y5
+	ADDQ        $0x40, R12
+	JMP         pair
+
+single:
+	CMPQ        R12, R10
+	JAE         vecdone
+	VMOVUPS     (CX)(R12*1), Y6
+	VMOVUPS     (DX)(R12*1), Y7
+	VCMPPS      $0x01, Y7, Y0, Y7
+	VANDPS      Y6, Y7, Y6
+	VMOVUPS     Y6, (AX)(R12*1)
+	VMOVUPS     (BX)(R12*1), Y7
+	VSUBPS      Y1, Y7, Y7
+	VADDPS      Y6, Y2, Y2
+	VFMADD231PS Y7, Y6, Y4
+	ADDQ        $0x20, R12
+
+vecdone:
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y5, Y4, Y4
+	VEXTRACTF128 $0x01, Y2, X3
+	VADDPS       X2, X3, X3
+	VPERMILPS    $0x0e, X3, X2
+	VADDPS       X2, X3, X3
+	VMOVSHDUP    X3, X2
+	VADDSS       X2, X3, X3
+	VEXTRACTF128 $0x01, Y4, X2
+	VADDPS       X4, X2, X2
+	VPERMILPS    $0x0e, X2, X4
+	VADDPS       X4, X2, X2
+	VMOVSHDUP    X2, X4
+	VADDSS       X4, X2, X2
+
+scalar:
+	CMPQ        R12, R9
+	JAE         rowdone
+	VMOVSS      (CX)(R12*1), X4
+	VMOVSS      (DX)(R12*1), X5
+	VCMPPS      $0x01, X5, X0, X5
+	VANDPS      X4, X5, X4
+	VMOVSS      X4, (AX)(R12*1)
+	VMOVSS      (BX)(R12*1), X5
+	VSUBSS      X1, X5, X5
+	VADDSS      X4, X3, X3
+	VFMADD231SS X5, X4, X2
+	ADDQ        $0x04, R12
+	JMP         scalar
+
+rowdone:
+	VCVTSS2SD X3, X3, X3
+	LEAQ      (DI)(R11*8), R12
+	VADDSD    (R12), X3, X3
+	VMOVSD    X3, (R12)
+	VCVTSS2SD X2, X2, X2
+	LEAQ      (DI)(R11*8), R12
+	MOVQ      rows+96(FP), R13
+	LEAQ      (R12)(R13*8), R12
+	VADDSD    (R12), X2, X2
+	VMOVSD    X2, (R12)
+	ADDQ      R9, AX
+	ADDQ      R9, CX
+	ADDQ      R9, DX
+	ADDQ      R9, BX
+	INCQ      R11
+	JMP       row
+
+done:
+	VZEROUPPER
+	RET
+
+// func gradSumsRowsAVX2(gy []float32, x []float32, rows int, hw int, mean []float32, sums []float64)
+// Requires: AVX, FMA3
+TEXT ·gradSumsRowsAVX2(SB), NOSPLIT, $0-112
+	MOVQ gy_base+0(FP), AX
+	MOVQ x_base+24(FP), CX
+	MOVQ mean_base+64(FP), DX
+	MOVQ sums_base+88(FP), BX
+	MOVQ rows+48(FP), SI
+	MOVQ hw+56(FP), DI
+	MOVQ DI, R8
+	SHRQ $0x03, R8
+	SHLQ $0x05, R8
+	SHLQ $0x02, DI
+	XORQ R9, R9
+
+row:
+	CMPQ         R9, SI
+	JAE          done
+	VBROADCASTSS (DX)(R9*4), Y0
+	VXORPS       Y1, Y1, Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	XORQ         R10, R10
+
+pair:
+	LEAQ        64(R10), R11
+	CMPQ        R11, R8
+	JA          single
+	VMOVUPS     (AX)(R10*1), Y5
+	VMOVUPS     (CX)(R10*1), Y6
+	VSUBPS      Y0, Y6, Y6
+	VADDPS      Y5, Y1, Y1
+	VFMADD231PS Y6, Y5, Y3
+	VMOVUPS     32(AX)(R10*1), Y5
+	VMOVUPS     32(CX)(R10*1), Y6
+	VSUBPS      Y0, Y6, Y6
+	VADDPS      Y5, Y2, Y2
+	VFMADD231PS Y6, Y5, Y4
+	ADDQ        $0x40, R10
+	JMP         pair
+
+single:
+	CMPQ        R10, R8
+	JAE         vecdone
+	VMOVUPS     (AX)(R10*1), Y5
+	VMOVUPS     (CX)(R10*1), Y6
+	VSUBPS      Y0, Y6, Y6
+	VADDPS      Y5, Y1, Y1
+	VFMADD231PS Y6, Y5, Y3
+	ADDQ        $0x20, R10
+
+vecdone:
+	VADDPS       Y2, Y1, Y1
+	VADDPS       Y4, Y3, Y3
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPS       X1, X2, X2
+	VPERMILPS    $0x0e, X2, X1
+	VADDPS       X1, X2, X2
+	VMOVSHDUP    X2, X1
+	VADDSS       X1, X2, X2
+	VEXTRACTF128 $0x01, Y3, X1
+	VADDPS       X3, X1, X1
+	VPERMILPS    $0x0e, X1, X3
+	VADDPS       X3, X1, X1
+	VMOVSHDUP    X1, X3
+	VADDSS       X3, X1, X1
+
+scalar:
+	CMPQ        R10, DI
+	JAE         rowdone
+	VMOVSS      (AX)(R10*1), X3
+	VMOVSS      (CX)(R10*1), X4
+	VSUBSS      X0, X4, X4
+	VADDSS      X3, X2, X2
+	VFMADD231SS X4, X3, X1
+	ADDQ        $0x04, R10
+	JMP         scalar
+
+rowdone:
+	VCVTSS2SD X2, X2, X2
+	LEAQ      (BX)(R9*8), R10
+	VADDSD    (R10), X2, X2
+	VMOVSD    X2, (R10)
+	VCVTSS2SD X1, X1, X1
+	LEAQ      (BX)(R9*8), R10
+	MOVQ      rows+48(FP), R11
+	LEAQ      (R10)(R11*8), R10
+	VADDSD    (R10), X1, X1
+	VMOVSD    X1, (R10)
+	ADDQ      DI, AX
+	ADDQ      DI, CX
+	INCQ      R9
+	JMP       row
+
+done:
+	VZEROUPPER
+	RET
+
+// func shiftedSumsChannelRowsAVX2(x []float32, rows int, hw int, shift []float64, sums []float64)
+// Requires: AVX, FMA3
+TEXT ·shiftedSumsChannelRowsAVX2(SB), NOSPLIT, $0-88
+	MOVQ x_base+0(FP), AX
+	MOVQ shift_base+40(FP), CX
+	MOVQ sums_base+64(FP), DX
+	MOVQ rows+24(FP), BX
+	MOVQ hw+32(FP), SI
+	MOVQ SI, DI
+	SHRQ $0x03, DI
+	SHLQ $0x05, DI
+	SHLQ $0x02, SI
+	XORQ R8, R8
+
+row:
+	CMPQ         R8, BX
+	JAE          done
+	VBROADCASTSD (CX)(R8*8), Y0
+	VXORPD       Y1, Y1, Y1
+	VXORPD       Y2, Y2, Y2
+	VXORPD       Y3, Y3, Y3
+	VXORPD       Y4, Y4, Y4
+	VXORPD       Y5, Y5, Y5
+	VXORPD       Y6, Y6, Y6
+	VXORPD       Y7, Y7, Y7
+	VXORPD       Y8, Y8, Y8
+	XORQ         R9, R9
+
+pair:
+	LEAQ        64(R9), R10
+	CMPQ        R10, DI
+	JA          single
+	VCVTPS2PD   (AX)(R9*1), Y9
+	VSUBPD      Y0, Y9, Y9
+	VADDPD      Y9, Y1, Y1
+	VFMADD231PD Y9, Y9, Y2
+	VCVTPS2PD   16(AX)(R9*1), Y9
+	VSUBPD      Y0, Y9, Y9
+	VADDPD      Y9, Y3, Y3
+	VFMADD231PD Y9, Y9, Y4
+	VCVTPS2PD   32(AX)(R9*1), Y9
+	VSUBPD      Y0, Y9, Y9
+	VADDPD      Y9, Y5, Y5
+	VFMADD231PD Y9, Y9, Y6
+	VCVTPS2PD   48(AX)(R9*1), Y9
+	VSUBPD      Y0, Y9, Y9
+	VADDPD      Y9, Y7, Y7
+	VFMADD231PD Y9, Y9, Y8
+	ADDQ        $0x40, R9
+	JMP         pair
+
+single:
+	CMPQ        R9, DI
+	JAE         vecdone
+	VCVTPS2PD   (AX)(R9*1), Y9
+	VSUBPD      Y0, Y9, Y9
+	VADDPD      Y9, Y1, Y1
+	VFMADD231PD Y9, Y9, Y2
+	VCVTPS2PD   16(AX)(R9*1), Y9
+	VSUBPD      Y0, Y9, Y9
+	VADDPD      Y9, Y3, Y3
+	VFMADD231PD Y9, Y9, Y4
+	ADDQ        $0x20, R9
+
+vecdone:
+	VADDPD       Y3, Y1, Y1
+	VADDPD       Y7, Y5, Y5
+	VADDPD       Y5, Y1, Y1
+	VADDPD       Y4, Y2, Y2
+	VADDPD       Y8, Y6, Y6
+	VADDPD       Y6, Y2, Y2
+	VEXTRACTF128 $0x01, Y1, X3
+	VADDPD       X1, X3, X3
+	VPERMILPD    $0x01, X3, X1
+	VADDSD       X1, X3, X3
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+
+scalar:
+	CMPQ        R9, SI
+	JAE         rowdone
+	VCVTSS2SD   (AX)(R9*1), X10, X10
+	VSUBSD      X0, X10, X10
+	VADDSD      X10, X3, X3
+	VFMADD231SD X10, X10, X1
+	ADDQ        $0x04, R9
+	JMP         scalar
+
+rowdone:
+	LEAQ   (DX)(R8*8), R9
+	VADDSD (R9), X3, X3
+	VMOVSD X3, (R9)
+	LEAQ   (DX)(R8*8), R9
+	MOVQ   rows+24(FP), R10
+	LEAQ   (R9)(R10*8), R9
+	VADDSD (R9), X1, X1
+	VMOVSD X1, (R9)
+	ADDQ   SI, AX
+	INCQ   R8
+	JMP    row
+
+done:
+	VZEROUPPER
+	RET
+
+// func interleaveAddRowsAVX2(y []float32, a []float32, b []float32, rows int, w int, ldy int, lda int)
+// Requires: AVX
+TEXT ·interleaveAddRowsAVX2(SB), NOSPLIT, $0-104
+	MOVQ y_base+0(FP), AX
+	MOVQ a_base+24(FP), CX
+	MOVQ b_base+48(FP), DX
+	MOVQ rows+72(FP), BX
+	MOVQ w+80(FP), SI
+	MOVQ ldy+88(FP), DI
+	MOVQ lda+96(FP), R8
+	SHLQ $0x02, DI
+	SHLQ $0x02, R8
+	MOVQ SI, R9
+	SHRQ $0x01, R9
+	SHLQ $0x02, R9
+	MOVQ R9, R10
+	ANDQ $-32, R10
+	ANDQ $0x01, SI
+
+row:
+	TESTQ BX, BX
+	JZ    done
+	XORQ  R11, R11
+
+vec:
+	CMPQ       R11, R10
+	JAE        pair
+	VMOVUPS    (CX)(R11*1), Y0
+	VMOVUPS    (DX)(R11*1), Y1
+	VUNPCKLPS  Y1, Y0, Y2
+	VUNPCKHPS  Y1, Y0, Y0
+	VPERM2F128 $0x20, Y0, Y2, Y1
+	VADDPS     (AX)(R11*2), Y1, Y1
+	VMOVUPS    Y1, (AX)(R11*2)
+	VPERM2F128 $0x31, Y0, Y2, Y1
+	VADDPS     32(AX)(R11*2), Y1, Y1
+	VMOVUPS    Y1, 32(AX)(R11*2)
+	ADDQ       $0x20, R11
+	JMP        vec
+
+pair:
+	CMPQ   R11, R9
+	JAE    odd
+	VMOVSS (CX)(R11*1), X0
+	VMOVSS (DX)(R11*1), X1
+	VADDSS (AX)(R11*2), X0, X0
+	VMOVSS X0, (AX)(R11*2)
+	VADDSS 4(AX)(R11*2), X1, X1
+	VMOVSS X1, 4(AX)(R11*2)
+	ADDQ   $0x04, R11
+	JMP    pair
+
+odd:
+	TESTQ  SI, SI
+	JZ     next
+	VMOVSS (CX)(R11*1), X0
+	VADDSS (AX)(R11*2), X0, X0
+	VMOVSS X0, (AX)(R11*2)
+
+next:
+	ADDQ DI, AX
+	ADDQ R8, CX
+	ADDQ R8, DX
+	DECQ BX
+	JMP  row
+
+done:
+	VZEROUPPER
+	RET
+
+// func interleaveSetRowsAVX2(y []float32, a []float32, b []float32, rows int, w int, ldy int, lda int)
+// Requires: AVX
+TEXT ·interleaveSetRowsAVX2(SB), NOSPLIT, $0-104
+	MOVQ y_base+0(FP), AX
+	MOVQ a_base+24(FP), CX
+	MOVQ b_base+48(FP), DX
+	MOVQ rows+72(FP), BX
+	MOVQ w+80(FP), SI
+	MOVQ ldy+88(FP), DI
+	MOVQ lda+96(FP), R8
+	SHLQ $0x02, DI
+	SHLQ $0x02, R8
+	MOVQ SI, R9
+	SHRQ $0x01, R9
+	SHLQ $0x02, R9
+	MOVQ R9, R10
+	ANDQ $-32, R10
+	ANDQ $0x01, SI
+
+row:
+	TESTQ BX, BX
+	JZ    done
+	XORQ  R11, R11
+
+vec:
+	CMPQ       R11, R10
+	JAE        pair
+	VMOVUPS    (CX)(R11*1), Y0
+	VMOVUPS    (DX)(R11*1), Y1
+	VUNPCKLPS  Y1, Y0, Y2
+	VUNPCKHPS  Y1, Y0, Y0
+	VPERM2F128 $0x20, Y0, Y2, Y1
+	VMOVUPS    Y1, (AX)(R11*2)
+	VPERM2F128 $0x31, Y0, Y2, Y1
+	VMOVUPS    Y1, 32(AX)(R11*2)
+	ADDQ       $0x20, R11
+	JMP        vec
+
+pair:
+	CMPQ   R11, R9
+	JAE    odd
+	VMOVSS (CX)(R11*1), X0
+	VMOVSS (DX)(R11*1), X1
+	VMOVSS X0, (AX)(R11*2)
+	VMOVSS X1, 4(AX)(R11*2)
+	ADDQ   $0x04, R11
+	JMP    pair
+
+odd:
+	TESTQ  SI, SI
+	JZ     next
+	VMOVSS (CX)(R11*1), X0
+	VMOVSS X0, (AX)(R11*2)
+
+next:
+	ADDQ DI, AX
+	ADDQ R8, CX
+	ADDQ R8, DX
+	DECQ BX
+	JMP  row
+
+done:
+	VZEROUPPER
+	RET
+
+// func dwGradPlaneK3S1AVX2(gy []float32, x []float32, ld int, sums *[9]float64)
+// Requires: AVX, FMA3
+TEXT ·dwGradPlaneK3S1AVX2(SB), NOSPLIT, $0-64
+	MOVQ gy_base+0(FP), AX
+	MOVQ x_base+24(FP), CX
+	MOVQ ld+48(FP), DX
+	SHLQ $0x02, DX
+	MOVQ CX, BX
+	ADDQ DX, BX
+	MOVQ BX, SI
+	ADDQ DX, SI
+	MOVQ gy_len+8(FP), DX
+	SHRQ $0x03, DX
+	MOVQ sums+56(FP), DI
+	XORQ R8, R8
+
+chunk:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	MOVQ   $0x00000040, R9
+
+vec:
+	TESTQ       DX, DX
+	JZ          last
+	TESTQ       R9, R9
+	JZ          flush
+	VMOVUPS     (AX)(R8*1), Y9
+	VFMADD231PS (CX)(R8*1), Y9, Y0
+	VFMADD231PS 4(CX)(R8*1), Y9, Y1
+	VFMADD231PS 8(CX)(R8*1), Y9, Y2
+	VFMADD231PS (BX)(R8*1), Y9, Y3
+	VFMADD231PS 4(BX)(R8*1), Y9, Y4
+	VFMADD231PS 8(BX)(R8*1), Y9, Y5
+	VFMADD231PS (SI)(R8*1), Y9, Y6
+	VFMADD231PS 4(SI)(R8*1), Y9, Y7
+	VFMADD231PS 8(SI)(R8*1), Y9, Y8
+	ADDQ        $0x20, R8
+	DECQ        DX
+	DECQ        R9
+	JMP         vec
+
+last:
+	VEXTRACTF128 $0x01, Y0, X9
+	VADDPS       X0, X9, X9
+	VPERMILPS    $0x0e, X9, X0
+	VADDPS       X0, X9, X9
+	VMOVSHDUP    X9, X0
+	VADDSS       X0, X9, X9
+	VCVTSS2SD    X9, X9, X9
+	VADDSD       (DI), X9, X9
+	VMOVSD       X9, (DI)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       8(DI), X0, X0
+	VMOVSD       X0, 8(DI)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       16(DI), X0, X0
+	VMOVSD       X0, 16(DI)
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X3, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       24(DI), X0, X0
+	VMOVSD       X0, 24(DI)
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       32(DI), X0, X0
+	VMOVSD       X0, 32(DI)
+	VEXTRACTF128 $0x01, Y5, X0
+	VADDPS       X5, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       40(DI), X0, X0
+	VMOVSD       X0, 40(DI)
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       48(DI), X0, X0
+	VMOVSD       X0, 48(DI)
+	VEXTRACTF128 $0x01, Y7, X0
+	VADDPS       X7, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       56(DI), X0, X0
+	VMOVSD       X0, 56(DI)
+	VEXTRACTF128 $0x01, Y8, X0
+	VADDPS       X8, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       64(DI), X0, X0
+	VMOVSD       X0, 64(DI)
+	VZEROUPPER
+	RET
+
+flush:
+	VEXTRACTF128 $0x01, Y0, X9
+	VADDPS       X0, X9, X9
+	VPERMILPS    $0x0e, X9, X0
+	VADDPS       X0, X9, X9
+	VMOVSHDUP    X9, X0
+	VADDSS       X0, X9, X9
+	VCVTSS2SD    X9, X9, X9
+	VADDSD       (DI), X9, X9
+	VMOVSD       X9, (DI)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       8(DI), X0, X0
+	VMOVSD       X0, 8(DI)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       16(DI), X0, X0
+	VMOVSD       X0, 16(DI)
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X3, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       24(DI), X0, X0
+	VMOVSD       X0, 24(DI)
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       32(DI), X0, X0
+	VMOVSD       X0, 32(DI)
+	VEXTRACTF128 $0x01, Y5, X0
+	VADDPS       X5, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       40(DI), X0, X0
+	VMOVSD       X0, 40(DI)
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       48(DI), X0, X0
+	VMOVSD       X0, 48(DI)
+	VEXTRACTF128 $0x01, Y7, X0
+	VADDPS       X7, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       56(DI), X0, X0
+	VMOVSD       X0, 56(DI)
+	VEXTRACTF128 $0x01, Y8, X0
+	VADDPS       X8, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       64(DI), X0, X0
+	VMOVSD       X0, 64(DI)
+	JMP          chunk
+
+// func dwGradPlaneK3S2AVX2(gy []float32, e []float32, o []float32, ld int, sums *[9]float64)
+// Requires: AVX, FMA3
+TEXT ·dwGradPlaneK3S2AVX2(SB), NOSPLIT, $0-88
+	MOVQ gy_base+0(FP), AX
+	MOVQ e_base+24(FP), CX
+	MOVQ o_base+48(FP), DX
+	MOVQ ld+72(FP), BX
+	SHLQ $0x02, BX
+	MOVQ CX, SI
+	ADDQ BX, SI
+	MOVQ SI, DI
+	ADDQ BX, DI
+	MOVQ DX, R8
+	ADDQ BX, R8
+	MOVQ R8, R9
+	ADDQ BX, R9
+	MOVQ gy_len+8(FP), BX
+	SHRQ $0x03, BX
+	MOVQ sums+80(FP), R10
+	XORQ R11, R11
+
+chunk:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	MOVQ   $0x00000040, R12
+
+vec:
+	TESTQ       BX, BX
+	JZ          last
+	TESTQ       R12, R12
+	JZ          flush
+	VMOVUPS     (AX)(R11*1), Y9
+	VFMADD231PS (CX)(R11*1), Y9, Y0
+	VFMADD231PS (DX)(R11*1), Y9, Y1
+	VFMADD231PS 4(CX)(R11*1), Y9, Y2
+	VFMADD231PS (SI)(R11*1), Y9, Y3
+	VFMADD231PS (R8)(R11*1), Y9, Y4
+	VFMADD231PS 4(SI)(R11*1), Y9, Y5
+	VFMADD231PS (DI)(R11*1), Y9, Y6
+	VFMADD231PS (R9)(R11*1), Y9, Y7
+	VFMADD231PS 4(DI)(R11*1), Y9, Y8
+	ADDQ        $0x20, R11
+	DECQ        BX
+	DECQ        R12
+	JMP         vec
+
+last:
+	VEXTRACTF128 $0x01, Y0, X9
+	VADDPS       X0, X9, X9
+	VPERMILPS    $0x0e, X9, X0
+	VADDPS       X0, X9, X9
+	VMOVSHDUP    X9, X0
+	VADDSS       X0, X9, X9
+	VCVTSS2SD    X9, X9, X9
+	VADDSD       (R10), X9, X9
+	VMOVSD       X9, (R10)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       8(R10), X0, X0
+	VMOVSD       X0, 8(R10)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       16(R10), X0, X0
+	VMOVSD       X0, 16(R10)
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X3, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       24(R10), X0, X0
+	VMOVSD       X0, 24(R10)
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       32(R10), X0, X0
+	VMOVSD       X0, 32(R10)
+	VEXTRACTF128 $0x01, Y5, X0
+	VADDPS       X5, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       40(R10), X0, X0
+	VMOVSD       X0, 40(R10)
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       48(R10), X0, X0
+	VMOVSD       X0, 48(R10)
+	VEXTRACTF128 $0x01, Y7, X0
+	VADDPS       X7, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       56(R10), X0, X0
+	VMOVSD       X0, 56(R10)
+	VEXTRACTF128 $0x01, Y8, X0
+	VADDPS       X8, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       64(R10), X0, X0
+	VMOVSD       X0, 64(R10)
+	VZEROUPPER
+	RET
+
+flush:
+	VEXTRACTF128 $0x01, Y0, X9
+	VADDPS       X0, X9, X9
+	VPERMILPS    $0x0e, X9, X0
+	VADDPS       X0, X9, X9
+	VMOVSHDUP    X9, X0
+	VADDSS       X0, X9, X9
+	VCVTSS2SD    X9, X9, X9
+	VADDSD       (R10), X9, X9
+	VMOVSD       X9, (R10)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       8(R10), X0, X0
+	VMOVSD       X0, 8(R10)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       16(R10), X0, X0
+	VMOVSD       X0, 16(R10)
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X3, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       24(R10), X0, X0
+	VMOVSD       X0, 24(R10)
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       32(R10), X0, X0
+	VMOVSD       X0, 32(R10)
+	VEXTRACTF128 $0x01, Y5, X0
+	VADDPS       X5, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       40(R10), X0, X0
+	VMOVSD       X0, 40(R10)
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       48(R10), X0, X0
+	VMOVSD       X0, 48(R10)
+	VEXTRACTF128 $0x01, Y7, X0
+	VADDPS       X7, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       56(R10), X0, X0
+	VMOVSD       X0, 56(R10)
+	VEXTRACTF128 $0x01, Y8, X0
+	VADDPS       X8, X0, X0
+	VPERMILPS    $0x0e, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VCVTSS2SD    X0, X0, X0
+	VADDSD       64(R10), X0, X0
+	VMOVSD       X0, 64(R10)
+	JMP          chunk

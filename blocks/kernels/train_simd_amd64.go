@@ -116,15 +116,23 @@ var interleaveIdx = func() (idx [32]int32) {
 // interleaveRowsSIMD sets (set) or adds to y[r*ldy+2i] the value
 // a[r*lda+i], and to y[r*ldy+2i+1] the value b[r*lda+i], for r < rows and
 // the w values of each row of y; it reports whether it ran (with AVX-512
-// only).
+// or AVX2).
 func interleaveRowsSIMD(y, a, b []float32, rows, w, ldy, lda int, set bool) bool {
-	if !hasAVX512 || rows <= 0 || w <= 0 {
+	if !(hasAVX512 || hasAVX2) || rows <= 0 || w <= 0 {
 		return false
 	}
 	_ = y[(rows-1)*ldy+w-1]
 	_ = a[(rows-1)*lda+(w+1)/2-1]
 	if w > 1 {
 		_ = b[(rows-1)*lda+w/2-1]
+	}
+	if !hasAVX512 {
+		if set {
+			interleaveSetRowsAVX2(y, a, b, rows, w, ldy, lda)
+		} else {
+			interleaveAddRowsAVX2(y, a, b, rows, w, ldy, lda)
+		}
+		return true
 	}
 	t := w % 32 // the values of a row's last, masked vectors
 	ta, tb := (t+1)/2, t/2
@@ -141,41 +149,56 @@ func interleaveRowsSIMD(y, a, b []float32, rows, w, ldy, lda int, set bool) bool
 // per-channel kernels.
 func rowTail(hw int) uint16 { return uint16(1<<(hw%16) - 1) }
 
+// The per-channel row kernels (channelAffine-, bnInputGrad-,
+// clampGradSums-, gradSums- and shiftedSumsChannelRowsSIMD) take all
+// channels of a sample in one call: with AVX-512, whole vectors of 16 and
+// the row's last values under a mask; with AVX2, whole vectors of 8 and
+// the row's last values one at a time (VMASKMOVPS, AVX2's masked store, is
+// microcoded on AMD's cores).
+
+// rowsSIMD reports whether the per-channel row kernels run here.
+func rowsSIMD() bool { return hasAVX512 || hasAVX2 }
+
 // channelAffineRowsSIMD sets y = x*scale[r] + shift[r] (then, with clamp,
 // min(max(.,0), hi)) over rows rows of hw values, and reports whether it
-// ran (with AVX-512 only).
+// ran (see rowsSIMD).
 func channelAffineRowsSIMD(y, x []float32, rows, hw int, scale, shift []float32, clamp bool, hi float32) bool {
 	if !rowsSIMD() || rows <= 0 || hw <= 0 {
 		return false
 	}
 	n := rows * hw
 	y, x, scale, shift = y[:n], x[:n], scale[:rows], shift[:rows]
-	if clamp {
+	switch {
+	case hasAVX512 && clamp:
 		channelAffineClampRowsAVX512(y, x, rows, hw, scale, shift, rowTail(hw), hi)
-	} else {
+	case hasAVX512:
 		channelAffineRowsAVX512(y, x, rows, hw, scale, shift, rowTail(hw))
+	case clamp:
+		channelAffineClampRowsAVX2(y, x, rows, hw, scale, shift, hi)
+	default:
+		channelAffineRowsAVX2(y, x, rows, hw, scale, shift)
 	}
 	return true
 }
 
-// rowsSIMD reports whether the per-channel row kernels (channelAffine-,
-// bnInputGrad-, clampGradSums-, gradSums- and shiftedSumsChannelRowsSIMD)
-// run here.
-func rowsSIMD() bool { return hasAVX512 }
-
 // bnInputGradRowsSIMD sets (set) or adds to gx the value a*gy + (b*x + c)
 // over rows rows of hw values, (a, b, c) = coef[3r:3r+3] for row r, and
-// reports whether it ran (with AVX-512 only).
+// reports whether it ran (see rowsSIMD).
 func bnInputGradRowsSIMD(gx, gy, x []float32, rows, hw int, coef []float32, set bool) bool {
 	if !rowsSIMD() || rows <= 0 || hw <= 0 {
 		return false
 	}
 	n := rows * hw
 	gx, gy, x, coef = gx[:n], gy[:n], x[:n], coef[:3*rows]
-	if set {
+	switch {
+	case hasAVX512 && set:
 		bnInputGradSetRowsAVX512(gx, gy, x, rows, hw, coef, rowTail(hw))
-	} else {
+	case hasAVX512:
 		bnInputGradRowsAVX512(gx, gy, x, rows, hw, coef, rowTail(hw))
+	case set:
+		bnInputGradSetRowsAVX2(gx, gy, x, rows, hw, coef)
+	default:
+		bnInputGradRowsAVX2(gx, gy, x, rows, hw, coef)
 	}
 	return true
 }
@@ -183,43 +206,87 @@ func bnInputGradRowsSIMD(gx, gy, x []float32, rows, hw int, coef []float32, set 
 // clampGradSumsRowsSIMD sets g = gy where 0 < y < hi (0 < y when hi is
 // +Inf: ReLU) over rows rows of hw values, adds each row r's sum(g) to
 // sums[r] and sum(g*(x-mean[r])) to sums[rows+r], and reports whether it
-// ran (with AVX-512 only).
+// ran (see rowsSIMD).
 func clampGradSumsRowsSIMD(g, gy, y, x []float32, rows, hw int, mean []float32, hi float32, sums []float64) bool {
 	if !rowsSIMD() || rows <= 0 || hw <= 0 {
 		return false
 	}
 	n := rows * hw
 	g, gy, y, x, mean, sums = g[:n], gy[:n], y[:n], x[:n], mean[:rows], sums[:2*rows]
-	if math.IsInf(float64(hi), 1) {
+	relu := math.IsInf(float64(hi), 1)
+	switch {
+	case hasAVX512 && relu:
 		reluGradSumsRowsAVX512(g, gy, y, x, rows, hw, mean, rowTail(hw), sums)
-	} else {
+	case hasAVX512:
 		clampGradSumsRowsAVX512(g, gy, y, x, rows, hw, mean, rowTail(hw), sums, hi)
+	case relu:
+		reluGradSumsRowsAVX2(g, gy, y, x, rows, hw, mean, sums)
+	default:
+		clampGradSumsRowsAVX2(g, gy, y, x, rows, hw, mean, sums, hi)
 	}
 	return true
 }
 
 // gradSumsRowsSIMD adds each row r's sum(gy) to sums[r] and
 // sum(gy*(x-mean[r])) to sums[rows+r], over rows rows of hw values, as
-// clampGradSumsRowsSIMD does after its mask (AVX-512 only: see rowsSIMD).
+// clampGradSumsRowsSIMD does after its mask (only where rowsSIMD).
 func gradSumsRowsSIMD(gy, x []float32, rows, hw int, mean []float32, sums []float64) {
 	n := rows * hw
-	gradSumsRowsAVX512(gy[:n], x[:n], rows, hw, mean[:rows], rowTail(hw), sums[:2*rows])
+	if hasAVX512 {
+		gradSumsRowsAVX512(gy[:n], x[:n], rows, hw, mean[:rows], rowTail(hw), sums[:2*rows])
+		return
+	}
+	gradSumsRowsAVX2(gy[:n], x[:n], rows, hw, mean[:rows], sums[:2*rows])
 }
 
 // shiftedSumsChannelRowsSIMD adds, in each row r of rows rows of hw
 // values, sum(x-shift[r]) to sums[r] and sum((x-shift[r])^2) to
-// sums[rows+r], in float64 (AVX-512 only: see rowsSIMD).
+// sums[rows+r], in float64 (only where rowsSIMD).
 func shiftedSumsChannelRowsSIMD(x []float32, rows, hw int, shift, sums []float64) {
-	shiftedSumsChannelRowsAVX512(x[:rows*hw], rows, hw, shift[:rows], rowTail(hw), sums[:2*rows])
+	if hasAVX512 {
+		shiftedSumsChannelRowsAVX512(x[:rows*hw], rows, hw, shift[:rows], rowTail(hw), sums[:2*rows])
+		return
+	}
+	shiftedSumsChannelRowsAVX2(x[:rows*hw], rows, hw, shift[:rows], sums[:2*rows])
 }
 
 // dwGradPlaneSIMD adds to sums the nine weight gradient sums of a 3x3
 // depthwise convolution at stride s over the whole flat output gradient
 // gy (dwGradRowSIMD's layout), and reports whether it ran (with AVX-512
-// only).
+// or AVX2). With AVX2 the values after gy's whole vectors (none in
+// DepthwiseBackward's flat planes, whole vectors long) are added in Go.
 func dwGradPlaneSIMD(s int, gy, x, e, o []float32, ld int, sums *[9]float64) bool {
-	if !hasAVX512 || len(gy) == 0 {
+	if !(hasAVX512 || hasAVX2) || len(gy) == 0 {
 		return false
+	}
+	if !hasAVX512 {
+		n := len(gy) &^ 7
+		if n > 0 {
+			if s == 1 {
+				_ = x[n-1+2*ld+2]
+				dwGradPlaneK3S1AVX2(gy[:n], x, ld, sums)
+			} else {
+				_ = e[n-1+2*ld+1]
+				_ = o[n-1+2*ld]
+				dwGradPlaneK3S2AVX2(gy[:n], e, o, ld, sums)
+			}
+		}
+		for i := n; i < len(gy); i++ {
+			for kh := range 3 {
+				for kw := range 3 {
+					var p float32
+					if s == 1 {
+						p = x[i+kh*ld+kw]
+					} else if kw%2 == 0 {
+						p = e[i+kh*ld+kw/2]
+					} else {
+						p = o[i+kh*ld+kw/2]
+					}
+					sums[kh*3+kw] += float64(gy[i] * p)
+				}
+			}
+		}
+		return true
 	}
 	last := len(gy)&^15 - 1 // the last value the unmasked vectors read
 	if s == 1 {

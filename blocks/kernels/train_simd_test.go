@@ -195,8 +195,8 @@ func TestDepthwiseBackwardMatchesReference(t *testing.T) {
 				dwCase{2, 1, 17, 33, k, s, k / 2}, dwCase{2, 1, 16, 18, k, s, 0}, dwCase{1, 1, 7, 7, k, s, k / 2}, dwCase{2, 1, 12, 11, k, s, 2})
 		}
 	}
-	// Rows of one to 35 pairs at stride 2: whole 16-pair vectors of the
-	// interleave and its masked last ones.
+	// Rows of one to 35 pairs at stride 2: whole vectors of the interleave
+	// (16 pairs with AVX-512, 8 with AVX2) and the values after them.
 	for _, w := range []int{1, 2, 3, 4, 31, 32, 33, 34, 63, 64, 65, 70} {
 		cases = append(cases, dwCase{2, 1, 5, w, 3, 2, 1})
 	}
@@ -385,18 +385,19 @@ func TestChannelAffineClamp(t *testing.T) {
 	}
 }
 
-// TestChannelRowKernels checks the per-sample, all-channel AVX-512
-// kernels (batch norm's forward map with and without its clamp, its
-// input gradient, setting and adding, its gradient sums after a ReLU6, a
-// ReLU or nothing, and its forward sums) against their formulas on rows of 1
-// to 196 values, into guarded outputs. Without AVX-512 they decline.
+// TestChannelRowKernels checks the per-sample, all-channel kernels of
+// AVX-512 or AVX2 (batch norm's forward map with and without its clamp,
+// its input gradient, setting and adding, its gradient sums after a ReLU6,
+// a ReLU or nothing, and its forward sums) against their formulas on rows
+// of 1 to 196 values (whole vectors of 8 and 16, pairs of them, and the
+// values after them), into guarded outputs. Without either they decline.
 func TestChannelRowKernels(t *testing.T) {
 	if !rowsSIMD() {
 		require.False(t, channelAffineRowsSIMD(make([]float32, 4), make([]float32, 4), 1, 4, []float32{1}, []float32{0}, false, 0))
-		t.Skip("no AVX-512 here")
+		t.Skip("no row kernels here")
 	}
 	rng := rand.New(rand.NewPCG(21, 22))
-	for _, hw := range []int{1, 4, 15, 16, 17, 31, 32, 33, 49, 196} {
+	for _, hw := range []int{1, 4, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 49, 196} {
 		for _, rows := range []int{1, 3} {
 			n := rows * hw
 			x, gy := randSlice(rng, n), randSlice(rng, n)
@@ -475,6 +476,43 @@ func TestChannelRowKernels(t *testing.T) {
 						want += float64(gx0[i])
 					}
 					near(t, want, float64(gx[i]), 1e-5*(1+math.Abs(want)), fmt.Sprintf("bnInputGradRows hw %d set %v value %d", hw, set, i))
+				}
+			}
+		}
+	}
+}
+
+// TestDwGradPlaneMatchesGo checks the flat-plane weight gradient kernel of
+// 3x3 depthwise convolutions against its formula, at stride 1 and 2, on
+// flat planes of whole vectors and of a few values more.
+func TestDwGradPlaneMatchesGo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	const ld = 19
+	for _, s := range []int{1, 2} {
+		for _, n := range []int{1, 7, 8, 16, 37, 64, 520, 1031} {
+			gy := randSlice(rng, n)
+			x := randSlice(rng, n+2*ld+3)
+			e, o := randSlice(rng, n+2*ld+2), randSlice(rng, n+2*ld+1)
+			var sums [9]float64
+			for i := range sums {
+				sums[i] = float64(i)
+			}
+			if !dwGradPlaneSIMD(s, gy, x, e, o, ld, &sums) {
+				t.Skip("no flat-plane kernel here")
+			}
+			for kh := range 3 {
+				for kw := range 3 {
+					want := float64(kh*3 + kw)
+					for i, g := range gy {
+						p := x[i+kh*ld+kw]
+						if s == 2 && kw%2 == 0 {
+							p = e[i+kh*ld+kw/2]
+						} else if s == 2 {
+							p = o[i+kh*ld+kw/2]
+						}
+						want += float64(g) * float64(p)
+					}
+					near(t, want, sums[kh*3+kw], 1e-5*float64(n), fmt.Sprintf("stride %d, %d values, tap %d", s, n, kh*3+kw))
 				}
 			}
 		}

@@ -141,3 +141,69 @@ func dwGradPlaneK3S1AVX512(gy []float32, x []float32, ld int, tail uint16, sums 
 //
 //go:noescape
 func dwGradPlaneK3S2AVX512(gy []float32, e []float32, o []float32, ld int, tail uint16, sums *[9]float64)
+
+// channelAffineRowsAVX2 sets y = x*scale[r] + shift[r] (a multiply, then an add) in each row r of rows rows of hw values: whole vectors, then the row's last values one at a time.
+//
+//go:noescape
+func channelAffineRowsAVX2(y []float32, x []float32, rows int, hw int, scale []float32, shift []float32)
+
+// channelAffineClampRowsAVX2 sets y = min(max(x*scale[r] + shift[r], 0), hi) in each row r of rows rows of hw values: whole vectors, then the row's last values one at a time.
+//
+//go:noescape
+func channelAffineClampRowsAVX2(y []float32, x []float32, rows int, hw int, scale []float32, shift []float32, hi float32)
+
+// bnInputGradRowsAVX2 sets gx += a*gy + (b*x + c) in each row r of rows rows of hw values, with (a, b, c) = coef[3r:3r+3]: whole vectors, then the row's last values one at a time.
+//
+//go:noescape
+func bnInputGradRowsAVX2(gx []float32, gy []float32, x []float32, rows int, hw int, coef []float32)
+
+// bnInputGradSetRowsAVX2 sets gx = a*gy + (b*x + c) in each row r of rows rows of hw values, with (a, b, c) = coef[3r:3r+3]: whole vectors, then the row's last values one at a time.
+//
+//go:noescape
+func bnInputGradSetRowsAVX2(gx []float32, gy []float32, x []float32, rows int, hw int, coef []float32)
+
+// clampGradSumsRowsAVX2 sets g = gy where 0 < y < hi (else 0) in each row r of rows rows of hw values, and adds sum(g) to sums[r] and sum(g*(x-mean[r])) to sums[rows+r]
+// (float32 lanes, the row's last values one at a time, then float64).
+//
+//go:noescape
+func clampGradSumsRowsAVX2(g []float32, gy []float32, y []float32, x []float32, rows int, hw int, mean []float32, sums []float64, hi float32)
+
+// reluGradSumsRowsAVX2 sets g = gy where 0 < y (else 0) in each row r of rows rows of hw values, and adds sum(g) to sums[r] and sum(g*(x-mean[r])) to sums[rows+r]
+// (float32 lanes, the row's last values one at a time, then float64).
+//
+//go:noescape
+func reluGradSumsRowsAVX2(g []float32, gy []float32, y []float32, x []float32, rows int, hw int, mean []float32, sums []float64)
+
+// gradSumsRowsAVX2 adds, in each row r of rows rows of hw values, sum(gy) to sums[r] and sum(gy*(x-mean[r])) to sums[rows+r]
+// (float32 lanes, the row's last values one at a time, then float64).
+//
+//go:noescape
+func gradSumsRowsAVX2(gy []float32, x []float32, rows int, hw int, mean []float32, sums []float64)
+
+// shiftedSumsChannelRowsAVX2 adds, in each row r of rows rows of hw values, sum(x-shift[r]) to sums[r] and sum((x-shift[r])^2) to sums[rows+r], in float64:
+// whole vectors, then the row's last values one at a time.
+//
+//go:noescape
+func shiftedSumsChannelRowsAVX2(x []float32, rows int, hw int, shift []float64, sums []float64)
+
+// interleaveAddRowsAVX2 adds the pairs (a[i], b[i]) into y[2i], y[2i+1] of each of rows rows (y rows ldy apart, a and b rows lda apart) for the w values of a row of y:
+// vectors of 8 pairs, then the last pairs one at a time, and the last value from a when w is odd.
+//
+//go:noescape
+func interleaveAddRowsAVX2(y []float32, a []float32, b []float32, rows int, w int, ldy int, lda int)
+
+// interleaveSetRowsAVX2 sets the pairs (a[i], b[i]) into y[2i], y[2i+1] of each of rows rows (y rows ldy apart, a and b rows lda apart) for the w values of a row of y:
+// vectors of 8 pairs, then the last pairs one at a time, and the last value from a when w is odd.
+//
+//go:noescape
+func interleaveSetRowsAVX2(y []float32, a []float32, b []float32, rows int, w int, ldy int, lda int)
+
+// dwGradPlaneK3S1AVX2 adds the products of the whole vectors of the flat output gradient gy with the padded input planes to the nine weight gradient sums of a 3x3 depthwise convolution at stride 1 (see gen/plan).
+//
+//go:noescape
+func dwGradPlaneK3S1AVX2(gy []float32, x []float32, ld int, sums *[9]float64)
+
+// dwGradPlaneK3S2AVX2 adds the products of the whole vectors of the flat output gradient gy with the padded input planes to the nine weight gradient sums of a 3x3 depthwise convolution at stride 2 (see gen/plan).
+//
+//go:noescape
+func dwGradPlaneK3S2AVX2(gy []float32, e []float32, o []float32, ld int, sums *[9]float64)

@@ -28,6 +28,12 @@ func reluGradNEON(gx []float32, gy []float32, x []float32)
 //go:noescape
 func clampGradNEON(gx []float32, gy []float32, x []float32, lo float32, hi float32)
 
+// hardSwishGradNEON sets gx[i] += gy[i]*d(x[i]), d the hard swish's derivative (see
+// kernels.HardSwishGrad) for the whole vectors of gx; gy and x are at least as long.
+//
+//go:noescape
+func hardSwishGradNEON(gx []float32, gy []float32, x []float32)
+
 // bnInputGradSetNEON sets gx[i] = a*gy[i] + (b*x[i] + c) for the whole vectors of gx; gy and x are at
 // least as long.
 //
@@ -45,3 +51,59 @@ func reluGradSetNEON(gx []float32, gy []float32, x []float32)
 //
 //go:noescape
 func clampGradSetNEON(gx []float32, gy []float32, x []float32, lo float32, hi float32)
+
+// hardSwishGradSetNEON sets gx[i] = gy[i]*d(x[i]), d the hard swish's derivative (see
+// kernels.HardSwishGrad) for the whole vectors of gx; gy and x are at least as long.
+//
+//go:noescape
+func hardSwishGradSetNEON(gx []float32, gy []float32, x []float32)
+
+// sumCenteredDotRowsNEON returns sum(g[i]) and sum(g[i]*(x[i]-mu)) (float32 lanes) over the whole
+// vectors of four of the first cols values of rows rows, ld apart, of g and x.
+//
+//go:noescape
+func sumCenteredDotRowsNEON(g []float32, x []float32, rows int, cols int, ld int, mu float32) (s1 float32, s2 float32)
+
+// shiftedSumsRowsNEON returns sum(x[i]-shift) and sum((x[i]-shift)^2), in float64, over the whole
+// vectors of four of the first cols values of rows rows, ld apart, of x.
+//
+//go:noescape
+func shiftedSumsRowsNEON(x []float32, rows int, cols int, ld int, shift float64) (s1 float64, s2 float64)
+
+// dwGradRowK3S1NEON adds one output row's products to the lane sums of the nine weight gradients of a
+// 3x3 depthwise convolution at stride 1 (see gen/neon).
+//
+//go:noescape
+func dwGradRowK3S1NEON(gy []float32, x []float32, ld int, acc []float32)
+
+// dwGradRowK3S2NEON adds one output row's products to the lane sums of the nine weight gradients of a
+// 3x3 depthwise convolution at stride 2 (see gen/neon).
+//
+//go:noescape
+func dwGradRowK3S2NEON(gy []float32, e []float32, o []float32, ld int, acc []float32)
+
+// interleaveAddNEON sets y[2i] += a[i] and y[2i+1] += b[i] for the whole vectors of four of a; b and
+// y/2 are at least as long.
+//
+//go:noescape
+func interleaveAddNEON(y []float32, a []float32, b []float32)
+
+// interleaveAddRowsNEON adds the pairs (a[i], b[i]) into y[2i], y[2i+1] of each of rows rows of w
+// values of y (a's value alone at the end of an odd row); y's rows are ldy apart, a's and b's lda (see
+// gen/neon).
+//
+//go:noescape
+func interleaveAddRowsNEON(y []float32, a []float32, b []float32, rows int, w int, ldy int, lda int)
+
+// interleaveSetRowsNEON sets the pairs (a[i], b[i]) into y[2i], y[2i+1] of each of rows rows of w
+// values of y (a's value alone at the end of an odd row); y's rows are ldy apart, a's and b's lda (see
+// gen/neon).
+//
+//go:noescape
+func interleaveSetRowsNEON(y []float32, a []float32, b []float32, rows int, w int, ldy int, lda int)
+
+// hardSwishNEON sets y[i] = x[i]*min(max(x[i]+3, 0), 6)*(1/6) for the whole vectors of y; x is at
+// least as long (and may be y).
+//
+//go:noescape
+func hardSwishNEON(y []float32, x []float32)

@@ -233,7 +233,7 @@ func (bn *BatchNorm) ForwardAct(tp *Tape, x *Tensor, act Act) *Tensor {
 		// The activation's gradient, into x's gradient when that is new
 		// (batch normalization's input gradient then overwrites it in
 		// place), else into a temporary.
-		g, inPlace := actGradStorage(x)
+		g, inPlace := actGradStorage(tp, x)
 		if sumGy, sumGyXhat, ok := actGradSums(tp, g, out.Grad, out.Data, x.Data, n, c, hw, act, st); ok {
 			bn.backwardWithSums(tp, g, inPlace, x, n, c, hw, st.m, st.mean, st.invStd, st.scale, true, sumGy, sumGyXhat)
 			return
@@ -259,7 +259,7 @@ func actGradSums(tp *Tape, g, gy, y, x []float32, n, c, hw int, act Act, st batc
 		return nil, nil, false
 	}
 	l := c * hw
-	parts := make([]float64, n*2*c)
+	parts := tp.scratch64(n * 2 * c)
 	hi := clampHi(act)
 	forEachImage(tp, n, func() struct{} { return struct{}{} }, func(i int, _ struct{}) {
 		kernels.ClampGradSetPartials(g[i*l:(i+1)*l], gy[i*l:(i+1)*l], y[i*l:(i+1)*l], x[i*l:(i+1)*l], c, hw, hi, st.mean, parts[i*2*c:(i+1)*2*c])
@@ -286,14 +286,14 @@ func sumParts(parts []float64, n, c int, invStd []float32) (sumGy, sumGyXhat []f
 
 // actGradStorage is where the gradient through a batch norm's fused
 // activation goes: x's gradient storage when that is new (inPlace: batch
-// normalization's input gradient then overwrites it there), else a
-// temporary.
-func actGradStorage(x *Tensor) (g []float32, inPlace bool) {
+// normalization's input gradient then overwrites it there), else scratch
+// of the tape.
+func actGradStorage(tp *Tape, x *Tensor) (g []float32, inPlace bool) {
 	if x.requiresGrad && x.Grad == nil {
 		g, _ = x.gradToSet()
 		return g, true
 	}
-	return make([]float32, len(x.Data)), false
+	return tp.scratch(len(x.Data), false), false
 }
 
 // clampGradSet is the setting gradient kernel of ReLU or ReLU6 (act),

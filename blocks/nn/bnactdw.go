@@ -19,8 +19,8 @@ import (
 // activation and the input again, for the expanded tensor, the largest
 // of such a block.
 //
-// The results are bit for bit the unfused operators'. (Without AVX-512,
-// where kernels.ClampGradSetPartials does not run, but for batch
+// The results are bit for bit the unfused operators'. (Without AVX-512 or
+// AVX2, where kernels.ClampGradSetPartials does not run, but for batch
 // normalization's gradient sums on planes of at most 512 values, which
 // add each image's sums in float64 where the unfused kernel first adds a
 // few images' rows in float32: see kernels.BatchNormGradPartials.)
@@ -55,7 +55,7 @@ func (bn *BatchNorm) ForwardActDepthwise(tp *Tape, x *Tensor, act Act, w *Tensor
 	inLen, outLen := c*hw, cfg.Out*oh*ow
 	y := tp.allocOutput(n, cfg.Out, oh, ow)
 	var epi kernels.Epilogue
-	forEachImage(tp, n, func() []float32 { return make([]float32, dw.ScratchLen()) }, func(i int, scratch []float32) {
+	forEachImage(tp, n, func() []float32 { return tp.scratch(dw.ScratchLen(), true) }, func(i int, scratch []float32) {
 		dw.Run(a.Data[i*inLen:(i+1)*inLen], w.Data, y.Data[i*outLen:(i+1)*outLen], 0, cfg.Out, &epi, scratch)
 	})
 
@@ -65,15 +65,15 @@ func (bn *BatchNorm) ForwardActDepthwise(tp *Tape, x *Tensor, act Act, w *Tensor
 		}
 		// g: the batch norm's output gradient, then (in place) its input
 		// gradient; x's own gradient storage when that is new.
-		g, inPlace := actGradStorage(x)
-		data := newConvDataGrad(d, w.Data, true)
+		g, inPlace := actGradStorage(tp, x)
+		data := newConvDataGrad(tp, d, w.Data, true)
 		needW := w.requiresGrad
 		var gw []float32
 		if needW {
 			gw = w.grad()
 		}
 		// Per image, the batch norm's gradient sums (s1, then s2).
-		parts := make([]float64, n*2*c)
+		parts := tp.scratch64(n * 2 * c)
 		both := needW && data.dw.CanBoth()
 		type bwdBuffers struct {
 			conv *convDataBuffers
@@ -81,9 +81,9 @@ func (bn *BatchNorm) ForwardActDepthwise(tp *Tape, x *Tensor, act Act, w *Tensor
 			both []float32 // DepthwiseBackward.Both's scratch
 		}
 		newBwd := func() bwdBuffers {
-			b := bwdBuffers{conv: data.buffers(), ga: make([]float32, inLen)}
+			b := bwdBuffers{conv: data.buffers(), ga: tp.scratch(inLen, false)}
 			if both {
-				b.both = make([]float32, data.dw.BothScratchLen())
+				b.both = tp.scratch(data.dw.BothScratchLen(), true)
 			}
 			return b
 		}

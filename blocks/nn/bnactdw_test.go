@@ -88,9 +88,9 @@ func runBNActDw(t *testing.T, fused bool, bounds []int, x, w, gy *Tensor, act Ac
 
 // TestForwardActDepthwiseMatchesUnfused checks the fused batch norm,
 // activation and depthwise convolution against the three operators, on
-// one tape and on shards: bit for bit (without AVX-512 only on planes of
-// more than 512 values, and to float32 rounding on smaller ones, whose
-// gradient sums are grouped differently there).
+// one tape and on shards: bit for bit (without AVX-512 or AVX2 only on
+// planes of more than 512 values, and to float32 rounding on smaller ones,
+// whose gradient sums are grouped differently there).
 func TestForwardActDepthwiseMatchesUnfused(t *testing.T) {
 	for _, tc := range []struct {
 		h, stride int

@@ -167,7 +167,7 @@ func Convolve(tp *Tape, x, w, b *Tensor, cfg Conv2DConfig) *Tensor {
 	if d.Depthwise() {
 		dw := kernels.NewDepthwiseConv(d.Window, d.In, d.Out/d.In)
 		epi := kernels.Epilogue{Bias: bias}
-		forEachImage(tp, n, func() []float32 { return make([]float32, dw.ScratchLen()) }, func(s int, scratch []float32) {
+		forEachImage(tp, n, func() []float32 { return tp.scratch(dw.ScratchLen(), true) }, func(s int, scratch []float32) {
 			dw.Run(x.Data[s*inLen:(s+1)*inLen], w.Data, y.Data[s*outLen:(s+1)*outLen], 0, d.Out, &epi, scratch)
 		})
 	} else {
@@ -175,7 +175,7 @@ func Convolve(tp *Tape, x, w, b *Tensor, cfg Conv2DConfig) *Tensor {
 		pos := oh * ow
 		type buffers struct{ cols, ws []float32 }
 		newBuffers := func() buffers {
-			return buffers{make([]float32, d.ScratchLen()), make([]float32, packed[0].WorkspaceLen(pos))}
+			return buffers{tp.scratch(d.ScratchLen(), true), tp.scratch(packed[0].WorkspaceLen(pos), true)}
 		}
 		forEachImage(tp, n, newBuffers, func(s int, b buffers) {
 			gemmConvForward(d, packed, x.Data[s*inLen:(s+1)*inLen], bias, y.Data[s*outLen:(s+1)*outLen], b.cols, b.ws)
@@ -264,7 +264,7 @@ func conv2dBackward(tp *Tape, d kernels.ConvDims, n int, x, w, b, y *Tensor) {
 	}
 	needW := w.requiresGrad
 	needB := b != nil && b.requiresGrad
-	data := newConvDataGrad(d, w.Data, gx != nil)
+	data := newConvDataGrad(tp, d, w.Data, gx != nil)
 	// The weight and bias gradients of image s, added to gw and gb.
 	paramGrads := func(s int, gw, gb []float32, buf *convDataBuffers) {
 		if !needW && !needB {
@@ -281,7 +281,7 @@ func conv2dBackward(tp *Tape, d kernels.ConvDims, n int, x, w, b, y *Tensor) {
 			return
 		}
 		if buf.filter == nil {
-			buf.filter = make([]float32, d.ScratchLen())
+			buf.filter = tp.scratch(d.ScratchLen(), true)
 		}
 		kernels.Conv2DBackwardFilter(d, xs, gy, gw, gb, buf.filter)
 	}
@@ -392,6 +392,7 @@ type convDataGrad struct {
 	flipped []float32 // dwT's weights
 	dw      *kernels.DepthwiseBackward
 	w       []float32
+	tp      *Tape // the buffers' storage
 }
 
 // convDataBuffers is one goroutine's scratch for convDataGrad.run and
@@ -401,8 +402,8 @@ type convDataGrad struct {
 // them, never needs them).
 type convDataBuffers struct{ cols, ws, dwScratch, plane, dwGrad, filter []float32 }
 
-func newConvDataGrad(d kernels.ConvDims, w []float32, need bool) *convDataGrad {
-	c := &convDataGrad{d: d, w: w}
+func newConvDataGrad(tp *Tape, d kernels.ConvDims, w []float32, need bool) *convDataGrad {
+	c := &convDataGrad{d: d, w: w, tp: tp}
 	if d.Depthwise() {
 		c.dw = kernels.NewDepthwiseBackward(d.Window, d.In, d.Out/d.In)
 	}
@@ -433,15 +434,15 @@ func newConvDataGrad(d kernels.ConvDims, w []float32, need bool) *convDataGrad {
 func (c *convDataGrad) buffers() *convDataBuffers {
 	b := &convDataBuffers{}
 	if c.dw != nil {
-		b.dwGrad = make([]float32, c.dw.ScratchLen())
+		b.dwGrad = c.tp.scratch(c.dw.ScratchLen(), true)
 	}
 	switch {
 	case c.packedT != nil:
 		n := c.d.OutH * c.d.OutW
-		b.cols = make([]float32, c.d.ScratchLen())
-		b.ws = make([]float32, c.packedT[0].WorkspaceLen(n))
+		b.cols = c.tp.scratch(c.d.ScratchLen(), true)
+		b.ws = c.tp.scratch(c.packedT[0].WorkspaceLen(n), true)
 	case c.dwT != nil:
-		b.dwScratch = make([]float32, c.dwT.ScratchLen())
+		b.dwScratch = c.tp.scratch(c.dwT.ScratchLen(), true)
 	}
 	return b
 }
@@ -456,7 +457,7 @@ func (c *convDataGrad) run(gy, gx []float32, set bool, b *convDataBuffers) {
 			return
 		}
 		if b.plane == nil { // only a gradient added to, not set, needs it
-			b.plane = make([]float32, len(gx))
+			b.plane = c.tp.scratch(len(gx), false)
 		}
 		c.dwT.Run(gy, c.flipped, b.plane, 0, d.In, &kernels.Epilogue{}, b.dwScratch)
 		kernels.AddTo(gx, b.plane)

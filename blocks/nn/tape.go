@@ -42,8 +42,8 @@ type Tape struct {
 }
 
 // Release hands the storage of every tensor the operators made on this
-// tape since the last Release back to the tape, for the tensors of later
-// steps. Those tensors must not be used afterwards: their Data and Grad
+// tape since the last Release, and their scratch, back to the tape, for
+// the tensors and scratch of later steps. Those tensors must not be used afterwards: their Data and Grad
 // are nil. Parameters, inputs and buffers are not the tape's and are not
 // touched. Without Recycle there is nothing to release.
 func (tp *Tape) Release() { tp.pool.release() }
@@ -64,6 +64,27 @@ func (tp *Tape) allocOutput(shape ...int) *Tensor {
 		return New(shape...)
 	}
 	return tp.pool.tensor(false, shape)
+}
+
+// scratch returns n elements of working storage for an operator during
+// this step (its scratch, or per-image partial sums): from the tape's
+// storage when it recycles, so that a training step does not allocate (and
+// fault in, and collect) its operators' scratch anew each step; else make.
+// Recycled scratch holds old values unless zeroed. The operator must not
+// keep it past the step (Release takes it back).
+func (tp *Tape) scratch(n int, zeroed bool) []float32 {
+	if tp == nil || !tp.Recycle {
+		return make([]float32, n)
+	}
+	return tp.pool.scratch(n, zeroed)
+}
+
+// scratch64 is scratch for zeroed float64 storage.
+func (tp *Tape) scratch64(n int) []float64 {
+	if tp == nil || !tp.Recycle {
+		return make([]float64, n)
+	}
+	return tp.pool.scratch64(n)
 }
 
 // NewTape returns a tape in training or eval mode.

@@ -132,7 +132,7 @@ func addLUTFlag(cmd *cobra.Command, p *string) {
 
 // addDeviceFlag registers --device.
 func addDeviceFlag(cmd *cobra.Command, p *string) {
-	cmd.Flags().StringVar(p, "device", "", "use the table's entries of this device (fp-..., see 'nas lut show') instead of this machine's; nothing is measured into them, and end-to-end timings are still of this machine")
+	cmd.Flags().StringVar(p, "device", "", "the device: fp-... (see 'nas lut show') reads the table's entries of that device instead of this machine's, measuring nothing into them (end-to-end timings are still of this machine); with --nats, a NAME served by 'nas agent', measured there")
 }
 
 // addLUTThreadsFlag registers --lut-threads, and --threads as its
@@ -238,7 +238,7 @@ type natsOptions struct {
 
 func (o *natsOptions) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&o.URL, "nats", "", "NATS server URL, nats://host:4222: trainings and fine-tunes run on 'nas worker' processes (see docs/distributed.md)")
+	f.StringVar(&o.URL, "nats", "", "NATS server URL, nats://host:4222: trainings and fine-tunes run on 'nas worker' processes, device measurements on 'nas agent' ones (see docs/distributed.md)")
 	f.StringVar(&o.Creds, "creds", "", "NATS credentials file (user JWT and seed)")
 	f.StringVar(&o.User, "user", "", "NATS user")
 	f.StringVar(&o.Password, "password", "", "NATS password (with --user)")

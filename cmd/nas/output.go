@@ -19,6 +19,7 @@ import (
 	"nas/pipeline"
 	"nas/results"
 	"nas/search"
+	"nas/supernet"
 	"nas/trainer"
 )
 
@@ -132,13 +133,17 @@ type searchWatch struct {
 	quiet bool         // no bar
 	store string
 
-	run  results.RunID
-	bar  *progress.Bar
-	last search.Trial // the trial recorded last
+	run     results.RunID
+	bar     *progress.Bar
+	done    int          // the trials the run held when it started
+	last    search.Trial // the trial recorded last
+	super   *trainWatch  // the supernet's training, when the search builds it
+	total   int          // the budget
+	jsonOut bool
 }
 
 func newSearchWatch(cmd *cobra.Command, opts *searchOptions) *searchWatch {
-	w := &searchWatch{cmd: cmd, say: sayer(cmd.OutOrStdout(), opts.JSON), log: progressLog(cmd, opts.Quiet), store: opts.Store}
+	w := &searchWatch{cmd: cmd, say: sayer(cmd.OutOrStdout(), opts.JSON), log: progressLog(cmd, opts.Quiet), store: opts.Store, jsonOut: opts.JSON}
 	w.quiet = opts.JSON || opts.Quiet || w.log != nil
 	return w
 }
@@ -146,14 +151,17 @@ func newSearchWatch(cmd *cobra.Command, opts *searchOptions) *searchWatch {
 // attach sets the callbacks of s.
 func (w *searchWatch) attach(s *pipeline.Search) {
 	s.Started, s.Trial, s.Progress, s.Log, s.Epoch = w.started, w.trial, w.progress, w.step, w.epoch
+	s.SupernetStep, s.SupernetEpoch = w.supernetStep, w.supernetEpoch
 }
 
 func (w *searchWatch) started(id results.RunID, st pipeline.SearchSettings, done int) {
 	w.run = id
 	w.say("%s: %s search of %s for %g ms on %s, seed %d, budget %d (store %s, table %s)\n",
 		id, st.Strategy, st.Space, st.Objective.TargetMs, st.Data, st.Seed, st.Budget, w.store, st.LatencyTable)
-	w.bar = progress.New(w.cmd.ErrOrStderr(), "search", "trials", st.Budget, done, w.quiet)
+	w.done, w.total = done, st.Budget
+	w.super = newTrainWatch(w.cmd, "supernet", w.jsonOut, w.quiet, supernetLogSteps)
 	if w.log != nil {
+		w.super.log = w.log.With("run", id.String(), "network", "supernet")
 		w.log.Info("search started", "run", id.String(), "strategy", st.Strategy, "space", st.Space, "target_ms", st.Objective.TargetMs,
 			"data", st.Data, "seed", st.Seed, "budget", st.Budget, "done", done, "store", w.store, "lut", st.LatencyTable)
 	}
@@ -161,7 +169,23 @@ func (w *searchWatch) started(id results.RunID, st pipeline.SearchSettings, done
 
 func (w *searchWatch) trial(t search.Trial) { w.last = t }
 
+// supernetStep shows a step of the supernet's training.
+func (w *searchWatch) supernetStep(s trainer.StepReport) { w.super.step(s, "largest ") }
+
+// supernetEpoch shows an epoch of the supernet's training.
+func (w *searchWatch) supernetEpoch(e supernet.EpochStats) {
+	w.super.epoch([]any{"epoch", e.Epoch, "train_loss", sig(e.TrainLoss), "train_acc", sig(e.TrainAcc),
+		"largest_val_acc", sig(e.LargestValAcc), "smallest_val_acc", sig(e.SmallestValAcc), "lr", sig(e.LR)},
+		fmt.Sprintf("supernet epoch %d  largest: train loss %.4f acc %.2f%%  val acc %.2f%%  smallest: val acc %.2f%%",
+			e.Epoch, e.TrainLoss, 100*e.TrainAcc, 100*e.LargestValAcc, 100*e.SmallestValAcc))
+}
+
 func (w *searchWatch) progress(done int, best search.Trial) {
+	if w.bar == nil {
+		// The search proper starts: the supernet's bar, if any, ends.
+		w.super.finish()
+		w.bar = progress.New(w.cmd.ErrOrStderr(), "search", "trials", w.total, w.done, w.quiet)
+	}
 	w.bar.Add(1)
 	w.bar.Status(fmt.Sprintf("best reward %.4f (acc %.3f, %.3g ms)", best.Reward, best.Accuracy, best.LatencyMs))
 	if w.log == nil {
@@ -204,8 +228,11 @@ func epochArgs(e trainer.EpochReport) []any {
 		"val_loss", sig(e.ValLoss), "val_acc", sig(e.ValAcc), "lr", sig(e.LR)}
 }
 
-// finish ends the bar.
+// finish ends the bars.
 func (w *searchWatch) finish() {
+	if w.super != nil {
+		w.super.finish()
+	}
 	if w.bar != nil {
 		w.bar.Finish()
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"nas/cluster"
 	"nas/internal/progress"
 	"nas/latency"
 	"nas/pipeline"
@@ -66,6 +68,8 @@ type profileOptions struct {
 	Rounds    int
 	Zoo       zooFlags
 	Protocol  protocolFlags
+	NATS      natsOptions
+	Device    string // with NATS: the agent's device measured
 }
 
 func newCmdProfile(runF func(*cobra.Command, *profileOptions) error) *cobra.Command {
@@ -81,9 +85,12 @@ loses at most the entry being measured: run the same command again and it
 continues where it stopped.
 
 Run it on the device the table is for; copy the nas binary there first
-(README: "Profiling on another device"). The thread count is part of the
-device's fingerprint: a table profiled with --lut-threads 2 holds the
-device at two threads, which the commands that read it pick up.
+(README: "Profiling on another device"), or run 'nas agent --device NAME'
+there and profile from here with --nats URL --device NAME: the device
+measures, and its entries land in FILE under its fingerprint. The thread
+count is part of the device's fingerprint: a table profiled with
+--lut-threads 2 holds the device at two threads, which the commands that
+read it pick up (an agent's is its --threads).
 docs/latency.md describes the measurement protocol.
 
 ARCH is anything 'nas inspect' accepts: a zoo name (shaped by --input,
@@ -91,7 +98,8 @@ ARCH is anything 'nas inspect' accepts: a zoo name (shaped by --input,
 		Example: `  nas profile --lut lut.db --space small28
   nas profile --lut lut.db --space small28 --recalibrate
   nas profile --lut lut.db --lut-threads 2 mobilenet_v2 shufflenet_v2_x1_0
-  nas profile --lut lut.db --input 1x28x28 --classes 10 mobilenet_v3_small`,
+  nas profile --lut lut.db --input 1x28x28 --classes 10 mobilenet_v3_small
+  nas profile --lut rpi5.db --space small28 --nats nats://queue.lab:4222 --device rpi5`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Refs = args
 			switch {
@@ -109,6 +117,9 @@ ARCH is anything 'nas inspect' accepts: a zoo name (shaped by --input,
 				return usageErrorf("--calibrate %d: must not be negative", opts.Calibrate)
 			case opts.Rounds < 1:
 				return usageErrorf("--rounds %d: must be at least 1", opts.Rounds)
+			}
+			if err := opts.checkDevice(cmd); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd, opts)
@@ -129,7 +140,52 @@ ARCH is anything 'nas inspect' accepts: a zoo name (shaped by --input,
 	opts.Zoo.addFlags(cmd)
 	addRoundsFlag(cmd, &opts.Rounds)
 	opts.Protocol.AddFlags(f)
+	opts.NATS.addFlags(cmd)
+	addDeviceFlag(cmd, &opts.Device)
 	return cmd
+}
+
+// checkDevice refuses --device without --nats (a profile measures this
+// machine, or an agent's device), and the other way round.
+func (o *profileOptions) checkDevice(cmd *cobra.Command) error {
+	switch {
+	case o.NATS.URL == "" && o.Device != "":
+		return usageErrorf("--device %s needs --nats URL: a profile measures this machine, or the device of a 'nas agent' on that server", o.Device)
+	case o.NATS.URL != "" && o.Device == "":
+		return usageErrorf("--nats needs --device NAME: the device whose agent measures ('nas agent --device NAME')")
+	case o.NATS.URL != "" && cmd.Flags().Changed("lut-threads"):
+		return usageErrorf("--lut-threads with --nats: the agent's --threads is the device's thread count")
+	}
+	if o.Device != "" {
+		if err := cluster.CheckDeviceName(o.Device); err != nil {
+			return usageErrorf("--device: %v", err)
+		}
+	}
+	return o.NATS.check()
+}
+
+// openProfileTable opens the table the profile fills: this machine's at
+// its thread count, or, with --nats, the agent's device's, measured there
+// (the measurer; nil for this machine). close releases the connection.
+func openProfileTable(ctx context.Context, opts *profileOptions) (tbl *latency.Table, m latency.Measurer, threads int, close func(), err error) {
+	if opts.NATS.URL == "" {
+		if threads = opts.Threads; threads == 0 {
+			if threads, err = latency.TableThreads(opts.LUT); err != nil {
+				return nil, nil, 0, nil, lutThreadsError(err)
+			}
+		}
+		tbl, err = latency.Open(opts.LUT, latency.CurrentFingerprint(threads), latency.Options{AddDevice: opts.AddDevice})
+		return tbl, nil, threads, func() {}, err
+	}
+	dev, closeNATS, err := cluster.DialDevice(ctx, opts.NATS.settings("nas profile"), opts.Device, cluster.DeviceOptions{})
+	if err != nil {
+		return nil, nil, 0, nil, err
+	}
+	if tbl, err = latency.OpenRemote(opts.LUT, dev.Fingerprint(), latency.Options{AddDevice: opts.AddDevice}); err != nil {
+		closeNATS()
+		return nil, nil, 0, nil, err
+	}
+	return tbl, dev, dev.Fingerprint().Threads, closeNATS, nil
 }
 
 // profileItems lists what opts asks to profile, and the networks to
@@ -188,21 +244,16 @@ func profileRun(cmd *cobra.Command, opts *profileOptions) error {
 	if err != nil {
 		return err
 	}
-	threads := opts.Threads
-	if threads == 0 {
-		if threads, err = latency.TableThreads(opts.LUT); err != nil {
-			return lutThreadsError(err)
-		}
-	}
-	tbl, err := latency.Open(opts.LUT, latency.CurrentFingerprint(threads), latency.Options{AddDevice: opts.AddDevice})
+	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt)
+	defer stop()
+	tbl, measurer, threads, closeNATS, err := openProfileTable(ctx, opts)
 	if err != nil {
 		return err
 	}
+	defer closeNATS()
 	defer tbl.Close()
-	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt)
-	defer stop()
 	var bar *progress.Bar
-	p := &latency.Profiler{Table: tbl, Compile: compiler(), Protocol: proto, Batch: opts.Batch, Threads: threads, Calibration: calib, Rounds: opts.Rounds, Recalibrate: opts.Recal,
+	p := &latency.Profiler{Table: tbl, Compile: compiler(), Measurer: measurer, Protocol: proto, Batch: opts.Batch, Threads: threads, Calibration: calib, Rounds: opts.Rounds, Recalibrate: opts.Recal,
 		Progress: func(done, total int) {
 			if bar == nil {
 				bar = progress.New(cmd.ErrOrStderr(), "profile", "measurements", total, done, opts.Quiet || opts.JSON)

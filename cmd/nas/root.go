@@ -69,6 +69,7 @@ from real training.`,
 	root.AddCommand(newCmdImport(nil))
 	root.AddCommand(newCmdSupernet())
 	root.AddCommand(newCmdWorker(nil))
+	root.AddCommand(newCmdAgent(nil))
 	addCompletions(root)
 	return root
 }

@@ -46,19 +46,28 @@ MnasNet reward  ACC(m) * (LAT(m)/TAR)^w  on this device:
 
   LAT  the latency predicted by the lookup table (--lut), measured on this
        machine on the fly for blocks the table does not have yet;
-  ACC  the validation accuracy after proxy training (--proxy-epochs on
-       --proxy-fraction of the training split; the test split is never used
-       for a search decision), or with --supernet DIR the accuracy the
-       network has with the weights it inherits from that supernet (nas
-       supernet train), batch norm recalibrated, far faster than proxy training:
-       the budget is then 1000 unless --budget is given;
+  ACC  the validation accuracy the network has with the weights it inherits
+       from a weight-sharing supernet of the space, batch norm recalibrated
+       (about a CPU-second per candidate); or, with --proxy, its validation
+       accuracy after proxy training, as MnasNet scores (--proxy-epochs on
+       --proxy-fraction of the training split). The test split is never used
+       for a search decision;
   w    --w on both sides of the target (soft constraint, default -0.15), or
        with --hard, 0 below and -1 above it.
+
+The supernet is the one in --supernet DIR, or by default the one kept in
+runs/supernets/ for the space, data and supernet recipe: the first search
+of a space and dataset builds it there (--supernet-epochs on
+--supernet-fraction of the training split; nas supernet train describes
+the training), and the next one reuses it. A supernet whose training was
+stopped continues where it stopped.
 
 The table is this machine's, at one thread, unless --device names another
 device in it (profiled there, see 'nas lut show'): the search then reads
 that device's entries and measures nothing into them; the final networks'
-end-to-end timings are still of this machine.
+end-to-end timings are still of this machine. With --nats, --device NAME
+names a device served by 'nas agent': the table is that device's, and the
+entries it lacks and the final networks are measured there.
 
 Every trial is committed to the results store (--store) as it finishes; a
 killed search continues with --resume RUN and loses at most the trial in
@@ -67,20 +76,21 @@ flight. A resumed run keeps its stored settings: a setting flag given with
 each that differs. After the budget, the best --final networks are retrained for
 --final-epochs on --final-fraction of the training split, evaluated once on
 the test set, and timed end to end; --baselines trains and times zoo networks with the
-same recipe for comparison. The report (plot, HTML page, best arch) is
+same recipe for comparison. With the supernet, the final training is a
+fine-tune that starts from the weights the network inherits from it (default
+3 epochs on all of the training split); with --proxy it starts from fresh
+weights (default 1 epoch on a quarter). The report (plot, HTML page, best arch) is
 written to runs/RUN/, or -o DIR (see nas report).`,
 		Example: `  nas search --target-ms 0.5
-  nas search --target-ms 1 --strategy rl --budget 60 --proxy-epochs 2 --seed 7
+  nas search --target-ms 1 --budget 2000 --strategy rl --seed 7
   nas search --target-ms 1 --baselines mobilenet_v2@0.5,shufflenet_v2_x0_5
   nas search --target-ms 0.5 --supernet runs/super
+  nas search --target-ms 0.5 --proxy --budget 60 --proxy-epochs 2
   nas search --resume run-3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.check(cmd); err != nil {
 				return err
-			}
-			if st.Supernet != "" && !cmd.Flags().Changed("budget") {
-				st.Budget = 0 // the supernet search's default
 			}
 			if runF != nil {
 				return runF(cmd, opts)
@@ -90,7 +100,7 @@ written to runs/RUN/, or -o DIR (see nas report).`,
 	}
 	f := cmd.Flags()
 	addTargetFlag(cmd, &st.Objective.TargetMs)
-	f.IntVar(&st.Budget, "budget", 12, "candidates to train and score")
+	f.IntVar(&st.Budget, "budget", 0, fmt.Sprintf("candidates to score (0: %d with the supernet, %d with --proxy)", pipeline.DefaultSupernetBudget, pipeline.DefaultProxyBudget))
 	addParallelFlag(cmd, &st.Parallel)
 	f.StringVar(&st.Strategy, "strategy", pipeline.DefaultStrategy, "search strategy: "+strings.Join(search.Strategies, ", "))
 	addSpaceFlag(cmd, &st.Space)
@@ -98,15 +108,20 @@ written to runs/RUN/, or -o DIR (see nas report).`,
 	f.Float64Var(&opts.W, "w", search.DefaultW, "reward exponent w of the soft constraint (alpha = beta = w)")
 	f.BoolVar(&opts.Hard, "hard", false, "hard constraint: alpha = 0, beta = -1 (networks over the target are penalised, faster ones earn nothing)")
 	addDataFlags(cmd, &st.Data, &st.DataDir)
+	f.BoolVar(&st.Proxy, "proxy", false, "score candidates by proxy training, as MnasNet does (--proxy-epochs on --proxy-fraction of the training split), instead of with the supernet")
 	f.IntVar(&st.ProxyEpochs, "proxy-epochs", 1, "epochs of proxy training per candidate")
 	f.Float64Var(&st.ProxyFraction, "proxy-fraction", pipeline.DefaultProxyFraction, "fraction of the training split that proxy training uses")
 	f.IntVar(&st.ProxySteps, "proxy-steps", 0, "budget of proxy training in optimizer steps instead of epochs (0: use --proxy-epochs)")
 	f.Float64Var(&st.ProxyEval, "proxy-eval-fraction", 1, "fraction of the validation split (per class, the same for every trial) that candidates are scored on")
-	f.IntVar(&st.Batch, "batch", pipeline.DefaultBatch, "batch size of proxy and final training")
+	f.IntVar(&st.Batch, "batch", pipeline.DefaultBatch, "images per step of the supernet's training (when the search builds it), proxy and final training")
 	f.IntVar(&st.Final, "final", 1, "best networks to retrain, test and time after the search (0: none)")
-	f.IntVar(&st.FinalEpochs, "final-epochs", 1, "epochs of the final training")
-	f.Float64Var(&st.FinalFraction, "final-fraction", pipeline.DefaultFinalFraction, "fraction of the training split the final training uses (1: all of it)")
-	f.StringVar(&st.Supernet, "supernet", "", "score candidates with the weights they inherit from the supernet in this folder (nas supernet train) instead of proxy training")
+	f.IntVar(&st.FinalEpochs, "final-epochs", 0, fmt.Sprintf("epochs of the final training (0: %d with the supernet, 1 with --proxy)", pipeline.DefaultFinalEpochs))
+	f.Float64Var(&st.FinalFraction, "final-fraction", 0, fmt.Sprintf("fraction of the training split the final training uses (0: 1, all of it, with the supernet; %g with --proxy)", pipeline.DefaultFinalFraction))
+	f.StringVar(&st.Supernet, "supernet", "", "the supernet's folder: built there if it holds none, continued if its training stopped, used as it is if finished (nas search: default runs/supernets/SPACE-DATA-HASH, reused by the next search of the space and data)")
+	d := pipeline.DefaultSupernetRecipe()
+	st.SupernetRecipe = d
+	f.IntVar(&st.SupernetRecipe.Epochs, "supernet-epochs", d.Epochs, "epochs of the supernet's training when the search builds it")
+	f.Float64Var(&st.SupernetRecipe.Fraction, "supernet-fraction", d.Fraction, "fraction of the training split the supernet's training draws from when the search builds it")
 	f.StringSliceVar(&st.Baselines, "baselines", nil, "zoo networks to train and time with the final recipe, as NAME or NAME@WIDTH (e.g. mobilenet_v2@0.5)")
 	addLUTFlag(cmd, &st.LatencyTable)
 	addDeviceFlag(cmd, &st.Device)
@@ -133,10 +148,16 @@ func (o *searchOptions) check(cmd *cobra.Command) error {
 	if err := o.NATS.check(); err != nil {
 		return err
 	}
+	if err := o.NATS.checkAgentDevice(o.Settings.Device); err != nil {
+		return err
+	}
 	if err := refuseTogether(cmd, "hard", "w", "--hard sets the exponents itself (alpha = 0, beta = -1)"); err != nil {
 		return err
 	}
 	if err := refuseTogether(cmd, "proxy-steps", "proxy-epochs", "the proxy training's budget is one or the other"); err != nil {
+		return err
+	}
+	if err := o.checkAccuracy(cmd); err != nil {
 		return err
 	}
 	o.Settings.Objective = search.SoftObjective(o.Settings.Objective.TargetMs, o.W)
@@ -161,6 +182,28 @@ func (o *searchOptions) check(cmd *cobra.Command) error {
 		return nil
 	}
 	return flagError(o.Settings.Validate(), searchFlags)
+}
+
+// checkAccuracy refuses flags of one accuracy source given with the
+// other's: proxy training's without --proxy, the supernet's with it.
+func (o *searchOptions) checkAccuracy(cmd *cobra.Command) error {
+	if o.Resume != "" {
+		return nil // compared with the stored run's settings instead
+	}
+	for _, name := range []string{"proxy-epochs", "proxy-steps", "proxy-fraction", "proxy-eval-fraction"} {
+		if cmd.Flags().Changed(name) && !o.Settings.Proxy {
+			return usageErrorf("--%s sets the proxy training, which scores candidates only with --proxy: add --proxy, or drop --%s", name, name)
+		}
+	}
+	for _, name := range []string{"supernet", "supernet-epochs", "supernet-fraction"} {
+		if cmd.Flags().Changed(name) && o.Settings.Proxy {
+			return usageErrorf("--%s and --proxy cannot be given together: --proxy scores candidates by proxy training, without a supernet; give one of them", name)
+		}
+	}
+	if o.Settings.Proxy {
+		o.Settings.SupernetRecipe = pipeline.SupernetRecipe{}
+	}
+	return nil
 }
 
 // refuseTogether refuses the flags a and b given together, with why one
@@ -224,13 +267,13 @@ func searchRun(cmd *cobra.Command, opts *searchOptions) error {
 	}
 	defer store.Close()
 
-	remote, closeNATS, err := opts.NATS.remote(ctx, "nas search")
+	remote, agent, closeNATS, err := opts.NATS.remoteWithAgent(ctx, "nas search", opts.Settings.Device)
 	if err != nil {
 		return err
 	}
 	defer closeNATS()
 	watch := newSearchWatch(cmd, opts)
-	s := &pipeline.Search{Store: store, Out: opts.Out, Threads: opts.Threads}
+	s := &pipeline.Search{Store: store, Out: opts.Out, Threads: opts.Threads, Agent: agent}
 	watch.attach(s)
 	if remote != nil {
 		// Tasks are named by run: the run is known once it starts.

@@ -10,19 +10,30 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/require"
 
+	"nas/pipeline"
 	"nas/results"
 	"nas/supernet"
 )
 
-// Without --budget, a search with --supernet leaves the budget to the
-// pipeline's supernet default; an explicit --budget stays.
+// Without --budget, a search leaves the budget to the pipeline's default
+// (DefaultSupernetBudget, or DefaultProxyBudget with --proxy); an
+// explicit --budget stays. The supernet recipe's flags set the recipe.
 func TestSearchSupernetFlags(t *testing.T) {
 	var got *searchOptions
 	cmd := newCmdSearch(func(_ *cobra.Command, o *searchOptions) error { got = o; return nil })
 	cmd.SetArgs([]string{"--target-ms", "1", "--supernet", "runs/super"})
 	require.NoError(t, cmd.Execute())
 	require.Equal(t, "runs/super", got.Settings.Supernet)
+	require.False(t, got.Settings.Proxy)
 	require.Equal(t, 0, got.Settings.Budget, "the pipeline's DefaultSupernetBudget")
+	require.Equal(t, pipeline.DefaultSupernetRecipe(), got.Settings.SupernetRecipe)
+
+	cmd = newCmdSearch(func(_ *cobra.Command, o *searchOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"--target-ms", "1", "--supernet-epochs", "2", "--supernet-fraction", "0.5"})
+	require.NoError(t, cmd.Execute())
+	require.Equal(t, "", got.Settings.Supernet, "the pipeline's folder under runs/supernets")
+	require.Equal(t, 2, got.Settings.SupernetRecipe.Epochs)
+	require.Equal(t, 0.5, got.Settings.SupernetRecipe.Fraction)
 
 	cmd = newCmdSearch(func(_ *cobra.Command, o *searchOptions) error { got = o; return nil })
 	cmd.SetArgs([]string{"--target-ms", "1", "--supernet", "runs/super", "--budget", "40"})
@@ -30,10 +41,12 @@ func TestSearchSupernetFlags(t *testing.T) {
 	require.Equal(t, 40, got.Settings.Budget)
 
 	cmd = newCmdSearch(func(_ *cobra.Command, o *searchOptions) error { got = o; return nil })
-	cmd.SetArgs([]string{"--target-ms", "1"})
+	cmd.SetArgs([]string{"--target-ms", "1", "--proxy"})
 	require.NoError(t, cmd.Execute())
-	require.Equal(t, 12, got.Settings.Budget, "proxy training keeps its budget")
+	require.True(t, got.Settings.Proxy)
+	require.Equal(t, 0, got.Settings.Budget, "the pipeline's DefaultProxyBudget")
 	require.Equal(t, "", got.Settings.Supernet)
+	require.Equal(t, pipeline.SupernetRecipe{}, got.Settings.SupernetRecipe, "no supernet with --proxy")
 }
 
 // supernetFixture writes a small MNIST folder and the space

@@ -39,13 +39,17 @@ func TestSearchFlags(t *testing.T) {
 		{nil, "--target-ms 0: the latency target is required"},
 		{[]string{"--target-ms", "1", "--strategy", "anneal"}, "--strategy"},
 		{[]string{"--target-ms", "1", "--w", "0.2"}, "--w"},
-		{[]string{"--target-ms", "1", "--budget", "0"}, "--budget"},
+		{[]string{"--target-ms", "1", "--budget", "-1"}, "--budget"},
 		{[]string{"--target-ms", "1", "--baselines", "resnet50"}, "no zoo network"},
 		{[]string{"--target-ms", "1", "--baselines", "mobilenet_v2@x"}, "width after @"},
 		{[]string{"--resume", "bogus"}, "--resume"},
 		{[]string{"--target-ms", "1", "--hard", "--w", "-0.07"}, "--hard and --w cannot be given together"},
 		{[]string{"--resume", "run-1", "--hard", "--w", "-0.07"}, "--hard and --w cannot be given together"},
 		{[]string{"--target-ms", "1", "--proxy-steps", "3", "--proxy-epochs", "2"}, "--proxy-steps and --proxy-epochs cannot be given together"},
+		{[]string{"--target-ms", "1", "--proxy-steps", "3"}, "--proxy-steps sets the proxy training, which scores candidates only with --proxy"},
+		{[]string{"--target-ms", "1", "--proxy", "--supernet", "s"}, "--supernet and --proxy cannot be given together"},
+		{[]string{"--target-ms", "1", "--proxy", "--supernet-epochs", "2"}, "--supernet-epochs and --proxy cannot be given together"},
+		{[]string{"--target-ms", "1", "--supernet-fraction", "1.5"}, "--supernet-fraction"},
 	} {
 		code, _, errOut := runNas(t, append([]string{"search"}, c.args...)...)
 		require.Equal(t, exitUsage, code, "%v: %s", c.args, errOut)
@@ -72,7 +76,7 @@ func newSearchFixture(t *testing.T) searchFixture {
 func (f searchFixture) args(dir string, extra ...string) []string {
 	return append([]string{"search", "--target-ms", "0.05", "--space", "convnet28", "--data", "mnist",
 		"--data-dir", f.data, "--lut", f.lut, "--store", filepath.Join(dir, "store.db"), "--out", filepath.Join(dir, "report"),
-		"--proxy-steps", "3", "--proxy-fraction", "1", "--batch", "16", "--seed", "5", "--json"}, extra...)
+		"--proxy", "--proxy-steps", "3", "--proxy-fraction", "1", "--batch", "16", "--seed", "5", "--json"}, extra...)
 }
 
 func TestSearchEndToEnd(t *testing.T) {

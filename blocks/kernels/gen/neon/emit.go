@@ -21,29 +21,41 @@ type file struct {
 }
 
 // size and alignment of each argument type in the ABI0 frame.
-var typeSize = map[string]int{"[]float32": 24, "int": 8, "float32": 4}
+var typeSize = map[string]int{"[]float32": 24, "int": 8, "float32": 4, "float64": 8}
 
 // text starts kernel name with the parameters params and adds its Go
 // prototype, documented by doc.
-func (f *file) text(name, doc string, params []param) {
+func (f *file) text(name, doc string, params []param) { f.textResults(name, doc, params, nil) }
+
+// textResults is text for a kernel that returns results: they follow the
+// arguments in the frame, from the next multiple of 8.
+func (f *file) textResults(name, doc string, params, results []param) {
 	f.args = map[string]int{}
 	off := 0
-	var sig []string
-	for _, p := range params {
-		sz := typeSize[p.typ]
-		al := min(sz, 8)
-		off = (off + al - 1) / al * al
-		if p.typ == "[]float32" {
-			f.args[p.name+"_base"] = off
-			f.args[p.name+"_len"] = off + 8
-		} else {
-			f.args[p.name] = off
+	list := func(ps []param) string {
+		var sig []string
+		for _, p := range ps {
+			sz := typeSize[p.typ]
+			al := min(sz, 8)
+			off = (off + al - 1) / al * al
+			if p.typ == "[]float32" {
+				f.args[p.name+"_base"] = off
+				f.args[p.name+"_len"] = off + 8
+			} else {
+				f.args[p.name] = off
+			}
+			off += sz
+			sig = append(sig, p.name+" "+p.typ)
 		}
-		off += sz
-		sig = append(sig, p.name+" "+p.typ)
+		return strings.Join(sig, ", ")
 	}
-	fmt.Fprintf(&f.stubs, "\n// %s\n//\n//go:noescape\nfunc %s(%s)\n", wrap(doc), name, strings.Join(sig, ", "))
-	fmt.Fprintf(&f.asm, "\n// func %s(%s)\nTEXT ·%s(SB), NOSPLIT, $0-%d\n", name, strings.Join(sig, ", "), name, off)
+	sig := "(" + list(params) + ")"
+	if len(results) > 0 {
+		off = (off + 7) / 8 * 8
+		sig += " (" + list(results) + ")"
+	}
+	fmt.Fprintf(&f.stubs, "\n// %s\n//\n//go:noescape\nfunc %s%s\n", wrap(doc), name, sig)
+	fmt.Fprintf(&f.asm, "\n// func %s%s\nTEXT ·%s(SB), NOSPLIT, $0-%d\n", name, sig, name, off)
 }
 
 // wrap breaks a doc comment after about 100 columns.

@@ -49,3 +49,48 @@ func fmulElem(d, n, m, idx int) (uint32, string) {
 
 // fcmgt: Vd = all ones where Vn > Vm, else zero (false for NaN).
 func fcmgt(d, n, m int) (uint32, string) { return threeSame(0x6ea0e400, "FCMGT", d, n, m) }
+
+// fsub: Vd = Vn - Vm.
+func fsub(d, n, m int) (uint32, string) { return threeSame(0x4ea0d400, "FSUB", d, n, m) }
+
+// fmla: Vd += Vn * Vm (fused).
+func fmla(d, n, m int) (uint32, string) { return threeSame(0x4e20cc00, "FMLA", d, n, m) }
+
+// faddp: Vd = the pairwise sums of Vn's lanes, then Vm's.
+func faddp(d, n, m int) (uint32, string) { return threeSame(0x6e20d400, "FADDP", d, n, m) }
+
+// faddpS: Sd = Vn.S[0] + Vn.S[1] (scalar pairwise add).
+func faddpS(d, n int) (uint32, string) {
+	return 0x7e30d800 | vreg(n)<<5 | vreg(d), fmt.Sprintf("FADDP S%d, V%d.2S", d, n)
+}
+
+// Double precision, two lanes.
+
+// threeSameD: three-register same-type vector instructions (.2D).
+func threeSameD(op uint32, mn string, d, n, m int) (uint32, string) {
+	return op | vreg(m)<<16 | vreg(n)<<5 | vreg(d), fmt.Sprintf("%s V%d.2D, V%d.2D, V%d.2D", mn, d, n, m)
+}
+
+// faddD: Vd = Vn + Vm.
+func faddD(d, n, m int) (uint32, string) { return threeSameD(0x4e60d400, "FADD", d, n, m) }
+
+// fsubD: Vd = Vn - Vm.
+func fsubD(d, n, m int) (uint32, string) { return threeSameD(0x4ee0d400, "FSUB", d, n, m) }
+
+// fmlaD: Vd += Vn * Vm (fused).
+func fmlaD(d, n, m int) (uint32, string) { return threeSameD(0x4e60cc00, "FMLA", d, n, m) }
+
+// faddpD: Dd = Vn.D[0] + Vn.D[1] (scalar pairwise add).
+func faddpD(d, n int) (uint32, string) {
+	return 0x7e70d800 | vreg(n)<<5 | vreg(d), fmt.Sprintf("FADDP D%d, V%d.2D", d, n)
+}
+
+// fcvtl: Vd.2D = the low two lanes of Vn.4S, widened.
+func fcvtl(d, n int) (uint32, string) {
+	return 0x0e617800 | vreg(n)<<5 | vreg(d), fmt.Sprintf("FCVTL V%d.2D, V%d.2S", d, n)
+}
+
+// fcvtl2: Vd.2D = the high two lanes of Vn.4S, widened.
+func fcvtl2(d, n int) (uint32, string) {
+	return 0x4e617800 | vreg(n)<<5 | vreg(d), fmt.Sprintf("FCVTL2 V%d.2D, V%d.4S", d, n)
+}

@@ -13,9 +13,13 @@
 //     see dwconv.go), and the stem convolution (3x3 at stride 2 over a few
 //     input channels, four outputs at a time; stem.go), and the copy of
 //     an input plane into the padded one;
-//   - train: the batch-norm affine pass and input gradient, and the ReLU
-//     and clamp gradients of a training step (train_arm64.s; see
-//     train.go).
+//   - train: the batch-norm affine pass, input gradient and reductions
+//     (statistics, gradient sums), the ReLU, clamp and hard swish
+//     gradients, the depthwise weight gradient's row step and the
+//     stride-2 depthwise input gradient's interleave of a training step
+//     (train_arm64.s; see train.go);
+//   - pool: max pooling's 3x3 stride-2 rows and the float64 plane sum of
+//     global average pooling (pool_arm64.s; see pool.go).
 //
 // The kernels compute what their AVX2 namesakes of the amd64 generators
 // compute, with the same arguments, so the Go wrappers of both
@@ -37,7 +41,7 @@ import (
 )
 
 func main() {
-	set := flag.String("set", "", "kernel set to generate: gemm, epilogue, dwconv or train")
+	set := flag.String("set", "", "kernel set to generate: gemm, epilogue, dwconv, train or pool")
 	out := flag.String("out", "", "assembly file to write")
 	stubs := flag.String("stubs", "", "Go prototypes file to write")
 	pkg := flag.String("pkg", "kernels", "package of the prototypes")
@@ -54,8 +58,10 @@ func main() {
 		dwconvSet(f)
 	case "train":
 		trainSet(f)
+	case "pool":
+		poolSet(f)
 	default:
-		log.Fatalf("neon: -set %q: want gemm, epilogue, dwconv or train", *set)
+		log.Fatalf("neon: -set %q: want gemm, epilogue, dwconv, train or pool", *set)
 	}
 	if *out == "" || *stubs == "" {
 		log.Fatal("neon: -out and -stubs are required")

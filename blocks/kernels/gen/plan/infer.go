@@ -21,11 +21,13 @@ import (
 // written at y + j*ldy, nvec vectors of eight.
 //
 // Each input vector is loaded once per tap and feeds the four outputs:
-// three vectors at a time (12 accumulators), then one.
+// three vectors at a time (12 accumulators), then one. The outputs are
+// clamped to [lo, hi] as they are stored (ReLU, ReLU6; -Inf and +Inf for
+// none).
 func stemBlock(k int) {
 	const outs = 4
 	name := fmt.Sprintf("stemConvK%dS2AVX2", k)
-	TEXT(name, NOSPLIT, "func(y []float32, ldy, nvec int, e, o []float32, ldc, ld int, w []float32, c int)")
+	TEXT(name, NOSPLIT, "func(y []float32, ldy, nvec int, e, o []float32, ldc, ld int, w []float32, c int, lo, hi float32)")
 	Pragma("noescape")
 	Doc(fmt.Sprintf("%s computes nvec vectors of one output row of four output channels of a %dx%d convolution at stride 2 over c input channels (see gen/plan).", name, k, k))
 	y := Load(Param("y").Base(), GP64())
@@ -95,8 +97,22 @@ func stemBlock(k int) {
 		dst := GP64()
 		MOVQ(y, dst)
 		ADDQ(off, dst)
+		// The activation's clamp, in the input registers (free now).
+		lo, hi := in[0], wv
+		for _, b := range []struct {
+			name string
+			r    VecVirtual
+		}{{"lo", lo}, {"hi", hi}} {
+			arg, err := Param(b.name).Resolve()
+			if err != nil {
+				panic(err)
+			}
+			VBROADCASTSS(arg.Addr, b.r)
+		}
 		for j := range acc {
 			for v, a := range acc[j] {
+				VMAXPS(a, lo, a) // a NaN stays NaN, as with Go's max and min
+				VMINPS(a, hi, a)
 				VMOVUPS(a, Mem{Base: dst, Disp: 32 * v})
 			}
 			if j < outs-1 {
@@ -144,7 +160,7 @@ func dwRows(k, s int) {
 	ld := Load(Param("ld"), GP64())
 	SHLQ(U8(2), ld)
 	w := Load(Param("w").Base(), GP64())
-	bx := Load(Param("b"), XMM())
+	bx := broadcastArg("b")
 	// Last vector first: a row's last vector may run past the row into
 	// the next one's first values (the caller allows it where the next
 	// row is computed after), which the next row's first vector, written
@@ -179,7 +195,7 @@ func dwRows(k, s int) {
 	acc := make([]VecVirtual, rows)
 	for r := range acc {
 		acc[r] = YMM()
-		VBROADCASTSS(bx, acc[r])
+		VMOVAPS(bx, acc[r])
 	}
 	wv := YMM()
 	for kh := 0; kh < k; kh++ {
@@ -223,7 +239,7 @@ func scale() {
 	Doc("scaleAVX2 sets y[i] = a*x[i] for the whole vectors of y; x is at least as long.")
 	y := Load(Param("y").Base(), GP64())
 	x := Load(Param("x").Base(), GP64())
-	a := broadcast("a")
+	a := broadcastArg("a")
 	rowLoop("y", func(off GPVirtual) {
 		v := YMM()
 		VMULPS(Mem{Base: x, Index: off, Scale: 1}, a, v)

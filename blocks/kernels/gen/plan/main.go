@@ -52,6 +52,7 @@ func main() {
 		scale()
 		sumF64()
 		maxPool3S2()
+		maxPool3S2Plane()
 	case "dwconv":
 		stemBlock(3)
 		copyRows()
@@ -63,6 +64,13 @@ func main() {
 			dwRows(k, 2)
 		}
 		deinterleave()
+		dwPack8()
+		copyRowsSpill()
+		dwUnpack8()
+		for _, k := range []int{3, 5, 7} {
+			dwNHWC8(k, 1)
+			dwNHWC8(k, 2)
+		}
 	case "train":
 		trainSet()
 	default:
@@ -71,12 +79,15 @@ func main() {
 	Generate()
 }
 
-// broadcast loads the float32 argument name into all lanes of a new
-// register.
-func broadcast(name string) VecVirtual {
-	x := Load(Param(name), XMM())
+// broadcastArg is broadcast in one VEX instruction from the argument's
+// stack slot. A legacy-SSE MOVSS at the start of a kernel made every call
+// cost far more than a row's arithmetic on AMD's Zen 3 (BenchmarkEpilogueRows
+// shows it: biasClampAVX2 over rows of 512 values against one call over
+// all of them); every kernel of this generator takes its float arguments
+// this way.
+func broadcastArg(name string) VecVirtual {
 	y := YMM()
-	VBROADCASTSS(x, y)
+	VBROADCASTSS(argAddr(Param(name)), y)
 	return y
 }
 
@@ -111,7 +122,7 @@ func biasClamp() {
 	Pragma("noescape")
 	Doc("biasClampAVX2 sets y[i] = min(max(y[i]+b, lo), hi) for the whole vectors of y.")
 	y := Load(Param("y").Base(), GP64())
-	b, lo, hi := broadcast("b"), broadcast("lo"), broadcast("hi")
+	b, lo, hi := broadcastArg("b"), broadcastArg("lo"), broadcastArg("hi")
 	rowLoop("y", func(off GPVirtual) {
 		v := YMM()
 		VADDPS(Mem{Base: y, Index: off, Scale: 1}, b, v)
@@ -135,7 +146,7 @@ func biasHardSwish(sigmoid bool) {
 	Pragma("noescape")
 	Doc(fmt.Sprintf("%s sets y[i] = %s with v = y[i]+b for the whole vectors of y.", name, what))
 	y := Load(Param("y").Base(), GP64())
-	b := broadcast("b")
+	b := broadcastArg("b")
 	three := constant(name+"Three", 3)
 	six := constant(name+"Six", 6)
 	sixth := constant(name+"Sixth", float32(1.0/6))
@@ -161,7 +172,7 @@ func biasResidual() {
 	Doc("biasResidualAVX2 sets y[i] += b + r[i] for the whole vectors of y; r is at least as long.")
 	y := Load(Param("y").Base(), GP64())
 	r := Load(Param("r").Base(), GP64())
-	b := broadcast("b")
+	b := broadcastArg("b")
 	rowLoop("y", func(off GPVirtual) {
 		v := YMM()
 		VADDPS(Mem{Base: r, Index: off, Scale: 1}, b, v)
@@ -176,7 +187,7 @@ func axpy() {
 	Doc("axpyAVX2 sets y[i] += a*w[i] for the whole vectors of y; w is at least as long.")
 	y := Load(Param("y").Base(), GP64())
 	w := Load(Param("w").Base(), GP64())
-	a := broadcast("a")
+	a := broadcastArg("a")
 	rowLoop("y", func(off GPVirtual) {
 		v := YMM()
 		VMOVUPS(Mem{Base: y, Index: off, Scale: 1}, v)
@@ -243,7 +254,7 @@ func dwRow(k, s int) {
 	ld := Load(Param("ld"), GP64())
 	SHLQ(U8(2), ld) // bytes
 	w := Load(Param("w").Base(), GP64())
-	bx := Load(Param("b"), XMM())
+	bx := broadcastArg("b")
 	n := Load(Param("y").Len(), GP64())
 	SHRQ(U8(3), n)
 	SHLQ(U8(5), n)
@@ -288,7 +299,7 @@ func dwRow(k, s int) {
 	{
 		acc := []VecVirtual{YMM(), YMM(), YMM(), YMM()}
 		for _, a := range acc {
-			VBROADCASTSS(bx, a)
+			VMOVAPS(bx, a)
 		}
 		taps(acc)
 		for v, a := range acc {
@@ -302,7 +313,7 @@ func dwRow(k, s int) {
 	JAE(LabelRef("done"))
 	{
 		acc := []VecVirtual{YMM()}
-		VBROADCASTSS(bx, acc[0])
+		VMOVAPS(bx, acc[0])
 		taps(acc)
 		VMOVUPS(acc[0], Mem{Base: y, Index: off, Scale: 1})
 		ADDQ(U8(32), off)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	. "github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/gotypes"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
 )
@@ -54,6 +55,23 @@ func trainSet() {
 	shiftedSumsChannelRows()
 	dwGradPlane(1)
 	dwGradPlane(2)
+	trainRowsAVX2()
+}
+
+// The AVX2 kernels move their float arguments and results with VEX
+// instructions only (VBROADCASTSS from the argument's slot, VMOVSS to the
+// result's), never with SSE's MOVSS: an SSE instruction after a 256-bit one
+// has left the upper halves of the registers dirty costs a state
+// transition, which on AMD's Zen 3 under a hypervisor took most of the time
+// of a short row's call.
+
+// argAddr is the stack slot of the argument or result c.
+func argAddr(c gotypes.Component) Mem {
+	b, err := c.Resolve()
+	if err != nil {
+		panic(err)
+	}
+	return b.Addr
 }
 
 // at is the vector at byte offset off of the slice based at base.
@@ -147,7 +165,7 @@ func sumCenteredDotRows() {
 	Doc("sumCenteredDotRowsAVX2 returns sum(g[i]) and sum(g[i]*(x[i]-mu)) over the whole vectors of the first cols values of rows rows, ld apart, of g and x.")
 	g := Load(Param("g").Base(), GP64())
 	x := Load(Param("x").Base(), GP64())
-	mu := broadcast("mu")
+	mu := broadcastArg("mu")
 	s1, s2 := YMM(), YMM()
 	VXORPS(s1, s1, s1)
 	VXORPS(s2, s2, s2)
@@ -159,8 +177,8 @@ func sumCenteredDotRows() {
 		VADDPS(gv, s1, s1)
 		VFMADD231PS(d, gv, s2)
 	})
-	Store(hsumPS(s1), ReturnIndex(0))
-	Store(hsumPS(s2), ReturnIndex(1))
+	VMOVSS(hsumPS(s1), argAddr(ReturnIndex(0)))
+	VMOVSS(hsumPS(s2), argAddr(ReturnIndex(1)))
 	VZEROUPPER()
 	RET()
 }
@@ -170,9 +188,8 @@ func shiftedSumsRows() {
 	Pragma("noescape")
 	Doc("shiftedSumsRowsAVX2 returns sum(x[i]-shift) and sum((x[i]-shift)^2), in float64, over the whole vectors of the first cols values of rows rows, ld apart, of x.")
 	x := Load(Param("x").Base(), GP64())
-	sx := Load(Param("shift"), XMM())
 	shift := YMM()
-	VBROADCASTSD(sx, shift)
+	VBROADCASTSD(argAddr(Param("shift")), shift)
 	s1 := []VecVirtual{YMM(), YMM()}
 	s2 := []VecVirtual{YMM(), YMM()}
 	for _, a := range append(s1, s2...) {
@@ -189,8 +206,8 @@ func shiftedSumsRows() {
 	})
 	VADDPD(s1[1], s1[0], s1[0])
 	VADDPD(s2[1], s2[0], s2[0])
-	Store(hsumPD(s1[0]), ReturnIndex(0))
-	Store(hsumPD(s2[0]), ReturnIndex(1))
+	VMOVSD(hsumPD(s1[0]), argAddr(ReturnIndex(0)))
+	VMOVSD(hsumPD(s2[0]), argAddr(ReturnIndex(1)))
 	VZEROUPPER()
 	RET()
 }
@@ -217,7 +234,7 @@ func channelAffine() {
 	Doc("channelAffineAVX2 sets y[i] = x[i]*a + b (a multiply, then an add) for the whole vectors of y; x is at least as long.")
 	y := Load(Param("y").Base(), GP64())
 	x := Load(Param("x").Base(), GP64())
-	a, b := broadcast("a"), broadcast("b")
+	a, b := broadcastArg("a"), broadcastArg("b")
 	rowLoop("y", func(off GPVirtual) {
 		v := YMM()
 		VMULPS(at(x, off), a, v)
@@ -232,7 +249,7 @@ func bnInputGrad(set bool) {
 	Pragma("noescape")
 	Doc(fmt.Sprintf("%s sets gx[i] %s a*gy[i] + (b*x[i] + c) for the whole vectors of gx; gy and x are at least as long.", name, op))
 	gx, gy, x := gradParams()
-	a, b, c := broadcast("a"), broadcast("b"), broadcast("c")
+	a, b, c := broadcastArg("a"), broadcastArg("b"), broadcastArg("c")
 	rowLoop("gx", func(off GPVirtual) {
 		t := YMM()
 		VMOVUPS(c, t)
@@ -293,7 +310,7 @@ func clampGrad(set bool) {
 	Pragma("noescape")
 	Doc(fmt.Sprintf("%s sets gx[i] %s gy[i] where lo < x[i] < hi (else 0) for the whole vectors of gx; gy and x are at least as long.", name, op))
 	gx, gy, x := gradParams()
-	lo, hi := broadcast("lo"), broadcast("hi")
+	lo, hi := broadcastArg("lo"), broadcastArg("hi")
 	rowLoop("gx", func(off GPVirtual) {
 		v, m, u, g := YMM(), YMM(), YMM(), YMM()
 		VMOVUPS(at(x, off), v)

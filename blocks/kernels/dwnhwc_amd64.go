@@ -1,0 +1,92 @@
+//go:build !noasm
+
+package kernels
+
+// dwNHWC8SIMD reports whether the channels-last depthwise kernels run here
+// for a k x k window at stride s: on the AVX2 path. AVX-512 machines keep
+// the row kernels, whose padding was tuned there, until the channels-last
+// path is measured on one.
+func dwNHWC8SIMD(k, s int) bool {
+	return hasAVX2 && !hasAVX512 && (k == 3 || k == 5 || k == 7) && (s == 1 || s == 2)
+}
+
+// dwPack8 sets p[8*offs[j]+c] = x[c*plane+j] for c < 8 and j < len(offs)&^7.
+func dwPack8(p, x []float32, plane int, offs []int32) {
+	n := len(offs) &^ 7
+	if n == 0 {
+		return
+	}
+	_ = x[7*plane+n-1]
+	dwPack8AVX2(p, x, plane, offs[:n])
+}
+
+// dwUnpack8 sets y[c*plane+j] = o[8*j+c] for c < 8 and j < len(o)/64*8.
+func dwUnpack8(y []float32, plane int, o []float32) {
+	n := len(o) / 64 * 8
+	if n == 0 {
+		return
+	}
+	_ = y[7*plane+n-1]
+	dwUnpack8AVX2(y, plane, o[:8*n])
+}
+
+// dwNHWC8 computes oh x ow positions of eight channels into o from the
+// padded positions p (ldp a row), see gen/plan.
+func dwNHWC8(k, s int, o, p []float32, ldp, oh, ow int, w, b []float32, lo, hi float32) {
+	_ = o[8*oh*ow-1]
+	_ = p[8*(((oh-1)*s+k-1)*ldp+(ow-1)*s+k)-1]
+	_ = w[8*k*k-1]
+	_ = b[7]
+	switch {
+	case k == 3 && s == 1:
+		dwNHWC8K3S1AVX2(o, p, ldp, oh, ow, w, b, lo, hi)
+	case k == 3 && s == 2:
+		dwNHWC8K3S2AVX2(o, p, ldp, oh, ow, w, b, lo, hi)
+	case k == 5 && s == 1:
+		dwNHWC8K5S1AVX2(o, p, ldp, oh, ow, w, b, lo, hi)
+	case k == 5 && s == 2:
+		dwNHWC8K5S2AVX2(o, p, ldp, oh, ow, w, b, lo, hi)
+	case k == 7 && s == 1:
+		dwNHWC8K7S1AVX2(o, p, ldp, oh, ow, w, b, lo, hi)
+	case k == 7 && s == 2:
+		dwNHWC8K7S2AVX2(o, p, ldp, oh, ow, w, b, lo, hi)
+	default:
+		panic("kernels: no channels-last depthwise kernel")
+	}
+}
+
+// copyRowsSpill copies h rows of w values from x (rows lds apart) to y
+// (rows ldd apart) in whole vectors, reading and writing up to 7 values
+// past each row, and reports whether it did (not without AVX2, nor where
+// the last row's vectors would run past x or y).
+func copyRowsSpill(y []float32, ldd int, x []float32, lds, w, h int) bool {
+	n := (w + 7) &^ 7
+	if !hasAVX2 || w <= 0 || h <= 0 || (h-1)*ldd+n > len(y) || (h-1)*lds+n > len(x) {
+		return false
+	}
+	copyRowsSpillAVX2(y, ldd, x, lds, w, h)
+	return true
+}
+
+// stemClampSIMD reports whether stemConvClampSIMD runs here.
+func stemClampSIMD() bool { return hasAVX2 }
+
+// stemConvClampSIMD is stemConvSIMD with the outputs clamped to [lo, hi]
+// as they are stored.
+func stemConvClampSIMD(y []float32, ldy, nvec int, e, o []float32, ldc, ld int, w []float32, c int, lo, hi float32) {
+	stemConvK3S2AVX2(y, ldy, nvec, e, o, ldc, ld, w, c, lo, hi)
+}
+
+// maxPool3S2Plane sets the oh x ow outputs y of a 3x3 stride-2 max
+// pooling without padding whose windows all lie in x (rows ld = 2*ow+1
+// apart), reading one value past the windows' last row (the caller's
+// next plane), and reports whether it did (not without AVX2, nor for rows
+// under eight outputs).
+func maxPool3S2Plane(y []float32, ow, oh int, x []float32) bool {
+	ld := 2*ow + 1
+	if !hasAVX2 || ow < 8 || oh < 1 || len(y) < oh*ow || len(x) <= (2*oh+1)*ld {
+		return false
+	}
+	maxPool3S2PlaneAVX2(y, ow, oh, x, ld)
+	return true
+}

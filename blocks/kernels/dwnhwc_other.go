@@ -1,0 +1,26 @@
+//go:build !amd64 || noasm
+
+package kernels
+
+// Without the amd64 assembly the depthwise convolution takes its
+// per-channel paths.
+
+func dwNHWC8SIMD(_, _ int) bool { return false }
+
+func dwPack8(_, _ []float32, _ int, _ []int32) { panic("kernels: no channels-last depthwise kernel") }
+
+func dwUnpack8(_ []float32, _ int, _ []float32) { panic("kernels: no channels-last depthwise kernel") }
+
+func dwNHWC8(_, _ int, _, _ []float32, _, _, _ int, _, _ []float32, _, _ float32) {
+	panic("kernels: no channels-last depthwise kernel")
+}
+
+func copyRowsSpill(_ []float32, _ int, _ []float32, _, _, _ int) bool { return false }
+
+func stemClampSIMD() bool { return false }
+
+func stemConvClampSIMD(_ []float32, _, _ int, _, _ []float32, _, _ int, _ []float32, _ int, _, _ float32) {
+	panic("kernels: no clamping stem kernel")
+}
+
+func maxPool3S2Plane(_ []float32, _, _ int, _ []float32) bool { return false }
