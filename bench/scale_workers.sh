@@ -61,7 +61,7 @@ search() {
     GOMAXPROCS=1 "$nas" worker --nats "$url" --project "$tag" --threads 1 --name "w$i" >"$OUT/$tag-w$i.log" 2>&1 &
     workers+=($!)
   done
-  "$nas" search --nats "$url" --project "$tag" --parallel "$PARALLEL" --strategy random --seed "$SEED" --budget "$BUDGET" \
+  "$nas" search --nats "$url" --project "$tag" --proxy --parallel "$PARALLEL" --strategy random --seed "$SEED" --budget "$BUDGET" \
     --space "$SPACE" --target-ms 1 --proxy-steps "$PROXY_STEPS" --proxy-eval-fraction "$PROXY_EVAL" \
     --final 0 --threads 1 --lut "$OUT/lut.db" --store "$OUT/$tag.db" --out "$OUT/$tag" --json \
     --log-format json >"$OUT/$tag.json" 2>"$OUT/$tag.log"
