@@ -179,6 +179,13 @@ type Remote struct {
 	datasets map[pipeline.Dataset]DatasetID
 }
 
+// Remote is the search's trainer, queueing its trials in order, and
+// NetAdapt's tuner.
+var (
+	_ pipeline.AsyncTrainer = (*Remote)(nil)
+	_ pipeline.Tuner        = (*Remote)(nil)
+)
+
 // RunName is a run name for an output folder: the same folder gives the
 // same name, so a resumed NetAdapt run finds its results.
 func RunName(prefix, folder string) string {
@@ -265,19 +272,45 @@ func (r *Remote) FineTune(ctx context.Context, task pipeline.FineTuneTask) (pipe
 	return res, nil
 }
 
-// do runs one task of kind on data with payload and decodes its output
-// into out.
-func (r *Remote) do(ctx context.Context, kind string, data pipeline.Dataset, payload, out any) error {
+// SubmitTrain publishes the task of Train(ctx, task) and returns a
+// function that waits for its result (Train itself, which finds the task
+// queued and publishes nothing): a caller that submits several in its own
+// order has them queued in that order (pipeline.AsyncTrainer).
+func (r *Remote) SubmitTrain(ctx context.Context, task pipeline.TrainTask) (func() (pipeline.TrainResult, error), error) {
+	p := task
+	p.Weights = ""
+	t, err := r.task(KindTrain, task.Data, trainPayload{Task: p, WantWeights: task.Weights != ""})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.patiently(ctx, func() error { _, err := r.Coordinator.Submit(ctx, []Task{t}); return err }); err != nil {
+		return nil, err
+	}
+	return func() (pipeline.TrainResult, error) { return r.Train(ctx, task) }, nil
+}
+
+// task is the task of kind on data with payload: its ID is the hash of
+// the kind and the payload.
+func (r *Remote) task(kind string, data pipeline.Dataset, payload any) (Task, error) {
 	ds, err := r.dataset(data)
 	if err != nil {
-		return err
+		return Task{}, err
 	}
 	p, err := json.Marshal(payload)
 	if err != nil {
-		return err
+		return Task{}, err
 	}
 	sum := sha256.Sum256(append([]byte(kind+"\n"), p...))
-	t := Task{Run: r.Run, ID: hex.EncodeToString(sum[:16]), Kind: kind, Dataset: &ds, Payload: p}
+	return Task{Run: r.Run, ID: hex.EncodeToString(sum[:16]), Kind: kind, Dataset: &ds, Payload: p}, nil
+}
+
+// do runs one task of kind on data with payload and decodes its output
+// into out.
+func (r *Remote) do(ctx context.Context, kind string, data pipeline.Dataset, payload, out any) error {
+	t, err := r.task(kind, data, payload)
+	if err != nil {
+		return err
+	}
 	var res Result
 	if err := r.patiently(ctx, func() (err error) { res, err = r.Coordinator.Do(ctx, t); return err }); err != nil {
 		return err

@@ -178,12 +178,13 @@ func TestDoConcurrently(t *testing.T) {
 // same moment on a fresh server all succeed, whoever creates what (ten
 // projects, eight clients each).
 func TestOpenRace(t *testing.T) {
-	// Against Debian's nats-server 2.9.10 this test hangs in one run of a
-	// few: two or more clients creating one project's streams at once get
-	// no reply to a stream creation, and a new attempt gets none either.
-	// Until that is understood (the server's fault, or a pattern of
-	// requests it cannot serve), the test runs only when asked for.
-	if os.Getenv("NAS_TEST_NATS_HANGS") == "" {
+	// Against Debian's nats-server 2.9.10 this test fails now and then
+	// (docs/distributed.md, "Tests"): two or more clients creating one
+	// project's streams at once get no reply to a stream creation, and a
+	// new attempt gets none either. The server module's release (the
+	// default of natstest) passes it; against Debian's it runs only when
+	// asked for.
+	if natstest.Debian() && os.Getenv("NAS_TEST_NATS_HANGS") == "" {
 		t.Skip("concurrent queue creation can hang nats-server 2.9.10; set NAS_TEST_NATS_HANGS=1 to run it")
 	}
 	srv := natstest.Start(t)

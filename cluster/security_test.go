@@ -53,6 +53,40 @@ func TestAuthRequired(t *testing.T) {
 	require.JSONEq(t, `{"x":1}`, string(got["t"].Output))
 }
 
+// TestCredsRequired: against a server in operator mode, a worker with a
+// credentials file (a user JWT and its seed) takes and runs a task; one
+// without credentials, or with those of an account the server does not
+// know, cannot connect and so cannot take tasks.
+func TestCredsRequired(t *testing.T) {
+	srv := natstest.StartCreds(t)
+	for _, s := range []Settings{
+		{URL: srv.URL()},
+		{URL: srv.URL(), CredsFile: srv.Foreign},
+		{URL: srv.URL(), User: "worker", Password: "s3cret"},
+	} {
+		_, err := Connect(s)
+		require.ErrorContains(t, err, "Authorization Violation", "%+v", s)
+	}
+	s := Settings{URL: srv.URL(), CredsFile: srv.File}
+	nc, err := Connect(s)
+	require.NoError(t, err)
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q, err := OpenQueue(ctx, nc, "", testQueueConfig)
+	require.NoError(t, err)
+	wnc, err := Connect(s)
+	require.NoError(t, err)
+	defer wnc.Close()
+	wq, err := JoinQueue(ctx, wnc, "")
+	require.NoError(t, err)
+	w := &Worker{Name: "w", Tasks: Registry{"echo": echoTask}, Log: testLog(t)}
+	go w.Run(ctx, wq)
+	got := collect(t, q, []Task{{Run: "r", ID: "t", Kind: "echo", Payload: json.RawMessage(`{"x":2}`)}}, 30*time.Second)
+	require.JSONEq(t, `{"x":2}`, string(got["t"].Output))
+	require.Equal(t, "w", got["t"].Worker)
+}
+
 // echoTask returns its payload.
 func echoTask(_ context.Context, p json.RawMessage, _ Env) (json.RawMessage, error) { return p, nil }
 

@@ -281,6 +281,11 @@ type NetAdapt struct {
 	Device       string
 	Protocol     latency.Protocol
 	Threads      int // shards a fine-tuning batch is split over (0: all cores); results depend on it
+	// Parallel is how many proposals of an iteration are fine-tuned at
+	// once (0 and 1: one at a time): on workers when the Tuner is remote,
+	// else in this process. The run's outcome does not depend on it
+	// (search.NetAdaptSettings.Parallel), so history.json does not keep it.
+	Parallel int
 
 	Out     string // the output folder (required)
 	Weights string // the starting network's weights (safetensors); required unless Resume
@@ -405,7 +410,7 @@ func (n *NetAdapt) Run(ctx context.Context, st NetAdaptSettings) (*NetAdaptResul
 		Recorder: &folderRecorder{out: n.Out, settings: st},
 		Settings: search.NetAdaptSettings{TargetMs: st.TargetMs, InitialReduction: st.InitialReduction, Decay: st.Decay,
 			ShortTermSteps: st.ShortSteps, LongTermSteps: longSteps, Criterion: st.Criterion, MaxIterations: st.MaxIterations, Seed: st.Seed,
-			UnitDone: n.UnitDone,
+			Parallel: n.Parallel, UnitDone: n.UnitDone,
 			Progress: func(it search.Iteration) {
 				if n.Progress != nil {
 					n.Progress(it, prevAcc)

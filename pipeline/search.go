@@ -36,6 +36,12 @@ type SearchSettings struct {
 	// search.SoftObjective or search.HardObjective.
 	Objective search.Objective
 	Budget    int // candidates to score (default DefaultSupernetBudget, or DefaultProxyBudget with Proxy)
+	// Parallel is how many candidates are trained at once (0 and 1: one
+	// at a time): on workers when the Trainer is remote, else in this
+	// process. The strategy proposes from the trials committed so far
+	// while the others train (search.Settings.Parallel), so the trials
+	// depend on it, except with the random strategy; a run stores it.
+	Parallel int
 
 	// Proxy scores candidates by proxy training, as MnasNet does: a
 	// candidate's accuracy is its validation accuracy after ProxyEpochs
@@ -157,6 +163,10 @@ func (s SearchSettings) Validate() error {
 		return settingErr("budget", s.Budget, "score at least one candidate")
 	case s.Proxy && s.Supernet != "":
 		return settingErr("supernet", s.Supernet, "proxy training scores candidates without a supernet: give one or the other")
+	case s.Parallel < 0:
+		return settingErr("parallel", s.Parallel, "want 1 or more candidates trained at once")
+	case s.Parallel > 1 && !s.Proxy:
+		return settingErr("parallel", s.Parallel, "a supernet scores candidates in this process, one at a time: give 1, or proxy training")
 	case !slices.Contains(search.Strategies, s.Strategy):
 		return settingErr("strategy", s.Strategy, "want one of %s", strings.Join(search.Strategies, ", "))
 	case !slices.Contains(trainer.DatasetNames(), s.Data):
@@ -218,6 +228,7 @@ type searchValues struct {
 	Alpha            float64  `json:"alpha"`
 	Beta             float64  `json:"beta"`
 	Budget           int      `json:"budget"`
+	Parallel         int      `json:"parallel"`
 	ProxyEpochs      int      `json:"proxy_epochs"`
 	ProxySteps       int      `json:"proxy_steps"`
 	ProxyFraction    float64  `json:"proxy_fraction"`
@@ -238,7 +249,7 @@ type searchValues struct {
 func (s SearchSettings) values() searchValues {
 	return searchValues{Space: s.Space, Data: s.Data, DataDir: s.DataDir, Strategy: s.Strategy, Seed: s.Seed,
 		TargetMs: s.Objective.TargetMs, Alpha: s.Objective.Alpha, Beta: s.Objective.Beta, Budget: s.Budget,
-		ProxyEpochs: s.ProxyEpochs, ProxySteps: s.ProxySteps, ProxyFraction: s.ProxyFraction, ProxyEval: s.ProxyEval,
+		Parallel: max(1, s.Parallel), ProxyEpochs: s.ProxyEpochs, ProxySteps: s.ProxySteps, ProxyFraction: s.ProxyFraction, ProxyEval: s.ProxyEval,
 		Batch: s.Batch, Final: s.Final, FinalEpochs: s.FinalEpochs, FinalFraction: s.FinalFraction, Baselines: s.Baselines,
 		LatencyTable: s.LatencyTable, Device: s.Device, Proxy: s.Proxy, Supernet: s.Supernet,
 		SupernetEpochs: s.SupernetRecipe.Epochs, SupernetFraction: s.SupernetRecipe.Fraction}
@@ -248,6 +259,7 @@ func (s SearchSettings) values() searchValues {
 // RunConfig.Settings; the rest are RunConfig's own fields.
 type storedSettings struct {
 	Budget        int     `json:"budget"`
+	Parallel      int     `json:"parallel,omitempty"` // trained at once; 0 (runs stored without it): 1
 	Alpha         float64 `json:"alpha"`
 	Beta          float64 `json:"beta"`
 	DataDir       string  `json:"data_dir,omitempty"`
@@ -282,7 +294,7 @@ func (s SearchSettings) runConfig(device string) results.RunConfig {
 	if s.Proxy {
 		acc, recipe = "proxy", nil
 	}
-	raw, _ := json.Marshal(storedSettings{Accuracy: acc, SupernetRecipe: recipe, Budget: s.Budget, Alpha: s.Objective.Alpha, Beta: s.Objective.Beta, DataDir: s.DataDir,
+	raw, _ := json.Marshal(storedSettings{Accuracy: acc, SupernetRecipe: recipe, Budget: s.Budget, Parallel: s.Parallel, Alpha: s.Objective.Alpha, Beta: s.Objective.Beta, DataDir: s.DataDir,
 		ProxyEpochs: s.ProxyEpochs, ProxyFraction: s.ProxyFraction, ProxySteps: s.ProxySteps, ProxyEval: s.ProxyEval,
 		FixedSplit: !s.perTrialSplit, Batch: s.Batch, Final: s.Final, FinalEpochs: s.FinalEpochs, FinalFraction: s.FinalFraction,
 		Baselines: s.Baselines, Device: s.Device, Supernet: s.Supernet, SupernetIdentity: s.supernetIdentity})
@@ -302,7 +314,7 @@ func settingsOf(id results.RunID, c results.RunConfig) (SearchSettings, error) {
 		recipe = *st.SupernetRecipe
 	}
 	return SearchSettings{Space: c.Space, Data: c.Dataset, DataDir: st.DataDir, Strategy: c.Strategy, Seed: c.Seed, Proxy: proxy, SupernetRecipe: recipe,
-		Objective: search.Objective{TargetMs: c.TargetMs, Alpha: st.Alpha, Beta: st.Beta}, Budget: st.Budget,
+		Objective: search.Objective{TargetMs: c.TargetMs, Alpha: st.Alpha, Beta: st.Beta}, Budget: st.Budget, Parallel: st.Parallel,
 		ProxyEpochs: st.ProxyEpochs, ProxySteps: st.ProxySteps, ProxyFraction: st.ProxyFraction, ProxyEval: st.ProxyEval,
 		Batch: st.Batch, Final: st.Final, FinalEpochs: st.FinalEpochs, FinalFraction: st.FinalFraction, Baselines: st.Baselines,
 		LatencyTable: c.LatencyTable, Device: st.Device, perTrialSplit: !st.FixedSplit,
@@ -313,6 +325,14 @@ func settingsOf(id results.RunID, c results.RunConfig) (SearchSettings, error) {
 // the final training. Local runs them in this process.
 type Trainer interface {
 	Train(ctx context.Context, task TrainTask) (TrainResult, error)
+}
+
+// AsyncTrainer is a Trainer that can queue a training and wait for it
+// apart (cluster.Remote): a search with Parallel above one queues its
+// trials in proposal order (search.AsyncEvaluator).
+type AsyncTrainer interface {
+	Trainer
+	SubmitTrain(ctx context.Context, task TrainTask) (wait func() (TrainResult, error), err error)
 }
 
 // Search runs search runs against a results store. Its collaborators
@@ -535,7 +555,7 @@ func (s *Search) run(ctx context.Context, id results.RunID, st SearchSettings, t
 		Latency:  searchLatency{ctx: ctx, src: lat},
 		Accuracy: &proxyEvaluator{trainer: tr, task: TrainTask{Data: data, Recipe: ProxyRecipe(st), Threads: s.Threads}},
 		Recorder: &storeRecorder{store: s.Store, run: id, recorded: s.Trial},
-		Settings: search.Settings{Objective: st.Objective, Budget: st.Budget, Seed: st.Seed,
+		Settings: search.Settings{Objective: st.Objective, Budget: st.Budget, Seed: st.Seed, Parallel: st.Parallel,
 			Key: func(a *space.Arch) string { return a.String() }, Progress: s.Progress},
 	}
 	if supernetEval != nil {
@@ -789,12 +809,34 @@ type proxyEvaluator struct {
 }
 
 func (p *proxyEvaluator) Accuracy(ctx context.Context, a *space.Arch, seed uint64) (float64, error) {
+	checkpoint(ctx, "trial")
+	res, err := p.trainer.Train(ctx, p.taskOf(a, seed))
+	return res.ValAcc, err
+}
+
+func (p *proxyEvaluator) taskOf(a *space.Arch, seed uint64) TrainTask {
 	task := p.task
 	task.Arch, task.Name = a.String(), a.Name
 	task.Recipe.Seed = seed
+	return task
+}
+
+// Submit queues the candidate's training when the trainer can
+// (AsyncTrainer); else the returned function trains it.
+func (p *proxyEvaluator) Submit(ctx context.Context, a *space.Arch, seed uint64) (func() (float64, error), error) {
+	at, ok := p.trainer.(AsyncTrainer)
+	if !ok {
+		return func() (float64, error) { return p.Accuracy(ctx, a, seed) }, nil
+	}
 	checkpoint(ctx, "trial")
-	res, err := p.trainer.Train(ctx, task)
-	return res.ValAcc, err
+	wait, err := at.SubmitTrain(ctx, p.taskOf(a, seed))
+	if err != nil {
+		return nil, err
+	}
+	return func() (float64, error) {
+		res, err := wait()
+		return res.ValAcc, err
+	}, nil
 }
 
 // storeRecorder commits each trial with the search state in one write.

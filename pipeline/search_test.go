@@ -2,9 +2,11 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -88,15 +90,18 @@ func (f fakeLatency) MeasureMs(ctx context.Context, archs []*space.Arch, _ int) 
 // fakeTrainer scores a network by its parameters and seed, and stops the
 // run's context after stopAfter proxy trainings (0: never).
 type fakeTrainer struct {
+	mu               sync.Mutex
 	calls, stopAfter int
 	cancel           context.CancelFunc
 }
 
 func (f *fakeTrainer) Train(_ context.Context, task TrainTask) (TrainResult, error) {
+	f.mu.Lock()
 	f.calls++
 	if f.stopAfter > 0 && f.calls == f.stopAfter {
 		f.cancel()
 	}
+	f.mu.Unlock()
 	a, err := space.ParseArch(task.Arch)
 	if err != nil {
 		return TrainResult{}, err
@@ -111,8 +116,23 @@ func fakeSettings() SearchSettings {
 }
 
 // A search stopped after some trials and resumed ends with the trials,
-// best network and final results of a search that was never stopped.
+// best network and final results of a search that was never stopped: one
+// trial at a time, and three at once (the trials in flight when it stops
+// are trained again).
 func TestSearchResumeMatchesUninterrupted(t *testing.T) {
+	for _, c := range []struct{ parallel, stopAfter int }{{1, 3}, {3, 6}} {
+		t.Run(fmt.Sprint("parallel-", c.parallel), func(t *testing.T) {
+			testSearchResume(t, c.parallel, c.stopAfter)
+		})
+	}
+}
+
+func testSearchResume(t *testing.T, parallel, stopAfter int) {
+	fakeSettings := func() SearchSettings {
+		s := fakeSettings()
+		s.Parallel = parallel
+		return s
+	}
 	open := func() *results.Store {
 		s, err := results.Open(filepath.Join(t.TempDir(), "store.db"))
 		require.NoError(t, err)
@@ -127,7 +147,7 @@ func TestSearchResumeMatchesUninterrupted(t *testing.T) {
 	require.FileExists(t, filepath.Join(want.Dir, FinalFile))
 
 	ctx, cancel := context.WithCancel(context.Background())
-	tr := &fakeTrainer{stopAfter: 3, cancel: cancel}
+	tr := &fakeTrainer{stopAfter: stopAfter, cancel: cancel}
 	s := &Search{Store: open(), Latency: fakeLatency{}, Trainer: tr, Out: t.TempDir()}
 	_, err = s.Start(ctx, fakeSettings())
 	var stopped *StoppedError
@@ -140,15 +160,17 @@ func TestSearchResumeMatchesUninterrupted(t *testing.T) {
 	// A resume given settings that differ from the run's is refused,
 	// naming each with both values; the same values are accepted.
 	given := fakeSettings()
-	given.Budget, given.Seed, given.Strategy = 9, 5, "random"
-	_, err = s.Resume(context.Background(), stopped.Run, given, "budget", "seed", "strategy", "target_ms", "store")
+	given.Budget, given.Seed, given.Strategy, given.Parallel = 9, 5, "random", parallel+1
+	_, err = s.Resume(context.Background(), stopped.Run, given, "budget", "seed", "strategy", "target_ms", "store", "parallel")
 	var ce *ConflictError
 	require.ErrorAs(t, err, &ce)
-	require.Equal(t, []SettingDiff{{"budget", 8.0, 9.0}, {"seed", 4.0, 5.0}, {"strategy", "evolution", "random"}}, ce.Diffs)
-	require.Contains(t, err.Error(), "budget: stored 8, given 9; seed: stored 4, given 5; strategy: stored evolution, given random")
+	require.Equal(t, []SettingDiff{{"budget", 8.0, 9.0}, {"parallel", float64(parallel), float64(parallel + 1)}, {"seed", 4.0, 5.0}, {"strategy", "evolution", "random"}}, ce.Diffs)
+	require.Contains(t, err.Error(), fmt.Sprintf("budget: stored 8, given 9; parallel: stored %d, given %d; seed: stored 4, given 5; strategy: stored evolution, given random", parallel, parallel+1))
 	_, err = s.Resume(ctx, stopped.Run, given, "data", "space") // ctx is cancelled: the run stops at once
 	require.ErrorIs(t, err, context.Canceled, "settings not named are not compared")
+	tr.mu.Lock()
 	tr.stopAfter = 0
+	tr.mu.Unlock()
 	got, err := s.Resume(context.Background(), stopped.Run, fakeSettings(), "budget", "seed", "target_ms", "alpha", "beta")
 	require.NoError(t, err)
 	require.Equal(t, want.Best.Key, got.Best.Key)
@@ -176,6 +198,8 @@ func TestSearchSettingsValidate(t *testing.T) {
 		{func(s *SearchSettings) { s.Objective.Beta = 0.1 }, "beta"},
 		{func(s *SearchSettings) { s.Budget = -1 }, "budget"},
 		{func(s *SearchSettings) { s.Proxy = false; s.SupernetRecipe.Epochs = -1 }, "supernet_epochs"},
+		{func(s *SearchSettings) { s.Parallel = -1 }, "parallel"},
+		{func(s *SearchSettings) { s.Proxy = false; s.Parallel = 2 }, "parallel"},
 		{func(s *SearchSettings) { s.Strategy = "anneal" }, "strategy"},
 		{func(s *SearchSettings) { s.Data = "imagenet" }, "data"},
 		{func(s *SearchSettings) { s.ProxyFraction = 1.5 }, "proxy_fraction"},
@@ -191,7 +215,7 @@ func TestSearchSettingsValidate(t *testing.T) {
 		require.NotContains(t, err.Error(), "--", "the library names settings, not flags")
 	}
 	// Zero means the default; the stored form reads back the same.
-	s := SearchSettings{Objective: search.HardObjective(1), Budget: 3, Seed: 9, Device: "fp-x", Proxy: true}.withDefaults()
+	s := SearchSettings{Objective: search.HardObjective(1), Budget: 3, Seed: 9, Device: "fp-x", Proxy: true, Parallel: 4}.withDefaults()
 	require.Equal(t, DefaultSpace, s.Space)
 	require.Equal(t, DefaultBatch, s.Batch)
 	require.Equal(t, 1, s.ProxyEpochs)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 
 	"nas/space"
 )
@@ -74,6 +75,10 @@ type NetAdaptSettings struct {
 	Criterion        string  // CriterionAccuracy (default) or CriterionRatio
 	MaxIterations    int     // 0 means 1000
 	Seed             uint64  // fine-tuning seeds derive from it
+	// Parallel is how many proposals of an iteration are fine-tuned at
+	// once (0 and 1: one at a time); the Tuner is then called from that
+	// many goroutines. The run's outcome does not depend on it.
+	Parallel int
 	// Progress, when set, is called after each recorded iteration.
 	Progress func(Iteration)
 	// UnitDone, when set, is called during iteration iteration (from 1)
@@ -235,60 +240,148 @@ func (n *NetAdapt) record(history []Iteration, it Iteration, a *space.Arch, w We
 	return history, nil
 }
 
-// iterate makes one proposal per unit and returns the best.
+// iterate makes one proposal per unit and returns the best. The
+// proposals' fine-tunes (or accuracy measurements) run Parallel at a time;
+// they are independent, each with its own seed, and are weighed in unit
+// order, so the outcome does not depend on Parallel. With Parallel above
+// one, every unit's pruned network is found first (its latency may be
+// measured on this machine, which must not share the cores with a
+// fine-tune), then the fine-tunes run.
 func (n *NetAdapt) iterate(ctx context.Context, a *space.Arch, w Weights, cur Iteration, constraint float64, iter uint64) (Iteration, *space.Arch, Weights, []Proposal, error) {
 	s := n.Settings.withDefaults()
 	units, err := a.Units()
 	if err != nil {
 		return Iteration{}, nil, nil, nil, err
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	var (
-		best      Iteration
-		bestArch  *space.Arch
-		bestW     Weights
-		bestScore = math.Inf(-1)
-		props     []Proposal
+		best       Iteration
+		bestArch   *space.Arch
+		bestW      Weights
+		bestScore  = math.Inf(-1)
+		props      []Proposal
+		found      []*proposal // pruned networks of the units 0..len(found)-1
+		window     []*proposal // proposals in flight, in unit order
+		next       int         // next unit to start
+		considered int
 	)
-	for k, u := range units {
-		if err := ctx.Err(); err != nil {
-			return Iteration{}, nil, nil, nil, err
-		}
-		p, to, lat, err := n.largestMeeting(ctx, a, u, constraint)
+	find := func(k int) error {
+		p, to, lat, err := n.largestMeeting(ctx, a, units[k], constraint)
 		if err != nil {
-			return Iteration{}, nil, nil, nil, err
+			return err
 		}
-		if p == nil {
-			n.unitDone(iter, k+1, len(units))
-			continue
-		}
-		pw, err := CarryWeights(a, w, p)
-		if err != nil {
-			return Iteration{}, nil, nil, nil, fmt.Errorf("netadapt: %s: %w", u.Name(), err)
-		}
-		var acc float64
-		if s.ShortTermSteps > 0 {
-			if pw, acc, err = n.Tuner.FineTune(ctx, p, pw, s.ShortTermSteps, derive(s.Seed, iter, uint64(k))); err != nil {
-				return Iteration{}, nil, nil, nil, fmt.Errorf("netadapt: fine-tuning %s: %w", u.Name(), err)
+		found = append(found, &proposal{unit: k, arch: p, to: to, lat: lat})
+		return nil
+	}
+	if s.Parallel > 1 {
+		for k := range units {
+			if err := find(k); err != nil {
+				return Iteration{}, nil, nil, nil, err
 			}
-		} else if acc, err = n.Tuner.Accuracy(ctx, p, pw); err != nil {
-			return Iteration{}, nil, nil, nil, fmt.Errorf("netadapt: accuracy with %s pruned: %w", u.Name(), err)
 		}
-		props = append(props, Proposal{Unit: u.Name(), From: u.Channels, To: to, LatencyMs: lat, Accuracy: acc})
-		n.unitDone(iter, k+1, len(units))
-		score := acc
+	}
+	for next < len(units) || len(window) > 0 {
+		for next < len(units) && len(window) < max(1, s.Parallel) {
+			if err := ctx.Err(); err != nil {
+				return Iteration{}, nil, nil, nil, err
+			}
+			if next == len(found) {
+				if err := find(next); err != nil {
+					return Iteration{}, nil, nil, nil, err
+				}
+			}
+			p := found[next]
+			next++
+			if p.arch == nil {
+				considered++
+				n.unitDone(iter, considered, len(units))
+				continue
+			}
+			if err := n.start(ctx, &wg, a, w, units[p.unit], p, s.ShortTermSteps, derive(s.Seed, iter, uint64(p.unit))); err != nil {
+				return Iteration{}, nil, nil, nil, err
+			}
+			window = append(window, p)
+		}
+		if len(window) == 0 {
+			break
+		}
+		p := window[0]
+		window = window[1:]
+		var res tuned
+		select {
+		case res = <-p.done:
+		case <-ctx.Done():
+			return Iteration{}, nil, nil, nil, ctx.Err()
+		}
+		if res.err != nil {
+			return Iteration{}, nil, nil, nil, res.err
+		}
+		u := units[p.unit]
+		props = append(props, Proposal{Unit: u.Name(), From: u.Channels, To: p.to, LatencyMs: p.lat, Accuracy: res.acc})
+		considered++
+		n.unitDone(iter, considered, len(units))
+		score := res.acc
 		if s.Criterion == CriterionRatio {
-			score = (acc - cur.Accuracy) / math.Max(math.Abs(cur.LatencyMs-lat), 1e-9)
+			score = (res.acc - cur.Accuracy) / math.Max(math.Abs(cur.LatencyMs-p.lat), 1e-9)
 		}
 		if score > bestScore {
 			bestScore = score
-			best = Iteration{Unit: u.Name(), From: u.Channels, To: to}
-			bestArch, bestW = p, pw
+			best = Iteration{Unit: u.Name(), From: u.Channels, To: p.to}
+			bestArch, bestW = p.arch, res.w
 		}
 	}
 	if bestArch == nil {
 		return Iteration{}, nil, nil, nil, fmt.Errorf("%w %.3f ms (at %.3f ms, %d units)", ErrNoProposal, constraint, cur.LatencyMs, len(units))
 	}
 	return best, bestArch, bestW, props, nil
+}
+
+// proposal is one unit's pruned network in an iteration, and the outcome
+// of its fine-tune once started.
+type proposal struct {
+	unit int
+	arch *space.Arch // nil: the unit cannot meet the constraint
+	to   int
+	lat  float64
+	done chan tuned
+}
+
+type tuned struct {
+	w   Weights
+	acc float64
+	err error
+}
+
+// start carries the weights onto p's network and starts its fine-tune
+// (steps > 0) or accuracy measurement in a goroutine.
+func (n *NetAdapt) start(ctx context.Context, wg *sync.WaitGroup, a *space.Arch, w Weights, u space.Unit, p *proposal, steps int, seed uint64) error {
+	pw, err := CarryWeights(a, w, p.arch)
+	if err != nil {
+		return fmt.Errorf("netadapt: %s: %w", u.Name(), err)
+	}
+	p.done = make(chan tuned, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var res tuned
+		if steps > 0 {
+			if res.w, res.acc, res.err = n.Tuner.FineTune(ctx, p.arch, pw, steps, seed); res.err != nil {
+				res.err = fmt.Errorf("netadapt: fine-tuning %s: %w", u.Name(), res.err)
+			}
+		} else {
+			res.w = pw
+			if res.acc, res.err = n.Tuner.Accuracy(ctx, p.arch, pw); res.err != nil {
+				res.err = fmt.Errorf("netadapt: accuracy with %s pruned: %w", u.Name(), res.err)
+			}
+		}
+		p.done <- res
+	}()
+	return nil
 }
 
 func (n *NetAdapt) unitDone(iter uint64, done, units int) {

@@ -6,7 +6,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"sync"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"nas/blocks"
 	"nas/space"
@@ -240,5 +243,62 @@ func TestNetAdaptSettingsValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v", err)
 			}
 		})
+	}
+}
+
+// countingTuner is paramTuner recording how many calls run at once.
+type countingTuner struct {
+	paramTuner
+	mu            sync.Mutex
+	running, most int
+}
+
+func (c *countingTuner) enter() func() {
+	c.mu.Lock()
+	c.running++
+	c.most = max(c.most, c.running)
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		c.running--
+		c.mu.Unlock()
+	}
+}
+
+func (c *countingTuner) FineTune(ctx context.Context, a *space.Arch, w Weights, steps int, seed uint64) (Weights, float64, error) {
+	defer c.enter()()
+	return c.paramTuner.FineTune(ctx, a, w, steps, seed)
+}
+
+func (c *countingTuner) Accuracy(ctx context.Context, a *space.Arch, w Weights) (float64, error) {
+	defer c.enter()()
+	return c.paramTuner.Accuracy(ctx, a, w)
+}
+
+// Proposals fine-tuned side by side give the run of one at a time:
+// history, final network and weights.
+func TestNetAdaptParallel(t *testing.T) {
+	for _, steps := range []int{0, 3} {
+		for _, crit := range []string{CriterionAccuracy, CriterionRatio} {
+			a := tinyNet()
+			lat0, _ := (&macLatency{}).PredictMs(context.Background(), a)
+			var want *naRecorder
+			for _, par := range []int{1, 3} {
+				s := NetAdaptSettings{TargetMs: 0.6 * lat0, InitialReduction: 0.05, ShortTermSteps: steps, LongTermSteps: 10, Criterion: crit, Parallel: par}
+				rec := &naRecorder{}
+				tuner := &countingTuner{paramTuner: paramTuner{t}}
+				na := &NetAdapt{Latency: &macLatency{}, Tuner: tuner, Recorder: rec, Settings: s}
+				_, _, _, err := na.Run(context.Background(), a, startWeights(t, a), nil)
+				require.NoError(t, err)
+				require.LessOrEqual(t, tuner.most, par)
+				if want == nil {
+					want = rec
+					continue
+				}
+				require.Equal(t, want.history, rec.history, "steps %d, %s", steps, crit)
+				require.Equal(t, want.arch.String(), rec.arch.String())
+				require.Equal(t, want.w, rec.w)
+			}
+		}
 	}
 }

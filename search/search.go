@@ -3,7 +3,6 @@ package search
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -27,6 +26,18 @@ type LatencyModel interface {
 // validation split). seed drives every stochastic step of that training.
 type Evaluator interface {
 	Accuracy(ctx context.Context, a *space.Arch, seed uint64) (float64, error)
+}
+
+// AsyncEvaluator is an Evaluator that can hand a candidate over without
+// waiting for its accuracy. With Settings.Parallel above one the search
+// calls Submit from its own goroutine, in proposal order, so that the
+// work is queued in that order (a worker pool then starts the oldest
+// trials first, and the window of trials in flight, which moves on only
+// when its oldest trial ends, does not wait on a trial queued late); wait
+// is then called from another goroutine and returns the accuracy.
+type AsyncEvaluator interface {
+	Evaluator
+	Submit(ctx context.Context, a *space.Arch, seed uint64) (wait func() (float64, error), err error)
 }
 
 // Recorder stores a finished trial together with the search state that
@@ -70,6 +81,12 @@ type Settings struct {
 	Key func(a *space.Arch) string
 	// Progress, when set, is called after each recorded trial.
 	Progress func(done int, best Trial)
+	// Parallel is how many candidates are evaluated at once (0 and 1: one
+	// at a time). With more, Accuracy is called from that many goroutines
+	// at once, and the strategy proposes from the trials committed so far
+	// while earlier candidates are still in flight (see Run). The trials
+	// depend on it, except with the random strategy.
+	Parallel int
 }
 
 // Search is one run: a space, a strategy, the two estimators and a
@@ -90,11 +107,21 @@ type Search struct {
 	cache     map[string]float64
 	proposals int
 	best      int // index into trials, -1 when none
+	// window holds the proposals not yet committed, in proposal order
+	// (parallel.go); restored holds those of a resumed state until Run
+	// starts them again.
+	window   []*inFlight
+	restored [][]int
 }
 
+// loopState is the state recorded with each trial. Pending are the
+// choices of the proposals in flight when it was recorded, in proposal
+// order: the strategy has proposed them already, so a resumed run
+// evaluates them again before it asks for more.
 type loopState struct {
 	Strategy  json.RawMessage `json:"strategy"`
 	Proposals int             `json:"proposals"`
+	Pending   [][]int         `json:"pending,omitempty"`
 }
 
 // Resume loads the trials and the last recorded state of a killed run, so
@@ -112,6 +139,7 @@ func (s *Search) Resume(trials []Trial, state []byte) error {
 		s.add(t)
 	}
 	s.proposals = ls.Proposals
+	s.restored = ls.Pending
 	return nil
 }
 
@@ -166,117 +194,3 @@ func TrialSeed(run uint64, i int) uint64 {
 // maxConsecutiveFailures stops a search whose every trial fails: the cause
 // is then the set-up, not the candidates.
 const maxConsecutiveFailures = 3
-
-// Run evaluates candidates until the budget is spent, the proposal bound is
-// reached (see Stopped) or ctx is cancelled (then it returns ctx's error after recording
-// every finished trial: at most the trial in flight is lost).
-func (s *Search) Run(ctx context.Context) error {
-	st := s.Settings
-	if err := st.Objective.Validate(); err != nil {
-		return err
-	}
-	if st.Budget < 1 {
-		return fmt.Errorf("budget %d: evaluate at least one candidate (--budget)", st.Budget)
-	}
-	if st.Key == nil {
-		return errors.New("search: Settings.Key is required")
-	}
-	maxProp := st.MaxProposals
-	if maxProp <= 0 {
-		maxProp = 20 * st.Budget
-	}
-	s.init()
-	failures := 0
-	for len(s.trials) < st.Budget {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if s.proposals >= maxProp {
-			s.Stopped = fmt.Sprintf("stopped after %d proposals with %d of %d candidates evaluated: the strategy proposes only networks already seen (it has converged, or the space is smaller than the budget)", s.proposals, len(s.trials), st.Budget)
-			return nil
-		}
-		choices := s.Strategy.Propose()
-		s.proposals++
-		arch, err := s.Space.Arch(choices)
-		if err != nil {
-			s.Strategy.Observe(choices, 0)
-			continue
-		}
-		key := st.Key(arch)
-		if r, seen := s.cache[key]; seen {
-			s.Strategy.Observe(choices, r)
-			continue
-		}
-		t, err := s.evaluate(ctx, choices, key, arch)
-		if err != nil {
-			return err
-		}
-		if t.Status == StatusFailed {
-			failures++
-		} else {
-			failures = 0
-		}
-		s.Strategy.Observe(choices, t.Reward)
-		state, err := s.state()
-		if err != nil {
-			return err
-		}
-		if s.Recorder != nil {
-			if err := s.Recorder.Record(t, state); err != nil {
-				return fmt.Errorf("recording trial %d: %w", t.Index, err)
-			}
-		}
-		s.add(t)
-		if st.Progress != nil {
-			b, _ := s.Best()
-			st.Progress(len(s.trials), b)
-		}
-		if failures >= maxConsecutiveFailures {
-			return fmt.Errorf("the last %d trials all failed, the last with: %s", failures, t.Reason)
-		}
-	}
-	return nil
-}
-
-func (s *Search) state() ([]byte, error) {
-	sb, err := s.Strategy.State()
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(loopState{Strategy: sb, Proposals: s.proposals})
-}
-
-func (s *Search) evaluate(ctx context.Context, choices []int, key string, arch *space.Arch) (Trial, error) {
-	start := time.Now()
-	idx := len(s.trials)
-	t := Trial{Index: idx, Choices: choices, Key: key, Seed: TrialSeed(s.Settings.Seed, idx)}
-	cost, err := arch.Cost()
-	if err != nil {
-		return t, fmt.Errorf("candidate %s: %w", key, err)
-	}
-	t.Params, t.MACs = cost.Params, cost.MACs
-	t.LatencyMs, err = s.Latency.LatencyMs(arch)
-	if err != nil {
-		return t, fmt.Errorf("latency of %s: %w", key, err)
-	}
-	obj := s.Settings.Objective
-	if best, ok := s.Best(); ok && obj.Hard() && obj.Hopeless(t.LatencyMs, best.Reward) {
-		t.Status = StatusSkipped
-		t.Reason = fmt.Sprintf("%.3g ms cannot beat the best reward %.4f under the hard constraint", t.LatencyMs, best.Reward)
-		t.Wall = time.Since(start)
-		return t, nil
-	}
-	acc, err := s.Accuracy.Accuracy(ctx, arch, t.Seed)
-	t.Wall = time.Since(start)
-	switch {
-	case ctx.Err() != nil:
-		return t, ctx.Err()
-	case err != nil:
-		t.Status, t.Reason = StatusFailed, err.Error()
-		return t, nil
-	}
-	t.Accuracy = acc
-	t.Reward = obj.Reward(acc, t.LatencyMs)
-	t.Status = StatusOK
-	return t, nil
-}

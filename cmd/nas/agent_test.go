@@ -180,7 +180,7 @@ func TestSearchWithAgent(t *testing.T) {
 	board.CPUModel = cpu
 	startAgentProcess(t, cpu, "--nats", srv.URL(), "--device", "board", "--threads", "1")
 	f := newSearchFixture(t)
-	startWorker(t, srv, f.data)
+	startWorker(t, srv, f.data, "w")
 
 	// The board's table holds the space's calibration networks, measured
 	// through the agent, and so its overhead entry; the candidates' other

@@ -102,6 +102,13 @@ func addThreadsFlag(cmd *cobra.Command, p *int) {
 	cmd.Flags().IntVar(p, "threads", 0, "goroutines for compute: a training batch is split over them, evaluation runs on them (0: all cores); training results depend on it")
 }
 
+// parallelHelp is the help of --parallel.
+const parallelHelp = "trainings at once: search candidates, or the proposals of a NetAdapt iteration; on 'nas worker' processes with --nats (give at least the number of workers), else in this process. A search's trials depend on it (except with --strategy random) and a run keeps it; NetAdapt's results do not"
+
+func addParallelFlag(cmd *cobra.Command, p *int) {
+	cmd.Flags().IntVar(p, "parallel", 1, parallelHelp)
+}
+
 // checkThreads refuses a negative --threads.
 func checkThreads(n int) error {
 	if n < 0 {

@@ -29,6 +29,7 @@ type netadaptOptions struct {
 	JSON     bool
 	Quiet    bool
 	Threads  int
+	Parallel int
 	ValSeed  uint64 // the deprecated --val-seed
 	Protocol protocolFlags
 	NATS     natsOptions
@@ -123,6 +124,7 @@ command and --resume, and ends with the history of an uninterrupted run.`,
 	f.Uint64Var(&opts.ValSeed, "val-seed", 1, "seed of the training run that made the weights, when it differs from --seed")
 	_ = f.MarkDeprecated("val-seed", "use --seed, the seed of the training run (the fine-tunes' seeds derive from it)")
 	addThreadsFlag(cmd, &opts.Threads)
+	addParallelFlag(cmd, &opts.Parallel)
 	opts.Protocol.AddFlags(f)
 	return cmd
 }
@@ -141,6 +143,8 @@ func (o *netadaptOptions) check() error {
 		return usageErrorf("--lut FILE must not be empty")
 	case o.Threads < 0:
 		return checkThreads(o.Threads)
+	case o.Parallel < 1:
+		return usageErrorf("--parallel %d: want 1 or more proposals fine-tuned at once", o.Parallel)
 	}
 	if _, err := o.Protocol.protocol(); err != nil {
 		return err
@@ -194,7 +198,7 @@ func netadaptRun(cmd *cobra.Command, opts *netadaptOptions) error {
 		return err
 	}
 	st.Arch = start.String()
-	na := &pipeline.NetAdapt{Data: data, LatencyTable: opts.LUT, Device: opts.Device, Protocol: proto, Threads: opts.Threads, Out: opts.Out, Weights: opts.Weights, Resume: opts.Resume}
+	na := &pipeline.NetAdapt{Data: data, LatencyTable: opts.LUT, Device: opts.Device, Protocol: proto, Threads: opts.Threads, Parallel: opts.Parallel, Out: opts.Out, Weights: opts.Weights, Resume: opts.Resume}
 	remote, closeNATS, err := opts.NATS.remote(ctx, "nas netadapt")
 	if err != nil {
 		return err

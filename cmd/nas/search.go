@@ -101,6 +101,7 @@ written to runs/RUN/, or -o DIR (see nas report).`,
 	f := cmd.Flags()
 	addTargetFlag(cmd, &st.Objective.TargetMs)
 	f.IntVar(&st.Budget, "budget", 0, fmt.Sprintf("candidates to score (0: %d with the supernet, %d with --proxy)", pipeline.DefaultSupernetBudget, pipeline.DefaultProxyBudget))
+	addParallelFlag(cmd, &st.Parallel)
 	f.StringVar(&st.Strategy, "strategy", pipeline.DefaultStrategy, "search strategy: "+strings.Join(search.Strategies, ", "))
 	addSpaceFlag(cmd, &st.Space)
 	addSeedFlag(cmd, &st.Seed)
@@ -140,6 +141,9 @@ var searchFlags = map[string]string{"alpha": "w", "beta": "w", "latency_table": 
 func (o *searchOptions) check(cmd *cobra.Command) error {
 	if err := checkThreads(o.Threads); err != nil {
 		return err
+	}
+	if o.Settings.Parallel < 1 {
+		return usageErrorf("--parallel %d: want 1 or more candidates trained at once", o.Settings.Parallel)
 	}
 	if err := o.NATS.check(); err != nil {
 		return err

@@ -82,23 +82,25 @@ func TestWorkerEndToEnd(t *testing.T) {
 	require.Contains(t, out.String(), "worker w: dataset mnist (4 files, sha256 ")
 }
 
-// TestSearchOverNATS: a search whose trials and final training run on a
-// `nas worker` records the trials of the same search run in one process,
-// accuracies bit for bit, and its report's final network has weights.
+// TestSearchOverNATS: a search whose trials and final training run on two
+// `nas worker`s, two trials at once, records the trials of the same search
+// run in one process, accuracies bit for bit, and its report's final
+// network has weights.
 func TestSearchOverNATS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains a few tiny networks, twice")
 	}
 	srv := natstest.Start(t)
 	f := newSearchFixture(t)
-	startWorker(t, srv, f.data)
+	startWorker(t, srv, f.data, "w1")
+	startWorker(t, srv, f.data, "w2")
 
 	remoteDir, localDir := t.TempDir(), t.TempDir()
-	code, out, errOut := runNas(t, f.args(remoteDir, "--budget", "3", "--final", "1", "--threads", "1", "--nats", srv.URL())...)
+	code, out, errOut := runNas(t, f.args(remoteDir, "--budget", "4", "--parallel", "2", "--final", "1", "--threads", "1", "--nats", srv.URL())...)
 	require.Equal(t, 0, code, errOut)
 	var remote searchSummary
 	require.NoError(t, json.Unmarshal([]byte(out), &remote), out)
-	code, out, errOut = runNas(t, f.args(localDir, "--budget", "3", "--final", "1", "--threads", "1")...)
+	code, out, errOut = runNas(t, f.args(localDir, "--budget", "4", "--parallel", "2", "--final", "1", "--threads", "1")...)
 	require.Equal(t, 0, code, errOut)
 	var local searchSummary
 	require.NoError(t, json.Unmarshal([]byte(out), &local), out)
@@ -112,7 +114,7 @@ func TestSearchOverNATS(t *testing.T) {
 		return ts
 	}
 	rt, lt := trials(remoteDir), trials(localDir)
-	require.Len(t, rt, 3)
+	require.Len(t, rt, 4)
 	for i := range lt {
 		require.Equal(t, lt[i].Arch, rt[i].Arch)
 		require.Equal(t, lt[i].Status, rt[i].Status, rt[i].Reason)
@@ -125,11 +127,11 @@ func TestSearchOverNATS(t *testing.T) {
 }
 
 // startWorker runs `nas worker` on data against srv until the test ends.
-func startWorker(t *testing.T, srv *natstest.Server, data string) {
+func startWorker(t *testing.T, srv *natstest.Server, data, name string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := newCmdWorker(nil)
-	cmd.SetArgs([]string{"--nats", srv.URL(), "--data", "mnist", "--data-dir", data, "--threads", "1", "--name", "w"})
+	cmd.SetArgs([]string{"--nats", srv.URL(), "--data", "mnist", "--data-dir", data, "--threads", "1", "--name", name})
 	var out lockedBuffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&out)
@@ -143,18 +145,20 @@ func startWorker(t *testing.T, srv *natstest.Server, data string) {
 	})
 }
 
-// TestNetAdaptOverNATS: NetAdapt whose fine-tunes run on a `nas worker`
-// keeps the networks the same run keeps in one process, with the same
-// accuracies bit for bit.
+// TestNetAdaptOverNATS: NetAdapt whose fine-tunes run on two `nas
+// worker`s, two proposals at once, keeps the networks the same run keeps
+// in one process one proposal at a time, with the same accuracies bit for
+// bit.
 func TestNetAdaptOverNATS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fine-tunes a tiny network many times, twice")
 	}
 	srv := natstest.Start(t)
 	f := newNetadaptFixture(t)
-	startWorker(t, srv, f.data)
+	startWorker(t, srv, f.data, "w1")
+	startWorker(t, srv, f.data, "w2")
 	remote, local := filepath.Join(t.TempDir(), "remote"), filepath.Join(t.TempDir(), "local")
-	code, _, errOut := runNas(t, f.args(remote, "--nats", srv.URL())...)
+	code, _, errOut := runNas(t, f.args(remote, "--nats", srv.URL(), "--parallel", "2")...)
 	require.Equal(t, 0, code, errOut)
 	code, _, errOut = runNas(t, f.args(local)...)
 	require.Equal(t, 0, code, errOut)

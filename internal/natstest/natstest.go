@@ -1,13 +1,24 @@
-// Package natstest starts a real nats-server with JetStream on a loopback
-// port for tests (Debian's nats-server package), with its store in a
-// temporary folder, and stops it when the test ends. Tests skip when
-// nats-server is not installed.
+// Package natstest starts a real NATS server with JetStream on a loopback
+// port for tests, with its store in a temporary folder, and stops it when
+// the test ends.
+//
+// The server is the github.com/nats-io/nats-server/v2 module run inside
+// the test process (Embedded), or with NAS_TEST_NATS_SERVER=debian
+// Debian's nats-server package as a separate process (the test skips when
+// it is not installed). Both take nats-server's command-line options, so a
+// test names its users, TLS files or configuration file the same way for
+// either. Debian's 2.9.10 sometimes stops answering when two clients
+// create one project's streams at once (TestOpenRace); the module's
+// release does not, so it is the default.
 package natstest
 
 import (
 	"bufio"
+	"flag"
 	"fmt"
 	"io"
+	"net"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -15,30 +26,45 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stretchr/testify/require"
 )
 
-// Server is a real nats-server process with JetStream on loopback,
-// started by a test and stopped when it ends.
+// ServerEnv names the environment variable that chooses the server:
+// "debian" for Debian's nats-server process, anything else the module.
+const ServerEnv = "NAS_TEST_NATS_SERVER"
+
+// Debian reports whether the tests run against Debian's nats-server.
+func Debian() bool { return os.Getenv(ServerEnv) == "debian" }
+
+// Server is a NATS server with JetStream on loopback, started by a test
+// and stopped when it ends.
 type Server struct {
 	t     testing.TB
 	port  int
 	dir   string   // JetStream's file store
-	extra []string // more command-line options (users, TLS)
-	cmd   *exec.Cmd
-	done  chan struct{}
+	extra []string // more command-line options (users, TLS, -c FILE)
+
+	// Debian's process.
+	cmd  *exec.Cmd
+	done chan struct{}
+	// The module's server.
+	srv *server.Server
 }
 
 // serverBinary is Debian's nats-server (package nats-server).
 const serverBinary = "nats-server"
 
-// Start starts nats-server -js on a random loopback port with its
-// store in a new folder, and waits until it says it is ready. It skips the
+// Start starts a server with JetStream on a random loopback port with its
+// store in a new folder, and waits until it is ready. extra are more
+// nats-server command-line options. With Debian's server, it skips the
 // test when nats-server is not installed.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
-	if _, err := exec.LookPath(serverBinary); err != nil {
-		t.Skipf("%s not on PATH (apt-get install -y nats-server, or scripts/setup.sh): %v", serverBinary, err)
+	if Debian() {
+		if _, err := exec.LookPath(serverBinary); err != nil {
+			t.Skipf("%s not on PATH (apt-get install -y nats-server, or scripts/setup.sh): %v", serverBinary, err)
+		}
 	}
 	s := &Server{t: t, port: -1, dir: t.TempDir(), extra: extra}
 	s.start()
@@ -46,15 +72,49 @@ func Start(t testing.TB, extra ...string) *Server {
 	return s
 }
 
-var listening = regexp.MustCompile(`Listening for client connections on 127\.0\.0\.1:(\d+)`)
+func (s *Server) args() []string {
+	return append([]string{"-js", "-a", "127.0.0.1", "-p", fmt.Sprint(s.port), "-sd", s.dir}, s.extra...)
+}
 
 // start runs the server on s.port (-1: a random one, then remembered, so
 // that a restart comes back on the same address).
 func (s *Server) start() {
+	s.t.Helper()
+	if Debian() {
+		s.startProcess()
+	} else {
+		s.startEmbedded()
+	}
+	require.NotZero(s.t, s.port)
+}
+
+func (s *Server) startEmbedded() {
 	t := s.t
 	t.Helper()
-	args := append([]string{"-js", "-a", "127.0.0.1", "-p", fmt.Sprint(s.port), "-sd", s.dir}, s.extra...)
-	cmd := exec.Command(serverBinary, args...)
+	fs := flag.NewFlagSet("nats-server", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	opts, err := server.ConfigureOptions(fs, s.args(), nil, nil, nil)
+	require.NoError(t, err, "nats-server options %v", s.args())
+	opts.NoSigs = true
+	srv, err := server.NewServer(opts)
+	require.NoError(t, err)
+	go srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		t.Fatal("nats-server (module) not ready after 30 s")
+	}
+	s.srv = srv
+	addr, ok := srv.Addr().(*net.TCPAddr)
+	require.True(t, ok, "nats-server (module) listens on %v", srv.Addr())
+	s.port = addr.Port
+}
+
+var listening = regexp.MustCompile(`Listening for client connections on 127\.0\.0\.1:(\d+)`)
+
+func (s *Server) startProcess() {
+	t := s.t
+	t.Helper()
+	cmd := exec.Command(serverBinary, s.args()...)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -91,14 +151,18 @@ func (s *Server) start() {
 		_ = cmd.Process.Kill()
 		t.Fatal("nats-server not ready after 30 s")
 	}
-	require.NotZero(t, s.port)
 }
 
 // URL is the server's client URL.
 func (s *Server) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", s.port) }
 
-// Stop shuts the server down cleanly (SIGTERM) and waits for it to exit.
+// Stop shuts the server down cleanly and waits until it has.
 func (s *Server) Stop() {
+	if s.srv != nil {
+		s.srv.Shutdown()
+		s.srv.WaitForShutdown()
+		s.srv = nil
+	}
 	if s.cmd == nil {
 		return
 	}
@@ -116,4 +180,23 @@ func (s *Server) Stop() {
 func (s *Server) Restart() {
 	s.Stop()
 	s.start()
+}
+
+// Traffic is what the server has received from and sent to its clients
+// since it started (its /varz counters).
+type Traffic struct {
+	InMsgs, OutMsgs, InBytes, OutBytes int64
+}
+
+// Traffic returns the server's counters; ok is false with Debian's
+// server, whose counters this package does not read.
+func (s *Server) Traffic() (tr Traffic, ok bool) {
+	if s.srv == nil {
+		return Traffic{}, false
+	}
+	v, err := s.srv.Varz(nil)
+	if err != nil {
+		return Traffic{}, false
+	}
+	return Traffic{InMsgs: v.InMsgs, OutMsgs: v.OutMsgs, InBytes: v.InBytes, OutBytes: v.OutBytes}, true
 }
