@@ -381,8 +381,14 @@ func score(o options, archs []*space.Arch, macs []int64, done map[string]trainin
 	if err != nil {
 		return err
 	}
-	if s := sn.Manifest.Config.Recipe.Seed; s != o.splitSeed {
-		return fmt.Errorf("supernet %s was trained with seed %d, which draws its validation split; the trainings use -split-seed %d", o.supernet, s, o.splitSeed)
+	rc := sn.Manifest.Config.Recipe
+	split := rc.SplitSeed
+	if split == 0 {
+		split = rc.Seed
+	}
+	if split != o.splitSeed || rc.ValFraction != trainer.DefaultConfig().ValFraction {
+		return fmt.Errorf("supernet %s holds out %g of the training set with split seed %d; the trainings hold out %g with -split-seed %d: score it with the trainings of its split",
+			o.supernet, rc.ValFraction, split, trainer.DefaultConfig().ValFraction, o.splitSeed)
 	}
 	sets, err := trainer.OpenDataset(o.data, o.dataDir)
 	if err != nil {
