@@ -70,6 +70,7 @@ type options struct {
 	threads              int
 	spread               int
 	shard, shards        int
+	only                 string
 	train                bool
 	supernet             string
 	reference            bool
@@ -110,6 +111,7 @@ func main() {
 	flag.IntVar(&o.threads, "threads", 1, "threads of each training (results depend on it)")
 	flag.IntVar(&o.spread, "spread", 0, "train the network of median MACs this many more times, with other seeds")
 	shard := flag.String("shard", "0/1", "k/m: run the k-th of every m trainings (0-based), for m processes sharing the study")
+	flag.StringVar(&o.only, "only", "", "run only these trainings: standalone, proxy or spread (the median network's other seeds; default: all)")
 	flag.BoolVar(&o.train, "train", true, "run the trainings not done yet (false: score and report only)")
 	flag.StringVar(&o.supernet, "supernet", "", "supernet folder to score the networks with (nas supernet train --out)")
 	flag.BoolVar(&o.reference, "reference", false, "also score with 2,000 calibration images on the whole validation split")
@@ -127,6 +129,9 @@ func main() {
 }
 
 func run(o options, w io.Writer) error {
+	if o.only != "" && o.only != "standalone" && o.only != "proxy" && o.only != "spread" {
+		return fmt.Errorf("-only %q: want standalone, proxy or spread", o.only)
+	}
 	if o.n < 3 || o.pool < o.n {
 		return fmt.Errorf("-n %d -pool %d: want at least 3 networks and a pool at least as large", o.n, o.pool)
 	}
@@ -169,8 +174,9 @@ func run(o options, w io.Writer) error {
 
 // job is one training to run: network idx with the given kind and seed.
 type job struct {
-	idx int
-	t   training
+	idx   int
+	group string // standalone, proxy or spread (-only)
+	t     training
 }
 
 // plan lists the study's trainings in the order they run: the
@@ -182,7 +188,11 @@ type job struct {
 func plan(o options, archs []*space.Arch) []job {
 	var jobs []job
 	mk := func(i int, kind string, epochs int, fraction float64, seed uint64) job {
-		return job{i, training{Arch: archs[i].String(), Kind: kind, Epochs: epochs, Fraction: fraction, Seed: seed,
+		g := kind
+		if seed != o.seed+uint64(i) {
+			g = "spread"
+		}
+		return job{i, g, training{Arch: archs[i].String(), Kind: kind, Epochs: epochs, Fraction: fraction, Seed: seed,
 			Split: o.splitSeed, Threads: o.threads}}
 	}
 	proxy := pipeline.ProxyRecipe(pipeline.SearchSettings{Data: o.data})
@@ -198,10 +208,15 @@ func plan(o options, archs []*space.Arch) []job {
 		jobs = append(jobs, mk(mid, "standalone", o.epochs, o.fraction, o.seed+uint64(1000*k+mid)))
 	}
 	var mine []job
-	for n, j := range jobs {
+	n := 0
+	for _, j := range jobs {
+		if o.only != "" && j.group != o.only {
+			continue
+		}
 		if n%o.shards == o.shard {
 			mine = append(mine, j)
 		}
+		n++
 	}
 	return mine
 }
@@ -245,6 +260,14 @@ func trainAll(o options, jobs []job, done map[string]training, log string, w io.
 	ctx := context.Background()
 	for _, j := range jobs {
 		t := j.t
+		// Other processes may have finished it meanwhile.
+		now, err := readDone(log)
+		if err != nil {
+			return err
+		}
+		for k, v := range now {
+			done[k] = v
+		}
 		if _, ok := done[t.key()]; ok {
 			continue
 		}
