@@ -393,10 +393,21 @@ type row struct {
 
 // corr is one line of the summary: a score against stand-alone accuracy.
 type corr struct {
-	Score    string  `json:"score"`
-	Networks int     `json:"networks"`
-	TauB     float64 `json:"kendall_tau_b"`
-	Rho      float64 `json:"spearman_rho"`
+	Score    string `json:"score"`
+	Networks int    `json:"networks"`
+	TauB     num    `json:"kendall_tau_b"`
+	Rho      num    `json:"spearman_rho"`
+}
+
+// num is a figure that JSON writes as null when it is NaN (too few
+// networks to rank).
+type num float64
+
+func (n num) MarshalJSON() ([]byte, error) {
+	if math.IsNaN(float64(n)) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(float64(n))
 }
 
 func score(o options, archs []*space.Arch, macs []int64, done map[string]training, w io.Writer) error {
@@ -508,9 +519,9 @@ func correlations(rows []row, reference bool) []corr {
 				x, y = append(x, v), append(y, r.StandAlone)
 			}
 		}
-		c := corr{Score: s.name, Networks: len(x), TauB: math.NaN(), Rho: math.NaN()}
+		c := corr{Score: s.name, Networks: len(x), TauB: num(math.NaN()), Rho: num(math.NaN())}
 		if len(x) >= 3 {
-			c.TauB, c.Rho = rankcorr.KendallTauB(x, y), rankcorr.Spearman(x, y)
+			c.TauB, c.Rho = num(rankcorr.KendallTauB(x, y)), num(rankcorr.Spearman(x, y))
 		}
 		out = append(out, c)
 	}
