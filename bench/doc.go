@@ -11,6 +11,10 @@
 //     by side; compare_train.sh compares training throughput with PyTorch;
 //     compare_strategies.sh and compare_zoo.sh run the search strategies
 //     at equal budget and a searched network against zoo networks;
+//   - supernet_rank.sh (driving supernetrank) measures how well a supernet
+//     ranks networks against stand-alone training, next to the proxy;
+//     zoo_grid.sh compares networks searched with a supernet against the
+//     width-scaled zoo at several latency targets and search seeds;
 //   - planrun and trainbench time one network's inference plan and
 //     training step (the commands the scripts drive);
 //   - blockctx times a network's blocks inside the network, alone, and

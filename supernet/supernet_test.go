@@ -375,3 +375,22 @@ func FuzzReadManifest(f *testing.F) {
 		_, _ = m.space()
 	})
 }
+
+func TestWarmupSteps(t *testing.T) {
+	for _, c := range []struct {
+		epochs          float64
+		perEpoch, total int
+		want            int
+	}{
+		{1, 100, 1000, 100}, // ten epochs: the whole first epoch
+		{1, 100, 100, 10},   // one epoch: a tenth of it, not all of it
+		{1, 100, 200, 20},   // two epochs: a tenth
+		{0.5, 100, 1000, 50},
+		{0, 100, 1000, 0},
+		{1, 5, 5, 0}, // too short for any
+	} {
+		if got := warmupSteps(c.epochs, c.perEpoch, c.total); got != c.want {
+			t.Errorf("warmupSteps(%g, %d, %d) = %d, want %d", c.epochs, c.perEpoch, c.total, got, c.want)
+		}
+	}
+}

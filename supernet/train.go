@@ -51,6 +51,17 @@ func DefaultConfig() Config {
 	return Config{Recipe: r, Random: 2, CalibrationImages: 500}
 }
 
+// warmupSteps is the linear warm-up of a run of total steps: WarmupEpochs
+// of them, but at most a tenth of the run. A supernet trained for one or
+// two epochs (a search's budget on two cores) would otherwise warm up for
+// all or half of its steps and end at or near the peak learning rate,
+// where the shared weights are still moving; ten epochs, DefaultConfig's,
+// keep the whole first epoch.
+func warmupSteps(epochs float64, perEpoch, total int) int {
+	w := int(math.Round(epochs * float64(perEpoch)))
+	return max(0, min(w, total/10, total-1))
+}
+
 // saved is the config as the manifest stores it, without the callbacks
 // (the recipe's fields that trainer.Config keeps out of JSON, Threads and
 // CheckpointSteps among them, are not stored; the checkpoint records the
@@ -275,8 +286,7 @@ func newRun(cfg Config, w *Weights, sets *trainer.Sets) (*run, error) {
 	r := &run{cfg: cfg, w: w, sets: sets, fit: fit, val: val, opt: opt, shards: trainer.ShardsFor(rc.Threads, rc.BatchSize), batchesEpoch: -1}
 	r.perEpoch = fit.Len() / rc.BatchSize
 	r.total = rc.Epochs * r.perEpoch
-	warmup := int(math.Round(rc.WarmupEpochs * float64(r.perEpoch)))
-	r.sched = trainer.Schedule{Base: rc.LR, Min: rc.MinLR, Warmup: min(warmup, r.total-1), Total: r.total}
+	r.sched = trainer.Schedule{Base: rc.LR, Min: rc.MinLR, Warmup: warmupSteps(rc.WarmupEpochs, r.perEpoch, r.total), Total: r.total}
 	r.st = state{Version: stateVersion, TotalSteps: r.total, Threads: r.shards}
 	big, small, err := extremes(w.space)
 	if err != nil {

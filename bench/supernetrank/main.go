@@ -1,146 +1,329 @@
 // Command supernetrank measures how well a supernet ranks the networks of
-// its space: it draws -n networks spread over the space's range of
-// multiply-accumulates (a seeded pool of -pool networks, sorted by MACs,
-// taken at evenly spaced ranks), trains each stand-alone with one fixed
-// recipe, scores each with the supernet (inherited weights, batch norm
-// recalibrated) and with the search's default proxy (one epoch on 5% of
-// the training split), and prints Kendall's tau-b and Spearman's rho
-// between the stand-alone accuracy and each score, and MACs.
+// its space against stand-alone training, and how well the search's proxy
+// does on the same networks.
 //
-// Every accuracy is on the supernet run's validation split. Each finished
-// network is appended to -out as one JSON line; a run started again with
-// the same -out skips the networks already there, so a long study can be
-// stopped and continued.
+// It draws -n networks spread over the space's range of multiply-
+// accumulates (a seeded pool of -pool networks, sorted by MACs, taken at
+// evenly spaced ranks), and trains each of them twice:
 //
-//	go run ./bench/supernetrank -supernet runs/super -n 20 -seed 1 -epochs 5 -out rank.jsonl
+//   - stand-alone: -epochs on -fraction of the training split, the
+//     dataset's augmentation, the trainer's default recipe otherwise
+//     (warm-up over a fifth of the run, at most one epoch);
+//   - proxy: the search's default proxy trial (pipeline.ProxyRecipe: one
+//     epoch on 5% of the training split, no augmentation).
+//
+// Network i trains with weight seed -seed+i; -spread K trains the network
+// of median MACs K more times with other seeds, which measures how much
+// the stand-alone recipe alone moves an accuracy. Every accuracy is on
+// the validation split that -split-seed draws (the supernet's seed: its
+// recipe's seed draws its split), all 6,000 images of it for the
+// trainings.
+//
+// Each finished training is appended to DIR/trainings.jsonl as it ends; a
+// run started again skips the trainings already there, so a long study
+// can be killed and continued. Trainings do not depend on a supernet: the
+// same trainings rank any number of supernets.
+//
+// With -supernet SN, every network is also scored with SN's inherited
+// weights after batch-norm recalibration (the Evaluator's default sizes,
+// and with -reference also 2,000 calibration images and the whole
+// validation split), and the command writes DIR/table.csv (one row per
+// network) and DIR/summary.json, and prints Kendall's tau-b and
+// Spearman's rho between the stand-alone accuracy and each score, MACs
+// included, over the networks whose stand-alone training is done.
+//
+//	go run ./bench/supernetrank -out runs/rank -n 20 -seed 1 -epochs 1 -fraction 0.25 -supernet runs/super
 package main
 
 import (
 	"bufio"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sort"
+	"strconv"
+	"syscall"
+	"time"
 
 	"nas/bench/internal/rankcorr"
+	"nas/pipeline"
 	"nas/space"
 	"nas/supernet"
 	"nas/trainer"
 )
 
-// record is one network of the study.
-type record struct {
-	Arch       string  `json:"arch"`
-	MACs       int64   `json:"macs"`
-	StandAlone float64 `json:"standalone_val_acc"`
-	Supernet   float64 `json:"supernet_val_acc"`
-	Proxy      float64 `json:"proxy_val_acc"`
+// options are the command's flags.
+type options struct {
+	space, data, dataDir string
+	n, pool              int
+	seed, splitSeed      uint64
+	epochs               int
+	fraction             float64
+	threads              int
+	spread               int
+	shard, shards        int
+	only                 string
+	train                bool
+	supernet             string
+	reference            bool
+	list                 bool
+	out                  string
+}
+
+// training is one finished training run, one line of trainings.jsonl.
+type training struct {
+	Arch     string  `json:"arch"`
+	Kind     string  `json:"kind"` // "standalone" or "proxy"
+	Epochs   int     `json:"epochs"`
+	Fraction float64 `json:"fraction"`
+	Seed     uint64  `json:"seed"`
+	Split    uint64  `json:"split_seed"`
+	Threads  int     `json:"threads"`
+	ValAcc   float64 `json:"val_acc"`
+	ValLoss  float64 `json:"val_loss"`
+	CPUSec   float64 `json:"cpu_s"`
+	WallSec  float64 `json:"wall_s"`
+}
+
+func (t training) key() string {
+	return fmt.Sprintf("%s|%s|%d|%g|%d|%d|%d", t.Kind, t.Arch, t.Epochs, t.Fraction, t.Seed, t.Split, t.Threads)
 }
 
 func main() {
-	dir := flag.String("supernet", "", "supernet folder (nas supernet train --out)")
-	dataDir := flag.String("data-dir", "", "folder of the supernet's dataset (default: its install folder)")
-	n := flag.Int("n", 20, "networks to study")
-	pool := flag.Int("pool", 1000, "networks drawn to cover the range of MACs")
-	seed := flag.Uint64("seed", 1, "seed of the networks drawn and of their training")
-	epochs := flag.Int("epochs", 5, "stand-alone recipe: epochs on the training split")
-	fraction := flag.Float64("fraction", 1, "stand-alone recipe: fraction of the training split")
-	proxyEpochs := flag.Int("proxy-epochs", 1, "proxy: epochs")
-	proxyFraction := flag.Float64("proxy-fraction", 0.05, "proxy: fraction of the training split")
-	out := flag.String("out", "supernetrank.jsonl", "JSON lines of the finished networks (read back to continue)")
+	var o options
+	flag.StringVar(&o.space, "space", "small28", "search space")
+	flag.StringVar(&o.data, "data", "fashion-mnist", "dataset")
+	flag.StringVar(&o.dataDir, "data-dir", "", "folder of the dataset (default: its install folder)")
+	flag.IntVar(&o.n, "n", 20, "networks to study")
+	flag.IntVar(&o.pool, "pool", 1000, "networks drawn to cover the range of MACs")
+	flag.Uint64Var(&o.seed, "seed", 1, "seed of the networks drawn and of their training (network i: seed+i)")
+	flag.Uint64Var(&o.splitSeed, "split-seed", 1, "seed of the validation split (the supernet's --seed)")
+	flag.IntVar(&o.epochs, "epochs", 5, "stand-alone recipe: epochs")
+	flag.Float64Var(&o.fraction, "fraction", 1, "stand-alone recipe: fraction of the training split")
+	flag.IntVar(&o.threads, "threads", 1, "threads of each training (results depend on it)")
+	flag.IntVar(&o.spread, "spread", 0, "train the network of median MACs this many more times, with other seeds")
+	shard := flag.String("shard", "0/1", "k/m: run the k-th of every m trainings (0-based), for m processes sharing the study")
+	flag.StringVar(&o.only, "only", "", "run only these trainings: standalone, proxy or spread (the median network's other seeds; default: all)")
+	flag.BoolVar(&o.train, "train", true, "run the trainings not done yet (false: score and report only)")
+	flag.StringVar(&o.supernet, "supernet", "", "supernet folder to score the networks with (nas supernet train --out)")
+	flag.BoolVar(&o.reference, "reference", false, "also score with 2,000 calibration images on the whole validation split")
+	flag.BoolVar(&o.list, "list", false, "print the networks drawn (MACs, arch) and exit")
+	flag.StringVar(&o.out, "out", "runs/supernetrank", "folder of trainings.jsonl, table.csv and summary.json")
 	flag.Parse()
-	if err := run(*dir, *dataDir, *n, *pool, *seed, *epochs, *fraction, *proxyEpochs, *proxyFraction, *out, os.Stdout); err != nil {
+	if _, err := fmt.Sscanf(*shard, "%d/%d", &o.shard, &o.shards); err != nil || o.shards < 1 || o.shard < 0 || o.shard >= o.shards {
+		fmt.Fprintf(os.Stderr, "supernetrank: -shard %q: want k/m with 0 <= k < m (0/1: every training)\n", *shard)
+		os.Exit(2)
+	}
+	if err := run(o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "supernetrank:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir, dataDir string, n, pool int, seed uint64, epochs int, fraction float64, proxyEpochs int, proxyFraction float64, out string, w io.Writer) error {
-	if dir == "" {
-		return errors.New("-supernet DIR is required")
+func run(o options, w io.Writer) error {
+	if o.only != "" && o.only != "standalone" && o.only != "proxy" && o.only != "spread" {
+		return fmt.Errorf("-only %q: want standalone, proxy or spread", o.only)
 	}
-	if n < 3 || pool < n {
-		return fmt.Errorf("-n %d -pool %d: want at least 3 networks and a pool at least as large", n, pool)
+	if o.n < 3 || o.pool < o.n {
+		return fmt.Errorf("-n %d -pool %d: want at least 3 networks and a pool at least as large", o.n, o.pool)
 	}
-	sn, err := supernet.Open(dir)
+	if o.epochs < 1 || !(o.fraction > 0 && o.fraction <= 1) {
+		return fmt.Errorf("-epochs %d -fraction %g: want at least one epoch on a fraction in (0, 1]", o.epochs, o.fraction)
+	}
+	sp, err := space.LoadSpace(o.space)
 	if err != nil {
 		return err
 	}
-	data := sn.Manifest.Data.Name
-	sets, err := trainer.OpenDataset(data, dataDir)
+	archs, macs, err := spread(sp, o.n, o.pool, o.seed)
 	if err != nil {
 		return err
 	}
-	ev, err := supernet.NewEvaluator(sn, data, sets, supernet.EvalOptions{})
+	if o.list {
+		for i, a := range archs {
+			fmt.Fprintf(w, "%2d %10d %s\n", i, macs[i], a)
+		}
+		return nil
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	log := filepath.Join(o.out, "trainings.jsonl")
+	done, err := readDone(log)
 	if err != nil {
 		return err
 	}
-	archs, err := spread(sn.Space, n, pool, seed)
+	jobs := plan(o, archs)
+	if o.train {
+		if err := trainAll(o, jobs, done, log, w); err != nil {
+			return err
+		}
+	}
+	if o.supernet == "" {
+		return nil
+	}
+	return score(o, archs, macs, done, w)
+}
+
+// job is one training to run: network idx with the given kind and seed.
+type job struct {
+	idx   int
+	group string // standalone, proxy or spread (-only)
+	t     training
+}
+
+// plan lists the study's trainings in the order they run: the
+// stand-alone trainings in an order that covers the range of MACs early
+// (a study cut short still spans it), then the proxies in the same order,
+// then the extra seeds of the median network. With -shard k/m the
+// process runs every m-th of them from the k-th, so that m processes
+// share the trainings.
+func plan(o options, archs []*space.Arch) []job {
+	var jobs []job
+	mk := func(i int, kind string, epochs int, fraction float64, seed uint64) job {
+		g := kind
+		if seed != o.seed+uint64(i) {
+			g = "spread"
+		}
+		return job{i, g, training{Arch: archs[i].String(), Kind: kind, Epochs: epochs, Fraction: fraction, Seed: seed,
+			Split: o.splitSeed, Threads: o.threads}}
+	}
+	proxy := pipeline.ProxyRecipe(pipeline.SearchSettings{Data: o.data})
+	order := coverOrder(len(archs))
+	for _, i := range order {
+		jobs = append(jobs, mk(i, "standalone", o.epochs, o.fraction, o.seed+uint64(i)))
+	}
+	for _, i := range order {
+		jobs = append(jobs, mk(i, "proxy", proxy.Epochs, proxy.DataFraction, o.seed+uint64(i)))
+	}
+	mid := len(archs) / 2
+	for k := 1; k <= o.spread; k++ {
+		jobs = append(jobs, mk(mid, "standalone", o.epochs, o.fraction, o.seed+uint64(1000*k+mid)))
+	}
+	var mine []job
+	n := 0
+	for _, j := range jobs {
+		if o.only != "" && j.group != o.only {
+			continue
+		}
+		if n%o.shards == o.shard {
+			mine = append(mine, j)
+		}
+		n++
+	}
+	return mine
+}
+
+// coverOrder is 0..n-1 ordered so that every prefix spreads over the
+// range: the ends, then the middle, then the middles of the halves, ...
+func coverOrder(n int) []int {
+	seen := make([]bool, n)
+	var out []int
+	add := func(i int) {
+		if !seen[i] {
+			seen[i] = true
+			out = append(out, i)
+		}
+	}
+	add(0)
+	add(n - 1)
+	for parts := 2; len(out) < n; parts *= 2 {
+		for k := 1; k < parts; k += 2 {
+			add(k * (n - 1) / parts)
+		}
+		if parts > 4*n {
+			for i := range n {
+				add(i)
+			}
+		}
+	}
+	return out
+}
+
+func trainAll(o options, jobs []job, done map[string]training, log string, w io.Writer) error {
+	sets, err := trainer.OpenDataset(o.data, o.dataDir)
 	if err != nil {
 		return err
 	}
-	done, err := readDone(out)
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(out, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	recipe := sn.Manifest.Config.Recipe
 	ctx := context.Background()
-	var recs []record
-	for i, a := range archs {
-		key := a.String()
-		if r, ok := done[key]; ok {
-			recs = append(recs, r)
-			continue
-		}
-		cost, err := a.Cost()
+	for _, j := range jobs {
+		t := j.t
+		// Other processes may have finished it meanwhile.
+		now, err := readDone(log)
 		if err != nil {
 			return err
 		}
-		r := record{Arch: key, MACs: cost.MACs}
-		if r.Supernet, err = ev.Accuracy(ctx, a, seed); err != nil {
-			return fmt.Errorf("network %d: supernet: %w", i, err)
+		for k, v := range now {
+			done[k] = v
 		}
-		train := func(epochs int, fraction float64) (float64, error) {
-			c := trainer.DefaultConfig()
-			c.Epochs, c.DataFraction = epochs, fraction
-			c.Augment = recipe.Augment
-			c.Seed, c.SplitSeed, c.ValFraction = seed+uint64(i), recipe.Seed, recipe.ValFraction
-			res, err := trainer.Train(ctx, c, a, sets)
-			if err != nil {
-				return 0, err
-			}
-			return res.ValAcc, nil
+		if _, ok := done[t.key()]; ok {
+			continue
 		}
-		if r.Proxy, err = train(proxyEpochs, proxyFraction); err != nil {
-			return fmt.Errorf("network %d: proxy: %w", i, err)
+		a, err := space.ParseArch(t.Arch)
+		if err != nil {
+			return err
 		}
-		if r.StandAlone, err = train(epochs, fraction); err != nil {
-			return fmt.Errorf("network %d: stand-alone: %w", i, err)
+		c := recipe(o, t)
+		cpu0, wall0 := cpuTime(), time.Now()
+		res, err := trainer.Train(ctx, c, a, sets)
+		if errors.Is(err, trainer.ErrDiverged) {
+			res, err = &trainer.Result{ValAcc: 0, ValLoss: math.Inf(1)}, nil // scored as a failed network
 		}
-		js, _ := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("network %d %s: %w", j.idx, t.Kind, err)
+		}
+		t.ValAcc, t.ValLoss = res.ValAcc, res.ValLoss
+		if math.IsInf(t.ValLoss, 0) {
+			t.ValLoss = -1
+		}
+		t.CPUSec, t.WallSec = (cpuTime() - cpu0).Seconds(), time.Since(wall0).Seconds()
+		js, err := json.Marshal(t)
+		if err != nil {
+			return err
+		}
 		if _, err := f.Write(append(js, '\n')); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "%2d  %9d MACs  stand-alone %.4f  supernet %.4f  proxy %.4f\n", i, r.MACs, r.StandAlone, r.Supernet, r.Proxy)
-		recs = append(recs, r)
+		if err := f.Sync(); err != nil {
+			return err
+		}
+		done[t.key()] = t
+		fmt.Fprintf(w, "%s network %2d %-10s seed %4d  val %.4f  %6.0f CPU-s %6.0f s\n",
+			time.Now().UTC().Format("15:04:05"), j.idx, t.Kind, t.Seed, t.ValAcc, t.CPUSec, t.WallSec)
 	}
-	report(w, recs)
 	return nil
 }
 
+// recipe is the trainer config of a training of the study.
+func recipe(o options, t training) trainer.Config {
+	var c trainer.Config
+	if t.Kind == "proxy" {
+		c = pipeline.ProxyRecipe(pipeline.SearchSettings{Data: o.data})
+	} else {
+		c = trainer.DefaultConfig()
+		c.Epochs, c.DataFraction = t.Epochs, t.Fraction
+		c.WarmupEpochs = min(1, 0.2*float64(t.Epochs))
+		c.Augment = trainer.DefaultAugmentation(o.data)
+	}
+	c.Seed, c.SplitSeed, c.EvalFraction, c.Threads = t.Seed, t.Split, 0, t.Threads
+	return c
+}
+
 // spread draws pool networks with seed and returns n of them at evenly
-// spaced ranks of their MACs (distinct networks only).
-func spread(sp *space.Space, n, pool int, seed uint64) ([]*space.Arch, error) {
+// spaced ranks of their MACs (distinct networks only), with their MACs.
+func spread(sp *space.Space, n, pool int, seed uint64) ([]*space.Arch, []int64, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x5ace))
 	type cand struct {
 		a    *space.Arch
@@ -151,7 +334,7 @@ func spread(sp *space.Space, n, pool int, seed uint64) ([]*space.Arch, error) {
 	for range pool {
 		_, a, err := sp.Sample(rng)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if seen[a.String()] {
 			continue
@@ -159,23 +342,24 @@ func spread(sp *space.Space, n, pool int, seed uint64) ([]*space.Arch, error) {
 		seen[a.String()] = true
 		c, err := a.Cost()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		cands = append(cands, cand{a, c.MACs})
 	}
 	if len(cands) < n {
-		return nil, fmt.Errorf("only %d distinct networks in a pool of %d: raise -pool", len(cands), pool)
+		return nil, nil, fmt.Errorf("only %d distinct networks in a pool of %d: raise -pool", len(cands), pool)
 	}
 	sort.SliceStable(cands, func(i, j int) bool { return cands[i].macs < cands[j].macs })
-	out := make([]*space.Arch, n)
+	archs, macs := make([]*space.Arch, n), make([]int64, n)
 	for i := range n {
-		out[i] = cands[i*(len(cands)-1)/(n-1)].a
+		c := cands[i*(len(cands)-1)/(n-1)]
+		archs[i], macs[i] = c.a, c.macs
 	}
-	return out, nil
+	return archs, macs, nil
 }
 
-func readDone(path string) (map[string]record, error) {
-	done := map[string]record{}
+func readDone(path string) (map[string]training, error) {
+	done := map[string]training{}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return done, nil
@@ -187,33 +371,232 @@ func readDone(path string) (map[string]record, error) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for line := 1; sc.Scan(); line++ {
-		var r record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return nil, fmt.Errorf("%s line %d: %v (delete the line or the file to start again)", path, line, err)
+		var t training
+		if err := json.Unmarshal(sc.Bytes(), &t); err != nil {
+			return nil, fmt.Errorf("%s line %d: %v (delete the line to train it again)", path, line, err)
 		}
-		done[r.Arch] = r
+		done[t.key()] = t
 	}
 	return done, sc.Err()
 }
 
-func report(w io.Writer, recs []record) {
-	col := func(f func(record) float64) []float64 {
-		out := make([]float64, len(recs))
-		for i, r := range recs {
-			out[i] = f(r)
+// row is one network of the table.
+type row struct {
+	Idx        int     `json:"idx"`
+	Arch       string  `json:"arch"`
+	MACs       int64   `json:"macs"`
+	StandAlone float64 `json:"standalone_val_acc"` // NaN: not trained yet
+	Proxy      float64 `json:"proxy_val_acc"`
+	Supernet   float64 `json:"supernet_val_acc"`
+	Reference  float64 `json:"supernet_ref_val_acc"` // NaN without -reference
+}
+
+// corr is one line of the summary: a score against stand-alone accuracy.
+type corr struct {
+	Score    string `json:"score"`
+	Networks int    `json:"networks"`
+	TauB     num    `json:"kendall_tau_b"`
+	Rho      num    `json:"spearman_rho"`
+}
+
+// num is a figure that JSON writes as null when it is NaN (too few
+// networks to rank).
+type num float64
+
+func (n num) MarshalJSON() ([]byte, error) {
+	if math.IsNaN(float64(n)) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(float64(n))
+}
+
+func score(o options, archs []*space.Arch, macs []int64, done map[string]training, w io.Writer) error {
+	sn, err := supernet.Open(o.supernet)
+	if err != nil {
+		return err
+	}
+	rc := sn.Manifest.Config.Recipe
+	split := rc.SplitSeed
+	if split == 0 {
+		split = rc.Seed
+	}
+	if split != o.splitSeed || rc.ValFraction != trainer.DefaultConfig().ValFraction {
+		return fmt.Errorf("supernet %s holds out %g of the training set with split seed %d; the trainings hold out %g with -split-seed %d: score it with the trainings of its split",
+			o.supernet, rc.ValFraction, split, trainer.DefaultConfig().ValFraction, o.splitSeed)
+	}
+	sets, err := trainer.OpenDataset(o.data, o.dataDir)
+	if err != nil {
+		return err
+	}
+	ev, err := supernet.NewEvaluator(sn, o.data, sets, supernet.EvalOptions{})
+	if err != nil {
+		return err
+	}
+	var ref *supernet.Evaluator
+	if o.reference {
+		if ref, err = supernet.NewEvaluator(sn, o.data, sets, supernet.EvalOptions{CalibrationImages: 2000, EvalFraction: 1}); err != nil {
+			return err
 		}
-		return out
 	}
-	truth := col(func(r record) float64 { return r.StandAlone })
-	fmt.Fprintf(w, "\n%d networks; against stand-alone validation accuracy:\n", len(recs))
-	for _, c := range []struct {
+	proxy := pipeline.ProxyRecipe(pipeline.SearchSettings{Data: o.data})
+	ctx := context.Background()
+	rows := make([]row, len(archs))
+	cpu0 := cpuTime()
+	for i, a := range archs {
+		r := row{Idx: i, Arch: a.String(), MACs: macs[i], StandAlone: math.NaN(), Proxy: math.NaN(), Reference: math.NaN()}
+		look := func(kind string, epochs int, fraction float64) float64 {
+			t := training{Arch: r.Arch, Kind: kind, Epochs: epochs, Fraction: fraction, Seed: o.seed + uint64(i), Split: o.splitSeed, Threads: o.threads}
+			if d, ok := done[t.key()]; ok {
+				return d.ValAcc
+			}
+			return math.NaN()
+		}
+		r.StandAlone, r.Proxy = look("standalone", o.epochs, o.fraction), look("proxy", proxy.Epochs, proxy.DataFraction)
+		if r.Supernet, err = ev.Accuracy(ctx, a, o.seed); err != nil {
+			return fmt.Errorf("network %d: %w", i, err)
+		}
+		if ref != nil {
+			if r.Reference, err = ref.Accuracy(ctx, a, o.seed); err != nil {
+				return fmt.Errorf("network %d: %w", i, err)
+			}
+		}
+		rows[i] = r
+	}
+	perNet := (cpuTime() - cpu0).Seconds() / float64(len(archs))
+	if err := writeTable(filepath.Join(o.out, "table.csv"), rows); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%3s %10s %9s %9s %9s %9s\n", "net", "MACs", "alone", "supernet", "ref", "proxy")
+	for _, r := range rows {
+		fmt.Fprintf(w, "%3d %10d %9.4f %9.4f %9.4f %9.4f\n", r.Idx, r.MACs, r.StandAlone, r.Supernet, r.Reference, r.Proxy)
+	}
+	corrs := correlations(rows, o.reference)
+	fmt.Fprintf(w, "\nagainst stand-alone validation accuracy (%d epochs on %g of the training split):\n", o.epochs, o.fraction)
+	for _, c := range corrs {
+		fmt.Fprintf(w, "  %-22s %2d networks  Kendall tau-b %+.3f  Spearman rho %+.3f\n", c.Score, c.Networks, c.TauB, c.Rho)
+	}
+	spreadAcc := seedSpread(o, archs, done)
+	if len(spreadAcc) > 1 {
+		fmt.Fprintf(w, "  seed-to-seed: network %d, %d seeds: mean %.4f, standard deviation %.4f, range %.4f\n",
+			len(archs)/2, len(spreadAcc), mean(spreadAcc), stddev(spreadAcc), rangeOf(spreadAcc))
+	}
+	fmt.Fprintf(w, "  supernet scoring: %.2f CPU-s per network\n", perNet)
+	sum := struct {
+		Supernet       string    `json:"supernet"`
+		Epochs         int       `json:"standalone_epochs"`
+		Fraction       float64   `json:"standalone_fraction"`
+		Seed           uint64    `json:"seed"`
+		Correlations   []corr    `json:"correlations"`
+		MedianSeedAccs []float64 `json:"median_network_seed_accs"`
+		ScoreCPUSec    float64   `json:"supernet_cpu_s_per_network"`
+	}{o.supernet, o.epochs, o.fraction, o.seed, corrs, spreadAcc, perNet}
+	js, err := json.MarshalIndent(sum, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(o.out, "summary.json"), append(js, '\n'), 0o644)
+}
+
+// correlations ranks each score against the stand-alone accuracy, over
+// the networks whose stand-alone training is done.
+func correlations(rows []row, reference bool) []corr {
+	type score struct {
 		name string
-		x    []float64
-	}{
-		{"supernet", col(func(r record) float64 { return r.Supernet })},
-		{"proxy", col(func(r record) float64 { return r.Proxy })},
-		{"MACs", col(func(r record) float64 { return float64(r.MACs) })},
-	} {
-		fmt.Fprintf(w, "  %-9s Kendall tau-b %+.3f  Spearman rho %+.3f\n", c.name, rankcorr.KendallTauB(c.x, truth), rankcorr.Spearman(c.x, truth))
+		f    func(row) float64
 	}
+	scores := []score{{"supernet", func(r row) float64 { return r.Supernet }}}
+	if reference {
+		scores = append(scores, score{"supernet (reference)", func(r row) float64 { return r.Reference }})
+	}
+	scores = append(scores,
+		score{"proxy (1 epoch, 5%)", func(r row) float64 { return r.Proxy }},
+		score{"MACs", func(r row) float64 { return float64(r.MACs) }})
+	var out []corr
+	for _, s := range scores {
+		var x, y []float64
+		for _, r := range rows {
+			if v := s.f(r); !math.IsNaN(v) && !math.IsNaN(r.StandAlone) {
+				x, y = append(x, v), append(y, r.StandAlone)
+			}
+		}
+		c := corr{Score: s.name, Networks: len(x), TauB: num(math.NaN()), Rho: num(math.NaN())}
+		if len(x) >= 3 {
+			c.TauB, c.Rho = num(rankcorr.KendallTauB(x, y)), num(rankcorr.Spearman(x, y))
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// seedSpread is the stand-alone accuracies of the median network over
+// its seeds (its own and the -spread ones done).
+func seedSpread(o options, archs []*space.Arch, done map[string]training) []float64 {
+	mid := len(archs) / 2
+	seeds := []uint64{o.seed + uint64(mid)}
+	for k := 1; k <= o.spread; k++ {
+		seeds = append(seeds, o.seed+uint64(1000*k+mid))
+	}
+	var accs []float64
+	for _, s := range seeds {
+		t := training{Arch: archs[mid].String(), Kind: "standalone", Epochs: o.epochs, Fraction: o.fraction, Seed: s, Split: o.splitSeed, Threads: o.threads}
+		if d, ok := done[t.key()]; ok {
+			accs = append(accs, d.ValAcc)
+		}
+	}
+	return accs
+}
+
+func writeTable(path string, rows []row) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	cw := csv.NewWriter(f)
+	num := func(v float64) string {
+		if math.IsNaN(v) {
+			return ""
+		}
+		return strconv.FormatFloat(v, 'f', 4, 64)
+	}
+	_ = cw.Write([]string{"idx", "macs", "standalone_val_acc", "supernet_val_acc", "supernet_ref_val_acc", "proxy_val_acc", "arch"})
+	for _, r := range rows {
+		_ = cw.Write([]string{strconv.Itoa(r.Idx), strconv.FormatInt(r.MACs, 10), num(r.StandAlone), num(r.Supernet), num(r.Reference), num(r.Proxy), r.Arch})
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func mean(x []float64) float64 {
+	s := 0.0
+	for _, v := range x {
+		s += v
+	}
+	return s / float64(len(x))
+}
+
+func stddev(x []float64) float64 {
+	m, s := mean(x), 0.0
+	for _, v := range x {
+		s += (v - m) * (v - m)
+	}
+	return math.Sqrt(s / float64(len(x)-1))
+}
+
+func rangeOf(x []float64) float64 {
+	lo, hi := x[0], x[0]
+	for _, v := range x {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	return hi - lo
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
