@@ -164,7 +164,7 @@ func printReport(out io.Writer, r *results.Report) {
 		tw.Flush()
 	}
 	if b := r.Best; b != nil {
-		fmt.Fprintf(out, "\nbest by reward: trial %d, reward %.4f, val acc %.2f%%, %.3f ms (%s), %s params, %s MACs\n  %s\n",
+		fmt.Fprintf(out, "\nbest (within the target first, then by reward): trial %d, reward %.4f, val acc %.2f%%, %.3f ms (%s), %s params, %s MACs\n  %s\n",
 			b.Seq, b.Reward, 100*b.ValAccuracy, b.LatencyMs, b.LatencySource, groupDigits(b.Params), groupDigits(b.MACs), b.Arch)
 	}
 	if len(r.Baselines) > 0 {

@@ -80,7 +80,7 @@ func TestReportSummary(t *testing.T) {
 		"run-1 (running): evolution, space mbconv-tiny, fashion-mnist, seed 42, target 1.5 ms",
 		"trials: 6 (4 ok, 1 failed, 1 skipped); 3 ok within the target",
 		"Pareto front (3), fastest first:",
-		"best by reward: trial 2, reward 0.8600, val acc 86.00%, 1.400 ms (predicted)",
+		"best (within the target first, then by reward): trial 2, reward 0.8600, val acc 86.00%, 1.400 ms (predicted)",
 		"mobilenet_v3_small",
 		"wrote " + out + ": report.json trials.csv pareto.svg pareto.png report.html best.json best.txt",
 	} {

@@ -95,7 +95,7 @@ func TestSearchRedirected(t *testing.T) {
 	require.Equal(t, []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, trials, "a line per trial, in order")
 	require.Regexp(t, `msg=epoch run=run-1 network=searched-1 epoch=1 of=3 train_loss=\S+ train_acc=\S+ val_loss=\S+ val_acc=\S+ lr=\S+`, log)
 	require.Regexp(t, `msg=epoch run=run-1 network=searched-1 epoch=3 of=3 `, log)
-	require.Regexp(t, `msg="final training of searched-1 \(trial \d+, reward \S+\): 3 epochs" run=run-1`, log)
+	require.Regexp(t, `msg="final training of searched-1 \(trial \d+, reward \S+\) from fresh weights: 3 epochs on 1 of the training split" run=run-1`, log)
 	require.Contains(t, log, "report: ")
 	require.NoFileExists(t, filepath.Join(dir, "store.db"+results.SnapshotSuffix), "the search removed its snapshot")
 }
