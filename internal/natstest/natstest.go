@@ -9,7 +9,8 @@
 // test names its users, TLS files or configuration file the same way for
 // either. Debian's 2.9.10 sometimes stops answering when two clients
 // create one project's streams at once (TestOpenRace); the module's
-// release does not, so it is the default.
+// release does not, so it is the default, except under the race detector
+// (race.go says why), where Debian's process is.
 package natstest
 
 import (
@@ -31,11 +32,15 @@ import (
 )
 
 // ServerEnv names the environment variable that chooses the server:
-// "debian" for Debian's nats-server process, anything else the module.
+// "debian" for Debian's nats-server process, "module" for the module in
+// the test process; unset, the module, or Debian's process in race builds.
 const ServerEnv = "NAS_TEST_NATS_SERVER"
 
 // Debian reports whether the tests run against Debian's nats-server.
-func Debian() bool { return os.Getenv(ServerEnv) == "debian" }
+func Debian() bool {
+	v := os.Getenv(ServerEnv)
+	return v == "debian" || (raceBuild && v != "module")
+}
 
 // Server is a NATS server with JetStream on loopback, started by a test
 // and stopped when it ends.
