@@ -171,7 +171,9 @@ func TestProbeWaitExtendsTheWait(t *testing.T) {
 	require.False(t, m.Contended, "every sample was probed")
 	require.True(t, time.Now().After(slowUntil), "sampling ended after the slow spell")
 	require.Greater(t, m.ProbeDropped, 0)
-	require.GreaterOrEqual(t, m.Waited, 3*p.MaxTime/2-p.MaxTime/10, "the wait is recorded")
+	// Waited sums the dropped samples and their probes, not the gaps a
+	// loaded machine leaves between them, so only its presence is certain.
+	require.Positive(t, m.Waited, "the wait is recorded")
 	// Without the wait, the samples after the cap are unprobed. The probe
 	// stays slow to the end, so the outcome does not depend on how long
 	// the measurement takes on a loaded machine.
