@@ -21,6 +21,11 @@
 #    against the stand-alone accuracy; OUT/rank/table.csv and
 #    OUT/rank/summary.json hold the table and the figures.
 #
+# SUPERNET=DIR scores an existing supernet instead of step 1 (for example
+# the one the README's main job keeps in runs/supernets/, which is
+# SUPER_FRACTION=0.3 RANDOM_NETS=1 SUPER_THREADS=2 of step 1); the
+# scoring then only reads it.
+#
 # Every step resumes: a killed supernet training continues from its
 # checkpoint, and trainings already in OUT/rank/trainings.jsonl are not run
 # again. NICE (default 19) is the niceness of the long steps.
@@ -43,14 +48,15 @@ NICE=${NICE:-19}
 
 mkdir -p "$OUT"
 nas=${NAS:-"$OUT/nas"}
-[[ -n "${NAS:-}" ]] || go build -o "$nas" ./cmd/nas
+[[ -n "${NAS:-}" || -n "${SUPERNET:-}" ]] || go build -o "$nas" ./cmd/nas
 rank="$OUT/supernetrank"
 go build -o "$rank" ./bench/supernetrank
 
 # The supernet and the trainings do not depend on each other: they run
 # side by side, the trainings shared by SHARDS processes.
 pids=()
-if [[ ! -s "$OUT/super.json" ]]; then
+super=${SUPERNET:-"$OUT/super"}
+if [[ -z "${SUPERNET:-}" && ! -s "$OUT/super.json" ]]; then
   args=(--space small28 --data fashion-mnist --epochs "$SUPER_EPOCHS" --fraction "$SUPER_FRACTION"
     --random "$RANDOM_NETS" --threads "$SUPER_THREADS" --seed 1 --out "$OUT/super" --json)
   [[ -e "$OUT/super/supernet.safetensors" ]] && args+=(--resume)
@@ -71,6 +77,6 @@ done
 
 ref=()
 [[ $REFERENCE == 1 ]] && ref=(-reference)
-"$rank" "${common[@]}" -train=false -supernet "$OUT/super" "${ref[@]}"
+"$rank" "${common[@]}" -train=false -supernet "$super" "${ref[@]}"
 echo "supernet: nas supernet train --space small28 --data fashion-mnist --epochs $SUPER_EPOCHS --fraction $SUPER_FRACTION --random $RANDOM_NETS --threads $SUPER_THREADS --seed 1"
 echo "stand-alone: $EPOCHS epochs on $FRACTION of the training split, augmentation, one thread; proxy: 1 epoch on 5%; networks: $N drawn with seed $SEED"

@@ -74,6 +74,11 @@ type options struct {
 	train                bool
 	supernet             string
 	reference            bool
+	variants             bool
+	variantsMatch        string
+	truth                string
+	build                float64
+	buildThreads         int
 	list                 bool
 	out                  string
 }
@@ -115,6 +120,11 @@ func main() {
 	flag.BoolVar(&o.train, "train", true, "run the trainings not done yet (false: score and report only)")
 	flag.StringVar(&o.supernet, "supernet", "", "supernet folder to score the networks with (nas supernet train --out)")
 	flag.BoolVar(&o.reference, "reference", false, "also score with 2,000 calibration images on the whole validation split")
+	flag.BoolVar(&o.variants, "variants", false, "also rank the networks by other scorings: calibration seeds and sizes, validation images, cross-entropy (DIR/variants.csv)")
+	flag.StringVar(&o.variantsMatch, "variants-match", "", "with -variants, only the scorings whose name holds this text")
+	flag.StringVar(&o.truth, "truth", "", "CSV of idx,standalone_val_acc (an earlier study's table.csv) to rank against instead of the trainings")
+	flag.Float64Var(&o.build, "build-supernet", 0, "train the -supernet folder first, with the search's supernet recipe on this fraction of the training split (0.3: the README main job's supernet)")
+	flag.IntVar(&o.buildThreads, "build-threads", 2, "threads of -build-supernet (its weights depend on them)")
 	flag.BoolVar(&o.list, "list", false, "print the networks drawn (MACs, arch) and exit")
 	flag.StringVar(&o.out, "out", "runs/supernetrank", "folder of trainings.jsonl, table.csv and summary.json")
 	flag.Parse()
@@ -145,6 +155,14 @@ func run(o options, w io.Writer) error {
 	archs, macs, err := spread(sp, o.n, o.pool, o.seed)
 	if err != nil {
 		return err
+	}
+	if o.build > 0 {
+		if o.supernet == "" {
+			return fmt.Errorf("-build-supernet %g: name its folder with -supernet", o.build)
+		}
+		if err := buildSupernet(o, o.supernet, o.build, o.buildThreads, w); err != nil {
+			return err
+		}
 	}
 	if o.list {
 		for i, a := range archs {
@@ -438,6 +456,12 @@ func score(o options, archs []*space.Arch, macs []int64, done map[string]trainin
 			return err
 		}
 	}
+	var truth []float64
+	if o.truth != "" {
+		if truth, err = readTruth(o.truth, len(archs)); err != nil {
+			return err
+		}
+	}
 	proxy := pipeline.ProxyRecipe(pipeline.SearchSettings{Data: o.data})
 	ctx := context.Background()
 	rows := make([]row, len(archs))
@@ -452,6 +476,9 @@ func score(o options, archs []*space.Arch, macs []int64, done map[string]trainin
 			return math.NaN()
 		}
 		r.StandAlone, r.Proxy = look("standalone", o.epochs, o.fraction), look("proxy", proxy.Epochs, proxy.DataFraction)
+		if truth != nil {
+			r.StandAlone = truth[i]
+		}
 		if r.Supernet, err = ev.Accuracy(ctx, a, o.seed); err != nil {
 			return fmt.Errorf("network %d: %w", i, err)
 		}
@@ -471,7 +498,11 @@ func score(o options, archs []*space.Arch, macs []int64, done map[string]trainin
 		fmt.Fprintf(w, "%3d %10d %9.4f %9.4f %9.4f %9.4f\n", r.Idx, r.MACs, r.StandAlone, r.Supernet, r.Reference, r.Proxy)
 	}
 	corrs := correlations(rows, o.reference)
-	fmt.Fprintf(w, "\nagainst stand-alone validation accuracy (%d epochs on %g of the training split):\n", o.epochs, o.fraction)
+	if o.truth != "" {
+		fmt.Fprintf(w, "\nagainst the stand-alone validation accuracies of %s:\n", o.truth)
+	} else {
+		fmt.Fprintf(w, "\nagainst stand-alone validation accuracy (%d epochs on %g of the training split):\n", o.epochs, o.fraction)
+	}
 	for _, c := range corrs {
 		fmt.Fprintf(w, "  %-22s %2d networks  Kendall tau-b %+.3f  Spearman rho %+.3f\n", c.Score, c.Networks, c.TauB, c.Rho)
 	}
@@ -494,7 +525,13 @@ func score(o options, archs []*space.Arch, macs []int64, done map[string]trainin
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(o.out, "summary.json"), append(js, '\n'), 0o644)
+	if err := os.WriteFile(filepath.Join(o.out, "summary.json"), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	if o.variants {
+		return scoreVariants(ctx, o, sn, sets, archs, rows, w)
+	}
+	return nil
 }
 
 // correlations ranks each score against the stand-alone accuracy, over
@@ -544,6 +581,50 @@ func seedSpread(o options, archs []*space.Arch, done map[string]training) []floa
 		}
 	}
 	return accs
+}
+
+// readTruth reads the stand-alone accuracies of n networks from a CSV
+// with a header naming the columns idx and standalone_val_acc (an
+// earlier study's table.csv); networks it leaves out, or leaves empty,
+// are not ranked.
+func readTruth(path string, n int) ([]float64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("-truth %s: %w", path, err)
+	}
+	col := map[string]int{}
+	if len(recs) > 0 {
+		for j, h := range recs[0] {
+			col[h] = j
+		}
+	}
+	ci, okI := col["idx"]
+	ca, okA := col["standalone_val_acc"]
+	if !okI || !okA {
+		return nil, fmt.Errorf("-truth %s: want a header with the columns idx and standalone_val_acc", path)
+	}
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = math.NaN()
+	}
+	for line, rec := range recs[1:] {
+		i, err := strconv.Atoi(rec[ci])
+		if err != nil || i < 0 || i >= n {
+			return nil, fmt.Errorf("-truth %s line %d: idx %q: want 0 to %d", path, line+2, rec[ci], n-1)
+		}
+		if rec[ca] == "" {
+			continue
+		}
+		if out[i], err = strconv.ParseFloat(rec[ca], 64); err != nil || !(out[i] >= 0 && out[i] <= 1) {
+			return nil, fmt.Errorf("-truth %s line %d: standalone_val_acc %q: want an accuracy in [0, 1]", path, line+2, rec[ca])
+		}
+	}
+	return out, nil
 }
 
 func writeTable(path string, rows []row) error {
