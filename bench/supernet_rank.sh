@@ -5,6 +5,7 @@
 # the supernet ranks").
 #
 #   OUT=runs/rank bash bench/supernet_rank.sh
+#   SUPERNET=runs/supernets/small28-fashion-mnist-HASH EPOCHS=1 FRACTION=0.5 SHARDS=2 REFERENCE=1 OUT=runs/rank bash bench/supernet_rank.sh
 #   SUPER_EPOCHS=3 SUPER_FRACTION=1 SUPER_THREADS=2 EPOCHS=5 FRACTION=1 SHARDS=2 OUT=runs/rank5 bash bench/supernet_rank.sh
 #
 # 1. trains the supernet (nas supernet train --space small28 --data
@@ -17,14 +18,16 @@
 #    network; SHARDS processes share these trainings, beside step 1;
 # 3. scores every network with the supernet (batch norm recalibrated on
 #    500 training images, 1,000 validation images; with REFERENCE=1 also
-#    2,000 and all 6,000) and prints Kendall's tau-b and Spearman's rho
+#    2,000 and all 6,000; with VARIANTS=1 also calibration seeds,
+#    cross-entropy, the mean probability of the true class and a 20-step
+#    fine-tune, OUT/rank/variants.csv) and prints Kendall's tau-b and Spearman's rho
 #    against the stand-alone accuracy; OUT/rank/table.csv and
 #    OUT/rank/summary.json hold the table and the figures.
 #
-# SUPERNET=DIR scores an existing supernet instead of step 1 (for example
-# the one the README's main job keeps in runs/supernets/, which is
-# SUPER_FRACTION=0.3 RANDOM_NETS=1 SUPER_THREADS=2 of step 1); the
-# scoring then only reads it.
+# SUPERNET=DIR scores an existing supernet instead of step 1, for example
+# the one the README's main job keeps in runs/supernets/ (the search's
+# recipe, pipeline.DefaultSupernetRecipe; go run ./bench/supernetrank
+# -build-supernet 0.3 -supernet DIR trains it); the scoring only reads it.
 #
 # Every step resumes: a killed supernet training continues from its
 # checkpoint, and trainings already in OUT/rank/trainings.jsonl are not run
@@ -77,6 +80,7 @@ done
 
 ref=()
 [[ $REFERENCE == 1 ]] && ref=(-reference)
+[[ ${VARIANTS:-0} == 1 ]] && ref+=(-variants)
 "$rank" "${common[@]}" -train=false -supernet "$super" "${ref[@]}"
 echo "supernet: nas supernet train --space small28 --data fashion-mnist --epochs $SUPER_EPOCHS --fraction $SUPER_FRACTION --random $RANDOM_NETS --threads $SUPER_THREADS --seed 1"
 echo "stand-alone: $EPOCHS epochs on $FRACTION of the training split, augmentation, one thread; proxy: 1 epoch on 5%; networks: $N drawn with seed $SEED"
