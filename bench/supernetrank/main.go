@@ -121,7 +121,7 @@ func main() {
 	flag.StringVar(&o.supernet, "supernet", "", "supernet folder to score the networks with (nas supernet train --out)")
 	flag.BoolVar(&o.reference, "reference", false, "also score with 2,000 calibration images on the whole validation split")
 	flag.BoolVar(&o.variants, "variants", false, "also rank the networks by other scorings: calibration seeds and sizes, validation images, cross-entropy (DIR/variants.csv)")
-	flag.StringVar(&o.variantsMatch, "variants-match", "", "with -variants, only the scorings whose name holds this text")
+	flag.StringVar(&o.variantsMatch, "variants-match", "", "with -variants, only the scoring of this name, or else those whose names hold it")
 	flag.StringVar(&o.truth, "truth", "", "CSV of idx,standalone_val_acc (an earlier study's table.csv) to rank against instead of the trainings")
 	flag.Float64Var(&o.build, "build-supernet", 0, "train the -supernet folder first, with the search's supernet recipe on this fraction of the training split (0.3: the README main job's supernet)")
 	flag.IntVar(&o.buildThreads, "build-threads", 2, "threads of -build-supernet (its weights depend on them)")

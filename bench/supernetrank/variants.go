@@ -63,13 +63,20 @@ type variantScore struct {
 func scoreVariants(ctx context.Context, o options, sn *supernet.Supernet, sets *trainer.Sets, archs []*space.Arch, rows []row, w io.Writer) error {
 	vs := variants(o.seed)
 	if o.variantsMatch != "" {
-		var keep []variant
+		// The scoring of that name, or else those whose names hold it.
+		var exact, keep []variant
 		for _, v := range vs {
+			if v.meanOf == nil && v.name == o.variantsMatch {
+				exact = append(exact, v)
+			}
 			if v.meanOf == nil && strings.Contains(v.name, o.variantsMatch) {
 				keep = append(keep, v)
 			}
 		}
 		vs = keep
+		if exact != nil {
+			vs = exact
+		}
 	}
 	scores := make([][]variantScore, len(vs))
 	for k, v := range vs {
