@@ -4,8 +4,8 @@
 //
 // Starting goroutines per operator costs a few microseconds and allocates;
 // a plan runs dozens of operators per image, so the goroutines are started
-// once, when the pool is made, and wait between calls (spinning briefly,
-// then parked on a channel). A call allocates nothing.
+// once, when the pool is made, and wait between calls (spinning, then
+// parked on a channel). A call allocates nothing.
 //
 // It is not a general task queue: one Run at a time (a Pool is owned by
 // one plan), every part of a call runs before Run returns.
@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Job is work split into parts. Do(part, parts) runs part part of parts;
@@ -40,51 +41,107 @@ func (t task) run() {
 // is not usable; make one with New and stop it with Close.
 //
 // Hand-offs spin before they sleep: a helper that has finished a task
-// watches for the next one for a few microseconds (a plan's steps follow
-// each other that closely) before it parks on a channel, and Run watches
-// for the helpers' completion the same way. Waking a parked goroutine
-// costs a few microseconds; a hand-off between spinning ones a fraction
-// of that.
+// watches for the next one (a plan's steps follow each other within
+// microseconds) before it parks on a channel, and Run watches for the
+// helpers' completion the same way. Waking a parked goroutine costs a
+// futex and, on a virtual machine, an idle vCPU's wake-up; a hand-off
+// between spinning ones a fraction of a microsecond.
 type Pool struct {
 	size    int
 	helpers []*helper
-	pending atomic.Int32 // helpers still running the current call's tasks
-	waiting atomic.Bool  // Run is parked on done
 	done    chan struct{}
 	mu      sync.Mutex // one Run at a time
 	closed  bool
+	runs    int // Run calls since GOMAXPROCS was last read
+	_       [cacheLine]byte
+	shared  atomic.Bool // GOMAXPROCS < size: the waiting sides yield their P
+	_       [cacheLine]byte
+	pending atomic.Int32 // helpers still running the current call's tasks
+	waiting atomic.Bool  // Run is parked on done
+	_       [cacheLine]byte
 }
+
+// cacheLine pads the words one side writes and the other polls onto lines
+// of their own, so that a poll does not pull in a line the poller's own
+// side keeps writing.
+const cacheLine = 64
 
 // helper is one helper goroutine's mailbox.
 type helper struct {
+	_        [cacheLine]byte
 	seq      atomic.Uint64 // bumped by Run when t holds a new task
 	t        task
 	sleeping atomic.Bool // the helper is parked on wake
 	wake     chan struct{}
 	quit     atomic.Bool
+	_        [cacheLine]byte
 }
 
-// spinRounds is how many times a waiting side polls before it parks, about
-// half a millisecond; it yields the processor every spinYield polls, so
-// spinning on an oversubscribed machine does not starve the goroutine it
-// waits for.
+// A waiting side polls in three phases:
 //
-// Half a millisecond is longer than most steps of a plan, and than the
-// imbalance between the parts of one: once a side parks, waking it takes
-// a futex and, on a virtual machine, an idle vCPU's wake-up, tens to
-// hundreds of microseconds. A spin of about 10 µs lets the helpers park
-// between most steps, and a plan at batch 1 then runs slower on two
-// threads than on one (go run ./bench/planrun -threads 2 shows it).
+//   - for spinPure it only polls: no call into the scheduler, so neither
+//     goroutine leaves its thread (and its core's caches) between the
+//     steps of a plan, and a hand-off is seen within a fraction of a
+//     microsecond. Yielding the P every few dozen polls from the start
+//     costs a scheduler round (its global run queue lock) on every
+//     yield, delays the hand-off by as much, and lets a goroutine be
+//     picked up by the other thread;
+//   - until spinTotal it yields the P every spinYield polls, so that
+//     other goroutines of the process get the core;
+//   - then it parks on a channel.
+//
+// Half a millisecond in all is longer than most steps of a plan and than
+// the imbalance between the parts of one: once a side parks, waking it
+// takes a futex and, on a virtual machine, an idle vCPU's wake-up, tens
+// to hundreds of microseconds, and a plan at batch 1 then runs slower on
+// two threads than on one (go run ./bench/planrun -threads 2 shows it).
+//
+// When GOMAXPROCS is below the pool's size, the side being waited for may
+// need the waiter's P to run at all, so the waiter yields from the first
+// phase on.
 const (
-	spinRounds = 200000
-	spinYield  = 64
+	spinPure  = 20 * time.Microsecond
+	spinTotal = 500 * time.Microsecond
+	spinYield = 64
+	spinClock = 256 // polls between readings of the clock
 )
+
+// waiter is one wait's state.
+type waiter struct {
+	polls int
+	start time.Time
+	yield bool // yielding phase (or GOMAXPROCS < the pool's size)
+}
+
+// poll is called once per unsuccessful poll; it returns false when the
+// waiter should park.
+func (w *waiter) poll() bool {
+	w.polls++
+	if w.polls%spinClock == 0 {
+		if w.start.IsZero() {
+			w.start = time.Now()
+		} else if d := time.Since(w.start); d >= spinTotal {
+			return false
+		} else if d >= spinPure {
+			w.yield = true
+		}
+	}
+	if w.yield && w.polls%spinYield == 0 {
+		runtime.Gosched()
+	}
+	return true
+}
+
+// gomaxprocsEvery is how many Run calls go by between readings of
+// GOMAXPROCS (which takes the scheduler's lock).
+const gomaxprocsEvery = 256
 
 // New starts a pool that runs up to threads parts at once: the caller of
 // Run and threads-1 helper goroutines. threads < 1 means 1 (no helpers).
 func New(threads int) *Pool {
 	threads = max(threads, 1)
 	p := &Pool{size: threads, done: make(chan struct{}, 1)}
+	p.shared.Store(runtime.GOMAXPROCS(0) < threads)
 	for range threads - 1 {
 		h := &helper{wake: make(chan struct{}, 1)}
 		p.helpers = append(p.helpers, h)
@@ -98,11 +155,9 @@ func (p *Pool) serve(h *helper) {
 	var seen uint64
 	for {
 		// Wait for the sequence number to move: spin, then park.
-		for i := 0; h.seq.Load() == seen; i++ {
-			if i < spinRounds {
-				if i%spinYield == spinYield-1 {
-					runtime.Gosched()
-				}
+		w := waiter{yield: p.shared.Load()}
+		for h.seq.Load() == seen {
+			if w.poll() {
 				continue
 			}
 			h.sleeping.Store(true)
@@ -110,7 +165,7 @@ func (p *Pool) serve(h *helper) {
 				<-h.wake
 			}
 			h.sleeping.Store(false)
-			i = 0
+			w = waiter{yield: p.shared.Load()}
 		}
 		seen = h.seq.Load()
 		if h.quit.Load() {
@@ -141,6 +196,10 @@ func (p *Pool) Run(parts int, job Job) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.runs%gomaxprocsEvery == 0 {
+		p.shared.Store(runtime.GOMAXPROCS(0) < p.size)
+	}
+	p.runs++
 	step := min(parts, p.size)
 	p.pending.Store(int32(step - 1))
 	for w := 1; w < step; w++ {
@@ -155,11 +214,9 @@ func (p *Pool) Run(parts int, job Job) {
 		}
 	}
 	task{job, 0, step, parts}.run()
-	for i := 0; p.pending.Load() != 0; i++ {
-		if i < spinRounds {
-			if i%spinYield == spinYield-1 {
-				runtime.Gosched()
-			}
+	w := waiter{yield: p.shared.Load()}
+	for p.pending.Load() != 0 {
+		if w.poll() {
 			continue
 		}
 		p.waiting.Store(true)
@@ -167,7 +224,7 @@ func (p *Pool) Run(parts int, job Job) {
 			<-p.done
 		}
 		p.waiting.Store(false)
-		i = 0
+		w = waiter{yield: p.shared.Load()}
 	}
 	for w := 1; w < step; w++ {
 		p.helpers[w-1].t = task{} // drop the job
