@@ -7,6 +7,12 @@
 // once, when the pool is made, and wait between calls (spinning, then
 // parked on a channel). A call allocates nothing.
 //
+// Each part goes to a worker (part i to worker i % Size), but a part is
+// claimed before it runs, and a worker that has run its own parts claims
+// those nobody has started: when the OS has taken a helper's core (another
+// process, a machine with fewer free cores than threads), the caller runs
+// that helper's parts instead of waiting for its next time slice.
+//
 // It is not a general task queue: one Run at a time (a Pool is owned by
 // one plan), every part of a call runs before Run returns.
 package workers
@@ -25,15 +31,37 @@ type Job interface {
 	Do(part, parts int)
 }
 
-// task asks a helper to run parts first, first+step, ... of job.
+// task asks a worker to run parts first, first+step, ... of job, and then
+// any other part of the call that nobody has claimed.
 type task struct {
 	job                Job
 	first, step, parts int
+	gen                uint64 // the call's generation: claims[i] is 2*gen while part i is open
 }
 
-func (t task) run() {
+// run runs the task's parts on p.
+func (t task) run(p *Pool) {
 	for i := t.first; i < t.parts; i += t.step {
-		t.job.Do(i, t.parts)
+		p.runPart(t, i)
+	}
+	for i := 0; i < t.parts; i++ {
+		if i%t.step != t.first {
+			p.runPart(t, i)
+		}
+	}
+}
+
+// runPart runs part i of t's call if nobody has claimed it yet.
+func (p *Pool) runPart(t task, i int) {
+	if !p.claims[i].CompareAndSwap(2*t.gen, 2*t.gen+1) {
+		return
+	}
+	t.job.Do(i, t.parts)
+	if int(p.finished.Add(1)) == t.parts && p.waiting.Load() {
+		select {
+		case p.done <- struct{}{}:
+		default: // a token is already there
+		}
 	}
 }
 
@@ -53,12 +81,18 @@ type Pool struct {
 	mu      sync.Mutex // one Run at a time
 	closed  bool
 	runs    int // Run calls since GOMAXPROCS was last read
+	gen     uint64
 	_       [cacheLine]byte
 	shared  atomic.Bool // GOMAXPROCS < size: the waiting sides yield their P
 	_       [cacheLine]byte
-	pending atomic.Int32 // helpers still running the current call's tasks
-	waiting atomic.Bool  // Run is parked on done
-	_       [cacheLine]byte
+	// claims[i] is 2*gen while part i of call gen is open, 2*gen+1 once a
+	// worker has claimed it; a helper still in an older call can claim
+	// nothing of the current one.
+	claims   []atomic.Uint64
+	_        [cacheLine]byte
+	finished atomic.Int32 // parts of the current call that have run
+	waiting  atomic.Bool  // Run is parked on done
+	_        [cacheLine]byte
 }
 
 // cacheLine pads the words one side writes and the other polls onto lines
@@ -66,7 +100,8 @@ type Pool struct {
 // side keeps writing.
 const cacheLine = 64
 
-// helper is one helper goroutine's mailbox.
+// helper is one helper goroutine's mailbox. Run writes t only when ack
+// equals seq: the helper has taken its last task and is done with it.
 type helper struct {
 	_        [cacheLine]byte
 	seq      atomic.Uint64 // bumped by Run when t holds a new task
@@ -74,6 +109,8 @@ type helper struct {
 	sleeping atomic.Bool // the helper is parked on wake
 	wake     chan struct{}
 	quit     atomic.Bool
+	_        [cacheLine]byte
+	ack      atomic.Uint64 // the last seq whose task the helper has finished
 	_        [cacheLine]byte
 }
 
@@ -140,7 +177,7 @@ const gomaxprocsEvery = 256
 // Run and threads-1 helper goroutines. threads < 1 means 1 (no helpers).
 func New(threads int) *Pool {
 	threads = max(threads, 1)
-	p := &Pool{size: threads, done: make(chan struct{}, 1)}
+	p := &Pool{size: threads, done: make(chan struct{}, 1), claims: make([]atomic.Uint64, threads)}
 	p.shared.Store(runtime.GOMAXPROCS(0) < threads)
 	for range threads - 1 {
 		h := &helper{wake: make(chan struct{}, 1)}
@@ -171,13 +208,8 @@ func (p *Pool) serve(h *helper) {
 		if h.quit.Load() {
 			return
 		}
-		h.t.run()
-		if p.pending.Add(-1) == 0 && p.waiting.Load() {
-			select {
-			case p.done <- struct{}{}:
-			default: // a token is already there
-			}
-		}
+		h.t.run(p)
+		h.ack.Store(seen)
 	}
 }
 
@@ -200,11 +232,28 @@ func (p *Pool) Run(parts int, job Job) {
 		p.shared.Store(runtime.GOMAXPROCS(0) < p.size)
 	}
 	p.runs++
+	if parts > len(p.claims) {
+		// A larger split than any before: once no helper can be reading
+		// the claims, a longer slice.
+		for _, h := range p.helpers {
+			for !p.idle(h) {
+				runtime.Gosched()
+			}
+		}
+		p.claims = make([]atomic.Uint64, parts)
+	}
+	p.gen++
+	for i := range parts {
+		p.claims[i].Store(2 * p.gen)
+	}
+	p.finished.Store(0)
 	step := min(parts, p.size)
-	p.pending.Store(int32(step - 1))
 	for w := 1; w < step; w++ {
 		h := p.helpers[w-1]
-		h.t = task{job, w, step, parts}
+		if !p.idle(h) {
+			continue // its parts stay open for the others
+		}
+		h.t = task{job, w, step, parts, p.gen}
 		h.seq.Add(1)
 		if h.sleeping.Load() {
 			select {
@@ -213,23 +262,38 @@ func (p *Pool) Run(parts int, job Job) {
 			}
 		}
 	}
-	task{job, 0, step, parts}.run()
+	task{job, 0, step, parts, p.gen}.run(p)
 	w := waiter{yield: p.shared.Load()}
-	for p.pending.Load() != 0 {
+	for int(p.finished.Load()) != parts {
 		if w.poll() {
 			continue
 		}
 		p.waiting.Store(true)
-		if p.pending.Load() != 0 {
+		if int(p.finished.Load()) != parts {
 			<-p.done
 		}
 		p.waiting.Store(false)
 		w = waiter{yield: p.shared.Load()}
 	}
-	for w := 1; w < step; w++ {
-		p.helpers[w-1].t = task{} // drop the job
-	}
 }
+
+// idle reports whether h has finished its last task, waiting a moment for
+// it: a helper acknowledges a task a few instructions after its last part,
+// and the next call can come as quickly. A helper that is still not done
+// (its thread is off the CPU) gets no task in this call.
+func (p *Pool) idle(h *helper) bool {
+	seq := h.seq.Load()
+	for range ackPolls {
+		if h.ack.Load() == seq {
+			return true
+		}
+	}
+	return false
+}
+
+// ackPolls is how many times Run polls for a helper's acknowledgement of
+// its last task, a microsecond or so.
+const ackPolls = 1000
 
 // Close stops the helper goroutines. The pool must not be used afterwards.
 func (p *Pool) Close() {
