@@ -53,7 +53,7 @@ func (t task) run(p *Pool) {
 
 // runPart runs part i of t's call if nobody has claimed it yet.
 func (p *Pool) runPart(t task, i int) {
-	if !p.claims[i].CompareAndSwap(2*t.gen, 2*t.gen+1) {
+	if !p.claims[i].v.CompareAndSwap(2*t.gen, 2*t.gen+1) {
 		return
 	}
 	t.job.Do(i, t.parts)
@@ -88,11 +88,18 @@ type Pool struct {
 	// claims[i] is 2*gen while part i of call gen is open, 2*gen+1 once a
 	// worker has claimed it; a helper still in an older call can claim
 	// nothing of the current one.
-	claims   []atomic.Uint64
+	claims   []claim
 	_        [cacheLine]byte
 	finished atomic.Int32 // parts of the current call that have run
 	waiting  atomic.Bool  // Run is parked on done
 	_        [cacheLine]byte
+}
+
+// claim is one part's claim word, on a cache line of its own: the workers
+// claim their own parts at the same moment.
+type claim struct {
+	v atomic.Uint64
+	_ [cacheLine - 8]byte
 }
 
 // cacheLine pads the words one side writes and the other polls onto lines
@@ -177,7 +184,7 @@ const gomaxprocsEvery = 256
 // Run and threads-1 helper goroutines. threads < 1 means 1 (no helpers).
 func New(threads int) *Pool {
 	threads = max(threads, 1)
-	p := &Pool{size: threads, done: make(chan struct{}, 1), claims: make([]atomic.Uint64, threads)}
+	p := &Pool{size: threads, done: make(chan struct{}, 1), claims: make([]claim, threads)}
 	p.shared.Store(runtime.GOMAXPROCS(0) < threads)
 	for range threads - 1 {
 		h := &helper{wake: make(chan struct{}, 1)}
@@ -240,11 +247,11 @@ func (p *Pool) Run(parts int, job Job) {
 				runtime.Gosched()
 			}
 		}
-		p.claims = make([]atomic.Uint64, parts)
+		p.claims = make([]claim, parts)
 	}
 	p.gen++
 	for i := range parts {
-		p.claims[i].Store(2 * p.gen)
+		p.claims[i].v.Store(2 * p.gen)
 	}
 	p.finished.Store(0)
 	step := min(parts, p.size)
