@@ -96,14 +96,15 @@ func planGraphs() map[string]*Graph {
 	b.Concat(m, m)
 	gs["odd"] = b.Graph()
 
-	// Planes whose rows do not start on cache lines (7x9), with enough
-	// output channels that the GEMMs split by rows at two and three
-	// threads: a pointwise convolution with a residual sum, a dense 3x3
-	// one (im2col), and a pointwise one over more columns than a chunk.
-	b = NewBuilder(Shape{8, 7, 9})
-	x = b.ConvBNAct("pw1", b.g.Input, 192, 1, 1, 1, ActReLU6)
-	y = b.ConvBNAct("dense", x, 192, 3, 1, 1, ActReLU)
-	x = b.Add(x, b.ConvBNAct("pw2", y, 192, 1, 1, 1, ActNone))
+	// Planes whose rows do not start on cache lines (7x4: a line every 4
+	// rows; 25x27: every 16), with enough output channels that the GEMMs
+	// split by rows at two and three threads: a pointwise convolution
+	// with a residual sum, a dense 3x3 one (im2col), and a pointwise one
+	// over more columns than a chunk.
+	b = NewBuilder(Shape{8, 7, 4})
+	x = b.ConvBNAct("pw1", b.g.Input, 48, 1, 1, 1, ActReLU6)
+	y = b.ConvBNAct("dense", x, 48, 3, 1, 1, ActReLU)
+	x = b.Add(x, b.ConvBNAct("pw2", y, 48, 1, 1, 1, ActNone))
 	b.ConvBNAct("pw3", x, 40, 1, 1, 1, ActHSwish)
 	gs["offline"] = b.Graph()
 	b = NewBuilder(Shape{4, 25, 27})
