@@ -77,8 +77,8 @@ type Scorer struct {
 
 type scorerKey struct {
 	dir, identity, space string
-	data          Dataset
-	opts          ScoreOptions
+	data                 Dataset
+	opts                 ScoreOptions
 }
 
 // lockedEvaluator is a supernet.Evaluator for one caller at a time.
