@@ -3,11 +3,14 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -231,4 +234,88 @@ func FuzzDecodeScorePayload(f *testing.F) {
 		require.NoError(t, err)
 		require.Equal(t, p, q)
 	})
+}
+
+// TestScoreWorkerKilled: a worker process killed with SIGKILL as it
+// starts a score task loses it to another worker process after AckWait,
+// and every candidate scores what the coordinator's evaluator gives it,
+// bit for bit.
+func TestScoreWorkerKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out an AckWait")
+	}
+	t.Setenv("TMPDIR", t.TempDir()) // the workers' supernet cache
+	srv := natstest.Start(t)
+	q := testQueue(t, srv)
+	dir := writeStripes(t, 400, 1)
+	data := pipeline.Dataset{Name: "mnist", Dir: dir}
+	sn, sp := stripesSupernet(t, data)
+	sets, err := (&pipeline.Datasets{}).Open(data)
+	require.NoError(t, err)
+	ev, err := supernet.NewEvaluator(sn, "mnist", sets, supernet.EvalOptions{})
+	require.NoError(t, err)
+	remote := &Remote{Coordinator: NewCoordinator(q, testLog(t)), Run: "run-21"}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	rng := rand.New(rand.NewPCG(5, 0))
+	var tasks []pipeline.ScoreTask
+	var waits []func() (pipeline.ScoreResult, error)
+	for i := range 3 {
+		_, a, err := sp.Sample(rng)
+		require.NoError(t, err)
+		task := pipeline.ScoreTask{Supernet: sn.Dir, Identity: sn.Identity, Space: sp.Name, Data: data,
+			Candidates: []pipeline.Candidate{{Arch: a.String(), Seed: uint64(20 + i)}}, Eval: pipeline.ScoreOptionsOf(ev)}
+		wait, err := remote.SubmitScore(ctx, task)
+		require.NoError(t, err)
+		tasks, waits = append(tasks, task), append(waits, wait)
+	}
+	killed := taskID(t, remote, tasks[1])
+	a := startWorkerProcess(t, srv, dir, "A", killed, envWorkerPipeline+"=1")
+	err = a.Wait()
+	var exit *exec.ExitError
+	require.True(t, errors.As(err, &exit), "worker A: %v", err)
+	require.Equal(t, syscall.SIGKILL, exit.Sys().(syscall.WaitStatus).Signal())
+	startWorkerProcess(t, srv, dir, "B", "", envWorkerPipeline+"=1")
+
+	for i, wait := range waits {
+		got, err := wait()
+		require.NoError(t, err)
+		c := tasks[i].Candidates[0]
+		arch, err := space.ParseArch(c.Arch)
+		require.NoError(t, err)
+		want, err := ev.Evaluate(ctx, arch, c.Seed)
+		require.NoError(t, err)
+		require.Equal(t, want.Acc, got.Scores[0].Acc, "candidate %d", i)
+		require.Equal(t, want.Loss, got.Scores[0].Loss, "candidate %d", i)
+	}
+	e, err := q.results.Get(ctx, q.names.ResultKey(remote.Run, killed))
+	require.NoError(t, err)
+	r, err := DecodeResult(e.Value())
+	require.NoError(t, err)
+	require.Equal(t, "B", r.Worker)
+	require.Equal(t, 2, r.Attempt, "delivered to A, then to B")
+}
+
+// TestScoreMissingSupernet: a score task whose supernet is not in the
+// object store fails on each delivery and, after MaxDeliver, is recorded
+// as a failure that says so.
+func TestScoreMissingSupernet(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	srv := natstest.Start(t)
+	q := testQueue(t, srv)
+	dir := writeStripes(t, 100, 1)
+	id, err := HashDataset("mnist", dir)
+	require.NoError(t, err)
+	runWorker(t, srv, &Worker{Name: "w", Dataset: &id, Tasks: PipelineTasks(&pipeline.Datasets{}, pipeline.Dataset{Name: "mnist", Dir: dir}, 1)})
+	h := strings.Repeat("0f", 32)
+	p, err := json.Marshal(scorePayload{Supernet: supernetBlobs{Manifest: h, Weights: h, Identity: h, Space: "stripes"},
+		Data: pipeline.Dataset{Name: "mnist"}, Candidates: []pipeline.Candidate{{Arch: "in1x8x8 cls10 | gap | linear_o10"}},
+		Eval: pipeline.ScoreOptions{CalibrationImages: 8, Batch: 8, ValidationImages: 8}})
+	require.NoError(t, err)
+	task := Task{Run: "run-22", ID: "s0", Kind: KindScore, Dataset: &id, Payload: p}
+	got := collect(t, q, []Task{task}, time.Minute)["s0"]
+	require.Equal(t, StatusFailed, got.Status)
+	require.Equal(t, 3, got.Attempt)
+	require.Contains(t, got.Error, "supernet supernet.json: blob not found: 0f0f0f0f0f0f")
 }
