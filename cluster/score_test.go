@@ -154,7 +154,9 @@ func TestRemoteScore(t *testing.T) {
 }
 
 // taskID is the ID Remote gives the score task of task.
-func taskID(t *testing.T, r *Remote, task pipeline.ScoreTask) string {
+func taskID(t *testing.T, r *Remote, task pipeline.ScoreTask) string { return taskIDOf(t, r, task) }
+
+func taskIDOf(t testing.TB, r *Remote, task pipeline.ScoreTask) string {
 	t.Helper()
 	p, err := r.scorePayload(context.Background(), task)
 	require.NoError(t, err)
