@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -143,6 +144,32 @@ func TestRemoteScore(t *testing.T) {
 	r, err := DecodeResult(e.Value())
 	require.NoError(t, err)
 	require.Equal(t, 1, r.Attempt, "a refusal is not retried")
+
+	// A supernet trained on other data than the task's (and the
+	// worker's), or of another weights layout: refused, naming both.
+	otherDir := writeStripes(t, 400, 3)
+	otherSN, _ := stripesSupernet(t, pipeline.Dataset{Name: "mnist", Dir: otherDir})
+	bad = one
+	bad.Supernet, bad.Identity = otherSN.Dir, otherSN.Identity
+	_, err = remote.Score(ctx, bad)
+	require.ErrorIs(t, err, ErrTaskFailed)
+	require.ErrorContains(t, err, "holds a supernet trained on mnist (400 training images, sha256 "+otherSN.Manifest.Data.Hash[:12])
+	require.ErrorContains(t, err, "not on the data given (mnist, 400 training images, sha256 "+sn.Manifest.Data.Hash[:12])
+	layout := filepath.Join(t.TempDir(), "layout")
+	require.NoError(t, os.Mkdir(layout, 0o755))
+	for _, name := range []string{supernet.ManifestFile, supernet.CheckpointFile} {
+		b, err := os.ReadFile(filepath.Join(sn.Dir, name))
+		require.NoError(t, err)
+		if name == supernet.ManifestFile {
+			b = []byte(strings.Replace(string(b), fmt.Sprintf(`"layout_version": %d`, supernet.LayoutVersion), `"layout_version": 999`, 1))
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(layout, name), b, 0o644))
+	}
+	bad = one
+	bad.Supernet = layout
+	_, err = remote.Score(ctx, bad)
+	require.ErrorIs(t, err, ErrTaskFailed)
+	require.ErrorContains(t, err, "the supernet's weights layout is version 999")
 
 	// A worker with other data files refuses the task.
 	other := writeStripes(t, 400, 2)
