@@ -16,7 +16,9 @@
 # workers score the candidates on a supernet of the space, trained first
 # outside the measured span (nas supernet train, SUPERNET_FRACTION of the
 # training split for one epoch: the scoring's cost does not depend on how
-# well the supernet is trained), BUDGET 60 by default.
+# well the supernet is trained), BUDGET 60 by default. Each search's
+# workers keep the supernet they fetch in a temporary folder of the
+# search's own (TMPDIR), so every search fetches it afresh.
 #
 # Needs Debian's nats-server (scripts/setup.sh) and the fashion-mnist files
 # (dataset-fashion-mnist). The latency table is profiled first, so the
@@ -72,7 +74,8 @@ search() {
   local n=$1 tag=$2
   workers=()
   for i in $(seq "$n"); do
-    GOMAXPROCS=1 "$nas" worker --nats "$url" --project "$tag" --threads 1 --name "w$i" >"$OUT/$tag-w$i.log" 2>&1 &
+    mkdir -p "$OUT/$tag-tmp"
+    TMPDIR="$OUT/$tag-tmp" GOMAXPROCS=1 "$nas" worker --nats "$url" --project "$tag" --threads 1 --name "w$i" >"$OUT/$tag-w$i.log" 2>&1 &
     workers+=($!)
   done
   "$nas" search --nats "$url" --project "$tag" "${accuracy[@]}" --parallel "$PARALLEL" --strategy random --seed "$SEED" --budget "$BUDGET" \
