@@ -24,6 +24,12 @@ func TestSupernetSearchDefaults(t *testing.T) {
 	st.Budget = 200
 	require.Equal(t, search.StrategySettings{Population: 20, Sample: 5}, st.strategySettings())
 
+	// A window of candidates in flight: scored on workers through a
+	// SupernetScorer, one at a time in this process.
+	par := st
+	par.Parallel = 4
+	require.NoError(t, par.Validate())
+
 	proxy := SearchSettings{Objective: search.SoftObjective(1, search.DefaultW), Proxy: true}.withDefaults()
 	require.NoError(t, proxy.Validate())
 	require.Equal(t, DefaultProxyBudget, proxy.Budget)

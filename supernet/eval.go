@@ -132,10 +132,11 @@ const DefaultValidationImages = 1000
 // method is the accuracy evaluator package search consumes. It is not
 // safe for concurrent use.
 type Evaluator struct {
-	w           *Weights
-	fit, val    *trainer.Dataset
-	calibImages int
-	batch       int
+	w            *Weights
+	fit, val     *trainer.Dataset
+	calibImages  int
+	batch        int
+	evalFraction float64 // the split's EvalFraction, resolved
 }
 
 // NewEvaluator returns an evaluator of s on sets, which must be the data
@@ -156,7 +157,7 @@ func NewEvaluator(s *Supernet, dataName string, sets *trainer.Sets, o EvalOption
 			return nil, err
 		}
 	}
-	e := &Evaluator{w: s.Weights, fit: fit, val: val, calibImages: s.Manifest.Config.CalibrationImages, batch: DefaultEvalBatch}
+	e := &Evaluator{w: s.Weights, fit: fit, val: val, calibImages: s.Manifest.Config.CalibrationImages, batch: DefaultEvalBatch, evalFraction: rc.EvalFraction}
 	if o.CalibrationImages > 0 {
 		e.calibImages = o.CalibrationImages
 	}
@@ -168,6 +169,16 @@ func NewEvaluator(s *Supernet, dataName string, sets *trainer.Sets, o EvalOption
 	}
 	return e, nil
 }
+
+// Options are e's options with every default resolved: an evaluator made
+// with them on the same supernet and data scores every network exactly as
+// e does (a worker's evaluator, for one on the coordinator).
+func (e *Evaluator) Options() EvalOptions {
+	return EvalOptions{CalibrationImages: e.calibImages, EvalFraction: e.evalFraction, BatchSize: e.batch}
+}
+
+// ValidationImages is the number of images accuracy is measured on.
+func (e *Evaluator) ValidationImages() int { return e.val.Len() }
 
 // Evaluation is the score of one network.
 type Evaluation struct {
