@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"nas/internal/atomicfile"
@@ -559,7 +560,10 @@ func (s *Search) run(ctx context.Context, id results.RunID, st SearchSettings, t
 			Key: func(a *space.Arch) string { return a.String() }, Progress: s.Progress},
 	}
 	if supernetEval != nil {
-		srch.Accuracy = supernetEval
+		gate := &sync.RWMutex{}
+		srch.Accuracy = gatedEvaluator{ev: supernetEval, gate: gate}
+		srch.Latency = searchLatency{ctx: ctx, src: lat, gate: gate}
+		srch.Settings.Parallel = SupernetWindow
 	}
 	if len(trials) > 0 {
 		if err := srch.Resume(trials, state); err != nil {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"nas/results"
 	"nas/search"
@@ -33,6 +34,15 @@ const (
 	// searches, 100 and 25.
 	SupernetPopulation = 100
 	SupernetSample     = 25
+	// SupernetWindow is how many candidates a supernet search scores at
+	// once in this process: scoring splits each batch's images over the
+	// cores, but recalibration splits each convolution's work, and the
+	// small convolutions of a 28x28 network keep two cores busy only part
+	// of the time; two evaluations side by side fill the gaps. The window
+	// is a constant, not the machine's core count, because the trials
+	// depend on it (search.Settings.Parallel): a run gives the same
+	// trials on any machine.
+	SupernetWindow = 2
 	// DefaultSupernets is the folder the supernets a search builds are
 	// kept in, one folder per space, data and recipe (SupernetFolder).
 	DefaultSupernets = "runs/supernets"
@@ -282,4 +292,20 @@ func sameConfig(a, b supernet.Config) bool {
 	ja, err1 := json.Marshal(a)
 	jb, err2 := json.Marshal(b)
 	return err1 == nil && err2 == nil && string(ja) == string(jb)
+}
+
+// gatedEvaluator is the supernet's Evaluator for a search that scores
+// SupernetWindow candidates at once: each evaluation holds gate shared,
+// and a latency prediction that measures blocks into the table holds it
+// exclusively (searchLatency), so that no block is timed beside an
+// evaluation.
+type gatedEvaluator struct {
+	ev   *supernet.Evaluator
+	gate *sync.RWMutex
+}
+
+func (g gatedEvaluator) Accuracy(ctx context.Context, a *space.Arch, seed uint64) (float64, error) {
+	g.gate.RLock()
+	defer g.gate.RUnlock()
+	return g.ev.Accuracy(ctx, a, seed)
 }
