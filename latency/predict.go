@@ -65,7 +65,7 @@ func (e *MissingError) Unwrap() error { return ErrMissingEntries }
 // missing are measured on the spot and stored; otherwise a prediction that
 // needs them fails with a *MissingError. A missing overhead entry is
 // calibrated on Fill.Calibration, or on the network predicted if that is
-// empty. It is not safe for concurrent use.
+// empty.
 type Predictor struct {
 	Table *Table
 	Batch int       // default 1
@@ -106,11 +106,7 @@ func (p *Predictor) Predict(ctx context.Context, a *space.Arch) (Prediction, err
 				todo = append(todo, it)
 			}
 		}
-		_, err := fill.Profile(ctx, todo)
-		// The boundaries timed stay with Fill for the next prediction's
-		// measurements, as they stay for a whole profile's.
-		p.Fill.boundary, p.Fill.coldBoundary = fill.boundary, fill.coldBoundary
-		if err != nil {
+		if _, err := fill.Profile(ctx, todo); err != nil {
 			return pred, err
 		}
 		pred.MeasuredNow = len(missing)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"path/filepath"
 	"testing"
 
@@ -145,21 +144,4 @@ func TestPredictScalesBySum(t *testing.T) {
 	require.Equal(t, 7.0, Entry{P10Ns: 7}.BlockNs(2))
 	require.Equal(t, 7.0, Entry{P10Ns: 7, ColdNs: 9}.BlockNs(0))
 	require.Equal(t, 0.0, Entry{P10Ns: 7, ColdNs: 1}.BlockNs(4), "never below 0")
-}
-
-// A Predictor keeps the run boundaries its fills time, as one profile
-// does: a later prediction measuring blocks of the same output shapes
-// takes them from the first instead of timing them again.
-func TestPredictKeepsBoundaries(t *testing.T) {
-	tbl := openTest(t, filepath.Join(t.TempDir(), "lut.db"), testFingerprint(1), Options{})
-	pr := &Predictor{Table: tbl, Fill: newTestProfiler(t, tbl)}
-	_, err := pr.Predict(context.Background(), tinyArch("a", 1))
-	require.NoError(t, err)
-	require.NotEmpty(t, pr.Fill.boundary)
-	first := maps.Clone(pr.Fill.boundary)
-	_, err = pr.Predict(context.Background(), tinyArch("b", 2))
-	require.NoError(t, err)
-	for shape, ns := range first {
-		require.Equal(t, ns, pr.Fill.boundary[shape], "the boundary at %v is the one timed first", shape)
-	}
 }
