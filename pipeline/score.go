@@ -172,10 +172,14 @@ type SupernetScorer interface {
 }
 
 // supernetEvaluator is search's Evaluator with a supernet: ev in this
-// process, one candidate at a time (an Evaluator is not safe for
-// concurrent use), or, with remote, one ScoreTask per candidate.
+// process, one candidate at a time, or, with remote, one ScoreTask per
+// candidate. An evaluation in this process holds gate shared, and a
+// latency prediction that measures blocks into the table holds it
+// exclusively (searchLatency), so that no block is timed beside an
+// evaluation.
 type supernetEvaluator struct {
 	mu     sync.Mutex
+	gate   *sync.RWMutex
 	ev     *supernet.Evaluator
 	remote SupernetScorer
 	task   ScoreTask // all but the candidates
@@ -197,6 +201,10 @@ func (s *supernetEvaluator) Submit(ctx context.Context, a *space.Arch, seed uint
 		return func() (float64, error) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
+			if s.gate != nil {
+				s.gate.RLock()
+				defer s.gate.RUnlock()
+			}
 			return s.ev.Accuracy(ctx, a, seed)
 		}, nil
 	}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"nas/internal/atomicfile"
@@ -559,12 +560,14 @@ func (s *Search) run(ctx context.Context, id results.RunID, st SearchSettings, t
 			Key: func(a *space.Arch) string { return a.String() }, Progress: s.Progress},
 	}
 	if supernetEval != nil {
-		se := &supernetEvaluator{ev: supernetEval}
+		gate := &sync.RWMutex{}
+		se := &supernetEvaluator{ev: supernetEval, gate: gate}
 		if sc, ok := tr.(SupernetScorer); ok {
 			se.remote = sc
 			se.task = ScoreTask{Supernet: st.Supernet, Identity: st.supernetIdentity, Space: sp.Name, Data: data, Eval: ScoreOptionsOf(supernetEval)}
 		}
 		srch.Accuracy = se
+		srch.Latency = searchLatency{ctx: ctx, src: lat, gate: gate}
 	}
 	if len(trials) > 0 {
 		if err := srch.Resume(trials, state); err != nil {

@@ -22,7 +22,7 @@ import (
 
 // Defaults of a search that scores its candidates with a supernet (the
 // default; SearchSettings.Proxy scores them by proxy training instead): a
-// candidate costs about a CPU-second instead of a proxy training run, so
+// candidate costs under a CPU-second instead of a proxy training run, so
 // the budget is sized for hundreds of them, and evolution's population
 // for a budget of that size.
 const (
