@@ -10,6 +10,15 @@
 #
 #   bash bench/scale_workers.sh
 #   BUDGET=32 PROXY_STEPS=100 ROUNDS=2 OUT=runs/scale bash bench/scale_workers.sh
+#   MODE=supernet ROUNDS=2 bash bench/scale_workers.sh
+#
+# MODE=supernet measures a supernet-scored search instead (no --proxy): the
+# workers score the candidates on a supernet of the space, trained first
+# outside the measured span (nas supernet train, SUPERNET_FRACTION of the
+# training split for one epoch: the scoring's cost does not depend on how
+# well the supernet is trained), BUDGET 60 by default. Each search's
+# workers keep the supernet they fetch in a temporary folder of the
+# search's own (TMPDIR), so every search fetches it afresh.
 #
 # Needs Debian's nats-server (scripts/setup.sh) and the fashion-mnist files
 # (dataset-fashion-mnist). The latency table is profiled first, so the
@@ -22,7 +31,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BUDGET=${BUDGET:-24}
+MODE=${MODE:-proxy}
+if [ "$MODE" = supernet ]; then BUDGET=${BUDGET:-60}; else BUDGET=${BUDGET:-24}; fi
+SUPERNET_FRACTION=${SUPERNET_FRACTION:-0.05}
 PARALLEL=${PARALLEL:-4}
 PROXY_STEPS=${PROXY_STEPS:-40}
 PROXY_EVAL=${PROXY_EVAL:-0.25}
@@ -37,6 +48,11 @@ mkdir -p "$OUT"
 nas="$OUT/nas"
 go build -o "$nas" ./cmd/nas
 "$nas" profile --quiet --lut "$OUT/lut.db" --space "$SPACE" --cap 20ms --warmup 2ms --tolerance 0.2 >/dev/null
+accuracy=(--proxy --proxy-steps "$PROXY_STEPS" --proxy-eval-fraction "$PROXY_EVAL")
+if [ "$MODE" = supernet ]; then
+  "$nas" supernet train --space "$SPACE" --epochs 1 --fraction "$SUPERNET_FRACTION" --out "$OUT/super" --quiet >/dev/null
+  accuracy=(--supernet "$OUT/super")
+fi
 
 nats-server -js -a 127.0.0.1 -p "$PORT" -sd "$OUT/js" >"$OUT/nats.log" 2>&1 &
 server=$!
@@ -58,12 +74,12 @@ search() {
   local n=$1 tag=$2
   workers=()
   for i in $(seq "$n"); do
-    GOMAXPROCS=1 "$nas" worker --nats "$url" --project "$tag" --threads 1 --name "w$i" >"$OUT/$tag-w$i.log" 2>&1 &
+    mkdir -p "$OUT/$tag-tmp"
+    TMPDIR="$OUT/$tag-tmp" GOMAXPROCS=1 "$nas" worker --nats "$url" --project "$tag" --threads 1 --name "w$i" >"$OUT/$tag-w$i.log" 2>&1 &
     workers+=($!)
   done
-  "$nas" search --nats "$url" --project "$tag" --proxy --parallel "$PARALLEL" --strategy random --seed "$SEED" --budget "$BUDGET" \
-    --space "$SPACE" --target-ms 1 --proxy-steps "$PROXY_STEPS" --proxy-eval-fraction "$PROXY_EVAL" \
-    --final 0 --threads 1 --lut "$OUT/lut.db" --store "$OUT/$tag.db" --out "$OUT/$tag" --json \
+  "$nas" search --nats "$url" --project "$tag" "${accuracy[@]}" --parallel "$PARALLEL" --strategy random --seed "$SEED" --budget "$BUDGET" \
+    --space "$SPACE" --target-ms 1 --final 0 --threads 1 --lut "$OUT/lut.db" --store "$OUT/$tag.db" --out "$OUT/$tag" --json \
     --log-format json >"$OUT/$tag.json" 2>"$OUT/$tag.log"
   for w in "${workers[@]}"; do kill -TERM "$w"; wait "$w" || true; done
   workers=()

@@ -13,7 +13,8 @@ func span(n, part, parts int) (lo, hi int) {
 // gemmStep is a convolution as a GEMM per group: weights [Out, K] times the
 // input (pointwise) or the arena's im2col matrix, with the epilogue applied
 // to each output tile. Tiles are column chunks of colChunk positions, and
-// row blocks when there are fewer chunks than threads.
+// row blocks when there are fewer chunks than threads or when a split by
+// columns would put the two sides of a boundary in one cache line.
 type gemmStep struct {
 	groups, m, k, n int                // per group: m outputs, k = In/groups*KH*KW, n positions
 	packed          []*kernels.PackedA // per group and row block: the weights, packed once
@@ -24,6 +25,7 @@ type gemmStep struct {
 	fromCols bool // B is the arena's im2col matrix
 
 	colChunk, rowBlocks, tiles int
+	rowAt                      []int // row block rb is rows rowAt[rb] to rowAt[rb+1]
 	nparts                     int
 }
 
@@ -39,7 +41,16 @@ func newGemmStep(d kernels.ConvDims, w []float32, epi kernels.Epilogue, threads,
 	chunks := (s.n + s.colChunk - 1) / s.colChunk
 	s.rowBlocks = 1
 	work := s.groups * s.m * s.k * s.n
+	unit := lineRows(s.n)
 	if threads > 1 && work >= minWork {
+		if s.groups == 1 && unit > 1 && s.m >= threads*max(4*unit, 16) {
+			// The output's rows do not start on cache lines (14x14,
+			// 55x55 planes): a split by columns would share a line
+			// between the parts in every row, which both cores then
+			// write at once. Split the rows instead, at multiples of
+			// unit rows, where the lines part.
+			s.rowBlocks = threads
+		}
 		for s.groups*chunks*s.rowBlocks < threads && s.m/(s.rowBlocks+1) >= 16 {
 			s.rowBlocks++
 		}
@@ -57,10 +68,11 @@ func newGemmStep(d kernels.ConvDims, w []float32, epi kernels.Epilogue, threads,
 			chunks = (s.n + s.colChunk - 1) / s.colChunk
 		}
 	}
+	s.rowAt = alignedSpans(s.m, s.rowBlocks, unit)
 	s.tiles = s.groups * chunks * s.rowBlocks
 	for g := 0; g < s.groups; g++ {
 		for rb := 0; rb < s.rowBlocks; rb++ {
-			r0, r1 := span(s.m, rb, s.rowBlocks)
+			r0, r1 := s.rowAt[rb], s.rowAt[rb+1]
 			row := g*s.m + r0
 			s.packed = append(s.packed, kernels.PackA(false, r1-r0, s.k, 1, w[row*s.k:], s.k))
 		}
@@ -73,6 +85,34 @@ func newGemmStep(d kernels.ConvDims, w []float32, epi kernels.Epilogue, threads,
 }
 
 func (s *gemmStep) parts() int { return s.nparts }
+
+// lineRows is the smallest number of rows of n float32s that fill whole
+// 64-byte cache lines: a boundary between row blocks at a multiple of it
+// falls between lines (the output's storage starts on a line).
+func lineRows(n int) int {
+	g := 16
+	for n%g != 0 {
+		g /= 2
+	}
+	return 16 / g
+}
+
+// alignedSpans splits [0, m) into parts contiguous ranges, as equal as
+// whole multiples of unit allow: range i is [at[i], at[i+1]). Where the
+// ranges would have fewer than 4*unit rows, rounding to unit would leave
+// them more than an eighth apart, and they are equal instead: one cache
+// line shared costs less than that imbalance.
+func alignedSpans(m, parts, unit int) []int {
+	at := make([]int, parts+1)
+	for i := range at {
+		at[i], _ = span(m, i, parts)
+		if m >= 4*parts*unit {
+			at[i] = min((at[i]+unit/2)/unit*unit, m)
+		}
+	}
+	at[parts] = m
+	return at
+}
 
 // workspaceLen is the GEMM workspace one part of the step needs.
 func (s *gemmStep) workspaceLen() int {
@@ -103,7 +143,7 @@ func (s *gemmStep) run(a *arena, part, parts int) {
 		g := t / (chunks * s.rowBlocks)
 		rb := t / chunks % s.rowBlocks
 		cb := t % chunks
-		r0, _ := span(s.m, rb, s.rowBlocks)
+		r0 := s.rowAt[rb]
 		j0 := cb * s.colChunk
 		j1 := min(j0+s.colChunk, s.n)
 		row := g*s.m + r0

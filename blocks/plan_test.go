@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"nas/blocks/kernels"
 	"nas/blocks/nn"
 )
 
@@ -94,6 +95,21 @@ func planGraphs() map[string]*Graph {
 	m = b.Act("tail", m, ActSigmoid)
 	b.Concat(m, m)
 	gs["odd"] = b.Graph()
+
+	// Planes whose rows do not start on cache lines (7x4: a line every 4
+	// rows; 25x27: every 16), with enough output channels that the GEMMs
+	// split by rows at two and three threads: a pointwise convolution
+	// with a residual sum, a dense 3x3 one (im2col), and a pointwise one
+	// over more columns than a chunk.
+	b = NewBuilder(Shape{8, 7, 4})
+	x = b.ConvBNAct("pw1", b.g.Input, 48, 1, 1, 1, ActReLU6)
+	y = b.ConvBNAct("dense", x, 48, 3, 1, 1, ActReLU)
+	x = b.Add(x, b.ConvBNAct("pw2", y, 48, 1, 1, 1, ActNone))
+	b.ConvBNAct("pw3", x, 40, 1, 1, 1, ActHSwish)
+	gs["offline"] = b.Graph()
+	b = NewBuilder(Shape{4, 25, 27})
+	b.ConvBNAct("wide", b.g.Input, 136, 1, 1, 1, ActReLU)
+	gs["offline_wide"] = b.Graph()
 	return gs
 }
 
@@ -221,4 +237,42 @@ func TestPlanRefusesWrongInput(t *testing.T) {
 	p.Close()
 	_, err = p.Run(make([]float32, p.InputLen()))
 	require.ErrorContains(t, err, "after Close")
+}
+
+func TestGemmStepSplitsOnCacheLines(t *testing.T) {
+	for _, tc := range []struct {
+		m, n, threads int
+		rowBlocks     int // 0: split by columns
+	}{
+		{m: 576, n: 196, threads: 2, rowBlocks: 2},  // 14x14: rows start 16 bytes apart
+		{m: 128, n: 3025, threads: 2, rowBlocks: 2}, // 55x55
+		{m: 64, n: 3025, threads: 2},                // 55x55, rows too few to split evenly on lines
+		{m: 16, n: 3025, threads: 2},                // too few rows: columns
+		{m: 96, n: 3136, threads: 2},                // 56x56: rows start on lines
+		{m: 576, n: 49, threads: 2, rowBlocks: 2},   // one chunk: rows
+	} {
+		d := kernels.ConvDims{Window: kernels.Window{InH: 1, InW: tc.n, KH: 1, KW: 1, StrideH: 1, StrideW: 1,
+			DilH: 1, DilW: 1, OutH: 1, OutW: tc.n}, In: 32, Out: tc.m, Groups: 1}
+		s := newGemmStep(d, make([]float32, tc.m*32), kernels.Epilogue{}, tc.threads, 0)
+		if tc.rowBlocks == 0 {
+			require.Equal(t, 1, s.rowBlocks, "m %d n %d", tc.m, tc.n)
+			require.Zero(t, s.colChunk%16, "m %d n %d: column chunk %d", tc.m, tc.n, s.colChunk)
+			continue
+		}
+		require.Equal(t, tc.rowBlocks, s.rowBlocks, "m %d n %d", tc.m, tc.n)
+		for _, r := range s.rowAt[:len(s.rowAt)-1] {
+			require.Zero(t, r*tc.n%16, "m %d n %d: row block boundary at row %d is inside a cache line", tc.m, tc.n, r)
+		}
+	}
+}
+
+func TestAlignedSpans(t *testing.T) {
+	require.Equal(t, []int{0, 64, 136}, alignedSpans(136, 2, 16))
+	require.Equal(t, []int{0, 48, 96, 144}, alignedSpans(144, 3, 12))
+	require.Equal(t, []int{0, 16, 32, 50}, alignedSpans(50, 3, 4))
+	require.Equal(t, []int{0, 20, 40}, alignedSpans(40, 2, 16)) // too few rows: plain spans
+	require.Equal(t, []int{0, 5, 10}, alignedSpans(10, 2, 1))
+	require.Equal(t, 4, lineRows(196))
+	require.Equal(t, 16, lineRows(3025))
+	require.Equal(t, 1, lineRows(3136))
 }

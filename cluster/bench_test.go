@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"nas/internal/natstest"
+	"nas/pipeline"
+	"nas/supernet"
 )
 
 // BenchmarkRoundTrip measures the queue's own cost per task: tasks that
@@ -93,4 +96,80 @@ func doAll(b *testing.B, c *Coordinator, tasks []Task, parallel int) {
 	for err := range errs {
 		require.NoError(b, err)
 	}
+}
+
+// BenchmarkScoreTask measures what a score task costs besides the
+// scoring itself: 16 candidates of a small supernet scored through one
+// worker in this process (cluster.Remote, the search's path), one task
+// per candidate (candidates=1) or eight candidates per task
+// (candidates=8), each task's result read back for the time its function
+// ran. It reports the scoring time per candidate on the worker
+// (eval-ms/candidate) and the rest of the wall time per candidate
+// (overhead-ms/candidate: publishing, delivery, the result's round trip).
+// fetch-21MB measures a worker's first task on a supernet, fetching a
+// blob of small28's supernet file size (21 MB) from the object store.
+//
+//	go test -run '^$' -bench ScoreTask -benchtime 5x ./cluster/
+func BenchmarkScoreTask(b *testing.B) {
+	b.Setenv("TMPDIR", b.TempDir())
+	srv := natstest.Start(b)
+	q := testQueue(b, srv)
+	dir := writeStripes(b, 400, 1)
+	data := pipeline.Dataset{Name: "mnist", Dir: dir}
+	sn, sp := stripesSupernet(b, data)
+	id, err := HashDataset("mnist", dir)
+	require.NoError(b, err)
+	runWorker(b, srv, &Worker{Name: "w", Dataset: &id, Tasks: PipelineTasks(&pipeline.Datasets{}, data, 1)})
+	sets, err := (&pipeline.Datasets{}).Open(data)
+	require.NoError(b, err)
+	ev, err := supernet.NewEvaluator(sn, "mnist", sets, supernet.EvalOptions{})
+	require.NoError(b, err)
+	ctx := context.Background()
+	const perRun = 16
+	rng := rand.New(rand.NewPCG(6, 0))
+	var cands []pipeline.Candidate
+	for i := range perRun {
+		_, a, err := sp.Sample(rng)
+		require.NoError(b, err)
+		cands = append(cands, pipeline.Candidate{Arch: a.String(), Seed: uint64(i)})
+	}
+	run := 0
+	for _, per := range []int{1, 8} {
+		b.Run(fmt.Sprintf("candidates=%d", per), func(b *testing.B) {
+			var wall, worked time.Duration
+			n := 0
+			for b.Loop() {
+				run++
+				remote := &Remote{Coordinator: NewCoordinator(q, nil), Run: fmt.Sprint("run-", run)}
+				for i := 0; i < perRun; i += per {
+					task := pipeline.ScoreTask{Supernet: sn.Dir, Identity: sn.Identity, Space: sp.Name, Data: data,
+						Candidates: cands[i : i+per], Eval: pipeline.ScoreOptionsOf(ev)}
+					start := time.Now()
+					_, err := remote.Score(ctx, task)
+					require.NoError(b, err)
+					wall += time.Since(start)
+					e, err := q.results.Get(ctx, q.names.ResultKey(remote.Run, taskIDOf(b, remote, task)))
+					require.NoError(b, err)
+					r, err := DecodeResult(e.Value())
+					require.NoError(b, err)
+					worked += r.Elapsed
+				}
+				n += perRun
+			}
+			b.ReportMetric(float64(worked.Microseconds())/1e3/float64(n), "eval-ms/candidate")
+			b.ReportMetric(float64((wall-worked).Microseconds())/1e3/float64(n), "overhead-ms/candidate")
+		})
+	}
+	b.Run("fetch-21MB", func(b *testing.B) {
+		blob := make([]byte, 21<<20)
+		for i := range blob {
+			blob[i] = byte(rng.Uint32())
+		}
+		hash, err := q.Blobs().Put(ctx, blob)
+		require.NoError(b, err)
+		for b.Loop() {
+			_, err := q.Blobs().Get(ctx, hash)
+			require.NoError(b, err)
+		}
+	})
 }

@@ -5,11 +5,13 @@
 // bucket, from which the coordinator hands each result to its caller once.
 //
 // A task is a kind and a JSON payload: the serializable inputs of a
-// library function (proxy-train a candidate, the final training of a
-// candidate or a baseline, one NetAdapt proposal's fine-tune). A worker
+// library function (proxy-train a candidate, score candidates on a
+// supernet, the final training of a candidate or a baseline, one NetAdapt
+// proposal's fine-tune). A worker
 // holds a Registry that maps kinds to those functions; this package knows
-// nothing of what they compute. Large inputs and outputs (weights) travel
-// through the object store, addressed by their SHA-256 (Blobs).
+// nothing of what they compute. Large inputs and outputs (weights,
+// supernets) travel through the object store, addressed by their SHA-256
+// (Blobs).
 //
 // What the package guarantees:
 //   - Delivery: a task is acknowledged only after its result is stored; a

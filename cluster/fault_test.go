@@ -14,9 +14,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"nas/internal/natstest"
-
 	"nas/internal/crashtest"
+	"nas/internal/natstest"
+	"nas/pipeline"
 )
 
 // The worker process of the fault tests: the test binary run again with
@@ -28,6 +28,9 @@ const (
 	// envKillAt names a task: the worker kills itself with SIGKILL when
 	// that task starts, as kill -9 would in the middle of it.
 	envKillAt = "NAS_CLUSTER_TEST_KILL_AT"
+	// envWorkerPipeline makes the worker serve the pipeline's tasks
+	// (PipelineTasks) on the stripes folder opened as mnist.
+	envWorkerPipeline = "NAS_CLUSTER_TEST_WORKER_PIPELINE"
 )
 
 // TestWorkerProcess is the worker of the fault tests; it does nothing
@@ -39,16 +42,25 @@ func TestWorkerProcess(t *testing.T) {
 		t.Skip("the worker process of the fault tests; run by them")
 	}
 	data := loadStripes(t, os.Getenv(envWorkerData))
-	train := stripesTask(data.sets)
+	tasks := Registry{kindTrain: stripesTask(data.sets)}
+	if os.Getenv(envWorkerPipeline) != "" {
+		local := pipeline.Dataset{Name: "mnist", Dir: data.dir}
+		tasks = PipelineTasks(&pipeline.Datasets{}, local, 1)
+		var err error
+		data.id, err = HashDataset(local.Name, local.Dir)
+		require.NoError(t, err)
+	}
 	killAt := os.Getenv(envKillAt)
 	name := os.Getenv(envWorkerName)
-	tasks := Registry{kindTrain: func(ctx context.Context, p json.RawMessage, env Env) (json.RawMessage, error) {
-		if env.Task.ID == killAt {
-			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			select {} // the signal is on its way
+	for kind, fn := range tasks {
+		tasks[kind] = func(ctx context.Context, p json.RawMessage, env Env) (json.RawMessage, error) {
+			if env.Task.ID == killAt {
+				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				select {} // the signal is on its way
+			}
+			return fn(ctx, p, env)
 		}
-		return train(ctx, p, env)
-	}}
+	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer cancel()
 	go func() { // the parent closes stdin to stop the worker
@@ -60,7 +72,7 @@ func TestWorkerProcess(t *testing.T) {
 }
 
 // startWorkerProcess runs TestWorkerProcess as a separate process.
-func startWorkerProcess(t *testing.T, srv *natstest.Server, dataDir, name, killAt string) *exec.Cmd {
+func startWorkerProcess(t *testing.T, srv *natstest.Server, dataDir, name, killAt string, env ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestWorkerProcess$")
 	if testing.Verbose() {
@@ -68,6 +80,7 @@ func startWorkerProcess(t *testing.T, srv *natstest.Server, dataDir, name, killA
 		cmd.Stderr = os.Stderr
 	}
 	cmd.Env = append(os.Environ(), envWorkerURL+"="+srv.URL(), envWorkerData+"="+dataDir, envWorkerName+"="+name, envKillAt+"="+killAt)
+	cmd.Env = append(cmd.Env, env...)
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	crashtest.Start(t, cmd)

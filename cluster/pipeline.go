@@ -27,6 +27,8 @@ const (
 	KindFineTune = "fine-tune"
 )
 
+// KindScore (score.go) is the third kind of the pipeline's tasks.
+
 // trainPayload is a TrainTask on the wire. Its weights file is a path on
 // the coordinator; the worker returns the weights as a blob instead. The
 // weights it starts from, when it has some, travel as a blob too (Init,
@@ -57,9 +59,11 @@ type fineTuneOutput struct {
 // on its own copy of the data: every task's dataset becomes local (the
 // worker has checked the task's DatasetID against local's files before),
 // opened through data. Threads is the number of shards a training batch
-// is split over when the task leaves it to the worker (0).
+// is split over when the task leaves it to the worker (0). The supernets
+// of score tasks are kept in DefaultSupernetCache.
 func PipelineTasks(data *pipeline.Datasets, local pipeline.Dataset, threads int) Registry {
 	return Registry{
+		KindScore: scoreTask(data, local, &supernetCache{root: DefaultSupernetCache()}, &pipeline.Scorer{}),
 		KindTrain: func(ctx context.Context, payload json.RawMessage, env Env) (json.RawMessage, error) {
 			var p trainPayload
 			if err := decodePayload(payload, &p); err != nil {
@@ -161,7 +165,8 @@ func DatasetDir(d pipeline.Dataset) (string, error) {
 }
 
 // Remote does the pipeline's tasks on workers through a Coordinator: it
-// is a pipeline.Trainer (search trials, final trainings) and a
+// is a pipeline.Trainer (search trials, final trainings), a
+// pipeline.SupernetScorer (a supernet search's candidates) and a
 // pipeline.Tuner (NetAdapt's fine-tunes). Calls may run at once.
 //
 // A task's ID is the hash of its kind and payload, so the same task asked
@@ -175,15 +180,17 @@ type Remote struct {
 	// set after the Remote is handed over, before the first task.
 	Run string
 
-	mu       sync.Mutex
-	datasets map[pipeline.Dataset]DatasetID
+	mu        sync.Mutex
+	datasets  map[pipeline.Dataset]DatasetID
+	supernets map[string]supernetBlobs // by folder and identity
 }
 
-// Remote is the search's trainer, queueing its trials in order, and
-// NetAdapt's tuner.
+// Remote is the search's trainer and scorer, queueing its trials in
+// order, and NetAdapt's tuner.
 var (
-	_ pipeline.AsyncTrainer = (*Remote)(nil)
-	_ pipeline.Tuner        = (*Remote)(nil)
+	_ pipeline.AsyncTrainer   = (*Remote)(nil)
+	_ pipeline.SupernetScorer = (*Remote)(nil)
+	_ pipeline.Tuner          = (*Remote)(nil)
 )
 
 // RunName is a run name for an output folder: the same folder gives the

@@ -4,9 +4,10 @@
 // and long fine-tunes, the history folder).
 //
 // Its collaborators come in through small interfaces (LatencySource,
-// Trainer, FineTuner's task function), and the unit of work of a trial is
-// a plain function of serializable inputs (Train, FineTune), so that a
-// worker process can run the same code. Settings are validated once, by
+// Trainer, SupernetScorer, FineTuner's task function), and the unit of
+// work of a trial is a plain function of serializable inputs (Train,
+// FineTune, Scorer.Score), so that a worker process can run the same
+// code. Settings are validated once, by
 // their Validate method; zero means the default where a default exists.
 //
 // It is what the nas command calls; it parses no flags and prints

@@ -1,6 +1,9 @@
 package pipeline
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // SettingError is a setting that cannot run. Setting is its name as the
 // settings' JSON spells it (target_ms, budget, ...), so that a caller can
@@ -18,3 +21,8 @@ func (e *SettingError) Error() string {
 func settingErr(setting string, value any, format string, args ...any) error {
 	return &SettingError{Setting: setting, Value: value, Reason: fmt.Sprintf(format, args...)}
 }
+
+// ErrSupernetMismatch is a ScoreTask whose supernet or data is not the
+// one the task names: weights of another identity, data other than the
+// supernet's, or evaluation settings that give another validation set.
+var ErrSupernetMismatch = errors.New("supernet mismatch")

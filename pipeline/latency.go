@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"math/rand/v2"
+	"sync"
 
 	"nas/latency"
 	"nas/space"
@@ -115,13 +116,52 @@ func measureOne(ctx context.Context, l LatencySource, a *space.Arch) (float64, e
 	return ms[0], nil
 }
 
-// searchLatency is search's LatencyModel over a LatencySource.
-type searchLatency struct {
-	ctx context.Context
-	src LatencySource
+// Complete reports whether the table holds every entry the prediction
+// of a reads, so that predicting a measures nothing.
+func (l *TableLatency) Complete(a *space.Arch) (bool, error) {
+	items, err := latency.ArchItems(a, max(l.Predictor.Batch, 1))
+	if err != nil {
+		return false, err
+	}
+	keys := make([]string, len(items))
+	for i, it := range items {
+		keys[i] = it.Key
+	}
+	missing, err := l.Predictor.Table.Missing(keys)
+	return len(missing) == 0, err
 }
 
-func (l searchLatency) LatencyMs(a *space.Arch) (float64, error) { return l.src.PredictMs(l.ctx, a) }
+// completer is a LatencySource that can tell whether a prediction would
+// measure (TableLatency).
+type completer interface {
+	Complete(a *space.Arch) (bool, error)
+}
+
+// searchLatency is search's LatencyModel over a LatencySource. With a
+// gate, a prediction that measures blocks into the table holds it
+// exclusively: the supernet's evaluations, which hold it shared, finish
+// first and wait, so that a block is timed on a machine this process
+// leaves idle, as a profile times it, however many evaluations run at
+// once (see supernetEvaluator).
+type searchLatency struct {
+	ctx  context.Context
+	src  LatencySource
+	gate *sync.RWMutex
+}
+
+func (l searchLatency) LatencyMs(a *space.Arch) (float64, error) {
+	if c, ok := l.src.(completer); ok && l.gate != nil {
+		done, err := c.Complete(a)
+		if err != nil {
+			return 0, err
+		}
+		if !done {
+			l.gate.Lock()
+			defer l.gate.Unlock()
+		}
+	}
+	return l.src.PredictMs(l.ctx, a)
+}
 
 // netadaptLatency is search's NetAdaptLatency over a LatencySource.
 type netadaptLatency struct{ src LatencySource }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"nas/internal/atomicfile"
@@ -36,11 +37,13 @@ type SearchSettings struct {
 	// search.SoftObjective or search.HardObjective.
 	Objective search.Objective
 	Budget    int // candidates to score (default DefaultSupernetBudget, or DefaultProxyBudget with Proxy)
-	// Parallel is how many candidates are trained at once (0 and 1: one
-	// at a time): on workers when the Trainer is remote, else in this
-	// process. The strategy proposes from the trials committed so far
-	// while the others train (search.Settings.Parallel), so the trials
-	// depend on it, except with the random strategy; a run stores it.
+	// Parallel is how many candidates are scored at once (0 and 1: one
+	// at a time): on workers when the Trainer is remote (a
+	// SupernetScorer, with a supernet), else in this process, where a
+	// supernet still scores one at a time. The strategy proposes from the
+	// trials committed so far while the others are scored
+	// (search.Settings.Parallel), so the trials depend on it, except with
+	// the random strategy; a run stores it.
 	Parallel int
 
 	// Proxy scores candidates by proxy training, as MnasNet does: a
@@ -165,8 +168,6 @@ func (s SearchSettings) Validate() error {
 		return settingErr("supernet", s.Supernet, "proxy training scores candidates without a supernet: give one or the other")
 	case s.Parallel < 0:
 		return settingErr("parallel", s.Parallel, "want 1 or more candidates trained at once")
-	case s.Parallel > 1 && !s.Proxy:
-		return settingErr("parallel", s.Parallel, "a supernet scores candidates in this process, one at a time: give 1, or proxy training")
 	case !slices.Contains(search.Strategies, s.Strategy):
 		return settingErr("strategy", s.Strategy, "want one of %s", strings.Join(search.Strategies, ", "))
 	case !slices.Contains(trainer.DatasetNames(), s.Data):
@@ -559,7 +560,14 @@ func (s *Search) run(ctx context.Context, id results.RunID, st SearchSettings, t
 			Key: func(a *space.Arch) string { return a.String() }, Progress: s.Progress},
 	}
 	if supernetEval != nil {
-		srch.Accuracy = supernetEval
+		gate := &sync.RWMutex{}
+		se := &supernetEvaluator{ev: supernetEval, gate: gate}
+		if sc, ok := tr.(SupernetScorer); ok {
+			se.remote = sc
+			se.task = ScoreTask{Supernet: st.Supernet, Identity: st.supernetIdentity, Space: sp.Name, Data: data, Eval: ScoreOptionsOf(supernetEval)}
+		}
+		srch.Accuracy = se
+		srch.Latency = searchLatency{ctx: ctx, src: lat, gate: gate}
 	}
 	if len(trials) > 0 {
 		if err := srch.Resume(trials, state); err != nil {

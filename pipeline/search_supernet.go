@@ -22,7 +22,7 @@ import (
 
 // Defaults of a search that scores its candidates with a supernet (the
 // default; SearchSettings.Proxy scores them by proxy training instead): a
-// candidate costs about a CPU-second instead of a proxy training run, so
+// candidate costs under a CPU-second instead of a proxy training run, so
 // the budget is sized for hundreds of them, and evolution's population
 // for a budget of that size.
 const (
@@ -60,10 +60,10 @@ type SupernetRecipe struct {
 // DefaultSupernetRecipe is the recipe of the README's main job, chosen
 // so that building the supernet of small28 on Fashion-MNIST, searching
 // it and fine-tuning the winner fit in 20 minutes on two cores
-// (docs/search.md, "The main job"): one epoch on 30% of the training
+// (docs/search.md, "The main job"): one epoch on 20% of the training
 // split, one random network per step, a short warm-up.
 func DefaultSupernetRecipe() SupernetRecipe {
-	return SupernetRecipe{Epochs: 1, Fraction: 0.3, Random: 1, LR: 0.1, Warmup: 0.05, Calibration: 500, CheckpointSteps: 50}
+	return SupernetRecipe{Epochs: 1, Fraction: 0.2, Random: 1, LR: 0.1, Warmup: 0.05, Calibration: 500, CheckpointSteps: 50}
 }
 
 // withDefaults is r, or DefaultSupernetRecipe when r is zero, with

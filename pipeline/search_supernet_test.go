@@ -1,6 +1,10 @@
 package pipeline
 
 import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -23,6 +27,12 @@ func TestSupernetSearchDefaults(t *testing.T) {
 
 	st.Budget = 200
 	require.Equal(t, search.StrategySettings{Population: 20, Sample: 5}, st.strategySettings())
+
+	// A window of candidates in flight: scored on workers through a
+	// SupernetScorer, one at a time in this process.
+	par := st
+	par.Parallel = 4
+	require.NoError(t, par.Validate())
 
 	proxy := SearchSettings{Objective: search.SoftObjective(1, search.DefaultW), Proxy: true}.withDefaults()
 	require.NoError(t, proxy.Validate())
@@ -89,4 +99,56 @@ func TestSupernetFolder(t *testing.T) {
 	cfg.Random = 3
 	d, _ := SupernetFolder("runs/supernets", sp, data, cfg)
 	require.Len(t, map[string]bool{a: true, b: true, c: true, d: true}, 4, "another space, data or recipe is another folder")
+}
+
+// gateProbe is a LatencySource whose table lacks the blocks of the
+// networks in missing: it records, at each prediction, whether the gate
+// was held exclusively (no evaluation could hold it shared).
+type gateProbe struct {
+	gate      *sync.RWMutex
+	missing   map[*space.Arch]bool
+	exclusive []bool
+}
+
+func (g *gateProbe) Complete(a *space.Arch) (bool, error) { return !g.missing[a], nil }
+
+func (g *gateProbe) PredictMs(_ context.Context, a *space.Arch) (float64, error) {
+	held := !g.gate.TryRLock()
+	if !held {
+		g.gate.RUnlock()
+	}
+	g.exclusive = append(g.exclusive, held)
+	return 1, nil
+}
+
+func (g *gateProbe) MeasureMs(context.Context, []*space.Arch, int) ([]float64, error) {
+	return nil, errors.New("not used")
+}
+
+// A prediction that measures blocks holds the gate exclusively, so that
+// no supernet evaluation runs beside the measurement; one the table
+// answers does not, so that it never waits for the evaluations.
+func TestSearchLatencyGate(t *testing.T) {
+	sp, err := space.LoadSpace(DefaultSpace)
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(1, 2))
+	_, known, err := sp.Sample(rng)
+	require.NoError(t, err)
+	_, unknown, err := sp.Sample(rng)
+	require.NoError(t, err)
+	gate := &sync.RWMutex{}
+	probe := &gateProbe{gate: gate, missing: map[*space.Arch]bool{unknown: true}}
+	l := searchLatency{ctx: context.Background(), src: probe, gate: gate}
+	for _, a := range []*space.Arch{known, unknown, known} {
+		_, err := l.LatencyMs(a)
+		require.NoError(t, err)
+	}
+	require.Equal(t, []bool{false, true, false}, probe.exclusive)
+
+	// An evaluation in flight holds the gate shared: a prediction the
+	// table answers goes ahead meanwhile.
+	gate.RLock()
+	_, err = l.LatencyMs(known)
+	require.NoError(t, err)
+	gate.RUnlock()
 }

@@ -199,7 +199,6 @@ func TestSearchSettingsValidate(t *testing.T) {
 		{func(s *SearchSettings) { s.Budget = -1 }, "budget"},
 		{func(s *SearchSettings) { s.Proxy = false; s.SupernetRecipe.Epochs = -1 }, "supernet_epochs"},
 		{func(s *SearchSettings) { s.Parallel = -1 }, "parallel"},
-		{func(s *SearchSettings) { s.Proxy = false; s.Parallel = 2 }, "parallel"},
 		{func(s *SearchSettings) { s.Strategy = "anneal" }, "strategy"},
 		{func(s *SearchSettings) { s.Data = "imagenet" }, "data"},
 		{func(s *SearchSettings) { s.ProxyFraction = 1.5 }, "proxy_fraction"},

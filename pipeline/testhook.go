@@ -17,7 +17,8 @@ import (
 // after a sleep. The events:
 //
 //	supernet  a step of the training of a search's supernet ends
-//	trial     the proxy training of a search candidate starts
+//	trial     the scoring (supernet) or proxy training of a search
+//	          candidate starts
 //	final     the final training of a searched network starts
 //	baseline  the final training of a baseline starts
 //	proposal  the short fine-tune of a NetAdapt proposal starts

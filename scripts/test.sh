@@ -39,6 +39,7 @@ FUZZ_TARGETS=(
   "./pipeline/ FuzzReadHistory 50000"
   "./cluster/ FuzzDecodeMeasureRequest 50000"
   "./cluster/ FuzzDecodeMeasureReply 50000"
+  "./cluster/ FuzzDecodeScorePayload 50000"
   "./latency/ FuzzParseKey 50000"
 )
 for t in "${FUZZ_TARGETS[@]}"; do

@@ -41,8 +41,8 @@ func fashionShaped(b *testing.B, n int) *trainer.Dataset {
 // BenchmarkEvaluateSmall28 scores networks drawn from small28 the way
 // Evaluator does (bind the shared weights, recalibrate batch norm on
 // 2,000 or 500 images, score the validation split of 60,000 images' 10%,
-// a third or a sixth of it, in batches of 250 or 100: the last case is
-// the Evaluator's default),
+// a third, a sixth or a twelfth of it, in batches of 250 or 100: the
+// last case is the Evaluator's default),
 // and reports wall and CPU milliseconds per network:
 //
 //	go test ./supernet -run '^$' -bench EvaluateSmall28 -benchtime 20x
@@ -63,7 +63,7 @@ func BenchmarkEvaluateSmall28(b *testing.B) {
 		fraction float64
 		batch    int
 	}{{"calib2000-val6000", 2000, 0, 250}, {"calib2000-val2000", 2000, 1.0 / 3, 250}, {"calib500-val2000", 500, 1.0 / 3, 250},
-		{"calib500-val1000-batch250", 500, 1.0 / 6, 250}, {"calib500-val1000", 500, 1.0 / 6, DefaultEvalBatch}} {
+		{"calib500-val1000-batch250", 500, 1.0 / 6, 250}, {"calib500-val1000", 500, 1.0 / 6, DefaultEvalBatch}, {"calib500-val500", 500, 1.0 / 12, DefaultEvalBatch}} {
 		b.Run(bc.name, func(b *testing.B) {
 			rc.EvalFraction = bc.fraction
 			fit, val, err := rc.Split(train)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -320,6 +321,11 @@ func TestEvaluateAndExtract(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, e1.Acc, e2.Acc, "same seed, same score")
 		require.Equal(t, 16, e1.Images)
+		small, err := NewEvaluator(sn, "tiny", sets, EvalOptions{ValidationImages: 8})
+		require.NoError(t, err)
+		e8, err := small.Evaluate(context.Background(), a, 1)
+		require.NoError(t, err)
+		require.Equal(t, 8, e8.Images, "ValidationImages sets the part of the split scored on")
 		acc, err := ev.Accuracy(context.Background(), a, 1)
 		require.NoError(t, err)
 		require.Equal(t, e1.Acc, acc)
@@ -342,6 +348,40 @@ func TestEvaluateAndExtract(t *testing.T) {
 		m, err := trainer.Evaluate(context.Background(), fresh, valSplit(t, sn, sets), 32)
 		require.NoError(t, err)
 		require.InDelta(t, e1.Acc, m.Acc, 1e-9)
+	}
+}
+
+// TestEvaluateConcurrently scores networks from several goroutines at
+// once on one Evaluator, as a search with a window of candidates does
+// (run it with -race): each score equals the one a lone evaluation gives.
+func TestEvaluateConcurrently(t *testing.T) {
+	sets := tinyData(t, 160, 1)
+	dir := t.TempDir()
+	trainTiny(t, dir, tinyConfig(), sets, false)
+	sn, err := Open(dir)
+	require.NoError(t, err)
+	ev, err := NewEvaluator(sn, "tiny", sets, EvalOptions{})
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(5, 6))
+	archs := make([]*space.Arch, 6)
+	want := make([]Evaluation, len(archs))
+	for i := range archs {
+		_, archs[i], err = sn.Space.Sample(rng)
+		require.NoError(t, err)
+		want[i], err = ev.Evaluate(context.Background(), archs[i], uint64(i))
+		require.NoError(t, err)
+	}
+	got := make([]Evaluation, len(archs))
+	errs := make([]error, len(archs))
+	var wg sync.WaitGroup
+	for i := range archs {
+		wg.Go(func() { got[i], errs[i] = ev.Evaluate(context.Background(), archs[i], uint64(i)) })
+	}
+	wg.Wait()
+	for i := range archs {
+		require.NoError(t, errs[i])
+		require.Equal(t, want[i].Acc, got[i].Acc, "network %d", i)
+		require.Equal(t, want[i].Loss, got[i].Loss, "network %d", i)
 	}
 }
 

@@ -28,7 +28,7 @@ import (
 type variant struct {
 	name         string
 	calibration  int
-	evalFraction float64 // 0: the Evaluator's default 1,000 images
+	evalFraction float64 // 0: 1,000 images of the validation split
 	seed         uint64
 	meanOf       []int // when set: the mean of these variants' scores
 	finetune     int   // SGD steps on the inherited weights before scoring
@@ -94,11 +94,11 @@ func scoreVariants(ctx context.Context, o options, sn *supernet.Supernet, sets *
 			}
 			continue
 		}
-		ev, err := supernet.NewEvaluator(sn, o.data, sets, supernet.EvalOptions{CalibrationImages: v.calibration, EvalFraction: v.evalFraction})
+		val, frac, err := validation(sn, sets, v.evalFraction)
 		if err != nil {
 			return err
 		}
-		val, err := validation(sn, sets, v.evalFraction)
+		ev, err := supernet.NewEvaluator(sn, o.data, sets, supernet.EvalOptions{CalibrationImages: v.calibration, EvalFraction: frac})
 		if err != nil {
 			return err
 		}
@@ -172,21 +172,28 @@ func writeVariants(path string, vs []variant, scores [][]variantScore, rows []ro
 	return f.Close()
 }
 
-// validation is the part of sn's validation split an Evaluator with
-// evalFraction scores on (0: its default DefaultValidationImages).
-func validation(sn *supernet.Supernet, sets *trainer.Sets, evalFraction float64) (*trainer.Dataset, error) {
+// validation is the part of sn's validation split a scoring with
+// evalFraction scores on (0: variantImages of it, drawn per class as the
+// Evaluator draws its part), and the fraction that gives it.
+func validation(sn *supernet.Supernet, sets *trainer.Sets, evalFraction float64) (*trainer.Dataset, float64, error) {
 	rc := sn.Manifest.Config.Recipe
 	rc.EvalFraction = evalFraction
 	_, val, err := rc.Split(sets.Train)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	if evalFraction == 0 && val.Len() > supernet.DefaultValidationImages {
-		rc.EvalFraction = float64(supernet.DefaultValidationImages) / float64(val.Len())
+	if evalFraction == 0 {
+		rc.EvalFraction = 1
+		if val.Len() > variantImages {
+			rc.EvalFraction = float64(variantImages) / float64(val.Len())
+		}
 		_, val, err = rc.Split(sets.Train)
 	}
-	return val, err
+	return val, rc.EvalFraction, err
 }
+
+// variantImages is the validation images of the scorings named "/ 1,000".
+const variantImages = 1000
 
 // probed is a network's accuracy, mean cross-entropy and mean softmax
 // probability of the true class over a validation set.

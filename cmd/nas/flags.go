@@ -103,7 +103,7 @@ func addThreadsFlag(cmd *cobra.Command, p *int) {
 }
 
 // parallelHelp is the help of --parallel.
-const parallelHelp = "trainings at once: search candidates, or the proposals of a NetAdapt iteration; on 'nas worker' processes with --nats (give at least the number of workers), else in this process. A search's trials depend on it (except with --strategy random) and a run keeps it; NetAdapt's results do not"
+const parallelHelp = "tasks at once: search candidates (their supernet scoring, or proxy training with --proxy), or the proposals of a NetAdapt iteration; on 'nas worker' processes with --nats (give at least the number of workers), else in this process (where a supernet scores one at a time). A search's trials depend on it (except with --strategy random) and a run keeps it; NetAdapt's results do not"
 
 func addParallelFlag(cmd *cobra.Command, p *int) {
 	cmd.Flags().IntVar(p, "parallel", 1, parallelHelp)
@@ -238,7 +238,7 @@ type natsOptions struct {
 
 func (o *natsOptions) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&o.URL, "nats", "", "NATS server URL, nats://host:4222: trainings and fine-tunes run on 'nas worker' processes, device measurements on 'nas agent' ones (see docs/distributed.md)")
+	f.StringVar(&o.URL, "nats", "", "NATS server URL, nats://host:4222: trainings, fine-tunes and a supernet's scoring of candidates run on 'nas worker' processes, device measurements on 'nas agent' ones (see docs/distributed.md)")
 	f.StringVar(&o.Creds, "creds", "", "NATS credentials file (user JWT and seed)")
 	f.StringVar(&o.User, "user", "", "NATS user")
 	f.StringVar(&o.Password, "password", "", "NATS password (with --user)")

@@ -156,3 +156,55 @@ func TestWorkerCreds(t *testing.T) {
 	require.Len(t, finishedTasks(log.String()), 2, log.String())
 	require.True(t, strings.Contains(log.String(), "w1"))
 }
+
+// TestSearchSupernetOverNATS: a supernet search (no --proxy) with
+// --parallel 3 whose candidates are scored by two `nas worker` processes
+// records the trials of the same search run in this process with
+// --parallel 3, accuracies and rewards bit for bit. The supernet is
+// trained on the coordinator; each worker fetches it once and scores its
+// share of the candidates.
+func TestSearchSupernetOverNATS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a tiny supernet and scores candidates twice")
+	}
+	t.Setenv("TMPDIR", t.TempDir()) // the workers' supernet cache
+	srv := natstest.Start(t)
+	f := newMainJobFixture(t)
+	super := filepath.Join(t.TempDir(), "super")
+	code, _, errOut := runNas(t, "supernet", "train", "--space", f.spacePath, "--data", "mnist", "--data-dir", f.data,
+		"--epochs", "1", "--batch", "16", "--lr", "0.05", "--calibration", "64", "--out", super, "--json")
+	require.Equal(t, 0, code, errOut)
+	logs := []*lockedBuffer{
+		startWorkerProcess(t, "--nats", srv.URL(), "--data", "mnist", "--data-dir", f.data, "--threads", "1", "--name", "w1"),
+		startWorkerProcess(t, "--nats", srv.URL(), "--data", "mnist", "--data-dir", f.data, "--threads", "1", "--name", "w2"),
+	}
+	for _, l := range logs {
+		waitFor(t, time.Minute, "the workers serve", func() bool { return strings.Contains(l.String(), "worker serving") })
+	}
+	args := func(dir string, extra ...string) []string {
+		return append([]string{"search", "--target-ms", "0.05", "--space", f.spacePath, "--data", "mnist", "--data-dir", f.data,
+			"--lut", f.lut, "--store", filepath.Join(dir, "store.db"), "--out", filepath.Join(dir, "report"), "--seed", "5",
+			"--supernet", super, "--budget", "8", "--parallel", "3", "--final", "0", "--threads", "1", "--json"}, extra...)
+	}
+	remote, local := t.TempDir(), t.TempDir()
+	code, _, errOut = runNas(t, args(remote, "--nats", srv.URL())...)
+	require.Equal(t, 0, code, errOut)
+	code, _, errOut = runNas(t, args(local)...)
+	require.Equal(t, 0, code, errOut)
+	rt, lt := storedTrials(t, filepath.Join(remote, "store.db")), storedTrials(t, filepath.Join(local, "store.db"))
+	require.Len(t, rt, 8)
+	require.Equal(t, len(lt), len(rt))
+	for i := range lt {
+		require.Equal(t, lt[i].Arch, rt[i].Arch, "trial %d", i)
+		require.Equal(t, lt[i].Status, rt[i].Status, rt[i].Reason)
+		require.Equal(t, lt[i].ValAccuracy, rt[i].ValAccuracy, "trial %d", i)
+		require.Equal(t, lt[i].Reward, rt[i].Reward, "trial %d", i)
+	}
+	scored := 0
+	for _, l := range logs {
+		n := len(finishedTasks(l.String()))
+		require.Positive(t, n, "both workers score:\n%s", l.String())
+		scored += n
+	}
+	require.Equal(t, 8, scored, "one task per trial")
+}

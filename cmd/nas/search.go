@@ -48,7 +48,7 @@ MnasNet reward  ACC(m) * (LAT(m)/TAR)^w  on this device:
        machine on the fly for blocks the table does not have yet;
   ACC  the validation accuracy the network has with the weights it inherits
        from a weight-sharing supernet of the space, batch norm recalibrated
-       (about a CPU-second per candidate); or, with --proxy, its validation
+       (under a CPU-second per candidate); or, with --proxy, its validation
        accuracy after proxy training, as MnasNet scores (--proxy-epochs on
        --proxy-fraction of the training split). The test split is never used
        for a search decision;

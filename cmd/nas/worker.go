@@ -24,11 +24,14 @@ func newCmdWorker(runF func(*cobra.Command, *workerOptions) error) *cobra.Comman
 	opts := &workerOptions{}
 	cmd := &cobra.Command{
 		Use:   "worker --nats URL",
-		Short: "Run training and fine-tuning tasks for coordinators on other machines",
+		Short: "Run training, scoring and fine-tuning tasks for coordinators on other machines",
 		Long: `Take tasks from a NATS JetStream server and run them until interrupted:
-search trials' proxy training, final trainings, NetAdapt fine-tunes. The
-worker serves one dataset (--data, --data-dir) and refuses tasks whose
-dataset files differ from its own, naming both. Ctrl-C or SIGTERM hands the
+a supernet search's scoring of candidates, search trials' proxy training,
+final trainings, NetAdapt fine-tunes. The worker serves one dataset
+(--data, --data-dir) and refuses tasks whose dataset files differ from its
+own, naming both. A supernet comes from the server's object store once and
+is kept, under the hashes of its files, in nas-supernets under the
+temporary folder ($TMPDIR). Ctrl-C or SIGTERM hands the
 running task back to the queue.`,
 		Example: `  nas worker --nats nats://queue.lab:4222 --threads 1
   nas worker --nats tls://queue.lab:4222 --creds lab.creds --tls-ca ca.pem --name gpu-box-2`,

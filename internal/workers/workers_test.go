@@ -1,6 +1,7 @@
 package workers
 
 import (
+	"runtime"
 	"sync/atomic"
 	"testing"
 )
@@ -30,6 +31,25 @@ func TestRunEveryPartOnce(t *testing.T) {
 			}
 		}
 		p.Close()
+	}
+}
+
+// With one P the helpers rarely get to run during a call: the caller
+// claims their parts, and every part still runs exactly once per call.
+func TestRunWithFewerProcsThanThreads(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	p := New(3)
+	defer p.Close()
+	for _, parts := range []int{2, 3, 5} {
+		j := &countJob{hits: make([]atomic.Int32, parts)}
+		for range 200 {
+			p.Run(parts, j)
+		}
+		for i := range j.hits {
+			if got := j.hits[i].Load(); got != 200 {
+				t.Errorf("parts %d: part %d ran %d times in 200 calls, want 200", parts, i, got)
+			}
+		}
 	}
 }
 

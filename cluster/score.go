@@ -1,0 +1,251 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"nas/internal/atomicfile"
+	"nas/pipeline"
+	"nas/supernet"
+)
+
+// KindScore is a pipeline.ScoreTask: candidates of a search scored with
+// the weights they inherit from a supernet.
+const KindScore = "score"
+
+// Limits of a score task, checked before its candidates are parsed. A
+// task is at most MaxTaskBytes, so its decoding allocates at most that
+// much.
+const (
+	// MaxScoreCandidates bounds the candidates of one score task.
+	MaxScoreCandidates = 64
+	// maxArchBytes bounds a candidate's arch string (a small28 network's
+	// is about 500 bytes).
+	maxArchBytes = 16 << 10
+	// maxEvalImages bounds the calibration and validation images.
+	maxEvalImages = 10_000_000
+	// maxEvalBatch bounds the batch of recalibration and evaluation.
+	maxEvalBatch = 4096
+)
+
+// supernetBlobs names a supernet by content: its folder's two files as
+// blobs, and the identity of its weights (supernet.Supernet.Identity),
+// which the worker checks once it has opened them.
+type supernetBlobs struct {
+	Manifest string `json:"manifest"` // blob hash of supernet.json
+	Weights  string `json:"weights"`  // blob hash of supernet.safetensors
+	Identity string `json:"identity"`
+	Space    string `json:"space"` // the space's name
+}
+
+// scorePayload is a pipeline.ScoreTask on the wire: the supernet as
+// blobs instead of a folder.
+type scorePayload struct {
+	Supernet   supernetBlobs         `json:"supernet"`
+	Data       pipeline.Dataset      `json:"data"`
+	Candidates []pipeline.Candidate  `json:"candidates"`
+	Eval       pipeline.ScoreOptions `json:"eval"`
+}
+
+// decodeScorePayload reads a score task's payload, refusing one that is
+// not exactly its JSON object or has a field out of range.
+func decodeScorePayload(b []byte) (*scorePayload, error) {
+	var p scorePayload
+	if err := decodeStrict(b, MaxTaskBytes, "score payload", &p); err != nil {
+		return nil, err
+	}
+	if err := p.check(); err != nil {
+		return nil, fmt.Errorf("%w: score payload: %v", ErrMalformed, err)
+	}
+	return &p, nil
+}
+
+func (p *scorePayload) check() error {
+	s, e := p.Supernet, p.Eval
+	switch {
+	case !hexDigest.MatchString(s.Manifest):
+		return fmt.Errorf("supernet manifest %q: want a blob hash, 64 hex digits", clip(s.Manifest))
+	case !hexDigest.MatchString(s.Weights):
+		return fmt.Errorf("supernet weights %q: want a blob hash, 64 hex digits", clip(s.Weights))
+	case !hexDigest.MatchString(s.Identity):
+		return fmt.Errorf("supernet identity %q: want 64 hex digits", clip(s.Identity))
+	case s.Space == "" || len(s.Space) > 256:
+		return fmt.Errorf("supernet space %q: want 1 to 256 bytes", clip(s.Space))
+	case p.Data.Name == "" || len(p.Data.Name) > 64:
+		return fmt.Errorf("dataset name %q: want 1 to 64 bytes", clip(p.Data.Name))
+	case len(p.Candidates) < 1 || len(p.Candidates) > MaxScoreCandidates:
+		return fmt.Errorf("%d candidates: want 1 to %d", len(p.Candidates), MaxScoreCandidates)
+	case e.CalibrationImages < 2 || e.CalibrationImages > maxEvalImages:
+		return fmt.Errorf("calibration_images %d: want 2 to %d", e.CalibrationImages, maxEvalImages)
+	case !(e.EvalFraction >= 0 && e.EvalFraction <= 1) || math.IsNaN(e.EvalFraction):
+		return fmt.Errorf("eval_fraction %g: want 0 to 1", e.EvalFraction)
+	case e.Batch < 1 || e.Batch > maxEvalBatch:
+		return fmt.Errorf("batch %d: want 1 to %d", e.Batch, maxEvalBatch)
+	case e.ValidationImages < 1 || e.ValidationImages > maxEvalImages:
+		return fmt.Errorf("validation_images %d: want 1 to %d", e.ValidationImages, maxEvalImages)
+	}
+	for i, c := range p.Candidates {
+		if c.Arch == "" || len(c.Arch) > maxArchBytes {
+			return fmt.Errorf("candidate %d: arch of %d bytes, want 1 to %d", i, len(c.Arch), maxArchBytes)
+		}
+	}
+	return nil
+}
+
+// scoreTask is the function of KindScore on a worker: it fetches the
+// supernet into its cache (once per supernet), then scores the candidates
+// on the worker's copy of the data.
+func scoreTask(data *pipeline.Datasets, local pipeline.Dataset, cache *supernetCache, scorer *pipeline.Scorer) TaskFunc {
+	return func(ctx context.Context, payload json.RawMessage, env Env) (json.RawMessage, error) {
+		p, err := decodeScorePayload(payload)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrRefused, err)
+		}
+		if err := sameDataset(p.Data, local); err != nil {
+			return nil, err
+		}
+		dir, err := cache.folder(ctx, env.Blobs, p.Supernet)
+		if err != nil {
+			return nil, err
+		}
+		task := pipeline.ScoreTask{Supernet: dir, Identity: p.Supernet.Identity, Space: p.Supernet.Space, Data: local,
+			Candidates: p.Candidates, Eval: p.Eval}
+		res, err := scorer.Score(ctx, task, data)
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+				// The supernet, the data or the settings: another
+				// delivery would find the same.
+				return nil, fmt.Errorf("%w: supernet %.12s: %v", ErrRefused, p.Supernet.Weights, err)
+			}
+			return nil, err
+		}
+		return json.Marshal(res)
+	}
+}
+
+// supernetCache keeps the supernets a worker fetched, each in a folder
+// of its own under root named by the hashes of its two blobs, so that a
+// supernet travels to a worker once: a folder found there from before (a
+// worker that ran earlier on this machine) is used once its files hash
+// to their names, and fetched again otherwise.
+type supernetCache struct {
+	root string
+	mu   sync.Mutex
+	ok   map[string]bool // folders checked by this process
+}
+
+// DefaultSupernetCache is the folder a worker keeps the supernets it
+// fetched in: nas-supernets under the system's temporary folder.
+func DefaultSupernetCache() string { return filepath.Join(os.TempDir(), "nas-supernets") }
+
+// folder returns the folder holding the supernet of s, fetching its
+// blobs when the cache does not hold them.
+func (c *supernetCache) folder(ctx context.Context, blobs *Blobs, s supernetBlobs) (string, error) {
+	dir := filepath.Join(c.root, s.Manifest[:16]+"-"+s.Weights[:16])
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ok[dir] {
+		return dir, nil
+	}
+	files := []struct{ name, hash string }{{supernet.ManifestFile, s.Manifest}, {supernet.CheckpointFile, s.Weights}}
+	for _, f := range files {
+		path := filepath.Join(dir, f.name)
+		if b, err := os.ReadFile(path); err == nil && Hash(b) == f.hash {
+			continue
+		}
+		b, err := blobs.Get(ctx, f.hash)
+		if err != nil {
+			return "", fmt.Errorf("supernet %s: %w", f.name, err)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", err
+		}
+		if err := atomicfile.WriteBytes(path, b); err != nil {
+			return "", err
+		}
+	}
+	if c.ok == nil {
+		c.ok = map[string]bool{}
+	}
+	c.ok[dir] = true
+	return dir, nil
+}
+
+// SubmitScore publishes the task of Score(ctx, task) and returns a
+// function that waits for its result (pipeline.SupernetScorer). The
+// supernet's files go to the object store once per folder and identity.
+func (r *Remote) SubmitScore(ctx context.Context, task pipeline.ScoreTask) (func() (pipeline.ScoreResult, error), error) {
+	p, err := r.scorePayload(ctx, task)
+	if err != nil {
+		return nil, err
+	}
+	t, err := r.task(KindScore, task.Data, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.patiently(ctx, func() error { _, err := r.Coordinator.Submit(ctx, []Task{t}); return err }); err != nil {
+		return nil, err
+	}
+	return func() (pipeline.ScoreResult, error) {
+		var out pipeline.ScoreResult
+		if err := r.do(ctx, KindScore, task.Data, p, &out); err != nil {
+			return out, err
+		}
+		if len(out.Scores) != len(task.Candidates) {
+			return out, fmt.Errorf("%w: %d scores for %d candidates", ErrMalformed, len(out.Scores), len(task.Candidates))
+		}
+		return out, nil
+	}, nil
+}
+
+// Score does task on a worker.
+func (r *Remote) Score(ctx context.Context, task pipeline.ScoreTask) (pipeline.ScoreResult, error) {
+	wait, err := r.SubmitScore(ctx, task)
+	if err != nil {
+		return pipeline.ScoreResult{}, err
+	}
+	return wait()
+}
+
+// scorePayload is task on the wire, its supernet's files put as blobs
+// (once: Remote keeps their hashes by folder and identity).
+func (r *Remote) scorePayload(ctx context.Context, task pipeline.ScoreTask) (scorePayload, error) {
+	key := task.Supernet + "\x00" + task.Identity
+	r.mu.Lock()
+	sb, ok := r.supernets[key]
+	r.mu.Unlock()
+	if !ok {
+		sb = supernetBlobs{Identity: task.Identity}
+		for _, f := range []struct {
+			name string
+			hash *string
+		}{{supernet.ManifestFile, &sb.Manifest}, {supernet.CheckpointFile, &sb.Weights}} {
+			b, err := os.ReadFile(filepath.Join(task.Supernet, f.name))
+			if err != nil {
+				return scorePayload{}, fmt.Errorf("supernet: %w", err)
+			}
+			err = r.patiently(ctx, func() (err error) { *f.hash, err = r.Coordinator.q.blobs.Put(ctx, b); return err })
+			if err != nil {
+				return scorePayload{}, fmt.Errorf("supernet %s: %w", f.name, err)
+			}
+		}
+		r.mu.Lock()
+		if r.supernets == nil {
+			r.supernets = map[string]supernetBlobs{}
+		}
+		r.supernets[key] = sb
+		r.mu.Unlock()
+	}
+	sb.Space = task.Space
+	p := scorePayload{Supernet: sb, Data: task.Data, Candidates: task.Candidates, Eval: task.Eval}
+	if err := p.check(); err != nil {
+		return scorePayload{}, fmt.Errorf("%w: score task: %v", ErrMalformed, err)
+	}
+	return p, nil
+}
