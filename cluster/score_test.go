@@ -65,14 +65,7 @@ func TestRemoteScore(t *testing.T) {
 	srv := natstest.Start(t)
 	q := testQueue(t, srv)
 	dir := writeStripes(t, 400, 1)
-	copyDir := t.TempDir()
-	entries, err := os.ReadDir(dir)
-	require.NoError(t, err)
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(copyDir, e.Name()), b, 0o644))
-	}
+	copyDir := copyFiles(t, dir)
 	data := pipeline.Dataset{Name: "mnist", Dir: dir}
 	sn, sp := stripesSupernet(t, data)
 	id, err := HashDataset("mnist", dir)

@@ -79,6 +79,21 @@ func stripesTask(sets *trainer.Sets) TaskFunc {
 	}
 }
 
+// copyFiles copies the files of dir into a new temporary folder and
+// returns it: a worker's copy of the coordinator's data.
+func copyFiles(t testing.TB, dir string) string {
+	t.Helper()
+	out := t.TempDir()
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(out, e.Name()), b, 0o644))
+	}
+	return out
+}
+
 // writeStripes writes a Fashion-MNIST-style IDX folder of n training and
 // n/4 test images, 1x8x8, of three classes (horizontal stripes, vertical
 // stripes, checkerboard) at random phase and contrast, drawn from seed.

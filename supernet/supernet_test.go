@@ -304,13 +304,7 @@ func TestRefusals(t *testing.T) {
 // trainer.LoadWeights (as nas eval --weights reads it) and computes the
 // same outputs.
 func TestEvaluateAndExtract(t *testing.T) {
-	sets := tinyData(t, 160, 1)
-	dir := t.TempDir()
-	trainTiny(t, dir, tinyConfig(), sets, false)
-	sn, err := Open(dir)
-	require.NoError(t, err)
-	ev, err := NewEvaluator(sn, "tiny", sets, EvalOptions{})
-	require.NoError(t, err)
+	sn, ev, sets := tinyEvaluator(t)
 	rng := rand.New(rand.NewPCG(3, 4))
 	for range 4 {
 		_, a, err := sn.Space.Sample(rng)
@@ -355,17 +349,12 @@ func TestEvaluateAndExtract(t *testing.T) {
 // once on one Evaluator, as a search with a window of candidates does
 // (run it with -race): each score equals the one a lone evaluation gives.
 func TestEvaluateConcurrently(t *testing.T) {
-	sets := tinyData(t, 160, 1)
-	dir := t.TempDir()
-	trainTiny(t, dir, tinyConfig(), sets, false)
-	sn, err := Open(dir)
-	require.NoError(t, err)
-	ev, err := NewEvaluator(sn, "tiny", sets, EvalOptions{})
-	require.NoError(t, err)
+	sn, ev, _ := tinyEvaluator(t)
 	rng := rand.New(rand.NewPCG(5, 6))
 	archs := make([]*space.Arch, 6)
 	want := make([]Evaluation, len(archs))
 	for i := range archs {
+		var err error
 		_, archs[i], err = sn.Space.Sample(rng)
 		require.NoError(t, err)
 		want[i], err = ev.Evaluate(context.Background(), archs[i], uint64(i))
@@ -383,6 +372,20 @@ func TestEvaluateConcurrently(t *testing.T) {
 		require.Equal(t, want[i].Acc, got[i].Acc, "network %d", i)
 		require.Equal(t, want[i].Loss, got[i].Loss, "network %d", i)
 	}
+}
+
+// tinyEvaluator trains a tiny supernet on 160 images and returns it with
+// its Evaluator at the default options and the data it was trained on.
+func tinyEvaluator(t *testing.T) (*Supernet, *Evaluator, *trainer.Sets) {
+	t.Helper()
+	sets := tinyData(t, 160, 1)
+	dir := t.TempDir()
+	trainTiny(t, dir, tinyConfig(), sets, false)
+	sn, err := Open(dir)
+	require.NoError(t, err)
+	ev, err := NewEvaluator(sn, "tiny", sets, EvalOptions{})
+	require.NoError(t, err)
+	return sn, ev, sets
 }
 
 func valSplit(t *testing.T, sn *Supernet, sets *trainer.Sets) *trainer.Dataset {
