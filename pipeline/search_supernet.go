@@ -46,9 +46,12 @@ const (
 // Calibration is the number of training images batch norm is
 // recalibrated on before a candidate is scored.
 type SupernetRecipe struct {
-	Epochs      int     `json:"epochs"`
-	Fraction    float64 `json:"fraction"`
-	Random      int     `json:"random"`
+	Epochs   int     `json:"epochs"`
+	Fraction float64 `json:"fraction"`
+	Random   int     `json:"random"`
+	// Sampling is supernet.Config's rule for drawing the random networks;
+	// "" is the uniform rule of recipes stored without the field.
+	Sampling    string  `json:"sampling,omitempty"`
 	LR          float64 `json:"lr"`
 	Warmup      float64 `json:"warmup_epochs"`
 	Calibration int     `json:"calibration_images"`
@@ -61,7 +64,7 @@ type SupernetRecipe struct {
 // so that building the supernet of small28 on Fashion-MNIST, searching
 // it and fine-tuning the winner fit in 20 minutes on two cores
 // (docs/search.md, "The main job"): one epoch on 20% of the training
-// split, one random network per step, a short warm-up.
+// split, one random network per step drawn uniformly, a short warm-up.
 func DefaultSupernetRecipe() SupernetRecipe {
 	return SupernetRecipe{Epochs: 1, Fraction: 0.2, Random: 1, LR: 0.1, Warmup: 0.05, Calibration: 500, CheckpointSteps: 50}
 }
@@ -91,6 +94,8 @@ func (r SupernetRecipe) validate() error {
 		return settingErr("supernet_fraction", r.Fraction, "want a fraction in (0, 1]")
 	case r.Random < 0:
 		return settingErr("supernet_random", r.Random, "want 0 or more random networks per step")
+	case r.Sampling != "" && r.Sampling != supernet.SamplingFair && r.Sampling != supernet.SamplingUniform:
+		return settingErr("supernet_sampling", r.Sampling, "want "+supernet.SamplingFair+" or "+supernet.SamplingUniform)
 	case !(r.LR > 0) || math.IsInf(r.LR, 0):
 		return settingErr("supernet_lr", r.LR, "want a positive learning rate")
 	case !(r.Warmup >= 0) || math.IsInf(r.Warmup, 0):
@@ -112,7 +117,7 @@ func (r SupernetRecipe) Config(data string, batch, threads int) supernet.Config 
 	c.Recipe.Epochs, c.Recipe.DataFraction, c.Recipe.LR, c.Recipe.WarmupEpochs = r.Epochs, r.Fraction, r.LR, r.Warmup
 	c.Recipe.Augment = trainer.DefaultAugmentation(data)
 	c.Recipe.Seed, c.Recipe.Threads, c.Recipe.CheckpointSteps = supernetSeed, threads, r.CheckpointSteps
-	c.Random, c.CalibrationImages = r.Random, r.Calibration
+	c.Random, c.Sampling, c.CalibrationImages = r.Random, r.Sampling, r.Calibration
 	return c
 }
 
@@ -127,6 +132,9 @@ func SupernetFolder(root string, sp *space.Space, data supernet.DataIdentity, cf
 		return "", err
 	}
 	cfg.OnStep, cfg.OnEpoch = nil, nil
+	if cfg.Sampling == supernet.SamplingUniform {
+		cfg.Sampling = "" // one folder for the uniform rule, named or not
+	}
 	rc, err := json.Marshal(cfg)
 	if err != nil {
 		return "", err

@@ -98,7 +98,12 @@ func TestSupernetFolder(t *testing.T) {
 	c, _ := SupernetFolder("runs/supernets", sp, supernet.DataIdentity{Name: "fashion-mnist", Hash: "bb"}, cfg)
 	cfg.Random = 3
 	d, _ := SupernetFolder("runs/supernets", sp, data, cfg)
-	require.Len(t, map[string]bool{a: true, b: true, c: true, d: true}, 4, "another space, data or recipe is another folder")
+	cfg.Random, cfg.Sampling = 1, supernet.SamplingFair
+	e, _ := SupernetFolder("runs/supernets", sp, data, cfg)
+	require.Len(t, map[string]bool{a: true, b: true, c: true, d: true, e: true}, 5, "another space, data or recipe is another folder")
+	cfg.Sampling = supernet.SamplingUniform
+	named, _ := SupernetFolder("runs/supernets", sp, data, cfg)
+	require.Equal(t, a, named, "the uniform rule named is the default")
 }
 
 // gateProbe is a LatencySource whose table lacks the blocks of the

@@ -433,6 +433,49 @@ func (s *Space) Sample(rng *rand.Rand) ([]int, *Arch, error) {
 	return nil, nil, fmt.Errorf("no valid network in %d samples of space %s; the last one failed with: %w", maxSampleTries, s.Name, lastErr)
 }
 
+// SampleFair draws n networks for one step of a weight-sharing supernet,
+// fair to the block families: in each stage the families are dealt out in
+// a random order, network j taking the (j mod F)-th of the stage's F
+// families, and each decision the family uses is drawn uniformly. With n
+// a multiple of F, every family of every stage appears equally often;
+// with n = 1 each stage's family is uniform. Sample instead weighs a
+// family by its number of distinct choices, so that a family with few
+// options (fire, shuffle) would be trained a few times in a hundred
+// draws and the supernet would rank the networks that use it by how
+// little it has seen them. A draw whose layers do not fit is redrawn with
+// the same families, at most maxSampleTries times.
+func (s *Space) SampleFair(rng *rand.Rand, n int) ([][]int, error) {
+	perms := make([][]int, len(s.Stages))
+	for i, st := range s.Stages {
+		perms[i] = rng.Perm(len(st.Blocks))
+	}
+	out := make([][]int, 0, n)
+	for j := range n {
+		var lastErr error
+		var c []int
+		for range maxSampleTries {
+			c = make([]int, 0, len(s.Stages)*decisionsPerStage)
+			for i, st := range s.Stages {
+				fi := perms[i][j%len(perms[i])]
+				f, _ := familyFor(st.Blocks[fi])
+				c = append(c, fi)
+				for d := decKernel; d < decisionsPerStage; d++ {
+					r := st.reps(f, d)
+					c = append(c, r[rng.IntN(len(r))])
+				}
+			}
+			if _, lastErr = s.Arch(c); lastErr == nil {
+				break
+			}
+		}
+		if lastErr != nil {
+			return nil, fmt.Errorf("no valid network in %d fair samples of space %s; the last one failed with: %w", maxSampleTries, s.Name, lastErr)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
 // Mutate changes one decision of a choice vector to another option that
 // gives a different, valid network, chosen uniformly among all such
 // changes, and returns the new canonical vector and its network. Changing

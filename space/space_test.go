@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -107,6 +108,54 @@ func TestSpaceSampleUniform(t *testing.T) {
 		// probability far below 1e-9.
 		require.True(t, n > 10 && n < 90, "%s drawn %d times", k, n)
 	}
+}
+
+func TestSpaceSampleFair(t *testing.T) {
+	s, err := LoadSpace("small28")
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(7, 8))
+	// A step of as many networks as a stage has families deals each family
+	// of every stage out exactly once.
+	for range 50 {
+		nets, err := s.SampleFair(rng, 5)
+		require.NoError(t, err)
+		require.Len(t, nets, 5)
+		for i, st := range s.Stages {
+			seen := map[int]int{}
+			for _, c := range nets {
+				canon, err := s.Canonical(c)
+				require.NoError(t, err)
+				require.Equal(t, canon, c, "samples are canonical")
+				seen[c[i*decisionsPerStage]]++
+			}
+			require.Len(t, seen, len(st.Blocks), "stage %d: %v", i, seen)
+		}
+	}
+	// One network per step: each stage's family is uniform, where Sample
+	// draws fire (one option besides width and depth against ir's 16) a
+	// few times in a hundred.
+	const draws = 4000
+	fair, uniform := make([]int, len(s.Stages[0].Blocks)), make([]int, len(s.Stages[0].Blocks))
+	for range draws {
+		nets, err := s.SampleFair(rng, 1)
+		require.NoError(t, err)
+		fair[nets[0][0]]++
+		c, _, err := s.Sample(rng)
+		require.NoError(t, err)
+		uniform[c[0]]++
+	}
+	for f, n := range fair {
+		// Expected 1,000 each: outside 850 to 1,150 has probability below 1e-6.
+		require.True(t, n > 850 && n < 1150, "family %s drawn %d times in %d", s.Stages[0].Blocks[f], n, draws)
+	}
+	fire := slices.Index(s.Stages[0].Blocks, "fire")
+	require.Less(t, uniform[fire], draws/10, "Sample draws fire %d times in %d", uniform[fire], draws)
+	// The same seed draws the same networks.
+	a, err := s.SampleFair(rand.New(rand.NewPCG(1, 2)), 3)
+	require.NoError(t, err)
+	b, err := s.SampleFair(rand.New(rand.NewPCG(1, 2)), 3)
+	require.NoError(t, err)
+	require.Equal(t, a, b)
 }
 
 func TestSpaceMutate(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -200,6 +201,38 @@ func TestTrainDeterministic(t *testing.T) {
 	require.ErrorContains(t, err, "continue with --resume")
 	trainTiny(t, c, cfg, sets, true)
 	requireSameCheckpoint(t, a, c)
+}
+
+// TestTrainSampling trains with each rule for drawing the random
+// networks: the rules train other networks, "" is the uniform rule of
+// supernets saved without the field, and a resumption under another rule
+// is refused by name.
+func TestTrainSampling(t *testing.T) {
+	sets := tinyData(t, 96, 1)
+	cfg := tinyConfig()
+	cfg.Recipe.Epochs = 1
+	fair, uniform, unset := t.TempDir(), t.TempDir(), t.TempDir()
+	cfg.Sampling = SamplingFair
+	trainTiny(t, fair, cfg, sets, false)
+	cfg.Sampling = SamplingUniform
+	trainTiny(t, uniform, cfg, sets, false)
+	cfg.Sampling = ""
+	trainTiny(t, unset, cfg, sets, false)
+	requireSameCheckpoint(t, uniform, unset)
+	fa, fu := readCheckpoint(t, fair), readCheckpoint(t, uniform)
+	differ := false
+	for name, ta := range fa.Tensors {
+		differ = differ || !slices.Equal(ta.F32, fu.Tensors[name].F32)
+	}
+	require.True(t, differ, "the fair and uniform rules train the same weights")
+
+	cfg.Sampling = SamplingFair
+	_, err := Train(context.Background(), cfg, loadTiny(t), "tiny", sets, uniform, true)
+	require.ErrorContains(t, err, "settings differ")
+	require.ErrorContains(t, err, "in sampling")
+	cfg.Sampling = "round-robin"
+	_, err = Train(context.Background(), cfg, loadTiny(t), "tiny", sets, t.TempDir(), false)
+	require.ErrorContains(t, err, `sampling "round-robin": want "fair" or "uniform"`)
 }
 
 // crashEnv names the folder the crash child trains in.

@@ -26,10 +26,18 @@ type Config struct {
 	// batch is split over: results depend on it, and are bit-identical for
 	// the same value).
 	Recipe trainer.Config `json:"recipe"`
-	// Random is the number of networks sampled uniformly from the space at
-	// every step besides the largest and the smallest (the sandwich rule);
+	// Random is the number of networks sampled from the space at every
+	// step besides the largest and the smallest (the sandwich rule);
 	// BigNAS uses 2.
 	Random int `json:"random"`
+	// Sampling is how the Random networks are drawn: SamplingUniform
+	// (uniform over the space's networks, space.Sample, which draws a
+	// family with few options rarely) or SamplingFair (each stage's block
+	// families dealt out evenly, space.SampleFair). "" reads as
+	// SamplingUniform, and is how a manifest stores it. On small28 the fair rule spreads the same steps
+	// over more family combinations and every mixed network inherits a
+	// lower accuracy; it ranks no better (docs/search.md).
+	Sampling string `json:"sampling,omitempty"`
 	// CalibrationImages is the number of training images, drawn with a
 	// seed, that batch-norm statistics are recalibrated on before a
 	// network is scored (at epoch ends, and by Evaluator by default).
@@ -44,11 +52,25 @@ type Config struct {
 // DefaultConfig is trainer.DefaultConfig's recipe (SGD with Nesterov
 // momentum, one warm-up epoch, cosine decay, label smoothing 0.1) for 10
 // epochs with a checkpoint every 100 steps, two random networks per step
-// and 500 calibration images.
+// drawn uniformly from the space and 500 calibration images.
 func DefaultConfig() Config {
 	r := trainer.DefaultConfig()
 	r.CheckpointSteps = 100
 	return Config{Recipe: r, Random: 2, CalibrationImages: 500}
+}
+
+// The rules by which a step draws its random networks (Config.Sampling).
+const (
+	SamplingFair    = "fair"
+	SamplingUniform = "uniform"
+)
+
+// sampling is c.Sampling with "" read as SamplingUniform.
+func (c Config) sampling() string {
+	if c.Sampling == "" {
+		return SamplingUniform
+	}
+	return c.Sampling
 }
 
 // warmupSteps is the linear warm-up of a run of total steps: WarmupEpochs
@@ -68,6 +90,9 @@ func warmupSteps(epochs float64, perEpoch, total int) int {
 // threads and a resumption must use the same).
 func (c Config) saved() Config {
 	c.OnStep, c.OnEpoch = nil, nil
+	if c.Sampling == SamplingUniform {
+		c.Sampling = "" // as supernets saved before the field existed
+	}
 	return c
 }
 
@@ -98,6 +123,8 @@ func (c Config) check() error {
 		return fmt.Errorf("random networks per step %d: want 0 to 64 (2 is usual)", c.Random)
 	case c.CalibrationImages < 2:
 		return fmt.Errorf("calibration images %d: want at least 2 (500 is usual)", c.CalibrationImages)
+	case c.Sampling != "" && c.Sampling != SamplingFair && c.Sampling != SamplingUniform:
+		return fmt.Errorf("sampling %q: want %q or %q", c.Sampling, SamplingFair, SamplingUniform)
 	}
 	_, err := trainer.NewSGD(nil, r.SGDConfig)
 	return err
@@ -363,6 +390,8 @@ func configDiff(a, b Config) string {
 	switch {
 	case a.Random != b.Random:
 		return "random"
+	case a.sampling() != b.sampling():
+		return "sampling"
 	case a.CalibrationImages != b.CalibrationImages:
 		return "calibration_images"
 	}
@@ -456,11 +485,11 @@ func (r *run) step(x *nn.Tensor, labels []int) (float64, int, error) {
 	members := []*member{r.largest, r.smallest}
 	sampleSrc, sampleRNG := seeded(rc.Seed, streamSample)
 	sampleSrc.Seed(rc.Seed^0x5eed, uint64(r.st.Step))
-	for range r.cfg.Random {
-		c, _, err := r.w.space.Sample(sampleRNG)
-		if err != nil {
-			return 0, 0, err
-		}
+	drawn, err := r.sample(sampleRNG)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, c := range drawn {
 		m, err := r.member(c)
 		if err != nil {
 			return 0, 0, err
@@ -488,6 +517,22 @@ func (r *run) step(x *nn.Tensor, labels []int) (float64, int, error) {
 		m.addGrads()
 	}
 	return loss, correct, nil
+}
+
+// sample draws the step's Random networks by the configured rule.
+func (r *run) sample(rng *rand.Rand) ([][]int, error) {
+	if r.cfg.sampling() == SamplingFair {
+		return r.w.space.SampleFair(rng, r.cfg.Random)
+	}
+	out := make([][]int, 0, r.cfg.Random)
+	for range r.cfg.Random {
+		c, _, err := r.w.space.Sample(rng)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // endEpoch validates the largest and the smallest network, records the

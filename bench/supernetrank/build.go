@@ -45,6 +45,12 @@ func buildSupernet(o options, dir string, fraction float64, threads int, w io.Wr
 	}
 	r := pipeline.DefaultSupernetRecipe()
 	r.Fraction = fraction
+	if o.buildSampling != "" {
+		r.Sampling = o.buildSampling
+	}
+	if o.buildRandom >= 0 {
+		r.Random = o.buildRandom
+	}
 	cfg := r.Config(o.data, 0, threads)
 	res, err := supernet.Train(context.Background(), cfg, sp, o.data, sets, dir, resume)
 	if err != nil {

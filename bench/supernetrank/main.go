@@ -79,6 +79,8 @@ type options struct {
 	truth                string
 	build                float64
 	buildThreads         int
+	buildSampling        string
+	buildRandom          int
 	list                 bool
 	out                  string
 }
@@ -125,6 +127,8 @@ func main() {
 	flag.StringVar(&o.truth, "truth", "", "CSV of idx,standalone_val_acc (an earlier study's table.csv) to rank against instead of the trainings")
 	flag.Float64Var(&o.build, "build-supernet", 0, "train the -supernet folder first, with the search's supernet recipe on this fraction of the training split (0.3: the README main job's supernet)")
 	flag.IntVar(&o.buildThreads, "build-threads", 2, "threads of -build-supernet (its weights depend on them)")
+	flag.StringVar(&o.buildSampling, "build-sampling", "", "-build-supernet's rule for drawing random networks: fair or uniform (default: the search's)")
+	flag.IntVar(&o.buildRandom, "build-random", -1, "-build-supernet's random networks per step (default: the search's)")
 	flag.BoolVar(&o.list, "list", false, "print the networks drawn (MACs, arch) and exit")
 	flag.StringVar(&o.out, "out", "runs/supernetrank", "folder of trainings.jsonl, table.csv and summary.json")
 	flag.Parse()

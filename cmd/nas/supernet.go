@@ -41,6 +41,7 @@ type supernetTrainOptions struct {
 	Batch           int
 	LR              float64
 	Random          int
+	Sampling        string
 	Calibration     int
 	NoAugment       bool
 	DataFraction    float64
@@ -102,6 +103,7 @@ uninterrupted one for the same --seed and --threads.`,
 	f.IntVar(&opts.Batch, "batch", d.Recipe.BatchSize, "images per step")
 	f.Float64Var(&opts.LR, "lr", d.Recipe.LR, "peak learning rate")
 	f.IntVar(&opts.Random, "random", d.Random, "networks drawn at random per step besides the largest and smallest")
+	f.StringVar(&opts.Sampling, "sampling", supernet.SamplingUniform, "how the random networks are drawn: fair (each stage's block families dealt out evenly) or uniform (uniform over the space's networks)")
 	f.IntVar(&opts.Calibration, "calibration", d.CalibrationImages, "training images batch norm is recalibrated on before scoring a network")
 	f.BoolVar(&opts.NoAugment, "no-augment", false, "turn off the dataset's usual augmentation (random crop, flip)")
 	addFractionFlag(cmd, &opts.DataFraction)
@@ -122,7 +124,7 @@ func (o *supernetTrainOptions) config() supernet.Config {
 	}
 	c.Recipe.DataFraction, c.Recipe.Seed = o.DataFraction, o.Seed
 	c.Recipe.Threads, c.Recipe.CheckpointSteps = o.Threads, o.CheckpointSteps
-	c.Random, c.CalibrationImages = o.Random, o.Calibration
+	c.Random, c.Sampling, c.CalibrationImages = o.Random, o.Sampling, o.Calibration
 	return c
 }
 
