@@ -19,6 +19,7 @@ cd "$(dirname "$0")/.."
 TARGET=${TARGET:-1.0}
 EPOCHS=${EPOCHS:-3}
 FRACTION=${FRACTION:-1}
+WARMUP=${WARMUP:-1} # epochs of linear warm-up (nas train's default); a short recipe wants a fraction
 SEED=${SEED:-1}
 THREADS=${THREADS:-1}
 SEARCHED=${SEARCHED:-}
@@ -55,7 +56,7 @@ for e in "${entries[@]}"; do
   [[ -s "$OUT/$name.train.json" ]] && continue
   zoo=()
   [[ -n "$width" ]] && zoo=(--width "$width")
-  args=("$arch" "${zoo[@]}" --epochs "$EPOCHS" --fraction "$FRACTION" --seed "$SEED" --threads "$THREADS" --out "$OUT/$name" --json)
+  args=("$arch" "${zoo[@]}" --epochs "$EPOCHS" --warmup-epochs "$WARMUP" --fraction "$FRACTION" --seed "$SEED" --threads "$THREADS" --out "$OUT/$name" --json)
   [[ -e "$OUT/$name/train-state.safetensors" ]] && args+=(--resume)
   echo "$(date +%T) train $name" >&2
   if "$nas" train "${args[@]}" >"$OUT/$name.tmp" 2>"$OUT/$name.err"; then
@@ -91,4 +92,4 @@ for name in sys.stdin.read().split():
     print("%-26s %10d %12d %8.3f %8.3f %5s %7.2f %7.2f" % (name, t["params"], t["macs"], l["predicted_ms"], l["measured_ms"],
           "yes" if l["measured_ms"] <= target else "no", 100 * t["val_acc"], 100 * t["test_acc"]))
 ' "$OUT" "$TARGET"
-echo "recipe: nas train --epochs $EPOCHS --fraction $FRACTION --seed $SEED --threads $THREADS (defaults otherwise); target $TARGET ms; latency batch 1, one thread"
+echo "recipe: nas train --epochs $EPOCHS --warmup-epochs $WARMUP --fraction $FRACTION --seed $SEED --threads $THREADS (defaults otherwise); target $TARGET ms; latency batch 1, one thread"

@@ -4,7 +4,7 @@
 # networks against the zoo"; figures in docs/benchmarks.md).
 #
 #   SUPER=runs/rank/super OUT=runs/grid bash bench/zoo_grid.sh
-#   SUPER=runs/rank/super TARGETS="0.5" SEEDS="1" BUDGET=20 FINAL_EPOCHS=1 FINAL_FRACTION=0.02 \
+#   SUPER=runs/rank/super TARGETS="0.5" SEEDS="1" BUDGET=20 FINAL_EPOCHS=1 FINAL_WARMUP=0.1 FINAL_FRACTION=0.02 \
 #     FAMILIES="mobilenet_v3_small squeezenet1_1" OUT=runs/grid-tiny bash bench/zoo_grid.sh
 #
 # 1. times every width-scaled variant of the baseline families (small-input
@@ -14,7 +14,10 @@
 #    network within T by the supernet's accuracy;
 # 3. trains the searched networks and, per family and target, the widest
 #    variant that meets T end to end, all with one recipe (bench/compare_zoo.sh:
-#    nas train --epochs FINAL_EPOCHS --fraction FINAL_FRACTION --seed 1),
+#    nas train --epochs FINAL_EPOCHS --warmup-epochs FINAL_WARMUP --fraction
+#    FINAL_FRACTION --seed 1; a recipe of one or two epochs wants a warm-up
+#    shorter than nas train's one epoch, which would end it at the peak
+#    learning rate),
 #    and times them;
 # 4. prints the grid: per target, each searched network's test accuracy
 #    and measured latency, the best baseline that meets T, and the margin
@@ -32,6 +35,7 @@ SEEDS=${SEEDS:-"1 2 3"}
 BUDGET=${BUDGET:-1000}
 FINAL_EPOCHS=${FINAL_EPOCHS:-5}
 FINAL_FRACTION=${FINAL_FRACTION:-1}
+FINAL_WARMUP=${FINAL_WARMUP:-1}
 THREADS=${THREADS:-2}
 FAMILIES=${FAMILIES:-"mobilenet_v2 mobilenet_v3_small shufflenet_v2 ghostnet squeezenet1_1 mnasnet1_0"}
 NICE=${NICE:-19}
@@ -102,7 +106,7 @@ for f in $FAMILIES; do
 done
 
 for t in $TARGETS; do
-  SEARCHED=$(IFS=';'; echo "${searched[*]}") NETS="$nets" TARGET=$t EPOCHS=$FINAL_EPOCHS FRACTION=$FINAL_FRACTION \
+  SEARCHED=$(IFS=';'; echo "${searched[*]}") NETS="$nets" TARGET=$t EPOCHS=$FINAL_EPOCHS WARMUP=$FINAL_WARMUP FRACTION=$FINAL_FRACTION \
     SEED=1 THREADS=$THREADS NAS=$nas OUT=$OUT nice -n "$NICE" bash bench/compare_zoo.sh >"$OUT/table-$t.txt"
 done
 
@@ -150,4 +154,4 @@ for t in targets:
         print(f"  margin over {len(margins)} seeds: {100*g['margin_mean']:+.2f}{sd} points; beats every baseline meeting it: {'yes' if g['beats_all'] else 'no'}")
 json.dump(grid, open(f"{out}/grid.json", "w"), indent=2)
 EOF
-echo "search: nas search --hard --supernet $SUPER --budget $BUDGET --final 0; final recipe: nas train --epochs $FINAL_EPOCHS --fraction $FINAL_FRACTION --seed 1 --threads $THREADS; latency: batch 1, one thread, measured end to end"
+echo "search: nas search --hard --supernet $SUPER --budget $BUDGET --final 0; final recipe: nas train --epochs $FINAL_EPOCHS --warmup-epochs $FINAL_WARMUP --fraction $FINAL_FRACTION --seed 1 --threads $THREADS; latency: batch 1, one thread, measured end to end"
