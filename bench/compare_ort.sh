@@ -2,7 +2,7 @@
 # compare_ort.sh: batch-1 latency at 224x224 of nas's inference plan and of
 # ONNX Runtime 1.30 (CPU) on the same networks, in the same run, one thread
 # and two; prints a table with the ratio nas/ORT per network, the geometric
-# mean of the one-thread ratios, and the peak resident memory of both.
+# mean of the ratios per thread count, and the peak resident memory of both.
 #
 #   bash bench/compare_ort.sh                  # the five target networks
 #   NETS="mobilenet_v2" ITERS=100 bash bench/compare_ort.sh
@@ -75,7 +75,7 @@ else
   printf '%-20s %7s %10s %10s %8s %11s %11s %8s %12s %12s\n' network threads nas_ms ort_ms nas/ort nas_cpu_ms ort_cpu_ms cpu_ratio nas_peak_MB ort_peak_MB
   rowfmt='%-20s %7d %10.2f %10.2f %8s %11.2f %11.2f %8s %12.1f %12.1f\n'
 fi
-logsum=0; cpulogsum=0; count=0
+declare -A logsum cpulogsum count
 for net in $NETS; do
   for t in $THREADS; do
     nas_runs=(); ort_runs=()
@@ -94,17 +94,16 @@ for net in $NETS; do
     printf "$rowfmt" "$net" "$t" "$nms" "$oms" "$ratio" \
       "$ncpu" "$ocpu" "$cratio" \
       "$(awk -v k="$nrss" 'BEGIN{print k/1024}')" "$(awk -v k="$orss" 'BEGIN{print k/1024}')"
-    if [ "$t" = 1 ]; then
-      logsum=$(awk -v s="$logsum" -v r="$nms" -v o="$oms" 'BEGIN { print s + log(r/o) }')
-      cpulogsum=$(awk -v s="$cpulogsum" -v r="$ncpu" -v o="$ocpu" 'BEGIN { print s + log(r/o) }')
-      count=$((count + 1))
-    fi
+    logsum[$t]=$(awk -v s="${logsum[$t]:-0}" -v r="$nms" -v o="$oms" 'BEGIN { print s + log(r/o) }')
+    cpulogsum[$t]=$(awk -v s="${cpulogsum[$t]:-0}" -v r="$ncpu" -v o="$ocpu" 'BEGIN { print s + log(r/o) }')
+    count[$t]=$((${count[$t]:-0} + 1))
   done
 done
-if [ "$count" -gt 0 ]; then
-  awk -v s="$logsum" -v n="$count" 'BEGIN { printf "geometric mean nas/ORT, one thread, %d networks: %.2f\n", n, exp(s/n) }'
-  awk -v s="$cpulogsum" -v n="$count" 'BEGIN { printf "geometric mean of CPU time per run nas/ORT, one thread, %d networks: %.2f\n", n, exp(s/n) }'
-fi
+for t in $THREADS; do
+  [ "${count[$t]:-0}" -gt 0 ] || continue
+  awk -v s="${logsum[$t]}" -v n="${count[$t]}" -v t="$t" 'BEGIN { printf "geometric mean nas/ORT, %d thread%s, %d networks: %.2f\n", t, t == 1 ? "" : "s", n, exp(s/n) }'
+  awk -v s="${cpulogsum[$t]}" -v n="${count[$t]}" -v t="$t" 'BEGIN { printf "geometric mean of CPU time per run nas/ORT, %d thread%s, %d networks: %.2f\n", t, t == 1 ? "" : "s", n, exp(s/n) }'
+done
 echo "nas kernels: ${kern:-?}; ONNX Runtime $(sed -E 's/.*"ort":"([^"]*)".*/\1/' <<<"$ort")"
 if [ -n "$MARKDOWN" ]; then
   echo "$(date -u +%F), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1) ($(nproc) CPUs)"
