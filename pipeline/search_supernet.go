@@ -50,7 +50,7 @@ type SupernetRecipe struct {
 	Fraction float64 `json:"fraction"`
 	Random   int     `json:"random"`
 	// Sampling is supernet.Config's rule for drawing the random networks;
-	// "" is the uniform rule of recipes stored without the field.
+	// "" is the uniform rule.
 	Sampling    string  `json:"sampling,omitempty"`
 	LR          float64 `json:"lr"`
 	Warmup      float64 `json:"warmup_epochs"`

@@ -34,9 +34,10 @@ type Config struct {
 	// (uniform over the space's networks, space.Sample, which draws a
 	// family with few options rarely) or SamplingFair (each stage's block
 	// families dealt out evenly, space.SampleFair). "" reads as
-	// SamplingUniform, and is how a manifest stores it. On small28 the fair rule spreads the same steps
-	// over more family combinations and every mixed network inherits a
-	// lower accuracy; it ranks no better (docs/search.md).
+	// SamplingUniform, and is how a manifest stores it. On small28 the
+	// fair rule spreads the same steps over more combinations of
+	// families, every mixed network inherits a lower accuracy, and the
+	// ranking is worse (docs/search.md).
 	Sampling string `json:"sampling,omitempty"`
 	// CalibrationImages is the number of training images, drawn with a
 	// seed, that batch-norm statistics are recalibrated on before a
@@ -91,7 +92,7 @@ func warmupSteps(epochs float64, perEpoch, total int) int {
 func (c Config) saved() Config {
 	c.OnStep, c.OnEpoch = nil, nil
 	if c.Sampling == SamplingUniform {
-		c.Sampling = "" // as supernets saved before the field existed
+		c.Sampling = "" // one manifest for the default rule, named or not
 	}
 	return c
 }
