@@ -145,6 +145,34 @@ func SgemmPackedEpilogue(a *PackedA, transB bool, n int, b []float32, ldb int, b
 	sgemmPackedPackB(a, transB, n, b, ldb, beta, c, ldc, bbuf, tile, epi)
 }
 
+// The blocking of SgemmPacked. A packed kc x nc block of B that fits in
+// L2 (bBlockBytes, half of the 512 KiB L2 of a Zen 3 or a recent Intel
+// core, the rest for A and C) is swept by every panel of A in turn, as
+// the block stays in L2 for all of them. A larger one is not: the loop
+// order becomes BLIS's, where the rows of A go in blocks of at most
+// aBlockBytes (they stay in L2) and each nr-wide panel of B, once in L1,
+// meets every panel of the block before the next panel of B is read.
+// When all of A fits in one such block, each panel of B is packed just
+// before its use, while it is in L1, rather than the whole block first.
+const (
+	bBlockBytes = 256 << 10
+	aBlockBytes = 192 << 10
+	// epilogueStrip is about the width of the strips of C that an
+	// epilogue follows when the panels of B are the outer loop: every
+	// strip is final, and still in L1 or L2, once all rows have passed
+	// over it.
+	epilogueStrip = 128
+)
+
+// stripWidth is epilogueStrip in whole nr-wide panels of kern.
+func stripWidth(kern *microKernel) int { return max(epilogueStrip/kern.nr, 1) * kern.nr }
+
+// blockRows is the most rows of packed A, in whole mr-row panels, that
+// make one block of at most aBlockBytes at depth kb (one panel at least).
+func blockRows(kern *microKernel, kb int) int {
+	return max(aBlockBytes/(4*kb)/kern.mr, 1) * kern.mr
+}
+
 // sgemmPackedPackB is SgemmPacked packing B a kc x nc block at a time.
 func sgemmPackedPackB(a *PackedA, transB bool, n int, b []float32, ldb int, beta float32, c []float32, ldc int, bbuf, tile []float32, epi *RowEpilogue) {
 	kern := a.kern
@@ -159,8 +187,21 @@ func sgemmPackedPackB(a *PackedA, transB bool, n int, b []float32, ldb int, beta
 			if pc > 0 {
 				blockBeta = 1
 			}
-			packB(kern, transB, b, ldb, pc, kb, jc, nb, bbuf)
+			last := epi != nil && pc+kb == k
 			block := a.data[pc*a.rows:]
+			if 4*kb*roundUp(nb, kern.nr) > bBlockBytes {
+				mc := blockRows(kern, kb)
+				if m <= mc {
+					packBPanels(a, kb, block, 0, m, transB, b, ldb, pc, jc, nb, blockBeta, c, ldc, bbuf, tile, last, epi)
+					continue
+				}
+				packB(kern, transB, b, ldb, pc, kb, jc, nb, bbuf)
+				for ic := 0; ic < m; ic += mc {
+					packBPanels(a, kb, block, ic, min(mc, m-ic), false, nil, 0, 0, jc, nb, blockBeta, c, ldc, bbuf, tile, last, epi)
+				}
+				continue
+			}
+			packB(kern, transB, b, ldb, pc, kb, jc, nb, bbuf)
 			for ir := 0; ir < m; ir += mr {
 				pk := kern
 				if m-ir < mr {
@@ -168,12 +209,55 @@ func sgemmPackedPackB(a *PackedA, transB bool, n int, b []float32, ldb int, beta
 				}
 				ap := block[ir*kb : ir*kb+pk.mr*kb]
 				panelPacked(pk, ap, bbuf, tile, min(mr, m-ir), nb, kb, blockBeta, c[ir*ldc+jc:], ldc)
-				if epi != nil && pc+kb == k {
+				if last {
 					epi.apply(c, ldc, ir, min(mr, m-ir), jc, nb)
 				}
 			}
 		}
 	}
+}
+
+// packBPanels computes rows [ic, ic+mb) of columns [jc, jc+nb) of C over
+// one kb-deep block (block is that block of packed A) with the panels of
+// B as the outer loop: each nr-wide panel of B meets every panel of those
+// rows while it is in L1. When b is not nil, each panel is packed from b
+// just before its use (else bbuf holds the packed block already). With
+// last, epi follows strip by strip.
+func packBPanels(a *PackedA, kb int, block []float32, ic, mb int, transB bool, b []float32, ldb, pc, jc, nb int, beta float32, c []float32, ldc int, bbuf, tile []float32, last bool, epi *RowEpilogue) {
+	kern := a.kern
+	strip := stripWidth(kern)
+	for j0 := 0; j0 < nb; j0 += strip {
+		j1 := min(j0+strip, nb)
+		for jr := j0; jr < j1; jr += kern.nr {
+			w := min(kern.nr, nb-jr)
+			bp := bbuf[jr*kb : jr*kb+panelKernel(kern, w).nr*kb]
+			if b != nil {
+				packB(kern, transB, b, ldb, pc, kb, jc+jr, w, bp)
+			}
+			for ir := ic; ir < ic+mb; ir += kern.mr {
+				rk := kern
+				if a.m-ir < kern.mr {
+					rk = a.rowsKernel
+				}
+				runPanel(panelKernel(rk, w), kb, block[ir*kb:ir*kb+rk.mr*kb], bp, min(kern.mr, a.m-ir), w, beta, c[ir*ldc+jc+jr:], ldc, tile)
+			}
+		}
+		if last {
+			epi.apply(c, ldc, ic, mb, jc+j0, j1-j0)
+		}
+	}
+}
+
+// runPanel sets the mb x nb tile of C at c (mb <= pk.mr, nb <= pk.nr) to
+// the product of the packed panels ap and bp, kb deep, plus beta*C,
+// through tile when the tile is not whole.
+func runPanel(pk *microKernel, kb int, ap, bp []float32, mb, nb int, beta float32, c []float32, ldc int, tile []float32) {
+	if mb == pk.mr && nb == pk.nr {
+		pk.run(kb, ap, bp, c[:(mb-1)*ldc+nb], ldc, beta)
+		return
+	}
+	pk.run(kb, ap, bp, tile, pk.nr, 0)
+	mergeTile(mb, nb, tile, pk.nr, beta, c, ldc)
 }
 
 // panelPacked runs kern over every nr-wide panel of the packed block of B
@@ -202,7 +286,9 @@ const unpackedBMaxRows = 4
 
 // sgemmPackedUnpackedB is SgemmPacked reading B (not transposed) where it
 // is stored: only the last, partial nr-wide panel of each block is packed
-// (into bbuf), since the kernels read whole panels.
+// (into bbuf), since the kernels read whole panels. The panels of B are
+// the outer loop, so each is read from memory once and meets the (at most
+// unpackedBMaxRows) panels of A while it is in L1.
 func sgemmPackedUnpackedB(a *PackedA, n int, b []float32, ldb int, beta float32, c []float32, ldc int, bbuf, tile []float32, epi *RowEpilogue) {
 	kern := a.kern
 	m, k := a.m, a.k
@@ -219,29 +305,34 @@ func sgemmPackedUnpackedB(a *PackedA, n int, b []float32, ldb int, beta float32,
 			packB(kern, false, b, ldb, pc, kb, whole, n-whole, bbuf)
 		}
 		block := a.data[pc*a.rows:]
-		for ir := 0; ir < m; ir += mr {
-			pk := kern
-			if m-ir < mr {
-				pk = a.rowsKernel
-			}
-			mb := min(mr, m-ir)
-			ap := block[ir*kb : ir*kb+pk.mr*kb]
-			cr := c[ir*ldc:]
-			for jr := 0; jr < whole; jr += nr {
-				off := pc*ldb + jr
-				bp := b[off : off+(kb-1)*ldb+nr]
-				if mb == pk.mr {
-					pk.runBStrided(kb, ap, bp, ldb, cr[jr:jr+(mb-1)*ldc+nr], ldc, blockBeta)
-					continue
+		strip := stripWidth(kern)
+		for j0 := 0; j0 < n; j0 += strip {
+			j1 := min(j0+strip, n)
+			for jr := j0; jr < j1; jr += nr {
+				for ir := 0; ir < m; ir += mr {
+					pk := kern
+					if m-ir < mr {
+						pk = a.rowsKernel
+					}
+					mb := min(mr, m-ir)
+					ap := block[ir*kb : ir*kb+pk.mr*kb]
+					cr := c[ir*ldc+jr:]
+					if jr >= whole {
+						panelPacked(pk, ap, bbuf, tile, mb, n-whole, kb, blockBeta, cr, ldc)
+						continue
+					}
+					off := pc*ldb + jr
+					bp := b[off : off+(kb-1)*ldb+nr]
+					if mb == pk.mr {
+						pk.runBStrided(kb, ap, bp, ldb, cr[:(mb-1)*ldc+nr], ldc, blockBeta)
+						continue
+					}
+					pk.runBStrided(kb, ap, bp, ldb, tile, nr, 0)
+					mergeTile(mb, nr, tile, nr, blockBeta, cr, ldc)
 				}
-				pk.runBStrided(kb, ap, bp, ldb, tile, nr, 0)
-				mergeTile(mb, nr, tile, nr, blockBeta, cr[jr:], ldc)
-			}
-			if whole < n {
-				panelPacked(pk, ap, bbuf, tile, mb, n-whole, kb, blockBeta, cr[whole:], ldc)
 			}
 			if epi != nil && pc+kb == k {
-				epi.apply(c, ldc, ir, mb, 0, n)
+				epi.apply(c, ldc, 0, m, j0, j1-j0)
 			}
 		}
 	}

@@ -111,12 +111,13 @@ func BenchmarkSgemmPackedB(b *testing.B) {
 // TestSgemmPackedEpilogueMatchesPass checks that the epilogue applied
 // strip by strip gives the bits of the product followed by a pass of
 // Epilogue.Apply, for every kernel family, with B read unpacked (few rows)
-// and packed, k over one block (kc) and under, with and without a
+// and packed (whole blocks, and panel by panel where a block is larger
+// than bBlockBytes), k over one block (kc) and under, with and without a
 // residual, beta 0 and 1.
 func TestSgemmPackedEpilogueMatchesPass(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, kern := range gemmKernels() {
-		for _, s := range [][3]int{{16, 100, 32}, {24, 49, 700}, {97, 196, 24}, {150, 61, 400}, {5, 9, 3}} {
+		for _, s := range [][3]int{{16, 100, 32}, {24, 49, 700}, {97, 196, 24}, {150, 61, 400}, {5, 9, 3}, {16, 700, 40}, {40, 1100, 200}, {170, 700, 390}} {
 			m, n, k := s[0], s[1], s[2]
 			for _, beta := range []float32{0, 1} {
 				for _, withRes := range []bool{false, true} {

@@ -177,6 +177,9 @@ func gemmCases() []gemmCase {
 		[3]int{10, 20, 50}, [3]int{22, 7, 33},
 		// Columns that end on a half-width kernel exactly (n % 32 == 16, n % 16 == 8).
 		[3]int{13, 48, 20}, [3]int{24, 16, 70}, [3]int{7, 24, 9}, [3]int{36, 208, 33},
+		// Blocks of B beyond bBlockBytes: packed panel by panel (all rows
+		// in one block of A), and packed whole for two blocks of rows.
+		[3]int{40, 1100, 200}, [3]int{170, 700, 390},
 	)
 	n := 0
 	for _, s := range shapes {
