@@ -10,18 +10,18 @@ import (
 // batch 1 and 224x224 (m output channels, k input channels, n positions),
 // whole, as one thread of an inference plan runs them.
 var planShapes = [][3]int{
-	{16, 32, 12544},  // mobilenet_v2: first projection
-	{96, 16, 12544},  // mobilenet_v2: first expansion
-	{24, 96, 3136},   // mobilenet_v2: projection at 56x56
-	{144, 24, 3136},  // mobilenet_v2: expansion at 56x56
-	{24, 144, 3136},  // mobilenet_v2: projection at 56x56
-	{16, 128, 3025},  // squeezenet1_1: squeeze at 55x55
-	{64, 16, 3025},   // squeezenet1_1: expand 1x1 at 55x55
-	{32, 192, 784},   // mobilenet_v2: projection at 28x28
-	{192, 32, 784},   // mobilenet_v2: expansion at 28x28
-	{384, 64, 196},   // mobilenet_v2: expansion at 14x14
-	{160, 960, 49},   // mobilenet_v2: projection at 7x7
-	{1280, 320, 49},  // mobilenet_v2: last 1x1
+	{16, 32, 12544}, // mobilenet_v2: first projection
+	{96, 16, 12544}, // mobilenet_v2: first expansion
+	{24, 96, 3136},  // mobilenet_v2: projection at 56x56
+	{144, 24, 3136}, // mobilenet_v2: expansion at 56x56
+	{24, 144, 3136}, // mobilenet_v2: projection at 56x56
+	{16, 128, 3025}, // squeezenet1_1: squeeze at 55x55
+	{64, 16, 3025},  // squeezenet1_1: expand 1x1 at 55x55
+	{32, 192, 784},  // mobilenet_v2: projection at 28x28
+	{192, 32, 784},  // mobilenet_v2: expansion at 28x28
+	{384, 64, 196},  // mobilenet_v2: expansion at 14x14
+	{160, 960, 49},  // mobilenet_v2: projection at 7x7
+	{1280, 320, 49}, // mobilenet_v2: last 1x1
 }
 
 // BenchmarkSgemmPackedShapes times SgemmPacked (B not transposed, beta 0)
