@@ -60,7 +60,8 @@ type fineTuneOutput struct {
 // worker has checked the task's DatasetID against local's files before),
 // opened through data. Threads is the number of shards a training batch
 // is split over when the task leaves it to the worker (0). The supernets
-// of score tasks are kept in DefaultSupernetCache.
+// of score tasks are kept in DefaultSupernetCache, the
+// DefaultSupernetCacheKeep used last.
 func PipelineTasks(data *pipeline.Datasets, local pipeline.Dataset, threads int) Registry {
 	return Registry{
 		KindScore: scoreTask(data, local, &supernetCache{root: DefaultSupernetCache()}, &pipeline.Scorer{}),

@@ -8,9 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sync"
 
-	"nas/internal/atomicfile"
 	"nas/pipeline"
 	"nas/supernet"
 )
@@ -99,8 +97,8 @@ func (p *scorePayload) check() error {
 }
 
 // scoreTask is the function of KindScore on a worker: it fetches the
-// supernet into its cache (once per supernet), then scores the candidates
-// on the worker's copy of the data.
+// supernet into its cache (once per supernet while the cache keeps it),
+// then scores the candidates on the worker's copy of the data.
 func scoreTask(data *pipeline.Datasets, local pipeline.Dataset, cache *supernetCache, scorer *pipeline.Scorer) TaskFunc {
 	return func(ctx context.Context, payload json.RawMessage, env Env) (json.RawMessage, error) {
 		p, err := decodeScorePayload(payload)
@@ -110,10 +108,11 @@ func scoreTask(data *pipeline.Datasets, local pipeline.Dataset, cache *supernetC
 		if err := sameDataset(p.Data, local); err != nil {
 			return nil, err
 		}
-		dir, err := cache.folder(ctx, env.Blobs, p.Supernet)
+		dir, release, err := cache.folder(ctx, env.Blobs, p.Supernet, env.logger())
 		if err != nil {
 			return nil, err
 		}
+		defer release()
 		task := pipeline.ScoreTask{Supernet: dir, Identity: p.Supernet.Identity, Space: p.Supernet.Space, Data: local,
 			Candidates: p.Candidates, Eval: p.Eval}
 		res, err := scorer.Score(ctx, task, data)
@@ -127,54 +126,6 @@ func scoreTask(data *pipeline.Datasets, local pipeline.Dataset, cache *supernetC
 		}
 		return json.Marshal(res)
 	}
-}
-
-// supernetCache keeps the supernets a worker fetched, each in a folder
-// of its own under root named by the hashes of its two blobs, so that a
-// supernet travels to a worker once: a folder found there from before (a
-// worker that ran earlier on this machine) is used once its files hash
-// to their names, and fetched again otherwise.
-type supernetCache struct {
-	root string
-	mu   sync.Mutex
-	ok   map[string]bool // folders checked by this process
-}
-
-// DefaultSupernetCache is the folder a worker keeps the supernets it
-// fetched in: nas-supernets under the system's temporary folder.
-func DefaultSupernetCache() string { return filepath.Join(os.TempDir(), "nas-supernets") }
-
-// folder returns the folder holding the supernet of s, fetching its
-// blobs when the cache does not hold them.
-func (c *supernetCache) folder(ctx context.Context, blobs *Blobs, s supernetBlobs) (string, error) {
-	dir := filepath.Join(c.root, s.Manifest[:16]+"-"+s.Weights[:16])
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ok[dir] {
-		return dir, nil
-	}
-	files := []struct{ name, hash string }{{supernet.ManifestFile, s.Manifest}, {supernet.CheckpointFile, s.Weights}}
-	for _, f := range files {
-		path := filepath.Join(dir, f.name)
-		if b, err := os.ReadFile(path); err == nil && Hash(b) == f.hash {
-			continue
-		}
-		b, err := blobs.Get(ctx, f.hash)
-		if err != nil {
-			return "", fmt.Errorf("supernet %s: %w", f.name, err)
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return "", err
-		}
-		if err := atomicfile.WriteBytes(path, b); err != nil {
-			return "", err
-		}
-	}
-	if c.ok == nil {
-		c.ok = map[string]bool{}
-	}
-	c.ok[dir] = true
-	return dir, nil
 }
 
 // SubmitScore publishes the task of Score(ctx, task) and returns a

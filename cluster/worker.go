@@ -28,6 +28,16 @@ type Env struct {
 	Attempt int
 	// Blobs is the store of large inputs and outputs.
 	Blobs *Blobs
+	// Log receives what the function reports beside its result: the
+	// worker's log, with the task's run, ID, kind and attempt (nil: none).
+	Log *slog.Logger
+}
+
+func (e Env) logger() *slog.Logger {
+	if e.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return e.Log
 }
 
 // Registry maps task kinds to the functions that run them.
@@ -132,7 +142,7 @@ func (w *Worker) handle(ctx context.Context, q *Queue, msg jetstream.Msg) {
 
 	start := time.Now()
 	out, err := runKeptAlive(ctx, q.AckWait(), msg, func(ctx context.Context) (json.RawMessage, error) {
-		return fn(ctx, task.Payload, Env{Task: task, Attempt: attempt, Blobs: q.blobs})
+		return fn(ctx, task.Payload, Env{Task: task, Attempt: attempt, Blobs: q.blobs, Log: log})
 	})
 	elapsed := time.Since(start)
 	if ctx.Err() != nil {

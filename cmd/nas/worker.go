@@ -31,8 +31,9 @@ final trainings, NetAdapt fine-tunes. The worker serves one dataset
 (--data, --data-dir) and refuses tasks whose dataset files differ from its
 own, naming both. A supernet comes from the server's object store once and
 is kept, under the hashes of its files, in nas-supernets under the
-temporary folder ($TMPDIR). Ctrl-C or SIGTERM hands the
-running task back to the queue.`,
+temporary folder ($TMPDIR); the worker keeps the four supernets used last
+there and removes older ones (never one in use, nor one used in the last
+ten minutes). Ctrl-C or SIGTERM hands the running task back to the queue.`,
 		Example: `  nas worker --nats nats://queue.lab:4222 --threads 1
   nas worker --nats tls://queue.lab:4222 --creds lab.creds --tls-ca ca.pem --name gpu-box-2`,
 		Args: cobra.NoArgs,
