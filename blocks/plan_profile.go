@@ -90,6 +90,9 @@ func describeStep(s step) StepInfo {
 		if s.res != nil {
 			d += " +res"
 		}
+		if slices.ContainsFunc(s.packedT, func(p *kernels.PackedT) bool { return p != nil }) {
+			d += " t" // the transposed form (kernels.SgemmPackedT)
+		}
 		return StepInfo{"gemm", d + actSuffix(s.epi.Act), s.groups * s.m * s.k * s.n}
 	case *im2colStep:
 		w := s.win
@@ -165,7 +168,11 @@ func (p *Plan) Weights() [][][]float32 {
 		epi := func(e *kernels.Epilogue) { add(e.Bias, e.Slope) }
 		switch s := s.(type) {
 		case *gemmStep:
-			for _, pa := range s.packed {
+			for i, pa := range s.packed {
+				if pa == nil {
+					add(s.packedT[i].Data())
+					continue
+				}
 				add(pa.Data())
 			}
 			epi(&s.epi)

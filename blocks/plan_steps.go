@@ -18,7 +18,12 @@ func span(n, part, parts int) (lo, hi int) {
 type gemmStep struct {
 	groups, m, k, n int                // per group: m outputs, k = In/groups*KH*KW, n positions
 	packed          []*kernels.PackedA // per group and row block: the weights, packed once
-	epi             kernels.Epilogue
+	// packedT, per group and row block, holds the weights packed for the
+	// transposed form instead (packed is nil there) where the block's rows
+	// and the step's positions, in one chunk, take fewer tiles that way
+	// (kernels.PreferT: few positions, many channels).
+	packedT []*kernels.PackedT
+	epi     kernels.Epilogue
 
 	src, dst loc
 	res      *loc // residual, or nil
@@ -74,7 +79,13 @@ func newGemmStep(d kernels.ConvDims, w []float32, epi kernels.Epilogue, threads,
 		for rb := 0; rb < s.rowBlocks; rb++ {
 			r0, r1 := s.rowAt[rb], s.rowAt[rb+1]
 			row := g*s.m + r0
+			if chunks == 1 && kernels.PreferT(r1-r0, s.n) {
+				s.packed = append(s.packed, nil)
+				s.packedT = append(s.packedT, kernels.PackT(r1-r0, s.k, 1, w[row*s.k:], s.k))
+				continue
+			}
 			s.packed = append(s.packed, kernels.PackA(false, r1-r0, s.k, 1, w[row*s.k:], s.k))
+			s.packedT = append(s.packedT, nil)
 		}
 	}
 	s.nparts = 1
@@ -117,7 +128,11 @@ func alignedSpans(m, parts, unit int) []int {
 // workspaceLen is the GEMM workspace one part of the step needs.
 func (s *gemmStep) workspaceLen() int {
 	n := 0
-	for _, p := range s.packed {
+	for i, p := range s.packed {
+		if p == nil {
+			n = max(n, s.packedT[i].WorkspaceLen(s.n))
+			continue
+		}
 		n = max(n, p.WorkspaceLen(min(s.colChunk, s.n)))
 	}
 	return n
@@ -158,6 +173,10 @@ func (s *gemmStep) run(a *arena, part, parts int) {
 		// The epilogue runs on each strip of rows as the product
 		// finishes it, while it is in L1.
 		epi := kernels.RowEpilogue{E: &s.epi, Row0: row, Res: rt, LdRes: s.n}
+		if pt := s.packedT[g*s.rowBlocks+rb]; pt != nil {
+			kernels.SgemmPackedT(pt, j1-j0, x[g*s.k*s.n+j0:], s.n, beta, yo, s.n, a.gemmWS[part], &epi)
+			continue
+		}
 		kernels.SgemmPackedEpilogue(s.packed[g*s.rowBlocks+rb], false, j1-j0, x[g*s.k*s.n+j0:], s.n, beta, yo, s.n, a.gemmWS[part], &epi)
 	}
 }

@@ -7482,3 +7482,75 @@ after1:
 	JNZ  row
 	VZEROUPPER
 	RET
+
+// func transposeRows8AVX2(dst []float32, ldd int, src []float32, lds int, n int)
+// Requires: AVX
+TEXT ·transposeRows8AVX2(SB), NOSPLIT, $0-72
+	MOVQ  dst_base+0(FP), AX
+	MOVQ  ldd+24(FP), CX
+	SHLQ  $0x02, CX
+	LEAQ  (AX)(CX*2), DX
+	ADDQ  CX, DX
+	LEAQ  (DX)(CX*2), BX
+	ADDQ  CX, BX
+	MOVQ  src_base+32(FP), SI
+	MOVQ  lds+56(FP), DI
+	SHLQ  $0x02, DI
+	MOVQ  n+64(FP), R8
+	SHRQ  $0x03, R8
+	TESTQ R8, R8
+	JZ    done
+	LEAQ  (DI)(DI*2), R9
+
+block:
+	VMOVUPS    (SI), Y0
+	VMOVUPS    (SI)(DI*1), Y1
+	VMOVUPS    (SI)(DI*2), Y2
+	VMOVUPS    (SI)(R9*1), Y3
+	LEAQ       (SI)(DI*4), SI
+	VMOVUPS    (SI), Y4
+	VMOVUPS    (SI)(DI*1), Y5
+	VMOVUPS    (SI)(DI*2), Y6
+	VMOVUPS    (SI)(R9*1), Y7
+	LEAQ       (SI)(DI*4), SI
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y0
+	VUNPCKLPS  Y3, Y2, Y1
+	VUNPCKHPS  Y3, Y2, Y2
+	VUNPCKLPS  Y5, Y4, Y3
+	VUNPCKHPS  Y5, Y4, Y4
+	VUNPCKLPS  Y7, Y6, Y5
+	VUNPCKHPS  Y7, Y6, Y6
+	VSHUFPS    $0x44, Y1, Y8, Y7
+	VSHUFPS    $0xee, Y1, Y8, Y1
+	VSHUFPS    $0x44, Y2, Y0, Y8
+	VSHUFPS    $0xee, Y2, Y0, Y0
+	VSHUFPS    $0x44, Y5, Y3, Y2
+	VSHUFPS    $0xee, Y5, Y3, Y3
+	VSHUFPS    $0x44, Y6, Y4, Y5
+	VSHUFPS    $0xee, Y6, Y4, Y4
+	VPERM2F128 $0x20, Y2, Y7, Y6
+	VPERM2F128 $0x31, Y2, Y7, Y2
+	VPERM2F128 $0x20, Y3, Y1, Y7
+	VPERM2F128 $0x31, Y3, Y1, Y1
+	VPERM2F128 $0x20, Y5, Y8, Y3
+	VPERM2F128 $0x31, Y5, Y8, Y5
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x31, Y4, Y0, Y0
+	VMOVUPS    Y6, (AX)
+	VMOVUPS    Y7, (AX)(CX*1)
+	VMOVUPS    Y3, (AX)(CX*2)
+	VMOVUPS    Y8, (DX)
+	VMOVUPS    Y2, (AX)(CX*4)
+	VMOVUPS    Y1, (DX)(CX*2)
+	VMOVUPS    Y5, (BX)
+	VMOVUPS    Y0, (BX)(CX*1)
+	ADDQ       $0x00000020, AX
+	ADDQ       $0x00000020, DX
+	ADDQ       $0x00000020, BX
+	DECQ       R8
+	JNZ        block
+
+done:
+	VZEROUPPER
+	RET

@@ -128,3 +128,8 @@ func dwNHWC8K7S1AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []floa
 //
 //go:noescape
 func dwNHWC8K7S2AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)
+
+// transposeRows8AVX2 sets dst[c*ldd+j] = src[j*lds+c] for c < 8 and j < n&^7.
+//
+//go:noescape
+func transposeRows8AVX2(dst []float32, ldd int, src []float32, lds int, n int)

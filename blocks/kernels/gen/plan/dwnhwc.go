@@ -151,6 +151,48 @@ func dwUnpack8() {
 	RET()
 }
 
+// transposeRows8 emits the 8-row transpose of the transposed GEMM form
+// (gemm_t.go): eight rows of the destination from eight columns of the
+// source, eight values of each at a time.
+func transposeRows8() {
+	TEXT("transposeRows8AVX2", NOSPLIT, "func(dst []float32, ldd int, src []float32, lds int, n int)")
+	Pragma("noescape")
+	Doc("transposeRows8AVX2 sets dst[c*ldd+j] = src[j*lds+c] for c < 8 and j < n&^7.")
+	rows := newPlanePointers(Load(Param("dst").Base(), GP64()), Load(Param("ldd"), GP64()))
+	src := Load(Param("src").Base(), GP64())
+	lds := Load(Param("lds"), GP64())
+	SHLQ(U8(2), lds) // bytes
+	n := Load(Param("n"), GP64())
+	SHRQ(U8(3), n)
+	TESTQ(n, n)
+	JZ(LabelRef("done"))
+	lds3 := GP64()
+	LEAQ(Mem{Base: lds, Index: lds, Scale: 2}, lds3)
+	Label("block")
+	in := make([]VecVirtual, 8)
+	for j := range in {
+		in[j] = YMM()
+	}
+	// Source rows j, j+4 at src + (j%4)*lds + (j/4)*4*lds.
+	for h := 0; h < 2; h++ {
+		VMOVUPS(Mem{Base: src}, in[4*h])
+		VMOVUPS(Mem{Base: src, Index: lds, Scale: 1}, in[4*h+1])
+		VMOVUPS(Mem{Base: src, Index: lds, Scale: 2}, in[4*h+2])
+		VMOVUPS(Mem{Base: src, Index: lds3, Scale: 1}, in[4*h+3])
+		LEAQ(Mem{Base: src, Index: lds, Scale: 4}, src)
+	}
+	cols := transpose8(in)
+	for c, v := range cols {
+		VMOVUPS(v, rows.mem(c, 0))
+	}
+	rows.advance(32)
+	DECQ(n)
+	JNZ(LabelRef("block"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
 // dwNHWC8 emits a k x k depthwise convolution at stride s over eight
 // channels in channels-last form: p is the zero-padded input, positions of
 // eight floats, ldp positions a row; o gets oh x ow positions, each

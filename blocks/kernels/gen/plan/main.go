@@ -15,7 +15,8 @@
 //     (dwconv_amd64.s), and deinterleave, which splits a padded row into
 //     its even and odd columns for the stride-2 kernels; also the stem
 //     convolution (infer.go: 3x3 stride 2 over a few input channels, four
-//     outputs at a time) on the same even and odd planes;
+//     outputs at a time) on the same even and odd planes; and
+//     transposeRows8, the 8x8 transposes of the transposed GEMM form;
 //   - train: the reductions, elementwise passes and depthwise weight
 //     gradient rows of a training step (train_amd64.s; see train.go).
 //
@@ -71,6 +72,7 @@ func main() {
 			dwNHWC8(k, 1)
 			dwNHWC8(k, 2)
 		}
+		transposeRows8()
 	case "train":
 		trainSet()
 	default:

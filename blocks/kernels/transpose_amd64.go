@@ -1,0 +1,20 @@
+//go:build !noasm
+
+package kernels
+
+// transposeFast reports whether transposeRows moves eight rows at a time
+// with the AVX2 kernel here, which the transposed GEMM form needs to pay.
+var transposeFast = hasAVX2
+
+// transposeRows8 sets dst[c*ldd+j] = src[j*lds+c] for c < 8 and j <
+// n&^7, and returns n&^7.
+func transposeRows8(dst []float32, ldd int, src []float32, lds, n int) int {
+	n &^= 7
+	if !hasAVX2 || n == 0 {
+		return 0
+	}
+	_ = dst[7*ldd+n-1]
+	_ = src[(n-1)*lds+7]
+	transposeRows8AVX2(dst, ldd, src, lds, n)
+	return n
+}
