@@ -121,14 +121,7 @@ func (r *RowEpilogue) apply(c []float32, ldc, ir, mb, j0, nb int) {
 // the pass.
 func SgemmPackedEpilogue(a *PackedA, transB bool, n int, b []float32, ldb int, beta float32, c []float32, ldc int, ws []float32, epi *RowEpilogue) {
 	m, k := a.m, a.k
-	if m == 0 || n <= 0 {
-		return
-	}
-	if k == 0 {
-		scaleMatrix(m, n, beta, c, ldc)
-		if epi != nil {
-			epi.apply(c, ldc, 0, m, 0, n)
-		}
+	if emptyProduct(m, n, k, beta, c, ldc, epi) {
 		return
 	}
 	if len(ws) < a.WorkspaceLen(n) {
@@ -143,6 +136,23 @@ func SgemmPackedEpilogue(a *PackedA, transB bool, n int, b []float32, ldb int, b
 		return
 	}
 	sgemmPackedPackB(a, transB, n, b, ldb, beta, c, ldc, bbuf, tile, epi)
+}
+
+// emptyProduct does an m x n product of depth k that has nothing to
+// multiply, C = beta*C and the epilogue when k is 0, and reports whether
+// it was one.
+func emptyProduct(m, n, k int, beta float32, c []float32, ldc int, epi *RowEpilogue) bool {
+	if m == 0 || n <= 0 {
+		return true
+	}
+	if k > 0 {
+		return false
+	}
+	scaleMatrix(m, n, beta, c, ldc)
+	if epi != nil {
+		epi.apply(c, ldc, 0, m, 0, n)
+	}
+	return true
 }
 
 // The blocking of SgemmPacked. A packed kc x nc block of B that fits in

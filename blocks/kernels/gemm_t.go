@@ -126,14 +126,7 @@ func PreferT(m, n int) bool {
 // It panics if ws is too short (a programmer error).
 func SgemmPackedT(p *PackedT, n int, x []float32, ldx int, beta float32, c []float32, ldc int, ws []float32, epi *RowEpilogue) {
 	m, k := p.m, p.k
-	if m == 0 || n <= 0 {
-		return
-	}
-	if k == 0 {
-		scaleMatrix(m, n, beta, c, ldc)
-		if epi != nil {
-			epi.apply(c, ldc, 0, m, 0, n)
-		}
+	if emptyProduct(m, n, k, beta, c, ldc, epi) {
 		return
 	}
 	if len(ws) < p.WorkspaceLen(n) {
