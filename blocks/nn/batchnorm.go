@@ -128,7 +128,7 @@ func (bn *BatchNorm) forwardEval(tp *Tape, x *Tensor, n, c, hw int) *Tensor {
 	out := tp.allocOutput(x.Shape...)
 	scale, shift := bn.ScaleShift()
 	kernels.ChannelAffine(tp.threads(), out.Data, x.Data, n, c, hw, scale, shift)
-	if tp == nil {
+	if !tp.recording() {
 		return out
 	}
 	// The statistics are constants here: gx = gy*scale, and the parameters
@@ -217,7 +217,7 @@ func (bn *BatchNorm) trainStats(tp *Tape, x *Tensor, n, c, hw int) batchStats {
 // only consumer is such an activation.
 func (bn *BatchNorm) ForwardAct(tp *Tape, x *Tensor, act Act) *Tensor {
 	if !tp.training() || (act != ActReLU && act != ActReLU6) {
-		return Activate(tp, act, bn.Forward(tp, x))
+		return freeAfter(tp, bn.Forward(tp, x), func(b *Tensor) *Tensor { return Activate(tp, act, b) })
 	}
 	if x.Dims() < 2 || x.Shape[1] != bn.Channels {
 		panic(fmt.Sprintf("nn.BatchNorm %q: input %s, want N x %d x H x W", bn.Name, ShapeString(x.Shape), bn.Channels))

@@ -31,7 +31,7 @@ import (
 func (bn *BatchNorm) ForwardActDepthwise(tp *Tape, x *Tensor, act Act, w *Tensor, cfg Conv2DConfig) *Tensor {
 	cfg = cfg.withDefaults()
 	if !tp.training() || (act != ActReLU && act != ActReLU6) || cfg.Groups != cfg.In || cfg.Out != cfg.In || x.Dims() != 4 {
-		return Convolve(tp, bn.ForwardAct(tp, x, act), w, nil, cfg)
+		return freeAfter(tp, bn.ForwardAct(tp, x, act), func(a *Tensor) *Tensor { return Convolve(tp, a, w, nil, cfg) })
 	}
 	if x.Shape[1] != bn.Channels || bn.Channels != cfg.In {
 		panic(fmt.Sprintf("nn.BatchNorm %q: input %s, want N x %d x H x W", bn.Name, ShapeString(x.Shape), bn.Channels))
@@ -58,6 +58,10 @@ func (bn *BatchNorm) ForwardActDepthwise(tp *Tape, x *Tensor, act Act, w *Tensor
 	forEachImage(tp, n, func() []float32 { return tp.scratch(dw.ScratchLen(), true) }, func(i int, scratch []float32) {
 		dw.Run(a.Data[i*inLen:(i+1)*inLen], w.Data, y.Data[i*outLen:(i+1)*outLen], 0, cfg.Out, &epi, scratch)
 	})
+	if !tp.recording() {
+		tp.Free(a) // no backward step keeps it
+		return y
+	}
 
 	tp.record(y, func() {
 		if y.Grad == nil {

@@ -97,7 +97,7 @@ func MaxPool(tp *Tape, x *Tensor, cfg Pool2DConfig) *Tensor {
 	planes := x.Shape[0] * x.Shape[1]
 	y := tp.alloc(x.Shape[0], x.Shape[1], win.OutH, win.OutW)
 	var argmax []int32
-	if tp != nil && x.requiresGrad {
+	if tp.recording() && x.requiresGrad {
 		argmax = make([]int32, y.Len())
 	}
 	kernels.MaxPool2D(win, planes, x.Data, y.Data, argmax)

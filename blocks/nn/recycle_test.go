@@ -110,3 +110,123 @@ func TestTapeRecycleSameResults(t *testing.T) {
 		}
 	}
 }
+
+// TestSizeClass checks that a request rounds up to a class no more than
+// a quarter larger, that classes are fixed points, and that requests of
+// slightly different lengths share a class.
+func TestSizeClass(t *testing.T) {
+	for n := range 5000 {
+		c := sizeClass(n)
+		if c < n || (n >= 8 && 4*(c-n) >= n) {
+			t.Fatalf("sizeClass(%d) = %d: not within a quarter above", n, c)
+		}
+		if sizeClass(c) != c {
+			t.Fatalf("sizeClass(%d) = %d, whose class is %d", n, c, sizeClass(c))
+		}
+		if n > 0 && sizeClass(n-1) > c {
+			t.Fatalf("sizeClass(%d) = %d below sizeClass(%d) = %d", n, c, n-1, sizeClass(n-1))
+		}
+	}
+	for _, tc := range []struct{ n, want int }{{0, 0}, {7, 7}, {8, 8}, {9, 10}, {17, 20}, {1000, 1024}, {1025, 1280}, {3 << 20, 3 << 20}, {3<<20 + 1, 7 << 19}} {
+		if got := sizeClass(tc.n); got != tc.want {
+			t.Errorf("sizeClass(%d) = %d, want %d", tc.n, got, tc.want)
+		}
+	}
+}
+
+// TestStorageSharedAndTrimmed runs two tapes one after the other on one
+// Storage: the second reuses the first's slices (of other lengths in the
+// same class), and Trim drops what the last step did not need.
+func TestStorageSharedAndTrimmed(t *testing.T) {
+	st := NewStorage()
+	a, b := NewTape(false, nil), NewTape(false, nil)
+	for _, tp := range []*Tape{a, b} {
+		tp.Recycle, tp.Storage = true, st
+	}
+	// Tape a: two tensors of 1000 values, one of 100 (class 112).
+	x1, x2 := a.alloc(10, 100), a.alloc(1000)
+	a.alloc(100)
+	first := []*float32{&x1.Data[0], &x2.Data[0]}
+	a.Release()
+	held := st.Bytes()
+	if want := int64(4 * (2*1024 + 112)); held != want {
+		t.Fatalf("storage holds %d bytes after the first tape, want %d", held, want)
+	}
+	// Tape b: one tensor of 1020 values: the same class, reused.
+	y := b.alloc(1020)
+	if p := &y.Data[0]; p != first[0] && p != first[1] {
+		t.Fatal("the second tape did not reuse the first one's storage")
+	}
+	for _, v := range y.Data {
+		if v != 0 {
+			t.Fatal("alloc handed out storage that is not zero")
+		}
+	}
+	if st.Bytes() != held {
+		t.Fatalf("the second tape grew the storage from %d to %d bytes", held, st.Bytes())
+	}
+	b.Release()
+	// The peak since the last Trim is the first tape's: Trim keeps all.
+	st.Trim()
+	if st.Bytes() != held {
+		t.Fatalf("Trim after the first tape's step dropped storage: %d bytes, want %d", st.Bytes(), held)
+	}
+	// A step that needs one slice of the class: Trim keeps one, drops
+	// the 112-value class nothing took.
+	b.alloc(1000)
+	b.Release()
+	st.Trim()
+	if want := int64(4 * 1024); st.Bytes() != want {
+		t.Fatalf("Trim kept %d bytes, want %d", st.Bytes(), want)
+	}
+	// Free hands storage back before Release on a NoGrad tape.
+	b.NoGrad = true
+	z := b.alloc(1000)
+	b.Free(z)
+	if z.Data != nil {
+		t.Fatal("Free left the tensor's data in place")
+	}
+	w := b.alloc(1000)
+	if st.Bytes() != 4*1024 {
+		t.Fatalf("a tensor after a freed one grew the storage to %d bytes", st.Bytes())
+	}
+	b.Discard()
+	if w.Data != nil {
+		t.Fatal("Discard left a tensor's data in place")
+	}
+}
+
+// TestNoGradRecordsNothing checks that a NoGrad tape computes what a
+// recording one does and records no backward step.
+func TestNoGradRecordsNothing(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	x := FromData(make([]float32, 4*3*10*10), 4, 3, 10, 10)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	labels := []int{0, 3, 1, 4}
+	var want []float32
+	for _, noGrad := range []bool{false, true} {
+		net := newRecycleNet(t)
+		tp := NewTape(true, nil)
+		tp.Recycle, tp.NoGrad = true, noGrad
+		_, logits := net.loss(t, tp, x, labels)
+		got := append([]float32(nil), logits.Data...)
+		if noGrad && tp.Len() != 0 {
+			t.Fatalf("a NoGrad tape recorded %d steps", tp.Len())
+		}
+		if !noGrad && tp.Len() == 0 {
+			t.Fatal("a training tape recorded nothing")
+		}
+		tp.Discard()
+		if want == nil {
+			want = got
+			continue
+		}
+		for i := range want {
+			if want[i] != got[i] {
+				t.Fatalf("logit %d: %v recording, %v with NoGrad", i, want[i], got[i])
+			}
+		}
+	}
+}
