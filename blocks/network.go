@@ -26,6 +26,7 @@ type Network struct {
 	bns        []*nn.BatchNorm
 	convs      map[int]*nn.Conv2D // by op index
 	state      map[string]*nn.Tensor
+	lastRead   []int // per value, the last op that reads it (lastReaders)
 }
 
 // opRun executes one op on its inputs.
@@ -40,7 +41,7 @@ func newNetwork(g *Graph, rng *rand.Rand, fuse bool) (*Network, error) {
 	if rng == nil {
 		return nil, fmt.Errorf("blocks.NewNetwork: a seeded *rand.Rand is required to initialise weights")
 	}
-	n := &Network{Graph: g, state: map[string]*nn.Tensor{}, classifier: classifierConv(g), convs: map[int]*nn.Conv2D{}}
+	n := &Network{Graph: g, state: map[string]*nn.Tensor{}, classifier: classifierConv(g), convs: map[int]*nn.Conv2D{}, lastRead: lastReaders(g)}
 	for i := range g.Ops {
 		r, err := n.build(i, &g.Ops[i], rng)
 		if err != nil {
@@ -273,7 +274,9 @@ func (n *Network) Forward(tp *nn.Tape, x *nn.Tensor) *nn.Tensor {
 // ForwardWith is Forward for a graph with a second input, a block lowered
 // alone by LowerBlock that reads the network's input: x feeds Graph.Input
 // and net (N x the network input's shape) feeds Graph.NetworkInput. For
-// other graphs net is not used.
+// other graphs net is not used. On a tape that records no backward step
+// and recycles (NoGrad and Recycle), each activation goes back to the
+// tape's storage once no later op reads it.
 func (n *Network) ForwardWith(tp *nn.Tape, x, net *nn.Tensor) *nn.Tensor {
 	if err := n.CheckInput(x); err != nil {
 		panic("blocks.Network.Forward: " + err.Error())
@@ -289,12 +292,19 @@ func (n *Network) ForwardWith(tp *nn.Tape, x, net *nn.Tensor) *nn.Tensor {
 		vals[g.NetworkInput] = net
 	}
 	args := make([]*nn.Tensor, 0, 4)
+	// A forward pass only releases each activation after its last reader
+	// (network_release.go).
+	release := tp != nil && tp.NoGrad && tp.Recycle
 	for i, op := range g.Ops {
 		args = args[:0]
 		for _, v := range op.In {
 			args = append(args, vals[v])
 		}
 		vals[op.Out] = n.runs[i](tp, args)
+		if release {
+			tp.FreeScratch()
+			n.releaseDead(tp, vals, i)
+		}
 	}
 	y := vals[g.Output]
 	if s := g.Shapes[g.Output]; s.H == 1 && s.W == 1 {
