@@ -96,6 +96,26 @@ func NewStepper(net *blocks.Network, opt *SGD, shards int, rng *rand.Rand) (*Ste
 	return s, nil
 }
 
+// Shards is the number of shards a batch is split over (a batch of fewer
+// samples is split over one per sample).
+func (s *Stepper) Shards() int { return s.shards }
+
+// ShareStorage makes the tape of shard i draw its tensors and scratch from
+// storages[i] (nn.Tape.Storage), which needs at least Shards storages. The
+// steppers of networks that train one after another on the same batches
+// (the networks of a supernet's step) can share them: shard i of one
+// runs after that of the one before has released its tensors, so the
+// storage holds what the largest network's shard needs instead of every
+// network's. A nil storage gives the shard a storage of its own.
+func (s *Stepper) ShareStorage(storages []*nn.Storage) {
+	if len(storages) < s.shards {
+		panic(fmt.Sprintf("trainer.Stepper.ShareStorage: %d storages for %d shards", len(storages), s.shards))
+	}
+	for i, tp := range s.tapes {
+		tp.Storage = storages[i]
+	}
+}
+
 // ShardsFor returns how many shards a run with threads (0: GOMAXPROCS)
 // splits each batch of batch samples into.
 func ShardsFor(threads, batch int) int {
