@@ -265,6 +265,9 @@ type run struct {
 	batches           *trainer.Batches
 	batchesEpoch      int // the epoch batches iterates over
 	teacher           []float32
+	// storages[i] is what shard i of every member's stepper draws its
+	// tensors from: the members train one after another.
+	storages []*nn.Storage
 
 	trainImages int
 	trainTime   time.Duration
@@ -289,6 +292,7 @@ func (r *run) member(choices []int) (*member, error) {
 	if err != nil {
 		return nil, err
 	}
+	st.ShareStorage(r.storages)
 	return &member{subnet: s, steps: st, src: src}, nil
 }
 
@@ -316,6 +320,9 @@ func newRun(cfg Config, w *Weights, sets *trainer.Sets) (*run, error) {
 	r.total = rc.Epochs * r.perEpoch
 	r.sched = trainer.Schedule{Base: rc.LR, Min: rc.MinLR, Warmup: warmupSteps(rc.WarmupEpochs, r.perEpoch, r.total), Total: r.total}
 	r.st = state{Version: stateVersion, TotalSteps: r.total, Threads: r.shards}
+	for range r.shards {
+		r.storages = append(r.storages, nn.NewStorage())
+	}
 	big, small, err := extremes(w.space)
 	if err != nil {
 		return nil, err
@@ -476,7 +483,9 @@ func (r *run) seek(epoch, pos int) error {
 // step runs the sandwich rule on one batch: the largest network on the
 // labels, handing its softmax to the others as their targets, then the
 // smallest and Random networks drawn from the space, each adding its
-// gradients into the shared tensors. It returns the largest network's
+// gradients into the shared tensors. The networks' steppers draw their
+// tensors from the run's per-shard storages, trimmed at the end of the
+// step. It returns the largest network's
 // loss and correct count.
 func (r *run) step(x *nn.Tensor, labels []int) (float64, int, error) {
 	rc := r.cfg.Recipe
@@ -516,6 +525,11 @@ func (r *run) step(x *nn.Tensor, labels []int) (float64, int, error) {
 			loss, correct = l, c
 		}
 		m.addGrads()
+	}
+	// Keep what this step's networks needed: the storage a random
+	// network of an earlier step drew beyond that goes.
+	for _, s := range r.storages {
+		s.Trim()
 	}
 	return loss, correct, nil
 }
