@@ -221,3 +221,58 @@ func TestStepperSoftTargets(t *testing.T) {
 		}
 	}
 }
+
+// TestStepperShareStorage trains two networks in turn, each step of one
+// after the other's, with steppers that share their shards' storage and
+// with steppers that do not: the weights are the same bit for bit, and
+// the shared storages hold less than the two steppers' own together.
+func TestStepperShareStorage(t *testing.T) {
+	big := shardArch(t)
+	small, err := space.ParseArch("in2x8x8 cls4 | conv_o4_k3_arelu6 | ir_o4_m8_k3_arelu6 | gap | linear_o4")
+	require.NoError(t, err)
+	x, labels := randomBatch(rand.New(rand.NewPCG(1, 2)), 10, 4, 2, 8, 8)
+	run := func(share bool) ([]*blocks.Network, int64) {
+		var nets []*blocks.Network
+		var steppers []*Stepper
+		storages := []*nn.Storage{nn.NewStorage(), nn.NewStorage()}
+		for k, a := range []*space.Arch{big, small} {
+			net := newShardNet(t, a)
+			opt, err := NewSGD(net.Params(), SGDConfig{Momentum: 0.9})
+			require.NoError(t, err)
+			st, err := NewStepper(net, opt, 2, rand.New(rand.NewPCG(3, uint64(k))))
+			require.NoError(t, err)
+			require.Equal(t, 2, st.Shards())
+			if !share {
+				storages = []*nn.Storage{nn.NewStorage(), nn.NewStorage()}
+			}
+			require.Panics(t, func() { st.ShareStorage(storages[:1]) }, "one storage for two shards")
+			st.ShareStorage(storages)
+			nets, steppers = append(nets, net), append(steppers, st)
+		}
+		for range 3 {
+			for _, st := range steppers {
+				_, _, err := st.Step(x, labels, 0.05, 0, 100)
+				require.NoError(t, err)
+			}
+		}
+		var held int64
+		seen := map[*nn.Storage]bool{}
+		for _, st := range steppers {
+			for _, tp := range st.tapes {
+				if s := tp.Storage; !seen[s] {
+					seen[s] = true
+					held += s.Bytes()
+				}
+			}
+		}
+		return nets, held
+	}
+	want, apart := run(false)
+	got, shared := run(true)
+	for k := range want {
+		for name, w := range want[k].State() {
+			require.Equal(t, w.Data, got[k].State()[name].Data, "network %d, %s", k, name)
+		}
+	}
+	require.Less(t, shared, apart, "bytes held by shared storages and by the steppers' own")
+}
