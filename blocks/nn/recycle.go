@@ -12,8 +12,9 @@ import (
 // several networks trained one after another on the same shard of a
 // batch: the storage then holds what the largest of them needs, not the
 // sum. A slice of a size class serves every request that rounds up to
-// that class (sizeClass), so networks whose tensors differ slightly in
-// size reuse each other's storage.
+// that class (sizeClass), and a request whose class has no slice free
+// takes one of a class up to twice its size, so networks whose tensors
+// differ in size reuse each other's storage.
 //
 // Each class counts the slices handed out and the most that were out at
 // once since the last Trim, which drops what that peak did not need. The
@@ -50,13 +51,31 @@ func sizeClass(n int) int {
 	return (n + step - 1) &^ (step - 1)
 }
 
-// get returns n elements from the shelf of their class, or new storage of
-// the class's capacity; zeroed clears reused ones.
+// get returns n elements from the shelf of their class, or when that has
+// none free from the next classes up to twice its size (storage that a
+// larger network's tensors left, rather than new), or else new storage
+// of the class; zeroed clears reused ones.
 func get[T float32 | float64](m *shelves[T], n int, zeroed bool) []T {
 	if *m == nil {
 		*m = make(shelves[T])
 	}
 	c := sizeClass(n)
+	for k, cc := 0, c; k <= 4; k, cc = k+1, sizeClass(cc+1) {
+		sh := (*m)[cc]
+		if sh == nil || len(sh.free) == 0 {
+			continue
+		}
+		sh.out++
+		sh.peak = max(sh.peak, sh.out)
+		last := len(sh.free) - 1
+		s := sh.free[last][:n]
+		sh.free[last] = nil
+		sh.free = sh.free[:last]
+		if zeroed {
+			clear(s)
+		}
+		return s
+	}
 	sh := (*m)[c]
 	if sh == nil {
 		sh = &shelf[T]{}
@@ -64,15 +83,6 @@ func get[T float32 | float64](m *shelves[T], n int, zeroed bool) []T {
 	}
 	sh.out++
 	sh.peak = max(sh.peak, sh.out)
-	if k := len(sh.free); k > 0 {
-		s := sh.free[k-1][:n]
-		sh.free[k-1] = nil
-		sh.free = sh.free[:k-1]
-		if zeroed {
-			clear(s)
-		}
-		return s
-	}
 	return make([]T, n, c)
 }
 

@@ -63,16 +63,22 @@ func (n *recycleNet) loss(t *testing.T, tp *Tape, x *Tensor, labels []int) (loss
 	return loss, logits
 }
 
-// TestTapeRecycleSameResults trains the same network for a few steps on a
-// tape that allocates and on one that recycles its storage, and checks
-// every loss and parameter bit for bit.
-func TestTapeRecycleSameResults(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
+// recycleBatch is a batch of four images for recycleNet, normal values
+// drawn with the seed, and their labels.
+func recycleBatch(seed1, seed2 uint64) (*Tensor, []int) {
+	rng := rand.New(rand.NewPCG(seed1, seed2))
 	x := FromData(make([]float32, 4*3*10*10), 4, 3, 10, 10)
 	for i := range x.Data {
 		x.Data[i] = float32(rng.NormFloat64())
 	}
-	labels := []int{0, 3, 1, 4}
+	return x, []int{0, 3, 1, 4}
+}
+
+// TestTapeRecycleSameResults trains the same network for a few steps on a
+// tape that allocates and on one that recycles its storage, and checks
+// every loss and parameter bit for bit.
+func TestTapeRecycleSameResults(t *testing.T) {
+	x, labels := recycleBatch(3, 4)
 	run := func(recycle bool) ([]float32, []*Param) {
 		net := newRecycleNet(t)
 		tp := NewTape(true, nil)
@@ -199,12 +205,7 @@ func TestStorageSharedAndTrimmed(t *testing.T) {
 // TestNoGradRecordsNothing checks that a NoGrad tape computes what a
 // recording one does and records no backward step.
 func TestNoGradRecordsNothing(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	x := FromData(make([]float32, 4*3*10*10), 4, 3, 10, 10)
-	for i := range x.Data {
-		x.Data[i] = float32(rng.NormFloat64())
-	}
-	labels := []int{0, 3, 1, 4}
+	x, labels := recycleBatch(5, 6)
 	var want []float32
 	for _, noGrad := range []bool{false, true} {
 		net := newRecycleNet(t)
@@ -228,5 +229,27 @@ func TestNoGradRecordsNothing(t *testing.T) {
 				t.Fatalf("logit %d: %v recording, %v with NoGrad", i, want[i], got[i])
 			}
 		}
+	}
+}
+
+// TestStorageTakesLargerClass checks that a request whose class has no
+// free slice takes one of a class up to twice its size, not a larger one.
+func TestStorageTakesLargerClass(t *testing.T) {
+	st := NewStorage()
+	tp := NewTape(false, nil)
+	tp.Recycle, tp.Storage = true, st
+	big := tp.alloc(1024)
+	p := &big.Data[0]
+	tp.Release()
+	if q := tp.alloc(600); &q.Data[0] != p || len(q.Data) != 600 {
+		t.Fatal("a request of 600 values did not take the free slice of 1024")
+	}
+	tp.Release()
+	if q := tp.alloc(400); &q.Data[0] == p {
+		t.Fatal("a request of 400 values took a slice of 1024, more than twice its size")
+	}
+	tp.Release()
+	if want := int64(4 * (1024 + 448)); st.Bytes() != want {
+		t.Fatalf("storage holds %d bytes, want %d", st.Bytes(), want)
 	}
 }
