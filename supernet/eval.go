@@ -115,9 +115,10 @@ type EvalOptions struct {
 }
 
 // DefaultEvalBatch is the default batch of an Evaluator: Once-for-All's
-// recalibration batch. Recalibration's forward passes hold the
-// activations alive at once of a batch, so a smaller batch holds less
-// memory, for the same CPU time within the noise of its measurement.
+// recalibration batch. A recalibration pass holds those of a batch's
+// activations that are alive at the same time, so a smaller batch holds
+// less memory, for the same CPU time within the noise of its
+// measurement.
 const DefaultEvalBatch = 100
 
 // DefaultValidationImages is the size of the fixed part of the validation
