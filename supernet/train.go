@@ -485,8 +485,7 @@ func (r *run) seek(epoch, pos int) error {
 // smallest and Random networks drawn from the space, each adding its
 // gradients into the shared tensors. The networks' steppers draw their
 // tensors from the run's per-shard storages, trimmed at the end of the
-// step. It returns the largest network's
-// loss and correct count.
+// step. It returns the largest network's loss and correct count.
 func (r *run) step(x *nn.Tensor, labels []int) (float64, int, error) {
 	rc := r.cfg.Recipe
 	maxLoss := max(10, 10*math.Log(float64(r.w.space.Classes)))

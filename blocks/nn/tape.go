@@ -52,9 +52,10 @@ type Tape struct {
 }
 
 // Release hands the storage of every tensor the operators made on this
-// tape since the last Release, and their scratch, back to the tape, for
-// the tensors and scratch of later steps. Those tensors must not be used afterwards: their Data and Grad
-// are nil. Parameters, inputs and buffers are not the tape's and are not
+// tape since the last Release, and their scratch, back to the tape's
+// Storage, for the tensors and scratch of later steps (this tape's, or
+// another's that shares the Storage). Those tensors must not be used
+// afterwards: their Data and Grad are nil. Parameters, inputs and buffers are not the tape's and are not
 // touched. Without Recycle there is nothing to release.
 func (tp *Tape) Release() { tp.pool.release() }
 
