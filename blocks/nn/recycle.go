@@ -14,7 +14,9 @@ import (
 // sum. A slice of a size class serves every request that rounds up to
 // that class (sizeClass), and a request whose class has no slice free
 // takes one of a class up to twice its size, so networks whose tensors
-// differ in size reuse each other's storage.
+// differ in size reuse each other's storage. (A tape without a Storage
+// draws from a private one that keeps exact lengths instead: its one
+// network asks for the same ones every step.)
 //
 // Each class counts the slices handed out and the most that were out at
 // once since the last Trim, which drops what that peak did not need. The
@@ -24,6 +26,10 @@ type Storage struct {
 	mu  sync.Mutex
 	f32 shelves[float32]
 	f64 shelves[float64]
+	// exact makes every length a class of its own: a tape's private
+	// storage, whose one network asks for the same lengths every step,
+	// gets each tensor its own slice back without rounding.
+	exact bool
 }
 
 // NewStorage returns an empty Storage.
@@ -55,12 +61,15 @@ func sizeClass(n int) int {
 // none free from the next classes up to twice its size (storage that a
 // larger network's tensors left, rather than new), or else new storage
 // of the class; zeroed clears reused ones.
-func get[T float32 | float64](m *shelves[T], n int, zeroed bool) []T {
+func get[T float32 | float64](m *shelves[T], n int, zeroed, exact bool) []T {
 	if *m == nil {
 		*m = make(shelves[T])
 	}
-	c := sizeClass(n)
-	for k, cc := 0, c; k <= 4; k, cc = k+1, sizeClass(cc+1) {
+	c, larger := sizeClass(n), 4
+	if exact {
+		c, larger = n, 0
+	}
+	for k, cc := 0, c; k <= larger; k, cc = k+1, sizeClass(cc+1) {
 		sh := (*m)[cc]
 		if sh == nil || len(sh.free) == 0 {
 			continue
@@ -149,13 +158,13 @@ func (s *Storage) Bytes() int64 {
 func (s *Storage) get(n int, zeroed bool) []float32 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return get(&s.f32, n, zeroed)
+	return get(&s.f32, n, zeroed, s.exact)
 }
 
 func (s *Storage) get64(n int) []float64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return get(&s.f64, n, true)
+	return get(&s.f64, n, true, s.exact)
 }
 
 // put hands back float32 slices (nil ones are skipped).
@@ -192,7 +201,7 @@ func (p *tensorPool) storage(shared *Storage) *Storage {
 	if p.st == nil {
 		if shared == nil {
 			if p.private == nil {
-				p.private = NewStorage()
+				p.private = &Storage{exact: true}
 			}
 			shared = p.private
 		}
