@@ -135,6 +135,9 @@ func SupernetFolder(root string, sp *space.Space, data supernet.DataIdentity, cf
 	if cfg.Sampling == supernet.SamplingUniform {
 		cfg.Sampling = "" // one folder for the uniform rule, named or not
 	}
+	if cfg.Rule == supernet.RuleSandwich {
+		cfg.Rule = ""
+	}
 	rc, err := json.Marshal(cfg)
 	if err != nil {
 		return "", err

@@ -219,12 +219,7 @@ func TestTrainSampling(t *testing.T) {
 	cfg.Sampling = ""
 	trainTiny(t, unset, cfg, sets, false)
 	requireSameCheckpoint(t, uniform, unset)
-	fa, fu := readCheckpoint(t, fair), readCheckpoint(t, uniform)
-	differ := false
-	for name, ta := range fa.Tensors {
-		differ = differ || !slices.Equal(ta.F32, fu.Tensors[name].F32)
-	}
-	require.True(t, differ, "the fair and uniform rules train the same weights")
+	requireCheckpointsDiffer(t, fair, uniform, "the fair and uniform rules train the same weights")
 
 	cfg.Sampling = SamplingFair
 	_, err := Train(context.Background(), cfg, loadTiny(t), "tiny", sets, uniform, true)
@@ -233,6 +228,49 @@ func TestTrainSampling(t *testing.T) {
 	cfg.Sampling = "round-robin"
 	_, err = Train(context.Background(), cfg, loadTiny(t), "tiny", sets, t.TempDir(), false)
 	require.ErrorContains(t, err, `sampling "round-robin": want "fair" or "uniform"`)
+}
+
+// requireCheckpointsDiffer fails unless some tensor of the checkpoints in
+// folders a and b differs.
+func requireCheckpointsDiffer(t *testing.T, a, b, msg string) {
+	t.Helper()
+	ca, cb := readCheckpoint(t, a), readCheckpoint(t, b)
+	for name, ta := range ca.Tensors {
+		if !slices.Equal(ta.F32, cb.Tensors[name].F32) {
+			return
+		}
+	}
+	t.Fatal(msg)
+}
+
+// TestTrainRule trains with each rule for training a step: single-path
+// trains other weights than the sandwich rule, "" is the sandwich rule of
+// supernets saved without the field, a resumption under another rule is
+// refused by name, and single-path needs random networks to train.
+func TestTrainRule(t *testing.T) {
+	sets := tinyData(t, 96, 1)
+	cfg := tinyConfig()
+	cfg.Recipe.Epochs = 1
+	single, sandwich, unset := t.TempDir(), t.TempDir(), t.TempDir()
+	cfg.Rule = RuleSinglePath
+	trainTiny(t, single, cfg, sets, false)
+	cfg.Rule = RuleSandwich
+	trainTiny(t, sandwich, cfg, sets, false)
+	cfg.Rule = ""
+	trainTiny(t, unset, cfg, sets, false)
+	requireSameCheckpoint(t, sandwich, unset)
+	requireCheckpointsDiffer(t, single, sandwich, "the single-path and sandwich rules train the same weights")
+
+	cfg.Rule = RuleSinglePath
+	_, err := Train(context.Background(), cfg, loadTiny(t), "tiny", sets, sandwich, true)
+	require.ErrorContains(t, err, "settings differ")
+	require.ErrorContains(t, err, "in rule")
+	cfg.Random = 0
+	_, err = Train(context.Background(), cfg, loadTiny(t), "tiny", sets, t.TempDir(), false)
+	require.ErrorContains(t, err, "want at least 1")
+	cfg.Rule, cfg.Random = "greedy", 1
+	_, err = Train(context.Background(), cfg, loadTiny(t), "tiny", sets, t.TempDir(), false)
+	require.ErrorContains(t, err, `rule "greedy": want "sandwich" or "single-path"`)
 }
 
 // crashEnv names the folder the crash child trains in.

@@ -39,6 +39,11 @@ type Config struct {
 	// families, every mixed network inherits a lower accuracy, and the
 	// ranking is worse (docs/search.md).
 	Sampling string `json:"sampling,omitempty"`
+	// Rule is how a step trains: RuleSandwich ("" reads as it) trains the
+	// largest network on the labels and the smallest and Random networks
+	// on its outputs; RuleSinglePath (Single-Path One-Shot) trains only
+	// the Random networks, each on the labels.
+	Rule string `json:"rule,omitempty"`
 	// CalibrationImages is the number of training images, drawn with a
 	// seed, that batch-norm statistics are recalibrated on before a
 	// network is scored (at epoch ends, and by Evaluator by default).
@@ -66,12 +71,26 @@ const (
 	SamplingUniform = "uniform"
 )
 
+// The rules by which a step trains (Config.Rule).
+const (
+	RuleSandwich   = "sandwich"
+	RuleSinglePath = "single-path"
+)
+
 // sampling is c.Sampling with "" read as SamplingUniform.
 func (c Config) sampling() string {
 	if c.Sampling == "" {
 		return SamplingUniform
 	}
 	return c.Sampling
+}
+
+// rule is c.Rule with "" read as RuleSandwich.
+func (c Config) rule() string {
+	if c.Rule == "" {
+		return RuleSandwich
+	}
+	return c.Rule
 }
 
 // warmupSteps is the linear warm-up of a run of total steps: WarmupEpochs
@@ -93,6 +112,9 @@ func (c Config) saved() Config {
 	c.OnStep, c.OnEpoch = nil, nil
 	if c.Sampling == SamplingUniform {
 		c.Sampling = "" // one manifest for the default rule, named or not
+	}
+	if c.Rule == RuleSandwich {
+		c.Rule = ""
 	}
 	return c
 }
@@ -126,6 +148,10 @@ func (c Config) check() error {
 		return fmt.Errorf("calibration images %d: want at least 2 (500 is usual)", c.CalibrationImages)
 	case c.Sampling != "" && c.Sampling != SamplingFair && c.Sampling != SamplingUniform:
 		return fmt.Errorf("sampling %q: want %q or %q", c.Sampling, SamplingFair, SamplingUniform)
+	case c.Rule != "" && c.Rule != RuleSandwich && c.Rule != RuleSinglePath:
+		return fmt.Errorf("rule %q: want %q or %q", c.Rule, RuleSandwich, RuleSinglePath)
+	case c.Rule == RuleSinglePath && c.Random < 1:
+		return fmt.Errorf("random networks per step %d: the %s rule trains only random networks, want at least 1", c.Random, RuleSinglePath)
 	}
 	_, err := trainer.NewSGD(nil, r.SGDConfig)
 	return err
@@ -400,6 +426,8 @@ func configDiff(a, b Config) string {
 		return "random"
 	case a.sampling() != b.sampling():
 		return "sampling"
+	case a.rule() != b.rule():
+		return "rule"
 	case a.CalibrationImages != b.CalibrationImages:
 		return "calibration_images"
 	}
@@ -492,6 +520,10 @@ func (r *run) step(x *nn.Tensor, labels []int) (float64, int, error) {
 	r.w.clearGrads()
 	teacher := r.teacher[:len(labels)*r.w.space.Classes]
 	members := []*member{r.largest, r.smallest}
+	single := r.cfg.rule() == RuleSinglePath
+	if single {
+		members = nil
+	}
 	sampleSrc, sampleRNG := seeded(rc.Seed, streamSample)
 	sampleSrc.Seed(rc.Seed^0x5eed, uint64(r.st.Step))
 	drawn, err := r.sample(sampleRNG)
@@ -511,9 +543,11 @@ func (r *run) step(x *nn.Tensor, labels []int) (float64, int, error) {
 		m.load()
 		m.src.Seed(rc.Seed^uint64(r.st.Step), streamShards+uint64(k)<<8)
 		t := trainer.Target{Labels: labels, Smoothing: rc.LabelSmoothing}
-		if k == 0 {
+		switch {
+		case single:
+		case k == 0:
 			t.Probs = teacher
-		} else {
+		default:
 			t.Soft = teacher
 		}
 		l, c, err := m.steps.Gradients(x, t, maxLoss)

@@ -42,6 +42,7 @@ type supernetTrainOptions struct {
 	LR              float64
 	Random          int
 	Sampling        string
+	Rule            string
 	Calibration     int
 	NoAugment       bool
 	DataFraction    float64
@@ -102,7 +103,8 @@ uninterrupted one for the same --seed and --threads.`,
 	f.IntVar(&opts.Epochs, "epochs", d.Recipe.Epochs, "epochs to train")
 	f.IntVar(&opts.Batch, "batch", d.Recipe.BatchSize, "images per step")
 	f.Float64Var(&opts.LR, "lr", d.Recipe.LR, "peak learning rate")
-	f.IntVar(&opts.Random, "random", d.Random, "networks drawn at random per step besides the largest and smallest")
+	f.IntVar(&opts.Random, "random", d.Random, "networks drawn at random per step (besides the largest and smallest under the sandwich rule)")
+	f.StringVar(&opts.Rule, "rule", supernet.RuleSandwich, "how a step trains: sandwich (the largest on the labels, the smallest and the random networks on its outputs) or single-path (only the random networks, on the labels)")
 	f.StringVar(&opts.Sampling, "sampling", supernet.SamplingUniform, "how the random networks are drawn: fair (each stage's block families dealt out evenly) or uniform (uniform over the space's networks)")
 	f.IntVar(&opts.Calibration, "calibration", d.CalibrationImages, "training images batch norm is recalibrated on before scoring a network")
 	f.BoolVar(&opts.NoAugment, "no-augment", false, "turn off the dataset's usual augmentation (random crop, flip)")
@@ -124,7 +126,7 @@ func (o *supernetTrainOptions) config() supernet.Config {
 	}
 	c.Recipe.DataFraction, c.Recipe.Seed = o.DataFraction, o.Seed
 	c.Recipe.Threads, c.Recipe.CheckpointSteps = o.Threads, o.CheckpointSteps
-	c.Random, c.Sampling, c.CalibrationImages = o.Random, o.Sampling, o.Calibration
+	c.Random, c.Sampling, c.Rule, c.CalibrationImages = o.Random, o.Sampling, o.Rule, o.Calibration
 	return c
 }
 

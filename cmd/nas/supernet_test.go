@@ -28,7 +28,7 @@ const supernetTestSpace = `{
 func TestSupernetTrainFlags(t *testing.T) {
 	var got *supernetTrainOptions
 	cmd := newCmdSupernetTrain(func(_ *cobra.Command, o *supernetTrainOptions) error { got = o; return nil })
-	cmd.SetArgs([]string{"--space", "s.json", "--data", "mnist", "--epochs", "3", "--out", "o", "--random", "4", "--sampling", "fair",
+	cmd.SetArgs([]string{"--space", "s.json", "--data", "mnist", "--epochs", "3", "--out", "o", "--random", "4", "--sampling", "fair", "--rule", "single-path",
 		"--seed", "9", "--threads", "1", "--no-augment", "--resume", "--json", "--checkpoint-steps", "7"})
 	require.NoError(t, cmd.Execute())
 	cfg := got.config()
@@ -36,6 +36,7 @@ func TestSupernetTrainFlags(t *testing.T) {
 	require.Equal(t, 3, cfg.Recipe.Epochs)
 	require.Equal(t, 4, cfg.Random)
 	require.Equal(t, "fair", cfg.Sampling)
+	require.Equal(t, "single-path", cfg.Rule)
 	require.Equal(t, uint64(9), cfg.Recipe.Seed)
 	require.Equal(t, 1, cfg.Recipe.Threads)
 	require.Equal(t, 7, cfg.Recipe.CheckpointSteps)
@@ -50,6 +51,7 @@ func TestSupernetTrainFlags(t *testing.T) {
 	require.Equal(t, "small28", got.Space)
 	require.Equal(t, def.Random, cfg.Random)
 	require.Equal(t, "uniform", cfg.Sampling)
+	require.Equal(t, "sandwich", cfg.Rule)
 	require.Equal(t, trainer.DefaultAugmentation("fashion-mnist"), cfg.Recipe.Augment)
 	require.Equal(t, def.Recipe.SGDConfig, cfg.Recipe.SGDConfig)
 }
