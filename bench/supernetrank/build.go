@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,6 +53,12 @@ func buildSupernet(o options, dir string, fraction float64, threads int, w io.Wr
 		r.Random = o.buildRandom
 	}
 	cfg := r.Config(o.data, 0, threads)
+	cfg.Rule = o.buildRule
+	if o.buildSeed != 0 {
+		// Another training seed on the study's validation split.
+		cfg.Recipe.SplitSeed = cmp.Or(cfg.Recipe.SplitSeed, cfg.Recipe.Seed)
+		cfg.Recipe.Seed = o.buildSeed
+	}
 	res, err := supernet.Train(context.Background(), cfg, sp, o.data, sets, dir, resume)
 	if err != nil {
 		return err

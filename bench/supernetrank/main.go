@@ -32,6 +32,13 @@
 // Spearman's rho between the stand-alone accuracy and each score, MACs
 // included, over the networks whose stand-alone training is done.
 //
+// With -predictor N it also fits a ridge regression of inherited
+// accuracy on the choice vector (predictor.go) to N other networks the
+// supernet scores, and ranks the studied networks by its predictions.
+// -build-supernet trains the -supernet folder first with the search's
+// recipe, or with the rule, sampling, random networks and training seed
+// that -build-rule, -build-sampling, -build-random and -build-seed give.
+//
 //	go run ./bench/supernetrank -out runs/rank -n 20 -seed 1 -epochs 1 -fraction 0.25 -supernet runs/super
 package main
 
@@ -78,6 +85,9 @@ type options struct {
 	variantsMatch        string
 	truth                string
 	build                float64
+	predictor            int
+	buildRule            string
+	buildSeed            uint64
 	buildThreads         int
 	buildSampling        string
 	buildRandom          int
@@ -128,7 +138,10 @@ func main() {
 	flag.Float64Var(&o.build, "build-supernet", 0, "train the -supernet folder first, with the search's supernet recipe on this fraction of the training split (0.3: the README main job's supernet)")
 	flag.IntVar(&o.buildThreads, "build-threads", 2, "threads of -build-supernet (its weights depend on them)")
 	flag.StringVar(&o.buildSampling, "build-sampling", "", "-build-supernet's rule for drawing random networks: fair or uniform (default: the search's)")
+	flag.StringVar(&o.buildRule, "build-rule", "", "-build-supernet's training rule: sandwich or single-path (default: the search's)")
+	flag.Uint64Var(&o.buildSeed, "build-seed", 0, "-build-supernet's training seed, on the validation split of -split-seed (default: the search's)")
 	flag.IntVar(&o.buildRandom, "build-random", -1, "-build-supernet's random networks per step (default: the search's)")
+	flag.IntVar(&o.predictor, "predictor", 0, "also rank by a predictor of inherited accuracy fitted on this many networks the supernet scores (drawn uniformly with -seed, apart from the studied ones)")
 	flag.BoolVar(&o.list, "list", false, "print the networks drawn (MACs, arch) and exit")
 	flag.StringVar(&o.out, "out", "runs/supernetrank", "folder of trainings.jsonl, table.csv and summary.json")
 	flag.Parse()
@@ -191,7 +204,7 @@ func run(o options, w io.Writer) error {
 	if o.supernet == "" {
 		return nil
 	}
-	return score(o, archs, macs, done, w)
+	return score(o, sp, archs, macs, done, w)
 }
 
 // job is one training to run: network idx with the given kind and seed.
@@ -382,24 +395,32 @@ func spread(sp *space.Space, n, pool int, seed uint64) ([]*space.Arch, []int64, 
 
 func readDone(path string) (map[string]training, error) {
 	done := map[string]training{}
+	err := readJSONL(path, "train it again", func(t training) { done[t.key()] = t })
+	return done, err
+}
+
+// readJSONL calls add with each line of path, a file of JSON lines; a
+// file that does not exist has none. A line that does not parse is an
+// error naming it, and what deleting it does (again).
+func readJSONL[T any](path, again string, add func(T)) error {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return done, nil
+		return nil
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for line := 1; sc.Scan(); line++ {
-		var t training
-		if err := json.Unmarshal(sc.Bytes(), &t); err != nil {
-			return nil, fmt.Errorf("%s line %d: %v (delete the line to train it again)", path, line, err)
+		var v T
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			return fmt.Errorf("%s line %d: %v (delete the line to %s)", path, line, err, again)
 		}
-		done[t.key()] = t
+		add(v)
 	}
-	return done, sc.Err()
+	return sc.Err()
 }
 
 // row is one network of the table.
@@ -410,7 +431,8 @@ type row struct {
 	StandAlone float64 `json:"standalone_val_acc"` // NaN: not trained yet
 	Proxy      float64 `json:"proxy_val_acc"`
 	Supernet   float64 `json:"supernet_val_acc"`
-	Reference  float64 `json:"supernet_ref_val_acc"` // NaN without -reference
+	Reference  float64 `json:"supernet_ref_val_acc"`       // NaN without -reference
+	Predicted  float64 `json:"supernet_predicted_val_acc"` // NaN without -predictor
 }
 
 // corr is one line of the summary: a score against stand-alone accuracy.
@@ -432,7 +454,7 @@ func (n num) MarshalJSON() ([]byte, error) {
 	return json.Marshal(float64(n))
 }
 
-func score(o options, archs []*space.Arch, macs []int64, done map[string]training, w io.Writer) error {
+func score(o options, sp *space.Space, archs []*space.Arch, macs []int64, done map[string]training, w io.Writer) error {
 	sn, err := supernet.Open(o.supernet)
 	if err != nil {
 		return err
@@ -471,7 +493,7 @@ func score(o options, archs []*space.Arch, macs []int64, done map[string]trainin
 	rows := make([]row, len(archs))
 	cpu0 := cpuTime()
 	for i, a := range archs {
-		r := row{Idx: i, Arch: a.String(), MACs: macs[i], StandAlone: math.NaN(), Proxy: math.NaN(), Reference: math.NaN()}
+		r := row{Idx: i, Arch: a.String(), MACs: macs[i], StandAlone: math.NaN(), Proxy: math.NaN(), Reference: math.NaN(), Predicted: math.NaN()}
 		look := func(kind string, epochs int, fraction float64) float64 {
 			t := training{Arch: r.Arch, Kind: kind, Epochs: epochs, Fraction: fraction, Seed: o.seed + uint64(i), Split: o.splitSeed, Threads: o.threads}
 			if d, ok := done[t.key()]; ok {
@@ -494,6 +516,11 @@ func score(o options, archs []*space.Arch, macs []int64, done map[string]trainin
 		rows[i] = r
 	}
 	perNet := (cpuTime() - cpu0).Seconds() / float64(len(archs))
+	if o.predictor > 0 {
+		if err := predictAll(ctx, o, sp, sn, ev, archs, rows, w); err != nil {
+			return err
+		}
+	}
 	if err := writeTable(filepath.Join(o.out, "table.csv"), rows); err != nil {
 		return err
 	}
@@ -501,7 +528,7 @@ func score(o options, archs []*space.Arch, macs []int64, done map[string]trainin
 	for _, r := range rows {
 		fmt.Fprintf(w, "%3d %10d %9.4f %9.4f %9.4f %9.4f\n", r.Idx, r.MACs, r.StandAlone, r.Supernet, r.Reference, r.Proxy)
 	}
-	corrs := correlations(rows, o.reference)
+	corrs := correlations(rows, o.reference, o.predictor > 0)
 	if o.truth != "" {
 		fmt.Fprintf(w, "\nagainst the stand-alone validation accuracies of %s:\n", o.truth)
 	} else {
@@ -540,7 +567,7 @@ func score(o options, archs []*space.Arch, macs []int64, done map[string]trainin
 
 // correlations ranks each score against the stand-alone accuracy, over
 // the networks whose stand-alone training is done.
-func correlations(rows []row, reference bool) []corr {
+func correlations(rows []row, reference, predicted bool) []corr {
 	type score struct {
 		name string
 		f    func(row) float64
@@ -548,6 +575,9 @@ func correlations(rows []row, reference bool) []corr {
 	scores := []score{{"supernet", func(r row) float64 { return r.Supernet }}}
 	if reference {
 		scores = append(scores, score{"supernet (reference)", func(r row) float64 { return r.Reference }})
+	}
+	if predicted {
+		scores = append(scores, score{"supernet predictor", func(r row) float64 { return r.Predicted }})
 	}
 	scores = append(scores,
 		score{"proxy (1 epoch, 5%)", func(r row) float64 { return r.Proxy }},
@@ -643,9 +673,9 @@ func writeTable(path string, rows []row) error {
 		}
 		return strconv.FormatFloat(v, 'f', 4, 64)
 	}
-	_ = cw.Write([]string{"idx", "macs", "standalone_val_acc", "supernet_val_acc", "supernet_ref_val_acc", "proxy_val_acc", "arch"})
+	_ = cw.Write([]string{"idx", "macs", "standalone_val_acc", "supernet_val_acc", "supernet_ref_val_acc", "supernet_predicted_val_acc", "proxy_val_acc", "arch"})
 	for _, r := range rows {
-		_ = cw.Write([]string{strconv.Itoa(r.Idx), strconv.FormatInt(r.MACs, 10), num(r.StandAlone), num(r.Supernet), num(r.Reference), num(r.Proxy), r.Arch})
+		_ = cw.Write([]string{strconv.Itoa(r.Idx), strconv.FormatInt(r.MACs, 10), num(r.StandAlone), num(r.Supernet), num(r.Reference), num(r.Predicted), num(r.Proxy), r.Arch})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {

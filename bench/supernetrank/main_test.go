@@ -77,7 +77,7 @@ func TestCorrelationsJSON(t *testing.T) {
 		{MACs: 3, StandAlone: 0.7, Supernet: 0.4, Proxy: math.NaN()},
 		{MACs: 4, StandAlone: math.NaN(), Supernet: 0.9, Proxy: math.NaN()},
 	}
-	cs := correlations(rows, false)
+	cs := correlations(rows, false, false)
 	if cs[0].Networks != 3 || float64(cs[0].TauB) != 1 || float64(cs[0].Rho) != 1 {
 		t.Errorf("supernet: %+v, want 3 networks ranked alike (tau 1, rho 1)", cs[0])
 	}

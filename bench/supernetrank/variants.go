@@ -48,6 +48,8 @@ func variants(seed uint64) []variant {
 		{"500 / 6,000", 500, 1, seed, nil, 0},
 		{"2,000 / 6,000", 2000, 1, seed, nil, 0},
 		{"500 / 1,000 after 20 fine-tuning steps", 500, 0, seed, nil, 20},
+		{"500 / 1,000 after 100 fine-tuning steps", 500, 0, seed, nil, 100},
+		{"500 / 1,000 after 300 fine-tuning steps", 500, 0, seed, nil, 300},
 	}
 }
 
