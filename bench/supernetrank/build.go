@@ -52,6 +52,9 @@ func buildSupernet(o options, dir string, fraction float64, threads int, w io.Wr
 	if o.buildRandom >= 0 {
 		r.Random = o.buildRandom
 	}
+	if o.buildLR > 0 {
+		r.LR = o.buildLR
+	}
 	cfg := r.Config(o.data, 0, threads)
 	cfg.Rule = o.buildRule
 	if o.buildSeed != 0 {

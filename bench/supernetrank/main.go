@@ -36,8 +36,9 @@
 // accuracy on the choice vector (predictor.go) to N other networks the
 // supernet scores, and ranks the studied networks by its predictions.
 // -build-supernet trains the -supernet folder first with the search's
-// recipe, or with the rule, sampling, random networks and training seed
-// that -build-rule, -build-sampling, -build-random and -build-seed give.
+// recipe, or with the rule, sampling, random networks, peak learning
+// rate and training seed that -build-rule, -build-sampling,
+// -build-random, -build-lr and -build-seed give.
 //
 //	go run ./bench/supernetrank -out runs/rank -n 20 -seed 1 -epochs 1 -fraction 0.25 -supernet runs/super
 package main
@@ -88,6 +89,7 @@ type options struct {
 	predictor            int
 	buildRule            string
 	buildSeed            uint64
+	buildLR              float64
 	buildThreads         int
 	buildSampling        string
 	buildRandom          int
@@ -140,6 +142,7 @@ func main() {
 	flag.StringVar(&o.buildSampling, "build-sampling", "", "-build-supernet's rule for drawing random networks: fair or uniform (default: the search's)")
 	flag.StringVar(&o.buildRule, "build-rule", "", "-build-supernet's training rule: sandwich or single-path (default: the search's)")
 	flag.Uint64Var(&o.buildSeed, "build-seed", 0, "-build-supernet's training seed, on the validation split of -split-seed (default: the search's)")
+	flag.Float64Var(&o.buildLR, "build-lr", 0, "-build-supernet's peak learning rate (default: the search's)")
 	flag.IntVar(&o.buildRandom, "build-random", -1, "-build-supernet's random networks per step (default: the search's)")
 	flag.IntVar(&o.predictor, "predictor", 0, "also rank by a predictor of inherited accuracy fitted on this many networks the supernet scores (drawn uniformly with -seed, apart from the studied ones)")
 	flag.BoolVar(&o.list, "list", false, "print the networks drawn (MACs, arch) and exit")
