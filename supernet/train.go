@@ -49,8 +49,9 @@ type Config struct {
 	// network is scored (at epoch ends, and by Evaluator by default).
 	CalibrationImages int `json:"calibration_images"`
 
-	// OnStep is called after every step (with the largest network's loss
-	// and accuracy); OnEpoch after every epoch's validation.
+	// OnStep is called after every step (with the loss and accuracy of
+	// the step's first network: the largest, or under the single-path
+	// rule the first random one); OnEpoch after every epoch's validation.
 	OnStep  func(trainer.StepReport) `json:"-"`
 	OnEpoch func(EpochStats)         `json:"-"`
 }
@@ -157,8 +158,9 @@ func (c Config) check() error {
 	return err
 }
 
-// EpochStats is the record of one epoch: the largest network's training
-// loss and accuracy, and the validation accuracy of the largest and the
+// EpochStats is the record of one epoch: the training loss and accuracy
+// of each step's first network (the largest, or under the single-path
+// rule a random one), and the validation accuracy of the largest and the
 // smallest network after batch-norm recalibration.
 type EpochStats struct {
 	Epoch          int     `json:"epoch"` // 1-based
@@ -511,9 +513,12 @@ func (r *run) seek(epoch, pos int) error {
 // step runs the sandwich rule on one batch: the largest network on the
 // labels, handing its softmax to the others as their targets, then the
 // smallest and Random networks drawn from the space, each adding its
-// gradients into the shared tensors. The networks' steppers draw their
-// tensors from the run's per-shard storages, trimmed at the end of the
-// step. It returns the largest network's loss and correct count.
+// gradients into the shared tensors. Under the single-path rule only the
+// Random networks run, each on the labels. The networks' steppers draw
+// their tensors from the run's per-shard storages, trimmed at the end of
+// the step. It returns the loss and correct count of the step's first
+// network: the largest, or under the single-path rule the first random
+// one.
 func (r *run) step(x *nn.Tensor, labels []int) (float64, int, error) {
 	rc := r.cfg.Recipe
 	maxLoss := max(10, 10*math.Log(float64(r.w.space.Classes)))

@@ -25,7 +25,7 @@ type predictorEval struct {
 
 // predictAll draws -predictor networks of sp uniformly (seed -seed, none
 // of the studied ones), scores them with ev on all cores, fits a
-// supernet.Predictor on the scores and writes its prediction for each
+// Predictor on the scores and writes its prediction for each
 // studied network into rows. The scores are kept in
 // DIR/predictor-evals.jsonl per supernet, so that a study run again
 // scores only the networks it lacks.

@@ -63,7 +63,9 @@ func newCmdSupernetTrain(runF func(*cobra.Command, *supernetTrainOptions) error)
 		Long: `Train a weight-sharing supernet: at every step the largest and the smallest
 network of the space and --random networks drawn uniformly from it train on
 the same batch (the sandwich rule); the largest learns the labels, the
-others its outputs (in-place distillation). The recipe is that of
+others its outputs (in-place distillation). With --rule single-path only
+the random networks train, each on the labels (Single-Path One-Shot).
+The recipe is that of
 'nas train' (SGD with Nesterov momentum, warm-up, cosine decay, label
 smoothing, the dataset's augmentation, a seeded validation split).
 
@@ -149,12 +151,18 @@ func supernetTrainRun(cmd *cobra.Command, opts *supernetTrainOptions) error {
 	defer stop()
 	out := cmd.OutOrStdout()
 	watch := newTrainWatch(cmd, "supernet", opts.JSON, opts.Quiet, supernetLogSteps)
-	cfg.OnStep = func(s trainer.StepReport) { watch.step(s, "largest ") }
+	// The training loss is the step's first network's: the largest, or
+	// under the single-path rule a random one.
+	trained := "largest"
+	if cfg.Rule == supernet.RuleSinglePath {
+		trained = "random"
+	}
+	cfg.OnStep = func(s trainer.StepReport) { watch.step(s, trained+" ") }
 	cfg.OnEpoch = func(e supernet.EpochStats) {
 		watch.epoch([]any{"epoch", e.Epoch, "train_loss", sig(e.TrainLoss), "train_acc", sig(e.TrainAcc),
 			"largest_val_acc", sig(e.LargestValAcc), "smallest_val_acc", sig(e.SmallestValAcc), "lr", sig(e.LR)},
-			fmt.Sprintf("epoch %d  largest: train loss %.4f acc %.2f%%  val acc %.2f%%  smallest: val acc %.2f%%  lr %.4g",
-				e.Epoch, e.TrainLoss, 100*e.TrainAcc, 100*e.LargestValAcc, 100*e.SmallestValAcc, e.LR))
+			fmt.Sprintf("epoch %d  %s: train loss %.4f acc %.2f%%  largest: val acc %.2f%%  smallest: val acc %.2f%%  lr %.4g",
+				e.Epoch, trained, e.TrainLoss, 100*e.TrainAcc, 100*e.LargestValAcc, 100*e.SmallestValAcc, e.LR))
 	}
 	if !opts.JSON {
 		fmt.Fprintf(out, "training a supernet of space %s (10^%.1f networks) on %s, %d threads\n", sp.Name, sp.Log10Cardinality(), sets.Train.Name, runtime.GOMAXPROCS(0))
