@@ -60,6 +60,12 @@ type microKernel struct {
 	// where it is stored: row p of the nr-wide panel at b[p*ldb:]. It sets
 	// c to a*b + beta*c.
 	runBStrided func(k int, a, b []float32, ldb int, c []float32, ldc int, beta float32)
+	// runEpi and runBStridedEpi, when not nil, are run and runBStrided
+	// that then add bias[i] to row i of the tile and clamp it to [lo, hi]
+	// before storing it (fusedEpilogue). A family has both in every
+	// kernel (main, edges, narrow), or none.
+	runEpi         func(k int, a, b, c []float32, ldc int, beta float32, bias []float32, lo, hi float32)
+	runBStridedEpi func(k int, a, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo, hi float32)
 	// packBNoTrans and packBTrans, when not nil, pack one full nr-wide
 	// panel of op(B), k deep (see packB); b starts at the panel's first
 	// element as stored.

@@ -67,6 +67,7 @@ var (
 	avx2Kernel = microKernel{
 		name: "avx2-6x16", mr: 6, nr: 16, kc: 384, nc: 1024,
 		run: sgemmKernel6x16AVX2, runStrided: sgemmKernel6x16AVX2Strided, runBStrided: sgemmKernel6x16AVX2BStrided,
+		runEpi: sgemmKernel6x16AVX2Epi, runBStridedEpi: sgemmKernel6x16AVX2BStridedEpi,
 		packNoTrans: packANoTrans6, packTrans: packATrans6, packBNoTrans: packBNoTrans16, packBTrans: packBTrans16,
 		edges:  []*microKernel{&avx2Edge2, &avx2Edge4},
 		narrow: &avx2Kernel6x8,
@@ -74,28 +75,33 @@ var (
 	avx2Edge2 = microKernel{
 		name: "avx2-2x16", mr: 2, nr: 16, kc: 384, nc: 1024,
 		run: sgemmKernel2x16AVX2, runStrided: sgemmKernel2x16AVX2Strided, runBStrided: sgemmKernel2x16AVX2BStrided,
+		runEpi: sgemmKernel2x16AVX2Epi, runBStridedEpi: sgemmKernel2x16AVX2BStridedEpi,
 		packNoTrans: packANoTrans2, packTrans: packATrans2, packBNoTrans: packBNoTrans16, packBTrans: packBTrans16,
 		narrow: &avx2Edge2x8,
 	}
 	avx2Edge4 = microKernel{
 		name: "avx2-4x16", mr: 4, nr: 16, kc: 384, nc: 1024,
 		run: sgemmKernel4x16AVX2, runStrided: sgemmKernel4x16AVX2Strided, runBStrided: sgemmKernel4x16AVX2BStrided,
+		runEpi: sgemmKernel4x16AVX2Epi, runBStridedEpi: sgemmKernel4x16AVX2BStridedEpi,
 		packNoTrans: packANoTrans4, packTrans: packATrans4, packBNoTrans: packBNoTrans16, packBTrans: packBTrans16,
 		narrow: &avx2Edge4x8,
 	}
 	avx2Kernel6x8 = microKernel{
 		name: "avx2-6x8", mr: 6, nr: 8, kc: 384, nc: 1024,
 		run: sgemmKernel6x8AVX2, runStrided: sgemmKernel6x8AVX2Strided, runBStrided: sgemmKernel6x8AVX2BStrided,
+		runEpi: sgemmKernel6x8AVX2Epi, runBStridedEpi: sgemmKernel6x8AVX2BStridedEpi,
 		packNoTrans: packANoTrans6, packTrans: packATrans6, packBNoTrans: packBNoTrans8, packBTrans: packBTrans8,
 	}
 	avx2Edge2x8 = microKernel{
 		name: "avx2-2x8", mr: 2, nr: 8, kc: 384, nc: 1024,
 		run: sgemmKernel2x8AVX2, runStrided: sgemmKernel2x8AVX2Strided, runBStrided: sgemmKernel2x8AVX2BStrided,
+		runEpi: sgemmKernel2x8AVX2Epi, runBStridedEpi: sgemmKernel2x8AVX2BStridedEpi,
 		packNoTrans: packANoTrans2, packTrans: packATrans2, packBNoTrans: packBNoTrans8, packBTrans: packBTrans8,
 	}
 	avx2Edge4x8 = microKernel{
 		name: "avx2-4x8", mr: 4, nr: 8, kc: 384, nc: 1024,
 		run: sgemmKernel4x8AVX2, runStrided: sgemmKernel4x8AVX2Strided, runBStrided: sgemmKernel4x8AVX2BStrided,
+		runEpi: sgemmKernel4x8AVX2Epi, runBStridedEpi: sgemmKernel4x8AVX2BStridedEpi,
 		packNoTrans: packANoTrans4, packTrans: packATrans4, packBNoTrans: packBNoTrans8, packBTrans: packBTrans8,
 	}
 )

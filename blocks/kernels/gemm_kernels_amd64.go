@@ -139,6 +139,16 @@ func sgemmKernel2x16AVX2Strided(k int, a []float32, rsa int, csa int, b []float3
 //go:noescape
 func sgemmKernel2x16AVX2BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
+// sgemmKernel2x16AVX2Epi computes one 2x16 tile of C from packed panels of A and B, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel2x16AVX2Epi(k int, a []float32, b []float32, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
+
+// sgemmKernel2x16AVX2BStridedEpi computes one 2x16 tile of C from a packed panel of A and B as stored, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel2x16AVX2BStridedEpi(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
+
 // sgemmKernel2x8AVX2 computes one 2x8 tile of C from packed panels of A and B.
 //
 //go:noescape
@@ -153,6 +163,16 @@ func sgemmKernel2x8AVX2Strided(k int, a []float32, rsa int, csa int, b []float32
 //
 //go:noescape
 func sgemmKernel2x8AVX2BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
+
+// sgemmKernel2x8AVX2Epi computes one 2x8 tile of C from packed panels of A and B, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel2x8AVX2Epi(k int, a []float32, b []float32, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
+
+// sgemmKernel2x8AVX2BStridedEpi computes one 2x8 tile of C from a packed panel of A and B as stored, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel2x8AVX2BStridedEpi(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
 
 // sgemmKernel4x16AVX2 computes one 4x16 tile of C from packed panels of A and B.
 //
@@ -169,6 +189,16 @@ func sgemmKernel4x16AVX2Strided(k int, a []float32, rsa int, csa int, b []float3
 //go:noescape
 func sgemmKernel4x16AVX2BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
+// sgemmKernel4x16AVX2Epi computes one 4x16 tile of C from packed panels of A and B, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel4x16AVX2Epi(k int, a []float32, b []float32, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
+
+// sgemmKernel4x16AVX2BStridedEpi computes one 4x16 tile of C from a packed panel of A and B as stored, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel4x16AVX2BStridedEpi(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
+
 // sgemmKernel4x8AVX2 computes one 4x8 tile of C from packed panels of A and B.
 //
 //go:noescape
@@ -183,6 +213,16 @@ func sgemmKernel4x8AVX2Strided(k int, a []float32, rsa int, csa int, b []float32
 //
 //go:noescape
 func sgemmKernel4x8AVX2BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
+
+// sgemmKernel4x8AVX2Epi computes one 4x8 tile of C from packed panels of A and B, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel4x8AVX2Epi(k int, a []float32, b []float32, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
+
+// sgemmKernel4x8AVX2BStridedEpi computes one 4x8 tile of C from a packed panel of A and B as stored, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel4x8AVX2BStridedEpi(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
 
 // sgemmKernel6x16AVX2 computes one 6x16 tile of C from packed panels of A and B.
 //
@@ -199,6 +239,16 @@ func sgemmKernel6x16AVX2Strided(k int, a []float32, rsa int, csa int, b []float3
 //go:noescape
 func sgemmKernel6x16AVX2BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
+// sgemmKernel6x16AVX2Epi computes one 6x16 tile of C from packed panels of A and B, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel6x16AVX2Epi(k int, a []float32, b []float32, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
+
+// sgemmKernel6x16AVX2BStridedEpi computes one 6x16 tile of C from a packed panel of A and B as stored, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel6x16AVX2BStridedEpi(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
+
 // sgemmKernel6x8AVX2 computes one 6x8 tile of C from packed panels of A and B.
 //
 //go:noescape
@@ -213,6 +263,16 @@ func sgemmKernel6x8AVX2Strided(k int, a []float32, rsa int, csa int, b []float32
 //
 //go:noescape
 func sgemmKernel6x8AVX2BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
+
+// sgemmKernel6x8AVX2Epi computes one 6x8 tile of C from packed panels of A and B, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel6x8AVX2Epi(k int, a []float32, b []float32, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
+
+// sgemmKernel6x8AVX2BStridedEpi computes one 6x8 tile of C from a packed panel of A and B as stored, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel6x8AVX2BStridedEpi(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
 
 // packANoTrans2 packs 2 rows of A, k columns deep, times alpha, as k steps of 2 values.
 //

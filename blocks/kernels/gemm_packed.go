@@ -1,6 +1,9 @@
 package kernels
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // PackedA is the left operand of a matrix product, alpha*op(A), packed once
 // in the layout the micro-kernels of this CPU read: for every kc-deep block
@@ -131,11 +134,47 @@ func SgemmPackedEpilogue(a *PackedA, transB bool, n int, b []float32, ldb int, b
 	mr, nr := kern.mr, kern.nr
 	kc, nc := min(kern.kc, k), min(kern.nc, roundUp(n, nr))
 	bbuf, tile := ws[:kc*nc], ws[kc*nc:kc*nc+mr*nr]
+	var fused fusedEpilogue
+	fe := fused.from(kern, epi, m)
 	if !transB && kern.runBStrided != nil && m <= unpackedBMaxRows*mr {
-		sgemmPackedUnpackedB(a, n, b, ldb, beta, c, ldc, bbuf, tile, epi)
+		sgemmPackedUnpackedB(a, n, b, ldb, beta, c, ldc, bbuf, tile, epi, fe)
 		return
 	}
-	sgemmPackedPackB(a, transB, n, b, ldb, beta, c, ldc, bbuf, tile, epi)
+	sgemmPackedPackB(a, transB, n, b, ldb, beta, c, ldc, bbuf, tile, epi, fe)
+}
+
+// fusedEpilogue is an epilogue the micro-kernels apply as they store a
+// tile of C (microKernel.runEpi): a bias per row, then a clamp.
+type fusedEpilogue struct {
+	bias   []float32 // from the product's first row
+	lo, hi float32
+}
+
+// from sets f to epi's fused form for an m-row product with the kernel
+// family kern and returns it, or returns nil where the strips' pass
+// applies epi instead: kernels without the fused store, a residual not
+// already in C, no bias, an activation other than ReLU, ReLU6 or none, or
+// none with a zero bias (the pass leaves such a row, and its -0s, as they
+// are, where the kernels would add the zero).
+func (f *fusedEpilogue) from(kern *microKernel, epi *RowEpilogue, m int) *fusedEpilogue {
+	if epi == nil || kern.runEpi == nil || epi.Res != nil || epi.E.Bias == nil || epi.E.noSIMD {
+		return nil
+	}
+	switch epi.E.Act {
+	case ActReLU:
+		f.lo, f.hi = 0, posInf32
+	case ActReLU6:
+		f.lo, f.hi = 0, 6
+	case ActIdentity:
+		if slices.Contains(epi.E.Bias[epi.Row0:epi.Row0+m], 0) {
+			return nil
+		}
+		f.lo, f.hi = -posInf32, posInf32
+	default:
+		return nil
+	}
+	f.bias = epi.E.Bias[epi.Row0 : epi.Row0+m]
+	return f
 }
 
 // emptyProduct does an m x n product of depth k that has nothing to
@@ -184,7 +223,10 @@ func blockRows(kern *microKernel, kb int) int {
 }
 
 // sgemmPackedPackB is SgemmPacked packing B a kc x nc block at a time.
-func sgemmPackedPackB(a *PackedA, transB bool, n int, b []float32, ldb int, beta float32, c []float32, ldc int, bbuf, tile []float32, epi *RowEpilogue) {
+//
+// With fe (not nil) the epilogue epi is fused into the kernels' stores of
+// the last k block's tiles.
+func sgemmPackedPackB(a *PackedA, transB bool, n int, b []float32, ldb int, beta float32, c []float32, ldc int, bbuf, tile []float32, epi *RowEpilogue, fe *fusedEpilogue) {
 	kern := a.kern
 	m, k := a.m, a.k
 	mr := kern.mr
@@ -198,16 +240,20 @@ func sgemmPackedPackB(a *PackedA, transB bool, n int, b []float32, ldb int, beta
 				blockBeta = 1
 			}
 			last := epi != nil && pc+kb == k
+			var lastFE *fusedEpilogue
+			if last {
+				lastFE = fe
+			}
 			block := a.data[pc*a.rows:]
 			if 4*kb*roundUp(nb, kern.nr) > bBlockBytes {
 				mc := blockRows(kern, kb)
 				if m <= mc {
-					packBPanels(a, kb, block, 0, m, transB, b, ldb, pc, jc, nb, blockBeta, c, ldc, bbuf, tile, last, epi)
+					packBPanels(a, kb, block, 0, m, transB, b, ldb, pc, jc, nb, blockBeta, c, ldc, bbuf, tile, last, epi, lastFE)
 					continue
 				}
 				packB(kern, transB, b, ldb, pc, kb, jc, nb, bbuf)
 				for ic := 0; ic < m; ic += mc {
-					packBPanels(a, kb, block, ic, min(mc, m-ic), false, nil, 0, 0, jc, nb, blockBeta, c, ldc, bbuf, tile, last, epi)
+					packBPanels(a, kb, block, ic, min(mc, m-ic), false, nil, 0, 0, jc, nb, blockBeta, c, ldc, bbuf, tile, last, epi, lastFE)
 				}
 				continue
 			}
@@ -218,6 +264,10 @@ func sgemmPackedPackB(a *PackedA, transB bool, n int, b []float32, ldb int, beta
 					pk = a.rowsKernel
 				}
 				ap := block[ir*kb : ir*kb+pk.mr*kb]
+				if lastFE != nil {
+					panelPackedEpi(pk, ap, bbuf, tile, min(mr, m-ir), nb, kb, blockBeta, c, ldc, epi, lastFE, ir, jc)
+					continue
+				}
 				panelPacked(pk, ap, bbuf, tile, min(mr, m-ir), nb, kb, blockBeta, c[ir*ldc+jc:], ldc)
 				if last {
 					epi.apply(c, ldc, ir, min(mr, m-ir), jc, nb)
@@ -232,8 +282,9 @@ func sgemmPackedPackB(a *PackedA, transB bool, n int, b []float32, ldb int, beta
 // B as the outer loop: each nr-wide panel of B meets every panel of those
 // rows while it is in L1. When b is not nil, each panel is packed from b
 // just before its use (else bbuf holds the packed block already). With
-// last, epi follows strip by strip.
-func packBPanels(a *PackedA, kb int, block []float32, ic, mb int, transB bool, b []float32, ldb, pc, jc, nb int, beta float32, c []float32, ldc int, bbuf, tile []float32, last bool, epi *RowEpilogue) {
+// last, epi follows strip by strip, or with fe (not nil) tile by tile in
+// the kernels' stores.
+func packBPanels(a *PackedA, kb int, block []float32, ic, mb int, transB bool, b []float32, ldb, pc, jc, nb int, beta float32, c []float32, ldc int, bbuf, tile []float32, last bool, epi *RowEpilogue, fe *fusedEpilogue) {
 	kern := a.kern
 	strip := stripWidth(kern)
 	for j0 := 0; j0 < nb; j0 += strip {
@@ -249,10 +300,15 @@ func packBPanels(a *PackedA, kb int, block []float32, ic, mb int, transB bool, b
 				if a.m-ir < kern.mr {
 					rk = a.rowsKernel
 				}
-				runPanel(panelKernel(rk, w), kb, block[ir*kb:ir*kb+rk.mr*kb], bp, min(kern.mr, a.m-ir), w, beta, c[ir*ldc+jc+jr:], ldc, tile)
+				pk, ap, rows := panelKernel(rk, w), block[ir*kb:ir*kb+rk.mr*kb], min(kern.mr, a.m-ir)
+				if fe != nil {
+					runPanelEpi(pk, kb, ap, bp, rows, w, beta, c, ldc, tile, epi, fe, ir, jc+jr)
+					continue
+				}
+				runPanel(pk, kb, ap, bp, rows, w, beta, c[ir*ldc+jc+jr:], ldc, tile)
 			}
 		}
-		if last {
+		if last && fe == nil {
 			epi.apply(c, ldc, ic, mb, jc+j0, j1-j0)
 		}
 	}
@@ -268,6 +324,18 @@ func runPanel(pk *microKernel, kb int, ap, bp []float32, mb, nb int, beta float3
 	}
 	pk.run(kb, ap, bp, tile, pk.nr, 0)
 	mergeTile(mb, nb, tile, pk.nr, beta, c, ldc)
+}
+
+// runPanelEpi is runPanel with the epilogue epi, in its fused form fe, for
+// the tile at row ir and column j of C (c is all of C): fused into the
+// kernel's store where the tile is whole, applied after it where not.
+func runPanelEpi(pk *microKernel, kb int, ap, bp []float32, mb, nb int, beta float32, c []float32, ldc int, tile []float32, epi *RowEpilogue, fe *fusedEpilogue, ir, j int) {
+	if mb == pk.mr && nb == pk.nr {
+		pk.runEpi(kb, ap, bp, c[ir*ldc+j:ir*ldc+j+(mb-1)*ldc+nb], ldc, beta, fe.bias[ir:ir+mb], fe.lo, fe.hi)
+		return
+	}
+	runPanel(pk, kb, ap, bp, mb, nb, beta, c[ir*ldc+j:], ldc, tile)
+	epi.apply(c, ldc, ir, mb, j, nb)
 }
 
 // panelPacked runs kern over every nr-wide panel of the packed block of B
@@ -287,6 +355,15 @@ func panelPacked(kern *microKernel, ap, bbuf, tile []float32, mb, nb, kb int, be
 	}
 }
 
+// panelPackedEpi is panelPacked with the epilogue epi in its fused form
+// fe, for the rows from ir and the columns from j of C (c is all of C).
+func panelPackedEpi(kern *microKernel, ap, bbuf, tile []float32, mb, nb, kb int, beta float32, c []float32, ldc int, epi *RowEpilogue, fe *fusedEpilogue, ir, j int) {
+	for jr := 0; jr < nb; jr += kern.nr {
+		pk := panelKernel(kern, nb-jr)
+		runPanelEpi(pk, kb, ap, bbuf[jr*kb:jr*kb+pk.nr*kb], mb, min(pk.nr, nb-jr), beta, c, ldc, tile, epi, fe, ir, j+jr)
+	}
+}
+
 // unpackedBMaxRows is the most panels of A (mr rows each) for which
 // SgemmPacked reads B where it lies instead of packing it: packing pays
 // only when many panels of A reuse the packed B. BenchmarkSgemmPackedB
@@ -298,8 +375,9 @@ const unpackedBMaxRows = 4
 // is stored: only the last, partial nr-wide panel of each block is packed
 // (into bbuf), since the kernels read whole panels. The panels of B are
 // the outer loop, so each is read from memory once and meets the (at most
-// unpackedBMaxRows) panels of A while it is in L1.
-func sgemmPackedUnpackedB(a *PackedA, n int, b []float32, ldb int, beta float32, c []float32, ldc int, bbuf, tile []float32, epi *RowEpilogue) {
+// unpackedBMaxRows) panels of A while it is in L1. With fe (not nil) the
+// epilogue epi is fused into the kernels' stores of the last k block.
+func sgemmPackedUnpackedB(a *PackedA, n int, b []float32, ldb int, beta float32, c []float32, ldc int, bbuf, tile []float32, epi *RowEpilogue, fe *fusedEpilogue) {
 	kern := a.kern
 	m, k := a.m, a.k
 	mr, nr := kern.mr, kern.nr
@@ -316,6 +394,10 @@ func sgemmPackedUnpackedB(a *PackedA, n int, b []float32, ldb int, beta float32,
 		}
 		block := a.data[pc*a.rows:]
 		strip := stripWidth(kern)
+		var lastFE *fusedEpilogue
+		if pc+kb == k {
+			lastFE = fe
+		}
 		for j0 := 0; j0 < n; j0 += strip {
 			j1 := min(j0+strip, n)
 			for jr := j0; jr < j1; jr += nr {
@@ -328,20 +410,31 @@ func sgemmPackedUnpackedB(a *PackedA, n int, b []float32, ldb int, beta float32,
 					ap := block[ir*kb : ir*kb+pk.mr*kb]
 					cr := c[ir*ldc+jr:]
 					if jr >= whole {
+						if lastFE != nil {
+							panelPackedEpi(pk, ap, bbuf, tile, mb, n-whole, kb, blockBeta, c, ldc, epi, lastFE, ir, jr)
+							continue
+						}
 						panelPacked(pk, ap, bbuf, tile, mb, n-whole, kb, blockBeta, cr, ldc)
 						continue
 					}
 					off := pc*ldb + jr
 					bp := b[off : off+(kb-1)*ldb+nr]
+					if lastFE != nil && mb == pk.mr {
+						pk.runBStridedEpi(kb, ap, bp, ldb, cr[:(mb-1)*ldc+nr], ldc, blockBeta, lastFE.bias[ir:ir+mb], lastFE.lo, lastFE.hi)
+						continue
+					}
 					if mb == pk.mr {
 						pk.runBStrided(kb, ap, bp, ldb, cr[:(mb-1)*ldc+nr], ldc, blockBeta)
 						continue
 					}
 					pk.runBStrided(kb, ap, bp, ldb, tile, nr, 0)
 					mergeTile(mb, nr, tile, nr, blockBeta, cr, ldc)
+					if lastFE != nil {
+						epi.apply(c, ldc, ir, mb, jr, nr)
+					}
 				}
 			}
-			if epi != nil && pc+kb == k {
+			if epi != nil && pc+kb == k && lastFE == nil {
 				epi.apply(c, ldc, 0, m, j0, j1-j0)
 			}
 		}

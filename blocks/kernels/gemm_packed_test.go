@@ -92,7 +92,7 @@ func BenchmarkSgemmPackedB(b *testing.B) {
 		flops := 2 * float64(m*n*k)
 		b.Run(fmt.Sprintf("m%d_n%d_k%d/pack", m, n, k), func(b *testing.B) {
 			for b.Loop() {
-				sgemmPackedPackB(pa, false, n, bm, n, 0, c, n, bbuf, tile, nil)
+				sgemmPackedPackB(pa, false, n, bm, n, 0, c, n, bbuf, tile, nil, nil)
 			}
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
@@ -101,7 +101,7 @@ func BenchmarkSgemmPackedB(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("m%d_n%d_k%d/unpacked", m, n, k), func(b *testing.B) {
 			for b.Loop() {
-				sgemmPackedUnpackedB(pa, n, bm, n, 0, c, n, bbuf, tile, nil)
+				sgemmPackedUnpackedB(pa, n, bm, n, 0, c, n, bbuf, tile, nil, nil)
 			}
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
@@ -113,37 +113,49 @@ func BenchmarkSgemmPackedB(b *testing.B) {
 // Epilogue.Apply, for every kernel family, with B read unpacked (few rows)
 // and packed (whole blocks, and panel by panel where a block is larger
 // than bBlockBytes), k over one block (kc) and under, with and without a
-// residual, beta 0 and 1.
+// residual, beta 0 and 1, for ReLU6, ReLU and no activation (the kernels
+// fuse these where they can), and no activation with a zero bias (which
+// they leave to the pass).
 func TestSgemmPackedEpilogueMatchesPass(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, kern := range gemmKernels() {
-		for _, s := range [][3]int{{16, 100, 32}, {24, 49, 700}, {97, 196, 24}, {150, 61, 400}, {5, 9, 3}, {16, 700, 40}, {40, 1100, 200}, {170, 700, 390}} {
+		for _, s := range [][3]int{{16, 100, 32}, {24, 49, 700}, {97, 196, 24}, {150, 61, 400}, {5, 9, 3}, {16, 700, 40}, {40, 1100, 200}, {170, 700, 390}, {11, 40, 20}} {
 			m, n, k := s[0], s[1], s[2]
 			for _, beta := range []float32{0, 1} {
-				for _, withRes := range []bool{false, true} {
-					name := fmt.Sprintf("%s/m%d_n%d_k%d_beta%v_res%v", kern.name, m, n, k, beta, withRes)
-					t.Run(name, func(t *testing.T) {
-						a, b := randSlice(rng, m*k), randSlice(rng, k*n)
-						c0 := randSlice(rng, m*n)
-						e := &Epilogue{Bias: randSlice(rng, m+3), Act: ActReLU6}
-						var res []float32
-						if withRes {
-							res = randSlice(rng, m*n)
-						}
-						pa := packAWith(kern, false, m, k, 1, a, k)
-						ws := make([]float32, pa.WorkspaceLen(n))
-						want := slices.Clone(c0)
-						SgemmPacked(pa, false, n, b, n, beta, want, n, ws)
-						e.Apply(want, n, 3, m, n, res, n)
-						got := slices.Clone(c0)
-						epi := RowEpilogue{E: e, Row0: 3, Res: res, LdRes: n}
-						SgemmPackedEpilogue(pa, false, n, b, n, beta, got, n, ws, &epi)
-						for i := range want {
-							if got[i] != want[i] && !(got[i] != got[i] && want[i] != want[i]) {
-								t.Fatalf("C[%d] = %v, want %v", i, got[i], want[i])
+				for ai, act := range []ActKind{ActReLU6, ActReLU, ActIdentity, ActIdentity} {
+					for _, withRes := range []bool{false, true} {
+						zeroBias := ai == 3
+						name := fmt.Sprintf("%s/m%d_n%d_k%d_beta%v_res%v_act%d_zerobias%v", kern.name, m, n, k, beta, withRes, act, zeroBias)
+						t.Run(name, func(t *testing.T) {
+							a, b := randSlice(rng, m*k), randSlice(rng, k*n)
+							c0 := randSlice(rng, m*n)
+							e := &Epilogue{Bias: randSlice(rng, m+3), Act: act}
+							if zeroBias {
+								e.Bias[3+m/2] = 0
+								a[m/2*k] = float32(math.Copysign(0, -1)) // a -0 in C where k is 1
 							}
-						}
-					})
+							var res []float32
+							if withRes {
+								res = randSlice(rng, m*n)
+							}
+							pa := packAWith(kern, false, m, k, 1, a, k)
+							ws := make([]float32, pa.WorkspaceLen(n))
+							want := slices.Clone(c0)
+							SgemmPacked(pa, false, n, b, n, beta, want, n, ws)
+							e.Apply(want, n, 3, m, n, res, n)
+							got := slices.Clone(c0)
+							epi := RowEpilogue{E: e, Row0: 3, Res: res, LdRes: n}
+							SgemmPackedEpilogue(pa, false, n, b, n, beta, got, n, ws, &epi)
+							for i := range want {
+								if got[i] != want[i] && !(got[i] != got[i] && want[i] != want[i]) {
+									t.Fatalf("C[%d] = %v, want %v", i, got[i], want[i])
+								}
+								if math.Signbit(float64(got[i])) != math.Signbit(float64(want[i])) {
+									t.Fatalf("C[%d] = %v, want %v (sign)", i, got[i], want[i])
+								}
+							}
+						})
+					}
 				}
 			}
 		}

@@ -29,6 +29,10 @@ const (
 	signature         = "func(k int, a, b, c []float32, ldc int, beta float32)"
 	stridedSignature  = "func(k int, a []float32, rsa, csa int, b, c []float32, ldc int, alpha, beta float32)"
 	bStridedSignature = "func(k int, a, b []float32, ldb int, c []float32, ldc int, beta float32)"
+	// The epilogue variants also take the bias of the tile's rows (mr
+	// values) and a clamp, applied before C is stored.
+	epiSignature         = "func(k int, a, b, c []float32, ldc int, beta float32, bias []float32, lo, hi float32)"
+	bStridedEpiSignature = "func(k int, a, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo, hi float32)"
 )
 
 func main() {
@@ -49,6 +53,8 @@ func main() {
 			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX2", mr, 8*cols), mr, cols, 32, ymm, packedAB)
 			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX2Strided", mr, 8*cols), mr, cols, 32, ymm, stridedA)
 			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX2BStrided", mr, 8*cols), mr, cols, 32, ymm, stridedB)
+			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX2Epi", mr, 8*cols), mr, cols, 32, ymm, packedABEpi)
+			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX2BStridedEpi", mr, 8*cols), mr, cols, 32, ymm, stridedBEpi)
 		}
 	}
 	for _, mr := range []int{2, 4, 6, 8, 12, 14} {
@@ -68,9 +74,11 @@ func main() {
 type kernelMode int
 
 const (
-	packedAB kernelMode = iota // A and B packed
-	stridedA                   // A as stored, B packed
-	stridedB                   // A packed, B as stored
+	packedAB    kernelMode = iota // A and B packed
+	stridedA                      // A as stored, B packed
+	stridedB                      // A packed, B as stored
+	packedABEpi                   // packedAB with the epilogue fused into the store
+	stridedBEpi                   // stridedB with the epilogue fused into the store
 )
 
 func zmm(i int) VecPhysical {
@@ -92,7 +100,21 @@ func ymm(i int) VecPhysical {
 // once or twice. With stridedB, A is packed and B is read where it is
 // stored, row p of the panel at b[p*ldb:], which saves packing B when a
 // panel of it would be used by few panels of A.
+//
+// The Epi modes are packedAB and stridedB that also finish C as an
+// inference plan's epilogue does (kernels.Epilogue with a bias and a ReLU,
+// ReLU6 or no activation, no separate residual): before the tile is
+// stored, each row gets its bias and the clamp [lo, hi], in the
+// instructions and order of biasClampAVX2 (gen/plan), so that C holds the
+// bits the product followed by that pass would give.
 func kernel(name string, mr, cols, vecBytes int, vec func(int) VecPhysical, mode kernelMode) {
+	epi := mode == packedABEpi || mode == stridedBEpi
+	if mode == packedABEpi {
+		mode = packedAB
+	}
+	if mode == stridedBEpi {
+		mode = stridedB
+	}
 	nregs := 16
 	if vecBytes == 64 {
 		nregs = 32
@@ -105,10 +127,22 @@ func kernel(name string, mr, cols, vecBytes int, vec func(int) VecPhysical, mode
 		Pragma("noescape")
 		Doc(fmt.Sprintf("%s computes one %dx%d tile of C from A as stored and a packed panel of B.", name, mr, nr))
 	case stridedB:
+		if epi {
+			TEXT(name, NOSPLIT, bStridedEpiSignature)
+			Pragma("noescape")
+			Doc(fmt.Sprintf("%s computes one %dx%d tile of C from a packed panel of A and B as stored, then adds each row's bias and clamps to [lo, hi].", name, mr, nr))
+			break
+		}
 		TEXT(name, NOSPLIT, bStridedSignature)
 		Pragma("noescape")
 		Doc(fmt.Sprintf("%s computes one %dx%d tile of C from a packed panel of A and B as stored.", name, mr, nr))
 	default:
+		if epi {
+			TEXT(name, NOSPLIT, epiSignature)
+			Pragma("noescape")
+			Doc(fmt.Sprintf("%s computes one %dx%d tile of C from packed panels of A and B, then adds each row's bias and clamps to [lo, hi].", name, mr, nr))
+			break
+		}
 		TEXT(name, NOSPLIT, signature)
 		Pragma("noescape")
 		Doc(fmt.Sprintf("%s computes one %dx%d tile of C from packed panels of A and B.", name, mr, nr))
@@ -260,6 +294,34 @@ func kernel(name string, mr, cols, vecBytes int, vec func(int) VecPhysical, mode
 	if err != nil {
 		panic(err)
 	}
+	// finish applies the fused epilogue to row i's accumulators: bias,
+	// then max with lo, then min with hi, as biasClampAVX2 does.
+	finish := func(int) {}
+	if epi {
+		if nregs-mr*cols < 4 {
+			panic(fmt.Sprintf("%s: no registers left for the epilogue", name))
+		}
+		bias := Load(Param("bias").Base(), GP64())
+		bReg, lo, hi := vec(mr*cols+1), vec(mr*cols+2), vec(mr*cols+3)
+		for _, p := range []struct {
+			name string
+			reg  VecPhysical
+		}{{"lo", lo}, {"hi", hi}} {
+			arg, err := Param(p.name).Resolve()
+			if err != nil {
+				panic(err)
+			}
+			VBROADCASTSS(arg.Addr, p.reg)
+		}
+		finish = func(i int) {
+			VBROADCASTSS(Mem{Base: bias, Disp: 4 * i}, bReg)
+			for j := 0; j < cols; j++ {
+				VADDPS(acc(i, j), bReg, acc(i, j))
+				VMAXPS(lo, acc(i, j), acc(i, j))
+				VMINPS(hi, acc(i, j), acc(i, j))
+			}
+		}
+	}
 	bits := GP32()
 	MOVL(betaArg.Addr, bits)
 	ANDL(U32(0x7fffffff), bits)
@@ -271,7 +333,15 @@ func kernel(name string, mr, cols, vecBytes int, vec func(int) VecPhysical, mode
 	for i := 0; i < mr; i++ {
 		for j := 0; j < cols; j++ {
 			VFMADD231PS(Mem{Base: c, Disp: j * vecBytes}, beta, acc(i, j))
-			VMOVUPS(acc(i, j), Mem{Base: c, Disp: j * vecBytes})
+			if !epi {
+				VMOVUPS(acc(i, j), Mem{Base: c, Disp: j * vecBytes})
+			}
+		}
+		if epi {
+			finish(i)
+			for j := 0; j < cols; j++ {
+				VMOVUPS(acc(i, j), Mem{Base: c, Disp: j * vecBytes})
+			}
 		}
 		if i < mr-1 {
 			ADDQ(ldc, c)
@@ -283,6 +353,7 @@ func kernel(name string, mr, cols, vecBytes int, vec func(int) VecPhysical, mode
 	Label(name + "_overwrite")
 	Comment("beta == 0: C = acc, C is not read.")
 	for i := 0; i < mr; i++ {
+		finish(i)
 		for j := 0; j < cols; j++ {
 			VMOVUPS(acc(i, j), Mem{Base: c, Disp: j * vecBytes})
 		}
