@@ -24,10 +24,15 @@ type DepthwiseConv struct {
 	needPad    bool
 	simd       bool // SIMD row kernels
 	ldHalf     int  // stride 2 SIMD: row stride of the even and odd planes
-	// Channels last: eight channels at a time (see runNHWC8), offs[j]
-	// the padded position of input position j (nhPadH*nhPadW: not read).
+	// Channels last: eight channels at a time (see runNHWC8), in bands
+	// of bandRows output rows. offs[j] is the position in a band's padded
+	// rows of input position j counted from the band's first input row
+	// (bandIn rows of nhPadW positions; bandIn*nhPadW: a column no window
+	// reads).
 	nhwc           bool
 	nhPadH, nhPadW int
+	bandRows       int
+	bandIn         int
 	offs           []int32
 }
 
@@ -66,6 +71,18 @@ func NewDepthwiseConv(win Window, c, mult int) *DepthwiseConv {
 // kernels.
 const dwNHWCMaxW = 112
 
+// The channels-last path works on a whole plane where the plane's padded
+// positions and outputs of eight channels take at most dwPlaneBytes (half
+// a Zen 3 L2: 56x56 planes and smaller), and otherwise in bands of output
+// rows of at most dwBandBytes each, which stay in L1 and L2 from the move
+// into channels-last form to the move back, where a whole 112x112 plane
+// (406 KiB of padded positions and 392 KiB of outputs) does not
+// (BenchmarkDepthwiseBands).
+const (
+	dwBandBytes  = 48 << 10
+	dwPlaneBytes = 256 << 10
+)
+
 // prepareNHWC8 sets up the channels-last path where it runs: square 3x3,
 // 5x5 and 7x7 windows at stride 1 or 2, one output per channel, input and
 // output planes of at least eight values (the last block of eight
@@ -80,28 +97,59 @@ func (d *DepthwiseConv) prepareNHWC8() {
 	d.nhwc = true
 	d.nhPadH = (win.OutH-1)*s + k
 	d.nhPadW = (win.OutW-1)*s + k
-	trash := int32(d.nhPadH * d.nhPadW)
-	d.offs = make([]int32, win.InH*win.InW)
-	for ih := range win.InH {
-		for iw := range win.InW {
-			r, c := ih+win.PadH, iw+win.PadW
-			o := trash
-			if r < d.nhPadH && c < d.nhPadW {
-				o = int32(r*d.nhPadW + c)
-			}
-			d.offs[ih*win.InW+iw] = o
+	// The whole plane where it fits in L2 with room to spare; else the
+	// fewest bands of at most dwBandBytes, their rows spread evenly.
+	rows := win.OutH
+	if d.bandScratch(rows)*4 > dwPlaneBytes {
+		for rows > 1 && d.bandScratch(rows)*4 > dwBandBytes {
+			rows--
 		}
+		bands := (win.OutH + rows - 1) / rows
+		rows = (win.OutH + bands - 1) / bands
+	}
+	d.setBands(rows)
+}
+
+// setBands makes the channels-last path compute rows output rows a band,
+// or the whole plane where a band would not hold eight input and eight
+// output positions (the moves' last blocks of eight overlap the ones
+// before them), or where a window can lie in the padding whole.
+func (d *DepthwiseConv) setBands(rows int) {
+	win := d.Win
+	if rows < 1 || rows*min(win.InW, win.OutW) < 8 || win.PadH >= win.KH || win.PadW >= win.KW {
+		rows = win.OutH
+	}
+	d.bandRows = min(rows, win.OutH)
+	d.bandIn = (d.bandRows-1)*win.StrideW + win.KH
+	trash := int32(d.bandIn * d.nhPadW)
+	d.offs = make([]int32, min(d.bandIn, win.InH)*win.InW)
+	for j := range d.offs {
+		r, c := j/win.InW, j%win.InW+win.PadW
+		o := trash
+		if c < d.nhPadW {
+			o = int32(r*d.nhPadW + c)
+		}
+		d.offs[j] = o
 	}
 }
 
-// nhwcLen is the scratch of the channels-last path: the padded positions
-// (and one not read), the output positions, the weights and the bias of
-// eight channels.
+// bandScratch is the scratch of a band of rows output rows: its padded
+// input rows, the rows of top padding the first band adds (its input
+// starts below them), the unread column, and its outputs, eight channels
+// each.
+func (d *DepthwiseConv) bandScratch(rows int) int {
+	in := (rows-1)*d.Win.StrideW + d.Win.KH
+	return 8 * ((in+d.Win.PadH)*d.nhPadW + 1 + rows*d.Win.OutW)
+}
+
+// nhwcLen is the scratch of the channels-last path: a band's padded
+// positions and outputs (bandScratch), the weights and the bias of eight
+// channels.
 func (d *DepthwiseConv) nhwcLen() int {
 	if !d.nhwc {
 		return 0
 	}
-	return 8 * (d.nhPadH*d.nhPadW + 1 + d.Win.OutH*d.Win.OutW + d.Win.KH*d.Win.KW + 1)
+	return d.bandScratch(d.bandRows) + 8*(d.Win.KH*d.Win.KW+1)
 }
 
 // newEvenOddPlanes returns a DepthwiseConv over win (stride 2) whose pad
@@ -232,26 +280,25 @@ func (d *DepthwiseConv) Run(x, w, y []float32, o0, o1 int, e *Epilogue, scratch 
 	}
 }
 
-// runNHWC8 computes the eight output channels [c, c+8) channels last:
-// their input planes are moved into padded positions of eight channels
-// (the zero borders written when first is set, and kept from one call to
-// the next of a Run), computed with the bias and a clamping activation, and
-// moved back; other activations are applied to the output planes after.
+// runNHWC8 computes the eight output channels [c, c+8) channels last,
+// bandRows output rows at a time: the band's input rows are moved into
+// padded positions of eight channels, computed with the bias and a
+// clamping activation, and moved back; other activations are applied to
+// the output planes after. The padded rows' zero columns are written when
+// first is set and kept from one call to the next of a Run; the rows of
+// top and bottom padding are cleared where a band reaches them.
 func (d *DepthwiseConv) runNHWC8(x, w, y []float32, c int, e *Epilogue, scratch []float32, first bool) {
 	win := d.Win
-	k, plane, ohw, taps := win.KH, win.InH*win.InW, win.OutH*win.OutW, win.KH*win.KW
-	np := 8 * (d.nhPadH*d.nhPadW + 1)
+	k, s := win.KH, win.StrideW
+	plane, ohw, taps := win.InH*win.InW, win.OutH*win.OutW, win.KH*win.KW
+	ld := d.nhPadW
+	np := 8 * ((d.bandIn+win.PadH)*ld + 1)
 	p := scratch[:np]
-	o := scratch[np : np+8*ohw]
-	w8 := scratch[np+8*ohw : np+8*ohw+8*taps]
-	b8 := scratch[np+8*ohw+8*taps : np+8*ohw+8*taps+8]
+	o := scratch[np : np+8*d.bandRows*win.OutW]
+	w8 := scratch[np+8*d.bandRows*win.OutW : np+8*d.bandRows*win.OutW+8*taps]
+	b8 := scratch[np+8*d.bandRows*win.OutW+8*taps : np+8*d.bandRows*win.OutW+8*taps+8]
 	if first {
 		clear(p)
-	}
-	xc := x[c*plane : (c+8)*plane]
-	dwPack8(p, xc, plane, d.offs)
-	if plane%8 != 0 {
-		dwPack8(p, xc[plane-8:], plane, d.offs[plane-8:])
 	}
 	for l := range 8 {
 		wl := w[(c+l)*taps : (c+l+1)*taps]
@@ -271,11 +318,46 @@ func (d *DepthwiseConv) runNHWC8(x, w, y []float32, c int, e *Epilogue, scratch 
 	case ActReLU6:
 		lo, hi, act = 0, 6, ActIdentity
 	}
-	dwNHWC8(k, win.StrideW, o, p, d.nhPadW, win.OutH, win.OutW, w8, b8, lo, hi)
+	xc := x[c*plane : (c+8)*plane]
 	yc := y[c*ohw : (c+8)*ohw]
-	dwUnpack8(yc, ohw, o)
-	if ohw%8 != 0 {
-		dwUnpack8(yc[ohw-8:], ohw, o[8*(ohw-8):])
+	for oh0 := 0; oh0 < win.OutH; oh0 += d.bandRows {
+		rows := min(d.bandRows, win.OutH-oh0)
+		if rows*min(win.InW, win.OutW) < 8 {
+			// Too few positions for the moves' blocks of eight: the
+			// last band ends on the last row, computing again rows of
+			// the band before it.
+			rows = d.bandRows
+			oh0 = win.OutH - rows
+		}
+		// The band reads padded rows [r0, r0+in), p's rows from 0: rows
+		// of top padding first where r0 is above the input (they stay
+		// zero), then the input's rows from ih0, then rows of bottom
+		// padding (cleared, as other bands left input rows there).
+		in := (rows-1)*s + k
+		r0 := oh0 * s
+		top := max(win.PadH-r0, 0)
+		ih0 := r0 + top - win.PadH
+		ih1 := min(win.InH, r0+in-win.PadH)
+		if top > 0 {
+			clear(p[:8*top*ld])
+		}
+		if below := win.PadH + win.InH - r0; below < in {
+			clear(p[8*below*ld : 8*in*ld])
+		}
+		n := (ih1 - ih0) * win.InW
+		pb, xb := p[8*top*ld:], xc[ih0*win.InW:]
+		dwPack8(pb, xb, plane, d.offs[:n])
+		if n%8 != 0 {
+			dwPack8(pb, xb[n-8:], plane, d.offs[n-8:n])
+		}
+		ob := o[:8*rows*win.OutW]
+		dwNHWC8(k, s, ob, p, ld, rows, win.OutW, w8, b8, lo, hi)
+		m := rows * win.OutW
+		yb := yc[oh0*win.OutW:]
+		dwUnpack8(yb, ohw, ob)
+		if m%8 != 0 {
+			dwUnpack8(yb[m-8:], ohw, ob[8*(m-8):])
+		}
 	}
 	if act == ActIdentity {
 		return

@@ -3,7 +3,9 @@ package kernels
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
+	"time"
 )
 
 // BenchmarkDepthwiseConv runs the plan's depthwise kernel (one thread,
@@ -37,5 +39,50 @@ func BenchmarkDepthwiseConv(b *testing.B) {
 				b.ReportMetric(float64(c.c*o*o*c.k*c.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
 			})
 		}
+	}
+}
+
+// BenchmarkDepthwiseBands compares, on the shapes of BenchmarkDepthwiseConv
+// whose channels-last path takes bands, that path by bands of its own
+// choosing (dwBandBytes) and over whole planes, one thread, alternating in
+// each iteration. It reports the median ratio of their times.
+func BenchmarkDepthwiseBands(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []struct{ c, hw, k, s int }{
+		{32, 112, 3, 1}, {48, 112, 3, 2}, {96, 112, 3, 2}, {72, 56, 3, 1}, {72, 56, 5, 2}, {144, 56, 3, 1}, {144, 56, 3, 2},
+		{120, 28, 5, 1}, {240, 28, 5, 2}, {192, 28, 3, 1},
+	} {
+		o := (c.hw+2*(c.k/2)-c.k)/c.s + 1
+		win := Window{InH: c.hw, InW: c.hw, KH: c.k, KW: c.k, StrideH: c.s, StrideW: c.s, PadH: c.k / 2, PadW: c.k / 2,
+			DilH: 1, DilW: 1, OutH: o, OutW: o}
+		banded := NewDepthwiseConv(win, c.c, 1)
+		if !banded.nhwc || banded.bandRows == o {
+			continue
+		}
+		whole := NewDepthwiseConv(win, c.c, 1)
+		whole.setBands(o)
+		x, w := randSlice(rng, c.c*c.hw*c.hw), randSlice(rng, c.c*c.k*c.k)
+		y := make([]float32, c.c*o*o)
+		sb, sw := make([]float32, banded.ScratchLen()), make([]float32, whole.ScratchLen())
+		e := &Epilogue{Bias: randSlice(rng, c.c), Act: ActReLU}
+		b.Run(fmt.Sprintf("c%d_%d_k%d_s%d/rows%d", c.c, c.hw, c.k, c.s, banded.bandRows), func(b *testing.B) {
+			var ratios []float64
+			var tb, tw time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				banded.Run(x, w, y, 0, c.c, e, sb)
+				t1 := time.Now()
+				whole.Run(x, w, y, 0, c.c, e, sw)
+				t2 := time.Now()
+				tb += t1.Sub(t0)
+				tw += t2.Sub(t1)
+				ratios = append(ratios, float64(t1.Sub(t0))/float64(t2.Sub(t1)))
+			}
+			slices.Sort(ratios)
+			b.ReportMetric(ratios[len(ratios)/2], "bands/plane")
+			macs := float64(c.c*o*o*c.k*c.k) * float64(b.N)
+			b.ReportMetric(macs/tb.Seconds()/1e9, "bands-GMAC/s")
+			b.ReportMetric(macs/tw.Seconds()/1e9, "plane-GMAC/s")
+		})
 	}
 }

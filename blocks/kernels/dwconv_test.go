@@ -36,26 +36,38 @@ func refActivate(act ActKind, y []float32, slope float32) {
 
 func TestDepthwiseConvMatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	type dwCase struct{ c, mult, h, w, k, s, p, d int }
+	type dwCase struct{ c, mult, h, w, k, s, p, d, bands int }
 	var cases []dwCase
 	for _, k := range []int{3, 5, 7} {
 		for _, s := range []int{1, 2} {
-			cases = append(cases, dwCase{5, 1, 13, 11, k, s, k / 2, 1}, dwCase{3, 1, 8, 9, k, s, 0, 1}, dwCase{2, 1, 17, 16, k, s, k / 2, 1},
-				dwCase{2, 1, 9, 75, k, s, k / 2, 1}, dwCase{2, 1, 8, 80, k, s, 0, 1}, dwCase{2, 1, 6, 131, k, s, k / 2, 1})
+			cases = append(cases, dwCase{5, 1, 13, 11, k, s, k / 2, 1, 0}, dwCase{3, 1, 8, 9, k, s, 0, 1, 0}, dwCase{2, 1, 17, 16, k, s, k / 2, 1, 0},
+				dwCase{2, 1, 9, 75, k, s, k / 2, 1, 0}, dwCase{2, 1, 8, 80, k, s, 0, 1, 0}, dwCase{2, 1, 6, 131, k, s, k / 2, 1, 0})
 		}
 	}
-	cases = append(cases, dwCase{4, 2, 9, 7, 3, 1, 1, 1}, dwCase{3, 1, 12, 12, 3, 1, 2, 2}, dwCase{3, 1, 12, 10, 3, 2, 3, 3}, dwCase{2, 3, 5, 5, 1, 1, 0, 1})
+	cases = append(cases, dwCase{4, 2, 9, 7, 3, 1, 1, 1, 0}, dwCase{3, 1, 12, 12, 3, 1, 2, 2, 0}, dwCase{3, 1, 12, 10, 3, 2, 3, 3, 0}, dwCase{2, 3, 5, 5, 1, 1, 0, 1, 0})
 	// Eight channels and more: the channels-last path takes groups of
 	// eight (35 channels: 17 and 18 a call, a group of eight starting at
 	// an odd channel, and channels left over), on planes from 3x3 to
 	// 56x56, with and without a last partial block of eight positions.
 	for _, k := range []int{3, 5, 7} {
 		for _, s := range []int{1, 2} {
-			cases = append(cases, dwCase{35, 1, 7, 7, k, s, k / 2, 1}, dwCase{19, 1, 14, 14, k, s, k / 2, 1}, dwCase{16, 1, 3, 3, k, s, k / 2, 1},
-				dwCase{16, 1, 13, 11, k, s, k / 2, 1}, dwCase{16, 1, 4, 4, k, s, k / 2, 1}, dwCase{16, 1, 12, 10, k, s, 0, 1})
+			cases = append(cases, dwCase{35, 1, 7, 7, k, s, k / 2, 1, 0}, dwCase{19, 1, 14, 14, k, s, k / 2, 1, 0}, dwCase{16, 1, 3, 3, k, s, k / 2, 1, 0},
+				dwCase{16, 1, 13, 11, k, s, k / 2, 1, 0}, dwCase{16, 1, 4, 4, k, s, k / 2, 1, 0}, dwCase{16, 1, 12, 10, k, s, 0, 1, 0})
 		}
 	}
-	cases = append(cases, dwCase{16, 1, 56, 56, 3, 1, 1, 1}, dwCase{16, 1, 112, 112, 3, 2, 1, 1}, dwCase{16, 1, 28, 28, 5, 2, 2, 1}, dwCase{16, 2, 7, 7, 3, 1, 1, 1})
+	cases = append(cases, dwCase{16, 1, 56, 56, 3, 1, 1, 1, 0}, dwCase{16, 1, 112, 112, 3, 2, 1, 1, 0}, dwCase{16, 1, 28, 28, 5, 2, 2, 1, 0}, dwCase{16, 2, 7, 7, 3, 1, 1, 1, 0})
+	// Bands of a few output rows on small planes (the channels-last path
+	// takes bands where a whole plane would not fit dwBandBytes): the
+	// padding rows of the first and the last band, bands that end short,
+	// input rows and columns no window reads.
+	for _, k := range []int{3, 5, 7} {
+		for _, s := range []int{1, 2} {
+			for _, bands := range []int{1, 2, 3, 5} {
+				cases = append(cases, dwCase{16, 1, 13, 11, k, s, k / 2, 1, bands}, dwCase{24, 1, 12, 10, k, s, 0, 1, bands},
+					dwCase{16, 1, 14, 14, k, s, k / 2, 1, bands})
+			}
+		}
+	}
 	for _, c := range cases {
 		acts := []ActKind{ActIdentity, ActReLU6, ActHardSwish, ActPReLU}
 		if c.c >= 8 {
@@ -63,7 +75,7 @@ func TestDepthwiseConvMatchesReference(t *testing.T) {
 		}
 		for i, act := range acts {
 			generic := i%2 == 1
-			name := fmt.Sprintf("c%d_m%d_%dx%d_k%d_s%d_p%d_d%d_act%d_generic%v", c.c, c.mult, c.h, c.w, c.k, c.s, c.p, c.d, act, generic)
+			name := fmt.Sprintf("c%d_m%d_%dx%d_k%d_s%d_p%d_d%d_bands%d_act%d_generic%v", c.c, c.mult, c.h, c.w, c.k, c.s, c.p, c.d, c.bands, act, generic)
 			t.Run(name, func(t *testing.T) {
 				oh := (c.h+2*c.p-c.d*(c.k-1)-1)/c.s + 1
 				ow := (c.w+2*c.p-c.d*(c.k-1)-1)/c.s + 1
@@ -82,6 +94,12 @@ func TestDepthwiseConvMatchesReference(t *testing.T) {
 				d := NewDepthwiseConv(win, c.c, c.mult)
 				if generic {
 					d = d.withoutSIMD()
+				}
+				if c.bands > 0 {
+					if !d.nhwc {
+						t.Skip("no channels-last path here")
+					}
+					d.setBands(c.bands)
 				}
 				y, checkY := guarded(t, len(want), nil)
 				scratch, checkScratch := guarded(t, d.ScratchLen(), nil)

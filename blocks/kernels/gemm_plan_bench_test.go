@@ -18,6 +18,8 @@ var planShapes = [][3]int{
 	{144, 24, 3136}, // mobilenet_v2: expansion at 56x56
 	{24, 144, 3136}, // mobilenet_v2: projection at 56x56
 	{16, 128, 3025}, // squeezenet1_1: squeeze at 55x55
+	{64, 144, 3025}, // squeezenet1_1: expand 3x3 at 55x55 (im2col)
+	{128, 288, 729}, // squeezenet1_1: expand 3x3 at 27x27 (im2col)
 	{64, 16, 3025},  // squeezenet1_1: expand 1x1 at 55x55
 	{32, 192, 784},  // mobilenet_v2: projection at 28x28
 	{192, 32, 784},  // mobilenet_v2: expansion at 28x28
