@@ -16,8 +16,11 @@ import (
 //   - an activation, and a residual sum, that follow a convolution are
 //     applied to its output tiles while they are in cache (kernels.Epilogue);
 //   - 1x1 stride-1 convolutions are a GEMM on the input as it lies, no
-//     im2col (a matrix-vector product over one position); depthwise ones
-//     use kernels.DepthwiseConv, a 3x3 stride-2 stem over a few channels
+//     im2col (a matrix-vector product over one position); other dense
+//     ones at stride 1 a GEMM whose panels of B are packed from the
+//     input's padded planes where the CPU has the packer
+//     (kernels.ImplicitB), else im2col and a GEMM; depthwise ones use
+//     kernels.DepthwiseConv, a 3x3 stride-2 stem over a few channels
 //     kernels.StemConv;
 //   - channel slices and dropout are views, not copies;
 //   - every buffer is allocated when the plan is made, values whose lives
@@ -153,7 +156,7 @@ type loc struct{ slot, off, n int }
 type arena struct {
 	slots   [][]float32
 	scratch [][]float32 // one per part: depthwise padded planes, max pooling rows
-	cols    []float32   // im2col matrix
+	cols    []float32   // im2col matrix, or an implicit B's padded planes, or a stem's
 	gemmWS  [][]float32 // one per part: GEMM packing buffers
 	x       []float32   // the current image
 	output  loc
@@ -651,7 +654,19 @@ func (c *planCompiler) compileConv(i int) error {
 			return nil
 		}
 	}
-	if !d.Pointwise() {
+	var ib *kernels.ImplicitB
+	if !d.Pointwise() && d.Groups == 1 {
+		ib = kernels.NewImplicitB(d.Window, d.In)
+	}
+	switch {
+	case ib != nil:
+		// The input's padded planes into the arena's column buffer, then
+		// a GEMM that packs its panels of B from them.
+		c.colsLen = max(c.colsLen, ib.PaddedLen())
+		s := &convPadStep{b: ib}
+		s.nparts = min(c.parts(ib.PaddedLen()), d.In)
+		c.addStep(s, []Value{x}, -1, -1, func(l func(Value) loc) { s.src = l(x) })
+	case !d.Pointwise():
 		// im2col into the arena's column matrix, then a GEMM on it.
 		k := d.In * d.KH * d.KW
 		n := d.OutH * d.OutW
@@ -660,7 +675,7 @@ func (c *planCompiler) compileConv(i int) error {
 		s.nparts = min(c.parts(k*n), d.In)
 		c.addStep(s, []Value{x}, -1, -1, func(l func(Value) loc) { s.src = l(x) })
 	}
-	s := newGemmStep(d, w, epi, c.threads, c.minWork)
+	s := newGemmStep(d, w, epi, ib, c.threads, c.minWork)
 	c.gemmWSLen = max(c.gemmWSLen, s.workspaceLen())
 	ins := []Value{x}
 	if res >= 0 {

@@ -13,7 +13,7 @@ import (
 // geometry, and the multiply-adds (or, for steps without any, the values)
 // it computes for one image.
 type StepInfo struct {
-	Kind string // gemm, im2col, stempad, stem, dwconv, affine, pool, gap, linear, add, mul, concat
+	Kind string // gemm, im2col, convpad, stempad, stem, dwconv, affine, pool, gap, linear, add, mul, concat
 	Desc string
 	MACs int
 }
@@ -80,7 +80,10 @@ func describeStep(s step) StepInfo {
 	switch s := s.(type) {
 	case *gemmStep:
 		src := "1x1"
-		if s.fromCols {
+		switch {
+		case s.implicit != nil:
+			src = "implicit"
+		case s.fromCols:
 			src = "im2col"
 		}
 		d := fmt.Sprintf("%s m%d k%d n%d", src, s.m, s.k, s.n)
@@ -94,6 +97,9 @@ func describeStep(s step) StepInfo {
 			d += " t" // the transposed form (kernels.SgemmPackedT)
 		}
 		return StepInfo{"gemm", d + actSuffix(s.epi.Act), s.groups * s.m * s.k * s.n}
+	case *convPadStep:
+		w := s.b.Win
+		return StepInfo{"convpad", fmt.Sprintf("c%d %dx%d k%dx%d", s.b.C, w.InH, w.InW, w.KH, w.KW), s.b.PaddedLen()}
 	case *im2colStep:
 		w := s.win
 		return StepInfo{"im2col", fmt.Sprintf("c%d %dx%d k%d s%d", s.c, w.InH, w.InW, w.KH, w.StrideH),

@@ -27,7 +27,11 @@ type gemmStep struct {
 
 	src, dst loc
 	res      *loc // residual, or nil
-	fromCols bool // B is the arena's im2col matrix
+	fromCols bool // B is the arena's im2col matrix, or with implicit its padded planes
+	// implicit, when not nil, is B as the padded planes of the input in
+	// the arena's column buffer (a convPadStep writes them), packed panel
+	// by panel (kernels.SgemmPackedImplicit).
+	implicit *kernels.ImplicitB
 
 	colChunk, rowBlocks, tiles int
 	rowAt                      []int // row block rb is rows rowAt[rb] to rowAt[rb+1]
@@ -39,9 +43,9 @@ type gemmStep struct {
 // 512 columns, and a chunk of output this wide stays in L2 for the epilogue.
 const gemmColChunk = 512
 
-func newGemmStep(d kernels.ConvDims, w []float32, epi kernels.Epilogue, threads, minWork int) *gemmStep {
+func newGemmStep(d kernels.ConvDims, w []float32, epi kernels.Epilogue, implicit *kernels.ImplicitB, threads, minWork int) *gemmStep {
 	s := &gemmStep{groups: d.Groups, m: d.Out / d.Groups, k: d.In / d.Groups * d.KH * d.KW,
-		n: d.OutH * d.OutW, epi: epi}
+		n: d.OutH * d.OutW, epi: epi, implicit: implicit}
 	s.colChunk = min(gemmColChunk, s.n)
 	chunks := (s.n + s.colChunk - 1) / s.colChunk
 	s.rowBlocks = 1
@@ -79,7 +83,7 @@ func newGemmStep(d kernels.ConvDims, w []float32, epi kernels.Epilogue, threads,
 		for rb := 0; rb < s.rowBlocks; rb++ {
 			r0, r1 := s.rowAt[rb], s.rowAt[rb+1]
 			row := g*s.m + r0
-			if chunks == 1 && kernels.PreferT(r1-r0, s.n) {
+			if chunks == 1 && implicit == nil && kernels.PreferT(r1-r0, s.n) {
 				s.packed = append(s.packed, nil)
 				s.packedT = append(s.packedT, kernels.PackT(r1-r0, s.k, 1, w[row*s.k:], s.k))
 				continue
@@ -173,12 +177,31 @@ func (s *gemmStep) run(a *arena, part, parts int) {
 		// The epilogue runs on each strip of rows as the product
 		// finishes it, while it is in L1.
 		epi := kernels.RowEpilogue{E: &s.epi, Row0: row, Res: rt, LdRes: s.n}
+		if s.implicit != nil {
+			kernels.SgemmPackedImplicit(s.packed[rb], s.implicit, x, j0, j1-j0, beta, yo, s.n, a.gemmWS[part], &epi)
+			continue
+		}
 		if pt := s.packedT[g*s.rowBlocks+rb]; pt != nil {
 			kernels.SgemmPackedT(pt, j1-j0, x[g*s.k*s.n+j0:], s.n, beta, yo, s.n, a.gemmWS[part], &epi)
 			continue
 		}
 		kernels.SgemmPackedEpilogue(s.packed[g*s.rowBlocks+rb], false, j1-j0, x[g*s.k*s.n+j0:], s.n, beta, yo, s.n, a.gemmWS[part], &epi)
 	}
+}
+
+// convPadStep writes the input's padded planes for an implicit B into the
+// arena's column buffer, split by input channels.
+type convPadStep struct {
+	b      *kernels.ImplicitB
+	src    loc
+	nparts int
+}
+
+func (s *convPadStep) parts() int { return s.nparts }
+
+func (s *convPadStep) run(a *arena, part, parts int) {
+	c0, c1 := span(s.b.C, part, parts)
+	s.b.Pad(a.at(s.src), c0, c1, a.cols)
 }
 
 // im2colStep unfolds the input into the arena's column matrix, split by

@@ -253,7 +253,7 @@ func TestGemmStepSplitsOnCacheLines(t *testing.T) {
 	} {
 		d := kernels.ConvDims{Window: kernels.Window{InH: 1, InW: tc.n, KH: 1, KW: 1, StrideH: 1, StrideW: 1,
 			DilH: 1, DilW: 1, OutH: 1, OutW: tc.n}, In: 32, Out: tc.m, Groups: 1}
-		s := newGemmStep(d, make([]float32, tc.m*32), kernels.Epilogue{}, tc.threads, 0)
+		s := newGemmStep(d, make([]float32, tc.m*32), kernels.Epilogue{}, nil, tc.threads, 0)
 		if tc.rowBlocks == 0 {
 			require.Equal(t, 1, s.rowBlocks, "m %d n %d", tc.m, tc.n)
 			require.Zero(t, s.colChunk%16, "m %d n %d: column chunk %d", tc.m, tc.n, s.colChunk)

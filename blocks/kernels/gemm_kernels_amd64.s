@@ -12834,6 +12834,170 @@ packBNoTrans32_done:
 	VZEROUPPER
 	RET
 
+// func packBOffsets16S1(k int, x []float32, bases []int, offs []int32, masks []uint32, dst []float32)
+// Requires: AVX
+TEXT ·packBOffsets16S1(SB), NOSPLIT, $0-128
+	MOVQ  k+0(FP), AX
+	MOVQ  x_base+8(FP), CX
+	MOVQ  bases_base+32(FP), DX
+	MOVQ  masks_base+80(FP), BX
+	MOVQ  (DX), DX
+	LEAQ  (CX)(DX*4), DX
+	MOVQ  offs_base+56(FP), CX
+	MOVQ  dst_base+104(FP), BX
+	TESTQ AX, AX
+	JZ    packBOffsets16S1_done
+
+packBOffsets16S1_loop:
+	MOVLQSX (CX), SI
+	VMOVUPS (DX)(SI*4), Y0
+	VMOVUPS 32(DX)(SI*4), Y1
+	VMOVUPS Y0, (BX)
+	VMOVUPS Y1, 32(BX)
+	ADDQ    $0x04, CX
+	ADDQ    $0x40, BX
+	DECQ    AX
+	JNZ     packBOffsets16S1_loop
+
+packBOffsets16S1_done:
+	VZEROUPPER
+	RET
+
+// func packBOffsets16S2(k int, x []float32, bases []int, offs []int32, masks []uint32, dst []float32)
+// Requires: AVX
+TEXT ·packBOffsets16S2(SB), NOSPLIT, $0-128
+	MOVQ    k+0(FP), AX
+	MOVQ    x_base+8(FP), CX
+	MOVQ    bases_base+32(FP), DX
+	MOVQ    masks_base+80(FP), BX
+	MOVQ    (DX), SI
+	LEAQ    (CX)(SI*4), SI
+	MOVQ    8(DX), DX
+	LEAQ    (CX)(DX*4), DX
+	VMOVUPS (BX), Y4
+	VMOVUPS 32(BX), Y5
+	MOVQ    offs_base+56(FP), CX
+	MOVQ    dst_base+104(FP), BX
+	TESTQ   AX, AX
+	JZ      packBOffsets16S2_done
+
+packBOffsets16S2_loop:
+	MOVLQSX   (CX), DI
+	VMOVUPS   (SI)(DI*4), Y0
+	VMOVUPS   32(SI)(DI*4), Y1
+	VMOVUPS   (DX)(DI*4), Y2
+	VMOVUPS   32(DX)(DI*4), Y3
+	VBLENDVPS Y4, Y2, Y0, Y0
+	VBLENDVPS Y5, Y3, Y1, Y1
+	VMOVUPS   Y0, (BX)
+	VMOVUPS   Y1, 32(BX)
+	ADDQ      $0x04, CX
+	ADDQ      $0x40, BX
+	DECQ      AX
+	JNZ       packBOffsets16S2_loop
+
+packBOffsets16S2_done:
+	VZEROUPPER
+	RET
+
+// func packBOffsets16S3(k int, x []float32, bases []int, offs []int32, masks []uint32, dst []float32)
+// Requires: AVX
+TEXT ·packBOffsets16S3(SB), NOSPLIT, $0-128
+	MOVQ    k+0(FP), AX
+	MOVQ    x_base+8(FP), CX
+	MOVQ    bases_base+32(FP), DX
+	MOVQ    masks_base+80(FP), BX
+	MOVQ    (DX), SI
+	LEAQ    (CX)(SI*4), SI
+	MOVQ    8(DX), DI
+	LEAQ    (CX)(DI*4), DI
+	MOVQ    16(DX), DX
+	LEAQ    (CX)(DX*4), DX
+	VMOVUPS (BX), Y4
+	VMOVUPS 32(BX), Y5
+	VMOVUPS 64(BX), Y6
+	VMOVUPS 96(BX), Y7
+	MOVQ    offs_base+56(FP), CX
+	MOVQ    dst_base+104(FP), BX
+	TESTQ   AX, AX
+	JZ      packBOffsets16S3_done
+
+packBOffsets16S3_loop:
+	MOVLQSX   (CX), R8
+	VMOVUPS   (SI)(R8*4), Y0
+	VMOVUPS   32(SI)(R8*4), Y1
+	VMOVUPS   (DI)(R8*4), Y2
+	VMOVUPS   32(DI)(R8*4), Y3
+	VBLENDVPS Y4, Y2, Y0, Y0
+	VBLENDVPS Y5, Y3, Y1, Y1
+	VMOVUPS   (DX)(R8*4), Y2
+	VMOVUPS   32(DX)(R8*4), Y3
+	VBLENDVPS Y6, Y2, Y0, Y0
+	VBLENDVPS Y7, Y3, Y1, Y1
+	VMOVUPS   Y0, (BX)
+	VMOVUPS   Y1, 32(BX)
+	ADDQ      $0x04, CX
+	ADDQ      $0x40, BX
+	DECQ      AX
+	JNZ       packBOffsets16S3_loop
+
+packBOffsets16S3_done:
+	VZEROUPPER
+	RET
+
+// func packBOffsets16S4(k int, x []float32, bases []int, offs []int32, masks []uint32, dst []float32)
+// Requires: AVX
+TEXT ·packBOffsets16S4(SB), NOSPLIT, $0-128
+	MOVQ    k+0(FP), AX
+	MOVQ    x_base+8(FP), CX
+	MOVQ    bases_base+32(FP), DX
+	MOVQ    masks_base+80(FP), BX
+	MOVQ    (DX), SI
+	LEAQ    (CX)(SI*4), SI
+	MOVQ    8(DX), DI
+	LEAQ    (CX)(DI*4), DI
+	MOVQ    16(DX), R8
+	LEAQ    (CX)(R8*4), R8
+	MOVQ    24(DX), DX
+	LEAQ    (CX)(DX*4), DX
+	VMOVUPS (BX), Y4
+	VMOVUPS 32(BX), Y5
+	VMOVUPS 64(BX), Y6
+	VMOVUPS 96(BX), Y7
+	VMOVUPS 128(BX), Y8
+	VMOVUPS 160(BX), Y9
+	MOVQ    offs_base+56(FP), CX
+	MOVQ    dst_base+104(FP), BX
+	TESTQ   AX, AX
+	JZ      packBOffsets16S4_done
+
+packBOffsets16S4_loop:
+	MOVLQSX   (CX), R9
+	VMOVUPS   (SI)(R9*4), Y0
+	VMOVUPS   32(SI)(R9*4), Y1
+	VMOVUPS   (DI)(R9*4), Y2
+	VMOVUPS   32(DI)(R9*4), Y3
+	VBLENDVPS Y4, Y2, Y0, Y0
+	VBLENDVPS Y5, Y3, Y1, Y1
+	VMOVUPS   (R8)(R9*4), Y2
+	VMOVUPS   32(R8)(R9*4), Y3
+	VBLENDVPS Y6, Y2, Y0, Y0
+	VBLENDVPS Y7, Y3, Y1, Y1
+	VMOVUPS   (DX)(R9*4), Y2
+	VMOVUPS   32(DX)(R9*4), Y3
+	VBLENDVPS Y8, Y2, Y0, Y0
+	VBLENDVPS Y9, Y3, Y1, Y1
+	VMOVUPS   Y0, (BX)
+	VMOVUPS   Y1, 32(BX)
+	ADDQ      $0x04, CX
+	ADDQ      $0x40, BX
+	DECQ      AX
+	JNZ       packBOffsets16S4_loop
+
+packBOffsets16S4_done:
+	VZEROUPPER
+	RET
+
 // func fmaPeakAVX512(n int)
 // Requires: AVX, AVX512DQ, AVX512F
 TEXT ·fmaPeakAVX512(SB), NOSPLIT, $0-8

@@ -65,6 +65,9 @@ func main() {
 		packBTrans(nr)
 		packBNoTrans(nr)
 	}
+	for segments := 1; segments <= 4; segments++ {
+		packBOffsets16(segments)
+	}
 	fmaPeak("fmaPeakAVX512", 24, zmm)
 	fmaPeak("fmaPeakAVX2", 12, ymm)
 	Generate()
@@ -621,6 +624,59 @@ func packBNoTrans(nr int) {
 	}
 	ADDQ(ldb, src)
 	ADDQ(U32(uint32(4*nr)), dst)
+	DECQ(k)
+	JNZ(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// packBOffsets16 emits the packer of a 16-column panel of B = im2col(x) at
+// stride 1 read straight from x's zero-padded planes (kernels.ImplicitB)
+// for a panel whose columns lie in segments output rows: row p of the
+// panel is x[bases[0]+offs[p]:][:16], its lanes from mask s-1 on (the
+// lanes set in masks[16*(s-1):][:16], all bits) replaced by
+// x[bases[s]+offs[p]:][:16]'s, segment s from the next output row.
+func packBOffsets16(segments int) {
+	name := fmt.Sprintf("packBOffsets16S%d", segments)
+	TEXT(name, NOSPLIT, "func(k int, x []float32, bases []int, offs []int32, masks []uint32, dst []float32)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s sets dst[16*p+j] = x[bases[s]+offs[p]+j] for p < k and j < 16, s the last of the %d segments whose mask (masks[16*(s-1)+j], for s > 0) is set.", name, segments))
+	k := Load(Param("k"), GP64())
+	x := Load(Param("x").Base(), GP64())
+	bases := Load(Param("bases").Base(), GP64())
+	masks := Load(Param("masks").Base(), GP64())
+	src := make([]GPVirtual, segments)
+	for i := range src {
+		src[i] = GP64()
+		MOVQ(Mem{Base: bases, Disp: 8 * i}, src[i])
+		LEAQ(Mem{Base: x, Index: src[i], Scale: 4}, src[i])
+	}
+	// Registers: Y0, Y1 the row, Y2, Y3 a later segment's, Y4 on the masks.
+	mask := func(s, half int) VecPhysical { return ymm(4 + 2*(s-1) + half) }
+	for sg := 1; sg < segments; sg++ {
+		VMOVUPS(Mem{Base: masks, Disp: 64 * (sg - 1)}, mask(sg, 0))
+		VMOVUPS(Mem{Base: masks, Disp: 64*(sg-1) + 32}, mask(sg, 1))
+	}
+	offs := Load(Param("offs").Base(), GP64())
+	dst := Load(Param("dst").Base(), GP64())
+	o := GP64()
+	TESTQ(k, k)
+	JZ(LabelRef(name + "_done"))
+	Label(name + "_loop")
+	MOVLQSX(Mem{Base: offs}, o)
+	VMOVUPS(Mem{Base: src[0], Index: o, Scale: 4}, Y0)
+	VMOVUPS(Mem{Base: src[0], Index: o, Scale: 4, Disp: 32}, Y1)
+	for sg := 1; sg < segments; sg++ {
+		VMOVUPS(Mem{Base: src[sg], Index: o, Scale: 4}, Y2)
+		VMOVUPS(Mem{Base: src[sg], Index: o, Scale: 4, Disp: 32}, Y3)
+		VBLENDVPS(mask(sg, 0), Y2, Y0, Y0)
+		VBLENDVPS(mask(sg, 1), Y3, Y1, Y1)
+	}
+	VMOVUPS(Y0, Mem{Base: dst})
+	VMOVUPS(Y1, Mem{Base: dst, Disp: 32})
+	ADDQ(Imm(4), offs)
+	ADDQ(Imm(64), dst)
 	DECQ(k)
 	JNZ(LabelRef(name + "_loop"))
 	Label(name + "_done")

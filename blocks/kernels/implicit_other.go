@@ -1,0 +1,11 @@
+//go:build !amd64 || noasm
+
+package kernels
+
+// Without the amd64 assembly there is no implicit B (NewImplicitB returns
+// nil): convolutions take im2col.
+const implicitPackSIMD = false
+
+func packOffsets16(int, []float32, []int, []int32, []uint32, []float32) {
+	panic("kernels: no implicit B packer")
+}
