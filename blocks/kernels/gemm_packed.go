@@ -143,6 +143,14 @@ func SgemmPackedEpilogue(a *PackedA, transB bool, n int, b []float32, ldb int, b
 	sgemmPackedPackB(a, transB, n, b, ldb, beta, c, ldc, bbuf, tile, epi, fe)
 }
 
+// fusedMinDepth is the shallowest last k block over which the products
+// that pack B fuse the epilogue into the kernels' stores: over fewer steps
+// of k the tiles are short, and the extra arguments of every call cost
+// more than the pass over each strip saves (BenchmarkSgemmPackedFusedEpilogue,
+// 2-6% slower at k = 16 to 64 on Zen 3). The products that read B where it
+// lies (few rows) fuse it at any depth.
+const fusedMinDepth = 128
+
 // fusedEpilogue is an epilogue the micro-kernels apply as they store a
 // tile of C (microKernel.runEpi): a bias per row, then a clamp.
 type fusedEpilogue struct {
@@ -241,7 +249,7 @@ func sgemmPackedPackB(a *PackedA, transB bool, n int, b []float32, ldb int, beta
 			}
 			last := epi != nil && pc+kb == k
 			var lastFE *fusedEpilogue
-			if last {
+			if last && kb >= fusedMinDepth {
 				lastFE = fe
 			}
 			block := a.data[pc*a.rows:]

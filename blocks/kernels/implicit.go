@@ -141,7 +141,7 @@ func SgemmPackedImplicit(a *PackedA, b *ImplicitB, padded []float32, j0, n int, 
 		}
 		last := epi != nil && pc+kb == k
 		var lastFE *fusedEpilogue
-		if last {
+		if last && kb >= fusedMinDepth {
 			lastFE = fe
 		}
 		block := a.data[pc*a.rows:]

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 )
 
 // TestSgemmPackedImplicitMatchesIm2col checks that a convolution whose B
@@ -110,5 +111,68 @@ func TestNewImplicitBRefuses(t *testing.T) {
 		if NewImplicitB(w, 4) != nil {
 			t.Errorf("%s: NewImplicitB took it", name)
 		}
+	}
+}
+
+// BenchmarkSgemmPackedImplicit compares, one thread, alternating in each
+// iteration, a stride-1 3x3 convolution of the zoo as im2col and
+// SgemmPackedEpilogue with it as Pad and SgemmPackedImplicit, both in
+// column chunks of 512 as a plan's GEMM step runs them, with a bias and
+// ReLU. It reports the median ratio of their times.
+func BenchmarkSgemmPackedImplicit(b *testing.B) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, s := range []struct{ c, m, hw int }{
+		{16, 64, 55}, // squeezenet1_1: expand 3x3 at 55x55
+		{32, 128, 27},
+		{48, 192, 13},
+		{64, 256, 13},
+		{32, 32, 28}, // a Fire block of small28 at 28x28
+		{16, 64, 14},
+	} {
+		win := Window{InH: s.hw, InW: s.hw, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, OutH: s.hw, OutW: s.hw}
+		ib := NewImplicitB(win, s.c)
+		if ib == nil {
+			b.Skipf("no implicit B on the %s path", Path())
+		}
+		k, n := 9*s.c, s.hw*s.hw
+		x := randSlice(rng, s.c*n)
+		pa := PackA(false, s.m, k, 1, randSlice(rng, s.m*k), k)
+		e := Epilogue{Bias: randSlice(rng, s.m), Act: ActReLU}
+		cols, padded, y := make([]float32, k*n), make([]float32, ib.PaddedLen()), make([]float32, s.m*n)
+		chunk := min(n, 512)
+		ws := make([]float32, pa.WorkspaceLen(chunk))
+		viaCols := func() time.Duration {
+			t0 := time.Now()
+			Im2col(win, s.c, x, cols)
+			for j := 0; j < n; j += chunk {
+				epi := RowEpilogue{E: &e}
+				SgemmPackedEpilogue(pa, false, min(chunk, n-j), cols[j:], n, 0, y[j:], n, ws, &epi)
+			}
+			return time.Since(t0)
+		}
+		implicit := func() time.Duration {
+			t0 := time.Now()
+			ib.Pad(x, 0, s.c, padded)
+			for j := 0; j < n; j += chunk {
+				epi := RowEpilogue{E: &e}
+				SgemmPackedImplicit(pa, ib, padded, j, min(chunk, n-j), 0, y[j:], n, ws, &epi)
+			}
+			return time.Since(t0)
+		}
+		b.Run(fmt.Sprintf("c%d_m%d_%dx%d", s.c, s.m, s.hw, s.hw), func(b *testing.B) {
+			var ratios []float64
+			var tI, tC time.Duration
+			for b.Loop() {
+				i, c := implicit(), viaCols()
+				tI += i
+				tC += c
+				ratios = append(ratios, float64(i)/float64(c))
+			}
+			slices.Sort(ratios)
+			b.ReportMetric(ratios[len(ratios)/2], "implicit/im2col")
+			macs := 2 * float64(s.m*k*n) * float64(b.N)
+			b.ReportMetric(macs/tI.Seconds()/1e9, "implicit-GFLOP/s")
+			b.ReportMetric(macs/tC.Seconds()/1e9, "im2col-GFLOP/s")
+		})
 	}
 }
