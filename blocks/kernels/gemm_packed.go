@@ -151,6 +151,22 @@ func SgemmPackedEpilogue(a *PackedA, transB bool, n int, b []float32, ldb int, b
 // lies (few rows) fuse it at any depth.
 const fusedMinDepth = 128
 
+// kBlock returns, for the k block [pc, pc+kb) of a depth-k product, the
+// beta its tiles take (beta for the first block, 1 after it, as C then
+// holds the earlier blocks' sums), whether it is the last (epi then
+// follows it), and the fused epilogue its stores apply (fe, over a last
+// block of fusedMinDepth or more), or nil.
+func kBlock(pc, kb, k int, beta float32, epi *RowEpilogue, fe *fusedEpilogue) (float32, bool, *fusedEpilogue) {
+	if pc > 0 {
+		beta = 1
+	}
+	last := epi != nil && pc+kb == k
+	if !last || kb < fusedMinDepth {
+		fe = nil
+	}
+	return beta, last, fe
+}
+
 // fusedEpilogue is an epilogue the micro-kernels apply as they store a
 // tile of C (microKernel.runEpi): a bias per row, then a clamp.
 type fusedEpilogue struct {
@@ -243,15 +259,7 @@ func sgemmPackedPackB(a *PackedA, transB bool, n int, b []float32, ldb int, beta
 		nb := min(nc, n-jc)
 		for pc := 0; pc < k; pc += kc {
 			kb := min(kc, k-pc)
-			blockBeta := beta
-			if pc > 0 {
-				blockBeta = 1
-			}
-			last := epi != nil && pc+kb == k
-			var lastFE *fusedEpilogue
-			if last && kb >= fusedMinDepth {
-				lastFE = fe
-			}
+			blockBeta, last, lastFE := kBlock(pc, kb, k, beta, epi, fe)
 			block := a.data[pc*a.rows:]
 			if 4*kb*roundUp(nb, kern.nr) > bBlockBytes {
 				mc := blockRows(kern, kb)

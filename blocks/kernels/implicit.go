@@ -135,15 +135,7 @@ func SgemmPackedImplicit(a *PackedA, b *ImplicitB, padded []float32, j0, n int, 
 	strip := stripWidth(kern)
 	for pc := 0; pc < k; pc += kc {
 		kb := min(kc, k-pc)
-		blockBeta := beta
-		if pc > 0 {
-			blockBeta = 1
-		}
-		last := epi != nil && pc+kb == k
-		var lastFE *fusedEpilogue
-		if last && kb >= fusedMinDepth {
-			lastFE = fe
-		}
+		blockBeta, last, lastFE := kBlock(pc, kb, k, beta, epi, fe)
 		block := a.data[pc*a.rows:]
 		mc := blockRows(kern, kb)
 		for ic := 0; ic < m; ic += mc {
