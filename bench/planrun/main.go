@@ -49,6 +49,7 @@ func main() {
 	size := flag.Int("size", 224, "input height and width")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the timed runs to this file")
 	steps := flag.Bool("steps", false, "print the time of each plan step instead of the JSON line")
+	ortProfile := flag.String("ort-profile", "", "with -steps: set each convolution's time beside its node's in this ONNX Runtime profile of the same network (bench/ort_run.js MODEL 1 ITERS PREFIX writes one)")
 	parts := flag.Bool("parts", false, "print how the steps split between the threads (thread CPU time of each part) instead of the JSON line")
 	sequential := flag.Bool("sequential", false, "with -parts: run each step's parts one after the other on one thread")
 	flag.Parse()
@@ -59,13 +60,17 @@ func main() {
 		}
 		return
 	}
-	if err := run(*net, *threads, *iters, *size, *profile, *steps); err != nil {
+	if *ortProfile != "" && !*steps {
+		fmt.Fprintln(os.Stderr, "planrun: -ort-profile needs -steps")
+		os.Exit(2)
+	}
+	if err := run(*net, *threads, *iters, *size, *profile, *steps, *ortProfile); err != nil {
 		fmt.Fprintln(os.Stderr, "planrun:", err)
 		os.Exit(1)
 	}
 }
 
-func run(name string, threads, iters, size int, profile string, steps bool) error {
+func run(name string, threads, iters, size int, profile string, steps bool, ortProfile string) error {
 	if iters < 1 {
 		return fmt.Errorf("-iters %d: want at least 1", iters)
 	}
@@ -106,6 +111,17 @@ func run(name string, threads, iters, size int, profile string, steps bool) erro
 	// waiting for a core is not counted in it.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	if steps && ortProfile != "" {
+		nodes, err := readORTProfile(ortProfile)
+		if err != nil {
+			return err
+		}
+		infos, us, what, err := stepTimes(p, x, iters)
+		if err != nil {
+			return err
+		}
+		return ortTable(os.Stdout, infos, us, what, nodes)
+	}
 	if steps {
 		return stepTable(os.Stdout, p, x, iters)
 	}
@@ -152,12 +168,12 @@ func procStatus(field string) int {
 	return -1
 }
 
-// stepTable times each step of p over iters runs of x and prints one row
-// per step and a summary per step kind.
-func stepTable(w io.Writer, p *blocks.Plan, x []float32, iters int) error {
+// stepTimes times each step of p over iters runs of x: the steps, their
+// mean time in microseconds, and the clock ("thread CPU" at one thread,
+// where the waits of a busy machine do not inflate it; "wall" with
+// helpers).
+func stepTimes(p *blocks.Plan, x []float32, iters int) ([]blocks.StepInfo, []float64, string, error) {
 	infos := p.StepInfos()
-	// One thread: the thread's CPU time, which the waits of a busy machine
-	// do not inflate (where it can be read); with helpers, wall time.
 	var clock func() int64
 	what := "wall"
 	if p.Threads() == 1 && threadCPU() > 0 {
@@ -167,8 +183,26 @@ func stepTable(w io.Writer, p *blocks.Plan, x []float32, iters int) error {
 	ns := make([]int64, len(infos))
 	for range iters {
 		if _, err := p.RunTimed(x, ns, clock); err != nil {
-			return err
+			return nil, nil, "", err
 		}
+	}
+	us := make([]float64, len(ns))
+	for i, t := range ns {
+		us[i] = float64(t) / float64(iters) / 1e3
+	}
+	return infos, us, what, nil
+}
+
+// stepTable times each step of p over iters runs of x and prints one row
+// per step and a summary per step kind.
+func stepTable(w io.Writer, p *blocks.Plan, x []float32, iters int) error {
+	infos, stepUs, what, err := stepTimes(p, x, iters)
+	if err != nil {
+		return err
+	}
+	ns := make([]int64, len(stepUs))
+	for i, u := range stepUs {
+		ns[i] = int64(u * 1e3 * float64(iters))
 	}
 	var total int64
 	for _, t := range ns {
