@@ -41,6 +41,7 @@ FUZZ_TARGETS=(
   "./cluster/ FuzzDecodeMeasureReply 50000"
   "./cluster/ FuzzDecodeScorePayload 50000"
   "./latency/ FuzzParseKey 50000"
+  "./bench/planrun/ FuzzReadORTProfile 20000"
 )
 for t in "${FUZZ_TARGETS[@]}"; do
   read -r pkg target execs <<<"$t"
