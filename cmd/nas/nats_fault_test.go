@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,7 +47,21 @@ func startWorkerProcess(t *testing.T, args ...string) *lockedBuffer {
 		_ = cmd.Wait()
 		close(done)
 	}()
+	// A run that waits for this worker waits as long as the worker might
+	// come back: where the test is still running long after a worker
+	// should have finished, the worker's log goes to stderr before go
+	// test's timeout ends the process without it.
+	hang := time.AfterFunc(workerLogAfter, func() {
+		state := "running"
+		select {
+		case <-done:
+			state = "exited"
+		default:
+		}
+		fmt.Fprintf(os.Stderr, "%s: still running after %v; the worker (%s) logged:\n%s\n", t.Name(), workerLogAfter, state, out.String())
+	})
 	t.Cleanup(func() {
+		hang.Stop()
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-done:
@@ -57,6 +72,11 @@ func startWorkerProcess(t *testing.T, args ...string) *lockedBuffer {
 	})
 	return out
 }
+
+// workerLogAfter is how long a test with a worker process may run before
+// the worker's log is written out: the tests take seconds, a minute on a
+// loaded machine.
+const workerLogAfter = 4 * time.Minute
 
 var finishedTask = regexp.MustCompile(`msg="task finished".* task=([0-9a-f]+) `)
 
