@@ -147,7 +147,7 @@ func SgemmPackedEpilogue(a *PackedA, transB bool, n int, b []float32, ldb int, b
 // that pack B fuse the epilogue into the kernels' stores: over fewer steps
 // of k the tiles are short, and the extra arguments of every call cost
 // more than the pass over each strip saves (BenchmarkSgemmPackedFusedEpilogue,
-// 2-6% slower at k = 16 to 64 on Zen 3). The products that read B where it
+// 2.5-5% slower at k = 16 to 64 on Zen 3). The products that read B where it
 // lies (few rows) fuse it at any depth.
 const fusedMinDepth = 128
 
