@@ -70,7 +70,7 @@ func readORTProfile(file string) ([]ortNode, error) {
 		durs[e.Name] = append(durs[e.Name], e.Dur)
 	}
 	if len(nodes) == 0 {
-		return nil, fmt.Errorf("%s: no node times (was the session made with enableProfiling?)", file)
+		return nil, fmt.Errorf("%s: no node times (was the profile written with enableProfiling set?)", file)
 	}
 	for i := range nodes {
 		d := durs[nodes[i].name+"_kernel_time"]

@@ -12,13 +12,13 @@ import (
 )
 
 // profileJSON is an ONNX Runtime trace of runs runs of two nodes, a Conv
-// whose kernel took 100+r us in run r and a ReduceMean of 5 us, with the
-// session events a real trace has around them.
+// whose kernel took 100+r us in run r and a ReduceMean of 5 us, with
+// events of another category between them, as a real trace has.
 func profileJSON(runs int) string {
 	var events []string
 	for r := range runs {
 		events = append(events,
-			`{"cat":"Session","name":"model_run","dur":200}`,
+			`{"cat":"Run","name":"model_run","dur":200}`,
 			fmt.Sprintf(`{"cat":"Node","name":"/conv/Conv_kernel_time","dur":%d,"args":{"op_name":"Conv","output_type_shape":[{"float":[1,8,4,4]}]}}`, 100+r),
 			`{"cat":"Node","name":"/conv/Conv_fence_before","dur":0,"args":{"op_name":"Conv"}}`,
 			`{"cat":"Node","name":"/ReduceMean_kernel_time","dur":5,"args":{"op_name":"ReduceMean","output_type_shape":[{"float":[1,8]}]}}`)
@@ -65,7 +65,7 @@ func TestReadORTProfileRefuses(t *testing.T) {
 	for name, data := range map[string]string{
 		"not JSON":      "Conv 100us",
 		"not an array":  `{"cat":"Node"}`,
-		"no node times": `[{"cat":"Session","name":"model_run","dur":200}]`,
+		"no node times": `[{"cat":"Run","name":"model_run","dur":200}]`,
 	} {
 		f := writeTemp(t, data)
 		if _, err := readORTProfile(f); err == nil || !strings.Contains(err.Error(), f) {
