@@ -73,6 +73,17 @@ type microKernel struct {
 	// edges are kernels with the same nr and fewer rows, narrowest first,
 	// for the last rows of C when m is not a multiple of mr.
 	edges []*microKernel
+	// fill, when not nil, is a kernel of the family one row shorter that
+	// runs nearly as fast per row: the transposed form (SgemmPackedT)
+	// splits its rows into panels of mr and mr-1 rows where it can
+	// (rowSplit), rather than end in an edge kernel's short panel, whose
+	// few accumulators leave the FMA units waiting on their latency. It
+	// has run, packTrans and narrow, what that form calls.
+	fill *microKernel
+	// fullRate marks an edge kernel that runs as fast per row as its
+	// family's main kernel (as many accumulators as the FMA latency
+	// needs): rowSplit keeps it for a rest of exactly its height.
+	fullRate bool
 	// narrow, when not nil, is the same kernel half as wide (same mr and
 	// blocking), for the last panel of a block of B when it is at most that
 	// wide. Every kernel of a family (main and edges) has one, or none does.

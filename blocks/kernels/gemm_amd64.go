@@ -70,7 +70,16 @@ var (
 		runEpi: sgemmKernel6x16AVX2Epi, runBStridedEpi: sgemmKernel6x16AVX2BStridedEpi,
 		packNoTrans: packANoTrans6, packTrans: packATrans6, packBNoTrans: packBNoTrans16, packBTrans: packBTrans16,
 		edges:  []*microKernel{&avx2Edge2, &avx2Edge4},
+		fill:   &avx2Fill5,
 		narrow: &avx2Kernel6x8,
+	}
+	// avx2Fill5 is the 6x16 family's fill kernel: only the transposed
+	// form (SgemmPackedT) splits rows with it, so it has only what that
+	// form runs.
+	avx2Fill5 = microKernel{
+		name: "avx2-5x16", mr: 5, nr: 16, kc: 384, nc: 1024,
+		run: sgemmKernel5x16AVX2, packTrans: packATrans5,
+		narrow: &avx2Fill5x8,
 	}
 	avx2Edge2 = microKernel{
 		name: "avx2-2x16", mr: 2, nr: 16, kc: 384, nc: 1024,
@@ -80,7 +89,7 @@ var (
 		narrow: &avx2Edge2x8,
 	}
 	avx2Edge4 = microKernel{
-		name: "avx2-4x16", mr: 4, nr: 16, kc: 384, nc: 1024,
+		name: "avx2-4x16", mr: 4, nr: 16, kc: 384, nc: 1024, fullRate: true,
 		run: sgemmKernel4x16AVX2, runStrided: sgemmKernel4x16AVX2Strided, runBStrided: sgemmKernel4x16AVX2BStrided,
 		runEpi: sgemmKernel4x16AVX2Epi, runBStridedEpi: sgemmKernel4x16AVX2BStridedEpi,
 		packNoTrans: packANoTrans4, packTrans: packATrans4, packBNoTrans: packBNoTrans16, packBTrans: packBTrans16,
@@ -92,6 +101,10 @@ var (
 		runEpi: sgemmKernel6x8AVX2Epi, runBStridedEpi: sgemmKernel6x8AVX2BStridedEpi,
 		packNoTrans: packANoTrans6, packTrans: packATrans6, packBNoTrans: packBNoTrans8, packBTrans: packBTrans8,
 	}
+	avx2Fill5x8 = microKernel{
+		name: "avx2-5x8", mr: 5, nr: 8, kc: 384, nc: 1024,
+		run: sgemmKernel5x8AVX2, packTrans: packATrans5,
+	}
 	avx2Edge2x8 = microKernel{
 		name: "avx2-2x8", mr: 2, nr: 8, kc: 384, nc: 1024,
 		run: sgemmKernel2x8AVX2, runStrided: sgemmKernel2x8AVX2Strided, runBStrided: sgemmKernel2x8AVX2BStrided,
@@ -99,7 +112,7 @@ var (
 		packNoTrans: packANoTrans2, packTrans: packATrans2, packBNoTrans: packBNoTrans8, packBTrans: packBTrans8,
 	}
 	avx2Edge4x8 = microKernel{
-		name: "avx2-4x8", mr: 4, nr: 8, kc: 384, nc: 1024,
+		name: "avx2-4x8", mr: 4, nr: 8, kc: 384, nc: 1024, fullRate: true,
 		run: sgemmKernel4x8AVX2, runStrided: sgemmKernel4x8AVX2Strided, runBStrided: sgemmKernel4x8AVX2BStrided,
 		runEpi: sgemmKernel4x8AVX2Epi, runBStridedEpi: sgemmKernel4x8AVX2BStridedEpi,
 		packNoTrans: packANoTrans4, packTrans: packATrans4, packBNoTrans: packBNoTrans8, packBTrans: packBTrans8,

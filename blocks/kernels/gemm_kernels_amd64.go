@@ -274,6 +274,16 @@ func sgemmKernel6x8AVX2Epi(k int, a []float32, b []float32, c []float32, ldc int
 //go:noescape
 func sgemmKernel6x8AVX2BStridedEpi(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
 
+// sgemmKernel5x16AVX2 computes one 5x16 tile of C from packed panels of A and B.
+//
+//go:noescape
+func sgemmKernel5x16AVX2(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
+
+// sgemmKernel5x8AVX2 computes one 5x8 tile of C from packed panels of A and B.
+//
+//go:noescape
+func sgemmKernel5x8AVX2(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
+
 // packANoTrans2 packs 2 rows of A, k columns deep, times alpha, as k steps of 2 values.
 //
 //go:noescape
@@ -333,6 +343,11 @@ func packANoTrans14(k int, a []float32, lda int, alpha float32, dst []float32)
 //
 //go:noescape
 func packATrans14(k int, a []float32, lda int, alpha float32, dst []float32)
+
+// packATrans5 packs 5 columns of a stored A^T, k rows deep, times alpha, as k steps of 5 values.
+//
+//go:noescape
+func packATrans5(k int, a []float32, lda int, alpha float32, dst []float32)
 
 // packBTrans8 packs 8 rows of a stored B^T, k deep, as k steps of 8 values.
 //

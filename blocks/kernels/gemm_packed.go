@@ -67,6 +67,26 @@ func rowsKernelFor(kern *microKernel, m int) *microKernel {
 	return kern
 }
 
+// rowSplit says how the rows of an m-row product split into panels for
+// the kernels of family kern: rows below at are panels of kern.mr rows,
+// and the rows from at on panels of tail.mr rows (the last one possibly
+// not full). Without a fill kernel, the rows past the last whole panel of
+// mr take one edge panel (rowsKernelFor). With one, unless an edge
+// kernel of full rate fits the rest exactly, m splits into as many panels
+// of mr rows and as few of mr-1 as add up to m, when any do.
+func rowSplit(kern *microKernel, m int) (at int, tail *microKernel) {
+	rest := m % kern.mr
+	edge := rowsKernelFor(kern, m)
+	if f := kern.fill; f != nil && rest != 0 && !(edge.fullRate && edge.mr == rest) {
+		for b := 1; b < kern.mr && b*f.mr <= m; b++ {
+			if (m-b*f.mr)%kern.mr == 0 {
+				return m - b*f.mr, f
+			}
+		}
+	}
+	return m - rest, edge
+}
+
 // Rows is the number of rows of op(A).
 func (p *PackedA) Rows() int { return p.m }
 

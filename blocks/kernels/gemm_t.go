@@ -8,8 +8,10 @@ import "fmt"
 // columns on every panel of rows: 49 columns cost 56 (16 + 16 + 16 + 8)
 // with the AVX2 6x16 kernel. Computing C' = X'A' instead (C' is n x m)
 // puts the few positions in rows, mr at a time, and the many channels in
-// columns, nr at a time: 49 rows cost 50 (8 panels of 6 and one of 2),
-// and 1280 columns 1280. The tiles of C' land in a scratch strip of nr
+// columns, nr at a time: 49 rows cost 49 and 1280 columns 1280. The AVX2
+// family splits the 49 rows into 4 panels of 6 and 5 of 5 (rowSplit), not
+// 8 of 6 and a last one of 1 row, whose kernel would wait on the FMA
+// latency with its few accumulators for most of a full panel's time. The tiles of C' land in a scratch strip of nr
 // channels, which is transposed into C eight by eight (an AVX2 kernel)
 // and given the epilogue while it is in L1. The weights, A, are packed
 // once as the panels of B of that product (PackT); the positions, X, are
@@ -84,6 +86,13 @@ func panelRows(kern *microKernel, m int) int {
 	return m - rest + rowsKernelFor(kern, m).mr
 }
 
+// splitRows is m in whole panels of kern as rowSplit lays them out (the
+// transposed form's layout of X'): the last one as high as its kernel.
+func splitRows(kern *microKernel, m int) int {
+	at, tail := rowSplit(kern, m)
+	return at + (m-at+tail.mr-1)/tail.mr*tail.mr
+}
+
 // Rows is the number of rows of A.
 func (p *PackedT) Rows() int { return p.m }
 
@@ -97,7 +106,7 @@ func (p *PackedT) Data() []float32 { return p.data }
 // WorkspaceLen is the length of the workspace SgemmPackedT needs for a
 // product with n columns: X' packed whole, and one strip of C'.
 func (p *PackedT) WorkspaceLen(n int) int {
-	rows := panelRows(p.kern, max(n, 1))
+	rows := splitRows(p.kern, max(n, 1))
 	return rows*max(p.k, 1) + rows*p.kern.nr
 }
 
@@ -111,7 +120,7 @@ func PreferT(m, n int) bool {
 	}
 	kern := defaultKernel
 	direct := panelRows(kern, m) * panelCols(kern, n)
-	transposed := panelRows(kern, n) * panelCols(kern, m)
+	transposed := splitRows(kern, n) * panelCols(kern, m)
 	return 20*transposed <= 19*direct
 }
 
@@ -133,27 +142,26 @@ func SgemmPackedT(p *PackedT, n int, x []float32, ldx int, beta float32, c []flo
 		panic(fmt.Sprintf("kernels.SgemmPackedT: workspace of %d values, need %d", len(ws), p.WorkspaceLen(n)))
 	}
 	kern := p.kern
-	mr, nr := kern.mr, kern.nr
-	rows := panelRows(kern, n)
-	rowsKern := rowsKernelFor(kern, n)
+	nr := kern.nr
+	rows := splitRows(kern, n)
+	at, tail := rowSplit(kern, n)
 	xp, strip := ws[:rows*k], ws[rows*k:rows*k+rows*nr]
 	kc := min(kern.kc, k)
 	// X' (n x k), X as stored being k x n: every kc block, mr rows a panel.
 	for pc := 0; pc < k; pc += kc {
 		kb := min(kc, k-pc)
 		block := xp[pc*rows:]
-		for ir := 0; ir < n; ir += mr {
-			rk := kern
-			if n-ir < mr {
-				rk = rowsKern
+		for ir, rk := 0, kern; ir < n; ir += rk.mr {
+			if ir >= at {
+				rk = tail
 			}
 			dst := block[ir*kb : ir*kb+rk.mr*kb]
-			if n-ir >= mr && kern.packTrans != nil {
+			if n-ir >= rk.mr && rk.packTrans != nil {
 				off := pc*ldx + ir
-				kern.packTrans(kb, x[off:off+(kb-1)*ldx+mr], ldx, 1, dst)
+				rk.packTrans(kb, x[off:off+(kb-1)*ldx+rk.mr], ldx, 1, dst)
 				continue
 			}
-			packA(true, x, ldx, ir, min(mr, n-ir), pc, kb, rk.mr, 1, dst)
+			packA(true, x, ldx, ir, min(rk.mr, n-ir), pc, kb, rk.mr, 1, dst)
 		}
 	}
 	for jr := 0; jr < m; jr += nr {
@@ -172,10 +180,9 @@ func SgemmPackedT(p *PackedT, n int, x []float32, ldx int, beta float32, c []flo
 			kb := min(kc, k-pc)
 			bp := p.data[pc*p.colsPad+jr*kb : pc*p.colsPad+jr*kb+bk.nr*kb]
 			block := xp[pc*rows:]
-			for ir := 0; ir < n; ir += mr {
-				rk := kern
-				if n-ir < mr {
-					rk = rowsKern
+			for ir, rk := 0, kern; ir < n; ir += rk.mr {
+				if ir >= at {
+					rk = tail
 				}
 				pk := panelKernel(rk, w)
 				pk.run(kb, block[ir*kb:ir*kb+rk.mr*kb], bp, strip[ir*ldS:ir*ldS+(rk.mr-1)*ldS+bk.nr], ldS, sBeta)

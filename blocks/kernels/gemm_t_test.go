@@ -18,7 +18,11 @@ import (
 // survive.
 func TestSgemmPackedTMatchesPacked(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 22))
-	shapes := [][3]int{{1280, 49, 320}, {160, 49, 960}, {37, 9, 5}, {16, 1, 7}, {1, 13, 3}, {100, 8, 400}, {24, 17, 800}, {9, 49, 64}}
+	// n (the second value) covers rowSplit's layouts on AVX2: fill
+	// panels only (5, 10, 20), after panels of 6 (17, 49, 55), and the
+	// edge kernels (1, 8, 9, 13, and 196, whose rest of 4 keeps the 4x16).
+	shapes := [][3]int{{1280, 49, 320}, {160, 49, 960}, {37, 9, 5}, {16, 1, 7}, {1, 13, 3}, {100, 8, 400}, {24, 17, 800}, {9, 49, 64},
+		{40, 5, 30}, {33, 10, 70}, {17, 20, 9}, {64, 55, 400}, {24, 196, 40}}
 	for _, kern := range gemmKernels() {
 		for i, s := range shapes {
 			m, n, k := s[0], s[1], s[2]
@@ -70,6 +74,31 @@ func TestSgemmPackedTMatchesPacked(t *testing.T) {
 						}
 					})
 				}
+			}
+		}
+	}
+}
+
+// TestRowSplit checks that rowSplit's panels cover every row once, in
+// every family, with the fill kernel exactly where it removes a short
+// edge panel.
+func TestRowSplit(t *testing.T) {
+	for _, kern := range gemmKernels() {
+		for m := 1; m <= 200; m++ {
+			at, tail := rowSplit(kern, m)
+			if at%kern.mr != 0 || at > m || (m > at && tail.nr != kern.nr) {
+				t.Fatalf("%s: rowSplit(%d) = %d, %s", kern.name, m, at, tail.name)
+			}
+			switch rest := m - at; {
+			case tail == kern.fill:
+				if rest%tail.mr != 0 || rest/tail.mr >= kern.mr {
+					t.Fatalf("%s: rowSplit(%d) leaves %d rows to %s", kern.name, m, rest, tail.name)
+				}
+			case rest >= kern.mr || (rest > 0 && tail.mr < rest):
+				t.Fatalf("%s: rowSplit(%d) leaves %d rows to one %s panel", kern.name, m, rest, tail.name)
+			}
+			if got, want := splitRows(kern, m), at+(m-at+tail.mr-1)/tail.mr*tail.mr; got != want || got < m {
+				t.Fatalf("%s: splitRows(%d) = %d, want %d", kern.name, m, got, want)
 			}
 		}
 	}
