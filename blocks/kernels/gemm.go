@@ -66,6 +66,14 @@ type microKernel struct {
 	// kernel (main, edges, narrow), or none.
 	runEpi         func(k int, a, b, c []float32, ldc int, beta float32, bias []float32, lo, hi float32)
 	runBStridedEpi func(k int, a, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo, hi float32)
+	// runBStridedPanels and runBStridedEpiPanels, when not nil, are
+	// runBStrided and runBStridedEpi over np whole tiles side by side in
+	// one call: the same panel of A, B's columns nr*t on and C's tile nr*t
+	// columns on. A call costs about as much as a short product (k of 16
+	// to 32), so one call per row of tiles instead of one per tile
+	// matters there (sgemmPackedUnpackedB).
+	runBStridedPanels    func(k int, a, b []float32, ldb int, c []float32, ldc int, beta float32, np int)
+	runBStridedEpiPanels func(k int, a, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo, hi float32, np int)
 	// packBNoTrans and packBTrans, when not nil, pack one full nr-wide
 	// panel of op(B), k deep (see packB); b starts at the panel's first
 	// element as stored.

@@ -68,6 +68,7 @@ var (
 		name: "avx2-6x16", mr: 6, nr: 16, kc: 384, nc: 1024,
 		run: sgemmKernel6x16AVX2, runStrided: sgemmKernel6x16AVX2Strided, runBStrided: sgemmKernel6x16AVX2BStrided,
 		runEpi: sgemmKernel6x16AVX2Epi, runBStridedEpi: sgemmKernel6x16AVX2BStridedEpi,
+		runBStridedPanels: sgemmKernel6x16AVX2BStridedPanels, runBStridedEpiPanels: sgemmKernel6x16AVX2BStridedEpiPanels,
 		packNoTrans: packANoTrans6, packTrans: packATrans6, packBNoTrans: packBNoTrans16, packBTrans: packBTrans16,
 		edges:  []*microKernel{&avx2Edge2, &avx2Edge4},
 		fill:   &avx2Fill5,
@@ -85,6 +86,7 @@ var (
 		name: "avx2-2x16", mr: 2, nr: 16, kc: 384, nc: 1024,
 		run: sgemmKernel2x16AVX2, runStrided: sgemmKernel2x16AVX2Strided, runBStrided: sgemmKernel2x16AVX2BStrided,
 		runEpi: sgemmKernel2x16AVX2Epi, runBStridedEpi: sgemmKernel2x16AVX2BStridedEpi,
+		runBStridedPanels: sgemmKernel2x16AVX2BStridedPanels, runBStridedEpiPanels: sgemmKernel2x16AVX2BStridedEpiPanels,
 		packNoTrans: packANoTrans2, packTrans: packATrans2, packBNoTrans: packBNoTrans16, packBTrans: packBTrans16,
 		narrow: &avx2Edge2x8,
 	}
@@ -92,6 +94,7 @@ var (
 		name: "avx2-4x16", mr: 4, nr: 16, kc: 384, nc: 1024, fullRate: true,
 		run: sgemmKernel4x16AVX2, runStrided: sgemmKernel4x16AVX2Strided, runBStrided: sgemmKernel4x16AVX2BStrided,
 		runEpi: sgemmKernel4x16AVX2Epi, runBStridedEpi: sgemmKernel4x16AVX2BStridedEpi,
+		runBStridedPanels: sgemmKernel4x16AVX2BStridedPanels, runBStridedEpiPanels: sgemmKernel4x16AVX2BStridedEpiPanels,
 		packNoTrans: packANoTrans4, packTrans: packATrans4, packBNoTrans: packBNoTrans16, packBTrans: packBTrans16,
 		narrow: &avx2Edge4x8,
 	}

@@ -174,6 +174,16 @@ func sgemmKernel2x8AVX2Epi(k int, a []float32, b []float32, c []float32, ldc int
 //go:noescape
 func sgemmKernel2x8AVX2BStridedEpi(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
 
+// sgemmKernel2x16AVX2BStridedPanels computes np 2x16 tiles of C side by side from a packed panel of A and B as stored.
+//
+//go:noescape
+func sgemmKernel2x16AVX2BStridedPanels(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, np int)
+
+// sgemmKernel2x16AVX2BStridedEpiPanels computes np 2x16 tiles of C side by side from a packed panel of A and B as stored, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel2x16AVX2BStridedEpiPanels(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32, np int)
+
 // sgemmKernel4x16AVX2 computes one 4x16 tile of C from packed panels of A and B.
 //
 //go:noescape
@@ -224,6 +234,16 @@ func sgemmKernel4x8AVX2Epi(k int, a []float32, b []float32, c []float32, ldc int
 //go:noescape
 func sgemmKernel4x8AVX2BStridedEpi(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
 
+// sgemmKernel4x16AVX2BStridedPanels computes np 4x16 tiles of C side by side from a packed panel of A and B as stored.
+//
+//go:noescape
+func sgemmKernel4x16AVX2BStridedPanels(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, np int)
+
+// sgemmKernel4x16AVX2BStridedEpiPanels computes np 4x16 tiles of C side by side from a packed panel of A and B as stored, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel4x16AVX2BStridedEpiPanels(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32, np int)
+
 // sgemmKernel6x16AVX2 computes one 6x16 tile of C from packed panels of A and B.
 //
 //go:noescape
@@ -273,6 +293,16 @@ func sgemmKernel6x8AVX2Epi(k int, a []float32, b []float32, c []float32, ldc int
 //
 //go:noescape
 func sgemmKernel6x8AVX2BStridedEpi(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
+
+// sgemmKernel6x16AVX2BStridedPanels computes np 6x16 tiles of C side by side from a packed panel of A and B as stored.
+//
+//go:noescape
+func sgemmKernel6x16AVX2BStridedPanels(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, np int)
+
+// sgemmKernel6x16AVX2BStridedEpiPanels computes np 6x16 tiles of C side by side from a packed panel of A and B as stored, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel6x16AVX2BStridedEpiPanels(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32, np int)
 
 // sgemmKernel5x16AVX2 computes one 5x16 tile of C from packed panels of A and B.
 //

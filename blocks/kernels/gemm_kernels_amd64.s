@@ -8085,6 +8085,311 @@ sgemmKernel2x8AVX2BStridedEpi_overwrite:
 	VZEROUPPER
 	RET
 
+// func sgemmKernel2x16AVX2BStridedPanels(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, np int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·sgemmKernel2x16AVX2BStridedPanels(SB), NOSPLIT, $0-112
+	MOVQ  k+0(FP), AX
+	MOVQ  a_base+8(FP), CX
+	MOVQ  b_base+32(FP), DX
+	MOVQ  c_base+64(FP), BX
+	MOVQ  ldc+88(FP), SI
+	SHLQ  $0x02, SI
+	MOVQ  ldb+56(FP), DI
+	SHLQ  $0x02, DI
+	MOVQ  np+104(FP), R8
+	MOVQ  AX, R9
+	MOVQ  CX, R10
+	MOVQ  BX, R11
+	MOVQ  DX, R12
+	TESTQ R8, R8
+	JZ    sgemmKernel2x16AVX2BStridedPanels_done
+
+sgemmKernel2x16AVX2BStridedPanels_panel:
+	MOVQ R9, AX
+	MOVQ R10, CX
+	MOVQ R11, BX
+	MOVQ R12, DX
+
+	// Prefetch the C tile.
+	MOVQ       BX, R13
+	PREFETCHT0 (R13)
+	ADDQ       SI, R13
+	PREFETCHT0 (R13)
+
+	// Zero the accumulators.
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+	// Main loop, unrolled 4 times.
+	MOVQ AX, R13
+	SHRQ $0x02, R13
+	JZ   sgemmKernel2x16AVX2BStridedPanels_tail
+
+sgemmKernel2x16AVX2BStridedPanels_loop:
+	VMOVUPS      (DX), Y4
+	VMOVUPS      32(DX), Y5
+	ADDQ         DI, DX
+	VBROADCASTSS (CX), Y6
+	VFMADD231PS  Y4, Y6, Y0
+	VFMADD231PS  Y5, Y6, Y1
+	VBROADCASTSS 4(CX), Y7
+	VFMADD231PS  Y4, Y7, Y2
+	VFMADD231PS  Y5, Y7, Y3
+	VMOVUPS      (DX), Y4
+	VMOVUPS      32(DX), Y5
+	ADDQ         DI, DX
+	VBROADCASTSS 8(CX), Y6
+	VFMADD231PS  Y4, Y6, Y0
+	VFMADD231PS  Y5, Y6, Y1
+	VBROADCASTSS 12(CX), Y7
+	VFMADD231PS  Y4, Y7, Y2
+	VFMADD231PS  Y5, Y7, Y3
+	VMOVUPS      (DX), Y4
+	VMOVUPS      32(DX), Y5
+	ADDQ         DI, DX
+	VBROADCASTSS 16(CX), Y6
+	VFMADD231PS  Y4, Y6, Y0
+	VFMADD231PS  Y5, Y6, Y1
+	VBROADCASTSS 20(CX), Y7
+	VFMADD231PS  Y4, Y7, Y2
+	VFMADD231PS  Y5, Y7, Y3
+	VMOVUPS      (DX), Y4
+	VMOVUPS      32(DX), Y5
+	ADDQ         DI, DX
+	VBROADCASTSS 24(CX), Y6
+	VFMADD231PS  Y4, Y6, Y0
+	VFMADD231PS  Y5, Y6, Y1
+	VBROADCASTSS 28(CX), Y7
+	VFMADD231PS  Y4, Y7, Y2
+	VFMADD231PS  Y5, Y7, Y3
+	ADDQ         $0x00000020, CX
+	DECQ         R13
+	JNZ          sgemmKernel2x16AVX2BStridedPanels_loop
+
+sgemmKernel2x16AVX2BStridedPanels_tail:
+	ANDQ $0x03, AX
+	JZ   sgemmKernel2x16AVX2BStridedPanels_store
+
+sgemmKernel2x16AVX2BStridedPanels_tailloop:
+	VMOVUPS      (DX), Y4
+	VMOVUPS      32(DX), Y5
+	ADDQ         DI, DX
+	VBROADCASTSS (CX), Y6
+	VFMADD231PS  Y4, Y6, Y0
+	VFMADD231PS  Y5, Y6, Y1
+	VBROADCASTSS 4(CX), Y7
+	VFMADD231PS  Y4, Y7, Y2
+	VFMADD231PS  Y5, Y7, Y3
+	ADDQ         $0x00000008, CX
+	DECQ         AX
+	JNZ          sgemmKernel2x16AVX2BStridedPanels_tailloop
+
+sgemmKernel2x16AVX2BStridedPanels_store:
+	MOVL beta+96(FP), AX
+	ANDL $0x7fffffff, AX
+	JZ   sgemmKernel2x16AVX2BStridedPanels_overwrite
+
+	// beta != 0: C = acc + beta*C.
+	VBROADCASTSS beta+96(FP), Y4
+	VFMADD231PS  (BX), Y4, Y0
+	VMOVUPS      Y0, (BX)
+	VFMADD231PS  32(BX), Y4, Y1
+	VMOVUPS      Y1, 32(BX)
+	ADDQ         SI, BX
+	VFMADD231PS  (BX), Y4, Y2
+	VMOVUPS      Y2, (BX)
+	VFMADD231PS  32(BX), Y4, Y3
+	VMOVUPS      Y3, 32(BX)
+	JMP          sgemmKernel2x16AVX2BStridedPanels_next
+
+sgemmKernel2x16AVX2BStridedPanels_overwrite:
+	// beta == 0: C = acc, C is not read.
+	VMOVUPS Y0, (BX)
+	VMOVUPS Y1, 32(BX)
+	ADDQ    SI, BX
+	VMOVUPS Y2, (BX)
+	VMOVUPS Y3, 32(BX)
+
+sgemmKernel2x16AVX2BStridedPanels_next:
+	ADDQ $0x00000040, R11
+	ADDQ $0x00000040, R12
+	DECQ R8
+	JNZ  sgemmKernel2x16AVX2BStridedPanels_panel
+
+sgemmKernel2x16AVX2BStridedPanels_done:
+	VZEROUPPER
+	RET
+
+// func sgemmKernel2x16AVX2BStridedEpiPanels(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32, np int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·sgemmKernel2x16AVX2BStridedEpiPanels(SB), NOSPLIT, $0-144
+	MOVQ  k+0(FP), AX
+	MOVQ  a_base+8(FP), CX
+	MOVQ  b_base+32(FP), DX
+	MOVQ  c_base+64(FP), BX
+	MOVQ  ldc+88(FP), SI
+	SHLQ  $0x02, SI
+	MOVQ  ldb+56(FP), DI
+	SHLQ  $0x02, DI
+	MOVQ  np+136(FP), R8
+	MOVQ  AX, R9
+	MOVQ  CX, R10
+	MOVQ  BX, R11
+	MOVQ  DX, R12
+	TESTQ R8, R8
+	JZ    sgemmKernel2x16AVX2BStridedEpiPanels_done
+
+sgemmKernel2x16AVX2BStridedEpiPanels_panel:
+	MOVQ R9, AX
+	MOVQ R10, CX
+	MOVQ R11, BX
+	MOVQ R12, DX
+
+	// Prefetch the C tile.
+	MOVQ       BX, R13
+	PREFETCHT0 (R13)
+	ADDQ       SI, R13
+	PREFETCHT0 (R13)
+
+	// Zero the accumulators.
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+	// Main loop, unrolled 4 times.
+	MOVQ AX, R13
+	SHRQ $0x02, R13
+	JZ   sgemmKernel2x16AVX2BStridedEpiPanels_tail
+
+sgemmKernel2x16AVX2BStridedEpiPanels_loop:
+	VMOVUPS      (DX), Y4
+	VMOVUPS      32(DX), Y5
+	ADDQ         DI, DX
+	VBROADCASTSS (CX), Y6
+	VFMADD231PS  Y4, Y6, Y0
+	VFMADD231PS  Y5, Y6, Y1
+	VBROADCASTSS 4(CX), Y7
+	VFMADD231PS  Y4, Y7, Y2
+	VFMADD231PS  Y5, Y7, Y3
+	VMOVUPS      (DX), Y4
+	VMOVUPS      32(DX), Y5
+	ADDQ         DI, DX
+	VBROADCASTSS 8(CX), Y6
+	VFMADD231PS  Y4, Y6, Y0
+	VFMADD231PS  Y5, Y6, Y1
+	VBROADCASTSS 12(CX), Y7
+	VFMADD231PS  Y4, Y7, Y2
+	VFMADD231PS  Y5, Y7, Y3
+	VMOVUPS      (DX), Y4
+	VMOVUPS      32(DX), Y5
+	ADDQ         DI, DX
+	VBROADCASTSS 16(CX), Y6
+	VFMADD231PS  Y4, Y6, Y0
+	VFMADD231PS  Y5, Y6, Y1
+	VBROADCASTSS 20(CX), Y7
+	VFMADD231PS  Y4, Y7, Y2
+	VFMADD231PS  Y5, Y7, Y3
+	VMOVUPS      (DX), Y4
+	VMOVUPS      32(DX), Y5
+	ADDQ         DI, DX
+	VBROADCASTSS 24(CX), Y6
+	VFMADD231PS  Y4, Y6, Y0
+	VFMADD231PS  Y5, Y6, Y1
+	VBROADCASTSS 28(CX), Y7
+	VFMADD231PS  Y4, Y7, Y2
+	VFMADD231PS  Y5, Y7, Y3
+	ADDQ         $0x00000020, CX
+	DECQ         R13
+	JNZ          sgemmKernel2x16AVX2BStridedEpiPanels_loop
+
+sgemmKernel2x16AVX2BStridedEpiPanels_tail:
+	ANDQ $0x03, AX
+	JZ   sgemmKernel2x16AVX2BStridedEpiPanels_store
+
+sgemmKernel2x16AVX2BStridedEpiPanels_tailloop:
+	VMOVUPS      (DX), Y4
+	VMOVUPS      32(DX), Y5
+	ADDQ         DI, DX
+	VBROADCASTSS (CX), Y6
+	VFMADD231PS  Y4, Y6, Y0
+	VFMADD231PS  Y5, Y6, Y1
+	VBROADCASTSS 4(CX), Y7
+	VFMADD231PS  Y4, Y7, Y2
+	VFMADD231PS  Y5, Y7, Y3
+	ADDQ         $0x00000008, CX
+	DECQ         AX
+	JNZ          sgemmKernel2x16AVX2BStridedEpiPanels_tailloop
+
+sgemmKernel2x16AVX2BStridedEpiPanels_store:
+	MOVQ         bias_base+104(FP), AX
+	VBROADCASTSS lo+128(FP), Y6
+	VBROADCASTSS hi+132(FP), Y7
+	MOVL         beta+96(FP), CX
+	ANDL         $0x7fffffff, CX
+	JZ           sgemmKernel2x16AVX2BStridedEpiPanels_overwrite
+
+	// beta != 0: C = acc + beta*C.
+	VBROADCASTSS beta+96(FP), Y4
+	VFMADD231PS  (BX), Y4, Y0
+	VFMADD231PS  32(BX), Y4, Y1
+	VBROADCASTSS (AX), Y5
+	VADDPS       Y0, Y5, Y0
+	VMAXPS       Y6, Y0, Y0
+	VMINPS       Y7, Y0, Y0
+	VADDPS       Y1, Y5, Y1
+	VMAXPS       Y6, Y1, Y1
+	VMINPS       Y7, Y1, Y1
+	VMOVUPS      Y0, (BX)
+	VMOVUPS      Y1, 32(BX)
+	ADDQ         SI, BX
+	VFMADD231PS  (BX), Y4, Y2
+	VFMADD231PS  32(BX), Y4, Y3
+	VBROADCASTSS 4(AX), Y5
+	VADDPS       Y2, Y5, Y2
+	VMAXPS       Y6, Y2, Y2
+	VMINPS       Y7, Y2, Y2
+	VADDPS       Y3, Y5, Y3
+	VMAXPS       Y6, Y3, Y3
+	VMINPS       Y7, Y3, Y3
+	VMOVUPS      Y2, (BX)
+	VMOVUPS      Y3, 32(BX)
+	JMP          sgemmKernel2x16AVX2BStridedEpiPanels_next
+
+sgemmKernel2x16AVX2BStridedEpiPanels_overwrite:
+	// beta == 0: C = acc, C is not read.
+	VBROADCASTSS (AX), Y5
+	VADDPS       Y0, Y5, Y0
+	VMAXPS       Y6, Y0, Y0
+	VMINPS       Y7, Y0, Y0
+	VADDPS       Y1, Y5, Y1
+	VMAXPS       Y6, Y1, Y1
+	VMINPS       Y7, Y1, Y1
+	VMOVUPS      Y0, (BX)
+	VMOVUPS      Y1, 32(BX)
+	ADDQ         SI, BX
+	VBROADCASTSS 4(AX), Y5
+	VADDPS       Y2, Y5, Y2
+	VMAXPS       Y6, Y2, Y2
+	VMINPS       Y7, Y2, Y2
+	VADDPS       Y3, Y5, Y3
+	VMAXPS       Y6, Y3, Y3
+	VMINPS       Y7, Y3, Y3
+	VMOVUPS      Y2, (BX)
+	VMOVUPS      Y3, 32(BX)
+
+sgemmKernel2x16AVX2BStridedEpiPanels_next:
+	ADDQ $0x00000040, R11
+	ADDQ $0x00000040, R12
+	DECQ R8
+	JNZ  sgemmKernel2x16AVX2BStridedEpiPanels_panel
+
+sgemmKernel2x16AVX2BStridedEpiPanels_done:
+	VZEROUPPER
+	RET
+
 // func sgemmKernel4x16AVX2(k int, a []float32, b []float32, c []float32, ldc int, beta float32)
 // Requires: AVX, FMA3, MMX+
 TEXT ·sgemmKernel4x16AVX2(SB), NOSPLIT, $0-92
@@ -9787,6 +10092,447 @@ sgemmKernel4x8AVX2BStridedEpi_overwrite:
 	VMAXPS       Y6, Y3, Y3
 	VMINPS       Y7, Y3, Y3
 	VMOVUPS      Y3, (BX)
+	VZEROUPPER
+	RET
+
+// func sgemmKernel4x16AVX2BStridedPanels(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, np int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·sgemmKernel4x16AVX2BStridedPanels(SB), NOSPLIT, $0-112
+	MOVQ  k+0(FP), AX
+	MOVQ  a_base+8(FP), CX
+	MOVQ  b_base+32(FP), DX
+	MOVQ  c_base+64(FP), BX
+	MOVQ  ldc+88(FP), SI
+	SHLQ  $0x02, SI
+	MOVQ  ldb+56(FP), DI
+	SHLQ  $0x02, DI
+	MOVQ  np+104(FP), R8
+	MOVQ  AX, R9
+	MOVQ  CX, R10
+	MOVQ  BX, R11
+	MOVQ  DX, R12
+	TESTQ R8, R8
+	JZ    sgemmKernel4x16AVX2BStridedPanels_done
+
+sgemmKernel4x16AVX2BStridedPanels_panel:
+	MOVQ R9, AX
+	MOVQ R10, CX
+	MOVQ R11, BX
+	MOVQ R12, DX
+
+	// Prefetch the C tile.
+	MOVQ       BX, R13
+	PREFETCHT0 (R13)
+	ADDQ       SI, R13
+	PREFETCHT0 (R13)
+	ADDQ       SI, R13
+	PREFETCHT0 (R13)
+	ADDQ       SI, R13
+	PREFETCHT0 (R13)
+
+	// Zero the accumulators.
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+	// Main loop, unrolled 4 times.
+	MOVQ AX, R13
+	SHRQ $0x02, R13
+	JZ   sgemmKernel4x16AVX2BStridedPanels_tail
+
+sgemmKernel4x16AVX2BStridedPanels_loop:
+	VMOVUPS      (DX), Y8
+	VMOVUPS      32(DX), Y9
+	ADDQ         DI, DX
+	VBROADCASTSS (CX), Y10
+	VFMADD231PS  Y8, Y10, Y0
+	VFMADD231PS  Y9, Y10, Y1
+	VBROADCASTSS 4(CX), Y11
+	VFMADD231PS  Y8, Y11, Y2
+	VFMADD231PS  Y9, Y11, Y3
+	VBROADCASTSS 8(CX), Y12
+	VFMADD231PS  Y8, Y12, Y4
+	VFMADD231PS  Y9, Y12, Y5
+	VBROADCASTSS 12(CX), Y13
+	VFMADD231PS  Y8, Y13, Y6
+	VFMADD231PS  Y9, Y13, Y7
+	VMOVUPS      (DX), Y8
+	VMOVUPS      32(DX), Y9
+	ADDQ         DI, DX
+	VBROADCASTSS 16(CX), Y10
+	VFMADD231PS  Y8, Y10, Y0
+	VFMADD231PS  Y9, Y10, Y1
+	VBROADCASTSS 20(CX), Y11
+	VFMADD231PS  Y8, Y11, Y2
+	VFMADD231PS  Y9, Y11, Y3
+	VBROADCASTSS 24(CX), Y12
+	VFMADD231PS  Y8, Y12, Y4
+	VFMADD231PS  Y9, Y12, Y5
+	VBROADCASTSS 28(CX), Y13
+	VFMADD231PS  Y8, Y13, Y6
+	VFMADD231PS  Y9, Y13, Y7
+	VMOVUPS      (DX), Y8
+	VMOVUPS      32(DX), Y9
+	ADDQ         DI, DX
+	VBROADCASTSS 32(CX), Y10
+	VFMADD231PS  Y8, Y10, Y0
+	VFMADD231PS  Y9, Y10, Y1
+	VBROADCASTSS 36(CX), Y11
+	VFMADD231PS  Y8, Y11, Y2
+	VFMADD231PS  Y9, Y11, Y3
+	VBROADCASTSS 40(CX), Y12
+	VFMADD231PS  Y8, Y12, Y4
+	VFMADD231PS  Y9, Y12, Y5
+	VBROADCASTSS 44(CX), Y13
+	VFMADD231PS  Y8, Y13, Y6
+	VFMADD231PS  Y9, Y13, Y7
+	VMOVUPS      (DX), Y8
+	VMOVUPS      32(DX), Y9
+	ADDQ         DI, DX
+	VBROADCASTSS 48(CX), Y10
+	VFMADD231PS  Y8, Y10, Y0
+	VFMADD231PS  Y9, Y10, Y1
+	VBROADCASTSS 52(CX), Y11
+	VFMADD231PS  Y8, Y11, Y2
+	VFMADD231PS  Y9, Y11, Y3
+	VBROADCASTSS 56(CX), Y12
+	VFMADD231PS  Y8, Y12, Y4
+	VFMADD231PS  Y9, Y12, Y5
+	VBROADCASTSS 60(CX), Y13
+	VFMADD231PS  Y8, Y13, Y6
+	VFMADD231PS  Y9, Y13, Y7
+	ADDQ         $0x00000040, CX
+	DECQ         R13
+	JNZ          sgemmKernel4x16AVX2BStridedPanels_loop
+
+sgemmKernel4x16AVX2BStridedPanels_tail:
+	ANDQ $0x03, AX
+	JZ   sgemmKernel4x16AVX2BStridedPanels_store
+
+sgemmKernel4x16AVX2BStridedPanels_tailloop:
+	VMOVUPS      (DX), Y8
+	VMOVUPS      32(DX), Y9
+	ADDQ         DI, DX
+	VBROADCASTSS (CX), Y10
+	VFMADD231PS  Y8, Y10, Y0
+	VFMADD231PS  Y9, Y10, Y1
+	VBROADCASTSS 4(CX), Y11
+	VFMADD231PS  Y8, Y11, Y2
+	VFMADD231PS  Y9, Y11, Y3
+	VBROADCASTSS 8(CX), Y12
+	VFMADD231PS  Y8, Y12, Y4
+	VFMADD231PS  Y9, Y12, Y5
+	VBROADCASTSS 12(CX), Y13
+	VFMADD231PS  Y8, Y13, Y6
+	VFMADD231PS  Y9, Y13, Y7
+	ADDQ         $0x00000010, CX
+	DECQ         AX
+	JNZ          sgemmKernel4x16AVX2BStridedPanels_tailloop
+
+sgemmKernel4x16AVX2BStridedPanels_store:
+	MOVL beta+96(FP), AX
+	ANDL $0x7fffffff, AX
+	JZ   sgemmKernel4x16AVX2BStridedPanels_overwrite
+
+	// beta != 0: C = acc + beta*C.
+	VBROADCASTSS beta+96(FP), Y8
+	VFMADD231PS  (BX), Y8, Y0
+	VMOVUPS      Y0, (BX)
+	VFMADD231PS  32(BX), Y8, Y1
+	VMOVUPS      Y1, 32(BX)
+	ADDQ         SI, BX
+	VFMADD231PS  (BX), Y8, Y2
+	VMOVUPS      Y2, (BX)
+	VFMADD231PS  32(BX), Y8, Y3
+	VMOVUPS      Y3, 32(BX)
+	ADDQ         SI, BX
+	VFMADD231PS  (BX), Y8, Y4
+	VMOVUPS      Y4, (BX)
+	VFMADD231PS  32(BX), Y8, Y5
+	VMOVUPS      Y5, 32(BX)
+	ADDQ         SI, BX
+	VFMADD231PS  (BX), Y8, Y6
+	VMOVUPS      Y6, (BX)
+	VFMADD231PS  32(BX), Y8, Y7
+	VMOVUPS      Y7, 32(BX)
+	JMP          sgemmKernel4x16AVX2BStridedPanels_next
+
+sgemmKernel4x16AVX2BStridedPanels_overwrite:
+	// beta == 0: C = acc, C is not read.
+	VMOVUPS Y0, (BX)
+	VMOVUPS Y1, 32(BX)
+	ADDQ    SI, BX
+	VMOVUPS Y2, (BX)
+	VMOVUPS Y3, 32(BX)
+	ADDQ    SI, BX
+	VMOVUPS Y4, (BX)
+	VMOVUPS Y5, 32(BX)
+	ADDQ    SI, BX
+	VMOVUPS Y6, (BX)
+	VMOVUPS Y7, 32(BX)
+
+sgemmKernel4x16AVX2BStridedPanels_next:
+	ADDQ $0x00000040, R11
+	ADDQ $0x00000040, R12
+	DECQ R8
+	JNZ  sgemmKernel4x16AVX2BStridedPanels_panel
+
+sgemmKernel4x16AVX2BStridedPanels_done:
+	VZEROUPPER
+	RET
+
+// func sgemmKernel4x16AVX2BStridedEpiPanels(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32, np int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·sgemmKernel4x16AVX2BStridedEpiPanels(SB), NOSPLIT, $0-144
+	MOVQ  k+0(FP), AX
+	MOVQ  a_base+8(FP), CX
+	MOVQ  b_base+32(FP), DX
+	MOVQ  c_base+64(FP), BX
+	MOVQ  ldc+88(FP), SI
+	SHLQ  $0x02, SI
+	MOVQ  ldb+56(FP), DI
+	SHLQ  $0x02, DI
+	MOVQ  np+136(FP), R8
+	MOVQ  AX, R9
+	MOVQ  CX, R10
+	MOVQ  BX, R11
+	MOVQ  DX, R12
+	TESTQ R8, R8
+	JZ    sgemmKernel4x16AVX2BStridedEpiPanels_done
+
+sgemmKernel4x16AVX2BStridedEpiPanels_panel:
+	MOVQ R9, AX
+	MOVQ R10, CX
+	MOVQ R11, BX
+	MOVQ R12, DX
+
+	// Prefetch the C tile.
+	MOVQ       BX, R13
+	PREFETCHT0 (R13)
+	ADDQ       SI, R13
+	PREFETCHT0 (R13)
+	ADDQ       SI, R13
+	PREFETCHT0 (R13)
+	ADDQ       SI, R13
+	PREFETCHT0 (R13)
+
+	// Zero the accumulators.
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+	// Main loop, unrolled 4 times.
+	MOVQ AX, R13
+	SHRQ $0x02, R13
+	JZ   sgemmKernel4x16AVX2BStridedEpiPanels_tail
+
+sgemmKernel4x16AVX2BStridedEpiPanels_loop:
+	VMOVUPS      (DX), Y8
+	VMOVUPS      32(DX), Y9
+	ADDQ         DI, DX
+	VBROADCASTSS (CX), Y10
+	VFMADD231PS  Y8, Y10, Y0
+	VFMADD231PS  Y9, Y10, Y1
+	VBROADCASTSS 4(CX), Y11
+	VFMADD231PS  Y8, Y11, Y2
+	VFMADD231PS  Y9, Y11, Y3
+	VBROADCASTSS 8(CX), Y12
+	VFMADD231PS  Y8, Y12, Y4
+	VFMADD231PS  Y9, Y12, Y5
+	VBROADCASTSS 12(CX), Y13
+	VFMADD231PS  Y8, Y13, Y6
+	VFMADD231PS  Y9, Y13, Y7
+	VMOVUPS      (DX), Y8
+	VMOVUPS      32(DX), Y9
+	ADDQ         DI, DX
+	VBROADCASTSS 16(CX), Y10
+	VFMADD231PS  Y8, Y10, Y0
+	VFMADD231PS  Y9, Y10, Y1
+	VBROADCASTSS 20(CX), Y11
+	VFMADD231PS  Y8, Y11, Y2
+	VFMADD231PS  Y9, Y11, Y3
+	VBROADCASTSS 24(CX), Y12
+	VFMADD231PS  Y8, Y12, Y4
+	VFMADD231PS  Y9, Y12, Y5
+	VBROADCASTSS 28(CX), Y13
+	VFMADD231PS  Y8, Y13, Y6
+	VFMADD231PS  Y9, Y13, Y7
+	VMOVUPS      (DX), Y8
+	VMOVUPS      32(DX), Y9
+	ADDQ         DI, DX
+	VBROADCASTSS 32(CX), Y10
+	VFMADD231PS  Y8, Y10, Y0
+	VFMADD231PS  Y9, Y10, Y1
+	VBROADCASTSS 36(CX), Y11
+	VFMADD231PS  Y8, Y11, Y2
+	VFMADD231PS  Y9, Y11, Y3
+	VBROADCASTSS 40(CX), Y12
+	VFMADD231PS  Y8, Y12, Y4
+	VFMADD231PS  Y9, Y12, Y5
+	VBROADCASTSS 44(CX), Y13
+	VFMADD231PS  Y8, Y13, Y6
+	VFMADD231PS  Y9, Y13, Y7
+	VMOVUPS      (DX), Y8
+	VMOVUPS      32(DX), Y9
+	ADDQ         DI, DX
+	VBROADCASTSS 48(CX), Y10
+	VFMADD231PS  Y8, Y10, Y0
+	VFMADD231PS  Y9, Y10, Y1
+	VBROADCASTSS 52(CX), Y11
+	VFMADD231PS  Y8, Y11, Y2
+	VFMADD231PS  Y9, Y11, Y3
+	VBROADCASTSS 56(CX), Y12
+	VFMADD231PS  Y8, Y12, Y4
+	VFMADD231PS  Y9, Y12, Y5
+	VBROADCASTSS 60(CX), Y13
+	VFMADD231PS  Y8, Y13, Y6
+	VFMADD231PS  Y9, Y13, Y7
+	ADDQ         $0x00000040, CX
+	DECQ         R13
+	JNZ          sgemmKernel4x16AVX2BStridedEpiPanels_loop
+
+sgemmKernel4x16AVX2BStridedEpiPanels_tail:
+	ANDQ $0x03, AX
+	JZ   sgemmKernel4x16AVX2BStridedEpiPanels_store
+
+sgemmKernel4x16AVX2BStridedEpiPanels_tailloop:
+	VMOVUPS      (DX), Y8
+	VMOVUPS      32(DX), Y9
+	ADDQ         DI, DX
+	VBROADCASTSS (CX), Y10
+	VFMADD231PS  Y8, Y10, Y0
+	VFMADD231PS  Y9, Y10, Y1
+	VBROADCASTSS 4(CX), Y11
+	VFMADD231PS  Y8, Y11, Y2
+	VFMADD231PS  Y9, Y11, Y3
+	VBROADCASTSS 8(CX), Y12
+	VFMADD231PS  Y8, Y12, Y4
+	VFMADD231PS  Y9, Y12, Y5
+	VBROADCASTSS 12(CX), Y13
+	VFMADD231PS  Y8, Y13, Y6
+	VFMADD231PS  Y9, Y13, Y7
+	ADDQ         $0x00000010, CX
+	DECQ         AX
+	JNZ          sgemmKernel4x16AVX2BStridedEpiPanels_tailloop
+
+sgemmKernel4x16AVX2BStridedEpiPanels_store:
+	MOVQ         bias_base+104(FP), AX
+	VBROADCASTSS lo+128(FP), Y10
+	VBROADCASTSS hi+132(FP), Y11
+	MOVL         beta+96(FP), CX
+	ANDL         $0x7fffffff, CX
+	JZ           sgemmKernel4x16AVX2BStridedEpiPanels_overwrite
+
+	// beta != 0: C = acc + beta*C.
+	VBROADCASTSS beta+96(FP), Y8
+	VFMADD231PS  (BX), Y8, Y0
+	VFMADD231PS  32(BX), Y8, Y1
+	VBROADCASTSS (AX), Y9
+	VADDPS       Y0, Y9, Y0
+	VMAXPS       Y10, Y0, Y0
+	VMINPS       Y11, Y0, Y0
+	VADDPS       Y1, Y9, Y1
+	VMAXPS       Y10, Y1, Y1
+	VMINPS       Y11, Y1, Y1
+	VMOVUPS      Y0, (BX)
+	VMOVUPS      Y1, 32(BX)
+	ADDQ         SI, BX
+	VFMADD231PS  (BX), Y8, Y2
+	VFMADD231PS  32(BX), Y8, Y3
+	VBROADCASTSS 4(AX), Y9
+	VADDPS       Y2, Y9, Y2
+	VMAXPS       Y10, Y2, Y2
+	VMINPS       Y11, Y2, Y2
+	VADDPS       Y3, Y9, Y3
+	VMAXPS       Y10, Y3, Y3
+	VMINPS       Y11, Y3, Y3
+	VMOVUPS      Y2, (BX)
+	VMOVUPS      Y3, 32(BX)
+	ADDQ         SI, BX
+	VFMADD231PS  (BX), Y8, Y4
+	VFMADD231PS  32(BX), Y8, Y5
+	VBROADCASTSS 8(AX), Y9
+	VADDPS       Y4, Y9, Y4
+	VMAXPS       Y10, Y4, Y4
+	VMINPS       Y11, Y4, Y4
+	VADDPS       Y5, Y9, Y5
+	VMAXPS       Y10, Y5, Y5
+	VMINPS       Y11, Y5, Y5
+	VMOVUPS      Y4, (BX)
+	VMOVUPS      Y5, 32(BX)
+	ADDQ         SI, BX
+	VFMADD231PS  (BX), Y8, Y6
+	VFMADD231PS  32(BX), Y8, Y7
+	VBROADCASTSS 12(AX), Y9
+	VADDPS       Y6, Y9, Y6
+	VMAXPS       Y10, Y6, Y6
+	VMINPS       Y11, Y6, Y6
+	VADDPS       Y7, Y9, Y7
+	VMAXPS       Y10, Y7, Y7
+	VMINPS       Y11, Y7, Y7
+	VMOVUPS      Y6, (BX)
+	VMOVUPS      Y7, 32(BX)
+	JMP          sgemmKernel4x16AVX2BStridedEpiPanels_next
+
+sgemmKernel4x16AVX2BStridedEpiPanels_overwrite:
+	// beta == 0: C = acc, C is not read.
+	VBROADCASTSS (AX), Y9
+	VADDPS       Y0, Y9, Y0
+	VMAXPS       Y10, Y0, Y0
+	VMINPS       Y11, Y0, Y0
+	VADDPS       Y1, Y9, Y1
+	VMAXPS       Y10, Y1, Y1
+	VMINPS       Y11, Y1, Y1
+	VMOVUPS      Y0, (BX)
+	VMOVUPS      Y1, 32(BX)
+	ADDQ         SI, BX
+	VBROADCASTSS 4(AX), Y9
+	VADDPS       Y2, Y9, Y2
+	VMAXPS       Y10, Y2, Y2
+	VMINPS       Y11, Y2, Y2
+	VADDPS       Y3, Y9, Y3
+	VMAXPS       Y10, Y3, Y3
+	VMINPS       Y11, Y3, Y3
+	VMOVUPS      Y2, (BX)
+	VMOVUPS      Y3, 32(BX)
+	ADDQ         SI, BX
+	VBROADCASTSS 8(AX), Y9
+	VADDPS       Y4, Y9, Y4
+	VMAXPS       Y10, Y4, Y4
+	VMINPS       Y11, Y4, Y4
+	VADDPS       Y5, Y9, Y5
+	VMAXPS       Y10, Y5, Y5
+	VMINPS       Y11, Y5, Y5
+	VMOVUPS      Y4, (BX)
+	VMOVUPS      Y5, 32(BX)
+	ADDQ         SI, BX
+	VBROADCASTSS 12(AX), Y9
+	VADDPS       Y6, Y9, Y6
+	VMAXPS       Y10, Y6, Y6
+	VMINPS       Y11, Y6, Y6
+	VADDPS       Y7, Y9, Y7
+	VMAXPS       Y10, Y7, Y7
+	VMINPS       Y11, Y7, Y7
+	VMOVUPS      Y6, (BX)
+	VMOVUPS      Y7, 32(BX)
+
+sgemmKernel4x16AVX2BStridedEpiPanels_next:
+	ADDQ $0x00000040, R11
+	ADDQ $0x00000040, R12
+	DECQ R8
+	JNZ  sgemmKernel4x16AVX2BStridedEpiPanels_panel
+
+sgemmKernel4x16AVX2BStridedEpiPanels_done:
 	VZEROUPPER
 	RET
 
@@ -12036,6 +12782,583 @@ sgemmKernel6x8AVX2BStridedEpi_overwrite:
 	VMAXPS       Y8, Y5, Y5
 	VMINPS       Y9, Y5, Y5
 	VMOVUPS      Y5, (BX)
+	VZEROUPPER
+	RET
+
+// func sgemmKernel6x16AVX2BStridedPanels(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, np int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·sgemmKernel6x16AVX2BStridedPanels(SB), NOSPLIT, $0-112
+	MOVQ  k+0(FP), AX
+	MOVQ  a_base+8(FP), CX
+	MOVQ  b_base+32(FP), DX
+	MOVQ  c_base+64(FP), BX
+	MOVQ  ldc+88(FP), SI
+	SHLQ  $0x02, SI
+	MOVQ  ldb+56(FP), DI
+	SHLQ  $0x02, DI
+	MOVQ  np+104(FP), R8
+	MOVQ  AX, R9
+	MOVQ  CX, R10
+	MOVQ  BX, R11
+	MOVQ  DX, R12
+	TESTQ R8, R8
+	JZ    sgemmKernel6x16AVX2BStridedPanels_done
+
+sgemmKernel6x16AVX2BStridedPanels_panel:
+	MOVQ R9, AX
+	MOVQ R10, CX
+	MOVQ R11, BX
+	MOVQ R12, DX
+
+	// Prefetch the C tile.
+	MOVQ       BX, R13
+	PREFETCHT0 (R13)
+	ADDQ       SI, R13
+	PREFETCHT0 (R13)
+	ADDQ       SI, R13
+	PREFETCHT0 (R13)
+	ADDQ       SI, R13
+	PREFETCHT0 (R13)
+	ADDQ       SI, R13
+	PREFETCHT0 (R13)
+	ADDQ       SI, R13
+	PREFETCHT0 (R13)
+
+	// Zero the accumulators.
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+	// Main loop, unrolled 4 times.
+	MOVQ AX, R13
+	SHRQ $0x02, R13
+	JZ   sgemmKernel6x16AVX2BStridedPanels_tail
+
+sgemmKernel6x16AVX2BStridedPanels_loop:
+	VMOVUPS      (DX), Y12
+	VMOVUPS      32(DX), Y13
+	ADDQ         DI, DX
+	VBROADCASTSS (CX), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 4(CX), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 8(CX), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 12(CX), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 16(CX), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 20(CX), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	VMOVUPS      (DX), Y12
+	VMOVUPS      32(DX), Y13
+	ADDQ         DI, DX
+	VBROADCASTSS 24(CX), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 28(CX), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 32(CX), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 36(CX), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 40(CX), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 44(CX), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	VMOVUPS      (DX), Y12
+	VMOVUPS      32(DX), Y13
+	ADDQ         DI, DX
+	VBROADCASTSS 48(CX), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 52(CX), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 56(CX), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 60(CX), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 64(CX), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 68(CX), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	VMOVUPS      (DX), Y12
+	VMOVUPS      32(DX), Y13
+	ADDQ         DI, DX
+	VBROADCASTSS 72(CX), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 76(CX), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 80(CX), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 84(CX), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 88(CX), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 92(CX), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	ADDQ         $0x00000060, CX
+	DECQ         R13
+	JNZ          sgemmKernel6x16AVX2BStridedPanels_loop
+
+sgemmKernel6x16AVX2BStridedPanels_tail:
+	ANDQ $0x03, AX
+	JZ   sgemmKernel6x16AVX2BStridedPanels_store
+
+sgemmKernel6x16AVX2BStridedPanels_tailloop:
+	VMOVUPS      (DX), Y12
+	VMOVUPS      32(DX), Y13
+	ADDQ         DI, DX
+	VBROADCASTSS (CX), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 4(CX), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 8(CX), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 12(CX), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 16(CX), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 20(CX), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	ADDQ         $0x00000018, CX
+	DECQ         AX
+	JNZ          sgemmKernel6x16AVX2BStridedPanels_tailloop
+
+sgemmKernel6x16AVX2BStridedPanels_store:
+	MOVL beta+96(FP), AX
+	ANDL $0x7fffffff, AX
+	JZ   sgemmKernel6x16AVX2BStridedPanels_overwrite
+
+	// beta != 0: C = acc + beta*C.
+	VBROADCASTSS beta+96(FP), Y12
+	VFMADD231PS  (BX), Y12, Y0
+	VMOVUPS      Y0, (BX)
+	VFMADD231PS  32(BX), Y12, Y1
+	VMOVUPS      Y1, 32(BX)
+	ADDQ         SI, BX
+	VFMADD231PS  (BX), Y12, Y2
+	VMOVUPS      Y2, (BX)
+	VFMADD231PS  32(BX), Y12, Y3
+	VMOVUPS      Y3, 32(BX)
+	ADDQ         SI, BX
+	VFMADD231PS  (BX), Y12, Y4
+	VMOVUPS      Y4, (BX)
+	VFMADD231PS  32(BX), Y12, Y5
+	VMOVUPS      Y5, 32(BX)
+	ADDQ         SI, BX
+	VFMADD231PS  (BX), Y12, Y6
+	VMOVUPS      Y6, (BX)
+	VFMADD231PS  32(BX), Y12, Y7
+	VMOVUPS      Y7, 32(BX)
+	ADDQ         SI, BX
+	VFMADD231PS  (BX), Y12, Y8
+	VMOVUPS      Y8, (BX)
+	VFMADD231PS  32(BX), Y12, Y9
+	VMOVUPS      Y9, 32(BX)
+	ADDQ         SI, BX
+	VFMADD231PS  (BX), Y12, Y10
+	VMOVUPS      Y10, (BX)
+	VFMADD231PS  32(BX), Y12, Y11
+	VMOVUPS      Y11, 32(BX)
+	JMP          sgemmKernel6x16AVX2BStridedPanels_next
+
+sgemmKernel6x16AVX2BStridedPanels_overwrite:
+	// beta == 0: C = acc, C is not read.
+	VMOVUPS Y0, (BX)
+	VMOVUPS Y1, 32(BX)
+	ADDQ    SI, BX
+	VMOVUPS Y2, (BX)
+	VMOVUPS Y3, 32(BX)
+	ADDQ    SI, BX
+	VMOVUPS Y4, (BX)
+	VMOVUPS Y5, 32(BX)
+	ADDQ    SI, BX
+	VMOVUPS Y6, (BX)
+	VMOVUPS Y7, 32(BX)
+	ADDQ    SI, BX
+	VMOVUPS Y8, (BX)
+	VMOVUPS Y9, 32(BX)
+	ADDQ    SI, BX
+	VMOVUPS Y10, (BX)
+	VMOVUPS Y11, 32(BX)
+
+sgemmKernel6x16AVX2BStridedPanels_next:
+	ADDQ $0x00000040, R11
+	ADDQ $0x00000040, R12
+	DECQ R8
+	JNZ  sgemmKernel6x16AVX2BStridedPanels_panel
+
+sgemmKernel6x16AVX2BStridedPanels_done:
+	VZEROUPPER
+	RET
+
+// func sgemmKernel6x16AVX2BStridedEpiPanels(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32, np int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·sgemmKernel6x16AVX2BStridedEpiPanels(SB), NOSPLIT, $0-144
+	MOVQ  k+0(FP), AX
+	MOVQ  a_base+8(FP), CX
+	MOVQ  b_base+32(FP), DX
+	MOVQ  c_base+64(FP), BX
+	MOVQ  ldc+88(FP), SI
+	SHLQ  $0x02, SI
+	MOVQ  ldb+56(FP), DI
+	SHLQ  $0x02, DI
+	MOVQ  np+136(FP), R8
+	MOVQ  AX, R9
+	MOVQ  CX, R10
+	MOVQ  BX, R11
+	MOVQ  DX, R12
+	TESTQ R8, R8
+	JZ    sgemmKernel6x16AVX2BStridedEpiPanels_done
+
+sgemmKernel6x16AVX2BStridedEpiPanels_panel:
+	MOVQ R9, AX
+	MOVQ R10, CX
+	MOVQ R11, BX
+	MOVQ R12, DX
+
+	// Prefetch the C tile.
+	MOVQ       BX, R13
+	PREFETCHT0 (R13)
+	ADDQ       SI, R13
+	PREFETCHT0 (R13)
+	ADDQ       SI, R13
+	PREFETCHT0 (R13)
+	ADDQ       SI, R13
+	PREFETCHT0 (R13)
+	ADDQ       SI, R13
+	PREFETCHT0 (R13)
+	ADDQ       SI, R13
+	PREFETCHT0 (R13)
+
+	// Zero the accumulators.
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+	// Main loop, unrolled 4 times.
+	MOVQ AX, R13
+	SHRQ $0x02, R13
+	JZ   sgemmKernel6x16AVX2BStridedEpiPanels_tail
+
+sgemmKernel6x16AVX2BStridedEpiPanels_loop:
+	VMOVUPS      (DX), Y12
+	VMOVUPS      32(DX), Y13
+	ADDQ         DI, DX
+	VBROADCASTSS (CX), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 4(CX), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 8(CX), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 12(CX), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 16(CX), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 20(CX), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	VMOVUPS      (DX), Y12
+	VMOVUPS      32(DX), Y13
+	ADDQ         DI, DX
+	VBROADCASTSS 24(CX), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 28(CX), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 32(CX), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 36(CX), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 40(CX), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 44(CX), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	VMOVUPS      (DX), Y12
+	VMOVUPS      32(DX), Y13
+	ADDQ         DI, DX
+	VBROADCASTSS 48(CX), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 52(CX), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 56(CX), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 60(CX), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 64(CX), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 68(CX), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	VMOVUPS      (DX), Y12
+	VMOVUPS      32(DX), Y13
+	ADDQ         DI, DX
+	VBROADCASTSS 72(CX), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 76(CX), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 80(CX), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 84(CX), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 88(CX), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 92(CX), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	ADDQ         $0x00000060, CX
+	DECQ         R13
+	JNZ          sgemmKernel6x16AVX2BStridedEpiPanels_loop
+
+sgemmKernel6x16AVX2BStridedEpiPanels_tail:
+	ANDQ $0x03, AX
+	JZ   sgemmKernel6x16AVX2BStridedEpiPanels_store
+
+sgemmKernel6x16AVX2BStridedEpiPanels_tailloop:
+	VMOVUPS      (DX), Y12
+	VMOVUPS      32(DX), Y13
+	ADDQ         DI, DX
+	VBROADCASTSS (CX), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 4(CX), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 8(CX), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 12(CX), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 16(CX), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 20(CX), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	ADDQ         $0x00000018, CX
+	DECQ         AX
+	JNZ          sgemmKernel6x16AVX2BStridedEpiPanels_tailloop
+
+sgemmKernel6x16AVX2BStridedEpiPanels_store:
+	MOVQ         bias_base+104(FP), AX
+	VBROADCASTSS lo+128(FP), Y14
+	VBROADCASTSS hi+132(FP), Y15
+	MOVL         beta+96(FP), CX
+	ANDL         $0x7fffffff, CX
+	JZ           sgemmKernel6x16AVX2BStridedEpiPanels_overwrite
+
+	// beta != 0: C = acc + beta*C.
+	VBROADCASTSS beta+96(FP), Y12
+	VFMADD231PS  (BX), Y12, Y0
+	VFMADD231PS  32(BX), Y12, Y1
+	VBROADCASTSS (AX), Y13
+	VADDPS       Y0, Y13, Y0
+	VMAXPS       Y14, Y0, Y0
+	VMINPS       Y15, Y0, Y0
+	VADDPS       Y1, Y13, Y1
+	VMAXPS       Y14, Y1, Y1
+	VMINPS       Y15, Y1, Y1
+	VMOVUPS      Y0, (BX)
+	VMOVUPS      Y1, 32(BX)
+	ADDQ         SI, BX
+	VFMADD231PS  (BX), Y12, Y2
+	VFMADD231PS  32(BX), Y12, Y3
+	VBROADCASTSS 4(AX), Y13
+	VADDPS       Y2, Y13, Y2
+	VMAXPS       Y14, Y2, Y2
+	VMINPS       Y15, Y2, Y2
+	VADDPS       Y3, Y13, Y3
+	VMAXPS       Y14, Y3, Y3
+	VMINPS       Y15, Y3, Y3
+	VMOVUPS      Y2, (BX)
+	VMOVUPS      Y3, 32(BX)
+	ADDQ         SI, BX
+	VFMADD231PS  (BX), Y12, Y4
+	VFMADD231PS  32(BX), Y12, Y5
+	VBROADCASTSS 8(AX), Y13
+	VADDPS       Y4, Y13, Y4
+	VMAXPS       Y14, Y4, Y4
+	VMINPS       Y15, Y4, Y4
+	VADDPS       Y5, Y13, Y5
+	VMAXPS       Y14, Y5, Y5
+	VMINPS       Y15, Y5, Y5
+	VMOVUPS      Y4, (BX)
+	VMOVUPS      Y5, 32(BX)
+	ADDQ         SI, BX
+	VFMADD231PS  (BX), Y12, Y6
+	VFMADD231PS  32(BX), Y12, Y7
+	VBROADCASTSS 12(AX), Y13
+	VADDPS       Y6, Y13, Y6
+	VMAXPS       Y14, Y6, Y6
+	VMINPS       Y15, Y6, Y6
+	VADDPS       Y7, Y13, Y7
+	VMAXPS       Y14, Y7, Y7
+	VMINPS       Y15, Y7, Y7
+	VMOVUPS      Y6, (BX)
+	VMOVUPS      Y7, 32(BX)
+	ADDQ         SI, BX
+	VFMADD231PS  (BX), Y12, Y8
+	VFMADD231PS  32(BX), Y12, Y9
+	VBROADCASTSS 16(AX), Y13
+	VADDPS       Y8, Y13, Y8
+	VMAXPS       Y14, Y8, Y8
+	VMINPS       Y15, Y8, Y8
+	VADDPS       Y9, Y13, Y9
+	VMAXPS       Y14, Y9, Y9
+	VMINPS       Y15, Y9, Y9
+	VMOVUPS      Y8, (BX)
+	VMOVUPS      Y9, 32(BX)
+	ADDQ         SI, BX
+	VFMADD231PS  (BX), Y12, Y10
+	VFMADD231PS  32(BX), Y12, Y11
+	VBROADCASTSS 20(AX), Y13
+	VADDPS       Y10, Y13, Y10
+	VMAXPS       Y14, Y10, Y10
+	VMINPS       Y15, Y10, Y10
+	VADDPS       Y11, Y13, Y11
+	VMAXPS       Y14, Y11, Y11
+	VMINPS       Y15, Y11, Y11
+	VMOVUPS      Y10, (BX)
+	VMOVUPS      Y11, 32(BX)
+	JMP          sgemmKernel6x16AVX2BStridedEpiPanels_next
+
+sgemmKernel6x16AVX2BStridedEpiPanels_overwrite:
+	// beta == 0: C = acc, C is not read.
+	VBROADCASTSS (AX), Y13
+	VADDPS       Y0, Y13, Y0
+	VMAXPS       Y14, Y0, Y0
+	VMINPS       Y15, Y0, Y0
+	VADDPS       Y1, Y13, Y1
+	VMAXPS       Y14, Y1, Y1
+	VMINPS       Y15, Y1, Y1
+	VMOVUPS      Y0, (BX)
+	VMOVUPS      Y1, 32(BX)
+	ADDQ         SI, BX
+	VBROADCASTSS 4(AX), Y13
+	VADDPS       Y2, Y13, Y2
+	VMAXPS       Y14, Y2, Y2
+	VMINPS       Y15, Y2, Y2
+	VADDPS       Y3, Y13, Y3
+	VMAXPS       Y14, Y3, Y3
+	VMINPS       Y15, Y3, Y3
+	VMOVUPS      Y2, (BX)
+	VMOVUPS      Y3, 32(BX)
+	ADDQ         SI, BX
+	VBROADCASTSS 8(AX), Y13
+	VADDPS       Y4, Y13, Y4
+	VMAXPS       Y14, Y4, Y4
+	VMINPS       Y15, Y4, Y4
+	VADDPS       Y5, Y13, Y5
+	VMAXPS       Y14, Y5, Y5
+	VMINPS       Y15, Y5, Y5
+	VMOVUPS      Y4, (BX)
+	VMOVUPS      Y5, 32(BX)
+	ADDQ         SI, BX
+	VBROADCASTSS 12(AX), Y13
+	VADDPS       Y6, Y13, Y6
+	VMAXPS       Y14, Y6, Y6
+	VMINPS       Y15, Y6, Y6
+	VADDPS       Y7, Y13, Y7
+	VMAXPS       Y14, Y7, Y7
+	VMINPS       Y15, Y7, Y7
+	VMOVUPS      Y6, (BX)
+	VMOVUPS      Y7, 32(BX)
+	ADDQ         SI, BX
+	VBROADCASTSS 16(AX), Y13
+	VADDPS       Y8, Y13, Y8
+	VMAXPS       Y14, Y8, Y8
+	VMINPS       Y15, Y8, Y8
+	VADDPS       Y9, Y13, Y9
+	VMAXPS       Y14, Y9, Y9
+	VMINPS       Y15, Y9, Y9
+	VMOVUPS      Y8, (BX)
+	VMOVUPS      Y9, 32(BX)
+	ADDQ         SI, BX
+	VBROADCASTSS 20(AX), Y13
+	VADDPS       Y10, Y13, Y10
+	VMAXPS       Y14, Y10, Y10
+	VMINPS       Y15, Y10, Y10
+	VADDPS       Y11, Y13, Y11
+	VMAXPS       Y14, Y11, Y11
+	VMINPS       Y15, Y11, Y11
+	VMOVUPS      Y10, (BX)
+	VMOVUPS      Y11, 32(BX)
+
+sgemmKernel6x16AVX2BStridedEpiPanels_next:
+	ADDQ $0x00000040, R11
+	ADDQ $0x00000040, R12
+	DECQ R8
+	JNZ  sgemmKernel6x16AVX2BStridedEpiPanels_panel
+
+sgemmKernel6x16AVX2BStridedEpiPanels_done:
 	VZEROUPPER
 	RET
 

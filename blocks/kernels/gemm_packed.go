@@ -407,11 +407,20 @@ func panelPackedEpi(kern *microKernel, ap, bbuf, tile []float32, mb, nb, kb int,
 // unpacked; m = 96 and 144 were within the noise.
 const unpackedBMaxRows = 4
 
+// unpackedBGroupBytes bounds the panels of B, read where B is stored,
+// that the rows of A pass over together (sgemmPackedUnpackedB): a
+// quarter of a 32 KiB L1, so that they stay there from one row panel to
+// the next beside the panels of A and C. Twice that made the 16x128
+// squeeze of SqueezeNet (two panels a group) 5 to 15% slower on Zen 3.
+const unpackedBGroupBytes = 8 << 10
+
 // sgemmPackedUnpackedB is SgemmPacked reading B (not transposed) where it
 // is stored: only the last, partial nr-wide panel of each block is packed
-// (into bbuf), since the kernels read whole panels. The panels of B are
-// the outer loop, so each is read from memory once and meets the (at most
-// unpackedBMaxRows) panels of A while it is in L1. With fe (not nil) the
+// (into bbuf), since the kernels read whole panels. Groups of panels of
+// B of up to unpackedBGroupBytes are the outer loop, so each
+// is read from memory once and meets the (at most unpackedBMaxRows)
+// panels of A while it is in L1; each panel of A passes over a group in
+// one call where the family has runBStridedPanels. With fe (not nil) the
 // epilogue epi is fused into the kernels' stores of the last k block.
 func sgemmPackedUnpackedB(a *PackedA, n int, b []float32, ldb int, beta float32, c []float32, ldc int, bbuf, tile []float32, epi *RowEpilogue, fe *fusedEpilogue) {
 	kern := a.kern
@@ -434,9 +443,13 @@ func sgemmPackedUnpackedB(a *PackedA, n int, b []float32, ldb int, beta float32,
 		if pc+kb == k {
 			lastFE = fe
 		}
+		// Columns in groups whose panels of B fit in L1 together: every
+		// row panel passes over a group (one Panels call) while it is there.
+		group := max(unpackedBGroupBytes/(4*kb*nr), 1) * nr
 		for j0 := 0; j0 < n; j0 += strip {
 			j1 := min(j0+strip, n)
-			for jr := j0; jr < j1; jr += nr {
+			for g0 := j0; g0 < j1; g0 += group {
+				g1 := min(g0+group, j1)
 				for ir := 0; ir < m; ir += mr {
 					pk := kern
 					if m-ir < mr {
@@ -444,29 +457,42 @@ func sgemmPackedUnpackedB(a *PackedA, n int, b []float32, ldb int, beta float32,
 					}
 					mb := min(mr, m-ir)
 					ap := block[ir*kb : ir*kb+pk.mr*kb]
-					cr := c[ir*ldc+jr:]
-					if jr >= whole {
+					jr := g0
+					if np := (min(g1, whole) - g0) / nr; np > 1 && mb == pk.mr && pk.runBStridedPanels != nil {
+						off, at := pc*ldb+g0, ir*ldc+g0
+						bp, cr := b[off:off+(kb-1)*ldb+np*nr], c[at:at+(mb-1)*ldc+np*nr]
 						if lastFE != nil {
-							panelPackedEpi(pk, ap, bbuf, tile, mb, n-whole, kb, blockBeta, c, ldc, epi, lastFE, ir, jr)
+							pk.runBStridedEpiPanels(kb, ap, bp, ldb, cr, ldc, blockBeta, lastFE.bias[ir:ir+mb], lastFE.lo, lastFE.hi, np)
+						} else {
+							pk.runBStridedPanels(kb, ap, bp, ldb, cr, ldc, blockBeta, np)
+						}
+						jr += np * nr
+					}
+					for ; jr < g1; jr += nr {
+						cr := c[ir*ldc+jr:]
+						if jr >= whole {
+							if lastFE != nil {
+								panelPackedEpi(pk, ap, bbuf, tile, mb, n-whole, kb, blockBeta, c, ldc, epi, lastFE, ir, jr)
+								continue
+							}
+							panelPacked(pk, ap, bbuf, tile, mb, n-whole, kb, blockBeta, cr, ldc)
 							continue
 						}
-						panelPacked(pk, ap, bbuf, tile, mb, n-whole, kb, blockBeta, cr, ldc)
-						continue
-					}
-					off := pc*ldb + jr
-					bp := b[off : off+(kb-1)*ldb+nr]
-					if lastFE != nil && mb == pk.mr {
-						pk.runBStridedEpi(kb, ap, bp, ldb, cr[:(mb-1)*ldc+nr], ldc, blockBeta, lastFE.bias[ir:ir+mb], lastFE.lo, lastFE.hi)
-						continue
-					}
-					if mb == pk.mr {
-						pk.runBStrided(kb, ap, bp, ldb, cr[:(mb-1)*ldc+nr], ldc, blockBeta)
-						continue
-					}
-					pk.runBStrided(kb, ap, bp, ldb, tile, nr, 0)
-					mergeTile(mb, nr, tile, nr, blockBeta, cr, ldc)
-					if lastFE != nil {
-						epi.apply(c, ldc, ir, mb, jr, nr)
+						off := pc*ldb + jr
+						bp := b[off : off+(kb-1)*ldb+nr]
+						if lastFE != nil && mb == pk.mr {
+							pk.runBStridedEpi(kb, ap, bp, ldb, cr[:(mb-1)*ldc+nr], ldc, blockBeta, lastFE.bias[ir:ir+mb], lastFE.lo, lastFE.hi)
+							continue
+						}
+						if mb == pk.mr {
+							pk.runBStrided(kb, ap, bp, ldb, cr[:(mb-1)*ldc+nr], ldc, blockBeta)
+							continue
+						}
+						pk.runBStrided(kb, ap, bp, ldb, tile, nr, 0)
+						mergeTile(mb, nr, tile, nr, blockBeta, cr, ldc)
+						if lastFE != nil {
+							epi.apply(c, ldc, ir, mb, jr, nr)
+						}
 					}
 				}
 			}

@@ -161,3 +161,55 @@ func TestSgemmPackedEpilogueMatchesPass(t *testing.T) {
 		}
 	}
 }
+
+// TestSgemmPackedPanelsMatchTiles checks the Panels kernels (one call per
+// row of a group of tiles, B read where it lies) against the same family
+// calling its kernels tile by tile: the same bits, for k in one block and
+// several, column groups one to eight panels wide and several to a strip,
+// whole and partial last panels and row panels, betas 0, 1 and another,
+// with and without the epilogue, and C wider than the product, whose
+// extra columns must keep their guard values. Products of more rows,
+// which pack B, run the same code both ways.
+func TestSgemmPackedPanelsMatchTiles(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, kern := range gemmKernels() {
+		if kern.runBStridedPanels == nil {
+			continue
+		}
+		single := withoutPanels(kern)
+		for _, s := range [][3]int{{16, 300, 32}, {24, 517, 48}, {13, 200, 130}, {5, 64, 9}, {48, 700, 16}, {97, 260, 24}, {30, 1100, 200}, {16, 160, 500}} {
+			m, n, k := s[0], s[1], s[2]
+			for _, beta := range []float32{0, 1, 0.5} {
+				for _, withEpi := range []bool{false, true} {
+					t.Run(fmt.Sprintf("%s/m%d_n%d_k%d_beta%v_epi%v", kern.name, m, n, k, beta, withEpi), func(t *testing.T) {
+						ldc := n + 5
+						a, b := randSlice(rng, m*k), randSlice(rng, k*n)
+						c0 := randSlice(rng, m*ldc)
+						for i := range c0 {
+							if i%ldc >= n {
+								c0[i] = guard
+							}
+						}
+						var epi *RowEpilogue
+						if withEpi {
+							epi = &RowEpilogue{E: &Epilogue{Bias: randSlice(rng, m), Act: ActReLU6}}
+						}
+						got, want := slices.Clone(c0), slices.Clone(c0)
+						for _, r := range []struct {
+							kern *microKernel
+							c    []float32
+						}{{kern, got}, {single, want}} {
+							pa := packAWith(r.kern, false, m, k, 1, a, k)
+							SgemmPackedEpilogue(pa, false, n, b, n, beta, r.c, ldc, make([]float32, pa.WorkspaceLen(n)), epi)
+						}
+						for i := range want {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("C[%d] (row %d, column %d) = %v, want %v (bits)", i, i/ldc, i%ldc, got[i], want[i])
+							}
+						}
+					})
+				}
+			}
+		}
+	}
+}

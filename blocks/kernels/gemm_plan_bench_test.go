@@ -14,6 +14,8 @@ import (
 var planShapes = [][3]int{
 	{16, 32, 12544}, // mobilenet_v2: first projection
 	{96, 16, 12544}, // mobilenet_v2: first expansion
+	{48, 16, 12544}, // mnasnet1_0: first expansion
+	{24, 48, 3136},  // mnasnet1_0: projection at 56x56
 	{24, 96, 3136},  // mobilenet_v2: projection at 56x56
 	{144, 24, 3136}, // mobilenet_v2: expansion at 56x56
 	{24, 144, 3136}, // mobilenet_v2: projection at 56x56
@@ -87,6 +89,68 @@ func BenchmarkSgemmPackedFusedEpilogue(b *testing.B) {
 			b.ReportMetric(ratios[len(ratios)/2], "fused/pass")
 			b.ReportMetric(2*float64(m*n*k)*float64(b.N)/tF.Seconds()/1e9, "fused-GFLOP/s")
 			b.ReportMetric(2*float64(m*n*k)*float64(b.N)/tP.Seconds()/1e9, "pass-GFLOP/s")
+		})
+	}
+}
+
+// withoutPanels returns a copy of the kernel family kern (main kernel and
+// edges) without its Panels kernels: one call per tile.
+func withoutPanels(kern *microKernel) *microKernel {
+	strip := func(k *microKernel) *microKernel {
+		c := *k
+		c.runBStridedPanels, c.runBStridedEpiPanels = nil, nil
+		return &c
+	}
+	c := strip(kern)
+	c.edges = nil
+	for _, e := range kern.edges {
+		c.edges = append(c.edges, strip(e))
+	}
+	return c
+}
+
+// BenchmarkSgemmPackedPanels compares, on planShapes, one thread,
+// SgemmPackedEpilogue (a bias and ReLU) with the Panels kernels, one
+// call per row of a group of tiles where B is read as stored (products
+// of at most unpackedBMaxRows panels of rows), against the same family
+// calling its kernels tile by tile, alternating in each iteration, in
+// column chunks of 512 as a plan's GEMM step runs them. It reports the
+// median ratio of the two times over the iterations and the median
+// time of each.
+func BenchmarkSgemmPackedPanels(b *testing.B) {
+	if defaultKernel.runBStridedPanels == nil {
+		b.Skipf("the %s kernels have no Panels kernels", defaultKernel.name)
+	}
+	single := withoutPanels(defaultKernel)
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, s := range planShapes {
+		m, k, n := s[0], s[1], s[2]
+		a, x, c := randomSlice(rng, m*k), randomSlice(rng, k*n), make([]float32, m*n)
+		e := Epilogue{Bias: randomSlice(rng, m), Act: ActReLU}
+		panels, tiles := PackA(false, m, k, 1, a, k), packAWith(single, false, m, k, 1, a, k)
+		chunk := min(n, 512)
+		ws := make([]float32, panels.WorkspaceLen(chunk))
+		run := func(pa *PackedA) time.Duration {
+			t0 := time.Now()
+			for j := 0; j < n; j += chunk {
+				epi := RowEpilogue{E: &e}
+				SgemmPackedEpilogue(pa, false, min(chunk, n-j), x[j:], n, 0, c[j:], n, ws, &epi)
+			}
+			return time.Since(t0)
+		}
+		b.Run(fmt.Sprintf("%dx%dx%d", m, k, n), func(b *testing.B) {
+			var ratios, tp, tt []float64
+			for b.Loop() {
+				p, t := run(panels), run(tiles)
+				ratios = append(ratios, float64(p)/float64(t))
+				tp, tt = append(tp, float64(p.Microseconds())), append(tt, float64(t.Microseconds()))
+			}
+			slices.Sort(ratios)
+			slices.Sort(tp)
+			slices.Sort(tt)
+			b.ReportMetric(ratios[len(ratios)/2], "panels/tiles")
+			b.ReportMetric(tp[len(tp)/2], "panels-us")
+			b.ReportMetric(tt[len(tt)/2], "tiles-us")
 		})
 	}
 }

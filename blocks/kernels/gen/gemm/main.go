@@ -19,7 +19,10 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
+	"github.com/mmcloughlin/avo/attr"
+	"github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
@@ -56,6 +59,8 @@ func main() {
 			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX2Epi", mr, 8*cols), mr, cols, 32, ymm, packedABEpi)
 			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX2BStridedEpi", mr, 8*cols), mr, cols, 32, ymm, stridedBEpi)
 		}
+		kernel(fmt.Sprintf("sgemmKernel%dx16AVX2BStridedPanels", mr), mr, 2, 32, ymm, stridedB|panels)
+		kernel(fmt.Sprintf("sgemmKernel%dx16AVX2BStridedEpiPanels", mr), mr, 2, 32, ymm, stridedBEpi|panels)
 	}
 	// The AVX2 5x16 kernel fills the transposed form's rows (X' packed
 	// by packATrans5) where a multiple of 6 would leave a short panel:
@@ -90,6 +95,10 @@ const (
 	stridedB                      // A packed, B as stored
 	packedABEpi                   // packedAB with the epilogue fused into the store
 	stridedBEpi                   // stridedB with the epilogue fused into the store
+
+	// panels, or-ed into stridedB or stridedBEpi, makes the kernel loop
+	// over np tiles side by side (see kernel).
+	panels kernelMode = 1 << 4
 )
 
 func zmm(i int) VecPhysical {
@@ -118,7 +127,34 @@ func ymm(i int) VecPhysical {
 // stored, each row gets its bias and the clamp [lo, hi], in the
 // instructions and order of biasClampAVX2 (gen/plan), so that C holds the
 // bits the product followed by that pass would give.
+//
+// With panels (stridedB only), the kernel computes np tiles side by side
+// in one call: tile t from the same panel of A, B's columns nr*t on (as
+// stored) and the tile of C nr*t columns on. One call then does what np
+// calls did, without the call's cost and the Go loop around it, which
+// matter when k is small. The same loop over packed panels of B ran
+// slower than a call per tile on Zen 3 for k of 16 to 32
+// (BenchmarkSgemmPackedPanels), so only B as stored has it.
 func kernel(name string, mr, cols, vecBytes int, vec func(int) VecPhysical, mode kernelMode) {
+	multi := mode&panels != 0
+	mode &^= panels
+	if multi && mode != stridedB && mode != stridedBEpi {
+		panic(name + ": panels need B as stored")
+	}
+	// TEXT with np appended to the signature for panels.
+	TEXT := func(name string, attr attr.Attribute, sig string) {
+		if multi {
+			sig = sig[:len(sig)-1] + ", np int)"
+		}
+		build.TEXT(name, attr, sig)
+	}
+	Doc := func(line string) {
+		if multi {
+			line = strings.Replace(line, "one", "np", 1)
+			line = strings.Replace(line, "tile of C", "tiles of C side by side", 1)
+		}
+		build.Doc(line)
+	}
 	epi := mode == packedABEpi || mode == stridedBEpi
 	if mode == packedABEpi {
 		mode = packedAB
@@ -211,6 +247,29 @@ func kernel(name string, mr, cols, vecBytes int, vec func(int) VecPhysical, mode
 		panic(fmt.Sprintf("%s: no register left for broadcasts", name))
 	}
 	bc := func(i int) VecPhysical { return vec(mr*cols + cols + i%nbc) }
+
+	// For panels: the values every tile starts from, and the tile count.
+	var np, kFirst, aFirst, cNext, bNext Register
+	if multi {
+		np = Load(Param("np"), GP64())
+		kFirst, aFirst, cNext = GP64(), GP64(), GP64()
+		MOVQ(k, kFirst)
+		MOVQ(a, aFirst)
+		MOVQ(c, cNext)
+		if mode == stridedB {
+			bNext = GP64()
+			MOVQ(b, bNext)
+		}
+		TESTQ(np, np)
+		JZ(LabelRef(name + "_done"))
+		Label(name + "_panel")
+		MOVQ(kFirst, k)
+		MOVQ(aFirst, a)
+		MOVQ(cNext, c)
+		if mode == stridedB {
+			MOVQ(bNext, b)
+		}
+	}
 
 	Comment("Prefetch the C tile.")
 	row := GP64()
@@ -358,8 +417,12 @@ func kernel(name string, mr, cols, vecBytes int, vec func(int) VecPhysical, mode
 			ADDQ(ldc, c)
 		}
 	}
-	VZEROUPPER()
-	RET()
+	if multi {
+		JMP(LabelRef(name + "_next"))
+	} else {
+		VZEROUPPER()
+		RET()
+	}
 
 	Label(name + "_overwrite")
 	Comment("beta == 0: C = acc, C is not read.")
@@ -371,6 +434,16 @@ func kernel(name string, mr, cols, vecBytes int, vec func(int) VecPhysical, mode
 		if i < mr-1 {
 			ADDQ(ldc, c)
 		}
+	}
+	if multi {
+		Label(name + "_next")
+		ADDQ(U32(uint32(nr*4)), cNext)
+		if mode == stridedB {
+			ADDQ(U32(uint32(nr*4)), bNext)
+		}
+		DECQ(np)
+		JNZ(LabelRef(name + "_panel"))
+		Label(name + "_done")
 	}
 	VZEROUPPER()
 	RET()
