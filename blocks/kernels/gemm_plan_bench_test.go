@@ -48,6 +48,22 @@ func BenchmarkSgemmPackedShapes(b *testing.B) {
 	}
 }
 
+// inChunks returns a function that runs SgemmPackedEpilogue with the
+// epilogue e on x (k x n) into c, in column chunks of 512 as a plan's GEMM
+// step runs them, with a packed A of pa's shape, and returns its time.
+func inChunks(pa *PackedA, e *Epilogue, n int, x, c []float32) func(*PackedA) time.Duration {
+	chunk := min(n, 512)
+	ws := make([]float32, pa.WorkspaceLen(chunk))
+	return func(pa *PackedA) time.Duration {
+		t0 := time.Now()
+		for j := 0; j < n; j += chunk {
+			epi := RowEpilogue{E: e}
+			SgemmPackedEpilogue(pa, false, min(chunk, n-j), x[j:], n, 0, c[j:], n, ws, &epi)
+		}
+		return time.Since(t0)
+	}
+}
+
 // BenchmarkSgemmPackedFusedEpilogue compares, on planShapes, one thread,
 // SgemmPackedEpilogue with a bias and ReLU6 fused into the kernels' stores
 // against the same product finished by the pass over each strip (the
@@ -66,16 +82,7 @@ func BenchmarkSgemmPackedFusedEpilogue(b *testing.B) {
 		a, x, c := randomSlice(rng, m*k), randomSlice(rng, k*n), make([]float32, m*n)
 		e := Epilogue{Bias: randomSlice(rng, m), Act: ActReLU6}
 		fused, plain := PackA(false, m, k, 1, a, k), packAWith(&unfused, false, m, k, 1, a, k)
-		chunk := min(n, 512)
-		ws := make([]float32, fused.WorkspaceLen(chunk))
-		run := func(pa *PackedA) time.Duration {
-			t0 := time.Now()
-			for j := 0; j < n; j += chunk {
-				epi := RowEpilogue{E: &e}
-				SgemmPackedEpilogue(pa, false, min(chunk, n-j), x[j:], n, 0, c[j:], n, ws, &epi)
-			}
-			return time.Since(t0)
-		}
+		run := inChunks(fused, &e, n, x, c)
 		b.Run(fmt.Sprintf("%dx%dx%d", m, k, n), func(b *testing.B) {
 			var ratios []float64
 			var tF, tP time.Duration
@@ -128,16 +135,7 @@ func BenchmarkSgemmPackedPanels(b *testing.B) {
 		a, x, c := randomSlice(rng, m*k), randomSlice(rng, k*n), make([]float32, m*n)
 		e := Epilogue{Bias: randomSlice(rng, m), Act: ActReLU}
 		panels, tiles := PackA(false, m, k, 1, a, k), packAWith(single, false, m, k, 1, a, k)
-		chunk := min(n, 512)
-		ws := make([]float32, panels.WorkspaceLen(chunk))
-		run := func(pa *PackedA) time.Duration {
-			t0 := time.Now()
-			for j := 0; j < n; j += chunk {
-				epi := RowEpilogue{E: &e}
-				SgemmPackedEpilogue(pa, false, min(chunk, n-j), x[j:], n, 0, c[j:], n, ws, &epi)
-			}
-			return time.Since(t0)
-		}
+		run := inChunks(panels, &e, n, x, c)
 		b.Run(fmt.Sprintf("%dx%dx%d", m, k, n), func(b *testing.B) {
 			var ratios, tp, tt []float64
 			for b.Loop() {
