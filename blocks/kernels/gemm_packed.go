@@ -165,10 +165,11 @@ func SgemmPackedEpilogue(a *PackedA, transB bool, n int, b []float32, ldb int, b
 
 // fusedMinDepth is the shallowest last k block over which the products
 // that pack B fuse the epilogue into the kernels' stores: over fewer steps
-// of k the tiles are short, and the extra arguments of every call cost
-// more than the pass over each strip saves (BenchmarkSgemmPackedFusedEpilogue,
-// 2.5-5% slower at k = 16 to 64 on Zen 3). The products that read B where it
-// lies (few rows) fuse it at any depth.
+// of k the tiles are short, and fusing gains nothing measurable there
+// (BenchmarkSgemmPackedFusedEpilogue at k = 16 to 96 on Zen 3: from 2%
+// faster to 4% slower, depending on the process; mobilenet_v2 and
+// mnasnet1_0 whole, within half a percent either way). The products that
+// read B where it lies (few rows) fuse it at any depth.
 const fusedMinDepth = 128
 
 // kBlock returns, for the k block [pc, pc+kb) of a depth-k product, the
@@ -368,6 +369,16 @@ func runPanel(pk *microKernel, kb int, ap, bp []float32, mb, nb int, beta float3
 func runPanelEpi(pk *microKernel, kb int, ap, bp []float32, mb, nb int, beta float32, c []float32, ldc int, tile []float32, epi *RowEpilogue, fe *fusedEpilogue, ir, j int) {
 	if mb == pk.mr && nb == pk.nr {
 		pk.runEpi(kb, ap, bp, c[ir*ldc+j:ir*ldc+j+(mb-1)*ldc+nb], ldc, beta, fe.bias[ir:ir+mb], fe.lo, fe.hi)
+		return
+	}
+	if mb == pk.mr && beta == 0 {
+		// A last, narrower panel of whole rows: the kernel finishes the
+		// tile in the scratch tile, which then only needs copying (with
+		// beta 0 no term of C comes after the epilogue's).
+		pk.runEpi(kb, ap, bp, tile, pk.nr, 0, fe.bias[ir:ir+mb], fe.lo, fe.hi)
+		for i := 0; i < mb; i++ {
+			copy(c[(ir+i)*ldc+j:(ir+i)*ldc+j+nb], tile[i*pk.nr:i*pk.nr+nb])
+		}
 		return
 	}
 	runPanel(pk, kb, ap, bp, mb, nb, beta, c[ir*ldc+j:], ldc, tile)
