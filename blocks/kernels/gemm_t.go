@@ -11,7 +11,8 @@ import "fmt"
 // columns, nr at a time: 49 rows cost 49 and 1280 columns 1280. The AVX2
 // family splits the 49 rows into 4 panels of 6 and 5 of 5 (rowSplit), not
 // 8 of 6 and a last one of 1 row, whose kernel would wait on the FMA
-// latency with its few accumulators for most of a full panel's time. The tiles of C' land in a scratch strip of nr
+// latency with its few accumulators for most of a full panel's time. The
+// tiles of C' land in a scratch strip of nr
 // channels, which is transposed into C eight by eight (an AVX2 kernel)
 // and given the epilogue while it is in L1. The weights, A, are packed
 // once as the panels of B of that product (PackT); the positions, X, are
