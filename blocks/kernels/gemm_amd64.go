@@ -20,6 +20,7 @@ var (
 	avx512Kernel = microKernel{
 		name: "avx512-12x32", mr: 12, nr: 32, kc: 384, nc: 1024,
 		run: sgemmKernel12x32AVX512, runStrided: sgemmKernel12x32AVX512Strided, runBStrided: sgemmKernel12x32AVX512BStrided,
+		runEpi: sgemmKernel12x32AVX512Epi, runBStridedEpi: sgemmKernel12x32AVX512BStridedEpi,
 		packNoTrans: packANoTrans12, packTrans: packATrans12, packBNoTrans: packBNoTrans32, packBTrans: packBTrans32,
 		edges:  []*microKernel{&avx512Edge4, &avx512Edge8},
 		narrow: &avx512Kernel12x16,
@@ -27,6 +28,7 @@ var (
 	avx512Kernel14 = microKernel{
 		name: "avx512-14x32", mr: 14, nr: 32, kc: 384, nc: 1024,
 		run: sgemmKernel14x32AVX512, runStrided: sgemmKernel14x32AVX512Strided, runBStrided: sgemmKernel14x32AVX512BStrided,
+		runEpi: sgemmKernel14x32AVX512Epi, runBStridedEpi: sgemmKernel14x32AVX512BStridedEpi,
 		packNoTrans: packANoTrans14, packTrans: packATrans14, packBNoTrans: packBNoTrans32, packBTrans: packBTrans32,
 		edges:  []*microKernel{&avx512Edge4, &avx512Edge8, &avx512Kernel},
 		narrow: &avx512Kernel14x16,
@@ -34,33 +36,39 @@ var (
 	avx512Edge4 = microKernel{
 		name: "avx512-4x32", mr: 4, nr: 32, kc: 384, nc: 1024,
 		run: sgemmKernel4x32AVX512, runStrided: sgemmKernel4x32AVX512Strided, runBStrided: sgemmKernel4x32AVX512BStrided,
+		runEpi: sgemmKernel4x32AVX512Epi, runBStridedEpi: sgemmKernel4x32AVX512BStridedEpi,
 		packNoTrans: packANoTrans4, packTrans: packATrans4, packBNoTrans: packBNoTrans32, packBTrans: packBTrans32,
 		narrow: &avx512Edge4x16,
 	}
 	avx512Edge8 = microKernel{
 		name: "avx512-8x32", mr: 8, nr: 32, kc: 384, nc: 1024,
 		run: sgemmKernel8x32AVX512, runStrided: sgemmKernel8x32AVX512Strided, runBStrided: sgemmKernel8x32AVX512BStrided,
+		runEpi: sgemmKernel8x32AVX512Epi, runBStridedEpi: sgemmKernel8x32AVX512BStridedEpi,
 		packNoTrans: packANoTrans8, packTrans: packATrans8, packBNoTrans: packBNoTrans32, packBTrans: packBTrans32,
 		narrow: &avx512Edge8x16,
 	}
 	avx512Kernel12x16 = microKernel{
 		name: "avx512-12x16", mr: 12, nr: 16, kc: 384, nc: 1024,
 		run: sgemmKernel12x16AVX512, runStrided: sgemmKernel12x16AVX512Strided, runBStrided: sgemmKernel12x16AVX512BStrided,
+		runEpi: sgemmKernel12x16AVX512Epi, runBStridedEpi: sgemmKernel12x16AVX512BStridedEpi,
 		packNoTrans: packANoTrans12, packTrans: packATrans12, packBNoTrans: packBNoTrans16, packBTrans: packBTrans16,
 	}
 	avx512Kernel14x16 = microKernel{
 		name: "avx512-14x16", mr: 14, nr: 16, kc: 384, nc: 1024,
 		run: sgemmKernel14x16AVX512, runStrided: sgemmKernel14x16AVX512Strided, runBStrided: sgemmKernel14x16AVX512BStrided,
+		runEpi: sgemmKernel14x16AVX512Epi, runBStridedEpi: sgemmKernel14x16AVX512BStridedEpi,
 		packNoTrans: packANoTrans14, packTrans: packATrans14, packBNoTrans: packBNoTrans16, packBTrans: packBTrans16,
 	}
 	avx512Edge4x16 = microKernel{
 		name: "avx512-4x16", mr: 4, nr: 16, kc: 384, nc: 1024,
 		run: sgemmKernel4x16AVX512, runStrided: sgemmKernel4x16AVX512Strided, runBStrided: sgemmKernel4x16AVX512BStrided,
+		runEpi: sgemmKernel4x16AVX512Epi, runBStridedEpi: sgemmKernel4x16AVX512BStridedEpi,
 		packNoTrans: packANoTrans4, packTrans: packATrans4, packBNoTrans: packBNoTrans16, packBTrans: packBTrans16,
 	}
 	avx512Edge8x16 = microKernel{
 		name: "avx512-8x16", mr: 8, nr: 16, kc: 384, nc: 1024,
 		run: sgemmKernel8x16AVX512, runStrided: sgemmKernel8x16AVX512Strided, runBStrided: sgemmKernel8x16AVX512BStrided,
+		runEpi: sgemmKernel8x16AVX512Epi, runBStridedEpi: sgemmKernel8x16AVX512BStridedEpi,
 		packNoTrans: packANoTrans8, packTrans: packATrans8, packBNoTrans: packBNoTrans16, packBTrans: packBTrans16,
 	}
 

@@ -19,6 +19,16 @@ func sgemmKernel4x32AVX512Strided(k int, a []float32, rsa int, csa int, b []floa
 //go:noescape
 func sgemmKernel4x32AVX512BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
+// sgemmKernel4x32AVX512Epi computes one 4x32 tile of C from packed panels of A and B, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel4x32AVX512Epi(k int, a []float32, b []float32, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
+
+// sgemmKernel4x32AVX512BStridedEpi computes one 4x32 tile of C from a packed panel of A and B as stored, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel4x32AVX512BStridedEpi(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
+
 // sgemmKernel4x16AVX512 computes one 4x16 tile of C from packed panels of A and B.
 //
 //go:noescape
@@ -33,6 +43,16 @@ func sgemmKernel4x16AVX512Strided(k int, a []float32, rsa int, csa int, b []floa
 //
 //go:noescape
 func sgemmKernel4x16AVX512BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
+
+// sgemmKernel4x16AVX512Epi computes one 4x16 tile of C from packed panels of A and B, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel4x16AVX512Epi(k int, a []float32, b []float32, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
+
+// sgemmKernel4x16AVX512BStridedEpi computes one 4x16 tile of C from a packed panel of A and B as stored, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel4x16AVX512BStridedEpi(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
 
 // sgemmKernel8x32AVX512 computes one 8x32 tile of C from packed panels of A and B.
 //
@@ -49,6 +69,16 @@ func sgemmKernel8x32AVX512Strided(k int, a []float32, rsa int, csa int, b []floa
 //go:noescape
 func sgemmKernel8x32AVX512BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
+// sgemmKernel8x32AVX512Epi computes one 8x32 tile of C from packed panels of A and B, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel8x32AVX512Epi(k int, a []float32, b []float32, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
+
+// sgemmKernel8x32AVX512BStridedEpi computes one 8x32 tile of C from a packed panel of A and B as stored, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel8x32AVX512BStridedEpi(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
+
 // sgemmKernel8x16AVX512 computes one 8x16 tile of C from packed panels of A and B.
 //
 //go:noescape
@@ -63,6 +93,16 @@ func sgemmKernel8x16AVX512Strided(k int, a []float32, rsa int, csa int, b []floa
 //
 //go:noescape
 func sgemmKernel8x16AVX512BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
+
+// sgemmKernel8x16AVX512Epi computes one 8x16 tile of C from packed panels of A and B, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel8x16AVX512Epi(k int, a []float32, b []float32, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
+
+// sgemmKernel8x16AVX512BStridedEpi computes one 8x16 tile of C from a packed panel of A and B as stored, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel8x16AVX512BStridedEpi(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
 
 // sgemmKernel12x32AVX512 computes one 12x32 tile of C from packed panels of A and B.
 //
@@ -79,6 +119,16 @@ func sgemmKernel12x32AVX512Strided(k int, a []float32, rsa int, csa int, b []flo
 //go:noescape
 func sgemmKernel12x32AVX512BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
+// sgemmKernel12x32AVX512Epi computes one 12x32 tile of C from packed panels of A and B, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel12x32AVX512Epi(k int, a []float32, b []float32, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
+
+// sgemmKernel12x32AVX512BStridedEpi computes one 12x32 tile of C from a packed panel of A and B as stored, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel12x32AVX512BStridedEpi(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
+
 // sgemmKernel12x16AVX512 computes one 12x16 tile of C from packed panels of A and B.
 //
 //go:noescape
@@ -93,6 +143,16 @@ func sgemmKernel12x16AVX512Strided(k int, a []float32, rsa int, csa int, b []flo
 //
 //go:noescape
 func sgemmKernel12x16AVX512BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
+
+// sgemmKernel12x16AVX512Epi computes one 12x16 tile of C from packed panels of A and B, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel12x16AVX512Epi(k int, a []float32, b []float32, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
+
+// sgemmKernel12x16AVX512BStridedEpi computes one 12x16 tile of C from a packed panel of A and B as stored, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel12x16AVX512BStridedEpi(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
 
 // sgemmKernel14x32AVX512 computes one 14x32 tile of C from packed panels of A and B.
 //
@@ -109,6 +169,16 @@ func sgemmKernel14x32AVX512Strided(k int, a []float32, rsa int, csa int, b []flo
 //go:noescape
 func sgemmKernel14x32AVX512BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
 
+// sgemmKernel14x32AVX512Epi computes one 14x32 tile of C from packed panels of A and B, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel14x32AVX512Epi(k int, a []float32, b []float32, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
+
+// sgemmKernel14x32AVX512BStridedEpi computes one 14x32 tile of C from a packed panel of A and B as stored, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel14x32AVX512BStridedEpi(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
+
 // sgemmKernel14x16AVX512 computes one 14x16 tile of C from packed panels of A and B.
 //
 //go:noescape
@@ -123,6 +193,16 @@ func sgemmKernel14x16AVX512Strided(k int, a []float32, rsa int, csa int, b []flo
 //
 //go:noescape
 func sgemmKernel14x16AVX512BStrided(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32)
+
+// sgemmKernel14x16AVX512Epi computes one 14x16 tile of C from packed panels of A and B, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel14x16AVX512Epi(k int, a []float32, b []float32, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
+
+// sgemmKernel14x16AVX512BStridedEpi computes one 14x16 tile of C from a packed panel of A and B as stored, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel14x16AVX512BStridedEpi(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
 
 // sgemmKernel2x16AVX2 computes one 2x16 tile of C from packed panels of A and B.
 //

@@ -3,10 +3,9 @@
 package kernels
 
 // transposeFast reports whether the transposed GEMM form may be chosen
-// here: on the AVX2 path, whose transposeRows moves eight rows at a time
-// with the AVX2 kernel (the form needs it to pay). AVX-512 machines keep
-// the direct form until the transposed one is measured on one.
-var transposeFast = hasAVX2 && !hasAVX512
+// here: wherever transposeRows moves eight rows at a time with the AVX2
+// kernel (the form needs it to pay), AVX-512 machines included.
+var transposeFast = hasAVX2
 
 // transposeRows8 sets dst[c*ldd+j] = src[j*lds+c] for c < 8 and j <
 // n&^7, and returns n&^7.

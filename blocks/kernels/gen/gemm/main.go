@@ -49,6 +49,8 @@ func main() {
 			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX512", mr, 16*cols), mr, cols, 64, zmm, packedAB)
 			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX512Strided", mr, 16*cols), mr, cols, 64, zmm, stridedA)
 			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX512BStrided", mr, 16*cols), mr, cols, 64, zmm, stridedB)
+			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX512Epi", mr, 16*cols), mr, cols, 64, zmm, packedABEpi)
+			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX512BStridedEpi", mr, 16*cols), mr, cols, 64, zmm, stridedBEpi)
 		}
 	}
 	for _, mr := range []int{2, 4, 6} {
