@@ -489,25 +489,25 @@ func packBTrans32(k int, b []float32, ldb int, dst []float32)
 //go:noescape
 func packBNoTrans32(k int, b []float32, ldb int, dst []float32)
 
-// packBOffsets16S1 sets dst[16*p+j] = x[bases[s]+offs[p]+j] for p < k and j < 16, s the last of the 1 segments whose mask (masks[16*(s-1)+j], for s > 0) is set.
+// packBOffsets16S1 sets dst[ldd*p+j] = x[bases[s]+offs[p]+j] for p < k and j < 16, s the last of the 1 segments whose mask (masks[16*(s-1)+j], for s > 0) is set.
 //
 //go:noescape
-func packBOffsets16S1(k int, x []float32, bases []int, offs []int32, masks []uint32, dst []float32)
+func packBOffsets16S1(k int, x []float32, bases []int, offs []int32, masks []uint32, dst []float32, ldd int)
 
-// packBOffsets16S2 sets dst[16*p+j] = x[bases[s]+offs[p]+j] for p < k and j < 16, s the last of the 2 segments whose mask (masks[16*(s-1)+j], for s > 0) is set.
+// packBOffsets16S2 sets dst[ldd*p+j] = x[bases[s]+offs[p]+j] for p < k and j < 16, s the last of the 2 segments whose mask (masks[16*(s-1)+j], for s > 0) is set.
 //
 //go:noescape
-func packBOffsets16S2(k int, x []float32, bases []int, offs []int32, masks []uint32, dst []float32)
+func packBOffsets16S2(k int, x []float32, bases []int, offs []int32, masks []uint32, dst []float32, ldd int)
 
-// packBOffsets16S3 sets dst[16*p+j] = x[bases[s]+offs[p]+j] for p < k and j < 16, s the last of the 3 segments whose mask (masks[16*(s-1)+j], for s > 0) is set.
+// packBOffsets16S3 sets dst[ldd*p+j] = x[bases[s]+offs[p]+j] for p < k and j < 16, s the last of the 3 segments whose mask (masks[16*(s-1)+j], for s > 0) is set.
 //
 //go:noescape
-func packBOffsets16S3(k int, x []float32, bases []int, offs []int32, masks []uint32, dst []float32)
+func packBOffsets16S3(k int, x []float32, bases []int, offs []int32, masks []uint32, dst []float32, ldd int)
 
-// packBOffsets16S4 sets dst[16*p+j] = x[bases[s]+offs[p]+j] for p < k and j < 16, s the last of the 4 segments whose mask (masks[16*(s-1)+j], for s > 0) is set.
+// packBOffsets16S4 sets dst[ldd*p+j] = x[bases[s]+offs[p]+j] for p < k and j < 16, s the last of the 4 segments whose mask (masks[16*(s-1)+j], for s > 0) is set.
 //
 //go:noescape
-func packBOffsets16S4(k int, x []float32, bases []int, offs []int32, masks []uint32, dst []float32)
+func packBOffsets16S4(k int, x []float32, bases []int, offs []int32, masks []uint32, dst []float32, ldd int)
 
 // fmaPeakAVX512 runs n iterations of 24 independent FMAs, for measuring peak FLOP/s.
 //

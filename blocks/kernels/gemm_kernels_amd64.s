@@ -20663,9 +20663,9 @@ packBNoTrans32_done:
 	VZEROUPPER
 	RET
 
-// func packBOffsets16S1(k int, x []float32, bases []int, offs []int32, masks []uint32, dst []float32)
+// func packBOffsets16S1(k int, x []float32, bases []int, offs []int32, masks []uint32, dst []float32, ldd int)
 // Requires: AVX
-TEXT ·packBOffsets16S1(SB), NOSPLIT, $0-128
+TEXT ·packBOffsets16S1(SB), NOSPLIT, $0-136
 	MOVQ  k+0(FP), AX
 	MOVQ  x_base+8(FP), CX
 	MOVQ  bases_base+32(FP), DX
@@ -20674,17 +20674,19 @@ TEXT ·packBOffsets16S1(SB), NOSPLIT, $0-128
 	LEAQ  (CX)(DX*4), DX
 	MOVQ  offs_base+56(FP), CX
 	MOVQ  dst_base+104(FP), BX
+	MOVQ  ldd+128(FP), SI
+	SHLQ  $0x02, SI
 	TESTQ AX, AX
 	JZ    packBOffsets16S1_done
 
 packBOffsets16S1_loop:
-	MOVLQSX (CX), SI
-	VMOVUPS (DX)(SI*4), Y0
-	VMOVUPS 32(DX)(SI*4), Y1
+	MOVLQSX (CX), DI
+	VMOVUPS (DX)(DI*4), Y0
+	VMOVUPS 32(DX)(DI*4), Y1
 	VMOVUPS Y0, (BX)
 	VMOVUPS Y1, 32(BX)
 	ADDQ    $0x04, CX
-	ADDQ    $0x40, BX
+	ADDQ    SI, BX
 	DECQ    AX
 	JNZ     packBOffsets16S1_loop
 
@@ -20692,9 +20694,9 @@ packBOffsets16S1_done:
 	VZEROUPPER
 	RET
 
-// func packBOffsets16S2(k int, x []float32, bases []int, offs []int32, masks []uint32, dst []float32)
+// func packBOffsets16S2(k int, x []float32, bases []int, offs []int32, masks []uint32, dst []float32, ldd int)
 // Requires: AVX
-TEXT ·packBOffsets16S2(SB), NOSPLIT, $0-128
+TEXT ·packBOffsets16S2(SB), NOSPLIT, $0-136
 	MOVQ    k+0(FP), AX
 	MOVQ    x_base+8(FP), CX
 	MOVQ    bases_base+32(FP), DX
@@ -20707,21 +20709,23 @@ TEXT ·packBOffsets16S2(SB), NOSPLIT, $0-128
 	VMOVUPS 32(BX), Y5
 	MOVQ    offs_base+56(FP), CX
 	MOVQ    dst_base+104(FP), BX
+	MOVQ    ldd+128(FP), DI
+	SHLQ    $0x02, DI
 	TESTQ   AX, AX
 	JZ      packBOffsets16S2_done
 
 packBOffsets16S2_loop:
-	MOVLQSX   (CX), DI
-	VMOVUPS   (SI)(DI*4), Y0
-	VMOVUPS   32(SI)(DI*4), Y1
-	VMOVUPS   (DX)(DI*4), Y2
-	VMOVUPS   32(DX)(DI*4), Y3
+	MOVLQSX   (CX), R8
+	VMOVUPS   (SI)(R8*4), Y0
+	VMOVUPS   32(SI)(R8*4), Y1
+	VMOVUPS   (DX)(R8*4), Y2
+	VMOVUPS   32(DX)(R8*4), Y3
 	VBLENDVPS Y4, Y2, Y0, Y0
 	VBLENDVPS Y5, Y3, Y1, Y1
 	VMOVUPS   Y0, (BX)
 	VMOVUPS   Y1, 32(BX)
 	ADDQ      $0x04, CX
-	ADDQ      $0x40, BX
+	ADDQ      DI, BX
 	DECQ      AX
 	JNZ       packBOffsets16S2_loop
 
@@ -20729,9 +20733,9 @@ packBOffsets16S2_done:
 	VZEROUPPER
 	RET
 
-// func packBOffsets16S3(k int, x []float32, bases []int, offs []int32, masks []uint32, dst []float32)
+// func packBOffsets16S3(k int, x []float32, bases []int, offs []int32, masks []uint32, dst []float32, ldd int)
 // Requires: AVX
-TEXT ·packBOffsets16S3(SB), NOSPLIT, $0-128
+TEXT ·packBOffsets16S3(SB), NOSPLIT, $0-136
 	MOVQ    k+0(FP), AX
 	MOVQ    x_base+8(FP), CX
 	MOVQ    bases_base+32(FP), DX
@@ -20748,25 +20752,27 @@ TEXT ·packBOffsets16S3(SB), NOSPLIT, $0-128
 	VMOVUPS 96(BX), Y7
 	MOVQ    offs_base+56(FP), CX
 	MOVQ    dst_base+104(FP), BX
+	MOVQ    ldd+128(FP), R8
+	SHLQ    $0x02, R8
 	TESTQ   AX, AX
 	JZ      packBOffsets16S3_done
 
 packBOffsets16S3_loop:
-	MOVLQSX   (CX), R8
-	VMOVUPS   (SI)(R8*4), Y0
-	VMOVUPS   32(SI)(R8*4), Y1
-	VMOVUPS   (DI)(R8*4), Y2
-	VMOVUPS   32(DI)(R8*4), Y3
+	MOVLQSX   (CX), R9
+	VMOVUPS   (SI)(R9*4), Y0
+	VMOVUPS   32(SI)(R9*4), Y1
+	VMOVUPS   (DI)(R9*4), Y2
+	VMOVUPS   32(DI)(R9*4), Y3
 	VBLENDVPS Y4, Y2, Y0, Y0
 	VBLENDVPS Y5, Y3, Y1, Y1
-	VMOVUPS   (DX)(R8*4), Y2
-	VMOVUPS   32(DX)(R8*4), Y3
+	VMOVUPS   (DX)(R9*4), Y2
+	VMOVUPS   32(DX)(R9*4), Y3
 	VBLENDVPS Y6, Y2, Y0, Y0
 	VBLENDVPS Y7, Y3, Y1, Y1
 	VMOVUPS   Y0, (BX)
 	VMOVUPS   Y1, 32(BX)
 	ADDQ      $0x04, CX
-	ADDQ      $0x40, BX
+	ADDQ      R8, BX
 	DECQ      AX
 	JNZ       packBOffsets16S3_loop
 
@@ -20774,9 +20780,9 @@ packBOffsets16S3_done:
 	VZEROUPPER
 	RET
 
-// func packBOffsets16S4(k int, x []float32, bases []int, offs []int32, masks []uint32, dst []float32)
+// func packBOffsets16S4(k int, x []float32, bases []int, offs []int32, masks []uint32, dst []float32, ldd int)
 // Requires: AVX
-TEXT ·packBOffsets16S4(SB), NOSPLIT, $0-128
+TEXT ·packBOffsets16S4(SB), NOSPLIT, $0-136
 	MOVQ    k+0(FP), AX
 	MOVQ    x_base+8(FP), CX
 	MOVQ    bases_base+32(FP), DX
@@ -20797,29 +20803,31 @@ TEXT ·packBOffsets16S4(SB), NOSPLIT, $0-128
 	VMOVUPS 160(BX), Y9
 	MOVQ    offs_base+56(FP), CX
 	MOVQ    dst_base+104(FP), BX
+	MOVQ    ldd+128(FP), R9
+	SHLQ    $0x02, R9
 	TESTQ   AX, AX
 	JZ      packBOffsets16S4_done
 
 packBOffsets16S4_loop:
-	MOVLQSX   (CX), R9
-	VMOVUPS   (SI)(R9*4), Y0
-	VMOVUPS   32(SI)(R9*4), Y1
-	VMOVUPS   (DI)(R9*4), Y2
-	VMOVUPS   32(DI)(R9*4), Y3
+	MOVLQSX   (CX), R10
+	VMOVUPS   (SI)(R10*4), Y0
+	VMOVUPS   32(SI)(R10*4), Y1
+	VMOVUPS   (DI)(R10*4), Y2
+	VMOVUPS   32(DI)(R10*4), Y3
 	VBLENDVPS Y4, Y2, Y0, Y0
 	VBLENDVPS Y5, Y3, Y1, Y1
-	VMOVUPS   (R8)(R9*4), Y2
-	VMOVUPS   32(R8)(R9*4), Y3
+	VMOVUPS   (R8)(R10*4), Y2
+	VMOVUPS   32(R8)(R10*4), Y3
 	VBLENDVPS Y6, Y2, Y0, Y0
 	VBLENDVPS Y7, Y3, Y1, Y1
-	VMOVUPS   (DX)(R9*4), Y2
-	VMOVUPS   32(DX)(R9*4), Y3
+	VMOVUPS   (DX)(R10*4), Y2
+	VMOVUPS   32(DX)(R10*4), Y3
 	VBLENDVPS Y8, Y2, Y0, Y0
 	VBLENDVPS Y9, Y3, Y1, Y1
 	VMOVUPS   Y0, (BX)
 	VMOVUPS   Y1, 32(BX)
 	ADDQ      $0x04, CX
-	ADDQ      $0x40, BX
+	ADDQ      R9, BX
 	DECQ      AX
 	JNZ       packBOffsets16S4_loop
 

@@ -25,12 +25,13 @@ type ImplicitB struct {
 
 // NewImplicitB returns the implicit B of a stride-1 convolution of c
 // channels over win, or nil where this CPU's GEMM has no packer for it
-// (the AVX2 path packs panels of 16 columns) or the geometry does not
+// (the amd64 packer fills 16 columns at a time: panels of 16 on the AVX2
+// path, of 32 in two halves on the AVX-512 one) or the geometry does not
 // suit: stride or dilation not 1, or output rows of fewer than 5
-// positions (a panel would cover more than four of them).
+// positions (16 columns would cover more than four of them).
 func NewImplicitB(win Window, c int) *ImplicitB {
 	kern := defaultKernel
-	if kern.nr != 16 || !implicitPackSIMD || c < 1 || win.StrideH != 1 || win.StrideW != 1 || max(win.DilH, 1) != 1 || max(win.DilW, 1) != 1 ||
+	if kern.nr%16 != 0 || !implicitPackSIMD || c < 1 || win.StrideH != 1 || win.StrideW != 1 || max(win.DilH, 1) != 1 || max(win.DilW, 1) != 1 ||
 		win.OutW < minImplicitW || win.OutH < 1 || win.KH < 1 || win.KW < 1 {
 		return nil
 	}
@@ -48,14 +49,19 @@ func NewImplicitB(win Window, c int) *ImplicitB {
 	return b
 }
 
-// minImplicitW is the narrowest output row an implicit B takes: a panel of
-// 16 positions then lies in at most four rows.
+// minImplicitW is the narrowest output row an implicit B takes: 16
+// positions then lie in at most four rows.
 const minImplicitW = 5
 
 // PaddedLen is the length of the padded planes Pad writes: C planes and
 // the slack that the last panel of B reads past the last output position
-// (those columns are not kept), four padded rows and a panel.
-func (b *ImplicitB) PaddedLen() int { return b.C*b.plane + 4*b.ld + 16 }
+// (those columns are not kept): the rows a panel's last lane can lie
+// beyond the last output row, with the row of each window's last kernel
+// row below it, and a panel.
+func (b *ImplicitB) PaddedLen() int {
+	nr := b.packer.nr
+	return b.C*b.plane + ((nr-1)/minImplicitW+2)*b.ld + nr
+}
 
 // Pad writes channels [c0, c1) of x (C x InH x InW) into their padded
 // planes in dst (PaddedLen values): the input where the windows read it,
@@ -84,12 +90,20 @@ func (b *ImplicitB) Pad(x []float32, c0, c1 int, dst []float32) {
 	}
 }
 
-// packPanel packs the panel of B at output positions [j, j+16) (those
+// packPanel packs the panel of B at output positions [j, j+nr) (those
 // from the last position on hold whatever the slack holds) and rows [pc,
-// pc+kb) into dst, kb steps of 16 values. Lane l of the panel is output
-// position j+l; the lanes from one output row are one segment of each
-// padded row, read from where lane 0 would be.
-func (b *ImplicitB) packPanel(padded []float32, pc, kb, j int, dst []float32) {
+// pc+kb) into dst, kb steps of nr values, 16 columns at a time.
+func (b *ImplicitB) packPanel(padded []float32, pc, kb, j, nr int, dst []float32) {
+	for h := 0; h < nr; h += 16 {
+		b.pack16(padded, pc, kb, j+h, dst[h:], nr)
+	}
+}
+
+// pack16 packs output positions [j, j+16) of rows [pc, pc+kb) of B into
+// dst, row p at dst[ldd*p:][:16]. Lane l is output position j+l; the
+// lanes from one output row are one segment of each padded row, read from
+// where lane 0 would be.
+func (b *ImplicitB) pack16(padded []float32, pc, kb, j int, dst []float32, ldd int) {
 	ow := b.Win.OutW
 	oh, col := j/ow, j%ow
 	var bases [4]int
@@ -106,7 +120,7 @@ func (b *ImplicitB) packPanel(padded []float32, pc, kb, j int, dst []float32) {
 	}
 	offs := b.offs[pc : pc+kb]
 	_ = padded[bases[seg-1]+int(offs[kb-1])+15] // the last segment reads furthest
-	packOffsets16(kb, padded, bases[:seg], offs, masks[:], dst[:16*kb])
+	packOffsets16(kb, padded, bases[:seg], offs, masks[:], dst[:ldd*(kb-1)+16], ldd)
 }
 
 // SgemmPackedImplicit is SgemmPackedEpilogue for columns [j0, j0+n) of
@@ -144,11 +158,20 @@ func SgemmPackedImplicit(a *PackedA, b *ImplicitB, padded []float32, j0, n int, 
 				s1 := min(s0+strip, n)
 				for jr := s0; jr < s1; jr += nr {
 					w := min(nr, n-jr)
-					b.packPanel(padded, pc, kb, j0+jr, bp)
+					// A last panel of 16 columns or fewer of a family 32
+					// wide is packed 16 wide, for its narrow kernels.
+					pw := nr
+					if nk := panelKernel(kern, w); nk.nr%16 == 0 {
+						pw = nk.nr
+					}
+					b.packPanel(padded, pc, kb, j0+jr, pw, bp)
 					for ir := ic; ir < ic+mb; ir += mr {
 						rk := kern
 						if m-ir < mr {
 							rk = a.rowsKernel
+						}
+						if pw < nr {
+							rk = rk.narrow
 						}
 						ap, rows := block[ir*kb:ir*kb+rk.mr*kb], min(mr, m-ir)
 						if lastFE != nil {

@@ -6,6 +6,6 @@ package kernels
 // nil): convolutions take im2col.
 const implicitPackSIMD = false
 
-func packOffsets16(int, []float32, []int, []int32, []uint32, []float32) {
+func packOffsets16(int, []float32, []int, []int32, []uint32, []float32, int) {
 	panic("kernels: no implicit B packer")
 }

@@ -714,17 +714,19 @@ func packBNoTrans(nr int) {
 	RET()
 }
 
-// packBOffsets16 emits the packer of a 16-column panel of B = im2col(x) at
-// stride 1 read straight from x's zero-padded planes (kernels.ImplicitB)
-// for a panel whose columns lie in segments output rows: row p of the
-// panel is x[bases[0]+offs[p]:][:16], its lanes from mask s-1 on (the
-// lanes set in masks[16*(s-1):][:16], all bits) replaced by
-// x[bases[s]+offs[p]:][:16]'s, segment s from the next output row.
+// packBOffsets16 emits the packer of 16 columns of a panel of B =
+// im2col(x) at stride 1 read straight from x's zero-padded planes
+// (kernels.ImplicitB) for columns that lie in segments output rows: row p
+// of the panel is x[bases[0]+offs[p]:][:16], its lanes from mask s-1 on
+// (the lanes set in masks[16*(s-1):][:16], all bits) replaced by
+// x[bases[s]+offs[p]:][:16]'s, segment s from the next output row. Rows go
+// ldd floats apart in dst: 16 for a panel of 16 columns, 32 for either
+// half of a panel of 32.
 func packBOffsets16(segments int) {
 	name := fmt.Sprintf("packBOffsets16S%d", segments)
-	TEXT(name, NOSPLIT, "func(k int, x []float32, bases []int, offs []int32, masks []uint32, dst []float32)")
+	TEXT(name, NOSPLIT, "func(k int, x []float32, bases []int, offs []int32, masks []uint32, dst []float32, ldd int)")
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s sets dst[16*p+j] = x[bases[s]+offs[p]+j] for p < k and j < 16, s the last of the %d segments whose mask (masks[16*(s-1)+j], for s > 0) is set.", name, segments))
+	Doc(fmt.Sprintf("%s sets dst[ldd*p+j] = x[bases[s]+offs[p]+j] for p < k and j < 16, s the last of the %d segments whose mask (masks[16*(s-1)+j], for s > 0) is set.", name, segments))
 	k := Load(Param("k"), GP64())
 	x := Load(Param("x").Base(), GP64())
 	bases := Load(Param("bases").Base(), GP64())
@@ -743,6 +745,8 @@ func packBOffsets16(segments int) {
 	}
 	offs := Load(Param("offs").Base(), GP64())
 	dst := Load(Param("dst").Base(), GP64())
+	ldd := Load(Param("ldd"), GP64())
+	SHLQ(Imm(2), ldd)
 	o := GP64()
 	TESTQ(k, k)
 	JZ(LabelRef(name + "_done"))
@@ -759,7 +763,7 @@ func packBOffsets16(segments int) {
 	VMOVUPS(Y0, Mem{Base: dst})
 	VMOVUPS(Y1, Mem{Base: dst, Disp: 32})
 	ADDQ(Imm(4), offs)
-	ADDQ(Imm(64), dst)
+	ADDQ(ldd, dst)
 	DECQ(k)
 	JNZ(LabelRef(name + "_loop"))
 	Label(name + "_done")
