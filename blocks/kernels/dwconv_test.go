@@ -167,6 +167,53 @@ func TestDepthwiseConvAllocatesNothing(t *testing.T) {
 	}
 }
 
+// TestMatVecTFourRows checks that MatVecT, which adds four rows of wt to
+// a pass where it can, gives the bits of adding them one at a time: row
+// counts that leave 0 to 3 rows after the groups of four, zeros in x
+// (skipped, so a row of infinities times a zero adds nothing), widths with
+// and without a tail after the whole vectors, and a row of wt shorter
+// than ld.
+func TestMatVecTFourRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, c := range []struct{ k, n, ld int }{{4, 8, 8}, {5, 16, 16}, {6, 13, 20}, {7, 1000, 1000}, {1280, 1000, 1000}, {576, 1024, 1030}, {9, 3, 3}} {
+		x := randSlice(rng, c.k)
+		wt := randSlice(rng, c.k*c.ld)
+		for i := 1; i < c.k; i += 3 {
+			x[i] = 0
+			wt[i*c.ld] = float32(math.Inf(1))
+		}
+		want := make([]float32, c.n)
+		for i, a := range x {
+			if a == 0 {
+				continue
+			}
+			for j := range want {
+				want[j] += a * wt[i*c.ld+j]
+			}
+		}
+		ref := make([]float32, c.n)
+		axpyAll := func() {
+			for i, a := range x {
+				if a != 0 {
+					axpyRows(ref, wt, []int{i * c.ld}, []float32{a})
+				}
+			}
+		}
+		axpyAll()
+		y, check := guarded(t, c.n, nil)
+		MatVecT(y, x, wt, c.ld)
+		check("MatVecT")
+		for j := range ref {
+			if math.Float32bits(y[j]) != math.Float32bits(ref[j]) {
+				t.Fatalf("k %d n %d: y[%d] = %v, row by row %v (bits)", c.k, c.n, j, y[j], ref[j])
+			}
+			if math.Abs(float64(y[j]-want[j])) > 1e-4*(1+math.Abs(float64(want[j]))) {
+				t.Fatalf("k %d n %d: y[%d] = %v, want %v", c.k, c.n, j, y[j], want[j])
+			}
+		}
+	}
+}
+
 func TestMatVecT(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, c := range []struct{ k, n, ld int }{{1, 1, 1}, {7, 13, 13}, {33, 29, 40}, {64, 1000, 1000}} {

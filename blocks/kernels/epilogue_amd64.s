@@ -157,6 +157,63 @@ done:
 	VZEROUPPER
 	RET
 
+// func axpy4AVX2(y []float32, w0 []float32, w1 []float32, w2 []float32, w3 []float32, a []float32)
+// Requires: AVX, FMA3, MMX+
+TEXT ·axpy4AVX2(SB), NOSPLIT, $0-144
+	MOVQ         y_base+0(FP), AX
+	MOVQ         w0_base+24(FP), CX
+	MOVQ         w1_base+48(FP), DX
+	MOVQ         w2_base+72(FP), BX
+	MOVQ         w3_base+96(FP), SI
+	MOVQ         a_base+120(FP), DI
+	VBROADCASTSS (DI), Y0
+	VBROADCASTSS 4(DI), Y1
+	VBROADCASTSS 8(DI), Y2
+	VBROADCASTSS 12(DI), Y3
+	MOVQ         y_len+8(FP), DI
+	SHRQ         $0x03, DI
+	SHLQ         $0x05, DI
+	MOVQ         DI, R8
+	ANDQ         $-64, R8
+	XORQ         R9, R9
+
+	// Pairs of vectors: one cache line of each row, and a prefetch of each row's line axpy4PrefetchBytes ahead.
+pairs:
+	CMPQ        R9, R8
+	JAE         single
+	PREFETCHT0  1024(CX)(R9*1)
+	PREFETCHT0  1024(DX)(R9*1)
+	PREFETCHT0  1024(BX)(R9*1)
+	PREFETCHT0  1024(SI)(R9*1)
+	VMOVUPS     (AX)(R9*1), Y4
+	VFMADD231PS (CX)(R9*1), Y0, Y4
+	VFMADD231PS (DX)(R9*1), Y1, Y4
+	VFMADD231PS (BX)(R9*1), Y2, Y4
+	VFMADD231PS (SI)(R9*1), Y3, Y4
+	VMOVUPS     Y4, (AX)(R9*1)
+	VMOVUPS     32(AX)(R9*1), Y4
+	VFMADD231PS 32(CX)(R9*1), Y0, Y4
+	VFMADD231PS 32(DX)(R9*1), Y1, Y4
+	VFMADD231PS 32(BX)(R9*1), Y2, Y4
+	VFMADD231PS 32(SI)(R9*1), Y3, Y4
+	VMOVUPS     Y4, 32(AX)(R9*1)
+	ADDQ        $0x40, R9
+	JMP         pairs
+
+single:
+	CMPQ        R9, DI
+	JAE         done
+	VMOVUPS     (AX)(R9*1), Y4
+	VFMADD231PS (CX)(R9*1), Y0, Y4
+	VFMADD231PS (DX)(R9*1), Y1, Y4
+	VFMADD231PS (BX)(R9*1), Y2, Y4
+	VFMADD231PS (SI)(R9*1), Y3, Y4
+	VMOVUPS     Y4, (AX)(R9*1)
+
+done:
+	VZEROUPPER
+	RET
+
 // func maxIntoAVX2(y []float32, x []float32)
 // Requires: AVX
 TEXT ·maxIntoAVX2(SB), NOSPLIT, $0-48

@@ -29,6 +29,11 @@ func biasResidualAVX2(y []float32, r []float32, b float32)
 //go:noescape
 func axpyAVX2(y []float32, w []float32, a float32)
 
+// axpy4AVX2 sets y[i] += a[r]*wr[i] for r = 0 to 3 in turn, each product fused into the sum, for the whole vectors of y; w0 to w3 are at least as long and a holds 4 values.
+//
+//go:noescape
+func axpy4AVX2(y []float32, w0 []float32, w1 []float32, w2 []float32, w3 []float32, a []float32)
+
 // maxIntoAVX2 sets y[i] = max(y[i], x[i]) for the whole vectors of y; x is at least as long.
 //
 //go:noescape

@@ -70,6 +70,24 @@ func axpySIMD(y, w []float32, a float32) bool {
 	return true
 }
 
+// axpy4SIMD adds a[r]*wr to y for r = 0 to 3 in turn, as four axpySIMD
+// calls would, and reports whether it could (not without AVX2).
+func axpy4SIMD(y, w0, w1, w2, w3 []float32, a *[4]float32) bool {
+	if !hasAVX2 {
+		return false
+	}
+	n := len(y)
+	w0, w1, w2, w3 = w0[:n], w1[:n], w2[:n], w3[:n]
+	axpy4AVX2(y, w0, w1, w2, w3, a[:])
+	for i := n &^ 7; i < n; i++ {
+		y[i] += a[0] * w0[i]
+		y[i] += a[1] * w1[i]
+		y[i] += a[2] * w2[i]
+		y[i] += a[3] * w3[i]
+	}
+	return true
+}
+
 // maxIntoSIMD sets y = max(y, x) elementwise.
 func maxIntoSIMD(y, x []float32) bool {
 	if !hasAVX2 {

@@ -206,3 +206,6 @@ func maxPool3S2AVX2(y, x []float32, ld int) {
 	_ = x[2*ld+2*n+1] // the last value the kernel reads
 	maxPool3S2NEON(y[:n], x, ld)
 }
+
+// axpy4SIMD has no kernel here: MatVecT adds the rows one at a time.
+func axpy4SIMD(_, _, _, _, _ []float32, _ *[4]float32) bool { return false }

@@ -39,3 +39,6 @@ func sumF64SIMD([]float32) (float64, int) { return 0, 0 }
 func maxPool3S2SIMD() bool { return false }
 
 func maxPool3S2AVX2(_, _ []float32, _ int) { panic("kernels: no max pooling kernel without assembly") }
+
+// axpy4SIMD has no kernel here: MatVecT adds the rows one at a time.
+func axpy4SIMD(_, _, _, _, _ []float32, _ *[4]float32) bool { return false }

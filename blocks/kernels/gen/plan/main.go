@@ -49,6 +49,7 @@ func main() {
 		biasHardSwish(true)
 		biasResidual()
 		axpy()
+		axpy4()
 		maxInto()
 		scale()
 		sumF64()
@@ -197,6 +198,65 @@ func axpy() {
 		VMOVUPS(v, Mem{Base: y, Index: off, Scale: 1})
 	})
 }
+
+// axpy4 emits axpy over four rows of w at once: y is loaded and stored
+// once for four products instead of once for each, which is what limits
+// axpy on a row vector times a matrix (MatVecT) while w streams from the
+// caches. The products are added in the rows' order, each fused as
+// axpyAVX2 fuses it, so y gets the bits of four axpyAVX2 calls.
+func axpy4() {
+	TEXT("axpy4AVX2", NOSPLIT, "func(y, w0, w1, w2, w3, a []float32)")
+	Pragma("noescape")
+	Doc("axpy4AVX2 sets y[i] += a[r]*wr[i] for r = 0 to 3 in turn, each product fused into the sum, for the whole vectors of y; w0 to w3 are at least as long and a holds 4 values.")
+	y := Load(Param("y").Base(), GP64())
+	var w [4]Register
+	for r := range w {
+		w[r] = Load(Param(fmt.Sprintf("w%d", r)).Base(), GP64())
+	}
+	ap := Load(Param("a").Base(), GP64())
+	var a [4]VecVirtual
+	for r := range a {
+		a[r] = YMM()
+		VBROADCASTSS(Mem{Base: ap, Disp: 4 * r}, a[r])
+	}
+	n := Load(Param("y").Len(), GP64())
+	SHRQ(U8(3), n)
+	SHLQ(U8(5), n) // bytes in whole vectors
+	pairs := GP64()
+	MOVQ(n, pairs)
+	ANDQ(I32(-64), pairs) // bytes in whole pairs of vectors
+	off := GP64()
+	XORQ(off, off)
+	body := func(disp int) {
+		v := YMM()
+		VMOVUPS(Mem{Base: y, Index: off, Scale: 1, Disp: disp}, v)
+		for r := range w {
+			VFMADD231PS(Mem{Base: w[r], Index: off, Scale: 1, Disp: disp}, a[r], v)
+		}
+		VMOVUPS(v, Mem{Base: y, Index: off, Scale: 1, Disp: disp})
+	}
+	Comment("Pairs of vectors: one cache line of each row, and a prefetch of each row's line axpy4PrefetchBytes ahead.")
+	Label("pairs")
+	CMPQ(off, pairs)
+	JAE(LabelRef("single"))
+	for r := range w {
+		PREFETCHT0(Mem{Base: w[r], Index: off, Scale: 1, Disp: axpy4PrefetchBytes})
+	}
+	body(0)
+	body(32)
+	ADDQ(U8(64), off)
+	JMP(LabelRef("pairs"))
+	Label("single")
+	CMPQ(off, n)
+	JAE(LabelRef("done"))
+	body(0)
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// axpy4PrefetchBytes is how far ahead axpy4AVX2 prefetches each row.
+const axpy4PrefetchBytes = 1024
 
 func maxInto() {
 	TEXT("maxIntoAVX2", NOSPLIT, "func(y, x []float32)")
