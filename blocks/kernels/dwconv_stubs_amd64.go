@@ -4,10 +4,15 @@
 
 package kernels
 
-// stemConvK3S2AVX2 computes nvec vectors of one output row of four output channels of a 3x3 convolution at stride 2 over c input channels (see gen/plan).
+// stemConvK3S2AVX2 computes nvec vectors of 8 of one output row of four output channels of a 3x3 convolution at stride 2 over c input channels (see gen/plan).
 //
 //go:noescape
 func stemConvK3S2AVX2(y []float32, ldy int, nvec int, e []float32, o []float32, ldc int, ld int, w []float32, c int, lo float32, hi float32)
+
+// stemConvK3S2AVX512 computes nvec vectors of 16 of one output row of four output channels of a 3x3 convolution at stride 2 over c input channels (see gen/plan).
+//
+//go:noescape
+func stemConvK3S2AVX512(y []float32, ldy int, nvec int, e []float32, o []float32, ldc int, ld int, w []float32, c int, lo float32, hi float32)
 
 // copyRowsAVX2 copies h rows of w floats from x (rows lds apart) to y (rows ldd apart).
 //

@@ -71,6 +71,14 @@ func copyRowsSpill(y []float32, ldd int, x []float32, lds, w, h int) bool {
 // stemClampSIMD reports whether stemConvClampSIMD runs here.
 func stemClampSIMD() bool { return hasAVX2 }
 
+// stemWideSIMD reports whether stemConvWideSIMD runs here (AVX-512).
+func stemWideSIMD() bool { return hasAVX512 }
+
+// stemConvWideSIMD is stemConvClampSIMD in vectors of 16.
+func stemConvWideSIMD(y []float32, ldy, nvec int, e, o []float32, ldc, ld int, w []float32, c int, lo, hi float32) {
+	stemConvK3S2AVX512(y, ldy, nvec, e, o, ldc, ld, w, c, lo, hi)
+}
+
 // stemConvClampSIMD is stemConvSIMD with the outputs clamped to [lo, hi]
 // as they are stored.
 func stemConvClampSIMD(y []float32, ldy, nvec int, e, o []float32, ldc, ld int, w []float32, c int, lo, hi float32) {

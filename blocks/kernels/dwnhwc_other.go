@@ -19,6 +19,12 @@ func copyRowsSpill(_ []float32, _ int, _ []float32, _, _, _ int) bool { return f
 
 func stemClampSIMD() bool { return false }
 
+func stemWideSIMD() bool { return false }
+
+func stemConvWideSIMD(_ []float32, _, _ int, _, _ []float32, _, _ int, _ []float32, _ int, _, _ float32) {
+	panic("kernels: no wide stem kernel")
+}
+
 func stemConvClampSIMD(_ []float32, _, _ int, _, _ []float32, _, _ int, _ []float32, _ int, _, _ float32) {
 	panic("kernels: no clamping stem kernel")
 }

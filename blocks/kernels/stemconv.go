@@ -18,6 +18,7 @@ type StemConv struct {
 	region int            // buffer floats per input channel
 	w      []float32      // per block of four outputs: 4 biases, then [C][3][3][4]
 	simd   bool           // the AVX2 kernel (tests clear it)
+	wide   bool           // the AVX-512 kernel, for rows of 16 outputs or more (tests clear it)
 }
 
 // stemOuts is the number of output channels the kernel computes at once.
@@ -34,6 +35,7 @@ func NewStemConv(win Window, c, out int, w, bias []float32) *StemConv {
 		return nil
 	}
 	s := &StemConv{Win: win, C: c, Out: out, simd: stemSIMD()}
+	s.wide = s.simd && stemWideSIMD()
 	s.planes = newEvenOddPlanes(win)
 	s.region = s.planes.ScratchLen()
 	const taps = 9
@@ -92,7 +94,11 @@ func (s *StemConv) Run(buf, tile, y []float32, oh0, oh1 int, e *Epilogue) {
 	// vector of a row is computed again over the row's last 8 outputs (the
 	// same values) rather than in the tile.
 	lo, hi, clamp := negInf32, posInf32, s.simd && ow >= 8 && !e.noSIMD && stemClampSIMD()
-	if clamp {
+	// In vectors of 16, every activation goes through the clamping
+	// kernel (a clamp to [-Inf, +Inf] for those it does not fuse), and
+	// a row's last, partial vector is computed again in the same way.
+	wide := s.wide && ow >= 16 && !e.noSIMD
+	if clamp || wide {
 		switch act.Act {
 		case ActReLU:
 			lo, act.Act = 0, ActIdentity
@@ -111,6 +117,11 @@ func (s *StemConv) Run(buf, tile, y []float32, oh0, oh1 int, e *Epilogue) {
 			switch {
 			case !s.simd:
 				stemBlockGo(yb, ohw, ow, e0, o0, s.region, ld, w, s.C)
+			case wide:
+				stemConvWideSIMD(yb, ohw, ow/16, e0, o0, s.region, ld, w, s.C, lo, hi)
+				if ow%16 != 0 {
+					stemConvWideSIMD(yb[ow-16:], ohw, 1, e0[ow-16:], o0[ow-16:], s.region, ld, w, s.C, lo, hi)
+				}
 			case clamp:
 				stemConvClampSIMD(yb, ohw, full, e0, o0, s.region, ld, w, s.C, lo, hi)
 				if ow%8 != 0 {

@@ -16,6 +16,8 @@ func TestStemConvMatchesReference(t *testing.T) {
 		{3, 64, 33, 31, 0},   // squeezenet's (no padding): widths of 15
 		{1, 4, 9, 50, 1},     // three vectors and a tail
 		{4, 12, 16, 80, 1},   // five whole vectors
+		{3, 8, 64, 70, 1},    // 35 outputs a row: two vectors of 16 and a last one again
+		{3, 4, 40, 33, 1},    // 17: one vector of 16 and a last one again
 		{2, 4, 6, 5, 2},
 	}
 	for _, c := range cases {
@@ -57,6 +59,19 @@ func TestStemConvMatchesReference(t *testing.T) {
 					for i := range want {
 						if diff := math.Abs(float64(y[i] - want[i])); diff > 1e-5*(1+math.Abs(float64(want[i]))) {
 							t.Fatalf("output %d = %v, reference %v", i, y[i], want[i])
+						}
+					}
+					if !s.wide || generic {
+						return
+					}
+					// The kernel in vectors of 16 gives the bits of the
+					// one in vectors of 8.
+					s.wide = false
+					y8 := make([]float32, len(want))
+					s.Run(buf, tile, y8, 0, oh, e)
+					for i := range y8 {
+						if math.Float32bits(y[i]) != math.Float32bits(y8[i]) {
+							t.Fatalf("output %d = %v in vectors of 16, %v in vectors of 8 (bits)", i, y[i], y8[i])
 						}
 					}
 				})

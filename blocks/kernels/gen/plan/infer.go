@@ -24,17 +24,26 @@ import (
 // three vectors at a time (12 accumulators), then one. The outputs are
 // clamped to [lo, hi] as they are stored (ReLU, ReLU6; -Inf and +Inf for
 // none).
-func stemBlock(k int) {
+//
+// With avx512 it emits the AVX-512 form (stemConvK3S2AVX512 for k = 3):
+// the same in vectors of 16, whose sums are the AVX2 kernel's, value for
+// value.
+func stemBlock(k int, avx512 bool) {
 	const outs = 4
 	name := fmt.Sprintf("stemConvK%dS2AVX2", k)
+	vecBytes, vec, shift := 32, YMM, 5
+	if avx512 {
+		name = fmt.Sprintf("stemConvK%dS2AVX512", k)
+		vecBytes, vec, shift = 64, ZMM, 6
+	}
 	TEXT(name, NOSPLIT, "func(y []float32, ldy, nvec int, e, o []float32, ldc, ld int, w []float32, c int, lo, hi float32)")
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s computes nvec vectors of one output row of four output channels of a %dx%d convolution at stride 2 over c input channels (see gen/plan).", name, k, k))
+	Doc(fmt.Sprintf("%s computes nvec vectors of %d of one output row of four output channels of a %dx%d convolution at stride 2 over c input channels (see gen/plan).", name, vecBytes/4, k, k))
 	y := Load(Param("y").Base(), GP64())
 	ldy := Load(Param("ldy"), GP64())
 	SHLQ(U8(2), ldy)
 	n := Load(Param("nvec"), GP64())
-	SHLQ(U8(5), n) // bytes
+	SHLQ(U8(shift), n) // bytes
 	ld := Load(Param("ld"), GP64())
 	SHLQ(U8(2), ld)
 	// From the last tap row of one channel to the first of the next.
@@ -52,7 +61,7 @@ func stemBlock(k int) {
 		for j := range acc {
 			acc[j] = make([]VecVirtual, vecs)
 			for v := range acc[j] {
-				acc[j][v] = YMM()
+				acc[j][v] = vec()
 				VBROADCASTSS(Mem{Base: w, Disp: 4 * j}, acc[j][v])
 			}
 		}
@@ -64,9 +73,9 @@ func stemBlock(k int) {
 		cnt := Load(Param("c"), GP64())
 		in := make([]VecVirtual, vecs)
 		for v := range in {
-			in[v] = YMM()
+			in[v] = vec()
 		}
-		wv := YMM()
+		wv := vec()
 		Label(fmt.Sprintf("chan%d", vecs))
 		for kh := 0; kh < k; kh++ {
 			for kw := 0; kw < k; kw++ {
@@ -75,7 +84,7 @@ func stemBlock(k int) {
 					p = po
 				}
 				for v := range in {
-					VMOVUPS(Mem{Base: p, Disp: 4*(kw/2) + 32*v}, in[v])
+					VMOVUPS(Mem{Base: p, Disp: 4*(kw/2) + vecBytes*v}, in[v])
 				}
 				for j := range acc {
 					VBROADCASTSS(Mem{Base: w, Disp: 4 * ((kh*k+kw)*outs + j)}, wv)
@@ -113,18 +122,18 @@ func stemBlock(k int) {
 			for v, a := range acc[j] {
 				VMAXPS(a, lo, a) // a NaN stays NaN, as with Go's max and min
 				VMINPS(a, hi, a)
-				VMOVUPS(a, Mem{Base: dst, Disp: 32 * v})
+				VMOVUPS(a, Mem{Base: dst, Disp: vecBytes * v})
 			}
 			if j < outs-1 {
 				ADDQ(ldy, dst)
 			}
 		}
-		ADDQ(U32(32*vecs), off)
+		ADDQ(U32(vecBytes*vecs), off)
 	}
 
 	wide := GP64()
 	MOVQ(n, wide)
-	SUBQ(U8(64), wide) // last offset where three vectors fit
+	SUBQ(U32(2*vecBytes), wide) // last offset where three vectors fit
 	Label("wide")
 	CMPQ(off, wide)
 	JGE(LabelRef("narrow"))

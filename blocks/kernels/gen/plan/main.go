@@ -56,7 +56,8 @@ func main() {
 		maxPool3S2()
 		maxPool3S2Plane()
 	case "dwconv":
-		stemBlock(3)
+		stemBlock(3, false)
+		stemBlock(3, true)
 		copyRows()
 		copyRowsAVX512()
 		for _, k := range []int{3, 5, 7} {
