@@ -4,8 +4,8 @@ package kernels
 
 // dwNHWC8SIMD reports whether the channels-last depthwise kernels run here
 // for a k x k window at stride s: wherever there is AVX2, AVX-512 machines
-// included, where they take 0.5 to 0.65 of the per-channel row kernels'
-// time too (docs/benchmarks.md).
+// included, where they beat the per-channel row kernels too
+// (BenchmarkDepthwiseConv; docs/benchmarks.md has the figures).
 func dwNHWC8SIMD(k, s int) bool {
 	return hasAVX2 && (k == 3 || k == 5 || k == 7) && (s == 1 || s == 2)
 }
