@@ -7954,3 +7954,110 @@ block:
 done:
 	VZEROUPPER
 	RET
+
+// func transposeRows8EpiAVX2(dst []float32, ldd int, src []float32, lds int, n int, bias []float32, lo float32, hi float32)
+// Requires: AVX
+TEXT ·transposeRows8EpiAVX2(SB), NOSPLIT, $0-104
+	MOVQ         bias_base+72(FP), AX
+	VBROADCASTSS lo+96(FP), Y0
+	VBROADCASTSS hi+100(FP), Y1
+	MOVQ         dst_base+0(FP), CX
+	MOVQ         ldd+24(FP), DX
+	SHLQ         $0x02, DX
+	LEAQ         (CX)(DX*2), BX
+	ADDQ         DX, BX
+	LEAQ         (BX)(DX*2), SI
+	ADDQ         DX, SI
+	MOVQ         src_base+32(FP), DI
+	MOVQ         lds+56(FP), R8
+	SHLQ         $0x02, R8
+	MOVQ         n+64(FP), R9
+	SHRQ         $0x03, R9
+	TESTQ        R9, R9
+	JZ           done
+	LEAQ         (R8)(R8*2), R10
+
+block:
+	VMOVUPS      (DI), Y2
+	VMOVUPS      (DI)(R8*1), Y3
+	VMOVUPS      (DI)(R8*2), Y4
+	VMOVUPS      (DI)(R10*1), Y5
+	LEAQ         (DI)(R8*4), DI
+	VMOVUPS      (DI), Y6
+	VMOVUPS      (DI)(R8*1), Y7
+	VMOVUPS      (DI)(R8*2), Y8
+	VMOVUPS      (DI)(R10*1), Y9
+	LEAQ         (DI)(R8*4), DI
+	VUNPCKLPS    Y3, Y2, Y10
+	VUNPCKHPS    Y3, Y2, Y2
+	VUNPCKLPS    Y5, Y4, Y3
+	VUNPCKHPS    Y5, Y4, Y4
+	VUNPCKLPS    Y7, Y6, Y5
+	VUNPCKHPS    Y7, Y6, Y6
+	VUNPCKLPS    Y9, Y8, Y7
+	VUNPCKHPS    Y9, Y8, Y8
+	VSHUFPS      $0x44, Y3, Y10, Y9
+	VSHUFPS      $0xee, Y3, Y10, Y3
+	VSHUFPS      $0x44, Y4, Y2, Y10
+	VSHUFPS      $0xee, Y4, Y2, Y2
+	VSHUFPS      $0x44, Y7, Y5, Y4
+	VSHUFPS      $0xee, Y7, Y5, Y5
+	VSHUFPS      $0x44, Y8, Y6, Y7
+	VSHUFPS      $0xee, Y8, Y6, Y6
+	VPERM2F128   $0x20, Y4, Y9, Y8
+	VPERM2F128   $0x31, Y4, Y9, Y4
+	VPERM2F128   $0x20, Y5, Y3, Y9
+	VPERM2F128   $0x31, Y5, Y3, Y3
+	VPERM2F128   $0x20, Y7, Y10, Y5
+	VPERM2F128   $0x31, Y7, Y10, Y7
+	VPERM2F128   $0x20, Y6, Y2, Y10
+	VPERM2F128   $0x31, Y6, Y2, Y2
+	VBROADCASTSS (AX), Y6
+	VADDPS       Y8, Y6, Y8
+	VMAXPS       Y0, Y8, Y8
+	VMINPS       Y1, Y8, Y8
+	VMOVUPS      Y8, (CX)
+	VBROADCASTSS 4(AX), Y6
+	VADDPS       Y9, Y6, Y9
+	VMAXPS       Y0, Y9, Y9
+	VMINPS       Y1, Y9, Y9
+	VMOVUPS      Y9, (CX)(DX*1)
+	VBROADCASTSS 8(AX), Y6
+	VADDPS       Y5, Y6, Y5
+	VMAXPS       Y0, Y5, Y5
+	VMINPS       Y1, Y5, Y5
+	VMOVUPS      Y5, (CX)(DX*2)
+	VBROADCASTSS 12(AX), Y5
+	VADDPS       Y10, Y5, Y10
+	VMAXPS       Y0, Y10, Y10
+	VMINPS       Y1, Y10, Y10
+	VMOVUPS      Y10, (BX)
+	VBROADCASTSS 16(AX), Y5
+	VADDPS       Y4, Y5, Y4
+	VMAXPS       Y0, Y4, Y4
+	VMINPS       Y1, Y4, Y4
+	VMOVUPS      Y4, (CX)(DX*4)
+	VBROADCASTSS 20(AX), Y4
+	VADDPS       Y3, Y4, Y3
+	VMAXPS       Y0, Y3, Y3
+	VMINPS       Y1, Y3, Y3
+	VMOVUPS      Y3, (BX)(DX*2)
+	VBROADCASTSS 24(AX), Y3
+	VADDPS       Y7, Y3, Y7
+	VMAXPS       Y0, Y7, Y7
+	VMINPS       Y1, Y7, Y7
+	VMOVUPS      Y7, (SI)
+	VBROADCASTSS 28(AX), Y3
+	VADDPS       Y2, Y3, Y2
+	VMAXPS       Y0, Y2, Y2
+	VMINPS       Y1, Y2, Y2
+	VMOVUPS      Y2, (SI)(DX*1)
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, BX
+	ADDQ         $0x00000020, SI
+	DECQ         R9
+	JNZ          block
+
+done:
+	VZEROUPPER
+	RET

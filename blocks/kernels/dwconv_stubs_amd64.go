@@ -138,3 +138,8 @@ func dwNHWC8K7S2AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []floa
 //
 //go:noescape
 func transposeRows8AVX2(dst []float32, ldd int, src []float32, lds int, n int)
+
+// transposeRows8EpiAVX2 sets dst[c*ldd+j] = min(max(src[j*lds+c]+bias[c], lo), hi) for c < 8 and j < n&^7.
+//
+//go:noescape
+func transposeRows8EpiAVX2(dst []float32, ldd int, src []float32, lds int, n int, bias []float32, lo float32, hi float32)

@@ -144,6 +144,11 @@ func SgemmPackedT(p *PackedT, n int, x []float32, ldx int, beta float32, c []flo
 	}
 	kern := p.kern
 	nr := kern.nr
+	var fused fusedEpilogue
+	var fe *fusedEpilogue
+	if transposeFusesEpilogue {
+		fe = fused.from(kern, epi, m)
+	}
 	rows := splitRows(kern, n)
 	at, tail := rowSplit(kern, n)
 	xp, strip := ws[:rows*k], ws[rows*k:rows*k+rows*nr]
@@ -190,9 +195,52 @@ func SgemmPackedT(p *PackedT, n int, x []float32, ldx int, beta float32, c []flo
 			}
 			sBeta = 1
 		}
+		if fe != nil {
+			transposeRowsEpi(cr, ldc, strip, ldS, w, n, fe, jr)
+			if r := w &^ 7; r < w {
+				epi.apply(c, ldc, jr+r, w-r, 0, n)
+			}
+			continue
+		}
 		transposeRows(cr, ldc, strip, ldS, w, n)
 		if epi != nil {
 			epi.apply(c, ldc, jr, w, 0, n)
+		}
+	}
+}
+
+// transposeFusesEpilogue makes SgemmPackedT finish the epilogue in the
+// transpose where it can (transposeRowsEpi); BenchmarkSgemmPackedTEpilogue
+// clears it to time the pass instead.
+var transposeFusesEpilogue = true
+
+// transposeRowsEpi is transposeRows whose whole groups of eight rows of
+// dst (rows&^7) are finished with the fused epilogue fe (the rows from row
+// jr of the product on) as they are written: their whole vectors as the
+// epilogue pass's SIMD kernel finishes a row, their last cols%8 values as
+// the pass finishes a row's tail. The values are then the bits that
+// transposeRows and the pass give. The rows after the last whole group
+// are only transposed: the caller applies the epilogue to them.
+func transposeRowsEpi(dst []float32, ldd int, src []float32, lds, rows, cols int, fe *fusedEpilogue, jr int) {
+	clamp := fe.lo != -posInf32 || fe.hi != posInf32 // not for no activation, as the pass
+	for i := 0; i+8 <= rows; i += 8 {
+		bias := fe.bias[jr+i : jr+i+8]
+		j := transposeRows8Epi(dst[i*ldd:], ldd, src[i:], lds, cols, bias, fe.lo, fe.hi)
+		for ; j < cols; j++ {
+			s := src[j*lds+i:]
+			for r := 0; r < 8; r++ {
+				v := s[r] + bias[r]
+				if clamp {
+					v = min(max(v, fe.lo), fe.hi)
+				}
+				dst[(i+r)*ldd+j] = v
+			}
+		}
+	}
+	for i := rows &^ 7; i < rows; i++ {
+		d := dst[i*ldd : i*ldd+cols]
+		for j := range d {
+			d[j] = src[j*lds+i]
 		}
 	}
 }

@@ -27,11 +27,15 @@ func TestSgemmPackedTMatchesPacked(t *testing.T) {
 		for i, s := range shapes {
 			m, n, k := s[0], s[1], s[2]
 			for _, beta := range []float32{0, 1, 0.3} {
-				for _, withEpi := range []bool{false, true} {
-					if raceEnabled && (i+int(beta*4))%3 != 0 {
+				// Epilogues: none; ReLU6 with a residual (the pass); ReLU6,
+				// ReLU and none with a bias (fused into the transpose);
+				// none with a zero in the bias and h-swish (the pass).
+				for ei := range 7 {
+					withEpi := ei > 0
+					if raceEnabled && (i+int(beta*4)+ei)%3 != 0 {
 						continue
 					}
-					name := fmt.Sprintf("%s/m%d_n%d_k%d_beta%v_epi%v", kern.name, m, n, k, beta, withEpi)
+					name := fmt.Sprintf("%s/m%d_n%d_k%d_beta%v_epi%d", kern.name, m, n, k, beta, ei)
 					t.Run(name, func(t *testing.T) {
 						ldx, ldc := n+i%3, n+(i+1)%4
 						alpha := float32(1)
@@ -42,7 +46,20 @@ func TestSgemmPackedTMatchesPacked(t *testing.T) {
 						c0 := randSlice(rng, m*ldc)
 						var epi *RowEpilogue
 						if withEpi {
-							epi = &RowEpilogue{E: &Epilogue{Bias: randSlice(rng, m+2), Act: ActReLU6}, Row0: 2, Res: randSlice(rng, m*ldc), LdRes: ldc}
+							epi = &RowEpilogue{E: &Epilogue{Bias: randSlice(rng, m+2), Act: ActReLU6}, Row0: 2}
+						}
+						switch ei {
+						case 1:
+							epi.Res, epi.LdRes = randSlice(rng, m*ldc), ldc
+						case 3:
+							epi.E.Act = ActReLU
+						case 4, 5:
+							epi.E.Act = ActIdentity
+							if ei == 5 {
+								epi.E.Bias[2+m/2] = 0
+							}
+						case 6:
+							epi.E.Act = ActHardSwish
 						}
 						pa := packAWith(kern, false, m, k, alpha, a, k)
 						want := slices.Clone(c0)
@@ -237,5 +254,39 @@ func BenchmarkSgemmPackedT(b *testing.B) {
 				b.ReportMetric(2*float64(m*n*k)*float64(b.N)/tA.Seconds()/1e9, "direct-GFLOP/s")
 			})
 		}
+	}
+}
+
+// BenchmarkSgemmPackedTEpilogue compares, on tShapes with a bias and
+// ReLU6, the transposed form finishing the epilogue in its transpose
+// (transposeRowsEpi) with the transpose followed by the epilogue's pass,
+// one thread, alternating in each iteration. It reports the median ratio
+// of their times.
+func BenchmarkSgemmPackedTEpilogue(b *testing.B) {
+	if !transposeFast {
+		b.Skip("no transposed form on this path")
+	}
+	rng := rand.New(rand.NewPCG(27, 28))
+	for _, s := range tShapes {
+		m, k, n := s[0], s[1], s[2]
+		a, x, y := randomSlice(rng, m*k), randomSlice(rng, k*n), make([]float32, m*n)
+		pt := PackT(m, k, 1, a, k)
+		ws := make([]float32, pt.WorkspaceLen(n))
+		epi := &RowEpilogue{E: &Epilogue{Bias: randomSlice(rng, m), Act: ActReLU6}}
+		b.Run(fmt.Sprintf("%dx%dx%d", m, k, n), func(b *testing.B) {
+			defer func() { transposeFusesEpilogue = true }()
+			var ratios []float64
+			for b.Loop() {
+				transposeFusesEpilogue = true
+				t0 := time.Now()
+				SgemmPackedT(pt, n, x, n, 0, y, n, ws, epi)
+				t1 := time.Now()
+				transposeFusesEpilogue = false
+				SgemmPackedT(pt, n, x, n, 0, y, n, ws, epi)
+				ratios = append(ratios, float64(t1.Sub(t0))/float64(time.Since(t1)))
+			}
+			slices.Sort(ratios)
+			b.ReportMetric(ratios[len(ratios)/2], "fused/pass")
+		})
 	}
 }

@@ -8,3 +8,7 @@ package kernels
 var transposeFast = false
 
 func transposeRows8(_ []float32, _ int, _ []float32, _, _ int) int { return 0 }
+
+func transposeRows8Epi(_ []float32, _ int, _ []float32, _, _ int, _ []float32, _, _ float32) int {
+	return 0
+}

@@ -154,10 +154,27 @@ func dwUnpack8() {
 // transposeRows8 emits the 8-row transpose of the transposed GEMM form
 // (gemm_t.go): eight rows of the destination from eight columns of the
 // source, eight values of each at a time.
-func transposeRows8() {
-	TEXT("transposeRows8AVX2", NOSPLIT, "func(dst []float32, ldd int, src []float32, lds int, n int)")
-	Pragma("noescape")
-	Doc("transposeRows8AVX2 sets dst[c*ldd+j] = src[j*lds+c] for c < 8 and j < n&^7.")
+//
+// With epi it emits transposeRows8EpiAVX2, which also finishes each
+// destination row as the GEMM epilogue's pass would (a bias per row, then
+// the clamp [lo, hi]), in biasClampAVX2's instructions and order, so the
+// transposed form needs no pass over its output after the transpose.
+func transposeRows8(epi bool) {
+	if epi {
+		TEXT("transposeRows8EpiAVX2", NOSPLIT, "func(dst []float32, ldd int, src []float32, lds int, n int, bias []float32, lo, hi float32)")
+		Pragma("noescape")
+		Doc("transposeRows8EpiAVX2 sets dst[c*ldd+j] = min(max(src[j*lds+c]+bias[c], lo), hi) for c < 8 and j < n&^7.")
+	} else {
+		TEXT("transposeRows8AVX2", NOSPLIT, "func(dst []float32, ldd int, src []float32, lds int, n int)")
+		Pragma("noescape")
+		Doc("transposeRows8AVX2 sets dst[c*ldd+j] = src[j*lds+c] for c < 8 and j < n&^7.")
+	}
+	var bias Register
+	var lo, hi VecVirtual
+	if epi {
+		bias = Load(Param("bias").Base(), GP64())
+		lo, hi = broadcastArg("lo"), broadcastArg("hi")
+	}
 	rows := newPlanePointers(Load(Param("dst").Base(), GP64()), Load(Param("ldd"), GP64()))
 	src := Load(Param("src").Base(), GP64())
 	lds := Load(Param("lds"), GP64())
@@ -183,6 +200,13 @@ func transposeRows8() {
 	}
 	cols := transpose8(in)
 	for c, v := range cols {
+		if epi {
+			b := YMM()
+			VBROADCASTSS(Mem{Base: bias, Disp: 4 * c}, b)
+			VADDPS(v, b, v)
+			VMAXPS(lo, v, v)
+			VMINPS(hi, v, v)
+		}
 		VMOVUPS(v, rows.mem(c, 0))
 	}
 	rows.advance(32)

@@ -74,7 +74,8 @@ func main() {
 			dwNHWC8(k, 1)
 			dwNHWC8(k, 2)
 		}
-		transposeRows8()
+		transposeRows8(false)
+		transposeRows8(true)
 	case "train":
 		trainSet()
 	default:
