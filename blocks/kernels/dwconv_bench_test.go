@@ -140,3 +140,43 @@ func BenchmarkMatVecT(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDepthwiseWide compares, on the stride-1 shapes of
+// BenchmarkDepthwiseConv, the channels-last kernels in ZMM registers (two
+// positions a vector, AVX-512) with those in YMM registers, one thread,
+// alternating in each iteration. It reports the median ratio of their
+// times.
+func BenchmarkDepthwiseWide(b *testing.B) {
+	if !hasAVX512 {
+		b.Skip("no AVX-512")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []struct{ c, hw, k int }{
+		{32, 112, 3}, {72, 56, 3}, {144, 56, 3}, {120, 28, 5}, {192, 28, 3}, {480, 14, 5}, {576, 14, 3}, {1152, 7, 5}, {960, 7, 3},
+	} {
+		b.Run(fmt.Sprintf("c%d_%d_k%d", c.c, c.hw, c.k), func(b *testing.B) {
+			win := Window{InH: c.hw, InW: c.hw, KH: c.k, KW: c.k, StrideH: 1, StrideW: 1, PadH: c.k / 2, PadW: c.k / 2,
+				DilH: 1, DilW: 1, OutH: c.hw, OutW: c.hw}
+			d := NewDepthwiseConv(win, c.c, 1)
+			if !d.nhwc {
+				b.Skip("no channels-last path")
+			}
+			x, w := randSlice(rng, c.c*c.hw*c.hw), randSlice(rng, c.c*c.k*c.k)
+			y, s := make([]float32, c.c*c.hw*c.hw), make([]float32, d.ScratchLen())
+			e := &Epilogue{Bias: randSlice(rng, c.c), Act: ActReLU}
+			defer func() { dwNHWC8Wide = true }()
+			var ratios []float64
+			for b.Loop() {
+				dwNHWC8Wide = true
+				t0 := time.Now()
+				d.Run(x, w, y, 0, c.c, e, s)
+				t1 := time.Now()
+				dwNHWC8Wide = false
+				d.Run(x, w, y, 0, c.c, e, s)
+				ratios = append(ratios, float64(t1.Sub(t0))/float64(time.Since(t1)))
+			}
+			slices.Sort(ratios)
+			b.ReportMetric(ratios[len(ratios)/2], "zmm/ymm")
+		})
+	}
+}

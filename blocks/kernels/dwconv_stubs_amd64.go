@@ -114,6 +114,11 @@ func dwNHWC8K3S1AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []floa
 //go:noescape
 func dwNHWC8K3S2AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)
 
+// dwNHWC8K3S1AVX512 computes a 3x3 depthwise convolution at stride 1 over eight channels, channels last (see gen/plan).
+//
+//go:noescape
+func dwNHWC8K3S1AVX512(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)
+
 // dwNHWC8K5S1AVX2 computes a 5x5 depthwise convolution at stride 1 over eight channels, channels last (see gen/plan).
 //
 //go:noescape
@@ -124,6 +129,11 @@ func dwNHWC8K5S1AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []floa
 //go:noescape
 func dwNHWC8K5S2AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)
 
+// dwNHWC8K5S1AVX512 computes a 5x5 depthwise convolution at stride 1 over eight channels, channels last (see gen/plan).
+//
+//go:noescape
+func dwNHWC8K5S1AVX512(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)
+
 // dwNHWC8K7S1AVX2 computes a 7x7 depthwise convolution at stride 1 over eight channels, channels last (see gen/plan).
 //
 //go:noescape
@@ -133,6 +143,11 @@ func dwNHWC8K7S1AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []floa
 //
 //go:noescape
 func dwNHWC8K7S2AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)
+
+// dwNHWC8K7S1AVX512 computes a 7x7 depthwise convolution at stride 1 over eight channels, channels last (see gen/plan).
+//
+//go:noescape
+func dwNHWC8K7S1AVX512(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)
 
 // transposeRows8AVX2 sets dst[c*ldd+j] = src[j*lds+c] for c < 8 and j < n&^7.
 //

@@ -55,6 +55,11 @@ func TestDepthwiseConvMatchesReference(t *testing.T) {
 				dwCase{16, 1, 13, 11, k, s, k / 2, 1, 0}, dwCase{16, 1, 4, 4, k, s, k / 2, 1, 0}, dwCase{16, 1, 12, 10, k, s, 0, 1, 0})
 		}
 	}
+	// Rows of 28 and 30 outputs at stride 1: the AVX-512 kernels' chunks
+	// of 14 (twice; after one of 16).
+	for _, k := range []int{3, 5, 7} {
+		cases = append(cases, dwCase{16, 1, 6, 28, k, 1, k / 2, 1, 0}, dwCase{16, 1, 5, 30, k, 1, k / 2, 1, 0})
+	}
 	cases = append(cases, dwCase{16, 1, 56, 56, 3, 1, 1, 1, 0}, dwCase{16, 1, 112, 112, 3, 2, 1, 1, 0}, dwCase{16, 1, 28, 28, 5, 2, 2, 1, 0}, dwCase{16, 2, 7, 7, 3, 1, 1, 1, 0})
 	// Bands of a few output rows on small planes (the channels-last path
 	// takes bands where a whole plane would not fit dwBandBytes): the
@@ -113,6 +118,21 @@ func TestDepthwiseConvMatchesReference(t *testing.T) {
 				for i := range want {
 					if diff := math.Abs(float64(y[i] - want[i])); diff > 1e-5*(1+math.Abs(float64(want[i]))) {
 						t.Fatalf("output %d = %v, reference %v", i, y[i], want[i])
+					}
+				}
+				if !d.nhwc || generic || !dwNHWC8Wide {
+					return
+				}
+				// The AVX-512 kernels (two positions a vector) give the
+				// bits of the AVX2 ones.
+				dwNHWC8Wide = false
+				defer func() { dwNHWC8Wide = true }()
+				y8 := make([]float32, len(want))
+				d.Run(x, w, y8, 0, half, e, scratch)
+				d.Run(x, w, y8, half, out, e, scratch)
+				for i := range y8 {
+					if math.Float32bits(y[i]) != math.Float32bits(y8[i]) {
+						t.Fatalf("output %d = %v two positions a vector, %v one (bits)", i, y[i], y8[i])
 					}
 				}
 			})

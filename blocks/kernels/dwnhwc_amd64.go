@@ -30,6 +30,10 @@ func dwUnpack8(y []float32, plane int, o []float32) {
 	dwUnpack8AVX2(y, plane, o[:8*n])
 }
 
+// dwNHWC8Wide makes dwNHWC8 run the AVX-512 kernels at stride 1, two
+// positions a vector (tests and benchmarks clear it to compare).
+var dwNHWC8Wide = hasAVX512
+
 // dwNHWC8 computes oh x ow positions of eight channels into o from the
 // padded positions p (ldp a row), see gen/plan.
 func dwNHWC8(k, s int, o, p []float32, ldp, oh, ow int, w, b []float32, lo, hi float32) {
@@ -38,6 +42,12 @@ func dwNHWC8(k, s int, o, p []float32, ldp, oh, ow int, w, b []float32, lo, hi f
 	_ = w[8*k*k-1]
 	_ = b[7]
 	switch {
+	case k == 3 && s == 1 && dwNHWC8Wide:
+		dwNHWC8K3S1AVX512(o, p, ldp, oh, ow, w, b, lo, hi)
+	case k == 5 && s == 1 && dwNHWC8Wide:
+		dwNHWC8K5S1AVX512(o, p, ldp, oh, ow, w, b, lo, hi)
+	case k == 7 && s == 1 && dwNHWC8Wide:
+		dwNHWC8K7S1AVX512(o, p, ldp, oh, ow, w, b, lo, hi)
 	case k == 3 && s == 1:
 		dwNHWC8K3S1AVX2(o, p, ldp, oh, ow, w, b, lo, hi)
 	case k == 3 && s == 2:

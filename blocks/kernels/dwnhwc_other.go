@@ -30,3 +30,6 @@ func stemConvClampSIMD(_ []float32, _, _ int, _, _ []float32, _, _ int, _ []floa
 }
 
 func maxPool3S2Plane(_ []float32, _, _ int, _ []float32) bool { return false }
+
+// dwNHWC8Wide is false here: there are no channels-last kernels.
+var dwNHWC8Wide = false

@@ -223,8 +223,22 @@ func transposeRows8(epi bool) {
 // min(max(b + sum of taps, lo), hi) with w[tap*8+lane] the tap's weights.
 // Outputs are computed 8 at a time along a row (the tap's weights loaded
 // once for eight multiply-adds), then 4, 2 and 1 for the rest of the row.
-func dwNHWC8(k, s int) {
+//
+// With avx512 (stride 1 only) it emits the AVX-512 form, dwNHWC8K*S1AVX512:
+// each ZMM register holds two neighbouring positions of the eight channels
+// (at stride 1 their inputs of a tap are neighbours too, one load), the
+// tap's eight weights in both halves (VBROADCASTF32X8), so a chunk of 16
+// positions takes eight multiply-adds a tap (14: seven, for rows of 14 and
+// 28). The rest of a row
+// runs the AVX2 chunks. Every lane sums its taps in the AVX2 kernel's order.
+func dwNHWC8(k, s int, avx512 bool) {
 	name := fmt.Sprintf("dwNHWC8K%dS%dAVX2", k, s)
+	if avx512 {
+		if s != 1 {
+			panic("dwNHWC8: the AVX-512 form is for stride 1")
+		}
+		name = fmt.Sprintf("dwNHWC8K%dS1AVX512", k)
+	}
 	TEXT(name, NOSPLIT, "func(o, p []float32, ldp, oh, ow int, w, b []float32, lo, hi float32)")
 	Pragma("noescape")
 	Doc(fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride %d over eight channels, channels last (see gen/plan).", name, k, k, s))
@@ -272,9 +286,63 @@ func dwNHWC8(k, s int) {
 		ADDQ(U32(32*width), o)
 		SUBQ(U8(width), n)
 	}
+	// chunkZ is chunk(2*pairs) in ZMM registers, two positions each.
+	var chunkZ func(pairs int)
+	if avx512 {
+		bias16 := ZMM()
+		VBROADCASTF32X8(Mem{Base: Load(Param("b").Base(), GP64())}, bias16)
+		lo16, hi16 := ZMM(), ZMM()
+		VBROADCASTSS(lo.AsX(), lo16)
+		VBROADCASTSS(hi.AsX(), hi16)
+		wv16 := ZMM()
+		chunkZ = func(pairs int) {
+			acc := make([]VecVirtual, pairs)
+			for j := range acc {
+				acc[j] = ZMM()
+				VMOVAPS(bias16, acc[j])
+			}
+			MOVQ(x, xr)
+			for kh := 0; kh < k; kh++ {
+				for kw := 0; kw < k; kw++ {
+					VBROADCASTF32X8(Mem{Base: w, Disp: 32 * (kh*k + kw)}, wv16)
+					for j, a := range acc {
+						VFMADD231PS(Mem{Base: xr, Disp: 64*j + 32*kw}, wv16, a)
+					}
+				}
+				if kh < k-1 {
+					ADDQ(ld, xr)
+				}
+			}
+			for j, a := range acc {
+				VMAXPS(a, lo16, a)
+				VMINPS(a, hi16, a)
+				VMOVUPS(a, Mem{Base: o, Disp: 64 * j})
+			}
+			ADDQ(U32(64*pairs), x)
+			ADDQ(U32(64*pairs), o)
+			SUBQ(U8(2*pairs), n)
+		}
+	}
 	Label("row")
 	MOVQ(p, x)
 	MOVQ(ow, n)
+	if avx512 {
+		// 16 positions at a time, then 14 (the rows of 14x14 and 28x28
+		// planes) in seven registers, which still nearly hide the FMA
+		// latency.
+		Label("wide16")
+		CMPQ(n, U8(28))
+		JE(LabelRef("wide14"))
+		CMPQ(n, U8(16))
+		JL(LabelRef("wide14"))
+		chunkZ(8)
+		JMP(LabelRef("wide16"))
+		Label("wide14")
+		CMPQ(n, U8(14))
+		JL(LabelRef("wide"))
+		chunkZ(7)
+		JMP(LabelRef("wide14"))
+	}
 	Label("wide")
 	CMPQ(n, U8(8))
 	JL(LabelRef("w4"))

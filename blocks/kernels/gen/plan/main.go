@@ -71,8 +71,9 @@ func main() {
 		copyRowsSpill()
 		dwUnpack8()
 		for _, k := range []int{3, 5, 7} {
-			dwNHWC8(k, 1)
-			dwNHWC8(k, 2)
+			dwNHWC8(k, 1, false)
+			dwNHWC8(k, 2, false)
+			dwNHWC8(k, 1, true)
 		}
 		transposeRows8(false)
 		transposeRows8(true)
