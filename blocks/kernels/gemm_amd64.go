@@ -21,6 +21,7 @@ var (
 		name: "avx512-12x32", mr: 12, nr: 32, kc: 384, nc: 1024,
 		run: sgemmKernel12x32AVX512, runStrided: sgemmKernel12x32AVX512Strided, runBStrided: sgemmKernel12x32AVX512BStrided,
 		runEpi: sgemmKernel12x32AVX512Epi, runBStridedEpi: sgemmKernel12x32AVX512BStridedEpi,
+		runBStridedPanels: sgemmKernel12x32AVX512BStridedPanels, runBStridedEpiPanels: sgemmKernel12x32AVX512BStridedEpiPanels,
 		packNoTrans: packANoTrans12, packTrans: packATrans12, packBNoTrans: packBNoTrans32, packBTrans: packBTrans32,
 		edges:  []*microKernel{&avx512Edge4, &avx512Edge8},
 		narrow: &avx512Kernel12x16,
@@ -29,6 +30,7 @@ var (
 		name: "avx512-14x32", mr: 14, nr: 32, kc: 384, nc: 1024,
 		run: sgemmKernel14x32AVX512, runStrided: sgemmKernel14x32AVX512Strided, runBStrided: sgemmKernel14x32AVX512BStrided,
 		runEpi: sgemmKernel14x32AVX512Epi, runBStridedEpi: sgemmKernel14x32AVX512BStridedEpi,
+		runBStridedPanels: sgemmKernel14x32AVX512BStridedPanels, runBStridedEpiPanels: sgemmKernel14x32AVX512BStridedEpiPanels,
 		packNoTrans: packANoTrans14, packTrans: packATrans14, packBNoTrans: packBNoTrans32, packBTrans: packBTrans32,
 		edges:  []*microKernel{&avx512Edge4, &avx512Edge8, &avx512Kernel},
 		narrow: &avx512Kernel14x16,
@@ -37,6 +39,7 @@ var (
 		name: "avx512-4x32", mr: 4, nr: 32, kc: 384, nc: 1024,
 		run: sgemmKernel4x32AVX512, runStrided: sgemmKernel4x32AVX512Strided, runBStrided: sgemmKernel4x32AVX512BStrided,
 		runEpi: sgemmKernel4x32AVX512Epi, runBStridedEpi: sgemmKernel4x32AVX512BStridedEpi,
+		runBStridedPanels: sgemmKernel4x32AVX512BStridedPanels, runBStridedEpiPanels: sgemmKernel4x32AVX512BStridedEpiPanels,
 		packNoTrans: packANoTrans4, packTrans: packATrans4, packBNoTrans: packBNoTrans32, packBTrans: packBTrans32,
 		narrow: &avx512Edge4x16,
 	}
@@ -44,6 +47,7 @@ var (
 		name: "avx512-8x32", mr: 8, nr: 32, kc: 384, nc: 1024,
 		run: sgemmKernel8x32AVX512, runStrided: sgemmKernel8x32AVX512Strided, runBStrided: sgemmKernel8x32AVX512BStrided,
 		runEpi: sgemmKernel8x32AVX512Epi, runBStridedEpi: sgemmKernel8x32AVX512BStridedEpi,
+		runBStridedPanels: sgemmKernel8x32AVX512BStridedPanels, runBStridedEpiPanels: sgemmKernel8x32AVX512BStridedEpiPanels,
 		packNoTrans: packANoTrans8, packTrans: packATrans8, packBNoTrans: packBNoTrans32, packBTrans: packBTrans32,
 		narrow: &avx512Edge8x16,
 	}

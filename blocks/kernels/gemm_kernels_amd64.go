@@ -54,6 +54,16 @@ func sgemmKernel4x16AVX512Epi(k int, a []float32, b []float32, c []float32, ldc 
 //go:noescape
 func sgemmKernel4x16AVX512BStridedEpi(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
 
+// sgemmKernel4x32AVX512BStridedPanels computes np 4x32 tiles of C side by side from a packed panel of A and B as stored.
+//
+//go:noescape
+func sgemmKernel4x32AVX512BStridedPanels(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, np int)
+
+// sgemmKernel4x32AVX512BStridedEpiPanels computes np 4x32 tiles of C side by side from a packed panel of A and B as stored, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel4x32AVX512BStridedEpiPanels(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32, np int)
+
 // sgemmKernel8x32AVX512 computes one 8x32 tile of C from packed panels of A and B.
 //
 //go:noescape
@@ -103,6 +113,16 @@ func sgemmKernel8x16AVX512Epi(k int, a []float32, b []float32, c []float32, ldc 
 //
 //go:noescape
 func sgemmKernel8x16AVX512BStridedEpi(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
+
+// sgemmKernel8x32AVX512BStridedPanels computes np 8x32 tiles of C side by side from a packed panel of A and B as stored.
+//
+//go:noescape
+func sgemmKernel8x32AVX512BStridedPanels(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, np int)
+
+// sgemmKernel8x32AVX512BStridedEpiPanels computes np 8x32 tiles of C side by side from a packed panel of A and B as stored, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel8x32AVX512BStridedEpiPanels(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32, np int)
 
 // sgemmKernel12x32AVX512 computes one 12x32 tile of C from packed panels of A and B.
 //
@@ -154,6 +174,16 @@ func sgemmKernel12x16AVX512Epi(k int, a []float32, b []float32, c []float32, ldc
 //go:noescape
 func sgemmKernel12x16AVX512BStridedEpi(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
 
+// sgemmKernel12x32AVX512BStridedPanels computes np 12x32 tiles of C side by side from a packed panel of A and B as stored.
+//
+//go:noescape
+func sgemmKernel12x32AVX512BStridedPanels(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, np int)
+
+// sgemmKernel12x32AVX512BStridedEpiPanels computes np 12x32 tiles of C side by side from a packed panel of A and B as stored, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel12x32AVX512BStridedEpiPanels(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32, np int)
+
 // sgemmKernel14x32AVX512 computes one 14x32 tile of C from packed panels of A and B.
 //
 //go:noescape
@@ -203,6 +233,16 @@ func sgemmKernel14x16AVX512Epi(k int, a []float32, b []float32, c []float32, ldc
 //
 //go:noescape
 func sgemmKernel14x16AVX512BStridedEpi(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32)
+
+// sgemmKernel14x32AVX512BStridedPanels computes np 14x32 tiles of C side by side from a packed panel of A and B as stored.
+//
+//go:noescape
+func sgemmKernel14x32AVX512BStridedPanels(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, np int)
+
+// sgemmKernel14x32AVX512BStridedEpiPanels computes np 14x32 tiles of C side by side from a packed panel of A and B as stored, then adds each row's bias and clamps to [lo, hi].
+//
+//go:noescape
+func sgemmKernel14x32AVX512BStridedEpiPanels(k int, a []float32, b []float32, ldb int, c []float32, ldc int, beta float32, bias []float32, lo float32, hi float32, np int)
 
 // sgemmKernel2x16AVX2 computes one 2x16 tile of C from packed panels of A and B.
 //

@@ -52,6 +52,8 @@ func main() {
 			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX512Epi", mr, 16*cols), mr, cols, 64, zmm, packedABEpi)
 			kernel(fmt.Sprintf("sgemmKernel%dx%dAVX512BStridedEpi", mr, 16*cols), mr, cols, 64, zmm, stridedBEpi)
 		}
+		kernel(fmt.Sprintf("sgemmKernel%dx32AVX512BStridedPanels", mr), mr, 2, 64, zmm, stridedB|panels)
+		kernel(fmt.Sprintf("sgemmKernel%dx32AVX512BStridedEpiPanels", mr), mr, 2, 64, zmm, stridedBEpi|panels)
 	}
 	for _, mr := range []int{2, 4, 6} {
 		for cols := 2; cols >= 1; cols-- {
