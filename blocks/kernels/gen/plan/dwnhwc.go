@@ -258,19 +258,30 @@ func dwNHWC8(k, s int, avx512 bool) {
 		SHLQ(U8(1), step)
 	}
 	x, xr, n := GP64(), GP64(), GP64()
-	wv := YMM()
-	chunk := func(width int) {
-		acc := make([]VecVirtual, width)
+	// chunk computes regs registers of outputs along a row with the
+	// registers of r: YMM, one position each, or ZMM (AVX-512, stride
+	// 1), two neighbouring positions each.
+	type vecs struct {
+		per             int // positions a register
+		vec             func() VecVirtual
+		bias, lo, hi, w VecVirtual
+		loadW           func(Op, Op) // a tap's weights into w
+	}
+	ymm := vecs{per: 1, vec: YMM, bias: bias, lo: lo, hi: hi, w: YMM(),
+		loadW: func(m, r Op) { VMOVUPS(m, r) }}
+	chunk := func(r vecs, regs int) {
+		width := regs * r.per
+		acc := make([]VecVirtual, regs)
 		for j := range acc {
-			acc[j] = YMM()
-			VMOVAPS(bias, acc[j])
+			acc[j] = r.vec()
+			VMOVAPS(r.bias, acc[j])
 		}
 		MOVQ(x, xr)
 		for kh := 0; kh < k; kh++ {
 			for kw := 0; kw < k; kw++ {
-				VMOVUPS(Mem{Base: w, Disp: 32 * (kh*k + kw)}, wv)
+				r.loadW(Mem{Base: w, Disp: 32 * (kh*k + kw)}, r.w)
 				for j, a := range acc {
-					VFMADD231PS(Mem{Base: xr, Disp: 32 * (j*s + kw)}, wv, a)
+					VFMADD231PS(Mem{Base: xr, Disp: 32 * (j*r.per*s + kw)}, r.w, a)
 				}
 			}
 			if kh < k-1 {
@@ -278,50 +289,21 @@ func dwNHWC8(k, s int, avx512 bool) {
 			}
 		}
 		for j, a := range acc {
-			VMAXPS(a, lo, a) // a NaN stays NaN, as with Go's max and min
-			VMINPS(a, hi, a)
-			VMOVUPS(a, Mem{Base: o, Disp: 32 * j})
+			VMAXPS(a, r.lo, a) // a NaN stays NaN, as with Go's max and min
+			VMINPS(a, r.hi, a)
+			VMOVUPS(a, Mem{Base: o, Disp: 32 * r.per * j})
 		}
 		ADDQ(U32(32*width*s), x)
 		ADDQ(U32(32*width), o)
 		SUBQ(U8(width), n)
 	}
-	// chunkZ is chunk(2*pairs) in ZMM registers, two positions each.
-	var chunkZ func(pairs int)
+	var zmm vecs
 	if avx512 {
-		bias16 := ZMM()
-		VBROADCASTF32X8(Mem{Base: Load(Param("b").Base(), GP64())}, bias16)
-		lo16, hi16 := ZMM(), ZMM()
-		VBROADCASTSS(lo.AsX(), lo16)
-		VBROADCASTSS(hi.AsX(), hi16)
-		wv16 := ZMM()
-		chunkZ = func(pairs int) {
-			acc := make([]VecVirtual, pairs)
-			for j := range acc {
-				acc[j] = ZMM()
-				VMOVAPS(bias16, acc[j])
-			}
-			MOVQ(x, xr)
-			for kh := 0; kh < k; kh++ {
-				for kw := 0; kw < k; kw++ {
-					VBROADCASTF32X8(Mem{Base: w, Disp: 32 * (kh*k + kw)}, wv16)
-					for j, a := range acc {
-						VFMADD231PS(Mem{Base: xr, Disp: 64*j + 32*kw}, wv16, a)
-					}
-				}
-				if kh < k-1 {
-					ADDQ(ld, xr)
-				}
-			}
-			for j, a := range acc {
-				VMAXPS(a, lo16, a)
-				VMINPS(a, hi16, a)
-				VMOVUPS(a, Mem{Base: o, Disp: 64 * j})
-			}
-			ADDQ(U32(64*pairs), x)
-			ADDQ(U32(64*pairs), o)
-			SUBQ(U8(2*pairs), n)
-		}
+		zmm = vecs{per: 2, vec: ZMM, bias: ZMM(), lo: ZMM(), hi: ZMM(), w: ZMM(),
+			loadW: func(m, r Op) { VBROADCASTF32X8(m, r) }}
+		VBROADCASTF32X8(Mem{Base: Load(Param("b").Base(), GP64())}, zmm.bias)
+		VBROADCASTSS(lo.AsX(), zmm.lo)
+		VBROADCASTSS(hi.AsX(), zmm.hi)
 	}
 	Label("row")
 	MOVQ(p, x)
@@ -335,24 +317,24 @@ func dwNHWC8(k, s int, avx512 bool) {
 		JE(LabelRef("wide14"))
 		CMPQ(n, U8(16))
 		JL(LabelRef("wide14"))
-		chunkZ(8)
+		chunk(zmm, 8)
 		JMP(LabelRef("wide16"))
 		Label("wide14")
 		CMPQ(n, U8(14))
 		JL(LabelRef("wide"))
-		chunkZ(7)
+		chunk(zmm, 7)
 		JMP(LabelRef("wide14"))
 	}
 	Label("wide")
 	CMPQ(n, U8(8))
 	JL(LabelRef("w4"))
-	chunk(8)
+	chunk(ymm, 8)
 	JMP(LabelRef("wide"))
 	for _, width := range []int{4, 2, 1} {
 		Label(fmt.Sprintf("w%d", width))
 		CMPQ(n, U8(width))
 		JL(LabelRef(fmt.Sprintf("after%d", width)))
-		chunk(width)
+		chunk(ymm, width)
 		Label(fmt.Sprintf("after%d", width))
 	}
 	ADDQ(step, p)
