@@ -332,6 +332,66 @@ func newPlanCompiler(n *Network, threads, minWork int) (*planCompiler, error) {
 	return c, nil
 }
 
+// The split of a step between threads follows its neighbours' where that
+// keeps data in the cache of the core that wrote it: the GEMMs on either
+// side of a depthwise step split at its channels, the one before by
+// output rows and the one after by input channels (gemmKStep). Data that
+// one core writes and the other reads crosses between their caches, and
+// on a two-core VM that costs as much as the arithmetic of a depthwise
+// step (docs/performance.md, "What limits speed").
+
+// localitySplits turns the rules above on (benchmarks compare plans
+// without them).
+var localitySplits = true
+
+// feedsDepthwise reports whether v is read alone by a depthwise
+// convolution that splits into c.threads parts.
+func (c *planCompiler) feedsDepthwise(v Value) bool {
+	j, ok := c.follower(v, OpConv)
+	if !ok || c.threads == 1 || !localitySplits {
+		return false
+	}
+	op := c.g.Ops[j]
+	in, out := c.g.Shapes[op.In[0]], c.g.Shapes[op.Out]
+	a := op.Conv
+	if a.Groups != in.C || a.Out != in.C || in.C < c.threads {
+		return false
+	}
+	return c.parts(shapeLen(out)*a.KH*a.KW) == c.threads
+}
+
+// splitsK reports whether the pointwise convolution d of x splits by
+// input channels: x is the output of the step just compiled, a depthwise
+// step split into c.threads parts.
+func (c *planCompiler) splitsK(x Value, d kernels.ConvDims) bool {
+	last := len(c.steps) - 1
+	if c.threads == 1 || !localitySplits || !d.Pointwise() || d.Groups != 1 || last < 0 || c.stepOut[last] != x {
+		return false
+	}
+	dw, ok := c.steps[last].(*dwStep)
+	if !ok || dw.nparts != c.threads || dw.out != d.In {
+		return false
+	}
+	return d.Out*d.In*d.OutH*d.OutW >= c.minWork
+}
+
+// addGemmK adds a gemmKStep and the reduceKStep that finishes it.
+func (c *planCompiler) addGemmK(d kernels.ConvDims, w []float32, epi kernels.Epilogue, x, y, res Value, ins []Value, inPlace int) {
+	s := newGemmKStep(d, w, epi, c.threads)
+	c.gemmWSLen = max(c.gemmWSLen, s.workspaceLen())
+	c.scratchLen = max(c.scratchLen, s.m*s.n)
+	c.addStep(s, ins, y, inPlace, func(l func(Value) loc) {
+		s.src, s.dst = l(x), l(y)
+		if res >= 0 {
+			r := l(res)
+			s.res = &r
+			s.inPlace = r.slot == s.dst.slot && r.off == s.dst.off && r.slot >= 0
+		}
+	})
+	r := &reduceKStep{g: s, rowAt: alignedSpans(s.m, c.threads, lineRows(s.n))}
+	c.addStep(r, []Value{y}, -1, -1, func(func(Value) loc) {})
+}
+
 // param returns a copy of the named tensor's values.
 func (c *planCompiler) param(name string) ([]float32, error) {
 	t, ok := c.n.State()[name]
@@ -675,8 +735,6 @@ func (c *planCompiler) compileConv(i int) error {
 		s.nparts = min(c.parts(k*n), d.In)
 		c.addStep(s, []Value{x}, -1, -1, func(l func(Value) loc) { s.src = l(x) })
 	}
-	s := newGemmStep(d, w, epi, ib, c.threads, c.minWork)
-	c.gemmWSLen = max(c.gemmWSLen, s.workspaceLen())
 	ins := []Value{x}
 	if res >= 0 {
 		ins = append(ins, res)
@@ -685,6 +743,12 @@ func (c *planCompiler) compileConv(i int) error {
 	if res >= 0 {
 		inPlace = 1 // the GEMM accumulates onto the residual when they share storage
 	}
+	if ib == nil && c.splitsK(x, d) {
+		c.addGemmK(d, w, epi, x, y, res, ins, inPlace)
+		return nil
+	}
+	s := newGemmStep(d, w, epi, ib, c.threads, c.minWork, c.feedsDepthwise(y))
+	c.gemmWSLen = max(c.gemmWSLen, s.workspaceLen())
 	c.addStep(s, ins, y, inPlace, func(l func(Value) loc) {
 		s.dst = l(y)
 		if d.Pointwise() {

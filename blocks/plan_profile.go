@@ -13,7 +13,7 @@ import (
 // geometry, and the multiply-adds (or, for steps without any, the values)
 // it computes for one image.
 type StepInfo struct {
-	Kind string // gemm, im2col, convpad, stempad, stem, dwconv, affine, pool, gap, linear, add, mul, concat
+	Kind string // gemm, reduce, im2col, convpad, stempad, stem, dwconv, affine, pool, gap, linear, add, mul, concat
 	Desc string
 	MACs int
 }
@@ -97,6 +97,14 @@ func describeStep(s step) StepInfo {
 			d += " t" // the transposed form (kernels.SgemmPackedT)
 		}
 		return StepInfo{"gemm", d + actSuffix(s.epi.Act), s.groups * s.m * s.k * s.n}
+	case *gemmKStep:
+		d := fmt.Sprintf("1x1 m%d k%d n%d", s.m, s.k, s.n)
+		if s.packedT[0] != nil {
+			d += " t"
+		}
+		return StepInfo{"gemm", d + " split k" + actSuffix(s.epi.Act), s.m * s.k * s.n}
+	case *reduceKStep:
+		return StepInfo{"reduce", fmt.Sprintf("c%d hw%d", s.g.m, s.g.n) + actSuffix(s.g.epi.Act), s.g.nparts * s.g.m * s.g.n}
 	case *convPadStep:
 		w := s.b.Win
 		return StepInfo{"convpad", fmt.Sprintf("c%d %dx%d k%dx%d", s.b.C, w.InH, w.InW, w.KH, w.KW), s.b.PaddedLen()}
@@ -174,14 +182,12 @@ func (p *Plan) Weights() [][][]float32 {
 		epi := func(e *kernels.Epilogue) { add(e.Bias, e.Slope) }
 		switch s := s.(type) {
 		case *gemmStep:
-			for i, pa := range s.packed {
-				if pa == nil {
-					add(s.packedT[i].Data())
-					continue
-				}
-				add(pa.Data())
-			}
+			add(packedData(s.packed, s.packedT)...)
 			epi(&s.epi)
+		case *gemmKStep:
+			add(packedData(s.packed, s.packedT)...)
+		case *reduceKStep:
+			epi(&s.g.epi)
 		case *stemStep:
 			add(s.conv.Weights())
 			epi(&s.epi)
@@ -197,6 +203,20 @@ func (p *Plan) Weights() [][][]float32 {
 			epi(&s.epi)
 		}
 		out[i] = ws
+	}
+	return out
+}
+
+// packedData returns the packed weights of a GEMM step: per row block or
+// part, packed (or packedT where packed is nil).
+func packedData(packed []*kernels.PackedA, packedT []*kernels.PackedT) [][]float32 {
+	var out [][]float32
+	for i, pa := range packed {
+		if pa == nil {
+			out = append(out, packedT[i].Data())
+			continue
+		}
+		out = append(out, pa.Data())
 	}
 	return out
 }

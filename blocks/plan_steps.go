@@ -43,7 +43,11 @@ type gemmStep struct {
 // 512 columns, and a chunk of output this wide stays in L2 for the epilogue.
 const gemmColChunk = 512
 
-func newGemmStep(d kernels.ConvDims, w []float32, epi kernels.Epilogue, implicit *kernels.ImplicitB, threads, minWork int) *gemmStep {
+// newGemmStep compiles a convolution as a GEMM step. With toDepthwise set,
+// a depthwise step split into threads parts reads the output alone: the
+// rows are split where that step splits its channels (dwChannelSpan), so
+// that each thread's depthwise part reads what the same thread wrote.
+func newGemmStep(d kernels.ConvDims, w []float32, epi kernels.Epilogue, implicit *kernels.ImplicitB, threads, minWork int, toDepthwise bool) *gemmStep {
 	s := &gemmStep{groups: d.Groups, m: d.Out / d.Groups, k: d.In / d.Groups * d.KH * d.KW,
 		n: d.OutH * d.OutW, epi: epi, implicit: implicit}
 	s.colChunk = min(gemmColChunk, s.n)
@@ -51,7 +55,15 @@ func newGemmStep(d kernels.ConvDims, w []float32, epi kernels.Epilogue, implicit
 	s.rowBlocks = 1
 	work := s.groups * s.m * s.k * s.n
 	unit := lineRows(s.n)
-	if threads > 1 && work >= minWork {
+	alignDW := threads > 1 && work >= minWork && toDepthwise && s.groups == 1 && s.m >= threads
+	if alignDW {
+		s.rowBlocks = threads
+		s.rowAt = make([]int, threads+1)
+		for p := range threads {
+			s.rowAt[p], s.rowAt[p+1] = dwChannelSpan(s.m, p, threads)
+		}
+	}
+	if threads > 1 && work >= minWork && !alignDW {
 		if s.groups == 1 && unit > 1 && s.m >= threads*max(4*unit, 16) {
 			// The output's rows do not start on cache lines (14x14,
 			// 55x55 planes): a split by columns would share a line
@@ -77,7 +89,9 @@ func newGemmStep(d kernels.ConvDims, w []float32, epi kernels.Epilogue, implicit
 			chunks = (s.n + s.colChunk - 1) / s.colChunk
 		}
 	}
-	s.rowAt = alignedSpans(s.m, s.rowBlocks, unit)
+	if !alignDW {
+		s.rowAt = alignedSpans(s.m, s.rowBlocks, unit)
+	}
 	s.tiles = s.groups * chunks * s.rowBlocks
 	for g := 0; g < s.groups; g++ {
 		for rb := 0; rb < s.rowBlocks; rb++ {
@@ -268,16 +282,164 @@ type dwStep struct {
 func (s *dwStep) parts() int { return s.nparts }
 
 func (s *dwStep) run(a *arena, part, parts int) {
-	// Whole groups of eight channels per part where there are enough: the
-	// channels-last kernels compute eight at a time.
-	o0, o1 := span(s.out, part, parts)
-	if g := s.out / 8; g >= parts {
-		o0, o1 = 8*(g*part/parts), 8*(g*(part+1)/parts)
+	o0, o1 := dwChannelSpan(s.out, part, parts)
+	s.conv.Run(a.at(s.src), s.w, a.at(s.dst), o0, o1, &s.epi, a.scratch[part])
+}
+
+// dwChannelSpan is the part-th of parts ranges of a depthwise step's out
+// channels: whole groups of eight channels per part where there are
+// enough, since the channels-last kernels compute eight at a time. The
+// GEMMs on either side of a depthwise step split at the same channels.
+func dwChannelSpan(out, part, parts int) (lo, hi int) {
+	lo, hi = span(out, part, parts)
+	if g := out / 8; g >= parts {
+		lo, hi = 8*(g*part/parts), 8*(g*(part+1)/parts)
 		if part == parts-1 {
-			o1 = s.out
+			hi = out
 		}
 	}
-	s.conv.Run(a.at(s.src), s.w, a.at(s.dst), o0, o1, &s.epi, a.scratch[part])
+	return lo, hi
+}
+
+// gemmKStep is a pointwise convolution that reads a depthwise step's
+// output alone, split by input channels where the depthwise step split
+// its output: each thread multiplies the channels it has just written,
+// so the depthwise output, the widest tensor of an inverted residual,
+// stays in the cache of the core that wrote it. Part 0 writes its product
+// into the output (onto the residual where they share storage, else with
+// the residual added in its stores), part p > 0 into its scratch; a
+// reduceKStep then adds the products and applies the epilogue. Run as one
+// part (a batch's images, each on its own thread), it accumulates the
+// ranges one after the other into the output and applies the epilogue
+// with the last; reduceKStep then does nothing.
+type gemmKStep struct {
+	m, k, n  int
+	kAt      []int              // part p multiplies input channels kAt[p] to kAt[p+1]
+	packed   []*kernels.PackedA // per part, or nil where packedT holds it
+	packedT  []*kernels.PackedT // per part: the transposed form (kernels.PreferT)
+	colChunk int
+	epi      kernels.Epilogue
+	addRes   kernels.Epilogue // the identity: part 0 adds the residual in its stores
+	src, dst loc
+	res      *loc
+	inPlace  bool // the residual shares the output's storage
+	nparts   int
+}
+
+func newGemmKStep(d kernels.ConvDims, w []float32, epi kernels.Epilogue, parts int) *gemmKStep {
+	s := &gemmKStep{m: d.Out, k: d.In, n: d.OutH * d.OutW, epi: epi, nparts: parts}
+	s.colChunk = min(gemmColChunk, s.n)
+	t := s.n <= gemmColChunk && kernels.PreferT(s.m, s.n)
+	s.kAt = make([]int, parts+1)
+	for p := range parts {
+		s.kAt[p], s.kAt[p+1] = dwChannelSpan(s.k, p, parts)
+		k0, k1 := s.kAt[p], s.kAt[p+1]
+		if t {
+			s.packed = append(s.packed, nil)
+			s.packedT = append(s.packedT, kernels.PackT(s.m, k1-k0, 1, w[k0:], s.k))
+			continue
+		}
+		s.packed = append(s.packed, kernels.PackA(false, s.m, k1-k0, 1, w[k0:], s.k))
+		s.packedT = append(s.packedT, nil)
+	}
+	return s
+}
+
+func (s *gemmKStep) parts() int { return s.nparts }
+
+// workspaceLen is the GEMM workspace one part of the step needs.
+func (s *gemmKStep) workspaceLen() int {
+	n := 0
+	for i, p := range s.packed {
+		if p == nil {
+			n = max(n, s.packedT[i].WorkspaceLen(s.n))
+			continue
+		}
+		n = max(n, p.WorkspaceLen(s.colChunk))
+	}
+	return n
+}
+
+func (s *gemmKStep) run(a *arena, part, parts int) {
+	x, y := a.at(s.src), a.at(s.dst)
+	var res []float32
+	if s.res != nil && !s.inPlace {
+		res = a.at(*s.res)
+	}
+	if parts == 1 {
+		for p := range s.nparts {
+			beta := float32(1)
+			if p == 0 && !s.inPlace {
+				beta = 0
+			}
+			var epi *kernels.RowEpilogue
+			if p == s.nparts-1 {
+				epi = &kernels.RowEpilogue{E: &s.epi, Res: res, LdRes: s.n}
+			}
+			s.product(a, x, p, beta, y, epi, a.gemmWS[0])
+		}
+		return
+	}
+	if part == 0 {
+		beta := float32(0)
+		var epi *kernels.RowEpilogue
+		if s.inPlace {
+			beta = 1 // y already holds the residual
+		} else if res != nil {
+			epi = &kernels.RowEpilogue{E: &s.addRes, Res: res, LdRes: s.n}
+		}
+		s.product(a, x, 0, beta, y, epi, a.gemmWS[0])
+		return
+	}
+	s.product(a, x, part, 0, a.scratch[part][:s.m*s.n], nil, a.gemmWS[part])
+}
+
+// product computes input channels kAt[p] to kAt[p+1]'s share of the
+// output into c (beta times c added), column chunk by column chunk, with
+// the epilogue epi (nil for none) on each chunk as it finishes.
+func (s *gemmKStep) product(a *arena, x []float32, p int, beta float32, c []float32, epi *kernels.RowEpilogue, ws []float32) {
+	xp := x[s.kAt[p]*s.n:]
+	if pt := s.packedT[p]; pt != nil {
+		kernels.SgemmPackedT(pt, s.n, xp, s.n, beta, c, s.n, ws, epi)
+		return
+	}
+	for j0 := 0; j0 < s.n; j0 += s.colChunk {
+		j1 := min(j0+s.colChunk, s.n)
+		e := epi
+		if e != nil && e.Res != nil {
+			ec := *e
+			ec.Res = e.Res[j0:]
+			e = &ec
+		}
+		kernels.SgemmPackedEpilogue(s.packed[p], false, j1-j0, xp[j0:], s.n, beta, c[j0:], s.n, ws, e)
+	}
+}
+
+// reduceKStep finishes a gemmKStep run in parts: it adds the parts'
+// products to part 0's and applies the epilogue, split by output rows at
+// cache-line boundaries.
+type reduceKStep struct {
+	g     *gemmKStep
+	rowAt []int // part p finishes rows rowAt[p] to rowAt[p+1]
+}
+
+func (s *reduceKStep) parts() int { return s.g.nparts }
+
+func (s *reduceKStep) run(a *arena, part, parts int) {
+	if parts == 1 {
+		return // the product ran as one part and applied the epilogue
+	}
+	g := s.g
+	y := a.at(g.dst)
+	r0, r1 := s.rowAt[part], s.rowAt[part+1]
+	if r0 == r1 {
+		return
+	}
+	rows := y[r0*g.n : r1*g.n]
+	for p := 2; p < parts; p++ {
+		kernels.AddTo(rows, a.scratch[p][r0*g.n:r1*g.n])
+	}
+	g.epi.Apply(rows, g.n, r0, r1-r0, g.n, a.scratch[1][r0*g.n:r1*g.n], g.n)
 }
 
 // affineStep is y = act(x*scale + shift) per channel (a batch norm that

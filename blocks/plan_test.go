@@ -68,6 +68,30 @@ func planGraphs() map[string]*Graph {
 	b.Linear("fc", x, 4, false)
 	gs["shuffle"] = b.Graph()
 
+	// Inverted residuals without squeeze-and-excitation: each pointwise
+	// projection reads a depthwise output alone and splits by input
+	// channels (gemmKStep), over more columns than a chunk (28x28), over
+	// few (14x14, where kernels.PreferT takes the transposed form), onto
+	// a residual that shares its storage, and onto one that does not (the
+	// block input is read again by the concat).
+	b = NewBuilder(Shape{8, 28, 28})
+	x = b.ConvBNAct("a.exp", b.g.Input, 40, 1, 1, 1, ActReLU6)
+	x = b.ConvBNAct("a.dw", x, 40, 3, 1, 40, ActReLU6)
+	x = b.Add(b.g.Input, b.ConvBNAct("a.proj", x, 8, 1, 1, 1, ActNone))
+	u := b.ConvBNAct("b.exp", x, 48, 1, 1, 1, ActReLU6)
+	u = b.ConvBNAct("b.dw", u, 48, 5, 1, 48, ActReLU6)
+	u = b.Add(x, b.ConvBNAct("b.proj", u, 8, 1, 1, 1, ActNone))
+	x = b.Concat(u, x)
+	x = b.ConvBNAct("c.exp", x, 64, 1, 1, 1, ActHSwish)
+	x = b.ConvBNAct("c.dw", x, 64, 3, 2, 64, ActHSwish)
+	x = b.ConvBNAct("c.proj", x, 64, 1, 1, 1, ActNone)
+	u = b.ConvBNAct("d.exp", x, 136, 1, 1, 1, ActReLU)
+	u = b.ConvBNAct("d.dw", u, 136, 3, 1, 136, ActReLU)
+	x = b.Add(x, b.ConvBNAct("d.proj", u, 64, 1, 1, 1, ActNone))
+	x = b.ConvBNAct("e.dw", x, 64, 3, 1, 64, ActNone)
+	b.ConvBNAct("e.pw", x, 32, 1, 1, 1, ActReLU6)
+	gs["invres"] = b.Graph()
+
 	// Odd ones: batch norm and activations that do not follow a
 	// convolution, PReLU, sigmoid, a conv read twice (no BN folding), a sum
 	// whose other term is computed after the convolution (no residual
@@ -253,7 +277,7 @@ func TestGemmStepSplitsOnCacheLines(t *testing.T) {
 	} {
 		d := kernels.ConvDims{Window: kernels.Window{InH: 1, InW: tc.n, KH: 1, KW: 1, StrideH: 1, StrideW: 1,
 			DilH: 1, DilW: 1, OutH: 1, OutW: tc.n}, In: 32, Out: tc.m, Groups: 1}
-		s := newGemmStep(d, make([]float32, tc.m*32), kernels.Epilogue{}, nil, tc.threads, 0)
+		s := newGemmStep(d, make([]float32, tc.m*32), kernels.Epilogue{}, nil, tc.threads, 0, false)
 		if tc.rowBlocks == 0 {
 			require.Equal(t, 1, s.rowBlocks, "m %d n %d", tc.m, tc.n)
 			require.Zero(t, s.colChunk%16, "m %d n %d: column chunk %d", tc.m, tc.n, s.colChunk)
@@ -275,4 +299,51 @@ func TestAlignedSpans(t *testing.T) {
 	require.Equal(t, 4, lineRows(196))
 	require.Equal(t, 16, lineRows(3025))
 	require.Equal(t, 1, lineRows(3136))
+}
+
+// TestPlanSplitsAtDepthwiseChannels checks that the GEMMs on either side of
+// a depthwise step split at its channels: the one before by output rows,
+// the one after by input channels with a reduce step to finish it, so
+// that each thread reads what it wrote (plan.go, localitySplits).
+func TestPlanSplitsAtDepthwiseChannels(t *testing.T) {
+	n, err := NewNetwork(planGraphs()["invres"], rand.New(rand.NewPCG(1, 1)))
+	require.NoError(t, err)
+	for _, threads := range []int{1, 2, 3} {
+		p, err := newPlan(n, 1, threads, 0)
+		require.NoError(t, err)
+		splitK, reduces, aligned := 0, 0, 0
+		for i, s := range p.steps {
+			switch s := s.(type) {
+			case *gemmKStep:
+				splitK++
+				dw := p.steps[i-1].(*dwStep)
+				require.Len(t, s.kAt, threads+1)
+				for part := range threads {
+					lo, hi := dwChannelSpan(dw.out, part, threads)
+					require.Equal(t, []int{lo, hi}, s.kAt[part:part+2], "step %d part %d", i, part)
+				}
+				require.IsType(t, &reduceKStep{}, p.steps[i+1], "step %d", i)
+			case *reduceKStep:
+				reduces++
+			case *gemmStep:
+				if i+1 < len(p.steps) {
+					if dw, ok := p.steps[i+1].(*dwStep); ok && threads > 1 {
+						for part := range threads {
+							lo, hi := dwChannelSpan(dw.out, part, threads)
+							require.Equal(t, []int{lo, hi}, s.rowAt[part:part+2], "step %d part %d", i, part)
+						}
+						aligned++
+					}
+				}
+			}
+		}
+		p.Close()
+		if threads == 1 {
+			require.Zero(t, splitK+reduces+aligned, "one thread: no split")
+			continue
+		}
+		require.Equal(t, 5, splitK, "threads %d: every projection after a depthwise step", threads)
+		require.Equal(t, splitK, reduces)
+		require.Equal(t, 4, aligned, "threads %d: every expansion before a depthwise step", threads)
+	}
 }

@@ -52,9 +52,10 @@ func main() {
 	ortProfile := flag.String("ort-profile", "", "with -steps: set each convolution's time beside its node's in this ONNX Runtime profile of the same network (bench/ort_run.js MODEL 1 ITERS PREFIX writes one)")
 	parts := flag.Bool("parts", false, "print how the steps split between the threads (thread CPU time of each part) instead of the JSON line")
 	sequential := flag.Bool("sequential", false, "with -parts: run each step's parts one after the other on one thread")
+	byStep := flag.Bool("by-step", false, "with -parts: also print each step's one-thread time, parts' sum and work")
 	flag.Parse()
 	if *parts {
-		if err := partsTable(os.Stdout, *net, *threads, *iters, *size, *sequential); err != nil {
+		if err := partsTable(os.Stdout, *net, *threads, *iters, *size, *sequential, *byStep); err != nil {
 			fmt.Fprintln(os.Stderr, "planrun:", err)
 			os.Exit(1)
 		}

@@ -24,7 +24,7 @@ import (
 // time of a two-thread run adds the hand-offs and any wait for a core.
 // With sequential, the parts run one after the other on one thread: the
 // work the split adds without the cores running at once.
-func partsTable(w io.Writer, name string, threads, iters, size int, sequential bool) error {
+func partsTable(w io.Writer, name string, threads, iters, size int, sequential, byStep bool) error {
 	if threads < 2 {
 		return fmt.Errorf("-parts needs -threads 2 or more")
 	}
@@ -54,8 +54,9 @@ func partsTable(w io.Writer, name string, threads, iters, size int, sequential b
 	defer runtime.UnlockOSThread()
 	clock := func() int64 { return int64(threadCPU() * 1e6) }
 	infos := one.StepInfos()
+	infosN := many.StepInfos()
 	t1 := make([]int64, len(infos))
-	tp := make([]int64, len(infos)*threads)
+	tp := make([]int64, len(infosN)*threads)
 	scratch1 := make([]int64, len(t1))
 	scratchP := make([]int64, len(tp))
 	for range 10 {
@@ -74,19 +75,43 @@ func partsTable(w io.Writer, name string, threads, iters, size int, sequential b
 			return err
 		}
 	}
+	// The plans' steps differ where the split adds one (a GEMM split by
+	// input channels adds the reduce step that sums its parts): a step is
+	// matched by the op it was compiled from and its kind, and a reduce
+	// step counts with its GEMM.
+	key := func(op int, kind string) string {
+		if kind == "reduce" {
+			kind = "gemm"
+		}
+		return fmt.Sprint(op, kind)
+	}
+	one1 := map[string]int64{}
+	for i, op := range one.StepOps() {
+		one1[key(op, infos[i].Kind)] += t1[i]
+	}
 	type sum struct {
 		one, parts, slowest int64
 		split, n            int
 	}
+	us := func(t int64) float64 { return float64(t) / float64(iters) / 1e3 }
+	if byStep {
+		fmt.Fprintf(w, "%4s %-8s %10s %10s %8s  %s\n", "step", "kind", "1thr_us", "parts_us", "work", "desc")
+	}
 	kinds := map[string]*sum{}
 	var order []string
 	var all sum
-	for i, in := range infos {
-		k := kinds[in.Kind]
+	seen := map[string]bool{}
+	for i, op := range many.StepOps() {
+		in := infosN[i]
+		kind := in.Kind
+		if kind == "reduce" {
+			kind = "gemm"
+		}
+		k := kinds[kind]
 		if k == nil {
 			k = &sum{}
-			kinds[in.Kind] = k
-			order = append(order, in.Kind)
+			kinds[kind] = k
+			order = append(order, kind)
 		}
 		var total, slowest int64
 		busy := 0
@@ -97,17 +122,30 @@ func partsTable(w io.Writer, name string, threads, iters, size int, sequential b
 				busy++
 			}
 		}
+		var base int64 // the one-thread time, counted with the first of its steps
+		if kk := key(op, in.Kind); !seen[kk] {
+			seen[kk] = true
+			base = one1[kk]
+		}
 		for _, s := range []*sum{k, &all} {
-			s.one += t1[i]
+			s.one += base
 			s.parts += total
 			s.slowest += slowest
-			s.n++
-			if busy > 1 {
-				s.split++
+			if in.Kind != "reduce" {
+				s.n++
+				if busy > 1 {
+					s.split++
+				}
 			}
 		}
+		if byStep {
+			work := "-"
+			if base > 0 {
+				work = fmt.Sprintf("%.2f", float64(total)/float64(base))
+			}
+			fmt.Fprintf(w, "%4d %-8s %10.1f %10.1f %8s  %s\n", i, in.Kind, us(base), us(total), work, in.Desc)
+		}
 	}
-	us := func(t int64) float64 { return float64(t) / float64(iters) / 1e3 }
 	fmt.Fprintf(w, "%-8s %5s %5s %10s %10s %10s %8s %8s %8s\n", "kind", "steps", "split", "1thr_us", "parts_us", "slowest_us", "work", "imbal", "bound")
 	row := func(kind string, s *sum) {
 		fmt.Fprintf(w, "%-8s %5d %5d %10.1f %10.1f %10.1f %8.2f %8.2f %8.2f\n", kind, s.n, s.split, us(s.one), us(s.parts), us(s.slowest),
