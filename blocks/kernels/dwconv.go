@@ -34,6 +34,13 @@ type DepthwiseConv struct {
 	bandRows       int
 	bandIn         int
 	offs           []int32
+	// Whole planes of rows of at most 16 values in their own layout, a
+	// row a register (AVX-512, see preparePlanes): planeMasks[dx+k/2] are
+	// the lanes of a row shifted by dx that fall inside it; zeroBias
+	// stands in for a nil bias.
+	planes     bool
+	planeMasks []uint16
+	zeroBias   []float32
 }
 
 // NewDepthwiseConv prepares the depthwise convolution of c channels (each
@@ -61,7 +68,73 @@ func NewDepthwiseConv(win Window, c, mult int) *DepthwiseConv {
 		d.padW = win.InW
 	}
 	d.prepareNHWC8()
+	d.preparePlanes()
 	return d
+}
+
+// preparePlanes sets up the plane kernels (dwPlane) where they run:
+// square 3x3, 5x5 and 7x7 windows at stride 1 with padding k/2, one
+// output per channel, planes of at least k rows of at most 16 values: the
+// 7x7 and 14x14 planes at the end of a network, where moving eight
+// channels into channels-last form and back costs more than the
+// arithmetic (BenchmarkDepthwisePlanes).
+func (d *DepthwiseConv) preparePlanes() {
+	win := d.Win
+	k := win.KH
+	if d.Mult != 1 || win.KW != k || win.StrideH != 1 || win.StrideW != 1 || win.DilH != 1 || win.DilW != 1 ||
+		win.PadH != k/2 || win.PadW != k/2 || win.OutH != win.InH || win.OutW != win.InW ||
+		win.InW > 16 || win.InH < k || !dwPlaneSIMD(k) {
+		return
+	}
+	d.planes = true
+	d.planeMasks = make([]uint16, k)
+	full := 1<<win.InW - 1
+	for i := range d.planeMasks {
+		dx := i - k/2
+		m := full
+		if dx < 0 {
+			m = full >> -dx << -dx
+		} else {
+			m = full >> dx
+		}
+		d.planeMasks[i] = uint16(m)
+	}
+	d.zeroBias = make([]float32, d.C)
+}
+
+// runPlanes computes the output channels [o0, o1) with the plane kernels,
+// the bias and a clamping activation in them, other activations after.
+func (d *DepthwiseConv) runPlanes(x, w, y []float32, o0, o1 int, e *Epilogue) {
+	win := d.Win
+	plane, taps := win.InH*win.InW, win.KH*win.KW
+	b := d.zeroBias
+	if e.Bias != nil {
+		b = e.Bias
+	}
+	lo, hi := negInf32, posInf32
+	act := e.Act
+	switch act {
+	case ActReLU:
+		lo, act = 0, ActIdentity
+	case ActReLU6:
+		lo, hi, act = 0, 6, ActIdentity
+	}
+	yc := y[o0*plane : o1*plane]
+	dwPlane(win.KH, yc, x[o0*plane:o1*plane], o1-o0, win.InH, win.InW, w[o0*taps:o1*taps], b[o0:o1], d.planeMasks, lo, hi)
+	if act == ActIdentity {
+		return
+	}
+	for o := o0; o < o1; o++ {
+		yo := yc[(o-o0)*plane : (o-o0+1)*plane]
+		if !e.noSIMD && biasActRowSIMD(act, yo, 0) {
+			continue
+		}
+		var slope float32
+		if act == ActPReLU {
+			slope = e.Slope[o]
+		}
+		ActivateRow(act, yo, slope)
+	}
 }
 
 // dwNHWCMaxW is the widest output plane the channels-last kernels take.
@@ -239,6 +312,10 @@ func (d *DepthwiseConv) Run(x, w, y []float32, o0, o1 int, e *Epilogue, scratch 
 	plane := win.InH * win.InW
 	ohw := win.OutH * win.OutW
 	taps := win.KH * win.KW
+	if d.planes && dwPlaneWide && !e.noSIMD && o0 < o1 {
+		d.runPlanes(x, w, y, o0, o1, e)
+		return
+	}
 	if d.nhwc {
 		for first := true; o0+8 <= o1; o0, first = o0+8, false {
 			d.runNHWC8(x, w, y, o0, e, scratch, first)

@@ -149,6 +149,21 @@ func dwNHWC8K7S2AVX2(o []float32, p []float32, ldp int, oh int, ow int, w []floa
 //go:noescape
 func dwNHWC8K7S1AVX512(o []float32, p []float32, ldp int, oh int, ow int, w []float32, b []float32, lo float32, hi float32)
 
+// dwPlaneK3S1AVX512 computes a 3x3 depthwise convolution at stride 1, padding 1, over c planes of h rows of w <= 16 values, h >= 3 (see gen/plan).
+//
+//go:noescape
+func dwPlaneK3S1AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
+
+// dwPlaneK5S1AVX512 computes a 5x5 depthwise convolution at stride 1, padding 2, over c planes of h rows of w <= 16 values, h >= 5 (see gen/plan).
+//
+//go:noescape
+func dwPlaneK5S1AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
+
+// dwPlaneK7S1AVX512 computes a 7x7 depthwise convolution at stride 1, padding 3, over c planes of h rows of w <= 16 values, h >= 7 (see gen/plan).
+//
+//go:noescape
+func dwPlaneK7S1AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
+
 // transposeRows8AVX2 sets dst[c*ldd+j] = src[j*lds+c] for c < 8 and j < n&^7.
 //
 //go:noescape

@@ -105,6 +105,7 @@ func TestDepthwiseConvMatchesReference(t *testing.T) {
 						t.Skip("no channels-last path here")
 					}
 					d.setBands(c.bands)
+					d.planes = false
 				}
 				y, checkY := guarded(t, len(want), nil)
 				scratch, checkScratch := guarded(t, d.ScratchLen(), nil)
@@ -120,7 +121,26 @@ func TestDepthwiseConvMatchesReference(t *testing.T) {
 						t.Fatalf("output %d = %v, reference %v", i, y[i], want[i])
 					}
 				}
-				if !d.nhwc || generic || !dwNHWC8Wide {
+				if generic {
+					return
+				}
+				if d.planes && dwPlaneWide {
+					// The plane kernels give the bits of the channels-last
+					// ones and the row kernels.
+					dwPlaneWide = false
+					yr := make([]float32, len(want))
+					d.Run(x, w, yr, 0, half, e, scratch)
+					d.Run(x, w, yr, half, out, e, scratch)
+					dwPlaneWide = true
+					for i := range yr {
+						if math.Float32bits(y[i]) != math.Float32bits(yr[i]) {
+							t.Fatalf("output %d = %v a row a register, %v without (bits)", i, y[i], yr[i])
+						}
+					}
+					d.planes = false // what follows compares the channels-last kernels
+					defer func() { d.planes = true }()
+				}
+				if !d.nhwc || !dwNHWC8Wide {
 					return
 				}
 				// The AVX-512 kernels (two positions a vector) give the

@@ -108,3 +108,34 @@ func maxPool3S2Plane(y []float32, ow, oh int, x []float32) bool {
 	maxPool3S2PlaneAVX2(y, ow, oh, x, ld)
 	return true
 }
+
+// dwPlaneWide makes DepthwiseConv run the AVX-512 plane kernels
+// (dwPlaneK*S1AVX512) where they apply (tests and benchmarks clear it to
+// compare).
+var dwPlaneWide = hasAVX512
+
+// dwPlaneSIMD reports whether a k x k depthwise convolution at stride 1
+// has a plane kernel on this CPU.
+func dwPlaneSIMD(k int) bool { return hasAVX512 && (k == 3 || k == 5 || k == 7) }
+
+// dwPlane computes c planes of h x w (w <= 16, h >= k) of a k x k
+// depthwise convolution at stride 1 and padding k/2 into y, with a bias
+// per plane and the outputs clamped to [lo, hi], see gen/plan. masks are
+// dwPlaneMasks(k, w).
+func dwPlane(k int, y, x []float32, c, h, w int, wt, b []float32, masks []uint16, lo, hi float32) {
+	_ = y[c*h*w-1]
+	_ = x[c*h*w-1]
+	_ = wt[c*k*k-1]
+	_ = b[c-1]
+	_ = masks[k-1]
+	switch k {
+	case 3:
+		dwPlaneK3S1AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+	case 5:
+		dwPlaneK5S1AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+	case 7:
+		dwPlaneK7S1AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+	default:
+		panic("kernels: no depthwise plane kernel")
+	}
+}

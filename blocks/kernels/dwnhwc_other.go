@@ -7,6 +7,15 @@ package kernels
 
 func dwNHWC8SIMD(_, _ int) bool { return false }
 
+func dwPlaneSIMD(_ int) bool { return false }
+
+// dwPlaneWide is false here: there are no plane kernels.
+var dwPlaneWide = false
+
+func dwPlane(_ int, _, _ []float32, _, _, _ int, _, _ []float32, _ []uint16, _, _ float32) {
+	panic("kernels: no depthwise plane kernel")
+}
+
 func dwPack8(_, _ []float32, _ int, _ []int32) { panic("kernels: no channels-last depthwise kernel") }
 
 func dwUnpack8(_ []float32, _ int, _ []float32) { panic("kernels: no channels-last depthwise kernel") }

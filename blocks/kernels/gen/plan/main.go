@@ -75,6 +75,9 @@ func main() {
 			dwNHWC8(k, 2, false)
 			dwNHWC8(k, 1, true)
 		}
+		for _, k := range []int{3, 5, 7} {
+			dwPlane(k)
+		}
 		transposeRows8(false)
 		transposeRows8(true)
 	case "train":
