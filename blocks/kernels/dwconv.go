@@ -34,12 +34,16 @@ type DepthwiseConv struct {
 	bandRows       int
 	bandIn         int
 	offs           []int32
-	// Whole planes of rows of at most 16 values in their own layout, a
-	// row a register (AVX-512, see preparePlanes): planeMasks[dx+k/2] are
-	// the lanes of a row shifted by dx that fall inside it; zeroBias
-	// stands in for a nil bias.
+	// Whole planes in their own layout, an output row a register
+	// (AVX-512, see preparePlanes). At stride 1 planeMasks[dx+k/2] are
+	// the lanes of a row shifted by dx that fall inside it; at stride 2
+	// planeMasks holds the masks of the input row's two registers, then
+	// the lanes of the output row whose input at 2j+dx falls inside the
+	// row, and planeIdx[16*(dx+k/2)+j] is 2j+dx. zeroBias stands in for a
+	// nil bias.
 	planes     bool
 	planeMasks []uint16
+	planeIdx   []int32
 	zeroBias   []float32
 }
 
@@ -72,34 +76,51 @@ func NewDepthwiseConv(win Window, c, mult int) *DepthwiseConv {
 	return d
 }
 
-// preparePlanes sets up the plane kernels (dwPlane) where they run:
-// square 3x3, 5x5 and 7x7 windows at stride 1 with padding k/2, one
-// output per channel, planes of at least k rows of at most 16 values: the
-// 7x7 and 14x14 planes at the end of a network, where moving eight
-// channels into channels-last form and back costs more than the
-// arithmetic (BenchmarkDepthwisePlanes).
+// preparePlanes sets up the plane kernels (dwPlane, dwPlaneS2) where they
+// run: square windows with padding k/2, one output per channel, planes of
+// at least k rows; at stride 1 3x3, 5x5 and 7x7 windows over rows of at
+// most 16 values, at stride 2 3x3 and 5x5 windows over rows of at most
+// 32: the planes of 28x28 and smaller at the end of a network, where
+// moving eight channels into channels-last form and back costs more than
+// the arithmetic (BenchmarkDepthwisePlanes).
 func (d *DepthwiseConv) preparePlanes() {
 	win := d.Win
-	k := win.KH
-	if d.Mult != 1 || win.KW != k || win.StrideH != 1 || win.StrideW != 1 || win.DilH != 1 || win.DilW != 1 ||
-		win.PadH != k/2 || win.PadW != k/2 || win.OutH != win.InH || win.OutW != win.InW ||
-		win.InW > 16 || win.InH < k || !dwPlaneSIMD(k) {
+	k, s := win.KH, win.StrideW
+	if d.Mult != 1 || win.KW != k || win.StrideH != s || win.DilH != 1 || win.DilW != 1 ||
+		win.PadH != k/2 || win.PadW != k/2 || win.InH < k || !dwPlaneSIMD(k, s) ||
+		win.OutH != (win.InH-1)/s+1 || win.OutW != (win.InW-1)/s+1 || win.InW > 16*s {
 		return
 	}
 	d.planes = true
-	d.planeMasks = make([]uint16, k)
-	full := 1<<win.InW - 1
-	for i := range d.planeMasks {
-		dx := i - k/2
-		m := full
-		if dx < 0 {
-			m = full >> -dx << -dx
-		} else {
-			m = full >> dx
-		}
-		d.planeMasks[i] = uint16(m)
-	}
 	d.zeroBias = make([]float32, d.C)
+	lanes := func(n int) uint16 { return uint16(1<<max(min(n, 16), 0) - 1) }
+	if s == 1 {
+		full := int(lanes(win.InW))
+		d.planeMasks = make([]uint16, k)
+		for i := range d.planeMasks {
+			if dx := i - k/2; dx < 0 {
+				d.planeMasks[i] = uint16(full >> -dx << -dx)
+			} else {
+				d.planeMasks[i] = uint16(full >> dx)
+			}
+		}
+		return
+	}
+	d.planeMasks = []uint16{lanes(win.InW), lanes(win.InW - 16)}
+	d.planeIdx = make([]int32, 16*k)
+	for i := range k {
+		dx := i - k/2
+		var m uint16
+		for j := range win.OutW {
+			if c := 2*j + dx; c >= 0 && c < win.InW {
+				m |= 1 << j
+			}
+		}
+		for j := range 16 {
+			d.planeIdx[16*i+j] = int32((2*j + dx) & 31)
+		}
+		d.planeMasks = append(d.planeMasks, m)
+	}
 }
 
 // runPlanes computes the output channels [o0, o1) with the plane kernels,
@@ -119,13 +140,19 @@ func (d *DepthwiseConv) runPlanes(x, w, y []float32, o0, o1 int, e *Epilogue) {
 	case ActReLU6:
 		lo, hi, act = 0, 6, ActIdentity
 	}
-	yc := y[o0*plane : o1*plane]
-	dwPlane(win.KH, yc, x[o0*plane:o1*plane], o1-o0, win.InH, win.InW, w[o0*taps:o1*taps], b[o0:o1], d.planeMasks, lo, hi)
+	ohw := win.OutH * win.OutW
+	yc := y[o0*ohw : o1*ohw]
+	xc, wc := x[o0*plane:o1*plane], w[o0*taps:o1*taps]
+	if win.StrideW == 1 {
+		dwPlane(win.KH, yc, xc, o1-o0, win.InH, win.InW, wc, b[o0:o1], d.planeMasks, lo, hi)
+	} else {
+		dwPlaneS2(win.KH, yc, xc, o1-o0, win.InH, win.InW, win.OutH, win.OutW, wc, b[o0:o1], d.planeIdx, d.planeMasks, lo, hi)
+	}
 	if act == ActIdentity {
 		return
 	}
 	for o := o0; o < o1; o++ {
-		yo := yc[(o-o0)*plane : (o-o0+1)*plane]
+		yo := yc[(o-o0)*ohw : (o-o0+1)*ohw]
 		if !e.noSIMD && biasActRowSIMD(act, yo, 0) {
 			continue
 		}
@@ -669,10 +696,15 @@ func (d *DepthwiseConv) planeSIMD(xp, w []float32, b float32, y []float32, spill
 		for g := 0; ; g += dwRowsAtOnce {
 			oh := min(g, win.OutH-dwRowsAtOnce)
 			last := oh+dwRowsAtOnce == win.OutH
-			viaBuf := last && ow%8 != 0 && !spill
+			// The last row's whole vectors may run past y's capacity
+			// where rows are narrower than a vector (planes of one to
+			// seven columns), and past the plane in the last group
+			// unless the caller allows the spill.
+			end := (oh+dwRowsAtOnce-1)*ow + n
+			viaBuf := ow%8 != 0 && (last && !spill || end > cap(y))
 			out, ldo := rowBuf, n
 			if !viaBuf {
-				out, ldo = y[oh*ow:(oh+dwRowsAtOnce-1)*ow+n], ow
+				out, ldo = y[oh*ow:end], ow
 			}
 			if s == 1 {
 				dwRowsSIMD(k, 1, out, ldo, n, xp[oh*d.padW:], nil, nil, d.padW, w, b)

@@ -12653,6 +12653,460 @@ done:
 	VZEROUPPER
 	RET
 
+// func dwPlaneK3S2AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow int, wt []float32, b []float32, idx []int32, masks []uint16, lo float32, hi float32)
+// Requires: AVX, AVX512F
+TEXT ·dwPlaneK3S2AVX512(SB), NOSPLIT, $0-192
+	MOVQ         y_base+0(FP), AX
+	MOVQ         x_base+24(FP), CX
+	MOVQ         c+48(FP), DX
+	MOVQ         h+56(FP), BX
+	MOVQ         w+64(FP), SI
+	SHLQ         $0x02, SI
+	MOVQ         ow+80(FP), DI
+	SHLQ         $0x02, DI
+	MOVQ         BX, R8
+	IMULQ        SI, R8
+	MOVQ         oh+72(FP), R9
+	IMULQ        DI, R9
+	MOVQ         wt_base+88(FP), R10
+	MOVQ         b_base+112(FP), R11
+	MOVQ         idx_base+136(FP), R12
+	VMOVUPS      (R12), Z0
+	VMOVUPS      64(R12), Z1
+	VMOVUPS      128(R12), Z2
+	MOVQ         masks_base+160(FP), R12
+	KMOVW        (R12), K1
+	KMOVW        2(R12), K2
+	KMOVW        4(R12), K3
+	KMOVW        6(R12), K4
+	KMOVW        8(R12), K5
+	VBROADCASTSS lo+184(FP), Z3
+	VBROADCASTSS hi+188(FP), Z4
+
+chan:
+	CMPQ         DX, $0x00
+	JLE          done
+	VBROADCASTSS (R11), Z5
+	VMOVAPS      Z5, Z6
+	MOVQ         CX, R13
+	MOVQ         AX, R14
+	XORQ         R12, R12
+
+row:
+	CMPQ             R12, BX
+	JGE              tail0
+	VMOVUPS.Z        (R13), K1, Z8
+	VMOVUPS.Z        64(R13), K2, Z9
+	VMOVAPS          Z0, Z10
+	VPERMI2PS.Z      Z9, Z8, K3, Z10
+	VMOVAPS          Z1, Z11
+	VPERMI2PS.Z      Z9, Z8, K4, Z11
+	VMOVAPS          Z2, Z12
+	VPERMI2PS.Z      Z9, Z8, K5, Z12
+	VFMADD231PS.BCST 12(R10), Z10, Z6
+	VFMADD231PS.BCST 16(R10), Z11, Z6
+	VFMADD231PS.BCST 20(R10), Z12, Z6
+	ADDQ             SI, R13
+	INCQ             R12
+	CMPQ             R12, BX
+	JGE              tail1
+	VMOVUPS.Z        (R13), K1, Z8
+	VMOVUPS.Z        64(R13), K2, Z9
+	VMOVAPS          Z0, Z10
+	VPERMI2PS.Z      Z9, Z8, K3, Z10
+	VMOVAPS          Z1, Z11
+	VPERMI2PS.Z      Z9, Z8, K4, Z11
+	VMOVAPS          Z2, Z12
+	VPERMI2PS.Z      Z9, Z8, K5, Z12
+	VMOVAPS          Z5, Z7
+	VFMADD231PS.BCST (R10), Z10, Z7
+	VFMADD231PS.BCST 4(R10), Z11, Z7
+	VFMADD231PS.BCST 8(R10), Z12, Z7
+	VFMADD231PS.BCST 24(R10), Z10, Z6
+	VFMADD231PS.BCST 28(R10), Z11, Z6
+	VFMADD231PS.BCST 32(R10), Z12, Z6
+	CMPQ             R12, $0x01
+	JL               next1
+	VMAXPS           Z6, Z3, Z6
+	VMINPS           Z6, Z4, Z6
+	VMOVUPS          Z6, K4, (R14)
+	ADDQ             DI, R14
+
+next1:
+	ADDQ             SI, R13
+	INCQ             R12
+	CMPQ             R12, BX
+	JGE              tail2
+	VMOVUPS.Z        (R13), K1, Z8
+	VMOVUPS.Z        64(R13), K2, Z9
+	VMOVAPS          Z0, Z10
+	VPERMI2PS.Z      Z9, Z8, K3, Z10
+	VMOVAPS          Z1, Z11
+	VPERMI2PS.Z      Z9, Z8, K4, Z11
+	VMOVAPS          Z2, Z12
+	VPERMI2PS.Z      Z9, Z8, K5, Z12
+	VFMADD231PS.BCST 12(R10), Z10, Z7
+	VFMADD231PS.BCST 16(R10), Z11, Z7
+	VFMADD231PS.BCST 20(R10), Z12, Z7
+	ADDQ             SI, R13
+	INCQ             R12
+	CMPQ             R12, BX
+	JGE              tail3
+	VMOVUPS.Z        (R13), K1, Z8
+	VMOVUPS.Z        64(R13), K2, Z9
+	VMOVAPS          Z0, Z10
+	VPERMI2PS.Z      Z9, Z8, K3, Z10
+	VMOVAPS          Z1, Z11
+	VPERMI2PS.Z      Z9, Z8, K4, Z11
+	VMOVAPS          Z2, Z12
+	VPERMI2PS.Z      Z9, Z8, K5, Z12
+	VMOVAPS          Z5, Z6
+	VFMADD231PS.BCST (R10), Z10, Z6
+	VFMADD231PS.BCST 4(R10), Z11, Z6
+	VFMADD231PS.BCST 8(R10), Z12, Z6
+	VFMADD231PS.BCST 24(R10), Z10, Z7
+	VFMADD231PS.BCST 28(R10), Z11, Z7
+	VFMADD231PS.BCST 32(R10), Z12, Z7
+	CMPQ             R12, $0x01
+	JL               next3
+	VMAXPS           Z7, Z3, Z7
+	VMINPS           Z7, Z4, Z7
+	VMOVUPS          Z7, K4, (R14)
+	ADDQ             DI, R14
+
+next3:
+	ADDQ SI, R13
+	INCQ R12
+	JMP  row
+
+tail0:
+	JMP nextchan
+
+tail1:
+	VMAXPS  Z6, Z3, Z6
+	VMINPS  Z6, Z4, Z6
+	VMOVUPS Z6, K4, (R14)
+	ADDQ    DI, R14
+	JMP     nextchan
+
+tail2:
+	JMP nextchan
+
+tail3:
+	VMAXPS  Z7, Z3, Z7
+	VMINPS  Z7, Z4, Z7
+	VMOVUPS Z7, K4, (R14)
+	ADDQ    DI, R14
+
+nextchan:
+	ADDQ R8, CX
+	ADDQ R9, AX
+	ADDQ $0x24, R10
+	ADDQ $0x04, R11
+	DECQ DX
+	JMP  chan
+
+done:
+	VZEROUPPER
+	RET
+
+// func dwPlaneK5S2AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow int, wt []float32, b []float32, idx []int32, masks []uint16, lo float32, hi float32)
+// Requires: AVX, AVX512F
+TEXT ·dwPlaneK5S2AVX512(SB), NOSPLIT, $0-192
+	MOVQ         y_base+0(FP), AX
+	MOVQ         x_base+24(FP), CX
+	MOVQ         c+48(FP), DX
+	MOVQ         h+56(FP), BX
+	MOVQ         w+64(FP), SI
+	SHLQ         $0x02, SI
+	MOVQ         ow+80(FP), DI
+	SHLQ         $0x02, DI
+	MOVQ         BX, R8
+	IMULQ        SI, R8
+	MOVQ         oh+72(FP), R9
+	IMULQ        DI, R9
+	MOVQ         wt_base+88(FP), R10
+	MOVQ         b_base+112(FP), R11
+	MOVQ         idx_base+136(FP), R12
+	VMOVUPS      (R12), Z0
+	VMOVUPS      64(R12), Z1
+	VMOVUPS      128(R12), Z2
+	VMOVUPS      192(R12), Z3
+	VMOVUPS      256(R12), Z4
+	MOVQ         masks_base+160(FP), R12
+	KMOVW        (R12), K1
+	KMOVW        2(R12), K2
+	KMOVW        4(R12), K3
+	KMOVW        6(R12), K4
+	KMOVW        8(R12), K5
+	KMOVW        10(R12), K6
+	KMOVW        12(R12), K7
+	VBROADCASTSS lo+184(FP), Z5
+	VBROADCASTSS hi+188(FP), Z6
+
+chan:
+	CMPQ         DX, $0x00
+	JLE          done
+	VBROADCASTSS (R11), Z7
+	VMOVAPS      Z7, Z8
+	MOVQ         CX, R13
+	MOVQ         AX, R14
+	XORQ         R12, R12
+
+row:
+	CMPQ             R12, BX
+	JGE              tail0
+	VMOVUPS.Z        (R13), K1, Z11
+	VMOVUPS.Z        64(R13), K2, Z12
+	VMOVAPS          Z0, Z13
+	VPERMI2PS.Z      Z12, Z11, K3, Z13
+	VMOVAPS          Z1, Z14
+	VPERMI2PS.Z      Z12, Z11, K4, Z14
+	VMOVAPS          Z2, Z15
+	VPERMI2PS.Z      Z12, Z11, K5, Z15
+	VMOVAPS          Z3, Z16
+	VPERMI2PS.Z      Z12, Z11, K6, Z16
+	VMOVAPS          Z4, Z17
+	VPERMI2PS.Z      Z12, Z11, K7, Z17
+	VMOVAPS          Z7, Z9
+	VFMADD231PS.BCST (R10), Z13, Z9
+	VFMADD231PS.BCST 4(R10), Z14, Z9
+	VFMADD231PS.BCST 8(R10), Z15, Z9
+	VFMADD231PS.BCST 12(R10), Z16, Z9
+	VFMADD231PS.BCST 16(R10), Z17, Z9
+	VFMADD231PS.BCST 40(R10), Z13, Z8
+	VFMADD231PS.BCST 44(R10), Z14, Z8
+	VFMADD231PS.BCST 48(R10), Z15, Z8
+	VFMADD231PS.BCST 52(R10), Z16, Z8
+	VFMADD231PS.BCST 56(R10), Z17, Z8
+	VFMADD231PS.BCST 80(R10), Z13, Z10
+	VFMADD231PS.BCST 84(R10), Z14, Z10
+	VFMADD231PS.BCST 88(R10), Z15, Z10
+	VFMADD231PS.BCST 92(R10), Z16, Z10
+	VFMADD231PS.BCST 96(R10), Z17, Z10
+	CMPQ             R12, $0x02
+	JL               next0
+	VMAXPS           Z10, Z5, Z10
+	VMINPS           Z10, Z6, Z10
+	VMOVUPS          Z10, K5, (R14)
+	ADDQ             DI, R14
+
+next0:
+	ADDQ             SI, R13
+	INCQ             R12
+	CMPQ             R12, BX
+	JGE              tail1
+	VMOVUPS.Z        (R13), K1, Z11
+	VMOVUPS.Z        64(R13), K2, Z12
+	VMOVAPS          Z0, Z13
+	VPERMI2PS.Z      Z12, Z11, K3, Z13
+	VMOVAPS          Z1, Z14
+	VPERMI2PS.Z      Z12, Z11, K4, Z14
+	VMOVAPS          Z2, Z15
+	VPERMI2PS.Z      Z12, Z11, K5, Z15
+	VMOVAPS          Z3, Z16
+	VPERMI2PS.Z      Z12, Z11, K6, Z16
+	VMOVAPS          Z4, Z17
+	VPERMI2PS.Z      Z12, Z11, K7, Z17
+	VFMADD231PS.BCST 20(R10), Z13, Z9
+	VFMADD231PS.BCST 24(R10), Z14, Z9
+	VFMADD231PS.BCST 28(R10), Z15, Z9
+	VFMADD231PS.BCST 32(R10), Z16, Z9
+	VFMADD231PS.BCST 36(R10), Z17, Z9
+	VFMADD231PS.BCST 60(R10), Z13, Z8
+	VFMADD231PS.BCST 64(R10), Z14, Z8
+	VFMADD231PS.BCST 68(R10), Z15, Z8
+	VFMADD231PS.BCST 72(R10), Z16, Z8
+	VFMADD231PS.BCST 76(R10), Z17, Z8
+	ADDQ             SI, R13
+	INCQ             R12
+	CMPQ             R12, BX
+	JGE              tail2
+	VMOVUPS.Z        (R13), K1, Z11
+	VMOVUPS.Z        64(R13), K2, Z12
+	VMOVAPS          Z0, Z13
+	VPERMI2PS.Z      Z12, Z11, K3, Z13
+	VMOVAPS          Z1, Z14
+	VPERMI2PS.Z      Z12, Z11, K4, Z14
+	VMOVAPS          Z2, Z15
+	VPERMI2PS.Z      Z12, Z11, K5, Z15
+	VMOVAPS          Z3, Z16
+	VPERMI2PS.Z      Z12, Z11, K6, Z16
+	VMOVAPS          Z4, Z17
+	VPERMI2PS.Z      Z12, Z11, K7, Z17
+	VMOVAPS          Z7, Z10
+	VFMADD231PS.BCST (R10), Z13, Z10
+	VFMADD231PS.BCST 4(R10), Z14, Z10
+	VFMADD231PS.BCST 8(R10), Z15, Z10
+	VFMADD231PS.BCST 12(R10), Z16, Z10
+	VFMADD231PS.BCST 16(R10), Z17, Z10
+	VFMADD231PS.BCST 40(R10), Z13, Z9
+	VFMADD231PS.BCST 44(R10), Z14, Z9
+	VFMADD231PS.BCST 48(R10), Z15, Z9
+	VFMADD231PS.BCST 52(R10), Z16, Z9
+	VFMADD231PS.BCST 56(R10), Z17, Z9
+	VFMADD231PS.BCST 80(R10), Z13, Z8
+	VFMADD231PS.BCST 84(R10), Z14, Z8
+	VFMADD231PS.BCST 88(R10), Z15, Z8
+	VFMADD231PS.BCST 92(R10), Z16, Z8
+	VFMADD231PS.BCST 96(R10), Z17, Z8
+	CMPQ             R12, $0x02
+	JL               next2
+	VMAXPS           Z8, Z5, Z8
+	VMINPS           Z8, Z6, Z8
+	VMOVUPS          Z8, K5, (R14)
+	ADDQ             DI, R14
+
+next2:
+	ADDQ             SI, R13
+	INCQ             R12
+	CMPQ             R12, BX
+	JGE              tail3
+	VMOVUPS.Z        (R13), K1, Z11
+	VMOVUPS.Z        64(R13), K2, Z12
+	VMOVAPS          Z0, Z13
+	VPERMI2PS.Z      Z12, Z11, K3, Z13
+	VMOVAPS          Z1, Z14
+	VPERMI2PS.Z      Z12, Z11, K4, Z14
+	VMOVAPS          Z2, Z15
+	VPERMI2PS.Z      Z12, Z11, K5, Z15
+	VMOVAPS          Z3, Z16
+	VPERMI2PS.Z      Z12, Z11, K6, Z16
+	VMOVAPS          Z4, Z17
+	VPERMI2PS.Z      Z12, Z11, K7, Z17
+	VFMADD231PS.BCST 20(R10), Z13, Z10
+	VFMADD231PS.BCST 24(R10), Z14, Z10
+	VFMADD231PS.BCST 28(R10), Z15, Z10
+	VFMADD231PS.BCST 32(R10), Z16, Z10
+	VFMADD231PS.BCST 36(R10), Z17, Z10
+	VFMADD231PS.BCST 60(R10), Z13, Z9
+	VFMADD231PS.BCST 64(R10), Z14, Z9
+	VFMADD231PS.BCST 68(R10), Z15, Z9
+	VFMADD231PS.BCST 72(R10), Z16, Z9
+	VFMADD231PS.BCST 76(R10), Z17, Z9
+	ADDQ             SI, R13
+	INCQ             R12
+	CMPQ             R12, BX
+	JGE              tail4
+	VMOVUPS.Z        (R13), K1, Z11
+	VMOVUPS.Z        64(R13), K2, Z12
+	VMOVAPS          Z0, Z13
+	VPERMI2PS.Z      Z12, Z11, K3, Z13
+	VMOVAPS          Z1, Z14
+	VPERMI2PS.Z      Z12, Z11, K4, Z14
+	VMOVAPS          Z2, Z15
+	VPERMI2PS.Z      Z12, Z11, K5, Z15
+	VMOVAPS          Z3, Z16
+	VPERMI2PS.Z      Z12, Z11, K6, Z16
+	VMOVAPS          Z4, Z17
+	VPERMI2PS.Z      Z12, Z11, K7, Z17
+	VMOVAPS          Z7, Z8
+	VFMADD231PS.BCST (R10), Z13, Z8
+	VFMADD231PS.BCST 4(R10), Z14, Z8
+	VFMADD231PS.BCST 8(R10), Z15, Z8
+	VFMADD231PS.BCST 12(R10), Z16, Z8
+	VFMADD231PS.BCST 16(R10), Z17, Z8
+	VFMADD231PS.BCST 40(R10), Z13, Z10
+	VFMADD231PS.BCST 44(R10), Z14, Z10
+	VFMADD231PS.BCST 48(R10), Z15, Z10
+	VFMADD231PS.BCST 52(R10), Z16, Z10
+	VFMADD231PS.BCST 56(R10), Z17, Z10
+	VFMADD231PS.BCST 80(R10), Z13, Z9
+	VFMADD231PS.BCST 84(R10), Z14, Z9
+	VFMADD231PS.BCST 88(R10), Z15, Z9
+	VFMADD231PS.BCST 92(R10), Z16, Z9
+	VFMADD231PS.BCST 96(R10), Z17, Z9
+	CMPQ             R12, $0x02
+	JL               next4
+	VMAXPS           Z9, Z5, Z9
+	VMINPS           Z9, Z6, Z9
+	VMOVUPS          Z9, K5, (R14)
+	ADDQ             DI, R14
+
+next4:
+	ADDQ             SI, R13
+	INCQ             R12
+	CMPQ             R12, BX
+	JGE              tail5
+	VMOVUPS.Z        (R13), K1, Z11
+	VMOVUPS.Z        64(R13), K2, Z12
+	VMOVAPS          Z0, Z13
+	VPERMI2PS.Z      Z12, Z11, K3, Z13
+	VMOVAPS          Z1, Z14
+	VPERMI2PS.Z      Z12, Z11, K4, Z14
+	VMOVAPS          Z2, Z15
+	VPERMI2PS.Z      Z12, Z11, K5, Z15
+	VMOVAPS          Z3, Z16
+	VPERMI2PS.Z      Z12, Z11, K6, Z16
+	VMOVAPS          Z4, Z17
+	VPERMI2PS.Z      Z12, Z11, K7, Z17
+	VFMADD231PS.BCST 20(R10), Z13, Z8
+	VFMADD231PS.BCST 24(R10), Z14, Z8
+	VFMADD231PS.BCST 28(R10), Z15, Z8
+	VFMADD231PS.BCST 32(R10), Z16, Z8
+	VFMADD231PS.BCST 36(R10), Z17, Z8
+	VFMADD231PS.BCST 60(R10), Z13, Z10
+	VFMADD231PS.BCST 64(R10), Z14, Z10
+	VFMADD231PS.BCST 68(R10), Z15, Z10
+	VFMADD231PS.BCST 72(R10), Z16, Z10
+	VFMADD231PS.BCST 76(R10), Z17, Z10
+	ADDQ             SI, R13
+	INCQ             R12
+	JMP              row
+
+tail0:
+	VMAXPS  Z10, Z5, Z10
+	VMINPS  Z10, Z6, Z10
+	VMOVUPS Z10, K5, (R14)
+	ADDQ    DI, R14
+	JMP     nextchan
+
+tail1:
+	VMAXPS  Z8, Z5, Z8
+	VMINPS  Z8, Z6, Z8
+	VMOVUPS Z8, K5, (R14)
+	ADDQ    DI, R14
+	JMP     nextchan
+
+tail2:
+	VMAXPS  Z8, Z5, Z8
+	VMINPS  Z8, Z6, Z8
+	VMOVUPS Z8, K5, (R14)
+	ADDQ    DI, R14
+	JMP     nextchan
+
+tail3:
+	VMAXPS  Z9, Z5, Z9
+	VMINPS  Z9, Z6, Z9
+	VMOVUPS Z9, K5, (R14)
+	ADDQ    DI, R14
+	JMP     nextchan
+
+tail4:
+	VMAXPS  Z9, Z5, Z9
+	VMINPS  Z9, Z6, Z9
+	VMOVUPS Z9, K5, (R14)
+	ADDQ    DI, R14
+	JMP     nextchan
+
+tail5:
+	VMAXPS  Z10, Z5, Z10
+	VMINPS  Z10, Z6, Z10
+	VMOVUPS Z10, K5, (R14)
+	ADDQ    DI, R14
+
+nextchan:
+	ADDQ R8, CX
+	ADDQ R9, AX
+	ADDQ $0x64, R10
+	ADDQ $0x04, R11
+	DECQ DX
+	JMP  chan
+
+done:
+	VZEROUPPER
+	RET
+
 // func transposeRows8AVX2(dst []float32, ldd int, src []float32, lds int, n int)
 // Requires: AVX
 TEXT ·transposeRows8AVX2(SB), NOSPLIT, $0-72

@@ -185,7 +185,8 @@ func BenchmarkDepthwiseWide(b *testing.B) {
 
 // BenchmarkDepthwisePlanes compares the plane kernels (a row a register,
 // AVX-512) with the channels-last path on the depthwise convolutions of
-// planes of 16 columns or fewer in the zoo's networks at 224x224, one
+// the zoo's networks at 224x224 that they take (rows of 16 columns or
+// fewer at stride 1, of 32 or fewer at stride 2), one
 // thread, alternating in each iteration; it reports the median ratio of
 // the two times (with the bias and ReLU6).
 func BenchmarkDepthwisePlanes(b *testing.B) {
@@ -193,19 +194,21 @@ func BenchmarkDepthwisePlanes(b *testing.B) {
 		b.Skip("no AVX-512")
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, c := range []struct{ c, hw, k int }{
-		{384, 14, 3}, {576, 14, 3}, {480, 14, 3}, {480, 14, 5}, {672, 14, 5}, {116, 14, 3},
-		{960, 7, 3}, {1152, 7, 5}, {1152, 7, 3}, {232, 7, 3}, {576, 7, 5},
+	for _, c := range []struct{ c, hw, k, s int }{
+		{384, 14, 3, 1}, {576, 14, 3, 1}, {480, 14, 3, 1}, {480, 14, 5, 1}, {672, 14, 5, 1}, {116, 14, 3, 1},
+		{960, 7, 3, 1}, {1152, 7, 5, 1}, {1152, 7, 3, 1}, {232, 7, 3, 1}, {576, 7, 5, 1},
+		{192, 28, 3, 2}, {240, 28, 5, 2}, {116, 28, 3, 2}, {96, 28, 5, 2}, {576, 14, 3, 2}, {576, 14, 5, 2}, {232, 14, 3, 2}, {288, 14, 5, 2},
 	} {
-		b.Run(fmt.Sprintf("c%d_%d_k%d", c.c, c.hw, c.k), func(b *testing.B) {
-			win := Window{InH: c.hw, InW: c.hw, KH: c.k, KW: c.k, StrideH: 1, StrideW: 1, PadH: c.k / 2, PadW: c.k / 2,
-				DilH: 1, DilW: 1, OutH: c.hw, OutW: c.hw}
+		b.Run(fmt.Sprintf("c%d_%d_k%d_s%d", c.c, c.hw, c.k, c.s), func(b *testing.B) {
+			o := (c.hw-1)/c.s + 1
+			win := Window{InH: c.hw, InW: c.hw, KH: c.k, KW: c.k, StrideH: c.s, StrideW: c.s, PadH: c.k / 2, PadW: c.k / 2,
+				DilH: 1, DilW: 1, OutH: o, OutW: o}
 			d := NewDepthwiseConv(win, c.c, 1)
 			if !d.planes {
 				b.Skip("no plane kernel")
 			}
 			x, w := randSlice(rng, c.c*c.hw*c.hw), randSlice(rng, c.c*c.k*c.k)
-			y, s := make([]float32, c.c*c.hw*c.hw), make([]float32, d.ScratchLen())
+			y, s := make([]float32, c.c*o*o), make([]float32, d.ScratchLen())
 			e := &Epilogue{Bias: randSlice(rng, c.c), Act: ActReLU6}
 			defer func() { dwPlaneWide = true }()
 			var ratios []float64

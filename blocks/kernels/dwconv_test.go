@@ -44,6 +44,13 @@ func TestDepthwiseConvMatchesReference(t *testing.T) {
 				dwCase{2, 1, 9, 75, k, s, k / 2, 1, 0}, dwCase{2, 1, 8, 80, k, s, 0, 1, 0}, dwCase{2, 1, 6, 131, k, s, k / 2, 1, 0})
 		}
 	}
+	// Planes of one and two columns, taller than the four rows the
+	// narrow-plane kernels compute at once.
+	for _, k := range []int{3, 5} {
+		for _, s := range []int{1, 2} {
+			cases = append(cases, dwCase{3, 1, 9, 1, k, s, k / 2, 1, 0}, dwCase{3, 1, 6, 2, k, s, k / 2, 1, 0}, dwCase{9, 1, 13, 1, k, s, k / 2, 1, 0})
+		}
+	}
 	cases = append(cases, dwCase{4, 2, 9, 7, 3, 1, 1, 1, 0}, dwCase{3, 1, 12, 12, 3, 1, 2, 2, 0}, dwCase{3, 1, 12, 10, 3, 2, 3, 3, 0}, dwCase{2, 3, 5, 5, 1, 1, 0, 1, 0})
 	// Eight channels and more: the channels-last path takes groups of
 	// eight (35 channels: 17 and 18 a call, a group of eight starting at
@@ -271,6 +278,61 @@ func TestMatVecT(t *testing.T) {
 		for j := range want {
 			if math.Abs(float64(y[j]-want[j])) > 1e-5*(1+math.Abs(float64(want[j]))) {
 				t.Fatalf("k %d n %d: y[%d] = %v, Sgemm gives %v", c.k, c.n, j, y[j], want[j])
+			}
+		}
+	}
+}
+
+// TestDepthwisePlanes runs the plane kernels over every row count modulo
+// their loops' periods and row widths up to their limits (16 at stride 1,
+// 32 at stride 2), against the reference and, bit for bit, against the
+// other kernels.
+func TestDepthwisePlanes(t *testing.T) {
+	if !dwPlaneWide {
+		t.Skip("no plane kernels on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, k := range []int{3, 5, 7} {
+		for _, s := range []int{1, 2} {
+			for h := k; h < k+7; h++ {
+				for _, w := range []int{1, 2, 3, 7, 8, 9, 14, 15, 16, 17, 23, 28, 31, 32} {
+					p := k / 2
+					win := Window{InH: h, InW: w, KH: k, KW: k, StrideH: s, StrideW: s, PadH: p, PadW: p,
+						DilH: 1, DilW: 1, OutH: (h-1)/s + 1, OutW: (w-1)/s + 1}
+					const c = 3
+					d := NewDepthwiseConv(win, c, 1)
+					if !d.planes {
+						if w <= 16*s && dwPlaneSIMD(k, s) {
+							t.Fatalf("k%d s%d %dx%d: no plane kernel", k, s, h, w)
+						}
+						continue
+					}
+					x, wt, bias := randSlice(rng, c*h*w), randSlice(rng, c*k*k), randSlice(rng, c)
+					ohw := win.OutH * win.OutW
+					want := make([]float32, c*ohw)
+					DepthwiseConv2D(win, c, 1, x, wt, bias, want)
+					ReLU6(want, want)
+					y, checkY := guarded(t, len(want), nil)
+					e := &Epilogue{Bias: bias, Act: ActReLU6}
+					d.Run(x, wt, y, 0, 1, e, nil)
+					d.Run(x, wt, y, 1, c, e, nil)
+					checkY(fmt.Sprintf("k%d s%d %dx%d", k, s, h, w))
+					for i := range want {
+						if diff := math.Abs(float64(y[i] - want[i])); diff > 1e-5*(1+math.Abs(float64(want[i]))) {
+							t.Fatalf("k%d s%d %dx%d: output %d = %v, reference %v", k, s, h, w, i, y[i], want[i])
+						}
+					}
+					t.Logf("k%d s%d %dx%d", k, s, h, w)
+					dwPlaneWide = false
+					yr := make([]float32, len(want))
+					d.Run(x, wt, yr, 0, c, e, make([]float32, d.ScratchLen()))
+					dwPlaneWide = true
+					for i := range yr {
+						if math.Float32bits(y[i]) != math.Float32bits(yr[i]) {
+							t.Fatalf("k%d s%d %dx%d: output %d = %v a row a register, %v without (bits)", k, s, h, w, i, y[i], yr[i])
+						}
+					}
+				}
 			}
 		}
 	}

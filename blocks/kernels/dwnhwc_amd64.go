@@ -114,9 +114,11 @@ func maxPool3S2Plane(y []float32, ow, oh int, x []float32) bool {
 // compare).
 var dwPlaneWide = hasAVX512
 
-// dwPlaneSIMD reports whether a k x k depthwise convolution at stride 1
+// dwPlaneSIMD reports whether a k x k depthwise convolution at stride s
 // has a plane kernel on this CPU.
-func dwPlaneSIMD(k int) bool { return hasAVX512 && (k == 3 || k == 5 || k == 7) }
+func dwPlaneSIMD(k, s int) bool {
+	return hasAVX512 && (s == 1 && (k == 3 || k == 5 || k == 7) || s == 2 && (k == 3 || k == 5))
+}
 
 // dwPlane computes c planes of h x w (w <= 16, h >= k) of a k x k
 // depthwise convolution at stride 1 and padding k/2 into y, with a bias
@@ -135,6 +137,27 @@ func dwPlane(k int, y, x []float32, c, h, w int, wt, b []float32, masks []uint16
 		dwPlaneK5S1AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
 	case 7:
 		dwPlaneK7S1AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+	default:
+		panic("kernels: no depthwise plane kernel")
+	}
+}
+
+// dwPlaneS2 computes c planes of h x w (w <= 32, h >= k) of a k x k
+// depthwise convolution at stride 2 and padding k/2 into oh x ow planes of
+// y, as dwPlane; idx and masks are DepthwiseConv's planeIdx and
+// planeMasks.
+func dwPlaneS2(k int, y, x []float32, c, h, w, oh, ow int, wt, b []float32, idx []int32, masks []uint16, lo, hi float32) {
+	_ = y[c*oh*ow-1]
+	_ = x[c*h*w-1]
+	_ = wt[c*k*k-1]
+	_ = b[c-1]
+	_ = idx[16*k-1]
+	_ = masks[k+1]
+	switch k {
+	case 3:
+		dwPlaneK3S2AVX512(y, x, c, h, w, oh, ow, wt, b, idx, masks, lo, hi)
+	case 5:
+		dwPlaneK5S2AVX512(y, x, c, h, w, oh, ow, wt, b, idx, masks, lo, hi)
 	default:
 		panic("kernels: no depthwise plane kernel")
 	}

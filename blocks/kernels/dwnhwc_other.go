@@ -7,12 +7,16 @@ package kernels
 
 func dwNHWC8SIMD(_, _ int) bool { return false }
 
-func dwPlaneSIMD(_ int) bool { return false }
+func dwPlaneSIMD(_, _ int) bool { return false }
 
 // dwPlaneWide is false here: there are no plane kernels.
 var dwPlaneWide = false
 
 func dwPlane(_ int, _, _ []float32, _, _, _ int, _, _ []float32, _ []uint16, _, _ float32) {
+	panic("kernels: no depthwise plane kernel")
+}
+
+func dwPlaneS2(_ int, _, _ []float32, _, _, _, _, _ int, _, _ []float32, _ []int32, _ []uint16, _, _ float32) {
 	panic("kernels: no depthwise plane kernel")
 }
 

@@ -131,3 +131,156 @@ func dwPlane(k int) {
 	VZEROUPPER()
 	RET()
 }
+
+// dwPlaneS2 emits dwPlaneK*S2AVX512, dwPlane's form at stride 2: input
+// rows of w <= 32 values in two registers (loaded under lmask[0] and
+// lmask[1]), from which one permute per column offset dx takes the values
+// at 2j+dx for the output columns j (idx[dx+k/2], lanes outside the row
+// zero under pmask[dx+k/2], which for dx = 0 are the output row's lanes,
+// its store mask). Input row i is the window row kh of the output rows
+// (i+k/2-kh)/2 of its parity, about k/2 of them, whose sums stay in
+// registers; each output sums the bias, then its taps row by row, as
+// dwNHWC8 does. It needs h >= k.
+//
+// The bodies of the row loop are emitted one per input row modulo 2r,
+// where r = k/2+1 registers hold the sums in flight, so that every sum
+// keeps its register.
+func dwPlaneS2(k int) {
+	name := fmt.Sprintf("dwPlaneK%dS2AVX512", k)
+	TEXT(name, NOSPLIT, "func(y, x []float32, c, h, w, oh, ow int, wt, b []float32, idx []int32, masks []uint16, lo, hi float32)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 2, padding %d, over c planes of h rows of w <= 32 values into oh rows of ow, h >= %d (see gen/plan).", name, k, k, k/2, k))
+	p := k / 2
+	nacc := p + 1
+	period := 2 * nacc
+	y := Load(Param("y").Base(), GP64())
+	x := Load(Param("x").Base(), GP64())
+	ch := Load(Param("c"), GP64())
+	h := Load(Param("h"), GP64())
+	inRow := Load(Param("w"), GP64())
+	SHLQ(U8(2), inRow)
+	outRow := Load(Param("ow"), GP64())
+	SHLQ(U8(2), outRow)
+	inPlane, outPlane := GP64(), GP64()
+	MOVQ(h, inPlane)
+	IMULQ(inRow, inPlane)
+	Load(Param("oh"), outPlane)
+	IMULQ(outRow, outPlane)
+	wt := Load(Param("wt").Base(), GP64())
+	bp := Load(Param("b").Base(), GP64())
+	ip := Load(Param("idx").Base(), GP64())
+	idx := make([]VecVirtual, k)
+	for d := range idx {
+		idx[d] = ZMM()
+		VMOVUPS(Mem{Base: ip, Disp: 64 * d}, idx[d])
+	}
+	mp := Load(Param("masks").Base(), GP64())
+	lmask := []Register{K(), K()}
+	KMOVW(Mem{Base: mp}, lmask[0])
+	KMOVW(Mem{Base: mp, Disp: 2}, lmask[1])
+	pmask := make([]Register, k)
+	for d := range pmask {
+		pmask[d] = K()
+		KMOVW(Mem{Base: mp, Disp: 4 + 2*d}, pmask[d])
+	}
+	lo, hi := ZMM(), ZMM()
+	VBROADCASTSS(argAddr(Param("lo")), lo)
+	VBROADCASTSS(argAddr(Param("hi")), hi)
+	bias := ZMM()
+	acc := make([]VecVirtual, nacc) // acc[r%nacc]: the sum of output row r
+	for i := range acc {
+		acc[i] = ZMM()
+	}
+	in0, in1 := ZMM(), ZMM()
+	v := make([]VecVirtual, k) // the input row's values at 2j+dx, dx = d-p
+	for d := range v {
+		v[d] = ZMM()
+	}
+	i, xr, yr := GP64(), GP64(), GP64()
+	store := func(a VecVirtual) {
+		VMAXPS(a, lo, a) // a NaN stays NaN, as with Go's max and min
+		VMINPS(a, hi, a)
+		VMOVUPS(a, pmask[p], Mem{Base: yr})
+		ADDQ(outRow, yr)
+	}
+	mod := func(a, n int) int { return (a%n + n) % n }
+
+	Label("chan")
+	CMPQ(ch, U8(0))
+	JLE(LabelRef("done"))
+	VBROADCASTSS(Mem{Base: bp}, bias)
+	// Output rows whose window starts above the plane start at the bias.
+	for r := 0; 2*r-p < 0; r++ {
+		VMOVAPS(bias, acc[r%nacc])
+	}
+	MOVQ(x, xr)
+	MOVQ(y, yr)
+	XORQ(i, i)
+	Label("row")
+	for j := range period { // the body for input rows i with i%period == j
+		CMPQ(i, h)
+		JGE(LabelRef(fmt.Sprintf("tail%d", j)))
+		VMOVUPS_Z(Mem{Base: xr}, lmask[0], in0)
+		VMOVUPS_Z(Mem{Base: xr, Disp: 64}, lmask[1], in1)
+		for d := range k {
+			VMOVAPS(idx[d], v[d])
+			VPERMI2PS_Z(in1, in0, pmask[d], v[d])
+		}
+		for kh := 0; kh < k; kh++ {
+			if mod(j-kh+p, 2) != 0 {
+				continue
+			}
+			// Output row (i+p-kh)/2; above the plane (below 0) near the
+			// top, a register whose row starts later, at the bias.
+			a := acc[mod((j-kh+p)/2, nacc)]
+			if kh == 0 {
+				VMOVAPS(bias, a) // output row (i+p)/2 starts here
+			}
+			for kw := 0; kw < k; kw++ {
+				VFMADD231PS_BCST(Mem{Base: wt, Disp: 4 * (kh*k + kw)}, v[kw], a)
+			}
+		}
+		if mod(j-p, 2) == 0 {
+			// Output row (i-p)/2 is complete (once i >= p).
+			skip := fmt.Sprintf("next%d", j)
+			CMPQ(i, U8(p))
+			JL(LabelRef(skip))
+			store(acc[mod((j-p)/2, nacc)])
+			Label(skip)
+		}
+		ADDQ(inRow, xr)
+		INCQ(i)
+	}
+	JMP(LabelRef("row"))
+	for j := range period {
+		// i == h, h%period == j: the output rows whose windows reach
+		// below the plane, from row ceil((h-p)/2) to oh-1 = ceil(h/2)-1.
+		Label(fmt.Sprintf("tail%d", j))
+		// Rows counted from (h-j)/2, a multiple of the registers.
+		first := -floorDiv(p-j, 2) // ceil((j-p)/2)
+		last := (j+1)/2 - 1
+		for r := first; r <= last; r++ {
+			store(acc[mod(r, nacc)])
+		}
+		JMP(LabelRef("nextchan"))
+	}
+	Label("nextchan")
+	ADDQ(inPlane, x)
+	ADDQ(outPlane, y)
+	ADDQ(U8(4*k*k), wt)
+	ADDQ(U8(4), bp)
+	DECQ(ch)
+	JMP(LabelRef("chan"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// floorDiv is a/b rounded down (b > 0).
+func floorDiv(a, b int) int {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}

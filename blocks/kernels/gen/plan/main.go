@@ -78,6 +78,8 @@ func main() {
 		for _, k := range []int{3, 5, 7} {
 			dwPlane(k)
 		}
+		dwPlaneS2(3)
+		dwPlaneS2(5)
 		transposeRows8(false)
 		transposeRows8(true)
 	case "train":
