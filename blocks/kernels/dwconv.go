@@ -45,6 +45,11 @@ type DepthwiseConv struct {
 	planeMasks []uint16
 	planeIdx   []int32
 	zeroBias   []float32
+	// planeBlocks is the output row's registers at stride 2 on rows of
+	// more than 32 values (dwPlaneS2Wide), else 0; planeMasks then holds
+	// the masks of the input row's 2*planeBlocks registers and of the
+	// output row's, and planeIdx the even lanes, 2j.
+	planeBlocks int
 }
 
 // NewDepthwiseConv prepares the depthwise convolution of c channels (each
@@ -88,12 +93,31 @@ func (d *DepthwiseConv) preparePlanes() {
 	k, s := win.KH, win.StrideW
 	if d.Mult != 1 || win.KW != k || win.StrideH != s || win.DilH != 1 || win.DilW != 1 ||
 		win.PadH != k/2 || win.PadW != k/2 || win.InH < k || !dwPlaneSIMD(k, s) ||
-		win.OutH != (win.InH-1)/s+1 || win.OutW != (win.InW-1)/s+1 || win.InW > 16*s {
+		win.OutH != (win.InH-1)/s+1 || win.OutW != (win.InW-1)/s+1 {
+		return
+	}
+	lanes := func(n int) uint16 { return uint16(1<<max(min(n, 16), 0) - 1) }
+	if win.InW > 16*s {
+		nb := (win.OutW + 15) / 16
+		if s != 2 || !dwPlaneS2WideSIMD(k, nb) {
+			return
+		}
+		d.planes, d.planeBlocks = true, nb
+		d.zeroBias = make([]float32, d.C)
+		for r := range 2 * nb {
+			d.planeMasks = append(d.planeMasks, lanes(win.InW-16*r))
+		}
+		for b := range nb {
+			d.planeMasks = append(d.planeMasks, lanes(win.OutW-16*b))
+		}
+		d.planeIdx = make([]int32, 16)
+		for j := range d.planeIdx {
+			d.planeIdx[j] = int32(2 * j & 31)
+		}
 		return
 	}
 	d.planes = true
 	d.zeroBias = make([]float32, d.C)
-	lanes := func(n int) uint16 { return uint16(1<<max(min(n, 16), 0) - 1) }
 	if s == 1 {
 		full := int(lanes(win.InW))
 		d.planeMasks = make([]uint16, k)
@@ -143,9 +167,12 @@ func (d *DepthwiseConv) runPlanes(x, w, y []float32, o0, o1 int, e *Epilogue) {
 	ohw := win.OutH * win.OutW
 	yc := y[o0*ohw : o1*ohw]
 	xc, wc := x[o0*plane:o1*plane], w[o0*taps:o1*taps]
-	if win.StrideW == 1 {
+	switch {
+	case win.StrideW == 1:
 		dwPlane(win.KH, yc, xc, o1-o0, win.InH, win.InW, wc, b[o0:o1], d.planeMasks, lo, hi)
-	} else {
+	case d.planeBlocks > 0:
+		dwPlaneS2Wide(win.KH, d.planeBlocks, yc, xc, o1-o0, win.InH, win.InW, win.OutH, win.OutW, wc, b[o0:o1], d.planeIdx, d.planeMasks, lo, hi)
+	default:
 		dwPlaneS2(win.KH, yc, xc, o1-o0, win.InH, win.InW, win.OutH, win.OutW, wc, b[o0:o1], d.planeIdx, d.planeMasks, lo, hi)
 	}
 	if act == ActIdentity {

@@ -13107,6 +13107,1704 @@ done:
 	VZEROUPPER
 	RET
 
+// func dwPlaneK3S2N2AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow int, wt []float32, b []float32, idx []int32, masks []uint16, lo float32, hi float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·dwPlaneK3S2N2AVX512(SB), NOSPLIT, $0-192
+	MOVQ         y_base+0(FP), AX
+	MOVQ         x_base+24(FP), CX
+	MOVQ         c+48(FP), DX
+	MOVQ         h+56(FP), BX
+	MOVQ         w+64(FP), SI
+	SHLQ         $0x02, SI
+	MOVQ         ow+80(FP), DI
+	SHLQ         $0x02, DI
+	MOVQ         BX, R8
+	IMULQ        SI, R8
+	MOVQ         oh+72(FP), R9
+	IMULQ        DI, R9
+	MOVQ         wt_base+88(FP), R10
+	MOVQ         b_base+112(FP), R11
+	MOVQ         idx_base+136(FP), R12
+	VMOVUPS      (R12), Z0
+	MOVQ         masks_base+160(FP), R12
+	VBROADCASTSS lo+184(FP), Z1
+	VBROADCASTSS hi+188(FP), Z2
+	VXORPS       Z4, Z4, Z4
+
+chan:
+	CMPQ         DX, $0x00
+	JLE          done
+	VBROADCASTSS (R11), Z3
+	VMOVAPS      Z3, Z5
+	VMOVAPS      Z3, Z7
+	MOVQ         CX, R14
+	MOVQ         AX, R15
+	XORQ         R13, R13
+
+row:
+	CMPQ             R13, BX
+	JGE              tail0
+	KMOVW            (R12), K1
+	VMOVUPS.Z        (R14), K1, Z9
+	KMOVW            2(R12), K1
+	VMOVUPS.Z        64(R14), K1, Z10
+	KMOVW            4(R12), K1
+	VMOVUPS.Z        128(R14), K1, Z11
+	KMOVW            6(R12), K1
+	VMOVUPS.Z        192(R14), K1, Z12
+	VALIGND          $0x0f, Z4, Z9, Z13
+	VALIGND          $0x0f, Z9, Z10, Z14
+	VMOVAPS          Z0, Z15
+	VPERMI2PS        Z14, Z13, Z15
+	VMOVAPS          Z0, Z16
+	VPERMI2PS        Z10, Z9, Z16
+	VALIGND          $0x01, Z9, Z10, Z13
+	VALIGND          $0x01, Z10, Z11, Z14
+	VMOVAPS          Z0, Z9
+	VPERMI2PS        Z14, Z13, Z9
+	VFMADD231PS.BCST 12(R10), Z15, Z5
+	VFMADD231PS.BCST 16(R10), Z16, Z5
+	VFMADD231PS.BCST 20(R10), Z9, Z5
+	VALIGND          $0x0f, Z10, Z11, Z13
+	VALIGND          $0x0f, Z11, Z12, Z14
+	VMOVAPS          Z0, Z15
+	VPERMI2PS        Z14, Z13, Z15
+	VMOVAPS          Z0, Z16
+	VPERMI2PS        Z12, Z11, Z16
+	VALIGND          $0x01, Z11, Z12, Z13
+	VALIGND          $0x01, Z12, Z4, Z14
+	VMOVAPS          Z0, Z9
+	VPERMI2PS        Z14, Z13, Z9
+	VFMADD231PS.BCST 12(R10), Z15, Z7
+	VFMADD231PS.BCST 16(R10), Z16, Z7
+	VFMADD231PS.BCST 20(R10), Z9, Z7
+	ADDQ             SI, R14
+	INCQ             R13
+	CMPQ             R13, BX
+	JGE              tail1
+	KMOVW            (R12), K1
+	VMOVUPS.Z        (R14), K1, Z9
+	KMOVW            2(R12), K1
+	VMOVUPS.Z        64(R14), K1, Z10
+	KMOVW            4(R12), K1
+	VMOVUPS.Z        128(R14), K1, Z11
+	KMOVW            6(R12), K1
+	VMOVUPS.Z        192(R14), K1, Z12
+	VALIGND          $0x0f, Z4, Z9, Z13
+	VALIGND          $0x0f, Z9, Z10, Z14
+	VMOVAPS          Z0, Z15
+	VPERMI2PS        Z14, Z13, Z15
+	VMOVAPS          Z0, Z16
+	VPERMI2PS        Z10, Z9, Z16
+	VALIGND          $0x01, Z9, Z10, Z13
+	VALIGND          $0x01, Z10, Z11, Z14
+	VMOVAPS          Z0, Z9
+	VPERMI2PS        Z14, Z13, Z9
+	VMOVAPS          Z3, Z6
+	VFMADD231PS.BCST (R10), Z15, Z6
+	VFMADD231PS.BCST 4(R10), Z16, Z6
+	VFMADD231PS.BCST 8(R10), Z9, Z6
+	VFMADD231PS.BCST 24(R10), Z15, Z5
+	VFMADD231PS.BCST 28(R10), Z16, Z5
+	VFMADD231PS.BCST 32(R10), Z9, Z5
+	VALIGND          $0x0f, Z10, Z11, Z13
+	VALIGND          $0x0f, Z11, Z12, Z14
+	VMOVAPS          Z0, Z15
+	VPERMI2PS        Z14, Z13, Z15
+	VMOVAPS          Z0, Z16
+	VPERMI2PS        Z12, Z11, Z16
+	VALIGND          $0x01, Z11, Z12, Z13
+	VALIGND          $0x01, Z12, Z4, Z14
+	VMOVAPS          Z0, Z9
+	VPERMI2PS        Z14, Z13, Z9
+	VMOVAPS          Z3, Z8
+	VFMADD231PS.BCST (R10), Z15, Z8
+	VFMADD231PS.BCST 4(R10), Z16, Z8
+	VFMADD231PS.BCST 8(R10), Z9, Z8
+	VFMADD231PS.BCST 24(R10), Z15, Z7
+	VFMADD231PS.BCST 28(R10), Z16, Z7
+	VFMADD231PS.BCST 32(R10), Z9, Z7
+	CMPQ             R13, $0x01
+	JL               next1
+	VMAXPS           Z5, Z1, Z5
+	VMINPS           Z5, Z2, Z5
+	KMOVW            8(R12), K1
+	VMOVUPS          Z5, K1, (R15)
+	VMAXPS           Z7, Z1, Z7
+	VMINPS           Z7, Z2, Z7
+	KMOVW            10(R12), K1
+	VMOVUPS          Z7, K1, 64(R15)
+	ADDQ             DI, R15
+
+next1:
+	ADDQ             SI, R14
+	INCQ             R13
+	CMPQ             R13, BX
+	JGE              tail2
+	KMOVW            (R12), K1
+	VMOVUPS.Z        (R14), K1, Z9
+	KMOVW            2(R12), K1
+	VMOVUPS.Z        64(R14), K1, Z10
+	KMOVW            4(R12), K1
+	VMOVUPS.Z        128(R14), K1, Z11
+	KMOVW            6(R12), K1
+	VMOVUPS.Z        192(R14), K1, Z12
+	VALIGND          $0x0f, Z4, Z9, Z13
+	VALIGND          $0x0f, Z9, Z10, Z14
+	VMOVAPS          Z0, Z15
+	VPERMI2PS        Z14, Z13, Z15
+	VMOVAPS          Z0, Z16
+	VPERMI2PS        Z10, Z9, Z16
+	VALIGND          $0x01, Z9, Z10, Z13
+	VALIGND          $0x01, Z10, Z11, Z14
+	VMOVAPS          Z0, Z9
+	VPERMI2PS        Z14, Z13, Z9
+	VFMADD231PS.BCST 12(R10), Z15, Z6
+	VFMADD231PS.BCST 16(R10), Z16, Z6
+	VFMADD231PS.BCST 20(R10), Z9, Z6
+	VALIGND          $0x0f, Z10, Z11, Z13
+	VALIGND          $0x0f, Z11, Z12, Z14
+	VMOVAPS          Z0, Z15
+	VPERMI2PS        Z14, Z13, Z15
+	VMOVAPS          Z0, Z16
+	VPERMI2PS        Z12, Z11, Z16
+	VALIGND          $0x01, Z11, Z12, Z13
+	VALIGND          $0x01, Z12, Z4, Z14
+	VMOVAPS          Z0, Z9
+	VPERMI2PS        Z14, Z13, Z9
+	VFMADD231PS.BCST 12(R10), Z15, Z8
+	VFMADD231PS.BCST 16(R10), Z16, Z8
+	VFMADD231PS.BCST 20(R10), Z9, Z8
+	ADDQ             SI, R14
+	INCQ             R13
+	CMPQ             R13, BX
+	JGE              tail3
+	KMOVW            (R12), K1
+	VMOVUPS.Z        (R14), K1, Z9
+	KMOVW            2(R12), K1
+	VMOVUPS.Z        64(R14), K1, Z10
+	KMOVW            4(R12), K1
+	VMOVUPS.Z        128(R14), K1, Z11
+	KMOVW            6(R12), K1
+	VMOVUPS.Z        192(R14), K1, Z12
+	VALIGND          $0x0f, Z4, Z9, Z13
+	VALIGND          $0x0f, Z9, Z10, Z14
+	VMOVAPS          Z0, Z15
+	VPERMI2PS        Z14, Z13, Z15
+	VMOVAPS          Z0, Z16
+	VPERMI2PS        Z10, Z9, Z16
+	VALIGND          $0x01, Z9, Z10, Z13
+	VALIGND          $0x01, Z10, Z11, Z14
+	VMOVAPS          Z0, Z9
+	VPERMI2PS        Z14, Z13, Z9
+	VMOVAPS          Z3, Z5
+	VFMADD231PS.BCST (R10), Z15, Z5
+	VFMADD231PS.BCST 4(R10), Z16, Z5
+	VFMADD231PS.BCST 8(R10), Z9, Z5
+	VFMADD231PS.BCST 24(R10), Z15, Z6
+	VFMADD231PS.BCST 28(R10), Z16, Z6
+	VFMADD231PS.BCST 32(R10), Z9, Z6
+	VALIGND          $0x0f, Z10, Z11, Z13
+	VALIGND          $0x0f, Z11, Z12, Z14
+	VMOVAPS          Z0, Z15
+	VPERMI2PS        Z14, Z13, Z15
+	VMOVAPS          Z0, Z16
+	VPERMI2PS        Z12, Z11, Z16
+	VALIGND          $0x01, Z11, Z12, Z13
+	VALIGND          $0x01, Z12, Z4, Z14
+	VMOVAPS          Z0, Z9
+	VPERMI2PS        Z14, Z13, Z9
+	VMOVAPS          Z3, Z7
+	VFMADD231PS.BCST (R10), Z15, Z7
+	VFMADD231PS.BCST 4(R10), Z16, Z7
+	VFMADD231PS.BCST 8(R10), Z9, Z7
+	VFMADD231PS.BCST 24(R10), Z15, Z8
+	VFMADD231PS.BCST 28(R10), Z16, Z8
+	VFMADD231PS.BCST 32(R10), Z9, Z8
+	CMPQ             R13, $0x01
+	JL               next3
+	VMAXPS           Z6, Z1, Z6
+	VMINPS           Z6, Z2, Z6
+	KMOVW            8(R12), K1
+	VMOVUPS          Z6, K1, (R15)
+	VMAXPS           Z8, Z1, Z8
+	VMINPS           Z8, Z2, Z8
+	KMOVW            10(R12), K1
+	VMOVUPS          Z8, K1, 64(R15)
+	ADDQ             DI, R15
+
+next3:
+	ADDQ SI, R14
+	INCQ R13
+	JMP  row
+
+tail0:
+	JMP nextchan
+
+tail1:
+	VMAXPS  Z5, Z1, Z5
+	VMINPS  Z5, Z2, Z5
+	KMOVW   8(R12), K1
+	VMOVUPS Z5, K1, (R15)
+	VMAXPS  Z7, Z1, Z7
+	VMINPS  Z7, Z2, Z7
+	KMOVW   10(R12), K1
+	VMOVUPS Z7, K1, 64(R15)
+	ADDQ    DI, R15
+	JMP     nextchan
+
+tail2:
+	JMP nextchan
+
+tail3:
+	VMAXPS  Z6, Z1, Z6
+	VMINPS  Z6, Z2, Z6
+	KMOVW   8(R12), K1
+	VMOVUPS Z6, K1, (R15)
+	VMAXPS  Z8, Z1, Z8
+	VMINPS  Z8, Z2, Z8
+	KMOVW   10(R12), K1
+	VMOVUPS Z8, K1, 64(R15)
+	ADDQ    DI, R15
+
+nextchan:
+	ADDQ R8, CX
+	ADDQ R9, AX
+	ADDQ $0x24, R10
+	ADDQ $0x04, R11
+	DECQ DX
+	JMP  chan
+
+done:
+	VZEROUPPER
+	RET
+
+// func dwPlaneK3S2N3AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow int, wt []float32, b []float32, idx []int32, masks []uint16, lo float32, hi float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·dwPlaneK3S2N3AVX512(SB), NOSPLIT, $0-192
+	MOVQ         y_base+0(FP), AX
+	MOVQ         x_base+24(FP), CX
+	MOVQ         c+48(FP), DX
+	MOVQ         h+56(FP), BX
+	MOVQ         w+64(FP), SI
+	SHLQ         $0x02, SI
+	MOVQ         ow+80(FP), DI
+	SHLQ         $0x02, DI
+	MOVQ         BX, R8
+	IMULQ        SI, R8
+	MOVQ         oh+72(FP), R9
+	IMULQ        DI, R9
+	MOVQ         wt_base+88(FP), R10
+	MOVQ         b_base+112(FP), R11
+	MOVQ         idx_base+136(FP), R12
+	VMOVUPS      (R12), Z0
+	MOVQ         masks_base+160(FP), R12
+	VBROADCASTSS lo+184(FP), Z1
+	VBROADCASTSS hi+188(FP), Z2
+	VXORPS       Z4, Z4, Z4
+
+chan:
+	CMPQ         DX, $0x00
+	JLE          done
+	VBROADCASTSS (R11), Z3
+	VMOVAPS      Z3, Z5
+	VMOVAPS      Z3, Z7
+	VMOVAPS      Z3, Z9
+	MOVQ         CX, R14
+	MOVQ         AX, R15
+	XORQ         R13, R13
+
+row:
+	CMPQ             R13, BX
+	JGE              tail0
+	KMOVW            (R12), K1
+	VMOVUPS.Z        (R14), K1, Z11
+	KMOVW            2(R12), K1
+	VMOVUPS.Z        64(R14), K1, Z12
+	KMOVW            4(R12), K1
+	VMOVUPS.Z        128(R14), K1, Z13
+	KMOVW            6(R12), K1
+	VMOVUPS.Z        192(R14), K1, Z14
+	KMOVW            8(R12), K1
+	VMOVUPS.Z        256(R14), K1, Z15
+	KMOVW            10(R12), K1
+	VMOVUPS.Z        320(R14), K1, Z16
+	VALIGND          $0x0f, Z4, Z11, Z17
+	VALIGND          $0x0f, Z11, Z12, Z18
+	VMOVAPS          Z0, Z19
+	VPERMI2PS        Z18, Z17, Z19
+	VMOVAPS          Z0, Z20
+	VPERMI2PS        Z12, Z11, Z20
+	VALIGND          $0x01, Z11, Z12, Z17
+	VALIGND          $0x01, Z12, Z13, Z18
+	VMOVAPS          Z0, Z11
+	VPERMI2PS        Z18, Z17, Z11
+	VFMADD231PS.BCST 12(R10), Z19, Z5
+	VFMADD231PS.BCST 16(R10), Z20, Z5
+	VFMADD231PS.BCST 20(R10), Z11, Z5
+	VALIGND          $0x0f, Z12, Z13, Z17
+	VALIGND          $0x0f, Z13, Z14, Z18
+	VMOVAPS          Z0, Z19
+	VPERMI2PS        Z18, Z17, Z19
+	VMOVAPS          Z0, Z20
+	VPERMI2PS        Z14, Z13, Z20
+	VALIGND          $0x01, Z13, Z14, Z17
+	VALIGND          $0x01, Z14, Z15, Z18
+	VMOVAPS          Z0, Z11
+	VPERMI2PS        Z18, Z17, Z11
+	VFMADD231PS.BCST 12(R10), Z19, Z7
+	VFMADD231PS.BCST 16(R10), Z20, Z7
+	VFMADD231PS.BCST 20(R10), Z11, Z7
+	VALIGND          $0x0f, Z14, Z15, Z17
+	VALIGND          $0x0f, Z15, Z16, Z18
+	VMOVAPS          Z0, Z19
+	VPERMI2PS        Z18, Z17, Z19
+	VMOVAPS          Z0, Z20
+	VPERMI2PS        Z16, Z15, Z20
+	VALIGND          $0x01, Z15, Z16, Z17
+	VALIGND          $0x01, Z16, Z4, Z18
+	VMOVAPS          Z0, Z11
+	VPERMI2PS        Z18, Z17, Z11
+	VFMADD231PS.BCST 12(R10), Z19, Z9
+	VFMADD231PS.BCST 16(R10), Z20, Z9
+	VFMADD231PS.BCST 20(R10), Z11, Z9
+	ADDQ             SI, R14
+	INCQ             R13
+	CMPQ             R13, BX
+	JGE              tail1
+	KMOVW            (R12), K1
+	VMOVUPS.Z        (R14), K1, Z11
+	KMOVW            2(R12), K1
+	VMOVUPS.Z        64(R14), K1, Z12
+	KMOVW            4(R12), K1
+	VMOVUPS.Z        128(R14), K1, Z13
+	KMOVW            6(R12), K1
+	VMOVUPS.Z        192(R14), K1, Z14
+	KMOVW            8(R12), K1
+	VMOVUPS.Z        256(R14), K1, Z15
+	KMOVW            10(R12), K1
+	VMOVUPS.Z        320(R14), K1, Z16
+	VALIGND          $0x0f, Z4, Z11, Z17
+	VALIGND          $0x0f, Z11, Z12, Z18
+	VMOVAPS          Z0, Z19
+	VPERMI2PS        Z18, Z17, Z19
+	VMOVAPS          Z0, Z20
+	VPERMI2PS        Z12, Z11, Z20
+	VALIGND          $0x01, Z11, Z12, Z17
+	VALIGND          $0x01, Z12, Z13, Z18
+	VMOVAPS          Z0, Z11
+	VPERMI2PS        Z18, Z17, Z11
+	VMOVAPS          Z3, Z6
+	VFMADD231PS.BCST (R10), Z19, Z6
+	VFMADD231PS.BCST 4(R10), Z20, Z6
+	VFMADD231PS.BCST 8(R10), Z11, Z6
+	VFMADD231PS.BCST 24(R10), Z19, Z5
+	VFMADD231PS.BCST 28(R10), Z20, Z5
+	VFMADD231PS.BCST 32(R10), Z11, Z5
+	VALIGND          $0x0f, Z12, Z13, Z17
+	VALIGND          $0x0f, Z13, Z14, Z18
+	VMOVAPS          Z0, Z19
+	VPERMI2PS        Z18, Z17, Z19
+	VMOVAPS          Z0, Z20
+	VPERMI2PS        Z14, Z13, Z20
+	VALIGND          $0x01, Z13, Z14, Z17
+	VALIGND          $0x01, Z14, Z15, Z18
+	VMOVAPS          Z0, Z11
+	VPERMI2PS        Z18, Z17, Z11
+	VMOVAPS          Z3, Z8
+	VFMADD231PS.BCST (R10), Z19, Z8
+	VFMADD231PS.BCST 4(R10), Z20, Z8
+	VFMADD231PS.BCST 8(R10), Z11, Z8
+	VFMADD231PS.BCST 24(R10), Z19, Z7
+	VFMADD231PS.BCST 28(R10), Z20, Z7
+	VFMADD231PS.BCST 32(R10), Z11, Z7
+	VALIGND          $0x0f, Z14, Z15, Z17
+	VALIGND          $0x0f, Z15, Z16, Z18
+	VMOVAPS          Z0, Z19
+	VPERMI2PS        Z18, Z17, Z19
+	VMOVAPS          Z0, Z20
+	VPERMI2PS        Z16, Z15, Z20
+	VALIGND          $0x01, Z15, Z16, Z17
+	VALIGND          $0x01, Z16, Z4, Z18
+	VMOVAPS          Z0, Z11
+	VPERMI2PS        Z18, Z17, Z11
+	VMOVAPS          Z3, Z10
+	VFMADD231PS.BCST (R10), Z19, Z10
+	VFMADD231PS.BCST 4(R10), Z20, Z10
+	VFMADD231PS.BCST 8(R10), Z11, Z10
+	VFMADD231PS.BCST 24(R10), Z19, Z9
+	VFMADD231PS.BCST 28(R10), Z20, Z9
+	VFMADD231PS.BCST 32(R10), Z11, Z9
+	CMPQ             R13, $0x01
+	JL               next1
+	VMAXPS           Z5, Z1, Z5
+	VMINPS           Z5, Z2, Z5
+	KMOVW            12(R12), K1
+	VMOVUPS          Z5, K1, (R15)
+	VMAXPS           Z7, Z1, Z7
+	VMINPS           Z7, Z2, Z7
+	KMOVW            14(R12), K1
+	VMOVUPS          Z7, K1, 64(R15)
+	VMAXPS           Z9, Z1, Z9
+	VMINPS           Z9, Z2, Z9
+	KMOVW            16(R12), K1
+	VMOVUPS          Z9, K1, 128(R15)
+	ADDQ             DI, R15
+
+next1:
+	ADDQ             SI, R14
+	INCQ             R13
+	CMPQ             R13, BX
+	JGE              tail2
+	KMOVW            (R12), K1
+	VMOVUPS.Z        (R14), K1, Z11
+	KMOVW            2(R12), K1
+	VMOVUPS.Z        64(R14), K1, Z12
+	KMOVW            4(R12), K1
+	VMOVUPS.Z        128(R14), K1, Z13
+	KMOVW            6(R12), K1
+	VMOVUPS.Z        192(R14), K1, Z14
+	KMOVW            8(R12), K1
+	VMOVUPS.Z        256(R14), K1, Z15
+	KMOVW            10(R12), K1
+	VMOVUPS.Z        320(R14), K1, Z16
+	VALIGND          $0x0f, Z4, Z11, Z17
+	VALIGND          $0x0f, Z11, Z12, Z18
+	VMOVAPS          Z0, Z19
+	VPERMI2PS        Z18, Z17, Z19
+	VMOVAPS          Z0, Z20
+	VPERMI2PS        Z12, Z11, Z20
+	VALIGND          $0x01, Z11, Z12, Z17
+	VALIGND          $0x01, Z12, Z13, Z18
+	VMOVAPS          Z0, Z11
+	VPERMI2PS        Z18, Z17, Z11
+	VFMADD231PS.BCST 12(R10), Z19, Z6
+	VFMADD231PS.BCST 16(R10), Z20, Z6
+	VFMADD231PS.BCST 20(R10), Z11, Z6
+	VALIGND          $0x0f, Z12, Z13, Z17
+	VALIGND          $0x0f, Z13, Z14, Z18
+	VMOVAPS          Z0, Z19
+	VPERMI2PS        Z18, Z17, Z19
+	VMOVAPS          Z0, Z20
+	VPERMI2PS        Z14, Z13, Z20
+	VALIGND          $0x01, Z13, Z14, Z17
+	VALIGND          $0x01, Z14, Z15, Z18
+	VMOVAPS          Z0, Z11
+	VPERMI2PS        Z18, Z17, Z11
+	VFMADD231PS.BCST 12(R10), Z19, Z8
+	VFMADD231PS.BCST 16(R10), Z20, Z8
+	VFMADD231PS.BCST 20(R10), Z11, Z8
+	VALIGND          $0x0f, Z14, Z15, Z17
+	VALIGND          $0x0f, Z15, Z16, Z18
+	VMOVAPS          Z0, Z19
+	VPERMI2PS        Z18, Z17, Z19
+	VMOVAPS          Z0, Z20
+	VPERMI2PS        Z16, Z15, Z20
+	VALIGND          $0x01, Z15, Z16, Z17
+	VALIGND          $0x01, Z16, Z4, Z18
+	VMOVAPS          Z0, Z11
+	VPERMI2PS        Z18, Z17, Z11
+	VFMADD231PS.BCST 12(R10), Z19, Z10
+	VFMADD231PS.BCST 16(R10), Z20, Z10
+	VFMADD231PS.BCST 20(R10), Z11, Z10
+	ADDQ             SI, R14
+	INCQ             R13
+	CMPQ             R13, BX
+	JGE              tail3
+	KMOVW            (R12), K1
+	VMOVUPS.Z        (R14), K1, Z11
+	KMOVW            2(R12), K1
+	VMOVUPS.Z        64(R14), K1, Z12
+	KMOVW            4(R12), K1
+	VMOVUPS.Z        128(R14), K1, Z13
+	KMOVW            6(R12), K1
+	VMOVUPS.Z        192(R14), K1, Z14
+	KMOVW            8(R12), K1
+	VMOVUPS.Z        256(R14), K1, Z15
+	KMOVW            10(R12), K1
+	VMOVUPS.Z        320(R14), K1, Z16
+	VALIGND          $0x0f, Z4, Z11, Z17
+	VALIGND          $0x0f, Z11, Z12, Z18
+	VMOVAPS          Z0, Z19
+	VPERMI2PS        Z18, Z17, Z19
+	VMOVAPS          Z0, Z20
+	VPERMI2PS        Z12, Z11, Z20
+	VALIGND          $0x01, Z11, Z12, Z17
+	VALIGND          $0x01, Z12, Z13, Z18
+	VMOVAPS          Z0, Z11
+	VPERMI2PS        Z18, Z17, Z11
+	VMOVAPS          Z3, Z5
+	VFMADD231PS.BCST (R10), Z19, Z5
+	VFMADD231PS.BCST 4(R10), Z20, Z5
+	VFMADD231PS.BCST 8(R10), Z11, Z5
+	VFMADD231PS.BCST 24(R10), Z19, Z6
+	VFMADD231PS.BCST 28(R10), Z20, Z6
+	VFMADD231PS.BCST 32(R10), Z11, Z6
+	VALIGND          $0x0f, Z12, Z13, Z17
+	VALIGND          $0x0f, Z13, Z14, Z18
+	VMOVAPS          Z0, Z19
+	VPERMI2PS        Z18, Z17, Z19
+	VMOVAPS          Z0, Z20
+	VPERMI2PS        Z14, Z13, Z20
+	VALIGND          $0x01, Z13, Z14, Z17
+	VALIGND          $0x01, Z14, Z15, Z18
+	VMOVAPS          Z0, Z11
+	VPERMI2PS        Z18, Z17, Z11
+	VMOVAPS          Z3, Z7
+	VFMADD231PS.BCST (R10), Z19, Z7
+	VFMADD231PS.BCST 4(R10), Z20, Z7
+	VFMADD231PS.BCST 8(R10), Z11, Z7
+	VFMADD231PS.BCST 24(R10), Z19, Z8
+	VFMADD231PS.BCST 28(R10), Z20, Z8
+	VFMADD231PS.BCST 32(R10), Z11, Z8
+	VALIGND          $0x0f, Z14, Z15, Z17
+	VALIGND          $0x0f, Z15, Z16, Z18
+	VMOVAPS          Z0, Z19
+	VPERMI2PS        Z18, Z17, Z19
+	VMOVAPS          Z0, Z20
+	VPERMI2PS        Z16, Z15, Z20
+	VALIGND          $0x01, Z15, Z16, Z17
+	VALIGND          $0x01, Z16, Z4, Z18
+	VMOVAPS          Z0, Z11
+	VPERMI2PS        Z18, Z17, Z11
+	VMOVAPS          Z3, Z9
+	VFMADD231PS.BCST (R10), Z19, Z9
+	VFMADD231PS.BCST 4(R10), Z20, Z9
+	VFMADD231PS.BCST 8(R10), Z11, Z9
+	VFMADD231PS.BCST 24(R10), Z19, Z10
+	VFMADD231PS.BCST 28(R10), Z20, Z10
+	VFMADD231PS.BCST 32(R10), Z11, Z10
+	CMPQ             R13, $0x01
+	JL               next3
+	VMAXPS           Z6, Z1, Z6
+	VMINPS           Z6, Z2, Z6
+	KMOVW            12(R12), K1
+	VMOVUPS          Z6, K1, (R15)
+	VMAXPS           Z8, Z1, Z8
+	VMINPS           Z8, Z2, Z8
+	KMOVW            14(R12), K1
+	VMOVUPS          Z8, K1, 64(R15)
+	VMAXPS           Z10, Z1, Z10
+	VMINPS           Z10, Z2, Z10
+	KMOVW            16(R12), K1
+	VMOVUPS          Z10, K1, 128(R15)
+	ADDQ             DI, R15
+
+next3:
+	ADDQ SI, R14
+	INCQ R13
+	JMP  row
+
+tail0:
+	JMP nextchan
+
+tail1:
+	VMAXPS  Z5, Z1, Z5
+	VMINPS  Z5, Z2, Z5
+	KMOVW   12(R12), K1
+	VMOVUPS Z5, K1, (R15)
+	VMAXPS  Z7, Z1, Z7
+	VMINPS  Z7, Z2, Z7
+	KMOVW   14(R12), K1
+	VMOVUPS Z7, K1, 64(R15)
+	VMAXPS  Z9, Z1, Z9
+	VMINPS  Z9, Z2, Z9
+	KMOVW   16(R12), K1
+	VMOVUPS Z9, K1, 128(R15)
+	ADDQ    DI, R15
+	JMP     nextchan
+
+tail2:
+	JMP nextchan
+
+tail3:
+	VMAXPS  Z6, Z1, Z6
+	VMINPS  Z6, Z2, Z6
+	KMOVW   12(R12), K1
+	VMOVUPS Z6, K1, (R15)
+	VMAXPS  Z8, Z1, Z8
+	VMINPS  Z8, Z2, Z8
+	KMOVW   14(R12), K1
+	VMOVUPS Z8, K1, 64(R15)
+	VMAXPS  Z10, Z1, Z10
+	VMINPS  Z10, Z2, Z10
+	KMOVW   16(R12), K1
+	VMOVUPS Z10, K1, 128(R15)
+	ADDQ    DI, R15
+
+nextchan:
+	ADDQ R8, CX
+	ADDQ R9, AX
+	ADDQ $0x24, R10
+	ADDQ $0x04, R11
+	DECQ DX
+	JMP  chan
+
+done:
+	VZEROUPPER
+	RET
+
+// func dwPlaneK3S2N4AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow int, wt []float32, b []float32, idx []int32, masks []uint16, lo float32, hi float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·dwPlaneK3S2N4AVX512(SB), NOSPLIT, $0-192
+	MOVQ         y_base+0(FP), AX
+	MOVQ         x_base+24(FP), CX
+	MOVQ         c+48(FP), DX
+	MOVQ         h+56(FP), BX
+	MOVQ         w+64(FP), SI
+	SHLQ         $0x02, SI
+	MOVQ         ow+80(FP), DI
+	SHLQ         $0x02, DI
+	MOVQ         BX, R8
+	IMULQ        SI, R8
+	MOVQ         oh+72(FP), R9
+	IMULQ        DI, R9
+	MOVQ         wt_base+88(FP), R10
+	MOVQ         b_base+112(FP), R11
+	MOVQ         idx_base+136(FP), R12
+	VMOVUPS      (R12), Z0
+	MOVQ         masks_base+160(FP), R12
+	VBROADCASTSS lo+184(FP), Z1
+	VBROADCASTSS hi+188(FP), Z2
+	VXORPS       Z4, Z4, Z4
+
+chan:
+	CMPQ         DX, $0x00
+	JLE          done
+	VBROADCASTSS (R11), Z3
+	VMOVAPS      Z3, Z5
+	VMOVAPS      Z3, Z7
+	VMOVAPS      Z3, Z9
+	VMOVAPS      Z3, Z11
+	MOVQ         CX, R14
+	MOVQ         AX, R15
+	XORQ         R13, R13
+
+row:
+	CMPQ             R13, BX
+	JGE              tail0
+	KMOVW            (R12), K1
+	VMOVUPS.Z        (R14), K1, Z13
+	KMOVW            2(R12), K1
+	VMOVUPS.Z        64(R14), K1, Z14
+	KMOVW            4(R12), K1
+	VMOVUPS.Z        128(R14), K1, Z15
+	KMOVW            6(R12), K1
+	VMOVUPS.Z        192(R14), K1, Z16
+	KMOVW            8(R12), K1
+	VMOVUPS.Z        256(R14), K1, Z17
+	KMOVW            10(R12), K1
+	VMOVUPS.Z        320(R14), K1, Z18
+	KMOVW            12(R12), K1
+	VMOVUPS.Z        384(R14), K1, Z19
+	KMOVW            14(R12), K1
+	VMOVUPS.Z        448(R14), K1, Z20
+	VALIGND          $0x0f, Z4, Z13, Z21
+	VALIGND          $0x0f, Z13, Z14, Z22
+	VMOVAPS          Z0, Z23
+	VPERMI2PS        Z22, Z21, Z23
+	VMOVAPS          Z0, Z24
+	VPERMI2PS        Z14, Z13, Z24
+	VALIGND          $0x01, Z13, Z14, Z21
+	VALIGND          $0x01, Z14, Z15, Z22
+	VMOVAPS          Z0, Z13
+	VPERMI2PS        Z22, Z21, Z13
+	VFMADD231PS.BCST 12(R10), Z23, Z5
+	VFMADD231PS.BCST 16(R10), Z24, Z5
+	VFMADD231PS.BCST 20(R10), Z13, Z5
+	VALIGND          $0x0f, Z14, Z15, Z21
+	VALIGND          $0x0f, Z15, Z16, Z22
+	VMOVAPS          Z0, Z23
+	VPERMI2PS        Z22, Z21, Z23
+	VMOVAPS          Z0, Z24
+	VPERMI2PS        Z16, Z15, Z24
+	VALIGND          $0x01, Z15, Z16, Z21
+	VALIGND          $0x01, Z16, Z17, Z22
+	VMOVAPS          Z0, Z13
+	VPERMI2PS        Z22, Z21, Z13
+	VFMADD231PS.BCST 12(R10), Z23, Z7
+	VFMADD231PS.BCST 16(R10), Z24, Z7
+	VFMADD231PS.BCST 20(R10), Z13, Z7
+	VALIGND          $0x0f, Z16, Z17, Z21
+	VALIGND          $0x0f, Z17, Z18, Z22
+	VMOVAPS          Z0, Z23
+	VPERMI2PS        Z22, Z21, Z23
+	VMOVAPS          Z0, Z24
+	VPERMI2PS        Z18, Z17, Z24
+	VALIGND          $0x01, Z17, Z18, Z21
+	VALIGND          $0x01, Z18, Z19, Z22
+	VMOVAPS          Z0, Z13
+	VPERMI2PS        Z22, Z21, Z13
+	VFMADD231PS.BCST 12(R10), Z23, Z9
+	VFMADD231PS.BCST 16(R10), Z24, Z9
+	VFMADD231PS.BCST 20(R10), Z13, Z9
+	VALIGND          $0x0f, Z18, Z19, Z21
+	VALIGND          $0x0f, Z19, Z20, Z22
+	VMOVAPS          Z0, Z23
+	VPERMI2PS        Z22, Z21, Z23
+	VMOVAPS          Z0, Z24
+	VPERMI2PS        Z20, Z19, Z24
+	VALIGND          $0x01, Z19, Z20, Z21
+	VALIGND          $0x01, Z20, Z4, Z22
+	VMOVAPS          Z0, Z13
+	VPERMI2PS        Z22, Z21, Z13
+	VFMADD231PS.BCST 12(R10), Z23, Z11
+	VFMADD231PS.BCST 16(R10), Z24, Z11
+	VFMADD231PS.BCST 20(R10), Z13, Z11
+	ADDQ             SI, R14
+	INCQ             R13
+	CMPQ             R13, BX
+	JGE              tail1
+	KMOVW            (R12), K1
+	VMOVUPS.Z        (R14), K1, Z13
+	KMOVW            2(R12), K1
+	VMOVUPS.Z        64(R14), K1, Z14
+	KMOVW            4(R12), K1
+	VMOVUPS.Z        128(R14), K1, Z15
+	KMOVW            6(R12), K1
+	VMOVUPS.Z        192(R14), K1, Z16
+	KMOVW            8(R12), K1
+	VMOVUPS.Z        256(R14), K1, Z17
+	KMOVW            10(R12), K1
+	VMOVUPS.Z        320(R14), K1, Z18
+	KMOVW            12(R12), K1
+	VMOVUPS.Z        384(R14), K1, Z19
+	KMOVW            14(R12), K1
+	VMOVUPS.Z        448(R14), K1, Z20
+	VALIGND          $0x0f, Z4, Z13, Z21
+	VALIGND          $0x0f, Z13, Z14, Z22
+	VMOVAPS          Z0, Z23
+	VPERMI2PS        Z22, Z21, Z23
+	VMOVAPS          Z0, Z24
+	VPERMI2PS        Z14, Z13, Z24
+	VALIGND          $0x01, Z13, Z14, Z21
+	VALIGND          $0x01, Z14, Z15, Z22
+	VMOVAPS          Z0, Z13
+	VPERMI2PS        Z22, Z21, Z13
+	VMOVAPS          Z3, Z6
+	VFMADD231PS.BCST (R10), Z23, Z6
+	VFMADD231PS.BCST 4(R10), Z24, Z6
+	VFMADD231PS.BCST 8(R10), Z13, Z6
+	VFMADD231PS.BCST 24(R10), Z23, Z5
+	VFMADD231PS.BCST 28(R10), Z24, Z5
+	VFMADD231PS.BCST 32(R10), Z13, Z5
+	VALIGND          $0x0f, Z14, Z15, Z21
+	VALIGND          $0x0f, Z15, Z16, Z22
+	VMOVAPS          Z0, Z23
+	VPERMI2PS        Z22, Z21, Z23
+	VMOVAPS          Z0, Z24
+	VPERMI2PS        Z16, Z15, Z24
+	VALIGND          $0x01, Z15, Z16, Z21
+	VALIGND          $0x01, Z16, Z17, Z22
+	VMOVAPS          Z0, Z13
+	VPERMI2PS        Z22, Z21, Z13
+	VMOVAPS          Z3, Z8
+	VFMADD231PS.BCST (R10), Z23, Z8
+	VFMADD231PS.BCST 4(R10), Z24, Z8
+	VFMADD231PS.BCST 8(R10), Z13, Z8
+	VFMADD231PS.BCST 24(R10), Z23, Z7
+	VFMADD231PS.BCST 28(R10), Z24, Z7
+	VFMADD231PS.BCST 32(R10), Z13, Z7
+	VALIGND          $0x0f, Z16, Z17, Z21
+	VALIGND          $0x0f, Z17, Z18, Z22
+	VMOVAPS          Z0, Z23
+	VPERMI2PS        Z22, Z21, Z23
+	VMOVAPS          Z0, Z24
+	VPERMI2PS        Z18, Z17, Z24
+	VALIGND          $0x01, Z17, Z18, Z21
+	VALIGND          $0x01, Z18, Z19, Z22
+	VMOVAPS          Z0, Z13
+	VPERMI2PS        Z22, Z21, Z13
+	VMOVAPS          Z3, Z10
+	VFMADD231PS.BCST (R10), Z23, Z10
+	VFMADD231PS.BCST 4(R10), Z24, Z10
+	VFMADD231PS.BCST 8(R10), Z13, Z10
+	VFMADD231PS.BCST 24(R10), Z23, Z9
+	VFMADD231PS.BCST 28(R10), Z24, Z9
+	VFMADD231PS.BCST 32(R10), Z13, Z9
+	VALIGND          $0x0f, Z18, Z19, Z21
+	VALIGND          $0x0f, Z19, Z20, Z22
+	VMOVAPS          Z0, Z23
+	VPERMI2PS        Z22, Z21, Z23
+	VMOVAPS          Z0, Z24
+	VPERMI2PS        Z20, Z19, Z24
+	VALIGND          $0x01, Z19, Z20, Z21
+	VALIGND          $0x01, Z20, Z4, Z22
+	VMOVAPS          Z0, Z13
+	VPERMI2PS        Z22, Z21, Z13
+	VMOVAPS          Z3, Z12
+	VFMADD231PS.BCST (R10), Z23, Z12
+	VFMADD231PS.BCST 4(R10), Z24, Z12
+	VFMADD231PS.BCST 8(R10), Z13, Z12
+	VFMADD231PS.BCST 24(R10), Z23, Z11
+	VFMADD231PS.BCST 28(R10), Z24, Z11
+	VFMADD231PS.BCST 32(R10), Z13, Z11
+	CMPQ             R13, $0x01
+	JL               next1
+	VMAXPS           Z5, Z1, Z5
+	VMINPS           Z5, Z2, Z5
+	KMOVW            16(R12), K1
+	VMOVUPS          Z5, K1, (R15)
+	VMAXPS           Z7, Z1, Z7
+	VMINPS           Z7, Z2, Z7
+	KMOVW            18(R12), K1
+	VMOVUPS          Z7, K1, 64(R15)
+	VMAXPS           Z9, Z1, Z9
+	VMINPS           Z9, Z2, Z9
+	KMOVW            20(R12), K1
+	VMOVUPS          Z9, K1, 128(R15)
+	VMAXPS           Z11, Z1, Z11
+	VMINPS           Z11, Z2, Z11
+	KMOVW            22(R12), K1
+	VMOVUPS          Z11, K1, 192(R15)
+	ADDQ             DI, R15
+
+next1:
+	ADDQ             SI, R14
+	INCQ             R13
+	CMPQ             R13, BX
+	JGE              tail2
+	KMOVW            (R12), K1
+	VMOVUPS.Z        (R14), K1, Z13
+	KMOVW            2(R12), K1
+	VMOVUPS.Z        64(R14), K1, Z14
+	KMOVW            4(R12), K1
+	VMOVUPS.Z        128(R14), K1, Z15
+	KMOVW            6(R12), K1
+	VMOVUPS.Z        192(R14), K1, Z16
+	KMOVW            8(R12), K1
+	VMOVUPS.Z        256(R14), K1, Z17
+	KMOVW            10(R12), K1
+	VMOVUPS.Z        320(R14), K1, Z18
+	KMOVW            12(R12), K1
+	VMOVUPS.Z        384(R14), K1, Z19
+	KMOVW            14(R12), K1
+	VMOVUPS.Z        448(R14), K1, Z20
+	VALIGND          $0x0f, Z4, Z13, Z21
+	VALIGND          $0x0f, Z13, Z14, Z22
+	VMOVAPS          Z0, Z23
+	VPERMI2PS        Z22, Z21, Z23
+	VMOVAPS          Z0, Z24
+	VPERMI2PS        Z14, Z13, Z24
+	VALIGND          $0x01, Z13, Z14, Z21
+	VALIGND          $0x01, Z14, Z15, Z22
+	VMOVAPS          Z0, Z13
+	VPERMI2PS        Z22, Z21, Z13
+	VFMADD231PS.BCST 12(R10), Z23, Z6
+	VFMADD231PS.BCST 16(R10), Z24, Z6
+	VFMADD231PS.BCST 20(R10), Z13, Z6
+	VALIGND          $0x0f, Z14, Z15, Z21
+	VALIGND          $0x0f, Z15, Z16, Z22
+	VMOVAPS          Z0, Z23
+	VPERMI2PS        Z22, Z21, Z23
+	VMOVAPS          Z0, Z24
+	VPERMI2PS        Z16, Z15, Z24
+	VALIGND          $0x01, Z15, Z16, Z21
+	VALIGND          $0x01, Z16, Z17, Z22
+	VMOVAPS          Z0, Z13
+	VPERMI2PS        Z22, Z21, Z13
+	VFMADD231PS.BCST 12(R10), Z23, Z8
+	VFMADD231PS.BCST 16(R10), Z24, Z8
+	VFMADD231PS.BCST 20(R10), Z13, Z8
+	VALIGND          $0x0f, Z16, Z17, Z21
+	VALIGND          $0x0f, Z17, Z18, Z22
+	VMOVAPS          Z0, Z23
+	VPERMI2PS        Z22, Z21, Z23
+	VMOVAPS          Z0, Z24
+	VPERMI2PS        Z18, Z17, Z24
+	VALIGND          $0x01, Z17, Z18, Z21
+	VALIGND          $0x01, Z18, Z19, Z22
+	VMOVAPS          Z0, Z13
+	VPERMI2PS        Z22, Z21, Z13
+	VFMADD231PS.BCST 12(R10), Z23, Z10
+	VFMADD231PS.BCST 16(R10), Z24, Z10
+	VFMADD231PS.BCST 20(R10), Z13, Z10
+	VALIGND          $0x0f, Z18, Z19, Z21
+	VALIGND          $0x0f, Z19, Z20, Z22
+	VMOVAPS          Z0, Z23
+	VPERMI2PS        Z22, Z21, Z23
+	VMOVAPS          Z0, Z24
+	VPERMI2PS        Z20, Z19, Z24
+	VALIGND          $0x01, Z19, Z20, Z21
+	VALIGND          $0x01, Z20, Z4, Z22
+	VMOVAPS          Z0, Z13
+	VPERMI2PS        Z22, Z21, Z13
+	VFMADD231PS.BCST 12(R10), Z23, Z12
+	VFMADD231PS.BCST 16(R10), Z24, Z12
+	VFMADD231PS.BCST 20(R10), Z13, Z12
+	ADDQ             SI, R14
+	INCQ             R13
+	CMPQ             R13, BX
+	JGE              tail3
+	KMOVW            (R12), K1
+	VMOVUPS.Z        (R14), K1, Z13
+	KMOVW            2(R12), K1
+	VMOVUPS.Z        64(R14), K1, Z14
+	KMOVW            4(R12), K1
+	VMOVUPS.Z        128(R14), K1, Z15
+	KMOVW            6(R12), K1
+	VMOVUPS.Z        192(R14), K1, Z16
+	KMOVW            8(R12), K1
+	VMOVUPS.Z        256(R14), K1, Z17
+	KMOVW            10(R12), K1
+	VMOVUPS.Z        320(R14), K1, Z18
+	KMOVW            12(R12), K1
+	VMOVUPS.Z        384(R14), K1, Z19
+	KMOVW            14(R12), K1
+	VMOVUPS.Z        448(R14), K1, Z20
+	VALIGND          $0x0f, Z4, Z13, Z21
+	VALIGND          $0x0f, Z13, Z14, Z22
+	VMOVAPS          Z0, Z23
+	VPERMI2PS        Z22, Z21, Z23
+	VMOVAPS          Z0, Z24
+	VPERMI2PS        Z14, Z13, Z24
+	VALIGND          $0x01, Z13, Z14, Z21
+	VALIGND          $0x01, Z14, Z15, Z22
+	VMOVAPS          Z0, Z13
+	VPERMI2PS        Z22, Z21, Z13
+	VMOVAPS          Z3, Z5
+	VFMADD231PS.BCST (R10), Z23, Z5
+	VFMADD231PS.BCST 4(R10), Z24, Z5
+	VFMADD231PS.BCST 8(R10), Z13, Z5
+	VFMADD231PS.BCST 24(R10), Z23, Z6
+	VFMADD231PS.BCST 28(R10), Z24, Z6
+	VFMADD231PS.BCST 32(R10), Z13, Z6
+	VALIGND          $0x0f, Z14, Z15, Z21
+	VALIGND          $0x0f, Z15, Z16, Z22
+	VMOVAPS          Z0, Z23
+	VPERMI2PS        Z22, Z21, Z23
+	VMOVAPS          Z0, Z24
+	VPERMI2PS        Z16, Z15, Z24
+	VALIGND          $0x01, Z15, Z16, Z21
+	VALIGND          $0x01, Z16, Z17, Z22
+	VMOVAPS          Z0, Z13
+	VPERMI2PS        Z22, Z21, Z13
+	VMOVAPS          Z3, Z7
+	VFMADD231PS.BCST (R10), Z23, Z7
+	VFMADD231PS.BCST 4(R10), Z24, Z7
+	VFMADD231PS.BCST 8(R10), Z13, Z7
+	VFMADD231PS.BCST 24(R10), Z23, Z8
+	VFMADD231PS.BCST 28(R10), Z24, Z8
+	VFMADD231PS.BCST 32(R10), Z13, Z8
+	VALIGND          $0x0f, Z16, Z17, Z21
+	VALIGND          $0x0f, Z17, Z18, Z22
+	VMOVAPS          Z0, Z23
+	VPERMI2PS        Z22, Z21, Z23
+	VMOVAPS          Z0, Z24
+	VPERMI2PS        Z18, Z17, Z24
+	VALIGND          $0x01, Z17, Z18, Z21
+	VALIGND          $0x01, Z18, Z19, Z22
+	VMOVAPS          Z0, Z13
+	VPERMI2PS        Z22, Z21, Z13
+	VMOVAPS          Z3, Z9
+	VFMADD231PS.BCST (R10), Z23, Z9
+	VFMADD231PS.BCST 4(R10), Z24, Z9
+	VFMADD231PS.BCST 8(R10), Z13, Z9
+	VFMADD231PS.BCST 24(R10), Z23, Z10
+	VFMADD231PS.BCST 28(R10), Z24, Z10
+	VFMADD231PS.BCST 32(R10), Z13, Z10
+	VALIGND          $0x0f, Z18, Z19, Z21
+	VALIGND          $0x0f, Z19, Z20, Z22
+	VMOVAPS          Z0, Z23
+	VPERMI2PS        Z22, Z21, Z23
+	VMOVAPS          Z0, Z24
+	VPERMI2PS        Z20, Z19, Z24
+	VALIGND          $0x01, Z19, Z20, Z21
+	VALIGND          $0x01, Z20, Z4, Z22
+	VMOVAPS          Z0, Z13
+	VPERMI2PS        Z22, Z21, Z13
+	VMOVAPS          Z3, Z11
+	VFMADD231PS.BCST (R10), Z23, Z11
+	VFMADD231PS.BCST 4(R10), Z24, Z11
+	VFMADD231PS.BCST 8(R10), Z13, Z11
+	VFMADD231PS.BCST 24(R10), Z23, Z12
+	VFMADD231PS.BCST 28(R10), Z24, Z12
+	VFMADD231PS.BCST 32(R10), Z13, Z12
+	CMPQ             R13, $0x01
+	JL               next3
+	VMAXPS           Z6, Z1, Z6
+	VMINPS           Z6, Z2, Z6
+	KMOVW            16(R12), K1
+	VMOVUPS          Z6, K1, (R15)
+	VMAXPS           Z8, Z1, Z8
+	VMINPS           Z8, Z2, Z8
+	KMOVW            18(R12), K1
+	VMOVUPS          Z8, K1, 64(R15)
+	VMAXPS           Z10, Z1, Z10
+	VMINPS           Z10, Z2, Z10
+	KMOVW            20(R12), K1
+	VMOVUPS          Z10, K1, 128(R15)
+	VMAXPS           Z12, Z1, Z12
+	VMINPS           Z12, Z2, Z12
+	KMOVW            22(R12), K1
+	VMOVUPS          Z12, K1, 192(R15)
+	ADDQ             DI, R15
+
+next3:
+	ADDQ SI, R14
+	INCQ R13
+	JMP  row
+
+tail0:
+	JMP nextchan
+
+tail1:
+	VMAXPS  Z5, Z1, Z5
+	VMINPS  Z5, Z2, Z5
+	KMOVW   16(R12), K1
+	VMOVUPS Z5, K1, (R15)
+	VMAXPS  Z7, Z1, Z7
+	VMINPS  Z7, Z2, Z7
+	KMOVW   18(R12), K1
+	VMOVUPS Z7, K1, 64(R15)
+	VMAXPS  Z9, Z1, Z9
+	VMINPS  Z9, Z2, Z9
+	KMOVW   20(R12), K1
+	VMOVUPS Z9, K1, 128(R15)
+	VMAXPS  Z11, Z1, Z11
+	VMINPS  Z11, Z2, Z11
+	KMOVW   22(R12), K1
+	VMOVUPS Z11, K1, 192(R15)
+	ADDQ    DI, R15
+	JMP     nextchan
+
+tail2:
+	JMP nextchan
+
+tail3:
+	VMAXPS  Z6, Z1, Z6
+	VMINPS  Z6, Z2, Z6
+	KMOVW   16(R12), K1
+	VMOVUPS Z6, K1, (R15)
+	VMAXPS  Z8, Z1, Z8
+	VMINPS  Z8, Z2, Z8
+	KMOVW   18(R12), K1
+	VMOVUPS Z8, K1, 64(R15)
+	VMAXPS  Z10, Z1, Z10
+	VMINPS  Z10, Z2, Z10
+	KMOVW   20(R12), K1
+	VMOVUPS Z10, K1, 128(R15)
+	VMAXPS  Z12, Z1, Z12
+	VMINPS  Z12, Z2, Z12
+	KMOVW   22(R12), K1
+	VMOVUPS Z12, K1, 192(R15)
+	ADDQ    DI, R15
+
+nextchan:
+	ADDQ R8, CX
+	ADDQ R9, AX
+	ADDQ $0x24, R10
+	ADDQ $0x04, R11
+	DECQ DX
+	JMP  chan
+
+done:
+	VZEROUPPER
+	RET
+
+// func dwPlaneK5S2N2AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow int, wt []float32, b []float32, idx []int32, masks []uint16, lo float32, hi float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·dwPlaneK5S2N2AVX512(SB), NOSPLIT, $0-192
+	MOVQ         y_base+0(FP), AX
+	MOVQ         x_base+24(FP), CX
+	MOVQ         c+48(FP), DX
+	MOVQ         h+56(FP), BX
+	MOVQ         w+64(FP), SI
+	SHLQ         $0x02, SI
+	MOVQ         ow+80(FP), DI
+	SHLQ         $0x02, DI
+	MOVQ         BX, R8
+	IMULQ        SI, R8
+	MOVQ         oh+72(FP), R9
+	IMULQ        DI, R9
+	MOVQ         wt_base+88(FP), R10
+	MOVQ         b_base+112(FP), R11
+	MOVQ         idx_base+136(FP), R12
+	VMOVUPS      (R12), Z0
+	MOVQ         masks_base+160(FP), R12
+	VBROADCASTSS lo+184(FP), Z1
+	VBROADCASTSS hi+188(FP), Z2
+	VXORPS       Z4, Z4, Z4
+
+chan:
+	CMPQ         DX, $0x00
+	JLE          done
+	VBROADCASTSS (R11), Z3
+	VMOVAPS      Z3, Z5
+	VMOVAPS      Z3, Z8
+	MOVQ         CX, R14
+	MOVQ         AX, R15
+	XORQ         R13, R13
+
+row:
+	CMPQ             R13, BX
+	JGE              tail0
+	KMOVW            (R12), K1
+	VMOVUPS.Z        (R14), K1, Z11
+	KMOVW            2(R12), K1
+	VMOVUPS.Z        64(R14), K1, Z12
+	KMOVW            4(R12), K1
+	VMOVUPS.Z        128(R14), K1, Z13
+	KMOVW            6(R12), K1
+	VMOVUPS.Z        192(R14), K1, Z14
+	VALIGND          $0x0e, Z4, Z11, Z15
+	VALIGND          $0x0e, Z11, Z12, Z16
+	VMOVAPS          Z0, Z17
+	VPERMI2PS        Z16, Z15, Z17
+	VALIGND          $0x0f, Z4, Z11, Z15
+	VALIGND          $0x0f, Z11, Z12, Z16
+	VMOVAPS          Z0, Z18
+	VPERMI2PS        Z16, Z15, Z18
+	VMOVAPS          Z0, Z19
+	VPERMI2PS        Z12, Z11, Z19
+	VALIGND          $0x01, Z11, Z12, Z15
+	VALIGND          $0x01, Z12, Z13, Z16
+	VMOVAPS          Z0, Z20
+	VPERMI2PS        Z16, Z15, Z20
+	VALIGND          $0x02, Z11, Z12, Z15
+	VALIGND          $0x02, Z12, Z13, Z16
+	VMOVAPS          Z0, Z11
+	VPERMI2PS        Z16, Z15, Z11
+	VMOVAPS          Z3, Z6
+	VFMADD231PS.BCST (R10), Z17, Z6
+	VFMADD231PS.BCST 4(R10), Z18, Z6
+	VFMADD231PS.BCST 8(R10), Z19, Z6
+	VFMADD231PS.BCST 12(R10), Z20, Z6
+	VFMADD231PS.BCST 16(R10), Z11, Z6
+	VFMADD231PS.BCST 40(R10), Z17, Z5
+	VFMADD231PS.BCST 44(R10), Z18, Z5
+	VFMADD231PS.BCST 48(R10), Z19, Z5
+	VFMADD231PS.BCST 52(R10), Z20, Z5
+	VFMADD231PS.BCST 56(R10), Z11, Z5
+	VFMADD231PS.BCST 80(R10), Z17, Z7
+	VFMADD231PS.BCST 84(R10), Z18, Z7
+	VFMADD231PS.BCST 88(R10), Z19, Z7
+	VFMADD231PS.BCST 92(R10), Z20, Z7
+	VFMADD231PS.BCST 96(R10), Z11, Z7
+	VALIGND          $0x0e, Z12, Z13, Z15
+	VALIGND          $0x0e, Z13, Z14, Z16
+	VMOVAPS          Z0, Z17
+	VPERMI2PS        Z16, Z15, Z17
+	VALIGND          $0x0f, Z12, Z13, Z15
+	VALIGND          $0x0f, Z13, Z14, Z16
+	VMOVAPS          Z0, Z18
+	VPERMI2PS        Z16, Z15, Z18
+	VMOVAPS          Z0, Z19
+	VPERMI2PS        Z14, Z13, Z19
+	VALIGND          $0x01, Z13, Z14, Z15
+	VALIGND          $0x01, Z14, Z4, Z16
+	VMOVAPS          Z0, Z20
+	VPERMI2PS        Z16, Z15, Z20
+	VALIGND          $0x02, Z13, Z14, Z15
+	VALIGND          $0x02, Z14, Z4, Z16
+	VMOVAPS          Z0, Z11
+	VPERMI2PS        Z16, Z15, Z11
+	VMOVAPS          Z3, Z9
+	VFMADD231PS.BCST (R10), Z17, Z9
+	VFMADD231PS.BCST 4(R10), Z18, Z9
+	VFMADD231PS.BCST 8(R10), Z19, Z9
+	VFMADD231PS.BCST 12(R10), Z20, Z9
+	VFMADD231PS.BCST 16(R10), Z11, Z9
+	VFMADD231PS.BCST 40(R10), Z17, Z8
+	VFMADD231PS.BCST 44(R10), Z18, Z8
+	VFMADD231PS.BCST 48(R10), Z19, Z8
+	VFMADD231PS.BCST 52(R10), Z20, Z8
+	VFMADD231PS.BCST 56(R10), Z11, Z8
+	VFMADD231PS.BCST 80(R10), Z17, Z10
+	VFMADD231PS.BCST 84(R10), Z18, Z10
+	VFMADD231PS.BCST 88(R10), Z19, Z10
+	VFMADD231PS.BCST 92(R10), Z20, Z10
+	VFMADD231PS.BCST 96(R10), Z11, Z10
+	CMPQ             R13, $0x02
+	JL               next0
+	VMAXPS           Z7, Z1, Z7
+	VMINPS           Z7, Z2, Z7
+	KMOVW            8(R12), K1
+	VMOVUPS          Z7, K1, (R15)
+	VMAXPS           Z10, Z1, Z10
+	VMINPS           Z10, Z2, Z10
+	KMOVW            10(R12), K1
+	VMOVUPS          Z10, K1, 64(R15)
+	ADDQ             DI, R15
+
+next0:
+	ADDQ             SI, R14
+	INCQ             R13
+	CMPQ             R13, BX
+	JGE              tail1
+	KMOVW            (R12), K1
+	VMOVUPS.Z        (R14), K1, Z11
+	KMOVW            2(R12), K1
+	VMOVUPS.Z        64(R14), K1, Z12
+	KMOVW            4(R12), K1
+	VMOVUPS.Z        128(R14), K1, Z13
+	KMOVW            6(R12), K1
+	VMOVUPS.Z        192(R14), K1, Z14
+	VALIGND          $0x0e, Z4, Z11, Z15
+	VALIGND          $0x0e, Z11, Z12, Z16
+	VMOVAPS          Z0, Z17
+	VPERMI2PS        Z16, Z15, Z17
+	VALIGND          $0x0f, Z4, Z11, Z15
+	VALIGND          $0x0f, Z11, Z12, Z16
+	VMOVAPS          Z0, Z18
+	VPERMI2PS        Z16, Z15, Z18
+	VMOVAPS          Z0, Z19
+	VPERMI2PS        Z12, Z11, Z19
+	VALIGND          $0x01, Z11, Z12, Z15
+	VALIGND          $0x01, Z12, Z13, Z16
+	VMOVAPS          Z0, Z20
+	VPERMI2PS        Z16, Z15, Z20
+	VALIGND          $0x02, Z11, Z12, Z15
+	VALIGND          $0x02, Z12, Z13, Z16
+	VMOVAPS          Z0, Z11
+	VPERMI2PS        Z16, Z15, Z11
+	VFMADD231PS.BCST 20(R10), Z17, Z6
+	VFMADD231PS.BCST 24(R10), Z18, Z6
+	VFMADD231PS.BCST 28(R10), Z19, Z6
+	VFMADD231PS.BCST 32(R10), Z20, Z6
+	VFMADD231PS.BCST 36(R10), Z11, Z6
+	VFMADD231PS.BCST 60(R10), Z17, Z5
+	VFMADD231PS.BCST 64(R10), Z18, Z5
+	VFMADD231PS.BCST 68(R10), Z19, Z5
+	VFMADD231PS.BCST 72(R10), Z20, Z5
+	VFMADD231PS.BCST 76(R10), Z11, Z5
+	VALIGND          $0x0e, Z12, Z13, Z15
+	VALIGND          $0x0e, Z13, Z14, Z16
+	VMOVAPS          Z0, Z17
+	VPERMI2PS        Z16, Z15, Z17
+	VALIGND          $0x0f, Z12, Z13, Z15
+	VALIGND          $0x0f, Z13, Z14, Z16
+	VMOVAPS          Z0, Z18
+	VPERMI2PS        Z16, Z15, Z18
+	VMOVAPS          Z0, Z19
+	VPERMI2PS        Z14, Z13, Z19
+	VALIGND          $0x01, Z13, Z14, Z15
+	VALIGND          $0x01, Z14, Z4, Z16
+	VMOVAPS          Z0, Z20
+	VPERMI2PS        Z16, Z15, Z20
+	VALIGND          $0x02, Z13, Z14, Z15
+	VALIGND          $0x02, Z14, Z4, Z16
+	VMOVAPS          Z0, Z11
+	VPERMI2PS        Z16, Z15, Z11
+	VFMADD231PS.BCST 20(R10), Z17, Z9
+	VFMADD231PS.BCST 24(R10), Z18, Z9
+	VFMADD231PS.BCST 28(R10), Z19, Z9
+	VFMADD231PS.BCST 32(R10), Z20, Z9
+	VFMADD231PS.BCST 36(R10), Z11, Z9
+	VFMADD231PS.BCST 60(R10), Z17, Z8
+	VFMADD231PS.BCST 64(R10), Z18, Z8
+	VFMADD231PS.BCST 68(R10), Z19, Z8
+	VFMADD231PS.BCST 72(R10), Z20, Z8
+	VFMADD231PS.BCST 76(R10), Z11, Z8
+	ADDQ             SI, R14
+	INCQ             R13
+	CMPQ             R13, BX
+	JGE              tail2
+	KMOVW            (R12), K1
+	VMOVUPS.Z        (R14), K1, Z11
+	KMOVW            2(R12), K1
+	VMOVUPS.Z        64(R14), K1, Z12
+	KMOVW            4(R12), K1
+	VMOVUPS.Z        128(R14), K1, Z13
+	KMOVW            6(R12), K1
+	VMOVUPS.Z        192(R14), K1, Z14
+	VALIGND          $0x0e, Z4, Z11, Z15
+	VALIGND          $0x0e, Z11, Z12, Z16
+	VMOVAPS          Z0, Z17
+	VPERMI2PS        Z16, Z15, Z17
+	VALIGND          $0x0f, Z4, Z11, Z15
+	VALIGND          $0x0f, Z11, Z12, Z16
+	VMOVAPS          Z0, Z18
+	VPERMI2PS        Z16, Z15, Z18
+	VMOVAPS          Z0, Z19
+	VPERMI2PS        Z12, Z11, Z19
+	VALIGND          $0x01, Z11, Z12, Z15
+	VALIGND          $0x01, Z12, Z13, Z16
+	VMOVAPS          Z0, Z20
+	VPERMI2PS        Z16, Z15, Z20
+	VALIGND          $0x02, Z11, Z12, Z15
+	VALIGND          $0x02, Z12, Z13, Z16
+	VMOVAPS          Z0, Z11
+	VPERMI2PS        Z16, Z15, Z11
+	VMOVAPS          Z3, Z7
+	VFMADD231PS.BCST (R10), Z17, Z7
+	VFMADD231PS.BCST 4(R10), Z18, Z7
+	VFMADD231PS.BCST 8(R10), Z19, Z7
+	VFMADD231PS.BCST 12(R10), Z20, Z7
+	VFMADD231PS.BCST 16(R10), Z11, Z7
+	VFMADD231PS.BCST 40(R10), Z17, Z6
+	VFMADD231PS.BCST 44(R10), Z18, Z6
+	VFMADD231PS.BCST 48(R10), Z19, Z6
+	VFMADD231PS.BCST 52(R10), Z20, Z6
+	VFMADD231PS.BCST 56(R10), Z11, Z6
+	VFMADD231PS.BCST 80(R10), Z17, Z5
+	VFMADD231PS.BCST 84(R10), Z18, Z5
+	VFMADD231PS.BCST 88(R10), Z19, Z5
+	VFMADD231PS.BCST 92(R10), Z20, Z5
+	VFMADD231PS.BCST 96(R10), Z11, Z5
+	VALIGND          $0x0e, Z12, Z13, Z15
+	VALIGND          $0x0e, Z13, Z14, Z16
+	VMOVAPS          Z0, Z17
+	VPERMI2PS        Z16, Z15, Z17
+	VALIGND          $0x0f, Z12, Z13, Z15
+	VALIGND          $0x0f, Z13, Z14, Z16
+	VMOVAPS          Z0, Z18
+	VPERMI2PS        Z16, Z15, Z18
+	VMOVAPS          Z0, Z19
+	VPERMI2PS        Z14, Z13, Z19
+	VALIGND          $0x01, Z13, Z14, Z15
+	VALIGND          $0x01, Z14, Z4, Z16
+	VMOVAPS          Z0, Z20
+	VPERMI2PS        Z16, Z15, Z20
+	VALIGND          $0x02, Z13, Z14, Z15
+	VALIGND          $0x02, Z14, Z4, Z16
+	VMOVAPS          Z0, Z11
+	VPERMI2PS        Z16, Z15, Z11
+	VMOVAPS          Z3, Z10
+	VFMADD231PS.BCST (R10), Z17, Z10
+	VFMADD231PS.BCST 4(R10), Z18, Z10
+	VFMADD231PS.BCST 8(R10), Z19, Z10
+	VFMADD231PS.BCST 12(R10), Z20, Z10
+	VFMADD231PS.BCST 16(R10), Z11, Z10
+	VFMADD231PS.BCST 40(R10), Z17, Z9
+	VFMADD231PS.BCST 44(R10), Z18, Z9
+	VFMADD231PS.BCST 48(R10), Z19, Z9
+	VFMADD231PS.BCST 52(R10), Z20, Z9
+	VFMADD231PS.BCST 56(R10), Z11, Z9
+	VFMADD231PS.BCST 80(R10), Z17, Z8
+	VFMADD231PS.BCST 84(R10), Z18, Z8
+	VFMADD231PS.BCST 88(R10), Z19, Z8
+	VFMADD231PS.BCST 92(R10), Z20, Z8
+	VFMADD231PS.BCST 96(R10), Z11, Z8
+	CMPQ             R13, $0x02
+	JL               next2
+	VMAXPS           Z5, Z1, Z5
+	VMINPS           Z5, Z2, Z5
+	KMOVW            8(R12), K1
+	VMOVUPS          Z5, K1, (R15)
+	VMAXPS           Z8, Z1, Z8
+	VMINPS           Z8, Z2, Z8
+	KMOVW            10(R12), K1
+	VMOVUPS          Z8, K1, 64(R15)
+	ADDQ             DI, R15
+
+next2:
+	ADDQ             SI, R14
+	INCQ             R13
+	CMPQ             R13, BX
+	JGE              tail3
+	KMOVW            (R12), K1
+	VMOVUPS.Z        (R14), K1, Z11
+	KMOVW            2(R12), K1
+	VMOVUPS.Z        64(R14), K1, Z12
+	KMOVW            4(R12), K1
+	VMOVUPS.Z        128(R14), K1, Z13
+	KMOVW            6(R12), K1
+	VMOVUPS.Z        192(R14), K1, Z14
+	VALIGND          $0x0e, Z4, Z11, Z15
+	VALIGND          $0x0e, Z11, Z12, Z16
+	VMOVAPS          Z0, Z17
+	VPERMI2PS        Z16, Z15, Z17
+	VALIGND          $0x0f, Z4, Z11, Z15
+	VALIGND          $0x0f, Z11, Z12, Z16
+	VMOVAPS          Z0, Z18
+	VPERMI2PS        Z16, Z15, Z18
+	VMOVAPS          Z0, Z19
+	VPERMI2PS        Z12, Z11, Z19
+	VALIGND          $0x01, Z11, Z12, Z15
+	VALIGND          $0x01, Z12, Z13, Z16
+	VMOVAPS          Z0, Z20
+	VPERMI2PS        Z16, Z15, Z20
+	VALIGND          $0x02, Z11, Z12, Z15
+	VALIGND          $0x02, Z12, Z13, Z16
+	VMOVAPS          Z0, Z11
+	VPERMI2PS        Z16, Z15, Z11
+	VFMADD231PS.BCST 20(R10), Z17, Z7
+	VFMADD231PS.BCST 24(R10), Z18, Z7
+	VFMADD231PS.BCST 28(R10), Z19, Z7
+	VFMADD231PS.BCST 32(R10), Z20, Z7
+	VFMADD231PS.BCST 36(R10), Z11, Z7
+	VFMADD231PS.BCST 60(R10), Z17, Z6
+	VFMADD231PS.BCST 64(R10), Z18, Z6
+	VFMADD231PS.BCST 68(R10), Z19, Z6
+	VFMADD231PS.BCST 72(R10), Z20, Z6
+	VFMADD231PS.BCST 76(R10), Z11, Z6
+	VALIGND          $0x0e, Z12, Z13, Z15
+	VALIGND          $0x0e, Z13, Z14, Z16
+	VMOVAPS          Z0, Z17
+	VPERMI2PS        Z16, Z15, Z17
+	VALIGND          $0x0f, Z12, Z13, Z15
+	VALIGND          $0x0f, Z13, Z14, Z16
+	VMOVAPS          Z0, Z18
+	VPERMI2PS        Z16, Z15, Z18
+	VMOVAPS          Z0, Z19
+	VPERMI2PS        Z14, Z13, Z19
+	VALIGND          $0x01, Z13, Z14, Z15
+	VALIGND          $0x01, Z14, Z4, Z16
+	VMOVAPS          Z0, Z20
+	VPERMI2PS        Z16, Z15, Z20
+	VALIGND          $0x02, Z13, Z14, Z15
+	VALIGND          $0x02, Z14, Z4, Z16
+	VMOVAPS          Z0, Z11
+	VPERMI2PS        Z16, Z15, Z11
+	VFMADD231PS.BCST 20(R10), Z17, Z10
+	VFMADD231PS.BCST 24(R10), Z18, Z10
+	VFMADD231PS.BCST 28(R10), Z19, Z10
+	VFMADD231PS.BCST 32(R10), Z20, Z10
+	VFMADD231PS.BCST 36(R10), Z11, Z10
+	VFMADD231PS.BCST 60(R10), Z17, Z9
+	VFMADD231PS.BCST 64(R10), Z18, Z9
+	VFMADD231PS.BCST 68(R10), Z19, Z9
+	VFMADD231PS.BCST 72(R10), Z20, Z9
+	VFMADD231PS.BCST 76(R10), Z11, Z9
+	ADDQ             SI, R14
+	INCQ             R13
+	CMPQ             R13, BX
+	JGE              tail4
+	KMOVW            (R12), K1
+	VMOVUPS.Z        (R14), K1, Z11
+	KMOVW            2(R12), K1
+	VMOVUPS.Z        64(R14), K1, Z12
+	KMOVW            4(R12), K1
+	VMOVUPS.Z        128(R14), K1, Z13
+	KMOVW            6(R12), K1
+	VMOVUPS.Z        192(R14), K1, Z14
+	VALIGND          $0x0e, Z4, Z11, Z15
+	VALIGND          $0x0e, Z11, Z12, Z16
+	VMOVAPS          Z0, Z17
+	VPERMI2PS        Z16, Z15, Z17
+	VALIGND          $0x0f, Z4, Z11, Z15
+	VALIGND          $0x0f, Z11, Z12, Z16
+	VMOVAPS          Z0, Z18
+	VPERMI2PS        Z16, Z15, Z18
+	VMOVAPS          Z0, Z19
+	VPERMI2PS        Z12, Z11, Z19
+	VALIGND          $0x01, Z11, Z12, Z15
+	VALIGND          $0x01, Z12, Z13, Z16
+	VMOVAPS          Z0, Z20
+	VPERMI2PS        Z16, Z15, Z20
+	VALIGND          $0x02, Z11, Z12, Z15
+	VALIGND          $0x02, Z12, Z13, Z16
+	VMOVAPS          Z0, Z11
+	VPERMI2PS        Z16, Z15, Z11
+	VMOVAPS          Z3, Z5
+	VFMADD231PS.BCST (R10), Z17, Z5
+	VFMADD231PS.BCST 4(R10), Z18, Z5
+	VFMADD231PS.BCST 8(R10), Z19, Z5
+	VFMADD231PS.BCST 12(R10), Z20, Z5
+	VFMADD231PS.BCST 16(R10), Z11, Z5
+	VFMADD231PS.BCST 40(R10), Z17, Z7
+	VFMADD231PS.BCST 44(R10), Z18, Z7
+	VFMADD231PS.BCST 48(R10), Z19, Z7
+	VFMADD231PS.BCST 52(R10), Z20, Z7
+	VFMADD231PS.BCST 56(R10), Z11, Z7
+	VFMADD231PS.BCST 80(R10), Z17, Z6
+	VFMADD231PS.BCST 84(R10), Z18, Z6
+	VFMADD231PS.BCST 88(R10), Z19, Z6
+	VFMADD231PS.BCST 92(R10), Z20, Z6
+	VFMADD231PS.BCST 96(R10), Z11, Z6
+	VALIGND          $0x0e, Z12, Z13, Z15
+	VALIGND          $0x0e, Z13, Z14, Z16
+	VMOVAPS          Z0, Z17
+	VPERMI2PS        Z16, Z15, Z17
+	VALIGND          $0x0f, Z12, Z13, Z15
+	VALIGND          $0x0f, Z13, Z14, Z16
+	VMOVAPS          Z0, Z18
+	VPERMI2PS        Z16, Z15, Z18
+	VMOVAPS          Z0, Z19
+	VPERMI2PS        Z14, Z13, Z19
+	VALIGND          $0x01, Z13, Z14, Z15
+	VALIGND          $0x01, Z14, Z4, Z16
+	VMOVAPS          Z0, Z20
+	VPERMI2PS        Z16, Z15, Z20
+	VALIGND          $0x02, Z13, Z14, Z15
+	VALIGND          $0x02, Z14, Z4, Z16
+	VMOVAPS          Z0, Z11
+	VPERMI2PS        Z16, Z15, Z11
+	VMOVAPS          Z3, Z8
+	VFMADD231PS.BCST (R10), Z17, Z8
+	VFMADD231PS.BCST 4(R10), Z18, Z8
+	VFMADD231PS.BCST 8(R10), Z19, Z8
+	VFMADD231PS.BCST 12(R10), Z20, Z8
+	VFMADD231PS.BCST 16(R10), Z11, Z8
+	VFMADD231PS.BCST 40(R10), Z17, Z10
+	VFMADD231PS.BCST 44(R10), Z18, Z10
+	VFMADD231PS.BCST 48(R10), Z19, Z10
+	VFMADD231PS.BCST 52(R10), Z20, Z10
+	VFMADD231PS.BCST 56(R10), Z11, Z10
+	VFMADD231PS.BCST 80(R10), Z17, Z9
+	VFMADD231PS.BCST 84(R10), Z18, Z9
+	VFMADD231PS.BCST 88(R10), Z19, Z9
+	VFMADD231PS.BCST 92(R10), Z20, Z9
+	VFMADD231PS.BCST 96(R10), Z11, Z9
+	CMPQ             R13, $0x02
+	JL               next4
+	VMAXPS           Z6, Z1, Z6
+	VMINPS           Z6, Z2, Z6
+	KMOVW            8(R12), K1
+	VMOVUPS          Z6, K1, (R15)
+	VMAXPS           Z9, Z1, Z9
+	VMINPS           Z9, Z2, Z9
+	KMOVW            10(R12), K1
+	VMOVUPS          Z9, K1, 64(R15)
+	ADDQ             DI, R15
+
+next4:
+	ADDQ             SI, R14
+	INCQ             R13
+	CMPQ             R13, BX
+	JGE              tail5
+	KMOVW            (R12), K1
+	VMOVUPS.Z        (R14), K1, Z11
+	KMOVW            2(R12), K1
+	VMOVUPS.Z        64(R14), K1, Z12
+	KMOVW            4(R12), K1
+	VMOVUPS.Z        128(R14), K1, Z13
+	KMOVW            6(R12), K1
+	VMOVUPS.Z        192(R14), K1, Z14
+	VALIGND          $0x0e, Z4, Z11, Z15
+	VALIGND          $0x0e, Z11, Z12, Z16
+	VMOVAPS          Z0, Z17
+	VPERMI2PS        Z16, Z15, Z17
+	VALIGND          $0x0f, Z4, Z11, Z15
+	VALIGND          $0x0f, Z11, Z12, Z16
+	VMOVAPS          Z0, Z18
+	VPERMI2PS        Z16, Z15, Z18
+	VMOVAPS          Z0, Z19
+	VPERMI2PS        Z12, Z11, Z19
+	VALIGND          $0x01, Z11, Z12, Z15
+	VALIGND          $0x01, Z12, Z13, Z16
+	VMOVAPS          Z0, Z20
+	VPERMI2PS        Z16, Z15, Z20
+	VALIGND          $0x02, Z11, Z12, Z15
+	VALIGND          $0x02, Z12, Z13, Z16
+	VMOVAPS          Z0, Z11
+	VPERMI2PS        Z16, Z15, Z11
+	VFMADD231PS.BCST 20(R10), Z17, Z5
+	VFMADD231PS.BCST 24(R10), Z18, Z5
+	VFMADD231PS.BCST 28(R10), Z19, Z5
+	VFMADD231PS.BCST 32(R10), Z20, Z5
+	VFMADD231PS.BCST 36(R10), Z11, Z5
+	VFMADD231PS.BCST 60(R10), Z17, Z7
+	VFMADD231PS.BCST 64(R10), Z18, Z7
+	VFMADD231PS.BCST 68(R10), Z19, Z7
+	VFMADD231PS.BCST 72(R10), Z20, Z7
+	VFMADD231PS.BCST 76(R10), Z11, Z7
+	VALIGND          $0x0e, Z12, Z13, Z15
+	VALIGND          $0x0e, Z13, Z14, Z16
+	VMOVAPS          Z0, Z17
+	VPERMI2PS        Z16, Z15, Z17
+	VALIGND          $0x0f, Z12, Z13, Z15
+	VALIGND          $0x0f, Z13, Z14, Z16
+	VMOVAPS          Z0, Z18
+	VPERMI2PS        Z16, Z15, Z18
+	VMOVAPS          Z0, Z19
+	VPERMI2PS        Z14, Z13, Z19
+	VALIGND          $0x01, Z13, Z14, Z15
+	VALIGND          $0x01, Z14, Z4, Z16
+	VMOVAPS          Z0, Z20
+	VPERMI2PS        Z16, Z15, Z20
+	VALIGND          $0x02, Z13, Z14, Z15
+	VALIGND          $0x02, Z14, Z4, Z16
+	VMOVAPS          Z0, Z11
+	VPERMI2PS        Z16, Z15, Z11
+	VFMADD231PS.BCST 20(R10), Z17, Z8
+	VFMADD231PS.BCST 24(R10), Z18, Z8
+	VFMADD231PS.BCST 28(R10), Z19, Z8
+	VFMADD231PS.BCST 32(R10), Z20, Z8
+	VFMADD231PS.BCST 36(R10), Z11, Z8
+	VFMADD231PS.BCST 60(R10), Z17, Z10
+	VFMADD231PS.BCST 64(R10), Z18, Z10
+	VFMADD231PS.BCST 68(R10), Z19, Z10
+	VFMADD231PS.BCST 72(R10), Z20, Z10
+	VFMADD231PS.BCST 76(R10), Z11, Z10
+	ADDQ             SI, R14
+	INCQ             R13
+	JMP              row
+
+tail0:
+	VMAXPS  Z7, Z1, Z7
+	VMINPS  Z7, Z2, Z7
+	KMOVW   8(R12), K1
+	VMOVUPS Z7, K1, (R15)
+	VMAXPS  Z10, Z1, Z10
+	VMINPS  Z10, Z2, Z10
+	KMOVW   10(R12), K1
+	VMOVUPS Z10, K1, 64(R15)
+	ADDQ    DI, R15
+	JMP     nextchan
+
+tail1:
+	VMAXPS  Z5, Z1, Z5
+	VMINPS  Z5, Z2, Z5
+	KMOVW   8(R12), K1
+	VMOVUPS Z5, K1, (R15)
+	VMAXPS  Z8, Z1, Z8
+	VMINPS  Z8, Z2, Z8
+	KMOVW   10(R12), K1
+	VMOVUPS Z8, K1, 64(R15)
+	ADDQ    DI, R15
+	JMP     nextchan
+
+tail2:
+	VMAXPS  Z5, Z1, Z5
+	VMINPS  Z5, Z2, Z5
+	KMOVW   8(R12), K1
+	VMOVUPS Z5, K1, (R15)
+	VMAXPS  Z8, Z1, Z8
+	VMINPS  Z8, Z2, Z8
+	KMOVW   10(R12), K1
+	VMOVUPS Z8, K1, 64(R15)
+	ADDQ    DI, R15
+	JMP     nextchan
+
+tail3:
+	VMAXPS  Z6, Z1, Z6
+	VMINPS  Z6, Z2, Z6
+	KMOVW   8(R12), K1
+	VMOVUPS Z6, K1, (R15)
+	VMAXPS  Z9, Z1, Z9
+	VMINPS  Z9, Z2, Z9
+	KMOVW   10(R12), K1
+	VMOVUPS Z9, K1, 64(R15)
+	ADDQ    DI, R15
+	JMP     nextchan
+
+tail4:
+	VMAXPS  Z6, Z1, Z6
+	VMINPS  Z6, Z2, Z6
+	KMOVW   8(R12), K1
+	VMOVUPS Z6, K1, (R15)
+	VMAXPS  Z9, Z1, Z9
+	VMINPS  Z9, Z2, Z9
+	KMOVW   10(R12), K1
+	VMOVUPS Z9, K1, 64(R15)
+	ADDQ    DI, R15
+	JMP     nextchan
+
+tail5:
+	VMAXPS  Z7, Z1, Z7
+	VMINPS  Z7, Z2, Z7
+	KMOVW   8(R12), K1
+	VMOVUPS Z7, K1, (R15)
+	VMAXPS  Z10, Z1, Z10
+	VMINPS  Z10, Z2, Z10
+	KMOVW   10(R12), K1
+	VMOVUPS Z10, K1, 64(R15)
+	ADDQ    DI, R15
+
+nextchan:
+	ADDQ R8, CX
+	ADDQ R9, AX
+	ADDQ $0x64, R10
+	ADDQ $0x04, R11
+	DECQ DX
+	JMP  chan
+
+done:
+	VZEROUPPER
+	RET
+
 // func transposeRows8AVX2(dst []float32, ldd int, src []float32, lds int, n int)
 // Requires: AVX
 TEXT ·transposeRows8AVX2(SB), NOSPLIT, $0-72

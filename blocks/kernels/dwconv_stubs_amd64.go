@@ -174,6 +174,26 @@ func dwPlaneK3S2AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow
 //go:noescape
 func dwPlaneK5S2AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow int, wt []float32, b []float32, idx []int32, masks []uint16, lo float32, hi float32)
 
+// dwPlaneK3S2N2AVX512 computes a 3x3 depthwise convolution at stride 2, padding 1, over c planes of h rows of at most 64 values into oh rows of ow, h >= 3 (see gen/plan).
+//
+//go:noescape
+func dwPlaneK3S2N2AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow int, wt []float32, b []float32, idx []int32, masks []uint16, lo float32, hi float32)
+
+// dwPlaneK3S2N3AVX512 computes a 3x3 depthwise convolution at stride 2, padding 1, over c planes of h rows of at most 96 values into oh rows of ow, h >= 3 (see gen/plan).
+//
+//go:noescape
+func dwPlaneK3S2N3AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow int, wt []float32, b []float32, idx []int32, masks []uint16, lo float32, hi float32)
+
+// dwPlaneK3S2N4AVX512 computes a 3x3 depthwise convolution at stride 2, padding 1, over c planes of h rows of at most 128 values into oh rows of ow, h >= 3 (see gen/plan).
+//
+//go:noescape
+func dwPlaneK3S2N4AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow int, wt []float32, b []float32, idx []int32, masks []uint16, lo float32, hi float32)
+
+// dwPlaneK5S2N2AVX512 computes a 5x5 depthwise convolution at stride 2, padding 2, over c planes of h rows of at most 64 values into oh rows of ow, h >= 5 (see gen/plan).
+//
+//go:noescape
+func dwPlaneK5S2N2AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow int, wt []float32, b []float32, idx []int32, masks []uint16, lo float32, hi float32)
+
 // transposeRows8AVX2 sets dst[c*ldd+j] = src[j*lds+c] for c < 8 and j < n&^7.
 //
 //go:noescape

@@ -285,8 +285,8 @@ func TestMatVecT(t *testing.T) {
 
 // TestDepthwisePlanes runs the plane kernels over every row count modulo
 // their loops' periods and row widths up to their limits (16 at stride 1,
-// 32 at stride 2), against the reference and, bit for bit, against the
-// other kernels.
+// 128 at stride 2: one to four output registers a row), against the
+// reference and, bit for bit, against the other kernels.
 func TestDepthwisePlanes(t *testing.T) {
 	if !dwPlaneWide {
 		t.Skip("no plane kernels on this CPU")
@@ -295,14 +295,15 @@ func TestDepthwisePlanes(t *testing.T) {
 	for _, k := range []int{3, 5, 7} {
 		for _, s := range []int{1, 2} {
 			for h := k; h < k+7; h++ {
-				for _, w := range []int{1, 2, 3, 7, 8, 9, 14, 15, 16, 17, 23, 28, 31, 32} {
+				for _, w := range []int{1, 2, 3, 7, 8, 9, 14, 15, 16, 17, 23, 28, 31, 32, 33, 47, 48, 49, 56, 63, 64, 65, 80, 95, 96, 97, 111, 112, 113, 127, 128} {
 					p := k / 2
 					win := Window{InH: h, InW: w, KH: k, KW: k, StrideH: s, StrideW: s, PadH: p, PadW: p,
 						DilH: 1, DilW: 1, OutH: (h-1)/s + 1, OutW: (w-1)/s + 1}
 					const c = 3
 					d := NewDepthwiseConv(win, c, 1)
 					if !d.planes {
-						if w <= 16*s && dwPlaneSIMD(k, s) {
+						wide := s == 2 && w <= 128 && dwPlaneS2WideSIMD(k, (win.OutW+15)/16)
+						if dwPlaneSIMD(k, s) && (w <= 16*s || wide) {
 							t.Fatalf("k%d s%d %dx%d: no plane kernel", k, s, h, w)
 						}
 						continue
@@ -322,7 +323,6 @@ func TestDepthwisePlanes(t *testing.T) {
 							t.Fatalf("k%d s%d %dx%d: output %d = %v, reference %v", k, s, h, w, i, y[i], want[i])
 						}
 					}
-					t.Logf("k%d s%d %dx%d", k, s, h, w)
 					dwPlaneWide = false
 					yr := make([]float32, len(want))
 					d.Run(x, wt, yr, 0, c, e, make([]float32, d.ScratchLen()))

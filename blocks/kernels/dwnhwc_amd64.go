@@ -162,3 +162,33 @@ func dwPlaneS2(k int, y, x []float32, c, h, w, oh, ow int, wt, b []float32, idx 
 		panic("kernels: no depthwise plane kernel")
 	}
 }
+
+// dwPlaneS2WideSIMD reports whether dwPlaneS2Wide has a kernel for a
+// k x k window and output rows of nb registers.
+func dwPlaneS2WideSIMD(k, nb int) bool {
+	return hasAVX512 && (k == 3 && nb >= 2 && nb <= 4 || k == 5 && nb == 2)
+}
+
+// dwPlaneS2Wide is dwPlaneS2 for input rows of more than 32 values, in
+// output rows of nb registers; idx and masks are DepthwiseConv's planeIdx
+// and planeMasks.
+func dwPlaneS2Wide(k, nb int, y, x []float32, c, h, w, oh, ow int, wt, b []float32, idx []int32, masks []uint16, lo, hi float32) {
+	_ = y[c*oh*ow-1]
+	_ = x[c*h*w-1]
+	_ = wt[c*k*k-1]
+	_ = b[c-1]
+	_ = idx[15]
+	_ = masks[3*nb-1]
+	switch {
+	case k == 3 && nb == 2:
+		dwPlaneK3S2N2AVX512(y, x, c, h, w, oh, ow, wt, b, idx, masks, lo, hi)
+	case k == 3 && nb == 3:
+		dwPlaneK3S2N3AVX512(y, x, c, h, w, oh, ow, wt, b, idx, masks, lo, hi)
+	case k == 3 && nb == 4:
+		dwPlaneK3S2N4AVX512(y, x, c, h, w, oh, ow, wt, b, idx, masks, lo, hi)
+	case k == 5 && nb == 2:
+		dwPlaneK5S2N2AVX512(y, x, c, h, w, oh, ow, wt, b, idx, masks, lo, hi)
+	default:
+		panic("kernels: no depthwise plane kernel")
+	}
+}

@@ -20,6 +20,12 @@ func dwPlaneS2(_ int, _, _ []float32, _, _, _, _, _ int, _, _ []float32, _ []int
 	panic("kernels: no depthwise plane kernel")
 }
 
+func dwPlaneS2WideSIMD(_, _ int) bool { return false }
+
+func dwPlaneS2Wide(_, _ int, _, _ []float32, _, _, _, _, _ int, _, _ []float32, _ []int32, _ []uint16, _, _ float32) {
+	panic("kernels: no depthwise plane kernel")
+}
+
 func dwPack8(_, _ []float32, _ int, _ []int32) { panic("kernels: no channels-last depthwise kernel") }
 
 func dwUnpack8(_ []float32, _ int, _ []float32) { panic("kernels: no channels-last depthwise kernel") }

@@ -284,3 +284,162 @@ func floorDiv(a, b int) int {
 	}
 	return q
 }
+
+// dwPlaneS2Wide emits dwPlaneK*S2N*AVX512, dwPlaneS2 for input rows of up
+// to 32*nb values (output rows of up to 16*nb, in nb registers): an input
+// row is loaded once into 2*nb registers (under masks[r], zero past the
+// row), and for output block b and column offset dx the 32 input values
+// from column 32b+dx are two VALIGNDs of neighbouring registers (a zero
+// register beyond either end of the row), from which one VPERMI2PS takes
+// the even ones (idx: 2j). Output block b is stored under masks[2*nb+b].
+func dwPlaneS2Wide(k, nb int) {
+	name := fmt.Sprintf("dwPlaneK%dS2N%dAVX512", k, nb)
+	TEXT(name, NOSPLIT, "func(y, x []float32, c, h, w, oh, ow int, wt, b []float32, idx []int32, masks []uint16, lo, hi float32)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 2, padding %d, over c planes of h rows of at most %d values into oh rows of ow, h >= %d (see gen/plan).", name, k, k, k/2, 32*nb, k))
+	p := k / 2
+	nacc := p + 1
+	period := 2 * nacc
+	y := Load(Param("y").Base(), GP64())
+	x := Load(Param("x").Base(), GP64())
+	ch := Load(Param("c"), GP64())
+	h := Load(Param("h"), GP64())
+	inRow := Load(Param("w"), GP64())
+	SHLQ(U8(2), inRow)
+	outRow := Load(Param("ow"), GP64())
+	SHLQ(U8(2), outRow)
+	inPlane, outPlane := GP64(), GP64()
+	MOVQ(h, inPlane)
+	IMULQ(inRow, inPlane)
+	Load(Param("oh"), outPlane)
+	IMULQ(outRow, outPlane)
+	wt := Load(Param("wt").Base(), GP64())
+	bp := Load(Param("b").Base(), GP64())
+	idx := ZMM()
+	VMOVUPS(Mem{Base: Load(Param("idx").Base(), GP64())}, idx)
+	mp := Load(Param("masks").Base(), GP64())
+	km := K()
+	lo, hi := ZMM(), ZMM()
+	VBROADCASTSS(argAddr(Param("lo")), lo)
+	VBROADCASTSS(argAddr(Param("hi")), hi)
+	bias := ZMM()
+	zero := ZMM()
+	VXORPS(zero, zero, zero)
+	acc := make([][]VecVirtual, nb) // acc[b][r%nacc]: block b of output row r
+	for b := range acc {
+		acc[b] = make([]VecVirtual, nacc)
+		for i := range acc[b] {
+			acc[b][i] = ZMM()
+		}
+	}
+	in := make([]VecVirtual, 2*nb)
+	for r := range in {
+		in[r] = ZMM()
+	}
+	reg := func(r int) VecVirtual {
+		if r < 0 || r >= len(in) {
+			return zero
+		}
+		return in[r]
+	}
+	tlo, thi := ZMM(), ZMM()
+	v := make([]VecVirtual, k)
+	for d := range v {
+		v[d] = ZMM()
+	}
+	i, xr, yr := GP64(), GP64(), GP64()
+	store := func(b int, a VecVirtual) {
+		VMAXPS(a, lo, a) // a NaN stays NaN, as with Go's max and min
+		VMINPS(a, hi, a)
+		KMOVW(Mem{Base: mp, Disp: 2 * (2*nb + b)}, km)
+		VMOVUPS(a, km, Mem{Base: yr, Disp: 64 * b})
+	}
+	mod := func(a, n int) int { return (a%n + n) % n }
+
+	Label("chan")
+	CMPQ(ch, U8(0))
+	JLE(LabelRef("done"))
+	VBROADCASTSS(Mem{Base: bp}, bias)
+	for r := 0; 2*r-p < 0; r++ {
+		for b := range nb {
+			VMOVAPS(bias, acc[b][r%nacc])
+		}
+	}
+	MOVQ(x, xr)
+	MOVQ(y, yr)
+	XORQ(i, i)
+	Label("row")
+	for j := range period {
+		CMPQ(i, h)
+		JGE(LabelRef(fmt.Sprintf("tail%d", j)))
+		for r := range in {
+			KMOVW(Mem{Base: mp, Disp: 2 * r}, km)
+			VMOVUPS_Z(Mem{Base: xr, Disp: 64 * r}, km, in[r])
+		}
+		for b := range nb {
+			for d := range k {
+				dx := d - p
+				l, u := in[2*b], in[2*b+1]
+				switch {
+				case dx > 0:
+					VALIGND(U8(dx), reg(2*b), reg(2*b+1), tlo)
+					VALIGND(U8(dx), reg(2*b+1), reg(2*b+2), thi)
+					l, u = tlo, thi
+				case dx < 0:
+					VALIGND(U8(16+dx), reg(2*b-1), reg(2*b), tlo)
+					VALIGND(U8(16+dx), reg(2*b), reg(2*b+1), thi)
+					l, u = tlo, thi
+				}
+				VMOVAPS(idx, v[d])
+				VPERMI2PS(u, l, v[d])
+			}
+			for kh := 0; kh < k; kh++ {
+				if mod(j-kh+p, 2) != 0 {
+					continue
+				}
+				a := acc[b][mod((j-kh+p)/2, nacc)]
+				if kh == 0 {
+					VMOVAPS(bias, a)
+				}
+				for kw := 0; kw < k; kw++ {
+					VFMADD231PS_BCST(Mem{Base: wt, Disp: 4 * (kh*k + kw)}, v[kw], a)
+				}
+			}
+		}
+		if mod(j-p, 2) == 0 {
+			skip := fmt.Sprintf("next%d", j)
+			CMPQ(i, U8(p))
+			JL(LabelRef(skip))
+			for b := range nb {
+				store(b, acc[b][mod((j-p)/2, nacc)])
+			}
+			ADDQ(outRow, yr)
+			Label(skip)
+		}
+		ADDQ(inRow, xr)
+		INCQ(i)
+	}
+	JMP(LabelRef("row"))
+	for j := range period {
+		Label(fmt.Sprintf("tail%d", j))
+		first := -floorDiv(p-j, 2)
+		last := (j+1)/2 - 1
+		for r := first; r <= last; r++ {
+			for b := range nb {
+				store(b, acc[b][mod(r, nacc)])
+			}
+			ADDQ(outRow, yr)
+		}
+		JMP(LabelRef("nextchan"))
+	}
+	Label("nextchan")
+	ADDQ(inPlane, x)
+	ADDQ(outPlane, y)
+	ADDQ(U8(4*k*k), wt)
+	ADDQ(U8(4), bp)
+	DECQ(ch)
+	JMP(LabelRef("chan"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}

@@ -80,6 +80,10 @@ func main() {
 		}
 		dwPlaneS2(3)
 		dwPlaneS2(5)
+		for _, nb := range []int{2, 3, 4} {
+			dwPlaneS2Wide(3, nb)
+		}
+		dwPlaneS2Wide(5, 2)
 		transposeRows8(false)
 		transposeRows8(true)
 	case "train":
