@@ -45,10 +45,13 @@ type DepthwiseConv struct {
 	planeMasks []uint16
 	planeIdx   []int32
 	zeroBias   []float32
-	// planeBlocks is the output row's registers at stride 2 on rows of
-	// more than 32 values (dwPlaneS2Wide), else 0; planeMasks then holds
-	// the masks of the input row's 2*planeBlocks registers and of the
-	// output row's, and planeIdx the even lanes, 2j.
+	// planeBlocks is the output row's registers on rows of more than 16
+	// values at stride 1 (dwPlaneS1Wide) or 32 at stride 2 (dwPlaneS2Wide),
+	// else 0. At stride 1 planeMasks then holds, per output register b
+	// and dx, the lanes of the input row from column 16b+dx that fall in
+	// the row, then the output row's; at stride 2 the masks of the input
+	// row's 2*planeBlocks registers and of the output row's, and planeIdx
+	// the even lanes, 2j.
 	planeBlocks int
 }
 
@@ -84,10 +87,11 @@ func NewDepthwiseConv(win Window, c, mult int) *DepthwiseConv {
 // preparePlanes sets up the plane kernels (dwPlane, dwPlaneS2) where they
 // run: square windows with padding k/2, one output per channel, planes of
 // at least k rows; at stride 1 3x3, 5x5 and 7x7 windows over rows of at
-// most 16 values, at stride 2 3x3 and 5x5 windows over rows of at most
-// 32: the planes of 28x28 and smaller at the end of a network, where
-// moving eight channels into channels-last form and back costs more than
-// the arithmetic (BenchmarkDepthwisePlanes).
+// most 16 values and 3x3 and 5x5 ones over wider rows (up to 112 and 64
+// values), at stride 2 3x3 and 5x5 windows over rows of up to 128 and
+// 64: every depthwise step of the zoo's networks, where moving eight
+// channels into channels-last form and back costs more than the
+// arithmetic (BenchmarkDepthwisePlanes).
 func (d *DepthwiseConv) preparePlanes() {
 	win := d.Win
 	k, s := win.KH, win.StrideW
@@ -97,9 +101,34 @@ func (d *DepthwiseConv) preparePlanes() {
 		return
 	}
 	lanes := func(n int) uint16 { return uint16(1<<max(min(n, 16), 0) - 1) }
+	if win.InW > 16 && s == 1 {
+		nb := (win.InW + 15) / 16
+		if !dwPlaneS1WideSIMD(k, nb) {
+			return
+		}
+		d.planes, d.planeBlocks = true, nb
+		d.zeroBias = make([]float32, d.C)
+		for b := range nb {
+			for i := range k {
+				// Lanes l of register b shifted by dx: columns 16b+dx+l.
+				c0 := 16*b + i - k/2
+				var m uint16
+				for l := range 16 {
+					if c := c0 + l; c >= 0 && c < win.InW {
+						m |= 1 << l
+					}
+				}
+				d.planeMasks = append(d.planeMasks, m)
+			}
+		}
+		for b := range nb {
+			d.planeMasks = append(d.planeMasks, lanes(win.OutW-16*b))
+		}
+		return
+	}
 	if win.InW > 16*s {
 		nb := (win.OutW + 15) / 16
-		if s != 2 || !dwPlaneS2WideSIMD(k, nb) {
+		if !dwPlaneS2WideSIMD(k, nb) {
 			return
 		}
 		d.planes, d.planeBlocks = true, nb
@@ -168,6 +197,8 @@ func (d *DepthwiseConv) runPlanes(x, w, y []float32, o0, o1 int, e *Epilogue) {
 	yc := y[o0*ohw : o1*ohw]
 	xc, wc := x[o0*plane:o1*plane], w[o0*taps:o1*taps]
 	switch {
+	case win.StrideW == 1 && d.planeBlocks > 0:
+		dwPlaneS1Wide(win.KH, d.planeBlocks, yc, xc, o1-o0, win.InH, win.InW, wc, b[o0:o1], d.planeMasks, lo, hi)
 	case win.StrideW == 1:
 		dwPlane(win.KH, yc, xc, o1-o0, win.InH, win.InW, wc, b[o0:o1], d.planeMasks, lo, hi)
 	case d.planeBlocks > 0:

@@ -194,6 +194,51 @@ func dwPlaneK3S2N4AVX512(y []float32, x []float32, c int, h int, w int, oh int, 
 //go:noescape
 func dwPlaneK5S2N2AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow int, wt []float32, b []float32, idx []int32, masks []uint16, lo float32, hi float32)
 
+// dwPlaneK3S1N2AVX512 computes a 3x3 depthwise convolution at stride 1, padding 1, over c planes of h rows of at most 32 values, h >= 3 (see gen/plan).
+//
+//go:noescape
+func dwPlaneK3S1N2AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
+
+// dwPlaneK3S1N3AVX512 computes a 3x3 depthwise convolution at stride 1, padding 1, over c planes of h rows of at most 48 values, h >= 3 (see gen/plan).
+//
+//go:noescape
+func dwPlaneK3S1N3AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
+
+// dwPlaneK3S1N4AVX512 computes a 3x3 depthwise convolution at stride 1, padding 1, over c planes of h rows of at most 64 values, h >= 3 (see gen/plan).
+//
+//go:noescape
+func dwPlaneK3S1N4AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
+
+// dwPlaneK3S1N5AVX512 computes a 3x3 depthwise convolution at stride 1, padding 1, over c planes of h rows of at most 80 values, h >= 3 (see gen/plan).
+//
+//go:noescape
+func dwPlaneK3S1N5AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
+
+// dwPlaneK3S1N6AVX512 computes a 3x3 depthwise convolution at stride 1, padding 1, over c planes of h rows of at most 96 values, h >= 3 (see gen/plan).
+//
+//go:noescape
+func dwPlaneK3S1N6AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
+
+// dwPlaneK3S1N7AVX512 computes a 3x3 depthwise convolution at stride 1, padding 1, over c planes of h rows of at most 112 values, h >= 3 (see gen/plan).
+//
+//go:noescape
+func dwPlaneK3S1N7AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
+
+// dwPlaneK5S1N2AVX512 computes a 5x5 depthwise convolution at stride 1, padding 2, over c planes of h rows of at most 32 values, h >= 5 (see gen/plan).
+//
+//go:noescape
+func dwPlaneK5S1N2AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
+
+// dwPlaneK5S1N3AVX512 computes a 5x5 depthwise convolution at stride 1, padding 2, over c planes of h rows of at most 48 values, h >= 5 (see gen/plan).
+//
+//go:noescape
+func dwPlaneK5S1N3AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
+
+// dwPlaneK5S1N4AVX512 computes a 5x5 depthwise convolution at stride 1, padding 2, over c planes of h rows of at most 64 values, h >= 5 (see gen/plan).
+//
+//go:noescape
+func dwPlaneK5S1N4AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
+
 // transposeRows8AVX2 sets dst[c*ldd+j] = src[j*lds+c] for c < 8 and j < n&^7.
 //
 //go:noescape

@@ -284,9 +284,9 @@ func TestMatVecT(t *testing.T) {
 }
 
 // TestDepthwisePlanes runs the plane kernels over every row count modulo
-// their loops' periods and row widths up to their limits (16 at stride 1,
-// 128 at stride 2: one to four output registers a row), against the
-// reference and, bit for bit, against the other kernels.
+// their loops' periods and row widths up to their limits (one to seven
+// registers a row), against the reference and, bit for bit, against the
+// other kernels.
 func TestDepthwisePlanes(t *testing.T) {
 	if !dwPlaneWide {
 		t.Skip("no plane kernels on this CPU")
@@ -302,7 +302,7 @@ func TestDepthwisePlanes(t *testing.T) {
 					const c = 3
 					d := NewDepthwiseConv(win, c, 1)
 					if !d.planes {
-						wide := s == 2 && w <= 128 && dwPlaneS2WideSIMD(k, (win.OutW+15)/16)
+						wide := s == 2 && dwPlaneS2WideSIMD(k, (win.OutW+15)/16) || s == 1 && dwPlaneS1WideSIMD(k, (w+15)/16)
 						if dwPlaneSIMD(k, s) && (w <= 16*s || wide) {
 							t.Fatalf("k%d s%d %dx%d: no plane kernel", k, s, h, w)
 						}

@@ -192,3 +192,41 @@ func dwPlaneS2Wide(k, nb int, y, x []float32, c, h, w, oh, ow int, wt, b []float
 		panic("kernels: no depthwise plane kernel")
 	}
 }
+
+// dwPlaneS1WideSIMD reports whether dwPlaneS1Wide has a kernel for a k x k
+// window and rows of nb registers.
+func dwPlaneS1WideSIMD(k, nb int) bool {
+	return hasAVX512 && (k == 3 && nb >= 2 && nb <= 7 || k == 5 && nb >= 2 && nb <= 4)
+}
+
+// dwPlaneS1Wide is dwPlane for rows of more than 16 values, nb registers a
+// row; masks are DepthwiseConv's planeMasks.
+func dwPlaneS1Wide(k, nb int, y, x []float32, c, h, w int, wt, b []float32, masks []uint16, lo, hi float32) {
+	_ = y[c*h*w-1]
+	_ = x[c*h*w-1]
+	_ = wt[c*k*k-1]
+	_ = b[c-1]
+	_ = masks[nb*(k+1)-1]
+	switch {
+	case k == 3 && nb == 2:
+		dwPlaneK3S1N2AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+	case k == 3 && nb == 3:
+		dwPlaneK3S1N3AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+	case k == 3 && nb == 4:
+		dwPlaneK3S1N4AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+	case k == 3 && nb == 5:
+		dwPlaneK3S1N5AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+	case k == 3 && nb == 6:
+		dwPlaneK3S1N6AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+	case k == 3 && nb == 7:
+		dwPlaneK3S1N7AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+	case k == 5 && nb == 2:
+		dwPlaneK5S1N2AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+	case k == 5 && nb == 3:
+		dwPlaneK5S1N3AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+	case k == 5 && nb == 4:
+		dwPlaneK5S1N4AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+	default:
+		panic("kernels: no depthwise plane kernel")
+	}
+}

@@ -22,6 +22,12 @@ func dwPlaneS2(_ int, _, _ []float32, _, _, _, _, _ int, _, _ []float32, _ []int
 
 func dwPlaneS2WideSIMD(_, _ int) bool { return false }
 
+func dwPlaneS1WideSIMD(_, _ int) bool { return false }
+
+func dwPlaneS1Wide(_, _ int, _, _ []float32, _, _, _ int, _, _ []float32, _ []uint16, _, _ float32) {
+	panic("kernels: no depthwise plane kernel")
+}
+
 func dwPlaneS2Wide(_, _ int, _, _ []float32, _, _, _, _, _ int, _, _ []float32, _ []int32, _ []uint16, _, _ float32) {
 	panic("kernels: no depthwise plane kernel")
 }

@@ -443,3 +443,116 @@ func dwPlaneS2Wide(k, nb int) {
 	VZEROUPPER()
 	RET()
 }
+
+// dwPlaneS1Wide emits dwPlaneK*S1N*AVX512, dwPlane for rows of up to 16*nb
+// values, nb registers a row: per output register b and column offset dx
+// the input row's values from column 16b+dx are loaded under
+// masks[b*k+dx+k/2] (zero outside the row), and output register b is
+// stored under masks[nb*k+b]. The k output rows in flight keep their nb
+// registers each.
+func dwPlaneS1Wide(k, nb int) {
+	name := fmt.Sprintf("dwPlaneK%dS1N%dAVX512", k, nb)
+	TEXT(name, NOSPLIT, "func(y, x []float32, c, h, w int, wt, b []float32, masks []uint16, lo, hi float32)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 1, padding %d, over c planes of h rows of at most %d values, h >= %d (see gen/plan).", name, k, k, k/2, 16*nb, k))
+	p := k / 2
+	y := Load(Param("y").Base(), GP64())
+	x := Load(Param("x").Base(), GP64())
+	ch := Load(Param("c"), GP64())
+	h := Load(Param("h"), GP64())
+	rowBytes := Load(Param("w"), GP64())
+	SHLQ(U8(2), rowBytes)
+	wt := Load(Param("wt").Base(), GP64())
+	bp := Load(Param("b").Base(), GP64())
+	mp := Load(Param("masks").Base(), GP64())
+	km := K()
+	lo, hi := ZMM(), ZMM()
+	VBROADCASTSS(argAddr(Param("lo")), lo)
+	VBROADCASTSS(argAddr(Param("hi")), hi)
+	bias := ZMM()
+	acc := make([][]VecVirtual, nb) // acc[b][r%k]: register b of output row r
+	for b := range acc {
+		acc[b] = make([]VecVirtual, k)
+		for i := range acc[b] {
+			acc[b][i] = ZMM()
+		}
+	}
+	v := make([]VecVirtual, k)
+	for d := range v {
+		v[d] = ZMM()
+	}
+	i, xr, yr, planeB := GP64(), GP64(), GP64(), GP64()
+	MOVQ(h, planeB)
+	IMULQ(rowBytes, planeB)
+	store := func(r int) {
+		for b := range nb {
+			a := acc[b][r]
+			VMAXPS(a, lo, a) // a NaN stays NaN, as with Go's max and min
+			VMINPS(a, hi, a)
+			KMOVW(Mem{Base: mp, Disp: 2 * (nb*k + b)}, km)
+			VMOVUPS(a, km, Mem{Base: yr, Disp: 64 * b})
+		}
+	}
+	mod := func(a, n int) int { return (a%n + n) % n }
+
+	Label("chan")
+	CMPQ(ch, U8(0))
+	JLE(LabelRef("done"))
+	VBROADCASTSS(Mem{Base: bp}, bias)
+	for r := 0; r < p; r++ {
+		for b := range nb {
+			VMOVAPS(bias, acc[b][r])
+		}
+	}
+	MOVQ(x, xr)
+	MOVQ(y, yr)
+	for range p {
+		SUBQ(rowBytes, yr)
+	}
+	XORQ(i, i)
+	Label("row")
+	for j := range k {
+		CMPQ(i, h)
+		JGE(LabelRef(fmt.Sprintf("tail%d", j)))
+		for b := range nb {
+			for d := range k {
+				KMOVW(Mem{Base: mp, Disp: 2 * (b*k + d)}, km)
+				VMOVUPS_Z(Mem{Base: xr, Disp: 64*b + 4*(d-p)}, km, v[d])
+			}
+			VMOVAPS(bias, acc[b][mod(j+p, k)])
+			for kh := 0; kh < k; kh++ {
+				a := acc[b][mod(j+p-kh, k)]
+				for kw := 0; kw < k; kw++ {
+					VFMADD231PS_BCST(Mem{Base: wt, Disp: 4 * (kh*k + kw)}, v[kw], a)
+				}
+			}
+		}
+		skip := fmt.Sprintf("next%d", j)
+		CMPQ(i, U8(p))
+		JL(LabelRef(skip))
+		store(mod(j-p, k))
+		Label(skip)
+		ADDQ(rowBytes, xr)
+		ADDQ(rowBytes, yr)
+		INCQ(i)
+	}
+	JMP(LabelRef("row"))
+	for j := range k {
+		Label(fmt.Sprintf("tail%d", j))
+		for q := range p {
+			store(mod(j-p+q, k))
+			ADDQ(rowBytes, yr)
+		}
+		JMP(LabelRef("nextchan"))
+	}
+	Label("nextchan")
+	ADDQ(planeB, x)
+	ADDQ(planeB, y)
+	ADDQ(U8(4*k*k), wt)
+	ADDQ(U8(4), bp)
+	DECQ(ch)
+	JMP(LabelRef("chan"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}

@@ -84,6 +84,12 @@ func main() {
 			dwPlaneS2Wide(3, nb)
 		}
 		dwPlaneS2Wide(5, 2)
+		for nb := 2; nb <= 7; nb++ {
+			dwPlaneS1Wide(3, nb)
+		}
+		for nb := 2; nb <= 4; nb++ {
+			dwPlaneS1Wide(5, nb)
+		}
 		transposeRows8(false)
 		transposeRows8(true)
 	case "train":
