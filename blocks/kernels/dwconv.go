@@ -185,14 +185,7 @@ func (d *DepthwiseConv) runPlanes(x, w, y []float32, o0, o1 int, e *Epilogue) {
 	if e.Bias != nil {
 		b = e.Bias
 	}
-	lo, hi := negInf32, posInf32
-	act := e.Act
-	switch act {
-	case ActReLU:
-		lo, act = 0, ActIdentity
-	case ActReLU6:
-		lo, hi, act = 0, 6, ActIdentity
-	}
+	lo, hi, act := clampOf(e.Act)
 	ohw := win.OutH * win.OutW
 	yc := y[o0*ohw : o1*ohw]
 	xc, wc := x[o0*plane:o1*plane], w[o0*taps:o1*taps]
@@ -206,20 +199,7 @@ func (d *DepthwiseConv) runPlanes(x, w, y []float32, o0, o1 int, e *Epilogue) {
 	default:
 		dwPlaneS2(win.KH, yc, xc, o1-o0, win.InH, win.InW, win.OutH, win.OutW, wc, b[o0:o1], d.planeIdx, d.planeMasks, lo, hi)
 	}
-	if act == ActIdentity {
-		return
-	}
-	for o := o0; o < o1; o++ {
-		yo := yc[(o-o0)*ohw : (o-o0+1)*ohw]
-		if !e.noSIMD && biasActRowSIMD(act, yo, 0) {
-			continue
-		}
-		var slope float32
-		if act == ActPReLU {
-			slope = e.Slope[o]
-		}
-		ActivateRow(act, yo, slope)
-	}
+	activatePlanes(act, e, yc, o0, o1-o0, ohw)
 }
 
 // dwNHWCMaxW is the widest output plane the channels-last kernels take.
@@ -472,14 +452,7 @@ func (d *DepthwiseConv) runNHWC8(x, w, y []float32, c int, e *Epilogue, scratch 
 			b8[l] = e.Bias[c+l]
 		}
 	}
-	lo, hi := negInf32, posInf32
-	act := e.Act
-	switch act {
-	case ActReLU:
-		lo, act = 0, ActIdentity
-	case ActReLU6:
-		lo, hi, act = 0, 6, ActIdentity
-	}
+	lo, hi, act := clampOf(e.Act)
 	xc := x[c*plane : (c+8)*plane]
 	yc := y[c*ohw : (c+8)*ohw]
 	for oh0 := 0; oh0 < win.OutH; oh0 += d.bandRows {
@@ -521,11 +494,30 @@ func (d *DepthwiseConv) runNHWC8(x, w, y []float32, c int, e *Epilogue, scratch 
 			dwUnpack8(yb[m-8:], ohw, ob[8*(m-8):])
 		}
 	}
+	activatePlanes(act, e, yc, c, 8, ohw)
+}
+
+// clampOf splits an activation into the clamp [lo, hi] the depthwise
+// kernels apply with the bias and what is left to apply after them (the
+// identity for ReLU and ReLU6).
+func clampOf(act ActKind) (lo, hi float32, rest ActKind) {
+	switch act {
+	case ActReLU:
+		return 0, posInf32, ActIdentity
+	case ActReLU6:
+		return 0, 6, ActIdentity
+	}
+	return negInf32, posInf32, act
+}
+
+// activatePlanes applies act to the n output planes of ohw values in y,
+// the first of them channel c (e's slopes), after the kernels.
+func activatePlanes(act ActKind, e *Epilogue, y []float32, c, n, ohw int) {
 	if act == ActIdentity {
 		return
 	}
-	for l := range 8 {
-		yo := yc[l*ohw : (l+1)*ohw]
+	for l := range n {
+		yo := y[l*ohw : (l+1)*ohw]
 		if !e.noSIMD && biasActRowSIMD(act, yo, 0) {
 			continue
 		}

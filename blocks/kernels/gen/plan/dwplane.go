@@ -27,28 +27,13 @@ import (
 // moves between registers.
 func dwPlane(k int) {
 	name := fmt.Sprintf("dwPlaneK%dS1AVX512", k)
-	TEXT(name, NOSPLIT, "func(y, x []float32, c, h, w int, wt, b []float32, masks []uint16, lo, hi float32)")
-	Pragma("noescape")
-	Doc(fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 1, padding %d, over c planes of h rows of w <= 16 values, h >= %d (see gen/plan).", name, k, k, k/2, k))
+	a := planeHead(name, fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 1, padding %d, over c planes of h rows of w <= 16 values, h >= %d (see gen/plan).", name, k, k, k/2, k), false)
 	p := k / 2
-	y := Load(Param("y").Base(), GP64())
-	x := Load(Param("x").Base(), GP64())
-	ch := Load(Param("c"), GP64())
-	h := Load(Param("h"), GP64())
-	rowBytes := Load(Param("w"), GP64())
-	SHLQ(U8(2), rowBytes)
-	wt := Load(Param("wt").Base(), GP64())
-	bp := Load(Param("b").Base(), GP64())
-	mp := Load(Param("masks").Base(), GP64())
 	mask := make([]Register, k)
 	for i := range mask {
 		mask[i] = K()
-		KMOVW(Mem{Base: mp, Disp: 2 * i}, mask[i])
+		KMOVW(Mem{Base: a.mp, Disp: 2 * i}, mask[i])
 	}
-	lo, hi := ZMM(), ZMM()
-	VBROADCASTSS(argAddr(Param("lo")), lo)
-	VBROADCASTSS(argAddr(Param("hi")), hi)
-	bias := ZMM()
 	acc := make([]VecVirtual, k) // acc[r%k]: the sum of output row r
 	for i := range acc {
 		acc[i] = ZMM()
@@ -57,79 +42,56 @@ func dwPlane(k int) {
 	for i := range v {
 		v[i] = ZMM()
 	}
-	i := GP64()      // input row
-	xr := GP64()     // input row i
-	yr := GP64()     // output row i-p
-	planeB := GP64() // bytes in a plane
-	MOVQ(h, planeB)
-	IMULQ(rowBytes, planeB)
-	store := func(a VecVirtual, at Mem) {
-		VMAXPS(a, lo, a) // a NaN stays NaN, as with Go's max and min
-		VMINPS(a, hi, a)
-		VMOVUPS(a, mask[p], at)
-	}
-
-	Label("chan")
-	CMPQ(ch, U8(0))
-	JLE(LabelRef("done"))
-	VBROADCASTSS(Mem{Base: bp}, bias)
-	// The rows above the plane add nothing: rows 0 to p-1 start at the bias.
-	for r := 0; r < p; r++ {
-		VMOVAPS(bias, acc[r%k])
-	}
-	MOVQ(x, xr)
-	MOVQ(y, yr)
-	for range p {
-		SUBQ(rowBytes, yr)
-	}
-	XORQ(i, i)
-	Label("row")
-	for j := range k { // the body for input rows i with i%k == j
-		CMPQ(i, h)
-		JGE(LabelRef(fmt.Sprintf("tail%d", j)))
-		for d := range k {
-			VMOVUPS_Z(Mem{Base: xr, Disp: 4 * (d - p)}, mask[d], v[d])
+	i := GP64()  // input row
+	xr := GP64() // input row i
+	yr := GP64() // output row i-p
+	a.channels(k, func() {
+		// The rows above the plane add nothing: rows 0 to p-1 start at
+		// the bias.
+		for r := 0; r < p; r++ {
+			VMOVAPS(a.bias, acc[r%k])
 		}
-		// Output row i+p starts here; input row i is its window's row 0,
-		// and row kh of the window of output row i+p-kh.
-		VMOVAPS(bias, acc[(j+p)%k])
-		for kh := 0; kh < k; kh++ {
-			a := acc[((j+p-kh)%k+k)%k]
-			for kw := 0; kw < k; kw++ {
-				VFMADD231PS_BCST(Mem{Base: wt, Disp: 4 * (kh*k + kw)}, v[kw], a)
+		MOVQ(a.x, xr)
+		MOVQ(a.y, yr)
+		for range p {
+			SUBQ(a.inRow, yr)
+		}
+		XORQ(i, i)
+		Label("row")
+		for j := range k { // the body for input rows i with i%k == j
+			CMPQ(i, a.h)
+			JGE(LabelRef(fmt.Sprintf("tail%d", j)))
+			for d := range k {
+				VMOVUPS_Z(Mem{Base: xr, Disp: 4 * (d - p)}, mask[d], v[d])
 			}
+			// Output row i+p starts here; input row i is its window's
+			// row 0, and row kh of the window of output row i+p-kh.
+			VMOVAPS(a.bias, acc[mod(j+p, k)])
+			for kh := 0; kh < k; kh++ {
+				a.addTaps(k, kh, v, acc[mod(j+p-kh, k)])
+			}
+			// Output row i-p is complete.
+			skip := fmt.Sprintf("next%d", j)
+			CMPQ(i, U8(p))
+			JL(LabelRef(skip))
+			a.store(acc[mod(j-p, k)], mask[p], Mem{Base: yr})
+			Label(skip)
+			ADDQ(a.inRow, xr)
+			ADDQ(a.inRow, yr)
+			INCQ(i)
 		}
-		// Output row i-p is complete.
-		skip := fmt.Sprintf("next%d", j)
-		CMPQ(i, U8(p))
-		JL(LabelRef(skip))
-		store(acc[((j-p)%k+k)%k], Mem{Base: yr})
-		Label(skip)
-		ADDQ(rowBytes, xr)
-		ADDQ(rowBytes, yr)
-		INCQ(i)
-	}
-	JMP(LabelRef("row"))
-	for j := range k {
-		// i == h, h%k == j: output rows h-p to h-1 have no rows below
-		// the plane to add.
-		Label(fmt.Sprintf("tail%d", j))
-		for q := range p {
-			store(acc[((j-p+q)%k+k)%k], Mem{Base: yr})
-			ADDQ(rowBytes, yr)
+		JMP(LabelRef("row"))
+		for j := range k {
+			// i == h, h%k == j: output rows h-p to h-1 have no rows
+			// below the plane to add.
+			Label(fmt.Sprintf("tail%d", j))
+			for q := range p {
+				a.store(acc[mod(j-p+q, k)], mask[p], Mem{Base: yr})
+				ADDQ(a.inRow, yr)
+			}
+			JMP(LabelRef("nextchan"))
 		}
-		JMP(LabelRef("nextchan"))
-	}
-	Label("nextchan")
-	ADDQ(planeB, x)
-	ADDQ(planeB, y)
-	ADDQ(U8(4*k*k), wt)
-	ADDQ(U8(4), bp)
-	DECQ(ch)
-	JMP(LabelRef("chan"))
-	Label("done")
-	VZEROUPPER()
-	RET()
+	})
 }
 
 // dwPlaneS2 emits dwPlaneK*S2AVX512, dwPlane's form at stride 2: input
@@ -147,46 +109,24 @@ func dwPlane(k int) {
 // keeps its register.
 func dwPlaneS2(k int) {
 	name := fmt.Sprintf("dwPlaneK%dS2AVX512", k)
-	TEXT(name, NOSPLIT, "func(y, x []float32, c, h, w, oh, ow int, wt, b []float32, idx []int32, masks []uint16, lo, hi float32)")
-	Pragma("noescape")
-	Doc(fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 2, padding %d, over c planes of h rows of w <= 32 values into oh rows of ow, h >= %d (see gen/plan).", name, k, k, k/2, k))
+	a := planeHead(name, fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 2, padding %d, over c planes of h rows of w <= 32 values into oh rows of ow, h >= %d (see gen/plan).", name, k, k, k/2, k), true)
 	p := k / 2
 	nacc := p + 1
 	period := 2 * nacc
-	y := Load(Param("y").Base(), GP64())
-	x := Load(Param("x").Base(), GP64())
-	ch := Load(Param("c"), GP64())
-	h := Load(Param("h"), GP64())
-	inRow := Load(Param("w"), GP64())
-	SHLQ(U8(2), inRow)
-	outRow := Load(Param("ow"), GP64())
-	SHLQ(U8(2), outRow)
-	inPlane, outPlane := GP64(), GP64()
-	MOVQ(h, inPlane)
-	IMULQ(inRow, inPlane)
-	Load(Param("oh"), outPlane)
-	IMULQ(outRow, outPlane)
-	wt := Load(Param("wt").Base(), GP64())
-	bp := Load(Param("b").Base(), GP64())
 	ip := Load(Param("idx").Base(), GP64())
 	idx := make([]VecVirtual, k)
 	for d := range idx {
 		idx[d] = ZMM()
 		VMOVUPS(Mem{Base: ip, Disp: 64 * d}, idx[d])
 	}
-	mp := Load(Param("masks").Base(), GP64())
 	lmask := []Register{K(), K()}
-	KMOVW(Mem{Base: mp}, lmask[0])
-	KMOVW(Mem{Base: mp, Disp: 2}, lmask[1])
+	KMOVW(Mem{Base: a.mp}, lmask[0])
+	KMOVW(Mem{Base: a.mp, Disp: 2}, lmask[1])
 	pmask := make([]Register, k)
 	for d := range pmask {
 		pmask[d] = K()
-		KMOVW(Mem{Base: mp, Disp: 4 + 2*d}, pmask[d])
+		KMOVW(Mem{Base: a.mp, Disp: 4 + 2*d}, pmask[d])
 	}
-	lo, hi := ZMM(), ZMM()
-	VBROADCASTSS(argAddr(Param("lo")), lo)
-	VBROADCASTSS(argAddr(Param("hi")), hi)
-	bias := ZMM()
 	acc := make([]VecVirtual, nacc) // acc[r%nacc]: the sum of output row r
 	for i := range acc {
 		acc[i] = ZMM()
@@ -197,83 +137,65 @@ func dwPlaneS2(k int) {
 		v[d] = ZMM()
 	}
 	i, xr, yr := GP64(), GP64(), GP64()
-	store := func(a VecVirtual) {
-		VMAXPS(a, lo, a) // a NaN stays NaN, as with Go's max and min
-		VMINPS(a, hi, a)
-		VMOVUPS(a, pmask[p], Mem{Base: yr})
-		ADDQ(outRow, yr)
+	store := func(r int) {
+		a.store(acc[mod(r, nacc)], pmask[p], Mem{Base: yr})
+		ADDQ(a.outRow, yr)
 	}
-	mod := func(a, n int) int { return (a%n + n) % n }
-
-	Label("chan")
-	CMPQ(ch, U8(0))
-	JLE(LabelRef("done"))
-	VBROADCASTSS(Mem{Base: bp}, bias)
-	// Output rows whose window starts above the plane start at the bias.
-	for r := 0; 2*r-p < 0; r++ {
-		VMOVAPS(bias, acc[r%nacc])
-	}
-	MOVQ(x, xr)
-	MOVQ(y, yr)
-	XORQ(i, i)
-	Label("row")
-	for j := range period { // the body for input rows i with i%period == j
-		CMPQ(i, h)
-		JGE(LabelRef(fmt.Sprintf("tail%d", j)))
-		VMOVUPS_Z(Mem{Base: xr}, lmask[0], in0)
-		VMOVUPS_Z(Mem{Base: xr, Disp: 64}, lmask[1], in1)
-		for d := range k {
-			VMOVAPS(idx[d], v[d])
-			VPERMI2PS_Z(in1, in0, pmask[d], v[d])
+	a.channels(k, func() {
+		// Output rows whose window starts above the plane start at the
+		// bias.
+		for r := 0; 2*r-p < 0; r++ {
+			VMOVAPS(a.bias, acc[r%nacc])
 		}
-		for kh := 0; kh < k; kh++ {
-			if mod(j-kh+p, 2) != 0 {
-				continue
+		MOVQ(a.x, xr)
+		MOVQ(a.y, yr)
+		XORQ(i, i)
+		Label("row")
+		for j := range period { // the body for input rows i with i%period == j
+			CMPQ(i, a.h)
+			JGE(LabelRef(fmt.Sprintf("tail%d", j)))
+			VMOVUPS_Z(Mem{Base: xr}, lmask[0], in0)
+			VMOVUPS_Z(Mem{Base: xr, Disp: 64}, lmask[1], in1)
+			for d := range k {
+				VMOVAPS(idx[d], v[d])
+				VPERMI2PS_Z(in1, in0, pmask[d], v[d])
 			}
-			// Output row (i+p-kh)/2; above the plane (below 0) near the
-			// top, a register whose row starts later, at the bias.
-			a := acc[mod((j-kh+p)/2, nacc)]
-			if kh == 0 {
-				VMOVAPS(bias, a) // output row (i+p)/2 starts here
+			for kh := 0; kh < k; kh++ {
+				if mod(j-kh+p, 2) != 0 {
+					continue
+				}
+				// Output row (i+p-kh)/2; above the plane (below 0) near
+				// the top, a register whose row starts later, at the bias.
+				r := acc[mod((j-kh+p)/2, nacc)]
+				if kh == 0 {
+					VMOVAPS(a.bias, r) // output row (i+p)/2 starts here
+				}
+				a.addTaps(k, kh, v, r)
 			}
-			for kw := 0; kw < k; kw++ {
-				VFMADD231PS_BCST(Mem{Base: wt, Disp: 4 * (kh*k + kw)}, v[kw], a)
+			if mod(j-p, 2) == 0 {
+				// Output row (i-p)/2 is complete (once i >= p).
+				skip := fmt.Sprintf("next%d", j)
+				CMPQ(i, U8(p))
+				JL(LabelRef(skip))
+				store((j - p) / 2)
+				Label(skip)
 			}
+			ADDQ(a.inRow, xr)
+			INCQ(i)
 		}
-		if mod(j-p, 2) == 0 {
-			// Output row (i-p)/2 is complete (once i >= p).
-			skip := fmt.Sprintf("next%d", j)
-			CMPQ(i, U8(p))
-			JL(LabelRef(skip))
-			store(acc[mod((j-p)/2, nacc)])
-			Label(skip)
+		JMP(LabelRef("row"))
+		for j := range period {
+			// i == h, h%period == j: the output rows whose windows reach
+			// below the plane, from row ceil((h-p)/2) to oh-1 =
+			// ceil(h/2)-1, counted from (h-j)/2, a multiple of the
+			// registers.
+			Label(fmt.Sprintf("tail%d", j))
+			for r := -floorDiv(p-j, 2); r <= (j+1)/2-1; r++ {
+				store(r)
+			}
+			JMP(LabelRef("nextchan"))
 		}
-		ADDQ(inRow, xr)
-		INCQ(i)
-	}
-	JMP(LabelRef("row"))
-	for j := range period {
-		// i == h, h%period == j: the output rows whose windows reach
-		// below the plane, from row ceil((h-p)/2) to oh-1 = ceil(h/2)-1.
-		Label(fmt.Sprintf("tail%d", j))
-		// Rows counted from (h-j)/2, a multiple of the registers.
-		first := -floorDiv(p-j, 2) // ceil((j-p)/2)
-		last := (j+1)/2 - 1
-		for r := first; r <= last; r++ {
-			store(acc[mod(r, nacc)])
-		}
-		JMP(LabelRef("nextchan"))
-	}
-	Label("nextchan")
-	ADDQ(inPlane, x)
-	ADDQ(outPlane, y)
-	ADDQ(U8(4*k*k), wt)
-	ADDQ(U8(4), bp)
-	DECQ(ch)
-	JMP(LabelRef("chan"))
-	Label("done")
-	VZEROUPPER()
-	RET()
+	})
 }
 
 // floorDiv is a/b rounded down (b > 0).
@@ -294,35 +216,13 @@ func floorDiv(a, b int) int {
 // the even ones (idx: 2j). Output block b is stored under masks[2*nb+b].
 func dwPlaneS2Wide(k, nb int) {
 	name := fmt.Sprintf("dwPlaneK%dS2N%dAVX512", k, nb)
-	TEXT(name, NOSPLIT, "func(y, x []float32, c, h, w, oh, ow int, wt, b []float32, idx []int32, masks []uint16, lo, hi float32)")
-	Pragma("noescape")
-	Doc(fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 2, padding %d, over c planes of h rows of at most %d values into oh rows of ow, h >= %d (see gen/plan).", name, k, k, k/2, 32*nb, k))
+	a := planeHead(name, fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 2, padding %d, over c planes of h rows of at most %d values into oh rows of ow, h >= %d (see gen/plan).", name, k, k, k/2, 32*nb, k), true)
 	p := k / 2
 	nacc := p + 1
 	period := 2 * nacc
-	y := Load(Param("y").Base(), GP64())
-	x := Load(Param("x").Base(), GP64())
-	ch := Load(Param("c"), GP64())
-	h := Load(Param("h"), GP64())
-	inRow := Load(Param("w"), GP64())
-	SHLQ(U8(2), inRow)
-	outRow := Load(Param("ow"), GP64())
-	SHLQ(U8(2), outRow)
-	inPlane, outPlane := GP64(), GP64()
-	MOVQ(h, inPlane)
-	IMULQ(inRow, inPlane)
-	Load(Param("oh"), outPlane)
-	IMULQ(outRow, outPlane)
-	wt := Load(Param("wt").Base(), GP64())
-	bp := Load(Param("b").Base(), GP64())
 	idx := ZMM()
 	VMOVUPS(Mem{Base: Load(Param("idx").Base(), GP64())}, idx)
-	mp := Load(Param("masks").Base(), GP64())
 	km := K()
-	lo, hi := ZMM(), ZMM()
-	VBROADCASTSS(argAddr(Param("lo")), lo)
-	VBROADCASTSS(argAddr(Param("hi")), hi)
-	bias := ZMM()
 	zero := ZMM()
 	VXORPS(zero, zero, zero)
 	acc := make([][]VecVirtual, nb) // acc[b][r%nacc]: block b of output row r
@@ -348,100 +248,77 @@ func dwPlaneS2Wide(k, nb int) {
 		v[d] = ZMM()
 	}
 	i, xr, yr := GP64(), GP64(), GP64()
-	store := func(b int, a VecVirtual) {
-		VMAXPS(a, lo, a) // a NaN stays NaN, as with Go's max and min
-		VMINPS(a, hi, a)
-		KMOVW(Mem{Base: mp, Disp: 2 * (2*nb + b)}, km)
-		VMOVUPS(a, km, Mem{Base: yr, Disp: 64 * b})
-	}
-	mod := func(a, n int) int { return (a%n + n) % n }
-
-	Label("chan")
-	CMPQ(ch, U8(0))
-	JLE(LabelRef("done"))
-	VBROADCASTSS(Mem{Base: bp}, bias)
-	for r := 0; 2*r-p < 0; r++ {
+	store := func(r int) {
 		for b := range nb {
-			VMOVAPS(bias, acc[b][r%nacc])
+			KMOVW(Mem{Base: a.mp, Disp: 2 * (2*nb + b)}, km)
+			a.store(acc[b][mod(r, nacc)], km, Mem{Base: yr, Disp: 64 * b})
 		}
+		ADDQ(a.outRow, yr)
 	}
-	MOVQ(x, xr)
-	MOVQ(y, yr)
-	XORQ(i, i)
-	Label("row")
-	for j := range period {
-		CMPQ(i, h)
-		JGE(LabelRef(fmt.Sprintf("tail%d", j)))
-		for r := range in {
-			KMOVW(Mem{Base: mp, Disp: 2 * r}, km)
-			VMOVUPS_Z(Mem{Base: xr, Disp: 64 * r}, km, in[r])
-		}
-		for b := range nb {
-			for d := range k {
-				dx := d - p
-				l, u := in[2*b], in[2*b+1]
-				switch {
-				case dx > 0:
-					VALIGND(U8(dx), reg(2*b), reg(2*b+1), tlo)
-					VALIGND(U8(dx), reg(2*b+1), reg(2*b+2), thi)
-					l, u = tlo, thi
-				case dx < 0:
-					VALIGND(U8(16+dx), reg(2*b-1), reg(2*b), tlo)
-					VALIGND(U8(16+dx), reg(2*b), reg(2*b+1), thi)
-					l, u = tlo, thi
-				}
-				VMOVAPS(idx, v[d])
-				VPERMI2PS(u, l, v[d])
-			}
-			for kh := 0; kh < k; kh++ {
-				if mod(j-kh+p, 2) != 0 {
-					continue
-				}
-				a := acc[b][mod((j-kh+p)/2, nacc)]
-				if kh == 0 {
-					VMOVAPS(bias, a)
-				}
-				for kw := 0; kw < k; kw++ {
-					VFMADD231PS_BCST(Mem{Base: wt, Disp: 4 * (kh*k + kw)}, v[kw], a)
-				}
-			}
-		}
-		if mod(j-p, 2) == 0 {
-			skip := fmt.Sprintf("next%d", j)
-			CMPQ(i, U8(p))
-			JL(LabelRef(skip))
+	a.channels(k, func() {
+		for r := 0; 2*r-p < 0; r++ {
 			for b := range nb {
-				store(b, acc[b][mod((j-p)/2, nacc)])
+				VMOVAPS(a.bias, acc[b][r%nacc])
 			}
-			ADDQ(outRow, yr)
-			Label(skip)
 		}
-		ADDQ(inRow, xr)
-		INCQ(i)
-	}
-	JMP(LabelRef("row"))
-	for j := range period {
-		Label(fmt.Sprintf("tail%d", j))
-		first := -floorDiv(p-j, 2)
-		last := (j+1)/2 - 1
-		for r := first; r <= last; r++ {
+		MOVQ(a.x, xr)
+		MOVQ(a.y, yr)
+		XORQ(i, i)
+		Label("row")
+		for j := range period {
+			CMPQ(i, a.h)
+			JGE(LabelRef(fmt.Sprintf("tail%d", j)))
+			for r := range in {
+				KMOVW(Mem{Base: a.mp, Disp: 2 * r}, km)
+				VMOVUPS_Z(Mem{Base: xr, Disp: 64 * r}, km, in[r])
+			}
 			for b := range nb {
-				store(b, acc[b][mod(r, nacc)])
+				for d := range k {
+					dx := d - p
+					l, u := in[2*b], in[2*b+1]
+					switch {
+					case dx > 0:
+						VALIGND(U8(dx), reg(2*b), reg(2*b+1), tlo)
+						VALIGND(U8(dx), reg(2*b+1), reg(2*b+2), thi)
+						l, u = tlo, thi
+					case dx < 0:
+						VALIGND(U8(16+dx), reg(2*b-1), reg(2*b), tlo)
+						VALIGND(U8(16+dx), reg(2*b), reg(2*b+1), thi)
+						l, u = tlo, thi
+					}
+					VMOVAPS(idx, v[d])
+					VPERMI2PS(u, l, v[d])
+				}
+				for kh := 0; kh < k; kh++ {
+					if mod(j-kh+p, 2) != 0 {
+						continue
+					}
+					r := acc[b][mod((j-kh+p)/2, nacc)]
+					if kh == 0 {
+						VMOVAPS(a.bias, r)
+					}
+					a.addTaps(k, kh, v, r)
+				}
 			}
-			ADDQ(outRow, yr)
+			if mod(j-p, 2) == 0 {
+				skip := fmt.Sprintf("next%d", j)
+				CMPQ(i, U8(p))
+				JL(LabelRef(skip))
+				store((j - p) / 2)
+				Label(skip)
+			}
+			ADDQ(a.inRow, xr)
+			INCQ(i)
 		}
-		JMP(LabelRef("nextchan"))
-	}
-	Label("nextchan")
-	ADDQ(inPlane, x)
-	ADDQ(outPlane, y)
-	ADDQ(U8(4*k*k), wt)
-	ADDQ(U8(4), bp)
-	DECQ(ch)
-	JMP(LabelRef("chan"))
-	Label("done")
-	VZEROUPPER()
-	RET()
+		JMP(LabelRef("row"))
+		for j := range period {
+			Label(fmt.Sprintf("tail%d", j))
+			for r := -floorDiv(p-j, 2); r <= (j+1)/2-1; r++ {
+				store(r)
+			}
+			JMP(LabelRef("nextchan"))
+		}
+	})
 }
 
 // dwPlaneS1Wide emits dwPlaneK*S1N*AVX512, dwPlane for rows of up to 16*nb
@@ -452,24 +329,9 @@ func dwPlaneS2Wide(k, nb int) {
 // registers each.
 func dwPlaneS1Wide(k, nb int) {
 	name := fmt.Sprintf("dwPlaneK%dS1N%dAVX512", k, nb)
-	TEXT(name, NOSPLIT, "func(y, x []float32, c, h, w int, wt, b []float32, masks []uint16, lo, hi float32)")
-	Pragma("noescape")
-	Doc(fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 1, padding %d, over c planes of h rows of at most %d values, h >= %d (see gen/plan).", name, k, k, k/2, 16*nb, k))
+	a := planeHead(name, fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 1, padding %d, over c planes of h rows of at most %d values, h >= %d (see gen/plan).", name, k, k, k/2, 16*nb, k), false)
 	p := k / 2
-	y := Load(Param("y").Base(), GP64())
-	x := Load(Param("x").Base(), GP64())
-	ch := Load(Param("c"), GP64())
-	h := Load(Param("h"), GP64())
-	rowBytes := Load(Param("w"), GP64())
-	SHLQ(U8(2), rowBytes)
-	wt := Load(Param("wt").Base(), GP64())
-	bp := Load(Param("b").Base(), GP64())
-	mp := Load(Param("masks").Base(), GP64())
 	km := K()
-	lo, hi := ZMM(), ZMM()
-	VBROADCASTSS(argAddr(Param("lo")), lo)
-	VBROADCASTSS(argAddr(Param("hi")), hi)
-	bias := ZMM()
 	acc := make([][]VecVirtual, nb) // acc[b][r%k]: register b of output row r
 	for b := range acc {
 		acc[b] = make([]VecVirtual, k)
@@ -481,78 +343,141 @@ func dwPlaneS1Wide(k, nb int) {
 	for d := range v {
 		v[d] = ZMM()
 	}
-	i, xr, yr, planeB := GP64(), GP64(), GP64(), GP64()
-	MOVQ(h, planeB)
-	IMULQ(rowBytes, planeB)
+	i, xr, yr := GP64(), GP64(), GP64()
 	store := func(r int) {
 		for b := range nb {
-			a := acc[b][r]
-			VMAXPS(a, lo, a) // a NaN stays NaN, as with Go's max and min
-			VMINPS(a, hi, a)
-			KMOVW(Mem{Base: mp, Disp: 2 * (nb*k + b)}, km)
-			VMOVUPS(a, km, Mem{Base: yr, Disp: 64 * b})
+			KMOVW(Mem{Base: a.mp, Disp: 2 * (nb*k + b)}, km)
+			a.store(acc[b][mod(r, k)], km, Mem{Base: yr, Disp: 64 * b})
 		}
 	}
-	mod := func(a, n int) int { return (a%n + n) % n }
-
-	Label("chan")
-	CMPQ(ch, U8(0))
-	JLE(LabelRef("done"))
-	VBROADCASTSS(Mem{Base: bp}, bias)
-	for r := 0; r < p; r++ {
-		for b := range nb {
-			VMOVAPS(bias, acc[b][r])
-		}
-	}
-	MOVQ(x, xr)
-	MOVQ(y, yr)
-	for range p {
-		SUBQ(rowBytes, yr)
-	}
-	XORQ(i, i)
-	Label("row")
-	for j := range k {
-		CMPQ(i, h)
-		JGE(LabelRef(fmt.Sprintf("tail%d", j)))
-		for b := range nb {
-			for d := range k {
-				KMOVW(Mem{Base: mp, Disp: 2 * (b*k + d)}, km)
-				VMOVUPS_Z(Mem{Base: xr, Disp: 64*b + 4*(d-p)}, km, v[d])
+	a.channels(k, func() {
+		for r := 0; r < p; r++ {
+			for b := range nb {
+				VMOVAPS(a.bias, acc[b][r])
 			}
-			VMOVAPS(bias, acc[b][mod(j+p, k)])
-			for kh := 0; kh < k; kh++ {
-				a := acc[b][mod(j+p-kh, k)]
-				for kw := 0; kw < k; kw++ {
-					VFMADD231PS_BCST(Mem{Base: wt, Disp: 4 * (kh*k + kw)}, v[kw], a)
+		}
+		MOVQ(a.x, xr)
+		MOVQ(a.y, yr)
+		for range p {
+			SUBQ(a.inRow, yr)
+		}
+		XORQ(i, i)
+		Label("row")
+		for j := range k {
+			CMPQ(i, a.h)
+			JGE(LabelRef(fmt.Sprintf("tail%d", j)))
+			for b := range nb {
+				for d := range k {
+					KMOVW(Mem{Base: a.mp, Disp: 2 * (b*k + d)}, km)
+					VMOVUPS_Z(Mem{Base: xr, Disp: 64*b + 4*(d-p)}, km, v[d])
+				}
+				VMOVAPS(a.bias, acc[b][mod(j+p, k)])
+				for kh := 0; kh < k; kh++ {
+					a.addTaps(k, kh, v, acc[b][mod(j+p-kh, k)])
 				}
 			}
+			skip := fmt.Sprintf("next%d", j)
+			CMPQ(i, U8(p))
+			JL(LabelRef(skip))
+			store(j - p)
+			Label(skip)
+			ADDQ(a.inRow, xr)
+			ADDQ(a.inRow, yr)
+			INCQ(i)
 		}
-		skip := fmt.Sprintf("next%d", j)
-		CMPQ(i, U8(p))
-		JL(LabelRef(skip))
-		store(mod(j-p, k))
-		Label(skip)
-		ADDQ(rowBytes, xr)
-		ADDQ(rowBytes, yr)
-		INCQ(i)
-	}
-	JMP(LabelRef("row"))
-	for j := range k {
-		Label(fmt.Sprintf("tail%d", j))
-		for q := range p {
-			store(mod(j-p+q, k))
-			ADDQ(rowBytes, yr)
+		JMP(LabelRef("row"))
+		for j := range k {
+			Label(fmt.Sprintf("tail%d", j))
+			for q := range p {
+				store(j - p + q)
+				ADDQ(a.inRow, yr)
+			}
+			JMP(LabelRef("nextchan"))
 		}
-		JMP(LabelRef("nextchan"))
+	})
+}
+
+// planeArgs holds the arguments every plane kernel has, in registers:
+// the planes, their count, the input plane's rows and row bytes, the
+// output row's bytes and both planes' bytes, the weights, the biases and
+// the masks; lo and hi broadcast, and bias for each plane's.
+type planeArgs struct {
+	y, x, ch, h, inRow, outRow, inPlane, outPlane, wt, bp, mp Register
+	lo, hi, bias                                              VecVirtual
+}
+
+// planeHead emits a plane kernel's TEXT and loads its arguments. Strided
+// kernels (stride 2) have the output planes' oh and ow after h and w, and
+// idx before masks; at stride 1 the output plane is the input's shape.
+func planeHead(name, doc string, strided bool) planeArgs {
+	sig := "func(y, x []float32, c, h, w int, wt, b []float32, masks []uint16, lo, hi float32)"
+	if strided {
+		sig = "func(y, x []float32, c, h, w, oh, ow int, wt, b []float32, idx []int32, masks []uint16, lo, hi float32)"
 	}
+	TEXT(name, NOSPLIT, sig)
+	Pragma("noescape")
+	Doc(doc)
+	var a planeArgs
+	a.y = Load(Param("y").Base(), GP64())
+	a.x = Load(Param("x").Base(), GP64())
+	a.ch = Load(Param("c"), GP64())
+	a.h = Load(Param("h"), GP64())
+	a.inRow = Load(Param("w"), GP64())
+	SHLQ(U8(2), a.inRow)
+	a.inPlane = GP64()
+	MOVQ(a.h, a.inPlane)
+	IMULQ(a.inRow, a.inPlane)
+	a.outRow, a.outPlane = a.inRow, a.inPlane
+	if strided {
+		a.outRow = Load(Param("ow"), GP64())
+		SHLQ(U8(2), a.outRow)
+		a.outPlane = Load(Param("oh"), GP64())
+		IMULQ(a.outRow, a.outPlane)
+	}
+	a.wt = Load(Param("wt").Base(), GP64())
+	a.bp = Load(Param("b").Base(), GP64())
+	a.mp = Load(Param("masks").Base(), GP64())
+	a.lo, a.hi, a.bias = ZMM(), ZMM(), ZMM()
+	VBROADCASTSS(argAddr(Param("lo")), a.lo)
+	VBROADCASTSS(argAddr(Param("hi")), a.hi)
+	return a
+}
+
+// store clamps v to [lo, hi] and stores it under mask at m.
+func (a planeArgs) store(v VecVirtual, mask Op, m Mem) {
+	VMAXPS(v, a.lo, v) // a NaN stays NaN, as with Go's max and min
+	VMINPS(v, a.hi, v)
+	VMOVUPS(v, mask, m)
+}
+
+// addTaps adds row kh of a k x k window, the weights times the input
+// values v (the row's values at the window's columns), to acc.
+func (a planeArgs) addTaps(k, kh int, v []VecVirtual, acc VecVirtual) {
+	for kw := 0; kw < k; kw++ {
+		VFMADD231PS_BCST(Mem{Base: a.wt, Disp: 4 * (kh*k + kw)}, v[kw], acc)
+	}
+}
+
+// channels emits the loop over the c planes of a k x k window: per plane
+// the bias broadcast, then body, whose every path ends at "nextchan";
+// then the next plane's planes, weights and bias.
+func (a planeArgs) channels(k int, body func()) {
+	Label("chan")
+	CMPQ(a.ch, U8(0))
+	JLE(LabelRef("done"))
+	VBROADCASTSS(Mem{Base: a.bp}, a.bias)
+	body()
 	Label("nextchan")
-	ADDQ(planeB, x)
-	ADDQ(planeB, y)
-	ADDQ(U8(4*k*k), wt)
-	ADDQ(U8(4), bp)
-	DECQ(ch)
+	ADDQ(a.inPlane, a.x)
+	ADDQ(a.outPlane, a.y)
+	ADDQ(U8(4*k*k), a.wt)
+	ADDQ(U8(4), a.bp)
+	DECQ(a.ch)
 	JMP(LabelRef("chan"))
 	Label("done")
 	VZEROUPPER()
 	RET()
 }
+
+// mod is a modulo n in [0, n).
+func mod(a, n int) int { return (a%n + n) % n }
