@@ -11582,7 +11582,6 @@ chan:
 	VMOVAPS      Z2, Z3
 	MOVQ         CX, R11
 	MOVQ         AX, R12
-	SUBQ         SI, R12
 	XORQ         R10, R10
 
 row:
@@ -11606,10 +11605,10 @@ row:
 	VMAXPS           Z5, Z0, Z5
 	VMINPS           Z5, Z1, Z5
 	VMOVUPS          Z5, K2, (R12)
+	ADDQ             SI, R12
 
 next0:
 	ADDQ             SI, R11
-	ADDQ             SI, R12
 	INCQ             R10
 	CMPQ             R10, BX
 	JGE              tail1
@@ -11631,10 +11630,10 @@ next0:
 	VMAXPS           Z3, Z0, Z3
 	VMINPS           Z3, Z1, Z3
 	VMOVUPS          Z3, K2, (R12)
+	ADDQ             SI, R12
 
 next1:
 	ADDQ             SI, R11
-	ADDQ             SI, R12
 	INCQ             R10
 	CMPQ             R10, BX
 	JGE              tail2
@@ -11656,10 +11655,10 @@ next1:
 	VMAXPS           Z4, Z0, Z4
 	VMINPS           Z4, Z1, Z4
 	VMOVUPS          Z4, K2, (R12)
+	ADDQ             SI, R12
 
 next2:
 	ADDQ SI, R11
-	ADDQ SI, R12
 	INCQ R10
 	JMP  row
 
@@ -11725,8 +11724,6 @@ chan:
 	VMOVAPS      Z2, Z4
 	MOVQ         CX, R11
 	MOVQ         AX, R12
-	SUBQ         SI, R12
-	SUBQ         SI, R12
 	XORQ         R10, R10
 
 row:
@@ -11768,10 +11765,10 @@ row:
 	VMAXPS           Z6, Z0, Z6
 	VMINPS           Z6, Z1, Z6
 	VMOVUPS          Z6, K3, (R12)
+	ADDQ             SI, R12
 
 next0:
 	ADDQ             SI, R11
-	ADDQ             SI, R12
 	INCQ             R10
 	CMPQ             R10, BX
 	JGE              tail1
@@ -11811,10 +11808,10 @@ next0:
 	VMAXPS           Z7, Z0, Z7
 	VMINPS           Z7, Z1, Z7
 	VMOVUPS          Z7, K3, (R12)
+	ADDQ             SI, R12
 
 next1:
 	ADDQ             SI, R11
-	ADDQ             SI, R12
 	INCQ             R10
 	CMPQ             R10, BX
 	JGE              tail2
@@ -11854,10 +11851,10 @@ next1:
 	VMAXPS           Z3, Z0, Z3
 	VMINPS           Z3, Z1, Z3
 	VMOVUPS          Z3, K3, (R12)
+	ADDQ             SI, R12
 
 next2:
 	ADDQ             SI, R11
-	ADDQ             SI, R12
 	INCQ             R10
 	CMPQ             R10, BX
 	JGE              tail3
@@ -11897,10 +11894,10 @@ next2:
 	VMAXPS           Z4, Z0, Z4
 	VMINPS           Z4, Z1, Z4
 	VMOVUPS          Z4, K3, (R12)
+	ADDQ             SI, R12
 
 next3:
 	ADDQ             SI, R11
-	ADDQ             SI, R12
 	INCQ             R10
 	CMPQ             R10, BX
 	JGE              tail4
@@ -11940,10 +11937,10 @@ next3:
 	VMAXPS           Z5, Z0, Z5
 	VMINPS           Z5, Z1, Z5
 	VMOVUPS          Z5, K3, (R12)
+	ADDQ             SI, R12
 
 next4:
 	ADDQ SI, R11
-	ADDQ SI, R12
 	INCQ R10
 	JMP  row
 
@@ -12046,9 +12043,6 @@ chan:
 	VMOVAPS      Z2, Z5
 	MOVQ         CX, R11
 	MOVQ         AX, R12
-	SUBQ         SI, R12
-	SUBQ         SI, R12
-	SUBQ         SI, R12
 	XORQ         R10, R10
 
 row:
@@ -12116,10 +12110,10 @@ row:
 	VMAXPS           Z7, Z0, Z7
 	VMINPS           Z7, Z1, Z7
 	VMOVUPS          Z7, K4, (R12)
+	ADDQ             SI, R12
 
 next0:
 	ADDQ             SI, R11
-	ADDQ             SI, R12
 	INCQ             R10
 	CMPQ             R10, BX
 	JGE              tail1
@@ -12185,10 +12179,10 @@ next0:
 	VMAXPS           Z8, Z0, Z8
 	VMINPS           Z8, Z1, Z8
 	VMOVUPS          Z8, K4, (R12)
+	ADDQ             SI, R12
 
 next1:
 	ADDQ             SI, R11
-	ADDQ             SI, R12
 	INCQ             R10
 	CMPQ             R10, BX
 	JGE              tail2
@@ -12254,10 +12248,10 @@ next1:
 	VMAXPS           Z9, Z0, Z9
 	VMINPS           Z9, Z1, Z9
 	VMOVUPS          Z9, K4, (R12)
+	ADDQ             SI, R12
 
 next2:
 	ADDQ             SI, R11
-	ADDQ             SI, R12
 	INCQ             R10
 	CMPQ             R10, BX
 	JGE              tail3
@@ -12323,10 +12317,10 @@ next2:
 	VMAXPS           Z3, Z0, Z3
 	VMINPS           Z3, Z1, Z3
 	VMOVUPS          Z3, K4, (R12)
+	ADDQ             SI, R12
 
 next3:
 	ADDQ             SI, R11
-	ADDQ             SI, R12
 	INCQ             R10
 	CMPQ             R10, BX
 	JGE              tail4
@@ -12392,10 +12386,10 @@ next3:
 	VMAXPS           Z4, Z0, Z4
 	VMINPS           Z4, Z1, Z4
 	VMOVUPS          Z4, K4, (R12)
+	ADDQ             SI, R12
 
 next4:
 	ADDQ             SI, R11
-	ADDQ             SI, R12
 	INCQ             R10
 	CMPQ             R10, BX
 	JGE              tail5
@@ -12461,10 +12455,10 @@ next4:
 	VMAXPS           Z5, Z0, Z5
 	VMINPS           Z5, Z1, Z5
 	VMOVUPS          Z5, K4, (R12)
+	ADDQ             SI, R12
 
 next5:
 	ADDQ             SI, R11
-	ADDQ             SI, R12
 	INCQ             R10
 	CMPQ             R10, BX
 	JGE              tail6
@@ -12530,10 +12524,10 @@ next5:
 	VMAXPS           Z6, Z0, Z6
 	VMINPS           Z6, Z1, Z6
 	VMOVUPS          Z6, K4, (R12)
+	ADDQ             SI, R12
 
 next6:
 	ADDQ SI, R11
-	ADDQ SI, R12
 	INCQ R10
 	JMP  row
 
@@ -14830,7 +14824,6 @@ chan:
 	VMOVAPS      Z2, Z6
 	MOVQ         CX, R12
 	MOVQ         AX, R13
-	SUBQ         SI, R13
 	XORQ         R11, R11
 
 row:
@@ -14878,10 +14871,10 @@ row:
 	VMAXPS           Z8, Z0, Z8
 	VMINPS           Z8, Z1, Z8
 	VMOVUPS          Z8, K1, 64(R13)
+	ADDQ             SI, R13
 
 next0:
 	ADDQ             SI, R12
-	ADDQ             SI, R13
 	INCQ             R11
 	CMPQ             R11, BX
 	JGE              tail1
@@ -14927,10 +14920,10 @@ next0:
 	VMAXPS           Z6, Z0, Z6
 	VMINPS           Z6, Z1, Z6
 	VMOVUPS          Z6, K1, 64(R13)
+	ADDQ             SI, R13
 
 next1:
 	ADDQ             SI, R12
-	ADDQ             SI, R13
 	INCQ             R11
 	CMPQ             R11, BX
 	JGE              tail2
@@ -14976,10 +14969,10 @@ next1:
 	VMAXPS           Z7, Z0, Z7
 	VMINPS           Z7, Z1, Z7
 	VMOVUPS          Z7, K1, 64(R13)
+	ADDQ             SI, R13
 
 next2:
 	ADDQ SI, R12
-	ADDQ SI, R13
 	INCQ R11
 	JMP  row
 
@@ -15056,7 +15049,6 @@ chan:
 	VMOVAPS      Z2, Z9
 	MOVQ         CX, R12
 	MOVQ         AX, R13
-	SUBQ         SI, R13
 	XORQ         R11, R11
 
 row:
@@ -15124,10 +15116,10 @@ row:
 	VMAXPS           Z11, Z0, Z11
 	VMINPS           Z11, Z1, Z11
 	VMOVUPS          Z11, K1, 128(R13)
+	ADDQ             SI, R13
 
 next0:
 	ADDQ             SI, R12
-	ADDQ             SI, R13
 	INCQ             R11
 	CMPQ             R11, BX
 	JGE              tail1
@@ -15193,10 +15185,10 @@ next0:
 	VMAXPS           Z9, Z0, Z9
 	VMINPS           Z9, Z1, Z9
 	VMOVUPS          Z9, K1, 128(R13)
+	ADDQ             SI, R13
 
 next1:
 	ADDQ             SI, R12
-	ADDQ             SI, R13
 	INCQ             R11
 	CMPQ             R11, BX
 	JGE              tail2
@@ -15262,10 +15254,10 @@ next1:
 	VMAXPS           Z10, Z0, Z10
 	VMINPS           Z10, Z1, Z10
 	VMOVUPS          Z10, K1, 128(R13)
+	ADDQ             SI, R13
 
 next2:
 	ADDQ SI, R12
-	ADDQ SI, R13
 	INCQ R11
 	JMP  row
 
@@ -15355,7 +15347,6 @@ chan:
 	VMOVAPS      Z2, Z12
 	MOVQ         CX, R12
 	MOVQ         AX, R13
-	SUBQ         SI, R13
 	XORQ         R11, R11
 
 row:
@@ -15443,10 +15434,10 @@ row:
 	VMAXPS           Z14, Z0, Z14
 	VMINPS           Z14, Z1, Z14
 	VMOVUPS          Z14, K1, 192(R13)
+	ADDQ             SI, R13
 
 next0:
 	ADDQ             SI, R12
-	ADDQ             SI, R13
 	INCQ             R11
 	CMPQ             R11, BX
 	JGE              tail1
@@ -15532,10 +15523,10 @@ next0:
 	VMAXPS           Z12, Z0, Z12
 	VMINPS           Z12, Z1, Z12
 	VMOVUPS          Z12, K1, 192(R13)
+	ADDQ             SI, R13
 
 next1:
 	ADDQ             SI, R12
-	ADDQ             SI, R13
 	INCQ             R11
 	CMPQ             R11, BX
 	JGE              tail2
@@ -15621,10 +15612,10 @@ next1:
 	VMAXPS           Z13, Z0, Z13
 	VMINPS           Z13, Z1, Z13
 	VMOVUPS          Z13, K1, 192(R13)
+	ADDQ             SI, R13
 
 next2:
 	ADDQ SI, R12
-	ADDQ SI, R13
 	INCQ R11
 	JMP  row
 
@@ -15727,7 +15718,6 @@ chan:
 	VMOVAPS      Z2, Z15
 	MOVQ         CX, R12
 	MOVQ         AX, R13
-	SUBQ         SI, R13
 	XORQ         R11, R11
 
 row:
@@ -15835,10 +15825,10 @@ row:
 	VMAXPS           Z17, Z0, Z17
 	VMINPS           Z17, Z1, Z17
 	VMOVUPS          Z17, K1, 256(R13)
+	ADDQ             SI, R13
 
 next0:
 	ADDQ             SI, R12
-	ADDQ             SI, R13
 	INCQ             R11
 	CMPQ             R11, BX
 	JGE              tail1
@@ -15944,10 +15934,10 @@ next0:
 	VMAXPS           Z15, Z0, Z15
 	VMINPS           Z15, Z1, Z15
 	VMOVUPS          Z15, K1, 256(R13)
+	ADDQ             SI, R13
 
 next1:
 	ADDQ             SI, R12
-	ADDQ             SI, R13
 	INCQ             R11
 	CMPQ             R11, BX
 	JGE              tail2
@@ -16053,10 +16043,10 @@ next1:
 	VMAXPS           Z16, Z0, Z16
 	VMINPS           Z16, Z1, Z16
 	VMOVUPS          Z16, K1, 256(R13)
+	ADDQ             SI, R13
 
 next2:
 	ADDQ SI, R12
-	ADDQ SI, R13
 	INCQ R11
 	JMP  row
 
@@ -16172,7 +16162,6 @@ chan:
 	VMOVAPS      Z2, Z18
 	MOVQ         CX, R12
 	MOVQ         AX, R13
-	SUBQ         SI, R13
 	XORQ         R11, R11
 
 row:
@@ -16300,10 +16289,10 @@ row:
 	VMAXPS           Z20, Z0, Z20
 	VMINPS           Z20, Z1, Z20
 	VMOVUPS          Z20, K1, 320(R13)
+	ADDQ             SI, R13
 
 next0:
 	ADDQ             SI, R12
-	ADDQ             SI, R13
 	INCQ             R11
 	CMPQ             R11, BX
 	JGE              tail1
@@ -16429,10 +16418,10 @@ next0:
 	VMAXPS           Z18, Z0, Z18
 	VMINPS           Z18, Z1, Z18
 	VMOVUPS          Z18, K1, 320(R13)
+	ADDQ             SI, R13
 
 next1:
 	ADDQ             SI, R12
-	ADDQ             SI, R13
 	INCQ             R11
 	CMPQ             R11, BX
 	JGE              tail2
@@ -16558,10 +16547,10 @@ next1:
 	VMAXPS           Z19, Z0, Z19
 	VMINPS           Z19, Z1, Z19
 	VMOVUPS          Z19, K1, 320(R13)
+	ADDQ             SI, R13
 
 next2:
 	ADDQ SI, R12
-	ADDQ SI, R13
 	INCQ R11
 	JMP  row
 
@@ -16690,7 +16679,6 @@ chan:
 	VMOVAPS      Z2, Z21
 	MOVQ         CX, R12
 	MOVQ         AX, R13
-	SUBQ         SI, R13
 	XORQ         R11, R11
 
 row:
@@ -16838,10 +16826,10 @@ row:
 	VMAXPS           Z23, Z0, Z23
 	VMINPS           Z23, Z1, Z23
 	VMOVUPS          Z23, K1, 384(R13)
+	ADDQ             SI, R13
 
 next0:
 	ADDQ             SI, R12
-	ADDQ             SI, R13
 	INCQ             R11
 	CMPQ             R11, BX
 	JGE              tail1
@@ -16987,10 +16975,10 @@ next0:
 	VMAXPS           Z21, Z0, Z21
 	VMINPS           Z21, Z1, Z21
 	VMOVUPS          Z21, K1, 384(R13)
+	ADDQ             SI, R13
 
 next1:
 	ADDQ             SI, R12
-	ADDQ             SI, R13
 	INCQ             R11
 	CMPQ             R11, BX
 	JGE              tail2
@@ -17136,10 +17124,10 @@ next1:
 	VMAXPS           Z22, Z0, Z22
 	VMINPS           Z22, Z1, Z22
 	VMOVUPS          Z22, K1, 384(R13)
+	ADDQ             SI, R13
 
 next2:
 	ADDQ SI, R12
-	ADDQ SI, R13
 	INCQ R11
 	JMP  row
 
@@ -17277,8 +17265,6 @@ chan:
 	VMOVAPS      Z2, Z9
 	MOVQ         CX, R12
 	MOVQ         AX, R13
-	SUBQ         SI, R13
-	SUBQ         SI, R13
 	XORQ         R11, R11
 
 row:
@@ -17366,10 +17352,10 @@ row:
 	VMAXPS           Z11, Z0, Z11
 	VMINPS           Z11, Z1, Z11
 	VMOVUPS          Z11, K1, 64(R13)
+	ADDQ             SI, R13
 
 next0:
 	ADDQ             SI, R12
-	ADDQ             SI, R13
 	INCQ             R11
 	CMPQ             R11, BX
 	JGE              tail1
@@ -17455,10 +17441,10 @@ next0:
 	VMAXPS           Z12, Z0, Z12
 	VMINPS           Z12, Z1, Z12
 	VMOVUPS          Z12, K1, 64(R13)
+	ADDQ             SI, R13
 
 next1:
 	ADDQ             SI, R12
-	ADDQ             SI, R13
 	INCQ             R11
 	CMPQ             R11, BX
 	JGE              tail2
@@ -17544,10 +17530,10 @@ next1:
 	VMAXPS           Z8, Z0, Z8
 	VMINPS           Z8, Z1, Z8
 	VMOVUPS          Z8, K1, 64(R13)
+	ADDQ             SI, R13
 
 next2:
 	ADDQ             SI, R12
-	ADDQ             SI, R13
 	INCQ             R11
 	CMPQ             R11, BX
 	JGE              tail3
@@ -17633,10 +17619,10 @@ next2:
 	VMAXPS           Z9, Z0, Z9
 	VMINPS           Z9, Z1, Z9
 	VMOVUPS          Z9, K1, 64(R13)
+	ADDQ             SI, R13
 
 next3:
 	ADDQ             SI, R12
-	ADDQ             SI, R13
 	INCQ             R11
 	CMPQ             R11, BX
 	JGE              tail4
@@ -17722,10 +17708,10 @@ next3:
 	VMAXPS           Z10, Z0, Z10
 	VMINPS           Z10, Z1, Z10
 	VMOVUPS          Z10, K1, 64(R13)
+	ADDQ             SI, R13
 
 next4:
 	ADDQ SI, R12
-	ADDQ SI, R13
 	INCQ R11
 	JMP  row
 
@@ -17874,8 +17860,6 @@ chan:
 	VMOVAPS      Z2, Z14
 	MOVQ         CX, R12
 	MOVQ         AX, R13
-	SUBQ         SI, R13
-	SUBQ         SI, R13
 	XORQ         R11, R11
 
 row:
@@ -18003,10 +17987,10 @@ row:
 	VMAXPS           Z16, Z0, Z16
 	VMINPS           Z16, Z1, Z16
 	VMOVUPS          Z16, K1, 128(R13)
+	ADDQ             SI, R13
 
 next0:
 	ADDQ             SI, R12
-	ADDQ             SI, R13
 	INCQ             R11
 	CMPQ             R11, BX
 	JGE              tail1
@@ -18132,10 +18116,10 @@ next0:
 	VMAXPS           Z17, Z0, Z17
 	VMINPS           Z17, Z1, Z17
 	VMOVUPS          Z17, K1, 128(R13)
+	ADDQ             SI, R13
 
 next1:
 	ADDQ             SI, R12
-	ADDQ             SI, R13
 	INCQ             R11
 	CMPQ             R11, BX
 	JGE              tail2
@@ -18261,10 +18245,10 @@ next1:
 	VMAXPS           Z13, Z0, Z13
 	VMINPS           Z13, Z1, Z13
 	VMOVUPS          Z13, K1, 128(R13)
+	ADDQ             SI, R13
 
 next2:
 	ADDQ             SI, R12
-	ADDQ             SI, R13
 	INCQ             R11
 	CMPQ             R11, BX
 	JGE              tail3
@@ -18390,10 +18374,10 @@ next2:
 	VMAXPS           Z14, Z0, Z14
 	VMINPS           Z14, Z1, Z14
 	VMOVUPS          Z14, K1, 128(R13)
+	ADDQ             SI, R13
 
 next3:
 	ADDQ             SI, R12
-	ADDQ             SI, R13
 	INCQ             R11
 	CMPQ             R11, BX
 	JGE              tail4
@@ -18519,10 +18503,10 @@ next3:
 	VMAXPS           Z15, Z0, Z15
 	VMINPS           Z15, Z1, Z15
 	VMOVUPS          Z15, K1, 128(R13)
+	ADDQ             SI, R13
 
 next4:
 	ADDQ SI, R12
-	ADDQ SI, R13
 	INCQ R11
 	JMP  row
 
@@ -18713,8 +18697,6 @@ chan:
 	VMOVAPS      Z2, Z19
 	MOVQ         CX, R12
 	MOVQ         AX, R13
-	SUBQ         SI, R13
-	SUBQ         SI, R13
 	XORQ         R11, R11
 
 row:
@@ -18882,10 +18864,10 @@ row:
 	VMAXPS           Z21, Z0, Z21
 	VMINPS           Z21, Z1, Z21
 	VMOVUPS          Z21, K1, 192(R13)
+	ADDQ             SI, R13
 
 next0:
 	ADDQ             SI, R12
-	ADDQ             SI, R13
 	INCQ             R11
 	CMPQ             R11, BX
 	JGE              tail1
@@ -19051,10 +19033,10 @@ next0:
 	VMAXPS           Z22, Z0, Z22
 	VMINPS           Z22, Z1, Z22
 	VMOVUPS          Z22, K1, 192(R13)
+	ADDQ             SI, R13
 
 next1:
 	ADDQ             SI, R12
-	ADDQ             SI, R13
 	INCQ             R11
 	CMPQ             R11, BX
 	JGE              tail2
@@ -19220,10 +19202,10 @@ next1:
 	VMAXPS           Z18, Z0, Z18
 	VMINPS           Z18, Z1, Z18
 	VMOVUPS          Z18, K1, 192(R13)
+	ADDQ             SI, R13
 
 next2:
 	ADDQ             SI, R12
-	ADDQ             SI, R13
 	INCQ             R11
 	CMPQ             R11, BX
 	JGE              tail3
@@ -19389,10 +19371,10 @@ next2:
 	VMAXPS           Z19, Z0, Z19
 	VMINPS           Z19, Z1, Z19
 	VMOVUPS          Z19, K1, 192(R13)
+	ADDQ             SI, R13
 
 next3:
 	ADDQ             SI, R12
-	ADDQ             SI, R13
 	INCQ             R11
 	CMPQ             R11, BX
 	JGE              tail4
@@ -19558,10 +19540,10 @@ next3:
 	VMAXPS           Z20, Z0, Z20
 	VMINPS           Z20, Z1, Z20
 	VMOVUPS          Z20, K1, 192(R13)
+	ADDQ             SI, R13
 
 next4:
 	ADDQ SI, R12
-	ADDQ SI, R13
 	INCQ R11
 	JMP  row
 

@@ -20,11 +20,7 @@ import (
 // those are most of the work on the planes of 7x7 and 14x14 at the end of
 // a network. Each output sums the bias, then its taps row by row of the
 // window, as dwNHWC8 does, and is clamped to [lo, hi] before its row is
-// stored under masks[k/2]. It needs h >= k.
-//
-// The k bodies of the row loop are emitted one per row modulo k, each
-// with the registers in the roles that row gives them, so that no sum
-// moves between registers.
+// stored under masks[k/2] (see rows for the loop). It needs h >= k.
 func dwPlane(k int) {
 	name := fmt.Sprintf("dwPlaneK%dS1AVX512", k)
 	a := planeHead(name, fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 1, padding %d, over c planes of h rows of w <= 16 values, h >= %d (see gen/plan).", name, k, k, k/2, k), false)
@@ -34,63 +30,14 @@ func dwPlane(k int) {
 		mask[i] = K()
 		KMOVW(Mem{Base: a.mp, Disp: 2 * i}, mask[i])
 	}
-	acc := make([]VecVirtual, k) // acc[r%k]: the sum of output row r
-	for i := range acc {
-		acc[i] = ZMM()
-	}
-	v := make([]VecVirtual, k) // input row i shifted by dx = j-p
-	for i := range v {
-		v[i] = ZMM()
-	}
-	i := GP64()  // input row
-	xr := GP64() // input row i
-	yr := GP64() // output row i-p
-	a.channels(k, func() {
-		// The rows above the plane add nothing: rows 0 to p-1 start at
-		// the bias.
-		for r := 0; r < p; r++ {
-			VMOVAPS(a.bias, acc[r%k])
+	acc := accumulators(1, k)
+	v := zmms(k) // input row i shifted by dx = d-p
+	a.rows(k, 1, 1, acc, v, nil, func(_ int, xr Register) {
+		for d := range k {
+			VMOVUPS_Z(Mem{Base: xr, Disp: 4 * (d - p)}, mask[d], v[d])
 		}
-		MOVQ(a.x, xr)
-		MOVQ(a.y, yr)
-		for range p {
-			SUBQ(a.inRow, yr)
-		}
-		XORQ(i, i)
-		Label("row")
-		for j := range k { // the body for input rows i with i%k == j
-			CMPQ(i, a.h)
-			JGE(LabelRef(fmt.Sprintf("tail%d", j)))
-			for d := range k {
-				VMOVUPS_Z(Mem{Base: xr, Disp: 4 * (d - p)}, mask[d], v[d])
-			}
-			// Output row i+p starts here; input row i is its window's
-			// row 0, and row kh of the window of output row i+p-kh.
-			VMOVAPS(a.bias, acc[mod(j+p, k)])
-			for kh := 0; kh < k; kh++ {
-				a.addTaps(k, kh, v, acc[mod(j+p-kh, k)])
-			}
-			// Output row i-p is complete.
-			skip := fmt.Sprintf("next%d", j)
-			CMPQ(i, U8(p))
-			JL(LabelRef(skip))
-			a.store(acc[mod(j-p, k)], mask[p], Mem{Base: yr})
-			Label(skip)
-			ADDQ(a.inRow, xr)
-			ADDQ(a.inRow, yr)
-			INCQ(i)
-		}
-		JMP(LabelRef("row"))
-		for j := range k {
-			// i == h, h%k == j: output rows h-p to h-1 have no rows
-			// below the plane to add.
-			Label(fmt.Sprintf("tail%d", j))
-			for q := range p {
-				a.store(acc[mod(j-p+q, k)], mask[p], Mem{Base: yr})
-				ADDQ(a.inRow, yr)
-			}
-			JMP(LabelRef("nextchan"))
-		}
+	}, func(r int, yr Register) {
+		a.store(acc[0][r], mask[p], Mem{Base: yr})
 	})
 }
 
@@ -103,20 +50,13 @@ func dwPlane(k int) {
 // (i+k/2-kh)/2 of its parity, about k/2 of them, whose sums stay in
 // registers; each output sums the bias, then its taps row by row, as
 // dwNHWC8 does. It needs h >= k.
-//
-// The bodies of the row loop are emitted one per input row modulo 2r,
-// where r = k/2+1 registers hold the sums in flight, so that every sum
-// keeps its register.
 func dwPlaneS2(k int) {
 	name := fmt.Sprintf("dwPlaneK%dS2AVX512", k)
 	a := planeHead(name, fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 2, padding %d, over c planes of h rows of w <= 32 values into oh rows of ow, h >= %d (see gen/plan).", name, k, k, k/2, k), true)
 	p := k / 2
-	nacc := p + 1
-	period := 2 * nacc
 	ip := Load(Param("idx").Base(), GP64())
-	idx := make([]VecVirtual, k)
+	idx := zmms(k)
 	for d := range idx {
-		idx[d] = ZMM()
 		VMOVUPS(Mem{Base: ip, Disp: 64 * d}, idx[d])
 	}
 	lmask := []Register{K(), K()}
@@ -127,74 +67,19 @@ func dwPlaneS2(k int) {
 		pmask[d] = K()
 		KMOVW(Mem{Base: a.mp, Disp: 4 + 2*d}, pmask[d])
 	}
-	acc := make([]VecVirtual, nacc) // acc[r%nacc]: the sum of output row r
-	for i := range acc {
-		acc[i] = ZMM()
-	}
+	acc := accumulators(1, p+1)
 	in0, in1 := ZMM(), ZMM()
-	v := make([]VecVirtual, k) // the input row's values at 2j+dx, dx = d-p
-	for d := range v {
-		v[d] = ZMM()
-	}
-	i, xr, yr := GP64(), GP64(), GP64()
-	store := func(r int) {
-		a.store(acc[mod(r, nacc)], pmask[p], Mem{Base: yr})
-		ADDQ(a.outRow, yr)
-	}
-	a.channels(k, func() {
-		// Output rows whose window starts above the plane start at the
-		// bias.
-		for r := 0; 2*r-p < 0; r++ {
-			VMOVAPS(a.bias, acc[r%nacc])
+	v := zmms(k) // the input row's values at 2j+dx, dx = d-p
+	a.rows(k, 2, 1, acc, v, func(xr Register) {
+		VMOVUPS_Z(Mem{Base: xr}, lmask[0], in0)
+		VMOVUPS_Z(Mem{Base: xr, Disp: 64}, lmask[1], in1)
+	}, func(int, Register) {
+		for d := range k {
+			VMOVAPS(idx[d], v[d])
+			VPERMI2PS_Z(in1, in0, pmask[d], v[d])
 		}
-		MOVQ(a.x, xr)
-		MOVQ(a.y, yr)
-		XORQ(i, i)
-		Label("row")
-		for j := range period { // the body for input rows i with i%period == j
-			CMPQ(i, a.h)
-			JGE(LabelRef(fmt.Sprintf("tail%d", j)))
-			VMOVUPS_Z(Mem{Base: xr}, lmask[0], in0)
-			VMOVUPS_Z(Mem{Base: xr, Disp: 64}, lmask[1], in1)
-			for d := range k {
-				VMOVAPS(idx[d], v[d])
-				VPERMI2PS_Z(in1, in0, pmask[d], v[d])
-			}
-			for kh := 0; kh < k; kh++ {
-				if mod(j-kh+p, 2) != 0 {
-					continue
-				}
-				// Output row (i+p-kh)/2; above the plane (below 0) near
-				// the top, a register whose row starts later, at the bias.
-				r := acc[mod((j-kh+p)/2, nacc)]
-				if kh == 0 {
-					VMOVAPS(a.bias, r) // output row (i+p)/2 starts here
-				}
-				a.addTaps(k, kh, v, r)
-			}
-			if mod(j-p, 2) == 0 {
-				// Output row (i-p)/2 is complete (once i >= p).
-				skip := fmt.Sprintf("next%d", j)
-				CMPQ(i, U8(p))
-				JL(LabelRef(skip))
-				store((j - p) / 2)
-				Label(skip)
-			}
-			ADDQ(a.inRow, xr)
-			INCQ(i)
-		}
-		JMP(LabelRef("row"))
-		for j := range period {
-			// i == h, h%period == j: the output rows whose windows reach
-			// below the plane, from row ceil((h-p)/2) to oh-1 =
-			// ceil(h/2)-1, counted from (h-j)/2, a multiple of the
-			// registers.
-			Label(fmt.Sprintf("tail%d", j))
-			for r := -floorDiv(p-j, 2); r <= (j+1)/2-1; r++ {
-				store(r)
-			}
-			JMP(LabelRef("nextchan"))
-		}
+	}, func(r int, yr Register) {
+		a.store(acc[0][r], pmask[p], Mem{Base: yr})
 	})
 }
 
@@ -218,24 +103,13 @@ func dwPlaneS2Wide(k, nb int) {
 	name := fmt.Sprintf("dwPlaneK%dS2N%dAVX512", k, nb)
 	a := planeHead(name, fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 2, padding %d, over c planes of h rows of at most %d values into oh rows of ow, h >= %d (see gen/plan).", name, k, k, k/2, 32*nb, k), true)
 	p := k / 2
-	nacc := p + 1
-	period := 2 * nacc
 	idx := ZMM()
 	VMOVUPS(Mem{Base: Load(Param("idx").Base(), GP64())}, idx)
 	km := K()
 	zero := ZMM()
 	VXORPS(zero, zero, zero)
-	acc := make([][]VecVirtual, nb) // acc[b][r%nacc]: block b of output row r
-	for b := range acc {
-		acc[b] = make([]VecVirtual, nacc)
-		for i := range acc[b] {
-			acc[b][i] = ZMM()
-		}
-	}
-	in := make([]VecVirtual, 2*nb)
-	for r := range in {
-		in[r] = ZMM()
-	}
+	acc := accumulators(nb, p+1)
+	in := zmms(2 * nb)
 	reg := func(r int) VecVirtual {
 		if r < 0 || r >= len(in) {
 			return zero
@@ -243,80 +117,33 @@ func dwPlaneS2Wide(k, nb int) {
 		return in[r]
 	}
 	tlo, thi := ZMM(), ZMM()
-	v := make([]VecVirtual, k)
-	for d := range v {
-		v[d] = ZMM()
-	}
-	i, xr, yr := GP64(), GP64(), GP64()
-	store := func(r int) {
+	v := zmms(k)
+	a.rows(k, 2, nb, acc, v, func(xr Register) {
+		for r := range in {
+			KMOVW(Mem{Base: a.mp, Disp: 2 * r}, km)
+			VMOVUPS_Z(Mem{Base: xr, Disp: 64 * r}, km, in[r])
+		}
+	}, func(b int, _ Register) {
+		for d := range k {
+			dx := d - p
+			l, u := in[2*b], in[2*b+1]
+			switch {
+			case dx > 0:
+				VALIGND(U8(dx), reg(2*b), reg(2*b+1), tlo)
+				VALIGND(U8(dx), reg(2*b+1), reg(2*b+2), thi)
+				l, u = tlo, thi
+			case dx < 0:
+				VALIGND(U8(16+dx), reg(2*b-1), reg(2*b), tlo)
+				VALIGND(U8(16+dx), reg(2*b), reg(2*b+1), thi)
+				l, u = tlo, thi
+			}
+			VMOVAPS(idx, v[d])
+			VPERMI2PS(u, l, v[d])
+		}
+	}, func(r int, yr Register) {
 		for b := range nb {
 			KMOVW(Mem{Base: a.mp, Disp: 2 * (2*nb + b)}, km)
-			a.store(acc[b][mod(r, nacc)], km, Mem{Base: yr, Disp: 64 * b})
-		}
-		ADDQ(a.outRow, yr)
-	}
-	a.channels(k, func() {
-		for r := 0; 2*r-p < 0; r++ {
-			for b := range nb {
-				VMOVAPS(a.bias, acc[b][r%nacc])
-			}
-		}
-		MOVQ(a.x, xr)
-		MOVQ(a.y, yr)
-		XORQ(i, i)
-		Label("row")
-		for j := range period {
-			CMPQ(i, a.h)
-			JGE(LabelRef(fmt.Sprintf("tail%d", j)))
-			for r := range in {
-				KMOVW(Mem{Base: a.mp, Disp: 2 * r}, km)
-				VMOVUPS_Z(Mem{Base: xr, Disp: 64 * r}, km, in[r])
-			}
-			for b := range nb {
-				for d := range k {
-					dx := d - p
-					l, u := in[2*b], in[2*b+1]
-					switch {
-					case dx > 0:
-						VALIGND(U8(dx), reg(2*b), reg(2*b+1), tlo)
-						VALIGND(U8(dx), reg(2*b+1), reg(2*b+2), thi)
-						l, u = tlo, thi
-					case dx < 0:
-						VALIGND(U8(16+dx), reg(2*b-1), reg(2*b), tlo)
-						VALIGND(U8(16+dx), reg(2*b), reg(2*b+1), thi)
-						l, u = tlo, thi
-					}
-					VMOVAPS(idx, v[d])
-					VPERMI2PS(u, l, v[d])
-				}
-				for kh := 0; kh < k; kh++ {
-					if mod(j-kh+p, 2) != 0 {
-						continue
-					}
-					r := acc[b][mod((j-kh+p)/2, nacc)]
-					if kh == 0 {
-						VMOVAPS(a.bias, r)
-					}
-					a.addTaps(k, kh, v, r)
-				}
-			}
-			if mod(j-p, 2) == 0 {
-				skip := fmt.Sprintf("next%d", j)
-				CMPQ(i, U8(p))
-				JL(LabelRef(skip))
-				store((j - p) / 2)
-				Label(skip)
-			}
-			ADDQ(a.inRow, xr)
-			INCQ(i)
-		}
-		JMP(LabelRef("row"))
-		for j := range period {
-			Label(fmt.Sprintf("tail%d", j))
-			for r := -floorDiv(p-j, 2); r <= (j+1)/2-1; r++ {
-				store(r)
-			}
-			JMP(LabelRef("nextchan"))
+			a.store(acc[b][r], km, Mem{Base: yr, Disp: 64 * b})
 		}
 	})
 }
@@ -332,67 +159,17 @@ func dwPlaneS1Wide(k, nb int) {
 	a := planeHead(name, fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 1, padding %d, over c planes of h rows of at most %d values, h >= %d (see gen/plan).", name, k, k, k/2, 16*nb, k), false)
 	p := k / 2
 	km := K()
-	acc := make([][]VecVirtual, nb) // acc[b][r%k]: register b of output row r
-	for b := range acc {
-		acc[b] = make([]VecVirtual, k)
-		for i := range acc[b] {
-			acc[b][i] = ZMM()
+	acc := accumulators(nb, k)
+	v := zmms(k)
+	a.rows(k, 1, nb, acc, v, nil, func(b int, xr Register) {
+		for d := range k {
+			KMOVW(Mem{Base: a.mp, Disp: 2 * (b*k + d)}, km)
+			VMOVUPS_Z(Mem{Base: xr, Disp: 64*b + 4*(d-p)}, km, v[d])
 		}
-	}
-	v := make([]VecVirtual, k)
-	for d := range v {
-		v[d] = ZMM()
-	}
-	i, xr, yr := GP64(), GP64(), GP64()
-	store := func(r int) {
+	}, func(r int, yr Register) {
 		for b := range nb {
 			KMOVW(Mem{Base: a.mp, Disp: 2 * (nb*k + b)}, km)
-			a.store(acc[b][mod(r, k)], km, Mem{Base: yr, Disp: 64 * b})
-		}
-	}
-	a.channels(k, func() {
-		for r := 0; r < p; r++ {
-			for b := range nb {
-				VMOVAPS(a.bias, acc[b][r])
-			}
-		}
-		MOVQ(a.x, xr)
-		MOVQ(a.y, yr)
-		for range p {
-			SUBQ(a.inRow, yr)
-		}
-		XORQ(i, i)
-		Label("row")
-		for j := range k {
-			CMPQ(i, a.h)
-			JGE(LabelRef(fmt.Sprintf("tail%d", j)))
-			for b := range nb {
-				for d := range k {
-					KMOVW(Mem{Base: a.mp, Disp: 2 * (b*k + d)}, km)
-					VMOVUPS_Z(Mem{Base: xr, Disp: 64*b + 4*(d-p)}, km, v[d])
-				}
-				VMOVAPS(a.bias, acc[b][mod(j+p, k)])
-				for kh := 0; kh < k; kh++ {
-					a.addTaps(k, kh, v, acc[b][mod(j+p-kh, k)])
-				}
-			}
-			skip := fmt.Sprintf("next%d", j)
-			CMPQ(i, U8(p))
-			JL(LabelRef(skip))
-			store(j - p)
-			Label(skip)
-			ADDQ(a.inRow, xr)
-			ADDQ(a.inRow, yr)
-			INCQ(i)
-		}
-		JMP(LabelRef("row"))
-		for j := range k {
-			Label(fmt.Sprintf("tail%d", j))
-			for q := range p {
-				store(j - p + q)
-				ADDQ(a.inRow, yr)
-			}
-			JMP(LabelRef("nextchan"))
+			a.store(acc[b][r], km, Mem{Base: yr, Disp: 64 * b})
 		}
 	})
 }
@@ -477,6 +254,102 @@ func (a planeArgs) channels(k int, body func()) {
 	Label("done")
 	VZEROUPPER()
 	RET()
+}
+
+// rows emits the row loop of a plane kernel at stride s with nb output
+// registers a row, inside channels: acc[b][r%len(acc[b])] holds register
+// b of output row r, ceil(k/s) rows in flight. loadRow loads input row i
+// (at xr) where the kernel loads a whole row at once, values(b) fills v
+// with its values at s*j+dx (dx = d-k/2) for output register b, and
+// store(r) stores output row r (modulo the registers) at yr. Input row i
+// is row kh of the windows of the output rows (i+k/2-kh)/s that divide
+// exactly; an output row starts at the bias with its window's row 0, is
+// stored after its last row, and the rows of its window above and below
+// the plane are never added. The bodies are emitted one per input row
+// modulo s*ceil(k/s), each with the registers in the roles that row gives
+// them, so that no sum moves between registers; the loop needs h >= k.
+func (a planeArgs) rows(k, s, nb int, acc [][]VecVirtual, v []VecVirtual, loadRow func(xr Register), values func(b int, xr Register), store func(r int, yr Register)) {
+	p := k / 2
+	nacc := len(acc[0])
+	period := s * nacc
+	i, xr, yr := GP64(), GP64(), GP64() // input row i at xr; the next output row to store at yr
+	a.channels(k, func() {
+		for r := 0; s*r-p < 0; r++ {
+			for b := range nb {
+				VMOVAPS(a.bias, acc[b][r%nacc])
+			}
+		}
+		MOVQ(a.x, xr)
+		MOVQ(a.y, yr)
+		XORQ(i, i)
+		Label("row")
+		for j := range period {
+			CMPQ(i, a.h)
+			JGE(LabelRef(fmt.Sprintf("tail%d", j)))
+			if loadRow != nil {
+				loadRow(xr)
+			}
+			for b := range nb {
+				values(b, xr)
+				for kh := 0; kh < k; kh++ {
+					if mod(j-kh+p, s) != 0 {
+						continue
+					}
+					// Output row (i+p-kh)/s; above the plane near the
+					// top, a register whose row starts later, at the bias.
+					r := acc[b][mod((j-kh+p)/s, nacc)]
+					if kh == 0 {
+						VMOVAPS(a.bias, r)
+					}
+					a.addTaps(k, kh, v, r)
+				}
+			}
+			if mod(j-p, s) == 0 {
+				// Output row (i-p)/s is complete, once i >= p.
+				skip := fmt.Sprintf("next%d", j)
+				CMPQ(i, U8(p))
+				JL(LabelRef(skip))
+				store(mod((j-p)/s, nacc), yr)
+				ADDQ(a.outRow, yr)
+				Label(skip)
+			}
+			ADDQ(a.inRow, xr)
+			INCQ(i)
+		}
+		JMP(LabelRef("row"))
+		for j := range period {
+			// i == h, h%period == j: the output rows whose windows reach
+			// below the plane, from ceil((h-p)/s) to oh-1 = ceil(h/s)-1,
+			// counted from (h-j)/s, a multiple of the registers.
+			Label(fmt.Sprintf("tail%d", j))
+			for r := -floorDiv(p-j, s); r <= -floorDiv(-j, s)-1; r++ {
+				store(mod(r, nacc), yr)
+				ADDQ(a.outRow, yr)
+			}
+			JMP(LabelRef("nextchan"))
+		}
+	})
+}
+
+// accumulators returns nb registers for each of n output rows.
+func accumulators(nb, n int) [][]VecVirtual {
+	acc := make([][]VecVirtual, nb)
+	for b := range acc {
+		acc[b] = make([]VecVirtual, n)
+		for i := range acc[b] {
+			acc[b][i] = ZMM()
+		}
+	}
+	return acc
+}
+
+// zmms returns n registers.
+func zmms(n int) []VecVirtual {
+	v := make([]VecVirtual, n)
+	for i := range v {
+		v[i] = ZMM()
+	}
+	return v
 }
 
 // mod is a modulo n in [0, n).
