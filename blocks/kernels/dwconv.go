@@ -53,6 +53,11 @@ type DepthwiseConv struct {
 	// row's 2*planeBlocks registers and of the output row's, and planeIdx
 	// the even lanes, 2j.
 	planeBlocks int
+	// planeAVX2 marks the AVX2 plane kernels (dwPlaneAVX2): output rows
+	// of planeBlocks YMM registers, planeMasks32[8*(b*k+dx+k/2):] the
+	// lanes of register b's values from column 8b+dx that fall in the row.
+	planeAVX2    bool
+	planeMasks32 []int32
 }
 
 // NewDepthwiseConv prepares the depthwise convolution of c channels (each
@@ -96,11 +101,31 @@ func (d *DepthwiseConv) preparePlanes() {
 	win := d.Win
 	k, s := win.KH, win.StrideW
 	if d.Mult != 1 || win.KW != k || win.StrideH != s || win.DilH != 1 || win.DilW != 1 ||
-		win.PadH != k/2 || win.PadW != k/2 || win.InH < k || !dwPlaneSIMD(k, s) ||
+		win.PadH != k/2 || win.PadW != k/2 || win.InH < k || !dwPlaneSIMD(k, s) && !(s == 1 && dwPlaneAVX2SIMD(k, win.InW)) ||
 		win.OutH != (win.InH-1)/s+1 || win.OutW != (win.InW-1)/s+1 {
 		return
 	}
 	lanes := func(n int) uint16 { return uint16(1<<max(min(n, 16), 0) - 1) }
+	if s == 1 && dwPlaneAVX2SIMD(k, win.InW) {
+		nb := (win.InW + 7) / 8
+		if 8*nb-win.InW > win.InH*win.InW {
+			return // a row's whole registers would run past the next plane
+		}
+		d.planes, d.planeAVX2, d.planeBlocks = true, true, nb
+		d.zeroBias = make([]float32, d.C)
+		for b := range nb {
+			for i := range k {
+				for l := range 8 {
+					var m int32
+					if c := 8*b + i - k/2 + l; c >= 0 && c < win.InW {
+						m = -1
+					}
+					d.planeMasks32 = append(d.planeMasks32, m)
+				}
+			}
+		}
+		return
+	}
 	if win.InW > 16 && s == 1 {
 		nb := (win.InW + 15) / 16
 		if !dwPlaneS1WideSIMD(k, nb) {
@@ -178,7 +203,7 @@ func (d *DepthwiseConv) preparePlanes() {
 
 // runPlanes computes the output channels [o0, o1) with the plane kernels,
 // the bias and a clamping activation in them, other activations after.
-func (d *DepthwiseConv) runPlanes(x, w, y []float32, o0, o1 int, e *Epilogue) {
+func (d *DepthwiseConv) runPlanes(x, w, y []float32, o0, o1 int, e *Epilogue, scratch []float32) {
 	win := d.Win
 	plane, taps := win.InH*win.InW, win.KH*win.KW
 	b := d.zeroBias
@@ -190,6 +215,8 @@ func (d *DepthwiseConv) runPlanes(x, w, y []float32, o0, o1 int, e *Epilogue) {
 	yc := y[o0*ohw : o1*ohw]
 	xc, wc := x[o0*plane:o1*plane], w[o0*taps:o1*taps]
 	switch {
+	case d.planeAVX2:
+		dwPlaneAVX2(win.KH, d.planeBlocks, yc, xc, o1-o0, win.InH, win.InW, wc, b[o0:o1], d.planeMasks32, lo, hi, scratch)
 	case win.StrideW == 1 && d.planeBlocks > 0:
 		dwPlaneS1Wide(win.KH, d.planeBlocks, yc, xc, o1-o0, win.InH, win.InW, wc, b[o0:o1], d.planeMasks, lo, hi)
 	case win.StrideW == 1:
@@ -314,7 +341,12 @@ func (d *DepthwiseConv) withoutSIMD() *DepthwiseConv {
 
 // ScratchLen is the scratch one concurrent Run needs: a padded plane.
 func (d *DepthwiseConv) ScratchLen() int {
-	return max(d.rowsScratchLen(), d.nhwcLen())
+	n := max(d.rowsScratchLen(), d.nhwcLen())
+	if d.planeAVX2 {
+		// dwPlaneAVX2's last plane, and its last row's whole registers.
+		n = max(n, d.Win.InH*d.Win.InW+8*d.planeBlocks)
+	}
+	return n
 }
 
 // rowsScratchLen is the scratch of the per-channel paths.
@@ -378,7 +410,7 @@ func (d *DepthwiseConv) Run(x, w, y []float32, o0, o1 int, e *Epilogue, scratch 
 	ohw := win.OutH * win.OutW
 	taps := win.KH * win.KW
 	if d.planes && dwPlaneWide && !e.noSIMD && o0 < o1 {
-		d.runPlanes(x, w, y, o0, o1, e)
+		d.runPlanes(x, w, y, o0, o1, e, scratch)
 		return
 	}
 	if d.nhwc {

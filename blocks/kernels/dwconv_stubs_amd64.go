@@ -239,6 +239,16 @@ func dwPlaneK5S1N3AVX512(y []float32, x []float32, c int, h int, w int, wt []flo
 //go:noescape
 func dwPlaneK5S1N4AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
 
+// dwPlaneK3S1N1AVX2 computes a 3x3 depthwise convolution at stride 1, padding 1, over c planes of h rows of at most 8 values, h >= 3, each row's last vector written whole (see gen/plan).
+//
+//go:noescape
+func dwPlaneK3S1N1AVX2(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []int32, lo float32, hi float32)
+
+// dwPlaneK5S1N1AVX2 computes a 5x5 depthwise convolution at stride 1, padding 2, over c planes of h rows of at most 8 values, h >= 5, each row's last vector written whole (see gen/plan).
+//
+//go:noescape
+func dwPlaneK5S1N1AVX2(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []int32, lo float32, hi float32)
+
 // transposeRows8AVX2 sets dst[c*ldd+j] = src[j*lds+c] for c < 8 and j < n&^7.
 //
 //go:noescape

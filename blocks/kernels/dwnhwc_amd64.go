@@ -109,10 +109,10 @@ func maxPool3S2Plane(y []float32, ow, oh int, x []float32) bool {
 	return true
 }
 
-// dwPlaneWide makes DepthwiseConv run the AVX-512 plane kernels
+// dwPlaneWide makes DepthwiseConv run the plane kernels
 // (dwPlaneK*S1AVX512) where they apply (tests and benchmarks clear it to
 // compare).
-var dwPlaneWide = hasAVX512
+var dwPlaneWide = hasAVX2
 
 // dwPlaneSIMD reports whether a k x k depthwise convolution at stride s
 // has a plane kernel on this CPU.
@@ -229,4 +229,40 @@ func dwPlaneS1Wide(k, nb int, y, x []float32, c, h, w int, wt, b []float32, mask
 	default:
 		panic("kernels: no depthwise plane kernel")
 	}
+}
+
+// dwPlaneAVX2SIMD reports whether dwPlaneAVX2 has a kernel for a k x k
+// window at stride 1 on rows of w values: AVX2 without AVX-512, 3x3 and
+// 5x5 windows on rows of up to 8 (the planes of 7x7; on 14x14 planes the
+// channels-last kernels are as fast).
+func dwPlaneAVX2SIMD(k, w int) bool {
+	return hasAVX2 && !hasAVX512 && (k == 3 || k == 5) && w <= 8
+}
+
+// dwPlaneAVX2 is dwPlane's AVX2 form for rows of w <= 8*nb values, nb
+// registers a row (see gen/plan); masks are DepthwiseConv's planeMasks32.
+// The kernel writes each row's last register whole, so the last plane,
+// whose last row would run past the c planes, goes through buf (at least
+// h*w+8*nb long).
+func dwPlaneAVX2(k, nb int, y, x []float32, c, h, w int, wt, b []float32, masks []int32, lo, hi float32, buf []float32) {
+	plane := h * w
+	_ = y[c*plane-1]
+	_ = x[c*plane-1]
+	_ = wt[c*k*k-1]
+	_ = b[c-1]
+	_ = masks[8*nb*k-1]
+	_ = buf[plane+8*nb-1]
+	kern := dwPlaneK3S1N1AVX2
+	switch {
+	case k == 5 && nb == 1:
+		kern = dwPlaneK5S1N1AVX2
+	case k != 3 || nb != 1:
+		panic("kernels: no depthwise plane kernel")
+	}
+	if c > 1 {
+		kern(y, x, c-1, h, w, wt, b, masks, lo, hi)
+	}
+	last := c - 1
+	kern(buf, x[last*plane:], 1, h, w, wt[last*k*k:], b[last:], masks, lo, hi)
+	copy(y[last*plane:c*plane], buf[:plane])
 }

@@ -9,6 +9,12 @@ func dwNHWC8SIMD(_, _ int) bool { return false }
 
 func dwPlaneSIMD(_, _ int) bool { return false }
 
+func dwPlaneAVX2SIMD(_, _ int) bool { return false }
+
+func dwPlaneAVX2(_, _ int, _, _ []float32, _, _, _ int, _, _ []float32, _ []int32, _, _ float32, _ []float32) {
+	panic("kernels: no depthwise plane kernel")
+}
+
 // dwPlaneWide is false here: there are no plane kernels.
 var dwPlaneWide = false
 

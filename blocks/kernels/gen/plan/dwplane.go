@@ -174,6 +174,36 @@ func dwPlaneS1Wide(k, nb int) {
 	})
 }
 
+// dwPlaneAVX2 emits dwPlaneK*S1N*AVX2, dwPlaneS1Wide's AVX2 form: rows of
+// up to 8*nb values in nb YMM registers, the values from column 8b+dx
+// loaded under masks[8*(b*k+dx+k/2):] (VMASKMOVPS, int32 lanes: zero
+// outside the row). AMD's masked stores are microcoded, so rows are
+// stored whole: each row's last register runs up to 8*nb-w values into
+// the next row, which is stored after it, and the last row of the last
+// plane as far past the planes (the caller stores that plane through a
+// buffer). With 16 registers, it takes 3x3 windows on rows of up to 16
+// values and 5x5 ones on rows of up to 8; the plan generates nb = 1 only
+// (the planes of 7x7): on 14x14 planes the channels-last kernels measured
+// as fast (BenchmarkDepthwisePlanes with AVX-512 off).
+func dwPlaneAVX2(k, nb int) {
+	name := fmt.Sprintf("dwPlaneK%dS1N%dAVX2", k, nb)
+	a := planeHeadAVX2(name, fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 1, padding %d, over c planes of h rows of at most %d values, h >= %d, each row's last vector written whole (see gen/plan).", name, k, k, k/2, 8*nb, k))
+	p := k / 2
+	acc := accumulatorsOf(nb, k, YMM)
+	v := vecsOf(k, YMM)
+	m := YMM()
+	a.rows(k, 1, nb, acc, v, nil, func(b int, xr Register) {
+		for d := range k {
+			VMOVDQU(Mem{Base: a.mp, Disp: 32 * (b*k + d)}, m)
+			VMASKMOVPS(Mem{Base: xr, Disp: 32*b + 4*(d-p)}, m, v[d])
+		}
+	}, func(r int, yr Register) {
+		for b := range nb {
+			a.store(acc[b][r], nil, Mem{Base: yr, Disp: 32 * b})
+		}
+	})
+}
+
 // planeArgs holds the arguments every plane kernel has, in registers:
 // the planes, their count, the input plane's rows and row bytes, the
 // output row's bytes and both planes' bytes, the weights, the biases and
@@ -181,6 +211,9 @@ func dwPlaneS1Wide(k, nb int) {
 type planeArgs struct {
 	y, x, ch, h, inRow, outRow, inPlane, outPlane, wt, bp, mp Register
 	lo, hi, bias                                              VecVirtual
+	// w is the AVX2 kernels' register for a tap's broadcast weight
+	// (their multiply-adds have no broadcast operand); nil in AVX-512's.
+	w VecVirtual
 }
 
 // planeHead emits a plane kernel's TEXT and loads its arguments. Strided
@@ -220,10 +253,41 @@ func planeHead(name, doc string, strided bool) planeArgs {
 	return a
 }
 
-// store clamps v to [lo, hi] and stores it under mask at m.
+// planeHeadAVX2 is planeHead for the AVX2 kernels (stride 1): YMM
+// registers, and masks of int32 lanes (VMASKMOVPS).
+func planeHeadAVX2(name, doc string) planeArgs {
+	TEXT(name, NOSPLIT, "func(y, x []float32, c, h, w int, wt, b []float32, masks []int32, lo, hi float32)")
+	Pragma("noescape")
+	Doc(doc)
+	var a planeArgs
+	a.y = Load(Param("y").Base(), GP64())
+	a.x = Load(Param("x").Base(), GP64())
+	a.ch = Load(Param("c"), GP64())
+	a.h = Load(Param("h"), GP64())
+	a.inRow = Load(Param("w"), GP64())
+	SHLQ(U8(2), a.inRow)
+	a.inPlane = GP64()
+	MOVQ(a.h, a.inPlane)
+	IMULQ(a.inRow, a.inPlane)
+	a.outRow, a.outPlane = a.inRow, a.inPlane
+	a.wt = Load(Param("wt").Base(), GP64())
+	a.bp = Load(Param("b").Base(), GP64())
+	a.mp = Load(Param("masks").Base(), GP64())
+	a.lo, a.hi, a.bias, a.w = YMM(), YMM(), YMM(), YMM()
+	VBROADCASTSS(argAddr(Param("lo")), a.lo)
+	VBROADCASTSS(argAddr(Param("hi")), a.hi)
+	return a
+}
+
+// store clamps v to [lo, hi] and stores it at m, under mask (nil: the
+// whole register).
 func (a planeArgs) store(v VecVirtual, mask Op, m Mem) {
 	VMAXPS(v, a.lo, v) // a NaN stays NaN, as with Go's max and min
 	VMINPS(v, a.hi, v)
+	if mask == nil {
+		VMOVUPS(v, m)
+		return
+	}
 	VMOVUPS(v, mask, m)
 }
 
@@ -231,7 +295,13 @@ func (a planeArgs) store(v VecVirtual, mask Op, m Mem) {
 // values v (the row's values at the window's columns), to acc.
 func (a planeArgs) addTaps(k, kh int, v []VecVirtual, acc VecVirtual) {
 	for kw := 0; kw < k; kw++ {
-		VFMADD231PS_BCST(Mem{Base: a.wt, Disp: 4 * (kh*k + kw)}, v[kw], acc)
+		m := Mem{Base: a.wt, Disp: 4 * (kh*k + kw)}
+		if a.w != nil {
+			VBROADCASTSS(m, a.w)
+			VFMADD231PS(v[kw], a.w, acc)
+			continue
+		}
+		VFMADD231PS_BCST(m, v[kw], acc)
 	}
 }
 
@@ -331,23 +401,26 @@ func (a planeArgs) rows(k, s, nb int, acc [][]VecVirtual, v []VecVirtual, loadRo
 	})
 }
 
-// accumulators returns nb registers for each of n output rows.
-func accumulators(nb, n int) [][]VecVirtual {
+// accumulators returns nb ZMM registers for each of n output rows.
+func accumulators(nb, n int) [][]VecVirtual { return accumulatorsOf(nb, n, ZMM) }
+
+// accumulatorsOf returns nb registers of vec for each of n output rows.
+func accumulatorsOf(nb, n int, vec func() VecVirtual) [][]VecVirtual {
 	acc := make([][]VecVirtual, nb)
 	for b := range acc {
-		acc[b] = make([]VecVirtual, n)
-		for i := range acc[b] {
-			acc[b][i] = ZMM()
-		}
+		acc[b] = vecsOf(n, vec)
 	}
 	return acc
 }
 
-// zmms returns n registers.
-func zmms(n int) []VecVirtual {
+// zmms returns n ZMM registers.
+func zmms(n int) []VecVirtual { return vecsOf(n, ZMM) }
+
+// vecsOf returns n registers of vec.
+func vecsOf(n int, vec func() VecVirtual) []VecVirtual {
 	v := make([]VecVirtual, n)
 	for i := range v {
-		v[i] = ZMM()
+		v[i] = vec()
 	}
 	return v
 }

@@ -90,6 +90,8 @@ func main() {
 		for nb := 2; nb <= 4; nb++ {
 			dwPlaneS1Wide(5, nb)
 		}
+		dwPlaneAVX2(3, 1)
+		dwPlaneAVX2(5, 1)
 		transposeRows8(false)
 		transposeRows8(true)
 	case "train":
