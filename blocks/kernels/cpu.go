@@ -35,4 +35,4 @@ func Path() string {
 // or slower. It covers every path Path names: the AVX-512 and AVX2 kernels
 // on amd64, the NEON kernels on arm64 and the pure-Go path, whose speed
 // changes with the code around the kernels too.
-const Version = 29
+const Version = 30

@@ -211,6 +211,11 @@ func (d *DepthwiseConv) runPlanes(x, w, y []float32, o0, o1 int, e *Epilogue, sc
 		b = e.Bias
 	}
 	lo, hi, act := clampOf(e.Act)
+	// The AVX-512 kernels apply hard swish in their stores.
+	hs := act == ActHardSwish && !d.planeAVX2
+	if hs {
+		act = ActIdentity
+	}
 	ohw := win.OutH * win.OutW
 	yc := y[o0*ohw : o1*ohw]
 	xc, wc := x[o0*plane:o1*plane], w[o0*taps:o1*taps]
@@ -218,13 +223,13 @@ func (d *DepthwiseConv) runPlanes(x, w, y []float32, o0, o1 int, e *Epilogue, sc
 	case d.planeAVX2:
 		dwPlaneAVX2(win.KH, d.planeBlocks, yc, xc, o1-o0, win.InH, win.InW, wc, b[o0:o1], d.planeMasks32, lo, hi, scratch)
 	case win.StrideW == 1 && d.planeBlocks > 0:
-		dwPlaneS1Wide(win.KH, d.planeBlocks, yc, xc, o1-o0, win.InH, win.InW, wc, b[o0:o1], d.planeMasks, lo, hi)
+		dwPlaneS1Wide(win.KH, d.planeBlocks, yc, xc, o1-o0, win.InH, win.InW, wc, b[o0:o1], d.planeMasks, lo, hi, hs)
 	case win.StrideW == 1:
-		dwPlane(win.KH, yc, xc, o1-o0, win.InH, win.InW, wc, b[o0:o1], d.planeMasks, lo, hi)
+		dwPlane(win.KH, yc, xc, o1-o0, win.InH, win.InW, wc, b[o0:o1], d.planeMasks, lo, hi, hs)
 	case d.planeBlocks > 0:
-		dwPlaneS2Wide(win.KH, d.planeBlocks, yc, xc, o1-o0, win.InH, win.InW, win.OutH, win.OutW, wc, b[o0:o1], d.planeIdx, d.planeMasks, lo, hi)
+		dwPlaneS2Wide(win.KH, d.planeBlocks, yc, xc, o1-o0, win.InH, win.InW, win.OutH, win.OutW, wc, b[o0:o1], d.planeIdx, d.planeMasks, lo, hi, hs)
 	default:
-		dwPlaneS2(win.KH, yc, xc, o1-o0, win.InH, win.InW, win.OutH, win.OutW, wc, b[o0:o1], d.planeIdx, d.planeMasks, lo, hi)
+		dwPlaneS2(win.KH, yc, xc, o1-o0, win.InH, win.InW, win.OutH, win.OutW, wc, b[o0:o1], d.planeIdx, d.planeMasks, lo, hi, hs)
 	}
 	activatePlanes(act, e, yc, o0, o1-o0, ohw)
 }

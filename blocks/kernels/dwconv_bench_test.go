@@ -187,20 +187,29 @@ func BenchmarkDepthwiseWide(b *testing.B) {
 // AVX-512, and their AVX2 form on the planes of 7x7) with the
 // channels-last path on the depthwise convolutions of the zoo's networks
 // at 224x224, one thread, alternating in each iteration; it reports the
-// median ratio of the two times (with the bias and ReLU6).
+// median ratio of the two times (with the bias and ReLU6, or hard swish).
 func BenchmarkDepthwisePlanes(b *testing.B) {
 	if !dwPlaneWide {
 		b.Skip("no plane kernels")
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, c := range []struct{ c, hw, k, s int }{
-		{384, 14, 3, 1}, {576, 14, 3, 1}, {480, 14, 3, 1}, {480, 14, 5, 1}, {672, 14, 5, 1}, {116, 14, 3, 1},
-		{960, 7, 3, 1}, {1152, 7, 5, 1}, {1152, 7, 3, 1}, {232, 7, 3, 1}, {576, 7, 5, 1},
-		{192, 28, 3, 2}, {240, 28, 5, 2}, {116, 28, 3, 2}, {96, 28, 5, 2}, {576, 14, 3, 2}, {576, 14, 5, 2}, {232, 14, 3, 2}, {288, 14, 5, 2},
-		{96, 112, 3, 2}, {48, 112, 3, 2}, {16, 112, 3, 2}, {144, 56, 3, 2}, {72, 56, 5, 2}, {58, 56, 3, 2}, {24, 56, 3, 2},
-		{32, 112, 3, 1}, {144, 56, 3, 1}, {72, 56, 3, 1}, {192, 28, 3, 1}, {120, 28, 5, 1}, {58, 28, 3, 1},
+	for _, c := range []struct {
+		c, hw, k, s int
+		act         ActKind
+	}{
+		{384, 14, 3, 1, ActReLU6}, {576, 14, 3, 1, ActReLU6}, {480, 14, 3, 1, ActReLU6}, {480, 14, 5, 1, ActReLU6}, {672, 14, 5, 1, ActReLU6}, {116, 14, 3, 1, ActReLU6},
+		{960, 7, 3, 1, ActReLU6}, {1152, 7, 5, 1, ActReLU6}, {1152, 7, 3, 1, ActReLU6}, {232, 7, 3, 1, ActReLU6}, {576, 7, 5, 1, ActReLU6},
+		{192, 28, 3, 2, ActReLU6}, {240, 28, 5, 2, ActReLU6}, {116, 28, 3, 2, ActReLU6}, {96, 28, 5, 2, ActReLU6}, {576, 14, 3, 2, ActReLU6}, {576, 14, 5, 2, ActReLU6}, {232, 14, 3, 2, ActReLU6}, {288, 14, 5, 2, ActReLU6},
+		{96, 112, 3, 2, ActReLU6}, {48, 112, 3, 2, ActReLU6}, {16, 112, 3, 2, ActReLU6}, {144, 56, 3, 2, ActReLU6}, {72, 56, 5, 2, ActReLU6}, {58, 56, 3, 2, ActReLU6}, {24, 56, 3, 2, ActReLU6},
+		{32, 112, 3, 1, ActReLU6}, {144, 56, 3, 1, ActReLU6}, {72, 56, 3, 1, ActReLU6}, {192, 28, 3, 1, ActReLU6}, {120, 28, 5, 1, ActReLU6}, {58, 28, 3, 1, ActReLU6},
+		// mobilenet_v3_small's, under hard swish
+		{240, 14, 5, 1, ActHardSwish}, {144, 14, 5, 1, ActHardSwish}, {288, 14, 5, 2, ActHardSwish}, {576, 7, 5, 1, ActHardSwish},
 	} {
-		b.Run(fmt.Sprintf("c%d_%d_k%d_s%d", c.c, c.hw, c.k, c.s), func(b *testing.B) {
+		act, name := c.act, ""
+		if act == ActHardSwish {
+			name = "_hswish"
+		}
+		b.Run(fmt.Sprintf("c%d_%d_k%d_s%d%s", c.c, c.hw, c.k, c.s, name), func(b *testing.B) {
 			o := (c.hw-1)/c.s + 1
 			win := Window{InH: c.hw, InW: c.hw, KH: c.k, KW: c.k, StrideH: c.s, StrideW: c.s, PadH: c.k / 2, PadW: c.k / 2,
 				DilH: 1, DilW: 1, OutH: o, OutW: o}
@@ -210,7 +219,7 @@ func BenchmarkDepthwisePlanes(b *testing.B) {
 			}
 			x, w := randSlice(rng, c.c*c.hw*c.hw), randSlice(rng, c.c*c.k*c.k)
 			y, s := make([]float32, c.c*o*o), make([]float32, d.ScratchLen())
-			e := &Epilogue{Bias: randSlice(rng, c.c), Act: ActReLU6}
+			e := &Epilogue{Bias: randSlice(rng, c.c), Act: act}
 			defer func() { dwPlaneWide = true }()
 			var ratios []float64
 			for b.Loop() {

@@ -152,92 +152,92 @@ func dwNHWC8K7S1AVX512(o []float32, p []float32, ldp int, oh int, ow int, w []fl
 // dwPlaneK3S1AVX512 computes a 3x3 depthwise convolution at stride 1, padding 1, over c planes of h rows of w <= 16 values, h >= 3 (see gen/plan).
 //
 //go:noescape
-func dwPlaneK3S1AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
+func dwPlaneK3S1AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32, hswish int)
 
 // dwPlaneK5S1AVX512 computes a 5x5 depthwise convolution at stride 1, padding 2, over c planes of h rows of w <= 16 values, h >= 5 (see gen/plan).
 //
 //go:noescape
-func dwPlaneK5S1AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
+func dwPlaneK5S1AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32, hswish int)
 
 // dwPlaneK7S1AVX512 computes a 7x7 depthwise convolution at stride 1, padding 3, over c planes of h rows of w <= 16 values, h >= 7 (see gen/plan).
 //
 //go:noescape
-func dwPlaneK7S1AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
+func dwPlaneK7S1AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32, hswish int)
 
 // dwPlaneK3S2AVX512 computes a 3x3 depthwise convolution at stride 2, padding 1, over c planes of h rows of w <= 32 values into oh rows of ow, h >= 3 (see gen/plan).
 //
 //go:noescape
-func dwPlaneK3S2AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow int, wt []float32, b []float32, idx []int32, masks []uint16, lo float32, hi float32)
+func dwPlaneK3S2AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow int, wt []float32, b []float32, idx []int32, masks []uint16, lo float32, hi float32, hswish int)
 
 // dwPlaneK5S2AVX512 computes a 5x5 depthwise convolution at stride 2, padding 2, over c planes of h rows of w <= 32 values into oh rows of ow, h >= 5 (see gen/plan).
 //
 //go:noescape
-func dwPlaneK5S2AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow int, wt []float32, b []float32, idx []int32, masks []uint16, lo float32, hi float32)
+func dwPlaneK5S2AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow int, wt []float32, b []float32, idx []int32, masks []uint16, lo float32, hi float32, hswish int)
 
 // dwPlaneK3S2N2AVX512 computes a 3x3 depthwise convolution at stride 2, padding 1, over c planes of h rows of at most 64 values into oh rows of ow, h >= 3 (see gen/plan).
 //
 //go:noescape
-func dwPlaneK3S2N2AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow int, wt []float32, b []float32, idx []int32, masks []uint16, lo float32, hi float32)
+func dwPlaneK3S2N2AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow int, wt []float32, b []float32, idx []int32, masks []uint16, lo float32, hi float32, hswish int)
 
 // dwPlaneK3S2N3AVX512 computes a 3x3 depthwise convolution at stride 2, padding 1, over c planes of h rows of at most 96 values into oh rows of ow, h >= 3 (see gen/plan).
 //
 //go:noescape
-func dwPlaneK3S2N3AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow int, wt []float32, b []float32, idx []int32, masks []uint16, lo float32, hi float32)
+func dwPlaneK3S2N3AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow int, wt []float32, b []float32, idx []int32, masks []uint16, lo float32, hi float32, hswish int)
 
 // dwPlaneK3S2N4AVX512 computes a 3x3 depthwise convolution at stride 2, padding 1, over c planes of h rows of at most 128 values into oh rows of ow, h >= 3 (see gen/plan).
 //
 //go:noescape
-func dwPlaneK3S2N4AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow int, wt []float32, b []float32, idx []int32, masks []uint16, lo float32, hi float32)
+func dwPlaneK3S2N4AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow int, wt []float32, b []float32, idx []int32, masks []uint16, lo float32, hi float32, hswish int)
 
 // dwPlaneK5S2N2AVX512 computes a 5x5 depthwise convolution at stride 2, padding 2, over c planes of h rows of at most 64 values into oh rows of ow, h >= 5 (see gen/plan).
 //
 //go:noescape
-func dwPlaneK5S2N2AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow int, wt []float32, b []float32, idx []int32, masks []uint16, lo float32, hi float32)
+func dwPlaneK5S2N2AVX512(y []float32, x []float32, c int, h int, w int, oh int, ow int, wt []float32, b []float32, idx []int32, masks []uint16, lo float32, hi float32, hswish int)
 
 // dwPlaneK3S1N2AVX512 computes a 3x3 depthwise convolution at stride 1, padding 1, over c planes of h rows of at most 32 values, h >= 3 (see gen/plan).
 //
 //go:noescape
-func dwPlaneK3S1N2AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
+func dwPlaneK3S1N2AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32, hswish int)
 
 // dwPlaneK3S1N3AVX512 computes a 3x3 depthwise convolution at stride 1, padding 1, over c planes of h rows of at most 48 values, h >= 3 (see gen/plan).
 //
 //go:noescape
-func dwPlaneK3S1N3AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
+func dwPlaneK3S1N3AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32, hswish int)
 
 // dwPlaneK3S1N4AVX512 computes a 3x3 depthwise convolution at stride 1, padding 1, over c planes of h rows of at most 64 values, h >= 3 (see gen/plan).
 //
 //go:noescape
-func dwPlaneK3S1N4AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
+func dwPlaneK3S1N4AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32, hswish int)
 
 // dwPlaneK3S1N5AVX512 computes a 3x3 depthwise convolution at stride 1, padding 1, over c planes of h rows of at most 80 values, h >= 3 (see gen/plan).
 //
 //go:noescape
-func dwPlaneK3S1N5AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
+func dwPlaneK3S1N5AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32, hswish int)
 
 // dwPlaneK3S1N6AVX512 computes a 3x3 depthwise convolution at stride 1, padding 1, over c planes of h rows of at most 96 values, h >= 3 (see gen/plan).
 //
 //go:noescape
-func dwPlaneK3S1N6AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
+func dwPlaneK3S1N6AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32, hswish int)
 
 // dwPlaneK3S1N7AVX512 computes a 3x3 depthwise convolution at stride 1, padding 1, over c planes of h rows of at most 112 values, h >= 3 (see gen/plan).
 //
 //go:noescape
-func dwPlaneK3S1N7AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
+func dwPlaneK3S1N7AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32, hswish int)
 
 // dwPlaneK5S1N2AVX512 computes a 5x5 depthwise convolution at stride 1, padding 2, over c planes of h rows of at most 32 values, h >= 5 (see gen/plan).
 //
 //go:noescape
-func dwPlaneK5S1N2AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
+func dwPlaneK5S1N2AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32, hswish int)
 
 // dwPlaneK5S1N3AVX512 computes a 5x5 depthwise convolution at stride 1, padding 2, over c planes of h rows of at most 48 values, h >= 5 (see gen/plan).
 //
 //go:noescape
-func dwPlaneK5S1N3AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
+func dwPlaneK5S1N3AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32, hswish int)
 
 // dwPlaneK5S1N4AVX512 computes a 5x5 depthwise convolution at stride 1, padding 2, over c planes of h rows of at most 64 values, h >= 5 (see gen/plan).
 //
 //go:noescape
-func dwPlaneK5S1N4AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32)
+func dwPlaneK5S1N4AVX512(y []float32, x []float32, c int, h int, w int, wt []float32, b []float32, masks []uint16, lo float32, hi float32, hswish int)
 
 // dwPlaneK3S1N1AVX2 computes a 3x3 depthwise convolution at stride 1, padding 1, over c planes of h rows of at most 8 values, h >= 3, each row's last vector written whole (see gen/plan).
 //

@@ -124,7 +124,8 @@ func dwPlaneSIMD(k, s int) bool {
 // depthwise convolution at stride 1 and padding k/2 into y, with a bias
 // per plane and the outputs clamped to [lo, hi], see gen/plan. masks are
 // dwPlaneMasks(k, w).
-func dwPlane(k int, y, x []float32, c, h, w int, wt, b []float32, masks []uint16, lo, hi float32) {
+func dwPlane(k int, y, x []float32, c, h, w int, wt, b []float32, masks []uint16, lo, hi float32, hswish bool) {
+	hs := boolInt(hswish)
 	_ = y[c*h*w-1]
 	_ = x[c*h*w-1]
 	_ = wt[c*k*k-1]
@@ -132,11 +133,11 @@ func dwPlane(k int, y, x []float32, c, h, w int, wt, b []float32, masks []uint16
 	_ = masks[k-1]
 	switch k {
 	case 3:
-		dwPlaneK3S1AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+		dwPlaneK3S1AVX512(y, x, c, h, w, wt, b, masks, lo, hi, hs)
 	case 5:
-		dwPlaneK5S1AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+		dwPlaneK5S1AVX512(y, x, c, h, w, wt, b, masks, lo, hi, hs)
 	case 7:
-		dwPlaneK7S1AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+		dwPlaneK7S1AVX512(y, x, c, h, w, wt, b, masks, lo, hi, hs)
 	default:
 		panic("kernels: no depthwise plane kernel")
 	}
@@ -146,7 +147,8 @@ func dwPlane(k int, y, x []float32, c, h, w int, wt, b []float32, masks []uint16
 // depthwise convolution at stride 2 and padding k/2 into oh x ow planes of
 // y, as dwPlane; idx and masks are DepthwiseConv's planeIdx and
 // planeMasks.
-func dwPlaneS2(k int, y, x []float32, c, h, w, oh, ow int, wt, b []float32, idx []int32, masks []uint16, lo, hi float32) {
+func dwPlaneS2(k int, y, x []float32, c, h, w, oh, ow int, wt, b []float32, idx []int32, masks []uint16, lo, hi float32, hswish bool) {
+	hs := boolInt(hswish)
 	_ = y[c*oh*ow-1]
 	_ = x[c*h*w-1]
 	_ = wt[c*k*k-1]
@@ -155,9 +157,9 @@ func dwPlaneS2(k int, y, x []float32, c, h, w, oh, ow int, wt, b []float32, idx 
 	_ = masks[k+1]
 	switch k {
 	case 3:
-		dwPlaneK3S2AVX512(y, x, c, h, w, oh, ow, wt, b, idx, masks, lo, hi)
+		dwPlaneK3S2AVX512(y, x, c, h, w, oh, ow, wt, b, idx, masks, lo, hi, hs)
 	case 5:
-		dwPlaneK5S2AVX512(y, x, c, h, w, oh, ow, wt, b, idx, masks, lo, hi)
+		dwPlaneK5S2AVX512(y, x, c, h, w, oh, ow, wt, b, idx, masks, lo, hi, hs)
 	default:
 		panic("kernels: no depthwise plane kernel")
 	}
@@ -172,7 +174,8 @@ func dwPlaneS2WideSIMD(k, nb int) bool {
 // dwPlaneS2Wide is dwPlaneS2 for input rows of more than 32 values, in
 // output rows of nb registers; idx and masks are DepthwiseConv's planeIdx
 // and planeMasks.
-func dwPlaneS2Wide(k, nb int, y, x []float32, c, h, w, oh, ow int, wt, b []float32, idx []int32, masks []uint16, lo, hi float32) {
+func dwPlaneS2Wide(k, nb int, y, x []float32, c, h, w, oh, ow int, wt, b []float32, idx []int32, masks []uint16, lo, hi float32, hswish bool) {
+	hs := boolInt(hswish)
 	_ = y[c*oh*ow-1]
 	_ = x[c*h*w-1]
 	_ = wt[c*k*k-1]
@@ -181,13 +184,13 @@ func dwPlaneS2Wide(k, nb int, y, x []float32, c, h, w, oh, ow int, wt, b []float
 	_ = masks[3*nb-1]
 	switch {
 	case k == 3 && nb == 2:
-		dwPlaneK3S2N2AVX512(y, x, c, h, w, oh, ow, wt, b, idx, masks, lo, hi)
+		dwPlaneK3S2N2AVX512(y, x, c, h, w, oh, ow, wt, b, idx, masks, lo, hi, hs)
 	case k == 3 && nb == 3:
-		dwPlaneK3S2N3AVX512(y, x, c, h, w, oh, ow, wt, b, idx, masks, lo, hi)
+		dwPlaneK3S2N3AVX512(y, x, c, h, w, oh, ow, wt, b, idx, masks, lo, hi, hs)
 	case k == 3 && nb == 4:
-		dwPlaneK3S2N4AVX512(y, x, c, h, w, oh, ow, wt, b, idx, masks, lo, hi)
+		dwPlaneK3S2N4AVX512(y, x, c, h, w, oh, ow, wt, b, idx, masks, lo, hi, hs)
 	case k == 5 && nb == 2:
-		dwPlaneK5S2N2AVX512(y, x, c, h, w, oh, ow, wt, b, idx, masks, lo, hi)
+		dwPlaneK5S2N2AVX512(y, x, c, h, w, oh, ow, wt, b, idx, masks, lo, hi, hs)
 	default:
 		panic("kernels: no depthwise plane kernel")
 	}
@@ -201,7 +204,8 @@ func dwPlaneS1WideSIMD(k, nb int) bool {
 
 // dwPlaneS1Wide is dwPlane for rows of more than 16 values, nb registers a
 // row; masks are DepthwiseConv's planeMasks.
-func dwPlaneS1Wide(k, nb int, y, x []float32, c, h, w int, wt, b []float32, masks []uint16, lo, hi float32) {
+func dwPlaneS1Wide(k, nb int, y, x []float32, c, h, w int, wt, b []float32, masks []uint16, lo, hi float32, hswish bool) {
+	hs := boolInt(hswish)
 	_ = y[c*h*w-1]
 	_ = x[c*h*w-1]
 	_ = wt[c*k*k-1]
@@ -209,23 +213,23 @@ func dwPlaneS1Wide(k, nb int, y, x []float32, c, h, w int, wt, b []float32, mask
 	_ = masks[nb*(k+1)-1]
 	switch {
 	case k == 3 && nb == 2:
-		dwPlaneK3S1N2AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+		dwPlaneK3S1N2AVX512(y, x, c, h, w, wt, b, masks, lo, hi, hs)
 	case k == 3 && nb == 3:
-		dwPlaneK3S1N3AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+		dwPlaneK3S1N3AVX512(y, x, c, h, w, wt, b, masks, lo, hi, hs)
 	case k == 3 && nb == 4:
-		dwPlaneK3S1N4AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+		dwPlaneK3S1N4AVX512(y, x, c, h, w, wt, b, masks, lo, hi, hs)
 	case k == 3 && nb == 5:
-		dwPlaneK3S1N5AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+		dwPlaneK3S1N5AVX512(y, x, c, h, w, wt, b, masks, lo, hi, hs)
 	case k == 3 && nb == 6:
-		dwPlaneK3S1N6AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+		dwPlaneK3S1N6AVX512(y, x, c, h, w, wt, b, masks, lo, hi, hs)
 	case k == 3 && nb == 7:
-		dwPlaneK3S1N7AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+		dwPlaneK3S1N7AVX512(y, x, c, h, w, wt, b, masks, lo, hi, hs)
 	case k == 5 && nb == 2:
-		dwPlaneK5S1N2AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+		dwPlaneK5S1N2AVX512(y, x, c, h, w, wt, b, masks, lo, hi, hs)
 	case k == 5 && nb == 3:
-		dwPlaneK5S1N3AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+		dwPlaneK5S1N3AVX512(y, x, c, h, w, wt, b, masks, lo, hi, hs)
 	case k == 5 && nb == 4:
-		dwPlaneK5S1N4AVX512(y, x, c, h, w, wt, b, masks, lo, hi)
+		dwPlaneK5S1N4AVX512(y, x, c, h, w, wt, b, masks, lo, hi, hs)
 	default:
 		panic("kernels: no depthwise plane kernel")
 	}
@@ -265,4 +269,12 @@ func dwPlaneAVX2(k, nb int, y, x []float32, c, h, w int, wt, b []float32, masks 
 	last := c - 1
 	kern(buf, x[last*plane:], 1, h, w, wt[last*k*k:], b[last:], masks, lo, hi)
 	copy(y[last*plane:c*plane], buf[:plane])
+}
+
+// boolInt is 1 for true, 0 for false.
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -18,11 +18,11 @@ func dwPlaneAVX2(_, _ int, _, _ []float32, _, _, _ int, _, _ []float32, _ []int3
 // dwPlaneWide is false here: there are no plane kernels.
 var dwPlaneWide = false
 
-func dwPlane(_ int, _, _ []float32, _, _, _ int, _, _ []float32, _ []uint16, _, _ float32) {
+func dwPlane(_ int, _, _ []float32, _, _, _ int, _, _ []float32, _ []uint16, _, _ float32, _ bool) {
 	panic("kernels: no depthwise plane kernel")
 }
 
-func dwPlaneS2(_ int, _, _ []float32, _, _, _, _, _ int, _, _ []float32, _ []int32, _ []uint16, _, _ float32) {
+func dwPlaneS2(_ int, _, _ []float32, _, _, _, _, _ int, _, _ []float32, _ []int32, _ []uint16, _, _ float32, _ bool) {
 	panic("kernels: no depthwise plane kernel")
 }
 
@@ -30,11 +30,11 @@ func dwPlaneS2WideSIMD(_, _ int) bool { return false }
 
 func dwPlaneS1WideSIMD(_, _ int) bool { return false }
 
-func dwPlaneS1Wide(_, _ int, _, _ []float32, _, _, _ int, _, _ []float32, _ []uint16, _, _ float32) {
+func dwPlaneS1Wide(_, _ int, _, _ []float32, _, _, _ int, _, _ []float32, _ []uint16, _, _ float32, _ bool) {
 	panic("kernels: no depthwise plane kernel")
 }
 
-func dwPlaneS2Wide(_, _ int, _, _ []float32, _, _, _, _, _ int, _, _ []float32, _ []int32, _ []uint16, _, _ float32) {
+func dwPlaneS2Wide(_, _ int, _, _ []float32, _, _, _, _, _ int, _, _ []float32, _ []int32, _ []uint16, _, _ float32, _ bool) {
 	panic("kernels: no depthwise plane kernel")
 }
 

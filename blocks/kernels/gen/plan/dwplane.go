@@ -214,15 +214,36 @@ type planeArgs struct {
 	// w is the AVX2 kernels' register for a tap's broadcast weight
 	// (their multiply-adds have no broadcast operand); nil in AVX-512's.
 	w VecVirtual
+	// hs, in the AVX-512 kernels, is the hswish argument: when it is not
+	// zero, store applies hard swish after the clamp, in t.
+	hs Register
+	t  VecVirtual
 }
+
+// hardSwishConst returns the float32 constant v of the hard swish that
+// the plane kernels apply (in RODATA, one per value).
+func hardSwishConst(name string, v float32) Mem {
+	if m, ok := hardSwishConsts[name]; ok {
+		return m
+	}
+	m := GLOBL(name, RODATA|NOPTR)
+	DATA(0, F32(v))
+	hardSwishConsts[name] = m
+	return m
+}
+
+var hardSwishConsts = map[string]Mem{}
+
+// storeLabels numbers the labels store emits.
+var storeLabels int
 
 // planeHead emits a plane kernel's TEXT and loads its arguments. Strided
 // kernels (stride 2) have the output planes' oh and ow after h and w, and
 // idx before masks; at stride 1 the output plane is the input's shape.
 func planeHead(name, doc string, strided bool) planeArgs {
-	sig := "func(y, x []float32, c, h, w int, wt, b []float32, masks []uint16, lo, hi float32)"
+	sig := "func(y, x []float32, c, h, w int, wt, b []float32, masks []uint16, lo, hi float32, hswish int)"
 	if strided {
-		sig = "func(y, x []float32, c, h, w, oh, ow int, wt, b []float32, idx []int32, masks []uint16, lo, hi float32)"
+		sig = "func(y, x []float32, c, h, w, oh, ow int, wt, b []float32, idx []int32, masks []uint16, lo, hi float32, hswish int)"
 	}
 	TEXT(name, NOSPLIT, sig)
 	Pragma("noescape")
@@ -250,6 +271,8 @@ func planeHead(name, doc string, strided bool) planeArgs {
 	a.lo, a.hi, a.bias = ZMM(), ZMM(), ZMM()
 	VBROADCASTSS(argAddr(Param("lo")), a.lo)
 	VBROADCASTSS(argAddr(Param("hi")), a.hi)
+	a.hs = Load(Param("hswish"), GP64())
+	a.t = ZMM()
 	return a
 }
 
@@ -284,6 +307,23 @@ func planeHeadAVX2(name, doc string) planeArgs {
 func (a planeArgs) store(v VecVirtual, mask Op, m Mem) {
 	VMAXPS(v, a.lo, v) // a NaN stays NaN, as with Go's max and min
 	VMINPS(v, a.hi, v)
+	if a.hs != nil {
+		// Hard swish as the epilogue's pass after the kernels computes
+		// it (biasHardSwishAVX2 with a zero bias), to the bit:
+		// v*min(max(v+3, 0), 6)*(1/6) with v = v+0.
+		storeLabels++
+		plain := fmt.Sprintf("store%d", storeLabels)
+		CMPQ(a.hs, U8(0))
+		JE(LabelRef(plain))
+		VXORPS(a.t, a.t, a.t)
+		VADDPS(a.t, v, v)
+		VADDPS_BCST(hardSwishConst("planeHardSwishThree", 3), v, a.t)
+		VMAXPS_BCST(hardSwishConst("planeHardSwishZero", 0), a.t, a.t)
+		VMINPS_BCST(hardSwishConst("planeHardSwishSix", 6), a.t, a.t)
+		VMULPS(a.t, v, v)
+		VMULPS_BCST(hardSwishConst("planeHardSwishSixth", float32(1.0/6)), v, v)
+		Label(plain)
+	}
 	if mask == nil {
 		VMOVUPS(v, m)
 		return
