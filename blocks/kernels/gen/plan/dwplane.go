@@ -23,7 +23,7 @@ import (
 // stored under masks[k/2] (see rows for the loop). It needs h >= k.
 func dwPlane(k int) {
 	name := fmt.Sprintf("dwPlaneK%dS1AVX512", k)
-	a := planeHead(name, fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 1, padding %d, over c planes of h rows of w <= 16 values, h >= %d (see gen/plan).", name, k, k, k/2, k), false)
+	a := planeHead(name, fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 1, padding %d, over c planes of h rows of w <= 16 values, h >= %d (see gen/plan).", name, k, k, k/2, k), false, false)
 	p := k / 2
 	mask := make([]Register, k)
 	for i := range mask {
@@ -52,7 +52,7 @@ func dwPlane(k int) {
 // dwNHWC8 does. It needs h >= k.
 func dwPlaneS2(k int) {
 	name := fmt.Sprintf("dwPlaneK%dS2AVX512", k)
-	a := planeHead(name, fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 2, padding %d, over c planes of h rows of w <= 32 values into oh rows of ow, h >= %d (see gen/plan).", name, k, k, k/2, k), true)
+	a := planeHead(name, fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 2, padding %d, over c planes of h rows of w <= 32 values into oh rows of ow, h >= %d (see gen/plan).", name, k, k, k/2, k), true, false)
 	p := k / 2
 	ip := Load(Param("idx").Base(), GP64())
 	idx := zmms(k)
@@ -101,7 +101,7 @@ func floorDiv(a, b int) int {
 // the even ones (idx: 2j). Output block b is stored under masks[2*nb+b].
 func dwPlaneS2Wide(k, nb int) {
 	name := fmt.Sprintf("dwPlaneK%dS2N%dAVX512", k, nb)
-	a := planeHead(name, fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 2, padding %d, over c planes of h rows of at most %d values into oh rows of ow, h >= %d (see gen/plan).", name, k, k, k/2, 32*nb, k), true)
+	a := planeHead(name, fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 2, padding %d, over c planes of h rows of at most %d values into oh rows of ow, h >= %d (see gen/plan).", name, k, k, k/2, 32*nb, k), true, false)
 	p := k / 2
 	idx := ZMM()
 	VMOVUPS(Mem{Base: Load(Param("idx").Base(), GP64())}, idx)
@@ -156,7 +156,7 @@ func dwPlaneS2Wide(k, nb int) {
 // registers each.
 func dwPlaneS1Wide(k, nb int) {
 	name := fmt.Sprintf("dwPlaneK%dS1N%dAVX512", k, nb)
-	a := planeHead(name, fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 1, padding %d, over c planes of h rows of at most %d values, h >= %d (see gen/plan).", name, k, k, k/2, 16*nb, k), false)
+	a := planeHead(name, fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 1, padding %d, over c planes of h rows of at most %d values, h >= %d (see gen/plan).", name, k, k, k/2, 16*nb, k), false, false)
 	p := k / 2
 	km := K()
 	acc := accumulators(nb, k)
@@ -187,7 +187,7 @@ func dwPlaneS1Wide(k, nb int) {
 // as fast (BenchmarkDepthwisePlanes with AVX-512 off).
 func dwPlaneAVX2(k, nb int) {
 	name := fmt.Sprintf("dwPlaneK%dS1N%dAVX2", k, nb)
-	a := planeHeadAVX2(name, fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 1, padding %d, over c planes of h rows of at most %d values, h >= %d, each row's last vector written whole (see gen/plan).", name, k, k, k/2, 8*nb, k))
+	a := planeHead(name, fmt.Sprintf("%s computes a %dx%d depthwise convolution at stride 1, padding %d, over c planes of h rows of at most %d values, h >= %d, each row's last vector written whole (see gen/plan).", name, k, k, k/2, 8*nb, k), false, true)
 	p := k / 2
 	acc := accumulatorsOf(nb, k, YMM)
 	v := vecsOf(k, YMM)
@@ -240,9 +240,14 @@ var storeLabels int
 // planeHead emits a plane kernel's TEXT and loads its arguments. Strided
 // kernels (stride 2) have the output planes' oh and ow after h and w, and
 // idx before masks; at stride 1 the output plane is the input's shape.
-func planeHead(name, doc string, strided bool) planeArgs {
+// The AVX2 kernels (stride 1) have YMM registers, masks of int32 lanes
+// (VMASKMOVPS) and no hswish argument.
+func planeHead(name, doc string, strided, avx2 bool) planeArgs {
 	sig := "func(y, x []float32, c, h, w int, wt, b []float32, masks []uint16, lo, hi float32, hswish int)"
-	if strided {
+	switch {
+	case avx2:
+		sig = "func(y, x []float32, c, h, w int, wt, b []float32, masks []int32, lo, hi float32)"
+	case strided:
 		sig = "func(y, x []float32, c, h, w, oh, ow int, wt, b []float32, idx []int32, masks []uint16, lo, hi float32, hswish int)"
 	}
 	TEXT(name, NOSPLIT, sig)
@@ -268,37 +273,17 @@ func planeHead(name, doc string, strided bool) planeArgs {
 	a.wt = Load(Param("wt").Base(), GP64())
 	a.bp = Load(Param("b").Base(), GP64())
 	a.mp = Load(Param("masks").Base(), GP64())
-	a.lo, a.hi, a.bias = ZMM(), ZMM(), ZMM()
+	if avx2 {
+		a.lo, a.hi, a.bias, a.w = YMM(), YMM(), YMM(), YMM()
+	} else {
+		a.lo, a.hi, a.bias = ZMM(), ZMM(), ZMM()
+	}
 	VBROADCASTSS(argAddr(Param("lo")), a.lo)
 	VBROADCASTSS(argAddr(Param("hi")), a.hi)
-	a.hs = Load(Param("hswish"), GP64())
-	a.t = ZMM()
-	return a
-}
-
-// planeHeadAVX2 is planeHead for the AVX2 kernels (stride 1): YMM
-// registers, and masks of int32 lanes (VMASKMOVPS).
-func planeHeadAVX2(name, doc string) planeArgs {
-	TEXT(name, NOSPLIT, "func(y, x []float32, c, h, w int, wt, b []float32, masks []int32, lo, hi float32)")
-	Pragma("noescape")
-	Doc(doc)
-	var a planeArgs
-	a.y = Load(Param("y").Base(), GP64())
-	a.x = Load(Param("x").Base(), GP64())
-	a.ch = Load(Param("c"), GP64())
-	a.h = Load(Param("h"), GP64())
-	a.inRow = Load(Param("w"), GP64())
-	SHLQ(U8(2), a.inRow)
-	a.inPlane = GP64()
-	MOVQ(a.h, a.inPlane)
-	IMULQ(a.inRow, a.inPlane)
-	a.outRow, a.outPlane = a.inRow, a.inPlane
-	a.wt = Load(Param("wt").Base(), GP64())
-	a.bp = Load(Param("b").Base(), GP64())
-	a.mp = Load(Param("masks").Base(), GP64())
-	a.lo, a.hi, a.bias, a.w = YMM(), YMM(), YMM(), YMM()
-	VBROADCASTSS(argAddr(Param("lo")), a.lo)
-	VBROADCASTSS(argAddr(Param("hi")), a.hi)
+	if !avx2 {
+		a.hs = Load(Param("hswish"), GP64())
+		a.t = ZMM()
+	}
 	return a
 }
 
